@@ -1,0 +1,120 @@
+# kvscope — one non-recursive Makefile.
+#
+#   make run          set up, build, open the window on the shipped model
+#   make test         set up, build, run the whole suite (plain, then ASan+UBSan)
+#   make bench        kvscope bench (engine and render figures)
+#   make model        rebuild the shipped model from the repository (corpus -> BPE -> training)
+#   make SANITIZE=1   a build with AddressSanitizer and UndefinedBehaviorSanitizer (in build/san)
+#   make install      PREFIX=/usr/local DESTDIR=
+#
+# Layers (enforced by what each part links): core = src/engine + src/sim (libm only);
+# view = src/view + src/export + src/lesson (cairo, pango); app = src/app (SDL2);
+# train = src/train (core + cairo for the loss curve, OpenMP).
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+
+ifeq ($(SANITIZE),1)
+BUILD   := build/san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT     := -O1
+else
+BUILD   := build
+SANFLAGS :=
+OPT     := -O2
+endif
+
+PKGS      := cairo pangocairo
+SDL_PKG   := sdl2
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) $(SDL_PKG) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+SDL_LIBS   = $(shell pkg-config --libs $(SDL_PKG) 2>/dev/null)
+
+CFLAGS  ?=
+CFLAGS  += -std=c11 $(OPT) -g -Wall -Wextra -Wshadow -Wno-unused-parameter -MMD -MP \
+           -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Isrc $(SANFLAGS) \
+           -DKVSCOPE_DATADIR='"$(PREFIX)/share/kvscope"'
+LDFLAGS += $(SANFLAGS)
+OMPFLAGS := -fopenmp
+
+CORE_SRC  := $(wildcard src/engine/*.c src/sim/*.c)
+VIEW_SRC  := $(wildcard src/view/*.c src/export/*.c src/lesson/*.c)
+APP_SRC   := $(filter-out src/app/main.c,$(wildcard src/app/*.c))
+TRAIN_SRC := $(filter-out src/train/train_main.c,$(wildcard src/train/*.c))
+TEST_SRC  := $(wildcard tests/test_*.c) $(wildcard tests/util/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
+CORE_OBJ  := $(call obj,$(CORE_SRC))
+VIEW_OBJ  := $(call obj,$(VIEW_SRC))
+APP_OBJ   := $(call obj,$(APP_SRC))
+TRAIN_OBJ := $(call obj,$(TRAIN_SRC))
+TEST_OBJ  := $(call obj,$(TEST_SRC))
+
+KVSCOPE := $(BUILD)/kvscope
+KVTRAIN := $(BUILD)/kvtrain
+TESTBIN := $(BUILD)/kvscope-tests
+
+.PHONY: all run test check bench model clean install setup format
+all: $(KVSCOPE) $(KVTRAIN)
+
+setup:
+	@bash scripts/setup.sh
+
+$(BUILD)/libkvcore.a: $(CORE_OBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+$(BUILD)/libkvview.a: $(VIEW_OBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(KVSCOPE): $(call obj,src/app/main.c) $(APP_OBJ) $(BUILD)/libkvview.a $(BUILD)/libkvcore.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(SDL_LIBS) -lm -lpthread
+
+$(KVTRAIN): $(call obj,src/train/train_main.c) $(TRAIN_OBJ) $(BUILD)/libkvview.a $(BUILD)/libkvcore.a
+	$(CC) $(LDFLAGS) $(OMPFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+$(TESTBIN): $(TEST_OBJ) $(APP_OBJ) $(TRAIN_OBJ) $(BUILD)/libkvview.a $(BUILD)/libkvcore.a
+	$(CC) $(LDFLAGS) $(OMPFLAGS) -o $@ $^ $(PKG_LIBS) $(SDL_LIBS) -lcriterion -lm -lpthread
+
+# Only the trainer (and the tests that drive it) use OpenMP; the engine stays single-threaded.
+$(BUILD)/src/train/%.o: src/train/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(OMPFLAGS) -O3 $(PKG_CFLAGS) -c -o $@ $<
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+run: setup $(KVSCOPE)
+	./$(KVSCOPE)
+
+# The suite, then the same suite under ASan + UBSan. Tests find the binaries through KVSCOPE_BIN.
+test: setup
+	@$(MAKE) --no-print-directory check
+	@$(MAKE) --no-print-directory check SANITIZE=1
+
+check: $(KVSCOPE) $(KVTRAIN) $(TESTBIN)
+	KVSCOPE_BIN=$(abspath $(KVSCOPE)) KVTRAIN_BIN=$(abspath $(KVTRAIN)) \
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	./$(TESTBIN) --jobs 2
+
+bench: setup $(KVSCOPE)
+	./$(KVSCOPE) bench
+
+model: setup $(KVTRAIN)
+	bash scripts/make_model.sh $(abspath $(KVTRAIN))
+
+install: $(KVSCOPE)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/kvscope/models \
+	    $(DESTDIR)$(PREFIX)/share/kvscope/lessons
+	install -m 755 $(KVSCOPE) $(DESTDIR)$(PREFIX)/bin/kvscope
+	install -m 644 assets/models/* $(DESTDIR)$(PREFIX)/share/kvscope/models/
+	install -m 644 lessons/* $(DESTDIR)$(PREFIX)/share/kvscope/lessons/
+
+format:
+	clang-format -i $(wildcard src/*/*.c src/*/*.h tests/*.c tests/util/*.[ch])
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

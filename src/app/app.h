@@ -1,0 +1,50 @@
+// app.h — the face of src/app: the command-line dispatcher and the commands it runs.
+// Each command parses its own options and returns the process exit status (0 ok, 1 runtime
+// failure, 2 bad usage or bad input, after one line "kvscope: <what>: <why>" on stderr).
+#ifndef KVSCOPE_APP_H
+#define KVSCOPE_APP_H
+
+#include "engine/engine.h"
+#include "sim/sim.h"
+
+int cli_main(int argc, char **argv);
+
+int cmd_generate(int argc, char **argv); // cmd_generate.c
+int cmd_info(int argc, char **argv);     // cmd_info.c
+int cmd_bench(int argc, char **argv);    // cmd_bench.c: `bench [engine|render]`
+int cmd_render(int argc, char **argv);   // cmd_render.c
+int cmd_run(int argc, char **argv);      // window.c: open the window
+int cmd_lesson(int argc, char **argv);   // cmd_lesson.c
+
+// Figures of `kvscope bench render` (cmd_render.c); `bench` with no argument runs all.
+int bench_render(int argc, char **argv);
+
+// Prints "kvscope: <msg>" for err and returns its code as the exit status.
+int app_fail(const KvError *err);
+// "kvscope: <what>: <why>" for usage errors; returns 2.
+int app_usage_error(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+// --model / --tokenizer defaults: the shipped model, found beside the executable
+// (../assets/models when run from the build tree) or in KVSCOPE_DATADIR/models.
+const char *app_default_model(void);
+const char *app_default_tokenizer(void);
+
+// Loads a model and its tokenizer (either path NULL = default). On failure fills err.
+KvStatus app_load(Model *m, Tokenizer *t, const char *model_path, const char *tok_path,
+                  KvError *err);
+
+// Option parsing shared by the commands: parses "N", "T" values with range checks; on a bad
+// value fills err with "<option>: <why>" (KV_ERR_INPUT).
+KvStatus app_parse_int(const char *opt, const char *val, long lo, long hi, long *out, KvError *err);
+KvStatus app_parse_float(const char *opt, const char *val, double lo, double hi, double *out,
+                         KvError *err);
+
+// Presets (DESIGN.md): name, prompt. NULL name at the end.
+typedef struct {
+    const char *name;
+    const char *prompt;
+} Preset;
+extern const Preset app_presets[];
+const Preset *app_preset(const char *name); // NULL when unknown
+
+#endif

@@ -1,0 +1,97 @@
+// sim.h — the face of src/sim: a generation session (prompt, history of StepRecords, cache mode,
+// sampler) and its CSV trace. No drawing, no SDL: the scene, the window and the lessons read a
+// `const Session *`; only the functions here change one.
+#ifndef KVSCOPE_SIM_H
+#define KVSCOPE_SIM_H
+
+#include "engine/engine.h"
+#include <stdio.h>
+
+typedef enum { PHASE_PREFILL = 0, PHASE_DECODE = 1 } Phase;
+
+#define SESSION_TOP 10 // candidates kept per step
+
+// What one generation step leaves for the picture (DESIGN.md). Owned by the session.
+typedef struct {
+    int step;       // 0-based index in the history
+    Phase phase;    // PREFILL: the first step of a sequence (the whole prompt in one pass)
+    CacheMode mode; // the mode this step ran in
+    int pos;        // the query position: the last input token; its K/V are written and its
+                    // attention row is recorded; the chosen token lands at pos + 1
+    int first;      // first position computed this step (0 in no-cache mode and in prefill)
+    int token_id;   // the chosen token
+    float temperature;
+    Candidate top[SESSION_TOP]; // most probable first, softmax(logits / temperature)
+    int n_top;
+    // Attention weights of rows attn_row0 .. pos (the whole causal matrix for prefill, the last
+    // row otherwise), layout (L, H, attn_rows, pos + 1). Owned.
+    float *attn;
+    int attn_row0, attn_rows;
+    // Cache cells this step, the same in every layer (positions, half-open ranges):
+    int written_lo, written_hi;       // K/V stored into the cache (cache mode)
+    int recomputed_lo, recomputed_hi; // K/V computed again that an earlier step had computed
+    int read_hi;                      // attention read positions 0 .. read_hi-1
+    int cache_len_before, cache_len_after; // valid cache positions around the step
+    Counters counted;                 // this step's work, counted by the forward pass
+    Counters total;                   // cumulative over the history up to this step
+    uint64_t kv_bytes_resident;       // cache bytes held after the step (0 with the cache off)
+    uint64_t step_ns;                 // measured wall time of the step's forward pass
+    float max_logit_diff;             // |logits(cache) - logits(no cache)| max, or -1 if unmeasured
+} StepRecord;
+
+typedef struct {
+    const Model *model;   // borrowed
+    const Tokenizer *tok; // borrowed
+    Engine eng;
+    Engine shadow;        // the other mode, for verification (only when verify is on)
+    bool verify;          // measure max_logit_diff on every step (costs the other mode's work)
+    Sampler sampler;
+    SamplerSettings settings;
+    CacheMode mode;       // mode of the next step
+    int *tokens;          // (T) prompt then generated ids
+    int n_prompt;
+    int n_tokens;         // n_prompt + cursor
+    StepRecord *steps;    // history, n_steps records; steps past cursor can be redone
+    int n_steps;
+    int cursor;           // steps applied
+    char prompt[4096];
+} Session;
+
+// Borrowed model and tokenizer must outlive the session.
+KvStatus session_init(Session *s, const Model *m, const Tokenizer *t, KvError *err);
+void session_free(Session *s);
+
+// Starts over with a new prompt (encoded with BOS). KV_ERR_INPUT for invalid UTF-8 or a prompt
+// that leaves no room to generate in the model's context.
+KvStatus session_set_prompt(Session *s, const char *prompt, KvError *err);
+// Resets to the current prompt with no steps (sampler reseeded).
+void session_reset(Session *s);
+
+// Generates one token. Returns false (nothing done) at the model's context limit.
+bool session_step(Session *s);
+// Undoes the last step exactly (the record stays, for redo by session_step). False at step 0.
+bool session_back(Session *s);
+// Mode of the next steps; works between any two steps (turning the cache on rebuilds it).
+void session_set_mode(Session *s, CacheMode mode);
+// New sampler settings apply from the next step; the history after the cursor is dropped.
+void session_set_sampler(Session *s, SamplerSettings settings);
+
+const StepRecord *session_last(const Session *s); // the record at cursor-1, or NULL
+bool session_at_limit(const Session *s);          // no room for another token
+// The text of token index i of the sequence (the piece as it reads after its predecessor).
+const char *session_token_text(const Session *s, int i, char byte_buf[2], size_t *len);
+// Attention weight from query position `row` to key position `col`, layer `layer`, head `head`
+// (head < 0: mean over heads), from whichever record holds that row; 0 when unknown.
+float session_attention(const Session *s, int row, int col, int layer, int head);
+// Appends the generated text (from the prompt's end to the cursor) to buf (NUL-terminated).
+size_t session_generated_text(const Session *s, char *buf, size_t cap);
+
+// ----------------------------------------------------------------------------------------------
+// Trace: the per-step CSV of DESIGN.md (RFC 4180 quoting).
+
+void trace_write_header(FILE *f);
+void trace_write_step(FILE *f, const Session *s, const StepRecord *r);
+// RFC 4180 field: quoted when it holds a comma, quote, CR or LF; quotes doubled.
+void trace_write_field(FILE *f, const char *text, size_t len);
+
+#endif
