@@ -1,0 +1,151 @@
+// matmul.c — the trainer's matrix products: cache-blocked, register-tiled, vectorised, OpenMP.
+//
+// One kernel does the work: C(M,N) += A(M,K) . B(K,N) with B row-major, computed in tiles of
+// MR x NR outputs held in registers. For each k the tile takes one row segment of B (NR floats,
+// contiguous: vector loads) and MR broadcasts of A, so every loaded B value feeds MR
+// multiply-adds. K is walked in blocks of KC so the B panel a tile streams (KC x NR floats)
+// stays in L1/L2 while the tiles of a row band reuse it. The compiler vectorises the NR loop;
+// target_clones builds AVX-512, AVX2+FMA and baseline versions and picks one at load time
+// (the Makefile's flags stay portable). The three layouts the network needs (NN, NT for
+// x W^T, TN for dY^T X) are reduced to this one kernel by transposing the smaller operand
+// into a scratch buffer first (O(MK) work against O(MNK)).
+//
+// Parallelism: tiles of C are independent; OpenMP splits them statically over the threads.
+#include <stdlib.h>
+#include <string.h>
+
+#include "train/train.h"
+
+#define MR 4
+#define NR 32
+#define KC 256
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define MM_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define MM_CLONES
+#endif
+
+// One full MR x NR tile over k in [k0, k1).
+static inline void tile_full(float *restrict C, int ldc, const float *restrict A, int lda,
+                             const float *restrict B, int ldb, int k0, int k1) {
+    float acc[MR][NR];
+    for (int r = 0; r < MR; r++)
+        for (int j = 0; j < NR; j++)
+            acc[r][j] = C[(size_t)r * ldc + j];
+    for (int k = k0; k < k1; k++) {
+        const float *b = B + (size_t)k * ldb;
+        for (int r = 0; r < MR; r++) {
+            float a = A[(size_t)r * lda + k];
+            for (int j = 0; j < NR; j++)
+                acc[r][j] += a * b[j];
+        }
+    }
+    for (int r = 0; r < MR; r++)
+        for (int j = 0; j < NR; j++)
+            C[(size_t)r * ldc + j] = acc[r][j];
+}
+
+// An edge tile of mr x nr (mr <= MR, nr <= NR).
+static inline void tile_edge(float *restrict C, int ldc, const float *restrict A, int lda,
+                             const float *restrict B, int ldb, int k0, int k1, int mr, int nr) {
+    for (int r = 0; r < mr; r++) {
+        float *c = C + (size_t)r * ldc;
+        for (int k = k0; k < k1; k++) {
+            float a = A[(size_t)r * lda + k];
+            const float *b = B + (size_t)k * ldb;
+            for (int j = 0; j < nr; j++)
+                c[j] += a * b[j];
+        }
+    }
+}
+
+MM_CLONES
+static void gemm(float *C, const float *A, const float *B, int M, int N, int K, bool accumulate) {
+    if (!accumulate) {
+        #pragma omp parallel for schedule(static)
+        for (int i = 0; i < M; i++)
+            memset(C + (size_t)i * N, 0, (size_t)N * sizeof(float));
+    }
+    int mt = (M + MR - 1) / MR, nt = (N + NR - 1) / NR;
+    for (int k0 = 0; k0 < K; k0 += KC) {
+        int k1 = k0 + KC < K ? k0 + KC : K;
+        #pragma omp parallel for schedule(static) collapse(2)
+        for (int ti = 0; ti < mt; ti++) {
+            for (int tj = 0; tj < nt; tj++) {
+                int i = ti * MR, j = tj * NR;
+                int mr = M - i < MR ? M - i : MR, nr = N - j < NR ? N - j : NR;
+                float *c = C + (size_t)i * N + j;
+                const float *a = A + (size_t)i * K;
+                const float *b = B + j;
+                if (mr == MR && nr == NR)
+                    tile_full(c, N, a, K, b, N, k0, k1);
+                else
+                    tile_edge(c, N, a, K, b, N, k0, k1, mr, nr);
+            }
+        }
+    }
+}
+
+// out (cols, rows) = in (rows, cols)^T
+static void transpose(float *out, const float *in, int rows, int cols) {
+    #pragma omp parallel for schedule(static)
+    for (int j0 = 0; j0 < cols; j0 += 32)
+        for (int i0 = 0; i0 < rows; i0 += 32)
+            for (int j = j0; j < j0 + 32 && j < cols; j++)
+                for (int i = i0; i < i0 + 32 && i < rows; i++)
+                    out[(size_t)j * rows + i] = in[(size_t)i * cols + j];
+}
+
+// Scratch for transposes, grown on demand. One per process: the trainer calls these from one
+// thread (the parallelism is inside).
+static float *scratch;
+static size_t scratch_n;
+
+static float *get_scratch(size_t n) {
+    if (n > scratch_n) {
+        free(scratch);
+        scratch = kv_malloc(n * sizeof(float));
+        scratch_n = n;
+    }
+    return scratch;
+}
+
+void mm_nn(float *C, const float *A, const float *B, int M, int N, int K, bool accumulate) {
+    gemm(C, A, B, M, N, K, accumulate);
+}
+
+void mm_nt(float *C, const float *A, const float *W, int M, int N, int K, bool accumulate) {
+    float *Wt = get_scratch((size_t)N * K); // (K, N)
+    transpose(Wt, W, N, K);
+    gemm(C, A, Wt, M, N, K, accumulate);
+}
+
+void mm_tn(float *C, const float *A, const float *B, int M, int N, int K, bool accumulate) {
+    float *At = get_scratch((size_t)M * K); // (M, K)
+    transpose(At, A, K, M);
+    gemm(C, At, B, M, N, K, accumulate);
+}
+
+double mm_benchmark(int M, int N, int K) {
+    float *A = kv_malloc((size_t)M * K * sizeof(float));
+    float *B = kv_malloc((size_t)K * N * sizeof(float));
+    float *C = kv_malloc((size_t)M * N * sizeof(float));
+    uint64_t s = trng_seed(1);
+    for (size_t i = 0; i < (size_t)M * K; i++)
+        A[i] = trng_unit(&s) - 0.5f;
+    for (size_t i = 0; i < (size_t)K * N; i++)
+        B[i] = trng_unit(&s) - 0.5f;
+    double best = 1e30;
+    for (int rep = 0; rep < 5; rep++) {
+        uint64_t t0 = kv_now_ns();
+        gemm(C, A, B, M, N, K, false);
+        double dt = (double)(kv_now_ns() - t0) * 1e-9;
+        if (dt < best)
+            best = dt;
+    }
+    free(A);
+    free(B);
+    free(C);
+    return 2.0 * M * N * K / best * 1e-9;
+}
