@@ -26,17 +26,20 @@
 #define MM_CLONES
 #endif
 
-// One full MR x NR tile over k in [k0, k1).
-static inline void tile_full(float *restrict C, int ldc, const float *restrict A, int lda,
-                             const float *restrict B, int ldb, int k0, int k1) {
+// One full MR x NR tile over k in [k0, k1). A's element (r, k) is A[r*ar + k*ak], so the same
+// kernel reads A or A^T (a broadcast either way). zero: start from 0 instead of C.
+__attribute__((always_inline)) static inline void tile_full(float *restrict C, int ldc,
+                                                            const float *restrict A, size_t ar,
+                                                            size_t ak, const float *restrict B,
+                                                            int ldb, int k0, int k1, bool zero) {
     float acc[MR][NR];
     for (int r = 0; r < MR; r++)
         for (int j = 0; j < NR; j++)
-            acc[r][j] = C[(size_t)r * ldc + j];
+            acc[r][j] = zero ? 0.0f : C[(size_t)r * ldc + j];
     for (int k = k0; k < k1; k++) {
         const float *b = B + (size_t)k * ldb;
         for (int r = 0; r < MR; r++) {
-            float a = A[(size_t)r * lda + k];
+            float a = A[r * ar + (size_t)k * ak];
             for (int j = 0; j < NR; j++)
                 acc[r][j] += a * b[j];
         }
@@ -47,12 +50,18 @@ static inline void tile_full(float *restrict C, int ldc, const float *restrict A
 }
 
 // An edge tile of mr x nr (mr <= MR, nr <= NR).
-static inline void tile_edge(float *restrict C, int ldc, const float *restrict A, int lda,
-                             const float *restrict B, int ldb, int k0, int k1, int mr, int nr) {
+__attribute__((always_inline)) static inline void tile_edge(float *restrict C, int ldc,
+                                                            const float *restrict A, size_t ar,
+                                                            size_t ak, const float *restrict B,
+                                                            int ldb, int k0, int k1, int mr,
+                                                            int nr, bool zero) {
     for (int r = 0; r < mr; r++) {
         float *c = C + (size_t)r * ldc;
+        if (zero)
+            for (int j = 0; j < nr; j++)
+                c[j] = 0;
         for (int k = k0; k < k1; k++) {
-            float a = A[(size_t)r * lda + k];
+            float a = A[r * ar + (size_t)k * ak];
             const float *b = B + (size_t)k * ldb;
             for (int j = 0; j < nr; j++)
                 c[j] += a * b[j];
@@ -60,35 +69,52 @@ static inline void tile_edge(float *restrict C, int ldc, const float *restrict A
     }
 }
 
+// C(M,N) (+)= op(A)(M,K) . B(K,N); op(A) = A (row stride lda) or, with a_trans, the transpose
+// of a (K,M) matrix with row stride lda.
 MM_CLONES
-static void gemm(float *C, const float *A, const float *B, int M, int N, int K, bool accumulate) {
-    if (!accumulate) {
-        #pragma omp parallel for schedule(static)
-        for (int i = 0; i < M; i++)
-            memset(C + (size_t)i * N, 0, (size_t)N * sizeof(float));
-    }
+static void gemm(float *C, int ldc, const float *A, int lda, bool a_trans, const float *B, int ldb,
+                 int M, int N, int K, bool accumulate, MmMask mask) {
     int mt = (M + MR - 1) / MR, nt = (N + NR - 1) / NR;
-    for (int k0 = 0; k0 < K; k0 += KC) {
-        int k1 = k0 + KC < K ? k0 + KC : K;
-        #pragma omp parallel for schedule(static) collapse(2)
-        for (int ti = 0; ti < mt; ti++) {
-            for (int tj = 0; tj < nt; tj++) {
-                int i = ti * MR, j = tj * NR;
-                int mr = M - i < MR ? M - i : MR, nr = N - j < NR ? N - j : NR;
-                float *c = C + (size_t)i * N + j;
-                const float *a = A + (size_t)i * K;
-                const float *b = B + j;
+    size_t ar = a_trans ? 1 : (size_t)lda, ak = a_trans ? (size_t)lda : 1;
+    // one parallel region per product (barriers are costly on a busy machine); each tile walks
+    // K in blocks of KC so its B panel stays cache-resident
+    #pragma omp parallel for schedule(static) collapse(2)
+    for (int ti = 0; ti < mt; ti++) {
+        for (int tj = 0; tj < nt; tj++) {
+            int i = ti * MR, j = tj * NR;
+            int mr = M - i < MR ? M - i : MR, nr = N - j < NR ? N - j : NR;
+            if (mask == MM_OUT_LOWER && j > i + mr - 1)
+                continue; // a tile wholly above the diagonal: not needed, left as it is
+            int kb = 0, ke = K;
+            if (mask == MM_A_LOWER)
+                ke = i + mr < K ? i + mr : K; // rows i.. of A are zero past column i+mr-1
+            else if (mask == MM_A_UPPER)
+                kb = i; // rows i.. of A are zero before column i
+            float *c = C + (size_t)i * ldc + j;
+            const float *a = A + (size_t)i * ar;
+            const float *b = B + j;
+            bool zero = !accumulate;
+            if (kb >= ke && zero)
+                tile_edge(c, ldc, a, ar, ak, b, ldb, 0, 0, mr, nr, true);
+            for (int k0 = kb; k0 < ke; k0 += KC) {
+                int k1 = k0 + KC < ke ? k0 + KC : ke;
                 if (mr == MR && nr == NR)
-                    tile_full(c, N, a, K, b, N, k0, k1);
+                    tile_full(c, ldc, a, ar, ak, b, ldb, k0, k1, zero);
                 else
-                    tile_edge(c, N, a, K, b, N, k0, k1, mr, nr);
+                    tile_edge(c, ldc, a, ar, ak, b, ldb, k0, k1, mr, nr, zero);
+                zero = false;
             }
         }
     }
 }
 
+void mm_strided(float *C, int ldc, const float *A, int lda, bool a_trans, const float *B, int ldb,
+                int M, int N, int K, bool accumulate, MmMask mask) {
+    gemm(C, ldc, A, lda, a_trans, B, ldb, M, N, K, accumulate, mask);
+}
+
 // out (cols, rows) = in (rows, cols)^T
-static void transpose(float *out, const float *in, int rows, int cols) {
+void mm_transpose(float *out, const float *in, int rows, int cols) {
     #pragma omp parallel for schedule(static)
     for (int j0 = 0; j0 < cols; j0 += 32)
         for (int i0 = 0; i0 < rows; i0 += 32)
@@ -112,19 +138,17 @@ static float *get_scratch(size_t n) {
 }
 
 void mm_nn(float *C, const float *A, const float *B, int M, int N, int K, bool accumulate) {
-    gemm(C, A, B, M, N, K, accumulate);
+    gemm(C, N, A, K, false, B, N, M, N, K, accumulate, MM_FULL);
 }
 
 void mm_nt(float *C, const float *A, const float *W, int M, int N, int K, bool accumulate) {
     float *Wt = get_scratch((size_t)N * K); // (K, N)
-    transpose(Wt, W, N, K);
-    gemm(C, A, Wt, M, N, K, accumulate);
+    mm_transpose(Wt, W, N, K);
+    gemm(C, N, A, K, false, Wt, N, M, N, K, accumulate, MM_FULL);
 }
 
 void mm_tn(float *C, const float *A, const float *B, int M, int N, int K, bool accumulate) {
-    float *At = get_scratch((size_t)M * K); // (M, K)
-    transpose(At, A, K, M);
-    gemm(C, At, B, M, N, K, accumulate);
+    gemm(C, N, A, M, true, B, N, M, N, K, accumulate, MM_FULL);
 }
 
 double mm_benchmark(int M, int N, int K) {
@@ -139,7 +163,7 @@ double mm_benchmark(int M, int N, int K) {
     double best = 1e30;
     for (int rep = 0; rep < 5; rep++) {
         uint64_t t0 = kv_now_ns();
-        gemm(C, A, B, M, N, K, false);
+        gemm(C, N, A, K, false, B, N, M, N, K, false, MM_FULL);
         double dt = (double)(kv_now_ns() - t0) * 1e-9;
         if (dt < best)
             best = dt;

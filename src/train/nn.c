@@ -31,7 +31,8 @@ void net_init(Net *n, const ModelConfig *c, int B, int T) {
         (L + 1) * N * D, L * N * D, L * N, L * N * D, L * N * KV, L * N * KV,
         L * (size_t)B * H * (size_t)T * (size_t)T, L * N * D, L * N * D, L * N * D, L * N,
         L * N * F, L * N * F, L * N * F, N * D, N, N * V,
-        N * D, N * D, N * D, N * KV, N * KV, N * D, N * F, N * F, N * F, 0, 0, 0,
+        N * D, N * D, N * D, N * KV, N * KV, N * D, N * F, N * F, N * F, (size_t)T * T,
+        (size_t)T * T, HS * (size_t)T,
         (size_t)T * HS / 2, (size_t)T * HS / 2,
     };
     float **ptrs[] = {&n->x,   &n->xn1, &n->rstd1, &n->q,   &n->k,     &n->v,      &n->att,
@@ -149,9 +150,9 @@ static void rope(const Net *n, float *x, int width, float sign) {
     }
 }
 
-// Causal attention of layer l. Tasks are (row b, kv head): the query heads that share a kv head
-// run in the same task, so the backward's dk, dv accumulate without races. K and V of the task
-// are transposed into (HS, T) scratch so the score and dp loops run over contiguous positions.
+// Causal attention of layer l, head by head as small matrix products (matmul.c does the
+// threading): S = Q K^T / sqrt(HS) on and below the diagonal, P = softmax(S) row-wise (zero above
+// the diagonal), O = P V. Query head h reads kv head h / (H / HKV).
 static void attention_fwd(Net *n, int l) {
     const ModelConfig *c = &n->cfg;
     int B = n->B, T = n->T, D = c->dim, H = c->n_heads, HKV = c->n_kv_heads, HS = D / H;
@@ -161,58 +162,46 @@ static void attention_fwd(Net *n, int l) {
     const float *v = n->v + (size_t)l * N * KV;
     float *ao = n->ao + (size_t)l * N * D;
     float scale = 1.0f / sqrtf((float)HS);
-    #pragma omp parallel
-    {
-        float *kT = kv_malloc((size_t)HS * T * sizeof(float));
-        #pragma omp for schedule(static) collapse(2)
-        for (int b = 0; b < B; b++) {
-            for (int kh = 0; kh < HKV; kh++) {
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < H; h++) {
+            int kh = h / G;
+            const float *kb = k + (size_t)b * T * KV + kh * HS;
+            // K^T of this head: (HS, T)
+            #pragma omp parallel for schedule(static)
+            for (int i = 0; i < HS; i++)
                 for (int u = 0; u < T; u++)
-                    for (int i = 0; i < HS; i++)
-                        kT[(size_t)i * T + u] = k[((size_t)b * T + u) * KV + kh * HS + i];
-                for (int h = kh * G; h < (kh + 1) * G; h++) {
-                    for (int t = 0; t < T; t++) {
-                        const float *qt = q + ((size_t)b * T + t) * D + h * HS;
-                        float *p = n->att + ((((size_t)l * B + b) * H + h) * T + t) * T;
-                        for (int u = 0; u <= t; u++)
-                            p[u] = 0;
-                        for (int i = 0; i < HS; i++) {
-                            float qi = qt[i] * scale;
-                            const float *kr = kT + (size_t)i * T;
-                            for (int u = 0; u <= t; u++)
-                                p[u] += qi * kr[u];
-                        }
-                        float mx = p[0];
-                        for (int u = 1; u <= t; u++)
-                            mx = p[u] > mx ? p[u] : mx;
-                        float sum = 0;
-                        for (int u = 0; u <= t; u++) {
-                            p[u] = expf(p[u] - mx);
-                            sum += p[u];
-                        }
-                        float inv = 1.0f / sum;
-                        for (int u = 0; u <= t; u++)
-                            p[u] *= inv;
-                        float *o = ao + ((size_t)b * T + t) * D + h * HS;
-                        for (int i = 0; i < HS; i++)
-                            o[i] = 0;
-                        for (int u = 0; u <= t; u++) {
-                            const float *vu = v + ((size_t)b * T + u) * KV + kh * HS;
-                            float pu = p[u];
-                            for (int i = 0; i < HS; i++)
-                                o[i] += pu * vu[i];
-                        }
-                    }
+                    n->tT[(size_t)i * T + u] = kb[(size_t)u * KV + i];
+            float *P = n->att + (((size_t)l * B + b) * H + h) * T * T;
+            mm_strided(P, T, q + (size_t)b * T * D + h * HS, D, false, n->tT, T, T, T, HS, false,
+                       MM_OUT_LOWER);
+            #pragma omp parallel for schedule(static)
+            for (int t = 0; t < T; t++) {
+                float *p = P + (size_t)t * T;
+                float mx = -INFINITY;
+                for (int u = 0; u <= t; u++) {
+                    p[u] *= scale;
+                    mx = p[u] > mx ? p[u] : mx;
                 }
+                float sum = 0;
+                for (int u = 0; u <= t; u++) {
+                    p[u] = expf(p[u] - mx);
+                    sum += p[u];
+                }
+                float inv = 1.0f / sum;
+                for (int u = 0; u <= t; u++)
+                    p[u] *= inv;
+                for (int u = t + 1; u < T; u++)
+                    p[u] = 0;
             }
+            mm_strided(ao + (size_t)b * T * D + h * HS, D, P, T, false,
+                       v + (size_t)b * T * KV + kh * HS, KV, T, HS, T, false, MM_A_LOWER);
         }
-        free(kT);
     }
 }
 
-// o_t = sum_u p_tu v_u, p = softmax(s), s_tu = q_t.k_u * scale:
-//   dv_u += p_tu do_t;  dp_tu = do_t.v_u;  ds_tu = p_tu (dp_tu - sum_u' p_tu' dp_tu');
-//   dq_t += scale sum_u ds_tu k_u;  dk_u += scale ds_tu q_t
+// O = P V, P = softmax(S), S = scale Q K^T:
+//   dV += P^T dO;  dP = dO V^T;  dS = P * (dP - rowsum(P * dP));
+//   dQ = scale dS K;  dK += scale dS^T Q      (dK, dV summed over the heads sharing them)
 static void attention_bwd(Net *n, int l) {
     const ModelConfig *c = &n->cfg;
     int B = n->B, T = n->T, D = c->dim, H = c->n_heads, HKV = c->n_kv_heads, HS = D / H;
@@ -221,54 +210,44 @@ static void attention_bwd(Net *n, int l) {
     const float *q = n->q + (size_t)l * N * D, *k = n->k + (size_t)l * N * KV;
     const float *v = n->v + (size_t)l * N * KV;
     float scale = 1.0f / sqrtf((float)HS);
-    memset(n->dq, 0, N * (size_t)D * sizeof(float));
     memset(n->dk, 0, N * (size_t)KV * sizeof(float));
     memset(n->dv, 0, N * (size_t)KV * sizeof(float));
-    #pragma omp parallel
-    {
-        float *vT = kv_malloc((size_t)HS * T * sizeof(float));
-        float *dp = kv_malloc((size_t)T * sizeof(float));
-        #pragma omp for schedule(static) collapse(2)
-        for (int b = 0; b < B; b++) {
-            for (int kh = 0; kh < HKV; kh++) {
+    float *dS = n->datt;
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < H; h++) {
+            int kh = h / G;
+            const float *P = n->att + (((size_t)l * B + b) * H + h) * T * T;
+            const float *dO = n->dao + (size_t)b * T * D + h * HS;
+            const float *Qh = q + (size_t)b * T * D + h * HS;
+            const float *Kh = k + (size_t)b * T * KV + kh * HS;
+            const float *Vh = v + (size_t)b * T * KV + kh * HS;
+            float *dVh = n->dv + (size_t)b * T * KV + kh * HS;
+            float *dKh = n->dk + (size_t)b * T * KV + kh * HS;
+            // dV += P^T dO
+            mm_strided(dVh, KV, P, T, true, dO, D, T, HS, T, true, MM_A_UPPER);
+            // dP = dO V^T (lower triangle)
+            #pragma omp parallel for schedule(static)
+            for (int i = 0; i < HS; i++)
                 for (int u = 0; u < T; u++)
-                    for (int i = 0; i < HS; i++)
-                        vT[(size_t)i * T + u] = v[((size_t)b * T + u) * KV + kh * HS + i];
-                for (int h = kh * G; h < (kh + 1) * G; h++) {
-                    for (int t = 0; t < T; t++) {
-                        const float *p = n->att + ((((size_t)l * B + b) * H + h) * T + t) * T;
-                        const float *dot = n->dao + ((size_t)b * T + t) * D + h * HS;
-                        const float *qt = q + ((size_t)b * T + t) * D + h * HS;
-                        float *dqt = n->dq + ((size_t)b * T + t) * D + h * HS;
-                        for (int u = 0; u <= t; u++)
-                            dp[u] = 0;
-                        for (int i = 0; i < HS; i++) {
-                            float di = dot[i];
-                            const float *vr = vT + (size_t)i * T;
-                            for (int u = 0; u <= t; u++)
-                                dp[u] += di * vr[u];
-                        }
-                        float sum = 0;
-                        for (int u = 0; u <= t; u++)
-                            sum += p[u] * dp[u];
-                        for (int u = 0; u <= t; u++) {
-                            float pu = p[u];
-                            float ds = pu * (dp[u] - sum) * scale;
-                            float *dvu = n->dv + ((size_t)b * T + u) * KV + kh * HS;
-                            float *dku = n->dk + ((size_t)b * T + u) * KV + kh * HS;
-                            const float *ku = k + ((size_t)b * T + u) * KV + kh * HS;
-                            for (int i = 0; i < HS; i++) {
-                                dvu[i] += pu * dot[i];
-                                dku[i] += ds * qt[i];
-                                dqt[i] += ds * ku[i];
-                            }
-                        }
-                    }
-                }
+                    n->tT[(size_t)i * T + u] = Vh[(size_t)u * KV + i];
+            mm_strided(dS, T, dO, D, false, n->tT, T, T, T, HS, false, MM_OUT_LOWER);
+            #pragma omp parallel for schedule(static)
+            for (int t = 0; t < T; t++) {
+                const float *p = P + (size_t)t * T;
+                float *ds = dS + (size_t)t * T;
+                float sum = 0;
+                for (int u = 0; u <= t; u++)
+                    sum += p[u] * ds[u];
+                for (int u = 0; u <= t; u++)
+                    ds[u] = p[u] * (ds[u] - sum) * scale;
+                for (int u = t + 1; u < T; u++)
+                    ds[u] = 0;
             }
+            // dQ = dS K (each query head owns its slice); dK += dS^T Q
+            mm_strided(n->dq + (size_t)b * T * D + h * HS, D, dS, T, false, Kh, KV, T, HS, T,
+                       false, MM_A_LOWER);
+            mm_strided(dKh, KV, dS, T, true, Qh, D, T, HS, T, true, MM_A_UPPER);
         }
-        free(vT);
-        free(dp);
     }
 }
 

@@ -29,7 +29,7 @@ void train_config_default(TrainConfig *tc) {
     tc->beta1 = 0.9f;
     tc->beta2 = 0.95f;
     tc->clip = 1.0f;
-    tc->eval_every = 25;
+    tc->eval_every = 100;
     tc->eval_windows = 16;
     tc->seed = 1;
 }

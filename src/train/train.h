@@ -120,6 +120,17 @@ void mm_nn(float *C, const float *A, const float *B, int M, int N, int K, bool a
 void mm_nt(float *C, const float *A, const float *W, int M, int N, int K, bool accumulate);
 // C(M,N) (+)= A(K,M)^T . B(K,N) (a weight gradient: dW += dY^T X).
 void mm_tn(float *C, const float *A, const float *B, int M, int N, int K, bool accumulate);
+// Which parts of a product are known zero or unneeded (causal attention):
+//   MM_OUT_LOWER  only C[i][j] with j <= i is needed (tiles wholly above the diagonal skipped)
+//   MM_A_LOWER    A[i][k] = 0 for k > i;   MM_A_UPPER  A[i][k] = 0 for k < i
+typedef enum { MM_FULL, MM_OUT_LOWER, MM_A_LOWER, MM_A_UPPER } MmMask;
+// C(M,N) (+)= op(A)(M,K) . B(K,N) with row strides ldc, lda, ldb; op(A) is A, or with a_trans
+// the transpose of a (K,M) matrix. With MM_OUT_LOWER and !accumulate, C above the diagonal is
+// left unspecified.
+void mm_strided(float *C, int ldc, const float *A, int lda, bool a_trans, const float *B, int ldb,
+                int M, int N, int K, bool accumulate, MmMask mask);
+// out(cols, rows) = in(rows, cols)^T
+void mm_transpose(float *out, const float *in, int rows, int cols);
 // The matmul's speed on an (M,K)x(K,N) product, in GFLOP/s (best of a few runs).
 double mm_benchmark(int M, int N, int K);
 
