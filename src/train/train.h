@@ -202,6 +202,19 @@ KvStatus plot_loss_png(const char *csv_path, const char *png_path, const char *t
                        KvError *err);
 
 // ----------------------------------------------------------------------------------------------
+// Evaluation (through the engine)
+
+// Greedy (temperature 0) continuation of prompt by n_new tokens, appended to out as text.
+// *n_prompt_out (if not NULL) receives the prompt's token count (with BOS).
+void eval_greedy(Engine *e, const Tokenizer *t, const char *prompt, int n_new, StrBuf *out,
+                 int *n_prompt_out);
+// The 40 copy cases: returns how many the model continues with the expected repeat.
+int eval_copy(Engine *e, const Tokenizer *t, bool verbose, int *n_cases);
+// The whole report on stdout (`eval <what> key=value ...`); valid_path and corpus_path optional.
+KvStatus eval_run(const char *model_path, const char *tok_path, const char *valid_path,
+                  const char *corpus_path, KvError *err);
+
+// ----------------------------------------------------------------------------------------------
 // Token streams
 
 // Encodes every document as BOS + bpe_encode(doc) into one stream; caller owns *out (free).

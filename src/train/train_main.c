@@ -187,6 +187,11 @@ int main(int argc, char **argv) {
         free(va);
         return st == KV_OK ? 0 : fail(&err);
     }
+    if (strcmp(cmd, "eval") == 0) {
+        if (!a.model || !a.tokenizer)
+            return usage("eval needs --model and --tokenizer");
+        return eval_run(a.model, a.tokenizer, a.valid, a.corpus, &err) == KV_OK ? 0 : fail(&err);
+    }
     if (strcmp(cmd, "plot") == 0) {
         if (!a.csv || !a.png)
             return usage("plot needs --csv and --png");
