@@ -7,7 +7,7 @@
 set -euo pipefail
 KVTRAIN=${1:?usage: make_model.sh /path/to/kvtrain}
 cd "$(dirname "$0")/.."
-STEPS=${KVSCOPE_TRAIN_STEPS:-3000}
+STEPS=${KVSCOPE_TRAIN_STEPS:-1200}
 WORK=build/model
 OUT=assets/models
 mkdir -p "$WORK" "$OUT"
@@ -23,6 +23,6 @@ echo "make_model: training ($STEPS steps)" >&2
 "$KVTRAIN" train --corpus "$WORK/corpus_train.txt" --valid "$WORK/corpus_valid.txt" \
     --tokenizer "$OUT/tokenizer.bin" --vocab 1024 \
     --dim 128 --hidden 344 --layers 6 --heads 4 --kv-heads 4 --seq 512 --batch 4 \
-    --steps "$STEPS" --warmup 100 --lr 0.002 --eval-every 100 --seed 7 \
+    --steps "$STEPS" --warmup 60 --lr 0.0025 --eval-every 50 --seed 7 \
     --out "$OUT/kvscope6.bin" --csv "$OUT/kvscope6.loss.csv" --png "$OUT/kvscope6.loss.png"
 echo "make_model: done in $(( $(date +%s) - start )) s" >&2
