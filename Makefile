@@ -55,8 +55,11 @@ KVSCOPE := $(BUILD)/kvscope
 KVTRAIN := $(BUILD)/kvtrain
 TESTBIN := $(BUILD)/kvscope-tests
 
+# The trainer is built where its sources are present.
+ALL_BINS := $(KVSCOPE) $(if $(wildcard src/train/train_main.c),$(KVTRAIN))
+
 .PHONY: all run test check bench model clean install setup format
-all: $(KVSCOPE) $(KVTRAIN)
+all: $(ALL_BINS)
 
 setup:
 	@bash scripts/setup.sh
@@ -93,7 +96,7 @@ test: setup
 	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory check SANITIZE=1
 
-check: $(KVSCOPE) $(KVTRAIN) $(TESTBIN)
+check: $(ALL_BINS) $(TESTBIN)
 	KVSCOPE_BIN=$(abspath $(KVSCOPE)) KVTRAIN_BIN=$(abspath $(KVTRAIN)) \
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	./$(TESTBIN) --jobs 2

@@ -193,10 +193,10 @@ void counters_add(Counters *acc, const Counters *c);
 // draw the mode that is not running). Positions pos0 .. pos0+n-1 through every layer, plus the
 // classifier for `logits` positions.
 void flops_formula(const ModelConfig *c, int pos0, int n, int logits, uint64_t out[FLOP_COMPONENTS]);
-// Total FLOPs of generating up to sequence length `len` from a prompt of n_prompt tokens in one
-// mode, every step from the first (prefill) on: cache = prefill + one position per step;
-// no cache = every step recomputes all positions.
-uint64_t flops_formula_run(const ModelConfig *c, bool cache, int n_prompt, int len);
+// Total FLOPs of the first `steps` generation steps after a prompt of n_prompt tokens, all in
+// one mode: with the cache, the prefill and then one position per step; without, step k
+// recomputes all n_prompt + k positions. Each step computes the logits of one position.
+uint64_t flops_formula_run(const ModelConfig *c, bool cache, int n_prompt, int steps);
 
 // ----------------------------------------------------------------------------------------------
 // The engine: a model, its KV cache and its working memory.

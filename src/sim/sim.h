@@ -37,6 +37,7 @@ typedef struct {
     uint64_t kv_bytes_resident;       // cache bytes held after the step (0 with the cache off)
     uint64_t step_ns;                 // measured wall time of the step's forward pass
     float max_logit_diff;             // |logits(cache) - logits(no cache)| max, or -1 if unmeasured
+    uint64_t rng_before, rng_after;   // sampler state around the step (exact back and redo)
 } StepRecord;
 
 typedef struct {
@@ -48,7 +49,7 @@ typedef struct {
     Sampler sampler;
     SamplerSettings settings;
     CacheMode mode;       // mode of the next step
-    int *tokens;          // (T) prompt then generated ids
+    int *tokens;          // (T + 1) prompt then generated ids; the last may sit at position T
     int n_prompt;
     int n_tokens;         // n_prompt + cursor
     StepRecord *steps;    // history, n_steps records; steps past cursor can be redone
@@ -73,11 +74,14 @@ bool session_step(Session *s);
 bool session_back(Session *s);
 // Mode of the next steps; works between any two steps (turning the cache on rebuilds it).
 void session_set_mode(Session *s, CacheMode mode);
+// Verification on or off: with it on, every step also runs the other mode (not counted) and
+// records the largest logit difference.
+void session_set_verify(Session *s, bool on);
 // New sampler settings apply from the next step; the history after the cursor is dropped.
 void session_set_sampler(Session *s, SamplerSettings settings);
 
 const StepRecord *session_last(const Session *s); // the record at cursor-1, or NULL
-bool session_at_limit(const Session *s);          // no room for another token
+bool session_at_limit(const Session *s);          // no room for another step
 // The text of token index i of the sequence (the piece as it reads after its predecessor).
 const char *session_token_text(const Session *s, int i, char byte_buf[2], size_t *len);
 // Attention weight from query position `row` to key position `col`, layer `layer`, head `head`

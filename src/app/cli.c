@@ -1,0 +1,264 @@
+// cli.c — command dispatch and what the commands share: option values, default model paths,
+// presets, error reporting. The commands themselves live in cmd_*.c and window.c.
+#include "app/app.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const Preset app_presets[] = {
+    {"narrative", "Once upon a time, in a small kingdom, there lived a princess named Mia. Every "
+                  "morning, Mia"},
+    {"code", "def area(width, height):\n    return width *"},
+    {"fact", "The capital of France is"},
+    {NULL, NULL},
+};
+
+const Preset *app_preset(const char *name) {
+    for (const Preset *p = app_presets; p->name; p++)
+        if (strcmp(p->name, name) == 0)
+            return p;
+    return NULL;
+}
+
+int app_fail(const KvError *err) {
+    fprintf(stderr, "kvscope: %s\n", err->msg);
+    return err->code ? (int)err->code : 1;
+}
+
+int app_usage_error(const char *what, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "kvscope: %s: %s\n", what, msg);
+    return KV_ERR_INPUT;
+}
+
+KvStatus app_parse_int(const char *opt, const char *val, long lo, long hi, long *out,
+                       KvError *err) {
+    if (!val)
+        return kv_error(err, KV_ERR_INPUT, "%s: needs a value", opt);
+    char *end;
+    errno = 0;
+    long v = strtol(val, &end, 10);
+    if (errno || end == val || *end != '\0')
+        return kv_error(err, KV_ERR_INPUT, "%s: '%s' is not a whole number", opt, val);
+    if (v < lo || v > hi)
+        return kv_error(err, KV_ERR_INPUT, "%s: %ld is out of range (%ld..%ld)", opt, v, lo, hi);
+    *out = v;
+    return KV_OK;
+}
+
+KvStatus app_parse_float(const char *opt, const char *val, double lo, double hi, double *out,
+                         KvError *err) {
+    if (!val)
+        return kv_error(err, KV_ERR_INPUT, "%s: needs a value", opt);
+    char *end;
+    errno = 0;
+    double v = strtod(val, &end);
+    if (errno || end == val || *end != '\0' || !isfinite(v))
+        return kv_error(err, KV_ERR_INPUT, "%s: '%s' is not a number", opt, val);
+    if (v < lo || v > hi)
+        return kv_error(err, KV_ERR_INPUT, "%s: %g is out of range (%g..%g)", opt, v, lo, hi);
+    *out = v;
+    return KV_OK;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Default model: KVSCOPE_MODEL_DIR, then beside the executable (build/kvscope and
+// build/san/kvscope find ../assets/models), then the installed data directory.
+
+#define DEFAULT_MODEL "kvscope6.bin"
+#define DEFAULT_TOKENIZER "tokenizer.bin"
+
+static bool file_exists(const char *p) {
+    return access(p, R_OK) == 0;
+}
+
+static const char *find_asset(const char *name, char *buf, size_t cap) {
+    const char *env = getenv("KVSCOPE_MODEL_DIR");
+    if (env && *env) {
+        snprintf(buf, cap, "%s/%s", env, name);
+        return buf;
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *dir = dirname(exe);
+        const char *rel[] = {"../assets/models", "../../assets/models", "assets/models"};
+        for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+            snprintf(buf, cap, "%s/%s/%s", dir, rel[i], name);
+            if (file_exists(buf))
+                return buf;
+        }
+    }
+    snprintf(buf, cap, "%s/models/%s", KVSCOPE_DATADIR, name);
+    if (file_exists(buf))
+        return buf;
+    snprintf(buf, cap, "assets/models/%s", name);
+    return buf;
+}
+
+const char *app_default_model(void) {
+    static char buf[PATH_MAX + 64];
+    return find_asset(DEFAULT_MODEL, buf, sizeof buf);
+}
+
+const char *app_default_tokenizer(void) {
+    static char buf[PATH_MAX + 64];
+    return find_asset(DEFAULT_TOKENIZER, buf, sizeof buf);
+}
+
+KvStatus app_load(Model *m, Tokenizer *t, const char *model_path, const char *tok_path,
+                  KvError *err) {
+    if (!model_path)
+        model_path = app_default_model();
+    if (!tok_path)
+        tok_path = app_default_tokenizer();
+    KvStatus st = model_load(m, model_path, err);
+    if (st)
+        return st;
+    st = tokenizer_load(t, tok_path, m->cfg.vocab_size, err);
+    if (st)
+        model_free(m);
+    return st;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Commands that other parts of the program provide. Until a part is linked in, its command says
+// so instead of failing to link (the window, the renderer and the lessons are separate modules).
+
+#define MISSING_COMMAND(fn, name)                                                                  \
+    __attribute__((weak)) int fn(int argc, char **argv) {                                          \
+        (void)argc, (void)argv;                                                                    \
+        fprintf(stderr, "kvscope: %s: not built into this binary\n", name);                       \
+        return 1;                                                                                  \
+    }
+MISSING_COMMAND(cmd_render, "render")
+MISSING_COMMAND(cmd_run, "run")
+MISSING_COMMAND(cmd_lesson, "lesson")
+MISSING_COMMAND(bench_render, "bench render")
+
+static void usage(FILE *f) {
+    fputs("usage: kvscope [command] [options]\n"
+          "\n"
+          "  kvscope                     open the window: default model, first preset\n"
+          "  kvscope run [options]       the same, with options\n"
+          "  kvscope generate --prompt TEXT [-n N] [--no-cache] [--temperature T] [--top-k K]\n"
+          "                   [--top-p P] [--seed S] [--trace FILE.csv] [--verify]\n"
+          "                              generated text to stdout, a per-step table to stderr\n"
+          "  kvscope render (--prompt TEXT | --preset NAME) --steps N [--no-cache]\n"
+          "                 [--view sequence|heatmap|layers] [--layer L] [--head H] [--size WxH]\n"
+          "                 [--theme dark|light] -o FILE.png|.svg|.pdf [--frames DIR]\n"
+          "  kvscope lesson FILE [--pdf DECK.pdf] [--frames DIR]\n"
+          "  kvscope info [--heads]      model configuration, parameters, KV bytes per token\n"
+          "  kvscope bench [engine|render]\n"
+          "                              performance figures, one line each\n"
+          "\n"
+          "common options: --model FILE --tokenizer FILE (default: the shipped model)\n"
+          "presets: narrative, code, fact\n",
+          f);
+}
+
+int cli_main(int argc, char **argv) {
+    if (argc < 2)
+        return cmd_run(argc, argv);
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } cmds[] = {{"run", cmd_run},       {"generate", cmd_generate}, {"render", cmd_render},
+                {"lesson", cmd_lesson}, {"info", cmd_info},         {"bench", cmd_bench}};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (strcmp(cmd, cmds[i].name) == 0)
+            return cmds[i].fn(argc - 1, argv + 1);
+    if (cmd[0] == '-') // options without a command: the window with options
+        return cmd_run(argc, argv);
+    usage(stderr);
+    return app_usage_error(cmd, "unknown command (see kvscope --help)");
+}
+
+// ----------------------------------------------------------------------------------------------
+// Common options
+
+void app_common_defaults(CommonOptions *o) {
+    memset(o, 0, sizeof *o);
+    o->sampler = (SamplerSettings){.temperature = 0.0f, .top_p = 0.9f, .top_k = 0, .seed = 42};
+}
+
+int app_parse_common(int argc, char **argv, int *i, CommonOptions *o, KvError *err) {
+    const char *opt = argv[*i];
+    const char *val = *i + 1 < argc ? argv[*i + 1] : NULL;
+    double d;
+    long l;
+    if (strcmp(opt, "--no-cache") == 0) {
+        o->no_cache = true;
+        return 1;
+    }
+    static const char *const with_value[] = {"--model", "--tokenizer", "--prompt", "--preset",
+                                             "--temperature", "--top-k", "--top-p", "--seed"};
+    size_t k = 0, n = sizeof with_value / sizeof with_value[0];
+    while (k < n && strcmp(opt, with_value[k]) != 0)
+        k++;
+    if (k == n)
+        return 0;
+    if (!val) {
+        kv_error(err, KV_ERR_INPUT, "%s: needs a value", opt);
+        return -1;
+    }
+    *i += 1;
+    switch (k) {
+    case 0: o->model = val; break;
+    case 1: o->tokenizer = val; break;
+    case 2: o->prompt = val, o->preset = NULL; break;
+    case 3: {
+        const Preset *p = app_preset(val);
+        if (!p) {
+            kv_error(err, KV_ERR_INPUT, "--preset: unknown preset '%s' (narrative, code, fact)",
+                     val);
+            return -1;
+        }
+        o->prompt = p->prompt, o->preset = p->name;
+        break;
+    }
+    case 4:
+        if (app_parse_float(opt, val, 0.0, 100.0, &d, err))
+            return -1;
+        o->sampler.temperature = (float)d;
+        break;
+    case 5:
+        if (app_parse_int(opt, val, 0, KV_MAX_VOCAB, &l, err))
+            return -1;
+        o->sampler.top_k = (int)l;
+        break;
+    case 6:
+        if (app_parse_float(opt, val, 0.0, 1.0, &d, err))
+            return -1;
+        o->sampler.top_p = (float)d;
+        break;
+    default: {
+        char *end;
+        errno = 0;
+        unsigned long long s = strtoull(val, &end, 10);
+        if (errno || end == val || *end || val[0] == '-') {
+            kv_error(err, KV_ERR_INPUT, "--seed: '%s' is not a non-negative whole number", val);
+            return -1;
+        }
+        o->sampler.seed = (uint64_t)s;
+    }
+    }
+    return 1;
+}

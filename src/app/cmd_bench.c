@@ -1,0 +1,286 @@
+// cmd_bench.c — `kvscope bench [engine|render]`: performance figures, one line each
+// (`bench <what> key=value ...`). Medians of repeated runs measured in one process, so ratios
+// between lines are fair even on a noisy shared machine. The render figures are in the scene's
+// module (bench_render).
+//
+// Engine figures: cached decode and no-cache recompute at several context lengths, their measured
+// time ratio next to the FLOP ratio, prefill throughput, the cost of instrumentation, GFLOP/s
+// against one core's fp32 peak, and a plain C loop implementation of the same decode step (the
+// way llama2.c writes it) as the baseline the engine must beat.
+#include "app/app.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static uint64_t median(uint64_t *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_u64);
+    return v[n / 2];
+}
+
+static uint64_t formula_sum(const ModelConfig *c, int pos0, int n) {
+    uint64_t f[FLOP_COMPONENTS], s = 0;
+    flops_formula(c, pos0, n, 1, f);
+    for (int i = 0; i < FLOP_COMPONENTS; i++)
+        s += f[i];
+    return s;
+}
+
+// Repetitions that fit about `budget_ns`, at least `min_reps`, at most 2001.
+static int reps_for(uint64_t one_ns, uint64_t budget_ns, int min_reps) {
+    uint64_t r = one_ns ? budget_ns / one_ns : 2001;
+    if (r < (uint64_t)min_reps)
+        r = (uint64_t)min_reps;
+    return r > 2001 ? 2001 : (int)r;
+}
+
+// One cached decode step at position pos (the cache must hold 0..pos-1); returns ns.
+static uint64_t time_decode(Engine *e, const int *tokens, int pos, AttnSink *sink, Counters *ctr) {
+    e->cache_len = pos;
+    uint64_t t0 = kv_now_ns();
+    engine_forward(e, tokens + pos, pos, 1, true, sink, ctr);
+    return kv_now_ns() - t0;
+}
+
+static uint64_t time_recompute(Engine *e, const int *tokens, int len) {
+    uint64_t t0 = kv_now_ns();
+    engine_forward(e, tokens, 0, len, false, NULL, NULL);
+    return kv_now_ns() - t0;
+}
+
+// ----------------------------------------------------------------------------------------------
+// The baseline: one decode step written as plain loops (one accumulator, no blocking), the way
+// a careful first implementation (llama2.c's run.c) writes it. Reads the engine's cache layout.
+
+typedef struct {
+    float *x, *xb, *xb2, *q, *hb, *hb2, *att, *logits;
+} Plain;
+
+static void plain_matvec(float *out, const float *x, const float *w, int n, int d) {
+    for (int i = 0; i < d; i++) {
+        float v = 0.0f;
+        for (int j = 0; j < n; j++)
+            v += w[(size_t)i * n + j] * x[j];
+        out[i] = v;
+    }
+}
+
+static void plain_rmsnorm(float *o, const float *x, const float *w, int n) {
+    float ss = 0.0f;
+    for (int j = 0; j < n; j++)
+        ss += x[j] * x[j];
+    ss = 1.0f / sqrtf(ss / (float)n + 1e-5f);
+    for (int j = 0; j < n; j++)
+        o[j] = w[j] * (ss * x[j]);
+}
+
+static void plain_decode(Plain *p, const Model *m, float *kcache, float *vcache, int token,
+                         int pos) {
+    const ModelConfig *c = &m->cfg;
+    const ModelWeights *w = &m->w;
+    const int D = c->dim, F = c->hidden_dim, KV = config_kv_dim(c), HS = config_head_size(c);
+    const int T = c->seq_len, group = c->n_heads / c->n_kv_heads;
+    memcpy(p->x, w->token_embedding + (size_t)token * D, (size_t)D * sizeof(float));
+    for (int l = 0; l < c->n_layers; l++) {
+        float *kc = kcache + (size_t)l * T * KV, *vc = vcache + (size_t)l * T * KV;
+        plain_rmsnorm(p->xb, p->x, w->rms_att + (size_t)l * D, D);
+        plain_matvec(p->q, p->xb, w->wq + (size_t)l * D * D, D, D);
+        plain_matvec(kc + (size_t)pos * KV, p->xb, w->wk + (size_t)l * KV * D, D, KV);
+        plain_matvec(vc + (size_t)pos * KV, p->xb, w->wv + (size_t)l * KV * D, D, KV);
+        float *k = kc + (size_t)pos * KV;
+        for (int i = 0; i < D; i += 2) {
+            float freq = 1.0f / powf(10000.0f, (float)(i % HS) / (float)HS);
+            float fcr = cosf((float)pos * freq), fci = sinf((float)pos * freq);
+            float q0 = p->q[i], q1 = p->q[i + 1];
+            p->q[i] = q0 * fcr - q1 * fci, p->q[i + 1] = q0 * fci + q1 * fcr;
+            if (i < KV) {
+                float k0 = k[i], k1 = k[i + 1];
+                k[i] = k0 * fcr - k1 * fci, k[i + 1] = k0 * fci + k1 * fcr;
+            }
+        }
+        for (int h = 0; h < c->n_heads; h++) {
+            const float *q = p->q + h * HS;
+            float *att = p->att + (size_t)h * T;
+            int kvo = (h / group) * HS;
+            float mx = -INFINITY, sum = 0.0f;
+            for (int s = 0; s <= pos; s++) {
+                float v = 0.0f;
+                for (int i = 0; i < HS; i++)
+                    v += q[i] * kc[(size_t)s * KV + kvo + i];
+                att[s] = v / sqrtf((float)HS);
+                mx = att[s] > mx ? att[s] : mx;
+            }
+            for (int s = 0; s <= pos; s++)
+                sum += att[s] = expf(att[s] - mx);
+            float *o = p->xb + h * HS;
+            memset(o, 0, (size_t)HS * sizeof(float));
+            for (int s = 0; s <= pos; s++)
+                for (int i = 0; i < HS; i++)
+                    o[i] += att[s] / sum * vc[(size_t)s * KV + kvo + i];
+        }
+        plain_matvec(p->xb2, p->xb, w->wo + (size_t)l * D * D, D, D);
+        for (int i = 0; i < D; i++)
+            p->x[i] += p->xb2[i];
+        plain_rmsnorm(p->xb, p->x, w->rms_ffn + (size_t)l * D, D);
+        plain_matvec(p->hb, p->xb, w->w1 + (size_t)l * F * D, D, F);
+        plain_matvec(p->hb2, p->xb, w->w3 + (size_t)l * F * D, D, F);
+        for (int i = 0; i < F; i++)
+            p->hb[i] = p->hb[i] / (1.0f + expf(-p->hb[i])) * p->hb2[i];
+        plain_matvec(p->xb2, p->hb, w->w2 + (size_t)l * D * F, F, D);
+        for (int i = 0; i < D; i++)
+            p->x[i] += p->xb2[i];
+    }
+    plain_rmsnorm(p->xb, p->x, w->rms_final, D);
+    plain_matvec(p->logits, p->xb, w->wcls, D, c->vocab_size);
+}
+
+// One core's fp32 peak from /proc/cpuinfo: cycles/s x 32 FLOP (two 8-wide FMA units).
+static double core_peak_gflops(void) {
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    double mhz = 0.0;
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "cpu MHz : %lf", &mhz) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return mhz * 1e6 * 32.0 / 1e9;
+}
+
+static int bench_engine(int argc, char **argv) {
+    CommonOptions o;
+    app_common_defaults(&o);
+    KvError err = {0};
+    for (int i = 1; i < argc; i++) {
+        int r = app_parse_common(argc, argv, &i, &o, &err);
+        if (r < 0)
+            return app_fail(&err);
+        if (r == 0)
+            return app_usage_error("bench engine", "unknown option '%s'", argv[i]);
+    }
+    Model m;
+    Tokenizer tok;
+    if (app_load(&m, &tok, o.model, o.tokenizer, &err))
+        return app_fail(&err);
+    const ModelConfig *c = &m.cfg;
+    const int T = c->seq_len, L = c->n_layers, H = c->n_heads;
+    Engine e;
+    engine_init(&e, &m, &err);
+    int *tokens = kv_malloc((size_t)T * sizeof(int));
+    uint64_t rng = 7;
+    tokens[0] = TOKEN_BOS;
+    for (int i = 1; i < T; i++)
+        tokens[i] = 3 + (int)(kv_rng_u32(&rng) % (uint32_t)(c->vocab_size - 3));
+    uint64_t *ts = kv_malloc(2002 * sizeof(uint64_t)), *ts2 = kv_malloc(2002 * sizeof(uint64_t));
+    const double peak = core_peak_gflops();
+    printf("bench engine model=%s params=%zu layers=%d dim=%d threads=1 peak_gflops_core=%.1f\n",
+           m.path, config_param_count(c), L, c->dim, peak);
+
+    int contexts[3] = {64, 256, T}, nctx = 0;
+    for (int i = 0; i < 3; i++)
+        if (contexts[i] <= T && (nctx == 0 || contexts[i] != contexts[nctx - 1]))
+            contexts[nctx++] = contexts[i];
+    for (int k = 0; k < nctx; k++) {
+        const int ctx = contexts[k], pos = ctx - 1;
+        engine_forward(&e, tokens, 0, pos, true, NULL, NULL); // cache holds 0..pos-1
+        int reps = reps_for(time_decode(&e, tokens, pos, NULL, NULL), 300000000ull, 21);
+        for (int r = 0; r < reps; r++)
+            ts[r] = time_decode(&e, tokens, pos, NULL, NULL);
+        uint64_t dec = median(ts, reps);
+        int reps2 = reps_for(time_recompute(&e, tokens, ctx), 600000000ull, 5);
+        for (int r = 0; r < reps2; r++)
+            ts2[r] = time_recompute(&e, tokens, ctx);
+        uint64_t rec = median(ts2, reps2);
+        double fd = (double)formula_sum(c, pos, 1), fr = (double)formula_sum(c, 0, ctx);
+        double time_ratio = (double)rec / (double)dec, flop_ratio = fr / fd;
+        printf("bench engine context=%d cache_tok_s=%.0f nocache_tok_s=%.1f cache_us=%.1f "
+               "nocache_us=%.1f time_ratio=%.1f flop_ratio=%.1f ratio_off_pct=%.1f "
+               "cache_gflops=%.2f nocache_gflops=%.2f\n",
+               ctx, 1e9 / (double)dec, 1e9 / (double)rec, (double)dec / 1e3, (double)rec / 1e3,
+               time_ratio, flop_ratio, 100.0 * (time_ratio - flop_ratio) / flop_ratio,
+               fd / (double)dec, fr / (double)rec);
+    }
+
+    // prefill: the whole of a prompt in one pass
+    const int np = T < 256 ? T : 256;
+    int reps = reps_for(time_recompute(&e, tokens, np), 400000000ull, 5);
+    for (int r = 0; r < reps; r++) {
+        e.cache_len = 0;
+        uint64_t t0 = kv_now_ns();
+        engine_forward(&e, tokens, 0, np, true, NULL, NULL);
+        ts[r] = kv_now_ns() - t0;
+    }
+    uint64_t pf = median(ts, reps);
+    printf("bench engine prefill tokens=%d tok_s=%.0f ms=%.3f gflops=%.2f\n", np,
+           np * 1e9 / (double)pf, (double)pf / 1e6, (double)formula_sum(c, 0, np) / (double)pf);
+
+    // instrumentation: attention rows and counters recorded, against neither (interleaved)
+    const int ictx = T < 256 ? T : 256, ipos = ictx - 1;
+    float *attn = kv_calloc((size_t)L * H * ictx, sizeof(float));
+    AttnSink sink = {.w = attn, .row0 = ipos, .rows = 1, .cols = ictx};
+    engine_forward(&e, tokens, 0, ipos, true, NULL, NULL);
+    reps = reps_for(time_decode(&e, tokens, ipos, NULL, NULL), 200000000ull, 51);
+    for (int r = 0; r < reps; r++) {
+        Counters ctr = {0};
+        e.instrument = true;
+        ts[r] = time_decode(&e, tokens, ipos, &sink, &ctr);
+        e.instrument = false;
+        ts2[r] = time_decode(&e, tokens, ipos, &sink, &ctr);
+    }
+    e.instrument = true;
+    uint64_t on = median(ts, reps), off = median(ts2, reps);
+    printf("bench engine instrumentation context=%d on_us=%.1f off_us=%.1f overhead_pct=%.1f\n",
+           ictx, (double)on / 1e3, (double)off / 1e3,
+           100.0 * ((double)on - (double)off) / (double)off);
+
+    // the plain-loop baseline on the same step, same cache contents
+    const size_t D = (size_t)c->dim, F = (size_t)c->hidden_dim;
+    Plain p = {kv_malloc(D * 4),      kv_malloc(D * 4),  kv_malloc(D * 4),
+               kv_malloc(D * 4),      kv_malloc(F * 4),  kv_malloc(F * 4),
+               kv_malloc((size_t)H * T * 4), kv_malloc((size_t)c->vocab_size * 4)};
+    size_t cache_floats = (size_t)L * T * config_kv_dim(c);
+    float *kc = kv_malloc(cache_floats * 4), *vc = kv_malloc(cache_floats * 4);
+    memcpy(kc, e.key_cache, cache_floats * 4);
+    memcpy(vc, e.value_cache, cache_floats * 4);
+    for (int r = 0; r < reps; r++) {
+        uint64_t t0 = kv_now_ns();
+        plain_decode(&p, &m, kc, vc, tokens[ipos], ipos);
+        ts[r] = kv_now_ns() - t0;
+        ts2[r] = time_decode(&e, tokens, ipos, NULL, NULL);
+    }
+    uint64_t plain = median(ts, reps), eng = median(ts2, reps);
+    float maxd = 0.0f;
+    for (int i = 0; i < c->vocab_size; i++)
+        maxd = fmaxf(maxd, fabsf(p.logits[i] - e.logits[i]));
+    double fd = (double)formula_sum(c, ipos, 1);
+    printf("bench engine baseline=plain_c_loops context=%d plain_us=%.1f engine_us=%.1f "
+           "speedup=%.2f plain_gflops=%.2f engine_gflops=%.2f engine_pct_of_peak=%.1f "
+           "max_logit_diff=%.2e\n",
+           ictx, (double)plain / 1e3, (double)eng / 1e3, (double)plain / (double)eng,
+           fd / (double)plain, fd / (double)eng, peak > 0 ? 100.0 * fd / (double)eng / peak : 0.0,
+           (double)maxd);
+
+    free(p.x), free(p.xb), free(p.xb2), free(p.q), free(p.hb), free(p.hb2), free(p.att);
+    free(p.logits), free(kc), free(vc), free(attn), free(ts), free(ts2), free(tokens);
+    engine_free(&e);
+    tokenizer_free(&tok);
+    model_free(&m);
+    return 0;
+}
+
+int cmd_bench(int argc, char **argv) {
+    if (argc >= 2 && strcmp(argv[1], "engine") == 0)
+        return bench_engine(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "render") == 0)
+        return bench_render(argc - 1, argv + 1);
+    if (argc >= 2 && argv[1][0] != '-')
+        return app_usage_error("bench", "unknown benchmark '%s' (engine, render)", argv[1]);
+    int st = bench_engine(argc, argv);
+    return st ? st : bench_render(argc, argv);
+}

@@ -1,0 +1,118 @@
+// cmd_generate.c — `kvscope generate`: the generated text to stdout, a per-step table to stderr,
+// optionally the CSV trace. The same Session the window drives, without a picture.
+#include "app/app.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void table_row(const Session *s, const StepRecord *r) {
+    char bb[2], shown[64];
+    size_t len, k = 0;
+    const char *text = tokenizer_decode(s->tok, s->tokens[r->pos], r->token_id, bb, &len);
+    for (size_t i = 0; i < len && k + 4 < sizeof shown; i++) { // escape controls for the table
+        unsigned char ch = (unsigned char)text[i];
+        if (ch == '\n')
+            shown[k++] = '\\', shown[k++] = 'n';
+        else if (ch < 0x20 || ch == 0x7f)
+            shown[k++] = '?';
+        else
+            shown[k++] = (char)ch;
+    }
+    shown[k] = '\0';
+    fprintf(stderr, "%5d %-7s %5d %-8s %6d %-14s %14" PRIu64 " %16" PRIu64 " %10" PRIu64 " %10.3f",
+            r->step, r->phase == PHASE_PREFILL ? "prefill" : "decode", r->pos,
+            r->mode == CACHE_MODE_ON ? "cache" : "no-cache", r->token_id, shown,
+            counters_flops(&r->counted), counters_flops(&r->total), r->kv_bytes_resident,
+            (double)r->step_ns / 1e6);
+    if (r->max_logit_diff >= 0.0f)
+        fprintf(stderr, " %9.2e", (double)r->max_logit_diff);
+    fputc('\n', stderr);
+}
+
+int cmd_generate(int argc, char **argv) {
+    CommonOptions o;
+    app_common_defaults(&o);
+    long n_steps = 64;
+    const char *trace_path = NULL;
+    bool verify = false;
+    KvError err = {0};
+    for (int i = 1; i < argc; i++) {
+        int r = app_parse_common(argc, argv, &i, &o, &err);
+        if (r < 0)
+            return app_fail(&err);
+        if (r > 0)
+            continue;
+        if (strcmp(argv[i], "-n") == 0 || strcmp(argv[i], "--steps") == 0) {
+            if (app_parse_int(argv[i], i + 1 < argc ? argv[i + 1] : NULL, 1, KV_MAX_SEQ, &n_steps,
+                              &err))
+                return app_fail(&err);
+            i++;
+        } else if (strcmp(argv[i], "--trace") == 0) {
+            if (i + 1 >= argc)
+                return app_usage_error("--trace", "needs a value");
+            trace_path = argv[++i];
+        } else if (strcmp(argv[i], "--verify") == 0) {
+            verify = true;
+        } else {
+            return app_usage_error("generate", "unknown option '%s' (see kvscope --help)", argv[i]);
+        }
+    }
+    if (!o.prompt)
+        return app_usage_error("generate", "needs --prompt TEXT or --preset NAME");
+
+    Model model;
+    Tokenizer tok;
+    if (app_load(&model, &tok, o.model, o.tokenizer, &err))
+        return app_fail(&err);
+    Session s;
+    int status = 0;
+    char *trace_buf = NULL;
+    size_t trace_len = 0;
+    FILE *trace = NULL;
+    if (session_init(&s, &model, &tok, &err) || session_set_prompt(&s, o.prompt, &err)) {
+        status = app_fail(&err);
+        goto done_model;
+    }
+    session_set_sampler(&s, o.sampler);
+    session_set_mode(&s, o.no_cache ? CACHE_MODE_OFF : CACHE_MODE_ON);
+    session_set_verify(&s, verify);
+    if (trace_path) {
+        trace = open_memstream(&trace_buf, &trace_len);
+        trace_write_header(trace);
+    }
+    fprintf(stderr, "%5s %-7s %5s %-8s %6s %-14s %14s %16s %10s %10s%s\n", "step", "phase", "pos",
+            "mode", "id", "token", "flops_step", "flops_total", "kv_bytes", "ms",
+            verify ? " max|dlogit|" : "");
+    for (long k = 0; k < n_steps; k++) {
+        if (!session_step(&s)) {
+            fprintf(stderr, "kvscope: generate: stopped at the model's context of %d tokens\n",
+                    model.cfg.seq_len);
+            break;
+        }
+        const StepRecord *r = session_last(&s);
+        table_row(&s, r);
+        if (trace)
+            trace_write_step(trace, &s, r);
+        if (r->token_id == TOKEN_BOS)
+            break; // BOS starts a new text: this one is over (as llama2.c)
+        char bb[2];
+        size_t len;
+        const char *text = tokenizer_decode(&tok, s.tokens[r->pos], r->token_id, bb, &len);
+        fwrite(text, 1, len, stdout);
+        fflush(stdout);
+    }
+    fputc('\n', stdout);
+    if (trace) {
+        fclose(trace);
+        if (kv_write_file_atomic(trace_path, trace_buf, trace_len, &err))
+            status = app_fail(&err);
+        free(trace_buf);
+    }
+    session_free(&s);
+done_model:
+    tokenizer_free(&tok);
+    model_free(&model);
+    return status;
+}

@@ -1,0 +1,314 @@
+// model.c — model configuration, the file-order weight layout, and the llama2.c checkpoint
+// reader and writer. Reads legacy version 0 (and the fp32 version 1) files; recognises the
+// quantised version 2 and says so. Does not compute anything (forward.c does).
+#include "engine/engine.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+_Static_assert(sizeof(float) == 4, "kvscope reads float32 files");
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "kvscope reads little-endian checkpoints on a little-endian host"
+#endif
+
+#define LLAMA2C_MAGIC 0x616b3432u // "ak42", the version 1 and 2 exports
+#define HEADER_V0 28               // seven int32
+#define HEADER_V1 256
+
+// ----------------------------------------------------------------------------------------------
+// Configuration
+
+int config_head_size(const ModelConfig *c) {
+    return c->dim / c->n_heads;
+}
+
+int config_kv_dim(const ModelConfig *c) {
+    return c->dim / c->n_heads * c->n_kv_heads;
+}
+
+// Floats of each layer-stacked tensor, in file order. Used for carving and for counting.
+static size_t layer_floats(const ModelConfig *c) {
+    size_t d = (size_t)c->dim, kv = (size_t)config_kv_dim(c), f = (size_t)c->hidden_dim;
+    return d + d * d + 2 * kv * d + d * d + d + 3 * f * d;
+}
+
+size_t config_weight_count(const ModelConfig *c) {
+    size_t emb = (size_t)c->vocab_size * (size_t)c->dim;
+    return emb + (size_t)c->n_layers * layer_floats(c) + (size_t)c->dim +
+           (c->shared_classifier ? 0 : emb);
+}
+
+size_t config_param_count(const ModelConfig *c) {
+    return config_weight_count(c);
+}
+
+size_t config_kv_bytes_per_token(const ModelConfig *c) {
+    return 2 * (size_t)c->n_layers * (size_t)config_kv_dim(c) * sizeof(float);
+}
+
+static KvStatus check_range(const char *what, const char *field, long v, long lo, long hi,
+                            KvError *err) {
+    if (v < lo || v > hi)
+        return kv_error(err, KV_ERR_INPUT, "%s: header field %s = %ld is out of range (%ld..%ld)",
+                        what, field, v, lo, hi);
+    return KV_OK;
+}
+
+KvStatus config_validate(const ModelConfig *c, const char *what, KvError *err) {
+    KvStatus st;
+    if ((st = check_range(what, "dim", c->dim, 1, KV_MAX_DIM, err)) ||
+        (st = check_range(what, "hidden_dim", c->hidden_dim, 1, KV_MAX_HIDDEN, err)) ||
+        (st = check_range(what, "n_layers", c->n_layers, 1, KV_MAX_LAYERS, err)) ||
+        (st = check_range(what, "n_heads", c->n_heads, 1, KV_MAX_HEADS, err)) ||
+        (st = check_range(what, "n_kv_heads", c->n_kv_heads, 1, KV_MAX_HEADS, err)) ||
+        (st = check_range(what, "vocab_size", c->vocab_size, 3, KV_MAX_VOCAB, err)) ||
+        (st = check_range(what, "seq_len", c->seq_len, 1, KV_MAX_SEQ, err)))
+        return st;
+    if (c->dim % c->n_heads != 0)
+        return kv_error(err, KV_ERR_INPUT, "%s: dim %d is not divisible by n_heads %d", what,
+                        c->dim, c->n_heads);
+    if (c->n_kv_heads > c->n_heads || c->n_heads % c->n_kv_heads != 0)
+        return kv_error(err, KV_ERR_INPUT, "%s: n_heads %d is not divisible by n_kv_heads %d",
+                        what, c->n_heads, c->n_kv_heads);
+    if (config_head_size(c) % 2 != 0)
+        return kv_error(err, KV_ERR_INPUT,
+                        "%s: head size %d (dim / n_heads) is odd; RoPE rotates pairs", what,
+                        config_head_size(c));
+    return KV_OK;
+}
+
+void weights_carve(ModelWeights *w, const ModelConfig *c, float *p) {
+    size_t d = (size_t)c->dim, kv = (size_t)config_kv_dim(c), f = (size_t)c->hidden_dim;
+    size_t l = (size_t)c->n_layers, v = (size_t)c->vocab_size;
+    w->token_embedding = p, p += v * d;
+    w->rms_att = p, p += l * d;
+    w->wq = p, p += l * d * d;
+    w->wk = p, p += l * kv * d;
+    w->wv = p, p += l * kv * d;
+    w->wo = p, p += l * d * d;
+    w->rms_ffn = p, p += l * d;
+    w->w1 = p, p += l * f * d;
+    w->w2 = p, p += l * d * f;
+    w->w3 = p, p += l * f * d;
+    w->rms_final = p, p += d;
+    w->wcls = c->shared_classifier ? w->token_embedding : p;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Reading
+
+static void config_from_header(ModelConfig *c, const int32_t h[7]) {
+    c->dim = h[0];
+    c->hidden_dim = h[1];
+    c->n_layers = h[2];
+    c->n_heads = h[3];
+    c->n_kv_heads = h[4];
+    c->shared_classifier = h[5] > 0;
+    c->vocab_size = h[5] == INT32_MIN ? 0 : abs(h[5]);
+    c->seq_len = h[6];
+}
+
+static KvStatus read_whole(const char *path, unsigned char **out, size_t *n, KvError *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return kv_error(err, KV_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
+    KvStatus st = KV_OK;
+    unsigned char *buf = NULL;
+    if (fseek(f, 0, SEEK_END) != 0) {
+        st = kv_error(err, KV_ERR_INPUT, "%s: cannot read: %s", path, strerror(errno));
+        goto done;
+    }
+    long size = ftell(f);
+    if (size < 0) {
+        st = kv_error(err, KV_ERR_INPUT, "%s: cannot read (not a regular file)", path);
+        goto done;
+    }
+    rewind(f);
+    buf = kv_malloc((size_t)size);
+    if (fread(buf, 1, (size_t)size, f) != (size_t)size) {
+        st = kv_error(err, KV_ERR_INPUT, "%s: cannot read: %s", path,
+                      ferror(f) ? strerror(errno) : "short read");
+        free(buf);
+        buf = NULL;
+        goto done;
+    }
+    *out = buf;
+    *n = (size_t)size;
+done:
+    fclose(f);
+    return st;
+}
+
+// Version 1 stores the same fp32 tensors in another order: all norms first, then the
+// embedding, then the matrices; no RoPE tables. Copies them into the version-0 layout.
+static void load_v1_order(Model *m, const float *src) {
+    const ModelConfig *c = &m->cfg;
+    size_t d = (size_t)c->dim, kv = (size_t)config_kv_dim(c), f = (size_t)c->hidden_dim;
+    size_t l = (size_t)c->n_layers, v = (size_t)c->vocab_size;
+    ModelWeights *w = &m->w;
+    struct {
+        float *dst;
+        size_t n;
+    } order[] = {
+        {w->rms_att, l * d}, {w->rms_ffn, l * d}, {w->rms_final, d}, {w->token_embedding, v * d},
+        {w->wq, l * d * d},  {w->wk, l * kv * d}, {w->wv, l * kv * d}, {w->wo, l * d * d},
+        {w->w1, l * f * d},  {w->w2, l * d * f},  {w->w3, l * f * d},
+        {c->shared_classifier ? NULL : w->wcls, v * d},
+    };
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+        if (!order[i].dst)
+            continue;
+        memcpy(order[i].dst, src, order[i].n * sizeof(float));
+        src += order[i].n;
+    }
+}
+
+KvStatus model_load(Model *m, const char *path, KvError *err) {
+    memset(m, 0, sizeof *m);
+    snprintf(m->path, sizeof m->path, "%s", path);
+    unsigned char *buf = NULL;
+    size_t size = 0;
+    KvStatus st = read_whole(path, &buf, &size, err);
+    if (st)
+        return st;
+    if (size == 0) {
+        st = kv_error(err, KV_ERR_INPUT, "%s: file is empty", path);
+        goto fail;
+    }
+    if (size < HEADER_V0) {
+        st = kv_error(err, KV_ERR_INPUT, "%s: truncated header (%zu bytes, need %d)", path, size,
+                      HEADER_V0);
+        goto fail;
+    }
+    uint32_t magic;
+    memcpy(&magic, buf, 4);
+    int version = 0;
+    size_t header = HEADER_V0;
+    int32_t h[7];
+    if (magic == LLAMA2C_MAGIC) {
+        int32_t ver;
+        memcpy(&ver, buf + 4, 4);
+        if (ver != 1) {
+            st = kv_error(err, KV_ERR_INPUT,
+                          "%s: llama2.c version %d checkpoint (magic \"ak42\"); kvscope reads "
+                          "fp32 files: export with --version 0 or 1",
+                          path, ver);
+            goto fail;
+        }
+        if (size < HEADER_V1) {
+            st = kv_error(err, KV_ERR_INPUT, "%s: truncated version 1 header (%zu bytes, need %d)",
+                          path, size, HEADER_V1);
+            goto fail;
+        }
+        version = 1;
+        header = HEADER_V1;
+        memcpy(h, buf + 8, sizeof h);
+        h[5] = buf[8 + 28] ? abs(h[5]) : -abs(h[5]); // the shared flag byte replaces the sign
+    } else {
+        memcpy(h, buf, sizeof h);
+    }
+    config_from_header(&m->cfg, h);
+    if (h[5] == 0 || h[5] == INT32_MIN) {
+        st = kv_error(err, KV_ERR_INPUT, "%s: header field vocab_size = %d is out of range", path,
+                      h[5]);
+        goto fail;
+    }
+    if ((st = config_validate(&m->cfg, path, err)))
+        goto fail;
+
+    // Fields are bounded by config_validate, so these products fit in 64 bits.
+    uint64_t weights = config_weight_count(&m->cfg);
+    uint64_t rope = version == 0 ? (uint64_t)m->cfg.seq_len * config_head_size(&m->cfg) : 0;
+    uint64_t cls_after_rope = version == 0 && !m->cfg.shared_classifier
+                                  ? (uint64_t)m->cfg.vocab_size * m->cfg.dim
+                                  : 0;
+    uint64_t expect = header + 4 * (weights + rope);
+    if (size != expect) {
+        st = kv_error(err, KV_ERR_INPUT,
+                      "%s: file is %s than its header implies (%zu bytes, expected %llu)", path,
+                      size < expect ? "shorter" : "longer", size, (unsigned long long)expect);
+        goto fail;
+    }
+    m->data = kv_malloc(weights * sizeof(float));
+    weights_carve(&m->w, &m->cfg, m->data);
+    const float *src = (const float *)(buf + header); // header sizes keep 4-byte alignment
+    if (version == 0) {
+        size_t before_rope = weights - cls_after_rope;
+        memcpy(m->data, src, before_rope * sizeof(float));
+        if (cls_after_rope)
+            memcpy(m->w.wcls, src + before_rope + rope, cls_after_rope * sizeof(float));
+    } else {
+        load_v1_order(m, src);
+    }
+    for (size_t i = 0; i < weights; i++) {
+        if (!isfinite(m->data[i])) {
+            st = kv_error(err, KV_ERR_INPUT, "%s: weight %zu is not a finite number", path, i);
+            goto fail;
+        }
+    }
+    free(buf);
+    return KV_OK;
+fail:
+    free(buf);
+    model_free(m);
+    return st;
+}
+
+void model_free(Model *m) {
+    free(m->data);
+    m->data = NULL;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Writing
+
+KvStatus model_write(const char *path, const ModelConfig *c, const ModelWeights *w, KvError *err) {
+    KvStatus st = config_validate(c, path, err);
+    if (st)
+        return st;
+    size_t d = (size_t)c->dim, kv = (size_t)config_kv_dim(c), f = (size_t)c->hidden_dim;
+    size_t l = (size_t)c->n_layers, v = (size_t)c->vocab_size, hs = (size_t)config_head_size(c);
+    size_t t = (size_t)c->seq_len;
+    size_t total = HEADER_V0 + 4 * (config_weight_count(c) + t * hs);
+    unsigned char *buf = kv_malloc(total), *p = buf;
+    int32_t h[7] = {c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads,
+                    c->shared_classifier ? c->vocab_size : -c->vocab_size, c->seq_len};
+    memcpy(p, h, sizeof h);
+    p += sizeof h;
+#define PUT(ptr, count)                                                                            \
+    do {                                                                                           \
+        memcpy(p, (ptr), (count) * sizeof(float));                                                 \
+        p += (count) * sizeof(float);                                                              \
+    } while (0)
+    PUT(w->token_embedding, v * d);
+    PUT(w->rms_att, l * d);
+    PUT(w->wq, l * d * d);
+    PUT(w->wk, l * kv * d);
+    PUT(w->wv, l * kv * d);
+    PUT(w->wo, l * d * d);
+    PUT(w->rms_ffn, l * d);
+    PUT(w->w1, l * f * d);
+    PUT(w->w2, l * d * f);
+    PUT(w->w3, l * f * d);
+    PUT(w->rms_final, d);
+    // RoPE tables (T, HS/2): cos then sin of pos * 10000^(-2i/HS), as llama2.c's exporter.
+    for (int table = 0; table < 2; table++) {
+        for (size_t pos = 0; pos < t; pos++) {
+            for (size_t i = 0; i < hs / 2; i++) {
+                float freq = 1.0f / powf(10000.0f, (float)(2 * i) / (float)hs);
+                float a = (float)pos * freq;
+                float val = table == 0 ? cosf(a) : sinf(a);
+                PUT(&val, 1);
+            }
+        }
+    }
+    if (!c->shared_classifier)
+        PUT(w->wcls, v * d);
+#undef PUT
+    st = kv_write_file_atomic(path, buf, total, err);
+    free(buf);
+    return st;
+}

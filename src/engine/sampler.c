@@ -1,0 +1,173 @@
+// sampler.c — choosing the next token from logits, exactly as llama2.c's run.c does (so a seed
+// gives the same text), plus top-k, which llama2.c lacks. Also the top candidates the picture
+// shows. Does not compute logits.
+#include "engine/engine.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void sampler_init(Sampler *s, int vocab_size, SamplerSettings settings) {
+    memset(s, 0, sizeof *s);
+    s->s = settings;
+    s->rng = settings.seed;
+    s->vocab_size = vocab_size;
+    s->probs = kv_malloc((size_t)vocab_size * sizeof(float));
+    s->index = kv_malloc((size_t)vocab_size * sizeof(int));
+    s->cand = kv_malloc((size_t)vocab_size * sizeof(float));
+    s->tmp_index = kv_malloc((size_t)vocab_size * sizeof(int));
+    s->tmp_cand = kv_malloc((size_t)vocab_size * sizeof(float));
+}
+
+void sampler_free(Sampler *s) {
+    free(s->probs);
+    free(s->index);
+    free(s->cand);
+    free(s->tmp_index);
+    free(s->tmp_cand);
+    memset(s, 0, sizeof *s);
+}
+
+static void softmax_inplace(float *x, int n) {
+    float max_val = x[0];
+    for (int i = 1; i < n; i++)
+        if (x[i] > max_val)
+            max_val = x[i];
+    float sum = 0.0f;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - max_val);
+        sum += x[i];
+    }
+    for (int i = 0; i < n; i++)
+        x[i] /= sum;
+}
+
+// Stable merge sort of (cand, index) by probability, descending: equal probabilities keep their
+// id order, as glibc's qsort (a merge sort) leaves llama2.c's candidates.
+static void sort_desc(Sampler *s, int n) {
+    int *ix = s->index, *tix = s->tmp_index;
+    float *p = s->cand, *tp = s->tmp_cand;
+    for (int width = 1; width < n; width *= 2) {
+        for (int lo = 0; lo < n; lo += 2 * width) {
+            int mid = lo + width < n ? lo + width : n;
+            int hi = lo + 2 * width < n ? lo + 2 * width : n;
+            int i = lo, j = mid, k = lo;
+            while (i < mid && j < hi) {
+                if (p[j] > p[i])
+                    tp[k] = p[j], tix[k++] = ix[j++];
+                else
+                    tp[k] = p[i], tix[k++] = ix[i++];
+            }
+            while (i < mid)
+                tp[k] = p[i], tix[k++] = ix[i++];
+            while (j < hi)
+                tp[k] = p[j], tix[k++] = ix[j++];
+        }
+        int *si = ix;
+        ix = tix, tix = si;
+        float *sp = p;
+        p = tp, tp = sp;
+    }
+    if (p != s->cand) {
+        memcpy(s->cand, p, (size_t)n * sizeof(float));
+        memcpy(s->index, ix, (size_t)n * sizeof(int));
+    }
+}
+
+int sampler_sample(Sampler *s, const float *logits) {
+    const int n = s->vocab_size;
+    if (s->s.temperature == 0.0f) { // greedy: the first maximum
+        int best = 0;
+        for (int i = 1; i < n; i++)
+            if (logits[i] > logits[best])
+                best = i;
+        return best;
+    }
+    float *probs = s->probs;
+    for (int i = 0; i < n; i++)
+        probs[i] = logits[i] / s->s.temperature;
+    softmax_inplace(probs, n);
+    float coin = kv_rng_f32(&s->rng);
+    const float top_p = s->s.top_p;
+    const bool use_top_p = top_p > 0.0f && top_p < 1.0f;
+    const bool use_top_k = s->s.top_k > 0 && s->s.top_k < n;
+
+    if (!use_top_k && !use_top_p) { // multinomial over the whole vocabulary
+        float cdf = 0.0f;
+        for (int i = 0; i < n; i++) {
+            cdf += probs[i];
+            if (coin < cdf)
+                return i;
+        }
+        return n - 1;
+    }
+    // Candidates: with top-p alone, llama2.c's pre-filter (tokens below (1 - p)/(n - 1) cannot be
+    // in the nucleus); with top-k, everything, then the k most probable.
+    int n0 = 0;
+    const float cutoff = use_top_p && !use_top_k ? (1.0f - top_p) / (float)(n - 1) : 0.0f;
+    for (int i = 0; i < n; i++) {
+        if (probs[i] >= cutoff) {
+            s->index[n0] = i;
+            s->cand[n0] = probs[i];
+            n0++;
+        }
+    }
+    sort_desc(s, n0);
+    if (use_top_k) {
+        n0 = s->s.top_k;
+        float sum = 0.0f;
+        for (int i = 0; i < n0; i++)
+            sum += s->cand[i];
+        for (int i = 0; i < n0; i++)
+            s->cand[i] /= sum;
+    }
+    int last = n0 - 1;
+    float cumulative = 0.0f;
+    if (use_top_p) {
+        for (int i = 0; i < n0; i++) {
+            cumulative += s->cand[i];
+            if (cumulative > top_p) {
+                last = i;
+                break;
+            }
+        }
+    } else {
+        for (int i = 0; i < n0; i++)
+            cumulative += s->cand[i];
+    }
+    float r = coin * cumulative, cdf = 0.0f;
+    for (int i = 0; i <= last; i++) {
+        cdf += s->cand[i];
+        if (r < cdf)
+            return s->index[i];
+    }
+    return s->index[last];
+}
+
+int top_candidates(const float *logits, int vocab_size, float temperature, Candidate *out, int k) {
+    if (k > vocab_size)
+        k = vocab_size;
+    const float t = temperature > 0.0f ? temperature : 1.0f;
+    float max_val = logits[0];
+    for (int i = 1; i < vocab_size; i++)
+        if (logits[i] > max_val)
+            max_val = logits[i];
+    double sum = 0.0;
+    for (int i = 0; i < vocab_size; i++)
+        sum += exp((double)(logits[i] - max_val) / t);
+    int have = 0;
+    for (int i = 0; i < vocab_size; i++) {
+        float v = logits[i];
+        if (have == k && v <= logits[out[k - 1].id])
+            continue;
+        int j = have < k ? have++ : k - 1;
+        while (j > 0 && logits[out[j - 1].id] < v) { // ties: the lower id stays first
+            out[j] = out[j - 1];
+            j--;
+        }
+        out[j].id = i;
+    }
+    for (int i = 0; i < have; i++)
+        out[i].prob = (float)(exp((double)(logits[out[i].id] - max_val) / t) / sum);
+    return have;
+}

@@ -1,0 +1,309 @@
+// tokenizer.c — llama2.c's tokenizer.bin: reading, writing, and the encoder and decoder that
+// give the same ids and text as llama2.c (DESIGN.md). Does not train a tokenizer (src/train).
+#define _GNU_SOURCE // qsort_r
+#include "engine/engine.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_PIECE_BYTES 4096
+
+// ----------------------------------------------------------------------------------------------
+// Lookup: ids sorted by their bytes
+
+static int cmp_bytes(const char *a, int alen, const char *b, int blen) {
+    int n = alen < blen ? alen : blen;
+    int r = memcmp(a, b, (size_t)n);
+    if (r)
+        return r;
+    return (alen > blen) - (alen < blen);
+}
+
+static int cmp_ids(const void *a, const void *b, void *ctx) {
+    const Tokenizer *t = ctx;
+    int x = *(const int *)a, y = *(const int *)b;
+    int r = cmp_bytes(t->pieces[x], t->piece_len[x], t->pieces[y], t->piece_len[y]);
+    return r ? r : (x > y) - (x < y); // equal pieces: the lower id first, found first
+}
+
+static void index_pieces(Tokenizer *t) {
+    t->sorted = kv_malloc((size_t)t->vocab_size * sizeof(int));
+    for (int i = 0; i < t->vocab_size; i++)
+        t->sorted[i] = i;
+    qsort_r(t->sorted, (size_t)t->vocab_size, sizeof(int), cmp_ids, t);
+    t->max_token_length = 0;
+    for (int i = 0; i < t->vocab_size; i++)
+        if ((unsigned)t->piece_len[i] > t->max_token_length)
+            t->max_token_length = (unsigned)t->piece_len[i];
+    t->space_id = tokenizer_lookup(t, " ", 1);
+}
+
+int tokenizer_lookup(const Tokenizer *t, const char *s, size_t len) {
+    int lo = 0, hi = t->vocab_size - 1, found = -1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2, id = t->sorted[mid];
+        int r = cmp_bytes(t->pieces[id], t->piece_len[id], s, (int)len);
+        if (r < 0) {
+            lo = mid + 1;
+        } else {
+            if (r == 0)
+                found = id;
+            hi = mid - 1;
+        }
+    }
+    return found;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Loading, building, writing
+
+static void alloc_tables(Tokenizer *t, int n) {
+    memset(t, 0, sizeof *t);
+    t->vocab_size = n;
+    t->pieces = kv_calloc((size_t)n, sizeof(char *));
+    t->piece_len = kv_calloc((size_t)n, sizeof(int));
+    t->scores = kv_calloc((size_t)n, sizeof(float));
+    t->space_id = -1;
+}
+
+KvStatus tokenizer_load(Tokenizer *t, const char *path, int vocab_size, KvError *err) {
+    alloc_tables(t, vocab_size);
+    KvStatus st = KV_OK;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        st = kv_error(err, KV_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
+        goto fail;
+    }
+    uint32_t max_len;
+    if (fread(&max_len, 4, 1, f) != 1) {
+        st = kv_error(err, KV_ERR_INPUT, "%s: %s", path,
+                      feof(f) ? "file is empty or truncated" : strerror(errno));
+        goto fail;
+    }
+    for (int i = 0; i < vocab_size; i++) {
+        float score;
+        int32_t len;
+        if (fread(&score, 4, 1, f) != 1 || fread(&len, 4, 1, f) != 1) {
+            st = kv_error(err, KV_ERR_INPUT,
+                          "%s: ends after %d of the model's %d tokens: the vocabulary does not "
+                          "match the model",
+                          path, i, vocab_size);
+            goto fail;
+        }
+        if (len < 0 || len > MAX_PIECE_BYTES) {
+            st = kv_error(err, KV_ERR_INPUT, "%s: token %d has length %d (allowed 0..%d)", path, i,
+                          len, MAX_PIECE_BYTES);
+            goto fail;
+        }
+        t->pieces[i] = kv_malloc((size_t)len + 1);
+        if (fread(t->pieces[i], 1, (size_t)len, f) != (size_t)len) {
+            st = kv_error(err, KV_ERR_INPUT, "%s: truncated in token %d of %d", path, i,
+                          vocab_size);
+            goto fail;
+        }
+        t->pieces[i][len] = '\0';
+        if (memchr(t->pieces[i], 0, (size_t)len)) {
+            st = kv_error(err, KV_ERR_INPUT, "%s: token %d contains a NUL byte", path, i);
+            goto fail;
+        }
+        t->piece_len[i] = len;
+        t->scores[i] = score;
+    }
+    if (fgetc(f) != EOF) {
+        st = kv_error(err, KV_ERR_INPUT,
+                      "%s: has more tokens than the model's vocabulary of %d: the vocabulary "
+                      "does not match the model",
+                      path, vocab_size);
+        goto fail;
+    }
+    fclose(f);
+    index_pieces(t);
+    if (t->space_id < 0) {
+        st = kv_error(err, KV_ERR_INPUT, "%s: has no \" \" piece (needed as the dummy prefix)",
+                      path);
+        tokenizer_free(t);
+        return st;
+    }
+    return KV_OK;
+fail:
+    if (f)
+        fclose(f);
+    tokenizer_free(t);
+    return st;
+}
+
+KvStatus tokenizer_build(Tokenizer *t, int n, const char *const *pieces, const float *scores,
+                         KvError *err) {
+    alloc_tables(t, n);
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(pieces[i]);
+        t->pieces[i] = kv_malloc(len + 1);
+        memcpy(t->pieces[i], pieces[i], len + 1);
+        t->piece_len[i] = (int)len;
+        t->scores[i] = scores[i];
+    }
+    index_pieces(t);
+    if (t->space_id < 0) {
+        tokenizer_free(t);
+        return kv_error(err, KV_ERR_INPUT, "tokenizer: has no \" \" piece");
+    }
+    return KV_OK;
+}
+
+KvStatus tokenizer_write(const Tokenizer *t, const char *path, KvError *err) {
+    size_t total = 4;
+    for (int i = 0; i < t->vocab_size; i++)
+        total += 8 + (size_t)t->piece_len[i];
+    unsigned char *buf = kv_malloc(total), *p = buf;
+    uint32_t max_len = t->max_token_length;
+    memcpy(p, &max_len, 4), p += 4;
+    for (int i = 0; i < t->vocab_size; i++) {
+        int32_t len = t->piece_len[i];
+        memcpy(p, &t->scores[i], 4), p += 4;
+        memcpy(p, &len, 4), p += 4;
+        memcpy(p, t->pieces[i], (size_t)len), p += len;
+    }
+    KvStatus st = kv_write_file_atomic(path, buf, total, err);
+    free(buf);
+    return st;
+}
+
+void tokenizer_free(Tokenizer *t) {
+    if (t->pieces)
+        for (int i = 0; i < t->vocab_size; i++)
+            free(t->pieces[i]);
+    free(t->pieces);
+    free(t->piece_len);
+    free(t->scores);
+    free(t->sorted);
+    memset(t, 0, sizeof *t);
+    t->space_id = -1;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Encoding
+
+// Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not valid (overlong forms,
+// surrogates and code points past U+10FFFF are invalid).
+static int utf8_len(const unsigned char *s) {
+    unsigned c = s[0];
+    if (c < 0x80)
+        return 1;
+    int n;
+    unsigned cp, min;
+    if ((c & 0xE0) == 0xC0)
+        n = 2, cp = c & 0x1F, min = 0x80;
+    else if ((c & 0xF0) == 0xE0)
+        n = 3, cp = c & 0x0F, min = 0x800;
+    else if ((c & 0xF8) == 0xF0)
+        n = 4, cp = c & 0x07, min = 0x10000;
+    else
+        return 0;
+    for (int i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n;
+}
+
+KvStatus tokenizer_encode(const Tokenizer *t, const char *text, bool bos, bool eos, int *out,
+                          int cap, int *n_out, KvError *err) {
+    size_t tlen = strlen(text);
+    for (size_t i = 0; i < tlen;) {
+        int n = utf8_len((const unsigned char *)text + i);
+        if (n == 0)
+            return kv_error(err, KV_ERR_INPUT, "prompt: invalid UTF-8 at byte %zu", i);
+        i += (size_t)n;
+    }
+    // Before merging, at most one id per byte plus BOS, prefix and EOS.
+    int *ids = kv_malloc((tlen + 3) * sizeof(int));
+    char *pair = kv_malloc(2 * (size_t)t->max_token_length + 1);
+    int n = 0;
+    if (bos)
+        ids[n++] = TOKEN_BOS;
+    if (tlen > 0)
+        ids[n++] = t->space_id;
+    for (size_t i = 0; i < tlen;) {
+        int len = utf8_len((const unsigned char *)text + i);
+        int id = tokenizer_lookup(t, text + i, (size_t)len);
+        if (id >= 0) {
+            ids[n++] = id;
+        } else {
+            for (int b = 0; b < len; b++)
+                ids[n++] = (unsigned char)text[i + (size_t)b] + 3; // byte fallback
+        }
+        i += (size_t)len;
+    }
+    // Merge the adjacent pair with the best score (the leftmost on ties) until none merges.
+    for (;;) {
+        float best_score = -1e10f;
+        int best_id = -1, best_at = -1;
+        for (int i = 0; i + 1 < n; i++) {
+            int a = ids[i], b = ids[i + 1];
+            int la = t->piece_len[a], lb = t->piece_len[b];
+            memcpy(pair, t->pieces[a], (size_t)la);
+            memcpy(pair + la, t->pieces[b], (size_t)lb);
+            int id = tokenizer_lookup(t, pair, (size_t)(la + lb));
+            if (id >= 0 && t->scores[id] > best_score) {
+                best_score = t->scores[id];
+                best_id = id;
+                best_at = i;
+            }
+        }
+        if (best_at < 0)
+            break;
+        ids[best_at] = best_id;
+        memmove(ids + best_at + 1, ids + best_at + 2, (size_t)(n - best_at - 2) * sizeof(int));
+        n--;
+    }
+    if (eos)
+        ids[n++] = TOKEN_EOS;
+    free(pair);
+    if (n > cap) {
+        free(ids);
+        return kv_error(err, KV_ERR_INPUT, "prompt: %d tokens, longer than the %d that fit", n,
+                        cap);
+    }
+    memcpy(out, ids, (size_t)n * sizeof(int));
+    free(ids);
+    *n_out = n;
+    return KV_OK;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Decoding
+
+static int hexval(char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+const char *tokenizer_decode(const Tokenizer *t, int prev, int id, char byte_buf[2], size_t *len) {
+    const char *piece = t->pieces[id];
+    size_t n = (size_t)t->piece_len[id];
+    if (prev == TOKEN_BOS && n > 0 && piece[0] == ' ') {
+        piece++;
+        n--;
+    }
+    if (n == 6 && memcmp(piece, "<0x", 3) == 0 && piece[5] == '>') {
+        int hi = hexval(piece[3]), lo = hexval(piece[4]);
+        if (hi >= 0 && lo >= 0) {
+            byte_buf[0] = (char)(hi * 16 + lo);
+            byte_buf[1] = '\0';
+            *len = 1;
+            return byte_buf;
+        }
+    }
+    *len = n;
+    return piece;
+}

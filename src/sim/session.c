@@ -1,0 +1,263 @@
+// session.c — a generation session: the prompt, the tokens so far, the history of StepRecords,
+// the cache mode and the sampler. Each step runs the engine once and records what it did; stepping
+// back restores the engine and sampler state the step started from, so back and forward are exact
+// and instant. Does not draw.
+#include "sim/sim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+// Prefill records keep the whole causal matrix unless it would exceed this many floats.
+#define PREFILL_MATRIX_MAX ((size_t)1 << 24)
+
+KvStatus session_init(Session *s, const Model *m, const Tokenizer *t, KvError *err) {
+    memset(s, 0, sizeof *s);
+    s->model = m;
+    s->tok = t;
+    KvStatus st = engine_init(&s->eng, m, err);
+    if (st)
+        return st;
+    const int T = m->cfg.seq_len;
+    s->tokens = kv_calloc((size_t)T + 1, sizeof(int));
+    s->steps = kv_calloc((size_t)T, sizeof(StepRecord));
+    s->settings = (SamplerSettings){.temperature = 0.0f, .top_p = 0.9f, .top_k = 0, .seed = 42};
+    sampler_init(&s->sampler, m->cfg.vocab_size, s->settings);
+    s->mode = CACHE_MODE_ON;
+    s->tokens[0] = TOKEN_BOS;
+    s->n_prompt = s->n_tokens = 1;
+    return KV_OK;
+}
+
+static void drop_future(Session *s) {
+    for (int i = s->cursor; i < s->n_steps; i++) {
+        free(s->steps[i].attn);
+        s->steps[i].attn = NULL;
+    }
+    s->n_steps = s->cursor;
+}
+
+void session_free(Session *s) {
+    s->cursor = 0;
+    drop_future(s);
+    engine_free(&s->eng);
+    if (s->shadow.model)
+        engine_free(&s->shadow);
+    sampler_free(&s->sampler);
+    free(s->tokens);
+    free(s->steps);
+    memset(s, 0, sizeof *s);
+}
+
+void session_reset(Session *s) {
+    s->cursor = 0;
+    drop_future(s);
+    s->n_tokens = s->n_prompt;
+    s->eng.cache_len = 0;
+    if (s->shadow.model)
+        s->shadow.cache_len = 0;
+    s->sampler.rng = s->settings.seed;
+}
+
+KvStatus session_set_prompt(Session *s, const char *prompt, KvError *err) {
+    const int T = s->model->cfg.seq_len;
+    int n = 0;
+    // at most T - 1 prompt tokens: the context must leave room for one generated token
+    KvStatus st = tokenizer_encode(s->tok, prompt, true, false, s->tokens, T - 1, &n, err);
+    if (st) {
+        if (strstr(err->msg, "fit"))
+            kv_error(err, KV_ERR_INPUT,
+                     "prompt: longer than the model's context of %d tokens (it must leave room "
+                     "for one generated token)",
+                     T);
+        session_reset(s); // the tokens array may be partly overwritten: keep a valid sequence
+        s->tokens[0] = TOKEN_BOS;
+        s->n_prompt = s->n_tokens = 1;
+        s->prompt[0] = '\0';
+        return st;
+    }
+    snprintf(s->prompt, sizeof s->prompt, "%s", prompt);
+    s->n_prompt = n;
+    session_reset(s);
+    return KV_OK;
+}
+
+// A step needs its input positions 0 .. n_tokens-1 inside the context; its output token may land
+// at position seq_len (it is shown, never fed back), as llama2.c prints it.
+bool session_at_limit(const Session *s) {
+    return s->n_tokens > s->model->cfg.seq_len;
+}
+
+const StepRecord *session_last(const Session *s) {
+    return s->cursor > 0 ? &s->steps[s->cursor - 1] : NULL;
+}
+
+static float max_abs_diff(const float *a, const float *b, int n) {
+    float m = 0.0f;
+    for (int i = 0; i < n; i++) {
+        float d = fabsf(a[i] - b[i]);
+        if (d > m || d != d)
+            m = d;
+    }
+    return m;
+}
+
+bool session_step(Session *s) {
+    if (session_at_limit(s))
+        return false;
+    if (s->cursor < s->n_steps) { // redo: the record is exact; restore what the step left
+        StepRecord *r = &s->steps[s->cursor];
+        if (r->mode == s->mode) {
+            s->tokens[s->n_tokens++] = r->token_id;
+            s->eng.cache_len = r->cache_len_after;
+            s->sampler.rng = r->rng_after;
+            s->cursor++;
+            return true;
+        }
+        drop_future(s);
+    }
+    const ModelConfig *c = &s->model->cfg;
+    const int len = s->n_tokens, pos = len - 1, L = c->n_layers, H = c->n_heads;
+    StepRecord *r = &s->steps[s->cursor];
+    free(r->attn);
+    memset(r, 0, sizeof *r);
+    r->step = s->cursor;
+    r->phase = s->cursor == 0 ? PHASE_PREFILL : PHASE_DECODE;
+    r->mode = s->mode;
+    r->pos = pos;
+    r->temperature = s->settings.temperature;
+    r->cache_len_before = s->eng.cache_len;
+
+    // attention rows to keep: the causal matrix on prefill (when it is not huge), else the last
+    r->attn_row0 = pos;
+    r->attn_rows = 1;
+    if (r->phase == PHASE_PREFILL && (size_t)L * H * len * len <= PREFILL_MATRIX_MAX) {
+        r->attn_row0 = 0;
+        r->attn_rows = len;
+    }
+    r->attn = kv_calloc((size_t)L * H * r->attn_rows * len, sizeof(float));
+    AttnSink sink = {.w = r->attn, .row0 = r->attn_row0, .rows = r->attn_rows, .cols = len};
+
+    uint64_t t0 = kv_now_ns();
+    r->first = engine_step(&s->eng, s->tokens, len, s->mode, &sink, &r->counted);
+    r->step_ns = kv_now_ns() - t0;
+
+    // positions 0 .. len-2 were computed by earlier steps; computing them again is recomputation
+    const int seen = s->cursor == 0 ? 0 : len - 1;
+    r->recomputed_lo = r->first;
+    r->recomputed_hi = r->first < seen ? seen : r->first;
+    r->written_lo = r->recomputed_hi;
+    r->written_hi = len;
+    r->read_hi = len;
+    r->cache_len_after = s->eng.cache_len;
+    r->kv_bytes_resident = (uint64_t)s->eng.cache_len * config_kv_bytes_per_token(c);
+    if (s->cursor > 0)
+        r->total = s->steps[s->cursor - 1].total;
+    counters_add(&r->total, &r->counted);
+
+    r->max_logit_diff = -1.0f;
+    if (s->verify) {
+        if (!s->shadow.model) {
+            KvError err;
+            engine_init(&s->shadow, s->model, &err);
+        }
+        if (s->shadow.cache_len > len - 1)
+            s->shadow.cache_len = len - 1;
+        CacheMode other = s->mode == CACHE_MODE_ON ? CACHE_MODE_OFF : CACHE_MODE_ON;
+        engine_step(&s->shadow, s->tokens, len, other, NULL, NULL);
+        r->max_logit_diff = max_abs_diff(s->eng.logits, s->shadow.logits, c->vocab_size);
+    }
+
+    r->n_top = top_candidates(s->eng.logits, c->vocab_size, r->temperature, r->top, SESSION_TOP);
+    r->rng_before = s->sampler.rng;
+    r->token_id = sampler_sample(&s->sampler, s->eng.logits);
+    r->rng_after = s->sampler.rng;
+    s->tokens[s->n_tokens++] = r->token_id;
+    s->cursor++;
+    s->n_steps = s->cursor;
+    return true;
+}
+
+bool session_back(Session *s) {
+    if (s->cursor == 0)
+        return false;
+    s->cursor--;
+    const StepRecord *r = &s->steps[s->cursor];
+    s->n_tokens--;
+    s->eng.cache_len = r->cache_len_before;
+    s->sampler.rng = r->rng_before;
+    return true;
+}
+
+void session_set_mode(Session *s, CacheMode mode) {
+    if (mode == s->mode)
+        return;
+    s->mode = mode;
+    drop_future(s);
+}
+
+void session_set_sampler(Session *s, SamplerSettings settings) {
+    uint64_t rng = s->sampler.rng;
+    bool reseed = settings.seed != s->settings.seed;
+    s->settings = settings;
+    s->sampler.s = settings;
+    s->sampler.rng = reseed && s->cursor == 0 ? settings.seed : rng;
+    drop_future(s);
+}
+
+void session_set_verify(Session *s, bool on) {
+    s->verify = on;
+    if (s->shadow.model)
+        s->shadow.cache_len = 0; // steps ran without it: its cache may describe other tokens
+}
+
+const char *session_token_text(const Session *s, int i, char byte_buf[2], size_t *len) {
+    return tokenizer_decode(s->tok, i > 0 ? s->tokens[i - 1] : -1, s->tokens[i], byte_buf, len);
+}
+
+size_t session_generated_text(const Session *s, char *buf, size_t cap) {
+    size_t n = 0;
+    if (cap == 0)
+        return 0;
+    for (int i = s->n_prompt; i < s->n_tokens; i++) {
+        char bb[2];
+        size_t len;
+        const char *p = session_token_text(s, i, bb, &len);
+        if (n + len >= cap)
+            break;
+        memcpy(buf + n, p, len);
+        n += len;
+    }
+    buf[n] = '\0';
+    return n;
+}
+
+// The record whose attention rows include query position `row`, or NULL.
+static const StepRecord *record_for_row(const Session *s, int row) {
+    if (s->cursor == 0 || row < 0)
+        return NULL;
+    int k = row - (s->n_prompt - 1); // record k > 0 has pos = n_prompt - 1 + k
+    if (k < 0)
+        k = 0;
+    if (k >= s->cursor)
+        return NULL;
+    const StepRecord *r = &s->steps[k];
+    if (row < r->attn_row0 || row >= r->attn_row0 + r->attn_rows)
+        return NULL;
+    return r;
+}
+
+float session_attention(const Session *s, int row, int col, int layer, int head) {
+    const StepRecord *r = record_for_row(s, row);
+    const ModelConfig *c = &s->model->cfg;
+    if (!r || col < 0 || col > row || layer < 0 || layer >= c->n_layers || head >= c->n_heads)
+        return 0.0f;
+    const int H = c->n_heads, cols = r->pos + 1;
+    const size_t rr = (size_t)(row - r->attn_row0);
+    if (head >= 0)
+        return r->attn[(((size_t)layer * H + head) * r->attn_rows + rr) * cols + col];
+    float sum = 0.0f;
+    for (int h = 0; h < H; h++)
+        sum += r->attn[(((size_t)layer * H + h) * r->attn_rows + rr) * cols + col];
+    return sum / (float)H;
+}
