@@ -283,8 +283,8 @@ Test(golden, text_shared_greedy) { check_text_runc(&text_cases[3]); }
 Test(golden, text_shared_topp_s42) { check_text_runc(&text_cases[4]); }
 
 // The same texts through the session (prefill of the prompt, then decode steps): the same ids
-// as run.c for as long as both run (the session stops at seq_len tokens; run.c samples one
-// more), and the session's generated text is run.c's without the echo and the last piece.
+// as run.c (both stop when the last sampled token sits at position seq_len), and the
+// session's generated text is run.c's without the echo.
 Test(golden, texts_through_session, .timeout = 120) {
     for (size_t k = 0; k < sizeof text_cases / sizeof text_cases[0]; k++) {
         const TextCase *tc = &text_cases[k];
@@ -305,27 +305,31 @@ Test(golden, texts_through_session, .timeout = 120) {
         cr_assert_eq(s.n_prompt, np, "%s: prompt ids", tc->file);
         while (session_step(&s)) {
         }
-        cr_assert_eq(s.n_tokens, m.cfg.seq_len, "%s: the session fills the context", tc->file);
+        cr_assert_eq(s.n_tokens, m.cfg.seq_len + 1, "%s: the session fills the context",
+                     tc->file);
         for (int i = 0; i < s.n_tokens; i++)
             cr_assert_eq(s.tokens[i], ids[i], "%s: token %d: session %d, run.c %d", tc->file, i,
                          s.tokens[i], ids[i]);
-        // Expected generated text: run.c's pieces np .. seq_len-1 (printed the way it prints).
-        TuBuf b = {0};
+        // Expected generated text: run.c's pieces np .. seq_len, printed the way it prints
+        // them (b) and as the tokenizer decodes them (raw: what the session's text holds).
+        TuBuf b = {0}, raw = {0};
         tu_buf_add(&b, "", 0);
+        tu_buf_add(&raw, "", 0);
         for (int i = np; i < s.n_tokens; i++) {
             char bb[2];
             size_t len = 0;
             const char *piece = tokenizer_decode(&t, ids[i - 1], ids[i], bb, &len);
             tu_safe_print(&b, piece, len);
+            tu_buf_add(&raw, piece, len);
         }
-        cr_assert(strncmp(ref + echo_len(&t, ids, np), b.s, b.len) == 0);
-        // The session's own text keeps every byte token (it does not filter like safe_printf),
-        // so compare it where run.c printed everything: texts with no unprintable bytes.
+        const char *ref_gen = ref + echo_len(&t, ids, np); // ends with run.c's newline
+        cr_assert(strlen(ref_gen) == b.len + 1 && memcmp(ref_gen, b.s, b.len) == 0);
         size_t cap = 8 * (size_t)m.cfg.seq_len + 1;
         char *gen = malloc(cap);
-        session_generated_text(&s, gen, cap);
-        if (k == 0 || k == 3 || k == 4)
-            cr_assert_str_eq(gen, b.s, "%s: session_generated_text", tc->file);
+        size_t gen_len = session_generated_text(&s, gen, cap);
+        cr_assert_eq(gen_len, raw.len, "%s: session_generated_text length", tc->file);
+        cr_assert(memcmp(gen, raw.s, raw.len) == 0, "%s: session_generated_text", tc->file);
+        free(raw.s);
         free(gen);
         free(b.s);
         session_free(&s);
@@ -336,8 +340,9 @@ Test(golden, texts_through_session, .timeout = 120) {
     }
 }
 
-// `kvscope generate` prints the generated text (not the prompt): run.c's text after the echo,
-// for n_gen tokens (0: as far as the session generates, seq_len - prompt tokens).
+// `kvscope generate` prints the generated text (not the prompt): run.c's tokens after the
+// prompt, for n_gen tokens (0: as far as run.c generates, seq_len + 1 - prompt tokens), each
+// piece as decoded (run.c drops unprintable single bytes; generate prints every byte).
 static void check_text_cli(const TextCase *tc, int n_gen, char *const extra[]) {
     const char *bin = tu_kvscope_bin();
     if (!bin) cr_skip_test("KVSCOPE_BIN not set");
@@ -359,12 +364,12 @@ static void check_text_cli(const TextCase *tc, int n_gen, char *const extra[]) {
     char *ref = tu_runc_generate(&m, &t, tc->ss, tc->prompt, m.cfg.seq_len, &ids, &n_ids, &np);
     TuBuf want = {0};
     tu_buf_add(&want, "", 0);
-    if (n_gen <= 0) n_gen = m.cfg.seq_len - np;
+    if (n_gen <= 0) n_gen = m.cfg.seq_len + 1 - np;
     for (int i = np; i < np + n_gen; i++) {
         char bb[2];
         size_t len = 0;
         const char *piece = tokenizer_decode(&t, ids[i - 1], ids[i], bb, &len);
-        tu_safe_print(&want, piece, len);
+        tu_buf_add(&want, piece, len); // every byte: generate does not filter like safe_printf
     }
 
     char nbuf[16];
@@ -381,7 +386,8 @@ static void check_text_cli(const TextCase *tc, int n_gen, char *const extra[]) {
     // One trailing newline is the command's own, not the model's.
     if (r.out_len > 0 && r.out[r.out_len - 1] == '\n' && !(want.len && want.s[want.len - 1] == '\n'))
         r.out[--r.out_len] = '\0';
-    cr_assert_str_eq(r.out, want.s, "%s: kvscope generate stdout", tc->file);
+    cr_assert_eq(r.out_len, want.len, "%s: kvscope generate stdout length", tc->file);
+    cr_assert(memcmp(r.out, want.s, want.len) == 0, "%s: kvscope generate stdout", tc->file);
     tu_run_free(&r);
     free(want.s);
     free(ref);
