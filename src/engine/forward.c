@@ -369,6 +369,8 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
     }
     if (ctr)
         ctr->positions += (uint64_t)n;
+    if (use_cache) // the cache now holds exactly positions 0 .. pos0+n-1 of this sequence
+        e->cache_len = pos0 + n;
 
     // logits of the last position only: the one whose next token is wanted
     const float *xl = e->x + (size_t)(n - 1) * D;
