@@ -336,8 +336,7 @@ KvStatus bpe_train(Bpe *b, char *const *docs, size_t n_docs, int vocab_size, FIL
         set_piece(b, 3 + i, t, 6, 0);
     }
     // every code point of the corpus (and " ") is a piece, in code point order
-    static bool seen[0x10000];
-    memset(seen, 0, sizeof seen);
+    bool *seen = kv_calloc(0x10000, sizeof(bool));
     seen[' '] = true;
     for (size_t d = 0; d < n_docs; d++) {
         for (const unsigned char *p = (const unsigned char *)docs[d]; *p;) {
@@ -353,6 +352,7 @@ KvStatus bpe_train(Bpe *b, char *const *docs, size_t n_docs, int vocab_size, FIL
         if (!seen[cp])
             continue;
         if (id >= vocab_size) {
+            free(seen);
             bpe_free(b);
             return kv_error(err, KV_ERR_INPUT, "bpe: more characters than vocabulary");
         }
@@ -374,6 +374,7 @@ KvStatus bpe_train(Bpe *b, char *const *docs, size_t n_docs, int vocab_size, FIL
         set_piece(b, id, t, n, 0);
         b->char_id[cp] = id++;
     }
+    free(seen);
     b->n_base = id;
     PieceMap map;
     int mcap = 1;

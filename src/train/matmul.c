@@ -8,7 +8,7 @@
 // target_clones builds AVX-512, AVX2+FMA and baseline versions and picks one at load time
 // (the Makefile's flags stay portable). The three layouts the network needs (NN, NT for
 // x W^T, TN for dY^T X) are reduced to this one kernel by transposing the smaller operand
-// into a scratch buffer first (O(MK) work against O(MNK)).
+// first (O(NK) work against O(MNK)); A^T is read in place by the kernel.
 //
 // Parallelism: tiles of C are independent; OpenMP splits them statically over the threads.
 #include <stdlib.h>
@@ -123,28 +123,15 @@ void mm_transpose(float *out, const float *in, int rows, int cols) {
                     out[(size_t)j * rows + i] = in[(size_t)i * cols + j];
 }
 
-// Scratch for transposes, grown on demand. One per process: the trainer calls these from one
-// thread (the parallelism is inside).
-static float *scratch;
-static size_t scratch_n;
-
-static float *get_scratch(size_t n) {
-    if (n > scratch_n) {
-        free(scratch);
-        scratch = kv_malloc(n * sizeof(float));
-        scratch_n = n;
-    }
-    return scratch;
-}
-
 void mm_nn(float *C, const float *A, const float *B, int M, int N, int K, bool accumulate) {
     gemm(C, N, A, K, false, B, N, M, N, K, accumulate, MM_FULL);
 }
 
 void mm_nt(float *C, const float *A, const float *W, int M, int N, int K, bool accumulate) {
-    float *Wt = get_scratch((size_t)N * K); // (K, N)
+    float *Wt = kv_malloc((size_t)N * K * sizeof(float)); // (K, N): small, a weight matrix
     mm_transpose(Wt, W, N, K);
     gemm(C, N, A, K, false, Wt, N, M, N, K, accumulate, MM_FULL);
+    free(Wt);
 }
 
 void mm_tn(float *C, const float *A, const float *B, int M, int N, int K, bool accumulate) {
