@@ -83,6 +83,27 @@ KvStatus train_run(const TrainConfig *tc, const int *train_tok, size_t n_train,
     weights_carve(&w, c, params);
     weights_carve(&g, c, grads);
     net_init_weights(c, &w, tc->seed);
+    if (tc->init_model) {
+        Model m0;
+        st = model_load(&m0, tc->init_model, err);
+        if (st != KV_OK) {
+            free(params), free(grads), free(m1), free(m2);
+            return st;
+        }
+        bool same = m0.cfg.dim == c->dim && m0.cfg.hidden_dim == c->hidden_dim &&
+                    m0.cfg.n_layers == c->n_layers && m0.cfg.n_heads == c->n_heads &&
+                    m0.cfg.n_kv_heads == c->n_kv_heads && m0.cfg.vocab_size == c->vocab_size &&
+                    m0.cfg.shared_classifier == c->shared_classifier;
+        if (same)
+            memcpy(params, m0.data, P * sizeof(float));
+        model_free(&m0);
+        if (!same) {
+            free(params), free(grads), free(m1), free(m2);
+            return kv_error(err, KV_ERR_INPUT, "%s: shape differs from the training config",
+                            tc->init_model);
+        }
+        fprintf(stderr, "train: continuing from %s\n", tc->init_model);
+    }
     // weight decay on matrices only, not on the RMSNorm gains
     unsigned char *decay = kv_malloc(P);
     memset(decay, 1, P);
@@ -97,13 +118,15 @@ KvStatus train_run(const TrainConfig *tc, const int *train_tok, size_t n_train,
     int *in = kv_malloc(NT * sizeof(int)), *tg = kv_malloc(NT * sizeof(int));
     uint64_t rng = trng_seed(tc->seed ^ 0xDA7A);
 
-    FILE *csv = tc->out_csv ? fopen(tc->out_csv, "w") : NULL;
+    // a continued run appends to the CSV of the run it continues
+    FILE *csv = tc->out_csv ? fopen(tc->out_csv, tc->step0 ? "a" : "w") : NULL;
     if (tc->out_csv && !csv) {
         st = kv_error(err, KV_ERR_RUNTIME, "%s: cannot write", tc->out_csv);
         goto done;
     }
-    if (csv)
+    if (csv && !tc->step0)
         fprintf(csv, "step,tokens,lr,train_loss,val_loss,grad_norm,step_ms\n");
+    int S0 = tc->step0;
     fprintf(stderr, "train: %zu parameters, %zu train tokens, %zu valid tokens, %d steps of %zu\n",
             config_param_count(c), n_train, n_valid, tc->steps, NT);
     uint64_t t_start = kv_now_ns();
@@ -113,7 +136,7 @@ KvStatus train_run(const TrainConfig *tc, const int *train_tok, size_t n_train,
             val = validate(&net, &w, valid_tok, n_valid, tc->eval_windows, in, tg);
         if (step == tc->steps) {
             if (csv)
-                fprintf(csv, "%d,%zu,0,,%.5f,,\n", step, (size_t)step * NT, val);
+                fprintf(csv, "%d,%zu,0,,%.5f,,\n", S0 + step, (size_t)(S0 + step) * NT, val);
             fprintf(stderr, "train: step %d val %.4f\n", step, val);
             break;
         }
@@ -145,7 +168,7 @@ KvStatus train_run(const TrainConfig *tc, const int *train_tok, size_t n_train,
         }
         double ms = (double)(kv_now_ns() - t0) * 1e-6;
         if (csv) {
-            fprintf(csv, "%d,%zu,%.6g,%.5f,", step, (size_t)step * NT, lr, loss);
+            fprintf(csv, "%d,%zu,%.6g,%.5f,", S0 + step, (size_t)(S0 + step) * NT, lr, loss);
             if (!isnan(val))
                 fprintf(csv, "%.5f", val);
             fprintf(csv, ",%.4f,%.1f\n", norm, ms);

@@ -188,6 +188,8 @@ typedef struct {
     int eval_every, eval_windows;
     uint64_t seed;
     const char *out_model, *out_csv, *out_png;
+    const char *init_model; // start from this checkpoint's weights (same shape), not from init
+    int step0;              // the first step's number in the CSV (a continued run goes on)
     int threads;
 } TrainConfig;
 

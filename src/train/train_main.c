@@ -5,6 +5,7 @@
 //   kvtrain train  --corpus FILE --valid FILE --tokenizer FILE --out model.bin
 //                  [--csv FILE] [--png FILE] [--steps N] [--batch B] [--seq T] [--lr X]
 //                  [--dim D] [--hidden F] [--layers L] [--heads H] [--kv-heads K] [--seed S]
+//                  [--init FILE --step0 N]   continue from a checkpoint, CSV steps from N
 //   kvtrain eval   --model FILE --tokenizer FILE --valid FILE [--corpus FILE]
 //   kvtrain bench  matmul GFLOP/s and one training step's time on the shipped shape
 //   kvtrain plot   --csv FILE --png FILE
@@ -20,8 +21,8 @@
 #include "train/train.h"
 
 typedef struct {
-    const char *train, *valid, *corpus, *out, *tokenizer, *model, *csv, *png;
-    long seed, bytes, vocab, steps, batch, seq, dim, hidden, layers, heads, kv_heads, threads;
+    const char *train, *valid, *corpus, *out, *tokenizer, *model, *csv, *png, *init;
+    long step0, seed, bytes, vocab, steps, batch, seq, dim, hidden, layers, heads, kv_heads, threads;
     long warmup, eval_every;
     double lr;
 } Args;
@@ -47,6 +48,7 @@ static int parse(int argc, char **argv, Args *a) {
             {"--corpus", &a->corpus, NULL}, {"--out", &a->out, NULL},
             {"--tokenizer", &a->tokenizer, NULL}, {"--model", &a->model, NULL},
             {"--csv", &a->csv, NULL},       {"--png", &a->png, NULL},
+            {"--init", &a->init, NULL},     {"--step0", NULL, &a->step0},
             {"--seed", NULL, &a->seed},     {"--bytes", NULL, &a->bytes},
             {"--vocab", NULL, &a->vocab},   {"--steps", NULL, &a->steps},
             {"--batch", NULL, &a->batch},   {"--seq", NULL, &a->seq},
@@ -182,6 +184,8 @@ int main(int argc, char **argv) {
         tc.out_model = a.out;
         tc.out_csv = a.csv;
         tc.out_png = a.png;
+        tc.init_model = a.init;
+        tc.step0 = (int)a.step0;
         KvStatus st = train_run(&tc, tr, ntr, va, nva, &err);
         free(tr);
         free(va);
