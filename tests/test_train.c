@@ -19,8 +19,13 @@
 // |numeric - analytic| <= 1e-3 + 1e-2 * |numeric|. Checked per tensor: the entry with the
 // largest analytic gradient and 10 random ones; every tensor of the checkpoint is covered.
 static void gradcheck(bool shared, int heads, int kv_heads) {
-    ModelConfig c = {.dim = 16, .hidden_dim = 24, .n_layers = 2, .n_heads = heads,
-                     .n_kv_heads = kv_heads, .vocab_size = 37, .seq_len = 8,
+    ModelConfig c = {.dim = 16,
+                     .hidden_dim = 24,
+                     .n_layers = 2,
+                     .n_heads = heads,
+                     .n_kv_heads = kv_heads,
+                     .vocab_size = 37,
+                     .seq_len = 8,
                      .shared_classifier = shared};
     int B = 2, T = 8;
     size_t P = config_weight_count(&c);
@@ -99,13 +104,23 @@ static void gradcheck(bool shared, int heads, int kv_heads) {
     free(gb);
 }
 
-Test(train, gradient_check_multihead_unshared) { gradcheck(false, 4, 4); }
-Test(train, gradient_check_grouped_query_shared) { gradcheck(true, 4, 2); }
+Test(train, gradient_check_multihead_unshared) {
+    gradcheck(false, 4, 4);
+}
+Test(train, gradient_check_grouped_query_shared) {
+    gradcheck(true, 4, 2);
+}
 
 // A wrong gradient must fail the check: perturb the backward's result and compare again.
 Test(train, gradient_check_detects_a_wrong_gradient) {
-    ModelConfig c = {.dim = 16, .hidden_dim = 24, .n_layers = 1, .n_heads = 2, .n_kv_heads = 2,
-                     .vocab_size = 20, .seq_len = 4, .shared_classifier = true};
+    ModelConfig c = {.dim = 16,
+                     .hidden_dim = 24,
+                     .n_layers = 1,
+                     .n_heads = 2,
+                     .n_kv_heads = 2,
+                     .vocab_size = 20,
+                     .seq_len = 4,
+                     .shared_classifier = true};
     size_t P = config_weight_count(&c);
     float *p = calloc(P, sizeof(float)), *gb = calloc(P, sizeof(float));
     ModelWeights w, g;
@@ -130,7 +145,8 @@ Test(train, gradient_check_detects_a_wrong_gradient) {
     w.wq[i0] = x0 - 2e-3f;
     double lm = net_forward(&net, &w, tok, tok + 1);
     double num = (lp - lm) / 4e-3, wrong = 2.0 * g.wq[i0];
-    cr_assert(fabs(num - g.wq[i0]) <= 1e-3 + 1e-2 * fabs(num), "numeric %f analytic %f", num, g.wq[i0]);
+    cr_assert(fabs(num - g.wq[i0]) <= 1e-3 + 1e-2 * fabs(num), "numeric %f analytic %f", num,
+              g.wq[i0]);
     cr_assert(!(fabs(num - wrong) <= 1e-3 + 1e-2 * fabs(num)));
     net_free(&net);
     free(p);
@@ -218,7 +234,8 @@ Test(train, bpe_round_trips_and_the_engine_reproduces_its_segmentation) {
     Tokenizer t;
     cr_assert_eq(tokenizer_load(&t, path, 512, &err), KV_OK, "%s", err.msg);
     unlink(path);
-    const char *extra[] = {"The capital of France is", "def area(width, height):\n    return width *",
+    const char *extra[] = {"The capital of France is",
+                           "def area(width, height):\n    return width *",
                            "Once upon a time, in a small kingdom, there lived a princess named "
                            "Mia. Every morning, Mia",
                            "Zqx j\xc3\xa9rome caf\xc3\xa9 \xf0\x9f\x99\x82 <0x41> ~~~", ""};
@@ -293,8 +310,14 @@ Test(train, loss_curve_png_is_written) {
 // and the engine's cached decode loss on the same tokens agree to 1e-4 relative (float32 sums
 // in different orders), and every position's logits match.
 Test(train, trainer_forward_matches_engine_forward) {
-    ModelConfig c = {.dim = 48, .hidden_dim = 80, .n_layers = 3, .n_heads = 6, .n_kv_heads = 2,
-                     .vocab_size = 97, .seq_len = 40, .shared_classifier = false};
+    ModelConfig c = {.dim = 48,
+                     .hidden_dim = 80,
+                     .n_layers = 3,
+                     .n_heads = 6,
+                     .n_kv_heads = 2,
+                     .vocab_size = 97,
+                     .seq_len = 40,
+                     .shared_classifier = false};
     size_t P = config_weight_count(&c);
     float *p = calloc(P, sizeof(float));
     ModelWeights w;

@@ -115,26 +115,51 @@ typedef struct {
 } CopyCase;
 
 static const CopyCase copy_cases[] = {
-    {"Once upon a time, in a small village, there lived a girl named Quorbina. Every morning,", " Quorbina", "Quorbina"},
-    {"Once upon a time, in a big forest, there lived a boy named Jexwald. Every day,", " Jexwald", "Jexwald"},
-    {"Once upon a time, in a quiet town, there lived a princess named Wuxley. Every morning,", " Wuxley", "Wuxley"},
-    {"Once upon a time, there was a knight named Zaquon who lived in a snowy valley. Every evening,", " Zaquon", "Zaquon"},
-    {"Long ago, in a sunny garden, there lived a fairy called Xilvra. Every morning,", " Xilvra", "Xilvra"},
-    {"Once upon a time, in a green meadow, there lived a farmer named Jombrix. Every day,", " Jombrix", "Jombrix"},
-    {"Once upon a time, in a small kingdom, there lived a queen named Qelwyn. Every morning,", " Qelwyn", "Qelwyn"},
-    {"Once upon a time, in a dark forest, there lived a wizard named Vexwin. Every morning,", " Vexwin", "Vexwin"},
-    {"Once upon a time, in a busy city, there lived a painter named Jaxtor. Every day, Jaxtor drew pictures of the sky. Every morning,", " Jaxtor", "Jaxtor"},
-    {"Once upon a time, in a tiny island, there lived a mermaid named Wiqua. Every morning, Wiqua swam in the lake. Every day,", " Wiqua", "Wiqua"},
+    {"Once upon a time, in a small village, there lived a girl named Quorbina. Every morning,",
+     " Quorbina", "Quorbina"},
+    {"Once upon a time, in a big forest, there lived a boy named Jexwald. Every day,", " Jexwald",
+     "Jexwald"},
+    {"Once upon a time, in a quiet town, there lived a princess named Wuxley. Every morning,",
+     " Wuxley", "Wuxley"},
+    {"Once upon a time, there was a knight named Zaquon who lived in a snowy valley. Every "
+     "evening,",
+     " Zaquon", "Zaquon"},
+    {"Long ago, in a sunny garden, there lived a fairy called Xilvra. Every morning,", " Xilvra",
+     "Xilvra"},
+    {"Once upon a time, in a green meadow, there lived a farmer named Jombrix. Every day,",
+     " Jombrix", "Jombrix"},
+    {"Once upon a time, in a small kingdom, there lived a queen named Qelwyn. Every morning,",
+     " Qelwyn", "Qelwyn"},
+    {"Once upon a time, in a dark forest, there lived a wizard named Vexwin. Every morning,",
+     " Vexwin", "Vexwin"},
+    {"Once upon a time, in a busy city, there lived a painter named Jaxtor. Every day, Jaxtor drew "
+     "pictures of the sky. Every morning,",
+     " Jaxtor", "Jaxtor"},
+    {"Once upon a time, in a tiny island, there lived a mermaid named Wiqua. Every morning, Wiqua "
+     "swam in the lake. Every day,",
+     " Wiqua", "Wiqua"},
     {"One day, Tom met a little fox named Oxbelle. \"Hello,", " Oxbelle", "Oxbelle"},
-    {"On the way, Lily met a friendly owl called Quilliam. \"What is your name?\" asked Lily.\n\"My name is", " Quilliam", "Quilliam"},
-    {"Then Sam met a rabbit named Jowzer. \"Hello, Jowzer,\" said Sam. \"Will you help me?\"\nJowzer smiled and said, \"Yes,", " Sam", "Jowzer"},
-    {"Soon Mia saw a bird. The bird's name was Twixel. \"Can we be friends?\" asked", " Twixel", "Twixel"},
-    {"Once upon a time, in a quiet village, there lived a girl named Brixwald. Every morning, Brixwald picked flowers in the meadow. Brixwald loved the quiet village. One day, while she was playing,", " Brixwald", "Brixwald"},
-    {"Once upon a time, in a faraway land, there lived a prince named Quenjy. Every morning,", " Quenjy", "Quenjy"},
-    {"Once upon a time, in a magic castle, there lived a little girl named Woxana. Every day,", " Woxana", "Woxana"},
-    {"Once upon a time, in a peaceful farm, there lived a boy named Quazzo. Every morning,", " Quazzo", "Quazzo"},
+    {"On the way, Lily met a friendly owl called Quilliam. \"What is your name?\" asked "
+     "Lily.\n\"My name is",
+     " Quilliam", "Quilliam"},
+    {"Then Sam met a rabbit named Jowzer. \"Hello, Jowzer,\" said Sam. \"Will you help "
+     "me?\"\nJowzer smiled and said, \"Yes,",
+     " Sam", "Jowzer"},
+    {"Soon Mia saw a bird. The bird's name was Twixel. \"Can we be friends?\" asked", " Twixel",
+     "Twixel"},
+    {"Once upon a time, in a quiet village, there lived a girl named Brixwald. Every morning, "
+     "Brixwald picked flowers in the meadow. Brixwald loved the quiet village. One day, while she "
+     "was playing,",
+     " Brixwald", "Brixwald"},
+    {"Once upon a time, in a faraway land, there lived a prince named Quenjy. Every morning,",
+     " Quenjy", "Quenjy"},
+    {"Once upon a time, in a magic castle, there lived a little girl named Woxana. Every day,",
+     " Woxana", "Woxana"},
+    {"Once upon a time, in a peaceful farm, there lived a boy named Quazzo. Every morning,",
+     " Quazzo", "Quazzo"},
     {"Then Jowbin met a duck called Nell. \"Hello, Nell,\" said", " Jowbin", "Jowbin"},
-    {"Once upon a time, in a happy house, there lived a baker named Xandrique. Every morning,", " Xandrique", "Xandrique"},
+    {"Once upon a time, in a happy house, there lived a baker named Xandrique. Every morning,",
+     " Xandrique", "Xandrique"},
     {"def scale(qux_width, jaxval):\n    return qux_width *", " jaxval", "jaxval"},
     {"def mix(wexo, xorbit):\n    result = wexo +", " xorbit", "xorbit"},
     {"def get_total(jorq):\n    print(jorq)\n    return", " jorq", "jorq"},
@@ -153,13 +178,16 @@ static const CopyCase copy_cases[] = {
     {"def join(quix, wobble):\n    return quix +", " wobble", "wobble"},
     {"def move(xpos, jstep):\n    xpos = xpos +", " jstep", "jstep"},
     {"def build(qlen_a, wlen_b, jlen_c):\n    return qlen_a * wlen_b *", " jlen_c", "jlen_c"},
-    {"def apply(jexfactor, quvalue):\n    result = jexfactor * quvalue\n    return", " result", "jexfactor"},
+    {"def apply(jexfactor, quvalue):\n    result = jexfactor * quvalue\n    return", " result",
+     "jexfactor"},
     {"def mix_total(woxa, jixb):\n    total = woxa * jixb\n    print(", "total", "woxa"},
 };
 
 #define N_COPY (int)(sizeof copy_cases / sizeof copy_cases[0])
 
-static bool ident_char(char c) { return isalnum((unsigned char)c) || c == '_'; }
+static bool ident_char(char c) {
+    return isalnum((unsigned char)c) || c == '_';
+}
 
 // Greedy-continues each case and checks the continuation starts with the expected text (and the
 // word ends there). Returns the number correct; prints each case when verbose.
@@ -232,8 +260,10 @@ static const char *const presets[3][2] = {
 static void eval_heads(Engine *e, const Tokenizer *t) {
     const ModelConfig *c = &e->model->cfg;
     int LH = c->n_layers * c->n_heads;
-    double *prev = kv_calloc((size_t)LH, sizeof(double)), *ind = kv_calloc((size_t)LH, sizeof(double));
-    double *p_sum = kv_calloc((size_t)LH, sizeof(double)), *i_sum = kv_calloc((size_t)LH, sizeof(double));
+    double *prev = kv_calloc((size_t)LH, sizeof(double)),
+           *ind = kv_calloc((size_t)LH, sizeof(double));
+    double *p_sum = kv_calloc((size_t)LH, sizeof(double)),
+           *i_sum = kv_calloc((size_t)LH, sizeof(double));
     int tok[512], n;
     KvError err;
     int with_rep = 0;
@@ -283,10 +313,12 @@ static void eval_heads(Engine *e, const Tokenizer *t) {
             ri = i;
     }
     printf("eval heads on=repeated_random previous_token_layer=%d previous_token_head=%d "
-           "score=%.3f\n", rp / c->n_heads, rp % c->n_heads, prev[rp]);
+           "score=%.3f\n",
+           rp / c->n_heads, rp % c->n_heads, prev[rp]);
     printf("eval heads on=repeated_random induction_layer=%d induction_head=%d score=%.3f\n",
            ri / c->n_heads, ri % c->n_heads, ind[ri]);
-    printf("eval heads table layer,head,prev_presets,induction_presets,prev_random,induction_random\n");
+    printf("eval heads table "
+           "layer,head,prev_presets,induction_presets,prev_random,induction_random\n");
     for (int i = 0; i < LH; i++)
         printf("eval heads row %d,%d,%.3f,%.3f,%.3f,%.3f\n", i / c->n_heads, i % c->n_heads,
                p_sum[i] / 3, with_rep ? i_sum[i] / with_rep : 0.0, prev[i], ind[i]);
@@ -316,9 +348,9 @@ KvStatus eval_run(const char *model_path, const char *tok_path, const char *vali
     if (st != KV_OK)
         goto out_tok;
     printf("eval model path=%s params=%zu dim=%d layers=%d heads=%d kv_heads=%d hidden=%d "
-           "vocab=%d seq_len=%d\n", model_path, config_param_count(&m.cfg), m.cfg.dim,
-           m.cfg.n_layers, m.cfg.n_heads, m.cfg.n_kv_heads, m.cfg.hidden_dim, m.cfg.vocab_size,
-           m.cfg.seq_len);
+           "vocab=%d seq_len=%d\n",
+           model_path, config_param_count(&m.cfg), m.cfg.dim, m.cfg.n_layers, m.cfg.n_heads,
+           m.cfg.n_kv_heads, m.cfg.hidden_dim, m.cfg.vocab_size, m.cfg.seq_len);
     if (valid_path) {
         Bpe b;
         st = bpe_from_tokenizer(&b, &t, err);

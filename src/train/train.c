@@ -16,8 +16,13 @@
 
 void train_config_default(TrainConfig *tc) {
     memset(tc, 0, sizeof *tc);
-    tc->cfg = (ModelConfig){.dim = 128, .hidden_dim = 344, .n_layers = 6, .n_heads = 4,
-                            .n_kv_heads = 4, .vocab_size = 1024, .seq_len = 512,
+    tc->cfg = (ModelConfig){.dim = 128,
+                            .hidden_dim = 344,
+                            .n_layers = 6,
+                            .n_heads = 4,
+                            .n_kv_heads = 4,
+                            .vocab_size = 1024,
+                            .seq_len = 512,
                             .shared_classifier = true};
     tc->batch = 4;
     tc->seq = 512;
@@ -37,7 +42,8 @@ void train_config_default(TrainConfig *tc) {
 static float lr_at(const TrainConfig *tc, int step) {
     if (step < tc->warmup)
         return tc->lr * (float)(step + 1) / (float)tc->warmup;
-    double p = (double)(step - tc->warmup) / (double)(tc->steps - tc->warmup > 1 ? tc->steps - tc->warmup : 1);
+    double p = (double)(step - tc->warmup) /
+               (double)(tc->steps - tc->warmup > 1 ? tc->steps - tc->warmup : 1);
     if (p > 1)
         p = 1;
     return tc->lr_min + (tc->lr - tc->lr_min) * (float)(0.5 * (1.0 + cos(M_PI * p)));
@@ -150,7 +156,7 @@ KvStatus train_run(const TrainConfig *tc, const int *train_tok, size_t n_train,
         double loss = net_forward(&net, &w, in, tg);
         net_backward(&net, &w, &g, tg);
         double norm2 = 0;
-        #pragma omp parallel for schedule(static) reduction(+ : norm2)
+#pragma omp parallel for schedule(static) reduction(+ : norm2)
         for (size_t i = 0; i < P; i++)
             norm2 += (double)grads[i] * grads[i];
         double norm = sqrt(norm2);
@@ -158,7 +164,7 @@ KvStatus train_run(const TrainConfig *tc, const int *train_tok, size_t n_train,
         float lr = lr_at(tc, step);
         float b1 = tc->beta1, b2 = tc->beta2, wd = tc->weight_decay;
         float c1 = 1.0f - powf(b1, (float)(step + 1)), c2 = 1.0f - powf(b2, (float)(step + 1));
-        #pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static)
         for (size_t i = 0; i < P; i++) {
             float gi = grads[i] * scale;
             m1[i] = b1 * m1[i] + (1 - b1) * gi;

@@ -89,12 +89,12 @@ size_t corpus_split(char *text, size_t n, char ***docs);
 
 typedef struct {
     int vocab_size;
-    char **pieces;  // owned
+    char **pieces; // owned
     int *piece_len;
     float *scores;
-    int n_base;     // 3 specials + 256 bytes + single characters: ids below n_base are not merges
-    int *merge_of;  // (V, V): id of piece text(i)+text(j), or -1 (the encoder's lookup table)
-    int *char_id;   // (0x110000 is too big) code point -> id for code points < 0x10000, or -1
+    int n_base;    // 3 specials + 256 bytes + single characters: ids below n_base are not merges
+    int *merge_of; // (V, V): id of piece text(i)+text(j), or -1 (the encoder's lookup table)
+    int *char_id;  // (0x110000 is too big) code point -> id for code points < 0x10000, or -1
 } Bpe;
 
 // Trains a vocabulary of vocab_size pieces on docs (each encoded as the engine encodes a prompt:
@@ -160,7 +160,7 @@ typedef struct {
     float *logits; // (N, V) then, after backward starts, dlogits
     // backward scratch
     float *dx, *dxn, *dq, *dk, *dv, *dao, *dg, *dh1, *dh3, *dtmp, *datt;
-    float *tT;     // transposes: (max(V, F, D), N)
+    float *tT;                  // transposes: (max(V, F, D), N)
     float *rope_cos, *rope_sin; // (T, HS/2)
     const int *tokens;          // (N) inputs of the last forward
     float *mem;
@@ -182,7 +182,7 @@ void net_init_weights(const ModelConfig *c, ModelWeights *w, uint64_t seed);
 
 typedef struct {
     ModelConfig cfg;
-    int batch, seq;       // B, T
+    int batch, seq; // B, T
     int steps, warmup;
     float lr, lr_min, weight_decay, beta1, beta2, clip;
     int eval_every, eval_windows;
@@ -200,8 +200,7 @@ KvStatus train_run(const TrainConfig *tc, const int *train_tok, size_t n_train,
                    const int *valid_tok, size_t n_valid, KvError *err);
 
 // Draws the loss curve (train and validation) from a CSV as written by train_run into a PNG.
-KvStatus plot_loss_png(const char *csv_path, const char *png_path, const char *title,
-                       KvError *err);
+KvStatus plot_loss_png(const char *csv_path, const char *png_path, const char *title, KvError *err);
 
 // ----------------------------------------------------------------------------------------------
 // Evaluation (through the engine)
