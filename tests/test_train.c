@@ -176,6 +176,22 @@ Test(train, corpus_is_deterministic_per_seed) {
     sb_free(&c);
 }
 
+// The copy-generalisation prompts use names the generator never produces, in both variants.
+Test(train, corpus_never_produces_the_copy_test_names) {
+    for (int variant = 0; variant < 2; variant++) {
+        CorpusGen g;
+        corpus_init(&g, 1234);
+        g.variant = variant ? CORPUS_COPY : CORPUS_BASIC;
+        StrBuf s = {0};
+        while (s.n < 3000000)
+            corpus_next(&g, &s);
+        const char *found = eval_copy_name_found(s.p);
+        cr_assert(found == NULL, "variant %d produced %s", variant, found);
+        sb_free(&s);
+    }
+    cr_assert_str_eq(eval_copy_name_found("a story about Quorbina"), "Quorbina");
+}
+
 Test(train, corpus_has_the_three_genres_and_copyable_names) {
     CorpusGen g;
     corpus_init(&g, 5);

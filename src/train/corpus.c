@@ -167,7 +167,29 @@ static const char *const helps[] = {
 // ----------------------------------------------------------------------------------------------
 // Names and identifiers
 
+// Letters for the "copy" variant's names: random consonant-vowel strings, with more entropy per
+// letter than the syllable tables, so guessing a name's next letters pays less than copying it.
+static const char consonants[] = "bcdfghklmnprstvz";
+static const char vowel_letters[] = "aeiouy";
+
+static void random_letters(CorpusGen *g, char *out, size_t cap, int n) {
+    size_t k = 0;
+    bool v = trng_below(&g->rng, 3) == 0; // start with a vowel a third of the time
+    for (int i = 0; i < n && k + 1 < cap; i++, v = !v) {
+        out[k++] = v ? vowel_letters[trng_below(&g->rng, sizeof vowel_letters - 1)]
+                     : consonants[trng_below(&g->rng, sizeof consonants - 1)];
+        if (!v && trng_below(&g->rng, 6) == 0 && k + 1 < cap) // a consonant pair now and then
+            out[k++] = consonants[trng_below(&g->rng, sizeof consonants - 1)];
+    }
+    out[k] = 0;
+}
+
 static void invent_name(CorpusGen *g, char *out, size_t cap) {
+    if (g->variant == CORPUS_COPY && trng_below(&g->rng, 2) == 0) {
+        random_letters(g, out, cap, 4 + (int)trng_below(&g->rng, 4));
+        out[0] = (char)(out[0] - 'a' + 'A');
+        return;
+    }
     int syl = 2 + (int)trng_below(&g->rng, 3) / 2; // 2 or 3 syllables (2 more often)
     out[0] = 0;
     for (int i = 0; i < syl; i++) {
@@ -182,9 +204,10 @@ static void invent_name(CorpusGen *g, char *out, size_t cap) {
         out[0] = (char)(out[0] - 'a' + 'A');
 }
 
-// A character's name: invented 60% of the time, else from the list for the gender.
+// A character's name: invented 60% of the time (80% in the copy variant), else from the list
+// for the gender.
 static void character_name(CorpusGen *g, bool girl, char *out, size_t cap) {
-    if (trng_below(&g->rng, 10) < 6) {
+    if (trng_below(&g->rng, 10) < (g->variant == CORPUS_COPY ? 8 : 6)) {
         invent_name(g, out, cap);
     } else {
         const char *n = girl ? PICK(g, girl_names) : PICK(g, boy_names);
@@ -211,8 +234,12 @@ static const char *const ident_suffix[] = {"",       "",       "",      "_len", 
 // optional suffix). Distinct from the names in `avoid` (n of them).
 static void param_name(CorpusGen *g, char *out, size_t cap, char avoid[][32], int n) {
     for (int tries = 0; tries < 50; tries++) {
-        if (trng_below(&g->rng, 10) < 4) {
+        uint32_t r = trng_below(&g->rng, 10);
+        if (r < (g->variant == CORPUS_COPY ? 2u : 4u)) {
             snprintf(out, cap, "%s", PICK(g, ident_words));
+        } else if (g->variant == CORPUS_COPY && r < 6) {
+            random_letters(g, out, cap, 2 + (int)trng_below(&g->rng, 5));
+            strncat(out, PICK(g, ident_suffix), cap - strlen(out) - 1);
         } else {
             char s[40] = "";
             int syl = 1 + (int)trng_below(&g->rng, 2);
@@ -752,9 +779,10 @@ void corpus_next(CorpusGen *g, StrBuf *out) {
 }
 
 KvStatus corpus_write(const char *train_path, const char *valid_path, uint64_t seed,
-                      size_t train_bytes, KvError *err) {
+                      CorpusVariant variant, size_t train_bytes, KvError *err) {
     CorpusGen g;
     corpus_init(&g, seed);
+    g.variant = variant;
     StrBuf tr = {0}, va = {0};
     for (size_t i = 0; tr.n < train_bytes; i++) {
         StrBuf *dst = i % 40 == 39 ? &va : &tr;

@@ -185,6 +185,13 @@ static const CopyCase copy_cases[] = {
 
 #define N_COPY (int)(sizeof copy_cases / sizeof copy_cases[0])
 
+const char *eval_copy_name_found(const char *text) {
+    for (int i = 0; i < N_COPY; i++)
+        if (strstr(text, copy_cases[i].novel))
+            return copy_cases[i].novel;
+    return NULL;
+}
+
 static bool ident_char(char c) {
     return isalnum((unsigned char)c) || c == '_';
 }

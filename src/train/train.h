@@ -66,11 +66,17 @@ KvStatus read_whole_file(const char *path, char **data, size_t *n, KvError *err)
 
 typedef enum { GENRE_STORY, GENRE_CODE, GENRE_FACT, GENRE_COUNT } Genre;
 
+// BASIC: the stage-1 mix. COPY: the same genres with more and harder-to-guess invented names
+// and identifiers (80% invented, half of them random letters), so copying from the context pays
+// more than guessing; stage 2 of training uses it.
+typedef enum { CORPUS_BASIC = 0, CORPUS_COPY = 1 } CorpusVariant;
+
 typedef struct {
     uint64_t rng;
+    CorpusVariant variant;
 } CorpusGen;
 
-void corpus_init(CorpusGen *g, uint64_t seed);
+void corpus_init(CorpusGen *g, uint64_t seed); // the BASIC variant
 // Appends one document of the given genre (no separator).
 void corpus_document(CorpusGen *g, Genre genre, StrBuf *out);
 // Appends one document whose genre is drawn from the mix (stories 45%, code 30%, facts 25%).
@@ -78,7 +84,7 @@ void corpus_next(CorpusGen *g, StrBuf *out);
 // Generates documents until the training text reaches train_bytes; every 40th document goes to
 // the validation file instead. Both files: documents each followed by CORPUS_DOC_SEP.
 KvStatus corpus_write(const char *train_path, const char *valid_path, uint64_t seed,
-                      size_t train_bytes, KvError *err);
+                      CorpusVariant variant, size_t train_bytes, KvError *err);
 
 // Splits a corpus file's text in place into documents: fills docs (owned by caller, free) with
 // pointers into text, NUL-terminating each. Returns the count.
@@ -211,6 +217,8 @@ void eval_greedy(Engine *e, const Tokenizer *t, const char *prompt, int n_new, S
                  int *n_prompt_out);
 // The 40 copy cases: returns how many the model continues with the expected repeat.
 int eval_copy(Engine *e, const Tokenizer *t, bool verbose, int *n_cases);
+// The first of the copy cases' novel names or identifiers that occurs in text, or NULL.
+const char *eval_copy_name_found(const char *text);
 // The whole report on stdout (`eval <what> key=value ...`); valid_path and corpus_path optional.
 KvStatus eval_run(const char *model_path, const char *tok_path, const char *valid_path,
                   const char *corpus_path, KvError *err);

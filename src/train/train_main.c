@@ -1,6 +1,6 @@
 // train_main.c — kvtrain, the command that builds kvscope's model from nothing:
 //
-//   kvtrain corpus --seed S --bytes N --train FILE --valid FILE
+//   kvtrain corpus --seed S --bytes N --train FILE --valid FILE [--variant 0|1]
 //   kvtrain bpe    --corpus FILE --vocab V --out tokenizer.bin
 //   kvtrain train  --corpus FILE --valid FILE --tokenizer FILE --out model.bin
 //                  [--csv FILE] [--png FILE] [--steps N] [--batch B] [--seq T] [--lr X]
@@ -22,7 +22,7 @@
 
 typedef struct {
     const char *train, *valid, *corpus, *out, *tokenizer, *model, *csv, *png, *init;
-    long step0, seed, bytes, vocab, steps, batch, seq, dim, hidden, layers, heads, kv_heads,
+    long step0, variant, seed, bytes, vocab, steps, batch, seq, dim, hidden, layers, heads, kv_heads,
         threads;
     long warmup, eval_every;
     double lr;
@@ -57,6 +57,7 @@ static int parse(int argc, char **argv, Args *a) {
             {"--png", &a->png, NULL},
             {"--init", &a->init, NULL},
             {"--step0", NULL, &a->step0},
+            {"--variant", NULL, &a->variant},
             {"--seed", NULL, &a->seed},
             {"--bytes", NULL, &a->bytes},
             {"--vocab", NULL, &a->vocab},
@@ -146,7 +147,8 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "corpus") == 0) {
         if (!a.train || !a.valid)
             return usage("corpus needs --train and --valid");
-        if (corpus_write(a.train, a.valid, (uint64_t)a.seed, (size_t)a.bytes, &err) != KV_OK)
+        if (corpus_write(a.train, a.valid, (uint64_t)a.seed, a.variant ? CORPUS_COPY : CORPUS_BASIC,
+                         (size_t)a.bytes, &err) != KV_OK)
             return fail(&err);
         return 0;
     }
