@@ -482,6 +482,24 @@ static void story(CorpusGen *g, StrBuf *b) {
     if (trng_below(&g->rng, 2) == 0)
         sb_printf(b, "%s was %s, but %s was %s too. ", hero.name, PICK(g, feelings), friend_.name,
                   PICK(g, feelings));
+    char magic[96] = "";
+    if (g->variant == CORPUS_COPY && trng_below(&g->rng, 3) == 0) {
+        // magic words: random-letter words said, then said again (pure copying)
+        int nw = 2 + (int)trng_below(&g->rng, 3);
+        for (int i = 0; i < nw; i++) {
+            char w[16];
+            random_letters(g, w, sizeof w, 3 + (int)trng_below(&g->rng, 4));
+            if (i)
+                strncat(magic, " ", sizeof magic - strlen(magic) - 1);
+            strncat(magic, w, sizeof magic - strlen(magic) - 1);
+        }
+        magic[0] = (char)(magic[0] - 'a' + 'A');
+        sb_printf(b, "\n\n%s taught %s the magic words: \"%s!\" %s said, \"%s!\" and the %s began "
+                     "to glow. ",
+                  friend_.name, hero.name, magic, hero.name, magic, c.object);
+        sb_printf(b, "Then %s and %s said the magic words again: \"%s!\"\n", hero.name,
+                  friend_.name, magic);
+    }
     say(b, &c, PICK(g, endings));
     sb_puts(b, "\n");
 }
@@ -602,6 +620,30 @@ static void code_document(CorpusGen *g, StrBuf *b) {
         if (i)
             sb_puts(b, "\n");
         code_function(g, b);
+    }
+}
+
+// The copy variant's code document: functions, each sometimes followed by a call that repeats
+// its (multi-token) name.
+static void code_document_calls(CorpusGen *g, StrBuf *b) {
+    int nf = 1 + (int)trng_below(&g->rng, 3);
+    for (int i = 0; i < nf; i++) {
+        if (i)
+            sb_puts(b, "\n");
+        size_t at = b->n + 4; // the name starts after "def "
+        code_function(g, b);
+        if (trng_below(&g->rng, 2) == 0) {
+            const char *paren = strchr(b->p + at, '(');
+            int args = 1;
+            for (const char *p = paren; *p && *p != ')'; p++)
+                args += *p == ',';
+            sb_puts(b, "\nprint(");
+            sb_putn(b, b->p + at, (size_t)(paren - (b->p + at)));
+            sb_puts(b, "(");
+            for (int k = 0; k < args; k++)
+                sb_printf(b, "%s%d", k ? ", " : "", (int)trng_below(&g->rng, 20));
+            sb_puts(b, "))\n");
+        }
     }
 }
 
@@ -765,7 +807,10 @@ void corpus_document(CorpusGen *g, Genre genre, StrBuf *out) {
         story(g, out);
         break;
     case GENRE_CODE:
-        code_document(g, out);
+        if (g->variant == CORPUS_COPY)
+            code_document_calls(g, out);
+        else
+            code_document(g, out);
         break;
     default:
         fact_document(g, out);
