@@ -114,6 +114,11 @@ typedef struct {
     const char *prompt, *expect, *novel;
 } CopyCase;
 
+// Two sets from the same prompts. The "hard" set's names and identifiers use q, x, j or w, letters
+// the generator never puts in an invented name, so their tokens never stood in a name's place in
+// training. The main set swaps every such name for one made of ordinary letters (fair_names
+// below) that occurs nowhere in the training corpus (eval and a test check that): the model
+// cannot have memorised it, it can only copy it.
 static const CopyCase copy_cases[] = {
     {"Once upon a time, in a small village, there lived a girl named Quorbina. Every morning,",
      " Quorbina", "Quorbina"},
@@ -185,10 +190,97 @@ static const CopyCase copy_cases[] = {
 
 #define N_COPY (int)(sizeof copy_cases / sizeof copy_cases[0])
 
+static const char *const fair_names[][2] = {
+    {"Quorbina", "Talimbor"},
+    {"Jexwald", "Brenvika"},
+    {"Wuxley", "Dorumest"},
+    {"Zaquon", "Fendalor"},
+    {"Xilvra", "Gostrima"},
+    {"Jombrix", "Hembrula"},
+    {"Qelwyn", "Kastovin"},
+    {"Vexwin", "Lumbreda"},
+    {"Jaxtor", "Mordavik"},
+    {"Wiqua", "Nesrubal"},
+    {"Oxbelle", "Pelgrana"},
+    {"Quilliam", "Rostembi"},
+    {"Jowzer", "Sulvadrin"},
+    {"Twixel", "Tembrosk"},
+    {"Brixwald", "Vardelin"},
+    {"Quenjy", "Zolmerik"},
+    {"Woxana", "Belstano"},
+    {"Quazzo", "Crandove"},
+    {"Jowbin", "Dulmaris"},
+    {"Xandrique", "Fenstoka"},
+    {"qux_width", "rumbel_width"},
+    {"jaxval", "kostavel"},
+    {"wexo", "delmorin"},
+    {"xorbit", "fantorel"},
+    {"jorq", "gilboran"},
+    {"quolp", "hasternu"},
+    {"wivvix", "lumvikor"},
+    {"xtal_total", "saltor_total"},
+    {"jimjam_len", "tembalo_len"},
+    {"wqlen", "vormikal"},
+    {"hxq", "zandelor"},
+    {"jubwax", "brontalo"},
+    {"taxq", "cremsina"},
+    {"zwixo", "dulvasir"},
+    {"qdist", "felmorad"},
+    {"wtime", "gorvinta"},
+    {"xjpoints", "hembrikas"},
+    {"jqbonus", "kalborin"},
+    {"wuxitems", "norbelis"},
+    {"jaxside", "pendrikas"},
+    {"qwa", "sumbalo"},
+    {"qwb", "sumbeli"},
+    {"xenodata", "trelgasom"},
+    {"jaxparts", "vistelan"},
+    {"wprice", "bardomir"},
+    {"jrate", "corlinav"},
+    {"quix", "dembrano"},
+    {"wobble", "fistorel"},
+    {"xpos", "garmelon"},
+    {"jstep", "holdinak"},
+    {"qlen_a", "kelbor_a"},
+    {"wlen_b", "kelbor_b"},
+    {"jlen_c", "kelbor_c"},
+    {"jexfactor", "lastrumin"},
+    {"quvalue", "mendoral"},
+    {"woxa", "nistalo"},
+    {"jixb", "pombrel"}
+};
+
+// in with every hard name replaced by its ordinary-letter twin (longest match first).
+static void fair_text(const char *in, char *out, size_t cap) {
+    size_t k = 0;
+    while (*in && k + 1 < cap) {
+        int best = -1;
+        size_t blen = 0;
+        for (size_t i = 0; i < sizeof fair_names / sizeof fair_names[0]; i++) {
+            size_t n = strlen(fair_names[i][0]);
+            if (n > blen && strncmp(in, fair_names[i][0], n) == 0) {
+                best = (int)i;
+                blen = n;
+            }
+        }
+        if (best >= 0) {
+            for (const char *r = fair_names[best][1]; *r && k + 1 < cap; r++)
+                out[k++] = *r;
+            in += blen;
+        } else {
+            out[k++] = *in++;
+        }
+    }
+    out[k] = 0;
+}
+
 const char *eval_copy_name_found(const char *text) {
     for (int i = 0; i < N_COPY; i++)
         if (strstr(text, copy_cases[i].novel))
             return copy_cases[i].novel;
+    for (size_t i = 0; i < sizeof fair_names / sizeof fair_names[0]; i++)
+        if (strstr(text, fair_names[i][1]))
+            return fair_names[i][1];
     return NULL;
 }
 
@@ -198,20 +290,29 @@ static bool ident_char(char c) {
 
 // Greedy-continues each case and checks the continuation starts with the expected text (and the
 // word ends there). Returns the number correct; prints each case when verbose.
-int eval_copy(Engine *e, const Tokenizer *t, bool verbose, int *n_cases) {
+int eval_copy(Engine *e, const Tokenizer *t, bool hard, bool verbose, int *n_cases) {
     int ok = 0;
     for (int i = 0; i < N_COPY; i++) {
         StrBuf out = {0};
-        eval_greedy(e, t, copy_cases[i].prompt, 8, &out, NULL);
-        size_t el = strlen(copy_cases[i].expect);
-        bool pass = out.n >= el && memcmp(out.p, copy_cases[i].expect, el) == 0 &&
+        char prompt[512], expect[64];
+        if (hard) {
+            snprintf(prompt, sizeof prompt, "%s", copy_cases[i].prompt);
+            snprintf(expect, sizeof expect, "%s", copy_cases[i].expect);
+        } else {
+            fair_text(copy_cases[i].prompt, prompt, sizeof prompt);
+            fair_text(copy_cases[i].expect, expect, sizeof expect);
+        }
+        eval_greedy(e, t, prompt, 8, &out, NULL);
+        size_t el = strlen(expect);
+        bool pass = out.n >= el && memcmp(out.p, expect, el) == 0 &&
                     (out.n == el || !ident_char(out.p[el]));
         ok += pass;
         if (verbose) {
             char a[256], b[64];
             escape(out.p, a, sizeof a);
-            escape(copy_cases[i].expect, b, sizeof b);
-            printf("eval copy case=%d pass=%d expect=\"%s\" got=\"%s\"\n", i, pass, b, a);
+            escape(expect, b, sizeof b);
+            printf("eval copy set=%s case=%d pass=%d expect=\"%s\" got=\"%s\"\n",
+                   hard ? "hard" : "main", i, pass, b, a);
         }
         sb_free(&out);
     }
@@ -406,18 +507,15 @@ KvStatus eval_run(const char *model_path, const char *tok_path, const char *vali
         st = read_whole_file(corpus_path, &text, &len, err);
         if (st != KV_OK)
             goto out;
-        int seen = 0;
-        for (int i = 0; i < N_COPY; i++)
-            if (strstr(text, copy_cases[i].novel)) {
-                printf("eval copy novel=%s found_in_corpus=1\n", copy_cases[i].novel);
-                seen++;
-            }
-        printf("eval copy novel_names_in_corpus=%d of %d\n", seen, N_COPY);
+        const char *found = eval_copy_name_found(text);
+        printf("eval copy corpus=%s novel_name_found=%s\n", corpus_path, found ? found : "none");
         free(text);
     }
     int nc;
-    int ok = eval_copy(&e, &t, true, &nc);
-    printf("eval copy correct=%d cases=%d rate=%.3f\n", ok, nc, (double)ok / nc);
+    int ok = eval_copy(&e, &t, false, true, &nc);
+    int okh = eval_copy(&e, &t, true, true, &nc);
+    printf("eval copy set=main correct=%d cases=%d rate=%.3f\n", ok, nc, (double)ok / nc);
+    printf("eval copy set=hard correct=%d cases=%d rate=%.3f\n", okh, nc, (double)okh / nc);
     eval_heads(&e, &t);
 out:
     engine_free(&e);

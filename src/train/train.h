@@ -215,9 +215,11 @@ KvStatus plot_loss_png(const char *csv_path, const char *png_path, const char *t
 // *n_prompt_out (if not NULL) receives the prompt's token count (with BOS).
 void eval_greedy(Engine *e, const Tokenizer *t, const char *prompt, int n_new, StrBuf *out,
                  int *n_prompt_out);
-// The 40 copy cases: returns how many the model continues with the expected repeat.
-int eval_copy(Engine *e, const Tokenizer *t, bool verbose, int *n_cases);
-// The first of the copy cases' novel names or identifiers that occurs in text, or NULL.
+// The 40 copy cases (the main set, or with hard the q/x/j/w set): returns how many the model
+// continues with the expected repeat.
+int eval_copy(Engine *e, const Tokenizer *t, bool hard, bool verbose, int *n_cases);
+// The first of the copy cases' novel names or identifiers (either set) that occurs in text, or
+// NULL.
 const char *eval_copy_name_found(const char *text);
 // The whole report on stdout (`eval <what> key=value ...`); valid_path and corpus_path optional.
 KvStatus eval_run(const char *model_path, const char *tok_path, const char *valid_path,
