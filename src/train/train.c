@@ -155,10 +155,16 @@ KvStatus train_run(const TrainConfig *tc, const int *train_tok, size_t n_train,
         memset(grads, 0, P * sizeof(float));
         double loss = net_forward(&net, &w, in, tg);
         net_backward(&net, &w, &g, tg);
-        double norm2 = 0;
-#pragma omp parallel for schedule(static) reduction(+ : norm2)
-        for (size_t i = 0; i < P; i++)
-            norm2 += (double)grads[i] * grads[i];
+        // the gradient norm in fixed chunks summed in a fixed order: the same bits on every run
+        // (an OpenMP reduction may combine threads in any order, and the norm decides clipping)
+        double part[64] = {0}, norm2 = 0;
+        size_t chunk = (P + 63) / 64;
+#pragma omp parallel for schedule(static)
+        for (int ch = 0; ch < 64; ch++)
+            for (size_t i = (size_t)ch * chunk; i < P && i < (size_t)(ch + 1) * chunk; i++)
+                part[ch] += (double)grads[i] * grads[i];
+        for (int ch = 0; ch < 64; ch++)
+            norm2 += part[ch];
         double norm = sqrt(norm2);
         float scale = norm > tc->clip ? (float)(tc->clip / norm) : 1.0f;
         float lr = lr_at(tc, step);
