@@ -222,3 +222,56 @@ done:
     free(m2);
     return st;
 }
+
+// ----------------------------------------------------------------------------------------------
+// Grouped-query conversion: a multi-head checkpoint becomes a grouped-query one by averaging the
+// key and value projections of the heads that will share a kv head (mean pooling, as in Ainslie
+// et al. 2023, "GQA"); a short continued training then recovers most of the quality.
+
+KvStatus convert_gqa(const char *in_path, int kv_heads, const char *out_path, KvError *err) {
+    Model m;
+    KvStatus st = model_load(&m, in_path, err);
+    if (st != KV_OK)
+        return st;
+    ModelConfig c = m.cfg;
+    if (kv_heads < 1 || c.n_kv_heads % kv_heads != 0) {
+        model_free(&m);
+        return kv_error(err, KV_ERR_INPUT, "gqa: %d kv heads do not divide %d", kv_heads,
+                        c.n_kv_heads);
+    }
+    ModelConfig c2 = c;
+    c2.n_kv_heads = kv_heads;
+    float *data = kv_calloc(config_weight_count(&c2), sizeof(float));
+    ModelWeights w2;
+    weights_carve(&w2, &c2, data);
+    size_t L = (size_t)c.n_layers, D = (size_t)c.dim, F = (size_t)c.hidden_dim;
+    size_t V = (size_t)c.vocab_size, HS = D / (size_t)c.n_heads;
+    size_t KV = (size_t)config_kv_dim(&c), KV2 = (size_t)config_kv_dim(&c2);
+    size_t G = (size_t)(c.n_kv_heads / kv_heads);
+    memcpy(w2.token_embedding, m.w.token_embedding, V * D * sizeof(float));
+    memcpy(w2.rms_att, m.w.rms_att, L * D * sizeof(float));
+    memcpy(w2.wq, m.w.wq, L * D * D * sizeof(float));
+    memcpy(w2.wo, m.w.wo, L * D * D * sizeof(float));
+    memcpy(w2.rms_ffn, m.w.rms_ffn, L * D * sizeof(float));
+    memcpy(w2.w1, m.w.w1, L * F * D * sizeof(float));
+    memcpy(w2.w2, m.w.w2, L * D * F * sizeof(float));
+    memcpy(w2.w3, m.w.w3, L * F * D * sizeof(float));
+    memcpy(w2.rms_final, m.w.rms_final, D * sizeof(float));
+    if (!c.shared_classifier)
+        memcpy(w2.wcls, m.w.wcls, V * D * sizeof(float));
+    for (size_t l = 0; l < L; l++)
+        for (size_t row = 0; row < KV2; row++) { // row = kv head k2, dim i
+            size_t k2 = row / HS, i = row % HS;
+            for (size_t j = 0; j < G; j++) {
+                size_t src = (k2 * G + j) * HS + i;
+                for (size_t d = 0; d < D; d++) {
+                    w2.wk[(l * KV2 + row) * D + d] += m.w.wk[(l * KV + src) * D + d] / (float)G;
+                    w2.wv[(l * KV2 + row) * D + d] += m.w.wv[(l * KV + src) * D + d] / (float)G;
+                }
+            }
+        }
+    st = model_write(out_path, &c2, &w2, err);
+    free(data);
+    model_free(&m);
+    return st;
+}

@@ -205,6 +205,10 @@ void train_config_default(TrainConfig *tc);
 KvStatus train_run(const TrainConfig *tc, const int *train_tok, size_t n_train,
                    const int *valid_tok, size_t n_valid, KvError *err);
 
+// Writes a grouped-query copy of a checkpoint with kv_heads kv heads, each kv head's key and
+// value projections the mean of the heads it replaces.
+KvStatus convert_gqa(const char *in_path, int kv_heads, const char *out_path, KvError *err);
+
 // Draws the loss curve (train and validation) from a CSV as written by train_run into a PNG.
 KvStatus plot_loss_png(const char *csv_path, const char *png_path, const char *title, KvError *err);
 

@@ -7,6 +7,7 @@
 //                  [--dim D] [--hidden F] [--layers L] [--heads H] [--kv-heads K] [--seed S]
 //                  [--init FILE --step0 N]   continue from a checkpoint, CSV steps from N
 //   kvtrain eval   --model FILE --tokenizer FILE --valid FILE [--corpus FILE]
+//   kvtrain gqa    --model FILE --kv-heads K --out FILE   a grouped-query copy (mean-pooled k, v)
 //   kvtrain bench  matmul GFLOP/s and one training step's time on the shipped shape
 //   kvtrain plot   --csv FILE --png FILE
 //
@@ -222,6 +223,11 @@ int main(int argc, char **argv) {
         if (!a.model || !a.tokenizer)
             return usage("eval needs --model and --tokenizer");
         return eval_run(a.model, a.tokenizer, a.valid, a.corpus, &err) == KV_OK ? 0 : fail(&err);
+    }
+    if (strcmp(cmd, "gqa") == 0) {
+        if (!a.model || !a.out || !a.kv_heads)
+            return usage("gqa needs --model, --kv-heads and --out");
+        return convert_gqa(a.model, (int)a.kv_heads, a.out, &err) == KV_OK ? 0 : fail(&err);
     }
     if (strcmp(cmd, "plot") == 0) {
         if (!a.csv || !a.png)
