@@ -2,7 +2,8 @@
 # Rebuilds kvscope's shipped model from the repository alone: corpus -> tokenizer -> training.
 #   bash scripts/make_model.sh /abs/path/to/build/kvtrain      (what `make model` runs)
 # Fixed seeds, so a rerun on the same machine (and thread count) gives the same files.
-# Writes assets/models/{kvscope6.bin,tokenizer.bin,kvscope6.loss.csv,kvscope6.loss.png};
+# Writes assets/models/{kvscope6.bin,tokenizer.bin,kvscope6.loss.csv,kvscope6.loss.png} and the
+# grouped-query twin kvscope6_gqa.{bin,loss.csv,loss.png};
 # intermediate files (the corpora, the checkpoints between stages) go to build/model/.
 #
 # Training runs in four stages, each a warm-up + cosine schedule continuing from the last
@@ -53,4 +54,14 @@ cp "$OUT/kvscope6.bin" "$WORK/kvscope6.stage2.bin"
 train_stage "$WORK/corpus3_train.txt" 2500 0.001 9 2700 "$WORK/kvscope6.stage2.bin"
 cp "$OUT/kvscope6.bin" "$WORK/kvscope6.stage3.bin"
 train_stage "$WORK/corpus4_train.txt" 1000 0.0006 10 5200 "$WORK/kvscope6.stage3.bin"
+# The grouped-query twin (2 kv heads): mean-pooled k and v heads of the final model, then 600
+# steps of continued training.
+echo "make_model: grouped-query twin" >&2
+"$KVTRAIN" gqa --model "$OUT/kvscope6.bin" --kv-heads 2 --out "$WORK/kvscope6_gqa.init.bin"
+"$KVTRAIN" train --corpus "$WORK/corpus4_train.txt" --valid "$WORK/corpus_valid.txt" \
+    --tokenizer "$OUT/tokenizer.bin" --vocab 1024 \
+    --dim 128 --hidden 344 --layers 6 --heads 4 --kv-heads 2 --seq 512 --batch 4 \
+    --steps 600 --warmup 30 --lr 0.0006 --eval-every 50 --seed 11 \
+    --init "$WORK/kvscope6_gqa.init.bin" \
+    --out "$OUT/kvscope6_gqa.bin" --csv "$OUT/kvscope6_gqa.loss.csv" --png "$OUT/kvscope6_gqa.loss.png"
 echo "make_model: done in $(($(date +%s) - start)) s" >&2
