@@ -384,8 +384,7 @@ void app_do(AppState *a, AppAction act) {
     case ACT_FIELD_DOWN: change_sampler(a, a->field, -1); break;
     case ACT_FIELD_UP: change_sampler(a, a->field, +1); break;
     }
-    if (a->sampler_open || act != ACT_SAMPLER)
-        toolbar_layout(a); // labels follow the state
+    toolbar_layout(a); // labels follow the state
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -551,6 +550,8 @@ bool app_handle_event(AppState *a, const SDL_Event *ev) {
     default: break;
     }
     bool changed = a->dirty;
+    if (changed)
+        toolbar_layout(a); // labels and the entry follow the state
     a->dirty = was_dirty || changed;
     return changed;
 }
