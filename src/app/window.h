@@ -73,6 +73,7 @@ typedef struct {
     char label[48];
     bool on;           // drawn highlighted (playing, cache on, panel open, ...)
     bool speed_slider; // the speed slider: a click sets the speed by position
+    double font;       // label size
 } ToolButton;
 
 #define SAMPLER_FIELDS 4 // temperature, top-k, top-p, seed

@@ -62,7 +62,7 @@ static void fmt_speed(char *buf, size_t cap, double v) {
 static double place_row(AppState *a, int from, int to, double y, double h) {
     const double gap = 4, margin = 6;
     double size = h * 0.42;
-    for (int pass = 0; pass < 2; pass++) {
+    for (int pass = 0; pass < 6; pass++) {
         double pad = size * 0.9, total = margin * 2;
         for (int i = from; i < to; i++) {
             ToolButton *b = &a->buttons[i];
@@ -71,16 +71,20 @@ static double place_row(AppState *a, int from, int to, double y, double h) {
                 b->w += size * 3;
             total += b->w + gap;
         }
-        if (total <= a->width || pass == 1) {
+        if (total <= a->width || pass == 5) {
             double x = margin;
             for (int i = from; i < to; i++) {
                 ToolButton *b = &a->buttons[i];
                 b->x = x, b->y = y + 4, b->h = h - 8;
+                b->font = size;
                 x += b->w + gap;
             }
             break;
         }
-        size *= (a->width - margin * 2) / total; // shrink everything to fit
+        // shrink the font and padding (gaps and margins stay) until the row fits
+        double fixed = margin * 2 + gap * (to - from);
+        double want = a->width - fixed, have = total - fixed;
+        size *= (want > 1 ? want : 1) / have * 0.98;
     }
     return size;
 }
@@ -231,7 +235,7 @@ static void centred_text(cairo_t *cr, const char *s, double cx, double cy, doubl
 }
 
 static void draw_button(cairo_t *cr, const Palette *p, const AppState *a, const ToolButton *b) {
-    double size = b->h * 0.46;
+    double size = b->font;
     bool hot = toolbar_hit(a, a->mouse_x, a->mouse_y) == b;
     if (b->action == ACT_NONE && !b->speed_slider) { // a field label of the sampler panel
         if (b->on) {
