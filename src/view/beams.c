@@ -96,10 +96,13 @@ void draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_band) {
     }
 
     cairo_save(cr);
-    cairo_rectangle(cr, band.x - L->label_w, band.y, band.w + L->label_w, band.h + 0.3 * u);
+    // A clip on whole pixels: a fractional one makes cairo composite every stroke through a mask.
+    cairo_rectangle(cr, floor(band.x - L->label_w), floor(band.y),
+                    ceil(band.w + L->label_w), ceil(band.h + 0.3 * u));
     cairo_clip(cr);
     if (!f->vector) cairo_set_antialias(cr, CAIRO_ANTIALIAS_FAST);
     cairo_set_line_cap(cr, CAIRO_LINE_CAP_BUTT);
+    cairo_set_line_join(cr, CAIRO_LINE_JOIN_BEVEL);
     // Weak levels first, so strong beams lie on top.
     for (int level = 0; level < LEVELS; level++) {
         double mid = (level + 0.5) / LEVELS; // in sqrt(weight)
@@ -116,13 +119,13 @@ void draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_band) {
                 c = theme_head_colour(th, v->head == VIEW_HEAD_EACH ? g : v->head);
                 alpha = 0.18 + 0.82 * mid;
             }
+            set_rgba_a(cr, c, alpha * (0.4 + 0.6 * fan));
             for (int i = count[k]; i < count[k + 1]; i++) {
                 const Beam *b = &sorted[i];
                 double y0 = b->yb, top = b->yb - b->hgt;
                 cairo_move_to(cr, x_h, y0);
                 cairo_curve_to(cr, x_h, top, b->xk, top, b->xk, y0);
             }
-            set_rgba_a(cr, c, alpha * (0.4 + 0.6 * fan));
             cairo_stroke(cr);
         }
     }

@@ -132,7 +132,7 @@ static void draw_counters(Frame *f, SceneRect r) {
     double u = f->u;
     box(f, r, th->panel, th->panel_edge);
     double y = section_title(f, r, "COUNTERS", NULL);
-    char v1[64], v2[64], line[128];
+    char v1[48], v2[48], line[160];
     double row_h = (r.y + r.h - 0.3 * u - y) / 9;
     double lsize = fmin(0.72 * u, row_h * 0.5), vsize = fmin(1.0 * u, row_h * 0.7);
     double xl = r.x + 0.7 * u, xr = r.x + r.w - 0.7 * u;
@@ -165,8 +165,7 @@ static void draw_counters(Frame *f, SceneRect r) {
         double ms = rec->step_ns / 1e6;
         snprintf(line, sizeof line, ms >= 100 ? "%.0f ms" : ms >= 10 ? "%.1f ms" : "%.2f ms", ms);
         ROW("step time (measured)", line, th->text);
-        int len = rec->pos + 1;
-        double nocache = (double)flops_formula_run(cfg, false, s->n_prompt, len);
+        double nocache = (double)flops_formula_run(cfg, false, s->n_prompt, s->cursor);
         double saved = nocache - (double)counters_flops(&rec->total);
         format_si(v1, sizeof v1, saved, "FLOP");
         snprintf(line, sizeof line, "%s (%.0f%%)", v1, nocache > 0 ? 100 * saved / nocache : 0);
@@ -206,7 +205,7 @@ static void draw_chart(Frame *f, SceneRect r) {
     int room = cfg->seq_len - s->n_prompt; // steps possible
     if (room >= 1 && xmax > room) xmax = room > cur ? room : cur;
     if (xmax < 1) xmax = 1;
-    double ymax = (double)flops_formula_run(cfg, false, s->n_prompt, s->n_prompt + xmax - 1);
+    double ymax = (double)flops_formula_run(cfg, false, s->n_prompt, xmax);
     for (int i = 0; i < cur; i++) ymax = fmax(ymax, (double)counters_flops(&s->steps[i].total));
     if (ymax <= 0) ymax = 1;
     SceneRect p = {r.x + 3.6 * u, y + 0.2 * u, r.w - 4.4 * u, r.y + r.h - y - 2.0 * u};
@@ -242,7 +241,7 @@ static void draw_chart(Frame *f, SceneRect r) {
         bool cache = mode == 0;
         for (int k = 0; k <= samples; k++) {
             int i = (int)((double)k * (xmax - 1) / (samples > 0 ? samples : 1) + 0.5);
-            double v = (double)flops_formula_run(cfg, cache, s->n_prompt, s->n_prompt + i);
+            double v = (double)flops_formula_run(cfg, cache, s->n_prompt, i + 1);
             if (k == 0) cairo_move_to(cr, PX(i), PY(v));
             else cairo_line_to(cr, PX(i), PY(v));
         }
@@ -251,8 +250,8 @@ static void draw_chart(Frame *f, SceneRect r) {
     }
     cairo_set_dash(cr, NULL, 0, 0);
     // Labels at the curves' ends
-    double vnc = (double)flops_formula_run(cfg, false, s->n_prompt, s->n_prompt + xmax - 1);
-    double vc = (double)flops_formula_run(cfg, true, s->n_prompt, s->n_prompt + xmax - 1);
+    double vnc = (double)flops_formula_run(cfg, false, s->n_prompt, xmax);
+    double vc = (double)flops_formula_run(cfg, true, s->n_prompt, xmax);
     text_draw(&f->tx, p.x + p.w - 0.2 * u, PY(vnc) + 0.15 * u, 0.6 * u, false, ALIGN_RIGHT, 0,
               th->cache_off, "no cache (formula)");
     double ly = PY(vc) - 1.0 * u;
@@ -282,8 +281,10 @@ static void draw_chart(Frame *f, SceneRect r) {
         cairo_arc(cr, PX(i), PY(v), 0.3 * u, 0, 2 * M_PI);
         cairo_fill(cr);
         snprintf(buf, sizeof buf, "measured, step %d", cur);
-        text_draw(&f->tx, p.x + 0.2 * u, p.y + 0.1 * u, 0.6 * u, true, ALIGN_LEFT, 0, th->head,
-                  buf);
+        double lx = PX(i), lw = text_width(&f->tx, 0.6 * u, true, buf, NULL);
+        bool left = lx + 0.5 * u + lw > p.x + p.w;
+        text_draw(&f->tx, left ? lx - 0.5 * u : lx + 0.5 * u, PY(v) - 1.3 * u, 0.6 * u, true,
+                  left ? ALIGN_RIGHT : ALIGN_LEFT, 0, th->head, buf);
     }
 #undef PX
 #undef PY

@@ -5,6 +5,8 @@
 #include <math.h>
 #include <string.h>
 
+#define TOKEN_FONT 0.92 // token text size, in units
+
 // ----------------------------------------------------------------------------------------------
 // View
 
@@ -74,6 +76,49 @@ BlockState scene_block_state(const Session *s, int pos, int layer, double t_anim
 
 static double clampd(double x, double lo, double hi) { return x < lo ? lo : x > hi ? hi : x; }
 
+// Measures token text for the layout without a cairo target (the window's hit tests call
+// scene_layout too), with unhinted metrics so every target gets the same cells.
+typedef struct {
+    PangoContext *ctx;
+    PangoLayout *layout;
+    PangoFontDescription *font;
+    double size;
+} CellMeasure;
+
+static void cell_measure_begin(CellMeasure *m) {
+    m->ctx = pango_font_map_create_context(pango_cairo_font_map_get_default());
+    cairo_font_options_t *fo = cairo_font_options_create();
+    cairo_font_options_set_hint_metrics(fo, CAIRO_HINT_METRICS_OFF);
+    pango_cairo_context_set_font_options(m->ctx, fo);
+    cairo_font_options_destroy(fo);
+    m->layout = pango_layout_new(m->ctx);
+    m->font = pango_font_description_from_string("DejaVu Sans Bold");
+    m->size = -1;
+}
+
+static void cell_measure_end(CellMeasure *m) {
+    g_object_unref(m->layout);
+    g_object_unref(m->ctx);
+    pango_font_description_free(m->font);
+}
+
+// Width of token i's cell: its text (bold, the token font) plus padding, within bounds.
+static double cell_width(CellMeasure *m, const Session *s, int i, double u, double zoom) {
+    double size = floor(TOKEN_FONT * u * 4 + 0.5) / 4;
+    if (size != m->size) {
+        pango_font_description_set_absolute_size(m->font, size * PANGO_SCALE);
+        pango_layout_set_font_description(m->layout, m->font);
+        m->size = size;
+    }
+    char buf[96];
+    token_display(s, i, buf, sizeof buf);
+    pango_layout_set_text(m->layout, buf, -1);
+    PangoRectangle logical;
+    pango_layout_get_extents(m->layout, NULL, &logical);
+    double w = (double)logical.width / PANGO_SCALE + 0.8 * u;
+    return clampd(w, 1.9 * u, 7.5 * u) * zoom;
+}
+
 void scene_layout(const Session *s, const View *v, int width, int height, SceneLayout *L) {
     memset(L, 0, sizeof *L);
     L->width = width;
@@ -138,36 +183,45 @@ void scene_layout(const Session *s, const View *v, int width, int height, SceneL
     L->beams = (SceneRect){c.x + L->label_w, c.y, c.w - L->label_w,
                            L->token_row.y - 0.25 * u - c.y};
 
-    // Token columns: fixed cells (positions do not move while the sequence fits); once it does
-    // not, earlier tokens squeeze into a strip on the left and the cells scroll with the head.
+    // Token columns (see SceneLayout): widths measured from the text, newest token backwards.
     double zoom = clampd(v->zoom > 0 ? v->zoom : 1, 0.4, 3);
     double avail_x = c.x + L->label_w, avail_w = c.w - L->label_w;
-    L->cell_w = 2.7 * u * zoom;
     int n = s->n_tokens;
-    int fit = (int)floor(avail_w / L->cell_w);
-    if (fit < 1) fit = 1;
     int scroll = v->scroll > 0 ? v->scroll : 0;
-    if (n <= fit && scroll == 0) {
-        L->first = 0;
-        L->last = n - 1;
-        L->cell_x0 = avail_x;
-    } else {
-        double sw = clampd(0.14 * avail_w, 2.5 * u, 12 * u);
-        int vis = (int)floor((avail_w - sw - 0.5 * u) / L->cell_w);
-        if (vis < 1) vis = 1;
-        int first = n - vis - scroll;
-        if (first <= 0) {
-            first = 0;
-            vis = fit;
-            L->cell_x0 = avail_x;
-        } else {
-            L->strip_x = avail_x;
-            L->strip_w = sw;
-            L->cell_x0 = avail_x + sw + 0.5 * u;
-        }
-        L->first = first;
-        L->last = first + vis - 1 < n - 1 ? first + vis - 1 : n - 1;
+    int end = n - 1 - scroll;
+    if (end < 0) end = n > 0 ? 0 : -1;
+    double widths[SCENE_MAX_CELLS];
+    CellMeasure cm;
+    cell_measure_begin(&cm);
+    // Pass 1: do end .. 0 all fit?
+    double sum = 0;
+    int k = 0, first = end + 1;
+    while (first > 0 && k < SCENE_MAX_CELLS) {
+        double w = cell_width(&cm, s, first - 1, u, zoom);
+        if (sum + w > avail_w) break;
+        sum += w;
+        widths[k++] = w;
+        first--;
     }
+    if (first > 0) {
+        // Pass 2: they do not; keep room for the strip of earlier tokens.
+        double room = avail_w - clampd(0.14 * avail_w, 2.5 * u, 12 * u) - 0.5 * u;
+        while (k > 1 && sum > room) {
+            sum -= widths[--k];
+            first++;
+        }
+        L->strip_x = avail_x;
+        L->strip_w = avail_x + avail_w - sum - 0.5 * u - avail_x;
+    }
+    cell_measure_end(&cm);
+    L->first = first;
+    L->last = end;
+    double x = first > 0 ? avail_x + avail_w - sum : avail_x;
+    for (int i = 0; i < k; i++) {
+        L->cell_x[i] = x;
+        x += widths[k - 1 - i];
+    }
+    L->cell_x[k] = x;
     if (L->head_pos >= 0) {
         double hx;
         if (scene_token_x(L, L->head_pos, &hx)) {
@@ -183,7 +237,8 @@ void scene_layout(const Session *s, const View *v, int width, int height, SceneL
 bool scene_token_box(const SceneLayout *l, int i, SceneRect *r) {
     if (l->kind == VIEW_HEATMAP || i < 0 || i >= l->n_tokens) return false;
     if (i >= l->first && i <= l->last) {
-        *r = (SceneRect){l->cell_x0 + (i - l->first) * l->cell_w, l->token_row.y, l->cell_w,
+        int k = i - l->first;
+        *r = (SceneRect){l->cell_x[k], l->token_row.y, l->cell_x[k + 1] - l->cell_x[k],
                          l->token_row.h};
         return true;
     }
@@ -235,8 +290,16 @@ int scene_hit_token(const SceneLayout *l, double x, double y) {
                                              : l->token_row.y + l->token_row.h;
     if (y < top || y >= bottom) return -1;
     if (l->n_tokens <= 0) return -1;
-    if (l->first <= l->last && x >= l->cell_x0 && x < l->cell_x0 + (l->last - l->first + 1) * l->cell_w)
-        return l->first + (int)((x - l->cell_x0) / l->cell_w);
+    int nc = l->last - l->first + 1;
+    if (nc > 0 && x >= l->cell_x[0] && x < l->cell_x[nc]) {
+        int lo = 0, hi = nc - 1; // the last cell whose left edge is <= x
+        while (lo < hi) {
+            int mid = (lo + hi + 1) / 2;
+            if (l->cell_x[mid] <= x) lo = mid;
+            else hi = mid - 1;
+        }
+        return l->first + lo;
+    }
     if (l->strip_w > 0 && l->first > 0 && x >= l->strip_x && x < l->strip_x + l->strip_w) {
         int i = (int)((x - l->strip_x) / l->strip_w * l->first);
         return i < l->first ? i : l->first - 1;
@@ -345,7 +408,7 @@ static void draw_token_row(Frame *f) {
         token_display(s, i, buf, sizeof buf);
         Rgba tc = prompt ? th->prompt_text : th->gen_text;
         tc.a *= alpha;
-        text_draw(&f->tx, b.x + b.w / 2, b.y + 0.2 * u + dy, 0.92 * u, !prompt, ALIGN_CENTER,
+        text_draw(&f->tx, b.x + b.w / 2, b.y + 0.2 * u + dy, TOKEN_FONT * u, !prompt, ALIGN_CENTER,
                   b.w - 2 * pad - 0.1 * u, tc, buf);
         if (b.w >= 1.6 * u) {
             snprintf(idb, sizeof idb, "%d", s->tokens[i]);
@@ -533,7 +596,7 @@ void scene_draw(cairo_t *cr, const Session *s, const View *v, int width, int hei
     draw_top_bar(&f);
     if (v->show_panels) draw_panel(&f);
     cairo_save(cr);
-    cairo_rectangle(cr, lay.main.x, lay.main.y, lay.main.w, lay.main.h);
+    cairo_rectangle(cr, floor(lay.main.x), floor(lay.main.y), ceil(lay.main.w), ceil(lay.main.h));
     cairo_clip(cr);
     switch (v->kind) {
     case VIEW_HEATMAP: draw_heatmap(&f); break;

@@ -95,7 +95,8 @@ Rgba theme_ramp(const Theme *t, double x) {
     if (x > 1) x = 1;
     // Light theme: strong weights must stand out against white, so the ramp runs backwards
     // (strong = dark purple) and starts at the green end, not at pale yellow.
-    double p = t->dark ? x * (N_VIRIDIS - 1) : (1 - x) * (N_VIRIDIS - 1) * 0.8;
+    // Dark theme: the darkest purples vanish into the background, so the ramp starts a third in.
+    double p = t->dark ? (0.3 + 0.7 * x) * (N_VIRIDIS - 1) : (1 - x) * (N_VIRIDIS - 1) * 0.8;
     int i = (int)p;
     if (i >= N_VIRIDIS - 1) return viridis[N_VIRIDIS - 1];
     double f = p - i;

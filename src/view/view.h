@@ -92,6 +92,8 @@ typedef struct {
     double x, y, w, h;
 } SceneRect;
 
+#define SCENE_MAX_CELLS 512 // full token cells on one picture at most
+
 typedef struct {
     int width, height;
     double unit;           // base type size; everything scales with it
@@ -106,11 +108,14 @@ typedef struct {
     SceneRect token_row;   // token text and ids
     SceneRect blocks;      // the cache-block stacks (h = 0 in the layers and heatmap views)
     double label_w;        // left column for row labels
-    // Token columns: tokens 0 .. first-1 are squeezed into a strip at strip_x (width strip_w);
-    // token i >= first has the cell at cell_x0 + (i - first) * cell_w.
+    // Token columns: a cell per token, as wide as its text (at least a minimum), laid out from
+    // the left while the sequence fits (so positions do not move from step to step); once it
+    // does not, the cells end at the newest token and the earlier tokens squeeze into a strip
+    // at strip_x (width strip_w). Token i in first .. last has the cell cell_x[i - first] ..
+    // cell_x[i - first + 1].
     int first, last;       // full cells first .. last (inclusive) are visible
     double strip_x, strip_w;
-    double cell_x0, cell_w;
+    double cell_x[SCENE_MAX_CELLS + 1];
     double block_h, block_gap;
     int head_pos;          // the write head: the last step's query position (-1 before any step)
     double head_x, head_y; // its point, centre of the token cell, top of the token row
