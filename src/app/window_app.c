@@ -2,8 +2,8 @@
 // actions change the Session and the View. Nothing here opens a window or draws (window.c and
 // window_ui.c do), so tests drive it with synthetic SDL events under the dummy video driver.
 #include "app/window.h"
+#include "export/export.h"
 
-#include <cairo-svg.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -595,57 +595,13 @@ double app_next_wake(const AppState *a) {
 }
 
 // ----------------------------------------------------------------------------------------------
-// Export: the scene alone (not the toolbar), at rest, as PNG (the window's pixels) and SVG
-
-static bool mkdir_p(const char *dir) {
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s", dir);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-                return false;
-            *p = '/';
-        }
-    }
-    return mkdir(buf, 0755) == 0 || errno == EEXIST;
-}
-
-static bool write_surface(AppState *a, const char *path, bool svg) {
-    char tmp[640];
-    snprintf(tmp, sizeof tmp, "%s.tmp%d", path, (int)getpid());
-    int w = a->width, h = a->scene_h;
-    cairo_surface_t *surf;
-    if (svg) {
-        surf = cairo_svg_surface_create(tmp, w, h);
-    } else {
-        int pw = (int)lround(w * a->scale), ph = (int)lround(h * a->scale);
-        surf = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, pw, ph);
-    }
-    cairo_t *cr = cairo_create(surf);
-    if (!svg)
-        cairo_scale(cr, a->scale, a->scale);
-    View v = a->view;
-    v.notice = NULL; // the picture, not the window's messages
-    scene_draw(cr, a->s, &v, w, h, 1.0);
-    bool ok = cairo_status(cr) == CAIRO_STATUS_SUCCESS;
-    cairo_destroy(cr);
-    if (!svg && ok)
-        ok = cairo_surface_write_to_png(surf, tmp) == CAIRO_STATUS_SUCCESS;
-    cairo_surface_finish(surf);
-    ok = ok && cairo_surface_status(surf) == CAIRO_STATUS_SUCCESS;
-    cairo_surface_destroy(surf);
-    if (ok && rename(tmp, path) != 0)
-        ok = false;
-    if (!ok)
-        unlink(tmp);
-    return ok;
-}
+// Export: the scene alone (not the toolbar), at rest, as PNG and SVG, through src/export
 
 bool app_export(AppState *a) {
     before_change(a);
-    if (!mkdir_p(a->export_dir)) {
-        set_notice(a, 6, "Export failed: cannot create %s: %s", a->export_dir, strerror(errno));
+    KvError err = {0};
+    if (export_make_dir(a->export_dir, &err)) {
+        set_notice(a, 6, "Export failed: %s", err.msg);
         return false;
     }
     time_t t = time(NULL);
@@ -668,9 +624,12 @@ bool app_export(AppState *a) {
     }
     snprintf(a->last_export[0], sizeof a->last_export[0], "%s.png", base);
     snprintf(a->last_export[1], sizeof a->last_export[1], "%s.svg", base);
+    // the picture above the toolbar, at rest, without the window's own messages
+    View v = a->view;
+    v.notice = NULL;
     for (int i = 0; i < 2; i++) {
-        if (!write_surface(a, a->last_export[i], i == 1)) {
-            set_notice(a, 6, "Export failed: cannot write %s", a->last_export[i]);
+        if (export_frame(a->s, &v, a->width, a->scene_h, 1.0, a->last_export[i], &err)) {
+            set_notice(a, 6, "Export failed: %s", err.msg);
             return false;
         }
     }
