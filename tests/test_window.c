@@ -6,12 +6,15 @@
 #include "util/testutil.h"
 
 #include <criterion/criterion.h>
+#include <pango/pangocairo.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define VOCAB 400
+
+TestSuite(window, .fini = tu_leak_check);
 
 typedef struct {
     Model m;
@@ -54,6 +57,10 @@ static void fx_free(Fx *f) {
     SDL_DestroyWindow(f->win);
     SDL_Quit();
     tu_rmtree(f->dir);
+    // the fonts the toolbar and the scene cached (a leak checker runs after each test)
+    toolbar_release();
+    pango_cairo_font_map_set_default(NULL);
+    cairo_debug_reset_static_data();
 }
 
 // ----------------------------------------------------------------------------------------------

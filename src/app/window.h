@@ -189,6 +189,8 @@ bool app_export(AppState *a);
 // Toolbar and drawing (window_ui.c)
 
 void toolbar_layout(AppState *a);
+// Frees the scratch context the toolbar measures text with (at exit).
+void toolbar_release(void);
 // The button under (x, y), or NULL.
 const ToolButton *toolbar_hit(const AppState *a, double x, double y);
 // The button of an action, or NULL when it is not on the toolbar.

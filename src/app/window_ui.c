@@ -12,13 +12,22 @@
 // ----------------------------------------------------------------------------------------------
 // Measuring text without a target: one scratch context for the whole process (UI thread only).
 
+static cairo_t *measure;
+
+void toolbar_release(void) {
+    if (measure)
+        cairo_destroy(measure);
+    measure = NULL;
+}
+
 static cairo_t *measure_cr(void) {
-    static cairo_t *cr;
+    cairo_t *cr = measure;
     if (!cr) {
         cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, 1, 1);
         cr = cairo_create(s);
         cairo_surface_destroy(s);
         cairo_select_font_face(cr, FONT, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+        measure = cr;
     }
     return cr;
 }
