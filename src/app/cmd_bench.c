@@ -188,17 +188,25 @@ static int bench_engine(int argc, char **argv) {
             contexts[nctx++] = contexts[i];
     for (int k = 0; k < nctx; k++) {
         const int ctx = contexts[k], pos = ctx - 1;
+        // Rounds of one recompute and a burst of cached decodes, so that both see the same
+        // machine; the ratio is the median of the rounds' ratios.
         engine_forward(&e, tokens, 0, pos, true, NULL, NULL); // cache holds 0..pos-1
-        int reps = reps_for(time_decode(&e, tokens, pos, NULL, NULL), 300000000ull, 21);
-        for (int r = 0; r < reps; r++)
-            ts[r] = time_decode(&e, tokens, pos, NULL, NULL);
-        uint64_t dec = median(ts, reps);
-        int reps2 = reps_for(time_recompute(&e, tokens, ctx), 600000000ull, 5);
-        for (int r = 0; r < reps2; r++)
+        uint64_t one = time_recompute(&e, tokens, ctx);
+        int rounds = reps_for(one, 700000000ull, 5), burst = 31;
+        if (rounds > 41)
+            rounds = 41;
+        uint64_t ratio_x1000[41], decs[41];
+        for (int r = 0; r < rounds; r++) {
             ts2[r] = time_recompute(&e, tokens, ctx);
-        uint64_t rec = median(ts2, reps2);
+            for (int b = 0; b < burst; b++)
+                ts[b] = time_decode(&e, tokens, pos, NULL, NULL);
+            decs[r] = median(ts, burst);
+            ratio_x1000[r] = ts2[r] * 1000 / (decs[r] ? decs[r] : 1);
+        }
+        uint64_t rec = median(ts2, rounds), dec = median(decs, rounds);
+        double time_ratio = (double)median(ratio_x1000, rounds) / 1000.0;
         double fd = (double)formula_sum(c, pos, 1), fr = (double)formula_sum(c, 0, ctx);
-        double time_ratio = (double)rec / (double)dec, flop_ratio = fr / fd;
+        double flop_ratio = fr / fd;
         printf("bench engine context=%d cache_tok_s=%.0f nocache_tok_s=%.1f cache_us=%.1f "
                "nocache_us=%.1f time_ratio=%.1f flop_ratio=%.1f ratio_off_pct=%.1f "
                "cache_gflops=%.2f nocache_gflops=%.2f\n",

@@ -2,6 +2,7 @@
 #include "app/app.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void si(double v, const char *unit, char *buf, size_t cap) {
@@ -12,21 +13,112 @@ static void si(double v, const char *unit, char *buf, size_t cap) {
     snprintf(buf, cap, "%.3g %s%s", v, pre[i], unit);
 }
 
+// ----------------------------------------------------------------------------------------------
+// --heads: the previous-token and induction heads, scored on the presets and on a probe of random
+// tokens repeated twice (the standard test: in the second copy, an induction head attends to the
+// token that followed the current one in the first copy).
+
+#define PROBE_HALF 64
+
+static int best_head(const HeadScore *sc, int n, bool induction) {
+    int best = 0;
+    for (int i = 1; i < n; i++) {
+        float a = induction ? sc[i].induction : sc[i].prev_token;
+        float b = induction ? sc[best].induction : sc[best].prev_token;
+        if (a > b)
+            best = i;
+    }
+    return best;
+}
+
+static int info_heads(const Model *m, const Tokenizer *t, KvError *err) {
+    const ModelConfig *c = &m->cfg;
+    const int L = c->n_layers, H = c->n_heads, NH = L * H, n_sets = 4;
+    const char *names[4] = {"repeat", "narrative", "code", "fact"};
+    Engine e;
+    if (engine_init(&e, m, err))
+        return app_fail(err);
+    int *tokens = kv_malloc((size_t)c->seq_len * sizeof(int));
+    HeadScore *sc = kv_malloc((size_t)n_sets * NH * sizeof(HeadScore));
+    // the probe: BOS, then PROBE_HALF random non-byte pieces, then the same again
+    int half = PROBE_HALF < (c->seq_len - 1) / 2 ? PROBE_HALF : (c->seq_len - 1) / 2;
+    uint64_t rng = 1234;
+    int lo = c->vocab_size > 259 + 16 ? 259 : 3;
+    tokens[0] = TOKEN_BOS;
+    for (int i = 0; i < half; i++)
+        tokens[1 + i] = tokens[1 + half + i] =
+            lo + (int)(kv_rng_u32(&rng) % (uint32_t)(c->vocab_size - lo));
+    if (half > 0)
+        heads_score(&e, tokens, 1 + 2 * half, sc);
+    for (int k = 1; k < n_sets; k++) {
+        int n = 0;
+        if (tokenizer_encode(t, app_preset(names[k])->prompt, true, false, tokens, c->seq_len, &n,
+                             err)) {
+            free(tokens), free(sc), engine_free(&e);
+            return app_fail(err);
+        }
+        heads_score(&e, tokens, n, sc + (size_t)k * NH);
+    }
+    printf("%-6s %-5s", "layer", "head");
+    for (int k = 0; k < n_sets; k++)
+        printf(" %9.9s.prev %9.9s.ind", names[k], names[k]);
+    printf("\n");
+    for (int i = 0; i < NH; i++) {
+        printf("%-6d %-5d", i / H + 1, i % H + 1);
+        for (int k = 0; k < n_sets; k++)
+            printf(" %14.3f %13.3f", (double)sc[k * NH + i].prev_token,
+                   (double)sc[k * NH + i].induction);
+        printf("\n");
+    }
+    // previous-token: best mean over the presets; induction: best on the repeated probe
+    HeadScore *mean = kv_calloc((size_t)NH, sizeof(HeadScore));
+    for (int i = 0; i < NH; i++) {
+        for (int k = 1; k < n_sets; k++)
+            mean[i].prev_token += sc[k * NH + i].prev_token / (float)(n_sets - 1);
+        mean[i].induction = sc[i].induction;
+    }
+    int bp = best_head(mean, NH, false), bi = best_head(mean, NH, true);
+    printf("previous-token head: layer %d head %d score=%.3f (narrative %.3f, code %.3f, fact "
+           "%.3f, repeat %.3f)\n",
+           bp / H + 1, bp % H + 1, (double)mean[bp].prev_token,
+           (double)sc[1 * NH + bp].prev_token, (double)sc[2 * NH + bp].prev_token,
+           (double)sc[3 * NH + bp].prev_token, (double)sc[bp].prev_token);
+    printf("induction head: layer %d head %d score=%.3f on %d random tokens repeated (narrative "
+           "%.3f, code %.3f; chance %.3f)\n",
+           bi / H + 1, bi % H + 1, (double)sc[bi].induction, half,
+           (double)sc[1 * NH + bi].induction, (double)sc[2 * NH + bi].induction,
+           1.0 / (1.5 * half + 1));
+    free(mean), free(tokens), free(sc);
+    engine_free(&e);
+    return 0;
+}
+
 int cmd_info(int argc, char **argv) {
     CommonOptions o;
     app_common_defaults(&o);
     KvError err = {0};
+    bool heads = false;
     for (int i = 1; i < argc; i++) {
         int r = app_parse_common(argc, argv, &i, &o, &err);
         if (r < 0)
             return app_fail(&err);
-        if (r == 0)
+        if (r > 0)
+            continue;
+        if (strcmp(argv[i], "--heads") == 0)
+            heads = true;
+        else
             return app_usage_error("info", "unknown option '%s' (see kvscope --help)", argv[i]);
     }
     Model m;
     Tokenizer t;
     if (app_load(&m, &t, o.model, o.tokenizer, &err))
         return app_fail(&err);
+    if (heads) {
+        int st = info_heads(&m, &t, &err);
+        tokenizer_free(&t);
+        model_free(&m);
+        return st;
+    }
     const ModelConfig *c = &m.cfg;
     char a[32], b[32], d[32];
     size_t per_tok = config_kv_bytes_per_token(c);

@@ -88,49 +88,80 @@ static void matmul(float *restrict out, const float *restrict x, const float *re
             out[o] = s;
         }
     } else {
-        for (int o = 0; o < out_dim; o++) {
-            const float *wr = w + (size_t)o * in;
+        // 4 weight rows x 3 positions per tile: 12 accumulators stay in registers
+        int o = 0;
+        for (; o + 4 <= out_dim; o += 4) {
+            const float *w0 = w + (size_t)o * in, *w1 = w0 + in, *w2 = w1 + in, *w3 = w2 + in;
             int t = 0;
-            for (; t + 4 <= n; t += 4) {
-                const float *x0 = x + (size_t)t * in, *x1 = x0 + in, *x2 = x1 + in, *x3 = x2 + in;
-                v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+            for (; t + 3 <= n; t += 3) {
+                const float *x0 = x + (size_t)t * in, *x1 = x0 + in, *x2 = x1 + in;
+                v8f a00 = {0}, a01 = {0}, a02 = {0}, a10 = {0}, a11 = {0}, a12 = {0};
+                v8f a20 = {0}, a21 = {0}, a22 = {0}, a30 = {0}, a31 = {0}, a32 = {0};
                 for (int i = 0; i < in8; i += 8) {
-                    v8f wv = load8(wr + i);
-                    a0 += wv * load8(x0 + i);
-                    a1 += wv * load8(x1 + i);
-                    a2 += wv * load8(x2 + i);
-                    a3 += wv * load8(x3 + i);
+                    v8f xa = load8(x0 + i), xb = load8(x1 + i), xc = load8(x2 + i);
+                    v8f wv = load8(w0 + i);
+                    a00 += wv * xa, a01 += wv * xb, a02 += wv * xc;
+                    wv = load8(w1 + i);
+                    a10 += wv * xa, a11 += wv * xb, a12 += wv * xc;
+                    wv = load8(w2 + i);
+                    a20 += wv * xa, a21 += wv * xb, a22 += wv * xc;
+                    wv = load8(w3 + i);
+                    a30 += wv * xa, a31 += wv * xb, a32 += wv * xc;
                 }
-                float s0 = hsum8(a0), s1 = hsum8(a1), s2 = hsum8(a2), s3 = hsum8(a3);
-                for (int i = in8; i < in; i++) {
-                    s0 += wr[i] * x0[i];
-                    s1 += wr[i] * x1[i];
-                    s2 += wr[i] * x2[i];
-                    s3 += wr[i] * x3[i];
-                }
-                out[(size_t)t * out_dim + o] = s0;
-                out[(size_t)(t + 1) * out_dim + o] = s1;
-                out[(size_t)(t + 2) * out_dim + o] = s2;
-                out[(size_t)(t + 3) * out_dim + o] = s3;
-            }
-            for (; t < n; t++) {
-                const float *xr = x + (size_t)t * in;
-                v8f a = {0};
-                for (int i = 0; i < in8; i += 8)
-                    a += load8(wr + i) * load8(xr + i);
-                float s = hsum8(a);
+                float s[4][3] = {{hsum8(a00), hsum8(a01), hsum8(a02)},
+                                 {hsum8(a10), hsum8(a11), hsum8(a12)},
+                                 {hsum8(a20), hsum8(a21), hsum8(a22)},
+                                 {hsum8(a30), hsum8(a31), hsum8(a32)}};
+                const float *wr[4] = {w0, w1, w2, w3}, *xr[3] = {x0, x1, x2};
                 for (int i = in8; i < in; i++)
-                    s += wr[i] * xr[i];
-                out[(size_t)t * out_dim + o] = s;
+                    for (int r = 0; r < 4; r++)
+                        for (int c = 0; c < 3; c++)
+                            s[r][c] += wr[r][i] * xr[c][i];
+                for (int c = 0; c < 3; c++)
+                    for (int r = 0; r < 4; r++)
+                        out[(size_t)(t + c) * out_dim + o + r] = s[r][c];
             }
+            for (; t < n; t++)
+                matmul(out + (size_t)t * out_dim + o, x + (size_t)t * in, w0, 1, in, 4, NULL);
         }
+        if (o < out_dim)
+            for (int t = 0; t < n; t++)
+                matmul(out + (size_t)t * out_dim + o, x + (size_t)t * in, w + (size_t)o * in, 1,
+                       in, out_dim - o, NULL);
     }
     if (flops)
         *flops += 2ull * (uint64_t)n * (uint64_t)in * (uint64_t)out_dim;
 }
 
-KV_CLONES
-static float dot(const float *restrict a, const float *restrict b, int n) {
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+static inline v8f splat8(float a) {
+    return (v8f){a, a, a, a, a, a, a, a};
+}
+
+// exp(x) for x <= 0 (scores minus their maximum), eight at a time: x = k ln2 + r with
+// |r| <= ln2/2, e^r by its Taylor polynomial to degree 7 (relative error below 3e-7),
+// 2^k through the exponent bits. Below -87 (e^-87 ~ 1.6e-38) inputs are clamped there.
+static inline v8f exp8(v8f x) {
+    const v8f lo = splat8(-87.0f);
+    v8i small = x < lo;
+    x = (v8f)(((v8i)x & ~small) | ((v8i)lo & small));
+    v8f y = x * splat8(1.44269504088896341f);
+    v8i k = -__builtin_convertvector(splat8(0.5f) - y, v8i); // round(y), y <= 0
+    v8f kf = __builtin_convertvector(k, v8f);
+    v8f r = x - kf * splat8(0.693359375f) - kf * splat8(-2.12194440e-4f);
+    v8f p = splat8(1.0f / 5040.0f);
+    p = p * r + splat8(1.0f / 720.0f);
+    p = p * r + splat8(1.0f / 120.0f);
+    p = p * r + splat8(1.0f / 24.0f);
+    p = p * r + splat8(1.0f / 6.0f);
+    p = p * r + splat8(0.5f);
+    p = p * r + splat8(1.0f);
+    p = p * r + splat8(1.0f);
+    return p * (v8f)((k + 127) << 23);
+}
+
+static inline float dot_inline(const float *restrict a, const float *restrict b, int n) {
     const int n8 = n & ~7;
     v8f acc = {0};
     for (int i = 0; i < n8; i += 8)
@@ -139,6 +170,54 @@ static float dot(const float *restrict a, const float *restrict b, int n) {
     for (int i = n8; i < n; i++)
         s += a[i] * b[i];
     return s;
+}
+
+// One head's attention for one query: att[0..n) = softmax(q . k_s * scale), out = sum att_s v_s.
+// Keys and values are rows `stride` floats apart. One function, so the loops inline into the
+// CPU-specific clone.
+KV_CLONES
+static void attend_head(float *restrict out, float *restrict att, const float *restrict q,
+                        const float *restrict keys, const float *restrict values, size_t stride,
+                        int hs, int n, float scale) {
+    float mx = -INFINITY;
+    for (int s = 0; s < n; s++) {
+        float v = dot_inline(q, keys + (size_t)s * stride, hs) * scale;
+        att[s] = v;
+        mx = v > mx ? v : mx;
+    }
+    const v8f mv = splat8(mx);
+    v8f sum8 = {0};
+    int s = 0;
+    for (; s + 8 <= n; s += 8) {
+        v8f e = exp8(load8(att + s) - mv);
+        memcpy(att + s, &e, sizeof e);
+        sum8 += e;
+    }
+    float sum = hsum8(sum8);
+    if (s < n) { // the last few, through one padded vector
+        float tail[8];
+        for (int i = 0; i < 8; i++)
+            tail[i] = s + i < n ? att[s + i] - mx : -87.0f;
+        v8f e = exp8(load8(tail));
+        for (int i = 0; s + i < n; i++) {
+            att[s + i] = e[i];
+            sum += e[i];
+        }
+    }
+    for (s = 0; s < n; s++)
+        att[s] /= sum;
+    const int hs8 = hs & ~7;
+    memset(out, 0, (size_t)hs * sizeof(float));
+    for (s = 0; s < n; s++) {
+        const float a = att[s], *v = values + (size_t)s * stride;
+        const v8f av = splat8(a);
+        for (int i = 0; i < hs8; i += 8) {
+            v8f o = load8(out + i) + av * load8(v + i);
+            memcpy(out + i, &o, sizeof o);
+        }
+        for (int i = hs8; i < hs; i++)
+            out[i] += a * v[i];
+    }
 }
 
 // out = weight * x / sqrt(mean(x^2) + 1e-5), as llama2.c computes it
@@ -151,20 +230,6 @@ static void rmsnorm(float *out, const float *x, const float *weight, int size) {
     ss = 1.0f / sqrtf(ss);
     for (int j = 0; j < size; j++)
         out[j] = weight[j] * (ss * x[j]);
-}
-
-static void softmax(float *x, int size) {
-    float max_val = x[0];
-    for (int i = 1; i < size; i++)
-        if (x[i] > max_val)
-            max_val = x[i];
-    float sum = 0.0f;
-    for (int i = 0; i < size; i++) {
-        x[i] = expf(x[i] - max_val);
-        sum += x[i];
-    }
-    for (int i = 0; i < size; i++)
-        x[i] /= sum;
 }
 
 // Rotates adjacent pairs (i, i+1) of every head of q (D wide) and k (KV wide) by pos * freq.
@@ -270,16 +335,8 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
                 const float *qh = e->q + (size_t)t * D + (size_t)h * HS;
                 const int kvo = (h / group) * HS;
                 float *att = e->att + (size_t)h * T;
-                for (int s = 0; s <= p; s++)
-                    att[s] = dot(qh, kc + (size_t)s * KV + kvo, HS) * inv_sqrt_hs;
-                softmax(att, p + 1);
-                float *oh = out + (size_t)h * HS;
-                memset(oh, 0, HS * sizeof(float));
-                for (int s = 0; s <= p; s++) {
-                    const float a = att[s], *vs = vc + (size_t)s * KV + kvo;
-                    for (int i = 0; i < HS; i++)
-                        oh[i] += a * vs[i];
-                }
+                attend_head(out + (size_t)h * HS, att, qh, kc + kvo, vc + kvo, (size_t)KV, HS,
+                            p + 1, inv_sqrt_hs);
                 if (sink && p >= sink->row0 && p < sink->row0 + sink->rows) {
                     float *row = sink->w + (((size_t)l * H + h) * sink->rows + (p - sink->row0)) *
                                                sink->cols;
@@ -312,6 +369,8 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
     }
     if (ctr)
         ctr->positions += (uint64_t)n;
+    if (use_cache) // the cache now holds exactly positions 0 .. pos0+n-1 of this sequence
+        e->cache_len = pos0 + n;
 
     // logits of the last position only: the one whose next token is wanted
     const float *xl = e->x + (size_t)(n - 1) * D;

@@ -91,6 +91,19 @@ float session_attention(const Session *s, int row, int col, int layer, int head)
 size_t session_generated_text(const Session *s, char *buf, size_t cap);
 
 // ----------------------------------------------------------------------------------------------
+// Head patterns: which heads explain themselves (previous-token and induction heads).
+
+typedef struct {
+    float prev_token; // mean weight a position puts on the position just before it
+    float induction;  // mean weight a repeated token puts on the token after its last earlier
+                      // occurrence (the "copy what came next last time" pattern); -1 if none
+} HeadScore;
+
+// Scores every head on one pass over tokens[0..n) (n <= seq_len): out is (L, H), caller-owned.
+// Uses e's working memory (no-cache pass), so it leaves e's cache alone.
+void heads_score(Engine *e, const int *tokens, int n, HeadScore *out);
+
+// ----------------------------------------------------------------------------------------------
 // Trace: the per-step CSV of DESIGN.md (RFC 4180 quoting).
 
 void trace_write_header(FILE *f);

@@ -1,0 +1,383 @@
+// test_engine.c — the forward pass in its three ways (prefill, cached decode, no-cache
+// recompute) on random models of several shapes: the modes agree on every step, switching
+// between them works, and every counter equals DESIGN.md's closed form to the FLOP and byte.
+#include "util/testutil.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// dim, hidden, layers, heads, kv heads, vocab, seq_len, shared classifier
+static const ModelConfig shapes[] = {
+    {64, 172, 2, 8, 8, 300, 96, true},  // multi-head attention, tied classifier
+    {64, 160, 3, 8, 2, 257, 96, false}, // grouped-query (4 query heads per KV head), separate
+    {36, 97, 3, 3, 3, 131, 96, false},  // odd sizes: dim 36, 3 heads of 12, hidden 97
+    {36, 97, 2, 6, 2, 200, 96, true},   // odd and grouped: head size 6, 3 query heads per KV
+    {32, 64, 2, 4, 1, 64, 96, false},   // multi-query: one KV head
+};
+#define N_SHAPES ((int)(sizeof shapes / sizeof shapes[0]))
+#define N_PROMPT 5
+#define N_STEPS 64
+
+static void describe(const ModelConfig *c, char *buf, size_t n) {
+    snprintf(buf, n, "dim %d hidden %d L %d H %d HKV %d V %d T %d %s", c->dim, c->hidden_dim,
+             c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size, c->seq_len,
+             c->shared_classifier ? "shared" : "separate");
+}
+
+static void load_shape(Model *m, int k) {
+    KvError err = {0};
+    cr_assert_eq(tu_model_random(m, &shapes[k], 100 + (uint64_t)k, &err), KV_OK, "%s", err.msg);
+}
+
+static float max_abs_diff(const float *a, const float *b, int n) {
+    float d = 0;
+    for (int i = 0; i < n; i++) d = fmaxf(d, fabsf(a[i] - b[i]));
+    return d;
+}
+
+static float max_abs(const float *a, int n) {
+    float d = 0;
+    for (int i = 0; i < n; i++) d = fmaxf(d, fabsf(a[i]));
+    return d;
+}
+
+static int argmax(const float *a, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (a[i] > a[best]) best = i;
+    return best;
+}
+
+// A fixed prompt of N_PROMPT ids for a vocabulary of v.
+static void prompt_ids(int *tokens, int v, uint64_t seed) {
+    uint64_t rng = seed;
+    tokens[0] = TOKEN_BOS;
+    for (int i = 1; i < N_PROMPT; i++) tokens[i] = (int)(kv_rng_u32(&rng) % (uint32_t)v);
+}
+
+static void check_counters(const ModelConfig *c, const Counters *got, int first, int len,
+                           const char *what, int step) {
+    uint64_t want[FLOP_COMPONENTS], formula[FLOP_COMPONENTS];
+    tu_flops(c, first, len - first, 1, want);
+    flops_formula(c, first, len - first, 1, formula);
+    for (int k = 0; k < FLOP_COMPONENTS; k++) {
+        cr_assert_eq(formula[k], want[k], "flops_formula %s, positions %d..%d: %llu, want %llu",
+                     flop_component_names[k], first, len - 1, (unsigned long long)formula[k],
+                     (unsigned long long)want[k]);
+        cr_assert_eq(got->flops[k], want[k], "%s step %d (positions %d..%d): counted %s %llu, "
+                     "closed form %llu", what, step, first, len - 1, flop_component_names[k],
+                     (unsigned long long)got->flops[k], (unsigned long long)want[k]);
+    }
+    cr_assert_eq(got->positions, (uint64_t)(len - first), "%s step %d: positions", what, step);
+    // Every computed position stores its K and V once per layer.
+    uint64_t per_pos = (uint64_t)config_kv_bytes_per_token(c);
+    cr_assert_eq(got->kv_bytes_written, per_pos * (uint64_t)(len - first),
+                 "%s step %d: kv bytes written %llu", what, step,
+                 (unsigned long long)got->kv_bytes_written);
+    // Attention at position p reads the K and V of positions 0..p once per layer (each KV head
+    // once, however many query heads share it).
+    uint64_t span = 0;
+    for (int p = first; p < len; p++) span += (uint64_t)(p + 1);
+    uint64_t want_read = (uint64_t)c->n_layers * 2 * (uint64_t)config_kv_dim(c) * sizeof(float) * span;
+    cr_assert_eq(got->kv_bytes_read, want_read, "%s step %d: kv bytes read %llu, want %llu", what,
+                 step, (unsigned long long)got->kv_bytes_read, (unsigned long long)want_read);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Both modes, every step
+
+Test(engine, modes_agree_on_every_step, .timeout = 120) {
+    for (int k = 0; k < N_SHAPES; k++) {
+        char name[160];
+        describe(&shapes[k], name, sizeof name);
+        Model m;
+        load_shape(&m, k);
+        const ModelConfig *c = &m.cfg;
+        Engine on, off;
+        KvError err = {0};
+        cr_assert_eq(engine_init(&on, &m, &err), KV_OK, "%s", err.msg);
+        cr_assert_eq(engine_init(&off, &m, &err), KV_OK, "%s", err.msg);
+        int tokens[N_PROMPT + N_STEPS + 1];
+        prompt_ids(tokens, c->vocab_size, 7 + (uint64_t)k);
+        int len = N_PROMPT;
+        float worst = 0, scale = 0;
+        for (int step = 0; step < N_STEPS; step++, len++) {
+            Counters a, b;
+            memset(&a, 0, sizeof a);
+            memset(&b, 0, sizeof b);
+            int fa = engine_step(&on, tokens, len, CACHE_MODE_ON, NULL, &a);
+            int fb = engine_step(&off, tokens, len, CACHE_MODE_OFF, NULL, &b);
+            cr_assert_eq(fa, step == 0 ? 0 : len - 1, "%s: cache step %d computed from %d", name,
+                         step, fa);
+            cr_assert_eq(fb, 0, "%s: no-cache step %d computed from %d", name, step, fb);
+            cr_assert_eq(on.cache_len, len);
+            cr_assert_eq(off.cache_len, 0);
+            float d = max_abs_diff(on.logits, off.logits, c->vocab_size);
+            cr_assert(d <= 1e-4f, "%s: step %d (len %d): max |diff| %g > 1e-4", name, step, len,
+                      d);
+            worst = fmaxf(worst, d);
+            scale = fmaxf(scale, max_abs(on.logits, c->vocab_size));
+            check_counters(c, &a, fa, len, "cache", step);
+            check_counters(c, &b, fb, len, "no cache", step);
+            tokens[len] = argmax(on.logits, c->vocab_size);
+        }
+        // The comparison means something only if the logits are not all tiny.
+        cr_assert(scale > 1.0f, "%s: logits too small (%g) for the comparison to mean anything",
+                  name, scale);
+        cr_log_info("%s: max |cache - no cache| over %d steps = %g (largest |logit| %g)", name,
+                    N_STEPS, worst, scale);
+        engine_free(&on);
+        engine_free(&off);
+        model_free(&m);
+    }
+}
+
+// The mode can change between any two steps; turning the cache on rebuilds it from the tokens
+// so far (and counts that work); the logits always match a cache-only run.
+Test(engine, switching_modes_mid_sequence, .timeout = 120) {
+    //                     0         1         2         3         4
+    const char *schedule = "CCCNNCCNCNNNCCCCNCCNNCCCCCNCNCNNNNCCCCCC";
+    int n_steps = (int)strlen(schedule);
+    for (int k = 0; k < N_SHAPES; k++) {
+        char name[160];
+        describe(&shapes[k], name, sizeof name);
+        Model m;
+        load_shape(&m, k);
+        const ModelConfig *c = &m.cfg;
+        Engine ref, e;
+        KvError err = {0};
+        cr_assert_eq(engine_init(&ref, &m, &err), KV_OK, "%s", err.msg);
+        cr_assert_eq(engine_init(&e, &m, &err), KV_OK, "%s", err.msg);
+        int tokens[N_PROMPT + 64];
+        prompt_ids(tokens, c->vocab_size, 11 + (uint64_t)k);
+        int len = N_PROMPT;
+        bool cache_valid = false; // whether e's cache holds positions 0..len-2
+        for (int step = 0; step < n_steps; step++, len++) {
+            Counters cr_, ce;
+            memset(&cr_, 0, sizeof cr_);
+            memset(&ce, 0, sizeof ce);
+            engine_step(&ref, tokens, len, CACHE_MODE_ON, NULL, &cr_);
+            CacheMode mode = schedule[step] == 'C' ? CACHE_MODE_ON : CACHE_MODE_OFF;
+            int first = engine_step(&e, tokens, len, mode, NULL, &ce);
+            int want_first = mode == CACHE_MODE_ON && cache_valid ? len - 1 : 0;
+            cr_assert_eq(first, want_first, "%s: step %d (%c after %c): first position %d, want %d",
+                         name, step, schedule[step], step ? schedule[step - 1] : '-', first,
+                         want_first);
+            cr_assert_eq(e.cache_len, mode == CACHE_MODE_ON ? len : 0, "%s: step %d cache_len",
+                         name, step);
+            float d = max_abs_diff(ref.logits, e.logits, c->vocab_size);
+            cr_assert(d <= 1e-4f, "%s: step %d (%c): max |diff| %g", name, step, schedule[step], d);
+            check_counters(c, &ce, first, len, schedule[step] == 'C' ? "cache" : "no cache", step);
+            cache_valid = mode == CACHE_MODE_ON;
+            tokens[len] = argmax(ref.logits, c->vocab_size);
+        }
+        engine_free(&ref);
+        engine_free(&e);
+        model_free(&m);
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// Counters
+
+Test(engine, flops_formula_is_the_closed_form) {
+    for (int k = 0; k < N_SHAPES; k++) {
+        const ModelConfig *c = &shapes[k];
+        const int cases[][3] = {{0, 1, 1}, {0, 17, 1}, {5, 1, 1}, {40, 1, 0}, {0, 96, 1},
+                                {95, 1, 1}, {10, 30, 3}, {0, 1, 0}};
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            uint64_t want[FLOP_COMPONENTS], got[FLOP_COMPONENTS];
+            tu_flops(c, cases[i][0], cases[i][1], cases[i][2], want);
+            flops_formula(c, cases[i][0], cases[i][1], cases[i][2], got);
+            for (int j = 0; j < FLOP_COMPONENTS; j++)
+                cr_assert_eq(got[j], want[j], "shape %d case %zu %s: %llu, want %llu", k, i,
+                             flop_component_names[j], (unsigned long long)got[j],
+                             (unsigned long long)want[j]);
+        }
+    }
+}
+
+// Over a long run in each mode (a prompt of N_PROMPT tokens, then steps until the input fills the
+// context), cumulative counters equal the sums of the closed form, and flops_formula_run
+// agrees with them.
+Test(engine, cumulative_counters_both_modes, .timeout = 120) {
+    Model m;
+    load_shape(&m, 1);
+    const ModelConfig *c = &m.cfg;
+    KvError err = {0};
+    for (int mode = 0; mode < 2; mode++) {
+        Engine e;
+        cr_assert_eq(engine_init(&e, &m, &err), KV_OK, "%s", err.msg);
+        int tokens[97];
+        prompt_ids(tokens, c->vocab_size, 3);
+        Counters total;
+        memset(&total, 0, sizeof total);
+        uint64_t want_total = 0;
+        int steps = 0;
+        for (int len = N_PROMPT; len <= c->seq_len; len++, steps++) {
+            Counters step;
+            memset(&step, 0, sizeof step);
+            int first = engine_step(&e, tokens, len, (CacheMode)mode, NULL, &step);
+            check_counters(c, &step, first, len, mode ? "no cache" : "cache", steps);
+            counters_add(&total, &step);
+            uint64_t f[FLOP_COMPONENTS];
+            tu_flops(c, first, len - first, 1, f);
+            for (int j = 0; j < FLOP_COMPONENTS; j++) want_total += f[j];
+            tokens[len] = argmax(e.logits, c->vocab_size);
+            if (steps % 10 == 0 || len == c->seq_len) {
+                uint64_t run = flops_formula_run(c, mode == 0, N_PROMPT, steps + 1);
+                cr_assert_eq(run, want_total, "flops_formula_run(%s, %d, %d) = %llu, counted %llu",
+                             mode ? "no cache" : "cache", N_PROMPT, steps + 1,
+                             (unsigned long long)run, (unsigned long long)want_total);
+            }
+        }
+        cr_assert_eq(counters_flops(&total), want_total);
+        cr_assert_eq(total.positions, mode == 0 ? (uint64_t)c->seq_len
+                                                : (uint64_t)(c->seq_len * (c->seq_len + 1) / 2 -
+                                                             (N_PROMPT - 1) * N_PROMPT / 2));
+        engine_free(&e);
+    }
+    model_free(&m);
+}
+
+Test(engine, kv_bytes_per_token_and_params) {
+    for (int k = 0; k < N_SHAPES; k++) {
+        const ModelConfig *c = &shapes[k];
+        size_t kv = (size_t)c->dim / (size_t)c->n_heads * (size_t)c->n_kv_heads;
+        cr_assert_eq((size_t)config_kv_dim(c), kv);
+        cr_assert_eq((size_t)config_head_size(c), (size_t)c->dim / (size_t)c->n_heads);
+        cr_assert_eq(config_kv_bytes_per_token(c), 2 * (size_t)c->n_layers * kv * sizeof(float));
+        size_t D = (size_t)c->dim, F = (size_t)c->hidden_dim, L = (size_t)c->n_layers;
+        size_t V = (size_t)c->vocab_size;
+        size_t weights = V * D + L * (2 * D + 2 * D * D + 2 * kv * D + 3 * D * F) + D +
+                         (c->shared_classifier ? 0 : V * D);
+        cr_assert_eq(config_weight_count(c), weights, "shape %d weight count", k);
+        cr_assert_eq(config_param_count(c), weights, "shape %d parameter count", k);
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// Honesty: no cache means nothing reused; the cache is what cached decode reads.
+
+static void fill_nan(float *p, size_t n) {
+    for (size_t i = 0; i < n; i++) p[i] = NAN;
+}
+
+Test(engine, no_cache_reuses_nothing, .timeout = 60) {
+    Model m;
+    load_shape(&m, 1);
+    const ModelConfig *c = &m.cfg;
+    KvError err = {0};
+    Engine ref, e;
+    cr_assert_eq(engine_init(&ref, &m, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(engine_init(&e, &m, &err), KV_OK, "%s", err.msg);
+    int tokens[40];
+    prompt_ids(tokens, c->vocab_size, 5);
+    size_t plane = (size_t)c->n_layers * (size_t)c->seq_len * (size_t)config_kv_dim(c);
+    for (int len = N_PROMPT; len < 30; len++) {
+        Counters ctr;
+        memset(&ctr, 0, sizeof ctr);
+        engine_step(&ref, tokens, len, CACHE_MODE_ON, NULL, &ctr);
+        // Poison everything an earlier step could have left behind.
+        fill_nan(e.work_k, plane);
+        fill_nan(e.work_v, plane);
+        fill_nan(e.key_cache, plane);
+        fill_nan(e.value_cache, plane);
+        engine_step(&e, tokens, len, CACHE_MODE_OFF, NULL, &ctr);
+        for (int i = 0; i < c->vocab_size; i++)
+            cr_assert(isfinite(e.logits[i]), "len %d: no-cache logits read stale memory", len);
+        cr_assert(max_abs_diff(ref.logits, e.logits, c->vocab_size) <= 1e-4f);
+        tokens[len] = argmax(ref.logits, c->vocab_size);
+    }
+    engine_free(&ref);
+    engine_free(&e);
+    model_free(&m);
+}
+
+Test(engine, cached_decode_reads_the_cache, .timeout = 60) {
+    Model m;
+    load_shape(&m, 0);
+    const ModelConfig *c = &m.cfg;
+    KvError err = {0};
+    Engine e;
+    cr_assert_eq(engine_init(&e, &m, &err), KV_OK, "%s", err.msg);
+    int tokens[16];
+    prompt_ids(tokens, c->vocab_size, 9);
+    Counters ctr;
+    memset(&ctr, 0, sizeof ctr);
+    engine_step(&e, tokens, N_PROMPT, CACHE_MODE_ON, NULL, &ctr);
+    tokens[N_PROMPT] = 3;
+    // Corrupt the value cached for position 1 in every layer: the next decode must see it.
+    size_t kv = (size_t)config_kv_dim(c), T = (size_t)c->seq_len;
+    for (int l = 0; l < c->n_layers; l++)
+        for (size_t i = 0; i < kv; i++) e.value_cache[(size_t)l * T * kv + 1 * kv + i] += 50.0f;
+    engine_step(&e, tokens, N_PROMPT + 1, CACHE_MODE_ON, NULL, &ctr);
+    float *corrupt = malloc((size_t)c->vocab_size * sizeof(float));
+    memcpy(corrupt, e.logits, (size_t)c->vocab_size * sizeof(float));
+    engine_step(&e, tokens, N_PROMPT + 1, CACHE_MODE_OFF, NULL, &ctr);
+    cr_assert(max_abs_diff(corrupt, e.logits, c->vocab_size) > 1e-2f,
+              "a corrupted cache did not change the cached decode: is the cache read?");
+    free(corrupt);
+    engine_free(&e);
+    model_free(&m);
+}
+
+// engine_forward without the cache leaves the cache as it was.
+Test(engine, forward_without_cache_leaves_cache, .timeout = 60) {
+    Model m;
+    load_shape(&m, 2);
+    const ModelConfig *c = &m.cfg;
+    KvError err = {0};
+    Engine e;
+    cr_assert_eq(engine_init(&e, &m, &err), KV_OK, "%s", err.msg);
+    int tokens[16];
+    prompt_ids(tokens, c->vocab_size, 13);
+    Counters ctr;
+    memset(&ctr, 0, sizeof ctr);
+    engine_forward(&e, tokens, 0, N_PROMPT, true, NULL, &ctr);
+    cr_assert_eq(e.cache_len, N_PROMPT);
+    size_t plane = (size_t)c->n_layers * (size_t)c->seq_len * (size_t)config_kv_dim(c);
+    float *kc = malloc(plane * sizeof(float)), *vc = malloc(plane * sizeof(float));
+    memcpy(kc, e.key_cache, plane * sizeof(float));
+    memcpy(vc, e.value_cache, plane * sizeof(float));
+    tokens[N_PROMPT] = 4;
+    engine_forward(&e, tokens, 0, N_PROMPT + 1, false, NULL, &ctr);
+    cr_assert_eq(e.cache_len, N_PROMPT);
+    cr_assert(memcmp(kc, e.key_cache, plane * sizeof(float)) == 0, "key cache changed");
+    cr_assert(memcmp(vc, e.value_cache, plane * sizeof(float)) == 0, "value cache changed");
+    free(kc);
+    free(vc);
+    engine_free(&e);
+    model_free(&m);
+}
+
+// Instrumentation changes nothing the model computes.
+Test(engine, instrumentation_off_same_logits, .timeout = 60) {
+    Model m;
+    load_shape(&m, 3);
+    const ModelConfig *c = &m.cfg;
+    KvError err = {0};
+    Engine a, b;
+    cr_assert_eq(engine_init(&a, &m, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(engine_init(&b, &m, &err), KV_OK, "%s", err.msg);
+    b.instrument = false;
+    int tokens[40];
+    prompt_ids(tokens, c->vocab_size, 17);
+    for (int len = N_PROMPT; len < 30; len++) {
+        Counters ca, cb;
+        memset(&ca, 0, sizeof ca);
+        memset(&cb, 0, sizeof cb);
+        CacheMode mode = len % 7 == 3 ? CACHE_MODE_OFF : CACHE_MODE_ON;
+        engine_step(&a, tokens, len, mode, NULL, &ca);
+        engine_step(&b, tokens, len, mode, NULL, &cb);
+        cr_assert(memcmp(a.logits, b.logits, (size_t)c->vocab_size * sizeof(float)) == 0,
+                  "len %d: instrumentation changed the logits", len);
+        tokens[len] = argmax(a.logits, c->vocab_size);
+    }
+    engine_free(&a);
+    engine_free(&b);
+    model_free(&m);
+}

@@ -1,0 +1,160 @@
+// files.c — temporary directories, whole-file reads and writes, and running the kvscope binary
+// with its output captured (posix_spawn, stdout and stderr into files of a temporary directory).
+#define _XOPEN_SOURCE 700 // nftw
+#include "testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+// ----------------------------------------------------------------------------------------------
+// Files
+
+char *tu_tmpdir(void) {
+    char *dir = strdup("/tmp/kvscope-test-XXXXXX");
+    if (!dir || !mkdtemp(dir)) {
+        free(dir);
+        return NULL;
+    }
+    return dir;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb, (void)flag, (void)ftw;
+    remove(path);
+    return 0;
+}
+
+void tu_rmtree(char *dir) {
+    if (!dir) return;
+    // Only ever our own directories.
+    if (strncmp(dir, "/tmp/kvscope-test-", 18) == 0)
+        nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(dir);
+}
+
+char *tu_join(const char *dir, const char *name) {
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+unsigned char *tu_read_file(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 4096, len = 0;
+    unsigned char *buf = malloc(cap + 1);
+    size_t got;
+    while ((got = fread(buf + len, 1, cap - len, f)) > 0) {
+        len += got;
+        if (len == cap) {
+            cap *= 2;
+            buf = realloc(buf, cap + 1);
+        }
+    }
+    bool bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return NULL;
+    }
+    buf[len] = '\0';
+    if (n) *n = len;
+    return buf;
+}
+
+bool tu_write_file(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return false;
+    bool ok = fwrite(data, 1, n, f) == n;
+    return fclose(f) == 0 && ok;
+}
+
+char *tu_data_path(const char *name) {
+    const char *dir = getenv("KVSCOPE_TESTDATA");
+    return tu_join(dir && *dir ? dir : "tests/data", name);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Running the binary
+
+const char *tu_kvscope_bin(void) {
+    const char *p = getenv("KVSCOPE_BIN");
+    return p && *p ? p : NULL;
+}
+
+bool tu_run(char *const argv[], int timeout_s, TuRun *r) {
+    memset(r, 0, sizeof *r);
+    char *dir = tu_tmpdir();
+    if (!dir) return false;
+    char *out_path = tu_join(dir, "stdout"), *err_path = tu_join(dir, "stderr");
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    pid_t pid;
+    int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    bool ok = rc == 0;
+    if (ok) {
+        int st = 0;
+        struct timespec nap = {0, 2 * 1000 * 1000};
+        uint64_t deadline = kv_now_ns() + (uint64_t)timeout_s * 1000000000ull;
+        for (;;) {
+            pid_t w = waitpid(pid, &st, WNOHANG);
+            if (w == pid) break;
+            if (w < 0 && errno != EINTR) {
+                ok = false;
+                break;
+            }
+            if (kv_now_ns() > deadline) {
+                kill(pid, SIGKILL);
+                waitpid(pid, &st, 0);
+                break;
+            }
+            nanosleep(&nap, NULL);
+        }
+        r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+        r->out = (char *)tu_read_file(out_path, &r->out_len);
+        r->err = (char *)tu_read_file(err_path, &r->err_len);
+        if (!r->out) r->out = calloc(1, 1);
+        if (!r->err) r->err = calloc(1, 1);
+    }
+    free(out_path);
+    free(err_path);
+    tu_rmtree(dir);
+    return ok;
+}
+
+void tu_run_free(TuRun *r) {
+    free(r->out);
+    free(r->err);
+    memset(r, 0, sizeof *r);
+}
+
+int tu_count_lines(const char *s) {
+    int n = 0;
+    const char *p = s;
+    for (; *p; p++)
+        if (*p == '\n') n++;
+    if (p > s && p[-1] != '\n') n++;
+    return n;
+}
+
+bool tu_has_sanitizer_report(const char *s) {
+    return strstr(s, "AddressSanitizer") || strstr(s, "LeakSanitizer") ||
+           strstr(s, "UndefinedBehaviorSanitizer") || strstr(s, "runtime error:");
+}

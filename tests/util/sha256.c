@@ -1,0 +1,107 @@
+// sha256.c — SHA-256 as FIPS 180-4 defines it, small and slow enough to read: the tests use it
+// to check regenerated golden files against ../shared/golden/SHA256SUMS. Not constant-time, not
+// streaming (every caller has the whole message in memory).
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// First 32 bits of the fractional parts of the cube roots of the first 64 primes.
+static const uint32_t K[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+static uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+
+// One 64-byte block into the state h.
+static void compress(uint32_t h[8], const uint8_t *blk) {
+    uint32_t w[64];
+    for (int i = 0; i < 16; i++)
+        w[i] = (uint32_t)blk[4 * i] << 24 | (uint32_t)blk[4 * i + 1] << 16 |
+               (uint32_t)blk[4 * i + 2] << 8 | (uint32_t)blk[4 * i + 3];
+    for (int i = 16; i < 64; i++) {
+        uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
+        uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
+    for (int i = 0; i < 64; i++) {
+        uint32_t t1 = hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K[i] +
+                      w[i];
+        uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+        hh = g;
+        g = f;
+        f = e;
+        e = d + t1;
+        d = c;
+        c = b;
+        b = a;
+        a = t1 + t2;
+    }
+    h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e, h[5] += f, h[6] += g, h[7] += hh;
+}
+
+void tu_sha256(const void *data, size_t n, uint8_t out[32]) {
+    uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                     0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    const uint8_t *p = data;
+    size_t full = n / 64;
+    for (size_t i = 0; i < full; i++) compress(h, p + 64 * i);
+    // Padding: 0x80, zeros, the message length in bits as a big-endian 64-bit number.
+    uint8_t tail[128] = {0};
+    size_t rest = n - 64 * full;
+    memcpy(tail, p + 64 * full, rest);
+    tail[rest] = 0x80;
+    size_t tail_len = rest + 1 + 8 <= 64 ? 64 : 128;
+    uint64_t bits = (uint64_t)n * 8;
+    for (int i = 0; i < 8; i++) tail[tail_len - 1 - i] = (uint8_t)(bits >> (8 * i));
+    for (size_t off = 0; off < tail_len; off += 64) compress(h, tail + off);
+    for (int i = 0; i < 8; i++) {
+        out[4 * i] = (uint8_t)(h[i] >> 24);
+        out[4 * i + 1] = (uint8_t)(h[i] >> 16);
+        out[4 * i + 2] = (uint8_t)(h[i] >> 8);
+        out[4 * i + 3] = (uint8_t)h[i];
+    }
+}
+
+void tu_sha256_hex(const void *data, size_t n, char hex[65]) {
+    uint8_t d[32];
+    tu_sha256(data, n, d);
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
+}
+
+bool tu_sha256_file(const char *path, char hex[65]) {
+    size_t n;
+    unsigned char *buf = tu_read_file(path, &n);
+    if (!buf) return false;
+    tu_sha256_hex(buf, n, hex);
+    free(buf);
+    return true;
+}
+
+bool tu_expected_sha256(const char *name, char hex[65]) {
+    char *path = tu_data_path("SHA256SUMS");
+    size_t n;
+    char *text = (char *)tu_read_file(path, &n);
+    free(path);
+    if (!text) return false;
+    bool found = false;
+    // Lines of "<64 hex>  <name>".
+    for (char *line = strtok(text, "\n"); line && !found; line = strtok(NULL, "\n")) {
+        if (strlen(line) > 66 && strcmp(line + 66, name) == 0) {
+            memcpy(hex, line, 64);
+            hex[64] = '\0';
+            found = true;
+        }
+    }
+    free(text);
+    return found;
+}
