@@ -184,11 +184,13 @@ Test(lesson_parse, what_a_good_file_holds) {
     const LessonCmd *prompt = &l.cmds[2];
     cr_assert_eq(prompt->op, LESSON_PROMPT);
     cr_assert_str_eq(prompt->str, "a\nb\\c");
-    cr_assert_eq(l.cmds[6].op, LESSON_CAPTION);
-    cr_assert_str_eq(l.cmds[6].str, "One # not a comment here");
-    cr_assert_eq(l.cmds[10].op, LESSON_LAYER);
-    cr_assert_eq(l.cmds[10].n, 1);
-    cr_assert_eq(l.cmds[11].n, VIEW_HEAD_EACH);
+    cr_assert_eq(l.cmds[6].op, LESSON_STEP);
+    cr_assert_eq(l.cmds[6].n, 3);
+    cr_assert_eq(l.cmds[7].op, LESSON_CAPTION);
+    cr_assert_str_eq(l.cmds[7].str, "One # not a comment here");
+    cr_assert_eq(l.cmds[11].op, LESSON_LAYER);
+    cr_assert_eq(l.cmds[11].n, 1);
+    cr_assert_eq(l.cmds[12].n, VIEW_HEAD_EACH);
     lesson_free(&l);
 }
 
@@ -303,7 +305,7 @@ Test(lesson_player, beats_and_exact_back) {
 
     // Reference: each beat reached fresh from the start.
     int ref_tokens[4][64], ref_n[4];
-    char ref_title[4][256];
+    char ref_title[4][1024];
     for (int k = 0; k < 4; k++) {
         Fixture g;
         fixture_init(&g, 64);
