@@ -98,7 +98,8 @@ KvStatus lesson_check(const Lesson *l, const Model *m, const Tokenizer *t, KvErr
 // captions are computed, never typed in. Names (lessons/README.md lists them with examples):
 // tokens, prompt_tokens, steps, layers, heads, kv_heads, head_size, dim, context, params,
 // kv_per_token, kv_per_token16, kv_total, flops_step, flops_total, flops_cache, flops_nocache,
-// flops_ratio, step_ms, logit_diff, last_token; and for a known model NAME (below):
+// flops_ratio, flops_step_cache, flops_step_nocache, step_ratio, step_ms, logit_diff,
+// last_token; and for a known model NAME (below):
 // {kv:NAME} per-token bytes, {kvseq:NAME} for the current sequence, {kvctx:NAME} for its whole
 // context, {sum:NAME} the product spelled out, {ratio:NAME} times this model's per-token bytes.
 // "{{" is a literal "{".

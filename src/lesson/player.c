@@ -106,7 +106,7 @@ static const char *const plain_names[] = {
     "kv_heads",     "head_size",      "dim",        "context",     "params",
     "kv_per_token", "kv_per_token16", "kv_total",   "flops_step",  "flops_total",
     "flops_cache",  "flops_nocache",  "flops_ratio", "step_ms",    "logit_diff",
-    "last_token",   NULL,
+    "last_token",   "flops_step_cache", "flops_step_nocache", "step_ratio", NULL,
 };
 static const char *const model_prefixes[] = {"kv:", "kvseq:", "kvctx:", "sum:", "ratio:", NULL};
 
@@ -244,7 +244,25 @@ static void value_of(const Session *s, const char *name, char *v, size_t cap) {
         format_flops(flops_formula_run(c, true, s->n_prompt, steps), v, cap);
     else if (strcmp(name, "flops_nocache") == 0)
         format_flops(flops_formula_run(c, false, s->n_prompt, steps), v, cap);
-    else if (strcmp(name, "flops_ratio") == 0) {
+    else if (strcmp(name, "flops_step_cache") == 0 || strcmp(name, "flops_step_nocache") == 0 ||
+             strcmp(name, "step_ratio") == 0) {
+        // the last step's query position, in each mode (before any step: the prefill's)
+        const int pos = r ? r->pos : s->n_tokens - 1;
+        uint64_t a[FLOP_COMPONENTS], b[FLOP_COMPONENTS], fa = 0, fb = 0;
+        flops_formula(c, pos, 1, 1, a);
+        flops_formula(c, 0, pos + 1, 1, b);
+        for (int i = 0; i < FLOP_COMPONENTS; i++)
+            fa += a[i], fb += b[i];
+        if (strcmp(name, "flops_step_cache") == 0)
+            format_flops(fa, v, cap);
+        else if (strcmp(name, "flops_step_nocache") == 0)
+            format_flops(fb, v, cap);
+        else {
+            char num[32];
+            fmt_sig3((double)fb / (double)(fa ? fa : 1), num, sizeof num);
+            snprintf(v, cap, "%sx", num);
+        }
+    } else if (strcmp(name, "flops_ratio") == 0) {
         uint64_t a = flops_formula_run(c, true, s->n_prompt, steps);
         uint64_t b = flops_formula_run(c, false, s->n_prompt, steps);
         char num[32];
