@@ -487,16 +487,37 @@ static void squeeze(char *s) {
     *o = '\0';
 }
 
+// A poppler tool's full path from PATH (tu_run does not search PATH); owned.
+static char *tool(const char *name) {
+    const char *path = getenv("PATH");
+    char dirs[4096];
+    snprintf(dirs, sizeof dirs, "%s", path ? path : "/usr/bin:/bin");
+    char *save = NULL;
+    for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+        char *p = tu_join(d, name);
+        if (access(p, X_OK) == 0)
+            return p;
+        free(p);
+    }
+    cr_assert_fail("%s not found: install poppler-utils (make setup)", name);
+    return NULL;
+}
+
 static int pdf_pages(const char *pdf) {
-    char *argv[] = {"pdfinfo", (char *)pdf, NULL};
+    char *pdfinfo = tool("pdfinfo");
+    char *argv[] = {pdfinfo, (char *)pdf, NULL};
     TuRun r;
     cr_assert(tu_run(argv, 30, &r), "cannot run pdfinfo");
     cr_assert_eq(r.status, 0, "pdfinfo %s: %s", pdf, r.err);
     const char *p = strstr(r.out, "Pages:");
     cr_assert(p, "%s", r.out);
     int pages = atoi(p + 6);
-    cr_assert(strstr(r.out, "Page size:      960 x 540 pts"), "not 16:9: %s", r.out);
+    const char *size = strstr(r.out, "Page size:");
+    double w = 0, h = 0;
+    cr_assert(size && sscanf(size + 10, " %lf x %lf pts", &w, &h) == 2, "%s", r.out);
+    cr_assert(w == 960 && h == 540, "pages of %g x %g pts, not 960 x 540 (16:9)", w, h);
     tu_run_free(&r);
+    free(pdfinfo);
     return pages;
 }
 
@@ -550,7 +571,8 @@ Test(lesson_deck, every_shipped_lesson_builds, .timeout = 600) {
         cr_assert(beats >= 6 && beats <= 15, "%s: %d beats (6..15)", lessons[i], beats);
         cr_assert_eq(pdf_pages(pdf), beats, "%s: one page per beat", lessons[i]);
 
-        char *argv2[] = {"pdftotext", pdf, "-", NULL};
+        char *pdftotext = tool("pdftotext");
+        char *argv2[] = {pdftotext, pdf, "-", NULL};
         cr_assert(tu_run(argv2, 30, &r), "cannot run pdftotext");
         cr_assert_eq(r.status, 0, "%s", r.err);
         squeeze(r.out);
@@ -561,6 +583,7 @@ Test(lesson_deck, every_shipped_lesson_builds, .timeout = 600) {
             free(captions[k]);
         }
         tu_run_free(&r);
+        free(pdftotext);
         free(pdf);
         free(lessons[i]);
     }
