@@ -1,0 +1,276 @@
+// cmd_render.c — `kvscope render` (the scene to PNG/SVG/PDF, headless, optionally one frame per
+// step) and `kvscope bench render` (how long the scene takes to draw).
+#include "app/app.h"
+#include "export/export.h"
+#include "view/view.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// "1920x1080" -> w, h.
+static KvStatus parse_size(const char *val, int *w, int *h, KvError *err) {
+    if (!val) return kv_error(err, KV_ERR_INPUT, "--size: needs a value (e.g. 1920x1080)");
+    char *end;
+    long a = strtol(val, &end, 10);
+    if (end == val || (*end != 'x' && *end != 'X'))
+        return kv_error(err, KV_ERR_INPUT, "--size: '%s' is not WIDTHxHEIGHT", val);
+    const char *p = end + 1;
+    long b = strtol(p, &end, 10);
+    if (end == p || *end)
+        return kv_error(err, KV_ERR_INPUT, "--size: '%s' is not WIDTHxHEIGHT", val);
+    if (a < 16 || b < 16 || a > 16384 || b > 16384 || (double)a * b > 8192.0 * 8192.0)
+        return kv_error(err, KV_ERR_INPUT,
+                        "--size: %ldx%ld is out of range (16 .. 16384 per side, at most 8192x8192 "
+                        "pixels)",
+                        a, b);
+    *w = (int)a;
+    *h = (int)b;
+    return KV_OK;
+}
+
+// Options the scene adds: --view, --layer, --head, --theme. Returns 1 when argv[*i] was one,
+// 0 when not, -1 on a bad value. Layer and head are checked against the model later.
+typedef struct {
+    View view;
+    const char *layer, *head;
+} ViewOptions;
+
+static int parse_view_option(int argc, char **argv, int *i, ViewOptions *o, KvError *err) {
+    const char *opt = argv[*i];
+    bool known = strcmp(opt, "--view") == 0 || strcmp(opt, "--layer") == 0 ||
+                 strcmp(opt, "--head") == 0 || strcmp(opt, "--theme") == 0;
+    if (!known) return 0;
+    if (*i + 1 >= argc) {
+        kv_error(err, KV_ERR_INPUT, "%s: needs a value", opt);
+        return -1;
+    }
+    const char *val = argv[++*i];
+    if (strcmp(opt, "--view") == 0) {
+        int k = view_kind_parse(val);
+        if (k < 0) {
+            kv_error(err, KV_ERR_INPUT, "--view: unknown view '%s' (sequence, heatmap, layers)",
+                     val);
+            return -1;
+        }
+        o->view.kind = (ViewKind)k;
+    } else if (strcmp(opt, "--theme") == 0) {
+        if (strcmp(val, "dark") == 0) o->view.theme = THEME_DARK;
+        else if (strcmp(val, "light") == 0) o->view.theme = THEME_LIGHT;
+        else {
+            kv_error(err, KV_ERR_INPUT, "--theme: unknown theme '%s' (dark, light)", val);
+            return -1;
+        }
+    } else if (strcmp(opt, "--layer") == 0) {
+        o->layer = val;
+    } else {
+        o->head = val;
+    }
+    return 1;
+}
+
+// --layer all|1..L, --head mean|each|1..H against the model.
+static KvStatus apply_layer_head(ViewOptions *o, const ModelConfig *c, KvError *err) {
+    long v;
+    if (o->layer && strcmp(o->layer, "all") != 0) {
+        if (app_parse_int("--layer", o->layer, 1, c->n_layers, &v, err)) return KV_ERR_INPUT;
+        o->view.layer = (int)v - 1;
+    }
+    if (o->head && strcmp(o->head, "mean") == 0) o->view.head = VIEW_HEAD_MEAN;
+    else if (o->head && strcmp(o->head, "each") == 0) o->view.head = VIEW_HEAD_EACH;
+    else if (o->head) {
+        if (app_parse_int("--head", o->head, 1, c->n_heads, &v, err)) return KV_ERR_INPUT;
+        o->view.head = (int)v - 1;
+    }
+    return KV_OK;
+}
+
+int cmd_render(int argc, char **argv) {
+    CommonOptions o;
+    app_common_defaults(&o);
+    ViewOptions vo = {0};
+    view_init(&vo.view);
+    long steps = -1;
+    int w = 1920, h = 1080;
+    double t_anim = 1.0;
+    const char *out = NULL, *frames = NULL;
+    bool verify = false;
+    KvError err = {0};
+    for (int i = 1; i < argc; i++) {
+        int r = app_parse_common(argc, argv, &i, &o, &err);
+        if (r == 0) r = parse_view_option(argc, argv, &i, &vo, &err);
+        if (r < 0) return app_fail(&err);
+        if (r > 0) continue;
+        const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(opt, "--steps") == 0 || strcmp(opt, "-n") == 0) {
+            if (app_parse_int(opt, val, 0, KV_MAX_SEQ, &steps, &err)) return app_fail(&err);
+            i++;
+        } else if (strcmp(opt, "--size") == 0) {
+            if (parse_size(val, &w, &h, &err)) return app_fail(&err);
+            i++;
+        } else if (strcmp(opt, "--time") == 0) {
+            if (app_parse_float(opt, val, 0.0, 1.0, &t_anim, &err)) return app_fail(&err);
+            i++;
+        } else if (strcmp(opt, "-o") == 0 || strcmp(opt, "--output") == 0) {
+            if (!val) return app_usage_error(opt, "needs a file name");
+            out = val;
+            i++;
+        } else if (strcmp(opt, "--frames") == 0) {
+            if (!val) return app_usage_error(opt, "needs a directory");
+            frames = val;
+            i++;
+        } else if (strcmp(opt, "--threshold") == 0) {
+            double thr;
+            if (app_parse_float(opt, val, 0.0, 1.0, &thr, &err)) return app_fail(&err);
+            vo.view.beam_threshold = (float)thr;
+            i++;
+        } else if (strcmp(opt, "--verify") == 0) {
+            verify = true;
+        } else {
+            return app_usage_error("render", "unknown option '%s' (see kvscope --help)", opt);
+        }
+    }
+    if (!o.prompt) return app_usage_error("render", "needs --prompt TEXT or --preset NAME");
+    if (steps < 0) return app_usage_error("render", "needs --steps N");
+    if (!out && !frames) return app_usage_error("render", "needs -o FILE.png|.svg|.pdf");
+    // Check where the files go before any work, so a bad path costs nothing.
+    if (out && export_check_path(out, &err)) return app_fail(&err);
+    ExportFormat frame_fmt = out ? (ExportFormat)export_format_of(out) : EXPORT_PNG;
+
+    Model model;
+    Tokenizer tok;
+    if (app_load(&model, &tok, o.model, o.tokenizer, &err)) return app_fail(&err);
+    Session s;
+    int status = 0;
+    bool inited = false;
+    if (apply_layer_head(&vo, &model.cfg, &err) || session_init(&s, &model, &tok, &err)) {
+        status = app_fail(&err);
+        goto done;
+    }
+    inited = true;
+    if (session_set_prompt(&s, o.prompt, &err)) {
+        status = app_fail(&err);
+        goto done;
+    }
+    session_set_sampler(&s, o.sampler);
+    session_set_mode(&s, o.no_cache ? CACHE_MODE_OFF : CACHE_MODE_ON);
+    session_set_verify(&s, verify);
+    if (frames) {
+        int written = 0;
+        if (export_frame_sequence(&s, &vo.view, w, h, (int)steps, frames, frame_fmt, &written,
+                                  &err)) {
+            status = app_fail(&err);
+            goto done;
+        }
+        fprintf(stderr, "kvscope: render: %d frames in %s\n", written, frames);
+    } else {
+        for (long k = 0; k < steps; k++) {
+            if (!session_step(&s)) {
+                fprintf(stderr, "kvscope: render: stopped at the model's context of %d tokens\n",
+                        model.cfg.seq_len);
+                break;
+            }
+        }
+    }
+    if (out && export_frame(&s, &vo.view, w, h, t_anim, out, &err)) status = app_fail(&err);
+done:
+    if (inited) session_free(&s);
+    tokenizer_free(&tok);
+    model_free(&model);
+    return status;
+}
+
+// ----------------------------------------------------------------------------------------------
+// bench render
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int bench_render(int argc, char **argv) {
+    CommonOptions o;
+    app_common_defaults(&o);
+    long frames = 60;
+    const char *view_name = "sequence";
+    KvError err = {0};
+    for (int i = 1; i < argc; i++) {
+        int r = app_parse_common(argc, argv, &i, &o, &err);
+        if (r < 0) return app_fail(&err);
+        if (r > 0) continue;
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(argv[i], "--frames") == 0) {
+            if (app_parse_int("--frames", val, 3, 100000, &frames, &err)) return app_fail(&err);
+            i++;
+        } else if (strcmp(argv[i], "--view") == 0 && val) {
+            if (view_kind_parse(val) < 0)
+                return app_usage_error("--view", "unknown view '%s'", val);
+            view_name = val;
+            i++;
+        } else {
+            return app_usage_error("bench render", "unknown option '%s'", argv[i]);
+        }
+    }
+    Model model;
+    Tokenizer tok;
+    if (app_load(&model, &tok, o.model, o.tokenizer, &err)) return app_fail(&err);
+    Session s;
+    int status = 0;
+    if (session_init(&s, &model, &tok, &err) ||
+        session_set_prompt(&s, o.prompt ? o.prompt : app_preset("fact")->prompt, &err)) {
+        status = app_fail(&err);
+        tokenizer_free(&tok);
+        model_free(&model);
+        return status;
+    }
+    o.sampler.temperature = o.sampler.temperature > 0 ? o.sampler.temperature : 0.8f;
+    session_set_sampler(&s, o.sampler);
+
+    static const int sizes[][2] = {{1920, 1080}, {3840, 2160}};
+    static const int lengths[] = {32, 128, 256};
+    View v;
+    view_init(&v);
+    v.kind = (ViewKind)view_kind_parse(view_name);
+    v.layer = VIEW_ALL_LAYERS;
+    v.head = VIEW_HEAD_EACH; // every layer and every head: the most beams
+    double *ms = malloc((size_t)frames * sizeof *ms);
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+        int w = sizes[si][0], h = sizes[si][1];
+        cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
+        cairo_t *cr = cairo_create(surf);
+        session_reset(&s);
+        for (size_t li = 0; li < sizeof lengths / sizeof lengths[0]; li++) {
+            int n = lengths[li];
+            while (s.n_tokens < n && session_step(&s)) {
+            }
+            if (s.n_tokens < n) break; // the model's context is shorter
+            scene_draw(cr, &s, &v, w, h, 1.0); // warm-up: fonts, caches
+            for (long k = 0; k < frames; k++) {
+                // Half the frames mid-animation (beams fanning out), half at rest.
+                double t = k % 2 ? 1.0 : 0.5 + 0.5 * (double)k / frames;
+                uint64_t t0 = kv_now_ns();
+                scene_draw(cr, &s, &v, w, h, t);
+                cairo_surface_flush(surf);
+                ms[k] = (double)(kv_now_ns() - t0) / 1e6;
+            }
+            qsort(ms, (size_t)frames, sizeof *ms, cmp_double);
+            long p99 = (long)(0.99 * (double)(frames - 1) + 0.5);
+            printf("bench render size=%dx%d tokens=%d view=%s layers=all heads=each "
+                   "median_ms=%.2f p99_ms=%.2f\n",
+                   w, h, s.n_tokens, view_name, ms[frames / 2], ms[p99]);
+            fflush(stdout);
+        }
+        if (cairo_status(cr) != CAIRO_STATUS_SUCCESS) {
+            fprintf(stderr, "kvscope: bench render: drawing failed: %s\n",
+                    cairo_status_to_string(cairo_status(cr)));
+            status = 1;
+        }
+        cairo_destroy(cr);
+        cairo_surface_destroy(surf);
+    }
+    free(ms);
+    session_free(&s);
+    tokenizer_free(&tok);
+    model_free(&model);
+    return status;
+}

@@ -1,0 +1,69 @@
+// export.h — the face of src/export: the scene written to files, headless.
+//
+// One frame to PNG, SVG or PDF (the file name's extension picks the target), frame sequences,
+// and a multi-page PDF writer (lesson decks). Every file is rendered in memory and written
+// through kv_write_file_atomic, so a failed export leaves nothing behind. In SVG and PDF the
+// text stays text: the PDF carries the fonts with their Unicode mapping, and the SVG, whose
+// glyphs cairo draws as outlines, also carries every string as a transparent <text> element
+// at the same place (searchable, selectable, indexable).
+#ifndef KVSCOPE_EXPORT_H
+#define KVSCOPE_EXPORT_H
+
+#include "engine/engine.h"
+#include "sim/sim.h"
+#include "view/view.h"
+
+typedef enum { EXPORT_PNG = 0, EXPORT_SVG, EXPORT_PDF, EXPORT_FORMATS } ExportFormat;
+
+// The format a path's extension names (case-insensitive .png/.svg/.pdf), or -1.
+int export_format_of(const char *path);
+const char *export_format_ext(ExportFormat f); // "png", "svg", "pdf"
+
+// Checks that `path` could be written (known extension, an existing writable directory) before
+// any work is done. KV_ERR_INPUT with "<path>: <why>".
+KvStatus export_check_path(const char *path, KvError *err);
+
+// Draws the scene at w x h (pixels for PNG, points for SVG/PDF) at animation time t_anim and
+// writes it to path. KV_ERR_INPUT for a bad path, extension or size; KV_ERR_RUNTIME when
+// drawing or writing fails.
+KvStatus export_frame(const Session *s, const View *v, int w, int h, double t_anim,
+                      const char *path, KvError *err);
+
+// Renders the scene to memory in format fmt. On success *data (owned by the caller, free())
+// and *len hold the file's bytes.
+KvStatus export_render(const Session *s, const View *v, int w, int h, double t_anim,
+                       ExportFormat fmt, unsigned char **data, size_t *len, KvError *err);
+
+// "DIR/frame-0007.png": the name of frame `index` of a sequence (at most cap bytes).
+void export_frame_name(char *out, size_t cap, const char *dir, int index, ExportFormat fmt);
+
+// Makes directory `dir` when it does not exist (its parent must). KV_ERR_INPUT on failure.
+KvStatus export_make_dir(const char *dir, KvError *err);
+
+// Steps the session n_steps times, writing one frame after each step into dir (created when
+// missing) as frame-0001.ext, frame-0002.ext, ... Stops early (not an error) at the model's
+// context limit; *written (may be NULL) receives the number of frames.
+KvStatus export_frame_sequence(Session *s, const View *v, int w, int h, int n_steps,
+                               const char *dir, ExportFormat fmt, int *written, KvError *err);
+
+// ----------------------------------------------------------------------------------------------
+// Multi-page PDF (lesson decks): pages of w x h points, written on close.
+
+typedef struct ExportPdf ExportPdf;
+
+// Opens a deck for `path` (checked as by export_check_path). Owned: export_pdf_close or _abort.
+KvStatus export_pdf_open(ExportPdf **out, const char *path, int w, int h, const char *title,
+                         KvError *err);
+// Draws one page: the scene of s in view v at rest.
+KvStatus export_pdf_page(ExportPdf *pdf, const Session *s, const View *v, KvError *err);
+// The cairo context of the page being drawn, for callers that draw pages themselves; finish
+// the page with export_pdf_end_page.
+cairo_t *export_pdf_context(ExportPdf *pdf);
+KvStatus export_pdf_end_page(ExportPdf *pdf, KvError *err);
+int export_pdf_pages(const ExportPdf *pdf);
+// Finishes the document and writes it (atomically); frees pdf in every case.
+KvStatus export_pdf_close(ExportPdf *pdf, KvError *err);
+// Frees pdf without writing anything.
+void export_pdf_abort(ExportPdf *pdf);
+
+#endif

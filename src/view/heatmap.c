@@ -1,0 +1,167 @@
+// heatmap.c — the heatmap view: the causal attention matrix of the selected layer and head
+// (rows = query positions, columns = key positions) seen from above, one pixel per cell in an
+// image that cairo scales without smoothing; the write head's row and a pinned row outlined.
+#include "view/scene_internal.h"
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+// The record holding attention row `row` (the latest applied one), or NULL.
+static const StepRecord *row_record(const Session *s, int row) {
+    for (int i = s->cursor - 1; i >= 0; i--) {
+        const StepRecord *r = &s->steps[i];
+        if (r->attn && row >= r->attn_row0 && row < r->attn_row0 + r->attn_rows) return r;
+    }
+    return NULL;
+}
+
+// Weights of row `row` (columns 0..row) for the view's layer and head selection, read straight
+// from the record (what session_attention does for one cell, done for a whole row).
+static void row_weights(const Session *s, const View *v, int row, float *out) {
+    for (int c = 0; c <= row; c++) out[c] = 0;
+    const StepRecord *r = row_record(s, row);
+    if (!r) return;
+    int nl = s->model->cfg.n_layers, nh = s->model->cfg.n_heads;
+    int l0 = v->layer >= 0 && v->layer < nl ? v->layer : 0;
+    int l1 = v->layer >= 0 && v->layer < nl ? v->layer + 1 : nl;
+    int h0 = v->head >= 0 && v->head < nh ? v->head : 0;
+    int h1 = v->head >= 0 && v->head < nh ? v->head + 1 : nh;
+    size_t cols = (size_t)r->pos + 1;
+    float scale = 1.0f / (float)((l1 - l0) * (h1 - h0));
+    for (int l = l0; l < l1; l++)
+        for (int h = h0; h < h1; h++) {
+            const float *p =
+                r->attn + (((size_t)l * nh + h) * r->attn_rows + (row - r->attn_row0)) * cols;
+            for (int c = 0; c <= row && c < (int)cols; c++) out[c] += p[c] * scale;
+        }
+}
+
+static uint32_t pack(Rgba c) {
+    return 0xff000000u | (uint32_t)(c.r * 255 + 0.5) << 16 | (uint32_t)(c.g * 255 + 0.5) << 8 |
+           (uint32_t)(c.b * 255 + 0.5);
+}
+
+static void selection_name(const Frame *f, char *buf, size_t cap) {
+    char lb[24], hb[24];
+    if (f->v->layer >= 0) snprintf(lb, sizeof lb, "layer %d", f->v->layer + 1);
+    else snprintf(lb, sizeof lb, "all layers (mean)");
+    if (f->v->head >= 0) snprintf(hb, sizeof hb, "head %d", f->v->head + 1);
+    else snprintf(hb, sizeof hb, "mean of heads");
+    snprintf(buf, cap, "%s \xc2\xb7 %s", lb, hb);
+}
+
+void draw_heatmap(Frame *f) {
+    const SceneLayout *L = f->lay;
+    const Session *s = f->s;
+    const Theme *th = f->th;
+    cairo_t *cr = f->cr;
+    double u = f->u;
+    int n = L->hm_n;
+    double cell = L->hm_cell;
+    char buf[128], sel[80];
+    selection_name(f, sel, sizeof sel);
+    snprintf(buf, sizeof buf, "attention matrix \xc2\xb7 %s", sel);
+    text_draw(&f->tx, L->hm_x, L->main.y, 1.0 * u, true, ALIGN_LEFT, L->main.w * 0.6, th->text,
+              buf);
+    text_draw(&f->tx, L->main.x + L->main.w, L->main.y + 0.2 * u, 0.65 * u, false, ALIGN_RIGHT,
+              L->main.w * 0.38, th->text_dim, "rows: query \xc2\xb7 columns: key position");
+    if (n <= 0 || cell <= 0) {
+        text_draw(&f->tx, L->hm_x, L->hm_y + u, 0.9 * u, false, ALIGN_LEFT, 0, th->text_faint,
+                  "no step yet");
+        return;
+    }
+
+    // The matrix as an n x n image.
+    cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, n, n);
+    float *w = malloc((size_t)n * sizeof *w);
+    if (cairo_surface_status(img) == CAIRO_STATUS_SUCCESS && w) {
+        cairo_surface_flush(img);
+        unsigned char *data = cairo_image_surface_get_data(img);
+        int stride = cairo_image_surface_get_stride(img);
+        uint32_t lut[64];
+        for (int k = 0; k < 64; k++) lut[k] = pack(theme_ramp(th, k / 63.0));
+        uint32_t masked = pack(th->panel);
+        for (int row = 0; row < n; row++) {
+            uint32_t *px = (uint32_t *)(data + (size_t)row * stride);
+            row_weights(s, f->v, row, w);
+            for (int c = 0; c < n; c++) {
+                if (c > row) {
+                    px[c] = masked;
+                    continue;
+                }
+                float x = w[c] > 0 ? sqrtf(w[c]) : 0;
+                int k = (int)(x * 63 + 0.5f);
+                px[c] = lut[k < 0 ? 0 : k > 63 ? 63 : k];
+            }
+        }
+        cairo_surface_mark_dirty(img);
+        cairo_save(cr);
+        cairo_translate(cr, L->hm_x, L->hm_y);
+        cairo_scale(cr, cell, cell);
+        cairo_set_source_surface(cr, img, 0, 0);
+        cairo_pattern_set_filter(cairo_get_source(cr), CAIRO_FILTER_NEAREST);
+        cairo_rectangle(cr, 0, 0, n, n);
+        cairo_fill(cr);
+        cairo_restore(cr);
+    }
+    free(w);
+    cairo_surface_destroy(img);
+
+    double side = n * cell;
+    // Outlines: hover column, pinned row, write-head row.
+    cairo_set_line_width(cr, fmax(1.5, 0.1 * u));
+    if (f->v->hover >= 0 && f->v->hover < n) {
+        set_rgba(cr, th->text_dim);
+        cairo_rectangle(cr, L->hm_x + f->v->hover * cell, L->hm_y, cell, side);
+        cairo_stroke(cr);
+    }
+    if (f->v->pinned >= 0 && f->v->pinned < n) {
+        set_rgba(cr, th->pinned);
+        cairo_rectangle(cr, L->hm_x, L->hm_y + f->v->pinned * cell, side, cell);
+        cairo_stroke(cr);
+    }
+    if (L->head_pos >= 0 && L->head_pos < n) {
+        set_rgba(cr, th->head);
+        cairo_set_line_width(cr, fmax(2, 0.14 * u));
+        cairo_rectangle(cr, L->hm_x, L->hm_y + L->head_pos * cell, side, cell);
+        cairo_stroke(cr);
+        text_draw(&f->tx, L->hm_x + side + 0.3 * u, L->hm_y + L->head_pos * cell + cell / 2 -
+                  0.45 * u, 0.6 * u, true, ALIGN_LEFT, 0, th->head, "\xe2\x97\x80 write head");
+    }
+
+    // Row labels: the token text when rows are tall enough, else every k-th position.
+    double size = fmin(0.75 * u, cell * 0.8);
+    int every = 1;
+    while (every * cell < 1.3 * u && every < n) every *= 2;
+    if (size < 0.45 * u) size = 0.6 * u;
+    for (int row = 0; row < n; row += every) {
+        double y = L->hm_y + (row + 0.5) * cell - size * 0.62;
+        if (every == 1) token_display(s, row, buf, sizeof buf);
+        else snprintf(buf, sizeof buf, "%d", row);
+        text_draw(&f->tx, L->hm_x - 0.3 * u, y, size, false, ALIGN_RIGHT, 6 * u,
+                  row < s->n_prompt ? th->prompt_text : th->gen_text, buf);
+    }
+    int every_c = 1;
+    while (every_c * cell < 2.2 * u && every_c < n) every_c *= 2;
+    for (int c = 0; c < n; c += every_c) {
+        snprintf(buf, sizeof buf, "%d", c);
+        text_draw(&f->tx, L->hm_x + (c + 0.5) * cell, L->hm_y - 1.0 * u, 0.55 * u, false,
+                  ALIGN_CENTER, 0, th->text_faint, buf);
+    }
+
+    // Colour bar (the ramp is in sqrt(weight), so weak attention is still visible).
+    double bx = L->main.x + L->main.w - 1.6 * u, by = L->hm_y, bh = fmin(side, 12 * u);
+    if (bx < L->hm_x + side + 4.5 * u) bx = L->hm_x + side + 4.5 * u;
+    for (int k = 0; k < 48; k++) {
+        set_rgba(cr, theme_ramp(th, 1 - (k + 0.5) / 48));
+        cairo_rectangle(cr, bx, by + bh * k / 48, 0.8 * u, bh / 48 + 0.5);
+        cairo_fill(cr);
+    }
+    static const double ticks[] = {1, 0.25, 0.05, 0};
+    for (int k = 0; k < 4; k++) {
+        snprintf(buf, sizeof buf, "%g", ticks[k]);
+        text_draw(&f->tx, bx - 0.2 * u, by + bh * (1 - sqrt(ticks[k])) - 0.4 * u, 0.55 * u,
+                  false, ALIGN_RIGHT, 0, th->text_dim, buf);
+    }
+}

@@ -1,0 +1,245 @@
+// text.c — text for the scene: one PangoLayout per frame reused for every string (creating a
+// layout per label costs more than drawing it), token text made printable, SI numbers.
+#include "view/scene_internal.h"
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define FONT_FAMILY "DejaVu Sans"
+
+void text_begin(TextCtx *tc, cairo_t *cr, const SceneTextSink *sink) {
+    tc->cr = cr;
+    tc->layout = pango_cairo_create_layout(cr);
+    tc->font = pango_font_description_from_string(FONT_FAMILY);
+    tc->sink = sink;
+    tc->cur_size = -1;
+    tc->cur_bold = false;
+    pango_layout_set_single_paragraph_mode(tc->layout, TRUE);
+}
+
+void text_end(TextCtx *tc) {
+    if (tc->layout) g_object_unref(tc->layout);
+    if (tc->font) pango_font_description_free(tc->font);
+    tc->layout = NULL;
+    tc->font = NULL;
+}
+
+static void set_font(TextCtx *tc, double size, bool bold) {
+    // Quarter-unit sizes keep pango's font cache from seeing a new size for every label.
+    size = floor(size * 4 + 0.5) / 4;
+    if (size < 1) size = 1;
+    if (size == tc->cur_size && bold == tc->cur_bold) return;
+    pango_font_description_set_absolute_size(tc->font, size * PANGO_SCALE);
+    pango_font_description_set_weight(tc->font, bold ? PANGO_WEIGHT_BOLD : PANGO_WEIGHT_NORMAL);
+    pango_layout_set_font_description(tc->layout, tc->font);
+    tc->cur_size = size;
+    tc->cur_bold = bold;
+}
+
+double text_width(TextCtx *tc, double size, bool bold, const char *s, double *line_h) {
+    set_font(tc, size, bold);
+    pango_layout_set_width(tc->layout, -1);
+    pango_layout_set_text(tc->layout, s, -1);
+    PangoRectangle logical;
+    pango_layout_get_extents(tc->layout, NULL, &logical);
+    if (line_h) *line_h = (double)logical.height / PANGO_SCALE;
+    return (double)logical.width / PANGO_SCALE;
+}
+
+double text_draw(TextCtx *tc, double x, double y, double size, bool bold, Align align,
+                 double max_w, Rgba colour, const char *s) {
+    if (!s || !*s) return 0;
+    double w = text_width(tc, size, bold, s, NULL);
+    if (max_w > 0 && w > max_w) {
+        double shrink = max_w / w;
+        if (shrink < 0.6) shrink = 0.6;
+        double top_pad = size * (1 - shrink) * 0.5; // keep the shrunken line centred
+        w = text_width(tc, size * shrink, bold, s, NULL);
+        y += top_pad;
+        if (w > max_w) {
+            pango_layout_set_ellipsize(tc->layout, PANGO_ELLIPSIZE_END);
+            pango_layout_set_width(tc->layout, (int)(max_w * PANGO_SCALE));
+            PangoRectangle logical;
+            pango_layout_get_extents(tc->layout, NULL, &logical);
+            w = (double)logical.width / PANGO_SCALE;
+        }
+    }
+    double left = align == ALIGN_LEFT ? x : align == ALIGN_CENTER ? x - w / 2 : x - w;
+    cairo_t *cr = tc->cr;
+    set_rgba(cr, colour);
+    cairo_move_to(cr, left, y);
+    pango_cairo_show_layout(cr, tc->layout);
+    if (tc->sink && tc->sink->fn) {
+        double base = (double)pango_layout_get_baseline(tc->layout) / PANGO_SCALE;
+        tc->sink->fn(tc->sink->ctx, left, y + base, tc->cur_size, tc->cur_bold,
+                     pango_layout_get_text(tc->layout));
+    }
+    pango_layout_set_ellipsize(tc->layout, PANGO_ELLIPSIZE_NONE);
+    pango_layout_set_width(tc->layout, -1);
+    return w;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Token text
+
+// Length of a valid UTF-8 sequence starting at p (at most n bytes), or 0.
+static size_t utf8_seq(const unsigned char *p, size_t n) {
+    unsigned c = p[0];
+    size_t len;
+    unsigned min;
+    if (c < 0x80) return 1;
+    if ((c & 0xe0) == 0xc0) len = 2, min = 0x80;
+    else if ((c & 0xf0) == 0xe0) len = 3, min = 0x800;
+    else if ((c & 0xf8) == 0xf0) len = 4, min = 0x10000;
+    else return 0;
+    if (len > n) return 0;
+    unsigned cp = c & (0x7f >> len);
+    for (size_t k = 1; k < len; k++) {
+        if ((p[k] & 0xc0) != 0x80) return 0;
+        cp = cp << 6 | (p[k] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    return len;
+}
+
+static void make_printable(const char *text, size_t len, char *out, size_t cap) {
+    const unsigned char *p = (const unsigned char *)text;
+    size_t o = 0, i = 0;
+    // A leading space marks a word start; the cell boundary already shows that, unless the
+    // token is nothing but spaces.
+    bool all_space = len > 0;
+    for (size_t k = 0; k < len; k++) all_space = all_space && p[k] == ' ';
+    if (!all_space && len > 1 && p[0] == ' ') i = 1;
+#define PUT(str)                                                                                   \
+    do {                                                                                           \
+        size_t l_ = strlen(str);                                                                   \
+        if (o + l_ + 1 > cap) goto done;                                                           \
+        memcpy(out + o, str, l_);                                                                  \
+        o += l_;                                                                                   \
+    } while (0)
+    for (; i < len;) {
+        unsigned c = p[i];
+        char tmp[8];
+        if (c == '\n') {
+            PUT("\xe2\x86\xb5"); // ↵
+            i++;
+        } else if (c == '\t') {
+            PUT("\xe2\x87\xa5"); // ⇥
+            i++;
+        } else if (c == ' ' && all_space) {
+            PUT("\xe2\x90\xa3"); // ␣
+            i++;
+        } else if (c < 0x20 || c == 0x7f) {
+            snprintf(tmp, sizeof tmp, "<%02X>", c);
+            PUT(tmp);
+            i++;
+        } else {
+            size_t n = utf8_seq(p + i, len - i);
+            if (n == 0) {
+                snprintf(tmp, sizeof tmp, "<%02X>", c);
+                PUT(tmp);
+                i++;
+            } else {
+                if (o + n + 1 > cap) goto done;
+                memcpy(out + o, p + i, n);
+                o += n;
+                i += n;
+            }
+        }
+    }
+#undef PUT
+done:
+    if (cap) out[o < cap ? o : cap - 1] = 0;
+}
+
+void token_display(const Session *s, int i, char *out, size_t cap) {
+    int id = s->tokens[i];
+    if (id == TOKEN_BOS) {
+        snprintf(out, cap, "<s>");
+        return;
+    }
+    if (id == TOKEN_EOS) {
+        snprintf(out, cap, "</s>");
+        return;
+    }
+    char byte_buf[2];
+    size_t len = 0;
+    const char *t = session_token_text(s, i, byte_buf, &len);
+    make_printable(t ? t : "", t ? len : 0, out, cap);
+}
+
+void token_display_id(const Session *s, int prev, int id, char *out, size_t cap) {
+    if (id == TOKEN_BOS) {
+        snprintf(out, cap, "<s>");
+        return;
+    }
+    if (id == TOKEN_EOS) {
+        snprintf(out, cap, "</s>");
+        return;
+    }
+    char byte_buf[2];
+    size_t len = 0;
+    const char *t = tokenizer_decode(s->tok, prev, id, byte_buf, &len);
+    make_printable(t ? t : "", t ? len : 0, out, cap);
+}
+
+void format_si(char *out, size_t cap, double v, const char *unit) {
+    static const char *const prefix[] = {"", "k", "M", "G", "T", "P", "E"};
+    double a = fabs(v);
+    int k = 0;
+    while (a >= 999.5 && k < 6) {
+        a /= 1000;
+        v /= 1000;
+        k++;
+    }
+    if (k == 0 && a == floor(a))
+        snprintf(out, cap, "%.0f %s", v, unit);
+    else if (a >= 99.95)
+        snprintf(out, cap, "%.0f %s%s", v, prefix[k], unit);
+    else if (a >= 9.995)
+        snprintf(out, cap, "%.1f %s%s", v, prefix[k], unit);
+    else
+        snprintf(out, cap, "%.2f %s%s", v, prefix[k], unit);
+}
+
+double text_draw_wrapped(TextCtx *tc, double x, double y, double size, bool bold, double width,
+                         int max_lines, Rgba colour, const char *s) {
+    if (!s || !*s) return 0;
+    set_font(tc, size, bold);
+    pango_layout_set_single_paragraph_mode(tc->layout, FALSE);
+    pango_layout_set_wrap(tc->layout, PANGO_WRAP_WORD_CHAR);
+    pango_layout_set_width(tc->layout, (int)(width * PANGO_SCALE));
+    pango_layout_set_text(tc->layout, s, -1);
+    if (max_lines > 0) {
+        pango_layout_set_height(tc->layout, -max_lines);
+        pango_layout_set_ellipsize(tc->layout, PANGO_ELLIPSIZE_END);
+    }
+    PangoRectangle logical;
+    pango_layout_get_extents(tc->layout, NULL, &logical);
+    set_rgba(tc->cr, colour);
+    cairo_move_to(tc->cr, x, y);
+    pango_cairo_show_layout(tc->cr, tc->layout);
+    if (tc->sink && tc->sink->fn) {
+        // One sink call per line, so an SVG keeps each line where it is drawn.
+        PangoLayoutIter *it = pango_layout_get_iter(tc->layout);
+        const char *text = pango_layout_get_text(tc->layout);
+        do {
+            PangoLayoutLine *line = pango_layout_iter_get_line_readonly(it);
+            PangoRectangle lr;
+            pango_layout_iter_get_line_extents(it, NULL, &lr);
+            int base = pango_layout_iter_get_baseline(it);
+            char buf[512];
+            int len = line->length < (int)sizeof buf - 1 ? line->length : (int)sizeof buf - 1;
+            memcpy(buf, text + line->start_index, (size_t)len);
+            buf[len] = 0;
+            tc->sink->fn(tc->sink->ctx, x + (double)lr.x / PANGO_SCALE,
+                         y + (double)base / PANGO_SCALE, tc->cur_size, tc->cur_bold, buf);
+        } while (pango_layout_iter_next_line(it));
+        pango_layout_iter_free(it);
+    }
+    pango_layout_set_height(tc->layout, -1);
+    pango_layout_set_ellipsize(tc->layout, PANGO_ELLIPSIZE_NONE);
+    pango_layout_set_width(tc->layout, -1);
+    pango_layout_set_single_paragraph_mode(tc->layout, TRUE);
+    return (double)logical.height / PANGO_SCALE;
+}
