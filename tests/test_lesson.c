@@ -14,6 +14,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+TestSuite(lesson_parse, .fini = tu_leak_check);
+TestSuite(lesson_check, .fini = tu_leak_check);
+TestSuite(lesson_player, .fini = tu_leak_check);
+TestSuite(lesson_known, .fini = tu_leak_check);
+TestSuite(lesson_deck, .fini = tu_leak_check);
+
 #define VOCAB 400
 #define PATH "lessons/x.lesson"
 
@@ -709,4 +715,30 @@ Test(lesson_deck, errors_on_the_command_line, .timeout = 120) {
     free(model);
     free(tok);
     tu_rmtree(dir);
+}
+
+// A presenter who steps or toggles the cache in the window between beats does not derail the
+// lesson: the next beat is still exactly the lesson's.
+Test(lesson_player, session_moved_by_someone_else) {
+    Fixture f, g;
+    fixture_init(&f, 64);
+    fixture_init(&g, 64);
+    Lesson l;
+    parse_ok(&l, player_lesson);
+    KvError err = {0};
+    LessonPlayer p, q;
+    lesson_player_init(&p, &l, &f.s);
+    lesson_player_init(&q, &l, &g.s);
+    cr_assert_eq(lesson_player_goto(&p, 1, &err), KV_OK);
+    session_set_mode(&f.s, CACHE_MODE_OFF);
+    session_step(&f.s);
+    session_step(&f.s);
+    cr_assert_eq(lesson_player_goto(&p, 2, &err), KV_OK);
+    cr_assert_eq(lesson_player_goto(&q, 2, &err), KV_OK);
+    cr_assert_eq(f.s.n_tokens, g.s.n_tokens);
+    cr_assert(memcmp(f.s.tokens, g.s.tokens, (size_t)g.s.n_tokens * sizeof(int)) == 0);
+    cr_assert_eq(f.s.mode, g.s.mode);
+    lesson_free(&l);
+    fixture_free(&f);
+    fixture_free(&g);
 }

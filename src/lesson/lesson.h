@@ -57,7 +57,7 @@ typedef struct {
     char *str; // text argument (owned), or NULL
 } LessonCmd;
 
-typedef struct {
+typedef struct Lesson {
     char path[1024];      // the file as given (messages name it)
     char title[256];      // "" when the lesson has no title line
     char model[1024];     // resolved against the lesson's folder; "" = the caller's default
@@ -136,7 +136,7 @@ typedef struct {
     bool panels;
 } LessonViewState;
 
-typedef struct {
+typedef struct LessonPlayer {
     const Lesson *lesson; // borrowed, checked with lesson_check against session->model
     Session *session;     // borrowed: the player drives it
     int beat;             // the beat shown, -1 before the first
@@ -147,13 +147,16 @@ typedef struct {
     char raw_text[LESSON_TEXT_MAX * 4 + 8];
     char title[1024]; // the current beat's caption, placeholders filled in
     char text[2048];
+    uint64_t left;    // fingerprint of the session as the last goto left it (see player.c)
 } LessonPlayer;
 
 // Binds a player to a checked lesson and a session on the lesson's model. Shows nothing yet
 // (beat -1); call lesson_player_goto(p, 0, ...).
 void lesson_player_init(LessonPlayer *p, const Lesson *l, Session *s);
 // Brings the session, view state and caption to beat k (0 .. n_beats-1): forward by running
-// the commands in between, backward by replaying from the start. KV_ERR_INPUT if k is out of
+// the commands in between, backward by replaying from the start. If someone changed the session
+// since the last goto (a presenter stepping or toggling the cache in the window), it replays
+// from the start too, so beat k is always the lesson's beat k. KV_ERR_INPUT if k is out of
 // range or the session refuses a command (cannot happen after lesson_check).
 KvStatus lesson_player_goto(LessonPlayer *p, int k, KvError *err);
 // Writes the current beat's view settings and caption into v (caption pointers borrow from p,

@@ -456,12 +456,33 @@ static KvStatus run(LessonPlayer *p, const LessonCmd *c, KvError *err) {
     return KV_OK;
 }
 
+// What the session looks like to the lesson: FNV-1a over its tokens, cursor, mode, sampler and
+// verification. Equal fingerprints mean nobody else moved it since the last goto.
+static uint64_t fingerprint(const Session *s) {
+    uint64_t h = 1469598103934665603ull;
+    const int head[] = {s->n_prompt, s->n_tokens, s->cursor, (int)s->mode, (int)s->verify,
+                        s->settings.top_k};
+    uint64_t sampler[3] = {s->settings.seed, 0, 0}; // field by field: the struct has padding
+    memcpy(&sampler[1], &s->settings.temperature, sizeof(float));
+    memcpy(&sampler[2], &s->settings.top_p, sizeof(float));
+    const unsigned char *parts[] = {(const unsigned char *)head,
+                                    (const unsigned char *)s->tokens,
+                                    (const unsigned char *)sampler};
+    const size_t sizes[] = {sizeof head, (size_t)s->n_tokens * sizeof(int), sizeof sampler};
+    for (int i = 0; i < 3; i++)
+        for (size_t j = 0; j < sizes[i]; j++)
+            h = (h ^ parts[i][j]) * 1099511628211ull;
+    return h;
+}
+
 KvStatus lesson_player_goto(LessonPlayer *p, int k, KvError *err) {
     const Lesson *l = p->lesson;
     if (k < 0 || k >= l->n_beats)
         return kv_error(err, KV_ERR_INPUT, "%s: no beat %d (the lesson has %d)", l->path, k + 1,
                         l->n_beats);
-    if (k < p->beat) // back: replay from the start, which gives the same state exactly
+    // back, or the session was moved by someone else: replay from the start, which gives the
+    // same state exactly (the sampler is seeded)
+    if (k < p->beat || (p->beat >= 0 && fingerprint(p->session) != p->left))
         player_start(p);
     while (p->beat < k) {
         KvStatus st = run(p, &l->cmds[p->pc], err);
@@ -469,6 +490,7 @@ KvStatus lesson_player_goto(LessonPlayer *p, int k, KvError *err) {
             return st;
         p->pc++;
     }
+    p->left = fingerprint(p->session);
     return KV_OK;
 }
 
