@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+TestSuite(engine, .fini = tu_leak_check);
+
 // dim, hidden, layers, heads, kv heads, vocab, seq_len, shared classifier
 static const ModelConfig shapes[] = {
     {64, 172, 2, 8, 8, 300, 96, true},  // multi-head attention, tied classifier

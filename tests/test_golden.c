@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+TestSuite(util, .fini = tu_leak_check);
+TestSuite(golden, .fini = tu_leak_check);
+
 // ----------------------------------------------------------------------------------------------
 // SHA-256 itself
 

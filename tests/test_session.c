@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+TestSuite(session, .fini = tu_leak_check);
+TestSuite(trace, .fini = tu_leak_check);
+
 #define VOCAB 400
 
 typedef struct {

@@ -158,3 +158,18 @@ bool tu_has_sanitizer_report(const char *s) {
     return strstr(s, "AddressSanitizer") || strstr(s, "LeakSanitizer") ||
            strstr(s, "UndefinedBehaviorSanitizer") || strstr(s, "runtime error:");
 }
+
+// ----------------------------------------------------------------------------------------------
+// Leaks
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+void tu_leak_check(void) {
+    if (__lsan_do_recoverable_leak_check() != 0) {
+        fprintf(stderr, "kvscope-tests: memory leaked during this test (report above)\n");
+        abort();
+    }
+}
+#else
+void tu_leak_check(void) {}
+#endif

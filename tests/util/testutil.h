@@ -124,4 +124,12 @@ int tu_count_lines(const char *s);
 // True when text holds a sanitizer's report.
 bool tu_has_sanitizer_report(const char *s);
 
+// ----------------------------------------------------------------------------------------------
+// Leaks
+
+// Fails the current test when LeakSanitizer finds memory leaked so far in this worker process
+// (a no-op without ASan). Every suite runs it as its .fini: Criterion 2.4 ignores what a worker
+// reports after its test passed, so without this a leak would go unnoticed.
+void tu_leak_check(void);
+
 #endif
