@@ -98,7 +98,7 @@ test: setup
 
 check: $(ALL_BINS) $(TESTBIN)
 	KVSCOPE_BIN=$(abspath $(KVSCOPE)) KVTRAIN_BIN=$(abspath $(KVTRAIN)) \
-	ASAN_OPTIONS=detect_leaks=1 \
+	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0 \
 	UBSAN_OPTIONS=print_stacktrace=1 \
 	./$(TESTBIN) --jobs 2
 
