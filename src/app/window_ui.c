@@ -4,6 +4,7 @@
 #include "app/window.h"
 
 #include <math.h>
+#include <pango/pangocairo.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,23 +22,43 @@ void toolbar_release(void) {
 }
 
 static cairo_t *measure_cr(void) {
-    cairo_t *cr = measure;
-    if (!cr) {
+    if (!measure) {
         cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, 1, 1);
-        cr = cairo_create(s);
+        measure = cairo_create(s);
         cairo_surface_destroy(s);
-        cairo_select_font_face(cr, FONT, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
-        measure = cr;
     }
-    return cr;
+    return measure;
+}
+
+// A layout of s at `size` user units (owned: g_object_unref).
+static PangoLayout *layout_for(cairo_t *cr, const char *s, double size, bool bold) {
+    PangoLayout *l = pango_cairo_create_layout(cr);
+    PangoFontDescription *fd = pango_font_description_from_string(FONT);
+    pango_font_description_set_absolute_size(fd, size * PANGO_SCALE);
+    pango_font_description_set_weight(fd, bold ? PANGO_WEIGHT_BOLD : PANGO_WEIGHT_NORMAL);
+    pango_layout_set_font_description(l, fd);
+    pango_font_description_free(fd);
+    pango_layout_set_text(l, s, -1);
+    return l;
 }
 
 static double text_w(const char *s, double size) {
-    cairo_t *cr = measure_cr();
-    cairo_set_font_size(cr, size);
-    cairo_text_extents_t e;
-    cairo_text_extents(cr, s, &e);
-    return e.x_advance;
+    PangoLayout *l = layout_for(measure_cr(), s, size, false);
+    int w, h;
+    pango_layout_get_size(l, &w, &h);
+    g_object_unref(l);
+    return w / (double)PANGO_SCALE;
+}
+
+// Draws s from x with its line box centred on cy; returns its width.
+static double text_at(cairo_t *cr, const char *s, double x, double cy, double size, bool bold) {
+    PangoLayout *l = layout_for(cr, s, size, bold);
+    int w, h;
+    pango_layout_get_size(l, &w, &h);
+    cairo_move_to(cr, x, cy - h / (2.0 * PANGO_SCALE));
+    pango_cairo_show_layout(cr, l);
+    g_object_unref(l);
+    return w / (double)PANGO_SCALE;
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -234,13 +255,7 @@ static void rounded(cairo_t *cr, double x, double y, double w, double h, double 
 }
 
 static void centred_text(cairo_t *cr, const char *s, double cx, double cy, double size) {
-    cairo_set_font_size(cr, size);
-    cairo_text_extents_t e;
-    cairo_text_extents(cr, s, &e);
-    cairo_font_extents_t fe;
-    cairo_font_extents(cr, &fe);
-    cairo_move_to(cr, cx - e.x_advance / 2, cy + (fe.ascent - fe.descent) / 2);
-    cairo_show_text(cr, s);
+    text_at(cr, s, cx - text_w(s, size) / 2, cy, size, false);
 }
 
 static void draw_button(cairo_t *cr, const Palette *p, const AppState *a, const ToolButton *b) {
@@ -277,13 +292,8 @@ static void draw_button(cairo_t *cr, const Palette *p, const AppState *a, const 
 
 static void draw_entry(AppState *a, cairo_t *cr, const Palette *p) {
     double h = bar_h(a), y = a->scene_h, size = h * 0.42;
-    cairo_select_font_face(cr, FONT, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
     set(cr, p->on);
-    cairo_set_font_size(cr, size);
-    cairo_move_to(cr, 10, y + h * 0.64);
-    cairo_show_text(cr, "Prompt:");
-    double x = 10 + text_w("Prompt: ", size) + 6;
-    cairo_select_font_face(cr, FONT, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    double x = 10 + text_at(cr, "Prompt:", 10, y + h / 2, size, true) + 10;
     const char *hint = a->prompt_error[0] ? a->prompt_error : "Enter runs it \u00B7 Escape cancels";
     double hint_w = text_w(hint, size * 0.85) + 20;
     double box_w = a->width - x - hint_w - 10;
@@ -301,18 +311,12 @@ static void draw_entry(AppState *a, cairo_t *cr, const Palette *p) {
     double tw = text_w(a->typed, size);
     double tx = tw > box_w - 20 ? x + (box_w - 20 - tw) : x;
     set(cr, p->text);
-    cairo_move_to(cr, tx, y + h * 0.64);
-    cairo_show_text(cr, a->typed);
-    cairo_rel_line_to(cr, 0, 0);
-    double cx, cy;
-    cairo_get_current_point(cr, &cx, &cy);
-    cairo_rectangle(cr, cx + 2, y + h * 0.25, 2, h * 0.5); // the caret
+    double end = tx + text_at(cr, a->typed, tx, y + h / 2, size, false);
+    cairo_rectangle(cr, end + 2, y + h * 0.25, 2, h * 0.5); // the caret
     cairo_fill(cr);
     cairo_restore(cr);
     set(cr, a->prompt_error[0] ? p->error : p->dim);
-    cairo_set_font_size(cr, size * 0.85);
-    cairo_move_to(cr, x + box_w + 10, y + h * 0.62);
-    cairo_show_text(cr, hint);
+    text_at(cr, hint, x + box_w + 10, y + h / 2, size * 0.85, false);
 }
 
 void app_draw_toolbar(AppState *a, cairo_t *cr) {
@@ -328,7 +332,6 @@ void app_draw_toolbar(AppState *a, cairo_t *cr) {
     if (a->typing) {
         draw_entry(a, cr, p);
     } else {
-        cairo_select_font_face(cr, FONT, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
         for (int i = 0; i < a->n_buttons; i++)
             draw_button(cr, p, a, &a->buttons[i]);
         if (a->sampler_open && a->n_buttons > 0) { // a hint after the panel's fields
@@ -338,9 +341,7 @@ void app_draw_toolbar(AppState *a, cairo_t *cr) {
             double size = last->h * 0.4;
             if (last->x + last->w + 20 + text_w(hint, size) < a->width) {
                 set(cr, p->dim);
-                cairo_set_font_size(cr, size);
-                cairo_move_to(cr, last->x + last->w + 16, last->y + last->h * 0.66);
-                cairo_show_text(cr, hint);
+                text_at(cr, hint, last->x + last->w + 16, last->y + last->h / 2, size, false);
             }
         }
     }
