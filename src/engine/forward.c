@@ -172,6 +172,20 @@ static inline float dot_inline(const float *restrict a, const float *restrict b,
     return s;
 }
 
+// The eight horizontal sums of a[0..7] as one vector: pairwise, then by fours, then halves.
+static inline v8f sum8x8(const v8f a[8]) {
+    const v8i ev = {0, 8, 2, 10, 4, 12, 6, 14}, od = {1, 9, 3, 11, 5, 13, 7, 15};
+    const v8i lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};
+    const v8i lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};
+    v8f p[4];
+    for (int k = 0; k < 4; k++) // p[k] = pair sums of a[2k] and a[2k+1], interleaved
+        p[k] = __builtin_shuffle(a[2 * k], a[2 * k + 1], ev) +
+               __builtin_shuffle(a[2 * k], a[2 * k + 1], od);
+    v8f t0 = __builtin_shuffle(p[0], p[1], lo2) + __builtin_shuffle(p[0], p[1], hi2);
+    v8f t1 = __builtin_shuffle(p[2], p[3], lo2) + __builtin_shuffle(p[2], p[3], hi2);
+    return __builtin_shuffle(t0, t1, lo4) + __builtin_shuffle(t0, t1, hi4);
+}
+
 // One head's attention for one query: att[0..n) = softmax(q . k_s * scale), out = sum att_s v_s.
 // Keys and values are rows `stride` floats apart. One function, so the loops inline into the
 // CPU-specific clone.
@@ -180,15 +194,32 @@ static void attend_head(float *restrict out, float *restrict att, const float *r
                         const float *restrict keys, const float *restrict values, size_t stride,
                         int hs, int n, float scale) {
     float mx = -INFINITY;
-    for (int s = 0; s < n; s++) {
+    int s = 0;
+    if ((hs & 7) == 0) { // eight keys at a time, their eight sums reduced together
+        v8f mx8 = splat8(-INFINITY);
+        for (; s + 8 <= n; s += 8) {
+            v8f acc[8] = {{0}};
+            for (int i = 0; i < hs; i += 8) {
+                v8f qv = load8(q + i);
+                for (int j = 0; j < 8; j++)
+                    acc[j] += qv * load8(keys + (size_t)(s + j) * stride + i);
+            }
+            v8f sc = sum8x8(acc) * splat8(scale);
+            memcpy(att + s, &sc, sizeof sc);
+            v8i gt = sc > mx8;
+            mx8 = (v8f)(((v8i)sc & gt) | ((v8i)mx8 & ~gt));
+        }
+        for (int j = 0; j < 8; j++)
+            mx = mx8[j] > mx ? mx8[j] : mx;
+    }
+    for (; s < n; s++) {
         float v = dot_inline(q, keys + (size_t)s * stride, hs) * scale;
         att[s] = v;
         mx = v > mx ? v : mx;
     }
     const v8f mv = splat8(mx);
     v8f sum8 = {0};
-    int s = 0;
-    for (; s + 8 <= n; s += 8) {
+    for (s = 0; s + 8 <= n; s += 8) {
         v8f e = exp8(load8(att + s) - mv);
         memcpy(att + s, &e, sizeof e);
         sum8 += e;
