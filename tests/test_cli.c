@@ -92,7 +92,7 @@ static const char *field_names[7] = {"dim",        "hidden_dim", "n_layers", "n_
 Test(cli, missing_model_file) {
     Files f = files_new();
     char *path = tu_join(f.dir, "no-such-model.bin");
-    generate_bad(path, f.tok, (const char *[]){path, NULL});
+    generate_bad(path, f.tok, (const char *[]){path, "No such file", NULL});
     free(path);
     files_free(&f);
 }
@@ -100,14 +100,14 @@ Test(cli, missing_model_file) {
 Test(cli, missing_tokenizer_file) {
     Files f = files_new();
     char *path = tu_join(f.dir, "no-such-tok.bin");
-    generate_bad(f.model, path, (const char *[]){path, NULL});
+    generate_bad(f.model, path, (const char *[]){path, "No such file", NULL});
     free(path);
     files_free(&f);
 }
 
 Test(cli, model_is_a_directory) {
     Files f = files_new();
-    generate_bad(f.dir, f.tok, (const char *[]){f.dir, NULL});
+    generate_bad(f.dir, f.tok, (const char *[]){f.dir, "not a regular file", NULL});
     files_free(&f);
 }
 
@@ -124,7 +124,7 @@ Test(cli, empty_tokenizer_file) {
     Files f = files_new();
     char *path = tu_join(f.dir, "empty-tok.bin");
     cr_assert(tu_write_file(path, "", 0));
-    generate_bad(f.model, path, (const char *[]){path, NULL});
+    generate_bad(f.model, path, (const char *[]){path, "empty", NULL});
     free(path);
     files_free(&f);
 }
@@ -218,7 +218,7 @@ Test(cli, sizes_whose_products_overflow, .timeout = 60) {
     char *path = tu_join(f.dir, "big.bin");
     cr_assert(tu_write_file(path, b, n));
     uint64_t t0 = kv_now_ns();
-    generate_bad(path, f.tok, (const char *[]){path, NULL});
+    generate_bad(path, f.tok, (const char *[]){path, "shorter", NULL});
     cr_assert_lt(kv_now_ns() - t0, 20000000000ull, "took more than 20 s");
     free(b);
     free(path);
@@ -249,7 +249,7 @@ Test(cli, weight_not_finite) {
     memcpy(b + 28 + 4 * 100, &nan, 4);
     char *path = tu_join(f.dir, "nan.bin");
     cr_assert(tu_write_file(path, b, n));
-    generate_bad(path, f.tok, (const char *[]){path, NULL});
+    generate_bad(path, f.tok, (const char *[]){path, "finite", NULL});
     free(b);
     free(path);
     files_free(&f);
@@ -283,7 +283,7 @@ Test(cli, tokenizer_piece_length_absurd) {
     memcpy(b + 4 + 4, &len, 4);
     char *path = tu_join(f.dir, "badtok.bin");
     cr_assert(tu_write_file(path, b, n));
-    generate_bad(f.model, path, (const char *[]){path, NULL});
+    generate_bad(f.model, path, (const char *[]){path, "length", NULL});
     free(b);
     free(path);
     files_free(&f);
