@@ -7,6 +7,7 @@
 // added to a single path that is stroked once.
 #include "view/scene_internal.h"
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #define LEVELS 8 // weight levels (in sqrt(weight), so weak beams still differ)
@@ -15,6 +16,115 @@ typedef struct {
     float xk, yb, hgt;
     int key; // group * LEVELS + level
 } Beam;
+
+// ----------------------------------------------------------------------------------------------
+// Direct rasterizer for image targets. cairo's span compositor pays per span, and a fan of
+// long arcs crosses every scanline twice per beam: a thousand beams take hundreds of
+// milliseconds. Here each arc is flattened into short segments and each segment is drawn
+// column by column (or row by row) with coverage from the distance to its centre line, which
+// costs about length x width per beam. Vector targets keep cairo's exact curves.
+
+typedef struct {
+    unsigned char *data;
+    int stride;
+    int x0, y0, x1, y1; // clip, half-open, in pixels
+    double ox, oy;      // user -> pixel translation
+} Raster;
+
+static bool raster_begin(cairo_t *cr, SceneRect clip, Raster *r) {
+    cairo_surface_t *t = cairo_get_target(cr);
+    if (cairo_surface_get_type(t) != CAIRO_SURFACE_TYPE_IMAGE) return false;
+    cairo_format_t fmt = cairo_image_surface_get_format(t);
+    if (fmt != CAIRO_FORMAT_RGB24 && fmt != CAIRO_FORMAT_ARGB32) return false;
+    cairo_matrix_t m;
+    cairo_get_matrix(cr, &m);
+    if (m.xx != 1 || m.yy != 1 || m.xy != 0 || m.yx != 0) return false;
+    double dx, dy;
+    cairo_surface_get_device_offset(t, &dx, &dy);
+    r->ox = m.x0 + dx;
+    r->oy = m.y0 + dy;
+    int w = cairo_image_surface_get_width(t), h = cairo_image_surface_get_height(t);
+    r->x0 = (int)fmax(0, floor(clip.x + r->ox));
+    r->y0 = (int)fmax(0, floor(clip.y + r->oy));
+    r->x1 = (int)fmin(w, ceil(clip.x + clip.w + r->ox));
+    r->y1 = (int)fmin(h, ceil(clip.y + clip.h + r->oy));
+    if (r->x1 <= r->x0 || r->y1 <= r->y0) return false;
+    cairo_surface_flush(t);
+    r->data = cairo_image_surface_get_data(t);
+    r->stride = cairo_image_surface_get_stride(t);
+    return r->data != NULL;
+}
+
+static void raster_end(cairo_t *cr, const Raster *r) {
+    cairo_surface_mark_dirty_rectangle(cairo_get_target(cr), r->x0, r->y0, r->x1 - r->x0,
+                                       r->y1 - r->y0);
+}
+
+// Blends colour (0xRRGGBB) at 8-bit strength a into pixel p (opaque targets: the scene has
+// painted its background).
+static inline void blend(uint32_t *p, uint32_t rgb, int a) {
+    uint32_t d = *p;
+    int dr = d >> 16 & 255, dg = d >> 8 & 255, db = d & 255;
+    int sr = rgb >> 16 & 255, sg = rgb >> 8 & 255, sb = rgb & 255;
+    dr += (sr - dr) * a >> 8;
+    dg += (sg - dg) * a >> 8;
+    db += (sb - db) * a >> 8;
+    *p = 0xff000000u | (uint32_t)dr << 16 | (uint32_t)dg << 8 | (uint32_t)db;
+}
+
+// One segment a -> b, pixel centres in [a, b) along its major axis, half width hw.
+static void raster_segment(const Raster *r, double ax, double ay, double bx, double by, double hw,
+                           uint32_t rgb, double alpha) {
+    double dx = bx - ax, dy = by - ay;
+    bool xmajor = fabs(dx) >= fabs(dy);
+    if (!xmajor) { // swap the axes: walk rows
+        double t;
+        t = ax, ax = ay, ay = t;
+        t = bx, bx = by, by = t;
+        t = dx, dx = dy, dy = t;
+    }
+    if (dx == 0) return;
+    double slope = dy / dx;
+    double half = hw * sqrt(1 + slope * slope); // half thickness across the walk
+    int i0 = (int)ceil(fmin(ax, bx) - 0.5), i1 = (int)ceil(fmax(ax, bx) - 0.5);
+    int lo = xmajor ? r->x0 : r->y0, hi = xmajor ? r->x1 : r->y1;
+    int clo = xmajor ? r->y0 : r->x0, chi = xmajor ? r->y1 : r->x1;
+    if (i0 < lo) i0 = lo;
+    if (i1 > hi) i1 = hi;
+    int a256 = (int)(alpha * 256);
+    for (int i = i0; i < i1; i++) {
+        double c = ay + slope * (i + 0.5 - ax); // the centre line across this column
+        int j0 = (int)floor(c - half - 0.5), j1 = (int)floor(c + half + 0.5);
+        if (j0 < clo) j0 = clo;
+        if (j1 >= chi) j1 = chi - 1;
+        for (int j = j0; j <= j1; j++) {
+            double cov = half + 0.5 - fabs(j + 0.5 - c);
+            if (cov <= 0) continue;
+            if (cov > 1) cov = 1;
+            int x = xmajor ? i : j, y = xmajor ? j : i;
+            blend((uint32_t *)(r->data + (size_t)y * r->stride) + x, rgb, (int)(a256 * cov));
+        }
+    }
+}
+
+// The beam's cubic (head up, across, down to the key) as segments.
+static void raster_beam(const Raster *r, double xh, double y0, double xk, double top, double hw,
+                        uint32_t rgb, double alpha) {
+    xh += r->ox, xk += r->ox, y0 += r->oy, top += r->oy;
+    double len = fabs(xk - xh) + 1.5 * fabs(y0 - top);
+    int n = (int)(len / 7);
+    if (n < 6) n = 6;
+    if (n > 96) n = 96;
+    double px = xh, py = y0;
+    for (int k = 1; k <= n; k++) {
+        double t = (double)k / n, mt = 1 - t;
+        // B(t) with P0 = (xh, y0), P1 = (xh, top), P2 = (xk, top), P3 = (xk, y0)
+        double x = (mt * mt * mt + 3 * mt * mt * t) * xh + (3 * mt * t * t + t * t * t) * xk;
+        double y = (mt * mt * mt + t * t * t) * y0 + (3 * mt * mt * t + 3 * mt * t * t) * top;
+        raster_segment(r, px, py, x, y, hw, rgb, alpha);
+        px = x, py = y;
+    }
+}
 
 void draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_band) {
     const SceneLayout *L = f->lay;
@@ -95,6 +205,9 @@ void draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_band) {
         sorted[count[k] + fill[k]++] = beams[i];
     }
 
+    Raster ras = {0};
+    SceneRect clip = {band.x - L->label_w, band.y, band.w + L->label_w, band.h + 0.3 * u};
+    bool direct = !f->vector && raster_begin(cr, clip, &ras);
     cairo_save(cr);
     // A clip on whole pixels: a fractional one makes cairo composite every stroke through a mask.
     cairo_rectangle(cr, floor(band.x - L->label_w), floor(band.y),
@@ -119,7 +232,18 @@ void draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_band) {
                 c = theme_head_colour(th, v->head == VIEW_HEAD_EACH ? g : v->head);
                 alpha = 0.18 + 0.82 * mid;
             }
-            set_rgba_a(cr, c, alpha * (0.4 + 0.6 * fan));
+            alpha *= 0.4 + 0.6 * fan;
+            if (direct) {
+                uint32_t rgb = (uint32_t)(c.r * 255 + 0.5) << 16 |
+                               (uint32_t)(c.g * 255 + 0.5) << 8 | (uint32_t)(c.b * 255 + 0.5);
+                double hw = cairo_get_line_width(cr) / 2;
+                for (int i = count[k]; i < count[k + 1]; i++) {
+                    const Beam *b = &sorted[i];
+                    raster_beam(&ras, x_h, b->yb, b->xk, b->yb - b->hgt, hw, rgb, alpha);
+                }
+                continue;
+            }
+            set_rgba_a(cr, c, alpha);
             for (int i = count[k]; i < count[k + 1]; i++) {
                 const Beam *b = &sorted[i];
                 double y0 = b->yb, top = b->yb - b->hgt;
@@ -130,6 +254,7 @@ void draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_band) {
         }
     }
     cairo_restore(cr);
+    if (direct) raster_end(cr, &ras);
     free(fill);
     free(col_x);
     free(beams);

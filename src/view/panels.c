@@ -281,10 +281,11 @@ static void draw_chart(Frame *f, SceneRect r) {
         cairo_arc(cr, PX(i), PY(v), 0.3 * u, 0, 2 * M_PI);
         cairo_fill(cr);
         snprintf(buf, sizeof buf, "measured, step %d", cur);
-        double lx = PX(i), lw = text_width(&f->tx, 0.6 * u, true, buf, NULL);
-        bool left = lx + 0.5 * u + lw > p.x + p.w;
-        text_draw(&f->tx, left ? lx - 0.5 * u : lx + 0.5 * u, PY(v) - 1.3 * u, 0.6 * u, true,
-                  left ? ALIGN_RIGHT : ALIGN_LEFT, 0, th->head, buf);
+        // Top left of the plot: the curves start bottom left and end right, so it stays clear.
+        cairo_arc(cr, p.x + 0.5 * u, p.y + 0.5 * u, 0.25 * u, 0, 2 * M_PI);
+        cairo_fill(cr);
+        text_draw(&f->tx, p.x + 0.95 * u, p.y + 0.1 * u, 0.6 * u, true, ALIGN_LEFT,
+                  p.w * 0.55, th->head, buf);
     }
 #undef PX
 #undef PY

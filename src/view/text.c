@@ -147,6 +147,7 @@ static void make_printable(const char *text, size_t len, char *out, size_t cap) 
             }
         }
     }
+    if (o == 0 && len == 1 && p[0] == ' ') PUT("\xe2\x90\xa3"); // the space after BOS
 #undef PUT
 done:
     if (cap) out[o < cap ? o : cap - 1] = 0;
@@ -165,6 +166,10 @@ void token_display(const Session *s, int i, char *out, size_t cap) {
     char byte_buf[2];
     size_t len = 0;
     const char *t = session_token_text(s, i, byte_buf, &len);
+    if (t && len == 0) { // a lone space right after BOS decodes to nothing: show the space
+        snprintf(out, cap, "\xe2\x90\xa3");
+        return;
+    }
     make_printable(t ? t : "", t ? len : 0, out, cap);
 }
 

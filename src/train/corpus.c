@@ -1,0 +1,740 @@
+// corpus.c — a seeded generator of kvscope's training text, in the three genres of the presets:
+// children's stories, small Python-like functions, and short facts with questions and answers.
+//
+// The point of the corpus is the attention patterns it teaches. Stories name their characters
+// once and then keep using the names; functions use their parameters in their bodies. Names and
+// identifiers are mostly invented from syllables, so a model can only continue well by copying
+// from the context (an induction head), not by memorising a list. Facts are the opposite: a
+// small fixed set the model must memorise ("The capital of France is Paris").
+//
+// What it does not do: tokenise (bpe.c) or decide the train/validation streams (train_main.c).
+// Invented names never contain the letters q, x, j or w, so evaluation can pick names the
+// generator never produces.
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "train/train.h"
+
+// ----------------------------------------------------------------------------------------------
+// StrBuf
+
+void sb_free(StrBuf *b) {
+    free(b->p);
+    b->p = NULL;
+    b->n = b->cap = 0;
+}
+
+static void sb_reserve(StrBuf *b, size_t extra) {
+    if (b->n + extra + 1 <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->n + extra + 1)
+        cap *= 2;
+    b->p = kv_realloc(b->p, cap);
+    b->cap = cap;
+}
+
+void sb_putn(StrBuf *b, const char *s, size_t n) {
+    sb_reserve(b, n);
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
+}
+
+void sb_puts(StrBuf *b, const char *s) { sb_putn(b, s, strlen(s)); }
+
+void sb_printf(StrBuf *b, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    sb_reserve(b, (size_t)k);
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->n, (size_t)k + 1, fmt, ap);
+    va_end(ap);
+    b->n += (size_t)k;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Word pools
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+#define PICK(g, a) ((a)[trng_below(&(g)->rng, COUNT(a))])
+
+static const char *const girl_names[] = {
+    "Mia", "Lily", "Anna", "Emma", "Sara", "Lucy", "Rosa", "Nora", "Ella", "Maya", "Ruby",
+    "Zoe", "Ida", "Lena", "Tara", "Nina", "Eva", "Olivia", "Sophie", "Grace", "Hannah", "Alice",
+    "Clara", "Daisy", "Fiona", "Greta", "Hazel", "Iris", "Leah", "Molly", "Nadia", "Pia",
+    "Rita", "Sofia", "Tilda", "Una", "Vera", "Amara", "Bella", "Celia", "Delia", "Elena",
+    "Flora", "Gemma", "Helen", "Isla", "Kira", "Luna", "Mara", "Nell", "Opal", "Penny",
+    "Rhea", "Stella", "Thea", "Ursula", "Viola", "Yara", "Ada", "Beth", "Cora", "Dora",
+    "Esme", "Freya", "Hilda", "Ines", "Lara", "Mina", "Orla", "Pearl", "Rina", "Selma",
+    "Tess", "Uma", "Vita", "Amy", "Kate", "Sue", "Ann", "May", "Eliza", "Martha", "Edith",
+};
+static const char *const boy_names[] = {
+    "Tom", "Ben", "Sam", "Leo", "Max", "Finn", "Jack", "Noah", "Liam", "Oscar", "Hugo", "Otto",
+    "Felix", "Theo", "Ivan", "Omar", "Ravi", "Kai", "Eli", "Adam", "Bruno", "Carl", "Dan",
+    "Emil", "Fred", "George", "Henry", "Isaac", "Karl", "Louis", "Martin", "Nico", "Paul",
+    "Rufus", "Simon", "Timo", "Victor", "Arthur", "Basil", "Cyril", "Dennis", "Elmer", "Frank",
+    "Gus", "Harold", "Igor", "Lars", "Milo", "Ned", "Olaf", "Peter", "Rolf", "Silas", "Tobias",
+    "Ulrich", "Vince", "Alan", "Bob", "Colin", "David", "Edgar", "Gil", "Hans", "Ian", "Ken",
+    "Lou", "Mark", "Nils", "Pat", "Rob", "Ted", "Tim", "Vlad", "Anton", "Boris", "Caleb",
+};
+
+// Syllables for invented names. None contains q, x, j or w (see the file comment).
+static const char *const onsets[] = {
+    "b", "br", "d", "dr", "f", "fl", "g", "gr", "h", "k", "kr", "l", "m", "n", "p", "pr",
+    "r", "s", "st", "t", "tr", "v", "z", "th", "sh", "ch", "bl", "sl", "sn", "",
+};
+static const char *const vowels[] = {"a", "e", "i", "o", "u", "a", "e", "i", "o", "ia",
+                                     "ea", "ou", "ai", "y", "ee", "oo"};
+static const char *const codas[] = {"", "", "", "", "n", "r", "l", "s", "m", "th", "nd", "rt",
+                                    "ll", "k", "sh", "lt"};
+
+static const char *const kingdoms[] = {"kingdom", "castle", "village", "forest", "town",
+                                       "valley", "garden", "city", "land", "island", "farm",
+                                       "house", "cottage", "palace", "meadow", "mountain"};
+static const char *const place_adj[] = {"small", "big", "quiet", "green", "faraway", "sunny",
+                                        "snowy", "busy", "little", "old", "happy", "dark",
+                                        "tiny", "beautiful", "magic", "peaceful"};
+static const char *const girl_roles[] = {"princess", "girl", "queen", "little girl", "fairy",
+                                         "farmer", "baker", "witch", "mermaid", "dancer"};
+static const char *const boy_roles[] = {"prince", "boy", "king", "little boy", "knight",
+                                        "farmer", "baker", "wizard", "fisherman", "painter"};
+static const char *const animals[] = {"fox", "rabbit", "bird", "cat", "dog", "bear", "owl",
+                                      "mouse", "frog", "duck", "horse", "squirrel", "turtle",
+                                      "deer", "lion", "puppy", "kitten", "dragon", "goat"};
+static const char *const habits[] = {
+    "walked to the river to get water",
+    "sang a song to the birds",
+    "looked out of the window at the hills",
+    "played in the garden with a red ball",
+    "fed the ducks by the pond",
+    "picked flowers in the meadow",
+    "helped her mother bake bread",
+    "went for a walk in the forest",
+    "read a big book of stories",
+    "watered the plants in the garden",
+    "ran to the top of the hill",
+    "brushed the horses in the stable",
+    "drew pictures of the sun and the sky",
+    "counted the clouds in the sky",
+    "danced in the big hall",
+    "went to the market with a basket",
+    "swam in the lake",
+    "climbed the old tree behind the house",
+    "woke up early and smiled at the sun",
+    "played with a little wooden boat",
+};
+static const char *const objects[] = {"box", "key", "ball", "hat", "book", "ring", "stone",
+                                      "shell", "map", "flower", "star", "kite", "cake", "apple",
+                                      "feather", "lamp", "coin", "bell", "boat", "doll", "egg",
+                                      "cup", "bag", "sock", "letter", "crown", "mirror"};
+static const char *const obj_adj[] = {"shiny", "red", "blue", "golden", "tiny", "big", "old",
+                                      "strange", "pretty", "soft", "magic", "green", "yellow",
+                                      "round", "silver", "little", "heavy", "funny"};
+static const char *const found_where[] = {"under a tree", "in the grass", "by the river",
+                                          "in the sand", "near the door", "on the path",
+                                          "behind a rock", "in an old box", "under the bed",
+                                          "in the snow", "on the hill", "in the garden"};
+static const char *const problems[] = {
+    "a big storm came and the wind was very strong",
+    "the bridge over the river was broken",
+    "the little %s could not find its way home",
+    "it started to rain and everything got wet",
+    "the %s was stuck in a tree",
+    "a loud noise came from the dark forest",
+    "the king lost his golden crown",
+    "the baker had no flour to make bread",
+    "the sun did not come out for three days",
+    "the river was too deep to cross",
+};
+static const char *const feelings[] = {"happy", "sad", "scared", "surprised", "tired",
+                                       "excited", "proud", "curious", "brave", "sleepy"};
+static const char *const helps[] = {
+    "built a little bridge out of sticks",
+    "followed the stars to find the way",
+    "shared the bread with everyone",
+    "sang a song until the storm was gone",
+    "climbed up and helped it down",
+    "looked everywhere until they found it",
+    "asked the wise old owl for help",
+    "made a warm fire and waited together",
+    "carried the %s home in a basket",
+    "used the %s to open the old door",
+};
+
+// ----------------------------------------------------------------------------------------------
+// Names and identifiers
+
+static void invent_name(CorpusGen *g, char *out, size_t cap) {
+    int syl = 2 + (int)trng_below(&g->rng, 3) / 2; // 2 or 3 syllables (2 more often)
+    out[0] = 0;
+    for (int i = 0; i < syl; i++) {
+        strncat(out, PICK(g, onsets), cap - strlen(out) - 1);
+        strncat(out, PICK(g, vowels), cap - strlen(out) - 1);
+        if (i == syl - 1 || trng_below(&g->rng, 3) == 0)
+            strncat(out, PICK(g, codas), cap - strlen(out) - 1);
+    }
+    if (strlen(out) < 3)
+        strncat(out, "na", cap - strlen(out) - 1);
+    if (out[0] >= 'a' && out[0] <= 'z')
+        out[0] = (char)(out[0] - 'a' + 'A');
+}
+
+// A character's name: invented 60% of the time, else from the list for the gender.
+static void character_name(CorpusGen *g, bool girl, char *out, size_t cap) {
+    if (trng_below(&g->rng, 10) < 6) {
+        invent_name(g, out, cap);
+    } else {
+        const char *n = girl ? PICK(g, girl_names) : PICK(g, boy_names);
+        snprintf(out, cap, "%s", n);
+    }
+}
+
+static const char *const ident_words[] = {
+    "width", "height", "length", "size", "count", "total", "value", "price", "rate", "name",
+    "items", "item", "index", "start", "end", "step", "score", "speed", "time", "distance",
+    "base", "side", "radius", "left", "right", "top", "bottom", "x", "y", "z", "a", "b", "n",
+    "m", "data", "text", "word", "line", "key", "result", "amount", "tax", "cost", "weight",
+    "mass", "age", "year", "days", "hours", "first", "second", "low", "high", "limit", "factor",
+    "scale", "offset", "depth", "volume", "number", "num", "val", "temp", "row", "col", "level",
+    "money", "points", "balance", "width2", "delta", "alpha", "beta", "gamma",
+};
+static const char *const ident_suffix[] = {"", "", "", "_len", "_count", "_size", "_total",
+                                           "_value", "_rate", "_num", "_max", "_min", "2", "_a",
+                                           "_b", "_id"};
+
+// A parameter name: a real word 40% of the time, else invented (lowercase syllables, with an
+// optional suffix). Distinct from the names in `avoid` (n of them).
+static void param_name(CorpusGen *g, char *out, size_t cap, char avoid[][32], int n) {
+    for (int tries = 0; tries < 50; tries++) {
+        if (trng_below(&g->rng, 10) < 4) {
+            snprintf(out, cap, "%s", PICK(g, ident_words));
+        } else {
+            char s[40] = "";
+            int syl = 1 + (int)trng_below(&g->rng, 2);
+            for (int i = 0; i < syl; i++) {
+                strncat(s, PICK(g, onsets), sizeof s - strlen(s) - 1);
+                strncat(s, PICK(g, vowels), sizeof s - strlen(s) - 1);
+                strncat(s, PICK(g, codas), sizeof s - strlen(s) - 1);
+            }
+            if (strlen(s) < 2)
+                strncat(s, "n", sizeof s - strlen(s) - 1);
+            snprintf(out, cap, "%s%s", s, PICK(g, ident_suffix));
+        }
+        bool clash = strcmp(out, "def") == 0 || strcmp(out, "return") == 0 ||
+                     strcmp(out, "if") == 0 || strcmp(out, "for") == 0 ||
+                     strcmp(out, "in") == 0 || strcmp(out, "is") == 0 ||
+                     strcmp(out, "not") == 0 || strcmp(out, "and") == 0 ||
+                     strcmp(out, "or") == 0 || strcmp(out, "print") == 0 ||
+                     strcmp(out, "result") == 0 || strcmp(out, "total") == 0;
+        for (int i = 0; i < n && !clash; i++)
+            clash = strcmp(out, avoid[i]) == 0;
+        if (!clash)
+            return;
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// Stories
+
+typedef struct {
+    char name[32];
+    const char *role;
+    const char *he, *him, *his; // she/her/her or he/him/his
+    bool girl;
+} Character;
+
+static void make_character(CorpusGen *g, Character *c, const char *avoid) {
+    c->girl = trng_below(&g->rng, 2) == 0;
+    do {
+        character_name(g, c->girl, c->name, sizeof c->name);
+    } while (avoid && strcmp(avoid, c->name) == 0);
+    c->role = c->girl ? PICK(g, girl_roles) : PICK(g, boy_roles);
+    c->he = c->girl ? "she" : "he";
+    c->him = c->girl ? "her" : "him";
+    c->his = c->girl ? "her" : "his";
+}
+
+static void cap_puts(StrBuf *b, const char *s) { // s with its first letter capitalised
+    size_t at = b->n;
+    sb_puts(b, s);
+    if (b->p[at] >= 'a' && b->p[at] <= 'z')
+        b->p[at] = (char)(b->p[at] - 'a' + 'A');
+}
+
+// Writes a template where %N is the hero's name, %M the friend's, %h he/she, %H He/She,
+// %i him/her, %s his/her, %A the friend's kind (an animal or a role), %o the object, %a an
+// adjective of the object, %p the place, %b the place's adjective.
+typedef struct {
+    const Character *hero, *friend_;
+    const char *kind, *object, *adj, *place, *padj;
+} Cast;
+
+static void say(StrBuf *b, const Cast *c, const char *t) {
+    for (const char *p = t; *p; p++) {
+        if (*p != '%') {
+            sb_putn(b, p, 1);
+            continue;
+        }
+        p++;
+        switch (*p) {
+        case 'N': sb_puts(b, c->hero->name); break;
+        case 'M': sb_puts(b, c->friend_->name); break;
+        case 'h': sb_puts(b, c->hero->he); break;
+        case 'H': cap_puts(b, c->hero->he); break;
+        case 'i': sb_puts(b, c->hero->him); break;
+        case 's': sb_puts(b, c->hero->his); break;
+        case 'A': sb_puts(b, c->kind); break;
+        case 'o': sb_puts(b, c->object); break;
+        case 'a': sb_puts(b, c->adj); break;
+        case 'p': sb_puts(b, c->place); break;
+        case 'b': sb_puts(b, c->padj); break;
+        default: sb_putn(b, p, 1); break;
+        }
+    }
+}
+
+static const char *const openings[] = {
+    "Once upon a time, in a %a %p, there lived a %R named %N.",
+    "Once upon a time, in a %a %p, there lived a %R named %N.",
+    "Once upon a time, in a %a %p, there lived a %R named %N.",
+    "Once upon a time, there was a %R named %N who lived in a %a %p.",
+    "Long ago, in a %a %p, there lived a %R called %N.",
+    "There once was a %R named %N. %H lived in a %a %p.",
+    "%N was a %R who lived in a %a %p.",
+};
+static const char *const routines[] = {"Every morning, %N", "Every day, %N", "Every evening, %N",
+                                       "Every morning, %N", "Each day, %N"};
+static const char *const middles[] = {
+    "One day, %N found a %a %o %W.",
+    "One day, while %h was playing, %N saw a %a %o %W.",
+    "One morning, %N woke up and saw a %a %o %W.",
+};
+static const char *const meetings[] = {
+    "Then %N met a %A named %M.",
+    "On the way, %N met a friendly %A called %M.",
+    "Soon %N saw a %A. The %A's name was %M.",
+    "Suddenly, a little %A named %M came to %N.",
+};
+static const char *const dialogues[] = {
+    "\"Hello, %M,\" said %N. \"Will you help me?\"\n%M smiled and said, \"Yes, %N, I will help you.\"",
+    "\"What is your name?\" asked %N.\n\"My name is %M,\" said the %A.",
+    "%M said, \"%N, look at this %a %o!\"\n%N said, \"Wow, %M, it is so %a!\"",
+    "\"Can we be friends?\" asked %M.\n\"Yes, %M,\" said %N. \"We can be friends.\"",
+    "%N asked, \"%M, where did you find this %o?\"\n%M said, \"I found it %W, %N.\"",
+};
+static const char *const endings[] = {
+    "From that day on, %N and %M were best friends.",
+    "%N and %M were very happy. The end.",
+    "%N smiled at %M and said, \"Thank you, %M.\"",
+    "That night, %N went to sleep with a big smile. %H was so happy to have a friend like %M.",
+    "And so %N and %M lived happily in the %b %p.",
+    "%N learned that friends help each other. %N and %M played together every day.",
+};
+
+static void story(CorpusGen *g, StrBuf *b) {
+    Character hero, friend_;
+    make_character(g, &hero, NULL);
+    make_character(g, &friend_, hero.name);
+    bool animal_friend = trng_below(&g->rng, 2) == 0;
+    char adj_place[64];
+    snprintf(adj_place, sizeof adj_place, "%s", PICK(g, place_adj));
+    Cast c = {&hero, &friend_, animal_friend ? PICK(g, animals) : friend_.role, PICK(g, objects),
+              PICK(g, obj_adj), PICK(g, kingdoms), adj_place};
+    const char *where = PICK(g, found_where);
+
+    // Opening: %R is the hero's role, %a here the place adjective.
+    const char *op = PICK(g, openings);
+    Cast oc = c;
+    oc.adj = adj_place;
+    for (const char *p = op; *p; p++) {
+        if (p[0] == '%' && p[1] == 'R') {
+            sb_puts(b, hero.role);
+            p++;
+        } else if (p[0] == '%' && p[1]) {
+            char t[3] = {'%', p[1], 0};
+            say(b, &oc, t);
+            p++;
+        } else {
+            sb_putn(b, p, 1);
+        }
+    }
+    sb_puts(b, " ");
+    // Routine, 1 or 2 sentences.
+    int nr = 1 + (int)trng_below(&g->rng, 2);
+    for (int i = 0; i < nr; i++) {
+        say(b, &c, PICK(g, routines));
+        sb_puts(b, " ");
+        const char *h = PICK(g, habits);
+        // "her mother" in a habit follows the hero's gender
+        if (!hero.girl && strstr(h, "her mother"))
+            h = "helped his father in the garden";
+        sb_puts(b, h);
+        sb_puts(b, ". ");
+    }
+    if (trng_below(&g->rng, 2) == 0) {
+        say(b, &c, "%N loved the %b %p. ");
+    }
+    // Middle: finding something.
+    const char *m = PICK(g, middles);
+    for (const char *p = m; *p; p++) {
+        if (p[0] == '%' && p[1] == 'W') {
+            sb_puts(b, where);
+            p++;
+        } else if (p[0] == '%' && p[1]) {
+            char t[3] = {'%', p[1], 0};
+            say(b, &c, t);
+            p++;
+        } else {
+            sb_putn(b, p, 1);
+        }
+    }
+    sb_puts(b, " ");
+    say(b, &c, trng_below(&g->rng, 2) ? "%N picked up the %o. " : "%H picked up the %o. ");
+    sb_printf(b, "%s felt very %s.\n\n", hero.name, PICK(g, feelings));
+    // Meeting and dialogue.
+    say(b, &c, PICK(g, meetings));
+    sb_puts(b, " ");
+    const char *d = PICK(g, dialogues);
+    for (const char *p = d; *p; p++) {
+        if (p[0] == '%' && p[1] == 'W') {
+            sb_puts(b, where);
+            p++;
+        } else if (p[0] == '%' && p[1]) {
+            char t[3] = {'%', p[1], 0};
+            say(b, &c, t);
+            p++;
+        } else {
+            sb_putn(b, p, 1);
+        }
+    }
+    sb_puts(b, "\n\n");
+    // Problem and help.
+    char tmp[160];
+    snprintf(tmp, sizeof tmp, PICK(g, problems), c.kind);
+    sb_puts(b, "But ");
+    sb_puts(b, tmp);
+    sb_puts(b, ". ");
+    say(b, &c, trng_below(&g->rng, 2) ? "%N and %M " : "Together, %N and %M ");
+    snprintf(tmp, sizeof tmp, PICK(g, helps), c.object);
+    sb_puts(b, tmp);
+    sb_puts(b, ". ");
+    if (trng_below(&g->rng, 2) == 0)
+        sb_printf(b, "%s was %s, but %s was %s too. ", hero.name, PICK(g, feelings),
+                  friend_.name, PICK(g, feelings));
+    say(b, &c, PICK(g, endings));
+    sb_puts(b, "\n");
+}
+
+// ----------------------------------------------------------------------------------------------
+// Code
+
+static const char *const fn_verbs[] = {"get", "compute", "find", "make", "calc", "add", "scale",
+                                       "check", "count", "sum", "area", "mix", "join", "update",
+                                       "apply", "measure", "total", "build", "move", "split"};
+static const char *const fn_nouns[] = {"area", "total", "price", "sum", "score", "size",
+                                       "volume", "speed", "cost", "value", "distance", "product",
+                                       "average", "max", "min", "ratio", "result", "length",
+                                       "perimeter", "weight", "balance", "points", "tax", ""};
+
+static void function_name(CorpusGen *g, char *out, size_t cap) {
+    int r = (int)trng_below(&g->rng, 6);
+    const char *v = PICK(g, fn_verbs), *n = PICK(g, fn_nouns);
+    if (r == 0 || !*n)
+        snprintf(out, cap, "%s", v);
+    else if (r == 1)
+        snprintf(out, cap, "%s", n);
+    else
+        snprintf(out, cap, "%s_%s", v, n);
+}
+
+static const char *const binops[] = {"*", "+", "-", "*", "/", "*", "+"};
+
+static void code_function(CorpusGen *g, StrBuf *b) {
+    char fn[64];
+    function_name(g, fn, sizeof fn);
+    int np = 1 + (int)trng_below(&g->rng, 3);
+    if (trng_below(&g->rng, 2) == 0)
+        np = 2;
+    char p[3][32];
+    for (int i = 0; i < np; i++)
+        param_name(g, p[i], sizeof p[i], p, i);
+    sb_printf(b, "def %s(", fn);
+    for (int i = 0; i < np; i++)
+        sb_printf(b, "%s%s", i ? ", " : "", p[i]);
+    sb_puts(b, "):\n");
+    int kind = (int)trng_below(&g->rng, 10);
+    const char *op = PICK(g, binops);
+    if (np == 1) {
+        switch (kind % 5) {
+        case 0: sb_printf(b, "    return %s * %s\n", p[0], p[0]); break;
+        case 1: sb_printf(b, "    return %s + 1\n", p[0]); break;
+        case 2: sb_printf(b, "    print(%s)\n    return %s\n", p[0], p[0]); break;
+        case 3:
+            sb_printf(b, "    if %s > 0:\n        return %s\n    return 0 - %s\n", p[0], p[0], p[0]);
+            break;
+        default:
+            sb_printf(b, "    total = 0\n    for item in %s:\n        total = total + item\n"
+                         "    return total\n", p[0]);
+            break;
+        }
+    } else if (np == 2) {
+        int i0 = (int)trng_below(&g->rng, 4) == 0 ? 1 : 0, i1 = 1 - i0;
+        switch (kind) {
+        case 0: case 1: case 2: case 3:
+            sb_printf(b, "    return %s %s %s\n", p[i0], op, p[i1]);
+            break;
+        case 4: case 5:
+            sb_printf(b, "    result = %s %s %s\n    return result\n", p[i0], op, p[i1]);
+            break;
+        case 6:
+            sb_printf(b, "    if %s > %s:\n        return %s\n    return %s\n", p[0], p[1], p[0],
+                      p[1]);
+            break;
+        case 7:
+            sb_printf(b, "    total = %s * %s\n    print(total)\n    return total\n", p[i0], p[i1]);
+            break;
+        case 8:
+            sb_printf(b, "    %s = %s %s %s\n    return %s\n", p[i0], p[i0], op, p[i1], p[i0]);
+            break;
+        default:
+            sb_printf(b, "    return (%s %s %s) / 2\n", p[i0], op, p[i1]);
+            break;
+        }
+    } else {
+        const char *op2 = PICK(g, binops);
+        switch (kind % 4) {
+        case 0: sb_printf(b, "    return %s %s %s %s %s\n", p[0], op, p[1], op2, p[2]); break;
+        case 1:
+            sb_printf(b, "    result = %s %s %s\n    return result %s %s\n", p[0], op, p[1], op2,
+                      p[2]);
+            break;
+        case 2:
+            sb_printf(b, "    if %s > %s:\n        return %s %s %s\n    return %s\n", p[0], p[1],
+                      p[0], op, p[2], p[1]);
+            break;
+        default:
+            sb_printf(b, "    total = %s * %s\n    total = total + %s\n    return total\n", p[0],
+                      p[1], p[2]);
+            break;
+        }
+    }
+}
+
+static void code_document(CorpusGen *g, StrBuf *b) {
+    int nf = 1 + (int)trng_below(&g->rng, 3);
+    for (int i = 0; i < nf; i++) {
+        if (i)
+            sb_puts(b, "\n");
+        code_function(g, b);
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// Facts
+
+typedef struct {
+    const char *country, *capital, *continent, *language;
+} Country;
+
+static const Country countries[] = {
+    {"France", "Paris", "Europe", "French"},       {"Germany", "Berlin", "Europe", "German"},
+    {"Italy", "Rome", "Europe", "Italian"},        {"Spain", "Madrid", "Europe", "Spanish"},
+    {"Portugal", "Lisbon", "Europe", "Portuguese"}, {"England", "London", "Europe", "English"},
+    {"Ireland", "Dublin", "Europe", "English"},    {"Greece", "Athens", "Europe", "Greek"},
+    {"Austria", "Vienna", "Europe", "German"},     {"Poland", "Warsaw", "Europe", "Polish"},
+    {"Sweden", "Stockholm", "Europe", "Swedish"},  {"Norway", "Oslo", "Europe", "Norwegian"},
+    {"Finland", "Helsinki", "Europe", "Finnish"},  {"Denmark", "Copenhagen", "Europe", "Danish"},
+    {"Russia", "Moscow", "Europe", "Russian"},     {"Egypt", "Cairo", "Africa", "Arabic"},
+    {"Kenya", "Nairobi", "Africa", "Swahili"},     {"Nigeria", "Abuja", "Africa", "English"},
+    {"Morocco", "Rabat", "Africa", "Arabic"},      {"Ghana", "Accra", "Africa", "English"},
+    {"Japan", "Tokyo", "Asia", "Japanese"},        {"China", "Beijing", "Asia", "Chinese"},
+    {"India", "Delhi", "Asia", "Hindi"},           {"Thailand", "Bangkok", "Asia", "Thai"},
+    {"Vietnam", "Hanoi", "Asia", "Vietnamese"},    {"Korea", "Seoul", "Asia", "Korean"},
+    {"Turkey", "Ankara", "Asia", "Turkish"},       {"Iran", "Tehran", "Asia", "Persian"},
+    {"Canada", "Ottawa", "North America", "English"},
+    {"Mexico", "Mexico City", "North America", "Spanish"},
+    {"Cuba", "Havana", "North America", "Spanish"}, {"Peru", "Lima", "South America", "Spanish"},
+    {"Brazil", "Brasilia", "South America", "Portuguese"},
+    {"Argentina", "Buenos Aires", "South America", "Spanish"},
+    {"Chile", "Santiago", "South America", "Spanish"},
+    {"Australia", "Canberra", "Australia", "English"},
+};
+
+typedef struct {
+    const char *name, *kind, *legs, *home, *sound;
+} Animal;
+
+static const Animal animal_facts[] = {
+    {"cat", "mammal", "four", "house", "meow"},  {"dog", "mammal", "four", "house", "woof"},
+    {"cow", "mammal", "four", "farm", "moo"},    {"horse", "mammal", "four", "farm", "neigh"},
+    {"duck", "bird", "two", "pond", "quack"},    {"owl", "bird", "two", "tree", "hoot"},
+    {"hen", "bird", "two", "farm", "cluck"},     {"frog", "amphibian", "four", "pond", "croak"},
+    {"snake", "reptile", "no", "grass", "hiss"}, {"fish", "fish", "no", "water", "blub"},
+    {"sheep", "mammal", "four", "farm", "baa"},  {"lion", "mammal", "four", "savanna", "roar"},
+    {"bee", "insect", "six", "hive", "buzz"},    {"spider", "spider", "eight", "web", "hiss"},
+};
+
+static const char *const science[] = {
+    "Water boils at 100 degrees Celsius.",
+    "Water freezes at 0 degrees Celsius.",
+    "The sun is a star.",
+    "The moon goes around the earth.",
+    "The earth goes around the sun.",
+    "Plants need water and light to grow.",
+    "Ice is frozen water.",
+    "The sky is blue on a clear day.",
+    "A week has seven days.",
+    "A year has twelve months.",
+    "A day has twenty four hours.",
+    "An hour has sixty minutes.",
+    "Snow is cold and white.",
+    "Fire is hot.",
+    "Fish live in water.",
+    "Birds have feathers and wings.",
+    "The earth is round.",
+    "Rain falls from clouds.",
+    "Bees make honey.",
+    "Cows give milk.",
+};
+
+static void fact_line(CorpusGen *g, StrBuf *b) {
+    const Country *c = &countries[trng_below(&g->rng, COUNT(countries))];
+    const Animal *a = &animal_facts[trng_below(&g->rng, COUNT(animal_facts))];
+    const Animal *o = &animal_facts[trng_below(&g->rng, COUNT(animal_facts))];
+    switch (trng_below(&g->rng, 14)) {
+    case 0: case 1: case 2:
+        sb_printf(b, "The capital of %s is %s.", c->country, c->capital);
+        break;
+    case 3:
+        sb_printf(b, "Q: What is the capital of %s?\nA: The capital of %s is %s.", c->country,
+                  c->country, c->capital);
+        break;
+    case 4:
+        sb_printf(b, "%s is the capital of %s.", c->capital, c->country);
+        break;
+    case 5:
+        sb_printf(b, "%s is in %s. People in %s speak %s.", c->country, c->continent, c->country,
+                  c->language);
+        break;
+    case 6: {
+        const Country *d = &countries[trng_below(&g->rng, COUNT(countries))];
+        bool yes = d == c;
+        sb_printf(b, "Q: Is %s the capital of %s?\nA: %s, %s is %sthe capital of %s.",
+                  d->capital, c->country, yes ? "Yes" : "No", d->capital, yes ? "" : "not ",
+                  c->country);
+        if (!yes)
+            sb_printf(b, " The capital of %s is %s.", c->country, c->capital);
+        break;
+    }
+    case 7:
+        sb_printf(b, "A %s is a %s. A %s has %s legs.", a->name, a->kind, a->name, a->legs);
+        break;
+    case 8:
+        sb_printf(b, "Q: Is a %s a %s?\nA: %s, a %s is %sa %s.", a->name, o->kind,
+                  strcmp(a->kind, o->kind) == 0 ? "Yes" : "No", a->name,
+                  strcmp(a->kind, o->kind) == 0 ? "" : "not ", o->kind);
+        break;
+    case 9:
+        sb_printf(b, "A %s says %s. A %s lives in a %s.", a->name, a->sound, a->name, a->home);
+        break;
+    case 10:
+        sb_printf(b, "Q: How many legs does a %s have?\nA: A %s has %s legs.", a->name, a->name,
+                  a->legs);
+        break;
+    case 11: {
+        int x = (int)trng_below(&g->rng, 10), y = (int)trng_below(&g->rng, 10);
+        sb_printf(b, "Q: What is %d plus %d?\nA: %d plus %d is %d.", x, y, x, y, x + y);
+        break;
+    }
+    default:
+        sb_puts(b, PICK(g, science));
+        break;
+    }
+}
+
+static void fact_document(CorpusGen *g, StrBuf *b) {
+    int n = 3 + (int)trng_below(&g->rng, 6);
+    for (int i = 0; i < n; i++) {
+        fact_line(g, b);
+        sb_puts(b, "\n");
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// Documents and files
+
+void corpus_init(CorpusGen *g, uint64_t seed) { g->rng = trng_seed(seed); }
+
+void corpus_document(CorpusGen *g, Genre genre, StrBuf *out) {
+    switch (genre) {
+    case GENRE_STORY: story(g, out); break;
+    case GENRE_CODE: code_document(g, out); break;
+    default: fact_document(g, out); break;
+    }
+}
+
+void corpus_next(CorpusGen *g, StrBuf *out) {
+    uint32_t r = trng_below(&g->rng, 100);
+    corpus_document(g, r < 45 ? GENRE_STORY : r < 75 ? GENRE_CODE : GENRE_FACT, out);
+}
+
+KvStatus corpus_write(const char *train_path, const char *valid_path, uint64_t seed,
+                      size_t train_bytes, KvError *err) {
+    CorpusGen g;
+    corpus_init(&g, seed);
+    StrBuf tr = {0}, va = {0};
+    for (size_t i = 0; tr.n < train_bytes; i++) {
+        StrBuf *dst = i % 40 == 39 ? &va : &tr;
+        corpus_next(&g, dst);
+        sb_putn(dst, &(char){CORPUS_DOC_SEP}, 1);
+    }
+    KvStatus st = kv_write_file_atomic(train_path, tr.p, tr.n, err);
+    if (st == KV_OK)
+        st = kv_write_file_atomic(valid_path, va.p, va.n, err);
+    sb_free(&tr);
+    sb_free(&va);
+    return st;
+}
+
+size_t corpus_split(char *text, size_t n, char ***docs) {
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++)
+        count += text[i] == CORPUS_DOC_SEP;
+    *docs = kv_malloc((count + 1) * sizeof(char *));
+    size_t k = 0, start = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (text[i] == CORPUS_DOC_SEP) {
+            text[i] = 0;
+            (*docs)[k++] = text + start;
+            start = i + 1;
+        }
+    }
+    return k;
+}
+
+KvStatus read_whole_file(const char *path, char **data, size_t *n, KvError *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return kv_error(err, KV_ERR_INPUT, "%s: cannot open", path);
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    if (len < 0) {
+        fclose(f);
+        return kv_error(err, KV_ERR_INPUT, "%s: cannot read", path);
+    }
+    *data = kv_malloc((size_t)len + 1);
+    size_t got = fread(*data, 1, (size_t)len, f);
+    fclose(f);
+    if (got != (size_t)len) {
+        free(*data);
+        return kv_error(err, KV_ERR_INPUT, "%s: short read", path);
+    }
+    (*data)[len] = 0;
+    *n = (size_t)len;
+    return KV_OK;
+}

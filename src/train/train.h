@@ -1,0 +1,223 @@
+// train.h — the face of src/train: everything kvscope needs to build its own model from nothing.
+//
+// corpus   a seeded generator of training text in the three genres of the presets
+// bpe      a byte-pair-encoding trainer whose merges the engine's greedy encoder reproduces
+// nn       forward and backward of the DESIGN.md transformer on a batch (B, T)
+// train    AdamW, schedule, clipping, the training loop, the loss CSV and its cairo plot
+// eval     quality measurements of a trained checkpoint through the engine's own forward
+//
+// Shape legend (as in src/engine): L layers, H heads, HKV kv heads, HS head size, D dim,
+// KV kv_dim, F hidden, V vocab, B batch rows, T positions per row, N = B*T.
+#ifndef KVSCOPE_TRAIN_H
+#define KVSCOPE_TRAIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "engine/engine.h"
+
+// ----------------------------------------------------------------------------------------------
+// Small shared helpers
+
+// xorshift64* with a 64-bit output; the trainer's own stream (the engine's kv_rng_u32 is the
+// sampler's). state must not be 0.
+static inline uint64_t trng_next(uint64_t *s) {
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 0x2545F4914F6CDD1DULL;
+}
+static inline uint64_t trng_seed(uint64_t seed) {
+    // splitmix64 of the seed, so nearby seeds give unrelated streams and 0 is never the state
+    uint64_t z = seed + 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    z ^= z >> 31;
+    return z ? z : 1;
+}
+static inline uint32_t trng_below(uint64_t *s, uint32_t n) {
+    return (uint32_t)((trng_next(s) >> 32) % n);
+}
+static inline float trng_unit(uint64_t *s) { // [0, 1)
+    return (float)(trng_next(s) >> 40) / 16777216.0f;
+}
+
+// A growable byte string (always NUL-terminated).
+typedef struct {
+    char *p;
+    size_t n, cap;
+} StrBuf;
+
+void sb_free(StrBuf *b);
+void sb_putn(StrBuf *b, const char *s, size_t n);
+void sb_puts(StrBuf *b, const char *s);
+void sb_printf(StrBuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+// Reads a whole file; the caller owns *data (free). KV_ERR_INPUT naming the file on failure.
+KvStatus read_whole_file(const char *path, char **data, size_t *n, KvError *err);
+
+// ----------------------------------------------------------------------------------------------
+// Corpus
+
+// Documents in a corpus file are separated by this byte (it never occurs inside one).
+#define CORPUS_DOC_SEP '\x1e'
+
+typedef enum { GENRE_STORY, GENRE_CODE, GENRE_FACT, GENRE_COUNT } Genre;
+
+typedef struct {
+    uint64_t rng;
+} CorpusGen;
+
+void corpus_init(CorpusGen *g, uint64_t seed);
+// Appends one document of the given genre (no separator).
+void corpus_document(CorpusGen *g, Genre genre, StrBuf *out);
+// Appends one document whose genre is drawn from the mix (stories 45%, code 30%, facts 25%).
+void corpus_next(CorpusGen *g, StrBuf *out);
+// Generates documents until the training text reaches train_bytes; every 40th document goes to
+// the validation file instead. Both files: documents each followed by CORPUS_DOC_SEP.
+KvStatus corpus_write(const char *train_path, const char *valid_path, uint64_t seed,
+                      size_t train_bytes, KvError *err);
+
+// Splits a corpus file's text in place into documents: fills docs (owned by caller, free) with
+// pointers into text, NUL-terminating each. Returns the count.
+size_t corpus_split(char *text, size_t n, char ***docs);
+
+// ----------------------------------------------------------------------------------------------
+// BPE
+
+typedef struct {
+    int vocab_size;
+    char **pieces;  // owned
+    int *piece_len;
+    float *scores;
+    int n_base;     // 3 specials + 256 bytes + single characters: ids below n_base are not merges
+    int *merge_of;  // (V, V): id of piece text(i)+text(j), or -1 (the encoder's lookup table)
+    int *char_id;   // (0x110000 is too big) code point -> id for code points < 0x10000, or -1
+} Bpe;
+
+// Trains a vocabulary of vocab_size pieces on docs (each encoded as the engine encodes a prompt:
+// a " " prefix, then code points). Merge rank r gets score -r, so greedy-highest-score-first
+// encoding (DESIGN.md) reproduces the training segmentation exactly. Progress to log if not NULL.
+KvStatus bpe_train(Bpe *b, char *const *docs, size_t n_docs, int vocab_size, FILE *log,
+                   KvError *err);
+// Builds the lookup tables of a vocabulary loaded through the engine's Tokenizer.
+KvStatus bpe_from_tokenizer(Bpe *b, const Tokenizer *t, KvError *err);
+void bpe_free(Bpe *b);
+// Encodes text exactly as tokenizer_encode does (" " prefix, code points with byte fallback,
+// greedy best-score merges), fast (a heap, O(n log n)). No BOS. Returns the count; out must
+// hold strlen(text) + 2 ids.
+int bpe_encode(const Bpe *b, const char *text, int *out);
+KvStatus bpe_write(const Bpe *b, const char *path, KvError *err);
+
+// ----------------------------------------------------------------------------------------------
+// Matmul (cache-blocked, vectorised, OpenMP)
+
+// C(M,N) (+)= A(M,K) . B(K,N), all row-major with the given row strides.
+void mm_nn(float *C, const float *A, const float *B, int M, int N, int K, bool accumulate);
+// C(M,N) (+)= A(M,K) . W(N,K)^T (W row-major N x K, as a weight matrix out x in).
+void mm_nt(float *C, const float *A, const float *W, int M, int N, int K, bool accumulate);
+// C(M,N) (+)= A(K,M)^T . B(K,N) (a weight gradient: dW += dY^T X).
+void mm_tn(float *C, const float *A, const float *B, int M, int N, int K, bool accumulate);
+// Which parts of a product are known zero or unneeded (causal attention):
+//   MM_OUT_LOWER  only C[i][j] with j <= i is needed (tiles wholly above the diagonal skipped)
+//   MM_A_LOWER    A[i][k] = 0 for k > i;   MM_A_UPPER  A[i][k] = 0 for k < i
+typedef enum { MM_FULL, MM_OUT_LOWER, MM_A_LOWER, MM_A_UPPER } MmMask;
+// C(M,N) (+)= op(A)(M,K) . B(K,N) with row strides ldc, lda, ldb; op(A) is A, or with a_trans
+// the transpose of a (K,M) matrix. With MM_OUT_LOWER and !accumulate, C above the diagonal is
+// left unspecified.
+void mm_strided(float *C, int ldc, const float *A, int lda, bool a_trans, const float *B, int ldb,
+                int M, int N, int K, bool accumulate, MmMask mask);
+// out(cols, rows) = in(rows, cols)^T
+void mm_transpose(float *out, const float *in, int rows, int cols);
+// The matmul's speed on an (M,K)x(K,N) product, in GFLOP/s (best of a few runs).
+double mm_benchmark(int M, int N, int K);
+
+// ----------------------------------------------------------------------------------------------
+// The network: forward and backward on a batch
+
+typedef struct {
+    ModelConfig cfg;
+    int B, T;
+    // activations, saved for the backward pass
+    float *x;      // (L+1, N, D) residual stream entering each layer; [L] = final
+    float *xn1;    // (L, N, D) normalised input to attention
+    float *rstd1;  // (L, N)
+    float *q;      // (L, N, D) after RoPE
+    float *k;      // (L, N, KV) after RoPE
+    float *v;      // (L, N, KV)
+    float *att;    // (L, B, H, T, T) softmax weights
+    float *ao;     // (L, N, D) attention output (heads concatenated)
+    float *x2;     // (L, N, D) after attention residual
+    float *xn2;    // (L, N, D)
+    float *rstd2;  // (L, N)
+    float *h1;     // (L, N, F) W1 x
+    float *h3;     // (L, N, F) W3 x
+    float *g;      // (L, N, F) silu(h1) * h3
+    float *xf;     // (N, D) final norm output
+    float *rstdf;  // (N)
+    float *logits; // (N, V) then, after backward starts, dlogits
+    // backward scratch
+    float *dx, *dxn, *dq, *dk, *dv, *dao, *dg, *dh1, *dh3, *dtmp, *datt;
+    float *tT;     // transposes: (max(V, F, D), N)
+    float *rope_cos, *rope_sin; // (T, HS/2)
+    const int *tokens;          // (N) inputs of the last forward
+    float *mem;
+} Net;
+
+void net_init(Net *n, const ModelConfig *c, int B, int T);
+void net_free(Net *n);
+// Forward over tokens (B, T); with targets, returns the mean cross-entropy (nats/token), else 0.
+// Leaves logits in n->logits.
+double net_forward(Net *n, const ModelWeights *w, const int *tokens, const int *targets);
+// Backward of the last forward (which must have had targets): adds gradients into g.
+void net_backward(Net *n, const ModelWeights *w, ModelWeights *g, const int *targets);
+
+// Standard init: normal(0, 0.02), residual projections (wo, w2) scaled by 1/sqrt(2L), gains 1.
+void net_init_weights(const ModelConfig *c, ModelWeights *w, uint64_t seed);
+
+// ----------------------------------------------------------------------------------------------
+// Training
+
+typedef struct {
+    ModelConfig cfg;
+    int batch, seq;       // B, T
+    int steps, warmup;
+    float lr, lr_min, weight_decay, beta1, beta2, clip;
+    int eval_every, eval_windows;
+    uint64_t seed;
+    const char *out_model, *out_csv, *out_png;
+    int threads;
+} TrainConfig;
+
+void train_config_default(TrainConfig *tc);
+// Trains on the token streams (each document: BOS then its tokens). Writes the model, the CSV
+// and the PNG at the end (and the model every 200 steps). Progress on stderr.
+KvStatus train_run(const TrainConfig *tc, const int *train_tok, size_t n_train,
+                   const int *valid_tok, size_t n_valid, KvError *err);
+
+// Draws the loss curve (train and validation) from a CSV as written by train_run into a PNG.
+KvStatus plot_loss_png(const char *csv_path, const char *png_path, const char *title,
+                       KvError *err);
+
+// ----------------------------------------------------------------------------------------------
+// Evaluation (through the engine)
+
+// Greedy (temperature 0) continuation of prompt by n_new tokens, appended to out as text.
+// *n_prompt_out (if not NULL) receives the prompt's token count (with BOS).
+void eval_greedy(Engine *e, const Tokenizer *t, const char *prompt, int n_new, StrBuf *out,
+                 int *n_prompt_out);
+// The 40 copy cases: returns how many the model continues with the expected repeat.
+int eval_copy(Engine *e, const Tokenizer *t, bool verbose, int *n_cases);
+// The whole report on stdout (`eval <what> key=value ...`); valid_path and corpus_path optional.
+KvStatus eval_run(const char *model_path, const char *tok_path, const char *valid_path,
+                  const char *corpus_path, KvError *err);
+
+// ----------------------------------------------------------------------------------------------
+// Token streams
+
+// Encodes every document as BOS + bpe_encode(doc) into one stream; caller owns *out (free).
+size_t encode_stream(const Bpe *b, char *const *docs, size_t n_docs, int **out);
+
+#endif
