@@ -187,7 +187,6 @@ int cli_main(int argc, char **argv) {
             return cmds[i].fn(argc - 1, argv + 1);
     if (cmd[0] == '-') // options without a command: the window with options
         return cmd_run(argc, argv);
-    usage(stderr);
     return app_usage_error(cmd, "unknown command (see kvscope --help)");
 }
 
