@@ -60,7 +60,6 @@ static void fx_free(Fx *f) {
     // the fonts the toolbar and the scene cached (a leak checker runs after each test)
     toolbar_release();
     pango_cairo_font_map_set_default(NULL);
-    cairo_debug_reset_static_data();
 }
 
 // ----------------------------------------------------------------------------------------------

@@ -526,11 +526,10 @@ done:
     if (win)
         SDL_DestroyWindow(win);
     SDL_Quit();
-    // Give back the fonts pango and cairo cache for the life of the process, so a
+    // Give back the fonts pango caches for the life of the process, so a
     // leak checker sees only real leaks.
     toolbar_release();
     pango_cairo_font_map_set_default(NULL);
-    cairo_debug_reset_static_data();
     if (have_session)
         session_free(&s);
     if (have_model) {
