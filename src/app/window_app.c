@@ -22,13 +22,12 @@ const double app_speeds[APP_SPEEDS] = {0.25, 0.5, 1, 2, 3, 4, 6, 8, 12, 20};
 #define DEFAULT_SPEED 3 // 2 tok/s: slow enough to talk over
 
 static const char *const action_names[ACT_COUNT] = {
-    "none",      "step",      "back",       "play",      "slower",     "faster",
-    "cache",     "preset1",   "preset2",    "preset3",   "prompt",     "reset",
-    "layer",     "head",      "view",       "theme",     "fullscreen", "sampler",
-    "export",    "help",      "quit",       "temp-",     "temp+",      "top-k-",
-    "top-k+",    "top-p-",    "top-p+",     "seed-",     "seed+",      "field-prev",
-    "field-next", "field-down", "field-up", "beat-next",  "beat-prev",  "beat-first",
-    "lesson",
+    "none",       "step",       "back",       "play",       "slower",   "faster",    "cache",
+    "preset1",    "preset2",    "preset3",    "prompt",     "reset",    "layer",     "head",
+    "view",       "theme",      "fullscreen", "sampler",    "export",   "help",      "quit",
+    "temp-",      "temp+",      "top-k-",     "top-k+",     "top-p-",   "top-p+",    "seed-",
+    "seed+",      "field-prev", "field-next", "field-down", "field-up", "beat-next", "beat-prev",
+    "beat-first", "lesson",
 };
 
 const char *app_action_name(AppAction a) {
@@ -440,8 +439,8 @@ static void open_next_lesson(AppState *a) {
         snprintf(a->lesson_file, sizeof a->lesson_file, "%s", name);
         free(presets);
         if (app_play_lesson(a, a->own_player))
-            set_notice(a, 4, "Lesson %s: %d beats. Right/Space: next beat, Left: back, G: next "
-                             "lesson", l->title[0] ? l->title : name, l->n_beats);
+            set_notice(a, 4, "Lesson %s: %d beats. Right/Space: next beat, Left: back, G: next",
+                       l->title[0] ? l->title : name, l->n_beats);
         return;
     }
     free(presets);
