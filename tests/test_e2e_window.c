@@ -170,6 +170,7 @@ static int shot_red(const Shot *s) {
 typedef struct {
     char *xwd, *xdotool, *dir, *display;
     int shots;
+    char display_buf[16];
 } Ctx;
 
 static void take(Ctx *c, Shot *s, const char *name) {
@@ -200,6 +201,64 @@ static void settle(void) {
     nap_ms(900);
 }
 
+// Starts Xvfb (W x H) on a display number nobody uses and points DISPLAY at it (c->display).
+// Returns its pid.
+static pid_t xvfb_start(Ctx *c, char *xvfb) {
+    int dn = 0;
+    for (int d = 70 + (int)(getpid() % 100); d < 400; d++) {
+        char sock[64], lock[64];
+        snprintf(sock, sizeof sock, "/tmp/.X11-unix/X%d", d);
+        snprintf(lock, sizeof lock, "/tmp/.X%d-lock", d);
+        if (access(sock, F_OK) != 0 && access(lock, F_OK) != 0) {
+            dn = d;
+            break;
+        }
+    }
+    cr_assert_gt(dn, 0, "no free display number");
+    char screen[32], sock[64];
+    snprintf(c->display_buf, sizeof c->display_buf, ":%d", dn);
+    snprintf(screen, sizeof screen, "%dx%dx24", W, H);
+    snprintf(sock, sizeof sock, "/tmp/.X11-unix/X%d", dn);
+    c->display = c->display_buf;
+    char *xlog = tu_join(c->dir, "xvfb.log");
+    char *xargv[] = {xvfb, c->display, "-screen", "0", screen, "-nolisten", "tcp", NULL};
+    pid_t xpid = spawn_bg(xargv, xlog, NULL);
+    free(xlog);
+    cr_assert_gt(xpid, 0);
+    for (int t = 0; t < 100 && access(sock, F_OK) != 0; t++)
+        nap_ms(50);
+    cr_assert(access(sock, F_OK) == 0, "Xvfb did not start");
+    // Under ASan: libdbus (SDL's) and fontconfig keep a few blocks for the life of the process
+    char *supp = tu_join(c->dir, "lsan.supp");
+    const char *supp_text = "leak:libdbus-1.so\nleak:libfontconfig.so\n";
+    cr_assert(tu_write_file(supp, supp_text, strlen(supp_text)));
+    char lsan[1200];
+    snprintf(lsan, sizeof lsan, "suppressions=%s:print_suppressions=0", supp);
+    free(supp);
+    setenv("LSAN_OPTIONS", lsan, 1);
+    setenv("DISPLAY", c->display, 1);
+    unsetenv("WAYLAND_DISPLAY");
+    unsetenv("SDL_VIDEODRIVER");
+    return xpid;
+}
+
+// Waits for kvscope's window (xdotool search --sync) and parks the pointer on the phase banner
+// (no window manager: the pointer gives the focus). Fails with kvscope's log if it never shows.
+static void window_wait(Ctx *c, pid_t kpid, pid_t xpid, const char *klog) {
+    uint64_t t0 = kv_now_ns();
+    char *search[] = {c->xdotool, "search", "--sync", "--onlyvisible", "--name", "^kvscope$",
+                      NULL};
+    if (!tool(search)) {
+        stop(kpid);
+        stop(xpid);
+        char *log = (char *)tu_read_file(klog, &(size_t){0});
+        cr_assert_fail("the kvscope window did not appear; log: %s", log ? log : "");
+    }
+    fprintf(stderr, "e2e: window visible after %.0f ms\n", (kv_now_ns() - t0) / 1e6);
+    char *move[] = {c->xdotool, "mousemove", "8", "8", NULL};
+    cr_assert(tool(move));
+}
+
 // ----------------------------------------------------------------------------------------------
 
 TestSuite(e2e, .fini = tu_leak_check);
@@ -223,58 +282,13 @@ Test(e2e, window_in_xvfb, .timeout = 60) {
     cr_assert_eq(tu_write_random_checkpoint(model, &mc, 7, &err), KV_OK, "%s", err.msg);
     cr_assert_eq(tu_write_tokenizer(tok, 400, &err), KV_OK, "%s", err.msg);
 
-    // a display number nobody uses
-    int dn = 0;
-    for (int d = 70 + (int)(getpid() % 100); d < 400; d++) {
-        char sock[64], lock[64];
-        snprintf(sock, sizeof sock, "/tmp/.X11-unix/X%d", d);
-        snprintf(lock, sizeof lock, "/tmp/.X%d-lock", d);
-        if (access(sock, F_OK) != 0 && access(lock, F_OK) != 0) {
-            dn = d;
-            break;
-        }
-    }
-    cr_assert_gt(dn, 0, "no free display number");
-    char display[16], screen[32], sock[64];
-    snprintf(display, sizeof display, ":%d", dn);
-    snprintf(screen, sizeof screen, "%dx%dx24", W, H);
-    snprintf(sock, sizeof sock, "/tmp/.X11-unix/X%d", dn);
-    c.display = display;
-    char *xlog = tu_join(c.dir, "xvfb.log"), *klog = tu_join(c.dir, "kvscope.log");
-    char *xargv[] = {xvfb, display, "-screen", "0", screen, "-nolisten", "tcp", NULL};
-    pid_t xpid = spawn_bg(xargv, xlog, NULL);
-    cr_assert_gt(xpid, 0);
-    for (int t = 0; t < 100 && access(sock, F_OK) != 0; t++)
-        nap_ms(50);
-    cr_assert(access(sock, F_OK) == 0, "Xvfb did not start");
-    // Under ASan: libdbus (SDL's) and fontconfig keep a few blocks for the life of the process
-    char *supp = tu_join(c.dir, "lsan.supp");
-    const char *supp_text = "leak:libdbus-1.so\nleak:libfontconfig.so\n";
-    cr_assert(tu_write_file(supp, supp_text, strlen(supp_text)));
-    char lsan[1200];
-    snprintf(lsan, sizeof lsan, "suppressions=%s:print_suppressions=0", supp);
-    setenv("LSAN_OPTIONS", lsan, 1);
-    setenv("DISPLAY", display, 1);
-    unsetenv("WAYLAND_DISPLAY");
-    unsetenv("SDL_VIDEODRIVER");
+    pid_t xpid = xvfb_start(&c, xvfb);
+    char *klog = tu_join(c.dir, "kvscope.log");
 
     char *kargv[] = {(char *)bin, "--model", model, "--tokenizer", tok, "--size", "1280x720",
                      NULL};
-    uint64_t t0 = kv_now_ns();
     pid_t kpid = spawn_bg(kargv, klog, c.dir);
-    char *search[] = {c.xdotool, "search", "--sync", "--onlyvisible", "--name", "^kvscope$",
-                      NULL};
-    bool found = tool(search);
-    if (!found) {
-        stop(kpid);
-        stop(xpid);
-        char *log = (char *)tu_read_file(klog, &(size_t){0});
-        cr_assert_fail("the kvscope window did not appear; log: %s", log ? log : "");
-    }
-    fprintf(stderr, "e2e: window visible after %.0f ms\n", (kv_now_ns() - t0) / 1e6);
-    // no window manager: the pointer gives the focus; park it on the phase banner
-    char *move[] = {c.xdotool, "mousemove", "8", "8", NULL};
-    cr_assert(tool(move));
+    window_wait(&c, kpid, xpid, klog);
     settle();
 
     Shot s0, s1, s2, s3, s4;
@@ -348,7 +362,70 @@ Test(e2e, window_in_xvfb, .timeout = 60) {
     Shot *all[] = {&s0, &s1, &s2, &s3, &s4, &s5};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         free(all[i]->px);
-    free(exports), free(supp), free(xlog), free(klog), free(model), free(tok);
+    free(exports), free(klog), free(model), free(tok);
     free(xvfb), free(c.xwd), free(c.xdotool);
+    tu_rmtree(c.dir);
+}
+
+// `kvscope lesson FILE`: the first shipped lesson in the window; Right shows the next beat (the
+// prefill runs), Left brings back the first beat's picture, Q quits with status 0.
+Test(e2e, lesson_in_xvfb, .timeout = 60) {
+    const char *bin = tu_kvscope_bin();
+    if (!bin)
+        cr_skip_test("KVSCOPE_BIN is not set");
+    char lesson[4096];
+    cr_assert_not_null(realpath("lessons/01-one-token-at-a-time.lesson", lesson),
+                       "run from the repository root (lessons/)");
+    Ctx c = {0};
+    char *xvfb = which("Xvfb");
+    c.xwd = which("xwd");
+    c.xdotool = which("xdotool");
+    cr_assert(xvfb && c.xwd && c.xdotool,
+              "Xvfb, xwd and xdotool are needed (scripts/setup.sh installs them)");
+    c.dir = tu_tmpdir();
+
+    // the golden shape (the shipped lessons fit its context), written through the engine
+    KvError err = {0};
+    char *model = tu_join(c.dir, "model.bin"), *tok = tu_join(c.dir, "tok.bin");
+    ModelConfig mc = tu_golden_config(true);
+    float *data = malloc(config_weight_count(&mc) * sizeof(float));
+    tu_golden_fill(&mc, data);
+    cr_assert_eq(tu_write_checkpoint(model, &mc, data, &err), KV_OK, "%s", err.msg);
+    free(data);
+    cr_assert_eq(tu_write_tokenizer(tok, 512, &err), KV_OK, "%s", err.msg);
+
+    pid_t xpid = xvfb_start(&c, xvfb);
+    char *klog = tu_join(c.dir, "kvscope.log");
+    char *kargv[] = {(char *)bin, "lesson", lesson, "--model", model, "--tokenizer", tok, NULL};
+    pid_t kpid = spawn_bg(kargv, klog, c.dir);
+    window_wait(&c, kpid, xpid, klog);
+    settle();
+
+    Shot s0, s1, s2;
+    take(&c, &s0, "lesson-beat1");
+    keys(&c, "Right");
+    settle();
+    take(&c, &s1, "lesson-beat2");
+    int d01 = shot_diff(&s0, &s1);
+    cr_assert_gt(d01, 2000, "the next beat changes the picture (%d pixels)", d01);
+    keys(&c, "Left");
+    settle();
+    take(&c, &s2, "lesson-beat1-again");
+    int d02 = shot_diff(&s0, &s2);
+    fprintf(stderr, "e2e: lesson: beat 1 -> 2 changed %d pixels, back to beat 1 differs in %d\n",
+            d01, d02);
+    cr_assert_lt(d02, W * H / 200, "Left brings back the first beat (%d pixels differ)", d02);
+
+    keys(&c, "q");
+    int st = wait_ms(kpid, 5000);
+    if (st < 0)
+        stop(kpid);
+    stop(xpid);
+    char *log = (char *)tu_read_file(klog, &(size_t){0});
+    cr_assert_eq(st, 0, "Q quits with status 0 (got %d); log: %s", st, log ? log : "");
+    cr_assert(!tu_has_sanitizer_report(log ? log : ""), "%s", log);
+    free(log);
+    free(s0.px), free(s1.px), free(s2.px);
+    free(klog), free(model), free(tok), free(xvfb), free(c.xwd), free(c.xdotool);
     tu_rmtree(c.dir);
 }

@@ -644,3 +644,208 @@ Test(window, no_display_suggests_render, .timeout = 30) {
     cr_assert_not_null(strstr(r.err, "kvscope: --size"), "%s", r.err);
     tu_run_free(&r);
 }
+
+// ----------------------------------------------------------------------------------------------
+// A lesson playing in the window: the presenter's keys move between beats, exactly
+
+static const char lesson_text[] = "title Window test\n"
+                                  "prompt Once upon a time\n"
+                                  "caption The prompt\n"
+                                  "text Nothing generated yet.\n"
+                                  "beat\n"
+                                  "step 3\n"
+                                  "caption Three steps\n"
+                                  "text {steps} steps, {tokens} tokens.\n"
+                                  "beat\n"
+                                  "cache off\n"
+                                  "step 2\n"
+                                  "view heatmap\n"
+                                  "caption Cache off\n"
+                                  "text Every step recomputes.\n"
+                                  "beat\n"
+                                  "temperature 1\n"
+                                  "seed 5\n"
+                                  "step 4\n"
+                                  "caption Sampled\n"
+                                  "text Drawn from the candidates.\n"
+                                  "beat\n";
+#define LESSON_BEATS 4
+
+static void lesson_init(Fx *f, Lesson *l, LessonPlayer *p) {
+    static const LessonPreset none[] = {{NULL, NULL}};
+    KvError err = {0};
+    cr_assert_eq(lesson_parse(l, "test.lesson", lesson_text, strlen(lesson_text), none, &err),
+                 KV_OK, "%s", err.msg);
+    cr_assert_eq(lesson_check(l, &f->m, &f->t, &err), KV_OK, "%s", err.msg);
+    lesson_player_init(p, l, &f->s);
+}
+
+typedef struct {
+    int tokens[64];
+    int n;
+} Toks;
+
+static Toks toks_of(const Session *s) {
+    Toks t = {.n = s->n_tokens};
+    cr_assert_leq(t.n, 64);
+    memcpy(t.tokens, s->tokens, sizeof(int) * (size_t)t.n);
+    return t;
+}
+
+static void assert_same(const Toks *a, const Session *s, int beat) {
+    cr_assert_eq(s->n_tokens, a->n, "beat %d: %d tokens, %d before", beat + 1, s->n_tokens, a->n);
+    cr_assert_eq(memcmp(a->tokens, s->tokens, sizeof(int) * (size_t)a->n), 0,
+                 "beat %d: other tokens than before", beat + 1);
+}
+
+static void assert_beat(AppState *a, int k, const char *caption) {
+    cr_assert_eq(a->lesson->beat, k, "at beat %d, expected %d", a->lesson->beat + 1, k + 1);
+    cr_assert_not_null(a->view.caption_title);
+    cr_assert_str_eq(a->view.caption_title, caption);
+    cr_assert_str_eq(a->view.caption_title, a->lesson->title);
+    char want[32];
+    snprintf(want, sizeof want, "beat %d / %d", k + 1, LESSON_BEATS);
+    bool shown = false;
+    for (int i = 0; i < a->n_buttons; i++)
+        shown |= strcmp(a->buttons[i].label, want) == 0;
+    cr_assert(shown, "the toolbar shows '%s'", want);
+}
+
+static const char *const captions[LESSON_BEATS] = {"The prompt", "Three steps", "Cache off",
+                                                   "Sampled"};
+
+Test(window, lesson_beats_forward_back_and_first) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    Lesson l;
+    LessonPlayer p;
+    lesson_init(&f, &l, &p);
+    cr_assert(app_play_lesson(a, &p));
+    assert_beat(a, 0, captions[0]);
+    cr_assert_eq(f.s.cursor, 0);
+    cr_assert_null(toolbar_find(a, ACT_PRESET1), "presets leave the toolbar during a lesson");
+
+    // forward: Right, Space, Right; each beat's state recorded
+    Toks seen[LESSON_BEATS];
+    seen[0] = toks_of(&f.s);
+    SDL_Keycode fwd[] = {SDLK_RIGHT, SDLK_SPACE, SDLK_RIGHT};
+    for (int k = 1; k < LESSON_BEATS; k++) {
+        key(a, fwd[k - 1]);
+        assert_beat(a, k, captions[k]);
+        seen[k] = toks_of(&f.s);
+    }
+    cr_assert_eq(f.s.cursor, 9, "3 + 2 + 4 steps");
+    cr_assert(app_anim_t(a) < 1.0, "the beat's last step animates");
+    cr_assert_eq(a->view.kind, VIEW_HEATMAP);
+    cr_assert_eq(f.s.mode, CACHE_MODE_OFF);
+    cr_assert_str_eq(a->view.caption_text, "Drawn from the candidates.");
+    key(a, SDLK_RIGHT); // past the last beat: stays
+    assert_beat(a, LESSON_BEATS - 1, captions[LESSON_BEATS - 1]);
+    assert_same(&seen[LESSON_BEATS - 1], &f.s, LESSON_BEATS - 1);
+
+    // back, exactly: the same tokens as on the way forward
+    SDL_Keycode back[] = {SDLK_LEFT, SDLK_BACKSPACE, SDLK_LEFT};
+    for (int k = LESSON_BEATS - 2; k >= 0; k--) {
+        key(a, back[k]);
+        assert_beat(a, k, captions[k]);
+        assert_same(&seen[k], &f.s, k);
+        cr_assert(app_anim_t(a) >= 1.0, "going back shows the beat at rest");
+    }
+    cr_assert_eq(f.s.mode, CACHE_MODE_ON);
+    cr_assert_eq(a->view.kind, VIEW_SEQUENCE);
+    cr_assert_str_eq(a->view.caption_text, "Nothing generated yet.");
+    key(a, SDLK_LEFT); // before the first: stays
+    assert_beat(a, 0, captions[0]);
+
+    // the toolbar's beat buttons do the same as the keys
+    press_button(a, ACT_BEAT_NEXT);
+    press_button(a, ACT_BEAT_NEXT);
+    assert_beat(a, 2, captions[2]);
+    assert_same(&seen[2], &f.s, 2);
+    press_button(a, ACT_BEAT_PREV);
+    assert_beat(a, 1, captions[1]);
+    char expect[80];
+    snprintf(expect, sizeof expect, "3 steps, %d tokens.", seen[1].n);
+    cr_assert_str_eq(a->view.caption_text, expect, "placeholders filled in from the session");
+
+    // R: the first beat
+    key(a, SDLK_r);
+    assert_beat(a, 0, captions[0]);
+    assert_same(&seen[0], &f.s, 0);
+
+    // the presenter steps and toggles the cache in between: the next beat is still the lesson's
+    key(a, SDLK_RIGHT);
+    press_button(a, ACT_STEP);
+    press_button(a, ACT_STEP);
+    key(a, SDLK_c);
+    key(a, SDLK_t); // a prompt of their own
+    text(a, "Something else", 0);
+    key(a, SDLK_RETURN);
+    cr_assert_eq(f.s.cursor, 0);
+    key(a, SDLK_SPACE);
+    assert_beat(a, 2, captions[2]);
+    assert_same(&seen[2], &f.s, 2);
+    cr_assert_eq(f.s.mode, CACHE_MODE_OFF);
+
+    // the picture: caption drawn by the scene, toolbar below
+    cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, 1280, 720);
+    cairo_t *cr = cairo_create(surf);
+    app_draw(a, cr);
+    cr_assert_eq(cairo_status(cr), CAIRO_STATUS_SUCCESS);
+    cairo_destroy(cr);
+    cairo_surface_destroy(surf);
+
+    // no lesson: the keys step again, and the caption is gone
+    app_play_lesson(a, NULL);
+    cr_assert_null(a->view.caption_title);
+    int cursor = f.s.cursor;
+    key(a, SDLK_RIGHT);
+    cr_assert_eq(f.s.cursor, cursor + 1);
+    cr_assert_not_null(toolbar_find(a, ACT_PRESET1));
+    fx_free(&f);
+    lesson_free(&l);
+}
+
+Test(window, lesson_chosen_in_the_app) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    char *dir = tu_tmpdir();
+    char *one = tu_join(dir, "01-first.lesson"), *two = tu_join(dir, "02-second.lesson");
+    char *bad = tu_join(dir, "03-bad.lesson"), *other = tu_join(dir, "README.md");
+    cr_assert(tu_write_file(one, lesson_text, strlen(lesson_text)));
+    const char second[] = "prompt Two\ncaption Second lesson\nbeat\nstep 1\ncaption Next\nbeat\n";
+    cr_assert(tu_write_file(two, second, strlen(second)));
+    const char broken[] = "caption A beat without an end\nfrobnicate\n";
+    cr_assert(tu_write_file(bad, broken, strlen(broken)));
+    cr_assert(tu_write_file(other, "x", 1));
+    snprintf(a->lesson_dir, sizeof a->lesson_dir, "%s", dir);
+
+    press_button(a, ACT_LESSON); // the first lesson, at its first beat
+    cr_assert_not_null(a->lesson);
+    cr_assert_str_eq(a->lesson_file, "01-first.lesson");
+    assert_beat(a, 0, captions[0]);
+    key(a, SDLK_SPACE);
+    assert_beat(a, 1, captions[1]);
+
+    key(a, SDLK_g); // the next one
+    cr_assert_not_null(a->lesson);
+    cr_assert_str_eq(a->lesson_file, "02-second.lesson");
+    cr_assert_eq(a->lesson->beat, 0);
+    cr_assert_str_eq(a->view.caption_title, "Second lesson");
+    key(a, SDLK_RIGHT);
+    cr_assert_eq(a->lesson->beat, 1);
+    cr_assert_eq(f.s.cursor, 1);
+
+    key(a, SDLK_g); // the broken one is skipped with its error; then no lesson
+    cr_assert_null(a->lesson);
+    cr_assert_null(a->view.caption_title);
+    cr_assert_str_eq(a->lesson_file, "");
+    key(a, SDLK_g); // and round again
+    cr_assert_str_eq(a->lesson_file, "01-first.lesson");
+
+    fx_free(&f); // frees the lesson the window opened
+    tu_rmtree(dir);
+    free(one), free(two), free(bad), free(other);
+}

@@ -16,6 +16,11 @@ int cmd_render(int argc, char **argv);   // cmd_render.c
 int cmd_run(int argc, char **argv);      // window.c: open the window
 int cmd_lesson(int argc, char **argv);   // cmd_lesson.c
 
+// Plays a lesson in the window (window.c): the player is checked and at beat 0; its session is
+// driven by the window until the presenter quits. Returns the exit status.
+struct LessonPlayer;
+int window_play_lesson(struct LessonPlayer *player);
+
 // Figures of `kvscope bench render` (cmd_render.c); `bench` with no argument runs all.
 int bench_render(int argc, char **argv);
 

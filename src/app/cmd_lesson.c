@@ -2,21 +2,14 @@
 // [--theme dark|light] [--check] [--model FILE] [--tokenizer FILE]`.
 //
 // Reads and checks the whole lesson first (nothing runs on a bad file), then builds the deck
-// and/or the frames headlessly, or hands the player to the window. The window side is one
-// function, window_play_lesson (below); until the window provides it, playing in a window says
-// so and points at --pdf.
+// and/or the frames headlessly, or hands the player, at beat 0, to the window
+// (window_play_lesson in window.c).
 #include "app/app.h"
 #include "lesson/lesson.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-// The window's entry point for lesson playback (src/app/window*.c). It shows the player's beats
-// full-screen-ready: Right/Space lesson_player_goto(p, p->beat + 1), Left/Backspace
-// lesson_player_goto(p, p->beat - 1), drawing scene_draw(p->session, view) after
-// lesson_player_view(p, &view); returns the exit status. Weak: absent until the window lands.
-int window_play_lesson(LessonPlayer *player) __attribute__((weak));
 
 static void usage_line(void) {
     fputs("usage: kvscope lesson FILE [--pdf DECK.pdf] [--frames DIR] [--size WxH]\n"
@@ -123,19 +116,13 @@ int cmd_lesson(int argc, char **argv) {
             fprintf(stderr, "kvscope: %s: %d beats%s%s%s%s\n", file, lesson.n_beats,
                     pdf ? " -> " : "", pdf ? pdf : "", frames ? " -> " : "",
                     frames ? frames : "");
-    } else if (window_play_lesson) {
+    } else {
         if (deck.theme >= 0)
             fprintf(stderr, "kvscope: lesson: --theme applies to --pdf and --frames only\n");
         if (lesson_player_goto(&player, 0, &err))
             status = app_fail(&err);
         else
             status = window_play_lesson(&player);
-    } else {
-        fprintf(stderr,
-                "kvscope: lesson: the window is not built into this binary; build the slides "
-                "instead: kvscope lesson %s --pdf deck.pdf (or --frames DIR)\n",
-                file);
-        status = 1;
     }
     session_free(&s);
 done_model:

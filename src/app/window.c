@@ -10,6 +10,7 @@
 // picture (src/view).
 #include "app/window.h"
 
+#include <libgen.h>
 #include <math.h>
 #include <pango/pangocairo.h>
 #include <stdio.h>
@@ -320,13 +321,9 @@ static double seconds(uint64_t t0) {
     return (kv_now_ns() - t0) / 1e9;
 }
 
-int cmd_run(int argc, char **argv) {
-    uint64_t t0 = kv_now_ns();
-    RunOptions o;
-    KvError err = {0};
-    if (parse_run(argc, argv, &o, &err))
-        return app_fail(&err);
-
+// Opens the video subsystem, or says why there is no window (exit status 2). On 0, SDL is
+// initialised and the caller ends with run_window (which quits SDL) or SDL_Quit.
+static int open_display(void) {
     // Without a display SDL would fall back to its offscreen driver: say so instead, unless a
     // driver was asked for by name (SDL_VIDEODRIVER).
     const char *drv = getenv("SDL_VIDEODRIVER");
@@ -355,42 +352,33 @@ int cmd_run(int argc, char **argv) {
         SDL_Quit();
         return 2;
     }
+    return 0;
+}
+
+// Gives back what the process keeps for the window (SDL, and the fonts pango caches for the life
+// of the process, so a leak checker sees only real leaks).
+static void close_display(void) {
+    SDL_Quit();
+    toolbar_release();
+    pango_cairo_font_map_set_default(NULL);
+}
+
+// The window on session s (borrowed), with a lesson playing when lesson is not NULL (borrowed,
+// at a beat). SDL is open (open_display); this closes it. Returns the exit status.
+static int run_window(Session *s, LessonPlayer *lesson, const RunOptions *o, uint64_t t0) {
     int status = 1;
-    Model m;
-    Tokenizer t;
-    Session s;
-    bool have_model = false, have_session = false;
     SDL_Window *win = NULL;
     SDL_Renderer *ren = NULL;
     Frame fb = {0};
     AppState *a = NULL;
     double *frame_ms = NULL;
 
-    if (app_load(&m, &t, o.common.model, o.common.tokenizer, &err)) {
-        status = app_fail(&err);
-        goto done;
-    }
-    have_model = true;
-    if (session_init(&s, &m, &t, &err)) {
-        status = app_fail(&err);
-        goto done;
-    }
-    have_session = true;
-    session_set_sampler(&s, o.common.sampler);
-    if (session_set_prompt(&s, o.common.prompt ? o.common.prompt : app_presets[0].prompt, &err)) {
-        status = app_fail(&err);
-        goto done;
-    }
-    session_set_mode(&s, o.common.no_cache ? CACHE_MODE_OFF : CACHE_MODE_ON);
-    for (int i = 0; i < o.steps && session_step(&s); i++)
-        ;
-
     SDL_SetHint(SDL_HINT_VIDEO_X11_NET_WM_BYPASS_COMPOSITOR, "0");
     Uint32 flags = SDL_WINDOW_RESIZABLE | SDL_WINDOW_ALLOW_HIGHDPI;
-    if (o.fullscreen)
+    if (o->fullscreen)
         flags |= SDL_WINDOW_FULLSCREEN_DESKTOP;
-    win = SDL_CreateWindow("kvscope", SDL_WINDOWPOS_CENTERED, SDL_WINDOWPOS_CENTERED, o.width,
-                           o.height, flags);
+    win = SDL_CreateWindow("kvscope", SDL_WINDOWPOS_CENTERED, SDL_WINDOWPOS_CENTERED, o->width,
+                           o->height, flags);
     if (!win) {
         fprintf(stderr, "kvscope: window: no display available (%s); try kvscope render\n",
                 SDL_GetError());
@@ -398,7 +386,7 @@ int cmd_run(int argc, char **argv) {
         goto done;
     }
     // vsync paces animation on a real display; the benchmark measures the work, not the wait
-    ren = SDL_CreateRenderer(win, -1, o.bench_frames ? 0 : SDL_RENDERER_PRESENTVSYNC);
+    ren = SDL_CreateRenderer(win, -1, o->bench_frames ? 0 : SDL_RENDERER_PRESENTVSYNC);
     if (!ren)
         ren = SDL_CreateRenderer(win, -1, SDL_RENDERER_SOFTWARE);
     if (!ren) {
@@ -413,23 +401,32 @@ int cmd_run(int argc, char **argv) {
     int ww, wh, pw, ph;
     window_sizes(win, ren, &ww, &wh, &pw, &ph);
     a = kv_calloc(1, sizeof *a);
-    app_init(a, &s, ww, wh, pw / (double)ww);
+    app_init(a, s, ww, wh, pw / (double)ww);
     a->win = win;
-    a->fullscreen = o.fullscreen;
-    a->view.theme = o.theme;
-    if (o.view >= 0)
-        a->view.kind = (ViewKind)o.view;
-    if (o.speed_i >= 0)
-        a->speed_i = o.speed_i;
-    if (o.export_dir)
-        snprintf(a->export_dir, sizeof a->export_dir, "%s", o.export_dir);
+    a->fullscreen = o->fullscreen;
+    a->view.theme = o->theme;
+    if (o->view >= 0)
+        a->view.kind = (ViewKind)o->view;
+    if (o->speed_i >= 0)
+        a->speed_i = o->speed_i;
+    if (o->export_dir)
+        snprintf(a->export_dir, sizeof a->export_dir, "%s", o->export_dir);
+    if (lesson) {
+        // G goes on with the lessons beside this one
+        char dir[sizeof lesson->lesson->path], base[sizeof lesson->lesson->path];
+        snprintf(dir, sizeof dir, "%s", lesson->lesson->path);
+        snprintf(base, sizeof base, "%s", lesson->lesson->path);
+        snprintf(a->lesson_dir, sizeof a->lesson_dir, "%s", dirname(dir));
+        snprintf(a->lesson_file, sizeof a->lesson_file, "%s", basename(base));
+        app_play_lesson(a, lesson);
+    }
     Uint32 wake = SDL_RegisterEvents(1);
     worker_start(a, wake == (Uint32)-1 ? 0 : wake);
 
-    if (o.bench_frames) { // play at the top speed and measure every frame the scene is drawn in
+    if (o->bench_frames) { // play at the top speed and measure every frame the scene is drawn in
         a->speed_i = APP_SPEEDS - 1;
         a->playing = true;
-        frame_ms = kv_calloc((size_t)o.bench_frames, sizeof *frame_ms);
+        frame_ms = kv_calloc((size_t)o->bench_frames, sizeof *frame_ms);
     }
     int n_frames = 0, n_measured = 0;
     double draw_total = 0;
@@ -438,7 +435,7 @@ int cmd_run(int argc, char **argv) {
     while (!a->quit) {
         a->now = seconds(t0);
         double wait = app_next_wake(a);
-        if (o.bench_frames)
+        if (o->bench_frames)
             wait = 0;
         SDL_Event ev;
         bool got;
@@ -469,12 +466,12 @@ int cmd_run(int argc, char **argv) {
         bool ok;
         if (a->busy && worker_poll(a, &ok)) // the wake event may have been missed
             app_step_finished(a, ok);
-        bool draw = app_tick(a, seconds(t0)) || o.bench_frames;
+        bool draw = app_tick(a, seconds(t0)) || o->bench_frames;
         if (!draw)
             continue;
         // at most ~60 frames a second while animating (vsync may be absent, e.g. under Xvfb)
         double since = a->now - last_frame;
-        if (!o.bench_frames && last_frame >= 0 && since < 1.0 / 62 && !a->busy)
+        if (!o->bench_frames && last_frame >= 0 && since < 1.0 / 62 && !a->busy)
             SDL_Delay((Uint32)((1.0 / 62 - since) * 1000));
         window_sizes(win, ren, &ww, &wh, &pw, &ph);
         if (ww != a->width || wh != a->height)
@@ -493,23 +490,23 @@ int cmd_run(int argc, char **argv) {
             startup_ms = (kv_now_ns() - t0) / 1e6;
             startup_proc_ms = ms_since_process_start();
         }
-        if (o.bench_frames && !toolbar_only) {
+        if (o->bench_frames && !toolbar_only) {
             draw_total += draw_ms;
             frame_ms[n_measured++] = (kv_now_ns() - f0) / 1e6;
-            if (n_measured >= o.bench_frames)
+            if (n_measured >= o->bench_frames)
                 break;
         }
     }
-    if (o.bench_frames) {
+    if (o->bench_frames) {
         app_quiesce(a);
         double med = percentile(frame_ms, n_measured, 0.5);
         double p99 = percentile(frame_ms, n_measured, 0.99);
         printf("bench window size=%dx%d pixels=%dx%d tokens=%d frames=%d median_ms=%.2f "
                "p99_ms=%.2f draw_mean_ms=%.2f startup_ms=%.0f startup_process_ms=%.0f mode=%s "
                "renderer=%s\n",
-               a->width, a->height, fb.pw, fb.ph, s.n_tokens, n_measured, med, p99,
+               a->width, a->height, fb.pw, fb.ph, s->n_tokens, n_measured, med, p99,
                n_measured ? draw_total / n_measured : 0, startup_ms, startup_proc_ms,
-               s.mode == CACHE_MODE_ON ? "cache" : "no-cache", info.name);
+               s->mode == CACHE_MODE_ON ? "cache" : "no-cache", info.name);
     }
     status = 0;
 
@@ -525,16 +522,55 @@ done:
         SDL_DestroyRenderer(ren);
     if (win)
         SDL_DestroyWindow(win);
-    SDL_Quit();
-    // Give back the fonts pango caches for the life of the process, so a
-    // leak checker sees only real leaks.
-    toolbar_release();
-    pango_cairo_font_map_set_default(NULL);
-    if (have_session)
-        session_free(&s);
-    if (have_model) {
-        tokenizer_free(&t);
-        model_free(&m);
-    }
+    close_display();
     return status;
+}
+
+int cmd_run(int argc, char **argv) {
+    uint64_t t0 = kv_now_ns();
+    RunOptions o;
+    KvError err = {0};
+    if (parse_run(argc, argv, &o, &err))
+        return app_fail(&err);
+    int status = open_display();
+    if (status)
+        return status;
+    Model m;
+    Tokenizer t;
+    Session s;
+    if (app_load(&m, &t, o.common.model, o.common.tokenizer, &err)) {
+        close_display();
+        return app_fail(&err);
+    }
+    if (session_init(&s, &m, &t, &err)) {
+        status = app_fail(&err);
+        close_display();
+        goto done_model;
+    }
+    session_set_sampler(&s, o.common.sampler);
+    if (session_set_prompt(&s, o.common.prompt ? o.common.prompt : app_presets[0].prompt, &err)) {
+        status = app_fail(&err);
+        close_display();
+        goto done_session;
+    }
+    session_set_mode(&s, o.common.no_cache ? CACHE_MODE_OFF : CACHE_MODE_ON);
+    for (int i = 0; i < o.steps && session_step(&s); i++)
+        ;
+    status = run_window(&s, NULL, &o, t0);
+done_session:
+    session_free(&s);
+done_model:
+    tokenizer_free(&t);
+    model_free(&m);
+    return status;
+}
+
+int window_play_lesson(LessonPlayer *p) {
+    uint64_t t0 = kv_now_ns();
+    RunOptions o;
+    KvError err = {0};
+    char *argv[] = {"lesson", NULL};
+    parse_run(1, argv, &o, &err); // the defaults
+    int status = open_display();
+    return status ? status : run_window(p->session, p, &o, t0);
 }

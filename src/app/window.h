@@ -7,11 +7,17 @@
 // toolbar is laid out and drawn by window_ui.c in a strip below the scene (the scene never sees
 // it, so an export of the scene is exactly the picture above the strip).
 //
+// A lesson (src/lesson) may play in the window: then Right/Space, Left/Backspace and R move
+// between its beats instead of stepping, and the toolbar shows the beat position. The player is
+// either borrowed (`kvscope lesson FILE`) or one the window opened itself (G: the lessons found
+// in lessons/).
+//
 // What is not here: the SDL window, renderer and worker thread (window.c).
 #ifndef KVSCOPE_WINDOW_H
 #define KVSCOPE_WINDOW_H
 
 #include "app/app.h"
+#include "lesson/lesson.h"
 #include "view/view.h"
 
 #include <SDL.h>
@@ -57,6 +63,11 @@ typedef enum {
     ACT_FIELD_NEXT,
     ACT_FIELD_DOWN,  // decrease / increase the selected field (keyboard)
     ACT_FIELD_UP,
+    // lessons
+    ACT_BEAT_NEXT,
+    ACT_BEAT_PREV,
+    ACT_BEAT_FIRST,
+    ACT_LESSON,      // open the next lesson from the lessons folder (after the last: none)
     ACT_COUNT
 } AppAction;
 
@@ -155,6 +166,14 @@ typedef struct {
     ToolButton buttons[TOOLBAR_MAX];
     int n_buttons;
 
+    // a lesson playing (NULL: none). Either borrowed from the caller, or opened by ACT_LESSON
+    // from lesson_dir and then owned (own_lesson, own_player; lesson == own_player).
+    LessonPlayer *lesson;
+    Lesson *own_lesson;
+    LessonPlayer *own_player;
+    char lesson_dir[1024];  // where ACT_LESSON looks ("" = beside the executable, see app_init)
+    char lesson_file[1024]; // the file ACT_LESSON opened last ("" = none yet)
+
     bool dirty;            // something changed: draw a frame
 } AppState;
 
@@ -181,6 +200,13 @@ double app_next_wake(const AppState *a);
 void app_step_finished(AppState *a, bool ok);
 // Waits for a running step to finish (the worker's result is applied).
 void app_quiesce(AppState *a);
+
+// Plays a lesson in the window (borrowed; NULL stops playing): shows beat p->beat, or beat 0
+// when the player has shown none yet. Returns false with a notice when that beat cannot be
+// reached.
+bool app_play_lesson(AppState *a, LessonPlayer *p);
+// Goes to beat k of the playing lesson (clamped to its beats); false with a notice on failure.
+bool app_goto_beat(AppState *a, int k);
 
 // Writes the current frame as PNG and SVG into a->export_dir (created); sets the notice.
 bool app_export(AppState *a);

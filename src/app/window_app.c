@@ -1,13 +1,18 @@
 // window_app.c — the window's state machine: keys, mouse and toolbar clicks become actions, and
 // actions change the Session and the View. Nothing here opens a window or draws (window.c and
 // window_ui.c do), so tests drive it with synthetic SDL events under the dummy video driver.
+// A lesson playing is a mode of the same machine: a few keys move between beats.
 #include "app/window.h"
 #include "export/export.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <libgen.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -17,12 +22,12 @@ const double app_speeds[APP_SPEEDS] = {0.25, 0.5, 1, 2, 3, 4, 6, 8, 12, 20};
 #define DEFAULT_SPEED 3 // 2 tok/s: slow enough to talk over
 
 static const char *const action_names[ACT_COUNT] = {
-    "none",      "step",      "back",       "play",      "slower",     "faster",
-    "cache",     "preset1",   "preset2",    "preset3",   "prompt",     "reset",
-    "layer",     "head",      "view",       "theme",     "fullscreen", "sampler",
-    "export",    "help",      "quit",       "temp-",     "temp+",      "top-k-",
-    "top-k+",    "top-p-",    "top-p+",     "seed-",     "seed+",      "field-prev",
-    "field-next", "field-down", "field-up",
+    "none",       "step",       "back",       "play",       "slower",   "faster",    "cache",
+    "preset1",    "preset2",    "preset3",    "prompt",     "reset",    "layer",     "head",
+    "view",       "theme",      "fullscreen", "sampler",    "export",   "help",      "quit",
+    "temp-",      "temp+",      "top-k-",     "top-k+",     "top-p-",   "top-p+",    "seed-",
+    "seed+",      "field-prev", "field-next", "field-down", "field-up", "beat-next", "beat-prev",
+    "beat-first", "lesson",
 };
 
 const char *app_action_name(AppAction a) {
@@ -56,8 +61,11 @@ void app_init(AppState *a, Session *s, int width, int height, double scale) {
     a->dirty = true;
 }
 
+static void close_own_lesson(AppState *a);
+
 void app_free(AppState *a) {
     app_quiesce(a);
+    close_own_lesson(a);
 }
 
 void app_resize(AppState *a, int width, int height, double scale) {
@@ -290,6 +298,161 @@ static void typed_backspace(AppState *a) {
 }
 
 // ----------------------------------------------------------------------------------------------
+// Lessons
+
+bool app_goto_beat(AppState *a, int k) {
+    LessonPlayer *p = a->lesson;
+    if (!p)
+        return false;
+    int n = p->lesson->n_beats;
+    k = k < 0 ? 0 : k >= n ? n - 1 : k; // past the last beat: stay on it
+    before_change(a); // the player replays this beat if the presenter moved the session
+    a->playing = false;
+    const StepRecord *r = session_last(a->s);
+    int was_step = r ? r->step : -1, was_tokens = a->s->n_tokens;
+    bool forward = k > p->beat;
+    KvError err = {0};
+    if (lesson_player_goto(p, k, &err)) {
+        set_notice(a, 8, "%s", err.msg);
+        return false;
+    }
+    lesson_player_view(p, &a->view);
+    a->view.pinned = -1;
+    a->view.hover = -1;
+    a->view.scroll = 0;
+    left_limit(a);
+    // going forward onto a beat that ran steps: its last step animates, as if just stepped
+    r = session_last(a->s);
+    if (forward && r && (r->step != was_step || a->s->n_tokens != was_tokens)) {
+        a->anim_start = a->now;
+        a->anim_len = anim_len_for(speed(a));
+    }
+    toolbar_layout(a); // the beat position
+    return true;
+}
+
+bool app_play_lesson(AppState *a, LessonPlayer *p) {
+    if (a->lesson && a->lesson != p) { // the one shown before: its caption goes too
+        a->view.caption_title = NULL;
+        a->view.caption_text = NULL;
+    }
+    a->lesson = p;
+    a->dirty = true;
+    if (!p) {
+        toolbar_layout(a);
+        return true;
+    }
+    a->preset = -1;
+    if (p->beat < 0)
+        return app_goto_beat(a, 0);
+    before_change(a);
+    lesson_player_view(p, &a->view);
+    toolbar_layout(a);
+    return true;
+}
+
+static void close_own_lesson(AppState *a) {
+    if (a->lesson && a->lesson == a->own_player)
+        app_play_lesson(a, NULL);
+    if (a->own_lesson)
+        lesson_free(a->own_lesson);
+    free(a->own_lesson);
+    free(a->own_player);
+    a->own_lesson = NULL;
+    a->own_player = NULL;
+}
+
+// The lessons folder: beside the executable (../lessons from build/, ../../lessons from
+// build/san/), then the installed data directory, then ./lessons.
+static void find_lesson_dir(char *buf, size_t cap) {
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *dir = dirname(exe);
+        const char *rel[] = {"../lessons", "../../lessons", "lessons"};
+        for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+            snprintf(buf, cap, "%s/%s", dir, rel[i]);
+            if (access(buf, R_OK | X_OK) == 0)
+                return;
+        }
+    }
+    snprintf(buf, cap, "%s/lessons", KVSCOPE_DATADIR);
+    if (access(buf, R_OK | X_OK) == 0)
+        return;
+    snprintf(buf, cap, "lessons");
+}
+
+// The first *.lesson in dir after `after` in name order ("" = the first of all); false if none.
+static bool next_lesson_name(const char *dir, const char *after, char *out, size_t cap) {
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    out[0] = '\0';
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t len = strlen(e->d_name);
+        if (len < 8 || strcmp(e->d_name + len - 7, ".lesson") != 0 || len >= cap)
+            continue;
+        if (strcmp(e->d_name, after) > 0 && (!out[0] || strcmp(e->d_name, out) < 0))
+            snprintf(out, cap, "%s", e->d_name);
+    }
+    closedir(d);
+    return out[0] != '\0';
+}
+
+// G: the next lesson of the folder, checked against the model the window runs; after the last,
+// back to no lesson. A lesson that does not fit the model is skipped with a notice.
+static void open_next_lesson(AppState *a) {
+    before_change(a);
+    if (!a->lesson_dir[0])
+        find_lesson_dir(a->lesson_dir, sizeof a->lesson_dir);
+    close_own_lesson(a);
+    size_t np = 0;
+    while (app_presets[np].name)
+        np++;
+    LessonPreset *presets = kv_calloc(np + 1, sizeof *presets);
+    for (size_t i = 0; i < np; i++)
+        presets[i] = (LessonPreset){app_presets[i].name, app_presets[i].prompt};
+    char name[256], path[1400];
+    const char *after = a->lesson_file[0] ? a->lesson_file : "";
+    char prev[1024];
+    snprintf(prev, sizeof prev, "%s", after);
+    while (next_lesson_name(a->lesson_dir, prev, name, sizeof name)) {
+        snprintf(prev, sizeof prev, "%s", name);
+        snprintf(path, sizeof path, "%s/%s", a->lesson_dir, name);
+        KvError err = {0};
+        Lesson *l = kv_calloc(1, sizeof *l);
+        if (lesson_load(l, path, presets, &err)) {
+            free(l);
+            set_notice(a, 8, "%s", err.msg);
+            continue;
+        }
+        if (lesson_check(l, a->s->model, a->s->tok, &err)) {
+            lesson_free(l);
+            free(l);
+            set_notice(a, 8, "%s", err.msg);
+            continue;
+        }
+        a->own_lesson = l;
+        a->own_player = kv_calloc(1, sizeof *a->own_player);
+        lesson_player_init(a->own_player, l, a->s);
+        snprintf(a->lesson_file, sizeof a->lesson_file, "%s", name);
+        free(presets);
+        if (app_play_lesson(a, a->own_player))
+            set_notice(a, 4, "Lesson %s: %d beats. Right/Space: next beat, Left: back, G: next",
+                       l->title[0] ? l->title : name, l->n_beats);
+        return;
+    }
+    free(presets);
+    if (a->lesson_file[0]) {
+        a->lesson_file[0] = '\0';
+        set_notice(a, 4, "No lesson: the keys step again (G opens the first lesson)");
+    } else {
+        set_notice(a, 6, "No lessons found in %s", a->lesson_dir);
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
 // Actions
 
 static void cycle_layer(AppState *a) {
@@ -383,6 +546,19 @@ void app_do(AppState *a, AppAction act) {
     case ACT_FIELD_NEXT: a->field = (a->field + 1) % SAMPLER_FIELDS; break;
     case ACT_FIELD_DOWN: change_sampler(a, a->field, -1); break;
     case ACT_FIELD_UP: change_sampler(a, a->field, +1); break;
+    case ACT_BEAT_NEXT:
+        if (a->lesson)
+            app_goto_beat(a, a->lesson->beat + 1);
+        break;
+    case ACT_BEAT_PREV:
+        if (a->lesson)
+            app_goto_beat(a, a->lesson->beat - 1);
+        break;
+    case ACT_BEAT_FIRST:
+        if (a->lesson)
+            app_goto_beat(a, 0);
+        break;
+    case ACT_LESSON: open_next_lesson(a); break;
     }
     toolbar_layout(a); // labels follow the state
 }
@@ -392,7 +568,21 @@ void app_do(AppState *a, AppAction act) {
 
 static AppAction key_action(const AppState *a, const SDL_Keysym *k) {
     bool shift = (k->mod & KMOD_SHIFT) != 0;
+    if (a->lesson) { // the presenter's keys: beats instead of steps
+        switch (k->sym) {
+        case SDLK_SPACE:
+        case SDLK_RIGHT:
+        case SDLK_PAGEDOWN: return ACT_BEAT_NEXT;
+        case SDLK_LEFT:
+        case SDLK_BACKSPACE:
+        case SDLK_PAGEUP: return ACT_BEAT_PREV;
+        case SDLK_r:
+        case SDLK_HOME: return ACT_BEAT_FIRST;
+        default: break;
+        }
+    }
     switch (k->sym) {
+    case SDLK_g: return ACT_LESSON;
     case SDLK_SPACE:
     case SDLK_RIGHT: return ACT_STEP;
     case SDLK_LEFT:

@@ -143,7 +143,14 @@ void toolbar_layout(AppState *a) {
     double y0 = a->scene_h;
 
     int row1 = a->n_buttons;
-    add(a, ACT_BACK, "\u25C0 Back", false);
+    if (a->lesson) { // the presenter's row: beats first; presets, prompt and reset belong to it
+        add(a, ACT_BEAT_PREV, "\u25C0 Beat", false);
+        snprintf(buf, sizeof buf, "beat %d / %d", a->lesson->beat + 1, a->lesson->lesson->n_beats);
+        add(a, ACT_NONE, buf, true);
+        add(a, ACT_BEAT_NEXT, "Beat \u25B6", false);
+    } else {
+        add(a, ACT_BACK, "\u25C0 Back", false);
+    }
     add(a, ACT_STEP, a->busy ? "Step \u2026" : "Step \u25B6", false);
     add(a, ACT_PLAY, a->playing ? "Pause" : "Play", a->playing);
     add(a, ACT_SLOWER, "\u2212", false);
@@ -154,10 +161,12 @@ void toolbar_layout(AppState *a) {
     add(a, ACT_FASTER, "+", false);
     add(a, ACT_CACHE, a->s->mode == CACHE_MODE_ON ? "Cache ON" : "Cache OFF",
         a->s->mode == CACHE_MODE_ON);
-    for (int i = 0; i < 3 && app_presets[i].name; i++)
-        add(a, (AppAction)(ACT_PRESET1 + i), app_presets[i].name, a->preset == i);
-    add(a, ACT_PROMPT, "Prompt\u2026", a->preset < 0);
-    add(a, ACT_RESET, "Reset", false);
+    if (!a->lesson) {
+        for (int i = 0; i < 3 && app_presets[i].name; i++)
+            add(a, (AppAction)(ACT_PRESET1 + i), app_presets[i].name, a->preset == i);
+        add(a, ACT_PROMPT, "Prompt\u2026", a->preset < 0);
+        add(a, ACT_RESET, "Reset", false);
+    }
     if (a->view.layer == VIEW_ALL_LAYERS)
         snprintf(buf, sizeof buf, "Layer all");
     else
@@ -166,6 +175,7 @@ void toolbar_layout(AppState *a) {
     add(a, ACT_HEAD, head_label(a, buf2, sizeof buf2), false);
     add(a, ACT_VIEW, view_kind_name(a->view.kind), false);
     add(a, ACT_THEME, a->view.theme == THEME_DARK ? "Dark" : "Light", false);
+    add(a, ACT_LESSON, "Lesson", a->lesson != NULL);
     add(a, ACT_SAMPLER, "Sampler", a->sampler_open);
     add(a, ACT_EXPORT, "Export", false);
     add(a, ACT_FULLSCREEN, "Full", a->fullscreen);
