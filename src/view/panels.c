@@ -158,8 +158,8 @@ static void draw_counters(Frame *f, SceneRect r) {
         ROW("FLOPs this step", v1, th->text);
         format_si(v1, sizeof v1, (double)counters_flops(&rec->total), "FLOP");
         ROW("FLOPs total", v1, th->text);
-        format_si(v1, sizeof v1, (double)rec->kv_bytes_resident, "B");
-        format_si(v2, sizeof v2, (double)config_kv_bytes_per_token(cfg), "B");
+        format_bytes(v1, sizeof v1, (double)rec->kv_bytes_resident);
+        format_bytes(v2, sizeof v2, (double)config_kv_bytes_per_token(cfg));
         snprintf(line, sizeof line, "%s \xc2\xb7 %s/token", v1, v2);
         ROW("cache memory", line, th->text);
         double ms = rec->step_ns / 1e6;
@@ -176,7 +176,7 @@ static void draw_counters(Frame *f, SceneRect r) {
             snprintf(line, sizeof line, "not measured");
         ROW("max logit diff", line, rec->max_logit_diff >= 0 ? th->text : th->text_faint);
     } else {
-        format_si(v2, sizeof v2, (double)config_kv_bytes_per_token(cfg), "B");
+        format_bytes(v2, sizeof v2, (double)config_kv_bytes_per_token(cfg));
         snprintf(line, sizeof line, "0 B \xc2\xb7 %s/token", v2);
         ROW("FLOPs this step", "\xe2\x80\x94", th->text_faint);
         ROW("FLOPs total", "0 FLOP", th->text);
@@ -476,15 +476,28 @@ static void draw_tooltip(Frame *f) {
               l2);
 }
 
+// The window's keys and mouse (src/app/window_app.c), in two columns.
 static const char *const help_rows[][2] = {
-    {"Space  \xe2\x86\x92", "step forward"},    {"\xe2\x86\x90  Backspace", "step back"},
-    {"P", "play / pause"},                      {"+  \xe2\x88\x92", "speed"},
-    {"C", "KV cache on / off"},                 {"1  2  3", "presets"},
-    {"T", "type a prompt"},                     {"R", "reset"},
-    {"L", "layer: all, 1 .. L"},                {"H", "head: mean, 1 .. H"},
-    {"V", "view: sequence, heatmap, layers"},   {"D", "dark / light theme"},
-    {"F  F11", "fullscreen"},                   {"E", "export frame (PNG + SVG)"},
-    {"?  F1", "this help"},                     {"Q  Esc", "quit"},
+    {"Space  \xe2\x86\x92", "step forward"},
+    {"\xe2\x86\x90  Backspace", "step back"},
+    {"P", "play / pause"},
+    {"+  \xe2\x88\x92", "speed"},
+    {"C", "KV cache on / off"},
+    {"1  2  3", "presets"},
+    {"T", "type a prompt"},
+    {"S", "sampler settings"},
+    {"R", "reset"},
+    {"?  F1", "this help"},
+    {"L", "layer: all, 1 .. L"},
+    {"H", "head: mean, 1 .. H, each"},
+    {"V", "view: sequence, heatmap, layers"},
+    {"D", "dark / light theme"},
+    {"F  F11", "fullscreen"},
+    {"E", "export frame (PNG + SVG)"},
+    {"Q  Esc", "quit"},
+    {"click", "pin a token"},
+    {"wheel", "scroll back"},
+    {"Ctrl + wheel", "zoom"},
 };
 
 static void draw_help(Frame *f) {
@@ -492,20 +505,33 @@ static void draw_help(Frame *f) {
     double u = f->u;
     int n = (int)(sizeof help_rows / sizeof help_rows[0]);
     int rows = (n + 1) / 2;
-    double rh = 1.45 * u;
-    double w = fmin(f->lay->width - 4 * u, 44 * u), h = rows * rh + 4.2 * u;
+    // Columns as wide as their widest entry, so nothing is cut; the type shrinks only when the
+    // two columns do not fit the picture.
+    double size = 0.85 * u, kw = 0, dw = 0;
+    for (int k = 0; k < n; k++) {
+        kw = fmax(kw, text_width(&f->tx, size, true, help_rows[k][0], NULL));
+        dw = fmax(dw, text_width(&f->tx, size, false, help_rows[k][1], NULL));
+    }
+    double gap = 0.8 * u, col_gap = 2.5 * u, pad = 1.5 * u;
+    double w = 2 * (kw + gap + dw) + col_gap + 2 * pad;
+    double max_w = f->lay->width - 2 * u;
+    double k_shrink = w > max_w ? max_w / w : 1;
+    size *= k_shrink, kw *= k_shrink, dw *= k_shrink, gap *= k_shrink, col_gap *= k_shrink;
+    pad *= k_shrink;
+    w = fmin(w, max_w);
+    double rh = 1.7 * size;
+    double h = rows * rh + 4.2 * u;
     double x = (f->lay->width - w) / 2, y = (f->lay->height - h) / 2;
-    cairo_set_source_rgba(f->cr, 0, 0, 0, 0.45);
+    cairo_set_source_rgba(f->cr, 0, 0, 0, th->dark ? 0.5 : 0.3);
     cairo_paint(f->cr);
     box(f, (SceneRect){x, y, w, h}, th->panel, th->accent);
     text_draw(&f->tx, x + w / 2, y + 0.7 * u, 1.3 * u, true, ALIGN_CENTER, 0, th->text,
               "Keys");
-    double cw = (w - 2 * u) / 2;
+    double cw = kw + gap + dw + col_gap;
     for (int k = 0; k < n; k++) {
-        double cx = x + u + (k / rows) * cw, cy = y + 3 * u + (k % rows) * rh;
-        text_draw(&f->tx, cx + 0.38 * cw, cy, 0.85 * u, true, ALIGN_RIGHT, 0.36 * cw,
-                  th->accent, help_rows[k][0]);
-        text_draw(&f->tx, cx + 0.43 * cw, cy, 0.85 * u, false, ALIGN_LEFT, 0.56 * cw, th->text,
+        double cx = x + pad + (k / rows) * cw, cy = y + 3 * u + (k % rows) * rh;
+        text_draw(&f->tx, cx + kw, cy, size, true, ALIGN_RIGHT, 0, th->accent, help_rows[k][0]);
+        text_draw(&f->tx, cx + kw + gap, cy, size, false, ALIGN_LEFT, dw + 0.5 * gap, th->text,
                   help_rows[k][1]);
     }
 }
