@@ -252,7 +252,8 @@ static void draw_chart(Frame *f, SceneRect r) {
     // Labels at the curves' ends
     double vnc = (double)flops_formula_run(cfg, false, s->n_prompt, xmax);
     double vc = (double)flops_formula_run(cfg, true, s->n_prompt, xmax);
-    text_draw(&f->tx, p.x + p.w - 0.2 * u, PY(vnc) + 0.15 * u, 0.6 * u, false, ALIGN_RIGHT, 0,
+    // Left of the parabola's steep end, which would otherwise run through the label.
+    text_draw(&f->tx, p.x + p.w - 1.1 * u, PY(vnc) + 0.15 * u, 0.6 * u, false, ALIGN_RIGHT, 0,
               th->cache_off, "no cache (formula)");
     double ly = PY(vc) - 1.0 * u;
     if (ly > PY(vnc) + 0.9 * u || ly < PY(vnc) - 0.9 * u)
@@ -458,17 +459,31 @@ static void draw_tooltip(Frame *f) {
     token_display(s, i, tok, sizeof tok);
     snprintf(l1, sizeof l1, "\xe2\x80\x9c%s\xe2\x80\x9d  id %d  position %d%s", tok, s->tokens[i],
              i, i < s->n_prompt ? "  (prompt)" : "");
-    if (L->head_pos >= 0 && i <= L->head_pos)
-        snprintf(l2, sizeof l2, "attention from the write head: %.3f",
-                 (double)view_attention(s, v, L->head_pos, i));
-    else
+    if (L->head_pos >= 0 && i <= L->head_pos) {
+        // Say whose attention: the number is a mean unless one layer and one head are shown.
+        char who[48];
+        int nl = s->model->cfg.n_layers;
+        bool one_layer = v->layer >= 0 && v->layer < nl, one_head = v->head >= 0;
+        if (one_layer && one_head)
+            snprintf(who, sizeof who, "layer %d, head %d", v->layer + 1, v->head + 1);
+        else if (one_layer)
+            snprintf(who, sizeof who, "layer %d, mean of heads", v->layer + 1);
+        else if (one_head)
+            snprintf(who, sizeof who, "mean of layers, head %d", v->head + 1);
+        else
+            snprintf(who, sizeof who, "mean of layers and heads");
+        snprintf(l2, sizeof l2, "attention from the write head: %.3f (%s)",
+                 (double)view_attention(s, v, L->head_pos, i), who);
+    } else
         snprintf(l2, sizeof l2, "not attended yet");
     double w = fmax(text_width(&f->tx, 0.8 * u, true, l1, NULL),
                     text_width(&f->tx, 0.7 * u, false, l2, NULL)) + 1.4 * u;
     double h = 2.7 * u;
     double x = ax - w / 2, y = ay - h - 0.6 * u;
+    // Inside the view's area (not over the side panel) while it fits there.
+    double right = L->main.w >= w ? L->main.x + L->main.w : L->width - 0.5 * u;
+    if (x + w > right) x = right - w;
     if (x < L->main.x) x = L->main.x;
-    if (x + w > L->width - 0.5 * u) x = L->width - 0.5 * u - w;
     if (y < L->main.y) y = ay + 0.8 * u;
     box(f, (SceneRect){x, y, w, h}, f->th->bg, f->th->text_dim);
     text_draw(&f->tx, x + 0.7 * u, y + 0.35 * u, 0.8 * u, true, ALIGN_LEFT, 0, f->th->text, l1);
