@@ -11,7 +11,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#define LEVELS 8 // weight levels (in sqrt(weight), so weak beams still differ)
+#define LEVELS 8     // weight levels (in sqrt(weight), so weak beams still differ)
+#define BAND_ROWS 64 // rows of pixels the rasterizer works on at a time
 
 typedef struct {
     float xk, yb, hgt;
@@ -145,29 +146,72 @@ static void raster_segment(const Raster *r, double ax, double ay, double bx, dou
     }
 }
 
-// The beam's cubic (head up, across, down to the key) as segments, about 7 px each: short
-// enough that the joints do not show on the tight turns at either end.
-static void raster_beam(const Raster *r, double xh, double y0, double xk, double top, double hw,
-                        const Ink *ink) {
-    xh += r->ox, xk += r->ox, y0 += r->oy, top += r->oy;
-    // The whole beam lies in its bounding box (the control points'): skip it when off the clip.
-    double reach = hw + 1;
-    if (fmax(xh, xk) + reach <= r->x0 || fmin(xh, xk) - reach >= r->x1 ||
-        y0 + reach <= r->y0 || top - reach >= r->y1)
-        return;
-    double len = fabs(xk - xh) + 1.5 * fabs(y0 - top);
-    int n = (int)(len / 7);
-    if (n < 6) n = 6;
-    if (n > 96) n = 96;
-    double px = xh, py = y0;
-    for (int k = 1; k <= n; k++) {
-        double t = (double)k / n, mt = 1 - t;
-        // B(t) with P0 = (xh, y0), P1 = (xh, top), P2 = (xk, top), P3 = (xk, y0)
-        double x = (mt * mt * mt + 3 * mt * mt * t) * xh + (3 * mt * t * t + t * t * t) * xk;
-        double y = (mt * mt * mt + t * t * t) * y0 + (3 * mt * mt * t + 3 * mt * t * t) * top;
-        raster_segment(r, px, py, x, y, hw, ink);
-        px = x, py = y;
+// The beam's cubic (head up, across, down to the key) with P0 = (xh, y0), P1 = (xh, top),
+// P2 = (xk, top), P3 = (xk, y0) is drawn as n segments, about 7 px each: short enough that the
+// joints do not show on the tight turns at either end. Its height is y0 - y(t) =
+// 3 t (1 - t) (y0 - top): symmetric about t = 1/2, so the segments that reach a band of rows
+// are two runs, one on the way up and its mirror on the way down, found without walking the
+// others.
+typedef struct {
+    double xh, xk, y0, dh; // pixels; dh = y0 - top
+    double hw;
+    int n;
+} BeamGeom;
+
+static BeamGeom beam_geom(const Raster *r, double xh, double y0, double xk, double top,
+                          double hw) {
+    BeamGeom g = {xh + r->ox, xk + r->ox, y0 + r->oy, y0 - top, hw, 0};
+    double len = fabs(xk - xh) + 1.5 * fabs(g.dh);
+    g.n = (int)(len / 7);
+    if (g.n < 6) g.n = 6;
+    if (g.n > 96) g.n = 96;
+    return g;
+}
+
+static inline void beam_point(const BeamGeom *g, int k, double *x, double *y) {
+    double t = (double)k / g->n, mt = 1 - t;
+    *x = (mt * mt * mt + 3 * mt * mt * t) * g->xh + (3 * mt * t * t + t * t * t) * g->xk;
+    *y = g->y0 - 3 * t * mt * g->dh;
+}
+
+// t in [0, 1/2] where t (1 - t) = s.
+static double t_of_s(double s) {
+    if (s <= 0) return 0;
+    if (s >= 0.25) return 0.5;
+    return (1 - sqrt(1 - 4 * s)) / 2;
+}
+
+static void raster_beam_span(const Raster *r, const BeamGeom *g, int k0, int k1, const Ink *ink) {
+    double px, py, x, y;
+    beam_point(g, k0 - 1, &px, &py);
+    for (int k = k0; k <= k1; k++, px = x, py = y) {
+        beam_point(g, k, &x, &y);
+        raster_segment(r, px, py, x, y, g->hw, ink);
     }
+}
+
+// Draws the segments of the beam that can touch r's rows (r is one band of the clip).
+static void raster_beam(const Raster *r, const BeamGeom *g, const Ink *ink) {
+    double m = 1.5 * g->hw + 1; // how far a segment's pixels reach beyond its end points
+    double xlo = fmin(g->xh, g->xk) - m, xhi = fmax(g->xh, g->xk) + m;
+    double ytop = g->y0 - 0.75 * g->dh - m, ybot = g->y0 + m;
+    if (xhi <= r->x0 || xlo >= r->x1 || ybot <= r->y0 || ytop >= r->y1) return;
+    int n = g->n, half = (n + 1) / 2; // segments 1 .. half on the way up
+    int k_lo = 1, k_hi = half;
+    if (g->dh > 1e-9) {
+        // Segment k spans t in [(k-1)/n, k/n]; on the way up y falls with t. It can touch rows
+        // [y0, y1) when y(k/n) - m < y1 and y((k-1)/n) + m > y0.
+        double ta = t_of_s((g->y0 - r->y1 - m) / (3 * g->dh));
+        double tb = t_of_s((g->y0 - r->y0 + m) / (3 * g->dh));
+        k_lo = ta > 0 ? (int)floor(ta * n) + 1 : 1;
+        k_hi = tb < 0.5 ? (int)ceil(tb * n) : half;
+        if (k_hi > half) k_hi = half;
+    }
+    if (k_lo <= k_hi) raster_beam_span(r, g, k_lo, k_hi, ink);
+    // The mirror run on the way down: segment k there matches segment n + 1 - k on the way up.
+    int j_lo = n + 1 - k_hi, j_hi = n + 1 - k_lo;
+    if (j_lo <= half) j_lo = half + 1;
+    if (j_lo <= j_hi) raster_beam_span(r, g, j_lo, j_hi, ink);
 }
 
 void draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_band) {
@@ -252,6 +296,11 @@ void draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_band) {
     Raster ras = {0};
     SceneRect clip = {band.x - L->label_w, band.y, band.w + L->label_w, band.h + 0.3 * u};
     bool direct = !f->vector && raster_begin(cr, clip, &ras);
+    BeamGeom *geoms = direct ? malloc((n > 0 ? n : 1) * sizeof *geoms) : NULL;
+    Ink *inks = direct ? malloc((size_t)nkeys * sizeof *inks) : NULL;
+    int *order = direct ? malloc((size_t)nkeys * sizeof *order) : NULL;
+    int n_order = 0;
+    if (direct && (!geoms || !inks || !order)) n = 0, direct = false;
     cairo_save(cr);
     // A clip on whole pixels: a fractional one makes cairo composite every stroke through a mask.
     cairo_rectangle(cr, floor(band.x - L->label_w), floor(band.y),
@@ -278,13 +327,15 @@ void draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_band) {
             }
             alpha *= 0.4 + 0.6 * fan;
             if (direct) {
+                // Drawn below, band by band, in this order.
                 uint32_t rgb = (uint32_t)(c.r * 255 + 0.5) << 16 |
                                (uint32_t)(c.g * 255 + 0.5) << 8 | (uint32_t)(c.b * 255 + 0.5);
-                Ink ink = ink_make(rgb, alpha);
+                inks[n_order] = ink_make(rgb, alpha);
+                order[n_order++] = k;
                 double hw = cairo_get_line_width(cr) / 2;
                 for (int i = count[k]; i < count[k + 1]; i++) {
                     const Beam *b = &sorted[i];
-                    raster_beam(&ras, x_h, b->yb, b->xk, b->yb - b->hgt, hw, &ink);
+                    geoms[i] = beam_geom(&ras, x_h, b->yb, b->xk, b->yb - b->hgt, hw);
                 }
                 continue;
             }
@@ -299,7 +350,22 @@ void draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_band) {
         }
     }
     cairo_restore(cr);
-    if (direct) raster_end(cr, &ras);
+    if (direct) {
+        // Band by band, so the pixels being blended stay in the cache; within a band the beams
+        // go in the same order as on the whole clip, so the picture does not change.
+        for (int y = ras.y0; y < ras.y1; y += BAND_ROWS) {
+            Raster b = ras;
+            b.y0 = y;
+            b.y1 = y + BAND_ROWS < ras.y1 ? y + BAND_ROWS : ras.y1;
+            for (int o = 0; o < n_order; o++)
+                for (int i = count[order[o]]; i < count[order[o] + 1]; i++)
+                    raster_beam(&b, &geoms[i], &inks[o]);
+        }
+        raster_end(cr, &ras);
+    }
+    free(geoms);
+    free(inks);
+    free(order);
     free(fill);
     free(col_x);
     free(beams);
