@@ -439,7 +439,7 @@ static void open_next_lesson(AppState *a) {
         snprintf(a->lesson_file, sizeof a->lesson_file, "%s", name);
         free(presets);
         if (app_play_lesson(a, a->own_player))
-            set_notice(a, 4, "Lesson %s: %d beats. Right/Space: next beat, Left: back, G: next",
+            set_notice(a, 4, "Lesson: %s, %d beats. Right: next beat, Left: back, G: next lesson",
                        l->title[0] ? l->title : name, l->n_beats);
         return;
     }
