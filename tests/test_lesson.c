@@ -351,7 +351,7 @@ Test(lesson_player, beats_and_exact_back) {
     lesson_player_view(&p, &v);
     snprintf(want, sizeof want, "Start: %d tokens", ref_n[0]);
     cr_assert_str_eq(v.caption_title, want);
-    cr_assert_str_eq(v.caption_text, "2 layers, 384 bytes per token"); // 2 * 2 layers * 24 * 4
+    cr_assert_str_eq(v.caption_text, "2 layers, 384 B per token"); // 2 * 2 layers * 24 * 4
     cr_assert_eq(v.kind, VIEW_SEQUENCE);
     cr_assert_eq(lesson_player_goto(&p, 2, &err), KV_OK);
     lesson_player_view(&p, &v);
@@ -396,16 +396,16 @@ Test(lesson_known, kv_bytes_per_token) {
         cr_assert(k, "%s", want[i].key);
         cr_assert_eq(known_model_kv_bytes_per_token(k), want[i].bytes, "%s", want[i].key);
         char buf[32];
-        lesson_format_bytes(want[i].bytes, buf, sizeof buf);
+        view_format_bytes(buf, sizeof buf, want[i].bytes);
         cr_assert_str_eq(buf, want[i].shown);
     }
     cr_assert_null(lesson_known_model("llama9"));
     char buf[32];
-    lesson_format_bytes(1, buf, sizeof buf);
-    cr_assert_str_eq(buf, "1 byte");
-    lesson_format_bytes(1536, buf, sizeof buf);
+    view_format_bytes(buf, sizeof buf, 1);
+    cr_assert_str_eq(buf, "1 B");
+    view_format_bytes(buf, sizeof buf, 1536);
     cr_assert_str_eq(buf, "1.5 KiB");
-    lesson_format_bytes(7ull << 30, buf, sizeof buf);
+    view_format_bytes(buf, sizeof buf, 7ull << 30);
     cr_assert_str_eq(buf, "7 GiB");
 }
 
@@ -420,7 +420,7 @@ Test(lesson_known, placeholders_in_captions) {
     snprintf(want, sizeof want, "{x} 2 x 32 x 32 x 128 x 2 bytes = 512 KiB; %s for %d", "%s",
              f.s.n_tokens);
     char seq[32];
-    lesson_format_bytes(36864ull * (uint64_t)f.s.n_tokens, seq, sizeof seq);
+    view_format_bytes(seq, sizeof seq, 36864ull * (uint64_t)f.s.n_tokens);
     char full[300];
     snprintf(full, sizeof full, want, seq);
     cr_assert_str_eq(out, full);

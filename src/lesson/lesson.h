@@ -116,8 +116,6 @@ extern const KnownModel lesson_known_models[]; // ends with a NULL key
 const KnownModel *lesson_known_model(const char *key); // NULL when unknown
 uint64_t known_model_kv_bytes_per_token(const KnownModel *k);
 
-// "512 KiB", "1.5 MiB", "36 bytes": binary units, three significant figures.
-void lesson_format_bytes(uint64_t bytes, char *buf, size_t cap);
 
 // Checks the placeholders of a caption string: NULL when all are known, else a message.
 const char *lesson_caption_problem(const char *s, char *buf, size_t cap);

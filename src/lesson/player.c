@@ -59,21 +59,6 @@ static void fmt_sig3(double v, char *buf, size_t cap) {
     }
 }
 
-void lesson_format_bytes(uint64_t bytes, char *buf, size_t cap) {
-    static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
-    double v = (double)bytes;
-    int u = 0;
-    while (v >= 1024.0 && u < 4)
-        v /= 1024.0, u++;
-    if (u == 0) {
-        snprintf(buf, cap, "%" PRIu64 " byte%s", bytes, bytes == 1 ? "" : "s");
-        return;
-    }
-    char num[32];
-    fmt_sig3(v, num, sizeof num);
-    snprintf(buf, cap, "%s %s", num, units[u]);
-}
-
 // SI: 1.23 MFLOP, 4.5 GFLOP.
 static void format_flops(uint64_t f, char *buf, size_t cap) {
     static const char *const units[] = {"", "k", "M", "G", "T", "P"};
@@ -231,11 +216,11 @@ static void value_of(const Session *s, const char *name, char *v, size_t cap) {
     else if (strcmp(name, "params") == 0)
         format_count(config_param_count(c), v, cap);
     else if (strcmp(name, "kv_per_token") == 0)
-        lesson_format_bytes(per_token, v, cap);
+        view_format_bytes(v, cap, per_token);
     else if (strcmp(name, "kv_per_token16") == 0)
-        lesson_format_bytes(per_token16, v, cap);
+        view_format_bytes(v, cap, per_token16);
     else if (strcmp(name, "kv_total") == 0)
-        lesson_format_bytes(r ? r->kv_bytes_resident : 0, v, cap);
+        view_format_bytes(v, cap, r ? r->kv_bytes_resident : 0);
     else if (strcmp(name, "flops_step") == 0)
         format_flops(r ? counters_flops(&r->counted) : 0, v, cap);
     else if (strcmp(name, "flops_total") == 0)
@@ -306,11 +291,11 @@ static void value_of(const Session *s, const char *name, char *v, size_t cap) {
         uint64_t b = known_model_kv_bytes_per_token(k);
         size_t pre = (size_t)(colon - name);
         if (strncmp(name, "kv", pre) == 0 && pre == 2)
-            lesson_format_bytes(b, v, cap);
+            view_format_bytes(v, cap, b);
         else if (strncmp(name, "kvseq", pre) == 0 && pre == 5)
-            lesson_format_bytes(b * (uint64_t)s->n_tokens, v, cap);
+            view_format_bytes(v, cap, b * (uint64_t)s->n_tokens);
         else if (strncmp(name, "kvctx", pre) == 0 && pre == 5)
-            lesson_format_bytes(b * (uint64_t)k->context, v, cap);
+            view_format_bytes(v, cap, b * (uint64_t)k->context);
         else if (strncmp(name, "ratio", pre) == 0 && pre == 5) {
             char num[32];
             double ratio = (double)b / (double)(per_token ? per_token : 1);
@@ -321,7 +306,7 @@ static void value_of(const Session *s, const char *name, char *v, size_t cap) {
             snprintf(v, cap, "%sx", num);
         } else { // sum
             char bytes[32];
-            lesson_format_bytes(b, bytes, sizeof bytes);
+            view_format_bytes(bytes, sizeof bytes, b);
             snprintf(v, cap, "2 x %d x %d x %d x %d bytes = %s", k->layers, k->kv_heads,
                      k->head_size, k->bytes_per_value, bytes);
         }

@@ -158,8 +158,8 @@ static void draw_counters(Frame *f, SceneRect r) {
         ROW("FLOPs this step", v1, th->text);
         format_si(v1, sizeof v1, (double)counters_flops(&rec->total), "FLOP");
         ROW("FLOPs total", v1, th->text);
-        format_bytes(v1, sizeof v1, (double)rec->kv_bytes_resident);
-        format_bytes(v2, sizeof v2, (double)config_kv_bytes_per_token(cfg));
+        view_format_bytes(v1, sizeof v1, rec->kv_bytes_resident);
+        view_format_bytes(v2, sizeof v2, config_kv_bytes_per_token(cfg));
         snprintf(line, sizeof line, "%s \xc2\xb7 %s/token", v1, v2);
         ROW("cache memory", line, th->text);
         double ms = rec->step_ns / 1e6;
@@ -176,7 +176,7 @@ static void draw_counters(Frame *f, SceneRect r) {
             snprintf(line, sizeof line, "not measured");
         ROW("max logit diff", line, rec->max_logit_diff >= 0 ? th->text : th->text_faint);
     } else {
-        format_bytes(v2, sizeof v2, (double)config_kv_bytes_per_token(cfg));
+        view_format_bytes(v2, sizeof v2, config_kv_bytes_per_token(cfg));
         snprintf(line, sizeof line, "0 B \xc2\xb7 %s/token", v2);
         ROW("FLOPs this step", "\xe2\x80\x94", th->text_faint);
         ROW("FLOPs total", "0 FLOP", th->text);
@@ -509,6 +509,8 @@ static const char *const help_rows[][2] = {
     {"D", "dark / light theme"},
     {"F  F11", "fullscreen"},
     {"E", "export frame (PNG + SVG)"},
+    {"G", "next lesson (lessons/)"},
+    {"\xe2\x86\x92  \xe2\x86\x90  Home", "lesson: next, back, first beat"},
     {"Q  Esc", "quit"},
     {"click", "pin a token"},
     {"wheel", "scroll back"},

@@ -67,8 +67,6 @@ void token_display_id(const Session *s, int prev, int id, char *out, size_t cap)
 
 // SI (decimal) formatting for counts such as FLOPs: "1.23 G" + unit. Writes into out.
 void format_si(char *out, size_t cap, double v, const char *unit);
-// Binary formatting for bytes, as the lessons print them: "512 B", "6 KiB", "1.5 MiB".
-void format_bytes(char *out, size_t cap, double bytes);
 
 // ----------------------------------------------------------------------------------------------
 // The frame being drawn

@@ -207,21 +207,21 @@ void format_si(char *out, size_t cap, double v, const char *unit) {
         snprintf(out, cap, "%.2f %s%s", v, prefix[k], unit);
 }
 
-void format_bytes(char *out, size_t cap, double bytes) {
+void view_format_bytes(char *out, size_t cap, uint64_t bytes) {
     static const char *const prefix[] = {"", "Ki", "Mi", "Gi", "Ti", "Pi"};
-    double a = fabs(bytes);
+    double a = (double)bytes;
     int k = 0;
     while (a >= 1023.5 && k < 5) { // 1023.6 KiB reads "1 MiB", not "1024 KiB"
         a /= 1024;
         k++;
     }
     if (k == 0) {
-        snprintf(out, cap, "%.0f B", bytes);
+        snprintf(out, cap, "%.0f B", a);
         return;
     }
     // Three significant digits without trailing zeros, as the lesson captions print them.
     char num[32];
-    snprintf(num, sizeof num, "%.*f", a >= 99.95 ? 0 : a >= 9.995 ? 1 : 2, bytes < 0 ? -a : a);
+    snprintf(num, sizeof num, "%.*f", a >= 99.95 ? 0 : a >= 9.995 ? 1 : 2, a);
     char *dot = strchr(num, '.');
     if (dot) {
         char *e = num + strlen(num) - 1;
