@@ -48,8 +48,34 @@ static inline v8f load8(const float *p) {
     return v;
 }
 
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+// Horizontal sum, in the same association as sum8x8 below, so that a dot product gives the same
+// bits whichever kernel computed it (cached decode and no-cache recompute agree exactly).
 static inline float hsum8(v8f v) {
     return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+}
+
+// Lane shuffles of two 8-float vectors by constant indices (GCC and clang spell them apart).
+#if defined(__clang__)
+#define SHUF8(a, b, ...) __builtin_shufflevector((a), (b), __VA_ARGS__)
+#else
+#define SHUF8(a, b, ...) __builtin_shuffle((a), (b), (v8i){__VA_ARGS__})
+#endif
+
+// The eight horizontal sums of a[0..7] as one vector, each associated as hsum8 does: fold the
+// halves (h_k = a[k] + a[k+4]), then (h0 + h1) + (h2 + h3).
+static inline v8f sum8x8(const v8f a[8]) {
+    v8f u[4];
+    for (int k = 0; k < 4; k++) // [h of a[2k] (4 lanes), h of a[2k+1] (4 lanes)]
+        u[k] = SHUF8(a[2 * k], a[2 * k + 1], 0, 1, 2, 3, 8, 9, 10, 11) +
+               SHUF8(a[2 * k], a[2 * k + 1], 4, 5, 6, 7, 12, 13, 14, 15);
+    // [h0+h1, h2+h3] for four vectors each
+    v8f v0 =
+        SHUF8(u[0], u[1], 0, 2, 4, 6, 8, 10, 12, 14) + SHUF8(u[0], u[1], 1, 3, 5, 7, 9, 11, 13, 15);
+    v8f v1 =
+        SHUF8(u[2], u[3], 0, 2, 4, 6, 8, 10, 12, 14) + SHUF8(u[2], u[3], 1, 3, 5, 7, 9, 11, 13, 15);
+    return SHUF8(v0, v1, 0, 2, 4, 6, 8, 10, 12, 14) + SHUF8(v0, v1, 1, 3, 5, 7, 9, 11, 13, 15);
 }
 
 KV_CLONES
@@ -133,8 +159,6 @@ static void matmul(float *restrict out, const float *restrict x, const float *re
         *flops += 2ull * (uint64_t)n * (uint64_t)in * (uint64_t)out_dim;
 }
 
-typedef int32_t v8i __attribute__((vector_size(32)));
-
 static inline v8f splat8(float a) {
     return (v8f){a, a, a, a, a, a, a, a};
 }
@@ -170,26 +194,6 @@ static inline float dot_inline(const float *restrict a, const float *restrict b,
     for (int i = n8; i < n; i++)
         s += a[i] * b[i];
     return s;
-}
-
-// Lane shuffles of two 8-float vectors by constant indices (GCC and clang spell them apart).
-#if defined(__clang__)
-#define SHUF8(a, b, ...) __builtin_shufflevector((a), (b), __VA_ARGS__)
-#else
-#define SHUF8(a, b, ...) __builtin_shuffle((a), (b), (v8i){__VA_ARGS__})
-#endif
-
-// The eight horizontal sums of a[0..7] as one vector: pairwise, then by fours, then halves.
-static inline v8f sum8x8(const v8f a[8]) {
-    v8f p[4];
-    for (int k = 0; k < 4; k++) // p[k] = pair sums of a[2k] and a[2k+1], interleaved
-        p[k] = SHUF8(a[2 * k], a[2 * k + 1], 0, 8, 2, 10, 4, 12, 6, 14) +
-               SHUF8(a[2 * k], a[2 * k + 1], 1, 9, 3, 11, 5, 13, 7, 15);
-    v8f t0 =
-        SHUF8(p[0], p[1], 0, 1, 8, 9, 4, 5, 12, 13) + SHUF8(p[0], p[1], 2, 3, 10, 11, 6, 7, 14, 15);
-    v8f t1 =
-        SHUF8(p[2], p[3], 0, 1, 8, 9, 4, 5, 12, 13) + SHUF8(p[2], p[3], 2, 3, 10, 11, 6, 7, 14, 15);
-    return SHUF8(t0, t1, 0, 1, 2, 3, 8, 9, 10, 11) + SHUF8(t0, t1, 4, 5, 6, 7, 12, 13, 14, 15);
 }
 
 // One head's attention for one query: att[0..n) = softmax(q . k_s * scale), out = sum att_s v_s.
