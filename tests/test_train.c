@@ -19,8 +19,13 @@
 // |numeric - analytic| <= 1e-3 + 1e-2 * |numeric|. Checked per tensor: the entry with the
 // largest analytic gradient and 10 random ones; every tensor of the checkpoint is covered.
 static void gradcheck(bool shared, int heads, int kv_heads) {
-    ModelConfig c = {.dim = 16, .hidden_dim = 24, .n_layers = 2, .n_heads = heads,
-                     .n_kv_heads = kv_heads, .vocab_size = 37, .seq_len = 8,
+    ModelConfig c = {.dim = 16,
+                     .hidden_dim = 24,
+                     .n_layers = 2,
+                     .n_heads = heads,
+                     .n_kv_heads = kv_heads,
+                     .vocab_size = 37,
+                     .seq_len = 8,
                      .shared_classifier = shared};
     int B = 2, T = 8;
     size_t P = config_weight_count(&c);
@@ -99,13 +104,23 @@ static void gradcheck(bool shared, int heads, int kv_heads) {
     free(gb);
 }
 
-Test(train, gradient_check_multihead_unshared) { gradcheck(false, 4, 4); }
-Test(train, gradient_check_grouped_query_shared) { gradcheck(true, 4, 2); }
+Test(train, gradient_check_multihead_unshared) {
+    gradcheck(false, 4, 4);
+}
+Test(train, gradient_check_grouped_query_shared) {
+    gradcheck(true, 4, 2);
+}
 
 // A wrong gradient must fail the check: perturb the backward's result and compare again.
 Test(train, gradient_check_detects_a_wrong_gradient) {
-    ModelConfig c = {.dim = 16, .hidden_dim = 24, .n_layers = 1, .n_heads = 2, .n_kv_heads = 2,
-                     .vocab_size = 20, .seq_len = 4, .shared_classifier = true};
+    ModelConfig c = {.dim = 16,
+                     .hidden_dim = 24,
+                     .n_layers = 1,
+                     .n_heads = 2,
+                     .n_kv_heads = 2,
+                     .vocab_size = 20,
+                     .seq_len = 4,
+                     .shared_classifier = true};
     size_t P = config_weight_count(&c);
     float *p = calloc(P, sizeof(float)), *gb = calloc(P, sizeof(float));
     ModelWeights w, g;
@@ -130,7 +145,8 @@ Test(train, gradient_check_detects_a_wrong_gradient) {
     w.wq[i0] = x0 - 2e-3f;
     double lm = net_forward(&net, &w, tok, tok + 1);
     double num = (lp - lm) / 4e-3, wrong = 2.0 * g.wq[i0];
-    cr_assert(fabs(num - g.wq[i0]) <= 1e-3 + 1e-2 * fabs(num), "numeric %f analytic %f", num, g.wq[i0]);
+    cr_assert(fabs(num - g.wq[i0]) <= 1e-3 + 1e-2 * fabs(num), "numeric %f analytic %f", num,
+              g.wq[i0]);
     cr_assert(!(fabs(num - wrong) <= 1e-3 + 1e-2 * fabs(num)));
     net_free(&net);
     free(p);
@@ -158,6 +174,22 @@ Test(train, corpus_is_deterministic_per_seed) {
     sb_free(&a);
     sb_free(&b);
     sb_free(&c);
+}
+
+// The copy-generalisation prompts use names the generator never produces, in both variants.
+Test(train, corpus_never_produces_the_copy_test_names) {
+    for (int variant = 0; variant < 2; variant++) {
+        CorpusGen g;
+        corpus_init(&g, 1234);
+        g.variant = variant ? CORPUS_COPY : CORPUS_BASIC;
+        StrBuf s = {0};
+        while (s.n < 3000000)
+            corpus_next(&g, &s);
+        const char *found = eval_copy_name_found(s.p);
+        cr_assert(found == NULL, "variant %d produced %s", variant, found);
+        sb_free(&s);
+    }
+    cr_assert_str_eq(eval_copy_name_found("a story about Quorbina"), "Quorbina");
 }
 
 Test(train, corpus_has_the_three_genres_and_copyable_names) {
@@ -218,7 +250,8 @@ Test(train, bpe_round_trips_and_the_engine_reproduces_its_segmentation) {
     Tokenizer t;
     cr_assert_eq(tokenizer_load(&t, path, 512, &err), KV_OK, "%s", err.msg);
     unlink(path);
-    const char *extra[] = {"The capital of France is", "def area(width, height):\n    return width *",
+    const char *extra[] = {"The capital of France is",
+                           "def area(width, height):\n    return width *",
                            "Once upon a time, in a small kingdom, there lived a princess named "
                            "Mia. Every morning, Mia",
                            "Zqx j\xc3\xa9rome caf\xc3\xa9 \xf0\x9f\x99\x82 <0x41> ~~~", ""};
@@ -293,8 +326,14 @@ Test(train, loss_curve_png_is_written) {
 // and the engine's cached decode loss on the same tokens agree to 1e-4 relative (float32 sums
 // in different orders), and every position's logits match.
 Test(train, trainer_forward_matches_engine_forward) {
-    ModelConfig c = {.dim = 48, .hidden_dim = 80, .n_layers = 3, .n_heads = 6, .n_kv_heads = 2,
-                     .vocab_size = 97, .seq_len = 40, .shared_classifier = false};
+    ModelConfig c = {.dim = 48,
+                     .hidden_dim = 80,
+                     .n_layers = 3,
+                     .n_heads = 6,
+                     .n_kv_heads = 2,
+                     .vocab_size = 97,
+                     .seq_len = 40,
+                     .shared_classifier = false};
     size_t P = config_weight_count(&c);
     float *p = calloc(P, sizeof(float));
     ModelWeights w;
@@ -342,4 +381,57 @@ Test(train, trainer_forward_matches_engine_forward) {
     net_free(&net);
     model_free(&m);
     free(p);
+}
+// ----------------------------------------------------------------------------------------------
+// The shipped model (assets/models, committed; tests run from the repository root)
+
+static void load_shipped(Model *m, Tokenizer *t, Engine *e) {
+    KvError err;
+    cr_assert_eq(model_load(m, "assets/models/kvscope6.bin", &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(tokenizer_load(t, "assets/models/tokenizer.bin", m->cfg.vocab_size, &err), KV_OK,
+                 "%s", err.msg);
+    cr_assert_eq(engine_init(e, m, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(m->cfg.n_layers, 6);
+    cr_assert_eq(m->cfg.dim, 128);
+    cr_assert(m->cfg.seq_len >= 256);
+}
+
+Test(train, shipped_model_continues_the_presets) {
+    Model m;
+    Tokenizer t;
+    Engine e;
+    load_shipped(&m, &t, &e);
+    StrBuf out = {0};
+    eval_greedy(&e, &t, "The capital of France is", 3, &out, NULL);
+    cr_assert(strncmp(out.p, " Paris", 6) == 0, "fact preset gave \"%s\"", out.p);
+    out.n = 0;
+    eval_greedy(&e, &t, "def area(width, height):\n    return width *", 3, &out, NULL);
+    cr_assert(strncmp(out.p, " height", 7) == 0, "code preset gave \"%s\"", out.p);
+    out.n = 0;
+    eval_greedy(&e, &t,
+                "Once upon a time, in a small kingdom, there lived a princess named Mia. "
+                "Every morning, Mia",
+                24, &out, NULL);
+    cr_assert(strstr(out.p, "Mia") != NULL, "narrative preset gave \"%s\"", out.p);
+    sb_free(&out);
+    engine_free(&e);
+    tokenizer_free(&t);
+    model_free(&m);
+}
+
+// Copy generalisation on the 40 prompts of eval.c's main set (names the corpus never holds):
+// the shipped model measured 0.875 or better when it was trained (`kvtrain eval`); the floor
+// catches a model that stopped copying.
+Test(train, shipped_model_copies_names_it_never_saw, .timeout = 120) {
+    Model m;
+    Tokenizer t;
+    Engine e;
+    load_shipped(&m, &t, &e);
+    e.instrument = false;
+    int n = 0, ok = eval_copy(&e, &t, false, false, &n);
+    cr_assert_eq(n, 40);
+    cr_assert(ok >= 34, "copied %d of %d", ok, n);
+    engine_free(&e);
+    tokenizer_free(&t);
+    model_free(&m);
 }

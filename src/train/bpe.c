@@ -46,7 +46,7 @@ static uint32_t utf8_code(const unsigned char *s, int n) {
 }
 
 typedef struct {
-    int cap; // power of two
+    int cap;   // power of two
     int *slot; // id or -1
     char **pieces;
     int *len;
@@ -69,7 +69,8 @@ static void map_init(PieceMap *m, int cap, char **pieces, int *len) {
 }
 
 static int map_find(const PieceMap *m, const char *s, int n) {
-    for (uint32_t h = hash_bytes(s, n) & (uint32_t)(m->cap - 1);; h = (h + 1) & (uint32_t)(m->cap - 1)) {
+    for (uint32_t h = hash_bytes(s, n) & (uint32_t)(m->cap - 1);;
+         h = (h + 1) & (uint32_t)(m->cap - 1)) {
         int id = m->slot[h];
         if (id < 0)
             return -1;
@@ -101,7 +102,6 @@ static void register_merges(Bpe *b, const PieceMap *m, int id) {
         }
     }
 }
-
 
 // ----------------------------------------------------------------------------------------------
 // Which pieces the trainer may create (a pre-tokenisation rule, as SentencePiece's "word" rule):
@@ -449,8 +449,8 @@ KvStatus bpe_train(Bpe *b, char *const *docs, size_t n_docs, int vocab_size, FIL
                 heap_push(&h, (Cand){b->scores[id], (int)i, id});
         greedy_run(b, &s, &h, count);
         if (log && rank % 100 == 0)
-            fprintf(log, "bpe: merge %d: '%s' (%d pairs), %zu symbols\n", rank, b->pieces[id],
-                    best, s.n);
+            fprintf(log, "bpe: merge %d: '%s' (%d pairs), %zu symbols\n", rank, b->pieces[id], best,
+                    s.n);
     }
     if (id < vocab_size) {
         // Not enough distinct pairs: fill with unused, unreachable filler pieces so the vocabulary
@@ -523,7 +523,8 @@ int bpe_encode(const Bpe *b, const char *text, int *out) {
 
 KvStatus bpe_write(const Bpe *b, const char *path, KvError *err) {
     Tokenizer t;
-    KvStatus st = tokenizer_build(&t, b->vocab_size, (const char *const *)b->pieces, b->scores, err);
+    KvStatus st =
+        tokenizer_build(&t, b->vocab_size, (const char *const *)b->pieces, b->scores, err);
     if (st != KV_OK)
         return st;
     st = tokenizer_write(&t, path, err);

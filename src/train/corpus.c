@@ -42,7 +42,9 @@ void sb_putn(StrBuf *b, const char *s, size_t n) {
     b->p[b->n] = 0;
 }
 
-void sb_puts(StrBuf *b, const char *s) { sb_putn(b, s, strlen(s)); }
+void sb_puts(StrBuf *b, const char *s) {
+    sb_putn(b, s, strlen(s));
+}
 
 void sb_printf(StrBuf *b, const char *fmt, ...) {
     va_list ap;
@@ -63,48 +65,50 @@ void sb_printf(StrBuf *b, const char *fmt, ...) {
 #define PICK(g, a) ((a)[trng_below(&(g)->rng, COUNT(a))])
 
 static const char *const girl_names[] = {
-    "Mia", "Lily", "Anna", "Emma", "Sara", "Lucy", "Rosa", "Nora", "Ella", "Maya", "Ruby",
-    "Zoe", "Ida", "Lena", "Tara", "Nina", "Eva", "Olivia", "Sophie", "Grace", "Hannah", "Alice",
-    "Clara", "Daisy", "Fiona", "Greta", "Hazel", "Iris", "Leah", "Molly", "Nadia", "Pia",
-    "Rita", "Sofia", "Tilda", "Una", "Vera", "Amara", "Bella", "Celia", "Delia", "Elena",
-    "Flora", "Gemma", "Helen", "Isla", "Kira", "Luna", "Mara", "Nell", "Opal", "Penny",
-    "Rhea", "Stella", "Thea", "Ursula", "Viola", "Yara", "Ada", "Beth", "Cora", "Dora",
-    "Esme", "Freya", "Hilda", "Ines", "Lara", "Mina", "Orla", "Pearl", "Rina", "Selma",
-    "Tess", "Uma", "Vita", "Amy", "Kate", "Sue", "Ann", "May", "Eliza", "Martha", "Edith",
+    "Mia",    "Lily",   "Anna",  "Emma",   "Sara",  "Lucy",   "Rosa",  "Nora",   "Ella",   "Maya",
+    "Ruby",   "Zoe",    "Ida",   "Lena",   "Tara",  "Nina",   "Eva",   "Olivia", "Sophie", "Grace",
+    "Hannah", "Alice",  "Clara", "Daisy",  "Fiona", "Greta",  "Hazel", "Iris",   "Leah",   "Molly",
+    "Nadia",  "Pia",    "Rita",  "Sofia",  "Tilda", "Una",    "Vera",  "Amara",  "Bella",  "Celia",
+    "Delia",  "Elena",  "Flora", "Gemma",  "Helen", "Isla",   "Kira",  "Luna",   "Mara",   "Nell",
+    "Opal",   "Penny",  "Rhea",  "Stella", "Thea",  "Ursula", "Viola", "Yara",   "Ada",    "Beth",
+    "Cora",   "Dora",   "Esme",  "Freya",  "Hilda", "Ines",   "Lara",  "Mina",   "Orla",   "Pearl",
+    "Rina",   "Selma",  "Tess",  "Uma",    "Vita",  "Amy",    "Kate",  "Sue",    "Ann",    "May",
+    "Eliza",  "Martha", "Edith",
 };
 static const char *const boy_names[] = {
-    "Tom", "Ben", "Sam", "Leo", "Max", "Finn", "Jack", "Noah", "Liam", "Oscar", "Hugo", "Otto",
-    "Felix", "Theo", "Ivan", "Omar", "Ravi", "Kai", "Eli", "Adam", "Bruno", "Carl", "Dan",
-    "Emil", "Fred", "George", "Henry", "Isaac", "Karl", "Louis", "Martin", "Nico", "Paul",
-    "Rufus", "Simon", "Timo", "Victor", "Arthur", "Basil", "Cyril", "Dennis", "Elmer", "Frank",
-    "Gus", "Harold", "Igor", "Lars", "Milo", "Ned", "Olaf", "Peter", "Rolf", "Silas", "Tobias",
-    "Ulrich", "Vince", "Alan", "Bob", "Colin", "David", "Edgar", "Gil", "Hans", "Ian", "Ken",
-    "Lou", "Mark", "Nils", "Pat", "Rob", "Ted", "Tim", "Vlad", "Anton", "Boris", "Caleb",
+    "Tom",    "Ben",   "Sam",   "Leo",    "Max",    "Finn",   "Jack",   "Noah",   "Liam",  "Oscar",
+    "Hugo",   "Otto",  "Felix", "Theo",   "Ivan",   "Omar",   "Ravi",   "Kai",    "Eli",   "Adam",
+    "Bruno",  "Carl",  "Dan",   "Emil",   "Fred",   "George", "Henry",  "Isaac",  "Karl",  "Louis",
+    "Martin", "Nico",  "Paul",  "Rufus",  "Simon",  "Timo",   "Victor", "Arthur", "Basil", "Cyril",
+    "Dennis", "Elmer", "Frank", "Gus",    "Harold", "Igor",   "Lars",   "Milo",   "Ned",   "Olaf",
+    "Peter",  "Rolf",  "Silas", "Tobias", "Ulrich", "Vince",  "Alan",   "Bob",    "Colin", "David",
+    "Edgar",  "Gil",   "Hans",  "Ian",    "Ken",    "Lou",    "Mark",   "Nils",   "Pat",   "Rob",
+    "Ted",    "Tim",   "Vlad",  "Anton",  "Boris",  "Caleb",
 };
 
 // Syllables for invented names. None contains q, x, j or w (see the file comment).
 static const char *const onsets[] = {
-    "b", "br", "d", "dr", "f", "fl", "g", "gr", "h", "k", "kr", "l", "m", "n", "p", "pr",
-    "r", "s", "st", "t", "tr", "v", "z", "th", "sh", "ch", "bl", "sl", "sn", "",
+    "b",  "br", "d", "dr", "f", "fl", "g", "gr", "h",  "k",  "kr", "l",  "m",  "n",  "p",
+    "pr", "r",  "s", "st", "t", "tr", "v", "z",  "th", "sh", "ch", "bl", "sl", "sn", "",
 };
-static const char *const vowels[] = {"a", "e", "i", "o", "u", "a", "e", "i", "o", "ia",
-                                     "ea", "ou", "ai", "y", "ee", "oo"};
-static const char *const codas[] = {"", "", "", "", "n", "r", "l", "s", "m", "th", "nd", "rt",
-                                    "ll", "k", "sh", "lt"};
+static const char *const vowels[] = {"a", "e",  "i",  "o",  "u",  "a", "e",  "i",
+                                     "o", "ia", "ea", "ou", "ai", "y", "ee", "oo"};
+static const char *const codas[] = {"",  "",   "",   "",   "n",  "r", "l",  "s",
+                                    "m", "th", "nd", "rt", "ll", "k", "sh", "lt"};
 
-static const char *const kingdoms[] = {"kingdom", "castle", "village", "forest", "town",
-                                       "valley", "garden", "city", "land", "island", "farm",
-                                       "house", "cottage", "palace", "meadow", "mountain"};
-static const char *const place_adj[] = {"small", "big", "quiet", "green", "faraway", "sunny",
-                                        "snowy", "busy", "little", "old", "happy", "dark",
-                                        "tiny", "beautiful", "magic", "peaceful"};
-static const char *const girl_roles[] = {"princess", "girl", "queen", "little girl", "fairy",
-                                         "farmer", "baker", "witch", "mermaid", "dancer"};
-static const char *const boy_roles[] = {"prince", "boy", "king", "little boy", "knight",
-                                        "farmer", "baker", "wizard", "fisherman", "painter"};
-static const char *const animals[] = {"fox", "rabbit", "bird", "cat", "dog", "bear", "owl",
-                                      "mouse", "frog", "duck", "horse", "squirrel", "turtle",
-                                      "deer", "lion", "puppy", "kitten", "dragon", "goat"};
+static const char *const kingdoms[] = {"kingdom", "castle", "village", "forest",  "town", "valley",
+                                       "garden",  "city",   "land",    "island",  "farm", "house",
+                                       "cottage", "palace", "meadow",  "mountain"};
+static const char *const place_adj[] = {
+    "small",  "big", "quiet", "green", "faraway", "sunny",     "snowy", "busy",
+    "little", "old", "happy", "dark",  "tiny",    "beautiful", "magic", "peaceful"};
+static const char *const girl_roles[] = {"princess", "girl",  "queen", "little girl", "fairy",
+                                         "farmer",   "baker", "witch", "mermaid",     "dancer"};
+static const char *const boy_roles[] = {"prince", "boy",   "king",   "little boy", "knight",
+                                        "farmer", "baker", "wizard", "fisherman",  "painter"};
+static const char *const animals[] = {
+    "fox",   "rabbit",   "bird",   "cat",  "dog",  "bear",  "owl",    "mouse",  "frog", "duck",
+    "horse", "squirrel", "turtle", "deer", "lion", "puppy", "kitten", "dragon", "goat"};
 static const char *const habits[] = {
     "walked to the river to get water",
     "sang a song to the birds",
@@ -127,17 +131,17 @@ static const char *const habits[] = {
     "woke up early and smiled at the sun",
     "played with a little wooden boat",
 };
-static const char *const objects[] = {"box", "key", "ball", "hat", "book", "ring", "stone",
-                                      "shell", "map", "flower", "star", "kite", "cake", "apple",
-                                      "feather", "lamp", "coin", "bell", "boat", "doll", "egg",
-                                      "cup", "bag", "sock", "letter", "crown", "mirror"};
-static const char *const obj_adj[] = {"shiny", "red", "blue", "golden", "tiny", "big", "old",
-                                      "strange", "pretty", "soft", "magic", "green", "yellow",
-                                      "round", "silver", "little", "heavy", "funny"};
-static const char *const found_where[] = {"under a tree", "in the grass", "by the river",
-                                          "in the sand", "near the door", "on the path",
+static const char *const objects[] = {
+    "box",    "key",  "ball", "hat",  "book",  "ring",    "stone",  "shell", "map",
+    "flower", "star", "kite", "cake", "apple", "feather", "lamp",   "coin",  "bell",
+    "boat",   "doll", "egg",  "cup",  "bag",   "sock",    "letter", "crown", "mirror"};
+static const char *const obj_adj[] = {"shiny",  "red",     "blue",   "golden", "tiny",  "big",
+                                      "old",    "strange", "pretty", "soft",   "magic", "green",
+                                      "yellow", "round",   "silver", "little", "heavy", "funny"};
+static const char *const found_where[] = {"under a tree",  "in the grass",  "by the river",
+                                          "in the sand",   "near the door", "on the path",
                                           "behind a rock", "in an old box", "under the bed",
-                                          "in the snow", "on the hill", "in the garden"};
+                                          "in the snow",   "on the hill",   "in the garden"};
 static const char *const problems[] = {
     "a big storm came and the wind was very strong",
     "the bridge over the river was broken",
@@ -150,25 +154,42 @@ static const char *const problems[] = {
     "the sun did not come out for three days",
     "the river was too deep to cross",
 };
-static const char *const feelings[] = {"happy", "sad", "scared", "surprised", "tired",
-                                       "excited", "proud", "curious", "brave", "sleepy"};
+static const char *const feelings[] = {"happy",   "sad",   "scared",  "surprised", "tired",
+                                       "excited", "proud", "curious", "brave",     "sleepy"};
 static const char *const helps[] = {
-    "built a little bridge out of sticks",
-    "followed the stars to find the way",
-    "shared the bread with everyone",
-    "sang a song until the storm was gone",
-    "climbed up and helped it down",
-    "looked everywhere until they found it",
-    "asked the wise old owl for help",
-    "made a warm fire and waited together",
-    "carried the %s home in a basket",
-    "used the %s to open the old door",
+    "built a little bridge out of sticks", "followed the stars to find the way",
+    "shared the bread with everyone",      "sang a song until the storm was gone",
+    "climbed up and helped it down",       "looked everywhere until they found it",
+    "asked the wise old owl for help",     "made a warm fire and waited together",
+    "carried the %s home in a basket",     "used the %s to open the old door",
 };
 
 // ----------------------------------------------------------------------------------------------
 // Names and identifiers
 
+// Letters for the "copy" variant's names: random consonant-vowel strings, with more entropy per
+// letter than the syllable tables, so guessing a name's next letters pays less than copying it.
+static const char consonants[] = "bcdfghklmnprstvz";
+static const char vowel_letters[] = "aeiouy";
+
+static void random_letters(CorpusGen *g, char *out, size_t cap, int n) {
+    size_t k = 0;
+    bool v = trng_below(&g->rng, 3) == 0; // start with a vowel a third of the time
+    for (int i = 0; i < n && k + 1 < cap; i++, v = !v) {
+        out[k++] = v ? vowel_letters[trng_below(&g->rng, sizeof vowel_letters - 1)]
+                     : consonants[trng_below(&g->rng, sizeof consonants - 1)];
+        if (!v && trng_below(&g->rng, 6) == 0 && k + 1 < cap) // a consonant pair now and then
+            out[k++] = consonants[trng_below(&g->rng, sizeof consonants - 1)];
+    }
+    out[k] = 0;
+}
+
 static void invent_name(CorpusGen *g, char *out, size_t cap) {
+    if (g->variant == CORPUS_COPY && trng_below(&g->rng, 2) == 0) {
+        random_letters(g, out, cap, 4 + (int)trng_below(&g->rng, 4));
+        out[0] = (char)(out[0] - 'a' + 'A');
+        return;
+    }
     int syl = 2 + (int)trng_below(&g->rng, 3) / 2; // 2 or 3 syllables (2 more often)
     out[0] = 0;
     for (int i = 0; i < syl; i++) {
@@ -183,9 +204,10 @@ static void invent_name(CorpusGen *g, char *out, size_t cap) {
         out[0] = (char)(out[0] - 'a' + 'A');
 }
 
-// A character's name: invented 60% of the time, else from the list for the gender.
+// A character's name: invented 60% of the time (80% in the copy variant), else from the list
+// for the gender.
 static void character_name(CorpusGen *g, bool girl, char *out, size_t cap) {
-    if (trng_below(&g->rng, 10) < 6) {
+    if (trng_below(&g->rng, 10) < (g->variant == CORPUS_COPY ? 8 : 6)) {
         invent_name(g, out, cap);
     } else {
         const char *n = girl ? PICK(g, girl_names) : PICK(g, boy_names);
@@ -194,24 +216,30 @@ static void character_name(CorpusGen *g, bool girl, char *out, size_t cap) {
 }
 
 static const char *const ident_words[] = {
-    "width", "height", "length", "size", "count", "total", "value", "price", "rate", "name",
-    "items", "item", "index", "start", "end", "step", "score", "speed", "time", "distance",
-    "base", "side", "radius", "left", "right", "top", "bottom", "x", "y", "z", "a", "b", "n",
-    "m", "data", "text", "word", "line", "key", "result", "amount", "tax", "cost", "weight",
-    "mass", "age", "year", "days", "hours", "first", "second", "low", "high", "limit", "factor",
-    "scale", "offset", "depth", "volume", "number", "num", "val", "temp", "row", "col", "level",
-    "money", "points", "balance", "width2", "delta", "alpha", "beta", "gamma",
+    "width",  "height",   "length", "size",   "count",  "total",   "value",  "price",  "rate",
+    "name",   "items",    "item",   "index",  "start",  "end",     "step",   "score",  "speed",
+    "time",   "distance", "base",   "side",   "radius", "left",    "right",  "top",    "bottom",
+    "x",      "y",        "z",      "a",      "b",      "n",       "m",      "data",   "text",
+    "word",   "line",     "key",    "result", "amount", "tax",     "cost",   "weight", "mass",
+    "age",    "year",     "days",   "hours",  "first",  "second",  "low",    "high",   "limit",
+    "factor", "scale",    "offset", "depth",  "volume", "number",  "num",    "val",    "temp",
+    "row",    "col",      "level",  "money",  "points", "balance", "width2", "delta",  "alpha",
+    "beta",   "gamma",
 };
-static const char *const ident_suffix[] = {"", "", "", "_len", "_count", "_size", "_total",
-                                           "_value", "_rate", "_num", "_max", "_min", "2", "_a",
-                                           "_b", "_id"};
+static const char *const ident_suffix[] = {"",       "",       "",      "_len", "_count", "_size",
+                                           "_total", "_value", "_rate", "_num", "_max",   "_min",
+                                           "2",      "_a",     "_b",    "_id"};
 
 // A parameter name: a real word 40% of the time, else invented (lowercase syllables, with an
 // optional suffix). Distinct from the names in `avoid` (n of them).
 static void param_name(CorpusGen *g, char *out, size_t cap, char avoid[][32], int n) {
     for (int tries = 0; tries < 50; tries++) {
-        if (trng_below(&g->rng, 10) < 4) {
+        uint32_t r = trng_below(&g->rng, 10);
+        if (r < (g->variant == CORPUS_COPY ? 2u : 4u)) {
             snprintf(out, cap, "%s", PICK(g, ident_words));
+        } else if (g->variant == CORPUS_COPY && r < 6) {
+            random_letters(g, out, cap, 2 + (int)trng_below(&g->rng, 5));
+            strncat(out, PICK(g, ident_suffix), cap - strlen(out) - 1);
         } else {
             char s[40] = "";
             int syl = 1 + (int)trng_below(&g->rng, 2);
@@ -225,9 +253,8 @@ static void param_name(CorpusGen *g, char *out, size_t cap, char avoid[][32], in
             snprintf(out, cap, "%s%s", s, PICK(g, ident_suffix));
         }
         bool clash = strcmp(out, "def") == 0 || strcmp(out, "return") == 0 ||
-                     strcmp(out, "if") == 0 || strcmp(out, "for") == 0 ||
-                     strcmp(out, "in") == 0 || strcmp(out, "is") == 0 ||
-                     strcmp(out, "not") == 0 || strcmp(out, "and") == 0 ||
+                     strcmp(out, "if") == 0 || strcmp(out, "for") == 0 || strcmp(out, "in") == 0 ||
+                     strcmp(out, "is") == 0 || strcmp(out, "not") == 0 || strcmp(out, "and") == 0 ||
                      strcmp(out, "or") == 0 || strcmp(out, "print") == 0 ||
                      strcmp(out, "result") == 0 || strcmp(out, "total") == 0;
         for (int i = 0; i < n && !clash; i++)
@@ -281,18 +308,42 @@ static void say(StrBuf *b, const Cast *c, const char *t) {
         }
         p++;
         switch (*p) {
-        case 'N': sb_puts(b, c->hero->name); break;
-        case 'M': sb_puts(b, c->friend_->name); break;
-        case 'h': sb_puts(b, c->hero->he); break;
-        case 'H': cap_puts(b, c->hero->he); break;
-        case 'i': sb_puts(b, c->hero->him); break;
-        case 's': sb_puts(b, c->hero->his); break;
-        case 'A': sb_puts(b, c->kind); break;
-        case 'o': sb_puts(b, c->object); break;
-        case 'a': sb_puts(b, c->adj); break;
-        case 'p': sb_puts(b, c->place); break;
-        case 'b': sb_puts(b, c->padj); break;
-        default: sb_putn(b, p, 1); break;
+        case 'N':
+            sb_puts(b, c->hero->name);
+            break;
+        case 'M':
+            sb_puts(b, c->friend_->name);
+            break;
+        case 'h':
+            sb_puts(b, c->hero->he);
+            break;
+        case 'H':
+            cap_puts(b, c->hero->he);
+            break;
+        case 'i':
+            sb_puts(b, c->hero->him);
+            break;
+        case 's':
+            sb_puts(b, c->hero->his);
+            break;
+        case 'A':
+            sb_puts(b, c->kind);
+            break;
+        case 'o':
+            sb_puts(b, c->object);
+            break;
+        case 'a':
+            sb_puts(b, c->adj);
+            break;
+        case 'p':
+            sb_puts(b, c->place);
+            break;
+        case 'b':
+            sb_puts(b, c->padj);
+            break;
+        default:
+            sb_putn(b, p, 1);
+            break;
         }
     }
 }
@@ -320,7 +371,8 @@ static const char *const meetings[] = {
     "Suddenly, a little %A named %M came to %N.",
 };
 static const char *const dialogues[] = {
-    "\"Hello, %M,\" said %N. \"Will you help me?\"\n%M smiled and said, \"Yes, %N, I will help you.\"",
+    "\"Hello, %M,\" said %N. \"Will you help me?\"\n%M smiled and said, \"Yes, %N, I will help "
+    "you.\"",
     "\"What is your name?\" asked %N.\n\"My name is %M,\" said the %A.",
     "%M said, \"%N, look at this %a %o!\"\n%N said, \"Wow, %M, it is so %a!\"",
     "\"Can we be friends?\" asked %M.\n\"Yes, %M,\" said %N. \"We can be friends.\"",
@@ -342,8 +394,13 @@ static void story(CorpusGen *g, StrBuf *b) {
     bool animal_friend = trng_below(&g->rng, 2) == 0;
     char adj_place[64];
     snprintf(adj_place, sizeof adj_place, "%s", PICK(g, place_adj));
-    Cast c = {&hero, &friend_, animal_friend ? PICK(g, animals) : friend_.role, PICK(g, objects),
-              PICK(g, obj_adj), PICK(g, kingdoms), adj_place};
+    Cast c = {&hero,
+              &friend_,
+              animal_friend ? PICK(g, animals) : friend_.role,
+              PICK(g, objects),
+              PICK(g, obj_adj),
+              PICK(g, kingdoms),
+              adj_place};
     const char *where = PICK(g, found_where);
 
     // Opening: %R is the hero's role, %a here the place adjective.
@@ -423,8 +480,26 @@ static void story(CorpusGen *g, StrBuf *b) {
     sb_puts(b, tmp);
     sb_puts(b, ". ");
     if (trng_below(&g->rng, 2) == 0)
-        sb_printf(b, "%s was %s, but %s was %s too. ", hero.name, PICK(g, feelings),
-                  friend_.name, PICK(g, feelings));
+        sb_printf(b, "%s was %s, but %s was %s too. ", hero.name, PICK(g, feelings), friend_.name,
+                  PICK(g, feelings));
+    char magic[96] = "";
+    if (g->variant == CORPUS_COPY && trng_below(&g->rng, 3) == 0) {
+        // magic words: random-letter words said, then said again (pure copying)
+        int nw = 2 + (int)trng_below(&g->rng, 3);
+        for (int i = 0; i < nw; i++) {
+            char w[16];
+            random_letters(g, w, sizeof w, 3 + (int)trng_below(&g->rng, 4));
+            if (i)
+                strncat(magic, " ", sizeof magic - strlen(magic) - 1);
+            strncat(magic, w, sizeof magic - strlen(magic) - 1);
+        }
+        magic[0] = (char)(magic[0] - 'a' + 'A');
+        sb_printf(b, "\n\n%s taught %s the magic words: \"%s!\" %s said, \"%s!\" and the %s began "
+                     "to glow. ",
+                  friend_.name, hero.name, magic, hero.name, magic, c.object);
+        sb_printf(b, "Then %s and %s said the magic words again: \"%s!\"\n", hero.name,
+                  friend_.name, magic);
+    }
     say(b, &c, PICK(g, endings));
     sb_puts(b, "\n");
 }
@@ -432,13 +507,13 @@ static void story(CorpusGen *g, StrBuf *b) {
 // ----------------------------------------------------------------------------------------------
 // Code
 
-static const char *const fn_verbs[] = {"get", "compute", "find", "make", "calc", "add", "scale",
-                                       "check", "count", "sum", "area", "mix", "join", "update",
-                                       "apply", "measure", "total", "build", "move", "split"};
-static const char *const fn_nouns[] = {"area", "total", "price", "sum", "score", "size",
-                                       "volume", "speed", "cost", "value", "distance", "product",
-                                       "average", "max", "min", "ratio", "result", "length",
-                                       "perimeter", "weight", "balance", "points", "tax", ""};
+static const char *const fn_verbs[] = {
+    "get",  "compute", "find", "make",   "calc",  "add",     "scale", "check", "count", "sum",
+    "area", "mix",     "join", "update", "apply", "measure", "total", "build", "move",  "split"};
+static const char *const fn_nouns[] = {
+    "area",   "total",  "price",     "sum",     "score",   "size",   "volume", "speed",
+    "cost",   "value",  "distance",  "product", "average", "max",    "min",    "ratio",
+    "result", "length", "perimeter", "weight",  "balance", "points", "tax",    ""};
 
 static void function_name(CorpusGen *g, char *out, size_t cap) {
     int r = (int)trng_below(&g->rng, 6);
@@ -470,24 +545,37 @@ static void code_function(CorpusGen *g, StrBuf *b) {
     const char *op = PICK(g, binops);
     if (np == 1) {
         switch (kind % 5) {
-        case 0: sb_printf(b, "    return %s * %s\n", p[0], p[0]); break;
-        case 1: sb_printf(b, "    return %s + 1\n", p[0]); break;
-        case 2: sb_printf(b, "    print(%s)\n    return %s\n", p[0], p[0]); break;
+        case 0:
+            sb_printf(b, "    return %s * %s\n", p[0], p[0]);
+            break;
+        case 1:
+            sb_printf(b, "    return %s + 1\n", p[0]);
+            break;
+        case 2:
+            sb_printf(b, "    print(%s)\n    return %s\n", p[0], p[0]);
+            break;
         case 3:
-            sb_printf(b, "    if %s > 0:\n        return %s\n    return 0 - %s\n", p[0], p[0], p[0]);
+            sb_printf(b, "    if %s > 0:\n        return %s\n    return 0 - %s\n", p[0], p[0],
+                      p[0]);
             break;
         default:
-            sb_printf(b, "    total = 0\n    for item in %s:\n        total = total + item\n"
-                         "    return total\n", p[0]);
+            sb_printf(b,
+                      "    total = 0\n    for item in %s:\n        total = total + item\n"
+                      "    return total\n",
+                      p[0]);
             break;
         }
     } else if (np == 2) {
         int i0 = (int)trng_below(&g->rng, 4) == 0 ? 1 : 0, i1 = 1 - i0;
         switch (kind) {
-        case 0: case 1: case 2: case 3:
+        case 0:
+        case 1:
+        case 2:
+        case 3:
             sb_printf(b, "    return %s %s %s\n", p[i0], op, p[i1]);
             break;
-        case 4: case 5:
+        case 4:
+        case 5:
             sb_printf(b, "    result = %s %s %s\n    return result\n", p[i0], op, p[i1]);
             break;
         case 6:
@@ -507,7 +595,9 @@ static void code_function(CorpusGen *g, StrBuf *b) {
     } else {
         const char *op2 = PICK(g, binops);
         switch (kind % 4) {
-        case 0: sb_printf(b, "    return %s %s %s %s %s\n", p[0], op, p[1], op2, p[2]); break;
+        case 0:
+            sb_printf(b, "    return %s %s %s %s %s\n", p[0], op, p[1], op2, p[2]);
+            break;
         case 1:
             sb_printf(b, "    result = %s %s %s\n    return result %s %s\n", p[0], op, p[1], op2,
                       p[2]);
@@ -533,6 +623,30 @@ static void code_document(CorpusGen *g, StrBuf *b) {
     }
 }
 
+// The copy variant's code document: functions, each sometimes followed by a call that repeats
+// its (multi-token) name.
+static void code_document_calls(CorpusGen *g, StrBuf *b) {
+    int nf = 1 + (int)trng_below(&g->rng, 3);
+    for (int i = 0; i < nf; i++) {
+        if (i)
+            sb_puts(b, "\n");
+        size_t at = b->n + 4; // the name starts after "def "
+        code_function(g, b);
+        if (trng_below(&g->rng, 2) == 0) {
+            const char *paren = strchr(b->p + at, '(');
+            int args = 1;
+            for (const char *p = paren; *p && *p != ')'; p++)
+                args += *p == ',';
+            sb_puts(b, "\nprint(");
+            sb_putn(b, b->p + at, (size_t)(paren - (b->p + at)));
+            sb_puts(b, "(");
+            for (int k = 0; k < args; k++)
+                sb_printf(b, "%s%d", k ? ", " : "", (int)trng_below(&g->rng, 20));
+            sb_puts(b, "))\n");
+        }
+    }
+}
+
 // ----------------------------------------------------------------------------------------------
 // Facts
 
@@ -541,23 +655,38 @@ typedef struct {
 } Country;
 
 static const Country countries[] = {
-    {"France", "Paris", "Europe", "French"},       {"Germany", "Berlin", "Europe", "German"},
-    {"Italy", "Rome", "Europe", "Italian"},        {"Spain", "Madrid", "Europe", "Spanish"},
-    {"Portugal", "Lisbon", "Europe", "Portuguese"}, {"England", "London", "Europe", "English"},
-    {"Ireland", "Dublin", "Europe", "English"},    {"Greece", "Athens", "Europe", "Greek"},
-    {"Austria", "Vienna", "Europe", "German"},     {"Poland", "Warsaw", "Europe", "Polish"},
-    {"Sweden", "Stockholm", "Europe", "Swedish"},  {"Norway", "Oslo", "Europe", "Norwegian"},
-    {"Finland", "Helsinki", "Europe", "Finnish"},  {"Denmark", "Copenhagen", "Europe", "Danish"},
-    {"Russia", "Moscow", "Europe", "Russian"},     {"Egypt", "Cairo", "Africa", "Arabic"},
-    {"Kenya", "Nairobi", "Africa", "Swahili"},     {"Nigeria", "Abuja", "Africa", "English"},
-    {"Morocco", "Rabat", "Africa", "Arabic"},      {"Ghana", "Accra", "Africa", "English"},
-    {"Japan", "Tokyo", "Asia", "Japanese"},        {"China", "Beijing", "Asia", "Chinese"},
-    {"India", "Delhi", "Asia", "Hindi"},           {"Thailand", "Bangkok", "Asia", "Thai"},
-    {"Vietnam", "Hanoi", "Asia", "Vietnamese"},    {"Korea", "Seoul", "Asia", "Korean"},
-    {"Turkey", "Ankara", "Asia", "Turkish"},       {"Iran", "Tehran", "Asia", "Persian"},
+    {"France", "Paris", "Europe", "French"},
+    {"Germany", "Berlin", "Europe", "German"},
+    {"Italy", "Rome", "Europe", "Italian"},
+    {"Spain", "Madrid", "Europe", "Spanish"},
+    {"Portugal", "Lisbon", "Europe", "Portuguese"},
+    {"England", "London", "Europe", "English"},
+    {"Ireland", "Dublin", "Europe", "English"},
+    {"Greece", "Athens", "Europe", "Greek"},
+    {"Austria", "Vienna", "Europe", "German"},
+    {"Poland", "Warsaw", "Europe", "Polish"},
+    {"Sweden", "Stockholm", "Europe", "Swedish"},
+    {"Norway", "Oslo", "Europe", "Norwegian"},
+    {"Finland", "Helsinki", "Europe", "Finnish"},
+    {"Denmark", "Copenhagen", "Europe", "Danish"},
+    {"Russia", "Moscow", "Europe", "Russian"},
+    {"Egypt", "Cairo", "Africa", "Arabic"},
+    {"Kenya", "Nairobi", "Africa", "Swahili"},
+    {"Nigeria", "Abuja", "Africa", "English"},
+    {"Morocco", "Rabat", "Africa", "Arabic"},
+    {"Ghana", "Accra", "Africa", "English"},
+    {"Japan", "Tokyo", "Asia", "Japanese"},
+    {"China", "Beijing", "Asia", "Chinese"},
+    {"India", "Delhi", "Asia", "Hindi"},
+    {"Thailand", "Bangkok", "Asia", "Thai"},
+    {"Vietnam", "Hanoi", "Asia", "Vietnamese"},
+    {"Korea", "Seoul", "Asia", "Korean"},
+    {"Turkey", "Ankara", "Asia", "Turkish"},
+    {"Iran", "Tehran", "Asia", "Persian"},
     {"Canada", "Ottawa", "North America", "English"},
     {"Mexico", "Mexico City", "North America", "Spanish"},
-    {"Cuba", "Havana", "North America", "Spanish"}, {"Peru", "Lima", "South America", "Spanish"},
+    {"Cuba", "Havana", "North America", "Spanish"},
+    {"Peru", "Lima", "South America", "Spanish"},
     {"Brazil", "Brasilia", "South America", "Portuguese"},
     {"Argentina", "Buenos Aires", "South America", "Spanish"},
     {"Chile", "Santiago", "South America", "Spanish"},
@@ -606,7 +735,9 @@ static void fact_line(CorpusGen *g, StrBuf *b) {
     const Animal *a = &animal_facts[trng_below(&g->rng, COUNT(animal_facts))];
     const Animal *o = &animal_facts[trng_below(&g->rng, COUNT(animal_facts))];
     switch (trng_below(&g->rng, 14)) {
-    case 0: case 1: case 2:
+    case 0:
+    case 1:
+    case 2:
         sb_printf(b, "The capital of %s is %s.", c->country, c->capital);
         break;
     case 3:
@@ -623,9 +754,8 @@ static void fact_line(CorpusGen *g, StrBuf *b) {
     case 6: {
         const Country *d = &countries[trng_below(&g->rng, COUNT(countries))];
         bool yes = d == c;
-        sb_printf(b, "Q: Is %s the capital of %s?\nA: %s, %s is %sthe capital of %s.",
-                  d->capital, c->country, yes ? "Yes" : "No", d->capital, yes ? "" : "not ",
-                  c->country);
+        sb_printf(b, "Q: Is %s the capital of %s?\nA: %s, %s is %sthe capital of %s.", d->capital,
+                  c->country, yes ? "Yes" : "No", d->capital, yes ? "" : "not ", c->country);
         if (!yes)
             sb_printf(b, " The capital of %s is %s.", c->country, c->capital);
         break;
@@ -667,13 +797,24 @@ static void fact_document(CorpusGen *g, StrBuf *b) {
 // ----------------------------------------------------------------------------------------------
 // Documents and files
 
-void corpus_init(CorpusGen *g, uint64_t seed) { g->rng = trng_seed(seed); }
+void corpus_init(CorpusGen *g, uint64_t seed) {
+    g->rng = trng_seed(seed);
+}
 
 void corpus_document(CorpusGen *g, Genre genre, StrBuf *out) {
     switch (genre) {
-    case GENRE_STORY: story(g, out); break;
-    case GENRE_CODE: code_document(g, out); break;
-    default: fact_document(g, out); break;
+    case GENRE_STORY:
+        story(g, out);
+        break;
+    case GENRE_CODE:
+        if (g->variant == CORPUS_COPY)
+            code_document_calls(g, out);
+        else
+            code_document(g, out);
+        break;
+    default:
+        fact_document(g, out);
+        break;
     }
 }
 
@@ -683,9 +824,10 @@ void corpus_next(CorpusGen *g, StrBuf *out) {
 }
 
 KvStatus corpus_write(const char *train_path, const char *valid_path, uint64_t seed,
-                      size_t train_bytes, KvError *err) {
+                      CorpusVariant variant, size_t train_bytes, KvError *err) {
     CorpusGen g;
     corpus_init(&g, seed);
+    g.variant = variant;
     StrBuf tr = {0}, va = {0};
     for (size_t i = 0; tr.n < train_bytes; i++) {
         StrBuf *dst = i % 40 == 39 ? &va : &tr;

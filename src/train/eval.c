@@ -114,27 +114,57 @@ typedef struct {
     const char *prompt, *expect, *novel;
 } CopyCase;
 
+// Two sets from the same prompts. The "hard" set's names and identifiers use q, x, j or w, letters
+// the generator never puts in an invented name, so their tokens never stood in a name's place in
+// training. The main set swaps every such name for one made of ordinary letters (fair_names
+// below) that occurs nowhere in the training corpus (eval and a test check that): the model
+// cannot have memorised it, it can only copy it.
 static const CopyCase copy_cases[] = {
-    {"Once upon a time, in a small village, there lived a girl named Quorbina. Every morning,", " Quorbina", "Quorbina"},
-    {"Once upon a time, in a big forest, there lived a boy named Jexwald. Every day,", " Jexwald", "Jexwald"},
-    {"Once upon a time, in a quiet town, there lived a princess named Wuxley. Every morning,", " Wuxley", "Wuxley"},
-    {"Once upon a time, there was a knight named Zaquon who lived in a snowy valley. Every evening,", " Zaquon", "Zaquon"},
-    {"Long ago, in a sunny garden, there lived a fairy called Xilvra. Every morning,", " Xilvra", "Xilvra"},
-    {"Once upon a time, in a green meadow, there lived a farmer named Jombrix. Every day,", " Jombrix", "Jombrix"},
-    {"Once upon a time, in a small kingdom, there lived a queen named Qelwyn. Every morning,", " Qelwyn", "Qelwyn"},
-    {"Once upon a time, in a dark forest, there lived a wizard named Vexwin. Every morning,", " Vexwin", "Vexwin"},
-    {"Once upon a time, in a busy city, there lived a painter named Jaxtor. Every day, Jaxtor drew pictures of the sky. Every morning,", " Jaxtor", "Jaxtor"},
-    {"Once upon a time, in a tiny island, there lived a mermaid named Wiqua. Every morning, Wiqua swam in the lake. Every day,", " Wiqua", "Wiqua"},
+    {"Once upon a time, in a small village, there lived a girl named Quorbina. Every morning,",
+     " Quorbina", "Quorbina"},
+    {"Once upon a time, in a big forest, there lived a boy named Jexwald. Every day,", " Jexwald",
+     "Jexwald"},
+    {"Once upon a time, in a quiet town, there lived a princess named Wuxley. Every morning,",
+     " Wuxley", "Wuxley"},
+    {"Once upon a time, there was a knight named Zaquon who lived in a snowy valley. Every "
+     "evening,",
+     " Zaquon", "Zaquon"},
+    {"Long ago, in a sunny garden, there lived a fairy called Xilvra. Every morning,", " Xilvra",
+     "Xilvra"},
+    {"Once upon a time, in a green meadow, there lived a farmer named Jombrix. Every day,",
+     " Jombrix", "Jombrix"},
+    {"Once upon a time, in a small kingdom, there lived a queen named Qelwyn. Every morning,",
+     " Qelwyn", "Qelwyn"},
+    {"Once upon a time, in a dark forest, there lived a wizard named Vexwin. Every morning,",
+     " Vexwin", "Vexwin"},
+    {"Once upon a time, in a busy city, there lived a painter named Jaxtor. Every day, Jaxtor drew "
+     "pictures of the sky. Every morning,",
+     " Jaxtor", "Jaxtor"},
+    {"Once upon a time, in a tiny island, there lived a mermaid named Wiqua. Every morning, Wiqua "
+     "swam in the lake. Every day,",
+     " Wiqua", "Wiqua"},
     {"One day, Tom met a little fox named Oxbelle. \"Hello,", " Oxbelle", "Oxbelle"},
-    {"On the way, Lily met a friendly owl called Quilliam. \"What is your name?\" asked Lily.\n\"My name is", " Quilliam", "Quilliam"},
-    {"Then Sam met a rabbit named Jowzer. \"Hello, Jowzer,\" said Sam. \"Will you help me?\"\nJowzer smiled and said, \"Yes,", " Sam", "Jowzer"},
-    {"Soon Mia saw a bird. The bird's name was Twixel. \"Can we be friends?\" asked", " Twixel", "Twixel"},
-    {"Once upon a time, in a quiet village, there lived a girl named Brixwald. Every morning, Brixwald picked flowers in the meadow. Brixwald loved the quiet village. One day, while she was playing,", " Brixwald", "Brixwald"},
-    {"Once upon a time, in a faraway land, there lived a prince named Quenjy. Every morning,", " Quenjy", "Quenjy"},
-    {"Once upon a time, in a magic castle, there lived a little girl named Woxana. Every day,", " Woxana", "Woxana"},
-    {"Once upon a time, in a peaceful farm, there lived a boy named Quazzo. Every morning,", " Quazzo", "Quazzo"},
+    {"On the way, Lily met a friendly owl called Quilliam. \"What is your name?\" asked "
+     "Lily.\n\"My name is",
+     " Quilliam", "Quilliam"},
+    {"Then Sam met a rabbit named Jowzer. \"Hello, Jowzer,\" said Sam. \"Will you help "
+     "me?\"\nJowzer smiled and said, \"Yes,",
+     " Sam", "Jowzer"},
+    {"Soon Mia saw a bird. The bird's name was Twixel. \"Can we be friends?\" asked", " Twixel",
+     "Twixel"},
+    {"Once upon a time, in a quiet village, there lived a girl named Brixwald. Every morning, "
+     "Brixwald picked flowers in the meadow. Brixwald loved the quiet village. One day, while she "
+     "was playing,",
+     " Brixwald", "Brixwald"},
+    {"Once upon a time, in a faraway land, there lived a prince named Quenjy. Every morning,",
+     " Quenjy", "Quenjy"},
+    {"Once upon a time, in a magic castle, there lived a little girl named Woxana. Every day,",
+     " Woxana", "Woxana"},
+    {"Once upon a time, in a peaceful farm, there lived a boy named Quazzo. Every morning,",
+     " Quazzo", "Quazzo"},
     {"Then Jowbin met a duck called Nell. \"Hello, Nell,\" said", " Jowbin", "Jowbin"},
-    {"Once upon a time, in a happy house, there lived a baker named Xandrique. Every morning,", " Xandrique", "Xandrique"},
+    {"Once upon a time, in a happy house, there lived a baker named Xandrique. Every morning,",
+     " Xandrique", "Xandrique"},
     {"def scale(qux_width, jaxval):\n    return qux_width *", " jaxval", "jaxval"},
     {"def mix(wexo, xorbit):\n    result = wexo +", " xorbit", "xorbit"},
     {"def get_total(jorq):\n    print(jorq)\n    return", " jorq", "jorq"},
@@ -153,30 +183,136 @@ static const CopyCase copy_cases[] = {
     {"def join(quix, wobble):\n    return quix +", " wobble", "wobble"},
     {"def move(xpos, jstep):\n    xpos = xpos +", " jstep", "jstep"},
     {"def build(qlen_a, wlen_b, jlen_c):\n    return qlen_a * wlen_b *", " jlen_c", "jlen_c"},
-    {"def apply(jexfactor, quvalue):\n    result = jexfactor * quvalue\n    return", " result", "jexfactor"},
+    {"def apply(jexfactor, quvalue):\n    result = jexfactor * quvalue\n    return", " result",
+     "jexfactor"},
     {"def mix_total(woxa, jixb):\n    total = woxa * jixb\n    print(", "total", "woxa"},
 };
 
 #define N_COPY (int)(sizeof copy_cases / sizeof copy_cases[0])
 
-static bool ident_char(char c) { return isalnum((unsigned char)c) || c == '_'; }
+static const char *const fair_names[][2] = {
+    {"Quorbina", "Talimbor"},
+    {"Jexwald", "Brenvika"},
+    {"Wuxley", "Dorumest"},
+    {"Zaquon", "Fendalor"},
+    {"Xilvra", "Gostrima"},
+    {"Jombrix", "Hembrula"},
+    {"Qelwyn", "Kastovin"},
+    {"Vexwin", "Lumbreda"},
+    {"Jaxtor", "Mordavik"},
+    {"Wiqua", "Nesrubal"},
+    {"Oxbelle", "Pelgrana"},
+    {"Quilliam", "Rostembi"},
+    {"Jowzer", "Sulvadrin"},
+    {"Twixel", "Tembrosk"},
+    {"Brixwald", "Vardelin"},
+    {"Quenjy", "Zolmerik"},
+    {"Woxana", "Belstano"},
+    {"Quazzo", "Crandove"},
+    {"Jowbin", "Dulmaris"},
+    {"Xandrique", "Fenstoka"},
+    {"qux_width", "rumbel_width"},
+    {"jaxval", "kostavel"},
+    {"wexo", "delmorin"},
+    {"xorbit", "fantorel"},
+    {"jorq", "gilboran"},
+    {"quolp", "hasternu"},
+    {"wivvix", "lumvikor"},
+    {"xtal_total", "saltor_total"},
+    {"jimjam_len", "tembalo_len"},
+    {"wqlen", "vormikal"},
+    {"hxq", "zandelor"},
+    {"jubwax", "brontalo"},
+    {"taxq", "cremsina"},
+    {"zwixo", "dulvasir"},
+    {"qdist", "felmorad"},
+    {"wtime", "gorvinta"},
+    {"xjpoints", "hembrikas"},
+    {"jqbonus", "kalborin"},
+    {"wuxitems", "norbelis"},
+    {"jaxside", "pendrikas"},
+    {"qwa", "sumbalo"},
+    {"qwb", "sumbeli"},
+    {"xenodata", "trelgasom"},
+    {"jaxparts", "vistelan"},
+    {"wprice", "bardomir"},
+    {"jrate", "corlinav"},
+    {"quix", "dembrano"},
+    {"wobble", "fistorel"},
+    {"xpos", "garmelon"},
+    {"jstep", "holdinak"},
+    {"qlen_a", "kelbor_a"},
+    {"wlen_b", "kelbor_b"},
+    {"jlen_c", "kelbor_c"},
+    {"jexfactor", "lastrumin"},
+    {"quvalue", "mendoral"},
+    {"woxa", "nistalo"},
+    {"jixb", "pombrel"}
+};
+
+// in with every hard name replaced by its ordinary-letter twin (longest match first).
+static void fair_text(const char *in, char *out, size_t cap) {
+    size_t k = 0;
+    while (*in && k + 1 < cap) {
+        int best = -1;
+        size_t blen = 0;
+        for (size_t i = 0; i < sizeof fair_names / sizeof fair_names[0]; i++) {
+            size_t n = strlen(fair_names[i][0]);
+            if (n > blen && strncmp(in, fair_names[i][0], n) == 0) {
+                best = (int)i;
+                blen = n;
+            }
+        }
+        if (best >= 0) {
+            for (const char *r = fair_names[best][1]; *r && k + 1 < cap; r++)
+                out[k++] = *r;
+            in += blen;
+        } else {
+            out[k++] = *in++;
+        }
+    }
+    out[k] = 0;
+}
+
+const char *eval_copy_name_found(const char *text) {
+    for (int i = 0; i < N_COPY; i++)
+        if (strstr(text, copy_cases[i].novel))
+            return copy_cases[i].novel;
+    for (size_t i = 0; i < sizeof fair_names / sizeof fair_names[0]; i++)
+        if (strstr(text, fair_names[i][1]))
+            return fair_names[i][1];
+    return NULL;
+}
+
+static bool ident_char(char c) {
+    return isalnum((unsigned char)c) || c == '_';
+}
 
 // Greedy-continues each case and checks the continuation starts with the expected text (and the
 // word ends there). Returns the number correct; prints each case when verbose.
-int eval_copy(Engine *e, const Tokenizer *t, bool verbose, int *n_cases) {
+int eval_copy(Engine *e, const Tokenizer *t, bool hard, bool verbose, int *n_cases) {
     int ok = 0;
     for (int i = 0; i < N_COPY; i++) {
         StrBuf out = {0};
-        eval_greedy(e, t, copy_cases[i].prompt, 8, &out, NULL);
-        size_t el = strlen(copy_cases[i].expect);
-        bool pass = out.n >= el && memcmp(out.p, copy_cases[i].expect, el) == 0 &&
+        char prompt[512], expect[64];
+        if (hard) {
+            snprintf(prompt, sizeof prompt, "%s", copy_cases[i].prompt);
+            snprintf(expect, sizeof expect, "%s", copy_cases[i].expect);
+        } else {
+            fair_text(copy_cases[i].prompt, prompt, sizeof prompt);
+            fair_text(copy_cases[i].expect, expect, sizeof expect);
+        }
+        eval_greedy(e, t, prompt, 8, &out, NULL);
+        size_t el = strlen(expect);
+        bool pass = out.n >= el && memcmp(out.p, expect, el) == 0 &&
                     (out.n == el || !ident_char(out.p[el]));
         ok += pass;
         if (verbose) {
             char a[256], b[64];
             escape(out.p, a, sizeof a);
-            escape(copy_cases[i].expect, b, sizeof b);
-            printf("eval copy case=%d pass=%d expect=\"%s\" got=\"%s\"\n", i, pass, b, a);
+            escape(expect, b, sizeof b);
+            printf("eval copy set=%s case=%d pass=%d expect=\"%s\" got=\"%s\"\n",
+                   hard ? "hard" : "main", i, pass, b, a);
         }
         sb_free(&out);
     }
@@ -232,8 +368,10 @@ static const char *const presets[3][2] = {
 static void eval_heads(Engine *e, const Tokenizer *t) {
     const ModelConfig *c = &e->model->cfg;
     int LH = c->n_layers * c->n_heads;
-    double *prev = kv_calloc((size_t)LH, sizeof(double)), *ind = kv_calloc((size_t)LH, sizeof(double));
-    double *p_sum = kv_calloc((size_t)LH, sizeof(double)), *i_sum = kv_calloc((size_t)LH, sizeof(double));
+    double *prev = kv_calloc((size_t)LH, sizeof(double)),
+           *ind = kv_calloc((size_t)LH, sizeof(double));
+    double *p_sum = kv_calloc((size_t)LH, sizeof(double)),
+           *i_sum = kv_calloc((size_t)LH, sizeof(double));
     int tok[512], n;
     KvError err;
     int with_rep = 0;
@@ -283,10 +421,12 @@ static void eval_heads(Engine *e, const Tokenizer *t) {
             ri = i;
     }
     printf("eval heads on=repeated_random previous_token_layer=%d previous_token_head=%d "
-           "score=%.3f\n", rp / c->n_heads, rp % c->n_heads, prev[rp]);
+           "score=%.3f\n",
+           rp / c->n_heads, rp % c->n_heads, prev[rp]);
     printf("eval heads on=repeated_random induction_layer=%d induction_head=%d score=%.3f\n",
            ri / c->n_heads, ri % c->n_heads, ind[ri]);
-    printf("eval heads table layer,head,prev_presets,induction_presets,prev_random,induction_random\n");
+    printf("eval heads table "
+           "layer,head,prev_presets,induction_presets,prev_random,induction_random\n");
     for (int i = 0; i < LH; i++)
         printf("eval heads row %d,%d,%.3f,%.3f,%.3f,%.3f\n", i / c->n_heads, i % c->n_heads,
                p_sum[i] / 3, with_rep ? i_sum[i] / with_rep : 0.0, prev[i], ind[i]);
@@ -316,9 +456,9 @@ KvStatus eval_run(const char *model_path, const char *tok_path, const char *vali
     if (st != KV_OK)
         goto out_tok;
     printf("eval model path=%s params=%zu dim=%d layers=%d heads=%d kv_heads=%d hidden=%d "
-           "vocab=%d seq_len=%d\n", model_path, config_param_count(&m.cfg), m.cfg.dim,
-           m.cfg.n_layers, m.cfg.n_heads, m.cfg.n_kv_heads, m.cfg.hidden_dim, m.cfg.vocab_size,
-           m.cfg.seq_len);
+           "vocab=%d seq_len=%d\n",
+           model_path, config_param_count(&m.cfg), m.cfg.dim, m.cfg.n_layers, m.cfg.n_heads,
+           m.cfg.n_kv_heads, m.cfg.hidden_dim, m.cfg.vocab_size, m.cfg.seq_len);
     if (valid_path) {
         Bpe b;
         st = bpe_from_tokenizer(&b, &t, err);
@@ -367,18 +507,15 @@ KvStatus eval_run(const char *model_path, const char *tok_path, const char *vali
         st = read_whole_file(corpus_path, &text, &len, err);
         if (st != KV_OK)
             goto out;
-        int seen = 0;
-        for (int i = 0; i < N_COPY; i++)
-            if (strstr(text, copy_cases[i].novel)) {
-                printf("eval copy novel=%s found_in_corpus=1\n", copy_cases[i].novel);
-                seen++;
-            }
-        printf("eval copy novel_names_in_corpus=%d of %d\n", seen, N_COPY);
+        const char *found = eval_copy_name_found(text);
+        printf("eval copy corpus=%s novel_name_found=%s\n", corpus_path, found ? found : "none");
         free(text);
     }
     int nc;
-    int ok = eval_copy(&e, &t, true, &nc);
-    printf("eval copy correct=%d cases=%d rate=%.3f\n", ok, nc, (double)ok / nc);
+    int ok = eval_copy(&e, &t, false, true, &nc);
+    int okh = eval_copy(&e, &t, true, true, &nc);
+    printf("eval copy set=main correct=%d cases=%d rate=%.3f\n", ok, nc, (double)ok / nc);
+    printf("eval copy set=hard correct=%d cases=%d rate=%.3f\n", okh, nc, (double)okh / nc);
     eval_heads(&e, &t);
 out:
     engine_free(&e);

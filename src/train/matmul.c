@@ -20,7 +20,8 @@
 #define NR 32
 #define KC 256
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
+    !defined(__SANITIZE_ADDRESS__)
 #define MM_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define MM_CLONES
@@ -50,11 +51,9 @@ __attribute__((always_inline)) static inline void tile_full(float *restrict C, i
 }
 
 // An edge tile of mr x nr (mr <= MR, nr <= NR).
-__attribute__((always_inline)) static inline void tile_edge(float *restrict C, int ldc,
-                                                            const float *restrict A, size_t ar,
-                                                            size_t ak, const float *restrict B,
-                                                            int ldb, int k0, int k1, int mr,
-                                                            int nr, bool zero) {
+__attribute__((always_inline)) static inline void
+tile_edge(float *restrict C, int ldc, const float *restrict A, size_t ar, size_t ak,
+          const float *restrict B, int ldb, int k0, int k1, int mr, int nr, bool zero) {
     for (int r = 0; r < mr; r++) {
         float *c = C + (size_t)r * ldc;
         if (zero)
@@ -76,9 +75,9 @@ static void gemm(float *C, int ldc, const float *A, int lda, bool a_trans, const
                  int M, int N, int K, bool accumulate, MmMask mask) {
     int mt = (M + MR - 1) / MR, nt = (N + NR - 1) / NR;
     size_t ar = a_trans ? 1 : (size_t)lda, ak = a_trans ? (size_t)lda : 1;
-    // one parallel region per product (barriers are costly on a busy machine); each tile walks
-    // K in blocks of KC so its B panel stays cache-resident
-    #pragma omp parallel for schedule(static) collapse(2)
+// one parallel region per product (barriers are costly on a busy machine); each tile walks
+// K in blocks of KC so its B panel stays cache-resident
+#pragma omp parallel for schedule(static) collapse(2)
     for (int ti = 0; ti < mt; ti++) {
         for (int tj = 0; tj < nt; tj++) {
             int i = ti * MR, j = tj * NR;
@@ -115,7 +114,7 @@ void mm_strided(float *C, int ldc, const float *A, int lda, bool a_trans, const 
 
 // out (cols, rows) = in (rows, cols)^T
 void mm_transpose(float *out, const float *in, int rows, int cols) {
-    #pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static)
     for (int j0 = 0; j0 < cols; j0 += 32)
         for (int i0 = 0; i0 < rows; i0 += 32)
             for (int j = j0; j < j0 + 32 && j < cols; j++)

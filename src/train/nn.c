@@ -28,18 +28,43 @@ void net_init(Net *n, const ModelConfig *c, int B, int T) {
     size_t KV = (size_t)config_kv_dim(c), V = (size_t)c->vocab_size, H = (size_t)c->n_heads;
     size_t N = (size_t)B * (size_t)T, HS = D / H;
     size_t sizes[] = {
-        (L + 1) * N * D, L * N * D, L * N, L * N * D, L * N * KV, L * N * KV,
-        L * (size_t)B * H * (size_t)T * (size_t)T, L * N * D, L * N * D, L * N * D, L * N,
-        L * N * F, L * N * F, L * N * F, N * D, N, N * V,
-        N * D, N * D, N * D, N * KV, N * KV, N * D, N * F, N * F, N * F, (size_t)T * T,
-        (size_t)T * T, HS * (size_t)T,
-        (size_t)T * HS / 2, (size_t)T * HS / 2,
+        (L + 1) * N * D,
+        L * N * D,
+        L * N,
+        L * N * D,
+        L * N * KV,
+        L * N * KV,
+        L * (size_t)B * H * (size_t)T * (size_t)T,
+        L * N * D,
+        L * N * D,
+        L * N * D,
+        L * N,
+        L * N * F,
+        L * N * F,
+        L * N * F,
+        N * D,
+        N,
+        N * V,
+        N * D,
+        N * D,
+        N * D,
+        N * KV,
+        N * KV,
+        N * D,
+        N * F,
+        N * F,
+        N * F,
+        (size_t)T * T,
+        (size_t)T * T,
+        HS * (size_t)T,
+        (size_t)T * HS / 2,
+        (size_t)T * HS / 2,
     };
-    float **ptrs[] = {&n->x,   &n->xn1, &n->rstd1, &n->q,   &n->k,     &n->v,      &n->att,
-                      &n->ao,  &n->x2,  &n->xn2,   &n->rstd2, &n->h1,  &n->h3,     &n->g,
-                      &n->xf,  &n->rstdf, &n->logits, &n->dx, &n->dxn, &n->dq,     &n->dk,
-                      &n->dv,  &n->dao, &n->dg,    &n->dh1, &n->dh3, &n->dtmp,   &n->datt,
-                      &n->tT,  &n->rope_cos, &n->rope_sin};
+    float **ptrs[] = {&n->x,  &n->xn1,      &n->rstd1,   &n->q,     &n->k,   &n->v,    &n->att,
+                      &n->ao, &n->x2,       &n->xn2,     &n->rstd2, &n->h1,  &n->h3,   &n->g,
+                      &n->xf, &n->rstdf,    &n->logits,  &n->dx,    &n->dxn, &n->dq,   &n->dk,
+                      &n->dv, &n->dao,      &n->dg,      &n->dh1,   &n->dh3, &n->dtmp, &n->datt,
+                      &n->tT, &n->rope_cos, &n->rope_sin};
     size_t total = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         total += sizes[i];
@@ -80,9 +105,14 @@ void net_init_weights(const ModelConfig *c, ModelWeights *w, uint64_t seed) {
         size_t n;
         double std;
     } t[] = {
-        {w->token_embedding, V * D, 0.02}, {w->wq, L * D * D, 0.02}, {w->wk, L * KV * D, 0.02},
-        {w->wv, L * KV * D, 0.02},         {w->wo, L * D * D, resid}, {w->w1, L * F * D, 0.02},
-        {w->w2, L * D * F, resid},         {w->w3, L * F * D, 0.02},
+        {w->token_embedding, V * D, 0.02},
+        {w->wq, L * D * D, 0.02},
+        {w->wk, L * KV * D, 0.02},
+        {w->wv, L * KV * D, 0.02},
+        {w->wo, L * D * D, resid},
+        {w->w1, L * F * D, 0.02},
+        {w->w2, L * D * F, resid},
+        {w->w3, L * F * D, 0.02},
         {c->shared_classifier ? NULL : w->wcls, V * D, 0.02},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
@@ -100,7 +130,7 @@ void net_init_weights(const ModelConfig *c, ModelWeights *w, uint64_t seed) {
 
 // out(N,D) = x * rstd * gain, rstd(N) = 1/sqrt(mean(x^2) + eps)
 static void rmsnorm_fwd(float *out, float *rstd, const float *x, const float *gain, int N, int D) {
-    #pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         const float *xr = x + (size_t)n * D;
         float ss = 0;
@@ -117,7 +147,7 @@ static void rmsnorm_fwd(float *out, float *rstd, const float *x, const float *ga
 //   dg_i += sum_n dy_i x_i r;   dx_i += r dy_i g_i - x_i r^3 / D * sum_j dy_j g_j x_j
 static void rmsnorm_bwd(float *dx, float *dgain, const float *dy, const float *x, const float *rstd,
                         const float *gain, int N, int D) {
-    #pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         const float *xr = x + (size_t)n * D, *dyr = dy + (size_t)n * D;
         float r = rstd[n], dot = 0;
@@ -136,13 +166,14 @@ static void rmsnorm_bwd(float *dx, float *dgain, const float *dy, const float *x
 // x (N rows, stride width) by position (row % T).
 static void rope(const Net *n, float *x, int width, float sign) {
     int HS = n->cfg.dim / n->cfg.n_heads, N = n->B * n->T;
-    #pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static)
     for (int r = 0; r < N; r++) {
         int t = r % n->T;
         float *row = x + (size_t)r * width;
         for (int i = 0; i < width; i += 2) {
             int j = (i % HS) / 2;
-            float c = n->rope_cos[(size_t)t * HS / 2 + j], s = sign * n->rope_sin[(size_t)t * HS / 2 + j];
+            float c = n->rope_cos[(size_t)t * HS / 2 + j],
+                  s = sign * n->rope_sin[(size_t)t * HS / 2 + j];
             float a = row[i], b = row[i + 1];
             row[i] = a * c - b * s;
             row[i + 1] = a * s + b * c;
@@ -166,15 +197,15 @@ static void attention_fwd(Net *n, int l) {
         for (int h = 0; h < H; h++) {
             int kh = h / G;
             const float *kb = k + (size_t)b * T * KV + kh * HS;
-            // K^T of this head: (HS, T)
-            #pragma omp parallel for schedule(static)
+// K^T of this head: (HS, T)
+#pragma omp parallel for schedule(static)
             for (int i = 0; i < HS; i++)
                 for (int u = 0; u < T; u++)
                     n->tT[(size_t)i * T + u] = kb[(size_t)u * KV + i];
             float *P = n->att + (((size_t)l * B + b) * H + h) * T * T;
             mm_strided(P, T, q + (size_t)b * T * D + h * HS, D, false, n->tT, T, T, T, HS, false,
                        MM_OUT_LOWER);
-            #pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static)
             for (int t = 0; t < T; t++) {
                 float *p = P + (size_t)t * T;
                 float mx = -INFINITY;
@@ -225,13 +256,13 @@ static void attention_bwd(Net *n, int l) {
             float *dKh = n->dk + (size_t)b * T * KV + kh * HS;
             // dV += P^T dO
             mm_strided(dVh, KV, P, T, true, dO, D, T, HS, T, true, MM_A_UPPER);
-            // dP = dO V^T (lower triangle)
-            #pragma omp parallel for schedule(static)
+// dP = dO V^T (lower triangle)
+#pragma omp parallel for schedule(static)
             for (int i = 0; i < HS; i++)
                 for (int u = 0; u < T; u++)
                     n->tT[(size_t)i * T + u] = Vh[(size_t)u * KV + i];
             mm_strided(dS, T, dO, D, false, n->tT, T, T, T, HS, false, MM_OUT_LOWER);
-            #pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static)
             for (int t = 0; t < T; t++) {
                 const float *p = P + (size_t)t * T;
                 float *ds = dS + (size_t)t * T;
@@ -244,8 +275,8 @@ static void attention_bwd(Net *n, int l) {
                     ds[u] = 0;
             }
             // dQ = dS K (each query head owns its slice); dK += dS^T Q
-            mm_strided(n->dq + (size_t)b * T * D + h * HS, D, dS, T, false, Kh, KV, T, HS, T,
-                       false, MM_A_LOWER);
+            mm_strided(n->dq + (size_t)b * T * D + h * HS, D, dS, T, false, Kh, KV, T, HS, T, false,
+                       MM_A_LOWER);
             mm_strided(dKh, KV, dS, T, true, Qh, D, T, HS, T, true, MM_A_UPPER);
         }
     }
@@ -275,19 +306,20 @@ double net_forward(Net *n, const ModelWeights *w, const int *tokens, const int *
         attention_fwd(n, l);
         float *x2 = n->x2 + l * ND;
         mm_nt(x2, n->ao + l * ND, w->wo + (size_t)l * D * D, N, D, D, false);
-        #pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static)
         for (size_t i = 0; i < ND; i++)
             x2[i] += x[i];
-        float *xn2 = n->xn2 + l * ND, *h1 = n->h1 + l * NF, *h3 = n->h3 + l * NF, *g = n->g + l * NF;
+        float *xn2 = n->xn2 + l * ND, *h1 = n->h1 + l * NF, *h3 = n->h3 + l * NF,
+              *g = n->g + l * NF;
         rmsnorm_fwd(xn2, n->rstd2 + (size_t)l * N, x2, w->rms_ffn + (size_t)l * D, N, D);
         mm_nt(h1, xn2, w->w1 + (size_t)l * F * D, N, F, D, false);
         mm_nt(h3, xn2, w->w3 + (size_t)l * F * D, N, F, D, false);
-        #pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static)
         for (size_t i = 0; i < NF; i++)
             g[i] = h1[i] / (1.0f + expf(-h1[i])) * h3[i];
         float *xo = n->x + (l + 1) * ND;
         mm_nt(xo, g, w->w2 + (size_t)l * D * F, N, D, F, false);
-        #pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static)
         for (size_t i = 0; i < ND; i++)
             xo[i] += x2[i];
     }
@@ -296,7 +328,7 @@ double net_forward(Net *n, const ModelWeights *w, const int *tokens, const int *
     if (!targets)
         return 0;
     double loss = 0;
-    #pragma omp parallel for schedule(static) reduction(+ : loss)
+#pragma omp parallel for schedule(static) reduction(+ : loss)
     for (int r = 0; r < N; r++) {
         const float *lg = n->logits + (size_t)r * V;
         float mx = lg[0];
@@ -319,8 +351,8 @@ void net_backward(Net *n, const ModelWeights *w, ModelWeights *gw, const int *ta
     int N = n->B * n->T;
     size_t ND = (size_t)N * D, NF = (size_t)N * F, NKV = (size_t)N * KV;
 
-    // loss = mean_r (lse(z_r) - z_r[target]):  dz = (softmax(z) - onehot) / N, in place
-    #pragma omp parallel for schedule(static)
+// loss = mean_r (lse(z_r) - z_r[target]):  dz = (softmax(z) - onehot) / N, in place
+#pragma omp parallel for schedule(static)
     for (int r = 0; r < N; r++) {
         float *lg = n->logits + (size_t)r * V;
         float mx = lg[0];
@@ -350,8 +382,8 @@ void net_backward(Net *n, const ModelWeights *w, ModelWeights *gw, const int *ta
         const float *W3 = w->w3 + (size_t)l * F * D;
         mm_tn(gw->w2 + (size_t)l * D * F, n->dx, g, D, F, N, true);
         mm_nn(n->dg, n->dx, W2, N, F, D, false);
-        // g = silu(h1) h3, silu(z) = z s(z), silu'(z) = s(z) (1 + z (1 - s(z)))
-        #pragma omp parallel for schedule(static)
+// g = silu(h1) h3, silu(z) = z s(z), silu'(z) = s(z) (1 + z (1 - s(z)))
+#pragma omp parallel for schedule(static)
         for (size_t i = 0; i < NF; i++) {
             float z = h1[i], s = 1.0f / (1.0f + expf(-z));
             n->dh3[i] = n->dg[i] * z * s;

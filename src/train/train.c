@@ -16,8 +16,13 @@
 
 void train_config_default(TrainConfig *tc) {
     memset(tc, 0, sizeof *tc);
-    tc->cfg = (ModelConfig){.dim = 128, .hidden_dim = 344, .n_layers = 6, .n_heads = 4,
-                            .n_kv_heads = 4, .vocab_size = 1024, .seq_len = 512,
+    tc->cfg = (ModelConfig){.dim = 128,
+                            .hidden_dim = 344,
+                            .n_layers = 6,
+                            .n_heads = 4,
+                            .n_kv_heads = 4,
+                            .vocab_size = 1024,
+                            .seq_len = 512,
                             .shared_classifier = true};
     tc->batch = 4;
     tc->seq = 512;
@@ -37,7 +42,8 @@ void train_config_default(TrainConfig *tc) {
 static float lr_at(const TrainConfig *tc, int step) {
     if (step < tc->warmup)
         return tc->lr * (float)(step + 1) / (float)tc->warmup;
-    double p = (double)(step - tc->warmup) / (double)(tc->steps - tc->warmup > 1 ? tc->steps - tc->warmup : 1);
+    double p = (double)(step - tc->warmup) /
+               (double)(tc->steps - tc->warmup > 1 ? tc->steps - tc->warmup : 1);
     if (p > 1)
         p = 1;
     return tc->lr_min + (tc->lr - tc->lr_min) * (float)(0.5 * (1.0 + cos(M_PI * p)));
@@ -83,6 +89,27 @@ KvStatus train_run(const TrainConfig *tc, const int *train_tok, size_t n_train,
     weights_carve(&w, c, params);
     weights_carve(&g, c, grads);
     net_init_weights(c, &w, tc->seed);
+    if (tc->init_model) {
+        Model m0;
+        st = model_load(&m0, tc->init_model, err);
+        if (st != KV_OK) {
+            free(params), free(grads), free(m1), free(m2);
+            return st;
+        }
+        bool same = m0.cfg.dim == c->dim && m0.cfg.hidden_dim == c->hidden_dim &&
+                    m0.cfg.n_layers == c->n_layers && m0.cfg.n_heads == c->n_heads &&
+                    m0.cfg.n_kv_heads == c->n_kv_heads && m0.cfg.vocab_size == c->vocab_size &&
+                    m0.cfg.shared_classifier == c->shared_classifier;
+        if (same)
+            memcpy(params, m0.data, P * sizeof(float));
+        model_free(&m0);
+        if (!same) {
+            free(params), free(grads), free(m1), free(m2);
+            return kv_error(err, KV_ERR_INPUT, "%s: shape differs from the training config",
+                            tc->init_model);
+        }
+        fprintf(stderr, "train: continuing from %s\n", tc->init_model);
+    }
     // weight decay on matrices only, not on the RMSNorm gains
     unsigned char *decay = kv_malloc(P);
     memset(decay, 1, P);
@@ -97,13 +124,15 @@ KvStatus train_run(const TrainConfig *tc, const int *train_tok, size_t n_train,
     int *in = kv_malloc(NT * sizeof(int)), *tg = kv_malloc(NT * sizeof(int));
     uint64_t rng = trng_seed(tc->seed ^ 0xDA7A);
 
-    FILE *csv = tc->out_csv ? fopen(tc->out_csv, "w") : NULL;
+    // a continued run appends to the CSV of the run it continues
+    FILE *csv = tc->out_csv ? fopen(tc->out_csv, tc->step0 ? "a" : "w") : NULL;
     if (tc->out_csv && !csv) {
         st = kv_error(err, KV_ERR_RUNTIME, "%s: cannot write", tc->out_csv);
         goto done;
     }
-    if (csv)
+    if (csv && !tc->step0)
         fprintf(csv, "step,tokens,lr,train_loss,val_loss,grad_norm,step_ms\n");
+    int S0 = tc->step0;
     fprintf(stderr, "train: %zu parameters, %zu train tokens, %zu valid tokens, %d steps of %zu\n",
             config_param_count(c), n_train, n_valid, tc->steps, NT);
     uint64_t t_start = kv_now_ns();
@@ -113,7 +142,7 @@ KvStatus train_run(const TrainConfig *tc, const int *train_tok, size_t n_train,
             val = validate(&net, &w, valid_tok, n_valid, tc->eval_windows, in, tg);
         if (step == tc->steps) {
             if (csv)
-                fprintf(csv, "%d,%zu,0,,%.5f,,\n", step, (size_t)step * NT, val);
+                fprintf(csv, "%d,%zu,0,,%.5f,,\n", S0 + step, (size_t)(S0 + step) * NT, val);
             fprintf(stderr, "train: step %d val %.4f\n", step, val);
             break;
         }
@@ -126,16 +155,22 @@ KvStatus train_run(const TrainConfig *tc, const int *train_tok, size_t n_train,
         memset(grads, 0, P * sizeof(float));
         double loss = net_forward(&net, &w, in, tg);
         net_backward(&net, &w, &g, tg);
-        double norm2 = 0;
-        #pragma omp parallel for schedule(static) reduction(+ : norm2)
-        for (size_t i = 0; i < P; i++)
-            norm2 += (double)grads[i] * grads[i];
+        // the gradient norm in fixed chunks summed in a fixed order: the same bits on every run
+        // (an OpenMP reduction may combine threads in any order, and the norm decides clipping)
+        double part[64] = {0}, norm2 = 0;
+        size_t chunk = (P + 63) / 64;
+#pragma omp parallel for schedule(static)
+        for (int ch = 0; ch < 64; ch++)
+            for (size_t i = (size_t)ch * chunk; i < P && i < (size_t)(ch + 1) * chunk; i++)
+                part[ch] += (double)grads[i] * grads[i];
+        for (int ch = 0; ch < 64; ch++)
+            norm2 += part[ch];
         double norm = sqrt(norm2);
         float scale = norm > tc->clip ? (float)(tc->clip / norm) : 1.0f;
         float lr = lr_at(tc, step);
         float b1 = tc->beta1, b2 = tc->beta2, wd = tc->weight_decay;
         float c1 = 1.0f - powf(b1, (float)(step + 1)), c2 = 1.0f - powf(b2, (float)(step + 1));
-        #pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static)
         for (size_t i = 0; i < P; i++) {
             float gi = grads[i] * scale;
             m1[i] = b1 * m1[i] + (1 - b1) * gi;
@@ -145,7 +180,7 @@ KvStatus train_run(const TrainConfig *tc, const int *train_tok, size_t n_train,
         }
         double ms = (double)(kv_now_ns() - t0) * 1e-6;
         if (csv) {
-            fprintf(csv, "%d,%zu,%.6g,%.5f,", step, (size_t)step * NT, lr, loss);
+            fprintf(csv, "%d,%zu,%.6g,%.5f,", S0 + step, (size_t)(S0 + step) * NT, lr, loss);
             if (!isnan(val))
                 fprintf(csv, "%.5f", val);
             fprintf(csv, ",%.4f,%.1f\n", norm, ms);
@@ -185,5 +220,58 @@ done:
     free(grads);
     free(m1);
     free(m2);
+    return st;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Grouped-query conversion: a multi-head checkpoint becomes a grouped-query one by averaging the
+// key and value projections of the heads that will share a kv head (mean pooling, as in Ainslie
+// et al. 2023, "GQA"); a short continued training then recovers most of the quality.
+
+KvStatus convert_gqa(const char *in_path, int kv_heads, const char *out_path, KvError *err) {
+    Model m;
+    KvStatus st = model_load(&m, in_path, err);
+    if (st != KV_OK)
+        return st;
+    ModelConfig c = m.cfg;
+    if (kv_heads < 1 || c.n_kv_heads % kv_heads != 0) {
+        model_free(&m);
+        return kv_error(err, KV_ERR_INPUT, "gqa: %d kv heads do not divide %d", kv_heads,
+                        c.n_kv_heads);
+    }
+    ModelConfig c2 = c;
+    c2.n_kv_heads = kv_heads;
+    float *data = kv_calloc(config_weight_count(&c2), sizeof(float));
+    ModelWeights w2;
+    weights_carve(&w2, &c2, data);
+    size_t L = (size_t)c.n_layers, D = (size_t)c.dim, F = (size_t)c.hidden_dim;
+    size_t V = (size_t)c.vocab_size, HS = D / (size_t)c.n_heads;
+    size_t KV = (size_t)config_kv_dim(&c), KV2 = (size_t)config_kv_dim(&c2);
+    size_t G = (size_t)(c.n_kv_heads / kv_heads);
+    memcpy(w2.token_embedding, m.w.token_embedding, V * D * sizeof(float));
+    memcpy(w2.rms_att, m.w.rms_att, L * D * sizeof(float));
+    memcpy(w2.wq, m.w.wq, L * D * D * sizeof(float));
+    memcpy(w2.wo, m.w.wo, L * D * D * sizeof(float));
+    memcpy(w2.rms_ffn, m.w.rms_ffn, L * D * sizeof(float));
+    memcpy(w2.w1, m.w.w1, L * F * D * sizeof(float));
+    memcpy(w2.w2, m.w.w2, L * D * F * sizeof(float));
+    memcpy(w2.w3, m.w.w3, L * F * D * sizeof(float));
+    memcpy(w2.rms_final, m.w.rms_final, D * sizeof(float));
+    if (!c.shared_classifier)
+        memcpy(w2.wcls, m.w.wcls, V * D * sizeof(float));
+    for (size_t l = 0; l < L; l++)
+        for (size_t row = 0; row < KV2; row++) { // row = kv head k2, dim i
+            size_t k2 = row / HS, i = row % HS;
+            for (size_t j = 0; j < G; j++) {
+                size_t src = (k2 * G + j) * HS + i;
+                for (size_t d = 0; d < D; d++) {
+                    w2.wk[(l * KV2 + row) * D + d] += m.w.wk[(l * KV + src) * D + d] / (float)G;
+                    w2.wv[(l * KV2 + row) * D + d] += m.w.wv[(l * KV + src) * D + d] / (float)G;
+                }
+            }
+        }
+    st = model_write(out_path, &c2, &w2, err);
+    free(data);
+    model_free(&m);
     return st;
 }

@@ -66,11 +66,17 @@ KvStatus read_whole_file(const char *path, char **data, size_t *n, KvError *err)
 
 typedef enum { GENRE_STORY, GENRE_CODE, GENRE_FACT, GENRE_COUNT } Genre;
 
+// BASIC: the stage-1 mix. COPY: the same genres with more and harder-to-guess invented names
+// and identifiers (80% invented, half of them random letters), so copying from the context pays
+// more than guessing; stage 2 of training uses it.
+typedef enum { CORPUS_BASIC = 0, CORPUS_COPY = 1 } CorpusVariant;
+
 typedef struct {
     uint64_t rng;
+    CorpusVariant variant;
 } CorpusGen;
 
-void corpus_init(CorpusGen *g, uint64_t seed);
+void corpus_init(CorpusGen *g, uint64_t seed); // the BASIC variant
 // Appends one document of the given genre (no separator).
 void corpus_document(CorpusGen *g, Genre genre, StrBuf *out);
 // Appends one document whose genre is drawn from the mix (stories 45%, code 30%, facts 25%).
@@ -78,7 +84,7 @@ void corpus_next(CorpusGen *g, StrBuf *out);
 // Generates documents until the training text reaches train_bytes; every 40th document goes to
 // the validation file instead. Both files: documents each followed by CORPUS_DOC_SEP.
 KvStatus corpus_write(const char *train_path, const char *valid_path, uint64_t seed,
-                      size_t train_bytes, KvError *err);
+                      CorpusVariant variant, size_t train_bytes, KvError *err);
 
 // Splits a corpus file's text in place into documents: fills docs (owned by caller, free) with
 // pointers into text, NUL-terminating each. Returns the count.
@@ -89,12 +95,12 @@ size_t corpus_split(char *text, size_t n, char ***docs);
 
 typedef struct {
     int vocab_size;
-    char **pieces;  // owned
+    char **pieces; // owned
     int *piece_len;
     float *scores;
-    int n_base;     // 3 specials + 256 bytes + single characters: ids below n_base are not merges
-    int *merge_of;  // (V, V): id of piece text(i)+text(j), or -1 (the encoder's lookup table)
-    int *char_id;   // (0x110000 is too big) code point -> id for code points < 0x10000, or -1
+    int n_base;    // 3 specials + 256 bytes + single characters: ids below n_base are not merges
+    int *merge_of; // (V, V): id of piece text(i)+text(j), or -1 (the encoder's lookup table)
+    int *char_id;  // (0x110000 is too big) code point -> id for code points < 0x10000, or -1
 } Bpe;
 
 // Trains a vocabulary of vocab_size pieces on docs (each encoded as the engine encodes a prompt:
@@ -160,7 +166,7 @@ typedef struct {
     float *logits; // (N, V) then, after backward starts, dlogits
     // backward scratch
     float *dx, *dxn, *dq, *dk, *dv, *dao, *dg, *dh1, *dh3, *dtmp, *datt;
-    float *tT;     // transposes: (max(V, F, D), N)
+    float *tT;                  // transposes: (max(V, F, D), N)
     float *rope_cos, *rope_sin; // (T, HS/2)
     const int *tokens;          // (N) inputs of the last forward
     float *mem;
@@ -182,12 +188,14 @@ void net_init_weights(const ModelConfig *c, ModelWeights *w, uint64_t seed);
 
 typedef struct {
     ModelConfig cfg;
-    int batch, seq;       // B, T
+    int batch, seq; // B, T
     int steps, warmup;
     float lr, lr_min, weight_decay, beta1, beta2, clip;
     int eval_every, eval_windows;
     uint64_t seed;
     const char *out_model, *out_csv, *out_png;
+    const char *init_model; // start from this checkpoint's weights (same shape), not from init
+    int step0;              // the first step's number in the CSV (a continued run goes on)
     int threads;
 } TrainConfig;
 
@@ -197,9 +205,12 @@ void train_config_default(TrainConfig *tc);
 KvStatus train_run(const TrainConfig *tc, const int *train_tok, size_t n_train,
                    const int *valid_tok, size_t n_valid, KvError *err);
 
+// Writes a grouped-query copy of a checkpoint with kv_heads kv heads, each kv head's key and
+// value projections the mean of the heads it replaces.
+KvStatus convert_gqa(const char *in_path, int kv_heads, const char *out_path, KvError *err);
+
 // Draws the loss curve (train and validation) from a CSV as written by train_run into a PNG.
-KvStatus plot_loss_png(const char *csv_path, const char *png_path, const char *title,
-                       KvError *err);
+KvStatus plot_loss_png(const char *csv_path, const char *png_path, const char *title, KvError *err);
 
 // ----------------------------------------------------------------------------------------------
 // Evaluation (through the engine)
@@ -208,8 +219,12 @@ KvStatus plot_loss_png(const char *csv_path, const char *png_path, const char *t
 // *n_prompt_out (if not NULL) receives the prompt's token count (with BOS).
 void eval_greedy(Engine *e, const Tokenizer *t, const char *prompt, int n_new, StrBuf *out,
                  int *n_prompt_out);
-// The 40 copy cases: returns how many the model continues with the expected repeat.
-int eval_copy(Engine *e, const Tokenizer *t, bool verbose, int *n_cases);
+// The 40 copy cases (the main set, or with hard the q/x/j/w set): returns how many the model
+// continues with the expected repeat.
+int eval_copy(Engine *e, const Tokenizer *t, bool hard, bool verbose, int *n_cases);
+// The first of the copy cases' novel names or identifiers (either set) that occurs in text, or
+// NULL.
+const char *eval_copy_name_found(const char *text);
 // The whole report on stdout (`eval <what> key=value ...`); valid_path and corpus_path optional.
 KvStatus eval_run(const char *model_path, const char *tok_path, const char *valid_path,
                   const char *corpus_path, KvError *err);

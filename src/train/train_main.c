@@ -1,11 +1,13 @@
 // train_main.c — kvtrain, the command that builds kvscope's model from nothing:
 //
-//   kvtrain corpus --seed S --bytes N --train FILE --valid FILE
+//   kvtrain corpus --seed S --bytes N --train FILE --valid FILE [--variant 0|1]
 //   kvtrain bpe    --corpus FILE --vocab V --out tokenizer.bin
 //   kvtrain train  --corpus FILE --valid FILE --tokenizer FILE --out model.bin
 //                  [--csv FILE] [--png FILE] [--steps N] [--batch B] [--seq T] [--lr X]
 //                  [--dim D] [--hidden F] [--layers L] [--heads H] [--kv-heads K] [--seed S]
+//                  [--init FILE --step0 N]   continue from a checkpoint, CSV steps from N
 //   kvtrain eval   --model FILE --tokenizer FILE --valid FILE [--corpus FILE]
+//   kvtrain gqa    --model FILE --kv-heads K --out FILE   a grouped-query copy (mean-pooled k, v)
 //   kvtrain bench  matmul GFLOP/s and one training step's time on the shipped shape
 //   kvtrain plot   --csv FILE --png FILE
 //
@@ -20,15 +22,18 @@
 #include "train/train.h"
 
 typedef struct {
-    const char *train, *valid, *corpus, *out, *tokenizer, *model, *csv, *png;
-    long seed, bytes, vocab, steps, batch, seq, dim, hidden, layers, heads, kv_heads, threads;
+    const char *train, *valid, *corpus, *out, *tokenizer, *model, *csv, *png, *init;
+    long step0, variant, seed, bytes, vocab, steps, batch, seq, dim, hidden, layers, heads, kv_heads,
+        threads;
     long warmup, eval_every;
     double lr;
 } Args;
 
 static int usage(const char *msg) {
-    fprintf(stderr, "kvtrain: %s\nusage: kvtrain corpus|bpe|train|eval|bench|plot [options] "
-                    "(see src/train/train_main.c)\n", msg);
+    fprintf(stderr,
+            "kvtrain: %s\nusage: kvtrain corpus|bpe|train|eval|bench|plot [options] "
+            "(see src/train/train_main.c)\n",
+            msg);
     return 2;
 }
 
@@ -43,17 +48,31 @@ static int parse(int argc, char **argv, Args *a) {
             const char **s;
             long *l;
         } opts[] = {
-            {"--train", &a->train, NULL},   {"--valid", &a->valid, NULL},
-            {"--corpus", &a->corpus, NULL}, {"--out", &a->out, NULL},
-            {"--tokenizer", &a->tokenizer, NULL}, {"--model", &a->model, NULL},
-            {"--csv", &a->csv, NULL},       {"--png", &a->png, NULL},
-            {"--seed", NULL, &a->seed},     {"--bytes", NULL, &a->bytes},
-            {"--vocab", NULL, &a->vocab},   {"--steps", NULL, &a->steps},
-            {"--batch", NULL, &a->batch},   {"--seq", NULL, &a->seq},
-            {"--dim", NULL, &a->dim},       {"--hidden", NULL, &a->hidden},
-            {"--layers", NULL, &a->layers}, {"--heads", NULL, &a->heads},
-            {"--kv-heads", NULL, &a->kv_heads}, {"--threads", NULL, &a->threads},
-            {"--warmup", NULL, &a->warmup}, {"--eval-every", NULL, &a->eval_every},
+            {"--train", &a->train, NULL},
+            {"--valid", &a->valid, NULL},
+            {"--corpus", &a->corpus, NULL},
+            {"--out", &a->out, NULL},
+            {"--tokenizer", &a->tokenizer, NULL},
+            {"--model", &a->model, NULL},
+            {"--csv", &a->csv, NULL},
+            {"--png", &a->png, NULL},
+            {"--init", &a->init, NULL},
+            {"--step0", NULL, &a->step0},
+            {"--variant", NULL, &a->variant},
+            {"--seed", NULL, &a->seed},
+            {"--bytes", NULL, &a->bytes},
+            {"--vocab", NULL, &a->vocab},
+            {"--steps", NULL, &a->steps},
+            {"--batch", NULL, &a->batch},
+            {"--seq", NULL, &a->seq},
+            {"--dim", NULL, &a->dim},
+            {"--hidden", NULL, &a->hidden},
+            {"--layers", NULL, &a->layers},
+            {"--heads", NULL, &a->heads},
+            {"--kv-heads", NULL, &a->kv_heads},
+            {"--threads", NULL, &a->threads},
+            {"--warmup", NULL, &a->warmup},
+            {"--eval-every", NULL, &a->eval_every},
         };
         bool found = false;
         for (size_t o = 0; o < sizeof opts / sizeof opts[0] && !found; o++) {
@@ -129,7 +148,8 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "corpus") == 0) {
         if (!a.train || !a.valid)
             return usage("corpus needs --train and --valid");
-        if (corpus_write(a.train, a.valid, (uint64_t)a.seed, (size_t)a.bytes, &err) != KV_OK)
+        if (corpus_write(a.train, a.valid, (uint64_t)a.seed, a.variant ? CORPUS_COPY : CORPUS_BASIC,
+                         (size_t)a.bytes, &err) != KV_OK)
             return fail(&err);
         return 0;
     }
@@ -167,21 +187,33 @@ int main(int argc, char **argv) {
             return fail(&err);
         bpe_free(&b);
         tc.cfg.vocab_size = (int)a.vocab;
-        if (a.dim) tc.cfg.dim = (int)a.dim;
-        if (a.hidden) tc.cfg.hidden_dim = (int)a.hidden;
-        if (a.layers) tc.cfg.n_layers = (int)a.layers;
-        if (a.heads) tc.cfg.n_heads = (int)a.heads;
+        if (a.dim)
+            tc.cfg.dim = (int)a.dim;
+        if (a.hidden)
+            tc.cfg.hidden_dim = (int)a.hidden;
+        if (a.layers)
+            tc.cfg.n_layers = (int)a.layers;
+        if (a.heads)
+            tc.cfg.n_heads = (int)a.heads;
         tc.cfg.n_kv_heads = a.kv_heads ? (int)a.kv_heads : tc.cfg.n_heads;
-        if (a.steps) tc.steps = (int)a.steps;
-        if (a.batch) tc.batch = (int)a.batch;
-        if (a.seq) tc.seq = tc.cfg.seq_len = (int)a.seq;
-        if (a.warmup) tc.warmup = (int)a.warmup;
-        if (a.eval_every) tc.eval_every = (int)a.eval_every;
-        if (a.lr > 0) tc.lr = (float)a.lr, tc.lr_min = (float)a.lr / 10;
+        if (a.steps)
+            tc.steps = (int)a.steps;
+        if (a.batch)
+            tc.batch = (int)a.batch;
+        if (a.seq)
+            tc.seq = tc.cfg.seq_len = (int)a.seq;
+        if (a.warmup)
+            tc.warmup = (int)a.warmup;
+        if (a.eval_every)
+            tc.eval_every = (int)a.eval_every;
+        if (a.lr > 0)
+            tc.lr = (float)a.lr, tc.lr_min = (float)a.lr / 10;
         tc.seed = (uint64_t)a.seed;
         tc.out_model = a.out;
         tc.out_csv = a.csv;
         tc.out_png = a.png;
+        tc.init_model = a.init;
+        tc.step0 = (int)a.step0;
         KvStatus st = train_run(&tc, tr, ntr, va, nva, &err);
         free(tr);
         free(va);
@@ -192,14 +224,22 @@ int main(int argc, char **argv) {
             return usage("eval needs --model and --tokenizer");
         return eval_run(a.model, a.tokenizer, a.valid, a.corpus, &err) == KV_OK ? 0 : fail(&err);
     }
+    if (strcmp(cmd, "gqa") == 0) {
+        if (!a.model || !a.out || !a.kv_heads)
+            return usage("gqa needs --model, --kv-heads and --out");
+        return convert_gqa(a.model, (int)a.kv_heads, a.out, &err) == KV_OK ? 0 : fail(&err);
+    }
     if (strcmp(cmd, "plot") == 0) {
         if (!a.csv || !a.png)
             return usage("plot needs --csv and --png");
         return plot_loss_png(a.csv, a.png, "kvscope training loss", &err) == KV_OK ? 0 : fail(&err);
     }
     if (strcmp(cmd, "bench") == 0) {
-        int shapes[][3] = {{2048, 128, 128}, {2048, 344, 128}, {2048, 1024, 128},
-                           {2048, 128, 344}, {344, 128, 2048}};
+        int shapes[][3] = {{2048, 128, 128},
+                           {2048, 344, 128},
+                           {2048, 1024, 128},
+                           {2048, 128, 344},
+                           {344, 128, 2048}};
         for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
             printf("bench matmul M=%d N=%d K=%d gflops=%.1f\n", shapes[i][0], shapes[i][1],
                    shapes[i][2], mm_benchmark(shapes[i][0], shapes[i][1], shapes[i][2]));
@@ -230,10 +270,11 @@ int main(int argc, char **argv) {
         }
         // matmul FLOPs of forward (x3 for forward + backward), attention counted the same way
         double D = c.dim, F = c.hidden_dim, V = c.vocab_size, L = c.n_layers, T = tc.seq;
-        double fwd = 2.0 * NT * (L * (4 * D * D + 3 * D * F) + D * V) + L * tc.batch * 2 * D * T * T;
+        double fwd =
+            2.0 * NT * (L * (4 * D * D + 3 * D * F) + D * V) + L * tc.batch * 2 * D * T * T;
         printf("bench train_step B=%d T=%d fwd_ms=%.1f step_ms=%.1f tok_per_s=%.0f "
-               "gflops=%.1f\n", tc.batch, tc.seq, bestf * 1e3, best * 1e3, NT / best,
-               3 * fwd / best * 1e-9);
+               "gflops=%.1f\n",
+               tc.batch, tc.seq, bestf * 1e3, best * 1e3, NT / best, 3 * fwd / best * 1e-9);
         net_free(&net);
         free(tok);
         free(p);
