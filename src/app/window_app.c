@@ -362,27 +362,6 @@ static void close_own_lesson(AppState *a) {
     a->own_player = NULL;
 }
 
-// The lessons folder: beside the executable (../lessons from build/, ../../lessons from
-// build/san/), then the installed data directory, then ./lessons.
-static void find_lesson_dir(char *buf, size_t cap) {
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *dir = dirname(exe);
-        const char *rel[] = {"../lessons", "../../lessons", "lessons"};
-        for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
-            snprintf(buf, cap, "%s/%s", dir, rel[i]);
-            if (access(buf, R_OK | X_OK) == 0)
-                return;
-        }
-    }
-    snprintf(buf, cap, "%s/lessons", KVSCOPE_DATADIR);
-    if (access(buf, R_OK | X_OK) == 0)
-        return;
-    snprintf(buf, cap, "lessons");
-}
-
 // The first *.lesson in dir after `after` in name order ("" = the first of all); false if none.
 static bool next_lesson_name(const char *dir, const char *after, char *out, size_t cap) {
     DIR *d = opendir(dir);
@@ -405,7 +384,7 @@ static bool next_lesson_name(const char *dir, const char *after, char *out, size
 static void open_next_lesson(AppState *a) {
     before_change(a);
     if (!a->lesson_dir[0])
-        find_lesson_dir(a->lesson_dir, sizeof a->lesson_dir);
+        app_find_data("lessons", "lessons", a->lesson_dir, sizeof a->lesson_dir);
     close_own_lesson(a);
     size_t np = 0;
     while (app_presets[np].name)

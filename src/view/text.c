@@ -153,26 +153,6 @@ done:
     if (cap) out[o < cap ? o : cap - 1] = 0;
 }
 
-void token_display(const Session *s, int i, char *out, size_t cap) {
-    int id = s->tokens[i];
-    if (id == TOKEN_BOS) {
-        snprintf(out, cap, "<s>");
-        return;
-    }
-    if (id == TOKEN_EOS) {
-        snprintf(out, cap, "</s>");
-        return;
-    }
-    char byte_buf[2];
-    size_t len = 0;
-    const char *t = session_token_text(s, i, byte_buf, &len);
-    if (t && len == 0) { // a lone space right after BOS decodes to nothing: show the space
-        snprintf(out, cap, "\xe2\x90\xa3");
-        return;
-    }
-    make_printable(t ? t : "", t ? len : 0, out, cap);
-}
-
 void token_display_id(const Session *s, int prev, int id, char *out, size_t cap) {
     if (id == TOKEN_BOS) {
         snprintf(out, cap, "<s>");
@@ -185,7 +165,15 @@ void token_display_id(const Session *s, int prev, int id, char *out, size_t cap)
     char byte_buf[2];
     size_t len = 0;
     const char *t = tokenizer_decode(s->tok, prev, id, byte_buf, &len);
+    if (t && len == 0) { // a lone space right after BOS decodes to nothing: show the space
+        snprintf(out, cap, "\xe2\x90\xa3");
+        return;
+    }
     make_printable(t ? t : "", t ? len : 0, out, cap);
+}
+
+void token_display(const Session *s, int i, char *out, size_t cap) {
+    token_display_id(s, i > 0 ? s->tokens[i - 1] : -1, s->tokens[i], out, cap);
 }
 
 void format_si(char *out, size_t cap, double v, const char *unit) {
