@@ -58,7 +58,7 @@ TESTBIN := $(BUILD)/kvscope-tests
 # The trainer is built where its sources are present.
 ALL_BINS := $(KVSCOPE) $(if $(wildcard src/train/train_main.c),$(KVTRAIN))
 
-.PHONY: all run test check bench model clean install setup format
+.PHONY: all run test check bench model clean install setup format fuzz
 all: $(ALL_BINS)
 
 setup:
@@ -107,6 +107,16 @@ bench: setup $(KVSCOPE)
 
 model: setup $(KVTRAIN)
 	bash scripts/make_model.sh $(abspath $(KVTRAIN))
+
+# libFuzzer over the loaders and parsers (tests/fuzz); FUZZ_SECONDS bounds the run.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@mkdir -p build/fuzz/corpus
+	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -Itests \
+	    -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(PKG_CFLAGS) \
+	    -o build/fuzz/kvscope-fuzz tests/fuzz/fuzz_main.c $(filter-out tests/util/main.c,$(wildcard tests/util/*.c)) \
+	    $(CORE_SRC) $(VIEW_SRC) $(PKG_LIBS) -lm -lpthread
+	./build/fuzz/kvscope-fuzz -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus
 
 install: $(KVSCOPE)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/kvscope/models \

@@ -416,3 +416,14 @@ Test(golden, cli_generate_shared_greedy_no_cache, .timeout = 120) {
     char *extra[] = {"--temperature", "0", "--no-cache", NULL};
     check_text_cli(&text_cases[3], 40, extra); // no cache is quadratic: 40 steps
 }
+
+// From BOS alone (an empty prompt), as run.c starts without -i.
+Test(golden, cli_generate_unshared_greedy, .timeout = 120) {
+    char *extra[] = {"--temperature", "0", NULL};
+    check_text_cli(&text_cases[0], 0, extra);
+}
+
+Test(golden, cli_generate_unshared_mult_s42, .timeout = 120) {
+    char *extra[] = {"--temperature", "1", "--top-p", "1", "--seed", "42", NULL};
+    check_text_cli(&text_cases[2], 0, extra);
+}

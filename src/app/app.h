@@ -16,6 +16,11 @@ int cmd_render(int argc, char **argv);   // cmd_render.c
 int cmd_run(int argc, char **argv);      // window.c: open the window
 int cmd_lesson(int argc, char **argv);   // cmd_lesson.c
 
+// Plays a lesson in the window (window.c): the player is checked and at beat 0; its session is
+// driven by the window until the presenter quits. Returns the exit status.
+struct LessonPlayer;
+int window_play_lesson(struct LessonPlayer *player);
+
 // Figures of `kvscope bench render` (cmd_render.c); `bench` with no argument runs all.
 int bench_render(int argc, char **argv);
 
@@ -28,6 +33,12 @@ int app_usage_error(const char *what, const char *fmt, ...) __attribute__((forma
 // (../assets/models when run from the build tree) or in KVSCOPE_DATADIR/models.
 const char *app_default_model(void);
 const char *app_default_tokenizer(void);
+
+// Finds a data file or folder: `repo_rel` (e.g. "lessons") beside the executable as the
+// repository lays it out, else KVSCOPE_DATADIR/`installed_rel`, else repo_rel relative to the
+// working directory. Writes the path into buf and returns it.
+const char *app_find_data(const char *repo_rel, const char *installed_rel, char *buf,
+                          size_t cap);
 
 // Loads a model and its tokenizer (either path NULL = default). On failure fills err.
 KvStatus app_load(Model *m, Tokenizer *t, const char *model_path, const char *tok_path,

@@ -73,8 +73,9 @@ KvStatus app_parse_float(const char *opt, const char *val, double lo, double hi,
 }
 
 // ----------------------------------------------------------------------------------------------
-// Default model: KVSCOPE_MODEL_DIR, then beside the executable (build/kvscope and
-// build/san/kvscope find ../assets/models), then the installed data directory.
+// Data files: beside the executable (build/kvscope and build/san/kvscope find the repository's
+// files one or two levels up), then the installed data directory. The default model can also
+// come from KVSCOPE_MODEL_DIR.
 
 #define DEFAULT_MODEL "kvscope6.bin"
 #define DEFAULT_TOKENIZER "tokenizer.bin"
@@ -83,29 +84,37 @@ static bool file_exists(const char *p) {
     return access(p, R_OK) == 0;
 }
 
+const char *app_find_data(const char *repo_rel, const char *installed_rel, char *buf,
+                          size_t cap) {
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *dir = dirname(exe);
+        const char *up[] = {"..", "../..", "."};
+        for (size_t i = 0; i < sizeof up / sizeof up[0]; i++) {
+            snprintf(buf, cap, "%s/%s/%s", dir, up[i], repo_rel);
+            if (file_exists(buf))
+                return buf;
+        }
+    }
+    snprintf(buf, cap, "%s/%s", KVSCOPE_DATADIR, installed_rel);
+    if (file_exists(buf))
+        return buf;
+    snprintf(buf, cap, "%s", repo_rel);
+    return buf;
+}
+
 static const char *find_asset(const char *name, char *buf, size_t cap) {
     const char *env = getenv("KVSCOPE_MODEL_DIR");
     if (env && *env) {
         snprintf(buf, cap, "%s/%s", env, name);
         return buf;
     }
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *dir = dirname(exe);
-        const char *rel[] = {"../assets/models", "../../assets/models", "assets/models"};
-        for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
-            snprintf(buf, cap, "%s/%s/%s", dir, rel[i], name);
-            if (file_exists(buf))
-                return buf;
-        }
-    }
-    snprintf(buf, cap, "%s/models/%s", KVSCOPE_DATADIR, name);
-    if (file_exists(buf))
-        return buf;
-    snprintf(buf, cap, "assets/models/%s", name);
-    return buf;
+    char repo[256], installed[256];
+    snprintf(repo, sizeof repo, "assets/models/%s", name);
+    snprintf(installed, sizeof installed, "models/%s", name);
+    return app_find_data(repo, installed, buf, cap);
 }
 
 const char *app_default_model(void) {
@@ -187,7 +196,6 @@ int cli_main(int argc, char **argv) {
             return cmds[i].fn(argc - 1, argv + 1);
     if (cmd[0] == '-') // options without a command: the window with options
         return cmd_run(argc, argv);
-    usage(stderr);
     return app_usage_error(cmd, "unknown command (see kvscope --help)");
 }
 

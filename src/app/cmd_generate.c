@@ -73,6 +73,7 @@ int cmd_generate(int argc, char **argv) {
     FILE *trace = NULL;
     if (session_init(&s, &model, &tok, &err) || session_set_prompt(&s, o.prompt, &err)) {
         status = app_fail(&err);
+        session_free(&s); // session_init zeroes s first, so this is safe after either failure
         goto done_model;
     }
     session_set_sampler(&s, o.sampler);

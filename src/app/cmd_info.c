@@ -1,5 +1,6 @@
 // cmd_info.c — `kvscope info`: what the model is, in the numbers the counters use.
 #include "app/app.h"
+#include "view/view.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,8 +136,8 @@ int cmd_info(int argc, char **argv) {
     printf("classifier   %s\n", c->shared_classifier ? "shared with the embedding" : "separate");
     si((double)config_param_count(c), "", a, sizeof a);
     printf("parameters   %zu (%s)\n", config_param_count(c), a);
-    si((double)per_tok, "B", b, sizeof b);
-    si((double)per_tok * c->seq_len, "B", d, sizeof d);
+    view_format_bytes(b, sizeof b, per_tok);
+    view_format_bytes(d, sizeof d, (uint64_t)per_tok * (uint64_t)c->seq_len);
     printf("kv_bytes_per_token %zu (%s; 2 x %d layers x %d kv_dim x 4 bytes)\n", per_tok, b,
            c->n_layers, config_kv_dim(c));
     printf("kv_bytes_full_context %zu (%s at %d tokens)\n", per_tok * (size_t)c->seq_len, d,

@@ -23,7 +23,7 @@
 #include <string.h>
 
 const char *const flop_component_names[FLOP_COMPONENTS] = {"qkv", "scores", "values",
-                                                           "out",  "mlp",    "classifier"};
+                                                           "out", "mlp",    "classifier"};
 
 // ----------------------------------------------------------------------------------------------
 // Kernels
@@ -48,8 +48,34 @@ static inline v8f load8(const float *p) {
     return v;
 }
 
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+// Horizontal sum, in the same association as sum8x8 below, so that a dot product gives the same
+// bits whichever kernel computed it (cached decode and no-cache recompute agree exactly).
 static inline float hsum8(v8f v) {
     return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+}
+
+// Lane shuffles of two 8-float vectors by constant indices (GCC and clang spell them apart).
+#if defined(__clang__)
+#define SHUF8(a, b, ...) __builtin_shufflevector((a), (b), __VA_ARGS__)
+#else
+#define SHUF8(a, b, ...) __builtin_shuffle((a), (b), (v8i){__VA_ARGS__})
+#endif
+
+// The eight horizontal sums of a[0..7] as one vector, each associated as hsum8 does: fold the
+// halves (h_k = a[k] + a[k+4]), then (h0 + h1) + (h2 + h3).
+static inline v8f sum8x8(const v8f a[8]) {
+    v8f u[4];
+    for (int k = 0; k < 4; k++) // [h of a[2k] (4 lanes), h of a[2k+1] (4 lanes)]
+        u[k] = SHUF8(a[2 * k], a[2 * k + 1], 0, 1, 2, 3, 8, 9, 10, 11) +
+               SHUF8(a[2 * k], a[2 * k + 1], 4, 5, 6, 7, 12, 13, 14, 15);
+    // [h0+h1, h2+h3] for four vectors each
+    v8f v0 =
+        SHUF8(u[0], u[1], 0, 2, 4, 6, 8, 10, 12, 14) + SHUF8(u[0], u[1], 1, 3, 5, 7, 9, 11, 13, 15);
+    v8f v1 =
+        SHUF8(u[2], u[3], 0, 2, 4, 6, 8, 10, 12, 14) + SHUF8(u[2], u[3], 1, 3, 5, 7, 9, 11, 13, 15);
+    return SHUF8(v0, v1, 0, 2, 4, 6, 8, 10, 12, 14) + SHUF8(v0, v1, 1, 3, 5, 7, 9, 11, 13, 15);
 }
 
 KV_CLONES
@@ -126,14 +152,12 @@ static void matmul(float *restrict out, const float *restrict x, const float *re
         }
         if (o < out_dim)
             for (int t = 0; t < n; t++)
-                matmul(out + (size_t)t * out_dim + o, x + (size_t)t * in, w + (size_t)o * in, 1,
-                       in, out_dim - o, NULL);
+                matmul(out + (size_t)t * out_dim + o, x + (size_t)t * in, w + (size_t)o * in, 1, in,
+                       out_dim - o, NULL);
     }
     if (flops)
         *flops += 2ull * (uint64_t)n * (uint64_t)in * (uint64_t)out_dim;
 }
-
-typedef int32_t v8i __attribute__((vector_size(32)));
 
 static inline v8f splat8(float a) {
     return (v8f){a, a, a, a, a, a, a, a};
@@ -170,20 +194,6 @@ static inline float dot_inline(const float *restrict a, const float *restrict b,
     for (int i = n8; i < n; i++)
         s += a[i] * b[i];
     return s;
-}
-
-// The eight horizontal sums of a[0..7] as one vector: pairwise, then by fours, then halves.
-static inline v8f sum8x8(const v8f a[8]) {
-    const v8i ev = {0, 8, 2, 10, 4, 12, 6, 14}, od = {1, 9, 3, 11, 5, 13, 7, 15};
-    const v8i lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};
-    const v8i lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};
-    v8f p[4];
-    for (int k = 0; k < 4; k++) // p[k] = pair sums of a[2k] and a[2k+1], interleaved
-        p[k] = __builtin_shuffle(a[2 * k], a[2 * k + 1], ev) +
-               __builtin_shuffle(a[2 * k], a[2 * k + 1], od);
-    v8f t0 = __builtin_shuffle(p[0], p[1], lo2) + __builtin_shuffle(p[0], p[1], hi2);
-    v8f t1 = __builtin_shuffle(p[2], p[3], lo2) + __builtin_shuffle(p[2], p[3], hi2);
-    return __builtin_shuffle(t0, t1, lo4) + __builtin_shuffle(t0, t1, hi4);
 }
 
 // One head's attention for one query: att[0..n) = softmax(q . k_s * scale), out = sum att_s v_s.
@@ -369,8 +379,8 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
                 attend_head(out + (size_t)h * HS, att, qh, kc + kvo, vc + kvo, (size_t)KV, HS,
                             p + 1, inv_sqrt_hs);
                 if (sink && p >= sink->row0 && p < sink->row0 + sink->rows) {
-                    float *row = sink->w + (((size_t)l * H + h) * sink->rows + (p - sink->row0)) *
-                                               sink->cols;
+                    float *row = sink->w +
+                                 (((size_t)l * H + h) * sink->rows + (p - sink->row0)) * sink->cols;
                     memcpy(row, att, (size_t)(p + 1) * sizeof(float));
                 }
             }

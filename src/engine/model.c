@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 _Static_assert(sizeof(float) == 4, "kvscope reads float32 files");
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -117,6 +118,11 @@ static KvStatus read_whole(const char *path, unsigned char **out, size_t *n, KvE
         return kv_error(err, KV_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
     KvStatus st = KV_OK;
     unsigned char *buf = NULL;
+    struct stat sb; // a directory opens, and its "size" from ftell is LONG_MAX
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        st = kv_error(err, KV_ERR_INPUT, "%s: cannot read (not a regular file)", path);
+        goto done;
+    }
     if (fseek(f, 0, SEEK_END) != 0) {
         st = kv_error(err, KV_ERR_INPUT, "%s: cannot read: %s", path, strerror(errno));
         goto done;

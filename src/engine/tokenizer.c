@@ -234,8 +234,10 @@ KvStatus tokenizer_encode(const Tokenizer *t, const char *text, bool bos, bool e
         if (id >= 0) {
             ids[n++] = id;
         } else {
-            for (int b = 0; b < len; b++)
-                ids[n++] = (unsigned char)text[i + (size_t)b] + 3; // byte fallback
+            for (int b = 0; b < len; b++) { // byte fallback (<unk> if there are no byte pieces)
+                int id_b = (unsigned char)text[i + (size_t)b] + 3;
+                ids[n++] = id_b < t->vocab_size ? id_b : TOKEN_UNK;
+            }
         }
         i += (size_t)len;
     }

@@ -7,14 +7,212 @@
 // added to a single path that is stroked once.
 #include "view/scene_internal.h"
 #include <math.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 
-#define LEVELS 8 // weight levels (in sqrt(weight), so weak beams still differ)
+#define LEVELS 8     // weight levels (in sqrt(weight), so weak beams still differ)
+#define BAND_ROWS 64 // rows of pixels the rasterizer works on at a time
 
 typedef struct {
     float xk, yb, hgt;
     int key; // group * LEVELS + level
 } Beam;
+
+// ----------------------------------------------------------------------------------------------
+// Direct rasterizer for image targets. cairo's span compositor pays per span, and a fan of
+// long arcs crosses every scanline twice per beam: a thousand beams take hundreds of
+// milliseconds. Here each arc is flattened into short segments and each segment is drawn
+// column by column (or row by row) with coverage from the distance to its centre line, which
+// costs about length x width per beam. Vector targets keep cairo's exact curves.
+
+typedef struct {
+    unsigned char *data;
+    int stride;
+    int x0, y0, x1, y1; // clip, half-open, in pixels
+    double ox, oy;      // user -> pixel translation
+} Raster;
+
+static bool raster_begin(cairo_t *cr, SceneRect clip, Raster *r) {
+    cairo_surface_t *t = cairo_get_target(cr);
+    if (cairo_surface_get_type(t) != CAIRO_SURFACE_TYPE_IMAGE) return false;
+    cairo_format_t fmt = cairo_image_surface_get_format(t);
+    if (fmt != CAIRO_FORMAT_RGB24 && fmt != CAIRO_FORMAT_ARGB32) return false;
+    cairo_matrix_t m;
+    cairo_get_matrix(cr, &m);
+    if (m.xx != 1 || m.yy != 1 || m.xy != 0 || m.yx != 0) return false;
+    double dx, dy;
+    cairo_surface_get_device_offset(t, &dx, &dy);
+    r->ox = m.x0 + dx;
+    r->oy = m.y0 + dy;
+    int w = cairo_image_surface_get_width(t), h = cairo_image_surface_get_height(t);
+    r->x0 = (int)fmax(0, floor(clip.x + r->ox));
+    r->y0 = (int)fmax(0, floor(clip.y + r->oy));
+    r->x1 = (int)fmin(w, ceil(clip.x + clip.w + r->ox));
+    r->y1 = (int)fmin(h, ceil(clip.y + clip.h + r->oy));
+    if (r->x1 <= r->x0 || r->y1 <= r->y0) return false;
+    cairo_surface_flush(t);
+    r->data = cairo_image_surface_get_data(t);
+    r->stride = cairo_image_surface_get_stride(t);
+    return r->data != NULL;
+}
+
+static void raster_end(cairo_t *cr, const Raster *r) {
+    cairo_surface_mark_dirty_rectangle(cairo_get_target(cr), r->x0, r->y0, r->x1 - r->x0,
+                                       r->y1 - r->y0);
+}
+
+// A beam's colour at its alpha, split for blending two channels at once: red and blue in one
+// word (0x00RR00BB), green in another (0x0000GG00).
+typedef struct {
+    uint32_t rb, g;
+    int a256; // alpha, 0 .. 256
+} Ink;
+
+static Ink ink_make(uint32_t rgb, double alpha) {
+    int a = (int)(alpha * 256);
+    return (Ink){rgb & 0xff00ffu, rgb & 0xff00u, a < 0 ? 0 : a > 256 ? 256 : a};
+}
+
+// Blends the ink at strength a (0 .. 256) into pixel p: d + (s - d) * a / 256 per channel,
+// rounded down, for opaque targets (the scene has painted its background).
+static inline void blend(uint32_t *p, const Ink *ink, uint32_t a) {
+    uint32_t d = *p, na = 256 - a;
+    uint32_t rb = ((ink->rb * a + (d & 0xff00ffu) * na) >> 8) & 0xff00ffu;
+    uint32_t g = ((ink->g * a + (d & 0xff00u) * na) >> 8) & 0xff00u;
+    *p = 0xff000000u | rb | g;
+}
+
+static inline int ifloor(double x) {
+    int i = (int)x;
+    return i - (x < i);
+}
+
+static inline int iceil(double x) {
+    int i = (int)x;
+    return i + (x > i);
+}
+
+// One segment a -> b in pixels, pixel centres in [a, b) along its major axis, half width hw.
+// Coverage is a tent of the distance d from the pixel centre to the centre line,
+// clamp(half + 1/2 - |d|, 0, 1), where half is the half width across the walk. The centre line
+// steps in 16.16 fixed point, and only pixels of nonzero coverage are visited, so a pixel costs
+// a few integer operations and no branch. (Coordinates stay far below 2^15 pixels: the caller
+// culls what lies off the picture.)
+static void raster_segment(const Raster *r, double ax, double ay, double bx, double by, double hw,
+                           const Ink *ink) {
+    double dx = bx - ax, dy = by - ay;
+    bool xmajor = fabs(dx) >= fabs(dy);
+    if (!xmajor) { // swap the axes: walk rows
+        double t;
+        t = ax, ax = ay, ay = t;
+        t = bx, bx = by, by = t;
+        t = dx, dx = dy, dy = t;
+    }
+    if (dx == 0) return;
+    int lo = xmajor ? r->x0 : r->y0, hi = xmajor ? r->x1 : r->y1;
+    int clo = xmajor ? r->y0 : r->x0, chi = xmajor ? r->y1 : r->x1;
+    double slope = dy / dx;
+    double reach = hw * sqrt(1 + slope * slope) + 0.5; // half + 1/2: where coverage ends
+    double amin = ax < bx ? ax : bx, amax = ax < bx ? bx : ax;
+    double cmin = (ay < by ? ay : by) - reach, cmax = (ay < by ? by : ay) + reach;
+    if (cmax <= clo || cmin >= chi) return;
+    int i0 = iceil(amin - 0.5), i1 = iceil(amax - 0.5);
+    if (i0 < lo) i0 = lo;
+    if (i1 > hi) i1 = hi;
+    if (i0 >= i1) return;
+    enum { ONE = 65536, HALF = 32768 };
+    // Centre line at column i0 minus half a pixel: pixel j's centre is at j + 1/2.
+    int32_t c = (int32_t)((ay + slope * (i0 + 0.5 - ax)) * ONE) - HALF;
+    int32_t dc = (int32_t)(slope * ONE);
+    int32_t h = (int32_t)(reach * ONE);
+    int32_t a256 = ink->a256;
+    ptrdiff_t stride = r->stride / 4;
+    uint32_t *base = (uint32_t *)r->data;
+    ptrdiff_t step_i = xmajor ? 1 : stride, step_j = xmajor ? stride : 1;
+    for (int i = i0; i < i1; i++, c += dc) {
+        // Pixels j with |j - c| < h (in 16.16): j0 = floor((c - h) / ONE) + 1 ..
+        // j1 = ceil((c + h) / ONE) - 1.
+        int j0 = ((c - h) >> 16) + 1, j1 = (c + h - 1) >> 16;
+        if (j0 < clo) j0 = clo;
+        if (j1 >= chi) j1 = chi - 1;
+        uint32_t *p = base + i * step_i + j0 * step_j;
+        int32_t d = j0 * ONE - c;
+        for (int j = j0; j <= j1; j++, p += step_j, d += ONE) {
+            int32_t cov = h - (d < 0 ? -d : d);
+            cov = cov > ONE ? ONE : cov; // > 0 by the bounds
+            blend(p, ink, (uint32_t)((a256 * cov) >> 16));
+        }
+    }
+}
+
+// The beam's cubic (head up, across, down to the key) with P0 = (xh, y0), P1 = (xh, top),
+// P2 = (xk, top), P3 = (xk, y0) is drawn as n segments, about 7 px each: short enough that the
+// joints do not show on the tight turns at either end. Its height is y0 - y(t) =
+// 3 t (1 - t) (y0 - top): symmetric about t = 1/2, so the segments that reach a band of rows
+// are two runs, one on the way up and its mirror on the way down, found without walking the
+// others.
+typedef struct {
+    double xh, xk, y0, dh; // pixels; dh = y0 - top
+    double hw;
+    int n;
+} BeamGeom;
+
+static BeamGeom beam_geom(const Raster *r, double xh, double y0, double xk, double top,
+                          double hw) {
+    BeamGeom g = {xh + r->ox, xk + r->ox, y0 + r->oy, y0 - top, hw, 0};
+    double len = fabs(xk - xh) + 1.5 * fabs(g.dh);
+    g.n = (int)(len / 7);
+    if (g.n < 6) g.n = 6;
+    if (g.n > 96) g.n = 96;
+    return g;
+}
+
+static inline void beam_point(const BeamGeom *g, int k, double *x, double *y) {
+    double t = (double)k / g->n, mt = 1 - t;
+    *x = (mt * mt * mt + 3 * mt * mt * t) * g->xh + (3 * mt * t * t + t * t * t) * g->xk;
+    *y = g->y0 - 3 * t * mt * g->dh;
+}
+
+// t in [0, 1/2] where t (1 - t) = s.
+static double t_of_s(double s) {
+    if (s <= 0) return 0;
+    if (s >= 0.25) return 0.5;
+    return (1 - sqrt(1 - 4 * s)) / 2;
+}
+
+static void raster_beam_span(const Raster *r, const BeamGeom *g, int k0, int k1, const Ink *ink) {
+    double px, py, x, y;
+    beam_point(g, k0 - 1, &px, &py);
+    for (int k = k0; k <= k1; k++, px = x, py = y) {
+        beam_point(g, k, &x, &y);
+        raster_segment(r, px, py, x, y, g->hw, ink);
+    }
+}
+
+// Draws the segments of the beam that can touch r's rows (r is one band of the clip).
+static void raster_beam(const Raster *r, const BeamGeom *g, const Ink *ink) {
+    double m = 1.5 * g->hw + 1; // how far a segment's pixels reach beyond its end points
+    double xlo = fmin(g->xh, g->xk) - m, xhi = fmax(g->xh, g->xk) + m;
+    double ytop = g->y0 - 0.75 * g->dh - m, ybot = g->y0 + m;
+    if (xhi <= r->x0 || xlo >= r->x1 || ybot <= r->y0 || ytop >= r->y1) return;
+    int n = g->n, half = (n + 1) / 2; // segments 1 .. half on the way up
+    int k_lo = 1, k_hi = half;
+    if (g->dh > 1e-9) {
+        // Segment k spans t in [(k-1)/n, k/n]; on the way up y falls with t. It can touch rows
+        // [y0, y1) when y(k/n) - m < y1 and y((k-1)/n) + m > y0.
+        double ta = t_of_s((g->y0 - r->y1 - m) / (3 * g->dh));
+        double tb = t_of_s((g->y0 - r->y0 + m) / (3 * g->dh));
+        k_lo = ta > 0 ? (int)floor(ta * n) + 1 : 1;
+        k_hi = tb < 0.5 ? (int)ceil(tb * n) : half;
+        if (k_hi > half) k_hi = half;
+    }
+    if (k_lo <= k_hi) raster_beam_span(r, g, k_lo, k_hi, ink);
+    // The mirror run on the way down: segment k there matches segment n + 1 - k on the way up.
+    int j_lo = n + 1 - k_hi, j_hi = n + 1 - k_lo;
+    if (j_lo <= half) j_lo = half + 1;
+    if (j_lo <= j_hi) raster_beam_span(r, g, j_lo, j_hi, ink);
+}
 
 void draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_band) {
     const SceneLayout *L = f->lay;
@@ -95,6 +293,14 @@ void draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_band) {
         sorted[count[k] + fill[k]++] = beams[i];
     }
 
+    Raster ras = {0};
+    SceneRect clip = {band.x - L->label_w, band.y, band.w + L->label_w, band.h + 0.3 * u};
+    bool direct = !f->vector && raster_begin(cr, clip, &ras);
+    BeamGeom *geoms = direct ? malloc((n > 0 ? n : 1) * sizeof *geoms) : NULL;
+    Ink *inks = direct ? malloc((size_t)nkeys * sizeof *inks) : NULL;
+    int *order = direct ? malloc((size_t)nkeys * sizeof *order) : NULL;
+    int n_order = 0;
+    if (direct && (!geoms || !inks || !order)) n = 0, direct = false;
     cairo_save(cr);
     // A clip on whole pixels: a fractional one makes cairo composite every stroke through a mask.
     cairo_rectangle(cr, floor(band.x - L->label_w), floor(band.y),
@@ -119,7 +325,21 @@ void draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_band) {
                 c = theme_head_colour(th, v->head == VIEW_HEAD_EACH ? g : v->head);
                 alpha = 0.18 + 0.82 * mid;
             }
-            set_rgba_a(cr, c, alpha * (0.4 + 0.6 * fan));
+            alpha *= 0.4 + 0.6 * fan;
+            if (direct) {
+                // Drawn below, band by band, in this order.
+                uint32_t rgb = (uint32_t)(c.r * 255 + 0.5) << 16 |
+                               (uint32_t)(c.g * 255 + 0.5) << 8 | (uint32_t)(c.b * 255 + 0.5);
+                inks[n_order] = ink_make(rgb, alpha);
+                order[n_order++] = k;
+                double hw = cairo_get_line_width(cr) / 2;
+                for (int i = count[k]; i < count[k + 1]; i++) {
+                    const Beam *b = &sorted[i];
+                    geoms[i] = beam_geom(&ras, x_h, b->yb, b->xk, b->yb - b->hgt, hw);
+                }
+                continue;
+            }
+            set_rgba_a(cr, c, alpha);
             for (int i = count[k]; i < count[k + 1]; i++) {
                 const Beam *b = &sorted[i];
                 double y0 = b->yb, top = b->yb - b->hgt;
@@ -130,6 +350,22 @@ void draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_band) {
         }
     }
     cairo_restore(cr);
+    if (direct) {
+        // Band by band, so the pixels being blended stay in the cache; within a band the beams
+        // go in the same order as on the whole clip, so the picture does not change.
+        for (int y = ras.y0; y < ras.y1; y += BAND_ROWS) {
+            Raster b = ras;
+            b.y0 = y;
+            b.y1 = y + BAND_ROWS < ras.y1 ? y + BAND_ROWS : ras.y1;
+            for (int o = 0; o < n_order; o++)
+                for (int i = count[order[o]]; i < count[order[o] + 1]; i++)
+                    raster_beam(&b, &geoms[i], &inks[o]);
+        }
+        raster_end(cr, &ras);
+    }
+    free(geoms);
+    free(inks);
+    free(order);
     free(fill);
     free(col_x);
     free(beams);

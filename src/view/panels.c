@@ -158,8 +158,8 @@ static void draw_counters(Frame *f, SceneRect r) {
         ROW("FLOPs this step", v1, th->text);
         format_si(v1, sizeof v1, (double)counters_flops(&rec->total), "FLOP");
         ROW("FLOPs total", v1, th->text);
-        format_si(v1, sizeof v1, (double)rec->kv_bytes_resident, "B");
-        format_si(v2, sizeof v2, (double)config_kv_bytes_per_token(cfg), "B");
+        view_format_bytes(v1, sizeof v1, rec->kv_bytes_resident);
+        view_format_bytes(v2, sizeof v2, config_kv_bytes_per_token(cfg));
         snprintf(line, sizeof line, "%s \xc2\xb7 %s/token", v1, v2);
         ROW("cache memory", line, th->text);
         double ms = rec->step_ns / 1e6;
@@ -176,7 +176,7 @@ static void draw_counters(Frame *f, SceneRect r) {
             snprintf(line, sizeof line, "not measured");
         ROW("max logit diff", line, rec->max_logit_diff >= 0 ? th->text : th->text_faint);
     } else {
-        format_si(v2, sizeof v2, (double)config_kv_bytes_per_token(cfg), "B");
+        view_format_bytes(v2, sizeof v2, config_kv_bytes_per_token(cfg));
         snprintf(line, sizeof line, "0 B \xc2\xb7 %s/token", v2);
         ROW("FLOPs this step", "\xe2\x80\x94", th->text_faint);
         ROW("FLOPs total", "0 FLOP", th->text);
@@ -252,7 +252,8 @@ static void draw_chart(Frame *f, SceneRect r) {
     // Labels at the curves' ends
     double vnc = (double)flops_formula_run(cfg, false, s->n_prompt, xmax);
     double vc = (double)flops_formula_run(cfg, true, s->n_prompt, xmax);
-    text_draw(&f->tx, p.x + p.w - 0.2 * u, PY(vnc) + 0.15 * u, 0.6 * u, false, ALIGN_RIGHT, 0,
+    // Left of the parabola's steep end, which would otherwise run through the label.
+    text_draw(&f->tx, p.x + p.w - 1.1 * u, PY(vnc) + 0.15 * u, 0.6 * u, false, ALIGN_RIGHT, 0,
               th->cache_off, "no cache (formula)");
     double ly = PY(vc) - 1.0 * u;
     if (ly > PY(vnc) + 0.9 * u || ly < PY(vnc) - 0.9 * u)
@@ -281,10 +282,11 @@ static void draw_chart(Frame *f, SceneRect r) {
         cairo_arc(cr, PX(i), PY(v), 0.3 * u, 0, 2 * M_PI);
         cairo_fill(cr);
         snprintf(buf, sizeof buf, "measured, step %d", cur);
-        double lx = PX(i), lw = text_width(&f->tx, 0.6 * u, true, buf, NULL);
-        bool left = lx + 0.5 * u + lw > p.x + p.w;
-        text_draw(&f->tx, left ? lx - 0.5 * u : lx + 0.5 * u, PY(v) - 1.3 * u, 0.6 * u, true,
-                  left ? ALIGN_RIGHT : ALIGN_LEFT, 0, th->head, buf);
+        // Top left of the plot: the curves start bottom left and end right, so it stays clear.
+        cairo_arc(cr, p.x + 0.5 * u, p.y + 0.5 * u, 0.25 * u, 0, 2 * M_PI);
+        cairo_fill(cr);
+        text_draw(&f->tx, p.x + 0.95 * u, p.y + 0.1 * u, 0.6 * u, true, ALIGN_LEFT,
+                  p.w * 0.55, th->head, buf);
     }
 #undef PX
 #undef PY
@@ -457,17 +459,31 @@ static void draw_tooltip(Frame *f) {
     token_display(s, i, tok, sizeof tok);
     snprintf(l1, sizeof l1, "\xe2\x80\x9c%s\xe2\x80\x9d  id %d  position %d%s", tok, s->tokens[i],
              i, i < s->n_prompt ? "  (prompt)" : "");
-    if (L->head_pos >= 0 && i <= L->head_pos)
-        snprintf(l2, sizeof l2, "attention from the write head: %.3f",
-                 (double)view_attention(s, v, L->head_pos, i));
-    else
+    if (L->head_pos >= 0 && i <= L->head_pos) {
+        // Say whose attention: the number is a mean unless one layer and one head are shown.
+        char who[48];
+        int nl = s->model->cfg.n_layers;
+        bool one_layer = v->layer >= 0 && v->layer < nl, one_head = v->head >= 0;
+        if (one_layer && one_head)
+            snprintf(who, sizeof who, "layer %d, head %d", v->layer + 1, v->head + 1);
+        else if (one_layer)
+            snprintf(who, sizeof who, "layer %d, mean of heads", v->layer + 1);
+        else if (one_head)
+            snprintf(who, sizeof who, "mean of layers, head %d", v->head + 1);
+        else
+            snprintf(who, sizeof who, "mean of layers and heads");
+        snprintf(l2, sizeof l2, "attention from the write head: %.3f (%s)",
+                 (double)view_attention(s, v, L->head_pos, i), who);
+    } else
         snprintf(l2, sizeof l2, "not attended yet");
     double w = fmax(text_width(&f->tx, 0.8 * u, true, l1, NULL),
                     text_width(&f->tx, 0.7 * u, false, l2, NULL)) + 1.4 * u;
     double h = 2.7 * u;
     double x = ax - w / 2, y = ay - h - 0.6 * u;
+    // Inside the view's area (not over the side panel) while it fits there.
+    double right = L->main.w >= w ? L->main.x + L->main.w : L->width - 0.5 * u;
+    if (x + w > right) x = right - w;
     if (x < L->main.x) x = L->main.x;
-    if (x + w > L->width - 0.5 * u) x = L->width - 0.5 * u - w;
     if (y < L->main.y) y = ay + 0.8 * u;
     box(f, (SceneRect){x, y, w, h}, f->th->bg, f->th->text_dim);
     text_draw(&f->tx, x + 0.7 * u, y + 0.35 * u, 0.8 * u, true, ALIGN_LEFT, 0, f->th->text, l1);
@@ -475,15 +491,30 @@ static void draw_tooltip(Frame *f) {
               l2);
 }
 
+// The window's keys and mouse (src/app/window_app.c), in two columns.
 static const char *const help_rows[][2] = {
-    {"Space  \xe2\x86\x92", "step forward"},    {"\xe2\x86\x90  Backspace", "step back"},
-    {"P", "play / pause"},                      {"+  \xe2\x88\x92", "speed"},
-    {"C", "KV cache on / off"},                 {"1  2  3", "presets"},
-    {"T", "type a prompt"},                     {"R", "reset"},
-    {"L", "layer: all, 1 .. L"},                {"H", "head: mean, 1 .. H"},
-    {"V", "view: sequence, heatmap, layers"},   {"D", "dark / light theme"},
-    {"F  F11", "fullscreen"},                   {"E", "export frame (PNG + SVG)"},
-    {"?  F1", "this help"},                     {"Q  Esc", "quit"},
+    {"Space  \xe2\x86\x92", "step forward"},
+    {"\xe2\x86\x90  Backspace", "step back"},
+    {"P", "play / pause"},
+    {"+  \xe2\x88\x92", "speed"},
+    {"C", "KV cache on / off"},
+    {"1  2  3", "presets"},
+    {"T", "type a prompt"},
+    {"S", "sampler settings"},
+    {"R", "reset"},
+    {"?  F1", "this help"},
+    {"L", "layer: all, 1 .. L"},
+    {"H", "head: mean, 1 .. H, each"},
+    {"V", "view: sequence, heatmap, layers"},
+    {"D", "dark / light theme"},
+    {"F  F11", "fullscreen"},
+    {"E", "export frame (PNG + SVG)"},
+    {"G", "next lesson (lessons/)"},
+    {"\xe2\x86\x92  \xe2\x86\x90  Home", "lesson: next, back, first beat"},
+    {"Q  Esc", "quit"},
+    {"click", "pin a token"},
+    {"wheel", "scroll back"},
+    {"Ctrl + wheel", "zoom"},
 };
 
 static void draw_help(Frame *f) {
@@ -491,20 +522,33 @@ static void draw_help(Frame *f) {
     double u = f->u;
     int n = (int)(sizeof help_rows / sizeof help_rows[0]);
     int rows = (n + 1) / 2;
-    double rh = 1.45 * u;
-    double w = fmin(f->lay->width - 4 * u, 44 * u), h = rows * rh + 4.2 * u;
+    // Columns as wide as their widest entry, so nothing is cut; the type shrinks only when the
+    // two columns do not fit the picture.
+    double size = 0.85 * u, kw = 0, dw = 0;
+    for (int k = 0; k < n; k++) {
+        kw = fmax(kw, text_width(&f->tx, size, true, help_rows[k][0], NULL));
+        dw = fmax(dw, text_width(&f->tx, size, false, help_rows[k][1], NULL));
+    }
+    double gap = 0.8 * u, col_gap = 2.5 * u, pad = 1.5 * u;
+    double w = 2 * (kw + gap + dw) + col_gap + 2 * pad;
+    double max_w = f->lay->width - 2 * u;
+    double k_shrink = w > max_w ? max_w / w : 1;
+    size *= k_shrink, kw *= k_shrink, dw *= k_shrink, gap *= k_shrink, col_gap *= k_shrink;
+    pad *= k_shrink;
+    w = fmin(w, max_w);
+    double rh = 1.7 * size;
+    double h = rows * rh + 4.2 * u;
     double x = (f->lay->width - w) / 2, y = (f->lay->height - h) / 2;
-    cairo_set_source_rgba(f->cr, 0, 0, 0, 0.45);
+    cairo_set_source_rgba(f->cr, 0, 0, 0, th->dark ? 0.5 : 0.3);
     cairo_paint(f->cr);
     box(f, (SceneRect){x, y, w, h}, th->panel, th->accent);
     text_draw(&f->tx, x + w / 2, y + 0.7 * u, 1.3 * u, true, ALIGN_CENTER, 0, th->text,
               "Keys");
-    double cw = (w - 2 * u) / 2;
+    double cw = kw + gap + dw + col_gap;
     for (int k = 0; k < n; k++) {
-        double cx = x + u + (k / rows) * cw, cy = y + 3 * u + (k % rows) * rh;
-        text_draw(&f->tx, cx + 0.38 * cw, cy, 0.85 * u, true, ALIGN_RIGHT, 0.36 * cw,
-                  th->accent, help_rows[k][0]);
-        text_draw(&f->tx, cx + 0.43 * cw, cy, 0.85 * u, false, ALIGN_LEFT, 0.56 * cw, th->text,
+        double cx = x + pad + (k / rows) * cw, cy = y + 3 * u + (k % rows) * rh;
+        text_draw(&f->tx, cx + kw, cy, size, true, ALIGN_RIGHT, 0, th->accent, help_rows[k][0]);
+        text_draw(&f->tx, cx + kw + gap, cy, size, false, ALIGN_LEFT, dw + 0.5 * gap, th->text,
                   help_rows[k][1]);
     }
 }

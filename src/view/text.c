@@ -147,25 +147,10 @@ static void make_printable(const char *text, size_t len, char *out, size_t cap) 
             }
         }
     }
+    if (o == 0 && len == 1 && p[0] == ' ') PUT("\xe2\x90\xa3"); // the space after BOS
 #undef PUT
 done:
     if (cap) out[o < cap ? o : cap - 1] = 0;
-}
-
-void token_display(const Session *s, int i, char *out, size_t cap) {
-    int id = s->tokens[i];
-    if (id == TOKEN_BOS) {
-        snprintf(out, cap, "<s>");
-        return;
-    }
-    if (id == TOKEN_EOS) {
-        snprintf(out, cap, "</s>");
-        return;
-    }
-    char byte_buf[2];
-    size_t len = 0;
-    const char *t = session_token_text(s, i, byte_buf, &len);
-    make_printable(t ? t : "", t ? len : 0, out, cap);
 }
 
 void token_display_id(const Session *s, int prev, int id, char *out, size_t cap) {
@@ -180,7 +165,15 @@ void token_display_id(const Session *s, int prev, int id, char *out, size_t cap)
     char byte_buf[2];
     size_t len = 0;
     const char *t = tokenizer_decode(s->tok, prev, id, byte_buf, &len);
+    if (t && len == 0) { // a lone space right after BOS decodes to nothing: show the space
+        snprintf(out, cap, "\xe2\x90\xa3");
+        return;
+    }
     make_printable(t ? t : "", t ? len : 0, out, cap);
+}
+
+void token_display(const Session *s, int i, char *out, size_t cap) {
+    token_display_id(s, i > 0 ? s->tokens[i - 1] : -1, s->tokens[i], out, cap);
 }
 
 void format_si(char *out, size_t cap, double v, const char *unit) {
@@ -200,6 +193,30 @@ void format_si(char *out, size_t cap, double v, const char *unit) {
         snprintf(out, cap, "%.1f %s%s", v, prefix[k], unit);
     else
         snprintf(out, cap, "%.2f %s%s", v, prefix[k], unit);
+}
+
+void view_format_bytes(char *out, size_t cap, uint64_t bytes) {
+    static const char *const prefix[] = {"", "Ki", "Mi", "Gi", "Ti", "Pi"};
+    double a = (double)bytes;
+    int k = 0;
+    while (a >= 1023.5 && k < 5) { // 1023.6 KiB reads "1 MiB", not "1024 KiB"
+        a /= 1024;
+        k++;
+    }
+    if (k == 0) {
+        snprintf(out, cap, "%.0f B", a);
+        return;
+    }
+    // Three significant digits without trailing zeros, as the lesson captions print them.
+    char num[32];
+    snprintf(num, sizeof num, "%.*f", a >= 99.95 ? 0 : a >= 9.995 ? 1 : 2, a);
+    char *dot = strchr(num, '.');
+    if (dot) {
+        char *e = num + strlen(num) - 1;
+        while (e > dot && *e == '0') *e-- = '\0';
+        if (e == dot) *e = '\0';
+    }
+    snprintf(out, cap, "%s %sB", num, prefix[k]);
 }
 
 double text_draw_wrapped(TextCtx *tc, double x, double y, double size, bool bold, double width,

@@ -57,6 +57,10 @@ void view_init(View *v);
 const char *view_kind_name(ViewKind k);
 int view_kind_parse(const char *name);
 
+// Bytes in binary units, three significant figures, as every part of kvscope prints them:
+// "512 B", "6 KiB", "1.5 MiB", "7 GiB".
+void view_format_bytes(char *out, size_t cap, uint64_t bytes);
+
 // ----------------------------------------------------------------------------------------------
 // Drawing
 

@@ -1,0 +1,134 @@
+// cmd_lesson.c — `kvscope lesson FILE [--pdf DECK.pdf] [--frames DIR] [--size WxH]
+// [--theme dark|light] [--check] [--model FILE] [--tokenizer FILE]`.
+//
+// Reads and checks the whole lesson first (nothing runs on a bad file), then builds the deck
+// and/or the frames headlessly, or hands the player, at beat 0, to the window
+// (window_play_lesson in window.c).
+#include "app/app.h"
+#include "lesson/lesson.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage_line(void) {
+    fputs("usage: kvscope lesson FILE [--pdf DECK.pdf] [--frames DIR] [--size WxH]\n"
+          "                      [--theme dark|light] [--check] [--model FILE] [--tokenizer FILE]\n",
+          stderr);
+}
+
+static LessonPreset *lesson_presets(void) {
+    size_t n = 0;
+    while (app_presets[n].name)
+        n++;
+    LessonPreset *p = kv_calloc(n + 1, sizeof *p);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (LessonPreset){app_presets[i].name, app_presets[i].prompt};
+    return p;
+}
+
+int cmd_lesson(int argc, char **argv) {
+    const char *file = NULL, *pdf = NULL, *frames = NULL, *model = NULL, *tokenizer = NULL;
+    LessonDeckOptions deck = {.width = 1920, .height = 1080, .theme = -1};
+    bool check_only = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        bool takes = strcmp(a, "--pdf") == 0 || strcmp(a, "--frames") == 0 ||
+                     strcmp(a, "--size") == 0 || strcmp(a, "--theme") == 0 ||
+                     strcmp(a, "--model") == 0 || strcmp(a, "--tokenizer") == 0;
+        if (takes && !val)
+            return app_usage_error(a, "needs a value");
+        if (strcmp(a, "--pdf") == 0)
+            pdf = val;
+        else if (strcmp(a, "--frames") == 0)
+            frames = val;
+        else if (strcmp(a, "--model") == 0)
+            model = val;
+        else if (strcmp(a, "--tokenizer") == 0)
+            tokenizer = val;
+        else if (strcmp(a, "--size") == 0) {
+            int w, h;
+            char tail;
+            if (sscanf(val, "%dx%d%c", &w, &h, &tail) != 2 || w < 320 || h < 180 || w > 8192 ||
+                h > 8192)
+                return app_usage_error("--size", "'%s' is not WxH between 320x180 and 8192x8192",
+                                       val);
+            deck.width = w, deck.height = h;
+        } else if (strcmp(a, "--theme") == 0) {
+            if (strcmp(val, "dark") == 0)
+                deck.theme = THEME_DARK;
+            else if (strcmp(val, "light") == 0)
+                deck.theme = THEME_LIGHT;
+            else
+                return app_usage_error("--theme", "unknown theme '%s' (dark, light)", val);
+        } else if (strcmp(a, "--check") == 0) {
+            check_only = true;
+            continue;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            usage_line();
+            return app_usage_error("lesson", "unknown option '%s'", a);
+        } else if (!file) {
+            file = a;
+            continue;
+        } else {
+            usage_line();
+            return app_usage_error("lesson", "one lesson file at a time ('%s' and '%s')", file,
+                                   a);
+        }
+        i++; // the option's value
+    }
+    if (!file) {
+        usage_line();
+        return app_usage_error("lesson", "needs a lesson file (see lessons/)");
+    }
+
+    KvError err = {0};
+    LessonPreset *presets = lesson_presets();
+    Lesson lesson;
+    KvStatus st = lesson_load(&lesson, file, presets, &err);
+    free(presets);
+    if (st)
+        return app_fail(&err);
+
+    Model m;
+    Tokenizer t;
+    Session s;
+    int status = 0;
+    if (app_load(&m, &t, model ? model : lesson.model[0] ? lesson.model : NULL,
+                 tokenizer ? tokenizer : lesson.tokenizer[0] ? lesson.tokenizer : NULL, &err)) {
+        status = app_fail(&err);
+        goto done_lesson;
+    }
+    if (lesson_check(&lesson, &m, &t, &err) || session_init(&s, &m, &t, &err)) {
+        status = app_fail(&err);
+        goto done_model;
+    }
+    LessonPlayer player;
+    lesson_player_init(&player, &lesson, &s);
+    if (check_only) {
+        printf("%s: %d beats, ok\n", file, lesson.n_beats);
+    } else if (pdf || frames) {
+        if (pdf && lesson_write_pdf(&player, pdf, &deck, &err))
+            status = app_fail(&err);
+        else if (frames && lesson_write_frames(&player, frames, &deck, &err))
+            status = app_fail(&err);
+        else
+            fprintf(stderr, "kvscope: %s: %d beats%s%s%s%s\n", file, lesson.n_beats,
+                    pdf ? " -> " : "", pdf ? pdf : "", frames ? " -> " : "",
+                    frames ? frames : "");
+    } else {
+        if (deck.theme >= 0)
+            fprintf(stderr, "kvscope: lesson: --theme applies to --pdf and --frames only\n");
+        if (lesson_player_goto(&player, 0, &err))
+            status = app_fail(&err);
+        else
+            status = window_play_lesson(&player);
+    }
+    session_free(&s);
+done_model:
+    model_free(&m);
+    tokenizer_free(&t);
+done_lesson:
+    lesson_free(&lesson);
+    return status;
+}

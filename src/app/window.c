@@ -1,0 +1,576 @@
+// window.c — `kvscope` / `kvscope run`: the SDL2 window a teacher uses in class.
+//
+// Each frame is drawn by cairo into an image surface (the scene above, the toolbar strip below)
+// and uploaded into an SDL streaming texture: ARGB8888 is CAIRO_FORMAT_ARGB32's layout on a
+// little-endian machine. Frames are drawn only when something changed or an animation runs, so
+// an idle window sleeps in SDL_WaitEvent. Steps run on a worker thread; while one runs the UI
+// keeps the last picture, still answers input and redraws its toolbar.
+//
+// What is not here: what keys and buttons do (window_app.c), the toolbar (window_ui.c), the
+// picture (src/view).
+#include "app/window.h"
+
+#include <libgen.h>
+#include <math.h>
+#include <pango/pangocairo.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+// ----------------------------------------------------------------------------------------------
+// The step worker
+
+static void *worker_main(void *arg) {
+    AppState *a = arg;
+    StepWorker *w = &a->worker;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->job && !w->stop)
+            pthread_cond_wait(&w->cv, &w->mu);
+        if (w->stop)
+            break;
+        pthread_mutex_unlock(&w->mu);
+        bool ok = session_step(a->s); // the UI thread does not touch the session meanwhile
+        pthread_mutex_lock(&w->mu);
+        w->job = false;
+        w->done = true;
+        w->ok = ok;
+        pthread_cond_broadcast(&w->cv);
+        if (w->wake_event) {
+            SDL_Event ev;
+            memset(&ev, 0, sizeof ev);
+            ev.type = w->wake_event;
+            SDL_PushEvent(&ev); // thread-safe: wakes the UI from SDL_WaitEvent
+        }
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+void worker_start(AppState *a, Uint32 wake_event) {
+    StepWorker *w = &a->worker;
+    memset(w, 0, sizeof *w);
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    w->wake_event = wake_event;
+    if (pthread_create(&w->thread, NULL, worker_main, a) == 0) {
+        w->started = true;
+        a->async = true;
+    } else {
+        a->async = false; // steps then run on the UI thread
+    }
+}
+
+void worker_stop(AppState *a) {
+    StepWorker *w = &a->worker;
+    if (!w->started)
+        return;
+    app_quiesce(a);
+    pthread_mutex_lock(&w->mu);
+    w->stop = true;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    w->started = false;
+    a->async = false;
+}
+
+void worker_submit(AppState *a) {
+    StepWorker *w = &a->worker;
+    pthread_mutex_lock(&w->mu);
+    w->done = false;
+    w->job = true;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+bool worker_wait(AppState *a) {
+    StepWorker *w = &a->worker;
+    pthread_mutex_lock(&w->mu);
+    while (!w->done)
+        pthread_cond_wait(&w->cv, &w->mu);
+    w->done = false;
+    bool ok = w->ok;
+    pthread_mutex_unlock(&w->mu);
+    return ok;
+}
+
+bool worker_poll(AppState *a, bool *ok) {
+    StepWorker *w = &a->worker;
+    pthread_mutex_lock(&w->mu);
+    bool done = w->done;
+    if (done) {
+        w->done = false;
+        *ok = w->ok;
+    }
+    pthread_mutex_unlock(&w->mu);
+    return done;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Options
+
+typedef struct {
+    CommonOptions common;
+    int width, height;
+    bool fullscreen;
+    ThemeKind theme;
+    int view;            // -1: default
+    int steps;           // steps taken before the window opens
+    int speed_i;         // -1: default
+    int bench_frames;    // > 0: play at 20 tok/s for this many frames, print figures, exit
+    const char *export_dir;
+} RunOptions;
+
+static int parse_size(const char *val, int *w, int *h, KvError *err) {
+    char *x;
+    long a = val ? strtol(val, &x, 10) : 0;
+    if (!val || *x != 'x' || a < 200 || a > 16384)
+        return kv_error(err, KV_ERR_INPUT, "--size: '%s' is not WxH (e.g. 1280x720)",
+                        val ? val : ""), -1;
+    char *end;
+    long b = strtol(x + 1, &end, 10);
+    if (*end || b < 150 || b > 16384)
+        return kv_error(err, KV_ERR_INPUT, "--size: '%s' is not WxH (e.g. 1280x720)", val), -1;
+    *w = (int)a, *h = (int)b;
+    return 0;
+}
+
+static int parse_run(int argc, char **argv, RunOptions *o, KvError *err) {
+    memset(o, 0, sizeof *o);
+    app_common_defaults(&o->common);
+    o->width = 1280, o->height = 720;
+    o->theme = THEME_DARK;
+    o->view = -1;
+    o->speed_i = -1;
+    for (int i = 1; i < argc; i++) {
+        int r = app_parse_common(argc, argv, &i, &o->common, err);
+        if (r < 0)
+            return -1;
+        if (r > 0)
+            continue;
+        const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        long l;
+        double d;
+        if (strcmp(opt, "--fullscreen") == 0) {
+            o->fullscreen = true;
+            continue;
+        }
+        if (strcmp(opt, "--size") == 0) {
+            if (parse_size(val, &o->width, &o->height, err))
+                return -1;
+        } else if (strcmp(opt, "--theme") == 0) {
+            if (val && strcmp(val, "dark") == 0)
+                o->theme = THEME_DARK;
+            else if (val && strcmp(val, "light") == 0)
+                o->theme = THEME_LIGHT;
+            else
+                return kv_error(err, KV_ERR_INPUT, "--theme: '%s' is not dark or light",
+                                val ? val : ""), -1;
+        } else if (strcmp(opt, "--view") == 0) {
+            o->view = val ? view_kind_parse(val) : -1;
+            if (o->view < 0)
+                return kv_error(err, KV_ERR_INPUT,
+                                "--view: '%s' is not sequence, heatmap or layers", val ? val : ""),
+                       -1;
+        } else if (strcmp(opt, "--steps") == 0) {
+            if (app_parse_int(opt, val, 0, KV_MAX_SEQ, &l, err))
+                return -1;
+            o->steps = (int)l;
+        } else if (strcmp(opt, "--speed") == 0) {
+            if (app_parse_float(opt, val, 0.25, 20, &d, err))
+                return -1;
+            o->speed_i = 0;
+            while (o->speed_i + 1 < APP_SPEEDS && app_speeds[o->speed_i + 1] <= d + 1e-9)
+                o->speed_i++;
+        } else if (strcmp(opt, "--bench-frames") == 0) {
+            if (app_parse_int(opt, val, 1, 1000000, &l, err))
+                return -1;
+            o->bench_frames = (int)l;
+        } else if (strcmp(opt, "--export-dir") == 0) {
+            if (!val || !*val)
+                return kv_error(err, KV_ERR_INPUT, "--export-dir: needs a value"), -1;
+            o->export_dir = val;
+        } else {
+            return kv_error(err, KV_ERR_INPUT, "run: unknown option '%s' (see kvscope --help)",
+                            opt), -1;
+        }
+        i++;
+    }
+    return 0;
+}
+
+// ----------------------------------------------------------------------------------------------
+// The frame buffer: a cairo image surface and a streaming texture of the same pixel size
+
+typedef struct {
+    SDL_Renderer *ren;
+    SDL_Texture *tex;
+    cairo_surface_t *surf;
+    int pw, ph; // pixels
+} Frame;
+
+static bool frame_ensure(Frame *f, int pw, int ph) {
+    if (f->surf && f->pw == pw && f->ph == ph)
+        return true;
+    if (f->tex)
+        SDL_DestroyTexture(f->tex);
+    if (f->surf)
+        cairo_surface_destroy(f->surf);
+    f->tex = SDL_CreateTexture(f->ren, SDL_PIXELFORMAT_ARGB8888, SDL_TEXTUREACCESS_STREAMING, pw,
+                               ph);
+    f->surf = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, pw, ph);
+    f->pw = pw, f->ph = ph;
+    return f->tex && cairo_surface_status(f->surf) == CAIRO_STATUS_SUCCESS;
+}
+
+static void frame_free(Frame *f) {
+    if (f->tex)
+        SDL_DestroyTexture(f->tex);
+    if (f->surf)
+        cairo_surface_destroy(f->surf);
+    memset(f, 0, sizeof *f);
+}
+
+// Draws (all of it, or only the toolbar strip) and presents. Returns the milliseconds spent
+// drawing with cairo (the rest of the frame is the upload and the present).
+static double frame_render(Frame *f, AppState *a, bool toolbar_only) {
+    uint64_t t0 = kv_now_ns();
+    cairo_t *cr = cairo_create(f->surf);
+    cairo_scale(cr, f->pw / (double)a->width, f->ph / (double)a->height);
+    toolbar_layout(a);
+    if (toolbar_only)
+        app_draw_toolbar(a, cr);
+    else
+        app_draw(a, cr);
+    cairo_destroy(cr);
+    cairo_surface_flush(f->surf);
+    double draw_ms = (kv_now_ns() - t0) / 1e6;
+    unsigned char *px = cairo_image_surface_get_data(f->surf);
+    int stride = cairo_image_surface_get_stride(f->surf);
+    SDL_Rect r = {0, 0, f->pw, f->ph};
+    if (toolbar_only) { // upload only the rows of the strip
+        int y0 = (int)floor(a->scene_h * (f->ph / (double)a->height));
+        y0 = y0 < 0 ? 0 : y0 >= f->ph ? f->ph - 1 : y0;
+        r = (SDL_Rect){0, y0, f->pw, f->ph - y0};
+        px += (size_t)y0 * stride;
+    }
+    SDL_UpdateTexture(f->tex, &r, px, stride);
+    SDL_RenderClear(f->ren);
+    SDL_RenderCopy(f->ren, f->tex, NULL, NULL);
+    SDL_RenderPresent(f->ren);
+    return draw_ms;
+}
+
+static void window_sizes(SDL_Window *win, SDL_Renderer *ren, int *ww, int *wh, int *pw, int *ph) {
+    SDL_GetWindowSize(win, ww, wh);
+    if (SDL_GetRendererOutputSize(ren, pw, ph) != 0 || *pw <= 0 || *ph <= 0)
+        *pw = *ww, *ph = *wh;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Figures: frame times and start-up
+
+static int cmp_double(const void *x, const void *y) {
+    double a = *(const double *)x, b = *(const double *)y;
+    return a < b ? -1 : a > b;
+}
+
+static double percentile(double *v, int n, double p) {
+    if (n == 0)
+        return 0;
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    int i = (int)ceil(p * n) - 1;
+    return v[i < 0 ? 0 : i >= n ? n - 1 : i];
+}
+
+// Milliseconds since the process started (from /proc; 10 ms resolution), or -1.
+static double ms_since_process_start(void) {
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (!f)
+        return -1;
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')'); // the command name may hold spaces
+    if (!p)
+        return -1;
+    unsigned long long start = 0;
+    int field = 2;
+    for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " ")) {
+        if (++field == 22) {
+            start = strtoull(tok, NULL, 10);
+            break;
+        }
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_BOOTTIME, &ts);
+    double now_ms = ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+    return now_ms - start * 1e3 / (double)sysconf(_SC_CLK_TCK);
+}
+
+// ----------------------------------------------------------------------------------------------
+// The command
+
+static double seconds(uint64_t t0) {
+    return (kv_now_ns() - t0) / 1e9;
+}
+
+// Opens the video subsystem, or says why there is no window (exit status 2). On 0, SDL is
+// initialised and the caller ends with run_window (which quits SDL) or SDL_Quit.
+static int open_display(void) {
+    // Without a display SDL would fall back to its offscreen driver: say so instead, unless a
+    // driver was asked for by name (SDL_VIDEODRIVER).
+    const char *drv = getenv("SDL_VIDEODRIVER");
+    bool named = drv && *drv;
+    if (!named && !getenv("DISPLAY") && !getenv("WAYLAND_DISPLAY")) {
+        fprintf(stderr, "kvscope: window: no display available (neither DISPLAY nor "
+                        "WAYLAND_DISPLAY is set); try kvscope render\n");
+        return 2;
+    }
+    // The frame is drawn on the CPU; the software renderer only copies it to the window, and
+    // starts in a millisecond where a GL context (for the renderer, or behind the window surface)
+    // can take most of a second. SDL_RENDER_DRIVER and SDL_FRAMEBUFFER_ACCELERATION override.
+    SDL_SetHintWithPriority(SDL_HINT_RENDER_DRIVER, "software", SDL_HINT_DEFAULT);
+    SDL_SetHintWithPriority(SDL_HINT_FRAMEBUFFER_ACCELERATION, "0", SDL_HINT_DEFAULT);
+    if (!named && getenv("DISPLAY") && !getenv("WAYLAND_DISPLAY"))
+        SDL_SetHintWithPriority(SDL_HINT_VIDEODRIVER, "x11", SDL_HINT_DEFAULT);
+    if (SDL_Init(SDL_INIT_VIDEO) != 0) {
+        fprintf(stderr, "kvscope: window: no display available (%s); try kvscope render\n",
+                SDL_GetError());
+        return 2;
+    }
+    const char *cur = SDL_GetCurrentVideoDriver();
+    if (!named && cur && (strcmp(cur, "offscreen") == 0 || strcmp(cur, "dummy") == 0)) {
+        fprintf(stderr, "kvscope: window: no display available (cannot open %s); try "
+                        "kvscope render\n", getenv("DISPLAY") ? getenv("DISPLAY") : "the display");
+        SDL_Quit();
+        return 2;
+    }
+    return 0;
+}
+
+// Gives back what the process keeps for the window (SDL, and the fonts pango caches for the life
+// of the process, so a leak checker sees only real leaks).
+static void close_display(void) {
+    SDL_Quit();
+    toolbar_release();
+    pango_cairo_font_map_set_default(NULL);
+}
+
+// The window on session s (borrowed), with a lesson playing when lesson is not NULL (borrowed,
+// at a beat). SDL is open (open_display); this closes it. Returns the exit status.
+static int run_window(Session *s, LessonPlayer *lesson, const RunOptions *o, uint64_t t0) {
+    int status = 1;
+    SDL_Window *win = NULL;
+    SDL_Renderer *ren = NULL;
+    Frame fb = {0};
+    AppState *a = NULL;
+    double *frame_ms = NULL;
+
+    SDL_SetHint(SDL_HINT_VIDEO_X11_NET_WM_BYPASS_COMPOSITOR, "0");
+    Uint32 flags = SDL_WINDOW_RESIZABLE | SDL_WINDOW_ALLOW_HIGHDPI;
+    if (o->fullscreen)
+        flags |= SDL_WINDOW_FULLSCREEN_DESKTOP;
+    win = SDL_CreateWindow("kvscope", SDL_WINDOWPOS_CENTERED, SDL_WINDOWPOS_CENTERED, o->width,
+                           o->height, flags);
+    if (!win) {
+        fprintf(stderr, "kvscope: window: no display available (%s); try kvscope render\n",
+                SDL_GetError());
+        status = 2;
+        goto done;
+    }
+    // vsync paces animation on a real display; the benchmark measures the work, not the wait
+    ren = SDL_CreateRenderer(win, -1, o->bench_frames ? 0 : SDL_RENDERER_PRESENTVSYNC);
+    if (!ren)
+        ren = SDL_CreateRenderer(win, -1, SDL_RENDERER_SOFTWARE);
+    if (!ren) {
+        fprintf(stderr, "kvscope: window: cannot create a renderer: %s\n", SDL_GetError());
+        goto done;
+    }
+    SDL_RendererInfo info = {.name = "?"};
+    SDL_GetRendererInfo(ren, &info);
+    SDL_StopTextInput(); // on until the prompt entry asks for it
+    fb.ren = ren;
+
+    int ww, wh, pw, ph;
+    window_sizes(win, ren, &ww, &wh, &pw, &ph);
+    a = kv_calloc(1, sizeof *a);
+    app_init(a, s, ww, wh, pw / (double)ww);
+    a->win = win;
+    a->fullscreen = o->fullscreen;
+    a->view.theme = o->theme;
+    if (o->view >= 0)
+        a->view.kind = (ViewKind)o->view;
+    if (o->speed_i >= 0)
+        a->speed_i = o->speed_i;
+    if (o->export_dir)
+        snprintf(a->export_dir, sizeof a->export_dir, "%s", o->export_dir);
+    if (lesson) {
+        // G goes on with the lessons beside this one
+        char dir[sizeof lesson->lesson->path], base[sizeof lesson->lesson->path];
+        snprintf(dir, sizeof dir, "%s", lesson->lesson->path);
+        snprintf(base, sizeof base, "%s", lesson->lesson->path);
+        snprintf(a->lesson_dir, sizeof a->lesson_dir, "%s", dirname(dir));
+        snprintf(a->lesson_file, sizeof a->lesson_file, "%s", basename(base));
+        app_play_lesson(a, lesson);
+    }
+    Uint32 wake = SDL_RegisterEvents(1);
+    worker_start(a, wake == (Uint32)-1 ? 0 : wake);
+
+    if (o->bench_frames) { // play at the top speed and measure every frame the scene is drawn in
+        a->speed_i = APP_SPEEDS - 1;
+        a->playing = true;
+        frame_ms = kv_calloc((size_t)o->bench_frames, sizeof *frame_ms);
+    }
+    int n_frames = 0, n_measured = 0;
+    double draw_total = 0;
+    double startup_ms = -1, startup_proc_ms = -1, last_frame = -1;
+
+    while (!a->quit) {
+        a->now = seconds(t0);
+        double wait = app_next_wake(a);
+        if (o->bench_frames)
+            wait = 0;
+        SDL_Event ev;
+        bool got;
+        if (wait < 0)
+            got = SDL_WaitEvent(&ev);
+        else if (wait > 0)
+            got = SDL_WaitEventTimeout(&ev, (int)ceil(wait * 1000));
+        else
+            got = SDL_PollEvent(&ev);
+        while (got) {
+            a->now = seconds(t0);
+            bool ok;
+            if (wake && ev.type == wake) {
+                if (a->busy && worker_poll(a, &ok))
+                    app_step_finished(a, ok);
+            } else if (ev.type == SDL_WINDOWEVENT &&
+                       (ev.window.event == SDL_WINDOWEVENT_SIZE_CHANGED ||
+                        ev.window.event == SDL_WINDOWEVENT_RESIZED)) {
+                window_sizes(win, ren, &ww, &wh, &pw, &ph);
+                app_resize(a, ww, wh, pw / (double)ww);
+            } else {
+                app_handle_event(a, &ev);
+            }
+            got = SDL_PollEvent(&ev);
+        }
+        if (a->quit)
+            break;
+        bool ok;
+        if (a->busy && worker_poll(a, &ok)) // the wake event may have been missed
+            app_step_finished(a, ok);
+        bool draw = app_tick(a, seconds(t0)) || o->bench_frames;
+        if (!draw)
+            continue;
+        // at most ~60 frames a second while animating (vsync may be absent, e.g. under Xvfb)
+        double since = a->now - last_frame;
+        if (!o->bench_frames && last_frame >= 0 && since < 1.0 / 62 && !a->busy)
+            SDL_Delay((Uint32)((1.0 / 62 - since) * 1000));
+        window_sizes(win, ren, &ww, &wh, &pw, &ph);
+        if (ww != a->width || wh != a->height)
+            app_resize(a, ww, wh, pw / (double)ww);
+        if (!frame_ensure(&fb, pw, ph)) {
+            fprintf(stderr, "kvscope: window: cannot allocate a %dx%d frame: %s\n", pw, ph,
+                    SDL_GetError());
+            goto done;
+        }
+        uint64_t f0 = kv_now_ns();
+        bool toolbar_only = a->busy;
+        double draw_ms = frame_render(&fb, a, toolbar_only);
+        a->dirty = false;
+        last_frame = seconds(t0);
+        if (n_frames++ == 0) {
+            startup_ms = (kv_now_ns() - t0) / 1e6;
+            startup_proc_ms = ms_since_process_start();
+        }
+        if (o->bench_frames && !toolbar_only) {
+            draw_total += draw_ms;
+            frame_ms[n_measured++] = (kv_now_ns() - f0) / 1e6;
+            if (n_measured >= o->bench_frames)
+                break;
+        }
+    }
+    if (o->bench_frames) {
+        app_quiesce(a);
+        double med = percentile(frame_ms, n_measured, 0.5);
+        double p99 = percentile(frame_ms, n_measured, 0.99);
+        printf("bench window size=%dx%d pixels=%dx%d tokens=%d frames=%d median_ms=%.2f "
+               "p99_ms=%.2f draw_mean_ms=%.2f startup_ms=%.0f startup_process_ms=%.0f mode=%s "
+               "renderer=%s\n",
+               a->width, a->height, fb.pw, fb.ph, s->n_tokens, n_measured, med, p99,
+               n_measured ? draw_total / n_measured : 0, startup_ms, startup_proc_ms,
+               s->mode == CACHE_MODE_ON ? "cache" : "no-cache", info.name);
+    }
+    status = 0;
+
+done:
+    if (a) {
+        worker_stop(a);
+        app_free(a);
+        free(a);
+    }
+    free(frame_ms);
+    frame_free(&fb);
+    if (ren)
+        SDL_DestroyRenderer(ren);
+    if (win)
+        SDL_DestroyWindow(win);
+    close_display();
+    return status;
+}
+
+int cmd_run(int argc, char **argv) {
+    uint64_t t0 = kv_now_ns();
+    RunOptions o;
+    KvError err = {0};
+    if (parse_run(argc, argv, &o, &err))
+        return app_fail(&err);
+    int status = open_display();
+    if (status)
+        return status;
+    Model m;
+    Tokenizer t;
+    Session s;
+    if (app_load(&m, &t, o.common.model, o.common.tokenizer, &err)) {
+        close_display();
+        return app_fail(&err);
+    }
+    if (session_init(&s, &m, &t, &err)) {
+        status = app_fail(&err);
+        close_display();
+        goto done_model;
+    }
+    session_set_sampler(&s, o.common.sampler);
+    if (session_set_prompt(&s, o.common.prompt ? o.common.prompt : app_presets[0].prompt, &err)) {
+        status = app_fail(&err);
+        close_display();
+        goto done_session;
+    }
+    session_set_mode(&s, o.common.no_cache ? CACHE_MODE_OFF : CACHE_MODE_ON);
+    for (int i = 0; i < o.steps && session_step(&s); i++)
+        ;
+    status = run_window(&s, NULL, &o, t0);
+done_session:
+    session_free(&s);
+done_model:
+    tokenizer_free(&t);
+    model_free(&m);
+    return status;
+}
+
+int window_play_lesson(LessonPlayer *p) {
+    uint64_t t0 = kv_now_ns();
+    RunOptions o;
+    KvError err = {0};
+    char *argv[] = {"lesson", NULL};
+    parse_run(1, argv, &o, &err); // the defaults
+    int status = open_display();
+    return status ? status : run_window(p->session, p, &o, t0);
+}

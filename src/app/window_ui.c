@@ -1,0 +1,366 @@
+// window_ui.c — the toolbar strip below the scene: its layout (buttons the mouse can click, the
+// speed slider, the sampler panel, the prompt entry) and its drawing with cairo. The scene
+// itself is drawn by scene_draw above the strip; nothing here draws over the scene.
+#include "app/window.h"
+
+#include <math.h>
+#include <pango/pangocairo.h>
+#include <stdio.h>
+#include <string.h>
+
+#define FONT "DejaVu Sans"
+
+// ----------------------------------------------------------------------------------------------
+// Measuring text without a target: one scratch context for the whole process (UI thread only).
+
+static cairo_t *measure;
+
+void toolbar_release(void) {
+    if (measure)
+        cairo_destroy(measure);
+    measure = NULL;
+}
+
+static cairo_t *measure_cr(void) {
+    if (!measure) {
+        cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, 1, 1);
+        measure = cairo_create(s);
+        cairo_surface_destroy(s);
+    }
+    return measure;
+}
+
+// A layout of s at `size` user units (owned: g_object_unref).
+static PangoLayout *layout_for(cairo_t *cr, const char *s, double size, bool bold) {
+    PangoLayout *l = pango_cairo_create_layout(cr);
+    PangoFontDescription *fd = pango_font_description_from_string(FONT);
+    pango_font_description_set_absolute_size(fd, size * PANGO_SCALE);
+    pango_font_description_set_weight(fd, bold ? PANGO_WEIGHT_BOLD : PANGO_WEIGHT_NORMAL);
+    pango_layout_set_font_description(l, fd);
+    pango_font_description_free(fd);
+    pango_layout_set_text(l, s, -1);
+    return l;
+}
+
+static double text_w(const char *s, double size) {
+    PangoLayout *l = layout_for(measure_cr(), s, size, false);
+    int w, h;
+    pango_layout_get_size(l, &w, &h);
+    g_object_unref(l);
+    return w / (double)PANGO_SCALE;
+}
+
+// Draws s from x with its line box centred on cy; returns its width.
+static double text_at(cairo_t *cr, const char *s, double x, double cy, double size, bool bold) {
+    PangoLayout *l = layout_for(cr, s, size, bold);
+    int w, h;
+    pango_layout_get_size(l, &w, &h);
+    cairo_move_to(cr, x, cy - h / (2.0 * PANGO_SCALE));
+    pango_cairo_show_layout(cr, l);
+    g_object_unref(l);
+    return w / (double)PANGO_SCALE;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Layout
+
+static double bar_h(const AppState *a) {
+    double h = round(a->height * 0.05);
+    return h < 34 ? 34 : h > 58 ? 58 : h;
+}
+
+static ToolButton *add(AppState *a, AppAction act, const char *label, bool on) {
+    if (a->n_buttons >= TOOLBAR_MAX)
+        return NULL;
+    ToolButton *b = &a->buttons[a->n_buttons++];
+    memset(b, 0, sizeof *b);
+    b->action = act;
+    b->on = on;
+    snprintf(b->label, sizeof b->label, "%s", label);
+    return b;
+}
+
+static void fmt_speed(char *buf, size_t cap, double v) {
+    if (v < 1)
+        snprintf(buf, cap, "%.2g tok/s", v);
+    else
+        snprintf(buf, cap, "%g tok/s", v);
+}
+
+// Places buttons [from, to) in a row at y, each as wide as its label (the slider wider), shrinking
+// the font when the row would not fit. Returns the font size used.
+static double place_row(AppState *a, int from, int to, double y, double h) {
+    const double gap = 4, margin = 6;
+    double size = h * 0.42;
+    for (int pass = 0; pass < 6; pass++) {
+        double pad = size * 0.9, total = margin * 2;
+        for (int i = from; i < to; i++) {
+            ToolButton *b = &a->buttons[i];
+            b->w = text_w(b->label, size) + 2 * pad;
+            if (b->speed_slider)
+                b->w += size * 3;
+            total += b->w + gap;
+        }
+        if (total <= a->width || pass == 5) {
+            double x = margin;
+            for (int i = from; i < to; i++) {
+                ToolButton *b = &a->buttons[i];
+                b->x = x, b->y = y + 4, b->h = h - 8;
+                b->font = size;
+                x += b->w + gap;
+            }
+            break;
+        }
+        // shrink the font and padding (gaps and margins stay) until the row fits
+        double fixed = margin * 2 + gap * (to - from);
+        double want = a->width - fixed, have = total - fixed;
+        size *= (want > 1 ? want : 1) / have * 0.98;
+    }
+    return size;
+}
+
+static const char *head_label(const AppState *a, char *buf, size_t cap) {
+    if (a->view.head == VIEW_HEAD_MEAN)
+        return "Head mean";
+    if (a->view.head == VIEW_HEAD_EACH)
+        return "Head each";
+    snprintf(buf, cap, "Head %d", a->view.head + 1);
+    return buf;
+}
+
+void toolbar_layout(AppState *a) {
+    double h = bar_h(a);
+    a->toolbar_h = a->sampler_open ? 2 * h : h;
+    if (a->toolbar_h > a->height / 2)
+        a->toolbar_h = a->height / 2;
+    a->scene_h = (int)(a->height - a->toolbar_h);
+    if (a->scene_h < 1)
+        a->scene_h = 1;
+    a->n_buttons = 0;
+    if (a->typing)
+        return; // the strip is the prompt entry
+    char buf[48], buf2[48];
+    double y0 = a->scene_h;
+
+    int row1 = a->n_buttons;
+    if (a->lesson) { // the presenter's row: beats first; presets, prompt and reset belong to it
+        add(a, ACT_BEAT_PREV, "\u25C0 Beat", false);
+        snprintf(buf, sizeof buf, "beat %d / %d", a->lesson->beat + 1, a->lesson->lesson->n_beats);
+        add(a, ACT_NONE, buf, true);
+        add(a, ACT_BEAT_NEXT, "Beat \u25B6", false);
+    } else {
+        add(a, ACT_BACK, "\u25C0 Back", false);
+    }
+    add(a, ACT_STEP, a->busy ? "Step \u2026" : "Step \u25B6", false);
+    add(a, ACT_PLAY, a->playing ? "Pause" : "Play", a->playing);
+    add(a, ACT_SLOWER, "\u2212", false);
+    fmt_speed(buf, sizeof buf, app_speeds[a->speed_i]);
+    ToolButton *sl = add(a, ACT_NONE, buf, false);
+    if (sl)
+        sl->speed_slider = true;
+    add(a, ACT_FASTER, "+", false);
+    add(a, ACT_CACHE, a->s->mode == CACHE_MODE_ON ? "Cache ON" : "Cache OFF",
+        a->s->mode == CACHE_MODE_ON);
+    if (!a->lesson) {
+        for (int i = 0; i < 3 && app_presets[i].name; i++)
+            add(a, (AppAction)(ACT_PRESET1 + i), app_presets[i].name, a->preset == i);
+        add(a, ACT_PROMPT, "Prompt\u2026", a->preset < 0);
+        add(a, ACT_RESET, "Reset", false);
+    }
+    if (a->view.layer == VIEW_ALL_LAYERS)
+        snprintf(buf, sizeof buf, "Layer all");
+    else
+        snprintf(buf, sizeof buf, "Layer %d", a->view.layer + 1);
+    add(a, ACT_LAYER, buf, false);
+    add(a, ACT_HEAD, head_label(a, buf2, sizeof buf2), false);
+    add(a, ACT_VIEW, view_kind_name(a->view.kind), false);
+    add(a, ACT_THEME, a->view.theme == THEME_DARK ? "Dark" : "Light", false);
+    add(a, ACT_LESSON, "Lesson", a->lesson != NULL);
+    add(a, ACT_SAMPLER, "Sampler", a->sampler_open);
+    add(a, ACT_EXPORT, "Export", false);
+    add(a, ACT_FULLSCREEN, "Full", a->fullscreen);
+    add(a, ACT_HELP, "?", a->view.help);
+    add(a, ACT_QUIT, "Quit", false);
+    place_row(a, row1, a->n_buttons, y0, h);
+
+    if (!a->sampler_open)
+        return;
+    const SamplerSettings *st = &a->s->settings;
+    int row2 = a->n_buttons;
+    for (int f = 0; f < SAMPLER_FIELDS; f++) {
+        switch (f) {
+        case 0: snprintf(buf, sizeof buf, "temperature %.1f%s", st->temperature,
+                         st->temperature == 0 ? " (greedy)" : ""); break;
+        case 1:
+            if (st->top_k)
+                snprintf(buf, sizeof buf, "top-k %d", st->top_k);
+            else
+                snprintf(buf, sizeof buf, "top-k off");
+            break;
+        case 2:
+            if (st->top_p > 0 && st->top_p < 1)
+                snprintf(buf, sizeof buf, "top-p %.2f", st->top_p);
+            else
+                snprintf(buf, sizeof buf, "top-p off");
+            break;
+        default: snprintf(buf, sizeof buf, "seed %llu", (unsigned long long)st->seed); break;
+        }
+        add(a, ACT_NONE, buf, a->field == f);
+        add(a, (AppAction)(ACT_TEMP_DOWN + 2 * f), "\u2212", false);
+        add(a, (AppAction)(ACT_TEMP_UP + 2 * f), "+", false);
+    }
+    place_row(a, row2, a->n_buttons, y0 + h, h);
+}
+
+const ToolButton *toolbar_hit(const AppState *a, double x, double y) {
+    for (int i = 0; i < a->n_buttons; i++) {
+        const ToolButton *b = &a->buttons[i];
+        if ((b->action != ACT_NONE || b->speed_slider) && x >= b->x && x < b->x + b->w &&
+            y >= b->y && y < b->y + b->h)
+            return b;
+    }
+    return NULL;
+}
+
+const ToolButton *toolbar_find(const AppState *a, AppAction act) {
+    for (int i = 0; i < a->n_buttons; i++)
+        if (a->buttons[i].action == act)
+            return &a->buttons[i];
+    return NULL;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Drawing
+
+typedef struct {
+    double r, g, b;
+} Col;
+
+typedef struct {
+    Col bg, button, edge, text, dim, on, on_text, hot, error;
+} Palette;
+
+static const Palette dark = {
+    {0.07, 0.08, 0.10}, {0.15, 0.17, 0.20}, {0.27, 0.30, 0.35}, {0.92, 0.93, 0.95},
+    {0.60, 0.63, 0.68}, {0.16, 0.42, 0.80}, {1, 1, 1},          {0.22, 0.25, 0.30},
+    {1.0, 0.45, 0.40},
+};
+static const Palette light = {
+    {0.90, 0.91, 0.93}, {1, 1, 1},          {0.70, 0.72, 0.76}, {0.10, 0.11, 0.13},
+    {0.40, 0.42, 0.46}, {0.16, 0.42, 0.80}, {1, 1, 1},          {0.93, 0.95, 0.98},
+    {0.75, 0.10, 0.10},
+};
+
+static void set(cairo_t *cr, Col c) {
+    cairo_set_source_rgb(cr, c.r, c.g, c.b);
+}
+
+static void rounded(cairo_t *cr, double x, double y, double w, double h, double r) {
+    cairo_new_sub_path(cr);
+    cairo_arc(cr, x + w - r, y + r, r, -M_PI / 2, 0);
+    cairo_arc(cr, x + w - r, y + h - r, r, 0, M_PI / 2);
+    cairo_arc(cr, x + r, y + h - r, r, M_PI / 2, M_PI);
+    cairo_arc(cr, x + r, y + r, r, M_PI, 1.5 * M_PI);
+    cairo_close_path(cr);
+}
+
+static void centred_text(cairo_t *cr, const char *s, double cx, double cy, double size) {
+    text_at(cr, s, cx - text_w(s, size) / 2, cy, size, false);
+}
+
+static void draw_button(cairo_t *cr, const Palette *p, const AppState *a, const ToolButton *b) {
+    double size = b->font;
+    bool hot = toolbar_hit(a, a->mouse_x, a->mouse_y) == b;
+    if (b->action == ACT_NONE && !b->speed_slider) { // a field label of the sampler panel
+        if (b->on) {
+            rounded(cr, b->x, b->y, b->w, b->h, b->h * 0.2);
+            set(cr, p->hot);
+            cairo_fill(cr);
+        }
+        set(cr, b->on ? p->text : p->dim);
+        centred_text(cr, b->label, b->x + b->w / 2, b->y + b->h / 2, size);
+        return;
+    }
+    rounded(cr, b->x, b->y, b->w, b->h, b->h * 0.2);
+    set(cr, b->on ? p->on : hot ? p->hot : p->button);
+    cairo_fill_preserve(cr);
+    set(cr, p->edge);
+    cairo_set_line_width(cr, 1);
+    cairo_stroke(cr);
+    if (b->speed_slider) { // notches filled up to the speed
+        double nw = (b->w - 8) / APP_SPEEDS;
+        for (int i = 0; i < APP_SPEEDS; i++) {
+            cairo_rectangle(cr, b->x + 4 + i * nw + 1, b->y + b->h - 6, nw - 2, 3);
+            set(cr, i <= a->speed_i ? p->on : p->edge);
+            cairo_fill(cr);
+        }
+    }
+    set(cr, b->on ? p->on_text : p->text);
+    centred_text(cr, b->label, b->x + b->w / 2, b->y + b->h / 2 - (b->speed_slider ? 2 : 0),
+                 size);
+}
+
+static void draw_entry(AppState *a, cairo_t *cr, const Palette *p) {
+    double h = bar_h(a), y = a->scene_h, size = h * 0.42;
+    set(cr, p->on);
+    double x = 10 + text_at(cr, "Prompt:", 10, y + h / 2, size, true) + 10;
+    const char *hint = a->prompt_error[0] ? a->prompt_error : "Enter runs it \u00B7 Escape cancels";
+    double hint_w = text_w(hint, size * 0.85) + 20;
+    double box_w = a->width - x - hint_w - 10;
+    if (box_w < 100)
+        box_w = 100;
+    rounded(cr, x - 4, y + 5, box_w, h - 10, 4);
+    set(cr, p->button);
+    cairo_fill_preserve(cr);
+    set(cr, p->on);
+    cairo_stroke(cr);
+    // show the end of what was typed when it is longer than the box
+    cairo_save(cr);
+    cairo_rectangle(cr, x - 2, y, box_w - 4, h);
+    cairo_clip(cr);
+    double tw = text_w(a->typed, size);
+    double tx = tw > box_w - 20 ? x + (box_w - 20 - tw) : x;
+    set(cr, p->text);
+    double end = tx + text_at(cr, a->typed, tx, y + h / 2, size, false);
+    cairo_rectangle(cr, end + 2, y + h * 0.25, 2, h * 0.5); // the caret
+    cairo_fill(cr);
+    cairo_restore(cr);
+    set(cr, a->prompt_error[0] ? p->error : p->dim);
+    text_at(cr, hint, x + box_w + 10, y + h / 2, size * 0.85, false);
+}
+
+void app_draw_toolbar(AppState *a, cairo_t *cr) {
+    const Palette *p = a->view.theme == THEME_DARK ? &dark : &light;
+    cairo_save(cr);
+    cairo_rectangle(cr, 0, a->scene_h, a->width, a->height - a->scene_h);
+    cairo_clip(cr);
+    set(cr, p->bg);
+    cairo_paint(cr);
+    cairo_set_source_rgb(cr, p->edge.r, p->edge.g, p->edge.b);
+    cairo_rectangle(cr, 0, a->scene_h, a->width, 1);
+    cairo_fill(cr);
+    if (a->typing) {
+        draw_entry(a, cr, p);
+    } else {
+        for (int i = 0; i < a->n_buttons; i++)
+            draw_button(cr, p, a, &a->buttons[i]);
+        if (a->sampler_open && a->n_buttons > 0) { // a hint after the panel's fields
+            const ToolButton *last = &a->buttons[a->n_buttons - 1];
+            const char *hint = "\u2191\u2193 field \u00B7 [ ] change \u00B7 applies to the next "
+                               "step";
+            double size = last->h * 0.4;
+            if (last->x + last->w + 20 + text_w(hint, size) < a->width) {
+                set(cr, p->dim);
+                text_at(cr, hint, last->x + last->w + 16, last->y + last->h / 2, size, false);
+            }
+        }
+    }
+    cairo_restore(cr);
+}
+
+void app_draw(AppState *a, cairo_t *cr) {
+    cairo_save(cr);
+    scene_draw(cr, a->s, &a->view, a->width, a->scene_h, app_anim_t(a));
+    cairo_restore(cr);
+    app_draw_toolbar(a, cr);
+}

@@ -1,0 +1,180 @@
+// lesson.h — the face of src/lesson: classroom lessons, small plain-text scripts in lessons/ that
+// drive a real Session beat by beat (lessons/README.md describes the format).
+//
+// Three parts, used in this order by `kvscope lesson`, the window and the tests:
+//   1. lesson_parse / lesson_load: the whole file is read and checked before anything runs;
+//      every problem is one line "<file>:<line>: <problem>".
+//   2. lesson_check: what needs the model (the prompt fits, the steps fit the context, layer and
+//      head exist), still before anything runs.
+//   3. LessonPlayer: beat k = a Session state + View settings + a caption. Going to any beat is
+//      exact: forward runs the commands up to it, backward replays from the start (the model is
+//      tiny and the sampler deterministic, so the same tokens come back).
+// Plus the deck: one vector 16:9 PDF page, or one PNG, per beat, drawn by scene_draw.
+//
+// What is not here: loading the model (the caller does, src/app), input and windows.
+#ifndef KVSCOPE_LESSON_H
+#define KVSCOPE_LESSON_H
+
+#include "sim/sim.h"
+#include "view/view.h"
+
+// ----------------------------------------------------------------------------------------------
+// A parsed lesson
+
+typedef enum {
+    LESSON_TITLE,       // title TEXT             the lesson's title (deck metadata, outline)
+    LESSON_MODEL,       // model PATH             relative to the lesson file's folder
+    LESSON_TOKENIZER,   // tokenizer PATH
+    LESSON_PROMPT,      // prompt TEXT | preset NAME: a new sequence (str holds the prompt)
+    LESSON_TEMPERATURE, // temperature T
+    LESSON_TOP_K,       // top-k K
+    LESSON_TOP_P,       // top-p P
+    LESSON_SEED,        // seed S
+    LESSON_CACHE,       // cache on|off
+    LESSON_VERIFY,      // verify on|off
+    LESSON_STEP,        // step N
+    LESSON_BACK,        // back N
+    LESSON_RESET,       // reset
+    LESSON_VIEW,        // view sequence|heatmap|layers
+    LESSON_LAYER,       // layer all|N            (1-based in the file, n = 0-based or -1)
+    LESSON_HEAD,        // head mean|each|N       (1-based in the file, n = 0-based, -1, -2)
+    LESSON_THEME,       // theme dark|light
+    LESSON_ZOOM,        // zoom X
+    LESSON_PANELS,      // panels on|off
+    LESSON_CAPTION,     // caption TITLE          starts this beat's caption
+    LESSON_TEXT,        // text SENTENCE...       adds to this beat's caption
+    LESSON_BEAT,        // beat                   one slide: pause for the presenter
+    LESSON_OPS
+} LessonOp;
+
+extern const char *const lesson_op_names[LESSON_OPS];
+
+typedef struct {
+    LessonOp op;
+    int line;  // 1-based line in the file
+    long n;    // whole-number argument (and on/off as 1/0, view/theme as their enum)
+    double x;  // number argument (temperature, top-p, zoom)
+    char *str; // text argument (owned), or NULL
+} LessonCmd;
+
+typedef struct Lesson {
+    char path[1024];      // the file as given (messages name it)
+    char title[256];      // "" when the lesson has no title line
+    char model[1024];     // resolved against the lesson's folder; "" = the caller's default
+    char tokenizer[1024]; // likewise
+    LessonCmd *cmds;      // owned, n_cmds
+    int n_cmds;
+    int *beats; // owned: index in cmds of each beat command, n_beats
+    int n_beats;
+} Lesson;
+
+// Named prompts the `preset` command accepts: {name, prompt} pairs ending with {NULL, NULL}.
+// The caller passes the application's presets (src/app owns them).
+typedef struct {
+    const char *name;
+    const char *prompt;
+} LessonPreset;
+
+// Limits that keep a lesson readable on a projector; longer captions are a parse error.
+#define LESSON_TITLE_MAX 72    // caption title, characters
+#define LESSON_TEXT_MAX 260    // caption text (all `text` lines of one beat together)
+#define LESSON_MAX_BEATS 200
+
+// Parses `text` (len bytes; `path` names it in messages and resolves model paths). On success
+// the caller owns *l (lesson_free). Errors are KV_ERR_INPUT with "<path>:<line>: <problem>".
+KvStatus lesson_parse(Lesson *l, const char *path, const char *text, size_t len,
+                      const LessonPreset *presets, KvError *err);
+// Reads and parses a file. A file that cannot be read is "<path>: <why>".
+KvStatus lesson_load(Lesson *l, const char *path, const LessonPreset *presets, KvError *err);
+void lesson_free(Lesson *l);
+
+// Checks the lesson against the model it will run: every prompt fits the context with room to
+// generate, no `step` would run past the context, no `back` goes before the prompt, layers and
+// heads exist. "<path>:<line>: <problem>", KV_ERR_INPUT.
+KvStatus lesson_check(const Lesson *l, const Model *m, const Tokenizer *t, KvError *err);
+
+// ----------------------------------------------------------------------------------------------
+// Caption text: {placeholders} filled in from the session when a beat is shown, so numbers in
+// captions are computed, never typed in. Names (lessons/README.md lists them with examples):
+// tokens, prompt_tokens, steps, layers, heads, kv_heads, head_size, dim, context, params,
+// kv_per_token, kv_per_token16, kv_total, flops_step, flops_total, flops_cache, flops_nocache,
+// flops_ratio, flops_step_cache, flops_step_nocache, step_ratio, step_ms, logit_diff,
+// last_token; and for a known model NAME (below):
+// {kv:NAME} per-token bytes, {kvseq:NAME} for the current sequence, {kvctx:NAME} for its whole
+// context, {sum:NAME} the product spelled out, {ratio:NAME} times this model's per-token bytes.
+// "{{" is a literal "{".
+
+// A published model whose KV cache the lessons project onto: per-token bytes are computed from
+// these figures as 2 (K and V) * layers * kv_heads * head_size * bytes_per_value.
+typedef struct {
+    const char *key;  // used in placeholders, e.g. "llama2-7b"
+    const char *name; // as people say it, e.g. "Llama-2-7B"
+    int layers, kv_heads, head_size, bytes_per_value, context;
+} KnownModel;
+
+extern const KnownModel lesson_known_models[]; // ends with a NULL key
+const KnownModel *lesson_known_model(const char *key); // NULL when unknown
+uint64_t known_model_kv_bytes_per_token(const KnownModel *k);
+
+
+// Checks the placeholders of a caption string: NULL when all are known, else a message.
+const char *lesson_caption_problem(const char *s, char *buf, size_t cap);
+// Expands the placeholders of `in` from the session's current state into out (NUL-terminated).
+void lesson_expand(const Session *s, const char *in, char *out, size_t cap);
+
+// ----------------------------------------------------------------------------------------------
+// Playing: the window, the deck writer and the tests all go through this.
+
+// The View settings a lesson controls (the rest of the View belongs to whoever draws).
+typedef struct {
+    ViewKind kind;
+    int layer, head;
+    ThemeKind theme;
+    double zoom;
+    bool panels;
+} LessonViewState;
+
+typedef struct LessonPlayer {
+    const Lesson *lesson; // borrowed, checked with lesson_check against session->model
+    Session *session;     // borrowed: the player drives it
+    int beat;             // the beat shown, -1 before the first
+    int pc;               // next command to run
+    LessonViewState vs;
+    SamplerSettings sampler;
+    char raw_title[LESSON_TITLE_MAX * 4 + 8];
+    char raw_text[LESSON_TEXT_MAX * 4 + 8];
+    char title[1024]; // the current beat's caption, placeholders filled in
+    char text[2048];
+    uint64_t left;    // fingerprint of the session as the last goto left it (see player.c)
+} LessonPlayer;
+
+// Binds a player to a checked lesson and a session on the lesson's model. Shows nothing yet
+// (beat -1); call lesson_player_goto(p, 0, ...).
+void lesson_player_init(LessonPlayer *p, const Lesson *l, Session *s);
+// Brings the session, view state and caption to beat k (0 .. n_beats-1): forward by running
+// the commands in between, backward by replaying from the start. If someone changed the session
+// since the last goto (a presenter stepping or toggling the cache in the window), it replays
+// from the start too, so beat k is always the lesson's beat k. KV_ERR_INPUT if k is out of
+// range or the session refuses a command (cannot happen after lesson_check).
+KvStatus lesson_player_goto(LessonPlayer *p, int k, KvError *err);
+// Writes the current beat's view settings and caption into v (caption pointers borrow from p,
+// valid until the next goto). Leaves v's other fields alone.
+void lesson_player_view(const LessonPlayer *p, View *v);
+
+// ----------------------------------------------------------------------------------------------
+// The deck
+
+typedef struct {
+    int width, height;    // picture size in scene units (default 1920 x 1080)
+    int theme;            // -1: as the lesson says; else THEME_DARK or THEME_LIGHT for every beat
+} LessonDeckOptions;
+
+// One PDF page per beat (width/2 x height/2 points: 960 x 540 for 16:9), vector, captions as
+// text, an outline entry per beat. Written atomically: nothing is left behind on failure.
+KvStatus lesson_write_pdf(LessonPlayer *p, const char *path, const LessonDeckOptions *o,
+                          KvError *err);
+// One PNG per beat, DIR/beat-01.png ..., DIR created if needed; each written atomically.
+KvStatus lesson_write_frames(LessonPlayer *p, const char *dir, const LessonDeckOptions *o,
+                             KvError *err);
+
+#endif

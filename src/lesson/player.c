@@ -1,0 +1,491 @@
+// player.c — playing a lesson: the player that brings a Session and the view settings to any
+// beat, the caption placeholders it fills in, and the table of published models the KV-cost
+// lesson projects onto. Does not draw (deck.c and the window do) and does not parse (lesson.c).
+#include "lesson/lesson.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// ----------------------------------------------------------------------------------------------
+// Known models: published configurations (layers, key/value heads, head size), 16-bit values.
+// Per-token bytes are computed from these, never typed in.
+
+const KnownModel lesson_known_models[] = {
+    // Radford et al. 2019: 12 layers, 12 heads of 64 (d_model 768), context 1024
+    {"gpt2", "GPT-2 small", 12, 12, 64, 2, 1024},
+    // karpathy/llama2.c stories15M: dim 288, 6 layers, 6 heads of 48, context 256
+    {"stories15m", "stories15M", 6, 6, 48, 2, 256},
+    // Touvron et al. 2023: 32 layers, 32 heads of 128 (no grouped-query attention), 4096
+    {"llama2-7b", "Llama-2-7B", 32, 32, 128, 2, 4096},
+    // Llama-2-70B: 80 layers, grouped-query attention with 8 KV heads of 128, 4096
+    {"llama2-70b", "Llama-2-70B", 80, 8, 128, 2, 4096},
+    // Meta Llama 3 8B: 32 layers, 8 KV heads of 128, context 8192
+    {"llama3-8b", "Llama-3-8B", 32, 8, 128, 2, 8192},
+    // Jiang et al. 2023, Mistral 7B: 32 layers, 8 KV heads of 128, context 8192
+    {"mistral-7b", "Mistral-7B", 32, 8, 128, 2, 8192},
+    // Brown et al. 2020, GPT-3 175B: 96 layers, 96 heads of 128, context 2048
+    {"gpt3-175b", "GPT-3 175B", 96, 96, 128, 2, 2048},
+    {NULL, NULL, 0, 0, 0, 0, 0},
+};
+
+const KnownModel *lesson_known_model(const char *key) {
+    for (const KnownModel *k = lesson_known_models; k->key; k++)
+        if (strcmp(k->key, key) == 0)
+            return k;
+    return NULL;
+}
+
+uint64_t known_model_kv_bytes_per_token(const KnownModel *k) {
+    return 2ull * (uint64_t)k->layers * (uint64_t)k->kv_heads * (uint64_t)k->head_size *
+           (uint64_t)k->bytes_per_value;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Number formatting for captions
+
+// Three significant figures, trailing zeros dropped: 512, 1.5, 6.75, 36.
+static void fmt_sig3(double v, char *buf, size_t cap) {
+    int decimals = v >= 100 ? 0 : v >= 10 ? 1 : 2;
+    snprintf(buf, cap, "%.*f", decimals, v);
+    char *dot = strchr(buf, '.');
+    if (dot) {
+        char *e = buf + strlen(buf) - 1;
+        while (e > dot && *e == '0')
+            *e-- = '\0';
+        if (e == dot)
+            *e = '\0';
+    }
+}
+
+// SI: 1.23 MFLOP, 4.5 GFLOP.
+static void format_flops(uint64_t f, char *buf, size_t cap) {
+    static const char *const units[] = {"", "k", "M", "G", "T", "P"};
+    double v = (double)f;
+    int u = 0;
+    while (v >= 1000.0 && u < 5)
+        v /= 1000.0, u++;
+    char num[32];
+    fmt_sig3(v, num, sizeof num);
+    snprintf(buf, cap, "%s %sFLOP", num, units[u]);
+}
+
+// Counts like parameters: 6.3M, 15.2k.
+static void format_count(uint64_t n, char *buf, size_t cap) {
+    static const char *const units[] = {"", "k", "M", "B"};
+    double v = (double)n;
+    int u = 0;
+    while (v >= 1000.0 && u < 3)
+        v /= 1000.0, u++;
+    char num[32];
+    fmt_sig3(v, num, sizeof num);
+    snprintf(buf, cap, "%s%s", num, units[u]);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Placeholders
+
+static const char *const plain_names[] = {
+    "tokens",       "prompt_tokens",  "steps",      "layers",      "heads",
+    "kv_heads",     "head_size",      "dim",        "context",     "params",
+    "kv_per_token", "kv_per_token16", "kv_total",   "flops_step",  "flops_total",
+    "flops_cache",  "flops_nocache",  "flops_ratio", "step_ms",    "logit_diff",
+    "last_token",   "flops_step_cache", "flops_step_nocache", "step_ratio", NULL,
+};
+static const char *const model_prefixes[] = {"kv:", "kvseq:", "kvctx:", "sum:", "ratio:", NULL};
+
+static bool placeholder_known(const char *name) {
+    for (int i = 0; plain_names[i]; i++)
+        if (strcmp(name, plain_names[i]) == 0)
+            return true;
+    for (int i = 0; model_prefixes[i]; i++) {
+        size_t n = strlen(model_prefixes[i]);
+        if (strncmp(name, model_prefixes[i], n) == 0)
+            return lesson_known_model(name + n) != NULL;
+    }
+    return false;
+}
+
+// Walks s; for each {name} calls fn. Returns NULL, or a problem (unclosed brace).
+typedef void (*PlaceholderFn)(void *ctx, const char *literal, size_t n, const char *name);
+
+static const char *walk(const char *s, PlaceholderFn fn, void *ctx) {
+    while (*s) {
+        const char *open = strchr(s, '{');
+        if (!open) {
+            fn(ctx, s, strlen(s), NULL);
+            return NULL;
+        }
+        fn(ctx, s, (size_t)(open - s), NULL);
+        if (open[1] == '{') {
+            fn(ctx, "{", 1, NULL);
+            s = open + 2;
+            continue;
+        }
+        const char *close = strchr(open, '}');
+        if (!close || close - open > 64)
+            return "a '{' without its '}' (write {{ for a brace)";
+        char name[80];
+        snprintf(name, sizeof name, "%.*s", (int)(close - open - 1), open + 1);
+        fn(ctx, NULL, 0, name);
+        s = close + 1;
+    }
+    return NULL;
+}
+
+typedef struct {
+    char *buf;
+    size_t cap;
+    const char *bad; // first unknown name
+    char bad_name[80];
+} CheckCtx;
+
+static void check_fn(void *ctx, const char *lit, size_t n, const char *name) {
+    CheckCtx *c = ctx;
+    (void)lit, (void)n;
+    if (name && !c->bad && !placeholder_known(name)) {
+        snprintf(c->bad_name, sizeof c->bad_name, "%s", name);
+        c->bad = c->bad_name;
+    }
+}
+
+const char *lesson_caption_problem(const char *s, char *buf, size_t cap) {
+    CheckCtx c = {.buf = buf, .cap = cap};
+    const char *why = walk(s, check_fn, &c);
+    if (why) {
+        snprintf(buf, cap, "%s", why);
+        return buf;
+    }
+    if (c.bad) {
+        const char *colon = strchr(c.bad, ':');
+        if (colon) {
+            char names[160] = "";
+            for (const KnownModel *k = lesson_known_models; k->key; k++)
+                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
+                         k == lesson_known_models ? "" : ", ", k->key);
+            snprintf(buf, cap, "unknown placeholder {%s} (known models: %s)", c.bad, names);
+        } else {
+            snprintf(buf, cap, "unknown placeholder {%s} (see lessons/README.md)", c.bad);
+        }
+        return buf;
+    }
+    return NULL;
+}
+
+typedef struct {
+    const Session *s;
+    char *out;
+    size_t cap, len;
+} ExpandCtx;
+
+static void put(ExpandCtx *c, const char *s, size_t n) {
+    if (c->len + 1 >= c->cap)
+        return;
+    if (n > c->cap - 1 - c->len)
+        n = c->cap - 1 - c->len;
+    memcpy(c->out + c->len, s, n);
+    c->len += n;
+    c->out[c->len] = '\0';
+}
+
+static void value_of(const Session *s, const char *name, char *v, size_t cap) {
+    const ModelConfig *c = &s->model->cfg;
+    const StepRecord *r = session_last(s);
+    const int steps = s->cursor;
+    const uint64_t per_token = config_kv_bytes_per_token(c);
+    const uint64_t per_token16 = per_token / sizeof(float) * 2;
+    if (strcmp(name, "tokens") == 0)
+        snprintf(v, cap, "%d", s->n_tokens);
+    else if (strcmp(name, "prompt_tokens") == 0)
+        snprintf(v, cap, "%d", s->n_prompt);
+    else if (strcmp(name, "steps") == 0)
+        snprintf(v, cap, "%d", steps);
+    else if (strcmp(name, "layers") == 0)
+        snprintf(v, cap, "%d", c->n_layers);
+    else if (strcmp(name, "heads") == 0)
+        snprintf(v, cap, "%d", c->n_heads);
+    else if (strcmp(name, "kv_heads") == 0)
+        snprintf(v, cap, "%d", c->n_kv_heads);
+    else if (strcmp(name, "head_size") == 0)
+        snprintf(v, cap, "%d", config_head_size(c));
+    else if (strcmp(name, "dim") == 0)
+        snprintf(v, cap, "%d", c->dim);
+    else if (strcmp(name, "context") == 0)
+        snprintf(v, cap, "%d", c->seq_len);
+    else if (strcmp(name, "params") == 0)
+        format_count(config_param_count(c), v, cap);
+    else if (strcmp(name, "kv_per_token") == 0)
+        view_format_bytes(v, cap, per_token);
+    else if (strcmp(name, "kv_per_token16") == 0)
+        view_format_bytes(v, cap, per_token16);
+    else if (strcmp(name, "kv_total") == 0)
+        view_format_bytes(v, cap, r ? r->kv_bytes_resident : 0);
+    else if (strcmp(name, "flops_step") == 0)
+        format_flops(r ? counters_flops(&r->counted) : 0, v, cap);
+    else if (strcmp(name, "flops_total") == 0)
+        format_flops(r ? counters_flops(&r->total) : 0, v, cap);
+    else if (strcmp(name, "flops_cache") == 0)
+        format_flops(flops_formula_run(c, true, s->n_prompt, steps), v, cap);
+    else if (strcmp(name, "flops_nocache") == 0)
+        format_flops(flops_formula_run(c, false, s->n_prompt, steps), v, cap);
+    else if (strcmp(name, "flops_step_cache") == 0 || strcmp(name, "flops_step_nocache") == 0 ||
+             strcmp(name, "step_ratio") == 0) {
+        // the last step's query position, in each mode (before any step: the prefill's)
+        const int pos = r ? r->pos : s->n_tokens - 1;
+        uint64_t a[FLOP_COMPONENTS], b[FLOP_COMPONENTS], fa = 0, fb = 0;
+        flops_formula(c, pos, 1, 1, a);
+        flops_formula(c, 0, pos + 1, 1, b);
+        for (int i = 0; i < FLOP_COMPONENTS; i++)
+            fa += a[i], fb += b[i];
+        if (strcmp(name, "flops_step_cache") == 0)
+            format_flops(fa, v, cap);
+        else if (strcmp(name, "flops_step_nocache") == 0)
+            format_flops(fb, v, cap);
+        else {
+            char num[32];
+            fmt_sig3((double)fb / (double)(fa ? fa : 1), num, sizeof num);
+            snprintf(v, cap, "%sx", num);
+        }
+    } else if (strcmp(name, "flops_ratio") == 0) {
+        uint64_t a = flops_formula_run(c, true, s->n_prompt, steps);
+        uint64_t b = flops_formula_run(c, false, s->n_prompt, steps);
+        char num[32];
+        fmt_sig3(a ? (double)b / (double)a : 1.0, num, sizeof num);
+        snprintf(v, cap, "%sx", num);
+    } else if (strcmp(name, "step_ms") == 0)
+        snprintf(v, cap, "%.2f ms", r ? (double)r->step_ns / 1e6 : 0.0);
+    else if (strcmp(name, "logit_diff") == 0) {
+        if (r && r->max_logit_diff >= 0.0f)
+            snprintf(v, cap, "%.1e", (double)r->max_logit_diff);
+        else
+            snprintf(v, cap, "(not measured)");
+    } else if (strcmp(name, "last_token") == 0) {
+        if (!r) {
+            snprintf(v, cap, "(none yet)");
+            return;
+        }
+        char bb[2];
+        size_t n;
+        const char *t = tokenizer_decode(s->tok, s->tokens[r->pos], r->token_id, bb, &n);
+        size_t k = 0;
+        if (k + 1 < cap)
+            v[k++] = '"';
+        for (size_t i = 0; i < n && k + 4 < cap; i++) {
+            unsigned char ch = (unsigned char)t[i];
+            if (ch == '\n')
+                v[k++] = '\\', v[k++] = 'n';
+            else if (ch >= 0x20 && ch != 0x7f)
+                v[k++] = (char)ch;
+        }
+        if (k + 1 < cap)
+            v[k++] = '"';
+        v[k] = '\0';
+    } else { // a known model
+        const char *colon = strchr(name, ':');
+        const KnownModel *k = colon ? lesson_known_model(colon + 1) : NULL;
+        if (!k) {
+            snprintf(v, cap, "{%s}", name);
+            return;
+        }
+        uint64_t b = known_model_kv_bytes_per_token(k);
+        size_t pre = (size_t)(colon - name);
+        if (strncmp(name, "kv", pre) == 0 && pre == 2)
+            view_format_bytes(v, cap, b);
+        else if (strncmp(name, "kvseq", pre) == 0 && pre == 5)
+            view_format_bytes(v, cap, b * (uint64_t)s->n_tokens);
+        else if (strncmp(name, "kvctx", pre) == 0 && pre == 5)
+            view_format_bytes(v, cap, b * (uint64_t)k->context);
+        else if (strncmp(name, "ratio", pre) == 0 && pre == 5) {
+            char num[32];
+            double ratio = (double)b / (double)(per_token ? per_token : 1);
+            if (ratio >= 1000)
+                snprintf(num, sizeof num, "%.0f", ratio);
+            else
+                fmt_sig3(ratio, num, sizeof num);
+            snprintf(v, cap, "%sx", num);
+        } else { // sum
+            char bytes[32];
+            view_format_bytes(bytes, sizeof bytes, b);
+            snprintf(v, cap, "2 x %d x %d x %d x %d bytes = %s", k->layers, k->kv_heads,
+                     k->head_size, k->bytes_per_value, bytes);
+        }
+    }
+}
+
+static void expand_fn(void *ctx, const char *lit, size_t n, const char *name) {
+    ExpandCtx *c = ctx;
+    if (!name) {
+        put(c, lit, n);
+        return;
+    }
+    char v[256];
+    value_of(c->s, name, v, sizeof v);
+    put(c, v, strlen(v));
+}
+
+void lesson_expand(const Session *s, const char *in, char *out, size_t cap) {
+    ExpandCtx c = {.s = s, .out = out, .cap = cap};
+    if (cap)
+        out[0] = '\0';
+    walk(in, expand_fn, &c);
+}
+
+// ----------------------------------------------------------------------------------------------
+// The player
+
+static const SamplerSettings lesson_sampler_defaults = {
+    .temperature = 0.0f, .top_p = 0.9f, .top_k = 0, .seed = 42};
+
+static void player_start(LessonPlayer *p) {
+    p->beat = -1;
+    p->pc = 0;
+    p->vs = (LessonViewState){.kind = VIEW_SEQUENCE,
+                              .layer = VIEW_ALL_LAYERS,
+                              .head = VIEW_HEAD_MEAN,
+                              .theme = THEME_DARK,
+                              .zoom = 1.0,
+                              .panels = true};
+    p->sampler = lesson_sampler_defaults;
+    p->raw_title[0] = p->raw_text[0] = '\0';
+    p->title[0] = p->text[0] = '\0';
+    session_set_verify(p->session, false);
+    session_set_mode(p->session, CACHE_MODE_ON);
+    session_set_sampler(p->session, p->sampler);
+}
+
+void lesson_player_init(LessonPlayer *p, const Lesson *l, Session *s) {
+    memset(p, 0, sizeof *p);
+    p->lesson = l;
+    p->session = s;
+    player_start(p);
+}
+
+// Runs one command. Only a prompt the session refuses can fail (lesson_check prevents it).
+static KvStatus run(LessonPlayer *p, const LessonCmd *c, KvError *err) {
+    Session *s = p->session;
+    switch (c->op) {
+    case LESSON_PROMPT:
+        return session_set_prompt(s, c->str, err);
+    case LESSON_TEMPERATURE:
+        p->sampler.temperature = (float)c->x;
+        session_set_sampler(s, p->sampler);
+        break;
+    case LESSON_TOP_K:
+        p->sampler.top_k = (int)c->n;
+        session_set_sampler(s, p->sampler);
+        break;
+    case LESSON_TOP_P:
+        p->sampler.top_p = (float)c->x;
+        session_set_sampler(s, p->sampler);
+        break;
+    case LESSON_SEED:
+        p->sampler.seed = strtoull(c->str, NULL, 10);
+        session_set_sampler(s, p->sampler);
+        break;
+    case LESSON_CACHE:
+        session_set_mode(s, c->n ? CACHE_MODE_ON : CACHE_MODE_OFF);
+        break;
+    case LESSON_VERIFY:
+        session_set_verify(s, c->n != 0);
+        break;
+    case LESSON_STEP:
+        for (long i = 0; i < c->n; i++)
+            if (!session_step(s))
+                return kv_error(err, KV_ERR_INPUT, "%s:%d: step: the model's context is full",
+                                p->lesson->path, c->line);
+        break;
+    case LESSON_BACK:
+        for (long i = 0; i < c->n; i++)
+            session_back(s);
+        break;
+    case LESSON_RESET:
+        session_reset(s);
+        break;
+    case LESSON_VIEW:
+        p->vs.kind = (ViewKind)c->n;
+        break;
+    case LESSON_LAYER:
+        p->vs.layer = (int)c->n;
+        break;
+    case LESSON_HEAD:
+        p->vs.head = (int)c->n;
+        break;
+    case LESSON_THEME:
+        p->vs.theme = (ThemeKind)c->n;
+        break;
+    case LESSON_ZOOM:
+        p->vs.zoom = c->x;
+        break;
+    case LESSON_PANELS:
+        p->vs.panels = c->n != 0;
+        break;
+    case LESSON_CAPTION:
+        snprintf(p->raw_title, sizeof p->raw_title, "%s", c->str);
+        p->raw_text[0] = '\0';
+        break;
+    case LESSON_TEXT: {
+        size_t n = strlen(p->raw_text);
+        snprintf(p->raw_text + n, sizeof p->raw_text - n, "%s%s", n ? " " : "", c->str);
+        break;
+    }
+    case LESSON_BEAT:
+        p->beat++;
+        lesson_expand(s, p->raw_title, p->title, sizeof p->title);
+        lesson_expand(s, p->raw_text, p->text, sizeof p->text);
+        p->raw_title[0] = p->raw_text[0] = '\0'; // a caption belongs to one beat
+        break;
+    default: // title, model, tokenizer: read by whoever loads the model
+        break;
+    }
+    return KV_OK;
+}
+
+// What the session looks like to the lesson: FNV-1a over its tokens, cursor, mode, sampler and
+// verification. Equal fingerprints mean nobody else moved it since the last goto.
+static uint64_t fingerprint(const Session *s) {
+    uint64_t h = 1469598103934665603ull;
+    const int head[] = {s->n_prompt, s->n_tokens, s->cursor, (int)s->mode, (int)s->verify,
+                        s->settings.top_k};
+    uint64_t sampler[3] = {s->settings.seed, 0, 0}; // field by field: the struct has padding
+    memcpy(&sampler[1], &s->settings.temperature, sizeof(float));
+    memcpy(&sampler[2], &s->settings.top_p, sizeof(float));
+    const unsigned char *parts[] = {(const unsigned char *)head,
+                                    (const unsigned char *)s->tokens,
+                                    (const unsigned char *)sampler};
+    const size_t sizes[] = {sizeof head, (size_t)s->n_tokens * sizeof(int), sizeof sampler};
+    for (int i = 0; i < 3; i++)
+        for (size_t j = 0; j < sizes[i]; j++)
+            h = (h ^ parts[i][j]) * 1099511628211ull;
+    return h;
+}
+
+KvStatus lesson_player_goto(LessonPlayer *p, int k, KvError *err) {
+    const Lesson *l = p->lesson;
+    if (k < 0 || k >= l->n_beats)
+        return kv_error(err, KV_ERR_INPUT, "%s: no beat %d (the lesson has %d)", l->path, k + 1,
+                        l->n_beats);
+    // back, or the session was moved by someone else: replay from the start, which gives the
+    // same state exactly (the sampler is seeded)
+    if (k < p->beat || (p->beat >= 0 && fingerprint(p->session) != p->left))
+        player_start(p);
+    while (p->beat < k) {
+        KvStatus st = run(p, &l->cmds[p->pc], err);
+        if (st)
+            return st;
+        p->pc++;
+    }
+    p->left = fingerprint(p->session);
+    return KV_OK;
+}
+
+void lesson_player_view(const LessonPlayer *p, View *v) {
+    v->kind = p->vs.kind;
+    v->layer = p->vs.layer;
+    v->head = p->vs.head;
+    v->theme = p->vs.theme;
+    v->zoom = p->vs.zoom;
+    v->show_panels = p->vs.panels;
+    v->caption_title = p->title[0] ? p->title : NULL;
+    v->caption_text = p->text[0] ? p->text : NULL;
+}

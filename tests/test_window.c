@@ -1,0 +1,851 @@
+// test_window.c — the window's input handling, driven by synthetic SDL events under the dummy
+// video driver: every key and every toolbar button does what it says (checked on the Session and
+// the View after each), typing a prompt, the sampler panel, hover and pin, the animation clock,
+// the context limit, export, the step worker, and `kvscope` without a display.
+#include "app/window.h"
+#include "util/testutil.h"
+
+#include <criterion/criterion.h>
+#include <pango/pangocairo.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define VOCAB 400
+
+TestSuite(window, .fini = tu_leak_check);
+
+typedef struct {
+    Model m;
+    Tokenizer t;
+    Session s;
+    AppState a;
+    SDL_Window *win;
+    char *dir; // exports go here
+} Fx;
+
+static Uint32 clock_ms;
+
+static void fx_init_prompt(Fx *f, int seq_len, const char *prompt) {
+    setenv("SDL_VIDEODRIVER", "dummy", 1);
+    cr_assert_eq(SDL_Init(SDL_INIT_VIDEO), 0, "%s", SDL_GetError());
+    f->win = SDL_CreateWindow("kvscope", 0, 0, 1280, 720, SDL_WINDOW_RESIZABLE);
+    cr_assert_not_null(f->win, "%s", SDL_GetError());
+    KvError err = {0};
+    ModelConfig c = tu_config(48, 100, 2, 4, 2, VOCAB, seq_len, false);
+    cr_assert_eq(tu_model_random(&f->m, &c, 21, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(tu_tokenizer(&f->t, VOCAB, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(session_init(&f->s, &f->m, &f->t, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(session_set_prompt(&f->s, prompt, &err), KV_OK, "%s", err.msg);
+    app_init(&f->a, &f->s, 1280, 720, 1.0);
+    f->a.win = f->win;
+    f->dir = tu_tmpdir();
+    snprintf(f->a.export_dir, sizeof f->a.export_dir, "%s/exports", f->dir);
+}
+
+static void fx_init(Fx *f, int seq_len) {
+    fx_init_prompt(f, seq_len, app_presets[0].prompt);
+}
+
+static void fx_free(Fx *f) {
+    worker_stop(&f->a);
+    app_free(&f->a);
+    session_free(&f->s);
+    tokenizer_free(&f->t);
+    model_free(&f->m);
+    SDL_DestroyWindow(f->win);
+    SDL_Quit();
+    tu_rmtree(f->dir);
+    // the fonts the toolbar and the scene cached (a leak checker runs after each test)
+    toolbar_release();
+    pango_cairo_font_map_set_default(NULL);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Synthetic input
+
+static void key_mod(AppState *a, SDL_Keycode k, Uint16 mod) {
+    SDL_Event e;
+    memset(&e, 0, sizeof e);
+    e.type = SDL_KEYDOWN;
+    e.key.timestamp = ++clock_ms;
+    e.key.keysym.sym = k;
+    e.key.keysym.mod = mod;
+    app_handle_event(a, &e);
+}
+
+static void key(AppState *a, SDL_Keycode k) {
+    key_mod(a, k, KMOD_NONE);
+}
+
+static void text(AppState *a, const char *s, Uint32 timestamp) {
+    SDL_Event e;
+    memset(&e, 0, sizeof e);
+    e.type = SDL_TEXTINPUT;
+    e.text.timestamp = timestamp ? timestamp : ++clock_ms;
+    snprintf(e.text.text, sizeof e.text.text, "%s", s);
+    app_handle_event(a, &e);
+}
+
+static void mouse_at(AppState *a, Uint32 type, double x, double y) {
+    SDL_Event e;
+    memset(&e, 0, sizeof e);
+    e.type = type;
+    if (type == SDL_MOUSEMOTION) {
+        e.motion.x = (int)x, e.motion.y = (int)y;
+    } else {
+        e.button.button = SDL_BUTTON_LEFT;
+        e.button.state = type == SDL_MOUSEBUTTONDOWN ? SDL_PRESSED : SDL_RELEASED;
+        e.button.clicks = 1;
+        e.button.x = (int)x, e.button.y = (int)y;
+    }
+    app_handle_event(a, &e);
+}
+
+static void click(AppState *a, double x, double y) {
+    mouse_at(a, SDL_MOUSEMOTION, x, y);
+    mouse_at(a, SDL_MOUSEBUTTONDOWN, x, y);
+    mouse_at(a, SDL_MOUSEBUTTONUP, x, y);
+}
+
+// Clicks the toolbar button of an action (which must be on the toolbar).
+static void press_button(AppState *a, AppAction act) {
+    const ToolButton *b = toolbar_find(a, act);
+    cr_assert_not_null(b, "no toolbar button for %s", app_action_name(act));
+    cr_assert(b->y >= a->scene_h && b->y + b->h <= a->height + 0.5,
+              "button %s is not in the strip below the scene", app_action_name(act));
+    double x = b->x + b->w / 2, y = b->y + b->h / 2;
+    cr_assert_eq(toolbar_hit(a, x, y), b, "button %s is not hit at its centre",
+                 app_action_name(act));
+    click(a, x, y);
+}
+
+// The key of each action (the help overlay lists the same).
+static void press_key(AppState *a, AppAction act) {
+    switch (act) {
+    case ACT_STEP: key(a, SDLK_SPACE); break;
+    case ACT_BACK: key(a, SDLK_LEFT); break;
+    case ACT_PLAY: key(a, SDLK_p); break;
+    case ACT_SLOWER: key(a, SDLK_MINUS); break;
+    case ACT_FASTER: key_mod(a, SDLK_EQUALS, KMOD_LSHIFT); break; // '+' on a US keyboard
+    case ACT_CACHE: key(a, SDLK_c); break;
+    case ACT_PRESET1: key(a, SDLK_1); break;
+    case ACT_PRESET2: key(a, SDLK_2); break;
+    case ACT_PRESET3: key(a, SDLK_3); break;
+    case ACT_PROMPT: key(a, SDLK_t); break;
+    case ACT_RESET: key(a, SDLK_r); break;
+    case ACT_LAYER: key(a, SDLK_l); break;
+    case ACT_HEAD: key(a, SDLK_h); break;
+    case ACT_VIEW: key(a, SDLK_v); break;
+    case ACT_THEME: key(a, SDLK_d); break;
+    case ACT_FULLSCREEN: key(a, SDLK_f); break;
+    case ACT_SAMPLER: key(a, SDLK_s); break;
+    case ACT_EXPORT: key(a, SDLK_e); break;
+    case ACT_HELP: key_mod(a, SDLK_SLASH, KMOD_LSHIFT); break; // '?'
+    case ACT_QUIT: key(a, SDLK_q); break;
+    case ACT_TEMP_DOWN: a->field = 0; key(a, SDLK_LEFTBRACKET); break;
+    case ACT_TEMP_UP: a->field = 0; key(a, SDLK_RIGHTBRACKET); break;
+    case ACT_TOPK_DOWN: a->field = 1; key(a, SDLK_LEFTBRACKET); break;
+    case ACT_TOPK_UP: a->field = 1; key(a, SDLK_RIGHTBRACKET); break;
+    case ACT_TOPP_DOWN: a->field = 2; key(a, SDLK_LEFTBRACKET); break;
+    case ACT_TOPP_UP: a->field = 2; key(a, SDLK_RIGHTBRACKET); break;
+    case ACT_SEED_DOWN: a->field = 3; key(a, SDLK_LEFTBRACKET); break;
+    case ACT_SEED_UP: a->field = 3; key(a, SDLK_RIGHTBRACKET); break;
+    default: cr_assert_fail("no key for %s", app_action_name(act));
+    }
+}
+
+typedef void (*Press)(AppState *a, AppAction act);
+
+// ----------------------------------------------------------------------------------------------
+// Every action, through a key or through its button: the same checks
+
+static void exercise(Fx *f, Press press) {
+    AppState *a = &f->a;
+    Session *s = &f->s;
+    const ModelConfig *c = &f->m.cfg;
+
+    press(a, ACT_STEP);
+    cr_assert_eq(s->cursor, 1, "step: the prefill step");
+    cr_assert_eq(session_last(s)->phase, PHASE_PREFILL);
+    press(a, ACT_STEP);
+    press(a, ACT_STEP);
+    cr_assert_eq(s->cursor, 3);
+    int tok2 = s->tokens[s->n_tokens - 1];
+    press(a, ACT_BACK);
+    cr_assert_eq(s->cursor, 2, "back");
+    press(a, ACT_STEP);
+    cr_assert_eq(s->tokens[s->n_tokens - 1], tok2, "back then step gives the same token");
+
+    // play: steps come at the speed while time passes; pause stops them
+    int before = s->cursor;
+    press(a, ACT_PLAY);
+    cr_assert(a->playing, "play");
+    for (int i = 0; i < 20; i++)
+        app_tick(a, a->now + 0.1);
+    cr_assert_gt(s->cursor, before + 2, "playing at %g tok/s for 2 s stepped %d times",
+                 app_speeds[a->speed_i], s->cursor - before);
+    press(a, ACT_PLAY);
+    cr_assert(!a->playing, "pause");
+    before = s->cursor;
+    for (int i = 0; i < 20; i++)
+        app_tick(a, a->now + 0.1);
+    cr_assert_eq(s->cursor, before, "paused: no steps");
+
+    // speed
+    int sp = a->speed_i;
+    press(a, ACT_FASTER);
+    cr_assert_eq(a->speed_i, sp + 1, "faster");
+    double fast_anim = a->anim_len;
+    press(a, ACT_SLOWER);
+    press(a, ACT_SLOWER);
+    cr_assert_eq(a->speed_i, sp - 1, "slower");
+    cr_assert_gt(a->anim_len, fast_anim, "the animation is longer at a lower speed");
+    for (int i = 0; i < APP_SPEEDS + 2; i++)
+        press(a, ACT_SLOWER);
+    cr_assert_eq(app_speeds[a->speed_i], 0.25, "slowest is 0.25 tok/s");
+    for (int i = 0; i < APP_SPEEDS + 2; i++)
+        press(a, ACT_FASTER);
+    cr_assert_eq(app_speeds[a->speed_i], 20, "fastest is 20 tok/s");
+
+    // cache: mid-sequence, the next step runs in the other mode
+    int cur = s->cursor;
+    press(a, ACT_CACHE);
+    cr_assert_eq(s->mode, CACHE_MODE_OFF, "cache off");
+    cr_assert_eq(s->cursor, cur, "toggling the cache keeps the sequence");
+    press(a, ACT_STEP);
+    cr_assert_eq(session_last(s)->mode, CACHE_MODE_OFF);
+    cr_assert_eq(session_last(s)->first, 0, "no cache: every position recomputed");
+    press(a, ACT_CACHE);
+    cr_assert_eq(s->mode, CACHE_MODE_ON, "cache on");
+    press(a, ACT_STEP);
+    cr_assert_eq(session_last(s)->mode, CACHE_MODE_ON);
+
+    // presets
+    press(a, ACT_PRESET2);
+    cr_assert_str_eq(s->prompt, app_presets[1].prompt, "preset 2");
+    cr_assert_eq(s->cursor, 0);
+    cr_assert_eq(a->preset, 1);
+    press(a, ACT_PRESET3);
+    cr_assert_str_eq(s->prompt, app_presets[2].prompt, "preset 3");
+    press(a, ACT_PRESET1);
+    cr_assert_str_eq(s->prompt, app_presets[0].prompt, "preset 1");
+
+    // reset
+    press(a, ACT_STEP);
+    press(a, ACT_STEP);
+    press(a, ACT_RESET);
+    cr_assert_eq(s->cursor, 0, "reset");
+    cr_assert_str_eq(s->prompt, app_presets[0].prompt, "reset keeps the prompt");
+
+    // layer: all, 1 .. L, all
+    cr_assert_eq(a->view.layer, VIEW_ALL_LAYERS);
+    for (int l = 0; l < c->n_layers; l++) {
+        press(a, ACT_LAYER);
+        cr_assert_eq(a->view.layer, l, "layer %d", l + 1);
+    }
+    press(a, ACT_LAYER);
+    cr_assert_eq(a->view.layer, VIEW_ALL_LAYERS, "layer: back to all");
+
+    // head: mean, 1 .. H, each, mean
+    cr_assert_eq(a->view.head, VIEW_HEAD_MEAN);
+    for (int h = 0; h < c->n_heads; h++) {
+        press(a, ACT_HEAD);
+        cr_assert_eq(a->view.head, h, "head %d", h + 1);
+    }
+    press(a, ACT_HEAD);
+    cr_assert_eq(a->view.head, VIEW_HEAD_EACH);
+    press(a, ACT_HEAD);
+    cr_assert_eq(a->view.head, VIEW_HEAD_MEAN, "head: back to the mean");
+
+    // view
+    press(a, ACT_VIEW);
+    cr_assert_eq(a->view.kind, VIEW_HEATMAP);
+    press(a, ACT_VIEW);
+    cr_assert_eq(a->view.kind, VIEW_LAYERS);
+    press(a, ACT_VIEW);
+    cr_assert_eq(a->view.kind, VIEW_SEQUENCE);
+
+    // theme
+    press(a, ACT_THEME);
+    cr_assert_eq(a->view.theme, THEME_LIGHT);
+    press(a, ACT_THEME);
+    cr_assert_eq(a->view.theme, THEME_DARK);
+
+    // fullscreen
+    press(a, ACT_FULLSCREEN);
+    cr_assert(a->fullscreen, "fullscreen");
+    press(a, ACT_FULLSCREEN);
+    cr_assert(!a->fullscreen, "windowed");
+
+    // help
+    press(a, ACT_HELP);
+    cr_assert(a->view.help, "help overlay");
+    press(a, ACT_HELP);
+    cr_assert(!a->view.help);
+
+    // sampler panel: every field down and up
+    double tool_h = a->toolbar_h;
+    press(a, ACT_SAMPLER);
+    cr_assert(a->sampler_open, "sampler panel");
+    cr_assert_gt(a->toolbar_h, tool_h, "the panel takes a second row");
+    cr_assert_lt(a->scene_h, 720 - tool_h + 0.5);
+    SamplerSettings st0 = s->settings;
+    press(a, ACT_TEMP_UP);
+    cr_assert_float_eq(s->settings.temperature, st0.temperature + 0.1f, 1e-5, "temperature +");
+    press(a, ACT_TEMP_UP);
+    press(a, ACT_TEMP_DOWN);
+    cr_assert_float_eq(s->settings.temperature, st0.temperature + 0.1f, 1e-5, "temperature -");
+    press(a, ACT_TOPK_UP);
+    cr_assert_eq(s->settings.top_k, 1, "top-k + from off");
+    press(a, ACT_TOPK_UP);
+    cr_assert_eq(s->settings.top_k, 2);
+    press(a, ACT_TOPK_DOWN);
+    cr_assert_eq(s->settings.top_k, 1, "top-k -");
+    press(a, ACT_TOPP_DOWN);
+    cr_assert_float_eq(s->settings.top_p, st0.top_p - 0.05f, 1e-5, "top-p -");
+    press(a, ACT_TOPP_UP);
+    cr_assert_float_eq(s->settings.top_p, st0.top_p, 1e-5, "top-p +");
+    press(a, ACT_SEED_UP);
+    cr_assert_eq(s->settings.seed, st0.seed + 1, "seed +");
+    press(a, ACT_SEED_DOWN);
+    cr_assert_eq(s->settings.seed, st0.seed, "seed -");
+    press(a, ACT_STEP);
+    cr_assert_float_eq(session_last(s)->temperature, st0.temperature + 0.1f, 1e-5,
+                       "the next step samples with the new settings");
+    press(a, ACT_SAMPLER);
+    cr_assert(!a->sampler_open);
+    cr_assert_float_eq(a->toolbar_h, tool_h, 1e-9);
+
+    // export: a PNG and an SVG named in the notice
+    press(a, ACT_EXPORT);
+    for (int i = 0; i < 2; i++) {
+        cr_assert(access(a->last_export[i], R_OK) == 0, "export wrote %s", a->last_export[i]);
+        cr_assert_not_null(strstr(a->notice, a->last_export[i]), "notice '%s' names %s",
+                           a->notice, a->last_export[i]);
+    }
+    cr_assert_eq(a->view.notice, a->notice, "the notice is on the picture");
+    cairo_surface_t *png = cairo_image_surface_create_from_png(a->last_export[0]);
+    cr_assert_eq(cairo_surface_status(png), CAIRO_STATUS_SUCCESS, "the PNG reads back");
+    cr_assert_eq(cairo_image_surface_get_width(png), a->width);
+    cr_assert_eq(cairo_image_surface_get_height(png), a->scene_h, "the scene, not the toolbar");
+    cairo_surface_destroy(png);
+    size_t n;
+    char *svg = (char *)tu_read_file(a->last_export[1], &n);
+    cr_assert(svg && strstr(svg, "<svg"), "the SVG is an SVG");
+    free(svg);
+
+    // the prompt entry
+    press(a, ACT_PROMPT);
+    cr_assert(a->typing, "prompt entry");
+    text(a, "Once", 0);
+    text(a, " more", 0);
+    key(a, SDLK_BACKSPACE);
+    cr_assert_str_eq(a->typed, "Once mor", "backspace in the entry edits the text");
+    key(a, SDLK_RETURN);
+    cr_assert(!a->typing);
+    cr_assert_str_eq(s->prompt, "Once mor", "Enter runs the typed prompt");
+    cr_assert_eq(a->preset, -1);
+
+    press(a, ACT_QUIT);
+    cr_assert(a->quit, "quit");
+}
+
+static void press_both(AppState *a, AppAction act) {
+    press_button(a, act);
+}
+
+Test(window, every_key_does_what_it_says) {
+    Fx f;
+    fx_init(&f, 128);
+    exercise(&f, press_key);
+    fx_free(&f);
+}
+
+Test(window, every_toolbar_button_does_what_it_says) {
+    Fx f;
+    fx_init(&f, 128);
+    exercise(&f, press_both);
+    fx_free(&f);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Keys with more than one name, and keys that must not act
+
+Test(window, alternative_keys) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    key(a, SDLK_RIGHT);
+    key(a, SDLK_RIGHT);
+    cr_assert_eq(f.s.cursor, 2, "Right steps");
+    key(a, SDLK_BACKSPACE);
+    cr_assert_eq(f.s.cursor, 1, "Backspace steps back");
+    int sp = a->speed_i;
+    key(a, SDLK_KP_PLUS);
+    cr_assert_eq(a->speed_i, sp + 1);
+    key(a, SDLK_KP_MINUS);
+    cr_assert_eq(a->speed_i, sp);
+    key(a, SDLK_F11);
+    cr_assert(a->fullscreen, "F11");
+    key(a, SDLK_F11);
+    key(a, SDLK_F1);
+    cr_assert(a->view.help, "F1");
+    key(a, SDLK_SLASH); // '/' without shift is not '?'
+    cr_assert(a->view.help);
+    key(a, SDLK_F1);
+    cr_assert(!a->view.help);
+    key(a, SDLK_ESCAPE);
+    cr_assert(a->quit, "Escape quits");
+    fx_free(&f);
+}
+
+Test(window, prompt_entry_escape_and_opener) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    key(a, SDLK_SPACE);
+    // T opens the entry; its own text event (same timestamp) is not part of the prompt
+    key(a, SDLK_t);
+    cr_assert(a->typing);
+    text(a, "t", clock_ms);
+    cr_assert_str_eq(a->typed, "");
+    text(a, "q", 0);
+    key(a, SDLK_q); // keys type, they do not act
+    key(a, SDLK_SPACE);
+    cr_assert(!a->quit, "Q types in the entry");
+    cr_assert_eq(f.s.cursor, 1, "Space types in the entry");
+    key(a, SDLK_ESCAPE);
+    cr_assert(!a->typing, "Escape cancels");
+    cr_assert(!a->quit, "Escape in the entry does not quit");
+    cr_assert_str_eq(f.s.prompt, app_presets[0].prompt, "cancelled: the prompt is unchanged");
+    cr_assert_eq(f.s.cursor, 1, "cancelled: the sequence is unchanged");
+    // multi-byte text and backspace by code point
+    key(a, SDLK_t);
+    text(a, "caf\xc3\xa9", 0);
+    key(a, SDLK_BACKSPACE);
+    cr_assert_str_eq(a->typed, "caf");
+    key(a, SDLK_RETURN);
+    cr_assert_str_eq(f.s.prompt, "caf");
+    // an empty entry is like Escape
+    key(a, SDLK_t);
+    key(a, SDLK_RETURN);
+    cr_assert(!a->typing);
+    cr_assert_str_eq(f.s.prompt, "caf");
+    fx_free(&f);
+}
+
+Test(window, sampler_panel_keys) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    key(a, SDLK_s);
+    cr_assert(a->sampler_open);
+    cr_assert_eq(a->field, 0);
+    key(a, SDLK_DOWN);
+    cr_assert_eq(a->field, 1, "Down selects the next field");
+    key(a, SDLK_RIGHTBRACKET);
+    cr_assert_eq(f.s.settings.top_k, 1, "] raises top-k");
+    key(a, SDLK_UP);
+    key(a, SDLK_UP);
+    cr_assert_eq(a->field, SAMPLER_FIELDS - 1, "Up wraps to the seed");
+    uint64_t seed = f.s.settings.seed;
+    key(a, SDLK_PERIOD);
+    cr_assert_eq(f.s.settings.seed, seed + 1);
+    key(a, SDLK_COMMA);
+    cr_assert_eq(f.s.settings.seed, seed);
+    // the temperature stays in 0 .. 2
+    a->field = 0;
+    for (int i = 0; i < 30; i++)
+        key(a, SDLK_RIGHTBRACKET);
+    cr_assert_float_eq(f.s.settings.temperature, 2.0f, 1e-6);
+    for (int i = 0; i < 30; i++)
+        key(a, SDLK_LEFTBRACKET);
+    cr_assert_float_eq(f.s.settings.temperature, 0.0f, 1e-6);
+    key(a, SDLK_s);
+    key(a, SDLK_DOWN); // panel closed: arrows do nothing
+    cr_assert_eq(a->field, 0);
+    fx_free(&f);
+}
+
+static const ToolButton *slider(const AppState *a) {
+    for (int i = 0; i < a->n_buttons; i++)
+        if (a->buttons[i].speed_slider)
+            return &a->buttons[i];
+    cr_assert_fail("the toolbar has no speed slider");
+    return NULL;
+}
+
+Test(window, speed_slider_click) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    const ToolButton *b = slider(a);
+    click(a, b->x + 1, b->y + b->h / 2);
+    cr_assert_eq(app_speeds[a->speed_i], 0.25, "left end: slowest");
+    b = slider(a); // its label changed, and so may its place
+    click(a, b->x + b->w - 1, b->y + b->h / 2);
+    cr_assert_eq(app_speeds[a->speed_i], 20, "right end: fastest");
+    fx_free(&f);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Hover, pin, animation, the context limit
+
+Test(window, hover_and_pin) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    key(a, SDLK_SPACE);
+    key(a, SDLK_SPACE);
+    SceneLayout lay;
+    scene_layout(&f.s, &a->view, a->width, a->scene_h, &lay);
+    int tok = lay.last - 1;
+    SceneRect r;
+    cr_assert(scene_token_box(&lay, tok, &r), "token %d is on the picture", tok);
+    mouse_at(a, SDL_MOUSEMOTION, r.x + r.w / 2, r.y + r.h / 2);
+    cr_assert_eq(a->view.hover, tok, "hover shows token %d (got %d)", tok, a->view.hover);
+    mouse_at(a, SDL_MOUSEMOTION, 5, a->scene_h + 2); // the toolbar
+    cr_assert_eq(a->view.hover, -1, "no hover over the toolbar");
+    click(a, r.x + r.w / 2, r.y + r.h / 2);
+    cr_assert_eq(a->view.pinned, tok, "a click pins the token's row");
+    click(a, r.x + r.w / 2, r.y + r.h / 2);
+    cr_assert_eq(a->view.pinned, -1, "a second click unpins");
+    fx_free(&f);
+}
+
+Test(window, animation_follows_speed_and_skips) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    a->now = 10;
+    cr_assert_eq(app_anim_t(a), 1.0, "at rest before any step");
+    key(a, SDLK_SPACE);
+    cr_assert_lt(app_anim_t(a), 0.01, "a step starts its animation");
+    cr_assert(app_tick(a, 10 + a->anim_len * 0.5), "animating: draw");
+    double t = app_anim_t(a);
+    cr_assert(t > 0.4 && t < 0.6, "half way: %g", t);
+    cr_assert_eq(app_next_wake(a), 0, "animating: the next frame is due now");
+    key(a, SDLK_SPACE); // faster than the animation: the next one starts, the last is done
+    cr_assert_lt(app_anim_t(a), 0.01);
+    app_tick(a, a->now + a->anim_len + 0.01);
+    cr_assert_eq(app_anim_t(a), 1.0);
+    a->dirty = false;
+    cr_assert(!app_tick(a, a->now + 1), "at rest and nothing changed: no frame");
+    cr_assert_lt(app_next_wake(a), 0, "idle: wait for input");
+    // the animation length follows the speed
+    double slow = a->anim_len;
+    for (int i = 0; i < 4; i++)
+        key(a, SDLK_PLUS);
+    key(a, SDLK_SPACE);
+    cr_assert_lt(a->anim_len, slow);
+    fx_free(&f);
+}
+
+Test(window, context_limit_stops_with_a_message) {
+    Fx f;
+    fx_init_prompt(&f, 24, "ab");
+    AppState *a = &f.a;
+    key(a, SDLK_p);
+    for (int i = 0; i < 200 && a->playing; i++)
+        app_tick(a, a->now + 0.6);
+    cr_assert(!a->playing, "playing stops at the context limit");
+    cr_assert(session_at_limit(&f.s));
+    cr_assert(a->at_limit);
+    cr_assert_not_null(a->view.notice);
+    cr_assert_not_null(strstr(a->view.notice, "Context full"), "notice: %s", a->view.notice);
+    int cur = f.s.cursor;
+    key(a, SDLK_SPACE); // stepping at the limit does nothing but say so
+    cr_assert_eq(f.s.cursor, cur);
+    cr_assert_not_null(a->view.notice);
+    key(a, SDLK_LEFT);
+    cr_assert_eq(f.s.cursor, cur - 1);
+    cr_assert_null(a->view.notice, "back from the limit: the message goes");
+    fx_free(&f);
+}
+
+// ----------------------------------------------------------------------------------------------
+// The worker, drawing, and the command without a display
+
+Test(window, steps_on_the_worker) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    worker_start(a, 0);
+    cr_assert(a->async);
+    key(a, SDLK_SPACE);
+    key(a, SDLK_SPACE); // queued while the first runs
+    key(a, SDLK_SPACE);
+    for (int i = 0; i < 1000 && (a->busy || a->pending_steps); i++) {
+        bool ok;
+        if (a->busy && worker_poll(a, &ok))
+            app_step_finished(a, ok);
+        else
+            SDL_Delay(1);
+    }
+    cr_assert_eq(f.s.cursor, 3, "three steps ran on the worker");
+    key(a, SDLK_SPACE);
+    key(a, SDLK_c); // a change waits for the running step
+    cr_assert(!a->busy);
+    cr_assert_eq(f.s.cursor, 4);
+    cr_assert_eq(f.s.mode, CACHE_MODE_OFF);
+    fx_free(&f);
+}
+
+Test(window, draws_scene_and_toolbar) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    key(a, SDLK_SPACE);
+    for (int theme = 0; theme < 2; theme++) {
+        a->view.theme = (ThemeKind)theme;
+        for (int open = 0; open < 2; open++) {
+            if (open != a->sampler_open)
+                key(a, SDLK_s);
+            cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, 1280, 720);
+            cairo_t *cr = cairo_create(surf);
+            app_draw(a, cr);
+            cr_assert_eq(cairo_status(cr), CAIRO_STATUS_SUCCESS);
+            cairo_destroy(cr);
+            cairo_surface_flush(surf);
+            // the toolbar strip is not one flat colour: its buttons are drawn
+            unsigned char *px = cairo_image_surface_get_data(surf);
+            int stride = cairo_image_surface_get_stride(surf);
+            uint32_t first = *(uint32_t *)(px + (size_t)(a->scene_h + 5) * stride);
+            int differ = 0;
+            for (int y = a->scene_h + 1; y < 720; y++)
+                for (int x = 0; x < 1280; x++)
+                    differ += *(uint32_t *)(px + (size_t)y * stride + 4 * x) != first;
+            cr_assert_gt(differ, 1000, "toolbar drawn (theme %d, panel %d)", theme, open);
+            cairo_surface_destroy(surf);
+        }
+    }
+    fx_free(&f);
+}
+
+Test(window, no_display_suggests_render, .timeout = 30) {
+    const char *bin = tu_kvscope_bin();
+    if (!bin)
+        cr_skip_test("KVSCOPE_BIN is not set");
+    unsetenv("DISPLAY");
+    unsetenv("WAYLAND_DISPLAY");
+    unsetenv("SDL_VIDEODRIVER");
+    char *argv[] = {(char *)bin, NULL};
+    TuRun r;
+    cr_assert(tu_run(argv, 20, &r));
+    cr_assert_eq(r.status, 2, "exit status %d, stderr: %s", r.status, r.err);
+    cr_assert_not_null(strstr(r.err, "kvscope: window: no display available"), "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "kvscope render"), "%s", r.err);
+    tu_run_free(&r);
+    char *argv2[] = {(char *)bin, "run", "--size", "12", NULL};
+    cr_assert(tu_run(argv2, 20, &r));
+    cr_assert_eq(r.status, 2, "a bad --size is bad usage: %s", r.err);
+    cr_assert_not_null(strstr(r.err, "kvscope: --size"), "%s", r.err);
+    tu_run_free(&r);
+}
+
+// ----------------------------------------------------------------------------------------------
+// A lesson playing in the window: the presenter's keys move between beats, exactly
+
+static const char lesson_text[] = "title Window test\n"
+                                  "prompt Once upon a time\n"
+                                  "caption The prompt\n"
+                                  "text Nothing generated yet.\n"
+                                  "beat\n"
+                                  "step 3\n"
+                                  "caption Three steps\n"
+                                  "text {steps} steps, {tokens} tokens.\n"
+                                  "beat\n"
+                                  "cache off\n"
+                                  "step 2\n"
+                                  "view heatmap\n"
+                                  "caption Cache off\n"
+                                  "text Every step recomputes.\n"
+                                  "beat\n"
+                                  "temperature 1\n"
+                                  "seed 5\n"
+                                  "step 4\n"
+                                  "caption Sampled\n"
+                                  "text Drawn from the candidates.\n"
+                                  "beat\n";
+#define LESSON_BEATS 4
+
+static void lesson_init(Fx *f, Lesson *l, LessonPlayer *p) {
+    static const LessonPreset none[] = {{NULL, NULL}};
+    KvError err = {0};
+    cr_assert_eq(lesson_parse(l, "test.lesson", lesson_text, strlen(lesson_text), none, &err),
+                 KV_OK, "%s", err.msg);
+    cr_assert_eq(lesson_check(l, &f->m, &f->t, &err), KV_OK, "%s", err.msg);
+    lesson_player_init(p, l, &f->s);
+}
+
+typedef struct {
+    int tokens[64];
+    int n;
+} Toks;
+
+static Toks toks_of(const Session *s) {
+    Toks t = {.n = s->n_tokens};
+    cr_assert_leq(t.n, 64);
+    memcpy(t.tokens, s->tokens, sizeof(int) * (size_t)t.n);
+    return t;
+}
+
+static void assert_same(const Toks *a, const Session *s, int beat) {
+    cr_assert_eq(s->n_tokens, a->n, "beat %d: %d tokens, %d before", beat + 1, s->n_tokens, a->n);
+    cr_assert_eq(memcmp(a->tokens, s->tokens, sizeof(int) * (size_t)a->n), 0,
+                 "beat %d: other tokens than before", beat + 1);
+}
+
+static void assert_beat(AppState *a, int k, const char *caption) {
+    cr_assert_eq(a->lesson->beat, k, "at beat %d, expected %d", a->lesson->beat + 1, k + 1);
+    cr_assert_not_null(a->view.caption_title);
+    cr_assert_str_eq(a->view.caption_title, caption);
+    cr_assert_str_eq(a->view.caption_title, a->lesson->title);
+    char want[32];
+    snprintf(want, sizeof want, "beat %d / %d", k + 1, LESSON_BEATS);
+    bool shown = false;
+    for (int i = 0; i < a->n_buttons; i++)
+        shown |= strcmp(a->buttons[i].label, want) == 0;
+    cr_assert(shown, "the toolbar shows '%s'", want);
+}
+
+static const char *const captions[LESSON_BEATS] = {"The prompt", "Three steps", "Cache off",
+                                                   "Sampled"};
+
+Test(window, lesson_beats_forward_back_and_first) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    Lesson l;
+    LessonPlayer p;
+    lesson_init(&f, &l, &p);
+    cr_assert(app_play_lesson(a, &p));
+    assert_beat(a, 0, captions[0]);
+    cr_assert_eq(f.s.cursor, 0);
+    cr_assert_null(toolbar_find(a, ACT_PRESET1), "presets leave the toolbar during a lesson");
+
+    // forward: Right, Space, Right; each beat's state recorded
+    Toks seen[LESSON_BEATS];
+    seen[0] = toks_of(&f.s);
+    SDL_Keycode fwd[] = {SDLK_RIGHT, SDLK_SPACE, SDLK_RIGHT};
+    for (int k = 1; k < LESSON_BEATS; k++) {
+        key(a, fwd[k - 1]);
+        assert_beat(a, k, captions[k]);
+        seen[k] = toks_of(&f.s);
+    }
+    cr_assert_eq(f.s.cursor, 9, "3 + 2 + 4 steps");
+    cr_assert(app_anim_t(a) < 1.0, "the beat's last step animates");
+    cr_assert_eq(a->view.kind, VIEW_HEATMAP);
+    cr_assert_eq(f.s.mode, CACHE_MODE_OFF);
+    cr_assert_str_eq(a->view.caption_text, "Drawn from the candidates.");
+    key(a, SDLK_RIGHT); // past the last beat: stays
+    assert_beat(a, LESSON_BEATS - 1, captions[LESSON_BEATS - 1]);
+    assert_same(&seen[LESSON_BEATS - 1], &f.s, LESSON_BEATS - 1);
+
+    // back, exactly: the same tokens as on the way forward
+    SDL_Keycode back[] = {SDLK_LEFT, SDLK_BACKSPACE, SDLK_LEFT};
+    for (int k = LESSON_BEATS - 2; k >= 0; k--) {
+        key(a, back[k]);
+        assert_beat(a, k, captions[k]);
+        assert_same(&seen[k], &f.s, k);
+        cr_assert(app_anim_t(a) >= 1.0, "going back shows the beat at rest");
+    }
+    cr_assert_eq(f.s.mode, CACHE_MODE_ON);
+    cr_assert_eq(a->view.kind, VIEW_SEQUENCE);
+    cr_assert_str_eq(a->view.caption_text, "Nothing generated yet.");
+    key(a, SDLK_LEFT); // before the first: stays
+    assert_beat(a, 0, captions[0]);
+
+    // the toolbar's beat buttons do the same as the keys
+    press_button(a, ACT_BEAT_NEXT);
+    press_button(a, ACT_BEAT_NEXT);
+    assert_beat(a, 2, captions[2]);
+    assert_same(&seen[2], &f.s, 2);
+    press_button(a, ACT_BEAT_PREV);
+    assert_beat(a, 1, captions[1]);
+    char expect[80];
+    snprintf(expect, sizeof expect, "3 steps, %d tokens.", seen[1].n);
+    cr_assert_str_eq(a->view.caption_text, expect, "placeholders filled in from the session");
+
+    // R: the first beat
+    key(a, SDLK_r);
+    assert_beat(a, 0, captions[0]);
+    assert_same(&seen[0], &f.s, 0);
+
+    // the presenter steps and toggles the cache in between: the next beat is still the lesson's
+    key(a, SDLK_RIGHT);
+    press_button(a, ACT_STEP);
+    press_button(a, ACT_STEP);
+    key(a, SDLK_c);
+    key(a, SDLK_t); // a prompt of their own
+    text(a, "Something else", 0);
+    key(a, SDLK_RETURN);
+    cr_assert_eq(f.s.cursor, 0);
+    key(a, SDLK_SPACE);
+    assert_beat(a, 2, captions[2]);
+    assert_same(&seen[2], &f.s, 2);
+    cr_assert_eq(f.s.mode, CACHE_MODE_OFF);
+
+    // the picture: caption drawn by the scene, toolbar below
+    cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, 1280, 720);
+    cairo_t *cr = cairo_create(surf);
+    app_draw(a, cr);
+    cr_assert_eq(cairo_status(cr), CAIRO_STATUS_SUCCESS);
+    cairo_destroy(cr);
+    cairo_surface_destroy(surf);
+
+    // no lesson: the keys step again, and the caption is gone
+    app_play_lesson(a, NULL);
+    cr_assert_null(a->view.caption_title);
+    int cursor = f.s.cursor;
+    key(a, SDLK_RIGHT);
+    cr_assert_eq(f.s.cursor, cursor + 1);
+    cr_assert_not_null(toolbar_find(a, ACT_PRESET1));
+    fx_free(&f);
+    lesson_free(&l);
+}
+
+Test(window, lesson_chosen_in_the_app) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    char *dir = tu_tmpdir();
+    char *one = tu_join(dir, "01-first.lesson"), *two = tu_join(dir, "02-second.lesson");
+    char *bad = tu_join(dir, "03-bad.lesson"), *other = tu_join(dir, "README.md");
+    cr_assert(tu_write_file(one, lesson_text, strlen(lesson_text)));
+    const char second[] = "prompt Two\ncaption Second lesson\nbeat\nstep 1\ncaption Next\nbeat\n";
+    cr_assert(tu_write_file(two, second, strlen(second)));
+    const char broken[] = "caption A beat without an end\nfrobnicate\n";
+    cr_assert(tu_write_file(bad, broken, strlen(broken)));
+    cr_assert(tu_write_file(other, "x", 1));
+    snprintf(a->lesson_dir, sizeof a->lesson_dir, "%s", dir);
+
+    press_button(a, ACT_LESSON); // the first lesson, at its first beat
+    cr_assert_not_null(a->lesson);
+    cr_assert_str_eq(a->lesson_file, "01-first.lesson");
+    assert_beat(a, 0, captions[0]);
+    key(a, SDLK_SPACE);
+    assert_beat(a, 1, captions[1]);
+
+    key(a, SDLK_g); // the next one
+    cr_assert_not_null(a->lesson);
+    cr_assert_str_eq(a->lesson_file, "02-second.lesson");
+    cr_assert_eq(a->lesson->beat, 0);
+    cr_assert_str_eq(a->view.caption_title, "Second lesson");
+    key(a, SDLK_RIGHT);
+    cr_assert_eq(a->lesson->beat, 1);
+    cr_assert_eq(f.s.cursor, 1);
+
+    key(a, SDLK_g); // the broken one is skipped with its error; then no lesson
+    cr_assert_null(a->lesson);
+    cr_assert_null(a->view.caption_title);
+    cr_assert_str_eq(a->lesson_file, "");
+    key(a, SDLK_g); // and round again
+    cr_assert_str_eq(a->lesson_file, "01-first.lesson");
+
+    fx_free(&f); // frees the lesson the window opened
+    tu_rmtree(dir);
+    free(one), free(two), free(bad), free(other);
+}
