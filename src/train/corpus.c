@@ -294,10 +294,12 @@ static void cap_puts(StrBuf *b, const char *s) { // s with its first letter capi
 
 // Writes a template where %N is the hero's name, %M the friend's, %h he/she, %H He/She,
 // %i him/her, %s his/her, %A the friend's kind (an animal or a role), %o the object, %a an
-// adjective of the object, %p the place, %b the place's adjective.
+// adjective of the object, %p the place, %b the place's adjective, %R the hero's role, %W where
+// the object was found.
 typedef struct {
     const Character *hero, *friend_;
     const char *kind, *object, *adj, *place, *padj;
+    const char *where;
 } Cast;
 
 static void say(StrBuf *b, const Cast *c, const char *t) {
@@ -340,6 +342,12 @@ static void say(StrBuf *b, const Cast *c, const char *t) {
             break;
         case 'b':
             sb_puts(b, c->padj);
+            break;
+        case 'R':
+            sb_puts(b, c->hero->role);
+            break;
+        case 'W':
+            sb_puts(b, c->where ? c->where : "");
             break;
         default:
             sb_putn(b, p, 1);
@@ -400,25 +408,15 @@ static void story(CorpusGen *g, StrBuf *b) {
               PICK(g, objects),
               PICK(g, obj_adj),
               PICK(g, kingdoms),
-              adj_place};
-    const char *where = PICK(g, found_where);
+              adj_place,
+              NULL};
+    c.where = PICK(g, found_where); // drawn after the cast, as the stream always had it
 
     // Opening: %R is the hero's role, %a here the place adjective.
     const char *op = PICK(g, openings);
     Cast oc = c;
     oc.adj = adj_place;
-    for (const char *p = op; *p; p++) {
-        if (p[0] == '%' && p[1] == 'R') {
-            sb_puts(b, hero.role);
-            p++;
-        } else if (p[0] == '%' && p[1]) {
-            char t[3] = {'%', p[1], 0};
-            say(b, &oc, t);
-            p++;
-        } else {
-            sb_putn(b, p, 1);
-        }
-    }
+    say(b, &oc, op);
     sb_puts(b, " ");
     // Routine, 1 or 2 sentences.
     int nr = 1 + (int)trng_below(&g->rng, 2);
@@ -437,18 +435,7 @@ static void story(CorpusGen *g, StrBuf *b) {
     }
     // Middle: finding something.
     const char *m = PICK(g, middles);
-    for (const char *p = m; *p; p++) {
-        if (p[0] == '%' && p[1] == 'W') {
-            sb_puts(b, where);
-            p++;
-        } else if (p[0] == '%' && p[1]) {
-            char t[3] = {'%', p[1], 0};
-            say(b, &c, t);
-            p++;
-        } else {
-            sb_putn(b, p, 1);
-        }
-    }
+    say(b, &c, m);
     sb_puts(b, " ");
     say(b, &c, trng_below(&g->rng, 2) ? "%N picked up the %o. " : "%H picked up the %o. ");
     sb_printf(b, "%s felt very %s.\n\n", hero.name, PICK(g, feelings));
@@ -456,18 +443,7 @@ static void story(CorpusGen *g, StrBuf *b) {
     say(b, &c, PICK(g, meetings));
     sb_puts(b, " ");
     const char *d = PICK(g, dialogues);
-    for (const char *p = d; *p; p++) {
-        if (p[0] == '%' && p[1] == 'W') {
-            sb_puts(b, where);
-            p++;
-        } else if (p[0] == '%' && p[1]) {
-            char t[3] = {'%', p[1], 0};
-            say(b, &c, t);
-            p++;
-        } else {
-            sb_putn(b, p, 1);
-        }
-    }
+    say(b, &c, d);
     sb_puts(b, "\n\n");
     // Problem and help.
     char tmp[160];
