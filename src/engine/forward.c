@@ -78,6 +78,14 @@ static inline v8f sum8x8(const v8f a[8]) {
     return SHUF8(v0, v1, 0, 2, 4, 6, 8, 10, 12, 14) + SHUF8(v0, v1, 1, 3, 5, 7, 9, 11, 13, 15);
 }
 
+// The four horizontal sums of a0..a3 in lanes 0..3, associated as hsum8 does.
+static inline v8f sum4x8(v8f a0, v8f a1, v8f a2, v8f a3) {
+    v8f u0 = SHUF8(a0, a1, 0, 1, 2, 3, 8, 9, 10, 11) + SHUF8(a0, a1, 4, 5, 6, 7, 12, 13, 14, 15);
+    v8f u1 = SHUF8(a2, a3, 0, 1, 2, 3, 8, 9, 10, 11) + SHUF8(a2, a3, 4, 5, 6, 7, 12, 13, 14, 15);
+    v8f v = SHUF8(u0, u1, 0, 2, 4, 6, 8, 10, 12, 14) + SHUF8(u0, u1, 1, 3, 5, 7, 9, 11, 13, 15);
+    return SHUF8(v, v, 0, 2, 4, 6, 0, 2, 4, 6) + SHUF8(v, v, 1, 3, 5, 7, 1, 3, 5, 7);
+}
+
 KV_CLONES
 static void matmul(float *restrict out, const float *restrict x, const float *restrict w, int n,
                    int in, int out_dim, uint64_t *flops) {
@@ -94,7 +102,8 @@ static void matmul(float *restrict out, const float *restrict x, const float *re
                 a2 += load8(w2 + i) * xv;
                 a3 += load8(w3 + i) * xv;
             }
-            float s0 = hsum8(a0), s1 = hsum8(a1), s2 = hsum8(a2), s3 = hsum8(a3);
+            v8f r = sum4x8(a0, a1, a2, a3);
+            float s0 = r[0], s1 = r[1], s2 = r[2], s3 = r[3];
             for (int i = in8; i < in; i++) {
                 s0 += w0[i] * x[i];
                 s1 += w1[i] * x[i];
