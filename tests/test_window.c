@@ -336,6 +336,32 @@ static void exercise(Fx *f, Press press) {
     cr_assert(svg && strstr(svg, "<svg"), "the SVG is an SVG");
     free(svg);
 
+    // Once the notice has gone and the step is at rest, the window's picture above the toolbar
+    // is the exported PNG, pixel for pixel.
+    a->view.notice = NULL; // the export leaves out the window's own message, as this does
+    app_tick(a, a->anim_start + a->anim_len + 1.0);
+    cr_assert_float_eq(app_anim_t(a), 1.0, 1e-12, "the step is at rest");
+    int fh = (int)(a->scene_h + a->toolbar_h + 0.5);
+    cairo_surface_t *frame = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, a->width, fh);
+    cairo_t *fcr = cairo_create(frame);
+    app_draw(a, fcr);
+    cairo_destroy(fcr);
+    cairo_surface_flush(frame);
+    png = cairo_image_surface_create_from_png(a->last_export[0]);
+    cr_assert_eq(cairo_surface_status(png), CAIRO_STATUS_SUCCESS);
+    long differ = 0;
+    for (int y = 0; y < a->scene_h; y++) {
+        const uint32_t *fr = (const uint32_t *)(cairo_image_surface_get_data(frame) +
+                                                (size_t)y * cairo_image_surface_get_stride(frame));
+        const uint32_t *pr = (const uint32_t *)(cairo_image_surface_get_data(png) +
+                                                (size_t)y * cairo_image_surface_get_stride(png));
+        for (int x = 0; x < a->width; x++)
+            differ += (fr[x] | 0xff000000u) != (pr[x] | 0xff000000u);
+    }
+    cairo_surface_destroy(png);
+    cairo_surface_destroy(frame);
+    cr_assert_eq(differ, 0, "%ld pixels of the window differ from its PNG export", differ);
+
     // the prompt entry
     press(a, ACT_PROMPT);
     cr_assert(a->typing, "prompt entry");
