@@ -25,9 +25,8 @@ typedef struct {
 static void fixture_init(Fixture *f, int steps) {
     KvError err = {0};
     ModelConfig c = tu_config(48, 96, 2, 4, 2, VOCAB, 256, false);
-    cr_assert_eq(tu_model_random(&f->m, &c, 11, &err), KV_OK, "%s", err.msg);
-    cr_assert_eq(tu_tokenizer(&f->t, VOCAB, &err), KV_OK, "%s", err.msg);
-    cr_assert_eq(session_init(&f->s, &f->m, &f->t, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(tu_session_open(&f->m, &f->t, &f->s, &c, 11, &err),
+                 KV_OK, "%s", err.msg);
     cr_assert_eq(session_set_prompt(&f->s, PROMPT, &err), KV_OK, "%s", err.msg);
     for (int k = 0; k < steps; k++) cr_assert(session_step(&f->s));
     f->dir = tu_tmpdir();
@@ -35,9 +34,7 @@ static void fixture_init(Fixture *f, int steps) {
 }
 
 static void fixture_free(Fixture *f) {
-    session_free(&f->s);
-    tokenizer_free(&f->t);
-    model_free(&f->m);
+    tu_session_close(&f->m, &f->t, &f->s);
     tu_rmtree(f->dir);
 }
 

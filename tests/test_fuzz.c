@@ -1,5 +1,5 @@
-// test_fuzz.c — deterministic mutation fuzzing of everything a user can hand kvscope: checkpoints,
-// tokenizers, prompts and lessons. Each mutant must be accepted (and then work) or refused with
+// test_fuzz.c — deterministic mutation fuzzing of everything a user can hand kvscope:
+// checkpoints, tokenizers, prompts and lessons. Each mutant must be accepted (and then work) or refused with
 // KV_ERR_INPUT and a message; under `make check SANITIZE=1` any overflow or UB fails the run.
 // Seeds are fixed, so a failure reproduces; `make fuzz` runs the same targets under libFuzzer.
 #include "util/fuzz_targets.h"
@@ -61,8 +61,9 @@ static void check_mutants(const char *what, const uint8_t *seed, size_t n, size_
     for (int i = 0; i < count; i++) {
         size_t len = mutate(seed, n, buf, n + 64, &s, header);
         FuzzVerdict v = target(buf, len, ctx);
-        cr_assert_neq(v, FUZZ_BAD, "%s mutant %d (%zu bytes) neither loaded nor was refused cleanly",
-                      what, i, len);
+        cr_assert_neq(v, FUZZ_BAD,
+                      "%s mutant %d (%zu bytes) neither loaded nor was refused cleanly", what, i,
+                      len);
         refused += v == FUZZ_REFUSED;
         accepted += v == FUZZ_ACCEPTED;
     }
@@ -128,7 +129,8 @@ Test(fuzz, prompts) {
         for (size_t k = 0; k < len; k++) // mostly text, some high bytes to break UTF-8
             buf[k] = rnd(&s, 4) ? (uint8_t)(32 + rnd(&s, 95)) : (uint8_t)(128 + rnd(&s, 128));
         FuzzVerdict v = fuzz_prompt(&t, buf, len);
-        cr_assert_neq(v, FUZZ_BAD, "prompt %d: an id outside the vocabulary or an unclean error", i);
+        cr_assert_neq(v, FUZZ_BAD, "prompt %d: an id outside the vocabulary or an unclean error",
+                      i);
         refused += v == FUZZ_REFUSED;
     }
     cr_assert_gt(refused, 100, "invalid UTF-8 is refused");

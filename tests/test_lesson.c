@@ -212,15 +212,12 @@ typedef struct {
 static void fixture_init(Fixture *f, int seq_len) {
     KvError err = {0};
     ModelConfig c = tu_config(48, 100, 2, 4, 2, VOCAB, seq_len, false);
-    cr_assert_eq(tu_model_random(&f->m, &c, 7, &err), KV_OK, "%s", err.msg);
-    cr_assert_eq(tu_tokenizer(&f->t, VOCAB, &err), KV_OK, "%s", err.msg);
-    cr_assert_eq(session_init(&f->s, &f->m, &f->t, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(tu_session_open(&f->m, &f->t, &f->s, &c, 7, &err),
+                 KV_OK, "%s", err.msg);
 }
 
 static void fixture_free(Fixture *f) {
-    session_free(&f->s);
-    tokenizer_free(&f->t);
-    model_free(&f->m);
+    tu_session_close(&f->m, &f->t, &f->s);
 }
 
 static void parse_ok(Lesson *l, const char *text) {

@@ -21,17 +21,14 @@ typedef struct {
 static void fixture_init(Fixture *f, int layers, int seq_len) {
     KvError err = {0};
     ModelConfig c = tu_config(48, 96, layers, 4, 2, VOCAB, seq_len, false);
-    cr_assert_eq(tu_model_random(&f->m, &c, 7, &err), KV_OK, "%s", err.msg);
-    cr_assert_eq(tu_tokenizer(&f->t, VOCAB, &err), KV_OK, "%s", err.msg);
-    cr_assert_eq(session_init(&f->s, &f->m, &f->t, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(tu_session_open(&f->m, &f->t, &f->s, &c, 7, &err),
+                 KV_OK, "%s", err.msg);
     cr_assert_eq(session_set_prompt(&f->s, "the cat sat on the mat", &err), KV_OK, "%s", err.msg);
     session_set_sampler(&f->s, (SamplerSettings){.temperature = 1.0f, .top_p = 0.9f, .seed = 3});
 }
 
 static void fixture_free(Fixture *f) {
-    session_free(&f->s);
-    tokenizer_free(&f->t);
-    model_free(&f->m);
+    tu_session_close(&f->m, &f->t, &f->s);
 }
 
 static bool inside(SceneRect in, SceneRect out) {

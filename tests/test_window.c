@@ -34,9 +34,8 @@ static void fx_init_prompt(Fx *f, int seq_len, const char *prompt) {
     cr_assert_not_null(f->win, "%s", SDL_GetError());
     KvError err = {0};
     ModelConfig c = tu_config(48, 100, 2, 4, 2, VOCAB, seq_len, false);
-    cr_assert_eq(tu_model_random(&f->m, &c, 21, &err), KV_OK, "%s", err.msg);
-    cr_assert_eq(tu_tokenizer(&f->t, VOCAB, &err), KV_OK, "%s", err.msg);
-    cr_assert_eq(session_init(&f->s, &f->m, &f->t, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(tu_session_open(&f->m, &f->t, &f->s, &c, 21, &err),
+                 KV_OK, "%s", err.msg);
     cr_assert_eq(session_set_prompt(&f->s, prompt, &err), KV_OK, "%s", err.msg);
     app_init(&f->a, &f->s, 1280, 720, 1.0);
     f->a.win = f->win;
@@ -51,9 +50,7 @@ static void fx_init(Fx *f, int seq_len) {
 static void fx_free(Fx *f) {
     worker_stop(&f->a);
     app_free(&f->a);
-    session_free(&f->s);
-    tokenizer_free(&f->t);
-    model_free(&f->m);
+    tu_session_close(&f->m, &f->t, &f->s);
     SDL_DestroyWindow(f->win);
     SDL_Quit();
     tu_rmtree(f->dir);

@@ -142,6 +142,28 @@ KvStatus tu_model_random(Model *m, const ModelConfig *c, uint64_t seed, KvError 
     return st;
 }
 
+KvStatus tu_session_open(Model *m, Tokenizer *t, Session *s, const ModelConfig *c, uint64_t seed,
+                         KvError *err) {
+    KvStatus st = tu_model_random(m, c, seed, err);
+    if (st)
+        return st;
+    if ((st = tu_tokenizer(t, c->vocab_size, err))) {
+        model_free(m);
+        return st;
+    }
+    if ((st = session_init(s, m, t, err))) {
+        tokenizer_free(t);
+        model_free(m);
+    }
+    return st;
+}
+
+void tu_session_close(Model *m, Tokenizer *t, Session *s) {
+    session_free(s);
+    tokenizer_free(t);
+    model_free(m);
+}
+
 KvStatus tu_model_golden(Model *m, bool shared, KvError *err) {
     ModelConfig c = tu_golden_config(shared);
     float *data = malloc(config_weight_count(&c) * sizeof(float));

@@ -75,6 +75,12 @@ ModelConfig tu_config(int dim, int hidden, int layers, int heads, int kv_heads, 
 void tu_tok_pieces(int vocab, const char **pieces, float *scores, char *buf);
 // That tokenizer, built in memory through tokenizer_build (tokenizer_free it).
 KvStatus tu_tokenizer(Tokenizer *t, int vocab, KvError *err);
+
+// What most suites start from: a random model of shape c (seed), the tokenizer above with
+// c->vocab_size entries, and a session over them. tu_session_close frees all three.
+KvStatus tu_session_open(Model *m, Tokenizer *t, Session *s, const ModelConfig *c, uint64_t seed,
+                         KvError *err);
+void tu_session_close(Model *m, Tokenizer *t, Session *s);
 // Writes that tokenizer to path through tokenizer_write.
 KvStatus tu_write_tokenizer(const char *path, int vocab, KvError *err);
 
