@@ -1,6 +1,7 @@
 // test_fuzz.c — deterministic mutation fuzzing of everything a user can hand kvscope:
-// checkpoints, tokenizers, prompts and lessons. Each mutant must be accepted (and then work) or refused with
-// KV_ERR_INPUT and a message; under `make check SANITIZE=1` any overflow or UB fails the run.
+// checkpoints, tokenizers, prompts and lessons. Each mutant must be accepted (and then work) or
+// refused with KV_ERR_INPUT and a message; under `make check SANITIZE=1` any overflow or UB fails
+// the run.
 // Seeds are fixed, so a failure reproduces; `make fuzz` runs the same targets under libFuzzer.
 #include "util/fuzz_targets.h"
 #include "util/testutil.h"
