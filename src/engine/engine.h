@@ -235,9 +235,10 @@ void engine_free(Engine *e);
 
 // One pass over positions pos0 .. pos0+n-1 (tokens holds their ids), attending over 0..p for
 // each p, logits of the last position into e->logits. With use_cache the pass reads positions
-// < pos0 from the KV cache (which must hold them) and stores the new ones there; without, it
-// requires pos0 == 0 and uses the working memory, leaving the cache untouched. Adds what it
-// computed to *ctr; fills *sink when not NULL.
+// < pos0 from the KV cache (which must hold them), stores the new ones there and sets
+// cache_len = pos0 + n; without, it requires pos0 == 0 and uses the working memory, leaving the
+// cache untouched. Adds what it computed to *ctr; fills *sink when not NULL. With
+// e->instrument off, neither counters nor attention are recorded.
 void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cache, AttnSink *sink,
                     Counters *ctr);
 
