@@ -57,6 +57,8 @@ typedef struct {
 } Preset;
 extern const Preset app_presets[];
 const Preset *app_preset(const char *name); // NULL when unknown
+// The presets as the lesson parser takes them, ended by a zero entry (owned: free()).
+struct LessonPreset *app_lesson_presets(void);
 
 // Options every command that runs the model shares: --model, --tokenizer, --prompt, --preset,
 // --no-cache, --temperature, --top-k, --top-p, --seed.

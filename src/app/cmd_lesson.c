@@ -17,7 +17,7 @@ static void usage_line(void) {
           stderr);
 }
 
-static LessonPreset *lesson_presets(void) {
+LessonPreset *app_lesson_presets(void) {
     size_t n = 0;
     while (app_presets[n].name)
         n++;
@@ -83,7 +83,7 @@ int cmd_lesson(int argc, char **argv) {
     }
 
     KvError err = {0};
-    LessonPreset *presets = lesson_presets();
+    LessonPreset *presets = app_lesson_presets();
     Lesson lesson;
     KvStatus st = lesson_load(&lesson, file, presets, &err);
     free(presets);

@@ -119,6 +119,21 @@ static void left_limit(AppState *a) {
 // ----------------------------------------------------------------------------------------------
 // Steps
 
+// Runs the next step: on the worker when there is one (the toolbar shows "computing"), else here.
+static void start_step(AppState *a) {
+    if (session_at_limit(a->s)) {
+        limit_reached(a);
+        return;
+    }
+    if (a->async) {
+        a->busy = true;
+        worker_submit(a);
+        a->dirty = true;
+    } else {
+        app_step_finished(a, session_step(a->s));
+    }
+}
+
 void app_step_finished(AppState *a, bool ok) {
     a->busy = false;
     a->dirty = true;
@@ -130,16 +145,7 @@ void app_step_finished(AppState *a, bool ok) {
     a->anim_len = anim_len_for(speed(a));
     if (a->pending_steps > 0) {
         a->pending_steps--;
-        if (session_at_limit(a->s)) {
-            limit_reached(a);
-            return;
-        }
-        if (a->async) {
-            a->busy = true;
-            worker_submit(a);
-        } else {
-            app_step_finished(a, session_step(a->s));
-        }
+        start_step(a);
     }
 }
 
@@ -149,17 +155,7 @@ static void request_step(AppState *a) {
             a->pending_steps++;
         return;
     }
-    if (session_at_limit(a->s)) {
-        limit_reached(a);
-        return;
-    }
-    if (a->async) {
-        a->busy = true;
-        worker_submit(a);
-        a->dirty = true; // the toolbar shows "computing"
-    } else {
-        app_step_finished(a, session_step(a->s));
-    }
+    start_step(a);
 }
 
 void app_quiesce(AppState *a) {
@@ -386,12 +382,7 @@ static void open_next_lesson(AppState *a) {
     if (!a->lesson_dir[0])
         app_find_data("lessons", "lessons", a->lesson_dir, sizeof a->lesson_dir);
     close_own_lesson(a);
-    size_t np = 0;
-    while (app_presets[np].name)
-        np++;
-    LessonPreset *presets = kv_calloc(np + 1, sizeof *presets);
-    for (size_t i = 0; i < np; i++)
-        presets[i] = (LessonPreset){app_presets[i].name, app_presets[i].prompt};
+    LessonPreset *presets = app_lesson_presets();
     char name[256], path[1400];
     const char *after = a->lesson_file[0] ? a->lesson_file : "";
     char prev[1024];

@@ -70,7 +70,7 @@ typedef struct Lesson {
 
 // Named prompts the `preset` command accepts: {name, prompt} pairs ending with {NULL, NULL}.
 // The caller passes the application's presets (src/app owns them).
-typedef struct {
+typedef struct LessonPreset {
     const char *name;
     const char *prompt;
 } LessonPreset;
