@@ -313,9 +313,11 @@ Test(engine, cached_decode_reads_the_cache, .timeout = 60) {
     engine_step(&e, tokens, N_PROMPT, CACHE_MODE_ON, NULL, &ctr);
     tokens[N_PROMPT] = 3;
     // Corrupt the value cached for position 1 in every layer: the next decode must see it.
-    size_t kv = (size_t)config_kv_dim(c), T = (size_t)c->seq_len;
+    const int hs = config_head_size(c);
     for (int l = 0; l < c->n_layers; l++)
-        for (size_t i = 0; i < kv; i++) e.value_cache[(size_t)l * T * kv + 1 * kv + i] += 50.0f;
+        for (int g = 0; g < c->n_kv_heads; g++)
+            for (int i = 0; i < hs; i++)
+                e.value_cache[engine_cache_offset(c, l, g, 1) + (size_t)i] += 50.0f;
     engine_step(&e, tokens, N_PROMPT + 1, CACHE_MODE_ON, NULL, &ctr);
     float *corrupt = malloc((size_t)c->vocab_size * sizeof(float));
     memcpy(corrupt, e.logits, (size_t)c->vocab_size * sizeof(float));

@@ -65,7 +65,8 @@ static uint64_t time_recompute(Engine *e, const int *tokens, int len) {
 
 // ----------------------------------------------------------------------------------------------
 // The baseline: one decode step written as plain loops (one accumulator, no blocking), the way
-// a careful first implementation (llama2.c's run.c) writes it. Reads the engine's cache layout.
+// a careful first implementation (llama2.c's run.c) writes it, with llama2.c's cache layout
+// (L, T, KV).
 
 typedef struct {
     float *x, *xb, *xb2, *q, *hb, *hb2, *att, *logits;
@@ -188,7 +189,8 @@ static int bench_engine(int argc, char **argv) {
         tokens[i] = 3 + (int)(kv_rng_u32(&rng) % (uint32_t)(c->vocab_size - 3));
     uint64_t *ts = kv_malloc(2002 * sizeof(uint64_t)), *ts2 = kv_malloc(2002 * sizeof(uint64_t));
     const double peak = core_peak_gflops();
-    printf("bench engine model=%s params=%zu layers=%d dim=%d threads=1 clock=thread_cpu peak_gflops_core=%.1f\n",
+    printf("bench engine model=%s params=%zu layers=%d dim=%d threads=1 clock=thread_cpu "
+           "peak_gflops_core=%.1f\n",
            m.path, config_param_count(c), L, c->dim, peak);
 
     int contexts[3] = {64, 256, T}, nctx = 0;
@@ -258,13 +260,26 @@ static int bench_engine(int argc, char **argv) {
 
     // the plain-loop baseline on the same step, same cache contents
     const size_t D = (size_t)c->dim, F = (size_t)c->hidden_dim;
-    Plain p = {kv_malloc(D * 4),      kv_malloc(D * 4),  kv_malloc(D * 4),
-               kv_malloc(D * 4),      kv_malloc(F * 4),  kv_malloc(F * 4),
-               kv_malloc((size_t)H * T * 4), kv_malloc((size_t)c->vocab_size * 4)};
+    Plain p = {kv_malloc(D * 4),
+               kv_malloc(D * 4),
+               kv_malloc(D * 4),
+               kv_malloc(D * 4),
+               kv_malloc(F * 4),
+               kv_malloc(F * 4),
+               kv_malloc((size_t)H * T * 4),
+               kv_malloc((size_t)c->vocab_size * 4)};
     size_t cache_floats = (size_t)L * T * config_kv_dim(c);
     float *kc = kv_malloc(cache_floats * 4), *vc = kv_malloc(cache_floats * 4);
-    memcpy(kc, e.key_cache, cache_floats * 4);
-    memcpy(vc, e.value_cache, cache_floats * 4);
+    // the baseline keeps llama2.c's layout, (L, T, KV): a row of every head per position
+    const int HS = config_head_size(c);
+    for (int l = 0; l < L; l++)
+        for (int g = 0; g < c->n_kv_heads; g++)
+            for (int s = 0; s < ipos; s++) {
+                size_t to = ((size_t)l * T + (size_t)s) * config_kv_dim(c) + (size_t)g * HS;
+                size_t from = engine_cache_offset(c, l, g, s);
+                memcpy(kc + to, e.key_cache + from, (size_t)HS * sizeof(float));
+                memcpy(vc + to, e.value_cache + from, (size_t)HS * sizeof(float));
+            }
     for (int r = 0; r < reps; r++) {
         uint64_t t0 = bench_ns();
         plain_decode(&p, &m, kc, vc, tokens[ipos], ipos);

@@ -213,16 +213,18 @@ typedef struct {
 
 typedef struct {
     const Model *model;
-    float *key_cache;   // (L, T, KV) the KV cache
-    float *value_cache; // (L, T, KV)
+    float *key_cache;   // (L, HKV, T, HS) the KV cache: each head's keys one contiguous run
+    float *value_cache; // (L, HKV, T, HS)
     int cache_len;      // positions 0..cache_len-1 of the cache are valid
-    float *work_k;      // (L, T, KV) no-cache working memory: rebuilt from scratch every pass
-    float *work_v;      // (L, T, KV)
+    float *work_k;      // (L, HKV, T, HS) no-cache working memory: rebuilt every pass
+    float *work_v;      // (L, HKV, T, HS)
     // activations of one pass of up to T positions
     float *x;      // (T, D) residual stream
     float *xb;     // (T, D)
     float *xb2;    // (T, D)
     float *q;      // (T, D)
+    float *k_new;  // (T, KV) this pass's keys, before they go to their slots in the cache
+    float *v_new;  // (T, KV) this pass's values
     float *hb;     // (T, F)
     float *hb2;    // (T, F)
     float *att;    // (H, T) scores of one query position
@@ -231,6 +233,9 @@ typedef struct {
 } Engine;
 
 KvStatus engine_init(Engine *e, const Model *m, KvError *err);
+// Where the HS floats of (layer, key/value head, position) start in key_cache, value_cache,
+// work_k and work_v. Attention walks one head's positions as one contiguous stream.
+size_t engine_cache_offset(const ModelConfig *c, int layer, int kv_head, int pos);
 void engine_free(Engine *e);
 
 // One pass over positions pos0 .. pos0+n-1 (tokens holds their ids), attending over 0..p for

@@ -42,6 +42,9 @@ const char *const flop_component_names[FLOP_COMPONENTS] = {"qkv", "scores", "val
 
 typedef float v8f __attribute__((vector_size(32)));
 
+#define KV_INLINE static inline __attribute__((always_inline))
+#define KV_UNROLL _Pragma("GCC unroll 8") // loops over a few vectors, unrolled into registers
+
 static inline v8f load8(const float *p) {
     v8f v;
     memcpy(&v, p, sizeof v);
@@ -67,6 +70,7 @@ static inline float hsum8(v8f v) {
 // halves (h_k = a[k] + a[k+4]), then (h0 + h1) + (h2 + h3).
 static inline v8f sum8x8(const v8f a[8]) {
     v8f u[4];
+    KV_UNROLL
     for (int k = 0; k < 4; k++) // [h of a[2k] (4 lanes), h of a[2k+1] (4 lanes)]
         u[k] = SHUF8(a[2 * k], a[2 * k + 1], 0, 1, 2, 3, 8, 9, 10, 11) +
                SHUF8(a[2 * k], a[2 * k + 1], 4, 5, 6, 7, 12, 13, 14, 15);
@@ -94,8 +98,13 @@ static void matmul(float *restrict out, const float *restrict x, const float *re
         int o = 0;
         for (; o + 4 <= out_dim; o += 4) {
             const float *w0 = w + (size_t)o * in, *w1 = w0 + in, *w2 = w1 + in, *w3 = w2 + in;
+            // the next four rows, two cache lines per step: the weights stream from the shared
+            // cache once per token, and the hardware prefetcher alone leaves the loads waiting
+            const char *next = (const char *)(w3 + in);
             v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
             for (int i = 0; i < in8; i += 8) {
+                __builtin_prefetch(next + 16 * i);
+                __builtin_prefetch(next + 16 * i + 64);
                 v8f xv = load8(x + i);
                 a0 += load8(w0 + i) * xv;
                 a1 += load8(w1 + i) * xv;
@@ -206,24 +215,34 @@ static inline float dot_inline(const float *restrict a, const float *restrict b,
 }
 
 // One head's attention for one query: att[0..n) = softmax(q . k_s * scale), out = sum att_s v_s.
-// Keys and values are rows `stride` floats apart. One function, so the loops inline into the
-// CPU-specific clone.
-KV_CLONES
-static void attend_head(float *restrict out, float *restrict att, const float *restrict q,
-                        const float *restrict keys, const float *restrict values, size_t stride,
-                        int hs, int n, float scale) {
+// Keys and values are rows `stride` floats apart. The head size comes in as a constant where it
+// is a common one (see attend_head), so that the chunk loops unroll and every accumulator stays
+// in a register. Every order of summation here is fixed by (q, keys, values, n) alone, so the
+// cached decode of position p and the no-cache recompute of the same row give identical bits.
+KV_INLINE void attend_sized(float *restrict out, float *restrict att, const float *restrict q,
+                            const float *restrict keys, const float *restrict values, size_t stride,
+                            const int hs, int n, float scale) {
+    const int hs8 = hs & ~7, nc = hs8 / 8;
     float mx = -INFINITY;
     int s = 0;
-    if ((hs & 7) == 0) { // eight keys at a time, their eight sums reduced together
+    // scores, eight keys at a time: eight partial vectors, their eight sums reduced together
+    if (nc > 0 && hs8 == hs) {
         v8f mx8 = splat8(-INFINITY);
+        const v8f scale8 = splat8(scale);
         for (; s + 8 <= n; s += 8) {
-            v8f acc[8] = {{0}};
-            for (int i = 0; i < hs; i += 8) {
-                v8f qv = load8(q + i);
+            const float *k0 = keys + (size_t)s * stride;
+            v8f acc[8];
+            KV_UNROLL
+            for (int j = 0; j < 8; j++)
+                acc[j] = load8(q) * load8(k0 + (size_t)j * stride);
+            KV_UNROLL
+            for (int c = 1; c < nc; c++) {
+                const v8f qv = load8(q + 8 * c);
+                KV_UNROLL
                 for (int j = 0; j < 8; j++)
-                    acc[j] += qv * load8(keys + (size_t)(s + j) * stride + i);
+                    acc[j] += qv * load8(k0 + (size_t)j * stride + 8 * c);
             }
-            v8f sc = sum8x8(acc) * splat8(scale);
+            v8f sc = sum8x8(acc) * scale8;
             memcpy(att + s, &sc, sizeof sc);
             v8i gt = sc > mx8;
             mx8 = (v8f)(((v8i)sc & gt) | ((v8i)mx8 & ~gt));
@@ -236,6 +255,8 @@ static void attend_head(float *restrict out, float *restrict att, const float *r
         att[s] = v;
         mx = v > mx ? v : mx;
     }
+
+    // softmax: exponentials eight at a time, then one division per weight (as llama2.c divides)
     const v8f mv = splat8(mx);
     v8f sum8 = {0};
     for (s = 0; s + 8 <= n; s += 8) {
@@ -254,19 +275,76 @@ static void attend_head(float *restrict out, float *restrict att, const float *r
             sum += e[i];
         }
     }
-    for (s = 0; s < n; s++)
+    const v8f sv = splat8(sum);
+    for (s = 0; s + 8 <= n; s += 8) {
+        v8f a = load8(att + s) / sv;
+        memcpy(att + s, &a, sizeof a);
+    }
+    for (; s < n; s++)
         att[s] /= sum;
-    const int hs8 = hs & ~7;
-    memset(out, 0, (size_t)hs * sizeof(float));
-    for (s = 0; s < n; s++) {
-        const float a = att[s], *v = values + (size_t)s * stride;
-        const v8f av = splat8(a);
-        for (int i = 0; i < hs8; i += 8) {
-            v8f o = load8(out + i) + av * load8(v + i);
-            memcpy(out + i, &o, sizeof o);
+
+#define KV_VALUE_STEP(acc, j)                                                                      \
+    do {                                                                                           \
+        const v8f a_ = SHUF8(a8, a8, j, j, j, j, j, j, j, j);                                      \
+        const float *v_ = vb + (size_t)(s + j) * stride;                                           \
+        KV_UNROLL                                                                                  \
+        for (int c = 0; c < nv; c++)                                                               \
+            acc[c] += a_ * load8(v_ + 8 * c);                                                      \
+    } while (0)
+    // weighted values, up to four vectors of the output at a time, held in registers. Weights come
+    // eight at a time, each broadcast by a lane shuffle; even and odd positions go to separate
+    // accumulators so that consecutive adds do not wait on each other.
+    for (int b = 0; b < hs8; b += 32) {
+        const int nv = hs8 - b < 32 ? (hs8 - b) / 8 : 4;
+        v8f ev[4] = {{0}}, od[4] = {{0}};
+        const float *vb = values + b;
+        for (s = 0; s + 8 <= n; s += 8) {
+            const v8f a8 = load8(att + s);
+            KV_VALUE_STEP(ev, 0);
+            KV_VALUE_STEP(od, 1);
+            KV_VALUE_STEP(ev, 2);
+            KV_VALUE_STEP(od, 3);
+            KV_VALUE_STEP(ev, 4);
+            KV_VALUE_STEP(od, 5);
+            KV_VALUE_STEP(ev, 6);
+            KV_VALUE_STEP(od, 7);
         }
-        for (int i = hs8; i < hs; i++)
-            out[i] += a * v[i];
+        for (; s < n; s++) {
+            const v8f a = splat8(att[s]);
+            KV_UNROLL
+            for (int c = 0; c < nv; c++)
+                ev[c] += a * load8(vb + (size_t)s * stride + 8 * c);
+        }
+        for (int c = 0; c < nv; c++) {
+            v8f o = ev[c] + od[c];
+            memcpy(out + b + 8 * c, &o, sizeof o);
+        }
+    }
+#undef KV_VALUE_STEP
+    for (int i = hs8; i < hs; i++) { // head sizes that are not a multiple of eight
+        float acc = 0.0f;
+        for (s = 0; s < n; s++)
+            acc += att[s] * values[(size_t)s * stride + i];
+        out[i] = acc;
+    }
+}
+
+KV_CLONES
+static void attend_head(float *restrict out, float *restrict att, const float *restrict q,
+                        const float *restrict keys, const float *restrict values, size_t stride,
+                        int hs, int n, float scale) {
+    switch (hs) {
+    case 16:
+        attend_sized(out, att, q, keys, values, stride, 16, n, scale);
+        break;
+    case 32:
+        attend_sized(out, att, q, keys, values, stride, 32, n, scale);
+        break;
+    case 64:
+        attend_sized(out, att, q, keys, values, stride, 64, n, scale);
+        break;
+    default:
+        attend_sized(out, att, q, keys, values, stride, hs, n, scale);
     }
 }
 
@@ -302,6 +380,11 @@ static void rope(float *q, float *k, int pos, int dim, int kv_dim, int head_size
 // ----------------------------------------------------------------------------------------------
 // Engine
 
+size_t engine_cache_offset(const ModelConfig *c, int layer, int kv_head, int pos) {
+    const size_t hs = (size_t)config_head_size(c), t = (size_t)c->seq_len;
+    return (((size_t)layer * (size_t)c->n_kv_heads + (size_t)kv_head) * t + (size_t)pos) * hs;
+}
+
 KvStatus engine_init(Engine *e, const Model *m, KvError *err) {
     memset(e, 0, sizeof *e);
     const ModelConfig *c = &m->cfg;
@@ -316,6 +399,8 @@ KvStatus engine_init(Engine *e, const Model *m, KvError *err) {
     e->xb = kv_calloc(t * d, sizeof(float));
     e->xb2 = kv_calloc(t * d, sizeof(float));
     e->q = kv_calloc(t * d, sizeof(float));
+    e->k_new = kv_calloc(t * kv, sizeof(float));
+    e->v_new = kv_calloc(t * kv, sizeof(float));
     e->hb = kv_calloc(t * f, sizeof(float));
     e->hb2 = kv_calloc(t * f, sizeof(float));
     e->att = kv_calloc((size_t)c->n_heads * t, sizeof(float));
@@ -334,6 +419,8 @@ void engine_free(Engine *e) {
     free(e->xb);
     free(e->xb2);
     free(e->q);
+    free(e->k_new);
+    free(e->v_new);
     free(e->hb);
     free(e->hb2);
     free(e->att);
@@ -363,17 +450,23 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
         memcpy(e->x + (size_t)t * D, w->token_embedding + (size_t)tokens[t] * D, D * sizeof(float));
 
     for (int l = 0; l < c->n_layers; l++) {
-        float *kc = kbase + (size_t)l * T * KV; // (T, KV) this layer's keys
-        float *vc = vbase + (size_t)l * T * KV; // (T, KV) this layer's values
-
-        // attention: xb = rmsnorm(x); q, k, v projections; k and v go straight to their slots
+        // attention: xb = rmsnorm(x); q, k, v projections; rotate q and k by their positions
         for (int t = 0; t < n; t++)
             rmsnorm(e->xb + (size_t)t * D, e->x + (size_t)t * D, w->rms_att + (size_t)l * D, D);
         matmul(e->q, e->xb, w->wq + (size_t)l * D * D, n, D, D, f_qkv);
-        matmul(kc + (size_t)pos0 * KV, e->xb, w->wk + (size_t)l * KV * D, n, D, KV, f_qkv);
-        matmul(vc + (size_t)pos0 * KV, e->xb, w->wv + (size_t)l * KV * D, n, D, KV, f_qkv);
+        matmul(e->k_new, e->xb, w->wk + (size_t)l * KV * D, n, D, KV, f_qkv);
+        matmul(e->v_new, e->xb, w->wv + (size_t)l * KV * D, n, D, KV, f_qkv);
         for (int t = 0; t < n; t++)
-            rope(e->q + (size_t)t * D, kc + (size_t)(pos0 + t) * KV, pos0 + t, D, KV, HS);
+            rope(e->q + (size_t)t * D, e->k_new + (size_t)t * KV, pos0 + t, D, KV, HS);
+        // each key/value head's slice goes to its slot: that head's keys are one contiguous run
+        for (int g = 0; g < c->n_kv_heads; g++)
+            for (int t = 0; t < n; t++) {
+                const size_t slot = engine_cache_offset(c, l, g, pos0 + t);
+                memcpy(kbase + slot, e->k_new + (size_t)t * KV + (size_t)g * HS,
+                       HS * sizeof(float));
+                memcpy(vbase + slot, e->v_new + (size_t)t * KV + (size_t)g * HS,
+                       HS * sizeof(float));
+            }
         if (ctr)
             ctr->kv_bytes_written += 2ull * (uint64_t)n * (uint64_t)KV * sizeof(float);
 
@@ -383,10 +476,10 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
             float *out = e->xb + (size_t)t * D;
             for (int h = 0; h < H; h++) {
                 const float *qh = e->q + (size_t)t * D + (size_t)h * HS;
-                const int kvo = (h / group) * HS;
+                const size_t head0 = engine_cache_offset(c, l, h / group, 0);
                 float *att = e->att + (size_t)h * T;
-                attend_head(out + (size_t)h * HS, att, qh, kc + kvo, vc + kvo, (size_t)KV, HS,
-                            p + 1, inv_sqrt_hs);
+                attend_head(out + (size_t)h * HS, att, qh, kbase + head0, vbase + head0, (size_t)HS,
+                            HS, p + 1, inv_sqrt_hs);
                 if (sink && p >= sink->row0 && p < sink->row0 + sink->rows) {
                     float *row = sink->w +
                                  (((size_t)l * H + h) * sink->rows + (p - sink->row0)) * sink->cols;
