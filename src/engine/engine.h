@@ -36,9 +36,12 @@ KvStatus kv_error(KvError *e, KvStatus code, const char *fmt, ...)
 void *kv_malloc_at(size_t n, const char *file, int line);
 void *kv_calloc_at(size_t n, size_t size, const char *file, int line);
 void *kv_realloc_at(void *p, size_t n, const char *file, int line);
+// The same, on a 64-byte (cache line) boundary; freed with free().
+void *kv_malloc_aligned_at(size_t n, const char *file, int line);
 #define kv_malloc(n) kv_malloc_at((n), __FILE__, __LINE__)
 #define kv_calloc(n, s) kv_calloc_at((n), (s), __FILE__, __LINE__)
 #define kv_realloc(p, n) kv_realloc_at((p), (n), __FILE__, __LINE__)
+#define kv_malloc_aligned(n) kv_malloc_aligned_at((n), __FILE__, __LINE__)
 
 // Monotonic clock in nanoseconds.
 uint64_t kv_now_ns(void);
@@ -213,6 +216,12 @@ typedef struct {
 
 typedef struct {
     const Model *model;
+    // The model's matrices copied at engine_init into the order one pass reads them, so that a
+    // decode step streams them as one run: per layer wqkv (D + 2 KV, D) = the rows of wq, wk
+    // and wv; wo (D, D); w13 (2 F, D) = the rows of w1 and w3; w2 (D, F); then wcls (V, D).
+    // Owned. The model's weights must not change while the engine lives.
+    float *packed;
+    size_t packed_layer; // floats per layer in packed
     float *key_cache;   // (L, HKV, T, HS) the KV cache: each head's keys one contiguous run
     float *value_cache; // (L, HKV, T, HS)
     int cache_len;      // positions 0..cache_len-1 of the cache are valid
@@ -222,11 +231,9 @@ typedef struct {
     float *x;      // (T, D) residual stream
     float *xb;     // (T, D)
     float *xb2;    // (T, D)
-    float *q;      // (T, D)
-    float *k_new;  // (T, KV) this pass's keys, before they go to their slots in the cache
-    float *v_new;  // (T, KV) this pass's values
-    float *hb;     // (T, F)
-    float *hb2;    // (T, F)
+    float *qkv;    // (T, D + 2 KV) each position's q, then k and v before they go to the cache
+    float *hb;     // (T, 2 F) each position's W1 x, then W3 x
+    float *hb2;    // (T, F) silu(W1 x) * W3 x
     float *att;    // (H, T) scores of one query position
     float *logits; // (V) of the last position of the last pass
     bool instrument; // record attention and counters (off: bench measures their cost)

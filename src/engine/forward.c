@@ -385,12 +385,32 @@ size_t engine_cache_offset(const ModelConfig *c, int layer, int kv_head, int pos
     return (((size_t)layer * (size_t)c->n_kv_heads + (size_t)kv_head) * t + (size_t)pos) * hs;
 }
 
+// Copies `rows` rows of `cols` floats to dst; returns the end of what was written.
+static float *pack_rows(float *dst, const float *src, size_t rows, size_t cols) {
+    memcpy(dst, src, rows * cols * sizeof(float));
+    return dst + rows * cols;
+}
+
 KvStatus engine_init(Engine *e, const Model *m, KvError *err) {
     memset(e, 0, sizeof *e);
     const ModelConfig *c = &m->cfg;
+    const ModelWeights *w = &m->w;
     size_t t = (size_t)c->seq_len, d = (size_t)c->dim, f = (size_t)c->hidden_dim;
-    size_t kv = (size_t)config_kv_dim(c), l = (size_t)c->n_layers;
+    size_t kv = (size_t)config_kv_dim(c), l = (size_t)c->n_layers, v = (size_t)c->vocab_size;
     e->model = m;
+    e->packed_layer = (d + 2 * kv) * d + d * d + 2 * f * d + d * f;
+    e->packed = kv_malloc_aligned((l * e->packed_layer + v * d) * sizeof(float));
+    float *p = e->packed;
+    for (size_t i = 0; i < l; i++) {
+        p = pack_rows(p, w->wq + i * d * d, d, d);
+        p = pack_rows(p, w->wk + i * kv * d, kv, d);
+        p = pack_rows(p, w->wv + i * kv * d, kv, d);
+        p = pack_rows(p, w->wo + i * d * d, d, d);
+        p = pack_rows(p, w->w1 + i * f * d, f, d);
+        p = pack_rows(p, w->w3 + i * f * d, f, d);
+        p = pack_rows(p, w->w2 + i * d * f, d, f);
+    }
+    pack_rows(p, w->wcls, v, d);
     e->key_cache = kv_calloc(l * t * kv, sizeof(float));
     e->value_cache = kv_calloc(l * t * kv, sizeof(float));
     e->work_k = kv_calloc(l * t * kv, sizeof(float));
@@ -398,19 +418,18 @@ KvStatus engine_init(Engine *e, const Model *m, KvError *err) {
     e->x = kv_calloc(t * d, sizeof(float));
     e->xb = kv_calloc(t * d, sizeof(float));
     e->xb2 = kv_calloc(t * d, sizeof(float));
-    e->q = kv_calloc(t * d, sizeof(float));
-    e->k_new = kv_calloc(t * kv, sizeof(float));
-    e->v_new = kv_calloc(t * kv, sizeof(float));
-    e->hb = kv_calloc(t * f, sizeof(float));
+    e->qkv = kv_calloc(t * (d + 2 * kv), sizeof(float));
+    e->hb = kv_calloc(t * 2 * f, sizeof(float));
     e->hb2 = kv_calloc(t * f, sizeof(float));
     e->att = kv_calloc((size_t)c->n_heads * t, sizeof(float));
-    e->logits = kv_calloc((size_t)c->vocab_size, sizeof(float));
+    e->logits = kv_calloc(v, sizeof(float));
     e->instrument = true;
     (void)err;
     return KV_OK;
 }
 
 void engine_free(Engine *e) {
+    free(e->packed);
     free(e->key_cache);
     free(e->value_cache);
     free(e->work_k);
@@ -418,9 +437,7 @@ void engine_free(Engine *e) {
     free(e->x);
     free(e->xb);
     free(e->xb2);
-    free(e->q);
-    free(e->k_new);
-    free(e->v_new);
+    free(e->qkv);
     free(e->hb);
     free(e->hb2);
     free(e->att);
@@ -434,6 +451,7 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
     const ModelWeights *w = &e->model->w;
     const int D = c->dim, F = c->hidden_dim, KV = config_kv_dim(c), HS = config_head_size(c);
     const int H = c->n_heads, T = c->seq_len, group = c->n_heads / c->n_kv_heads;
+    const int QKV = D + 2 * KV;
     assert(n >= 1 && pos0 >= 0 && pos0 + n <= T);
     assert(use_cache ? pos0 <= e->cache_len : pos0 == 0);
     if (!e->instrument)
@@ -450,22 +468,26 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
         memcpy(e->x + (size_t)t * D, w->token_embedding + (size_t)tokens[t] * D, D * sizeof(float));
 
     for (int l = 0; l < c->n_layers; l++) {
-        // attention: xb = rmsnorm(x); q, k, v projections; rotate q and k by their positions
+        const float *wqkv = e->packed + (size_t)l * e->packed_layer; // (D + 2 KV, D)
+        const float *wo = wqkv + (size_t)QKV * D;                    // (D, D)
+        const float *w13 = wo + (size_t)D * D;                       // (2 F, D)
+        const float *w2 = w13 + (size_t)2 * F * D;                   // (D, F)
+
+        // attention: xb = rmsnorm(x); q, k, v in one product; rotate q and k by their positions
         for (int t = 0; t < n; t++)
             rmsnorm(e->xb + (size_t)t * D, e->x + (size_t)t * D, w->rms_att + (size_t)l * D, D);
-        matmul(e->q, e->xb, w->wq + (size_t)l * D * D, n, D, D, f_qkv);
-        matmul(e->k_new, e->xb, w->wk + (size_t)l * KV * D, n, D, KV, f_qkv);
-        matmul(e->v_new, e->xb, w->wv + (size_t)l * KV * D, n, D, KV, f_qkv);
-        for (int t = 0; t < n; t++)
-            rope(e->q + (size_t)t * D, e->k_new + (size_t)t * KV, pos0 + t, D, KV, HS);
+        matmul(e->qkv, e->xb, wqkv, n, D, QKV, f_qkv);
+        for (int t = 0; t < n; t++) {
+            float *q = e->qkv + (size_t)t * QKV;
+            rope(q, q + D, pos0 + t, D, KV, HS);
+        }
         // each key/value head's slice goes to its slot: that head's keys are one contiguous run
         for (int g = 0; g < c->n_kv_heads; g++)
             for (int t = 0; t < n; t++) {
+                const float *k = e->qkv + (size_t)t * QKV + D + (size_t)g * HS;
                 const size_t slot = engine_cache_offset(c, l, g, pos0 + t);
-                memcpy(kbase + slot, e->k_new + (size_t)t * KV + (size_t)g * HS,
-                       HS * sizeof(float));
-                memcpy(vbase + slot, e->v_new + (size_t)t * KV + (size_t)g * HS,
-                       HS * sizeof(float));
+                memcpy(kbase + slot, k, HS * sizeof(float));
+                memcpy(vbase + slot, k + KV, HS * sizeof(float));
             }
         if (ctr)
             ctr->kv_bytes_written += 2ull * (uint64_t)n * (uint64_t)KV * sizeof(float);
@@ -475,7 +497,7 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
             const int p = pos0 + t;
             float *out = e->xb + (size_t)t * D;
             for (int h = 0; h < H; h++) {
-                const float *qh = e->q + (size_t)t * D + (size_t)h * HS;
+                const float *qh = e->qkv + (size_t)t * QKV + (size_t)h * HS;
                 const size_t head0 = engine_cache_offset(c, l, h / group, 0);
                 float *att = e->att + (size_t)h * T;
                 attend_head(out + (size_t)h * HS, att, qh, kbase + head0, vbase + head0, (size_t)HS,
@@ -492,21 +514,24 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
                 ctr->kv_bytes_read += 2ull * (uint64_t)(p + 1) * (uint64_t)KV * sizeof(float);
             }
         }
-        matmul(e->xb2, e->xb, w->wo + (size_t)l * D * D, n, D, D, f_out);
+        matmul(e->xb2, e->xb, wo, n, D, D, f_out);
         for (size_t i = 0; i < (size_t)n * D; i++)
             e->x[i] += e->xb2[i];
 
-        // MLP: x += W2 (silu(W1 xb) * W3 xb)
+        // MLP: x += W2 (silu(W1 xb) * W3 xb), W1 and W3 in one product
         for (int t = 0; t < n; t++)
             rmsnorm(e->xb + (size_t)t * D, e->x + (size_t)t * D, w->rms_ffn + (size_t)l * D, D);
-        matmul(e->hb, e->xb, w->w1 + (size_t)l * F * D, n, D, F, f_mlp);
-        matmul(e->hb2, e->xb, w->w3 + (size_t)l * F * D, n, D, F, f_mlp);
-        for (size_t i = 0; i < (size_t)n * F; i++) {
-            float v = e->hb[i];
-            v *= 1.0f / (1.0f + expf(-v));
-            e->hb[i] = v * e->hb2[i];
+        matmul(e->hb, e->xb, w13, n, D, 2 * F, f_mlp);
+        for (int t = 0; t < n; t++) {
+            const float *h1 = e->hb + (size_t)t * 2 * F, *h3 = h1 + F;
+            float *g = e->hb2 + (size_t)t * F;
+            for (int i = 0; i < F; i++) {
+                float v = h1[i];
+                v *= 1.0f / (1.0f + expf(-v));
+                g[i] = v * h3[i];
+            }
         }
-        matmul(e->xb2, e->hb, w->w2 + (size_t)l * D * F, n, F, D, f_mlp);
+        matmul(e->xb2, e->hb2, w2, n, F, D, f_mlp);
         for (size_t i = 0; i < (size_t)n * D; i++)
             e->x[i] += e->xb2[i];
     }
@@ -518,7 +543,8 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
     // logits of the last position only: the one whose next token is wanted
     const float *xl = e->x + (size_t)(n - 1) * D;
     rmsnorm(e->xb, xl, w->rms_final, D);
-    matmul(e->logits, e->xb, w->wcls, 1, D, c->vocab_size, f_cls);
+    const float *wcls = e->packed + (size_t)c->n_layers * e->packed_layer;
+    matmul(e->logits, e->xb, wcls, 1, D, c->vocab_size, f_cls);
 }
 
 int engine_step(Engine *e, const int *tokens, int len, CacheMode mode, AttnSink *sink,

@@ -41,6 +41,13 @@ void *kv_calloc_at(size_t n, size_t size, const char *file, int line) {
     return p;
 }
 
+void *kv_malloc_aligned_at(size_t n, const char *file, int line) {
+    void *p = NULL;
+    if (posix_memalign(&p, 64, n ? n : 1) != 0)
+        oom(n, file, line);
+    return p;
+}
+
 void *kv_realloc_at(void *p, size_t n, const char *file, int line) {
     void *q = realloc(p, n ? n : 1);
     if (!q)
