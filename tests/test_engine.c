@@ -137,6 +137,50 @@ Test(engine, modes_agree_on_every_step, .timeout = 120) {
     }
 }
 
+// Weights that are exactly bfloat16 values are kept in half the bytes: the engine must compute
+// exactly what it computes from the same weights kept as floats, on every shape (row lengths
+// with and without whole blocks of sixteen, odd tails), in both modes.
+Test(engine, bf16_weights_same_numbers, .timeout = 120) {
+    for (int k = 0; k < N_SHAPES; k++) {
+        char name[160];
+        describe(&shapes[k], name, sizeof name);
+        Model m;
+        load_shape(&m, k);
+        const ModelConfig *c = &m.cfg;
+        KvError err = {0};
+        Engine full;
+        cr_assert_eq(engine_init(&full, &m, &err), KV_OK, "%s", err.msg);
+        cr_assert(!full.packed_bf16, "%s: random float weights taken for bfloat16", name);
+        engine_free(&full);
+
+        model_round_bf16(&m);
+        Engine half, wide, nocache;
+        cr_assert_eq(engine_init(&half, &m, &err), KV_OK, "%s", err.msg);
+        cr_assert_eq(engine_init(&wide, &m, &err), KV_OK, "%s", err.msg);
+        cr_assert_eq(engine_init(&nocache, &m, &err), KV_OK, "%s", err.msg);
+        cr_assert(half.packed_bf16, "%s: rounded weights not kept as bfloat16", name);
+        cr_assert(!engine_pack(&wide, false) && !wide.packed_bf16);
+        int tokens[N_PROMPT + 32 + 1];
+        prompt_ids(tokens, c->vocab_size, 31 + (uint64_t)k);
+        for (int len = N_PROMPT; len < N_PROMPT + 32; len++) {
+            engine_step(&half, tokens, len, CACHE_MODE_ON, NULL, NULL);
+            engine_step(&wide, tokens, len, CACHE_MODE_ON, NULL, NULL);
+            engine_step(&nocache, tokens, len, CACHE_MODE_OFF, NULL, NULL);
+            size_t bytes = (size_t)c->vocab_size * sizeof(float);
+            cr_assert(memcmp(half.logits, wide.logits, bytes) == 0,
+                      "%s: len %d: bfloat16 and float storage differ (max %g)", name, len,
+                      max_abs_diff(half.logits, wide.logits, c->vocab_size));
+            cr_assert(max_abs_diff(half.logits, nocache.logits, c->vocab_size) <= 1e-4f,
+                      "%s: len %d: modes disagree with bfloat16 weights", name, len);
+            tokens[len] = argmax(half.logits, c->vocab_size);
+        }
+        engine_free(&half);
+        engine_free(&wide);
+        engine_free(&nocache);
+        model_free(&m);
+    }
+}
+
 // The mode can change between any two steps; turning the cache on rebuilds it from the tokens
 // so far (and counts that work); the logits always match a cache-only run.
 Test(engine, switching_modes_mid_sequence, .timeout = 120) {

@@ -163,6 +163,47 @@ static double core_peak_gflops(void) {
     return mhz * 1e6 * 32.0 / 1e9;
 }
 
+// The cached decode and the no-cache recompute at context 64, 256 and the model's maximum: one
+// line each, with the measured time ratio next to the FLOP ratio.
+static void bench_contexts(Engine *e, const int *tokens, uint64_t *ts, uint64_t *ts2) {
+    const ModelConfig *c = &e->model->cfg;
+    const int T = c->seq_len;
+    const char *weights = e->packed_bf16 ? "bf16" : "fp32";
+    int contexts[3] = {64, 256, T}, nctx = 0;
+    for (int i = 0; i < 3; i++)
+        if (contexts[i] <= T && (nctx == 0 || contexts[i] != contexts[nctx - 1]))
+            contexts[nctx++] = contexts[i];
+    for (int k = 0; k < nctx; k++) {
+        const int ctx = contexts[k], pos = ctx - 1;
+        // Rounds of one recompute and a burst of cached decodes, so that both see the same
+        // machine; the ratio is the median of the rounds' ratios.
+        engine_forward(e, tokens, 0, pos, true, NULL, NULL); // cache holds 0..pos-1
+        uint64_t one = time_recompute(e, tokens, ctx);
+        int rounds = reps_for(one, 700000000ull, 5), burst = 31;
+        if (rounds > 41)
+            rounds = 41;
+        uint64_t ratio_x1000[41], decs[41];
+        for (int r = 0; r < rounds; r++) {
+            ts2[r] = time_recompute(e, tokens, ctx);
+            for (int b = 0; b < burst; b++)
+                ts[b] = time_decode(e, tokens, pos, NULL, NULL);
+            decs[r] = median(ts, burst);
+            ratio_x1000[r] = ts2[r] * 1000 / (decs[r] ? decs[r] : 1);
+        }
+        uint64_t rec = median(ts2, rounds), dec = median(decs, rounds);
+        double time_ratio = (double)median(ratio_x1000, rounds) / 1000.0;
+        double fd = (double)formula_sum(c, pos, 1), fr = (double)formula_sum(c, 0, ctx);
+        double flop_ratio = fr / fd;
+        printf(
+            "bench engine weights=%s context=%d cache_tok_s=%.0f nocache_tok_s=%.1f cache_us=%.1f "
+            "nocache_us=%.1f time_ratio=%.1f flop_ratio=%.1f ratio_off_pct=%.1f "
+            "cache_gflops=%.2f nocache_gflops=%.2f\n",
+            weights, ctx, 1e9 / (double)dec, 1e9 / (double)rec, (double)dec / 1e3,
+            (double)rec / 1e3, time_ratio, flop_ratio,
+            100.0 * (time_ratio - flop_ratio) / flop_ratio, fd / (double)dec, fr / (double)rec);
+    }
+}
+
 static int bench_engine(int argc, char **argv) {
     CommonOptions o;
     app_common_defaults(&o);
@@ -189,41 +230,16 @@ static int bench_engine(int argc, char **argv) {
         tokens[i] = 3 + (int)(kv_rng_u32(&rng) % (uint32_t)(c->vocab_size - 3));
     uint64_t *ts = kv_malloc(2002 * sizeof(uint64_t)), *ts2 = kv_malloc(2002 * sizeof(uint64_t));
     const double peak = core_peak_gflops();
-    printf("bench engine model=%s params=%zu layers=%d dim=%d threads=1 clock=thread_cpu "
-           "peak_gflops_core=%.1f\n",
-           m.path, config_param_count(c), L, c->dim, peak);
+    printf("bench engine model=%s params=%zu layers=%d dim=%d weights=%s weight_bytes=%zu "
+           "threads=1 clock=thread_cpu peak_gflops_core=%.1f\n",
+           m.path, config_param_count(c), L, c->dim, e.packed_bf16 ? "bf16" : "fp32",
+           engine_packed_bytes(&e), peak);
 
-    int contexts[3] = {64, 256, T}, nctx = 0;
-    for (int i = 0; i < 3; i++)
-        if (contexts[i] <= T && (nctx == 0 || contexts[i] != contexts[nctx - 1]))
-            contexts[nctx++] = contexts[i];
-    for (int k = 0; k < nctx; k++) {
-        const int ctx = contexts[k], pos = ctx - 1;
-        // Rounds of one recompute and a burst of cached decodes, so that both see the same
-        // machine; the ratio is the median of the rounds' ratios.
-        engine_forward(&e, tokens, 0, pos, true, NULL, NULL); // cache holds 0..pos-1
-        uint64_t one = time_recompute(&e, tokens, ctx);
-        int rounds = reps_for(one, 700000000ull, 5), burst = 31;
-        if (rounds > 41)
-            rounds = 41;
-        uint64_t ratio_x1000[41], decs[41];
-        for (int r = 0; r < rounds; r++) {
-            ts2[r] = time_recompute(&e, tokens, ctx);
-            for (int b = 0; b < burst; b++)
-                ts[b] = time_decode(&e, tokens, pos, NULL, NULL);
-            decs[r] = median(ts, burst);
-            ratio_x1000[r] = ts2[r] * 1000 / (decs[r] ? decs[r] : 1);
-        }
-        uint64_t rec = median(ts2, rounds), dec = median(decs, rounds);
-        double time_ratio = (double)median(ratio_x1000, rounds) / 1000.0;
-        double fd = (double)formula_sum(c, pos, 1), fr = (double)formula_sum(c, 0, ctx);
-        double flop_ratio = fr / fd;
-        printf("bench engine context=%d cache_tok_s=%.0f nocache_tok_s=%.1f cache_us=%.1f "
-               "nocache_us=%.1f time_ratio=%.1f flop_ratio=%.1f ratio_off_pct=%.1f "
-               "cache_gflops=%.2f nocache_gflops=%.2f\n",
-               ctx, 1e9 / (double)dec, 1e9 / (double)rec, (double)dec / 1e3, (double)rec / 1e3,
-               time_ratio, flop_ratio, 100.0 * (time_ratio - flop_ratio) / flop_ratio,
-               fd / (double)dec, fr / (double)rec);
+    bench_contexts(&e, tokens, ts, ts2);
+    if (e.packed_bf16) { // the same model's weights kept as floats: twice the bytes per decode
+        engine_pack(&e, false);
+        bench_contexts(&e, tokens, ts, ts2);
+        engine_pack(&e, true);
     }
 
     // prefill: the whole of a prompt in one pass

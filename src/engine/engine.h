@@ -123,6 +123,12 @@ typedef struct {
 KvStatus model_load(Model *m, const char *path, KvError *err);
 void model_free(Model *m);
 
+// Rounds every weight the engine multiplies with (wq, wk, wv, wo, w1, w2, w3, wcls; the
+// embedding too when the classifier is shared) to the nearest bfloat16 value, ties to even.
+// An engine then keeps them in half the bytes and computes exactly what the rounded floats give
+// (engine_pack). What `kvtrain bf16` does to a trained model.
+void model_round_bf16(Model *m);
+
 // Writes a legacy version-0 checkpoint (atomic). The RoPE tables, unused by the engine, are
 // written as llama2.c's exporter computes them.
 KvStatus model_write(const char *path, const ModelConfig *c, const ModelWeights *w, KvError *err);
@@ -219,9 +225,12 @@ typedef struct {
     // The model's matrices copied at engine_init into the order one pass reads them, so that a
     // decode step streams them as one run: per layer wqkv (D + 2 KV, D) = the rows of wq, wk
     // and wv; wo (D, D); w13 (2 F, D) = the rows of w1 and w3; w2 (D, F); then wcls (V, D).
+    // As floats, or as bfloat16 (uint16_t, the high half of each float) when every one of them
+    // is exactly a bfloat16 value: the same numbers in half the bytes (engine_pack).
     // Owned. The model's weights must not change while the engine lives.
-    float *packed;
-    size_t packed_layer; // floats per layer in packed
+    void *packed;
+    bool packed_bf16;
+    size_t packed_layer; // elements per layer in packed
     float *key_cache;   // (L, HKV, T, HS) the KV cache: each head's keys one contiguous run
     float *value_cache; // (L, HKV, T, HS)
     int cache_len;      // positions 0..cache_len-1 of the cache are valid
@@ -236,6 +245,7 @@ typedef struct {
     float *hb2;    // (T, F) silu(W1 x) * W3 x
     float *att;    // (H, T) scores of one query position
     float *logits; // (V) of the last position of the last pass
+    float *wide;   // (4, max(D, F)) bfloat16 weight rows widened to floats for a batched pass
     bool instrument; // record attention and counters (off: bench measures their cost)
 } Engine;
 
@@ -243,6 +253,13 @@ KvStatus engine_init(Engine *e, const Model *m, KvError *err);
 // Where the HS floats of (layer, key/value head, position) start in key_cache, value_cache,
 // work_k and work_v. Attention walks one head's positions as one contiguous stream.
 size_t engine_cache_offset(const ModelConfig *c, int layer, int kv_head, int pos);
+// (Re)builds e->packed from the model: as bfloat16 when allow_bf16 and every matrix weight is
+// exactly a bfloat16 value (the low 16 bits of each float are zero; kvtrain bf16 makes a model
+// so), as floats otherwise. Either way the forward pass computes the same numbers. engine_init
+// calls it with allow_bf16 = true; tests and the benchmark compare both. Returns packed_bf16.
+bool engine_pack(Engine *e, bool allow_bf16);
+// Bytes of e->packed: what one decode step streams from memory besides the cache.
+size_t engine_packed_bytes(const Engine *e);
 void engine_free(Engine *e);
 
 // One pass over positions pos0 .. pos0+n-1 (tokens holds their ids), attending over 0..p for

@@ -90,89 +90,219 @@ static inline v8f sum4x8(v8f a0, v8f a1, v8f a2, v8f a3) {
     return SHUF8(v, v, 0, 2, 4, 6, 0, 2, 4, 6) + SHUF8(v, v, 1, 3, 5, 7, 1, 3, 5, 7);
 }
 
-KV_CLONES
-static void matmul(float *restrict out, const float *restrict x, const float *restrict w, int n,
-                   int in, int out_dim, uint64_t *flops) {
-    const int in8 = in & ~7;
-    if (n == 1) {
-        int o = 0;
-        for (; o + 4 <= out_dim; o += 4) {
-            const float *w0 = w + (size_t)o * in, *w1 = w0 + in, *w2 = w1 + in, *w3 = w2 + in;
-            // the next four rows, two cache lines per step: the weights stream from the shared
-            // cache once per token, and the hardware prefetcher alone leaves the loads waiting
-            const char *next = (const char *)(w3 + in);
-            v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-            for (int i = 0; i < in8; i += 8) {
-                __builtin_prefetch(next + 16 * i);
-                __builtin_prefetch(next + 16 * i + 64);
-                v8f xv = load8(x + i);
-                a0 += load8(w0 + i) * xv;
-                a1 += load8(w1 + i) * xv;
-                a2 += load8(w2 + i) * xv;
-                a3 += load8(w3 + i) * xv;
-            }
-            v8f r = sum4x8(a0, a1, a2, a3);
-            float s0 = r[0], s1 = r[1], s2 = r[2], s3 = r[3];
-            for (int i = in8; i < in; i++) {
-                s0 += w0[i] * x[i];
-                s1 += w1[i] * x[i];
-                s2 += w2[i] * x[i];
-                s3 += w3[i] * x[i];
-            }
-            out[o] = s0, out[o + 1] = s1, out[o + 2] = s2, out[o + 3] = s3;
-        }
-        for (; o < out_dim; o++) {
-            const float *wr = w + (size_t)o * in;
-            v8f a = {0};
-            for (int i = 0; i < in8; i += 8)
-                a += load8(wr + i) * load8(x + i);
-            float s = hsum8(a);
-            for (int i = in8; i < in; i++)
-                s += wr[i] * x[i];
-            out[o] = s;
-        }
+// Weights come as floats or as bfloat16 values (the high sixteen bits of a float: see
+// engine_pack). Widening a bfloat16 to a float is exact, so both give the same numbers to the
+// same arithmetic; bfloat16 halves the bytes a decode step streams from memory. A row of
+// bfloat16 weights is stored in blocks of sixteen, element j and element j + 8 of a block in one
+// 32-bit word: one load then gives sixteen floats with one shift (elements 0..7) and one mask
+// (elements 8..15). What is left of a row after its last whole block is stored in order.
+typedef uint32_t v8u __attribute__((vector_size(32)));
+
+// Weights i .. i+15 of a row as two vectors (i a multiple of 16 from the row's start).
+KV_INLINE void loadw16(const void *w, size_t i, v8f *lo, v8f *hi, const int bf16) {
+    if (bf16) {
+        v8u u;
+        memcpy(&u, (const uint16_t *)w + i, sizeof u);
+        *lo = (v8f)(u << 16);
+        *hi = (v8f)(u & 0xffff0000u);
     } else {
-        // 4 weight rows x 3 positions per tile: 12 accumulators stay in registers
-        int o = 0;
-        for (; o + 4 <= out_dim; o += 4) {
-            const float *w0 = w + (size_t)o * in, *w1 = w0 + in, *w2 = w1 + in, *w3 = w2 + in;
-            int t = 0;
-            for (; t + 3 <= n; t += 3) {
-                const float *x0 = x + (size_t)t * in, *x1 = x0 + in, *x2 = x1 + in;
-                v8f a00 = {0}, a01 = {0}, a02 = {0}, a10 = {0}, a11 = {0}, a12 = {0};
-                v8f a20 = {0}, a21 = {0}, a22 = {0}, a30 = {0}, a31 = {0}, a32 = {0};
-                for (int i = 0; i < in8; i += 8) {
-                    v8f xa = load8(x0 + i), xb = load8(x1 + i), xc = load8(x2 + i);
-                    v8f wv = load8(w0 + i);
-                    a00 += wv * xa, a01 += wv * xb, a02 += wv * xc;
-                    wv = load8(w1 + i);
-                    a10 += wv * xa, a11 += wv * xb, a12 += wv * xc;
-                    wv = load8(w2 + i);
-                    a20 += wv * xa, a21 += wv * xb, a22 += wv * xc;
-                    wv = load8(w3 + i);
-                    a30 += wv * xa, a31 += wv * xb, a32 += wv * xc;
-                }
-                float s[4][3] = {{hsum8(a00), hsum8(a01), hsum8(a02)},
-                                 {hsum8(a10), hsum8(a11), hsum8(a12)},
-                                 {hsum8(a20), hsum8(a21), hsum8(a22)},
-                                 {hsum8(a30), hsum8(a31), hsum8(a32)}};
-                const float *wr[4] = {w0, w1, w2, w3}, *xr[3] = {x0, x1, x2};
-                for (int i = in8; i < in; i++)
-                    for (int r = 0; r < 4; r++)
-                        for (int c = 0; c < 3; c++)
-                            s[r][c] += wr[r][i] * xr[c][i];
-                for (int c = 0; c < 3; c++)
-                    for (int r = 0; r < 4; r++)
-                        out[(size_t)(t + c) * out_dim + o + r] = s[r][c];
-            }
-            for (; t < n; t++)
-                matmul(out + (size_t)t * out_dim + o, x + (size_t)t * in, w0, 1, in, 4, NULL);
-        }
-        if (o < out_dim)
-            for (int t = 0; t < n; t++)
-                matmul(out + (size_t)t * out_dim + o, x + (size_t)t * in, w + (size_t)o * in, 1, in,
-                       out_dim - o, NULL);
+        *lo = load8((const float *)w + i);
+        *hi = load8((const float *)w + i + 8);
     }
+}
+
+// Weights i .. i+7 of a row stored in order (the part after the last whole block).
+KV_INLINE v8f loadw8(const void *w, size_t i, const int bf16) {
+    if (bf16) {
+        uint32_t u[8];
+        for (int j = 0; j < 8; j++)
+            u[j] = (uint32_t)((const uint16_t *)w)[i + j] << 16;
+        v8f v;
+        memcpy(&v, u, sizeof v);
+        return v;
+    }
+    return load8((const float *)w + i);
+}
+
+KV_INLINE float loadw1(const void *w, size_t i, const int bf16) {
+    if (bf16) {
+        uint32_t u = (uint32_t)((const uint16_t *)w)[i] << 16;
+        float f;
+        memcpy(&f, &u, sizeof f);
+        return f;
+    }
+    return ((const float *)w)[i];
+}
+
+// acc += row · x over elements 0 .. in8 of the row starting at element r: blocks of sixteen,
+// then one group of eight. The same adds in the same order as eight at a time.
+#define KV_ROW_DOT(acc, r, x, in8)                                                                 \
+    do {                                                                                           \
+        int i_ = 0;                                                                                \
+        for (; i_ + 16 <= (in8); i_ += 16) {                                                       \
+            v8f lo_, hi_;                                                                          \
+            loadw16(w, (r) + i_, &lo_, &hi_, bf16);                                                \
+            acc += lo_ * load8((x) + i_);                                                          \
+            acc += hi_ * load8((x) + i_ + 8);                                                      \
+        }                                                                                          \
+        if (i_ < (in8))                                                                            \
+            acc += loadw8(w, (r) + i_, bf16) * load8((x) + i_);                                    \
+    } while (0)
+
+// out[0 .. rows) = W (rows, in) · x for one position, four weight rows at a time.
+KV_INLINE void matvec_body(float *restrict out, const float *restrict x, const void *w, int in,
+                           int rows, const int bf16) {
+    const int in8 = in & ~7, in16 = in & ~15;
+    const size_t es = bf16 ? sizeof(uint16_t) : sizeof(float);
+    int o = 0;
+    for (; o + 4 <= rows; o += 4) {
+        const size_t r0 = (size_t)o * in, r1 = r0 + in, r2 = r1 + in, r3 = r2 + in;
+        // the next four rows, as fast as these are read: the weights stream from the shared
+        // cache once per token, and the hardware prefetcher alone leaves the loads waiting
+        const char *next = (const char *)w + (r3 + in) * es;
+        v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+        int i = 0;
+        for (; bf16 && i < in16; i += 16) {
+            for (size_t b = 0; b < 64 * es; b += 64)
+                __builtin_prefetch(next + 4 * es * (size_t)i + b);
+            const v8f xa = load8(x + i), xb = load8(x + i + 8);
+            v8f lo, hi;
+            loadw16(w, r0 + i, &lo, &hi, bf16);
+            a0 += lo * xa;
+            a0 += hi * xb;
+            loadw16(w, r1 + i, &lo, &hi, bf16);
+            a1 += lo * xa;
+            a1 += hi * xb;
+            loadw16(w, r2 + i, &lo, &hi, bf16);
+            a2 += lo * xa;
+            a2 += hi * xb;
+            loadw16(w, r3 + i, &lo, &hi, bf16);
+            a3 += lo * xa;
+            a3 += hi * xb;
+        }
+        for (; i < in8; i += 8) { // floats: eight at a time
+            for (size_t b = 0; b < 32 * es; b += 64)
+                __builtin_prefetch(next + 4 * es * (size_t)i + b);
+            const v8f xa = load8(x + i);
+            a0 += loadw8(w, r0 + i, bf16) * xa;
+            a1 += loadw8(w, r1 + i, bf16) * xa;
+            a2 += loadw8(w, r2 + i, bf16) * xa;
+            a3 += loadw8(w, r3 + i, bf16) * xa;
+        }
+        v8f r = sum4x8(a0, a1, a2, a3);
+        float s0 = r[0], s1 = r[1], s2 = r[2], s3 = r[3];
+        for (i = in8; i < in; i++) {
+            s0 += loadw1(w, r0 + i, bf16) * x[i];
+            s1 += loadw1(w, r1 + i, bf16) * x[i];
+            s2 += loadw1(w, r2 + i, bf16) * x[i];
+            s3 += loadw1(w, r3 + i, bf16) * x[i];
+        }
+        out[o] = s0, out[o + 1] = s1, out[o + 2] = s2, out[o + 3] = s3;
+    }
+    for (; o < rows; o++) {
+        const size_t r = (size_t)o * in;
+        v8f a = {0};
+        KV_ROW_DOT(a, r, x, in8);
+        float s = hsum8(a);
+        for (int i = in8; i < in; i++)
+            s += loadw1(w, r + i, bf16) * x[i];
+        out[o] = s;
+    }
+}
+
+// out (N, rows), rows `ostride` apart, = x (N, I) · W (rows, I)^T for float weights: 4 weight
+// rows x 3 positions per tile, so each weight is read once per three positions.
+KV_INLINE void batch_body(float *restrict out, size_t ostride, const float *restrict x,
+                          const float *restrict w, int n, int in, int rows) {
+    const int in8 = in & ~7;
+    int o = 0;
+    for (; o + 4 <= rows; o += 4) {
+        const float *w0 = w + (size_t)o * in, *w1 = w0 + in, *w2 = w1 + in, *w3 = w2 + in;
+        int t = 0;
+        for (; t + 3 <= n; t += 3) {
+            const float *x0 = x + (size_t)t * in, *x1 = x0 + in, *x2 = x1 + in;
+            v8f a00 = {0}, a01 = {0}, a02 = {0}, a10 = {0}, a11 = {0}, a12 = {0};
+            v8f a20 = {0}, a21 = {0}, a22 = {0}, a30 = {0}, a31 = {0}, a32 = {0};
+            for (int i = 0; i < in8; i += 8) { // twelve accumulators, three inputs, one weight
+                v8f xa = load8(x0 + i), xb = load8(x1 + i), xc = load8(x2 + i);
+                v8f wv = load8(w0 + i);
+                a00 += wv * xa, a01 += wv * xb, a02 += wv * xc;
+                wv = load8(w1 + i);
+                a10 += wv * xa, a11 += wv * xb, a12 += wv * xc;
+                wv = load8(w2 + i);
+                a20 += wv * xa, a21 += wv * xb, a22 += wv * xc;
+                wv = load8(w3 + i);
+                a30 += wv * xa, a31 += wv * xb, a32 += wv * xc;
+            }
+            float s[4][3] = {{hsum8(a00), hsum8(a01), hsum8(a02)},
+                             {hsum8(a10), hsum8(a11), hsum8(a12)},
+                             {hsum8(a20), hsum8(a21), hsum8(a22)},
+                             {hsum8(a30), hsum8(a31), hsum8(a32)}};
+            const float *wr[4] = {w0, w1, w2, w3}, *xr[3] = {x0, x1, x2};
+            for (int i = in8; i < in; i++)
+                for (int r = 0; r < 4; r++)
+                    for (int c = 0; c < 3; c++)
+                        s[r][c] += wr[r][i] * xr[c][i];
+            for (int c = 0; c < 3; c++)
+                for (int r = 0; r < 4; r++)
+                    out[(size_t)(t + c) * ostride + o + r] = s[r][c];
+        }
+        for (; t < n; t++)
+            matvec_body(out + (size_t)t * ostride + o, x + (size_t)t * in, w0, in, 4, 0);
+    }
+    if (o < rows)
+        for (int t = 0; t < n; t++)
+            matvec_body(out + (size_t)t * ostride + o, x + (size_t)t * in, w + (size_t)o * in, in,
+                        rows - o, 0);
+}
+
+// One packed bfloat16 row back to `in` floats in order (the inverse of pack_row_bf16).
+static void widen_row_bf16(float *restrict dst, const uint16_t *restrict src, int in) {
+    const int in8 = in & ~7;
+    int i = 0;
+    for (; i + 16 <= in8; i += 16) {
+        v8f lo, hi;
+        loadw16(src, (size_t)i, &lo, &hi, 1);
+        memcpy(dst + i, &lo, sizeof lo);
+        memcpy(dst + i + 8, &hi, sizeof hi);
+    }
+    for (; i < in; i++)
+        dst[i] = loadw1(src, (size_t)i, 1);
+}
+
+KV_CLONES
+static void matmul_f32(float *restrict out, const float *restrict x, const float *w, int n, int in,
+                       int out_dim) {
+    if (n == 1)
+        matvec_body(out, x, w, in, out_dim, 0);
+    else
+        batch_body(out, (size_t)out_dim, x, w, n, in, out_dim);
+}
+
+// bfloat16 weights: a decode streams them as they are; a batched pass widens four rows at a
+// time into `wide` (4 x I floats) once and uses them for every position.
+KV_CLONES
+static void matmul_bf16(float *restrict out, const float *restrict x, const uint16_t *w, int n,
+                        int in, int out_dim, float *restrict wide) {
+    if (n == 1) {
+        matvec_body(out, x, w, in, out_dim, 1);
+        return;
+    }
+    for (int o = 0; o < out_dim; o += 4) {
+        const int rows = out_dim - o < 4 ? out_dim - o : 4;
+        for (int r = 0; r < rows; r++)
+            widen_row_bf16(wide + (size_t)r * in, w + (size_t)(o + r) * in, in);
+        batch_body(out + o, (size_t)out_dim, x, wide, n, in, rows);
+    }
+}
+
+// out (N, O) = x (N, I) · W (O, I)^T, counted as 2 N I O FLOPs in *flops.
+static void matmul(Engine *e, float *restrict out, const float *restrict x, const void *w, int n,
+                   int in, int out_dim, uint64_t *flops) {
+    if (e->packed_bf16)
+        matmul_bf16(out, x, w, n, in, out_dim, e->wide);
+    else
+        matmul_f32(out, x, w, n, in, out_dim);
     if (flops)
         *flops += 2ull * (uint64_t)n * (uint64_t)in * (uint64_t)out_dim;
 }
@@ -385,32 +515,102 @@ size_t engine_cache_offset(const ModelConfig *c, int layer, int kv_head, int pos
     return (((size_t)layer * (size_t)c->n_kv_heads + (size_t)kv_head) * t + (size_t)pos) * hs;
 }
 
-// Copies `rows` rows of `cols` floats to dst; returns the end of what was written.
-static float *pack_rows(float *dst, const float *src, size_t rows, size_t cols) {
-    memcpy(dst, src, rows * cols * sizeof(float));
-    return dst + rows * cols;
+// The matrices of m in the order one pass reads them (see Engine.packed): pointers, sizes in
+// floats and row lengths; returns how many.
+static int packed_parts(const Model *m, const float *part[], size_t len[], size_t cols[]) {
+    const ModelConfig *c = &m->cfg;
+    const ModelWeights *w = &m->w;
+    const size_t d = (size_t)c->dim, f = (size_t)c->hidden_dim, kv = (size_t)config_kv_dim(c);
+    int k = 0;
+    for (size_t l = 0; l < (size_t)c->n_layers; l++) {
+        part[k] = w->wq + l * d * d, len[k] = d * d, cols[k++] = d;
+        part[k] = w->wk + l * kv * d, len[k] = kv * d, cols[k++] = d;
+        part[k] = w->wv + l * kv * d, len[k] = kv * d, cols[k++] = d;
+        part[k] = w->wo + l * d * d, len[k] = d * d, cols[k++] = d;
+        part[k] = w->w1 + l * f * d, len[k] = f * d, cols[k++] = d;
+        part[k] = w->w3 + l * f * d, len[k] = f * d, cols[k++] = d;
+        part[k] = w->w2 + l * d * f, len[k] = d * f, cols[k++] = f;
+    }
+    part[k] = w->wcls, len[k] = (size_t)c->vocab_size * d, cols[k++] = d;
+    return k;
+}
+
+static uint16_t bf16_bits(float v) {
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    return (uint16_t)(u >> 16);
+}
+
+// One row of n weights (each exactly a bfloat16) in the order loadw16 and loadw8 read; returns
+// the end of what was written.
+static uint16_t *pack_row_bf16(uint16_t *h, const float *row, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= (n & ~(size_t)7); i += 16)
+        for (size_t j = 0; j < 8; j++) {
+            *h++ = bf16_bits(row[i + j]);
+            *h++ = bf16_bits(row[i + 8 + j]);
+        }
+    for (; i < n; i++)
+        *h++ = bf16_bits(row[i]);
+    return h;
+}
+
+bool engine_pack(Engine *e, bool allow_bf16) {
+    const ModelConfig *c = &e->model->cfg;
+    const int max_parts = 7 * c->n_layers + 1;
+    const float **part = kv_malloc((size_t)max_parts * sizeof *part);
+    size_t *len = kv_malloc((size_t)max_parts * sizeof *len), total = 0;
+    size_t *cols = kv_malloc((size_t)max_parts * sizeof *cols);
+    const int k = packed_parts(e->model, part, len, cols);
+    bool bf16 = allow_bf16;
+    for (int i = 0; i < k; i++) {
+        total += len[i];
+        for (size_t j = 0; bf16 && j < len[i]; j++) {
+            uint32_t u;
+            memcpy(&u, &part[i][j], sizeof u);
+            bf16 = (u & 0xffffu) == 0; // exactly a bfloat16 value: nothing lost in the low half
+        }
+    }
+    free(e->packed);
+    e->packed_bf16 = bf16;
+    e->packed = kv_malloc_aligned(total * (bf16 ? sizeof(uint16_t) : sizeof(float)));
+    uint16_t *h = e->packed;
+    float *f = e->packed;
+    for (int i = 0; i < k; i++) {
+        if (!bf16) {
+            memcpy(f, part[i], len[i] * sizeof(float));
+            f += len[i];
+            continue;
+        }
+        for (size_t r = 0; r < len[i] / cols[i]; r++) // see loadw16 for the order in a row
+            h = pack_row_bf16(h, part[i] + r * cols[i], cols[i]);
+    }
+    const size_t d = (size_t)c->dim, ff = (size_t)c->hidden_dim, kv = (size_t)config_kv_dim(c);
+    e->packed_layer = (d + 2 * kv) * d + d * d + 2 * ff * d + d * ff;
+    free(part);
+    free(len);
+    free(cols);
+    return bf16;
+}
+
+size_t engine_packed_bytes(const Engine *e) {
+    const ModelConfig *c = &e->model->cfg;
+    size_t n = (size_t)c->n_layers * e->packed_layer + (size_t)c->vocab_size * (size_t)c->dim;
+    return n * (e->packed_bf16 ? sizeof(uint16_t) : sizeof(float));
+}
+
+// Element `i` of the packed stream, whichever its format.
+static const void *packed_at(const Engine *e, size_t i) {
+    return (const char *)e->packed + i * (e->packed_bf16 ? sizeof(uint16_t) : sizeof(float));
 }
 
 KvStatus engine_init(Engine *e, const Model *m, KvError *err) {
     memset(e, 0, sizeof *e);
     const ModelConfig *c = &m->cfg;
-    const ModelWeights *w = &m->w;
     size_t t = (size_t)c->seq_len, d = (size_t)c->dim, f = (size_t)c->hidden_dim;
     size_t kv = (size_t)config_kv_dim(c), l = (size_t)c->n_layers, v = (size_t)c->vocab_size;
     e->model = m;
-    e->packed_layer = (d + 2 * kv) * d + d * d + 2 * f * d + d * f;
-    e->packed = kv_malloc_aligned((l * e->packed_layer + v * d) * sizeof(float));
-    float *p = e->packed;
-    for (size_t i = 0; i < l; i++) {
-        p = pack_rows(p, w->wq + i * d * d, d, d);
-        p = pack_rows(p, w->wk + i * kv * d, kv, d);
-        p = pack_rows(p, w->wv + i * kv * d, kv, d);
-        p = pack_rows(p, w->wo + i * d * d, d, d);
-        p = pack_rows(p, w->w1 + i * f * d, f, d);
-        p = pack_rows(p, w->w3 + i * f * d, f, d);
-        p = pack_rows(p, w->w2 + i * d * f, d, f);
-    }
-    pack_rows(p, w->wcls, v, d);
+    engine_pack(e, true);
     e->key_cache = kv_calloc(l * t * kv, sizeof(float));
     e->value_cache = kv_calloc(l * t * kv, sizeof(float));
     e->work_k = kv_calloc(l * t * kv, sizeof(float));
@@ -423,6 +623,7 @@ KvStatus engine_init(Engine *e, const Model *m, KvError *err) {
     e->hb2 = kv_calloc(t * f, sizeof(float));
     e->att = kv_calloc((size_t)c->n_heads * t, sizeof(float));
     e->logits = kv_calloc(v, sizeof(float));
+    e->wide = kv_malloc_aligned(4 * (d > f ? d : f) * sizeof(float));
     e->instrument = true;
     (void)err;
     return KV_OK;
@@ -442,6 +643,7 @@ void engine_free(Engine *e) {
     free(e->hb2);
     free(e->att);
     free(e->logits);
+    free(e->wide);
     memset(e, 0, sizeof *e);
 }
 
@@ -468,15 +670,16 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
         memcpy(e->x + (size_t)t * D, w->token_embedding + (size_t)tokens[t] * D, D * sizeof(float));
 
     for (int l = 0; l < c->n_layers; l++) {
-        const float *wqkv = e->packed + (size_t)l * e->packed_layer; // (D + 2 KV, D)
-        const float *wo = wqkv + (size_t)QKV * D;                    // (D, D)
-        const float *w13 = wo + (size_t)D * D;                       // (2 F, D)
-        const float *w2 = w13 + (size_t)2 * F * D;                   // (D, F)
+        const size_t base = (size_t)l * e->packed_layer;
+        const void *wqkv = packed_at(e, base);                               // (D + 2 KV, D)
+        const void *wo = packed_at(e, base + (size_t)QKV * D);               // (D, D)
+        const void *w13 = packed_at(e, base + (size_t)(QKV + D) * D);        // (2 F, D)
+        const void *w2 = packed_at(e, base + (size_t)(QKV + D + 2 * F) * D); // (D, F)
 
         // attention: xb = rmsnorm(x); q, k, v in one product; rotate q and k by their positions
         for (int t = 0; t < n; t++)
             rmsnorm(e->xb + (size_t)t * D, e->x + (size_t)t * D, w->rms_att + (size_t)l * D, D);
-        matmul(e->qkv, e->xb, wqkv, n, D, QKV, f_qkv);
+        matmul(e, e->qkv, e->xb, wqkv, n, D, QKV, f_qkv);
         for (int t = 0; t < n; t++) {
             float *q = e->qkv + (size_t)t * QKV;
             rope(q, q + D, pos0 + t, D, KV, HS);
@@ -514,14 +717,14 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
                 ctr->kv_bytes_read += 2ull * (uint64_t)(p + 1) * (uint64_t)KV * sizeof(float);
             }
         }
-        matmul(e->xb2, e->xb, wo, n, D, D, f_out);
+        matmul(e, e->xb2, e->xb, wo, n, D, D, f_out);
         for (size_t i = 0; i < (size_t)n * D; i++)
             e->x[i] += e->xb2[i];
 
         // MLP: x += W2 (silu(W1 xb) * W3 xb), W1 and W3 in one product
         for (int t = 0; t < n; t++)
             rmsnorm(e->xb + (size_t)t * D, e->x + (size_t)t * D, w->rms_ffn + (size_t)l * D, D);
-        matmul(e->hb, e->xb, w13, n, D, 2 * F, f_mlp);
+        matmul(e, e->hb, e->xb, w13, n, D, 2 * F, f_mlp);
         for (int t = 0; t < n; t++) {
             const float *h1 = e->hb + (size_t)t * 2 * F, *h3 = h1 + F;
             float *g = e->hb2 + (size_t)t * F;
@@ -531,7 +734,7 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
                 g[i] = v * h3[i];
             }
         }
-        matmul(e->xb2, e->hb2, w2, n, F, D, f_mlp);
+        matmul(e, e->xb2, e->hb2, w2, n, F, D, f_mlp);
         for (size_t i = 0; i < (size_t)n * D; i++)
             e->x[i] += e->xb2[i];
     }
@@ -543,8 +746,8 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
     // logits of the last position only: the one whose next token is wanted
     const float *xl = e->x + (size_t)(n - 1) * D;
     rmsnorm(e->xb, xl, w->rms_final, D);
-    const float *wcls = e->packed + (size_t)c->n_layers * e->packed_layer;
-    matmul(e->logits, e->xb, wcls, 1, D, c->vocab_size, f_cls);
+    const void *wcls = packed_at(e, (size_t)c->n_layers * e->packed_layer);
+    matmul(e, e->logits, e->xb, wcls, 1, D, c->vocab_size, f_cls);
 }
 
 int engine_step(Engine *e, const int *tokens, int len, CacheMode mode, AttnSink *sink,

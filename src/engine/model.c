@@ -318,3 +318,39 @@ KvStatus model_write(const char *path, const ModelConfig *c, const ModelWeights 
     free(buf);
     return st;
 }
+
+// ----------------------------------------------------------------------------------------------
+// bfloat16 rounding
+
+// The nearest bfloat16 value to v (ties to even), as a float; NaN stays NaN.
+static float round_bf16(float v) {
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x007fffffu))
+        u |= 0x00400000u; // a NaN keeps a mantissa bit in the high half
+    else
+        u += 0x7fffu + ((u >> 16) & 1u);
+    u &= 0xffff0000u;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+static void round_all(float *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        p[i] = round_bf16(p[i]);
+}
+
+void model_round_bf16(Model *m) {
+    const ModelConfig *c = &m->cfg;
+    ModelWeights *w = &m->w;
+    const size_t d = (size_t)c->dim, f = (size_t)c->hidden_dim, kv = (size_t)config_kv_dim(c);
+    const size_t l = (size_t)c->n_layers;
+    round_all(w->wq, l * d * d);
+    round_all(w->wk, l * kv * d);
+    round_all(w->wv, l * kv * d);
+    round_all(w->wo, l * d * d);
+    round_all(w->w1, l * f * d);
+    round_all(w->w2, l * d * f);
+    round_all(w->w3, l * f * d);
+    round_all(w->wcls, (size_t)c->vocab_size * d); // the embedding too, when it is shared
+}

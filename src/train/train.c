@@ -275,3 +275,14 @@ KvStatus convert_gqa(const char *in_path, int kv_heads, const char *out_path, Kv
     model_free(&m);
     return st;
 }
+
+KvStatus convert_bf16(const char *in_path, const char *out_path, KvError *err) {
+    Model m;
+    KvStatus st = model_load(&m, in_path, err);
+    if (st != KV_OK)
+        return st;
+    model_round_bf16(&m);
+    st = model_write(out_path, &m.cfg, &m.w, err);
+    model_free(&m);
+    return st;
+}

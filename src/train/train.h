@@ -209,6 +209,11 @@ KvStatus train_run(const TrainConfig *tc, const int *train_tok, size_t n_train,
 // value projections the mean of the heads it replaces.
 KvStatus convert_gqa(const char *in_path, int kv_heads, const char *out_path, KvError *err);
 
+// Writes in_path's model with every matrix weight rounded to the nearest bfloat16
+// (model_round_bf16): the engine then streams half the bytes per decode step and computes
+// exactly what the rounded weights give. The last step of make_model.sh.
+KvStatus convert_bf16(const char *in_path, const char *out_path, KvError *err);
+
 // Draws the loss curve (train and validation) from a CSV as written by train_run into a PNG.
 KvStatus plot_loss_png(const char *csv_path, const char *png_path, const char *title, KvError *err);
 

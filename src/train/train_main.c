@@ -8,6 +8,7 @@
 //                  [--init FILE --step0 N]   continue from a checkpoint, CSV steps from N
 //   kvtrain eval   --model FILE --tokenizer FILE --valid FILE [--corpus FILE]
 //   kvtrain gqa    --model FILE --kv-heads K --out FILE   a grouped-query copy (mean-pooled k, v)
+//   kvtrain bf16   --model FILE --out FILE   matrix weights rounded to bfloat16 (half the bytes)
 //   kvtrain bench  matmul GFLOP/s and one training step's time on the shipped shape
 //   kvtrain plot   --csv FILE --png FILE
 //
@@ -23,15 +24,15 @@
 
 typedef struct {
     const char *train, *valid, *corpus, *out, *tokenizer, *model, *csv, *png, *init;
-    long step0, variant, seed, bytes, vocab, steps, batch, seq, dim, hidden, layers, heads, kv_heads,
-        threads;
+    long step0, variant, seed, bytes, vocab, steps, batch, seq, dim, hidden, layers, heads,
+        kv_heads, threads;
     long warmup, eval_every;
     double lr;
 } Args;
 
 static int usage(const char *msg) {
     fprintf(stderr,
-            "kvtrain: %s\nusage: kvtrain corpus|bpe|train|eval|bench|plot [options] "
+            "kvtrain: %s\nusage: kvtrain corpus|bpe|train|eval|gqa|bf16|bench|plot [options] "
             "(see src/train/train_main.c)\n",
             msg);
     return 2;
@@ -228,6 +229,11 @@ int main(int argc, char **argv) {
         if (!a.model || !a.out || !a.kv_heads)
             return usage("gqa needs --model, --kv-heads and --out");
         return convert_gqa(a.model, (int)a.kv_heads, a.out, &err) == KV_OK ? 0 : fail(&err);
+    }
+    if (strcmp(cmd, "bf16") == 0) {
+        if (!a.model || !a.out)
+            return usage("bf16 needs --model and --out");
+        return convert_bf16(a.model, a.out, &err) == KV_OK ? 0 : fail(&err);
     }
     if (strcmp(cmd, "plot") == 0) {
         if (!a.csv || !a.png)
