@@ -31,8 +31,10 @@ const char *const flop_component_names[FLOP_COMPONENTS] = {"qkv", "scores", "val
 // out (N, O) = x (N, I) · W(O, I)^T, the only heavy loop. Eight-wide vectors (GCC vector
 // extensions: two SSE registers on a plain x86-64, one AVX register in the AVX2+FMA clone that
 // the loader picks at run time where the CPU has it). Decode (N = 1) walks four weight rows at
-// once against one input; prefill and no-cache passes walk one weight row against four inputs,
-// so each weight row is read from memory once per four positions.
+// once against one input and prefetches the next four: it streams every weight once per token
+// and is bound by memory bandwidth, which is why the weights may be kept as bfloat16 (half the
+// bytes, the same numbers: see loadw16). Prefill and no-cache passes walk four weight rows
+// against three inputs, so each weight is read once per three positions: bound by arithmetic.
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define KV_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
