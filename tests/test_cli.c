@@ -313,7 +313,7 @@ Test(cli, unknown_option) {
     const char *args[] = {"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt", "hi",
                           "--frobnicate", NULL};
     expect_bad(args, (const char *[]){"--frobnicate", NULL});
-    // (`kvscope --frobnicate` goes to the window's own option parser: tested with the window)
+    // (`kvscope --frobnicate` goes to the window's own option parser: see command_help)
     files_free(&f);
 }
 
@@ -321,6 +321,25 @@ Test(cli, unknown_command) {
     const char *args[] = {"frobnicate", NULL};
     if (!tu_kvscope_bin()) cr_skip_test("KVSCOPE_BIN not set");
     expect_bad(args, (const char *[]){"frobnicate", NULL});
+}
+
+// `kvscope COMMAND --help` prints the usage on stdout and exits 0, for every command; the
+// window's own parser rejects an unknown option like any command does.
+Test(cli, command_help) {
+    if (!tu_kvscope_bin()) cr_skip_test("KVSCOPE_BIN not set");
+    const char *cmds[] = {"run", "generate", "render", "lesson", "info", "bench"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        const char *args[] = {cmds[i], i % 2 ? "-h" : "--help", NULL};
+        TuRun r;
+        run(&r, args);
+        cr_assert_eq(r.status, 0, "%s --help: exit %d; stderr: %s", cmds[i], r.status, r.err);
+        cr_assert(strstr(r.out, "usage: kvscope") != NULL, "%s --help: no usage on stdout",
+                  cmds[i]);
+        cr_assert(strstr(r.out, cmds[i]) != NULL, "%s --help: the page does not name it", cmds[i]);
+        tu_run_free(&r);
+    }
+    const char *bad[] = {"--frobnicate", NULL};
+    expect_bad(bad, (const char *[]){"--frobnicate", NULL});
 }
 
 Test(cli, steps_zero) {

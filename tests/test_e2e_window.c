@@ -167,6 +167,28 @@ static int shot_red(const Shot *s) {
     return n;
 }
 
+// Rows of the screen that are black from edge to edge: the root window showing, not kvscope.
+static int shot_black_rows(const Shot *s) {
+    int n = 0;
+    for (int y = 0; y < s->h; y++) {
+        bool black = true;
+        for (int x = 0; x < s->w && black; x++)
+            black = s->px[(size_t)y * s->w + x] == 0;
+        n += black;
+    }
+    return n;
+}
+
+// Pixels brighter than mid-grey: most of the light theme, little of the dark one.
+static int shot_light(const Shot *s) {
+    int n = 0;
+    for (size_t i = 0; i < (size_t)s->w * s->h; i++) {
+        int r = s->px[i] >> 16 & 255, g = s->px[i] >> 8 & 255, b = s->px[i] & 255;
+        n += r + g + b > 3 * 160;
+    }
+    return n;
+}
+
 typedef struct {
     char *xwd, *xdotool, *dir, *display;
     int shots;
@@ -396,13 +418,21 @@ Test(e2e, lesson_in_xvfb, .timeout = 60) {
 
     pid_t xpid = xvfb_start(&c, xvfb);
     char *klog = tu_join(c.dir, "kvscope.log");
-    char *kargv[] = {(char *)bin, "lesson", lesson, "--model", model, "--tokenizer", tok, NULL};
+    // fullscreen with no window manager (over a smaller window size), in the presenter's theme
+    char *kargv[] = {(char *)bin, "lesson",  lesson, "--model", model,     "--tokenizer",
+                     tok,         "--size",  "960x540", "--fullscreen", "--theme",
+                     "light",     NULL};
     pid_t kpid = spawn_bg(kargv, klog, c.dir);
     window_wait(&c, kpid, xpid, klog);
     settle();
 
     Shot s0, s1, s2;
     take(&c, &s0, "lesson-beat1");
+    int black = shot_black_rows(&s0), light = shot_light(&s0);
+    fprintf(stderr, "e2e: lesson fullscreen light: %d black rows, %d%% light pixels\n", black,
+            (int)(100.0 * light / (W * H)));
+    cr_assert_eq(black, 0, "the fullscreen window leaves %d rows of the screen uncovered", black);
+    cr_assert_gt(light, W * H / 2, "--theme light: only %d light pixels", light);
     keys(&c, "Right");
     settle();
     take(&c, &s1, "lesson-beat2");

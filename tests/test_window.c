@@ -872,3 +872,42 @@ Test(window, lesson_chosen_in_the_app) {
     tu_rmtree(dir);
     free(one), free(two), free(bad), free(other);
 }
+
+// Each beat of a lesson may set the theme; once the presenter picks one (D, or --theme), it
+// holds on every beat until they pick again.
+Test(window, presenter_theme_holds_over_lesson_beats) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    static const LessonPreset none[] = {{NULL, NULL}};
+    const char text[] = "prompt Once upon a time\ncaption Dark\nbeat\n"
+                        "theme light\ncaption Light\nbeat\n";
+    Lesson l;
+    LessonPlayer p;
+    KvError err = {0};
+    cr_assert_eq(lesson_parse(&l, "theme.lesson", text, strlen(text), none, &err), KV_OK, "%s",
+                 err.msg);
+    cr_assert_eq(lesson_check(&l, &f.m, &f.t, &err), KV_OK, "%s", err.msg);
+    lesson_player_init(&p, &l, &f.s);
+    cr_assert(app_play_lesson(a, &p));
+    cr_assert_eq(a->theme_forced, -1);
+    cr_assert_eq(a->view.theme, THEME_DARK);
+    key(a, SDLK_RIGHT);
+    cr_assert_eq(a->view.theme, THEME_LIGHT, "the beat's own theme");
+    key(a, SDLK_LEFT);
+    cr_assert_eq(a->view.theme, THEME_DARK);
+
+    press_key(a, ACT_THEME); // the presenter's choice: light, on both beats
+    cr_assert_eq(a->view.theme, THEME_LIGHT);
+    key(a, SDLK_RIGHT);
+    cr_assert_eq(a->view.theme, THEME_LIGHT);
+    press_key(a, ACT_THEME); // dark, even where the beat says light
+    key(a, SDLK_LEFT);
+    key(a, SDLK_RIGHT);
+    cr_assert_eq(a->lesson->beat, 1);
+    cr_assert_eq(a->view.theme, THEME_DARK, "the beat overrode the presenter's theme");
+
+    app_play_lesson(a, NULL);
+    lesson_free(&l);
+    fx_free(&f);
+}

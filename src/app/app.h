@@ -17,9 +17,12 @@ int cmd_run(int argc, char **argv);      // window.c: open the window
 int cmd_lesson(int argc, char **argv);   // cmd_lesson.c
 
 // Plays a lesson in the window (window.c): the player is checked and at beat 0; its session is
-// driven by the window until the presenter quits. Returns the exit status.
+// driven by the window until the presenter quits. width x height (0: the default size), theme
+// (-1: as each beat says; else THEME_DARK or THEME_LIGHT on every beat), fullscreen as
+// `kvscope run` takes them. Returns the exit status.
 struct LessonPlayer;
-int window_play_lesson(struct LessonPlayer *player);
+int window_play_lesson(struct LessonPlayer *player, int width, int height, int theme,
+                       bool fullscreen);
 
 // Figures of `kvscope bench render` (cmd_render.c); `bench` with no argument runs all.
 int bench_render(int argc, char **argv);

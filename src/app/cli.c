@@ -161,20 +161,28 @@ static void usage(FILE *f) {
     fputs("usage: kvscope [command] [options]\n"
           "\n"
           "  kvscope                     open the window: default model, first preset\n"
-          "  kvscope run [options]       the same, with options\n"
-          "  kvscope generate --prompt TEXT [-n N] [--no-cache] [--temperature T] [--top-k K]\n"
-          "                   [--top-p P] [--seed S] [--trace FILE.csv] [--verify]\n"
+          "  kvscope run [--prompt TEXT | --preset NAME] [--no-cache] [--size WxH]\n"
+          "              [--theme dark|light] [--fullscreen] [--view sequence|heatmap|layers]\n"
+          "              [--steps N] [--speed TOK_S] [--export-dir DIR] [sampler options]\n"
+          "                              the same, with options\n"
+          "  kvscope generate (--prompt TEXT | --preset NAME) [-n N] [--no-cache]\n"
+          "                   [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
+          "                   [--trace FILE.csv] [--verify]\n"
           "                              generated text to stdout, a per-step table to stderr\n"
           "  kvscope render (--prompt TEXT | --preset NAME) --steps N [--no-cache]\n"
           "                 [--view sequence|heatmap|layers] [--layer L] [--head H] [--size WxH]\n"
           "                 [--theme dark|light] -o FILE.png|.svg|.pdf [--frames DIR]\n"
-          "  kvscope lesson FILE [--pdf DECK.pdf] [--frames DIR]\n"
+          "  kvscope lesson FILE [--pdf DECK.pdf] [--frames DIR] [--size WxH]\n"
+          "                 [--theme dark|light] [--fullscreen] [--check]\n"
+          "                              a lesson in the window, or as a deck and frames\n"
           "  kvscope info [--heads]      model configuration, parameters, KV bytes per token\n"
           "  kvscope bench [engine|render]\n"
           "                              performance figures, one line each\n"
           "\n"
           "common options: --model FILE --tokenizer FILE (default: the shipped model)\n"
-          "presets: narrative, code, fact\n",
+          "sampler options (run, generate): --temperature T --top-k K --top-p P --seed S\n"
+          "presets: narrative, code, fact\n"
+          "kvscope COMMAND --help prints this page.\n",
           f);
 }
 
@@ -191,9 +199,15 @@ int cli_main(int argc, char **argv) {
         int (*fn)(int, char **);
     } cmds[] = {{"run", cmd_run},       {"generate", cmd_generate}, {"render", cmd_render},
                 {"lesson", cmd_lesson}, {"info", cmd_info},         {"bench", cmd_bench}};
-    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-        if (strcmp(cmd, cmds[i].name) == 0)
-            return cmds[i].fn(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        if (strcmp(cmd, cmds[i].name) != 0)
+            continue;
+        if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
+            usage(stdout);
+            return 0;
+        }
+        return cmds[i].fn(argc - 1, argv + 1);
+    }
     if (cmd[0] == '-') // options without a command: the window with options
         return cmd_run(argc, argv);
     return app_usage_error(cmd, "unknown command (see kvscope --help)");

@@ -1,5 +1,6 @@
 // cmd_lesson.c — `kvscope lesson FILE [--pdf DECK.pdf] [--frames DIR] [--size WxH]
-// [--theme dark|light] [--check] [--model FILE] [--tokenizer FILE]`.
+// [--theme dark|light] [--fullscreen] [--check] [--model FILE] [--tokenizer FILE]`.
+// --size and --theme shape the window as well as the deck and frames.
 //
 // Reads and checks the whole lesson first (nothing runs on a bad file), then builds the deck
 // and/or the frames headlessly, or hands the player, at beat 0, to the window
@@ -13,7 +14,8 @@
 
 static void usage_line(void) {
     fputs("usage: kvscope lesson FILE [--pdf DECK.pdf] [--frames DIR] [--size WxH]\n"
-          "                      [--theme dark|light] [--check] [--model FILE] [--tokenizer FILE]\n",
+          "                      [--theme dark|light] [--fullscreen] [--check] [--model FILE]\n"
+          "                      [--tokenizer FILE]\n",
           stderr);
 }
 
@@ -30,7 +32,7 @@ LessonPreset *app_lesson_presets(void) {
 int cmd_lesson(int argc, char **argv) {
     const char *file = NULL, *pdf = NULL, *frames = NULL, *model = NULL, *tokenizer = NULL;
     LessonDeckOptions deck = {.width = 1920, .height = 1080, .theme = -1};
-    bool check_only = false;
+    bool check_only = false, fullscreen = false, size_given = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         bool takes = strcmp(a, "--pdf") == 0 || strcmp(a, "--frames") == 0 ||
@@ -53,7 +55,7 @@ int cmd_lesson(int argc, char **argv) {
                 h > 8192)
                 return app_usage_error("--size", "'%s' is not WxH between 320x180 and 8192x8192",
                                        val);
-            deck.width = w, deck.height = h;
+            deck.width = w, deck.height = h, size_given = true;
         } else if (strcmp(a, "--theme") == 0) {
             if (strcmp(val, "dark") == 0)
                 deck.theme = THEME_DARK;
@@ -63,6 +65,9 @@ int cmd_lesson(int argc, char **argv) {
                 return app_usage_error("--theme", "unknown theme '%s' (dark, light)", val);
         } else if (strcmp(a, "--check") == 0) {
             check_only = true;
+            continue;
+        } else if (strcmp(a, "--fullscreen") == 0) {
+            fullscreen = true;
             continue;
         } else if (a[0] == '-' && a[1] != '\0') {
             usage_line();
@@ -117,12 +122,11 @@ int cmd_lesson(int argc, char **argv) {
                     pdf ? " -> " : "", pdf ? pdf : "", frames ? " -> " : "",
                     frames ? frames : "");
     } else {
-        if (deck.theme >= 0)
-            fprintf(stderr, "kvscope: lesson: --theme applies to --pdf and --frames only\n");
         if (lesson_player_goto(&player, 0, &err))
             status = app_fail(&err);
         else
-            status = window_play_lesson(&player);
+            status = window_play_lesson(&player, size_given ? deck.width : 0,
+                                        size_given ? deck.height : 0, deck.theme, fullscreen);
     }
     session_free(&s);
 done_model:

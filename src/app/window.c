@@ -119,6 +119,7 @@ typedef struct {
     int width, height;
     bool fullscreen;
     ThemeKind theme;
+    bool theme_given;    // --theme: also over the themes a lesson's beats set
     int view;            // -1: default
     int steps;           // steps taken before the window opens
     int speed_i;         // -1: default
@@ -164,6 +165,7 @@ static int parse_run(int argc, char **argv, RunOptions *o, KvError *err) {
             if (parse_size(val, &o->width, &o->height, err))
                 return -1;
         } else if (strcmp(opt, "--theme") == 0) {
+            o->theme_given = true;
             if (val && strcmp(val, "dark") == 0)
                 o->theme = THEME_DARK;
             else if (val && strcmp(val, "light") == 0)
@@ -375,10 +377,14 @@ static int run_window(Session *s, LessonPlayer *lesson, const RunOptions *o, uin
 
     SDL_SetHint(SDL_HINT_VIDEO_X11_NET_WM_BYPASS_COMPOSITOR, "0");
     Uint32 flags = SDL_WINDOW_RESIZABLE | SDL_WINDOW_ALLOW_HIGHDPI;
-    if (o->fullscreen)
+    int x = SDL_WINDOWPOS_CENTERED, y = SDL_WINDOWPOS_CENTERED, w = o->width, h = o->height;
+    SDL_Rect r;
+    if (o->fullscreen && SDL_GetDisplayBounds(0, &r) == 0) {
+        // covering the display from the start: no window manager needed to make it so
         flags |= SDL_WINDOW_FULLSCREEN_DESKTOP;
-    win = SDL_CreateWindow("kvscope", SDL_WINDOWPOS_CENTERED, SDL_WINDOWPOS_CENTERED, o->width,
-                           o->height, flags);
+        x = r.x, y = r.y, w = r.w, h = r.h;
+    }
+    win = SDL_CreateWindow("kvscope", x, y, w, h, flags);
     if (!win) {
         fprintf(stderr, "kvscope: window: no display available (%s); try kvscope render\n",
                 SDL_GetError());
@@ -404,7 +410,9 @@ static int run_window(Session *s, LessonPlayer *lesson, const RunOptions *o, uin
     app_init(a, s, ww, wh, pw / (double)ww);
     a->win = win;
     a->fullscreen = o->fullscreen;
+    a->windowed_w = o->width, a->windowed_h = o->height; // what leaving fullscreen returns to
     a->view.theme = o->theme;
+    a->theme_forced = o->theme_given ? (int)o->theme : -1;
     if (o->view >= 0)
         a->view.kind = (ViewKind)o->view;
     if (o->speed_i >= 0)
@@ -565,12 +573,17 @@ done_model:
     return status;
 }
 
-int window_play_lesson(LessonPlayer *p) {
+int window_play_lesson(LessonPlayer *p, int width, int height, int theme, bool fullscreen) {
     uint64_t t0 = kv_now_ns();
     RunOptions o;
     KvError err = {0};
     char *argv[] = {"lesson", NULL};
     parse_run(1, argv, &o, &err); // the defaults
+    if (width > 0 && height > 0)
+        o.width = width, o.height = height;
+    if (theme >= 0)
+        o.theme = (ThemeKind)theme, o.theme_given = true;
+    o.fullscreen = fullscreen;
     int status = open_display();
     return status ? status : run_window(p->session, p, &o, t0);
 }

@@ -169,6 +169,8 @@ typedef struct {
     // a lesson playing (NULL: none). Either borrowed from the caller, or opened by ACT_LESSON
     // from lesson_dir and then owned (own_lesson, own_player; lesson == own_player).
     LessonPlayer *lesson;
+    int theme_forced; // -1: each lesson beat sets its theme; else the presenter's (--theme, D)
+    int windowed_w, windowed_h; // the window's size before fullscreen, restored after
     Lesson *own_lesson;
     LessonPlayer *own_player;
     char lesson_dir[1024];  // where ACT_LESSON looks ("" = beside the executable, see app_init)
@@ -207,6 +209,10 @@ void app_quiesce(AppState *a);
 bool app_play_lesson(AppState *a, LessonPlayer *p);
 // Goes to beat k of the playing lesson (clamped to its beats); false with a notice on failure.
 bool app_goto_beat(AppState *a, int k);
+
+// Fullscreen on the window's display (on) or back to a centred window (off); places the window
+// itself where no window manager would.
+void app_window_fullscreen(AppState *a, bool on);
 
 // Writes the current frame as PNG and SVG into a->export_dir (created); sets the notice.
 bool app_export(AppState *a);

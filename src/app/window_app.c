@@ -56,6 +56,7 @@ void app_init(AppState *a, Session *s, int width, int height, double scale) {
     a->anim_start = -1e9;
     a->anim_len = anim_len_for(speed(a));
     a->preset = 0;
+    a->theme_forced = -1;
     snprintf(a->export_dir, sizeof a->export_dir, "exports");
     app_resize(a, width, height, scale);
     a->dirty = true;
@@ -296,6 +297,34 @@ static void typed_backspace(AppState *a) {
 // ----------------------------------------------------------------------------------------------
 // Lessons
 
+// The view a lesson's beat asks for, in the presenter's theme where they chose one.
+static void lesson_view(AppState *a) {
+    lesson_player_view(a->lesson, &a->view);
+    if (a->theme_forced >= 0)
+        a->view.theme = (ThemeKind)a->theme_forced;
+}
+
+void app_window_fullscreen(AppState *a, bool on) {
+    SDL_Window *win = a->win;
+    SDL_Rect r;
+    if (on) {
+        // Without a window manager (a bare X server, a kiosk) nobody resizes or moves a window
+        // that asks for fullscreen: it would keep its place and size while kvscope draws for
+        // the whole display. So the window covers the display itself first.
+        SDL_GetWindowSize(win, &a->windowed_w, &a->windowed_h);
+        if (SDL_GetDisplayBounds(SDL_GetWindowDisplayIndex(win), &r) == 0) {
+            SDL_SetWindowPosition(win, r.x, r.y);
+            SDL_SetWindowSize(win, r.w, r.h);
+        }
+        SDL_SetWindowFullscreen(win, SDL_WINDOW_FULLSCREEN_DESKTOP);
+    } else {
+        SDL_SetWindowFullscreen(win, 0);
+        if (a->windowed_w > 0 && a->windowed_h > 0)
+            SDL_SetWindowSize(win, a->windowed_w, a->windowed_h);
+        SDL_SetWindowPosition(win, SDL_WINDOWPOS_CENTERED, SDL_WINDOWPOS_CENTERED);
+    }
+}
+
 bool app_goto_beat(AppState *a, int k) {
     LessonPlayer *p = a->lesson;
     if (!p)
@@ -312,7 +341,7 @@ bool app_goto_beat(AppState *a, int k) {
         set_notice(a, 8, "%s", err.msg);
         return false;
     }
-    lesson_player_view(p, &a->view);
+    lesson_view(a);
     a->view.pinned = -1;
     a->view.hover = -1;
     a->view.scroll = 0;
@@ -342,7 +371,7 @@ bool app_play_lesson(AppState *a, LessonPlayer *p) {
     if (p->beat < 0)
         return app_goto_beat(a, 0);
     before_change(a);
-    lesson_player_view(p, &a->view);
+    lesson_view(a);
     toolbar_layout(a);
     return true;
 }
@@ -491,11 +520,14 @@ void app_do(AppState *a, AppAction act) {
     case ACT_LAYER: cycle_layer(a); break;
     case ACT_HEAD: cycle_head(a); break;
     case ACT_VIEW: a->view.kind = (ViewKind)((a->view.kind + 1) % VIEW_KINDS); break;
-    case ACT_THEME: a->view.theme = a->view.theme == THEME_DARK ? THEME_LIGHT : THEME_DARK; break;
+    case ACT_THEME:
+        a->view.theme = a->view.theme == THEME_DARK ? THEME_LIGHT : THEME_DARK;
+        a->theme_forced = (int)a->view.theme; // kept on the beats of a lesson
+        break;
     case ACT_FULLSCREEN:
         a->fullscreen = !a->fullscreen;
         if (a->win)
-            SDL_SetWindowFullscreen(a->win, a->fullscreen ? SDL_WINDOW_FULLSCREEN_DESKTOP : 0);
+            app_window_fullscreen(a, a->fullscreen);
         break;
     case ACT_SAMPLER:
         a->sampler_open = !a->sampler_open;
