@@ -194,13 +194,19 @@ static void bench_contexts(Engine *e, const int *tokens, uint64_t *ts, uint64_t 
         double time_ratio = (double)median(ratio_x1000, rounds) / 1000.0;
         double fd = (double)formula_sum(c, pos, 1), fr = (double)formula_sum(c, 0, ctx);
         double flop_ratio = fr / fd;
+        // what one cached decode moves: every weight once, and the cache it reads and writes
+        Counters moved = {0};
+        time_decode(e, tokens, pos, NULL, &moved);
+        double bytes = (double)engine_packed_bytes(e) + (double)moved.kv_bytes_read +
+                       (double)moved.kv_bytes_written;
         printf(
             "bench engine weights=%s context=%d cache_tok_s=%.0f nocache_tok_s=%.1f cache_us=%.1f "
             "nocache_us=%.1f time_ratio=%.1f flop_ratio=%.1f ratio_off_pct=%.1f "
-            "cache_gflops=%.2f nocache_gflops=%.2f\n",
+            "cache_gflops=%.2f nocache_gflops=%.2f cache_mb_per_step=%.2f cache_gb_s=%.1f\n",
             weights, ctx, 1e9 / (double)dec, 1e9 / (double)rec, (double)dec / 1e3,
             (double)rec / 1e3, time_ratio, flop_ratio,
-            100.0 * (time_ratio - flop_ratio) / flop_ratio, fd / (double)dec, fr / (double)rec);
+            100.0 * (time_ratio - flop_ratio) / flop_ratio, fd / (double)dec, fr / (double)rec,
+            bytes / 1e6, bytes / (double)dec);
     }
 }
 
