@@ -246,6 +246,7 @@ typedef struct {
     float *att;    // (H, T) scores of one query position
     float *logits; // (V) of the last position of the last pass
     float *wide;   // (4, max(D, F)) bfloat16 weight rows widened to floats for a batched pass
+    float *rope;   // (T, HS/2, 2) cos and sin of each position's rotation of each pair
     bool instrument; // record attention and counters (off: bench measures their cost)
 } Engine;
 

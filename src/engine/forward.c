@@ -492,12 +492,11 @@ static void rmsnorm(float *out, const float *x, const float *weight, int size) {
         out[j] = weight[j] * (ss * x[j]);
 }
 
-// Rotates adjacent pairs (i, i+1) of every head of q (D wide) and k (KV wide) by pos * freq.
-static void rope(float *q, float *k, int pos, int dim, int kv_dim, int head_size) {
+// Rotates adjacent pairs (i, i+1) of every head of q (D wide) and k (KV wide) by pos * freq,
+// with the cosines and sines of position pos from the engine's table (engine_init).
+static void rope(float *q, float *k, const float *cs, int dim, int kv_dim, int head_size) {
     for (int i = 0; i < dim; i += 2) {
-        float freq = 1.0f / powf(10000.0f, (float)(i % head_size) / (float)head_size);
-        float val = (float)pos * freq;
-        float fcr = cosf(val), fci = sinf(val);
+        const float fcr = cs[i % head_size], fci = cs[i % head_size + 1];
         float q0 = q[i], q1 = q[i + 1];
         q[i] = q0 * fcr - q1 * fci;
         q[i + 1] = q0 * fci + q1 * fcr;
@@ -626,6 +625,17 @@ KvStatus engine_init(Engine *e, const Model *m, KvError *err) {
     e->att = kv_calloc((size_t)c->n_heads * t, sizeof(float));
     e->logits = kv_calloc(v, sizeof(float));
     e->wide = kv_malloc_aligned(4 * (d > f ? d : f) * sizeof(float));
+    // RoPE: for each position and pair (i, i+1) of a head, cos and sin of pos * freq_i, with
+    // freq_i = 10000^(-i/HS) computed as llama2.c computes it (the same floats, once)
+    const int hs = config_head_size(c);
+    e->rope = kv_malloc(t * (size_t)hs * sizeof(float));
+    for (size_t pos = 0; pos < t; pos++)
+        for (int i = 0; i < hs; i += 2) {
+            float freq = 1.0f / powf(10000.0f, (float)i / (float)hs);
+            float val = (float)pos * freq;
+            e->rope[pos * (size_t)hs + (size_t)i] = cosf(val);
+            e->rope[pos * (size_t)hs + (size_t)i + 1] = sinf(val);
+        }
     e->instrument = true;
     (void)err;
     return KV_OK;
@@ -646,6 +656,7 @@ void engine_free(Engine *e) {
     free(e->att);
     free(e->logits);
     free(e->wide);
+    free(e->rope);
     memset(e, 0, sizeof *e);
 }
 
@@ -684,7 +695,7 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
         matmul(e, e->qkv, e->xb, wqkv, n, D, QKV, f_qkv);
         for (int t = 0; t < n; t++) {
             float *q = e->qkv + (size_t)t * QKV;
-            rope(q, q + D, pos0 + t, D, KV, HS);
+            rope(q, q + D, e->rope + (size_t)(pos0 + t) * HS, D, KV, HS);
         }
         // each key/value head's slice goes to its slot: that head's keys are one contiguous run
         for (int g = 0; g < c->n_kv_heads; g++)
