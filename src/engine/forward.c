@@ -136,21 +136,6 @@ KV_INLINE float loadw1(const void *w, size_t i, const int bf16) {
     return ((const float *)w)[i];
 }
 
-// acc += row · x over elements 0 .. in8 of the row starting at element r: blocks of sixteen,
-// then one group of eight. The same adds in the same order as eight at a time.
-#define KV_ROW_DOT(acc, r, x, in8)                                                                 \
-    do {                                                                                           \
-        int i_ = 0;                                                                                \
-        for (; i_ + 16 <= (in8); i_ += 16) {                                                       \
-            v8f lo_, hi_;                                                                          \
-            loadw16(w, (r) + i_, &lo_, &hi_, bf16);                                                \
-            acc += lo_ * load8((x) + i_);                                                          \
-            acc += hi_ * load8((x) + i_ + 8);                                                      \
-        }                                                                                          \
-        if (i_ < (in8))                                                                            \
-            acc += loadw8(w, (r) + i_, bf16) * load8((x) + i_);                                    \
-    } while (0)
-
 // out[0 .. rows) = W (rows, in) · x for one position, four weight rows at a time.
 KV_INLINE void matvec_body(float *restrict out, const float *restrict x, const void *w, int in,
                            int rows, const int bf16) {
@@ -204,9 +189,17 @@ KV_INLINE void matvec_body(float *restrict out, const float *restrict x, const v
     for (; o < rows; o++) {
         const size_t r = (size_t)o * in;
         v8f a = {0};
-        KV_ROW_DOT(a, r, x, in8);
+        int i = 0;
+        for (; i + 16 <= in8; i += 16) { // the same adds in the same order as eight at a time
+            v8f lo, hi;
+            loadw16(w, r + i, &lo, &hi, bf16);
+            a += lo * load8(x + i);
+            a += hi * load8(x + i + 8);
+        }
+        if (i < in8)
+            a += loadw8(w, r + i, bf16) * load8(x + i);
         float s = hsum8(a);
-        for (int i = in8; i < in; i++)
+        for (i = in8; i < in; i++)
             s += loadw1(w, r + i, bf16) * x[i];
         out[o] = s;
     }
