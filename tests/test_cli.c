@@ -473,7 +473,24 @@ Test(cli, info_reports_the_configuration) {
     cr_assert(strstr(r.out, want) != NULL, "parameter count %s not in:\n%s", want, r.out);
     snprintf(want, sizeof want, "%zu", config_kv_bytes_per_token(&f.cfg));
     cr_assert(strstr(r.out, want) != NULL, "KV bytes per token %s not in:\n%s", want, r.out);
+    cr_assert(strstr(r.out, "engine_weights float32") != NULL, "random weights are not bfloat16");
     tu_run_free(&r);
+
+    // the same model rounded to bfloat16: the engine keeps half the bytes, and says so
+    Model m;
+    KvError err = {0};
+    cr_assert_eq(model_load(&m, f.model, &err), KV_OK, "%s", err.msg);
+    model_round_bf16(&m);
+    cr_assert(model_weights_bf16(&m));
+    char *half = tu_join(f.dir, "half.bin");
+    cr_assert_eq(model_write(half, &m.cfg, &m.w, &err), KV_OK, "%s", err.msg);
+    args[2] = half;
+    run(&r, args);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "engine_weights bfloat16") != NULL, "not reported:\n%s", r.out);
+    tu_run_free(&r);
+    model_free(&m);
+    free(half);
     files_free(&f);
 }
 

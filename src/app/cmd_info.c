@@ -144,6 +144,10 @@ int cmd_info(int argc, char **argv) {
            c->seq_len);
     si((double)decode_last, "FLOP", a, sizeof a);
     printf("flops_decode_last_position %llu (%s)\n", (unsigned long long)decode_last, a);
+    const bool bf16 = model_weights_bf16(&m);
+    view_format_bytes(b, sizeof b, (uint64_t)model_matrix_floats(&m) * (bf16 ? 2 : 4));
+    printf("engine_weights %s (%s a decode step streams)%s\n", bf16 ? "bfloat16" : "float32", b,
+           bf16 ? ": every matrix weight is a bfloat16 value, kept in half the bytes" : "");
     printf("tokenizer    %d pieces, longest %u bytes\n", t.vocab_size, t.max_token_length);
     tokenizer_free(&t);
     model_free(&m);

@@ -128,6 +128,10 @@ void model_free(Model *m);
 // An engine then keeps them in half the bytes and computes exactly what the rounded floats give
 // (engine_pack). What `kvtrain bf16` does to a trained model.
 void model_round_bf16(Model *m);
+// True when every one of those weights is exactly a bfloat16 value (its low 16 bits are zero).
+bool model_weights_bf16(const Model *m);
+// How many floats those weights are: what one decode step reads of the model.
+size_t model_matrix_floats(const Model *m);
 
 // Writes a legacy version-0 checkpoint (atomic). The RoPE tables, unused by the engine, are
 // written as llama2.c's exporter computes them.

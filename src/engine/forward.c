@@ -556,15 +556,9 @@ bool engine_pack(Engine *e, bool allow_bf16) {
     size_t *len = kv_malloc((size_t)max_parts * sizeof *len), total = 0;
     size_t *cols = kv_malloc((size_t)max_parts * sizeof *cols);
     const int k = packed_parts(e->model, part, len, cols);
-    bool bf16 = allow_bf16;
-    for (int i = 0; i < k; i++) {
+    const bool bf16 = allow_bf16 && model_weights_bf16(e->model);
+    for (int i = 0; i < k; i++)
         total += len[i];
-        for (size_t j = 0; bf16 && j < len[i]; j++) {
-            uint32_t u;
-            memcpy(&u, &part[i][j], sizeof u);
-            bf16 = (u & 0xffffu) == 0; // exactly a bfloat16 value: nothing lost in the low half
-        }
-    }
     free(e->packed);
     e->packed_bf16 = bf16;
     e->packed = kv_malloc_aligned(total * (bf16 ? sizeof(uint16_t) : sizeof(float)));

@@ -335,22 +335,46 @@ static float round_bf16(float v) {
     return v;
 }
 
-static void round_all(float *p, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        p[i] = round_bf16(p[i]);
+// The tensors the engine multiplies with (the embedding too, when the classifier is shared):
+// pointers and sizes in floats; returns how many.
+static int matrices(const Model *m, float *p[8], size_t n[8]) {
+    const ModelConfig *c = &m->cfg;
+    const ModelWeights *w = &m->w;
+    const size_t d = (size_t)c->dim, f = (size_t)c->hidden_dim, kv = (size_t)config_kv_dim(c);
+    const size_t l = (size_t)c->n_layers;
+    float *ptr[8] = {w->wq, w->wk, w->wv, w->wo, w->w1, w->w2, w->w3, w->wcls};
+    size_t len[8] = {l * d * d, l * kv * d, l * kv * d, l * d * d,
+                     l * f * d, l * d * f,  l * f * d,  (size_t)c->vocab_size * d};
+    memcpy(p, ptr, sizeof ptr);
+    memcpy(n, len, sizeof len);
+    return 8;
 }
 
 void model_round_bf16(Model *m) {
-    const ModelConfig *c = &m->cfg;
-    ModelWeights *w = &m->w;
-    const size_t d = (size_t)c->dim, f = (size_t)c->hidden_dim, kv = (size_t)config_kv_dim(c);
-    const size_t l = (size_t)c->n_layers;
-    round_all(w->wq, l * d * d);
-    round_all(w->wk, l * kv * d);
-    round_all(w->wv, l * kv * d);
-    round_all(w->wo, l * d * d);
-    round_all(w->w1, l * f * d);
-    round_all(w->w2, l * d * f);
-    round_all(w->w3, l * f * d);
-    round_all(w->wcls, (size_t)c->vocab_size * d); // the embedding too, when it is shared
+    float *p[8];
+    size_t n[8];
+    for (int k = matrices(m, p, n), i = 0; i < k; i++)
+        for (size_t j = 0; j < n[i]; j++)
+            p[i][j] = round_bf16(p[i][j]);
+}
+
+size_t model_matrix_floats(const Model *m) {
+    float *p[8];
+    size_t n[8], total = 0;
+    for (int k = matrices(m, p, n), i = 0; i < k; i++)
+        total += n[i];
+    return total;
+}
+
+bool model_weights_bf16(const Model *m) {
+    float *p[8];
+    size_t n[8];
+    for (int k = matrices(m, p, n), i = 0; i < k; i++)
+        for (size_t j = 0; j < n[i]; j++) {
+            uint32_t u;
+            memcpy(&u, &p[i][j], sizeof u);
+            if (u & 0xffffu) // something in the low half: not a bfloat16 value
+                return false;
+        }
+    return true;
 }
