@@ -573,8 +573,9 @@ bool engine_pack(Engine *e, bool allow_bf16) {
         for (size_t r = 0; r < len[i] / cols[i]; r++) // see loadw16 for the order in a row
             h = pack_row_bf16(h, part[i] + r * cols[i], cols[i]);
     }
-    const size_t d = (size_t)c->dim, ff = (size_t)c->hidden_dim, kv = (size_t)config_kv_dim(c);
-    e->packed_layer = (d + 2 * kv) * d + d * d + 2 * ff * d + d * ff;
+    e->packed_layer = 0; // the seven matrices of one layer, as packed_parts lists them
+    for (int i = 0; i < 7; i++)
+        e->packed_layer += len[i];
     free(part);
     free(len);
     free(cols);
