@@ -311,8 +311,8 @@ static inline v8f splat8(float a) {
 // 2^k through the exponent bits. Below -87 (e^-87 ~ 1.6e-38) inputs are clamped there.
 static inline v8f exp8(v8f x) {
     const v8f lo = splat8(-87.0f);
-    v8i small = x < lo;
-    x = (v8f)(((v8i)x & ~small) | ((v8i)lo & small));
+    v8i keep = x >= lo; // false for NaN too: a NaN never reaches the float-to-int conversion
+    x = (v8f)(((v8i)x & keep) | ((v8i)lo & ~keep));
     v8f y = x * splat8(1.44269504088896341f);
     v8i k = -__builtin_convertvector(splat8(0.5f) - y, v8i); // round(y), y <= 0
     v8f kf = __builtin_convertvector(k, v8f);
@@ -407,6 +407,7 @@ KV_INLINE void attend_sized(float *restrict out, float *restrict att, const floa
     }
     for (; s < n; s++)
         att[s] /= sum;
+    const bool scores_finite = mx - mx == 0.0f; // false for an infinite or NaN maximum
 
 #define KV_VALUE_STEP(acc, j)                                                                      \
     do {                                                                                           \
@@ -452,6 +453,8 @@ KV_INLINE void attend_sized(float *restrict out, float *restrict att, const floa
             acc += att[s] * values[(size_t)s * stride + i];
         out[i] = acc;
     }
+    if (!scores_finite) // the scores overflowed: say so in the output, which the layer checks
+        out[0] = NAN;
 }
 
 KV_CLONES
@@ -480,7 +483,7 @@ static void rmsnorm(float *out, const float *x, const float *weight, int size) {
         ss += x[j] * x[j];
     ss /= (float)size;
     ss += 1e-5f;
-    ss = 1.0f / sqrtf(ss);
+    ss = ss - ss == 0.0f ? 1.0f / sqrtf(ss) : NAN; // squares that overflow are not a zero row
     for (int j = 0; j < size; j++)
         out[j] = weight[j] * (ss * x[j]);
 }
@@ -648,6 +651,23 @@ void engine_free(Engine *e) {
     memset(e, 0, sizeof *e);
 }
 
+// The first of rows 0..n-1 (each `width` floats) holding a value that is not a finite number,
+// or -1. An integer OR over the exponent bits: cheap beside the products that made the rows.
+static int first_nonfinite_row(const float *x, int n, int width) {
+    for (int t = 0; t < n; t++) {
+        const float *row = x + (size_t)t * width;
+        uint32_t bad = 0;
+        for (int i = 0; i < width; i++) {
+            uint32_t u;
+            memcpy(&u, row + i, sizeof u);
+            bad |= (u & 0x7f800000u) == 0x7f800000u;
+        }
+        if (bad)
+            return t;
+    }
+    return -1;
+}
+
 void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cache, AttnSink *sink,
                     Counters *ctr) {
     const ModelConfig *c = &e->model->cfg;
@@ -665,6 +685,8 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
     float *kbase = use_cache ? e->key_cache : e->work_k;
     float *vbase = use_cache ? e->value_cache : e->work_v;
     const float inv_sqrt_hs = 1.0f / sqrtf((float)HS);
+    e->fault_layer = 0;
+    e->fault_pos = -1;
 
     // x (N, D) = embedding rows of the tokens
     for (int t = 0; t < n; t++)
@@ -738,6 +760,16 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
         matmul(e, e->xb2, e->hb2, w2, n, F, D, f_mlp);
         for (size_t i = 0; i < (size_t)n * D; i++)
             e->x[i] += e->xb2[i];
+        // a model with huge weights overflows: stop at the first layer whose output is not
+        // finite (every later value would be meaningless), keeping the cache as it was
+        const int bad = first_nonfinite_row(e->x, n, D);
+        if (bad >= 0) {
+            e->fault_layer = l + 1;
+            e->fault_pos = pos0 + bad;
+            if (use_cache && e->cache_len > pos0)
+                e->cache_len = pos0;
+            return;
+        }
     }
     if (ctr)
         ctr->positions += (uint64_t)n;
@@ -749,6 +781,10 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
     rmsnorm(e->xb, xl, w->rms_final, D);
     const void *wcls = packed_at(e, (size_t)c->n_layers * e->packed_layer);
     matmul(e, e->logits, e->xb, wcls, 1, D, c->vocab_size, f_cls);
+    if (first_nonfinite_row(e->logits, 1, c->vocab_size) >= 0) {
+        e->fault_layer = c->n_layers + 1;
+        e->fault_pos = pos0 + n - 1;
+    }
 }
 
 int engine_step(Engine *e, const int *tokens, int len, CacheMode mode, AttnSink *sink,
@@ -757,12 +793,25 @@ int engine_step(Engine *e, const int *tokens, int len, CacheMode mode, AttnSink 
     if (mode == CACHE_MODE_ON) {
         int first = e->cache_len < len ? e->cache_len : len - 1;
         engine_forward(e, tokens + first, first, len - first, true, sink, ctr);
-        e->cache_len = len;
+        if (!e->fault_layer)
+            e->cache_len = len;
         return first;
     }
     e->cache_len = 0; // a model without a cache keeps nothing between steps
     engine_forward(e, tokens, 0, len, false, sink, ctr);
     return 0;
+}
+
+KvStatus engine_fault(const Engine *e, KvError *err) {
+    if (!e->fault_layer)
+        return KV_OK;
+    const int L = e->model->cfg.n_layers;
+    if (e->fault_layer > L)
+        return kv_error(err, KV_ERR_INPUT,
+                        "%s: produces non-finite values at layer %d (the classifier), position %d",
+                        e->model->path, e->fault_layer, e->fault_pos);
+    return kv_error(err, KV_ERR_INPUT, "%s: produces non-finite values at layer %d, position %d",
+                    e->model->path, e->fault_layer, e->fault_pos);
 }
 
 // ----------------------------------------------------------------------------------------------

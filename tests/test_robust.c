@@ -1,0 +1,286 @@
+// test_robust.c — issue 12's defects, each through the command line where a user meets it: a
+// hostile or unlucky input (tiny temperatures, overflowing or oversized models, FIFOs, huge
+// prompts and lessons, outputs that are inputs, full disks, signals, symlinks) must give exit 2
+// (1 for a failed write), exactly one line `kvscope: <what>: <why>` on stderr, no sanitizer
+// report, no temporary file left behind and no existing file changed.
+#define _GNU_SOURCE // posix_openpt, ptsname
+#include "util/testutil.h"
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+TestSuite(robust, .fini = tu_leak_check, .timeout = 120);
+
+#define VOCAB 400
+
+typedef struct {
+    char *dir;
+    char *model;
+    char *tok;
+    ModelConfig cfg;
+} Files;
+
+static Files files_with(ModelConfig c) {
+    Files f = {0};
+    if (!tu_kvscope_bin()) cr_skip_test("KVSCOPE_BIN not set");
+    f.dir = tu_tmpdir();
+    cr_assert_not_null(f.dir);
+    f.model = tu_join(f.dir, "model.bin");
+    f.tok = tu_join(f.dir, "tok.bin");
+    f.cfg = c;
+    KvError err = {0};
+    cr_assert_eq(tu_write_random_checkpoint(f.model, &f.cfg, 5, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(tu_write_tokenizer(f.tok, c.vocab_size, &err), KV_OK, "%s", err.msg);
+    return f;
+}
+
+static Files files_new(void) {
+    return files_with(tu_config(32, 64, 2, 4, 2, VOCAB, 32, false));
+}
+
+static void files_free(Files *f) {
+    free(f->model);
+    free(f->tok);
+    tu_rmtree(f->dir);
+}
+
+// Runs kvscope with args (NULL-terminated, without the program); stdout goes to out_path when
+// it is not NULL (e.g. /dev/full), else it is captured.
+static void run_to(TuRun *r, const char *const *args, const char *out_path, int timeout_s) {
+    char *argv[64];
+    int n = 0;
+    argv[n++] = (char *)tu_kvscope_bin();
+    for (int i = 0; args[i] && n < 63; i++) argv[n++] = (char *)args[i];
+    argv[n] = NULL;
+    if (!out_path) {
+        cr_assert(tu_run(argv, timeout_s, r), "cannot run %s", argv[0]);
+        return;
+    }
+    memset(r, 0, sizeof *r);
+    char *dir = tu_tmpdir();
+    char *err_path = tu_join(dir, "stderr");
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    pid_t pid;
+    cr_assert_eq(posix_spawn(&pid, argv[0], &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    int st = 0;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    r->out = calloc(1, 1);
+    r->err = (char *)tu_read_file(err_path, &r->err_len);
+    if (!r->err) r->err = calloc(1, 1);
+    free(err_path);
+    tu_rmtree(dir);
+}
+
+// Exit `status`, one line "kvscope: ..." holding every one of need (NULL-terminated).
+// `generate` writes its per-step table to stderr (DESIGN.md): its lines, which start with a
+// space or a digit, come before the one message checked here.
+static void check_fail(const TuRun *r, int status, const char *const *need) {
+    cr_assert(!tu_has_sanitizer_report(r->err), "sanitizer report:\n%s", r->err);
+    cr_assert_eq(r->status, status, "exit status %d, want %d; stderr: %s", r->status, status,
+                 r->err);
+    const char *msg = r->err;
+    while (*msg == ' ' || (*msg >= '0' && *msg <= '9')) {
+        const char *nl = strchr(msg, '\n');
+        msg = nl ? nl + 1 : msg + strlen(msg);
+    }
+    cr_assert_eq(tu_count_lines(msg), 1, "want one line on stderr, got:\n%s", r->err);
+    cr_assert(strncmp(msg, "kvscope: ", 9) == 0, "stderr does not start \"kvscope: \": %s",
+              r->err);
+    for (int i = 0; need[i]; i++)
+        cr_assert(strstr(msg, need[i]) != NULL, "stderr \"%s\" does not mention \"%s\"", msg,
+                  need[i]);
+}
+
+static void expect_fail(const char *const *args, int status, const char *const *need) {
+    TuRun r;
+    run_to(&r, args, NULL, 60);
+    check_fail(&r, status, need);
+    tu_run_free(&r);
+}
+
+// The names in dir, sorted, one per line (owned): to show nothing was left or changed.
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+static char *listing(const char *dir) {
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d, "%s: %s", dir, strerror(errno));
+    char *names[512];
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < 512)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            names[n++] = strdup(e->d_name);
+    closedir(d);
+    qsort(names, (size_t)n, sizeof names[0], cmp_str);
+    TuBuf b = {0};
+    for (int i = 0; i < n; i++) {
+        tu_buf_add(&b, names[i], strlen(names[i]));
+        tu_buf_add(&b, "\n", 1);
+        free(names[i]);
+    }
+    if (!b.s) tu_buf_add(&b, "", 0);
+    return b.s ? b.s : strdup("");
+}
+
+static void expect_listing(const char *dir, const char *before) {
+    char *now = listing(dir);
+    cr_assert_str_eq(now, before, "%s changed:\nbefore:\n%safter:\n%s", dir, before, now);
+    free(now);
+}
+
+
+static void write_text(const char *path, const char *text) {
+    cr_assert(tu_write_file(path, text, strlen(text)));
+}
+
+// A model whose matrices are scaled by `gain`: with 1e15 its first layer overflows to infinity.
+static char *huge_model(const Files *f, const char *name, float gain) {
+    float *data = malloc(config_weight_count(&f->cfg) * sizeof(float));
+    tu_random_fill(&f->cfg, 9, gain, data);
+    char *path = tu_join(f->dir, name);
+    KvError err = {0};
+    cr_assert_eq(tu_write_checkpoint(path, &f->cfg, data, &err), KV_OK, "%s", err.msg);
+    free(data);
+    return path;
+}
+
+// ----------------------------------------------------------------------------------------------
+// D1: every positive temperature works
+
+Test(robust, d1_tiny_temperature_samples_like_greedy) {
+    Files f = files_new();
+    const char *temps[] = {"1e-40", "1e-30", "1.4e-45"};
+    const char *topk[] = {"0", "5"};
+    TuRun g;
+    run_to(&g, (const char *[]){"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt",
+                                "once upon", "-n", "12", "--temperature", "0", NULL},
+           NULL, 60);
+    cr_assert_eq(g.status, 0, "%s", g.err);
+    for (size_t i = 0; i < 3; i++)
+        for (size_t k = 0; k < 2; k++) {
+            TuRun r;
+            run_to(&r,
+                   (const char *[]){"generate", "--model", f.model, "--tokenizer", f.tok,
+                                    "--prompt", "once upon", "-n", "12", "--temperature", temps[i],
+                                    "--top-k", topk[k], NULL},
+                   NULL, 60);
+            cr_assert(!tu_has_sanitizer_report(r.err), "%s", r.err);
+            cr_assert_eq(r.status, 0, "T=%s: %s", temps[i], r.err);
+            // as T -> 0 the distribution is all on the most probable token: greedy's text
+            cr_assert_str_eq(r.out, g.out, "T=%s top-k %s", temps[i], topk[k]);
+            tu_run_free(&r);
+        }
+    tu_run_free(&g);
+    files_free(&f);
+}
+
+Test(robust, d1_tiny_temperature_in_a_lesson) {
+    Files f = files_new();
+    char *lesson = tu_join(f.dir, "t.lesson");
+    char *pdf = tu_join(f.dir, "t.pdf");
+    write_text(lesson, "prompt once upon\ntemperature 1e-40\ntop-k 5\nstep 5\ncaption Tiny\n"
+                       "text A tiny temperature.\nbeat\n");
+    TuRun r;
+    run_to(&r, (const char *[]){"lesson", lesson, "--model", f.model, "--tokenizer", f.tok,
+                                "--pdf", pdf, NULL},
+           NULL, 60);
+    cr_assert(!tu_has_sanitizer_report(r.err), "%s", r.err);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    struct stat sb;
+    cr_assert_eq(stat(pdf, &sb), 0);
+    tu_run_free(&r);
+    free(lesson);
+    free(pdf);
+    files_free(&f);
+}
+
+// ----------------------------------------------------------------------------------------------
+// D2: non-finite activations stop every front end with one line
+
+Test(robust, d2_overflowing_model_in_every_front_end) {
+    Files f = files_new();
+    char *m = huge_model(&f, "huge.bin", 1e15f);
+    char *png = tu_join(f.dir, "out.png");
+    char *pdf = tu_join(f.dir, "deck.pdf");
+    char *lesson = tu_join(f.dir, "t.lesson");
+    write_text(lesson, "prompt once upon\nstep 3\ncaption Huge\ntext Weights.\nbeat\n");
+    char *before = listing(f.dir);
+    const char *need[] = {m, "produces non-finite values at layer 1, position", NULL};
+    expect_fail((const char *[]){"generate", "--model", m, "--tokenizer", f.tok, "--prompt",
+                                 "once upon", "-n", "4", NULL},
+                2, need);
+    expect_fail((const char *[]){"generate", "--model", m, "--tokenizer", f.tok, "--prompt",
+                                 "once upon", "-n", "4", "--no-cache", "--verify", NULL},
+                2, need);
+    expect_fail((const char *[]){"render", "--model", m, "--tokenizer", f.tok, "--prompt",
+                                 "once upon", "--steps", "3", "-o", png, NULL},
+                2, need);
+    expect_fail((const char *[]){"lesson", lesson, "--model", m, "--tokenizer", f.tok, "--pdf",
+                                 pdf, NULL},
+                2, need);
+    expect_listing(f.dir, before);
+    // the window: the steps it takes before opening (the dummy video driver needs no display)
+    setenv("SDL_VIDEODRIVER", "dummy", 1);
+    expect_fail((const char *[]){"run", "--model", m, "--tokenizer", f.tok, "--prompt",
+                                 "once upon", "--steps", "2", NULL},
+                2, need);
+    free(before);
+    free(lesson);
+    free(pdf);
+    free(png);
+    free(m);
+    files_free(&f);
+}
+
+Test(robust, d2_large_but_finite_model_still_runs) {
+    Files f = files_new();
+    char *m = huge_model(&f, "big.bin", 30.0f); // large weights, finite activations
+    TuRun r;
+    run_to(&r, (const char *[]){"generate", "--model", m, "--tokenizer", f.tok, "--prompt",
+                                "once upon", "-n", "4", NULL},
+           NULL, 60);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    tu_run_free(&r);
+    free(m);
+    files_free(&f);
+}
+
+// ----------------------------------------------------------------------------------------------
+// D9: every write to stdout is checked
+
+Test(robust, d9_stdout_on_a_full_disk) {
+    Files f = files_new();
+    const char *need[] = {"stdout: No space left on device", NULL};
+    TuRun r;
+    run_to(&r, (const char *[]){"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt",
+                                "once upon", "-n", "4", NULL},
+           "/dev/full", 60);
+    check_fail(&r, 1, need);
+    tu_run_free(&r);
+    run_to(&r, (const char *[]){"info", "--model", f.model, "--tokenizer", f.tok, NULL},
+           "/dev/full", 60);
+    check_fail(&r, 1, need);
+    tu_run_free(&r);
+    files_free(&f);
+}
