@@ -284,3 +284,86 @@ Test(robust, d9_stdout_on_a_full_disk) {
     tu_run_free(&r);
     files_free(&f);
 }
+
+// ----------------------------------------------------------------------------------------------
+// D3: what a model needs is checked against the machine before anything is allocated
+
+Test(robust, d3_model_larger_than_memory_refused) {
+    Files f = files_new();
+    // a few MB of weights, but hidden 65536 and a context of 65536: the activations of one pass
+    // alone are 32 GiB, the attention history more
+    ModelConfig c = tu_config(4, 65536, 4, 2, 1, VOCAB, 65536, true);
+    char *m = tu_join(f.dir, "wide.bin");
+    KvError err = {0};
+    cr_assert_eq(tu_write_random_checkpoint(m, &c, 3, &err), KV_OK, "%s", err.msg);
+    ModelMemory mem;
+    config_memory(&c, &mem);
+    cr_assert_gt(mem.total, kv_memory_available(), "this machine could run it: test is void");
+    expect_fail((const char *[]){"generate", "--model", m, "--tokenizer", f.tok, "--prompt", "hi",
+                                 "-n", "2", NULL},
+                2, (const char *[]){m, "needs", "GiB of memory", "available", NULL});
+    expect_fail((const char *[]){"info", "--model", m, "--tokenizer", f.tok, NULL}, 2,
+                (const char *[]){m, "needs", NULL});
+    free(m);
+    files_free(&f);
+}
+
+Test(robust, d3_step_record_within_the_estimate) {
+    cr_assert_leq(sizeof(StepRecord), KV_STEP_RECORD_BYTES);
+}
+
+// ----------------------------------------------------------------------------------------------
+// D4: a huge file with a bad header is refused from its header and size, unread
+
+Test(robust, d4_huge_file_refused_from_its_header) {
+    Files f = files_new();
+    size_t n;
+    unsigned char *good = tu_read_file(f.model, &n);
+    cr_assert_not_null(good);
+    char *m = tu_join(f.dir, "huge.bin");
+    int fd = open(m, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, good, 28), 28); // a valid header ...
+    // ... in a 64 GiB (sparse) file: reading it whole would take minutes or fail to allocate
+    cr_assert_eq(ftruncate(fd, (off_t)64 << 30), 0, "%s", strerror(errno));
+    close(fd);
+    TuRun r;
+    run_to(&r, (const char *[]){"info", "--model", m, "--tokenizer", f.tok, NULL}, NULL, 20);
+    check_fail(&r, 2, (const char *[]){m, "longer than its header implies", NULL});
+    tu_run_free(&r);
+    // a bad header in the same file
+    fd = open(m, O_WRONLY);
+    int32_t zero = 0;
+    cr_assert_eq(write(fd, &zero, 4), 4);
+    close(fd);
+    run_to(&r, (const char *[]){"info", "--model", m, "--tokenizer", f.tok, NULL}, NULL, 20);
+    check_fail(&r, 2, (const char *[]){m, "dim = 0", NULL});
+    tu_run_free(&r);
+    free(good);
+    free(m);
+    files_free(&f);
+}
+
+// ----------------------------------------------------------------------------------------------
+// D12: only regular files are read
+
+Test(robust, d12_fifo_directory_device_refused) {
+    Files f = files_new();
+    char *fifo = tu_join(f.dir, "fifo");
+    cr_assert_eq(mkfifo(fifo, 0600), 0, "%s", strerror(errno));
+    const char *bad[] = {fifo, f.dir, "/dev/zero", "/dev/null"};
+    for (size_t i = 0; i < 4; i++) {
+        TuRun r;
+        // a FIFO used to block forever: the short timeout makes that a failure here
+        run_to(&r, (const char *[]){"info", "--model", bad[i], "--tokenizer", f.tok, NULL}, NULL,
+               10);
+        check_fail(&r, 2, (const char *[]){bad[i], "not a regular file", NULL});
+        tu_run_free(&r);
+        run_to(&r, (const char *[]){"info", "--model", f.model, "--tokenizer", bad[i], NULL}, NULL,
+               10);
+        check_fail(&r, 2, (const char *[]){bad[i], "not a regular file", NULL});
+        tu_run_free(&r);
+    }
+    free(fifo);
+    files_free(&f);
+}

@@ -140,6 +140,16 @@ size_t config_weight_count(const ModelConfig *c);
 size_t config_param_count(const ModelConfig *c);
 // KV cache bytes one position costs: 2 * L * KV * sizeof(float).
 size_t config_kv_bytes_per_token(const ModelConfig *c);
+// The memory running a model takes, in bytes: its weights (the model and the engine's packed
+// copy), the engine (KV cache, no-cache working memory, activations of a pass of T positions,
+// sampler) and a session's history through the whole context (a record per step, each with the
+// attention row of its position for every layer and head). model_load refuses a model whose
+// total exceeds kv_memory_available(), before allocating any of it.
+typedef struct {
+    uint64_t weights, engine, history, total;
+} ModelMemory;
+#define KV_STEP_RECORD_BYTES 512 // a StepRecord is smaller (a test holds it to that)
+void config_memory(const ModelConfig *c, ModelMemory *mem);
 // Checks every field and the products that size tensors; `what` names the file in the message.
 KvStatus config_validate(const ModelConfig *c, const char *what, KvError *err);
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MAX_PIECE_BYTES 4096
 
@@ -71,9 +72,17 @@ static void alloc_tables(Tokenizer *t, int n) {
 KvStatus tokenizer_load(Tokenizer *t, const char *path, int vocab_size, KvError *err) {
     alloc_tables(t, vocab_size);
     KvStatus st = KV_OK;
-    FILE *f = fopen(path, "rb");
+    // only a regular file (a FIFO would block forever, a directory or device is no tokenizer)
+    uint64_t fsize;
+    int fd = kv_open_regular(path, &fsize, err);
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     if (!f) {
-        st = kv_error(err, KV_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
+        if (fd >= 0) {
+            st = kv_error(err, KV_ERR_RUNTIME, "%s: cannot open: %s", path, strerror(errno));
+            close(fd);
+        } else {
+            st = err ? err->code : KV_ERR_INPUT;
+        }
         goto fail;
     }
     uint32_t max_len;
