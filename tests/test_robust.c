@@ -367,3 +367,114 @@ Test(robust, d12_fifo_directory_device_refused) {
     free(fifo);
     files_free(&f);
 }
+
+// ----------------------------------------------------------------------------------------------
+// D5: a prompt that cannot fit is refused before encoding; encoding is O(n log n) and still
+// gives llama2.c's ids
+
+Test(robust, d5_huge_prompt_refused_at_once) {
+    Files f = files_new();
+    size_t n = 120000;
+    char *prompt = malloc(n + 1);
+    for (size_t i = 0; i < n; i++) prompt[i] = "abcdefgh "[i % 9];
+    prompt[n] = '\0';
+    TuRun r;
+    // quadratic encoding took minutes here: the timeout turns that into a failure
+    run_to(&r, (const char *[]){"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt",
+                                prompt, "-n", "2", NULL},
+           NULL, 10);
+    check_fail(&r, 2, (const char *[]){"prompt", "longer than the model's context", NULL});
+    tu_run_free(&r);
+    free(prompt);
+    files_free(&f);
+}
+
+// llama2.c's encoder as run.c writes it: scan for the best pair, merge, repeat (quadratic).
+static int reference_encode(const Tokenizer *t, const char *text, int *ids) {
+    int n = 0;
+    ids[n++] = TOKEN_BOS;
+    size_t tlen = strlen(text);
+    if (tlen) ids[n++] = t->space_id;
+    for (size_t i = 0; i < tlen;) {
+        unsigned char c = (unsigned char)text[i];
+        int len = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+        int id = tokenizer_lookup(t, text + i, (size_t)len);
+        if (id >= 0)
+            ids[n++] = id;
+        else
+            for (int b = 0; b < len; b++) ids[n++] = (unsigned char)text[i + (size_t)b] + 3;
+        i += (size_t)len;
+    }
+    char buf[256];
+    for (;;) {
+        float best = -1e10f;
+        int best_id = -1, at = -1;
+        for (int i = 0; i + 1 < n; i++) {
+            snprintf(buf, sizeof buf, "%s%s", t->pieces[ids[i]], t->pieces[ids[i + 1]]);
+            int id = tokenizer_lookup(t, buf, strlen(buf));
+            if (id >= 0 && t->scores[id] > best) best = t->scores[id], best_id = id, at = i;
+        }
+        if (at < 0) break;
+        ids[at] = best_id;
+        memmove(ids + at + 1, ids + at + 2, (size_t)(n - at - 2) * sizeof(int));
+        n--;
+    }
+    return n;
+}
+
+Test(robust, d5_heap_encoder_matches_llama2c_scan) {
+    // the test tokenizer, and the same pieces with every merge at one score (ties everywhere:
+    // only "leftmost first" decides)
+    const char *pieces[VOCAB];
+    float scores[VOCAB], flat[VOCAB];
+    char *buf = malloc((size_t)VOCAB * 64);
+    tu_tok_pieces(VOCAB, pieces, scores, buf);
+    for (int i = 0; i < VOCAB; i++) flat[i] = i < 259 ? scores[i] : -1.0f;
+    for (int variant = 0; variant < 2; variant++) {
+        Tokenizer t;
+        KvError err = {0};
+        cr_assert_eq(tokenizer_build(&t, VOCAB, pieces, variant ? flat : scores, &err), KV_OK);
+        uint64_t s = 77 + (uint64_t)variant;
+        static const char *const alphabet[] = {"a", "b", "c", "z", " ", "e", "\xc3\xa9", "\n",
+                                               "q", "ab", "  "};
+        for (int trial = 0; trial < 300; trial++) {
+            char text[600] = "";
+            int len = (int)(kv_rng_u32(&s) % 120);
+            for (int k = 0; k < len; k++) strcat(text, alphabet[kv_rng_u32(&s) % 11]);
+            int want[1400], got[1400], ng = 0;
+            int nw = reference_encode(&t, text, want);
+            cr_assert_eq(tokenizer_encode(&t, text, true, false, got, 1400, &ng, &err), KV_OK,
+                         "%s", err.msg);
+            cr_assert_eq(ng, nw, "variant %d, \"%s\": %d ids, want %d", variant, text, ng, nw);
+            for (int i = 0; i < nw; i++)
+                cr_assert_eq(got[i], want[i], "variant %d, \"%s\": id %d", variant, text, i);
+        }
+        tokenizer_free(&t);
+    }
+    // a long prompt is a legitimate input to generate: 400,000 bytes encode in well under the
+    // suite's timeout (the quadratic scan needed hours), and decode back to the text
+    Tokenizer t;
+    KvError err = {0};
+    cr_assert_eq(tokenizer_build(&t, VOCAB, pieces, scores, &err), KV_OK);
+    size_t n = 400000;
+    char *text = malloc(n + 1);
+    uint64_t s = 5;
+    for (size_t i = 0; i < n; i++) text[i] = "abcz q"[kv_rng_u32(&s) % 6];
+    text[n] = '\0';
+    int *ids = malloc((n + 3) * sizeof(int)), k = 0;
+    cr_assert_eq(tokenizer_encode(&t, text, true, false, ids, (int)n + 3, &k, &err), KV_OK);
+    cr_assert_lt(k, (int)n, "no merges happened");
+    TuBuf back = {0};
+    for (int i = 1; i < k; i++) {
+        char bb[2];
+        size_t len;
+        const char *piece = tokenizer_decode(&t, ids[i - 1], ids[i], bb, &len);
+        tu_buf_add(&back, piece, len);
+    }
+    cr_assert(back.len == n && memcmp(back.s, text, n) == 0, "round trip differs");
+    free(back.s);
+    free(ids);
+    free(text);
+    tokenizer_free(&t);
+    free(buf);
+}

@@ -216,6 +216,7 @@ typedef struct {
     float *scores;    // merge priority: higher merges first
     int *sorted;      // ids sorted by piece bytes, for lookup
     int space_id;     // id of " " (the dummy prefix)
+    int min_piece_len; // bytes of the shortest piece (>= 1: a token holds at least one byte)
 } Tokenizer;
 
 // Loads vocab_size entries (the count comes from the checkpoint). KV_ERR_INPUT on a short,
@@ -232,7 +233,8 @@ int tokenizer_lookup(const Tokenizer *t, const char *s, size_t len);
 
 // Encodes UTF-8 text as llama2.c does: optional BOS, a " " dummy prefix when text is not empty,
 // one id per code point (byte fallback), then best-score merges. Invalid UTF-8 is KV_ERR_INPUT.
-// Writes at most cap ids; more is KV_ERR_INPUT ("longer than ... tokens").
+// Writes at most cap ids; more is KV_ERR_INPUT ("longer than ... tokens"), refused before any
+// work when the text has more bytes than cap tokens can hold. O(n log n) in the text's length.
 KvStatus tokenizer_encode(const Tokenizer *t, const char *text, bool bos, bool eos, int *out,
                           int cap, int *n_out, KvError *err);
 
