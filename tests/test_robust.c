@@ -478,3 +478,71 @@ Test(robust, d5_heap_encoder_matches_llama2c_scan) {
     tokenizer_free(&t);
     free(buf);
 }
+
+// ----------------------------------------------------------------------------------------------
+// D6: a lesson's cost is estimated at --check and a lesson over the budget is refused
+
+Test(robust, d6_costly_lesson_refused_at_check) {
+    Files f = files_with(tu_config(16, 32, 1, 2, 1, VOCAB, 600, true));
+    char *lesson = tu_join(f.dir, "days.lesson");
+    TuBuf b = {0};
+    const char *head = "prompt once upon\n";
+    tu_buf_add(&b, head, strlen(head));
+    const char *block = "cache off\nstep 500\nreset\ncache on\n";
+    for (int i = 0; i < 100000; i++) tu_buf_add(&b, block, strlen(block));
+    const char *tail = "caption Days\ntext Of work.\nbeat\n";
+    tu_buf_add(&b, tail, strlen(tail));
+    cr_assert(tu_write_file(lesson, b.s, b.len));
+    free(b.s);
+    char *before = listing(f.dir);
+    expect_fail((const char *[]){"lesson", lesson, "--check", "--model", f.model, "--tokenizer",
+                                 f.tok, NULL},
+                2, (const char *[]){lesson, "positions", "over the budget", NULL});
+    expect_listing(f.dir, before);
+    free(before);
+    free(lesson);
+    files_free(&f);
+}
+
+#include "lesson/lesson.h"
+
+Test(robust, d6_cost_matches_what_the_player_computes) {
+    Model m;
+    Tokenizer t;
+    Session s;
+    KvError err = {0};
+    ModelConfig c = tu_config(16, 32, 2, 2, 1, VOCAB, 40, true);
+    cr_assert_eq(tu_session_open(&m, &t, &s, &c, 3, &err), KV_OK, "%s", err.msg);
+    const char *text = "prompt once upon\nstep 2\ncache off\nstep 3\nback 2\nstep 2\n"
+                       "caption A\ntext B.\nbeat\nverify on\nstep 1\ncaption C\ntext D.\nbeat\n";
+    static const LessonPreset presets[] = {{0}};
+    Lesson l;
+    cr_assert_eq(lesson_parse(&l, "x.lesson", text, strlen(text), presets, &err), KV_OK, "%s",
+                 err.msg);
+    cr_assert_eq(lesson_check(&l, &m, &t, &err), KV_OK, "%s", err.msg);
+    LessonCost cost;
+    cr_assert_eq(lesson_cost(&l, &m, &t, &cost, &err), KV_OK);
+    int ids[40], n = 0;
+    cr_assert_eq(tokenizer_encode(&t, "once upon", true, false, ids, 39, &n, &err), KV_OK);
+    // prefill n, decode 1; no cache: n+2, n+3, n+4; back 2 and step 2 redo from the records;
+    // verified no-cache step n+5 plus the shadow's cached prefill of n+5
+    cr_assert_eq(cost.positions, (uint64_t)(6 * n + 20), "%llu, n = %d",
+                 (unsigned long long)cost.positions, n);
+    cr_assert_eq(cost.steps, 6, "%llu", (unsigned long long)cost.steps); // the redone two are free
+    LessonPlayer p;
+    lesson_player_init(&p, &l, &s);
+    cr_assert_eq(lesson_player_goto(&p, 1, &err), KV_OK, "%s", err.msg);
+    uint64_t counted = 0, flops = 0;
+    for (int i = 0; i < s.n_steps; i++) {
+        counted += s.steps[i].counted.positions;
+        flops += counters_flops(&s.steps[i].counted);
+    }
+    // the counters count the main engine; the shadow's n+5 is the rest of the estimate
+    cr_assert_eq(counted + (uint64_t)(n + 5), cost.positions);
+    uint64_t fl[FLOP_COMPONENTS], shadow = 0;
+    flops_formula(&c, 0, n + 5, 1, fl);
+    for (int k = 0; k < FLOP_COMPONENTS; k++) shadow += fl[k];
+    cr_assert_eq(flops + shadow, cost.flops);
+    lesson_free(&l);
+    tu_session_close(&m, &t, &s);
+}
