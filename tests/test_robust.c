@@ -546,3 +546,52 @@ Test(robust, d6_cost_matches_what_the_player_computes) {
     lesson_free(&l);
     tu_session_close(&m, &t, &s);
 }
+
+// ----------------------------------------------------------------------------------------------
+// D14: one parser per kind of value, the same on the command line and in lessons
+
+Test(robust, d14_numbers_parsed_strictly_everywhere) {
+    Files f = files_new();
+    const char *gen[] = {"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt", "hi",
+                         NULL, NULL, NULL};
+    struct {
+        const char *opt, *val, *why;
+    } bad[] = {{"--seed", " -1", "not a whole number"},
+               {"--seed", "-1", "not a whole number"},
+               {"--seed", "18446744073709551616", "larger than 2^64 - 1"},
+               {"--seed", "0", "0 is not a usable seed"},
+               {"-n", " 5", "not a whole number"},
+               {"-n", "+5", "not a whole number"},
+               {"--temperature", " 1", "not a number"},
+               {"--temperature", "nan", "not a number"},
+               {"--temperature", "1e999", "not a number"},
+               {"--top-k", "99999999999999999999", "not a whole number"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        gen[7] = bad[i].opt, gen[8] = bad[i].val;
+        expect_fail(gen, 2, (const char *[]){bad[i].opt, bad[i].why, NULL});
+    }
+    char *lesson = tu_join(f.dir, "s.lesson");
+    write_text(lesson, "prompt hi\nstep 1\ncaption A\ntext B.\nbeat\n");
+    // 4294967616 wraps to 320 in 32 bits
+    expect_fail((const char *[]){"lesson", lesson, "--check", "--size", "4294967616x1080",
+                                 "--model", f.model, "--tokenizer", f.tok, NULL},
+                2, (const char *[]){"--size", "out of range", NULL});
+    expect_fail((const char *[]){"render", "--prompt", "hi", "--steps", "1", "--size",
+                                 "1920x1080x", "-o", "x.png", NULL},
+                2, (const char *[]){"--size", "not WIDTHxHEIGHT", NULL});
+    const char *lines[][2] = {{"seed 0", "0 is not a usable seed"},
+                              {"seed  -1", "not a whole number"},
+                              {"step +2", "not a whole number"},
+                              {"temperature inf", "not a number"}};
+    for (size_t i = 0; i < 4; i++) {
+        char text[256];
+        snprintf(text, sizeof text, "prompt hi\n%s\nstep 1\ncaption A\ntext B.\nbeat\n",
+                 lines[i][0]);
+        write_text(lesson, text);
+        expect_fail((const char *[]){"lesson", lesson, "--check", "--model", f.model,
+                                     "--tokenizer", f.tok, NULL},
+                    2, (const char *[]){lesson, ":2:", lines[i][1], NULL});
+    }
+    free(lesson);
+    files_free(&f);
+}

@@ -49,19 +49,12 @@ int cmd_lesson(int argc, char **argv) {
         else if (strcmp(a, "--tokenizer") == 0)
             tokenizer = val;
         else if (strcmp(a, "--size") == 0) {
-            int w, h;
-            char tail;
-            if (sscanf(val, "%dx%d%c", &w, &h, &tail) != 2 || w < 320 || h < 180 || w > 8192 ||
-                h > 8192)
-                return app_usage_error("--size", "'%s' is not WxH between 320x180 and 8192x8192",
-                                       val);
-            deck.width = w, deck.height = h, size_given = true;
+            KvError e = {0};
+            if (kv_parse_size("--size", val, 320, 180, 8192, 0, &deck.width, &deck.height, &e))
+                return app_fail(&e);
+            size_given = true;
         } else if (strcmp(a, "--theme") == 0) {
-            if (strcmp(val, "dark") == 0)
-                deck.theme = THEME_DARK;
-            else if (strcmp(val, "light") == 0)
-                deck.theme = THEME_LIGHT;
-            else
+            if ((deck.theme = view_theme_parse(val)) < 0)
                 return app_usage_error("--theme", "unknown theme '%s' (dark, light)", val);
         } else if (strcmp(a, "--check") == 0) {
             check_only = true;

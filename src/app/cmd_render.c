@@ -8,25 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-// "1920x1080" -> w, h.
+// "1920x1080" -> w, h, within what export accepts.
 static KvStatus parse_size(const char *val, int *w, int *h, KvError *err) {
-    if (!val) return kv_error(err, KV_ERR_INPUT, "--size: needs a value (e.g. 1920x1080)");
-    char *end;
-    long a = strtol(val, &end, 10);
-    if (end == val || (*end != 'x' && *end != 'X'))
-        return kv_error(err, KV_ERR_INPUT, "--size: '%s' is not WIDTHxHEIGHT", val);
-    const char *p = end + 1;
-    long b = strtol(p, &end, 10);
-    if (end == p || *end)
-        return kv_error(err, KV_ERR_INPUT, "--size: '%s' is not WIDTHxHEIGHT", val);
-    if (a < 16 || b < 16 || a > 16384 || b > 16384 || (double)a * b > 8192.0 * 8192.0)
-        return kv_error(err, KV_ERR_INPUT,
-                        "--size: %ldx%ld is out of range (16 .. 16384 per side, at most 8192x8192 "
-                        "pixels)",
-                        a, b);
-    *w = (int)a;
-    *h = (int)b;
-    return KV_OK;
+    return kv_parse_size("--size", val, 16, 16, 16384, 8192.0 * 8192.0, w, h, err);
 }
 
 // Options the scene adds: --view, --layer, --head, --theme. Returns 1 when argv[*i] was one,
@@ -55,12 +39,12 @@ static int parse_view_option(int argc, char **argv, int *i, ViewOptions *o, KvEr
         }
         o->view.kind = (ViewKind)k;
     } else if (strcmp(opt, "--theme") == 0) {
-        if (strcmp(val, "dark") == 0) o->view.theme = THEME_DARK;
-        else if (strcmp(val, "light") == 0) o->view.theme = THEME_LIGHT;
-        else {
+        int t = view_theme_parse(val);
+        if (t < 0) {
             kv_error(err, KV_ERR_INPUT, "--theme: unknown theme '%s' (dark, light)", val);
             return -1;
         }
+        o->view.theme = (ThemeKind)t;
     } else if (strcmp(opt, "--layer") == 0) {
         o->layer = val;
     } else {

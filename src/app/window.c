@@ -128,17 +128,7 @@ typedef struct {
 } RunOptions;
 
 static int parse_size(const char *val, int *w, int *h, KvError *err) {
-    char *x;
-    long a = val ? strtol(val, &x, 10) : 0;
-    if (!val || *x != 'x' || a < 200 || a > 16384)
-        return kv_error(err, KV_ERR_INPUT, "--size: '%s' is not WxH (e.g. 1280x720)",
-                        val ? val : ""), -1;
-    char *end;
-    long b = strtol(x + 1, &end, 10);
-    if (*end || b < 150 || b > 16384)
-        return kv_error(err, KV_ERR_INPUT, "--size: '%s' is not WxH (e.g. 1280x720)", val), -1;
-    *w = (int)a, *h = (int)b;
-    return 0;
+    return kv_parse_size("--size", val, 200, 150, 16384, 0, w, h, err) ? -1 : 0;
 }
 
 static int parse_run(int argc, char **argv, RunOptions *o, KvError *err) {
@@ -166,13 +156,11 @@ static int parse_run(int argc, char **argv, RunOptions *o, KvError *err) {
                 return -1;
         } else if (strcmp(opt, "--theme") == 0) {
             o->theme_given = true;
-            if (val && strcmp(val, "dark") == 0)
-                o->theme = THEME_DARK;
-            else if (val && strcmp(val, "light") == 0)
-                o->theme = THEME_LIGHT;
-            else
+            int t = view_theme_parse(val);
+            if (t < 0)
                 return kv_error(err, KV_ERR_INPUT, "--theme: '%s' is not dark or light",
                                 val ? val : ""), -1;
+            o->theme = (ThemeKind)t;
         } else if (strcmp(opt, "--view") == 0) {
             o->view = val ? view_kind_parse(val) : -1;
             if (o->view < 0)

@@ -126,29 +126,21 @@ static int split_words(char *rest, char **words, int max) {
     }
 }
 
+// Numbers go through the engine's parsers (the same words as on the command line); the message
+// gets the file and line in front.
 static KvStatus parse_long(Parser *p, const char *cmd, const char *w, long lo, long hi,
                            long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(w, &end, 10);
-    if (errno == ERANGE || end == w || *end != '\0')
-        return fail(p, "%s: '%s' is not a whole number", cmd, w);
-    if (v < lo || v > hi)
-        return fail(p, "%s: %s is out of range (%ld..%ld)", cmd, w, lo, hi);
-    *out = v;
+    KvError e = {0};
+    if (kv_parse_int(cmd, w, lo, hi, out, &e))
+        return fail(p, "%s", e.msg);
     return KV_OK;
 }
 
 static KvStatus parse_double(Parser *p, const char *cmd, const char *w, double lo, double hi,
                              double *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(w, &end);
-    if (errno == ERANGE || end == w || *end != '\0' || v != v)
-        return fail(p, "%s: '%s' is not a number", cmd, w);
-    if (v < lo || v > hi)
-        return fail(p, "%s: %s is out of range (%g..%g)", cmd, w, lo, hi);
-    *out = v;
+    KvError e = {0};
+    if (kv_parse_float(cmd, w, lo, hi, out, &e))
+        return fail(p, "%s", e.msg);
     return KV_OK;
 }
 
@@ -351,13 +343,12 @@ static KvStatus parse_line(Parser *p, const char *cmd, char *rest) {
             return p->err->code;
         break;
     case LESSON_SEED: {
-        char *end;
-        errno = 0;
-        unsigned long long s = strtoull(a, &end, 10);
-        if (errno || end == a || *end || a[0] == '-')
-            return fail(p, "seed: '%s' is not a whole number >= 0", a);
-        c.x = (double)s;
-        c.n = (long)(s & 0x7fffffffffffffffULL);
+        uint64_t seed;
+        KvError e = {0};
+        if (kv_parse_seed("seed", a, &seed, &e))
+            return fail(p, "%s", e.msg);
+        c.x = (double)seed;
+        c.n = (long)(seed & 0x7fffffffffffffffULL);
         c.str = dup_str(a, strlen(a)); // the exact 64-bit value, reparsed by the player
         break;
     }
@@ -378,13 +369,11 @@ static KvStatus parse_line(Parser *p, const char *cmd, char *rest) {
             return fail(p, "view: unknown view '%s' (sequence, heatmap, layers)", a);
         c.n = k;
         break;
-    case LESSON_THEME: {
-        static const char *const themes[] = {"dark", "light"};
-        if ((k = pick(a, themes, 2)) < 0)
+    case LESSON_THEME:
+        if ((k = view_theme_parse(a)) < 0)
             return fail(p, "theme: unknown theme '%s' (dark, light)", a);
-        c.n = k == 0 ? THEME_DARK : THEME_LIGHT;
+        c.n = k;
         break;
-    }
     case LESSON_LAYER:
         if (strcmp(a, "all") == 0)
             c.n = VIEW_ALL_LAYERS;

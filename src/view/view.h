@@ -56,6 +56,9 @@ void view_init(View *v);
 // Names for command lines and the window ("sequence", "heatmap", "layers"); -1 when unknown.
 const char *view_kind_name(ViewKind k);
 int view_kind_parse(const char *name);
+// "dark" or "light" (the names every command and lesson takes), or -1; and back.
+int view_theme_parse(const char *name);
+const char *view_theme_name(ThemeKind k);
 
 // Bytes in binary units, three significant figures, as every part of kvscope prints them:
 // "512 B", "6 KiB", "1.5 MiB", "7 GiB".
