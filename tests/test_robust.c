@@ -150,6 +150,12 @@ static void expect_listing(const char *dir, const char *before) {
 }
 
 
+static char *file_digest(const char *path) {
+    char hex[65];
+    cr_assert(tu_sha256_file(path, hex), "cannot read %s", path);
+    return strdup(hex);
+}
+
 static void write_text(const char *path, const char *text) {
     cr_assert(tu_write_file(path, text, strlen(text)));
 }
@@ -593,5 +599,371 @@ Test(robust, d14_numbers_parsed_strictly_everywhere) {
                     2, (const char *[]){lesson, ":2:", lines[i][1], NULL});
     }
     free(lesson);
+    files_free(&f);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Writing files: temporaries, inputs, full disks, signals, frame sets
+
+#include <sys/resource.h>
+
+// Runs kvscope with file writes limited to `limit` bytes (RLIMIT_FSIZE, SIGXFSZ ignored): a
+// write past it fails with EFBIG as on a full disk. Output captured as run_to does.
+static void run_limited(TuRun *r, const char *const *args, rlim_t limit) {
+    char *argv[64];
+    int n = 0;
+    argv[n++] = (char *)tu_kvscope_bin();
+    for (int i = 0; args[i] && n < 63; i++) argv[n++] = (char *)args[i];
+    argv[n] = NULL;
+    memset(r, 0, sizeof *r);
+    // stderr through a pipe: a file would be limited too (the outputs here are a few KB)
+    int pfd[2];
+    cr_assert_eq(pipe(pfd), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        struct rlimit rl = {limit, limit};
+        setrlimit(RLIMIT_FSIZE, &rl);
+        signal(SIGXFSZ, SIG_IGN);
+        int nul = open("/dev/null", O_RDWR);
+        dup2(nul, 0), dup2(nul, 1), dup2(pfd[1], 2);
+        close(pfd[0]);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(pfd[1]);
+    TuBuf b = {0};
+    char chunk[4096];
+    ssize_t got;
+    while ((got = read(pfd[0], chunk, sizeof chunk)) > 0) tu_buf_add(&b, chunk, (size_t)got);
+    close(pfd[0]);
+    int st = 0;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    r->out = calloc(1, 1);
+    r->err = b.s ? b.s : calloc(1, 1);
+    r->err_len = b.len;
+}
+
+// D7: the temporary is never a predictable name that someone else can plant a link at
+Test(robust, d7_planted_symlinks_at_temporary_names_are_not_followed) {
+    Files f = files_new();
+    char *victim = tu_join(f.dir, "victim.txt");
+    write_text(victim, "someone else's file\n");
+    char *out = tu_join(f.dir, "out.png");
+    // the old name was out.png.tmp<PID>: plant a link for each of the next PIDs
+    FILE *np = fopen("/proc/sys/kernel/ns_last_pid", "r");
+    long last = 0;
+    if (np) {
+        cr_assert_eq(fscanf(np, "%ld", &last), 1);
+        fclose(np);
+    }
+    for (long pid = last + 1; np && pid < last + 400; pid++) {
+        char name[64];
+        snprintf(name, sizeof name, "out.png.tmp%ld", pid);
+        char *link = tu_join(f.dir, name);
+        cr_assert_eq(symlink(victim, link), 0);
+        free(link);
+    }
+    char *before = listing(f.dir);
+    TuRun r;
+    run_to(&r, (const char *[]){"render", "--model", f.model, "--tokenizer", f.tok, "--prompt",
+                                "once upon", "--steps", "2", "--size", "320x180", "-o", out, NULL},
+           NULL, 60);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    tu_run_free(&r);
+    size_t n;
+    char *text = (char *)tu_read_file(victim, &n);
+    cr_assert_str_eq(text, "someone else's file\n", "the victim was overwritten");
+    free(text);
+    // exactly one new entry, out.png, a regular file: no temporary left
+    char *after = listing(f.dir);
+    cr_assert_eq(strlen(after), strlen(before) + strlen("out.png\n"), "%s", after);
+    struct stat sb;
+    cr_assert_eq(lstat(out, &sb), 0);
+    cr_assert(S_ISREG(sb.st_mode));
+    free(after);
+    free(before);
+    free(out);
+    free(victim);
+    files_free(&f);
+}
+
+// D8: an output is never one of the inputs, and its name says what it holds
+Test(robust, d8_outputs_that_are_inputs_or_misnamed_refused) {
+    Files f = files_new();
+    char *lesson = tu_join(f.dir, "mine.lesson");
+    write_text(lesson, "prompt once upon\nstep 1\ncaption A\ntext B.\nbeat\n");
+    char *model_csv = tu_join(f.dir, "model.csv");
+    cr_assert_eq(link(f.model, model_csv), 0); // the same file under a CSV name
+    char *model_png = tu_join(f.dir, "model.png");
+    cr_assert_eq(symlink(f.model, model_png), 0);
+    char *lesson_pdf = tu_join(f.dir, "mine.pdf");
+    cr_assert_eq(link(lesson, lesson_pdf), 0);
+    char *deck_png = tu_join(f.dir, "deck.png");
+    char *sums[] = {file_digest(f.model), file_digest(lesson)};
+    char *before = listing(f.dir);
+    expect_fail((const char *[]){"lesson", lesson, "--pdf", lesson, "--model", f.model,
+                                 "--tokenizer", f.tok, NULL},
+                2, (const char *[]){lesson, ".pdf", NULL});
+    expect_fail((const char *[]){"lesson", lesson, "--pdf", lesson_pdf, "--model", f.model,
+                                 "--tokenizer", f.tok, NULL},
+                2, (const char *[]){lesson_pdf, "one of this run's inputs", NULL});
+    expect_fail((const char *[]){"lesson", lesson, "--pdf", deck_png, "--model", f.model,
+                                 "--tokenizer", f.tok, NULL},
+                2, (const char *[]){deck_png, "must end in .pdf", NULL});
+    expect_fail((const char *[]){"generate", "--model", f.model, "--tokenizer", f.tok,
+                                 "--prompt", "hi", "--trace", f.model, NULL},
+                2, (const char *[]){f.model, "must end in .csv", NULL});
+    expect_fail((const char *[]){"generate", "--model", f.model, "--tokenizer", f.tok,
+                                 "--prompt", "hi", "--trace", model_csv, NULL},
+                2, (const char *[]){model_csv, "one of this run's inputs", NULL});
+    expect_fail((const char *[]){"render", "--model", f.model, "--tokenizer", f.tok, "--prompt",
+                                 "hi", "--steps", "1", "-o", model_png, NULL},
+                2, (const char *[]){model_png, "one of this run's inputs", NULL});
+    expect_listing(f.dir, before);
+    char *now[] = {file_digest(f.model), file_digest(lesson)};
+    cr_assert_str_eq(now[0], sums[0]);
+    cr_assert_str_eq(now[1], sums[1]);
+    for (int i = 0; i < 2; i++) free(now[i]), free(sums[i]);
+    free(before);
+    free(deck_png);
+    free(lesson_pdf);
+    free(model_png);
+    free(model_csv);
+    free(lesson);
+    files_free(&f);
+}
+
+// D9 and D14: a full disk is exit 1 for every file a command writes, with nothing left behind
+// and an existing file unchanged
+Test(robust, d9_full_disk_for_every_output) {
+    Files f = files_new();
+    char *lesson = tu_join(f.dir, "l.lesson");
+    write_text(lesson, "prompt once upon\nstep 2\ncaption A\ntext B.\nbeat\nstep 1\nbeat\n");
+    char *png = tu_join(f.dir, "out.png"), *pdf = tu_join(f.dir, "deck.pdf");
+    char *csv = tu_join(f.dir, "t.csv"), *frames = tu_join(f.dir, "frames");
+    write_text(png, "old picture");
+    write_text(pdf, "old deck");
+    write_text(csv, "old trace");
+    char *sums[] = {file_digest(png), file_digest(pdf), file_digest(csv)};
+    char *before = listing(f.dir);
+    const char *const *cmds[] = {
+        (const char *[]){"render", "--model", f.model, "--tokenizer", f.tok, "--prompt", "hi",
+                         "--steps", "2", "--size", "640x360", "-o", png, NULL},
+        (const char *[]){"render", "--model", f.model, "--tokenizer", f.tok, "--prompt", "hi",
+                         "--steps", "2", "--size", "640x360", "--frames", frames, NULL},
+        (const char *[]){"lesson", lesson, "--model", f.model, "--tokenizer", f.tok, "--pdf", pdf,
+                         NULL},
+        (const char *[]){"lesson", lesson, "--model", f.model, "--tokenizer", f.tok, "--frames",
+                         frames, "--size", "640x360", NULL},
+        (const char *[]){"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt", "hi",
+                         "-n", "20", "--trace", csv, NULL},
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        TuRun r;
+        run_limited(&r, cmds[i], 200); // 200 bytes: every file fails part way
+        check_fail(&r, 1, (const char *[]){"File too large", NULL});
+        tu_run_free(&r);
+        expect_listing(f.dir, before);
+    }
+    char *now[] = {file_digest(png), file_digest(pdf), file_digest(csv)};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_str_eq(now[i], sums[i]);
+        free(now[i]), free(sums[i]);
+    }
+    free(before);
+    free(frames), free(csv), free(pdf), free(png), free(lesson);
+    files_free(&f);
+}
+
+// D10: a signal while writing leaves no temporary
+static void signal_while_writing(const char *const *args, const char *dir, int sig) {
+    char *argv[64];
+    int n = 0;
+    argv[n++] = (char *)tu_kvscope_bin();
+    for (int i = 0; args[i] && n < 63; i++) argv[n++] = (char *)args[i];
+    argv[n] = NULL;
+    char *before = listing(dir);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    pid_t pid;
+    cr_assert_eq(posix_spawn(&pid, argv[0], &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    // wait until a temporary exists (the condition, not a fixed time), then interrupt
+    bool seen = false;
+    for (int k = 0; k < 20000 && !seen; k++) {
+        char *now = listing(dir);
+        seen = strstr(now, ".tmp-") != NULL;
+        free(now);
+        int st;
+        if (!seen && waitpid(pid, &st, WNOHANG) == pid)
+            cr_assert_fail("finished before a temporary appeared");
+        if (!seen) {
+            struct timespec nap = {0, 1000000};
+            nanosleep(&nap, NULL);
+        }
+    }
+    cr_assert(seen, "no temporary appeared");
+    kill(pid, sig);
+    int st = 0;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == sig, "status %d", st);
+    expect_listing(dir, before);
+    free(before);
+}
+
+Test(robust, d10_signals_remove_temporaries, .timeout = 240) {
+    Files f = files_new();
+    char *lesson = tu_join(f.dir, "long.lesson");
+    TuBuf b = {0};
+    tu_buf_add(&b, "prompt once upon\n", 17);
+    for (int i = 0; i < 150; i++) {
+        tu_buf_add(&b, "caption A\ntext B.\nbeat\n", 23);
+    }
+    cr_assert(tu_write_file(lesson, b.s, b.len));
+    free(b.s);
+    char *pdf = tu_join(f.dir, "deck.pdf"), *frames = tu_join(f.dir, "frames");
+    signal_while_writing((const char *[]){"lesson", lesson, "--model", f.model, "--tokenizer",
+                                          f.tok, "--pdf", pdf, NULL},
+                         f.dir, SIGTERM);
+    signal_while_writing((const char *[]){"lesson", lesson, "--model", f.model, "--tokenizer",
+                                          f.tok, "--frames", frames, NULL},
+                         f.dir, SIGINT);
+    signal_while_writing((const char *[]){"render", "--model", f.model, "--tokenizer", f.tok,
+                                          "--prompt", "hi", "--steps", "25", "--frames", frames,
+                                          NULL},
+                         f.dir, SIGTERM);
+    free(frames), free(pdf), free(lesson);
+    files_free(&f);
+}
+
+// D11: DIR holds one complete frame set: the old or the new
+static int count_in(const char *dir) {
+    char *l = listing(dir);
+    int n = tu_count_lines(l);
+    free(l);
+    return n;
+}
+
+Test(robust, d11_frame_sets_replace_each_other_whole) {
+    Files f = files_new();
+    char *frames = tu_join(f.dir, "frames");
+    const char *args5[] = {"render", "--model", f.model, "--tokenizer", f.tok, "--prompt", "hi",
+                           "--steps", "5", "--size", "320x180", "--frames", frames, NULL};
+    const char *args2[] = {"render", "--model", f.model, "--tokenizer", f.tok, "--prompt", "hi",
+                           "--steps", "2", "--size", "320x180", "--frames", frames, NULL};
+    TuRun r;
+    run_to(&r, args5, NULL, 60);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    tu_run_free(&r);
+    cr_assert_eq(count_in(frames), 5);
+    run_to(&r, args2, NULL, 60);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    tu_run_free(&r);
+    cr_assert_eq(count_in(frames), 2, "older frames left in the folder"); // was 5
+    // a full disk half way: the previous complete set stays
+    char *before = listing(f.dir), *inside = listing(frames);
+    char *first = tu_join(frames, "frame-0001.png"), *sum = file_digest(first);
+    run_limited(&r, args5, 1000);
+    check_fail(&r, 1, (const char *[]){"File too large", NULL});
+    tu_run_free(&r);
+    expect_listing(f.dir, before);
+    expect_listing(frames, inside);
+    char *sum2 = file_digest(first);
+    cr_assert_str_eq(sum, sum2);
+    // a folder holding someone's other files is not replaced
+    char *note = tu_join(frames, "notes.txt");
+    write_text(note, "mine");
+    free(inside);
+    inside = listing(frames);
+    expect_fail(args5, 2, (const char *[]){frames, "notes.txt", "not a frame", NULL});
+    expect_listing(frames, inside);
+    free(note), free(sum2), free(sum), free(first), free(inside), free(before), free(frames);
+    files_free(&f);
+}
+
+// D14: output names checked before the work, long paths, info --heads on a short context,
+// bench render's error path
+Test(robust, d14_output_names_checked_before_the_work) {
+    Files f = files_new();
+    char name[300];
+    memset(name, 'n', 251);
+    memcpy(name + 251, ".png", 5); // 255 bytes: the longest name a file can have
+    char *ok = tu_join(f.dir, name);
+    TuRun r;
+    run_to(&r, (const char *[]){"render", "--model", f.model, "--tokenizer", f.tok, "--prompt",
+                                "hi", "--steps", "1", "--size", "320x180", "-o", ok, NULL},
+           NULL, 60);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    tu_run_free(&r);
+    struct stat sb;
+    cr_assert_eq(stat(ok, &sb), 0);
+    memset(name, 'n', 252);
+    memcpy(name + 252, ".png", 5); // 256: refused at once
+    char *bad = tu_join(f.dir, name);
+    expect_fail((const char *[]){"render", "--model", f.model, "--tokenizer", f.tok, "--prompt",
+                                 "hi", "--steps", "1", "-o", bad, NULL},
+                2, (const char *[]){"file name is too long", NULL});
+    // --trace into a missing folder: refused before the run (nothing on stdout)
+    char *nodir = tu_join(f.dir, "no/such/t.csv");
+    run_to(&r, (const char *[]){"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt",
+                                "hi", "-n", "5", "--trace", nodir, NULL},
+           NULL, 60);
+    check_fail(&r, 2, (const char *[]){nodir, "No such file", NULL});
+    cr_assert_str_eq(r.out, "", "the run happened before the check");
+    tu_run_free(&r);
+    free(nodir), free(bad), free(ok);
+    files_free(&f);
+}
+
+Test(robust, d14_long_frames_paths) {
+    Files f = files_new();
+    char *lesson = tu_join(f.dir, "l.lesson");
+    write_text(lesson, "prompt hi\nstep 1\ncaption A\ntext B.\nbeat\n");
+    // 1,100 characters of folders that do not exist yet: fine (the old limit was 1,023)
+    TuBuf p = {0};
+    tu_buf_add(&p, f.dir, strlen(f.dir));
+    while (p.len < 1100) tu_buf_add(&p, "/dddddddddddddddddddddddddddddddddddddddddddddddddd", 51);
+    char *deep = strdup(p.s);
+    TuRun r;
+    run_to(&r, (const char *[]){"lesson", lesson, "--model", f.model, "--tokenizer", f.tok,
+                                "--frames", deep, "--size", "320x180", NULL},
+           NULL, 60);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    tu_run_free(&r);
+    cr_assert_eq(count_in(deep), 1);
+    // past PATH_MAX: refused, and no folder of it left behind
+    char *before = listing(f.dir);
+    while (p.len < 4200) tu_buf_add(&p, "/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee", 51);
+    char *base = tu_join(f.dir, "x");
+    TuBuf q = {0};
+    tu_buf_add(&q, base, strlen(base));
+    while (q.len < 4200) tu_buf_add(&q, "/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee", 51);
+    expect_fail((const char *[]){"lesson", lesson, "--model", f.model, "--tokenizer", f.tok,
+                                 "--frames", q.s, NULL},
+                2, (const char *[]){"too long", NULL});
+    expect_listing(f.dir, before);
+    free(q.s), free(base), free(before), free(p.s), free(deep), free(lesson);
+    files_free(&f);
+}
+
+Test(robust, d14_info_heads_short_context_and_bench_render_error) {
+    Files f = files_new(); // context 32: the narrative preset alone is longer
+    TuRun r;
+    run_to(&r, (const char *[]){"info", "--heads", "--model", f.model, "--tokenizer", f.tok, NULL},
+           NULL, 60);
+    cr_assert(!tu_has_sanitizer_report(r.err), "%s", r.err);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "previous-token head"), "%s", r.out);
+    tu_run_free(&r);
+    // a prompt the session refuses: one line, exit 2, and under ASan no leak on that path
+    expect_fail((const char *[]){"bench", "render", "--model", f.model, "--tokenizer", f.tok,
+                                 "--prompt", "a b c d e f g h i j k l m n o p q r s t u v w x y z a "
+                                             "b c d e f g h i j k l m n o p q r s t u v w x y z",
+                                 NULL},
+                2, (const char *[]){"prompt", NULL});
     files_free(&f);
 }

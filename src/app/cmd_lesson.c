@@ -6,6 +6,7 @@
 // and/or the frames headlessly, or hands the player, at beat 0, to the window
 // (window_play_lesson in window.c).
 #include "app/app.h"
+#include "export/export.h"
 #include "lesson/lesson.h"
 
 #include <stdio.h>
@@ -81,6 +82,15 @@ int cmd_lesson(int argc, char **argv) {
     }
 
     KvError err = {0};
+    // every output is checked before the work: a .pdf name, folders that can be written, and
+    // none of the run's inputs (the lesson, the model, the tokenizer)
+    const char *inputs[] = {file, model ? model : app_default_model(),
+                            tokenizer ? tokenizer : app_default_tokenizer(), NULL};
+    static const char *const pdf_only[] = {"pdf", NULL};
+    if (pdf && kv_check_output(pdf, pdf_only, inputs, &err))
+        return app_fail(&err);
+    if (frames && export_frames_check(frames, "beat-", true, inputs, &err))
+        return app_fail(&err);
     LessonPreset *presets = app_lesson_presets();
     Lesson lesson;
     KvStatus st = lesson_load(&lesson, file, presets, &err);

@@ -117,8 +117,13 @@ int cmd_render(int argc, char **argv) {
     if (!o.prompt) return app_usage_error("render", "needs --prompt TEXT or --preset NAME");
     if (steps < 0) return app_usage_error("render", "needs --steps N");
     if (!out && !frames) return app_usage_error("render", "needs -o FILE.png|.svg|.pdf");
-    // Check where the files go before any work, so a bad path costs nothing.
-    if (out && export_check_path(out, &err)) return app_fail(&err);
+    // Check where the files go before any work, so a bad path costs nothing; an output is never
+    // one of the run's inputs.
+    const char *inputs[] = {o.model ? o.model : app_default_model(),
+                            o.tokenizer ? o.tokenizer : app_default_tokenizer(), NULL};
+    if (out && export_check_output(out, inputs, &err)) return app_fail(&err);
+    if (frames && export_frames_check(frames, "frame-", false, inputs, &err))
+        return app_fail(&err);
     ExportFormat frame_fmt = out ? (ExportFormat)export_format_of(out) : EXPORT_PNG;
 
     Model model;

@@ -19,9 +19,32 @@ typedef enum { EXPORT_PNG = 0, EXPORT_SVG, EXPORT_PDF, EXPORT_FORMATS } ExportFo
 int export_format_of(const char *path);
 const char *export_format_ext(ExportFormat f); // "png", "svg", "pdf"
 
-// Checks that `path` could be written (known extension, an existing writable directory) before
-// any work is done. KV_ERR_INPUT with "<path>: <why>".
+// Checks that `path` could be written (known extension, a name that fits, an existing writable
+// directory) before any work is done. KV_ERR_INPUT with "<path>: <why>".
 KvStatus export_check_path(const char *path, KvError *err);
+// The same, and `path` is none of `inputs` (NULL-terminated; by device and inode).
+KvStatus export_check_output(const char *path, const char *const *inputs, KvError *err);
+
+// A set of frames DIR/<prefix><number>.<ext>, written into a fresh folder beside DIR and swapped
+// in when complete, so that DIR always holds one complete set: the old one or the new one. An
+// existing DIR must hold only frames (it is replaced as a whole). Checked when opened (name
+// length, inputs, DIR); with make_parents, missing folders above DIR are created (and removed
+// again on abort). A signal removes the new folder. Owned: commit or abort.
+typedef struct ExportFrameSet ExportFrameSet;
+KvStatus export_frames_open(ExportFrameSet **fs, const char *dir, const char *prefix, int digits,
+                            ExportFormat fmt, bool make_parents, const char *const *inputs,
+                            KvError *err);
+// What export_frames_open checks, without creating anything (for a command to call before its
+// work): the name's length, that DIR is none of inputs, that its folder can be written.
+KvStatus export_frames_check(const char *dir, const char *prefix, bool make_parents,
+                             const char *const *inputs, KvError *err);
+// Writes frame `index` (1-based) into the new folder: these bytes, in the set's format.
+KvStatus export_frames_write(ExportFrameSet *fs, int index, const void *data, size_t n,
+                             KvError *err);
+// Swaps the new set in (frees fs in every case).
+KvStatus export_frames_commit(ExportFrameSet *fs, KvError *err);
+// Removes the new folder and what it holds; DIR is untouched. Frees fs.
+void export_frames_abort(ExportFrameSet *fs);
 
 // Draws the scene at w x h (pixels for PNG, points for SVG/PDF) at animation time t_anim and
 // writes it to path. KV_ERR_INPUT for a bad path, extension or size; KV_ERR_RUNTIME when
@@ -40,8 +63,9 @@ void export_frame_name(char *out, size_t cap, const char *dir, int index, Export
 // Makes directory `dir` when it does not exist (its parent must). KV_ERR_INPUT on failure.
 KvStatus export_make_dir(const char *dir, KvError *err);
 
-// Steps the session n_steps times, writing one frame after each step into dir (created when
-// missing) as frame-0001.ext, frame-0002.ext, ... Stops early (not an error) at the model's
+// Steps the session n_steps times, writing one frame after each step as frame-0001.ext,
+// frame-0002.ext, ... into a frame set (above): dir holds the whole new set only when all of it
+// was written. Stops early (not an error) at the model's
 // context limit; *written (may be NULL) receives the number of frames.
 KvStatus export_frame_sequence(Session *s, const View *v, int w, int h, int n_steps,
                                const char *dir, ExportFormat fmt, int *written, KvError *err);

@@ -1,12 +1,16 @@
 // deck.c — a lesson as slides: one vector PDF page or one PNG per beat, each drawn by scene_draw
-// exactly as the window draws it, with the beat's caption. Files are written under a temporary
-// name and renamed, so a failed export leaves nothing behind. Does not parse or play (player.c).
+// exactly as the window draws it, with the beat's caption. The PDF is written to an exclusive
+// temporary and renamed; the PNGs form a frame set (export.h) swapped in when complete; so a
+// failed or interrupted export leaves nothing behind. Does not parse or play (player.c).
 #include "lesson/lesson.h"
+#include "export/export.h"
 
 #include <cairo-pdf.h>
 #include <cairo.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,8 +28,26 @@ static void beat_view(const LessonPlayer *p, const LessonDeckOptions *o, View *v
         v->theme = (ThemeKind)o->theme;
 }
 
-static void tmp_name(const char *path, char *buf, size_t cap) {
-    snprintf(buf, cap, "%s.tmp-%ld", path, (long)getpid());
+// The PDF streams into an exclusive temporary beside the deck (kv_temp_create: never a
+// predictable name, never through a symbolic link, removed on SIGINT/SIGTERM); every write is
+// checked, and the temporary is renamed over the deck only when all of it is on disk.
+typedef struct {
+    int fd;
+    const char *path;
+    KvError err;
+    bool failed;
+} PdfSink;
+
+static cairo_status_t pdf_sink_write(void *closure, const unsigned char *data,
+                                     unsigned int length) {
+    PdfSink *k = closure;
+    if (k->failed)
+        return CAIRO_STATUS_WRITE_ERROR;
+    if (kv_write_all(k->fd, data, length, k->path, &k->err)) {
+        k->failed = true;
+        return CAIRO_STATUS_WRITE_ERROR;
+    }
+    return CAIRO_STATUS_SUCCESS;
 }
 
 KvStatus lesson_write_pdf(LessonPlayer *p, const char *path, const LessonDeckOptions *o,
@@ -33,13 +55,20 @@ KvStatus lesson_write_pdf(LessonPlayer *p, const char *path, const LessonDeckOpt
     const Lesson *l = p->lesson;
     int w, h;
     deck_size(o, &w, &h);
-    char tmp[1100];
-    tmp_name(path, tmp, sizeof tmp);
+    static const char *const pdf_only[] = {"pdf", NULL};
+    const char *inputs[] = {l->path, p->session->model->path, NULL};
+    KvStatus st = kv_check_output(path, pdf_only, inputs, err);
+    if (st)
+        return st;
+    char tmp[PATH_MAX];
+    PdfSink sink = {.fd = kv_temp_create(path, tmp, sizeof tmp, err), .path = path};
+    if (sink.fd < 0)
+        return err ? err->code : KV_ERR_INPUT;
     // Points: half the scene size, so 1920 x 1080 is a 960 x 540 pt (13.33 x 7.5 in) 16:9 slide.
-    cairo_surface_t *pdf = cairo_pdf_surface_create(tmp, w / 2.0, h / 2.0);
-    KvStatus st = KV_OK;
+    cairo_surface_t *pdf =
+        cairo_pdf_surface_create_for_stream(pdf_sink_write, &sink, w / 2.0, h / 2.0);
     if (cairo_surface_status(pdf)) {
-        st = kv_error(err, KV_ERR_INPUT, "%s: cannot write: %s", path,
+        st = kv_error(err, KV_ERR_RUNTIME, "%s: cannot write: %s", path,
                       cairo_status_to_string(cairo_surface_status(pdf)));
         goto out;
     }
@@ -57,8 +86,9 @@ KvStatus lesson_write_pdf(LessonPlayer *p, const char *path, const LessonDeckOpt
         cairo_status_t cs = cairo_status(cr);
         cairo_destroy(cr);
         if (cs) {
-            st = kv_error(err, KV_ERR_RUNTIME, "%s: drawing beat %d: %s", path, k + 1,
-                          cairo_status_to_string(cs));
+            st = sink.failed ? kv_error(err, sink.err.code, "%s", sink.err.msg)
+                             : kv_error(err, KV_ERR_RUNTIME, "%s: drawing beat %d: %s", path,
+                                        k + 1, cairo_status_to_string(cs));
             goto out;
         }
         char label[1200], link[32];
@@ -68,36 +98,39 @@ KvStatus lesson_write_pdf(LessonPlayer *p, const char *path, const LessonDeckOpt
         cairo_surface_show_page(pdf);
     }
     cairo_surface_finish(pdf);
-    if (cairo_surface_status(pdf))
-        st = kv_error(err, KV_ERR_INPUT, "%s: cannot write: %s", path,
+    if (sink.failed)
+        st = kv_error(err, sink.err.code, "%s", sink.err.msg); // "deck.pdf: No space left ..."
+    else if (cairo_surface_status(pdf))
+        st = kv_error(err, KV_ERR_RUNTIME, "%s: cannot write: %s", path,
                       cairo_status_to_string(cairo_surface_status(pdf)));
-    else if (rename(tmp, path) != 0)
-        st = kv_error(err, KV_ERR_INPUT, "%s: cannot write: %s", path, strerror(errno));
 out:
     cairo_surface_destroy(pdf);
-    if (st)
-        unlink(tmp);
-    return st;
+    if (close(sink.fd) != 0 && !st)
+        st = kv_error(err, KV_ERR_RUNTIME, "%s: %s", path, strerror(errno));
+    if (st) {
+        kv_temp_forget(tmp, true);
+        return st;
+    }
+    return kv_temp_commit(tmp, path, err);
 }
 
-// mkdir -p
-static KvStatus make_dirs(const char *dir, KvError *err) {
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", dir);
-    for (char *s = buf + 1;; s++) {
-        bool end = *s == '\0';
-        if (*s == '/' || end) {
-            *s = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-                return kv_error(err, KV_ERR_INPUT, "%s: cannot create: %s", buf, strerror(errno));
-            struct stat st;
-            if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
-                return kv_error(err, KV_ERR_INPUT, "%s: not a folder", buf);
-            if (end)
-                return KV_OK;
-            *s = '/';
-        }
+static cairo_status_t png_to_buf(void *closure, const unsigned char *data, unsigned int length) {
+    struct {
+        unsigned char *p;
+        size_t n, cap;
+    } *b = closure;
+    if (b->n + length > b->cap) {
+        size_t cap = b->cap ? b->cap : 1 << 16;
+        while (cap < b->n + length)
+            cap *= 2;
+        unsigned char *q = realloc(b->p, cap);
+        if (!q)
+            return CAIRO_STATUS_NO_MEMORY;
+        b->p = q, b->cap = cap;
     }
+    memcpy(b->p + b->n, data, length);
+    b->n += length;
+    return CAIRO_STATUS_SUCCESS;
 }
 
 KvStatus lesson_write_frames(LessonPlayer *p, const char *dir, const LessonDeckOptions *o,
@@ -105,12 +138,15 @@ KvStatus lesson_write_frames(LessonPlayer *p, const char *dir, const LessonDeckO
     const Lesson *l = p->lesson;
     int w, h;
     deck_size(o, &w, &h);
-    KvStatus st = make_dirs(dir, err);
+    const char *inputs[] = {l->path, p->session->model->path, NULL};
+    ExportFrameSet *fs;
+    KvStatus st = export_frames_open(&fs, dir, "beat-", 2, EXPORT_PNG, true, inputs, err);
     if (st)
         return st;
     cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
     if (cairo_surface_status(img)) {
         cairo_surface_destroy(img);
+        export_frames_abort(fs);
         return kv_error(err, KV_ERR_RUNTIME, "frames: %dx%d: %s", w, h,
                         cairo_status_to_string(cairo_surface_status(img)));
     }
@@ -126,19 +162,23 @@ KvStatus lesson_write_frames(LessonPlayer *p, const char *dir, const LessonDeckO
         cairo_status_t cs = cairo_status(cr);
         cairo_destroy(cr);
         cairo_surface_flush(img);
-        char path[1100], tmp[1200];
-        snprintf(path, sizeof path, "%s/beat-%02d.png", dir, k + 1);
-        tmp_name(path, tmp, sizeof tmp);
+        struct {
+            unsigned char *p;
+            size_t n, cap;
+        } png = {0};
+        if (cs == CAIRO_STATUS_SUCCESS)
+            cs = cairo_surface_write_to_png_stream(img, png_to_buf, &png);
         if (cs)
-            st = kv_error(err, KV_ERR_RUNTIME, "%s: drawing: %s", path, cairo_status_to_string(cs));
-        else if ((cs = cairo_surface_write_to_png(img, tmp)) != CAIRO_STATUS_SUCCESS)
-            st = kv_error(err, KV_ERR_INPUT, "%s: cannot write: %s", path,
+            st = kv_error(err, KV_ERR_RUNTIME, "%s/beat-%02d.png: drawing: %s", dir, k + 1,
                           cairo_status_to_string(cs));
-        else if (rename(tmp, path) != 0)
-            st = kv_error(err, KV_ERR_INPUT, "%s: cannot write: %s", path, strerror(errno));
-        if (st)
-            unlink(tmp);
+        else
+            st = export_frames_write(fs, k + 1, png.p, png.n, err);
+        free(png.p);
     }
     cairo_surface_destroy(img);
-    return st;
+    if (st) {
+        export_frames_abort(fs);
+        return st;
+    }
+    return export_frames_commit(fs, err);
 }
