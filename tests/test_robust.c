@@ -967,3 +967,96 @@ Test(robust, d14_info_heads_short_context_and_bench_render_error) {
                 2, (const char *[]){"prompt", NULL});
     files_free(&f);
 }
+
+// D14: token pieces holding terminal escapes are shown escaped on a terminal
+Test(robust, d14_escapes_shown_escaped_on_a_terminal) {
+    Files f = files_new();
+    // a model that only ever writes <0x1B> (ESC) or <0x1C>: the final norm keeps one feature,
+    // whose sign picks row 30 or 31 of the classifier; every other logit is 0
+    float *data = malloc(config_weight_count(&f.cfg) * sizeof(float));
+    tu_random_fill(&f.cfg, 4, 1.0f, data);
+    ModelWeights w;
+    weights_carve(&w, &f.cfg, data);
+    const int D = f.cfg.dim;
+    memset(w.rms_final, 0, (size_t)D * sizeof(float));
+    w.rms_final[0] = 1.0f;
+    memset(w.wcls, 0, (size_t)f.cfg.vocab_size * D * sizeof(float));
+    w.wcls[30 * D] = 5.0f;
+    w.wcls[31 * D] = -5.0f;
+    char *m = tu_join(f.dir, "esc.bin");
+    KvError err = {0};
+    cr_assert_eq(tu_write_checkpoint(m, &f.cfg, data, &err), KV_OK, "%s", err.msg);
+    free(data);
+    const char *args[] = {"generate", "--model", m, "--tokenizer", f.tok, "--prompt", "hi", "-n",
+                          "6", NULL};
+    TuRun r; // into a file: the bytes as they are
+    run_to(&r, args, NULL, 60);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strchr(r.out, 0x1b) || strchr(r.out, 0x1c), "no control byte generated");
+    tu_run_free(&r);
+    // on a terminal: escaped
+    int master = posix_openpt(O_RDWR | O_NOCTTY);
+    cr_assert_geq(master, 0);
+    cr_assert_eq(grantpt(master), 0);
+    cr_assert_eq(unlockpt(master), 0);
+    char *argv[16];
+    int n = 0;
+    argv[n++] = (char *)tu_kvscope_bin();
+    for (int i = 0; args[i]; i++) argv[n++] = (char *)args[i];
+    argv[n] = NULL;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, ptsname(master), O_WRONLY | O_NOCTTY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    pid_t pid;
+    cr_assert_eq(posix_spawn(&pid, argv[0], &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    TuBuf out = {0};
+    char buf[1024];
+    ssize_t got;
+    while ((got = read(master, buf, sizeof buf)) > 0) tu_buf_add(&out, buf, (size_t)got);
+    int st;
+    waitpid(pid, &st, 0);
+    close(master);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    cr_assert_not_null(out.s);
+    cr_assert(!memchr(out.s, 0x1b, out.len) && !memchr(out.s, 0x1c, out.len),
+              "raw control bytes reached the terminal");
+    cr_assert(strstr(out.s, "\\x1b") || strstr(out.s, "\\x1c"), "%s", out.s);
+    free(out.s);
+    free(m);
+    files_free(&f);
+}
+
+// D2 in the window: a step that overflows ends the window with the message (exit 2)
+#include "app/window.h"
+#include <pango/pangocairo.h>
+
+Test(robust, d2_window_step_that_overflows_quits_with_the_message) {
+    Files f = files_new();
+    char *path = huge_model(&f, "huge.bin", 1e15f);
+    Model m;
+    Tokenizer t;
+    Session s;
+    KvError err = {0};
+    cr_assert_eq(model_load(&m, path, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(tokenizer_load(&t, f.tok, m.cfg.vocab_size, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(session_init(&s, &m, &t, &err), KV_OK);
+    cr_assert_eq(session_set_prompt(&s, "once upon", &err), KV_OK);
+    AppState *a = calloc(1, sizeof *a);
+    app_init(a, &s, 1280, 720, 1.0);
+    app_do(a, ACT_STEP); // no worker: the step runs here
+    cr_assert(a->quit, "the window went on");
+    cr_assert_eq(a->fault.code, KV_ERR_INPUT);
+    cr_assert(strstr(a->fault.msg, "produces non-finite values at layer 1"), "%s", a->fault.msg);
+    cr_assert_eq(s.cursor, 0, "a step was recorded");
+    app_free(a);
+    free(a);
+    session_free(&s);
+    tokenizer_free(&t);
+    model_free(&m);
+    free(path);
+    files_free(&f);
+    toolbar_release();
+    pango_cairo_font_map_set_default(NULL);
+}
