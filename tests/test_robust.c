@@ -1060,3 +1060,75 @@ Test(robust, d2_window_step_that_overflows_quits_with_the_message) {
     toolbar_release();
     pango_cairo_font_map_set_default(NULL);
 }
+
+// D14: a long caption within the limits is wrapped whole, not cut with an ellipsis
+#include "export/export.h"
+
+// The caption box of a picture: how many lines of text it shows (runs of rows holding text
+// pixels below the title), from the picture itself.
+static int caption_text_rows(const Session *s, const View *v, int w, int h) {
+    unsigned char *png = NULL;
+    size_t len = 0;
+    KvError err = {0};
+    cr_assert_eq(export_render(s, v, w, h, 1.0, EXPORT_PNG, &png, &len, &err), KV_OK, "%s",
+                 err.msg);
+    char *dir = tu_tmpdir(), *path = tu_join(dir, "c.png");
+    cr_assert(tu_write_file(path, png, len));
+    free(png);
+    cairo_surface_t *img = cairo_image_surface_create_from_png(path);
+    cr_assert_eq(cairo_surface_status(img), CAIRO_STATUS_SUCCESS);
+    SceneLayout L;
+    scene_layout(s, v, w, h, &L);
+    const double u = L.unit;
+    const int stride = cairo_image_surface_get_stride(img);
+    const unsigned char *px = cairo_image_surface_get_data(img);
+    int x0 = (int)(L.caption.x + 0.9 * u), x1 = (int)(L.caption.x + L.caption.w - 0.9 * u);
+    int y0 = (int)(L.caption.y + 0.5 * u + 1.9 * u), y1 = (int)(L.caption.y + L.caption.h - 2);
+    const uint32_t bg = *(const uint32_t *)(px + (size_t)(y0 + 1) * stride + 4 * (x1 - 2));
+    int runs = 0;
+    bool in = false;
+    for (int y = y0; y < y1; y++) {
+        bool text = false;
+        for (int x = x0; x < x1 && !text; x++) {
+            uint32_t p = *(const uint32_t *)(px + (size_t)y * stride + 4 * x);
+            int d = abs((int)(p & 0xff) - (int)(bg & 0xff)) +
+                    abs((int)((p >> 8) & 0xff) - (int)((bg >> 8) & 0xff));
+            text = d > 60;
+        }
+        runs += text && !in;
+        in = text;
+    }
+    cairo_surface_destroy(img);
+    free(path);
+    tu_rmtree(dir);
+    return runs;
+}
+
+Test(robust, d14_long_caption_gets_the_lines_it_needs) {
+    Model m;
+    Tokenizer t;
+    Session s;
+    KvError err = {0};
+    ModelConfig c = tu_config(16, 32, 2, 2, 1, VOCAB, 32, true);
+    cr_assert_eq(tu_session_open(&m, &t, &s, &c, 3, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(session_set_prompt(&s, "once upon", &err), KV_OK);
+    session_step(&s);
+    char text[400] = "";
+    for (int i = 0; i < 41; i++) strcat(text, i ? " WOMAN" : "WOMAN");
+    strcat(text, " QUETZALCOATL"); // 259 characters: within the limit, three lines at 1920x1080
+    View v;
+    view_init(&v);
+    v.caption_title = "Long";
+    v.caption_text = text;
+    // two lines held 2 x 33 capitals: the old box cut this one with an ellipsis
+    cr_assert_eq(caption_text_rows(&s, &v, 1920, 1080), 3);
+    SceneLayout L;
+    scene_layout(&s, &v, 1920, 1080, &L);
+    cr_assert_eq(scene_caption_lines(&L, &v), 3);
+    v.caption_text = "A short caption.";
+    cr_assert_eq(caption_text_rows(&s, &v, 1920, 1080), 1);
+    scene_layout(&s, &v, 1920, 1080, &L);
+    cr_assert_eq(scene_caption_lines(&L, &v), 2, "a short caption keeps the usual box");
+    tu_session_close(&m, &t, &s);
+    pango_cairo_font_map_set_default(NULL);
+}

@@ -119,6 +119,14 @@ static double cell_width(CellMeasure *m, const Session *s, int i, double u, doub
     return clampd(w, 1.9 * u, 7.5 * u) * zoom;
 }
 
+int scene_caption_lines(const SceneLayout *L, const View *v) {
+    if (!v->caption_text || !*v->caption_text) return 0;
+    // measured as draw_caption wraps it, never fewer than the two lines a caption box has
+    const double u = L->unit;
+    int lines = text_line_count(0.95 * u, L->main.w - 1.8 * u, v->caption_text);
+    return lines < 2 ? 2 : lines > 8 ? 8 : lines;
+}
+
 void scene_layout(const Session *s, const View *v, int width, int height, SceneLayout *L) {
     memset(L, 0, sizeof *L);
     L->width = width;
@@ -143,8 +151,9 @@ void scene_layout(const Session *s, const View *v, int width, int height, SceneL
     L->legend = (SceneRect){L->main.x, L->main.y + L->main.h - 1.6 * u, L->main.w, 1.6 * u};
     double bottom = L->legend.y - 0.5 * u;
     if ((v->caption_title && *v->caption_title) || (v->caption_text && *v->caption_text)) {
+        const int lines = scene_caption_lines(L, v); // 2 for a caption of usual length
         double ch = 1.2 * u + (v->caption_title && *v->caption_title ? 1.9 * u : 0) +
-                    (v->caption_text && *v->caption_text ? 2.9 * u : 0);
+                    (lines > 0 ? 2.9 * u + 1.45 * u * (lines - 2) : 0);
         L->caption = (SceneRect){L->main.x, bottom - ch, L->main.w, ch};
         bottom = L->caption.y - 0.6 * u;
     }

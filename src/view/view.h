@@ -101,7 +101,12 @@ typedef struct {
 
 #define SCENE_MAX_CELLS 512 // full token cells on one picture at most
 
-typedef struct {
+struct SceneLayout;
+// Lines the caption text of v is wrapped into (0 without one; at least 2, at most 8): the
+// caption box grows to hold a long caption whole instead of cutting it.
+int scene_caption_lines(const struct SceneLayout *L, const View *v);
+
+typedef struct SceneLayout {
     int width, height;
     double unit;           // base type size; everything scales with it
     ViewKind kind;
