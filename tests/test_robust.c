@@ -370,6 +370,13 @@ Test(robust, d12_fifo_directory_device_refused) {
         check_fail(&r, 2, (const char *[]){bad[i], "not a regular file", NULL});
         tu_run_free(&r);
     }
+    // a lesson file too
+    TuRun r;
+    run_to(&r, (const char *[]){"lesson", fifo, "--check", "--model", f.model, "--tokenizer",
+                                f.tok, NULL},
+           NULL, 10);
+    check_fail(&r, 2, (const char *[]){fifo, "not a regular file", NULL});
+    tu_run_free(&r);
     free(fifo);
     files_free(&f);
 }

@@ -216,13 +216,16 @@ int kv_open_regular(const char *path, uint64_t *size, KvError *err) {
     // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd < 0) {
-        kv_error(err, KV_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
+        int e = errno;
+        kv_error(err, KV_ERR_INPUT, "%s: cannot open: %s", path, strerror(e));
+        errno = e; // for callers that word the message themselves
         return -1;
     }
     struct stat sb;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         close(fd);
         kv_error(err, KV_ERR_INPUT, "%s: cannot read (not a regular file)", path);
+        errno = 0;
         return -1;
     }
     int fl = fcntl(fd, F_GETFL);

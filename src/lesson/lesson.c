@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char *const lesson_op_names[LESSON_OPS] = {
     "title", "model",  "tokenizer", "prompt", "temperature", "top-k", "top-p", "seed",
@@ -481,9 +482,19 @@ out:
 
 KvStatus lesson_load(Lesson *l, const char *path, const LessonPreset *presets, KvError *err) {
     memset(l, 0, sizeof *l);
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    uint64_t size; // a regular file only: a FIFO would block, a device would never end
+    KvError open_err = {0};
+    int fd = kv_open_regular(path, &size, &open_err);
+    if (fd < 0 && errno != 0) // worded as lesson messages always were
         return kv_error(err, KV_ERR_INPUT, "%s: %s", path, strerror(errno));
+    if (fd < 0)
+        return kv_error(err, KV_ERR_INPUT, "%s", open_err.msg);
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        return kv_error(err, KV_ERR_INPUT, "%s: %s", path, strerror(e));
+    }
     size_t cap = 4096, n = 0;
     char *text = kv_malloc(cap);
     size_t got;
