@@ -41,6 +41,7 @@ int app_fail_stdout(void) {
 int app_finish_stdout(int status) {
     errno = 0;
     bool failed = fflush(stdout) != 0 || ferror(stdout);
+    failed = fclose(stdout) != 0 || failed; // the close reports what a delayed write met
     if (failed && status == 0)
         return app_fail_stdout();
     return status;
