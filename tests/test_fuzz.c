@@ -159,8 +159,10 @@ Test(fuzz, models_run_through_the_sampler) {
     int verdicts[3] = {0};
     for (int i = 0; i < 1500; i++) {
         size_t len = 12 + rnd(&s, sizeof buf - 12);
-        for (size_t k = 0; k < len; k++) buf[k] = (uint8_t)rnd(&s, 256);
-        if (i % 3 == 0) buf[8] = (uint8_t)(40 + rnd(&s, 8)); // gains near 1: models that run
+        for (size_t k = 0; k < len; k++)
+            buf[k] = (uint8_t)rnd(&s, 256);
+        if (i % 3 == 0)
+            buf[8] = (uint8_t)(40 + rnd(&s, 8)); // gains near 1: models that run
         FuzzVerdict v = fuzz_run(buf, len);
         cr_assert_neq(v, FUZZ_BAD, "input %d: a step that neither worked nor stopped cleanly", i);
         verdicts[v]++;

@@ -36,7 +36,8 @@ typedef struct {
 
 static Files files_with(ModelConfig c) {
     Files f = {0};
-    if (!tu_kvscope_bin()) cr_skip_test("KVSCOPE_BIN not set");
+    if (!tu_kvscope_bin())
+        cr_skip_test("KVSCOPE_BIN not set");
     f.dir = tu_tmpdir();
     cr_assert_not_null(f.dir);
     f.model = tu_join(f.dir, "model.bin");
@@ -64,7 +65,8 @@ static void run_to(TuRun *r, const char *const *args, const char *out_path, int 
     char *argv[64];
     int n = 0;
     argv[n++] = (char *)tu_kvscope_bin();
-    for (int i = 0; args[i] && n < 63; i++) argv[n++] = (char *)args[i];
+    for (int i = 0; args[i] && n < 63; i++)
+        argv[n++] = (char *)args[i];
     argv[n] = NULL;
     if (!out_path) {
         cr_assert(tu_run(argv, timeout_s, r), "cannot run %s", argv[0]);
@@ -86,7 +88,8 @@ static void run_to(TuRun *r, const char *const *args, const char *out_path, int 
     r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
     r->out = calloc(1, 1);
     r->err = (char *)tu_read_file(err_path, &r->err_len);
-    if (!r->err) r->err = calloc(1, 1);
+    if (!r->err)
+        r->err = calloc(1, 1);
     free(err_path);
     tu_rmtree(dir);
 }
@@ -104,8 +107,7 @@ static void check_fail(const TuRun *r, int status, const char *const *need) {
         msg = nl ? nl + 1 : msg + strlen(msg);
     }
     cr_assert_eq(tu_count_lines(msg), 1, "want one line on stderr, got:\n%s", r->err);
-    cr_assert(strncmp(msg, "kvscope: ", 9) == 0, "stderr does not start \"kvscope: \": %s",
-              r->err);
+    cr_assert(strncmp(msg, "kvscope: ", 9) == 0, "stderr does not start \"kvscope: \": %s", r->err);
     for (int i = 0; need[i]; i++)
         cr_assert(strstr(msg, need[i]) != NULL, "stderr \"%s\" does not mention \"%s\"", msg,
                   need[i]);
@@ -139,7 +141,8 @@ static char *listing(const char *dir) {
         tu_buf_add(&b, "\n", 1);
         free(names[i]);
     }
-    if (!b.s) tu_buf_add(&b, "", 0);
+    if (!b.s)
+        tu_buf_add(&b, "", 0);
     return b.s ? b.s : strdup("");
 }
 
@@ -148,7 +151,6 @@ static void expect_listing(const char *dir, const char *before) {
     cr_assert_str_eq(now, before, "%s changed:\nbefore:\n%safter:\n%s", dir, before, now);
     free(now);
 }
-
 
 static char *file_digest(const char *path) {
     char hex[65];
@@ -179,8 +181,9 @@ Test(robust, d1_tiny_temperature_samples_like_greedy) {
     const char *temps[] = {"1e-40", "1e-30", "1.4e-45"};
     const char *topk[] = {"0", "5"};
     TuRun g;
-    run_to(&g, (const char *[]){"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt",
-                                "once upon", "-n", "12", "--temperature", "0", NULL},
+    run_to(&g,
+           (const char *[]){"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt",
+                            "once upon", "-n", "12", "--temperature", "0", NULL},
            NULL, 60);
     cr_assert_eq(g.status, 0, "%s", g.err);
     for (size_t i = 0; i < 3; i++)
@@ -208,8 +211,9 @@ Test(robust, d1_tiny_temperature_in_a_lesson) {
     write_text(lesson, "prompt once upon\ntemperature 1e-40\ntop-k 5\nstep 5\ncaption Tiny\n"
                        "text A tiny temperature.\nbeat\n");
     TuRun r;
-    run_to(&r, (const char *[]){"lesson", lesson, "--model", f.model, "--tokenizer", f.tok,
-                                "--pdf", pdf, NULL},
+    run_to(&r,
+           (const char *[]){"lesson", lesson, "--model", f.model, "--tokenizer", f.tok, "--pdf",
+                            pdf, NULL},
            NULL, 60);
     cr_assert(!tu_has_sanitizer_report(r.err), "%s", r.err);
     cr_assert_eq(r.status, 0, "%s", r.err);
@@ -242,14 +246,14 @@ Test(robust, d2_overflowing_model_in_every_front_end) {
     expect_fail((const char *[]){"render", "--model", m, "--tokenizer", f.tok, "--prompt",
                                  "once upon", "--steps", "3", "-o", png, NULL},
                 2, need);
-    expect_fail((const char *[]){"lesson", lesson, "--model", m, "--tokenizer", f.tok, "--pdf",
-                                 pdf, NULL},
-                2, need);
+    expect_fail(
+        (const char *[]){"lesson", lesson, "--model", m, "--tokenizer", f.tok, "--pdf", pdf, NULL},
+        2, need);
     expect_listing(f.dir, before);
     // the window: the steps it takes before opening (the dummy video driver needs no display)
     setenv("SDL_VIDEODRIVER", "dummy", 1);
-    expect_fail((const char *[]){"run", "--model", m, "--tokenizer", f.tok, "--prompt",
-                                 "once upon", "--steps", "2", NULL},
+    expect_fail((const char *[]){"run", "--model", m, "--tokenizer", f.tok, "--prompt", "once upon",
+                                 "--steps", "2", NULL},
                 2, need);
     free(before);
     free(lesson);
@@ -263,8 +267,9 @@ Test(robust, d2_large_but_finite_model_still_runs) {
     Files f = files_new();
     char *m = huge_model(&f, "big.bin", 30.0f); // large weights, finite activations
     TuRun r;
-    run_to(&r, (const char *[]){"generate", "--model", m, "--tokenizer", f.tok, "--prompt",
-                                "once upon", "-n", "4", NULL},
+    run_to(&r,
+           (const char *[]){"generate", "--model", m, "--tokenizer", f.tok, "--prompt", "once upon",
+                            "-n", "4", NULL},
            NULL, 60);
     cr_assert_eq(r.status, 0, "%s", r.err);
     tu_run_free(&r);
@@ -279,8 +284,9 @@ Test(robust, d9_stdout_on_a_full_disk) {
     Files f = files_new();
     const char *need[] = {"stdout: No space left on device", NULL};
     TuRun r;
-    run_to(&r, (const char *[]){"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt",
-                                "once upon", "-n", "4", NULL},
+    run_to(&r,
+           (const char *[]){"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt",
+                            "once upon", "-n", "4", NULL},
            "/dev/full", 60);
     check_fail(&r, 1, need);
     tu_run_free(&r);
@@ -372,9 +378,10 @@ Test(robust, d12_fifo_directory_device_refused) {
     }
     // a lesson file too
     TuRun r;
-    run_to(&r, (const char *[]){"lesson", fifo, "--check", "--model", f.model, "--tokenizer",
-                                f.tok, NULL},
-           NULL, 10);
+    run_to(
+        &r,
+        (const char *[]){"lesson", fifo, "--check", "--model", f.model, "--tokenizer", f.tok, NULL},
+        NULL, 10);
     check_fail(&r, 2, (const char *[]){fifo, "not a regular file", NULL});
     tu_run_free(&r);
     free(fifo);
@@ -389,12 +396,14 @@ Test(robust, d5_huge_prompt_refused_at_once) {
     Files f = files_new();
     size_t n = 120000;
     char *prompt = malloc(n + 1);
-    for (size_t i = 0; i < n; i++) prompt[i] = "abcdefgh "[i % 9];
+    for (size_t i = 0; i < n; i++)
+        prompt[i] = "abcdefgh "[i % 9];
     prompt[n] = '\0';
     TuRun r;
     // quadratic encoding took minutes here: the timeout turns that into a failure
-    run_to(&r, (const char *[]){"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt",
-                                prompt, "-n", "2", NULL},
+    run_to(&r,
+           (const char *[]){"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt",
+                            prompt, "-n", "2", NULL},
            NULL, 10);
     check_fail(&r, 2, (const char *[]){"prompt", "longer than the model's context", NULL});
     tu_run_free(&r);
@@ -407,7 +416,8 @@ static int reference_encode(const Tokenizer *t, const char *text, int *ids) {
     int n = 0;
     ids[n++] = TOKEN_BOS;
     size_t tlen = strlen(text);
-    if (tlen) ids[n++] = t->space_id;
+    if (tlen)
+        ids[n++] = t->space_id;
     for (size_t i = 0; i < tlen;) {
         unsigned char c = (unsigned char)text[i];
         int len = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
@@ -415,7 +425,8 @@ static int reference_encode(const Tokenizer *t, const char *text, int *ids) {
         if (id >= 0)
             ids[n++] = id;
         else
-            for (int b = 0; b < len; b++) ids[n++] = (unsigned char)text[i + (size_t)b] + 3;
+            for (int b = 0; b < len; b++)
+                ids[n++] = (unsigned char)text[i + (size_t)b] + 3;
         i += (size_t)len;
     }
     char buf[256];
@@ -425,9 +436,11 @@ static int reference_encode(const Tokenizer *t, const char *text, int *ids) {
         for (int i = 0; i + 1 < n; i++) {
             snprintf(buf, sizeof buf, "%s%s", t->pieces[ids[i]], t->pieces[ids[i + 1]]);
             int id = tokenizer_lookup(t, buf, strlen(buf));
-            if (id >= 0 && t->scores[id] > best) best = t->scores[id], best_id = id, at = i;
+            if (id >= 0 && t->scores[id] > best)
+                best = t->scores[id], best_id = id, at = i;
         }
-        if (at < 0) break;
+        if (at < 0)
+            break;
         ids[at] = best_id;
         memmove(ids + at + 1, ids + at + 2, (size_t)(n - at - 2) * sizeof(int));
         n--;
@@ -442,22 +455,24 @@ Test(robust, d5_heap_encoder_matches_llama2c_scan) {
     float scores[VOCAB], flat[VOCAB];
     char *buf = malloc((size_t)VOCAB * 64);
     tu_tok_pieces(VOCAB, pieces, scores, buf);
-    for (int i = 0; i < VOCAB; i++) flat[i] = i < 259 ? scores[i] : -1.0f;
+    for (int i = 0; i < VOCAB; i++)
+        flat[i] = i < 259 ? scores[i] : -1.0f;
     for (int variant = 0; variant < 2; variant++) {
         Tokenizer t;
         KvError err = {0};
         cr_assert_eq(tokenizer_build(&t, VOCAB, pieces, variant ? flat : scores, &err), KV_OK);
         uint64_t s = 77 + (uint64_t)variant;
-        static const char *const alphabet[] = {"a", "b", "c", "z", " ", "e", "\xc3\xa9", "\n",
-                                               "q", "ab", "  "};
+        static const char *const alphabet[] = {"a",        "b",  "c", "z",  " ", "e",
+                                               "\xc3\xa9", "\n", "q", "ab", "  "};
         for (int trial = 0; trial < 300; trial++) {
             char text[600] = "";
             int len = (int)(kv_rng_u32(&s) % 120);
-            for (int k = 0; k < len; k++) strcat(text, alphabet[kv_rng_u32(&s) % 11]);
+            for (int k = 0; k < len; k++)
+                strcat(text, alphabet[kv_rng_u32(&s) % 11]);
             int want[1400], got[1400], ng = 0;
             int nw = reference_encode(&t, text, want);
-            cr_assert_eq(tokenizer_encode(&t, text, true, false, got, 1400, &ng, &err), KV_OK,
-                         "%s", err.msg);
+            cr_assert_eq(tokenizer_encode(&t, text, true, false, got, 1400, &ng, &err), KV_OK, "%s",
+                         err.msg);
             cr_assert_eq(ng, nw, "variant %d, \"%s\": %d ids, want %d", variant, text, ng, nw);
             for (int i = 0; i < nw; i++)
                 cr_assert_eq(got[i], want[i], "variant %d, \"%s\": id %d", variant, text, i);
@@ -472,7 +487,8 @@ Test(robust, d5_heap_encoder_matches_llama2c_scan) {
     size_t n = 400000;
     char *text = malloc(n + 1);
     uint64_t s = 5;
-    for (size_t i = 0; i < n; i++) text[i] = "abcz q"[kv_rng_u32(&s) % 6];
+    for (size_t i = 0; i < n; i++)
+        text[i] = "abcz q"[kv_rng_u32(&s) % 6];
     text[n] = '\0';
     int *ids = malloc((n + 3) * sizeof(int)), k = 0;
     cr_assert_eq(tokenizer_encode(&t, text, true, false, ids, (int)n + 3, &k, &err), KV_OK);
@@ -502,7 +518,8 @@ Test(robust, d6_costly_lesson_refused_at_check) {
     const char *head = "prompt once upon\n";
     tu_buf_add(&b, head, strlen(head));
     const char *block = "cache off\nstep 500\nreset\ncache on\n";
-    for (int i = 0; i < 100000; i++) tu_buf_add(&b, block, strlen(block));
+    for (int i = 0; i < 100000; i++)
+        tu_buf_add(&b, block, strlen(block));
     const char *tail = "caption Days\ntext Of work.\nbeat\n";
     tu_buf_add(&b, tail, strlen(tail));
     cr_assert(tu_write_file(lesson, b.s, b.len));
@@ -554,7 +571,8 @@ Test(robust, d6_cost_matches_what_the_player_computes) {
     cr_assert_eq(counted + (uint64_t)(n + 5), cost.positions);
     uint64_t fl[FLOP_COMPONENTS], shadow = 0;
     flops_formula(&c, 0, n + 5, 1, fl);
-    for (int k = 0; k < FLOP_COMPONENTS; k++) shadow += fl[k];
+    for (int k = 0; k < FLOP_COMPONENTS; k++)
+        shadow += fl[k];
     cr_assert_eq(flops + shadow, cost.flops);
     lesson_free(&l);
     tu_session_close(&m, &t, &s);
@@ -565,8 +583,8 @@ Test(robust, d6_cost_matches_what_the_player_computes) {
 
 Test(robust, d14_numbers_parsed_strictly_everywhere) {
     Files f = files_new();
-    const char *gen[] = {"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt", "hi",
-                         NULL, NULL, NULL};
+    const char *gen[] = {"generate", "--model", f.model, "--tokenizer", f.tok,
+                         "--prompt", "hi",      NULL,    NULL,          NULL};
     struct {
         const char *opt, *val, *why;
     } bad[] = {{"--seed", " -1", "not a whole number"},
@@ -589,8 +607,8 @@ Test(robust, d14_numbers_parsed_strictly_everywhere) {
     expect_fail((const char *[]){"lesson", lesson, "--check", "--size", "4294967616x1080",
                                  "--model", f.model, "--tokenizer", f.tok, NULL},
                 2, (const char *[]){"--size", "out of range", NULL});
-    expect_fail((const char *[]){"render", "--prompt", "hi", "--steps", "1", "--size",
-                                 "1920x1080x", "-o", "x.png", NULL},
+    expect_fail((const char *[]){"render", "--prompt", "hi", "--steps", "1", "--size", "1920x1080x",
+                                 "-o", "x.png", NULL},
                 2, (const char *[]){"--size", "not WIDTHxHEIGHT", NULL});
     const char *lines[][2] = {{"seed 0", "0 is not a usable seed"},
                               {"seed  -1", "not a whole number"},
@@ -601,8 +619,8 @@ Test(robust, d14_numbers_parsed_strictly_everywhere) {
         snprintf(text, sizeof text, "prompt hi\n%s\nstep 1\ncaption A\ntext B.\nbeat\n",
                  lines[i][0]);
         write_text(lesson, text);
-        expect_fail((const char *[]){"lesson", lesson, "--check", "--model", f.model,
-                                     "--tokenizer", f.tok, NULL},
+        expect_fail((const char *[]){"lesson", lesson, "--check", "--model", f.model, "--tokenizer",
+                                     f.tok, NULL},
                     2, (const char *[]){lesson, ":2:", lines[i][1], NULL});
     }
     free(lesson);
@@ -620,7 +638,8 @@ static void run_limited(TuRun *r, const char *const *args, rlim_t limit) {
     char *argv[64];
     int n = 0;
     argv[n++] = (char *)tu_kvscope_bin();
-    for (int i = 0; args[i] && n < 63; i++) argv[n++] = (char *)args[i];
+    for (int i = 0; args[i] && n < 63; i++)
+        argv[n++] = (char *)args[i];
     argv[n] = NULL;
     memset(r, 0, sizeof *r);
     // stderr through a pipe: a file would be limited too (the outputs here are a few KB)
@@ -642,7 +661,8 @@ static void run_limited(TuRun *r, const char *const *args, rlim_t limit) {
     TuBuf b = {0};
     char chunk[4096];
     ssize_t got;
-    while ((got = read(pfd[0], chunk, sizeof chunk)) > 0) tu_buf_add(&b, chunk, (size_t)got);
+    while ((got = read(pfd[0], chunk, sizeof chunk)) > 0)
+        tu_buf_add(&b, chunk, (size_t)got);
     close(pfd[0]);
     int st = 0;
     cr_assert_eq(waitpid(pid, &st, 0), pid);
@@ -674,8 +694,9 @@ Test(robust, d7_planted_symlinks_at_temporary_names_are_not_followed) {
     }
     char *before = listing(f.dir);
     TuRun r;
-    run_to(&r, (const char *[]){"render", "--model", f.model, "--tokenizer", f.tok, "--prompt",
-                                "once upon", "--steps", "2", "--size", "320x180", "-o", out, NULL},
+    run_to(&r,
+           (const char *[]){"render", "--model", f.model, "--tokenizer", f.tok, "--prompt",
+                            "once upon", "--steps", "2", "--size", "320x180", "-o", out, NULL},
            NULL, 60);
     cr_assert_eq(r.status, 0, "%s", r.err);
     tu_run_free(&r);
@@ -719,11 +740,11 @@ Test(robust, d8_outputs_that_are_inputs_or_misnamed_refused) {
     expect_fail((const char *[]){"lesson", lesson, "--pdf", deck_png, "--model", f.model,
                                  "--tokenizer", f.tok, NULL},
                 2, (const char *[]){deck_png, "must end in .pdf", NULL});
-    expect_fail((const char *[]){"generate", "--model", f.model, "--tokenizer", f.tok,
-                                 "--prompt", "hi", "--trace", f.model, NULL},
+    expect_fail((const char *[]){"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt",
+                                 "hi", "--trace", f.model, NULL},
                 2, (const char *[]){f.model, "must end in .csv", NULL});
-    expect_fail((const char *[]){"generate", "--model", f.model, "--tokenizer", f.tok,
-                                 "--prompt", "hi", "--trace", model_csv, NULL},
+    expect_fail((const char *[]){"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt",
+                                 "hi", "--trace", model_csv, NULL},
                 2, (const char *[]){model_csv, "one of this run's inputs", NULL});
     expect_fail((const char *[]){"render", "--model", f.model, "--tokenizer", f.tok, "--prompt",
                                  "hi", "--steps", "1", "-o", model_png, NULL},
@@ -732,7 +753,8 @@ Test(robust, d8_outputs_that_are_inputs_or_misnamed_refused) {
     char *now[] = {file_digest(f.model), file_digest(lesson)};
     cr_assert_str_eq(now[0], sums[0]);
     cr_assert_str_eq(now[1], sums[1]);
-    for (int i = 0; i < 2; i++) free(now[i]), free(sums[i]);
+    for (int i = 0; i < 2; i++)
+        free(now[i]), free(sums[i]);
     free(before);
     free(deck_png);
     free(lesson_pdf);
@@ -789,7 +811,8 @@ static void signal_while_writing(const char *const *args, const char *dir, int s
     char *argv[64];
     int n = 0;
     argv[n++] = (char *)tu_kvscope_bin();
-    for (int i = 0; args[i] && n < 63; i++) argv[n++] = (char *)args[i];
+    for (int i = 0; args[i] && n < 63; i++)
+        argv[n++] = (char *)args[i];
     argv[n] = NULL;
     char *before = listing(dir);
     posix_spawn_file_actions_t fa;
@@ -858,10 +881,12 @@ static int count_in(const char *dir) {
 Test(robust, d11_frame_sets_replace_each_other_whole) {
     Files f = files_new();
     char *frames = tu_join(f.dir, "frames");
-    const char *args5[] = {"render", "--model", f.model, "--tokenizer", f.tok, "--prompt", "hi",
-                           "--steps", "5", "--size", "320x180", "--frames", frames, NULL};
-    const char *args2[] = {"render", "--model", f.model, "--tokenizer", f.tok, "--prompt", "hi",
-                           "--steps", "2", "--size", "320x180", "--frames", frames, NULL};
+    const char *args5[] = {"render",   "--model",  f.model,   "--tokenizer", f.tok,
+                           "--prompt", "hi",       "--steps", "5",           "--size",
+                           "320x180",  "--frames", frames,    NULL};
+    const char *args2[] = {"render",   "--model",  f.model,   "--tokenizer", f.tok,
+                           "--prompt", "hi",       "--steps", "2",           "--size",
+                           "320x180",  "--frames", frames,    NULL};
     TuRun r;
     run_to(&r, args5, NULL, 60);
     cr_assert_eq(r.status, 0, "%s", r.err);
@@ -901,8 +926,9 @@ Test(robust, d14_output_names_checked_before_the_work) {
     memcpy(name + 251, ".png", 5); // 255 bytes: the longest name a file can have
     char *ok = tu_join(f.dir, name);
     TuRun r;
-    run_to(&r, (const char *[]){"render", "--model", f.model, "--tokenizer", f.tok, "--prompt",
-                                "hi", "--steps", "1", "--size", "320x180", "-o", ok, NULL},
+    run_to(&r,
+           (const char *[]){"render", "--model", f.model, "--tokenizer", f.tok, "--prompt", "hi",
+                            "--steps", "1", "--size", "320x180", "-o", ok, NULL},
            NULL, 60);
     cr_assert_eq(r.status, 0, "%s", r.err);
     tu_run_free(&r);
@@ -916,8 +942,9 @@ Test(robust, d14_output_names_checked_before_the_work) {
                 2, (const char *[]){"file name is too long", NULL});
     // --trace into a missing folder: refused before the run (nothing on stdout)
     char *nodir = tu_join(f.dir, "no/such/t.csv");
-    run_to(&r, (const char *[]){"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt",
-                                "hi", "-n", "5", "--trace", nodir, NULL},
+    run_to(&r,
+           (const char *[]){"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt", "hi",
+                            "-n", "5", "--trace", nodir, NULL},
            NULL, 60);
     check_fail(&r, 2, (const char *[]){nodir, "No such file", NULL});
     cr_assert_str_eq(r.out, "", "the run happened before the check");
@@ -933,22 +960,26 @@ Test(robust, d14_long_frames_paths) {
     // 1,100 characters of folders that do not exist yet: fine (the old limit was 1,023)
     TuBuf p = {0};
     tu_buf_add(&p, f.dir, strlen(f.dir));
-    while (p.len < 1100) tu_buf_add(&p, "/dddddddddddddddddddddddddddddddddddddddddddddddddd", 51);
+    while (p.len < 1100)
+        tu_buf_add(&p, "/dddddddddddddddddddddddddddddddddddddddddddddddddd", 51);
     char *deep = strdup(p.s);
     TuRun r;
-    run_to(&r, (const char *[]){"lesson", lesson, "--model", f.model, "--tokenizer", f.tok,
-                                "--frames", deep, "--size", "320x180", NULL},
+    run_to(&r,
+           (const char *[]){"lesson", lesson, "--model", f.model, "--tokenizer", f.tok, "--frames",
+                            deep, "--size", "320x180", NULL},
            NULL, 60);
     cr_assert_eq(r.status, 0, "%s", r.err);
     tu_run_free(&r);
     cr_assert_eq(count_in(deep), 1);
     // past PATH_MAX: refused, and no folder of it left behind
     char *before = listing(f.dir);
-    while (p.len < 4200) tu_buf_add(&p, "/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee", 51);
+    while (p.len < 4200)
+        tu_buf_add(&p, "/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee", 51);
     char *base = tu_join(f.dir, "x");
     TuBuf q = {0};
     tu_buf_add(&q, base, strlen(base));
-    while (q.len < 4200) tu_buf_add(&q, "/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee", 51);
+    while (q.len < 4200)
+        tu_buf_add(&q, "/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee", 51);
     expect_fail((const char *[]){"lesson", lesson, "--model", f.model, "--tokenizer", f.tok,
                                  "--frames", q.s, NULL},
                 2, (const char *[]){"too long", NULL});
@@ -968,8 +999,9 @@ Test(robust, d14_info_heads_short_context_and_bench_render_error) {
     tu_run_free(&r);
     // a prompt the session refuses: one line, exit 2, and under ASan no leak on that path
     expect_fail((const char *[]){"bench", "render", "--model", f.model, "--tokenizer", f.tok,
-                                 "--prompt", "a b c d e f g h i j k l m n o p q r s t u v w x y z a "
-                                             "b c d e f g h i j k l m n o p q r s t u v w x y z",
+                                 "--prompt",
+                                 "a b c d e f g h i j k l m n o p q r s t u v w x y z a "
+                                 "b c d e f g h i j k l m n o p q r s t u v w x y z",
                                  NULL},
                 2, (const char *[]){"prompt", NULL});
     files_free(&f);
@@ -994,8 +1026,8 @@ Test(robust, d14_escapes_shown_escaped_on_a_terminal) {
     KvError err = {0};
     cr_assert_eq(tu_write_checkpoint(m, &f.cfg, data, &err), KV_OK, "%s", err.msg);
     free(data);
-    const char *args[] = {"generate", "--model", m, "--tokenizer", f.tok, "--prompt", "hi", "-n",
-                          "6", NULL};
+    const char *args[] = {"generate", "--model", m,    "--tokenizer", f.tok,
+                          "--prompt", "hi",      "-n", "6",           NULL};
     TuRun r; // into a file: the bytes as they are
     run_to(&r, args, NULL, 60);
     cr_assert_eq(r.status, 0, "%s", r.err);
@@ -1009,7 +1041,8 @@ Test(robust, d14_escapes_shown_escaped_on_a_terminal) {
     char *argv[16];
     int n = 0;
     argv[n++] = (char *)tu_kvscope_bin();
-    for (int i = 0; args[i]; i++) argv[n++] = (char *)args[i];
+    for (int i = 0; args[i]; i++)
+        argv[n++] = (char *)args[i];
     argv[n] = NULL;
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
@@ -1021,7 +1054,8 @@ Test(robust, d14_escapes_shown_escaped_on_a_terminal) {
     TuBuf out = {0};
     char buf[1024];
     ssize_t got;
-    while ((got = read(master, buf, sizeof buf)) > 0) tu_buf_add(&out, buf, (size_t)got);
+    while ((got = read(master, buf, sizeof buf)) > 0)
+        tu_buf_add(&out, buf, (size_t)got);
     int st;
     waitpid(pid, &st, 0);
     close(master);
@@ -1121,7 +1155,8 @@ Test(robust, d14_long_caption_gets_the_lines_it_needs) {
     cr_assert_eq(session_set_prompt(&s, "once upon", &err), KV_OK);
     session_step(&s);
     char text[400] = "";
-    for (int i = 0; i < 41; i++) strcat(text, i ? " WOMAN" : "WOMAN");
+    for (int i = 0; i < 41; i++)
+        strcat(text, i ? " WOMAN" : "WOMAN");
     strcat(text, " QUETZALCOATL"); // 259 characters: within the limit, three lines at 1920x1080
     View v;
     view_init(&v);

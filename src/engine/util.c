@@ -246,9 +246,8 @@ KvStatus kv_check_output(const char *path, const char *const *exts, const char *
         return kv_error(err, KV_ERR_INPUT, "%.64s...: the path is too long (%zu bytes, at most %d)",
                         path, n, PATH_MAX - 33);
     if (strlen(base) > NAME_MAX)
-        return kv_error(err, KV_ERR_INPUT,
-                        "%s: the file name is too long (%zu bytes, at most %d)", path,
-                        strlen(base), NAME_MAX);
+        return kv_error(err, KV_ERR_INPUT, "%s: the file name is too long (%zu bytes, at most %d)",
+                        path, strlen(base), NAME_MAX);
     if (!*base)
         return kv_error(err, KV_ERR_INPUT, "%s: no file name (it ends in '/')", path);
     if (exts) {
@@ -258,7 +257,10 @@ KvStatus kv_check_output(const char *path, const char *const *exts, const char *
         for (int i = 0; exts[i]; i++) {
             ok = ok || (dot && strcasecmp(dot + 1, exts[i]) == 0);
             snprintf(list + strlen(list), sizeof list - strlen(list), "%s.%s",
-                     i == 0 ? "" : exts[i + 1] ? ", " : " or ", exts[i]);
+                     i == 0        ? ""
+                     : exts[i + 1] ? ", "
+                                   : " or ",
+                     exts[i]);
         }
         if (!ok)
             return kv_error(err, KV_ERR_INPUT, "%s: unknown file type (the name must end in %s)",

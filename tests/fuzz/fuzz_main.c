@@ -31,8 +31,9 @@ static FuzzVerdict prompt_400(const uint8_t *d, size_t n) {
 static const struct {
     const char *name;
     Target fn;
-} targets[] = {{"model", fuzz_model}, {"tokenizer", tokenizer_400}, {"prompt", prompt_400},
-               {"lesson", fuzz_lesson}, {"run", fuzz_run},           {"player", fuzz_player}};
+} targets[] = {{"model", fuzz_model},  {"tokenizer", tokenizer_400},
+               {"prompt", prompt_400}, {"lesson", fuzz_lesson},
+               {"run", fuzz_run},      {"player", fuzz_player}};
 
 static Target target;
 

@@ -185,8 +185,9 @@ FuzzVerdict fuzz_run(const uint8_t *data, size_t n) {
     // the checkpoint file: header, weights before the RoPE tables, the tables, the classifier
     size_t bytes = 28 + 4 * (W + rope);
     unsigned char *file = calloc(1, bytes);
-    int32_t h[7] = {c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads,
-                    c.shared_classifier ? c.vocab_size : -c.vocab_size, c.seq_len};
+    int32_t h[7] = {c.dim,     c.hidden_dim, c.n_layers,
+                    c.n_heads, c.n_kv_heads, c.shared_classifier ? c.vocab_size : -c.vocab_size,
+                    c.seq_len};
     memcpy(file, h, sizeof h);
     memcpy(file + 28, w, (W - cls) * sizeof(float));
     memcpy(file + 28 + 4 * (W - cls + rope), w + (W - cls), cls * sizeof(float));
@@ -293,8 +294,8 @@ FuzzVerdict fuzz_player(const uint8_t *data, size_t n) {
             lesson_player_view(&p, &view);
         }
         // and back: to the first beat and to one in the middle (a replay from the start)
-        if (v == FUZZ_ACCEPTED && (lesson_player_goto(&p, 0, &err) ||
-                                   lesson_player_goto(&p, l.n_beats / 2, &err)))
+        if (v == FUZZ_ACCEPTED &&
+            (lesson_player_goto(&p, 0, &err) || lesson_player_goto(&p, l.n_beats / 2, &err)))
             v = FUZZ_BAD;
         session_free(&s);
     }
