@@ -214,7 +214,7 @@ static void raster_beam(const Raster *r, const BeamGeom *g, const Ink *ink) {
     if (j_lo <= j_hi) raster_beam_span(r, g, j_lo, j_hi, ink);
 }
 
-void draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_band) {
+void scene_draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_band) {
     const SceneLayout *L = f->lay;
     const Session *s = f->s;
     const View *v = f->v;
@@ -223,7 +223,7 @@ void draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_band) {
     double u = f->u;
     int row = L->head_pos;
     if (row < 0 || L->head_x < 0 || hi <= lo) return;
-    double fan = ease(anim_phase(f->t, 0.45, 0.8));
+    double fan = scene_ease(scene_anim_phase(f->t, 0.45, 0.8));
     if (fan <= 0) return;
 
     int nh = s->model->cfg.n_heads;
@@ -319,10 +319,10 @@ void draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_band) {
             Rgba c;
             double alpha;
             if (v->head == VIEW_HEAD_MEAN) {
-                c = theme_ramp(th, mid);
+                c = scene_theme_ramp(th, mid);
                 alpha = 0.35 + 0.65 * mid;
             } else {
-                c = theme_head_colour(th, v->head == VIEW_HEAD_EACH ? g : v->head);
+                c = scene_theme_head_colour(th, v->head == VIEW_HEAD_EACH ? g : v->head);
                 alpha = 0.18 + 0.82 * mid;
             }
             alpha *= 0.4 + 0.6 * fan;
@@ -339,7 +339,7 @@ void draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_band) {
                 }
                 continue;
             }
-            set_rgba_a(cr, c, alpha);
+            scene_set_rgba_a(cr, c, alpha);
             for (int i = count[k]; i < count[k + 1]; i++) {
                 const Beam *b = &sorted[i];
                 double y0 = b->yb, top = b->yb - b->hgt;

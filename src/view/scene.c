@@ -111,7 +111,7 @@ static double cell_width(CellMeasure *m, const Session *s, int i, double u, doub
         m->size = size;
     }
     char buf[96];
-    token_display(s, i, buf, sizeof buf);
+    scene_token_display(s, i, buf, sizeof buf);
     pango_layout_set_text(m->layout, buf, -1);
     PangoRectangle logical;
     pango_layout_get_extents(m->layout, NULL, &logical);
@@ -360,28 +360,28 @@ static void draw_token_row(Frame *f) {
     // Strip of earlier tokens: a bar per token (prompt dim, generated bright) and a count.
     if (L->strip_w > 0 && L->first > 0) {
         SceneRect row = L->token_row;
-        set_rgba(cr, th->panel);
+        scene_set_rgba(cr, th->panel);
         cairo_rectangle(cr, L->strip_x, row.y, L->strip_w, row.h);
         cairo_fill(cr);
         int np = s->n_prompt < L->first ? s->n_prompt : L->first;
         double w = L->strip_w / L->first;
-        set_rgba_a(cr, th->prompt_text, 0.45);
+        scene_set_rgba_a(cr, th->prompt_text, 0.45);
         cairo_rectangle(cr, L->strip_x, row.y + row.h * 0.72, np * w, row.h * 0.12);
         cairo_fill(cr);
         if (L->first > np) {
-            set_rgba_a(cr, th->gen_text, 0.7);
+            scene_set_rgba_a(cr, th->gen_text, 0.7);
             cairo_rectangle(cr, L->strip_x + np * w, row.y + row.h * 0.72, (L->first - np) * w,
                             row.h * 0.12);
             cairo_fill(cr);
         }
         snprintf(buf, sizeof buf, "\xe2\x97\x80 %d", L->first);
-        text_draw(&f->tx, L->strip_x + L->strip_w / 2, row.y + 0.15 * u, 0.85 * u, true,
+        scene_text_draw(&f->tx, L->strip_x + L->strip_w / 2, row.y + 0.15 * u, 0.85 * u, true,
                   ALIGN_CENTER, L->strip_w, th->text_dim, buf);
-        text_draw(&f->tx, L->strip_x + L->strip_w / 2, row.y + 1.2 * u, 0.55 * u, false,
+        scene_text_draw(&f->tx, L->strip_x + L->strip_w / 2, row.y + 1.2 * u, 0.55 * u, false,
                   ALIGN_CENTER, L->strip_w, th->text_faint, "earlier");
     }
 
-    double drop = ease(anim_phase(f->t, 0.78, 1.0));
+    double drop = scene_ease(scene_anim_phase(f->t, 0.78, 1.0));
     for (int i = L->first; i <= L->last; i++) {
         SceneRect b;
         if (!scene_token_box(L, i, &b)) continue;
@@ -394,27 +394,27 @@ static void draw_token_row(Frame *f) {
         }
         double pad = 0.06 * b.w;
         if (!prompt) {
-            set_rgba_a(cr, th->panel, alpha);
+            scene_set_rgba_a(cr, th->panel, alpha);
             cairo_rectangle(cr, b.x + pad, b.y + dy, b.w - 2 * pad, b.h);
             cairo_fill(cr);
         }
         if (is_new || i == L->head_pos || i == f->v->pinned) {
             Rgba edge = is_new ? th->new_token : i == L->head_pos ? th->head : th->pinned;
-            set_rgba_a(cr, edge, alpha);
+            scene_set_rgba_a(cr, edge, alpha);
             cairo_set_line_width(cr, fmax(1.5, 0.12 * u));
             cairo_rectangle(cr, b.x + pad, b.y + dy, b.w - 2 * pad, b.h);
             cairo_stroke(cr);
         }
-        token_display(s, i, buf, sizeof buf);
+        scene_token_display(s, i, buf, sizeof buf);
         Rgba tc = prompt ? th->prompt_text : th->gen_text;
         tc.a *= alpha;
-        text_draw(&f->tx, b.x + b.w / 2, b.y + 0.2 * u + dy, TOKEN_FONT * u, !prompt, ALIGN_CENTER,
+        scene_text_draw(&f->tx, b.x + b.w / 2, b.y + 0.2 * u + dy, TOKEN_FONT * u, !prompt, ALIGN_CENTER,
                   b.w - 2 * pad - 0.1 * u, tc, buf);
         if (b.w >= 1.6 * u) {
             snprintf(idb, sizeof idb, "%d", s->tokens[i]);
             Rgba ic = th->text_faint;
             ic.a *= alpha;
-            text_draw(&f->tx, b.x + b.w / 2, b.y + 1.5 * u + dy, 0.55 * u, false, ALIGN_CENTER,
+            scene_text_draw(&f->tx, b.x + b.w / 2, b.y + 1.5 * u + dy, 0.55 * u, false, ALIGN_CENTER,
                       b.w - 2 * pad, ic, idb);
         }
     }
@@ -465,7 +465,7 @@ static void draw_blocks(Frame *f) {
         if (L->block_h >= 0.5 * u || layer == 0 || layer == L->n_layers - 1) {
             snprintf(buf, sizeof buf, "L%d", layer + 1);
             double size = fmin(0.7 * u, L->block_h * 1.05);
-            text_draw(&f->tx, L->blocks.x - 0.3 * u, y + (L->block_h - size * 1.2) / 2, size,
+            scene_text_draw(&f->tx, L->blocks.x - 0.3 * u, y + (L->block_h - size * 1.2) / 2, size,
                       false, ALIGN_RIGHT, 0, th->text_faint, buf);
         }
     }
@@ -473,10 +473,10 @@ static void draw_blocks(Frame *f) {
     for (int st = 0; st < BLOCK_STATES; st++) {
         for (int strip = 0; strip < 2; strip++) {
             if (path_blocks(f, (BlockState)st, strip) == 0) continue;
-            set_rgba(cr, th->block[st]);
+            scene_set_rgba(cr, th->block[st]);
             if (st == BLOCK_EMPTY) {
                 cairo_fill_preserve(cr);
-                set_rgba(cr, th->block_edge);
+                scene_set_rgba(cr, th->block_edge);
                 cairo_set_line_width(cr, fmax(1.0, 0.05 * u));
                 cairo_stroke(cr);
             } else if (st == BLOCK_RECOMPUTED) {
@@ -509,7 +509,7 @@ static void draw_write_head(Frame *f) {
     cairo_t *cr = f->cr;
     double u = f->u;
     double x = L->head_x, y = L->head_y;
-    set_rgba(cr, f->th->head);
+    scene_set_rgba(cr, f->th->head);
     cairo_arc(cr, x, y, 0.22 * u, 0, 2 * M_PI);
     cairo_fill(cr);
     SceneRect nb;
@@ -529,14 +529,14 @@ static void draw_hover_column(Frame *f) {
     if (i < 0 || !scene_token_box(L, i, &b)) return;
     double bottom = L->kind == VIEW_SEQUENCE ? L->blocks.y + L->blocks.h
                                              : L->token_row.y + L->token_row.h;
-    set_rgba(f->cr, f->th->hover);
+    scene_set_rgba(f->cr, f->th->hover);
     cairo_rectangle(f->cr, b.x, L->beams.y, fmax(b.w, 2), bottom - L->beams.y);
     cairo_fill(f->cr);
 }
 
 static void draw_sequence(Frame *f) {
     draw_hover_column(f);
-    draw_beams(f, f->lay->beams, f->v->layer >= 0 ? f->v->layer : 0,
+    scene_draw_beams(f, f->lay->beams, f->v->layer >= 0 ? f->v->layer : 0,
                f->v->layer >= 0 ? f->v->layer + 1 : f->lay->n_layers, false);
     draw_token_row(f);
     draw_blocks(f);
@@ -551,15 +551,15 @@ static void draw_layers(Frame *f) {
     char buf[16];
     for (int l = 0; l < nl; l++) {
         double y = L->beams.y + l * bh;
-        set_rgba(f->cr, f->th->grid);
+        scene_set_rgba(f->cr, f->th->grid);
         cairo_rectangle(f->cr, L->beams.x, y + bh - 1, L->beams.w, 1);
         cairo_fill(f->cr);
         snprintf(buf, sizeof buf, "L%d", l + 1);
-        text_draw(&f->tx, L->beams.x - 0.3 * f->u, y + bh - 1.3 * f->u, 0.8 * f->u,
+        scene_text_draw(&f->tx, L->beams.x - 0.3 * f->u, y + bh - 1.3 * f->u, 0.8 * f->u,
                   f->v->layer == l, ALIGN_RIGHT, 0,
                   f->v->layer == l ? f->th->text : f->th->text_dim, buf);
     }
-    draw_beams(f, L->beams, 0, nl, true);
+    scene_draw_beams(f, L->beams, 0, nl, true);
     draw_token_row(f);
     draw_write_head(f);
 }
@@ -575,7 +575,7 @@ void scene_draw(cairo_t *cr, const Session *s, const View *v, int width, int hei
         .cr = cr,
         .s = s,
         .v = v,
-        .th = theme_get(v->theme),
+        .th = scene_theme_get(v->theme),
         .lay = &lay,
         .r = session_last(s),
         .u = lay.unit,
@@ -588,13 +588,13 @@ void scene_draw(cairo_t *cr, const Session *s, const View *v, int width, int hei
     cairo_save(cr);
     cairo_rectangle(cr, 0, 0, width, height);
     cairo_clip(cr);
-    set_rgba(cr, f.th->bg);
+    scene_set_rgba(cr, f.th->bg);
     cairo_paint(cr);
     cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
-    text_begin(&f.tx, cr, v->text_sink);
+    scene_text_begin(&f.tx, cr, v->text_sink);
 
-    draw_top_bar(&f);
-    if (v->show_panels) draw_panel(&f);
+    scene_draw_top_bar(&f);
+    if (v->show_panels) scene_draw_panel(&f);
     cairo_save(cr);
     cairo_rectangle(cr, floor(lay.main.x), floor(lay.main.y), ceil(lay.main.w), ceil(lay.main.h));
     cairo_clip(cr);
@@ -604,10 +604,10 @@ void scene_draw(cairo_t *cr, const Session *s, const View *v, int width, int hei
     default: draw_sequence(&f); break;
     }
     cairo_restore(cr);
-    draw_legend(&f);
-    draw_caption(&f);
-    draw_overlays(&f);
+    scene_draw_legend(&f);
+    scene_draw_caption(&f);
+    scene_draw_overlays(&f);
 
-    text_end(&f.tx);
+    scene_text_end(&f.tx);
     cairo_restore(cr);
 }

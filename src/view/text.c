@@ -7,7 +7,7 @@
 
 #define FONT_FAMILY "DejaVu Sans"
 
-void text_begin(TextCtx *tc, cairo_t *cr, const SceneTextSink *sink) {
+void scene_text_begin(TextCtx *tc, cairo_t *cr, const SceneTextSink *sink) {
     tc->cr = cr;
     tc->layout = pango_cairo_create_layout(cr);
     tc->font = pango_font_description_from_string(FONT_FAMILY);
@@ -17,7 +17,7 @@ void text_begin(TextCtx *tc, cairo_t *cr, const SceneTextSink *sink) {
     pango_layout_set_single_paragraph_mode(tc->layout, TRUE);
 }
 
-void text_end(TextCtx *tc) {
+void scene_text_end(TextCtx *tc) {
     if (tc->layout) g_object_unref(tc->layout);
     if (tc->font) pango_font_description_free(tc->font);
     tc->layout = NULL;
@@ -36,7 +36,7 @@ static void set_font(TextCtx *tc, double size, bool bold) {
     tc->cur_bold = bold;
 }
 
-double text_width(TextCtx *tc, double size, bool bold, const char *s, double *line_h) {
+double scene_text_width(TextCtx *tc, double size, bool bold, const char *s, double *line_h) {
     set_font(tc, size, bold);
     pango_layout_set_width(tc->layout, -1);
     pango_layout_set_text(tc->layout, s, -1);
@@ -46,15 +46,15 @@ double text_width(TextCtx *tc, double size, bool bold, const char *s, double *li
     return (double)logical.width / PANGO_SCALE;
 }
 
-double text_draw(TextCtx *tc, double x, double y, double size, bool bold, Align align,
+double scene_text_draw(TextCtx *tc, double x, double y, double size, bool bold, Align align,
                  double max_w, Rgba colour, const char *s) {
     if (!s || !*s) return 0;
-    double w = text_width(tc, size, bold, s, NULL);
+    double w = scene_text_width(tc, size, bold, s, NULL);
     if (max_w > 0 && w > max_w) {
         double shrink = max_w / w;
         if (shrink < 0.6) shrink = 0.6;
         double top_pad = size * (1 - shrink) * 0.5; // keep the shrunken line centred
-        w = text_width(tc, size * shrink, bold, s, NULL);
+        w = scene_text_width(tc, size * shrink, bold, s, NULL);
         y += top_pad;
         if (w > max_w) {
             pango_layout_set_ellipsize(tc->layout, PANGO_ELLIPSIZE_END);
@@ -66,7 +66,7 @@ double text_draw(TextCtx *tc, double x, double y, double size, bool bold, Align 
     }
     double left = align == ALIGN_LEFT ? x : align == ALIGN_CENTER ? x - w / 2 : x - w;
     cairo_t *cr = tc->cr;
-    set_rgba(cr, colour);
+    scene_set_rgba(cr, colour);
     cairo_move_to(cr, left, y);
     pango_cairo_show_layout(cr, tc->layout);
     if (tc->sink && tc->sink->fn) {
@@ -153,7 +153,7 @@ done:
     if (cap) out[o < cap ? o : cap - 1] = 0;
 }
 
-void token_display_id(const Session *s, int prev, int id, char *out, size_t cap) {
+void scene_token_display_id(const Session *s, int prev, int id, char *out, size_t cap) {
     if (id == TOKEN_BOS) {
         snprintf(out, cap, "<s>");
         return;
@@ -172,8 +172,8 @@ void token_display_id(const Session *s, int prev, int id, char *out, size_t cap)
     make_printable(t ? t : "", t ? len : 0, out, cap);
 }
 
-void token_display(const Session *s, int i, char *out, size_t cap) {
-    token_display_id(s, i > 0 ? s->tokens[i - 1] : -1, s->tokens[i], out, cap);
+void scene_token_display(const Session *s, int i, char *out, size_t cap) {
+    scene_token_display_id(s, i > 0 ? s->tokens[i - 1] : -1, s->tokens[i], out, cap);
 }
 
 void format_si(char *out, size_t cap, double v, const char *unit) {
@@ -219,7 +219,7 @@ void view_format_bytes(char *out, size_t cap, uint64_t bytes) {
     snprintf(out, cap, "%s %sB", num, prefix[k]);
 }
 
-double text_draw_wrapped(TextCtx *tc, double x, double y, double size, bool bold, double width,
+double scene_text_draw_wrapped(TextCtx *tc, double x, double y, double size, bool bold, double width,
                          int max_lines, Rgba colour, const char *s) {
     if (!s || !*s) return 0;
     set_font(tc, size, bold);
@@ -233,7 +233,7 @@ double text_draw_wrapped(TextCtx *tc, double x, double y, double size, bool bold
     }
     PangoRectangle logical;
     pango_layout_get_extents(tc->layout, NULL, &logical);
-    set_rgba(tc->cr, colour);
+    scene_set_rgba(tc->cr, colour);
     cairo_move_to(tc->cr, x, y);
     pango_cairo_show_layout(tc->cr, tc->layout);
     if (tc->sink && tc->sink->fn) {
