@@ -1,11 +1,47 @@
 // heatmap.c — the heatmap view: the causal attention matrix of the selected layer and head
 // (rows = query positions, columns = key positions) seen from above, one pixel per cell in an
 // image that cairo scales without smoothing; the write head's row and a pinned row outlined.
+// One row of the view table (views.c).
 #include "view/scene_internal.h"
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+// ----------------------------------------------------------------------------------------------
+// Layout and hit test: a square matrix of the positions so far, labels left and above
+
+void scene_heatmap_layout(const Session *s, const View *v, SceneRect c, SceneLayout *L) {
+    double u = L->unit;
+    const StepRecord *r = session_last(s);
+    double left = 6.5 * u, top = 3.0 * u, right = 5.5 * u;
+    int n = r ? r->pos + 1 : 0;
+    L->hm_n = n;
+    double side = fmin(c.w - left - right, c.h - top - 0.3 * u);
+    if (side < 10)
+        side = 10;
+    L->hm_cell = n > 0 ? fmin(side / n, 3.2 * u) : 0;
+    double used = L->hm_cell * n;
+    L->hm_x = c.x + left + fmax(0, (c.w - left - right - used) / 2);
+    L->hm_y = c.y + top;
+    L->beams = c;
+    L->first = 0;
+    L->last = -1;
+}
+
+// The key column of the cell under the point; on the row labels, the row's token.
+int scene_heatmap_hit_token(const SceneLayout *l, double x, double y) {
+    int row, col;
+    if (scene_hit_heatmap(l, x, y, &row, &col))
+        return col;
+    if (l->hm_n > 0 && x < l->hm_x && x >= l->main.x && y >= l->hm_y &&
+        y < l->hm_y + l->hm_n * l->hm_cell)
+        return (int)((y - l->hm_y) / l->hm_cell);
+    return -1;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Drawing
 
 // The record holding attention row `row` (the latest applied one), or NULL.
 static const StepRecord *row_record(const Session *s, int row) {
@@ -51,7 +87,7 @@ static void selection_name(const Frame *f, char *buf, size_t cap) {
     snprintf(buf, cap, "%s \xc2\xb7 %s", lb, hb);
 }
 
-void draw_heatmap(Frame *f) {
+void scene_heatmap_draw(Frame *f) {
     const SceneLayout *L = f->lay;
     const Session *s = f->s;
     const Theme *th = f->th;
@@ -74,8 +110,8 @@ void draw_heatmap(Frame *f) {
 
     // The matrix as an n x n image.
     cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, n, n);
-    float *w = malloc((size_t)n * sizeof *w);
-    if (cairo_surface_status(img) == CAIRO_STATUS_SUCCESS && w) {
+    float *w = kv_malloc((size_t)n * sizeof *w);
+    if (cairo_surface_status(img) == CAIRO_STATUS_SUCCESS) {
         cairo_surface_flush(img);
         unsigned char *data = cairo_image_surface_get_data(img);
         int stride = cairo_image_surface_get_stride(img);

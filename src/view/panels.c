@@ -82,7 +82,7 @@ void scene_draw_top_bar(Frame *f) {
     double gap = 1.1 * u;
     double sw = (x1 - x0 - gap * (N_STAGES - 1)) / N_STAGES;
     if (sw < 2 * u) return;
-    int lit = !f->r ? -1 : f->t >= 1 ? N_STAGES - 1 : (int)(f->t * N_STAGES);
+    int lit = !f->r ? -1 : scene_anim_stage(f->t, N_STAGES);
     double bh = 1.6 * u, by = t.y + (t.h - bh) / 2;
     for (int i = 0; i < N_STAGES; i++) {
         double x = x0 + i * (sw + gap);
@@ -372,7 +372,8 @@ void scene_draw_legend(Frame *f) {
     double u = f->u;
     double size = 0.66 * u, sw = 1.0 * u, y = r.y + (r.h - sw) / 2;
     double x = r.x;
-    if (f->v->kind == VIEW_SEQUENCE) {
+    unsigned keys = scene_view(f->v->kind)->legend;
+    if (keys & SCENE_LEGEND_BLOCKS) {
         for (int st = 0; st < BLOCK_STATES; st++) {
             scene_set_rgba(cr, th->block[st]);
             cairo_rectangle(cr, x, y, sw, sw);
@@ -386,7 +387,7 @@ void scene_draw_legend(Frame *f) {
                  0.9 * u;
         }
     }
-    if (f->v->kind == VIEW_HEATMAP) return; // the heatmap has its own colour bar
+    if (!(keys & SCENE_LEGEND_BEAMS)) return; // e.g. the heatmap has its own colour bar
     // Beam ramp
     char buf[96];
     const char *who = f->v->head == VIEW_HEAD_EACH ? "colour = head" : NULL;
@@ -444,17 +445,7 @@ static void draw_tooltip(Frame *f) {
     if (i < 0 || i >= s->n_tokens) return;
     double u = f->u;
     double ax, ay;
-    SceneRect b;
-    if (L->kind == VIEW_HEATMAP) {
-        if (L->hm_n <= 0) return;
-        ax = L->hm_x + (i + 0.5) * L->hm_cell;
-        ay = L->hm_y;
-        if (i >= L->hm_n) return;
-    } else {
-        if (!scene_token_box(L, i, &b)) return;
-        ax = b.x + b.w / 2;
-        ay = L->token_row.y;
-    }
+    if (!scene_token_anchor(L, i, &ax, &ay)) return;
     char tok[96], l1[160], l2[160];
     scene_token_display(s, i, tok, sizeof tok);
     snprintf(l1, sizeof l1, "\xe2\x80\x9c%s\xe2\x80\x9d  id %d  position %d%s", tok, s->tokens[i],

@@ -114,15 +114,3 @@ void scene_set_rgba(cairo_t *cr, Rgba c) { cairo_set_source_rgba(cr, c.r, c.g, c
 void scene_set_rgba_a(cairo_t *cr, Rgba c, double alpha_mul) {
     cairo_set_source_rgba(cr, c.r, c.g, c.b, c.a * alpha_mul);
 }
-
-double scene_ease(double t) {
-    if (t <= 0) return 0;
-    if (t >= 1) return 1;
-    return t * t * (3 - 2 * t);
-}
-
-double scene_anim_phase(double t, double a, double b) {
-    if (t >= b) return 1;
-    if (t <= a) return 0;
-    return (t - a) / (b - a);
-}
