@@ -129,7 +129,8 @@ typedef struct {
     double now;
     double next_step_at;   // when playing: time of the next step
     double anim_start;     // when the last step's animation began
-    double anim_len;       // its length (follows the speed)
+    double anim_len;       // its length (view_anim_seconds: follows the speed)
+    int anim_phase;        // the animating step's Phase (view_anim_t times it)
     int pending_steps;     // step requests queued while the worker is busy
 
     // async stepping

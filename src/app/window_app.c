@@ -41,11 +41,18 @@ static double speed(const AppState *a) {
     return app_speeds[a->speed_i];
 }
 
-// The animation of one step takes most of the time between two steps at the current speed, so
-// playing looks continuous; a step taken before it ends simply starts the next animation.
-static double anim_len_for(double tok_s) {
-    double len = 0.85 / tok_s;
-    return len < 0.04 ? 0.04 : len > 0.7 ? 0.7 : len;
+// How long the animating step unfolds at the current speed: src/view decides the motion, so
+// the window shows what frame exports show.
+static double anim_len_for(const AppState *a) {
+    return view_anim_seconds((Phase)a->anim_phase, speed(a));
+}
+
+// A step's animation starts now.
+static void anim_begin(AppState *a) {
+    const StepRecord *r = session_last(a->s);
+    a->anim_phase = r ? (int)r->phase : (int)PHASE_DECODE;
+    a->anim_start = a->now;
+    a->anim_len = anim_len_for(a);
 }
 
 void app_init(AppState *a, Session *s, int width, int height, double scale) {
@@ -54,7 +61,7 @@ void app_init(AppState *a, Session *s, int width, int height, double scale) {
     view_init(&a->view);
     a->speed_i = DEFAULT_SPEED;
     a->anim_start = -1e9;
-    a->anim_len = anim_len_for(speed(a));
+    a->anim_len = anim_len_for(a);
     a->preset = 0;
     a->theme_forced = -1;
     snprintf(a->export_dir, sizeof a->export_dir, "exports");
@@ -142,8 +149,7 @@ void app_step_finished(AppState *a, bool ok) {
         limit_reached(a);
         return;
     }
-    a->anim_start = a->now;
-    a->anim_len = anim_len_for(speed(a));
+    anim_begin(a);
     if (a->pending_steps > 0) {
         a->pending_steps--;
         start_step(a);
@@ -349,8 +355,7 @@ bool app_goto_beat(AppState *a, int k) {
     // going forward onto a beat that ran steps: its last step animates, as if just stepped
     r = session_last(a->s);
     if (forward && r && (r->step != was_step || a->s->n_tokens != was_tokens)) {
-        a->anim_start = a->now;
-        a->anim_len = anim_len_for(speed(a));
+        anim_begin(a);
     }
     toolbar_layout(a); // the beat position
     return true;
@@ -497,7 +502,7 @@ void app_do(AppState *a, AppAction act) {
     case ACT_FASTER:
         a->speed_i += act == ACT_FASTER ? 1 : -1;
         a->speed_i = a->speed_i < 0 ? 0 : a->speed_i >= APP_SPEEDS ? APP_SPEEDS - 1 : a->speed_i;
-        a->anim_len = anim_len_for(speed(a));
+        a->anim_len = anim_len_for(a);
         if (a->playing)
             a->next_step_at = a->now + 1.0 / speed(a) * 0.5;
         break;
@@ -676,7 +681,7 @@ static void speed_from_slider(AppState *a, const ToolButton *b, double x) {
     double f = (x - b->x) / (b->w > 1 ? b->w : 1);
     int i = (int)floor(f * APP_SPEEDS);
     a->speed_i = i < 0 ? 0 : i >= APP_SPEEDS ? APP_SPEEDS - 1 : i;
-    a->anim_len = anim_len_for(speed(a));
+    a->anim_len = anim_len_for(a);
     toolbar_layout(a);
     a->dirty = true;
 }
@@ -752,10 +757,7 @@ bool app_handle_event(AppState *a, const SDL_Event *ev) {
 // The clock
 
 double app_anim_t(const AppState *a) {
-    if (a->anim_len <= 0)
-        return 1.0;
-    double t = (a->now - a->anim_start) / a->anim_len;
-    return t < 0 ? 0 : t >= 1 ? 1.0 : t;
+    return view_anim_t((Phase)a->anim_phase, speed(a), a->now - a->anim_start);
 }
 
 bool app_tick(AppState *a, double now) {
