@@ -155,7 +155,7 @@ Test(lesson_parse, file_missing) {
     Lesson l;
     KvError err = {0};
     cr_assert_eq(lesson_load(&l, "lessons/no-such.lesson", presets, &err), KV_ERR_INPUT);
-    cr_assert_str_eq(err.msg, "lessons/no-such.lesson: No such file or directory");
+    cr_assert_str_eq(err.msg, "lessons/no-such.lesson: cannot open: No such file or directory");
 }
 
 Test(lesson_parse, what_a_good_file_holds) {
@@ -683,7 +683,7 @@ Test(lesson_deck, errors_on_the_command_line, .timeout = 120) {
     char *argv2[] = {(char *)bin, "lesson", missing, "--pdf", pdf, NULL};
     cr_assert(tu_run(argv2, 60, &r));
     cr_assert_eq(r.status, 2);
-    snprintf(want, sizeof want, "kvscope: %s: No such file or directory\n", missing);
+    snprintf(want, sizeof want, "kvscope: %s: cannot open: No such file or directory\n", missing);
     cr_assert_str_eq(r.err, want);
     tu_run_free(&r);
 

@@ -6,14 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void si(double v, const char *unit, char *buf, size_t cap) {
-    const char *pre[] = {"", "k", "M", "G", "T", "P"};
-    int i = 0;
-    while (v >= 1000.0 && i < 5)
-        v /= 1000.0, i++;
-    snprintf(buf, cap, "%.3g %s%s", v, pre[i], unit);
-}
-
 // ----------------------------------------------------------------------------------------------
 // --heads: the previous-token and induction heads, scored on the presets and on a probe of random
 // tokens repeated twice (the standard test: in the second copy, an induction head attends to the
@@ -134,7 +126,7 @@ int cmd_info(int argc, char **argv) {
            c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, config_head_size(c),
            config_kv_dim(c), c->vocab_size, c->seq_len);
     printf("classifier   %s\n", c->shared_classifier ? "shared with the embedding" : "separate");
-    si((double)config_param_count(c), "", a, sizeof a);
+    view_format_number(a, sizeof a, (double)config_param_count(c), VIEW_NUM_SI_SHORT, "");
     printf("parameters   %zu (%s)\n", config_param_count(c), a);
     view_format_bytes(b, sizeof b, per_tok);
     view_format_bytes(d, sizeof d, (uint64_t)per_tok * (uint64_t)c->seq_len);
@@ -142,7 +134,7 @@ int cmd_info(int argc, char **argv) {
            c->n_layers, config_kv_dim(c));
     printf("kv_bytes_full_context %zu (%s at %d tokens)\n", per_tok * (size_t)c->seq_len, d,
            c->seq_len);
-    si((double)decode_last, "FLOP", a, sizeof a);
+    view_format_number(a, sizeof a, (double)decode_last, VIEW_NUM_SI_SHORT, "FLOP");
     printf("flops_decode_last_position %llu (%s)\n", (unsigned long long)decode_last, a);
     const bool bf16 = model_weights_bf16(&m);
     view_format_bytes(b, sizeof b, (uint64_t)model_matrix_floats(&m) * (bf16 ? 2 : 4));

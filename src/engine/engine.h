@@ -46,6 +46,23 @@ void *kv_malloc_aligned_at(size_t n, const char *file, int line);
 // Monotonic clock in nanoseconds.
 uint64_t kv_now_ns(void);
 
+// ----------------------------------------------------------------------------------------------
+// Files and text: one file reader and one UTF-8 walker for the whole project
+
+// Reads the whole regular file at `path` into *out (owned, free(); NUL-terminated after its *n
+// bytes, so text can be used as a string). KV_ERR_INPUT "<path>: <why>" when it cannot be
+// opened or read, is not a regular file (a directory, FIFO or device; never blocks on one), or
+// holds more than `max` bytes (SIZE_MAX: no limit). *out is NULL on failure.
+KvStatus kv_read_file(const char *path, size_t max, unsigned char **out, size_t *n,
+                      KvError *err);
+
+// The UTF-8 sequence at s (reading at most n bytes): its length 1..4, with its code point in
+// *cp (cp may be NULL); 0 when the bytes are not valid UTF-8 (a stray continuation byte, a
+// sequence cut short, an overlong form, a surrogate, past U+10FFFF) or n is 0.
+int kv_utf8_next(const char *s, size_t n, uint32_t *cp);
+// Code points in s[0 .. n), or -1 when those bytes are not valid UTF-8.
+long kv_utf8_count(const char *s, size_t n);
+
 // Writes `n` bytes to `path` atomically: a temporary file beside it, fsync-free rename on
 // success, nothing left behind on failure. Used by every writer in the project.
 KvStatus kv_write_file_atomic(const char *path, const void *data, size_t n, KvError *err);

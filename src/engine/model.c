@@ -3,12 +3,10 @@
 // quantised version 2 and says so. Does not compute anything (forward.c does).
 #include "engine/engine.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 _Static_assert(sizeof(float) == 4, "kvscope reads float32 files");
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -112,42 +110,6 @@ static void config_from_header(ModelConfig *c, const int32_t h[7]) {
     c->seq_len = h[6];
 }
 
-static KvStatus read_whole(const char *path, unsigned char **out, size_t *n, KvError *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return kv_error(err, KV_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
-    KvStatus st = KV_OK;
-    unsigned char *buf = NULL;
-    struct stat sb; // a directory opens, and its "size" from ftell is LONG_MAX
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        st = kv_error(err, KV_ERR_INPUT, "%s: cannot read (not a regular file)", path);
-        goto done;
-    }
-    if (fseek(f, 0, SEEK_END) != 0) {
-        st = kv_error(err, KV_ERR_INPUT, "%s: cannot read: %s", path, strerror(errno));
-        goto done;
-    }
-    long size = ftell(f);
-    if (size < 0) {
-        st = kv_error(err, KV_ERR_INPUT, "%s: cannot read (not a regular file)", path);
-        goto done;
-    }
-    rewind(f);
-    buf = kv_malloc((size_t)size);
-    if (fread(buf, 1, (size_t)size, f) != (size_t)size) {
-        st = kv_error(err, KV_ERR_INPUT, "%s: cannot read: %s", path,
-                      ferror(f) ? strerror(errno) : "short read");
-        free(buf);
-        buf = NULL;
-        goto done;
-    }
-    *out = buf;
-    *n = (size_t)size;
-done:
-    fclose(f);
-    return st;
-}
-
 // Version 1 stores the same fp32 tensors in another order: all norms first, then the
 // embedding, then the matrices; no RoPE tables. Copies them into the version-0 layout.
 static void load_v1_order(Model *m, const float *src) {
@@ -177,7 +139,7 @@ KvStatus model_load(Model *m, const char *path, KvError *err) {
     snprintf(m->path, sizeof m->path, "%s", path);
     unsigned char *buf = NULL;
     size_t size = 0;
-    KvStatus st = read_whole(path, &buf, &size, err);
+    KvStatus st = kv_read_file(path, SIZE_MAX, &buf, &size, err);
     if (st)
         return st;
     if (size == 0) {

@@ -1,5 +1,6 @@
 // util.c — the engine's small services: error messages, checked allocation, the monotonic
-// clock, atomic file writes, and llama2.c's xorshift64* random numbers.
+// clock, reading whole files, atomic file writes, the UTF-8 walker, and llama2.c's xorshift64*
+// random numbers.
 #include "engine/engine.h"
 
 #include <errno.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -61,6 +63,71 @@ uint64_t kv_now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+// ----------------------------------------------------------------------------------------------
+// Files
+
+KvStatus kv_read_file(const char *path, size_t max, unsigned char **out, size_t *n,
+                      KvError *err) {
+    *out = NULL;
+    *n = 0;
+    // Non-blocking, so that opening a FIFO with no writer does not hang; fstat then turns it
+    // (and directories and devices) away before anything is read.
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return kv_error(err, KV_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
+    KvStatus st = KV_OK;
+    unsigned char *buf = NULL;
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        st = kv_error(err, KV_ERR_INPUT, "%s: cannot read (not a regular file)", path);
+        goto done;
+    }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0)
+        fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    char limit[48];
+    if (max % ((size_t)1 << 20) == 0)
+        snprintf(limit, sizeof limit, "%zu MiB", max >> 20);
+    else
+        snprintf(limit, sizeof limit, "%zu bytes", max);
+    if ((uint64_t)sb.st_size > (uint64_t)max) {
+        st = kv_error(err, KV_ERR_INPUT, "%s: larger than %s", path, limit);
+        goto done;
+    }
+    // The size is a hint (files in /proc say 0, a file may grow while read): read to the end,
+    // with room for one byte more than expected and the NUL.
+    size_t cap = (size_t)sb.st_size + 2 > 4096 ? (size_t)sb.st_size + 2 : 4096, len = 0;
+    buf = kv_malloc(cap);
+    for (;;) {
+        if (cap - len < 2) {
+            cap = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
+            buf = kv_realloc(buf, cap);
+        }
+        ssize_t got = read(fd, buf + len, cap - 1 - len);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            st = kv_error(err, KV_ERR_INPUT, "%s: cannot read: %s", path, strerror(errno));
+            goto done;
+        }
+        if (got == 0)
+            break;
+        len += (size_t)got;
+        if (len > max) {
+            st = kv_error(err, KV_ERR_INPUT, "%s: larger than %s", path, limit);
+            goto done;
+        }
+    }
+    buf[len] = '\0';
+    *out = buf;
+    *n = len;
+    buf = NULL;
+done:
+    free(buf);
+    close(fd);
+    return st;
+}
+
 KvStatus kv_write_file_atomic(const char *path, const void *data, size_t n, KvError *err) {
     size_t plen = strlen(path);
     char *tmp = kv_malloc(plen + 32);
@@ -99,6 +166,55 @@ KvStatus kv_write_file_atomic(const char *path, const void *data, size_t n, KvEr
 done:
     free(tmp);
     return st;
+}
+
+// ----------------------------------------------------------------------------------------------
+// UTF-8
+
+int kv_utf8_next(const char *s, size_t n, uint32_t *cp) {
+    if (n == 0)
+        return 0;
+    const unsigned char *p = (const unsigned char *)s;
+    unsigned c = p[0];
+    if (c < 0x80) {
+        if (cp)
+            *cp = c;
+        return 1;
+    }
+    int len;
+    uint32_t v, min;
+    if ((c & 0xE0) == 0xC0)
+        len = 2, v = c & 0x1F, min = 0x80;
+    else if ((c & 0xF0) == 0xE0)
+        len = 3, v = c & 0x0F, min = 0x800;
+    else if ((c & 0xF8) == 0xF0)
+        len = 4, v = c & 0x07, min = 0x10000;
+    else
+        return 0; // a continuation byte, or 0xF8..0xFF
+    if ((size_t)len > n)
+        return 0;
+    for (int i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        v = (v << 6) | (p[i] & 0x3F);
+    }
+    // Overlong forms, UTF-16 surrogates and code points past U+10FFFF are not UTF-8.
+    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+        return 0;
+    if (cp)
+        *cp = v;
+    return len;
+}
+
+long kv_utf8_count(const char *s, size_t n) {
+    long count = 0;
+    for (size_t i = 0; i < n; count++) {
+        int k = kv_utf8_next(s + i, n - i, NULL);
+        if (k == 0)
+            return -1;
+        i += (size_t)k;
+    }
+    return count;
 }
 
 uint32_t kv_rng_u32(uint64_t *state) {

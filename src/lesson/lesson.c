@@ -29,22 +29,6 @@ static char *dup_str(const char *s, size_t n) {
     return d;
 }
 
-// Number of UTF-8 code points, or -1 when the bytes are not valid UTF-8.
-static long utf8_length(const char *s, size_t n) {
-    long count = 0;
-    for (size_t i = 0; i < n; count++) {
-        unsigned char c = (unsigned char)s[i];
-        size_t k = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        if (k == 0 || i + k > n)
-            return -1;
-        for (size_t j = 1; j < k; j++)
-            if (((unsigned char)s[i + j] >> 6) != 2)
-                return -1;
-        i += k;
-    }
-    return count;
-}
-
 // Levenshtein distance, capped: for "did you mean" on a misspelt command.
 static int edit_distance(const char *a, const char *b) {
     size_t na = strlen(a), nb = strlen(b);
@@ -242,7 +226,7 @@ static KvStatus parse_line(Parser *p, const char *cmd, char *rest) {
         *once = p->line;
 
     if (text_arg) {
-        long chars = utf8_length(rest, strlen(rest));
+        long chars = kv_utf8_count(rest, strlen(rest));
         char problem[200];
         const char *why;
         switch (op) {
@@ -440,7 +424,7 @@ KvStatus lesson_parse(Lesson *l, const char *path, const char *text, size_t len,
         memcpy(buf, s, n);
         buf[n] = '\0';
         s += n + (nl ? 1 : 0);
-        if (utf8_length(buf, n) < 0) {
+        if (kv_utf8_count(buf, n) < 0) {
             st = fail(&p, "not valid UTF-8 text");
             goto out;
         }
@@ -492,31 +476,12 @@ out:
 
 KvStatus lesson_load(Lesson *l, const char *path, const LessonPreset *presets, KvError *err) {
     memset(l, 0, sizeof *l);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return kv_error(err, KV_ERR_INPUT, "%s: %s", path, strerror(errno));
-    size_t cap = 4096, n = 0;
-    char *text = kv_malloc(cap);
-    size_t got;
-    while ((got = fread(text + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            if (cap >= ((size_t)1 << 22)) {
-                fclose(f);
-                free(text);
-                return kv_error(err, KV_ERR_INPUT, "%s: larger than 4 MiB: not a lesson", path);
-            }
-            text = kv_realloc(text, cap *= 2);
-        }
-    }
-    bool bad = ferror(f);
-    int e = errno;
-    fclose(f);
-    if (bad) {
-        free(text);
-        return kv_error(err, KV_ERR_INPUT, "%s: %s", path, strerror(e));
-    }
-    KvStatus st = lesson_parse(l, path, text, n, presets, err);
+    unsigned char *text = NULL;
+    size_t n = 0;
+    KvStatus st = kv_read_file(path, LESSON_FILE_MAX, &text, &n, err);
+    if (st)
+        return st;
+    st = lesson_parse(l, path, (const char *)text, n, presets, err);
     free(text);
     return st;
 }

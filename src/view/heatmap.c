@@ -98,10 +98,11 @@ void scene_heatmap_draw(Frame *f) {
     char buf[128], sel[80];
     selection_name(f, sel, sizeof sel);
     snprintf(buf, sizeof buf, "attention matrix \xc2\xb7 %s", sel);
-    scene_text_draw(&f->tx, L->hm_x, L->main.y, 1.0 * u, true, ALIGN_LEFT, L->main.w * 0.6, th->text,
-              buf);
-    scene_text_draw(&f->tx, L->main.x + L->main.w, L->main.y + 0.2 * u, 0.65 * u, false, ALIGN_RIGHT,
-              L->main.w * 0.38, th->text_dim, "rows: query \xc2\xb7 columns: key position");
+    scene_text_draw(&f->tx, L->hm_x, L->main.y, 1.0 * u, true, ALIGN_LEFT, L->main.w * 0.6,
+                    th->text, buf);
+    scene_text_draw(&f->tx, L->main.x + L->main.w, L->main.y + 0.2 * u, 0.65 * u, false,
+                    ALIGN_RIGHT, L->main.w * 0.38, th->text_dim,
+                    "rows: query \xc2\xb7 columns: key position");
     if (n <= 0 || cell <= 0) {
         scene_text_draw(&f->tx, L->hm_x, L->hm_y + u, 0.9 * u, false, ALIGN_LEFT, 0, th->text_faint,
                   "no step yet");

@@ -47,8 +47,8 @@ void scene_draw_top_bar(Frame *f) {
     SceneRect pb = {t.x, t.y, 9.5 * u, t.h};
     Rgba pc = !f->r ? th->text_faint : f->r->phase == PHASE_PREFILL ? th->pinned : th->accent;
     box(f, pb, th->panel, pc);
-    scene_text_draw(&f->tx, pb.x + pb.w / 2, pb.y + 0.22 * u, 1.35 * u, true, ALIGN_CENTER, pb.w - u,
-              pc, phase);
+    scene_text_draw(&f->tx, pb.x + pb.w / 2, pb.y + 0.22 * u, 1.35 * u, true, ALIGN_CENTER,
+                    pb.w - u, pc, phase);
     if (f->r) {
         if (f->r->phase == PHASE_PREFILL)
             snprintf(buf, sizeof buf, "%d prompt tokens in one pass", f->r->pos + 1);
@@ -140,10 +140,10 @@ static void draw_counters(Frame *f, SceneRect r) {
 
 #define ROW(label, value, colour)                                                                  \
     do {                                                                                           \
-        scene_text_draw(&f->tx, xl, y + (row_h - lsize * 1.2) / 2, lsize, false, ALIGN_LEFT,             \
-                  r.w - vw - 1.2 * u, th->text_dim, label);                                        \
-        scene_text_draw(&f->tx, xr, y + (row_h - vsize * 1.2) / 2, vsize, true, ALIGN_RIGHT, vw,         \
-                  colour, value);                                                                  \
+        scene_text_draw(&f->tx, xl, y + (row_h - lsize * 1.2) / 2, lsize, false, ALIGN_LEFT,       \
+                        r.w - vw - 1.2 * u, th->text_dim, label);                                  \
+        scene_text_draw(&f->tx, xr, y + (row_h - vsize * 1.2) / 2, vsize, true, ALIGN_RIGHT, vw,   \
+                        colour, value);                                                            \
         y += row_h;                                                                                \
     } while (0)
 
@@ -154,9 +154,11 @@ static void draw_counters(Frame *f, SceneRect r) {
     snprintf(line, sizeof line, "%d tokens", s->n_tokens);
     ROW("sequence length", line, th->text);
     if (rec) {
-        format_si(v1, sizeof v1, (double)counters_flops(&rec->counted), "FLOP");
+        view_format_number(v1, sizeof v1, (double)counters_flops(&rec->counted), VIEW_NUM_SI,
+                           "FLOP");
         ROW("FLOPs this step", v1, th->text);
-        format_si(v1, sizeof v1, (double)counters_flops(&rec->total), "FLOP");
+        view_format_number(v1, sizeof v1, (double)counters_flops(&rec->total), VIEW_NUM_SI,
+                           "FLOP");
         ROW("FLOPs total", v1, th->text);
         view_format_bytes(v1, sizeof v1, rec->kv_bytes_resident);
         view_format_bytes(v2, sizeof v2, config_kv_bytes_per_token(cfg));
@@ -167,7 +169,7 @@ static void draw_counters(Frame *f, SceneRect r) {
         ROW("step time (measured)", line, th->text);
         double nocache = (double)flops_formula_run(cfg, false, s->n_prompt, s->cursor);
         double saved = nocache - (double)counters_flops(&rec->total);
-        format_si(v1, sizeof v1, saved, "FLOP");
+        view_format_number(v1, sizeof v1, saved, VIEW_NUM_SI, "FLOP");
         snprintf(line, sizeof line, "%s (%.0f%%)", v1, nocache > 0 ? 100 * saved / nocache : 0);
         ROW("saved by the cache", line, saved > 0 ? th->cache_on : th->text);
         if (rec->max_logit_diff >= 0)
@@ -221,11 +223,11 @@ static void draw_chart(Frame *f, SceneRect r) {
     }
     cairo_stroke(cr);
     char buf[48];
-    format_si(buf, sizeof buf, ymax, "");
+    view_format_number(buf, sizeof buf, ymax, VIEW_NUM_SI, "");
     scene_text_draw(&f->tx, p.x - 0.3 * u, p.y - 0.4 * u, 0.6 * u, false, ALIGN_RIGHT, 3.3 * u,
               th->text_dim, buf);
-    scene_text_draw(&f->tx, p.x - 0.3 * u, p.y + p.h - 0.45 * u, 0.6 * u, false, ALIGN_RIGHT, 3.3 * u,
-              th->text_dim, "0");
+    scene_text_draw(&f->tx, p.x - 0.3 * u, p.y + p.h - 0.45 * u, 0.6 * u, false, ALIGN_RIGHT,
+                    3.3 * u, th->text_dim, "0");
     scene_text_draw(&f->tx, p.x, p.y + p.h + 0.2 * u, 0.6 * u, false, ALIGN_LEFT, 0, th->text_dim,
               "step 1");
     snprintf(buf, sizeof buf, "step %d", xmax);
@@ -257,8 +259,8 @@ static void draw_chart(Frame *f, SceneRect r) {
               th->cache_off, "no cache (formula)");
     double ly = PY(vc) - 1.0 * u;
     if (ly > PY(vnc) + 0.9 * u || ly < PY(vnc) - 0.9 * u)
-        scene_text_draw(&f->tx, p.x + p.w - 0.2 * u, ly, 0.6 * u, false, ALIGN_RIGHT, 0, th->cache_on,
-                  "cache (formula)");
+        scene_text_draw(&f->tx, p.x + p.w - 0.2 * u, ly, 0.6 * u, false, ALIGN_RIGHT, 0,
+                        th->cache_on, "cache (formula)");
 
     // Measured history, one segment per step in the colour of that step's mode.
     cairo_set_line_width(cr, fmax(2, 0.16 * u));
@@ -428,8 +430,8 @@ void scene_draw_caption(Frame *f) {
     box(f, r, th->panel, th->accent);
     double y = r.y + 0.5 * u;
     if (f->v->caption_title && *f->v->caption_title) {
-        scene_text_draw(&f->tx, r.x + 0.9 * u, y, 1.3 * u, true, ALIGN_LEFT, r.w - 1.8 * u, th->text,
-                  f->v->caption_title);
+        scene_text_draw(&f->tx, r.x + 0.9 * u, y, 1.3 * u, true, ALIGN_LEFT, r.w - 1.8 * u,
+                        th->text, f->v->caption_title);
         y += 1.9 * u;
     }
     if (f->v->caption_text && *f->v->caption_text)
@@ -477,9 +479,10 @@ static void draw_tooltip(Frame *f) {
     if (x < L->main.x) x = L->main.x;
     if (y < L->main.y) y = ay + 0.8 * u;
     box(f, (SceneRect){x, y, w, h}, f->th->bg, f->th->text_dim);
-    scene_text_draw(&f->tx, x + 0.7 * u, y + 0.35 * u, 0.8 * u, true, ALIGN_LEFT, 0, f->th->text, l1);
-    scene_text_draw(&f->tx, x + 0.7 * u, y + 1.5 * u, 0.7 * u, false, ALIGN_LEFT, 0, f->th->text_dim,
-              l2);
+    scene_text_draw(&f->tx, x + 0.7 * u, y + 0.35 * u, 0.8 * u, true, ALIGN_LEFT, 0, f->th->text,
+                    l1);
+    scene_text_draw(&f->tx, x + 0.7 * u, y + 1.5 * u, 0.7 * u, false, ALIGN_LEFT, 0,
+                    f->th->text_dim, l2);
 }
 
 // The window's keys and mouse (src/app/window_app.c), in two columns.
@@ -538,9 +541,10 @@ static void draw_help(Frame *f) {
     double cw = kw + gap + dw + col_gap;
     for (int k = 0; k < n; k++) {
         double cx = x + pad + (k / rows) * cw, cy = y + 3 * u + (k % rows) * rh;
-        scene_text_draw(&f->tx, cx + kw, cy, size, true, ALIGN_RIGHT, 0, th->accent, help_rows[k][0]);
-        scene_text_draw(&f->tx, cx + kw + gap, cy, size, false, ALIGN_LEFT, dw + 0.5 * gap, th->text,
-                  help_rows[k][1]);
+        scene_text_draw(&f->tx, cx + kw, cy, size, true, ALIGN_RIGHT, 0, th->accent,
+                        help_rows[k][0]);
+        scene_text_draw(&f->tx, cx + kw + gap, cy, size, false, ALIGN_LEFT, dw + 0.5 * gap,
+                        th->text, help_rows[k][1]);
     }
 }
 

@@ -65,8 +65,6 @@ void scene_token_display(const Session *s, int i, char *out, size_t cap);
 // The same for token id `id` following token `prev` (next-token candidates).
 void scene_token_display_id(const Session *s, int prev, int id, char *out, size_t cap);
 
-// SI (decimal) formatting for counts such as FLOPs: "1.23 G" + unit. Writes into out.
-void format_si(char *out, size_t cap, double v, const char *unit);
 
 // ----------------------------------------------------------------------------------------------
 // The frame being drawn

@@ -1,5 +1,5 @@
 // text.c — text for the scene: one PangoLayout per frame reused for every string (creating a
-// layout per label costs more than drawing it), token text made printable, SI numbers.
+// layout per label costs more than drawing it) and token text made printable.
 #include "view/scene_internal.h"
 #include <math.h>
 #include <stdio.h>
@@ -82,26 +82,6 @@ double scene_text_draw(TextCtx *tc, double x, double y, double size, bool bold, 
 // ----------------------------------------------------------------------------------------------
 // Token text
 
-// Length of a valid UTF-8 sequence starting at p (at most n bytes), or 0.
-static size_t utf8_seq(const unsigned char *p, size_t n) {
-    unsigned c = p[0];
-    size_t len;
-    unsigned min;
-    if (c < 0x80) return 1;
-    if ((c & 0xe0) == 0xc0) len = 2, min = 0x80;
-    else if ((c & 0xf0) == 0xe0) len = 3, min = 0x800;
-    else if ((c & 0xf8) == 0xf0) len = 4, min = 0x10000;
-    else return 0;
-    if (len > n) return 0;
-    unsigned cp = c & (0x7f >> len);
-    for (size_t k = 1; k < len; k++) {
-        if ((p[k] & 0xc0) != 0x80) return 0;
-        cp = cp << 6 | (p[k] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-    return len;
-}
-
 static void make_printable(const char *text, size_t len, char *out, size_t cap) {
     const unsigned char *p = (const unsigned char *)text;
     size_t o = 0, i = 0;
@@ -134,7 +114,7 @@ static void make_printable(const char *text, size_t len, char *out, size_t cap) 
             PUT(tmp);
             i++;
         } else {
-            size_t n = utf8_seq(p + i, len - i);
+            size_t n = (size_t)kv_utf8_next(text + i, len - i, NULL);
             if (n == 0) {
                 snprintf(tmp, sizeof tmp, "<%02X>", c);
                 PUT(tmp);
@@ -176,51 +156,8 @@ void scene_token_display(const Session *s, int i, char *out, size_t cap) {
     scene_token_display_id(s, i > 0 ? s->tokens[i - 1] : -1, s->tokens[i], out, cap);
 }
 
-void format_si(char *out, size_t cap, double v, const char *unit) {
-    static const char *const prefix[] = {"", "k", "M", "G", "T", "P", "E"};
-    double a = fabs(v);
-    int k = 0;
-    while (a >= 999.5 && k < 6) {
-        a /= 1000;
-        v /= 1000;
-        k++;
-    }
-    if (k == 0 && a == floor(a))
-        snprintf(out, cap, "%.0f %s", v, unit);
-    else if (a >= 99.95)
-        snprintf(out, cap, "%.0f %s%s", v, prefix[k], unit);
-    else if (a >= 9.995)
-        snprintf(out, cap, "%.1f %s%s", v, prefix[k], unit);
-    else
-        snprintf(out, cap, "%.2f %s%s", v, prefix[k], unit);
-}
-
-void view_format_bytes(char *out, size_t cap, uint64_t bytes) {
-    static const char *const prefix[] = {"", "Ki", "Mi", "Gi", "Ti", "Pi"};
-    double a = (double)bytes;
-    int k = 0;
-    while (a >= 1023.5 && k < 5) { // 1023.6 KiB reads "1 MiB", not "1024 KiB"
-        a /= 1024;
-        k++;
-    }
-    if (k == 0) {
-        snprintf(out, cap, "%.0f B", a);
-        return;
-    }
-    // Three significant digits without trailing zeros, as the lesson captions print them.
-    char num[32];
-    snprintf(num, sizeof num, "%.*f", a >= 99.95 ? 0 : a >= 9.995 ? 1 : 2, a);
-    char *dot = strchr(num, '.');
-    if (dot) {
-        char *e = num + strlen(num) - 1;
-        while (e > dot && *e == '0') *e-- = '\0';
-        if (e == dot) *e = '\0';
-    }
-    snprintf(out, cap, "%s %sB", num, prefix[k]);
-}
-
-double scene_text_draw_wrapped(TextCtx *tc, double x, double y, double size, bool bold, double width,
-                         int max_lines, Rgba colour, const char *s) {
+double scene_text_draw_wrapped(TextCtx *tc, double x, double y, double size, bool bold,
+                               double width, int max_lines, Rgba colour, const char *s) {
     if (!s || !*s) return 0;
     set_font(tc, size, bold);
     pango_layout_set_single_paragraph_mode(tc->layout, FALSE);
