@@ -176,6 +176,8 @@ static void usage(FILE *f) {
           "                 [--theme dark|light] [--fullscreen] [--check]\n"
           "                              a lesson in the window, or as a deck and frames\n"
           "  kvscope info [--heads]      model configuration, parameters, KV bytes per token\n"
+          "  kvscope info --project [LENGTH]\n"
+          "                              this model's and published models' KV cache bytes\n"
           "  kvscope bench [engine|render]\n"
           "                              performance figures, one line each\n"
           "\n"
