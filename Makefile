@@ -25,7 +25,7 @@ SANFLAGS :=
 OPT     := -O2
 endif
 
-PKGS      := cairo pangocairo
+PKGS      := cairo pangocairo libavformat libavcodec libavfilter libswscale libavutil
 SDL_PKG   := sdl2
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) $(SDL_PKG) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
