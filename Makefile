@@ -139,6 +139,7 @@ install: $(KVSCOPE)
 	install -m 755 $(KVSCOPE) $(DESTDIR)$(PREFIX)/bin/kvscope
 	install -m 644 assets/models/* $(DESTDIR)$(PREFIX)/share/kvscope/models/
 	install -m 644 lessons/* $(DESTDIR)$(PREFIX)/share/kvscope/lessons/
+	install -m 644 assets/glossary.txt $(DESTDIR)$(PREFIX)/share/kvscope/
 
 format:
 	clang-format -i $(wildcard src/*/*.c src/*/*.h tests/*.c tests/util/*.[ch])
