@@ -15,6 +15,9 @@ int cmd_bench(int argc, char **argv);    // cmd_bench.c: `bench [engine|render]`
 int cmd_render(int argc, char **argv);   // cmd_render.c
 int cmd_run(int argc, char **argv);      // window.c: open the window
 int cmd_lesson(int argc, char **argv);   // cmd_lesson.c
+int cmd_glossary(int argc, char **argv); // cmd_glossary.c: `glossary [TERM] [--long]`
+// Where the glossary is: assets/glossary.txt beside the executable, or installed.
+const char *app_glossary_path(char *buf, size_t cap);
 
 // Plays a lesson in the window (window.c): the player is checked and at beat 0; its session is
 // driven by the window until the presenter quits. width x height (0: the default size), theme

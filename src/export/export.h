@@ -79,4 +79,42 @@ KvStatus export_pdf_close(ExportPdf *pdf, KvError *err);
 // Frees pdf without writing anything.
 void export_pdf_abort(ExportPdf *pdf);
 
+// ----------------------------------------------------------------------------------------------
+// Video (video.c): MP4 (H.264), WebM (VP9) and GIF through the FFmpeg libraries. The caller
+// draws every frame (w x h, cairo's native-endian ARGB32 or RGB24 pixels) and hands it over;
+// the file appears complete, under its name, only when export_video_close succeeds.
+
+typedef enum {
+    EXPORT_VIDEO_MP4 = 0,
+    EXPORT_VIDEO_WEBM,
+    EXPORT_VIDEO_GIF,
+    EXPORT_VIDEO_KINDS
+} ExportVideoKind;
+
+typedef struct ExportVideo ExportVideo;
+
+// The kind a path's extension names (case-insensitive .mp4/.webm/.gif), or -1.
+int export_video_kind_of(const char *path);
+const char *export_video_ext(ExportVideoKind k); // "mp4", "webm", "gif"
+// Whether this build's FFmpeg has the encoder and muxer of kind k.
+bool export_video_available(ExportVideoKind k);
+// Opens path for frames of w x h at fps frames per second (alpha: the pixels are ARGB32, else
+// RGB24). KV_ERR_INPUT for a bad name, size (odd sizes for MP4/WebM) or rate, or a directory
+// that cannot be written. Owned: export_video_close or export_video_abort.
+KvStatus export_video_open(ExportVideo **out, const char *path, int w, int h, int fps,
+                           bool alpha, KvError *err);
+// How many times the caller hands over the whole clip: 1, or 2 for GIF (the first pass builds
+// the palette of every frame, the second writes them); export_video_next_pass between passes.
+int export_video_passes(const ExportVideo *v);
+KvStatus export_video_next_pass(ExportVideo *v, KvError *err);
+// Adds one frame (borrowed pixels, `stride` bytes a row).
+KvStatus export_video_frame(ExportVideo *v, const unsigned char *pixels, int stride,
+                            KvError *err);
+int64_t export_video_frames(const ExportVideo *v); // frames handed over in this pass
+// Finishes the file and renames it into place; frees v in every case (nothing is left behind
+// on failure).
+KvStatus export_video_close(ExportVideo *v, KvError *err);
+// Frees v and removes its temporary file.
+void export_video_abort(ExportVideo *v);
+
 #endif

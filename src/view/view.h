@@ -167,4 +167,31 @@ bool scene_hit_block(const SceneLayout *l, double x, double y, int *token, int *
 // Heatmap cell under (x, y): true with its query row and key column.
 bool scene_hit_heatmap(const SceneLayout *l, double x, double y, int *row, int *col);
 
+// ----------------------------------------------------------------------------------------------
+// Glossary (glossary.c): every term the picture, the exports and the lessons use, from
+// assets/glossary.txt. Hover texts, the glossary panel and `kvscope glossary` read it.
+
+typedef struct {
+    const char *term;       // the word as the picture writes it
+    const char *also;       // other spellings, comma-separated, or NULL
+    const char *short_text; // one or two sentences
+    const char *long_text;  // a paragraph, or NULL
+} GlossaryEntry;
+
+typedef struct {
+    GlossaryEntry *entries; // owned, pointing into text
+    int n;
+    char *text;             // owned
+} Glossary;
+
+// Parses the glossary format (see assets/glossary.txt). KV_ERR_INPUT with "<what>:<line>: <why>"
+// for an unknown key, an entry without a term or short definition, or a word defined twice.
+KvStatus glossary_parse(Glossary *g, const char *text, size_t len, const char *what,
+                        KvError *err);
+KvStatus glossary_load(Glossary *g, const char *path, KvError *err);
+void glossary_free(Glossary *g);
+// The entry whose term or one of whose other spellings is `word` (any case; trailing spaces and
+// a colon ignored), or NULL.
+const GlossaryEntry *glossary_find(const Glossary *g, const char *word);
+
 #endif
