@@ -55,6 +55,48 @@ Test(lesson_parse, unknown_command) {
                  PATH ":2: unknown command 'frobnicate' (see lessons/README.md)");
 }
 
+// The command table covers every op: each op's word is a command (a line of it alone is never
+// "unknown"), and names round-trip through a parsed lesson.
+Test(lesson_parse, every_op_is_a_command) {
+    for (int op = 0; op < LESSON_OPS; op++) {
+        const char *name = lesson_op_name((LessonOp)op);
+        cr_assert_str_neq(name, "?", "op %d has no command", op);
+        char text[128];
+        snprintf(text, sizeof text, "preset narrative\n%s\nbeat\n", name);
+        const char *got = parse_error(text);
+        cr_assert(!got || !strstr(got, "unknown command"), "%s: %s", name, got);
+    }
+    cr_assert_str_eq(lesson_op_name(LESSON_PROMPT), "prompt", "preset is its second word");
+    cr_assert_str_eq(lesson_op_name(LESSON_OPS), "?");
+    Lesson l;
+    KvError err = {0};
+    const char *all = "title T\npreset narrative\nlayer all\nhead each\nhead 2\nview layers\n"
+                      "theme light\nseed 18446744073709551615\nzoom 2\ncaption C\nbeat\n";
+    cr_assert_eq(lesson_parse(&l, PATH, all, strlen(all), presets, &err), KV_OK, "%s", err.msg);
+    static const LessonOp want[] = {LESSON_TITLE, LESSON_PROMPT, LESSON_LAYER, LESSON_HEAD,
+                                    LESSON_HEAD,  LESSON_VIEW,   LESSON_THEME, LESSON_SEED,
+                                    LESSON_ZOOM,  LESSON_CAPTION, LESSON_BEAT};
+    cr_assert_eq(l.n_cmds, (int)(sizeof want / sizeof want[0]));
+    for (int i = 0; i < l.n_cmds; i++)
+        cr_assert_eq(l.cmds[i].op, want[i], "command %d", i);
+    cr_assert_eq(l.cmds[2].n, VIEW_ALL_LAYERS);
+    cr_assert_eq(l.cmds[3].n, VIEW_HEAD_EACH);
+    cr_assert_eq(l.cmds[4].n, 1, "head 2 is index 1");
+    cr_assert_eq(l.cmds[5].n, VIEW_LAYERS);
+    cr_assert_eq(l.cmds[6].n, THEME_LIGHT);
+    cr_assert_str_eq(l.cmds[7].str, "18446744073709551615");
+    cr_assert_float_eq(l.cmds[8].x, 2.0, 1e-12);
+    cr_assert_eq(l.beats[0], 10);
+    lesson_free(&l);
+    // The view names in the message come from the view table.
+    expect_error("preset narrative\nview sideways\nbeat\n",
+                 PATH ":2: view: unknown view 'sideways' (sequence, heatmap, layers)");
+    // Invalid UTF-8 the old walker let through: an overlong '/' and a surrogate.
+    expect_error("preset narrative\ncaption \xc0\xaf\nbeat\n", PATH ":2: not valid UTF-8 text");
+    expect_error("preset narrative\ncaption \xed\xa0\x80\nbeat\n",
+                 PATH ":2: not valid UTF-8 text");
+}
+
 Test(lesson_parse, missing_argument) {
     expect_error("preset narrative\nstep\nbeat\n", PATH ":2: step: needs a number of steps");
     expect_error("preset\n", PATH ":1: preset: needs a preset name");

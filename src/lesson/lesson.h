@@ -47,7 +47,8 @@ typedef enum {
     LESSON_OPS
 } LessonOp;
 
-extern const char *const lesson_op_names[LESSON_OPS];
+// The command word of an op, from the parser's command table ("prompt" for LESSON_PROMPT).
+const char *lesson_op_name(LessonOp op);
 
 typedef struct {
     LessonOp op;
