@@ -248,7 +248,7 @@ int scene_hit_columns(const SceneLayout *l, double x, double y) {
 bool scene_hit_block(const SceneLayout *l, double x, double y, int *token, int *layer) {
     if (l->blocks.h <= 0)
         return false;
-    int i = scene_hit_token(l, x, y);
+    int i = scene_hit_columns(l, x, y); // blocks stand in token columns
     if (i < 0)
         return false;
     for (int k = 0; k < l->n_layers; k++) {
