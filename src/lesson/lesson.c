@@ -219,6 +219,8 @@ typedef struct Command {
     const char *need;      // what "<name>: needs ..." says when the argument is missing
     const ArgWord *words;  // ARG_INDEX: the words it takes besides numbers (ends with NULL)
     const char *not_index; // ARG_INDEX: what "'<word>' is not ..." says
+    // ARG_INDEX into the model: how many there are (checked by lesson_check), or NULL.
+    int (*model_count)(const ModelConfig *c);
     // What the command adds once its argument is read into c, or NULL.
     KvStatus (*after)(Parser *p, const struct Command *cmd, LessonCmd *c, const char *arg);
 } Command;
@@ -272,6 +274,14 @@ static KvStatus after_beat(Parser *p, const Command *cmd, LessonCmd *c, const ch
     return KV_OK;
 }
 
+static int model_layers(const ModelConfig *c) {
+    return c->n_layers;
+}
+
+static int model_heads(const ModelConfig *c) {
+    return c->n_heads;
+}
+
 static const ArgWord layer_words[] = {{"all", VIEW_ALL_LAYERS}, {NULL, 0}};
 static const ArgWord head_words[] = {{"mean", VIEW_HEAD_MEAN}, {"each", VIEW_HEAD_EACH}, {NULL, 0}};
 
@@ -300,9 +310,11 @@ static const Command commands[] = {
     ROW("reset", LESSON_RESET, ARG_NONE, .rules = RULE_NEEDS_PROMPT),
     ROW("view", LESSON_VIEW, ARG_VIEW, .need = "a view name"),
     ROW("layer", LESSON_LAYER, ARG_INDEX, .hi = KV_MAX_LAYERS, .need = "a layer number or all",
-        .words = layer_words, .not_index = "a layer number (1, 2, ...) or all"),
+        .words = layer_words, .not_index = "a layer number (1, 2, ...) or all",
+        .model_count = model_layers),
     ROW("head", LESSON_HEAD, ARG_INDEX, .hi = KV_MAX_HEADS, .need = "a head number, mean or each",
-        .words = head_words, .not_index = "a head number (1, 2, ...), mean or each"),
+        .words = head_words, .not_index = "a head number (1, 2, ...), mean or each",
+        .model_count = model_heads),
     ROW("theme", LESSON_THEME, ARG_THEME, .need = "dark or light"),
     ROW("zoom", LESSON_ZOOM, ARG_FLOAT, .lo = 0.5, .hi = 3, .need = "a number"),
     ROW("panels", LESSON_PANELS, ARG_ON_OFF, .need = "on or off"),
@@ -313,11 +325,18 @@ static const Command commands[] = {
 #undef ROW
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 
-const char *lesson_op_name(LessonOp op) {
+
+// The row of an op (its first: "prompt" for LESSON_PROMPT), or NULL.
+static const Command *command_of(LessonOp op) {
     for (int i = 0; i < N_COMMANDS; i++)
         if (commands[i].op == op)
-            return commands[i].name; // the first row of an op names it ("prompt", not "preset")
-    return "?";
+            return &commands[i];
+    return NULL;
+}
+
+const char *lesson_op_name(LessonOp op) {
+    const Command *row = command_of(op);
+    return row ? row->name : "?";
 }
 
 static const Command *find_command(const char *name) {
@@ -627,18 +646,15 @@ KvStatus lesson_check(const Lesson *l, const Model *m, const Tokenizer *t, KvErr
         case LESSON_RESET:
             cursor = 0;
             break;
-        case LESSON_LAYER:
-            if (cmd->n >= c->n_layers)
-                st = kv_error(err, KV_ERR_INPUT, "%s:%d: layer %ld: the model has %d layers",
-                              l->path, cmd->line, cmd->n + 1, c->n_layers);
+        default: {
+            // An index into the model (a layer, a head): its row says how many the model has.
+            const Command *row = command_of(cmd->op);
+            int have = row && row->model_count ? row->model_count(c) : 0;
+            if (have && cmd->n >= have)
+                st = kv_error(err, KV_ERR_INPUT, "%s:%d: %s %ld: the model has %d %ss", l->path,
+                              cmd->line, row->name, cmd->n + 1, have, row->name);
             break;
-        case LESSON_HEAD:
-            if (cmd->n >= c->n_heads)
-                st = kv_error(err, KV_ERR_INPUT, "%s:%d: head %ld: the model has %d heads",
-                              l->path, cmd->line, cmd->n + 1, c->n_heads);
-            break;
-        default:
-            break;
+        }
         }
     }
     free(ids);
