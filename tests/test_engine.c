@@ -115,8 +115,8 @@ Test(engine, modes_agree_on_every_step, .timeout = 120) {
             cr_assert_eq(fa, step == 0 ? 0 : len - 1, "%s: cache step %d computed from %d", name,
                          step, fa);
             cr_assert_eq(fb, 0, "%s: no-cache step %d computed from %d", name, step, fb);
-            cr_assert_eq(on.cache_len, len);
-            cr_assert_eq(off.cache_len, 0);
+            cr_assert_eq(kvcache_len(&on.cache), len);
+            cr_assert_eq(kvcache_len(&off.cache), 0);
             float d = max_abs_diff(on.logits, off.logits, c->vocab_size);
             cr_assert(d <= 1e-4f, "%s: step %d (len %d): max |diff| %g > 1e-4", name, step, len,
                       d);
@@ -212,8 +212,8 @@ Test(engine, switching_modes_mid_sequence, .timeout = 120) {
             cr_assert_eq(first, want_first, "%s: step %d (%c after %c): first position %d, want %d",
                          name, step, schedule[step], step ? schedule[step - 1] : '-', first,
                          want_first);
-            cr_assert_eq(e.cache_len, mode == CACHE_MODE_ON ? len : 0, "%s: step %d cache_len",
-                         name, step);
+            cr_assert_eq(kvcache_len(&e.cache), mode == CACHE_MODE_ON ? len : 0,
+                         "%s: step %d cached positions", name, step);
             float d = max_abs_diff(ref.logits, e.logits, c->vocab_size);
             cr_assert(d <= 1e-4f, "%s: step %d (%c): max |diff| %g", name, step, schedule[step], d);
             check_counters(c, &ce, first, len, schedule[step] == 'C' ? "cache" : "no cache", step);
@@ -328,10 +328,10 @@ Test(engine, no_cache_reuses_nothing, .timeout = 60) {
         memset(&ctr, 0, sizeof ctr);
         engine_step(&ref, tokens, len, CACHE_MODE_ON, NULL, &ctr);
         // Poison everything an earlier step could have left behind.
-        fill_nan(e.work_k, plane);
-        fill_nan(e.work_v, plane);
-        fill_nan(e.key_cache, plane);
-        fill_nan(e.value_cache, plane);
+        fill_nan(e.work.keys, plane);
+        fill_nan(e.work.values, plane);
+        fill_nan(e.cache.keys, plane);
+        fill_nan(e.cache.values, plane);
         engine_step(&e, tokens, len, CACHE_MODE_OFF, NULL, &ctr);
         for (int i = 0; i < c->vocab_size; i++)
             cr_assert(isfinite(e.logits[i]), "len %d: no-cache logits read stale memory", len);
@@ -359,9 +359,10 @@ Test(engine, cached_decode_reads_the_cache, .timeout = 60) {
     // Corrupt the value cached for position 1 in every layer: the next decode must see it.
     const int hs = config_head_size(c);
     for (int l = 0; l < c->n_layers; l++)
-        for (int g = 0; g < c->n_kv_heads; g++)
-            for (int i = 0; i < hs; i++)
-                e.value_cache[engine_cache_offset(c, l, g, 1) + (size_t)i] += 50.0f;
+        for (int g = 0; g < c->n_kv_heads; g++) {
+            const size_t row = kvcache_row(&e.cache, l, g, kvcache_slot(&e.cache, l, g, 1));
+            for (int i = 0; i < hs; i++) e.cache.values[row + (size_t)i] += 50.0f;
+        }
     engine_step(&e, tokens, N_PROMPT + 1, CACHE_MODE_ON, NULL, &ctr);
     float *corrupt = malloc((size_t)c->vocab_size * sizeof(float));
     memcpy(corrupt, e.logits, (size_t)c->vocab_size * sizeof(float));
@@ -386,16 +387,16 @@ Test(engine, forward_without_cache_leaves_cache, .timeout = 60) {
     Counters ctr;
     memset(&ctr, 0, sizeof ctr);
     engine_forward(&e, tokens, 0, N_PROMPT, true, NULL, &ctr);
-    cr_assert_eq(e.cache_len, N_PROMPT);
+    cr_assert_eq(kvcache_len(&e.cache), N_PROMPT);
     size_t plane = (size_t)c->n_layers * (size_t)c->seq_len * (size_t)config_kv_dim(c);
     float *kc = malloc(plane * sizeof(float)), *vc = malloc(plane * sizeof(float));
-    memcpy(kc, e.key_cache, plane * sizeof(float));
-    memcpy(vc, e.value_cache, plane * sizeof(float));
+    memcpy(kc, e.cache.keys, plane * sizeof(float));
+    memcpy(vc, e.cache.values, plane * sizeof(float));
     tokens[N_PROMPT] = 4;
     engine_forward(&e, tokens, 0, N_PROMPT + 1, false, NULL, &ctr);
-    cr_assert_eq(e.cache_len, N_PROMPT);
-    cr_assert(memcmp(kc, e.key_cache, plane * sizeof(float)) == 0, "key cache changed");
-    cr_assert(memcmp(vc, e.value_cache, plane * sizeof(float)) == 0, "value cache changed");
+    cr_assert_eq(kvcache_len(&e.cache), N_PROMPT);
+    cr_assert(memcmp(kc, e.cache.keys, plane * sizeof(float)) == 0, "key cache changed");
+    cr_assert(memcmp(vc, e.cache.values, plane * sizeof(float)) == 0, "value cache changed");
     free(kc);
     free(vc);
     engine_free(&e);

@@ -40,11 +40,6 @@ static void matmul(Engine *e, float *restrict out, const float *restrict x, cons
 // ----------------------------------------------------------------------------------------------
 // Engine
 
-size_t engine_cache_offset(const ModelConfig *c, int layer, int kv_head, int pos) {
-    const size_t hs = (size_t)config_head_size(c), t = (size_t)c->seq_len;
-    return (((size_t)layer * (size_t)c->n_kv_heads + (size_t)kv_head) * t + (size_t)pos) * hs;
-}
-
 // The matrices of m in the order one pass reads them (see Engine.packed): pointers, sizes in
 // floats and row lengths; returns how many.
 static int packed_parts(const Model *m, const float *part[], size_t len[], size_t cols[]) {
@@ -113,13 +108,11 @@ KvStatus engine_init(Engine *e, const Model *m, KvError *err) {
     memset(e, 0, sizeof *e);
     const ModelConfig *c = &m->cfg;
     size_t t = (size_t)c->seq_len, d = (size_t)c->dim, f = (size_t)c->hidden_dim;
-    size_t kv = (size_t)config_kv_dim(c), l = (size_t)c->n_layers, v = (size_t)c->vocab_size;
+    size_t kv = (size_t)config_kv_dim(c), v = (size_t)c->vocab_size;
     e->model = m;
     engine_pack(e, true);
-    e->key_cache = kv_calloc(l * t * kv, sizeof(float));
-    e->value_cache = kv_calloc(l * t * kv, sizeof(float));
-    e->work_k = kv_calloc(l * t * kv, sizeof(float));
-    e->work_v = kv_calloc(l * t * kv, sizeof(float));
+    kvcache_init(&e->cache, c, KV_CACHE_DENSE, false);
+    kvcache_init(&e->work, c, KV_CACHE_DENSE, true);
     e->x = kv_calloc(t * d, sizeof(float));
     e->xb = kv_calloc(t * d, sizeof(float));
     e->xb2 = kv_calloc(t * d, sizeof(float));
@@ -147,10 +140,8 @@ KvStatus engine_init(Engine *e, const Model *m, KvError *err) {
 
 void engine_free(Engine *e) {
     free(e->packed);
-    free(e->key_cache);
-    free(e->value_cache);
-    free(e->work_k);
-    free(e->work_v);
+    kvcache_free(&e->cache);
+    kvcache_free(&e->work);
     free(e->x);
     free(e->xb);
     free(e->xb2);
@@ -172,14 +163,14 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
     const int H = c->n_heads, T = c->seq_len, group = c->n_heads / c->n_kv_heads;
     const int QKV = D + 2 * KV;
     assert(n >= 1 && pos0 >= 0 && pos0 + n <= T);
-    assert(use_cache ? pos0 <= e->cache_len : pos0 == 0);
     if (!e->instrument)
         sink = NULL, ctr = NULL;
     uint64_t *fl = ctr ? ctr->flops : NULL;
     uint64_t *f_qkv = fl ? &fl[FLOP_QKV] : NULL, *f_out = fl ? &fl[FLOP_OUT] : NULL;
     uint64_t *f_mlp = fl ? &fl[FLOP_MLP] : NULL, *f_cls = fl ? &fl[FLOP_CLS] : NULL;
-    float *kbase = use_cache ? e->key_cache : e->work_k;
-    float *vbase = use_cache ? e->value_cache : e->work_v;
+    // the cache, or the working memory of a no-cache pass (which starts empty: kvcache_begin)
+    KvCache *kc = use_cache ? &e->cache : &e->work;
+    kvcache_begin(kc, pos0, n);
     const float inv_sqrt_hs = 1.0f / sqrtf((float)HS);
 
     // x (N, D) = embedding rows of the tokens
@@ -202,37 +193,39 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
             float *q = e->qkv + (size_t)t * QKV;
             kernel_rope(q, q + D, e->rope + (size_t)(pos0 + t) * HS, D, KV, HS);
         }
-        // each key/value head's slice goes to its slot: that head's keys are one contiguous run
-        for (int g = 0; g < c->n_kv_heads; g++)
-            for (int t = 0; t < n; t++) {
-                const float *k = e->qkv + (size_t)t * QKV + D + (size_t)g * HS;
-                const size_t slot = engine_cache_offset(c, l, g, pos0 + t);
-                memcpy(kbase + slot, k, HS * sizeof(float));
-                memcpy(vbase + slot, k + KV, HS * sizeof(float));
-            }
-        if (ctr)
-            ctr->kv_bytes_written += 2ull * (uint64_t)n * (uint64_t)KV * sizeof(float);
+        // each position's k (KV) and v (KV) go into the cache, every kv head's slice to its slot
+        for (int t = 0; t < n; t++) {
+            const float *k = e->qkv + (size_t)t * QKV + D, *v = k + KV;
+            const uint64_t stored = kvcache_store(kc, l, pos0 + t, k, v);
+            if (ctr)
+                ctr->kv_bytes_written += stored;
+        }
 
-        // one attention row per query position p, every head: softmax(q·k / sqrt(HS)) · v
+        // one attention row per query position p, every head: softmax(q·k / sqrt(HS)) · v over
+        // the rows the cache gives that head's kv head (query heads h of kv head g: h / group = g)
         for (int t = 0; t < n; t++) {
             const int p = pos0 + t;
-            float *out = e->xb + (size_t)t * D;
-            for (int h = 0; h < H; h++) {
-                const float *qh = e->qkv + (size_t)t * QKV + (size_t)h * HS;
-                const size_t head0 = engine_cache_offset(c, l, h / group, 0);
-                float *att = e->att + (size_t)h * T;
-                kernel_attend(out + (size_t)h * HS, att, qh, kbase + head0, vbase + head0,
-                              (size_t)HS, HS, p + 1, inv_sqrt_hs);
-                if (sink && p >= sink->row0 && p < sink->row0 + sink->rows) {
-                    float *row = sink->w +
-                                 (((size_t)l * H + h) * sink->rows + (p - sink->row0)) * sink->cols;
-                    memcpy(row, att, (size_t)(p + 1) * sizeof(float));
+            float *out = e->xb + (size_t)t * D; // (D) every head's weighted values
+            for (int g = 0; g < c->n_kv_heads; g++) {
+                const KvHeadRows kv = kvcache_head(kc, l, g, p); // (kv.n, HS) keys and values
+                for (int h = g * group; h < (g + 1) * group; h++) {
+                    const float *qh = e->qkv + (size_t)t * QKV + (size_t)h * HS; // (HS)
+                    float *att = e->att + (size_t)h * T;                         // (kv.n)
+                    kernel_attend(out + (size_t)h * HS, att, qh, kv.keys, kv.values, kv.stride, HS,
+                                  kv.n, inv_sqrt_hs);
+                    if (sink && p >= sink->row0 && p < sink->row0 + sink->rows) {
+                        float *row =
+                            sink->w +
+                            (((size_t)l * H + h) * sink->rows + (p - sink->row0)) * sink->cols;
+                        memcpy(row, att, (size_t)kv.n * sizeof(float)); // row i is position i
+                    }
+                    if (ctr) {
+                        ctr->flops[FLOP_SCORES] += 2ull * (uint64_t)HS * (uint64_t)kv.n;
+                        ctr->flops[FLOP_VALUES] += 2ull * (uint64_t)HS * (uint64_t)kv.n;
+                    }
                 }
-            }
-            if (ctr) {
-                ctr->flops[FLOP_SCORES] += 2ull * (uint64_t)HS * H * (uint64_t)(p + 1);
-                ctr->flops[FLOP_VALUES] += 2ull * (uint64_t)HS * H * (uint64_t)(p + 1);
-                ctr->kv_bytes_read += 2ull * (uint64_t)(p + 1) * (uint64_t)KV * sizeof(float);
+                if (ctr) // each kv head's rows once, however many query heads share them
+                    ctr->kv_bytes_read += kv.bytes;
             }
         }
         matmul(e, e->xb2, e->xb, wo, n, D, D, f_out);
@@ -254,8 +247,7 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
     }
     if (ctr)
         ctr->positions += (uint64_t)n;
-    if (use_cache) // the cache now holds exactly positions 0 .. pos0+n-1 of this sequence
-        e->cache_len = pos0 + n;
+    kvcache_end(kc); // the cache (or working memory) now holds positions 0 .. pos0+n-1
 
     // logits of the last position only: the one whose next token is wanted
     const float *xl = e->x + (size_t)(n - 1) * D;
@@ -268,12 +260,12 @@ int engine_step(Engine *e, const int *tokens, int len, CacheMode mode, AttnSink 
                 Counters *ctr) {
     assert(len >= 1 && len <= e->model->cfg.seq_len);
     if (mode == CACHE_MODE_ON) {
-        int first = e->cache_len < len ? e->cache_len : len - 1;
+        const int held = kvcache_len(&e->cache);
+        int first = held < len ? held : len - 1;
         engine_forward(e, tokens + first, first, len - first, true, sink, ctr);
-        e->cache_len = len;
         return first;
     }
-    e->cache_len = 0; // a model without a cache keeps nothing between steps
+    kvcache_clear(&e->cache); // a model without a cache keeps nothing between steps
     engine_forward(e, tokens, 0, len, false, sink, ctr);
     return 0;
 }

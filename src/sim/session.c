@@ -53,9 +53,9 @@ void session_reset(Session *s) {
     s->cursor = 0;
     drop_future(s);
     s->n_tokens = s->n_prompt;
-    s->eng.cache_len = 0;
+    kvcache_clear(&s->eng.cache);
     if (s->shadow.model)
-        s->shadow.cache_len = 0;
+        kvcache_clear(&s->shadow.cache);
     s->sampler.rng = s->settings.seed;
 }
 
@@ -109,7 +109,7 @@ bool session_step(Session *s) {
         StepRecord *r = &s->steps[s->cursor];
         if (r->mode == s->mode) {
             s->tokens[s->n_tokens++] = r->token_id;
-            s->eng.cache_len = r->cache_len_after;
+            kvcache_seek(&s->eng.cache, r->cache_after);
             s->sampler.rng = r->rng_after;
             s->cursor++;
             return true;
@@ -126,7 +126,8 @@ bool session_step(Session *s) {
     r->mode = s->mode;
     r->pos = pos;
     r->temperature = s->settings.temperature;
-    r->cache_len_before = s->eng.cache_len;
+    r->cache_before = kvcache_mark(&s->eng.cache);
+    r->cache_len_before = kvcache_len(&s->eng.cache);
 
     // attention rows to keep: the causal matrix on prefill (when it is not huge), else the last
     r->attn_row0 = pos;
@@ -149,8 +150,9 @@ bool session_step(Session *s) {
     r->written_lo = r->recomputed_hi;
     r->written_hi = len;
     r->read_hi = len;
-    r->cache_len_after = s->eng.cache_len;
-    r->kv_bytes_resident = (uint64_t)s->eng.cache_len * config_kv_bytes_per_token(c);
+    r->cache_after = kvcache_mark(&s->eng.cache);
+    r->cache_len_after = kvcache_len(&s->eng.cache);
+    r->kv_bytes_resident = kvcache_bytes_resident(&s->eng.cache);
     if (s->cursor > 0)
         r->total = s->steps[s->cursor - 1].total;
     counters_add(&r->total, &r->counted);
@@ -161,8 +163,7 @@ bool session_step(Session *s) {
             KvError err;
             engine_init(&s->shadow, s->model, &err);
         }
-        if (s->shadow.cache_len > len - 1)
-            s->shadow.cache_len = len - 1;
+        kvcache_truncate(&s->shadow.cache, len - 1); // what it holds of this sequence
         CacheMode other = s->mode == CACHE_MODE_ON ? CACHE_MODE_OFF : CACHE_MODE_ON;
         engine_step(&s->shadow, s->tokens, len, other, NULL, NULL);
         r->max_logit_diff = max_abs_diff(s->eng.logits, s->shadow.logits, c->vocab_size);
@@ -184,7 +185,7 @@ bool session_back(Session *s) {
     s->cursor--;
     const StepRecord *r = &s->steps[s->cursor];
     s->n_tokens--;
-    s->eng.cache_len = r->cache_len_before;
+    kvcache_seek(&s->eng.cache, r->cache_before);
     s->sampler.rng = r->rng_before;
     return true;
 }
@@ -208,7 +209,7 @@ void session_set_sampler(Session *s, SamplerSettings settings) {
 void session_set_verify(Session *s, bool on) {
     s->verify = on;
     if (s->shadow.model)
-        s->shadow.cache_len = 0; // steps ran without it: its cache may describe other tokens
+        kvcache_clear(&s->shadow.cache); // steps ran without it: it may describe other tokens
 }
 
 const char *session_token_text(const Session *s, int i, char byte_buf[2], size_t *len) {

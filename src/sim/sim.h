@@ -32,6 +32,7 @@ typedef struct {
     int recomputed_lo, recomputed_hi; // K/V computed again that an earlier step had computed
     int read_hi;                      // attention read positions 0 .. read_hi-1
     int cache_len_before, cache_len_after; // valid cache positions around the step
+    KvCacheMark cache_before, cache_after; // the cache around the step (exact back and redo)
     Counters counted;                 // this step's work, counted by the forward pass
     Counters total;                   // cumulative over the history up to this step
     uint64_t kv_bytes_resident;       // cache bytes held after the step (0 with the cache off)
