@@ -269,12 +269,12 @@ static int bench_engine(int argc, char **argv) {
     reps = reps_for(time_decode(&e, tokens, ipos, NULL, NULL), 200000000ull, 51);
     for (int r = 0; r < reps; r++) {
         Counters ctr = {0};
-        e.instrument = true;
+        engine_set_instrument(&e, true);
         ts[r] = time_decode(&e, tokens, ipos, &sink, &ctr);
-        e.instrument = false;
+        engine_set_instrument(&e, false);
         ts2[r] = time_decode(&e, tokens, ipos, &sink, &ctr);
     }
-    e.instrument = true;
+    engine_set_instrument(&e, true);
     uint64_t on = median(ts, reps), off = median(ts2, reps);
     printf("bench engine instrumentation context=%d on_us=%.1f off_us=%.1f overhead_pct=%.1f\n",
            ictx, (double)on / 1e3, (double)off / 1e3,

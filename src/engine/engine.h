@@ -367,6 +367,8 @@ KvStatus engine_init(Engine *e, const Model *m, KvError *err);
 bool engine_pack(Engine *e, bool allow_bf16);
 // Bytes of e->packed: what one decode step streams from memory besides the cache.
 size_t engine_packed_bytes(const Engine *e);
+// Recording of attention and counters on or off (on after engine_init); returns what it was.
+bool engine_set_instrument(Engine *e, bool on);
 void engine_free(Engine *e);
 
 // One pass over positions pos0 .. pos0+n-1 (tokens holds their ids), attending over 0..p for

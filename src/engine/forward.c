@@ -99,6 +99,12 @@ size_t engine_packed_bytes(const Engine *e) {
     return n * (e->packed_bf16 ? sizeof(uint16_t) : sizeof(float));
 }
 
+bool engine_set_instrument(Engine *e, bool on) {
+    const bool was = e->instrument;
+    e->instrument = on;
+    return was;
+}
+
 // Element `i` of the packed stream, whichever its format.
 static const void *packed_at(const Engine *e, size_t i) {
     return (const char *)e->packed + i * (e->packed_bf16 ? sizeof(uint16_t) : sizeof(float));

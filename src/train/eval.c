@@ -79,7 +79,7 @@ static void eval_loss(const Model *m, const int *stream, size_t n_stream, int wi
     Engine e;
     KvError err;
     engine_init(&e, m, &err);
-    e.instrument = false;
+    engine_set_instrument(&e, false);
     double st = 0, se = 0;
     size_t span = n_stream - (size_t)len - 1;
     for (int w = 0; w < windows; w++) {
@@ -332,7 +332,7 @@ static int head_scores(Engine *e, const int *tok, int n, double *prev, double *i
     int L = c->n_layers, H = c->n_heads;
     AttnSink sink = {kv_calloc((size_t)L * H * n * n, sizeof(float)), 0, n, n};
     kvcache_clear(&e->cache);
-    e->instrument = true;
+    engine_set_instrument(e, true);
     engine_step(e, tok, n, CACHE_MODE_ON, &sink, NULL);
     int n_ind = 0;
     for (int lh = 0; lh < L * H; lh++) {
@@ -485,7 +485,7 @@ KvStatus eval_run(const char *model_path, const char *tok_path, const char *vali
         free(text);
         bpe_free(&b);
     }
-    e.instrument = false;
+    engine_set_instrument(&e, false);
     for (int p = 0; p < 3; p++) {
         StrBuf out = {0};
         eval_greedy(&e, &t, presets[p][1], 24, &out, NULL);
