@@ -9,9 +9,14 @@
 //   no cache           engine_forward(all tokens, pos0 = 0, N = p + 1, working memory): every key
 //                      and value is computed again, nothing from an earlier step is used
 //
+// Keys and values live in a KvCache (kvcache.c): the pass stores each position's k and v there
+// and attends over the rows the cache gives each kv head; it never computes an address. With the
+// cache off, the same code runs on the engine's scratch KvCache, which every pass starts empty.
+//
 // Counters are added by the loops that do the work: every matmul adds 2*N*in*out to the
-// component it serves, every attention row adds 2*HS*(p+1) per head for scores and again for the
-// weighted values. Tests hold them to flops_formula, which is DESIGN.md's table.
+// component it serves, every attention row adds 2*HS per key it reads, per head, for scores and
+// again for the weighted values (2*HS*(p+1) under full retention), and the bytes the cache says
+// it stored and gave to attention. Tests hold them to flops_formula, which is DESIGN.md's table.
 //
 // What this file does not do: the arithmetic of each operation (kernels.c: matrix products,
 // attention, RMSNorm, RoPE), choose tokens (sampler.c), keep a history (src/sim).
@@ -161,6 +166,9 @@ void engine_free(Engine *e) {
     memset(e, 0, sizeof *e);
 }
 
+// ----------------------------------------------------------------------------------------------
+// The forward pass
+
 void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cache, AttnSink *sink,
                     Counters *ctr) {
     const ModelConfig *c = &e->model->cfg;
@@ -179,7 +187,7 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
     kvcache_begin(kc, pos0, n);
     const float inv_sqrt_hs = 1.0f / sqrtf((float)HS);
 
-    // x (N, D) = embedding rows of the tokens
+    // x (N, D) = the embedding rows of the tokens: the residual stream every layer adds to
     for (int t = 0; t < n; t++)
         memcpy(e->x + (size_t)t * D, w->token_embedding + (size_t)tokens[t] * D, D * sizeof(float));
 
@@ -190,7 +198,8 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
         const void *w13 = packed_at(e, base + (size_t)(QKV + D) * D);        // (2 F, D)
         const void *w2 = packed_at(e, base + (size_t)(QKV + D + 2 * F) * D); // (D, F)
 
-        // attention: xb = rmsnorm(x); q, k, v in one product; rotate q and k by their positions
+        // attention, 1: xb (N, D) = rmsnorm(x); qkv (N, D + 2 KV) = xb · Wqkv^T, each position's
+        // query (D), key (KV) and value (KV) in one product; q and k rotated by their positions
         for (int t = 0; t < n; t++)
             kernel_rmsnorm(e->xb + (size_t)t * D, e->x + (size_t)t * D, w->rms_att + (size_t)l * D,
                            D);
@@ -199,7 +208,8 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
             float *q = e->qkv + (size_t)t * QKV;
             kernel_rope(q, q + D, e->rope + (size_t)(pos0 + t) * HS, D, KV, HS);
         }
-        // each position's k (KV) and v (KV) go into the cache, every kv head's slice to its slot
+        // attention, 2: each position's k (KV) and v (KV) into the cache, every kv head's slice
+        // (HS) to its slot
         for (int t = 0; t < n; t++) {
             const float *k = e->qkv + (size_t)t * QKV + D, *v = k + KV;
             const uint64_t stored = kvcache_store(kc, l, pos0 + t, k, v);
@@ -207,8 +217,9 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
                 ctr->kv_bytes_written += stored;
         }
 
-        // one attention row per query position p, every head: softmax(q·k / sqrt(HS)) · v over
-        // the rows the cache gives that head's kv head (query heads h of kv head g: h / group = g)
+        // attention, 3: one row per query position p and head h, over the keys and values the
+        // cache gives h's kv head g = h / group: att (kv.n) = softmax(q · k / sqrt(HS)),
+        // xb (HS of head h) = att · v
         for (int t = 0; t < n; t++) {
             const int p = pos0 + t;
             float *out = e->xb + (size_t)t * D; // (D) every head's weighted values
@@ -234,11 +245,13 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
                     ctr->kv_bytes_read += kv.bytes;
             }
         }
+        // attention, 4: x (N, D) += xb · Wo^T
         matmul(e, e->xb2, e->xb, wo, n, D, D, f_out);
         for (size_t i = 0; i < (size_t)n * D; i++)
             e->x[i] += e->xb2[i];
 
-        // MLP: x += W2 (silu(W1 xb) * W3 xb), W1 and W3 in one product
+        // MLP: xb (N, D) = rmsnorm(x); hb (N, 2 F) = xb · [W1; W3]^T in one product;
+        // hb2 (N, F) = silu(W1 xb) * W3 xb; x (N, D) += hb2 · W2^T
         for (int t = 0; t < n; t++)
             kernel_rmsnorm(e->xb + (size_t)t * D, e->x + (size_t)t * D, w->rms_ffn + (size_t)l * D,
                            D);
@@ -255,7 +268,8 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
         ctr->positions += (uint64_t)n;
     kvcache_end(kc); // the cache (or working memory) now holds positions 0 .. pos0+n-1
 
-    // logits of the last position only: the one whose next token is wanted
+    // logits (V) = rmsnorm(x of the last position) · Wcls^T: only the position whose next token
+    // is wanted
     const float *xl = e->x + (size_t)(n - 1) * D;
     kernel_rmsnorm(e->xb, xl, w->rms_final, D);
     const void *wcls = packed_at(e, (size_t)c->n_layers * e->packed_layer);
