@@ -46,10 +46,6 @@ size_t config_param_count(const ModelConfig *c) {
     return config_weight_count(c);
 }
 
-size_t config_kv_bytes_per_token(const ModelConfig *c) {
-    return 2 * (size_t)c->n_layers * (size_t)config_kv_dim(c) * sizeof(float);
-}
-
 static KvStatus check_range(const char *what, const char *field, long v, long lo, long hi,
                             KvError *err) {
     if (v < lo || v > hi)
