@@ -32,6 +32,11 @@ int bench_render(int argc, char **argv);
 
 // Prints "kvscope: <msg>" for err and returns its code as the exit status.
 int app_fail(const KvError *err);
+// "kvscope: stdout: <strerror(errno)>" after a failed write or flush of stdout; returns 1.
+int app_fail_stdout(void);
+// Flushes stdout and checks that everything written to it arrived; call before exiting after
+// printing. Returns status, or app_fail_stdout() when status is 0 and stdout failed.
+int app_finish_stdout(int status);
 // "kvscope: <what>: <why>" for usage errors; returns 2.
 int app_usage_error(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

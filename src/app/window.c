@@ -516,7 +516,7 @@ static int run_window(Session *s, LessonPlayer *lesson, const RunOptions *o, uin
                n_measured ? draw_total / n_measured : 0, startup_ms, startup_proc_ms,
                s->mode == CACHE_MODE_ON ? "cache" : "no-cache", info.name);
     }
-    status = 0;
+    status = a->fault.code ? app_fail(&a->fault) : 0;
 
 done:
     if (a) {
@@ -564,6 +564,11 @@ int cmd_run(int argc, char **argv) {
     session_set_mode(&s, o.common.no_cache ? CACHE_MODE_OFF : CACHE_MODE_ON);
     for (int i = 0; i < o.steps && session_step(&s); i++)
         ;
+    if (session_fault(&s, &err)) {
+        status = app_fail(&err);
+        close_display();
+        goto done_session;
+    }
     status = run_window(&s, NULL, &o, t0);
 done_session:
     session_free(&s);

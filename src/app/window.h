@@ -177,6 +177,7 @@ typedef struct {
     char lesson_file[1024]; // the file ACT_LESSON opened last ("" = none yet)
 
     bool dirty;            // something changed: draw a frame
+    KvError fault;         // the model produced non-finite values: the window quits with it
 } AppState;
 
 // Sets up state for a session whose prompt is set; view defaults; speed 4 tok/s.

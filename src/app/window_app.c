@@ -138,6 +138,10 @@ static void start_step(AppState *a) {
 void app_step_finished(AppState *a, bool ok) {
     a->busy = false;
     a->dirty = true;
+    if (!ok && session_fault(a->s, &a->fault)) { // a model that overflows: stop, say where
+        a->quit = true;
+        return;
+    }
     if (!ok) {
         limit_reached(a);
         return;
@@ -338,6 +342,8 @@ bool app_goto_beat(AppState *a, int k) {
     bool forward = k > p->beat;
     KvError err = {0};
     if (lesson_player_goto(p, k, &err)) {
+        if (session_fault(a->s, &a->fault))
+            a->quit = true;
         set_notice(a, 8, "%s", err.msg);
         return false;
     }

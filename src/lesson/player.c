@@ -392,7 +392,7 @@ static KvStatus run(LessonPlayer *p, const LessonCmd *c, KvError *err) {
     case LESSON_STEP:
         for (long i = 0; i < c->n; i++)
             if (!session_step(s))
-                return kv_error(err, KV_ERR_INPUT, "%s:%d: step: the model's context is full",
+                return session_fault(s, err) ? err->code : kv_error(err, KV_ERR_INPUT, "%s:%d: step: the model's context is full",
                                 p->lesson->path, c->line);
         break;
     case LESSON_BACK:

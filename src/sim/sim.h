@@ -104,8 +104,12 @@ KvStatus session_set_prompt(Session *s, const char *prompt, KvError *err);
 // Resets to the current prompt with no steps (sampler reseeded).
 void session_reset(Session *s);
 
-// Generates one token. Returns false (nothing done) at the model's context limit.
+// Generates one token. Returns false (nothing done) at the model's context limit, or when the
+// model produced a value that is not a finite number (session_fault then says where).
 bool session_step(Session *s);
+// After session_step returned false: KV_ERR_INPUT with "<model>: produces non-finite values at
+// layer L, position P" when the model overflowed, KV_OK when the context was simply full.
+KvStatus session_fault(const Session *s, KvError *err);
 // Undoes the last step exactly (the record stays, for redo by session_step). False at step 0.
 bool session_back(Session *s);
 // Mode of the next steps; works between any two steps (turning the cache on rebuilds it).
