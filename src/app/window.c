@@ -244,7 +244,6 @@ static double frame_render(Frame *f, AppState *a, bool toolbar_only) {
     uint64_t t0 = kv_now_ns();
     cairo_t *cr = cairo_create(f->surf);
     cairo_scale(cr, f->pw / (double)a->width, f->ph / (double)a->height);
-    toolbar_layout(a);
     if (toolbar_only)
         app_draw_toolbar(a, cr);
     else
