@@ -88,7 +88,7 @@ static void do_layer(AppState *a) {
 static void do_head(AppState *a) {
     int H = a->s->model->cfg.n_heads;
     int h = a->view.head;
-    a->view.head = h == VIEW_HEAD_MEAN ? 0
+    a->view.head = h == VIEW_HEAD_MEAN   ? 0
                    : h == VIEW_HEAD_EACH ? VIEW_HEAD_MEAN
                    : h + 1 >= H          ? VIEW_HEAD_EACH
                                          : h + 1;
@@ -356,10 +356,15 @@ static const char *readout_seed(const AppState *a, char *buf, size_t cap, bool *
 // ----------------------------------------------------------------------------------------------
 // The table. Its order is the help overlay's; `bar` orders the toolbar.
 
-#define K(sym) {sym, 0, false}
-#define K_ALT(sym) {sym, 0, true}
-#define K_MOD(sym, mod) {sym, mod, false}
-#define K_MOD_ALT(sym, mod) {sym, mod, true}
+// clang-format off: a table reads as one row per action
+#define K(sym)                                                                                     \
+    { sym, 0, false }
+#define K_ALT(sym)                                                                                 \
+    { sym, 0, true }
+#define K_MOD(sym, mod)                                                                            \
+    { sym, mod, false }
+#define K_MOD_ALT(sym, mod)                                                                        \
+    { sym, mod, true }
 
 enum {
     WAITS = ACT_WHEN_WAITS,
@@ -372,83 +377,227 @@ enum {
 };
 
 const ActionRow app_actions[] = {
-    {ACT_STEP, "step", {K(SDLK_SPACE), K(SDLK_RIGHT)}, .help = "step forward",
-     .tip = "One generation step", .bar = 20, .label_fn = label_step, .run = do_step},
-    {ACT_BACK, "back", {K(SDLK_LEFT), K(SDLK_BACKSPACE)}, .help = "step back",
-     .tip = "Step back, exactly", .bar = 10, .label = "\u25C0 Back", .run = do_back,
+    {ACT_STEP,
+     "step",
+     {K(SDLK_SPACE), K(SDLK_RIGHT)},
+     .help = "step forward",
+     .tip = "One generation step",
+     .bar = 20,
+     .label_fn = label_step,
+     .run = do_step},
+    {ACT_BACK,
+     "back",
+     {K(SDLK_LEFT), K(SDLK_BACKSPACE)},
+     .help = "step back",
+     .tip = "Step back, exactly",
+     .bar = 10,
+     .label = "\u25C0 Back",
+     .run = do_back,
      .when = WAITS | NO_LESSON},
-    {ACT_PLAY, "play", {K(SDLK_p)}, .help = "play / pause", .tip = "Play or pause",
-     .bar = 30, .label_fn = label_play, .run = do_play},
-    {ACT_FASTER, "faster", {K(SDLK_PLUS), K_ALT(SDLK_EQUALS), K_ALT(SDLK_KP_PLUS)},
-     .help = "speed", .tip = "Faster", .bar = 42, .label = "+", .run = do_faster},
-    {ACT_SLOWER, "slower", {K(SDLK_MINUS), K_ALT(SDLK_KP_MINUS)}, .help = "speed",
-     .tip = "Slower", .bar = 40, .label = "\u2212", .run = do_slower},
+    {ACT_PLAY,
+     "play",
+     {K(SDLK_p)},
+     .help = "play / pause",
+     .tip = "Play or pause",
+     .bar = 30,
+     .label_fn = label_play,
+     .run = do_play},
+    {ACT_FASTER,
+     "faster",
+     {K(SDLK_PLUS), K_ALT(SDLK_EQUALS), K_ALT(SDLK_KP_PLUS)},
+     .help = "speed",
+     .tip = "Faster",
+     .bar = 42,
+     .label = "+",
+     .run = do_faster},
+    {ACT_SLOWER,
+     "slower",
+     {K(SDLK_MINUS), K_ALT(SDLK_KP_MINUS)},
+     .help = "speed",
+     .tip = "Slower",
+     .bar = 40,
+     .label = "\u2212",
+     .run = do_slower},
     {ACT_SPEED, "speed", .tip = "Click to set the speed", .bar = 41, .label_fn = label_speed,
      .run = do_speed},
-    {ACT_CACHE, "cache", {K(SDLK_c)}, .help = "KV cache on / off",
-     .tip = "KV cache on / off", .bar = 50, .label_fn = label_cache, .run = do_cache,
+    {ACT_CACHE,
+     "cache",
+     {K(SDLK_c)},
+     .help = "KV cache on / off",
+     .tip = "KV cache on / off",
+     .bar = 50,
+     .label_fn = label_cache,
+     .run = do_cache,
      .when = WAITS},
-    {ACT_PRESET1, "preset1", {K(SDLK_1), K_ALT(SDLK_KP_1)}, .help = "presets",
-     .tip = "Preset prompt: a story", .bar = 60, .label_fn = label_preset1, .run = do_preset1,
+    {ACT_PRESET1,
+     "preset1",
+     {K(SDLK_1), K_ALT(SDLK_KP_1)},
+     .help = "presets",
+     .tip = "Preset prompt: a story",
+     .bar = 60,
+     .label_fn = label_preset1,
+     .run = do_preset1,
      .when = WAITS | BAR_NO_LESSON},
-    {ACT_PRESET2, "preset2", {K(SDLK_2), K_ALT(SDLK_KP_2)}, .help = "presets",
-     .tip = "Preset prompt: code", .bar = 61, .label_fn = label_preset2, .run = do_preset2,
+    {ACT_PRESET2,
+     "preset2",
+     {K(SDLK_2), K_ALT(SDLK_KP_2)},
+     .help = "presets",
+     .tip = "Preset prompt: code",
+     .bar = 61,
+     .label_fn = label_preset2,
+     .run = do_preset2,
      .when = WAITS | BAR_NO_LESSON},
-    {ACT_PRESET3, "preset3", {K(SDLK_3), K_ALT(SDLK_KP_3)}, .help = "presets",
-     .tip = "Preset prompt: a fact", .bar = 62, .label_fn = label_preset3, .run = do_preset3,
+    {ACT_PRESET3,
+     "preset3",
+     {K(SDLK_3), K_ALT(SDLK_KP_3)},
+     .help = "presets",
+     .tip = "Preset prompt: a fact",
+     .bar = 62,
+     .label_fn = label_preset3,
+     .run = do_preset3,
      .when = WAITS | BAR_NO_LESSON},
-    {ACT_PROMPT, "prompt", {K(SDLK_t)}, .help = "type a prompt",
-     .tip = "Type a prompt of your own", .bar = 63, .label_fn = label_prompt, .run = do_prompt,
+    {ACT_PROMPT,
+     "prompt",
+     {K(SDLK_t)},
+     .help = "type a prompt",
+     .tip = "Type a prompt of your own",
+     .bar = 63,
+     .label_fn = label_prompt,
+     .run = do_prompt,
      .when = BAR_NO_LESSON},
-    {ACT_SAMPLER, "sampler", {K(SDLK_s)}, .help = "sampler settings",
-     .tip = "Sampler settings: temperature, top-k, top-p, seed", .bar = 81,
-     .label_fn = label_sampler, .run = do_sampler},
-    {ACT_RESET, "reset", {K(SDLK_r)}, .help = "reset", .tip = "Back to the prompt",
-     .bar = 64, .label = "Reset", .run = do_reset, .when = WAITS | NO_LESSON},
-    {ACT_HELP, "help", {K(SDLK_QUESTION), K(SDLK_F1), K_MOD_ALT(SDLK_SLASH, KMOD_SHIFT)},
-     .help = "this help", .tip = "Every key", .bar = 84, .label_fn = label_help, .run = do_help},
-    {ACT_LAYER, "layer", {K(SDLK_l)}, .help = "layer: all, 1 .. L",
-     .tip = "Layer: all, 1 .. L", .bar = 70, .label_fn = label_layer, .run = do_layer},
-    {ACT_HEAD, "head", {K(SDLK_h)}, .help = "head: mean, 1 .. H, each",
-     .tip = "Head: mean, 1 .. H, each", .bar = 71, .label_fn = label_head, .run = do_head},
-    {ACT_VIEW, "view", {K(SDLK_v)}, .help = "view: sequence, heatmap, layers",
-     .tip = "View: sequence, heatmap, layers", .bar = 72, .label_fn = label_view,
+    {ACT_SAMPLER,
+     "sampler",
+     {K(SDLK_s)},
+     .help = "sampler settings",
+     .tip = "Sampler settings: temperature, top-k, top-p, seed",
+     .bar = 81,
+     .label_fn = label_sampler,
+     .run = do_sampler},
+    {ACT_RESET,
+     "reset",
+     {K(SDLK_r)},
+     .help = "reset",
+     .tip = "Back to the prompt",
+     .bar = 64,
+     .label = "Reset",
+     .run = do_reset,
+     .when = WAITS | NO_LESSON},
+    {ACT_HELP,
+     "help",
+     {K(SDLK_QUESTION), K(SDLK_F1), K_MOD_ALT(SDLK_SLASH, KMOD_SHIFT)},
+     .help = "this help",
+     .tip = "Every key",
+     .bar = 84,
+     .label_fn = label_help,
+     .run = do_help},
+    {ACT_LAYER,
+     "layer",
+     {K(SDLK_l)},
+     .help = "layer: all, 1 .. L",
+     .tip = "Layer: all, 1 .. L",
+     .bar = 70,
+     .label_fn = label_layer,
+     .run = do_layer},
+    {ACT_HEAD,
+     "head",
+     {K(SDLK_h)},
+     .help = "head: mean, 1 .. H, each",
+     .tip = "Head: mean, 1 .. H, each",
+     .bar = 71,
+     .label_fn = label_head,
+     .run = do_head},
+    {ACT_VIEW,
+     "view",
+     {K(SDLK_v)},
+     .help = "view: sequence, heatmap, layers",
+     .tip = "View: sequence, heatmap, layers",
+     .bar = 72,
+     .label_fn = label_view,
      .run = do_view},
-    {ACT_THEME, "theme", {K(SDLK_d)}, .help = "dark / light theme",
-     .tip = "Dark (projector) or light (print) theme", .bar = 73, .label_fn = label_theme,
+    {ACT_THEME,
+     "theme",
+     {K(SDLK_d)},
+     .help = "dark / light theme",
+     .tip = "Dark (projector) or light (print) theme",
+     .bar = 73,
+     .label_fn = label_theme,
      .run = do_theme},
-    {ACT_FULLSCREEN, "fullscreen", {K(SDLK_f), K(SDLK_F11)}, .help = "fullscreen",
-     .tip = "Fullscreen on / off", .bar = 83, .label_fn = label_full, .run = do_fullscreen},
-    {ACT_EXPORT, "export", {K(SDLK_e)}, .help = "export frame (PNG + SVG)",
-     .tip = "Export the picture as PNG and SVG", .bar = 82, .label = "Export",
-     .run = do_export, .when = WAITS},
-    {ACT_LESSON, "lesson", {K(SDLK_g)}, .help = "next lesson (lessons/)",
-     .tip = "Play the next lesson from lessons/", .bar = 80, .label_fn = label_lesson,
-     .run = do_lesson, .when = WAITS},
-    {ACT_BEAT_NEXT, "beat-next", {K_ALT(SDLK_SPACE), K(SDLK_RIGHT), K_ALT(SDLK_PAGEDOWN)},
-     .help = "lesson: next, back, first beat", .tip = "Next beat of the lesson", .bar = 12,
-     .label = "Beat \u25B6", .readout = readout_beat, .run = do_beat_next,
+    {ACT_FULLSCREEN,
+     "fullscreen",
+     {K(SDLK_f), K(SDLK_F11)},
+     .help = "fullscreen",
+     .tip = "Fullscreen on / off",
+     .bar = 83,
+     .label_fn = label_full,
+     .run = do_fullscreen},
+    {ACT_EXPORT,
+     "export",
+     {K(SDLK_e)},
+     .help = "export frame (PNG + SVG)",
+     .tip = "Export the picture as PNG and SVG",
+     .bar = 82,
+     .label = "Export",
+     .run = do_export,
+     .when = WAITS},
+    {ACT_LESSON,
+     "lesson",
+     {K(SDLK_g)},
+     .help = "next lesson (lessons/)",
+     .tip = "Play the next lesson from lessons/",
+     .bar = 80,
+     .label_fn = label_lesson,
+     .run = do_lesson,
+     .when = WAITS},
+    {ACT_BEAT_NEXT,
+     "beat-next",
+     {K_ALT(SDLK_SPACE), K(SDLK_RIGHT), K_ALT(SDLK_PAGEDOWN)},
+     .help = "lesson: next, back, first beat",
+     .tip = "Next beat of the lesson",
+     .bar = 12,
+     .label = "Beat \u25B6",
+     .readout = readout_beat,
+     .run = do_beat_next,
      .when = WAITS | LESSON},
-    {ACT_BEAT_PREV, "beat-prev", {K(SDLK_LEFT), K_ALT(SDLK_BACKSPACE), K_ALT(SDLK_PAGEUP)},
-     .help = "lesson: next, back, first beat", .tip = "Beat before", .bar = 10,
-     .label = "\u25C0 Beat", .run = do_beat_prev, .when = WAITS | LESSON},
-    {ACT_BEAT_FIRST, "beat-first", {K_ALT(SDLK_r), K(SDLK_HOME)},
-     .help = "lesson: next, back, first beat", .run = do_beat_first, .when = WAITS | LESSON},
-    {ACT_QUIT, "quit", {K(SDLK_q)}, .help = "quit", .tip = "Quit kvscope", .bar = 85,
-     .label = "Quit", .run = do_quit},
-    {ACT_ESCAPE, "escape", {K(SDLK_ESCAPE)}, .help = "close, cancel, leave fullscreen",
-     .run = do_escape, .when = TYPING_TOO},
+    {ACT_BEAT_PREV,
+     "beat-prev",
+     {K(SDLK_LEFT), K_ALT(SDLK_BACKSPACE), K_ALT(SDLK_PAGEUP)},
+     .help = "lesson: next, back, first beat",
+     .tip = "Beat before",
+     .bar = 10,
+     .label = "\u25C0 Beat",
+     .run = do_beat_prev,
+     .when = WAITS | LESSON},
+    {ACT_BEAT_FIRST,
+     "beat-first",
+     {K_ALT(SDLK_r), K(SDLK_HOME)},
+     .help = "lesson: next, back, first beat",
+     .run = do_beat_first,
+     .when = WAITS | LESSON},
+    {ACT_QUIT,
+     "quit",
+     {K(SDLK_q)},
+     .help = "quit",
+     .tip = "Quit kvscope",
+     .bar = 85,
+     .label = "Quit",
+     .run = do_quit},
+    {ACT_ESCAPE,
+     "escape",
+     {K(SDLK_ESCAPE)},
+     .help = "close, cancel, leave fullscreen",
+     .run = do_escape,
+     .when = TYPING_TOO},
     {ACT_PIN, "pin", .gesture = GESTURE_CLICK, .help_keys = "click", .help = "pin a token",
      .run = do_pin, .when = WAITS},
-    {ACT_SCROLL, "scroll", .gesture = GESTURE_WHEEL, .help_keys = "wheel",
-     .help = "scroll back", .run = do_scroll, .when = TYPING_TOO},
-    {ACT_ZOOM, "zoom", .gesture = GESTURE_CTRL_WHEEL, .help_keys = "Ctrl + wheel",
-     .help = "zoom", .run = do_zoom, .when = TYPING_TOO},
+    {ACT_SCROLL, "scroll", .gesture = GESTURE_WHEEL, .help_keys = "wheel", .help = "scroll back",
+     .run = do_scroll, .when = TYPING_TOO},
+    {ACT_ZOOM, "zoom", .gesture = GESTURE_CTRL_WHEEL, .help_keys = "Ctrl + wheel", .help = "zoom",
+     .run = do_zoom, .when = TYPING_TOO},
 
     // the sampler panel: buttons on the toolbar's second row, and keys while it is open
     {ACT_TEMP_DOWN, "temp-", .tip = "Lower temperature (0: always the most likely token)",
-     .bar = ACTION_BAR_PANEL + 0, .label = "\u2212", .readout = readout_temp,
-     .run = do_temp_down, .when = WAITS | PANEL},
+     .bar = ACTION_BAR_PANEL + 0, .label = "\u2212", .readout = readout_temp, .run = do_temp_down,
+     .when = WAITS | PANEL},
     {ACT_TEMP_UP, "temp+", .tip = "Higher temperature: more varied choices",
      .bar = ACTION_BAR_PANEL + 1, .label = "+", .run = do_temp_up, .when = WAITS | PANEL},
     {ACT_TOPK_DOWN, "top-k-", .tip = "Fewer candidates (top-k)", .bar = ACTION_BAR_PANEL + 2,
@@ -456,28 +605,42 @@ const ActionRow app_actions[] = {
     {ACT_TOPK_UP, "top-k+", .tip = "More candidates (top-k)", .bar = ACTION_BAR_PANEL + 3,
      .label = "+", .run = do_topk_up, .when = WAITS | PANEL},
     {ACT_TOPP_DOWN, "top-p-", .tip = "Smaller probability mass (top-p)",
-     .bar = ACTION_BAR_PANEL + 4, .label = "\u2212", .readout = readout_topp,
-     .run = do_topp_down, .when = WAITS | PANEL},
-    {ACT_TOPP_UP, "top-p+", .tip = "Larger probability mass (top-p)",
-     .bar = ACTION_BAR_PANEL + 5, .label = "+", .run = do_topp_up, .when = WAITS | PANEL},
-    {ACT_SEED_DOWN, "seed-", .tip = "Previous seed", .bar = ACTION_BAR_PANEL + 6,
-     .label = "\u2212", .readout = readout_seed, .run = do_seed_down, .when = WAITS | PANEL},
+     .bar = ACTION_BAR_PANEL + 4, .label = "\u2212", .readout = readout_topp, .run = do_topp_down,
+     .when = WAITS | PANEL},
+    {ACT_TOPP_UP, "top-p+", .tip = "Larger probability mass (top-p)", .bar = ACTION_BAR_PANEL + 5,
+     .label = "+", .run = do_topp_up, .when = WAITS | PANEL},
+    {ACT_SEED_DOWN, "seed-", .tip = "Previous seed", .bar = ACTION_BAR_PANEL + 6, .label = "\u2212",
+     .readout = readout_seed, .run = do_seed_down, .when = WAITS | PANEL},
     {ACT_SEED_UP, "seed+", .tip = "Next seed", .bar = ACTION_BAR_PANEL + 7, .label = "+",
      .run = do_seed_up, .when = WAITS | PANEL},
     {ACT_FIELD_PREV, "field-prev", {K(SDLK_UP)}, .run = do_field_prev, .when = PANEL},
     {ACT_FIELD_NEXT, "field-next", {K(SDLK_DOWN)}, .run = do_field_next, .when = PANEL},
-    {ACT_FIELD_DOWN, "field-down", {K(SDLK_LEFTBRACKET), K_ALT(SDLK_COMMA)},
-     .run = do_field_down, .when = WAITS | PANEL},
-    {ACT_FIELD_UP, "field-up", {K(SDLK_RIGHTBRACKET), K_ALT(SDLK_PERIOD)}, .run = do_field_up,
+    {ACT_FIELD_DOWN,
+     "field-down",
+     {K(SDLK_LEFTBRACKET), K_ALT(SDLK_COMMA)},
+     .run = do_field_down,
+     .when = WAITS | PANEL},
+    {ACT_FIELD_UP,
+     "field-up",
+     {K(SDLK_RIGHTBRACKET), K_ALT(SDLK_PERIOD)},
+     .run = do_field_up,
      .when = WAITS | PANEL},
 
     // the prompt entry (the text itself comes as text events)
-    {ACT_TYPE_RUN, "type-run", {K(SDLK_RETURN), K_ALT(SDLK_KP_ENTER)}, .run = do_type_run,
+    {ACT_TYPE_RUN,
+     "type-run",
+     {K(SDLK_RETURN), K_ALT(SDLK_KP_ENTER)},
+     .run = do_type_run,
      .when = WAITS | TYPING},
     {ACT_TYPE_ERASE, "type-erase", {K(SDLK_BACKSPACE)}, .run = do_type_erase, .when = TYPING},
-    {ACT_TYPE_PASTE, "type-paste", {K_MOD(SDLK_v, KMOD_CTRL)}, .run = do_type_paste,
+    {ACT_TYPE_PASTE,
+     "type-paste",
+     {K_MOD(SDLK_v, KMOD_CTRL)},
+     .run = do_type_paste,
      .when = TYPING},
 };
+
+// clang-format on
 
 const int app_n_actions = (int)(sizeof app_actions / sizeof app_actions[0]);
 
@@ -547,19 +710,32 @@ const ActionRow *app_gesture_row(const AppState *a, ActionGesture g) {
 
 static const char *key_name(SDL_Keycode k) {
     switch (k) {
-    case SDLK_RIGHT: return "\u2192";
-    case SDLK_LEFT: return "\u2190";
-    case SDLK_UP: return "\u2191";
-    case SDLK_DOWN: return "\u2193";
-    case SDLK_MINUS: return "\u2212";
-    case SDLK_PLUS: return "+";
-    case SDLK_QUESTION: return "?";
-    case SDLK_SPACE: return "Space";
-    case SDLK_BACKSPACE: return "Backspace";
-    case SDLK_ESCAPE: return "Esc";
-    case SDLK_RETURN: return "Enter";
-    case SDLK_HOME: return "Home";
-    default: return SDL_GetKeyName(k); // "P", "1", "F11"
+    case SDLK_RIGHT:
+        return "\u2192";
+    case SDLK_LEFT:
+        return "\u2190";
+    case SDLK_UP:
+        return "\u2191";
+    case SDLK_DOWN:
+        return "\u2193";
+    case SDLK_MINUS:
+        return "\u2212";
+    case SDLK_PLUS:
+        return "+";
+    case SDLK_QUESTION:
+        return "?";
+    case SDLK_SPACE:
+        return "Space";
+    case SDLK_BACKSPACE:
+        return "Backspace";
+    case SDLK_ESCAPE:
+        return "Esc";
+    case SDLK_RETURN:
+        return "Enter";
+    case SDLK_HOME:
+        return "Home";
+    default:
+        return SDL_GetKeyName(k); // "P", "1", "F11"
     }
 }
 
