@@ -382,6 +382,8 @@ const ToolButton *toolbar_hit(AppState *a, double x, double y);
 const ToolButton *toolbar_find(AppState *a, AppAction act);
 // The button whose tooltip shows now (the pointer rested on it APP_TIP_DELAY), or NULL.
 const ToolButton *toolbar_tip(AppState *a);
+// Its text: what the row says it does (tip, else help) and its keys. "" when none shows.
+void toolbar_tip_text(AppState *a, char *buf, size_t cap);
 // Draws the whole frame (scene above, toolbar below, a tooltip over both) into cr in logical
 // units.
 void app_draw(AppState *a, cairo_t *cr);

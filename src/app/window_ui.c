@@ -342,19 +342,25 @@ void app_draw_toolbar(AppState *a, cairo_t *cr) {
     cairo_restore(cr);
 }
 
+void toolbar_tip_text(AppState *a, char *buf, size_t cap) {
+    const ToolButton *b = toolbar_tip(a);
+    buf[0] = '\0';
+    if (!b)
+        return;
+    char keys[64];
+    app_action_keys_text(b->row, keys, sizeof keys);
+    snprintf(buf, cap, "%s%s%s", b->row->tip ? b->row->tip : b->row->help, keys[0] ? "   " : "",
+             keys);
+}
+
 // The tooltip of the button under the pointer, above the strip: what it does and its keys.
 static void draw_tip(AppState *a, cairo_t *cr) {
     const ToolButton *b = toolbar_tip(a);
     if (!b)
         return;
     const Palette *p = a->view.theme == THEME_DARK ? &dark : &light;
-    char keys[64], tip[256];
-    app_action_keys_text(b->row, keys, sizeof keys);
-    const char *what = b->row->tip ? b->row->tip : b->row->help;
-    if (keys[0])
-        snprintf(tip, sizeof tip, "%s   %s", what, keys);
-    else
-        snprintf(tip, sizeof tip, "%s", what);
+    char tip[256];
+    toolbar_tip_text(a, tip, sizeof tip);
     double size = b->font, pad = size * 0.6;
     double w = text_w(tip, size) + 2 * pad, h = size * 2;
     double x = b->x + b->w / 2 - w / 2, y = b->y - h - 6;
