@@ -695,7 +695,7 @@ static const char lesson_text[] = "title Window test\n"
 #define LESSON_BEATS 4
 
 static void lesson_init(Fx *f, Lesson *l, LessonPlayer *p) {
-    static const LessonPreset none[] = {{NULL, NULL}};
+    static const Preset none[] = {{NULL, NULL}};
     KvError err = {0};
     cr_assert_eq(lesson_parse(l, "test.lesson", lesson_text, strlen(lesson_text), none, &err),
                  KV_OK, "%s", err.msg);
@@ -881,7 +881,7 @@ Test(window, presenter_theme_holds_over_lesson_beats) {
     Fx f;
     fx_init(&f, 128);
     AppState *a = &f.a;
-    static const LessonPreset none[] = {{NULL, NULL}};
+    static const Preset none[] = {{NULL, NULL}};
     const char text[] = "prompt Once upon a time\ncaption Dark\nbeat\n"
                         "theme light\ncaption Light\nbeat\n";
     Lesson l;

@@ -395,7 +395,6 @@ void app_open_next_lesson(AppState *a) {
     if (!a->lesson_dir[0])
         app_find_data("lessons", "lessons", a->lesson_dir, sizeof a->lesson_dir);
     close_own_lesson(a);
-    LessonPreset *presets = app_lesson_presets();
     char name[256], path[1400];
     const char *after = a->lesson_file[0] ? a->lesson_file : "";
     char prev[1024];
@@ -405,7 +404,7 @@ void app_open_next_lesson(AppState *a) {
         snprintf(path, sizeof path, "%s/%s", a->lesson_dir, name);
         KvError err = {0};
         Lesson *l = kv_calloc(1, sizeof *l);
-        if (lesson_load(l, path, presets, &err)) {
+        if (lesson_load(l, path, app_presets, &err)) {
             free(l);
             set_notice(a, 8, "%s", err.msg);
             continue;
@@ -420,13 +419,11 @@ void app_open_next_lesson(AppState *a) {
         a->own_player = kv_calloc(1, sizeof *a->own_player);
         lesson_player_init(a->own_player, l, a->s);
         snprintf(a->lesson_file, sizeof a->lesson_file, "%s", name);
-        free(presets);
         if (app_play_lesson(a, a->own_player))
             set_notice(a, 4, "Lesson: %s, %d beats. Right: next beat, Left: back, G: next lesson",
                        l->title[0] ? l->title : name, l->n_beats);
         return;
     }
-    free(presets);
     if (a->lesson_file[0]) {
         a->lesson_file[0] = '\0';
         set_notice(a, 4, "No lesson: the keys step again (G opens the first lesson)");
