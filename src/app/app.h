@@ -5,6 +5,7 @@
 #define KVSCOPE_APP_H
 
 #include "engine/engine.h"
+#include "lesson/lesson.h"
 #include "sim/sim.h"
 
 int cli_main(int argc, char **argv);
@@ -61,15 +62,9 @@ KvStatus app_parse_int(const char *opt, const char *val, long lo, long hi, long 
 KvStatus app_parse_float(const char *opt, const char *val, double lo, double hi, double *out,
                          KvError *err);
 
-// Presets (DESIGN.md): name, prompt. NULL name at the end.
-typedef struct {
-    const char *name;
-    const char *prompt;
-} Preset;
+// Presets (DESIGN.md), ended by {NULL, NULL}: also what lessons accept (lesson_load).
 extern const Preset app_presets[];
 const Preset *app_preset(const char *name); // NULL when unknown
-// The presets as the lesson parser takes them, ended by a zero entry (owned: free()).
-struct LessonPreset *app_lesson_presets(void);
 
 // Options every command that runs the model shares: --model, --tokenizer, --prompt, --preset,
 // --no-cache, --temperature, --top-k, --top-p, --seed.

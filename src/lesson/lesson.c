@@ -72,7 +72,7 @@ static int edit_distance(const char *a, const char *b) {
 
 typedef struct {
     Lesson *l;
-    const LessonPreset *presets;
+    const Preset *presets;
     KvError *err;
     int line;
     size_t cap;
@@ -320,7 +320,7 @@ static KvStatus parse_line(Parser *p, const char *cmd, char *rest) {
     int k;
     switch (op) {
     case LESSON_PROMPT: { // preset NAME
-        const LessonPreset *ps = p->presets;
+        const Preset *ps = p->presets;
         while (ps && ps->name && strcmp(ps->name, a) != 0)
             ps++;
         if (!ps || !ps->name) {
@@ -418,7 +418,7 @@ static KvStatus parse_line(Parser *p, const char *cmd, char *rest) {
 }
 
 KvStatus lesson_parse(Lesson *l, const char *path, const char *text, size_t len,
-                      const LessonPreset *presets, KvError *err) {
+                      const Preset *presets, KvError *err) {
     memset(l, 0, sizeof *l);
     snprintf(l->path, sizeof l->path, "%s", path);
     Parser p = {.l = l, .presets = presets, .err = err};
@@ -490,7 +490,7 @@ out:
     return st;
 }
 
-KvStatus lesson_load(Lesson *l, const char *path, const LessonPreset *presets, KvError *err) {
+KvStatus lesson_load(Lesson *l, const char *path, const Preset *presets, KvError *err) {
     memset(l, 0, sizeof *l);
     FILE *f = fopen(path, "rb");
     if (!f)

@@ -68,12 +68,13 @@ typedef struct Lesson {
     int n_beats;
 } Lesson;
 
-// Named prompts the `preset` command accepts: {name, prompt} pairs ending with {NULL, NULL}.
-// The caller passes the application's presets (src/app owns them).
-typedef struct LessonPreset {
+// A named prompt. The application's presets (src/app: app_presets, `--preset`, the window's
+// buttons) and the ones the `preset` command of a lesson accepts are this one type; arrays of
+// them end with {NULL, NULL}. The caller passes its presets to the parser.
+typedef struct Preset {
     const char *name;
     const char *prompt;
-} LessonPreset;
+} Preset;
 
 // Limits that keep a lesson readable on a projector; longer captions are a parse error.
 #define LESSON_TITLE_MAX 72    // caption title, characters
@@ -83,9 +84,9 @@ typedef struct LessonPreset {
 // Parses `text` (len bytes; `path` names it in messages and resolves model paths). On success
 // the caller owns *l (lesson_free). Errors are KV_ERR_INPUT with "<path>:<line>: <problem>".
 KvStatus lesson_parse(Lesson *l, const char *path, const char *text, size_t len,
-                      const LessonPreset *presets, KvError *err);
+                      const Preset *presets, KvError *err);
 // Reads and parses a file. A file that cannot be read is "<path>: <why>".
-KvStatus lesson_load(Lesson *l, const char *path, const LessonPreset *presets, KvError *err);
+KvStatus lesson_load(Lesson *l, const char *path, const Preset *presets, KvError *err);
 void lesson_free(Lesson *l);
 
 // Checks the lesson against the model it will run: every prompt fits the context with room to
