@@ -260,7 +260,7 @@ bool session_step(Session *s) {
         CacheMode other = s->mode == CACHE_MODE_ON ? CACHE_MODE_OFF : CACHE_MODE_ON;
         engine_step(&s->shadow, s->tokens, len, other, NULL, NULL);
         if (s->shadow.fault_layer) {
-            s->eng.cache_len = r->cache_len_before;
+            kvcache_seek(&s->eng.cache, r->cache_before);
             free(r->attn);
             memset(r, 0, sizeof *r);
             s->n_steps = s->cursor;
