@@ -23,7 +23,7 @@ TestSuite(lesson_deck, .fini = tu_leak_check);
 #define VOCAB 400
 #define PATH "lessons/x.lesson"
 
-static const LessonPreset presets[] = {
+static const Preset presets[] = {
     {"narrative", "Once upon a time"}, {"code", "def area(w, h):\n    return w *"}, {NULL, NULL}};
 
 // Parses text; returns the error message (static buffer) or NULL when it parsed.

@@ -218,8 +218,8 @@ int cmd_info(int argc, char **argv) {
     printf("parameters   %zu (%s)\n", config_param_count(c), a);
     view_format_bytes(b, sizeof b, per_tok);
     view_format_bytes(d, sizeof d, (uint64_t)per_tok * (uint64_t)c->seq_len);
-    printf("kv_bytes_per_token %zu (%s; 2 x %d layers x %d kv_dim x 4 bytes)\n", per_tok, b,
-           c->n_layers, config_kv_dim(c));
+    printf("kv_bytes_per_token %zu (%s; 2 x %d layers x %d kv_dim x %d bytes)\n", per_tok, b,
+           c->n_layers, config_kv_dim(c), kv_precision_bits(KV_PRECISION_F32) / 8);
     printf("kv_bytes_full_context %zu (%s at %d tokens)\n", per_tok * (size_t)c->seq_len, d,
            c->seq_len);
     view_format_number(a, sizeof a, (double)decode_last, VIEW_NUM_SI_SHORT, "FLOP");

@@ -153,7 +153,7 @@ static void value_of(const Session *s, const char *name, char *v, size_t cap) {
     const StepRecord *r = session_last(s);
     const int steps = s->cursor;
     const uint64_t per_token = config_kv_bytes_per_token(c);
-    const uint64_t per_token16 = per_token / sizeof(float) * 2;
+    const uint64_t per_token16 = config_kv_bytes_per_token_bits(c, 16);
     if (strcmp(name, "tokens") == 0)
         snprintf(v, cap, "%d", s->n_tokens);
     else if (strcmp(name, "prompt_tokens") == 0)
@@ -356,7 +356,7 @@ static KvStatus run(LessonPlayer *p, const LessonCmd *c, KvError *err) {
     case LESSON_STEP:
         for (long i = 0; i < c->n; i++)
             if (!session_step(s))
-                return kv_error(err, KV_ERR_INPUT, "%s:%d: step: the model's context is full",
+                return session_fault(s, err) ? err->code : kv_error(err, KV_ERR_INPUT, "%s:%d: step: the model's context is full",
                                 p->lesson->path, c->line);
         break;
     case LESSON_BACK:

@@ -485,43 +485,19 @@ static void draw_tooltip(Frame *f) {
                     f->th->text_dim, l2);
 }
 
-// The window's keys and mouse (src/app/window_app.c), in two columns.
-static const char *const help_rows[][2] = {
-    {"Space  \xe2\x86\x92", "step forward"},
-    {"\xe2\x86\x90  Backspace", "step back"},
-    {"P", "play / pause"},
-    {"+  \xe2\x88\x92", "speed"},
-    {"C", "KV cache on / off"},
-    {"1  2  3", "presets"},
-    {"T", "type a prompt"},
-    {"S", "sampler settings"},
-    {"R", "reset"},
-    {"?  F1", "this help"},
-    {"L", "layer: all, 1 .. L"},
-    {"H", "head: mean, 1 .. H, each"},
-    {"V", "view: sequence, heatmap, layers"},
-    {"D", "dark / light theme"},
-    {"F  F11", "fullscreen"},
-    {"E", "export frame (PNG + SVG)"},
-    {"G", "next lesson (lessons/)"},
-    {"\xe2\x86\x92  \xe2\x86\x90  Home", "lesson: next, back, first beat"},
-    {"Q  Esc", "quit"},
-    {"click", "pin a token"},
-    {"wheel", "scroll back"},
-    {"Ctrl + wheel", "zoom"},
-};
-
+// The window's keys and mouse, in two columns: the lines are the window's (View.help_rows).
 static void draw_help(Frame *f) {
     const Theme *th = f->th;
     double u = f->u;
-    int n = (int)(sizeof help_rows / sizeof help_rows[0]);
+    const ViewHelpRow *help_rows = f->v->help_rows;
+    int n = help_rows ? f->v->n_help_rows : 0;
     int rows = (n + 1) / 2;
     // Columns as wide as their widest entry, so nothing is cut; the type shrinks only when the
     // two columns do not fit the picture.
     double size = 0.85 * u, kw = 0, dw = 0;
     for (int k = 0; k < n; k++) {
-        kw = fmax(kw, scene_text_width(&f->tx, size, true, help_rows[k][0], NULL));
-        dw = fmax(dw, scene_text_width(&f->tx, size, false, help_rows[k][1], NULL));
+        kw = fmax(kw, scene_text_width(&f->tx, size, true, help_rows[k].keys, NULL));
+        dw = fmax(dw, scene_text_width(&f->tx, size, false, help_rows[k].text, NULL));
     }
     double gap = 0.8 * u, col_gap = 2.5 * u, pad = 1.5 * u;
     double w = 2 * (kw + gap + dw) + col_gap + 2 * pad;
@@ -541,10 +517,9 @@ static void draw_help(Frame *f) {
     double cw = kw + gap + dw + col_gap;
     for (int k = 0; k < n; k++) {
         double cx = x + pad + (k / rows) * cw, cy = y + 3 * u + (k % rows) * rh;
-        scene_text_draw(&f->tx, cx + kw, cy, size, true, ALIGN_RIGHT, 0, th->accent,
-                        help_rows[k][0]);
-        scene_text_draw(&f->tx, cx + kw + gap, cy, size, false, ALIGN_LEFT, dw + 0.5 * gap,
-                        th->text, help_rows[k][1]);
+        scene_text_draw(&f->tx, cx + kw, cy, size, true, ALIGN_RIGHT, 0, th->accent, help_rows[k].keys);
+        scene_text_draw(&f->tx, cx + kw + gap, cy, size, false, ALIGN_LEFT, dw + 0.5 * gap, th->text,
+                  help_rows[k].text);
     }
 }
 

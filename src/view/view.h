@@ -31,6 +31,11 @@ typedef struct {
     void *ctx;
 } SceneTextSink;
 
+// One line of the help overlay: keys and what they do (the window passes its own).
+typedef struct {
+    const char *keys, *text;
+} ViewHelpRow;
+
 typedef struct {
     ViewKind kind;
     int layer;            // VIEW_ALL_LAYERS or 0 .. L-1
@@ -43,6 +48,8 @@ typedef struct {
     float beam_threshold; // beams of a smaller attention weight are not drawn
     bool show_panels;     // counters, chart and next-token panel (default true)
     bool help;            // help overlay listing every key
+    const ViewHelpRow *help_rows; // its lines, n_help_rows (borrowed)
+    int n_help_rows;
     const char *caption_title; // lesson caption, or NULL (borrowed)
     const char *caption_text;  // its sentence or two, or NULL (borrowed)
     const char *notice;        // a short on-screen note (export done, context full), or NULL
