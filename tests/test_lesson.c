@@ -435,16 +435,16 @@ Test(lesson_known, kv_bytes_per_token) {
         cr_assert(k, "%s", want[i].key);
         cr_assert_eq(known_model_kv_bytes_per_token(k), want[i].bytes, "%s", want[i].key);
         char buf[32];
-        view_format_bytes(buf, sizeof buf, want[i].bytes);
+        kv_format_bytes(buf, sizeof buf, want[i].bytes);
         cr_assert_str_eq(buf, want[i].shown);
     }
     cr_assert_null(lesson_known_model("llama9"));
     char buf[32];
-    view_format_bytes(buf, sizeof buf, 1);
+    kv_format_bytes(buf, sizeof buf, 1);
     cr_assert_str_eq(buf, "1 B");
-    view_format_bytes(buf, sizeof buf, 1536);
+    kv_format_bytes(buf, sizeof buf, 1536);
     cr_assert_str_eq(buf, "1.5 KiB");
-    view_format_bytes(buf, sizeof buf, 7ull << 30);
+    kv_format_bytes(buf, sizeof buf, 7ull << 30);
     cr_assert_str_eq(buf, "7 GiB");
 }
 
@@ -459,7 +459,7 @@ Test(lesson_known, placeholders_in_captions) {
     snprintf(want, sizeof want, "{x} 2 x 32 x 32 x 128 x 2 bytes = 512 KiB; %s for %d", "%s",
              f.s.n_tokens);
     char seq[32];
-    view_format_bytes(seq, sizeof seq, 36864ull * (uint64_t)f.s.n_tokens);
+    kv_format_bytes(seq, sizeof seq, 36864ull * (uint64_t)f.s.n_tokens);
     char full[300];
     snprintf(full, sizeof full, want, seq);
     cr_assert_str_eq(out, full);

@@ -93,6 +93,24 @@ int kv_utf8_next(const char *s, size_t n, uint32_t *cp);
 long kv_utf8_count(const char *s, size_t n);
 
 // ----------------------------------------------------------------------------------------------
+// Numbers for people
+
+// Numbers as every part of kvscope prints them (the picture's counters, captions, messages,
+// kvscope info): scaled to a prefix, three significant figures, then the unit. Writes at most
+// cap bytes, NUL-terminated.
+typedef enum {
+    KV_NUM_SI,       // decimal prefixes, fixed decimals: "2.70 MFLOP", "512 FLOP" (counters)
+    KV_NUM_SI_SHORT, // the same, trailing zeros dropped: "2.7 MFLOP" (captions, info)
+    KV_NUM_BYTES,    // binary prefixes, zeros dropped: "512 B", "6 KiB", "1.5 MiB"
+    KV_NUM_COUNT,    // counts like parameters: "6.3M", "15.2k", "7B" (unit usually "")
+    KV_NUM_PLAIN,    // no prefix: "3.14", "12.5", "1234" (ratios)
+    KV_NUM_STYLES
+} KvNumberStyle;
+void kv_format_number(char *out, size_t cap, double v, KvNumberStyle style, const char *unit);
+// Bytes: kv_format_number(..., KV_NUM_BYTES, "B").
+void kv_format_bytes(char *out, size_t cap, uint64_t bytes);
+
+// ----------------------------------------------------------------------------------------------
 // Files written safely
 
 // The bytes of memory this process can count on: the smaller of the physical memory and what

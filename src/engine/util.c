@@ -1,7 +1,7 @@
 // util.c — the engine's small services: error messages, checked allocation, the monotonic
 // clock, the parsers of numbers a user types, safe file reading and writing (regular files
 // only in, read whole with a limit; exclusive temporaries renamed into place out, removed on a
-// signal), the UTF-8 walker, and llama2.c's xorshift64* random numbers.
+// signal), the number formatter, the UTF-8 walker, and llama2.c's xorshift64* random numbers.
 #include "engine/engine.h"
 
 #include <errno.h>
@@ -465,6 +465,73 @@ KvStatus kv_write_file_atomic(const char *path, const void *data, size_t n, KvEr
         return st;
     }
     return kv_temp_commit(tmp, path, err);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Numbers for people: one formatter for the picture, captions, messages and the terminal
+
+typedef struct {
+    double base;               // 1000 or 1024 per prefix step
+    const char *const *prefix; // "" first
+    int n_prefix;
+    const char *sep; // between the number and prefix + unit
+    bool trim;       // drop trailing zeros after the decimal point
+} NumberStyle;
+
+static const char *const num_si[] = {"", "k", "M", "G", "T", "P", "E"};
+static const char *const num_binary[] = {"", "Ki", "Mi", "Gi", "Ti", "Pi"};
+static const char *const num_count[] = {"", "k", "M", "B"};
+static const char *const num_plain[] = {""};
+
+static const NumberStyle styles[KV_NUM_STYLES] = {
+    [KV_NUM_SI] = {1000, num_si, 7, " ", false},
+    [KV_NUM_SI_SHORT] = {1000, num_si, 7, " ", true},
+    [KV_NUM_BYTES] = {1024, num_binary, 6, " ", true},
+    [KV_NUM_COUNT] = {1000, num_count, 4, "", true},
+    [KV_NUM_PLAIN] = {1000, num_plain, 1, "", true},
+};
+
+void kv_format_number(char *out, size_t cap, double v, KvNumberStyle style, const char *unit) {
+    if (cap == 0)
+        return;
+    const NumberStyle *st = &styles[(unsigned)style < KV_NUM_STYLES ? style : KV_NUM_SI];
+    if (!unit)
+        unit = "";
+    if (!isfinite(v)) {
+        snprintf(out, cap, "%s%s%s",
+                 isnan(v) ? "?"
+                 : v > 0  ? "\xe2\x88\x9e"
+                          : "-\xe2\x88\x9e",
+                 st->sep, unit);
+        return;
+    }
+    // Scale while the number would round to the next prefix's 1 (999.7 k is "1 M", not
+    // "1000 k"; for bytes 1023.6 KiB is "1 MiB", not "1024 KiB").
+    double a = fabs(v);
+    int k = 0;
+    while (a >= st->base - 0.5 && k + 1 < st->n_prefix) {
+        a /= st->base;
+        v /= st->base;
+        k++;
+    }
+    char num[48];
+    if (k == 0 && a == floor(a))
+        snprintf(num, sizeof num, "%.0f", v);
+    else
+        snprintf(num, sizeof num, "%.*f", a >= 99.95 ? 0 : a >= 9.995 ? 1 : 2, v);
+    char *dot = strchr(num, '.');
+    if (st->trim && dot) {
+        char *e = num + strlen(num) - 1;
+        while (e > dot && *e == '0')
+            *e-- = '\0';
+        if (e == dot)
+            *e = '\0';
+    }
+    snprintf(out, cap, "%s%s%s%s", num, st->sep, st->prefix[k], unit);
+}
+
+void kv_format_bytes(char *out, size_t cap, uint64_t bytes) {
+    kv_format_number(out, cap, (double)bytes, KV_NUM_BYTES, "B");
 }
 
 // ----------------------------------------------------------------------------------------------

@@ -650,11 +650,14 @@ KvStatus lesson_check(const Lesson *l, const Model *m, const Tokenizer *t, KvErr
     }
     free(ids);
     LessonCost cost;
-    if (!st && !(st = lesson_cost(l, m, t, &cost, err)) && cost.positions > LESSON_MAX_POSITIONS)
+    char flops[32];
+    if (!st && !(st = lesson_cost(l, m, t, &cost, err)) && cost.positions > LESSON_MAX_POSITIONS) {
+        kv_format_number(flops, sizeof flops, (double)cost.flops, KV_NUM_SI_SHORT, "FLOP");
         st = kv_error(err, KV_ERR_INPUT,
-                      "%s: playing it computes %llu positions (%llu steps, %.3g FLOPs), over the "
-                      "budget of %d positions",
+                      "%s: playing it computes %llu positions (%llu steps, %s), over the budget "
+                      "of %d positions",
                       l->path, (unsigned long long)cost.positions,
-                      (unsigned long long)cost.steps, (double)cost.flops, LESSON_MAX_POSITIONS);
+                      (unsigned long long)cost.steps, flops, LESSON_MAX_POSITIONS);
+    }
     return st;
 }
