@@ -97,6 +97,18 @@ Test(lesson_parse, every_op_is_a_command) {
                  PATH ":2: not valid UTF-8 text");
 }
 
+// Numbers and seeds in a lesson are read by the same parsers as the command line's options.
+Test(lesson_parse, numbers_as_on_the_command_line) {
+    const char *got = parse_error("preset narrative\nseed 0\nbeat\n");
+    cr_assert(got && strstr(got, PATH ":2: seed: 0 is not a usable seed"), "%s", got);
+    got = parse_error("preset narrative\nseed 99999999999999999999999\nbeat\n");
+    cr_assert(got && strstr(got, "larger than 2^64 - 1"), "%s", got);
+    got = parse_error("preset narrative\nstep +5\nbeat\n");
+    cr_assert(got && strstr(got, "step: '+5' is not a whole number"), "%s", got);
+    got = parse_error("preset narrative\ntemperature inf\nbeat\n");
+    cr_assert(got && strstr(got, "temperature: 'inf' is not a number"), "%s", got);
+}
+
 Test(lesson_parse, missing_argument) {
     expect_error("preset narrative\nstep\nbeat\n", PATH ":2: step: needs a number of steps");
     expect_error("preset\n", PATH ":1: preset: needs a preset name");
