@@ -1,8 +1,9 @@
 // engine.h — the face of src/engine: a small, instrumented decoder-only transformer.
 //
 // What lives here: loading and writing llama2.c checkpoints and tokenizers, the forward pass
-// (batched prefill, cached decode, full no-cache recompute), the counters that measure what
-// each of those really did, and the llama2.c-compatible sampler. What does not: any I/O besides
+// (batched prefill, cached decode, full no-cache recompute), the KV cache object it stores keys
+// and values in, the counters that measure what each of those really did, and the
+// llama2.c-compatible sampler. What does not: any I/O besides
 // reading and writing model files, any drawing, any notion of "steps" (that is src/sim).
 //
 // Shape legend, used in every comment of this module:
