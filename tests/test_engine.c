@@ -500,6 +500,10 @@ Test(engine, kvcache_residency, .timeout = 60) {
                 cr_assert_eq(kvcache_resident(&e.cache, l, g, p), in, "(%d, %d, %d)", l, g, p);
                 cr_assert_eq(kvcache_slot(&e.cache, l, g, p), in ? p : -1);
             }
+            uint8_t row[N_PROMPT + 8];
+            kvcache_resident_row(&e.cache, l, g, held + 2, row);
+            for (int p = 0; p < held + 2; p++)
+                cr_assert_eq(row[p], p < held, "row (%d, %d) position %d", l, g, p);
             cr_assert_eq(kvcache_precision(&e.cache, l, g, 0), KV_PRECISION_F32);
             // the rows attention reads for a query at position p: positions 0 .. p
             KvHeadRows rows = kvcache_head(&e.cache, l, g, held - 1);

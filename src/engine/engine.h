@@ -310,6 +310,8 @@ void kvcache_end(KvCache *kc);
 
 // What it holds, for the picture and the counters.
 bool kvcache_resident(const KvCache *kc, int layer, int kv_head, int pos);
+// The same for positions 0 .. n-1 of one (layer, kv head) at once: out[p] = 1 when resident.
+void kvcache_resident_row(const KvCache *kc, int layer, int kv_head, int n, uint8_t *out);
 // The slot that holds (layer, kv_head, pos), or -1 when it is not resident.
 int kvcache_slot(const KvCache *kc, int layer, int kv_head, int pos);
 // Where slot `slot` of (layer, kv_head) starts in keys and values (contiguous layout).

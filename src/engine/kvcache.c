@@ -150,6 +150,13 @@ bool kvcache_resident(const KvCache *kc, int layer, int kv_head, int pos) {
     return pos >= 0 && pos < kc->len;
 }
 
+void kvcache_resident_row(const KvCache *kc, int layer, int kv_head, int n, uint8_t *out) {
+    assert(layer >= 0 && layer < kc->n_layers && kv_head >= 0 && kv_head < kc->n_kv_heads);
+    const int held = n < kc->len ? n : kc->len; // full retention: positions 0 .. len-1
+    memset(out, 1, (size_t)held);
+    memset(out + held, 0, (size_t)(n - held));
+}
+
 int kvcache_slot(const KvCache *kc, int layer, int kv_head, int pos) {
     return kvcache_resident(kc, layer, kv_head, pos) ? pos : -1;
 }
