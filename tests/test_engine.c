@@ -5,6 +5,7 @@
 
 #include <criterion/criterion.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -569,4 +570,44 @@ Test(engine, kvcache_mark_seek_exact, .timeout = 60) {
     engine_free(&ref);
     engine_free(&e);
     model_free(&m);
+}
+
+// The no-cache working memory is a scratch KvCache: every pass starts it empty, so what a pass
+// reads is what it stored itself; a scratch pass that does not start at position 0, or a read
+// past what the pass stored, is a broken promise and stops the program.
+Test(engine, kvcache_scratch_starts_empty, .timeout = 60) {
+    Model m;
+    load_shape(&m, 0);
+    const ModelConfig *c = &m.cfg;
+    KvError err = {0};
+    Engine e;
+    cr_assert_eq(engine_init(&e, &m, &err), KV_OK, "%s", err.msg);
+    int tokens[12];
+    prompt_ids(tokens, c->vocab_size, 53);
+    for (int i = N_PROMPT; i < 12; i++) tokens[i] = 5 + i;
+    engine_forward(&e, tokens, 0, 12, false, NULL, NULL);
+    cr_assert_eq(kvcache_len(&e.work), 12);
+    cr_assert_eq(kvcache_len(&e.cache), 0, "a no-cache pass stored into the cache");
+    engine_forward(&e, tokens, 0, 4, false, NULL, NULL);
+    cr_assert_eq(kvcache_len(&e.work), 4, "the scratch kept positions of an earlier pass");
+    cr_assert(!kvcache_resident(&e.work, 0, 0, 4));
+    engine_free(&e);
+    model_free(&m);
+}
+
+Test(engine, kvcache_scratch_refuses_a_later_start, .signal = SIGABRT, .timeout = 30) {
+    ModelConfig c = shapes[0];
+    KvCache kc;
+    kvcache_init(&kc, &c, KV_CACHE_DENSE, true);
+    kvcache_begin(&kc, 0, 3);
+    kvcache_end(&kc);
+    kvcache_begin(&kc, 3, 1); // a scratch pass must compute everything from position 0
+}
+
+Test(engine, kvcache_refuses_reading_past_the_pass, .signal = SIGABRT, .timeout = 30) {
+    ModelConfig c = shapes[0];
+    KvCache kc;
+    kvcache_init(&kc, &c, KV_CACHE_DENSE, true);
+    kvcache_begin(&kc, 0, 3);
+    kvcache_head(&kc, 0, 0, 3); // position 3 is not part of this pass
 }
