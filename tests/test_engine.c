@@ -604,6 +604,39 @@ Test(engine, kvcache_scratch_refuses_a_later_start, .signal = SIGABRT, .timeout 
     kvcache_begin(&kc, 3, 1); // a scratch pass must compute everything from position 0
 }
 
+// A pass abandoned half way (a fault) leaves the cache as it was before the pass, and nothing of
+// what it stored can be sought back to (the second test: the seek stops the program).
+static KvCacheMark abandon_half_way(KvCache *kc) {
+    ModelConfig c = shapes[1];
+    kvcache_init(kc, &c, KV_CACHE_DENSE, false);
+    float k[64] = {0}, v[64] = {0};
+    kvcache_begin(kc, 0, 4);
+    for (int p = 0; p < 4; p++) kvcache_store(kc, 0, p, k, v);
+    kvcache_end(kc);
+    const KvCacheMark four = kvcache_mark(kc);
+    kvcache_truncate(kc, 2);
+    kvcache_seek(kc, four); // forward again: the rows of 2 and 3 are still this sequence's
+    cr_assert_eq(kvcache_len(kc), 4);
+    kvcache_begin(kc, 2, 2);
+    kvcache_store(kc, 0, 2, k, v);
+    kvcache_abandon(kc);
+    cr_assert_eq(kvcache_len(kc), 2);
+    cr_assert(kvcache_resident(kc, 0, 0, 1) && !kvcache_resident(kc, 0, 0, 2));
+    return four;
+}
+
+Test(engine, kvcache_abandon_forgets_the_pass, .timeout = 30) {
+    KvCache kc;
+    abandon_half_way(&kc);
+    kvcache_free(&kc);
+}
+
+Test(engine, kvcache_abandon_refuses_a_seek_into_the_pass, .signal = SIGABRT, .timeout = 30) {
+    KvCache kc;
+    KvCacheMark four = abandon_half_way(&kc);
+    kvcache_seek(&kc, four); // position 2 holds a half-done pass
+}
+
 Test(engine, kvcache_refuses_reading_past_the_pass, .signal = SIGABRT, .timeout = 30) {
     ModelConfig c = shapes[0];
     KvCache kc;

@@ -307,6 +307,9 @@ uint64_t kvcache_store(KvCache *kc, int layer, int pos, const float *k, const fl
 KvHeadRows kvcache_head(const KvCache *kc, int layer, int kv_head, int pos);
 // The pass is complete: the cache describes positions 0 .. pos0+n-1.
 void kvcache_end(KvCache *kc);
+// The pass stops before it is complete (a fault): the cache describes positions 0 .. pos0-1
+// again, and what the pass stored, in some layers and not others, can never be sought back to.
+void kvcache_abandon(KvCache *kc);
 
 // What it holds, for the picture and the counters.
 bool kvcache_resident(const KvCache *kc, int layer, int kv_head, int pos);

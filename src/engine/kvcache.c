@@ -142,6 +142,12 @@ void kvcache_end(KvCache *kc) {
     kc->pass0 = kc->pass_n = 0;
 }
 
+void kvcache_abandon(KvCache *kc) {
+    assert(kc->pass_n > 0);
+    kc->len = kc->valid = kc->pass0; // rows from pass0 on hold a mix of this pass and older ones
+    kc->pass0 = kc->pass_n = 0;
+}
+
 // ----------------------------------------------------------------------------------------------
 // What it holds
 
