@@ -1,8 +1,9 @@
 // engine.h — the face of src/engine: a small, instrumented decoder-only transformer.
 //
 // What lives here: loading and writing llama2.c checkpoints and tokenizers, the forward pass
-// (batched prefill, cached decode, full no-cache recompute), the counters that measure what
-// each of those really did, and the llama2.c-compatible sampler. What does not: any I/O besides
+// (batched prefill, cached decode, full no-cache recompute), the KV cache object it stores keys
+// and values in, the counters that measure what each of those really did, and the
+// llama2.c-compatible sampler. What does not: any I/O besides
 // reading and writing model files, any drawing, any notion of "steps" (that is src/sim).
 //
 // Shape legend, used in every comment of this module:
@@ -407,9 +408,14 @@ uint64_t kvcache_store(KvCache *kc, int layer, int pos, const float *k, const fl
 KvHeadRows kvcache_head(const KvCache *kc, int layer, int kv_head, int pos);
 // The pass is complete: the cache describes positions 0 .. pos0+n-1.
 void kvcache_end(KvCache *kc);
+// The pass stops before it is complete (a fault): the cache describes positions 0 .. pos0-1
+// again, and what the pass stored, in some layers and not others, can never be sought back to.
+void kvcache_abandon(KvCache *kc);
 
 // What it holds, for the picture and the counters.
 bool kvcache_resident(const KvCache *kc, int layer, int kv_head, int pos);
+// The same for positions 0 .. n-1 of one (layer, kv head) at once: out[p] = 1 when resident.
+void kvcache_resident_row(const KvCache *kc, int layer, int kv_head, int n, uint8_t *out);
 // The slot that holds (layer, kv_head, pos), or -1 when it is not resident.
 int kvcache_slot(const KvCache *kc, int layer, int kv_head, int pos);
 // Where slot `slot` of (layer, kv_head) starts in keys and values (contiguous layout).
