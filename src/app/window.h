@@ -124,7 +124,7 @@ enum {
 typedef const char *(*ActionLabelFn)(const struct AppState *a, char *buf, size_t cap, bool *on);
 
 typedef struct {
-    AppAction act;
+    AppAction act;               // what code calls it (ACT_NONE: a row no code names)
     const char *name;            // "step", "cache", ... (messages, tests)
     ActionKey keys[ACTION_KEYS]; // the keys that run it
     ActionGesture gesture;       // or the mouse gesture that runs it
@@ -148,6 +148,8 @@ extern const int app_n_actions;
 
 // The row of an action (NULL for ACT_NONE and ACT_COUNT).
 const ActionRow *app_action(AppAction a);
+// Runs a row when it may run in the current state (see app_do). False when refused.
+bool app_run_row(struct AppState *a, const ActionRow *r);
 const char *app_action_name(AppAction a);
 // Whether a row may run in the window's current state (lesson, panel, typing).
 bool app_action_allowed(const struct AppState *a, const ActionRow *r);
@@ -165,8 +167,9 @@ void app_action_keys_text(const ActionRow *r, char *buf, size_t cap);
 #define TOOLBAR_MAX 40
 
 typedef struct {
-    AppAction action;   // ACT_NONE: a readout, not clickable
-    const ActionRow *row; // the row it shows (also for its readout)
+    AppAction action;   // its row's
+    const ActionRow *row; // the row it runs (or whose readout it is)
+    bool readout;       // the row's readout before its button: not clickable
     double x, y, w, h; // window coordinates (logical units, as mouse events report them)
     char label[48];
     bool on;           // drawn highlighted (playing, cache on, panel open, ...)
@@ -274,7 +277,7 @@ typedef struct AppState {
     // the event being handled
     Uint32 event_time;      // its timestamp
     int wheel_y;            // wheel: its direction
-    AppAction last_run;     // the last action whose handler ran (ACT_NONE: none yet)
+    const ActionRow *last_run; // the row whose handler ran last (NULL: none yet)
     long n_run;             // how many handlers ran
 
     // a lesson playing (NULL: none). Either borrowed from the caller, or opened by ACT_LESSON

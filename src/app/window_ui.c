@@ -139,7 +139,8 @@ static int toolbar_items(const AppState *a, ToolButton *out) {
             ToolButton *b = &out[n++];
             memset(b, 0, sizeof *b);
             b->row = r;
-            b->action = part == 0 ? ACT_NONE : r->act;
+            b->action = r->act;
+            b->readout = part == 0;
             b->speed_slider = part == 1 && r->act == ACT_SPEED;
             char buf[48];
             const char *label = fn ? fn(a, buf, sizeof buf, &b->on) : r->label;
@@ -156,7 +157,7 @@ void toolbar_update(AppState *a) {
     bool same = n == a->n_buttons && a->bar_w == a->width && a->bar_h_laid == a->height &&
                 a->bar_typing == a->typing && a->n_layouts > 0;
     for (int i = 0; same && i < n; i++)
-        same = items[i].row == a->buttons[i].row && items[i].action == a->buttons[i].action &&
+        same = items[i].row == a->buttons[i].row && items[i].readout == a->buttons[i].readout &&
                strcmp(items[i].label, a->buttons[i].label) == 0;
     if (same) { // only highlights may have changed: the places stay
         for (int i = 0; i < n; i++)
@@ -185,7 +186,7 @@ const ToolButton *toolbar_buttons(AppState *a, int *n) {
 static const ToolButton *hit_at(const AppState *a, double x, double y) {
     for (int i = 0; i < a->n_buttons; i++) {
         const ToolButton *b = &a->buttons[i];
-        if (b->action != ACT_NONE && x >= b->x && x < b->x + b->w && y >= b->y &&
+        if (!b->readout && x >= b->x && x < b->x + b->w && y >= b->y &&
             y < b->y + b->h)
             return b;
     }
@@ -200,7 +201,7 @@ const ToolButton *toolbar_hit(AppState *a, double x, double y) {
 const ToolButton *toolbar_find(AppState *a, AppAction act) {
     toolbar_update(a);
     for (int i = 0; i < a->n_buttons; i++)
-        if (a->buttons[i].action == act)
+        if (a->buttons[i].action == act && act != ACT_NONE && !a->buttons[i].readout)
             return &a->buttons[i];
     return NULL;
 }
@@ -208,8 +209,13 @@ const ToolButton *toolbar_find(AppState *a, AppAction act) {
 const ToolButton *toolbar_tip(AppState *a) {
     if (!a->tip_shown || !a->tip_row)
         return NULL;
-    const ToolButton *b = toolbar_find(a, a->tip_row->act);
-    return b && (b->row->tip || b->row->help) ? b : NULL;
+    toolbar_update(a);
+    for (int i = 0; i < a->n_buttons; i++) {
+        const ToolButton *b = &a->buttons[i];
+        if (b->row == a->tip_row && !b->readout)
+            return b->row->tip || b->row->help ? b : NULL;
+    }
+    return NULL;
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -254,7 +260,7 @@ static void centred_text(cairo_t *cr, const char *s, double cx, double cy, doubl
 static void draw_button(cairo_t *cr, const Palette *p, const AppState *a, const ToolButton *b) {
     double size = b->font;
     bool hot = hit_at(a, a->mouse_x, a->mouse_y) == b;
-    if (b->action == ACT_NONE && !b->speed_slider) { // a field label of the sampler panel
+    if (b->readout) { // a readout: a field of the sampler panel, the beat
         if (b->on) {
             rounded(cr, b->x, b->y, b->w, b->h, b->h * 0.2);
             set(cr, p->hot);
