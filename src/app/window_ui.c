@@ -289,11 +289,23 @@ static void draw_button(cairo_t *cr, const Palette *p, const AppState *a, const 
                  size);
 }
 
+// The keys of an action as the help lists them (the hints below name keys from the table too).
+static void keys_of(AppAction act, char *buf, size_t cap) {
+    const ActionRow *r = app_action(act);
+    buf[0] = '\0';
+    if (r)
+        app_action_keys_text(r, buf, cap);
+}
+
 static void draw_entry(AppState *a, cairo_t *cr, const Palette *p) {
     double h = bar_h(a), y = a->scene_h, size = h * 0.42;
     set(cr, p->on);
     double x = 10 + text_at(cr, "Prompt:", 10, y + h / 2, size, true) + 10;
-    const char *hint = a->prompt_error[0] ? a->prompt_error : "Enter runs it \u00B7 Escape cancels";
+    char run[32], cancel[32], keys_hint[96];
+    keys_of(ACT_TYPE_RUN, run, sizeof run);
+    keys_of(ACT_ESCAPE, cancel, sizeof cancel);
+    snprintf(keys_hint, sizeof keys_hint, "%s runs it \u00B7 %s cancels", run, cancel);
+    const char *hint = a->prompt_error[0] ? a->prompt_error : keys_hint;
     double hint_w = text_w(hint, size * 0.85) + 20;
     double box_w = a->width - x - hint_w - 10;
     if (box_w < 100)
@@ -336,8 +348,14 @@ void app_draw_toolbar(AppState *a, cairo_t *cr) {
             draw_button(cr, p, a, &a->buttons[i]);
         if (a->sampler_open && a->n_buttons > 0) { // a hint after the panel's fields
             const ToolButton *last = &a->buttons[a->n_buttons - 1];
-            const char *hint = "\u2191\u2193 field \u00B7 [ ] change \u00B7 applies to the next "
-                               "step";
+            char up[32], down[32], less[32], more[32], hint[200];
+            keys_of(ACT_FIELD_PREV, up, sizeof up);
+            keys_of(ACT_FIELD_NEXT, down, sizeof down);
+            keys_of(ACT_FIELD_DOWN, less, sizeof less);
+            keys_of(ACT_FIELD_UP, more, sizeof more);
+            snprintf(hint, sizeof hint,
+                     "%s%s field \u00B7 %s %s change \u00B7 applies to the next step", up, down,
+                     less, more);
             double size = last->h * 0.4;
             if (last->x + last->w + 20 + text_w(hint, size) < a->width) {
                 set(cr, p->dim);
