@@ -1185,11 +1185,22 @@ Test(window, table_tooltips_come_from_the_table) {
     cr_assert_gt(differ, 200, "the tooltip is drawn (%ld pixels)", differ);
     cr_assert_eq(far, 0, "the tooltip stays just above the strip");
 
-    // leaving the button hides it
+    // leaving the button hides it, and so does leaving the window
     mouse_at(a, SDL_MOUSEMOTION, cache->x + 2, cache->y + 2);
     mouse_at(a, SDL_MOUSEMOTION, 5, 5);
     app_tick(a, a->now + 5);
     cr_assert_null(toolbar_tip(a));
+    cache = toolbar_find(a, ACT_CACHE);
+    mouse_at(a, SDL_MOUSEMOTION, cache->x + 2, cache->y + 2);
+    app_tick(a, a->now + 5);
+    cr_assert_not_null(toolbar_tip(a));
+    SDL_Event e;
+    memset(&e, 0, sizeof e);
+    e.type = SDL_WINDOWEVENT;
+    e.window.event = SDL_WINDOWEVENT_LEAVE;
+    cr_assert(app_handle_event(a, &e), "the tooltip goes: a frame");
+    app_tick(a, a->now + 5);
+    cr_assert_null(toolbar_tip(a), "the pointer left the window");
     fx_free(&f);
 }
 

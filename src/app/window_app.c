@@ -568,6 +568,10 @@ bool app_handle_event(AppState *a, const SDL_Event *ev) {
     case SDL_WINDOWEVENT:
         if (ev->window.event == SDL_WINDOWEVENT_EXPOSED)
             a->dirty = true;
+        if (ev->window.event == SDL_WINDOWEVENT_LEAVE) { // the pointer left: no tooltip
+            a->mouse_x = a->mouse_y = -1;
+            update_tip(a);
+        }
         break;
     default: break;
     }
