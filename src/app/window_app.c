@@ -467,12 +467,16 @@ void app_set_speed(AppState *a, int i) {
 
 bool app_do(AppState *a, AppAction act) {
     const ActionRow *r = app_action(act);
-    if (!r || !app_action_allowed(a, r))
+    return r && app_run_row(a, r);
+}
+
+bool app_run_row(AppState *a, const ActionRow *r) {
+    if (!app_action_allowed(a, r))
         return false;
     if (r->when & ACT_WHEN_WAITS)
         app_quiesce(a); // the session is the worker's while a step runs
     a->dirty = true;
-    a->last_run = act;
+    a->last_run = r;
     a->n_run++;
     r->run(a);
     app_geometry(a); // the sampler panel may have opened or closed
@@ -575,11 +579,15 @@ bool app_handle_event(AppState *a, const SDL_Event *ev) {
     case SDL_WINDOWEVENT:
         if (ev->window.event == SDL_WINDOWEVENT_EXPOSED)
             a->dirty = true;
+        if (ev->window.event == SDL_WINDOWEVENT_LEAVE) { // the pointer left: no tooltip
+            a->mouse_x = a->mouse_y = -1;
+            update_tip(a);
+        }
         break;
     default: break;
     }
     if (r)
-        app_do(a, r->act);
+        app_run_row(a, r);
     bool changed = a->dirty;
     a->dirty = was_dirty || changed;
     return changed;
