@@ -545,7 +545,7 @@ Test(robust, d6_cost_matches_what_the_player_computes) {
     cr_assert_eq(tu_session_open(&m, &t, &s, &c, 3, &err), KV_OK, "%s", err.msg);
     const char *text = "prompt once upon\nstep 2\ncache off\nstep 3\nback 2\nstep 2\n"
                        "caption A\ntext B.\nbeat\nverify on\nstep 1\ncaption C\ntext D.\nbeat\n";
-    static const LessonPreset presets[] = {{0}};
+    static const Preset presets[] = {{0}};
     Lesson l;
     cr_assert_eq(lesson_parse(&l, "x.lesson", text, strlen(text), presets, &err), KV_OK, "%s",
                  err.msg);

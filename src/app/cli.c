@@ -173,6 +173,10 @@ static void usage(FILE *f) {
           "                 [--theme dark|light] [--fullscreen] [--check]\n"
           "                              a lesson in the window, or as a deck and frames\n"
           "  kvscope info [--heads]      model configuration, parameters, KV bytes per token\n"
+          "  kvscope info --project [LENGTH]\n"
+          "                              this model's and published models' KV cache bytes\n"
+          "  kvscope glossary [TERM] [--long]\n"
+          "                              every term the picture uses, with its definition\n"
           "  kvscope bench [engine|render]\n"
           "                              performance figures, one line each\n"
           "\n"
@@ -198,7 +202,8 @@ int cli_main(int argc, char **argv) {
         const char *name;
         int (*fn)(int, char **);
     } cmds[] = {{"run", cmd_run},       {"generate", cmd_generate}, {"render", cmd_render},
-                {"lesson", cmd_lesson}, {"info", cmd_info},         {"bench", cmd_bench}};
+                {"lesson", cmd_lesson}, {"info", cmd_info},         {"bench", cmd_bench},
+                {"glossary", cmd_glossary}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(cmd, cmds[i].name) != 0)
             continue;

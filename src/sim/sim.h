@@ -11,6 +11,35 @@ typedef enum { PHASE_PREFILL = 0, PHASE_DECODE = 1 } Phase;
 
 #define SESSION_TOP 10 // candidates kept per step
 
+// What a step did to one cache cell, a (layer, kv head, position). Decided by the session from
+// what the engine and its cache report; the picture only maps a state to its look.
+typedef enum {
+    CELL_EMPTY = 0,  // nothing held for this position (not computed yet, or the cache is off)
+    CELL_CACHED,     // held in the cache from an earlier step, not touched by this one
+    CELL_READ,       // held in the cache from an earlier step and read by attention in this one
+    CELL_WRITTEN,    // computed for the first time in this step (stored, with the cache on)
+    CELL_RECOMPUTED, // computed again in this step although an earlier step had computed it
+    // the cache kinds to come add theirs here: evicted, quantized, shared
+    CELL_STATES
+} CellState;
+
+// A cell as a step found it and as the step left it.
+typedef struct {
+    CellState before, now;
+} CellStep;
+
+// One run of cells in a (layer, kv head) row with the same CellStep: positions lo up to the next
+// run's lo (the row's last run ends at the record's pos).
+typedef struct {
+    int lo;
+    uint8_t before, now; // CellState
+} CellRun;
+
+// A row's runs: cell_runs[first .. first + n).
+typedef struct {
+    int first, n;
+} CellRow;
+
 // What one generation step leaves for the picture (DESIGN.md). Owned by the session.
 typedef struct {
     int step;       // 0-based index in the history
@@ -31,7 +60,13 @@ typedef struct {
     int written_lo, written_hi;       // K/V stored into the cache (cache mode)
     int recomputed_lo, recomputed_hi; // K/V computed again that an earlier step had computed
     int read_hi;                      // attention read positions 0 .. read_hi-1
+    // Every cache cell of positions 0 .. pos in this step, row (layer, kv head) by row, each row
+    // as runs (a handful per row; rows with the same runs share them). Read with session_cell.
+    CellRun *cell_runs; // owned
+    CellRow *cell_rows; // (L, HKV) owned
+    int n_cell_runs;
     int cache_len_before, cache_len_after; // valid cache positions around the step
+    KvCacheMark cache_before, cache_after; // the cache around the step (exact back and redo)
     Counters counted;                 // this step's work, counted by the forward pass
     Counters total;                   // cumulative over the history up to this step
     uint64_t kv_bytes_resident;       // cache bytes held after the step (0 with the cache off)
@@ -55,6 +90,7 @@ typedef struct {
     StepRecord *steps;    // history, n_steps records; steps past cursor can be redone
     int n_steps;
     int cursor;           // steps applied
+    uint8_t *held;        // (L, HKV, T) scratch: which cells were resident when a step began
     char prompt[4096];
 } Session;
 
@@ -85,6 +121,8 @@ void session_set_verify(Session *s, bool on);
 void session_set_sampler(Session *s, SamplerSettings settings);
 
 const StepRecord *session_last(const Session *s); // the record at cursor-1, or NULL
+// The state of cache cell (layer, kv_head, pos) in record r; positions past r->pos are empty.
+CellStep session_cell(const Session *s, const StepRecord *r, int layer, int kv_head, int pos);
 bool session_at_limit(const Session *s);          // no room for another step
 // The text of token index i of the sequence (the piece as it reads after its predecessor).
 const char *session_token_text(const Session *s, int i, char byte_buf[2], size_t *len);
@@ -114,5 +152,62 @@ void trace_write_header(FILE *f);
 void trace_write_step(FILE *f, const Session *s, const StepRecord *r);
 // RFC 4180 field: quoted when it holds a comma, quote, CR or LF; quotes doubled.
 void trace_write_field(FILE *f, const char *text, size_t len);
+
+// ----------------------------------------------------------------------------------------------
+// Projection: what a sequence's KV cache would cost on published models (project.c).
+
+typedef enum {
+    PROJECT_ATTN_MHA, // every query head has its own key/value head
+    PROJECT_ATTN_GQA, // groups of query heads share one key/value head
+    PROJECT_ATTN_MQA, // all query heads share one key/value head
+    PROJECT_ATTN_MLA  // keys and values rebuilt from one cached latent per layer (DeepSeek)
+} ProjectAttn;
+
+typedef struct {
+    const char *name;
+    ProjectAttn attn;
+    int layers, heads, kv_heads, head_size; // L, H, HKV, HS
+    int dim, hidden;                        // D and the MLP's hidden size (F)
+    int mla_latent, mla_rope;               // MLA: cached latent and rotary-key sizes per layer
+    int window;                             // the model's own sliding window (0 = none)
+    int context;                            // positions it was trained for
+    double params;                          // parameters (all experts of a mixture)
+    const char *source;                     // the config file or paper the row comes from
+} PublishedModel;
+
+extern const PublishedModel published_models[];
+extern const int n_published_models;
+
+typedef struct {
+    const char *name;
+    double bytes; // as marketed: 10^9 bytes a GB
+} ProjectAccelerator;
+
+extern const ProjectAccelerator project_accelerators[];
+extern const int n_project_accelerators;
+
+// How the projected cache stores and keeps positions: the session's precision and retention.
+typedef struct {
+    int value_bits;            // bits per stored value (16: the models' own bfloat16 cache)
+    double row_overhead_bytes; // bytes per stored row besides the values (quantization scales)
+    int max_positions;         // positions a retention policy keeps at most (0 = all)
+} ProjectCache;
+
+void project_cache_default(ProjectCache *pc); // 16 bits, no overhead, every position
+const char *project_attn_name(ProjectAttn a); // "MHA", "GQA", "MQA", "MLA"
+const PublishedModel *project_find(const char *name); // by name, any case; NULL if none
+// Values cached per token: 2*L*HKV*HS, or L*(latent + rope) for MLA.
+uint64_t project_values_per_token(const PublishedModel *m);
+// Rows (vectors that get their own quantization scale) per token: 2*L*HKV, or L for MLA.
+uint64_t project_rows_per_token(const PublishedModel *m);
+// Positions held for a sequence of `length` tokens: capped by the model's window and the policy.
+uint64_t project_positions(const PublishedModel *m, const ProjectCache *pc, uint64_t length);
+double project_bytes_per_token(const PublishedModel *m, const ProjectCache *pc);
+double project_kv_bytes(const PublishedModel *m, const ProjectCache *pc, uint64_t length);
+double project_weight_bytes(const PublishedModel *m); // bfloat16 weights
+// Sequences of `length` tokens whose caches fit beside the weights in memory_bytes (0 when the
+// weights alone do not fit; -1 when a cache holds nothing).
+int64_t project_sequences_fit(const PublishedModel *m, const ProjectCache *pc, uint64_t length,
+                              double memory_bytes);
 
 #endif

@@ -108,7 +108,7 @@ FuzzVerdict fuzz_prompt(const Tokenizer *t, const uint8_t *data, size_t n) {
 }
 
 FuzzVerdict fuzz_lesson(const uint8_t *data, size_t n) {
-    static const LessonPreset presets[] = {
+    static const Preset presets[] = {
         {"narrative", "Once upon a time"}, {"code", "def f(x):"}, {"fact", "The capital"}, {0}};
     Lesson l;
     KvError err = {0};
@@ -264,7 +264,7 @@ FuzzVerdict fuzz_player(const uint8_t *data, size_t n) {
             return FUZZ_BAD;
         ready = true;
     }
-    static const LessonPreset presets[] = {
+    static const Preset presets[] = {
         {"narrative", "Once upon a time"}, {"code", "def f(x):"}, {"fact", "The capital"}, {0}};
     Lesson l;
     KvError err = {0};
