@@ -25,7 +25,7 @@ SANFLAGS :=
 OPT     := -O2
 endif
 
-PKGS      := cairo pangocairo
+PKGS      := cairo pangocairo libavformat libavcodec libavfilter libswscale libavutil
 SDL_PKG   := sdl2
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) $(SDL_PKG) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -58,7 +58,7 @@ TESTBIN := $(BUILD)/kvscope-tests
 # The trainer is built where its sources are present.
 ALL_BINS := $(KVSCOPE) $(if $(wildcard src/train/train_main.c),$(KVTRAIN))
 
-.PHONY: all run test check bench model clean install setup format fuzz
+.PHONY: all run test check layers bench model clean install setup format fuzz
 all: $(ALL_BINS)
 
 setup:
@@ -66,10 +66,10 @@ setup:
 
 $(BUILD)/libkvcore.a: $(CORE_OBJ)
 	@mkdir -p $(@D)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 $(BUILD)/libkvview.a: $(VIEW_OBJ)
 	@mkdir -p $(@D)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 
 $(KVSCOPE): $(call obj,src/app/main.c) $(APP_OBJ) $(BUILD)/libkvview.a $(BUILD)/libkvcore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(SDL_LIBS) -lm -lpthread
@@ -96,7 +96,22 @@ test: setup
 	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory check SANITIZE=1
 
-check: $(ALL_BINS) $(TESTBIN)
+# The layers, checked by the link: an empty program linked against every object of a layer (whole
+# archive) and only the libraries that layer may use fails to link when an object needs more.
+# scripts/check_layers.sh checks the includes the same way.
+LAYER_MAIN := tests/layers/main.c
+layers: $(BUILD)/libkvcore.a $(BUILD)/libkvview.a
+	@bash scripts/check_layers.sh
+	@$(CC) $(LDFLAGS) -o $(BUILD)/layer-core $(LAYER_MAIN) \
+	    -Wl,--whole-archive $(BUILD)/libkvcore.a -Wl,--no-whole-archive -lm \
+	    || { echo "kvscope: layers: src/engine and src/sim need more than libc and libm" >&2; exit 1; }
+	@$(CC) $(LDFLAGS) -o $(BUILD)/layer-view $(LAYER_MAIN) \
+	    -Wl,--whole-archive $(BUILD)/libkvview.a -Wl,--no-whole-archive $(BUILD)/libkvcore.a \
+	    $(PKG_LIBS) -lm \
+	    || { echo "kvscope: layers: src/view, src/export or src/lesson need SDL or more" >&2; exit 1; }
+	@echo "layers: engine+sim link with libc and libm alone; view+export+lesson without SDL"
+
+check: $(ALL_BINS) $(TESTBIN) layers
 	KVSCOPE_BIN=$(abspath $(KVSCOPE)) KVTRAIN_BIN=$(abspath $(KVTRAIN)) \
 	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0 \
 	UBSAN_OPTIONS=print_stacktrace=1 \
@@ -124,6 +139,7 @@ install: $(KVSCOPE)
 	install -m 755 $(KVSCOPE) $(DESTDIR)$(PREFIX)/bin/kvscope
 	install -m 644 assets/models/* $(DESTDIR)$(PREFIX)/share/kvscope/models/
 	install -m 644 lessons/* $(DESTDIR)$(PREFIX)/share/kvscope/lessons/
+	install -m 644 assets/glossary.txt $(DESTDIR)$(PREFIX)/share/kvscope/
 
 format:
 	clang-format -i $(wildcard src/*/*.c src/*/*.h tests/*.c tests/util/*.[ch])

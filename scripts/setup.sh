@@ -4,6 +4,7 @@
 # everything is present.
 set -eu
 pkgs=(build-essential pkg-config libsdl2-dev libcairo2-dev libpango1.0-dev libcriterion-dev
+      libavcodec-dev libavformat-dev libavfilter-dev libswscale-dev libavutil-dev
       fonts-dejavu-core xvfb xdotool x11-apps poppler-utils)
 missing=()
 for p in "${pkgs[@]}"; do

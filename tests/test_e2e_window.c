@@ -195,13 +195,8 @@ typedef struct {
     char display_buf[16];
 } Ctx;
 
-static void take(Ctx *c, Shot *s, const char *name) {
-    char *file = tu_join(c->dir, "shot.xwd");
-    char *argv[] = {c->xwd, "-root", "-silent", "-display", c->display, "-out", file, NULL};
-    cr_assert(tool(argv), "xwd failed");
-    cr_assert(xwd_read(file, s), "cannot read the screenshot");
-    cr_assert_eq(s->w, W);
-    cr_assert_eq(s->h, H);
+// Keeps a screenshot as PNG in $KVSCOPE_E2E_SHOTS when that is set (to look at them).
+static void take_keep(Ctx *c, const Shot *s, const char *name) {
     const char *keep = getenv("KVSCOPE_E2E_SHOTS");
     if (keep && *keep) {
         char png[1024];
@@ -210,7 +205,41 @@ static void take(Ctx *c, Shot *s, const char *name) {
         shot_save_png(s, png);
     }
     c->shots++;
+}
+
+// Takes a screenshot of the whole screen into *s (kept as PNG when name is given).
+static void take(Ctx *c, Shot *s, const char *name) {
+    char *file = tu_join(c->dir, "shot.xwd");
+    char *argv[] = {c->xwd, "-root", "-silent", "-display", c->display, "-out", file, NULL};
+    cr_assert(tool(argv), "xwd failed");
+    cr_assert(xwd_read(file, s), "cannot read the screenshot");
+    cr_assert_eq(s->w, W);
+    cr_assert_eq(s->h, H);
     free(file);
+    if (name)
+        take_keep(c, s, name);
+}
+
+// Waits until the screen shows what the last keys asked for and the animation has come to
+// rest: a screenshot that differs from `before` (when given) and equals the one taken just
+// after it. Leaves that screenshot in *s. Fails after 20 s.
+static void settle(Ctx *c, const Shot *before, Shot *s, const char *name) {
+    Shot prev = {0};
+    uint64_t deadline = kv_now_ns() + 20ull * 1000000000ull;
+    for (;;) {
+        Shot cur;
+        take(c, &cur, NULL);
+        bool changed = !before || shot_diff(before, &cur) > 0;
+        bool still = prev.px && shot_diff(&prev, &cur) == 0;
+        free(prev.px);
+        prev = cur;
+        if (changed && still)
+            break;
+        cr_assert_lt(kv_now_ns(), deadline, "the picture did not settle (%s)", name);
+        nap_ms(40);
+    }
+    *s = prev;
+    take_keep(c, s, name);
 }
 
 static void keys(Ctx *c, const char *k) {
@@ -218,10 +247,6 @@ static void keys(Ctx *c, const char *k) {
     cr_assert(tool(argv), "xdotool key %s failed", k);
 }
 
-// Waits for the animation to finish (2 tok/s: under half a second) and the frame to show.
-static void settle(void) {
-    nap_ms(900);
-}
 
 // Starts Xvfb (W x H) on a display number nobody uses and points DISPLAY at it (c->display).
 // Returns its pid.
@@ -311,30 +336,26 @@ Test(e2e, window_in_xvfb, .timeout = 60) {
                      NULL};
     pid_t kpid = spawn_bg(kargv, klog, c.dir);
     window_wait(&c, kpid, xpid, klog);
-    settle();
 
     Shot s0, s1, s2, s3, s4;
-    take(&c, &s0, "start");
+    settle(&c, NULL, &s0, "start");
     int red_start = shot_red(&s0);
 
     keys(&c, "space");
     keys(&c, "space");
     keys(&c, "Right");
-    settle();
-    take(&c, &s1, "three-steps");
+    settle(&c, &s0, &s1, "three-steps");
     int d01 = shot_diff(&s0, &s1);
     cr_assert_gt(d01, 2000, "the picture changes after steps (%d pixels)", d01);
     int red_cache = shot_red(&s1);
 
     keys(&c, "c");
-    settle();
-    take(&c, &s2, "cache-off");
+    settle(&c, &s1, &s2, "cache-off");
     int d12 = shot_diff(&s1, &s2);
     cr_assert_gt(d12, 500, "the picture changes when the cache is switched off (%d pixels)", d12);
 
     keys(&c, "space");
-    settle();
-    take(&c, &s3, "no-cache-step");
+    settle(&c, &s2, &s3, "no-cache-step");
     int red_nocache = shot_red(&s3);
     cr_assert_gt(red_nocache, red_cache + 2000,
                  "no-cache step: earlier blocks are red (recomputed): %d red pixels, %d with "
@@ -345,31 +366,33 @@ Test(e2e, window_in_xvfb, .timeout = 60) {
     keys(&c, "c");
     keys(&c, "space");
     keys(&c, "space");
-    settle();
-    take(&c, &s4, "cache-on-again");
+    settle(&c, &s3, &s4, "cache-on-again");
     int red_again = shot_red(&s4);
     fprintf(stderr, "e2e: red pixels: start %d, cache %d, no cache %d, cache again %d\n",
             red_start, red_cache, red_nocache, red_again);
     cr_assert_lt(red_again, red_nocache - 2000, "cache back on: no recompute red");
 
     keys(&c, "d"); // light theme
-    settle();
     Shot s5;
-    take(&c, &s5, "light");
+    settle(&c, &s4, &s5, "light");
     cr_assert_gt(shot_diff(&s4, &s5), W * H / 3, "the light theme changes most of the picture");
 
     keys(&c, "e");
-    nap_ms(1500);
     char *exports = tu_join(c.dir, "exports");
-    DIR *dir = opendir(exports);
     int png = 0, svg = 0;
-    for (struct dirent *e; dir && (e = readdir(dir));) {
-        size_t n = strlen(e->d_name);
-        png += n > 4 && strcmp(e->d_name + n - 4, ".png") == 0;
-        svg += n > 4 && strcmp(e->d_name + n - 4, ".svg") == 0;
+    for (uint64_t end = kv_now_ns() + 20ull * 1000000000ull; kv_now_ns() < end; nap_ms(40)) {
+        png = svg = 0;
+        DIR *dir = opendir(exports);
+        for (struct dirent *e; dir && (e = readdir(dir));) {
+            size_t n = strlen(e->d_name);
+            png += n > 4 && strcmp(e->d_name + n - 4, ".png") == 0;
+            svg += n > 4 && strcmp(e->d_name + n - 4, ".svg") == 0;
+        }
+        if (dir)
+            closedir(dir);
+        if (png && svg)
+            break;
     }
-    if (dir)
-        closedir(dir);
     cr_assert(png == 1 && svg == 1, "E exported one PNG and one SVG (%d, %d)", png, svg);
 
     keys(&c, "q");
@@ -424,23 +447,20 @@ Test(e2e, lesson_in_xvfb, .timeout = 60) {
                      "light",     NULL};
     pid_t kpid = spawn_bg(kargv, klog, c.dir);
     window_wait(&c, kpid, xpid, klog);
-    settle();
 
     Shot s0, s1, s2;
-    take(&c, &s0, "lesson-beat1");
+    settle(&c, NULL, &s0, "lesson-beat1");
     int black = shot_black_rows(&s0), light = shot_light(&s0);
     fprintf(stderr, "e2e: lesson fullscreen light: %d black rows, %d%% light pixels\n", black,
             (int)(100.0 * light / (W * H)));
     cr_assert_eq(black, 0, "the fullscreen window leaves %d rows of the screen uncovered", black);
     cr_assert_gt(light, W * H / 2, "--theme light: only %d light pixels", light);
     keys(&c, "Right");
-    settle();
-    take(&c, &s1, "lesson-beat2");
+    settle(&c, &s0, &s1, "lesson-beat2");
     int d01 = shot_diff(&s0, &s1);
     cr_assert_gt(d01, 2000, "the next beat changes the picture (%d pixels)", d01);
     keys(&c, "Left");
-    settle();
-    take(&c, &s2, "lesson-beat1-again");
+    settle(&c, &s1, &s2, "lesson-beat1-again");
     int d02 = shot_diff(&s0, &s2);
     fprintf(stderr, "e2e: lesson: beat 1 -> 2 changed %d pixels, back to beat 1 differs in %d\n",
             d01, d02);

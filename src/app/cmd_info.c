@@ -6,14 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void si(double v, const char *unit, char *buf, size_t cap) {
-    const char *pre[] = {"", "k", "M", "G", "T", "P"};
-    int i = 0;
-    while (v >= 1000.0 && i < 5)
-        v /= 1000.0, i++;
-    snprintf(buf, cap, "%.3g %s%s", v, pre[i], unit);
-}
-
 // ----------------------------------------------------------------------------------------------
 // --heads: the previous-token and induction heads, scored on the presets and on a probe of random
 // tokens repeated twice (the standard test: in the second copy, an induction head attends to the
@@ -94,28 +86,116 @@ static int info_heads(const Model *m, const Tokenizer *t, KvError *err) {
     return 0;
 }
 
+// ----------------------------------------------------------------------------------------------
+// --project [LENGTH]: the KV cache of a sequence on published models (src/sim/project.c), beside
+// this model's own. Without LENGTH, four lengths a class compares; with it, that length and how
+// many such sequences fit beside the weights on each accelerator.
+
+static ProjectAttn attn_of(int heads, int kv_heads) {
+    return kv_heads == heads ? PROJECT_ATTN_MHA
+                             : kv_heads == 1 ? PROJECT_ATTN_MQA : PROJECT_ATTN_GQA;
+}
+
+static void project_row(const PublishedModel *pm, const ProjectCache *pc, const uint64_t *lens,
+                        int n_lens, bool fits) {
+    char b[32], w[32], hk[16], win[16];
+    snprintf(hk, sizeof hk, "%d/%d", pm->heads, pm->kv_heads);
+    if (pm->window > 0)
+        snprintf(win, sizeof win, "%d", pm->window);
+    else
+        snprintf(win, sizeof win, "-");
+    kv_format_bytes(b, sizeof b, (uint64_t)(project_bytes_per_token(pm, pc) + 0.5));
+    printf("%-14s %-4s %3d %8s %4d %7s %7d %10s", pm->name, project_attn_name(pm->attn),
+           pm->layers, hk, pm->head_size, win, pm->context, b);
+    for (int k = 0; k < n_lens; k++) {
+        kv_format_bytes(b, sizeof b, (uint64_t)(project_kv_bytes(pm, pc, lens[k]) + 0.5));
+        printf(" %9s%s", b, lens[k] > (uint64_t)pm->context ? "*" : " ");
+    }
+    kv_format_bytes(w, sizeof w, (uint64_t)(project_weight_bytes(pm) + 0.5));
+    printf(" %9s", w);
+    if (fits)
+        for (int a = 0; a < n_project_accelerators; a++) {
+            int64_t n = project_sequences_fit(pm, pc, lens[0], project_accelerators[a].bytes);
+            printf(" %9lld", (long long)n);
+        }
+    printf("\n");
+}
+
+static int info_project(const Model *m, uint64_t length) {
+    const ModelConfig *c = &m->cfg;
+    const uint64_t defaults[] = {1024, 8192, 32768, 131072};
+    const uint64_t *lens = length ? &length : defaults;
+    const int n_lens = length ? 1 : 4;
+    ProjectCache pc;
+    project_cache_default(&pc);
+    printf("KV cache per sequence: 2 x layers x kv_heads x head_size values per token (MLA: layers "
+           "x (latent + rope)), %d-bit values; weights in bfloat16\n", pc.value_bits);
+    printf("%-14s %-4s %3s %8s %4s %7s %7s %10s", "model", "attn", "L", "H/HKV", "HS", "window",
+           "context", "per_token");
+    for (int k = 0; k < n_lens; k++) {
+        char h[32];
+        snprintf(h, sizeof h, "at_%llu", (unsigned long long)lens[k]);
+        printf(" %10s", h);
+    }
+    printf(" %9s", "weights");
+    if (length)
+        for (int a = 0; a < n_project_accelerators; a++) {
+            char h[32];
+            snprintf(h, sizeof h, "fit_%.0fGB", project_accelerators[a].bytes / 1e9);
+            printf(" %9s", h);
+        }
+    printf("\n");
+    // this model, as the engine stores it (float32)
+    char name[64];
+    const char *slash = strrchr(m->path, '/');
+    snprintf(name, sizeof name, "%.63s", slash ? slash + 1 : m->path);
+    char *dot = strrchr(name, '.');
+    if (dot)
+        *dot = '\0';
+    PublishedModel self = {name, attn_of(c->n_heads, c->n_kv_heads), c->n_layers, c->n_heads,
+                           c->n_kv_heads, config_head_size(c), c->dim, c->hidden_dim, 0, 0, 0,
+                           c->seq_len, (double)config_param_count(c), m->path};
+    ProjectCache own = pc;
+    own.value_bits = 32;
+    project_row(&self, &own, lens, n_lens, length != 0);
+    for (int i = 0; i < n_published_models; i++)
+        project_row(&published_models[i], &pc, lens, n_lens, length != 0);
+    printf("(the first row: this model, float32 values as the engine stores them; * past the "
+           "model's context; GB = 10^9 bytes)\n");
+    return 0;
+}
+
 int cmd_info(int argc, char **argv) {
     CommonOptions o;
     app_common_defaults(&o);
     KvError err = {0};
-    bool heads = false;
+    bool heads = false, project = false;
+    uint64_t project_len = 0;
     for (int i = 1; i < argc; i++) {
         int r = app_parse_common(argc, argv, &i, &o, &err);
         if (r < 0)
             return app_fail(&err);
         if (r > 0)
             continue;
-        if (strcmp(argv[i], "--heads") == 0)
+        if (strcmp(argv[i], "--heads") == 0) {
             heads = true;
-        else
+        } else if (strcmp(argv[i], "--project") == 0) {
+            project = true;
+            if (i + 1 < argc && argv[i + 1][0] != '-') {
+                long v;
+                if (app_parse_int("--project", argv[++i], 1, 100000000, &v, &err))
+                    return app_fail(&err);
+                project_len = (uint64_t)v;
+            }
+        } else
             return app_usage_error("info", "unknown option '%s' (see kvscope --help)", argv[i]);
     }
     Model m;
     Tokenizer t;
     if (app_load(&m, &t, o.model, o.tokenizer, &err))
         return app_fail(&err);
-    if (heads) {
-        int st = info_heads(&m, &t, &err);
+    if (heads || project) {
+        int st = heads ? info_heads(&m, &t, &err) : info_project(&m, project_len);
         tokenizer_free(&t);
         model_free(&m);
         return st;
@@ -134,18 +214,18 @@ int cmd_info(int argc, char **argv) {
            c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, config_head_size(c),
            config_kv_dim(c), c->vocab_size, c->seq_len);
     printf("classifier   %s\n", c->shared_classifier ? "shared with the embedding" : "separate");
-    si((double)config_param_count(c), "", a, sizeof a);
+    kv_format_number(a, sizeof a, (double)config_param_count(c), KV_NUM_SI_SHORT, "");
     printf("parameters   %zu (%s)\n", config_param_count(c), a);
-    view_format_bytes(b, sizeof b, per_tok);
-    view_format_bytes(d, sizeof d, (uint64_t)per_tok * (uint64_t)c->seq_len);
+    kv_format_bytes(b, sizeof b, per_tok);
+    kv_format_bytes(d, sizeof d, (uint64_t)per_tok * (uint64_t)c->seq_len);
     printf("kv_bytes_per_token %zu (%s; 2 x %d layers x %d kv_dim x %d bytes)\n", per_tok, b,
            c->n_layers, config_kv_dim(c), kv_precision_bits(KV_PRECISION_F32) / 8);
     printf("kv_bytes_full_context %zu (%s at %d tokens)\n", per_tok * (size_t)c->seq_len, d,
            c->seq_len);
-    si((double)decode_last, "FLOP", a, sizeof a);
+    kv_format_number(a, sizeof a, (double)decode_last, KV_NUM_SI_SHORT, "FLOP");
     printf("flops_decode_last_position %llu (%s)\n", (unsigned long long)decode_last, a);
     const bool bf16 = model_weights_bf16(&m);
-    view_format_bytes(b, sizeof b, (uint64_t)model_matrix_floats(&m) * (bf16 ? 2 : 4));
+    kv_format_bytes(b, sizeof b, (uint64_t)model_matrix_floats(&m) * (bf16 ? 2 : 4));
     printf("engine_weights %s (%s a decode step streams)%s\n", bf16 ? "bfloat16" : "float32", b,
            bf16 ? ": every matrix weight is a bfloat16 value, kept in half the bytes" : "");
     printf("tokenizer    %d pieces, longest %u bytes\n", t.vocab_size, t.max_token_length);

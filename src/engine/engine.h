@@ -47,9 +47,98 @@ void *kv_malloc_aligned_at(size_t n, const char *file, int line);
 // Monotonic clock in nanoseconds.
 uint64_t kv_now_ns(void);
 
-// Writes `n` bytes to `path` atomically: a temporary file beside it, fsync-free rename on
-// success, nothing left behind on failure. Used by every writer in the project.
+// Writes `n` bytes to `path` atomically: an exclusive temporary file beside it (kv_temp_create),
+// renamed over path on success, nothing left behind on failure or on SIGINT/SIGTERM. Used by
+// every writer in the project. A failed write (a full disk) is KV_ERR_RUNTIME; a path that
+// cannot be created is KV_ERR_INPUT.
 KvStatus kv_write_file_atomic(const char *path, const void *data, size_t n, KvError *err);
+
+// ----------------------------------------------------------------------------------------------
+// Parsing numbers a user typed
+//
+// One parser per kind of value, used by every command and by the lesson parser, so that an
+// option and a lesson line accept and refuse the same words. The whole string must be the value:
+// no leading or trailing spaces, no trailing letters, no overflow. `what` names the option or
+// command; a refusal is KV_ERR_INPUT with "<what>: <why>" and leaves *out alone.
+
+// A whole number in lo..hi (decimal, an optional leading '-').
+KvStatus kv_parse_int(const char *what, const char *s, long lo, long hi, long *out, KvError *err);
+// A finite decimal number in lo..hi.
+KvStatus kv_parse_float(const char *what, const char *s, double lo, double hi, double *out,
+                        KvError *err);
+// A 64-bit unsigned whole number: decimal digits only (no sign, no space), at most 2^64 - 1.
+KvStatus kv_parse_u64(const char *what, const char *s, uint64_t *out, KvError *err);
+// A sampler seed: kv_parse_u64, except 0, which is refused: xorshift64* never leaves the state
+// 0, so every draw would be 0.0 and the sampler would always pick the most probable token.
+KvStatus kv_parse_seed(const char *what, const char *s, uint64_t *out, KvError *err);
+// "WIDTHxHEIGHT" (an 'x' or 'X' between two runs of digits), each side in min..max and
+// width * height at most max_pixels (0: no limit).
+KvStatus kv_parse_size(const char *what, const char *s, int min_w, int min_h, int max_side,
+                       double max_pixels, int *w, int *h, KvError *err);
+
+// ----------------------------------------------------------------------------------------------
+// Files read whole, and text: one reader and one UTF-8 walker for the whole project
+
+// Reads the whole regular file at `path` into *out (owned, free(); NUL-terminated after its *n
+// bytes, so text can be used as a string). KV_ERR_INPUT "<path>: <why>" when it cannot be
+// opened or read, is not a regular file (kv_open_regular: a directory, FIFO or device is refused
+// without blocking), or holds more than `max` bytes (SIZE_MAX: no limit). *out is NULL on failure.
+KvStatus kv_read_file(const char *path, size_t max, unsigned char **out, size_t *n,
+                      KvError *err);
+
+// The UTF-8 sequence at s (reading at most n bytes): its length 1..4, with its code point in
+// *cp (cp may be NULL); 0 when the bytes are not valid UTF-8 (a stray continuation byte, a
+// sequence cut short, an overlong form, a surrogate, past U+10FFFF) or n is 0.
+int kv_utf8_next(const char *s, size_t n, uint32_t *cp);
+// Code points in s[0 .. n), or -1 when those bytes are not valid UTF-8.
+long kv_utf8_count(const char *s, size_t n);
+
+// ----------------------------------------------------------------------------------------------
+// Numbers for people
+
+// Numbers as every part of kvscope prints them (the picture's counters, captions, messages,
+// kvscope info): scaled to a prefix, three significant figures, then the unit. Writes at most
+// cap bytes, NUL-terminated.
+typedef enum {
+    KV_NUM_SI,       // decimal prefixes, fixed decimals: "2.70 MFLOP", "512 FLOP" (counters)
+    KV_NUM_SI_SHORT, // the same, trailing zeros dropped: "2.7 MFLOP" (captions, info)
+    KV_NUM_BYTES,    // binary prefixes, zeros dropped: "512 B", "6 KiB", "1.5 MiB"
+    KV_NUM_COUNT,    // counts like parameters: "6.3M", "15.2k", "7B" (unit usually "")
+    KV_NUM_PLAIN,    // no prefix: "3.14", "12.5", "1234" (ratios)
+    KV_NUM_STYLES
+} KvNumberStyle;
+void kv_format_number(char *out, size_t cap, double v, KvNumberStyle style, const char *unit);
+// Bytes: kv_format_number(..., KV_NUM_BYTES, "B").
+void kv_format_bytes(char *out, size_t cap, uint64_t bytes);
+
+// ----------------------------------------------------------------------------------------------
+// Files written safely
+
+// The bytes of memory this process can count on: the smaller of the physical memory and what
+// the kernel reports available (MemAvailable), and of RLIMIT_AS / RLIMIT_DATA when set.
+uint64_t kv_memory_available(void);
+
+// Opens `path` for reading only when it is a regular file (a FIFO, directory or device is
+// refused without blocking). Returns the descriptor (blocking mode) and fills *size, or -1 with
+// err filled: "<path>: cannot open: <why>" or "<path>: cannot read (not a regular file)".
+int kv_open_regular(const char *path, uint64_t *size, KvError *err);
+
+// Creates a fresh temporary file beside `path` (same folder, name "<base>.tmp-XXXXXX"),
+// exclusively (O_CREAT | O_EXCL | O_NOFOLLOW, mode 0644 less the umask), and registers it so
+// that SIGINT, SIGTERM and SIGHUP remove it before the process dies. Writes the temporary's name
+// into tmp (cap bytes). Returns the descriptor or -1 (err: "<path>: cannot write: <why>").
+int kv_temp_create(const char *path, char *tmp, size_t cap, KvError *err);
+// Forgets a temporary: unlinks it when `remove` is true; either way it leaves the registry.
+void kv_temp_forget(const char *tmp, bool remove);
+// Renames the temporary over `path` and forgets it. KV_ERR_RUNTIME on failure (tmp removed).
+KvStatus kv_temp_commit(const char *tmp, const char *path, KvError *err);
+
+// Writes all of data to fd, retrying short writes and EINTR. KV_ERR_RUNTIME on failure, with
+// "<what>: <strerror>" (what names the file or "stdout").
+KvStatus kv_write_all(int fd, const void *data, size_t n, const char *what, KvError *err);
+
+// True when a and b name the same file (same device and inode); false when either is missing.
+bool kv_same_file(const char *a, const char *b);
 
 // ----------------------------------------------------------------------------------------------
 // Random numbers: llama2.c's xorshift64* (the golden checkpoints and its sampler use it)
@@ -88,6 +177,16 @@ size_t config_param_count(const ModelConfig *c);
 // KV cache bytes one position costs in kvscope's cache (f32 values): 2 * L * KV * 4. The same
 // as config_kv_bytes_per_token_bits(c, kv_precision_bits(KV_PRECISION_F32)); see kvcache.c.
 size_t config_kv_bytes_per_token(const ModelConfig *c);
+// The memory running a model takes, in bytes: its weights (the model and the engine's packed
+// copy), the engine (KV cache, no-cache working memory, activations of a pass of T positions,
+// sampler) and a session's history through the whole context (a record per step, each with the
+// attention row of its position for every layer and head). model_load refuses a model whose
+// total exceeds kv_memory_available(), before allocating any of it.
+typedef struct {
+    uint64_t weights, engine, history, total;
+} ModelMemory;
+#define KV_STEP_RECORD_BYTES 512 // a StepRecord is smaller (a test holds it to that)
+void config_memory(const ModelConfig *c, ModelMemory *mem);
 // Checks every field and the products that size tensors; `what` names the file in the message.
 KvStatus config_validate(const ModelConfig *c, const char *what, KvError *err);
 
@@ -154,6 +253,7 @@ typedef struct {
     float *scores;    // merge priority: higher merges first
     int *sorted;      // ids sorted by piece bytes, for lookup
     int space_id;     // id of " " (the dummy prefix)
+    int min_piece_len; // bytes of the shortest piece (>= 1: a token holds at least one byte)
 } Tokenizer;
 
 // Loads vocab_size entries (the count comes from the checkpoint). KV_ERR_INPUT on a short,
@@ -170,7 +270,8 @@ int tokenizer_lookup(const Tokenizer *t, const char *s, size_t len);
 
 // Encodes UTF-8 text as llama2.c does: optional BOS, a " " dummy prefix when text is not empty,
 // one id per code point (byte fallback), then best-score merges. Invalid UTF-8 is KV_ERR_INPUT.
-// Writes at most cap ids; more is KV_ERR_INPUT ("longer than ... tokens").
+// Writes at most cap ids; more is KV_ERR_INPUT ("longer than ... tokens"), refused before any
+// work when the text has more bytes than cap tokens can hold. O(n log n) in the text's length.
 KvStatus tokenizer_encode(const Tokenizer *t, const char *text, bool bos, bool eos, int *out,
                           int cap, int *n_out, KvError *err);
 
@@ -363,6 +464,11 @@ typedef struct {
     float *wide;   // (4, max(D, F)) bfloat16 weight rows widened to floats for a batched pass
     float *rope;   // (T, HS/2, 2) cos and sin of each position's rotation of each pair
     bool instrument; // record attention and counters (off: bench measures their cost)
+    // Set by every pass: 0, or where it met a value that is not a finite number (a model whose
+    // huge weights overflow): fault_layer 1..L for a layer's output, L + 1 for the logits, and
+    // the position of the first such row. The pass stops there; its logits are not usable and
+    // the cache keeps only the positions before the pass.
+    int fault_layer, fault_pos;
 } Engine;
 
 KvStatus engine_init(Engine *e, const Model *m, KvError *err);
@@ -393,6 +499,9 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
 // Returns the first position computed.
 int engine_step(Engine *e, const int *tokens, int len, CacheMode mode, AttnSink *sink,
                 Counters *ctr);
+// "<model path>: produces non-finite values at layer L, position P" (KV_ERR_INPUT) when the last
+// pass of e met one (e->fault_layer), else KV_OK.
+KvStatus engine_fault(const Engine *e, KvError *err);
 
 // ----------------------------------------------------------------------------------------------
 // Sampler (llama2.c's, plus top-k)

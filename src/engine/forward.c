@@ -166,6 +166,23 @@ void engine_free(Engine *e) {
     memset(e, 0, sizeof *e);
 }
 
+// The first of rows 0..n-1 (each `width` floats) holding a value that is not a finite number,
+// or -1. An integer OR over the exponent bits: cheap beside the products that made the rows.
+static int first_nonfinite_row(const float *x, int n, int width) {
+    for (int t = 0; t < n; t++) {
+        const float *row = x + (size_t)t * width;
+        uint32_t bad = 0;
+        for (int i = 0; i < width; i++) {
+            uint32_t u;
+            memcpy(&u, row + i, sizeof u);
+            bad |= (u & 0x7f800000u) == 0x7f800000u;
+        }
+        if (bad)
+            return t;
+    }
+    return -1;
+}
+
 // ----------------------------------------------------------------------------------------------
 // The forward pass
 
@@ -186,6 +203,8 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
     KvCache *kc = use_cache ? &e->cache : &e->work;
     kvcache_begin(kc, pos0, n);
     const float inv_sqrt_hs = 1.0f / sqrtf((float)HS);
+    e->fault_layer = 0;
+    e->fault_pos = -1;
 
     // x (N, D) = the embedding rows of the tokens: the residual stream every layer adds to
     for (int t = 0; t < n; t++)
@@ -263,6 +282,16 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
         matmul(e, e->xb2, e->hb2, w2, n, F, D, f_mlp);
         for (size_t i = 0; i < (size_t)n * D; i++)
             e->x[i] += e->xb2[i];
+        // a model with huge weights overflows: stop at the first layer whose output is not
+        // finite (every later value would be meaningless), keeping the cache as it was
+        const int bad = first_nonfinite_row(e->x, n, D);
+        if (bad >= 0) {
+            e->fault_layer = l + 1;
+            e->fault_pos = pos0 + bad;
+            kvcache_end(kc);
+            kvcache_truncate(kc, pos0);
+            return;
+        }
     }
     if (ctr)
         ctr->positions += (uint64_t)n;
@@ -274,6 +303,11 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
     kernel_rmsnorm(e->xb, xl, w->rms_final, D);
     const void *wcls = packed_at(e, (size_t)c->n_layers * e->packed_layer);
     matmul(e, e->logits, e->xb, wcls, 1, D, c->vocab_size, f_cls);
+    if (first_nonfinite_row(e->logits, 1, c->vocab_size) >= 0) {
+        e->fault_layer = c->n_layers + 1;
+        e->fault_pos = pos0 + n - 1;
+        kvcache_truncate(kc, pos0);
+    }
 }
 
 int engine_step(Engine *e, const int *tokens, int len, CacheMode mode, AttnSink *sink,
@@ -288,6 +322,18 @@ int engine_step(Engine *e, const int *tokens, int len, CacheMode mode, AttnSink 
     kvcache_clear(&e->cache); // a model without a cache keeps nothing between steps
     engine_forward(e, tokens, 0, len, false, sink, ctr);
     return 0;
+}
+
+KvStatus engine_fault(const Engine *e, KvError *err) {
+    if (!e->fault_layer)
+        return KV_OK;
+    const int L = e->model->cfg.n_layers;
+    if (e->fault_layer > L)
+        return kv_error(err, KV_ERR_INPUT,
+                        "%s: produces non-finite values at layer %d (the classifier), position %d",
+                        e->model->path, e->fault_layer, e->fault_pos);
+    return kv_error(err, KV_ERR_INPUT, "%s: produces non-finite values at layer %d, position %d",
+                    e->model->path, e->fault_layer, e->fault_pos);
 }
 
 // ----------------------------------------------------------------------------------------------

@@ -301,8 +301,8 @@ static inline v8f splat8(float a) {
 // 2^k through the exponent bits. Below -87 (e^-87 ~ 1.6e-38) inputs are clamped there.
 static inline v8f exp8(v8f x) {
     const v8f lo = splat8(-87.0f);
-    v8i small = x < lo;
-    x = (v8f)(((v8i)x & ~small) | ((v8i)lo & small));
+    v8i keep = x >= lo; // false for NaN too: a NaN never reaches the float-to-int conversion
+    x = (v8f)(((v8i)x & keep) | ((v8i)lo & ~keep));
     v8f y = x * splat8(1.44269504088896341f);
     v8i k = -__builtin_convertvector(splat8(0.5f) - y, v8i); // round(y), y <= 0
     v8f kf = __builtin_convertvector(k, v8f);
@@ -397,6 +397,7 @@ KV_INLINE void attend_sized(float *restrict out, float *restrict att, const floa
     }
     for (; s < n; s++)
         att[s] /= sum;
+    const bool scores_finite = mx - mx == 0.0f; // false for an infinite or NaN maximum
 
 #define KV_VALUE_STEP(acc, j)                                                                      \
     do {                                                                                           \
@@ -442,6 +443,8 @@ KV_INLINE void attend_sized(float *restrict out, float *restrict att, const floa
             acc += att[s] * values[(size_t)s * stride + i];
         out[i] = acc;
     }
+    if (!scores_finite) // the scores overflowed: say so in the output, which the layer checks
+        out[0] = NAN;
 }
 
 KV_CLONES
@@ -473,7 +476,7 @@ void kernel_rmsnorm(float *out, const float *x, const float *weight, int size) {
         ss += x[j] * x[j];
     ss /= (float)size;
     ss += 1e-5f;
-    ss = 1.0f / sqrtf(ss);
+    ss = ss - ss == 0.0f ? 1.0f / sqrtf(ss) : NAN; // squares that overflow are not a zero row
     for (int j = 0; j < size; j++)
         out[j] = weight[j] * (ss * x[j]);
 }

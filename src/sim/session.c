@@ -236,6 +236,12 @@ bool session_step(Session *s) {
     uint64_t t0 = kv_now_ns();
     r->first = engine_step(&s->eng, s->tokens, len, s->mode, &sink, &r->counted);
     r->step_ns = kv_now_ns() - t0;
+    if (s->eng.fault_layer) { // the model overflowed: no step (session_fault says where)
+        free(r->attn);
+        memset(r, 0, sizeof *r);
+        s->n_steps = s->cursor;
+        return false;
+    }
 
     // positions 0 .. len-2 were computed by earlier steps; computing them again is recomputation
     const int seen = s->cursor == 0 ? 0 : len - 1;
@@ -261,6 +267,13 @@ bool session_step(Session *s) {
         kvcache_truncate(&s->shadow.cache, len - 1); // what it holds of this sequence
         CacheMode other = s->mode == CACHE_MODE_ON ? CACHE_MODE_OFF : CACHE_MODE_ON;
         engine_step(&s->shadow, s->tokens, len, other, NULL, NULL);
+        if (s->shadow.fault_layer) {
+            kvcache_seek(&s->eng.cache, r->cache_before);
+            free(r->attn);
+            memset(r, 0, sizeof *r);
+            s->n_steps = s->cursor;
+            return false;
+        }
         r->max_logit_diff = max_abs_diff(s->eng.logits, s->shadow.logits, c->vocab_size);
     }
 
@@ -272,6 +285,13 @@ bool session_step(Session *s) {
     s->cursor++;
     s->n_steps = s->cursor;
     return true;
+}
+
+KvStatus session_fault(const Session *s, KvError *err) {
+    KvStatus st = engine_fault(&s->eng, err);
+    if (!st && s->verify && s->shadow.model)
+        st = engine_fault(&s->shadow, err);
+    return st;
 }
 
 bool session_back(Session *s) {

@@ -106,8 +106,12 @@ KvStatus session_set_prompt(Session *s, const char *prompt, KvError *err);
 // Resets to the current prompt with no steps (sampler reseeded).
 void session_reset(Session *s);
 
-// Generates one token. Returns false (nothing done) at the model's context limit.
+// Generates one token. Returns false (nothing done) at the model's context limit, or when the
+// model produced a value that is not a finite number (session_fault then says where).
 bool session_step(Session *s);
+// After session_step returned false: KV_ERR_INPUT with "<model>: produces non-finite values at
+// layer L, position P" when the model overflowed, KV_OK when the context was simply full.
+KvStatus session_fault(const Session *s, KvError *err);
 // Undoes the last step exactly (the record stays, for redo by session_step). False at step 0.
 bool session_back(Session *s);
 // Mode of the next steps; works between any two steps (turning the cache on rebuilds it).
@@ -150,5 +154,62 @@ void trace_write_header(FILE *f);
 void trace_write_step(FILE *f, const Session *s, const StepRecord *r);
 // RFC 4180 field: quoted when it holds a comma, quote, CR or LF; quotes doubled.
 void trace_write_field(FILE *f, const char *text, size_t len);
+
+// ----------------------------------------------------------------------------------------------
+// Projection: what a sequence's KV cache would cost on published models (project.c).
+
+typedef enum {
+    PROJECT_ATTN_MHA, // every query head has its own key/value head
+    PROJECT_ATTN_GQA, // groups of query heads share one key/value head
+    PROJECT_ATTN_MQA, // all query heads share one key/value head
+    PROJECT_ATTN_MLA  // keys and values rebuilt from one cached latent per layer (DeepSeek)
+} ProjectAttn;
+
+typedef struct {
+    const char *name;
+    ProjectAttn attn;
+    int layers, heads, kv_heads, head_size; // L, H, HKV, HS
+    int dim, hidden;                        // D and the MLP's hidden size (F)
+    int mla_latent, mla_rope;               // MLA: cached latent and rotary-key sizes per layer
+    int window;                             // the model's own sliding window (0 = none)
+    int context;                            // positions it was trained for
+    double params;                          // parameters (all experts of a mixture)
+    const char *source;                     // the config file or paper the row comes from
+} PublishedModel;
+
+extern const PublishedModel published_models[];
+extern const int n_published_models;
+
+typedef struct {
+    const char *name;
+    double bytes; // as marketed: 10^9 bytes a GB
+} ProjectAccelerator;
+
+extern const ProjectAccelerator project_accelerators[];
+extern const int n_project_accelerators;
+
+// How the projected cache stores and keeps positions: the session's precision and retention.
+typedef struct {
+    int value_bits;            // bits per stored value (16: the models' own bfloat16 cache)
+    double row_overhead_bytes; // bytes per stored row besides the values (quantization scales)
+    int max_positions;         // positions a retention policy keeps at most (0 = all)
+} ProjectCache;
+
+void project_cache_default(ProjectCache *pc); // 16 bits, no overhead, every position
+const char *project_attn_name(ProjectAttn a); // "MHA", "GQA", "MQA", "MLA"
+const PublishedModel *project_find(const char *name); // by name, any case; NULL if none
+// Values cached per token: 2*L*HKV*HS, or L*(latent + rope) for MLA.
+uint64_t project_values_per_token(const PublishedModel *m);
+// Rows (vectors that get their own quantization scale) per token: 2*L*HKV, or L for MLA.
+uint64_t project_rows_per_token(const PublishedModel *m);
+// Positions held for a sequence of `length` tokens: capped by the model's window and the policy.
+uint64_t project_positions(const PublishedModel *m, const ProjectCache *pc, uint64_t length);
+double project_bytes_per_token(const PublishedModel *m, const ProjectCache *pc);
+double project_kv_bytes(const PublishedModel *m, const ProjectCache *pc, uint64_t length);
+double project_weight_bytes(const PublishedModel *m); // bfloat16 weights
+// Sequences of `length` tokens whose caches fit beside the weights in memory_bytes (0 when the
+// weights alone do not fit; -1 when a cache holds nothing).
+int64_t project_sequences_fit(const PublishedModel *m, const ProjectCache *pc, uint64_t length,
+                              double memory_bytes);
 
 #endif

@@ -31,6 +31,11 @@ typedef struct {
     void *ctx;
 } SceneTextSink;
 
+// One line of the help overlay: keys and what they do (the window passes its own).
+typedef struct {
+    const char *keys, *text;
+} ViewHelpRow;
+
 typedef struct {
     ViewKind kind;
     int layer;            // VIEW_ALL_LAYERS or 0 .. L-1
@@ -43,6 +48,8 @@ typedef struct {
     float beam_threshold; // beams of a smaller attention weight are not drawn
     bool show_panels;     // counters, chart and next-token panel (default true)
     bool help;            // help overlay listing every key
+    const ViewHelpRow *help_rows; // its lines, n_help_rows (borrowed)
+    int n_help_rows;
     const char *caption_title; // lesson caption, or NULL (borrowed)
     const char *caption_text;  // its sentence or two, or NULL (borrowed)
     const char *notice;        // a short on-screen note (export done, context full), or NULL
@@ -53,13 +60,13 @@ typedef struct {
 // Defaults: sequence view, all layers, mean head, dark theme, zoom 1, threshold 0.02, panels.
 void view_init(View *v);
 
-// Names for command lines and the window ("sequence", "heatmap", "layers"); -1 when unknown.
+// Names for command lines, lessons and the window ("sequence", "heatmap", "layers"), from the
+// view table (views.c); view_kind_parse gives -1 when unknown. view_kind_list writes every name,
+// separated by sep, for messages ("sequence, heatmap, layers").
 const char *view_kind_name(ViewKind k);
 int view_kind_parse(const char *name);
+void view_kind_list(char *out, size_t cap, const char *sep);
 
-// Bytes in binary units, three significant figures, as every part of kvscope prints them:
-// "512 B", "6 KiB", "1.5 MiB", "7 GiB".
-void view_format_bytes(char *out, size_t cap, uint64_t bytes);
 
 // ----------------------------------------------------------------------------------------------
 // Drawing
@@ -70,6 +77,12 @@ void view_format_bytes(char *out, size_t cap, uint64_t bytes);
 // step at rest, which is what exports show.
 void scene_draw(cairo_t *cr, const Session *s, const View *v, int width, int height,
                 double t_anim);
+
+// How a step unfolds over time (anim.c), the same for the window and every export: a step of
+// this phase played at tok_s tokens per second animates for view_anim_seconds, and `elapsed`
+// seconds after it was taken it is drawn at t_anim = view_anim_t (0 .. 1; 1 = at rest).
+double view_anim_seconds(Phase phase, double tok_s);
+double view_anim_t(Phase phase, double tok_s, double elapsed);
 
 // ----------------------------------------------------------------------------------------------
 // Cache-block states (the same in every layer; the layer only staggers the animation)
@@ -146,5 +159,32 @@ int scene_hit_token(const SceneLayout *l, double x, double y);
 bool scene_hit_block(const SceneLayout *l, double x, double y, int *token, int *layer);
 // Heatmap cell under (x, y): true with its query row and key column.
 bool scene_hit_heatmap(const SceneLayout *l, double x, double y, int *row, int *col);
+
+// ----------------------------------------------------------------------------------------------
+// Glossary (glossary.c): every term the picture, the exports and the lessons use, from
+// assets/glossary.txt. Hover texts, the glossary panel and `kvscope glossary` read it.
+
+typedef struct {
+    const char *term;       // the word as the picture writes it
+    const char *also;       // other spellings, comma-separated, or NULL
+    const char *short_text; // one or two sentences
+    const char *long_text;  // a paragraph, or NULL
+} GlossaryEntry;
+
+typedef struct {
+    GlossaryEntry *entries; // owned, pointing into text
+    int n;
+    char *text;             // owned
+} Glossary;
+
+// Parses the glossary format (see assets/glossary.txt). KV_ERR_INPUT with "<what>:<line>: <why>"
+// for an unknown key, an entry without a term or short definition, or a word defined twice.
+KvStatus glossary_parse(Glossary *g, const char *text, size_t len, const char *what,
+                        KvError *err);
+KvStatus glossary_load(Glossary *g, const char *path, KvError *err);
+void glossary_free(Glossary *g);
+// The entry whose term or one of whose other spellings is `word` (any case; trailing spaces and
+// a colon ignored), or NULL.
+const GlossaryEntry *glossary_find(const Glossary *g, const char *word);
 
 #endif

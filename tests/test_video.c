@@ -1,0 +1,337 @@
+// test_video.c — src/export/video.c: clips encoded as MP4, WebM and GIF are decoded again with
+// libavformat and checked: frame count, size, duration, and the first and last frames against
+// the pixels that went in (within a stated tolerance, as lossy codecs allow); bad names, sizes
+// and rates refused with nothing left behind; a failed write removes its temporary file.
+#include "util/testutil.h"
+#include "export/export.h"
+
+#include <cairo.h>
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libswscale/swscale.h>
+
+TestSuite(video, .fini = tu_leak_check);
+
+#define W 320
+#define H 180
+#define FPS 25
+#define N 20
+
+// Frame i of a test clip: a smooth gradient (what bands in a naive GIF), a block that moves
+// and a bright bar whose width counts the frames.
+static cairo_surface_t *clip_frame(int i) {
+    cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, W, H);
+    cairo_t *cr = cairo_create(s);
+    cairo_pattern_t *g = cairo_pattern_create_linear(0, 0, W, H);
+    cairo_pattern_add_color_stop_rgb(g, 0, 0.05, 0.07, 0.15);
+    cairo_pattern_add_color_stop_rgb(g, 1, 0.30, 0.10, 0.45);
+    cairo_set_source(cr, g);
+    cairo_paint(cr);
+    cairo_pattern_destroy(g);
+    // and across it, a second gradient in another hue: far more than 256 colours in all
+    g = cairo_pattern_create_radial(W * 0.7, H * 0.3, 0, W * 0.7, H * 0.3, W * 0.6);
+    cairo_pattern_add_color_stop_rgba(g, 0, 0.1, 0.8, 0.6, 0.8);
+    cairo_pattern_add_color_stop_rgba(g, 1, 0.1, 0.8, 0.6, 0.0);
+    cairo_set_source(cr, g);
+    cairo_paint(cr);
+    cairo_pattern_destroy(g);
+    cairo_set_source_rgb(cr, 0.95, 0.75, 0.2);
+    cairo_rectangle(cr, 10 + i * 12, 60, 40, 40);
+    cairo_fill(cr);
+    cairo_set_source_rgb(cr, 0.9, 0.9, 0.95);
+    cairo_rectangle(cr, 0, H - 20, (i + 1) * (W / N), 12);
+    cairo_fill(cr);
+    cairo_destroy(cr);
+    cairo_surface_flush(s);
+    return s;
+}
+
+static void write_clip(const char *path, int n, KvStatus want_close) {
+    ExportVideo *v;
+    KvError err = {0};
+    cr_assert_eq(export_video_open(&v, path, W, H, FPS, false, &err), KV_OK, "%s", err.msg);
+    for (int pass = 0; pass < export_video_passes(v); pass++) {
+        if (pass > 0)
+            cr_assert_eq(export_video_next_pass(v, &err), KV_OK, "%s", err.msg);
+        for (int i = 0; i < n; i++) {
+            cairo_surface_t *s = clip_frame(i);
+            KvStatus st = export_video_frame(v, cairo_image_surface_get_data(s),
+                                             cairo_image_surface_get_stride(s), &err);
+            cairo_surface_destroy(s);
+            cr_assert_eq(st, KV_OK, "%s", err.msg);
+        }
+        cr_assert_eq(export_video_frames(v), n);
+    }
+    KvStatus st = export_video_close(v, &err);
+    cr_assert_eq(st, want_close, "close: %s", err.msg);
+}
+
+// Decoded clip: frame count, size, duration in seconds and the first and last frames as
+// 0x00RRGGBB words.
+typedef struct {
+    int frames, w, h;
+    double duration;
+    uint32_t *first, *last;
+    enum AVCodecID codec;
+} Decoded;
+
+static uint32_t *to_rgb(const AVFrame *f) {
+    uint32_t *px = malloc((size_t)f->width * f->height * 4);
+    struct SwsContext *sws = sws_getContext(f->width, f->height, f->format, f->width, f->height,
+                                            AV_PIX_FMT_0RGB32, SWS_BICUBIC, NULL, NULL, NULL);
+    if (f->format == AV_PIX_FMT_YUV420P) {
+        const int *bt709 = sws_getCoefficients(SWS_CS_ITU709);
+        sws_setColorspaceDetails(sws, bt709, 0, bt709, 1, 0, 1 << 16, 1 << 16);
+    }
+    uint8_t *dst[4] = {(uint8_t *)px};
+    int ls[4] = {f->width * 4};
+    sws_scale(sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, dst, ls);
+    sws_freeContext(sws);
+    return px;
+}
+
+static void decode(const char *path, Decoded *d) {
+    memset(d, 0, sizeof *d);
+    AVFormatContext *fmt = NULL;
+    cr_assert_eq(avformat_open_input(&fmt, path, NULL, NULL), 0, "%s does not open", path);
+    cr_assert_geq(avformat_find_stream_info(fmt, NULL), 0);
+    int si = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
+    cr_assert_geq(si, 0, "no video stream");
+    AVStream *st = fmt->streams[si];
+    const AVCodec *codec = avcodec_find_decoder(st->codecpar->codec_id);
+    cr_assert_not_null(codec);
+    d->codec = st->codecpar->codec_id;
+    AVCodecContext *c = avcodec_alloc_context3(codec);
+    avcodec_parameters_to_context(c, st->codecpar);
+    cr_assert_eq(avcodec_open2(c, codec, NULL), 0);
+    AVPacket *pkt = av_packet_alloc();
+    AVFrame *f = av_frame_alloc();
+    int64_t last_pts = 0, last_dur = 0;
+    for (bool flushing = false;;) {
+        if (!flushing) {
+            int r = av_read_frame(fmt, pkt);
+            if (r < 0) {
+                flushing = true;
+                avcodec_send_packet(c, NULL);
+            } else {
+                if (pkt->stream_index == si)
+                    avcodec_send_packet(c, pkt);
+                av_packet_unref(pkt);
+            }
+        }
+        int r;
+        while ((r = avcodec_receive_frame(c, f)) == 0) {
+            d->w = f->width, d->h = f->height;
+            if (d->frames == 0)
+                d->first = to_rgb(f);
+            free(d->last);
+            d->last = to_rgb(f);
+            last_pts = f->best_effort_timestamp;
+            last_dur = f->pkt_duration;
+            d->frames++;
+        }
+        if (flushing && (r == AVERROR_EOF || r < 0))
+            break;
+    }
+    d->duration = (double)(last_pts + last_dur) * av_q2d(st->time_base);
+    av_frame_free(&f);
+    av_packet_free(&pkt);
+    avcodec_free_context(&c);
+    avformat_close_input(&fmt);
+}
+
+// Mean absolute difference per channel (0..255) between a decoded frame and clip frame i.
+static double frame_error(const uint32_t *px, int i) {
+    cairo_surface_t *s = clip_frame(i);
+    const unsigned char *data = cairo_image_surface_get_data(s);
+    int stride = cairo_image_surface_get_stride(s);
+    double sum = 0;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            uint32_t a = px[(size_t)y * W + x], b = *(const uint32_t *)(data + y * stride + 4 * x);
+            for (int k = 0; k < 24; k += 8)
+                sum += abs((int)(a >> k & 255) - (int)(b >> k & 255));
+        }
+    cairo_surface_destroy(s);
+    return sum / (3.0 * W * H);
+}
+
+static int files_in(const char *dir) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += e->d_name[0] != '.' || (e->d_name[1] && strcmp(e->d_name, "..") != 0);
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static void check_clip(const char *ext, enum AVCodecID codec, double tolerance) {
+    char *dir = tu_tmpdir();
+    char name[32];
+    snprintf(name, sizeof name, "clip.%s", ext);
+    char *path = tu_join(dir, name);
+    write_clip(path, N, KV_OK);
+    cr_assert_eq(files_in(dir), 1, "only the clip is left in the folder");
+    Decoded d;
+    decode(path, &d);
+    cr_assert_eq(d.codec, codec, "%s: codec", ext);
+    cr_assert_eq(d.frames, N, "%s: %d frames decoded, %d written", ext, d.frames, N);
+    cr_assert_eq(d.w, W);
+    cr_assert_eq(d.h, H);
+    cr_assert_float_eq(d.duration, (double)N / FPS, 0.021, "%s: duration %.3f s", ext,
+                       d.duration);
+    double e0 = frame_error(d.first, 0), e1 = frame_error(d.last, N - 1);
+    double wrong = frame_error(d.last, 0); // the last frame is not the first
+    fprintf(stderr, "video: %s: first frame error %.2f, last %.2f (against frame 0: %.2f)\n",
+            ext, e0, e1, wrong);
+    cr_assert_lt(e0, tolerance, "%s: first frame differs by %.2f", ext, e0);
+    cr_assert_lt(e1, tolerance, "%s: last frame differs by %.2f", ext, e1);
+    cr_assert_gt(wrong, e1 + 1.0, "%s: the last frame shows the end of the clip", ext);
+    free(d.first), free(d.last);
+    free(path);
+    tu_rmtree(dir);
+}
+
+Test(video, mp4_h264, .timeout = 60) {
+    if (!export_video_available(EXPORT_VIDEO_MP4))
+        cr_skip_test("no libx264 in this FFmpeg");
+    check_clip("mp4", AV_CODEC_ID_H264, 2.5);
+}
+
+Test(video, webm_vp9, .timeout = 60) {
+    if (!export_video_available(EXPORT_VIDEO_WEBM))
+        cr_skip_test("no libvpx-vp9 in this FFmpeg");
+    check_clip("webm", AV_CODEC_ID_VP9, 3.0);
+}
+
+Test(video, gif_with_one_palette, .timeout = 60) {
+    check_clip("gif", AV_CODEC_ID_GIF, 3.0);
+}
+
+// The player's colours: H.264 in MP4 is yuv420p, High profile, tagged BT.709.
+Test(video, mp4_plays_in_slides, .timeout = 60) {
+    if (!export_video_available(EXPORT_VIDEO_MP4))
+        cr_skip_test("no libx264 in this FFmpeg");
+    char *dir = tu_tmpdir();
+    char *path = tu_join(dir, "slides.MP4");
+    write_clip(path, 4, KV_OK);
+    AVFormatContext *fmt = NULL;
+    cr_assert_eq(avformat_open_input(&fmt, path, NULL, NULL), 0);
+    cr_assert_geq(avformat_find_stream_info(fmt, NULL), 0);
+    const AVCodecParameters *p = fmt->streams[0]->codecpar;
+    cr_assert_eq(p->format, AV_PIX_FMT_YUV420P);
+    cr_assert_eq(p->profile, FF_PROFILE_H264_HIGH);
+    cr_assert_eq(p->color_space, AVCOL_SPC_BT709);
+    avformat_close_input(&fmt);
+    free(path);
+    tu_rmtree(dir);
+}
+
+Test(video, bad_names_sizes_and_rates) {
+    char *dir = tu_tmpdir();
+    char *mp4 = tu_join(dir, "a.mp4"), *avi = tu_join(dir, "a.avi"), *none = tu_join(dir, "a");
+    char *nodir = tu_join(dir, "missing/a.gif");
+    struct {
+        const char *path;
+        int w, h, fps;
+        const char *says;
+    } bad[] = {
+        {avi, W, H, FPS, "not a video name"},      {none, W, H, FPS, "not a video name"},
+        {mp4, 321, 180, FPS, "even width"},        {mp4, W, 181, FPS, "even width"},
+        {mp4, W, H, 0, "frame rate"},              {mp4, W, H, 500, "frame rate"},
+        {mp4, 8, 8, FPS, "out of range"},          {mp4, 100000, 100, FPS, "out of range"},
+        {nodir, W, H, FPS, "cannot write"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ExportVideo *v = (ExportVideo *)1;
+        KvError err = {0};
+        cr_assert_eq(export_video_open(&v, bad[i].path, bad[i].w, bad[i].h, bad[i].fps, false,
+                                       &err),
+                     KV_ERR_INPUT, "case %zu", i);
+        cr_assert_null(v);
+        cr_assert(strstr(err.msg, bad[i].says), "case %zu: \"%s\"", i, err.msg);
+        cr_assert(strstr(err.msg, bad[i].path) == err.msg, "names the file: %s", err.msg);
+    }
+    cr_assert_eq(files_in(dir), 0, "nothing was created");
+    // the name is a file name, not an FFmpeg protocol
+    char *odd = tu_join(dir, "concat:x.gif");
+    write_clip(odd, 2, KV_OK);
+    cr_assert_eq(access(odd, F_OK), 0);
+    free(mp4), free(avi), free(none), free(nodir), free(odd);
+    tu_rmtree(dir);
+}
+
+// Abandoned, closed too early, or with no frames: nothing is left and the old file stays.
+Test(video, nothing_left_on_failure, .timeout = 60) {
+    char *dir = tu_tmpdir();
+    char *path = tu_join(dir, "keep.gif");
+    cr_assert(tu_write_file(path, "old", 3));
+    KvError err = {0};
+    ExportVideo *v;
+    cr_assert_eq(export_video_open(&v, path, W, H, FPS, false, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(files_in(dir), 2, "the temporary file is beside the destination");
+    export_video_abort(v);
+    cr_assert_eq(files_in(dir), 1);
+    cr_assert_eq(export_video_open(&v, path, W, H, FPS, false, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(export_video_close(v, &err), KV_ERR_RUNTIME, "a GIF closed after one pass");
+    cr_assert_eq(export_video_open(&v, path, W, H, FPS, false, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(export_video_next_pass(v, &err), KV_ERR_RUNTIME, "no frames: no palette");
+    export_video_abort(v);
+    if (export_video_available(EXPORT_VIDEO_MP4)) {
+        char *mp4 = tu_join(dir, "none.mp4");
+        write_clip(mp4, 0, KV_ERR_INPUT); // no frames
+        free(mp4);
+    }
+    cr_assert_eq(files_in(dir), 1);
+    size_t n;
+    unsigned char *old = tu_read_file(path, &n);
+    cr_assert(n == 3 && memcmp(old, "old", 3) == 0, "the old file is untouched");
+    free(old);
+    free(path);
+    tu_rmtree(dir);
+}
+
+// A write that fails half way (a file size limit stands in for a full disk): the error names
+// the file, and neither the clip nor its temporary file is left.
+Test(video, failed_write_leaves_nothing, .timeout = 60) {
+    if (!export_video_available(EXPORT_VIDEO_MP4))
+        cr_skip_test("no libx264 in this FFmpeg");
+    char *dir = tu_tmpdir();
+    char *path = tu_join(dir, "x.mp4");
+    struct rlimit old;
+    getrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, SIG_IGN); // the write fails with EFBIG instead of killing the process
+    struct rlimit small = {1500, old.rlim_max};
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &small), 0);
+    ExportVideo *v;
+    KvError err = {0};
+    KvStatus st = export_video_open(&v, path, W, H, FPS, false, &err);
+    for (int i = 0; st == KV_OK && i < N; i++) {
+        cairo_surface_t *s = clip_frame(i);
+        st = export_video_frame(v, cairo_image_surface_get_data(s),
+                                cairo_image_surface_get_stride(s), &err);
+        cairo_surface_destroy(s);
+    }
+    if (st == KV_OK)
+        st = export_video_close(v, &err);
+    else
+        export_video_abort(v);
+    setrlimit(RLIMIT_FSIZE, &old);
+    cr_assert_eq(st, KV_ERR_RUNTIME, "the write failed: %s", err.msg);
+    cr_assert(strstr(err.msg, path) == err.msg, "%s", err.msg);
+    cr_assert_eq(files_in(dir), 0, "nothing is left");
+    free(path);
+    tu_rmtree(dir);
+}
