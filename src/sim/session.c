@@ -237,8 +237,7 @@ bool session_step(Session *s) {
     r->first = engine_step(&s->eng, s->tokens, len, s->mode, &sink, &r->counted);
     r->step_ns = kv_now_ns() - t0;
     if (s->eng.fault_layer) { // the model overflowed: no step (session_fault says where)
-        free(r->attn);
-        memset(r, 0, sizeof *r);
+        record_free(r);
         s->n_steps = s->cursor;
         return false;
     }
@@ -269,8 +268,7 @@ bool session_step(Session *s) {
         engine_step(&s->shadow, s->tokens, len, other, NULL, NULL);
         if (s->shadow.fault_layer) {
             kvcache_seek(&s->eng.cache, r->cache_before);
-            free(r->attn);
-            memset(r, 0, sizeof *r);
+            record_free(r); // with the cells it has recorded
             s->n_steps = s->cursor;
             return false;
         }
