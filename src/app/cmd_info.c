@@ -170,7 +170,7 @@ static int info_project(const Model *m, uint64_t length) {
                            c->n_kv_heads, config_head_size(c), c->dim, c->hidden_dim, 0, 0, 0,
                            c->seq_len, (double)config_param_count(c), m->path};
     ProjectCache own = pc;
-    own.value_bits = 32;
+    own.value_bits = kv_precision_bits(KV_PRECISION_F32);
     project_row(&self, &own, lens, n_lens, length != 0);
     for (int i = 0; i < n_published_models; i++)
         project_row(&published_models[i], &pc, lens, n_lens, length != 0);
