@@ -335,3 +335,95 @@ Test(video, failed_write_leaves_nothing, .timeout = 60) {
     free(path);
     tu_rmtree(dir);
 }
+
+// ----------------------------------------------------------------------------------------------
+// Clips of a session (clip.c): the run's frames, timing, and first and last pictures equal to
+// the PNG export of the same states
+
+// The PNG export of s at rest, as 0x00RRGGBB words.
+static uint32_t *png_of(const Session *s, const View *v, int w, int h) {
+    unsigned char *data;
+    size_t len;
+    KvError err = {0};
+    cr_assert_eq(export_render(s, v, w, h, 1.0, EXPORT_PNG, &data, &len, &err), KV_OK, "%s",
+                 err.msg);
+    char path[] = "/tmp/kvscope-video-png-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, data, len), (ssize_t)len);
+    close(fd);
+    free(data);
+    cairo_surface_t *png = cairo_image_surface_create_from_png(path);
+    unlink(path);
+    cr_assert_eq(cairo_surface_status(png), CAIRO_STATUS_SUCCESS);
+    uint32_t *px = malloc((size_t)w * h * 4);
+    const unsigned char *d = cairo_image_surface_get_data(png);
+    int stride = cairo_image_surface_get_stride(png);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            px[(size_t)y * w + x] = *(const uint32_t *)(d + (size_t)y * stride + 4 * x) & 0xFFFFFF;
+    cairo_surface_destroy(png);
+    return px;
+}
+
+static double px_error(const uint32_t *a, const uint32_t *b, int w, int h) {
+    double sum = 0;
+    for (size_t i = 0; i < (size_t)w * h; i++)
+        for (int k = 0; k < 24; k += 8)
+            sum += abs((int)(a[i] >> k & 255) - (int)(b[i] >> k & 255));
+    return sum / (3.0 * w * h);
+}
+
+static void clip_of_run(const char *ext, double tolerance) {
+    Model m;
+    Tokenizer t;
+    Session s;
+    KvError err = {0};
+    ModelConfig c = tu_config(32, 64, 2, 4, 2, 400, 64, false);
+    cr_assert_eq(tu_session_open(&m, &t, &s, &c, 9, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(session_set_prompt(&s, "once upon a time", &err), KV_OK, "%s", err.msg);
+    View v;
+    view_init(&v);
+    const int w = 640, h = 360, steps = 3;
+    ExportClipOptions o = {.w = w, .h = h, .fps = 10, .tok_s = 2.0, .hold_start = 0.5,
+                           .hold_end = 1.0};
+    uint32_t *want_first = png_of(&s, &v, w, h);
+    char *dir = tu_tmpdir();
+    char name[32];
+    snprintf(name, sizeof name, "run.%s", ext);
+    char *path = tu_join(dir, name);
+    int done = 0;
+    cr_assert_eq(export_clip_run(&s, &v, steps, &o, path, &done, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(done, steps);
+    cr_assert_eq(s.cursor, steps, "the session is left after the steps");
+    uint32_t *want_last = png_of(&s, &v, w, h);
+    Decoded d;
+    decode(path, &d);
+    // 0.5 s held + 3 steps of 0.5 s + 1 s held, at 10 frames a second
+    const int frames = 5 + steps * 5 + 10;
+    cr_assert_eq(d.frames, frames, "%s: %d frames, want %d", ext, d.frames, frames);
+    cr_assert_eq(d.w, w);
+    cr_assert_eq(d.h, h);
+    cr_assert_float_eq(d.duration, frames / 10.0, 0.021, "%s: %.3f s", ext, d.duration);
+    double e0 = px_error(d.first, want_first, w, h), e1 = px_error(d.last, want_last, w, h);
+    double cross = px_error(d.last, want_first, w, h);
+    fprintf(stderr, "video: %s run: first frame vs PNG %.2f, last %.2f (last vs first PNG %.2f)\n",
+            ext, e0, e1, cross);
+    cr_assert_lt(e0, tolerance, "%s: first frame vs the PNG export: %.2f", ext, e0);
+    cr_assert_lt(e1, tolerance, "%s: last frame vs the PNG export: %.2f", ext, e1);
+    cr_assert_gt(cross, e1, "%s: the last frame shows the steps", ext);
+    free(d.first), free(d.last), free(want_first), free(want_last);
+    free(path);
+    tu_rmtree(dir);
+    tu_session_close(&m, &t, &s);
+}
+
+Test(video, run_as_mp4, .timeout = 120) {
+    if (!export_video_available(EXPORT_VIDEO_MP4))
+        cr_skip_test("no libx264 in this FFmpeg");
+    clip_of_run("mp4", 2.5);
+}
+
+Test(video, run_as_gif_two_passes, .timeout = 120) {
+    clip_of_run("gif", 3.0);
+}
