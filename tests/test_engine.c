@@ -5,6 +5,7 @@
 
 #include <criterion/criterion.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,11 @@ static void describe(const ModelConfig *c, char *buf, size_t n) {
 static void load_shape(Model *m, int k) {
     KvError err = {0};
     cr_assert_eq(tu_model_random(m, &shapes[k], 100 + (uint64_t)k, &err), KV_OK, "%s", err.msg);
+}
+
+// Bit for bit: the promise between the modes (and between weight formats) is identical logits.
+static bool same_bits(const float *a, const float *b, int n) {
+    return memcmp(a, b, (size_t)n * sizeof(float)) == 0;
 }
 
 static float max_abs_diff(const float *a, const float *b, int n) {
@@ -115,11 +121,12 @@ Test(engine, modes_agree_on_every_step, .timeout = 120) {
             cr_assert_eq(fa, step == 0 ? 0 : len - 1, "%s: cache step %d computed from %d", name,
                          step, fa);
             cr_assert_eq(fb, 0, "%s: no-cache step %d computed from %d", name, step, fb);
-            cr_assert_eq(on.cache_len, len);
-            cr_assert_eq(off.cache_len, 0);
+            cr_assert_eq(kvcache_len(&on.cache), len);
+            cr_assert_eq(kvcache_len(&off.cache), 0);
             float d = max_abs_diff(on.logits, off.logits, c->vocab_size);
-            cr_assert(d <= 1e-4f, "%s: step %d (len %d): max |diff| %g > 1e-4", name, step, len,
-                      d);
+            cr_assert(same_bits(on.logits, off.logits, c->vocab_size),
+                      "%s: step %d (len %d): cache and no-cache logits differ (max |diff| %g)",
+                      name, step, len, d);
             worst = fmaxf(worst, d);
             scale = fmaxf(scale, max_abs(on.logits, c->vocab_size));
             check_counters(c, &a, fa, len, "cache", step);
@@ -170,8 +177,9 @@ Test(engine, bf16_weights_same_numbers, .timeout = 120) {
             cr_assert(memcmp(half.logits, wide.logits, bytes) == 0,
                       "%s: len %d: bfloat16 and float storage differ (max %g)", name, len,
                       max_abs_diff(half.logits, wide.logits, c->vocab_size));
-            cr_assert(max_abs_diff(half.logits, nocache.logits, c->vocab_size) <= 1e-4f,
-                      "%s: len %d: modes disagree with bfloat16 weights", name, len);
+            cr_assert(same_bits(half.logits, nocache.logits, c->vocab_size),
+                      "%s: len %d: modes disagree with bfloat16 weights (max %g)", name, len,
+                      max_abs_diff(half.logits, nocache.logits, c->vocab_size));
             tokens[len] = argmax(half.logits, c->vocab_size);
         }
         engine_free(&half);
@@ -212,10 +220,12 @@ Test(engine, switching_modes_mid_sequence, .timeout = 120) {
             cr_assert_eq(first, want_first, "%s: step %d (%c after %c): first position %d, want %d",
                          name, step, schedule[step], step ? schedule[step - 1] : '-', first,
                          want_first);
-            cr_assert_eq(e.cache_len, mode == CACHE_MODE_ON ? len : 0, "%s: step %d cache_len",
-                         name, step);
+            cr_assert_eq(kvcache_len(&e.cache), mode == CACHE_MODE_ON ? len : 0,
+                         "%s: step %d cached positions", name, step);
             float d = max_abs_diff(ref.logits, e.logits, c->vocab_size);
-            cr_assert(d <= 1e-4f, "%s: step %d (%c): max |diff| %g", name, step, schedule[step], d);
+            cr_assert(same_bits(ref.logits, e.logits, c->vocab_size),
+                      "%s: step %d (%c): logits differ from a cache-only run (max |diff| %g)", name,
+                      step, schedule[step], d);
             check_counters(c, &ce, first, len, schedule[step] == 'C' ? "cache" : "no cache", step);
             cache_valid = mode == CACHE_MODE_ON;
             tokens[len] = argmax(ref.logits, c->vocab_size);
@@ -328,14 +338,16 @@ Test(engine, no_cache_reuses_nothing, .timeout = 60) {
         memset(&ctr, 0, sizeof ctr);
         engine_step(&ref, tokens, len, CACHE_MODE_ON, NULL, &ctr);
         // Poison everything an earlier step could have left behind.
-        fill_nan(e.work_k, plane);
-        fill_nan(e.work_v, plane);
-        fill_nan(e.key_cache, plane);
-        fill_nan(e.value_cache, plane);
+        fill_nan(e.work.keys, plane);
+        fill_nan(e.work.values, plane);
+        fill_nan(e.cache.keys, plane);
+        fill_nan(e.cache.values, plane);
         engine_step(&e, tokens, len, CACHE_MODE_OFF, NULL, &ctr);
         for (int i = 0; i < c->vocab_size; i++)
             cr_assert(isfinite(e.logits[i]), "len %d: no-cache logits read stale memory", len);
-        cr_assert(max_abs_diff(ref.logits, e.logits, c->vocab_size) <= 1e-4f);
+        cr_assert(same_bits(ref.logits, e.logits, c->vocab_size),
+                  "len %d: no-cache logits differ from the cached run (max %g)", len,
+                  max_abs_diff(ref.logits, e.logits, c->vocab_size));
         tokens[len] = argmax(ref.logits, c->vocab_size);
     }
     engine_free(&ref);
@@ -359,9 +371,10 @@ Test(engine, cached_decode_reads_the_cache, .timeout = 60) {
     // Corrupt the value cached for position 1 in every layer: the next decode must see it.
     const int hs = config_head_size(c);
     for (int l = 0; l < c->n_layers; l++)
-        for (int g = 0; g < c->n_kv_heads; g++)
-            for (int i = 0; i < hs; i++)
-                e.value_cache[engine_cache_offset(c, l, g, 1) + (size_t)i] += 50.0f;
+        for (int g = 0; g < c->n_kv_heads; g++) {
+            const size_t row = kvcache_row(&e.cache, l, g, kvcache_slot(&e.cache, l, g, 1));
+            for (int i = 0; i < hs; i++) e.cache.values[row + (size_t)i] += 50.0f;
+        }
     engine_step(&e, tokens, N_PROMPT + 1, CACHE_MODE_ON, NULL, &ctr);
     float *corrupt = malloc((size_t)c->vocab_size * sizeof(float));
     memcpy(corrupt, e.logits, (size_t)c->vocab_size * sizeof(float));
@@ -386,16 +399,16 @@ Test(engine, forward_without_cache_leaves_cache, .timeout = 60) {
     Counters ctr;
     memset(&ctr, 0, sizeof ctr);
     engine_forward(&e, tokens, 0, N_PROMPT, true, NULL, &ctr);
-    cr_assert_eq(e.cache_len, N_PROMPT);
+    cr_assert_eq(kvcache_len(&e.cache), N_PROMPT);
     size_t plane = (size_t)c->n_layers * (size_t)c->seq_len * (size_t)config_kv_dim(c);
     float *kc = malloc(plane * sizeof(float)), *vc = malloc(plane * sizeof(float));
-    memcpy(kc, e.key_cache, plane * sizeof(float));
-    memcpy(vc, e.value_cache, plane * sizeof(float));
+    memcpy(kc, e.cache.keys, plane * sizeof(float));
+    memcpy(vc, e.cache.values, plane * sizeof(float));
     tokens[N_PROMPT] = 4;
     engine_forward(&e, tokens, 0, N_PROMPT + 1, false, NULL, &ctr);
-    cr_assert_eq(e.cache_len, N_PROMPT);
-    cr_assert(memcmp(kc, e.key_cache, plane * sizeof(float)) == 0, "key cache changed");
-    cr_assert(memcmp(vc, e.value_cache, plane * sizeof(float)) == 0, "value cache changed");
+    cr_assert_eq(kvcache_len(&e.cache), N_PROMPT);
+    cr_assert(memcmp(kc, e.cache.keys, plane * sizeof(float)) == 0, "key cache changed");
+    cr_assert(memcmp(vc, e.cache.values, plane * sizeof(float)) == 0, "value cache changed");
     free(kc);
     free(vc);
     engine_free(&e);
@@ -428,4 +441,206 @@ Test(engine, instrumentation_off_same_logits, .timeout = 60) {
     engine_free(&a);
     engine_free(&b);
     model_free(&m);
+}
+
+// ----------------------------------------------------------------------------------------------
+// The KV cache object: what it holds, its bytes, going back and forward
+
+// The dense f32 cache counts its bytes from its own storage; they equal the one config formula.
+Test(engine, kvcache_bytes_from_its_storage, .timeout = 60) {
+    cr_assert_eq(kv_precision_bits(KV_PRECISION_F32), 32);
+    for (int k = 0; k < N_SHAPES; k++) {
+        Model m;
+        load_shape(&m, k);
+        const ModelConfig *c = &m.cfg;
+        KvError err = {0};
+        Engine e;
+        cr_assert_eq(engine_init(&e, &m, &err), KV_OK, "%s", err.msg);
+        const size_t per = config_kv_bytes_per_token(c);
+        cr_assert_eq(per, 2 * (size_t)c->n_layers * (size_t)config_kv_dim(c) * 4);
+        cr_assert_eq(config_kv_bytes_per_token_bits(c, 16) * 2, per);
+        cr_assert_eq(kvcache_bytes_per_position(&e.cache), per, "shape %d", k);
+        cr_assert_eq(kvcache_bytes_reserved(&e.cache), per * (size_t)c->seq_len);
+        cr_assert_eq(kvcache_bytes_reserved(&e.work), per * (size_t)c->seq_len);
+        cr_assert_eq(kvcache_bytes_resident(&e.cache), 0);
+        int tokens[N_PROMPT + 4];
+        prompt_ids(tokens, c->vocab_size, 41 + (uint64_t)k);
+        Counters ctr;
+        memset(&ctr, 0, sizeof ctr);
+        engine_step(&e, tokens, N_PROMPT, CACHE_MODE_ON, NULL, &ctr);
+        cr_assert_eq(kvcache_bytes_resident(&e.cache), per * N_PROMPT);
+        cr_assert_eq(ctr.kv_bytes_written, kvcache_bytes_resident(&e.cache));
+        tokens[N_PROMPT] = 3;
+        engine_step(&e, tokens, N_PROMPT + 1, CACHE_MODE_OFF, NULL, &ctr);
+        cr_assert_eq(kvcache_bytes_resident(&e.cache), 0, "no cache: nothing resident");
+        cr_assert_eq(kvcache_bytes_resident(&e.work), per * (N_PROMPT + 1));
+        engine_free(&e);
+        model_free(&m);
+    }
+}
+
+// Which positions are resident, in which slot and precision, for every (layer, kv head).
+Test(engine, kvcache_residency, .timeout = 60) {
+    Model m;
+    load_shape(&m, 1);
+    const ModelConfig *c = &m.cfg;
+    KvError err = {0};
+    Engine e;
+    cr_assert_eq(engine_init(&e, &m, &err), KV_OK, "%s", err.msg);
+    int tokens[N_PROMPT + 8];
+    prompt_ids(tokens, c->vocab_size, 43);
+    for (int i = N_PROMPT; i < N_PROMPT + 8; i++) tokens[i] = 3 + i;
+    for (int len = N_PROMPT; len <= N_PROMPT + 3; len++)
+        engine_step(&e, tokens, len, CACHE_MODE_ON, NULL, NULL);
+    const int held = N_PROMPT + 3;
+    cr_assert_eq(kvcache_len(&e.cache), held);
+    for (int l = 0; l < c->n_layers; l++)
+        for (int g = 0; g < c->n_kv_heads; g++) {
+            for (int p = -1; p <= held + 1; p++) {
+                bool in = p >= 0 && p < held;
+                cr_assert_eq(kvcache_resident(&e.cache, l, g, p), in, "(%d, %d, %d)", l, g, p);
+                cr_assert_eq(kvcache_slot(&e.cache, l, g, p), in ? p : -1);
+            }
+            uint8_t row[N_PROMPT + 8];
+            kvcache_resident_row(&e.cache, l, g, held + 2, row);
+            for (int p = 0; p < held + 2; p++)
+                cr_assert_eq(row[p], p < held, "row (%d, %d) position %d", l, g, p);
+            cr_assert_eq(kvcache_precision(&e.cache, l, g, 0), KV_PRECISION_F32);
+            // the rows attention reads for a query at position p: positions 0 .. p
+            KvHeadRows rows = kvcache_head(&e.cache, l, g, held - 1);
+            cr_assert_eq(rows.n, held);
+            cr_assert_eq(rows.keys, e.cache.keys + kvcache_row(&e.cache, l, g, 0));
+            cr_assert_eq(rows.bytes, 2ull * (uint64_t)held * (uint64_t)config_head_size(c) * 4);
+        }
+    kvcache_truncate(&e.cache, 2);
+    cr_assert_eq(kvcache_len(&e.cache), 2);
+    cr_assert(kvcache_resident(&e.cache, 0, 0, 1) && !kvcache_resident(&e.cache, 0, 0, 2));
+    kvcache_truncate(&e.cache, 10); // past the length: nothing changes
+    cr_assert_eq(kvcache_len(&e.cache), 2);
+    kvcache_clear(&e.cache);
+    cr_assert_eq(kvcache_len(&e.cache), 0);
+    cr_assert(!kvcache_resident(&e.cache, 0, 0, 0));
+    engine_free(&e);
+    model_free(&m);
+}
+
+// A mark taken after a step and a seek back to it (or forward again to a later mark of the same
+// history), or a truncation, put the cache exactly where it was: the next steps give the same
+// logits, bit for bit, as a run that never went back.
+Test(engine, kvcache_mark_seek_exact, .timeout = 60) {
+    enum { STEPS = 24, BACK_TO = 9 };
+    Model m;
+    load_shape(&m, 3);
+    const ModelConfig *c = &m.cfg;
+    const size_t vbytes = (size_t)c->vocab_size * sizeof(float);
+    KvError err = {0};
+    Engine ref, e;
+    cr_assert_eq(engine_init(&ref, &m, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(engine_init(&e, &m, &err), KV_OK, "%s", err.msg);
+    int tokens[N_PROMPT + STEPS + 1];
+    prompt_ids(tokens, c->vocab_size, 47);
+    float(*want)[512] = malloc(sizeof(float[STEPS][512]));
+    cr_assert_leq(c->vocab_size, 512);
+    KvCacheMark marks[STEPS];
+    for (int i = 0; i < STEPS; i++) {
+        engine_step(&ref, tokens, N_PROMPT + i, CACHE_MODE_ON, NULL, NULL);
+        memcpy(want[i], ref.logits, vbytes);
+        tokens[N_PROMPT + i] = argmax(ref.logits, c->vocab_size);
+        engine_step(&e, tokens, N_PROMPT + i, CACHE_MODE_ON, NULL, NULL);
+        marks[i] = kvcache_mark(&e.cache);
+    }
+    // back to the mark after step BACK_TO, then forward again through the steps
+    kvcache_seek(&e.cache, marks[BACK_TO]);
+    cr_assert_eq(kvcache_len(&e.cache), N_PROMPT + BACK_TO);
+    for (int i = BACK_TO + 1; i < STEPS; i++) {
+        int first = engine_step(&e, tokens, N_PROMPT + i, CACHE_MODE_ON, NULL, NULL);
+        cr_assert_eq(first, N_PROMPT + i - 1, "step %d recomputed more than one position", i);
+        cr_assert(memcmp(e.logits, want[i], vbytes) == 0, "step %d after a seek back", i);
+    }
+    // back, then forward to a later mark without computing (what redo does), then one more step
+    kvcache_seek(&e.cache, marks[3]);
+    kvcache_seek(&e.cache, marks[STEPS - 2]);
+    engine_step(&e, tokens, N_PROMPT + STEPS - 1, CACHE_MODE_ON, NULL, NULL);
+    cr_assert(memcmp(e.logits, want[STEPS - 1], vbytes) == 0, "after a seek forward");
+    // a truncation to the length of an earlier step, and that step again
+    kvcache_truncate(&e.cache, N_PROMPT + 4);
+    engine_step(&e, tokens, N_PROMPT + 5, CACHE_MODE_ON, NULL, NULL);
+    cr_assert(memcmp(e.logits, want[5], vbytes) == 0, "after a truncation");
+    free(want);
+    engine_free(&ref);
+    engine_free(&e);
+    model_free(&m);
+}
+
+// The no-cache working memory is a scratch KvCache: every pass starts it empty, so what a pass
+// reads is what it stored itself; a scratch pass that does not start at position 0, or a read
+// past what the pass stored, is a broken promise and stops the program.
+Test(engine, kvcache_scratch_starts_empty, .timeout = 60) {
+    Model m;
+    load_shape(&m, 0);
+    const ModelConfig *c = &m.cfg;
+    KvError err = {0};
+    Engine e;
+    cr_assert_eq(engine_init(&e, &m, &err), KV_OK, "%s", err.msg);
+    int tokens[12];
+    prompt_ids(tokens, c->vocab_size, 53);
+    for (int i = N_PROMPT; i < 12; i++) tokens[i] = 5 + i;
+    engine_forward(&e, tokens, 0, 12, false, NULL, NULL);
+    cr_assert_eq(kvcache_len(&e.work), 12);
+    cr_assert_eq(kvcache_len(&e.cache), 0, "a no-cache pass stored into the cache");
+    engine_forward(&e, tokens, 0, 4, false, NULL, NULL);
+    cr_assert_eq(kvcache_len(&e.work), 4, "the scratch kept positions of an earlier pass");
+    cr_assert(!kvcache_resident(&e.work, 0, 0, 4));
+    engine_free(&e);
+    model_free(&m);
+}
+
+Test(engine, kvcache_scratch_refuses_a_later_start, .signal = SIGABRT, .timeout = 30) {
+    ModelConfig c = shapes[0];
+    KvCache kc;
+    kvcache_init(&kc, &c, KV_CACHE_DENSE, true);
+    kvcache_begin(&kc, 0, 3);
+    kvcache_end(&kc);
+    kvcache_begin(&kc, 3, 1); // a scratch pass must compute everything from position 0
+}
+
+// A pass abandoned half way (a fault) leaves the cache as it was before the pass, and nothing of
+// what it stored can be sought back to (the second test: the seek stops the program).
+static KvCacheMark abandon_half_way(KvCache *kc) {
+    ModelConfig c = shapes[1];
+    kvcache_init(kc, &c, KV_CACHE_DENSE, false);
+    float k[64] = {0}, v[64] = {0};
+    kvcache_begin(kc, 0, 4);
+    for (int p = 0; p < 4; p++) kvcache_store(kc, 0, p, k, v);
+    kvcache_end(kc);
+    const KvCacheMark four = kvcache_mark(kc);
+    kvcache_truncate(kc, 2);
+    kvcache_seek(kc, four); // forward again: the rows of 2 and 3 are still this sequence's
+    cr_assert_eq(kvcache_len(kc), 4);
+    kvcache_begin(kc, 2, 2);
+    kvcache_store(kc, 0, 2, k, v);
+    kvcache_abandon(kc);
+    cr_assert_eq(kvcache_len(kc), 2);
+    cr_assert(kvcache_resident(kc, 0, 0, 1) && !kvcache_resident(kc, 0, 0, 2));
+    return four;
+}
+
+Test(engine, kvcache_abandon_forgets_the_pass, .timeout = 30) {
+    KvCache kc;
+    abandon_half_way(&kc);
+    kvcache_free(&kc);
+}
+
+Test(engine, kvcache_abandon_refuses_a_seek_into_the_pass, .signal = SIGABRT, .timeout = 30) {
+    KvCache kc;
+    KvCacheMark four = abandon_half_way(&kc);
+    kvcache_seek(&kc, four); // position 2 holds a half-done pass
+}
+
+Test(engine, kvcache_refuses_reading_past_the_pass, .signal = SIGABRT, .timeout = 30) {
+    ModelConfig c = shapes[0];
+    KvCache kc;
+    kvcache_init(&kc, &c, KV_CACHE_DENSE, true);
+    kvcache_begin(&kc, 0, 3);
+    kvcache_head(&kc, 0, 0, 3); // position 3 is not part of this pass
 }

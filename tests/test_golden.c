@@ -191,7 +191,8 @@ static void teacher_forced(bool shared) {
         char how[64];
         snprintf(how, sizeof how, "batched prefill of %d", n);
         check_row(e.logits, ref, n - 1, how);
-        cr_assert_eq(e.cache_len, n, "prefill of %d leaves cache_len %d", n, e.cache_len);
+        cr_assert_eq(kvcache_len(&e.cache), n, "prefill of %d leaves %d positions cached", n,
+                     kvcache_len(&e.cache));
         if (n == 200) {
             for (int p = n; p < GOLDEN_T; p++) {
                 engine_forward(&e, &tokens[p], p, 1, true, NULL, &ctr);
@@ -207,7 +208,7 @@ static void teacher_forced(bool shared) {
     for (size_t k = 0; k < sizeof nc / sizeof nc[0]; k++) {
         int first = engine_step(&e, tokens, nc[k], CACHE_MODE_OFF, NULL, &ctr);
         cr_assert_eq(first, 0);
-        cr_assert_eq(e.cache_len, 0, "no-cache steps drop the cache");
+        cr_assert_eq(kvcache_len(&e.cache), 0, "no-cache steps drop the cache");
         check_row(e.logits, ref, nc[k] - 1, "engine_step, cache off");
     }
     engine_free(&e);

@@ -23,7 +23,7 @@ TestSuite(lesson_deck, .fini = tu_leak_check);
 #define VOCAB 400
 #define PATH "lessons/x.lesson"
 
-static const LessonPreset presets[] = {
+static const Preset presets[] = {
     {"narrative", "Once upon a time"}, {"code", "def area(w, h):\n    return w *"}, {NULL, NULL}};
 
 // Parses text; returns the error message (static buffer) or NULL when it parsed.
@@ -95,6 +95,18 @@ Test(lesson_parse, every_op_is_a_command) {
     expect_error("preset narrative\ncaption \xc0\xaf\nbeat\n", PATH ":2: not valid UTF-8 text");
     expect_error("preset narrative\ncaption \xed\xa0\x80\nbeat\n",
                  PATH ":2: not valid UTF-8 text");
+}
+
+// Numbers and seeds in a lesson are read by the same parsers as the command line's options.
+Test(lesson_parse, numbers_as_on_the_command_line) {
+    const char *got = parse_error("preset narrative\nseed 0\nbeat\n");
+    cr_assert(got && strstr(got, PATH ":2: seed: 0 is not a usable seed"), "%s", got);
+    got = parse_error("preset narrative\nseed 99999999999999999999999\nbeat\n");
+    cr_assert(got && strstr(got, "larger than 2^64 - 1"), "%s", got);
+    got = parse_error("preset narrative\nstep +5\nbeat\n");
+    cr_assert(got && strstr(got, "step: '+5' is not a whole number"), "%s", got);
+    got = parse_error("preset narrative\ntemperature inf\nbeat\n");
+    cr_assert(got && strstr(got, "temperature: 'inf' is not a number"), "%s", got);
 }
 
 Test(lesson_parse, missing_argument) {
@@ -435,16 +447,16 @@ Test(lesson_known, kv_bytes_per_token) {
         cr_assert(k, "%s", want[i].key);
         cr_assert_eq(known_model_kv_bytes_per_token(k), want[i].bytes, "%s", want[i].key);
         char buf[32];
-        view_format_bytes(buf, sizeof buf, want[i].bytes);
+        kv_format_bytes(buf, sizeof buf, want[i].bytes);
         cr_assert_str_eq(buf, want[i].shown);
     }
     cr_assert_null(lesson_known_model("llama9"));
     char buf[32];
-    view_format_bytes(buf, sizeof buf, 1);
+    kv_format_bytes(buf, sizeof buf, 1);
     cr_assert_str_eq(buf, "1 B");
-    view_format_bytes(buf, sizeof buf, 1536);
+    kv_format_bytes(buf, sizeof buf, 1536);
     cr_assert_str_eq(buf, "1.5 KiB");
-    view_format_bytes(buf, sizeof buf, 7ull << 30);
+    kv_format_bytes(buf, sizeof buf, 7ull << 30);
     cr_assert_str_eq(buf, "7 GiB");
 }
 
@@ -459,7 +471,7 @@ Test(lesson_known, placeholders_in_captions) {
     snprintf(want, sizeof want, "{x} 2 x 32 x 32 x 128 x 2 bytes = 512 KiB; %s for %d", "%s",
              f.s.n_tokens);
     char seq[32];
-    view_format_bytes(seq, sizeof seq, 36864ull * (uint64_t)f.s.n_tokens);
+    kv_format_bytes(seq, sizeof seq, 36864ull * (uint64_t)f.s.n_tokens);
     char full[300];
     snprintf(full, sizeof full, want, seq);
     cr_assert_str_eq(out, full);

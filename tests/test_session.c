@@ -30,14 +30,40 @@ static void fixture_free(Fixture *f) {
     tu_session_close(&f->m, &f->t, &f->s);
 }
 
-// A deep copy of a record (the attention weights included) for later comparison.
+// A deep copy of a record (the attention weights and cell states included) for later comparison.
 static StepRecord record_copy(const Session *s, const StepRecord *r) {
     StepRecord c = *r;
     size_t n = (size_t)s->model->cfg.n_layers * (size_t)s->model->cfg.n_heads *
                (size_t)r->attn_rows * (size_t)(r->pos + 1);
     c.attn = malloc(n * sizeof(float));
     memcpy(c.attn, r->attn, n * sizeof(float));
+    size_t rows = (size_t)s->model->cfg.n_layers * (size_t)s->model->cfg.n_kv_heads;
+    c.cell_rows = malloc(rows * sizeof *c.cell_rows);
+    memcpy(c.cell_rows, r->cell_rows, rows * sizeof *c.cell_rows);
+    c.cell_runs = malloc((size_t)r->n_cell_runs * sizeof *c.cell_runs);
+    memcpy(c.cell_runs, r->cell_runs, (size_t)r->n_cell_runs * sizeof *c.cell_runs);
     return c;
+}
+
+static void record_copy_free(StepRecord *c) {
+    free(c->attn);
+    free(c->cell_rows);
+    free(c->cell_runs);
+}
+
+// The same state for every cache cell of positions 0 .. pos + 1 (one past: empty).
+static void assert_same_cells(const Session *s, const StepRecord *a, const StepRecord *b,
+                              const char *what) {
+    const ModelConfig *c = &s->model->cfg;
+    cr_assert_eq(a->n_cell_runs, b->n_cell_runs, "%s: step %d cell runs", what, a->step);
+    for (int l = 0; l < c->n_layers; l++)
+        for (int g = 0; g < c->n_kv_heads; g++)
+            for (int p = 0; p <= a->pos + 1; p++) {
+                CellStep x = session_cell(s, a, l, g, p), y = session_cell(s, b, l, g, p);
+                cr_assert(x.before == y.before && x.now == y.now,
+                          "%s: step %d cell (%d, %d, %d): %d/%d vs %d/%d", what, a->step, l, g, p,
+                          x.before, x.now, y.before, y.now);
+            }
 }
 
 static void assert_same_record(const Session *s, const StepRecord *a, const StepRecord *b,
@@ -63,10 +89,48 @@ static void assert_same_record(const Session *s, const StepRecord *a, const Step
     cr_assert_eq(a->read_hi, b->read_hi, "%s", what);
     cr_assert_eq(a->cache_len_before, b->cache_len_before, "%s", what);
     cr_assert_eq(a->cache_len_after, b->cache_len_after, "%s", what);
+    assert_same_cells(s, a, b, what);
     cr_assert(memcmp(&a->counted, &b->counted, sizeof a->counted) == 0, "%s: counted", what);
     cr_assert(memcmp(&a->total, &b->total, sizeof a->total) == 0, "%s: total", what);
     cr_assert_eq(a->kv_bytes_resident, b->kv_bytes_resident, "%s", what);
     if (same_time) cr_assert_eq(a->step_ns, b->step_ns, "%s", what);
+}
+
+// Every cache cell's recorded state in r, against the rule: a position the step computed is
+// written, or recomputed when one of the `seen` positions earlier steps had computed; one it did
+// not compute was read from the cache, which holds it (cache mode); anything else is empty; and
+// before the step, a cell is cached when it was among the `held_before` positions the cache held.
+// Under full retention every (layer, kv head) row is the same: one shared row of a few runs.
+static void check_cells(const Session *s, const StepRecord *r, int held_before, int seen) {
+    const ModelConfig *c = &s->model->cfg;
+    for (int l = 0; l < c->n_layers; l++)
+        for (int g = 0; g < c->n_kv_heads; g++) {
+            cr_assert_eq(r->cell_rows[l * c->n_kv_heads + g].first, r->cell_rows[0].first,
+                         "step %d: row (%d, %d) not shared", r->step, l, g);
+            for (int p = 0; p <= r->pos + 3; p++) {
+                CellState before = p <= r->pos && p < held_before ? CELL_CACHED : CELL_EMPTY;
+                CellState now = CELL_EMPTY;
+                if (p > r->pos)
+                    now = CELL_EMPTY;
+                else if (p >= r->first)
+                    now = p < seen ? CELL_RECOMPUTED : CELL_WRITTEN;
+                else if (r->mode == CACHE_MODE_ON)
+                    now = CELL_READ;
+                CellStep got = session_cell(s, r, l, g, p);
+                cr_assert(got.before == before && got.now == now,
+                          "step %d (%s) cell (%d, %d, %d): %d/%d, want %d/%d", r->step,
+                          r->mode == CACHE_MODE_ON ? "cache" : "no cache", l, g, p, got.before,
+                          got.now, before, now);
+                // the cells the step leaves cached are what the engine's cache holds
+                if (p <= r->pos && r == session_last(s))
+                    cr_assert_eq(now != CELL_EMPTY && r->mode == CACHE_MODE_ON,
+                                 kvcache_resident(&s->eng.cache, l, g, p));
+            }
+        }
+    cr_assert_leq(r->n_cell_runs, 3, "step %d: %d runs for one row", r->step, r->n_cell_runs);
+    cr_assert_eq(session_cell(s, r, -1, 0, 0).now, CELL_EMPTY);
+    cr_assert_eq(session_cell(s, r, 0, c->n_kv_heads, 0).now, CELL_EMPTY);
+    cr_assert_eq(session_cell(s, r, 0, 0, -1).now, CELL_EMPTY);
 }
 
 // Every field of every record, over a schedule of mode switches, with verification on.
@@ -177,6 +241,7 @@ Test(session, records_follow_the_steps, .timeout = 60) {
         cr_assert_eq(r->cache_len_after, mode == CACHE_MODE_ON ? len : 0);
         cr_assert_eq(r->kv_bytes_resident,
                      (uint64_t)r->cache_len_after * config_kv_bytes_per_token(c));
+        check_cells(s, r, prev_after, i == 0 ? 0 : len - 1);
 
         // counters: the closed form, and cumulative totals
         uint64_t want[FLOP_COMPONENTS];
@@ -187,8 +252,12 @@ Test(session, records_follow_the_steps, .timeout = 60) {
         counters_add(&total, &r->counted);
         cr_assert(memcmp(&r->total, &total, sizeof total) == 0, "step %d cumulative totals", i);
         cr_assert_gt(r->step_ns, 0);
-        cr_assert(r->max_logit_diff >= 0 && r->max_logit_diff <= 1e-4f,
-                  "step %d: max_logit_diff %g", i, r->max_logit_diff);
+        // the other mode, run beside it, gives the same logits: the largest difference is 0, and
+        // an independent cached engine gives the same bits
+        cr_assert(r->max_logit_diff == 0.0f, "step %d: max_logit_diff %g", i, r->max_logit_diff);
+        cr_assert(memcmp(s->eng.logits, ref.logits, (size_t)c->vocab_size * sizeof(float)) == 0,
+                  "step %d (%c): the session's logits differ from a cached engine's", i,
+                  schedule[i]);
 
         prev_after = r->cache_len_after;
         prev_on = mode == CACHE_MODE_ON;
@@ -266,7 +335,7 @@ Test(session, back_and_forward_exact, .timeout = 60) {
         cr_assert_eq(session_last(&s2)->token_id, copies[i].token_id, "after reset, step %d", i);
     }
     session_free(&s2);
-    for (int i = 0; i < N; i++) free(copies[i].attn);
+    for (int i = 0; i < N; i++) record_copy_free(&copies[i]);
     fixture_free(&f);
 }
 

@@ -1,8 +1,7 @@
 // test_text.c — the helpers the whole project shares for files, text and numbers: reading a
 // whole file (kv_read_file), the UTF-8 walker (kv_utf8_next, kv_utf8_count) and the number
-// formatter (view_format_number, view_format_bytes), each on its edge cases.
+// formatter (kv_format_number, kv_format_bytes), each on its edge cases.
 #include "util/testutil.h"
-#include "view/view.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -156,62 +155,62 @@ Test(text, utf8_invalid_sequences) {
 // ----------------------------------------------------------------------------------------------
 // Numbers
 
-static const char *fmt(double v, ViewNumberStyle st, const char *unit) {
+static const char *fmt(double v, KvNumberStyle st, const char *unit) {
     static char buf[64];
-    view_format_number(buf, sizeof buf, v, st, unit);
+    kv_format_number(buf, sizeof buf, v, st, unit);
     return buf;
 }
 
 Test(text, number_formatter_styles) {
     // The picture's counters keep their decimals, so the width does not jitter as they change.
-    cr_assert_str_eq(fmt(0, VIEW_NUM_SI, "FLOP"), "0 FLOP");
-    cr_assert_str_eq(fmt(512, VIEW_NUM_SI, "FLOP"), "512 FLOP");
-    cr_assert_str_eq(fmt(2700000, VIEW_NUM_SI, "FLOP"), "2.70 MFLOP");
-    cr_assert_str_eq(fmt(87.6e6, VIEW_NUM_SI, "FLOP"), "87.6 MFLOP");
-    cr_assert_str_eq(fmt(1.3e9, VIEW_NUM_SI, ""), "1.30 G");
-    cr_assert_str_eq(fmt(-653e6, VIEW_NUM_SI, "FLOP"), "-653 MFLOP");
-    cr_assert_str_eq(fmt(0.5, VIEW_NUM_SI, "s"), "0.50 s");
+    cr_assert_str_eq(fmt(0, KV_NUM_SI, "FLOP"), "0 FLOP");
+    cr_assert_str_eq(fmt(512, KV_NUM_SI, "FLOP"), "512 FLOP");
+    cr_assert_str_eq(fmt(2700000, KV_NUM_SI, "FLOP"), "2.70 MFLOP");
+    cr_assert_str_eq(fmt(87.6e6, KV_NUM_SI, "FLOP"), "87.6 MFLOP");
+    cr_assert_str_eq(fmt(1.3e9, KV_NUM_SI, ""), "1.30 G");
+    cr_assert_str_eq(fmt(-653e6, KV_NUM_SI, "FLOP"), "-653 MFLOP");
+    cr_assert_str_eq(fmt(0.5, KV_NUM_SI, "s"), "0.50 s");
     // Captions and the terminal drop trailing zeros.
-    cr_assert_str_eq(fmt(2700000, VIEW_NUM_SI_SHORT, "FLOP"), "2.7 MFLOP");
-    cr_assert_str_eq(fmt(3e9, VIEW_NUM_SI_SHORT, "FLOP"), "3 GFLOP");
-    cr_assert_str_eq(fmt(6300000, VIEW_NUM_COUNT, ""), "6.3M");
-    cr_assert_str_eq(fmt(15200, VIEW_NUM_COUNT, ""), "15.2k");
-    cr_assert_str_eq(fmt(7e9, VIEW_NUM_COUNT, ""), "7B");
-    cr_assert_str_eq(fmt(7e12, VIEW_NUM_COUNT, ""), "7000B", "no prefix past the last");
-    cr_assert_str_eq(fmt(12.5, VIEW_NUM_PLAIN, ""), "12.5");
-    cr_assert_str_eq(fmt(1234.6, VIEW_NUM_PLAIN, "x"), "1235x", "plain never scales");
-    cr_assert_str_eq(fmt(0.004, VIEW_NUM_PLAIN, ""), "0");
+    cr_assert_str_eq(fmt(2700000, KV_NUM_SI_SHORT, "FLOP"), "2.7 MFLOP");
+    cr_assert_str_eq(fmt(3e9, KV_NUM_SI_SHORT, "FLOP"), "3 GFLOP");
+    cr_assert_str_eq(fmt(6300000, KV_NUM_COUNT, ""), "6.3M");
+    cr_assert_str_eq(fmt(15200, KV_NUM_COUNT, ""), "15.2k");
+    cr_assert_str_eq(fmt(7e9, KV_NUM_COUNT, ""), "7B");
+    cr_assert_str_eq(fmt(7e12, KV_NUM_COUNT, ""), "7000B", "no prefix past the last");
+    cr_assert_str_eq(fmt(12.5, KV_NUM_PLAIN, ""), "12.5");
+    cr_assert_str_eq(fmt(1234.6, KV_NUM_PLAIN, "x"), "1235x", "plain never scales");
+    cr_assert_str_eq(fmt(0.004, KV_NUM_PLAIN, ""), "0");
 }
 
 Test(text, number_formatter_edges) {
     // Rounding up to the next prefix: never "1000 k" or "1024 KiB".
-    cr_assert_str_eq(fmt(999.4, VIEW_NUM_SI, ""), "999 ");
-    cr_assert_str_eq(fmt(999.7, VIEW_NUM_SI_SHORT, "FLOP"), "1 kFLOP");
-    cr_assert_str_eq(fmt(999.7e3, VIEW_NUM_SI, "FLOP"), "1.00 MFLOP");
-    cr_assert_str_eq(fmt(9.996, VIEW_NUM_SI, ""), "10.0 ");
-    cr_assert_str_eq(fmt(99.96, VIEW_NUM_SI, ""), "100 ");
-    cr_assert_str_eq(fmt(1e18, VIEW_NUM_SI, "FLOP"), "1.00 EFLOP");
-    cr_assert_str_eq(fmt(1e24, VIEW_NUM_SI, "FLOP"), "1000000 EFLOP", "past the last prefix");
+    cr_assert_str_eq(fmt(999.4, KV_NUM_SI, ""), "999 ");
+    cr_assert_str_eq(fmt(999.7, KV_NUM_SI_SHORT, "FLOP"), "1 kFLOP");
+    cr_assert_str_eq(fmt(999.7e3, KV_NUM_SI, "FLOP"), "1.00 MFLOP");
+    cr_assert_str_eq(fmt(9.996, KV_NUM_SI, ""), "10.0 ");
+    cr_assert_str_eq(fmt(99.96, KV_NUM_SI, ""), "100 ");
+    cr_assert_str_eq(fmt(1e18, KV_NUM_SI, "FLOP"), "1.00 EFLOP");
+    cr_assert_str_eq(fmt(1e24, KV_NUM_SI, "FLOP"), "1000000 EFLOP", "past the last prefix");
     // Bytes in binary units.
     char b[32];
-    view_format_bytes(b, sizeof b, 0);
+    kv_format_bytes(b, sizeof b, 0);
     cr_assert_str_eq(b, "0 B");
-    view_format_bytes(b, sizeof b, 1023);
+    kv_format_bytes(b, sizeof b, 1023);
     cr_assert_str_eq(b, "1023 B");
-    view_format_bytes(b, sizeof b, 1024);
+    kv_format_bytes(b, sizeof b, 1024);
     cr_assert_str_eq(b, "1 KiB");
-    view_format_bytes(b, sizeof b, 6144);
+    kv_format_bytes(b, sizeof b, 6144);
     cr_assert_str_eq(b, "6 KiB");
-    view_format_bytes(b, sizeof b, 1536 * 1024);
+    kv_format_bytes(b, sizeof b, 1536 * 1024);
     cr_assert_str_eq(b, "1.5 MiB");
-    view_format_bytes(b, sizeof b, 1024 * 1024 - 1);
+    kv_format_bytes(b, sizeof b, 1024 * 1024 - 1);
     cr_assert_str_eq(b, "1 MiB", "1023.999 KiB rounds to the next unit");
-    view_format_bytes(b, sizeof b, UINT64_MAX);
+    kv_format_bytes(b, sizeof b, UINT64_MAX);
     cr_assert_str_eq(b, "16384 PiB");
     // Not finite, and buffers too small: still a string.
-    cr_assert_str_eq(fmt(NAN, VIEW_NUM_SI, "FLOP"), "? FLOP");
+    cr_assert_str_eq(fmt(NAN, KV_NUM_SI, "FLOP"), "? FLOP");
     char tiny[4];
-    view_format_number(tiny, sizeof tiny, 123456789, VIEW_NUM_SI, "FLOP");
+    kv_format_number(tiny, sizeof tiny, 123456789, KV_NUM_SI, "FLOP");
     cr_assert_eq(strlen(tiny), 3);
-    view_format_number(tiny, 0, 1, VIEW_NUM_SI, "FLOP"); // writes nothing, does not crash
+    kv_format_number(tiny, 0, 1, KV_NUM_SI, "FLOP"); // writes nothing, does not crash
 }

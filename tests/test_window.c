@@ -419,8 +419,6 @@ Test(window, alternative_keys) {
     cr_assert(a->view.help);
     key(a, SDLK_F1);
     cr_assert(!a->view.help);
-    key(a, SDLK_ESCAPE);
-    cr_assert(a->quit, "Escape quits");
     fx_free(&f);
 }
 
@@ -492,10 +490,12 @@ Test(window, sampler_panel_keys) {
     fx_free(&f);
 }
 
-static const ToolButton *slider(const AppState *a) {
-    for (int i = 0; i < a->n_buttons; i++)
-        if (a->buttons[i].speed_slider)
-            return &a->buttons[i];
+static const ToolButton *slider(AppState *a) {
+    int n;
+    const ToolButton *bs = toolbar_buttons(a, &n);
+    for (int i = 0; i < n; i++)
+        if (bs[i].speed_slider)
+            return &bs[i];
     cr_assert_fail("the toolbar has no speed slider");
     return NULL;
 }
@@ -695,7 +695,7 @@ static const char lesson_text[] = "title Window test\n"
 #define LESSON_BEATS 4
 
 static void lesson_init(Fx *f, Lesson *l, LessonPlayer *p) {
-    static const LessonPreset none[] = {{NULL, NULL}};
+    static const Preset none[] = {{NULL, NULL}};
     KvError err = {0};
     cr_assert_eq(lesson_parse(l, "test.lesson", lesson_text, strlen(lesson_text), none, &err),
                  KV_OK, "%s", err.msg);
@@ -729,8 +729,10 @@ static void assert_beat(AppState *a, int k, const char *caption) {
     char want[32];
     snprintf(want, sizeof want, "beat %d / %d", k + 1, LESSON_BEATS);
     bool shown = false;
-    for (int i = 0; i < a->n_buttons; i++)
-        shown |= strcmp(a->buttons[i].label, want) == 0;
+    int n;
+    const ToolButton *bs = toolbar_buttons(a, &n);
+    for (int i = 0; i < n; i++)
+        shown |= strcmp(bs[i].label, want) == 0;
     cr_assert(shown, "the toolbar shows '%s'", want);
 }
 
@@ -879,7 +881,7 @@ Test(window, presenter_theme_holds_over_lesson_beats) {
     Fx f;
     fx_init(&f, 128);
     AppState *a = &f.a;
-    static const LessonPreset none[] = {{NULL, NULL}};
+    static const Preset none[] = {{NULL, NULL}};
     const char text[] = "prompt Once upon a time\ncaption Dark\nbeat\n"
                         "theme light\ncaption Light\nbeat\n";
     Lesson l;
@@ -909,5 +911,545 @@ Test(window, presenter_theme_holds_over_lesson_beats) {
 
     app_play_lesson(a, NULL);
     lesson_free(&l);
+    fx_free(&f);
+}
+
+// ----------------------------------------------------------------------------------------------
+// The action table: every test below walks app_actions, so a new row is tested without a line
+// here.
+
+// Puts the window into the state a row asks for (a lesson playing or not, the sampler panel
+// open or not, the prompt entry open or not).
+static void enter_state_of(AppState *a, const ActionRow *r, LessonPlayer *p) {
+    if (a->typing)
+        app_stop_typing(a);
+    bool lesson = (r->when & ACT_WHEN_LESSON) != 0;
+    if (lesson != (a->lesson != NULL))
+        cr_assert(app_play_lesson(a, lesson ? p : NULL));
+    a->sampler_open = (r->when & ACT_WHEN_SAMPLER) != 0;
+    app_geometry(a);
+    if (r->when & ACT_WHEN_TYPING)
+        app_start_typing(a);
+    a->quit = false;
+}
+
+static const char *ran_name(const AppState *a) {
+    return a->last_run ? a->last_run->name : "nothing";
+}
+
+// The button of a row, or NULL when it is not on the toolbar now.
+static const ToolButton *row_button(AppState *a, const ActionRow *r) {
+    int n;
+    const ToolButton *bs = toolbar_buttons(a, &n);
+    for (int i = 0; i < n; i++)
+        if (bs[i].row == r && !bs[i].readout)
+            return &bs[i];
+    return NULL;
+}
+
+static void press_row(AppState *a, const ActionRow *r) {
+    const ToolButton *b = row_button(a, r);
+    cr_assert_not_null(b, "no toolbar button for %s", r->name);
+    double x = b->x + b->w / 2, y = b->y + b->h / 2;
+    cr_assert_eq(toolbar_hit(a, x, y), b, "button %s is not hit at its centre", r->name);
+    click(a, x, y);
+}
+
+static void wheel(AppState *a, int y, bool ctrl) {
+    SDL_SetModState(ctrl ? KMOD_LCTRL : KMOD_NONE);
+    SDL_Event e;
+    memset(&e, 0, sizeof e);
+    e.type = SDL_MOUSEWHEEL;
+    e.wheel.y = y;
+    app_handle_event(a, &e);
+    SDL_SetModState(KMOD_NONE);
+}
+
+Test(window, table_every_key_and_gesture_reaches_its_handler) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    Lesson l;
+    LessonPlayer p;
+    lesson_init(&f, &l, &p);
+    char *empty = tu_tmpdir(); // G finds no lesson here: it says so
+    snprintf(a->lesson_dir, sizeof a->lesson_dir, "%s", empty);
+    key(a, SDLK_SPACE); // a step, so that there are tokens to pin and scroll
+    int tested = 0;
+    for (int i = 0; i < app_n_actions; i++) {
+        const ActionRow *r = &app_actions[i];
+        cr_assert(r->keys[0].sym || r->gesture || r->bar > 0,
+                  "row %s has no key, no gesture and no toolbar place: nobody can run it", r->name);
+        cr_assert_not_null(r->run, "row %s has no handler", r->name);
+        if (r->act != ACT_NONE)
+            cr_assert_eq(app_action(r->act), r, "row %s: one row per action", r->name);
+        for (int k = 0; k < ACTION_KEYS && r->keys[k].sym; k++) {
+            enter_state_of(a, r, &p);
+            long before = a->n_run;
+            key_mod(a, r->keys[k].sym, r->keys[k].mod);
+            cr_assert_eq(a->last_run, r, "key %s (%d) ran %s, not %s",
+                         SDL_GetKeyName(r->keys[k].sym), k, ran_name(a), r->name);
+            cr_assert_eq(a->n_run, before + 1, "key %s ran %ld handlers",
+                         SDL_GetKeyName(r->keys[k].sym), a->n_run - before);
+            tested++;
+        }
+        if (r->gesture) {
+            enter_state_of(a, r, &p);
+            long before = a->n_run;
+            if (r->gesture == GESTURE_CLICK)
+                click(a, 200, a->scene_h / 2.0);
+            else
+                wheel(a, 1, r->gesture == GESTURE_CTRL_WHEEL);
+            cr_assert_eq(a->last_run, r, "gesture %d ran %s, not %s", r->gesture, ran_name(a),
+                         r->name);
+            cr_assert_eq(a->n_run, before + 1);
+            tested++;
+        }
+    }
+    cr_assert_gt(tested, 40, "only %d keys and gestures in the table", tested);
+    app_play_lesson(a, NULL);
+    fx_free(&f);
+    lesson_free(&l);
+    tu_rmtree(empty);
+}
+
+// A key belongs to one row in each state: no two rows that can run in the same state share one.
+Test(window, table_no_key_runs_two_rows) {
+    for (int i = 0; i < app_n_actions; i++) {
+        for (int j = i + 1; j < app_n_actions; j++) {
+            const ActionRow *r = &app_actions[i], *q = &app_actions[j];
+            unsigned state = ACT_WHEN_LESSON | ACT_WHEN_SAMPLER | ACT_WHEN_TYPING;
+            if ((r->when & state) != (q->when & state)) // the state-bound row goes first
+                continue;
+            for (int x = 0; x < ACTION_KEYS && r->keys[x].sym; x++)
+                for (int y = 0; y < ACTION_KEYS && q->keys[y].sym; y++)
+                    cr_assert(r->keys[x].sym != q->keys[y].sym || r->keys[x].mod != q->keys[y].mod,
+                              "%s and %s share the key %s", r->name, q->name,
+                              SDL_GetKeyName(r->keys[x].sym));
+        }
+    }
+}
+
+// The rows that should be on the toolbar in the window's state, in their order.
+static int rows_on_toolbar(const AppState *a, const ActionRow **out) {
+    int n = 0;
+    if (a->typing)
+        return 0;
+    for (int place = 1; place < 1000; place++)
+        for (int i = 0; i < app_n_actions; i++) {
+            const ActionRow *r = &app_actions[i];
+            if (r->bar == place && app_action_allowed(a, r) &&
+                !((r->when & ACT_WHEN_BAR_NO_LESSON) && a->lesson))
+                out[n++] = r;
+        }
+    return n;
+}
+
+static void check_toolbar_is_table(AppState *a, const char *state) {
+    const ActionRow *want[TOOLBAR_MAX];
+    int n_want = rows_on_toolbar(a, want);
+    int n;
+    const ToolButton *bs = toolbar_buttons(a, &n);
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        if (bs[i].readout) { // a readout: of the row whose button follows it
+            cr_assert(i + 1 < n && bs[i + 1].row == bs[i].row && bs[i].row->readout,
+                      "%s: readout '%s' is not a row's", state, bs[i].label);
+            continue;
+        }
+        cr_assert_lt(k, n_want, "%s: button %s is not a row with a toolbar place", state,
+                     bs[i].row->name);
+        cr_assert_eq(bs[i].row, want[k], "%s: button %d is %s, the table says %s", state, k,
+                     bs[i].row->name, want[k]->name);
+        cr_assert_eq(bs[i].action, want[k]->act);
+        if (want[k]->label)
+            cr_assert_str_eq(bs[i].label, want[k]->label, "%s: label of %s", state,
+                             want[k]->name);
+        k++;
+    }
+    cr_assert_eq(k, n_want, "%s: %d buttons, the table has %d rows for the toolbar", state, k,
+                 n_want);
+    // each button runs its row
+    for (int i = 0; i < n_want; i++) {
+        if (want[i]->act == ACT_QUIT || want[i]->act == ACT_LESSON || want[i]->act == ACT_EXPORT ||
+            want[i]->act == ACT_PROMPT || want[i]->act == ACT_SAMPLER ||
+            want[i]->act == ACT_BEAT_NEXT || want[i]->act == ACT_BEAT_PREV)
+            continue; // they leave the state under test (checked in exercise() and the lessons)
+        long before = a->n_run;
+        press_row(a, want[i]);
+        cr_assert_eq(a->last_run, want[i], "%s: button %s ran %s", state, want[i]->name,
+                     ran_name(a));
+        cr_assert_eq(a->n_run, before + 1);
+    }
+}
+
+Test(window, table_toolbar_buttons_are_the_rows_with_places) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    Lesson l;
+    LessonPlayer p;
+    lesson_init(&f, &l, &p);
+    check_toolbar_is_table(a, "window");
+    key(a, SDLK_s);
+    check_toolbar_is_table(a, "window, sampler panel");
+    cr_assert_not_null(toolbar_find(a, ACT_TEMP_UP));
+    cr_assert(app_play_lesson(a, &p));
+    check_toolbar_is_table(a, "lesson, sampler panel");
+    key(a, SDLK_s);
+    check_toolbar_is_table(a, "lesson");
+    cr_assert_null(toolbar_find(a, ACT_BACK), "Back gives way to the beats");
+    cr_assert_not_null(toolbar_find(a, ACT_BEAT_PREV));
+    key(a, SDLK_t);
+    int n;
+    toolbar_buttons(a, &n);
+    cr_assert_eq(n, 0, "typing: the strip is the entry");
+    app_play_lesson(a, NULL);
+    fx_free(&f);
+    lesson_free(&l);
+}
+
+// The text a tooltip shows: the row's tip (or help) and the keys the help lists for it.
+static void expect_tip(const ToolButton *b, char *buf, size_t cap) {
+    char keys[64];
+    app_action_keys_text(b->row, keys, sizeof keys);
+    snprintf(buf, cap, "%s%s%s", b->row->tip ? b->row->tip : b->row->help, keys[0] ? "   " : "",
+             keys);
+}
+
+Test(window, table_tooltips_come_from_the_table) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    key(a, SDLK_SPACE);
+    a->now = 100;
+    int n, shown = 0;
+    const ToolButton *bs = toolbar_buttons(a, &n);
+    for (int i = 0; i < n; i++) {
+        if (bs[i].readout)
+            continue;
+        const ToolButton *b = &bs[i];
+        const ActionRow *row = b->row;
+        mouse_at(a, SDL_MOUSEMOTION, b->x + b->w / 2, b->y + b->h / 2);
+        cr_assert_null(toolbar_tip(a), "%s: no tooltip before the pointer rests", b->row->name);
+        a->dirty = false; // as if the frame was drawn
+        double wake = app_next_wake(a);
+        cr_assert(wake > 0 && wake <= APP_TIP_DELAY + 1e-9, "%s: wakes for the tooltip (%g)",
+                  b->row->name, wake);
+        cr_assert(app_tick(a, a->now + APP_TIP_DELAY + 0.01), "the tooltip needs a frame");
+        const ToolButton *t = toolbar_tip(a);
+        bs = toolbar_buttons(a, &n);
+        cr_assert_not_null(t, "%s: a tooltip after resting", row->name);
+        cr_assert_eq(t->row, row);
+        char want[256], got[256];
+        expect_tip(t, want, sizeof want);
+        toolbar_tip_text(a, got, sizeof got);
+        cr_assert_str_eq(got, want, "tooltip of %s", t->row->name);
+        cr_assert_not_null(strstr(got, t->row->tip ? t->row->tip : t->row->help));
+        shown++;
+    }
+    cr_assert_gt(shown, 15);
+
+    // drawn above the strip, and only there: the scene's pixels elsewhere are the same
+    const ToolButton *cache = toolbar_find(a, ACT_CACHE);
+    mouse_at(a, SDL_MOUSEMOTION, cache->x + 2, cache->y + 2);
+    app_tick(a, a->now + APP_TIP_DELAY + 0.01);
+    cr_assert_not_null(toolbar_tip(a));
+    cairo_surface_t *with = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, 1280, 720);
+    cairo_surface_t *without = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, 1280, 720);
+    cairo_t *cr = cairo_create(with);
+    app_draw(a, cr);
+    cairo_destroy(cr);
+    // a click hides it
+    press_button(a, ACT_CACHE);
+    press_button(a, ACT_CACHE);
+    app_tick(a, a->now + 5);
+    cr_assert_null(toolbar_tip(a), "a click hides the tooltip");
+    cr = cairo_create(without);
+    app_draw(a, cr);
+    cairo_destroy(cr);
+    cairo_surface_flush(with);
+    cairo_surface_flush(without);
+    long differ = 0, far = 0;
+    for (int y = 0; y < a->scene_h; y++)
+        for (int x = 0; x < 1280; x++) {
+            const unsigned char *pw = cairo_image_surface_get_data(with), *po =
+                cairo_image_surface_get_data(without);
+            size_t o = (size_t)y * cairo_image_surface_get_stride(with) + 4 * (size_t)x;
+            bool d = *(const uint32_t *)(pw + o) != *(const uint32_t *)(po + o);
+            differ += d;
+            far += d && (y < a->scene_h - 60);
+        }
+    cairo_surface_destroy(with);
+    cairo_surface_destroy(without);
+    cr_assert_gt(differ, 200, "the tooltip is drawn (%ld pixels)", differ);
+    cr_assert_eq(far, 0, "the tooltip stays just above the strip");
+
+    // leaving the button hides it, and so does leaving the window
+    mouse_at(a, SDL_MOUSEMOTION, cache->x + 2, cache->y + 2);
+    mouse_at(a, SDL_MOUSEMOTION, 5, 5);
+    app_tick(a, a->now + 5);
+    cr_assert_null(toolbar_tip(a));
+    cache = toolbar_find(a, ACT_CACHE);
+    mouse_at(a, SDL_MOUSEMOTION, cache->x + 2, cache->y + 2);
+    app_tick(a, a->now + 5);
+    cr_assert_not_null(toolbar_tip(a));
+    SDL_Event e;
+    memset(&e, 0, sizeof e);
+    e.type = SDL_WINDOWEVENT;
+    e.window.event = SDL_WINDOWEVENT_LEAVE;
+    cr_assert(app_handle_event(a, &e), "the tooltip goes: a frame");
+    app_tick(a, a->now + 5);
+    cr_assert_null(toolbar_tip(a), "the pointer left the window");
+    fx_free(&f);
+}
+
+Test(window, help_overlay_lines_come_from_the_table) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    cr_assert_eq(a->view.help_rows, a->help_rows);
+    cr_assert_gt(a->view.n_help_rows, 15);
+    // every row with a help text is on a line with that text, and the line lists its keys
+    for (int i = 0; i < app_n_actions; i++) {
+        const ActionRow *r = &app_actions[i];
+        if (!r->help)
+            continue;
+        char keys[64];
+        app_action_keys_text(r, keys, sizeof keys);
+        bool found = false;
+        for (int k = 0; k < a->view.n_help_rows; k++)
+            found |= strcmp(a->view.help_rows[k].text, r->help) == 0 &&
+                     strstr(a->view.help_rows[k].keys, keys) != NULL;
+        cr_assert(found, "help has no line '%s' with keys '%s'", r->help, keys);
+    }
+    bool quit_q = false, esc = false;
+    for (int k = 0; k < a->view.n_help_rows; k++) {
+        const ViewHelpRow *h = &a->view.help_rows[k];
+        quit_q |= strcmp(h->text, "quit") == 0 && strcmp(h->keys, "Q") == 0;
+        esc |= strcmp(h->keys, "Esc") == 0 && strstr(h->text, "quit") == NULL;
+        if (strcmp(h->text, "presets") == 0)
+            cr_assert_str_eq(h->keys, "1  2  3", "rows with one text share a line");
+    }
+    cr_assert(quit_q, "Q quits, alone");
+    cr_assert(esc, "Esc has its own line, and it is not quit");
+    // the overlay draws those lines: with no lines it is only a frame
+    cairo_surface_t *full = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, 1280, 720);
+    cairo_surface_t *none = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, 1280, 720);
+    a->view.help = true;
+    cairo_t *cr = cairo_create(full);
+    scene_draw(cr, &f.s, &a->view, 1280, a->scene_h, 1.0);
+    cairo_destroy(cr);
+    View v = a->view;
+    v.n_help_rows = 0;
+    cr = cairo_create(none);
+    scene_draw(cr, &f.s, &v, 1280, a->scene_h, 1.0);
+    cairo_destroy(cr);
+    cr_assert_neq(memcmp(cairo_image_surface_get_data(full), cairo_image_surface_get_data(none),
+                         (size_t)cairo_image_surface_get_stride(full) * 720),
+                  0, "the help lines are drawn");
+    cairo_surface_destroy(full);
+    cairo_surface_destroy(none);
+    fx_free(&f);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Esc backs out of one thing at a time and never quits
+
+Test(window, escape_in_each_state) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    key(a, SDLK_SPACE);
+
+    // nothing to back out of: nothing happens
+    int cursor = f.s.cursor;
+    key(a, SDLK_ESCAPE);
+    cr_assert(!a->quit, "Esc never quits");
+    cr_assert_eq(a->last_run, app_action(ACT_ESCAPE));
+    cr_assert_eq(f.s.cursor, cursor);
+    cr_assert(!a->fullscreen && !a->typing && !a->view.help);
+
+    // each alone
+    key(a, SDLK_F1);
+    cr_assert(a->view.help);
+    key(a, SDLK_ESCAPE);
+    cr_assert(!a->view.help, "Esc closes the help");
+    key(a, SDLK_t);
+    text(a, "Once", 0);
+    key(a, SDLK_ESCAPE);
+    cr_assert(!a->typing, "Esc cancels the entry");
+    cr_assert_str_eq(f.s.prompt, app_presets[0].prompt);
+    key(a, SDLK_f);
+    cr_assert(a->fullscreen);
+    key(a, SDLK_ESCAPE);
+    cr_assert(!a->fullscreen, "Esc leaves fullscreen");
+    cr_assert(!a->quit);
+
+    // all three: the overlay first, then the entry, then fullscreen
+    key(a, SDLK_f);
+    key(a, SDLK_F1);
+    key(a, SDLK_t);
+    cr_assert(a->fullscreen && a->view.help && a->typing);
+    key(a, SDLK_ESCAPE);
+    cr_assert(!a->view.help && a->typing && a->fullscreen, "first the overlay");
+    key(a, SDLK_ESCAPE);
+    cr_assert(!a->typing && a->fullscreen, "then the entry");
+    key(a, SDLK_ESCAPE);
+    cr_assert(!a->fullscreen, "then fullscreen");
+    key(a, SDLK_ESCAPE);
+    cr_assert(!a->quit, "and never quits");
+    cr_assert_eq(f.s.cursor, cursor, "Esc never touches the session");
+
+    // Q quits
+    key(a, SDLK_q);
+    cr_assert(a->quit);
+    fx_free(&f);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Where rows may run: refused outside their state; while a step runs, rows that touch the
+// session wait for it and the others run at once
+
+Test(window, table_rows_refused_where_they_may_not_run) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    Lesson l;
+    LessonPlayer p;
+    lesson_init(&f, &l, &p);
+    int refused = 0;
+    for (int i = 0; i < app_n_actions; i++) {
+        const ActionRow *r = &app_actions[i];
+        for (int state = 0; state < 4; state++) { // none, lesson, panel, typing
+            if (a->typing)
+                app_stop_typing(a);
+            app_play_lesson(a, state == 1 ? &p : NULL);
+            a->sampler_open = state == 2;
+            app_geometry(a);
+            if (state == 3)
+                app_start_typing(a);
+            bool may = (!(r->when & ACT_WHEN_LESSON) || state == 1) &&
+                       (!(r->when & ACT_WHEN_NO_LESSON) || state != 1) &&
+                       (!(r->when & ACT_WHEN_SAMPLER) || state == 2) &&
+                       (state == 3 ? (r->when & (ACT_WHEN_TYPING | ACT_WHEN_TYPING_TOO)) != 0
+                                   : !(r->when & ACT_WHEN_TYPING));
+            cr_assert_eq(app_action_allowed(a, r), may, "%s in state %d", r->name, state);
+            if (may)
+                continue;
+            const ActionRow *last = a->last_run;
+            long before = a->n_run;
+            int cursor = f.s.cursor;
+            cr_assert(!app_run_row(a, r), "%s runs in state %d", r->name, state);
+            for (int k = 0; k < ACTION_KEYS && r->keys[k].sym; k++) { // nor by its keys
+                key_mod(a, r->keys[k].sym, r->keys[k].mod);
+                cr_assert_neq(a->last_run, r, "%s's key runs it in state %d", r->name, state);
+            }
+            if (!r->keys[0].sym) {
+                cr_assert_eq(a->n_run, before, "%s ran in state %d", r->name, state);
+                cr_assert_eq(a->last_run, last);
+                cr_assert_eq(f.s.cursor, cursor);
+            }
+            cr_assert_null(row_button(a, r), "%s is on the toolbar in state %d", r->name, state);
+            refused++;
+        }
+    }
+    cr_assert_gt(refused, 20);
+    if (a->typing)
+        app_stop_typing(a);
+    app_play_lesson(a, NULL);
+    fx_free(&f);
+    lesson_free(&l);
+}
+
+Test(window, table_rows_that_touch_the_session_wait_for_a_running_step) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    Lesson l;
+    LessonPlayer p;
+    lesson_init(&f, &l, &p);
+    char *empty = tu_tmpdir();
+    snprintf(a->lesson_dir, sizeof a->lesson_dir, "%s", empty);
+    worker_start(a, 0);
+    cr_assert(a->async);
+    int waited = 0, ran = 0;
+    for (int i = 0; i < app_n_actions; i++) {
+        const ActionRow *r = &app_actions[i];
+        if (r->act == ACT_SPEED || r->act == ACT_PIN || r->act == ACT_QUIT)
+            continue; // they need the pointer on their button or the scene; quit ends the loop
+        if (a->typing)
+            app_stop_typing(a);
+        app_play_lesson(a, (r->when & ACT_WHEN_LESSON) ? &p : NULL);
+        a->sampler_open = (r->when & ACT_WHEN_SAMPLER) != 0;
+        app_geometry(a);
+        if (r->when & ACT_WHEN_TYPING)
+            app_start_typing(a);
+        if (session_at_limit(&f.s))
+            key(a, SDLK_r);
+        app_request_step(a); // a step on the worker: the session is not the UI's meanwhile
+        cr_assert(a->busy);
+        int cursor = f.s.cursor;
+        cr_assert(app_run_row(a, r), "%s refused", r->name);
+        if (r->when & ACT_WHEN_WAITS) {
+            cr_assert(!a->busy, "%s ran beside a running step", r->name);
+            waited++;
+        } else {
+            cr_assert(a->busy, "%s waited for the step though its row says it need not",
+                      r->name);
+            cr_assert_eq(f.s.cursor, cursor, "%s: the UI did not touch the session", r->name);
+            ran++;
+        }
+        app_quiesce(a);
+    }
+    cr_assert_gt(waited, 10);
+    cr_assert_gt(ran, 10);
+    if (a->typing)
+        app_stop_typing(a);
+    app_play_lesson(a, NULL);
+    fx_free(&f);
+    lesson_free(&l);
+    tu_rmtree(empty);
+}
+
+// ----------------------------------------------------------------------------------------------
+// The toolbar is laid out once per frame at most, and not at all when nothing it shows changed
+
+static void frame(AppState *a) {
+    cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, 1280, 720);
+    cairo_t *cr = cairo_create(surf);
+    app_draw(a, cr);
+    cairo_destroy(cr);
+    cairo_surface_destroy(surf);
+}
+
+Test(window, toolbar_laid_out_once_per_frame) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    frame(a);
+    long n0 = a->n_layouts;
+    frame(a);
+    cr_assert_eq(a->n_layouts, n0, "nothing changed: not laid out again");
+    // six events between two frames, each changing a label: one layout, when the frame is drawn
+    key(a, SDLK_l);
+    key(a, SDLK_h);
+    key(a, SDLK_v);
+    key(a, SDLK_d);
+    key(a, SDLK_c);
+    key(a, SDLK_PLUS);
+    frame(a);
+    cr_assert_eq(a->n_layouts, n0 + 1, "six changes, one frame: %ld layouts", a->n_layouts - n0);
+    for (int i = 0; i < 20; i++)
+        mouse_at(a, SDL_MOUSEMOTION, 10 + 50 * i, a->scene_h + 10);
+    frame(a);
+    cr_assert_eq(a->n_layouts, n0 + 1, "the pointer moving over the toolbar does not lay it out");
+    key(a, SDLK_p); // Play -> Pause: one layout for two frames
+    frame(a);
+    frame(a);
+    cr_assert_eq(a->n_layouts, n0 + 2);
+    app_resize(a, 1000, 600, 1.0);
+    frame(a);
+    cr_assert_eq(a->n_layouts, n0 + 3, "a new size: laid out again");
     fx_free(&f);
 }

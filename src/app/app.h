@@ -5,6 +5,7 @@
 #define KVSCOPE_APP_H
 
 #include "engine/engine.h"
+#include "lesson/lesson.h"
 #include "sim/sim.h"
 
 int cli_main(int argc, char **argv);
@@ -32,6 +33,11 @@ int bench_render(int argc, char **argv);
 
 // Prints "kvscope: <msg>" for err and returns its code as the exit status.
 int app_fail(const KvError *err);
+// "kvscope: stdout: <strerror(errno)>" after a failed write or flush of stdout; returns 1.
+int app_fail_stdout(void);
+// Flushes stdout and checks that everything written to it arrived; call before exiting after
+// printing. Returns status, or app_fail_stdout() when status is 0 and stdout failed.
+int app_finish_stdout(int status);
 // "kvscope: <what>: <why>" for usage errors; returns 2.
 int app_usage_error(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -56,15 +62,9 @@ KvStatus app_parse_int(const char *opt, const char *val, long lo, long hi, long 
 KvStatus app_parse_float(const char *opt, const char *val, double lo, double hi, double *out,
                          KvError *err);
 
-// Presets (DESIGN.md): name, prompt. NULL name at the end.
-typedef struct {
-    const char *name;
-    const char *prompt;
-} Preset;
+// Presets (DESIGN.md), ended by {NULL, NULL}: also what lessons accept (lesson_load).
 extern const Preset app_presets[];
 const Preset *app_preset(const char *name); // NULL when unknown
-// The presets as the lesson parser takes them, ended by a zero entry (owned: free()).
-struct LessonPreset *app_lesson_presets(void);
 
 // Options every command that runs the model shares: --model, --tokenizer, --prompt, --preset,
 // --no-cache, --temperature, --top-k, --top-p, --seed.

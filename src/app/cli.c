@@ -32,6 +32,20 @@ int app_fail(const KvError *err) {
     return err->code ? (int)err->code : 1;
 }
 
+int app_fail_stdout(void) {
+    int e = errno ? errno : EIO;
+    fprintf(stderr, "kvscope: stdout: %s\n", strerror(e));
+    return KV_ERR_RUNTIME;
+}
+
+int app_finish_stdout(int status) {
+    errno = 0;
+    bool failed = fflush(stdout) != 0 || ferror(stdout);
+    if (failed && status == 0)
+        return app_fail_stdout();
+    return status;
+}
+
 int app_usage_error(const char *what, const char *fmt, ...) {
     char msg[512];
     va_list ap;
@@ -42,34 +56,16 @@ int app_usage_error(const char *what, const char *fmt, ...) {
     return KV_ERR_INPUT;
 }
 
+// The engine's parsers (engine.h, "Parsing numbers a user typed") under the names the commands
+// have always used: one parser per kind of value for every command and the lessons.
 KvStatus app_parse_int(const char *opt, const char *val, long lo, long hi, long *out,
                        KvError *err) {
-    if (!val)
-        return kv_error(err, KV_ERR_INPUT, "%s: needs a value", opt);
-    char *end;
-    errno = 0;
-    long v = strtol(val, &end, 10);
-    if (errno || end == val || *end != '\0')
-        return kv_error(err, KV_ERR_INPUT, "%s: '%s' is not a whole number", opt, val);
-    if (v < lo || v > hi)
-        return kv_error(err, KV_ERR_INPUT, "%s: %ld is out of range (%ld..%ld)", opt, v, lo, hi);
-    *out = v;
-    return KV_OK;
+    return kv_parse_int(opt, val, lo, hi, out, err);
 }
 
 KvStatus app_parse_float(const char *opt, const char *val, double lo, double hi, double *out,
                          KvError *err) {
-    if (!val)
-        return kv_error(err, KV_ERR_INPUT, "%s: needs a value", opt);
-    char *end;
-    errno = 0;
-    double v = strtod(val, &end);
-    if (errno || end == val || *end != '\0' || !isfinite(v))
-        return kv_error(err, KV_ERR_INPUT, "%s: '%s' is not a number", opt, val);
-    if (v < lo || v > hi)
-        return kv_error(err, KV_ERR_INPUT, "%s: %g is out of range (%g..%g)", opt, v, lo, hi);
-    *out = v;
-    return KV_OK;
+    return kv_parse_float(opt, val, lo, hi, out, err);
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -185,6 +181,9 @@ static void usage(FILE *f) {
           "\n"
           "common options: --model FILE --tokenizer FILE (default: the shipped model)\n"
           "sampler options (run, generate): --temperature T --top-k K --top-p P --seed S\n"
+          "  --temperature 0 is greedy (the most probable token); any T > 0 samples from\n"
+          "  softmax(logits / T). --seed S is 1 .. 2^64-1 (default 42): 0 is refused, as\n"
+          "  xorshift64* never leaves the state 0 and every draw would be 0.0.\n"
           "presets: narrative, code, fact\n"
           "kvscope COMMAND --help prints this page.\n",
           f);
@@ -277,14 +276,10 @@ int app_parse_common(int argc, char **argv, int *i, CommonOptions *o, KvError *e
         o->sampler.top_p = (float)d;
         break;
     default: {
-        char *end;
-        errno = 0;
-        unsigned long long s = strtoull(val, &end, 10);
-        if (errno || end == val || *end || val[0] == '-') {
-            kv_error(err, KV_ERR_INPUT, "--seed: '%s' is not a non-negative whole number", val);
+        uint64_t seed;
+        if (kv_parse_seed(opt, val, &seed, err))
             return -1;
-        }
-        o->sampler.seed = (uint64_t)s;
+        o->sampler.seed = seed;
     }
     }
     return 1;

@@ -51,7 +51,7 @@ static int reps_for(uint64_t one_ns, uint64_t budget_ns, int min_reps) {
 
 // One cached decode step at position pos (the cache must hold 0..pos-1); returns ns.
 static uint64_t time_decode(Engine *e, const int *tokens, int pos, AttnSink *sink, Counters *ctr) {
-    e->cache_len = pos;
+    kvcache_truncate(&e->cache, pos);
     uint64_t t0 = bench_ns();
     engine_forward(e, tokens + pos, pos, 1, true, sink, ctr);
     return bench_ns() - t0;
@@ -252,7 +252,7 @@ static int bench_engine(int argc, char **argv) {
     const int np = T < 256 ? T : 256;
     int reps = reps_for(time_recompute(&e, tokens, np), 400000000ull, 5);
     for (int r = 0; r < reps; r++) {
-        e.cache_len = 0;
+        kvcache_clear(&e.cache);
         uint64_t t0 = bench_ns();
         engine_forward(&e, tokens, 0, np, true, NULL, NULL);
         ts[r] = bench_ns() - t0;
@@ -269,12 +269,12 @@ static int bench_engine(int argc, char **argv) {
     reps = reps_for(time_decode(&e, tokens, ipos, NULL, NULL), 200000000ull, 51);
     for (int r = 0; r < reps; r++) {
         Counters ctr = {0};
-        e.instrument = true;
+        engine_set_instrument(&e, true);
         ts[r] = time_decode(&e, tokens, ipos, &sink, &ctr);
-        e.instrument = false;
+        engine_set_instrument(&e, false);
         ts2[r] = time_decode(&e, tokens, ipos, &sink, &ctr);
     }
-    e.instrument = true;
+    engine_set_instrument(&e, true);
     uint64_t on = median(ts, reps), off = median(ts2, reps);
     printf("bench engine instrumentation context=%d on_us=%.1f off_us=%.1f overhead_pct=%.1f\n",
            ictx, (double)on / 1e3, (double)off / 1e3,
@@ -295,13 +295,14 @@ static int bench_engine(int argc, char **argv) {
     // the baseline keeps llama2.c's layout, (L, T, KV): a row of every head per position
     const int HS = config_head_size(c);
     for (int l = 0; l < L; l++)
-        for (int g = 0; g < c->n_kv_heads; g++)
+        for (int g = 0; g < c->n_kv_heads; g++) {
+            const KvHeadRows rows = kvcache_head(&e.cache, l, g, ipos - 1); // positions 0..ipos-1
             for (int s = 0; s < ipos; s++) {
                 size_t to = ((size_t)l * T + (size_t)s) * config_kv_dim(c) + (size_t)g * HS;
-                size_t from = engine_cache_offset(c, l, g, s);
-                memcpy(kc + to, e.key_cache + from, (size_t)HS * sizeof(float));
-                memcpy(vc + to, e.value_cache + from, (size_t)HS * sizeof(float));
+                memcpy(kc + to, rows.keys + (size_t)s * rows.stride, (size_t)HS * sizeof(float));
+                memcpy(vc + to, rows.values + (size_t)s * rows.stride, (size_t)HS * sizeof(float));
             }
+        }
     for (int r = 0; r < reps; r++) {
         uint64_t t0 = bench_ns();
         plain_decode(&p, &m, kc, vc, tokens[ipos], ipos);

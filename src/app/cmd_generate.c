@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void table_row(const Session *s, const StepRecord *r) {
     char bb[2], shown[64];
@@ -29,6 +30,29 @@ static void table_row(const Session *s, const StepRecord *r) {
     if (r->max_logit_diff >= 0.0f)
         fprintf(stderr, " %9.2e", (double)r->max_logit_diff);
     fputc('\n', stderr);
+}
+
+// The generated text goes to stdout as it is, for pipes and files. On a terminal, a token piece
+// may hold escape sequences (a model or tokenizer is anyone's file) that would move the cursor,
+// retitle the window or worse: control characters are shown as \xHH there (C1 controls as
+// \u00HH), newlines and tabs as they are. Returns false when stdout fails (errno tells why).
+static bool put_text(const char *text, size_t len, bool tty) {
+    if (!tty)
+        return fwrite(text, 1, len, stdout) == len;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)text[i];
+        int r;
+        if ((ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7f)
+            r = printf("\\x%02x", ch);
+        else if (ch == 0xc2 && i + 1 < len && (unsigned char)text[i + 1] >= 0x80 &&
+                 (unsigned char)text[i + 1] <= 0x9f)
+            r = printf("\\u%04x", (unsigned char)text[++i]);
+        else
+            r = putchar(ch);
+        if (r < 0)
+            return false;
+    }
+    return true;
 }
 
 int cmd_generate(int argc, char **argv) {
@@ -86,8 +110,13 @@ int cmd_generate(int argc, char **argv) {
     fprintf(stderr, "%5s %-7s %5s %-8s %6s %-14s %14s %16s %10s %10s%s\n", "step", "phase", "pos",
             "mode", "id", "token", "flops_step", "flops_total", "kv_bytes", "ms",
             verify ? " max|dlogit|" : "");
+    const bool tty = isatty(STDOUT_FILENO);
     for (long k = 0; k < n_steps; k++) {
         if (!session_step(&s)) {
+            if (session_fault(&s, &err)) {
+                status = app_fail(&err);
+                break;
+            }
             fprintf(stderr, "kvscope: generate: stopped at the model's context of %d tokens\n",
                     model.cfg.seq_len);
             break;
@@ -101,13 +130,17 @@ int cmd_generate(int argc, char **argv) {
         char bb[2];
         size_t len;
         const char *text = tokenizer_decode(&tok, s.tokens[r->pos], r->token_id, bb, &len);
-        fwrite(text, 1, len, stdout);
-        fflush(stdout);
+        if (!put_text(text, len, tty) || fflush(stdout) != 0) {
+            status = app_fail_stdout();
+            break;
+        }
     }
-    fputc('\n', stdout);
+    if (!status && (putchar('\n') == EOF || fflush(stdout) != 0))
+        status = app_fail_stdout();
     if (trace) {
         fclose(trace);
-        if (kv_write_file_atomic(trace_path, trace_buf, trace_len, &err))
+        // the trace of a run that failed would be half a story: write it only after a good one
+        if (!status && kv_write_file_atomic(trace_path, trace_buf, trace_len, &err))
             status = app_fail(&err);
         free(trace_buf);
     }

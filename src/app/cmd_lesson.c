@@ -19,16 +19,6 @@ static void usage_line(void) {
           stderr);
 }
 
-LessonPreset *app_lesson_presets(void) {
-    size_t n = 0;
-    while (app_presets[n].name)
-        n++;
-    LessonPreset *p = kv_calloc(n + 1, sizeof *p);
-    for (size_t i = 0; i < n; i++)
-        p[i] = (LessonPreset){app_presets[i].name, app_presets[i].prompt};
-    return p;
-}
-
 int cmd_lesson(int argc, char **argv) {
     const char *file = NULL, *pdf = NULL, *frames = NULL, *model = NULL, *tokenizer = NULL;
     LessonDeckOptions deck = {.width = 1920, .height = 1080, .theme = -1};
@@ -88,10 +78,8 @@ int cmd_lesson(int argc, char **argv) {
     }
 
     KvError err = {0};
-    LessonPreset *presets = app_lesson_presets();
     Lesson lesson;
-    KvStatus st = lesson_load(&lesson, file, presets, &err);
-    free(presets);
+    KvStatus st = lesson_load(&lesson, file, app_presets, &err);
     if (st)
         return app_fail(&err);
 

@@ -166,6 +166,10 @@ int cmd_render(int argc, char **argv) {
     } else {
         for (long k = 0; k < steps; k++) {
             if (!session_step(&s)) {
+                if (session_fault(&s, &err)) {
+                    status = app_fail(&err);
+                    goto done;
+                }
                 fprintf(stderr, "kvscope: render: stopped at the model's context of %d tokens\n",
                         model.cfg.seq_len);
                 break;
@@ -219,6 +223,7 @@ int bench_render(int argc, char **argv) {
     if (session_init(&s, &model, &tok, &err) ||
         session_set_prompt(&s, o.prompt ? o.prompt : app_preset("fact")->prompt, &err)) {
         status = app_fail(&err);
+        session_free(&s); // session_init zeroes s first: safe after either failure
         tokenizer_free(&tok);
         model_free(&model);
         return status;
@@ -235,8 +240,8 @@ int bench_render(int argc, char **argv) {
     double *ms = malloc((size_t)frames * sizeof *ms);
     // Every layer, heads as their mean (the window's default) and each head in its own colour
     // (the most beams).
-    for (int hm = 0; hm < 2; hm++)
-    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+    for (int hm = 0; hm < 2 && !status; hm++)
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0] && !status; si++) {
         v.head = hm ? VIEW_HEAD_EACH : VIEW_HEAD_MEAN;
         int w = sizes[si][0], h = sizes[si][1];
         cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
@@ -245,6 +250,10 @@ int bench_render(int argc, char **argv) {
         for (size_t li = 0; li < sizeof lengths / sizeof lengths[0]; li++) {
             int n = lengths[li];
             while (s.n_tokens < n && session_step(&s)) {
+            }
+            if (session_fault(&s, &err)) {
+                status = app_fail(&err);
+                break;
             }
             if (s.n_tokens < n) break; // the model's context is shorter
             scene_draw(cr, &s, &v, w, h, 1.0); // warm-up: fonts, caches

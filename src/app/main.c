@@ -2,5 +2,6 @@
 #include "app/app.h"
 
 int main(int argc, char **argv) {
-    return cli_main(argc, argv);
+    // every command's output to stdout is checked once more here: a full disk is exit 1
+    return app_finish_stdout(cli_main(argc, argv));
 }

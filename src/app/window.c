@@ -6,8 +6,8 @@
 // an idle window sleeps in SDL_WaitEvent. Steps run on a worker thread; while one runs the UI
 // keeps the last picture, still answers input and redraws its toolbar.
 //
-// What is not here: what keys and buttons do (window_app.c), the toolbar (window_ui.c), the
-// picture (src/view).
+// What is not here: what keys and buttons do (window_actions.c, window_app.c), the toolbar
+// (window_ui.c), the step worker (worker.c), the picture (src/view).
 #include "app/window.h"
 
 #include <libgen.h>
@@ -18,98 +18,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-// ----------------------------------------------------------------------------------------------
-// The step worker
-
-static void *worker_main(void *arg) {
-    AppState *a = arg;
-    StepWorker *w = &a->worker;
-    pthread_mutex_lock(&w->mu);
-    for (;;) {
-        while (!w->job && !w->stop)
-            pthread_cond_wait(&w->cv, &w->mu);
-        if (w->stop)
-            break;
-        pthread_mutex_unlock(&w->mu);
-        bool ok = session_step(a->s); // the UI thread does not touch the session meanwhile
-        pthread_mutex_lock(&w->mu);
-        w->job = false;
-        w->done = true;
-        w->ok = ok;
-        pthread_cond_broadcast(&w->cv);
-        if (w->wake_event) {
-            SDL_Event ev;
-            memset(&ev, 0, sizeof ev);
-            ev.type = w->wake_event;
-            SDL_PushEvent(&ev); // thread-safe: wakes the UI from SDL_WaitEvent
-        }
-    }
-    pthread_mutex_unlock(&w->mu);
-    return NULL;
-}
-
-void worker_start(AppState *a, Uint32 wake_event) {
-    StepWorker *w = &a->worker;
-    memset(w, 0, sizeof *w);
-    pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cv, NULL);
-    w->wake_event = wake_event;
-    if (pthread_create(&w->thread, NULL, worker_main, a) == 0) {
-        w->started = true;
-        a->async = true;
-    } else {
-        a->async = false; // steps then run on the UI thread
-    }
-}
-
-void worker_stop(AppState *a) {
-    StepWorker *w = &a->worker;
-    if (!w->started)
-        return;
-    app_quiesce(a);
-    pthread_mutex_lock(&w->mu);
-    w->stop = true;
-    pthread_cond_broadcast(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-    pthread_join(w->thread, NULL);
-    pthread_mutex_destroy(&w->mu);
-    pthread_cond_destroy(&w->cv);
-    w->started = false;
-    a->async = false;
-}
-
-void worker_submit(AppState *a) {
-    StepWorker *w = &a->worker;
-    pthread_mutex_lock(&w->mu);
-    w->done = false;
-    w->job = true;
-    pthread_cond_broadcast(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-}
-
-bool worker_wait(AppState *a) {
-    StepWorker *w = &a->worker;
-    pthread_mutex_lock(&w->mu);
-    while (!w->done)
-        pthread_cond_wait(&w->cv, &w->mu);
-    w->done = false;
-    bool ok = w->ok;
-    pthread_mutex_unlock(&w->mu);
-    return ok;
-}
-
-bool worker_poll(AppState *a, bool *ok) {
-    StepWorker *w = &a->worker;
-    pthread_mutex_lock(&w->mu);
-    bool done = w->done;
-    if (done) {
-        w->done = false;
-        *ok = w->ok;
-    }
-    pthread_mutex_unlock(&w->mu);
-    return done;
-}
 
 // ----------------------------------------------------------------------------------------------
 // Options
@@ -244,7 +152,6 @@ static double frame_render(Frame *f, AppState *a, bool toolbar_only) {
     uint64_t t0 = kv_now_ns();
     cairo_t *cr = cairo_create(f->surf);
     cairo_scale(cr, f->pw / (double)a->width, f->ph / (double)a->height);
-    toolbar_layout(a);
     if (toolbar_only)
         app_draw_toolbar(a, cr);
     else
@@ -275,7 +182,17 @@ static void window_sizes(SDL_Window *win, SDL_Renderer *ren, int *ww, int *wh, i
 }
 
 // ----------------------------------------------------------------------------------------------
-// Figures: frame times and start-up
+// The frame benchmark (--bench-frames N): play at the top speed, time every frame the scene is
+// drawn in, print one line of figures
+
+typedef struct {
+    int want;            // frames to measure (0: no benchmark)
+    double *frame_ms;    // owned, want entries: the whole frame (draw, upload, present)
+    int n;               // measured so far
+    double draw_total;   // milliseconds spent drawing with cairo in those frames
+    double startup_ms;   // from t0 to the first frame on screen (-1: none yet)
+    double startup_proc_ms; // from the process start to the first frame
+} FrameBench;
 
 static int cmp_double(const void *x, const void *y) {
     double a = *(const double *)x, b = *(const double *)y;
@@ -316,15 +233,60 @@ static double ms_since_process_start(void) {
     return now_ms - start * 1e3 / (double)sysconf(_SC_CLK_TCK);
 }
 
+// Sets the window playing at the top speed when a benchmark is asked for.
+static void bench_start(FrameBench *b, AppState *a, int frames) {
+    memset(b, 0, sizeof *b);
+    b->startup_ms = b->startup_proc_ms = -1;
+    b->want = frames;
+    if (!frames)
+        return;
+    a->speed_i = APP_SPEEDS - 1;
+    a->playing = true;
+    b->frame_ms = kv_calloc((size_t)frames, sizeof *b->frame_ms);
+}
+
+// One frame on screen: the first sets the start-up figures; a frame with the scene in it is
+// measured. Returns true when enough frames are measured.
+static bool bench_frame(FrameBench *b, uint64_t t0, uint64_t f0, double draw_ms,
+                        bool toolbar_only) {
+    if (b->startup_ms < 0) {
+        b->startup_ms = (kv_now_ns() - t0) / 1e6;
+        b->startup_proc_ms = ms_since_process_start();
+    }
+    if (!b->want || toolbar_only)
+        return false;
+    b->draw_total += draw_ms;
+    b->frame_ms[b->n++] = (kv_now_ns() - f0) / 1e6;
+    return b->n >= b->want;
+}
+
+static void bench_report(FrameBench *b, AppState *a, const Frame *fb, const char *renderer) {
+    app_quiesce(a);
+    double med = percentile(b->frame_ms, b->n, 0.5);
+    double p99 = percentile(b->frame_ms, b->n, 0.99);
+    const Session *s = a->s;
+    printf("bench window size=%dx%d pixels=%dx%d tokens=%d frames=%d median_ms=%.2f "
+           "p99_ms=%.2f draw_mean_ms=%.2f startup_ms=%.0f startup_process_ms=%.0f mode=%s "
+           "renderer=%s\n",
+           a->width, a->height, fb->pw, fb->ph, s->n_tokens, b->n, med, p99,
+           b->n ? b->draw_total / b->n : 0, b->startup_ms, b->startup_proc_ms,
+           s->mode == CACHE_MODE_ON ? "cache" : "no-cache", renderer);
+}
+
+static void bench_free(FrameBench *b) {
+    free(b->frame_ms);
+    b->frame_ms = NULL;
+}
+
 // ----------------------------------------------------------------------------------------------
-// The command
+// Opening the display and the window
 
 static double seconds(uint64_t t0) {
     return (kv_now_ns() - t0) / 1e9;
 }
 
 // Opens the video subsystem, or says why there is no window (exit status 2). On 0, SDL is
-// initialised and the caller ends with run_window (which quits SDL) or SDL_Quit.
+// initialised and the caller ends with close_display.
 static int open_display(void) {
     // Without a display SDL would fall back to its offscreen driver: say so instead, unless a
     // driver was asked for by name (SDL_VIDEODRIVER).
@@ -365,50 +327,73 @@ static void close_display(void) {
     pango_cairo_font_map_set_default(NULL);
 }
 
-// The window on session s (borrowed), with a lesson playing when lesson is not NULL (borrowed,
-// at a beat). SDL is open (open_display); this closes it. Returns the exit status.
-static int run_window(Session *s, LessonPlayer *lesson, const RunOptions *o, uint64_t t0) {
-    int status = 1;
-    SDL_Window *win = NULL;
-    SDL_Renderer *ren = NULL;
-    Frame fb = {0};
-    AppState *a = NULL;
-    double *frame_ms = NULL;
+// The SDL side of the window: what window_open makes and window_close gives back.
+typedef struct {
+    SDL_Window *win;
+    SDL_Renderer *ren;
+    Frame fb;
+    SDL_RendererInfo info;
+    Uint32 wake; // the user event the worker pushes (0: none)
+} Window;
 
+// Opens the window at the size the options ask (covering the display with --fullscreen) and
+// its renderer. Returns 0, or the exit status after one line on stderr (w half made: close it).
+static int window_open(Window *w, const RunOptions *o) {
+    memset(w, 0, sizeof *w);
     SDL_SetHint(SDL_HINT_VIDEO_X11_NET_WM_BYPASS_COMPOSITOR, "0");
     Uint32 flags = SDL_WINDOW_RESIZABLE | SDL_WINDOW_ALLOW_HIGHDPI;
-    int x = SDL_WINDOWPOS_CENTERED, y = SDL_WINDOWPOS_CENTERED, w = o->width, h = o->height;
+    int x = SDL_WINDOWPOS_CENTERED, y = SDL_WINDOWPOS_CENTERED, width = o->width,
+        height = o->height;
     SDL_Rect r;
     if (o->fullscreen && SDL_GetDisplayBounds(0, &r) == 0) {
         // covering the display from the start: no window manager needed to make it so
         flags |= SDL_WINDOW_FULLSCREEN_DESKTOP;
-        x = r.x, y = r.y, w = r.w, h = r.h;
+        x = r.x, y = r.y, width = r.w, height = r.h;
     }
-    win = SDL_CreateWindow("kvscope", x, y, w, h, flags);
-    if (!win) {
+    w->win = SDL_CreateWindow("kvscope", x, y, width, height, flags);
+    if (!w->win) {
         fprintf(stderr, "kvscope: window: no display available (%s); try kvscope render\n",
                 SDL_GetError());
-        status = 2;
-        goto done;
+        return 2;
     }
     // vsync paces animation on a real display; the benchmark measures the work, not the wait
-    ren = SDL_CreateRenderer(win, -1, o->bench_frames ? 0 : SDL_RENDERER_PRESENTVSYNC);
-    if (!ren)
-        ren = SDL_CreateRenderer(win, -1, SDL_RENDERER_SOFTWARE);
-    if (!ren) {
+    w->ren = SDL_CreateRenderer(w->win, -1, o->bench_frames ? 0 : SDL_RENDERER_PRESENTVSYNC);
+    if (!w->ren)
+        w->ren = SDL_CreateRenderer(w->win, -1, SDL_RENDERER_SOFTWARE);
+    if (!w->ren) {
         fprintf(stderr, "kvscope: window: cannot create a renderer: %s\n", SDL_GetError());
-        goto done;
+        return 1;
     }
-    SDL_RendererInfo info = {.name = "?"};
-    SDL_GetRendererInfo(ren, &info);
+    w->info = (SDL_RendererInfo){.name = "?"};
+    SDL_GetRendererInfo(w->ren, &w->info);
     SDL_StopTextInput(); // on until the prompt entry asks for it
-    fb.ren = ren;
+    w->fb.ren = w->ren;
+    Uint32 wake = SDL_RegisterEvents(1);
+    w->wake = wake == (Uint32)-1 ? 0 : wake;
+    return 0;
+}
 
+static void window_close(Window *w) {
+    frame_free(&w->fb);
+    if (w->ren)
+        SDL_DestroyRenderer(w->ren);
+    if (w->win)
+        SDL_DestroyWindow(w->win);
+    memset(w, 0, sizeof *w);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Configuring the window's state from the options
+
+// The window's state on session s (borrowed), as the options and the lesson (borrowed, or
+// NULL) ask; the worker started. Owned: window_release.
+static AppState *window_configure(Window *w, Session *s, LessonPlayer *lesson,
+                                  const RunOptions *o) {
     int ww, wh, pw, ph;
-    window_sizes(win, ren, &ww, &wh, &pw, &ph);
-    a = kv_calloc(1, sizeof *a);
+    window_sizes(w->win, w->ren, &ww, &wh, &pw, &ph);
+    AppState *a = kv_calloc(1, sizeof *a);
     app_init(a, s, ww, wh, pw / (double)ww);
-    a->win = win;
+    a->win = w->win;
     a->fullscreen = o->fullscreen;
     a->windowed_w = o->width, a->windowed_h = o->height; // what leaving fullscreen returns to
     a->view.theme = o->theme;
@@ -428,23 +413,29 @@ static int run_window(Session *s, LessonPlayer *lesson, const RunOptions *o, uin
         snprintf(a->lesson_file, sizeof a->lesson_file, "%s", basename(base));
         app_play_lesson(a, lesson);
     }
-    Uint32 wake = SDL_RegisterEvents(1);
-    worker_start(a, wake == (Uint32)-1 ? 0 : wake);
+    worker_start(a, w->wake);
+    return a;
+}
 
-    if (o->bench_frames) { // play at the top speed and measure every frame the scene is drawn in
-        a->speed_i = APP_SPEEDS - 1;
-        a->playing = true;
-        frame_ms = kv_calloc((size_t)o->bench_frames, sizeof *frame_ms);
-    }
-    int n_frames = 0, n_measured = 0;
-    double draw_total = 0;
-    double startup_ms = -1, startup_proc_ms = -1, last_frame = -1;
+static void window_release(AppState *a) {
+    if (!a)
+        return;
+    worker_stop(a);
+    app_free(a);
+    free(a);
+}
 
+// ----------------------------------------------------------------------------------------------
+// The loop
+
+// Events and frames until the user quits (or the benchmark has its frames). Frames are drawn
+// only when something changed or an animation runs. Returns the exit status.
+static int window_loop(Window *w, AppState *a, FrameBench *bench, uint64_t t0) {
+    int ww, wh, pw, ph;
+    double last_frame = -1;
     while (!a->quit) {
         a->now = seconds(t0);
-        double wait = app_next_wake(a);
-        if (o->bench_frames)
-            wait = 0;
+        double wait = bench->want ? 0 : app_next_wake(a);
         SDL_Event ev;
         bool got;
         if (wait < 0)
@@ -456,13 +447,13 @@ static int run_window(Session *s, LessonPlayer *lesson, const RunOptions *o, uin
         while (got) {
             a->now = seconds(t0);
             bool ok;
-            if (wake && ev.type == wake) {
+            if (w->wake && ev.type == w->wake) {
                 if (a->busy && worker_poll(a, &ok))
                     app_step_finished(a, ok);
             } else if (ev.type == SDL_WINDOWEVENT &&
                        (ev.window.event == SDL_WINDOWEVENT_SIZE_CHANGED ||
                         ev.window.event == SDL_WINDOWEVENT_RESIZED)) {
-                window_sizes(win, ren, &ww, &wh, &pw, &ph);
+                window_sizes(w->win, w->ren, &ww, &wh, &pw, &ph);
                 app_resize(a, ww, wh, pw / (double)ww);
             } else {
                 app_handle_event(a, &ev);
@@ -474,62 +465,52 @@ static int run_window(Session *s, LessonPlayer *lesson, const RunOptions *o, uin
         bool ok;
         if (a->busy && worker_poll(a, &ok)) // the wake event may have been missed
             app_step_finished(a, ok);
-        bool draw = app_tick(a, seconds(t0)) || o->bench_frames;
+        bool draw = app_tick(a, seconds(t0)) || bench->want;
         if (!draw)
             continue;
         // at most ~60 frames a second while animating (vsync may be absent, e.g. under Xvfb)
         double since = a->now - last_frame;
-        if (!o->bench_frames && last_frame >= 0 && since < 1.0 / 62 && !a->busy)
+        if (!bench->want && last_frame >= 0 && since < 1.0 / 62 && !a->busy)
             SDL_Delay((Uint32)((1.0 / 62 - since) * 1000));
-        window_sizes(win, ren, &ww, &wh, &pw, &ph);
+        window_sizes(w->win, w->ren, &ww, &wh, &pw, &ph);
         if (ww != a->width || wh != a->height)
             app_resize(a, ww, wh, pw / (double)ww);
-        if (!frame_ensure(&fb, pw, ph)) {
+        if (!frame_ensure(&w->fb, pw, ph)) {
             fprintf(stderr, "kvscope: window: cannot allocate a %dx%d frame: %s\n", pw, ph,
                     SDL_GetError());
-            goto done;
+            return 1;
         }
         uint64_t f0 = kv_now_ns();
         bool toolbar_only = a->busy;
-        double draw_ms = frame_render(&fb, a, toolbar_only);
+        double draw_ms = frame_render(&w->fb, a, toolbar_only);
         a->dirty = false;
         last_frame = seconds(t0);
-        if (n_frames++ == 0) {
-            startup_ms = (kv_now_ns() - t0) / 1e6;
-            startup_proc_ms = ms_since_process_start();
-        }
-        if (o->bench_frames && !toolbar_only) {
-            draw_total += draw_ms;
-            frame_ms[n_measured++] = (kv_now_ns() - f0) / 1e6;
-            if (n_measured >= o->bench_frames)
-                break;
-        }
+        if (bench_frame(bench, t0, f0, draw_ms, toolbar_only))
+            break;
     }
-    if (o->bench_frames) {
-        app_quiesce(a);
-        double med = percentile(frame_ms, n_measured, 0.5);
-        double p99 = percentile(frame_ms, n_measured, 0.99);
-        printf("bench window size=%dx%d pixels=%dx%d tokens=%d frames=%d median_ms=%.2f "
-               "p99_ms=%.2f draw_mean_ms=%.2f startup_ms=%.0f startup_process_ms=%.0f mode=%s "
-               "renderer=%s\n",
-               a->width, a->height, fb.pw, fb.ph, s->n_tokens, n_measured, med, p99,
-               n_measured ? draw_total / n_measured : 0, startup_ms, startup_proc_ms,
-               s->mode == CACHE_MODE_ON ? "cache" : "no-cache", info.name);
-    }
-    status = 0;
+    return 0;
+}
 
-done:
-    if (a) {
-        worker_stop(a);
-        app_free(a);
-        free(a);
+// The window on session s (borrowed), with a lesson playing when lesson is not NULL (borrowed,
+// at a beat): opened, configured, run until the user quits, closed. SDL is open (open_display);
+// this closes it. Returns the exit status.
+static int run_window(Session *s, LessonPlayer *lesson, const RunOptions *o, uint64_t t0) {
+    Window w;
+    AppState *a = NULL;
+    FrameBench bench = {0};
+    int status = window_open(&w, o);
+    if (status == 0) {
+        a = window_configure(&w, s, lesson, o);
+        bench_start(&bench, a, o->bench_frames);
+        status = window_loop(&w, a, &bench, t0);
+        if (status == 0 && bench.want)
+            bench_report(&bench, a, &w.fb, w.info.name);
+        if (status == 0 && a->fault.code) // the model produced non-finite values in a step
+            status = app_fail(&a->fault);
     }
-    free(frame_ms);
-    frame_free(&fb);
-    if (ren)
-        SDL_DestroyRenderer(ren);
-    if (win)
-        SDL_DestroyWindow(win);
+    window_release(a);
+    bench_free(&bench);
+    window_close(&w);
     close_display();
     return status;
 }
@@ -564,6 +545,11 @@ int cmd_run(int argc, char **argv) {
     session_set_mode(&s, o.common.no_cache ? CACHE_MODE_OFF : CACHE_MODE_ON);
     for (int i = 0; i < o.steps && session_step(&s); i++)
         ;
+    if (session_fault(&s, &err)) {
+        status = app_fail(&err);
+        close_display();
+        goto done_session;
+    }
     status = run_window(&s, NULL, &o, t0);
 done_session:
     session_free(&s);

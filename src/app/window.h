@@ -3,16 +3,19 @@
 //
 // AppState is everything the window knows besides the Session: the View handed to the scene,
 // play/pause and speed, the animation clock, the prompt being typed, the sampler panel and the
-// toolbar. app_handle_event() turns one SDL event into actions; app_do() runs one action; the
-// toolbar is laid out and drawn by window_ui.c in a strip below the scene (the scene never sees
-// it, so an export of the scene is exactly the picture above the strip).
+// toolbar. app_handle_event() turns one SDL event into a row of the action table
+// (window_actions.c: every key, button and gesture, with where it may run); app_do() runs one
+// action; the toolbar, generated from the same table, is laid out and drawn by window_ui.c in a
+// strip below the scene (the scene never sees it, so an export of the scene is exactly the
+// picture above the strip).
 //
 // A lesson (src/lesson) may play in the window: then Right/Space, Left/Backspace and R move
 // between its beats instead of stepping, and the toolbar shows the beat position. The player is
 // either borrowed (`kvscope lesson FILE`) or one the window opened itself (G: the lessons found
 // in lessons/).
 //
-// What is not here: the SDL window, renderer and worker thread (window.c).
+// What is not here: the SDL window and renderer (window.c), the worker thread (worker.c), the
+// action table (window_actions.c).
 #ifndef KVSCOPE_WINDOW_H
 #define KVSCOPE_WINDOW_H
 
@@ -26,7 +29,9 @@
 #include <stdbool.h>
 
 // ----------------------------------------------------------------------------------------------
-// Actions: what a key or a toolbar button does
+// Actions: what a key, a toolbar button or a mouse gesture does. Each action is one row of the
+// table in window_actions.c; key dispatch, the toolbar, the help overlay's key list and the
+// toolbar's tooltips are all read from it.
 
 typedef enum {
     ACT_NONE = 0,
@@ -68,10 +73,95 @@ typedef enum {
     ACT_BEAT_PREV,
     ACT_BEAT_FIRST,
     ACT_LESSON,      // open the next lesson from the lessons folder (after the last: none)
+    // Esc: closes an overlay, else cancels the prompt entry, else leaves fullscreen; never quits
+    ACT_ESCAPE,
+    ACT_SPEED,       // the speed slider: a click sets the speed by where it lands
+    // the prompt entry
+    ACT_TYPE_RUN,    // Enter: run the typed prompt
+    ACT_TYPE_ERASE,  // Backspace: erase one character
+    ACT_TYPE_PASTE,  // Ctrl+V: paste the clipboard
+    // the mouse over the scene
+    ACT_PIN,         // click: pin (or unpin) a token's attention row
+    ACT_SCROLL,      // wheel: scroll back along the sequence
+    ACT_ZOOM,        // Ctrl + wheel: zoom the token cells
     ACT_COUNT
 } AppAction;
 
+struct AppState;
+
+#define ACTION_KEYS 4
+
+typedef struct {
+    SDL_Keycode sym; // 0 ends the list
+    Uint16 mod;      // modifiers that must be held (KMOD_SHIFT: either shift key); 0: any
+    bool alt;        // an alternative key: works, but the help and tooltips do not list it
+} ActionKey;
+
+// Mouse gestures over the scene that run an action (ActionRow.gesture).
+typedef enum {
+    GESTURE_NONE = 0,
+    GESTURE_CLICK,      // left click in the scene
+    GESTURE_WHEEL,      // wheel
+    GESTURE_CTRL_WHEEL, // wheel with Ctrl held
+} ActionGesture;
+
+// ActionRow.when: where an action may run. Without ACT_WHEN_TYPING_TOO or ACT_WHEN_TYPING, a
+// row is refused while the prompt is typed (the keys type text then).
+enum {
+    ACT_WHEN_LESSON = 1 << 0,     // only while a lesson plays (refused otherwise)
+    ACT_WHEN_NO_LESSON = 1 << 1,  // refused while a lesson plays
+    ACT_WHEN_SAMPLER = 1 << 2,    // only while the sampler panel is open
+    ACT_WHEN_TYPING = 1 << 3,     // only while the prompt is typed
+    ACT_WHEN_TYPING_TOO = 1 << 4, // also while the prompt is typed
+    // Touches the session, so it does not run beside a step on the worker: it waits for the
+    // running step to finish and drops queued ones. Without it a row runs at once (it changes
+    // only the view, the window or the clock; a step asked for while one runs is queued).
+    ACT_WHEN_WAITS = 1 << 5,
+    ACT_WHEN_BAR_NO_LESSON = 1 << 6, // its button leaves the toolbar while a lesson plays
+};
+
+// A toolbar label that follows the state: written into buf (or a static string returned);
+// *on set when the button is drawn highlighted (playing, cache on, panel open, ...).
+typedef const char *(*ActionLabelFn)(const struct AppState *a, char *buf, size_t cap, bool *on);
+
+typedef struct {
+    AppAction act;               // what code calls it (ACT_NONE: a row no code names)
+    const char *name;            // "step", "cache", ... (messages, tests)
+    ActionKey keys[ACTION_KEYS]; // the keys that run it
+    ActionGesture gesture;       // or the mouse gesture that runs it
+    const char *help_keys;       // what the help shows for it instead of its keys ("click")
+    const char *help;            // its line in the help overlay (NULL: not listed). Rows next
+                                 // to each other with the same text share one line
+    const char *tip;             // toolbar tooltip (NULL: as help)
+    int bar;                     // place on the toolbar, left to right (0: not on it; from
+                                 // ACTION_BAR_PANEL on: the sampler panel's row)
+    const char *label;           // toolbar label, or NULL when label_fn gives it
+    ActionLabelFn label_fn;
+    ActionLabelFn readout;       // a readout the toolbar shows before the button (not clickable)
+    void (*run)(struct AppState *a);
+    unsigned when;               // ACT_WHEN_*
+} ActionRow;
+
+#define ACTION_BAR_PANEL 100
+
+extern const ActionRow app_actions[];
+extern const int app_n_actions;
+
+// The row of an action (NULL for ACT_NONE and ACT_COUNT), and its name.
+const ActionRow *app_action(AppAction a);
 const char *app_action_name(AppAction a);
+// Runs a row's handler when the row may run in the current state, after waiting for a running
+// step when the row says so (window_app.c). False when refused.
+bool app_run_row(struct AppState *a, const ActionRow *r);
+// Whether a row may run in the window's current state (lesson, panel, typing).
+bool app_action_allowed(const struct AppState *a, const ActionRow *r);
+// The row a key runs in the current state, or NULL. Rows bound to a state (a lesson, the panel,
+// the entry) go before rows that work everywhere, so the lesson's Space is "next beat".
+const ActionRow *app_key_row(const struct AppState *a, const SDL_Keysym *k);
+// The row a mouse gesture over the scene runs in the current state, or NULL.
+const ActionRow *app_gesture_row(const struct AppState *a, ActionGesture g);
+// "Space  \u2192": the keys of a row as the help and the tooltips list them (or its help_keys).
+void app_action_keys_text(const ActionRow *r, char *buf, size_t cap);
 
 // ----------------------------------------------------------------------------------------------
 // Toolbar (window_ui.c)
@@ -79,7 +169,9 @@ const char *app_action_name(AppAction a);
 #define TOOLBAR_MAX 40
 
 typedef struct {
-    AppAction action;
+    AppAction action;   // its row's
+    const ActionRow *row; // the row it runs (or whose readout it is)
+    bool readout;       // the row's readout before its button: not clickable
     double x, y, w, h; // window coordinates (logical units, as mouse events report them)
     char label[48];
     bool on;           // drawn highlighted (playing, cache on, panel open, ...)
@@ -87,10 +179,12 @@ typedef struct {
     double font;       // label size
 } ToolButton;
 
+#define APP_HELP_MAX 40
+
 #define SAMPLER_FIELDS 4 // temperature, top-k, top-p, seed
 
 // ----------------------------------------------------------------------------------------------
-// The worker that runs steps off the UI thread (window.c). With `async` off (tests), steps run
+// The worker that runs steps off the UI thread (worker.c). With `async` off (tests), steps run
 // inline.
 
 typedef struct {
@@ -111,7 +205,7 @@ typedef struct {
 #define APP_SPEEDS 10
 extern const double app_speeds[APP_SPEEDS]; // tok/s, 0.25 .. 20
 
-typedef struct {
+typedef struct AppState {
     Session *s;         // borrowed
     View view;
     SDL_Window *win;    // NULL in tests: fullscreen is then only a flag
@@ -164,8 +258,30 @@ typedef struct {
     // pointer
     double mouse_x, mouse_y;
 
+    // the toolbar as last laid out (window_ui.c: toolbar_update lays it out again only when
+    // a label, a highlight or the size changed)
     ToolButton buttons[TOOLBAR_MAX];
     int n_buttons;
+    int bar_w, bar_h_laid;  // the size it was laid out for
+    bool bar_typing;        // laid out for the prompt entry
+    long n_layouts;         // how many times it was laid out (tests: once per change)
+
+    // the toolbar tooltip: the button under the pointer since tip_since (window time)
+    const ActionRow *tip_row;
+    double tip_since;
+    bool tip_clicked;       // clicked since it came under the pointer: no tooltip
+    bool tip_shown;         // the tooltip is on the picture
+
+    // the help overlay's rows, generated from the action table (View.help_rows points here)
+    ViewHelpRow help_rows[APP_HELP_MAX];
+    char help_keys[APP_HELP_MAX][64];
+    int n_help_rows;
+
+    // the event being handled
+    Uint32 event_time;      // its timestamp
+    int wheel_y;            // wheel: its direction
+    const ActionRow *last_run; // the row whose handler ran last (NULL: none yet)
+    long n_run;             // how many handlers ran
 
     // a lesson playing (NULL: none). Either borrowed from the caller, or opened by ACT_LESSON
     // from lesson_dir and then owned (own_lesson, own_player; lesson == own_player).
@@ -178,6 +294,7 @@ typedef struct {
     char lesson_file[1024]; // the file ACT_LESSON opened last ("" = none yet)
 
     bool dirty;            // something changed: draw a frame
+    KvError fault;         // the model produced non-finite values: the window quits with it
 } AppState;
 
 // Sets up state for a session whose prompt is set; view defaults; speed 4 tok/s.
@@ -188,8 +305,10 @@ void app_resize(AppState *a, int width, int height, double scale);
 
 // Handles one event at time a->now. Returns true when the picture changed.
 bool app_handle_event(AppState *a, const SDL_Event *ev);
-// Runs one action (what its key or button does).
-void app_do(AppState *a, AppAction act);
+// Runs one action (what its key or button does): app_run_row of its row. False when refused.
+bool app_do(AppState *a, AppAction act);
+// The time a tooltip waits for the pointer to rest on a button (seconds).
+#define APP_TIP_DELAY 0.6
 // Advances the clock to `now` (seconds): plays the next step when due, ends the animation,
 // expires notices. Returns true when a frame should be drawn.
 bool app_tick(AppState *a, double now);
@@ -219,22 +338,66 @@ void app_window_fullscreen(AppState *a, bool on);
 bool app_export(AppState *a);
 
 // ----------------------------------------------------------------------------------------------
+// What the action table's handlers call (window_app.c)
+
+// Runs the next step, or queues it behind the one running on the worker.
+void app_request_step(AppState *a);
+// Ends the running animation (what is shown is then the new state at rest); waits for a
+// running step first.
+void app_at_rest(AppState *a);
+// Leaving the context limit (back, reset, new prompt) takes its message away.
+void app_left_limit(AppState *a);
+void app_toggle_play(AppState *a);
+// Speed index i, clamped to 0 .. APP_SPEEDS-1; the animation length follows.
+void app_set_speed(AppState *a, int i);
+// Preset i (app_presets) as the prompt, at step 0.
+void app_choose_preset(AppState *a, int i);
+// Field 0..SAMPLER_FIELDS-1 of the sampler one notch in dir (-1, +1).
+void app_change_sampler(AppState *a, int field, int dir);
+// The prompt entry: open, close (cancel), run what was typed (stays open with the error when
+// the prompt is refused), edit.
+void app_start_typing(AppState *a);
+void app_stop_typing(AppState *a);
+void app_commit_prompt(AppState *a);
+void app_typed_append(AppState *a, const char *text);
+void app_typed_backspace(AppState *a);
+// G: the next lesson of the lessons folder (after the last: none).
+void app_open_next_lesson(AppState *a);
+// Pins (or unpins) the attention row of the token at (x, y) in the scene.
+void app_pin_at(AppState *a, double x, double y);
+// Fills a->help_rows from the action table and points the View at them (window_actions.c).
+void app_help_build(AppState *a);
+
+// ----------------------------------------------------------------------------------------------
 // Toolbar and drawing (window_ui.c)
 
-void toolbar_layout(AppState *a);
+// The strip's height and the scene's (cheap: no text is measured); follows the window size and
+// the sampler panel.
+void app_geometry(AppState *a);
+// Lays the toolbar out from the action table when what it shows changed since the last time
+// (labels, highlights, the size, the entry); else keeps it. Every use of the buttons below
+// goes through it, so the toolbar is laid out at most once per frame and per change.
+void toolbar_update(AppState *a);
 // Frees the scratch context the toolbar measures text with (at exit).
 void toolbar_release(void);
+// The buttons as the toolbar shows them now.
+const ToolButton *toolbar_buttons(AppState *a, int *n);
 // The button under (x, y), or NULL.
-const ToolButton *toolbar_hit(const AppState *a, double x, double y);
+const ToolButton *toolbar_hit(AppState *a, double x, double y);
 // The button of an action, or NULL when it is not on the toolbar.
-const ToolButton *toolbar_find(const AppState *a, AppAction act);
-// Draws the whole frame (scene above, toolbar below) into cr in logical units.
+const ToolButton *toolbar_find(AppState *a, AppAction act);
+// The button whose tooltip shows now (the pointer rested on it APP_TIP_DELAY), or NULL.
+const ToolButton *toolbar_tip(AppState *a);
+// Its text: what the row says it does (tip, else help) and its keys. "" when none shows.
+void toolbar_tip_text(AppState *a, char *buf, size_t cap);
+// Draws the whole frame (scene above, toolbar below, a tooltip over both) into cr in logical
+// units.
 void app_draw(AppState *a, cairo_t *cr);
 // Draws only the toolbar strip (while a step runs, the scene part of the frame stays).
 void app_draw_toolbar(AppState *a, cairo_t *cr);
 
 // ----------------------------------------------------------------------------------------------
-// The worker (window.c)
+// The worker (worker.c)
 
 void worker_start(AppState *a, Uint32 wake_event);
 void worker_stop(AppState *a);

@@ -21,19 +21,6 @@
 const double app_speeds[APP_SPEEDS] = {0.25, 0.5, 1, 2, 3, 4, 6, 8, 12, 20};
 #define DEFAULT_SPEED 3 // 2 tok/s: slow enough to talk over
 
-static const char *const action_names[ACT_COUNT] = {
-    "none",       "step",       "back",       "play",       "slower",   "faster",    "cache",
-    "preset1",    "preset2",    "preset3",    "prompt",     "reset",    "layer",     "head",
-    "view",       "theme",      "fullscreen", "sampler",    "export",   "help",      "quit",
-    "temp-",      "temp+",      "top-k-",     "top-k+",     "top-p-",   "top-p+",    "seed-",
-    "seed+",      "field-prev", "field-next", "field-down", "field-up", "beat-next", "beat-prev",
-    "beat-first", "lesson",
-};
-
-const char *app_action_name(AppAction a) {
-    return (unsigned)a < ACT_COUNT ? action_names[a] : "?";
-}
-
 // ----------------------------------------------------------------------------------------------
 // Set-up
 
@@ -59,6 +46,7 @@ void app_init(AppState *a, Session *s, int width, int height, double scale) {
     memset(a, 0, sizeof *a);
     a->s = s;
     view_init(&a->view);
+    app_help_build(a);
     a->speed_i = DEFAULT_SPEED;
     a->anim_start = -1e9;
     a->anim_len = anim_len_for(a);
@@ -80,7 +68,7 @@ void app_resize(AppState *a, int width, int height, double scale) {
     a->width = width > 1 ? width : 1;
     a->height = height > 1 ? height : 1;
     a->scale = scale > 0 ? scale : 1;
-    toolbar_layout(a); // sets toolbar_h and scene_h
+    app_geometry(a); // toolbar_h and scene_h
     a->dirty = true;
 }
 
@@ -116,8 +104,7 @@ static void limit_reached(AppState *a) {
                a->s->model->cfg.seq_len);
 }
 
-// Leaving the context limit (back, reset, new prompt) takes its message away.
-static void left_limit(AppState *a) {
+void app_left_limit(AppState *a) {
     if (a->at_limit) {
         a->at_limit = false;
         clear_notice(a);
@@ -145,6 +132,10 @@ static void start_step(AppState *a) {
 void app_step_finished(AppState *a, bool ok) {
     a->busy = false;
     a->dirty = true;
+    if (!ok && session_fault(a->s, &a->fault)) { // a model that overflows: stop, say where
+        a->quit = true;
+        return;
+    }
     if (!ok) {
         limit_reached(a);
         return;
@@ -156,7 +147,7 @@ void app_step_finished(AppState *a, bool ok) {
     }
 }
 
-static void request_step(AppState *a) {
+void app_request_step(AppState *a) {
     if (a->busy) {
         if (a->pending_steps < 64)
             a->pending_steps++;
@@ -175,7 +166,7 @@ void app_quiesce(AppState *a) {
 
 // Every action that changes the session first waits for a running step and drops queued ones,
 // and ends the running animation (what is shown is then the new state at rest).
-static void before_change(AppState *a) {
+void app_at_rest(AppState *a) {
     app_quiesce(a);
     a->anim_start = -1e9;
     a->dirty = true;
@@ -187,8 +178,8 @@ static void before_change(AppState *a) {
 static const int topk_steps[] = {0, 1, 2, 3, 5, 10, 20, 50, 100, 200};
 #define TOPK_STEPS ((int)(sizeof topk_steps / sizeof topk_steps[0]))
 
-static void change_sampler(AppState *a, int field, int dir) {
-    before_change(a);
+void app_change_sampler(AppState *a, int field, int dir) {
+    app_at_rest(a);
     SamplerSettings st = a->s->settings;
     switch (field) {
     case 0: {
@@ -221,14 +212,14 @@ static void change_sampler(AppState *a, int field, int dir) {
     }
     a->field = field;
     session_set_sampler(a->s, st);
-    left_limit(a);
+    app_left_limit(a);
 }
 
 // ----------------------------------------------------------------------------------------------
 // Prompts
 
-static void choose_preset(AppState *a, int i) {
-    before_change(a);
+void app_choose_preset(AppState *a, int i) {
+    app_at_rest(a);
     KvError err = {0};
     if (session_set_prompt(a->s, app_presets[i].prompt, &err)) {
         set_notice(a, 6, "%s", err.msg);
@@ -239,11 +230,12 @@ static void choose_preset(AppState *a, int i) {
     a->view.pinned = -1;
     a->view.hover = -1;
     a->view.scroll = 0;
-    left_limit(a);
+    app_left_limit(a);
 }
 
-static void start_typing(AppState *a) {
+void app_start_typing(AppState *a) {
     a->typing = true;
+    a->typing_since = a->event_time; // the key that opened it: its own text is dropped
     a->typed[0] = '\0';
     a->prompt_error[0] = '\0';
     a->playing = false;
@@ -252,19 +244,19 @@ static void start_typing(AppState *a) {
     a->dirty = true;
 }
 
-static void stop_typing(AppState *a) {
+void app_stop_typing(AppState *a) {
     a->typing = false;
     if (a->win)
         SDL_StopTextInput();
     a->dirty = true;
 }
 
-static void commit_prompt(AppState *a) {
+void app_commit_prompt(AppState *a) {
     if (a->typed[0] == '\0') { // nothing typed: like Escape
-        stop_typing(a);
+        app_stop_typing(a);
         return;
     }
-    before_change(a);
+    app_at_rest(a);
     KvError err = {0};
     if (session_set_prompt(a->s, a->typed, &err)) {
         snprintf(a->prompt_error, sizeof a->prompt_error, "%s", err.msg);
@@ -275,11 +267,11 @@ static void commit_prompt(AppState *a) {
     a->view.pinned = -1;
     a->view.hover = -1;
     a->view.scroll = 0;
-    left_limit(a);
-    stop_typing(a);
+    app_left_limit(a);
+    app_stop_typing(a);
 }
 
-static void typed_append(AppState *a, const char *text) {
+void app_typed_append(AppState *a, const char *text) {
     size_t n = strlen(a->typed), m = strlen(text);
     if (n + m >= sizeof a->typed)
         return;
@@ -288,7 +280,7 @@ static void typed_append(AppState *a, const char *text) {
     a->dirty = true;
 }
 
-static void typed_backspace(AppState *a) {
+void app_typed_backspace(AppState *a) {
     size_t n = strlen(a->typed);
     while (n > 0) { // drop one UTF-8 code point: continuation bytes are 10xxxxxx
         n--;
@@ -337,13 +329,15 @@ bool app_goto_beat(AppState *a, int k) {
         return false;
     int n = p->lesson->n_beats;
     k = k < 0 ? 0 : k >= n ? n - 1 : k; // past the last beat: stay on it
-    before_change(a); // the player replays this beat if the presenter moved the session
+    app_at_rest(a); // the player replays this beat if the presenter moved the session
     a->playing = false;
     const StepRecord *r = session_last(a->s);
     int was_step = r ? r->step : -1, was_tokens = a->s->n_tokens;
     bool forward = k > p->beat;
     KvError err = {0};
     if (lesson_player_goto(p, k, &err)) {
+        if (session_fault(a->s, &a->fault))
+            a->quit = true;
         set_notice(a, 8, "%s", err.msg);
         return false;
     }
@@ -351,13 +345,12 @@ bool app_goto_beat(AppState *a, int k) {
     a->view.pinned = -1;
     a->view.hover = -1;
     a->view.scroll = 0;
-    left_limit(a);
+    app_left_limit(a);
     // going forward onto a beat that ran steps: its last step animates, as if just stepped
     r = session_last(a->s);
     if (forward && r && (r->step != was_step || a->s->n_tokens != was_tokens)) {
         anim_begin(a);
     }
-    toolbar_layout(a); // the beat position
     return true;
 }
 
@@ -368,16 +361,13 @@ bool app_play_lesson(AppState *a, LessonPlayer *p) {
     }
     a->lesson = p;
     a->dirty = true;
-    if (!p) {
-        toolbar_layout(a);
+    if (!p)
         return true;
-    }
     a->preset = -1;
     if (p->beat < 0)
         return app_goto_beat(a, 0);
-    before_change(a);
+    app_at_rest(a);
     lesson_view(a);
-    toolbar_layout(a);
     return true;
 }
 
@@ -411,12 +401,11 @@ static bool next_lesson_name(const char *dir, const char *after, char *out, size
 
 // G: the next lesson of the folder, checked against the model the window runs; after the last,
 // back to no lesson. A lesson that does not fit the model is skipped with a notice.
-static void open_next_lesson(AppState *a) {
-    before_change(a);
+void app_open_next_lesson(AppState *a) {
+    app_at_rest(a);
     if (!a->lesson_dir[0])
         app_find_data("lessons", "lessons", a->lesson_dir, sizeof a->lesson_dir);
     close_own_lesson(a);
-    LessonPreset *presets = app_lesson_presets();
     char name[256], path[1400];
     const char *after = a->lesson_file[0] ? a->lesson_file : "";
     char prev[1024];
@@ -426,7 +415,7 @@ static void open_next_lesson(AppState *a) {
         snprintf(path, sizeof path, "%s/%s", a->lesson_dir, name);
         KvError err = {0};
         Lesson *l = kv_calloc(1, sizeof *l);
-        if (lesson_load(l, path, presets, &err)) {
+        if (lesson_load(l, path, app_presets, &err)) {
             free(l);
             set_notice(a, 8, "%s", err.msg);
             continue;
@@ -441,13 +430,11 @@ static void open_next_lesson(AppState *a) {
         a->own_player = kv_calloc(1, sizeof *a->own_player);
         lesson_player_init(a->own_player, l, a->s);
         snprintf(a->lesson_file, sizeof a->lesson_file, "%s", name);
-        free(presets);
         if (app_play_lesson(a, a->own_player))
             set_notice(a, 4, "Lesson: %s, %d beats. Right: next beat, Left: back, G: next lesson",
                        l->title[0] ? l->title : name, l->n_beats);
         return;
     }
-    free(presets);
     if (a->lesson_file[0]) {
         a->lesson_file[0] = '\0';
         set_notice(a, 4, "No lesson: the keys step again (G opens the first lesson)");
@@ -457,199 +444,47 @@ static void open_next_lesson(AppState *a) {
 }
 
 // ----------------------------------------------------------------------------------------------
-// Actions
+// Actions (the table and the small handlers are in window_actions.c)
 
-static void cycle_layer(AppState *a) {
-    int L = a->s->model->cfg.n_layers;
-    a->view.layer = a->view.layer == VIEW_ALL_LAYERS ? 0
-                    : a->view.layer + 1 >= L         ? VIEW_ALL_LAYERS
-                                                     : a->view.layer + 1;
-}
-
-// mean -> head 1 .. H -> every head in its own colour -> mean
-static void cycle_head(AppState *a) {
-    int H = a->s->model->cfg.n_heads;
-    int h = a->view.head;
-    a->view.head = h == VIEW_HEAD_MEAN ? 0
-                   : h == VIEW_HEAD_EACH ? VIEW_HEAD_MEAN
-                   : h + 1 >= H          ? VIEW_HEAD_EACH
-                                         : h + 1;
-}
-
-void app_do(AppState *a, AppAction act) {
-    a->dirty = true;
-    switch (act) {
-    case ACT_NONE:
-    case ACT_COUNT: break;
-    case ACT_STEP: request_step(a); break;
-    case ACT_BACK:
-        before_change(a);
-        session_back(a->s);
-        left_limit(a);
-        break;
-    case ACT_PLAY:
-        if (a->playing) {
-            a->playing = false;
-            a->pending_steps = 0;
-        } else if (session_at_limit(a->s)) {
-            limit_reached(a);
-        } else {
-            a->playing = true;
-            a->next_step_at = a->now;
-        }
-        break;
-    case ACT_SLOWER:
-    case ACT_FASTER:
-        a->speed_i += act == ACT_FASTER ? 1 : -1;
-        a->speed_i = a->speed_i < 0 ? 0 : a->speed_i >= APP_SPEEDS ? APP_SPEEDS - 1 : a->speed_i;
-        a->anim_len = anim_len_for(a);
-        if (a->playing)
-            a->next_step_at = a->now + 1.0 / speed(a) * 0.5;
-        break;
-    case ACT_CACHE:
-        before_change(a);
-        session_set_mode(a->s, a->s->mode == CACHE_MODE_ON ? CACHE_MODE_OFF : CACHE_MODE_ON);
-        break;
-    case ACT_PRESET1:
-    case ACT_PRESET2:
-    case ACT_PRESET3: choose_preset(a, (int)(act - ACT_PRESET1)); break;
-    case ACT_PROMPT: start_typing(a); break;
-    case ACT_RESET:
-        before_change(a);
-        session_reset(a->s);
+void app_toggle_play(AppState *a) {
+    if (a->playing) {
         a->playing = false;
-        a->view.pinned = -1;
-        a->view.scroll = 0;
-        left_limit(a);
-        break;
-    case ACT_LAYER: cycle_layer(a); break;
-    case ACT_HEAD: cycle_head(a); break;
-    case ACT_VIEW: a->view.kind = (ViewKind)((a->view.kind + 1) % VIEW_KINDS); break;
-    case ACT_THEME:
-        a->view.theme = a->view.theme == THEME_DARK ? THEME_LIGHT : THEME_DARK;
-        a->theme_forced = (int)a->view.theme; // kept on the beats of a lesson
-        break;
-    case ACT_FULLSCREEN:
-        a->fullscreen = !a->fullscreen;
-        if (a->win)
-            app_window_fullscreen(a, a->fullscreen);
-        break;
-    case ACT_SAMPLER:
-        a->sampler_open = !a->sampler_open;
-        toolbar_layout(a);
-        break;
-    case ACT_EXPORT: app_export(a); break;
-    case ACT_HELP: a->view.help = !a->view.help; break;
-    case ACT_QUIT: a->quit = true; break;
-    case ACT_TEMP_DOWN: change_sampler(a, 0, -1); break;
-    case ACT_TEMP_UP: change_sampler(a, 0, +1); break;
-    case ACT_TOPK_DOWN: change_sampler(a, 1, -1); break;
-    case ACT_TOPK_UP: change_sampler(a, 1, +1); break;
-    case ACT_TOPP_DOWN: change_sampler(a, 2, -1); break;
-    case ACT_TOPP_UP: change_sampler(a, 2, +1); break;
-    case ACT_SEED_DOWN: change_sampler(a, 3, -1); break;
-    case ACT_SEED_UP: change_sampler(a, 3, +1); break;
-    case ACT_FIELD_PREV: a->field = (a->field + SAMPLER_FIELDS - 1) % SAMPLER_FIELDS; break;
-    case ACT_FIELD_NEXT: a->field = (a->field + 1) % SAMPLER_FIELDS; break;
-    case ACT_FIELD_DOWN: change_sampler(a, a->field, -1); break;
-    case ACT_FIELD_UP: change_sampler(a, a->field, +1); break;
-    case ACT_BEAT_NEXT:
-        if (a->lesson)
-            app_goto_beat(a, a->lesson->beat + 1);
-        break;
-    case ACT_BEAT_PREV:
-        if (a->lesson)
-            app_goto_beat(a, a->lesson->beat - 1);
-        break;
-    case ACT_BEAT_FIRST:
-        if (a->lesson)
-            app_goto_beat(a, 0);
-        break;
-    case ACT_LESSON: open_next_lesson(a); break;
+        a->pending_steps = 0;
+    } else if (session_at_limit(a->s)) {
+        limit_reached(a);
+    } else {
+        a->playing = true;
+        a->next_step_at = a->now;
     }
-    toolbar_layout(a); // labels follow the state
+}
+
+void app_set_speed(AppState *a, int i) {
+    a->speed_i = i < 0 ? 0 : i >= APP_SPEEDS ? APP_SPEEDS - 1 : i;
+    a->anim_len = anim_len_for(a);
+    if (a->playing)
+        a->next_step_at = a->now + 1.0 / speed(a) * 0.5;
+}
+
+bool app_do(AppState *a, AppAction act) {
+    const ActionRow *r = app_action(act);
+    return r && app_run_row(a, r);
+}
+
+bool app_run_row(AppState *a, const ActionRow *r) {
+    if (!app_action_allowed(a, r))
+        return false;
+    if (r->when & ACT_WHEN_WAITS)
+        app_quiesce(a); // the session is the worker's while a step runs
+    a->dirty = true;
+    a->last_run = r;
+    a->n_run++;
+    r->run(a);
+    app_geometry(a); // the sampler panel may have opened or closed
+    return true;
 }
 
 // ----------------------------------------------------------------------------------------------
 // Events
-
-static AppAction key_action(const AppState *a, const SDL_Keysym *k) {
-    bool shift = (k->mod & KMOD_SHIFT) != 0;
-    if (a->lesson) { // the presenter's keys: beats instead of steps
-        switch (k->sym) {
-        case SDLK_SPACE:
-        case SDLK_RIGHT:
-        case SDLK_PAGEDOWN: return ACT_BEAT_NEXT;
-        case SDLK_LEFT:
-        case SDLK_BACKSPACE:
-        case SDLK_PAGEUP: return ACT_BEAT_PREV;
-        case SDLK_r:
-        case SDLK_HOME: return ACT_BEAT_FIRST;
-        default: break;
-        }
-    }
-    switch (k->sym) {
-    case SDLK_g: return ACT_LESSON;
-    case SDLK_SPACE:
-    case SDLK_RIGHT: return ACT_STEP;
-    case SDLK_LEFT:
-    case SDLK_BACKSPACE: return ACT_BACK;
-    case SDLK_p: return ACT_PLAY;
-    case SDLK_PLUS:
-    case SDLK_EQUALS:
-    case SDLK_KP_PLUS: return ACT_FASTER;
-    case SDLK_MINUS:
-    case SDLK_KP_MINUS: return ACT_SLOWER;
-    case SDLK_c: return ACT_CACHE;
-    case SDLK_1:
-    case SDLK_KP_1: return ACT_PRESET1;
-    case SDLK_2:
-    case SDLK_KP_2: return ACT_PRESET2;
-    case SDLK_3:
-    case SDLK_KP_3: return ACT_PRESET3;
-    case SDLK_t: return ACT_PROMPT;
-    case SDLK_r: return ACT_RESET;
-    case SDLK_l: return ACT_LAYER;
-    case SDLK_h: return ACT_HEAD;
-    case SDLK_v: return ACT_VIEW;
-    case SDLK_d: return ACT_THEME;
-    case SDLK_f:
-    case SDLK_F11: return ACT_FULLSCREEN;
-    case SDLK_s: return ACT_SAMPLER;
-    case SDLK_e: return ACT_EXPORT;
-    case SDLK_QUESTION:
-    case SDLK_F1: return ACT_HELP;
-    case SDLK_SLASH: return shift ? ACT_HELP : ACT_NONE;
-    case SDLK_q:
-    case SDLK_ESCAPE: return ACT_QUIT;
-    case SDLK_UP: return a->sampler_open ? ACT_FIELD_PREV : ACT_NONE;
-    case SDLK_DOWN: return a->sampler_open ? ACT_FIELD_NEXT : ACT_NONE;
-    case SDLK_LEFTBRACKET:
-    case SDLK_COMMA: return a->sampler_open ? ACT_FIELD_DOWN : ACT_NONE;
-    case SDLK_RIGHTBRACKET:
-    case SDLK_PERIOD: return a->sampler_open ? ACT_FIELD_UP : ACT_NONE;
-    default: return ACT_NONE;
-    }
-}
-
-static void typing_key(AppState *a, const SDL_KeyboardEvent *k) {
-    switch (k->keysym.sym) {
-    case SDLK_RETURN:
-    case SDLK_KP_ENTER: commit_prompt(a); break;
-    case SDLK_ESCAPE: stop_typing(a); break;
-    case SDLK_BACKSPACE: typed_backspace(a); break;
-    case SDLK_v:
-        if ((k->keysym.mod & KMOD_CTRL) && SDL_HasClipboardText()) {
-            char *clip = SDL_GetClipboardText();
-            if (clip) {
-                typed_append(a, clip);
-                SDL_free(clip);
-            }
-        }
-        break;
-    default: break;
-    }
-}
 
 static void update_hover(AppState *a) {
     int hover = -1;
@@ -665,8 +500,8 @@ static void update_hover(AppState *a) {
 }
 
 // A click in the scene pins the clicked token's attention row (again: unpins).
-static void scene_click(AppState *a, double x, double y) {
-    before_change(a);
+void app_pin_at(AppState *a, double x, double y) {
+    app_at_rest(a);
     SceneLayout lay;
     scene_layout(a->s, &a->view, a->width, a->scene_h, &lay);
     int row, col, tok = -1;
@@ -677,30 +512,36 @@ static void scene_click(AppState *a, double x, double y) {
     a->view.pinned = tok < 0 || tok == a->view.pinned ? -1 : tok;
 }
 
-static void speed_from_slider(AppState *a, const ToolButton *b, double x) {
-    double f = (x - b->x) / (b->w > 1 ? b->w : 1);
-    int i = (int)floor(f * APP_SPEEDS);
-    a->speed_i = i < 0 ? 0 : i >= APP_SPEEDS ? APP_SPEEDS - 1 : i;
-    a->anim_len = anim_len_for(a);
-    toolbar_layout(a);
-    a->dirty = true;
+// The pointer over the toolbar: a tooltip comes after it rests on one button for a while, and
+// goes when it leaves the button or clicks it.
+static void update_tip(AppState *a) {
+    const ToolButton *b = a->mouse_y >= a->scene_h ? toolbar_hit(a, a->mouse_x, a->mouse_y) : NULL;
+    const ActionRow *r = b ? b->row : NULL;
+    if (r == a->tip_row)
+        return;
+    a->tip_row = r;
+    a->tip_since = a->now;
+    a->tip_clicked = false;
+    if (a->tip_shown) {
+        a->tip_shown = false;
+        a->dirty = true;
+    }
+}
+
+static bool tip_due(const AppState *a) {
+    return a->tip_row && !a->tip_clicked && !a->typing && !a->busy &&
+           a->now >= a->tip_since + APP_TIP_DELAY;
 }
 
 bool app_handle_event(AppState *a, const SDL_Event *ev) {
     bool was_dirty = a->dirty;
     a->dirty = false;
+    const ActionRow *r = NULL;
     switch (ev->type) {
     case SDL_QUIT: a->quit = true; break;
     case SDL_KEYDOWN:
-        if (a->typing) {
-            typing_key(a, &ev->key);
-        } else {
-            AppAction act = key_action(a, &ev->key.keysym);
-            if (act == ACT_PROMPT)
-                a->typing_since = ev->key.timestamp;
-            if (act != ACT_NONE)
-                app_do(a, act);
-        }
+        a->event_time = ev->key.timestamp;
+        r = app_key_row(a, &ev->key.keysym);
         break;
     case SDL_TEXTINPUT:
         if (a->typing) {
@@ -709,46 +550,45 @@ bool app_handle_event(AppState *a, const SDL_Event *ev) {
                           (strcmp(ev->text.text, "t") == 0 || strcmp(ev->text.text, "T") == 0) &&
                           a->typed[0] == '\0';
             if (!opener)
-                typed_append(a, ev->text.text);
+                app_typed_append(a, ev->text.text);
         }
         break;
     case SDL_MOUSEMOTION:
         a->mouse_x = ev->motion.x, a->mouse_y = ev->motion.y;
         update_hover(a);
+        update_tip(a);
         break;
     case SDL_MOUSEBUTTONDOWN:
         if (ev->button.button != SDL_BUTTON_LEFT)
             break;
+        a->event_time = ev->button.timestamp;
         a->mouse_x = ev->button.x, a->mouse_y = ev->button.y;
         if (a->mouse_y >= a->scene_h) {
             const ToolButton *b = toolbar_hit(a, a->mouse_x, a->mouse_y);
-            if (b && b->speed_slider)
-                speed_from_slider(a, b, a->mouse_x);
-            else if (b)
-                app_do(a, b->action);
-        } else if (!a->typing) {
-            scene_click(a, a->mouse_x, a->mouse_y);
+            r = b ? b->row : NULL;
+            a->tip_clicked = true;
+            a->tip_shown = false;
+        } else {
+            r = app_gesture_row(a, GESTURE_CLICK);
         }
         break;
     case SDL_MOUSEWHEEL:
-        if (SDL_GetModState() & KMOD_CTRL) {
-            double z = a->view.zoom * (ev->wheel.y > 0 ? 1.15 : 1 / 1.15);
-            a->view.zoom = z < 0.5 ? 0.5 : z > 3 ? 3 : z;
-        } else {
-            int sc = a->view.scroll + (ev->wheel.y > 0 ? 2 : ev->wheel.y < 0 ? -2 : 0);
-            a->view.scroll = sc < 0 ? 0 : sc > a->s->n_tokens ? a->s->n_tokens : sc;
-        }
-        a->dirty = true;
+        a->wheel_y = ev->wheel.y;
+        r = app_gesture_row(a, SDL_GetModState() & KMOD_CTRL ? GESTURE_CTRL_WHEEL : GESTURE_WHEEL);
         break;
     case SDL_WINDOWEVENT:
         if (ev->window.event == SDL_WINDOWEVENT_EXPOSED)
             a->dirty = true;
+        if (ev->window.event == SDL_WINDOWEVENT_LEAVE) { // the pointer left: no tooltip
+            a->mouse_x = a->mouse_y = -1;
+            update_tip(a);
+        }
         break;
     default: break;
     }
+    if (r)
+        app_run_row(a, r);
     bool changed = a->dirty;
-    if (changed)
-        toolbar_layout(a); // labels and the entry follow the state
     a->dirty = was_dirty || changed;
     return changed;
 }
@@ -764,12 +604,17 @@ bool app_tick(AppState *a, double now) {
     a->now = now;
     if (a->notice_until > 0 && now >= a->notice_until)
         clear_notice(a);
+    bool tip = tip_due(a);
+    if (tip != a->tip_shown) {
+        a->tip_shown = tip;
+        a->dirty = true;
+    }
     if (a->playing && !a->busy && now >= a->next_step_at) {
         double period = 1.0 / speed(a);
         a->next_step_at += period;
         if (a->next_step_at < now) // a slow step: do not try to catch up
             a->next_step_at = now + period;
-        request_step(a);
+        app_request_step(a);
     }
     return a->dirty || app_anim_t(a) < 1.0;
 }
@@ -785,6 +630,11 @@ double app_next_wake(const AppState *a) {
         if (wake < 0 || n < wake)
             wake = n;
     }
+    if (a->tip_row && !a->tip_clicked && !a->tip_shown && !a->typing && !a->busy) {
+        double n = a->tip_since + APP_TIP_DELAY - a->now;
+        if (wake < 0 || n < wake)
+            wake = n;
+    }
     return wake < 0 && wake != -1 ? 0 : wake;
 }
 
@@ -792,7 +642,7 @@ double app_next_wake(const AppState *a) {
 // Export: the scene alone (not the toolbar), at rest, as PNG and SVG, through src/export
 
 bool app_export(AppState *a) {
-    before_change(a);
+    app_at_rest(a);
     KvError err = {0};
     if (export_make_dir(a->export_dir, &err)) {
         set_notice(a, 6, "Export failed: %s", err.msg);

@@ -1,6 +1,7 @@
 // window_ui.c — the toolbar strip below the scene: its layout (buttons the mouse can click, the
-// speed slider, the sampler panel, the prompt entry) and its drawing with cairo. The scene
-// itself is drawn by scene_draw above the strip; nothing here draws over the scene.
+// speed slider, the sampler panel, the prompt entry), generated from the action table
+// (window_actions.c), and its drawing with cairo. The scene itself is drawn by scene_draw above
+// the strip; nothing here draws over the scene but a button's tooltip, which exports never show.
 #include "app/window.h"
 
 #include <math.h>
@@ -69,24 +70,6 @@ static double bar_h(const AppState *a) {
     return h < 34 ? 34 : h > 58 ? 58 : h;
 }
 
-static ToolButton *add(AppState *a, AppAction act, const char *label, bool on) {
-    if (a->n_buttons >= TOOLBAR_MAX)
-        return NULL;
-    ToolButton *b = &a->buttons[a->n_buttons++];
-    memset(b, 0, sizeof *b);
-    b->action = act;
-    b->on = on;
-    snprintf(b->label, sizeof b->label, "%s", label);
-    return b;
-}
-
-static void fmt_speed(char *buf, size_t cap, double v) {
-    if (v < 1)
-        snprintf(buf, cap, "%.2g tok/s", v);
-    else
-        snprintf(buf, cap, "%g tok/s", v);
-}
-
 // Places buttons [from, to) in a row at y, each as wide as its label (the slider wider), shrinking
 // the font when the row would not fit. Returns the font size used.
 static double place_row(AppState *a, int from, int to, double y, double h) {
@@ -119,16 +102,7 @@ static double place_row(AppState *a, int from, int to, double y, double h) {
     return size;
 }
 
-static const char *head_label(const AppState *a, char *buf, size_t cap) {
-    if (a->view.head == VIEW_HEAD_MEAN)
-        return "Head mean";
-    if (a->view.head == VIEW_HEAD_EACH)
-        return "Head each";
-    snprintf(buf, cap, "Head %d", a->view.head + 1);
-    return buf;
-}
-
-void toolbar_layout(AppState *a) {
+void app_geometry(AppState *a) {
     double h = bar_h(a);
     a->toolbar_h = a->sampler_open ? 2 * h : h;
     if (a->toolbar_h > a->height / 2)
@@ -136,96 +110,111 @@ void toolbar_layout(AppState *a) {
     a->scene_h = (int)(a->height - a->toolbar_h);
     if (a->scene_h < 1)
         a->scene_h = 1;
-    a->n_buttons = 0;
-    if (a->typing)
-        return; // the strip is the prompt entry
-    char buf[48], buf2[48];
-    double y0 = a->scene_h;
-
-    int row1 = a->n_buttons;
-    if (a->lesson) { // the presenter's row: beats first; presets, prompt and reset belong to it
-        add(a, ACT_BEAT_PREV, "\u25C0 Beat", false);
-        snprintf(buf, sizeof buf, "beat %d / %d", a->lesson->beat + 1, a->lesson->lesson->n_beats);
-        add(a, ACT_NONE, buf, true);
-        add(a, ACT_BEAT_NEXT, "Beat \u25B6", false);
-    } else {
-        add(a, ACT_BACK, "\u25C0 Back", false);
-    }
-    add(a, ACT_STEP, a->busy ? "Step \u2026" : "Step \u25B6", false);
-    add(a, ACT_PLAY, a->playing ? "Pause" : "Play", a->playing);
-    add(a, ACT_SLOWER, "\u2212", false);
-    fmt_speed(buf, sizeof buf, app_speeds[a->speed_i]);
-    ToolButton *sl = add(a, ACT_NONE, buf, false);
-    if (sl)
-        sl->speed_slider = true;
-    add(a, ACT_FASTER, "+", false);
-    add(a, ACT_CACHE, a->s->mode == CACHE_MODE_ON ? "Cache ON" : "Cache OFF",
-        a->s->mode == CACHE_MODE_ON);
-    if (!a->lesson) {
-        for (int i = 0; i < 3 && app_presets[i].name; i++)
-            add(a, (AppAction)(ACT_PRESET1 + i), app_presets[i].name, a->preset == i);
-        add(a, ACT_PROMPT, "Prompt\u2026", a->preset < 0);
-        add(a, ACT_RESET, "Reset", false);
-    }
-    if (a->view.layer == VIEW_ALL_LAYERS)
-        snprintf(buf, sizeof buf, "Layer all");
-    else
-        snprintf(buf, sizeof buf, "Layer %d", a->view.layer + 1);
-    add(a, ACT_LAYER, buf, false);
-    add(a, ACT_HEAD, head_label(a, buf2, sizeof buf2), false);
-    add(a, ACT_VIEW, view_kind_name(a->view.kind), false);
-    add(a, ACT_THEME, a->view.theme == THEME_DARK ? "Dark" : "Light", false);
-    add(a, ACT_LESSON, "Lesson", a->lesson != NULL);
-    add(a, ACT_SAMPLER, "Sampler", a->sampler_open);
-    add(a, ACT_EXPORT, "Export", false);
-    add(a, ACT_FULLSCREEN, "Full", a->fullscreen);
-    add(a, ACT_HELP, "?", a->view.help);
-    add(a, ACT_QUIT, "Quit", false);
-    place_row(a, row1, a->n_buttons, y0, h);
-
-    if (!a->sampler_open)
-        return;
-    const SamplerSettings *st = &a->s->settings;
-    int row2 = a->n_buttons;
-    for (int f = 0; f < SAMPLER_FIELDS; f++) {
-        switch (f) {
-        case 0: snprintf(buf, sizeof buf, "temperature %.1f%s", st->temperature,
-                         st->temperature == 0 ? " (greedy)" : ""); break;
-        case 1:
-            if (st->top_k)
-                snprintf(buf, sizeof buf, "top-k %d", st->top_k);
-            else
-                snprintf(buf, sizeof buf, "top-k off");
-            break;
-        case 2:
-            if (st->top_p > 0 && st->top_p < 1)
-                snprintf(buf, sizeof buf, "top-p %.2f", st->top_p);
-            else
-                snprintf(buf, sizeof buf, "top-p off");
-            break;
-        default: snprintf(buf, sizeof buf, "seed %llu", (unsigned long long)st->seed); break;
-        }
-        add(a, ACT_NONE, buf, a->field == f);
-        add(a, (AppAction)(ACT_TEMP_DOWN + 2 * f), "\u2212", false);
-        add(a, (AppAction)(ACT_TEMP_UP + 2 * f), "+", false);
-    }
-    place_row(a, row2, a->n_buttons, y0 + h, h);
 }
 
-const ToolButton *toolbar_hit(const AppState *a, double x, double y) {
+// What the toolbar shows in the current state: the rows of the action table that have a place
+// on it and may run now, in the order of their places; a row's readout comes before its button.
+static int toolbar_items(const AppState *a, ToolButton *out) {
+    if (a->typing)
+        return 0; // the strip is the prompt entry
+    const ActionRow *rows[TOOLBAR_MAX];
+    int n_rows = 0;
+    for (int i = 0; i < app_n_actions && n_rows < TOOLBAR_MAX; i++) {
+        const ActionRow *r = &app_actions[i];
+        if (r->bar <= 0 || !app_action_allowed(a, r) ||
+            ((r->when & ACT_WHEN_BAR_NO_LESSON) && a->lesson))
+            continue;
+        int j = n_rows++;
+        for (; j > 0 && rows[j - 1]->bar > r->bar; j--) // by place (a short insertion sort)
+            rows[j] = rows[j - 1];
+        rows[j] = r;
+    }
+    int n = 0;
+    for (int i = 0; i < n_rows; i++) {
+        const ActionRow *r = rows[i];
+        for (int part = 0; part < 2 && n < TOOLBAR_MAX; part++) {
+            ActionLabelFn fn = part == 0 ? r->readout : r->label_fn;
+            if (part == 0 && !fn)
+                continue;
+            ToolButton *b = &out[n++];
+            memset(b, 0, sizeof *b);
+            b->row = r;
+            b->action = r->act;
+            b->readout = part == 0;
+            b->speed_slider = part == 1 && r->act == ACT_SPEED;
+            char buf[48];
+            const char *label = fn ? fn(a, buf, sizeof buf, &b->on) : r->label;
+            snprintf(b->label, sizeof b->label, "%s", label ? label : "");
+        }
+    }
+    return n;
+}
+
+void toolbar_update(AppState *a) {
+    app_geometry(a);
+    ToolButton items[TOOLBAR_MAX];
+    int n = toolbar_items(a, items);
+    bool same = n == a->n_buttons && a->bar_w == a->width && a->bar_h_laid == a->height &&
+                a->bar_typing == a->typing && a->n_layouts > 0;
+    for (int i = 0; same && i < n; i++)
+        same = items[i].row == a->buttons[i].row && items[i].readout == a->buttons[i].readout &&
+               strcmp(items[i].label, a->buttons[i].label) == 0;
+    if (same) { // only highlights may have changed: the places stay
+        for (int i = 0; i < n; i++)
+            a->buttons[i].on = items[i].on;
+        return;
+    }
+    memcpy(a->buttons, items, sizeof items[0] * (size_t)n);
+    a->n_buttons = n;
+    a->bar_w = a->width, a->bar_h_laid = a->height, a->bar_typing = a->typing;
+    a->n_layouts++;
+    double h = bar_h(a), y0 = a->scene_h;
+    int panel = 0; // the first button of the sampler panel's row
+    while (panel < n && a->buttons[panel].row->bar < ACTION_BAR_PANEL)
+        panel++;
+    place_row(a, 0, panel, y0, h);
+    if (panel < n)
+        place_row(a, panel, n, y0 + h, h);
+}
+
+const ToolButton *toolbar_buttons(AppState *a, int *n) {
+    toolbar_update(a);
+    *n = a->n_buttons;
+    return a->buttons;
+}
+
+static const ToolButton *hit_at(const AppState *a, double x, double y) {
     for (int i = 0; i < a->n_buttons; i++) {
         const ToolButton *b = &a->buttons[i];
-        if ((b->action != ACT_NONE || b->speed_slider) && x >= b->x && x < b->x + b->w &&
-            y >= b->y && y < b->y + b->h)
+        if (!b->readout && x >= b->x && x < b->x + b->w && y >= b->y &&
+            y < b->y + b->h)
             return b;
     }
     return NULL;
 }
 
-const ToolButton *toolbar_find(const AppState *a, AppAction act) {
+const ToolButton *toolbar_hit(AppState *a, double x, double y) {
+    toolbar_update(a);
+    return hit_at(a, x, y);
+}
+
+const ToolButton *toolbar_find(AppState *a, AppAction act) {
+    toolbar_update(a);
     for (int i = 0; i < a->n_buttons; i++)
-        if (a->buttons[i].action == act)
+        if (a->buttons[i].action == act && act != ACT_NONE && !a->buttons[i].readout)
             return &a->buttons[i];
+    return NULL;
+}
+
+const ToolButton *toolbar_tip(AppState *a) {
+    if (!a->tip_shown || !a->tip_row)
+        return NULL;
+    toolbar_update(a);
+    for (int i = 0; i < a->n_buttons; i++) {
+        const ToolButton *b = &a->buttons[i];
+        if (b->row == a->tip_row && !b->readout)
+            return b->row->tip || b->row->help ? b : NULL;
+    }
     return NULL;
 }
 
@@ -270,8 +259,8 @@ static void centred_text(cairo_t *cr, const char *s, double cx, double cy, doubl
 
 static void draw_button(cairo_t *cr, const Palette *p, const AppState *a, const ToolButton *b) {
     double size = b->font;
-    bool hot = toolbar_hit(a, a->mouse_x, a->mouse_y) == b;
-    if (b->action == ACT_NONE && !b->speed_slider) { // a field label of the sampler panel
+    bool hot = hit_at(a, a->mouse_x, a->mouse_y) == b;
+    if (b->readout) { // a readout: a field of the sampler panel, the beat
         if (b->on) {
             rounded(cr, b->x, b->y, b->w, b->h, b->h * 0.2);
             set(cr, p->hot);
@@ -300,11 +289,23 @@ static void draw_button(cairo_t *cr, const Palette *p, const AppState *a, const 
                  size);
 }
 
+// The keys of an action as the help lists them (the hints below name keys from the table too).
+static void keys_of(AppAction act, char *buf, size_t cap) {
+    const ActionRow *r = app_action(act);
+    buf[0] = '\0';
+    if (r)
+        app_action_keys_text(r, buf, cap);
+}
+
 static void draw_entry(AppState *a, cairo_t *cr, const Palette *p) {
     double h = bar_h(a), y = a->scene_h, size = h * 0.42;
     set(cr, p->on);
     double x = 10 + text_at(cr, "Prompt:", 10, y + h / 2, size, true) + 10;
-    const char *hint = a->prompt_error[0] ? a->prompt_error : "Enter runs it \u00B7 Escape cancels";
+    char run[32], cancel[32], keys_hint[96];
+    keys_of(ACT_TYPE_RUN, run, sizeof run);
+    keys_of(ACT_ESCAPE, cancel, sizeof cancel);
+    snprintf(keys_hint, sizeof keys_hint, "%s runs it \u00B7 %s cancels", run, cancel);
+    const char *hint = a->prompt_error[0] ? a->prompt_error : keys_hint;
     double hint_w = text_w(hint, size * 0.85) + 20;
     double box_w = a->width - x - hint_w - 10;
     if (box_w < 100)
@@ -330,6 +331,7 @@ static void draw_entry(AppState *a, cairo_t *cr, const Palette *p) {
 }
 
 void app_draw_toolbar(AppState *a, cairo_t *cr) {
+    toolbar_update(a);
     const Palette *p = a->view.theme == THEME_DARK ? &dark : &light;
     cairo_save(cr);
     cairo_rectangle(cr, 0, a->scene_h, a->width, a->height - a->scene_h);
@@ -346,8 +348,14 @@ void app_draw_toolbar(AppState *a, cairo_t *cr) {
             draw_button(cr, p, a, &a->buttons[i]);
         if (a->sampler_open && a->n_buttons > 0) { // a hint after the panel's fields
             const ToolButton *last = &a->buttons[a->n_buttons - 1];
-            const char *hint = "\u2191\u2193 field \u00B7 [ ] change \u00B7 applies to the next "
-                               "step";
+            char up[32], down[32], less[32], more[32], hint[200];
+            keys_of(ACT_FIELD_PREV, up, sizeof up);
+            keys_of(ACT_FIELD_NEXT, down, sizeof down);
+            keys_of(ACT_FIELD_DOWN, less, sizeof less);
+            keys_of(ACT_FIELD_UP, more, sizeof more);
+            snprintf(hint, sizeof hint,
+                     "%s%s field \u00B7 %s %s change \u00B7 applies to the next step", up, down,
+                     less, more);
             double size = last->h * 0.4;
             if (last->x + last->w + 20 + text_w(hint, size) < a->width) {
                 set(cr, p->dim);
@@ -358,9 +366,45 @@ void app_draw_toolbar(AppState *a, cairo_t *cr) {
     cairo_restore(cr);
 }
 
+void toolbar_tip_text(AppState *a, char *buf, size_t cap) {
+    const ToolButton *b = toolbar_tip(a);
+    buf[0] = '\0';
+    if (!b)
+        return;
+    char keys[64];
+    app_action_keys_text(b->row, keys, sizeof keys);
+    snprintf(buf, cap, "%s%s%s", b->row->tip ? b->row->tip : b->row->help, keys[0] ? "   " : "",
+             keys);
+}
+
+// The tooltip of the button under the pointer, above the strip: what it does and its keys.
+static void draw_tip(AppState *a, cairo_t *cr) {
+    const ToolButton *b = toolbar_tip(a);
+    if (!b)
+        return;
+    const Palette *p = a->view.theme == THEME_DARK ? &dark : &light;
+    char tip[256];
+    toolbar_tip_text(a, tip, sizeof tip);
+    double size = b->font, pad = size * 0.6;
+    double w = text_w(tip, size) + 2 * pad, h = size * 2;
+    double x = b->x + b->w / 2 - w / 2, y = b->y - h - 6;
+    x = x + w > a->width - 4 ? a->width - 4 - w : x;
+    x = x < 4 ? 4 : x;
+    rounded(cr, x, y, w, h, 4);
+    set(cr, p->button);
+    cairo_fill_preserve(cr);
+    set(cr, p->edge);
+    cairo_set_line_width(cr, 1);
+    cairo_stroke(cr);
+    set(cr, p->text);
+    text_at(cr, tip, x + pad, y + h / 2, size, false);
+}
+
 void app_draw(AppState *a, cairo_t *cr) {
+    toolbar_update(a);
     cairo_save(cr);
     scene_draw(cr, a->s, &a->view, a->width, a->scene_h, app_anim_t(a));
     cairo_restore(cr);
     app_draw_toolbar(a, cr);
+    draw_tip(a, cr);
 }

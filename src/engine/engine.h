@@ -1,8 +1,9 @@
 // engine.h — the face of src/engine: a small, instrumented decoder-only transformer.
 //
 // What lives here: loading and writing llama2.c checkpoints and tokenizers, the forward pass
-// (batched prefill, cached decode, full no-cache recompute), the counters that measure what
-// each of those really did, and the llama2.c-compatible sampler. What does not: any I/O besides
+// (batched prefill, cached decode, full no-cache recompute), the KV cache object it stores keys
+// and values in, the counters that measure what each of those really did, and the
+// llama2.c-compatible sampler. What does not: any I/O besides
 // reading and writing model files, any drawing, any notion of "steps" (that is src/sim).
 //
 // Shape legend, used in every comment of this module:
@@ -46,13 +47,42 @@ void *kv_malloc_aligned_at(size_t n, const char *file, int line);
 // Monotonic clock in nanoseconds.
 uint64_t kv_now_ns(void);
 
+// Writes `n` bytes to `path` atomically: an exclusive temporary file beside it (kv_temp_create),
+// renamed over path on success, nothing left behind on failure or on SIGINT/SIGTERM. Used by
+// every writer in the project. A failed write (a full disk) is KV_ERR_RUNTIME; a path that
+// cannot be created is KV_ERR_INPUT.
+KvStatus kv_write_file_atomic(const char *path, const void *data, size_t n, KvError *err);
+
 // ----------------------------------------------------------------------------------------------
-// Files and text: one file reader and one UTF-8 walker for the whole project
+// Parsing numbers a user typed
+//
+// One parser per kind of value, used by every command and by the lesson parser, so that an
+// option and a lesson line accept and refuse the same words. The whole string must be the value:
+// no leading or trailing spaces, no trailing letters, no overflow. `what` names the option or
+// command; a refusal is KV_ERR_INPUT with "<what>: <why>" and leaves *out alone.
+
+// A whole number in lo..hi (decimal, an optional leading '-').
+KvStatus kv_parse_int(const char *what, const char *s, long lo, long hi, long *out, KvError *err);
+// A finite decimal number in lo..hi.
+KvStatus kv_parse_float(const char *what, const char *s, double lo, double hi, double *out,
+                        KvError *err);
+// A 64-bit unsigned whole number: decimal digits only (no sign, no space), at most 2^64 - 1.
+KvStatus kv_parse_u64(const char *what, const char *s, uint64_t *out, KvError *err);
+// A sampler seed: kv_parse_u64, except 0, which is refused: xorshift64* never leaves the state
+// 0, so every draw would be 0.0 and the sampler would always pick the most probable token.
+KvStatus kv_parse_seed(const char *what, const char *s, uint64_t *out, KvError *err);
+// "WIDTHxHEIGHT" (an 'x' or 'X' between two runs of digits), each side in min..max and
+// width * height at most max_pixels (0: no limit).
+KvStatus kv_parse_size(const char *what, const char *s, int min_w, int min_h, int max_side,
+                       double max_pixels, int *w, int *h, KvError *err);
+
+// ----------------------------------------------------------------------------------------------
+// Files read whole, and text: one reader and one UTF-8 walker for the whole project
 
 // Reads the whole regular file at `path` into *out (owned, free(); NUL-terminated after its *n
 // bytes, so text can be used as a string). KV_ERR_INPUT "<path>: <why>" when it cannot be
-// opened or read, is not a regular file (a directory, FIFO or device; never blocks on one), or
-// holds more than `max` bytes (SIZE_MAX: no limit). *out is NULL on failure.
+// opened or read, is not a regular file (kv_open_regular: a directory, FIFO or device is refused
+// without blocking), or holds more than `max` bytes (SIZE_MAX: no limit). *out is NULL on failure.
 KvStatus kv_read_file(const char *path, size_t max, unsigned char **out, size_t *n,
                       KvError *err);
 
@@ -63,9 +93,52 @@ int kv_utf8_next(const char *s, size_t n, uint32_t *cp);
 // Code points in s[0 .. n), or -1 when those bytes are not valid UTF-8.
 long kv_utf8_count(const char *s, size_t n);
 
-// Writes `n` bytes to `path` atomically: a temporary file beside it, fsync-free rename on
-// success, nothing left behind on failure. Used by every writer in the project.
-KvStatus kv_write_file_atomic(const char *path, const void *data, size_t n, KvError *err);
+// ----------------------------------------------------------------------------------------------
+// Numbers for people
+
+// Numbers as every part of kvscope prints them (the picture's counters, captions, messages,
+// kvscope info): scaled to a prefix, three significant figures, then the unit. Writes at most
+// cap bytes, NUL-terminated.
+typedef enum {
+    KV_NUM_SI,       // decimal prefixes, fixed decimals: "2.70 MFLOP", "512 FLOP" (counters)
+    KV_NUM_SI_SHORT, // the same, trailing zeros dropped: "2.7 MFLOP" (captions, info)
+    KV_NUM_BYTES,    // binary prefixes, zeros dropped: "512 B", "6 KiB", "1.5 MiB"
+    KV_NUM_COUNT,    // counts like parameters: "6.3M", "15.2k", "7B" (unit usually "")
+    KV_NUM_PLAIN,    // no prefix: "3.14", "12.5", "1234" (ratios)
+    KV_NUM_STYLES
+} KvNumberStyle;
+void kv_format_number(char *out, size_t cap, double v, KvNumberStyle style, const char *unit);
+// Bytes: kv_format_number(..., KV_NUM_BYTES, "B").
+void kv_format_bytes(char *out, size_t cap, uint64_t bytes);
+
+// ----------------------------------------------------------------------------------------------
+// Files written safely
+
+// The bytes of memory this process can count on: the smaller of the physical memory and what
+// the kernel reports available (MemAvailable), and of RLIMIT_AS / RLIMIT_DATA when set.
+uint64_t kv_memory_available(void);
+
+// Opens `path` for reading only when it is a regular file (a FIFO, directory or device is
+// refused without blocking). Returns the descriptor (blocking mode) and fills *size, or -1 with
+// err filled: "<path>: cannot open: <why>" or "<path>: cannot read (not a regular file)".
+int kv_open_regular(const char *path, uint64_t *size, KvError *err);
+
+// Creates a fresh temporary file beside `path` (same folder, name "<base>.tmp-XXXXXX"),
+// exclusively (O_CREAT | O_EXCL | O_NOFOLLOW, mode 0644 less the umask), and registers it so
+// that SIGINT, SIGTERM and SIGHUP remove it before the process dies. Writes the temporary's name
+// into tmp (cap bytes). Returns the descriptor or -1 (err: "<path>: cannot write: <why>").
+int kv_temp_create(const char *path, char *tmp, size_t cap, KvError *err);
+// Forgets a temporary: unlinks it when `remove` is true; either way it leaves the registry.
+void kv_temp_forget(const char *tmp, bool remove);
+// Renames the temporary over `path` and forgets it. KV_ERR_RUNTIME on failure (tmp removed).
+KvStatus kv_temp_commit(const char *tmp, const char *path, KvError *err);
+
+// Writes all of data to fd, retrying short writes and EINTR. KV_ERR_RUNTIME on failure, with
+// "<what>: <strerror>" (what names the file or "stdout").
+KvStatus kv_write_all(int fd, const void *data, size_t n, const char *what, KvError *err);
+
+// True when a and b name the same file (same device and inode); false when either is missing.
+bool kv_same_file(const char *a, const char *b);
 
 // ----------------------------------------------------------------------------------------------
 // Random numbers: llama2.c's xorshift64* (the golden checkpoints and its sampler use it)
@@ -101,8 +174,19 @@ int config_kv_dim(const ModelConfig *c);    // KV
 size_t config_weight_count(const ModelConfig *c);
 // Number of parameters a user would quote (the weights; a shared classifier counted once).
 size_t config_param_count(const ModelConfig *c);
-// KV cache bytes one position costs: 2 * L * KV * sizeof(float).
+// KV cache bytes one position costs in kvscope's cache (f32 values): 2 * L * KV * 4. The same
+// as config_kv_bytes_per_token_bits(c, kv_precision_bits(KV_PRECISION_F32)); see kvcache.c.
 size_t config_kv_bytes_per_token(const ModelConfig *c);
+// The memory running a model takes, in bytes: its weights (the model and the engine's packed
+// copy), the engine (KV cache, no-cache working memory, activations of a pass of T positions,
+// sampler) and a session's history through the whole context (a record per step, each with the
+// attention row of its position for every layer and head). model_load refuses a model whose
+// total exceeds kv_memory_available(), before allocating any of it.
+typedef struct {
+    uint64_t weights, engine, history, total;
+} ModelMemory;
+#define KV_STEP_RECORD_BYTES 512 // a StepRecord is smaller (a test holds it to that)
+void config_memory(const ModelConfig *c, ModelMemory *mem);
 // Checks every field and the products that size tensors; `what` names the file in the message.
 KvStatus config_validate(const ModelConfig *c, const char *what, KvError *err);
 
@@ -169,6 +253,7 @@ typedef struct {
     float *scores;    // merge priority: higher merges first
     int *sorted;      // ids sorted by piece bytes, for lookup
     int space_id;     // id of " " (the dummy prefix)
+    int min_piece_len; // bytes of the shortest piece (>= 1: a token holds at least one byte)
 } Tokenizer;
 
 // Loads vocab_size entries (the count comes from the checkpoint). KV_ERR_INPUT on a short,
@@ -185,7 +270,8 @@ int tokenizer_lookup(const Tokenizer *t, const char *s, size_t len);
 
 // Encodes UTF-8 text as llama2.c does: optional BOS, a " " dummy prefix when text is not empty,
 // one id per code point (byte fallback), then best-score merges. Invalid UTF-8 is KV_ERR_INPUT.
-// Writes at most cap ids; more is KV_ERR_INPUT ("longer than ... tokens").
+// Writes at most cap ids; more is KV_ERR_INPUT ("longer than ... tokens"), refused before any
+// work when the text has more bytes than cap tokens can hold. O(n log n) in the text's length.
 KvStatus tokenizer_encode(const Tokenizer *t, const char *text, bool bos, bool eos, int *out,
                           int cap, int *n_out, KvError *err);
 
@@ -229,6 +315,118 @@ void flops_formula(const ModelConfig *c, int pos0, int n, int logits, uint64_t o
 uint64_t flops_formula_run(const ModelConfig *c, bool cache, int n_prompt, int steps);
 
 // ----------------------------------------------------------------------------------------------
+// The KV cache: every key and value a pass stores, where it lives, and how attention reads it
+//
+// A KvCache owns the keys and values of one sequence, for every (layer, kv head, position) it
+// keeps. Three independent choices make its kind (DESIGN.md, "The KV cache as an object"); each
+// has one value today, and every later one is a change inside kvcache.c (and the attention kernel
+// for a new storage format), not in its users:
+//   retention  which positions stay resident     full (later window, sinks, h2o)
+//   precision  how a stored value is kept         f32  (later bf16, int8, int4, kivi)
+//   layout     where a position's rows live       contiguous (later paged: blocks, block tables)
+// The forward pass stores through kvcache_store and reads through kvcache_head; it never computes
+// an address. The session goes back and forward through marks; the picture and the counters ask
+// kvcache_resident, kvcache_slot, kvcache_precision and the byte counts, which come from the
+// cache's own storage.
+//
+// A pass over positions pos0 .. pos0+N-1 is bracketed: kvcache_begin (positions from pos0 on
+// are replaced), then per layer kvcache_store of each new position and kvcache_head for each
+// query, then kvcache_end (the cache now describes positions 0 .. pos0+N-1; a retention policy
+// would evict here).
+
+typedef enum { KV_RETAIN_FULL = 0 } KvRetention;    // every position stays resident
+typedef enum { KV_PRECISION_F32 = 0 } KvPrecision;  // values stored as 32-bit floats
+typedef enum { KV_LAYOUT_CONTIGUOUS = 0 } KvLayout; // (L, HKV, T, HS): position p in slot p
+
+typedef struct {
+    KvRetention retention;
+    KvPrecision precision;
+    KvLayout layout;
+} KvCacheKind;
+
+// The default kind: full retention, f32, contiguous (today's cache).
+#define KV_CACHE_DENSE ((KvCacheKind){KV_RETAIN_FULL, KV_PRECISION_F32, KV_LAYOUT_CONTIGUOUS})
+
+// Bits one stored value takes in a precision (scales and zero points not included).
+int kv_precision_bits(KvPrecision p);
+// KV cache bytes one position costs with values of `bits` bits: 2 * L * KV * bits / 8 (what the
+// lessons quote for other precisions; a KvCache counts its own storage instead).
+size_t config_kv_bytes_per_token_bits(const ModelConfig *c, int bits);
+
+// The rows one query of one kv head reads: n rows of keys and of values, HS floats each, rows
+// `stride` floats apart, row i holding position i (every kind today keeps row i = position i; a
+// kind that does not adds the rows' positions here).
+typedef struct {
+    const float *keys;   // (n, HS)
+    const float *values; // (n, HS)
+    size_t stride;
+    int n;
+    uint64_t bytes; // bytes of those keys and values in the cache's storage: what attention reads
+} KvHeadRows;
+
+// Where the sequence stood: what kvcache_seek needs to put the cache back there exactly.
+typedef struct {
+    int len;
+} KvCacheMark;
+
+typedef struct {
+    KvCacheKind kind;
+    bool scratch; // no-cache working memory: every pass starts it empty (kvcache_begin)
+    int n_layers, n_kv_heads, head_size, capacity; // L, HKV, HS, T
+    float *keys; // (L, HKV, T, HS) owned: each head's keys one contiguous run, slot p = position p
+    float *values;     // (L, HKV, T, HS) owned
+    int len;           // positions 0 .. len-1 of the sequence are stored
+    int valid;         // rows of positions < valid still hold what this sequence stored in them
+    int pass0, pass_n; // the pass under way (between kvcache_begin and kvcache_end), else 0, 0
+} KvCache;
+
+// Sizes the cache for c's context (seq_len positions). A scratch cache is a no-cache pass's
+// working memory: kvcache_begin always empties it, so a pass reads only what it stored itself.
+void kvcache_init(KvCache *kc, const ModelConfig *c, KvCacheKind kind, bool scratch);
+void kvcache_free(KvCache *kc);
+
+// The sequence it describes: positions 0 .. kvcache_len-1 have been stored.
+int kvcache_len(const KvCache *kc);
+// Forgets every position.
+void kvcache_clear(KvCache *kc);
+// Keeps positions 0 .. n-1 only (n >= len changes nothing). Exact for every kind whose history
+// is append-only (all of today's): the cache is then what storing 0 .. n-1 left.
+void kvcache_truncate(KvCache *kc, int n);
+// Exact back and forward between steps: a mark taken after a step, and a seek to it later. A
+// seek may go back, or forward again to a mark of the same history, as long as no pass has
+// stored anything since the seek back. Kinds whose history is not append-only (eviction) keep
+// what they need to do this inside the cache (their mark says where in it).
+KvCacheMark kvcache_mark(const KvCache *kc);
+void kvcache_seek(KvCache *kc, KvCacheMark m);
+
+// A pass: positions pos0 .. pos0+n-1 will be stored (pos0 <= len; 0 for a scratch cache).
+void kvcache_begin(KvCache *kc, int pos0, int n);
+// Stores position pos of `layer` (in the pass): k and v are KV floats, every kv head's slice.
+// Returns the bytes stored.
+uint64_t kvcache_store(KvCache *kc, int layer, int pos, const float *k, const float *v);
+// The rows a query at position pos of (layer, kv_head) reads: every resident position <= pos.
+KvHeadRows kvcache_head(const KvCache *kc, int layer, int kv_head, int pos);
+// The pass is complete: the cache describes positions 0 .. pos0+n-1.
+void kvcache_end(KvCache *kc);
+// The pass stops before it is complete (a fault): the cache describes positions 0 .. pos0-1
+// again, and what the pass stored, in some layers and not others, can never be sought back to.
+void kvcache_abandon(KvCache *kc);
+
+// What it holds, for the picture and the counters.
+bool kvcache_resident(const KvCache *kc, int layer, int kv_head, int pos);
+// The same for positions 0 .. n-1 of one (layer, kv head) at once: out[p] = 1 when resident.
+void kvcache_resident_row(const KvCache *kc, int layer, int kv_head, int n, uint8_t *out);
+// The slot that holds (layer, kv_head, pos), or -1 when it is not resident.
+int kvcache_slot(const KvCache *kc, int layer, int kv_head, int pos);
+// Where slot `slot` of (layer, kv_head) starts in keys and values (contiguous layout).
+size_t kvcache_row(const KvCache *kc, int layer, int kv_head, int slot);
+KvPrecision kvcache_precision(const KvCache *kc, int layer, int kv_head, int pos);
+// Bytes of storage one resident position takes (keys and values, every layer and kv head).
+size_t kvcache_bytes_per_position(const KvCache *kc);
+size_t kvcache_bytes_resident(const KvCache *kc); // held by the positions resident now
+size_t kvcache_bytes_reserved(const KvCache *kc); // allocated for keys and values
+
+// ----------------------------------------------------------------------------------------------
 // The engine: a model, its KV cache and its working memory.
 
 typedef enum { CACHE_MODE_ON = 0, CACHE_MODE_OFF = 1 } CacheMode;
@@ -252,11 +450,8 @@ typedef struct {
     void *packed;
     bool packed_bf16;
     size_t packed_layer; // elements per layer in packed
-    float *key_cache;   // (L, HKV, T, HS) the KV cache: each head's keys one contiguous run
-    float *value_cache; // (L, HKV, T, HS)
-    int cache_len;      // positions 0..cache_len-1 of the cache are valid
-    float *work_k;      // (L, HKV, T, HS) no-cache working memory: rebuilt every pass
-    float *work_v;      // (L, HKV, T, HS)
+    KvCache cache; // the KV cache: what cached passes store and later steps read
+    KvCache work;  // no-cache working memory, a scratch KvCache: every pass starts it empty
     // activations of one pass of up to T positions
     float *x;      // (T, D) residual stream
     float *xb;     // (T, D)
@@ -269,12 +464,14 @@ typedef struct {
     float *wide;   // (4, max(D, F)) bfloat16 weight rows widened to floats for a batched pass
     float *rope;   // (T, HS/2, 2) cos and sin of each position's rotation of each pair
     bool instrument; // record attention and counters (off: bench measures their cost)
+    // Set by every pass: 0, or where it met a value that is not a finite number (a model whose
+    // huge weights overflow): fault_layer 1..L for a layer's output, L + 1 for the logits, and
+    // the position of the first such row. The pass stops there; its logits are not usable and
+    // the cache keeps only the positions before the pass.
+    int fault_layer, fault_pos;
 } Engine;
 
 KvStatus engine_init(Engine *e, const Model *m, KvError *err);
-// Where the HS floats of (layer, key/value head, position) start in key_cache, value_cache,
-// work_k and work_v. Attention walks one head's positions as one contiguous stream.
-size_t engine_cache_offset(const ModelConfig *c, int layer, int kv_head, int pos);
 // (Re)builds e->packed from the model: as bfloat16 when allow_bf16 and every matrix weight is
 // exactly a bfloat16 value (the low 16 bits of each float are zero; kvtrain bf16 makes a model
 // so), as floats otherwise. Either way the forward pass computes the same numbers. engine_init
@@ -282,24 +479,29 @@ size_t engine_cache_offset(const ModelConfig *c, int layer, int kv_head, int pos
 bool engine_pack(Engine *e, bool allow_bf16);
 // Bytes of e->packed: what one decode step streams from memory besides the cache.
 size_t engine_packed_bytes(const Engine *e);
+// Recording of attention and counters on or off (on after engine_init); returns what it was.
+bool engine_set_instrument(Engine *e, bool on);
 void engine_free(Engine *e);
 
 // One pass over positions pos0 .. pos0+n-1 (tokens holds their ids), attending over 0..p for
 // each p, logits of the last position into e->logits. With use_cache the pass reads positions
-// < pos0 from the KV cache (which must hold them), stores the new ones there and sets
-// cache_len = pos0 + n; without, it requires pos0 == 0 and uses the working memory, leaving the
+// < pos0 from the KV cache (which must hold them) and stores the new ones there: the cache then
+// holds 0 .. pos0+n-1; without, it requires pos0 == 0 and uses the working memory, leaving the
 // cache untouched. Adds what it computed to *ctr; fills *sink when not NULL. With
 // e->instrument off, neither counters nor attention are recorded.
 void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cache, AttnSink *sink,
                     Counters *ctr);
 
 // What one generation step computes for a sequence of `len` tokens (the next token's logits),
-// in the given mode. With the cache: positions cache_len .. len-1 (the prompt on the first
+// in the given mode. With the cache: positions kvcache_len .. len-1 (the prompt on the first
 // step, one position when decoding, the whole sequence again right after the cache was turned
-// on). Without: every position 0 .. len-1, recomputed; the cache is dropped (cache_len = 0).
+// on). Without: every position 0 .. len-1, recomputed; the cache is cleared.
 // Returns the first position computed.
 int engine_step(Engine *e, const int *tokens, int len, CacheMode mode, AttnSink *sink,
                 Counters *ctr);
+// "<model path>: produces non-finite values at layer L, position P" (KV_ERR_INPUT) when the last
+// pass of e met one (e->fault_layer), else KV_OK.
+KvStatus engine_fault(const Engine *e, KvError *err);
 
 // ----------------------------------------------------------------------------------------------
 // Sampler (llama2.c's, plus top-k)

@@ -3,10 +3,14 @@
 // quantised version 2 and says so. Does not compute anything (forward.c does).
 #include "engine/engine.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 _Static_assert(sizeof(float) == 4, "kvscope reads float32 files");
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -42,10 +46,6 @@ size_t config_weight_count(const ModelConfig *c) {
 
 size_t config_param_count(const ModelConfig *c) {
     return config_weight_count(c);
-}
-
-size_t config_kv_bytes_per_token(const ModelConfig *c) {
-    return 2 * (size_t)c->n_layers * (size_t)config_kv_dim(c) * sizeof(float);
 }
 
 static KvStatus check_range(const char *what, const char *field, long v, long lo, long hi,
@@ -134,31 +134,66 @@ static void load_v1_order(Model *m, const float *src) {
     }
 }
 
+void config_memory(const ModelConfig *c, ModelMemory *mem) {
+    const uint64_t t = (uint64_t)c->seq_len, d = (uint64_t)c->dim, f = (uint64_t)c->hidden_dim;
+    const uint64_t kv = (uint64_t)config_kv_dim(c), l = (uint64_t)c->n_layers;
+    const uint64_t v = (uint64_t)c->vocab_size, h = (uint64_t)c->n_heads;
+    const uint64_t hs = (uint64_t)config_head_size(c), fl = sizeof(float);
+    uint64_t matrices = l * (d * d + 2 * kv * d + d * d + 3 * f * d) + v * d;
+    mem->weights = (uint64_t)config_weight_count(c) * fl + matrices * fl; // the model + packed
+    // engine_init: key and value cache, the no-cache working memory, the activations of a pass
+    // of T positions, the scores, logits, widened rows and RoPE table; the sampler's five arrays
+    mem->engine = 4 * l * t * kv * fl + t * (3 * d + d + 2 * kv + 2 * f + f) * fl + h * t * fl +
+                  v * fl + 4 * (d > f ? d : f) * fl + t * hs * fl + 5 * v * fl;
+    // a session: one record per step, each with the attention row of its position for every
+    // layer and head (the prefill's whole causal matrix when it is small enough)
+    mem->history = t * (KV_STEP_RECORD_BYTES + sizeof(int)) + l * h * t * (t + 1) / 2 * fl +
+                   ((uint64_t)1 << 24) * fl;
+    mem->total = mem->weights + mem->engine + mem->history;
+}
+
 KvStatus model_load(Model *m, const char *path, KvError *err) {
     memset(m, 0, sizeof *m);
     snprintf(m->path, sizeof m->path, "%s", path);
-    unsigned char *buf = NULL;
-    size_t size = 0;
-    KvStatus st = kv_read_file(path, SIZE_MAX, &buf, &size, err);
-    if (st)
-        return st;
+    // Only a regular file, opened without blocking (a FIFO would wait for a writer forever);
+    // its size from fstat; then the header alone is read and checked, so a huge file with a bad
+    // header costs nothing; only a file whose size matches its header is mapped and copied.
+    uint64_t size = 0;
+    int fd = kv_open_regular(path, &size, err);
+    if (fd < 0)
+        return err ? err->code : KV_ERR_INPUT;
+    KvStatus st = KV_OK;
+    void *map = MAP_FAILED;
+    unsigned char hdr[HEADER_V1];
+    size_t have = size < HEADER_V1 ? (size_t)size : HEADER_V1;
     if (size == 0) {
         st = kv_error(err, KV_ERR_INPUT, "%s: file is empty", path);
         goto fail;
     }
     if (size < HEADER_V0) {
-        st = kv_error(err, KV_ERR_INPUT, "%s: truncated header (%zu bytes, need %d)", path, size,
-                      HEADER_V0);
+        st = kv_error(err, KV_ERR_INPUT, "%s: truncated header (%llu bytes, need %d)", path,
+                      (unsigned long long)size, HEADER_V0);
         goto fail;
     }
+    for (size_t got = 0; got < have;) {
+        ssize_t r = pread(fd, hdr + got, have - got, (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            st = kv_error(err, KV_ERR_INPUT, "%s: cannot read: %s", path,
+                          r < 0 ? strerror(errno) : "short read");
+            goto fail;
+        }
+        got += (size_t)r;
+    }
     uint32_t magic;
-    memcpy(&magic, buf, 4);
+    memcpy(&magic, hdr, 4);
     int version = 0;
     size_t header = HEADER_V0;
     int32_t h[7];
     if (magic == LLAMA2C_MAGIC) {
         int32_t ver;
-        memcpy(&ver, buf + 4, 4);
+        memcpy(&ver, hdr + 4, 4);
         if (ver != 1) {
             st = kv_error(err, KV_ERR_INPUT,
                           "%s: llama2.c version %d checkpoint (magic \"ak42\"); kvscope reads "
@@ -167,16 +202,16 @@ KvStatus model_load(Model *m, const char *path, KvError *err) {
             goto fail;
         }
         if (size < HEADER_V1) {
-            st = kv_error(err, KV_ERR_INPUT, "%s: truncated version 1 header (%zu bytes, need %d)",
-                          path, size, HEADER_V1);
+            st = kv_error(err, KV_ERR_INPUT, "%s: truncated version 1 header (%llu bytes, need %d)",
+                          path, (unsigned long long)size, HEADER_V1);
             goto fail;
         }
         version = 1;
         header = HEADER_V1;
-        memcpy(h, buf + 8, sizeof h);
-        h[5] = buf[8 + 28] ? abs(h[5]) : -abs(h[5]); // the shared flag byte replaces the sign
+        memcpy(h, hdr + 8, sizeof h);
+        h[5] = hdr[8 + 28] ? abs(h[5]) : -abs(h[5]); // the shared flag byte replaces the sign
     } else {
-        memcpy(h, buf, sizeof h);
+        memcpy(h, hdr, sizeof h);
     }
     config_from_header(&m->cfg, h);
     if (h[5] == 0 || h[5] == INT32_MIN) {
@@ -196,13 +231,36 @@ KvStatus model_load(Model *m, const char *path, KvError *err) {
     uint64_t expect = header + 4 * (weights + rope);
     if (size != expect) {
         st = kv_error(err, KV_ERR_INPUT,
-                      "%s: file is %s than its header implies (%zu bytes, expected %llu)", path,
-                      size < expect ? "shorter" : "longer", size, (unsigned long long)expect);
+                      "%s: file is %s than its header implies (%llu bytes, expected %llu)", path,
+                      size < expect ? "shorter" : "longer", (unsigned long long)size,
+                      (unsigned long long)expect);
+        goto fail;
+    }
+    // What running it takes, against what the machine has, before any of it is allocated.
+    ModelMemory mem;
+    config_memory(&m->cfg, &mem);
+    uint64_t avail = kv_memory_available();
+    if (mem.total > avail) {
+        char need[32], have_s[32], w[32], e[32], hist[32];
+        kv_format_bytes(need, sizeof need, mem.total);
+        kv_format_bytes(have_s, sizeof have_s, avail);
+        kv_format_bytes(w, sizeof w, mem.weights);
+        kv_format_bytes(e, sizeof e, mem.engine);
+        kv_format_bytes(hist, sizeof hist, mem.history);
+        st = kv_error(err, KV_ERR_INPUT,
+                      "%s: needs %s of memory to run (weights %s, KV cache and work buffers %s, "
+                      "step history %s); this machine has %s available",
+                      path, need, w, e, hist, have_s);
+        goto fail;
+    }
+    map = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (map == MAP_FAILED) {
+        st = kv_error(err, KV_ERR_RUNTIME, "%s: cannot map: %s", path, strerror(errno));
         goto fail;
     }
     m->data = kv_malloc(weights * sizeof(float));
     weights_carve(&m->w, &m->cfg, m->data);
-    const float *src = (const float *)(buf + header); // header sizes keep 4-byte alignment
+    const float *src = (const float *)((const unsigned char *)map + header); // 4-byte aligned
     if (version == 0) {
         size_t before_rope = weights - cls_after_rope;
         memcpy(m->data, src, before_rope * sizeof(float));
@@ -211,16 +269,22 @@ KvStatus model_load(Model *m, const char *path, KvError *err) {
     } else {
         load_v1_order(m, src);
     }
+    munmap(map, (size_t)size);
+    map = MAP_FAILED;
+    close(fd);
+    fd = -1;
     for (size_t i = 0; i < weights; i++) {
         if (!isfinite(m->data[i])) {
             st = kv_error(err, KV_ERR_INPUT, "%s: weight %zu is not a finite number", path, i);
             goto fail;
         }
     }
-    free(buf);
     return KV_OK;
 fail:
-    free(buf);
+    if (map != MAP_FAILED)
+        munmap(map, (size_t)size);
+    if (fd >= 0)
+        close(fd);
     model_free(m);
     return st;
 }

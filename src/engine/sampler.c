@@ -83,9 +83,23 @@ int sampler_sample(Sampler *s, const float *logits) {
                 best = i;
         return best;
     }
+    // logits / temperature, as llama2.c divides. A tiny temperature (1e-40 is a positive float)
+    // can make that quotient overflow to infinity, and softmax would then compute inf - inf.
+    // Then the same softmax is computed as exp((logit - max) / T): every exponent is <= 0, the
+    // maximum's is exactly 0, so nothing overflows and the sum is at least 1. Temperatures whose
+    // quotients are finite keep llama2.c's arithmetic bit for bit.
     float *probs = s->probs;
-    for (int i = 0; i < n; i++)
-        probs[i] = logits[i] / s->s.temperature;
+    const float temp = s->s.temperature;
+    bool finite = true;
+    float max_logit = logits[0];
+    for (int i = 0; i < n; i++) {
+        probs[i] = logits[i] / temp;
+        finite = finite && isfinite(probs[i]);
+        max_logit = logits[i] > max_logit ? logits[i] : max_logit;
+    }
+    if (!finite)
+        for (int i = 0; i < n; i++)
+            probs[i] = (logits[i] - max_logit) / temp;
     softmax_inplace(probs, n);
     float coin = kv_rng_f32(&s->rng);
     const float top_p = s->s.top_p;
@@ -104,7 +118,14 @@ int sampler_sample(Sampler *s, const float *logits) {
     // Candidates: with top-p alone, llama2.c's pre-filter (tokens below (1 - p)/(n - 1) cannot be
     // in the nucleus); with top-k, everything, then the k most probable.
     int n0 = 0;
-    const float cutoff = use_top_p && !use_top_k ? (1.0f - top_p) / (float)(n - 1) : 0.0f;
+    float cutoff = use_top_p && !use_top_k ? (1.0f - top_p) / (float)(n - 1) : 0.0f;
+    // The most probable token is always a candidate: with a flat distribution and a tiny top-p
+    // the pre-filter's bound can exceed every probability (llama2.c then reads before its array).
+    float pmax = probs[0];
+    for (int i = 1; i < n; i++)
+        pmax = probs[i] > pmax ? probs[i] : pmax;
+    if (cutoff > pmax)
+        cutoff = pmax;
     for (int i = 0; i < n; i++) {
         if (probs[i] >= cutoff) {
             s->index[n0] = i;
@@ -112,9 +133,11 @@ int sampler_sample(Sampler *s, const float *logits) {
             n0++;
         }
     }
+    if (n0 == 0) // only when the probabilities are not numbers (NaN logits): the first id
+        return 0;
     sort_desc(s, n0);
     if (use_top_k) {
-        n0 = s->s.top_k;
+        n0 = s->s.top_k < n0 ? s->s.top_k : n0;
         float sum = 0.0f;
         for (int i = 0; i < n0; i++)
             sum += s->cand[i];

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MAX_PIECE_BYTES 4096
 
@@ -38,6 +39,10 @@ static void index_pieces(Tokenizer *t) {
         if ((unsigned)t->piece_len[i] > t->max_token_length)
             t->max_token_length = (unsigned)t->piece_len[i];
     t->space_id = tokenizer_lookup(t, " ", 1);
+    t->min_piece_len = t->vocab_size > 0 ? t->piece_len[0] : 0;
+    for (int i = 1; i < t->vocab_size; i++)
+        if (t->piece_len[i] < t->min_piece_len)
+            t->min_piece_len = t->piece_len[i];
 }
 
 int tokenizer_lookup(const Tokenizer *t, const char *s, size_t len) {
@@ -71,9 +76,17 @@ static void alloc_tables(Tokenizer *t, int n) {
 KvStatus tokenizer_load(Tokenizer *t, const char *path, int vocab_size, KvError *err) {
     alloc_tables(t, vocab_size);
     KvStatus st = KV_OK;
-    FILE *f = fopen(path, "rb");
+    // only a regular file (a FIFO would block forever, a directory or device is no tokenizer)
+    uint64_t fsize;
+    int fd = kv_open_regular(path, &fsize, err);
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     if (!f) {
-        st = kv_error(err, KV_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
+        if (fd >= 0) {
+            st = kv_error(err, KV_ERR_RUNTIME, "%s: cannot open: %s", path, strerror(errno));
+            close(fd);
+        } else {
+            st = err ? err->code : KV_ERR_INPUT;
+        }
         goto fail;
     }
     uint32_t max_len;
@@ -185,9 +198,90 @@ void tokenizer_free(Tokenizer *t) {
 // ----------------------------------------------------------------------------------------------
 // Encoding
 
+// The merges, in O(n log n): the symbols are a doubly linked list over the initial ids, and every
+// adjacent pair whose concatenation is a piece waits in a binary heap ordered by the piece's
+// score (highest first) and then by the left symbol's position (leftmost first). Popping the
+// top gives the pair llama2.c's scan would pick: the best score, the leftmost on ties. A merge
+// removes the right symbol, and only the two pairs around the merged one are new; heap entries
+// that no longer describe two neighbours with those ids are stale and skipped when popped.
+typedef struct {
+    float score;
+    int left, right; // symbol indices (positions in the initial sequence)
+    int left_id, right_id, merged;
+} Pair;
+
+typedef struct {
+    Pair *a;
+    size_t n, cap;
+} PairHeap;
+
+static bool pair_before(const Pair *x, const Pair *y) {
+    return x->score > y->score || (x->score == y->score && x->left < y->left);
+}
+
+static void heap_push(PairHeap *h, Pair p) {
+    if (h->n == h->cap) {
+        h->cap = h->cap ? 2 * h->cap : 64;
+        h->a = kv_realloc(h->a, h->cap * sizeof *h->a);
+    }
+    size_t i = h->n++;
+    while (i > 0 && pair_before(&p, &h->a[(i - 1) / 2])) {
+        h->a[i] = h->a[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h->a[i] = p;
+}
+
+static Pair heap_pop(PairHeap *h) {
+    Pair top = h->a[0], last = h->a[--h->n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= h->n)
+            break;
+        if (c + 1 < h->n && pair_before(&h->a[c + 1], &h->a[c]))
+            c++;
+        if (!pair_before(&h->a[c], &last))
+            break;
+        h->a[i] = h->a[c];
+        i = c;
+    }
+    if (h->n > 0)
+        h->a[i] = last;
+    return top;
+}
+
+// Pushes the pair (left, right) when their concatenation is a piece that can merge (a score
+// above -1e10, as llama2.c's scan starts from; a NaN score never merges).
+static void consider(const Tokenizer *t, PairHeap *h, char *buf, const int *ids, int left,
+                     int right) {
+    if (left < 0 || right < 0)
+        return;
+    int a = ids[left], b = ids[right];
+    int la = t->piece_len[a], lb = t->piece_len[b];
+    memcpy(buf, t->pieces[a], (size_t)la);
+    memcpy(buf + la, t->pieces[b], (size_t)lb);
+    int id = tokenizer_lookup(t, buf, (size_t)(la + lb));
+    if (id >= 0 && t->scores[id] > -1e10f)
+        heap_push(h, (Pair){t->scores[id], left, right, a, b, id});
+}
+
 KvStatus tokenizer_encode(const Tokenizer *t, const char *text, bool bos, bool eos, int *out,
                           int cap, int *n_out, KvError *err) {
     size_t tlen = strlen(text);
+    // A text that cannot fit is refused before any work: when every piece holds at least one
+    // byte, a token stands for at most max_token_length bytes of the text (merging concatenates
+    // pieces; a byte-fallback or <unk> piece stands for one byte), so the dummy prefix and the
+    // text need at least (tlen + 1) / max_token_length tokens.
+    int fixed = (bos ? 1 : 0) + (eos ? 1 : 0);
+    if (tlen > 0 && t->min_piece_len >= 1 && t->max_token_length > 0) {
+        uint64_t room = cap > fixed ? (uint64_t)(cap - fixed) : 0;
+        if ((uint64_t)tlen + 1 > room * t->max_token_length)
+            return kv_error(err, KV_ERR_INPUT,
+                            "prompt: %zu bytes, longer than the %d tokens that fit (a token "
+                            "holds at most %u bytes)",
+                            tlen, cap, t->max_token_length);
+    }
     for (size_t i = 0; i < tlen;) {
         int n = kv_utf8_next(text + i, tlen - i, NULL);
         if (n == 0)
@@ -196,7 +290,6 @@ KvStatus tokenizer_encode(const Tokenizer *t, const char *text, bool bos, bool e
     }
     // Before merging, at most one id per byte plus BOS, prefix and EOS.
     int *ids = kv_malloc((tlen + 3) * sizeof(int));
-    char *pair = kv_malloc(2 * (size_t)t->max_token_length + 1);
     int n = 0;
     if (bos)
         ids[n++] = TOKEN_BOS;
@@ -216,30 +309,41 @@ KvStatus tokenizer_encode(const Tokenizer *t, const char *text, bool bos, bool e
         i += (size_t)len;
     }
     // Merge the adjacent pair with the best score (the leftmost on ties) until none merges.
-    for (;;) {
-        float best_score = -1e10f;
-        int best_id = -1, best_at = -1;
-        for (int i = 0; i + 1 < n; i++) {
-            int a = ids[i], b = ids[i + 1];
-            int la = t->piece_len[a], lb = t->piece_len[b];
-            memcpy(pair, t->pieces[a], (size_t)la);
-            memcpy(pair + la, t->pieces[b], (size_t)lb);
-            int id = tokenizer_lookup(t, pair, (size_t)(la + lb));
-            if (id >= 0 && t->scores[id] > best_score) {
-                best_score = t->scores[id];
-                best_id = id;
-                best_at = i;
-            }
-        }
-        if (best_at < 0)
-            break;
-        ids[best_at] = best_id;
-        memmove(ids + best_at + 1, ids + best_at + 2, (size_t)(n - best_at - 2) * sizeof(int));
-        n--;
+    int *next = kv_malloc(((size_t)n + 1) * sizeof(int));
+    int *prev = kv_malloc(((size_t)n + 1) * sizeof(int));
+    char *pair = kv_malloc(2 * (size_t)t->max_token_length + 1);
+    PairHeap heap = {0};
+    for (int i = 0; i < n; i++) {
+        prev[i] = i - 1;
+        next[i] = i + 1 < n ? i + 1 : -1;
     }
+    // every adjacent pair, BOS included, as llama2.c's scan sees them
+    for (int i = 0; i + 1 < n; i++)
+        consider(t, &heap, pair, ids, i, i + 1);
+    while (heap.n > 0) {
+        Pair p = heap_pop(&heap);
+        if (ids[p.left] < 0 || ids[p.right] < 0 || next[p.left] != p.right ||
+            ids[p.left] != p.left_id || ids[p.right] != p.right_id)
+            continue; // stale: one of them merged since
+        ids[p.left] = p.merged;
+        ids[p.right] = -1;
+        next[p.left] = next[p.right];
+        if (next[p.right] >= 0)
+            prev[next[p.right]] = p.left;
+        consider(t, &heap, pair, ids, prev[p.left], p.left);
+        consider(t, &heap, pair, ids, p.left, next[p.left]);
+    }
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (ids[i] >= 0)
+            ids[m++] = ids[i];
+    n = m;
+    free(heap.a);
+    free(pair);
+    free(next);
+    free(prev);
     if (eos)
         ids[n++] = TOKEN_EOS;
-    free(pair);
     if (n > cap) {
         free(ids);
         return kv_error(err, KV_ERR_INPUT, "prompt: %d tokens, longer than the %d that fit", n,

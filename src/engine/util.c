@@ -1,14 +1,20 @@
 // util.c — the engine's small services: error messages, checked allocation, the monotonic
-// clock, reading whole files, atomic file writes, the UTF-8 walker, and llama2.c's xorshift64*
-// random numbers.
+// clock, the parsers of numbers a user types, safe file reading and writing (regular files
+// only in, read whole with a limit; exclusive temporaries renamed into place out, removed on a
+// signal), the number formatter, the UTF-8 walker, and llama2.c's xorshift64* random numbers.
 #include "engine/engine.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -64,39 +70,188 @@ uint64_t kv_now_ns(void) {
 }
 
 // ----------------------------------------------------------------------------------------------
-// Files
+// Parsing numbers a user typed
+
+// Digits (and the one sign that strtol/strtod would take) must start the word: strtol itself
+// skips leading white space and takes '+', which would let " -1" or "+5" through.
+static bool starts_like_number(const char *s, bool allow_minus) {
+    if (allow_minus && *s == '-')
+        s++;
+    return (*s >= '0' && *s <= '9') || *s == '.';
+}
+
+KvStatus kv_parse_int(const char *what, const char *s, long lo, long hi, long *out, KvError *err) {
+    if (!s)
+        return kv_error(err, KV_ERR_INPUT, "%s: needs a value", what);
+    char *end;
+    errno = 0;
+    long v = starts_like_number(s, true) ? strtol(s, &end, 10) : 0;
+    if (!starts_like_number(s, true) || errno || end == s || *end != '\0')
+        return kv_error(err, KV_ERR_INPUT, "%s: '%s' is not a whole number", what, s);
+    if (v < lo || v > hi)
+        return kv_error(err, KV_ERR_INPUT, "%s: %ld is out of range (%ld..%ld)", what, v, lo, hi);
+    *out = v;
+    return KV_OK;
+}
+
+KvStatus kv_parse_float(const char *what, const char *s, double lo, double hi, double *out,
+                        KvError *err) {
+    if (!s)
+        return kv_error(err, KV_ERR_INPUT, "%s: needs a value", what);
+    char *end = NULL;
+    errno = 0;
+    bool ok = starts_like_number(s, true);
+    double v = ok ? strtod(s, &end) : 0.0;
+    // ERANGE with a tiny result (an underflow to a denormal or 0) is still a number the user
+    // meant; an overflow is not.
+    if (!ok || end == s || *end != '\0' || !isfinite(v) || (errno == ERANGE && fabs(v) > 1.0))
+        return kv_error(err, KV_ERR_INPUT, "%s: '%s' is not a number", what, s);
+    if (v < lo || v > hi)
+        return kv_error(err, KV_ERR_INPUT, "%s: %g is out of range (%g..%g)", what, v, lo, hi);
+    *out = v;
+    return KV_OK;
+}
+
+KvStatus kv_parse_u64(const char *what, const char *s, uint64_t *out, KvError *err) {
+    if (!s)
+        return kv_error(err, KV_ERR_INPUT, "%s: needs a value", what);
+    if (!(*s >= '0' && *s <= '9'))
+        return kv_error(err, KV_ERR_INPUT, "%s: '%s' is not a whole number >= 0", what, s);
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno == ERANGE)
+        return kv_error(err, KV_ERR_INPUT, "%s: %s is larger than 2^64 - 1", what, s);
+    if (errno || *end != '\0')
+        return kv_error(err, KV_ERR_INPUT, "%s: '%s' is not a whole number >= 0", what, s);
+    *out = (uint64_t)v;
+    return KV_OK;
+}
+
+KvStatus kv_parse_seed(const char *what, const char *s, uint64_t *out, KvError *err) {
+    uint64_t v;
+    KvStatus st = kv_parse_u64(what, s, &v, err);
+    if (st)
+        return st;
+    if (v == 0)
+        return kv_error(err, KV_ERR_INPUT,
+                        "%s: 0 is not a usable seed (xorshift64* stays at 0: every draw would be "
+                        "0.0); use 1 .. 2^64-1",
+                        what);
+    *out = v;
+    return KV_OK;
+}
+
+// A run of decimal digits at *p as a bounded number; false when there is none or it exceeds cap.
+static bool digits(const char **p, long cap, long *out) {
+    const char *s = *p;
+    long v = 0;
+    if (!(*s >= '0' && *s <= '9'))
+        return false;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        if (v > (cap - (*s - '0')) / 10)
+            v = cap + 1; // saturate: reported as out of range, never wrapped
+        else
+            v = v * 10 + (*s - '0');
+    }
+    *p = s;
+    *out = v;
+    return true;
+}
+
+KvStatus kv_parse_size(const char *what, const char *s, int min_w, int min_h, int max_side,
+                       double max_pixels, int *w, int *h, KvError *err) {
+    if (!s)
+        return kv_error(err, KV_ERR_INPUT, "%s: needs a value (e.g. 1920x1080)", what);
+    const long cap = 1L << 30;
+    const char *p = s;
+    long a, b;
+    if (!digits(&p, cap, &a) || (*p != 'x' && *p != 'X') || (p++, !digits(&p, cap, &b)) || *p)
+        return kv_error(err, KV_ERR_INPUT, "%s: '%s' is not WIDTHxHEIGHT (e.g. 1920x1080)", what,
+                        s);
+    bool too_many = max_pixels > 0 && (double)a * (double)b > max_pixels;
+    if (a < min_w || b < min_h || a > max_side || b > max_side || too_many) {
+        if (max_pixels > 0)
+            return kv_error(err, KV_ERR_INPUT,
+                            "%s: '%s' is out of range (%dx%d .. %d per side, at most %.0f pixels)",
+                            what, s, min_w, min_h, max_side, max_pixels);
+        return kv_error(err, KV_ERR_INPUT, "%s: '%s' is out of range (%dx%d .. %dx%d)", what, s,
+                        min_w, min_h, max_side, max_side);
+    }
+    *w = (int)a;
+    *h = (int)b;
+    return KV_OK;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Memory and input files
+
+uint64_t kv_memory_available(void) {
+    uint64_t best = UINT64_MAX;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && page > 0)
+        best = (uint64_t)pages * (uint64_t)page;
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (f) {
+        char line[256];
+        unsigned long long kb;
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1 && kb * 1024ull < best)
+                best = kb * 1024ull;
+        fclose(f);
+    }
+    const int limits[] = {RLIMIT_AS, RLIMIT_DATA};
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+        struct rlimit rl;
+        if (getrlimit(limits[i], &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+            (uint64_t)rl.rlim_cur < best)
+            best = (uint64_t)rl.rlim_cur;
+    }
+    return best;
+}
+
+int kv_open_regular(const char *path, uint64_t *size, KvError *err) {
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+        kv_error(err, KV_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        kv_error(err, KV_ERR_INPUT, "%s: cannot read (not a regular file)", path);
+        return -1;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    *size = (uint64_t)sb.st_size;
+    return fd;
+}
 
 KvStatus kv_read_file(const char *path, size_t max, unsigned char **out, size_t *n,
                       KvError *err) {
     *out = NULL;
     *n = 0;
-    // Non-blocking, so that opening a FIFO with no writer does not hang; fstat then turns it
-    // (and directories and devices) away before anything is read.
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    uint64_t size = 0;
+    int fd = kv_open_regular(path, &size, err);
     if (fd < 0)
-        return kv_error(err, KV_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
+        return err ? err->code : KV_ERR_INPUT;
     KvStatus st = KV_OK;
     unsigned char *buf = NULL;
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        st = kv_error(err, KV_ERR_INPUT, "%s: cannot read (not a regular file)", path);
-        goto done;
-    }
-    int flags = fcntl(fd, F_GETFL);
-    if (flags >= 0)
-        fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
     char limit[48];
     if (max % ((size_t)1 << 20) == 0)
         snprintf(limit, sizeof limit, "%zu MiB", max >> 20);
     else
         snprintf(limit, sizeof limit, "%zu bytes", max);
-    if ((uint64_t)sb.st_size > (uint64_t)max) {
+    if (size > (uint64_t)max) {
         st = kv_error(err, KV_ERR_INPUT, "%s: larger than %s", path, limit);
         goto done;
     }
     // The size is a hint (files in /proc say 0, a file may grow while read): read to the end,
     // with room for one byte more than expected and the NUL.
-    size_t cap = (size_t)sb.st_size + 2 > 4096 ? (size_t)sb.st_size + 2 : 4096, len = 0;
+    size_t cap = (size_t)size + 2 > 4096 ? (size_t)size + 2 : 4096, len = 0;
     buf = kv_malloc(cap);
     for (;;) {
         if (cap - len < 2) {
@@ -128,44 +283,255 @@ done:
     return st;
 }
 
-KvStatus kv_write_file_atomic(const char *path, const void *data, size_t n, KvError *err) {
-    size_t plen = strlen(path);
-    char *tmp = kv_malloc(plen + 32);
-    snprintf(tmp, plen + 32, "%s.tmp%ld", path, (long)getpid());
-    KvStatus st = KV_OK;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        st = kv_error(err, KV_ERR_INPUT, "%s: cannot write: %s", path, strerror(errno));
-        goto done;
+bool kv_same_file(const char *a, const char *b) {
+    struct stat x, y;
+    if (!a || !b || stat(a, &x) != 0 || stat(b, &y) != 0)
+        return false;
+    return x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Temporary files: created exclusively beside their destination, removed on a signal
+//
+// The registry is the one piece of process-wide mutable state in the engine, and it has to be:
+// a signal handler can reach nothing else. Slots are claimed with atomic operations (an export
+// may run off the main thread); the handler only calls unlink(), which is async-signal-safe.
+
+#define TEMP_SLOTS 16
+#define TEMP_PATH_MAX 4096
+
+enum { SLOT_FREE = 0, SLOT_WRITING = 1, SLOT_LIVE = 2 };
+static struct {
+    volatile int state;
+    char path[TEMP_PATH_MAX];
+} temp_slots[TEMP_SLOTS];
+static volatile int temp_handlers_installed;
+static struct sigaction temp_old[3];
+static const int temp_signals[3] = {SIGINT, SIGTERM, SIGHUP};
+
+static void temp_on_signal(int sig) {
+    for (int i = 0; i < TEMP_SLOTS; i++)
+        if (__atomic_load_n(&temp_slots[i].state, __ATOMIC_ACQUIRE) == SLOT_LIVE)
+            unlink(temp_slots[i].path);
+    for (int i = 0; i < 3; i++) {
+        if (temp_signals[i] != sig)
+            continue;
+        if (temp_old[i].sa_handler == SIG_IGN)
+            return;
+        if (temp_old[i].sa_handler != SIG_DFL && !(temp_old[i].sa_flags & SA_SIGINFO)) {
+            temp_old[i].sa_handler(sig); // whoever handled it before (SDL's quit event)
+            return;
+        }
+        sigaction(sig, &temp_old[i], NULL);
+        raise(sig); // the default action: die of the signal, now without the temporaries
     }
+}
+
+static void temp_install(void) {
+    int expected = 0;
+    if (!__atomic_compare_exchange_n(&temp_handlers_installed, &expected, 1, false,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return;
+    for (int i = 0; i < 3; i++) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = temp_on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(temp_signals[i], NULL, &temp_old[i]);
+        if (temp_old[i].sa_handler == SIG_IGN) // nohup and friends: leave it ignored
+            continue;
+        sigaction(temp_signals[i], &sa, NULL);
+    }
+}
+
+static int temp_register(const char *tmp) {
+    if (strlen(tmp) >= TEMP_PATH_MAX)
+        return -1;
+    for (int i = 0; i < TEMP_SLOTS; i++) {
+        int expected = SLOT_FREE;
+        if (__atomic_compare_exchange_n(&temp_slots[i].state, &expected, SLOT_WRITING, false,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            memcpy(temp_slots[i].path, tmp, strlen(tmp) + 1);
+            __atomic_store_n(&temp_slots[i].state, SLOT_LIVE, __ATOMIC_RELEASE);
+            return i;
+        }
+    }
+    return -1;
+}
+
+void kv_temp_forget(const char *tmp, bool remove) {
+    for (int i = 0; i < TEMP_SLOTS; i++) {
+        if (__atomic_load_n(&temp_slots[i].state, __ATOMIC_ACQUIRE) == SLOT_LIVE &&
+            strcmp(temp_slots[i].path, tmp) == 0) {
+            if (remove)
+                unlink(tmp);
+            __atomic_store_n(&temp_slots[i].state, SLOT_FREE, __ATOMIC_RELEASE);
+            return;
+        }
+    }
+    if (remove)
+        unlink(tmp);
+}
+
+// Errors a user fixes by choosing another path are bad input; a full disk or an I/O error is a
+// runtime failure, whichever call meets it.
+static KvStatus write_errno_status(int e) {
+    return e == ENOSPC || e == EDQUOT || e == EIO || e == ENOMEM || e == EFBIG ? KV_ERR_RUNTIME
+                                                                               : KV_ERR_INPUT;
+}
+
+int kv_temp_create(const char *path, char *tmp, size_t cap, KvError *err) {
+    const char *slash = strrchr(path, '/');
+    size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0, base_len = strlen(path) - dir_len;
+    if (base_len == 0) {
+        kv_error(err, KV_ERR_INPUT, "%s: cannot write: no file name", path);
+        return -1;
+    }
+    temp_install();
+    for (int attempt = 0; attempt < 100; attempt++) {
+        uint64_t r = kv_now_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)attempt * 0x9E3779B9u;
+        uint64_t rnd;
+        if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) == (ssize_t)sizeof rnd)
+            r ^= rnd;
+        char suffix[8];
+        static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01";
+        for (int i = 0; i < 6; i++, r >>= 6)
+            suffix[i] = alphabet[r % 54];
+        suffix[6] = '\0';
+        int n;
+        if (base_len + 11 <= NAME_MAX) // "out.png.tmp-Ab3xYz"
+            n = snprintf(tmp, cap, "%s.tmp-%s", path, suffix);
+        else // the name is near the limit: a short one in the same folder
+            n = snprintf(tmp, cap, "%.*s.kvscope.tmp-%s", (int)dir_len, path, suffix);
+        if (n < 0 || (size_t)n >= cap || (size_t)n >= TEMP_PATH_MAX) {
+            kv_error(err, KV_ERR_INPUT, "%s: cannot write: %s", path, strerror(ENAMETOOLONG));
+            return -1;
+        }
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            if (temp_register(tmp) < 0) { // more live temporaries than slots: refuse, not leak
+                close(fd);
+                unlink(tmp);
+                kv_error(err, KV_ERR_RUNTIME, "%s: cannot write: too many files at once", path);
+                return -1;
+            }
+            return fd;
+        }
+        if (errno != EEXIST) {
+            int e = errno;
+            kv_error(err, write_errno_status(e), "%s: cannot write: %s", path, strerror(e));
+            return -1;
+        }
+    }
+    kv_error(err, KV_ERR_RUNTIME, "%s: cannot write: no free temporary name", path);
+    return -1;
+}
+
+KvStatus kv_temp_commit(const char *tmp, const char *path, KvError *err) {
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        kv_temp_forget(tmp, true);
+        return kv_error(err, write_errno_status(e), "%s: cannot write: %s", path, strerror(e));
+    }
+    kv_temp_forget(tmp, false);
+    return KV_OK;
+}
+
+KvStatus kv_write_all(int fd, const void *data, size_t n, const char *what, KvError *err) {
     const char *p = data;
-    size_t left = n;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
         if (w < 0 && errno == EINTR)
             continue;
-        if (w <= 0) {
-            st = kv_error(err, KV_ERR_RUNTIME, "%s: write failed: %s", path,
-                          w < 0 ? strerror(errno) : "no space");
-            close(fd);
-            unlink(tmp);
-            goto done;
-        }
+        if (w <= 0)
+            return kv_error(err, KV_ERR_RUNTIME, "%s: %s", what,
+                            w < 0 ? strerror(errno) : strerror(ENOSPC));
         p += w;
-        left -= (size_t)w;
+        n -= (size_t)w;
     }
-    if (close(fd) != 0) {
-        st = kv_error(err, KV_ERR_RUNTIME, "%s: write failed: %s", path, strerror(errno));
-        unlink(tmp);
-        goto done;
+    return KV_OK;
+}
+
+KvStatus kv_write_file_atomic(const char *path, const void *data, size_t n, KvError *err) {
+    char tmp[TEMP_PATH_MAX];
+    int fd = kv_temp_create(path, tmp, sizeof tmp, err);
+    if (fd < 0)
+        return err ? err->code : KV_ERR_INPUT;
+    KvStatus st = kv_write_all(fd, data, n, path, err);
+    if (close(fd) != 0 && !st)
+        st = kv_error(err, KV_ERR_RUNTIME, "%s: %s", path, strerror(errno));
+    if (st) {
+        kv_temp_forget(tmp, true);
+        return st;
     }
-    if (rename(tmp, path) != 0) {
-        st = kv_error(err, KV_ERR_INPUT, "%s: cannot write: %s", path, strerror(errno));
-        unlink(tmp);
+    return kv_temp_commit(tmp, path, err);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Numbers for people: one formatter for the picture, captions, messages and the terminal
+
+typedef struct {
+    double base;               // 1000 or 1024 per prefix step
+    const char *const *prefix; // "" first
+    int n_prefix;
+    const char *sep; // between the number and prefix + unit
+    bool trim;       // drop trailing zeros after the decimal point
+} NumberStyle;
+
+static const char *const num_si[] = {"", "k", "M", "G", "T", "P", "E"};
+static const char *const num_binary[] = {"", "Ki", "Mi", "Gi", "Ti", "Pi"};
+static const char *const num_count[] = {"", "k", "M", "B"};
+static const char *const num_plain[] = {""};
+
+static const NumberStyle styles[KV_NUM_STYLES] = {
+    [KV_NUM_SI] = {1000, num_si, 7, " ", false},
+    [KV_NUM_SI_SHORT] = {1000, num_si, 7, " ", true},
+    [KV_NUM_BYTES] = {1024, num_binary, 6, " ", true},
+    [KV_NUM_COUNT] = {1000, num_count, 4, "", true},
+    [KV_NUM_PLAIN] = {1000, num_plain, 1, "", true},
+};
+
+void kv_format_number(char *out, size_t cap, double v, KvNumberStyle style, const char *unit) {
+    if (cap == 0)
+        return;
+    const NumberStyle *st = &styles[(unsigned)style < KV_NUM_STYLES ? style : KV_NUM_SI];
+    if (!unit)
+        unit = "";
+    if (!isfinite(v)) {
+        snprintf(out, cap, "%s%s%s",
+                 isnan(v) ? "?"
+                 : v > 0  ? "\xe2\x88\x9e"
+                          : "-\xe2\x88\x9e",
+                 st->sep, unit);
+        return;
     }
-done:
-    free(tmp);
-    return st;
+    // Scale while the number would round to the next prefix's 1 (999.7 k is "1 M", not
+    // "1000 k"; for bytes 1023.6 KiB is "1 MiB", not "1024 KiB").
+    double a = fabs(v);
+    int k = 0;
+    while (a >= st->base - 0.5 && k + 1 < st->n_prefix) {
+        a /= st->base;
+        v /= st->base;
+        k++;
+    }
+    char num[48];
+    if (k == 0 && a == floor(a))
+        snprintf(num, sizeof num, "%.0f", v);
+    else
+        snprintf(num, sizeof num, "%.*f", a >= 99.95 ? 0 : a >= 9.995 ? 1 : 2, v);
+    char *dot = strchr(num, '.');
+    if (st->trim && dot) {
+        char *e = num + strlen(num) - 1;
+        while (e > dot && *e == '0')
+            *e-- = '\0';
+        if (e == dot)
+            *e = '\0';
+    }
+    snprintf(out, cap, "%s%s%s%s", num, st->sep, st->prefix[k], unit);
+}
+
+void kv_format_bytes(char *out, size_t cap, uint64_t bytes) {
+    kv_format_number(out, cap, (double)bytes, KV_NUM_BYTES, "B");
 }
 
 // ----------------------------------------------------------------------------------------------

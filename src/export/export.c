@@ -290,7 +290,10 @@ KvStatus export_frame_sequence(Session *s, const View *v, int w, int h, int n_st
     char *path = malloc(cap);
     if (!path) return kv_error(err, KV_ERR_RUNTIME, "%s: out of memory", dir);
     for (int k = 0; k < n_steps; k++) {
-        if (!session_step(s)) break;
+        if (!session_step(s)) {
+            st = session_fault(s, err); // an overflowing model is an error; a full context not
+            break;
+        }
         export_frame_name(path, cap, dir, k + 1, fmt);
         st = export_frame(s, v, w, h, 1.0, path, err);
         if (st) break;

@@ -52,7 +52,7 @@ static int edit_distance(const char *a, const char *b) {
 
 typedef struct {
     Lesson *l;
-    const LessonPreset *presets;
+    const Preset *presets;
     KvError *err;
     int line;
     size_t cap;
@@ -106,29 +106,21 @@ static int split_words(char *rest, char **words, int max) {
     }
 }
 
+// Numbers go through the engine's parsers (the same words as on the command line); the message
+// gets the file and line in front.
 static KvStatus parse_long(Parser *p, const char *cmd, const char *w, long lo, long hi,
                            long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(w, &end, 10);
-    if (errno == ERANGE || end == w || *end != '\0')
-        return fail(p, "%s: '%s' is not a whole number", cmd, w);
-    if (v < lo || v > hi)
-        return fail(p, "%s: %s is out of range (%ld..%ld)", cmd, w, lo, hi);
-    *out = v;
+    KvError e = {0};
+    if (kv_parse_int(cmd, w, lo, hi, out, &e))
+        return fail(p, "%s", e.msg);
     return KV_OK;
 }
 
 static KvStatus parse_double(Parser *p, const char *cmd, const char *w, double lo, double hi,
                              double *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(w, &end);
-    if (errno == ERANGE || end == w || *end != '\0' || v != v)
-        return fail(p, "%s: '%s' is not a number", cmd, w);
-    if (v < lo || v > hi)
-        return fail(p, "%s: %s is out of range (%g..%g)", cmd, w, lo, hi);
-    *out = v;
+    KvError e = {0};
+    if (kv_parse_float(cmd, w, lo, hi, out, &e))
+        return fail(p, "%s", e.msg);
     return KV_OK;
 }
 
@@ -354,7 +346,7 @@ static bool rest_of_line(ArgKind k) {
 // Arguments, by kind
 
 static KvStatus arg_preset(Parser *p, const char *a, LessonCmd *c) {
-    const LessonPreset *ps = p->presets;
+    const Preset *ps = p->presets;
     while (ps && ps->name && strcmp(ps->name, a) != 0)
         ps++;
     if (!ps || !ps->name) {
@@ -369,13 +361,12 @@ static KvStatus arg_preset(Parser *p, const char *a, LessonCmd *c) {
 }
 
 static KvStatus arg_seed(Parser *p, const char *a, LessonCmd *c) {
-    char *end;
-    errno = 0;
-    unsigned long long s = strtoull(a, &end, 10);
-    if (errno || end == a || *end || a[0] == '-')
-        return fail(p, "seed: '%s' is not a whole number >= 0", a);
-    c->x = (double)s;
-    c->n = (long)(s & 0x7fffffffffffffffULL);
+    uint64_t seed;
+    KvError e = {0};
+    if (kv_parse_seed("seed", a, &seed, &e))
+        return fail(p, "%s", e.msg);
+    c->x = (double)seed;
+    c->n = (long)(seed & 0x7fffffffffffffffULL);
     c->str = dup_str(a, strlen(a)); // the exact 64-bit value, reparsed by the player
     return KV_OK;
 }
@@ -507,7 +498,7 @@ static KvStatus parse_line(Parser *p, const char *name, char *rest) {
 }
 
 KvStatus lesson_parse(Lesson *l, const char *path, const char *text, size_t len,
-                      const LessonPreset *presets, KvError *err) {
+                      const Preset *presets, KvError *err) {
     memset(l, 0, sizeof *l);
     snprintf(l->path, sizeof l->path, "%s", path);
     Parser p = {.l = l, .presets = presets, .err = err};
@@ -579,7 +570,7 @@ out:
     return st;
 }
 
-KvStatus lesson_load(Lesson *l, const char *path, const LessonPreset *presets, KvError *err) {
+KvStatus lesson_load(Lesson *l, const char *path, const Preset *presets, KvError *err) {
     memset(l, 0, sizeof *l);
     unsigned char *text = NULL;
     size_t n = 0;
@@ -658,5 +649,15 @@ KvStatus lesson_check(const Lesson *l, const Model *m, const Tokenizer *t, KvErr
         }
     }
     free(ids);
+    LessonCost cost;
+    char flops[32];
+    if (!st && !(st = lesson_cost(l, m, t, &cost, err)) && cost.positions > LESSON_MAX_POSITIONS) {
+        kv_format_number(flops, sizeof flops, (double)cost.flops, KV_NUM_SI_SHORT, "FLOP");
+        st = kv_error(err, KV_ERR_INPUT,
+                      "%s: playing it computes %llu positions (%llu steps, %s), over the budget "
+                      "of %d positions",
+                      l->path, (unsigned long long)cost.positions,
+                      (unsigned long long)cost.steps, flops, LESSON_MAX_POSITIONS);
+    }
     return st;
 }

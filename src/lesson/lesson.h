@@ -69,12 +69,13 @@ typedef struct Lesson {
     int n_beats;
 } Lesson;
 
-// Named prompts the `preset` command accepts: {name, prompt} pairs ending with {NULL, NULL}.
-// The caller passes the application's presets (src/app owns them).
-typedef struct LessonPreset {
+// A named prompt. The application's presets (src/app: app_presets, `--preset`, the window's
+// buttons) and the ones the `preset` command of a lesson accepts are this one type; arrays of
+// them end with {NULL, NULL}. The caller passes its presets to the parser.
+typedef struct Preset {
     const char *name;
     const char *prompt;
-} LessonPreset;
+} Preset;
 
 // Limits that keep a lesson readable on a projector; longer captions are a parse error.
 #define LESSON_TITLE_MAX 72    // caption title, characters
@@ -85,15 +86,30 @@ typedef struct LessonPreset {
 // Parses `text` (len bytes; `path` names it in messages and resolves model paths). On success
 // the caller owns *l (lesson_free). Errors are KV_ERR_INPUT with "<path>:<line>: <problem>".
 KvStatus lesson_parse(Lesson *l, const char *path, const char *text, size_t len,
-                      const LessonPreset *presets, KvError *err);
+                      const Preset *presets, KvError *err);
 // Reads and parses a file. A file that cannot be read is "<path>: <why>".
-KvStatus lesson_load(Lesson *l, const char *path, const LessonPreset *presets, KvError *err);
+KvStatus lesson_load(Lesson *l, const char *path, const Preset *presets, KvError *err);
 void lesson_free(Lesson *l);
 
 // Checks the lesson against the model it will run: every prompt fits the context with room to
 // generate, no `step` would run past the context, no `back` goes before the prompt, layers and
-// heads exist. "<path>:<line>: <problem>", KV_ERR_INPUT.
+// heads exist, and playing it costs at most LESSON_MAX_POSITIONS positions (lesson_cost; the
+// message gives the estimate). "<path>:<line>: <problem>", KV_ERR_INPUT.
 KvStatus lesson_check(const Lesson *l, const Model *m, const Tokenizer *t, KvError *err);
+
+// What playing a lesson once, first beat to last, costs: the steps run, the positions the
+// model computes (what the counters' `positions` will show; redone steps cost nothing, a
+// no-cache step recomputes the whole sequence, verification runs the other mode too) and the
+// FLOPs of DESIGN.md's closed forms for them. KV_ERR_INPUT only for a prompt that does not
+// encode. The lesson must have passed lesson_parse.
+typedef struct {
+    uint64_t steps, positions, flops;
+} LessonCost;
+KvStatus lesson_cost(const Lesson *l, const Model *m, const Tokenizer *t, LessonCost *out,
+                     KvError *err);
+// lesson_check refuses a lesson whose play computes more positions than this: a class lesson
+// is a few thousand; 1,000,000 is about a minute of work for a model of the shipped size.
+#define LESSON_MAX_POSITIONS 1000000
 
 // ----------------------------------------------------------------------------------------------
 // Caption text: {placeholders} filled in from the session when a beat is shown, so numbers in

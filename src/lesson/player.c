@@ -153,7 +153,7 @@ static void value_of(const Session *s, const char *name, char *v, size_t cap) {
     const StepRecord *r = session_last(s);
     const int steps = s->cursor;
     const uint64_t per_token = config_kv_bytes_per_token(c);
-    const uint64_t per_token16 = per_token / sizeof(float) * 2;
+    const uint64_t per_token16 = config_kv_bytes_per_token_bits(c, 16);
     if (strcmp(name, "tokens") == 0)
         snprintf(v, cap, "%d", s->n_tokens);
     else if (strcmp(name, "prompt_tokens") == 0)
@@ -173,25 +173,25 @@ static void value_of(const Session *s, const char *name, char *v, size_t cap) {
     else if (strcmp(name, "context") == 0)
         snprintf(v, cap, "%d", c->seq_len);
     else if (strcmp(name, "params") == 0)
-        view_format_number(v, cap, (double)config_param_count(c), VIEW_NUM_COUNT, "");
+        kv_format_number(v, cap, (double)config_param_count(c), KV_NUM_COUNT, "");
     else if (strcmp(name, "kv_per_token") == 0)
-        view_format_bytes(v, cap, per_token);
+        kv_format_bytes(v, cap, per_token);
     else if (strcmp(name, "kv_per_token16") == 0)
-        view_format_bytes(v, cap, per_token16);
+        kv_format_bytes(v, cap, per_token16);
     else if (strcmp(name, "kv_total") == 0)
-        view_format_bytes(v, cap, r ? r->kv_bytes_resident : 0);
+        kv_format_bytes(v, cap, r ? r->kv_bytes_resident : 0);
     else if (strcmp(name, "flops_step") == 0)
-        view_format_number(v, cap, (double)(r ? counters_flops(&r->counted) : 0), VIEW_NUM_SI_SHORT,
+        kv_format_number(v, cap, (double)(r ? counters_flops(&r->counted) : 0), KV_NUM_SI_SHORT,
                            "FLOP");
     else if (strcmp(name, "flops_total") == 0)
-        view_format_number(v, cap, (double)(r ? counters_flops(&r->total) : 0), VIEW_NUM_SI_SHORT,
+        kv_format_number(v, cap, (double)(r ? counters_flops(&r->total) : 0), KV_NUM_SI_SHORT,
                            "FLOP");
     else if (strcmp(name, "flops_cache") == 0)
-        view_format_number(v, cap, (double)(flops_formula_run(c, true, s->n_prompt, steps)),
-                           VIEW_NUM_SI_SHORT, "FLOP");
+        kv_format_number(v, cap, (double)(flops_formula_run(c, true, s->n_prompt, steps)),
+                           KV_NUM_SI_SHORT, "FLOP");
     else if (strcmp(name, "flops_nocache") == 0)
-        view_format_number(v, cap, (double)(flops_formula_run(c, false, s->n_prompt, steps)),
-                           VIEW_NUM_SI_SHORT, "FLOP");
+        kv_format_number(v, cap, (double)(flops_formula_run(c, false, s->n_prompt, steps)),
+                           KV_NUM_SI_SHORT, "FLOP");
     else if (strcmp(name, "flops_step_cache") == 0 || strcmp(name, "flops_step_nocache") == 0 ||
              strcmp(name, "step_ratio") == 0) {
         // the last step's query position, in each mode (before any step: the prefill's)
@@ -202,12 +202,12 @@ static void value_of(const Session *s, const char *name, char *v, size_t cap) {
         for (int i = 0; i < FLOP_COMPONENTS; i++)
             fa += a[i], fb += b[i];
         if (strcmp(name, "flops_step_cache") == 0)
-            view_format_number(v, cap, (double)(fa), VIEW_NUM_SI_SHORT, "FLOP");
+            kv_format_number(v, cap, (double)(fa), KV_NUM_SI_SHORT, "FLOP");
         else if (strcmp(name, "flops_step_nocache") == 0)
-            view_format_number(v, cap, (double)(fb), VIEW_NUM_SI_SHORT, "FLOP");
+            kv_format_number(v, cap, (double)(fb), KV_NUM_SI_SHORT, "FLOP");
         else {
             char num[32];
-            view_format_number(num, sizeof num, (double)fb / (double)(fa ? fa : 1), VIEW_NUM_PLAIN,
+            kv_format_number(num, sizeof num, (double)fb / (double)(fa ? fa : 1), KV_NUM_PLAIN,
                                "");
             snprintf(v, cap, "%sx", num);
         }
@@ -215,7 +215,7 @@ static void value_of(const Session *s, const char *name, char *v, size_t cap) {
         uint64_t a = flops_formula_run(c, true, s->n_prompt, steps);
         uint64_t b = flops_formula_run(c, false, s->n_prompt, steps);
         char num[32];
-        view_format_number(num, sizeof num, a ? (double)b / (double)a : 1.0, VIEW_NUM_PLAIN, "");
+        kv_format_number(num, sizeof num, a ? (double)b / (double)a : 1.0, KV_NUM_PLAIN, "");
         snprintf(v, cap, "%sx", num);
     } else if (strcmp(name, "step_ms") == 0)
         snprintf(v, cap, "%.2f ms", r ? (double)r->step_ns / 1e6 : 0.0);
@@ -255,22 +255,22 @@ static void value_of(const Session *s, const char *name, char *v, size_t cap) {
         uint64_t b = known_model_kv_bytes_per_token(k);
         size_t pre = (size_t)(colon - name);
         if (strncmp(name, "kv", pre) == 0 && pre == 2)
-            view_format_bytes(v, cap, b);
+            kv_format_bytes(v, cap, b);
         else if (strncmp(name, "kvseq", pre) == 0 && pre == 5)
-            view_format_bytes(v, cap, b * (uint64_t)s->n_tokens);
+            kv_format_bytes(v, cap, b * (uint64_t)s->n_tokens);
         else if (strncmp(name, "kvctx", pre) == 0 && pre == 5)
-            view_format_bytes(v, cap, b * (uint64_t)k->context);
+            kv_format_bytes(v, cap, b * (uint64_t)k->context);
         else if (strncmp(name, "ratio", pre) == 0 && pre == 5) {
             char num[32];
             double ratio = (double)b / (double)(per_token ? per_token : 1);
             if (ratio >= 1000)
                 snprintf(num, sizeof num, "%.0f", ratio);
             else
-                view_format_number(num, sizeof num, ratio, VIEW_NUM_PLAIN, "");
+                kv_format_number(num, sizeof num, ratio, KV_NUM_PLAIN, "");
             snprintf(v, cap, "%sx", num);
         } else { // sum
             char bytes[32];
-            view_format_bytes(bytes, sizeof bytes, b);
+            kv_format_bytes(bytes, sizeof bytes, b);
             snprintf(v, cap, "2 x %d x %d x %d x %d bytes = %s", k->layers, k->kv_heads,
                      k->head_size, k->bytes_per_value, bytes);
         }
@@ -356,7 +356,7 @@ static KvStatus run(LessonPlayer *p, const LessonCmd *c, KvError *err) {
     case LESSON_STEP:
         for (long i = 0; i < c->n; i++)
             if (!session_step(s))
-                return kv_error(err, KV_ERR_INPUT, "%s:%d: step: the model's context is full",
+                return session_fault(s, err) ? err->code : kv_error(err, KV_ERR_INPUT, "%s:%d: step: the model's context is full",
                                 p->lesson->path, c->line);
         break;
     case LESSON_BACK:

@@ -12,10 +12,9 @@ void heads_score(Engine *e, const int *tokens, int n, HeadScore *out) {
     const int L = c->n_layers, H = c->n_heads;
     float *w = kv_calloc((size_t)L * H * n * n, sizeof(float)); // (L, H, n, n)
     AttnSink sink = {.w = w, .row0 = 0, .rows = n, .cols = n};
-    bool instrument = e->instrument;
-    e->instrument = true;
+    const bool instrument = engine_set_instrument(e, true);
     engine_forward(e, tokens, 0, n, false, &sink, NULL);
-    e->instrument = instrument;
+    engine_set_instrument(e, instrument);
 
     // for each position, the position after the last earlier occurrence of its token, or -1
     int *target = kv_malloc((size_t)n * sizeof(int));

@@ -21,6 +21,7 @@ KvStatus session_init(Session *s, const Model *m, const Tokenizer *t, KvError *e
     const int T = m->cfg.seq_len;
     s->tokens = kv_calloc((size_t)T + 1, sizeof(int));
     s->steps = kv_calloc((size_t)T, sizeof(StepRecord));
+    s->held = kv_malloc((size_t)m->cfg.n_layers * (size_t)m->cfg.n_kv_heads * (size_t)T);
     s->settings = (SamplerSettings){.temperature = 0.0f, .top_p = 0.9f, .top_k = 0, .seed = 42};
     sampler_init(&s->sampler, m->cfg.vocab_size, s->settings);
     s->mode = CACHE_MODE_ON;
@@ -29,11 +30,17 @@ KvStatus session_init(Session *s, const Model *m, const Tokenizer *t, KvError *e
     return KV_OK;
 }
 
+// Frees what a record owns (it stays zeroed, ready for reuse).
+static void record_free(StepRecord *r) {
+    free(r->attn);
+    free(r->cell_runs);
+    free(r->cell_rows);
+    memset(r, 0, sizeof *r);
+}
+
 static void drop_future(Session *s) {
-    for (int i = s->cursor; i < s->n_steps; i++) {
-        free(s->steps[i].attn);
-        s->steps[i].attn = NULL;
-    }
+    for (int i = s->cursor; i < s->n_steps; i++)
+        record_free(&s->steps[i]);
     s->n_steps = s->cursor;
 }
 
@@ -46,6 +53,7 @@ void session_free(Session *s) {
     sampler_free(&s->sampler);
     free(s->tokens);
     free(s->steps);
+    free(s->held);
     memset(s, 0, sizeof *s);
 }
 
@@ -53,9 +61,9 @@ void session_reset(Session *s) {
     s->cursor = 0;
     drop_future(s);
     s->n_tokens = s->n_prompt;
-    s->eng.cache_len = 0;
+    kvcache_clear(&s->eng.cache);
     if (s->shadow.model)
-        s->shadow.cache_len = 0;
+        kvcache_clear(&s->shadow.cache);
     s->sampler.rng = s->settings.seed;
 }
 
@@ -102,6 +110,87 @@ static float max_abs_diff(const float *a, const float *b, int n) {
     return m;
 }
 
+// ----------------------------------------------------------------------------------------------
+// Cache cells
+
+// Which cells of positions 0 .. n-1 the engine's cache holds now, into held (L, HKV, n).
+static void cells_held(const Session *s, int n, uint8_t *held) {
+    const ModelConfig *c = &s->model->cfg;
+    for (int l = 0; l < c->n_layers; l++)
+        for (int g = 0; g < c->n_kv_heads; g++)
+            kvcache_resident_row(&s->eng.cache, l, g, n,
+                                 held + ((size_t)l * c->n_kv_heads + g) * (size_t)n);
+}
+
+static bool runs_equal(const CellRun *a, const CellRun *b, int n) {
+    for (int i = 0; i < n; i++)
+        if (a[i].lo != b[i].lo || a[i].before != b[i].before || a[i].now != b[i].now)
+            return false;
+    return true;
+}
+
+// Decides every cell's state for the step r has just recorded: s->held says what the cache held
+// when it began (cells_held), `seen` how many positions earlier steps had computed. A position
+// the step computed is written, or recomputed when an earlier step had computed it already; one
+// it did not compute was read from the cache when the cache holds it (attention reads every
+// position the cache holds for the kv head), else it is empty.
+static void cells_record(Session *s, StepRecord *r, int seen) {
+    const ModelConfig *c = &s->model->cfg;
+    const int rows = c->n_layers * c->n_kv_heads, n = r->pos + 1;
+    CellRun *runs = kv_malloc((size_t)rows * (size_t)n * sizeof *runs); // at most; shrunk below
+    uint8_t *held_after = kv_malloc((size_t)rows * (size_t)n);
+    cells_held(s, n, held_after);
+    r->cell_rows = kv_malloc((size_t)rows * sizeof *r->cell_rows);
+    int total = 0;
+    for (int row = 0; row < rows; row++) {
+        const uint8_t *was = s->held + (size_t)row * n, *is = held_after + (size_t)row * n;
+        const int first = total;
+        for (int p = 0; p < n; p++) {
+            const CellState before = was[p] ? CELL_CACHED : CELL_EMPTY;
+            CellState now = CELL_EMPTY;
+            if (p >= r->first)
+                now = p < seen ? CELL_RECOMPUTED : CELL_WRITTEN;
+            else if (r->mode == CACHE_MODE_ON && is[p])
+                now = CELL_READ;
+            if (total > first && runs[total - 1].before == before && runs[total - 1].now == now)
+                continue;
+            runs[total++] = (CellRun){.lo = p, .before = (uint8_t)before, .now = (uint8_t)now};
+        }
+        const CellRow mine = {first, total - first};
+        const CellRow *prev = row > 0 ? &r->cell_rows[row - 1] : NULL;
+        if (prev && prev->n == mine.n && runs_equal(runs + prev->first, runs + first, mine.n)) {
+            total = first; // the same as the row before: share its runs
+            r->cell_rows[row] = *prev;
+        } else {
+            r->cell_rows[row] = mine;
+        }
+    }
+    free(held_after);
+    r->cell_runs = kv_realloc(runs, (size_t)total * sizeof *runs);
+    r->n_cell_runs = total;
+}
+
+CellStep session_cell(const Session *s, const StepRecord *r, int layer, int kv_head, int pos) {
+    const ModelConfig *c = &s->model->cfg;
+    if (!r || !r->cell_rows || pos < 0 || pos > r->pos || layer < 0 || layer >= c->n_layers ||
+        kv_head < 0 || kv_head >= c->n_kv_heads)
+        return (CellStep){CELL_EMPTY, CELL_EMPTY};
+    const CellRow row = r->cell_rows[layer * c->n_kv_heads + kv_head];
+    const CellRun *run = r->cell_runs + row.first;
+    int lo = 0, hi = row.n - 1; // the last run that starts at or before pos (run 0 starts at 0)
+    while (lo < hi) {
+        const int mid = (lo + hi + 1) / 2;
+        if (run[mid].lo <= pos)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return (CellStep){(CellState)run[lo].before, (CellState)run[lo].now};
+}
+
+// ----------------------------------------------------------------------------------------------
+// Steps
+
 bool session_step(Session *s) {
     if (session_at_limit(s))
         return false;
@@ -109,7 +198,7 @@ bool session_step(Session *s) {
         StepRecord *r = &s->steps[s->cursor];
         if (r->mode == s->mode) {
             s->tokens[s->n_tokens++] = r->token_id;
-            s->eng.cache_len = r->cache_len_after;
+            kvcache_seek(&s->eng.cache, r->cache_after);
             s->sampler.rng = r->rng_after;
             s->cursor++;
             return true;
@@ -119,14 +208,14 @@ bool session_step(Session *s) {
     const ModelConfig *c = &s->model->cfg;
     const int len = s->n_tokens, pos = len - 1, L = c->n_layers, H = c->n_heads;
     StepRecord *r = &s->steps[s->cursor];
-    free(r->attn);
-    memset(r, 0, sizeof *r);
+    record_free(r);
     r->step = s->cursor;
     r->phase = s->cursor == 0 ? PHASE_PREFILL : PHASE_DECODE;
     r->mode = s->mode;
     r->pos = pos;
     r->temperature = s->settings.temperature;
-    r->cache_len_before = s->eng.cache_len;
+    r->cache_before = kvcache_mark(&s->eng.cache);
+    r->cache_len_before = kvcache_len(&s->eng.cache);
 
     // attention rows to keep: the causal matrix on prefill (when it is not huge), else the last
     r->attn_row0 = pos;
@@ -138,9 +227,16 @@ bool session_step(Session *s) {
     r->attn = kv_calloc((size_t)L * H * r->attn_rows * len, sizeof(float));
     AttnSink sink = {.w = r->attn, .row0 = r->attn_row0, .rows = r->attn_rows, .cols = len};
 
+    cells_held(s, len, s->held);
     uint64_t t0 = kv_now_ns();
     r->first = engine_step(&s->eng, s->tokens, len, s->mode, &sink, &r->counted);
     r->step_ns = kv_now_ns() - t0;
+    if (s->eng.fault_layer) { // the model overflowed: no step (session_fault says where)
+        free(r->attn);
+        memset(r, 0, sizeof *r);
+        s->n_steps = s->cursor;
+        return false;
+    }
 
     // positions 0 .. len-2 were computed by earlier steps; computing them again is recomputation
     const int seen = s->cursor == 0 ? 0 : len - 1;
@@ -149,8 +245,10 @@ bool session_step(Session *s) {
     r->written_lo = r->recomputed_hi;
     r->written_hi = len;
     r->read_hi = len;
-    r->cache_len_after = s->eng.cache_len;
-    r->kv_bytes_resident = (uint64_t)s->eng.cache_len * config_kv_bytes_per_token(c);
+    cells_record(s, r, seen);
+    r->cache_after = kvcache_mark(&s->eng.cache);
+    r->cache_len_after = kvcache_len(&s->eng.cache);
+    r->kv_bytes_resident = kvcache_bytes_resident(&s->eng.cache);
     if (s->cursor > 0)
         r->total = s->steps[s->cursor - 1].total;
     counters_add(&r->total, &r->counted);
@@ -161,10 +259,16 @@ bool session_step(Session *s) {
             KvError err;
             engine_init(&s->shadow, s->model, &err);
         }
-        if (s->shadow.cache_len > len - 1)
-            s->shadow.cache_len = len - 1;
+        kvcache_truncate(&s->shadow.cache, len - 1); // what it holds of this sequence
         CacheMode other = s->mode == CACHE_MODE_ON ? CACHE_MODE_OFF : CACHE_MODE_ON;
         engine_step(&s->shadow, s->tokens, len, other, NULL, NULL);
+        if (s->shadow.fault_layer) {
+            kvcache_seek(&s->eng.cache, r->cache_before);
+            free(r->attn);
+            memset(r, 0, sizeof *r);
+            s->n_steps = s->cursor;
+            return false;
+        }
         r->max_logit_diff = max_abs_diff(s->eng.logits, s->shadow.logits, c->vocab_size);
     }
 
@@ -178,13 +282,20 @@ bool session_step(Session *s) {
     return true;
 }
 
+KvStatus session_fault(const Session *s, KvError *err) {
+    KvStatus st = engine_fault(&s->eng, err);
+    if (!st && s->verify && s->shadow.model)
+        st = engine_fault(&s->shadow, err);
+    return st;
+}
+
 bool session_back(Session *s) {
     if (s->cursor == 0)
         return false;
     s->cursor--;
     const StepRecord *r = &s->steps[s->cursor];
     s->n_tokens--;
-    s->eng.cache_len = r->cache_len_before;
+    kvcache_seek(&s->eng.cache, r->cache_before);
     s->sampler.rng = r->rng_before;
     return true;
 }
@@ -208,7 +319,7 @@ void session_set_sampler(Session *s, SamplerSettings settings) {
 void session_set_verify(Session *s, bool on) {
     s->verify = on;
     if (s->shadow.model)
-        s->shadow.cache_len = 0; // steps ran without it: its cache may describe other tokens
+        kvcache_clear(&s->shadow.cache); // steps ran without it: it may describe other tokens
 }
 
 const char *session_token_text(const Session *s, int i, char byte_buf[2], size_t *len) {

@@ -11,6 +11,35 @@ typedef enum { PHASE_PREFILL = 0, PHASE_DECODE = 1 } Phase;
 
 #define SESSION_TOP 10 // candidates kept per step
 
+// What a step did to one cache cell, a (layer, kv head, position). Decided by the session from
+// what the engine and its cache report; the picture only maps a state to its look.
+typedef enum {
+    CELL_EMPTY = 0,  // nothing held for this position (not computed yet, or the cache is off)
+    CELL_CACHED,     // held in the cache from an earlier step, not touched by this one
+    CELL_READ,       // held in the cache from an earlier step and read by attention in this one
+    CELL_WRITTEN,    // computed for the first time in this step (stored, with the cache on)
+    CELL_RECOMPUTED, // computed again in this step although an earlier step had computed it
+    // the cache kinds to come add theirs here: evicted, quantized, shared
+    CELL_STATES
+} CellState;
+
+// A cell as a step found it and as the step left it.
+typedef struct {
+    CellState before, now;
+} CellStep;
+
+// One run of cells in a (layer, kv head) row with the same CellStep: positions lo up to the next
+// run's lo (the row's last run ends at the record's pos).
+typedef struct {
+    int lo;
+    uint8_t before, now; // CellState
+} CellRun;
+
+// A row's runs: cell_runs[first .. first + n).
+typedef struct {
+    int first, n;
+} CellRow;
+
 // What one generation step leaves for the picture (DESIGN.md). Owned by the session.
 typedef struct {
     int step;       // 0-based index in the history
@@ -31,7 +60,13 @@ typedef struct {
     int written_lo, written_hi;       // K/V stored into the cache (cache mode)
     int recomputed_lo, recomputed_hi; // K/V computed again that an earlier step had computed
     int read_hi;                      // attention read positions 0 .. read_hi-1
+    // Every cache cell of positions 0 .. pos in this step, row (layer, kv head) by row, each row
+    // as runs (a handful per row; rows with the same runs share them). Read with session_cell.
+    CellRun *cell_runs; // owned
+    CellRow *cell_rows; // (L, HKV) owned
+    int n_cell_runs;
     int cache_len_before, cache_len_after; // valid cache positions around the step
+    KvCacheMark cache_before, cache_after; // the cache around the step (exact back and redo)
     Counters counted;                 // this step's work, counted by the forward pass
     Counters total;                   // cumulative over the history up to this step
     uint64_t kv_bytes_resident;       // cache bytes held after the step (0 with the cache off)
@@ -55,6 +90,7 @@ typedef struct {
     StepRecord *steps;    // history, n_steps records; steps past cursor can be redone
     int n_steps;
     int cursor;           // steps applied
+    uint8_t *held;        // (L, HKV, T) scratch: which cells were resident when a step began
     char prompt[4096];
 } Session;
 
@@ -68,8 +104,12 @@ KvStatus session_set_prompt(Session *s, const char *prompt, KvError *err);
 // Resets to the current prompt with no steps (sampler reseeded).
 void session_reset(Session *s);
 
-// Generates one token. Returns false (nothing done) at the model's context limit.
+// Generates one token. Returns false (nothing done) at the model's context limit, or when the
+// model produced a value that is not a finite number (session_fault then says where).
 bool session_step(Session *s);
+// After session_step returned false: KV_ERR_INPUT with "<model>: produces non-finite values at
+// layer L, position P" when the model overflowed, KV_OK when the context was simply full.
+KvStatus session_fault(const Session *s, KvError *err);
 // Undoes the last step exactly (the record stays, for redo by session_step). False at step 0.
 bool session_back(Session *s);
 // Mode of the next steps; works between any two steps (turning the cache on rebuilds it).
@@ -81,6 +121,8 @@ void session_set_verify(Session *s, bool on);
 void session_set_sampler(Session *s, SamplerSettings settings);
 
 const StepRecord *session_last(const Session *s); // the record at cursor-1, or NULL
+// The state of cache cell (layer, kv_head, pos) in record r; positions past r->pos are empty.
+CellStep session_cell(const Session *s, const StepRecord *r, int layer, int kv_head, int pos);
 bool session_at_limit(const Session *s);          // no room for another step
 // The text of token index i of the sequence (the piece as it reads after its predecessor).
 const char *session_token_text(const Session *s, int i, char byte_buf[2], size_t *len);

@@ -33,7 +33,7 @@ void eval_greedy(Engine *e, const Tokenizer *t, const char *prompt, int n_new, S
     }
     if (n_prompt_out)
         *n_prompt_out = n;
-    e->cache_len = 0;
+    kvcache_clear(&e->cache);
     for (int i = 0; i < n_new && n < cap; i++) {
         engine_step(e, tok, n, CACHE_MODE_ON, NULL, NULL);
         int best = 0;
@@ -79,13 +79,13 @@ static void eval_loss(const Model *m, const int *stream, size_t n_stream, int wi
     Engine e;
     KvError err;
     engine_init(&e, m, &err);
-    e.instrument = false;
+    engine_set_instrument(&e, false);
     double st = 0, se = 0;
     size_t span = n_stream - (size_t)len - 1;
     for (int w = 0; w < windows; w++) {
         const int *win = stream + span * (size_t)w / (size_t)(windows > 1 ? windows - 1 : 1);
         st += net_forward(&net, &m->w, win, win + 1);
-        e.cache_len = 0;
+        kvcache_clear(&e.cache);
         double l = 0;
         for (int p = 1; p <= len; p++) {
             engine_step(&e, win, p, CACHE_MODE_ON, NULL, NULL);
@@ -331,8 +331,8 @@ static int head_scores(Engine *e, const int *tok, int n, double *prev, double *i
     const ModelConfig *c = &e->model->cfg;
     int L = c->n_layers, H = c->n_heads;
     AttnSink sink = {kv_calloc((size_t)L * H * n * n, sizeof(float)), 0, n, n};
-    e->cache_len = 0;
-    e->instrument = true;
+    kvcache_clear(&e->cache);
+    engine_set_instrument(e, true);
     engine_step(e, tok, n, CACHE_MODE_ON, &sink, NULL);
     int n_ind = 0;
     for (int lh = 0; lh < L * H; lh++) {
@@ -485,7 +485,7 @@ KvStatus eval_run(const char *model_path, const char *tok_path, const char *vali
         free(text);
         bpe_free(&b);
     }
-    e.instrument = false;
+    engine_set_instrument(&e, false);
     for (int p = 0; p < 3; p++) {
         StrBuf out = {0};
         eval_greedy(&e, &t, presets[p][1], 24, &out, NULL);

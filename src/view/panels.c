@@ -154,14 +154,14 @@ static void draw_counters(Frame *f, SceneRect r) {
     snprintf(line, sizeof line, "%d tokens", s->n_tokens);
     ROW("sequence length", line, th->text);
     if (rec) {
-        view_format_number(v1, sizeof v1, (double)counters_flops(&rec->counted), VIEW_NUM_SI,
+        kv_format_number(v1, sizeof v1, (double)counters_flops(&rec->counted), KV_NUM_SI,
                            "FLOP");
         ROW("FLOPs this step", v1, th->text);
-        view_format_number(v1, sizeof v1, (double)counters_flops(&rec->total), VIEW_NUM_SI,
+        kv_format_number(v1, sizeof v1, (double)counters_flops(&rec->total), KV_NUM_SI,
                            "FLOP");
         ROW("FLOPs total", v1, th->text);
-        view_format_bytes(v1, sizeof v1, rec->kv_bytes_resident);
-        view_format_bytes(v2, sizeof v2, config_kv_bytes_per_token(cfg));
+        kv_format_bytes(v1, sizeof v1, rec->kv_bytes_resident);
+        kv_format_bytes(v2, sizeof v2, config_kv_bytes_per_token(cfg));
         snprintf(line, sizeof line, "%s \xc2\xb7 %s/token", v1, v2);
         ROW("cache memory", line, th->text);
         double ms = rec->step_ns / 1e6;
@@ -169,7 +169,7 @@ static void draw_counters(Frame *f, SceneRect r) {
         ROW("step time (measured)", line, th->text);
         double nocache = (double)flops_formula_run(cfg, false, s->n_prompt, s->cursor);
         double saved = nocache - (double)counters_flops(&rec->total);
-        view_format_number(v1, sizeof v1, saved, VIEW_NUM_SI, "FLOP");
+        kv_format_number(v1, sizeof v1, saved, KV_NUM_SI, "FLOP");
         snprintf(line, sizeof line, "%s (%.0f%%)", v1, nocache > 0 ? 100 * saved / nocache : 0);
         ROW("saved by the cache", line, saved > 0 ? th->cache_on : th->text);
         if (rec->max_logit_diff >= 0)
@@ -178,7 +178,7 @@ static void draw_counters(Frame *f, SceneRect r) {
             snprintf(line, sizeof line, "not measured");
         ROW("max logit diff", line, rec->max_logit_diff >= 0 ? th->text : th->text_faint);
     } else {
-        view_format_bytes(v2, sizeof v2, config_kv_bytes_per_token(cfg));
+        kv_format_bytes(v2, sizeof v2, config_kv_bytes_per_token(cfg));
         snprintf(line, sizeof line, "0 B \xc2\xb7 %s/token", v2);
         ROW("FLOPs this step", "\xe2\x80\x94", th->text_faint);
         ROW("FLOPs total", "0 FLOP", th->text);
@@ -223,7 +223,7 @@ static void draw_chart(Frame *f, SceneRect r) {
     }
     cairo_stroke(cr);
     char buf[48];
-    view_format_number(buf, sizeof buf, ymax, VIEW_NUM_SI, "");
+    kv_format_number(buf, sizeof buf, ymax, KV_NUM_SI, "");
     scene_text_draw(&f->tx, p.x - 0.3 * u, p.y - 0.4 * u, 0.6 * u, false, ALIGN_RIGHT, 3.3 * u,
               th->text_dim, buf);
     scene_text_draw(&f->tx, p.x - 0.3 * u, p.y + p.h - 0.45 * u, 0.6 * u, false, ALIGN_RIGHT,
@@ -485,43 +485,19 @@ static void draw_tooltip(Frame *f) {
                     f->th->text_dim, l2);
 }
 
-// The window's keys and mouse (src/app/window_app.c), in two columns.
-static const char *const help_rows[][2] = {
-    {"Space  \xe2\x86\x92", "step forward"},
-    {"\xe2\x86\x90  Backspace", "step back"},
-    {"P", "play / pause"},
-    {"+  \xe2\x88\x92", "speed"},
-    {"C", "KV cache on / off"},
-    {"1  2  3", "presets"},
-    {"T", "type a prompt"},
-    {"S", "sampler settings"},
-    {"R", "reset"},
-    {"?  F1", "this help"},
-    {"L", "layer: all, 1 .. L"},
-    {"H", "head: mean, 1 .. H, each"},
-    {"V", "view: sequence, heatmap, layers"},
-    {"D", "dark / light theme"},
-    {"F  F11", "fullscreen"},
-    {"E", "export frame (PNG + SVG)"},
-    {"G", "next lesson (lessons/)"},
-    {"\xe2\x86\x92  \xe2\x86\x90  Home", "lesson: next, back, first beat"},
-    {"Q  Esc", "quit"},
-    {"click", "pin a token"},
-    {"wheel", "scroll back"},
-    {"Ctrl + wheel", "zoom"},
-};
-
+// The window's keys and mouse, in two columns: the lines are the window's (View.help_rows).
 static void draw_help(Frame *f) {
     const Theme *th = f->th;
     double u = f->u;
-    int n = (int)(sizeof help_rows / sizeof help_rows[0]);
+    const ViewHelpRow *help_rows = f->v->help_rows;
+    int n = help_rows ? f->v->n_help_rows : 0;
     int rows = (n + 1) / 2;
     // Columns as wide as their widest entry, so nothing is cut; the type shrinks only when the
     // two columns do not fit the picture.
     double size = 0.85 * u, kw = 0, dw = 0;
     for (int k = 0; k < n; k++) {
-        kw = fmax(kw, scene_text_width(&f->tx, size, true, help_rows[k][0], NULL));
-        dw = fmax(dw, scene_text_width(&f->tx, size, false, help_rows[k][1], NULL));
+        kw = fmax(kw, scene_text_width(&f->tx, size, true, help_rows[k].keys, NULL));
+        dw = fmax(dw, scene_text_width(&f->tx, size, false, help_rows[k].text, NULL));
     }
     double gap = 0.8 * u, col_gap = 2.5 * u, pad = 1.5 * u;
     double w = 2 * (kw + gap + dw) + col_gap + 2 * pad;
@@ -542,9 +518,9 @@ static void draw_help(Frame *f) {
     for (int k = 0; k < n; k++) {
         double cx = x + pad + (k / rows) * cw, cy = y + 3 * u + (k % rows) * rh;
         scene_text_draw(&f->tx, cx + kw, cy, size, true, ALIGN_RIGHT, 0, th->accent,
-                        help_rows[k][0]);
+                        help_rows[k].keys);
         scene_text_draw(&f->tx, cx + kw + gap, cy, size, false, ALIGN_LEFT, dw + 0.5 * gap,
-                        th->text, help_rows[k][1]);
+                        th->text, help_rows[k].text);
     }
 }
 

@@ -18,28 +18,19 @@ static double layer_time(int layer, int n_layers) {
     return scene_anim_layer_time(layer, n_layers);
 }
 
+// The session recorded each cell's state (session_cell); this maps it to its look: the cell as
+// the step found it until the step reaches this layer, as the step left it after. One block per
+// layer shows kv head 0 (under full retention every kv head holds the same positions).
 BlockState scene_block_state(const Session *s, int pos, int layer, double t_anim) {
+    static const BlockState look[CELL_STATES] = {
+        [CELL_EMPTY] = BLOCK_EMPTY, [CELL_CACHED] = BLOCK_CACHED, [CELL_READ] = BLOCK_READ,
+        [CELL_WRITTEN] = BLOCK_WRITTEN, [CELL_RECOMPUTED] = BLOCK_RECOMPUTED,
+    };
     const StepRecord *r = session_last(s);
     if (!r || pos < 0 || pos > r->pos) return BLOCK_EMPTY;
+    const CellStep cell = session_cell(s, r, layer, 0, pos);
     bool now = t_anim >= layer_time(layer, s->model->cfg.n_layers);
-    bool computed = pos >= r->first && pos <= r->pos;
-    bool recomputed = pos >= r->recomputed_lo && pos < r->recomputed_hi;
-    bool written = pos >= r->written_lo && pos < r->written_hi;
-    bool was_cached = pos < r->cache_len_before;
-    if (recomputed || (computed && r->mode == CACHE_MODE_OFF && !written)) {
-        // Without the cache nothing is kept: the block is empty until this step computes it.
-        if (!now) return was_cached ? BLOCK_CACHED : BLOCK_EMPTY;
-        return recomputed ? BLOCK_RECOMPUTED : BLOCK_WRITTEN;
-    }
-    if (written) {
-        if (!now) return was_cached ? BLOCK_CACHED : BLOCK_EMPTY;
-        return BLOCK_WRITTEN;
-    }
-    if (was_cached && r->mode == CACHE_MODE_ON) {
-        bool read = pos < r->read_hi;
-        return read && now ? BLOCK_READ : BLOCK_CACHED;
-    }
-    return BLOCK_EMPTY;
+    return look[now ? cell.now : cell.before];
 }
 
 // ----------------------------------------------------------------------------------------------

@@ -31,6 +31,11 @@ typedef struct {
     void *ctx;
 } SceneTextSink;
 
+// One line of the help overlay: keys and what they do (the window passes its own).
+typedef struct {
+    const char *keys, *text;
+} ViewHelpRow;
+
 typedef struct {
     ViewKind kind;
     int layer;            // VIEW_ALL_LAYERS or 0 .. L-1
@@ -43,6 +48,8 @@ typedef struct {
     float beam_threshold; // beams of a smaller attention weight are not drawn
     bool show_panels;     // counters, chart and next-token panel (default true)
     bool help;            // help overlay listing every key
+    const ViewHelpRow *help_rows; // its lines, n_help_rows (borrowed)
+    int n_help_rows;
     const char *caption_title; // lesson caption, or NULL (borrowed)
     const char *caption_text;  // its sentence or two, or NULL (borrowed)
     const char *notice;        // a short on-screen note (export done, context full), or NULL
@@ -60,20 +67,6 @@ const char *view_kind_name(ViewKind k);
 int view_kind_parse(const char *name);
 void view_kind_list(char *out, size_t cap, const char *sep);
 
-// Numbers as every part of kvscope prints them (format.c): scaled to a prefix, three
-// significant figures, then the unit. Writes at most cap bytes, NUL-terminated.
-typedef enum {
-    VIEW_NUM_SI,       // decimal prefixes, fixed decimals: "2.70 MFLOP", "512 FLOP" (counters)
-    VIEW_NUM_SI_SHORT, // the same, trailing zeros dropped: "2.7 MFLOP" (captions, info)
-    VIEW_NUM_BYTES,    // binary prefixes, zeros dropped: "512 B", "6 KiB", "1.5 MiB"
-    VIEW_NUM_COUNT,    // counts like parameters: "6.3M", "15.2k", "7B" (unit usually "")
-    VIEW_NUM_PLAIN,    // no prefix: "3.14", "12.5", "1234" (ratios)
-    VIEW_NUM_STYLES
-} ViewNumberStyle;
-void view_format_number(char *out, size_t cap, double v, ViewNumberStyle style,
-                        const char *unit);
-// Bytes: view_format_number(..., VIEW_NUM_BYTES, "B").
-void view_format_bytes(char *out, size_t cap, uint64_t bytes);
 
 // ----------------------------------------------------------------------------------------------
 // Drawing

@@ -106,7 +106,7 @@ FuzzVerdict fuzz_prompt(const Tokenizer *t, const uint8_t *data, size_t n) {
 }
 
 FuzzVerdict fuzz_lesson(const uint8_t *data, size_t n) {
-    static const LessonPreset presets[] = {
+    static const Preset presets[] = {
         {"narrative", "Once upon a time"}, {"code", "def f(x):"}, {"fact", "The capital"}, {0}};
     Lesson l;
     KvError err = {0};

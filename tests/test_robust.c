@@ -1,0 +1,548 @@
+// test_robust.c — issue 12's defects, each through the command line where a user meets it: a
+// hostile or unlucky input (tiny temperatures, overflowing or oversized models, FIFOs, huge
+// prompts and lessons, outputs that are inputs, full disks, signals, symlinks) must give exit 2
+// (1 for a failed write), exactly one line `kvscope: <what>: <why>` on stderr, no sanitizer
+// report, no temporary file left behind and no existing file changed.
+#define _GNU_SOURCE // posix_openpt, ptsname
+#include "util/testutil.h"
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+TestSuite(robust, .fini = tu_leak_check, .timeout = 120);
+
+#define VOCAB 400
+
+typedef struct {
+    char *dir;
+    char *model;
+    char *tok;
+    ModelConfig cfg;
+} Files;
+
+static Files files_with(ModelConfig c) {
+    Files f = {0};
+    if (!tu_kvscope_bin()) cr_skip_test("KVSCOPE_BIN not set");
+    f.dir = tu_tmpdir();
+    cr_assert_not_null(f.dir);
+    f.model = tu_join(f.dir, "model.bin");
+    f.tok = tu_join(f.dir, "tok.bin");
+    f.cfg = c;
+    KvError err = {0};
+    cr_assert_eq(tu_write_random_checkpoint(f.model, &f.cfg, 5, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(tu_write_tokenizer(f.tok, c.vocab_size, &err), KV_OK, "%s", err.msg);
+    return f;
+}
+
+static Files files_new(void) {
+    return files_with(tu_config(32, 64, 2, 4, 2, VOCAB, 32, false));
+}
+
+static void files_free(Files *f) {
+    free(f->model);
+    free(f->tok);
+    tu_rmtree(f->dir);
+}
+
+// Runs kvscope with args (NULL-terminated, without the program); stdout goes to out_path when
+// it is not NULL (e.g. /dev/full), else it is captured.
+static void run_to(TuRun *r, const char *const *args, const char *out_path, int timeout_s) {
+    char *argv[64];
+    int n = 0;
+    argv[n++] = (char *)tu_kvscope_bin();
+    for (int i = 0; args[i] && n < 63; i++) argv[n++] = (char *)args[i];
+    argv[n] = NULL;
+    if (!out_path) {
+        cr_assert(tu_run(argv, timeout_s, r), "cannot run %s", argv[0]);
+        return;
+    }
+    memset(r, 0, sizeof *r);
+    char *dir = tu_tmpdir();
+    char *err_path = tu_join(dir, "stderr");
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    pid_t pid;
+    cr_assert_eq(posix_spawn(&pid, argv[0], &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    int st = 0;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    r->out = calloc(1, 1);
+    r->err = (char *)tu_read_file(err_path, &r->err_len);
+    if (!r->err) r->err = calloc(1, 1);
+    free(err_path);
+    tu_rmtree(dir);
+}
+
+// Exit `status`, one line "kvscope: ..." holding every one of need (NULL-terminated).
+// `generate` writes its per-step table to stderr (DESIGN.md): its lines, which start with a
+// space or a digit, come before the one message checked here.
+static void check_fail(const TuRun *r, int status, const char *const *need) {
+    cr_assert(!tu_has_sanitizer_report(r->err), "sanitizer report:\n%s", r->err);
+    cr_assert_eq(r->status, status, "exit status %d, want %d; stderr: %s", r->status, status,
+                 r->err);
+    const char *msg = r->err;
+    while (*msg == ' ' || (*msg >= '0' && *msg <= '9')) {
+        const char *nl = strchr(msg, '\n');
+        msg = nl ? nl + 1 : msg + strlen(msg);
+    }
+    cr_assert_eq(tu_count_lines(msg), 1, "want one line on stderr, got:\n%s", r->err);
+    cr_assert(strncmp(msg, "kvscope: ", 9) == 0, "stderr does not start \"kvscope: \": %s",
+              r->err);
+    for (int i = 0; need[i]; i++)
+        cr_assert(strstr(msg, need[i]) != NULL, "stderr \"%s\" does not mention \"%s\"", msg,
+                  need[i]);
+}
+
+static void expect_fail(const char *const *args, int status, const char *const *need) {
+    TuRun r;
+    run_to(&r, args, NULL, 60);
+    check_fail(&r, status, need);
+    tu_run_free(&r);
+}
+
+// The names in dir, sorted, one per line (owned): to show nothing was left or changed.
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+static char *listing(const char *dir) {
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d, "%s: %s", dir, strerror(errno));
+    char *names[512];
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < 512)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            names[n++] = strdup(e->d_name);
+    closedir(d);
+    qsort(names, (size_t)n, sizeof names[0], cmp_str);
+    TuBuf b = {0};
+    for (int i = 0; i < n; i++) {
+        tu_buf_add(&b, names[i], strlen(names[i]));
+        tu_buf_add(&b, "\n", 1);
+        free(names[i]);
+    }
+    if (!b.s) tu_buf_add(&b, "", 0);
+    return b.s ? b.s : strdup("");
+}
+
+static void expect_listing(const char *dir, const char *before) {
+    char *now = listing(dir);
+    cr_assert_str_eq(now, before, "%s changed:\nbefore:\n%safter:\n%s", dir, before, now);
+    free(now);
+}
+
+
+static void write_text(const char *path, const char *text) {
+    cr_assert(tu_write_file(path, text, strlen(text)));
+}
+
+// A model whose matrices are scaled by `gain`: with 1e15 its first layer overflows to infinity.
+static char *huge_model(const Files *f, const char *name, float gain) {
+    float *data = malloc(config_weight_count(&f->cfg) * sizeof(float));
+    tu_random_fill(&f->cfg, 9, gain, data);
+    char *path = tu_join(f->dir, name);
+    KvError err = {0};
+    cr_assert_eq(tu_write_checkpoint(path, &f->cfg, data, &err), KV_OK, "%s", err.msg);
+    free(data);
+    return path;
+}
+
+// ----------------------------------------------------------------------------------------------
+// D1: every positive temperature works
+
+Test(robust, d1_tiny_temperature_samples_like_greedy) {
+    Files f = files_new();
+    const char *temps[] = {"1e-40", "1e-30", "1.4e-45"};
+    const char *topk[] = {"0", "5"};
+    TuRun g;
+    run_to(&g, (const char *[]){"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt",
+                                "once upon", "-n", "12", "--temperature", "0", NULL},
+           NULL, 60);
+    cr_assert_eq(g.status, 0, "%s", g.err);
+    for (size_t i = 0; i < 3; i++)
+        for (size_t k = 0; k < 2; k++) {
+            TuRun r;
+            run_to(&r,
+                   (const char *[]){"generate", "--model", f.model, "--tokenizer", f.tok,
+                                    "--prompt", "once upon", "-n", "12", "--temperature", temps[i],
+                                    "--top-k", topk[k], NULL},
+                   NULL, 60);
+            cr_assert(!tu_has_sanitizer_report(r.err), "%s", r.err);
+            cr_assert_eq(r.status, 0, "T=%s: %s", temps[i], r.err);
+            // as T -> 0 the distribution is all on the most probable token: greedy's text
+            cr_assert_str_eq(r.out, g.out, "T=%s top-k %s", temps[i], topk[k]);
+            tu_run_free(&r);
+        }
+    tu_run_free(&g);
+    files_free(&f);
+}
+
+Test(robust, d1_tiny_temperature_in_a_lesson) {
+    Files f = files_new();
+    char *lesson = tu_join(f.dir, "t.lesson");
+    char *pdf = tu_join(f.dir, "t.pdf");
+    write_text(lesson, "prompt once upon\ntemperature 1e-40\ntop-k 5\nstep 5\ncaption Tiny\n"
+                       "text A tiny temperature.\nbeat\n");
+    TuRun r;
+    run_to(&r, (const char *[]){"lesson", lesson, "--model", f.model, "--tokenizer", f.tok,
+                                "--pdf", pdf, NULL},
+           NULL, 60);
+    cr_assert(!tu_has_sanitizer_report(r.err), "%s", r.err);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    struct stat sb;
+    cr_assert_eq(stat(pdf, &sb), 0);
+    tu_run_free(&r);
+    free(lesson);
+    free(pdf);
+    files_free(&f);
+}
+
+// ----------------------------------------------------------------------------------------------
+// D2: non-finite activations stop every front end with one line
+
+Test(robust, d2_overflowing_model_in_every_front_end) {
+    Files f = files_new();
+    char *m = huge_model(&f, "huge.bin", 1e15f);
+    char *png = tu_join(f.dir, "out.png");
+    char *pdf = tu_join(f.dir, "deck.pdf");
+    char *lesson = tu_join(f.dir, "t.lesson");
+    write_text(lesson, "prompt once upon\nstep 3\ncaption Huge\ntext Weights.\nbeat\n");
+    char *before = listing(f.dir);
+    const char *need[] = {m, "produces non-finite values at layer 1, position", NULL};
+    expect_fail((const char *[]){"generate", "--model", m, "--tokenizer", f.tok, "--prompt",
+                                 "once upon", "-n", "4", NULL},
+                2, need);
+    expect_fail((const char *[]){"generate", "--model", m, "--tokenizer", f.tok, "--prompt",
+                                 "once upon", "-n", "4", "--no-cache", "--verify", NULL},
+                2, need);
+    expect_fail((const char *[]){"render", "--model", m, "--tokenizer", f.tok, "--prompt",
+                                 "once upon", "--steps", "3", "-o", png, NULL},
+                2, need);
+    expect_fail((const char *[]){"lesson", lesson, "--model", m, "--tokenizer", f.tok, "--pdf",
+                                 pdf, NULL},
+                2, need);
+    expect_listing(f.dir, before);
+    // the window: the steps it takes before opening (the dummy video driver needs no display)
+    setenv("SDL_VIDEODRIVER", "dummy", 1);
+    expect_fail((const char *[]){"run", "--model", m, "--tokenizer", f.tok, "--prompt",
+                                 "once upon", "--steps", "2", NULL},
+                2, need);
+    free(before);
+    free(lesson);
+    free(pdf);
+    free(png);
+    free(m);
+    files_free(&f);
+}
+
+Test(robust, d2_large_but_finite_model_still_runs) {
+    Files f = files_new();
+    char *m = huge_model(&f, "big.bin", 30.0f); // large weights, finite activations
+    TuRun r;
+    run_to(&r, (const char *[]){"generate", "--model", m, "--tokenizer", f.tok, "--prompt",
+                                "once upon", "-n", "4", NULL},
+           NULL, 60);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    tu_run_free(&r);
+    free(m);
+    files_free(&f);
+}
+
+// ----------------------------------------------------------------------------------------------
+// D9: every write to stdout is checked
+
+Test(robust, d9_stdout_on_a_full_disk) {
+    Files f = files_new();
+    const char *need[] = {"stdout: No space left on device", NULL};
+    TuRun r;
+    run_to(&r, (const char *[]){"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt",
+                                "once upon", "-n", "4", NULL},
+           "/dev/full", 60);
+    check_fail(&r, 1, need);
+    tu_run_free(&r);
+    run_to(&r, (const char *[]){"info", "--model", f.model, "--tokenizer", f.tok, NULL},
+           "/dev/full", 60);
+    check_fail(&r, 1, need);
+    tu_run_free(&r);
+    files_free(&f);
+}
+
+// ----------------------------------------------------------------------------------------------
+// D3: what a model needs is checked against the machine before anything is allocated
+
+Test(robust, d3_model_larger_than_memory_refused) {
+    Files f = files_new();
+    // a few MB of weights, but hidden 65536 and a context of 65536: the activations of one pass
+    // alone are 32 GiB, the attention history more
+    ModelConfig c = tu_config(4, 65536, 4, 2, 1, VOCAB, 65536, true);
+    char *m = tu_join(f.dir, "wide.bin");
+    KvError err = {0};
+    cr_assert_eq(tu_write_random_checkpoint(m, &c, 3, &err), KV_OK, "%s", err.msg);
+    ModelMemory mem;
+    config_memory(&c, &mem);
+    cr_assert_gt(mem.total, kv_memory_available(), "this machine could run it: test is void");
+    expect_fail((const char *[]){"generate", "--model", m, "--tokenizer", f.tok, "--prompt", "hi",
+                                 "-n", "2", NULL},
+                2, (const char *[]){m, "needs", "GiB of memory", "available", NULL});
+    expect_fail((const char *[]){"info", "--model", m, "--tokenizer", f.tok, NULL}, 2,
+                (const char *[]){m, "needs", NULL});
+    free(m);
+    files_free(&f);
+}
+
+Test(robust, d3_step_record_within_the_estimate) {
+    cr_assert_leq(sizeof(StepRecord), KV_STEP_RECORD_BYTES);
+}
+
+// ----------------------------------------------------------------------------------------------
+// D4: a huge file with a bad header is refused from its header and size, unread
+
+Test(robust, d4_huge_file_refused_from_its_header) {
+    Files f = files_new();
+    size_t n;
+    unsigned char *good = tu_read_file(f.model, &n);
+    cr_assert_not_null(good);
+    char *m = tu_join(f.dir, "huge.bin");
+    int fd = open(m, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, good, 28), 28); // a valid header ...
+    // ... in a 64 GiB (sparse) file: reading it whole would take minutes or fail to allocate
+    cr_assert_eq(ftruncate(fd, (off_t)64 << 30), 0, "%s", strerror(errno));
+    close(fd);
+    TuRun r;
+    run_to(&r, (const char *[]){"info", "--model", m, "--tokenizer", f.tok, NULL}, NULL, 20);
+    check_fail(&r, 2, (const char *[]){m, "longer than its header implies", NULL});
+    tu_run_free(&r);
+    // a bad header in the same file
+    fd = open(m, O_WRONLY);
+    int32_t zero = 0;
+    cr_assert_eq(write(fd, &zero, 4), 4);
+    close(fd);
+    run_to(&r, (const char *[]){"info", "--model", m, "--tokenizer", f.tok, NULL}, NULL, 20);
+    check_fail(&r, 2, (const char *[]){m, "dim = 0", NULL});
+    tu_run_free(&r);
+    free(good);
+    free(m);
+    files_free(&f);
+}
+
+// ----------------------------------------------------------------------------------------------
+// D12: only regular files are read
+
+Test(robust, d12_fifo_directory_device_refused) {
+    Files f = files_new();
+    char *fifo = tu_join(f.dir, "fifo");
+    cr_assert_eq(mkfifo(fifo, 0600), 0, "%s", strerror(errno));
+    const char *bad[] = {fifo, f.dir, "/dev/zero", "/dev/null"};
+    for (size_t i = 0; i < 4; i++) {
+        TuRun r;
+        // a FIFO used to block forever: the short timeout makes that a failure here
+        run_to(&r, (const char *[]){"info", "--model", bad[i], "--tokenizer", f.tok, NULL}, NULL,
+               10);
+        check_fail(&r, 2, (const char *[]){bad[i], "not a regular file", NULL});
+        tu_run_free(&r);
+        run_to(&r, (const char *[]){"info", "--model", f.model, "--tokenizer", bad[i], NULL}, NULL,
+               10);
+        check_fail(&r, 2, (const char *[]){bad[i], "not a regular file", NULL});
+        tu_run_free(&r);
+    }
+    free(fifo);
+    files_free(&f);
+}
+
+// ----------------------------------------------------------------------------------------------
+// D5: a prompt that cannot fit is refused before encoding; encoding is O(n log n) and still
+// gives llama2.c's ids
+
+Test(robust, d5_huge_prompt_refused_at_once) {
+    Files f = files_new();
+    size_t n = 120000;
+    char *prompt = malloc(n + 1);
+    for (size_t i = 0; i < n; i++) prompt[i] = "abcdefgh "[i % 9];
+    prompt[n] = '\0';
+    TuRun r;
+    // quadratic encoding took minutes here: the timeout turns that into a failure
+    run_to(&r, (const char *[]){"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt",
+                                prompt, "-n", "2", NULL},
+           NULL, 10);
+    check_fail(&r, 2, (const char *[]){"prompt", "longer than the model's context", NULL});
+    tu_run_free(&r);
+    free(prompt);
+    files_free(&f);
+}
+
+// llama2.c's encoder as run.c writes it: scan for the best pair, merge, repeat (quadratic).
+static int reference_encode(const Tokenizer *t, const char *text, int *ids) {
+    int n = 0;
+    ids[n++] = TOKEN_BOS;
+    size_t tlen = strlen(text);
+    if (tlen) ids[n++] = t->space_id;
+    for (size_t i = 0; i < tlen;) {
+        unsigned char c = (unsigned char)text[i];
+        int len = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+        int id = tokenizer_lookup(t, text + i, (size_t)len);
+        if (id >= 0)
+            ids[n++] = id;
+        else
+            for (int b = 0; b < len; b++) ids[n++] = (unsigned char)text[i + (size_t)b] + 3;
+        i += (size_t)len;
+    }
+    char buf[256];
+    for (;;) {
+        float best = -1e10f;
+        int best_id = -1, at = -1;
+        for (int i = 0; i + 1 < n; i++) {
+            snprintf(buf, sizeof buf, "%s%s", t->pieces[ids[i]], t->pieces[ids[i + 1]]);
+            int id = tokenizer_lookup(t, buf, strlen(buf));
+            if (id >= 0 && t->scores[id] > best) best = t->scores[id], best_id = id, at = i;
+        }
+        if (at < 0) break;
+        ids[at] = best_id;
+        memmove(ids + at + 1, ids + at + 2, (size_t)(n - at - 2) * sizeof(int));
+        n--;
+    }
+    return n;
+}
+
+Test(robust, d5_heap_encoder_matches_llama2c_scan) {
+    // the test tokenizer, and the same pieces with every merge at one score (ties everywhere:
+    // only "leftmost first" decides)
+    const char *pieces[VOCAB];
+    float scores[VOCAB], flat[VOCAB];
+    char *buf = malloc((size_t)VOCAB * 64);
+    tu_tok_pieces(VOCAB, pieces, scores, buf);
+    for (int i = 0; i < VOCAB; i++) flat[i] = i < 259 ? scores[i] : -1.0f;
+    for (int variant = 0; variant < 2; variant++) {
+        Tokenizer t;
+        KvError err = {0};
+        cr_assert_eq(tokenizer_build(&t, VOCAB, pieces, variant ? flat : scores, &err), KV_OK);
+        uint64_t s = 77 + (uint64_t)variant;
+        static const char *const alphabet[] = {"a", "b", "c", "z", " ", "e", "\xc3\xa9", "\n",
+                                               "q", "ab", "  "};
+        for (int trial = 0; trial < 300; trial++) {
+            char text[600] = "";
+            int len = (int)(kv_rng_u32(&s) % 120);
+            for (int k = 0; k < len; k++) strcat(text, alphabet[kv_rng_u32(&s) % 11]);
+            int want[1400], got[1400], ng = 0;
+            int nw = reference_encode(&t, text, want);
+            cr_assert_eq(tokenizer_encode(&t, text, true, false, got, 1400, &ng, &err), KV_OK,
+                         "%s", err.msg);
+            cr_assert_eq(ng, nw, "variant %d, \"%s\": %d ids, want %d", variant, text, ng, nw);
+            for (int i = 0; i < nw; i++)
+                cr_assert_eq(got[i], want[i], "variant %d, \"%s\": id %d", variant, text, i);
+        }
+        tokenizer_free(&t);
+    }
+    // a long prompt is a legitimate input to generate: 400,000 bytes encode in well under the
+    // suite's timeout (the quadratic scan needed hours), and decode back to the text
+    Tokenizer t;
+    KvError err = {0};
+    cr_assert_eq(tokenizer_build(&t, VOCAB, pieces, scores, &err), KV_OK);
+    size_t n = 400000;
+    char *text = malloc(n + 1);
+    uint64_t s = 5;
+    for (size_t i = 0; i < n; i++) text[i] = "abcz q"[kv_rng_u32(&s) % 6];
+    text[n] = '\0';
+    int *ids = malloc((n + 3) * sizeof(int)), k = 0;
+    cr_assert_eq(tokenizer_encode(&t, text, true, false, ids, (int)n + 3, &k, &err), KV_OK);
+    cr_assert_lt(k, (int)n, "no merges happened");
+    TuBuf back = {0};
+    for (int i = 1; i < k; i++) {
+        char bb[2];
+        size_t len;
+        const char *piece = tokenizer_decode(&t, ids[i - 1], ids[i], bb, &len);
+        tu_buf_add(&back, piece, len);
+    }
+    cr_assert(back.len == n && memcmp(back.s, text, n) == 0, "round trip differs");
+    free(back.s);
+    free(ids);
+    free(text);
+    tokenizer_free(&t);
+    free(buf);
+}
+
+// ----------------------------------------------------------------------------------------------
+// D6: a lesson's cost is estimated at --check and a lesson over the budget is refused
+
+Test(robust, d6_costly_lesson_refused_at_check) {
+    Files f = files_with(tu_config(16, 32, 1, 2, 1, VOCAB, 600, true));
+    char *lesson = tu_join(f.dir, "days.lesson");
+    TuBuf b = {0};
+    const char *head = "prompt once upon\n";
+    tu_buf_add(&b, head, strlen(head));
+    const char *block = "cache off\nstep 500\nreset\ncache on\n";
+    for (int i = 0; i < 100000; i++) tu_buf_add(&b, block, strlen(block));
+    const char *tail = "caption Days\ntext Of work.\nbeat\n";
+    tu_buf_add(&b, tail, strlen(tail));
+    cr_assert(tu_write_file(lesson, b.s, b.len));
+    free(b.s);
+    char *before = listing(f.dir);
+    expect_fail((const char *[]){"lesson", lesson, "--check", "--model", f.model, "--tokenizer",
+                                 f.tok, NULL},
+                2, (const char *[]){lesson, "positions", "over the budget", NULL});
+    expect_listing(f.dir, before);
+    free(before);
+    free(lesson);
+    files_free(&f);
+}
+
+#include "lesson/lesson.h"
+
+Test(robust, d6_cost_matches_what_the_player_computes) {
+    Model m;
+    Tokenizer t;
+    Session s;
+    KvError err = {0};
+    ModelConfig c = tu_config(16, 32, 2, 2, 1, VOCAB, 40, true);
+    cr_assert_eq(tu_session_open(&m, &t, &s, &c, 3, &err), KV_OK, "%s", err.msg);
+    const char *text = "prompt once upon\nstep 2\ncache off\nstep 3\nback 2\nstep 2\n"
+                       "caption A\ntext B.\nbeat\nverify on\nstep 1\ncaption C\ntext D.\nbeat\n";
+    static const Preset presets[] = {{0}};
+    Lesson l;
+    cr_assert_eq(lesson_parse(&l, "x.lesson", text, strlen(text), presets, &err), KV_OK, "%s",
+                 err.msg);
+    cr_assert_eq(lesson_check(&l, &m, &t, &err), KV_OK, "%s", err.msg);
+    LessonCost cost;
+    cr_assert_eq(lesson_cost(&l, &m, &t, &cost, &err), KV_OK);
+    int ids[40], n = 0;
+    cr_assert_eq(tokenizer_encode(&t, "once upon", true, false, ids, 39, &n, &err), KV_OK);
+    // prefill n, decode 1; no cache: n+2, n+3, n+4; back 2 and step 2 redo from the records;
+    // verified no-cache step n+5 plus the shadow's cached prefill of n+5
+    cr_assert_eq(cost.positions, (uint64_t)(6 * n + 20), "%llu, n = %d",
+                 (unsigned long long)cost.positions, n);
+    cr_assert_eq(cost.steps, 6, "%llu", (unsigned long long)cost.steps); // the redone two are free
+    LessonPlayer p;
+    lesson_player_init(&p, &l, &s);
+    cr_assert_eq(lesson_player_goto(&p, 1, &err), KV_OK, "%s", err.msg);
+    uint64_t counted = 0, flops = 0;
+    for (int i = 0; i < s.n_steps; i++) {
+        counted += s.steps[i].counted.positions;
+        flops += counters_flops(&s.steps[i].counted);
+    }
+    // the counters count the main engine; the shadow's n+5 is the rest of the estimate
+    cr_assert_eq(counted + (uint64_t)(n + 5), cost.positions);
+    uint64_t fl[FLOP_COMPONENTS], shadow = 0;
+    flops_formula(&c, 0, n + 5, 1, fl);
+    for (int k = 0; k < FLOP_COMPONENTS; k++) shadow += fl[k];
+    cr_assert_eq(flops + shadow, cost.flops);
+    lesson_free(&l);
+    tu_session_close(&m, &t, &s);
+}
