@@ -25,6 +25,7 @@ struct ExportClip {
     ExportVideo *video;
     cairo_surface_t *surf;
     int w, h, fps;
+    double t;            // the clip's time so far (seconds) in this pass, as the shots ask
     int64_t done, total; // frames of this pass so far, of the whole clip (every pass)
     int64_t pass_frames; // frames one pass holds, known after the first
     void (*progress)(void *ctx, int64_t done, int64_t total);
@@ -60,7 +61,14 @@ int export_clip_passes(const ExportClip *c) {
 }
 
 KvStatus export_clip_next_pass(ExportClip *c, KvError *err) {
+    c->t = 0;
     return export_video_next_pass(c->video, err);
+}
+
+// Frames a shot of `seconds` starting at the clip's time c->t takes: the frames due by its end
+// less those due by its start, so that rounding never accumulates over many shots.
+static int64_t shot_frames(const ExportClip *c, double seconds) {
+    return export_clip_frames(c->t + seconds, c->fps) - export_clip_frames(c->t, c->fps);
 }
 
 KvStatus export_clip_shot(ExportClip *c, const Session *s, const View *v, double t_anim,
@@ -90,16 +98,21 @@ KvStatus export_clip_shot(ExportClip *c, const Session *s, const View *v, double
 
 KvStatus export_clip_hold(ExportClip *c, const Session *s, const View *v, double seconds,
                           KvError *err) {
-    return export_clip_shot(c, s, v, 1.0, export_clip_frames(seconds, c->fps), err);
+    const int64_t n = shot_frames(c, seconds);
+    c->t += seconds;
+    return export_clip_shot(c, s, v, 1.0, n, err);
 }
 
 KvStatus export_clip_step(ExportClip *c, const Session *s, const View *v, double tok_s,
                           KvError *err) {
     const StepRecord *r = session_last(s);
     const Phase phase = r ? r->phase : PHASE_DECODE;
-    const int64_t n = export_clip_frames(1.0 / tok_s, c->fps);
+    const int64_t n = shot_frames(c, 1.0 / tok_s);
+    // frame j shows the step (first + j - t * fps) / fps seconds after it was taken
+    const double lag = (double)export_clip_frames(c->t, c->fps) / c->fps - c->t;
+    c->t += 1.0 / tok_s;
     for (int64_t j = 0; j < n; j++) {
-        double t = view_anim_t(phase, tok_s, (double)j / c->fps);
+        double t = view_anim_t(phase, tok_s, lag + (double)j / c->fps);
         KvStatus st = export_clip_shot(c, s, v, t, 1, err);
         if (st)
             return st;
@@ -128,9 +141,7 @@ void export_clip_abort(ExportClip *c) {
 
 // Frames of one pass of a run of n steps.
 static int64_t run_frames(const ExportClipOptions *o, int n) {
-    return export_clip_frames(o->hold_start, o->fps) +
-           (int64_t)n * export_clip_frames(1.0 / o->tok_s, o->fps) +
-           export_clip_frames(o->hold_end, o->fps);
+    return export_clip_frames(o->hold_start + n / o->tok_s + o->hold_end, o->fps);
 }
 
 KvStatus export_clip_run(Session *s, const View *v, int n_steps, const ExportClipOptions *o,
@@ -142,6 +153,9 @@ KvStatus export_clip_run(Session *s, const View *v, int n_steps, const ExportCli
         n++;
     if (steps_done)
         *steps_done = n;
+    KvStatus fault = session_fault(s, err); // a model that overflows: no clip at all
+    if (fault)
+        return fault;
     while (s->cursor > start)
         session_back(s);
     ExportClip *c;

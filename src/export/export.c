@@ -86,9 +86,11 @@ static KvStatus check_dir(const char *path, const char *dir, KvError *err) {
 
 KvStatus export_check_path(const char *path, KvError *err) {
     if (!path || !*path) return kv_error(err, KV_ERR_INPUT, "output: no file name given");
-    if (export_format_of(path) < 0)
+    if (export_format_of(path) < 0 && export_video_kind_of(path) < 0)
         return kv_error(err, KV_ERR_INPUT,
-                        "%s: unknown file type (the name must end in .png, .svg or .pdf)", path);
+                        "%s: unknown file type (the name must end in .png, .svg, .pdf, .mp4, "
+                        ".webm or .gif)",
+                        path);
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         return kv_error(err, KV_ERR_INPUT, "%s: is a directory", path);
@@ -270,6 +272,8 @@ KvStatus export_frame(const Session *s, const View *v, int w, int h, double t_an
                       const char *path, KvError *err) {
     KvStatus st = export_check_path(path, err);
     if (st) return st;
+    if (export_format_of(path) < 0)
+        return kv_error(err, KV_ERR_INPUT, "%s: not a picture (.png, .svg or .pdf)", path);
     unsigned char *data = NULL;
     size_t len = 0;
     st = export_render(s, v, w, h, t_anim, (ExportFormat)export_format_of(path), &data, &len, err);

@@ -98,6 +98,10 @@ int export_video_kind_of(const char *path);
 const char *export_video_ext(ExportVideoKind k); // "mp4", "webm", "gif"
 // Whether this build's FFmpeg has the encoder and muxer of kind k.
 bool export_video_available(ExportVideoKind k);
+// Checks, before any work, that path could be written as a video of w x h at fps: a video name,
+// an encoder this build has, sizes and rate in range (even sizes for MP4/WebM), a writable
+// folder. KV_ERR_INPUT "<path>: <why>".
+KvStatus export_video_check(const char *path, int w, int h, int fps, KvError *err);
 // Opens path for frames of w x h at fps frames per second (alpha: the pixels are ARGB32, else
 // RGB24). KV_ERR_INPUT for a bad name, size (odd sizes for MP4/WebM) or rate, or a directory
 // that cannot be written. Owned: export_video_close or export_video_abort.
