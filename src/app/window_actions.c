@@ -121,6 +121,13 @@ static void do_export(AppState *a) {
     app_export(a);
 }
 
+static void do_record(AppState *a) {
+    a->recording = !a->recording; // the window's loop opens or finishes the file
+    a->record_since = a->now;
+    a->record_shown = 0;
+    a->dirty = true;
+}
+
 static void do_help(AppState *a) {
     a->view.help = !a->view.help;
 }
@@ -312,6 +319,15 @@ static const char *label_full(const AppState *a, char *buf, size_t cap, bool *on
     return "Full";
 }
 
+static const char *label_record(const AppState *a, char *buf, size_t cap, bool *on) {
+    *on = a->recording;
+    if (!a->recording)
+        return "\u25CF Rec";
+    int s = (int)(a->now - a->record_since);
+    snprintf(buf, cap, "\u25A0 %d:%02d", s / 60, s % 60);
+    return buf;
+}
+
 static const char *label_help(const AppState *a, char *buf, size_t cap, bool *on) {
     *on = a->view.help;
     return "?";
@@ -424,6 +440,9 @@ const ActionRow app_actions[] = {
     {ACT_EXPORT, "export", {K(SDLK_e)}, .help = "export frame (PNG + SVG)",
      .tip = "Export the picture as PNG and SVG", .bar = 82, .label = "Export",
      .run = do_export, .when = WAITS},
+    {ACT_RECORD, "record", {K(SDLK_m)}, .help = "record a movie (MP4) / stop",
+     .tip = "Record what the window shows as an MP4 into the export folder; again to stop",
+     .bar = 86, .label_fn = label_record, .run = do_record},
     {ACT_LESSON, "lesson", {K(SDLK_g)}, .help = "next lesson (lessons/)",
      .tip = "Play the next lesson from lessons/", .bar = 80, .label_fn = label_lesson,
      .run = do_lesson, .when = WAITS},
