@@ -429,7 +429,7 @@ static void window_release(AppState *a) {
 // ----------------------------------------------------------------------------------------------
 // The loop
 
-// Starts, feeds or finishes the recording as a->recording asks (recorder.c). The frame buffer
+// Starts, feeds or finishes the recording (Shift+E) as a->recording asks (recorder.c). The frame buffer
 // holds the picture on screen: it is written for every frame due until now.
 static void record(Window *w, AppState *a) {
     KvError err = {0};
@@ -440,7 +440,7 @@ static void record(Window *w, AppState *a) {
             a->recording = false;
             app_notice(a, 6, "Recording failed: %s", err.msg);
         } else {
-            app_notice(a, 3, "Recording to %s (M again to stop)", w->rec.path);
+            app_notice(a, 3, "Recording to %s (Shift+E again to stop)", w->rec.path);
         }
         return;
     }
