@@ -14,7 +14,8 @@
 #include <string.h>
 
 static void usage_line(void) {
-    fputs("usage: kvscope lesson FILE [--pdf DECK.pdf] [--frames DIR] [--size WxH]\n"
+    fputs("usage: kvscope lesson FILE [--pdf DECK.pdf] [--frames DIR] [--video FILE.mp4|.webm|.gif]\n"
+          "                      [--fps N] [--speed TOK_S] [--size WxH]\n"
           "                      [--theme dark|light] [--fullscreen] [--check] [--model FILE]\n"
           "                      [--tokenizer FILE]\n",
           stderr);
@@ -22,11 +23,16 @@ static void usage_line(void) {
 
 int cmd_lesson(int argc, char **argv) {
     const char *file = NULL, *pdf = NULL, *frames = NULL, *model = NULL, *tokenizer = NULL;
+    const char *video = NULL;
+    long fps = 0;
+    double speed = 4.0;
     LessonDeckOptions deck = {.width = 1920, .height = 1080, .theme = -1};
     bool check_only = false, fullscreen = false, size_given = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         bool takes = strcmp(a, "--pdf") == 0 || strcmp(a, "--frames") == 0 ||
+                     strcmp(a, "--video") == 0 || strcmp(a, "--fps") == 0 ||
+                     strcmp(a, "--speed") == 0 ||
                      strcmp(a, "--size") == 0 || strcmp(a, "--theme") == 0 ||
                      strcmp(a, "--model") == 0 || strcmp(a, "--tokenizer") == 0;
         if (takes && !val)
@@ -35,7 +41,17 @@ int cmd_lesson(int argc, char **argv) {
             pdf = val;
         else if (strcmp(a, "--frames") == 0)
             frames = val;
-        else if (strcmp(a, "--model") == 0)
+        else if (strcmp(a, "--video") == 0)
+            video = val;
+        else if (strcmp(a, "--fps") == 0) {
+            KvError e = {0};
+            if (app_parse_int("--fps", val, 1, 120, &fps, &e))
+                return app_fail(&e);
+        } else if (strcmp(a, "--speed") == 0) {
+            KvError e = {0};
+            if (app_parse_float("--speed", val, 0.25, 20.0, &speed, &e))
+                return app_fail(&e);
+        } else if (strcmp(a, "--model") == 0)
             model = val;
         else if (strcmp(a, "--tokenizer") == 0)
             tokenizer = val;
@@ -81,6 +97,14 @@ int cmd_lesson(int argc, char **argv) {
         return app_fail(&err);
     if (frames && export_frames_check(frames, "beat-", true, inputs, &err))
         return app_fail(&err);
+    static const char *const video_kinds[] = {"mp4", "webm", "gif", NULL};
+    if (video) {
+        if (!fps)
+            fps = export_video_kind_of(video) == EXPORT_VIDEO_GIF ? 20 : 30;
+        if (export_video_check(video, deck.width, deck.height, (int)fps, &err) ||
+            kv_check_output(video, video_kinds, inputs, &err))
+            return app_fail(&err);
+    }
     Lesson lesson;
     KvStatus st = lesson_load(&lesson, file, app_presets, &err);
     if (st)
@@ -103,15 +127,22 @@ int cmd_lesson(int argc, char **argv) {
     lesson_player_init(&player, &lesson, &s);
     if (check_only) {
         printf("%s: %d beats, ok\n", file, lesson.n_beats);
-    } else if (pdf || frames) {
+    } else if (pdf || frames || video) {
+        LessonVideoOptions vo = {.deck = deck, .fps = (int)fps, .tok_s = speed,
+                                 .progress = app_progress, .progress_ctx = (void *)video};
         if (pdf && lesson_write_pdf(&player, pdf, &deck, &err))
             status = app_fail(&err);
         else if (frames && lesson_write_frames(&player, frames, &deck, &err))
             status = app_fail(&err);
-        else
-            fprintf(stderr, "kvscope: %s: %d beats%s%s%s%s\n", file, lesson.n_beats,
+        else if (video && lesson_write_video(&player, video, &vo, &err)) {
+            app_progress_end();
+            status = app_fail(&err);
+        } else {
+            app_progress_end();
+            fprintf(stderr, "kvscope: %s: %d beats%s%s%s%s%s%s\n", file, lesson.n_beats,
                     pdf ? " -> " : "", pdf ? pdf : "", frames ? " -> " : "",
-                    frames ? frames : "");
+                    frames ? frames : "", video ? " -> " : "", video ? video : "");
+        }
     } else {
         if (lesson_player_goto(&player, 0, &err))
             status = app_fail(&err);

@@ -80,7 +80,7 @@ KvStatus export_check_path(const char *path, KvError *err) {
 }
 
 KvStatus export_check_output(const char *path, const char *const *inputs, KvError *err) {
-    static const char *const exts[] = {"png", "svg", "pdf", NULL};
+    static const char *const exts[] = {"png", "svg", "pdf", "mp4", "webm", "gif", NULL};
     return kv_check_output(path, exts, inputs, err);
 }
 
@@ -488,6 +488,8 @@ KvStatus export_frame(const Session *s, const View *v, int w, int h, double t_an
                       const char *path, KvError *err) {
     KvStatus st = export_check_path(path, err);
     if (st) return st;
+    if (export_format_of(path) < 0)
+        return kv_error(err, KV_ERR_INPUT, "%s: not a picture (.png, .svg or .pdf)", path);
     unsigned char *data = NULL;
     size_t len = 0;
     st = export_render(s, v, w, h, t_anim, (ExportFormat)export_format_of(path), &data, &len, err);

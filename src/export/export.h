@@ -122,6 +122,10 @@ int export_video_kind_of(const char *path);
 const char *export_video_ext(ExportVideoKind k); // "mp4", "webm", "gif"
 // Whether this build's FFmpeg has the encoder and muxer of kind k.
 bool export_video_available(ExportVideoKind k);
+// Checks, before any work, that path could be written as a video of w x h at fps: a video name,
+// an encoder this build has, sizes and rate in range (even sizes for MP4/WebM), a writable
+// folder. KV_ERR_INPUT "<path>: <why>".
+KvStatus export_video_check(const char *path, int w, int h, int fps, KvError *err);
 // Opens path for frames of w x h at fps frames per second (alpha: the pixels are ARGB32, else
 // RGB24). KV_ERR_INPUT for a bad name, size (odd sizes for MP4/WebM) or rate, or a directory
 // that cannot be written. Owned: export_video_close or export_video_abort.
@@ -140,5 +144,48 @@ int64_t export_video_frames(const ExportVideo *v); // frames handed over in this
 KvStatus export_video_close(ExportVideo *v, KvError *err);
 // Frees v and removes its temporary file.
 void export_video_abort(ExportVideo *v);
+
+// ----------------------------------------------------------------------------------------------
+// Clips (clip.c): a session's steps drawn with the window's motion (view_anim_t) into a video.
+// A clip is shots: a picture held at rest, or one step's transition played at the speed.
+
+typedef struct {
+    int w, h, fps;      // frame size (even for MP4/WebM) and frames per second
+    double tok_s;       // playing speed: one step's transition lasts 1 / tok_s seconds
+    double hold_start;  // seconds the first picture stays (a run's prompt)
+    double hold_end;    // seconds the last picture stays
+    void (*progress)(void *ctx, int64_t done, int64_t total); // each frame written, or NULL
+    void *progress_ctx;
+} ExportClipOptions;
+
+typedef struct ExportClip ExportClip;
+
+// Frames `seconds` take at fps (rounded; 0 for none).
+int64_t export_clip_frames(double seconds, int fps);
+// Opens a clip of frames_per_pass frames a pass (for the progress figures). Owned:
+// export_clip_close or export_clip_abort.
+KvStatus export_clip_open(ExportClip **out, const char *path, const ExportClipOptions *o,
+                          int64_t frames_per_pass, KvError *err);
+// Passes over the same shots (2 for GIF), with export_clip_next_pass between them.
+int export_clip_passes(const ExportClip *c);
+KvStatus export_clip_next_pass(ExportClip *c, KvError *err);
+// The scene of s in v at t_anim, `repeat` frames long.
+KvStatus export_clip_shot(ExportClip *c, const Session *s, const View *v, double t_anim,
+                          int64_t repeat, KvError *err);
+// The picture at rest for `seconds`.
+KvStatus export_clip_hold(ExportClip *c, const Session *s, const View *v, double seconds,
+                          KvError *err);
+// The session's last step unfolding at tok_s (1 / tok_s seconds of frames).
+KvStatus export_clip_step(ExportClip *c, const Session *s, const View *v, double tok_s,
+                          KvError *err);
+// Finishes the file (renamed into place) and frees c in every case.
+KvStatus export_clip_close(ExportClip *c, KvError *err);
+void export_clip_abort(ExportClip *c);
+
+// A whole run into path: the current picture held o->hold_start, n_steps steps played (fewer
+// when the context ends first: *steps_done), the last picture held o->hold_end. Leaves the
+// session after the steps.
+KvStatus export_clip_run(Session *s, const View *v, int n_steps, const ExportClipOptions *o,
+                         const char *path, int *steps_done, KvError *err);
 
 #endif
