@@ -129,7 +129,8 @@ typedef struct {
 
 struct SceneLayout;
 // Lines the caption text of v is wrapped into (0 without one; at least 2, at most 8): the
-// caption box grows to hold a long caption whole instead of cutting it.
+// caption box grows to hold a long caption whole instead of cutting it. Measured with pango;
+// scene_layout keeps the result in SceneLayout.caption_lines.
 int scene_caption_lines(const struct SceneLayout *L, const View *v);
 
 typedef struct SceneLayout {
@@ -142,6 +143,7 @@ typedef struct SceneLayout {
     SceneRect panel;       // counters, chart, next-token (w = 0 when hidden)
     SceneRect legend;      // block-state and beam legend
     SceneRect caption;     // lesson caption (h = 0 when none)
+    int caption_lines;     // lines its text is wrapped into (scene_caption_lines), 0 for none
     SceneRect beams;       // where beams arc (sequence view) or the layer bands (layers view)
     SceneRect token_row;   // token text and ids
     SceneRect blocks;      // the cache-block stacks (h = 0 in the layers and heatmap views)
