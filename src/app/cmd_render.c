@@ -35,8 +35,9 @@ static int parse_view_option(int argc, char **argv, int *i, ViewOptions *o, KvEr
     if (strcmp(opt, "--view") == 0) {
         int k = view_kind_parse(val);
         if (k < 0) {
-            kv_error(err, KV_ERR_INPUT, "--view: unknown view '%s' (sequence, heatmap, layers)",
-                     val);
+            char names[128];
+            view_kind_list(names, sizeof names, ", ");
+            kv_error(err, KV_ERR_INPUT, "--view: unknown view '%s' (%s)", val, names);
             return -1;
         }
         o->view.kind = (ViewKind)k;
