@@ -605,6 +605,13 @@ EvalCount eval_copy_unseen(Engine *e, const Tokenizer *t, bool code, int n_cases
     return r;
 }
 
+void eval_unseen_example(char *out, size_t cap) {
+    uint64_t rng = trng_seed(1601);
+    char a[48], b[48], c[48];
+    case_names(&rng, 0, false, a, b, c);
+    snprintf(out, cap, "%s", a);
+}
+
 static bool word_in(const char *text, const char *w) {
     size_t n = strlen(w);
     for (const char *p = strstr(text, w); p; p = strstr(p + 1, w))
@@ -835,8 +842,10 @@ EvalCount eval_pronouns(Engine *e, const Tokenizer *t, int n_cases, int *right, 
         unseen_name(&rng, 1 + i / 2 % 4, true, name, sizeof name);
         const char *role = girl ? eval_girl_roles[i / 2 % COUNT_OF(eval_girl_roles)]
                                 : eval_boy_roles[i / 2 % COUNT_OF(eval_boy_roles)];
+        // ends where the corpus puts the hero's pronoun next ("while she was playing")
         snprintf(prompt, sizeof prompt,
-                 "Once upon a time, in a %s, there lived a %s named %s. Every morning, %s",
+                 "Once upon a time, in a %s, there lived a %s named %s. Every morning, %s sang a "
+                 "song to the birds. One day, while",
                  eval_places[i % COUNT_OF(eval_places)], role, name, name);
         StrBuf out = {0};
         eval_greedy(e, t, prompt, 120, &out, NULL);

@@ -272,6 +272,8 @@ typedef struct {
 EvalCount eval_copy_unseen(Engine *e, const Tokenizer *t, bool code, int n_cases, bool verbose);
 // True (and the name in found) when text holds one of the unseen names as a whole word.
 bool eval_unseen_names_found(const char *text, char *found, size_t cap);
+// The first story copy case's unseen name (for tests of the check above).
+void eval_unseen_example(char *out, size_t cap);
 // Top-1 accuracy on the second copy of `trials` random sequences of len tokens (ids from 259),
 // the copy's first token excepted.
 double eval_induction_top1(Engine *e, int trials, int len);
