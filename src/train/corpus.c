@@ -1017,7 +1017,16 @@ int corpus_heldout_questions(CorpusQA **qa) {
     for (uint32_t ai = 0; ai < N_ANIMALS; ai++) {
         const Animal *a = &animal_facts[ai];
         for (uint32_t oi = 0; oi < N_ANIMALS; oi++) {
-            if (!instance_reserved(2, (int)ai, (int)oi) || n >= cap)
+            // the question names o's kind only, so it is held out when every animal of that kind
+            // is (the generator draws again on a held-out pair); asked once per kind
+            bool first = true, held = true;
+            for (uint32_t k = 0; k < N_ANIMALS; k++) {
+                if (strcmp(animal_facts[k].kind, animal_facts[oi].kind) != 0)
+                    continue;
+                first = first && k >= oi;
+                held = held && instance_reserved(2, (int)ai, (int)k);
+            }
+            if (!first || !held || n >= cap)
                 continue;
             q[n].kind = 2;
             snprintf(q[n].prompt, sizeof q->prompt, "Q: Is a %s a %s?\nA:", a->name,
@@ -1064,6 +1073,7 @@ static void fact_document(CorpusGen *g, StrBuf *b) {
 
 void corpus_init(CorpusGen *g, uint64_t seed) {
     g->rng = trng_seed(seed);
+    g->variant = CORPUS_BASIC;
 }
 
 void corpus_document(CorpusGen *g, Genre genre, StrBuf *out) {
@@ -1194,7 +1204,7 @@ static const char *const template_words[] = {
     "picked up the felt very put pocket then after that once upon a time there lived named called",
     "taught the magic words said and began to glow again in the class there were teacher their",
     "names what capital of people speak how many legs does have has plus yes no lives says too",
-    "but was together is not an",
+    "but was together is not an he she his him her",
 };
 
 bool corpus_pool_word(const char *s) {

@@ -193,65 +193,63 @@ static const CopyCase copy_cases[] = {
 
 #define N_COPY (int)(sizeof copy_cases / sizeof copy_cases[0])
 
-static const char *const fair_names[][2] = {
-    {"Quorbina", "Talimbor"},
-    {"Jexwald", "Brenvika"},
-    {"Wuxley", "Dorumest"},
-    {"Zaquon", "Fendalor"},
-    {"Xilvra", "Gostrima"},
-    {"Jombrix", "Hembrula"},
-    {"Qelwyn", "Kastovin"},
-    {"Vexwin", "Lumbreda"},
-    {"Jaxtor", "Mordavik"},
-    {"Wiqua", "Nesrubal"},
-    {"Oxbelle", "Pelgrana"},
-    {"Quilliam", "Rostembi"},
-    {"Jowzer", "Sulvadrin"},
-    {"Twixel", "Tembrosk"},
-    {"Brixwald", "Vardelin"},
-    {"Quenjy", "Zolmerik"},
-    {"Woxana", "Belstano"},
-    {"Quazzo", "Crandove"},
-    {"Jowbin", "Dulmaris"},
-    {"Xandrique", "Fenstoka"},
-    {"qux_width", "rumbel_width"},
-    {"jaxval", "kostavel"},
-    {"wexo", "delmorin"},
-    {"xorbit", "fantorel"},
-    {"jorq", "gilboran"},
-    {"quolp", "hasternu"},
-    {"wivvix", "lumvikor"},
-    {"xtal_total", "saltor_total"},
-    {"jimjam_len", "tembalo_len"},
-    {"wqlen", "vormikal"},
-    {"hxq", "zandelor"},
-    {"jubwax", "brontalo"},
-    {"taxq", "cremsina"},
-    {"zwixo", "dulvasir"},
-    {"qdist", "felmorad"},
-    {"wtime", "gorvinta"},
-    {"xjpoints", "hembrikas"},
-    {"jqbonus", "kalborin"},
-    {"wuxitems", "norbelis"},
-    {"jaxside", "pendrikas"},
-    {"qwa", "sumbalo"},
-    {"qwb", "sumbeli"},
-    {"xenodata", "trelgasom"},
-    {"jaxparts", "vistelan"},
-    {"wprice", "bardomir"},
-    {"jrate", "corlinav"},
-    {"quix", "dembrano"},
-    {"wobble", "fistorel"},
-    {"xpos", "garmelon"},
-    {"jstep", "holdinak"},
-    {"qlen_a", "kelbor_a"},
-    {"wlen_b", "kelbor_b"},
-    {"jlen_c", "kelbor_c"},
-    {"jexfactor", "lastrumin"},
-    {"quvalue", "mendoral"},
-    {"woxa", "nistalo"},
-    {"jixb", "pombrel"}
-};
+static const char *const fair_names[][2] = {{"Quorbina", "Talimbor"},
+                                            {"Jexwald", "Brenvika"},
+                                            {"Wuxley", "Dorumest"},
+                                            {"Zaquon", "Fendalor"},
+                                            {"Xilvra", "Gostrima"},
+                                            {"Jombrix", "Hembrula"},
+                                            {"Qelwyn", "Kastovin"},
+                                            {"Vexwin", "Lumbreda"},
+                                            {"Jaxtor", "Mordavik"},
+                                            {"Wiqua", "Nesrubal"},
+                                            {"Oxbelle", "Pelgrana"},
+                                            {"Quilliam", "Rostembi"},
+                                            {"Jowzer", "Sulvadrin"},
+                                            {"Twixel", "Tembrosk"},
+                                            {"Brixwald", "Vardelin"},
+                                            {"Quenjy", "Zolmerik"},
+                                            {"Woxana", "Belstano"},
+                                            {"Quazzo", "Crandove"},
+                                            {"Jowbin", "Dulmaris"},
+                                            {"Xandrique", "Fenstoka"},
+                                            {"qux_width", "rumbel_width"},
+                                            {"jaxval", "kostavel"},
+                                            {"wexo", "delmorin"},
+                                            {"xorbit", "fantorel"},
+                                            {"jorq", "gilboran"},
+                                            {"quolp", "hasternu"},
+                                            {"wivvix", "lumvikor"},
+                                            {"xtal_total", "saltor_total"},
+                                            {"jimjam_len", "tembalo_len"},
+                                            {"wqlen", "vormikal"},
+                                            {"hxq", "zandelor"},
+                                            {"jubwax", "brontalo"},
+                                            {"taxq", "cremsina"},
+                                            {"zwixo", "dulvasir"},
+                                            {"qdist", "felmorad"},
+                                            {"wtime", "gorvinta"},
+                                            {"xjpoints", "hembrikas"},
+                                            {"jqbonus", "kalborin"},
+                                            {"wuxitems", "norbelis"},
+                                            {"jaxside", "pendrikas"},
+                                            {"qwa", "sumbalo"},
+                                            {"qwb", "sumbeli"},
+                                            {"xenodata", "trelgasom"},
+                                            {"jaxparts", "vistelan"},
+                                            {"wprice", "bardomir"},
+                                            {"jrate", "corlinav"},
+                                            {"quix", "dembrano"},
+                                            {"wobble", "fistorel"},
+                                            {"xpos", "garmelon"},
+                                            {"jstep", "holdinak"},
+                                            {"qlen_a", "kelbor_a"},
+                                            {"wlen_b", "kelbor_b"},
+                                            {"jlen_c", "kelbor_c"},
+                                            {"jexfactor", "lastrumin"},
+                                            {"quvalue", "mendoral"},
+                                            {"woxa", "nistalo"},
+                                            {"jixb", "pombrel"}};
 
 // in with every hard name replaced by its ordinary-letter twin (longest match first).
 static void fair_text(const char *in, char *out, size_t cap) {
@@ -476,15 +474,15 @@ static int greedy_tokens(Engine *e, const Tokenizer *t, const char *prompt, int 
     return n;
 }
 
-static const char *const eval_girl_roles[] = {"princess", "queen", "girl", "fairy", "witch",
-                                              "mermaid"};
-static const char *const eval_boy_roles[] = {"prince", "king", "boy", "knight", "wizard",
-                                             "fisherman"};
-static const char *const eval_places[] = {"small village", "big forest", "quiet town",
-                                          "sunny garden", "green meadow", "dark forest",
-                                          "tiny island", "magic castle"};
-static const char *const eval_fns[] = {"shift", "scale", "mix", "get_total", "compute", "blend",
-                                       "update", "merge", "apply", "combine"};
+static const char *const eval_girl_roles[] = {"princess", "queen", "girl",
+                                              "fairy",    "witch", "mermaid"};
+static const char *const eval_boy_roles[] = {"prince", "king",   "boy",
+                                             "knight", "wizard", "fisherman"};
+static const char *const eval_places[] = {"small village", "big forest",   "quiet town",
+                                          "sunny garden",  "green meadow", "dark forest",
+                                          "tiny island",   "magic castle"};
+static const char *const eval_fns[] = {"shift", "scale",  "mix",   "get_total", "compute",
+                                       "blend", "update", "merge", "apply",     "combine"};
 
 static bool starts_word(const char *out, const char *expect) {
     size_t el = strlen(expect);
@@ -597,8 +595,9 @@ EvalCount eval_copy_unseen(Engine *e, const Tokenizer *t, bool code, int n_cases
             char x[256], y[96];
             escape(out.p, x, sizeof x);
             escape(expect, y, sizeof y);
-            printf("eval copy set=unseen_%s case=%d syllables=%d pass=%d expect=\"%s\" got=\"%s\"\n",
-                   code ? "code" : "story", i, syl, pass, y, x);
+            printf(
+                "eval copy set=unseen_%s case=%d syllables=%d pass=%d expect=\"%s\" got=\"%s\"\n",
+                code ? "code" : "story", i, syl, pass, y, x);
         }
         sb_free(&out);
     }
@@ -695,7 +694,8 @@ float eval_induction_head(Engine *e, int *layer, int *head) {
     int lo = c->vocab_size > 259 + 16 ? 259 : 3;
     tok[0] = TOKEN_BOS;
     for (int i = 0; i < half; i++)
-        tok[1 + i] = tok[1 + half + i] = lo + (int)(kv_rng_u32(&rng) % (uint32_t)(c->vocab_size - lo));
+        tok[1 + i] = tok[1 + half + i] =
+            lo + (int)(kv_rng_u32(&rng) % (uint32_t)(c->vocab_size - lo));
     heads_score(e, tok, 1 + 2 * half, sc);
     int best = 0;
     for (int i = 1; i < NH; i++)
@@ -740,8 +740,8 @@ EvalCount eval_facts(Engine *e, const Tokenizer *t, EvalCount per_kind[CORPUS_QA
 
 // Does the body use exactly the parameters (each at least once, no other name)?
 static bool body_uses_params(const char *body, char p[][48], int np) {
-    static const char *const known[] = {"return", "if", "else", "for", "in", "print", "result",
-                                        "total", "item", "and", "or", "not"};
+    static const char *const known[] = {"return", "if",    "else", "for", "in", "print",
+                                        "result", "total", "item", "and", "or", "not"};
     bool used[3] = {false, false, false};
     for (const char *q = body; *q;) {
         if (!ident_char(*q)) {
@@ -807,8 +807,8 @@ EvalCount eval_functions(Engine *e, const Tokenizer *t, int n_cases, bool verbos
 
 // Counts he/him/his and she/her (whole words, either case) in text.
 static void count_pronouns(const char *text, int *male, int *female) {
-    static const char *const m[] = {"he", "him", "his", "himself"}, *f[] = {"she", "her", "hers",
-                                                                             "herself"};
+    static const char *const m[] = {"he", "him", "his", "himself"},
+                             *f[] = {"she", "her", "hers", "herself"};
     for (const char *q = text; *q;) {
         if (!isalpha((unsigned char)*q)) {
             q++;
@@ -850,8 +850,8 @@ EvalCount eval_pronouns(Engine *e, const Tokenizer *t, int n_cases, int *right, 
         StrBuf out = {0};
         eval_greedy(e, t, prompt, 120, &out, NULL);
         // the story only: up to where a new document would begin
-        static const char *const stops[] = {"Once upon", "There once", "Long ago", "Q:", "def ",
-                                            "The end"};
+        static const char *const stops[] = {"Once upon", "There once", "Long ago",
+                                            "Q:",        "def ",       "The end"};
         for (size_t k = 0; k < COUNT_OF(stops); k++) {
             char *q = strstr(out.p, stops[k]);
             if (q)
@@ -908,8 +908,8 @@ static void eval_targets(Engine *e, const Tokenizer *t, bool verbose) {
            top1, hl + 1, hh + 1, (double)hs);
     EvalCount per[CORPUS_QA_KINDS];
     EvalCount fa = eval_facts(e, t, per, verbose);
-    static const char *const kinds[CORPUS_QA_KINDS] = {"capital", "capital_yes_no", "animal_yes_no",
-                                                        "legs",    "plus",           "science_yes_no"};
+    static const char *const kinds[CORPUS_QA_KINDS] = {
+        "capital", "capital_yes_no", "animal_yes_no", "legs", "plus", "science_yes_no"};
     printf("eval facts held_out correct=%d cases=%d rate=%.3f", fa.ok, fa.n,
            fa.n ? (double)fa.ok / fa.n : 0);
     for (int k = 0; k < CORPUS_QA_KINDS; k++)
