@@ -598,8 +598,9 @@ static void story(CorpusGen *g, StrBuf *b) {
         }
         if (magic[0] >= 'a' && magic[0] <= 'z')
             magic[0] = (char)(magic[0] - 'a' + 'A');
-        sb_printf(b, "\n\n%s taught %s the magic words: \"%s!\" %s said, \"%s!\" and the %s began "
-                     "to glow. ",
+        sb_printf(b,
+                  "\n\n%s taught %s the magic words: \"%s!\" %s said, \"%s!\" and the %s began "
+                  "to glow. ",
                   friend_.name, hero.name, magic, hero.name, magic, c.object);
         sb_printf(b, "Then %s and %s said the magic words again: \"%s!\"\n", hero.name,
                   friend_.name, magic);
@@ -856,22 +857,38 @@ typedef struct {
 } ScienceYn;
 
 static const ScienceYn science_yn[] = {
-    {"the sun", "a star", true},        {"the moon", "a star", false},
-    {"the earth", "round", true},       {"the earth", "flat", false},
-    {"ice", "frozen water", true},      {"ice", "hot", false},
-    {"fire", "hot", true},              {"fire", "cold", false},
-    {"snow", "cold", true},             {"snow", "hot", false},
-    {"the sky", "blue", true},          {"the sky", "green", false},
-    {"a whale", "a fish", false},       {"a bee", "an insect", true},
-    {"a spider", "an insect", false},   {"a bat", "a bird", false},
-    {"a penguin", "a bird", true},      {"a tomato", "a fruit", true},
-    {"grass", "green", true},           {"milk", "white", true},
-    {"the sea", "salty", true},         {"the moon", "made of cheese", false},
-    {"water", "wet", true},             {"a stone", "alive", false},
-    {"a tree", "a plant", true},        {"a cat", "a plant", false},
-    {"the sun", "cold", false},         {"a dog", "an animal", true},
-    {"gold", "a metal", true},          {"wood", "a metal", false},
-    {"a week", "seven days long", true}, {"an hour", "ten minutes long", false},
+    {"the sun", "a star", true},
+    {"the moon", "a star", false},
+    {"the earth", "round", true},
+    {"the earth", "flat", false},
+    {"ice", "frozen water", true},
+    {"ice", "hot", false},
+    {"fire", "hot", true},
+    {"fire", "cold", false},
+    {"snow", "cold", true},
+    {"snow", "hot", false},
+    {"the sky", "blue", true},
+    {"the sky", "green", false},
+    {"a whale", "a fish", false},
+    {"a bee", "an insect", true},
+    {"a spider", "an insect", false},
+    {"a bat", "a bird", false},
+    {"a penguin", "a bird", true},
+    {"a tomato", "a fruit", true},
+    {"grass", "green", true},
+    {"milk", "white", true},
+    {"the sea", "salty", true},
+    {"the moon", "made of cheese", false},
+    {"water", "wet", true},
+    {"a stone", "alive", false},
+    {"a tree", "a plant", true},
+    {"a cat", "a plant", false},
+    {"the sun", "cold", false},
+    {"a dog", "an animal", true},
+    {"gold", "a metal", true},
+    {"wood", "a metal", false},
+    {"a week", "seven days long", true},
+    {"an hour", "ten minutes long", false},
 };
 
 // Held-out question instances: kind (the question template) and its arguments hashed.
@@ -892,8 +909,8 @@ static void science_answer(StrBuf *b, const ScienceYn *f, bool question) {
         sb_printf(b, "%s is %s%s.", subj, f->yes ? "" : "not ", f->predicate);
 }
 
-#define N_COUNTRIES (uint32_t)COUNT(countries)
-#define N_ANIMALS (uint32_t)COUNT(animal_facts)
+#define N_COUNTRIES (uint32_t) COUNT(countries)
+#define N_ANIMALS (uint32_t) COUNT(animal_facts)
 
 static void fact_line(CorpusGen *g, StrBuf *b) {
     uint32_t ci = trng_below(&g->rng, N_COUNTRIES), ai = trng_below(&g->rng, N_ANIMALS),
@@ -1009,8 +1026,8 @@ int corpus_heldout_questions(CorpusQA **qa) {
                 (di != ci && (di + ci) % 6 != 0))
                 continue;
             q[n].kind = 1;
-            snprintf(q[n].prompt, sizeof q->prompt, "Q: Is %s the capital of %s?\nA:",
-                     countries[di].capital, c->country);
+            snprintf(q[n].prompt, sizeof q->prompt,
+                     "Q: Is %s the capital of %s?\nA:", countries[di].capital, c->country);
             snprintf(q[n++].expect, sizeof q->expect, " %s,", di == ci ? "Yes" : "No");
         }
     }
@@ -1036,8 +1053,8 @@ int corpus_heldout_questions(CorpusQA **qa) {
         }
         if (instance_reserved(3, (int)ai, 0) && n < cap) {
             q[n].kind = 3;
-            snprintf(q[n].prompt, sizeof q->prompt,
-                     "Q: How many legs does a %s have?\nA: A %s has", a->name, a->name);
+            snprintf(q[n].prompt, sizeof q->prompt, "Q: How many legs does a %s have?\nA: A %s has",
+                     a->name, a->name);
             snprintf(q[n++].expect, sizeof q->expect, " %s legs", a->legs);
         }
     }

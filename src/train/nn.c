@@ -356,8 +356,8 @@ void net_backward(Net *n, const ModelWeights *w, ModelWeights *gw, const int *ta
     int N = n->B * n->T;
     size_t ND = (size_t)N * D, NF = (size_t)N * F, NKV = (size_t)N * KV;
 
-// loss = mean_r (lse(z_r) - z_r[target]) over the rows with a target (C of them):
-// dz = (softmax(z) - onehot) / C, in place; 0 for a row without one
+    // loss = mean_r (lse(z_r) - z_r[target]) over the rows with a target (C of them):
+    // dz = (softmax(z) - onehot) / C, in place; 0 for a row without one
     int counted = 0;
     for (int r = 0; r < N; r++)
         counted += targets[r] >= 0;

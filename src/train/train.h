@@ -265,7 +265,7 @@ const char *eval_copy_name_found(const char *text);
 typedef struct {
     int ok, n;
 } EvalCount;
-#define EVAL_UNSEEN_CASES 120  // per genre (stories, code): 240 copy prompts
+#define EVAL_UNSEEN_CASES 120 // per genre (stories, code): 240 copy prompts
 #define EVAL_FUNCTION_CASES 120
 #define EVAL_PRONOUN_CASES 60
 // Greedy copy of an unseen name's (story) or identifier's (code) first repetition.

@@ -231,7 +231,9 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "eval") == 0) {
         if (!a.model || !a.tokenizer)
             return usage("eval needs --model and --tokenizer");
-        return eval_run(a.model, a.tokenizer, a.valid, a.corpus, a.verbose != 0, &err) == KV_OK ? 0 : fail(&err);
+        return eval_run(a.model, a.tokenizer, a.valid, a.corpus, a.verbose != 0, &err) == KV_OK
+                   ? 0
+                   : fail(&err);
     }
     if (strcmp(cmd, "gqa") == 0) {
         if (!a.model || !a.out || !a.kv_heads)
