@@ -997,16 +997,23 @@ KvStatus eval_run(const char *model_path, const char *tok_path, const char *vali
         printf("eval preset name=%s pass=%d continuation=\"%s\"\n", presets[p][0], pass, a);
         sb_free(&out);
     }
-    if (corpus_path) { // the copy cases' names must be absent from the training text
+    // the copy cases' names must be absent from the training text: --corpus takes one file or
+    // several separated by commas
+    for (const char *cp = corpus_path; cp && *cp;) {
+        const char *comma = strchr(cp, ',');
+        size_t pl = comma ? (size_t)(comma - cp) : strlen(cp);
+        char path[1024];
+        snprintf(path, sizeof path, "%.*s", (int)pl, cp);
+        cp = comma ? comma + 1 : cp + pl;
         char *text;
         size_t len;
-        st = read_whole_file(corpus_path, &text, &len, err);
+        st = read_whole_file(path, &text, &len, err);
         if (st != KV_OK)
             goto out;
         const char *found = eval_copy_name_found(text);
         char unseen[48];
         bool uf = eval_unseen_names_found(text, unseen, sizeof unseen);
-        printf("eval copy corpus=%s novel_name_found=%s unseen_name_found=%s\n", corpus_path,
+        printf("eval copy corpus=%s novel_name_found=%s unseen_name_found=%s\n", path,
                found ? found : "none", uf ? unseen : "none");
         free(text);
     }

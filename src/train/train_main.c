@@ -7,7 +7,8 @@
 //                  [--dim D] [--hidden F] [--layers L] [--heads H] [--kv-heads K] [--seed S]
 //                  [--init FILE --step0 N]   continue from a checkpoint, CSV steps from N
 //                  [--induct PCT]   that share of batch rows: random token sequences repeated
-//   kvtrain eval   --model FILE --tokenizer FILE --valid FILE [--corpus FILE] [--verbose 1]
+//   kvtrain eval   --model FILE --tokenizer FILE --valid FILE [--corpus FILE[,FILE...]]
+//                  [--verbose 1]   every figure of README's model section (--verbose: each case)
 //   kvtrain gqa    --model FILE --kv-heads K --out FILE   a grouped-query copy (mean-pooled k, v)
 //   kvtrain bf16   --model FILE --out FILE   matrix weights rounded to bfloat16 (half the bytes)
 //   kvtrain bench  matmul GFLOP/s and one training step's time on the shipped shape
