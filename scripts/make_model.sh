@@ -53,20 +53,20 @@ train_stage() {
 }
 train_stage "$WORK/corpus_train.txt" 800 0.0025 7 0 10
 cp "$OUT/kvscope6.bin" "$WORK/kvscope6.stage1.bin"
-train_stage "$WORK/corpus2_train.txt" 1000 0.0015 8 800 15 "$WORK/kvscope6.stage1.bin"
+train_stage "$WORK/corpus2_train.txt" 900 0.0015 8 800 15 "$WORK/kvscope6.stage1.bin"
 cp "$OUT/kvscope6.bin" "$WORK/kvscope6.stage2.bin"
-train_stage "$WORK/corpus3_train.txt" 1300 0.001 9 1800 15 "$WORK/kvscope6.stage2.bin"
+train_stage "$WORK/corpus3_train.txt" 900 0.001 9 1700 15 "$WORK/kvscope6.stage2.bin"
 cp "$OUT/kvscope6.bin" "$WORK/kvscope6.stage3.bin"
-train_stage "$WORK/corpus4_train.txt" 500 0.0006 10 3100 10 "$WORK/kvscope6.stage3.bin"
+train_stage "$WORK/corpus4_train.txt" 400 0.0006 10 2600 10 "$WORK/kvscope6.stage3.bin"
 # The twins: k and v heads of the final model mean-pooled into 2 (grouped-query) and 1
-# (multi-query) kv heads, then 250 steps of continued training each, on the same recipe.
+# (multi-query) kv heads, then 200 steps of continued training each, on the same recipe.
 twin() { # NAME KV_HEADS SEED
     echo "make_model: $1 twin ($2 kv heads)" >&2
     "$KVTRAIN" gqa --model "$OUT/kvscope6.bin" --kv-heads "$2" --out "$WORK/kvscope6_$1.init.bin"
     "$KVTRAIN" train --corpus "$WORK/corpus4_train.txt" --valid "$WORK/corpus_valid.txt" \
         --tokenizer "$OUT/tokenizer.bin" --vocab 1024 \
         --dim 128 --hidden 344 --layers 6 --heads 4 --kv-heads "$2" --seq 512 --batch 4 \
-        --steps 250 --warmup 30 --lr 0.0006 --induct 10 --eval-every 50 --seed "$3" \
+        --steps 200 --warmup 30 --lr 0.0006 --induct 10 --eval-every 50 --seed "$3" \
         --init "$WORK/kvscope6_$1.init.bin" \
         --out "$OUT/kvscope6_$1.bin" --csv "$OUT/kvscope6_$1.loss.csv" \
         --png "$OUT/kvscope6_$1.loss.png"
