@@ -229,6 +229,12 @@ static bool usable_ident(const char *s) {
     return usable(s) && usable(stem);
 }
 
+// The variants that keep eval's names and questions out (the original two predate that and
+// stay byte for byte what they were, so the models made from them can be made again).
+static bool reserves(const CorpusGen *g) {
+    return g->variant == CORPUS_INDUCT || g->variant == CORPUS_HELDOUT;
+}
+
 static const char any_consonants[] = "bcdfghjklmnpqrstvwxz";
 static const char *const clusters[] = {"qu", "kw", "zh", "th", "sh", "ch", "br", "tr", "gr", "pl",
                                        "st", "sk", "wr", "dj", "ts", "vl", "ph", "gw", "xh", "sv"};
@@ -283,7 +289,7 @@ static void invent_name_once(CorpusGen *g, char *out, size_t cap);
 static void invent_name(CorpusGen *g, char *out, size_t cap) {
     do {
         invent_name_once(g, out, cap);
-    } while (!usable(out));
+    } while (reserves(g) && !usable(out));
 }
 
 static void invent_name_once(CorpusGen *g, char *out, size_t cap) {
@@ -291,7 +297,7 @@ static void invent_name_once(CorpusGen *g, char *out, size_t cap) {
         corpus_any_name(&g->rng, 1 + (int)trng_below(&g->rng, 4), true, out, cap);
         return;
     }
-    if (g->variant != CORPUS_BASIC && trng_below(&g->rng, 2) == 0) {
+    if ((g->variant == CORPUS_COPY || g->variant == CORPUS_INDUCT) && trng_below(&g->rng, 2) == 0) {
         random_letters(g, out, cap, 4 + (int)trng_below(&g->rng, 4));
         out[0] = (char)(out[0] - 'a' + 'A');
         return;
@@ -313,8 +319,12 @@ static void invent_name_once(CorpusGen *g, char *out, size_t cap) {
 // A character's name: invented 60% of the time (80% in the copy variant, 85% in the induct
 // variant), else from the list for the gender.
 static void character_name(CorpusGen *g, bool girl, char *out, size_t cap) {
-    uint32_t share = g->variant == CORPUS_INDUCT ? 17 : g->variant == CORPUS_COPY ? 16 : 12;
-    if (trng_below(&g->rng, 20) < share) {
+    bool invented;
+    if (reserves(g)) // 85% invented in the induct variant, 60% in the held-out basic one
+        invented = trng_below(&g->rng, 20) < (g->variant == CORPUS_INDUCT ? 17u : 12u);
+    else // the original variants' draw
+        invented = trng_below(&g->rng, 10) < (g->variant == CORPUS_COPY ? 8u : 6u);
+    if (invented) {
         invent_name(g, out, cap);
     } else {
         const char *n = girl ? PICK(g, girl_names) : PICK(g, boy_names);
@@ -342,7 +352,7 @@ static const char *const ident_suffix[] = {"",       "",       "",      "_len", 
 static void param_name(CorpusGen *g, char *out, size_t cap, char avoid[][NAME_CAP], int n) {
     for (int tries = 0; tries < 50; tries++) {
         uint32_t r = trng_below(&g->rng, 10);
-        bool word = r < (g->variant == CORPUS_BASIC ? 4u : 2u);
+        bool word = r < (g->variant == CORPUS_BASIC || g->variant == CORPUS_HELDOUT ? 4u : 2u);
         if (word) {
             snprintf(out, cap, "%s", PICK(g, ident_words));
         } else if (g->variant == CORPUS_INDUCT && r < 8) {
@@ -370,7 +380,7 @@ static void param_name(CorpusGen *g, char *out, size_t cap, char avoid[][NAME_CA
                      strcmp(out, "result") == 0 || strcmp(out, "total") == 0;
         for (int i = 0; i < n && !clash; i++)
             clash = strcmp(out, avoid[i]) == 0;
-        clash = clash || (!word && !usable_ident(out));
+        clash = clash || (reserves(g) && !word && !usable_ident(out));
         if (!clash)
             return;
     }
@@ -591,7 +601,7 @@ static void story(CorpusGen *g, StrBuf *b) {
                     corpus_any_name(&g->rng, 1 + (int)trng_below(&g->rng, 2), i == 0, w, sizeof w);
                 else
                     random_letters(g, w, sizeof w, 3 + (int)trng_below(&g->rng, 4));
-            } while (!usable(w));
+            } while (reserves(g) && !usable(w));
             if (i)
                 strncat(magic, " ", sizeof magic - strlen(magic) - 1);
             strncat(magic, w, sizeof magic - strlen(magic) - 1);
@@ -909,10 +919,71 @@ static void science_answer(StrBuf *b, const ScienceYn *f, bool question) {
         sb_printf(b, "%s is %s%s.", subj, f->yes ? "" : "not ", f->predicate);
 }
 
+// The original variants' fact lines (no held-out questions).
+static void fact_line_v0(CorpusGen *g, StrBuf *b) {
+    const Country *c = &countries[trng_below(&g->rng, COUNT(countries))];
+    const Animal *a = &animal_facts[trng_below(&g->rng, COUNT(animal_facts))];
+    const Animal *o = &animal_facts[trng_below(&g->rng, COUNT(animal_facts))];
+    switch (trng_below(&g->rng, 14)) {
+    case 0:
+    case 1:
+    case 2:
+        sb_printf(b, "The capital of %s is %s.", c->country, c->capital);
+        break;
+    case 3:
+        sb_printf(b, "Q: What is the capital of %s?\nA: The capital of %s is %s.", c->country,
+                  c->country, c->capital);
+        break;
+    case 4:
+        sb_printf(b, "%s is the capital of %s.", c->capital, c->country);
+        break;
+    case 5:
+        sb_printf(b, "%s is in %s. People in %s speak %s.", c->country, c->continent, c->country,
+                  c->language);
+        break;
+    case 6: {
+        const Country *d = &countries[trng_below(&g->rng, COUNT(countries))];
+        bool yes = d == c;
+        sb_printf(b, "Q: Is %s the capital of %s?\nA: %s, %s is %sthe capital of %s.", d->capital,
+                  c->country, yes ? "Yes" : "No", d->capital, yes ? "" : "not ", c->country);
+        if (!yes)
+            sb_printf(b, " The capital of %s is %s.", c->country, c->capital);
+        break;
+    }
+    case 7:
+        sb_printf(b, "A %s is a %s. A %s has %s legs.", a->name, a->kind, a->name, a->legs);
+        break;
+    case 8:
+        sb_printf(b, "Q: Is a %s a %s?\nA: %s, a %s is %sa %s.", a->name, o->kind,
+                  strcmp(a->kind, o->kind) == 0 ? "Yes" : "No", a->name,
+                  strcmp(a->kind, o->kind) == 0 ? "" : "not ", o->kind);
+        break;
+    case 9:
+        sb_printf(b, "A %s says %s. A %s lives in a %s.", a->name, a->sound, a->name, a->home);
+        break;
+    case 10:
+        sb_printf(b, "Q: How many legs does a %s have?\nA: A %s has %s legs.", a->name, a->name,
+                  a->legs);
+        break;
+    case 11: {
+        int x = (int)trng_below(&g->rng, 10), y = (int)trng_below(&g->rng, 10);
+        sb_printf(b, "Q: What is %d plus %d?\nA: %d plus %d is %d.", x, y, x, y, x + y);
+        break;
+    }
+    default:
+        sb_puts(b, PICK(g, science));
+        break;
+    }
+}
+
 #define N_COUNTRIES (uint32_t) COUNT(countries)
 #define N_ANIMALS (uint32_t) COUNT(animal_facts)
 
 static void fact_line(CorpusGen *g, StrBuf *b) {
+    if (!reserves(g)) {
+        fact_line_v0(g, b);
+        return;
+    }
     uint32_t ci = trng_below(&g->rng, N_COUNTRIES), ai = trng_below(&g->rng, N_ANIMALS),
              oi = trng_below(&g->rng, N_ANIMALS);
     const Country *c = &countries[ci];

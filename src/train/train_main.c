@@ -1,6 +1,6 @@
 // train_main.c — kvtrain, the command that builds kvscope's model from nothing:
 //
-//   kvtrain corpus --seed S --bytes N --train FILE --valid FILE [--variant 0|1|2]
+//   kvtrain corpus --seed S --bytes N --train FILE --valid FILE [--variant 0|1|2|3]
 //   kvtrain bpe    --corpus FILE --vocab V --out tokenizer.bin
 //   kvtrain train  --corpus FILE --valid FILE --tokenizer FILE --out model.bin
 //                  [--csv FILE] [--png FILE] [--steps N] [--batch B] [--seq T] [--lr X]
@@ -153,8 +153,8 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "corpus") == 0) {
         if (!a.train || !a.valid)
             return usage("corpus needs --train and --valid");
-        if (a.variant < 0 || a.variant > 2)
-            return usage("--variant must be 0, 1 or 2");
+        if (a.variant < 0 || a.variant > 3)
+            return usage("--variant must be 0, 1, 2 or 3");
         if (corpus_write(a.train, a.valid, (uint64_t)a.seed, (CorpusVariant)a.variant,
                          (size_t)a.bytes, &err) != KV_OK)
             return fail(&err);
