@@ -57,16 +57,16 @@ train_stage "$WORK/corpus2_train.txt" 900 0.0015 8 800 15 "$WORK/kvscope6.stage1
 cp "$OUT/kvscope6.bin" "$WORK/kvscope6.stage2.bin"
 train_stage "$WORK/corpus3_train.txt" 900 0.001 9 1700 15 "$WORK/kvscope6.stage2.bin"
 cp "$OUT/kvscope6.bin" "$WORK/kvscope6.stage3.bin"
-train_stage "$WORK/corpus4_train.txt" 400 0.001 10 2600 40 "$WORK/kvscope6.stage3.bin"
+train_stage "$WORK/corpus4_train.txt" 300 0.001 10 2600 40 "$WORK/kvscope6.stage3.bin"
 # The twins: k and v heads of the final model mean-pooled into 2 (grouped-query) and 1
-# (multi-query) kv heads, then 200 steps of continued training each, on the same recipe.
+# (multi-query) kv heads, then 100 steps of continued training each, on the same recipe.
 twin() { # NAME KV_HEADS SEED
     echo "make_model: $1 twin ($2 kv heads)" >&2
     "$KVTRAIN" gqa --model "$OUT/kvscope6.bin" --kv-heads "$2" --out "$WORK/kvscope6_$1.init.bin"
     "$KVTRAIN" train --corpus "$WORK/corpus4_train.txt" --valid "$WORK/corpus_valid.txt" \
         --tokenizer "$OUT/tokenizer.bin" --vocab 1024 \
         --dim 128 --hidden 344 --layers 6 --heads 4 --kv-heads "$2" --seq 512 --batch 4 \
-        --steps 200 --warmup 30 --lr 0.0006 --induct 25 --eval-every 50 --seed "$3" \
+        --steps 100 --warmup 20 --lr 0.0006 --induct 25 --eval-every 50 --seed "$3" \
         --init "$WORK/kvscope6_$1.init.bin" \
         --out "$OUT/kvscope6_$1.bin" --csv "$OUT/kvscope6_$1.loss.csv" \
         --png "$OUT/kvscope6_$1.loss.png"
