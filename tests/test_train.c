@@ -1,7 +1,8 @@
 // test_train.c — the trainer's tests: the backward pass against finite differences on every
-// parameter tensor, the corpus generator's determinism, the BPE tokenizer's round trip and its
-// agreement with the engine's encoder, the loss-curve PNG, and (when the shipped model exists)
-// its fact preset.
+// parameter tensor (unscored positions too), induction rows, the corpus generator's determinism,
+// its original variants byte for byte, eval's unseen names and held-out questions kept out of the
+// newer variants, the BPE tokenizer's round trip and its agreement with the engine's encoder, the
+// loss-curve PNG, and the shipped model and its twins held to what `kvtrain eval` measured.
 #include <criterion/criterion.h>
 #include <ctype.h>
 #include <math.h>
