@@ -462,7 +462,7 @@ static int greedy_tokens(Engine *e, const Tokenizer *t, const char *prompt, int 
     if (tokenizer_encode(t, prompt, true, false, tok, cap, &n, &err) != KV_OK || n < 1)
         return 0;
     *n_prompt = n;
-    e->cache_len = 0;
+    kvcache_clear(&e->cache);
     for (int i = 0; i < n_new && n < cap; i++) {
         engine_step(e, tok, n, CACHE_MODE_ON, NULL, NULL);
         int best = 0;
@@ -665,7 +665,7 @@ double eval_induction_top1(Engine *e, int trials, int len) {
         for (int i = 0; i < len; i++)
             tok[1 + i] = tok[1 + len + i] =
                 259 + (int)trng_below(&rng, (uint32_t)(c->vocab_size - 259));
-        e->cache_len = 0;
+        kvcache_clear(&e->cache);
         for (int p = 1; p < 2 * len + 1; p++) {
             engine_step(e, tok, p, CACHE_MODE_ON, NULL, NULL);
             if (p < len + 2) // predicting the second copy's first token is not copying
