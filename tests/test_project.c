@@ -3,6 +3,7 @@
 // against bytes computed by hand, the caps of a model's own window and of a retention policy,
 // quantized bytes with their scales, sequences that fit, and `kvscope info --project`.
 #include "util/testutil.h"
+#include "lesson/lesson.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -214,4 +215,26 @@ Test(project, memory_view_renders) {
     cr_assert_neq(access(png, F_OK), 0, "nothing written on bad input");
     free(png), free(model), free(tok);
     tu_rmtree(dir);
+}
+
+// The memory view's lesson commands: a published model by name, a length, the log scale.
+Test(project, lesson_commands) {
+    static const Preset presets[] = {{0}};
+    const char *good = "prompt once\nstep 1\nview memory\nproject-model llama-2-7b\n"
+                       "project-length 131072\nproject-log on\nbeat\n";
+    Lesson l;
+    KvError err = {0};
+    cr_assert_eq(lesson_parse(&l, "x.lesson", good, strlen(good), presets, &err), KV_OK, "%s",
+                 err.msg);
+    lesson_free(&l);
+    const char *bad[][2] = {
+        {"prompt once\nproject-model GPT-5\nbeat\n", "x.lesson:2: project-model: 'GPT-5'"},
+        {"prompt once\nproject-length -3\nbeat\n", "x.lesson:2: project-length"},
+        {"prompt once\nproject-log maybe\nbeat\n", "x.lesson:2: project-log"},
+    };
+    for (int k = 0; k < 3; k++) {
+        cr_assert_eq(lesson_parse(&l, "x.lesson", bad[k][0], strlen(bad[k][0]), presets, &err),
+                     KV_ERR_INPUT, "case %d", k);
+        cr_assert(strstr(err.msg, bad[k][1]) == err.msg, "case %d: %s", k, err.msg);
+    }
 }

@@ -267,6 +267,18 @@ static KvStatus after_beat(Parser *p, const Command *cmd, LessonCmd *c, const ch
     return KV_OK;
 }
 
+// project-model NAME: one of the published models of the projection table (n = its index).
+static KvStatus after_project_model(Parser *p, const Command *cmd, LessonCmd *c,
+                                    const char *arg) {
+    const PublishedModel *m = project_find(arg);
+    if (!m)
+        return fail(p, "project-model: '%s' is not in the table (kvscope info --project lists "
+                       "them)",
+                    arg);
+    c->n = (long)(m - published_models);
+    return KV_OK;
+}
+
 static int model_layers(const ModelConfig *c) {
     return c->n_layers;
 }
@@ -311,6 +323,11 @@ static const Command commands[] = {
     ROW("theme", LESSON_THEME, ARG_THEME, .need = "dark or light"),
     ROW("zoom", LESSON_ZOOM, ARG_FLOAT, .lo = 0.5, .hi = 3, .need = "a number"),
     ROW("panels", LESSON_PANELS, ARG_ON_OFF, .need = "on or off"),
+    ROW("project-model", LESSON_PROJECT_MODEL, ARG_TEXT, .need = "a published model's name",
+        .after = after_project_model),
+    ROW("project-length", LESSON_PROJECT_LENGTH, ARG_INT, .lo = 0, .hi = 100000000,
+        .need = "a number of tokens (0: the run's own)"),
+    ROW("project-log", LESSON_PROJECT_LOG, ARG_ON_OFF, .need = "on or off"),
     ROW("caption", LESSON_CAPTION, ARG_TEXT, .need = "some text", .after = after_caption),
     ROW("text", LESSON_TEXT, ARG_TEXT, .need = "some text", .after = after_text),
     ROW("beat", LESSON_BEAT, ARG_NONE, .rules = RULE_NEEDS_PROMPT, .after = after_beat),

@@ -41,6 +41,9 @@ typedef enum {
     LESSON_THEME,       // theme dark|light
     LESSON_ZOOM,        // zoom X
     LESSON_PANELS,      // panels on|off
+    LESSON_PROJECT_MODEL,  // project-model NAME  the memory view highlights this published model
+    LESSON_PROJECT_LENGTH, // project-length N    the memory view projects N tokens (0: the run's)
+    LESSON_PROJECT_LOG,    // project-log on|off  the memory view's log scale
     LESSON_CAPTION,     // caption TITLE          starts this beat's caption
     LESSON_TEXT,        // text SENTENCE...       adds to this beat's caption
     LESSON_BEAT,        // beat                   one slide: pause for the presenter
@@ -150,6 +153,9 @@ typedef struct {
     ThemeKind theme;
     double zoom;
     bool panels;
+    long memory_length; // the memory view (View.memory_*)
+    int memory_model;
+    bool memory_log;
 } LessonViewState;
 
 typedef struct LessonPlayer {

@@ -309,7 +309,8 @@ static void player_start(LessonPlayer *p) {
                               .head = VIEW_HEAD_MEAN,
                               .theme = THEME_DARK,
                               .zoom = 1.0,
-                              .panels = true};
+                              .panels = true,
+                              .memory_model = -1};
     p->sampler = lesson_sampler_defaults;
     p->raw_title[0] = p->raw_text[0] = '\0';
     p->title[0] = p->text[0] = '\0';
@@ -384,6 +385,15 @@ static KvStatus run(LessonPlayer *p, const LessonCmd *c, KvError *err) {
     case LESSON_PANELS:
         p->vs.panels = c->n != 0;
         break;
+    case LESSON_PROJECT_MODEL:
+        p->vs.memory_model = (int)c->n;
+        break;
+    case LESSON_PROJECT_LENGTH:
+        p->vs.memory_length = c->n;
+        break;
+    case LESSON_PROJECT_LOG:
+        p->vs.memory_log = c->n != 0;
+        break;
     case LESSON_CAPTION:
         snprintf(p->raw_title, sizeof p->raw_title, "%s", c->str);
         p->raw_text[0] = '\0';
@@ -450,6 +460,9 @@ void lesson_player_view(const LessonPlayer *p, View *v) {
     v->theme = p->vs.theme;
     v->zoom = p->vs.zoom;
     v->show_panels = p->vs.panels;
+    v->memory_length = p->vs.memory_length;
+    v->memory_model = p->vs.memory_model;
+    v->memory_log = p->vs.memory_log;
     v->caption_title = p->title[0] ? p->title : NULL;
     v->caption_text = p->text[0] ? p->text : NULL;
 }

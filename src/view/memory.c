@@ -74,12 +74,12 @@ void scene_memory_draw(Frame *f) {
     project_cache_describe(&pc, how, sizeof how);
     scene_text_draw(&f->tx, a.x + u, y, 1.1 * u, false, ALIGN_LEFT, a.w - 2 * u, th->text_dim,
                     how);
-    y += 1.8 * u + 1.6 * u; // and a line for the accelerators' labels
+    y += 1.8 * u + 2.8 * u; // and two staggered lines for the accelerators' labels
 
     // columns: names | bars | figures
     const double name_w = 11.5 * u, fig_w = 15 * u;
     const double bx = a.x + u + name_w, bw = a.w - 2 * u - name_w - fig_w;
-    const double row_h = fmin(2.1 * u, (a.y + a.h - y - 1.6 * u) / n);
+    const double row_h = fmin(2.1 * u, (a.y + a.h - y - 3.6 * u) / n); // room for the key
     // a fixed axis, so that lengths and models compare from beat to beat: twice the largest
     // accelerator (bars past it end in »), or 1 MiB .. 2 TB on the log scale
     const double max = v->memory_log ? 2e12 : 2 * project_accelerators[n_project_accelerators - 1].bytes;
@@ -95,8 +95,8 @@ void scene_memory_draw(Frame *f) {
         char *paren = strstr(label, " (");
         if (paren)
             *paren = '\0';
-        scene_text_draw(&f->tx, x, y - 1.55 * u, 1.05 * u, false, ALIGN_CENTER, 0, th->text_dim,
-                        label);
+        scene_text_draw(&f->tx, x, y - (k % 2 ? 2.75 : 1.55) * u, 1.05 * u, false, ALIGN_CENTER,
+                        0, th->text_dim, label);
     }
     for (int i = 0; i < n; i++) {
         const PublishedModel *m = i == 0 ? &self : &published_models[i - 1];
@@ -112,13 +112,23 @@ void scene_memory_draw(Frame *f) {
         const double kv = i == 0 ? (double)len * (double)kvcache_bytes_per_position(&s->eng.cache)
                                  : project_kv_bytes(m, &pc, len);
         double xw = axis_x(wbytes, max, v->memory_log, bx, bw);
-        double xk = axis_x(wbytes + kv, max, v->memory_log, bx, bw);
-        scene_set_rgba_a(cr, th->text_faint, 0.8);
-        cairo_rectangle(cr, bx, by, xw - bx, bh);
-        cairo_fill(cr);
-        scene_set_rgba(cr, hi ? th->accent : th->cache_on);
-        cairo_rectangle(cr, xw, by, fmax(xk - xw, 0.15 * u), bh);
-        cairo_fill(cr);
+        if (v->memory_log) { // lengths on a log axis do not add: the two bars one above the other
+            double xk = axis_x(kv, max, true, bx, bw);
+            scene_set_rgba_a(cr, th->text_faint, 0.8);
+            cairo_rectangle(cr, bx, by, xw - bx, bh / 2);
+            cairo_fill(cr);
+            scene_set_rgba(cr, hi ? th->accent : th->cache_on);
+            cairo_rectangle(cr, bx, by + bh / 2, fmax(xk - bx, 0.15 * u), bh / 2);
+            cairo_fill(cr);
+        } else { // the cache after the weights: what one sequence adds to the memory
+            double xk = axis_x(wbytes + kv, max, false, bx, bw);
+            scene_set_rgba_a(cr, th->text_faint, 0.8);
+            cairo_rectangle(cr, bx, by, xw - bx, bh);
+            cairo_fill(cr);
+            scene_set_rgba(cr, hi ? th->accent : th->cache_on);
+            cairo_rectangle(cr, xw, by, fmax(xk - xw, 0.15 * u), bh);
+            cairo_fill(cr);
+        }
         if (wbytes + kv > max) { // past the axis: say so at the bar's end
             scene_text_draw(&f->tx, bx + bw - 0.2 * u, by + (bh - 1.35 * u) / 2, 1.05 * u, true,
                             ALIGN_RIGHT, 0, th->bg, "\u00bb");
@@ -156,7 +166,7 @@ void scene_memory_draw(Frame *f) {
                           "KV cache of the sequence") + u;
     scene_text_draw(&f->tx, kx, ky, 1.05 * u, false, ALIGN_LEFT, bx + bw + fig_w - kx,
                     th->text_dim,
-                    v->memory_log ? "log scale · * past the model's context · GB = 10^9 bytes"
+                    v->memory_log ? "log scale from 1 MiB · * past the context · GB = 10^9 B"
                                   : "* past the model's context · GB = 10^9 bytes");
     char acc[256] = "lines: ";
     for (int k = 0; k < n_project_accelerators; k++)
