@@ -443,14 +443,17 @@ Test(lesson_known, kv_bytes_per_token) {
         {"gpt3-175b", 96ull * 96 * 128 * 2 * 2, "4.5 MiB"},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
-        const KnownModel *k = lesson_known_model(want[i].key);
+        const PublishedModel *k = project_find_key(want[i].key);
         cr_assert(k, "%s", want[i].key);
-        cr_assert_eq(known_model_kv_bytes_per_token(k), want[i].bytes, "%s", want[i].key);
+        ProjectCache pc;
+        project_cache_default(&pc);
+        cr_assert_eq((uint64_t)project_bytes_per_token(k, &pc), want[i].bytes, "%s",
+                     want[i].key);
         char buf[32];
         kv_format_bytes(buf, sizeof buf, want[i].bytes);
         cr_assert_str_eq(buf, want[i].shown);
     }
-    cr_assert_null(lesson_known_model("llama9"));
+    cr_assert_null(project_find_key("llama9"));
     char buf[32];
     kv_format_bytes(buf, sizeof buf, 1);
     cr_assert_str_eq(buf, "1 B");

@@ -105,11 +105,6 @@ static int info_heads(const Model *m, const Tokenizer *t, KvError *err) {
 // this model's own. Without LENGTH, four lengths a class compares; with it, that length and how
 // many such sequences fit beside the weights on each accelerator.
 
-static ProjectAttn attn_of(int heads, int kv_heads) {
-    return kv_heads == heads ? PROJECT_ATTN_MHA
-                             : kv_heads == 1 ? PROJECT_ATTN_MQA : PROJECT_ATTN_GQA;
-}
-
 static void project_row(const PublishedModel *pm, const ProjectCache *pc, const uint64_t *lens,
                         int n_lens, bool fits) {
     char b[32], w[32], hk[16], win[16];
@@ -166,9 +161,7 @@ static int info_project(const Model *m, uint64_t length) {
     char *dot = strrchr(name, '.');
     if (dot)
         *dot = '\0';
-    PublishedModel self = {name, attn_of(c->n_heads, c->n_kv_heads), c->n_layers, c->n_heads,
-                           c->n_kv_heads, config_head_size(c), c->dim, c->hidden_dim, 0, 0, 0,
-                           c->seq_len, (double)config_param_count(c), m->path};
+    PublishedModel self = project_model_of(c, name);
     ProjectCache own = pc;
     own.value_bits = kv_precision_bits(KV_PRECISION_F32);
     project_row(&self, &own, lens, n_lens, length != 0);

@@ -125,17 +125,7 @@ KvStatus lesson_cost(const Lesson *l, const Model *m, const Tokenizer *t, Lesson
 // context, {sum:NAME} the product spelled out, {ratio:NAME} times this model's per-token bytes.
 // "{{" is a literal "{".
 
-// A published model whose KV cache the lessons project onto: per-token bytes are computed from
-// these figures as 2 (K and V) * layers * kv_heads * head_size * bytes_per_value.
-typedef struct {
-    const char *key;  // used in placeholders, e.g. "llama2-7b"
-    const char *name; // as people say it, e.g. "Llama-2-7B"
-    int layers, kv_heads, head_size, bytes_per_value, context;
-} KnownModel;
-
-extern const KnownModel lesson_known_models[]; // ends with a NULL key
-const KnownModel *lesson_known_model(const char *key); // NULL when unknown
-uint64_t known_model_kv_bytes_per_token(const KnownModel *k);
+// NAME is a key of the projection table (src/sim/project.c: "llama2-7b", "gpt2", ...).
 
 
 // Checks the placeholders of a caption string: NULL when all are known, else a message.

@@ -9,37 +9,13 @@
 #include <string.h>
 
 // ----------------------------------------------------------------------------------------------
-// Known models: published configurations (layers, key/value heads, head size), 16-bit values.
-// Per-token bytes are computed from these, never typed in.
+// Published models: {kv:KEY} and the others name a row of src/sim/project.c's table by its key
+// ("llama2-7b"); per-token bytes are computed from its shape at 16 bits, never typed in.
 
-const KnownModel lesson_known_models[] = {
-    // Radford et al. 2019: 12 layers, 12 heads of 64 (d_model 768), context 1024
-    {"gpt2", "GPT-2 small", 12, 12, 64, 2, 1024},
-    // karpathy/llama2.c stories15M: dim 288, 6 layers, 6 heads of 48, context 256
-    {"stories15m", "stories15M", 6, 6, 48, 2, 256},
-    // Touvron et al. 2023: 32 layers, 32 heads of 128 (no grouped-query attention), 4096
-    {"llama2-7b", "Llama-2-7B", 32, 32, 128, 2, 4096},
-    // Llama-2-70B: 80 layers, grouped-query attention with 8 KV heads of 128, 4096
-    {"llama2-70b", "Llama-2-70B", 80, 8, 128, 2, 4096},
-    // Meta Llama 3 8B: 32 layers, 8 KV heads of 128, context 8192
-    {"llama3-8b", "Llama-3-8B", 32, 8, 128, 2, 8192},
-    // Jiang et al. 2023, Mistral 7B: 32 layers, 8 KV heads of 128, context 8192
-    {"mistral-7b", "Mistral-7B", 32, 8, 128, 2, 8192},
-    // Brown et al. 2020, GPT-3 175B: 96 layers, 96 heads of 128, context 2048
-    {"gpt3-175b", "GPT-3 175B", 96, 96, 128, 2, 2048},
-    {NULL, NULL, 0, 0, 0, 0, 0},
-};
-
-const KnownModel *lesson_known_model(const char *key) {
-    for (const KnownModel *k = lesson_known_models; k->key; k++)
-        if (strcmp(k->key, key) == 0)
-            return k;
-    return NULL;
-}
-
-uint64_t known_model_kv_bytes_per_token(const KnownModel *k) {
-    return 2ull * (uint64_t)k->layers * (uint64_t)k->kv_heads * (uint64_t)k->head_size *
-           (uint64_t)k->bytes_per_value;
+static uint64_t published_bytes_per_token(const PublishedModel *m) {
+    ProjectCache pc;
+    project_cache_default(&pc);
+    return (uint64_t)(project_bytes_per_token(m, &pc) + 0.5);
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -61,7 +37,7 @@ static bool placeholder_known(const char *name) {
     for (int i = 0; model_prefixes[i]; i++) {
         size_t n = strlen(model_prefixes[i]);
         if (strncmp(name, model_prefixes[i], n) == 0)
-            return lesson_known_model(name + n) != NULL;
+            return project_find_key(name + n) != NULL;
     }
     return false;
 }
@@ -119,10 +95,10 @@ const char *lesson_caption_problem(const char *s, char *buf, size_t cap) {
     if (c.bad) {
         const char *colon = strchr(c.bad, ':');
         if (colon) {
-            char names[160] = "";
-            for (const KnownModel *k = lesson_known_models; k->key; k++)
+            char names[320] = "";
+            for (int i = 0; i < n_published_models; i++)
                 snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
-                         k == lesson_known_models ? "" : ", ", k->key);
+                         i ? ", " : "", published_models[i].key);
             snprintf(buf, cap, "unknown placeholder {%s} (known models: %s)", c.bad, names);
         } else {
             snprintf(buf, cap, "unknown placeholder {%s} (see lessons/README.md)", c.bad);
@@ -247,12 +223,12 @@ static void value_of(const Session *s, const char *name, char *v, size_t cap) {
         v[k] = '\0';
     } else { // a known model
         const char *colon = strchr(name, ':');
-        const KnownModel *k = colon ? lesson_known_model(colon + 1) : NULL;
+        const PublishedModel *k = colon ? project_find_key(colon + 1) : NULL;
         if (!k) {
             snprintf(v, cap, "{%s}", name);
             return;
         }
-        uint64_t b = known_model_kv_bytes_per_token(k);
+        uint64_t b = published_bytes_per_token(k);
         size_t pre = (size_t)(colon - name);
         if (strncmp(name, "kv", pre) == 0 && pre == 2)
             kv_format_bytes(v, cap, b);
@@ -271,8 +247,12 @@ static void value_of(const Session *s, const char *name, char *v, size_t cap) {
         } else { // sum
             char bytes[32];
             kv_format_bytes(bytes, sizeof bytes, b);
-            snprintf(v, cap, "2 x %d x %d x %d x %d bytes = %s", k->layers, k->kv_heads,
-                     k->head_size, k->bytes_per_value, bytes);
+            if (k->attn == PROJECT_ATTN_MLA)
+                snprintf(v, cap, "%d x (%d + %d) x 2 bytes = %s", k->layers, k->mla_latent,
+                         k->mla_rope, bytes);
+            else
+                snprintf(v, cap, "2 x %d x %d x %d x 2 bytes = %s", k->layers, k->kv_heads,
+                         k->head_size, bytes);
         }
     }
 }

@@ -26,34 +26,35 @@
 
 const PublishedModel published_models[] = {
     {"GPT-2 small", PROJECT_ATTN_MHA, 12, 12, 12, 64, 768, 3072, 0, 0, 0, 1024, 124e6,
-     "openai-community/gpt2 config.json (n_layer 12, n_head 12, n_embd 768, n_ctx 1024)"},
+     "openai-community/gpt2 config.json (n_layer 12, n_head 12, n_embd 768, n_ctx 1024)", "gpt2"},
     {"GPT-2 XL", PROJECT_ATTN_MHA, 48, 25, 25, 64, 1600, 6400, 0, 0, 0, 1024, 1558e6,
-     "openai-community/gpt2-xl config.json (n_layer 48, n_head 25, n_embd 1600)"},
+     "openai-community/gpt2-xl config.json (n_layer 48, n_head 25, n_embd 1600)", "gpt2-xl"},
     {"GPT-3 175B", PROJECT_ATTN_MHA, 96, 96, 96, 128, 12288, 49152, 0, 0, 0, 2048, 175e9,
-     "Brown et al. 2020, Language Models are Few-Shot Learners, table 2.1"},
+     "Brown et al. 2020, Language Models are Few-Shot Learners, table 2.1", "gpt3-175b"},
     {"Llama-2-7B", PROJECT_ATTN_MHA, 32, 32, 32, 128, 4096, 11008, 0, 0, 0, 4096, 6.74e9,
-     "meta-llama/Llama-2-7b-hf config.json (num_key_value_heads 32: no GQA at 7B)"},
+     "meta-llama/Llama-2-7b-hf config.json (num_key_value_heads 32: no GQA at 7B)", "llama2-7b"},
     {"Llama-2-13B", PROJECT_ATTN_MHA, 40, 40, 40, 128, 5120, 13824, 0, 0, 0, 4096, 13.0e9,
-     "meta-llama/Llama-2-13b-hf config.json"},
+     "meta-llama/Llama-2-13b-hf config.json", "llama2-13b"},
     {"Llama-2-70B", PROJECT_ATTN_GQA, 80, 64, 8, 128, 8192, 28672, 0, 0, 0, 4096, 69.0e9,
-     "meta-llama/Llama-2-70b-hf config.json (num_key_value_heads 8)"},
+     "meta-llama/Llama-2-70b-hf config.json (num_key_value_heads 8)", "llama2-70b"},
     {"Llama-3-8B", PROJECT_ATTN_GQA, 32, 32, 8, 128, 4096, 14336, 0, 0, 0, 8192, 8.03e9,
-     "meta-llama/Meta-Llama-3-8B config.json"},
+     "meta-llama/Meta-Llama-3-8B config.json", "llama3-8b"},
     {"Llama-3-70B", PROJECT_ATTN_GQA, 80, 64, 8, 128, 8192, 28672, 0, 0, 0, 8192, 70.6e9,
-     "meta-llama/Meta-Llama-3-70B config.json"},
-    {"Mistral-7B", PROJECT_ATTN_GQA, 32, 32, 8, 128, 4096, 14336, 0, 0, 4096, 32768, 7.24e9,
-     "mistralai/Mistral-7B-v0.1 config.json (sliding_window 4096); Jiang et al. 2023"},
+     "meta-llama/Meta-Llama-3-70B config.json", "llama3-70b"},
+    {"Mistral-7B", PROJECT_ATTN_GQA, 32, 32, 8, 128, 4096, 14336, 0, 0, 4096, 8192, 7.24e9,
+     "mistralai/Mistral-7B-v0.1 config.json (sliding_window 4096); Jiang et al. 2023 (trained "
+     "context 8192; max_position_embeddings 32768)", "mistral-7b"},
     {"Mixtral-8x7B", PROJECT_ATTN_GQA, 32, 32, 8, 128, 4096, 14336, 0, 0, 0, 32768, 46.7e9,
-     "mistralai/Mixtral-8x7B-v0.1 config.json (8 experts, 2 per token, no sliding window)"},
+     "mistralai/Mixtral-8x7B-v0.1 config.json (8 experts, 2 per token, no sliding window)", "mixtral-8x7b"},
     {"Qwen2.5-0.5B", PROJECT_ATTN_GQA, 24, 14, 2, 64, 896, 4864, 0, 0, 0, 32768, 0.49e9,
-     "Qwen/Qwen2.5-0.5B config.json"},
+     "Qwen/Qwen2.5-0.5B config.json", "qwen2.5-0.5b"},
     {"Qwen2.5-7B", PROJECT_ATTN_GQA, 28, 28, 4, 128, 3584, 18944, 0, 0, 0, 131072, 7.61e9,
-     "Qwen/Qwen2.5-7B config.json (max_position_embeddings 131072)"},
+     "Qwen/Qwen2.5-7B config.json (max_position_embeddings 131072)", "qwen2.5-7b"},
     {"Qwen2.5-72B", PROJECT_ATTN_GQA, 80, 64, 8, 128, 8192, 29568, 0, 0, 0, 131072, 72.7e9,
-     "Qwen/Qwen2.5-72B config.json"},
+     "Qwen/Qwen2.5-72B config.json", "qwen2.5-72b"},
     {"DeepSeek-V3", PROJECT_ATTN_MLA, 61, 128, 128, 128, 7168, 18432, 512, 64, 0, 163840, 671e9,
      "deepseek-ai/DeepSeek-V3 config.json (kv_lora_rank 512, qk_rope_head_dim 64); "
-     "DeepSeek-AI 2024, arXiv:2412.19437"},
+     "DeepSeek-AI 2024, arXiv:2412.19437", "deepseek-v3"},
 };
 
 const int n_published_models = (int)(sizeof published_models / sizeof published_models[0]);
@@ -74,6 +75,31 @@ const char *project_attn_name(ProjectAttn a) {
     case PROJECT_ATTN_MLA: return "MLA";
     }
     return "?";
+}
+
+PublishedModel project_model_of(const ModelConfig *c, const char *name) {
+    const ProjectAttn attn = c->n_kv_heads == c->n_heads ? PROJECT_ATTN_MHA
+                             : c->n_kv_heads == 1        ? PROJECT_ATTN_MQA
+                                                         : PROJECT_ATTN_GQA;
+    return (PublishedModel){.name = name,
+                            .attn = attn,
+                            .layers = c->n_layers,
+                            .heads = c->n_heads,
+                            .kv_heads = c->n_kv_heads,
+                            .head_size = config_head_size(c),
+                            .dim = c->dim,
+                            .hidden = c->hidden_dim,
+                            .context = c->seq_len,
+                            .params = (double)config_param_count(c),
+                            .source = "the loaded checkpoint",
+                            .key = ""};
+}
+
+const PublishedModel *project_find_key(const char *key) {
+    for (int i = 0; i < n_published_models; i++)
+        if (strcmp(published_models[i].key, key) == 0)
+            return &published_models[i];
+    return NULL;
 }
 
 const PublishedModel *project_find(const char *name) {

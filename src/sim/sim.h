@@ -175,6 +175,7 @@ typedef struct {
     int context;                            // positions it was trained for
     double params;                          // parameters (all experts of a mixture)
     const char *source;                     // the config file or paper the row comes from
+    const char *key;                        // its name in lesson placeholders ("llama2-7b")
 } PublishedModel;
 
 extern const PublishedModel published_models[];
@@ -198,6 +199,9 @@ typedef struct {
 void project_cache_default(ProjectCache *pc); // 16 bits, no overhead, every position
 const char *project_attn_name(ProjectAttn a); // "MHA", "GQA", "MQA", "MLA"
 const PublishedModel *project_find(const char *name); // by name, any case; NULL if none
+const PublishedModel *project_find_key(const char *key); // by lesson key ("llama2-7b")
+// A row for a loaded model's shape (named `name`, borrowed), to stand beside the published ones.
+PublishedModel project_model_of(const ModelConfig *c, const char *name);
 // Values cached per token: 2*L*HKV*HS, or L*(latent + rope) for MLA.
 uint64_t project_values_per_token(const PublishedModel *m);
 // Rows (vectors that get their own quantization scale) per token: 2*L*HKV, or L for MLA.

@@ -55,12 +55,7 @@ void scene_memory_draw(Frame *f) {
     char *dot = strrchr(own, '.');
     if (dot)
         *dot = '\0';
-    PublishedModel self = {own, c->n_kv_heads == c->n_heads ? PROJECT_ATTN_MHA
-                                                   : c->n_kv_heads == 1     ? PROJECT_ATTN_MQA
-                                                                            : PROJECT_ATTN_GQA,
-                           c->n_layers, c->n_heads, c->n_kv_heads, config_head_size(c), c->dim,
-                           c->hidden_dim, 0, 0, 0, c->seq_len, (double)config_param_count(c),
-                           "the loaded checkpoint"};
+    PublishedModel self = project_model_of(c, own);
     const int n = 1 + n_published_models;
 
     // heading: what is projected, at which length, stored how
