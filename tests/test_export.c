@@ -111,7 +111,7 @@ Test(export, svg_is_xml_and_keeps_text, .timeout = 60) {
     cr_assert_not_null(strstr(d, "<svg"));
     cr_assert_not_null(strstr(d, "</svg>"));
     cr_assert_not_null(strstr(d, "<text"));
-    cr_assert_not_null(strstr(d, ">KV CACHE</text>"));
+    cr_assert_not_null(strstr(d, ">KV CACHE ON</text>"));
     cr_assert_not_null(strstr(d, "Caption &amp; &lt;title&gt;"));
     char words[8][16];
     int nw = word_tokens(&f.s, words, 8);

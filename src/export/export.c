@@ -167,9 +167,11 @@ typedef struct {
     bool failed;
 } SvgText;
 
-static void svg_text_sink(void *ctx, double x, double y, double size, bool bold,
-                          const char *utf8) {
+static void svg_text_sink(void *ctx, const SceneText *st) {
     SvgText *t = ctx;
+    double x = st->x, y = st->y, size = st->size;
+    bool bold = st->bold;
+    const char *utf8 = st->utf8;
     Buf *b = &t->text;
     bool ok = buf_printf(b, "<text x=\"%.2f\" y=\"%.2f\" font-size=\"%.2f\"%s>", x, y, size,
                          bold ? " font-weight=\"bold\"" : "");

@@ -98,13 +98,13 @@ void scene_heatmap_draw(Frame *f) {
     char buf[128], sel[80];
     selection_name(f, sel, sizeof sel);
     snprintf(buf, sizeof buf, "attention matrix \xc2\xb7 %s", sel);
-    scene_text_draw(&f->tx, L->hm_x, L->main.y, 1.0 * u, true, ALIGN_LEFT, L->main.w * 0.6,
+    scene_text_draw(&f->tx, L->hm_x, L->main.y, 1.2 * u, true, ALIGN_LEFT, L->main.w * 0.6,
                     th->text, buf);
-    scene_text_draw(&f->tx, L->main.x + L->main.w, L->main.y + 0.2 * u, 0.65 * u, false,
+    scene_text_draw(&f->tx, L->main.x + L->main.w, L->main.y + 0.2 * u, SCENE_MIN_FONT * u, false,
                     ALIGN_RIGHT, L->main.w * 0.38, th->text_dim,
                     "rows: query \xc2\xb7 columns: key position");
     if (n <= 0 || cell <= 0) {
-        scene_text_draw(&f->tx, L->hm_x, L->hm_y + u, 0.9 * u, false, ALIGN_LEFT, 0, th->text_faint,
+        scene_text_draw(&f->tx, L->hm_x, L->hm_y + u, SCENE_MIN_FONT * u, false, ALIGN_LEFT, 0, th->text_faint,
                   "no step yet");
         return;
     }
@@ -164,14 +164,13 @@ void scene_heatmap_draw(Frame *f) {
         cairo_rectangle(cr, L->hm_x, L->hm_y + L->head_pos * cell, side, cell);
         cairo_stroke(cr);
         scene_text_draw(&f->tx, L->hm_x + side + 0.3 * u, L->hm_y + L->head_pos * cell + cell / 2 -
-                  0.45 * u, 0.6 * u, true, ALIGN_LEFT, 0, th->head, "\xe2\x97\x80 write head");
+                  0.6 * u, SCENE_MIN_FONT * u, true, ALIGN_LEFT, 0, th->head_text, "\xe2\x97\x80 write head");
     }
 
     // Row labels: the token text when rows are tall enough, else every k-th position.
-    double size = fmin(0.75 * u, cell * 0.8);
+    double size = SCENE_MIN_FONT * u;
     int every = 1;
-    while (every * cell < 1.3 * u && every < n) every *= 2;
-    if (size < 0.45 * u) size = 0.6 * u;
+    while (every * cell < 1.3 * size && every < n) every *= 2;
     for (int row = 0; row < n; row += every) {
         double y = L->hm_y + (row + 0.5) * cell - size * 0.62;
         if (every == 1) scene_token_display(s, row, buf, sizeof buf);
@@ -180,10 +179,10 @@ void scene_heatmap_draw(Frame *f) {
                   row < s->n_prompt ? th->prompt_text : th->gen_text, buf);
     }
     int every_c = 1;
-    while (every_c * cell < 2.2 * u && every_c < n) every_c *= 2;
+    while (every_c * cell < 2.6 * u && every_c < n) every_c *= 2;
     for (int c = 0; c < n; c += every_c) {
         snprintf(buf, sizeof buf, "%d", c);
-        scene_text_draw(&f->tx, L->hm_x + (c + 0.5) * cell, L->hm_y - 1.0 * u, 0.55 * u, false,
+        scene_text_draw(&f->tx, L->hm_x + (c + 0.5) * cell, L->hm_y - 1.4 * u, SCENE_MIN_FONT * u, false,
                   ALIGN_CENTER, 0, th->text_faint, buf);
     }
 
@@ -198,7 +197,7 @@ void scene_heatmap_draw(Frame *f) {
     static const double ticks[] = {1, 0.25, 0.05, 0};
     for (int k = 0; k < 4; k++) {
         snprintf(buf, sizeof buf, "%g", ticks[k]);
-        scene_text_draw(&f->tx, bx - 0.2 * u, by + bh * (1 - sqrt(ticks[k])) - 0.4 * u, 0.55 * u,
+        scene_text_draw(&f->tx, bx - 0.2 * u, by + bh * (1 - sqrt(ticks[k])) - 0.6 * u, SCENE_MIN_FONT * u,
                   false, ALIGN_RIGHT, 0, th->text_dim, buf);
     }
 }

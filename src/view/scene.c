@@ -73,6 +73,8 @@ void scene_draw(cairo_t *cr, const Session *s, const View *v, int width, int hei
     cairo_paint(cr);
     cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
     scene_text_begin(&f.tx, cr, v->text_sink);
+    f.tx.min_size = SCENE_MIN_FONT * f.u;
+    scene_text_on(&f.tx, f.th->bg);
 
     scene_draw_top_bar(&f);
     if (v->show_panels) scene_draw_panel(&f);

@@ -1,0 +1,252 @@
+// test_classroom.c — the picture as a class reads it on a 1280x720 projector (DESIGN.md "The
+// picture in a classroom"), measured through the scene's own reports: every text it draws (size,
+// colour, the colour it stands on, what it is for) and every beam (where it ends). Fails when
+// any text is under 14 px, a token or a must-read counter under 20 px, any text's contrast
+// under 4.5:1 (WCAG 2 relative luminance, from the theme's colours), any position of the
+// sequence without its own cell, or any beam whose end is not on its token's cell.
+#include "util/testutil.h"
+#include "view/view.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define VOCAB 400
+#define MIN_TEXT 14.0
+#define MIN_TOKEN 20.0
+#define MIN_CONTRAST 4.5
+
+typedef struct {
+    Model m;
+    Tokenizer t;
+    Session s;
+} Fixture;
+
+static void fixture_init(Fixture *f, int layers, int seq_len) {
+    KvError err = {0};
+    ModelConfig c = tu_config(48, 96, layers, 4, 2, VOCAB, seq_len, false);
+    cr_assert_eq(tu_session_open(&f->m, &f->t, &f->s, &c, 7, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(session_set_prompt(&f->s, "once upon a time in a kingdom far away Mia", &err),
+                 KV_OK, "%s", err.msg);
+    session_set_sampler(&f->s, (SamplerSettings){.temperature = 1.0f, .top_p = 0.9f, .seed = 3});
+}
+
+static void fixture_free(Fixture *f) { tu_session_close(&f->m, &f->t, &f->s); }
+
+// ----------------------------------------------------------------------------------------------
+// Contrast (WCAG 2.x)
+
+static double channel_lin(double c) {
+    return c <= 0.04045 ? c / 12.92 : pow((c + 0.055) / 1.055, 2.4);
+}
+
+static double luminance(SceneColour c) {
+    return 0.2126 * channel_lin(c.r) + 0.7152 * channel_lin(c.g) + 0.0722 * channel_lin(c.b);
+}
+
+static double contrast(SceneColour fg, SceneColour bg) {
+    // A translucent ink shows as its blend with what it stands on.
+    SceneColour ink = {fg.r * fg.a + bg.r * (1 - fg.a), fg.g * fg.a + bg.g * (1 - fg.a),
+                       fg.b * fg.a + bg.b * (1 - fg.a), 1};
+    double a = luminance(ink), b = luminance(bg);
+    return (fmax(a, b) + 0.05) / (fmin(a, b) + 0.05);
+}
+
+Test(classroom, contrast_formula) {
+    cr_assert_float_eq(contrast((SceneColour){0, 0, 0, 1}, (SceneColour){1, 1, 1, 1}), 21, 1e-9);
+    cr_assert_float_eq(contrast((SceneColour){1, 1, 1, 1}, (SceneColour){1, 1, 1, 1}), 1, 1e-9);
+    // #767676 on white is the classic 4.54:1.
+    double g = 0x76 / 255.0;
+    cr_assert_float_eq(contrast((SceneColour){g, g, g, 1}, (SceneColour){1, 1, 1, 1}), 4.54,
+                       0.01);
+}
+
+// ----------------------------------------------------------------------------------------------
+// What the scene reports
+
+typedef struct {
+    int n, n_token, n_counter;
+    double min_size, min_token, min_counter, min_contrast;
+    char worst_size[96], worst_contrast[96], worst_token[96];
+    int cut_tokens;
+} TextStats;
+
+static void on_text(void *ctx, const SceneText *t) {
+    TextStats *st = ctx;
+    st->n++;
+    if (t->size < st->min_size) {
+        st->min_size = t->size;
+        snprintf(st->worst_size, sizeof st->worst_size, "%s", t->utf8);
+    }
+    if (t->role == SCENE_TEXT_TOKEN) {
+        st->n_token++;
+        if (t->cut) st->cut_tokens++;
+        if (t->size < st->min_token) {
+            st->min_token = t->size;
+            snprintf(st->worst_token, sizeof st->worst_token, "%s", t->utf8);
+        }
+    }
+    if (t->role == SCENE_TEXT_COUNTER) {
+        st->n_counter++;
+        st->min_counter = fmin(st->min_counter, t->size);
+    }
+    double c = contrast(t->colour, t->background);
+    if (c < st->min_contrast) {
+        st->min_contrast = c;
+        snprintf(st->worst_contrast, sizeof st->worst_contrast, "%s", t->utf8);
+    }
+}
+
+typedef struct {
+    const SceneLayout *L;
+    bool column_only; // the layers view: beams end in their token's column, in their band
+    int n, bad, query;
+    char why[160];
+} BeamStats;
+
+static void on_beam(void *ctx, const SceneBeam *b) {
+    BeamStats *st = ctx;
+    st->n++;
+    SceneRect c;
+    const double e = 0.5;
+    bool ok = scene_token_box(st->L, b->key, &c) && b->x >= c.x - e && b->x <= c.x + c.w + e &&
+              (st->column_only || (b->y >= c.y - e && b->y <= c.y + c.h + e));
+    if (!ok && !st->bad++)
+        snprintf(st->why, sizeof st->why, "beam to %d ends at (%.1f, %.1f), its cell is "
+                 "(%.1f, %.1f) %.1f x %.1f", b->key, b->x, b->y, c.x, c.y, c.w, c.h);
+}
+
+static void measure(const Session *s, View v, int w, int h, double t, TextStats *ts,
+                    BeamStats *bs, SceneLayout *L) {
+    *ts = (TextStats){.min_size = 1e9, .min_token = 1e9, .min_counter = 1e9,
+                      .min_contrast = 1e9};
+    scene_layout(s, &v, w, h, L);
+    *bs = (BeamStats){.L = L, .column_only = v.kind == VIEW_LAYERS};
+    SceneTextSink tsink = {on_text, ts};
+    SceneBeamSink bsink = {on_beam, bs};
+    v.text_sink = &tsink;
+    v.beam_sink = &bsink;
+    cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
+    cairo_t *cr = cairo_create(img);
+    scene_draw(cr, s, &v, w, h, t);
+    cr_assert_eq(cairo_status(cr), CAIRO_STATUS_SUCCESS);
+    cairo_destroy(cr);
+    cairo_surface_destroy(img);
+}
+
+static void check_legible(const Session *s, const View *v, const char *state) {
+    TextStats ts;
+    BeamStats bs;
+    SceneLayout L;
+    measure(s, *v, 1280, 720, 1.0, &ts, &bs, &L);
+    cr_assert_gt(ts.n, 5, "%s: the scene reported %d texts", state, ts.n);
+    cr_log_info("%-22s texts %3d  smallest %.2f px  tokens %.2f px  counters %.2f px  "
+                "contrast %.2f:1 (\"%s\")", state, ts.n, ts.min_size,
+                ts.n_token ? ts.min_token : 0, ts.n_counter ? ts.min_counter : 0,
+                ts.min_contrast, ts.worst_contrast);
+    cr_assert_geq(ts.min_size, MIN_TEXT, "%s: \"%s\" at %.2f px", state, ts.worst_size,
+                  ts.min_size);
+    if (ts.n_token)
+        cr_assert_geq(ts.min_token, MIN_TOKEN, "%s: token \"%s\" at %.2f px", state,
+                      ts.worst_token, ts.min_token);
+    if (ts.n_counter)
+        cr_assert_geq(ts.min_counter, MIN_TOKEN, "%s: a counter at %.2f px", state,
+                      ts.min_counter);
+    cr_assert_geq(ts.min_contrast, MIN_CONTRAST, "%s: \"%s\" at %.2f:1", state,
+                  ts.worst_contrast, ts.min_contrast);
+    cr_assert_eq(bs.bad, 0, "%s: %d of %d beams off their token: %s", state, bs.bad, bs.n,
+                 bs.why);
+}
+
+// Every state a lesson or a demo shows: first frame, cache on, cache off, the heatmap, the
+// layers view, each head separately, help, a caption, both themes.
+Test(classroom, every_text_legible_at_1280x720, .timeout = 240) {
+    for (int theme = 0; theme < 2; theme++) {
+        Fixture f;
+        fixture_init(&f, 4, 512);
+        View v;
+        view_init(&v);
+        v.theme = (ThemeKind)theme;
+        check_legible(&f.s, &v, theme ? "light, first frame" : "dark, first frame");
+        for (int k = 0; k < 20; k++) cr_assert(session_step(&f.s));
+        check_legible(&f.s, &v, "cache on, 20 steps");
+        View h = v;
+        h.head = VIEW_HEAD_EACH;
+        h.hover = 3;
+        check_legible(&f.s, &h, "each head, hover");
+        h = v;
+        h.kind = VIEW_HEATMAP;
+        check_legible(&f.s, &h, "heatmap");
+        h.kind = VIEW_LAYERS;
+        h.layer = 1;
+        check_legible(&f.s, &h, "layers");
+        h = v;
+        h.caption_title = "What the cache holds";
+        h.caption_text = "Keys and values per layer, written once and read every step.";
+        h.notice = "Exported exports/frame-0001.png";
+        check_legible(&f.s, &h, "caption and notice");
+        session_set_mode(&f.s, CACHE_MODE_OFF);
+        for (int k = 0; k < 3; k++) cr_assert(session_step(&f.s));
+        check_legible(&f.s, &v, "cache off");
+        fixture_free(&f);
+    }
+}
+
+// Every position has its own cell, inside the view, apart from every other; every beam ends on
+// its token's cell (at rest and in the middle of a step's animation); up to 128 tokens no
+// token's text is cut.
+Test(classroom, every_position_has_its_cell_and_every_beam_its_token, .timeout = 300) {
+    Fixture f;
+    fixture_init(&f, 3, 512);
+    View v;
+    view_init(&v);
+    int steps = 0;
+    while (session_step(&f.s)) {
+        steps++;
+        int n = f.s.n_tokens;
+        if (!(n <= 24 || n % 53 == 0 || n == 128 || n >= 511)) continue;
+        for (int kind = 0; kind < 2; kind++) {
+            v.kind = kind ? VIEW_LAYERS : VIEW_SEQUENCE;
+            TextStats ts;
+            BeamStats bs;
+            SceneLayout L;
+            double t = steps % 2 ? 1.0 : 0.5;
+            measure(&f.s, v, 1280, 720, t, &ts, &bs, &L);
+            double prev_x = -1, prev_y = -1;
+            for (int i = 0; i < n; i++) {
+                SceneRect c;
+                cr_assert(scene_token_box(&L, i, &c), "%d tokens: position %d has no cell", n, i);
+                cr_assert_gt(c.w, 0.99, "%d tokens: cell %d is %.2f wide", n, i, c.w);
+                cr_assert(c.x >= L.main.x - 1e-6 && c.x + c.w <= L.main.x + L.main.w + 1e-6 &&
+                              c.y >= L.main.y - 1e-6 && c.y + c.h <= L.main.y + L.main.h + 1e-6,
+                          "%d tokens: cell %d outside the view", n, i);
+                // Reading order: right of its predecessor on the same line, or on a lower line.
+                cr_assert(c.y > prev_y + 1e-6 || (fabs(c.y - prev_y) < 1e-6 && c.x >= prev_x - 1e-6),
+                          "%d tokens: cell %d overlaps its predecessor", n, i);
+                prev_x = c.x + c.w;
+                prev_y = c.y;
+                if (kind == 0)
+                    for (int l = 0; l < L.n_layers; l++) {
+                        SceneRect b;
+                        cr_assert(scene_block_box(&L, i, l, &b), "%d: no block %d/%d", n, i, l);
+                    }
+            }
+            // A beam for every weight at or above the threshold, in every frame.
+            int row = session_last(&f.s)->pos, over = 0;
+            for (int l = 0; l < f.s.model->cfg.n_layers; l++)
+                for (int k = 0; k < row; k++)
+                    over += session_attention(&f.s, row, k, l, -1) >= v.beam_threshold;
+            cr_assert_geq(bs.n, over, "%d tokens, t %.1f: %d beams drawn, %d weights over the "
+                          "threshold", n, t, bs.n, over);
+            cr_assert_eq(bs.bad, 0, "%d tokens: %d of %d beams off their token: %s", n, bs.bad,
+                         bs.n, bs.why);
+            if (kind == 0 && n <= 128)
+                cr_assert_eq(ts.cut_tokens, 0, "%d tokens: %d token texts cut", n, ts.cut_tokens);
+            if (kind == 0 && n <= 128)
+                cr_assert_eq(ts.n_token, n, "%d tokens: %d token texts drawn", n, ts.n_token);
+        }
+    }
+    cr_assert_geq(f.s.n_tokens, 511, "the test reached %d tokens", f.s.n_tokens);
+    fixture_free(&f);
+}
