@@ -33,4 +33,6 @@ void scene_layers_draw(Frame *f) {
     scene_draw_beams(f, L->beams, 0, nl, true);
     scene_draw_token_row(f);
     scene_draw_write_head(f);
+    scene_draw_callouts(f);
+    scene_draw_call_to_action(f);
 }

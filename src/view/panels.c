@@ -46,7 +46,7 @@ void scene_draw_top_bar(Frame *f) {
 
     // Phase banner
     const char *phase = !f->r ? "READY" : f->r->phase == PHASE_PREFILL ? "PREFILL" : "DECODE";
-    SceneRect pb = {t.x, t.y, 15 * u, t.h};
+    SceneRect pb = {t.x, t.y, 17 * u, t.h};
     Rgba pc = !f->r ? th->text_dim : f->r->phase == PHASE_PREFILL ? th->pinned : th->accent;
     box(f, pb, th->panel, pc);
     scene_text_on(&f->tx, th->panel);
@@ -185,7 +185,7 @@ static void draw_counters(Frame *f, SceneRect r, int n_small) {
         ROW("step time (measured)", "\xe2\x80\x94", th->text_dim, true);
     }
     // Detail rows.
-    snprintf(line, sizeof line, "%d of %d tokens", s->n_tokens, cfg->seq_len);
+    snprintf(line, sizeof line, "%d tokens, context %d", s->n_tokens, cfg->seq_len);
     ROW("sequence length", line, th->text, false);
     kv_format_bytes(v2, sizeof v2, config_kv_bytes_per_token(cfg));
     snprintf(line, sizeof line, on ? "%s per token" : "none kept (%s per token with it)", v2);

@@ -24,7 +24,8 @@ typedef struct {
 } Theme;
 
 const Theme *scene_theme_get(ThemeKind k);
-// Attention colour ramp (viridis-like; reversed in the light theme so strong = high contrast).
+// Attention colour ramp, weak (0) to strong (1): in both themes the stronger is the more
+// prominent against the background, and the warm end means strong.
 Rgba scene_theme_ramp(const Theme *t, double x01);
 // One colour per head (Okabe-Ito, colour-blind safe), darker variants in the light theme.
 Rgba scene_theme_head_colour(const Theme *t, int head);
@@ -166,6 +167,10 @@ void scene_draw_overlays(Frame *f);
 void scene_draw_token_row(Frame *f);
 void scene_draw_hover_column(Frame *f);
 void scene_draw_write_head(Frame *f);
+// Compact cells: the text of the tokens the write head reads most, above their cells.
+void scene_draw_callouts(Frame *f);
+// Before the first step: "Press Space to run the prompt" above the prompt.
+void scene_draw_call_to_action(Frame *f);
 // beams.c
 // Draws the fans of the write head for layers lo..hi-1 inside band; when per_layer_band, layer
 // l uses band row l of (hi - lo) rows instead of all sharing the band.

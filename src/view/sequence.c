@@ -132,4 +132,6 @@ void scene_sequence_draw(Frame *f) {
     scene_draw_token_row(f);
     draw_blocks(f);
     scene_draw_write_head(f);
+    scene_draw_callouts(f);
+    scene_draw_call_to_action(f);
 }

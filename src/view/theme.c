@@ -13,6 +13,14 @@ static const Rgba viridis[] = {
 };
 #define N_VIRIDIS ((int)(sizeof viridis / sizeof viridis[0]))
 
+// The light theme's ramp: the same meaning as the dark theme's (cool and faint = weak, warm and
+// prominent = strong), from a pale blue near the white background to a deep orange-red.
+static const Rgba warm_light[] = {
+    RGB(0xc6dbef), RGB(0x9ecae1), RGB(0x6baed6), RGB(0x4292c6), RGB(0x8c6bb1),
+    RGB(0xc2569b), RGB(0xe0442f), RGB(0xc2300a), RGB(0x9a2000),
+};
+#define N_WARM ((int)(sizeof warm_light / sizeof warm_light[0]))
+
 // Okabe & Ito's palette for categories (heads); the light theme uses darker tones of the same.
 static const Rgba heads_dark[] = {
     RGB(0xe69f00), RGB(0x56b4e9), RGB(0x009e73), RGB(0xf0e442),
@@ -105,14 +113,16 @@ const Theme *scene_theme_get(ThemeKind k) { return k == THEME_LIGHT ? &theme_lig
 Rgba scene_theme_ramp(const Theme *t, double x) {
     if (!(x > 0)) x = 0;
     if (x > 1) x = 1;
-    // Light theme: strong weights must stand out against white, so the ramp runs backwards
-    // (strong = dark purple) and starts at the green end, not at pale yellow.
-    // Dark theme: the darkest purples vanish into the background, so the ramp starts a third in.
-    double p = t->dark ? (0.3 + 0.7 * x) * (N_VIRIDIS - 1) : (1 - x) * (N_VIRIDIS - 1) * 0.8;
+    // Dark theme: viridis from a third in (the darkest purples vanish into the background) to
+    // yellow. Light theme: its own ramp, faint blue to deep orange-red, so that in both themes
+    // a stronger weight is the more prominent colour and the warm end means strong.
+    const Rgba *stops = t->dark ? viridis : warm_light;
+    int n = t->dark ? N_VIRIDIS : N_WARM;
+    double p = t->dark ? (0.3 + 0.7 * x) * (n - 1) : x * (n - 1);
     int i = (int)p;
-    if (i >= N_VIRIDIS - 1) return viridis[N_VIRIDIS - 1];
+    if (i >= n - 1) return stops[n - 1];
     double f = p - i;
-    Rgba a = viridis[i], b = viridis[i + 1];
+    Rgba a = stops[i], b = stops[i + 1];
     return (Rgba){a.r + (b.r - a.r) * f, a.g + (b.g - a.g) * f, a.b + (b.b - a.b) * f, 1};
 }
 

@@ -60,6 +60,79 @@ void scene_draw_token_row(Frame *f) {
     scene_text_role(&f->tx, SCENE_TEXT_LABEL);
 }
 
+// Compact cells are too narrow for most texts: the tokens the write head reads most get their
+// text above their cell, at the token size, strongest first, as many as fit without overlap.
+#define CALLOUTS 6
+
+void scene_draw_callouts(Frame *f) {
+    const SceneLayout *L = f->lay;
+    if (!L->compact || L->head_pos < 0 || !f->r) return;
+    const Theme *th = f->th;
+    cairo_t *cr = f->cr;
+    double u = f->u, size = scene_token_size(u);
+    int best[CALLOUTS];
+    float bw[CALLOUTS];
+    int nb = 0;
+    for (int k = 0; k < L->head_pos; k++) {
+        float w = view_attention(f->s, f->v, L->head_pos, k);
+        if (w < f->v->beam_threshold) continue;
+        int at = nb < CALLOUTS ? nb++ : CALLOUTS;
+        if (at == CALLOUTS && w <= bw[CALLOUTS - 1]) continue;
+        if (at == CALLOUTS) at = CALLOUTS - 1;
+        while (at > 0 && bw[at - 1] < w) {
+            best[at] = best[at - 1];
+            bw[at] = bw[at - 1];
+            at--;
+        }
+        best[at] = k;
+        bw[at] = w;
+    }
+    SceneRect placed[CALLOUTS];
+    int np = 0;
+    char buf[96];
+    scene_text_role(&f->tx, SCENE_TEXT_TOKEN);
+    for (int j = 0; j < nb; j++) {
+        SceneRect c = L->cell[best[j]];
+        scene_token_display(f->s, best[j], buf, sizeof buf);
+        double tw = scene_text_width(&f->tx, size, true, buf, NULL);
+        double w = tw + 0.6 * u, h = 1.3 * size;
+        SceneRect r = {c.x + c.w / 2 - w / 2, c.y - h - 0.15 * u, w, h};
+        if (r.x < L->beams.x) r.x = L->beams.x;
+        if (r.x + r.w > L->beams.x + L->beams.w) r.x = L->beams.x + L->beams.w - r.w;
+        bool clash = false;
+        for (int q = 0; q < np && !clash; q++)
+            clash = r.x < placed[q].x + placed[q].w + 0.2 * u && placed[q].x < r.x + r.w + 0.2 * u &&
+                    r.y < placed[q].y + placed[q].h && placed[q].y < r.y + r.h;
+        if (clash) continue;
+        placed[np++] = r;
+        scene_set_rgba(cr, th->panel);
+        cairo_rectangle(cr, r.x, r.y, r.w, r.h);
+        cairo_fill_preserve(cr);
+        scene_set_rgba(cr, scene_theme_ramp(th, sqrt(bw[j])));
+        cairo_set_line_width(cr, fmax(1.5, 0.12 * u));
+        cairo_stroke(cr);
+        cairo_move_to(cr, c.x + c.w / 2, r.y + r.h);
+        cairo_line_to(cr, c.x + c.w / 2, c.y);
+        cairo_stroke(cr);
+        scene_text_on(&f->tx, th->panel);
+        scene_text_draw(&f->tx, r.x + r.w / 2, r.y + (r.h - 1.17 * size) / 2, size, true,
+                        ALIGN_CENTER, 0, th->gen_text, buf);
+    }
+    scene_text_role(&f->tx, SCENE_TEXT_LABEL);
+    scene_text_on(&f->tx, th->bg);
+}
+
+// The first frame: the whole prompt is on the picture; say what to do.
+void scene_draw_call_to_action(Frame *f) {
+    if (f->r || f->s->n_tokens <= 0) return;
+    const SceneLayout *L = f->lay;
+    double u = f->u, size = SCENE_BIG_FONT * u;
+    scene_text_on(&f->tx, f->th->bg);
+    double y = L->beams.y + fmax(0, (L->token_row.y - L->beams.y - 1.2 * size) / 2);
+    scene_text_draw(&f->tx, L->beams.x + L->beams.w / 2, y, size, true, ALIGN_CENTER,
+                    L->beams.w, f->th->accent_text, "Press Space to run the prompt");
+}
+
 void scene_draw_hover_column(Frame *f) {
     const SceneLayout *L = f->lay;
     int i = f->v->hover;
