@@ -1453,3 +1453,28 @@ Test(window, toolbar_laid_out_once_per_frame) {
     cr_assert_eq(a->n_layouts, n0 + 3, "a new size: laid out again");
     fx_free(&f);
 }
+
+// M measures: from the next step on the counters show a real logit difference between the
+// cache and no cache (not "not measured"); M again stops. O switches the picture's layout.
+Test(window, measure_key_and_layout_key) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    key(a, SDLK_SPACE);
+    cr_assert_lt(session_last(&f.s)->max_logit_diff, 0, "not measured without M");
+    key(a, SDLK_m);
+    cr_assert(f.s.verify);
+    key(a, SDLK_SPACE);
+    float d = session_last(&f.s)->max_logit_diff;
+    cr_assert(d >= 0 && d < 1e-2, "measured difference %g", (double)d);
+    key(a, SDLK_m);
+    cr_assert(!f.s.verify);
+    key(a, SDLK_SPACE);
+    cr_assert_lt(session_last(&f.s)->max_logit_diff, 0);
+    cr_assert_eq(a->view.layout, VIEW_LAYOUT_PROJECTOR, "the projector layout is the default");
+    key(a, SDLK_o);
+    cr_assert_eq(a->view.layout, VIEW_LAYOUT_DETAIL);
+    key(a, SDLK_o);
+    cr_assert_eq(a->view.layout, VIEW_LAYOUT_PROJECTOR);
+    fx_free(&f);
+}

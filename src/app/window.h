@@ -84,6 +84,8 @@ typedef enum {
     ACT_PIN,         // click: pin (or unpin) a token's attention row
     ACT_SCROLL,      // wheel: scroll back along the sequence
     ACT_ZOOM,        // Ctrl + wheel: zoom the token cells
+    ACT_LAYOUT,      // projector / detail layout of the picture
+    ACT_VERIFY,      // measure the cache / no-cache logit difference on every step (or stop)
     ACT_COUNT
 } AppAction;
 

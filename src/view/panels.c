@@ -139,7 +139,7 @@ static double section_title(Frame *f, SceneRect r, const char *title, const char
 // Height of the counters box of the layout (big rows and small rows).
 static double counters_height(Frame *f, int *n_small) {
     double u = f->u;
-    *n_small = f->v->layout == VIEW_LAYOUT_DETAIL ? 6 : 2;
+    *n_small = f->v->layout == VIEW_LAYOUT_DETAIL ? 6 : f->s->verify ? 3 : 2;
     return 0.5 * u + 1.25 * SCENE_MIN_FONT * u + 4 * 2.1 * u + *n_small * 1.5 * u + 0.4 * u;
 }
 
@@ -188,9 +188,16 @@ static void draw_counters(Frame *f, SceneRect r, int n_small) {
     snprintf(line, sizeof line, "%d tokens, context %d", s->n_tokens, cfg->seq_len);
     ROW("sequence length", line, th->text, false);
     kv_format_bytes(v2, sizeof v2, config_kv_bytes_per_token(cfg));
-    snprintf(line, sizeof line, on ? "%s per token" : "none kept (%s per token with it)", v2);
+    snprintf(line, sizeof line, on ? "%s per token" : "none kept", v2);
     ROW("cache growth", line, th->text, false);
-    if (n_small > 2) {
+    if (n_small == 3) {
+        if (rec && rec->max_logit_diff >= 0)
+            snprintf(line, sizeof line, "%.2g", (double)rec->max_logit_diff);
+        else
+            snprintf(line, sizeof line, "from the next step");
+        ROW("max logit diff, cache vs none", line, th->text, false);
+    }
+    if (n_small > 3) {
     snprintf(line, sizeof line, "%d", s->cursor);
     ROW("step", line, th->text, false);
     if (rec) {
@@ -205,7 +212,7 @@ static void draw_counters(Frame *f, SceneRect r, int n_small) {
         if (rec->max_logit_diff >= 0)
             snprintf(line, sizeof line, "%.2g", (double)rec->max_logit_diff);
         else
-            snprintf(line, sizeof line, "not measured (V measures)");
+            snprintf(line, sizeof line, "not measured (M measures)");
         ROW("max logit diff, cache vs none", line, th->text, false);
     } else {
         ROW("FLOPs total", "0 FLOP", th->text, false);
