@@ -91,6 +91,8 @@ typedef enum {
 
 struct AppState;
 
+#define APP_EXPORTS 3 // E writes PNG, SVG and PDF
+
 #define ACTION_KEYS 4
 
 typedef struct {
@@ -255,7 +257,7 @@ typedef struct AppState {
 
     // exports
     char export_dir[512];
-    char last_export[2][640]; // paths of the last PNG and SVG
+    char last_export[APP_EXPORTS][640]; // paths of the last PNG, SVG and PDF
 
     // pointer
     double mouse_x, mouse_y;
@@ -338,6 +340,8 @@ void app_window_fullscreen(AppState *a, bool on);
 
 // Writes the current frame as PNG and SVG into a->export_dir (created); sets the notice.
 bool app_export(AppState *a);
+// The size E exports at: 16:9 at the window's width (at least 640 wide).
+void app_export_size(const AppState *a, int *w, int *h);
 
 // ----------------------------------------------------------------------------------------------
 // What the action table's handlers call (window_app.c)

@@ -238,7 +238,10 @@ KvStatus export_render(const Session *s, const View *v, int w, int h, double t_a
             cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_CREATOR, "kvscope");
         }
         break;
-    default: surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h); break;
+    default:
+        surface = cairo_image_surface_create(v->transparent ? CAIRO_FORMAT_ARGB32
+                                                            : CAIRO_FORMAT_RGB24, w, h);
+        break;
     }
     cairo_t *cr = cairo_create(surface);
     scene_draw(cr, s, &view, w, h, t_anim);

@@ -323,7 +323,8 @@ void scene_draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_b
 
     Raster ras = {0};
     SceneRect clip = {band.x - L->label_w, band.y, band.w + L->label_w, band.h + 0.3 * u};
-    bool direct = !f->vector && raster_begin(cr, clip, &ras);
+    // The rasterizer blends onto opaque pixels: a transparent picture gets cairo's strokes.
+    bool direct = !f->vector && !v->transparent && raster_begin(cr, clip, &ras);
     BeamGeom *geoms = direct ? kv_malloc((n > 0 ? n : 1) * sizeof *geoms) : NULL;
     Ink *inks = direct ? kv_malloc((size_t)nkeys * sizeof *inks) : NULL;
     int *order = direct ? kv_malloc((size_t)nkeys * sizeof *order) : NULL;

@@ -87,11 +87,13 @@ static void selection_name(const Frame *f, char *buf, size_t cap) {
     snprintf(buf, cap, "%s \xc2\xb7 %s", lb, hb);
 }
 
+static void draw_matrix_vector(Frame *f, int n, double cell);
+static void draw_matrix_image(Frame *f, int n, double cell);
+static void draw_marks(Frame *f, int n, double cell);
+
 void scene_heatmap_draw(Frame *f) {
     const SceneLayout *L = f->lay;
-    const Session *s = f->s;
     const Theme *th = f->th;
-    cairo_t *cr = f->cr;
     double u = f->u;
     int n = L->hm_n;
     double cell = L->hm_cell;
@@ -109,7 +111,68 @@ void scene_heatmap_draw(Frame *f) {
         return;
     }
 
-    // The matrix as an n x n image.
+    if (f->vector) {
+        draw_matrix_vector(f, n, cell);
+    } else {
+        draw_matrix_image(f, n, cell);
+    }
+    draw_marks(f, n, cell);
+}
+
+// SVG and PDF: the matrix as rectangles, a run of cells of one colour in a row as one, every
+// rectangle of a colour in one path (a scaled bitmap would blur or pixelate on a slide).
+static void draw_matrix_vector(Frame *f, int n, double cell) {
+    const SceneLayout *L = f->lay;
+    cairo_t *cr = f->cr;
+    unsigned char *lv = kv_malloc((size_t)n * (size_t)n);
+    float *w = kv_malloc((size_t)n * sizeof *w);
+    for (int row = 0; row < n; row++) {
+        row_weights(f->s, f->v, row, w);
+        for (int c = 0; c <= row; c++) {
+            float x = w[c] > 0 ? sqrtf(w[c]) : 0;
+            int k = (int)(x * 63 + 0.5f);
+            lv[(size_t)row * n + c] = (unsigned char)(k < 0 ? 0 : k > 63 ? 63 : k);
+        }
+    }
+    cairo_save(cr);
+    cairo_set_antialias(cr, CAIRO_ANTIALIAS_NONE);
+    scene_set_rgba(cr, f->th->panel); // above the diagonal: not attended (causal mask)
+    for (int row = 0; row + 1 < n; row++)
+        cairo_rectangle(cr, L->hm_x + (row + 1) * cell, L->hm_y + row * cell,
+                        (n - row - 1) * cell, cell);
+    cairo_fill(cr);
+    for (int k = 0; k < 64; k++) {
+        bool any = false;
+        for (int row = 0; row < n; row++) {
+            const unsigned char *r = lv + (size_t)row * n;
+            for (int c = 0; c <= row;) {
+                if (r[c] != k) {
+                    c++;
+                    continue;
+                }
+                int e = c;
+                while (e + 1 <= row && r[e + 1] == k) e++;
+                cairo_rectangle(cr, L->hm_x + c * cell, L->hm_y + row * cell, (e - c + 1) * cell,
+                                cell);
+                any = true;
+                c = e + 1;
+            }
+        }
+        if (!any) continue;
+        scene_set_rgba(cr, scene_theme_ramp(f->th, k / 63.0));
+        cairo_fill(cr);
+    }
+    cairo_restore(cr);
+    free(w);
+    free(lv);
+}
+
+// Image targets: the matrix as an n x n image that cairo scales without smoothing.
+static void draw_matrix_image(Frame *f, int n, double cell) {
+    const SceneLayout *L = f->lay;
+    const Session *s = f->s;
+    const Theme *th = f->th;
+    cairo_t *cr = f->cr;
     cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, n, n);
     float *w = kv_malloc((size_t)n * sizeof *w);
     if (cairo_surface_status(img) == CAIRO_STATUS_SUCCESS) {
@@ -144,7 +207,15 @@ void scene_heatmap_draw(Frame *f) {
     }
     free(w);
     cairo_surface_destroy(img);
+}
 
+static void draw_marks(Frame *f, int n, double cell) {
+    const SceneLayout *L = f->lay;
+    const Session *s = f->s;
+    const Theme *th = f->th;
+    cairo_t *cr = f->cr;
+    double u = f->u;
+    char buf[128];
     double side = n * cell;
     // Outlines: hover column, pinned row, write-head row.
     cairo_set_line_width(cr, fmax(1.5, 0.1 * u));

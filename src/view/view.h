@@ -96,6 +96,7 @@ typedef struct {
     int pinned;           // token whose attention row is pinned (heatmap), or -1
     float beam_threshold; // beams of a smaller attention weight are not drawn
     bool show_panels;     // counters, chart and next-token panel (default true)
+    bool transparent;     // no background painted (exports for a slide's own background)
     bool help;            // help overlay listing every key
     const ViewHelpRow *help_rows; // its lines, n_help_rows (borrowed)
     int n_help_rows;
