@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define VOCAB 400
@@ -249,4 +250,85 @@ Test(classroom, every_position_has_its_cell_and_every_beam_its_token, .timeout =
     }
     cr_assert_geq(f.s.n_tokens, 511, "the test reached %d tokens", f.s.n_tokens);
     fixture_free(&f);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Reference images, SDL-style: six states rendered at 640x360 and compared with the committed
+// PNGs in tests/data/ref/. Tolerance: per pixel, a channel may differ by up to 48 of 255 on at
+// most 1.5% of the pixels (antialiasing and font rasterisation differ a little between cairo
+// and pango builds), and the mean absolute difference over all channels stays under 1.5 of 255.
+// Regenerate after an intended change of the picture with
+//   KVSCOPE_REGEN_REF=1 ./build/kvscope-tests --filter 'classroom/reference_images'
+// and look at the new files before committing them.
+
+#define REF_W 640
+#define REF_H 360
+
+static void ref_state(const char *name, Fixture *f, View *v) {
+    view_init(v);
+    if (strcmp(name, "first_frame") == 0) return;
+    for (int k = 0; k < 20; k++) cr_assert(session_step(&f->s));
+    if (strcmp(name, "cache_off") == 0) {
+        session_set_mode(&f->s, CACHE_MODE_OFF);
+        for (int k = 0; k < 3; k++) cr_assert(session_step(&f->s));
+    } else if (strcmp(name, "heatmap") == 0) {
+        v->kind = VIEW_HEATMAP;
+    } else if (strcmp(name, "light") == 0) {
+        v->theme = THEME_LIGHT;
+    } else if (strcmp(name, "tokens_300") == 0) {
+        while (f->s.n_tokens < 300) cr_assert(session_step(&f->s));
+    }
+}
+
+Test(classroom, reference_images, .timeout = 240) {
+    static const char *const states[] = {"first_frame", "cache_on_20", "cache_off",
+                                         "heatmap",     "light",       "tokens_300"};
+    bool regen = getenv("KVSCOPE_REGEN_REF") && *getenv("KVSCOPE_REGEN_REF") == '1';
+    for (size_t k = 0; k < sizeof states / sizeof states[0]; k++) {
+        Fixture f;
+        fixture_init(&f, 3, 512);
+        View v;
+        ref_state(states[k], &f, &v);
+        cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, REF_W, REF_H);
+        cairo_t *cr = cairo_create(img);
+        scene_draw(cr, &f.s, &v, REF_W, REF_H, 1.0);
+        cairo_destroy(cr);
+        cairo_surface_flush(img);
+        char name[64];
+        snprintf(name, sizeof name, "ref/%s.png", states[k]);
+        char *path = tu_data_path(name);
+        if (regen) {
+            cr_assert_eq(cairo_surface_write_to_png(img, path), CAIRO_STATUS_SUCCESS, "%s", path);
+        } else {
+            cairo_surface_t *ref = cairo_image_surface_create_from_png(path);
+            cr_assert_eq(cairo_surface_status(ref), CAIRO_STATUS_SUCCESS, "%s missing", path);
+            cr_assert_eq(cairo_image_surface_get_width(ref), REF_W);
+            cr_assert_eq(cairo_image_surface_get_height(ref), REF_H);
+            const unsigned char *a = cairo_image_surface_get_data(img);
+            const unsigned char *b = cairo_image_surface_get_data(ref);
+            int sa = cairo_image_surface_get_stride(img), sb = cairo_image_surface_get_stride(ref);
+            long off = 0;
+            double sum = 0;
+            for (int y = 0; y < REF_H; y++)
+                for (int x = 0; x < REF_W; x++) {
+                    bool far = false;
+                    for (int c = 0; c < 3; c++) {
+                        int d = abs(a[(size_t)y * sa + x * 4 + c] - b[(size_t)y * sb + x * 4 + c]);
+                        sum += d;
+                        far = far || d > 48;
+                    }
+                    off += far;
+                }
+            double mean = sum / (3.0 * REF_W * REF_H);
+            cr_log_info("reference %-12s: %ld pixels off, mean difference %.3f", states[k], off,
+                        mean);
+            cr_assert_leq(off, (long)(0.015 * REF_W * REF_H), "%s: %ld pixels differ", states[k],
+                          off);
+            cr_assert_lt(mean, 1.5, "%s: mean difference %.2f", states[k], mean);
+            cairo_surface_destroy(ref);
+        }
+        free(path);
+        cairo_surface_destroy(img);
+        fixture_free(&f);
+    }
 }
