@@ -7,10 +7,9 @@
 
 void scene_layers_layout(const Session *s, const View *v, SceneRect c, SceneLayout *L) {
     (void)v;
-    double token_h = 2.0 * L->unit;
-    L->line_h = token_h;
+    double token_h = ceil(1.35 * scene_token_size(L->unit));
     SceneRect row = {c.x + L->label_w, c.y + c.h - token_h, c.w - L->label_w, token_h};
-    scene_layout_cells(s, row, 1, token_h, L);
+    scene_layout_cells(s, row, 1, 0, L);
     L->beams = (SceneRect){row.x, c.y, row.w, row.y - 0.25 * L->unit - c.y};
 }
 

@@ -19,7 +19,10 @@ SceneRect scene_layout_frame(const Session *s, const View *v, int width, int hei
     memset(L, 0, sizeof *L);
     L->width = width;
     L->height = height;
-    double u = fmin(height / 54.0, width / 88.0);
+    // The unit: 1/50 of the height or 1/88 of the width, whichever is smaller, so that on a
+    // 1280x720 projector even the window's picture above its toolbar keeps the smallest text
+    // (SCENE_MIN_FONT units) at 14 px or more.
+    double u = fmin(height / 50.0, width / 88.0);
     if (u < 5)
         u = 5;
     L->unit = u;
@@ -100,56 +103,72 @@ double scene_token_size(double u) { return floor(SCENE_TOKEN_FONT * u * 4 + 0.5)
 
 double scene_cell_pad(double u) { return 0.5 * u; }
 
-void scene_layout_cells(const Session *s, SceneRect c, int max_lines, double token_h,
-                        SceneLayout *L) {
-    double u = L->unit;
-    int n = s->n_tokens < SCENE_MAX_CELLS ? s->n_tokens : SCENE_MAX_CELLS;
-    if (max_lines > SCENE_MAX_LINES) max_lines = SCENE_MAX_LINES;
-    if (max_lines < 1) max_lines = 1;
-    L->first = 0;
-    L->last = n - 1;
-    L->n_lines = 0;
-    L->compact = false;
-    // Full cells: as wide as their text, wrapped like words.
-    CellMeasure cm;
-    cell_measure_begin(&cm);
-    double size = scene_token_size(u), pad = scene_cell_pad(u), min_w = 1.4 * u;
+// Lays the cells out at one token size: as wide as their text, wrapped like words, at most
+// max_lines lines. False when they do not fit.
+static bool layout_full(CellMeasure *cm, const Session *s, SceneRect c, int n, int max_lines,
+                        double size, double token_h, SceneLayout *L) {
+    double u = L->unit, pad = scene_cell_pad(u), min_w = 0.7 * size + pad;
     double x = c.x;
     int line = 0;
-    bool fits = true;
-    for (int i = 0; i < n && fits; i++) {
-        double w = fmax(text_width(&cm, s, i, size) + pad, min_w);
+    for (int i = 0; i < n; i++) {
+        double w = fmax(text_width(cm, s, i, size) + pad, min_w);
         if (w > c.w) w = c.w;
         if (x + w > c.x + c.w + 1e-9 && x > c.x) {
             line++;
             x = c.x;
         }
-        if (line >= max_lines) {
-            fits = false;
-            break;
-        }
+        if (line >= max_lines) return false;
         L->cell[i] = (SceneRect){x, c.y + line * L->line_h, w, token_h};
         L->cell_line[i] = line;
         x += w;
     }
-    cell_measure_end(&cm);
-    if (fits) {
-        L->n_lines = n > 0 ? line + 1 : 0;
-    } else {
-        // Compact: one width for every cell, as many per line as the whole context needs, so
-        // that the cells stay where they are until the context is full.
-        L->compact = true;
-        int ctx = s->model->cfg.seq_len > n ? s->model->cfg.seq_len : n;
-        if (ctx > SCENE_MAX_CELLS) ctx = SCENE_MAX_CELLS;
-        int per_line = (ctx + max_lines - 1) / max_lines;
-        double cw = c.w / per_line;
-        for (int i = 0; i < n; i++) {
-            int ln = i / per_line;
-            L->cell[i] = (SceneRect){c.x + (i % per_line) * cw, c.y + ln * L->line_h, cw, token_h};
-            L->cell_line[i] = ln;
+    L->n_lines = n > 0 ? line + 1 : 0;
+    return true;
+}
+
+void scene_layout_cells(const Session *s, SceneRect c, int max_lines_cap, double line_extra,
+                        SceneLayout *L) {
+    double u = L->unit;
+    int n = s->n_tokens < SCENE_MAX_CELLS ? s->n_tokens : SCENE_MAX_CELLS;
+    L->first = 0;
+    L->last = n - 1;
+    L->n_lines = 0;
+    L->compact = false;
+    // Every token's text in full at the token size; when that does not fit, at the smallest
+    // size; when that does not fit either, compact cells of one width.
+    CellMeasure cm;
+    cell_measure_begin(&cm);
+    const double sizes[2] = {scene_token_size(u), floor(SCENE_MIN_FONT * u * 4 + 0.5) / 4};
+    bool fits = false;
+    double token_h = 0;
+    for (int k = 0; k < 2 && !fits; k++) {
+        L->token_size = sizes[k];
+        token_h = ceil(1.35 * sizes[k]);
+        L->line_h = token_h + line_extra;
+        int max_lines = (int)((c.h - token_h) / L->line_h) + 1;
+        if (max_lines > max_lines_cap) max_lines = max_lines_cap;
+        if (max_lines > SCENE_MAX_LINES) max_lines = SCENE_MAX_LINES;
+        if (max_lines < 1) max_lines = 1;
+        fits = layout_full(&cm, s, c, n, max_lines, sizes[k], token_h, L);
+        if (!fits && k == 1) {
+            // Compact: one width for every cell, as many per line as the whole context needs,
+            // so that the cells stay where they are until the context is full.
+            L->compact = true;
+            int ctx = s->model->cfg.seq_len > n ? s->model->cfg.seq_len : n;
+            if (ctx > SCENE_MAX_CELLS) ctx = SCENE_MAX_CELLS;
+            int per_line = (ctx + max_lines - 1) / max_lines;
+            double cw = c.w / per_line;
+            L->token_size = sizes[0]; // the texts that fit a cell, and the call-outs
+            for (int i = 0; i < n; i++) {
+                int ln = i / per_line;
+                L->cell[i] =
+                    (SceneRect){c.x + (i % per_line) * cw, c.y + ln * L->line_h, cw, token_h};
+                L->cell_line[i] = ln;
+            }
+            L->n_lines = n > 0 ? (n - 1) / per_line + 1 : 0;
         }
-        L->n_lines = n > 0 ? (n - 1) / per_line + 1 : 0;
     }
+    cell_measure_end(&cm);
     for (int k = 0; k < L->n_lines; k++) L->line_y[k] = c.y + k * L->line_h;
     double rows_h = L->n_lines > 0 ? (L->n_lines - 1) * L->line_h + token_h : token_h;
     L->token_row = (SceneRect){c.x, c.y, c.w, rows_h};

@@ -185,8 +185,8 @@ static void draw_counters(Frame *f, SceneRect r, int n_small) {
         ROW("step time (measured)", "\xe2\x80\x94", th->text_dim, true);
     }
     // Detail rows.
-    snprintf(line, sizeof line, "%d tokens, context %d", s->n_tokens, cfg->seq_len);
-    ROW("sequence length", line, th->text, false);
+    snprintf(line, sizeof line, "%d / %d tokens", s->n_tokens, cfg->seq_len);
+    ROW("length / context", line, th->text, false);
     kv_format_bytes(v2, sizeof v2, config_kv_bytes_per_token(cfg));
     snprintf(line, sizeof line, on ? "%s per token" : "none kept", v2);
     ROW("cache growth", line, th->text, false);

@@ -139,10 +139,10 @@ int scene_heatmap_hit_token(const SceneLayout *L, double x, double y);
 // part of the main area left for the view.
 SceneRect scene_layout_frame(const Session *s, const View *v, int width, int height,
                              SceneLayout *L);
-// Token cells of every position in lines of token_h high cells, L->line_h apart, from the
-// top left of area across its width, at most max_lines lines (see SceneLayout); sets
-// token_row, first, last and the write head's point. L->line_h is set by the caller.
-void scene_layout_cells(const Session *s, SceneRect area, int max_lines, double token_h,
+// Token cells of every position in lines from the top left of area across its width, at most
+// max_lines lines that fit area, each line its cells and line_extra under them (see
+// SceneLayout); sets token_size, line_h, token_row, first, last and the write head's point.
+void scene_layout_cells(const Session *s, SceneRect area, int max_lines, double line_extra,
                         SceneLayout *L);
 // The token text size and a cell's padding at unit u.
 double scene_token_size(double u);

@@ -15,22 +15,20 @@ static double clampd(double x, double lo, double hi) {
 void scene_sequence_layout(const Session *s, const View *v, SceneRect c, SceneLayout *L) {
     (void)v;
     double u = L->unit;
-    double token_h = 2.0 * u;
     int nl = L->n_layers > 0 ? L->n_layers : 1;
-    L->block_h = clampd(2.4 * u / nl, 0.22 * u, 0.6 * u);
+    L->block_h = clampd(1.6 * u / nl, 0.2 * u, 0.45 * u);
     L->block_gap = fmax(1.0, 0.15 * L->block_h);
-    L->block_gap0 = 0.2 * u;
+    L->block_gap0 = 0.15 * u;
     double stack = nl * (L->block_h + L->block_gap) - L->block_gap;
-    L->line_h = token_h + L->block_gap0 + stack + 0.8 * u;
     // Head room above the first line for the beams' arcs.
-    double head_room = clampd(0.2 * c.h, 3.5 * u, 8 * u);
+    double head_room = clampd(0.16 * c.h, 3.0 * u, 7 * u);
     SceneRect lines = {c.x + L->label_w, c.y + head_room, c.w - L->label_w, c.h - head_room};
-    int max_lines = (int)((lines.h + 0.8 * u) / L->line_h);
-    scene_layout_cells(s, lines, max_lines, token_h, L);
+    scene_layout_cells(s, lines, SCENE_MAX_LINES, L->block_gap0 + stack + 0.6 * u, L);
     L->beams = (SceneRect){lines.x, c.y, lines.w, c.h};
-    double last_bottom = L->token_row.y + L->token_row.h + L->block_gap0 + stack;
-    L->blocks = (SceneRect){lines.x, L->token_row.y + token_h + L->block_gap0, lines.w,
-                            last_bottom - (L->token_row.y + token_h + L->block_gap0)};
+    double token_h = L->n_lines > 0 ? L->cell[0].h : 0;
+    double top = L->token_row.y + token_h + L->block_gap0;
+    L->blocks = (SceneRect){lines.x, top, lines.w, L->token_row.y + L->token_row.h +
+                                                       L->block_gap0 + stack - top};
 }
 
 // ----------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ void scene_draw_token_row(Frame *f) {
     const Session *s = f->s;
     double u = f->u;
     char buf[96];
-    double size = scene_token_size(u), pad = scene_cell_pad(u);
+    double size = L->token_size, pad = scene_cell_pad(u);
     double drop = scene_anim_drop(f->t);
     scene_text_role(&f->tx, SCENE_TEXT_TOKEN);
     for (int i = L->first; i <= L->last; i++) {
@@ -48,7 +48,7 @@ void scene_draw_token_row(Frame *f) {
             tc.a *= alpha;
             scene_text_on(&f->tx, under);
             scene_text_draw(&f->tx, b.x + b.w / 2, b.y + (b.h - 1.17 * size) / 2 + dy, size,
-                            !prompt, ALIGN_CENTER, b.w, tc, buf);
+                            !prompt, ALIGN_CENTER, b.w + 0.5, tc, buf);
         } else {
             // Too narrow for its text (hover shows it): a mark in the text's colour.
             scene_set_rgba_a(cr, tc, 0.8 * alpha);

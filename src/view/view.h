@@ -185,6 +185,8 @@ typedef struct {
     SceneRect cell[SCENE_MAX_CELLS];
     int cell_line[SCENE_MAX_CELLS];
     double line_h;         // a line: its token cells, its block stacks and the gap under them
+    double token_size;     // the token text size (smaller than the token font only when
+                           // that is what keeps every text whole)
     double block_h, block_gap; // a cache block's height and the gap between two layers'
     double block_gap0;         // from a token cell's bottom to its first block
     int head_pos;          // the write head: the last step's query position (-1 before any step)
