@@ -67,8 +67,8 @@ Test(classroom, contrast_formula) {
 // What the scene reports
 
 typedef struct {
-    int n, n_token, n_counter;
-    double min_size, min_token, min_counter, min_contrast;
+    int n, n_token, n_counter, n_caption;
+    double min_size, min_token, min_counter, min_contrast, min_caption;
     char worst_size[96], worst_contrast[96], worst_token[96];
     int cut_tokens;
 } TextStats;
@@ -87,6 +87,10 @@ static void on_text(void *ctx, const SceneText *t) {
             st->min_token = t->size;
             snprintf(st->worst_token, sizeof st->worst_token, "%s", t->utf8);
         }
+    }
+    if (t->role == SCENE_TEXT_CAPTION) {
+        st->n_caption++;
+        st->min_caption = fmin(st->min_caption, t->size);
     }
     if (t->role == SCENE_TEXT_COUNTER) {
         st->n_counter++;
@@ -121,7 +125,7 @@ static void on_beam(void *ctx, const SceneBeam *b) {
 static void measure(const Session *s, View v, int w, int h, double t, TextStats *ts,
                     BeamStats *bs, SceneLayout *L) {
     *ts = (TextStats){.min_size = 1e9, .min_token = 1e9, .min_counter = 1e9,
-                      .min_contrast = 1e9};
+                      .min_contrast = 1e9, .min_caption = 1e9};
     scene_layout(s, &v, w, h, L);
     *bs = (BeamStats){.L = L, .column_only = v.kind == VIEW_LAYERS};
     SceneTextSink tsink = {on_text, ts};
@@ -157,6 +161,8 @@ static void check_legible(const Session *s, const View *v, const char *state) {
     if (ts.n_counter)
         cr_assert_geq(ts.min_counter, MIN_TOKEN, "%s: a counter at %.2f px", state,
                       ts.min_counter);
+    if (ts.n_caption)
+        cr_assert_geq(ts.min_caption, 24.0, "%s: a caption at %.2f px", state, ts.min_caption);
     cr_assert_geq(ts.min_contrast, MIN_CONTRAST, "%s: \"%s\" at %.2f:1", state,
                   ts.worst_contrast, ts.min_contrast);
     cr_assert_eq(bs.bad, 0, "%s: %d of %d beams off their token: %s", state, bs.bad, bs.n,

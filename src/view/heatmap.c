@@ -100,11 +100,15 @@ void scene_heatmap_draw(Frame *f) {
     char buf[128], sel[80];
     selection_name(f, sel, sizeof sel);
     snprintf(buf, sizeof buf, "attention matrix \xc2\xb7 %s", sel);
-    scene_text_draw(&f->tx, L->hm_x, L->main.y, 1.2 * u, true, ALIGN_LEFT, L->main.w * 0.6,
-                    th->text, buf);
-    scene_text_draw(&f->tx, L->main.x + L->main.w, L->main.y + 0.2 * u, SCENE_MIN_FONT * u, false,
-                    ALIGN_RIGHT, L->main.w * 0.38, th->text_dim,
-                    "rows: query \xc2\xb7 columns: key position");
+    // The title, and beside it what rows and columns are where both fit.
+    const char *note = "rows: query \xc2\xb7 columns: key position";
+    double right = L->main.x + L->main.w;
+    double tw = scene_text_draw(&f->tx, L->hm_x, L->main.y, 1.2 * u, true, ALIGN_LEFT,
+                                right - L->hm_x, th->text, buf);
+    double nw = scene_text_width(&f->tx, SCENE_MIN_FONT * u, false, note, NULL);
+    if (L->hm_x + tw + u + nw <= right)
+        scene_text_draw(&f->tx, right, L->main.y + 0.2 * u, SCENE_MIN_FONT * u, false,
+                        ALIGN_RIGHT, 0, th->text_dim, note);
     if (n <= 0 || cell <= 0) {
         scene_text_draw(&f->tx, L->hm_x, L->hm_y + u, SCENE_MIN_FONT * u, false, ALIGN_LEFT, 0, th->text_faint,
                   "no step yet");

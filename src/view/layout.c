@@ -47,7 +47,7 @@ SceneRect scene_layout_frame(const Session *s, const View *v, int width, int hei
     if ((v->caption_title && *v->caption_title) || (v->caption_text && *v->caption_text)) {
         double ch = 0.8 * u +
                     (v->caption_title && *v->caption_title ? 1.25 * SCENE_CAPTION_TITLE * u : 0) +
-                    (v->caption_text && *v->caption_text ? 2.5 * SCENE_CAPTION_FONT * u : 0);
+                    (v->caption_text && *v->caption_text ? 3.7 * SCENE_CAPTION_FONT * u : 0);
         L->caption = (SceneRect){L->main.x, bottom - ch, L->main.w, ch};
         bottom = L->caption.y - 0.6 * u;
     }

@@ -344,9 +344,13 @@ static void draw_next_token(Frame *f, SceneRect r) {
         return;
     }
     double row_h = 1.55 * u;
-    int n = (int)((r.y + r.h - 0.2 * u - y) / row_h);
-    if (n > rec->n_top) n = rec->n_top;
+    int rows = (int)((r.y + r.h - 0.2 * u - y) / row_h);
+    int n = rows < rec->n_top ? rows : rec->n_top;
     if (n > 5) n = 5;
+    // A sampled token outside the rows shown keeps the last row: "chosen: ...".
+    bool in_rows = false;
+    for (int k = 0; k < n; k++) in_rows = in_rows || rec->top[k].id == rec->token_id;
+    if (!in_rows && n > 1 && n >= rows) n--;
     double tw = r.w * 0.34, bx = r.x + 0.6 * u + tw + 0.4 * u;
     double pw = scene_text_width(&f->tx, small, true, "100.0%", NULL);
     double bw = r.x + r.w - 0.9 * u - pw - bx;
@@ -382,7 +386,7 @@ static void draw_next_token(Frame *f, SceneRect r) {
     scene_text_on(&f->tx, th->panel);
     bool listed = false;
     for (int k = 0; k < n; k++) listed = listed || rec->top[k].id == rec->token_id;
-    if (!listed && y + (n + 1) * row_h < r.y + r.h) {
+    if (!listed && y + (n + 1) * row_h <= r.y + r.h + 0.2 * u) {
         scene_candidate_display(f->s, prev, rec->token_id, buf, sizeof buf);
         char line[160];
         snprintf(line, sizeof line, "chosen: %s (outside the top %d)", buf, n);
@@ -498,13 +502,17 @@ void scene_draw_caption(Frame *f) {
     scene_text_on(&f->tx, th->panel);
     double y = r.y + 0.4 * u;
     if (f->v->caption_title && *f->v->caption_title) {
+        scene_text_role(&f->tx, SCENE_TEXT_CAPTION);
         scene_text_draw(&f->tx, r.x + 0.8 * u, y, SCENE_CAPTION_TITLE * u, true, ALIGN_LEFT,
                         r.w - 1.6 * u, th->text, f->v->caption_title);
+        scene_text_role(&f->tx, SCENE_TEXT_LABEL);
         y += 1.25 * SCENE_CAPTION_TITLE * u;
     }
+    scene_text_role(&f->tx, SCENE_TEXT_CAPTION);
     if (f->v->caption_text && *f->v->caption_text)
         scene_text_draw_wrapped(&f->tx, r.x + 0.8 * u, y, SCENE_CAPTION_FONT * u, false,
-                                r.w - 1.6 * u, 2, th->text, f->v->caption_text);
+                                r.w - 1.6 * u, 3, th->text, f->v->caption_text);
+    scene_text_role(&f->tx, SCENE_TEXT_LABEL);
     scene_text_on(&f->tx, th->bg);
 }
 

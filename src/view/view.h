@@ -44,6 +44,7 @@ typedef enum {
     SCENE_TEXT_LABEL = 0, // every other text
     SCENE_TEXT_TOKEN,     // a token's text in its cell
     SCENE_TEXT_COUNTER,   // a must-read counter (mode, FLOPs this step, cache memory, step time)
+    SCENE_TEXT_CAPTION,   // a lesson caption's title or text (at least 24 px on a 1280x720 slide)
 } SceneTextRole;
 
 // One piece of text the scene drew. (x, y) is the left end of the baseline, size the font size
