@@ -225,48 +225,79 @@ static void draw_counters(Frame *f, SceneRect r, int n_small) {
 // ----------------------------------------------------------------------------------------------
 // Chart: cumulative FLOPs against step, measured history and the two closed forms
 
-static void draw_chart(Frame *f, SceneRect r) {
+typedef enum { CHART_CUMULATIVE, CHART_PER_STEP, CHART_MEMORY } ChartKind;
+
+// What a chart plots after `steps` steps (1 = the prefill): by the closed forms, in each mode.
+static double chart_formula(const Session *s, ChartKind k, bool cache, int steps) {
+    const ModelConfig *cfg = &s->model->cfg;
+    int np = s->n_prompt;
+    switch (k) {
+    case CHART_CUMULATIVE: return (double)flops_formula_run(cfg, cache, np, steps);
+    case CHART_PER_STEP:
+        return (double)flops_formula_run(cfg, cache, np, steps) -
+               (steps > 1 ? (double)flops_formula_run(cfg, cache, np, steps - 1) : 0);
+    default:
+        return cache ? (double)config_kv_bytes_per_token(cfg) * (np + steps - 1) : 0;
+    }
+}
+
+// ... and as measured by the step that was taken.
+static double chart_measured(const StepRecord *rec, ChartKind k) {
+    switch (k) {
+    case CHART_CUMULATIVE: return (double)counters_flops(&rec->total);
+    case CHART_PER_STEP: return (double)counters_flops(&rec->counted);
+    default: return (double)rec->kv_bytes_resident;
+    }
+}
+
+// One chart against sequence length (the tokens the step read, prompt + steps), both modes
+// by formula (dashed) and the run as measured (solid, in each step's mode). The axes are fixed
+// for the run: x from the prompt to the model's context, y to the largest formula value over
+// the context, so nothing moves while the class watches. x_labels: the bottom chart's.
+static void draw_series(Frame *f, SceneRect r, ChartKind kind, const char *title, bool x_labels) {
     const Theme *th = f->th;
     const Session *s = f->s;
     const ModelConfig *cfg = &s->model->cfg;
     cairo_t *cr = f->cr;
     double u = f->u, small = SCENE_MIN_FONT * u;
-    box(f, r, th->panel, th->panel_edge);
-    double y = section_title(f, r, "CUMULATIVE FLOPs", NULL);
-    int cur = s->cursor; // steps done; step i has index i-1
-    // The axes are fixed for the run: x from the prompt to the model's context (tokens), y up
-    // to the no-cache formula at the full context, so nothing moves while the class watches.
+    int cur = s->cursor;
     int x_lo = s->n_prompt, x_hi = cfg->seq_len > x_lo + 1 ? cfg->seq_len : x_lo + 1;
     int xmax = x_hi - x_lo; // steps the context holds
-    double ymax = (double)flops_formula_run(cfg, false, s->n_prompt, xmax);
-    for (int i = 0; i < cur; i++) ymax = fmax(ymax, (double)counters_flops(&s->steps[i].total));
+    bool per_step = kind == CHART_PER_STEP;
+    int first = per_step ? 2 : 1; // the per-step chart starts at the first decode step
+    double ymax = 0;
+    for (int m = 0; m < 2; m++) ymax = fmax(ymax, chart_formula(s, kind, m == 0, xmax));
+    for (int i = first - 1; i < cur; i++) ymax = fmax(ymax, chart_measured(&s->steps[i], kind));
     if (ymax <= 0) ymax = 1;
-    SceneRect p = {r.x + 1.8 * u, y + 0.3 * u, r.w - 2.6 * u, r.y + r.h - y - 2.2 * u};
-    if (p.h < 2 * u || p.w < 4 * u) return;
-#define PX(i) (p.x + p.w * ((double)(i)) / (xmax > 1 ? xmax - 1 : 1))
+    char buf[64], top[48];
+    if (kind == CHART_MEMORY) kv_format_bytes(top, sizeof top, (size_t)ymax);
+    else kv_format_number(top, sizeof top, ymax, KV_NUM_SI, "FLOP");
+    snprintf(buf, sizeof buf, "%s (0 \xe2\x80\x93 %s)", title, top);
+    scene_text_on(&f->tx, th->panel);
+    scene_text_draw(&f->tx, r.x + 0.6 * u, r.y, small, true, ALIGN_LEFT, r.w - 1.2 * u,
+                    th->text_dim, buf);
+    double y0 = r.y + 1.3 * small;
+    SceneRect p = {r.x + 0.8 * u, y0 + 0.2 * u, r.w - 1.6 * u,
+                   r.y + r.h - y0 - 0.3 * u - (x_labels ? 1.3 * small : 0)};
+    if (p.h < 1.5 * u || p.w < 4 * u) return;
+#define PX(i) (p.x + p.w * ((double)(i) - (first - 1)) / (xmax > first ? xmax - first : 1))
 #define PY(v) (p.y + p.h * (1 - (v) / ymax))
     scene_set_rgba(cr, th->grid);
     cairo_set_line_width(cr, fmax(1, 0.05 * u));
-    for (int k = 0; k <= 4; k++) {
-        cairo_move_to(cr, p.x, p.y + p.h * k / 4);
-        cairo_line_to(cr, p.x + p.w, p.y + p.h * k / 4);
+    for (int k = 0; k <= 2; k++) {
+        cairo_move_to(cr, p.x, p.y + p.h * k / 2);
+        cairo_line_to(cr, p.x + p.w, p.y + p.h * k / 2);
     }
     cairo_stroke(cr);
-    char buf[48];
-    kv_format_number(buf, sizeof buf, ymax, KV_NUM_SI, "FLOP");
-    scene_text_on(&f->tx, th->panel);
-    scene_text_draw(&f->tx, p.x + 0.3 * u, p.y + 0.1 * u, small, false, ALIGN_LEFT, 0,
-                    th->text_dim, buf);
-    scene_text_draw(&f->tx, p.x - 0.3 * u, p.y + p.h - 0.6 * small, small, false, ALIGN_RIGHT,
-                    1.5 * u, th->text_dim, "0");
-    snprintf(buf, sizeof buf, "%d tokens", x_lo + 1);
-    scene_text_draw(&f->tx, p.x, p.y + p.h + 0.15 * u, small, false, ALIGN_LEFT, 0,
-                    th->text_dim, buf);
-    snprintf(buf, sizeof buf, "%d tokens", x_hi);
-    scene_text_draw(&f->tx, p.x + p.w, p.y + p.h + 0.15 * u, small, false, ALIGN_RIGHT, 0,
-                    th->text_dim, buf);
-
-    // Closed forms, dashed: the parabola (no cache) and the straight line (cache).
+    if (x_labels) {
+        snprintf(buf, sizeof buf, "%d tokens", x_lo + first);
+        scene_text_draw(&f->tx, p.x, p.y + p.h + 0.1 * u, small, false, ALIGN_LEFT, 0,
+                        th->text_dim, buf);
+        snprintf(buf, sizeof buf, "%d tokens", x_hi);
+        scene_text_draw(&f->tx, p.x + p.w, p.y + p.h + 0.1 * u, small, false, ALIGN_RIGHT, 0,
+                        th->text_dim, buf);
+    }
+    // Closed forms, dashed.
     int samples = xmax < 64 ? xmax : 64;
     double dash[] = {0.45 * u, 0.3 * u};
     cairo_set_dash(cr, dash, 2, 0);
@@ -274,44 +305,53 @@ static void draw_chart(Frame *f, SceneRect r) {
     for (int mode = 0; mode < 2; mode++) {
         bool cache = mode == 0;
         for (int k = 0; k <= samples; k++) {
-            int i = (int)((double)k * (xmax - 1) / (samples > 0 ? samples : 1) + 0.5);
-            double v = (double)flops_formula_run(cfg, cache, s->n_prompt, i + 1);
-            if (k == 0) cairo_move_to(cr, PX(i), PY(v));
-            else cairo_line_to(cr, PX(i), PY(v));
+            int i = first + (int)((double)k * (xmax - first) / (samples > 0 ? samples : 1) + 0.5);
+            double v = chart_formula(s, kind, cache, i);
+            if (k == 0) cairo_move_to(cr, PX(i - 1), PY(v));
+            else cairo_line_to(cr, PX(i - 1), PY(v));
         }
         scene_set_rgba_a(cr, cache ? th->cache_on : th->cache_off, 0.8);
         cairo_stroke(cr);
     }
     cairo_set_dash(cr, NULL, 0, 0);
-    double vnc = (double)flops_formula_run(cfg, false, s->n_prompt, xmax);
-    scene_text_draw(&f->tx, p.x + p.w - 1.3 * u, PY(vnc) + 0.2 * u, small, false, ALIGN_RIGHT,
-                    0, th->cache_off_text, "no cache");
-    scene_text_draw(&f->tx, p.x + p.w, p.y + p.h - 1.4 * small, small, false, ALIGN_RIGHT, 0,
-                    th->cache_on_text, "cache");
-
-    // Measured history, one segment per step in the colour of that step's mode.
+    // The run as measured, one segment per step in the colour of that step's mode.
     cairo_set_line_width(cr, fmax(2, 0.2 * u));
-    for (int i = 0; i < cur && i < xmax; i++) {
+    for (int i = first - 1; i < cur && i < xmax; i++) {
         const StepRecord *rec = &s->steps[i];
-        double v = (double)counters_flops(&rec->total);
-        double pv = i > 0 ? (double)counters_flops(&s->steps[i - 1].total) : 0;
-        cairo_move_to(cr, PX(i > 0 ? i - 1 : 0), PY(i > 0 ? pv : v));
+        double v = chart_measured(rec, kind);
+        double pv = i > first - 1 ? chart_measured(&s->steps[i - 1], kind) : v;
+        cairo_move_to(cr, PX(i > first - 1 ? i - 1 : i), PY(pv));
         cairo_line_to(cr, PX(i), PY(v));
         scene_set_rgba(cr, rec->mode == CACHE_MODE_ON ? th->cache_on : th->cache_off);
         cairo_stroke(cr);
     }
-    if (cur > 0 && cur - 1 < xmax) {
-        int i = cur - 1;
-        double v = (double)counters_flops(&s->steps[i].total);
+    if (cur >= first && cur - 1 < xmax) {
+        double v = chart_measured(&s->steps[cur - 1], kind);
         scene_set_rgba(cr, th->head);
-        cairo_arc(cr, PX(i), PY(v), 0.3 * u, 0, 2 * M_PI);
+        cairo_arc(cr, PX(cur - 1), PY(v), 0.28 * u, 0, 2 * M_PI);
         cairo_fill(cr);
-        snprintf(buf, sizeof buf, "\xe2\x97\x8f measured, %d tokens", s->steps[i].pos + 2);
-        scene_text_draw(&f->tx, p.x + 0.3 * u, p.y + 0.3 * u + 1.2 * small, small, true,
-                        ALIGN_LEFT, p.w * 0.7, th->head_text, buf);
     }
 #undef PX
 #undef PY
+}
+
+static void draw_chart(Frame *f, SceneRect r) {
+    const Theme *th = f->th;
+    double u = f->u, small = SCENE_MIN_FONT * u;
+    box(f, r, th->panel, th->panel_edge);
+    // The key: which line is which.
+    scene_text_on(&f->tx, th->panel);
+    double x = r.x + 0.6 * u, y = r.y + 0.3 * u;
+    x += scene_text_draw(&f->tx, x, y, small, true, ALIGN_LEFT, 0, th->cache_on_text,
+                         "\xe2\x80\x94 cache") + 0.8 * u;
+    x += scene_text_draw(&f->tx, x, y, small, true, ALIGN_LEFT, 0, th->cache_off_text,
+                         "\xe2\x80\x94 no cache") + 0.8 * u;
+    scene_text_draw(&f->tx, x, y, small, false, ALIGN_LEFT, r.x + r.w - 0.6 * u - x,
+                    th->text_dim, "dashed: formula");
+    double top = y + 1.4 * small, h = (r.y + r.h - top) / 3;
+    draw_series(f, (SceneRect){r.x, top, r.w, h}, CHART_CUMULATIVE, "FLOPs so far", false);
+    draw_series(f, (SceneRect){r.x, top + h, r.w, h}, CHART_PER_STEP, "FLOPs per step", false);
+    draw_series(f, (SceneRect){r.x, top + 2 * h, r.w, h}, CHART_MEMORY, "cache memory", true);
 }
 
 // ----------------------------------------------------------------------------------------------
