@@ -14,6 +14,16 @@ static double clampd(double x, double lo, double hi) {
     return x < lo ? lo : x > hi ? hi : x;
 }
 
+int scene_caption_lines(const SceneLayout *L, const View *v) {
+    if (!v->caption_text || !*v->caption_text)
+        return 0;
+    // measured as draw_caption wraps it, never fewer than the two lines a caption box has
+    const double u = L->unit;
+    int lines = scene_text_line_count(SCENE_CAPTION_FONT * u, L->main.w - 1.6 * u,
+                                      v->caption_text);
+    return lines < 2 ? 2 : lines > 8 ? 8 : lines;
+}
+
 SceneRect scene_layout_frame(const Session *s, const View *v, int width, int height,
                              SceneLayout *L) {
     memset(L, 0, sizeof *L);
@@ -45,9 +55,10 @@ SceneRect scene_layout_frame(const Session *s, const View *v, int width, int hei
     L->legend = (SceneRect){L->main.x, L->main.y + L->main.h - 3.2 * u, L->main.w, 3.2 * u};
     double bottom = L->legend.y - 0.4 * u;
     if ((v->caption_title && *v->caption_title) || (v->caption_text && *v->caption_text)) {
+        const int lines = scene_caption_lines(L, v); // 2 for a caption of usual length
         double ch = 0.8 * u +
                     (v->caption_title && *v->caption_title ? 1.25 * SCENE_CAPTION_TITLE * u : 0) +
-                    (v->caption_text && *v->caption_text ? 3.7 * SCENE_CAPTION_FONT * u : 0);
+                    (lines > 0 ? 1.22 * SCENE_CAPTION_FONT * u * lines + 0.2 * u : 0);
         L->caption = (SceneRect){L->main.x, bottom - ch, L->main.w, ch};
         bottom = L->caption.y - 0.6 * u;
     }

@@ -551,7 +551,8 @@ void scene_draw_caption(Frame *f) {
     scene_text_role(&f->tx, SCENE_TEXT_CAPTION);
     if (f->v->caption_text && *f->v->caption_text)
         scene_text_draw_wrapped(&f->tx, r.x + 0.8 * u, y, SCENE_CAPTION_FONT * u, false,
-                                r.w - 1.6 * u, 3, th->text, f->v->caption_text);
+                                r.w - 1.6 * u, scene_caption_lines(f->lay, f->v), th->text,
+                                f->v->caption_text);
     scene_text_role(&f->tx, SCENE_TEXT_LABEL);
     scene_text_on(&f->tx, th->bg);
 }
