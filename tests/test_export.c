@@ -111,7 +111,7 @@ Test(export, svg_is_xml_and_keeps_text, .timeout = 60) {
     cr_assert_not_null(strstr(d, "<svg"));
     cr_assert_not_null(strstr(d, "</svg>"));
     cr_assert_not_null(strstr(d, "<text"));
-    cr_assert_not_null(strstr(d, ">KV CACHE</text>"));
+    cr_assert_not_null(strstr(d, ">KV CACHE ON</text>"));
     cr_assert_not_null(strstr(d, "Caption &amp; &lt;title&gt;"));
     char words[8][16];
     int nw = word_tokens(&f.s, words, 8);
@@ -410,4 +410,55 @@ Test(export, cli_render_writes_and_fails_cleanly, .timeout = 120) {
     tu_run_free(&r);
     free(frames);
     cli_free(&c);
+}
+
+// The heatmap in SVG is rectangles (vector), never an embedded bitmap; in PNG it is the matrix.
+Test(export, heatmap_is_vector_in_svg) {
+    Fixture f;
+    fixture_init(&f, 12);
+    View v;
+    view_init(&v);
+    v.kind = VIEW_HEATMAP;
+    unsigned char *data = NULL;
+    size_t len = 0;
+    KvError err = {0};
+    cr_assert_eq(export_render(&f.s, &v, 1280, 720, 1.0, EXPORT_SVG, &data, &len, &err), KV_OK,
+                 "%s", err.msg);
+    char *svg = malloc(len + 1);
+    memcpy(svg, data, len);
+    svg[len] = 0;
+    cr_assert_null(strstr(svg, "<image"), "the heatmap is a bitmap in the SVG");
+    cr_assert_not_null(strstr(svg, "<path"));
+    free(svg);
+    free(data);
+    fixture_free(&f);
+}
+
+// --transparent: the PNG has an alpha channel, clear where nothing is drawn, opaque ink where
+// the picture is.
+Test(export, transparent_png) {
+    Fixture f;
+    fixture_init(&f, 6);
+    View v;
+    view_init(&v);
+    v.transparent = true;
+    char *path = tu_join(f.dir, "t.png");
+    KvError err = {0};
+    cr_assert_eq(export_frame(&f.s, &v, 640, 360, 1.0, path, &err), KV_OK, "%s", err.msg);
+    cairo_surface_t *img = cairo_image_surface_create_from_png(path);
+    cr_assert_eq(cairo_surface_status(img), CAIRO_STATUS_SUCCESS);
+    cr_assert_eq(cairo_image_surface_get_format(img), CAIRO_FORMAT_ARGB32);
+    unsigned char *d = cairo_image_surface_get_data(img);
+    int stride = cairo_image_surface_get_stride(img), clear = 0, inked = 0;
+    for (int y = 0; y < 360; y++)
+        for (int x = 0; x < 640; x++) {
+            uint32_t p = *(uint32_t *)(d + (size_t)y * stride + (size_t)x * 4);
+            clear += (p >> 24) == 0;
+            inked += (p >> 24) == 255;
+        }
+    cr_assert_gt(clear, 640 * 360 / 4, "%d clear pixels", clear);
+    cr_assert_gt(inked, 1000, "%d opaque pixels", inked);
+    cairo_surface_destroy(img);
+    free(path);
+    fixture_free(&f);
 }

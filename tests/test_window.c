@@ -317,39 +317,41 @@ static void exercise(Fx *f, Press press) {
     cr_assert(!a->sampler_open);
     cr_assert_float_eq(a->toolbar_h, tool_h, 1e-9);
 
-    // export: a PNG and an SVG named in the notice
+    // export: a PNG, an SVG and a PDF, the PNG named in the notice
     press(a, ACT_EXPORT);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < APP_EXPORTS; i++)
         cr_assert(access(a->last_export[i], R_OK) == 0, "export wrote %s", a->last_export[i]);
-        cr_assert_not_null(strstr(a->notice, a->last_export[i]), "notice '%s' names %s",
-                           a->notice, a->last_export[i]);
-    }
+    cr_assert_not_null(strstr(a->notice, a->last_export[0]), "notice '%s' names %s",
+                       a->notice, a->last_export[0]);
+    cr_assert_not_null(strstr(a->last_export[2], ".pdf"));
     cr_assert_eq(a->view.notice, a->notice, "the notice is on the picture");
     cairo_surface_t *png = cairo_image_surface_create_from_png(a->last_export[0]);
     cr_assert_eq(cairo_surface_status(png), CAIRO_STATUS_SUCCESS, "the PNG reads back");
+    int ew, eh;
+    app_export_size(a, &ew, &eh);
     cr_assert_eq(cairo_image_surface_get_width(png), a->width);
-    cr_assert_eq(cairo_image_surface_get_height(png), a->scene_h, "the scene, not the toolbar");
+    cr_assert_eq(cairo_image_surface_get_height(png), a->width * 9 / 16, "the picture at 16:9");
+    cr_assert_eq(cairo_image_surface_get_height(png), eh);
     cairo_surface_destroy(png);
     size_t n;
     char *svg = (char *)tu_read_file(a->last_export[1], &n);
     cr_assert(svg && strstr(svg, "<svg"), "the SVG is an SVG");
     free(svg);
 
-    // Once the notice has gone and the step is at rest, the window's picture above the toolbar
+    // Once the notice has gone and the step is at rest, the window's picture laid out at 16:9
     // is the exported PNG, pixel for pixel.
     a->view.notice = NULL; // the export leaves out the window's own message, as this does
     app_tick(a, a->anim_start + a->anim_len + 1.0);
     cr_assert_float_eq(app_anim_t(a), 1.0, 1e-12, "the step is at rest");
-    int fh = (int)(a->scene_h + a->toolbar_h + 0.5);
-    cairo_surface_t *frame = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, a->width, fh);
+    cairo_surface_t *frame = cairo_image_surface_create(CAIRO_FORMAT_RGB24, ew, eh);
     cairo_t *fcr = cairo_create(frame);
-    app_draw(a, fcr);
+    scene_draw(fcr, a->s, &a->view, ew, eh, app_anim_t(a));
     cairo_destroy(fcr);
     cairo_surface_flush(frame);
     png = cairo_image_surface_create_from_png(a->last_export[0]);
     cr_assert_eq(cairo_surface_status(png), CAIRO_STATUS_SUCCESS);
     long differ = 0;
-    for (int y = 0; y < a->scene_h; y++) {
+    for (int y = 0; y < eh; y++) {
         const uint32_t *fr = (const uint32_t *)(cairo_image_surface_get_data(frame) +
                                                 (size_t)y * cairo_image_surface_get_stride(frame));
         const uint32_t *pr = (const uint32_t *)(cairo_image_surface_get_data(png) +
@@ -1453,5 +1455,30 @@ Test(window, toolbar_laid_out_once_per_frame) {
     app_resize(a, 1000, 600, 1.0);
     frame(a);
     cr_assert_eq(a->n_layouts, n0 + 3, "a new size: laid out again");
+    fx_free(&f);
+}
+
+// M measures: from the next step on the counters show a real logit difference between the
+// cache and no cache (not "not measured"); M again stops. O switches the picture's layout.
+Test(window, measure_key_and_layout_key) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    key(a, SDLK_SPACE);
+    cr_assert_lt(session_last(&f.s)->max_logit_diff, 0, "not measured without M");
+    key(a, SDLK_m);
+    cr_assert(f.s.verify);
+    key(a, SDLK_SPACE);
+    float d = session_last(&f.s)->max_logit_diff;
+    cr_assert(d >= 0 && d < 1e-2, "measured difference %g", (double)d);
+    key(a, SDLK_m);
+    cr_assert(!f.s.verify);
+    key(a, SDLK_SPACE);
+    cr_assert_lt(session_last(&f.s)->max_logit_diff, 0);
+    cr_assert_eq(a->view.layout, VIEW_LAYOUT_PROJECTOR, "the projector layout is the default");
+    key(a, SDLK_o);
+    cr_assert_eq(a->view.layout, VIEW_LAYOUT_DETAIL);
+    key(a, SDLK_o);
+    cr_assert_eq(a->view.layout, VIEW_LAYOUT_PROJECTOR);
     fx_free(&f);
 }

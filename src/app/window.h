@@ -110,10 +110,14 @@ typedef enum {
     ACT_PIN,         // click: pin (or unpin) a token's attention row
     ACT_SCROLL,      // wheel: scroll back along the sequence
     ACT_ZOOM,        // Ctrl + wheel: zoom the token cells
+    ACT_LAYOUT,      // projector / detail layout of the picture
+    ACT_VERIFY,      // measure the cache / no-cache logit difference on every step (or stop)
     ACT_COUNT
 } AppAction;
 
 struct AppState;
+
+#define APP_EXPORTS 3 // E writes PNG, SVG and PDF
 
 #define ACTION_KEYS 4
 
@@ -282,7 +286,7 @@ typedef struct AppState {
 
     // exports
     char export_dir[512];
-    char last_export[2][640]; // paths of the last PNG and SVG
+    char last_export[APP_EXPORTS][640]; // paths of the last PNG, SVG and PDF
 
     // pointer
     double mouse_x, mouse_y;
@@ -369,6 +373,8 @@ void app_notice(AppState *a, double seconds, const char *fmt, ...)
 
 // Writes the current frame as PNG and SVG into a->export_dir (created); sets the notice.
 bool app_export(AppState *a);
+// The size E exports at: 16:9 at the window's width (at least 640 wide).
+void app_export_size(const AppState *a, int *w, int *h);
 
 // ----------------------------------------------------------------------------------------------
 // What the action table's handlers call (window_app.c)

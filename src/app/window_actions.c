@@ -103,6 +103,18 @@ static void do_theme(AppState *a) {
     a->theme_forced = (int)a->view.theme; // kept on the beats of a lesson
 }
 
+static void do_layout(AppState *a) {
+    a->view.layout =
+        a->view.layout == VIEW_LAYOUT_PROJECTOR ? VIEW_LAYOUT_DETAIL : VIEW_LAYOUT_PROJECTOR;
+}
+
+// From the next step on, each step also runs the other mode (not counted) and the counters show
+// the largest logit difference between the two.
+static void do_verify(AppState *a) {
+    app_at_rest(a);
+    session_set_verify(a->s, !a->s->verify);
+}
+
 static void set_fullscreen(AppState *a, bool on) {
     a->fullscreen = on;
     if (a->win)
@@ -304,6 +316,15 @@ static const char *label_theme(const AppState *a, char *buf, size_t cap, bool *o
     return a->view.theme == THEME_DARK ? "Dark" : "Light";
 }
 
+static const char *label_layout(const AppState *a, char *buf, size_t cap, bool *on) {
+    return a->view.layout == VIEW_LAYOUT_PROJECTOR ? "Projector" : "Detail";
+}
+
+static const char *label_verify(const AppState *a, char *buf, size_t cap, bool *on) {
+    *on = a->s->verify;
+    return "Measure";
+}
+
 static const char *label_lesson(const AppState *a, char *buf, size_t cap, bool *on) {
     *on = a->lesson != NULL;
     return "Lesson";
@@ -435,10 +456,16 @@ const ActionRow app_actions[] = {
     {ACT_THEME, "theme", {K(SDLK_d)}, .help = "dark / light theme",
      .tip = "Dark (projector) or light (print) theme", .bar = 73, .label_fn = label_theme,
      .run = do_theme},
+    {ACT_LAYOUT, "layout", {K(SDLK_o)}, .help = "layout: projector / detail",
+     .tip = "Projector layout (large type, fewer things) or detail layout (every counter)",
+     .bar = 74, .label_fn = label_layout, .run = do_layout},
+    {ACT_VERIFY, "verify", {K(SDLK_m)}, .help = "measure cache vs no-cache logit difference",
+     .tip = "Measure the largest logit difference between cache and no cache on every step",
+     .bar = 75, .label_fn = label_verify, .run = do_verify, .when = WAITS},
     {ACT_FULLSCREEN, "fullscreen", {K(SDLK_f), K(SDLK_F11)}, .help = "fullscreen",
      .tip = "Fullscreen on / off", .bar = 83, .label_fn = label_full, .run = do_fullscreen},
-    {ACT_EXPORT, "export", {K(SDLK_e)}, .help = "export frame (PNG + SVG)",
-     .tip = "Export the picture as PNG and SVG", .bar = 82, .label = "Export",
+    {ACT_EXPORT, "export", {K(SDLK_e)}, .help = "export the picture (PNG, SVG, PDF at 16:9)",
+     .tip = "Export the whole picture at 16:9 as PNG, SVG and PDF", .bar = 82, .label = "Export",
      .run = do_export, .when = WAITS},
     {ACT_RECORD, "record", {K_MOD(SDLK_e, KMOD_SHIFT)}, .help = "record a video (MP4) / stop",
      .tip = "Record what the window shows as an MP4 into the export folder; again to stop",

@@ -648,6 +648,11 @@ double app_next_wake(const AppState *a) {
 // ----------------------------------------------------------------------------------------------
 // Export: the scene alone (not the toolbar), at rest, as PNG and SVG, through src/export
 
+void app_export_size(const AppState *a, int *w, int *h) {
+    *w = a->width >= 640 ? a->width : 640;
+    *h = (*w * 9 + 8) / 16;
+}
+
 bool app_export(AppState *a) {
     app_at_rest(a);
     KvError err = {0};
@@ -673,17 +678,21 @@ bool app_export(AppState *a) {
         if (access(probe, F_OK) != 0)
             break;
     }
-    snprintf(a->last_export[0], sizeof a->last_export[0], "%s.png", base);
-    snprintf(a->last_export[1], sizeof a->last_export[1], "%s.svg", base);
-    // the picture above the toolbar, at rest, without the window's own messages
+    static const char *const ext[APP_EXPORTS] = {"png", "svg", "pdf"};
+    for (int i = 0; i < APP_EXPORTS; i++)
+        snprintf(a->last_export[i], sizeof a->last_export[i], "%s.%s", base, ext[i]);
+    // The whole picture for a slide: 16:9 at the window's width (the scene laid out for that
+    // size, not squeezed above the toolbar), at rest, without the window's own messages.
+    int w, h;
+    app_export_size(a, &w, &h);
     View v = a->view;
     v.notice = NULL;
-    for (int i = 0; i < 2; i++) {
-        if (export_frame(a->s, &v, a->width, a->scene_h, 1.0, a->last_export[i], &err)) {
+    for (int i = 0; i < APP_EXPORTS; i++) {
+        if (export_frame(a->s, &v, w, h, 1.0, a->last_export[i], &err)) {
             app_notice(a, 6, "Export failed: %s", err.msg);
             return false;
         }
     }
-    app_notice(a, 5, "Exported %s and %s", a->last_export[0], a->last_export[1]);
+    app_notice(a, 5, "Exported %s, .svg and .pdf", a->last_export[0]);
     return true;
 }

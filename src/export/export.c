@@ -385,9 +385,11 @@ typedef struct {
     bool failed;
 } SvgText;
 
-static void svg_text_sink(void *ctx, double x, double y, double size, bool bold,
-                          const char *utf8) {
+static void svg_text_sink(void *ctx, const SceneText *st) {
     SvgText *t = ctx;
+    double x = st->x, y = st->y, size = st->size;
+    bool bold = st->bold;
+    const char *utf8 = st->utf8;
     Buf *b = &t->text;
     bool ok = buf_printf(b, "<text x=\"%.2f\" y=\"%.2f\" font-size=\"%.2f\"%s>", x, y, size,
                          bold ? " font-weight=\"bold\"" : "");
@@ -454,7 +456,10 @@ KvStatus export_render(const Session *s, const View *v, int w, int h, double t_a
             cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_CREATOR, "kvscope");
         }
         break;
-    default: surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h); break;
+    default:
+        surface = cairo_image_surface_create(v->transparent ? CAIRO_FORMAT_ARGB32
+                                                            : CAIRO_FORMAT_RGB24, w, h);
+        break;
     }
     cairo_t *cr = cairo_create(surface);
     scene_draw(cr, s, &view, w, h, t_anim);

@@ -15,8 +15,8 @@
 #define BAND_ROWS 64 // rows of pixels the rasterizer works on at a time
 
 typedef struct {
-    float xk, yb, hgt;
-    int key; // group * LEVELS + level
+    float xh, yh, xk, yk, top; // from (xh, yh) over `top` onto (xk, yk)
+    int key;                   // fan * groups * LEVELS + group * LEVELS + level
 } Beam;
 
 // ----------------------------------------------------------------------------------------------
@@ -146,72 +146,88 @@ static void raster_segment(const Raster *r, double ax, double ay, double bx, dou
     }
 }
 
-// The beam's cubic (head up, across, down to the key) with P0 = (xh, y0), P1 = (xh, top),
-// P2 = (xk, top), P3 = (xk, y0) is drawn as n segments, about 7 px each: short enough that the
-// joints do not show on the tight turns at either end. Its height is y0 - y(t) =
-// 3 t (1 - t) (y0 - top): symmetric about t = 1/2, so the segments that reach a band of rows
-// are two runs, one on the way up and its mirror on the way down, found without walking the
-// others.
+// The beam's cubic from the write head up, across and down onto the key's cell:
+// P0 = (xh, yh), P1 = (xh, top), P2 = (xk, top), P3 = (xk, yk), drawn as n segments of about
+// 7 px each, short enough that the joints do not show on the tight turns at either end.
 typedef struct {
-    double xh, xk, y0, dh; // pixels; dh = y0 - top
+    double xh, yh, xk, yk, top; // pixels
     double hw;
+    double ymin, ymax;          // rows the beam can touch
     int n;
 } BeamGeom;
 
-static BeamGeom beam_geom(const Raster *r, double xh, double y0, double xk, double top,
-                          double hw) {
-    BeamGeom g = {xh + r->ox, xk + r->ox, y0 + r->oy, y0 - top, hw, 0};
-    double len = fabs(xk - xh) + 1.5 * fabs(g.dh);
+static BeamGeom beam_geom(const Raster *r, double xh, double yh, double xk, double yk,
+                          double top, double hw) {
+    BeamGeom g = {xh + r->ox, yh + r->oy, xk + r->ox, yk + r->oy, top + r->oy, hw, 0, 0, 0};
+    double len = fabs(xk - xh) + fabs(yh - top) + fabs(yk - top);
     g.n = (int)(len / 7);
     if (g.n < 6) g.n = 6;
-    if (g.n > 96) g.n = 96;
+    if (g.n > 128) g.n = 128;
+    double m = 1.5 * hw + 1; // how far a segment's pixels reach beyond its end points
+    g.ymin = fmin(fmin(g.yh, g.yk), g.top) - m;
+    g.ymax = fmax(g.yh, g.yk) + m;
     return g;
 }
 
 static inline void beam_point(const BeamGeom *g, int k, double *x, double *y) {
     double t = (double)k / g->n, mt = 1 - t;
-    *x = (mt * mt * mt + 3 * mt * mt * t) * g->xh + (3 * mt * t * t + t * t * t) * g->xk;
-    *y = g->y0 - 3 * t * mt * g->dh;
-}
-
-// t in [0, 1/2] where t (1 - t) = s.
-static double t_of_s(double s) {
-    if (s <= 0) return 0;
-    if (s >= 0.25) return 0.5;
-    return (1 - sqrt(1 - 4 * s)) / 2;
-}
-
-static void raster_beam_span(const Raster *r, const BeamGeom *g, int k0, int k1, const Ink *ink) {
-    double px, py, x, y;
-    beam_point(g, k0 - 1, &px, &py);
-    for (int k = k0; k <= k1; k++, px = x, py = y) {
-        beam_point(g, k, &x, &y);
-        raster_segment(r, px, py, x, y, g->hw, ink);
-    }
+    double a = mt * mt * mt, b = 3 * mt * mt * t, c = 3 * mt * t * t, d = t * t * t;
+    *x = (a + b) * g->xh + (c + d) * g->xk;
+    *y = a * g->yh + (b + c) * g->top + d * g->yk;
 }
 
 // Draws the segments of the beam that can touch r's rows (r is one band of the clip).
 static void raster_beam(const Raster *r, const BeamGeom *g, const Ink *ink) {
-    double m = 1.5 * g->hw + 1; // how far a segment's pixels reach beyond its end points
+    double m = 1.5 * g->hw + 1;
     double xlo = fmin(g->xh, g->xk) - m, xhi = fmax(g->xh, g->xk) + m;
-    double ytop = g->y0 - 0.75 * g->dh - m, ybot = g->y0 + m;
-    if (xhi <= r->x0 || xlo >= r->x1 || ybot <= r->y0 || ytop >= r->y1) return;
-    int n = g->n, half = (n + 1) / 2; // segments 1 .. half on the way up
-    int k_lo = 1, k_hi = half;
-    if (g->dh > 1e-9) {
-        // Segment k spans t in [(k-1)/n, k/n]; on the way up y falls with t. It can touch rows
-        // [y0, y1) when y(k/n) - m < y1 and y((k-1)/n) + m > y0.
-        double ta = t_of_s((g->y0 - r->y1 - m) / (3 * g->dh));
-        double tb = t_of_s((g->y0 - r->y0 + m) / (3 * g->dh));
-        k_lo = ta > 0 ? (int)floor(ta * n) + 1 : 1;
-        k_hi = tb < 0.5 ? (int)ceil(tb * n) : half;
-        if (k_hi > half) k_hi = half;
+    if (xhi <= r->x0 || xlo >= r->x1 || g->ymax <= r->y0 || g->ymin >= r->y1) return;
+    double px, py, x, y;
+    beam_point(g, 0, &px, &py);
+    for (int k = 1; k <= g->n; k++, px = x, py = y) {
+        beam_point(g, k, &x, &y);
+        if (fmax(py, y) + m <= r->y0 || fmin(py, y) - m >= r->y1) continue;
+        raster_segment(r, px, py, x, y, g->hw, ink);
     }
-    if (k_lo <= k_hi) raster_beam_span(r, g, k_lo, k_hi, ink);
-    // The mirror run on the way down: segment k there matches segment n + 1 - k on the way up.
-    int j_lo = n + 1 - k_hi, j_hi = n + 1 - k_lo;
-    if (j_lo <= half) j_lo = half + 1;
-    if (j_lo <= j_hi) raster_beam_span(r, g, j_lo, j_hi, ink);
+}
+
+// Where a beam from the head cell h to the key cell k ends and how high it arcs: onto the top
+// centre of the key's cell, over the lines between them. band is the area beams may use.
+typedef struct {
+    double xh, yh, xk, yk, top;
+} BeamPath;
+
+static BeamPath beam_path(const SceneLayout *L, SceneRect band, double xh, double yh, int key,
+                          double hmax, double u) {
+    SceneRect k = L->cell[key];
+    BeamPath p = {xh, yh, k.x + k.w / 2, k.y, 0};
+    double dist = fabs(p.xk - xh) / fmax(band.w, 1);
+    double lift = hmax * (0.22 + 0.78 * sqrt(fmin(1, dist)));
+    if (L->cell_line[key] > 0) lift = fmin(lift, fmax(0.6 * u, L->line_h - k.h)); // under the line above
+    p.top = fmin(p.yh, p.yk) - lift;
+    if (p.top < band.y) p.top = band.y;
+    return p;
+}
+
+// Total attention of the write head (row) that falls below the view's threshold, over the
+// layers and heads the view shows, as a share of the whole (0 .. 1).
+double scene_beam_mass_below(const Session *s, const View *v, int row) {
+    int nl = s->model->cfg.n_layers, nh = s->model->cfg.n_heads;
+    int l0 = v->layer >= 0 && v->layer < nl ? v->layer : 0;
+    int l1 = v->layer >= 0 && v->layer < nl ? v->layer + 1 : nl;
+    bool each = v->head == VIEW_HEAD_EACH;
+    int groups = each ? nh : 1;
+    double below = 0, total = 0;
+    for (int l = l0; l < l1; l++)
+        for (int g = 0; g < groups; g++) {
+            int head = each ? g : v->head >= 0 ? v->head : -1;
+            for (int k = 0; k < row; k++) {
+                float w = session_attention(s, row, k, l, head);
+                total += w;
+                if (w < v->beam_threshold) below += w;
+            }
+            total += session_attention(s, row, row, l, head);
+        }
+    return total > 0 ? below / total : 0;
 }
 
 void scene_draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_band) {
@@ -223,52 +239,77 @@ void scene_draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_b
     double u = f->u;
     int row = L->head_pos;
     if (row < 0 || L->head_x < 0 || hi <= lo) return;
+
+    // A step's animation moves from the fan of the step before (the previous query) to this
+    // step's: the old fades out while the new fades in, so no frame is without beams.
     double fan = scene_anim_fan(f->t);
-    if (fan <= 0) return;
+    int fan_row[2] = {-1, row};
+    double fan_alpha[2] = {0, 1};
+    if (fan < 1 && s->cursor >= 2) {
+        int prev = s->steps[s->cursor - 2].pos;
+        if (prev >= 0 && prev < row) fan_row[0] = prev;
+    }
+    if (fan_row[0] >= 0) {
+        fan_alpha[0] = 1 - fan;
+        fan_alpha[1] = fan;
+    } else {
+        fan_alpha[1] = 0.35 + 0.65 * fan;
+    }
 
     int nh = s->model->cfg.n_heads;
     int groups = v->head == VIEW_HEAD_EACH ? nh : 1;
-    int nkeys = groups * LEVELS;
+    int per_fan = groups * LEVELS;
+    int nkeys = 2 * per_fan;
     int nl = hi - lo;
-    size_t cap = (size_t)nl * groups * (size_t)(row + 1);
+    size_t cap = 2 * (size_t)nl * groups * (size_t)(row + 1);
     Beam *beams = kv_malloc(cap * sizeof *beams);
     Beam *sorted = kv_malloc(cap * sizeof *sorted);
     int *count = kv_calloc((size_t)nkeys + 1, sizeof *count);
     float thr = v->beam_threshold > 0 ? v->beam_threshold : 0;
-    double x_h = L->head_x;
-    double max_dist = fmax(band.w, 1);
     double row_h = per_layer_band ? band.h / nl : band.h;
 
-    // Columns on the picture and their x, once.
-    double *col_x = kv_malloc((size_t)(row + 1) * sizeof *col_x);
-    for (int k = 0; k <= row; k++)
-        if (!scene_token_x(L, k, &col_x[k])) col_x[k] = NAN;
-
     size_t n = 0;
-    for (int l = lo; l < hi; l++) {
-        double yb, hmax;
-        if (per_layer_band) {
-            yb = band.y + (l - lo + 1) * row_h - 0.05 * u;
-            hmax = row_h * 0.9;
-        } else {
-            yb = band.y + band.h;
-            hmax = band.h * (nl > 1 ? 0.42 + 0.58 * (l - lo + 1) / nl : 0.95);
-        }
-        for (int g = 0; g < groups; g++) {
-            int head = v->head == VIEW_HEAD_EACH ? g : v->head >= 0 ? v->head : -1;
-            for (int k = 0; k < row; k++) { // k == row is the head itself: no beam
-                if (isnan(col_x[k])) continue;
-                float w = session_attention(s, row, k, l, head);
-                if (!(w >= thr) || w <= 0) continue;
-                int level = (int)(sqrtf(w) * LEVELS);
-                if (level >= LEVELS) level = LEVELS - 1;
-                double dist = fabs(x_h - col_x[k]);
-                Beam *b = &beams[n++];
-                b->xk = (float)(x_h + (col_x[k] - x_h) * fan);
-                b->yb = (float)yb;
-                b->hgt = (float)(hmax * (0.22 + 0.78 * sqrt(fmin(1, dist / max_dist))) * fan);
-                b->key = g * LEVELS + level;
-                count[b->key + 1]++;
+    for (int fi = 0; fi < 2; fi++) {
+        int q = fan_row[fi];
+        if (q < 0 || fan_alpha[fi] <= 0.01) continue;
+        SceneRect hc;
+        if (!scene_token_box(L, q, &hc)) continue;
+        double xh = hc.x + hc.w / 2, yh = hc.y;
+        for (int l = lo; l < hi; l++) {
+            double yb = 0, hmax;
+            if (per_layer_band) {
+                yb = band.y + (l - lo + 1) * row_h - 0.05 * u;
+                hmax = row_h * 0.9;
+            } else {
+                hmax = (yh - band.y) * (nl > 1 ? 0.42 + 0.58 * (l - lo + 1) / nl : 0.95);
+            }
+            for (int g = 0; g < groups; g++) {
+                int head = v->head == VIEW_HEAD_EACH ? g : v->head >= 0 ? v->head : -1;
+                for (int k = 0; k < q; k++) { // k == q is the query itself: no beam
+                    if (k < L->first || k > L->last) continue;
+                    float w = session_attention(s, q, k, l, head);
+                    if (!(w >= thr) || w <= 0) continue;
+                    int level = (int)(sqrtf(w) * LEVELS);
+                    if (level >= LEVELS) level = LEVELS - 1;
+                    Beam *b = &beams[n++];
+                    SceneRect kc = L->cell[k];
+                    if (per_layer_band) {
+                        double xk = kc.x + kc.w / 2;
+                        double dist = fabs(xk - xh) / fmax(band.w, 1);
+                        *b = (Beam){(float)xh, (float)yb, (float)xk, (float)yb,
+                                    (float)(yb - hmax * (0.22 + 0.78 * sqrt(fmin(1, dist)))),
+                                    fi * per_fan + g * LEVELS + level};
+                    } else {
+                        BeamPath p = beam_path(L, band, xh, yh, k, hmax, u);
+                        *b = (Beam){(float)p.xh, (float)p.yh, (float)p.xk, (float)p.yk,
+                                    (float)p.top, fi * per_fan + g * LEVELS + level};
+                    }
+                    count[b->key + 1]++;
+                    if (v->beam_sink && v->beam_sink->fn) {
+                        SceneBeam sb = {q, k, l, head, b->xk, b->yk, w};
+                        v->beam_sink->fn(v->beam_sink->ctx, &sb);
+                    }
+                }
             }
         }
     }
@@ -282,59 +323,60 @@ void scene_draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_b
 
     Raster ras = {0};
     SceneRect clip = {band.x - L->label_w, band.y, band.w + L->label_w, band.h + 0.3 * u};
-    bool direct = !f->vector && raster_begin(cr, clip, &ras);
+    // The rasterizer blends onto opaque pixels: a transparent picture gets cairo's strokes.
+    bool direct = !f->vector && !v->transparent && raster_begin(cr, clip, &ras);
     BeamGeom *geoms = direct ? kv_malloc((n > 0 ? n : 1) * sizeof *geoms) : NULL;
     Ink *inks = direct ? kv_malloc((size_t)nkeys * sizeof *inks) : NULL;
     int *order = direct ? kv_malloc((size_t)nkeys * sizeof *order) : NULL;
     int n_order = 0;
     cairo_save(cr);
     // A clip on whole pixels: a fractional one makes cairo composite every stroke through a mask.
-    cairo_rectangle(cr, floor(band.x - L->label_w), floor(band.y),
-                    ceil(band.w + L->label_w), ceil(band.h + 0.3 * u));
+    cairo_rectangle(cr, floor(clip.x), floor(clip.y), ceil(clip.w), ceil(clip.h));
     cairo_clip(cr);
     if (!f->vector) cairo_set_antialias(cr, CAIRO_ANTIALIAS_FAST);
     cairo_set_line_cap(cr, CAIRO_LINE_CAP_BUTT);
     cairo_set_line_join(cr, CAIRO_LINE_JOIN_BEVEL);
-    // Weak levels first, so strong beams lie on top.
-    for (int level = 0; level < LEVELS; level++) {
-        double mid = (level + 0.5) / LEVELS; // in sqrt(weight)
-        cairo_set_line_width(cr, u * (0.07 + 0.55 * mid * mid));
-        for (int g = 0; g < groups; g++) {
-            int k = g * LEVELS + level;
-            if (count[k + 1] == count[k]) continue;
-            Rgba c;
-            double alpha;
-            if (v->head == VIEW_HEAD_MEAN) {
-                c = scene_theme_ramp(th, mid);
-                alpha = 0.35 + 0.65 * mid;
-            } else {
-                c = scene_theme_head_colour(th, v->head == VIEW_HEAD_EACH ? g : v->head);
-                alpha = 0.18 + 0.82 * mid;
-            }
-            alpha *= 0.4 + 0.6 * fan;
-            if (direct) {
-                // Drawn below, band by band, in this order.
-                uint32_t rgb = (uint32_t)(c.r * 255 + 0.5) << 16 |
-                               (uint32_t)(c.g * 255 + 0.5) << 8 | (uint32_t)(c.b * 255 + 0.5);
-                inks[n_order] = ink_make(rgb, alpha);
-                order[n_order++] = k;
-                double hw = cairo_get_line_width(cr) / 2;
+    // The old fan under the new; weak levels first, so strong beams lie on top.
+    for (int fi = 0; fi < 2; fi++)
+        for (int level = 0; level < LEVELS; level++) {
+            double mid = (level + 0.5) / LEVELS; // in sqrt(weight)
+            cairo_set_line_width(cr, u * (0.06 + 0.75 * mid * mid));
+            for (int g = 0; g < groups; g++) {
+                int k = fi * per_fan + g * LEVELS + level;
+                if (count[k + 1] == count[k]) continue;
+                Rgba c;
+                double alpha;
+                if (v->head == VIEW_HEAD_MEAN) {
+                    c = scene_theme_ramp(th, mid);
+                    alpha = 0.3 + 0.7 * mid;
+                } else {
+                    c = scene_theme_head_colour(th, v->head == VIEW_HEAD_EACH ? g : v->head);
+                    alpha = 0.18 + 0.82 * mid;
+                }
+                alpha *= fan_alpha[fi];
+                if (direct) {
+                    // Drawn below, band by band, in this order.
+                    uint32_t rgb = (uint32_t)(c.r * 255 + 0.5) << 16 |
+                                   (uint32_t)(c.g * 255 + 0.5) << 8 |
+                                   (uint32_t)(c.b * 255 + 0.5);
+                    inks[n_order] = ink_make(rgb, alpha);
+                    order[n_order++] = k;
+                    double hw = cairo_get_line_width(cr) / 2;
+                    for (int i = count[k]; i < count[k + 1]; i++) {
+                        const Beam *b = &sorted[i];
+                        geoms[i] = beam_geom(&ras, b->xh, b->yh, b->xk, b->yk, b->top, hw);
+                    }
+                    continue;
+                }
+                scene_set_rgba_a(cr, c, alpha);
                 for (int i = count[k]; i < count[k + 1]; i++) {
                     const Beam *b = &sorted[i];
-                    geoms[i] = beam_geom(&ras, x_h, b->yb, b->xk, b->yb - b->hgt, hw);
+                    cairo_move_to(cr, b->xh, b->yh);
+                    cairo_curve_to(cr, b->xh, b->top, b->xk, b->top, b->xk, b->yk);
                 }
-                continue;
+                cairo_stroke(cr);
             }
-            scene_set_rgba_a(cr, c, alpha);
-            for (int i = count[k]; i < count[k + 1]; i++) {
-                const Beam *b = &sorted[i];
-                double y0 = b->yb, top = b->yb - b->hgt;
-                cairo_move_to(cr, x_h, y0);
-                cairo_curve_to(cr, x_h, top, b->xk, top, b->xk, y0);
-            }
-            cairo_stroke(cr);
         }
-    }
     cairo_restore(cr);
     if (direct) {
         // Band by band, so the pixels being blended stay in the cache; within a band the beams
@@ -353,7 +395,6 @@ void scene_draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_b
     free(inks);
     free(order);
     free(fill);
-    free(col_x);
     free(beams);
     free(sorted);
     free(count);

@@ -87,29 +87,96 @@ static void selection_name(const Frame *f, char *buf, size_t cap) {
     snprintf(buf, cap, "%s \xc2\xb7 %s", lb, hb);
 }
 
+static void draw_matrix_vector(Frame *f, int n, double cell);
+static void draw_matrix_image(Frame *f, int n, double cell);
+static void draw_marks(Frame *f, int n, double cell);
+
 void scene_heatmap_draw(Frame *f) {
     const SceneLayout *L = f->lay;
-    const Session *s = f->s;
     const Theme *th = f->th;
-    cairo_t *cr = f->cr;
     double u = f->u;
     int n = L->hm_n;
     double cell = L->hm_cell;
     char buf[128], sel[80];
     selection_name(f, sel, sizeof sel);
     snprintf(buf, sizeof buf, "attention matrix \xc2\xb7 %s", sel);
-    scene_text_draw(&f->tx, L->hm_x, L->main.y, 1.0 * u, true, ALIGN_LEFT, L->main.w * 0.6,
-                    th->text, buf);
-    scene_text_draw(&f->tx, L->main.x + L->main.w, L->main.y + 0.2 * u, 0.65 * u, false,
-                    ALIGN_RIGHT, L->main.w * 0.38, th->text_dim,
-                    "rows: query \xc2\xb7 columns: key position");
+    // The title, and beside it what rows and columns are where both fit.
+    const char *note = "rows: query \xc2\xb7 columns: key position";
+    double right = L->main.x + L->main.w;
+    double tw = scene_text_draw(&f->tx, L->hm_x, L->main.y, 1.2 * u, true, ALIGN_LEFT,
+                                right - L->hm_x, th->text, buf);
+    double nw = scene_text_width(&f->tx, SCENE_MIN_FONT * u, false, note, NULL);
+    if (L->hm_x + tw + u + nw <= right)
+        scene_text_draw(&f->tx, right, L->main.y + 0.2 * u, SCENE_MIN_FONT * u, false,
+                        ALIGN_RIGHT, 0, th->text_dim, note);
     if (n <= 0 || cell <= 0) {
-        scene_text_draw(&f->tx, L->hm_x, L->hm_y + u, 0.9 * u, false, ALIGN_LEFT, 0, th->text_faint,
+        scene_text_draw(&f->tx, L->hm_x, L->hm_y + u, SCENE_MIN_FONT * u, false, ALIGN_LEFT, 0, th->text_faint,
                   "no step yet");
         return;
     }
 
-    // The matrix as an n x n image.
+    if (f->vector) {
+        draw_matrix_vector(f, n, cell);
+    } else {
+        draw_matrix_image(f, n, cell);
+    }
+    draw_marks(f, n, cell);
+}
+
+// SVG and PDF: the matrix as rectangles, a run of cells of one colour in a row as one, every
+// rectangle of a colour in one path (a scaled bitmap would blur or pixelate on a slide).
+static void draw_matrix_vector(Frame *f, int n, double cell) {
+    const SceneLayout *L = f->lay;
+    cairo_t *cr = f->cr;
+    unsigned char *lv = kv_malloc((size_t)n * (size_t)n);
+    float *w = kv_malloc((size_t)n * sizeof *w);
+    for (int row = 0; row < n; row++) {
+        row_weights(f->s, f->v, row, w);
+        for (int c = 0; c <= row; c++) {
+            float x = w[c] > 0 ? sqrtf(w[c]) : 0;
+            int k = (int)(x * 63 + 0.5f);
+            lv[(size_t)row * n + c] = (unsigned char)(k < 0 ? 0 : k > 63 ? 63 : k);
+        }
+    }
+    cairo_save(cr);
+    cairo_set_antialias(cr, CAIRO_ANTIALIAS_NONE);
+    scene_set_rgba(cr, f->th->panel); // above the diagonal: not attended (causal mask)
+    for (int row = 0; row + 1 < n; row++)
+        cairo_rectangle(cr, L->hm_x + (row + 1) * cell, L->hm_y + row * cell,
+                        (n - row - 1) * cell, cell);
+    cairo_fill(cr);
+    for (int k = 0; k < 64; k++) {
+        bool any = false;
+        for (int row = 0; row < n; row++) {
+            const unsigned char *r = lv + (size_t)row * n;
+            for (int c = 0; c <= row;) {
+                if (r[c] != k) {
+                    c++;
+                    continue;
+                }
+                int e = c;
+                while (e + 1 <= row && r[e + 1] == k) e++;
+                cairo_rectangle(cr, L->hm_x + c * cell, L->hm_y + row * cell, (e - c + 1) * cell,
+                                cell);
+                any = true;
+                c = e + 1;
+            }
+        }
+        if (!any) continue;
+        scene_set_rgba(cr, scene_theme_ramp(f->th, k / 63.0));
+        cairo_fill(cr);
+    }
+    cairo_restore(cr);
+    free(w);
+    free(lv);
+}
+
+// Image targets: the matrix as an n x n image that cairo scales without smoothing.
+static void draw_matrix_image(Frame *f, int n, double cell) {
+    const SceneLayout *L = f->lay;
+    const Session *s = f->s;
+    const Theme *th = f->th;
+    cairo_t *cr = f->cr;
     cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, n, n);
     float *w = kv_malloc((size_t)n * sizeof *w);
     if (cairo_surface_status(img) == CAIRO_STATUS_SUCCESS) {
@@ -144,7 +211,15 @@ void scene_heatmap_draw(Frame *f) {
     }
     free(w);
     cairo_surface_destroy(img);
+}
 
+static void draw_marks(Frame *f, int n, double cell) {
+    const SceneLayout *L = f->lay;
+    const Session *s = f->s;
+    const Theme *th = f->th;
+    cairo_t *cr = f->cr;
+    double u = f->u;
+    char buf[128];
     double side = n * cell;
     // Outlines: hover column, pinned row, write-head row.
     cairo_set_line_width(cr, fmax(1.5, 0.1 * u));
@@ -164,14 +239,13 @@ void scene_heatmap_draw(Frame *f) {
         cairo_rectangle(cr, L->hm_x, L->hm_y + L->head_pos * cell, side, cell);
         cairo_stroke(cr);
         scene_text_draw(&f->tx, L->hm_x + side + 0.3 * u, L->hm_y + L->head_pos * cell + cell / 2 -
-                  0.45 * u, 0.6 * u, true, ALIGN_LEFT, 0, th->head, "\xe2\x97\x80 write head");
+                  0.6 * u, SCENE_MIN_FONT * u, true, ALIGN_LEFT, 0, th->head_text, "\xe2\x97\x80 write head");
     }
 
     // Row labels: the token text when rows are tall enough, else every k-th position.
-    double size = fmin(0.75 * u, cell * 0.8);
+    double size = SCENE_MIN_FONT * u;
     int every = 1;
-    while (every * cell < 1.3 * u && every < n) every *= 2;
-    if (size < 0.45 * u) size = 0.6 * u;
+    while (every * cell < 1.3 * size && every < n) every *= 2;
     for (int row = 0; row < n; row += every) {
         double y = L->hm_y + (row + 0.5) * cell - size * 0.62;
         if (every == 1) scene_token_display(s, row, buf, sizeof buf);
@@ -180,10 +254,10 @@ void scene_heatmap_draw(Frame *f) {
                   row < s->n_prompt ? th->prompt_text : th->gen_text, buf);
     }
     int every_c = 1;
-    while (every_c * cell < 2.2 * u && every_c < n) every_c *= 2;
+    while (every_c * cell < 2.6 * u && every_c < n) every_c *= 2;
     for (int c = 0; c < n; c += every_c) {
         snprintf(buf, sizeof buf, "%d", c);
-        scene_text_draw(&f->tx, L->hm_x + (c + 0.5) * cell, L->hm_y - 1.0 * u, 0.55 * u, false,
+        scene_text_draw(&f->tx, L->hm_x + (c + 0.5) * cell, L->hm_y - 1.4 * u, SCENE_MIN_FONT * u, false,
                   ALIGN_CENTER, 0, th->text_faint, buf);
     }
 
@@ -198,7 +272,7 @@ void scene_heatmap_draw(Frame *f) {
     static const double ticks[] = {1, 0.25, 0.05, 0};
     for (int k = 0; k < 4; k++) {
         snprintf(buf, sizeof buf, "%g", ticks[k]);
-        scene_text_draw(&f->tx, bx - 0.2 * u, by + bh * (1 - sqrt(ticks[k])) - 0.4 * u, 0.55 * u,
+        scene_text_draw(&f->tx, bx - 0.2 * u, by + bh * (1 - sqrt(ticks[k])) - 0.6 * u, SCENE_MIN_FONT * u,
                   false, ALIGN_RIGHT, 0, th->text_dim, buf);
     }
 }

@@ -6,9 +6,11 @@
 #include <stdio.h>
 
 void scene_layers_layout(const Session *s, const View *v, SceneRect c, SceneLayout *L) {
-    double token_h = 2.5 * L->unit;
-    L->token_row = (SceneRect){c.x + L->label_w, c.y + c.h - token_h, c.w - L->label_w, token_h};
-    scene_layout_columns(s, v, c, L);
+    (void)v;
+    double token_h = ceil(1.35 * scene_token_size(L->unit));
+    SceneRect row = {c.x + L->label_w, c.y + c.h - token_h, c.w - L->label_w, token_h};
+    scene_layout_cells(s, row, 1, 0, L);
+    L->beams = (SceneRect){row.x, c.y, row.w, row.y - 0.25 * L->unit - c.y};
 }
 
 void scene_layers_draw(Frame *f) {
@@ -23,11 +25,13 @@ void scene_layers_draw(Frame *f) {
         cairo_rectangle(f->cr, L->beams.x, y + bh - 1, L->beams.w, 1);
         cairo_fill(f->cr);
         snprintf(buf, sizeof buf, "L%d", l + 1);
-        scene_text_draw(&f->tx, L->beams.x - 0.3 * f->u, y + bh - 1.3 * f->u, 0.8 * f->u,
+        scene_text_draw(&f->tx, L->beams.x - 0.3 * f->u, y + bh - 1.5 * f->u, SCENE_MIN_FONT * f->u,
                         f->v->layer == l, ALIGN_RIGHT, 0,
                         f->v->layer == l ? f->th->text : f->th->text_dim, buf);
     }
     scene_draw_beams(f, L->beams, 0, nl, true);
     scene_draw_token_row(f);
     scene_draw_write_head(f);
+    scene_draw_callouts(f);
+    scene_draw_call_to_action(f);
 }

@@ -19,7 +19,8 @@ int scene_caption_lines(const SceneLayout *L, const View *v) {
         return 0;
     // measured as draw_caption wraps it, never fewer than the two lines a caption box has
     const double u = L->unit;
-    int lines = scene_text_line_count(0.95 * u, L->main.w - 1.8 * u, v->caption_text);
+    int lines = scene_text_line_count(SCENE_CAPTION_FONT * u, L->main.w - 1.6 * u,
+                                      v->caption_text);
     return lines < 2 ? 2 : lines > 8 ? 8 : lines;
 }
 
@@ -28,7 +29,10 @@ SceneRect scene_layout_frame(const Session *s, const View *v, int width, int hei
     memset(L, 0, sizeof *L);
     L->width = width;
     L->height = height;
-    double u = fmin(height / 54.0, width / 88.0);
+    // The unit: 1/50 of the height or 1/88 of the width, whichever is smaller, so that on a
+    // 1280x720 projector even the window's picture above its toolbar keeps the smallest text
+    // (SCENE_MIN_FONT units) at 14 px or more.
+    double u = fmin(height / 50.0, width / 88.0);
     if (u < 5)
         u = 5;
     L->unit = u;
@@ -40,19 +44,21 @@ SceneRect scene_layout_frame(const Session *s, const View *v, int width, int hei
     L->new_pos = r ? r->pos + 1 : -1;
 
     double m = 0.8 * u;
-    L->top = (SceneRect){m, 0.7 * m, width - 2 * m, 2.6 * u};
-    double y0 = L->top.y + L->top.h + 0.7 * u;
+    L->top = (SceneRect){m, 0.6 * m, width - 2 * m,
+                         0.35 * u + 1.2 * SCENE_BIG_FONT * u + 1.2 * SCENE_MIN_FONT * u};
+    double y0 = L->top.y + L->top.h + 0.6 * u;
     double pw = v->show_panels ? clampd(0.27 * width, 18 * u, 28 * u) : 0;
     if (v->show_panels)
         L->panel = (SceneRect){width - m - pw, y0, pw, height - m - y0};
     double main_right = v->show_panels ? L->panel.x - m : width - m;
     L->main = (SceneRect){m, y0, main_right - m, height - m - y0};
-    L->legend = (SceneRect){L->main.x, L->main.y + L->main.h - 1.6 * u, L->main.w, 1.6 * u};
-    double bottom = L->legend.y - 0.5 * u;
+    L->legend = (SceneRect){L->main.x, L->main.y + L->main.h - 3.2 * u, L->main.w, 3.2 * u};
+    double bottom = L->legend.y - 0.4 * u;
     if ((v->caption_title && *v->caption_title) || (v->caption_text && *v->caption_text)) {
-        const int lines = L->caption_lines = scene_caption_lines(L, v); // 2 for most captions
-        double ch = 1.2 * u + (v->caption_title && *v->caption_title ? 1.9 * u : 0) +
-                    (lines > 0 ? 2.9 * u + 1.45 * u * (lines - 2) : 0);
+        const int lines = L->caption_lines = scene_caption_lines(L, v); // measured once a layout
+        double ch = 0.8 * u +
+                    (v->caption_title && *v->caption_title ? 1.25 * SCENE_CAPTION_TITLE * u : 0) +
+                    (lines > 0 ? 1.22 * SCENE_CAPTION_FONT * u * lines + 0.2 * u : 0);
         L->caption = (SceneRect){L->main.x, bottom - ch, L->main.w, ch};
         bottom = L->caption.y - 0.6 * u;
     }
@@ -89,9 +95,8 @@ static void cell_measure_end(CellMeasure *m) {
     pango_font_description_free(m->font);
 }
 
-// Width of token i's cell: its text (bold, the token font) plus padding, within bounds.
-static double cell_width(CellMeasure *m, const Session *s, int i, double u, double zoom) {
-    double size = floor(SCENE_TOKEN_FONT * u * 4 + 0.5) / 4;
+// Width of token i's text at the token size (bold), without padding.
+static double text_width(CellMeasure *m, const Session *s, int i, double size) {
     if (size != m->size) {
         pango_font_description_set_absolute_size(m->font, size * PANGO_SCALE);
         pango_layout_set_font_description(m->layout, m->font);
@@ -102,65 +107,87 @@ static double cell_width(CellMeasure *m, const Session *s, int i, double u, doub
     pango_layout_set_text(m->layout, buf, -1);
     PangoRectangle logical;
     pango_layout_get_extents(m->layout, NULL, &logical);
-    double w = (double)logical.width / PANGO_SCALE + 0.8 * u;
-    return clampd(w, 1.9 * u, 7.5 * u) * zoom;
+    return (double)logical.width / PANGO_SCALE;
 }
 
-void scene_layout_columns(const Session *s, const View *v, SceneRect c, SceneLayout *L) {
-    double u = L->unit;
-    L->beams =
-        (SceneRect){c.x + L->label_w, c.y, c.w - L->label_w, L->token_row.y - 0.25 * u - c.y};
+double scene_token_size(double u) { return floor(SCENE_TOKEN_FONT * u * 4 + 0.5) / 4; }
 
-    // Token columns (see SceneLayout): widths measured from the text, newest token backwards.
-    double zoom = clampd(v->zoom > 0 ? v->zoom : 1, 0.4, 3);
-    double avail_x = c.x + L->label_w, avail_w = c.w - L->label_w;
-    int n = s->n_tokens;
-    int scroll = v->scroll > 0 ? v->scroll : 0;
-    int end = n - 1 - scroll;
-    if (end < 0)
-        end = n > 0 ? 0 : -1;
-    double widths[SCENE_MAX_CELLS];
+double scene_cell_pad(double u) { return 0.5 * u; }
+
+// Lays the cells out at one token size: as wide as their text, wrapped like words, at most
+// max_lines lines. False when they do not fit.
+static bool layout_full(CellMeasure *cm, const Session *s, SceneRect c, int n, int max_lines,
+                        double size, double token_h, SceneLayout *L) {
+    double u = L->unit, pad = scene_cell_pad(u), min_w = 0.7 * size + pad;
+    double x = c.x;
+    int line = 0;
+    for (int i = 0; i < n; i++) {
+        double w = fmax(text_width(cm, s, i, size) + pad, min_w);
+        if (w > c.w) w = c.w;
+        if (x + w > c.x + c.w + 1e-9 && x > c.x) {
+            line++;
+            x = c.x;
+        }
+        if (line >= max_lines) return false;
+        L->cell[i] = (SceneRect){x, c.y + line * L->line_h, w, token_h};
+        L->cell_line[i] = line;
+        x += w;
+    }
+    L->n_lines = n > 0 ? line + 1 : 0;
+    return true;
+}
+
+void scene_layout_cells(const Session *s, SceneRect c, int max_lines_cap, double line_extra,
+                        SceneLayout *L) {
+    double u = L->unit;
+    int n = s->n_tokens < SCENE_MAX_CELLS ? s->n_tokens : SCENE_MAX_CELLS;
+    L->first = 0;
+    L->last = n - 1;
+    L->n_lines = 0;
+    L->compact = false;
+    // Every token's text in full at the token size; when that does not fit, at the smallest
+    // size; when that does not fit either, compact cells of one width.
     CellMeasure cm;
     cell_measure_begin(&cm);
-    // Pass 1: do end .. 0 all fit?
-    double sum = 0;
-    int k = 0, first = end + 1;
-    while (first > 0 && k < SCENE_MAX_CELLS) {
-        double w = cell_width(&cm, s, first - 1, u, zoom);
-        if (sum + w > avail_w)
-            break;
-        sum += w;
-        widths[k++] = w;
-        first--;
-    }
-    if (first > 0) {
-        // Pass 2: they do not; keep room for the strip of earlier tokens.
-        double room = avail_w - clampd(0.14 * avail_w, 2.5 * u, 12 * u) - 0.5 * u;
-        while (k > 1 && sum > room) {
-            sum -= widths[--k];
-            first++;
+    const double sizes[2] = {scene_token_size(u), floor(SCENE_MIN_FONT * u * 4 + 0.5) / 4};
+    bool fits = false;
+    double token_h = 0;
+    for (int k = 0; k < 2 && !fits; k++) {
+        L->token_size = sizes[k];
+        token_h = ceil(1.35 * sizes[k]);
+        L->line_h = token_h + line_extra;
+        int max_lines = (int)((c.h - token_h) / L->line_h) + 1;
+        if (max_lines > max_lines_cap) max_lines = max_lines_cap;
+        if (max_lines > SCENE_MAX_LINES) max_lines = SCENE_MAX_LINES;
+        if (max_lines < 1) max_lines = 1;
+        fits = layout_full(&cm, s, c, n, max_lines, sizes[k], token_h, L);
+        if (!fits && k == 1) {
+            // Compact: one width for every cell, as many per line as the whole context needs,
+            // so that the cells stay where they are until the context is full.
+            L->compact = true;
+            int ctx = s->model->cfg.seq_len > n ? s->model->cfg.seq_len : n;
+            if (ctx > SCENE_MAX_CELLS) ctx = SCENE_MAX_CELLS;
+            int per_line = (ctx + max_lines - 1) / max_lines;
+            double cw = c.w / per_line;
+            L->token_size = sizes[0]; // the texts that fit a cell, and the call-outs
+            for (int i = 0; i < n; i++) {
+                int ln = i / per_line;
+                L->cell[i] =
+                    (SceneRect){c.x + (i % per_line) * cw, c.y + ln * L->line_h, cw, token_h};
+                L->cell_line[i] = ln;
+            }
+            L->n_lines = n > 0 ? (n - 1) / per_line + 1 : 0;
         }
-        L->strip_x = avail_x;
-        L->strip_w = avail_x + avail_w - sum - 0.5 * u - avail_x;
     }
     cell_measure_end(&cm);
-    L->first = first;
-    L->last = end;
-    double x = first > 0 ? avail_x + avail_w - sum : avail_x;
-    for (int i = 0; i < k; i++) {
-        L->cell_x[i] = x;
-        x += widths[k - 1 - i];
-    }
-    L->cell_x[k] = x;
-    if (L->head_pos >= 0) {
-        double hx;
-        if (scene_token_x(L, L->head_pos, &hx)) {
-            L->head_x = hx;
-            L->head_y = L->token_row.y;
-        } else {
-            L->head_x = -1;
-            L->head_y = -1;
-        }
+    for (int k = 0; k < L->n_lines; k++) L->line_y[k] = c.y + k * L->line_h;
+    double rows_h = L->n_lines > 0 ? (L->n_lines - 1) * L->line_h + token_h : token_h;
+    L->token_row = (SceneRect){c.x, c.y, c.w, rows_h};
+    L->head_x = L->head_y = -1;
+    if (L->head_pos >= 0 && L->head_pos < n) {
+        SceneRect h = L->cell[L->head_pos];
+        L->head_x = h.x + h.w / 2;
+        L->head_y = h.y;
     }
 }
 
@@ -168,20 +195,9 @@ void scene_layout_columns(const Session *s, const View *v, SceneRect c, SceneLay
 // Questions asked of a layout
 
 bool scene_token_box(const SceneLayout *l, int i, SceneRect *r) {
-    if (l->token_row.h <= 0 || i < 0 || i >= l->n_tokens)
-        return false;
-    if (i >= l->first && i <= l->last) {
-        int k = i - l->first;
-        *r = (SceneRect){l->cell_x[k], l->token_row.y, l->cell_x[k + 1] - l->cell_x[k],
-                         l->token_row.h};
-        return true;
-    }
-    if (i < l->first && l->strip_w > 0) {
-        double w = l->strip_w / l->first;
-        *r = (SceneRect){l->strip_x + i * w, l->token_row.y, w, l->token_row.h};
-        return true;
-    }
-    return false;
+    if (l->n_lines <= 0 || i < l->first || i > l->last || i >= l->n_tokens) return false;
+    *r = l->cell[i];
+    return true;
 }
 
 bool scene_token_x(const SceneLayout *l, int i, double *x) {
@@ -208,18 +224,12 @@ bool scene_token_anchor(const SceneLayout *l, int i, double *x, double *y) {
 }
 
 bool scene_block_box(const SceneLayout *l, int i, int layer, SceneRect *r) {
-    if (l->blocks.h <= 0 || layer < 0 || layer >= l->n_layers)
-        return false;
+    if (l->blocks.h <= 0 || layer < 0 || layer >= l->n_layers) return false;
     SceneRect t;
-    if (!scene_token_box(l, i, &t))
-        return false;
-    double y = l->blocks.y + layer * (l->block_h + l->block_gap);
-    if (i >= l->first) {
-        double inset = t.w * 0.09;
-        *r = (SceneRect){t.x + inset, y, t.w - 2 * inset, l->block_h};
-    } else {
-        *r = (SceneRect){t.x, y, t.w, l->block_h};
-    }
+    if (!scene_token_box(l, i, &t)) return false;
+    double y = t.y + t.h + l->block_gap0 + layer * (l->block_h + l->block_gap);
+    double inset = t.w >= 6 ? t.w * 0.08 : 0;
+    *r = (SceneRect){t.x + inset, y, t.w - 2 * inset, l->block_h};
     return true;
 }
 
@@ -231,27 +241,21 @@ static bool in_rect(SceneRect r, double x, double y) {
     return x >= r.x && x < r.x + r.w && y >= r.y && y < r.y + r.h;
 }
 
+// A token's column: its cell, the blocks under it and, on the first line, the beams above.
+static bool in_column(const SceneLayout *l, int i, double x, double y) {
+    SceneRect c = l->cell[i];
+    if (x < c.x || x >= c.x + c.w) return false;
+    double top = l->cell_line[i] == 0 ? l->beams.y : c.y;
+    double bottom = c.y + c.h;
+    if (l->blocks.h > 0)
+        bottom += l->block_gap0 + l->n_layers * (l->block_h + l->block_gap);
+    return y >= top && y < bottom;
+}
+
 int scene_hit_columns(const SceneLayout *l, double x, double y) {
-    if (y < l->beams.y || y >= scene_columns_bottom(l))
-        return -1;
-    if (l->n_tokens <= 0)
-        return -1;
-    int nc = l->last - l->first + 1;
-    if (nc > 0 && x >= l->cell_x[0] && x < l->cell_x[nc]) {
-        int lo = 0, hi = nc - 1; // the last cell whose left edge is <= x
-        while (lo < hi) {
-            int mid = (lo + hi + 1) / 2;
-            if (l->cell_x[mid] <= x)
-                lo = mid;
-            else
-                hi = mid - 1;
-        }
-        return l->first + lo;
-    }
-    if (l->strip_w > 0 && l->first > 0 && x >= l->strip_x && x < l->strip_x + l->strip_w) {
-        int i = (int)((x - l->strip_x) / l->strip_w * l->first);
-        return i < l->first ? i : l->first - 1;
-    }
+    if (l->n_tokens <= 0 || l->n_lines <= 0) return -1;
+    for (int i = l->first; i <= l->last; i++)
+        if (in_column(l, i, x, y)) return i;
     return -1;
 }
 

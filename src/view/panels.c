@@ -40,50 +40,59 @@ void scene_draw_top_bar(Frame *f) {
     const Theme *th = f->th;
     cairo_t *cr = f->cr;
     double u = f->u;
-    char buf[64];
+    double big = SCENE_BIG_FONT * u, small = SCENE_MIN_FONT * u;
+    char buf[80];
+    bool on = shown_mode(f) == CACHE_MODE_ON;
 
     // Phase banner
     const char *phase = !f->r ? "READY" : f->r->phase == PHASE_PREFILL ? "PREFILL" : "DECODE";
-    SceneRect pb = {t.x, t.y, 9.5 * u, t.h};
-    Rgba pc = !f->r ? th->text_faint : f->r->phase == PHASE_PREFILL ? th->pinned : th->accent;
+    SceneRect pb = {t.x, t.y, 17 * u, t.h};
+    Rgba pc = !f->r ? th->text_dim : f->r->phase == PHASE_PREFILL ? th->pinned : th->accent;
     box(f, pb, th->panel, pc);
-    scene_text_draw(&f->tx, pb.x + pb.w / 2, pb.y + 0.22 * u, 1.35 * u, true, ALIGN_CENTER,
-                    pb.w - u, pc, phase);
-    if (f->r) {
-        if (f->r->phase == PHASE_PREFILL)
-            snprintf(buf, sizeof buf, "%d prompt tokens in one pass", f->r->pos + 1);
-        else
-            snprintf(buf, sizeof buf, "one token at position %d", f->r->pos);
-    } else {
-        snprintf(buf, sizeof buf, "press step to begin");
-    }
-    scene_text_draw(&f->tx, pb.x + pb.w / 2, pb.y + 1.78 * u, 0.55 * u, false, ALIGN_CENTER,
-              pb.w - 0.5 * u, th->text_dim, buf);
+    scene_text_on(&f->tx, th->panel);
+    scene_text_draw(&f->tx, pb.x + pb.w / 2, pb.y + 0.15 * u, big, true, ALIGN_CENTER, pb.w - u,
+                    pc, phase);
+    if (!f->r)
+        snprintf(buf, sizeof buf, "%d prompt tokens waiting", f->s->n_prompt);
+    else if (f->r->phase == PHASE_PREFILL)
+        snprintf(buf, sizeof buf, "%d prompt tokens in one pass", f->r->pos + 1);
+    else if (f->r->mode == CACHE_MODE_ON)
+        snprintf(buf, sizeof buf, "one new token, position %d", f->r->pos);
+    else
+        snprintf(buf, sizeof buf, "all %d positions recomputed", f->r->pos + 1);
+    scene_text_draw(&f->tx, pb.x + pb.w / 2, pb.y + 0.2 * u + 1.2 * big, small, false,
+                    ALIGN_CENTER, pb.w - 0.5 * u, th->text_dim, buf);
 
     // Mode badge
-    bool on = shown_mode(f) == CACHE_MODE_ON;
-    SceneRect mb = {t.x + t.w - 9.5 * u, t.y, 9.5 * u, t.h};
+    SceneRect mb = {t.x + t.w - 15 * u, t.y, 15 * u, t.h};
     Rgba mc = on ? th->cache_on : th->cache_off;
     round_rect(cr, mb.x, mb.y, mb.w, mb.h, 0.35 * u);
     scene_set_rgba(cr, mc);
     cairo_fill(cr);
-    scene_text_draw(&f->tx, mb.x + mb.w / 2, mb.y + 0.22 * u, 1.35 * u, true, ALIGN_CENTER,
-              mb.w - u, th->bg, on ? "KV CACHE" : "NO CACHE");
+    scene_text_on(&f->tx, mc);
+    scene_text_role(&f->tx, SCENE_TEXT_COUNTER);
+    scene_text_draw(&f->tx, mb.x + mb.w / 2, mb.y + 0.15 * u, big, true, ALIGN_CENTER, mb.w - u,
+                    th->badge_text, on ? "KV CACHE ON" : "NO CACHE");
+    scene_text_role(&f->tx, SCENE_TEXT_LABEL);
     if (f->r && f->s->mode != f->r->mode)
-        snprintf(buf, sizeof buf, "next step: %s", f->s->mode == CACHE_MODE_ON ? "cache on"
-                                                                               : "cache off");
+        snprintf(buf, sizeof buf, "next step: %s",
+                 f->s->mode == CACHE_MODE_ON ? "cache on" : "cache off");
     else
         snprintf(buf, sizeof buf, on ? "keys and values kept" : "everything recomputed");
-    scene_text_draw(&f->tx, mb.x + mb.w / 2, mb.y + 1.78 * u, 0.55 * u, false, ALIGN_CENTER,
-              mb.w - 0.5 * u, th->bg, buf);
+    scene_text_draw(&f->tx, mb.x + mb.w / 2, mb.y + 0.2 * u + 1.2 * big, small, false,
+                    ALIGN_CENTER, mb.w - 0.5 * u, th->badge_text, buf);
 
-    // Pipeline strip: the stage being worked on is lit while the step animates.
-    double x0 = pb.x + pb.w + 1.0 * u, x1 = mb.x - 1.0 * u;
-    double gap = 1.1 * u;
+    // Pipeline strip: the stage being worked on is lit while the step animates. Only where
+    // every stage's name fits at the smallest type.
+    double x0 = pb.x + pb.w + 0.8 * u, x1 = mb.x - 0.8 * u;
+    double gap = 0.9 * u;
     double sw = (x1 - x0 - gap * (N_STAGES - 1)) / N_STAGES;
-    if (sw < 2 * u) return;
+    double need = 0;
+    for (int i = 0; i < N_STAGES; i++)
+        need = fmax(need, scene_text_width(&f->tx, small, true, stage_names[i], NULL));
+    if (sw < need + 0.4 * u) return;
     int lit = !f->r ? -1 : scene_anim_stage(f->t, N_STAGES);
-    double bh = 1.6 * u, by = t.y + (t.h - bh) / 2;
+    double bh = 1.9 * u, by = t.y + (t.h - bh) / 2;
     for (int i = 0; i < N_STAGES; i++) {
         double x = x0 + i * (sw + gap);
         bool done = f->r && i < lit;
@@ -96,12 +105,13 @@ void scene_draw_top_bar(Frame *f) {
             snprintf(buf, sizeof buf, "%d blocks", f->s->model->cfg.n_layers);
             name = buf;
         }
-        Rgba tc = i == lit ? (th->dark ? th->bg : th->text) : th->text;
-        scene_text_draw(&f->tx, x + sw / 2, by + 0.3 * u, 0.72 * u, i == lit, ALIGN_CENTER,
-                  sw - 0.3 * u, tc, name);
+        Rgba tc = i == lit ? th->stage_on_text : th->text;
+        scene_text_on(&f->tx, fill);
+        scene_text_draw(&f->tx, x + sw / 2, by + (bh - 1.17 * small) / 2, small, i == lit,
+                        ALIGN_CENTER, sw - 0.2 * u, tc, name);
         if (i + 1 < N_STAGES) {
             double ax = x + sw + gap * 0.25, ay = by + bh / 2;
-            scene_set_rgba(cr, th->text_faint);
+            scene_set_rgba(cr, th->text_dim);
             cairo_move_to(cr, ax, ay - 0.25 * u);
             cairo_line_to(cr, ax + gap * 0.5, ay);
             cairo_line_to(cr, ax, ay + 0.25 * u);
@@ -109,22 +119,31 @@ void scene_draw_top_bar(Frame *f) {
             cairo_fill(cr);
         }
     }
+    scene_text_on(&f->tx, th->bg);
 }
 
 // ----------------------------------------------------------------------------------------------
 // Counters
 
 static double section_title(Frame *f, SceneRect r, const char *title, const char *right) {
-    double u = f->u;
-    scene_text_draw(&f->tx, r.x + 0.7 * u, r.y + 0.45 * u, 0.7 * u, true, ALIGN_LEFT, 0,
-              f->th->text_dim, title);
+    double u = f->u, size = SCENE_MIN_FONT * u;
+    scene_text_on(&f->tx, f->th->panel);
+    double tw = scene_text_draw(&f->tx, r.x + 0.6 * u, r.y + 0.35 * u, size, true, ALIGN_LEFT,
+                                0, f->th->text_dim, title);
     if (right)
-        scene_text_draw(&f->tx, r.x + r.w - 0.7 * u, r.y + 0.45 * u, 0.7 * u, false, ALIGN_RIGHT,
-                  r.w * 0.55, f->th->text_dim, right);
-    return r.y + 1.6 * u;
+        scene_text_draw(&f->tx, r.x + r.w - 0.6 * u, r.y + 0.35 * u, size, false, ALIGN_RIGHT,
+                        r.w - tw - 2 * u, f->th->text_dim, right);
+    return r.y + 0.5 * u + 1.25 * size;
 }
 
-static void draw_counters(Frame *f, SceneRect r) {
+// Height of the counters box of the layout (big rows and small rows).
+static double counters_height(Frame *f, int *n_small) {
+    double u = f->u;
+    *n_small = f->v->layout == VIEW_LAYOUT_DETAIL ? 6 : f->s->verify ? 3 : 2;
+    return 0.5 * u + 1.25 * SCENE_MIN_FONT * u + 4 * 2.1 * u + *n_small * 1.5 * u + 0.4 * u;
+}
+
+static void draw_counters(Frame *f, SceneRect r, int n_small) {
     const Theme *th = f->th;
     const Session *s = f->s;
     const StepRecord *rec = f->r;
@@ -133,59 +152,72 @@ static void draw_counters(Frame *f, SceneRect r) {
     box(f, r, th->panel, th->panel_edge);
     double y = section_title(f, r, "COUNTERS", NULL);
     char v1[48], v2[48], line[160];
-    double row_h = (r.y + r.h - 0.3 * u - y) / 9;
-    double lsize = fmin(0.72 * u, row_h * 0.5), vsize = fmin(1.0 * u, row_h * 0.7);
-    double xl = r.x + 0.7 * u, xr = r.x + r.w - 0.7 * u;
-    double vw = r.w * 0.58;
+    double big = SCENE_BIG_FONT * u, small = SCENE_MIN_FONT * u;
+    double xl = r.x + 0.6 * u, xr = r.x + r.w - 0.6 * u;
 
-#define ROW(label, value, colour)                                                                  \
+    // A must-read row: the label small, the value big; a detail row: both small.
+#define ROW(label, value, colour, is_big)                                                          \
     do {                                                                                           \
-        scene_text_draw(&f->tx, xl, y + (row_h - lsize * 1.2) / 2, lsize, false, ALIGN_LEFT,       \
-                        r.w - vw - 1.2 * u, th->text_dim, label);                                  \
-        scene_text_draw(&f->tx, xr, y + (row_h - vsize * 1.2) / 2, vsize, true, ALIGN_RIGHT, vw,   \
-                        colour, value);                                                            \
-        y += row_h;                                                                                \
+        double rh_ = (is_big) ? 2.1 * u : 1.5 * u, vs_ = (is_big) ? big : small;                   \
+        double lw_ = scene_text_draw(&f->tx, xl, y + (rh_ - 1.17 * small) / 2, small, false,       \
+                                     ALIGN_LEFT, r.w * 0.5, th->text_dim, label);                  \
+        if (is_big) scene_text_role(&f->tx, SCENE_TEXT_COUNTER);                                   \
+        scene_text_draw(&f->tx, xr, y + (rh_ - 1.17 * vs_) / 2, vs_, true, ALIGN_RIGHT,            \
+                        xr - xl - lw_ - 0.6 * u, colour, value);                                   \
+        scene_text_role(&f->tx, SCENE_TEXT_LABEL);                                                 \
+        y += rh_;                                                                                  \
     } while (0)
 
     bool on = shown_mode(f) == CACHE_MODE_ON;
-    ROW("mode", on ? "KV CACHE" : "NO CACHE", on ? th->cache_on : th->cache_off);
-    snprintf(line, sizeof line, "%d", s->cursor);
-    ROW("step", line, th->text);
-    snprintf(line, sizeof line, "%d tokens", s->n_tokens);
-    ROW("sequence length", line, th->text);
+    ROW("mode", on ? "KV CACHE ON" : "NO CACHE", on ? th->cache_on : th->cache_off, true);
     if (rec) {
         kv_format_number(v1, sizeof v1, (double)counters_flops(&rec->counted), KV_NUM_SI,
-                           "FLOP");
-        ROW("FLOPs this step", v1, th->text);
-        kv_format_number(v1, sizeof v1, (double)counters_flops(&rec->total), KV_NUM_SI,
-                           "FLOP");
-        ROW("FLOPs total", v1, th->text);
+                         "FLOP");
+        ROW("FLOPs this step", v1, th->text, true);
         kv_format_bytes(v1, sizeof v1, rec->kv_bytes_resident);
-        kv_format_bytes(v2, sizeof v2, config_kv_bytes_per_token(cfg));
-        snprintf(line, sizeof line, "%s \xc2\xb7 %s/token", v1, v2);
-        ROW("cache memory", line, th->text);
+        ROW(on ? "cache memory" : "cache memory (off)", v1, th->text, true);
         double ms = rec->step_ns / 1e6;
         snprintf(line, sizeof line, ms >= 100 ? "%.0f ms" : ms >= 10 ? "%.1f ms" : "%.2f ms", ms);
-        ROW("step time (measured)", line, th->text);
+        ROW("step time (measured)", line, th->text, true);
+    } else {
+        ROW("FLOPs this step", "\xe2\x80\x94", th->text_dim, true);
+        ROW("cache memory", "0 B", th->text, true);
+        ROW("step time (measured)", "\xe2\x80\x94", th->text_dim, true);
+    }
+    // Detail rows.
+    snprintf(line, sizeof line, "%d / %d tokens", s->n_tokens, cfg->seq_len);
+    ROW("length / context", line, th->text, false);
+    kv_format_bytes(v2, sizeof v2, config_kv_bytes_per_token(cfg));
+    snprintf(line, sizeof line, on ? "%s per token" : "none kept", v2);
+    ROW("cache growth", line, th->text, false);
+    if (n_small == 3) {
+        if (rec && rec->max_logit_diff >= 0)
+            snprintf(line, sizeof line, "%.2g", (double)rec->max_logit_diff);
+        else
+            snprintf(line, sizeof line, "from the next step");
+        ROW("max logit diff, cache vs none", line, th->text, false);
+    }
+    if (n_small > 3) {
+    snprintf(line, sizeof line, "%d", s->cursor);
+    ROW("step", line, th->text, false);
+    if (rec) {
+        kv_format_number(v1, sizeof v1, (double)counters_flops(&rec->total), KV_NUM_SI, "FLOP");
+        ROW("FLOPs total", v1, th->text, false);
         double nocache = (double)flops_formula_run(cfg, false, s->n_prompt, s->cursor);
         double saved = nocache - (double)counters_flops(&rec->total);
         kv_format_number(v1, sizeof v1, saved, KV_NUM_SI, "FLOP");
         snprintf(line, sizeof line, "%s (%.0f%%)", v1, nocache > 0 ? 100 * saved / nocache : 0);
-        ROW("saved by the cache", line, saved > 0 ? th->cache_on : th->text);
+        ROW(on ? "saved by the cache so far" : "saved so far (cache off now)", line,
+            on && saved > 0 ? th->cache_on : th->text, false);
         if (rec->max_logit_diff >= 0)
             snprintf(line, sizeof line, "%.2g", (double)rec->max_logit_diff);
         else
-            snprintf(line, sizeof line, "not measured");
-        ROW("max logit diff", line, rec->max_logit_diff >= 0 ? th->text : th->text_faint);
+            snprintf(line, sizeof line, "not measured (M measures)");
+        ROW("max logit diff, cache vs none", line, th->text, false);
     } else {
-        kv_format_bytes(v2, sizeof v2, config_kv_bytes_per_token(cfg));
-        snprintf(line, sizeof line, "0 B \xc2\xb7 %s/token", v2);
-        ROW("FLOPs this step", "\xe2\x80\x94", th->text_faint);
-        ROW("FLOPs total", "0 FLOP", th->text);
-        ROW("cache memory", line, th->text);
-        ROW("step time (measured)", "\xe2\x80\x94", th->text_faint);
-        ROW("saved by the cache", "\xe2\x80\x94", th->text_faint);
-        ROW("max logit diff", "not measured", th->text_faint);
+        ROW("FLOPs total", "0 FLOP", th->text, false);
+        ROW("saved by the cache so far", "\xe2\x80\x94", th->text_dim, false);
+    }
     }
 #undef ROW
 }
@@ -193,105 +225,133 @@ static void draw_counters(Frame *f, SceneRect r) {
 // ----------------------------------------------------------------------------------------------
 // Chart: cumulative FLOPs against step, measured history and the two closed forms
 
-static void draw_chart(Frame *f, SceneRect r) {
+typedef enum { CHART_CUMULATIVE, CHART_PER_STEP, CHART_MEMORY } ChartKind;
+
+// What a chart plots after `steps` steps (1 = the prefill): by the closed forms, in each mode.
+static double chart_formula(const Session *s, ChartKind k, bool cache, int steps) {
+    const ModelConfig *cfg = &s->model->cfg;
+    int np = s->n_prompt;
+    switch (k) {
+    case CHART_CUMULATIVE: return (double)flops_formula_run(cfg, cache, np, steps);
+    case CHART_PER_STEP:
+        return (double)flops_formula_run(cfg, cache, np, steps) -
+               (steps > 1 ? (double)flops_formula_run(cfg, cache, np, steps - 1) : 0);
+    default:
+        return cache ? (double)config_kv_bytes_per_token(cfg) * (np + steps - 1) : 0;
+    }
+}
+
+// ... and as measured by the step that was taken.
+static double chart_measured(const StepRecord *rec, ChartKind k) {
+    switch (k) {
+    case CHART_CUMULATIVE: return (double)counters_flops(&rec->total);
+    case CHART_PER_STEP: return (double)counters_flops(&rec->counted);
+    default: return (double)rec->kv_bytes_resident;
+    }
+}
+
+// One chart against sequence length (the tokens the step read, prompt + steps), both modes
+// by formula (dashed) and the run as measured (solid, in each step's mode). The axes are fixed
+// for the run: x from the prompt to the model's context, y to the largest formula value over
+// the context, so nothing moves while the class watches. x_labels: the bottom chart's.
+static void draw_series(Frame *f, SceneRect r, ChartKind kind, const char *title, bool x_labels) {
     const Theme *th = f->th;
     const Session *s = f->s;
     const ModelConfig *cfg = &s->model->cfg;
     cairo_t *cr = f->cr;
-    double u = f->u;
-    box(f, r, th->panel, th->panel_edge);
-    double y = section_title(f, r, "CUMULATIVE FLOPs", "per step");
-    int cur = s->cursor; // steps done; step i has index i-1
-    int xmax = 8;
-    while (xmax < cur + cur / 4 + 1) xmax *= 2;
-    int room = cfg->seq_len - s->n_prompt; // steps possible
-    if (room >= 1 && xmax > room) xmax = room > cur ? room : cur;
-    if (xmax < 1) xmax = 1;
-    double ymax = (double)flops_formula_run(cfg, false, s->n_prompt, xmax);
-    for (int i = 0; i < cur; i++) ymax = fmax(ymax, (double)counters_flops(&s->steps[i].total));
+    double u = f->u, small = SCENE_MIN_FONT * u;
+    int cur = s->cursor;
+    int x_lo = s->n_prompt, x_hi = cfg->seq_len > x_lo + 1 ? cfg->seq_len : x_lo + 1;
+    int xmax = x_hi - x_lo; // steps the context holds
+    bool per_step = kind == CHART_PER_STEP;
+    int first = per_step ? 2 : 1; // the per-step chart starts at the first decode step
+    double ymax = 0;
+    for (int m = 0; m < 2; m++) ymax = fmax(ymax, chart_formula(s, kind, m == 0, xmax));
+    for (int i = first - 1; i < cur; i++) ymax = fmax(ymax, chart_measured(&s->steps[i], kind));
     if (ymax <= 0) ymax = 1;
-    SceneRect p = {r.x + 3.6 * u, y + 0.2 * u, r.w - 4.4 * u, r.y + r.h - y - 2.0 * u};
-    if (p.h < 2 * u || p.w < 4 * u) return;
-#define PX(i) (p.x + p.w * ((double)(i)) / (xmax > 1 ? xmax - 1 : 1))
+    char buf[64], top[48];
+    if (kind == CHART_MEMORY) kv_format_bytes(top, sizeof top, (size_t)ymax);
+    else kv_format_number(top, sizeof top, ymax, KV_NUM_SI, "FLOP");
+    snprintf(buf, sizeof buf, "%s (0 \xe2\x80\x93 %s)", title, top);
+    scene_text_on(&f->tx, th->panel);
+    scene_text_draw(&f->tx, r.x + 0.6 * u, r.y, small, true, ALIGN_LEFT, r.w - 1.2 * u,
+                    th->text_dim, buf);
+    double y0 = r.y + 1.3 * small;
+    SceneRect p = {r.x + 0.8 * u, y0 + 0.2 * u, r.w - 1.6 * u,
+                   r.y + r.h - y0 - 0.3 * u - (x_labels ? 1.3 * small : 0)};
+    if (p.h < 1.5 * u || p.w < 4 * u) return;
+#define PX(i) (p.x + p.w * ((double)(i) - (first - 1)) / (xmax > first ? xmax - first : 1))
 #define PY(v) (p.y + p.h * (1 - (v) / ymax))
-    // Axes and labels
     scene_set_rgba(cr, th->grid);
     cairo_set_line_width(cr, fmax(1, 0.05 * u));
-    for (int k = 0; k <= 4; k++) {
-        cairo_move_to(cr, p.x, p.y + p.h * k / 4);
-        cairo_line_to(cr, p.x + p.w, p.y + p.h * k / 4);
+    for (int k = 0; k <= 2; k++) {
+        cairo_move_to(cr, p.x, p.y + p.h * k / 2);
+        cairo_line_to(cr, p.x + p.w, p.y + p.h * k / 2);
     }
     cairo_stroke(cr);
-    char buf[48];
-    kv_format_number(buf, sizeof buf, ymax, KV_NUM_SI, "");
-    scene_text_draw(&f->tx, p.x - 0.3 * u, p.y - 0.4 * u, 0.6 * u, false, ALIGN_RIGHT, 3.3 * u,
-              th->text_dim, buf);
-    scene_text_draw(&f->tx, p.x - 0.3 * u, p.y + p.h - 0.45 * u, 0.6 * u, false, ALIGN_RIGHT,
-                    3.3 * u, th->text_dim, "0");
-    scene_text_draw(&f->tx, p.x, p.y + p.h + 0.2 * u, 0.6 * u, false, ALIGN_LEFT, 0, th->text_dim,
-              "step 1");
-    snprintf(buf, sizeof buf, "step %d", xmax);
-    scene_text_draw(&f->tx, p.x + p.w, p.y + p.h + 0.2 * u, 0.6 * u, false, ALIGN_RIGHT, 0,
-              th->text_dim, buf);
-
-    // Closed forms, dashed: the parabola (no cache) and the straight line (cache).
+    if (x_labels) {
+        snprintf(buf, sizeof buf, "%d tokens", x_lo + first);
+        scene_text_draw(&f->tx, p.x, p.y + p.h + 0.1 * u, small, false, ALIGN_LEFT, 0,
+                        th->text_dim, buf);
+        snprintf(buf, sizeof buf, "%d tokens", x_hi);
+        scene_text_draw(&f->tx, p.x + p.w, p.y + p.h + 0.1 * u, small, false, ALIGN_RIGHT, 0,
+                        th->text_dim, buf);
+    }
+    // Closed forms, dashed.
     int samples = xmax < 64 ? xmax : 64;
     double dash[] = {0.45 * u, 0.3 * u};
     cairo_set_dash(cr, dash, 2, 0);
-    cairo_set_line_width(cr, fmax(1.5, 0.09 * u));
+    cairo_set_line_width(cr, fmax(1.5, 0.12 * u));
     for (int mode = 0; mode < 2; mode++) {
         bool cache = mode == 0;
         for (int k = 0; k <= samples; k++) {
-            int i = (int)((double)k * (xmax - 1) / (samples > 0 ? samples : 1) + 0.5);
-            double v = (double)flops_formula_run(cfg, cache, s->n_prompt, i + 1);
-            if (k == 0) cairo_move_to(cr, PX(i), PY(v));
-            else cairo_line_to(cr, PX(i), PY(v));
+            int i = first + (int)((double)k * (xmax - first) / (samples > 0 ? samples : 1) + 0.5);
+            double v = chart_formula(s, kind, cache, i);
+            if (k == 0) cairo_move_to(cr, PX(i - 1), PY(v));
+            else cairo_line_to(cr, PX(i - 1), PY(v));
         }
         scene_set_rgba_a(cr, cache ? th->cache_on : th->cache_off, 0.8);
         cairo_stroke(cr);
     }
     cairo_set_dash(cr, NULL, 0, 0);
-    // Labels at the curves' ends
-    double vnc = (double)flops_formula_run(cfg, false, s->n_prompt, xmax);
-    double vc = (double)flops_formula_run(cfg, true, s->n_prompt, xmax);
-    // Left of the parabola's steep end, which would otherwise run through the label.
-    scene_text_draw(&f->tx, p.x + p.w - 1.1 * u, PY(vnc) + 0.15 * u, 0.6 * u, false, ALIGN_RIGHT, 0,
-              th->cache_off, "no cache (formula)");
-    double ly = PY(vc) - 1.0 * u;
-    if (ly > PY(vnc) + 0.9 * u || ly < PY(vnc) - 0.9 * u)
-        scene_text_draw(&f->tx, p.x + p.w - 0.2 * u, ly, 0.6 * u, false, ALIGN_RIGHT, 0,
-                        th->cache_on, "cache (formula)");
-
-    // Measured history, one segment per step in the colour of that step's mode.
-    cairo_set_line_width(cr, fmax(2, 0.16 * u));
-    for (int i = 0; i < cur && i < xmax; i++) {
+    // The run as measured, one segment per step in the colour of that step's mode.
+    cairo_set_line_width(cr, fmax(2, 0.2 * u));
+    for (int i = first - 1; i < cur && i < xmax; i++) {
         const StepRecord *rec = &s->steps[i];
-        double v = (double)counters_flops(&rec->total);
-        double pv = i > 0 ? (double)counters_flops(&s->steps[i - 1].total) : 0;
-        cairo_move_to(cr, PX(i > 0 ? i - 1 : 0), PY(i > 0 ? pv : v));
+        double v = chart_measured(rec, kind);
+        double pv = i > first - 1 ? chart_measured(&s->steps[i - 1], kind) : v;
+        cairo_move_to(cr, PX(i > first - 1 ? i - 1 : i), PY(pv));
         cairo_line_to(cr, PX(i), PY(v));
         scene_set_rgba(cr, rec->mode == CACHE_MODE_ON ? th->cache_on : th->cache_off);
         cairo_stroke(cr);
     }
-    if (cur > 0 && cur - 1 < xmax) {
-        int i = cur - 1;
-        double v = (double)counters_flops(&s->steps[i].total);
-        scene_set_rgba(cr, th->grid);
-        cairo_move_to(cr, PX(i), p.y);
-        cairo_line_to(cr, PX(i), p.y + p.h);
-        cairo_stroke(cr);
+    if (cur >= first && cur - 1 < xmax) {
+        double v = chart_measured(&s->steps[cur - 1], kind);
         scene_set_rgba(cr, th->head);
-        cairo_arc(cr, PX(i), PY(v), 0.3 * u, 0, 2 * M_PI);
+        cairo_arc(cr, PX(cur - 1), PY(v), 0.28 * u, 0, 2 * M_PI);
         cairo_fill(cr);
-        snprintf(buf, sizeof buf, "measured, step %d", cur);
-        // Top left of the plot: the curves start bottom left and end right, so it stays clear.
-        cairo_arc(cr, p.x + 0.5 * u, p.y + 0.5 * u, 0.25 * u, 0, 2 * M_PI);
-        cairo_fill(cr);
-        scene_text_draw(&f->tx, p.x + 0.95 * u, p.y + 0.1 * u, 0.6 * u, true, ALIGN_LEFT,
-                  p.w * 0.55, th->head, buf);
     }
 #undef PX
 #undef PY
+}
+
+static void draw_chart(Frame *f, SceneRect r) {
+    const Theme *th = f->th;
+    double u = f->u, small = SCENE_MIN_FONT * u;
+    box(f, r, th->panel, th->panel_edge);
+    // The key: which line is which.
+    scene_text_on(&f->tx, th->panel);
+    double x = r.x + 0.6 * u, y = r.y + 0.3 * u;
+    x += scene_text_draw(&f->tx, x, y, small, true, ALIGN_LEFT, 0, th->cache_on_text,
+                         "\xe2\x80\x94 cache") + 0.8 * u;
+    x += scene_text_draw(&f->tx, x, y, small, true, ALIGN_LEFT, 0, th->cache_off_text,
+                         "\xe2\x80\x94 no cache") + 0.8 * u;
+    scene_text_draw(&f->tx, x, y, small, false, ALIGN_LEFT, r.x + r.w - 0.6 * u - x,
+                    th->text_dim, "dashed: formula");
+    double top = y + 1.4 * small, h = (r.y + r.h - top) / 3;
+    draw_series(f, (SceneRect){r.x, top, r.w, h}, CHART_CUMULATIVE, "FLOPs so far", false);
+    draw_series(f, (SceneRect){r.x, top + h, r.w, h}, CHART_PER_STEP, "FLOPs per step", false);
+    draw_series(f, (SceneRect){r.x, top + 2 * h, r.w, h}, CHART_MEMORY, "cache memory", true);
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -301,67 +361,94 @@ static void draw_next_token(Frame *f, SceneRect r) {
     const Theme *th = f->th;
     const StepRecord *rec = f->r;
     cairo_t *cr = f->cr;
-    double u = f->u;
+    double u = f->u, small = SCENE_MIN_FONT * u;
     box(f, r, th->panel, th->panel_edge);
-    char temp[48], buf[96], pct[16];
-    if (rec) snprintf(temp, sizeof temp, "temperature %.2f", (double)rec->temperature);
-    else snprintf(temp, sizeof temp, "temperature %.2f", (double)f->s->settings.temperature);
-    double y = section_title(f, r, "NEXT TOKEN", temp);
+    char sampler[96], buf[96], pct[24];
+    // The sampler as it acts: top-k and top-p only when they cut something (not at T = 0).
+    SamplerSettings ss = f->s->settings;
+    float temp = rec ? rec->temperature : ss.temperature;
+    if (temp <= 0) {
+        snprintf(sampler, sizeof sampler, "T 0: the most probable");
+    } else {
+        int o = snprintf(sampler, sizeof sampler, "T %.2f", (double)temp);
+        if (ss.top_k > 0 && o > 0 && o < (int)sizeof sampler)
+            o += snprintf(sampler + o, sizeof sampler - (size_t)o, ", top-k %d", ss.top_k);
+        if (ss.top_p > 0 && ss.top_p < 1 && o > 0 && o < (int)sizeof sampler)
+            snprintf(sampler + o, sizeof sampler - (size_t)o, ", top-p %.2f", (double)ss.top_p);
+    }
+    double y = section_title(f, r, "NEXT TOKEN", sampler);
+    scene_text_on(&f->tx, th->panel);
     if (!rec) {
-        scene_text_draw(&f->tx, r.x + 0.7 * u, y, 0.8 * u, false, ALIGN_LEFT, r.w - 1.4 * u,
-                  th->text_faint, "no step yet");
+        scene_text_draw(&f->tx, r.x + 0.6 * u, y, small, false, ALIGN_LEFT, r.w - 1.2 * u,
+                        th->text_dim, "no step yet");
         return;
     }
-    int n = rec->n_top < 5 ? rec->n_top : 5;
-    double row_h = fmin(1.5 * u, (r.y + r.h - 0.3 * u - y) / 5);
-    double tw = r.w * 0.34, bx = r.x + 0.7 * u + tw + 0.4 * u;
-    double bw = r.x + r.w - 0.7 * u - 3.3 * u - bx;
+    double row_h = 1.55 * u;
+    int rows = (int)((r.y + r.h - 0.2 * u - y) / row_h);
+    int n = rows < rec->n_top ? rows : rec->n_top;
+    if (n > 5) n = 5;
+    // A sampled token outside the rows shown keeps the last row: "chosen: ...".
+    bool in_rows = false;
+    for (int k = 0; k < n; k++) in_rows = in_rows || rec->top[k].id == rec->token_id;
+    if (!in_rows && n > 1 && n >= rows) n--;
+    double tw = r.w * 0.34, bx = r.x + 0.6 * u + tw + 0.4 * u;
+    double pw = scene_text_width(&f->tx, small, true, "100.0%", NULL);
+    double bw = r.x + r.w - 0.9 * u - pw - bx;
     int prev = rec->pos >= 0 && rec->pos < f->s->n_tokens ? f->s->tokens[rec->pos] : -1;
     for (int k = 0; k < n; k++) {
         const Candidate *c = &rec->top[k];
         bool chosen = c->id == rec->token_id;
         double ry = y + k * row_h;
+        Rgba under = th->panel;
         if (chosen) {
-            round_rect(cr, r.x + 0.3 * u, ry, r.w - 0.6 * u, row_h * 0.92, 0.25 * u);
-            scene_set_rgba_a(cr, th->new_token, 0.18);
+            Rgba hl = th->new_token;
+            hl.a = 0.18;
+            round_rect(cr, r.x + 0.25 * u, ry, r.w - 0.5 * u, row_h * 0.95, 0.25 * u);
+            scene_set_rgba(cr, hl);
             cairo_fill(cr);
+            under = scene_rgba_over(hl, th->panel);
         }
-        scene_token_display_id(f->s, prev, c->id, buf, sizeof buf);
-        scene_text_draw(&f->tx, r.x + 0.7 * u, ry + (row_h - 1.15 * u) / 2, 0.85 * u, chosen,
-                  ALIGN_LEFT, tw, chosen ? th->new_token : th->text, buf);
+        scene_text_on(&f->tx, under);
+        scene_candidate_display(f->s, prev, c->id, buf, sizeof buf);
+        scene_text_draw(&f->tx, r.x + 0.6 * u, ry + (row_h - 1.17 * small) / 2, small, chosen,
+                        ALIGN_LEFT, tw, chosen ? th->head_text : th->text, buf);
         double bar = bw * (c->prob > 0 ? c->prob : 0);
         scene_set_rgba(cr, th->grid);
-        cairo_rectangle(cr, bx, ry + row_h * 0.25, bw, row_h * 0.4);
+        cairo_rectangle(cr, bx, ry + row_h * 0.3, bw, row_h * 0.4);
         cairo_fill(cr);
         scene_set_rgba(cr, chosen ? th->new_token : th->accent);
-        cairo_rectangle(cr, bx, ry + row_h * 0.25, bar, row_h * 0.4);
+        cairo_rectangle(cr, bx, ry + row_h * 0.3, bar, row_h * 0.4);
         cairo_fill(cr);
         snprintf(pct, sizeof pct, "%.1f%%", 100.0 * c->prob);
-        scene_text_draw(&f->tx, r.x + r.w - 0.7 * u, ry + (row_h - 0.9 * u) / 2, 0.7 * u, chosen,
-                  ALIGN_RIGHT, 0, th->text_dim, pct);
+        scene_text_draw(&f->tx, r.x + r.w - 0.6 * u, ry + (row_h - 1.17 * small) / 2, small,
+                        chosen, ALIGN_RIGHT, 0, th->text_dim, pct);
     }
+    scene_text_on(&f->tx, th->panel);
     bool listed = false;
     for (int k = 0; k < n; k++) listed = listed || rec->top[k].id == rec->token_id;
-    if (!listed && y + n * row_h + 0.9 * u < r.y + r.h) {
-        scene_token_display_id(f->s, prev, rec->token_id, buf, sizeof buf);
-        char line[128];
-        snprintf(line, sizeof line, "chosen: %s (outside the top 5)", buf);
-        scene_text_draw(&f->tx, r.x + 0.7 * u, y + n * row_h, 0.65 * u, false, ALIGN_LEFT,
-                  r.w - 1.4 * u, th->new_token, line);
+    if (!listed && y + (n + 1) * row_h <= r.y + r.h + 0.2 * u) {
+        scene_candidate_display(f->s, prev, rec->token_id, buf, sizeof buf);
+        char line[160];
+        snprintf(line, sizeof line, "chosen: %s (outside the top %d)", buf, n);
+        scene_text_draw(&f->tx, r.x + 0.6 * u, y + n * row_h, small, false, ALIGN_LEFT,
+                        r.w - 1.2 * u, th->head_text, line);
     }
 }
 
 void scene_draw_panel(Frame *f) {
     SceneRect p = f->lay->panel;
-    double u = f->u, gap = 0.6 * u;
-    double ch = fmin(15.5 * u, p.h * 0.38);
-    double nh = fmin(10.2 * u, p.h * 0.27);
+    double u = f->u, gap = 0.5 * u;
+    int n_small;
+    double ch = fmin(counters_height(f, &n_small), p.h * 0.5);
+    double nh = fmin(0.5 * u + 1.25 * SCENE_MIN_FONT * u + 3 * 1.55 * u + 0.3 * u, p.h * 0.27);
+    if (f->v->layout == VIEW_LAYOUT_DETAIL) nh = fmin(nh + 2 * 1.55 * u, p.h * 0.3);
     SceneRect counters = {p.x, p.y, p.w, ch};
     SceneRect next = {p.x, p.y + p.h - nh, p.w, nh};
     SceneRect chart = {p.x, p.y + ch + gap, p.w, p.h - ch - nh - 2 * gap};
-    draw_counters(f, counters);
+    draw_counters(f, counters, n_small);
     draw_chart(f, chart);
     draw_next_token(f, next);
+    scene_text_on(&f->tx, f->th->bg);
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -372,9 +459,11 @@ void scene_draw_legend(Frame *f) {
     const Theme *th = f->th;
     cairo_t *cr = f->cr;
     double u = f->u;
-    double size = 0.66 * u, sw = 1.0 * u, y = r.y + (r.h - sw) / 2;
-    double x = r.x;
+    double size = SCENE_MIN_FONT * u, sw = 1.0 * u;
+    double row_h = r.h / 2;
+    double x = r.x, y = r.y + (row_h - sw) / 2;
     unsigned keys = scene_view(f->v->kind)->legend;
+    scene_text_on(&f->tx, th->bg);
     if (keys & SCENE_LEGEND_BLOCKS) {
         for (int st = 0; st < BLOCK_STATES; st++) {
             scene_set_rgba(cr, th->block[st]);
@@ -383,27 +472,41 @@ void scene_draw_legend(Frame *f) {
             scene_set_rgba(cr, th->block_edge);
             cairo_set_line_width(cr, 1);
             cairo_stroke(cr);
-            x += sw + 0.35 * u;
-            x += scene_text_draw(&f->tx, x, y + (sw - size * 1.2) / 2, size, false, ALIGN_LEFT, 0,
-                           th->text_dim, block_state_names[st]) +
-                 0.9 * u;
+            x += sw + 0.3 * u;
+            x += scene_text_draw(&f->tx, x, y + (sw - size * 1.17) / 2, size, false, ALIGN_LEFT,
+                                 0, th->text_dim, block_state_names[st]) +
+                 0.8 * u;
         }
+        x = r.x;
+        y += row_h;
     }
     if (!(keys & SCENE_LEGEND_BEAMS)) return; // e.g. the heatmap has its own colour bar
-    // Beam ramp
-    char buf[96];
-    const char *who = f->v->head == VIEW_HEAD_EACH ? "colour = head" : NULL;
-    x += 0.3 * u;
+    char buf[160];
     double rw = 4.5 * u;
-    if (f->v->head == VIEW_HEAD_MEAN) {
+    if (f->v->head == VIEW_HEAD_EACH) {
+        // A key of head colours.
+        int nh = f->s->model->cfg.n_heads;
+        for (int h = 0; h < nh && x < r.x + r.w - 6 * u; h++) {
+            Rgba c = scene_theme_head_colour(th, h);
+            scene_set_rgba(cr, c);
+            cairo_rectangle(cr, x, y + sw * 0.3, 1.2 * u, sw * 0.4);
+            cairo_fill(cr);
+            x += 1.4 * u;
+            snprintf(buf, sizeof buf, "head %d", h + 1);
+            x += scene_text_draw(&f->tx, x, y + (sw - size * 1.17) / 2, size, false, ALIGN_LEFT,
+                                 0, th->text_dim, buf) + 0.7 * u;
+        }
+    } else if (f->v->head == VIEW_HEAD_MEAN) {
         for (int k = 0; k < 24; k++) {
             Rgba c = scene_theme_ramp(th, (k + 0.5) / 24);
             scene_set_rgba(cr, c);
-            cairo_rectangle(cr, x + rw * k / 24, y + sw * 0.2, rw / 24 + 0.5, sw * 0.6);
+            double hh = sw * (0.2 + 0.6 * (k + 0.5) / 24); // stronger = thicker, as the beams
+            cairo_rectangle(cr, x + rw * k / 24, y + (sw - hh) / 2, rw / 24 + 0.5, hh);
             cairo_fill(cr);
         }
+        x += rw + 0.3 * u;
     } else {
-        Rgba c = scene_theme_head_colour(th, f->v->head >= 0 ? f->v->head : 0);
+        Rgba c = scene_theme_head_colour(th, f->v->head);
         cairo_pattern_t *g = cairo_pattern_create_linear(x, 0, x + rw, 0);
         cairo_pattern_add_color_stop_rgba(g, 0, c.r, c.g, c.b, 0.15);
         cairo_pattern_add_color_stop_rgba(g, 1, c.r, c.g, c.b, 1);
@@ -411,12 +514,20 @@ void scene_draw_legend(Frame *f) {
         cairo_rectangle(cr, x, y + sw * 0.2, rw, sw * 0.6);
         cairo_fill(cr);
         cairo_pattern_destroy(g);
+        x += rw + 0.3 * u;
     }
-    x += rw + 0.35 * u;
-    snprintf(buf, sizeof buf, "attention weight%s%s \xc2\xb7 beams < %.0f%% not drawn",
-             who ? ", " : "", who ? who : "", 100.0 * f->v->beam_threshold);
-    scene_text_draw(&f->tx, x, y + (sw - size * 1.2) / 2, size, false, ALIGN_LEFT, r.x + r.w - x,
-              th->text_dim, buf);
+    double below = f->lay->head_pos >= 0
+                       ? scene_beam_mass_below(f->s, f->v, f->lay->head_pos)
+                       : 0;
+    snprintf(buf, sizeof buf,
+             "%sattention weight (weak \xe2\x86\x92 strong) \xc2\xb7 beams under %.0f%% not drawn: "
+             "%.0f%% of the attention",
+             f->v->head == VIEW_HEAD_EACH ? "" : "", 100.0 * f->v->beam_threshold, 100 * below);
+    if (f->v->head == VIEW_HEAD_EACH)
+        snprintf(buf, sizeof buf, "beams under %.0f%% not drawn: %.0f%% of the attention",
+                 100.0 * f->v->beam_threshold, 100 * below);
+    scene_text_draw(&f->tx, x, y + (sw - size * 1.17) / 2, size, false, ALIGN_LEFT,
+                    r.x + r.w - x, th->text_dim, buf);
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -428,16 +539,22 @@ void scene_draw_caption(Frame *f) {
     const Theme *th = f->th;
     double u = f->u;
     box(f, r, th->panel, th->accent);
-    double y = r.y + 0.5 * u;
+    scene_text_on(&f->tx, th->panel);
+    double y = r.y + 0.4 * u;
     if (f->v->caption_title && *f->v->caption_title) {
-        scene_text_draw(&f->tx, r.x + 0.9 * u, y, 1.3 * u, true, ALIGN_LEFT, r.w - 1.8 * u,
-                        th->text, f->v->caption_title);
-        y += 1.9 * u;
+        scene_text_role(&f->tx, SCENE_TEXT_CAPTION);
+        scene_text_draw(&f->tx, r.x + 0.8 * u, y, SCENE_CAPTION_TITLE * u, true, ALIGN_LEFT,
+                        r.w - 1.6 * u, th->text, f->v->caption_title);
+        scene_text_role(&f->tx, SCENE_TEXT_LABEL);
+        y += 1.25 * SCENE_CAPTION_TITLE * u;
     }
+    scene_text_role(&f->tx, SCENE_TEXT_CAPTION);
     if (f->v->caption_text && *f->v->caption_text)
-        scene_text_draw_wrapped(&f->tx, r.x + 0.9 * u, y, 0.95 * u, false, r.w - 1.8 * u,
-                                f->lay->caption_lines, th->text_dim,
+        scene_text_draw_wrapped(&f->tx, r.x + 0.8 * u, y, SCENE_CAPTION_FONT * u, false,
+                                r.w - 1.6 * u, f->lay->caption_lines, th->text,
                                 f->v->caption_text);
+    scene_text_role(&f->tx, SCENE_TEXT_LABEL);
+    scene_text_on(&f->tx, th->bg);
 }
 
 static void draw_tooltip(Frame *f) {
@@ -470,9 +587,10 @@ static void draw_tooltip(Frame *f) {
                  (double)view_attention(s, v, L->head_pos, i), who);
     } else
         snprintf(l2, sizeof l2, "not attended yet");
-    double w = fmax(scene_text_width(&f->tx, 0.8 * u, true, l1, NULL),
-                    scene_text_width(&f->tx, 0.7 * u, false, l2, NULL)) + 1.4 * u;
-    double h = 2.7 * u;
+    double ts = SCENE_MIN_FONT * u;
+    double w = fmax(scene_text_width(&f->tx, ts, true, l1, NULL),
+                    scene_text_width(&f->tx, ts, false, l2, NULL)) + 1.4 * u;
+    double h = 0.9 * u + 2.4 * ts;
     double x = ax - w / 2, y = ay - h - 0.6 * u;
     // Inside the view's area (not over the side panel) while it fits there.
     double right = L->main.w >= w ? L->main.x + L->main.w : L->width - 0.5 * u;
@@ -480,9 +598,9 @@ static void draw_tooltip(Frame *f) {
     if (x < L->main.x) x = L->main.x;
     if (y < L->main.y) y = ay + 0.8 * u;
     box(f, (SceneRect){x, y, w, h}, f->th->bg, f->th->text_dim);
-    scene_text_draw(&f->tx, x + 0.7 * u, y + 0.35 * u, 0.8 * u, true, ALIGN_LEFT, 0, f->th->text,
-                    l1);
-    scene_text_draw(&f->tx, x + 0.7 * u, y + 1.5 * u, 0.7 * u, false, ALIGN_LEFT, 0,
+    scene_text_on(&f->tx, f->th->bg);
+    scene_text_draw(&f->tx, x + 0.7 * u, y + 0.35 * u, ts, true, ALIGN_LEFT, 0, f->th->text, l1);
+    scene_text_draw(&f->tx, x + 0.7 * u, y + 0.45 * u + 1.2 * ts, ts, false, ALIGN_LEFT, 0,
                     f->th->text_dim, l2);
 }
 
@@ -495,7 +613,7 @@ static void draw_help(Frame *f) {
     int rows = (n + 1) / 2;
     // Columns as wide as their widest entry, so nothing is cut; the type shrinks only when the
     // two columns do not fit the picture.
-    double size = 0.85 * u, kw = 0, dw = 0;
+    double size = SCENE_MIN_FONT * u, kw = 0, dw = 0;
     for (int k = 0; k < n; k++) {
         kw = fmax(kw, scene_text_width(&f->tx, size, true, help_rows[k].keys, NULL));
         dw = fmax(dw, scene_text_width(&f->tx, size, false, help_rows[k].text, NULL));
@@ -513,12 +631,13 @@ static void draw_help(Frame *f) {
     cairo_set_source_rgba(f->cr, 0, 0, 0, th->dark ? 0.5 : 0.3);
     cairo_paint(f->cr);
     box(f, (SceneRect){x, y, w, h}, th->panel, th->accent);
-    scene_text_draw(&f->tx, x + w / 2, y + 0.7 * u, 1.3 * u, true, ALIGN_CENTER, 0, th->text,
+    scene_text_on(&f->tx, th->panel);
+    scene_text_draw(&f->tx, x + w / 2, y + 0.7 * u, 1.5 * u, true, ALIGN_CENTER, 0, th->text,
               "Keys");
     double cw = kw + gap + dw + col_gap;
     for (int k = 0; k < n; k++) {
         double cx = x + pad + (k / rows) * cw, cy = y + 3 * u + (k % rows) * rh;
-        scene_text_draw(&f->tx, cx + kw, cy, size, true, ALIGN_RIGHT, 0, th->accent,
+        scene_text_draw(&f->tx, cx + kw, cy, size, true, ALIGN_RIGHT, 0, th->accent_text,
                         help_rows[k].keys);
         scene_text_draw(&f->tx, cx + kw + gap, cy, size, false, ALIGN_LEFT, dw + 0.5 * gap,
                         th->text, help_rows[k].text);
@@ -529,17 +648,20 @@ void scene_draw_overlays(Frame *f) {
     const View *v = f->v;
     const SceneLayout *L = f->lay;
     double u = f->u;
+    scene_text_on(&f->tx, f->th->bg);
     if (v->status && *v->status)
-        scene_text_draw(&f->tx, L->main.x + L->main.w, L->main.y, 0.65 * u, false, ALIGN_RIGHT,
-                  L->main.w * 0.5, f->th->text_faint, v->status);
+        scene_text_draw(&f->tx, L->main.x + L->main.w, L->main.y, SCENE_MIN_FONT * u, false,
+                        ALIGN_RIGHT, L->main.w * 0.5, f->th->text_dim, v->status);
     draw_tooltip(f);
     if (v->notice && *v->notice) {
-        double w = fmin(scene_text_width(&f->tx, 0.9 * u, true, v->notice, NULL) + 2 * u,
+        double ns = 1.2 * u;
+        double w = fmin(scene_text_width(&f->tx, ns, true, v->notice, NULL) + 2 * u,
                         L->main.w - u);
         double x = L->main.x + (L->main.w - w) / 2, y = L->main.y + 0.6 * u;
-        box(f, (SceneRect){x, y, w, 2.0 * u}, f->th->bg, f->th->head);
-        scene_text_draw(&f->tx, x + w / 2, y + 0.4 * u, 0.9 * u, true, ALIGN_CENTER, w - u,
-                  f->th->text, v->notice);
+        box(f, (SceneRect){x, y, w, 2.4 * u}, f->th->bg, f->th->head);
+        scene_text_on(&f->tx, f->th->bg);
+        scene_text_draw(&f->tx, x + w / 2, y + 0.5 * u, ns, true, ALIGN_CENTER, w - u,
+                        f->th->text, v->notice);
     }
     if (v->help) draw_help(f);
 }

@@ -69,10 +69,14 @@ void scene_draw(cairo_t *cr, const Session *s, const View *v, int width, int hei
     cairo_save(cr);
     cairo_rectangle(cr, 0, 0, width, height);
     cairo_clip(cr);
-    scene_set_rgba(cr, f.th->bg);
-    cairo_paint(cr);
+    if (!v->transparent) {
+        scene_set_rgba(cr, f.th->bg);
+        cairo_paint(cr);
+    }
     cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
     scene_text_begin(&f.tx, cr, v->text_sink);
+    f.tx.min_size = SCENE_MIN_FONT * f.u;
+    scene_text_on(&f.tx, f.th->bg);
 
     scene_draw_top_bar(&f);
     if (v->show_panels) scene_draw_panel(&f);

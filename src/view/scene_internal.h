@@ -9,22 +9,23 @@
 // ----------------------------------------------------------------------------------------------
 // Colours and themes (theme.c)
 
-typedef struct {
-    double r, g, b, a;
-} Rgba;
+typedef SceneColour Rgba;
 
 typedef struct {
     bool dark;
     Rgba bg, panel, panel_edge, text, text_dim, text_faint, grid;
     Rgba prompt_text, gen_text, accent, head, new_token, hover, pinned;
     Rgba cache_on, cache_off; // mode colours (badge, chart lines)
+    // Text in a colour that would be too faint as the colour itself: readable variants.
+    Rgba badge_text, stage_on_text, head_text, cache_on_text, cache_off_text, accent_text;
     Rgba block[BLOCK_STATES];
     Rgba block_edge;
     Rgba stage_on, stage_off, stage_done;
 } Theme;
 
 const Theme *scene_theme_get(ThemeKind k);
-// Attention colour ramp (viridis-like; reversed in the light theme so strong = high contrast).
+// Attention colour ramp, weak (0) to strong (1): in both themes the stronger is the more
+// prominent against the background, and the warm end means strong.
 Rgba scene_theme_ramp(const Theme *t, double x01);
 // One colour per head (Okabe-Ito, colour-blind safe), darker variants in the light theme.
 Rgba scene_theme_head_colour(const Theme *t, int head);
@@ -41,12 +42,22 @@ typedef struct {
     const SceneTextSink *sink;
     double cur_size;
     bool cur_bold;
+    Rgba bg;            // what the next texts stand on (scene_text_on), for the sink
+    SceneTextRole role; // what the next texts are (scene_text_role), for the sink
+    bool cut;           // the text being reported was cut with an ellipsis
+    double min_size;    // fitting a text to a width never shrinks it below this
 } TextCtx;
 
 typedef enum { ALIGN_LEFT = 0, ALIGN_CENTER = 1, ALIGN_RIGHT = 2 } Align;
 
 void scene_text_begin(TextCtx *tc, cairo_t *cr, const SceneTextSink *sink);
 void scene_text_end(TextCtx *tc);
+// The opaque colour the texts drawn from now on stand on (a translucent fill: composite it
+// first with scene_rgba_over). Every drawing that puts text on a fill says so.
+void scene_text_on(TextCtx *tc, Rgba bg);
+void scene_text_role(TextCtx *tc, SceneTextRole role);
+// c composited over the opaque colour under.
+Rgba scene_rgba_over(Rgba c, Rgba under);
 // Draws s with its line box's top at y; x is the left, centre or right end per align. When
 // max_w > 0 and the text is wider, the font shrinks (down to 60%), then the text is cut with an
 // ellipsis. Returns the drawn width.
@@ -66,6 +77,9 @@ double scene_text_width(TextCtx *tc, double size, bool bold, const char *s, doub
 void scene_token_display(const Session *s, int i, char *out, size_t cap);
 // The same for token id `id` following token `prev` (next-token candidates).
 void scene_token_display_id(const Session *s, int prev, int id, char *out, size_t cap);
+// A next-token candidate's text: as scene_token_display_id, and a leading space shown (as ␣),
+// so " M" and "M" read differently.
+void scene_candidate_display(const Session *s, int prev, int id, char *out, size_t cap);
 
 
 // ----------------------------------------------------------------------------------------------
@@ -122,15 +136,24 @@ int scene_memory_hit_token(const SceneLayout *L, double x, double y);
 // ----------------------------------------------------------------------------------------------
 // Layout shared by the views (layout.c)
 
-#define SCENE_TOKEN_FONT 0.92 // token text size, in units
+#define SCENE_TOKEN_FONT 1.5 // token text size, in units (20 px at 1280x720)
+#define SCENE_MIN_FONT 1.05  // the smallest text, in units (14 px at 1280x720)
+#define SCENE_BIG_FONT 1.5   // must-read counters, in units (20 px at 1280x720)
+#define SCENE_CAPTION_TITLE 2.0 // lesson caption title, in units
+#define SCENE_CAPTION_FONT 1.8  // lesson caption text, in units (24 px at 1280x720)
 
 // Clears L and lays out the frame's areas (top bar, main, panel, legend, caption); returns the
 // part of the main area left for the view.
 SceneRect scene_layout_frame(const Session *s, const View *v, int width, int height,
                              SceneLayout *L);
-// Token columns under L->token_row (set by the caller) across area, the beams' area above the
-// row, and the write head's point.
-void scene_layout_columns(const Session *s, const View *v, SceneRect area, SceneLayout *L);
+// Token cells of every position in lines from the top left of area across its width, at most
+// max_lines lines that fit area, each line its cells and line_extra under them (see
+// SceneLayout); sets token_size, line_h, token_row, first, last and the write head's point.
+void scene_layout_cells(const Session *s, SceneRect area, int max_lines, double line_extra,
+                        SceneLayout *L);
+// The token text size and a cell's padding at unit u.
+double scene_token_size(double u);
+double scene_cell_pad(double u);
 // Bottom of the token columns: the block stacks' when there are blocks, else the token row's.
 double scene_columns_bottom(const SceneLayout *L);
 // The hit test of column views: the token whose column (beams, text, blocks) holds (x, y).
@@ -151,10 +174,16 @@ void scene_draw_overlays(Frame *f);
 void scene_draw_token_row(Frame *f);
 void scene_draw_hover_column(Frame *f);
 void scene_draw_write_head(Frame *f);
+// Compact cells: the text of the tokens the write head reads most, above their cells.
+void scene_draw_callouts(Frame *f);
+// Before the first step: "Press Space to run the prompt" above the prompt.
+void scene_draw_call_to_action(Frame *f);
 // beams.c
 // Draws the fans of the write head for layers lo..hi-1 inside band; when per_layer_band, layer
 // l uses band row l of (hi - lo) rows instead of all sharing the band.
 void scene_draw_beams(Frame *f, SceneRect band, int layer_lo, int layer_hi, bool per_layer_band);
+// Share of the write head's attention (row) below the view's threshold (not drawn), 0 .. 1.
+double scene_beam_mass_below(const Session *s, const View *v, int row);
 // scene.c: attention weight of the view's selection (layer or mean over layers; head or mean).
 float view_attention(const Session *s, const View *v, int row, int col);
 

@@ -14,6 +14,9 @@ void scene_text_begin(TextCtx *tc, cairo_t *cr, const SceneTextSink *sink) {
     tc->sink = sink;
     tc->cur_size = -1;
     tc->cur_bold = false;
+    tc->bg = (Rgba){0, 0, 0, 1};
+    tc->role = SCENE_TEXT_LABEL;
+    tc->min_size = 0;
     pango_layout_set_single_paragraph_mode(tc->layout, TRUE);
 }
 
@@ -22,6 +25,35 @@ void scene_text_end(TextCtx *tc) {
     if (tc->font) pango_font_description_free(tc->font);
     tc->layout = NULL;
     tc->font = NULL;
+}
+
+void scene_text_on(TextCtx *tc, Rgba bg) { tc->bg = bg; }
+
+void scene_text_role(TextCtx *tc, SceneTextRole role) { tc->role = role; }
+
+Rgba scene_rgba_over(Rgba c, Rgba under) {
+    double a = c.a;
+    return (Rgba){c.r * a + under.r * (1 - a), c.g * a + under.g * (1 - a),
+                  c.b * a + under.b * (1 - a), 1};
+}
+
+// Tells the sink about one line of text: baseline (x, y), its line box, its colour.
+static void sink_text(TextCtx *tc, double x, double y, SceneRect box, Rgba colour,
+                      const char *s) {
+    if (!tc->sink || !tc->sink->fn) return;
+    SceneText t = {
+        .x = x,
+        .y = y,
+        .size = tc->cur_size,
+        .bold = tc->cur_bold,
+        .utf8 = s,
+        .box = box,
+        .colour = colour,
+        .background = tc->bg,
+        .role = tc->role,
+        .cut = tc->cut,
+    };
+    tc->sink->fn(tc->sink->ctx, &t);
 }
 
 static void set_font(TextCtx *tc, double size, bool bold) {
@@ -75,6 +107,8 @@ double scene_text_draw(TextCtx *tc, double x, double y, double size, bool bold, 
     if (max_w > 0 && w > max_w) {
         double shrink = max_w / w;
         if (shrink < 0.6) shrink = 0.6;
+        // Never under the picture's smallest type: cut with an ellipsis instead.
+        if (size * shrink < tc->min_size) shrink = size > tc->min_size ? tc->min_size / size : 1;
         double top_pad = size * (1 - shrink) * 0.5; // keep the shrunken line centred
         w = scene_text_width(tc, size * shrink, bold, s, NULL);
         y += top_pad;
@@ -93,8 +127,12 @@ double scene_text_draw(TextCtx *tc, double x, double y, double size, bool bold, 
     pango_cairo_show_layout(cr, tc->layout);
     if (tc->sink && tc->sink->fn) {
         double base = (double)pango_layout_get_baseline(tc->layout) / PANGO_SCALE;
-        tc->sink->fn(tc->sink->ctx, left, y + base, tc->cur_size, tc->cur_bold,
-                     pango_layout_get_text(tc->layout));
+        PangoRectangle logical;
+        pango_layout_get_extents(tc->layout, NULL, &logical);
+        SceneRect box = {left, y, w, (double)logical.height / PANGO_SCALE};
+        tc->cut = pango_layout_is_ellipsized(tc->layout); // cut with an ellipsis to fit
+        sink_text(tc, left, y + base, box, colour, pango_layout_get_text(tc->layout));
+        tc->cut = false;
     }
     pango_layout_set_ellipsize(tc->layout, PANGO_ELLIPSIZE_NONE);
     pango_layout_set_width(tc->layout, -1);
@@ -104,14 +142,21 @@ double scene_text_draw(TextCtx *tc, double x, double y, double size, bool bold, 
 // ----------------------------------------------------------------------------------------------
 // Token text
 
-static void make_printable(const char *text, size_t len, char *out, size_t cap) {
+static void make_printable(const char *text, size_t len, bool show_lead, char *out,
+                           size_t cap) {
     const unsigned char *p = (const unsigned char *)text;
     size_t o = 0, i = 0;
     // A leading space marks a word start; the cell boundary already shows that, unless the
     // token is nothing but spaces.
     bool all_space = len > 0;
     for (size_t k = 0; k < len; k++) all_space = all_space && p[k] == ' ';
-    if (!all_space && len > 1 && p[0] == ' ') i = 1;
+    if (!all_space && len > 1 && p[0] == ' ') {
+        i = 1;
+        if (show_lead && cap > 4) {
+            memcpy(out, "\xe2\x90\xa3", 3); // ␣
+            o = 3;
+        }
+    }
 #define PUT(str)                                                                                   \
     do {                                                                                           \
         size_t l_ = strlen(str);                                                                   \
@@ -155,7 +200,8 @@ done:
     if (cap) out[o < cap ? o : cap - 1] = 0;
 }
 
-void scene_token_display_id(const Session *s, int prev, int id, char *out, size_t cap) {
+static void display_id(const Session *s, int prev, int id, bool show_lead, char *out,
+                       size_t cap) {
     if (id == TOKEN_BOS) {
         snprintf(out, cap, "<s>");
         return;
@@ -171,7 +217,15 @@ void scene_token_display_id(const Session *s, int prev, int id, char *out, size_
         snprintf(out, cap, "\xe2\x90\xa3");
         return;
     }
-    make_printable(t ? t : "", t ? len : 0, out, cap);
+    make_printable(t ? t : "", t ? len : 0, show_lead, out, cap);
+}
+
+void scene_token_display_id(const Session *s, int prev, int id, char *out, size_t cap) {
+    display_id(s, prev, id, false, out, cap);
+}
+
+void scene_candidate_display(const Session *s, int prev, int id, char *out, size_t cap) {
+    display_id(s, prev, id, true, out, cap);
 }
 
 void scene_token_display(const Session *s, int i, char *out, size_t cap) {
@@ -208,8 +262,11 @@ double scene_text_draw_wrapped(TextCtx *tc, double x, double y, double size, boo
             int len = line->length < (int)sizeof buf - 1 ? line->length : (int)sizeof buf - 1;
             memcpy(buf, text + line->start_index, (size_t)len);
             buf[len] = 0;
-            tc->sink->fn(tc->sink->ctx, x + (double)lr.x / PANGO_SCALE,
-                         y + (double)base / PANGO_SCALE, tc->cur_size, tc->cur_bold, buf);
+            SceneRect box = {x + (double)lr.x / PANGO_SCALE, y + (double)lr.y / PANGO_SCALE,
+                             (double)lr.width / PANGO_SCALE, (double)lr.height / PANGO_SCALE};
+            tc->cut = pango_layout_is_ellipsized(tc->layout);
+            sink_text(tc, box.x, y + (double)base / PANGO_SCALE, box, colour, buf);
+            tc->cut = false;
         } while (pango_layout_iter_next_line(it));
         pango_layout_iter_free(it);
     }

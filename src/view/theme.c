@@ -14,6 +14,14 @@ static const Rgba viridis[] = {
 };
 #define N_VIRIDIS ((int)(sizeof viridis / sizeof viridis[0]))
 
+// The light theme's ramp: the same meaning as the dark theme's (cool and faint = weak, warm and
+// prominent = strong), from a pale blue near the white background to a deep orange-red.
+static const Rgba warm_light[] = {
+    RGB(0xc6dbef), RGB(0x9ecae1), RGB(0x6baed6), RGB(0x4292c6), RGB(0x8c6bb1),
+    RGB(0xc2569b), RGB(0xe0442f), RGB(0xc2300a), RGB(0x9a2000),
+};
+#define N_WARM ((int)(sizeof warm_light / sizeof warm_light[0]))
+
 // Okabe & Ito's palette for categories (heads); the light theme uses darker tones of the same.
 static const Rgba heads_dark[] = {
     RGB(0xe69f00), RGB(0x56b4e9), RGB(0x009e73), RGB(0xf0e442),
@@ -32,7 +40,7 @@ static const Theme theme_dark = {
     .panel_edge = RGB(0x2c3444),
     .text = RGB(0xf2f4f8),
     .text_dim = RGB(0xa4adbd),
-    .text_faint = RGB(0x6b7486),
+    .text_faint = RGB(0x8a93a5),
     .grid = RGB(0x2a3140),
     .prompt_text = RGB(0x9aa3b5),
     .gen_text = RGB(0xffffff),
@@ -43,6 +51,12 @@ static const Theme theme_dark = {
     .pinned = RGB(0xcc79a7),
     .cache_on = RGB(0x56b4e9),
     .cache_off = RGB(0xff5a36),
+    .badge_text = RGB(0x0e1117),
+    .stage_on_text = RGB(0x0e1117),
+    .head_text = RGB(0xffd23f),
+    .cache_on_text = RGB(0x56b4e9),
+    .cache_off_text = RGB(0xff7a5c),
+    .accent_text = RGB(0x56b4e9),
     .block =
         {
             [BLOCK_EMPTY] = RGB(0x1a1f2a),
@@ -64,9 +78,9 @@ static const Theme theme_light = {
     .panel_edge = RGB(0xc9d0db),
     .text = RGB(0x11151c),
     .text_dim = RGB(0x4a5363),
-    .text_faint = RGB(0x8a93a3),
+    .text_faint = RGB(0x5f6779),
     .grid = RGB(0xdde2ea),
-    .prompt_text = RGB(0x5d6677),
+    .prompt_text = RGB(0x525b6c),
     .gen_text = RGB(0x000000),
     .accent = RGB(0x0072b2),
     .head = RGB(0xc27c00),
@@ -75,6 +89,12 @@ static const Theme theme_light = {
     .pinned = RGB(0xa8457f),
     .cache_on = RGB(0x0072b2),
     .cache_off = RGB(0xd62d0b),
+    .badge_text = RGB(0xffffff),
+    .stage_on_text = RGB(0x11151c),
+    .head_text = RGB(0x744b00),
+    .cache_on_text = RGB(0x005f94),
+    .cache_off_text = RGB(0xb02508),
+    .accent_text = RGB(0x005f94),
     .block =
         {
             [BLOCK_EMPTY] = RGB(0xf4f6f9),
@@ -102,14 +122,16 @@ const char *view_theme_name(ThemeKind k) { return k == THEME_LIGHT ? "light" : "
 Rgba scene_theme_ramp(const Theme *t, double x) {
     if (!(x > 0)) x = 0;
     if (x > 1) x = 1;
-    // Light theme: strong weights must stand out against white, so the ramp runs backwards
-    // (strong = dark purple) and starts at the green end, not at pale yellow.
-    // Dark theme: the darkest purples vanish into the background, so the ramp starts a third in.
-    double p = t->dark ? (0.3 + 0.7 * x) * (N_VIRIDIS - 1) : (1 - x) * (N_VIRIDIS - 1) * 0.8;
+    // Dark theme: viridis from a third in (the darkest purples vanish into the background) to
+    // yellow. Light theme: its own ramp, faint blue to deep orange-red, so that in both themes
+    // a stronger weight is the more prominent colour and the warm end means strong.
+    const Rgba *stops = t->dark ? viridis : warm_light;
+    int n = t->dark ? N_VIRIDIS : N_WARM;
+    double p = t->dark ? (0.3 + 0.7 * x) * (n - 1) : x * (n - 1);
     int i = (int)p;
-    if (i >= N_VIRIDIS - 1) return viridis[N_VIRIDIS - 1];
+    if (i >= n - 1) return stops[n - 1];
     double f = p - i;
-    Rgba a = viridis[i], b = viridis[i + 1];
+    Rgba a = stops[i], b = stops[i + 1];
     return (Rgba){a.r + (b.r - a.r) * f, a.g + (b.g - a.g) * f, a.b + (b.b - a.b) * f, 1};
 }
 

@@ -25,17 +25,66 @@ typedef enum {
     VIEW_KINDS
 } ViewKind;
 typedef enum { THEME_DARK = 0, THEME_LIGHT = 1 } ThemeKind;
+// What the picture shows at once: the projector layout (the default) keeps the type large
+// enough for the back of a classroom and shows the must-read counters only; the detail layout,
+// for a monitor, adds the run's other counters (FLOPs total, saving, logit difference, step)
+// and more next-token candidates.
+typedef enum { VIEW_LAYOUT_PROJECTOR = 0, VIEW_LAYOUT_DETAIL = 1 } ViewLayoutKind;
 
 #define VIEW_ALL_LAYERS (-1) // View.layer: every layer (stacked fans; mean over layers in the heatmap)
 #define VIEW_HEAD_MEAN (-1)  // View.head: the mean over heads
 #define VIEW_HEAD_EACH (-2)  // View.head: every head, each in its own colour
 
-// Called for every piece of text the scene draws (SVG export uses it to keep text as text).
-// (x, y) is the left end of the baseline, size the font size in user units.
 typedef struct {
-    void (*fn)(void *ctx, double x, double y, double size, bool bold, const char *utf8);
+    double x, y, w, h;
+} SceneRect;
+
+typedef struct {
+    double r, g, b, a;
+} SceneColour;
+
+// What a text is for: the sizes the classroom needs differ (DESIGN.md "The picture in a
+// classroom": tokens and the counters a class must read at least 20 px at 1280x720, every
+// other text at least 14 px).
+typedef enum {
+    SCENE_TEXT_LABEL = 0, // every other text
+    SCENE_TEXT_TOKEN,     // a token's text in its cell
+    SCENE_TEXT_COUNTER,   // a must-read counter (mode, FLOPs this step, cache memory, step time)
+    SCENE_TEXT_CAPTION,   // a lesson caption's title or text (at least 24 px on a 1280x720 slide)
+} SceneTextRole;
+
+// One piece of text the scene drew. (x, y) is the left end of the baseline, size the font size
+// in user units, box the drawn line box, colour the ink and background the opaque colour the
+// text stands on (what its contrast is measured against).
+typedef struct {
+    double x, y, size;
+    bool bold;
+    const char *utf8;
+    SceneRect box;
+    SceneColour colour, background;
+    SceneTextRole role;
+    bool cut; // cut with an ellipsis to fit (utf8 is the whole text)
+} SceneText;
+
+// Called for every piece of text the scene draws (SVG export keeps text as text; tests measure
+// sizes and contrast).
+typedef struct {
+    void (*fn)(void *ctx, const SceneText *t);
     void *ctx;
 } SceneTextSink;
+
+// One attention beam the scene drew: from the write head (query position `query`) to the key
+// position `key`, ending at (x, y); weight is the attention weight it stands for.
+typedef struct {
+    int query, key, layer, head; // head -1: the mean over heads
+    double x, y;
+    float weight;
+} SceneBeam;
+
+typedef struct {
+    void (*fn)(void *ctx, const SceneBeam *b);
+    void *ctx;
+} SceneBeamSink;
 
 // One line of the help overlay: keys and what they do (the window passes its own).
 typedef struct {
@@ -47,12 +96,14 @@ typedef struct {
     int layer;            // VIEW_ALL_LAYERS or 0 .. L-1
     int head;             // VIEW_HEAD_MEAN, VIEW_HEAD_EACH or 0 .. H-1
     ThemeKind theme;
+    ViewLayoutKind layout;
     double zoom;          // token cell width factor, 0.5 .. 3 (1 = default)
     int scroll;           // tokens scrolled back from following the write head (0 = follow)
     int hover;            // token under the pointer, or -1
     int pinned;           // token whose attention row is pinned (heatmap), or -1
     float beam_threshold; // beams of a smaller attention weight are not drawn
     bool show_panels;     // counters, chart and next-token panel (default true)
+    bool transparent;     // no background painted (exports for a slide's own background)
     bool help;            // help overlay listing every key
     const ViewHelpRow *help_rows; // its lines, n_help_rows (borrowed)
     int n_help_rows;
@@ -65,6 +116,7 @@ typedef struct {
     long memory_length; // sequence length projected (0: the session's own)
     int memory_model;   // published model highlighted (index into published_models), or -1
     bool memory_log;    // log scale
+    const SceneBeamSink *beam_sink; // NULL unless a test wants the beams
 } View;
 
 // Defaults: sequence view, all layers, mean head, dark theme, zoom 1, threshold 0.02, panels.
@@ -121,11 +173,8 @@ BlockState scene_block_state(const Session *s, int pos, int layer, double t_anim
 // ----------------------------------------------------------------------------------------------
 // Layout: where things are (user units, origin top-left)
 
-typedef struct {
-    double x, y, w, h;
-} SceneRect;
-
-#define SCENE_MAX_CELLS 512 // full token cells on one picture at most
+#define SCENE_MAX_CELLS 1024 // token cells on one picture at most (every position of a context)
+#define SCENE_MAX_LINES 64   // lines of token cells at most
 
 struct SceneLayout;
 // Lines the caption text of v is wrapped into (0 without one; at least 2, at most 8): the
@@ -138,25 +187,32 @@ typedef struct SceneLayout {
     double unit;           // base type size; everything scales with it
     ViewKind kind;
     int n_tokens, n_layers;
-    SceneRect top;         // phase banner and pipeline strip
+    SceneRect top;         // phase banner and mode badge
     SceneRect main;        // the view's area
     SceneRect panel;       // counters, chart, next-token (w = 0 when hidden)
     SceneRect legend;      // block-state and beam legend
     SceneRect caption;     // lesson caption (h = 0 when none)
     int caption_lines;     // lines its text is wrapped into (scene_caption_lines), 0 for none
     SceneRect beams;       // where beams arc (sequence view) or the layer bands (layers view)
-    SceneRect token_row;   // token text and ids
-    SceneRect blocks;      // the cache-block stacks (h = 0 in the layers and heatmap views)
+    SceneRect token_row;   // the lines of token cells (their bounding box)
+    SceneRect blocks;      // the cache-block stacks' bounding box (h = 0: no blocks)
     double label_w;        // left column for row labels
-    // Token columns: a cell per token, as wide as its text (at least a minimum), laid out from
-    // the left while the sequence fits (so positions do not move from step to step); once it
-    // does not, the cells end at the newest token and the earlier tokens squeeze into a strip
-    // at strip_x (width strip_w). Token i in first .. last has the cell cell_x[i - first] ..
-    // cell_x[i - first + 1].
-    int first, last;       // full cells first .. last (inclusive) are visible
-    double strip_x, strip_w;
-    double cell_x[SCENE_MAX_CELLS + 1];
-    double block_h, block_gap;
+    // Token cells: every position 0 .. n_tokens-1 has its own cell, in reading order on lines
+    // of cells (the sequence view wraps; the layers view keeps one line). While every token's
+    // text fits at the token size the cells are as wide as their text and wrap like words
+    // (so positions do not move from step to step); past that the cells are all cell_w wide,
+    // as many on a line as the model's context needs to fit (compact), so they stay put too.
+    int first, last;       // cells first .. last (0 .. n_tokens-1) are on the picture
+    bool compact;          // cells of one width, too narrow for most texts
+    int n_lines;
+    double line_y[SCENE_MAX_LINES]; // top of each line's token cells
+    SceneRect cell[SCENE_MAX_CELLS];
+    int cell_line[SCENE_MAX_CELLS];
+    double line_h;         // a line: its token cells, its block stacks and the gap under them
+    double token_size;     // the token text size (smaller than the token font only when
+                           // that is what keeps every text whole)
+    double block_h, block_gap; // a cache block's height and the gap between two layers'
+    double block_gap0;         // from a token cell's bottom to its first block
     int head_pos;          // the write head: the last step's query position (-1 before any step)
     double head_x, head_y; // its point, centre of the token cell, top of the token row
     int new_pos;           // the token the last step chose lands here (-1 before any step)
@@ -167,12 +223,11 @@ typedef struct SceneLayout {
 
 void scene_layout(const Session *s, const View *v, int width, int height, SceneLayout *out);
 
-// Box of token i's text cell (full cells) or its sliver in the strip of earlier tokens.
-// Returns false when token i is not on the picture.
+// Box of token i's text cell; false when token i is not on the picture.
 bool scene_token_box(const SceneLayout *l, int i, SceneRect *r);
 // Box of the cache block of token i, layer `layer`; false when not on the picture.
 bool scene_block_box(const SceneLayout *l, int i, int layer, SceneRect *r);
-// X of the centre of token i's column (also for strip tokens); false when not on the picture.
+// X of the centre of token i's cell; false when not on the picture.
 bool scene_token_x(const SceneLayout *l, int i, double *x);
 
 // The token whose column (text, blocks or beams area) holds (x, y), or -1. In the heatmap view

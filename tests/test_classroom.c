@@ -1,0 +1,350 @@
+// test_classroom.c — the picture as a class reads it on a 1280x720 projector (DESIGN.md "The
+// picture in a classroom"), measured through the scene's own reports: every text it draws (size,
+// colour, the colour it stands on, what it is for) and every beam (where it ends). Fails when
+// any text is under 14 px, a token or a must-read counter under 20 px, any text's contrast
+// under 4.5:1 (WCAG 2 relative luminance, from the theme's colours), any position of the
+// sequence without its own cell, or any beam whose end is not on its token's cell.
+#include "util/testutil.h"
+#include "view/view.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define VOCAB 400
+#define MIN_TEXT 14.0
+#define MIN_TOKEN 20.0
+#define MIN_CONTRAST 4.5
+
+typedef struct {
+    Model m;
+    Tokenizer t;
+    Session s;
+} Fixture;
+
+static void fixture_init(Fixture *f, int layers, int seq_len) {
+    KvError err = {0};
+    ModelConfig c = tu_config(48, 96, layers, 4, 2, VOCAB, seq_len, false);
+    cr_assert_eq(tu_session_open(&f->m, &f->t, &f->s, &c, 7, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(session_set_prompt(&f->s, "once upon a time in a kingdom far away Mia", &err),
+                 KV_OK, "%s", err.msg);
+    session_set_sampler(&f->s, (SamplerSettings){.temperature = 1.0f, .top_p = 0.9f, .seed = 3});
+}
+
+static void fixture_free(Fixture *f) { tu_session_close(&f->m, &f->t, &f->s); }
+
+// ----------------------------------------------------------------------------------------------
+// Contrast (WCAG 2.x)
+
+static double channel_lin(double c) {
+    return c <= 0.04045 ? c / 12.92 : pow((c + 0.055) / 1.055, 2.4);
+}
+
+static double luminance(SceneColour c) {
+    return 0.2126 * channel_lin(c.r) + 0.7152 * channel_lin(c.g) + 0.0722 * channel_lin(c.b);
+}
+
+static double contrast(SceneColour fg, SceneColour bg) {
+    // A translucent ink shows as its blend with what it stands on.
+    SceneColour ink = {fg.r * fg.a + bg.r * (1 - fg.a), fg.g * fg.a + bg.g * (1 - fg.a),
+                       fg.b * fg.a + bg.b * (1 - fg.a), 1};
+    double a = luminance(ink), b = luminance(bg);
+    return (fmax(a, b) + 0.05) / (fmin(a, b) + 0.05);
+}
+
+Test(classroom, contrast_formula) {
+    cr_assert_float_eq(contrast((SceneColour){0, 0, 0, 1}, (SceneColour){1, 1, 1, 1}), 21, 1e-9);
+    cr_assert_float_eq(contrast((SceneColour){1, 1, 1, 1}, (SceneColour){1, 1, 1, 1}), 1, 1e-9);
+    // #767676 on white is the classic 4.54:1.
+    double g = 0x76 / 255.0;
+    cr_assert_float_eq(contrast((SceneColour){g, g, g, 1}, (SceneColour){1, 1, 1, 1}), 4.54,
+                       0.01);
+}
+
+// ----------------------------------------------------------------------------------------------
+// What the scene reports
+
+typedef struct {
+    int n, n_token, n_counter, n_caption;
+    double min_size, min_token, min_counter, min_contrast, min_caption;
+    char worst_size[96], worst_contrast[96], worst_token[96];
+    int cut_tokens;
+} TextStats;
+
+static void on_text(void *ctx, const SceneText *t) {
+    TextStats *st = ctx;
+    st->n++;
+    if (t->size < st->min_size) {
+        st->min_size = t->size;
+        snprintf(st->worst_size, sizeof st->worst_size, "%s", t->utf8);
+    }
+    if (t->role == SCENE_TEXT_TOKEN) {
+        st->n_token++;
+        if (t->cut) st->cut_tokens++;
+        if (t->size < st->min_token) {
+            st->min_token = t->size;
+            snprintf(st->worst_token, sizeof st->worst_token, "%s", t->utf8);
+        }
+    }
+    if (t->role == SCENE_TEXT_CAPTION) {
+        st->n_caption++;
+        st->min_caption = fmin(st->min_caption, t->size);
+    }
+    if (t->role == SCENE_TEXT_COUNTER) {
+        st->n_counter++;
+        st->min_counter = fmin(st->min_counter, t->size);
+    }
+    double c = contrast(t->colour, t->background);
+    if (c < st->min_contrast) {
+        st->min_contrast = c;
+        snprintf(st->worst_contrast, sizeof st->worst_contrast, "%s", t->utf8);
+    }
+}
+
+typedef struct {
+    const SceneLayout *L;
+    bool column_only; // the layers view: beams end in their token's column, in their band
+    int n, bad, query;
+    char why[160];
+} BeamStats;
+
+static void on_beam(void *ctx, const SceneBeam *b) {
+    BeamStats *st = ctx;
+    st->n++;
+    SceneRect c;
+    const double e = 0.5;
+    bool ok = scene_token_box(st->L, b->key, &c) && b->x >= c.x - e && b->x <= c.x + c.w + e &&
+              (st->column_only || (b->y >= c.y - e && b->y <= c.y + c.h + e));
+    if (!ok && !st->bad++)
+        snprintf(st->why, sizeof st->why, "beam to %d ends at (%.1f, %.1f), its cell is "
+                 "(%.1f, %.1f) %.1f x %.1f", b->key, b->x, b->y, c.x, c.y, c.w, c.h);
+}
+
+static void measure(const Session *s, View v, int w, int h, double t, TextStats *ts,
+                    BeamStats *bs, SceneLayout *L) {
+    *ts = (TextStats){.min_size = 1e9, .min_token = 1e9, .min_counter = 1e9,
+                      .min_contrast = 1e9, .min_caption = 1e9};
+    scene_layout(s, &v, w, h, L);
+    *bs = (BeamStats){.L = L, .column_only = v.kind == VIEW_LAYERS};
+    SceneTextSink tsink = {on_text, ts};
+    SceneBeamSink bsink = {on_beam, bs};
+    v.text_sink = &tsink;
+    v.beam_sink = &bsink;
+    cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
+    cairo_t *cr = cairo_create(img);
+    scene_draw(cr, s, &v, w, h, t);
+    cr_assert_eq(cairo_status(cr), CAIRO_STATUS_SUCCESS);
+    cairo_destroy(cr);
+    cairo_surface_destroy(img);
+}
+
+// The window's picture on a 1280x720 projector stands above its toolbar: 1280 x 680 or so.
+static int check_h = 720;
+
+static void check_legible(const Session *s, const View *v, const char *state) {
+    TextStats ts;
+    BeamStats bs;
+    SceneLayout L;
+    measure(s, *v, 1280, check_h, 1.0, &ts, &bs, &L);
+    cr_assert_gt(ts.n, 5, "%s: the scene reported %d texts", state, ts.n);
+    cr_log_info("%-22s texts %3d  smallest %.2f px  tokens %.2f px  counters %.2f px  "
+                "contrast %.2f:1 (\"%s\")", state, ts.n, ts.min_size,
+                ts.n_token ? ts.min_token : 0, ts.n_counter ? ts.min_counter : 0,
+                ts.min_contrast, ts.worst_contrast);
+    cr_assert_geq(ts.min_size, MIN_TEXT, "%s: \"%s\" at %.2f px", state, ts.worst_size,
+                  ts.min_size);
+    if (ts.n_token)
+        cr_assert_geq(ts.min_token, MIN_TOKEN, "%s: token \"%s\" at %.2f px", state,
+                      ts.worst_token, ts.min_token);
+    if (ts.n_counter)
+        cr_assert_geq(ts.min_counter, MIN_TOKEN, "%s: a counter at %.2f px", state,
+                      ts.min_counter);
+    if (ts.n_caption)
+        cr_assert_geq(ts.min_caption, 24.0, "%s: a caption at %.2f px", state, ts.min_caption);
+    cr_assert_geq(ts.min_contrast, MIN_CONTRAST, "%s: \"%s\" at %.2f:1", state,
+                  ts.worst_contrast, ts.min_contrast);
+    cr_assert_eq(bs.bad, 0, "%s: %d of %d beams off their token: %s", state, bs.bad, bs.n,
+                 bs.why);
+}
+
+// Every state a lesson or a demo shows: first frame, cache on, cache off, the heatmap, the
+// layers view, each head separately, help, a caption, both themes.
+Test(classroom, every_text_legible_at_1280x720, .timeout = 240) {
+    for (int pass = 0; pass < 4; pass++) {
+        int theme = pass % 2;
+        check_h = pass < 2 ? 720 : 680;
+        Fixture f;
+        fixture_init(&f, 4, 512);
+        View v;
+        view_init(&v);
+        v.theme = (ThemeKind)theme;
+        check_legible(&f.s, &v, theme ? "light, first frame" : "dark, first frame");
+        for (int k = 0; k < 20; k++) cr_assert(session_step(&f.s));
+        check_legible(&f.s, &v, "cache on, 20 steps");
+        View h = v;
+        h.head = VIEW_HEAD_EACH;
+        h.hover = 3;
+        check_legible(&f.s, &h, "each head, hover");
+        h = v;
+        h.kind = VIEW_HEATMAP;
+        check_legible(&f.s, &h, "heatmap");
+        h.kind = VIEW_LAYERS;
+        h.layer = 1;
+        check_legible(&f.s, &h, "layers");
+        h = v;
+        h.caption_title = "What the cache holds";
+        h.caption_text = "Keys and values per layer, written once and read every step.";
+        h.notice = "Exported exports/frame-0001.png";
+        check_legible(&f.s, &h, "caption and notice");
+        session_set_mode(&f.s, CACHE_MODE_OFF);
+        for (int k = 0; k < 3; k++) cr_assert(session_step(&f.s));
+        check_legible(&f.s, &v, "cache off");
+        fixture_free(&f);
+    }
+}
+
+// Every position has its own cell, inside the view, apart from every other; every beam ends on
+// its token's cell (at rest and in the middle of a step's animation); up to 128 tokens no
+// token's text is cut.
+Test(classroom, every_position_has_its_cell_and_every_beam_its_token, .timeout = 300) {
+    Fixture f;
+    fixture_init(&f, 3, 512);
+    View v;
+    view_init(&v);
+    int steps = 0;
+    while (session_step(&f.s)) {
+        steps++;
+        int n = f.s.n_tokens;
+        if (!(n <= 24 || n % 53 == 0 || n == 128 || n >= 511)) continue;
+        for (int kind = 0; kind < 2; kind++) {
+            v.kind = kind ? VIEW_LAYERS : VIEW_SEQUENCE;
+            TextStats ts;
+            BeamStats bs;
+            SceneLayout L;
+            double t = steps % 2 ? 1.0 : 0.5;
+            measure(&f.s, v, 1280, 720, t, &ts, &bs, &L);
+            double prev_x = -1, prev_y = -1;
+            for (int i = 0; i < n; i++) {
+                SceneRect c;
+                cr_assert(scene_token_box(&L, i, &c), "%d tokens: position %d has no cell", n, i);
+                cr_assert_gt(c.w, 0.99, "%d tokens: cell %d is %.2f wide", n, i, c.w);
+                cr_assert(c.x >= L.main.x - 1e-6 && c.x + c.w <= L.main.x + L.main.w + 1e-6 &&
+                              c.y >= L.main.y - 1e-6 && c.y + c.h <= L.main.y + L.main.h + 1e-6,
+                          "%d tokens: cell %d outside the view", n, i);
+                // Reading order: right of its predecessor on the same line, or on a lower line.
+                cr_assert(c.y > prev_y + 1e-6 || (fabs(c.y - prev_y) < 1e-6 && c.x >= prev_x - 1e-6),
+                          "%d tokens: cell %d overlaps its predecessor", n, i);
+                prev_x = c.x + c.w;
+                prev_y = c.y;
+                if (kind == 0)
+                    for (int l = 0; l < L.n_layers; l++) {
+                        SceneRect b;
+                        cr_assert(scene_block_box(&L, i, l, &b), "%d: no block %d/%d", n, i, l);
+                    }
+            }
+            // A beam for every weight at or above the threshold, in every frame.
+            int row = session_last(&f.s)->pos, over = 0;
+            for (int l = 0; l < f.s.model->cfg.n_layers; l++)
+                for (int k = 0; k < row; k++)
+                    over += session_attention(&f.s, row, k, l, -1) >= v.beam_threshold;
+            cr_assert_geq(bs.n, over, "%d tokens, t %.1f: %d beams drawn, %d weights over the "
+                          "threshold", n, t, bs.n, over);
+            cr_assert_eq(bs.bad, 0, "%d tokens: %d of %d beams off their token: %s", n, bs.bad,
+                         bs.n, bs.why);
+            if (kind == 0 && n <= 128)
+                cr_assert_eq(ts.cut_tokens, 0, "%d tokens: %d token texts cut", n, ts.cut_tokens);
+            if (kind == 0 && n <= 128) {
+                cr_assert_eq(ts.n_token, n, "%d tokens: %d token texts drawn", n, ts.n_token);
+                cr_assert_geq(ts.min_token, MIN_TEXT, "%d tokens: a token at %.2f px", n,
+                              ts.min_token);
+            }
+            if (kind == 0 && n == 128)
+                cr_log_info("128 tokens: every text whole at %.2f px or more", ts.min_token);
+        }
+    }
+    cr_assert_geq(f.s.n_tokens, 511, "the test reached %d tokens", f.s.n_tokens);
+    fixture_free(&f);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Reference images, SDL-style: six states rendered at 640x360 and compared with the committed
+// PNGs in tests/data/ref/. Tolerance: per pixel, a channel may differ by up to 48 of 255 on at
+// most 1.5% of the pixels (antialiasing and font rasterisation differ a little between cairo
+// and pango builds), and the mean absolute difference over all channels stays under 1.5 of 255.
+// Regenerate after an intended change of the picture with
+//   KVSCOPE_REGEN_REF=1 ./build/kvscope-tests --filter 'classroom/reference_images'
+// and look at the new files before committing them.
+
+#define REF_W 640
+#define REF_H 360
+
+static void ref_state(const char *name, Fixture *f, View *v) {
+    view_init(v);
+    if (strcmp(name, "first_frame") == 0) return;
+    for (int k = 0; k < 20; k++) cr_assert(session_step(&f->s));
+    if (strcmp(name, "cache_off") == 0) {
+        session_set_mode(&f->s, CACHE_MODE_OFF);
+        for (int k = 0; k < 3; k++) cr_assert(session_step(&f->s));
+    } else if (strcmp(name, "heatmap") == 0) {
+        v->kind = VIEW_HEATMAP;
+    } else if (strcmp(name, "light") == 0) {
+        v->theme = THEME_LIGHT;
+    } else if (strcmp(name, "tokens_300") == 0) {
+        while (f->s.n_tokens < 300) cr_assert(session_step(&f->s));
+    }
+}
+
+Test(classroom, reference_images, .timeout = 240) {
+    static const char *const states[] = {"first_frame", "cache_on_20", "cache_off",
+                                         "heatmap",     "light",       "tokens_300"};
+    bool regen = getenv("KVSCOPE_REGEN_REF") && *getenv("KVSCOPE_REGEN_REF") == '1';
+    for (size_t k = 0; k < sizeof states / sizeof states[0]; k++) {
+        Fixture f;
+        fixture_init(&f, 3, 512);
+        View v;
+        ref_state(states[k], &f, &v);
+        cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, REF_W, REF_H);
+        cairo_t *cr = cairo_create(img);
+        scene_draw(cr, &f.s, &v, REF_W, REF_H, 1.0);
+        cairo_destroy(cr);
+        cairo_surface_flush(img);
+        char name[64];
+        snprintf(name, sizeof name, "ref/%s.png", states[k]);
+        char *path = tu_data_path(name);
+        if (regen) {
+            cr_assert_eq(cairo_surface_write_to_png(img, path), CAIRO_STATUS_SUCCESS, "%s", path);
+        } else {
+            cairo_surface_t *ref = cairo_image_surface_create_from_png(path);
+            cr_assert_eq(cairo_surface_status(ref), CAIRO_STATUS_SUCCESS, "%s missing", path);
+            cr_assert_eq(cairo_image_surface_get_width(ref), REF_W);
+            cr_assert_eq(cairo_image_surface_get_height(ref), REF_H);
+            const unsigned char *a = cairo_image_surface_get_data(img);
+            const unsigned char *b = cairo_image_surface_get_data(ref);
+            int sa = cairo_image_surface_get_stride(img), sb = cairo_image_surface_get_stride(ref);
+            long off = 0;
+            double sum = 0;
+            for (int y = 0; y < REF_H; y++)
+                for (int x = 0; x < REF_W; x++) {
+                    bool far = false;
+                    for (int c = 0; c < 3; c++) {
+                        int d = abs(a[(size_t)y * sa + x * 4 + c] - b[(size_t)y * sb + x * 4 + c]);
+                        sum += d;
+                        far = far || d > 48;
+                    }
+                    off += far;
+                }
+            double mean = sum / (3.0 * REF_W * REF_H);
+            cr_log_info("reference %-12s: %ld pixels off, mean difference %.3f", states[k], off,
+                        mean);
+            cr_assert_leq(off, (long)(0.015 * REF_W * REF_H), "%s: %ld pixels differ", states[k],
+                          off);
+            cr_assert_lt(mean, 1.5, "%s: mean difference %.2f", states[k], mean);
+            cairo_surface_destroy(ref);
+        }
+        free(path);
+        cairo_surface_destroy(img);
+        fixture_free(&f);
+    }
+}
