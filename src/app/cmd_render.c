@@ -39,18 +39,26 @@ typedef struct {
 static int parse_view_option(int argc, char **argv, int *i, ViewOptions *o, KvError *err) {
     const char *opt = argv[*i];
     bool known = strcmp(opt, "--view") == 0 || strcmp(opt, "--layer") == 0 ||
-                 strcmp(opt, "--head") == 0 || strcmp(opt, "--theme") == 0;
+                 strcmp(opt, "--head") == 0 || strcmp(opt, "--theme") == 0 ||
+                 strcmp(opt, "--camera") == 0;
     if (!known) return 0;
     if (*i + 1 >= argc) {
         kv_error(err, KV_ERR_INPUT, "%s: needs a value", opt);
         return -1;
     }
     const char *val = argv[++*i];
-    if (strcmp(opt, "--view") == 0) {
+    if (strcmp(opt, "--camera") == 0) {
+        char why[160];
+        if (!view_camera_parse(val, &o->view, why, sizeof why)) {
+            kv_error(err, KV_ERR_INPUT, "--camera: %s", why);
+            return -1;
+        }
+    } else if (strcmp(opt, "--view") == 0) {
         int k = view_kind_parse(val);
         if (k < 0) {
-            kv_error(err, KV_ERR_INPUT, "--view: unknown view '%s' (sequence, heatmap, layers)",
-                     val);
+            char names[160];
+            view_kind_list(names, sizeof names, ", ");
+            kv_error(err, KV_ERR_INPUT, "--view: unknown view '%s' (%s)", val, names);
             return -1;
         }
         o->view.kind = (ViewKind)k;

@@ -17,7 +17,9 @@
 // ----------------------------------------------------------------------------------------------
 // The view: everything about the picture that is not in the session
 
-typedef enum { VIEW_SEQUENCE = 0, VIEW_HEATMAP = 1, VIEW_LAYERS = 2, VIEW_KINDS } ViewKind;
+typedef enum { VIEW_SEQUENCE = 0, VIEW_HEATMAP = 1, VIEW_LAYERS = 2, VIEW_3D = 3, VIEW_KINDS } ViewKind;
+// The 3D view's camera presets (View.camera).
+typedef enum { CAMERA_FRONT = 0, CAMERA_TOP = 1, CAMERA_ORBIT = 2, CAMERA_PRESETS } CameraPreset;
 typedef enum { THEME_DARK = 0, THEME_LIGHT = 1 } ThemeKind;
 
 #define VIEW_ALL_LAYERS (-1) // View.layer: every layer (stacked fans; mean over layers in the heatmap)
@@ -55,6 +57,13 @@ typedef struct {
     const char *notice;        // a short on-screen note (export done, context full), or NULL
     const char *status;        // a small status line (e.g. "playing 4 tok/s"), or NULL
     const SceneTextSink *text_sink; // NULL unless an exporter wants the text
+    // The 3D view's camera (view_3d.c). cam_az/cam_el are the angles drawn, in degrees; the
+    // preset's angles (orbit_az/orbit_el for ORBIT) are where view_camera_advance moves them.
+    CameraPreset camera;
+    double cam_az, cam_el;     // azimuth (0 = in front, 90 = from the right), elevation
+    double orbit_az, orbit_el; // the ORBIT preset's angles (drag changes them)
+    double cam_zoom;           // 0.25 .. 8 (1 = about a dozen tokens across)
+    bool cam_fit;              // the whole sequence in view instead of following the write head
 } View;
 
 // Defaults: sequence view, all layers, mean head, dark theme, zoom 1, threshold 0.02, panels.
@@ -66,6 +75,18 @@ void view_init(View *v);
 const char *view_kind_name(ViewKind k);
 int view_kind_parse(const char *name);
 void view_kind_list(char *out, size_t cap, const char *sep);
+
+// The 3D camera (view_3d.c). view_camera_parse reads "front", "top" or "orbit:AZ,EL" (azimuth
+// -360 .. 360, elevation -10 .. 90 degrees) into v (angles set at once, no animation); false
+// with the problem in why. view_camera_set picks a preset (the drawn angles move there through
+// view_camera_advance). view_camera_target gives the preset's angles. view_camera_advance moves
+// the drawn angles toward them over dt seconds (about a third of a second for a full move);
+// true while still moving.
+bool view_camera_parse(const char *text, View *v, char *why, size_t why_cap);
+void view_camera_set(View *v, CameraPreset c);
+void view_camera_target(const View *v, double *az, double *el);
+bool view_camera_advance(View *v, double dt);
+const char *view_camera_name(CameraPreset c);
 
 
 // ----------------------------------------------------------------------------------------------
@@ -140,6 +161,9 @@ typedef struct {
     // Heatmap view: rows and columns 0 .. hm_n-1, cell hm_cell wide, at (hm_x, hm_y)
     int hm_n;
     double hm_x, hm_y, hm_cell;
+    // 3D view: the camera (eye, right/up/forward axes, focal length in pixels, picture centre)
+    // and the world's geometry; see view_3d.c.
+    double c3_eye[3], c3_right[3], c3_up[3], c3_fwd[3], c3_focal, c3_cx, c3_cy;
 } SceneLayout;
 
 void scene_layout(const Session *s, const View *v, int width, int height, SceneLayout *out);
@@ -157,6 +181,11 @@ bool scene_token_x(const SceneLayout *l, int i, double *x);
 int scene_hit_token(const SceneLayout *l, double x, double y);
 // The cache block under (x, y): true with its token and layer.
 bool scene_hit_block(const SceneLayout *l, double x, double y, int *token, int *layer);
+// 3D view: where on the picture the top centre of token i's block, the centre of its cache
+// block of layer `layer`, and the write head are; false when behind the camera or not there.
+bool scene3d_token_point(const SceneLayout *l, int i, double *x, double *y);
+bool scene3d_block_point(const SceneLayout *l, int i, int layer, double *x, double *y);
+bool scene3d_head_point(const SceneLayout *l, double *x, double *y);
 // Heatmap cell under (x, y): true with its query row and key column.
 bool scene_hit_heatmap(const SceneLayout *l, double x, double y, int *row, int *col);
 

@@ -13,6 +13,8 @@ static const SceneView views[VIEW_KINDS] = {
                       0},
     [VIEW_LAYERS] = {"layers", scene_layers_layout, scene_layers_draw, scene_hit_columns,
                      SCENE_LEGEND_BEAMS},
+    [VIEW_3D] = {"3d", scene_3d_layout, scene_3d_draw, scene_3d_hit_token,
+                 SCENE_LEGEND_BLOCKS | SCENE_LEGEND_BEAMS},
 };
 
 const SceneView *scene_view(ViewKind k) {
@@ -33,6 +35,11 @@ void view_init(View *v) {
     v->pinned = -1;
     v->beam_threshold = 0.02f;
     v->show_panels = true;
+    v->camera = CAMERA_FRONT;
+    view_camera_target(v, &v->cam_az, &v->cam_el);
+    v->orbit_az = 35;
+    v->orbit_el = 25;
+    v->cam_zoom = 1;
 }
 
 const char *view_kind_name(ViewKind k) {
