@@ -552,7 +552,7 @@ void scene_3d_draw(Frame *f) {
     SceneRect a = L->beams;
     Ctx3 c = {.f = f, .area_x0 = a.x, .area_x1 = a.x + a.w, .area_y0 = a.y, .area_y1 = a.y + a.h};
     c.fan = scene_anim_fan(f->t);
-    c.min_px = fmax(14.0, 14.0 * L->height / 720.0);
+    c.min_px = 14.0 * fmin(L->height / 720.0, L->width / 1280.0); // 14 px at 1280x720
     c.label = kv_calloc((size_t)(n > 0 ? n : 1), sizeof *c.label);
     PrimList pl = {0};
 
