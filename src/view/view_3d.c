@@ -309,7 +309,28 @@ typedef struct {
     double fan;    // how far the beams have fanned out
     double min_px; // smallest text the view draws
     bool *label;   // which tokens show their label
+    double *label_w, *label_lh; // their measured width and line height
+    // Faces of one colour in a row (in drawing order) go into one path, filled once: far
+    // blocks, drawn flat, mostly share their state's colour.
+    Rgba pend;
+    bool pending;
 } Ctx3;
+
+static void batch_flush(Ctx3 *c) {
+    if (!c->pending)
+        return;
+    scene_set_rgba(c->f->cr, c->pend);
+    cairo_fill(c->f->cr);
+    c->pending = false;
+}
+
+static void batch_colour(Ctx3 *c, Rgba col) {
+    if (c->pending && (col.r != c->pend.r || col.g != c->pend.g || col.b != c->pend.b ||
+                       col.a != c->pend.a))
+        batch_flush(c);
+    c->pend = col;
+    c->pending = true;
+}
 
 static Rgba shade(Rgba c, double k) {
     if (k > 1) {
@@ -320,8 +341,9 @@ static Rgba shade(Rgba c, double k) {
 }
 
 // Fills the faces of the box centre (cx, y0 .. y1, cz), half sizes hx, hz, that face the eye.
+// Far boxes (a few pixels) are drawn flat, in one colour, so that they batch.
 static void draw_box(Ctx3 *c, double cx, double y0, double y1, double hx, double hz, Rgba col,
-                     Rgba edge, double edge_w) {
+                     Rgba edge, double edge_w, bool flat) {
     const SceneLayout *L = c->f->lay;
     cairo_t *cr = c->f->cr;
     V3 corner[8];
@@ -339,6 +361,7 @@ static void draw_box(Ctx3 *c, double cx, double y0, double y1, double hx, double
     static const double light[6] = {0.80, 0.80, 0.62, 1.12, 0.70, 0.94};
     double fc[3] = {cx, (y0 + y1) / 2, 0};
     double ext[3] = {hx, (y1 - y0) / 2, hz};
+    int shown[6], n_shown = 0;
     for (int fi = 0; fi < 6; fi++) {
         const double *nrm = normal[fi];
         // Centre of the face, and whether the eye is on its outer side.
@@ -350,19 +373,31 @@ static void draw_box(Ctx3 *c, double cx, double y0, double y1, double hx, double
         if (to_eye <= 1e-9)
             continue;
         const int *q = face[fi];
+        if (edge_w > 0)
+            batch_flush(c);
+        else
+            batch_colour(c, flat ? col : shade(col, light[fi]));
         cairo_move_to(cr, sx[q[0]], sy[q[0]]);
         for (int k = 1; k < 4; k++)
             cairo_line_to(cr, sx[q[k]], sy[q[k]]);
         cairo_close_path(cr);
-        scene_set_rgba(cr, shade(col, light[fi]));
         if (edge_w > 0) {
-            cairo_fill_preserve(cr);
-            scene_set_rgba(cr, edge);
-            cairo_set_line_width(cr, edge_w);
-            cairo_stroke(cr);
-        } else {
+            scene_set_rgba(cr, shade(col, light[fi]));
             cairo_fill(cr);
+            shown[n_shown++] = fi;
         }
+    }
+    if (n_shown > 0) { // the edges of the faces shown, in one stroke
+        for (int k = 0; k < n_shown; k++) {
+            const int *q = face[shown[k]];
+            cairo_move_to(cr, sx[q[0]], sy[q[0]]);
+            for (int j = 1; j < 4; j++)
+                cairo_line_to(cr, sx[q[j]], sy[q[j]]);
+            cairo_close_path(cr);
+        }
+        scene_set_rgba(cr, edge);
+        cairo_set_line_width(cr, edge_w);
+        cairo_stroke(cr);
     }
 }
 
@@ -377,8 +412,9 @@ static void draw_block(Ctx3 *c, int i, int layer) {
     Rgba col = f->th->block[st];
     double top = block_top(layer);
     double ppu = px_per_unit(f->lay, v3(i, top, 0));
-    double ew = ppu * BLOCK_HALF > 6 ? fmax(1, 0.012 * ppu) : 0;
-    draw_box(c, i, top - BLOCK_H, top, BLOCK_HALF, BLOCK_HALF, col, f->th->block_edge, ew);
+    double ew = ppu * BLOCK_HALF > 18 ? fmax(1, 0.012 * ppu) : 0;
+    draw_box(c, i, top - BLOCK_H, top, BLOCK_HALF, BLOCK_HALF, col, f->th->block_edge, ew,
+             ppu * BLOCK_HALF < 8);
     if (st == BLOCK_RECOMPUTED || st == BLOCK_WRITTEN) {
         // The flash: a bright rim while the step computes this layer, fading out.
         double lt = scene_anim_layer_time(layer, f->lay->n_layers);
@@ -388,6 +424,7 @@ static void draw_block(Ctx3 *c, int i, int layer) {
         if (flash > 0) {
             double sx, sy;
             if (project(f->lay, v3(i, top - BLOCK_H / 2, 0), &sx, &sy, NULL)) {
+                batch_flush(c);
                 double r = ppu * BLOCK_HALF * 1.5;
                 cairo_pattern_t *g = cairo_pattern_create_radial(sx, sy, 0, sx, sy, r);
                 cairo_pattern_add_color_stop_rgba(g, 0, col.r, col.g, col.b, 0.55 * flash);
@@ -429,9 +466,9 @@ static void draw_token(Ctx3 *c, int i) {
     Rgba edge = i == L->new_pos ? th->new_token : i == L->head_pos ? th->head : th->block_edge;
     double ppu = px_per_unit(L, v3(i, TOKEN_H, 0));
     double ew = i == L->new_pos || i == L->head_pos ? fmax(1.5, 0.03 * ppu)
-                : ppu * TOKEN_HALF > 6              ? fmax(1, 0.012 * ppu)
+                : ppu * TOKEN_HALF > 18             ? fmax(1, 0.012 * ppu)
                                                     : 0;
-    draw_box(c, i, dy, TOKEN_H + dy, TOKEN_HALF, TOKEN_HALF, col, edge, ew);
+    draw_box(c, i, dy, TOKEN_H + dy, TOKEN_HALF, TOKEN_HALF, col, edge, ew, ppu * TOKEN_HALF < 8);
     if (!c->label[i])
         return;
     double x, y, size;
@@ -442,10 +479,11 @@ static void draw_token(Ctx3 *c, int i) {
         if (project(L, v3(i, TOKEN_H / 2 + dy, TOKEN_HALF), &x2, &y2, NULL))
             y = y2;
     }
+    batch_flush(c);
     char buf[96];
     scene_token_display(f->s, i, buf, sizeof buf);
-    double lh;
-    double w = scene_text_width(&f->tx, size, !prompt, buf, &lh);
+    double lh = c->label_lh[i];
+    double w = c->label_w[i];
     double pad = 0.3 * size;
     cairo_t *cr = f->cr;
     // The billboard: a plate in the panel colour, so the text's contrast is the 2D token row's.
@@ -476,6 +514,7 @@ static void draw_beam_piece(Ctx3 *c, int k, int piece) {
     if (t0 >= tk)
         return;
     t1 = fmin(t1, tk);
+    batch_flush(c);
     cairo_t *cr = f->cr;
     bool started = false;
     for (int s = 0; s <= BEAM_SEGS; s++) {
@@ -506,6 +545,7 @@ static void draw_head(Ctx3 *c) {
     double x, y, bx, by;
     if (!scene3d_head_point(L, &x, &y))
         return;
+    batch_flush(c);
     cairo_t *cr = f->cr;
     double ppu = px_per_unit(L, v3(L->head_pos, HEAD_Y, 0));
     double r = 0.16 * ppu;
@@ -554,6 +594,8 @@ void scene_3d_draw(Frame *f) {
     c.fan = scene_anim_fan(f->t);
     c.min_px = 14.0 * fmin(L->height / 720.0, L->width / 1280.0); // 14 px at 1280x720
     c.label = kv_calloc((size_t)(n > 0 ? n : 1), sizeof *c.label);
+    c.label_w = kv_calloc((size_t)(n > 0 ? n : 1), sizeof *c.label_w);
+    c.label_lh = kv_calloc((size_t)(n > 0 ? n : 1), sizeof *c.label_lh);
     PrimList pl = {0};
 
     // Tokens and their stacks, when on the picture.
@@ -608,7 +650,10 @@ void scene_3d_draw(Frame *f) {
         if (!label_geom(&c, i, &x, &y, &size))
             continue;
         scene_token_display(s, i, buf, sizeof buf);
-        double w = scene_text_width(&f->tx, size, i >= s->n_prompt, buf, &lh) + 0.6 * size;
+        double tw = scene_text_width(&f->tx, size, i >= s->n_prompt, buf, &lh);
+        c.label_w[i] = tw;
+        c.label_lh[i] = lh;
+        double w = tw + 0.6 * size;
         Box b = {x - w / 2, y - lh / 2, x + w / 2, y + lh / 2};
         bool free_spot = true;
         for (size_t j = 0; j < n_taken && free_spot; j++)
@@ -642,6 +687,7 @@ void scene_3d_draw(Frame *f) {
             break;
         }
     }
+    batch_flush(&c);
     cairo_restore(cr);
     // Which camera, in the corner.
     char cam[64];
@@ -652,4 +698,6 @@ void scene_3d_draw(Frame *f) {
     free(pl.p);
     free(c.weight);
     free(c.label);
+    free(c.label_w);
+    free(c.label_lh);
 }
