@@ -308,7 +308,7 @@ typedef struct {
     float *weight; // attention of the head's row to every key, or NULL
     double fan;    // how far the beams have fanned out
     double min_px; // smallest text the view draws
-    bool *label;   // which tokens show their label
+    unsigned char *label; // which tokens show their label: 0 none, 1 on the block, 2 above
     double *label_w, *label_lh; // their measured width and line height
     // Faces of one colour in a row (in drawing order) go into one path, filled once: far
     // blocks, drawn flat, mostly share their state's colour.
@@ -439,7 +439,8 @@ static void draw_block(Ctx3 *c, int i, int layer) {
 }
 
 // The label's box on the picture for token i (text at size px), from its projected point.
-static bool label_geom(Ctx3 *c, int i, double *x, double *y, double *size) {
+// lift: 0 over the block's centre, 1 floating above the block.
+static bool label_geom(Ctx3 *c, int i, int lift, double *x, double *y, double *size) {
     const SceneLayout *L = c->f->lay;
     double ppu = px_per_unit(L, v3(i, TOKEN_H, 0));
     double sz = fmin(0.30 * ppu, 2.2 * c->min_px);
@@ -447,7 +448,7 @@ static bool label_geom(Ctx3 *c, int i, double *x, double *y, double *size) {
         return false;
     *size = fmax(sz, c->min_px);
     double cx, cy;
-    if (!project(L, v3(i, TOKEN_H / 2, TOKEN_HALF), &cx, &cy, NULL))
+    if (!project(L, v3(i, lift ? TOKEN_H + 0.32 : TOKEN_H / 2, 0), &cx, &cy, NULL))
         return false;
     *x = cx;
     *y = cy;
@@ -469,17 +470,25 @@ static void draw_token(Ctx3 *c, int i) {
                 : ppu * TOKEN_HALF > 18             ? fmax(1, 0.012 * ppu)
                                                     : 0;
     draw_box(c, i, dy, TOKEN_H + dy, TOKEN_HALF, TOKEN_HALF, col, edge, ew, ppu * TOKEN_HALF < 8);
-    if (!c->label[i])
-        return;
+}
+
+// The label of token i: a billboard over the centre of its block, drawn after every block so
+// that it is never cut; only labels no nearer column covers get here.
+static void draw_label(Ctx3 *c, int i) {
+    Frame *f = c->f;
+    const Theme *th = f->th;
+    const SceneLayout *L = f->lay;
+    bool prompt = i < f->s->n_prompt;
     double x, y, size;
-    if (!label_geom(c, i, &x, &y, &size))
+    int lift = c->label[i] - 1;
+    if (!label_geom(c, i, lift, &x, &y, &size))
         return;
-    if (dy > 0) {
-        double x2, y2;
-        if (project(L, v3(i, TOKEN_H / 2 + dy, TOKEN_HALF), &x2, &y2, NULL))
+    if (i == L->new_pos && f->t < 1) {
+        double x2, y2, dy = (1 - scene_anim_drop(f->t)) * 1.4;
+        if (project(L, v3(i, (lift ? TOKEN_H + 0.32 : TOKEN_H / 2) + dy, 0), &x2, &y2, NULL))
             y = y2;
     }
-    batch_flush(c);
+    Rgba edge = i == L->new_pos ? th->new_token : i == L->head_pos ? th->head : th->block_edge;
     char buf[96];
     scene_token_display(f->s, i, buf, sizeof buf);
     double lh = c->label_lh[i];
@@ -638,32 +647,54 @@ void scene_3d_draw(Frame *f) {
         prim_add(&pl, view_depth(L, v3(head, HEAD_Y, 0)), PRIM_HEAD, head, 0);
     qsort(pl.p, pl.n, sizeof *pl.p, prim_cmp);
 
-    // Labels, nearest first: each that is large enough and covers no nearer label.
+    // Labels, nearest first: each that is large enough, covers no nearer label and is not
+    // covered by a nearer column (its token block and stack).
     Box *taken = kv_malloc((pl.n > 0 ? pl.n : 1) * sizeof *taken);
-    size_t n_taken = 0;
+    Box *cols = kv_malloc((pl.n > 0 ? pl.n : 1) * sizeof *cols);
+    size_t n_taken = 0, n_cols = 0;
     char buf[96];
     for (size_t k = pl.n; k-- > 0;) {
         if (pl.p[k].kind != PRIM_TOKEN)
             continue;
         int i = pl.p[k].i;
         double x, y, size, lh;
-        if (!label_geom(&c, i, &x, &y, &size))
-            continue;
-        scene_token_display(s, i, buf, sizeof buf);
-        double tw = scene_text_width(&f->tx, size, i >= s->n_prompt, buf, &lh);
-        c.label_w[i] = tw;
-        c.label_lh[i] = lh;
-        double w = tw + 0.6 * size;
-        Box b = {x - w / 2, y - lh / 2, x + w / 2, y + lh / 2};
-        bool free_spot = true;
-        for (size_t j = 0; j < n_taken && free_spot; j++)
-            free_spot = b.x1 <= taken[j].x0 || b.x0 >= taken[j].x1 || b.y1 <= taken[j].y0 ||
-                        b.y0 >= taken[j].y1;
-        if (!free_spot)
-            continue;
-        taken[n_taken++] = b;
-        c.label[i] = true;
+        Box col = {1e300, 1e300, -1e300, -1e300};
+        bool col_ok = true;
+        for (int q = 0; q < 8 && col_ok; q++) {
+            double px, py;
+            col_ok = project(L, v3(i + (q & 1 ? TOKEN_HALF : -TOKEN_HALF), q & 2 ? TOKEN_H : bottom,
+                                   q & 4 ? TOKEN_HALF : -TOKEN_HALF),
+                             &px, &py, NULL);
+            col = (Box){fmin(col.x0, px), fmin(col.y0, py), fmax(col.x1, px), fmax(col.y1, py)};
+        }
+        for (int lift = 0; lift < 2 && !c.label[i]; lift++) {
+            if (!label_geom(&c, i, lift, &x, &y, &size))
+                break;
+            scene_token_display(s, i, buf, sizeof buf);
+            double tw = scene_text_width(&f->tx, size, i >= s->n_prompt, buf, &lh);
+            c.label_w[i] = tw;
+            c.label_lh[i] = lh;
+            double w = tw + 0.6 * size;
+            Box b = {x - w / 2, y - lh / 2, x + w / 2, y + lh / 2};
+            bool free_spot = true;
+            for (size_t j = 0; j < n_taken && free_spot; j++)
+                free_spot = b.x1 <= taken[j].x0 || b.x0 >= taken[j].x1 || b.y1 <= taken[j].y0 ||
+                            b.y0 >= taken[j].y1;
+            double area = (b.x1 - b.x0) * (b.y1 - b.y0);
+            for (size_t j = 0; j < n_cols && free_spot; j++) {
+                double ox = fmin(b.x1, cols[j].x1) - fmax(b.x0, cols[j].x0);
+                double oy = fmin(b.y1, cols[j].y1) - fmax(b.y0, cols[j].y0);
+                free_spot = !(ox > 0 && oy > 0 && ox * oy > 0.2 * area);
+            }
+            if (free_spot) {
+                taken[n_taken++] = b;
+                c.label[i] = (unsigned char)(1 + lift);
+            }
+        }
+        if (col_ok)
+            cols[n_cols++] = col;
     }
+    free(cols);
     free(taken);
 
     cairo_t *cr = f->cr;
@@ -688,6 +719,9 @@ void scene_3d_draw(Frame *f) {
         }
     }
     batch_flush(&c);
+    for (size_t k = 0; k < pl.n; k++)
+        if (pl.p[k].kind == PRIM_TOKEN && c.label[pl.p[k].i])
+            draw_label(&c, pl.p[k].i);
     cairo_restore(cr);
     // Which camera, in the corner.
     char cam[64];
