@@ -164,6 +164,7 @@ typedef struct {
     // 3D view: the camera (eye, right/up/forward axes, focal length in pixels, picture centre)
     // and the world's geometry; see view_3d.c.
     double c3_eye[3], c3_right[3], c3_up[3], c3_fwd[3], c3_focal, c3_cx, c3_cy;
+    double c3_near; // columns nearer than this to the eye are not drawn (they would fill it)
 } SceneLayout;
 
 void scene_layout(const Session *s, const View *v, int width, int height, SceneLayout *out);

@@ -211,6 +211,7 @@ void scene_3d_layout(const Session *s, const View *v, SceneRect c, SceneLayout *
     L->c3_up[0] = L->c3_right[1] * L->c3_fwd[2] - L->c3_right[2] * L->c3_fwd[1];
     L->c3_up[1] = L->c3_right[2] * L->c3_fwd[0] - L->c3_right[0] * L->c3_fwd[2];
     L->c3_up[2] = L->c3_right[0] * L->c3_fwd[1] - L->c3_right[1] * L->c3_fwd[0];
+    L->c3_near = fmax(0.6, dist - 3.5); // what stands well before the target is cut away
     L->beams = c; // the whole area is the scene
     L->head_x = L->head_y = -1;
     if (L->head_pos >= 0 && !scene3d_head_point(L, &L->head_x, &L->head_y))
@@ -240,7 +241,7 @@ int scene_3d_hit_token(const SceneLayout *L, double x, double y) {
     double best_d = 1e300;
     for (int i = 0; i < L->n_tokens; i++) {
         double sx, sy, depth;
-        if (!project(L, v3(i, TOKEN_H / 2, 0), &sx, &sy, &depth))
+        if (!project(L, v3(i, TOKEN_H / 2, 0), &sx, &sy, &depth) || depth < L->c3_near)
             continue;
         double r = L->c3_focal * 0.5 / depth; // half a token's pitch on the picture
         double dx = x - sx, dy = y - sy;
@@ -616,7 +617,7 @@ void scene_3d_draw(Frame *f) {
         if (!a0 || !a1)
             continue;
         double ppu = px_per_unit(L, v3(i, TOKEN_H / 2, 0));
-        if (!on_picture(&c, sx, sy, 2, ppu))
+        if (!on_picture(&c, sx, sy, 2, ppu) || view_depth(L, v3(i, TOKEN_H / 2, 0)) < L->c3_near)
             continue;
         prim_add(&pl, view_depth(L, v3(i, TOKEN_H / 2, 0)), PRIM_TOKEN, i, 0);
         for (int l = 0; l < nl; l++)
@@ -638,9 +639,11 @@ void scene_3d_draw(Frame *f) {
                       project(L, beam_at(head, k, 1), &bx[2], &by[2], NULL);
             if (ok && !on_picture(&c, bx, by, 3, 0.1 * a.w))
                 continue;
-            for (int p = 0; p < BEAM_PIECES; p++)
-                prim_add(&pl, view_depth(L, beam_at(head, k, (p + 0.5) / BEAM_PIECES)), PRIM_BEAM,
-                         k, p);
+            for (int p = 0; p < BEAM_PIECES; p++) {
+                double d = view_depth(L, beam_at(head, k, (p + 0.5) / BEAM_PIECES));
+                if (d >= L->c3_near)
+                    prim_add(&pl, d, PRIM_BEAM, k, p);
+            }
         }
     }
     if (head >= 0)
