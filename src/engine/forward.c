@@ -288,8 +288,7 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
         if (bad >= 0) {
             e->fault_layer = l + 1;
             e->fault_pos = pos0 + bad;
-            kvcache_end(kc);
-            kvcache_truncate(kc, pos0);
+            kvcache_abandon(kc);
             return;
         }
     }

@@ -61,9 +61,11 @@ typedef struct {
     int recomputed_lo, recomputed_hi; // K/V computed again that an earlier step had computed
     int read_hi;                      // attention read positions 0 .. read_hi-1
     // Every cache cell of positions 0 .. pos in this step, row (layer, kv head) by row, each row
-    // as runs (a handful per row; rows with the same runs share them). Read with session_cell.
+    // as runs (a handful per row; rows with the same runs share them). When every row is the
+    // same (full retention: always), cell_rows is NULL and the one row is all of cell_runs: a
+    // few runs per step whatever the model's shape. Read with session_cell.
     CellRun *cell_runs; // owned
-    CellRow *cell_rows; // (L, HKV) owned
+    CellRow *cell_rows; // (L, HKV) owned, or NULL
     int n_cell_runs;
     int cache_len_before, cache_len_after; // valid cache positions around the step
     KvCacheMark cache_before, cache_after; // the cache around the step (exact back and redo)

@@ -56,6 +56,8 @@ double scene_text_draw(TextCtx *tc, double x, double y, double size, bool bold, 
 // height used.
 double scene_text_draw_wrapped(TextCtx *tc, double x, double y, double size, bool bold, double width,
                          int max_lines, Rgba colour, const char *s);
+// Lines s takes wrapped to width at size (regular weight), measured without drawing.
+int scene_text_line_count(double size, double width, const char *s);
 // Width and line height of s at size.
 double scene_text_width(TextCtx *tc, double size, bool bold, const char *s, double *line_h);
 

@@ -74,6 +74,9 @@ void view_init(View *v);
 // separated by sep, for messages ("sequence, heatmap, layers").
 const char *view_kind_name(ViewKind k);
 int view_kind_parse(const char *name);
+// "dark" or "light" (the names every command and lesson takes), or -1; and back.
+int view_theme_parse(const char *name);
+const char *view_theme_name(ThemeKind k);
 void view_kind_list(char *out, size_t cap, const char *sep);
 
 // The 3D camera (view_3d.c). view_camera_parse reads "front", "top" or "orbit:AZ,EL" (azimuth
@@ -132,7 +135,12 @@ typedef struct {
 
 #define SCENE_MAX_CELLS 512 // full token cells on one picture at most
 
-typedef struct {
+struct SceneLayout;
+// Lines the caption text of v is wrapped into (0 without one; at least 2, at most 8): the
+// caption box grows to hold a long caption whole instead of cutting it.
+int scene_caption_lines(const struct SceneLayout *L, const View *v);
+
+typedef struct SceneLayout {
     int width, height;
     double unit;           // base type size; everything scales with it
     ViewKind kind;
