@@ -321,7 +321,8 @@ static void image_diff(cairo_surface_t *a, cairo_surface_t *b, double *mean, dou
     cr_assert_eq(h, cairo_image_surface_get_height(b));
     cairo_surface_flush(a);
     cairo_surface_flush(b);
-    const unsigned char *pa = cairo_image_surface_get_data(a), *pb = cairo_image_surface_get_data(b);
+    const unsigned char *pa = cairo_image_surface_get_data(a);
+    const unsigned char *pb = cairo_image_surface_get_data(b);
     int sa = cairo_image_surface_get_stride(a), sb = cairo_image_surface_get_stride(b);
     double sum = 0;
     long off = 0;

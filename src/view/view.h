@@ -71,7 +71,7 @@ void view_init(View *v);
 
 // Names for command lines, lessons and the window ("sequence", "heatmap", "layers"), from the
 // view table (views.c); view_kind_parse gives -1 when unknown. view_kind_list writes every name,
-// separated by sep, for messages ("sequence, heatmap, layers").
+// separated by sep, for messages ("sequence, heatmap, layers, 3d").
 const char *view_kind_name(ViewKind k);
 int view_kind_parse(const char *name);
 // "dark" or "light" (the names every command and lesson takes), or -1; and back.

@@ -440,7 +440,19 @@ static void draw_block(Ctx3 *c, int i, int layer) {
 }
 
 // The label's box on the picture for token i (text at size px), from its projected point.
-// lift: 0 over the block's centre, 1 floating above the block.
+// Where token i's label stands: over the block, on the side facing the camera (so that from
+// above it sits at the block's front edge and leaves the write head, over the centre, in
+// view); lift 1: floating above the block.
+static V3 label_point(const SceneLayout *L, int i, int lift) {
+    if (lift)
+        return v3(i, TOKEN_H + 0.32, 0);
+    double up = -L->c3_fwd[1]; // sin(elevation)
+    up = up > 0 ? up : 0;
+    double fz = L->c3_eye[2] > 0 ? 1 : -1; // the side of the row the camera is on
+    return v3(i, TOKEN_H / 2 + TOKEN_H / 2 * up, fz * TOKEN_HALF * 0.8 * up);
+}
+
+// lift: 0 over the block, 1 floating above the block.
 static bool label_geom(Ctx3 *c, int i, int lift, double *x, double *y, double *size) {
     const SceneLayout *L = c->f->lay;
     double ppu = px_per_unit(L, v3(i, TOKEN_H, 0));
@@ -449,7 +461,7 @@ static bool label_geom(Ctx3 *c, int i, int lift, double *x, double *y, double *s
         return false;
     *size = fmax(sz, c->min_px);
     double cx, cy;
-    if (!project(L, v3(i, lift ? TOKEN_H + 0.32 : TOKEN_H / 2, 0), &cx, &cy, NULL))
+    if (!project(L, label_point(L, i, lift), &cx, &cy, NULL))
         return false;
     *x = cx;
     *y = cy;
@@ -486,7 +498,9 @@ static void draw_label(Ctx3 *c, int i) {
         return;
     if (i == L->new_pos && f->t < 1) {
         double x2, y2, dy = (1 - scene_anim_drop(f->t)) * 1.4;
-        if (project(L, v3(i, (lift ? TOKEN_H + 0.32 : TOKEN_H / 2) + dy, 0), &x2, &y2, NULL))
+        V3 p = label_point(L, i, lift);
+        p.y += dy;
+        if (project(L, p, &x2, &y2, NULL))
             y = y2;
     }
     Rgba edge = i == L->new_pos ? th->new_token : i == L->head_pos ? th->head : th->block_edge;
@@ -716,8 +730,7 @@ void scene_3d_draw(Frame *f) {
         case PRIM_BEAM:
             draw_beam_piece(&c, p->i, p->sub);
             break;
-        case PRIM_HEAD:
-            draw_head(&c);
+        case PRIM_HEAD: // drawn after the labels: nothing hides the write head
             break;
         }
     }
@@ -725,6 +738,7 @@ void scene_3d_draw(Frame *f) {
     for (size_t k = 0; k < pl.n; k++)
         if (pl.p[k].kind == PRIM_TOKEN && c.label[pl.p[k].i])
             draw_label(&c, pl.p[k].i);
+    draw_head(&c);
     cairo_restore(cr);
     // Which camera, in the corner.
     char cam[64];
