@@ -363,6 +363,30 @@ static void draw_box(Ctx3 *c, double cx, double y0, double y1, double hx, double
     double fc[3] = {cx, (y0 + y1) / 2, 0};
     double ext[3] = {hx, (y1 - y0) / 2, hz};
     int shown[6], n_shown = 0;
+    if (flat && edge_w <= 0) { // the outline of the box: the hull of its corners, one polygon
+        int hull[8], nh = 0, start = 0;
+        for (int k = 1; k < 8; k++)
+            if (sx[k] < sx[start] || (sx[k] == sx[start] && sy[k] < sy[start]))
+                start = k;
+        int cur = start;
+        do { // gift wrapping
+            hull[nh++] = cur;
+            int next = (cur + 1) % 8;
+            for (int k = 0; k < 8; k++) {
+                double cross = (sx[next] - sx[cur]) * (sy[k] - sy[cur]) -
+                               (sy[next] - sy[cur]) * (sx[k] - sx[cur]);
+                if (cross < 0)
+                    next = k;
+            }
+            cur = next;
+        } while (cur != start && nh < 8);
+        batch_colour(c, col);
+        cairo_move_to(cr, sx[hull[0]], sy[hull[0]]);
+        for (int k = 1; k < nh; k++)
+            cairo_line_to(cr, sx[hull[k]], sy[hull[k]]);
+        cairo_close_path(cr);
+        return;
+    }
     for (int fi = 0; fi < 6; fi++) {
         const double *nrm = normal[fi];
         // Centre of the face, and whether the eye is on its outer side.
@@ -413,7 +437,9 @@ static void draw_block(Ctx3 *c, int i, int layer) {
     Rgba col = f->th->block[st];
     double top = block_top(layer);
     double ppu = px_per_unit(f->lay, v3(i, top, 0));
-    double ew = ppu * BLOCK_HALF > 18 ? fmax(1, 0.012 * ppu) : 0;
+    // Blocks: gaps and shading separate them (strokes would cost the frame); empty ones, near
+    // the background colour, keep an edge.
+    double ew = st == BLOCK_EMPTY && ppu * BLOCK_HALF > 6 ? fmax(1, 0.012 * ppu) : 0;
     draw_box(c, i, top - BLOCK_H, top, BLOCK_HALF, BLOCK_HALF, col, f->th->block_edge, ew,
              ppu * BLOCK_HALF < 8);
     if (st == BLOCK_RECOMPUTED || st == BLOCK_WRITTEN) {
