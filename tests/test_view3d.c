@@ -29,7 +29,8 @@ static void fixture_init(Fixture *f, int steps) {
     cr_assert_eq(tu_session_open(&f->m, &f->t, &f->s, &c, 7, &err), KV_OK, "%s", err.msg);
     cr_assert_eq(session_set_prompt(&f->s, "the cat sat on the mat", &err), KV_OK, "%s", err.msg);
     session_set_sampler(&f->s, (SamplerSettings){.temperature = 1.0f, .top_p = 0.9f, .seed = 3});
-    for (int k = 0; k < steps; k++) cr_assert(session_step(&f->s));
+    for (int k = 0; k < steps; k++)
+        cr_assert(session_step(&f->s));
 }
 
 static void fixture_free(Fixture *f) {
@@ -225,9 +226,10 @@ Test(view3d, camera_parse_reads_presets_and_orbit_angles) {
     cr_assert_float_eq(v.cam_az, -120.5, 1e-9, "a parsed camera is there at once");
     cr_assert(view_camera_parse("front", &v, why, sizeof why));
     cr_assert_eq(v.camera, CAMERA_FRONT);
-    static const char *const bad[] = {"", "side", "orbit:", "orbit:10", "orbit:10,",
-                                      "orbit:a,10", "orbit:10,b", "orbit:361,0", "orbit:0,91",
-                                      "orbit:0,-11", "orbit:1,2,3", "orbit:nan,1", "FRONT"};
+    static const char *const bad[] = {"",           "side",        "orbit:",      "orbit:10",
+                                      "orbit:10,",  "orbit:a,10",  "orbit:10,b",  "orbit:361,0",
+                                      "orbit:0,91", "orbit:0,-11", "orbit:1,2,3", "orbit:nan,1",
+                                      "FRONT"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         View w;
         view_init(&w);
@@ -271,7 +273,8 @@ static void expect_bad(const char *const *args, const char *need) {
     char *argv[32];
     int n = 0;
     argv[n++] = (char *)tu_kvscope_bin();
-    for (int i = 0; args[i] && n < 31; i++) argv[n++] = (char *)args[i];
+    for (int i = 0; args[i] && n < 31; i++)
+        argv[n++] = (char *)args[i];
     argv[n] = NULL;
     TuRun r;
     cr_assert(tu_run(argv, 60, &r));
@@ -283,15 +286,25 @@ static void expect_bad(const char *const *args, const char *need) {
     tu_run_free(&r);
 }
 
-#define BAD_CAMERA(name, value, need)                                                           \
-    Test(view3d, render_camera_##name) {                                                        \
-        const char *a[] = {"render", "--preset", "fact", "--steps", "1", "--view", "3d",        \
-                           "--camera", value, "-o", "/nonexistent-dir/x.png", NULL};             \
-        expect_bad(a, need);                                                                    \
-    }                                                                                           \
-    Test(view3d, run_camera_##name) {                                                           \
-        const char *a[] = {"run", "--view", "3d", "--camera", value, NULL};                     \
-        expect_bad(a, need);                                                                    \
+#define BAD_CAMERA(name, value, need)                                                              \
+    Test(view3d, render_camera_##name) {                                                           \
+        const char *a[] = {"render",                                                               \
+                           "--preset",                                                             \
+                           "fact",                                                                 \
+                           "--steps",                                                              \
+                           "1",                                                                    \
+                           "--view",                                                               \
+                           "3d",                                                                   \
+                           "--camera",                                                             \
+                           value,                                                                  \
+                           "-o",                                                                   \
+                           "/nonexistent-dir/x.png",                                               \
+                           NULL};                                                                  \
+        expect_bad(a, need);                                                                       \
+    }                                                                                              \
+    Test(view3d, run_camera_##name) {                                                              \
+        const char *a[] = {"run", "--view", "3d", "--camera", value, NULL};                        \
+        expect_bad(a, need);                                                                       \
     }
 
 BAD_CAMERA(unknown, "sideways", "unknown camera 'sideways'")

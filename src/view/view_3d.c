@@ -212,7 +212,7 @@ void scene_3d_layout(const Session *s, const View *v, SceneRect c, SceneLayout *
     L->c3_up[1] = L->c3_right[2] * L->c3_fwd[0] - L->c3_right[0] * L->c3_fwd[2];
     L->c3_up[2] = L->c3_right[0] * L->c3_fwd[1] - L->c3_right[1] * L->c3_fwd[0];
     L->c3_near = fmax(0.6, dist - 3.5); // what stands well before the target is cut away
-    L->beams = c; // the whole area is the scene
+    L->beams = c;                       // the whole area is the scene
     L->head_x = L->head_y = -1;
     if (L->head_pos >= 0 && !scene3d_head_point(L, &L->head_x, &L->head_y))
         L->head_x = L->head_y = -1;
@@ -306,10 +306,10 @@ static V3 beam_at(int head, int k, double t) {
 typedef struct {
     Frame *f;
     double area_x0, area_x1, area_y0, area_y1;
-    float *weight; // attention of the head's row to every key, or NULL
-    double fan;    // how far the beams have fanned out
-    double min_px; // smallest text the view draws
-    unsigned char *label; // which tokens show their label: 0 none, 1 on the block, 2 above
+    float *weight;              // attention of the head's row to every key, or NULL
+    double fan;                 // how far the beams have fanned out
+    double min_px;              // smallest text the view draws
+    unsigned char *label;       // which tokens show their label: 0 none, 1 on the block, 2 above
     double *label_w, *label_lh; // their measured width and line height
     // Faces of one colour in a row (in drawing order) go into one path, filled once: far
     // blocks, drawn flat, mostly share their state's colour.
@@ -326,8 +326,8 @@ static void batch_flush(Ctx3 *c) {
 }
 
 static void batch_colour(Ctx3 *c, Rgba col) {
-    if (c->pending && (col.r != c->pend.r || col.g != c->pend.g || col.b != c->pend.b ||
-                       col.a != c->pend.a))
+    if (c->pending &&
+        (col.r != c->pend.r || col.g != c->pend.g || col.b != c->pend.b || col.a != c->pend.a))
         batch_flush(c);
     c->pend = col;
     c->pending = true;
@@ -357,7 +357,7 @@ static void draw_box(Ctx3 *c, double cx, double y0, double y1, double hx, double
     // Faces: corner indices in order round the face, outward normal.
     static const int face[6][4] = {{0, 2, 6, 4}, {1, 5, 7, 3}, {0, 4, 5, 1},
                                    {2, 3, 7, 6}, {0, 1, 3, 2}, {4, 6, 7, 5}};
-    static const double normal[6][3] = {{-1, 0, 0}, {1, 0, 0}, {0, -1, 0},
+    static const double normal[6][3] = {{-1, 0, 0}, {1, 0, 0},  {0, -1, 0},
                                         {0, 1, 0},  {0, 0, -1}, {0, 0, 1}};
     static const double light[6] = {0.80, 0.80, 0.62, 1.12, 0.70, 0.94};
     double fc[3] = {cx, (y0 + y1) / 2, 0};
@@ -582,8 +582,7 @@ static void draw_beam_piece(Ctx3 *c, int k, int piece) {
     }
     Rgba col;
     double alpha, width;
-    beam_style(c, w, &col, &alpha, &width,
-               px_per_unit(L, beam_at(head, k, (t0 + t1) / 2)));
+    beam_style(c, w, &col, &alpha, &width, px_per_unit(L, beam_at(head, k, (t0 + t1) / 2)));
     scene_set_rgba_a(cr, col, alpha);
     cairo_set_line_width(cr, width);
     cairo_stroke(cr);
@@ -627,8 +626,8 @@ static bool on_picture(const Ctx3 *c, const double *x, const double *y, int n, d
         x0 = fmin(x0, x[k]), x1 = fmax(x1, x[k]);
         y0 = fmin(y0, y[k]), y1 = fmax(y1, y[k]);
     }
-    return x1 >= c->area_x0 - margin && x0 <= c->area_x1 + margin &&
-           y1 >= c->area_y0 - margin && y0 <= c->area_y1 + margin;
+    return x1 >= c->area_x0 - margin && x0 <= c->area_x1 + margin && y1 >= c->area_y0 - margin &&
+           y0 <= c->area_y1 + margin;
 }
 
 typedef struct {
@@ -705,8 +704,9 @@ void scene_3d_draw(Frame *f) {
         bool col_ok = true;
         for (int q = 0; q < 8 && col_ok; q++) {
             double px, py;
-            col_ok = project(L, v3(i + (q & 1 ? TOKEN_HALF : -TOKEN_HALF), q & 2 ? TOKEN_H : bottom,
-                                   q & 4 ? TOKEN_HALF : -TOKEN_HALF),
+            col_ok = project(L,
+                             v3(i + (q & 1 ? TOKEN_HALF : -TOKEN_HALF), q & 2 ? TOKEN_H : bottom,
+                                q & 4 ? TOKEN_HALF : -TOKEN_HALF),
                              &px, &py, NULL);
             col = (Box){fmin(col.x0, px), fmin(col.y0, py), fmax(col.x1, px), fmax(col.y1, py)};
         }
