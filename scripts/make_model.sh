@@ -2,8 +2,9 @@
 # Rebuilds kvscope's shipped model from the repository alone: corpus -> tokenizer -> training.
 #   bash scripts/make_model.sh /abs/path/to/build/kvtrain      (what `make model` runs)
 # Fixed seeds, so a rerun on the same machine (and thread count) gives the same files.
-# Writes assets/models/{kvscope6.bin,tokenizer.bin,kvscope6.loss.csv,kvscope6.loss.png} and the
-# grouped-query twin kvscope6_gqa.{bin,loss.csv,loss.png};
+# Writes assets/models/{kvscope6.bin,tokenizer.bin,kvscope6.loss.csv,kvscope6.loss.png}, the
+# grouped-query twin kvscope6_gqa.{bin,loss.csv,loss.png} and the multi-query twin
+# kvscope6_mqa.{bin,loss.csv,loss.png};
 # intermediate files (the corpora, the checkpoints between stages) go to build/model/.
 #
 # Training runs in four stages, each a warm-up + cosine schedule continuing from the last
@@ -70,4 +71,16 @@ echo "make_model: grouped-query twin" >&2
 echo "make_model: bfloat16 weights" >&2
 "$KVTRAIN" bf16 --model "$OUT/kvscope6.bin" --out "$OUT/kvscope6.bin"
 "$KVTRAIN" bf16 --model "$OUT/kvscope6_gqa.bin" --out "$OUT/kvscope6_gqa.bin"
+# The multi-query twin (1 kv head), added after the two above were shipped: mean-pooled from the
+# final (bfloat16) model, then 400 steps at lr 1e-3 (it starts further off than the 2-kv twin),
+# then rounded.
+echo "make_model: multi-query twin" >&2
+"$KVTRAIN" gqa --model "$OUT/kvscope6.bin" --kv-heads 1 --out "$WORK/kvscope6_mqa.init.bin"
+"$KVTRAIN" train --corpus "$WORK/corpus4_train.txt" --valid "$WORK/corpus_valid.txt" \
+    --tokenizer "$OUT/tokenizer.bin" --vocab 1024 \
+    --dim 128 --hidden 344 --layers 6 --heads 4 --kv-heads 1 --seq 512 --batch 4 \
+    --steps 400 --warmup 30 --lr 0.001 --eval-every 50 --seed 12 \
+    --init "$WORK/kvscope6_mqa.init.bin" \
+    --out "$OUT/kvscope6_mqa.bin" --csv "$OUT/kvscope6_mqa.loss.csv" --png "$OUT/kvscope6_mqa.loss.png"
+"$KVTRAIN" bf16 --model "$OUT/kvscope6_mqa.bin" --out "$OUT/kvscope6_mqa.bin"
 echo "make_model: done in $(($(date +%s) - start)) s" >&2

@@ -229,7 +229,9 @@ static void settle(Ctx *c, const Shot *before, Shot *s, const char *name) {
     for (;;) {
         Shot cur;
         take(c, &cur, NULL);
-        bool changed = !before || shot_diff(before, &cur) > 0;
+        // with nothing to compare with, the window must at least have painted (the root
+        // window's black shows before the first frame)
+        bool changed = before ? shot_diff(before, &cur) > 0 : shot_black_rows(&cur) < H;
         bool still = prev.px && shot_diff(&prev, &cur) == 0;
         free(prev.px);
         prev = cur;

@@ -1,14 +1,34 @@
 // test_train.c — the trainer's tests: the backward pass against finite differences on every
-// parameter tensor, the corpus generator's determinism, the BPE tokenizer's round trip and its
-// agreement with the engine's encoder, the loss-curve PNG, and (when the shipped model exists)
-// its fact preset.
+// parameter tensor (unscored positions too), induction rows, the corpus generator's determinism,
+// its original variants byte for byte, eval's unseen names and held-out questions kept out of the
+// newer variants, the BPE tokenizer's round trip and its agreement with the engine's encoder, the
+// loss-curve PNG, and the shipped model and its twins held to what `kvtrain eval` measured.
 #include <criterion/criterion.h>
+#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "train/train.h"
+
+// Floors for the shipped models (the tests at the end of this file), a little under what
+// `kvtrain eval` measured on the committed files: kvscope6 copied 37/120 unseen story names,
+// 12/120 identifiers and 5/40 of the hard set; its best induction head scored 0.077 and top-1
+// on repeated random tokens was 0.020; 56/81 held-out questions, 8/120 functions, 31/60 stories
+// with consistent pronouns; 0.268 of the presets' 8-grams repeated. The twins copied 49/240
+// (gqa) and 47/240 (mqa) unseen names.
+#define MIN_COPY_STORY 33
+#define MIN_COPY_CODE 9
+#define MIN_COPY_HARD 4
+#define MIN_INDUCTION_HEAD 0.06f
+#define MIN_INDUCTION_TOP1 0.01
+#define MIN_FACTS_PERMILLE 620
+#define MIN_FUNCTIONS_PERMILLE 40
+#define MIN_PRONOUN_STORIES_PERMILLE 450
+#define MAX_REPEATED_8GRAMS 0.30
+#define MIN_COPY_GQA 44
+#define MIN_COPY_MQA 42
 
 // ----------------------------------------------------------------------------------------------
 // Gradient check
@@ -18,7 +38,7 @@
 // is ~1e-4, and the curvature error at this h is below 1e-3 relative. An entry passes when
 // |numeric - analytic| <= 1e-3 + 1e-2 * |numeric|. Checked per tensor: the entry with the
 // largest analytic gradient and 10 random ones; every tensor of the checkpoint is covered.
-static void gradcheck(bool shared, int heads, int kv_heads) {
+static void gradcheck(bool shared, int heads, int kv_heads, bool masked) {
     ModelConfig c = {.dim = 16,
                      .hidden_dim = 24,
                      .n_layers = 2,
@@ -47,10 +67,14 @@ static void gradcheck(bool shared, int heads, int kv_heads) {
     int tok[2 * 8 + 1];
     for (int i = 0; i < B * T + 1; i++)
         tok[i] = (int)trng_below(&s, (uint32_t)c.vocab_size);
+    // masked: every third position has no target (-1), as in an induction row's first copy
+    int tg[2 * 8];
+    for (int i = 0; i < B * T; i++)
+        tg[i] = masked && i % 3 == 0 ? -1 : tok[i + 1];
     Net net;
     net_init(&net, &c, B, T);
-    net_forward(&net, &w, tok, tok + 1);
-    net_backward(&net, &w, &g, tok + 1);
+    net_forward(&net, &w, tok, tg);
+    net_backward(&net, &w, &g, tg);
 
     size_t L = (size_t)c.n_layers, D = (size_t)c.dim, F = (size_t)c.hidden_dim;
     size_t KV = (size_t)config_kv_dim(&c), V = (size_t)c.vocab_size;
@@ -88,9 +112,9 @@ static void gradcheck(bool shared, int heads, int kv_heads) {
         for (int j = 0; j < 11; j++) {
             float *x = &t[k].w[idx[j]], x0 = *x;
             *x = x0 + h;
-            double lp = net_forward(&net, &w, tok, tok + 1);
+            double lp = net_forward(&net, &w, tok, tg);
             *x = x0 - h;
-            double lm = net_forward(&net, &w, tok, tok + 1);
+            double lm = net_forward(&net, &w, tok, tg);
             *x = x0;
             double num = (lp - lm) / (2.0 * h), ana = t[k].g[idx[j]];
             cr_expect(fabs(num - ana) <= 1e-3 + 1e-2 * fabs(num),
@@ -105,10 +129,76 @@ static void gradcheck(bool shared, int heads, int kv_heads) {
 }
 
 Test(train, gradient_check_multihead_unshared) {
-    gradcheck(false, 4, 4);
+    gradcheck(false, 4, 4, false);
 }
 Test(train, gradient_check_grouped_query_shared) {
-    gradcheck(true, 4, 2);
+    gradcheck(true, 4, 2, false);
+}
+Test(train, gradient_check_multi_query_with_unscored_positions) {
+    gradcheck(true, 4, 1, true);
+}
+
+// A position without a target adds nothing: the loss is the mean over the scored positions only.
+Test(train, unscored_positions_leave_the_loss_to_the_scored_ones) {
+    ModelConfig c = {.dim = 16,
+                     .hidden_dim = 24,
+                     .n_layers = 1,
+                     .n_heads = 2,
+                     .n_kv_heads = 2,
+                     .vocab_size = 20,
+                     .seq_len = 6,
+                     .shared_classifier = true};
+    size_t P = config_weight_count(&c);
+    float *p = calloc(P, sizeof(float));
+    ModelWeights w;
+    weights_carve(&w, &c, p);
+    net_init_weights(&c, &w, 3);
+    int tok[7] = {1, 5, 9, 4, 9, 4, 12}, tg[6];
+    Net net;
+    net_init(&net, &c, 1, 6);
+    net_forward(&net, &w, tok, NULL);
+    double row[6];
+    for (int r = 0; r < 6; r++) { // each position's cross-entropy from the logits
+        const float *lg = net.logits + (size_t)r * 20;
+        double mx = lg[0], sum = 0;
+        for (int v = 1; v < 20; v++)
+            mx = lg[v] > mx ? lg[v] : mx;
+        for (int v = 0; v < 20; v++)
+            sum += exp(lg[v] - mx);
+        row[r] = log(sum) + mx - lg[tok[r + 1]];
+    }
+    for (int r = 0; r < 6; r++)
+        tg[r] = r == 2 || r == 4 ? tok[r + 1] : -1;
+    double l = net_forward(&net, &w, tok, tg);
+    cr_assert_float_eq(l, (row[2] + row[4]) / 2, 1e-5, "masked loss %f", l);
+    double all = net_forward(&net, &w, tok, tok + 1);
+    cr_assert(fabs(all - l) > 1e-4, "the mask changed nothing");
+    net_free(&net);
+    free(p);
+}
+
+// An induction row: BOS, random ids past the bytes, and targets only where the next token
+// repeats what followed the same token before.
+Test(train, induct_rows_score_only_the_repeats) {
+    int T = 512, in[512], tg[512];
+    uint64_t rng = trng_seed(4);
+    train_induct_row(&rng, 1024, T, in, tg);
+    cr_assert_eq(in[0], TOKEN_BOS);
+    int scored = 0;
+    for (int t = 0; t < T; t++) {
+        if (t > 0)
+            cr_assert(in[t] >= 259 && in[t] < 1024, "token %d at %d", in[t], t);
+        if (tg[t] < 0)
+            continue;
+        scored++;
+        if (t + 1 < T)
+            cr_assert_eq(tg[t], in[t + 1]);
+        bool copied = false; // an earlier occurrence of in[t] followed by the target
+        for (int j = 1; j < t && !copied; j++)
+            copied = in[j - 1] == in[t] && in[j] == tg[t];
+        cr_assert(copied, "target at %d is not a copy", t);
+    }
+    cr_assert(scored > T / 3 && scored < 3 * T / 4, "%d of %d scored", scored, T);
 }
 
 // A wrong gradient must fail the check: perturb the backward's result and compare again.
@@ -176,20 +266,193 @@ Test(train, corpus_is_deterministic_per_seed) {
     sb_free(&c);
 }
 
-// The copy-generalisation prompts use names the generator never produces, in both variants.
-Test(train, corpus_never_produces_the_copy_test_names) {
-    for (int variant = 0; variant < 2; variant++) {
-        CorpusGen g;
-        corpus_init(&g, 1234);
-        g.variant = variant ? CORPUS_COPY : CORPUS_BASIC;
+// A variant's text of about n bytes.
+static void variant_text(CorpusVariant v, uint64_t seed, size_t n, StrBuf *s) {
+    CorpusGen g;
+    corpus_init(&g, seed);
+    g.variant = v;
+    while (s->n < n)
+        corpus_next(&g, s);
+}
+
+// The copy-generalisation prompts use names the generator never produces: the fixed hard and
+// fair sets in every variant, and every unseen name of eval's generated sets in the variants that
+// reserve them (held-out basic and induct; the original two predate the reservation).
+Test(train, corpus_never_produces_the_copy_test_names, .timeout = 120) {
+    for (int variant = 0; variant < 4; variant++) {
         StrBuf s = {0};
-        while (s.n < 3000000)
-            corpus_next(&g, &s);
+        variant_text((CorpusVariant)variant, 1234, 3000000, &s);
         const char *found = eval_copy_name_found(s.p);
         cr_assert(found == NULL, "variant %d produced %s", variant, found);
+        char unseen[48];
+        if (variant >= CORPUS_INDUCT)
+            cr_assert(!eval_unseen_names_found(s.p, unseen, sizeof unseen),
+                      "variant %d produced %s", variant, unseen);
         sb_free(&s);
     }
     cr_assert_str_eq(eval_copy_name_found("a story about Quorbina"), "Quorbina");
+    // the check can fail: a text with one of the unseen names in it
+    char name[48], text[96], found[48];
+    eval_unseen_example(name, sizeof name);
+    snprintf(text, sizeof text, "Then Tom met a fox named %s.", name);
+    cr_assert(eval_unseen_names_found(text, found, sizeof found));
+    cr_assert_str_eq(found, name);
+    cr_assert(corpus_reserved(name));
+}
+
+static bool word_byte(char c) {
+    return isalnum((unsigned char)c) || c == '_' || (unsigned char)c >= 0x80;
+}
+
+// Every word (an identifier: its stem) of every variant that falls in eval's reserved class is
+// one of the generator's fixed words (which eval never uses as an unseen name): invented strings
+// never are.
+Test(train, corpus_rejects_every_reserved_invented_name, .timeout = 120) {
+    for (int variant = CORPUS_INDUCT; variant <= CORPUS_HELDOUT; variant++) {
+        StrBuf s = {0};
+        variant_text((CorpusVariant)variant, 77, 1000000, &s);
+        int words = 0;
+        for (const char *p = s.p; *p;) {
+            if (!word_byte(*p)) {
+                p++;
+                continue;
+            }
+            const char *w0 = p;
+            while (*p && word_byte(*p))
+                p++;
+            char w[64];
+            size_t n = (size_t)(p - w0) < sizeof w - 1 ? (size_t)(p - w0) : sizeof w - 1;
+            memcpy(w, w0, n);
+            w[n] = 0;
+            if (isdigit((unsigned char)w[0]))
+                continue;
+            // an identifier counts by its stem (eval's names have no suffix): "abc" of "abc_len"
+            char *u = strchr(w, '_');
+            if (u && u != w)
+                *u = 0;
+            for (size_t k = strlen(w); k > 1 && isdigit((unsigned char)w[k - 1]); k--)
+                w[k - 1] = 0;
+            words++;
+            cr_assert(!corpus_reserved(w) || corpus_pool_word(w), "variant %d wrote '%s'", variant,
+                      w);
+        }
+        cr_assert(words > 100000);
+        sb_free(&s);
+    }
+    // about one string in eight is reserved
+    uint64_t rng = trng_seed(9);
+    int r = 0;
+    for (int i = 0; i < 4000; i++) {
+        char n[48];
+        corpus_any_name(&rng, 1 + i % 4, i % 2, n, sizeof n);
+        r += corpus_reserved(n);
+    }
+    cr_assert(r > 350 && r < 650, "%d of 4000 reserved", r);
+}
+
+// The induct variant's names use the whole alphabet and accents, with 1 to 4 syllables, and it
+// has roll calls and one-line functions.
+Test(train, corpus_induct_variant_names_use_any_letters) {
+    StrBuf s = {0};
+    variant_text(CORPUS_INDUCT, 21, 1000000, &s);
+    // the names: the word after "named "
+    StrBuf names = {0};
+    for (const char *p = strstr(s.p, "named "); p; p = strstr(p + 1, "named ")) {
+        const char *e = p + 6;
+        while (word_byte(*e))
+            e++;
+        sb_putn(&names, p + 6, (size_t)(e - p - 6));
+        sb_puts(&names, " ");
+    }
+    const char *need[] = {"q", "x", "j", "w",        "z",        "Q",       "X",
+                          "J", "W", "Z", "\xc3\xa9", "\xc3\xb6", "\xc3\xb1"};
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
+        cr_assert(strstr(names.p, need[i]), "no name with %s", need[i]);
+    cr_assert(strstr(s.p, "The teacher called their names: "), "no roll call");
+    cr_assert(strstr(s.p, "): return "), "no one-line function");
+    // names of one syllable (3 bytes or fewer) and of four (10 bytes or more) both occur
+    bool short_name = false, long_name = false;
+    for (const char *p = names.p; *p;) {
+        const char *e = strchr(p, ' ');
+        size_t n = (size_t)(e - p);
+        short_name |= n <= 3;
+        long_name |= n >= 10;
+        p = e + 1;
+    }
+    cr_assert(short_name && long_name);
+    sb_free(&names);
+    sb_free(&s);
+}
+
+// Held-out questions are never asked in the held-out basic or the induct variant, but their
+// facts are stated there.
+Test(train, fact_questions_are_held_out_by_instance, .timeout = 60) {
+    CorpusQA *qa;
+    int n = corpus_heldout_questions(&qa);
+    int kinds[CORPUS_QA_KINDS] = {0};
+    for (int i = 0; i < n; i++)
+        kinds[qa[i].kind]++;
+    for (int k = 0; k < CORPUS_QA_KINDS; k++)
+        if (k != 3) // legs: no animal of the 14 falls in the held-out class
+            cr_assert(kinds[k] > 0, "no held-out question of kind %d", k);
+    for (int variant = CORPUS_INDUCT; variant <= CORPUS_HELDOUT; variant++) {
+        StrBuf s = {0};
+        variant_text((CorpusVariant)variant, 3, 4000000, &s);
+        for (int i = 0; i < n; i++) {
+            char q[160];
+            snprintf(q, sizeof q, "%s", qa[i].prompt);
+            *strchr(q, '\n') = 0; // the question line, which must end there in the text
+            size_t ql = strlen(q);
+            const char *at = strstr(s.p, q);
+            while (at && at[ql] != '\n')
+                at = strstr(at + 1, q);
+            cr_assert(at == NULL, "variant %d asks the held-out \"%s\"", variant, q);
+        }
+        cr_assert(strstr(s.p, "3 plus 4 is 7."), "sums not stated");
+        cr_assert(strstr(s.p, "The moon is not a star."), "science not stated");
+        sb_free(&s);
+    }
+    free(qa);
+}
+
+static uint64_t fnv_file(const char *path, size_t *n) {
+    char *text;
+    KvError err;
+    cr_assert_eq(read_whole_file(path, &text, n, &err), KV_OK, "%s", err.msg);
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < *n; i++)
+        h = (h ^ (unsigned char)text[i]) * 0x100000001b3ULL;
+    free(text);
+    return h;
+}
+
+// The original variants are byte for byte what the generator wrote before the induct recipe (the
+// hashes of its output, from the code at 26a30fb), so a model made from them can be made again.
+Test(train, original_variants_write_the_same_bytes_as_before) {
+    const struct {
+        uint64_t seed;
+        CorpusVariant v;
+        uint64_t train, valid;
+        size_t nt, nv;
+    } c[2] = {{2024, CORPUS_BASIC, 0xfe76007e113bc21fULL, 0x6bc8e82e14a5a0e9ULL, 100233, 2347},
+              {2025, CORPUS_COPY, 0x5efb914aa467ac53ULL, 0xb21d0145cc62b886ULL, 100220, 2639}};
+    char tr[] = "/tmp/kvscope-corpus-XXXXXX", va[] = "/tmp/kvscope-valid-XXXXXX";
+    int f1 = mkstemp(tr), f2 = mkstemp(va);
+    cr_assert(f1 >= 0 && f2 >= 0);
+    close(f1);
+    close(f2);
+    for (int i = 0; i < 2; i++) {
+        KvError err;
+        cr_assert_eq(corpus_write(tr, va, c[i].seed, c[i].v, 100000, &err), KV_OK, "%s", err.msg);
+        size_t nt, nv;
+        uint64_t ht = fnv_file(tr, &nt), hv = fnv_file(va, &nv);
+        cr_assert(nt == c[i].nt && ht == c[i].train, "variant %d train: %zu bytes, %016llx", c[i].v,
+                  nt, (unsigned long long)ht);
+        cr_assert(nv == c[i].nv && hv == c[i].valid, "variant %d valid: %zu bytes, %016llx", c[i].v,
+                  nv, (unsigned long long)hv);
+    }
+    unlink(tr);
+    unlink(va);
 }
 
 Test(train, corpus_has_the_three_genres_and_copyable_names) {
@@ -434,4 +697,111 @@ Test(train, shipped_model_copies_names_it_never_saw, .timeout = 120) {
     engine_free(&e);
     tokenizer_free(&t);
     model_free(&m);
+}
+
+// Issue 16's measures on the shipped model and its twins, each held to a floor a little under
+// what `kvtrain eval` measured on the committed files (README, The model): a model that copies
+// less, lost its induction head or its facts fails. The issue's targets are higher; the floors
+// are what the shipped files do.
+static void load_file(const char *path, Model *m, Tokenizer *t, Engine *e) {
+    KvError err;
+    cr_assert_eq(model_load(m, path, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(tokenizer_load(t, "assets/models/tokenizer.bin", m->cfg.vocab_size, &err), KV_OK,
+                 "%s", err.msg);
+    cr_assert_eq(engine_init(e, m, &err), KV_OK, "%s", err.msg);
+    e->instrument = false;
+}
+
+static void unload(Model *m, Tokenizer *t, Engine *e) {
+    engine_free(e);
+    tokenizer_free(t);
+    model_free(m);
+}
+
+Test(train, shipped_model_copies_unseen_names_in_stories_and_code, .timeout = 300) {
+    Model m;
+    Tokenizer t;
+    Engine e;
+    load_file("assets/models/kvscope6.bin", &m, &t, &e);
+    EvalCount s = eval_copy_unseen(&e, &t, false, EVAL_UNSEEN_CASES, false);
+    EvalCount c = eval_copy_unseen(&e, &t, true, EVAL_UNSEEN_CASES, false);
+    cr_assert_eq(s.n + c.n, 240);
+    cr_assert(s.ok >= MIN_COPY_STORY && c.ok >= MIN_COPY_CODE,
+              "copied %d/%d (stories), %d/%d (code)", s.ok, s.n, c.ok, c.n);
+    int n = 0, hard = eval_copy(&e, &t, true, false, &n);
+    cr_assert(hard >= MIN_COPY_HARD, "hard set %d of %d", hard, n);
+    unload(&m, &t, &e);
+}
+
+Test(train, shipped_model_keeps_its_induction_head_score, .timeout = 120) {
+    Model m;
+    Tokenizer t;
+    Engine e;
+    load_file("assets/models/kvscope6.bin", &m, &t, &e);
+    int l, h;
+    float score = eval_induction_head(&e, &l, &h);
+    cr_assert(score >= MIN_INDUCTION_HEAD, "best induction head %d.%d scores %.3f", l + 1, h + 1,
+              (double)score);
+    double top1 = eval_induction_top1(&e, 20, 50);
+    cr_assert(top1 >= MIN_INDUCTION_TOP1, "top-1 on repeated random tokens %.3f", top1);
+    unload(&m, &t, &e);
+}
+
+Test(train, shipped_model_answers_held_out_questions_and_writes_functions, .timeout = 300) {
+    Model m;
+    Tokenizer t;
+    Engine e;
+    load_file("assets/models/kvscope6.bin", &m, &t, &e);
+    EvalCount per[CORPUS_QA_KINDS];
+    EvalCount f = eval_facts(&e, &t, per, false);
+    cr_assert(f.n > 50);
+    cr_assert(f.ok * 1000 >= MIN_FACTS_PERMILLE * f.n, "facts %d of %d", f.ok, f.n);
+    EvalCount fn = eval_functions(&e, &t, EVAL_FUNCTION_CASES, false);
+    cr_assert(fn.ok * 1000 >= MIN_FUNCTIONS_PERMILLE * fn.n, "functions %d of %d", fn.ok, fn.n);
+    unload(&m, &t, &e);
+}
+
+Test(train, shipped_model_keeps_its_pronouns_and_loops_no_more, .timeout = 300) {
+    Model m;
+    Tokenizer t;
+    Engine e;
+    load_file("assets/models/kvscope6.bin", &m, &t, &e);
+    int right, wrong;
+    EvalCount p = eval_pronouns(&e, &t, EVAL_PRONOUN_CASES, &right, &wrong, false);
+    cr_assert(right >= p.n / 2, "only %d pronouns in %d stories", right, p.n);
+    cr_assert(p.ok * 1000 >= MIN_PRONOUN_STORIES_PERMILLE * p.n,
+              "%d of %d stories keep the pronoun (%d wrong)", p.ok, p.n, wrong);
+    const char *presets[3] = {"Once upon a time, in a small kingdom, there lived a princess named "
+                              "Mia. Every morning, Mia",
+                              "def area(width, height):\n    return width *",
+                              "The capital of France is"};
+    double sum = 0;
+    for (int i = 0; i < 3; i++)
+        sum += eval_loops(&e, &t, presets[i], 200, 8);
+    cr_assert(sum / 3 <= MAX_REPEATED_8GRAMS, "repeated 8-grams %.3f", sum / 3);
+    unload(&m, &t, &e);
+}
+
+// The twins: the same shape with 2 and 1 kv heads, so a token's cache is a half and a quarter
+// of the full model's, and they still copy.
+Test(train, twins_share_keys_and_values_and_still_copy, .timeout = 300) {
+    const char *paths[2] = {"assets/models/kvscope6_gqa.bin", "assets/models/kvscope6_mqa.bin"};
+    const int kv[2] = {2, 1}, floor[2] = {MIN_COPY_GQA, MIN_COPY_MQA};
+    for (int i = 0; i < 2; i++) {
+        Model m;
+        Tokenizer t;
+        Engine e;
+        load_file(paths[i], &m, &t, &e);
+        cr_assert_eq(m.cfg.n_kv_heads, kv[i]);
+        cr_assert_eq(m.cfg.n_heads, 4);
+        cr_assert_eq(m.cfg.dim, 128);
+        EvalCount s = eval_copy_unseen(&e, &t, false, EVAL_UNSEEN_CASES, false);
+        EvalCount c = eval_copy_unseen(&e, &t, true, EVAL_UNSEEN_CASES, false);
+        cr_assert(s.ok + c.ok >= floor[i], "%s copied %d of %d", paths[i], s.ok + c.ok, s.n + c.n);
+        StrBuf out = {0};
+        eval_greedy(&e, &t, "The capital of France is", 3, &out, NULL);
+        cr_assert(strncmp(out.p, " Paris", 6) == 0, "%s: fact preset gave \"%s\"", paths[i], out.p);
+        sb_free(&out);
+        unload(&m, &t, &e);
+    }
 }

@@ -72,11 +72,13 @@ static int parse_run(int argc, char **argv, RunOptions *o, KvError *err) {
             o->theme = (ThemeKind)t;
         } else if (strcmp(opt, "--view") == 0) {
             o->view = val ? view_kind_parse(val) : -1;
-            if (o->view < 0)
-                return kv_error(err, KV_ERR_INPUT,
-                                "--view: '%s' is not sequence, heatmap, layers or 3d",
-                                val ? val : ""),
+            if (o->view < 0) {
+                char names[160];
+                view_kind_list(names, sizeof names, ", ");
+                return kv_error(err, KV_ERR_INPUT, "--view: '%s' is not one of %s",
+                                val ? val : "", names),
                        -1;
+            }
         } else if (strcmp(opt, "--camera") == 0) {
             View probe;
             view_init(&probe);

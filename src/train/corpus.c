@@ -8,11 +8,14 @@
 // small fixed set the model must memorise ("The capital of France is Paris").
 //
 // What it does not do: tokenise (bpe.c) or decide the train/validation streams (train_main.c).
-// Invented names never contain the letters q, x, j or w, so evaluation can pick names the
-// generator never produces.
+// Names for evaluation are kept out by construction: every invented string whose hash falls in
+// eval's residue class (corpus_reserved) is rejected and drawn again, and so are eval's fixed
+// copy names; fact questions are held out by template instance the same way.
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "train/train.h"
 
@@ -62,6 +65,7 @@ void sb_printf(StrBuf *b, const char *fmt, ...) {
 // Word pools
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+#define NAME_CAP 48 // bytes for a name or identifier (4 syllables of UTF-8 and a suffix)
 #define PICK(g, a) ((a)[trng_below(&(g)->rng, COUNT(a))])
 
 static const char *const girl_names[] = {
@@ -184,8 +188,116 @@ static void random_letters(CorpusGen *g, char *out, size_t cap, int n) {
     out[k] = 0;
 }
 
+// ----------------------------------------------------------------------------------------------
+// Reserved names and any-letter names
+
+static uint64_t fnv1a(const char *s, bool lower) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        unsigned c = *p;
+        if (lower && c >= 'A' && c <= 'Z')
+            c += 32;
+        if (lower && p[0] == 0xC3 && p[1] >= 0x80 && p[1] <= 0x9E && p[1] != 0x97) {
+            h = (h ^ 0xC3) * 0x100000001b3ULL; // À..Þ lowercased to à..þ
+            c = p[1] + 0x20u;
+            p++;
+        }
+        h = (h ^ c) * 0x100000001b3ULL;
+    }
+    return h;
+}
+
+bool corpus_reserved(const char *s) {
+    return (fnv1a(s, true) >> 29) % 8 == 5;
+}
+
+// A string the generator may use: not in eval's class and not containing a fixed eval name.
+static bool usable(const char *s) {
+    return !corpus_reserved(s) && eval_copy_name_found(s) == NULL;
+}
+
+// An identifier and its stem (before a suffix such as _len or 2) both usable.
+static bool usable_ident(const char *s) {
+    char stem[64];
+    snprintf(stem, sizeof stem, "%s", s);
+    char *u = strchr(stem, '_');
+    if (u)
+        *u = 0;
+    size_t n = strlen(stem);
+    while (n > 1 && stem[n - 1] >= '0' && stem[n - 1] <= '9')
+        stem[--n] = 0;
+    return usable(s) && usable(stem);
+}
+
+// The variants that keep eval's names and questions out (the original two predate that and
+// stay byte for byte what they were, so the models made from them can be made again).
+static bool reserves(const CorpusGen *g) {
+    return g->variant == CORPUS_INDUCT || g->variant == CORPUS_HELDOUT;
+}
+
+static const char any_consonants[] = "bcdfghjklmnpqrstvwxz";
+static const char *const clusters[] = {"qu", "kw", "zh", "th", "sh", "ch", "br", "tr", "gr", "pl",
+                                       "st", "sk", "wr", "dj", "ts", "vl", "ph", "gw", "xh", "sv"};
+static const char *const accented[] = {"é", "è", "ê", "ë", "á", "à", "â", "ä", "å",
+                                       "í", "ï", "ó", "ô", "ö", "ø", "ú", "ü", "ý"};
+static const char *const accented_cons[] = {"ñ", "ç"};
+
+static void any_pick(uint64_t *rng, const char *const *a, size_t n, char *out, size_t cap) {
+    strncat(out, a[trng_below(rng, (uint32_t)n)], cap - strlen(out) - 1);
+}
+
+static void any_letter(uint64_t *rng, const char *set, char *out, size_t cap) {
+    char c[2] = {set[trng_below(rng, (uint32_t)strlen(set))], 0};
+    strncat(out, c, cap - strlen(out) - 1);
+}
+
+void corpus_any_name(uint64_t *rng, int syllables, bool capital, char *out, size_t cap) {
+    out[0] = 0;
+    for (int i = 0; i < syllables; i++) {
+        uint32_t r = trng_below(rng, 20);
+        if (r < 12)
+            any_letter(rng, any_consonants, out, cap);
+        else if (r < 16)
+            any_pick(rng, clusters, COUNT(clusters), out, cap);
+        else if (r < 19 && i == 0)
+            ; // a name may start with a vowel
+        else if (r < 19)
+            any_letter(rng, any_consonants, out, cap);
+        else
+            any_pick(rng, accented_cons, COUNT(accented_cons), out, cap);
+        if (trng_below(rng, 7) == 0)
+            any_pick(rng, accented, COUNT(accented), out, cap);
+        else
+            any_letter(rng, "aeiouy", out, cap);
+        if (trng_below(rng, 6) == 0)
+            any_letter(rng, "aeiou", out, cap);
+        if (trng_below(rng, 3) == 0)
+            any_letter(rng, any_consonants, out, cap);
+    }
+    if (strlen(out) < 3)
+        any_letter(rng, any_consonants, out, cap);
+    unsigned char *u = (unsigned char *)out;
+    if (capital && u[0] >= 'a' && u[0] <= 'z')
+        u[0] = (unsigned char)(u[0] - 32);
+    else if (capital && u[0] == 0xC3 && u[1] >= 0xA0 && u[1] <= 0xBE && u[1] != 0xB7)
+        u[1] = (unsigned char)(u[1] - 0x20);
+}
+
+static void invent_name_once(CorpusGen *g, char *out, size_t cap);
+
+// An invented name the generator may use (drawn again while reserved).
 static void invent_name(CorpusGen *g, char *out, size_t cap) {
-    if (g->variant == CORPUS_COPY && trng_below(&g->rng, 2) == 0) {
+    do {
+        invent_name_once(g, out, cap);
+    } while (reserves(g) && !usable(out));
+}
+
+static void invent_name_once(CorpusGen *g, char *out, size_t cap) {
+    if (g->variant == CORPUS_INDUCT && trng_below(&g->rng, 10) < 7) {
+        corpus_any_name(&g->rng, 1 + (int)trng_below(&g->rng, 4), true, out, cap);
+        return;
+    }
+    if ((g->variant == CORPUS_COPY || g->variant == CORPUS_INDUCT) && trng_below(&g->rng, 2) == 0) {
         random_letters(g, out, cap, 4 + (int)trng_below(&g->rng, 4));
         out[0] = (char)(out[0] - 'a' + 'A');
         return;
@@ -204,10 +316,15 @@ static void invent_name(CorpusGen *g, char *out, size_t cap) {
         out[0] = (char)(out[0] - 'a' + 'A');
 }
 
-// A character's name: invented 60% of the time (80% in the copy variant), else from the list
-// for the gender.
+// A character's name: invented 60% of the time (80% in the copy variant, 85% in the induct
+// variant), else from the list for the gender.
 static void character_name(CorpusGen *g, bool girl, char *out, size_t cap) {
-    if (trng_below(&g->rng, 10) < (g->variant == CORPUS_COPY ? 8 : 6)) {
+    bool invented;
+    if (reserves(g)) // 85% invented in the induct variant, 60% in the held-out basic one
+        invented = trng_below(&g->rng, 20) < (g->variant == CORPUS_INDUCT ? 17u : 12u);
+    else // the original variants' draw
+        invented = trng_below(&g->rng, 10) < (g->variant == CORPUS_COPY ? 8u : 6u);
+    if (invented) {
         invent_name(g, out, cap);
     } else {
         const char *n = girl ? PICK(g, girl_names) : PICK(g, boy_names);
@@ -232,11 +349,15 @@ static const char *const ident_suffix[] = {"",       "",       "",      "_len", 
 
 // A parameter name: a real word 40% of the time, else invented (lowercase syllables, with an
 // optional suffix). Distinct from the names in `avoid` (n of them).
-static void param_name(CorpusGen *g, char *out, size_t cap, char avoid[][32], int n) {
+static void param_name(CorpusGen *g, char *out, size_t cap, char avoid[][NAME_CAP], int n) {
     for (int tries = 0; tries < 50; tries++) {
         uint32_t r = trng_below(&g->rng, 10);
-        if (r < (g->variant == CORPUS_COPY ? 2u : 4u)) {
+        bool word = r < (g->variant == CORPUS_BASIC || g->variant == CORPUS_HELDOUT ? 4u : 2u);
+        if (word) {
             snprintf(out, cap, "%s", PICK(g, ident_words));
+        } else if (g->variant == CORPUS_INDUCT && r < 8) {
+            corpus_any_name(&g->rng, 1 + (int)trng_below(&g->rng, 3), false, out, cap);
+            strncat(out, PICK(g, ident_suffix), cap - strlen(out) - 1);
         } else if (g->variant == CORPUS_COPY && r < 6) {
             random_letters(g, out, cap, 2 + (int)trng_below(&g->rng, 5));
             strncat(out, PICK(g, ident_suffix), cap - strlen(out) - 1);
@@ -259,6 +380,7 @@ static void param_name(CorpusGen *g, char *out, size_t cap, char avoid[][32], in
                      strcmp(out, "result") == 0 || strcmp(out, "total") == 0;
         for (int i = 0; i < n && !clash; i++)
             clash = strcmp(out, avoid[i]) == 0;
+        clash = clash || (reserves(g) && !word && !usable_ident(out));
         if (!clash)
             return;
     }
@@ -268,7 +390,7 @@ static void param_name(CorpusGen *g, char *out, size_t cap, char avoid[][32], in
 // Stories
 
 typedef struct {
-    char name[32];
+    char name[NAME_CAP];
     const char *role;
     const char *he, *him, *his; // she/her/her or he/him/his
     bool girl;
@@ -421,7 +543,11 @@ static void story(CorpusGen *g, StrBuf *b) {
     // Routine, 1 or 2 sentences.
     int nr = 1 + (int)trng_below(&g->rng, 2);
     for (int i = 0; i < nr; i++) {
-        say(b, &c, PICK(g, routines));
+        // the induct variant says the hero's pronoun more often: "Then she ..."
+        if (g->variant == CORPUS_INDUCT && i == 1)
+            say(b, &c, trng_below(&g->rng, 2) ? "Then %h" : "After that, %h");
+        else
+            say(b, &c, PICK(g, routines));
         sb_puts(b, " ");
         const char *h = PICK(g, habits);
         // "her mother" in a habit follows the hero's gender
@@ -438,7 +564,12 @@ static void story(CorpusGen *g, StrBuf *b) {
     say(b, &c, m);
     sb_puts(b, " ");
     say(b, &c, trng_below(&g->rng, 2) ? "%N picked up the %o. " : "%H picked up the %o. ");
-    sb_printf(b, "%s felt very %s.\n\n", hero.name, PICK(g, feelings));
+    if (g->variant == CORPUS_INDUCT && trng_below(&g->rng, 2) == 0) {
+        sb_printf(b, "%s felt very %s. ", hero.name, PICK(g, feelings));
+        say(b, &c, "%H put the %o in %s pocket.\n\n");
+    } else {
+        sb_printf(b, "%s felt very %s.\n\n", hero.name, PICK(g, feelings));
+    }
     // Meeting and dialogue.
     say(b, &c, PICK(g, meetings));
     sb_puts(b, " ");
@@ -458,20 +589,28 @@ static void story(CorpusGen *g, StrBuf *b) {
     if (trng_below(&g->rng, 2) == 0)
         sb_printf(b, "%s was %s, but %s was %s too. ", hero.name, PICK(g, feelings), friend_.name,
                   PICK(g, feelings));
-    char magic[96] = "";
-    if (g->variant == CORPUS_COPY && trng_below(&g->rng, 3) == 0) {
+    char magic[160] = "";
+    if ((g->variant == CORPUS_COPY && trng_below(&g->rng, 3) == 0) ||
+        (g->variant == CORPUS_INDUCT && trng_below(&g->rng, 2) == 0)) {
         // magic words: random-letter words said, then said again (pure copying)
         int nw = 2 + (int)trng_below(&g->rng, 3);
         for (int i = 0; i < nw; i++) {
-            char w[16];
-            random_letters(g, w, sizeof w, 3 + (int)trng_below(&g->rng, 4));
+            char w[NAME_CAP];
+            do {
+                if (g->variant == CORPUS_INDUCT)
+                    corpus_any_name(&g->rng, 1 + (int)trng_below(&g->rng, 2), i == 0, w, sizeof w);
+                else
+                    random_letters(g, w, sizeof w, 3 + (int)trng_below(&g->rng, 4));
+            } while (reserves(g) && !usable(w));
             if (i)
                 strncat(magic, " ", sizeof magic - strlen(magic) - 1);
             strncat(magic, w, sizeof magic - strlen(magic) - 1);
         }
-        magic[0] = (char)(magic[0] - 'a' + 'A');
-        sb_printf(b, "\n\n%s taught %s the magic words: \"%s!\" %s said, \"%s!\" and the %s began "
-                     "to glow. ",
+        if (magic[0] >= 'a' && magic[0] <= 'z')
+            magic[0] = (char)(magic[0] - 'a' + 'A');
+        sb_printf(b,
+                  "\n\n%s taught %s the magic words: \"%s!\" %s said, \"%s!\" and the %s began "
+                  "to glow. ",
                   friend_.name, hero.name, magic, hero.name, magic, c.object);
         sb_printf(b, "Then %s and %s said the magic words again: \"%s!\"\n", hero.name,
                   friend_.name, magic);
@@ -492,6 +631,12 @@ static const char *const fn_nouns[] = {
     "result", "length", "perimeter", "weight",  "balance", "points", "tax",    ""};
 
 static void function_name(CorpusGen *g, char *out, size_t cap) {
+    if (g->variant == CORPUS_INDUCT && trng_below(&g->rng, 4) == 0) {
+        do {
+            corpus_any_name(&g->rng, 1 + (int)trng_below(&g->rng, 2), false, out, cap);
+        } while (!usable(out));
+        return;
+    }
     int r = (int)trng_below(&g->rng, 6);
     const char *v = PICK(g, fn_verbs), *n = PICK(g, fn_nouns);
     if (r == 0 || !*n)
@@ -510,15 +655,23 @@ static void code_function(CorpusGen *g, StrBuf *b) {
     int np = 1 + (int)trng_below(&g->rng, 3);
     if (trng_below(&g->rng, 2) == 0)
         np = 2;
-    char p[3][32];
+    char p[3][NAME_CAP];
     for (int i = 0; i < np; i++)
         param_name(g, p[i], sizeof p[i], p, i);
     sb_printf(b, "def %s(", fn);
     for (int i = 0; i < np; i++)
         sb_printf(b, "%s%s", i ? ", " : "", p[i]);
-    sb_puts(b, "):\n");
     int kind = (int)trng_below(&g->rng, 10);
     const char *op = PICK(g, binops);
+    if (g->variant == CORPUS_INDUCT && np < 3 && trng_below(&g->rng, 5) == 0) {
+        // one line: "def add(a, b): return a + b"
+        if (np == 1)
+            sb_printf(b, "): return %s %s %s\n", p[0], op, kind < 5 ? p[0] : "1");
+        else
+            sb_printf(b, "): return %s %s %s\n", p[0], op, p[1]);
+        return;
+    }
+    sb_puts(b, "):\n");
     if (np == 1) {
         switch (kind % 5) {
         case 0:
@@ -706,7 +859,68 @@ static const char *const science[] = {
     "Cows give milk.",
 };
 
-static void fact_line(CorpusGen *g, StrBuf *b) {
+// Yes/no science facts: stated in training always ("The sun is a star.", "The moon is not a
+// star."), asked ("Q: Is the sun a star?") only for instances not held out.
+typedef struct {
+    const char *subject, *predicate;
+    bool yes;
+} ScienceYn;
+
+static const ScienceYn science_yn[] = {
+    {"the sun", "a star", true},
+    {"the moon", "a star", false},
+    {"the earth", "round", true},
+    {"the earth", "flat", false},
+    {"ice", "frozen water", true},
+    {"ice", "hot", false},
+    {"fire", "hot", true},
+    {"fire", "cold", false},
+    {"snow", "cold", true},
+    {"snow", "hot", false},
+    {"the sky", "blue", true},
+    {"the sky", "green", false},
+    {"a whale", "a fish", false},
+    {"a bee", "an insect", true},
+    {"a spider", "an insect", false},
+    {"a bat", "a bird", false},
+    {"a penguin", "a bird", true},
+    {"a tomato", "a fruit", true},
+    {"grass", "green", true},
+    {"milk", "white", true},
+    {"the sea", "salty", true},
+    {"the moon", "made of cheese", false},
+    {"water", "wet", true},
+    {"a stone", "alive", false},
+    {"a tree", "a plant", true},
+    {"a cat", "a plant", false},
+    {"the sun", "cold", false},
+    {"a dog", "an animal", true},
+    {"gold", "a metal", true},
+    {"wood", "a metal", false},
+    {"a week", "seven days long", true},
+    {"an hour", "ten minutes long", false},
+};
+
+// Held-out question instances: kind (the question template) and its arguments hashed.
+static bool instance_reserved(int kind, int a, int b) {
+    char key[32];
+    snprintf(key, sizeof key, "q%d:%d:%d", kind, a, b);
+    return corpus_reserved(key);
+}
+
+static void science_answer(StrBuf *b, const ScienceYn *f, bool question) {
+    char subj[48];
+    snprintf(subj, sizeof subj, "%s", f->subject);
+    subj[0] = (char)(subj[0] - 'a' + 'A');
+    if (question)
+        sb_printf(b, "Q: Is %s %s?\nA: %s, %s is %s%s.", f->subject, f->predicate,
+                  f->yes ? "Yes" : "No", f->subject, f->yes ? "" : "not ", f->predicate);
+    else
+        sb_printf(b, "%s is %s%s.", subj, f->yes ? "" : "not ", f->predicate);
+}
+
+// The original variants' fact lines (no held-out questions).
+static void fact_line_v0(CorpusGen *g, StrBuf *b) {
     const Country *c = &countries[trng_below(&g->rng, COUNT(countries))];
     const Animal *a = &animal_facts[trng_below(&g->rng, COUNT(animal_facts))];
     const Animal *o = &animal_facts[trng_below(&g->rng, COUNT(animal_facts))];
@@ -762,6 +976,178 @@ static void fact_line(CorpusGen *g, StrBuf *b) {
     }
 }
 
+#define N_COUNTRIES (uint32_t) COUNT(countries)
+#define N_ANIMALS (uint32_t) COUNT(animal_facts)
+
+static void fact_line(CorpusGen *g, StrBuf *b) {
+    if (!reserves(g)) {
+        fact_line_v0(g, b);
+        return;
+    }
+    uint32_t ci = trng_below(&g->rng, N_COUNTRIES), ai = trng_below(&g->rng, N_ANIMALS),
+             oi = trng_below(&g->rng, N_ANIMALS);
+    const Country *c = &countries[ci];
+    const Animal *a = &animal_facts[ai];
+    const Animal *o = &animal_facts[oi];
+    switch (trng_below(&g->rng, 17)) {
+    case 0:
+    case 1:
+    case 2:
+        sb_printf(b, "The capital of %s is %s.", c->country, c->capital);
+        break;
+    case 3:
+        while (instance_reserved(0, (int)ci, 0))
+            ci = trng_below(&g->rng, N_COUNTRIES);
+        c = &countries[ci];
+        sb_printf(b, "Q: What is the capital of %s?\nA: The capital of %s is %s.", c->country,
+                  c->country, c->capital);
+        break;
+    case 4:
+        sb_printf(b, "%s is the capital of %s.", c->capital, c->country);
+        break;
+    case 5:
+        sb_printf(b, "%s is in %s. People in %s speak %s.", c->country, c->continent, c->country,
+                  c->language);
+        break;
+    case 6: {
+        // the right capital half the time (a random pair is almost never right)
+        uint32_t di = trng_below(&g->rng, 2) ? ci : trng_below(&g->rng, N_COUNTRIES);
+        while (instance_reserved(1, (int)di, (int)ci)) {
+            ci = trng_below(&g->rng, N_COUNTRIES);
+            di = trng_below(&g->rng, 2) ? ci : trng_below(&g->rng, N_COUNTRIES);
+        }
+        c = &countries[ci];
+        const Country *d = &countries[di];
+        bool yes = d == c;
+        sb_printf(b, "Q: Is %s the capital of %s?\nA: %s, %s is %sthe capital of %s.", d->capital,
+                  c->country, yes ? "Yes" : "No", d->capital, yes ? "" : "not ", c->country);
+        if (!yes)
+            sb_printf(b, " The capital of %s is %s.", c->country, c->capital);
+        break;
+    }
+    case 7:
+        sb_printf(b, "A %s is a %s. A %s has %s legs.", a->name, a->kind, a->name, a->legs);
+        break;
+    case 8:
+        while (instance_reserved(2, (int)ai, (int)oi)) {
+            ai = trng_below(&g->rng, N_ANIMALS);
+            oi = trng_below(&g->rng, N_ANIMALS);
+        }
+        a = &animal_facts[ai];
+        o = &animal_facts[oi];
+        sb_printf(b, "Q: Is a %s a %s?\nA: %s, a %s is %sa %s.", a->name, o->kind,
+                  strcmp(a->kind, o->kind) == 0 ? "Yes" : "No", a->name,
+                  strcmp(a->kind, o->kind) == 0 ? "" : "not ", o->kind);
+        break;
+    case 9:
+        sb_printf(b, "A %s says %s. A %s lives in a %s.", a->name, a->sound, a->name, a->home);
+        break;
+    case 10:
+        while (instance_reserved(3, (int)ai, 0))
+            ai = trng_below(&g->rng, N_ANIMALS);
+        a = &animal_facts[ai];
+        sb_printf(b, "Q: How many legs does a %s have?\nA: A %s has %s legs.", a->name, a->name,
+                  a->legs);
+        break;
+    case 11: {
+        int x = (int)trng_below(&g->rng, 10), y = (int)trng_below(&g->rng, 10);
+        while (instance_reserved(4, x, y)) {
+            x = (int)trng_below(&g->rng, 10);
+            y = (int)trng_below(&g->rng, 10);
+        }
+        sb_printf(b, "Q: What is %d plus %d?\nA: %d plus %d is %d.", x, y, x, y, x + y);
+        break;
+    }
+    case 12:
+        science_answer(b, &science_yn[trng_below(&g->rng, COUNT(science_yn))], false);
+        break;
+    case 13: {
+        uint32_t si = trng_below(&g->rng, COUNT(science_yn));
+        while (instance_reserved(5, (int)si, 0))
+            si = trng_below(&g->rng, COUNT(science_yn));
+        science_answer(b, &science_yn[si], true);
+        break;
+    }
+    case 14: { // the sums stated, so a held-out question's answer is in the corpus
+        int x = (int)trng_below(&g->rng, 10), y = (int)trng_below(&g->rng, 10);
+        sb_printf(b, "%d plus %d is %d.", x, y, x + y);
+        break;
+    }
+    default:
+        sb_puts(b, PICK(g, science));
+        break;
+    }
+}
+
+int corpus_heldout_questions(CorpusQA **qa) {
+    int cap = 512, n = 0;
+    CorpusQA *q = kv_calloc((size_t)cap, sizeof *q);
+    for (uint32_t ci = 0; ci < N_COUNTRIES; ci++) {
+        const Country *c = &countries[ci];
+        if (instance_reserved(0, (int)ci, 0) && n < cap) {
+            q[n].kind = 0;
+            snprintf(q[n].prompt, sizeof q->prompt,
+                     "Q: What is the capital of %s?\nA: The capital of %s is", c->country,
+                     c->country);
+            snprintf(q[n++].expect, sizeof q->expect, " %s.", c->capital);
+        }
+        for (uint32_t di = 0; di < N_COUNTRIES; di++) {
+            // the right pair and one wrong pair in six: the question's own mix is half yes
+            if (!instance_reserved(1, (int)di, (int)ci) || n >= cap ||
+                (di != ci && (di + ci) % 6 != 0))
+                continue;
+            q[n].kind = 1;
+            snprintf(q[n].prompt, sizeof q->prompt,
+                     "Q: Is %s the capital of %s?\nA:", countries[di].capital, c->country);
+            snprintf(q[n++].expect, sizeof q->expect, " %s,", di == ci ? "Yes" : "No");
+        }
+    }
+    for (uint32_t ai = 0; ai < N_ANIMALS; ai++) {
+        const Animal *a = &animal_facts[ai];
+        for (uint32_t oi = 0; oi < N_ANIMALS; oi++) {
+            // the question names o's kind only, so it is held out when every animal of that kind
+            // is (the generator draws again on a held-out pair); asked once per kind
+            bool first = true, held = true;
+            for (uint32_t k = 0; k < N_ANIMALS; k++) {
+                if (strcmp(animal_facts[k].kind, animal_facts[oi].kind) != 0)
+                    continue;
+                first = first && k >= oi;
+                held = held && instance_reserved(2, (int)ai, (int)k);
+            }
+            if (!first || !held || n >= cap)
+                continue;
+            q[n].kind = 2;
+            snprintf(q[n].prompt, sizeof q->prompt, "Q: Is a %s a %s?\nA:", a->name,
+                     animal_facts[oi].kind);
+            snprintf(q[n++].expect, sizeof q->expect, " %s,",
+                     strcmp(a->kind, animal_facts[oi].kind) == 0 ? "Yes" : "No");
+        }
+        if (instance_reserved(3, (int)ai, 0) && n < cap) {
+            q[n].kind = 3;
+            snprintf(q[n].prompt, sizeof q->prompt, "Q: How many legs does a %s have?\nA: A %s has",
+                     a->name, a->name);
+            snprintf(q[n++].expect, sizeof q->expect, " %s legs", a->legs);
+        }
+    }
+    for (int x = 0; x < 10; x++)
+        for (int y = 0; y < 10; y++)
+            if (instance_reserved(4, x, y) && n < cap) {
+                q[n].kind = 4;
+                snprintf(q[n].prompt, sizeof q->prompt, "Q: What is %d plus %d?\nA: %d plus %d is",
+                         x, y, x, y);
+                snprintf(q[n++].expect, sizeof q->expect, " %d.", x + y);
+            }
+    for (uint32_t si = 0; si < COUNT(science_yn); si++)
+        if (instance_reserved(5, (int)si, 0) && n < cap) {
+            q[n].kind = 5;
+            snprintf(q[n].prompt, sizeof q->prompt, "Q: Is %s %s?\nA:", science_yn[si].subject,
+                     science_yn[si].predicate);
+            snprintf(q[n++].expect, sizeof q->expect, " %s,", science_yn[si].yes ? "Yes" : "No");
+        }
+    *qa = q;
+    return n;
+}
+
 static void fact_document(CorpusGen *g, StrBuf *b) {
     int n = 3 + (int)trng_below(&g->rng, 6);
     for (int i = 0; i < n; i++) {
@@ -775,6 +1161,7 @@ static void fact_document(CorpusGen *g, StrBuf *b) {
 
 void corpus_init(CorpusGen *g, uint64_t seed) {
     g->rng = trng_seed(seed);
+    g->variant = CORPUS_BASIC;
 }
 
 void corpus_document(CorpusGen *g, Genre genre, StrBuf *out) {
@@ -794,7 +1181,27 @@ void corpus_document(CorpusGen *g, Genre genre, StrBuf *out) {
     }
 }
 
+// The induct variant's roll call: a list of invented names said, then said again in order.
+static void roll_call(CorpusGen *g, StrBuf *b) {
+    int n = 3 + (int)trng_below(&g->rng, 5);
+    char names[8][NAME_CAP];
+    for (int i = 0; i < n; i++)
+        do {
+            corpus_any_name(&g->rng, 1 + (int)trng_below(&g->rng, 4), true, names[i], NAME_CAP);
+        } while (!usable(names[i]));
+    for (int pass = 0; pass < 2; pass++) {
+        sb_puts(b, pass ? " The teacher called their names: " : "In the class there were ");
+        for (int i = 0; i < n; i++)
+            sb_printf(b, "%s%s", i == 0 ? "" : i == n - 1 ? " and " : ", ", names[i]);
+        sb_puts(b, pass ? ".\n" : ".");
+    }
+}
+
 void corpus_next(CorpusGen *g, StrBuf *out) {
+    if (g->variant == CORPUS_INDUCT && trng_below(&g->rng, 100) < 8) {
+        roll_call(g, out);
+        return;
+    }
     uint32_t r = trng_below(&g->rng, 100);
     corpus_document(g, r < 45 ? GENRE_STORY : r < 75 ? GENRE_CODE : GENRE_FACT, out);
 }
@@ -855,4 +1262,62 @@ KvStatus read_whole_file(const char *path, char **data, size_t *n, KvError *err)
     (*data)[len] = 0;
     *n = (size_t)len;
     return KV_OK;
+}
+
+// ----------------------------------------------------------------------------------------------
+// The generator's fixed words
+
+// True when s (compared without case) is a whole word of text.
+static bool has_word(const char *text, const char *s) {
+    size_t n = strlen(s);
+    for (const char *p = text; *p; p++) {
+        if (p != text && (isalnum((unsigned char)p[-1]) || p[-1] == '_'))
+            continue;
+        if (strncasecmp(p, s, n) == 0 && !isalnum((unsigned char)p[n]) && p[n] != '_')
+            return true;
+    }
+    return false;
+}
+
+static bool in_table(const char *s, const char *const *a, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (has_word(a[i], s))
+            return true;
+    return false;
+}
+
+// The words the templates write outside the tables (sb_printf formats, code, facts).
+static const char *const template_words[] = {
+    "def return if for in print result total item and or not is",
+    "picked up the felt very put pocket then after that once upon a time there lived named called",
+    "taught the magic words said and began to glow again in the class there were teacher their",
+    "names what capital of people speak how many legs does have has plus yes no lives says too",
+    "but was together is not an he she his him her",
+};
+
+bool corpus_pool_word(const char *s) {
+#define IN(t) in_table(s, t, COUNT(t))
+    if (IN(girl_names) || IN(boy_names) || IN(ident_words) || IN(kingdoms) || IN(place_adj) ||
+        IN(girl_roles) || IN(boy_roles) || IN(animals) || IN(habits) || IN(objects) ||
+        IN(obj_adj) || IN(found_where) || IN(problems) || IN(feelings) || IN(helps) ||
+        IN(openings) || IN(routines) || IN(middles) || IN(meetings) || IN(dialogues) ||
+        IN(endings) || IN(fn_verbs) || IN(fn_nouns) || IN(science) || IN(template_words))
+        return true;
+#undef IN
+    for (size_t i = 0; i < COUNT(countries); i++) {
+        const Country *c = &countries[i];
+        if (has_word(c->country, s) || has_word(c->capital, s) || has_word(c->continent, s) ||
+            has_word(c->language, s))
+            return true;
+    }
+    for (size_t i = 0; i < COUNT(animal_facts); i++) {
+        const Animal *a = &animal_facts[i];
+        if (has_word(a->name, s) || has_word(a->kind, s) || has_word(a->legs, s) ||
+            has_word(a->home, s) || has_word(a->sound, s))
+            return true;
+    }
+    for (size_t i = 0; i < COUNT(science_yn); i++)
+        if (has_word(science_yn[i].subject, s) || has_word(science_yn[i].predicate, s))
+            return true;
+    return false;
 }

@@ -328,8 +328,13 @@ double net_forward(Net *n, const ModelWeights *w, const int *tokens, const int *
     if (!targets)
         return 0;
     double loss = 0;
+    int counted = 0; // positions with a target (a negative target is not scored)
+    for (int r = 0; r < N; r++)
+        counted += targets[r] >= 0;
 #pragma omp parallel for schedule(static) reduction(+ : loss)
     for (int r = 0; r < N; r++) {
+        if (targets[r] < 0)
+            continue;
         const float *lg = n->logits + (size_t)r * V;
         float mx = lg[0];
         for (int i = 1; i < V; i++)
@@ -339,7 +344,7 @@ double net_forward(Net *n, const ModelWeights *w, const int *tokens, const int *
             sum += exp((double)(lg[i] - mx));
         loss += log(sum) + mx - lg[targets[r]];
     }
-    return loss / N;
+    return counted ? loss / counted : 0;
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -351,10 +356,19 @@ void net_backward(Net *n, const ModelWeights *w, ModelWeights *gw, const int *ta
     int N = n->B * n->T;
     size_t ND = (size_t)N * D, NF = (size_t)N * F, NKV = (size_t)N * KV;
 
-// loss = mean_r (lse(z_r) - z_r[target]):  dz = (softmax(z) - onehot) / N, in place
+    // loss = mean_r (lse(z_r) - z_r[target]) over the rows with a target (C of them):
+    // dz = (softmax(z) - onehot) / C, in place; 0 for a row without one
+    int counted = 0;
+    for (int r = 0; r < N; r++)
+        counted += targets[r] >= 0;
+    float C = (float)(counted ? counted : 1);
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < N; r++) {
         float *lg = n->logits + (size_t)r * V;
+        if (targets[r] < 0) {
+            memset(lg, 0, (size_t)V * sizeof(float));
+            continue;
+        }
         float mx = lg[0];
         for (int i = 1; i < V; i++)
             mx = lg[i] > mx ? lg[i] : mx;
@@ -363,10 +377,10 @@ void net_backward(Net *n, const ModelWeights *w, ModelWeights *gw, const int *ta
             lg[i] = expf(lg[i] - mx);
             sum += lg[i];
         }
-        float inv = 1.0f / (sum * (float)N);
+        float inv = 1.0f / (sum * C);
         for (int i = 0; i < V; i++)
             lg[i] *= inv;
-        lg[targets[r]] -= 1.0f / (float)N;
+        lg[targets[r]] -= 1.0f / C;
     }
     // logits = xf Wcls^T
     mm_tn(gw->wcls, n->logits, n->xf, V, D, N, true);

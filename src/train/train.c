@@ -49,6 +49,33 @@ static float lr_at(const TrainConfig *tc, int step) {
     return tc->lr_min + (tc->lr - tc->lr_min) * (float)(0.5 * (1.0 + cos(M_PI * p)));
 }
 
+// An induction row: BOS, then random sequences of 10-100 tokens (ids from 259, past the bytes),
+// each said two or three times, until T + 1 tokens. Targets are set only where the next token is
+// predictable by copying (inside a repeat, after its first token); elsewhere -1 (not scored).
+void train_induct_row(uint64_t *rng, int vocab, int T, int *in, int *tg) {
+    int *tok = kv_malloc((size_t)(T + 1) * sizeof(int));
+    bool *copy = kv_calloc((size_t)T + 1, sizeof(bool));
+    int seq[100];
+    tok[0] = TOKEN_BOS;
+    int pos = 1;
+    while (pos <= T) {
+        int L = 10 + (int)trng_below(rng, 91), R = trng_below(rng, 3) == 0 ? 3 : 2;
+        for (int i = 0; i < L; i++)
+            seq[i] = 259 + (int)trng_below(rng, (uint32_t)(vocab - 259));
+        for (int r = 0; r < R; r++)
+            for (int i = 0; i < L && pos <= T; i++, pos++) {
+                tok[pos] = seq[i];
+                copy[pos] = r > 0 && i > 0;
+            }
+    }
+    for (int t = 0; t < T; t++) {
+        in[t] = tok[t];
+        tg[t] = copy[t + 1] ? tok[t + 1] : -1;
+    }
+    free(tok);
+    free(copy);
+}
+
 // Mean loss over evenly spaced windows of the validation stream (`windows` rounded up to a
 // multiple of B, so every batch row is a real window).
 static double validate(Net *net, const ModelWeights *w, const int *tok, size_t n_tok, int windows,
@@ -148,6 +175,11 @@ KvStatus train_run(const TrainConfig *tc, const int *train_tok, size_t n_train,
         }
         uint64_t t0 = kv_now_ns();
         for (int b = 0; b < tc->batch; b++) {
+            if (tc->induct_pct && (int)trng_below(&rng, 100) < tc->induct_pct) {
+                train_induct_row(&rng, c->vocab_size, tc->seq, in + (size_t)b * tc->seq,
+                                 tg + (size_t)b * tc->seq);
+                continue;
+            }
             size_t off = (size_t)(trng_next(&rng) % (n_train - (size_t)tc->seq - 1));
             memcpy(in + (size_t)b * tc->seq, train_tok + off, (size_t)tc->seq * sizeof(int));
             memcpy(tg + (size_t)b * tc->seq, train_tok + off + 1, (size_t)tc->seq * sizeof(int));

@@ -69,7 +69,18 @@ typedef enum { GENRE_STORY, GENRE_CODE, GENRE_FACT, GENRE_COUNT } Genre;
 // BASIC: the stage-1 mix. COPY: the same genres with more and harder-to-guess invented names
 // and identifiers (80% invented, half of them random letters), so copying from the context pays
 // more than guessing; stage 2 of training uses it.
-typedef enum { CORPUS_BASIC = 0, CORPUS_COPY = 1 } CorpusVariant;
+// INDUCT: names and identifiers from any letters of the alphabet (q, x, j, w, z too) and some
+// accented ones, one to four syllables, 85% of characters invented, magic words and roll calls
+// said twice, one-line functions: what teaches copying of strings never seen (stages 2-4).
+// HELDOUT: the basic mix with eval's reserved names rejected and fact questions held out, the
+// yes/no science facts and sums stated (stage 1 of the induct recipe). BASIC and COPY predate
+// the reservation and are what they always were.
+typedef enum {
+    CORPUS_BASIC = 0,
+    CORPUS_COPY = 1,
+    CORPUS_INDUCT = 2,
+    CORPUS_HELDOUT = 3
+} CorpusVariant;
 
 typedef struct {
     uint64_t rng;
@@ -85,6 +96,28 @@ void corpus_next(CorpusGen *g, StrBuf *out);
 // the validation file instead. Both files: documents each followed by CORPUS_DOC_SEP.
 KvStatus corpus_write(const char *train_path, const char *valid_path, uint64_t seed,
                       CorpusVariant variant, size_t train_bytes, KvError *err);
+
+// Evaluation's share of the name space, kept out of every corpus by construction: a name or
+// identifier is reserved when a hash of its lowercased bytes falls in one residue class (1 in 8).
+// The generator rejects every invented string that is reserved (or is one of eval's fixed copy
+// names); eval draws its unseen names only from the reserved class.
+bool corpus_reserved(const char *s);
+// An invented name from the whole alphabet and some accented letters (UTF-8), `syllables`
+// syllables (1-4), capitalised or not. Not checked against the reservation.
+void corpus_any_name(uint64_t *rng, int syllables, bool capital, char *out, size_t cap);
+// True when s is one of the generator's fixed words (character names, identifier words, ...).
+bool corpus_pool_word(const char *s);
+
+// The fact questions held out of training by template instance (a hash of the template and its
+// arguments, 1 in 8): the corpus states the fact in other templates but never asks this
+// question. Fills *qa (caller frees the array, the strings are its own) with the prompt each
+// greedy answer continues and the answer's expected start; returns the count.
+typedef struct {
+    char prompt[160], expect[48];
+    int kind; // 0 capital, 1 capital yes/no, 2 animal kind yes/no, 3 legs, 4 plus, 5 science
+} CorpusQA;
+int corpus_heldout_questions(CorpusQA **qa);
+#define CORPUS_QA_KINDS 6
 
 // Splits a corpus file's text in place into documents: fills docs (owned by caller, free) with
 // pointers into text, NUL-terminating each. Returns the count.
@@ -174,7 +207,8 @@ typedef struct {
 
 void net_init(Net *n, const ModelConfig *c, int B, int T);
 void net_free(Net *n);
-// Forward over tokens (B, T); with targets, returns the mean cross-entropy (nats/token), else 0.
+// Forward over tokens (B, T); with targets, returns the mean cross-entropy (nats/token) over the
+// positions whose target is not negative (a negative target is not scored), else 0.
 // Leaves logits in n->logits.
 double net_forward(Net *n, const ModelWeights *w, const int *tokens, const int *targets);
 // Backward of the last forward (which must have had targets): adds gradients into g.
@@ -196,10 +230,14 @@ typedef struct {
     const char *out_model, *out_csv, *out_png;
     const char *init_model; // start from this checkpoint's weights (same shape), not from init
     int step0;              // the first step's number in the CSV (a continued run goes on)
+    int induct_pct; // this percentage of batch rows: random token sequences said twice or three
+                    // times (only the repeats scored), the classic induction-head trainer
     int threads;
 } TrainConfig;
 
 void train_config_default(TrainConfig *tc);
+// One induction batch row (T inputs and targets, -1 where not scored); see train.c.
+void train_induct_row(uint64_t *rng, int vocab, int T, int *in, int *tg);
 // Trains on the token streams (each document: BOS then its tokens). Writes the model, the CSV
 // and the PNG at the end (and the model every 200 steps). Progress on stderr.
 KvStatus train_run(const TrainConfig *tc, const int *train_tok, size_t n_train,
@@ -230,9 +268,40 @@ int eval_copy(Engine *e, const Tokenizer *t, bool hard, bool verbose, int *n_cas
 // The first of the copy cases' novel names or identifiers (either set) that occurs in text, or
 // NULL.
 const char *eval_copy_name_found(const char *text);
-// The whole report on stdout (`eval <what> key=value ...`); valid_path and corpus_path optional.
+// Issue 16's measurements. Unseen names are drawn from eval's reserved share of the name space
+// (corpus_reserved), so no corpus holds them; every set is generated from a fixed seed.
+typedef struct {
+    int ok, n;
+} EvalCount;
+#define EVAL_UNSEEN_CASES 120 // per genre (stories, code): 240 copy prompts
+#define EVAL_FUNCTION_CASES 120
+#define EVAL_PRONOUN_CASES 60
+// Greedy copy of an unseen name's (story) or identifier's (code) first repetition.
+EvalCount eval_copy_unseen(Engine *e, const Tokenizer *t, bool code, int n_cases, bool verbose);
+// True (and the name in found) when text holds one of the unseen names as a whole word.
+bool eval_unseen_names_found(const char *text, char *found, size_t cap);
+// The first story copy case's unseen name (for tests of the check above).
+void eval_unseen_example(char *out, size_t cap);
+// Top-1 accuracy on the second copy of `trials` random sequences of len tokens (ids from 259),
+// the copy's first token excepted.
+double eval_induction_top1(Engine *e, int trials, int len);
+// The best head's induction score on the probe and with the measure of `kvscope info --heads`.
+float eval_induction_head(Engine *e, int *layer, int *head);
+// Held-out fact questions (corpus_heldout_questions), overall and per kind.
+EvalCount eval_facts(Engine *e, const Tokenizer *t, EvalCount per_kind[CORPUS_QA_KINDS],
+                     bool verbose);
+// Functions with unseen parameter names: the greedy body uses every parameter and no other name.
+EvalCount eval_functions(Engine *e, const Tokenizer *t, int n_cases, bool verbose);
+// Stories about a gendered role with an unseen name: stories with no contradicting pronoun.
+EvalCount eval_pronouns(Engine *e, const Tokenizer *t, int n_cases, int *right, int *wrong,
+                        bool verbose);
+// Share of the token n-grams of a greedy n_new-token continuation that occurred before.
+double eval_loops(Engine *e, const Tokenizer *t, const char *prompt, int n_new, int ngram);
+
+// The whole report on stdout (`eval <what> key=value ...`); valid_path and corpus_path optional;
+// verbose adds one line per case.
 KvStatus eval_run(const char *model_path, const char *tok_path, const char *valid_path,
-                  const char *corpus_path, KvError *err);
+                  const char *corpus_path, bool verbose, KvError *err);
 
 // ----------------------------------------------------------------------------------------------
 // Token streams

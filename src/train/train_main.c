@@ -1,12 +1,14 @@
 // train_main.c — kvtrain, the command that builds kvscope's model from nothing:
 //
-//   kvtrain corpus --seed S --bytes N --train FILE --valid FILE [--variant 0|1]
+//   kvtrain corpus --seed S --bytes N --train FILE --valid FILE [--variant 0|1|2|3]
 //   kvtrain bpe    --corpus FILE --vocab V --out tokenizer.bin
 //   kvtrain train  --corpus FILE --valid FILE --tokenizer FILE --out model.bin
 //                  [--csv FILE] [--png FILE] [--steps N] [--batch B] [--seq T] [--lr X]
 //                  [--dim D] [--hidden F] [--layers L] [--heads H] [--kv-heads K] [--seed S]
 //                  [--init FILE --step0 N]   continue from a checkpoint, CSV steps from N
-//   kvtrain eval   --model FILE --tokenizer FILE --valid FILE [--corpus FILE]
+//                  [--induct PCT]   that share of batch rows: random token sequences repeated
+//   kvtrain eval   --model FILE --tokenizer FILE --valid FILE [--corpus FILE[,FILE...]]
+//                  [--verbose 1]   every figure of README's model section (--verbose: each case)
 //   kvtrain gqa    --model FILE --kv-heads K --out FILE   a grouped-query copy (mean-pooled k, v)
 //   kvtrain bf16   --model FILE --out FILE   matrix weights rounded to bfloat16 (half the bytes)
 //   kvtrain bench  matmul GFLOP/s and one training step's time on the shipped shape
@@ -26,7 +28,7 @@ typedef struct {
     const char *train, *valid, *corpus, *out, *tokenizer, *model, *csv, *png, *init;
     long step0, variant, seed, bytes, vocab, steps, batch, seq, dim, hidden, layers, heads,
         kv_heads, threads;
-    long warmup, eval_every;
+    long warmup, eval_every, induct, verbose;
     double lr;
 } Args;
 
@@ -74,6 +76,8 @@ static int parse(int argc, char **argv, Args *a) {
             {"--threads", NULL, &a->threads},
             {"--warmup", NULL, &a->warmup},
             {"--eval-every", NULL, &a->eval_every},
+            {"--induct", NULL, &a->induct},
+            {"--verbose", NULL, &a->verbose},
         };
         bool found = false;
         for (size_t o = 0; o < sizeof opts / sizeof opts[0] && !found; o++) {
@@ -149,7 +153,9 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "corpus") == 0) {
         if (!a.train || !a.valid)
             return usage("corpus needs --train and --valid");
-        if (corpus_write(a.train, a.valid, (uint64_t)a.seed, a.variant ? CORPUS_COPY : CORPUS_BASIC,
+        if (a.variant < 0 || a.variant > 3)
+            return usage("--variant must be 0, 1, 2 or 3");
+        if (corpus_write(a.train, a.valid, (uint64_t)a.seed, (CorpusVariant)a.variant,
                          (size_t)a.bytes, &err) != KV_OK)
             return fail(&err);
         return 0;
@@ -209,6 +215,9 @@ int main(int argc, char **argv) {
             tc.eval_every = (int)a.eval_every;
         if (a.lr > 0)
             tc.lr = (float)a.lr, tc.lr_min = (float)a.lr / 10;
+        if (a.induct > 100)
+            return usage("--induct is a percentage of batch rows (0-100)");
+        tc.induct_pct = (int)a.induct;
         tc.seed = (uint64_t)a.seed;
         tc.out_model = a.out;
         tc.out_csv = a.csv;
@@ -223,7 +232,9 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "eval") == 0) {
         if (!a.model || !a.tokenizer)
             return usage("eval needs --model and --tokenizer");
-        return eval_run(a.model, a.tokenizer, a.valid, a.corpus, &err) == KV_OK ? 0 : fail(&err);
+        return eval_run(a.model, a.tokenizer, a.valid, a.corpus, a.verbose != 0, &err) == KV_OK
+                   ? 0
+                   : fail(&err);
     }
     if (strcmp(cmd, "gqa") == 0) {
         if (!a.model || !a.out || !a.kv_heads)
