@@ -264,6 +264,8 @@ static void exercise(Fx *f, Press press) {
     press(a, ACT_VIEW);
     cr_assert_eq(a->view.kind, VIEW_MEMORY);
     press(a, ACT_VIEW);
+    cr_assert_eq(a->view.kind, VIEW_3D);
+    press(a, ACT_VIEW);
     cr_assert_eq(a->view.kind, VIEW_SEQUENCE);
 
     // theme
@@ -969,6 +971,18 @@ static void wheel(AppState *a, int y, bool ctrl) {
     SDL_SetModState(KMOD_NONE);
 }
 
+// The pointer dragged by (dx, dy) with the left button held, at (x, y) in the scene.
+static void drag(AppState *a, double x, double y, int dx, int dy) {
+    SDL_Event e;
+    memset(&e, 0, sizeof e);
+    e.type = SDL_MOUSEMOTION;
+    e.motion.timestamp = ++clock_ms;
+    e.motion.state = SDL_BUTTON_LMASK;
+    e.motion.x = (int)x, e.motion.y = (int)y;
+    e.motion.xrel = dx, e.motion.yrel = dy;
+    app_handle_event(a, &e);
+}
+
 Test(window, table_every_key_and_gesture_reaches_its_handler) {
     Fx f;
     fx_init(&f, 128);
@@ -1002,6 +1016,8 @@ Test(window, table_every_key_and_gesture_reaches_its_handler) {
             long before = a->n_run;
             if (r->gesture == GESTURE_CLICK)
                 click(a, 200, a->scene_h / 2.0);
+            else if (r->gesture == GESTURE_DRAG)
+                drag(a, 200, a->scene_h / 2.0, 5, 0);
             else
                 wheel(a, 1, r->gesture == GESTURE_CTRL_WHEEL);
             cr_assert_eq(a->last_run, r, "gesture %d ran %s, not %s", r->gesture, ran_name(a),
@@ -1480,5 +1496,48 @@ Test(window, measure_key_and_layout_key) {
     cr_assert_eq(a->view.layout, VIEW_LAYOUT_DETAIL);
     key(a, SDLK_o);
     cr_assert_eq(a->view.layout, VIEW_LAYOUT_PROJECTOR);
+    fx_free(&f);
+}
+
+// The 3D view's camera from the window: the preset keys move the camera there over a few frames
+// (app_tick), a drag orbits it, the wheel zooms it, W brings the whole sequence into view.
+Test(window, camera_3d_keys_drag_and_wheel) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    key(a, SDLK_SPACE);
+    a->view.kind = VIEW_3D;
+    cr_assert_eq(a->view.camera, CAMERA_FRONT);
+    double el0 = a->view.cam_el;
+    key(a, SDLK_8);
+    cr_assert_eq(a->view.camera, CAMERA_TOP);
+    cr_assert_float_eq(a->view.cam_el, el0, 1e-9, "the key starts a move, not a jump");
+    double now = 100;
+    app_tick(a, now);
+    int frames = 0;
+    while (a->view.cam_el < 90 && frames < 200) {
+        now += 1 / 60.0;
+        cr_assert(app_tick(a, now), "a frame is due while the camera moves");
+        frames++;
+    }
+    cr_assert_gt(frames, 3, "the move took %d frames: animated", frames);
+    cr_assert_lt(frames, 60, "the move took %d frames", frames);
+    cr_assert_float_eq(a->view.cam_el, 90, 1e-9);
+    // Drag: orbit from where the camera is
+    drag(a, 300, a->scene_h / 2.0, 50, -40);
+    cr_assert_eq(a->view.camera, CAMERA_ORBIT);
+    cr_assert_float_eq(a->view.cam_az, -20, 1e-9, "50 px right turns the camera 20 degrees");
+    cr_assert_float_eq(a->view.cam_el, 78, 1e-9, "40 px up lowers it 12 degrees");
+    // Wheel: zoom in 3D (not scrolling back)
+    double z = a->view.cam_zoom;
+    wheel(a, 1, false);
+    cr_assert_gt(a->view.cam_zoom, z);
+    cr_assert_eq(a->view.scroll, 0);
+    key(a, SDLK_w);
+    cr_assert(a->view.cam_fit);
+    key(a, SDLK_w);
+    cr_assert(!a->view.cam_fit);
+    key(a, SDLK_7);
+    cr_assert_eq(a->view.camera, CAMERA_FRONT);
     fx_free(&f);
 }

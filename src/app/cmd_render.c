@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 // "1920x1080" -> w, h, within what export accepts.
@@ -25,17 +26,24 @@ typedef struct {
 static int parse_view_option(int argc, char **argv, int *i, ViewOptions *o, KvError *err) {
     const char *opt = argv[*i];
     bool known = strcmp(opt, "--view") == 0 || strcmp(opt, "--layer") == 0 ||
-                 strcmp(opt, "--head") == 0 || strcmp(opt, "--theme") == 0;
+                 strcmp(opt, "--head") == 0 || strcmp(opt, "--theme") == 0 ||
+                 strcmp(opt, "--camera") == 0;
     if (!known) return 0;
     if (*i + 1 >= argc) {
         kv_error(err, KV_ERR_INPUT, "%s: needs a value", opt);
         return -1;
     }
     const char *val = argv[++*i];
-    if (strcmp(opt, "--view") == 0) {
+    if (strcmp(opt, "--camera") == 0) {
+        char why[160];
+        if (!view_camera_parse(val, &o->view, why, sizeof why)) {
+            kv_error(err, KV_ERR_INPUT, "--camera: %s", why);
+            return -1;
+        }
+    } else if (strcmp(opt, "--view") == 0) {
         int k = view_kind_parse(val);
         if (k < 0) {
-            char names[128];
+            char names[160];
             view_kind_list(names, sizeof names, ", ");
             kv_error(err, KV_ERR_INPUT, "--view: unknown view '%s' (%s)", val, names);
             return -1;
@@ -233,11 +241,21 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+// CPU time of this thread, in milliseconds: on a shared, loaded machine wall time also counts
+// the time other programs had the core, so the lines give both.
+static double thread_cpu_ms(void) {
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return 0;
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
 int bench_render(int argc, char **argv) {
     CommonOptions o;
     app_common_defaults(&o);
     long frames = 60;
     const char *view_name = "sequence";
+    bool view_given = false;
     KvError err = {0};
     for (int i = 1; i < argc; i++) {
         int r = app_parse_common(argc, argv, &i, &o, &err);
@@ -251,6 +269,7 @@ int bench_render(int argc, char **argv) {
             if (view_kind_parse(val) < 0)
                 return app_usage_error("--view", "unknown view '%s'", val);
             view_name = val;
+            view_given = true;
             i++;
         } else {
             return app_usage_error("bench render", "unknown option '%s'", argv[i]);
@@ -274,16 +293,48 @@ int bench_render(int argc, char **argv) {
 
     static const int sizes[][2] = {{1920, 1080}, {3840, 2160}};
     static const int lengths[] = {32, 128, 256};
+    // What is measured: the view asked for (default: the sequence view, then the 3D view), its
+    // heads as their mean (the window's default) and, in the 2D views, each head in its own
+    // colour (the most beams); the 3D view under each camera preset and with the whole
+    // sequence in view.
+    typedef struct {
+        int kind;
+        int heads;        // 0: mean, 1: each
+        const char *cam;  // 3D: the camera, as --camera takes it
+        bool fit;         // 3D: the whole sequence in view
+    } Config;
+    Config configs[16];
+    int n_configs = 0;
+    int want = view_given ? view_kind_parse(view_name) : -1;
+    for (int k = 0; k < VIEW_KINDS; k++) {
+        if (want >= 0 ? k != want : k != VIEW_SEQUENCE && k != VIEW_3D)
+            continue;
+        if (k == VIEW_3D) {
+            static const char *const cams[] = {"front", "top", "orbit:35,25"};
+            for (int c = 0; c < 3; c++) configs[n_configs++] = (Config){k, 0, cams[c], false};
+            configs[n_configs++] = (Config){k, 0, "orbit:35,25", true};
+        } else {
+            configs[n_configs++] = (Config){k, 0, NULL, false};
+            configs[n_configs++] = (Config){k, 1, NULL, false};
+        }
+    }
     View v;
-    view_init(&v);
-    v.kind = (ViewKind)view_kind_parse(view_name);
-    v.layer = VIEW_ALL_LAYERS;
     double *ms = malloc((size_t)frames * sizeof *ms);
-    // Every layer, heads as their mean (the window's default) and each head in its own colour
-    // (the most beams).
-    for (int hm = 0; hm < 2 && !status; hm++)
+    double *cpu = malloc((size_t)frames * sizeof *cpu);
+    for (int ci = 0; ci < n_configs && !status; ci++)
     for (size_t si = 0; si < sizeof sizes / sizeof sizes[0] && !status; si++) {
-        v.head = hm ? VIEW_HEAD_EACH : VIEW_HEAD_MEAN;
+        const Config *cf = &configs[ci];
+        view_init(&v);
+        v.kind = (ViewKind)cf->kind;
+        v.layer = VIEW_ALL_LAYERS;
+        v.head = cf->heads ? VIEW_HEAD_EACH : VIEW_HEAD_MEAN;
+        char camera[64] = "";
+        if (cf->cam) {
+            char why[160];
+            view_camera_parse(cf->cam, &v, why, sizeof why); // one of ours: it parses
+            v.cam_fit = cf->fit;
+            snprintf(camera, sizeof camera, " camera=%s%s", cf->cam, cf->fit ? ",whole" : "");
+        }
         int w = sizes[si][0], h = sizes[si][1];
         cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
         cairo_t *cr = cairo_create(surf);
@@ -302,15 +353,19 @@ int bench_render(int argc, char **argv) {
                 // Half the frames mid-animation (beams fanning out), half at rest.
                 double t = k % 2 ? 1.0 : 0.5 + 0.5 * (double)k / frames;
                 uint64_t t0 = kv_now_ns();
+                double c0 = thread_cpu_ms();
                 scene_draw(cr, &s, &v, w, h, t);
                 cairo_surface_flush(surf);
                 ms[k] = (double)(kv_now_ns() - t0) / 1e6;
+                cpu[k] = thread_cpu_ms() - c0;
             }
             qsort(ms, (size_t)frames, sizeof *ms, cmp_double);
+            qsort(cpu, (size_t)frames, sizeof *cpu, cmp_double);
             long p99 = (long)(0.99 * (double)(frames - 1) + 0.5);
-            printf("bench render size=%dx%d tokens=%d view=%s layers=all heads=%s "
-                   "median_ms=%.2f p99_ms=%.2f\n",
-                   w, h, s.n_tokens, view_name, hm ? "each" : "mean", ms[frames / 2], ms[p99]);
+            printf("bench render size=%dx%d tokens=%d view=%s%s layers=all heads=%s "
+                   "median_ms=%.2f p99_ms=%.2f cpu_median_ms=%.2f\n",
+                   w, h, s.n_tokens, view_kind_name(v.kind), camera, cf->heads ? "each" : "mean",
+                   ms[frames / 2], ms[p99], cpu[frames / 2]);
             fflush(stdout);
         }
         if (cairo_status(cr) != CAIRO_STATUS_SUCCESS) {
@@ -322,6 +377,12 @@ int bench_render(int argc, char **argv) {
         cairo_surface_destroy(surf);
     }
     free(ms);
+    free(cpu);
+    // The clip below draws the view asked for (default: sequence), every head in its colour.
+    view_init(&v);
+    v.kind = (ViewKind)view_kind_parse(view_name);
+    v.layer = VIEW_ALL_LAYERS;
+    v.head = VIEW_HEAD_EACH;
     // Animated export: a clip of the session's last 8 steps played at 4 tok/s, 1920x1080 at 30
     // frames a second, drawn and encoded into a temporary folder that is removed after.
     char dir[] = "/tmp/kvscope-bench-XXXXXX";

@@ -29,6 +29,7 @@ typedef struct {
     ThemeKind theme;
     bool theme_given;    // --theme: also over the themes a lesson's beats set
     int view;            // -1: default
+    const char *camera;  // --camera, checked by parse_run; NULL: default
     int steps;           // steps taken before the window opens
     int speed_i;         // -1: default
     int bench_frames;    // > 0: play at 20 tok/s for this many frames, print figures, exit
@@ -71,10 +72,20 @@ static int parse_run(int argc, char **argv, RunOptions *o, KvError *err) {
             o->theme = (ThemeKind)t;
         } else if (strcmp(opt, "--view") == 0) {
             o->view = val ? view_kind_parse(val) : -1;
-            if (o->view < 0)
-                return kv_error(err, KV_ERR_INPUT,
-                                "--view: '%s' is not sequence, heatmap or layers", val ? val : ""),
+            if (o->view < 0) {
+                char names[160];
+                view_kind_list(names, sizeof names, ", ");
+                return kv_error(err, KV_ERR_INPUT, "--view: '%s' is not one of %s",
+                                val ? val : "", names),
                        -1;
+            }
+        } else if (strcmp(opt, "--camera") == 0) {
+            View probe;
+            view_init(&probe);
+            char why[160];
+            if (!view_camera_parse(val, &probe, why, sizeof why))
+                return kv_error(err, KV_ERR_INPUT, "--camera: %s", why), -1;
+            o->camera = val;
         } else if (strcmp(opt, "--steps") == 0) {
             if (app_parse_int(opt, val, 0, KV_MAX_SEQ, &l, err))
                 return -1;
@@ -389,6 +400,10 @@ static AppState *window_configure(Window *w, Session *s, LessonPlayer *lesson,
     a->theme_forced = o->theme_given ? (int)o->theme : -1;
     if (o->view >= 0)
         a->view.kind = (ViewKind)o->view;
+    if (o->camera) {
+        char why[160];
+        view_camera_parse(o->camera, &a->view, why, sizeof why); // parse_run checked it
+    }
     if (o->speed_i >= 0)
         a->speed_i = o->speed_i;
     if (o->export_dir)

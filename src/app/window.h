@@ -133,6 +133,7 @@ typedef enum {
     GESTURE_CLICK,      // left click in the scene
     GESTURE_WHEEL,      // wheel
     GESTURE_CTRL_WHEEL, // wheel with Ctrl held
+    GESTURE_DRAG,       // the pointer moved with the left button held, in the scene
 } ActionGesture;
 
 // ActionRow.when: where an action may run. Without ACT_WHEN_TYPING_TOO or ACT_WHEN_TYPING, a
@@ -313,6 +314,8 @@ typedef struct AppState {
     // the event being handled
     Uint32 event_time;      // its timestamp
     int wheel_y;            // wheel: its direction
+    double drag_dx, drag_dy; // drag: how far the pointer moved since the last motion event
+    double cam_clock;        // when the 3D camera last moved toward its preset (window time)
     const ActionRow *last_run; // the row whose handler ran last (NULL: none yet)
     long n_run;             // how many handlers ran
 

@@ -238,6 +238,11 @@ static void do_pin(AppState *a) {
 }
 
 static void do_scroll(AppState *a) {
+    if (a->view.kind == VIEW_3D) { // the 3D view: the wheel zooms the camera
+        double z = a->view.cam_zoom * (a->wheel_y > 0 ? 1.15 : 1 / 1.15);
+        a->view.cam_zoom = z < 0.25 ? 0.25 : z > 8 ? 8 : z;
+        return;
+    }
     int sc = a->view.scroll + (a->wheel_y > 0 ? 2 : a->wheel_y < 0 ? -2 : 0);
     a->view.scroll = sc < 0 ? 0 : sc > a->s->n_tokens ? a->s->n_tokens : sc;
 }
@@ -245,6 +250,40 @@ static void do_scroll(AppState *a) {
 static void do_zoom(AppState *a) {
     double z = a->view.zoom * (a->wheel_y > 0 ? 1.15 : 1 / 1.15);
     a->view.zoom = z < 0.5 ? 0.5 : z > 3 ? 3 : z;
+}
+
+// The 3D view's camera: presets (the window animates the move, app_tick), the whole sequence
+// or the write head, and dragging to orbit.
+static void do_camera_front(AppState *a) {
+    view_camera_set(&a->view, CAMERA_FRONT);
+}
+
+static void do_camera_top(AppState *a) {
+    view_camera_set(&a->view, CAMERA_TOP);
+}
+
+static void do_camera_orbit(AppState *a) {
+    view_camera_set(&a->view, CAMERA_ORBIT);
+}
+
+static void do_camera_fit(AppState *a) {
+    a->view.cam_fit = !a->view.cam_fit;
+}
+
+static void do_orbit_drag(AppState *a) {
+    View *v = &a->view;
+    if (v->kind != VIEW_3D)
+        return;
+    if (v->camera != CAMERA_ORBIT) { // start from where the camera is
+        v->orbit_az = v->cam_az;
+        v->orbit_el = v->cam_el;
+        v->camera = CAMERA_ORBIT;
+    }
+    v->orbit_az = fmod(v->orbit_az - 0.4 * a->drag_dx, 360);
+    double el = v->orbit_el + 0.3 * a->drag_dy;
+    v->orbit_el = el < -10 ? -10 : el > 90 ? 90 : el;
+    v->cam_az = v->orbit_az; // the camera follows the hand at once
+    v->cam_el = v->orbit_el;
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -450,9 +489,19 @@ const ActionRow app_actions[] = {
      .tip = "Layer: all, 1 .. L", .bar = 70, .label_fn = label_layer, .run = do_layer},
     {ACT_HEAD, "head", {K(SDLK_h)}, .help = "head: mean, 1 .. H, each",
      .tip = "Head: mean, 1 .. H, each", .bar = 71, .label_fn = label_head, .run = do_head},
-    {ACT_VIEW, "view", {K(SDLK_v)}, .help = "view: sequence, heatmap, layers, memory",
-     .tip = "View: sequence, heatmap, layers, memory", .bar = 72, .label_fn = label_view,
+    {ACT_VIEW, "view", {K(SDLK_v)}, .help = "view: sequence, heatmap, layers, memory, 3d",
+     .tip = "View: sequence, heatmap, layers, memory, 3d", .bar = 72, .label_fn = label_view,
      .run = do_view},
+    {ACT_NONE, "camera-front", {K(SDLK_7), K_ALT(SDLK_KP_7)},
+     .help = "3D camera: front, top, orbit", .run = do_camera_front},
+    {ACT_NONE, "camera-top", {K(SDLK_8), K_ALT(SDLK_KP_8)},
+     .help = "3D camera: front, top, orbit", .run = do_camera_top},
+    {ACT_NONE, "camera-orbit", {K(SDLK_9), K_ALT(SDLK_KP_9)},
+     .help = "3D camera: front, top, orbit", .run = do_camera_orbit},
+    {ACT_NONE, "camera-whole", {K(SDLK_w)}, .help = "3D camera: whole sequence / follow the head",
+     .run = do_camera_fit},
+    {ACT_NONE, "orbit", .gesture = GESTURE_DRAG, .help_keys = "drag", .help = "3D camera: orbit",
+     .run = do_orbit_drag, .when = TYPING_TOO},
     {ACT_THEME, "theme", {K(SDLK_d)}, .help = "dark / light theme",
      .tip = "Dark (projector) or light (print) theme", .bar = 73, .label_fn = label_theme,
      .run = do_theme},
@@ -489,7 +538,7 @@ const ActionRow app_actions[] = {
     {ACT_PIN, "pin", .gesture = GESTURE_CLICK, .help_keys = "click", .help = "pin a token",
      .run = do_pin, .when = WAITS},
     {ACT_SCROLL, "scroll", .gesture = GESTURE_WHEEL, .help_keys = "wheel",
-     .help = "scroll back", .run = do_scroll, .when = TYPING_TOO},
+     .help = "scroll back (3D: zoom)", .run = do_scroll, .when = TYPING_TOO},
     {ACT_ZOOM, "zoom", .gesture = GESTURE_CTRL_WHEEL, .help_keys = "Ctrl + wheel",
      .help = "zoom", .run = do_zoom, .when = TYPING_TOO},
 

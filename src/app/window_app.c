@@ -555,6 +555,10 @@ bool app_handle_event(AppState *a, const SDL_Event *ev) {
         a->mouse_x = ev->motion.x, a->mouse_y = ev->motion.y;
         update_hover(a);
         update_tip(a);
+        if ((ev->motion.state & SDL_BUTTON_LMASK) && a->mouse_y < a->scene_h) {
+            a->drag_dx = ev->motion.xrel, a->drag_dy = ev->motion.yrel;
+            r = app_gesture_row(a, GESTURE_DRAG);
+        }
         break;
     case SDL_MOUSEBUTTONDOWN:
         if (ev->button.button != SDL_BUTTON_LEFT)
@@ -618,6 +622,11 @@ bool app_tick(AppState *a, double now) {
             a->next_step_at = now + period;
         app_request_step(a);
     }
+    // The 3D camera moving between presets
+    double dt = a->cam_clock > 0 ? now - a->cam_clock : 0;
+    a->cam_clock = now;
+    if (a->view.kind == VIEW_3D && view_camera_advance(&a->view, dt))
+        a->dirty = true;
     return a->dirty || app_anim_t(a) < 1.0;
 }
 

@@ -19,6 +19,7 @@ static void deck_size(const LessonDeckOptions *o, int *w, int *h) {
 static void beat_view(const LessonPlayer *p, const LessonDeckOptions *o, View *v) {
     view_init(v);
     lesson_player_view(p, v);
+    view_camera_target(v, &v->cam_az, &v->cam_el); // a still: the camera at its preset
     if (o && o->theme >= 0)
         v->theme = (ThemeKind)o->theme;
 }

@@ -188,6 +188,7 @@ typedef enum {
     ARG_ON_OFF, // one word: on or off (n = 1 or 0)
     ARG_VIEW,   // one word: a view of the view table (n = its ViewKind)
     ARG_THEME,  // one word: dark or light (n = its ThemeKind)
+    ARG_CAMERA, // one word: a 3D camera as --camera takes it (str holds it, reparsed by the player)
     ARG_INDEX,  // one word: a number 1..hi (n = it - 1) or one of `words` (n = its value)
 } ArgKind;
 
@@ -314,6 +315,7 @@ static const Command commands[] = {
         .need = "a number of steps"),
     ROW("reset", LESSON_RESET, ARG_NONE, .rules = RULE_NEEDS_PROMPT),
     ROW("view", LESSON_VIEW, ARG_VIEW, .need = "a view name"),
+    ROW("camera", LESSON_CAMERA, ARG_CAMERA, .need = "front, top or orbit:AZIMUTH,ELEVATION"),
     ROW("layer", LESSON_LAYER, ARG_INDEX, .hi = KV_MAX_LAYERS, .need = "a layer number or all",
         .words = layer_words, .not_index = "a layer number (1, 2, ...) or all",
         .model_count = model_layers),
@@ -439,6 +441,16 @@ static KvStatus read_arg(Parser *p, const Command *cmd, const char *a, LessonCmd
             return fail(p, "view: unknown view '%s' (%s)", a, names);
         }
         c->n = k;
+        return KV_OK;
+    }
+    case ARG_CAMERA: {
+        View probe;
+        view_init(&probe);
+        char why[160];
+        if (!view_camera_parse(a, &probe, why, sizeof why))
+            return fail(p, "camera: %s", why);
+        c->n = probe.camera;
+        c->str = dup_str(a, strlen(a));
         return KV_OK;
     }
     case ARG_THEME:

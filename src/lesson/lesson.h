@@ -35,7 +35,8 @@ typedef enum {
     LESSON_STEP,        // step N
     LESSON_BACK,        // back N
     LESSON_RESET,       // reset
-    LESSON_VIEW,        // view sequence|heatmap|layers
+    LESSON_VIEW,        // view sequence|heatmap|layers|3d
+    LESSON_CAMERA,      // camera front|top|orbit:AZ,EL   the 3D view's camera (str holds it)
     LESSON_LAYER,       // layer all|N            (1-based in the file, n = 0-based or -1)
     LESSON_HEAD,        // head mean|each|N       (1-based in the file, n = 0-based, -1, -2)
     LESSON_THEME,       // theme dark|light
@@ -146,6 +147,8 @@ typedef struct {
     long memory_length; // the memory view (View.memory_*)
     int memory_model;
     bool memory_log;
+    CameraPreset camera;       // the 3D view's camera preset
+    double orbit_az, orbit_el; // its ORBIT angles
 } LessonViewState;
 
 typedef struct LessonPlayer {

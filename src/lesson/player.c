@@ -291,6 +291,11 @@ static void player_start(LessonPlayer *p) {
                               .zoom = 1.0,
                               .panels = true,
                               .memory_model = -1};
+    View v0;
+    view_init(&v0);
+    p->vs.camera = v0.camera;
+    p->vs.orbit_az = v0.orbit_az;
+    p->vs.orbit_el = v0.orbit_el;
     p->sampler = lesson_sampler_defaults;
     p->raw_title[0] = p->raw_text[0] = '\0';
     p->title[0] = p->text[0] = '\0';
@@ -350,6 +355,19 @@ static KvStatus run(LessonPlayer *p, const LessonCmd *c, KvError *err) {
     case LESSON_VIEW:
         p->vs.kind = (ViewKind)c->n;
         break;
+    case LESSON_CAMERA: {
+        View v;
+        view_init(&v);
+        v.orbit_az = p->vs.orbit_az;
+        v.orbit_el = p->vs.orbit_el;
+        char why[160];
+        if (view_camera_parse(c->str, &v, why, sizeof why)) { // the parser checked it
+            p->vs.camera = v.camera;
+            p->vs.orbit_az = v.orbit_az;
+            p->vs.orbit_el = v.orbit_el;
+        }
+        break;
+    }
     case LESSON_LAYER:
         p->vs.layer = (int)c->n;
         break;
@@ -443,6 +461,9 @@ void lesson_player_view(const LessonPlayer *p, View *v) {
     v->memory_length = p->vs.memory_length;
     v->memory_model = p->vs.memory_model;
     v->memory_log = p->vs.memory_log;
+    v->camera = p->vs.camera;
+    v->orbit_az = p->vs.orbit_az;
+    v->orbit_el = p->vs.orbit_el;
     v->caption_title = p->title[0] ? p->title : NULL;
     v->caption_text = p->text[0] ? p->text : NULL;
 }

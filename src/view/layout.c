@@ -209,6 +209,9 @@ bool scene_token_x(const SceneLayout *l, int i, double *x) {
 }
 
 bool scene_token_anchor(const SceneLayout *l, int i, double *x, double *y) {
+    if (l->kind == VIEW_3D) // the top of its block, in perspective
+        return scene3d_token_point(l, i, x, y) && *x >= l->main.x &&
+               *x < l->main.x + l->main.w && *y >= l->main.y && *y < l->main.y + l->main.h;
     SceneRect b;
     if (scene_token_box(l, i, &b)) {
         *x = b.x + b.w / 2;

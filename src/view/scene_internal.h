@@ -127,6 +127,10 @@ void scene_layers_draw(Frame *f);
 void scene_heatmap_layout(const Session *s, const View *v, SceneRect area, SceneLayout *L);
 void scene_heatmap_draw(Frame *f);
 int scene_heatmap_hit_token(const SceneLayout *L, double x, double y);
+// view_3d.c
+void scene_3d_layout(const Session *s, const View *v, SceneRect area, SceneLayout *L);
+void scene_3d_draw(Frame *f);
+int scene_3d_hit_token(const SceneLayout *L, double x, double y);
 
 // memory.c
 void scene_memory_layout(const Session *s, const View *v, SceneRect area, SceneLayout *L);

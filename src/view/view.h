@@ -22,8 +22,11 @@ typedef enum {
     VIEW_HEATMAP = 1,
     VIEW_LAYERS = 2,
     VIEW_MEMORY = 3, // the cache of this sequence projected onto published models (memory.c)
+    VIEW_3D = 4,     // the session in perspective (view_3d.c)
     VIEW_KINDS
 } ViewKind;
+// The 3D view's camera presets (View.camera).
+typedef enum { CAMERA_FRONT = 0, CAMERA_TOP = 1, CAMERA_ORBIT = 2, CAMERA_PRESETS } CameraPreset;
 typedef enum { THEME_DARK = 0, THEME_LIGHT = 1 } ThemeKind;
 // What the picture shows at once: the projector layout (the default) keeps the type large
 // enough for the back of a classroom and shows the must-read counters only; the detail layout,
@@ -117,6 +120,13 @@ typedef struct {
     int memory_model;   // published model highlighted (index into published_models), or -1
     bool memory_log;    // log scale
     const SceneBeamSink *beam_sink; // NULL unless a test wants the beams
+    // The 3D view's camera (view_3d.c). cam_az/cam_el are the angles drawn, in degrees; the
+    // preset's angles (orbit_az/orbit_el for ORBIT) are where view_camera_advance moves them.
+    CameraPreset camera;
+    double cam_az, cam_el;     // azimuth (0 = in front, 90 = from the right), elevation
+    double orbit_az, orbit_el; // the ORBIT preset's angles (drag changes them)
+    double cam_zoom;           // 0.25 .. 8 (1 = about a dozen tokens across)
+    bool cam_fit;              // the whole sequence in view instead of following the write head
 } View;
 
 // Defaults: sequence view, all layers, mean head, dark theme, zoom 1, threshold 0.02, panels.
@@ -127,13 +137,25 @@ uint64_t view_memory_length(const Session *s, const View *v);
 
 // Names for command lines, lessons and the window ("sequence", "heatmap", "layers"), from the
 // view table (views.c); view_kind_parse gives -1 when unknown. view_kind_list writes every name,
-// separated by sep, for messages ("sequence, heatmap, layers").
+// separated by sep, for messages ("sequence, heatmap, layers, 3d").
 const char *view_kind_name(ViewKind k);
 int view_kind_parse(const char *name);
 // "dark" or "light" (the names every command and lesson takes), or -1; and back.
 int view_theme_parse(const char *name);
 const char *view_theme_name(ThemeKind k);
 void view_kind_list(char *out, size_t cap, const char *sep);
+
+// The 3D camera (view_3d.c). view_camera_parse reads "front", "top" or "orbit:AZ,EL" (azimuth
+// -360 .. 360, elevation -10 .. 90 degrees) into v (angles set at once, no animation); false
+// with the problem in why. view_camera_set picks a preset (the drawn angles move there through
+// view_camera_advance). view_camera_target gives the preset's angles. view_camera_advance moves
+// the drawn angles toward them over dt seconds (about a third of a second for a full move);
+// true while still moving.
+bool view_camera_parse(const char *text, View *v, char *why, size_t why_cap);
+void view_camera_set(View *v, CameraPreset c);
+void view_camera_target(const View *v, double *az, double *el);
+bool view_camera_advance(View *v, double dt);
+const char *view_camera_name(CameraPreset c);
 
 
 // ----------------------------------------------------------------------------------------------
@@ -219,6 +241,10 @@ typedef struct SceneLayout {
     // Heatmap view: rows and columns 0 .. hm_n-1, cell hm_cell wide, at (hm_x, hm_y)
     int hm_n;
     double hm_x, hm_y, hm_cell;
+    // 3D view: the camera (eye, right/up/forward axes, focal length in pixels, picture centre)
+    // and the world's geometry; see view_3d.c.
+    double c3_eye[3], c3_right[3], c3_up[3], c3_fwd[3], c3_focal, c3_cx, c3_cy;
+    double c3_near; // columns nearer than this to the eye are not drawn (they would fill it)
 } SceneLayout;
 
 void scene_layout(const Session *s, const View *v, int width, int height, SceneLayout *out);
@@ -235,6 +261,11 @@ bool scene_token_x(const SceneLayout *l, int i, double *x);
 int scene_hit_token(const SceneLayout *l, double x, double y);
 // The cache block under (x, y): true with its token and layer.
 bool scene_hit_block(const SceneLayout *l, double x, double y, int *token, int *layer);
+// 3D view: where on the picture the top centre of token i's block, the centre of its cache
+// block of layer `layer`, and the write head are; false when behind the camera or not there.
+bool scene3d_token_point(const SceneLayout *l, int i, double *x, double *y);
+bool scene3d_block_point(const SceneLayout *l, int i, int layer, double *x, double *y);
+bool scene3d_head_point(const SceneLayout *l, double *x, double *y);
 // Heatmap cell under (x, y): true with its query row and key column.
 bool scene_hit_heatmap(const SceneLayout *l, double x, double y, int *row, int *col);
 

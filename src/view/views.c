@@ -15,6 +15,8 @@ static const SceneView views[VIEW_KINDS] = {
                      SCENE_LEGEND_BEAMS},
     [VIEW_MEMORY] = {"memory", scene_memory_layout, scene_memory_draw, scene_memory_hit_token,
                      0},
+    [VIEW_3D] = {"3d", scene_3d_layout, scene_3d_draw, scene_3d_hit_token,
+                 SCENE_LEGEND_BLOCKS | SCENE_LEGEND_BEAMS},
 };
 
 const SceneView *scene_view(ViewKind k) {
@@ -36,6 +38,11 @@ void view_init(View *v) {
     v->beam_threshold = 0.02f;
     v->show_panels = true;
     v->memory_model = -1;
+    v->camera = CAMERA_FRONT;
+    view_camera_target(v, &v->cam_az, &v->cam_el);
+    v->orbit_az = 35;
+    v->orbit_el = 25;
+    v->cam_zoom = 1;
 }
 
 const char *view_kind_name(ViewKind k) {

@@ -1,0 +1,402 @@
+// test_view3d.c — the 3D view through its layout API (projected token, block and head points,
+// the TOP camera putting the write head over its token, world-up staying screen-up and labels
+// upright and legible in a sweep of orbit angles, hits), the camera's parsing and animation,
+// --camera's bad values on render and run, and reference images of each camera preset.
+//
+// Reference images: tests/data/ref3d/{front,top,orbit}.png. Regenerate them (after a deliberate
+// change of the picture, and look at them) with
+//   KVSCOPE_REGEN_REF3D=1 ./build/kvscope-tests --filter 'view3d/reference_images'
+// run from the repository root.
+#include "util/testutil.h"
+#include "view/scene_internal.h"
+#include "view/view.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    Model m;
+    Tokenizer t;
+    Session s;
+} Fixture;
+
+static void fixture_init(Fixture *f, int steps) {
+    KvError err = {0};
+    ModelConfig c = tu_config(48, 96, 6, 4, 2, 400, 256, false);
+    cr_assert_eq(tu_session_open(&f->m, &f->t, &f->s, &c, 7, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(session_set_prompt(&f->s, "the cat sat on the mat", &err), KV_OK, "%s", err.msg);
+    session_set_sampler(&f->s, (SamplerSettings){.temperature = 1.0f, .top_p = 0.9f, .seed = 3});
+    for (int k = 0; k < steps; k++)
+        cr_assert(session_step(&f->s));
+}
+
+static void fixture_free(Fixture *f) {
+    tu_session_close(&f->m, &f->t, &f->s);
+}
+
+static void view_3d(View *v, const char *camera) {
+    view_init(v);
+    v->kind = VIEW_3D;
+    char why[160];
+    cr_assert(view_camera_parse(camera, v, why, sizeof why), "%s: %s", camera, why);
+}
+
+static bool in_main(const SceneLayout *L, double x, double y) {
+    return x >= L->main.x && x < L->main.x + L->main.w && y >= L->main.y &&
+           y < L->main.y + L->main.h;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Layout
+
+Test(view3d, front_puts_tokens_in_a_row_with_stacks_under_and_the_head_above) {
+    Fixture f;
+    fixture_init(&f, 12);
+    View v;
+    view_3d(&v, "front");
+    SceneLayout L;
+    scene_layout(&f.s, &v, 1280, 720, &L);
+    cr_assert_eq(L.kind, VIEW_3D);
+    int head = L.head_pos;
+    cr_assert_geq(head, 0);
+    double hx, hy, tx, ty;
+    cr_assert(scene3d_head_point(&L, &hx, &hy));
+    cr_assert(in_main(&L, hx, hy), "the write head is on the picture");
+    cr_assert(scene3d_token_point(&L, head, &tx, &ty));
+    cr_assert_lt(hy, ty, "the head is above its token");
+    cr_assert_lt(fabs(hx - tx), 0.25 * (ty - hy), "the head is over its token, not beside it");
+    int shown = 0;
+    double prev_x = -1e9;
+    for (int i = 0; i < f.s.n_tokens; i++) {
+        double x, y;
+        if (!scene3d_token_point(&L, i, &x, &y) || !in_main(&L, x, y))
+            continue;
+        shown++;
+        cr_assert_gt(x, prev_x, "token %d is right of token %d", i, i - 1);
+        prev_x = x;
+        cr_assert_eq(scene_hit_token(&L, x, y), i, "the hit test finds token %d", i);
+        double py = y;
+        for (int l = 0; l < L.n_layers; l++) {
+            double bx, by;
+            cr_assert(scene3d_block_point(&L, i, l, &bx, &by));
+            cr_assert_gt(by, py, "layer %d of token %d hangs below the one above", l, i);
+            cr_assert_lt(fabs(bx - x), 0.5 * (by - y) + 2, "block %d/%d is under its token", i, l);
+            py = by;
+        }
+    }
+    cr_assert_geq(shown, 8, "at least 8 tokens on the picture, got %d", shown);
+    cr_assert(!scene3d_token_point(&L, f.s.n_tokens, &tx, &ty));
+    cr_assert(!scene3d_block_point(&L, 0, L.n_layers, &tx, &ty));
+    fixture_free(&f);
+}
+
+Test(view3d, top_puts_the_write_head_over_its_token) {
+    Fixture f;
+    fixture_init(&f, 20);
+    View v;
+    view_3d(&v, "top");
+    for (int n = 0; n < 3; n++) {
+        SceneLayout L;
+        scene_layout(&f.s, &v, 1920, 1080, &L);
+        double hx, hy, tx, ty, nx, ny;
+        cr_assert(scene3d_head_point(&L, &hx, &hy));
+        cr_assert(scene3d_token_point(&L, L.head_pos, &tx, &ty));
+        cr_assert(scene3d_token_point(&L, L.head_pos - 1, &nx, &ny));
+        double pitch = hypot(tx - nx, ty - ny); // one token's step on the picture
+        cr_assert_gt(pitch, 10);
+        cr_assert_lt(hypot(hx - tx, hy - ty), 0.3 * pitch,
+                     "seen from above the head covers its token (%.1f px off, pitch %.1f)",
+                     hypot(hx - tx, hy - ty), pitch);
+        // The stack is straight below the token too: from above its blocks are behind it.
+        double bx, by;
+        cr_assert(scene3d_block_point(&L, L.head_pos, L.n_layers - 1, &bx, &by));
+        cr_assert_lt(hypot(bx - tx, by - ty), 0.3 * pitch);
+        cr_assert(session_step(&f.s)); // the camera follows the head as the sequence grows
+    }
+    fixture_free(&f);
+}
+
+// Text the scene draws, with the cairo matrix it was drawn under.
+typedef struct {
+    cairo_t *cr;
+    int n, n_rotated, n_small;
+    double min_size;
+    const Session *s;
+    const SceneLayout *L;
+} Texts;
+
+static void on_text(void *ctx, const SceneText *st) {
+    Texts *t = ctx;
+    const double x = st->x, y = st->y, size = st->size;
+    const char *utf8 = st->utf8;
+    if (!in_main(t->L, x, y))
+        return;
+    bool token = false;
+    char buf[96];
+    for (int i = 0; i < t->s->n_tokens && !token; i++) {
+        scene_token_display(t->s, i, buf, sizeof buf);
+        token = strcmp(buf, utf8) == 0;
+    }
+    if (!token)
+        return;
+    t->n++;
+    cairo_matrix_t m;
+    cairo_get_matrix(t->cr, &m);
+    if (!(m.xx > 0 && m.yy > 0 && m.xy == 0 && m.yx == 0))
+        t->n_rotated++;
+    if (size < t->min_size)
+        t->n_small++;
+}
+
+Test(view3d, labels_upright_and_legible_and_up_stays_up_in_an_orbit_sweep, .timeout = 120) {
+    Fixture f;
+    fixture_init(&f, 14);
+    cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1280, 720);
+    cairo_t *cr = cairo_create(surf);
+    static const double els[] = {-10, 0, 25, 60, 89.5, 90};
+    for (int az = 0; az <= 360; az += 45) {
+        for (size_t e = 0; e < sizeof els / sizeof els[0]; e++) {
+            char cam[64];
+            snprintf(cam, sizeof cam, "orbit:%d,%g", az, els[e]);
+            View v;
+            view_3d(&v, cam);
+            SceneLayout L;
+            scene_layout(&f.s, &v, 1280, 720, &L);
+            Texts t = {.cr = cr, .min_size = 14, .s = &f.s, .L = &L};
+            SceneTextSink sink = {on_text, &t};
+            v.text_sink = &sink;
+            scene_draw(cr, &f.s, &v, 1280, 720, 1.0);
+            cr_assert_gt(t.n, 0, "%s: some token labels are shown", cam);
+            cr_assert_eq(t.n_rotated, 0, "%s: %d labels drawn turned", cam, t.n_rotated);
+            cr_assert_eq(t.n_small, 0, "%s: %d labels under 14 px at 1280x720", cam, t.n_small);
+            // Up in the world is up on the picture (unless looking straight down).
+            int i = L.head_pos;
+            double tx, ty, bx, by;
+            cr_assert(scene3d_token_point(&L, i, &tx, &ty), "%s", cam);
+            cr_assert(scene3d_block_point(&L, i, L.n_layers - 1, &bx, &by), "%s", cam);
+            if (els[e] < 80)
+                cr_assert_lt(ty, by, "%s: the token is above its stack on the picture", cam);
+            double hx, hy;
+            cr_assert(scene3d_head_point(&L, &hx, &hy), "%s", cam);
+            cr_assert(in_main(&L, hx, hy), "%s: the camera keeps the head in view", cam);
+            if (az % 180 != 90) // side on, the tokens stand behind each other
+                cr_assert_eq(scene_hit_token(&L, tx, ty), i, "%s: hit test", cam);
+        }
+    }
+    cairo_destroy(cr);
+    cairo_surface_destroy(surf);
+    fixture_free(&f);
+}
+
+Test(view3d, whole_sequence_brings_every_token_into_view) {
+    Fixture f;
+    fixture_init(&f, 60);
+    View v;
+    view_3d(&v, "front");
+    SceneLayout L;
+    scene_layout(&f.s, &v, 1280, 720, &L);
+    double x, y;
+    cr_assert(!scene3d_token_point(&L, 0, &x, &y) || !in_main(&L, x, y),
+              "following the head, the first token is out of view");
+    v.cam_fit = true;
+    scene_layout(&f.s, &v, 1280, 720, &L);
+    for (int i = 0; i < f.s.n_tokens; i++) {
+        cr_assert(scene3d_token_point(&L, i, &x, &y));
+        cr_assert(in_main(&L, x, y), "token %d in view", i);
+    }
+    fixture_free(&f);
+}
+
+// ----------------------------------------------------------------------------------------------
+// The camera
+
+Test(view3d, camera_parse_reads_presets_and_orbit_angles) {
+    View v;
+    view_init(&v);
+    char why[160];
+    cr_assert(view_camera_parse("top", &v, why, sizeof why));
+    cr_assert_eq(v.camera, CAMERA_TOP);
+    cr_assert_float_eq(v.cam_el, 90, 1e-9);
+    cr_assert(view_camera_parse("orbit:-120.5,33", &v, why, sizeof why));
+    cr_assert_eq(v.camera, CAMERA_ORBIT);
+    cr_assert_float_eq(v.orbit_az, -120.5, 1e-9);
+    cr_assert_float_eq(v.orbit_el, 33, 1e-9);
+    cr_assert_float_eq(v.cam_az, -120.5, 1e-9, "a parsed camera is there at once");
+    cr_assert(view_camera_parse("front", &v, why, sizeof why));
+    cr_assert_eq(v.camera, CAMERA_FRONT);
+    static const char *const bad[] = {"",           "side",        "orbit:",      "orbit:10",
+                                      "orbit:10,",  "orbit:a,10",  "orbit:10,b",  "orbit:361,0",
+                                      "orbit:0,91", "orbit:0,-11", "orbit:1,2,3", "orbit:nan,1",
+                                      "FRONT"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        View w;
+        view_init(&w);
+        why[0] = '\0';
+        cr_assert(!view_camera_parse(bad[i], &w, why, sizeof why), "'%s' refused", bad[i]);
+        cr_assert_neq(why[0], '\0', "'%s': a reason", bad[i]);
+        cr_assert_eq(w.camera, CAMERA_FRONT, "'%s' leaves the view alone", bad[i]);
+    }
+}
+
+Test(view3d, moving_between_presets_is_animated_and_arrives) {
+    View v;
+    view_init(&v);
+    v.kind = VIEW_3D;
+    double az0 = v.cam_az, el0 = v.cam_el;
+    view_camera_set(&v, CAMERA_TOP);
+    cr_assert_float_eq(v.cam_el, el0, 1e-9, "setting a preset does not jump");
+    cr_assert(view_camera_advance(&v, 1 / 60.0));
+    cr_assert(v.cam_el > el0 && v.cam_el < 90, "part of the way after one frame: %g", v.cam_el);
+    double prev = v.cam_el;
+    int frames = 1;
+    while (view_camera_advance(&v, 1 / 60.0) && frames < 600) {
+        cr_assert_geq(v.cam_el, prev, "moves one way");
+        prev = v.cam_el;
+        frames++;
+    }
+    cr_assert_lt(frames, 60, "arrives within a second (%d frames)", frames);
+    cr_assert_float_eq(v.cam_el, 90, 1e-9);
+    cr_assert_float_eq(v.cam_az, az0, 1e-9);
+    // Azimuth goes the short way round: 350 -> 10 passes 0, not 180.
+    v.orbit_az = 10, v.orbit_el = 20, v.cam_az = 350, v.cam_el = 20;
+    view_camera_set(&v, CAMERA_ORBIT);
+    view_camera_advance(&v, 1 / 30.0);
+    cr_assert(v.cam_az > 350, "short way round: %g", v.cam_az);
+}
+
+// ----------------------------------------------------------------------------------------------
+// --camera on the command line
+
+static void expect_bad(const char *const *args, const char *need) {
+    char *argv[32];
+    int n = 0;
+    argv[n++] = (char *)tu_kvscope_bin();
+    for (int i = 0; args[i] && n < 31; i++)
+        argv[n++] = (char *)args[i];
+    argv[n] = NULL;
+    TuRun r;
+    cr_assert(tu_run(argv, 60, &r));
+    cr_assert(!tu_has_sanitizer_report(r.err), "sanitizer report:\n%s", r.err);
+    cr_assert_eq(r.status, 2, "exit %d, want 2: %s", r.status, r.err);
+    cr_assert_eq(tu_count_lines(r.err), 1, "one line, got:\n%s", r.err);
+    cr_assert(strncmp(r.err, "kvscope: --camera: ", 19) == 0, "stderr: %s", r.err);
+    cr_assert(strstr(r.err, need), "'%s' does not say '%s'", r.err, need);
+    tu_run_free(&r);
+}
+
+#define BAD_CAMERA(name, value, need)                                                              \
+    Test(view3d, render_camera_##name) {                                                           \
+        const char *a[] = {"render",                                                               \
+                           "--preset",                                                             \
+                           "fact",                                                                 \
+                           "--steps",                                                              \
+                           "1",                                                                    \
+                           "--view",                                                               \
+                           "3d",                                                                   \
+                           "--camera",                                                             \
+                           value,                                                                  \
+                           "-o",                                                                   \
+                           "/nonexistent-dir/x.png",                                               \
+                           NULL};                                                                  \
+        expect_bad(a, need);                                                                       \
+    }                                                                                              \
+    Test(view3d, run_camera_##name) {                                                              \
+        const char *a[] = {"run", "--view", "3d", "--camera", value, NULL};                        \
+        expect_bad(a, need);                                                                       \
+    }
+
+BAD_CAMERA(unknown, "sideways", "unknown camera 'sideways'")
+BAD_CAMERA(empty, "", "needs front, top or orbit")
+BAD_CAMERA(no_elevation, "orbit:30", "is not orbit:AZIMUTH,ELEVATION")
+BAD_CAMERA(not_a_number, "orbit:east,10", "azimuth of 'east,10' is not a number")
+BAD_CAMERA(azimuth_range, "orbit:400,10", "azimuth 400 is out of range")
+BAD_CAMERA(elevation_range, "orbit:30,95", "elevation 95 is out of range")
+BAD_CAMERA(trailing, "orbit:30,20deg", "is not orbit:AZIMUTH,ELEVATION")
+
+Test(view3d, render_camera_missing_value) {
+    const char *a[] = {"render", "--preset", "fact", "--steps", "1", "--camera", NULL};
+    expect_bad(a, "needs a value");
+}
+
+// ----------------------------------------------------------------------------------------------
+// Reference images
+
+#define REF_W 480
+#define REF_H 270
+
+// Mean absolute difference per channel (0 .. 255) and the share of pixels off by more than 48
+// in some channel.
+static void image_diff(cairo_surface_t *a, cairo_surface_t *b, double *mean, double *share) {
+    int w = cairo_image_surface_get_width(a), h = cairo_image_surface_get_height(a);
+    cr_assert_eq(w, cairo_image_surface_get_width(b));
+    cr_assert_eq(h, cairo_image_surface_get_height(b));
+    cairo_surface_flush(a);
+    cairo_surface_flush(b);
+    const unsigned char *pa = cairo_image_surface_get_data(a);
+    const unsigned char *pb = cairo_image_surface_get_data(b);
+    int sa = cairo_image_surface_get_stride(a), sb = cairo_image_surface_get_stride(b);
+    double sum = 0;
+    long off = 0;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            int worst = 0;
+            for (int c = 0; c < 3; c++) {
+                int d = abs(pa[y * sa + 4 * x + c] - pb[y * sb + 4 * x + c]);
+                sum += d;
+                worst = d > worst ? d : worst;
+            }
+            off += worst > 48;
+        }
+    *mean = sum / (3.0 * w * h);
+    *share = (double)off / ((double)w * h);
+}
+
+Test(view3d, reference_images, .timeout = 60) {
+    Fixture f;
+    fixture_init(&f, 16);
+    static const char *const cams[][2] = {
+        {"front", "front"}, {"top", "top"}, {"orbit:35,25", "orbit"}};
+    bool regen = getenv("KVSCOPE_REGEN_REF3D") != NULL;
+    for (size_t k = 0; k < 3; k++) {
+        View v;
+        view_3d(&v, cams[k][0]);
+        v.show_panels = false; // the measured step time would differ from run to run
+        cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, REF_W, REF_H);
+        cairo_t *cr = cairo_create(img);
+        scene_draw(cr, &f.s, &v, REF_W, REF_H, 1.0);
+        cairo_destroy(cr);
+        char name[64];
+        snprintf(name, sizeof name, "ref3d/%s.png", cams[k][1]);
+        char *path = tu_data_path(name);
+        if (regen) {
+            cr_assert_eq(cairo_surface_write_to_png(img, path), CAIRO_STATUS_SUCCESS, "%s", path);
+        }
+        cairo_surface_t *ref = cairo_image_surface_create_from_png(path);
+        cr_assert_eq(cairo_surface_status(ref), CAIRO_STATUS_SUCCESS, "cannot read %s", path);
+        double mean, share;
+        image_diff(img, ref, &mean, &share);
+        // Tolerance: antialiasing and font rasterising may differ a little between builds.
+        cr_assert_lt(mean, 1.5, "%s: mean difference %.2f / 255", name, mean);
+        cr_assert_lt(share, 0.01, "%s: %.2f%% of the pixels differ", name, 100 * share);
+        // And the camera matters: each preset differs from the others.
+        if (k > 0) {
+            char other[64];
+            snprintf(other, sizeof other, "ref3d/%s.png", cams[k - 1][1]);
+            char *op = tu_data_path(other);
+            cairo_surface_t *o = cairo_image_surface_create_from_png(op);
+            if (cairo_surface_status(o) == CAIRO_STATUS_SUCCESS) {
+                image_diff(img, o, &mean, &share);
+                cr_assert_gt(share, 0.02, "%s and %s look alike", name, other);
+            }
+            cairo_surface_destroy(o);
+            free(op);
+        }
+        cairo_surface_destroy(ref);
+        cairo_surface_destroy(img);
+        free(path);
+    }
+    fixture_free(&f);
+}
