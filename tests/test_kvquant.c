@@ -1,0 +1,287 @@
+// test_kvquant.c — the quantization rules of the KV cache's precision kinds (src/engine/kvquant.c)
+// held to rows computed by hand: ties to even, constant rows, zeros, the edges of the float range
+// (FLT_MAX, denormals), finite output for finite input, the packing of values into bytes and the
+// byte counts.
+#include "engine/kvquant.h"
+
+#include <criterion/criterion.h>
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+TestSuite(kvquant);
+
+static float from_bits(uint32_t u) {
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+// ----------------------------------------------------------------------------------------------
+// bfloat16
+
+Test(kvquant, bf16_rounds_to_nearest_ties_to_even) {
+    static const struct {
+        uint32_t in;
+        uint16_t out;
+    } cases[] = {
+        {0x3f800000u, 0x3f80}, // 1.0 exactly
+        {0x3f808000u, 0x3f80}, // halfway between 0x3f80 and 0x3f81: to the even one below
+        {0x3f818000u, 0x3f82}, // halfway between 0x3f81 and 0x3f82: to the even one above
+        {0x3f808001u, 0x3f81}, // just past halfway: up
+        {0x3f807fffu, 0x3f80}, // just before halfway: down
+        {0xbf818000u, 0xbf82}, // negative tie: magnitude to even
+        {0x00000000u, 0x0000}, // +0
+        {0x80000000u, 0x8000}, // -0 keeps its sign
+        {0x00000001u, 0x0000}, // the smallest denormal rounds to zero
+        {0x00008000u, 0x0000}, // denormal tie: to even (zero)
+        {0x00018000u, 0x0002}, // denormal tie: to even (up)
+        {0x00010000u, 0x0001}, // a denormal bfloat16 exactly
+        {0x7f7f0000u, 0x7f7f}, // the largest bfloat16
+        {0x7f7f8000u, 0x7f7f}, // a tie past it would round to infinity: saturates
+        {0x7f7fffffu, 0x7f7f}, // FLT_MAX: saturates (finite in, finite out)
+        {0xff7fffffu, 0xff7f}, // -FLT_MAX
+        {0x7f800000u, 0x7f80}, // infinity stays infinity
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const uint16_t h = kvq_bf16(from_bits(cases[i].in));
+        cr_assert_eq(h, cases[i].out, "bf16(0x%08x) = 0x%04x, want 0x%04x", cases[i].in, h,
+                     cases[i].out);
+    }
+    cr_assert(isnan(kvq_bf16_value(kvq_bf16(NAN))), "NaN stays NaN");
+    cr_assert_float_eq(kvq_bf16_value(0x3f82), 1.015625f, 0.0f);
+    cr_assert_eq(kvq_bf16_value(0x7f7f), from_bits(0x7f7f0000u));
+}
+
+Test(kvquant, bf16_row_round_trip) {
+    const float x[6] = {1.0f, -2.5f, 3.14159265f, 0.0f, FLT_MAX, 1e-40f};
+    uint16_t q[6];
+    float back[6];
+    kvq_row_bf16(q, x, 6);
+    kvq_unrow_bf16(back, q, 6);
+    cr_assert_eq(back[0], 1.0f);
+    cr_assert_eq(back[1], -2.5f);
+    cr_assert_eq(back[2], 3.140625f); // 0x40490fdb -> 0x4049
+    cr_assert_eq(back[3], 0.0f);
+    cr_assert(isfinite(back[4]) && back[4] == from_bits(0x7f7f0000u));
+    cr_assert(isfinite(back[5]) && fabsf(back[5] - 1e-40f) <= ldexpf(1.0f, -134)); // half a step
+}
+
+// ----------------------------------------------------------------------------------------------
+// int8
+
+Test(kvquant, int8_hand_computed_rows) {
+    // max |x| = 127: scale 1, q = x rounded to even
+    const float a[8] = {127.0f, 63.5f, 0.5f, 1.5f, -2.5f, -127.0f, 0.0f, 126.5f};
+    const int8_t qa[8] = {127, 64, 0, 2, -2, -127, 0, 126};
+    int8_t q[8];
+    float back[8];
+    cr_assert_eq(kvq_row_int8(q, a, 8), 1.0f);
+    cr_assert(memcmp(q, qa, sizeof q) == 0);
+    kvq_unrow_int8(back, q, 1.0f, 8);
+    for (int i = 0; i < 8; i++)
+        cr_assert_eq(back[i], (float)qa[i]);
+    // max |x| = 254 (negative): scale 2
+    const float b[4] = {-254.0f, 1.0f, 3.0f, -5.0f}; // x / 2 = -127, 0.5, 1.5, -2.5
+    const int8_t qb[4] = {-127, 0, 2, -2};
+    const float scale = kvq_row_int8(q, b, 4);
+    cr_assert_eq(scale, 2.0f);
+    cr_assert(memcmp(q, qb, 4) == 0);
+    kvq_unrow_int8(back, q, scale, 4);
+    cr_assert(back[0] == -254.0f && back[1] == 0.0f && back[2] == 4.0f && back[3] == -4.0f);
+}
+
+Test(kvquant, int8_zeros_constant_and_extremes) {
+    int8_t q[4];
+    float back[4];
+    const float zeros[4] = {0};
+    cr_assert_eq(kvq_row_int8(q, zeros, 4), 0.0f, "a row of zeros stores scale 0");
+    kvq_unrow_int8(back, q, 0.0f, 4);
+    for (int i = 0; i < 4; i++)
+        cr_assert(q[i] == 0 && back[i] == 0.0f);
+
+    const float five[4] = {5.0f, 5.0f, 5.0f, 5.0f};
+    float s = kvq_row_int8(q, five, 4);
+    cr_assert_eq(s, 5.0f / 127.0f);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(q[i], 127);
+    kvq_unrow_int8(back, q, s, 4);
+    cr_assert_eq(back[0], 127.0f * (5.0f / 127.0f));
+    cr_assert_float_eq(back[0], 5.0f, 1e-6f);
+
+    const float big[4] = {FLT_MAX, -FLT_MAX, 1.0f, 0.0f};
+    s = kvq_row_int8(q, big, 4);
+    cr_assert_eq(s, FLT_MAX / 127.0f);
+    cr_assert(q[0] == 127 && q[1] == -127 && q[2] == 0 && q[3] == 0);
+    kvq_unrow_int8(back, q, s, 4);
+    for (int i = 0; i < 4; i++)
+        cr_assert(isfinite(back[i]), "finite read back");
+    cr_assert_float_eq(back[0] / FLT_MAX, 1.0f, 1e-6f);
+
+    // the smallest denormals: max / 127 underflows to 0, the row reads back as zeros
+    const float tiny[3] = {from_bits(1), 0.0f, -from_bits(1)};
+    cr_assert_eq(kvq_row_int8(q, tiny, 3), 0.0f);
+    cr_assert(q[0] == 0 && q[1] == 0 && q[2] == 0);
+    // larger denormals: a denormal scale, q still in range, the read back within half a step
+    const float den[3] = {from_bits(0x00400000u), -from_bits(0x00200000u), 0.0f};
+    s = kvq_row_int8(q, den, 3);
+    cr_assert(s > 0.0f && s < FLT_MIN);
+    kvq_unrow_int8(back, q, s, 3);
+    cr_assert_eq(q[0], 127);
+    for (int i = 0; i < 3; i++)
+        cr_assert(fabsf(back[i] - den[i]) <= s, "denormal %d: %g vs %g", i, back[i], den[i]);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Asymmetric (int4; KIVI rows and key channels)
+
+Test(kvquant, int4_hand_computed_row_and_packing) {
+    // lo 0, hi 15: scale 1, q = x rounded to even, two per byte (low nibble first)
+    const float x[8] = {0.0f, 15.0f, 7.5f, 0.5f, 1.5f, 2.5f, 14.5f, 3.0f};
+    const int want[8] = {0, 15, 8, 0, 2, 2, 14, 3};
+    const uint8_t bytes[4] = {0xf0, 0x08, 0x22, 0x3e};
+    uint8_t q[4];
+    float scale, lo, back[8];
+    cr_assert_eq(kvq_asym_bytes(8, 4), 4);
+    kvq_asym(q, &scale, &lo, x, 1, 8, 4);
+    cr_assert(scale == 1.0f && lo == 0.0f);
+    cr_assert(memcmp(q, bytes, 4) == 0, "%02x %02x %02x %02x", q[0], q[1], q[2], q[3]);
+    kvq_unasym(back, 1, q, scale, lo, 8, 4);
+    for (int i = 0; i < 8; i++)
+        cr_assert_eq(back[i], (float)want[i]);
+
+    // lo -3, hi 27: scale 2; (x - lo) / 2 = 0, 15, 0.5, 1.5, 2.5, 14.5
+    const float y[6] = {-3.0f, 27.0f, -2.0f, 0.0f, 2.0f, 26.0f};
+    const float yb[6] = {-3.0f, 27.0f, -3.0f, 1.0f, 1.0f, 25.0f};
+    kvq_asym(q, &scale, &lo, y, 1, 6, 4);
+    cr_assert(scale == 2.0f && lo == -3.0f);
+    kvq_unasym(back, 1, q, scale, lo, 6, 4);
+    for (int i = 0; i < 6; i++)
+        cr_assert_eq(back[i], yb[i], "%d: %g", i, back[i]);
+}
+
+Test(kvquant, asym_constant_zero_and_strided) {
+    uint8_t q[2];
+    float scale, lo, back[4];
+    const float c[4] = {3.7f, 3.7f, 3.7f, 3.7f};
+    kvq_asym(q, &scale, &lo, c, 1, 4, 4);
+    cr_assert(scale == 0.0f && lo == 3.7f && q[0] == 0 && q[1] == 0, "a constant row: scale 0");
+    kvq_unasym(back, 1, q, scale, lo, 4, 4);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(back[i], 3.7f, "a constant row reads back exactly");
+    const float z[4] = {0};
+    kvq_asym(q, &scale, &lo, z, 1, 4, 2);
+    kvq_unasym(back, 1, q, scale, lo, 4, 2);
+    cr_assert(scale == 0.0f && lo == 0.0f && back[3] == 0.0f);
+    // 2 bits, strided (a key channel): lo 0, hi 3, scale 1; 4 values in one byte
+    const float s[8] = {0.0f, 9.0f, 3.0f, 9.0f, 1.5f, 9.0f, 2.5f, 9.0f};
+    kvq_asym(q, &scale, &lo, s, 2, 4, 2);
+    cr_assert(scale == 1.0f && lo == 0.0f);
+    cr_assert_eq(q[0], 0 | 3 << 2 | 2 << 4 | 2 << 6, "byte 0x%02x", q[0]);
+}
+
+Test(kvquant, asym_extremes_are_finite) {
+    // hi - lo overflows: scale = hi/15 - lo/15, q = x/scale - lo/scale
+    const float x[4] = {FLT_MAX, -FLT_MAX, 0.0f, 1.0f};
+    uint8_t q[2];
+    float scale, lo, back[4];
+    kvq_asym(q, &scale, &lo, x, 1, 4, 4);
+    cr_assert(isfinite(scale) && scale == FLT_MAX / 15.0f + FLT_MAX / 15.0f);
+    cr_assert_eq(lo, -FLT_MAX);
+    cr_assert_eq(q[0], 15 | 0 << 4, "hi is 15, lo is 0");
+    kvq_unasym(back, 1, q, scale, lo, 4, 4);
+    for (int i = 0; i < 4; i++)
+        cr_assert(isfinite(back[i]), "%d: %g", i, back[i]);
+    cr_assert_float_eq(back[0] / FLT_MAX, 1.0f, 1e-6f);
+    cr_assert_eq(back[1], -FLT_MAX);
+    // 0 and 1 sit about halfway (7.5 steps up): q 7 or 8, read back in double as q * scale - lo,
+    // within half a step, where float arithmetic would have overflowed to infinity
+    for (int i = 2; i < 4; i++)
+        cr_assert(fabsf(back[i] - x[i]) <= scale / 2 * 1.0001f, "%d: %g", i, back[i]);
+    // denormal range: the scale is a denormal, the read back within half a step
+    const float d[4] = {from_bits(0x00000010u), from_bits(0x00000001u), 0.0f, from_bits(0x7u)};
+    kvq_asym(q, &scale, &lo, d, 1, 4, 4);
+    kvq_unasym(back, 1, q, scale, lo, 4, 4);
+    cr_assert_eq(scale, from_bits(0x00000010u) / 15.0f);
+    for (int i = 0; i < 4; i++)
+        cr_assert(isfinite(back[i]) && fabsf(back[i] - d[i]) <= from_bits(0x10u), "%d: %g vs %g", i,
+                  back[i], d[i]);
+}
+
+// Random rows over many magnitudes: every read back is finite and within half a quantization
+// step of its input (plus float rounding), for every rule.
+Test(kvquant, random_rows_within_half_a_step) {
+    uint64_t s = 42;
+    for (int trial = 0; trial < 2000; trial++) {
+        float x[32], back[32];
+        const float mag = ldexpf(1.0f, (trial % 250) - 125);
+        for (int i = 0; i < 32; i++) {
+            s ^= s >> 12, s ^= s << 25, s ^= s >> 27;
+            const float u = (float)((s * 0x2545F4914F6CDD1Dull) >> 40) / 16777216.0f;
+            x[i] = (2.0f * u - 1.0f) * mag;
+        }
+        int8_t q8[32];
+        const float sc = kvq_row_int8(q8, x, 32);
+        kvq_unrow_int8(back, q8, sc, 32);
+        for (int i = 0; i < 32; i++)
+            cr_assert(isfinite(back[i]) && fabsf(back[i] - x[i]) <= sc * 0.5001f + FLT_MIN,
+                      "int8 trial %d [%d]: %g vs %g", trial, i, back[i], x[i]);
+        for (int bits = 2; bits <= 4; bits += 2) {
+            uint8_t q[16];
+            float scale, lo;
+            kvq_asym(q, &scale, &lo, x, 1, 32, bits);
+            kvq_unasym(back, 1, q, scale, lo, 32, bits);
+            for (int i = 0; i < 32; i++)
+                cr_assert(isfinite(back[i]) &&
+                              fabsf(back[i] - x[i]) <= scale * 0.5001f + mag * 1e-6f,
+                          "%d bits, trial %d [%d]: %g vs %g", bits, trial, i, back[i], x[i]);
+        }
+        uint16_t h[32];
+        kvq_row_bf16(h, x, 32);
+        kvq_unrow_bf16(back, h, 32);
+        for (int i = 0; i < 32; i++)
+            cr_assert(fabsf(back[i] - x[i]) <= fabsf(x[i]) / 256.0f + FLT_MIN / 128.0f);
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// KIVI key groups
+
+Test(kvquant, kivi_key_group_per_channel) {
+    enum { HS = 4, G = KVQ_KIVI_GROUP };
+    float rows[G * HS], back[G * HS];
+    // channel 0: i mod 4 (lo 0, hi 3, scale 1, exact); 1: constant 2.5; 2: ties; 3: lo -6, hi 0
+    static const float ties[4] = {0.0f, 3.0f, 0.5f, 1.5f}, tq[4] = {0.0f, 3.0f, 0.0f, 2.0f};
+    static const float neg[4] = {-6.0f, 0.0f, -3.0f, -1.0f}, nq[4] = {-6.0f, 0.0f, -2.0f, -2.0f};
+    for (int i = 0; i < G; i++) {
+        rows[i * HS + 0] = (float)(i % 4);
+        rows[i * HS + 1] = 2.5f;
+        rows[i * HS + 2] = i == 31 ? 2.5f : ties[i % 4];
+        rows[i * HS + 3] = neg[i % 4];
+    }
+    for (int bits = 2; bits <= 4; bits += 2) {
+        uint8_t q[HS * 16];
+        float scale[HS], lo[HS];
+        cr_assert_eq(kvq_key_group_bytes(HS, bits), HS * ((size_t)G * bits / 8 + 8));
+        kvq_key_group(q, scale, lo, rows, HS, HS, bits);
+        cr_assert(scale[1] == 0.0f && lo[1] == 2.5f, "constant channel");
+        kvq_unkey_group(back, HS, q, scale, lo, HS, bits, 0, G);
+        for (int i = 0; i < G; i++) {
+            cr_assert_eq(back[i * HS + 1], 2.5f);
+            if (bits == 2) {
+                cr_assert(scale[0] == 1.0f && scale[2] == 1.0f && scale[3] == 2.0f);
+                cr_assert_eq(back[i * HS + 0], (float)(i % 4));
+                cr_assert_eq(back[i * HS + 2], i == 31 ? 2.0f : tq[i % 4], "tie at %d", i);
+                cr_assert_eq(back[i * HS + 3], nq[i % 4]);
+            }
+        }
+        if (bits == 2)
+            for (int b = 0; b < 8; b++) // channel 0, four positions per byte: 0 1 2 3
+                cr_assert_eq(q[b], 0xe4, "byte %d: 0x%02x", b, q[b]);
+        // a part of the group: positions 5 .. 9 only
+        float part[5 * HS];
+        kvq_unkey_group(part, HS, q, scale, lo, HS, bits, 5, 5);
+        cr_assert(memcmp(part, back + 5 * HS, sizeof part) == 0);
+    }
+}
