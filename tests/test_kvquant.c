@@ -285,3 +285,284 @@ Test(kvquant, kivi_key_group_per_channel) {
         cr_assert(memcmp(part, back + 5 * HS, sizeof part) == 0);
     }
 }
+
+// ----------------------------------------------------------------------------------------------
+// The KvCache's precision kinds: what the cache stores, what attention reads, what it costs
+
+#include "util/testutil.h"
+
+TestSuite(kvprecision, .fini = tu_leak_check);
+
+// dim 64, 8 heads of 8, 4 kv heads, 2 layers, context 160 (room for KIVI groups to quantize)
+static const ModelConfig qshape = {64, 120, 2, 8, 4, 300, 160, false};
+
+static void qmodel(Model *m, const ModelConfig *c) {
+    KvError err = {0};
+    cr_assert_eq(tu_model_random(m, c, 77, &err), KV_OK, "%s", err.msg);
+}
+
+static void qtokens(int *t, int n, int vocab) {
+    uint64_t s = 99;
+    t[0] = 1;
+    for (int i = 1; i < n; i++)
+        t[i] = 3 + (int)(kv_rng_u32(&s) % (uint32_t)(vocab - 3));
+}
+
+static void qengine(Engine *e, const Model *m, KvPrecision p) {
+    KvError err = {0};
+    cr_assert_eq(engine_init(e, m, &err), KV_OK, "%s", err.msg);
+    kvcache_set_precision(&e->cache, p);
+}
+
+// One decode step of the cache at position p (teacher-forced).
+static void qstep(Engine *e, const int *t, int p, Counters *ctr) {
+    engine_forward(e, t + p, p, 1, true, NULL, ctr);
+}
+
+static bool qsame(const Engine *a, const Engine *b, int v) {
+    return memcmp(a->logits, b->logits, (size_t)v * sizeof(float)) == 0;
+}
+
+// f32 stays what it was: bit-identical to the no-cache recompute (whose working memory is f32 and
+// untouched by the precisions) and to a cache that went through every other kind and back.
+Test(kvprecision, f32_bit_identical, .timeout = 120) {
+    Model m;
+    qmodel(&m, &qshape);
+    const int V = qshape.vocab_size, N = 120;
+    int t[120];
+    qtokens(t, N, V);
+    Engine a, b, ref;
+    qengine(&a, &m, KV_PRECISION_F32);
+    qengine(&b, &m, KV_PRECISION_INT4);
+    for (int p = KV_PRECISION_BF16; p < KV_PRECISIONS; p++) {
+        kvcache_set_precision(&b.cache, (KvPrecision)p);
+        for (int i = 0; i < 70; i++)
+            qstep(&b, t, i, NULL);
+        kvcache_clear(&b.cache);
+    }
+    kvcache_set_precision(&b.cache, KV_PRECISION_F32);
+    cr_assert(b.cache.packed == NULL && b.cache.keys != NULL);
+    cr_assert_eq(kvcache_bytes_reserved(&b.cache), kvcache_bytes_reserved(&a.cache));
+    qengine(&ref, &m, KV_PRECISION_F32);
+    for (int p = 0; p < N; p++) {
+        qstep(&a, t, p, NULL);
+        qstep(&b, t, p, NULL);
+        cr_assert(qsame(&a, &b, V), "step %d", p);
+        if (p % 17 == 0 || p == N - 1) {
+            engine_forward(&ref, t, 0, p + 1, false, NULL, NULL);
+            cr_assert(qsame(&a, &ref, V), "cache and no cache differ at %d", p);
+        }
+    }
+    engine_free(&a), engine_free(&b), engine_free(&ref);
+    model_free(&m);
+}
+
+// What a precision stores, read back through kvcache_head, is exactly its rule applied to the
+// f32 keys and values (layer 0's do not depend on the cache, so an f32 engine gives them).
+Test(kvprecision, rows_follow_the_rule, .timeout = 120) {
+    Model m;
+    qmodel(&m, &qshape);
+    const int N = 100, HS = 8, HKV = 4;
+    int t[100];
+    qtokens(t, N, qshape.vocab_size);
+    Engine f;
+    qengine(&f, &m, KV_PRECISION_F32);
+    engine_forward(&f, t, 0, N, true, NULL, NULL);
+    for (int p = KV_PRECISION_BF16; p < KV_PRECISIONS; p++) {
+        Engine e;
+        qengine(&e, &m, (KvPrecision)p);
+        // prefill of 5, then one position per step: as generation stores them
+        engine_forward(&e, t, 0, 5, true, NULL, NULL);
+        for (int i = 5; i < N; i++)
+            qstep(&e, t, i, NULL);
+        const bool kivi = p >= KV_PRECISION_KIVI2;
+        const int bits = p == KV_PRECISION_KIVI2 ? 2 : 4;
+        const int nq = kivi ? (N - 32) / 32 * 32 : N; // 64: two groups quantized
+        for (int g = 0; g < HKV; g++) {
+            const KvHeadRows rows = kvcache_head(&e.cache, 0, g, N - 1);
+            const float *fk = f.cache.keys + kvcache_row(&f.cache, 0, g, 0);
+            const float *fv = f.cache.values + kvcache_row(&f.cache, 0, g, 0);
+            cr_assert_eq(rows.n, N);
+            for (int i = 0; i < N; i++) {
+                float wk[8], wv[8];
+                const float *xk = fk + i * HS, *xv = fv + i * HS;
+                uint8_t q[8];
+                float sc, lo;
+                if (p == KV_PRECISION_BF16) {
+                    uint16_t h[8];
+                    kvq_row_bf16(h, xk, HS), kvq_unrow_bf16(wk, h, HS);
+                    kvq_row_bf16(h, xv, HS), kvq_unrow_bf16(wv, h, HS);
+                } else if (p == KV_PRECISION_INT8) {
+                    int8_t q8[8];
+                    sc = kvq_row_int8(q8, xk, HS), kvq_unrow_int8(wk, q8, sc, HS);
+                    sc = kvq_row_int8(q8, xv, HS), kvq_unrow_int8(wv, q8, sc, HS);
+                } else if (p == KV_PRECISION_INT4) {
+                    kvq_asym(q, &sc, &lo, xk, 1, HS, 4), kvq_unasym(wk, 1, q, sc, lo, HS, 4);
+                    kvq_asym(q, &sc, &lo, xv, 1, HS, 4), kvq_unasym(wv, 1, q, sc, lo, HS, 4);
+                } else if (i < nq) { // KIVI, quantized: keys by channel over the group
+                    uint8_t kq[8 * 16];
+                    float ks[8], kz[8], grp[32 * 8];
+                    kvq_key_group(kq, ks, kz, fk + (i / 32 * 32) * HS, HS, HS, bits);
+                    kvq_unkey_group(grp, HS, kq, ks, kz, HS, bits, 0, 32);
+                    memcpy(wk, grp + (i % 32) * HS, sizeof wk);
+                    kvq_asym(q, &sc, &lo, xv, 1, HS, bits), kvq_unasym(wv, 1, q, sc, lo, HS, bits);
+                } else { // KIVI's full-precision tail
+                    memcpy(wk, xk, sizeof wk), memcpy(wv, xv, sizeof wv);
+                }
+                cr_assert(memcmp(rows.keys + i * rows.stride, wk, sizeof wk) == 0,
+                          "%s key of position %d, kv head %d", kv_precision_name(p), i, g);
+                cr_assert(memcmp(rows.values + i * rows.stride, wv, sizeof wv) == 0,
+                          "%s value of position %d, kv head %d", kv_precision_name(p), i, g);
+                cr_assert_eq(kvcache_precision(&e.cache, 0, g, i),
+                             kivi && i >= nq ? KV_PRECISION_F32 : (KvPrecision)p);
+            }
+        }
+        engine_free(&e);
+    }
+    engine_free(&f);
+    model_free(&m);
+}
+
+// The bytes resident, stored and read equal the closed forms of docs/cache-precision.md.
+Test(kvprecision, bytes_equal_the_formula, .timeout = 120) {
+    Model m;
+    qmodel(&m, &qshape);
+    const ModelConfig *c = &m.cfg;
+    const uint64_t L = 2, HKV = 4, HS = 8, N = 130;
+    int t[130];
+    qtokens(t, (int)N, c->vocab_size);
+    const uint64_t row[KV_PRECISIONS] = {4 * HS,     2 * HS,     HS + 4,
+                                         HS / 2 + 8, HS / 4 + 8, HS / 2 + 8};
+    for (int p = 0; p < KV_PRECISIONS; p++) {
+        Engine e;
+        qengine(&e, &m, (KvPrecision)p);
+        const bool kivi = p >= KV_PRECISION_KIVI2;
+        const uint64_t bits = p == KV_PRECISION_KIVI2 ? 2 : 4;
+        const uint64_t group = HS * (32 * bits / 8 + 8); // one channel: 32 values, scale, zero
+        if (kivi)
+            cr_assert_eq(config_kv_bytes_precision(c, (KvPrecision)p, 32),
+                         L * HKV * (group + 32 * row[p]));
+        else
+            cr_assert_eq(config_kv_bytes_precision(c, (KvPrecision)p, 1), L * HKV * 2 * row[p]);
+        for (uint64_t len = 1; len <= N; len++) {
+            Counters ctr = {0};
+            qstep(&e, t, (int)len - 1, &ctr);
+            uint64_t want = L * HKV * 2 * row[p] * len, read = 0;
+            if (kivi) {
+                const uint64_t nq = len > 32 ? (len - 32) / 32 * 32 : 0;
+                want = L * HKV * (nq / 32 * group + nq * row[p] + (len - nq) * 2 * 4 * HS);
+                read = L * HKV * ((nq + 31) / 32 * group + nq * row[p] + (len - nq) * 2 * 4 * HS);
+            } else {
+                read = want;
+            }
+            cr_assert_eq(kvcache_bytes_resident(&e.cache), want, "%s at %llu: %zu, want %llu",
+                         kv_precision_name(p), (unsigned long long)len,
+                         kvcache_bytes_resident(&e.cache), (unsigned long long)want);
+            cr_assert_eq(kvcache_bytes_resident_f32(&e.cache), L * HKV * 2 * 4 * HS * len);
+            cr_assert_eq(ctr.kv_bytes_read, read, "%s read at %llu", kv_precision_name(p),
+                         (unsigned long long)len);
+            uint64_t written = kivi ? L * HKV * 2 * 4 * HS : L * HKV * 2 * row[p];
+            if (kivi && len >= 64 && (len - 32) % 32 == 0) // this store quantized a group
+                written += L * HKV * (group + 32 * row[p]);
+            cr_assert_eq(ctr.kv_bytes_written, written, "%s written at %llu", kv_precision_name(p),
+                         (unsigned long long)len);
+        }
+        engine_free(&e);
+    }
+    model_free(&m);
+}
+
+// Attention really reads the stored precision: logits move away from f32 (KIVI: only once a group
+// is quantized, bit-identical before), and for the row kinds a prefill gives exactly what
+// storing one position per step gives.
+Test(kvprecision, attention_reads_the_stored_rows, .timeout = 120) {
+    Model m;
+    qmodel(&m, &qshape);
+    const int V = qshape.vocab_size, N = 100;
+    int t[100];
+    qtokens(t, N, V);
+    Engine f;
+    qengine(&f, &m, KV_PRECISION_F32);
+    for (int p = KV_PRECISION_BF16; p < KV_PRECISIONS; p++) {
+        Engine e, pre;
+        qengine(&e, &m, (KvPrecision)p);
+        qengine(&pre, &m, (KvPrecision)p);
+        kvcache_clear(&f.cache);
+        int differ = 0;
+        for (int i = 0; i < N; i++) {
+            qstep(&e, t, i, NULL);
+            qstep(&f, t, i, NULL);
+            const bool same = qsame(&e, &f, V);
+            if (p >= KV_PRECISION_KIVI2 && i < 63) // storing 63 quantizes group 0
+                cr_assert(same, "%s differs from f32 at %d, before any group", kv_precision_name(p),
+                          i);
+            differ += !same;
+        }
+        cr_assert(differ > 0, "%s: logits never moved", kv_precision_name(p));
+        if (p < KV_PRECISION_KIVI2) {
+            engine_forward(&pre, t, 0, N, true, NULL, NULL);
+            cr_assert(qsame(&pre, &e, V), "%s: prefill and decode differ", kv_precision_name(p));
+        }
+        engine_free(&e), engine_free(&pre);
+    }
+    engine_free(&f);
+    model_free(&m);
+}
+
+// Going back and forward is exact for every kind, KIVI included across a group's quantization.
+Test(kvprecision, seek_is_exact, .timeout = 120) {
+    Model m;
+    qmodel(&m, &qshape);
+    const int V = qshape.vocab_size, N = 110;
+    int t[110];
+    qtokens(t, N, V);
+    static float first[110][300];
+    for (int p = KV_PRECISION_BF16; p < KV_PRECISIONS; p++) {
+        Engine e;
+        qengine(&e, &m, (KvPrecision)p);
+        KvCacheMark marks[111];
+        marks[0] = kvcache_mark(&e.cache);
+        for (int i = 0; i < N; i++) {
+            qstep(&e, t, i, NULL);
+            memcpy(first[i], e.logits, sizeof first[i]);
+            marks[i + 1] = kvcache_mark(&e.cache);
+        }
+        const size_t bytes = kvcache_bytes_resident(&e.cache);
+        kvcache_seek(&e.cache, marks[60]); // back before two groups were quantized
+        cr_assert_eq(kvcache_len(&e.cache), 60);
+        if (p >= KV_PRECISION_KIVI2)
+            cr_assert_eq(kvcache_precision(&e.cache, 0, 0, 40), KV_PRECISION_F32);
+        kvcache_seek(&e.cache, marks[N]); // forward again
+        cr_assert_eq(kvcache_bytes_resident(&e.cache), bytes);
+        kvcache_seek(&e.cache, marks[60]);
+        for (int i = 60; i < N; i++) { // and computed again: the same logits, bit for bit
+            qstep(&e, t, i, NULL);
+            cr_assert(memcmp(first[i], e.logits, (size_t)V * sizeof(float)) == 0, "%s at %d",
+                      kv_precision_name(p), i);
+        }
+        engine_free(&e);
+    }
+    model_free(&m);
+}
+
+Test(kvprecision, bad_kinds_refused) {
+    KvError err = {0};
+    KvPrecision p = KV_PRECISION_INT8;
+    cr_assert_eq(kv_precision_parse("--kv", "int3", &p, &err), KV_ERR_INPUT);
+    cr_assert_eq(p, KV_PRECISION_INT8, "left alone");
+    cr_assert_str_eq(err.msg, "--kv: unknown kind 'int3' (f32, bf16, int8, int4, kivi2 or kivi4)");
+    cr_assert_eq(kv_precision_parse("--kv", "INT8", &p, &err), KV_ERR_INPUT, "whole word, exact");
+    cr_assert_eq(kv_precision_parse("--kv", "", &p, &err), KV_ERR_INPUT);
+    for (int k = 0; k < KV_PRECISIONS; k++) {
+        cr_assert_eq(kv_precision_parse("--kv", kv_precision_name(k), &p, &err), KV_OK);
+        cr_assert_eq(p, k);
+    }
+    const ModelConfig hs6 = {36, 64, 2, 6, 2, 300, 96, false}; // head size 6
+    cr_assert_eq(kv_precision_check(&hs6, KV_PRECISION_KIVI2, "--kv", &err), KV_ERR_INPUT);
+    cr_assert_str_eq(err.msg, "--kv: kivi2 packs 4 values into each byte of a row, and this "
+                              "model's head size 6 is not a multiple of 4");
+    for (int k = 0; k < KV_PRECISIONS; k++)
+        if (k != KV_PRECISION_KIVI2)
+            cr_assert_eq(kv_precision_check(&hs6, k, "--kv", &err), KV_OK, "%d", k);
+    cr_assert_eq(kv_precision_check(&qshape, KV_PRECISION_KIVI2, "--kv", &err), KV_OK);
+}

@@ -313,6 +313,13 @@ void session_set_sampler(Session *s, SamplerSettings settings) {
     drop_future(s);
 }
 
+void session_set_kv(Session *s, KvPrecision p) {
+    if (p == s->eng.cache.kind.precision)
+        return;
+    session_reset(s); // the history's marks describe the old storage: start the prompt again
+    kvcache_set_precision(&s->eng.cache, p);
+}
+
 void session_set_verify(Session *s, bool on) {
     s->verify = on;
     if (s->shadow.model)

@@ -114,6 +114,9 @@ KvStatus session_fault(const Session *s, KvError *err);
 bool session_back(Session *s);
 // Mode of the next steps; works between any two steps (turning the cache on rebuilds it).
 void session_set_mode(Session *s, CacheMode mode);
+// Precision of the cache's keys and values (kv_precision_check must accept it for the model):
+// the session goes back to its prompt (no steps) and the next steps store in p.
+void session_set_kv(Session *s, KvPrecision p);
 // Verification on or off: with it on, every step also runs the other mode (not counted) and
 // records the largest logit difference.
 void session_set_verify(Session *s, bool on);
