@@ -566,3 +566,132 @@ Test(kvprecision, bad_kinds_refused) {
             cr_assert_eq(kv_precision_check(&hs6, k, "--kv", &err), KV_OK, "%d", k);
     cr_assert_eq(kv_precision_check(&qshape, KV_PRECISION_KIVI2, "--kv", &err), KV_OK);
 }
+
+// ----------------------------------------------------------------------------------------------
+// --kv on the command line: one line `kvscope: --kv: <problem>`, exit 2, for each bad case
+
+TestSuite(kvcli, .fini = tu_leak_check);
+
+// A random model (head size hs: dim 4*hs, 4 heads, 2 kv heads) and a tokenizer in a fresh folder.
+static char *kv_files(int hs, char **model, char **tok) {
+    if (!tu_kvscope_bin())
+        cr_skip_test("KVSCOPE_BIN not set");
+    char *dir = tu_tmpdir();
+    cr_assert_not_null(dir);
+    *model = tu_join(dir, "model.bin");
+    *tok = tu_join(dir, "tok.bin");
+    const ModelConfig c = tu_config(4 * hs, 64, 2, 4, 2, 400, 48, false);
+    KvError err = {0};
+    cr_assert_eq(tu_write_random_checkpoint(*model, &c, 5, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(tu_write_tokenizer(*tok, 400, &err), KV_OK, "%s", err.msg);
+    return dir;
+}
+
+static void kv_run(TuRun *r, const char *const *args) {
+    char *argv[32];
+    int n = 0;
+    argv[n++] = (char *)tu_kvscope_bin();
+    for (int i = 0; args[i] && n < 31; i++)
+        argv[n++] = (char *)args[i];
+    argv[n] = NULL;
+    cr_assert(tu_run(argv, 60, r), "cannot run %s", argv[0]);
+}
+
+static void kv_bad(const char *const *args, const char *want) {
+    TuRun r;
+    kv_run(&r, args);
+    cr_assert(!tu_has_sanitizer_report(r.err), "sanitizer report:\n%s", r.err);
+    cr_assert_eq(r.status, 2, "exit status %d; stderr: %s", r.status, r.err);
+    cr_assert_eq(tu_count_lines(r.err), 1, "stderr:\n%s", r.err);
+    cr_assert(strncmp(r.err, "kvscope: --kv: ", 15) == 0, "stderr: %s", r.err);
+    cr_assert(strstr(r.err, want), "stderr \"%s\" does not say \"%s\"", r.err, want);
+    tu_run_free(&r);
+}
+
+Test(kvcli, unknown_kind, .timeout = 60) {
+    char *model, *tok, *dir = kv_files(8, &model, &tok);
+    for (int c = 0; c < 3; c++) {
+        const char *cmd = c == 0 ? "generate" : c == 1 ? "render" : "run";
+        kv_bad((const char *[]){cmd, "--kv", "int3", "--model", model, "--tokenizer", tok,
+                                "--prompt", "hi", NULL},
+               "unknown kind 'int3'");
+    }
+    kv_bad((const char *[]){"generate", "--prompt", "hi", "--kv", "KIVI2", NULL}, "unknown kind");
+    free(model), free(tok), tu_rmtree(dir);
+}
+
+Test(kvcli, missing_kind, .timeout = 60) {
+    kv_bad((const char *[]){"generate", "--prompt", "hi", "--kv", NULL}, "needs a value");
+}
+
+Test(kvcli, head_size_cannot_use_kind, .timeout = 60) {
+    char *model, *tok, *dir = kv_files(6, &model, &tok);
+    kv_bad((const char *[]){"generate", "--model", model, "--tokenizer", tok, "--prompt", "hi",
+                            "-n", "2", "--kv", "kivi2", NULL},
+           "head size 6 is not a multiple of 4");
+    kv_bad((const char *[]){"render", "--model", model, "--tokenizer", tok, "--prompt", "hi",
+                            "--steps", "2", "--kv", "kivi2", "-o", "never.png", NULL},
+           "kivi2 packs 4 values");
+    // the same model takes the kinds its head size can use
+    TuRun r;
+    kv_run(&r, (const char *[]){"generate", "--model", model, "--tokenizer", tok, "--prompt", "hi",
+                                "-n", "40", "--kv", "kivi4", NULL});
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    tu_run_free(&r);
+    free(model), free(tok), tu_rmtree(dir);
+}
+
+Test(kvcli, no_cache_keeps_nothing_to_quantize, .timeout = 60) {
+    kv_bad((const char *[]){"generate", "--prompt", "hi", "-n", "2", "--no-cache", "--kv", "int8",
+                            NULL},
+           "--no-cache keeps none");
+}
+
+// --kv really changes what generation computes: --verify compares every step with the f32
+// no-cache recompute, which int4 cannot match bit for bit and f32 does.
+Test(kvcli, kind_reaches_the_engine, .timeout = 60) {
+    char *model, *tok, *dir = kv_files(8, &model, &tok);
+    float diff[2];
+    for (int k = 0; k < 2; k++) {
+        TuRun r;
+        kv_run(&r, (const char *[]){"generate", "--model", model, "--tokenizer", tok, "--prompt",
+                                    "hi", "-n", "3", "--verify", "--kv", k ? "int4" : "f32", NULL});
+        cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+        // the last column of the last table row is max|dlogit|
+        size_t n = strlen(r.err);
+        cr_assert(n > 1 && r.err[n - 1] == '\n', "stderr: %s", r.err);
+        r.err[n - 1] = '\0';
+        diff[k] = strtof(strrchr(r.err, ' ') + 1, NULL);
+        tu_run_free(&r);
+    }
+    cr_assert_eq(diff[0], 0.0f, "f32 is bit-identical to the recompute");
+    cr_assert(diff[1] > 0.0f, "int4 moved the logits");
+    free(model), free(tok), tu_rmtree(dir);
+}
+
+// `kvscope info` prints each kind's bytes per token from the one formula, and why a kind the
+// model's head size cannot use is not usable.
+Test(kvcli, info_bytes_per_token_per_kind, .timeout = 60) {
+    for (int hs = 6; hs <= 8; hs += 2) {
+        char *model, *tok, *dir = kv_files(hs, &model, &tok);
+        TuRun r;
+        kv_run(&r, (const char *[]){"info", "--model", model, "--tokenizer", tok, NULL});
+        cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+        const ModelConfig c = tu_config(4 * hs, 64, 2, 4, 2, 400, 48, false);
+        for (int k = 1; k < KV_PRECISIONS; k++) {
+            char want[128];
+            const bool kivi = k >= KV_PRECISION_KIVI2;
+            if (hs == 6 && k == KV_PRECISION_KIVI2)
+                snprintf(want, sizeof want,
+                         "kv_bytes_per_token_kivi2 unusable (kivi2: kivi2 "
+                         "packs 4 values");
+            else
+                snprintf(want, sizeof want, "kv_bytes_per_token_%s %g (", kv_precision_name(k),
+                         kivi ? (double)config_kv_bytes_precision(&c, k, 32) / 32
+                              : (double)config_kv_bytes_precision(&c, k, 1));
+            cr_assert(strstr(r.out, want), "no \"%s\" in:\n%s", want, r.out);
+        }
+        tu_run_free(&r);
+        free(model), free(tok), tu_rmtree(dir);
+    }
+}
