@@ -695,3 +695,48 @@ Test(kvcli, info_bytes_per_token_per_kind, .timeout = 60) {
         free(model), free(tok), tu_rmtree(dir);
     }
 }
+
+// ----------------------------------------------------------------------------------------------
+// kvtrain kv: the teacher-forced comparison behind the README's table
+
+#include "train/train.h"
+
+Test(kvprecision, teacher_forced_table, .timeout = 120) {
+    ModelConfig c = qshape;
+    c.vocab_size = 400; // tu_tokenizer's layout needs at least 354 pieces
+    Model m;
+    qmodel(&m, &c);
+    Tokenizer t;
+    KvError err = {0};
+    cr_assert_eq(tu_tokenizer(&t, c.vocab_size, &err), KV_OK, "%s", err.msg);
+    int n = 0, n2 = 0;
+    int *tok = kveval_heldout(&t, 400, &n), *again = kveval_heldout(&t, 400, &n2);
+    cr_assert(n == 400 && n2 == 400 && memcmp(tok, again, sizeof(int) * 400) == 0);
+    cr_assert_eq(tok[0], TOKEN_BOS);
+    KvEvalResult r[KV_PRECISIONS];
+    for (int k = 0; k < KV_PRECISIONS; k++) {
+        cr_assert_eq(kveval_kind(&m, tok, n, k, &r[k], &err), KV_OK, "%s", err.msg);
+        cr_assert_eq(r[k].predictions, 400 - 3, "three windows of 160, 160 and 80");
+        cr_assert_eq(r[k].window, 160);
+        cr_assert(isfinite(r[k].nll) && r[k].nll > 0);
+    }
+    cr_assert(r[0].kl == 0 && r[0].agree == r[0].predictions && r[0].max_logit_diff == 0 &&
+                  r[0].attn_l1_mean == 0,
+              "f32 against f32 is exact");
+    for (int k = 1; k < KV_PRECISIONS; k++)
+        cr_assert(r[k].kl > 0 && r[k].max_logit_diff > 0 && r[k].attn_l1_mean > 0, "%s",
+                  kv_precision_name(k));
+    cr_assert(r[KV_PRECISION_INT4].kl > r[KV_PRECISION_INT8].kl, "fewer bits, more drift");
+    cr_assert(r[KV_PRECISION_KIVI2].kl > r[KV_PRECISION_KIVI4].kl);
+    cr_assert_eq(r[0].bytes_per_token, (double)config_kv_bytes_per_token(&m.cfg));
+    cr_assert_eq(r[KV_PRECISION_INT8].bytes_per_token,
+                 (double)config_kv_bytes_precision(&m.cfg, KV_PRECISION_INT8, 1));
+    // KIVI at 160 positions: 128 quantized, 32 in f32
+    cr_assert_eq(r[KV_PRECISION_KIVI2].bytes_per_token,
+                 (double)(config_kv_bytes_precision(&m.cfg, KV_PRECISION_KIVI2, 128) +
+                          32 * config_kv_bytes_per_token(&m.cfg)) /
+                     160.0);
+    free(tok), free(again);
+    tokenizer_free(&t);
+    model_free(&m);
+}
