@@ -373,16 +373,17 @@ static void dequantize_rows(const KvCache *kc, int layer, int g, int lo, int hi,
         const int bits = kv_precision_bits(p);
         const size_t run = kvq_asym_bytes(G, bits), groups = (size_t)kc->capacity / G;
         const size_t g0 = ((size_t)layer * (size_t)kc->n_kv_heads + (size_t)g) * groups;
-        for (int i = lo; i < hi && i < nq;) { // quantized: by key group
+        for (int i = lo; i < hi && i < nq;) { // quantized: keys by group, values by row
             const int j = i / G, n = (j + 1) * G < hi ? (j + 1) * G - i : hi - i;
             const size_t gi = g0 + (size_t)j;
             kvq_unkey_group(dk + (size_t)i * hs, hs, q->kq + gi * hs * run, q->ks + gi * hs,
                             q->kz + gi * hs, (int)hs, bits, i - j * G, n);
-            for (int t = i; t < i + n; t++)
-                kvq_unasym(dv + (size_t)t * hs, 1, q->vq + (r0 + (size_t)t) * q->row_bytes,
-                           q->vs[r0 + (size_t)t], q->vz[r0 + (size_t)t], (int)hs, bits);
             i += n;
         }
+        const int vq_hi = hi < nq ? hi : nq;
+        if (lo < vq_hi)
+            kvq_unrows_asym(dv + (size_t)lo * hs, q->vq + (r0 + (size_t)lo) * q->row_bytes,
+                            q->vs + r0 + lo, q->vz + r0 + lo, vq_hi - lo, (int)hs, bits);
         const int f0 = lo > nq ? lo : nq; // the f32 tail
         if (f0 < hi) {
             memcpy(dk + (size_t)f0 * hs, kc->keys + (r0 + (size_t)f0) * hs,
@@ -392,26 +393,23 @@ static void dequantize_rows(const KvCache *kc, int layer, int g, int lo, int hi,
         }
         return;
     }
-    for (int i = lo; i < hi; i++) {
-        const size_t r = r0 + (size_t)i;
-        const uint8_t *kr = q->kq + r * q->row_bytes, *vr = q->vq + r * q->row_bytes;
-        float *ko = dk + (size_t)i * hs, *vo = dv + (size_t)i * hs;
-        switch (p) {
-        case KV_PRECISION_BF16:
-            kvq_unrow_bf16(ko, (const uint16_t *)(const void *)kr, (int)hs);
-            kvq_unrow_bf16(vo, (const uint16_t *)(const void *)vr, (int)hs);
-            break;
-        case KV_PRECISION_INT8:
-            kvq_unrow_int8(ko, (const int8_t *)kr, q->ks[r], (int)hs);
-            kvq_unrow_int8(vo, (const int8_t *)vr, q->vs[r], (int)hs);
-            break;
-        case KV_PRECISION_INT4:
-            kvq_unasym(ko, 1, kr, q->ks[r], q->kz[r], (int)hs, 4);
-            kvq_unasym(vo, 1, vr, q->vs[r], q->vz[r], (int)hs, 4);
-            break;
-        default:
-            assert(!"not a row-packed precision");
-        }
+    const size_t r = r0 + (size_t)lo, n = (size_t)(hi - lo);
+    float *ko = dk + (size_t)lo * hs, *vo = dv + (size_t)lo * hs;
+    switch (p) {
+    case KV_PRECISION_BF16:
+        kvq_unrows_bf16(ko, (const uint16_t *)(const void *)(q->kq + r * q->row_bytes), n * hs);
+        kvq_unrows_bf16(vo, (const uint16_t *)(const void *)(q->vq + r * q->row_bytes), n * hs);
+        break;
+    case KV_PRECISION_INT8:
+        kvq_unrows_int8(ko, (const int8_t *)(q->kq + r * q->row_bytes), q->ks + r, (int)n, (int)hs);
+        kvq_unrows_int8(vo, (const int8_t *)(q->vq + r * q->row_bytes), q->vs + r, (int)n, (int)hs);
+        break;
+    case KV_PRECISION_INT4:
+        kvq_unrows_asym(ko, q->kq + r * q->row_bytes, q->ks + r, q->kz + r, (int)n, (int)hs, 4);
+        kvq_unrows_asym(vo, q->vq + r * q->row_bytes, q->vs + r, q->vz + r, (int)n, (int)hs, 4);
+        break;
+    default:
+        assert(!"not a row-packed precision");
     }
 }
 

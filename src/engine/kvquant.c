@@ -14,6 +14,15 @@
 // ----------------------------------------------------------------------------------------------
 // Helpers
 
+// The read-back loops run for every cached row on every decode step: as kernels.c does, GCC
+// builds them twice, for AVX2 and for any x86-64, and the loader picks one. (The standard C
+// mode keeps a * b + c two roundings in both: no fused multiply-add is contracted.)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define KVQ_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define KVQ_CLONES
+#endif
+
 // A read-back value: a product that overflowed is the largest float of its sign.
 static inline float saturate(float v) {
     if (v > FLT_MAX)
@@ -77,11 +86,10 @@ void kvq_row_bf16(uint16_t *q, const float *x, int n) {
         q[i] = kvq_bf16(x[i]);
 }
 
-void kvq_unrow_bf16(float *out, const uint16_t *q, int n) {
-    for (int i = 0; i < n; i++) {
-        const uint32_t u = (uint32_t)q[i] << 16;
-        memcpy(out + i, &u, sizeof u);
-    }
+KVQ_CLONES void kvq_unrow_bf16(float *restrict out, const uint16_t *restrict q, int n) {
+    uint32_t *restrict u = (uint32_t *)(void *)out; // a float's bits (out holds floats after)
+    for (int i = 0; i < n; i++)
+        u[i] = (uint32_t)q[i] << 16;
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -100,7 +108,12 @@ float kvq_row_int8(int8_t *q, const float *x, int n) {
     return scale;
 }
 
-void kvq_unrow_int8(float *out, const int8_t *q, float scale, int n) {
+KVQ_CLONES void kvq_unrow_int8(float *restrict out, const int8_t *restrict q, float scale, int n) {
+    if (scale < FLT_MAX / 128.0f) { // 127 * scale cannot overflow: the plain loop
+        for (int i = 0; i < n; i++)
+            out[i] = (float)q[i] * scale;
+        return;
+    }
     for (int i = 0; i < n; i++)
         out[i] = saturate((float)q[i] * scale);
 }
@@ -144,9 +157,29 @@ void kvq_asym(uint8_t *q, float *scale_out, float *lo_out, const float *x, size_
     *lo_out = lo;
 }
 
-void kvq_unasym(float *out, size_t stride, const uint8_t *q, float scale, float lo, int n,
-                int bits) {
+// q * scale + lo cannot overflow for any q of `bits` bits: the plain loops apply.
+static inline bool asym_plain(float scale, float lo, int bits) {
+    return scale < FLT_MAX / (float)(2 << bits) && fabsf(lo) < FLT_MAX / 2.0f;
+}
+
+KVQ_CLONES void kvq_unasym(float *restrict out, size_t stride, const uint8_t *restrict q,
+                           float scale, float lo, int n, int bits) {
     const int per = 8 / bits, mask = (1 << bits) - 1;
+    if (stride == 1 && asym_plain(scale, lo, bits)) {
+        if (bits == 4)
+            for (int j = 0; j < n / 2; j++) {
+                out[2 * j] = (float)(q[j] & 15) * scale + lo;
+                out[2 * j + 1] = (float)(q[j] >> 4) * scale + lo;
+            }
+        else
+            for (int j = 0; j < n / 4; j++) {
+                out[4 * j] = (float)(q[j] & 3) * scale + lo;
+                out[4 * j + 1] = (float)(q[j] >> 2 & 3) * scale + lo;
+                out[4 * j + 2] = (float)(q[j] >> 4 & 3) * scale + lo;
+                out[4 * j + 3] = (float)(q[j] >> 6) * scale + lo;
+            }
+        return;
+    }
     if (wide_scale(scale, bits)) {
         for (int i = 0; i < n; i++)
             out[(size_t)i * stride] =
@@ -156,6 +189,58 @@ void kvq_unasym(float *out, size_t stride, const uint8_t *q, float scale, float 
     for (int i = 0; i < n; i++) {
         const int qi = (q[i / per] >> ((i % per) * bits)) & mask;
         out[(size_t)i * stride] = saturate((float)qi * scale + lo);
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// Many rows at once: one call per kv head and step instead of one per row, loops the compiler
+// vectorizes; a row whose scale needs a guard goes through the row function
+
+KVQ_CLONES void kvq_unrows_bf16(float *restrict out, const uint16_t *restrict q, size_t n) {
+    uint32_t *restrict u = (uint32_t *)(void *)out;
+    for (size_t i = 0; i < n; i++)
+        u[i] = (uint32_t)q[i] << 16;
+}
+
+KVQ_CLONES void kvq_unrows_int8(float *restrict out, const int8_t *restrict q,
+                                const float *restrict scale, int rows, int hs) {
+    for (int r = 0; r < rows; r++) {
+        const float s = scale[r];
+        const int8_t *qr = q + (size_t)r * hs;
+        float *o = out + (size_t)r * hs;
+        if (!(s < FLT_MAX / 128.0f)) {
+            kvq_unrow_int8(o, qr, s, hs);
+            continue;
+        }
+        for (int i = 0; i < hs; i++)
+            o[i] = (float)qr[i] * s;
+    }
+}
+
+KVQ_CLONES void kvq_unrows_asym(float *restrict out, const uint8_t *restrict q,
+                                const float *restrict scale, const float *restrict lo, int rows,
+                                int hs, int bits) {
+    const size_t rb = kvq_asym_bytes(hs, bits);
+    for (int r = 0; r < rows; r++) {
+        const float s = scale[r], z = lo[r];
+        const uint8_t *qr = q + (size_t)r * rb;
+        float *o = out + (size_t)r * hs;
+        if (!asym_plain(s, z, bits)) {
+            kvq_unasym(o, 1, qr, s, z, hs, bits);
+            continue;
+        }
+        if (bits == 4)
+            for (size_t j = 0; j < rb; j++) {
+                o[2 * j] = (float)(qr[j] & 15) * s + z;
+                o[2 * j + 1] = (float)(qr[j] >> 4) * s + z;
+            }
+        else
+            for (size_t j = 0; j < rb; j++) {
+                o[4 * j] = (float)(qr[j] & 3) * s + z;
+                o[4 * j + 1] = (float)(qr[j] >> 2 & 3) * s + z;
+                o[4 * j + 2] = (float)(qr[j] >> 4 & 3) * s + z;
+                o[4 * j + 3] = (float)(qr[j] >> 6) * s + z;
+            }
     }
 }
 
@@ -182,6 +267,14 @@ void kvq_unkey_group(float *rows, size_t stride, const uint8_t *q, const float *
         const uint8_t *qc = q + (size_t)c * run;
         const float s = scale[c], z = lo[c];
         const bool wide = wide_scale(s, bits);
+        float *restrict col = rows + c;
+        if (asym_plain(s, z, bits)) { // the channel's 32 values byte by byte, then into rows
+            float v[KVQ_KIVI_GROUP];
+            kvq_unrows_asym(v, qc, &s, &z, 1, KVQ_KIVI_GROUP, bits);
+            for (int i = i0; i < i0 + n; i++)
+                col[(size_t)(i - i0) * stride] = v[i];
+            continue;
+        }
         for (int i = i0; i < i0 + n; i++) {
             const int qi = (qc[i / per] >> ((i % per) * bits)) & mask;
             rows[(size_t)(i - i0) * stride + (size_t)c] =

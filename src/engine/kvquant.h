@@ -49,6 +49,13 @@ void kvq_asym(uint8_t *q, float *scale, float *lo, const float *x, size_t stride
 void kvq_unasym(float *out, size_t stride, const uint8_t *q, float scale, float lo, int n,
                 int bits);
 
+// ---- many rows at once (what attention's read back runs on): `rows` rows of hs values, packed
+// rows contiguous, one scale (and zero point) per row; the same numbers as row by row.
+void kvq_unrows_bf16(float *out, const uint16_t *q, size_t n_values);
+void kvq_unrows_int8(float *out, const int8_t *q, const float *scale, int rows, int hs);
+void kvq_unrows_asym(float *out, const uint8_t *q, const float *scale, const float *lo, int rows,
+                     int hs, int bits);
+
 // ---- KIVI key group: G positions (rows `stride` floats apart) of hs channels, each channel
 // quantized over the G positions with kvq_asym. q holds hs runs of kvq_asym_bytes(G, bits) bytes,
 // scale and lo hs floats each.
