@@ -740,3 +740,104 @@ Test(kvprecision, teacher_forced_table, .timeout = 120) {
     tokenizer_free(&t);
     model_free(&m);
 }
+
+// ----------------------------------------------------------------------------------------------
+// The picture: a quantized cell is cut into stripes (fewer for fewer bits), f32 cells are solid,
+// KIVI's newest positions solid beside its quantized ones; the record says which
+
+#include "view/view.h"
+
+#include <cairo.h>
+
+// Mean colour of band `band` of `bands` equal horizontal bands of r (its middle row, the middle
+// half of its width).
+static void band_rgb(cairo_surface_t *img, SceneRect r, int band, int bands, double out[3]) {
+    const unsigned char *d = cairo_image_surface_get_data(img);
+    const int stride = cairo_image_surface_get_stride(img);
+    const double h = r.h / bands;
+    cr_assert(h >= 2, "bands of %.1f px", h);
+    const int yc = (int)floor(r.y + (band + 0.5) * h); // the row through the band's middle
+    double sum[3] = {0};
+    int n = 0;
+    for (int y = yc; y <= yc; y++)
+        for (int x = (int)ceil(r.x + r.w / 4); x < (int)floor(r.x + 3 * r.w / 4); x++) {
+            uint32_t p;
+            memcpy(&p, d + (size_t)y * stride + (size_t)x * 4, sizeof p);
+            sum[0] += p >> 16 & 255, sum[1] += p >> 8 & 255, sum[2] += p & 255;
+            n++;
+        }
+    cr_assert(n > 0, "band too small to sample");
+    for (int k = 0; k < 3; k++)
+        out[k] = sum[k] / n;
+}
+
+// Whether band 0 (a gap when striped) differs clearly from band 1 (a stripe).
+static bool striped(cairo_surface_t *img, SceneRect r, int bands) {
+    double a[3], b[3];
+    band_rgb(img, r, 0, bands, a);
+    band_rgb(img, r, 1, bands, b);
+    return fabs(a[0] - b[0]) + fabs(a[1] - b[1]) + fabs(a[2] - b[2]) > 60;
+}
+
+static cairo_surface_t *draw(const Session *s, const View *v) {
+    cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1280, 720);
+    cairo_t *cr = cairo_create(img);
+    scene_draw(cr, s, v, 1280, 720, 1.0);
+    cr_assert_eq(cairo_status(cr), CAIRO_STATUS_SUCCESS);
+    cairo_destroy(cr);
+    cairo_surface_flush(img);
+    return img;
+}
+
+Test(kvprecision, cells_look_like_their_precision, .timeout = 120) {
+    static const KvPrecision kinds[] = {KV_PRECISION_F32, KV_PRECISION_INT8, KV_PRECISION_INT4,
+                                        KV_PRECISION_KIVI2};
+    static const int stripes[] = {0, 3, 2, 1};
+    for (int k = 0; k < 4; k++) {
+        Model m;
+        Tokenizer t;
+        Session s;
+        KvError err = {0};
+        const ModelConfig c = tu_config(48, 96, 3, 4, 2, 400, 256, false); // head size 12
+        cr_assert_eq(tu_session_open(&m, &t, &s, &c, 7, &err), KV_OK, "%s", err.msg);
+        cr_assert_eq(session_set_prompt(&s, "the cat sat on the mat", &err), KV_OK, "%s", err.msg);
+        session_set_kv(&s, kinds[k]);
+        const int steps = kinds[k] == KV_PRECISION_KIVI2 ? 100 : 6;
+        for (int i = 0; i < steps; i++)
+            cr_assert(session_step(&s));
+        const StepRecord *r = session_last(&s);
+        const int len = r->pos + 1;
+        const int q = kinds[k] == KV_PRECISION_F32    ? 0
+                      : kinds[k] == KV_PRECISION_KIVI2 ? (len - 32) / 32 * 32
+                                                       : len;
+        cr_assert_eq(r->kv, kinds[k]);
+        cr_assert_eq(r->kv_quantized, q, "%s: %d quantized, want %d", kv_precision_name(kinds[k]),
+                     r->kv_quantized, q);
+        cr_assert_eq(r->kv_bytes_f32, (uint64_t)len * config_kv_bytes_per_token(&c));
+        cr_assert(kinds[k] == KV_PRECISION_F32 ? r->kv_bytes_resident == r->kv_bytes_f32
+                                               : r->kv_bytes_resident < r->kv_bytes_f32);
+        View v;
+        view_init(&v);
+        SceneLayout L;
+        scene_layout(&s, &v, 1280, 720, &L);
+        cairo_surface_t *img = draw(&s, &v);
+        for (int i = L.first; i < r->pos; i++)
+            for (int l = 0; l < L.n_layers; l++) {
+                SceneRect b;
+                cr_assert(scene_block_box(&L, i, l, &b));
+                const bool want = i < q;
+                cr_assert_eq(striped(img, b, 2 * (want ? stripes[k] : 1) + 1), want,
+                             "%s: cell %d, layer %d", kv_precision_name(kinds[k]), i, l);
+            }
+        if (kinds[k] == KV_PRECISION_KIVI2) { // the strip of earlier positions: 0 .. q-1 cut
+            cr_assert(L.first > q && L.strip_w > 0, "first %d, quantized %d", L.first, q);
+            const double w = L.strip_w / L.first;
+            SceneRect cut = {L.strip_x, L.blocks.y, w * q, L.block_h};
+            SceneRect solid = {L.strip_x + w * q, L.blocks.y, w * (L.first - q), L.block_h};
+            cr_assert(striped(img, cut, 3), "the quantized run of the strip is cut");
+            cr_assert(!striped(img, solid, 3), "KIVI's f32 positions stay solid");
+        }
+        cairo_surface_destroy(img);
+        tu_session_close(&m, &t, &s);
+    }
+}
