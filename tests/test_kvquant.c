@@ -841,3 +841,59 @@ Test(kvprecision, cells_look_like_their_precision, .timeout = 120) {
         tu_session_close(&m, &t, &s);
     }
 }
+
+// ----------------------------------------------------------------------------------------------
+// `kv KIND` in a lesson: parsed, checked against the model (with file and line), played
+
+#include "lesson/lesson.h"
+
+static const Preset kv_presets[] = {{"narrative", "Once upon a time"}, {NULL, NULL}};
+
+static KvStatus kv_lesson(Lesson *l, const char *text, KvError *err) {
+    return lesson_parse(l, "k.lesson", text, strlen(text), kv_presets, err);
+}
+
+Test(kvprecision, lesson_kv_command) {
+    Lesson l;
+    KvError err = {0};
+    cr_assert_eq(kv_lesson(&l, "preset narrative\nkv int3\nbeat\n", &err), KV_ERR_INPUT);
+    cr_assert_str_eq(err.msg,
+                     "k.lesson:2: kv: unknown kind 'int3' (f32, bf16, int8, int4, kivi2 or kivi4)");
+    cr_assert_eq(kv_lesson(&l, "preset narrative\n\nkv\nbeat\n", &err), KV_ERR_INPUT);
+    cr_assert(strstr(err.msg, "k.lesson:3: kv: needs a kind"), "%s", err.msg);
+    cr_assert_eq(kv_lesson(&l, "preset narrative\nkv int8 int4\nbeat\n", &err), KV_ERR_INPUT);
+    cr_assert(strstr(err.msg, "k.lesson:2: kv: extra argument 'int4'"), "%s", err.msg);
+
+    // a model whose head size (6) kivi2 cannot use: refused by the check, with the line
+    const char *text = "preset narrative\nstep 2\nbeat\nkv kivi2\nstep 1\nbeat\n";
+    cr_assert_eq(kv_lesson(&l, text, &err), KV_OK, "%s", err.msg);
+    Model m;
+    Tokenizer t;
+    Session s;
+    ModelConfig c = tu_config(24, 48, 2, 4, 2, 400, 64, false);
+    cr_assert_eq(tu_session_open(&m, &t, &s, &c, 3, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(lesson_check(&l, &m, &t, &err), KV_ERR_INPUT);
+    cr_assert(strstr(err.msg, "k.lesson:4: kv: kivi2 packs 4 values") &&
+                  strstr(err.msg, "head size 6"),
+              "%s", err.msg);
+    lesson_free(&l);
+    tu_session_close(&m, &t, &s);
+
+    // played: the kind reaches the session, and going back a beat replays from f32
+    c = tu_config(32, 64, 2, 4, 2, 400, 64, false);
+    cr_assert_eq(tu_session_open(&m, &t, &s, &c, 3, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(kv_lesson(&l, "preset narrative\nstep 2\nbeat\nkv int4\nstep 3\nbeat\n", &err),
+                 KV_OK, "%s", err.msg);
+    cr_assert_eq(lesson_check(&l, &m, &t, &err), KV_OK, "%s", err.msg);
+    LessonPlayer p;
+    lesson_player_init(&p, &l, &s);
+    cr_assert_eq(lesson_player_goto(&p, 1, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(s.eng.cache.kind.precision, KV_PRECISION_INT4);
+    cr_assert_eq(s.cursor, 3, "kv went back to the prompt, then 3 steps");
+    cr_assert_eq(session_last(&s)->kv, KV_PRECISION_INT4);
+    cr_assert_eq(lesson_player_goto(&p, 0, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(s.eng.cache.kind.precision, KV_PRECISION_F32);
+    cr_assert_eq(session_last(&s)->kv, KV_PRECISION_F32);
+    lesson_free(&l);
+    tu_session_close(&m, &t, &s);
+}

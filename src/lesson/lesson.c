@@ -12,7 +12,7 @@
 const char *const lesson_op_names[LESSON_OPS] = {
     "title", "model",  "tokenizer", "prompt", "temperature", "top-k", "top-p", "seed",
     "cache", "verify", "step",      "back",   "reset",       "view",  "layer", "head",
-    "theme", "zoom",   "panels",    "caption", "text",       "beat",
+    "theme", "zoom",   "panels",    "caption", "text",       "beat",  "kv",
 };
 
 // ----------------------------------------------------------------------------------------------
@@ -309,6 +309,7 @@ static KvStatus parse_line(Parser *p, const char *cmd, char *rest) {
             [LESSON_LAYER] = "a layer number or all", [LESSON_HEAD] = "a head number, mean or each",
             [LESSON_THEME] = "dark or light",    [LESSON_ZOOM] = "a number",
             [LESSON_PANELS] = "on or off",
+            [LESSON_KV] = "a kind (f32, bf16, int8, int4, kivi2 or kivi4)",
         };
         return fail(p, "%s: needs %s", cmd, what[op]);
     }
@@ -410,6 +411,14 @@ static KvStatus parse_line(Parser *p, const char *cmd, char *rest) {
         p->l->beats[p->l->n_beats++] = p->l->n_cmds;
         p->caption_line = 0;
         break;
+    case LESSON_KV: {
+        KvPrecision kp;
+        KvError e = {0};
+        if (kv_precision_parse("kv", a, &kp, &e))
+            return fail(p, "%s", e.msg);
+        c.n = kp;
+        break;
+    }
     default: // LESSON_RESET
         break;
     }
@@ -576,6 +585,13 @@ KvStatus lesson_check(const Lesson *l, const Model *m, const Tokenizer *t, KvErr
         case LESSON_RESET:
             cursor = 0;
             break;
+        case LESSON_KV: { // the model's head size must fit the kind's packing
+            KvError e = {0};
+            if (kv_precision_check(c, (KvPrecision)cmd->n, "kv", &e))
+                st = kv_error(err, KV_ERR_INPUT, "%s:%d: %s", l->path, cmd->line, e.msg);
+            cursor = 0;
+            break;
+        }
         case LESSON_LAYER:
             if (cmd->n >= c->n_layers)
                 st = kv_error(err, KV_ERR_INPUT, "%s:%d: layer %ld: the model has %d layers",
