@@ -276,9 +276,12 @@ Test(kvquant, kivi_key_group_per_channel) {
                 cr_assert_eq(back[i * HS + 3], nq[i % 4]);
             }
         }
-        if (bits == 2)
-            for (int b = 0; b < 8; b++) // channel 0, four positions per byte: 0 1 2 3
-                cr_assert_eq(q[b], 0xe4, "byte %d: 0x%02x", b, q[b]);
+        if (bits == 2) // one byte per position: channels 0 1 2 3, low bits first
+            for (int i = 0; i < G; i++) {
+                static const int t2[4] = {0, 3, 0, 2}, n2[4] = {0, 3, 2, 2};
+                const int want = i % 4 | 0 << 2 | (i == 31 ? 2 : t2[i % 4]) << 4 | n2[i % 4] << 6;
+                cr_assert_eq(q[i], want, "position %d: 0x%02x, want 0x%02x", i, q[i], want);
+            }
         // a part of the group: positions 5 .. 9 only
         float part[5 * HS];
         kvq_unkey_group(part, HS, q, scale, lo, HS, bits, 5, 5);

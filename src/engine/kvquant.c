@@ -17,8 +17,10 @@
 // The read-back loops run for every cached row on every decode step: as kernels.c does, GCC
 // builds them twice, for AVX2 and for any x86-64, and the loader picks one. (The standard C
 // mode keeps a * b + c two roundings in both: no fused multiply-add is contracted.)
+// -O2's cost model vectorizes no loop whose trip count is not known to fit the vector width; these
+// loops run over a head size known only at run time, so they ask for the full vectorizer.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define KVQ_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define KVQ_CLONES __attribute__((target_clones("arch=x86-64-v3", "default"), optimize("O3")))
 #else
 #define KVQ_CLONES
 #endif
@@ -95,7 +97,7 @@ KVQ_CLONES void kvq_unrow_bf16(float *restrict out, const uint16_t *restrict q, 
 // ----------------------------------------------------------------------------------------------
 // int8: symmetric, one scale per row
 
-float kvq_row_int8(int8_t *q, const float *x, int n) {
+KVQ_CLONES float kvq_row_int8(int8_t *q, const float *x, int n) {
     float m = 0.0f;
     for (int i = 0; i < n; i++) {
         const float a = fabsf(x[i]);
@@ -126,8 +128,8 @@ size_t kvq_asym_bytes(int n, int bits) {
     return (size_t)n * (size_t)bits / 8;
 }
 
-void kvq_asym(uint8_t *q, float *scale_out, float *lo_out, const float *x, size_t stride, int n,
-              int bits) {
+KVQ_CLONES void kvq_asym(uint8_t *q, float *scale_out, float *lo_out, const float *x, size_t stride,
+                         int n, int bits) {
     const int per = 8 / bits, levels = (1 << bits) - 1;
     float lo = x[0], hi = x[0];
     for (int i = 1; i < n; i++) {
@@ -251,34 +253,51 @@ size_t kvq_key_group_bytes(int hs, int bits) {
     return (size_t)hs * (kvq_asym_bytes(KVQ_KIVI_GROUP, bits) + 2 * sizeof(float));
 }
 
-void kvq_key_group(uint8_t *q, float *scale, float *lo, const float *rows, size_t stride, int hs,
-                   int bits) {
-    const size_t run = kvq_asym_bytes(KVQ_KIVI_GROUP, bits);
-    for (int c = 0; c < hs; c++)
-        kvq_asym(q + (size_t)c * run, scale + c, lo + c, rows + c, stride, KVQ_KIVI_GROUP, bits);
+KVQ_CLONES void kvq_key_group(uint8_t *q, float *scale, float *lo, const float *rows, size_t stride,
+                              int hs, int bits) {
+    const int per = 8 / bits, mask = (1 << bits) - 1;
+    const size_t rb = kvq_asym_bytes(hs, bits);
+    memset(q, 0, (size_t)KVQ_KIVI_GROUP * rb);
+    for (int c = 0; c < hs; c++) { // each channel by the rule, then its values into the rows
+        uint8_t ch[KVQ_KIVI_GROUP / 2];
+        kvq_asym(ch, scale + c, lo + c, rows + c, stride, KVQ_KIVI_GROUP, bits);
+        for (int i = 0; i < KVQ_KIVI_GROUP; i++) {
+            const int qi = (ch[i / per] >> ((i % per) * bits)) & mask;
+            q[(size_t)i * rb + (size_t)(c / per)] |= (uint8_t)(qi << ((c % per) * bits));
+        }
+    }
 }
 
-void kvq_unkey_group(float *rows, size_t stride, const uint8_t *q, const float *scale,
-                     const float *lo, int hs, int bits, int i0, int n) {
+KVQ_CLONES void kvq_unkey_group(float *rows, size_t stride, const uint8_t *q, const float *scale,
+                                const float *lo, int hs, int bits, int i0, int n) {
     assert(i0 >= 0 && n >= 0 && i0 + n <= KVQ_KIVI_GROUP);
-    const size_t run = kvq_asym_bytes(KVQ_KIVI_GROUP, bits);
     const int per = 8 / bits, mask = (1 << bits) - 1;
-    for (int c = 0; c < hs; c++) {
-        const uint8_t *qc = q + (size_t)c * run;
-        const float s = scale[c], z = lo[c];
-        const bool wide = wide_scale(s, bits);
-        float *restrict col = rows + c;
-        if (asym_plain(s, z, bits)) { // the channel's 32 values byte by byte, then into rows
-            float v[KVQ_KIVI_GROUP];
-            kvq_unrows_asym(v, qc, &s, &z, 1, KVQ_KIVI_GROUP, bits);
-            for (int i = i0; i < i0 + n; i++)
-                col[(size_t)(i - i0) * stride] = v[i];
+    const size_t rb = kvq_asym_bytes(hs, bits);
+    bool plain = true;
+    for (int c = 0; c < hs; c++)
+        plain = plain && asym_plain(scale[c], lo[c], bits);
+    for (int i = i0; i < i0 + n; i++) {
+        const uint8_t *restrict qr = q + (size_t)i * rb;
+        float *restrict o = rows + (size_t)(i - i0) * stride;
+        if (!plain) { // a channel at the edge of the float range: the guarded read back
+            for (int c = 0; c < hs; c++) {
+                const int qi = (qr[c / per] >> ((c % per) * bits)) & mask;
+                o[c] = wide_scale(scale[c], bits) ? unasym_wide(qi, scale[c], lo[c])
+                                                  : saturate((float)qi * scale[c] + lo[c]);
+            }
             continue;
         }
-        for (int i = i0; i < i0 + n; i++) {
-            const int qi = (qc[i / per] >> ((i % per) * bits)) & mask;
-            rows[(size_t)(i - i0) * stride + (size_t)c] =
-                wide ? unasym_wide(qi, s, z) : saturate((float)qi * s + z);
-        }
+        if (bits == 4)
+            for (size_t j = 0; j < rb; j++) {
+                o[2 * j] = (float)(qr[j] & 15) * scale[2 * j] + lo[2 * j];
+                o[2 * j + 1] = (float)(qr[j] >> 4) * scale[2 * j + 1] + lo[2 * j + 1];
+            }
+        else
+            for (size_t j = 0; j < rb; j++) {
+                o[4 * j] = (float)(qr[j] & 3) * scale[4 * j] + lo[4 * j];
+                o[4 * j + 1] = (float)(qr[j] >> 2 & 3) * scale[4 * j + 1] + lo[4 * j + 1];
+                o[4 * j + 2] = (float)(qr[j] >> 4 & 3) * scale[4 * j + 2] + lo[4 * j + 2];
+                o[4 * j + 3] = (float)(qr[j] >> 6) * scale[4 * j + 3] + lo[4 * j + 3];
+            }
     }
 }

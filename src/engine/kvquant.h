@@ -57,8 +57,9 @@ void kvq_unrows_asym(float *out, const uint8_t *q, const float *scale, const flo
                      int hs, int bits);
 
 // ---- KIVI key group: G positions (rows `stride` floats apart) of hs channels, each channel
-// quantized over the G positions with kvq_asym. q holds hs runs of kvq_asym_bytes(G, bits) bytes,
-// scale and lo hs floats each.
+// quantized over the G positions with kvq_asym (its scale and lo: hs floats each). q holds the
+// values position by position: G rows of kvq_asym_bytes(hs, bits) bytes, channel c of position i
+// at value index c of row i (packed as a row is), so a position reads back as one row does.
 size_t kvq_key_group_bytes(int hs, int bits); // q bytes plus scales and zero points
 void kvq_key_group(uint8_t *q, float *scale, float *lo, const float *rows, size_t stride, int hs,
                    int bits);
