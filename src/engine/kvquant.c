@@ -89,9 +89,7 @@ void kvq_row_bf16(uint16_t *q, const float *x, int n) {
 }
 
 KVQ_CLONES void kvq_unrow_bf16(float *restrict out, const uint16_t *restrict q, int n) {
-    uint32_t *restrict u = (uint32_t *)(void *)out; // a float's bits (out holds floats after)
-    for (int i = 0; i < n; i++)
-        u[i] = (uint32_t)q[i] << 16;
+    kvq_unrows_bf16(out, q, (size_t)n);
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -199,9 +197,10 @@ KVQ_CLONES void kvq_unasym(float *restrict out, size_t stride, const uint8_t *re
 // vectorizes; a row whose scale needs a guard goes through the row function
 
 KVQ_CLONES void kvq_unrows_bf16(float *restrict out, const uint16_t *restrict q, size_t n) {
-    uint32_t *restrict u = (uint32_t *)(void *)out;
-    for (size_t i = 0; i < n; i++)
-        u[i] = (uint32_t)q[i] << 16;
+    for (size_t i = 0; i < n; i++) { // the bfloat16 is the float's high half
+        const uint32_t u = (uint32_t)q[i] << 16;
+        memcpy(out + i, &u, sizeof u);
+    }
 }
 
 KVQ_CLONES void kvq_unrows_int8(float *restrict out, const int8_t *restrict q,
