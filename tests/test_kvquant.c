@@ -623,6 +623,11 @@ Test(kvcli, unknown_kind, .timeout = 60) {
     free(model), free(tok), tu_rmtree(dir);
 }
 
+Test(kvcli, info_and_bench_take_no_kind, .timeout = 60) {
+    kv_bad((const char *[]){"info", "--kv", "int8", NULL}, "info prints the bytes of every kind");
+    kv_bad((const char *[]){"bench", "kv", "--kv", "int4", NULL}, "bench measures every kind");
+}
+
 Test(kvcli, missing_kind, .timeout = 60) {
     kv_bad((const char *[]){"generate", "--prompt", "hi", "--kv", NULL}, "needs a value");
 }

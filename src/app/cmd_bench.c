@@ -290,6 +290,8 @@ static int bench_engine(int argc, char **argv, bool kinds_only) {
         if (r == 0)
             return app_usage_error("bench engine", "unknown option '%s'", argv[i]);
     }
+    if (o.kv != KV_PRECISION_F32)
+        return app_usage_error("--kv", "bench measures every kind; it takes no --kv");
     Model m;
     Tokenizer tok;
     if (app_load(&m, &tok, o.model, o.tokenizer, &err))

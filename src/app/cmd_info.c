@@ -198,6 +198,8 @@ int cmd_info(int argc, char **argv) {
         } else
             return app_usage_error("info", "unknown option '%s' (see kvscope --help)", argv[i]);
     }
+    if (o.kv != KV_PRECISION_F32)
+        return app_usage_error("--kv", "info prints the bytes of every kind; it takes no --kv");
     Model m;
     Tokenizer t;
     if (app_load(&m, &t, o.model, o.tokenizer, &err))
