@@ -286,7 +286,7 @@ uint64_t flops_formula_run(const ModelConfig *c, bool cache, int n_prompt, int s
 // has one value today, and every later one is a change inside kvcache.c (and the attention kernel
 // for a new storage format), not in its users:
 //   retention  which positions stay resident     full (later window, sinks, h2o)
-//   precision  how a stored value is kept         f32  (later bf16, int8, int4, kivi)
+//   precision  how a stored value is kept         f32, bf16, int8, int4, kivi2, kivi4
 //   layout     where a position's rows live       contiguous (later paged: blocks, block tables)
 // The forward pass stores through kvcache_store and reads through kvcache_head; it never computes
 // an address. The session goes back and forward through marks; the picture and the counters ask

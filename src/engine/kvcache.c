@@ -37,7 +37,7 @@
 // * (T / G) + group.
 struct KvPacked {
     size_t row_bytes;  // packed bytes of one row of HS values (keys and values; KIVI: values)
-    uint8_t *kq, *vq;  // packed keys (KIVI: key groups, kvq_asym_bytes(G) per channel), values
+    uint8_t *kq, *vq;  // packed keys (KIVI: key groups of G packed rows), packed values
     float *ks, *kz;    // key scales and zero points: per row (int8: no zero point); KIVI: per
                        // (group, channel)
     float *vs, *vz;    // value scales and zero points, per row
