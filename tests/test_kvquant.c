@@ -870,7 +870,7 @@ Test(kvprecision, lesson_kv_command) {
     cr_assert_eq(kv_lesson(&l, "preset narrative\n\nkv\nbeat\n", &err), KV_ERR_INPUT);
     cr_assert(strstr(err.msg, "k.lesson:3: kv: needs a kind"), "%s", err.msg);
     cr_assert_eq(kv_lesson(&l, "preset narrative\nkv int8 int4\nbeat\n", &err), KV_ERR_INPUT);
-    cr_assert(strstr(err.msg, "k.lesson:2: kv: extra argument 'int4'"), "%s", err.msg);
+    cr_assert(strstr(err.msg, "k.lesson:2: kv: unknown kind 'int8 int4'"), "%s", err.msg);
 
     // a model whose head size (6) kivi2 cannot use: refused by the check, with the line
     const char *text = "preset narrative\nstep 2\nbeat\nkv kivi2\nstep 1\nbeat\n";

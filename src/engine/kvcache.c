@@ -471,12 +471,25 @@ void kvcache_end(KvCache *kc) {
     kc->pass0 = kc->pass_n = 0;
 }
 
+void kvcache_abandon(KvCache *kc) {
+    assert(kc->pass_n > 0);
+    kc->len = kc->valid = kc->pass0; // rows from pass0 on hold a mix of this pass and older ones
+    kc->pass0 = kc->pass_n = 0;
+}
+
 // ----------------------------------------------------------------------------------------------
 // What it holds
 
 bool kvcache_resident(const KvCache *kc, int layer, int kv_head, int pos) {
     assert(layer >= 0 && layer < kc->n_layers && kv_head >= 0 && kv_head < kc->n_kv_heads);
     return pos >= 0 && pos < kc->len;
+}
+
+void kvcache_resident_row(const KvCache *kc, int layer, int kv_head, int n, uint8_t *out) {
+    assert(layer >= 0 && layer < kc->n_layers && kv_head >= 0 && kv_head < kc->n_kv_heads);
+    const int held = n < kc->len ? n : kc->len; // full retention: positions 0 .. len-1
+    memset(out, 1, (size_t)held);
+    memset(out + held, 0, (size_t)(n - held));
 }
 
 int kvcache_slot(const KvCache *kc, int layer, int kv_head, int pos) {
