@@ -185,6 +185,8 @@ static void usage(FILE *f) {
           "                              performance figures, one line each\n"
           "\n"
           "common options: --model FILE --tokenizer FILE (default: the shipped model)\n"
+          "cache option (run, generate, render): --kv f32|bf16|int8|int4|kivi2|kivi4\n"
+          "  the precision the KV cache stores keys and values in (default f32)\n"
           "sampler options (run, generate): --temperature T --top-k K --top-p P --seed S\n"
           "  --temperature 0 is greedy (the most probable token); any T > 0 samples from\n"
           "  softmax(logits / T). --seed S is 1 .. 2^64-1 (default 42): 0 is refused, as\n"
@@ -248,7 +250,8 @@ int app_parse_common(int argc, char **argv, int *i, CommonOptions *o, KvError *e
         return 1;
     }
     static const char *const with_value[] = {"--model", "--tokenizer", "--prompt", "--preset",
-                                             "--temperature", "--top-k", "--top-p", "--seed"};
+                                             "--temperature", "--top-k", "--top-p", "--seed",
+                                             "--kv"};
     size_t k = 0, n = sizeof with_value / sizeof with_value[0];
     while (k < n && strcmp(opt, with_value[k]) != 0)
         k++;
@@ -288,12 +291,16 @@ int app_parse_common(int argc, char **argv, int *i, CommonOptions *o, KvError *e
             return -1;
         o->sampler.top_p = (float)d;
         break;
-    default: {
+    case 7: {
         uint64_t seed;
         if (kv_parse_seed(opt, val, &seed, err))
             return -1;
         o->sampler.seed = seed;
+        break;
     }
+    default:
+        if (kv_precision_parse(opt, val, &o->kv, err))
+            return -1;
     }
     return 1;
 }
@@ -329,4 +336,19 @@ void app_progress_end(void) {
         fputc('\n', stderr);
     progress.t0 = 0;
     progress.shown = false;
+}
+
+KvStatus app_apply_kv(const CommonOptions *o, Session *s, KvError *err) {
+    if (o->kv == KV_PRECISION_F32)
+        return KV_OK;
+    if (o->no_cache)
+        return kv_error(err, KV_ERR_INPUT,
+                        "--kv: %s is how the cache stores keys and values, and --no-cache keeps "
+                        "none",
+                        kv_precision_name(o->kv));
+    KvStatus st = kv_precision_check(&s->model->cfg, o->kv, "--kv", err);
+    if (st)
+        return st;
+    session_set_kv(s, o->kv);
+    return KV_OK;
 }

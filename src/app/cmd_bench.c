@@ -210,7 +210,76 @@ static void bench_contexts(Engine *e, const int *tokens, uint64_t *ts, uint64_t 
     }
 }
 
-static int bench_engine(int argc, char **argv) {
+// Decode with each precision of the cache (--kv), interleaved round by round so that every kind
+// sees the same machine: tok/s over the 32 steps before each context, the cost against f32 (dequantization: kvcache_head gives attention
+// each kv head's rows as floats) and the bytes a step moves (weights, plus the cache's bytes
+// attention read and the step stored, as the forward pass counts them from the cache's storage).
+static void bench_kinds(const Model *m, const int *tokens, uint64_t *ts) {
+    const ModelConfig *c = &m->cfg;
+    Engine e[KV_PRECISIONS];
+    bool usable[KV_PRECISIONS];
+    KvError err;
+    for (int k = 0; k < KV_PRECISIONS; k++) {
+        usable[k] = kv_precision_check(c, (KvPrecision)k, "--kv", &err) == KV_OK;
+        engine_init(&e[k], m, &err);
+        engine_set_instrument(&e[k], false);
+        if (usable[k])
+            kvcache_set_precision(&e[k].cache, (KvPrecision)k);
+    }
+    const int contexts[2] = {64, c->seq_len};
+    for (int ci = 0; ci < 2; ci++) {
+        const int ctx = contexts[ci] < c->seq_len ? contexts[ci] : c->seq_len, pos = ctx - 1;
+        if (ci == 1 && ctx == contexts[0])
+            break;
+        for (int k = 0; k < KV_PRECISIONS; k++) // the cache holds 0..pos-1, stored one by one
+            for (int p = 0; usable[k] && p < pos; p++)
+                engine_forward(&e[k], tokens + p, p, 1, true, NULL, NULL);
+        // each round decodes the 32 positions up to pos in turn and keeps their mean: one KIVI
+        // group is quantized in every 32 steps, so its cost is in the mean as often as it occurs
+        // (after one step not counted, which brings this engine's cache back into the caches)
+        const int rounds = 41, burst = 32;
+        uint64_t med[KV_PRECISIONS][41], typ[KV_PRECISIONS][41];
+        for (int r = 0; r < rounds; r++)
+            for (int k = 0; k < KV_PRECISIONS; k++) {
+                if (!usable[k])
+                    continue;
+                uint64_t sum = 0;
+                time_decode(&e[k], tokens, pos - burst, NULL, NULL);
+                for (int b = 0; b < burst; b++)
+                    sum += ts[b] = time_decode(&e[k], tokens, pos - burst + 1 + b, NULL, NULL);
+                med[k][r] = sum / burst;
+                typ[k][r] = median(ts, burst);
+            }
+        const double f32_ns = (double)median(med[0], rounds);
+        for (int k = 0; k < KV_PRECISIONS; k++) {
+            if (!usable[k]) {
+                printf("bench engine kv=%s unusable\n", kv_precision_name((KvPrecision)k));
+                continue;
+            }
+            const double ns = (double)median(med[k], rounds);
+            const double typical = (double)median(typ[k], rounds);
+            Counters moved = {0};
+            engine_set_instrument(&e[k], true);
+            time_decode(&e[k], tokens, pos, NULL, &moved);
+            engine_set_instrument(&e[k], false);
+            const double bytes = (double)engine_packed_bytes(&e[k]) +
+                                 (double)moved.kv_bytes_read + (double)moved.kv_bytes_written;
+            printf("bench engine kv=%s context=%d decode_tok_s=%.0f decode_us=%.1f "
+                   "median_step_us=%.1f vs_f32_pct=%+.1f kv_read_bytes=%llu kv_written_bytes=%llu "
+                   "mb_per_step=%.3f resident_bytes=%zu\n",
+                   kv_precision_name((KvPrecision)k), ctx, 1e9 / ns, ns / 1e3, typical / 1e3,
+                   100.0 * (ns - f32_ns) / f32_ns, (unsigned long long)moved.kv_bytes_read,
+                   (unsigned long long)moved.kv_bytes_written, bytes / 1e6,
+                   kvcache_bytes_resident(&e[k].cache));
+        }
+        for (int k = 0; k < KV_PRECISIONS; k++)
+            kvcache_clear(&e[k].cache);
+    }
+    for (int k = 0; k < KV_PRECISIONS; k++)
+        engine_free(&e[k]);
+}
+
+static int bench_engine(int argc, char **argv, bool kinds_only) {
     CommonOptions o;
     app_common_defaults(&o);
     KvError err = {0};
@@ -221,6 +290,8 @@ static int bench_engine(int argc, char **argv) {
         if (r == 0)
             return app_usage_error("bench engine", "unknown option '%s'", argv[i]);
     }
+    if (o.kv != KV_PRECISION_F32)
+        return app_usage_error("--kv", "bench measures every kind; it takes no --kv");
     Model m;
     Tokenizer tok;
     if (app_load(&m, &tok, o.model, o.tokenizer, &err))
@@ -240,6 +311,14 @@ static int bench_engine(int argc, char **argv) {
            "threads=1 clock=thread_cpu peak_gflops_core=%.1f\n",
            m.path, config_param_count(c), L, c->dim, e.packed_bf16 ? "bf16" : "fp32",
            engine_packed_bytes(&e), peak);
+    if (kinds_only) {
+        bench_kinds(&m, tokens, ts);
+        free(ts), free(ts2), free(tokens);
+        engine_free(&e);
+        tokenizer_free(&tok);
+        model_free(&m);
+        return 0;
+    }
 
     bench_contexts(&e, tokens, ts, ts2);
     if (e.packed_bf16) { // the same model's weights kept as floats: twice the bytes per decode
@@ -247,6 +326,8 @@ static int bench_engine(int argc, char **argv) {
         bench_contexts(&e, tokens, ts, ts2);
         engine_pack(&e, true);
     }
+
+    bench_kinds(&m, tokens, ts);
 
     // prefill: the whole of a prompt in one pass
     const int np = T < 256 ? T : 256;
@@ -331,11 +412,13 @@ static int bench_engine(int argc, char **argv) {
 
 int cmd_bench(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "engine") == 0)
-        return bench_engine(argc - 1, argv + 1);
+        return bench_engine(argc - 1, argv + 1, false);
+    if (argc >= 2 && strcmp(argv[1], "kv") == 0) // the precision lines of bench engine alone
+        return bench_engine(argc - 1, argv + 1, true);
     if (argc >= 2 && strcmp(argv[1], "render") == 0)
         return bench_render(argc - 1, argv + 1);
     if (argc >= 2 && argv[1][0] != '-')
-        return app_usage_error("bench", "unknown benchmark '%s' (engine, render)", argv[1]);
-    int st = bench_engine(argc, argv);
+        return app_usage_error("bench", "unknown benchmark '%s' (engine, kv, render)", argv[1]);
+    int st = bench_engine(argc, argv, false);
     return st ? st : bench_render(argc, argv);
 }

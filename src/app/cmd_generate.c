@@ -107,6 +107,11 @@ int cmd_generate(int argc, char **argv) {
         session_free(&s); // session_init zeroes s first, so this is safe after either failure
         goto done_model;
     }
+    if (app_apply_kv(&o, &s, &err)) {
+        status = app_fail(&err);
+        session_free(&s);
+        goto done_model;
+    }
     session_set_sampler(&s, o.sampler);
     session_set_mode(&s, o.no_cache ? CACHE_MODE_OFF : CACHE_MODE_ON);
     session_set_verify(&s, verify);

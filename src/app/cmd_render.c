@@ -152,7 +152,7 @@ int cmd_render(int argc, char **argv) {
         goto done;
     }
     inited = true;
-    if (session_set_prompt(&s, o.prompt, &err)) {
+    if (session_set_prompt(&s, o.prompt, &err) || app_apply_kv(&o, &s, &err)) {
         status = app_fail(&err);
         goto done;
     }

@@ -562,7 +562,8 @@ int cmd_run(int argc, char **argv) {
         goto done_model;
     }
     session_set_sampler(&s, o.common.sampler);
-    if (session_set_prompt(&s, o.common.prompt ? o.common.prompt : app_presets[0].prompt, &err)) {
+    if (session_set_prompt(&s, o.common.prompt ? o.common.prompt : app_presets[0].prompt, &err) ||
+        app_apply_kv(&o.common, &s, &err)) {
         status = app_fail(&err);
         close_display();
         goto done_session;

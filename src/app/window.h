@@ -110,6 +110,7 @@ typedef enum {
     ACT_PIN,         // click: pin (or unpin) a token's attention row
     ACT_SCROLL,      // wheel: scroll back along the sequence
     ACT_ZOOM,        // Ctrl + wheel: zoom the token cells
+    ACT_KV,          // the cache's precision: the next kind the model can use
     ACT_COUNT
 } AppAction;
 

@@ -52,6 +52,19 @@ static void do_cache(AppState *a) {
     session_set_mode(a->s, a->s->mode == CACHE_MODE_ON ? CACHE_MODE_OFF : CACHE_MODE_ON);
 }
 
+// The next precision the model's head size can use (f32, bf16, ... kivi4, f32 again); the
+// session goes back to its prompt (session_set_kv).
+static void do_kv(AppState *a) {
+    app_at_rest(a);
+    KvPrecision p = a->s->eng.cache.kind.precision;
+    do
+        p = (KvPrecision)((p + 1) % KV_PRECISIONS);
+    while (kv_precision_check(&a->s->model->cfg, p, "kv", NULL) != KV_OK);
+    session_set_kv(a->s, p);
+    a->playing = false;
+    app_left_limit(a);
+}
+
 static void do_preset1(AppState *a) {
     app_choose_preset(a, 0);
 }
@@ -258,6 +271,13 @@ static const char *label_cache(const AppState *a, char *buf, size_t cap, bool *o
     return *on ? "Cache ON" : "Cache OFF";
 }
 
+static const char *label_kv(const AppState *a, char *buf, size_t cap, bool *on) {
+    const KvPrecision p = a->s->eng.cache.kind.precision;
+    *on = p != KV_PRECISION_F32;
+    snprintf(buf, cap, "KV %s", kv_precision_name(p));
+    return buf;
+}
+
 static const char *label_preset(const AppState *a, int i, bool *on) {
     *on = a->preset == i;
     return app_presets[i].name;
@@ -406,6 +426,9 @@ const ActionRow app_actions[] = {
     {ACT_CACHE, "cache", {K(SDLK_c)}, .help = "KV cache on / off",
      .tip = "KV cache on / off", .bar = 50, .label_fn = label_cache, .run = do_cache,
      .when = WAITS},
+    {ACT_KV, "kv", {K(SDLK_k)}, .help = "cache precision: f32 bf16 int8 int4 kivi2 kivi4",
+     .tip = "Precision of the cached keys and values (back to the prompt)", .bar = 51,
+     .label_fn = label_kv, .run = do_kv, .when = WAITS | NO_LESSON},
     {ACT_PRESET1, "preset1", {K(SDLK_1), K_ALT(SDLK_KP_1)}, .help = "presets",
      .tip = "Preset prompt: a story", .bar = 60, .label_fn = label_preset1, .run = do_preset1,
      .when = WAITS | BAR_NO_LESSON},

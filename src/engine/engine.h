@@ -339,7 +339,7 @@ uint64_t flops_formula_run(const ModelConfig *c, bool cache, int n_prompt, int s
 // has one value today, and every later one is a change inside kvcache.c (and the attention kernel
 // for a new storage format), not in its users:
 //   retention  which positions stay resident     full (later window, sinks, h2o)
-//   precision  how a stored value is kept         f32  (later bf16, int8, int4, kivi)
+//   precision  how a stored value is kept         f32, bf16, int8, int4, kivi2, kivi4
 //   layout     where a position's rows live       contiguous (later paged: blocks, block tables)
 // The forward pass stores through kvcache_store and reads through kvcache_head; it never computes
 // an address. The session goes back and forward through marks; the picture and the counters ask
@@ -352,7 +352,19 @@ uint64_t flops_formula_run(const ModelConfig *c, bool cache, int n_prompt, int s
 // would evict here).
 
 typedef enum { KV_RETAIN_FULL = 0 } KvRetention;    // every position stays resident
-typedef enum { KV_PRECISION_F32 = 0 } KvPrecision;  // values stored as 32-bit floats
+// How stored values are kept (rules in kvquant.h and docs/cache-precision.md): 32-bit floats;
+// bfloat16; int8 per row with a scale; int4 per row with a scale and zero point; KIVI with 2 or 4
+// bits (keys per channel over groups of 32 positions, values per row, the newest 32..63
+// positions in f32).
+typedef enum {
+    KV_PRECISION_F32 = 0,
+    KV_PRECISION_BF16,
+    KV_PRECISION_INT8,
+    KV_PRECISION_INT4,
+    KV_PRECISION_KIVI2,
+    KV_PRECISION_KIVI4,
+    KV_PRECISIONS
+} KvPrecision;
 typedef enum { KV_LAYOUT_CONTIGUOUS = 0 } KvLayout; // (L, HKV, T, HS): position p in slot p
 
 typedef struct {
@@ -366,6 +378,18 @@ typedef struct {
 
 // Bits one stored value takes in a precision (scales and zero points not included).
 int kv_precision_bits(KvPrecision p);
+// "f32", "bf16", "int8", "int4", "kivi2", "kivi4".
+const char *kv_precision_name(KvPrecision p);
+// A precision by name (the whole word). Unknown: KV_ERR_INPUT "<what>: unknown kind 'x' (f32,
+// bf16, ...)"; *out untouched.
+KvStatus kv_precision_parse(const char *what, const char *s, KvPrecision *out, KvError *err);
+// Whether a model of config c can store its keys and values in p; KV_ERR_INPUT "<what>: <why>"
+// when its head size cannot (kivi2 packs four values per byte: HS must be a multiple of 4).
+KvStatus kv_precision_check(const ModelConfig *c, KvPrecision p, const char *what, KvError *err);
+// Bytes `n` positions take in precision p, scales and zero points included, every layer and kv
+// head; for the KIVI kinds n quantized positions (n a multiple of 32; the residual window in f32
+// costs config_kv_bytes_per_token each). What kvscope info prints per token (divided by n).
+size_t config_kv_bytes_precision(const ModelConfig *c, KvPrecision p, int n);
 // KV cache bytes one position costs with values of `bits` bits: 2 * L * KV * bits / 8 (what the
 // lessons quote for other precisions; a KvCache counts its own storage instead).
 size_t config_kv_bytes_per_token_bits(const ModelConfig *c, int bits);
@@ -395,12 +419,18 @@ typedef struct {
     int len;           // positions 0 .. len-1 of the sequence are stored
     int valid;         // rows of positions < valid still hold what this sequence stored in them
     int pass0, pass_n; // the pass under way (between kvcache_begin and kvcache_end), else 0, 0
+    // precisions other than f32: the packed rows, their scales and zero points, and the rows of
+    // one layer dequantized for attention (kvcache.c); NULL for f32. keys/values are NULL for
+    // bf16, int8 and int4; the KIVI kinds keep f32 rows there (see kvcache.c).
+    struct KvPacked *packed;
 } KvCache;
 
 // Sizes the cache for c's context (seq_len positions). A scratch cache is a no-cache pass's
 // working memory: kvcache_begin always empties it, so a pass reads only what it stored itself.
 void kvcache_init(KvCache *kc, const ModelConfig *c, KvCacheKind kind, bool scratch);
 void kvcache_free(KvCache *kc);
+// Stores later positions in precision p instead: the cache is emptied (its storage rebuilt).
+void kvcache_set_precision(KvCache *kc, KvPrecision p);
 
 // The sequence it describes: positions 0 .. kvcache_len-1 have been stored.
 int kvcache_len(const KvCache *kc);
@@ -437,11 +467,16 @@ void kvcache_resident_row(const KvCache *kc, int layer, int kv_head, int n, uint
 int kvcache_slot(const KvCache *kc, int layer, int kv_head, int pos);
 // Where slot `slot` of (layer, kv_head) starts in keys and values (contiguous layout).
 size_t kvcache_row(const KvCache *kc, int layer, int kv_head, int slot);
+// How (layer, kv_head, pos) is held now: the cache's precision, or f32 for a KIVI position in
+// the full-precision tail.
 KvPrecision kvcache_precision(const KvCache *kc, int layer, int kv_head, int pos);
-// Bytes of storage one resident position takes (keys and values, every layer and kv head).
+// Bytes of storage one resident position takes (keys and values, every layer and kv head; scales
+// included; KIVI: a quantized position, its share of its key group's scales included).
 size_t kvcache_bytes_per_position(const KvCache *kc);
 size_t kvcache_bytes_resident(const KvCache *kc); // held by the positions resident now
-size_t kvcache_bytes_reserved(const KvCache *kc); // allocated for keys and values
+size_t kvcache_bytes_reserved(const KvCache *kc); // allocated (storage and dequantization rows)
+// What the positions resident now would take in f32: the picture's comparison.
+size_t kvcache_bytes_resident_f32(const KvCache *kc);
 
 // ----------------------------------------------------------------------------------------------
 // The engine: a model, its KV cache and its working memory.

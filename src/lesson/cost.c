@@ -63,6 +63,7 @@ KvStatus lesson_cost(const Lesson *l, const Model *m, const Tokenizer *t, Lesson
             shadow_len = 0;
             break;
         case LESSON_RESET:
+        case LESSON_KV: // a new precision starts from the prompt, with an empty cache
             cursor = records = cache_len = shadow_len = 0;
             break;
         case LESSON_BACK: {

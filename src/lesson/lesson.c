@@ -267,6 +267,16 @@ static KvStatus after_beat(Parser *p, const Command *cmd, LessonCmd *c, const ch
     return KV_OK;
 }
 
+// kv KIND: the engine's own parser reads the kind, as --kv's does.
+static KvStatus after_kv(Parser *p, const Command *cmd, LessonCmd *c, const char *arg) {
+    KvPrecision kp;
+    KvError e = {0};
+    if (kv_precision_parse(cmd->name, arg, &kp, &e))
+        return fail(p, "%s", e.msg);
+    c->n = kp;
+    return KV_OK;
+}
+
 static int model_layers(const ModelConfig *c) {
     return c->n_layers;
 }
@@ -314,6 +324,8 @@ static const Command commands[] = {
     ROW("caption", LESSON_CAPTION, ARG_TEXT, .need = "some text", .after = after_caption),
     ROW("text", LESSON_TEXT, ARG_TEXT, .need = "some text", .after = after_text),
     ROW("beat", LESSON_BEAT, ARG_NONE, .rules = RULE_NEEDS_PROMPT, .after = after_beat),
+    ROW("kv", LESSON_KV, ARG_TEXT, .need = "a kind (f32, bf16, int8, int4, kivi2 or kivi4)",
+        .after = after_kv),
 };
 #undef ROW
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
@@ -636,6 +648,13 @@ KvStatus lesson_check(const Lesson *l, const Model *m, const Tokenizer *t, KvErr
         case LESSON_RESET:
             cursor = 0;
             break;
+        case LESSON_KV: { // the model's head size must fit the kind's packing
+            KvError e = {0};
+            if (kv_precision_check(c, (KvPrecision)cmd->n, "kv", &e))
+                st = kv_error(err, KV_ERR_INPUT, "%s:%d: %s", l->path, cmd->line, e.msg);
+            cursor = 0;
+            break;
+        }
         default: {
             // An index into the model (a layer, a head): its row says how many the model has.
             const Command *row = command_of(cmd->op);

@@ -50,7 +50,8 @@ static const char *const plain_names[] = {
     "kv_heads",     "head_size",      "dim",        "context",     "params",
     "kv_per_token", "kv_per_token16", "kv_total",   "flops_step",  "flops_total",
     "flops_cache",  "flops_nocache",  "flops_ratio", "step_ms",    "logit_diff",
-    "last_token",   "flops_step_cache", "flops_step_nocache", "step_ratio", NULL,
+    "last_token",   "flops_step_cache", "flops_step_nocache", "step_ratio", "kv_kind",
+    "kv_f32",       NULL,
 };
 static const char *const model_prefixes[] = {"kv:", "kvseq:", "kvctx:", "sum:", "ratio:", NULL};
 
@@ -180,6 +181,10 @@ static void value_of(const Session *s, const char *name, char *v, size_t cap) {
         kv_format_bytes(v, cap, per_token16);
     else if (strcmp(name, "kv_total") == 0)
         kv_format_bytes(v, cap, r ? r->kv_bytes_resident : 0);
+    else if (strcmp(name, "kv_f32") == 0) // what the same positions would take in f32
+        kv_format_bytes(v, cap, r ? r->kv_bytes_f32 : 0);
+    else if (strcmp(name, "kv_kind") == 0)
+        snprintf(v, cap, "%s", kv_precision_name(s->eng.cache.kind.precision));
     else if (strcmp(name, "flops_step") == 0)
         kv_format_number(v, cap, (double)(r ? counters_flops(&r->counted) : 0), KV_NUM_SI_SHORT,
                            "FLOP");
@@ -314,6 +319,7 @@ static void player_start(LessonPlayer *p) {
     p->raw_title[0] = p->raw_text[0] = '\0';
     p->title[0] = p->text[0] = '\0';
     session_set_verify(p->session, false);
+    session_set_kv(p->session, KV_PRECISION_F32); // every lesson starts with the f32 cache
     session_set_mode(p->session, CACHE_MODE_ON);
     session_set_sampler(p->session, p->sampler);
 }
@@ -352,6 +358,9 @@ static KvStatus run(LessonPlayer *p, const LessonCmd *c, KvError *err) {
         break;
     case LESSON_VERIFY:
         session_set_verify(s, c->n != 0);
+        break;
+    case LESSON_KV:
+        session_set_kv(s, (KvPrecision)c->n);
         break;
     case LESSON_STEP:
         for (long i = 0; i < c->n; i++)

@@ -253,6 +253,12 @@ bool session_step(Session *s) {
     r->cache_after = kvcache_mark(&s->eng.cache);
     r->cache_len_after = kvcache_len(&s->eng.cache);
     r->kv_bytes_resident = kvcache_bytes_resident(&s->eng.cache);
+    r->kv_bytes_f32 = kvcache_bytes_resident_f32(&s->eng.cache);
+    r->kv = s->eng.cache.kind.precision;
+    r->kv_quantized = 0;
+    for (int p = kvcache_len(&s->eng.cache) - 1; p >= 0 && !r->kv_quantized; p--)
+        if (kvcache_precision(&s->eng.cache, 0, 0, p) != KV_PRECISION_F32)
+            r->kv_quantized = p + 1;
     if (s->cursor > 0)
         r->total = s->steps[s->cursor - 1].total;
     counters_add(&r->total, &r->counted);
@@ -317,6 +323,13 @@ void session_set_sampler(Session *s, SamplerSettings settings) {
     s->sampler.s = settings;
     s->sampler.rng = reseed && s->cursor == 0 ? settings.seed : rng;
     drop_future(s);
+}
+
+void session_set_kv(Session *s, KvPrecision p) {
+    if (p == s->eng.cache.kind.precision)
+        return;
+    session_reset(s); // the history's marks describe the old storage: start the prompt again
+    kvcache_set_precision(&s->eng.cache, p);
 }
 
 void session_set_verify(Session *s, bool on) {

@@ -72,6 +72,10 @@ typedef struct {
     Counters counted;                 // this step's work, counted by the forward pass
     Counters total;                   // cumulative over the history up to this step
     uint64_t kv_bytes_resident;       // cache bytes held after the step (0 with the cache off)
+    uint64_t kv_bytes_f32;            // what the same positions would take stored in f32
+    KvPrecision kv;                   // the precision the cache stores in
+    int kv_quantized;                 // positions 0 .. kv_quantized-1 are held in kv (KIVI: the
+                                      // newer ones in f32)
     uint64_t step_ns;                 // measured wall time of the step's forward pass
     float max_logit_diff;             // |logits(cache) - logits(no cache)| max, or -1 if unmeasured
     uint64_t rng_before, rng_after;   // sampler state around the step (exact back and redo)
@@ -116,6 +120,9 @@ KvStatus session_fault(const Session *s, KvError *err);
 bool session_back(Session *s);
 // Mode of the next steps; works between any two steps (turning the cache on rebuilds it).
 void session_set_mode(Session *s, CacheMode mode);
+// Precision of the cache's keys and values (kv_precision_check must accept it for the model):
+// the session goes back to its prompt (no steps) and the next steps store in p.
+void session_set_kv(Session *s, KvPrecision p);
 // Verification on or off: with it on, every step also runs the other mode (not counted) and
 // records the largest logit difference.
 void session_set_verify(Session *s, bool on);

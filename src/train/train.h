@@ -230,6 +230,27 @@ int eval_copy(Engine *e, const Tokenizer *t, bool hard, bool verbose, int *n_cas
 // The first of the copy cases' novel names or identifiers (either set) that occurs in text, or
 // NULL.
 const char *eval_copy_name_found(const char *text);
+// `kvtrain kv` (kveval.c): each KV cache precision teacher-forced over the first n_tokens of the
+// held-out text against an f32 cache; one line per kind on stdout (`kv kind=... nll=...`).
+KvStatus kveval_run(const char *model_path, const char *tok_path, int n_tokens, KvError *err);
+// The first held-out documents of the corpus generator (seed 2024, every 40th document, as
+// corpus_write splits them), each encoded with BOS, until `want` tokens. Owned; *n the count.
+int *kveval_heldout(const Tokenizer *t, int want, int *n);
+#define KVEVAL_MAX_LAYERS 64
+// One kind over tok (n tokens, windows of the model's context, one position per step) against an
+// f32 engine on the same tokens. KV_ERR_INPUT when the model's head size cannot use p.
+typedef struct {
+    double nll;            // mean over predictions, nats
+    double kl;             // mean KL(p_f32 || p)
+    double max_logit_diff; // largest |logit difference| over every prediction
+    double attn_l1[KVEVAL_MAX_LAYERS], attn_l1_mean; // mean L1 of the written position's rows
+    double bytes_per_token; // resident bytes / positions at the end of the longest window
+    long predictions, agree; // top-1 agreements with f32
+    int window;              // the longest window's length
+} KvEvalResult;
+KvStatus kveval_kind(const Model *m, const int *tok, int n, KvPrecision p, KvEvalResult *r,
+                     KvError *err);
+
 // The whole report on stdout (`eval <what> key=value ...`); valid_path and corpus_path optional.
 KvStatus eval_run(const char *model_path, const char *tok_path, const char *valid_path,
                   const char *corpus_path, KvError *err);

@@ -163,6 +163,11 @@ static void draw_counters(Frame *f, SceneRect r) {
         kv_format_bytes(v1, sizeof v1, rec->kv_bytes_resident);
         kv_format_bytes(v2, sizeof v2, config_kv_bytes_per_token(cfg));
         snprintf(line, sizeof line, "%s \xc2\xb7 %s/token", v1, v2);
+        if (rec->kv != KV_PRECISION_F32) { // resident bytes against what f32 would need
+            kv_format_bytes(v2, sizeof v2, rec->kv_bytes_f32);
+            snprintf(line, sizeof line, "%s %s \xc2\xb7 f32 %s", v1, kv_precision_name(rec->kv),
+                     v2);
+        }
         ROW("cache memory", line, th->text);
         double ms = rec->step_ns / 1e6;
         snprintf(line, sizeof line, ms >= 100 ? "%.0f ms" : ms >= 10 ? "%.1f ms" : "%.2f ms", ms);
@@ -388,6 +393,24 @@ void scene_draw_legend(Frame *f) {
                            th->text_dim, block_state_names[st]) +
                  0.9 * u;
         }
+    }
+    const StepRecord *rec = session_last(f->s);
+    const int stripes = rec && rec->kv_quantized > 0 ? scene_precision_stripes(rec->kv) : 0;
+    if ((keys & SCENE_LEGEND_BLOCKS) && stripes > 0) { // the precision's look, said in words
+        scene_set_rgba(cr, th->block[BLOCK_CACHED]);
+        cairo_rectangle(cr, x, y, sw, sw);
+        cairo_fill(cr);
+        scene_set_rgba(cr, th->bg);
+        for (int j = 0; j < 2 * stripes + 1; j += 2)
+            cairo_rectangle(cr, x, y + sw * j / (2 * stripes + 1), sw, sw / (2 * stripes + 1));
+        cairo_fill(cr);
+        x += sw + 0.35 * u;
+        char what[96];
+        snprintf(what, sizeof what, "%s: %d stripe%s (solid = f32)", kv_precision_name(rec->kv),
+                 stripes, stripes > 1 ? "s" : "");
+        x += scene_text_draw(&f->tx, x, y + (sw - size * 1.2) / 2, size, false, ALIGN_LEFT, 0,
+                             th->text_dim, what) +
+             0.9 * u;
     }
     if (!(keys & SCENE_LEGEND_BEAMS)) return; // e.g. the heatmap has its own colour bar
     // Beam ramp

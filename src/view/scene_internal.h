@@ -24,6 +24,9 @@ typedef struct {
 } Theme;
 
 const Theme *scene_theme_get(ThemeKind k);
+// The stripes a cache cell stored in precision p is drawn with (sequence.c): 0 (solid) for f32,
+// fewer for fewer bits: bf16 4, int8 3, int4 and kivi4 2, kivi2 1.
+int scene_precision_stripes(KvPrecision p);
 // Attention colour ramp (viridis-like; reversed in the light theme so strong = high contrast).
 Rgba scene_theme_ramp(const Theme *t, double x01);
 // One colour per head (Okabe-Ito, colour-blind safe), darker variants in the light theme.

@@ -65,6 +65,57 @@ static int path_blocks(Frame *f, BlockState want, bool strip) {
     return added;
 }
 
+int scene_precision_stripes(KvPrecision p) {
+    switch (p) {
+    case KV_PRECISION_BF16:
+        return 4;
+    case KV_PRECISION_INT8:
+        return 3;
+    case KV_PRECISION_INT4:
+    case KV_PRECISION_KIVI4:
+        return 2;
+    case KV_PRECISION_KIVI2:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+// A cell the last step left quantized (its record says which positions) is cut into stripes:
+// 2k + 1 bands of the block's height, the even ones painted with the background, k stripes of
+// the state's colour left. f32 cells (KIVI's newest positions among them) stay solid.
+static void draw_precision(Frame *f) {
+    const SceneLayout *L = f->lay;
+    const StepRecord *r = session_last(f->s);
+    if (!r || r->kv_quantized <= 0)
+        return;
+    const int k = scene_precision_stripes(r->kv);
+    if (k <= 0)
+        return;
+    cairo_t *cr = f->cr;
+    scene_set_rgba(cr, f->th->bg);
+    const int bands = 2 * k + 1;
+    for (int layer = 0; layer < L->n_layers; layer++) {
+        // the strip of earlier positions: its quantized run, cut the same way
+        const int run = r->kv_quantized < L->first ? r->kv_quantized : L->first;
+        if (L->strip_w > 0 && run > 0) {
+            const double y = L->blocks.y + layer * (L->block_h + L->block_gap);
+            const double w = L->strip_w / L->first * run;
+            for (int j = 0; j < bands; j += 2)
+                cairo_rectangle(cr, L->strip_x, y + L->block_h * j / bands, w, L->block_h / bands);
+        }
+        for (int i = L->first; i <= L->last && i < r->kv_quantized; i++) {
+            BlockState st = scene_block_state(f->s, i, layer, f->t);
+            SceneRect b;
+            if (st == BLOCK_EMPTY || st == BLOCK_RECOMPUTED || !scene_block_box(L, i, layer, &b))
+                continue;
+            for (int j = 0; j < bands; j += 2)
+                cairo_rectangle(cr, b.x, b.y + b.h * j / bands, b.w, b.h / bands);
+        }
+    }
+    cairo_fill(cr);
+}
+
 static void draw_blocks(Frame *f) {
     const SceneLayout *L = f->lay;
     cairo_t *cr = f->cr;
@@ -113,6 +164,7 @@ static void draw_blocks(Frame *f) {
             }
         }
     }
+    draw_precision(f);
 }
 
 // ----------------------------------------------------------------------------------------------
