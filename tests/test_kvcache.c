@@ -1,0 +1,495 @@
+// test_kvcache.c — the KV cache's retention kinds (window, sinks, h2o) run in the engine on small
+// random models: each keeps exactly the positions its rule says (hand-computable cases, h2o's
+// choice among them), the counters equal the closed forms to the FLOP and the byte, a bounded
+// cache that never has to evict equals the full one bit for bit, marks and seeks stay exact
+// although slots are overwritten, sinks run past the model's context; and the --cache words.
+#include "util/testutil.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+TestSuite(kvcache, .fini = tu_leak_check);
+
+// dim, hidden, layers, heads, kv heads, vocab, seq_len, shared classifier
+static const ModelConfig gqa = {64, 160, 3, 8, 2, 257, 96, false}; // 4 query heads per kv head
+static const ModelConfig mha = {32, 64, 2, 4, 4, 64, 96, true};
+
+static void load(Model *m, const ModelConfig *c, uint64_t seed) {
+    KvError err = {0};
+    cr_assert_eq(tu_model_random(m, c, seed, &err), KV_OK, "%s", err.msg);
+}
+
+static KvCacheKind kind_of(const char *spec) {
+    KvCacheKind k = KV_CACHE_DENSE;
+    KvError err = {0};
+    cr_assert_eq(kv_parse_retention("--cache", spec, &k, &err), KV_OK, "%s: %s", spec, err.msg);
+    return k;
+}
+
+static void ids(int *tokens, int n, int v, uint64_t seed) {
+    uint64_t rng = seed;
+    tokens[0] = TOKEN_BOS;
+    for (int i = 1; i < n; i++) tokens[i] = 3 + (int)(kv_rng_u32(&rng) % (uint32_t)(v - 3));
+}
+
+// ----------------------------------------------------------------------------------------------
+// Bit for bit: a bounded cache that never evicts is the full cache
+
+// Runs `steps` cached steps after a prompt of n_prompt under kind a and kind b (teacher-forced on
+// the same tokens) and requires identical logits and attention rows on every step.
+static void same_as_full(const ModelConfig *c, const char *spec, int n_prompt, int steps) {
+    Model m;
+    load(&m, c, 11);
+    KvError err = {0};
+    Engine full, pol;
+    cr_assert_eq(engine_init(&full, &m, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(engine_init(&pol, &m, &err), KV_OK, "%s", err.msg);
+    cr_assert(engine_set_cache_kind(&pol, kind_of(spec)));
+    const int L = c->n_layers, H = c->n_heads, len_max = n_prompt + steps;
+    int *tokens = malloc((size_t)len_max * sizeof *tokens);
+    ids(tokens, len_max, c->vocab_size, 5);
+    float *wa = calloc((size_t)L * H * len_max, sizeof(float));
+    float *wb = calloc((size_t)L * H * len_max, sizeof(float));
+    for (int len = n_prompt; len <= len_max; len++) {
+        AttnSink sa = {wa, len - 1, 1, len}, sb = {wb, len - 1, 1, len};
+        engine_step(&full, tokens, len, CACHE_MODE_ON, &sa, NULL);
+        engine_step(&pol, tokens, len, CACHE_MODE_ON, &sb, NULL);
+        cr_assert(memcmp(full.logits, pol.logits, (size_t)c->vocab_size * sizeof(float)) == 0,
+                  "%s: logits differ from full at length %d", spec, len);
+        cr_assert(memcmp(wa, wb, (size_t)L * H * len * sizeof(float)) == 0,
+                  "%s: attention differs from full at length %d", spec, len);
+    }
+    free(wa);
+    free(wb);
+    free(tokens);
+    engine_free(&full);
+    engine_free(&pol);
+    model_free(&m);
+}
+
+Test(kvcache, window_at_least_the_sequence_is_full_bit_for_bit, .timeout = 60) {
+    same_as_full(&gqa, "window:96", 7, 89); // W = the whole context
+    same_as_full(&gqa, "window:40", 7, 33); // W = the sequence's length exactly
+    same_as_full(&mha, "window:50", 45, 5); // a long prefill, inside W
+}
+
+Test(kvcache, sinks_and_h2o_that_never_evict_are_full_bit_for_bit, .timeout = 60) {
+    // sinks rotate keys by their cache index when reading; before any eviction that index is
+    // the position, and the rotation is the same arithmetic on the same table
+    same_as_full(&gqa, "sinks:4,36", 5, 35);
+    same_as_full(&gqa, "h2o:20,20", 5, 35);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Which positions stay
+
+static void expect_resident(const KvCache *kc, int l, int g, const bool *want, int n,
+                            const char *what) {
+    for (int p = 0; p < n; p++)
+        cr_assert_eq(kvcache_resident(kc, l, g, p), want[p], "%s: layer %d head %d position %d",
+                     what, l, g, p);
+}
+
+// The rows a query reads are the resident positions, each once, and their positions.
+static void expect_rows(const KvCache *kc, int l, int g, int pos, const bool *want) {
+    KvHeadRows r = kvcache_head(kc, l, g, pos);
+    int count = 0;
+    for (int p = 0; p <= pos; p++) count += want[p];
+    cr_assert_eq(r.n, count, "rows read at %d: %d, resident %d", pos, r.n, count);
+    cr_assert_not_null(r.pos);
+    bool seen[256] = {false};
+    for (int i = 0; i < r.n; i++) {
+        cr_assert(r.pos[i] >= 0 && r.pos[i] <= pos && want[r.pos[i]] && !seen[r.pos[i]],
+                  "row %d holds position %d", i, r.pos[i]);
+        seen[r.pos[i]] = true;
+        cr_assert_eq(kvcache_slot(kc, l, g, r.pos[i]), i);
+    }
+}
+
+Test(kvcache, window_keeps_the_last_w_in_slot_p_mod_w, .timeout = 60) {
+    Model m;
+    load(&m, &mha, 3);
+    KvError err = {0};
+    Engine e;
+    cr_assert_eq(engine_init(&e, &m, &err), KV_OK, "%s", err.msg);
+    engine_set_cache_kind(&e, kind_of("window:3"));
+    int tokens[12];
+    ids(tokens, 12, mha.vocab_size, 9);
+    engine_step(&e, tokens, 5, CACHE_MODE_ON, NULL, NULL); // a prefill of 5 through a window of 3
+    engine_step(&e, tokens, 6, CACHE_MODE_ON, NULL, NULL);
+    engine_step(&e, tokens, 7, CACHE_MODE_ON, NULL, NULL);
+    cr_assert_eq(kvcache_len(&e.cache), 7);
+    const bool want[7] = {false, false, false, false, true, true, true}; // 4, 5, 6
+    for (int l = 0; l < mha.n_layers; l++)
+        for (int g = 0; g < mha.n_kv_heads; g++) {
+            expect_resident(&e.cache, l, g, want, 7, "window:3");
+            cr_assert_eq(kvcache_slot(&e.cache, l, g, 4), 1); // 4 mod 3
+            cr_assert_eq(kvcache_slot(&e.cache, l, g, 5), 2);
+            cr_assert_eq(kvcache_slot(&e.cache, l, g, 6), 0);
+            expect_rows(&e.cache, l, g, 6, want);
+        }
+    cr_assert_eq(kvcache_bytes_resident(&e.cache), 3 * config_kv_bytes_per_token(&mha));
+    cr_assert_eq(kvcache_bytes_reserved(&e.cache), 3 * config_kv_bytes_per_token(&mha));
+    engine_free(&e);
+    model_free(&m);
+}
+
+Test(kvcache, sinks_keep_the_first_s_and_the_last_w, .timeout = 60) {
+    Model m;
+    load(&m, &gqa, 4);
+    KvError err = {0};
+    Engine e;
+    cr_assert_eq(engine_init(&e, &m, &err), KV_OK, "%s", err.msg);
+    engine_set_cache_kind(&e, kind_of("sinks:2,3"));
+    int tokens[12];
+    ids(tokens, 12, gqa.vocab_size, 10);
+    for (int len = 4; len <= 9; len++) engine_step(&e, tokens, len, CACHE_MODE_ON, NULL, NULL);
+    const bool want[9] = {true, true, false, false, false, false, true, true, true};
+    for (int l = 0; l < gqa.n_layers; l++)
+        for (int g = 0; g < gqa.n_kv_heads; g++) {
+            expect_resident(&e.cache, l, g, want, 9, "sinks:2,3");
+            cr_assert_eq(kvcache_slot(&e.cache, l, g, 0), 0);
+            cr_assert_eq(kvcache_slot(&e.cache, l, g, 1), 1);
+            cr_assert_eq(kvcache_slot(&e.cache, l, g, 8), 2 + (8 - 2) % 3);
+            expect_rows(&e.cache, l, g, 8, want);
+        }
+    // the query at 8 is rotated by its index in the cache (the last of the 5), not by 8
+    cr_assert_eq(kvcache_query_rotation(&e.cache, 8), 4);
+    cr_assert_eq(kvcache_query_rotation(&e.cache, 3), 3);
+    cr_assert(!kvcache_rotates_on_store(&e.cache));
+    engine_free(&e);
+    model_free(&m);
+}
+
+// With queries that are zero, every score is 0 and attention is uniform over what a head reads:
+// after positions 0..2 (budget 3) position 0 has received 1 + 1/2 + 1/3, position 1 1/2 + 1/3,
+// position 2 1/3. h2o:1,2 at position 3 protects 2 and 3 (the recent) and evicts the lowest of
+// {0, 1}: 1. Then 0 has 1+1/2+1/3+1/3, 2 has 1/3+1/3: at 4 it evicts 2; and so on: 0 stays for
+// good beside the two most recent, in every head.
+Test(kvcache, h2o_evicts_the_lowest_score_outside_the_recent, .timeout = 60) {
+    Model m;
+    load(&m, &mha, 5);
+    memset(m.w.wq, 0, (size_t)mha.n_layers * mha.dim * mha.dim * sizeof(float));
+    KvError err = {0};
+    Engine e;
+    cr_assert_eq(engine_init(&e, &m, &err), KV_OK, "%s", err.msg);
+    engine_set_cache_kind(&e, kind_of("h2o:1,2"));
+    int tokens[12];
+    ids(tokens, 12, mha.vocab_size, 12);
+    engine_step(&e, tokens, 3, CACHE_MODE_ON, NULL, NULL);
+    for (int l = 0; l < mha.n_layers; l++)
+        for (int g = 0; g < mha.n_kv_heads; g++) {
+            cr_assert_float_eq(kvcache_score(&e.cache, l, g, 0), 1.0f + 1.0f / 2 + 1.0f / 3, 1e-6);
+            cr_assert_float_eq(kvcache_score(&e.cache, l, g, 1), 1.0f / 2 + 1.0f / 3, 1e-6);
+            cr_assert_float_eq(kvcache_score(&e.cache, l, g, 2), 1.0f / 3, 1e-6);
+        }
+    for (int len = 4; len <= 10; len++) {
+        engine_step(&e, tokens, len, CACHE_MODE_ON, NULL, NULL);
+        bool want[10] = {false};
+        want[0] = want[len - 2] = want[len - 1] = true;
+        for (int l = 0; l < mha.n_layers; l++)
+            for (int g = 0; g < mha.n_kv_heads; g++) {
+                expect_resident(&e.cache, l, g, want, len, "h2o:1,2 uniform");
+                expect_rows(&e.cache, l, g, len - 1, want);
+            }
+        // the new position went to the slot of the one evicted
+        cr_assert_eq(kvcache_slot(&e.cache, 0, 0, len - 1), len == 4 ? 1 : kvcache_slot(&e.cache, 0, 0, len - 1));
+    }
+    cr_assert_eq(kvcache_slot(&e.cache, 0, 0, 0), 0);
+    cr_assert_eq(kvcache_bytes_resident(&e.cache), 3 * config_kv_bytes_per_token(&mha));
+    engine_free(&e);
+    model_free(&m);
+}
+
+// On a real (random) model, replay h2o's rule from the attention the engine reported (every
+// query head's row, summed per kv head) and require the same choice in every (layer, kv head);
+// the heads then keep different positions.
+Test(kvcache, h2o_choice_follows_the_attention_per_kv_head, .timeout = 60) {
+    enum { HEAVY = 3, RECENT = 2, B = HEAVY + RECENT, LEN = 30 };
+    const ModelConfig *c = &gqa;
+    Model m;
+    load(&m, c, 6);
+    // sharper attention than the random weights give, so that heads prefer different positions
+    for (size_t i = 0; i < (size_t)c->n_layers * c->dim * c->dim; i++) m.w.wq[i] *= 4.0f;
+    KvError err = {0};
+    Engine e;
+    cr_assert_eq(engine_init(&e, &m, &err), KV_OK, "%s", err.msg);
+    engine_set_cache_kind(&e, kind_of("h2o:3,2"));
+    const int L = c->n_layers, H = c->n_heads, HKV = c->n_kv_heads, group = H / HKV;
+    int tokens[LEN];
+    ids(tokens, LEN, c->vocab_size, 13);
+    // the rule, independently: per (l, g), a resident set and scores by position
+    static bool res[3][2][LEN];
+    static double score[3][2][LEN];
+    memset(res, 0, sizeof res);
+    memset(score, 0, sizeof score);
+    float *w = calloc((size_t)L * H * LEN, sizeof(float));
+    int differ = 0;
+    for (int len = 1; len <= LEN; len++) {
+        const int p = len - 1;
+        for (int l = 0; l < L; l++)
+            for (int g = 0; g < HKV; g++) {
+                if (p >= B) { // evict the lowest score among positions < p - RECENT + 1
+                    int best = -1;
+                    for (int q = 0; q < p - RECENT + 1; q++)
+                        if (res[l][g][q] && (best < 0 || score[l][g][q] < score[l][g][best]))
+                            best = q;
+                    res[l][g][best] = false;
+                }
+                res[l][g][p] = true;
+            }
+        AttnSink sk = {w, p, 1, len};
+        engine_step(&e, tokens, len, CACHE_MODE_ON, &sk, NULL);
+        for (int l = 0; l < L; l++)
+            for (int g = 0; g < HKV; g++) {
+                for (int h = g * group; h < (g + 1) * group; h++)
+                    for (int q = 0; q <= p; q++) {
+                        const float a = w[((size_t)l * H + h) * len + q];
+                        if (!res[l][g][q])
+                            cr_assert_eq(a, 0.0f, "attention to evicted %d", q);
+                        score[l][g][q] += a;
+                    }
+                expect_resident(&e.cache, l, g, res[l][g], len, "h2o:3,2 replayed");
+                for (int q = 0; q <= p; q++)
+                    if (res[l][g][q])
+                        cr_assert_float_eq(kvcache_score(&e.cache, l, g, q), score[l][g][q], 1e-4);
+            }
+    }
+    for (int l = 0; l < L; l++)
+        for (int q = 0; q < LEN; q++) differ += res[l][0][q] != res[l][1][q];
+    cr_assert_gt(differ, 0, "the kv heads all kept the same positions");
+    free(w);
+    engine_free(&e);
+    model_free(&m);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Counters: the closed forms, to the FLOP and the byte
+
+static uint64_t min_u(uint64_t a, uint64_t b) {
+    return a < b ? a : b;
+}
+
+Test(kvcache, counters_equal_the_closed_forms, .timeout = 60) {
+    const char *specs[] = {"full", "window:8", "sinks:2,6", "h2o:4,4", "window:1"};
+    const ModelConfig *c = &gqa;
+    Model m;
+    load(&m, c, 7);
+    const uint64_t D = (uint64_t)c->dim, L = (uint64_t)c->n_layers;
+    const uint64_t per = config_kv_bytes_per_token(c);
+    for (size_t k = 0; k < sizeof specs / sizeof *specs; k++) {
+        const KvCacheKind kind = kind_of(specs[k]);
+        const uint64_t B = kv_kind_budget(kind) ? (uint64_t)kv_kind_budget(kind) : 1000000;
+        KvError err = {0};
+        Engine e;
+        cr_assert_eq(engine_init(&e, &m, &err), KV_OK, "%s", err.msg);
+        engine_set_cache_kind(&e, kind);
+        int tokens[40];
+        ids(tokens, 40, c->vocab_size, 14);
+        for (int len = 13; len <= 40; len++) { // a prefill of 13 (past every budget), then decode
+            Counters got;
+            memset(&got, 0, sizeof got);
+            const int first = engine_step(&e, tokens, len, CACHE_MODE_ON, NULL, &got);
+            cr_assert_eq(first, len == 13 ? 0 : len - 1);
+            uint64_t want[FLOP_COMPONENTS], plain[FLOP_COMPONENTS];
+            flops_formula_kind(c, kind, first, len - first, 1, want);
+            tu_flops(c, first, len - first, 1, plain);
+            uint64_t span = 0; // written out: a query at p reads min(p + 1, B)
+            for (int p = first; p < len; p++) span += min_u((uint64_t)p + 1, B);
+            plain[FLOP_SCORES] = plain[FLOP_VALUES] = L * 2 * D * span;
+            for (int f = 0; f < FLOP_COMPONENTS; f++) {
+                cr_assert_eq(want[f], plain[f], "%s: formula %s at %d", specs[k],
+                             flop_component_names[f], len);
+                cr_assert_eq(got.flops[f], want[f], "%s: counted %s at len %d: %llu, want %llu",
+                             specs[k], flop_component_names[f], len,
+                             (unsigned long long)got.flops[f], (unsigned long long)want[f]);
+            }
+            const uint64_t hkv_bytes = 2 * (uint64_t)config_kv_dim(c) * sizeof(float);
+            cr_assert_eq(got.kv_bytes_read, L * hkv_bytes * span, "%s: bytes read", specs[k]);
+            cr_assert_eq(got.kv_bytes_written, per * (uint64_t)(len - first));
+            cr_assert_eq(kvcache_bytes_resident(&e.cache), per * min_u((uint64_t)len, B),
+                         "%s: resident bytes at %d", specs[k], len);
+        }
+        engine_free(&e);
+    }
+    model_free(&m);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Back and forward, exact under eviction
+
+static void seek_exact(const char *spec) {
+    enum { PROMPT = 6, STEPS = 30, BACK_TO = 9 };
+    const ModelConfig *c = &gqa;
+    Model m;
+    load(&m, c, 8);
+    const size_t vbytes = (size_t)c->vocab_size * sizeof(float);
+    KvError err = {0};
+    Engine ref, e;
+    cr_assert_eq(engine_init(&ref, &m, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(engine_init(&e, &m, &err), KV_OK, "%s", err.msg);
+    engine_set_cache_kind(&ref, kind_of(spec));
+    engine_set_cache_kind(&e, kind_of(spec));
+    int tokens[PROMPT + STEPS];
+    ids(tokens, PROMPT + STEPS, c->vocab_size, 15);
+    float(*want)[257] = malloc(sizeof(float[STEPS][257]));
+    KvCacheMark marks[STEPS];
+    for (int i = 0; i < STEPS; i++) {
+        engine_step(&ref, tokens, PROMPT + i, CACHE_MODE_ON, NULL, NULL);
+        memcpy(want[i], ref.logits, vbytes);
+        engine_step(&e, tokens, PROMPT + i, CACHE_MODE_ON, NULL, NULL);
+        marks[i] = kvcache_mark(&e.cache);
+    }
+    kvcache_seek(&e.cache, marks[BACK_TO]);
+    for (int i = BACK_TO + 1; i < STEPS; i++) {
+        const int first = engine_step(&e, tokens, PROMPT + i, CACHE_MODE_ON, NULL, NULL);
+        cr_assert_eq(first, PROMPT + i - 1, "%s: step %d recomputed more than one", spec, i);
+        cr_assert(memcmp(e.logits, want[i], vbytes) == 0, "%s: step %d after a seek back", spec,
+                  i);
+    }
+    kvcache_seek(&e.cache, marks[3]);
+    kvcache_seek(&e.cache, marks[STEPS - 3]); // forward without computing, as redo does
+    for (int i = STEPS - 2; i < STEPS; i++) {
+        engine_step(&e, tokens, PROMPT + i, CACHE_MODE_ON, NULL, NULL);
+        cr_assert(memcmp(e.logits, want[i], vbytes) == 0, "%s: step %d after a seek forward",
+                  spec, i);
+    }
+    free(want);
+    engine_free(&ref);
+    engine_free(&e);
+    model_free(&m);
+}
+
+Test(kvcache, mark_and_seek_exact_under_eviction, .timeout = 60) {
+    seek_exact("window:7");
+    seek_exact("sinks:2,5");
+    seek_exact("h2o:4,3");
+}
+
+// A change of kind forgets what the old one held: the next step recomputes the sequence.
+Test(kvcache, a_new_kind_recomputes_the_sequence, .timeout = 60) {
+    const ModelConfig *c = &gqa;
+    Model m;
+    load(&m, c, 9);
+    KvError err = {0};
+    Engine e, full;
+    cr_assert_eq(engine_init(&e, &m, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(engine_init(&full, &m, &err), KV_OK, "%s", err.msg);
+    int tokens[24];
+    ids(tokens, 24, c->vocab_size, 16);
+    engine_set_cache_kind(&e, kind_of("window:4"));
+    for (int len = 6; len <= 20; len++) engine_step(&e, tokens, len, CACHE_MODE_ON, NULL, NULL);
+    cr_assert(!engine_set_cache_kind(&e, kind_of("window:4")), "the same kind changes nothing");
+    cr_assert_eq(kvcache_len(&e.cache), 20);
+    cr_assert(engine_set_cache_kind(&e, KV_CACHE_DENSE));
+    cr_assert_eq(kvcache_len(&e.cache), 0);
+    Counters ctr;
+    memset(&ctr, 0, sizeof ctr);
+    cr_assert_eq(engine_step(&e, tokens, 21, CACHE_MODE_ON, NULL, &ctr), 0);
+    cr_assert_eq(ctr.positions, 21, "every position recomputed");
+    engine_step(&full, tokens, 21, CACHE_MODE_ON, NULL, NULL);
+    cr_assert(memcmp(e.logits, full.logits, (size_t)c->vocab_size * sizeof(float)) == 0);
+    engine_free(&e);
+    engine_free(&full);
+    model_free(&m);
+}
+
+// Sinks store keys unrotated and rotate by cache index: a run goes past the model's context.
+Test(kvcache, sinks_run_past_the_context, .timeout = 60) {
+    const ModelConfig *c = &mha; // seq_len 96
+    Model m;
+    load(&m, c, 10);
+    KvError err = {0};
+    Engine e;
+    cr_assert_eq(engine_init(&e, &m, &err), KV_OK, "%s", err.msg);
+    engine_set_cache_kind(&e, kind_of("sinks:2,6"));
+    enum { LEN = 250 };
+    int tokens[LEN];
+    ids(tokens, LEN, c->vocab_size, 17);
+    for (int len = 5; len <= LEN; len++) {
+        engine_step(&e, tokens, len, CACHE_MODE_ON, NULL, NULL);
+        cr_assert_eq(e.fault_layer, 0);
+    }
+    for (int i = 0; i < c->vocab_size; i++) cr_assert(isfinite(e.logits[i]));
+    bool want[LEN] = {false};
+    want[0] = want[1] = true;
+    for (int p = LEN - 6; p < LEN; p++) want[p] = true;
+    expect_resident(&e.cache, 1, 3, want, LEN, "sinks past the context");
+    cr_assert_eq(kvcache_bytes_resident(&e.cache), 8 * config_kv_bytes_per_token(c));
+    engine_free(&e);
+    model_free(&m);
+}
+
+// ----------------------------------------------------------------------------------------------
+// The words: one parser for every command and the lessons
+
+Test(kvcache, parse_accepts_the_four_policies) {
+    KvCacheKind k = KV_CACHE_DENSE;
+    char buf[64];
+    KvError err = {0};
+    const char *ok[] = {"full", "window:64", "sinks:4,60", "h2o:32,32", "window:1"};
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+        cr_assert_eq(kv_parse_retention("--cache", ok[i], &k, &err), KV_OK, "%s", err.msg);
+        cr_assert_str_eq(kv_retention_name(k, buf, sizeof buf), ok[i]);
+    }
+    cr_assert_eq(kv_kind_budget(kind_of("sinks:4,60")), 64);
+    cr_assert_eq(kv_kind_budget(kind_of("h2o:3,5")), 8);
+    cr_assert_eq(kv_kind_budget(kind_of("full")), 0);
+}
+
+static void refused(const char *spec, const char *why) {
+    KvCacheKind k = KV_CACHE_DENSE, before = k;
+    KvError err = {0};
+    cr_assert_eq(kv_parse_retention("--cache", spec, &k, &err), KV_ERR_INPUT, "'%s' accepted",
+                 spec);
+    cr_assert(strncmp(err.msg, "--cache: ", 9) == 0, "%s", err.msg);
+    cr_assert(strstr(err.msg, why), "'%s': %s (want '%s')", spec, err.msg, why);
+    cr_assert(kv_kind_equal(k, before), "a refusal leaves the kind alone");
+}
+
+Test(kvcache, parse_refuses_malformed_specs) {
+    refused("", "expected full");
+    refused("fulll", "expected full");
+    refused("window", "expected full");
+    refused("lru:4", "unknown policy");
+    refused("window:", "W is missing");
+    refused("window:4,5", "one size");
+    refused("sinks:4", "two sizes");
+    refused("sinks:4,", "W is missing");
+    refused("h2o:,4", "H is missing");
+    refused("h2o:1,2,3", "expected full");
+    refused("h2o:4", "two sizes");
+}
+
+Test(kvcache, parse_refuses_zero_and_negative) {
+    refused("window:0", "W must be at least 1");
+    refused("window:-3", "W must be at least 1");
+    refused("sinks:0,8", "S must be at least 1");
+    refused("sinks:4,0", "W must be at least 1");
+    refused("h2o:0,8", "H must be at least 1");
+    refused("h2o:8,-1", "R must be at least 1");
+}
+
+Test(kvcache, parse_refuses_non_numbers) {
+    refused("window:abc", "W is not a whole number");
+    refused("window:4x", "W is not a whole number");
+    refused("window: 4", "W is not a whole number");
+    refused("sinks:4,6.5", "W is not a whole number");
+    refused("h2o:1e3,4", "H is not a whole number");
+    refused("window:99999999999999999999", "larger than any context");
+    refused("window:0x10", "W is not a whole number");
+}
+
+Test(kvcache, budget_larger_than_the_context_is_refused) {
+    KvError err = {0};
+    cr_assert_eq(kv_retention_check("--cache", kind_of("window:512"), 512, &err), KV_OK);
+    cr_assert_eq(kv_retention_check("--cache", kind_of("window:513"), 512, &err), KV_ERR_INPUT);
+    cr_assert_str_eq(err.msg,
+                     "--cache: window:513 keeps 513 positions, more than the model's context of 512");
+    cr_assert_eq(kv_retention_check("--cache", kind_of("sinks:4,509"), 512, &err), KV_ERR_INPUT);
+    cr_assert_eq(kv_retention_check("--cache", kind_of("h2o:300,300"), 512, &err), KV_ERR_INPUT);
+    cr_assert_eq(kv_retention_check("--cache", kind_of("sinks:1,512"), 512, &err), KV_ERR_INPUT);
+}
