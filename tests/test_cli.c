@@ -577,10 +577,12 @@ Test(cli, trace_csv, .timeout = 60) {
     const char *p = csv;
     char *fl[16];
     int nf = csv_record(&p, fl, 16);
-    cr_assert_eq(nf, 10);
+    cr_assert_eq(nf, 15);
     const char *names[] = {"step", "phase", "pos", "token_id", "token", "mode",
-                           "flops_step", "flops_total", "kv_bytes", "step_ns"};
-    for (int i = 0; i < 10; i++) {
+                           "flops_step", "flops_total", "kv_bytes", "step_ns",
+                           "kv_resident_bytes", "kl_full", "top1_agree", "max_logit_diff",
+                           "attn_l1"};
+    for (int i = 0; i < 15; i++) {
         cr_assert_str_eq(fl[i], names[i], "header field %d", i);
         free(fl[i]);
     }
@@ -590,7 +592,7 @@ Test(cli, trace_csv, .timeout = 60) {
     int first_pos = -1, n_awkward = 0;
     for (int k = 0; k < steps; k++) {
         nf = csv_record(&p, fl, 16);
-        cr_assert_eq(nf, 10, "row %d: %d fields", k, nf);
+        cr_assert_eq(nf, 15, "row %d: %d fields", k, nf);
         cr_assert_eq(atoi(fl[0]), k);
         cr_assert_str_eq(fl[1], k == 0 ? "prefill" : "decode");
         if (k == 0) first_pos = atoi(fl[2]);
@@ -610,7 +612,7 @@ Test(cli, trace_csv, .timeout = 60) {
         for (int c = 0; c < FLOP_COMPONENTS; c++) sum += want[c];
         cr_assert_eq(fs, sum, "row %d: flops_step %llu, closed form %llu", k, fs,
                      (unsigned long long)sum);
-        for (int i = 0; i < 10; i++) free(fl[i]);
+        for (int i = 0; i < 15; i++) free(fl[i]);
     }
     cr_assert_eq(*p, '\0', "trailing data after %d rows", steps);
     cr_assert_eq(n_awkward, steps, "the model should generate only awkward tokens");

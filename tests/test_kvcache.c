@@ -493,3 +493,166 @@ Test(kvcache, budget_larger_than_the_context_is_refused) {
     cr_assert_eq(kv_retention_check("--cache", kind_of("h2o:300,300"), 512, &err), KV_ERR_INPUT);
     cr_assert_eq(kv_retention_check("--cache", kind_of("sinks:1,512"), 512, &err), KV_ERR_INPUT);
 }
+
+// ----------------------------------------------------------------------------------------------
+// In a session: cells, drift against the full f32 reference, changes of kind between steps
+
+typedef struct {
+    Model m;
+    Tokenizer t;
+    Session s;
+} Fixture;
+
+static void fixture_init(Fixture *f) {
+    KvError err = {0};
+    ModelConfig c = tu_config(48, 100, 2, 4, 2, 400, 64, false);
+    cr_assert_eq(tu_session_open(&f->m, &f->t, &f->s, &c, 21, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(session_set_prompt(&f->s, "the cat sat on the mat", &err), KV_OK, "%s", err.msg);
+}
+
+static void fixture_free(Fixture *f) {
+    tu_session_close(&f->m, &f->t, &f->s);
+}
+
+static void set_cache(Session *s, const char *spec) {
+    KvError err = {0};
+    cr_assert_eq(session_set_cache(s, kind_of(spec), &err), KV_OK, "%s", err.msg);
+}
+
+Test(kvcache, session_cells_show_what_was_evicted, .timeout = 60) {
+    Fixture f;
+    fixture_init(&f);
+    Session *s = &f.s;
+    set_cache(s, "window:5");
+    for (int i = 0; i < 12; i++) cr_assert(session_step(s));
+    const StepRecord *r = session_last(s);
+    const ModelConfig *c = &f.m.cfg;
+    for (int l = 0; l < c->n_layers; l++)
+        for (int g = 0; g < c->n_kv_heads; g++)
+            for (int p = 0; p <= r->pos; p++) {
+                CellStep cs = session_cell(s, r, l, g, p);
+                CellState want = p == r->pos ? CELL_WRITTEN
+                                 : p > r->pos - 5 ? CELL_READ
+                                                  : CELL_EVICTED;
+                cr_assert_eq(cs.now, want, "cell (%d, %d, %d): %d want %d", l, g, p, cs.now, want);
+                cr_assert_eq(cs.now != CELL_EVICTED, kvcache_resident(&s->eng.cache, l, g, p));
+                CellState before = p == r->pos      ? CELL_EMPTY
+                                   : p >= r->pos - 5 ? CELL_CACHED
+                                                     : CELL_EVICTED;
+                cr_assert_eq(cs.before, before, "before (%d, %d, %d)", l, g, p);
+            }
+    cr_assert_eq(r->kv_bytes_resident, 5 * config_kv_bytes_per_token(c));
+    fixture_free(&f);
+}
+
+// KL, top-1 and the logit difference recomputed here from an independent full engine; a window
+// that holds the whole sequence drifts by exactly nothing.
+Test(kvcache, session_drift_against_the_full_reference, .timeout = 60) {
+    Fixture f;
+    fixture_init(&f);
+    Session *s = &f.s;
+    const ModelConfig *c = &f.m.cfg;
+    set_cache(s, "window:64");
+    for (int i = 0; i < 6; i++) {
+        cr_assert(session_step(s));
+        const StepRecord *r = session_last(s);
+        cr_assert(r->drift_measured);
+        cr_assert_eq(r->kl_full, 0.0f);
+        cr_assert(r->top1_agree);
+        cr_assert_eq(r->drift_logit, 0.0f);
+        for (int l = 0; l < c->n_layers; l++) cr_assert_eq(r->attn_l1[l], 0.0f);
+    }
+    set_cache(s, "h2o:2,3");
+    KvError err = {0};
+    Engine full;
+    cr_assert_eq(engine_init(&full, &f.m, &err), KV_OK, "%s", err.msg);
+    double kl_seen = 0;
+    for (int i = 0; i < 20; i++) {
+        cr_assert(session_step(s));
+        const StepRecord *r = session_last(s);
+        cr_assert(r->drift_measured);
+        engine_step(&full, s->tokens, r->pos + 1, CACHE_MODE_ON, NULL, NULL);
+        // recompute: KL(p_full || p) from the two logit vectors, in double
+        const float *a = full.logits, *b = s->eng.logits;
+        double ma = -1e30, mb = -1e30, za = 0, zb = 0, kl = 0, dmax = 0;
+        int ta = 0, tb = 0;
+        for (int v = 0; v < c->vocab_size; v++) {
+            ma = fmax(ma, a[v]), mb = fmax(mb, b[v]);
+            if (a[v] > a[ta]) ta = v;
+            if (b[v] > b[tb]) tb = v;
+            dmax = fmax(dmax, fabs((double)a[v] - b[v]));
+        }
+        for (int v = 0; v < c->vocab_size; v++) za += exp(a[v] - ma), zb += exp(b[v] - mb);
+        for (int v = 0; v < c->vocab_size; v++) {
+            double la = a[v] - ma - log(za), lb = b[v] - mb - log(zb);
+            kl += exp(la) * (la - lb);
+        }
+        cr_assert_float_eq(r->kl_full, kl, 1e-5 + 1e-4 * kl, "step %d: kl %g want %g", i,
+                           r->kl_full, kl);
+        cr_assert_eq(r->top1_agree, ta == tb);
+        cr_assert_float_eq(r->drift_logit, dmax, 1e-6);
+        kl_seen += kl;
+    }
+    cr_assert_gt(kl_seen, 0.0, "h2o:2,3 on 20 steps never drifted");
+    DriftSummary d;
+    session_drift(s, &d);
+    cr_assert_eq(d.measured, 26);
+    cr_assert(d.kl_max > 0 && d.top1_rate > 0 && d.top1_rate <= 1 && d.attn_l1_mean > 0);
+    set_cache(s, "full");
+    cr_assert(session_step(s));
+    cr_assert(!session_last(s)->drift_measured, "full f32 is the reference itself");
+    engine_free(&full);
+    fixture_free(&f);
+}
+
+// Turning a bounded policy off recomputes the sequence (counted, shown recomputed); stepping back
+// and forward under eviction is exact; back across a change of kind starts that kind over.
+Test(kvcache, session_changes_of_kind_and_stepping, .timeout = 60) {
+    Fixture f;
+    fixture_init(&f);
+    Session *s = &f.s;
+    const ModelConfig *c = &f.m.cfg;
+    const size_t vb = (size_t)c->vocab_size * sizeof(float);
+    set_cache(s, "sinks:2,4");
+    for (int i = 0; i < 14; i++) cr_assert(session_step(s));
+    // back 5 and forward 5 (redo), then one new step: the same as never going back
+    float *want = malloc(vb);
+    int want_tok[6];
+    for (int i = 0; i < 5; i++) want_tok[i] = s->steps[9 + i].token_id;
+    for (int i = 0; i < 5; i++) cr_assert(session_back(s));
+    for (int i = 0; i < 5; i++) {
+        cr_assert(session_step(s));
+        cr_assert_eq(session_last(s)->token_id, want_tok[i]);
+    }
+    cr_assert(session_step(s));
+    memcpy(want, s->eng.logits, vb);
+    want_tok[5] = session_last(s)->token_id;
+    cr_assert(session_back(s));
+    s->n_steps = s->cursor; // forget the record: compute that step again from the seek
+    cr_assert(session_step(s));
+    cr_assert(memcmp(s->eng.logits, want, vb) == 0, "a step after a seek back differs");
+    // off again: everything is recomputed under full
+    const int len = s->n_tokens;
+    set_cache(s, "full");
+    cr_assert(session_step(s));
+    const StepRecord *r = session_last(s);
+    cr_assert_eq(r->first, 0);
+    cr_assert_eq(r->counted.positions, (uint64_t)len, "recomputed %llu of %d",
+                 (unsigned long long)r->counted.positions, len);
+    cr_assert_eq(r->recomputed_hi, len - 1);
+    cr_assert_eq(session_cell(s, r, 0, 0, 3).now, CELL_RECOMPUTED);
+    cr_assert_eq(session_cell(s, r, 0, 0, 3).before, CELL_EVICTED);
+    cr_assert(session_step(s));
+    cr_assert_eq(session_last(s)->first, len, "then one position per step again");
+    // back across the change: the sinks step's cache is gone, so its kind starts over
+    cr_assert(session_back(s));
+    cr_assert(session_back(s));
+    cr_assert_eq(kvcache_len(&s->eng.cache), 0);
+    cr_assert(session_step(s));
+    cr_assert_eq(session_last(s)->first, 0);
+    KvError err = {0};
+    cr_assert_eq(session_set_cache(s, kind_of("window:65"), &err), KV_ERR_INPUT);
+    cr_assert(strstr(err.msg, "context of 64"), "%s", err.msg);
+    free(want);
+    fixture_free(&f);
+}

@@ -19,7 +19,8 @@ typedef enum {
     CELL_READ,       // held in the cache from an earlier step and read by attention in this one
     CELL_WRITTEN,    // computed for the first time in this step (stored, with the cache on)
     CELL_RECOMPUTED, // computed again in this step although an earlier step had computed it
-    // the cache kinds to come add theirs here: evicted, quantized, shared
+    CELL_EVICTED,    // computed by an earlier step, no longer held: the retention policy evicted it
+    // the cache kinds to come add theirs here: quantized, shared
     CELL_STATES
 } CellState;
 
@@ -72,6 +73,15 @@ typedef struct {
     uint64_t kv_bytes_resident;       // cache bytes held after the step (0 with the cache off)
     uint64_t step_ns;                 // measured wall time of the step's forward pass
     float max_logit_diff;             // |logits(cache) - logits(no cache)| max, or -1 if unmeasured
+    KvCacheKind kind;                 // the cache kind the step ran with
+    // Drift from the reference: a shadow engine with the full f32 cache run on the same tokens
+    // (session.c). Measured on every cached step whose cache kind is not full f32, else not.
+    bool drift_measured;
+    bool top1_agree;     // the most probable next token is the same as the reference's
+    float kl_full;       // KL(p_full || p) of the next-token distributions (temperature 1), nats
+    float drift_logit;   // max |logits - reference logits|
+    float *attn_l1;      // (L) owned: per layer, mean over heads of the L1 distance between this
+                         // step's attention row and the reference's (positions 0 .. pos)
     uint64_t rng_before, rng_after;   // sampler state around the step (exact back and redo)
 } StepRecord;
 
@@ -80,6 +90,9 @@ typedef struct {
     const Tokenizer *tok; // borrowed
     Engine eng;
     Engine shadow;        // the other mode, for verification (only when verify is on)
+    Engine reference;     // the full f32 cache on the same tokens: drift of any other cache kind
+    float *ref_attn;      // (L, H, T) the reference's attention row of the written position
+    KvCacheKind cache_kind; // cache kind of the next steps (the engine's cache takes it then)
     bool verify;          // measure max_logit_diff on every step (costs the other mode's work)
     Sampler sampler;
     SamplerSettings settings;
@@ -114,6 +127,21 @@ KvStatus session_fault(const Session *s, KvError *err);
 bool session_back(Session *s);
 // Mode of the next steps; works between any two steps (turning the cache on rebuilds it).
 void session_set_mode(Session *s, CacheMode mode);
+// Cache kind of the next steps (retention and precision; DESIGN.md "The KV cache as an object");
+// works between any two steps. A different kind starts from an empty cache: the next step
+// recomputes the whole sequence under it (counted, the cells shown recomputed), as a real system
+// must to bring back what a bounded policy evicted. KV_ERR_INPUT (nothing changed) when the
+// kind's budget exceeds the model's context ("--cache: ...").
+KvStatus session_set_cache(Session *s, KvCacheKind kind, KvError *err);
+// Drift over the history up to the cursor (the steps that measured it).
+typedef struct {
+    int measured;          // steps measured
+    double kl_mean, kl_max; // KL(p_full || p), nats
+    double top1_rate;      // share of measured steps whose top-1 agreed
+    double logit_max;      // largest max |logit diff|
+    double attn_l1_mean;   // mean over steps and layers
+} DriftSummary;
+void session_drift(const Session *s, DriftSummary *out);
 // Verification on or off: with it on, every step also runs the other mode (not counted) and
 // records the largest logit difference.
 void session_set_verify(Session *s, bool on);

@@ -54,6 +54,7 @@ BlockState scene_block_state(const Session *s, int pos, int layer, double t_anim
     static const BlockState look[CELL_STATES] = {
         [CELL_EMPTY] = BLOCK_EMPTY, [CELL_CACHED] = BLOCK_CACHED, [CELL_READ] = BLOCK_READ,
         [CELL_WRITTEN] = BLOCK_WRITTEN, [CELL_RECOMPUTED] = BLOCK_RECOMPUTED,
+        [CELL_EVICTED] = BLOCK_EMPTY,
     };
     const StepRecord *r = session_last(s);
     if (!r || pos < 0 || pos > r->pos) return BLOCK_EMPTY;
