@@ -67,18 +67,22 @@ extern const Preset app_presets[];
 const Preset *app_preset(const char *name); // NULL when unknown
 
 // Options every command that runs the model shares: --model, --tokenizer, --prompt, --preset,
-// --no-cache, --temperature, --top-k, --top-p, --seed.
+// --no-cache, --cache, --temperature, --top-k, --top-p, --seed.
 typedef struct {
     const char *model, *tokenizer; // NULL: the defaults
     const char *prompt;            // NULL when neither --prompt nor --preset was given
     const char *preset;            // the preset's name when --preset was given
     SamplerSettings sampler;
     bool no_cache;
+    KvCacheKind cache; // --cache full|window:W|sinks:S,W|h2o:H,R (default full)
 } CommonOptions;
 
 void app_common_defaults(CommonOptions *o);
 // If argv[*i] is a common option, consumes it and its value (advancing *i past them) and returns
 // 1; returns 0 when it is not one; -1 on a bad value (err filled, KV_ERR_INPUT).
 int app_parse_common(int argc, char **argv, int *i, CommonOptions *o, KvError *err);
+// Gives a session what the common options say: sampler, cache mode and cache kind (whose budget
+// is checked against the model's context here, "--cache: ..."). KV_ERR_INPUT on a refusal.
+KvStatus app_apply_common(Session *s, const CommonOptions *o, KvError *err);
 
 #endif

@@ -152,8 +152,10 @@ int cmd_render(int argc, char **argv) {
         status = app_fail(&err);
         goto done;
     }
-    session_set_sampler(&s, o.sampler);
-    session_set_mode(&s, o.no_cache ? CACHE_MODE_OFF : CACHE_MODE_ON);
+    if (app_apply_common(&s, &o, &err)) {
+        status = app_fail(&err);
+        goto done;
+    }
     session_set_verify(&s, verify);
     if (frames) {
         int written = 0;
