@@ -60,7 +60,7 @@ Test(lesson_parse, missing_argument) {
     expect_error("preset\n", PATH ":1: preset: needs a preset name");
     expect_error("prompt\n", PATH ":1: prompt: needs the prompt text");
     expect_error("preset code\ncaption\nbeat\n", PATH ":2: caption: needs some text");
-    expect_error("preset code\ncache # on\nbeat\n", PATH ":2: cache: needs on or off");
+    expect_error("preset code\ncache # on\nbeat\n", PATH ":2: cache: needs on, off or a policy");
 }
 
 Test(lesson_parse, extra_argument) {
@@ -84,7 +84,12 @@ Test(lesson_parse, unknown_names) {
     expect_error("preset poem\n", PATH ":1: preset: unknown preset 'poem' (narrative, code)");
     expect_error("view tree\n", PATH ":1: view: unknown view 'tree' (sequence, heatmap, layers)");
     expect_error("theme blue\n", PATH ":1: theme: unknown theme 'blue' (dark, light)");
-    expect_error("cache maybe\n", PATH ":1: cache: expected on or off, not 'maybe'");
+    expect_error("cache maybe\n", PATH ":1: cache: expected on, off or a policy (full, window:W, "
+                                  "sinks:S,W, h2o:H,R), not 'maybe'");
+    expect_error("cache window:0\n", PATH ":1: cache: W must be at least 1, not 0");
+    expect_error("cache window:x\n", PATH ":1: cache: W is not a whole number: 'x'");
+    expect_error("cache sinks:4\n", PATH ":1: cache: 'sinks:4': sinks takes two sizes, sinks:S,W");
+    expect_error("cache h2o:-2,4\n", PATH ":1: cache: H must be at least 1, not -2");
 }
 
 Test(lesson_parse, caption_without_beat) {
@@ -738,4 +743,16 @@ Test(lesson_player, session_moved_by_someone_else) {
     lesson_free(&l);
     fixture_free(&f);
     fixture_free(&g);
+}
+
+// `cache POLICY`: --cache's words; a budget past the model's context is refused with the line.
+Test(lesson_check, cache_policy_against_the_context) {
+    Fixture f;
+    fixture_init(&f, 32);
+    cr_assert_null(check_error(&f, "preset narrative\ncache window:8\nstep 3\nbeat\ncache full\n"
+                                   "step 1\nbeat\n"));
+    cr_assert_str_eq(check_error(&f, "preset narrative\nstep 1\ncache sinks:4,40\nbeat\n"),
+                     PATH ":3: cache: sinks:4,40 keeps 44 positions, more than the model's "
+                          "context of 32");
+    fixture_free(&f);
 }

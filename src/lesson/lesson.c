@@ -303,7 +303,7 @@ static KvStatus parse_line(Parser *p, const char *cmd, char *rest) {
         static const char *const what[LESSON_OPS] = {
             [LESSON_PROMPT] = "a preset name",   [LESSON_TEMPERATURE] = "a temperature",
             [LESSON_TOP_K] = "a number",         [LESSON_TOP_P] = "a number",
-            [LESSON_SEED] = "a number",          [LESSON_CACHE] = "on or off",
+            [LESSON_SEED] = "a number",          [LESSON_CACHE] = "on, off or a policy",
             [LESSON_VERIFY] = "on or off",       [LESSON_STEP] = "a number of steps",
             [LESSON_BACK] = "a number of steps", [LESSON_VIEW] = "a view name",
             [LESSON_LAYER] = "a layer number or all", [LESSON_HEAD] = "a head number, mean or each",
@@ -366,7 +366,20 @@ static KvStatus parse_line(Parser *p, const char *cmd, char *rest) {
         if (parse_long(p, cmd, a, 1, KV_MAX_SEQ, &c.n))
             return p->err->code;
         break;
-    case LESSON_CACHE:
+    case LESSON_CACHE: // on | off (the mode), or a policy in --cache's words (n = 2, str)
+        if ((k = pick(a, on_off, 2)) < 0) {
+            KvCacheKind kind = KV_CACHE_DENSE;
+            KvError e = {0};
+            if (!strchr(a, ':') && kv_parse_retention("cache", a, &kind, &e))
+                return fail(p, "cache: expected on, off or a policy (full, window:W, sinks:S,W, "
+                               "h2o:H,R), not '%s'", a);
+            if (kv_parse_retention("cache", a, &kind, &e))
+                return fail(p, "%s", e.msg);
+            k = 2;
+            c.str = dup_str(a, strlen(a));
+        }
+        c.n = k;
+        break;
     case LESSON_VERIFY:
     case LESSON_PANELS:
         if ((k = pick(a, on_off, 2)) < 0)
@@ -581,6 +594,14 @@ KvStatus lesson_check(const Lesson *l, const Model *m, const Tokenizer *t, KvErr
                 st = kv_error(err, KV_ERR_INPUT, "%s:%d: layer %ld: the model has %d layers",
                               l->path, cmd->line, cmd->n + 1, c->n_layers);
             break;
+        case LESSON_CACHE: {
+            KvCacheKind kind = KV_CACHE_DENSE;
+            KvError e = {0};
+            if (cmd->n == 2 && (kv_parse_retention("cache", cmd->str, &kind, &e) ||
+                                kv_retention_check("cache", kind, T, &e)))
+                st = kv_error(err, KV_ERR_INPUT, "%s:%d: %s", l->path, cmd->line, e.msg);
+            break;
+        }
         case LESSON_HEAD:
             if (cmd->n >= c->n_heads)
                 st = kv_error(err, KV_ERR_INPUT, "%s:%d: head %ld: the model has %d heads",
