@@ -656,3 +656,40 @@ Test(kvcache, session_changes_of_kind_and_stepping, .timeout = 60) {
     free(want);
     fixture_free(&f);
 }
+
+// The picture: evicted blocks look evicted (a ghost), a block some kv head keeps looks kept, and
+// the attention the beams draw goes only to positions the head can still read.
+#include "view/view.h"
+
+Test(kvcache, picture_shows_evicted_blocks_and_readable_beams, .timeout = 60) {
+    Fixture f;
+    fixture_init(&f);
+    Session *s = &f.s;
+    const ModelConfig *c = &f.m.cfg;
+    set_cache(s, "window:6");
+    for (int i = 0; i < 10; i++) cr_assert(session_step(s));
+    const StepRecord *r = session_last(s);
+    for (int l = 0; l < c->n_layers; l++)
+        for (int p = 0; p <= r->pos; p++) {
+            const bool gone = p <= r->pos - 6;
+            cr_assert_eq(scene_block_state(s, p, l, 1.0) == BLOCK_EVICTED, gone, "(%d, %d)", l, p);
+            double sum = 0;
+            for (int h = 0; h < c->n_heads; h++) {
+                const float a = session_attention(s, r->pos, p, l, h);
+                if (gone) cr_assert_eq(a, 0.0f, "beam to evicted %d", p);
+                sum += a;
+            }
+            if (!gone) cr_assert_gt(sum, 0.0);
+        }
+    set_cache(s, "h2o:2,2");
+    for (int i = 0; i < 12; i++) cr_assert(session_step(s));
+    r = session_last(s);
+    for (int l = 0; l < c->n_layers; l++)
+        for (int p = 0; p <= r->pos; p++) {
+            bool any = false;
+            for (int g = 0; g < c->n_kv_heads; g++)
+                any = any || kvcache_resident(&s->eng.cache, l, g, p);
+            cr_assert_eq(scene_block_state(s, p, l, 1.0) != BLOCK_EVICTED, any, "(%d, %d)", l, p);
+        }
+    fixture_free(&f);
+}

@@ -148,7 +148,13 @@ static void draw_counters(Frame *f, SceneRect r) {
     } while (0)
 
     bool on = shown_mode(f) == CACHE_MODE_ON;
-    ROW("mode", on ? "KV CACHE" : "NO CACHE", on ? th->cache_on : th->cache_off);
+    // a retention policy: its name with the mode, resident / budget bytes, the drift from full
+    const KvCacheKind kind = rec ? rec->kind : s->cache_kind;
+    const int budget = on ? kv_kind_budget(kind) : 0;
+    char policy[48];
+    kv_retention_name(kind, policy, sizeof policy);
+    snprintf(line, sizeof line, "KV CACHE \xc2\xb7 %s", policy);
+    ROW("mode", on ? (budget ? line : "KV CACHE") : "NO CACHE", on ? th->cache_on : th->cache_off);
     snprintf(line, sizeof line, "%d", s->cursor);
     ROW("step", line, th->text);
     snprintf(line, sizeof line, "%d tokens", s->n_tokens);
@@ -159,8 +165,13 @@ static void draw_counters(Frame *f, SceneRect r) {
         format_si(v1, sizeof v1, (double)counters_flops(&rec->total), "FLOP");
         ROW("FLOPs total", v1, th->text);
         view_format_bytes(v1, sizeof v1, rec->kv_bytes_resident);
-        view_format_bytes(v2, sizeof v2, config_kv_bytes_per_token(cfg));
-        snprintf(line, sizeof line, "%s \xc2\xb7 %s/token", v1, v2);
+        if (budget) {
+            view_format_bytes(v2, sizeof v2, (uint64_t)budget * config_kv_bytes_per_token(cfg));
+            snprintf(line, sizeof line, "%s / %s budget", v1, v2);
+        } else {
+            view_format_bytes(v2, sizeof v2, config_kv_bytes_per_token(cfg));
+            snprintf(line, sizeof line, "%s \xc2\xb7 %s/token", v1, v2);
+        }
         ROW("cache memory", line, th->text);
         double ms = rec->step_ns / 1e6;
         snprintf(line, sizeof line, ms >= 100 ? "%.0f ms" : ms >= 10 ? "%.1f ms" : "%.2f ms", ms);
@@ -170,11 +181,17 @@ static void draw_counters(Frame *f, SceneRect r) {
         format_si(v1, sizeof v1, saved, "FLOP");
         snprintf(line, sizeof line, "%s (%.0f%%)", v1, nocache > 0 ? 100 * saved / nocache : 0);
         ROW("saved by the cache", line, saved > 0 ? th->cache_on : th->text);
-        if (rec->max_logit_diff >= 0)
-            snprintf(line, sizeof line, "%.2g", (double)rec->max_logit_diff);
-        else
-            snprintf(line, sizeof line, "not measured");
-        ROW("max logit diff", line, rec->max_logit_diff >= 0 ? th->text : th->text_faint);
+        if (rec->drift_measured) { // against the full f32 cache on the same tokens
+            snprintf(line, sizeof line, "KL %.2g \xc2\xb7 top-1 %s", (double)rec->kl_full,
+                     rec->top1_agree ? "same" : "differs");
+            ROW("drift", line, rec->top1_agree ? th->text : th->cache_off);
+        } else {
+            if (rec->max_logit_diff >= 0)
+                snprintf(line, sizeof line, "%.2g", (double)rec->max_logit_diff);
+            else
+                snprintf(line, sizeof line, "not measured");
+            ROW("max logit diff", line, rec->max_logit_diff >= 0 ? th->text : th->text_faint);
+        }
     } else {
         view_format_bytes(v2, sizeof v2, config_kv_bytes_per_token(cfg));
         snprintf(line, sizeof line, "0 B \xc2\xb7 %s/token", v2);
@@ -373,7 +390,10 @@ void draw_legend(Frame *f) {
     double size = 0.66 * u, sw = 1.0 * u, y = r.y + (r.h - sw) / 2;
     double x = r.x;
     if (f->v->kind == VIEW_SEQUENCE) {
+        const StepRecord *last = session_last(f->s);
+        const bool evicts = last && kv_kind_budget(last->kind) > 0;
         for (int st = 0; st < BLOCK_STATES; st++) {
+            if (st == BLOCK_EVICTED && !evicts) continue; // only where a policy evicts
             set_rgba(cr, th->block[st]);
             cairo_rectangle(cr, x, y, sw, sw);
             cairo_fill_preserve(cr);
