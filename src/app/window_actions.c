@@ -52,6 +52,29 @@ static void do_cache(AppState *a) {
     session_set_mode(a->s, a->s->mode == CACHE_MODE_ON ? CACHE_MODE_OFF : CACHE_MODE_ON);
 }
 
+// The classroom's policies, each at a budget of 16 positions (the narrative preset's name falls
+// out of that window a few tokens in): full -> window -> sinks -> h2o -> full.
+static const char *const policies[] = {"full", "window:16", "sinks:4,12", "h2o:8,8"};
+
+static int policy_index(const AppState *a) {
+    char name[64];
+    kv_retention_name(a->s->cache_kind, name, sizeof name);
+    for (int i = 0; i < 4; i++)
+        if (strcmp(name, policies[i]) == 0)
+            return i;
+    return -1; // one from --cache or a lesson: the next press starts the cycle over
+}
+
+static void do_policy(AppState *a) {
+    app_at_rest(a);
+    KvCacheKind kind = a->s->cache_kind;
+    KvError err;
+    kv_parse_retention("--cache", policies[(policy_index(a) + 1) % 4], &kind, &err);
+    if (session_set_cache(a->s, kind, &err)) // a model whose context is under 16: stay
+        return;
+    session_set_mode(a->s, CACHE_MODE_ON);
+}
+
 static void do_preset1(AppState *a) {
     app_choose_preset(a, 0);
 }
@@ -251,6 +274,13 @@ static const char *label_cache(const AppState *a, char *buf, size_t cap, bool *o
     return *on ? "Cache ON" : "Cache OFF";
 }
 
+static const char *label_policy(const AppState *a, char *buf, size_t cap, bool *on) {
+    *on = kv_kind_budget(a->s->cache_kind) > 0;
+    char name[48];
+    snprintf(buf, cap, "Keep: %s", kv_retention_name(a->s->cache_kind, name, sizeof name));
+    return buf;
+}
+
 static const char *label_preset(const AppState *a, int i, bool *on) {
     *on = a->preset == i;
     return app_presets[i].name;
@@ -390,6 +420,10 @@ const ActionRow app_actions[] = {
     {ACT_CACHE, "cache", {K(SDLK_c)}, .help = "KV cache on / off",
      .tip = "KV cache on / off", .bar = 50, .label_fn = label_cache, .run = do_cache,
      .when = WAITS},
+    {ACT_POLICY, "policy", {K(SDLK_k)}, .help = "cache policy: full, window, sinks, h2o",
+     .tip = "What the cache keeps: everything, the last 16, 4 sinks + 12, or 8 heavy hitters + 8 "
+            "recent",
+     .bar = 51, .label_fn = label_policy, .run = do_policy, .when = WAITS},
     {ACT_PRESET1, "preset1", {K(SDLK_1), K_ALT(SDLK_KP_1)}, .help = "presets",
      .tip = "Preset prompt: a story", .bar = 60, .label_fn = label_preset1, .run = do_preset1,
      .when = WAITS | BAR_NO_LESSON},
