@@ -5,7 +5,8 @@
 // step, exactly as generation would (the policy evicts as it goes); the mean negative
 // log-likelihood of the next token is reported over the model's context and, for the policies
 // that can go past it (sinks, which rotate keys by their index in the cache), over all N. Also
-// measured: how much attention lands on position 0 (BOS) in each layer under the full cache.
+// measured: how much attention lands on position 0 (BOS) in each layer under the full cache, and
+// on the BOS that starts the query's own document (the stream holds several).
 //
 // What it does not do: train, or change the policies (src/engine/kvcache.c runs them).
 #include "train/train.h"
@@ -60,7 +61,7 @@ static double nll_of(const float *lg, int v, int target) {
 // kept of 0..p), for p < the return value (n - 1, or the context for kinds that cannot pass it).
 // att0 (L), when not NULL, gets the mean attention (over heads and queries 1 ..) on position 0.
 static int run_policy(const Model *m, KvCacheKind kind, const int *stream, int n, double *nll,
-                      double *att0) {
+                      double *att0, double *att_bos) {
     const ModelConfig *c = &m->cfg;
     const int T = c->seq_len, L = c->n_layers, H = c->n_heads;
     const bool past = kv_kind_unbounded_positions(kind);
@@ -72,7 +73,12 @@ static int run_policy(const Model *m, KvCacheKind kind, const int *stream, int n
     float *w = att0 ? kv_calloc((size_t)L * H * T, sizeof(float)) : NULL;
     if (att0)
         memset(att0, 0, (size_t)L * sizeof *att0);
+    if (att_bos)
+        memset(att_bos, 0, (size_t)L * sizeof *att_bos);
+    int bos = 0, n_bos = 0; // the BOS that starts the query's document
     for (int p = 0; p < last; p++) {
+        if (stream[p] == TOKEN_BOS)
+            bos = p;
         AttnSink sink = {w, p, 1, p + 1};
         engine_step(&e, stream, p + 1, CACHE_MODE_ON, att0 ? &sink : NULL, NULL);
         nll[p] = nll_of(e.logits, c->vocab_size, stream[p + 1]);
@@ -80,10 +86,19 @@ static int run_policy(const Model *m, KvCacheKind kind, const int *stream, int n
             for (int k = 0; k < L; k++)
                 for (int h = 0; h < H; h++)
                     att0[k] += w[((size_t)k * H + h) * (p + 1)] / H;
+        if (att_bos && att0 && p > bos) {
+            n_bos++;
+            for (int k = 0; k < L; k++)
+                for (int h = 0; h < H; h++)
+                    att_bos[k] += w[((size_t)k * H + h) * (p + 1) + bos] / H;
+        }
     }
     if (att0)
         for (int k = 0; k < L; k++)
             att0[k] /= (last - 1);
+    if (att_bos)
+        for (int k = 0; k < L; k++)
+            att_bos[k] /= n_bos ? n_bos : 1;
     free(w);
     engine_free(&e);
     return last;
@@ -121,9 +136,9 @@ KvStatus cache_eval_run(const char *model_path, const char *tok_path, int n_toke
     // word): the same cache-index rotation, the first positions not kept: StreamingLLM's
     // window-attention baseline, which can also go past the context
     const int budgets[] = {64, 128};
-    double att0[KV_MAX_LAYERS];
+    double att0[KV_MAX_LAYERS], att_bos[KV_MAX_LAYERS];
     double *ref = kv_malloc((size_t)n * sizeof *ref), *nll = kv_malloc((size_t)n * sizeof *nll);
-    const int ctx = run_policy(&m, KV_CACHE_DENSE, stream, n, ref, att0); // predictions 0..ctx-1
+    const int ctx = run_policy(&m, KV_CACHE_DENSE, stream, n, ref, att0, att_bos); // predictions 0..ctx-1
     printf("cache nll policy=full budget=%d nll_ctx=%.4f nll_all=n/a\n", T, mean(ref, 0, ctx));
     for (int bi = 0; bi < 2; bi++) {
         const int B = budgets[bi];
@@ -140,7 +155,7 @@ KvStatus cache_eval_run(const char *model_path, const char *tok_path, int n_toke
             kv_retention_name(kinds[k], names[k], sizeof names[k]);
         snprintf(names[3], sizeof names[3], "rolling:%d", B); // sinks:0,B
         for (int k = 0; k < 5; k++) {
-            const int got = run_policy(&m, kinds[k], stream, n, nll, NULL);
+            const int got = run_policy(&m, kinds[k], stream, n, nll, NULL, NULL);
             char all[32] = "n/a";
             if (got > ctx)
                 snprintf(all, sizeof all, "%.4f", mean(nll, 0, got));
@@ -156,9 +171,12 @@ KvStatus cache_eval_run(const char *model_path, const char *tok_path, int n_toke
     for (int p = 1; p < (n - 1 < T ? n - 1 : T); p++)
         uniform += 1.0 / (p + 1);
     uniform /= ((n - 1 < T ? n - 1 : T) - 1);
-    printf("cache sink policy=full uniform_share=%.4f", uniform);
+    printf("cache sink policy=full on=position0 uniform_share=%.4f", uniform);
     for (int k = 0; k < L; k++)
         printf(" layer%d=%.4f", k + 1, att0[k]);
+    printf("\ncache sink policy=full on=document_bos");
+    for (int k = 0; k < L; k++)
+        printf(" layer%d=%.4f", k + 1, att_bos[k]);
     printf("\n");
     free(stream);
     bpe_free(&b);
