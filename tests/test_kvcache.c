@@ -693,3 +693,37 @@ Test(kvcache, picture_shows_evicted_blocks_and_readable_beams, .timeout = 60) {
         }
     fixture_free(&f);
 }
+
+// Under sinks a session goes on past the model's context (to SESSION_PAST times it); a kind that
+// cannot hold the sequence is refused there; the drift is not measured where the full reference
+// cannot follow.
+Test(kvcache, session_goes_past_the_context_under_sinks, .timeout = 60) {
+    Fixture f;
+    fixture_init(&f);
+    Session *s = &f.s;
+    const int T = f.m.cfg.seq_len; // 64
+    int steps = 0;
+    while (session_step(s)) steps++;
+    cr_assert_eq(s->n_tokens, T + 1, "full stops at the context");
+    session_reset(s);
+    set_cache(s, "sinks:2,6");
+    steps = 0;
+    while (session_step(s)) {
+        steps++;
+        const StepRecord *r = session_last(s);
+        cr_assert_eq(r->drift_measured, r->pos < T, "pos %d", r->pos);
+        cr_assert_eq(r->kv_bytes_resident,
+                     (uint64_t)(r->pos + 1 < 8 ? r->pos + 1 : 8) * config_kv_bytes_per_token(&f.m.cfg));
+    }
+    cr_assert_eq(s->n_tokens, SESSION_PAST * T, "sinks stop at %d", SESSION_PAST * T);
+    cr_assert(session_at_limit(s));
+    KvError err = {0};
+    cr_assert_eq(session_set_cache(s, kind_of("window:6"), &err), KV_ERR_INPUT);
+    cr_assert(strstr(err.msg, "past the model's context"), "%s", err.msg);
+    // back and forward past the context stay exact
+    const int tok = session_last(s)->token_id;
+    for (int i = 0; i < 20; i++) cr_assert(session_back(s));
+    for (int i = 0; i < 20; i++) cr_assert(session_step(s));
+    cr_assert_eq(session_last(s)->token_id, tok);
+    fixture_free(&f);
+}

@@ -122,8 +122,14 @@ int cmd_generate(int argc, char **argv) {
                 status = app_fail(&err);
                 break;
             }
-            fprintf(stderr, "kvscope: generate: stopped at the model's context of %d tokens\n",
-                    model.cfg.seq_len);
+            if (session_limit(&s) > model.cfg.seq_len) // sinks: past the context, to a limit
+                fprintf(stderr,
+                        "kvscope: generate: stopped at %d tokens (%d times the model's context "
+                        "of %d)\n",
+                        session_limit(&s) + 1, SESSION_PAST, model.cfg.seq_len);
+            else
+                fprintf(stderr, "kvscope: generate: stopped at the model's context of %d tokens\n",
+                        model.cfg.seq_len);
             break;
         }
         const StepRecord *r = session_last(&s);

@@ -326,7 +326,7 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
     const int D = c->dim, T = c->seq_len;
     // the cache, or the working memory of a no-cache pass (which starts empty: kvcache_begin)
     KvCache *kc = use_cache ? &e->cache : &e->work;
-    assert(n >= 1 && pos0 >= 0 && n <= T);
+    assert(n >= 1 && pos0 >= 0);
     assert(pos0 + n <= T || kv_kind_unbounded_positions(kc->kind));
     if (!e->instrument)
         sink = NULL, ctr = NULL;
@@ -335,21 +335,19 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
     e->fault_pos = -1;
     // as many positions per pass as the cache can store at once: a bounded retention takes one
     // position per pass once it evicts (each query must find its own window or heavy hitters)
-    for (int done = 0; done < n;) {
-        int m = kvcache_pass_max(kc, pos0 + done);
+    int m = 0; // positions in the last pass (x holds their residual streams)
+    for (int done = 0; done < n; done += m) {
+        m = kvcache_pass_max(kc, pos0 + done);
         m = m < n - done ? m : n - done;
         if (!forward_layers(e, kc, tokens + done, pos0 + done, m, sink, ctr)) {
             kvcache_truncate(kc, pos0);
             return;
         }
-        if ((done += m) < n) // the next pass starts over in x: keep nothing of this one
-            continue;
-        memmove(e->x + (size_t)(n - 1) * D, e->x + (size_t)(m - 1) * D, D * sizeof(float));
     }
 
     // logits (V) = rmsnorm(x of the last position) · Wcls^T: only the position whose next token
     // is wanted
-    const float *xl = e->x + (size_t)(n - 1) * D;
+    const float *xl = e->x + (size_t)(m - 1) * D;
     kernel_rmsnorm(e->xb, xl, w->rms_final, D);
     const void *wcls = packed_at(e, (size_t)c->n_layers * e->packed_layer);
     matmul(e, e->logits, e->xb, wcls, 1, D, c->vocab_size, f_cls);
@@ -363,7 +361,8 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
 int engine_step(Engine *e, const int *tokens, int len, CacheMode mode, AttnSink *sink,
                 Counters *ctr) {
     assert(len >= 1);
-    assert(len <= e->model->cfg.seq_len || kv_kind_unbounded_positions(e->cache.kind));
+    assert(len <= e->model->cfg.seq_len ||
+           (mode == CACHE_MODE_ON && kv_kind_unbounded_positions(e->cache.kind)));
     if (mode == CACHE_MODE_ON) {
         const int held = kvcache_len(&e->cache);
         int first = held < len ? held : len - 1;

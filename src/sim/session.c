@@ -18,7 +18,7 @@ KvStatus session_init(Session *s, const Model *m, const Tokenizer *t, KvError *e
     KvStatus st = engine_init(&s->eng, m, err);
     if (st)
         return st;
-    const int T = m->cfg.seq_len;
+    const int T = SESSION_PAST * m->cfg.seq_len; // positions a sequence may reach (sinks)
     s->tokens = kv_calloc((size_t)T + 1, sizeof(int));
     s->steps = kv_calloc((size_t)T, sizeof(StepRecord));
     s->held = kv_malloc((size_t)m->cfg.n_layers * (size_t)m->cfg.n_kv_heads * (size_t)T);
@@ -100,7 +100,13 @@ KvStatus session_set_prompt(Session *s, const char *prompt, KvError *err) {
 // A step needs its input positions 0 .. n_tokens-1 inside the context; its output token may land
 // at position seq_len (it is shown, never fed back), as llama2.c prints it.
 bool session_at_limit(const Session *s) {
-    return s->n_tokens > s->model->cfg.seq_len;
+    return s->n_tokens > session_limit(s);
+}
+
+int session_limit(const Session *s) {
+    const int T = s->model->cfg.seq_len;
+    const bool past = s->mode == CACHE_MODE_ON && kv_kind_unbounded_positions(s->cache_kind);
+    return past ? SESSION_PAST * T - 1 : T;
 }
 
 const StepRecord *session_last(const Session *s) {
@@ -439,6 +445,13 @@ KvStatus session_set_cache(Session *s, KvCacheKind kind, KvError *err) {
         return st;
     if (kv_kind_equal(kind, s->cache_kind))
         return KV_OK;
+    if (s->n_tokens > T && !kv_kind_unbounded_positions(kind)) {
+        char name[48];
+        return kv_error(err, KV_ERR_INPUT,
+                        "--cache: %s cannot hold this sequence: it is %d tokens, past the model's "
+                        "context of %d (only sinks can go on)",
+                        kv_retention_name(kind, name, sizeof name), s->n_tokens, T);
+    }
     s->cache_kind = kind;
     drop_future(s);
     return KV_OK;

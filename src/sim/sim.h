@@ -10,6 +10,7 @@
 typedef enum { PHASE_PREFILL = 0, PHASE_DECODE = 1 } Phase;
 
 #define SESSION_TOP 10 // candidates kept per step
+#define SESSION_PAST 2 // a sequence under sinks may reach this many times the model's context
 
 // What a step did to one cache cell, a (layer, kv head, position). Decided by the session from
 // what the engine and its cache report; the picture only maps a state to its look.
@@ -97,7 +98,7 @@ typedef struct {
     Sampler sampler;
     SamplerSettings settings;
     CacheMode mode;       // mode of the next step
-    int *tokens;          // (T + 1) prompt then generated ids; the last may sit at position T
+    int *tokens;          // (SESSION_PAST T + 1) prompt then generated ids
     int n_prompt;
     int n_tokens;         // n_prompt + cursor
     StepRecord *steps;    // history, n_steps records; steps past cursor can be redone
@@ -152,6 +153,9 @@ const StepRecord *session_last(const Session *s); // the record at cursor-1, or 
 // The state of cache cell (layer, kv_head, pos) in record r; positions past r->pos are empty.
 CellStep session_cell(const Session *s, const StepRecord *r, int layer, int kv_head, int pos);
 bool session_at_limit(const Session *s);          // no room for another step
+// The longest sequence the next step may feed the model: its context, or under sinks (which
+// rotate keys by their index in the cache) SESSION_PAST times it, less one.
+int session_limit(const Session *s);
 // The text of token index i of the sequence (the piece as it reads after its predecessor).
 const char *session_token_text(const Session *s, int i, char byte_buf[2], size_t *len);
 // Attention weight from query position `row` to key position `col`, layer `layer`, head `head`
