@@ -420,10 +420,10 @@ const ActionRow app_actions[] = {
     {ACT_CACHE, "cache", {K(SDLK_c)}, .help = "KV cache on / off",
      .tip = "KV cache on / off", .bar = 50, .label_fn = label_cache, .run = do_cache,
      .when = WAITS},
-    {ACT_POLICY, "policy", {K(SDLK_k)}, .help = "cache policy: full, window, sinks, h2o",
+    {ACT_POLICY, "policy", {K(SDLK_w)}, .help = "cache policy: full, window, sinks, h2o",
      .tip = "What the cache keeps: everything, the last 16, 4 sinks + 12, or 8 heavy hitters + 8 "
             "recent",
-     .bar = 51, .label_fn = label_policy, .run = do_policy, .when = WAITS},
+     .bar = 52, .label_fn = label_policy, .run = do_policy, .when = WAITS},
     {ACT_PRESET1, "preset1", {K(SDLK_1), K_ALT(SDLK_KP_1)}, .help = "presets",
      .tip = "Preset prompt: a story", .bar = 60, .label_fn = label_preset1, .run = do_preset1,
      .when = WAITS | BAR_NO_LESSON},

@@ -213,6 +213,12 @@ CellStep session_cell(const Session *s, const StepRecord *r, int layer, int kv_h
     return (CellStep){(CellState)run[lo].before, (CellState)run[lo].now};
 }
 
+// Same retention (policy and sizes), whatever the precision.
+static bool same_retention(KvCacheKind a, KvCacheKind b) {
+    return a.retention == b.retention && a.window == b.window && a.sinks == b.sinks &&
+           a.heavy == b.heavy && a.recent == b.recent;
+}
+
 // ----------------------------------------------------------------------------------------------
 // Drift: the reference, a shadow engine with the full f32 cache on the same tokens
 
@@ -316,7 +322,7 @@ bool session_step(Session *s) {
         return false;
     if (s->cursor < s->n_steps) { // redo: the record is exact; restore what the step left
         StepRecord *r = &s->steps[s->cursor];
-        if (r->mode == s->mode && kv_kind_equal(r->kind, s->cache_kind) &&
+        if (r->mode == s->mode && same_retention(r->kind, s->cache_kind) &&
             kv_kind_equal(r->kind, s->eng.cache.kind)) {
             s->tokens[s->n_tokens++] = r->token_id;
             kvcache_seek(&s->eng.cache, r->cache_after);
@@ -335,9 +341,14 @@ bool session_step(Session *s) {
     r->mode = s->mode;
     r->pos = pos;
     r->temperature = s->settings.temperature;
-    // a new cache kind starts empty: this step recomputes the sequence under it
-    engine_set_cache_kind(&s->eng, s->cache_kind);
-    r->kind = s->cache_kind;
+    // a new retention starts empty: this step recomputes the sequence under it. The session
+    // decides retention; precision and layout stay what the engine's cache has
+    KvCacheKind kind = s->eng.cache.kind;
+    kind.retention = s->cache_kind.retention;
+    kind.window = s->cache_kind.window, kind.sinks = s->cache_kind.sinks;
+    kind.heavy = s->cache_kind.heavy, kind.recent = s->cache_kind.recent;
+    engine_set_cache_kind(&s->eng, kind);
+    r->kind = kind;
     const int computed_before = len - 1; // positions earlier steps computed (0 on the first)
     r->cache_before = kvcache_mark(&s->eng.cache);
     r->cache_len_before = kvcache_len(&s->eng.cache);

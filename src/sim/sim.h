@@ -93,7 +93,8 @@ typedef struct {
     Engine shadow;        // the other mode, for verification (only when verify is on)
     Engine reference;     // the full f32 cache on the same tokens: drift of any other cache kind
     float *ref_attn;      // (L, H, T) the reference's attention row of the written position
-    KvCacheKind cache_kind; // cache kind of the next steps (the engine's cache takes it then)
+    KvCacheKind cache_kind; // retention of the next steps (the engine's cache takes it then;
+                            // precision and layout stay what the engine's cache has)
     bool verify;          // measure max_logit_diff on every step (costs the other mode's work)
     Sampler sampler;
     SamplerSettings settings;
@@ -128,8 +129,8 @@ KvStatus session_fault(const Session *s, KvError *err);
 bool session_back(Session *s);
 // Mode of the next steps; works between any two steps (turning the cache on rebuilds it).
 void session_set_mode(Session *s, CacheMode mode);
-// Cache kind of the next steps (retention and precision; DESIGN.md "The KV cache as an object");
-// works between any two steps. A different kind starts from an empty cache: the next step
+// Retention of the next steps (kind's retention fields; DESIGN.md "The KV cache as an object");
+// works between any two steps. A different retention starts from an empty cache: the next step
 // recomputes the whole sequence under it (counted, the cells shown recomputed), as a real system
 // must to bring back what a bounded policy evicted. KV_ERR_INPUT (nothing changed) when the
 // kind's budget exceeds the model's context ("--cache: ...").
