@@ -237,7 +237,7 @@ static uint64_t time_session(Session *s, int warm, int k, uint64_t *ts) {
 }
 
 static void bench_policies(const Model *m, const Tokenizer *tok, uint64_t *ts) {
-    static const char *const specs[] = {"full",       "window:64",  "sinks:4,60", "h2o:32,32",
+    static const char *const specs[] = {"full",       "window:64",   "sinks:4,60", "h2o:32,32",
                                         "window:128", "sinks:4,124", "h2o:64,64"};
     const ModelConfig *c = &m->cfg;
     const int T = c->seq_len, K = 64, PAST = 3 * T; // decode steps timed; a position past T

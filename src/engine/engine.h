@@ -334,7 +334,8 @@ typedef struct {
 } KvCacheKind;
 
 // The default kind: full retention, f32, contiguous (today's cache).
-#define KV_CACHE_DENSE ((KvCacheKind){KV_RETAIN_FULL, KV_PRECISION_F32, KV_LAYOUT_CONTIGUOUS, 0, 0, 0, 0})
+#define KV_CACHE_DENSE                                                                             \
+    ((KvCacheKind){KV_RETAIN_FULL, KV_PRECISION_F32, KV_LAYOUT_CONTIGUOUS, 0, 0, 0, 0})
 
 // Positions a kind keeps at most per (layer, kv head): W, S+W, H+R, or 0 for full (unbounded).
 int kv_kind_budget(KvCacheKind k);

@@ -504,8 +504,8 @@ KvHeadRows kvcache_head(const KvCache *kc, int layer, int kv_head, int pos) {
     KvHeadRows r = {
         .keys = kc->keys + row0,
         .values = kc->values + row0,
-        .pos = bounded(kc) ? kc->slot_pos + head_index(kc, layer, kv_head) * (size_t)kc->slots
-                           : NULL,
+        .pos =
+            bounded(kc) ? kc->slot_pos + head_index(kc, layer, kv_head) * (size_t)kc->slots : NULL,
         .stride = hs,
         .n = n,
         .bytes = 2ull * (uint64_t)n * (uint64_t)hs * sizeof *kc->keys,

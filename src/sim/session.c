@@ -153,8 +153,7 @@ static void cells_record(Session *s, StepRecord *r, int seen, int computed_befor
     const int rows = c->n_layers * c->n_kv_heads, n = r->pos + 1;
     // the step before ran a bounded kind (what it dropped shows as evicted after a change)
     const StepRecord *last = r->step > 0 ? &s->steps[r->step - 1] : NULL;
-    const bool prev_bounded =
-        last && last->mode == CACHE_MODE_ON && kv_kind_budget(last->kind) > 0;
+    const bool prev_bounded = last && last->mode == CACHE_MODE_ON && kv_kind_budget(last->kind) > 0;
     CellRun *runs = kv_malloc((size_t)rows * (size_t)n * sizeof *runs); // at most; shrunk below
     r->cell_rows = kv_malloc((size_t)rows * sizeof *r->cell_rows);
     int total = 0;

@@ -138,7 +138,8 @@ KvStatus cache_eval_run(const char *model_path, const char *tok_path, int n_toke
     const int budgets[] = {64, 128};
     double att0[KV_MAX_LAYERS], att_bos[KV_MAX_LAYERS];
     double *ref = kv_malloc((size_t)n * sizeof *ref), *nll = kv_malloc((size_t)n * sizeof *nll);
-    const int ctx = run_policy(&m, KV_CACHE_DENSE, stream, n, ref, att0, att_bos); // predictions 0..ctx-1
+    const int ctx =
+        run_policy(&m, KV_CACHE_DENSE, stream, n, ref, att0, att_bos); // predictions 0..ctx-1
     printf("cache nll policy=full budget=%d nll_ctx=%.4f nll_all=n/a\n", T, mean(ref, 0, ctx));
     for (int bi = 0; bi < 2; bi++) {
         const int B = budgets[bi];
