@@ -124,6 +124,42 @@ static double section_title(Frame *f, SceneRect r, const char *title, const char
     return r.y + 1.6 * u;
 }
 
+// KL(p_full || p) over the steps so far, as a small line (the last measured steps that fit, a
+// dot where top-1 differed), beside the drift row of the counters.
+static void drift_spark(Frame *f, double x, double y, double w, double h) {
+    const Session *s = f->s;
+    const int n = s->cursor, keep = 48, first = n > keep ? n - keep : 0;
+    double mx = 0;
+    for (int i = first; i < n; i++)
+        if (s->steps[i].drift_measured && s->steps[i].kl_full > mx) mx = s->steps[i].kl_full;
+    if (mx <= 0) return;
+    cairo_t *cr = f->cr;
+    set_rgba(cr, f->th->text_faint);
+    cairo_set_line_width(cr, fmax(1.0, 0.07 * f->u));
+    bool pen = false;
+    for (int i = first; i < n; i++) {
+        const StepRecord *r = &s->steps[i];
+        if (!r->drift_measured) {
+            pen = false;
+            continue;
+        }
+        const double px = x + w * (i - first) / (double)(keep - 1);
+        const double py = y + h - h * r->kl_full / mx;
+        if (pen) cairo_line_to(cr, px, py);
+        else cairo_move_to(cr, px, py);
+        pen = true;
+    }
+    cairo_stroke(cr);
+    set_rgba(cr, f->th->cache_off);
+    for (int i = first; i < n; i++) {
+        const StepRecord *r = &s->steps[i];
+        if (!r->drift_measured || r->top1_agree) continue;
+        cairo_arc(cr, x + w * (i - first) / (double)(keep - 1), y + h - h * r->kl_full / mx,
+                  fmax(1.5, 0.1 * f->u), 0, 2 * M_PI);
+        cairo_fill(cr);
+    }
+}
+
 static void draw_counters(Frame *f, SceneRect r) {
     const Theme *th = f->th;
     const Session *s = f->s;
@@ -184,6 +220,7 @@ static void draw_counters(Frame *f, SceneRect r) {
         if (rec->drift_measured) { // against the full f32 cache on the same tokens
             snprintf(line, sizeof line, "KL %.2g \xc2\xb7 top-1 %s", (double)rec->kl_full,
                      rec->top1_agree ? "same" : "differs");
+            drift_spark(f, xl + 2.6 * u, y + row_h * 0.15, 3.2 * u, row_h * 0.7);
             ROW("drift", line, rec->top1_agree ? th->text : th->cache_off);
         } else {
             if (rec->max_logit_diff >= 0)
