@@ -756,3 +756,37 @@ Test(lesson_check, cache_policy_against_the_context) {
                           "context of 32");
     fixture_free(&f);
 }
+
+// `cache POLICY` plays into the session: the policy holds until changed, every beat reached by
+// any path has the same tokens and policy, and going back to the start restores the full cache.
+Test(lesson_player, cache_policy_beats) {
+    Fixture f;
+    fixture_init(&f, 64);
+    Lesson l;
+    parse_ok(&l, "preset narrative\ncache window:4\nstep 9\nbeat\ncache h2o:2,2\nstep 3\nbeat\n"
+                 "cache full\nstep 1\nbeat\n");
+    KvError err = {0};
+    cr_assert_eq(lesson_check(&l, &f.m, &f.t, &err), KV_OK, "%s", err.msg);
+    LessonPlayer p;
+    lesson_player_init(&p, &l, &f.s);
+    cr_assert_eq(lesson_player_goto(&p, 0, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(f.s.cache_kind.retention, KV_RETAIN_WINDOW);
+    cr_assert_eq(f.s.cache_kind.window, 4);
+    cr_assert_eq(kvcache_bytes_resident(&f.s.eng.cache), 4 * config_kv_bytes_per_token(&f.m.cfg));
+    cr_assert(session_last(&f.s)->drift_measured);
+    int tokens[64];
+    const int n1 = f.s.n_tokens;
+    cr_assert_eq(lesson_player_goto(&p, 1, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(f.s.cache_kind.retention, KV_RETAIN_H2O);
+    memcpy(tokens, f.s.tokens, (size_t)f.s.n_tokens * sizeof(int));
+    cr_assert_eq(lesson_player_goto(&p, 2, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(f.s.cache_kind.retention, KV_RETAIN_FULL);
+    cr_assert_eq(session_last(&f.s)->first, 0, "turning the budget off recomputes");
+    cr_assert_eq(lesson_player_goto(&p, 0, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(f.s.n_tokens, n1);
+    cr_assert_eq(f.s.cache_kind.retention, KV_RETAIN_WINDOW);
+    cr_assert_eq(lesson_player_goto(&p, 1, &err), KV_OK, "%s", err.msg);
+    cr_assert(memcmp(f.s.tokens, tokens, (size_t)f.s.n_tokens * sizeof(int)) == 0);
+    lesson_free(&l);
+    fixture_free(&f);
+}

@@ -172,8 +172,10 @@ int cmd_render(int argc, char **argv) {
                     status = app_fail(&err);
                     goto done;
                 }
-                fprintf(stderr, "kvscope: render: stopped at the model's context of %d tokens\n",
-                        model.cfg.seq_len);
+                fprintf(stderr, "kvscope: render: stopped at %d tokens (the limit of %s)\n",
+                        s.n_tokens,
+                        session_limit(&s) > model.cfg.seq_len ? "sinks, twice the context"
+                                                              : "the model's context");
                 break;
             }
         }

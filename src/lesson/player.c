@@ -373,6 +373,8 @@ static void player_start(LessonPlayer *p) {
     p->title[0] = p->text[0] = '\0';
     session_set_verify(p->session, false);
     session_set_mode(p->session, CACHE_MODE_ON);
+    KvError e; // every lesson starts with the full cache (a lesson stays inside the context)
+    session_set_cache(p->session, KV_CACHE_DENSE, &e);
     session_set_sampler(p->session, p->sampler);
 }
 
