@@ -5,6 +5,7 @@
 
 #include <criterion/criterion.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -500,6 +501,10 @@ Test(engine, kvcache_residency, .timeout = 60) {
                 cr_assert_eq(kvcache_resident(&e.cache, l, g, p), in, "(%d, %d, %d)", l, g, p);
                 cr_assert_eq(kvcache_slot(&e.cache, l, g, p), in ? p : -1);
             }
+            uint8_t row[N_PROMPT + 8];
+            kvcache_resident_row(&e.cache, l, g, held + 2, row);
+            for (int p = 0; p < held + 2; p++)
+                cr_assert_eq(row[p], p < held, "row (%d, %d) position %d", l, g, p);
             cr_assert_eq(kvcache_precision(&e.cache, l, g, 0), KV_PRECISION_F32);
             // the rows attention reads for a query at position p: positions 0 .. p
             KvHeadRows rows = kvcache_head(&e.cache, l, g, held - 1);
@@ -565,4 +570,77 @@ Test(engine, kvcache_mark_seek_exact, .timeout = 60) {
     engine_free(&ref);
     engine_free(&e);
     model_free(&m);
+}
+
+// The no-cache working memory is a scratch KvCache: every pass starts it empty, so what a pass
+// reads is what it stored itself; a scratch pass that does not start at position 0, or a read
+// past what the pass stored, is a broken promise and stops the program.
+Test(engine, kvcache_scratch_starts_empty, .timeout = 60) {
+    Model m;
+    load_shape(&m, 0);
+    const ModelConfig *c = &m.cfg;
+    KvError err = {0};
+    Engine e;
+    cr_assert_eq(engine_init(&e, &m, &err), KV_OK, "%s", err.msg);
+    int tokens[12];
+    prompt_ids(tokens, c->vocab_size, 53);
+    for (int i = N_PROMPT; i < 12; i++) tokens[i] = 5 + i;
+    engine_forward(&e, tokens, 0, 12, false, NULL, NULL);
+    cr_assert_eq(kvcache_len(&e.work), 12);
+    cr_assert_eq(kvcache_len(&e.cache), 0, "a no-cache pass stored into the cache");
+    engine_forward(&e, tokens, 0, 4, false, NULL, NULL);
+    cr_assert_eq(kvcache_len(&e.work), 4, "the scratch kept positions of an earlier pass");
+    cr_assert(!kvcache_resident(&e.work, 0, 0, 4));
+    engine_free(&e);
+    model_free(&m);
+}
+
+Test(engine, kvcache_scratch_refuses_a_later_start, .signal = SIGABRT, .timeout = 30) {
+    ModelConfig c = shapes[0];
+    KvCache kc;
+    kvcache_init(&kc, &c, KV_CACHE_DENSE, true);
+    kvcache_begin(&kc, 0, 3);
+    kvcache_end(&kc);
+    kvcache_begin(&kc, 3, 1); // a scratch pass must compute everything from position 0
+}
+
+// A pass abandoned half way (a fault) leaves the cache as it was before the pass, and nothing of
+// what it stored can be sought back to (the second test: the seek stops the program).
+static KvCacheMark abandon_half_way(KvCache *kc) {
+    ModelConfig c = shapes[1];
+    kvcache_init(kc, &c, KV_CACHE_DENSE, false);
+    float k[64] = {0}, v[64] = {0};
+    kvcache_begin(kc, 0, 4);
+    for (int p = 0; p < 4; p++) kvcache_store(kc, 0, p, k, v);
+    kvcache_end(kc);
+    const KvCacheMark four = kvcache_mark(kc);
+    kvcache_truncate(kc, 2);
+    kvcache_seek(kc, four); // forward again: the rows of 2 and 3 are still this sequence's
+    cr_assert_eq(kvcache_len(kc), 4);
+    kvcache_begin(kc, 2, 2);
+    kvcache_store(kc, 0, 2, k, v);
+    kvcache_abandon(kc);
+    cr_assert_eq(kvcache_len(kc), 2);
+    cr_assert(kvcache_resident(kc, 0, 0, 1) && !kvcache_resident(kc, 0, 0, 2));
+    return four;
+}
+
+Test(engine, kvcache_abandon_forgets_the_pass, .timeout = 30) {
+    KvCache kc;
+    abandon_half_way(&kc);
+    kvcache_free(&kc);
+}
+
+Test(engine, kvcache_abandon_refuses_a_seek_into_the_pass, .signal = SIGABRT, .timeout = 30) {
+    KvCache kc;
+    KvCacheMark four = abandon_half_way(&kc);
+    kvcache_seek(&kc, four); // position 2 holds a half-done pass
+}
+
+Test(engine, kvcache_refuses_reading_past_the_pass, .signal = SIGABRT, .timeout = 30) {
+    ModelConfig c = shapes[0];
+    KvCache kc;
+    kvcache_init(&kc, &c, KV_CACHE_DENSE, true);
+    kvcache_begin(&kc, 0, 3);
+    kvcache_head(&kc, 0, 0, 3); // position 3 is not part of this pass
 }

@@ -174,10 +174,11 @@ Test(export, deck_has_one_page_per_call, .timeout = 60) {
     char *path = tu_join(f.dir, "deck.pdf");
     KvError err = {0};
     ExportPdf *pdf;
-    cr_assert_eq(export_pdf_open(&pdf, path, 1280, 720, "deck", &err), KV_OK, "%s", err.msg);
+    ExportPdfInfo info = {.title = "deck"};
+    cr_assert_eq(export_pdf_open(&pdf, path, 1280, 720, &info, &err), KV_OK, "%s", err.msg);
     for (int k = 0; k < 3; k++) {
         v.caption_title = k == 0 ? "One" : k == 1 ? "Two" : "Three";
-        cr_assert_eq(export_pdf_page(pdf, &f.s, &v, &err), KV_OK, "%s", err.msg);
+        cr_assert_eq(export_pdf_page(pdf, &f.s, &v, NULL, &err), KV_OK, "%s", err.msg);
         cr_assert(session_step(&f.s));
     }
     cr_assert_eq(export_pdf_pages(pdf), 3);
@@ -204,12 +205,72 @@ Test(export, deck_has_one_page_per_call, .timeout = 60) {
     // An aborted deck writes nothing.
     char *p2 = tu_join(f.dir, "aborted.pdf");
     cr_assert_eq(export_pdf_open(&pdf, p2, 640, 360, NULL, &err), KV_OK);
-    cr_assert_eq(export_pdf_page(pdf, &f.s, &v, &err), KV_OK);
+    cr_assert_eq(export_pdf_page(pdf, &f.s, &v, NULL, &err), KV_OK);
     export_pdf_abort(pdf);
     struct stat st;
     cr_assert_neq(stat(p2, &st), 0);
     free(p2);
     free(path);
+    fixture_free(&f);
+}
+
+// A deck's pages are the scene scaled (a lesson's 0.5: 1280 x 720 units on 640 x 360 pt), each
+// with its outline entry, the title and creator given.
+Test(export, deck_scaled_pages_with_outline, .timeout = 60) {
+    Fixture f;
+    fixture_init(&f, 2);
+    View v;
+    view_init(&v);
+    char *path = tu_join(f.dir, "scaled.pdf");
+    KvError err = {0};
+    ExportPdf *pdf;
+    ExportPdfInfo info = {.scale = 0.5, .title = "Scaled deck", .creator = "kvscope lesson"};
+    cr_assert_eq(export_pdf_open(&pdf, path, 1280, 720, &info, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(export_pdf_page(pdf, &f.s, &v, "1. First beat", &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(export_pdf_page(pdf, &f.s, &v, "2. Second beat", &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(export_pdf_close(pdf, &err), KV_OK, "%s", err.msg);
+    size_t n;
+    char *d = (char *)tu_read_file(path, &n);
+    cr_assert_not_null(d);
+    int boxes = 0, outlines = 0;
+    for (size_t i = 0; i + 32 <= n; i++) {
+        if (memcmp(d + i, "/MediaBox [ 0 0 640 360 ]", 25) == 0)
+            boxes++;
+        if (memcmp(d + i, "(1. First beat)", 15) == 0 || memcmp(d + i, "(2. Second beat)", 16) == 0)
+            outlines++;
+    }
+    cr_assert_eq(boxes, 2, "two pages of 640 x 360 pt");
+    cr_assert_eq(outlines, 2, "an outline entry per page");
+    bool title = false, creator = false;
+    for (size_t i = 0; i + 16 <= n; i++) {
+        title = title || memcmp(d + i, "(Scaled deck)", 13) == 0;
+        creator = creator || memcmp(d + i, "(kvscope lesson)", 16) == 0;
+    }
+    cr_assert(title && creator, "title and creator in the metadata");
+    free(d);
+    free(path);
+    fixture_free(&f);
+}
+
+Test(export, make_dirs_makes_parents, .timeout = 30) {
+    Fixture f;
+    fixture_init(&f, 0);
+    KvError err = {0};
+    char *deep = tu_join(f.dir, "a/b/c");
+    cr_assert_eq(export_make_dirs(deep, &err), KV_OK, "%s", err.msg);
+    struct stat st;
+    cr_assert(stat(deep, &st) == 0 && S_ISDIR(st.st_mode));
+    cr_assert_eq(export_make_dirs(deep, &err), KV_OK, "existing is fine");
+    // A file in the way of a parent: an error naming it, nothing made below it.
+    char *file = tu_join(f.dir, "plain");
+    cr_assert(tu_write_file(file, "x", 1));
+    char *below = tu_join(file, "sub/dir");
+    cr_assert_eq(export_make_dirs(below, &err), KV_ERR_INPUT);
+    cr_assert(strstr(err.msg, "not a directory"), "%s", err.msg);
+    cr_assert_eq(export_make_dirs("", &err), KV_ERR_INPUT);
+    free(below);
+    free(file);
+    free(deep);
     fixture_free(&f);
 }
 

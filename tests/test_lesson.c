@@ -55,6 +55,60 @@ Test(lesson_parse, unknown_command) {
                  PATH ":2: unknown command 'frobnicate' (see lessons/README.md)");
 }
 
+// The command table covers every op: each op's word is a command (a line of it alone is never
+// "unknown"), and names round-trip through a parsed lesson.
+Test(lesson_parse, every_op_is_a_command) {
+    for (int op = 0; op < LESSON_OPS; op++) {
+        const char *name = lesson_op_name((LessonOp)op);
+        cr_assert_str_neq(name, "?", "op %d has no command", op);
+        char text[128];
+        snprintf(text, sizeof text, "preset narrative\n%s\nbeat\n", name);
+        const char *got = parse_error(text);
+        cr_assert(!got || !strstr(got, "unknown command"), "%s: %s", name, got);
+    }
+    cr_assert_str_eq(lesson_op_name(LESSON_PROMPT), "prompt", "preset is its second word");
+    cr_assert_str_eq(lesson_op_name(LESSON_OPS), "?");
+    Lesson l;
+    KvError err = {0};
+    const char *all = "title T\npreset narrative\nlayer all\nhead each\nhead 2\nview layers\n"
+                      "theme light\nseed 18446744073709551615\nzoom 2\ncaption C\nbeat\n";
+    cr_assert_eq(lesson_parse(&l, PATH, all, strlen(all), presets, &err), KV_OK, "%s", err.msg);
+    static const LessonOp want[] = {LESSON_TITLE, LESSON_PROMPT, LESSON_LAYER, LESSON_HEAD,
+                                    LESSON_HEAD,  LESSON_VIEW,   LESSON_THEME, LESSON_SEED,
+                                    LESSON_ZOOM,  LESSON_CAPTION, LESSON_BEAT};
+    cr_assert_eq(l.n_cmds, (int)(sizeof want / sizeof want[0]));
+    for (int i = 0; i < l.n_cmds; i++)
+        cr_assert_eq(l.cmds[i].op, want[i], "command %d", i);
+    cr_assert_eq(l.cmds[2].n, VIEW_ALL_LAYERS);
+    cr_assert_eq(l.cmds[3].n, VIEW_HEAD_EACH);
+    cr_assert_eq(l.cmds[4].n, 1, "head 2 is index 1");
+    cr_assert_eq(l.cmds[5].n, VIEW_LAYERS);
+    cr_assert_eq(l.cmds[6].n, THEME_LIGHT);
+    cr_assert_str_eq(l.cmds[7].str, "18446744073709551615");
+    cr_assert_float_eq(l.cmds[8].x, 2.0, 1e-12);
+    cr_assert_eq(l.beats[0], 10);
+    lesson_free(&l);
+    // The view names in the message come from the view table.
+    expect_error("preset narrative\nview sideways\nbeat\n",
+                 PATH ":2: view: unknown view 'sideways' (sequence, heatmap, layers)");
+    // Invalid UTF-8 the old walker let through: an overlong '/' and a surrogate.
+    expect_error("preset narrative\ncaption \xc0\xaf\nbeat\n", PATH ":2: not valid UTF-8 text");
+    expect_error("preset narrative\ncaption \xed\xa0\x80\nbeat\n",
+                 PATH ":2: not valid UTF-8 text");
+}
+
+// Numbers and seeds in a lesson are read by the same parsers as the command line's options.
+Test(lesson_parse, numbers_as_on_the_command_line) {
+    const char *got = parse_error("preset narrative\nseed 0\nbeat\n");
+    cr_assert(got && strstr(got, PATH ":2: seed: 0 is not a usable seed"), "%s", got);
+    got = parse_error("preset narrative\nseed 99999999999999999999999\nbeat\n");
+    cr_assert(got && strstr(got, "larger than 2^64 - 1"), "%s", got);
+    got = parse_error("preset narrative\nstep +5\nbeat\n");
+    cr_assert(got && strstr(got, "step: '+5' is not a whole number"), "%s", got);
+    got = parse_error("preset narrative\ntemperature inf\nbeat\n");
+    cr_assert(got && strstr(got, "temperature: 'inf' is not a number"), "%s", got);
+}
+
 Test(lesson_parse, missing_argument) {
     expect_error("preset narrative\nstep\nbeat\n", PATH ":2: step: needs a number of steps");
     expect_error("preset\n", PATH ":1: preset: needs a preset name");
@@ -160,7 +214,7 @@ Test(lesson_parse, file_missing) {
     Lesson l;
     KvError err = {0};
     cr_assert_eq(lesson_load(&l, "lessons/no-such.lesson", presets, &err), KV_ERR_INPUT);
-    cr_assert_str_eq(err.msg, "lessons/no-such.lesson: No such file or directory");
+    cr_assert_str_eq(err.msg, "lessons/no-such.lesson: cannot open: No such file or directory");
 }
 
 Test(lesson_parse, what_a_good_file_holds) {
@@ -398,16 +452,16 @@ Test(lesson_known, kv_bytes_per_token) {
         cr_assert(k, "%s", want[i].key);
         cr_assert_eq(known_model_kv_bytes_per_token(k), want[i].bytes, "%s", want[i].key);
         char buf[32];
-        view_format_bytes(buf, sizeof buf, want[i].bytes);
+        kv_format_bytes(buf, sizeof buf, want[i].bytes);
         cr_assert_str_eq(buf, want[i].shown);
     }
     cr_assert_null(lesson_known_model("llama9"));
     char buf[32];
-    view_format_bytes(buf, sizeof buf, 1);
+    kv_format_bytes(buf, sizeof buf, 1);
     cr_assert_str_eq(buf, "1 B");
-    view_format_bytes(buf, sizeof buf, 1536);
+    kv_format_bytes(buf, sizeof buf, 1536);
     cr_assert_str_eq(buf, "1.5 KiB");
-    view_format_bytes(buf, sizeof buf, 7ull << 30);
+    kv_format_bytes(buf, sizeof buf, 7ull << 30);
     cr_assert_str_eq(buf, "7 GiB");
 }
 
@@ -422,7 +476,7 @@ Test(lesson_known, placeholders_in_captions) {
     snprintf(want, sizeof want, "{x} 2 x 32 x 32 x 128 x 2 bytes = 512 KiB; %s for %d", "%s",
              f.s.n_tokens);
     char seq[32];
-    view_format_bytes(seq, sizeof seq, 36864ull * (uint64_t)f.s.n_tokens);
+    kv_format_bytes(seq, sizeof seq, 36864ull * (uint64_t)f.s.n_tokens);
     char full[300];
     snprintf(full, sizeof full, want, seq);
     cr_assert_str_eq(out, full);
@@ -688,7 +742,7 @@ Test(lesson_deck, errors_on_the_command_line, .timeout = 120) {
     char *argv2[] = {(char *)bin, "lesson", missing, "--pdf", pdf, NULL};
     cr_assert(tu_run(argv2, 60, &r));
     cr_assert_eq(r.status, 2);
-    snprintf(want, sizeof want, "kvscope: %s: No such file or directory\n", missing);
+    snprintf(want, sizeof want, "kvscope: %s: cannot open: No such file or directory\n", missing);
     cr_assert_str_eq(r.err, want);
     tu_run_free(&r);
 

@@ -4,6 +4,7 @@
 // the blocks are (present without the cache, absent with it).
 #include "util/testutil.h"
 #include "view/view.h"
+#include "view/scene_internal.h" // the view table, for the tests of its rows
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -416,4 +417,95 @@ Test(scene, view_names_round_trip) {
     for (int k = 0; k < VIEW_KINDS; k++) cr_assert_eq(view_kind_parse(view_kind_name(k)), k);
     cr_assert_eq(view_kind_parse("sideways"), -1);
     cr_assert_eq(view_kind_parse(NULL), -1);
+}
+
+// ----------------------------------------------------------------------------------------------
+// The view table
+
+Test(scene, every_view_is_a_complete_row) {
+    char list[256];
+    view_kind_list(list, sizeof list, ", ");
+    for (int k = 0; k < VIEW_KINDS; k++) {
+        const SceneView *row = scene_view((ViewKind)k);
+        cr_assert_not_null(row->name, "view %d has no name", k);
+        cr_assert_not_null(row->layout, "view %s has no layout", row->name);
+        cr_assert_not_null(row->draw, "view %s has no draw", row->name);
+        cr_assert_not_null(row->hit_token, "view %s has no hit test", row->name);
+        cr_assert_str_eq(view_kind_name((ViewKind)k), row->name);
+        cr_assert_not_null(strstr(list, row->name), "%s missing from \"%s\"", row->name, list);
+        for (int j = 0; j < k; j++)
+            cr_assert_str_neq(scene_view((ViewKind)j)->name, row->name, "two views named alike");
+    }
+    cr_assert_str_eq(view_kind_name(VIEW_KINDS), "?");
+    cr_assert_eq(scene_view(VIEW_KINDS), scene_view(VIEW_SEQUENCE), "out of range: sequence");
+    // A list cut short stays a string.
+    char tiny[6];
+    view_kind_list(tiny, sizeof tiny, ", ");
+    cr_assert_lt(strlen(tiny), sizeof tiny);
+}
+
+// Every view's hit test finds the token whose box (or heatmap column) the layout reports, and
+// the layout records which view it is.
+Test(scene, each_view_hits_the_token_it_lays_out, .timeout = 60) {
+    Fixture f;
+    fixture_init(&f, 3, 256);
+    for (int k = 0; k < 12; k++) cr_assert(session_step(&f.s));
+    for (int k = 0; k < VIEW_KINDS; k++) {
+        View v;
+        view_init(&v);
+        v.kind = (ViewKind)k;
+        for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+            SceneLayout L;
+            scene_layout(&f.s, &v, sizes[si][0], sizes[si][1], &L);
+            cr_assert_eq(L.kind, (ViewKind)k);
+            int found = 0;
+            for (int i = 0; i < f.s.n_tokens; i++) {
+                SceneRect b;
+                double x, y;
+                if (scene_token_box(&L, i, &b)) {
+                    cr_assert_eq(scene_hit_token(&L, b.x + b.w / 2, b.y + b.h / 2), i,
+                                 "%s: token %d", view_kind_name(k), i);
+                    found++;
+                } else if (scene_token_anchor(&L, i, &x, &y)) { // heatmap: column i's cells
+                    cr_assert_eq(scene_hit_token(&L, x, y + L.hm_cell * (i + 0.5)), i,
+                                 "%s: column %d", view_kind_name(k), i);
+                    found++;
+                }
+            }
+            cr_assert_gt(found, 0, "%s shows no token", view_kind_name(k));
+            cr_assert_eq(scene_hit_token(&L, -5, -5), -1, "%s: outside the picture", view_kind_name(k));
+        }
+    }
+    fixture_free(&f);
+}
+
+// ----------------------------------------------------------------------------------------------
+// The timeline of a step
+
+Test(scene, animation_time_follows_speed_and_ends_at_rest) {
+    for (int ph = PHASE_PREFILL; ph <= PHASE_DECODE; ph++) {
+        double fast = view_anim_seconds((Phase)ph, 20), slow = view_anim_seconds((Phase)ph, 1);
+        cr_assert_gt(slow, fast, "a lower speed animates longer");
+        cr_assert_gt(fast, 0);
+        cr_assert_leq(slow, 1.0 / 0.25, "shorter than the time between two steps");
+        cr_assert_eq(view_anim_t((Phase)ph, 4, 0), 0.0, "a step starts at t = 0");
+        cr_assert_eq(view_anim_t((Phase)ph, 4, -1), 0.0, "before the step: t = 0");
+        cr_assert_eq(view_anim_t((Phase)ph, 4, view_anim_seconds((Phase)ph, 4)), 1.0);
+        cr_assert_eq(view_anim_t((Phase)ph, 4, 1e9), 1.0, "long after: at rest");
+        double prev = -1;
+        for (int k = 0; k <= 20; k++) {
+            double t = view_anim_t((Phase)ph, 4, k * 0.01);
+            cr_assert_geq(t, prev, "t_anim never goes back");
+            cr_assert(t >= 0 && t <= 1);
+            prev = t;
+        }
+    }
+    // The parts of a step come in order: layers compute, beams fan out, the token drops in.
+    cr_assert_eq(scene_anim_fan(0.3), 0.0);
+    cr_assert_eq(scene_anim_fan(1.0), 1.0);
+    cr_assert_eq(scene_anim_drop(0.7), 0.0);
+    cr_assert_eq(scene_anim_drop(1.0), 1.0);
+    cr_assert_lt(scene_anim_layer_time(0, 6), scene_anim_layer_time(5, 6), "stack fills top down");
+    cr_assert_eq(scene_anim_stage(0.0, 7), 0);
+    cr_assert_eq(scene_anim_stage(1.0, 7), 6);
 }

@@ -933,6 +933,28 @@ static void enter_state_of(AppState *a, const ActionRow *r, LessonPlayer *p) {
     a->quit = false;
 }
 
+static const char *ran_name(const AppState *a) {
+    return a->last_run ? a->last_run->name : "nothing";
+}
+
+// The button of a row, or NULL when it is not on the toolbar now.
+static const ToolButton *row_button(AppState *a, const ActionRow *r) {
+    int n;
+    const ToolButton *bs = toolbar_buttons(a, &n);
+    for (int i = 0; i < n; i++)
+        if (bs[i].row == r && !bs[i].readout)
+            return &bs[i];
+    return NULL;
+}
+
+static void press_row(AppState *a, const ActionRow *r) {
+    const ToolButton *b = row_button(a, r);
+    cr_assert_not_null(b, "no toolbar button for %s", r->name);
+    double x = b->x + b->w / 2, y = b->y + b->h / 2;
+    cr_assert_eq(toolbar_hit(a, x, y), b, "button %s is not hit at its centre", r->name);
+    click(a, x, y);
+}
+
 static void wheel(AppState *a, int y, bool ctrl) {
     SDL_SetModState(ctrl ? KMOD_LCTRL : KMOD_NONE);
     SDL_Event e;
@@ -959,14 +981,14 @@ Test(window, table_every_key_and_gesture_reaches_its_handler) {
         cr_assert(r->keys[0].sym || r->gesture || r->bar > 0,
                   "row %s has no key, no gesture and no toolbar place: nobody can run it", r->name);
         cr_assert_not_null(r->run, "row %s has no handler", r->name);
-        cr_assert_eq(app_action(r->act), r, "row %s: one row per action", r->name);
+        if (r->act != ACT_NONE)
+            cr_assert_eq(app_action(r->act), r, "row %s: one row per action", r->name);
         for (int k = 0; k < ACTION_KEYS && r->keys[k].sym; k++) {
             enter_state_of(a, r, &p);
             long before = a->n_run;
             key_mod(a, r->keys[k].sym, r->keys[k].mod);
-            cr_assert_eq(a->last_run, r->act, "key %s (%d) ran %s, not %s",
-                         SDL_GetKeyName(r->keys[k].sym), k, app_action_name(a->last_run),
-                         r->name);
+            cr_assert_eq(a->last_run, r, "key %s (%d) ran %s, not %s",
+                         SDL_GetKeyName(r->keys[k].sym), k, ran_name(a), r->name);
             cr_assert_eq(a->n_run, before + 1, "key %s ran %ld handlers",
                          SDL_GetKeyName(r->keys[k].sym), a->n_run - before);
             tested++;
@@ -978,8 +1000,8 @@ Test(window, table_every_key_and_gesture_reaches_its_handler) {
                 click(a, 200, a->scene_h / 2.0);
             else
                 wheel(a, 1, r->gesture == GESTURE_CTRL_WHEEL);
-            cr_assert_eq(a->last_run, r->act, "gesture %d ran %s, not %s", r->gesture,
-                         app_action_name(a->last_run), r->name);
+            cr_assert_eq(a->last_run, r, "gesture %d ran %s, not %s", r->gesture, ran_name(a),
+                         r->name);
             cr_assert_eq(a->n_run, before + 1);
             tested++;
         }
@@ -1030,13 +1052,13 @@ static void check_toolbar_is_table(AppState *a, const char *state) {
     const ToolButton *bs = toolbar_buttons(a, &n);
     int k = 0;
     for (int i = 0; i < n; i++) {
-        if (bs[i].action == ACT_NONE) { // a readout: of the row whose button follows it
+        if (bs[i].readout) { // a readout: of the row whose button follows it
             cr_assert(i + 1 < n && bs[i + 1].row == bs[i].row && bs[i].row->readout,
                       "%s: readout '%s' is not a row's", state, bs[i].label);
             continue;
         }
         cr_assert_lt(k, n_want, "%s: button %s is not a row with a toolbar place", state,
-                     app_action_name(bs[i].action));
+                     bs[i].row->name);
         cr_assert_eq(bs[i].row, want[k], "%s: button %d is %s, the table says %s", state, k,
                      bs[i].row->name, want[k]->name);
         cr_assert_eq(bs[i].action, want[k]->act);
@@ -1054,9 +1076,9 @@ static void check_toolbar_is_table(AppState *a, const char *state) {
             want[i]->act == ACT_BEAT_NEXT || want[i]->act == ACT_BEAT_PREV)
             continue; // they leave the state under test (checked in exercise() and the lessons)
         long before = a->n_run;
-        press_button(a, want[i]->act);
-        cr_assert_eq(a->last_run, want[i]->act, "%s: button %s ran %s", state, want[i]->name,
-                     app_action_name(a->last_run));
+        press_row(a, want[i]);
+        cr_assert_eq(a->last_run, want[i], "%s: button %s ran %s", state, want[i]->name,
+                     ran_name(a));
         cr_assert_eq(a->n_run, before + 1);
     }
 }
@@ -1104,10 +1126,10 @@ Test(window, table_tooltips_come_from_the_table) {
     int n, shown = 0;
     const ToolButton *bs = toolbar_buttons(a, &n);
     for (int i = 0; i < n; i++) {
-        if (bs[i].action == ACT_NONE)
+        if (bs[i].readout)
             continue;
         const ToolButton *b = &bs[i];
-        AppAction act = b->action;
+        const ActionRow *row = b->row;
         mouse_at(a, SDL_MOUSEMOTION, b->x + b->w / 2, b->y + b->h / 2);
         cr_assert_null(toolbar_tip(a), "%s: no tooltip before the pointer rests", b->row->name);
         a->dirty = false; // as if the frame was drawn
@@ -1117,8 +1139,8 @@ Test(window, table_tooltips_come_from_the_table) {
         cr_assert(app_tick(a, a->now + APP_TIP_DELAY + 0.01), "the tooltip needs a frame");
         const ToolButton *t = toolbar_tip(a);
         bs = toolbar_buttons(a, &n);
-        cr_assert_not_null(t, "%s: a tooltip after resting", app_action_name(act));
-        cr_assert_eq(t->action, act);
+        cr_assert_not_null(t, "%s: a tooltip after resting", row->name);
+        cr_assert_eq(t->row, row);
         char want[256], got[256];
         expect_tip(t, want, sizeof want);
         toolbar_tip_text(a, got, sizeof got);
@@ -1163,11 +1185,22 @@ Test(window, table_tooltips_come_from_the_table) {
     cr_assert_gt(differ, 200, "the tooltip is drawn (%ld pixels)", differ);
     cr_assert_eq(far, 0, "the tooltip stays just above the strip");
 
-    // leaving the button hides it
+    // leaving the button hides it, and so does leaving the window
     mouse_at(a, SDL_MOUSEMOTION, cache->x + 2, cache->y + 2);
     mouse_at(a, SDL_MOUSEMOTION, 5, 5);
     app_tick(a, a->now + 5);
     cr_assert_null(toolbar_tip(a));
+    cache = toolbar_find(a, ACT_CACHE);
+    mouse_at(a, SDL_MOUSEMOTION, cache->x + 2, cache->y + 2);
+    app_tick(a, a->now + 5);
+    cr_assert_not_null(toolbar_tip(a));
+    SDL_Event e;
+    memset(&e, 0, sizeof e);
+    e.type = SDL_WINDOWEVENT;
+    e.window.event = SDL_WINDOWEVENT_LEAVE;
+    cr_assert(app_handle_event(a, &e), "the tooltip goes: a frame");
+    app_tick(a, a->now + 5);
+    cr_assert_null(toolbar_tip(a), "the pointer left the window");
     fx_free(&f);
 }
 
@@ -1233,7 +1266,7 @@ Test(window, escape_in_each_state) {
     int cursor = f.s.cursor;
     key(a, SDLK_ESCAPE);
     cr_assert(!a->quit, "Esc never quits");
-    cr_assert_eq(a->last_run, ACT_ESCAPE);
+    cr_assert_eq(a->last_run, app_action(ACT_ESCAPE));
     cr_assert_eq(f.s.cursor, cursor);
     cr_assert(!a->fullscreen && !a->typing && !a->view.help);
 
@@ -1304,22 +1337,20 @@ Test(window, table_rows_refused_where_they_may_not_run) {
             cr_assert_eq(app_action_allowed(a, r), may, "%s in state %d", r->name, state);
             if (may)
                 continue;
-            AppAction last = a->last_run;
+            const ActionRow *last = a->last_run;
             long before = a->n_run;
             int cursor = f.s.cursor;
-            cr_assert(!app_do(a, r->act), "%s runs in state %d", r->name, state);
+            cr_assert(!app_run_row(a, r), "%s runs in state %d", r->name, state);
             for (int k = 0; k < ACTION_KEYS && r->keys[k].sym; k++) { // nor by its keys
                 key_mod(a, r->keys[k].sym, r->keys[k].mod);
-                cr_assert_neq(a->last_run, r->act, "%s's key runs it in state %d", r->name,
-                              state);
+                cr_assert_neq(a->last_run, r, "%s's key runs it in state %d", r->name, state);
             }
             if (!r->keys[0].sym) {
                 cr_assert_eq(a->n_run, before, "%s ran in state %d", r->name, state);
                 cr_assert_eq(a->last_run, last);
                 cr_assert_eq(f.s.cursor, cursor);
             }
-            cr_assert_null(toolbar_find(a, r->act), "%s is on the toolbar in state %d", r->name,
-                           state);
+            cr_assert_null(row_button(a, r), "%s is on the toolbar in state %d", r->name, state);
             refused++;
         }
     }
@@ -1359,7 +1390,7 @@ Test(window, table_rows_that_touch_the_session_wait_for_a_running_step) {
         app_request_step(a); // a step on the worker: the session is not the UI's meanwhile
         cr_assert(a->busy);
         int cursor = f.s.cursor;
-        cr_assert(app_do(a, r->act), "%s refused", r->name);
+        cr_assert(app_run_row(a, r), "%s refused", r->name);
         if (r->when & ACT_WHEN_WAITS) {
             cr_assert(!a->busy, "%s ran beside a running step", r->name);
             waited++;

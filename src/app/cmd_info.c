@@ -6,14 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void si(double v, const char *unit, char *buf, size_t cap) {
-    const char *pre[] = {"", "k", "M", "G", "T", "P"};
-    int i = 0;
-    while (v >= 1000.0 && i < 5)
-        v /= 1000.0, i++;
-    snprintf(buf, cap, "%.3g %s%s", v, pre[i], unit);
-}
-
 // ----------------------------------------------------------------------------------------------
 // --heads: the previous-token and induction heads, scored on the presets and on a probe of random
 // tokens repeated twice (the standard test: in the second copy, an induction head attends to the
@@ -112,14 +104,14 @@ static void project_row(const PublishedModel *pm, const ProjectCache *pc, const 
         snprintf(win, sizeof win, "%d", pm->window);
     else
         snprintf(win, sizeof win, "-");
-    view_format_bytes(b, sizeof b, (uint64_t)(project_bytes_per_token(pm, pc) + 0.5));
+    kv_format_bytes(b, sizeof b, (uint64_t)(project_bytes_per_token(pm, pc) + 0.5));
     printf("%-14s %-4s %3d %8s %4d %7s %7d %10s", pm->name, project_attn_name(pm->attn),
            pm->layers, hk, pm->head_size, win, pm->context, b);
     for (int k = 0; k < n_lens; k++) {
-        view_format_bytes(b, sizeof b, (uint64_t)(project_kv_bytes(pm, pc, lens[k]) + 0.5));
+        kv_format_bytes(b, sizeof b, (uint64_t)(project_kv_bytes(pm, pc, lens[k]) + 0.5));
         printf(" %9s%s", b, lens[k] > (uint64_t)pm->context ? "*" : " ");
     }
-    view_format_bytes(w, sizeof w, (uint64_t)(project_weight_bytes(pm) + 0.5));
+    kv_format_bytes(w, sizeof w, (uint64_t)(project_weight_bytes(pm) + 0.5));
     printf(" %9s", w);
     if (fits)
         for (int a = 0; a < n_project_accelerators; a++) {
@@ -222,18 +214,18 @@ int cmd_info(int argc, char **argv) {
            c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, config_head_size(c),
            config_kv_dim(c), c->vocab_size, c->seq_len);
     printf("classifier   %s\n", c->shared_classifier ? "shared with the embedding" : "separate");
-    si((double)config_param_count(c), "", a, sizeof a);
+    kv_format_number(a, sizeof a, (double)config_param_count(c), KV_NUM_SI_SHORT, "");
     printf("parameters   %zu (%s)\n", config_param_count(c), a);
-    view_format_bytes(b, sizeof b, per_tok);
-    view_format_bytes(d, sizeof d, (uint64_t)per_tok * (uint64_t)c->seq_len);
+    kv_format_bytes(b, sizeof b, per_tok);
+    kv_format_bytes(d, sizeof d, (uint64_t)per_tok * (uint64_t)c->seq_len);
     printf("kv_bytes_per_token %zu (%s; 2 x %d layers x %d kv_dim x %d bytes)\n", per_tok, b,
            c->n_layers, config_kv_dim(c), kv_precision_bits(KV_PRECISION_F32) / 8);
     printf("kv_bytes_full_context %zu (%s at %d tokens)\n", per_tok * (size_t)c->seq_len, d,
            c->seq_len);
-    si((double)decode_last, "FLOP", a, sizeof a);
+    kv_format_number(a, sizeof a, (double)decode_last, KV_NUM_SI_SHORT, "FLOP");
     printf("flops_decode_last_position %llu (%s)\n", (unsigned long long)decode_last, a);
     const bool bf16 = model_weights_bf16(&m);
-    view_format_bytes(b, sizeof b, (uint64_t)model_matrix_floats(&m) * (bf16 ? 2 : 4));
+    kv_format_bytes(b, sizeof b, (uint64_t)model_matrix_floats(&m) * (bf16 ? 2 : 4));
     printf("engine_weights %s (%s a decode step streams)%s\n", bf16 ? "bfloat16" : "float32", b,
            bf16 ? ": every matrix weight is a bfloat16 value, kept in half the bytes" : "");
     printf("tokenizer    %d pieces, longest %u bytes\n", t.vocab_size, t.max_token_length);

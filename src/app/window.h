@@ -3,10 +3,11 @@
 //
 // AppState is everything the window knows besides the Session: the View handed to the scene,
 // play/pause and speed, the animation clock, the prompt being typed, the sampler panel and the
-// toolbar. app_handle_event() turns one SDL event into actions through the action table
-// (window_actions.c); app_do() runs one action; the
-// toolbar is laid out and drawn by window_ui.c in a strip below the scene (the scene never sees
-// it, so an export of the scene is exactly the picture above the strip).
+// toolbar. app_handle_event() turns one SDL event into a row of the action table
+// (window_actions.c: every key, button and gesture, with where it may run); app_do() runs one
+// action; the toolbar, generated from the same table, is laid out and drawn by window_ui.c in a
+// strip below the scene (the scene never sees it, so an export of the scene is exactly the
+// picture above the strip).
 //
 // A lesson (src/lesson) may play in the window: then Right/Space, Left/Backspace and R move
 // between its beats instead of stepping, and the toolbar shows the beat position. The player is
@@ -125,7 +126,7 @@ enum {
 typedef const char *(*ActionLabelFn)(const struct AppState *a, char *buf, size_t cap, bool *on);
 
 typedef struct {
-    AppAction act;
+    AppAction act;               // what code calls it (ACT_NONE: a row no code names)
     const char *name;            // "step", "cache", ... (messages, tests)
     ActionKey keys[ACTION_KEYS]; // the keys that run it
     ActionGesture gesture;       // or the mouse gesture that runs it
@@ -147,9 +148,12 @@ typedef struct {
 extern const ActionRow app_actions[];
 extern const int app_n_actions;
 
-// The row of an action (NULL for ACT_NONE and ACT_COUNT).
+// The row of an action (NULL for ACT_NONE and ACT_COUNT), and its name.
 const ActionRow *app_action(AppAction a);
 const char *app_action_name(AppAction a);
+// Runs a row's handler when the row may run in the current state, after waiting for a running
+// step when the row says so (window_app.c). False when refused.
+bool app_run_row(struct AppState *a, const ActionRow *r);
 // Whether a row may run in the window's current state (lesson, panel, typing).
 bool app_action_allowed(const struct AppState *a, const ActionRow *r);
 // The row a key runs in the current state, or NULL. Rows bound to a state (a lesson, the panel,
@@ -166,8 +170,9 @@ void app_action_keys_text(const ActionRow *r, char *buf, size_t cap);
 #define TOOLBAR_MAX 40
 
 typedef struct {
-    AppAction action;   // ACT_NONE: a readout, not clickable
-    const ActionRow *row; // the row it shows (also for its readout)
+    AppAction action;   // its row's
+    const ActionRow *row; // the row it runs (or whose readout it is)
+    bool readout;       // the row's readout before its button: not clickable
     double x, y, w, h; // window coordinates (logical units, as mouse events report them)
     char label[48];
     bool on;           // drawn highlighted (playing, cache on, panel open, ...)
@@ -219,7 +224,8 @@ typedef struct AppState {
     double now;
     double next_step_at;   // when playing: time of the next step
     double anim_start;     // when the last step's animation began
-    double anim_len;       // its length (follows the speed)
+    double anim_len;       // its length (view_anim_seconds: follows the speed)
+    int anim_phase;        // the animating step's Phase (view_anim_t times it)
     int pending_steps;     // step requests queued while the worker is busy
 
     // async stepping
@@ -275,7 +281,7 @@ typedef struct AppState {
     // the event being handled
     Uint32 event_time;      // its timestamp
     int wheel_y;            // wheel: its direction
-    AppAction last_run;     // the last action whose handler ran (ACT_NONE: none yet)
+    const ActionRow *last_run; // the row whose handler ran last (NULL: none yet)
     long n_run;             // how many handlers ran
 
     // a lesson playing (NULL: none). Either borrowed from the caller, or opened by ACT_LESSON
@@ -300,8 +306,7 @@ void app_resize(AppState *a, int width, int height, double scale);
 
 // Handles one event at time a->now. Returns true when the picture changed.
 bool app_handle_event(AppState *a, const SDL_Event *ev);
-// Runs one action (what its key or button does) when its row allows it in the current state:
-// waits for a running step first when the row says so. Returns false when it was refused.
+// Runs one action (what its key or button does): app_run_row of its row. False when refused.
 bool app_do(AppState *a, AppAction act);
 // The time a tooltip waits for the pointer to rest on a button (seconds).
 #define APP_TIP_DELAY 0.6

@@ -28,11 +28,18 @@ static double speed(const AppState *a) {
     return app_speeds[a->speed_i];
 }
 
-// The animation of one step takes most of the time between two steps at the current speed, so
-// playing looks continuous; a step taken before it ends simply starts the next animation.
-static double anim_len_for(double tok_s) {
-    double len = 0.85 / tok_s;
-    return len < 0.04 ? 0.04 : len > 0.7 ? 0.7 : len;
+// How long the animating step unfolds at the current speed: src/view decides the motion, so
+// the window shows what frame exports show.
+static double anim_len_for(const AppState *a) {
+    return view_anim_seconds((Phase)a->anim_phase, speed(a));
+}
+
+// A step's animation starts now.
+static void anim_begin(AppState *a) {
+    const StepRecord *r = session_last(a->s);
+    a->anim_phase = r ? (int)r->phase : (int)PHASE_DECODE;
+    a->anim_start = a->now;
+    a->anim_len = anim_len_for(a);
 }
 
 void app_init(AppState *a, Session *s, int width, int height, double scale) {
@@ -42,7 +49,7 @@ void app_init(AppState *a, Session *s, int width, int height, double scale) {
     app_help_build(a);
     a->speed_i = DEFAULT_SPEED;
     a->anim_start = -1e9;
-    a->anim_len = anim_len_for(speed(a));
+    a->anim_len = anim_len_for(a);
     a->preset = 0;
     a->theme_forced = -1;
     snprintf(a->export_dir, sizeof a->export_dir, "exports");
@@ -133,8 +140,7 @@ void app_step_finished(AppState *a, bool ok) {
         limit_reached(a);
         return;
     }
-    a->anim_start = a->now;
-    a->anim_len = anim_len_for(speed(a));
+    anim_begin(a);
     if (a->pending_steps > 0) {
         a->pending_steps--;
         start_step(a);
@@ -343,8 +349,7 @@ bool app_goto_beat(AppState *a, int k) {
     // going forward onto a beat that ran steps: its last step animates, as if just stepped
     r = session_last(a->s);
     if (forward && r && (r->step != was_step || a->s->n_tokens != was_tokens)) {
-        a->anim_start = a->now;
-        a->anim_len = anim_len_for(speed(a));
+        anim_begin(a);
     }
     return true;
 }
@@ -455,19 +460,23 @@ void app_toggle_play(AppState *a) {
 
 void app_set_speed(AppState *a, int i) {
     a->speed_i = i < 0 ? 0 : i >= APP_SPEEDS ? APP_SPEEDS - 1 : i;
-    a->anim_len = anim_len_for(speed(a));
+    a->anim_len = anim_len_for(a);
     if (a->playing)
         a->next_step_at = a->now + 1.0 / speed(a) * 0.5;
 }
 
 bool app_do(AppState *a, AppAction act) {
     const ActionRow *r = app_action(act);
-    if (!r || !app_action_allowed(a, r))
+    return r && app_run_row(a, r);
+}
+
+bool app_run_row(AppState *a, const ActionRow *r) {
+    if (!app_action_allowed(a, r))
         return false;
     if (r->when & ACT_WHEN_WAITS)
         app_quiesce(a); // the session is the worker's while a step runs
     a->dirty = true;
-    a->last_run = act;
+    a->last_run = r;
     a->n_run++;
     r->run(a);
     app_geometry(a); // the sampler panel may have opened or closed
@@ -570,11 +579,15 @@ bool app_handle_event(AppState *a, const SDL_Event *ev) {
     case SDL_WINDOWEVENT:
         if (ev->window.event == SDL_WINDOWEVENT_EXPOSED)
             a->dirty = true;
+        if (ev->window.event == SDL_WINDOWEVENT_LEAVE) { // the pointer left: no tooltip
+            a->mouse_x = a->mouse_y = -1;
+            update_tip(a);
+        }
         break;
     default: break;
     }
     if (r)
-        app_do(a, r->act);
+        app_run_row(a, r);
     bool changed = a->dirty;
     a->dirty = was_dirty || changed;
     return changed;
@@ -584,10 +597,7 @@ bool app_handle_event(AppState *a, const SDL_Event *ev) {
 // The clock
 
 double app_anim_t(const AppState *a) {
-    if (a->anim_len <= 0)
-        return 1.0;
-    double t = (a->now - a->anim_start) / a->anim_len;
-    return t < 0 ? 0 : t >= 1 ? 1.0 : t;
+    return view_anim_t((Phase)a->anim_phase, speed(a), a->now - a->anim_start);
 }
 
 bool app_tick(AppState *a, double now) {

@@ -139,7 +139,8 @@ static int toolbar_items(const AppState *a, ToolButton *out) {
             ToolButton *b = &out[n++];
             memset(b, 0, sizeof *b);
             b->row = r;
-            b->action = part == 0 ? ACT_NONE : r->act;
+            b->action = r->act;
+            b->readout = part == 0;
             b->speed_slider = part == 1 && r->act == ACT_SPEED;
             char buf[48];
             const char *label = fn ? fn(a, buf, sizeof buf, &b->on) : r->label;
@@ -156,7 +157,7 @@ void toolbar_update(AppState *a) {
     bool same = n == a->n_buttons && a->bar_w == a->width && a->bar_h_laid == a->height &&
                 a->bar_typing == a->typing && a->n_layouts > 0;
     for (int i = 0; same && i < n; i++)
-        same = items[i].row == a->buttons[i].row && items[i].action == a->buttons[i].action &&
+        same = items[i].row == a->buttons[i].row && items[i].readout == a->buttons[i].readout &&
                strcmp(items[i].label, a->buttons[i].label) == 0;
     if (same) { // only highlights may have changed: the places stay
         for (int i = 0; i < n; i++)
@@ -185,7 +186,7 @@ const ToolButton *toolbar_buttons(AppState *a, int *n) {
 static const ToolButton *hit_at(const AppState *a, double x, double y) {
     for (int i = 0; i < a->n_buttons; i++) {
         const ToolButton *b = &a->buttons[i];
-        if (b->action != ACT_NONE && x >= b->x && x < b->x + b->w && y >= b->y &&
+        if (!b->readout && x >= b->x && x < b->x + b->w && y >= b->y &&
             y < b->y + b->h)
             return b;
     }
@@ -200,7 +201,7 @@ const ToolButton *toolbar_hit(AppState *a, double x, double y) {
 const ToolButton *toolbar_find(AppState *a, AppAction act) {
     toolbar_update(a);
     for (int i = 0; i < a->n_buttons; i++)
-        if (a->buttons[i].action == act)
+        if (a->buttons[i].action == act && act != ACT_NONE && !a->buttons[i].readout)
             return &a->buttons[i];
     return NULL;
 }
@@ -208,8 +209,13 @@ const ToolButton *toolbar_find(AppState *a, AppAction act) {
 const ToolButton *toolbar_tip(AppState *a) {
     if (!a->tip_shown || !a->tip_row)
         return NULL;
-    const ToolButton *b = toolbar_find(a, a->tip_row->act);
-    return b && (b->row->tip || b->row->help) ? b : NULL;
+    toolbar_update(a);
+    for (int i = 0; i < a->n_buttons; i++) {
+        const ToolButton *b = &a->buttons[i];
+        if (b->row == a->tip_row && !b->readout)
+            return b->row->tip || b->row->help ? b : NULL;
+    }
+    return NULL;
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -254,7 +260,7 @@ static void centred_text(cairo_t *cr, const char *s, double cx, double cy, doubl
 static void draw_button(cairo_t *cr, const Palette *p, const AppState *a, const ToolButton *b) {
     double size = b->font;
     bool hot = hit_at(a, a->mouse_x, a->mouse_y) == b;
-    if (b->action == ACT_NONE && !b->speed_slider) { // a field label of the sampler panel
+    if (b->readout) { // a readout: a field of the sampler panel, the beat
         if (b->on) {
             rounded(cr, b->x, b->y, b->w, b->h, b->h * 0.2);
             set(cr, p->hot);
@@ -283,11 +289,23 @@ static void draw_button(cairo_t *cr, const Palette *p, const AppState *a, const 
                  size);
 }
 
+// The keys of an action as the help lists them (the hints below name keys from the table too).
+static void keys_of(AppAction act, char *buf, size_t cap) {
+    const ActionRow *r = app_action(act);
+    buf[0] = '\0';
+    if (r)
+        app_action_keys_text(r, buf, cap);
+}
+
 static void draw_entry(AppState *a, cairo_t *cr, const Palette *p) {
     double h = bar_h(a), y = a->scene_h, size = h * 0.42;
     set(cr, p->on);
     double x = 10 + text_at(cr, "Prompt:", 10, y + h / 2, size, true) + 10;
-    const char *hint = a->prompt_error[0] ? a->prompt_error : "Enter runs it \u00B7 Escape cancels";
+    char run[32], cancel[32], keys_hint[96];
+    keys_of(ACT_TYPE_RUN, run, sizeof run);
+    keys_of(ACT_ESCAPE, cancel, sizeof cancel);
+    snprintf(keys_hint, sizeof keys_hint, "%s runs it \u00B7 %s cancels", run, cancel);
+    const char *hint = a->prompt_error[0] ? a->prompt_error : keys_hint;
     double hint_w = text_w(hint, size * 0.85) + 20;
     double box_w = a->width - x - hint_w - 10;
     if (box_w < 100)
@@ -330,8 +348,14 @@ void app_draw_toolbar(AppState *a, cairo_t *cr) {
             draw_button(cr, p, a, &a->buttons[i]);
         if (a->sampler_open && a->n_buttons > 0) { // a hint after the panel's fields
             const ToolButton *last = &a->buttons[a->n_buttons - 1];
-            const char *hint = "\u2191\u2193 field \u00B7 [ ] change \u00B7 applies to the next "
-                               "step";
+            char up[32], down[32], less[32], more[32], hint[200];
+            keys_of(ACT_FIELD_PREV, up, sizeof up);
+            keys_of(ACT_FIELD_NEXT, down, sizeof down);
+            keys_of(ACT_FIELD_DOWN, less, sizeof less);
+            keys_of(ACT_FIELD_UP, more, sizeof more);
+            snprintf(hint, sizeof hint,
+                     "%s%s field \u00B7 %s %s change \u00B7 applies to the next step", up, down,
+                     less, more);
             double size = last->h * 0.4;
             if (last->x + last->w + 20 + text_w(hint, size) < a->width) {
                 set(cr, p->dim);

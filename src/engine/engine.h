@@ -1,8 +1,9 @@
 // engine.h — the face of src/engine: a small, instrumented decoder-only transformer.
 //
 // What lives here: loading and writing llama2.c checkpoints and tokenizers, the forward pass
-// (batched prefill, cached decode, full no-cache recompute), the counters that measure what
-// each of those really did, and the llama2.c-compatible sampler. What does not: any I/O besides
+// (batched prefill, cached decode, full no-cache recompute), the KV cache object it stores keys
+// and values in, the counters that measure what each of those really did, and the
+// llama2.c-compatible sampler. What does not: any I/O besides
 // reading and writing model files, any drawing, any notion of "steps" (that is src/sim).
 //
 // Shape legend, used in every comment of this module:
@@ -74,6 +75,41 @@ KvStatus kv_parse_seed(const char *what, const char *s, uint64_t *out, KvError *
 // width * height at most max_pixels (0: no limit).
 KvStatus kv_parse_size(const char *what, const char *s, int min_w, int min_h, int max_side,
                        double max_pixels, int *w, int *h, KvError *err);
+
+// ----------------------------------------------------------------------------------------------
+// Files read whole, and text: one reader and one UTF-8 walker for the whole project
+
+// Reads the whole regular file at `path` into *out (owned, free(); NUL-terminated after its *n
+// bytes, so text can be used as a string). KV_ERR_INPUT "<path>: <why>" when it cannot be
+// opened or read, is not a regular file (kv_open_regular: a directory, FIFO or device is refused
+// without blocking), or holds more than `max` bytes (SIZE_MAX: no limit). *out is NULL on failure.
+KvStatus kv_read_file(const char *path, size_t max, unsigned char **out, size_t *n,
+                      KvError *err);
+
+// The UTF-8 sequence at s (reading at most n bytes): its length 1..4, with its code point in
+// *cp (cp may be NULL); 0 when the bytes are not valid UTF-8 (a stray continuation byte, a
+// sequence cut short, an overlong form, a surrogate, past U+10FFFF) or n is 0.
+int kv_utf8_next(const char *s, size_t n, uint32_t *cp);
+// Code points in s[0 .. n), or -1 when those bytes are not valid UTF-8.
+long kv_utf8_count(const char *s, size_t n);
+
+// ----------------------------------------------------------------------------------------------
+// Numbers for people
+
+// Numbers as every part of kvscope prints them (the picture's counters, captions, messages,
+// kvscope info): scaled to a prefix, three significant figures, then the unit. Writes at most
+// cap bytes, NUL-terminated.
+typedef enum {
+    KV_NUM_SI,       // decimal prefixes, fixed decimals: "2.70 MFLOP", "512 FLOP" (counters)
+    KV_NUM_SI_SHORT, // the same, trailing zeros dropped: "2.7 MFLOP" (captions, info)
+    KV_NUM_BYTES,    // binary prefixes, zeros dropped: "512 B", "6 KiB", "1.5 MiB"
+    KV_NUM_COUNT,    // counts like parameters: "6.3M", "15.2k", "7B" (unit usually "")
+    KV_NUM_PLAIN,    // no prefix: "3.14", "12.5", "1234" (ratios)
+    KV_NUM_STYLES
+} KvNumberStyle;
+void kv_format_number(char *out, size_t cap, double v, KvNumberStyle style, const char *unit);
+// Bytes: kv_format_number(..., KV_NUM_BYTES, "B").
+void kv_format_bytes(char *out, size_t cap, uint64_t bytes);
 
 // ----------------------------------------------------------------------------------------------
 // Files written safely
@@ -445,9 +481,14 @@ KvHeadRows kvcache_head(const KvCache *kc, int layer, int kv_head, int pos);
 void kvcache_observe(KvCache *kc, int layer, int kv_head, const float *att, int n);
 // The pass is complete: the cache describes positions 0 .. pos0+n-1.
 void kvcache_end(KvCache *kc);
+// The pass stops before it is complete (a fault): the cache describes positions 0 .. pos0-1
+// again, and what the pass stored, in some layers and not others, can never be sought back to.
+void kvcache_abandon(KvCache *kc);
 
 // What it holds, for the picture and the counters.
 bool kvcache_resident(const KvCache *kc, int layer, int kv_head, int pos);
+// The same for positions 0 .. n-1 of one (layer, kv head) at once: out[p] = 1 when resident.
+void kvcache_resident_row(const KvCache *kc, int layer, int kv_head, int n, uint8_t *out);
 // The slot that holds (layer, kv_head, pos), or -1 when it is not resident.
 int kvcache_slot(const KvCache *kc, int layer, int kv_head, int pos);
 // Where slot `slot` of (layer, kv_head) starts in keys and values (contiguous layout).

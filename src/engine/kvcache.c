@@ -539,6 +539,15 @@ void kvcache_end(KvCache *kc) {
     kc->pass0 = kc->pass_n = 0;
 }
 
+void kvcache_abandon(KvCache *kc) {
+    assert(kc->pass_n > 0);
+    kc->len = kc->valid = kc->pass0; // rows from pass0 on hold a mix of this pass and older ones
+    kc->pass0 = kc->pass_n = 0;
+    forget_snaps_after(kc, kc->len);
+    if (bounded(kc)) // slots the pass overwrote in some layers: put positions < pass0 back
+        go_to(kc, kc->len);
+}
+
 // ----------------------------------------------------------------------------------------------
 // What it holds
 
@@ -559,6 +568,18 @@ bool kvcache_resident(const KvCache *kc, int layer, int kv_head, int pos) {
                0;
     }
     return false;
+}
+
+void kvcache_resident_row(const KvCache *kc, int layer, int kv_head, int n, uint8_t *out) {
+    assert(layer >= 0 && layer < kc->n_layers && kv_head >= 0 && kv_head < kc->n_kv_heads);
+    if (bounded(kc)) { // the policy's rule (or h2o's table), position by position
+        for (int p = 0; p < n; p++)
+            out[p] = kvcache_resident(kc, layer, kv_head, p);
+        return;
+    }
+    const int held = n < kc->len ? n : kc->len; // full retention: positions 0 .. len-1
+    memset(out, 1, (size_t)held);
+    memset(out + held, 0, (size_t)(n - held));
 }
 
 int kvcache_slot(const KvCache *kc, int layer, int kv_head, int pos) {

@@ -134,16 +134,6 @@ static void load_v1_order(Model *m, const float *src) {
     }
 }
 
-// "1.5 GiB": bytes in binary units for the memory message.
-static void fmt_bytes(char *out, size_t cap, uint64_t n) {
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-    double v = (double)n;
-    int u = 0;
-    while (v >= 1024.0 && u < 5)
-        v /= 1024.0, u++;
-    snprintf(out, cap, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
-}
-
 void config_memory(const ModelConfig *c, ModelMemory *mem) {
     const uint64_t t = (uint64_t)c->seq_len, d = (uint64_t)c->dim, f = (uint64_t)c->hidden_dim;
     const uint64_t kv = (uint64_t)config_kv_dim(c), l = (uint64_t)c->n_layers;
@@ -252,11 +242,11 @@ KvStatus model_load(Model *m, const char *path, KvError *err) {
     uint64_t avail = kv_memory_available();
     if (mem.total > avail) {
         char need[32], have_s[32], w[32], e[32], hist[32];
-        fmt_bytes(need, sizeof need, mem.total);
-        fmt_bytes(have_s, sizeof have_s, avail);
-        fmt_bytes(w, sizeof w, mem.weights);
-        fmt_bytes(e, sizeof e, mem.engine);
-        fmt_bytes(hist, sizeof hist, mem.history);
+        kv_format_bytes(need, sizeof need, mem.total);
+        kv_format_bytes(have_s, sizeof have_s, avail);
+        kv_format_bytes(w, sizeof w, mem.weights);
+        kv_format_bytes(e, sizeof e, mem.engine);
+        kv_format_bytes(hist, sizeof hist, mem.history);
         st = kv_error(err, KV_ERR_INPUT,
                       "%s: needs %s of memory to run (weights %s, KV cache and work buffers %s, "
                       "step history %s); this machine has %s available",

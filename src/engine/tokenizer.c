@@ -198,32 +198,6 @@ void tokenizer_free(Tokenizer *t) {
 // ----------------------------------------------------------------------------------------------
 // Encoding
 
-// Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not valid (overlong forms,
-// surrogates and code points past U+10FFFF are invalid).
-static int utf8_len(const unsigned char *s) {
-    unsigned c = s[0];
-    if (c < 0x80)
-        return 1;
-    int n;
-    unsigned cp, min;
-    if ((c & 0xE0) == 0xC0)
-        n = 2, cp = c & 0x1F, min = 0x80;
-    else if ((c & 0xF0) == 0xE0)
-        n = 3, cp = c & 0x0F, min = 0x800;
-    else if ((c & 0xF8) == 0xF0)
-        n = 4, cp = c & 0x07, min = 0x10000;
-    else
-        return 0;
-    for (int i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return n;
-}
-
 // The merges, in O(n log n): the symbols are a doubly linked list over the initial ids, and every
 // adjacent pair whose concatenation is a piece waits in a binary heap ordered by the piece's
 // score (highest first) and then by the left symbol's position (leftmost first). Popping the
@@ -309,7 +283,7 @@ KvStatus tokenizer_encode(const Tokenizer *t, const char *text, bool bos, bool e
                             tlen, cap, t->max_token_length);
     }
     for (size_t i = 0; i < tlen;) {
-        int n = utf8_len((const unsigned char *)text + i);
+        int n = kv_utf8_next(text + i, tlen - i, NULL);
         if (n == 0)
             return kv_error(err, KV_ERR_INPUT, "prompt: invalid UTF-8 at byte %zu", i);
         i += (size_t)n;
@@ -322,7 +296,7 @@ KvStatus tokenizer_encode(const Tokenizer *t, const char *text, bool bos, bool e
     if (tlen > 0)
         ids[n++] = t->space_id;
     for (size_t i = 0; i < tlen;) {
-        int len = utf8_len((const unsigned char *)text + i);
+        int len = kv_utf8_next(text + i, tlen - i, NULL);
         int id = tokenizer_lookup(t, text + i, (size_t)len);
         if (id >= 0) {
             ids[n++] = id;

@@ -1,7 +1,7 @@
 // util.c — the engine's small services: error messages, checked allocation, the monotonic
 // clock, the parsers of numbers a user types, safe file reading and writing (regular files
-// only in, exclusive temporaries renamed into place out, removed on a signal), and llama2.c's
-// xorshift64* random numbers.
+// only in, read whole with a limit; exclusive temporaries renamed into place out, removed on a
+// signal), the number formatter, the UTF-8 walker, and llama2.c's xorshift64* random numbers.
 #include "engine/engine.h"
 
 #include <errno.h>
@@ -230,6 +230,59 @@ int kv_open_regular(const char *path, uint64_t *size, KvError *err) {
     return fd;
 }
 
+KvStatus kv_read_file(const char *path, size_t max, unsigned char **out, size_t *n,
+                      KvError *err) {
+    *out = NULL;
+    *n = 0;
+    uint64_t size = 0;
+    int fd = kv_open_regular(path, &size, err);
+    if (fd < 0)
+        return err ? err->code : KV_ERR_INPUT;
+    KvStatus st = KV_OK;
+    unsigned char *buf = NULL;
+    char limit[48];
+    if (max % ((size_t)1 << 20) == 0)
+        snprintf(limit, sizeof limit, "%zu MiB", max >> 20);
+    else
+        snprintf(limit, sizeof limit, "%zu bytes", max);
+    if (size > (uint64_t)max) {
+        st = kv_error(err, KV_ERR_INPUT, "%s: larger than %s", path, limit);
+        goto done;
+    }
+    // The size is a hint (files in /proc say 0, a file may grow while read): read to the end,
+    // with room for one byte more than expected and the NUL.
+    size_t cap = (size_t)size + 2 > 4096 ? (size_t)size + 2 : 4096, len = 0;
+    buf = kv_malloc(cap);
+    for (;;) {
+        if (cap - len < 2) {
+            cap = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
+            buf = kv_realloc(buf, cap);
+        }
+        ssize_t got = read(fd, buf + len, cap - 1 - len);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            st = kv_error(err, KV_ERR_INPUT, "%s: cannot read: %s", path, strerror(errno));
+            goto done;
+        }
+        if (got == 0)
+            break;
+        len += (size_t)got;
+        if (len > max) {
+            st = kv_error(err, KV_ERR_INPUT, "%s: larger than %s", path, limit);
+            goto done;
+        }
+    }
+    buf[len] = '\0';
+    *out = buf;
+    *n = len;
+    buf = NULL;
+done:
+    free(buf);
+    close(fd);
+    return st;
+}
+
 bool kv_same_file(const char *a, const char *b) {
     struct stat x, y;
     if (!a || !b || stat(a, &x) != 0 || stat(b, &y) != 0)
@@ -412,6 +465,122 @@ KvStatus kv_write_file_atomic(const char *path, const void *data, size_t n, KvEr
         return st;
     }
     return kv_temp_commit(tmp, path, err);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Numbers for people: one formatter for the picture, captions, messages and the terminal
+
+typedef struct {
+    double base;               // 1000 or 1024 per prefix step
+    const char *const *prefix; // "" first
+    int n_prefix;
+    const char *sep; // between the number and prefix + unit
+    bool trim;       // drop trailing zeros after the decimal point
+} NumberStyle;
+
+static const char *const num_si[] = {"", "k", "M", "G", "T", "P", "E"};
+static const char *const num_binary[] = {"", "Ki", "Mi", "Gi", "Ti", "Pi"};
+static const char *const num_count[] = {"", "k", "M", "B"};
+static const char *const num_plain[] = {""};
+
+static const NumberStyle styles[KV_NUM_STYLES] = {
+    [KV_NUM_SI] = {1000, num_si, 7, " ", false},
+    [KV_NUM_SI_SHORT] = {1000, num_si, 7, " ", true},
+    [KV_NUM_BYTES] = {1024, num_binary, 6, " ", true},
+    [KV_NUM_COUNT] = {1000, num_count, 4, "", true},
+    [KV_NUM_PLAIN] = {1000, num_plain, 1, "", true},
+};
+
+void kv_format_number(char *out, size_t cap, double v, KvNumberStyle style, const char *unit) {
+    if (cap == 0)
+        return;
+    const NumberStyle *st = &styles[(unsigned)style < KV_NUM_STYLES ? style : KV_NUM_SI];
+    if (!unit)
+        unit = "";
+    if (!isfinite(v)) {
+        snprintf(out, cap, "%s%s%s",
+                 isnan(v) ? "?"
+                 : v > 0  ? "\xe2\x88\x9e"
+                          : "-\xe2\x88\x9e",
+                 st->sep, unit);
+        return;
+    }
+    // Scale while the number would round to the next prefix's 1 (999.7 k is "1 M", not
+    // "1000 k"; for bytes 1023.6 KiB is "1 MiB", not "1024 KiB").
+    double a = fabs(v);
+    int k = 0;
+    while (a >= st->base - 0.5 && k + 1 < st->n_prefix) {
+        a /= st->base;
+        v /= st->base;
+        k++;
+    }
+    char num[48];
+    if (k == 0 && a == floor(a))
+        snprintf(num, sizeof num, "%.0f", v);
+    else
+        snprintf(num, sizeof num, "%.*f", a >= 99.95 ? 0 : a >= 9.995 ? 1 : 2, v);
+    char *dot = strchr(num, '.');
+    if (st->trim && dot) {
+        char *e = num + strlen(num) - 1;
+        while (e > dot && *e == '0')
+            *e-- = '\0';
+        if (e == dot)
+            *e = '\0';
+    }
+    snprintf(out, cap, "%s%s%s%s", num, st->sep, st->prefix[k], unit);
+}
+
+void kv_format_bytes(char *out, size_t cap, uint64_t bytes) {
+    kv_format_number(out, cap, (double)bytes, KV_NUM_BYTES, "B");
+}
+
+// ----------------------------------------------------------------------------------------------
+// UTF-8
+
+int kv_utf8_next(const char *s, size_t n, uint32_t *cp) {
+    if (n == 0)
+        return 0;
+    const unsigned char *p = (const unsigned char *)s;
+    unsigned c = p[0];
+    if (c < 0x80) {
+        if (cp)
+            *cp = c;
+        return 1;
+    }
+    int len;
+    uint32_t v, min;
+    if ((c & 0xE0) == 0xC0)
+        len = 2, v = c & 0x1F, min = 0x80;
+    else if ((c & 0xF0) == 0xE0)
+        len = 3, v = c & 0x0F, min = 0x800;
+    else if ((c & 0xF8) == 0xF0)
+        len = 4, v = c & 0x07, min = 0x10000;
+    else
+        return 0; // a continuation byte, or 0xF8..0xFF
+    if ((size_t)len > n)
+        return 0;
+    for (int i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        v = (v << 6) | (p[i] & 0x3F);
+    }
+    // Overlong forms, UTF-16 surrogates and code points past U+10FFFF are not UTF-8.
+    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+        return 0;
+    if (cp)
+        *cp = v;
+    return len;
+}
+
+long kv_utf8_count(const char *s, size_t n) {
+    long count = 0;
+    for (size_t i = 0; i < n; count++) {
+        int k = kv_utf8_next(s + i, n - i, NULL);
+        if (k == 0)
+            return -1;
+        i += (size_t)k;
+    }
+    return count;
 }
 
 uint32_t kv_rng_u32(uint64_t *state) {

@@ -126,6 +126,30 @@ KvStatus export_make_dir(const char *dir, KvError *err) {
     return KV_OK;
 }
 
+KvStatus export_make_dirs(const char *dir, KvError *err) {
+    size_t n = strlen(dir);
+    if (n == 0)
+        return kv_error(err, KV_ERR_INPUT, "output: no directory name given");
+    char *buf = kv_malloc(n + 1);
+    memcpy(buf, dir, n + 1);
+    KvStatus st = KV_OK;
+    // Each parent in turn (a leading '/' is not one), then the directory itself.
+    for (char *p = buf + 1; *p && !st; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        struct stat sb;
+        if (stat(buf, &sb) != 0 && mkdir(buf, 0755) != 0 && errno != EEXIST)
+            st = kv_error(err, KV_ERR_INPUT, "%s: cannot create directory: %s", buf,
+                          strerror(errno));
+        else if (stat(buf, &sb) != 0 || !S_ISDIR(sb.st_mode))
+            st = kv_error(err, KV_ERR_INPUT, "%s: not a directory", buf);
+        *p = '/';
+    }
+    free(buf);
+    return st ? st : export_make_dir(dir, err);
+}
+
 static KvStatus check_size(int w, int h, KvError *err) {
     if (w < 16 || h < 16 || w > EXPORT_MAX_SIDE || h > EXPORT_MAX_SIDE ||
         (double)w * h > EXPORT_MAX_PIXELS)
@@ -286,35 +310,40 @@ struct ExportPdf {
     cairo_surface_t *surface;
     cairo_t *cr;
     Buf out;
-    int w, h, pages;
+    int w, h, pages; // scene units
+    double scale;    // points per scene unit
     bool in_page;
     char path[];
 };
 
-KvStatus export_pdf_open(ExportPdf **out, const char *path, int w, int h, const char *title,
+KvStatus export_pdf_open(ExportPdf **out, const char *path, int w, int h, const ExportPdfInfo *info,
                          KvError *err) {
     *out = NULL;
     KvStatus st = export_check_path(path, err);
-    if (st) return st;
+    if (st)
+        return st;
     if (export_format_of(path) != EXPORT_PDF)
         return kv_error(err, KV_ERR_INPUT, "%s: a deck must be a .pdf file", path);
     st = check_size(w, h, err);
-    if (st) return st;
-    ExportPdf *p = calloc(1, sizeof *p + strlen(path) + 1);
-    if (!p) return kv_error(err, KV_ERR_RUNTIME, "%s: out of memory", path);
+    if (st)
+        return st;
+    ExportPdf *p = kv_calloc(1, sizeof *p + strlen(path) + 1);
     strcpy(p->path, path);
     p->w = w;
     p->h = h;
-    p->surface = cairo_pdf_surface_create_for_stream(buf_write, &p->out, w, h);
+    p->scale = info && info->scale > 0 ? info->scale : 1.0;
+    p->surface =
+        cairo_pdf_surface_create_for_stream(buf_write, &p->out, w * p->scale, h * p->scale);
     if (cairo_surface_status(p->surface) != CAIRO_STATUS_SUCCESS) {
         st = kv_error(err, KV_ERR_RUNTIME, "%s: %s", path,
                       cairo_status_to_string(cairo_surface_status(p->surface)));
         export_pdf_abort(p);
         return st;
     }
-    cairo_pdf_surface_set_metadata(p->surface, CAIRO_PDF_METADATA_TITLE,
-                                   title && *title ? title : "kvscope");
-    cairo_pdf_surface_set_metadata(p->surface, CAIRO_PDF_METADATA_CREATOR, "kvscope");
+    const char *title = info && info->title && *info->title ? info->title : "kvscope";
+    const char *creator = info && info->creator ? info->creator : "kvscope";
+    cairo_pdf_surface_set_metadata(p->surface, CAIRO_PDF_METADATA_TITLE, title);
+    cairo_pdf_surface_set_metadata(p->surface, CAIRO_PDF_METADATA_CREATOR, creator);
     p->cr = cairo_create(p->surface);
     *out = p;
     return KV_OK;
@@ -338,8 +367,18 @@ KvStatus export_pdf_end_page(ExportPdf *pdf, KvError *err) {
     return KV_OK;
 }
 
-KvStatus export_pdf_page(ExportPdf *pdf, const Session *s, const View *v, KvError *err) {
-    scene_draw(export_pdf_context(pdf), s, v, pdf->w, pdf->h, 1.0);
+KvStatus export_pdf_page(ExportPdf *pdf, const Session *s, const View *v, const char *outline,
+                         KvError *err) {
+    cairo_t *cr = export_pdf_context(pdf);
+    cairo_save(cr);
+    cairo_scale(cr, pdf->scale, pdf->scale);
+    scene_draw(cr, s, v, pdf->w, pdf->h, 1.0);
+    cairo_restore(cr);
+    if (outline) {
+        char link[32];
+        snprintf(link, sizeof link, "page=%d", pdf->pages + 1);
+        cairo_pdf_surface_add_outline(pdf->surface, CAIRO_PDF_OUTLINE_ROOT, outline, link, 0);
+    }
     return export_pdf_end_page(pdf, err);
 }
 

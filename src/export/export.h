@@ -39,6 +39,8 @@ void export_frame_name(char *out, size_t cap, const char *dir, int index, Export
 
 // Makes directory `dir` when it does not exist (its parent must). KV_ERR_INPUT on failure.
 KvStatus export_make_dir(const char *dir, KvError *err);
+// The same with every missing parent made too (mkdir -p), e.g. for a lesson's frames.
+KvStatus export_make_dirs(const char *dir, KvError *err);
 
 // Steps the session n_steps times, writing one frame after each step into dir (created when
 // missing) as frame-0001.ext, frame-0002.ext, ... Stops early (not an error) at the model's
@@ -47,17 +49,28 @@ KvStatus export_frame_sequence(Session *s, const View *v, int w, int h, int n_st
                                const char *dir, ExportFormat fmt, int *written, KvError *err);
 
 // ----------------------------------------------------------------------------------------------
-// Multi-page PDF (lesson decks): pages of w x h points, written on close.
+// Multi-page PDF (lesson decks): the scene drawn at w x h units on pages of w*scale x h*scale
+// points, written on close.
 
 typedef struct ExportPdf ExportPdf;
 
-// Opens a deck for `path` (checked as by export_check_path). Owned: export_pdf_close or _abort.
-KvStatus export_pdf_open(ExportPdf **out, const char *path, int w, int h, const char *title,
+typedef struct {
+    double scale;        // points per scene unit (0 means 1; a deck's 0.5 makes 1920 x 1080
+                         // a 960 x 540 pt slide)
+    const char *title;   // document title (NULL or "": "kvscope")
+    const char *creator; // creator application (NULL: "kvscope")
+} ExportPdfInfo;
+
+// Opens a deck for `path` (checked as by export_check_path); info may be NULL. Owned:
+// export_pdf_close or export_pdf_abort.
+KvStatus export_pdf_open(ExportPdf **out, const char *path, int w, int h, const ExportPdfInfo *info,
                          KvError *err);
-// Draws one page: the scene of s in view v at rest.
-KvStatus export_pdf_page(ExportPdf *pdf, const Session *s, const View *v, KvError *err);
-// The cairo context of the page being drawn, for callers that draw pages themselves; finish
-// the page with export_pdf_end_page.
+// Draws one page: the scene of s in view v at rest. With an outline label, the page gets an
+// entry of that name in the document's outline (the reader's table of contents).
+KvStatus export_pdf_page(ExportPdf *pdf, const Session *s, const View *v, const char *outline,
+                         KvError *err);
+// The cairo context of the page being drawn (in points), for callers that draw pages
+// themselves; finish the page with export_pdf_end_page.
 cairo_t *export_pdf_context(ExportPdf *pdf);
 KvStatus export_pdf_end_page(ExportPdf *pdf, KvError *err);
 int export_pdf_pages(const ExportPdf *pdf);

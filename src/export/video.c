@@ -13,8 +13,8 @@
 //         function of its arguments, so the second pass draws exactly the first one's frames).
 //
 // The file is written through our own I/O callbacks onto a temporary file created exclusively
-// beside the destination (never following a link) and renamed over it when complete; a failed
-// or abandoned export leaves nothing. The path never reaches FFmpeg's protocol layer, so a name
+// beside the destination (kv_temp_create: never following a link, removed on SIGINT/SIGTERM)
+// and renamed over it when complete; a failed or abandoned export leaves nothing. The path never reaches FFmpeg's protocol layer, so a name
 // like "concat:..." or "http://..." is just a file name.
 //
 // What this file does not do: draw (the caller renders with src/view), decide timing.
@@ -43,7 +43,8 @@ struct ExportVideo {
     int w, h, fps;
     int pass, passes;
     int64_t frames;   // frames written in this pass
-    char *path, *tmp; // destination and the temporary file beside it
+    char *path;       // the destination
+    char tmp[4096];   // the temporary file beside it ("" once renamed or removed)
     int fd;
     AVIOContext *io;
     AVFormatContext *fmt;
@@ -127,24 +128,6 @@ static int64_t io_seek(void *opaque, int64_t offset, int whence) {
     }
     off_t r = lseek(v->fd, (off_t)offset, whence & ~AVSEEK_FORCE);
     return r < 0 ? AVERROR(errno) : (int64_t)r;
-}
-
-// A new file "DIR/.NAME.XXXXXX" beside path, created exclusively (O_EXCL: never an existing
-// file or a link someone planted).
-static int temp_beside(const char *path, char **tmp_out) {
-    const char *slash = strrchr(path, '/');
-    size_t dir_len = slash ? (size_t)(slash - path + 1) : 0;
-    size_t n = strlen(path) + 16;
-    char *tmp = kv_malloc(n);
-    snprintf(tmp, n, "%.*s.%s.XXXXXX", (int)dir_len, path, slash ? slash + 1 : path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        free(tmp);
-        return -1;
-    }
-    fchmod(fd, 0644);
-    *tmp_out = tmp;
-    return fd;
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -278,9 +261,9 @@ KvStatus export_video_open(ExportVideo **out, const char *path, int w, int h, in
         return kv_error(err, KV_ERR_RUNTIME, "out of memory");
     }
     KvStatus st = KV_OK;
-    v->fd = temp_beside(path, &v->tmp);
+    v->fd = kv_temp_create(path, v->tmp, sizeof v->tmp, err); // removed on SIGINT/SIGTERM too
     if (v->fd < 0) {
-        st = kv_error(err, KV_ERR_INPUT, "%s: cannot write: %s", path, strerror(errno));
+        st = err ? err->code : KV_ERR_INPUT;
         goto fail;
     }
     v->in = av_frame_alloc();
@@ -479,12 +462,8 @@ KvStatus export_video_close(ExportVideo *v, KvError *err) {
         goto done;
     }
     v->fd = -1;
-    if (rename(v->tmp, v->path) != 0) {
-        st = kv_error(err, KV_ERR_INPUT, "%s: cannot write: %s", v->path, strerror(errno));
-        goto done;
-    }
-    free(v->tmp);
-    v->tmp = NULL; // renamed: nothing to remove
+    st = kv_temp_commit(v->tmp, v->path, err);
+    v->tmp[0] = '\0'; // renamed, or removed by kv_temp_commit: nothing left to remove
 done:
     export_video_abort(v);
     return st;
@@ -510,10 +489,8 @@ void export_video_abort(ExportVideo *v) {
     av_frame_free(&v->out);
     if (v->fd >= 0)
         close(v->fd);
-    if (v->tmp) {
-        unlink(v->tmp);
-        free(v->tmp);
-    }
+    if (v->tmp[0])
+        kv_temp_forget(v->tmp, true);
     free(v->path);
     free(v);
 }

@@ -1,6 +1,8 @@
 // lesson.c — reading a lesson: the line parser (lesson_parse, lesson_load) and the check against
 // the model (lesson_check). Both look at the whole file before anything runs, so a bad lesson
-// never plays half-way. Playing is player.c; the deck is deck.c.
+// never plays half-way. The parser is table-driven: each command is one row of `commands`
+// (its word, op, argument kind and range, rules, and what it adds), read the same way for all.
+// Playing is player.c; the deck is deck.c.
 #include "lesson/lesson.h"
 
 #include <errno.h>
@@ -8,12 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-const char *const lesson_op_names[LESSON_OPS] = {
-    "title", "model",  "tokenizer", "prompt", "temperature", "top-k", "top-p", "seed",
-    "cache", "verify", "step",      "back",   "reset",       "view",  "layer", "head",
-    "theme", "zoom",   "panels",    "caption", "text",       "beat",
-};
 
 // ----------------------------------------------------------------------------------------------
 // Small helpers
@@ -27,22 +23,6 @@ static char *dup_str(const char *s, size_t n) {
     memcpy(d, s, n);
     d[n] = '\0';
     return d;
-}
-
-// Number of UTF-8 code points, or -1 when the bytes are not valid UTF-8.
-static long utf8_length(const char *s, size_t n) {
-    long count = 0;
-    for (size_t i = 0; i < n; count++) {
-        unsigned char c = (unsigned char)s[i];
-        size_t k = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        if (k == 0 || i + k > n)
-            return -1;
-        for (size_t j = 1; j < k; j++)
-            if (((unsigned char)s[i + j] >> 6) != 2)
-                return -1;
-        i += k;
-    }
-    return count;
 }
 
 // Levenshtein distance, capped: for "did you mean" on a misspelt command.
@@ -80,7 +60,7 @@ typedef struct {
     bool have_prompt;
     int caption_line;  // line of this beat's caption, 0 when none yet
     size_t text_chars; // characters of this beat's caption text so far
-    int title_line, model_line, tokenizer_line;
+    int once_line[LESSON_OPS]; // line of each RULE_ONCE command so far, 0 when none
 } Parser;
 
 static KvStatus fail(Parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -126,29 +106,21 @@ static int split_words(char *rest, char **words, int max) {
     }
 }
 
+// Numbers go through the engine's parsers (the same words as on the command line); the message
+// gets the file and line in front.
 static KvStatus parse_long(Parser *p, const char *cmd, const char *w, long lo, long hi,
                            long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(w, &end, 10);
-    if (errno == ERANGE || end == w || *end != '\0')
-        return fail(p, "%s: '%s' is not a whole number", cmd, w);
-    if (v < lo || v > hi)
-        return fail(p, "%s: %s is out of range (%ld..%ld)", cmd, w, lo, hi);
-    *out = v;
+    KvError e = {0};
+    if (kv_parse_int(cmd, w, lo, hi, out, &e))
+        return fail(p, "%s", e.msg);
     return KV_OK;
 }
 
 static KvStatus parse_double(Parser *p, const char *cmd, const char *w, double lo, double hi,
                              double *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(w, &end);
-    if (errno == ERANGE || end == w || *end != '\0' || v != v)
-        return fail(p, "%s: '%s' is not a number", cmd, w);
-    if (v < lo || v > hi)
-        return fail(p, "%s: %s is out of range (%g..%g)", cmd, w, lo, hi);
-    *out = v;
+    KvError e = {0};
+    if (kv_parse_float(cmd, w, lo, hi, out, &e))
+        return fail(p, "%s", e.msg);
     return KV_OK;
 }
 
@@ -198,235 +170,348 @@ static void resolve_path(const Lesson *l, const char *rel, char *out, size_t cap
 
 static const char *const on_off[] = {"off", "on"};
 
-// One non-blank, non-comment line: `cmd` is its first word, `rest` what follows (trimmed).
-static KvStatus parse_line(Parser *p, const char *cmd, char *rest) {
-    int op = pick(cmd, lesson_op_names, LESSON_OPS);
-    if (op < 0 && strcmp(cmd, "preset") == 0)
-        op = LESSON_PROMPT;
-    if (op < 0) {
-        const char *best = NULL;
-        int best_d = 3;
-        for (int i = 0; i < LESSON_OPS; i++) {
-            int d = edit_distance(cmd, lesson_op_names[i]);
-            if (d < best_d)
-                best_d = d, best = lesson_op_names[i];
-        }
-        if (best)
-            return fail(p, "unknown command '%s' (did you mean '%s'?)", cmd, best);
-        return fail(p, "unknown command '%s' (see lessons/README.md)", cmd);
+// ----------------------------------------------------------------------------------------------
+// The commands: one row each. A line is read in one order for every command: a text argument
+// that is missing, the row's rules (what must come before or after it, at most once), the
+// argument of its kind, then what the command itself adds (its `after` function).
+
+typedef enum {
+    ARG_NONE,   // no argument
+    ARG_TEXT,   // the rest of the line, as written
+    ARG_PATH,   // the rest of the line, a file name resolved against the lesson's folder
+    ARG_PROMPT, // the rest of the line, with the escapes \n, \t and \\ (a prompt is one line)
+    ARG_PRESET, // one word: the name of one of the caller's presets
+    ARG_INT,    // one word: a whole number in lo..hi
+    ARG_FLOAT,  // one word: a number in lo..hi
+    ARG_SEED,   // one word: a 64-bit whole number
+    ARG_ON_OFF, // one word: on or off (n = 1 or 0)
+    ARG_CACHE,  // one word: on or off (n = 1 or 0), or a policy in --cache's words (n = 2, str)
+    ARG_VIEW,   // one word: a view of the view table (n = its ViewKind)
+    ARG_THEME,  // one word: dark or light (n = its ThemeKind)
+    ARG_INDEX,  // one word: a number 1..hi (n = it - 1) or one of `words` (n = its value)
+} ArgKind;
+
+enum {
+    RULE_ONCE = 1,           // at most one line of it in a lesson
+    RULE_BEFORE_PROMPT = 2,  // only before the first prompt or preset
+    RULE_NEEDS_PROMPT = 4,   // only after a prompt or preset
+    RULE_STARTS_PROMPT = 8,  // it is a prompt (what RULE_NEEDS_PROMPT waits for)
+};
+
+typedef struct {
+    const char *word;
+    long value;
+} ArgWord;
+
+typedef struct Command {
+    const char *name;
+    LessonOp op;
+    ArgKind arg;
+    unsigned rules;  // RULE_* bits
+    double lo, hi;   // ARG_INT and ARG_FLOAT: the range; ARG_INDEX: hi
+    const char *need;      // what "<name>: needs ..." says when the argument is missing
+    const ArgWord *words;  // ARG_INDEX: the words it takes besides numbers (ends with NULL)
+    const char *not_index; // ARG_INDEX: what "'<word>' is not ..." says
+    // ARG_INDEX into the model: how many there are (checked by lesson_check), or NULL.
+    int (*model_count)(const ModelConfig *c);
+    // What the command adds once its argument is read into c, or NULL.
+    KvStatus (*after)(Parser *p, const struct Command *cmd, LessonCmd *c, const char *arg);
+} Command;
+
+static KvStatus after_title(Parser *p, const Command *cmd, LessonCmd *c, const char *arg) {
+    snprintf(p->l->title, sizeof p->l->title, "%s", arg);
+    return KV_OK;
+}
+
+static KvStatus after_caption(Parser *p, const Command *cmd, LessonCmd *c, const char *arg) {
+    if (p->caption_line)
+        return fail(p, "a second caption for one beat (the first is line %d; put a beat between "
+                       "them)",
+                    p->caption_line);
+    long chars = kv_utf8_count(arg, strlen(arg));
+    if (chars > LESSON_TITLE_MAX)
+        return fail(p, "caption: %ld characters, too long to read on a projector (at most %d; "
+                       "put the rest in `text`)",
+                    chars, LESSON_TITLE_MAX);
+    char problem[200];
+    const char *why = lesson_caption_problem(arg, problem, sizeof problem);
+    if (why)
+        return fail(p, "caption: %s", why);
+    p->caption_line = p->line;
+    p->text_chars = 0;
+    return KV_OK;
+}
+
+static KvStatus after_text(Parser *p, const Command *cmd, LessonCmd *c, const char *arg) {
+    if (!p->caption_line)
+        return fail(p, "text without a caption in this beat (start with `caption TITLE`)");
+    long chars = kv_utf8_count(arg, strlen(arg));
+    p->text_chars += (size_t)chars + (p->text_chars ? 1 : 0);
+    if (p->text_chars > LESSON_TEXT_MAX)
+        return fail(p, "text: this beat's caption text is %zu characters, too long to read on a "
+                       "projector (at most %d; split it over two beats)",
+                    p->text_chars, LESSON_TEXT_MAX);
+    char problem[200];
+    const char *why = lesson_caption_problem(arg, problem, sizeof problem);
+    if (why)
+        return fail(p, "text: %s", why);
+    return KV_OK;
+}
+
+static KvStatus after_beat(Parser *p, const Command *cmd, LessonCmd *c, const char *arg) {
+    if (p->l->n_beats == LESSON_MAX_BEATS)
+        return fail(p, "more than %d beats", LESSON_MAX_BEATS);
+    p->l->beats = kv_realloc(p->l->beats, ((size_t)p->l->n_beats + 1) * sizeof(int));
+    p->l->beats[p->l->n_beats++] = p->l->n_cmds; // the index this command gets
+    p->caption_line = 0;
+    return KV_OK;
+}
+
+static int model_layers(const ModelConfig *c) {
+    return c->n_layers;
+}
+
+static int model_heads(const ModelConfig *c) {
+    return c->n_heads;
+}
+
+static const ArgWord layer_words[] = {{"all", VIEW_ALL_LAYERS}, {NULL, 0}};
+static const ArgWord head_words[] = {{"mean", VIEW_HEAD_MEAN}, {"each", VIEW_HEAD_EACH}, {NULL, 0}};
+
+#define ROW(nm, o, kind, ...) {.name = nm, .op = o, .arg = kind, __VA_ARGS__}
+static const Command commands[] = {
+    ROW("title", LESSON_TITLE, ARG_TEXT, .rules = RULE_ONCE, .need = "some text",
+        .after = after_title),
+    ROW("model", LESSON_MODEL, ARG_PATH, .rules = RULE_ONCE | RULE_BEFORE_PROMPT,
+        .need = "a file name"),
+    ROW("tokenizer", LESSON_TOKENIZER, ARG_PATH, .rules = RULE_ONCE | RULE_BEFORE_PROMPT,
+        .need = "a file name"),
+    ROW("prompt", LESSON_PROMPT, ARG_PROMPT, .rules = RULE_STARTS_PROMPT,
+        .need = "the prompt text"),
+    ROW("preset", LESSON_PROMPT, ARG_PRESET, .rules = RULE_STARTS_PROMPT,
+        .need = "a preset name"),
+    ROW("temperature", LESSON_TEMPERATURE, ARG_FLOAT, .lo = 0, .hi = 100, .need = "a temperature"),
+    ROW("top-k", LESSON_TOP_K, ARG_INT, .lo = 0, .hi = KV_MAX_VOCAB, .need = "a number"),
+    ROW("top-p", LESSON_TOP_P, ARG_FLOAT, .lo = 0, .hi = 1, .need = "a number"),
+    ROW("seed", LESSON_SEED, ARG_SEED, .need = "a number"),
+    ROW("cache", LESSON_CACHE, ARG_CACHE, .need = "on, off or a policy"),
+    ROW("verify", LESSON_VERIFY, ARG_ON_OFF, .need = "on or off"),
+    ROW("step", LESSON_STEP, ARG_INT, .rules = RULE_NEEDS_PROMPT, .lo = 1, .hi = KV_MAX_SEQ,
+        .need = "a number of steps"),
+    ROW("back", LESSON_BACK, ARG_INT, .rules = RULE_NEEDS_PROMPT, .lo = 1, .hi = KV_MAX_SEQ,
+        .need = "a number of steps"),
+    ROW("reset", LESSON_RESET, ARG_NONE, .rules = RULE_NEEDS_PROMPT),
+    ROW("view", LESSON_VIEW, ARG_VIEW, .need = "a view name"),
+    ROW("layer", LESSON_LAYER, ARG_INDEX, .hi = KV_MAX_LAYERS, .need = "a layer number or all",
+        .words = layer_words, .not_index = "a layer number (1, 2, ...) or all",
+        .model_count = model_layers),
+    ROW("head", LESSON_HEAD, ARG_INDEX, .hi = KV_MAX_HEADS, .need = "a head number, mean or each",
+        .words = head_words, .not_index = "a head number (1, 2, ...), mean or each",
+        .model_count = model_heads),
+    ROW("theme", LESSON_THEME, ARG_THEME, .need = "dark or light"),
+    ROW("zoom", LESSON_ZOOM, ARG_FLOAT, .lo = 0.5, .hi = 3, .need = "a number"),
+    ROW("panels", LESSON_PANELS, ARG_ON_OFF, .need = "on or off"),
+    ROW("caption", LESSON_CAPTION, ARG_TEXT, .need = "some text", .after = after_caption),
+    ROW("text", LESSON_TEXT, ARG_TEXT, .need = "some text", .after = after_text),
+    ROW("beat", LESSON_BEAT, ARG_NONE, .rules = RULE_NEEDS_PROMPT, .after = after_beat),
+};
+#undef ROW
+#define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
+
+
+// The row of an op (its first: "prompt" for LESSON_PROMPT), or NULL.
+static const Command *command_of(LessonOp op) {
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (commands[i].op == op)
+            return &commands[i];
+    return NULL;
+}
+
+const char *lesson_op_name(LessonOp op) {
+    const Command *row = command_of(op);
+    return row ? row->name : "?";
+}
+
+static const Command *find_command(const char *name) {
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (strcmp(name, commands[i].name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static bool rest_of_line(ArgKind k) {
+    return k == ARG_TEXT || k == ARG_PATH || k == ARG_PROMPT;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Arguments, by kind
+
+static KvStatus arg_preset(Parser *p, const char *a, LessonCmd *c) {
+    const Preset *ps = p->presets;
+    while (ps && ps->name && strcmp(ps->name, a) != 0)
+        ps++;
+    if (!ps || !ps->name) {
+        char names[200] = "";
+        for (ps = p->presets; ps && ps->name; ps++)
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
+                     ps == p->presets ? "" : ", ", ps->name);
+        return fail(p, "preset: unknown preset '%s' (%s)", a, names);
     }
+    c->str = dup_str(ps->prompt, strlen(ps->prompt));
+    return KV_OK;
+}
 
-    // Commands whose argument is the rest of the line, taken as written.
-    bool text_arg = op == LESSON_TITLE || op == LESSON_MODEL || op == LESSON_TOKENIZER ||
-                    (op == LESSON_PROMPT && strcmp(cmd, "prompt") == 0) ||
-                    op == LESSON_CAPTION || op == LESSON_TEXT;
-    if (text_arg && rest[0] == '\0')
-        return fail(p, "%s: needs %s", cmd,
-                    op == LESSON_MODEL || op == LESSON_TOKENIZER ? "a file name"
-                    : op == LESSON_PROMPT                        ? "the prompt text"
-                                                                 : "some text");
+static KvStatus arg_seed(Parser *p, const char *a, LessonCmd *c) {
+    uint64_t seed;
+    KvError e = {0};
+    if (kv_parse_seed("seed", a, &seed, &e))
+        return fail(p, "%s", e.msg);
+    c->x = (double)seed;
+    c->n = (long)(seed & 0x7fffffffffffffffULL);
+    c->str = dup_str(a, strlen(a)); // the exact 64-bit value, reparsed by the player
+    return KV_OK;
+}
 
-    // Structure: what must come before or after what.
-    bool runs = op == LESSON_STEP || op == LESSON_BACK || op == LESSON_RESET || op == LESSON_BEAT;
-    if (runs && !p->have_prompt)
-        return fail(p, "%s before any prompt or preset", cmd);
-    if ((op == LESSON_MODEL || op == LESSON_TOKENIZER) && p->have_prompt)
-        return fail(p, "%s must come before the first prompt or preset", cmd);
-    int *once = op == LESSON_TITLE       ? &p->title_line
-                : op == LESSON_MODEL     ? &p->model_line
-                : op == LESSON_TOKENIZER ? &p->tokenizer_line
-                                         : NULL;
-    if (once && *once)
-        return fail(p, "a second %s line (the first is line %d)", cmd, *once);
-    if (once)
-        *once = p->line;
-
-    if (text_arg) {
-        long chars = utf8_length(rest, strlen(rest));
-        char problem[200];
-        const char *why;
-        switch (op) {
-        case LESSON_TITLE:
-            snprintf(p->l->title, sizeof p->l->title, "%s", rest);
-            push(p, op)->str = dup_str(rest, strlen(rest));
-            return KV_OK;
-        case LESSON_MODEL:
-        case LESSON_TOKENIZER: {
-            char *dst = op == LESSON_MODEL ? p->l->model : p->l->tokenizer;
-            resolve_path(p->l, rest, dst, sizeof p->l->model);
-            push(p, op)->str = dup_str(dst, strlen(dst));
+static KvStatus arg_index(Parser *p, const Command *cmd, const char *a, LessonCmd *c) {
+    for (const ArgWord *w = cmd->words; w && w->word; w++)
+        if (strcmp(a, w->word) == 0) {
+            c->n = w->value;
             return KV_OK;
         }
-        case LESSON_PROMPT: {
-            char *s = NULL;
-            if (unescape_prompt(p, rest, &s))
-                return p->err->code;
-            push(p, op)->str = s;
-            p->have_prompt = true;
-            return KV_OK;
-        }
-        case LESSON_CAPTION:
-            if (p->caption_line)
-                return fail(p, "a second caption for one beat (the first is line %d; "
-                               "put a beat between them)",
-                            p->caption_line);
-            if (chars > LESSON_TITLE_MAX)
-                return fail(p, "caption: %ld characters, too long to read on a projector "
-                               "(at most %d; put the rest in `text`)",
-                            chars, LESSON_TITLE_MAX);
-            if ((why = lesson_caption_problem(rest, problem, sizeof problem)))
-                return fail(p, "caption: %s", why);
-            p->caption_line = p->line;
-            p->text_chars = 0;
-            push(p, op)->str = dup_str(rest, strlen(rest));
-            return KV_OK;
-        default: // LESSON_TEXT
-            if (!p->caption_line)
-                return fail(p, "text without a caption in this beat (start with `caption TITLE`)");
-            p->text_chars += (size_t)chars + (p->text_chars ? 1 : 0);
-            if (p->text_chars > LESSON_TEXT_MAX)
-                return fail(p, "text: this beat's caption text is %zu characters, too long to "
-                               "read on a projector (at most %d; split it over two beats)",
-                            p->text_chars, LESSON_TEXT_MAX);
-            if ((why = lesson_caption_problem(rest, problem, sizeof problem)))
-                return fail(p, "text: %s", why);
-            push(p, op)->str = dup_str(rest, strlen(rest));
-            return KV_OK;
-        }
+    if (parse_long(p, cmd->name, a, 1, (long)cmd->hi, &c->n) == KV_OK) {
+        c->n -= 1;
+        return KV_OK;
     }
+    return fail(p, "%s: '%s' is not %s", cmd->name, a, cmd->not_index);
+}
 
-    // Commands with words: exactly the number each needs.
-    int need = op == LESSON_RESET || op == LESSON_BEAT ? 0 : 1;
-    char *w[3];
-    int n = split_words(rest, w, need);
-    if (n < need) {
-        static const char *const what[LESSON_OPS] = {
-            [LESSON_PROMPT] = "a preset name",   [LESSON_TEMPERATURE] = "a temperature",
-            [LESSON_TOP_K] = "a number",         [LESSON_TOP_P] = "a number",
-            [LESSON_SEED] = "a number",          [LESSON_CACHE] = "on, off or a policy",
-            [LESSON_VERIFY] = "on or off",       [LESSON_STEP] = "a number of steps",
-            [LESSON_BACK] = "a number of steps", [LESSON_VIEW] = "a view name",
-            [LESSON_LAYER] = "a layer number or all", [LESSON_HEAD] = "a head number, mean or each",
-            [LESSON_THEME] = "dark or light",    [LESSON_ZOOM] = "a number",
-            [LESSON_PANELS] = "on or off",
-        };
-        return fail(p, "%s: needs %s", cmd, what[op]);
-    }
-    if (n > need)
-        return fail(p, "%s: extra argument '%s'", cmd, w[need]);
-
-    LessonCmd c = {.op = (LessonOp)op, .line = p->line};
-    const char *a = need ? w[0] : "";
+// Reads the argument `a` (the rest of the line or the one word) of kind cmd->arg into c.
+static KvStatus read_arg(Parser *p, const Command *cmd, const char *a, LessonCmd *c) {
     int k;
-    switch (op) {
-    case LESSON_PROMPT: { // preset NAME
-        const Preset *ps = p->presets;
-        while (ps && ps->name && strcmp(ps->name, a) != 0)
-            ps++;
-        if (!ps || !ps->name) {
-            char names[200] = "";
-            for (ps = p->presets; ps && ps->name; ps++)
-                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
-                         ps == p->presets ? "" : ", ", ps->name);
-            return fail(p, "preset: unknown preset '%s' (%s)", a, names);
-        }
-        c.str = dup_str(ps->prompt, strlen(ps->prompt));
-        p->have_prompt = true;
-        break;
+    switch (cmd->arg) {
+    case ARG_NONE:
+        return KV_OK;
+    case ARG_TEXT:
+        c->str = dup_str(a, strlen(a));
+        return KV_OK;
+    case ARG_PATH: {
+        char *dst = cmd->op == LESSON_MODEL ? p->l->model : p->l->tokenizer;
+        resolve_path(p->l, a, dst, sizeof p->l->model);
+        c->str = dup_str(dst, strlen(dst));
+        return KV_OK;
     }
-    case LESSON_TEMPERATURE:
-        if (parse_double(p, cmd, a, 0.0, 100.0, &c.x))
-            return p->err->code;
-        break;
-    case LESSON_TOP_P:
-        if (parse_double(p, cmd, a, 0.0, 1.0, &c.x))
-            return p->err->code;
-        break;
-    case LESSON_ZOOM:
-        if (parse_double(p, cmd, a, 0.5, 3.0, &c.x))
-            return p->err->code;
-        break;
-    case LESSON_TOP_K:
-        if (parse_long(p, cmd, a, 0, KV_MAX_VOCAB, &c.n))
-            return p->err->code;
-        break;
-    case LESSON_SEED: {
-        char *end;
-        errno = 0;
-        unsigned long long s = strtoull(a, &end, 10);
-        if (errno || end == a || *end || a[0] == '-')
-            return fail(p, "seed: '%s' is not a whole number >= 0", a);
-        c.x = (double)s;
-        c.n = (long)(s & 0x7fffffffffffffffULL);
-        c.str = dup_str(a, strlen(a)); // the exact 64-bit value, reparsed by the player
-        break;
-    }
-    case LESSON_STEP:
-    case LESSON_BACK:
-        if (parse_long(p, cmd, a, 1, KV_MAX_SEQ, &c.n))
-            return p->err->code;
-        break;
-    case LESSON_CACHE: // on | off (the mode), or a policy in --cache's words (n = 2, str)
-        if ((k = pick(a, on_off, 2)) < 0) {
-            KvCacheKind kind = KV_CACHE_DENSE;
-            KvError e = {0};
-            if (!strchr(a, ':') && kv_parse_retention("cache", a, &kind, &e))
-                return fail(p, "cache: expected on, off or a policy (full, window:W, sinks:S,W, "
-                               "h2o:H,R), not '%s'", a);
-            if (kv_parse_retention("cache", a, &kind, &e))
-                return fail(p, "%s", e.msg);
-            k = 2;
-            c.str = dup_str(a, strlen(a));
-        }
-        c.n = k;
-        break;
-    case LESSON_VERIFY:
-    case LESSON_PANELS:
+    case ARG_PROMPT:
+        return unescape_prompt(p, a, &c->str);
+    case ARG_PRESET:
+        return arg_preset(p, a, c);
+    case ARG_INT:
+        return parse_long(p, cmd->name, a, (long)cmd->lo, (long)cmd->hi, &c->n);
+    case ARG_FLOAT:
+        return parse_double(p, cmd->name, a, cmd->lo, cmd->hi, &c->x);
+    case ARG_SEED:
+        return arg_seed(p, a, c);
+    case ARG_ON_OFF:
         if ((k = pick(a, on_off, 2)) < 0)
-            return fail(p, "%s: expected on or off, not '%s'", cmd, a);
-        c.n = k;
-        break;
-    case LESSON_VIEW:
-        if ((k = view_kind_parse(a)) < 0)
-            return fail(p, "view: unknown view '%s' (sequence, heatmap, layers)", a);
-        c.n = k;
-        break;
-    case LESSON_THEME: {
+            return fail(p, "%s: expected on or off, not '%s'", cmd->name, a);
+        c->n = k;
+        return KV_OK;
+    case ARG_CACHE: {
+        if ((k = pick(a, on_off, 2)) >= 0) {
+            c->n = k;
+            return KV_OK;
+        }
+        KvCacheKind kind = KV_CACHE_DENSE;
+        KvError e = {0};
+        if (!strchr(a, ':') && kv_parse_retention("cache", a, &kind, &e))
+            return fail(p, "cache: expected on, off or a policy (full, window:W, sinks:S,W, "
+                           "h2o:H,R), not '%s'",
+                        a);
+        if (kv_parse_retention("cache", a, &kind, &e))
+            return fail(p, "%s", e.msg);
+        c->n = 2;
+        c->str = dup_str(a, strlen(a));
+        return KV_OK;
+    }
+    case ARG_VIEW: {
+        if ((k = view_kind_parse(a)) < 0) {
+            char names[160];
+            view_kind_list(names, sizeof names, ", ");
+            return fail(p, "view: unknown view '%s' (%s)", a, names);
+        }
+        c->n = k;
+        return KV_OK;
+    }
+    case ARG_THEME: {
         static const char *const themes[] = {"dark", "light"};
         if ((k = pick(a, themes, 2)) < 0)
             return fail(p, "theme: unknown theme '%s' (dark, light)", a);
-        c.n = k == 0 ? THEME_DARK : THEME_LIGHT;
-        break;
+        c->n = k == 0 ? THEME_DARK : THEME_LIGHT;
+        return KV_OK;
     }
-    case LESSON_LAYER:
-        if (strcmp(a, "all") == 0)
-            c.n = VIEW_ALL_LAYERS;
-        else if (parse_long(p, cmd, a, 1, KV_MAX_LAYERS, &c.n) == KV_OK)
-            c.n -= 1;
-        else
-            return fail(p, "layer: '%s' is not a layer number (1, 2, ...) or all", a);
-        break;
-    case LESSON_HEAD:
-        if (strcmp(a, "mean") == 0)
-            c.n = VIEW_HEAD_MEAN;
-        else if (strcmp(a, "each") == 0)
-            c.n = VIEW_HEAD_EACH;
-        else if (parse_long(p, cmd, a, 1, KV_MAX_HEADS, &c.n) == KV_OK)
-            c.n -= 1;
-        else
-            return fail(p, "head: '%s' is not a head number (1, 2, ...), mean or each", a);
-        break;
-    case LESSON_BEAT:
-        if (p->l->n_beats == LESSON_MAX_BEATS)
-            return fail(p, "more than %d beats", LESSON_MAX_BEATS);
-        p->l->beats = kv_realloc(p->l->beats, ((size_t)p->l->n_beats + 1) * sizeof(int));
-        p->l->beats[p->l->n_beats++] = p->l->n_cmds;
-        p->caption_line = 0;
-        break;
-    default: // LESSON_RESET
-        break;
+    case ARG_INDEX:
+        return arg_index(p, cmd, a, c);
     }
-    *push(p, (LessonOp)op) = c;
+    return KV_OK;
+}
+
+// ----------------------------------------------------------------------------------------------
+// One line
+
+// One non-blank, non-comment line: `name` is its first word, `rest` what follows (trimmed).
+static KvStatus parse_line(Parser *p, const char *name, char *rest) {
+    const Command *cmd = find_command(name);
+    if (!cmd) {
+        const char *best = NULL;
+        int best_d = 3;
+        for (int i = 0; i < N_COMMANDS; i++) {
+            int d = edit_distance(name, commands[i].name);
+            if (d < best_d)
+                best_d = d, best = commands[i].name;
+        }
+        if (best)
+            return fail(p, "unknown command '%s' (did you mean '%s'?)", name, best);
+        return fail(p, "unknown command '%s' (see lessons/README.md)", name);
+    }
+
+    bool whole_line = rest_of_line(cmd->arg);
+    if (whole_line && rest[0] == '\0')
+        return fail(p, "%s: needs %s", name, cmd->need);
+
+    // The rules: what must come before or after what.
+    if ((cmd->rules & RULE_NEEDS_PROMPT) && !p->have_prompt)
+        return fail(p, "%s before any prompt or preset", name);
+    if ((cmd->rules & RULE_BEFORE_PROMPT) && p->have_prompt)
+        return fail(p, "%s must come before the first prompt or preset", name);
+    if (cmd->rules & RULE_ONCE) {
+        if (p->once_line[cmd->op])
+            return fail(p, "a second %s line (the first is line %d)", name,
+                        p->once_line[cmd->op]);
+        p->once_line[cmd->op] = p->line;
+    }
+
+    // The argument: the rest of the line, or exactly the number of words the kind takes.
+    const char *a = rest;
+    if (!whole_line) {
+        int need = cmd->arg == ARG_NONE ? 0 : 1;
+        char *w[2];
+        int n = split_words(rest, w, need);
+        if (n < need)
+            return fail(p, "%s: needs %s", name, cmd->need);
+        if (n > need)
+            return fail(p, "%s: extra argument '%s'", name, w[need]);
+        a = need ? w[0] : "";
+    }
+    LessonCmd c = {.op = cmd->op, .line = p->line};
+    KvStatus st = read_arg(p, cmd, a, &c);
+    if (!st && cmd->after)
+        st = cmd->after(p, cmd, &c, a);
+    if (st) {
+        free(c.str);
+        return st;
+    }
+    if (cmd->rules & RULE_STARTS_PROMPT)
+        p->have_prompt = true;
+    *push(p, c.op) = c;
     return KV_OK;
 }
 
@@ -453,7 +538,7 @@ KvStatus lesson_parse(Lesson *l, const char *path, const char *text, size_t len,
         memcpy(buf, s, n);
         buf[n] = '\0';
         s += n + (nl ? 1 : 0);
-        if (utf8_length(buf, n) < 0) {
+        if (kv_utf8_count(buf, n) < 0) {
             st = fail(&p, "not valid UTF-8 text");
             goto out;
         }
@@ -486,10 +571,10 @@ KvStatus lesson_parse(Lesson *l, const char *path, const char *text, size_t len,
         p.line = c->line;
         if (c->op == LESSON_CAPTION || c->op == LESSON_TEXT)
             st = fail(&p, "%s without a beat: it would never be shown (add `beat` after it)",
-                      lesson_op_names[c->op]);
+                      lesson_op_name(c->op));
         else
             st = fail(&p, "'%s' after the last beat is never shown (add `beat` after it)",
-                      lesson_op_names[c->op]);
+                      lesson_op_name(c->op));
         goto out;
     }
     if (l->n_beats == 0) {
@@ -505,31 +590,12 @@ out:
 
 KvStatus lesson_load(Lesson *l, const char *path, const Preset *presets, KvError *err) {
     memset(l, 0, sizeof *l);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return kv_error(err, KV_ERR_INPUT, "%s: %s", path, strerror(errno));
-    size_t cap = 4096, n = 0;
-    char *text = kv_malloc(cap);
-    size_t got;
-    while ((got = fread(text + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            if (cap >= ((size_t)1 << 22)) {
-                fclose(f);
-                free(text);
-                return kv_error(err, KV_ERR_INPUT, "%s: larger than 4 MiB: not a lesson", path);
-            }
-            text = kv_realloc(text, cap *= 2);
-        }
-    }
-    bool bad = ferror(f);
-    int e = errno;
-    fclose(f);
-    if (bad) {
-        free(text);
-        return kv_error(err, KV_ERR_INPUT, "%s: %s", path, strerror(e));
-    }
-    KvStatus st = lesson_parse(l, path, text, n, presets, err);
+    unsigned char *text = NULL;
+    size_t n = 0;
+    KvStatus st = kv_read_file(path, LESSON_FILE_MAX, &text, &n, err);
+    if (st)
+        return st;
+    st = lesson_parse(l, path, (const char *)text, n, presets, err);
     free(text);
     return st;
 }
@@ -589,12 +655,7 @@ KvStatus lesson_check(const Lesson *l, const Model *m, const Tokenizer *t, KvErr
         case LESSON_RESET:
             cursor = 0;
             break;
-        case LESSON_LAYER:
-            if (cmd->n >= c->n_layers)
-                st = kv_error(err, KV_ERR_INPUT, "%s:%d: layer %ld: the model has %d layers",
-                              l->path, cmd->line, cmd->n + 1, c->n_layers);
-            break;
-        case LESSON_CACHE: {
+        case LESSON_CACHE: { // a policy: its budget against the model's context
             KvCacheKind kind = KV_CACHE_DENSE;
             KvError e = {0};
             if (cmd->n == 2 && (kv_parse_retention("cache", cmd->str, &kind, &e) ||
@@ -602,22 +663,27 @@ KvStatus lesson_check(const Lesson *l, const Model *m, const Tokenizer *t, KvErr
                 st = kv_error(err, KV_ERR_INPUT, "%s:%d: %s", l->path, cmd->line, e.msg);
             break;
         }
-        case LESSON_HEAD:
-            if (cmd->n >= c->n_heads)
-                st = kv_error(err, KV_ERR_INPUT, "%s:%d: head %ld: the model has %d heads",
-                              l->path, cmd->line, cmd->n + 1, c->n_heads);
+        default: {
+            // An index into the model (a layer, a head): its row says how many the model has.
+            const Command *row = command_of(cmd->op);
+            int have = row && row->model_count ? row->model_count(c) : 0;
+            if (have && cmd->n >= have)
+                st = kv_error(err, KV_ERR_INPUT, "%s:%d: %s %ld: the model has %d %ss", l->path,
+                              cmd->line, row->name, cmd->n + 1, have, row->name);
             break;
-        default:
-            break;
+        }
         }
     }
     free(ids);
     LessonCost cost;
-    if (!st && !(st = lesson_cost(l, m, t, &cost, err)) && cost.positions > LESSON_MAX_POSITIONS)
+    char flops[32];
+    if (!st && !(st = lesson_cost(l, m, t, &cost, err)) && cost.positions > LESSON_MAX_POSITIONS) {
+        kv_format_number(flops, sizeof flops, (double)cost.flops, KV_NUM_SI_SHORT, "FLOP");
         st = kv_error(err, KV_ERR_INPUT,
-                      "%s: playing it computes %llu positions (%llu steps, %.3g FLOPs), over the "
-                      "budget of %d positions",
+                      "%s: playing it computes %llu positions (%llu steps, %s), over the budget "
+                      "of %d positions",
                       l->path, (unsigned long long)cost.positions,
-                      (unsigned long long)cost.steps, (double)cost.flops, LESSON_MAX_POSITIONS);
+                      (unsigned long long)cost.steps, flops, LESSON_MAX_POSITIONS);
+    }
     return st;
 }

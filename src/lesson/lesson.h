@@ -47,7 +47,8 @@ typedef enum {
     LESSON_OPS
 } LessonOp;
 
-extern const char *const lesson_op_names[LESSON_OPS];
+// The command word of an op, from the parser's command table ("prompt" for LESSON_PROMPT).
+const char *lesson_op_name(LessonOp op);
 
 typedef struct {
     LessonOp op;
@@ -80,6 +81,7 @@ typedef struct Preset {
 #define LESSON_TITLE_MAX 72    // caption title, characters
 #define LESSON_TEXT_MAX 260    // caption text (all `text` lines of one beat together)
 #define LESSON_MAX_BEATS 200
+#define LESSON_FILE_MAX ((size_t)4 << 20) // bytes: larger is not a lesson
 
 // Parses `text` (len bytes; `path` names it in messages and resolves model paths). On success
 // the caller owns *l (lesson_free). Errors are KV_ERR_INPUT with "<path>:<line>: <problem>".

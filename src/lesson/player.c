@@ -43,47 +43,6 @@ uint64_t known_model_kv_bytes_per_token(const KnownModel *k) {
 }
 
 // ----------------------------------------------------------------------------------------------
-// Number formatting for captions
-
-// Three significant figures, trailing zeros dropped: 512, 1.5, 6.75, 36.
-static void fmt_sig3(double v, char *buf, size_t cap) {
-    int decimals = v >= 100 ? 0 : v >= 10 ? 1 : 2;
-    snprintf(buf, cap, "%.*f", decimals, v);
-    char *dot = strchr(buf, '.');
-    if (dot) {
-        char *e = buf + strlen(buf) - 1;
-        while (e > dot && *e == '0')
-            *e-- = '\0';
-        if (e == dot)
-            *e = '\0';
-    }
-}
-
-// SI: 1.23 MFLOP, 4.5 GFLOP.
-static void format_flops(uint64_t f, char *buf, size_t cap) {
-    static const char *const units[] = {"", "k", "M", "G", "T", "P"};
-    double v = (double)f;
-    int u = 0;
-    while (v >= 1000.0 && u < 5)
-        v /= 1000.0, u++;
-    char num[32];
-    fmt_sig3(v, num, sizeof num);
-    snprintf(buf, cap, "%s %sFLOP", num, units[u]);
-}
-
-// Counts like parameters: 6.3M, 15.2k.
-static void format_count(uint64_t n, char *buf, size_t cap) {
-    static const char *const units[] = {"", "k", "M", "B"};
-    double v = (double)n;
-    int u = 0;
-    while (v >= 1000.0 && u < 3)
-        v /= 1000.0, u++;
-    char num[32];
-    fmt_sig3(v, num, sizeof num);
-    snprintf(buf, cap, "%s%s", num, units[u]);
-}
-
-// ----------------------------------------------------------------------------------------------
 // Placeholders
 
 static const char *const plain_names[] = {
@@ -215,21 +174,25 @@ static void value_of(const Session *s, const char *name, char *v, size_t cap) {
     else if (strcmp(name, "context") == 0)
         snprintf(v, cap, "%d", c->seq_len);
     else if (strcmp(name, "params") == 0)
-        format_count(config_param_count(c), v, cap);
+        kv_format_number(v, cap, (double)config_param_count(c), KV_NUM_COUNT, "");
     else if (strcmp(name, "kv_per_token") == 0)
-        view_format_bytes(v, cap, per_token);
+        kv_format_bytes(v, cap, per_token);
     else if (strcmp(name, "kv_per_token16") == 0)
-        view_format_bytes(v, cap, per_token16);
+        kv_format_bytes(v, cap, per_token16);
     else if (strcmp(name, "kv_total") == 0)
-        view_format_bytes(v, cap, r ? r->kv_bytes_resident : 0);
+        kv_format_bytes(v, cap, r ? r->kv_bytes_resident : 0);
     else if (strcmp(name, "flops_step") == 0)
-        format_flops(r ? counters_flops(&r->counted) : 0, v, cap);
+        kv_format_number(v, cap, (double)(r ? counters_flops(&r->counted) : 0), KV_NUM_SI_SHORT,
+                           "FLOP");
     else if (strcmp(name, "flops_total") == 0)
-        format_flops(r ? counters_flops(&r->total) : 0, v, cap);
+        kv_format_number(v, cap, (double)(r ? counters_flops(&r->total) : 0), KV_NUM_SI_SHORT,
+                           "FLOP");
     else if (strcmp(name, "flops_cache") == 0)
-        format_flops(flops_formula_run(c, true, s->n_prompt, steps), v, cap);
+        kv_format_number(v, cap, (double)(flops_formula_run(c, true, s->n_prompt, steps)),
+                           KV_NUM_SI_SHORT, "FLOP");
     else if (strcmp(name, "flops_nocache") == 0)
-        format_flops(flops_formula_run(c, false, s->n_prompt, steps), v, cap);
+        kv_format_number(v, cap, (double)(flops_formula_run(c, false, s->n_prompt, steps)),
+                           KV_NUM_SI_SHORT, "FLOP");
     else if (strcmp(name, "flops_step_cache") == 0 || strcmp(name, "flops_step_nocache") == 0 ||
              strcmp(name, "step_ratio") == 0) {
         // the last step's query position, in each mode (before any step: the prefill's)
@@ -240,19 +203,20 @@ static void value_of(const Session *s, const char *name, char *v, size_t cap) {
         for (int i = 0; i < FLOP_COMPONENTS; i++)
             fa += a[i], fb += b[i];
         if (strcmp(name, "flops_step_cache") == 0)
-            format_flops(fa, v, cap);
+            kv_format_number(v, cap, (double)(fa), KV_NUM_SI_SHORT, "FLOP");
         else if (strcmp(name, "flops_step_nocache") == 0)
-            format_flops(fb, v, cap);
+            kv_format_number(v, cap, (double)(fb), KV_NUM_SI_SHORT, "FLOP");
         else {
             char num[32];
-            fmt_sig3((double)fb / (double)(fa ? fa : 1), num, sizeof num);
+            kv_format_number(num, sizeof num, (double)fb / (double)(fa ? fa : 1), KV_NUM_PLAIN,
+                               "");
             snprintf(v, cap, "%sx", num);
         }
     } else if (strcmp(name, "flops_ratio") == 0) {
         uint64_t a = flops_formula_run(c, true, s->n_prompt, steps);
         uint64_t b = flops_formula_run(c, false, s->n_prompt, steps);
         char num[32];
-        fmt_sig3(a ? (double)b / (double)a : 1.0, num, sizeof num);
+        kv_format_number(num, sizeof num, a ? (double)b / (double)a : 1.0, KV_NUM_PLAIN, "");
         snprintf(v, cap, "%sx", num);
     } else if (strcmp(name, "step_ms") == 0)
         snprintf(v, cap, "%.2f ms", r ? (double)r->step_ns / 1e6 : 0.0);
@@ -276,7 +240,7 @@ static void value_of(const Session *s, const char *name, char *v, size_t cap) {
             snprintf(v, cap, "%.0f%%", 100.0 * d.top1_rate);
     } else if (strcmp(name, "kv_budget") == 0) {
         const int b = kv_kind_budget(s->cache_kind);
-        view_format_bytes(v, cap, (uint64_t)(b ? b : c->seq_len) * config_kv_bytes_per_token(c));
+        kv_format_bytes(v, cap, (uint64_t)(b ? b : c->seq_len) * config_kv_bytes_per_token(c));
     } else if (strcmp(name, "logit_diff") == 0) {
         if (r && r->max_logit_diff >= 0.0f)
             snprintf(v, cap, "%.1e", (double)r->max_logit_diff);
@@ -313,22 +277,22 @@ static void value_of(const Session *s, const char *name, char *v, size_t cap) {
         uint64_t b = known_model_kv_bytes_per_token(k);
         size_t pre = (size_t)(colon - name);
         if (strncmp(name, "kv", pre) == 0 && pre == 2)
-            view_format_bytes(v, cap, b);
+            kv_format_bytes(v, cap, b);
         else if (strncmp(name, "kvseq", pre) == 0 && pre == 5)
-            view_format_bytes(v, cap, b * (uint64_t)s->n_tokens);
+            kv_format_bytes(v, cap, b * (uint64_t)s->n_tokens);
         else if (strncmp(name, "kvctx", pre) == 0 && pre == 5)
-            view_format_bytes(v, cap, b * (uint64_t)k->context);
+            kv_format_bytes(v, cap, b * (uint64_t)k->context);
         else if (strncmp(name, "ratio", pre) == 0 && pre == 5) {
             char num[32];
             double ratio = (double)b / (double)(per_token ? per_token : 1);
             if (ratio >= 1000)
                 snprintf(num, sizeof num, "%.0f", ratio);
             else
-                fmt_sig3(ratio, num, sizeof num);
+                kv_format_number(num, sizeof num, ratio, KV_NUM_PLAIN, "");
             snprintf(v, cap, "%sx", num);
         } else { // sum
             char bytes[32];
-            view_format_bytes(bytes, sizeof bytes, b);
+            kv_format_bytes(bytes, sizeof bytes, b);
             snprintf(v, cap, "2 x %d x %d x %d x %d bytes = %s", k->layers, k->kv_heads,
                      k->head_size, k->bytes_per_value, bytes);
         }

@@ -126,14 +126,13 @@ static float max_abs_diff(const float *a, const float *b, int n) {
 // ----------------------------------------------------------------------------------------------
 // Cache cells
 
-// Which cells of positions 0 .. n-1 the engine's cache holds now, into s->held (L, HKV, n).
-static void cells_held(Session *s, int n) {
+// Which cells of positions 0 .. n-1 the engine's cache holds now, into held (L, HKV, n).
+static void cells_held(const Session *s, int n, uint8_t *held) {
     const ModelConfig *c = &s->model->cfg;
-    uint8_t *h = s->held;
     for (int l = 0; l < c->n_layers; l++)
         for (int g = 0; g < c->n_kv_heads; g++)
-            for (int p = 0; p < n; p++)
-                *h++ = kvcache_resident(&s->eng.cache, l, g, p);
+            kvcache_resident_row(&s->eng.cache, l, g, n,
+                                 held + ((size_t)l * c->n_kv_heads + g) * (size_t)n);
 }
 
 static bool runs_equal(const CellRun *a, const CellRun *b, int n) {
@@ -155,28 +154,29 @@ static void cells_record(Session *s, StepRecord *r, int seen, int computed_befor
     const StepRecord *last = r->step > 0 ? &s->steps[r->step - 1] : NULL;
     const bool prev_bounded = last && last->mode == CACHE_MODE_ON && kv_kind_budget(last->kind) > 0;
     CellRun *runs = kv_malloc((size_t)rows * (size_t)n * sizeof *runs); // at most; shrunk below
+    uint8_t *held_after = kv_malloc((size_t)rows * (size_t)n);
+    cells_held(s, n, held_after);
     r->cell_rows = kv_malloc((size_t)rows * sizeof *r->cell_rows);
     int total = 0;
     for (int row = 0; row < rows; row++) {
-        const int l = row / c->n_kv_heads, g = row % c->n_kv_heads, first = total;
+        const uint8_t *was = s->held + (size_t)row * n, *is = held_after + (size_t)row * n;
+        const int first = total;
         for (int p = 0; p < n; p++) {
             // a position earlier steps computed that the cache does not hold was evicted by its
             // retention policy (with the cache off, or after a change of kind, nothing is held)
             const bool bounded = r->mode == CACHE_MODE_ON && kv_kind_budget(r->kind) > 0;
-            CellState before = s->held[(size_t)row * n + p] ? CELL_CACHED : CELL_EMPTY;
+            CellState before = was[p] ? CELL_CACHED : CELL_EMPTY;
             if (before == CELL_EMPTY && (bounded || prev_bounded) && p < computed_before)
                 before = CELL_EVICTED;
             CellState now = CELL_EMPTY;
             if (p >= r->first)
                 now = p < seen ? CELL_RECOMPUTED : CELL_WRITTEN;
-            else if (r->mode == CACHE_MODE_ON && kvcache_resident(&s->eng.cache, l, g, p))
+            else if (r->mode == CACHE_MODE_ON && is[p])
                 now = CELL_READ;
             else if (bounded)
                 now = CELL_EVICTED;
-            if (now == CELL_WRITTEN && bounded && !kvcache_resident(&s->eng.cache, l, g, p))
+            if ((now == CELL_WRITTEN || now == CELL_RECOMPUTED) && bounded && !is[p])
                 now = CELL_EVICTED; // stored and evicted within the step (a long prefill)
-            if (now == CELL_RECOMPUTED && bounded && !kvcache_resident(&s->eng.cache, l, g, p))
-                now = CELL_EVICTED;
             if (total > first && runs[total - 1].before == before && runs[total - 1].now == now)
                 continue;
             runs[total++] = (CellRun){.lo = p, .before = (uint8_t)before, .now = (uint8_t)now};
@@ -190,6 +190,7 @@ static void cells_record(Session *s, StepRecord *r, int seen, int computed_befor
             r->cell_rows[row] = mine;
         }
     }
+    free(held_after);
     r->cell_runs = kv_realloc(runs, (size_t)total * sizeof *runs);
     r->n_cell_runs = total;
 }
@@ -362,7 +363,7 @@ bool session_step(Session *s) {
     r->attn = kv_calloc((size_t)L * H * r->attn_rows * len, sizeof(float));
     AttnSink sink = {.w = r->attn, .row0 = r->attn_row0, .rows = r->attn_rows, .cols = len};
 
-    cells_held(s, len);
+    cells_held(s, len, s->held);
     uint64_t t0 = kv_now_ns();
     r->first = engine_step(&s->eng, s->tokens, len, s->mode, &sink, &r->counted);
     r->step_ns = kv_now_ns() - t0;

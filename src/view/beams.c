@@ -214,7 +214,7 @@ static void raster_beam(const Raster *r, const BeamGeom *g, const Ink *ink) {
     if (j_lo <= j_hi) raster_beam_span(r, g, j_lo, j_hi, ink);
 }
 
-void draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_band) {
+void scene_draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_band) {
     const SceneLayout *L = f->lay;
     const Session *s = f->s;
     const View *v = f->v;
@@ -223,7 +223,7 @@ void draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_band) {
     double u = f->u;
     int row = L->head_pos;
     if (row < 0 || L->head_x < 0 || hi <= lo) return;
-    double fan = ease(anim_phase(f->t, 0.45, 0.8));
+    double fan = scene_anim_fan(f->t);
     if (fan <= 0) return;
 
     int nh = s->model->cfg.n_heads;
@@ -231,28 +231,16 @@ void draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_band) {
     int nkeys = groups * LEVELS;
     int nl = hi - lo;
     size_t cap = (size_t)nl * groups * (size_t)(row + 1);
-    Beam *beams = malloc(cap * sizeof *beams);
-    Beam *sorted = malloc(cap * sizeof *sorted);
-    int *count = calloc((size_t)nkeys + 1, sizeof *count);
-    if (!beams || !sorted || !count) {
-        free(beams);
-        free(sorted);
-        free(count);
-        return;
-    }
+    Beam *beams = kv_malloc(cap * sizeof *beams);
+    Beam *sorted = kv_malloc(cap * sizeof *sorted);
+    int *count = kv_calloc((size_t)nkeys + 1, sizeof *count);
     float thr = v->beam_threshold > 0 ? v->beam_threshold : 0;
     double x_h = L->head_x;
     double max_dist = fmax(band.w, 1);
     double row_h = per_layer_band ? band.h / nl : band.h;
 
     // Columns on the picture and their x, once.
-    double *col_x = malloc((size_t)(row + 1) * sizeof *col_x);
-    if (!col_x) {
-        free(beams);
-        free(sorted);
-        free(count);
-        return;
-    }
+    double *col_x = kv_malloc((size_t)(row + 1) * sizeof *col_x);
     for (int k = 0; k <= row; k++)
         if (!scene_token_x(L, k, &col_x[k])) col_x[k] = NAN;
 
@@ -286,8 +274,7 @@ void draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_band) {
     }
     // Counting sort by key, so each colour is one path.
     for (int k = 0; k < nkeys; k++) count[k + 1] += count[k];
-    int *fill = calloc((size_t)nkeys, sizeof *fill);
-    if (!fill) n = 0;
+    int *fill = kv_calloc((size_t)nkeys, sizeof *fill);
     for (size_t i = 0; i < n; i++) {
         int k = beams[i].key;
         sorted[count[k] + fill[k]++] = beams[i];
@@ -296,11 +283,10 @@ void draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_band) {
     Raster ras = {0};
     SceneRect clip = {band.x - L->label_w, band.y, band.w + L->label_w, band.h + 0.3 * u};
     bool direct = !f->vector && raster_begin(cr, clip, &ras);
-    BeamGeom *geoms = direct ? malloc((n > 0 ? n : 1) * sizeof *geoms) : NULL;
-    Ink *inks = direct ? malloc((size_t)nkeys * sizeof *inks) : NULL;
-    int *order = direct ? malloc((size_t)nkeys * sizeof *order) : NULL;
+    BeamGeom *geoms = direct ? kv_malloc((n > 0 ? n : 1) * sizeof *geoms) : NULL;
+    Ink *inks = direct ? kv_malloc((size_t)nkeys * sizeof *inks) : NULL;
+    int *order = direct ? kv_malloc((size_t)nkeys * sizeof *order) : NULL;
     int n_order = 0;
-    if (direct && (!geoms || !inks || !order)) n = 0, direct = false;
     cairo_save(cr);
     // A clip on whole pixels: a fractional one makes cairo composite every stroke through a mask.
     cairo_rectangle(cr, floor(band.x - L->label_w), floor(band.y),
@@ -319,10 +305,10 @@ void draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_band) {
             Rgba c;
             double alpha;
             if (v->head == VIEW_HEAD_MEAN) {
-                c = theme_ramp(th, mid);
+                c = scene_theme_ramp(th, mid);
                 alpha = 0.35 + 0.65 * mid;
             } else {
-                c = theme_head_colour(th, v->head == VIEW_HEAD_EACH ? g : v->head);
+                c = scene_theme_head_colour(th, v->head == VIEW_HEAD_EACH ? g : v->head);
                 alpha = 0.18 + 0.82 * mid;
             }
             alpha *= 0.4 + 0.6 * fan;
@@ -339,7 +325,7 @@ void draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_band) {
                 }
                 continue;
             }
-            set_rgba_a(cr, c, alpha);
+            scene_set_rgba_a(cr, c, alpha);
             for (int i = count[k]; i < count[k + 1]; i++) {
                 const Beam *b = &sorted[i];
                 double y0 = b->yb, top = b->yb - b->hgt;

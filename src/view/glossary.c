@@ -192,23 +192,12 @@ KvStatus glossary_parse(Glossary *g, const char *text, size_t len, const char *w
 }
 
 KvStatus glossary_load(Glossary *g, const char *path, KvError *err) {
-    size_t n;
     unsigned char *data = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return kv_error(err, KV_ERR_INPUT, "%s: cannot open the glossary", path);
-    enum { MAX = 4 << 20 };
-    data = kv_malloc(MAX + 1);
-    n = fread(data, 1, MAX + 1, f);
-    bool bad = ferror(f);
-    fclose(f);
-    KvStatus st;
-    if (bad)
-        st = kv_error(err, KV_ERR_INPUT, "%s: cannot read the glossary", path);
-    else if (n > MAX)
-        st = kv_error(err, KV_ERR_INPUT, "%s: larger than 4 MiB: not a glossary", path);
-    else
-        st = glossary_parse(g, (const char *)data, n, path, err);
+    size_t n = 0;
+    KvStatus st = kv_read_file(path, (size_t)4 << 20, &data, &n, err);
+    if (st)
+        return st;
+    st = glossary_parse(g, (const char *)data, n, path, err);
     free(data);
     return st;
 }

@@ -1,11 +1,47 @@
 // heatmap.c — the heatmap view: the causal attention matrix of the selected layer and head
 // (rows = query positions, columns = key positions) seen from above, one pixel per cell in an
 // image that cairo scales without smoothing; the write head's row and a pinned row outlined.
+// One row of the view table (views.c).
 #include "view/scene_internal.h"
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+// ----------------------------------------------------------------------------------------------
+// Layout and hit test: a square matrix of the positions so far, labels left and above
+
+void scene_heatmap_layout(const Session *s, const View *v, SceneRect c, SceneLayout *L) {
+    double u = L->unit;
+    const StepRecord *r = session_last(s);
+    double left = 6.5 * u, top = 3.0 * u, right = 5.5 * u;
+    int n = r ? r->pos + 1 : 0;
+    L->hm_n = n;
+    double side = fmin(c.w - left - right, c.h - top - 0.3 * u);
+    if (side < 10)
+        side = 10;
+    L->hm_cell = n > 0 ? fmin(side / n, 3.2 * u) : 0;
+    double used = L->hm_cell * n;
+    L->hm_x = c.x + left + fmax(0, (c.w - left - right - used) / 2);
+    L->hm_y = c.y + top;
+    L->beams = c;
+    L->first = 0;
+    L->last = -1;
+}
+
+// The key column of the cell under the point; on the row labels, the row's token.
+int scene_heatmap_hit_token(const SceneLayout *l, double x, double y) {
+    int row, col;
+    if (scene_hit_heatmap(l, x, y, &row, &col))
+        return col;
+    if (l->hm_n > 0 && x < l->hm_x && x >= l->main.x && y >= l->hm_y &&
+        y < l->hm_y + l->hm_n * l->hm_cell)
+        return (int)((y - l->hm_y) / l->hm_cell);
+    return -1;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Drawing
 
 // The record holding attention row `row` (the latest applied one), or NULL.
 static const StepRecord *row_record(const Session *s, int row) {
@@ -51,7 +87,7 @@ static void selection_name(const Frame *f, char *buf, size_t cap) {
     snprintf(buf, cap, "%s \xc2\xb7 %s", lb, hb);
 }
 
-void draw_heatmap(Frame *f) {
+void scene_heatmap_draw(Frame *f) {
     const SceneLayout *L = f->lay;
     const Session *s = f->s;
     const Theme *th = f->th;
@@ -62,25 +98,26 @@ void draw_heatmap(Frame *f) {
     char buf[128], sel[80];
     selection_name(f, sel, sizeof sel);
     snprintf(buf, sizeof buf, "attention matrix \xc2\xb7 %s", sel);
-    text_draw(&f->tx, L->hm_x, L->main.y, 1.0 * u, true, ALIGN_LEFT, L->main.w * 0.6, th->text,
-              buf);
-    text_draw(&f->tx, L->main.x + L->main.w, L->main.y + 0.2 * u, 0.65 * u, false, ALIGN_RIGHT,
-              L->main.w * 0.38, th->text_dim, "rows: query \xc2\xb7 columns: key position");
+    scene_text_draw(&f->tx, L->hm_x, L->main.y, 1.0 * u, true, ALIGN_LEFT, L->main.w * 0.6,
+                    th->text, buf);
+    scene_text_draw(&f->tx, L->main.x + L->main.w, L->main.y + 0.2 * u, 0.65 * u, false,
+                    ALIGN_RIGHT, L->main.w * 0.38, th->text_dim,
+                    "rows: query \xc2\xb7 columns: key position");
     if (n <= 0 || cell <= 0) {
-        text_draw(&f->tx, L->hm_x, L->hm_y + u, 0.9 * u, false, ALIGN_LEFT, 0, th->text_faint,
+        scene_text_draw(&f->tx, L->hm_x, L->hm_y + u, 0.9 * u, false, ALIGN_LEFT, 0, th->text_faint,
                   "no step yet");
         return;
     }
 
     // The matrix as an n x n image.
     cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, n, n);
-    float *w = malloc((size_t)n * sizeof *w);
-    if (cairo_surface_status(img) == CAIRO_STATUS_SUCCESS && w) {
+    float *w = kv_malloc((size_t)n * sizeof *w);
+    if (cairo_surface_status(img) == CAIRO_STATUS_SUCCESS) {
         cairo_surface_flush(img);
         unsigned char *data = cairo_image_surface_get_data(img);
         int stride = cairo_image_surface_get_stride(img);
         uint32_t lut[64];
-        for (int k = 0; k < 64; k++) lut[k] = pack(theme_ramp(th, k / 63.0));
+        for (int k = 0; k < 64; k++) lut[k] = pack(scene_theme_ramp(th, k / 63.0));
         uint32_t masked = pack(th->panel);
         for (int row = 0; row < n; row++) {
             uint32_t *px = (uint32_t *)(data + (size_t)row * stride);
@@ -112,21 +149,21 @@ void draw_heatmap(Frame *f) {
     // Outlines: hover column, pinned row, write-head row.
     cairo_set_line_width(cr, fmax(1.5, 0.1 * u));
     if (f->v->hover >= 0 && f->v->hover < n) {
-        set_rgba(cr, th->text_dim);
+        scene_set_rgba(cr, th->text_dim);
         cairo_rectangle(cr, L->hm_x + f->v->hover * cell, L->hm_y, cell, side);
         cairo_stroke(cr);
     }
     if (f->v->pinned >= 0 && f->v->pinned < n) {
-        set_rgba(cr, th->pinned);
+        scene_set_rgba(cr, th->pinned);
         cairo_rectangle(cr, L->hm_x, L->hm_y + f->v->pinned * cell, side, cell);
         cairo_stroke(cr);
     }
     if (L->head_pos >= 0 && L->head_pos < n) {
-        set_rgba(cr, th->head);
+        scene_set_rgba(cr, th->head);
         cairo_set_line_width(cr, fmax(2, 0.14 * u));
         cairo_rectangle(cr, L->hm_x, L->hm_y + L->head_pos * cell, side, cell);
         cairo_stroke(cr);
-        text_draw(&f->tx, L->hm_x + side + 0.3 * u, L->hm_y + L->head_pos * cell + cell / 2 -
+        scene_text_draw(&f->tx, L->hm_x + side + 0.3 * u, L->hm_y + L->head_pos * cell + cell / 2 -
                   0.45 * u, 0.6 * u, true, ALIGN_LEFT, 0, th->head, "\xe2\x97\x80 write head");
     }
 
@@ -137,16 +174,16 @@ void draw_heatmap(Frame *f) {
     if (size < 0.45 * u) size = 0.6 * u;
     for (int row = 0; row < n; row += every) {
         double y = L->hm_y + (row + 0.5) * cell - size * 0.62;
-        if (every == 1) token_display(s, row, buf, sizeof buf);
+        if (every == 1) scene_token_display(s, row, buf, sizeof buf);
         else snprintf(buf, sizeof buf, "%d", row);
-        text_draw(&f->tx, L->hm_x - 0.3 * u, y, size, false, ALIGN_RIGHT, 6 * u,
+        scene_text_draw(&f->tx, L->hm_x - 0.3 * u, y, size, false, ALIGN_RIGHT, 6 * u,
                   row < s->n_prompt ? th->prompt_text : th->gen_text, buf);
     }
     int every_c = 1;
     while (every_c * cell < 2.2 * u && every_c < n) every_c *= 2;
     for (int c = 0; c < n; c += every_c) {
         snprintf(buf, sizeof buf, "%d", c);
-        text_draw(&f->tx, L->hm_x + (c + 0.5) * cell, L->hm_y - 1.0 * u, 0.55 * u, false,
+        scene_text_draw(&f->tx, L->hm_x + (c + 0.5) * cell, L->hm_y - 1.0 * u, 0.55 * u, false,
                   ALIGN_CENTER, 0, th->text_faint, buf);
     }
 
@@ -154,14 +191,14 @@ void draw_heatmap(Frame *f) {
     double bx = L->main.x + L->main.w - 1.6 * u, by = L->hm_y, bh = fmin(side, 12 * u);
     if (bx < L->hm_x + side + 4.5 * u) bx = L->hm_x + side + 4.5 * u;
     for (int k = 0; k < 48; k++) {
-        set_rgba(cr, theme_ramp(th, 1 - (k + 0.5) / 48));
+        scene_set_rgba(cr, scene_theme_ramp(th, 1 - (k + 0.5) / 48));
         cairo_rectangle(cr, bx, by + bh * k / 48, 0.8 * u, bh / 48 + 0.5);
         cairo_fill(cr);
     }
     static const double ticks[] = {1, 0.25, 0.05, 0};
     for (int k = 0; k < 4; k++) {
         snprintf(buf, sizeof buf, "%g", ticks[k]);
-        text_draw(&f->tx, bx - 0.2 * u, by + bh * (1 - sqrt(ticks[k])) - 0.4 * u, 0.55 * u,
+        scene_text_draw(&f->tx, bx - 0.2 * u, by + bh * (1 - sqrt(ticks[k])) - 0.4 * u, 0.55 * u,
                   false, ALIGN_RIGHT, 0, th->text_dim, buf);
     }
 }

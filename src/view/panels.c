@@ -19,9 +19,9 @@ static void round_rect(cairo_t *cr, double x, double y, double w, double h, doub
 
 static void box(Frame *f, SceneRect r, Rgba fill, Rgba edge) {
     round_rect(f->cr, r.x, r.y, r.w, r.h, 0.35 * f->u);
-    set_rgba(f->cr, fill);
+    scene_set_rgba(f->cr, fill);
     cairo_fill_preserve(f->cr);
-    set_rgba(f->cr, edge);
+    scene_set_rgba(f->cr, edge);
     cairo_set_line_width(f->cr, fmax(1, 0.06 * f->u));
     cairo_stroke(f->cr);
 }
@@ -35,7 +35,7 @@ static const char *const stage_names[] = {"token", "id", "embedding", "blocks", 
                                           "logits", "sample"};
 #define N_STAGES 7
 
-void draw_top_bar(Frame *f) {
+void scene_draw_top_bar(Frame *f) {
     const SceneRect t = f->lay->top;
     const Theme *th = f->th;
     cairo_t *cr = f->cr;
@@ -47,8 +47,8 @@ void draw_top_bar(Frame *f) {
     SceneRect pb = {t.x, t.y, 9.5 * u, t.h};
     Rgba pc = !f->r ? th->text_faint : f->r->phase == PHASE_PREFILL ? th->pinned : th->accent;
     box(f, pb, th->panel, pc);
-    text_draw(&f->tx, pb.x + pb.w / 2, pb.y + 0.22 * u, 1.35 * u, true, ALIGN_CENTER, pb.w - u,
-              pc, phase);
+    scene_text_draw(&f->tx, pb.x + pb.w / 2, pb.y + 0.22 * u, 1.35 * u, true, ALIGN_CENTER,
+                    pb.w - u, pc, phase);
     if (f->r) {
         if (f->r->phase == PHASE_PREFILL)
             snprintf(buf, sizeof buf, "%d prompt tokens in one pass", f->r->pos + 1);
@@ -57,7 +57,7 @@ void draw_top_bar(Frame *f) {
     } else {
         snprintf(buf, sizeof buf, "press step to begin");
     }
-    text_draw(&f->tx, pb.x + pb.w / 2, pb.y + 1.78 * u, 0.55 * u, false, ALIGN_CENTER,
+    scene_text_draw(&f->tx, pb.x + pb.w / 2, pb.y + 1.78 * u, 0.55 * u, false, ALIGN_CENTER,
               pb.w - 0.5 * u, th->text_dim, buf);
 
     // Mode badge
@@ -65,16 +65,16 @@ void draw_top_bar(Frame *f) {
     SceneRect mb = {t.x + t.w - 9.5 * u, t.y, 9.5 * u, t.h};
     Rgba mc = on ? th->cache_on : th->cache_off;
     round_rect(cr, mb.x, mb.y, mb.w, mb.h, 0.35 * u);
-    set_rgba(cr, mc);
+    scene_set_rgba(cr, mc);
     cairo_fill(cr);
-    text_draw(&f->tx, mb.x + mb.w / 2, mb.y + 0.22 * u, 1.35 * u, true, ALIGN_CENTER,
+    scene_text_draw(&f->tx, mb.x + mb.w / 2, mb.y + 0.22 * u, 1.35 * u, true, ALIGN_CENTER,
               mb.w - u, th->bg, on ? "KV CACHE" : "NO CACHE");
     if (f->r && f->s->mode != f->r->mode)
         snprintf(buf, sizeof buf, "next step: %s", f->s->mode == CACHE_MODE_ON ? "cache on"
                                                                                : "cache off");
     else
         snprintf(buf, sizeof buf, on ? "keys and values kept" : "everything recomputed");
-    text_draw(&f->tx, mb.x + mb.w / 2, mb.y + 1.78 * u, 0.55 * u, false, ALIGN_CENTER,
+    scene_text_draw(&f->tx, mb.x + mb.w / 2, mb.y + 1.78 * u, 0.55 * u, false, ALIGN_CENTER,
               mb.w - 0.5 * u, th->bg, buf);
 
     // Pipeline strip: the stage being worked on is lit while the step animates.
@@ -82,14 +82,14 @@ void draw_top_bar(Frame *f) {
     double gap = 1.1 * u;
     double sw = (x1 - x0 - gap * (N_STAGES - 1)) / N_STAGES;
     if (sw < 2 * u) return;
-    int lit = !f->r ? -1 : f->t >= 1 ? N_STAGES - 1 : (int)(f->t * N_STAGES);
+    int lit = !f->r ? -1 : scene_anim_stage(f->t, N_STAGES);
     double bh = 1.6 * u, by = t.y + (t.h - bh) / 2;
     for (int i = 0; i < N_STAGES; i++) {
         double x = x0 + i * (sw + gap);
         bool done = f->r && i < lit;
         Rgba fill = i == lit ? th->stage_on : done ? th->stage_done : th->stage_off;
         round_rect(cr, x, by, sw, bh, 0.3 * u);
-        set_rgba(cr, fill);
+        scene_set_rgba(cr, fill);
         cairo_fill(cr);
         const char *name = stage_names[i];
         if (i == 3) {
@@ -97,11 +97,11 @@ void draw_top_bar(Frame *f) {
             name = buf;
         }
         Rgba tc = i == lit ? (th->dark ? th->bg : th->text) : th->text;
-        text_draw(&f->tx, x + sw / 2, by + 0.3 * u, 0.72 * u, i == lit, ALIGN_CENTER,
+        scene_text_draw(&f->tx, x + sw / 2, by + 0.3 * u, 0.72 * u, i == lit, ALIGN_CENTER,
                   sw - 0.3 * u, tc, name);
         if (i + 1 < N_STAGES) {
             double ax = x + sw + gap * 0.25, ay = by + bh / 2;
-            set_rgba(cr, th->text_faint);
+            scene_set_rgba(cr, th->text_faint);
             cairo_move_to(cr, ax, ay - 0.25 * u);
             cairo_line_to(cr, ax + gap * 0.5, ay);
             cairo_line_to(cr, ax, ay + 0.25 * u);
@@ -116,10 +116,10 @@ void draw_top_bar(Frame *f) {
 
 static double section_title(Frame *f, SceneRect r, const char *title, const char *right) {
     double u = f->u;
-    text_draw(&f->tx, r.x + 0.7 * u, r.y + 0.45 * u, 0.7 * u, true, ALIGN_LEFT, 0,
+    scene_text_draw(&f->tx, r.x + 0.7 * u, r.y + 0.45 * u, 0.7 * u, true, ALIGN_LEFT, 0,
               f->th->text_dim, title);
     if (right)
-        text_draw(&f->tx, r.x + r.w - 0.7 * u, r.y + 0.45 * u, 0.7 * u, false, ALIGN_RIGHT,
+        scene_text_draw(&f->tx, r.x + r.w - 0.7 * u, r.y + 0.45 * u, 0.7 * u, false, ALIGN_RIGHT,
                   r.w * 0.55, f->th->text_dim, right);
     return r.y + 1.6 * u;
 }
@@ -134,7 +134,7 @@ static void drift_spark(Frame *f, double x, double y, double w, double h) {
         if (s->steps[i].drift_measured && s->steps[i].kl_full > mx) mx = s->steps[i].kl_full;
     if (mx <= 0) return;
     cairo_t *cr = f->cr;
-    set_rgba(cr, f->th->text_faint);
+    scene_set_rgba(cr, f->th->text_faint);
     cairo_set_line_width(cr, fmax(1.0, 0.07 * f->u));
     bool pen = false;
     for (int i = first; i < n; i++) {
@@ -150,7 +150,7 @@ static void drift_spark(Frame *f, double x, double y, double w, double h) {
         pen = true;
     }
     cairo_stroke(cr);
-    set_rgba(cr, f->th->cache_off);
+    scene_set_rgba(cr, f->th->cache_off);
     for (int i = first; i < n; i++) {
         const StepRecord *r = &s->steps[i];
         if (!r->drift_measured || r->top1_agree) continue;
@@ -176,10 +176,10 @@ static void draw_counters(Frame *f, SceneRect r) {
 
 #define ROW(label, value, colour)                                                                  \
     do {                                                                                           \
-        text_draw(&f->tx, xl, y + (row_h - lsize * 1.2) / 2, lsize, false, ALIGN_LEFT,             \
-                  r.w - vw - 1.2 * u, th->text_dim, label);                                        \
-        text_draw(&f->tx, xr, y + (row_h - vsize * 1.2) / 2, vsize, true, ALIGN_RIGHT, vw,         \
-                  colour, value);                                                                  \
+        scene_text_draw(&f->tx, xl, y + (row_h - lsize * 1.2) / 2, lsize, false, ALIGN_LEFT,       \
+                        r.w - vw - 1.2 * u, th->text_dim, label);                                  \
+        scene_text_draw(&f->tx, xr, y + (row_h - vsize * 1.2) / 2, vsize, true, ALIGN_RIGHT, vw,   \
+                        colour, value);                                                            \
         y += row_h;                                                                                \
     } while (0)
 
@@ -196,16 +196,18 @@ static void draw_counters(Frame *f, SceneRect r) {
     snprintf(line, sizeof line, "%d tokens", s->n_tokens);
     ROW("sequence length", line, th->text);
     if (rec) {
-        format_si(v1, sizeof v1, (double)counters_flops(&rec->counted), "FLOP");
+        kv_format_number(v1, sizeof v1, (double)counters_flops(&rec->counted), KV_NUM_SI,
+                           "FLOP");
         ROW("FLOPs this step", v1, th->text);
-        format_si(v1, sizeof v1, (double)counters_flops(&rec->total), "FLOP");
+        kv_format_number(v1, sizeof v1, (double)counters_flops(&rec->total), KV_NUM_SI,
+                           "FLOP");
         ROW("FLOPs total", v1, th->text);
-        view_format_bytes(v1, sizeof v1, rec->kv_bytes_resident);
+        kv_format_bytes(v1, sizeof v1, rec->kv_bytes_resident);
         if (budget) {
-            view_format_bytes(v2, sizeof v2, (uint64_t)budget * config_kv_bytes_per_token(cfg));
+            kv_format_bytes(v2, sizeof v2, (uint64_t)budget * config_kv_bytes_per_token(cfg));
             snprintf(line, sizeof line, "%s / %s budget", v1, v2);
         } else {
-            view_format_bytes(v2, sizeof v2, config_kv_bytes_per_token(cfg));
+            kv_format_bytes(v2, sizeof v2, config_kv_bytes_per_token(cfg));
             snprintf(line, sizeof line, "%s \xc2\xb7 %s/token", v1, v2);
         }
         ROW("cache memory", line, th->text);
@@ -214,7 +216,7 @@ static void draw_counters(Frame *f, SceneRect r) {
         ROW("step time (measured)", line, th->text);
         double nocache = (double)flops_formula_run(cfg, false, s->n_prompt, s->cursor);
         double saved = nocache - (double)counters_flops(&rec->total);
-        format_si(v1, sizeof v1, saved, "FLOP");
+        kv_format_number(v1, sizeof v1, saved, KV_NUM_SI, "FLOP");
         snprintf(line, sizeof line, "%s (%.0f%%)", v1, nocache > 0 ? 100 * saved / nocache : 0);
         ROW("saved by the cache", line, saved > 0 ? th->cache_on : th->text);
         if (rec->drift_measured) { // against the full f32 cache on the same tokens
@@ -230,7 +232,7 @@ static void draw_counters(Frame *f, SceneRect r) {
             ROW("max logit diff", line, rec->max_logit_diff >= 0 ? th->text : th->text_faint);
         }
     } else {
-        view_format_bytes(v2, sizeof v2, config_kv_bytes_per_token(cfg));
+        kv_format_bytes(v2, sizeof v2, config_kv_bytes_per_token(cfg));
         snprintf(line, sizeof line, "0 B \xc2\xb7 %s/token", v2);
         ROW("FLOPs this step", "\xe2\x80\x94", th->text_faint);
         ROW("FLOPs total", "0 FLOP", th->text);
@@ -267,7 +269,7 @@ static void draw_chart(Frame *f, SceneRect r) {
 #define PX(i) (p.x + p.w * ((double)(i)) / (xmax > 1 ? xmax - 1 : 1))
 #define PY(v) (p.y + p.h * (1 - (v) / ymax))
     // Axes and labels
-    set_rgba(cr, th->grid);
+    scene_set_rgba(cr, th->grid);
     cairo_set_line_width(cr, fmax(1, 0.05 * u));
     for (int k = 0; k <= 4; k++) {
         cairo_move_to(cr, p.x, p.y + p.h * k / 4);
@@ -275,15 +277,15 @@ static void draw_chart(Frame *f, SceneRect r) {
     }
     cairo_stroke(cr);
     char buf[48];
-    format_si(buf, sizeof buf, ymax, "");
-    text_draw(&f->tx, p.x - 0.3 * u, p.y - 0.4 * u, 0.6 * u, false, ALIGN_RIGHT, 3.3 * u,
+    kv_format_number(buf, sizeof buf, ymax, KV_NUM_SI, "");
+    scene_text_draw(&f->tx, p.x - 0.3 * u, p.y - 0.4 * u, 0.6 * u, false, ALIGN_RIGHT, 3.3 * u,
               th->text_dim, buf);
-    text_draw(&f->tx, p.x - 0.3 * u, p.y + p.h - 0.45 * u, 0.6 * u, false, ALIGN_RIGHT, 3.3 * u,
-              th->text_dim, "0");
-    text_draw(&f->tx, p.x, p.y + p.h + 0.2 * u, 0.6 * u, false, ALIGN_LEFT, 0, th->text_dim,
+    scene_text_draw(&f->tx, p.x - 0.3 * u, p.y + p.h - 0.45 * u, 0.6 * u, false, ALIGN_RIGHT,
+                    3.3 * u, th->text_dim, "0");
+    scene_text_draw(&f->tx, p.x, p.y + p.h + 0.2 * u, 0.6 * u, false, ALIGN_LEFT, 0, th->text_dim,
               "step 1");
     snprintf(buf, sizeof buf, "step %d", xmax);
-    text_draw(&f->tx, p.x + p.w, p.y + p.h + 0.2 * u, 0.6 * u, false, ALIGN_RIGHT, 0,
+    scene_text_draw(&f->tx, p.x + p.w, p.y + p.h + 0.2 * u, 0.6 * u, false, ALIGN_RIGHT, 0,
               th->text_dim, buf);
 
     // Closed forms, dashed: the parabola (no cache) and the straight line (cache).
@@ -299,7 +301,7 @@ static void draw_chart(Frame *f, SceneRect r) {
             if (k == 0) cairo_move_to(cr, PX(i), PY(v));
             else cairo_line_to(cr, PX(i), PY(v));
         }
-        set_rgba_a(cr, cache ? th->cache_on : th->cache_off, 0.8);
+        scene_set_rgba_a(cr, cache ? th->cache_on : th->cache_off, 0.8);
         cairo_stroke(cr);
     }
     cairo_set_dash(cr, NULL, 0, 0);
@@ -307,12 +309,12 @@ static void draw_chart(Frame *f, SceneRect r) {
     double vnc = (double)flops_formula_run(cfg, false, s->n_prompt, xmax);
     double vc = (double)flops_formula_run(cfg, true, s->n_prompt, xmax);
     // Left of the parabola's steep end, which would otherwise run through the label.
-    text_draw(&f->tx, p.x + p.w - 1.1 * u, PY(vnc) + 0.15 * u, 0.6 * u, false, ALIGN_RIGHT, 0,
+    scene_text_draw(&f->tx, p.x + p.w - 1.1 * u, PY(vnc) + 0.15 * u, 0.6 * u, false, ALIGN_RIGHT, 0,
               th->cache_off, "no cache (formula)");
     double ly = PY(vc) - 1.0 * u;
     if (ly > PY(vnc) + 0.9 * u || ly < PY(vnc) - 0.9 * u)
-        text_draw(&f->tx, p.x + p.w - 0.2 * u, ly, 0.6 * u, false, ALIGN_RIGHT, 0, th->cache_on,
-                  "cache (formula)");
+        scene_text_draw(&f->tx, p.x + p.w - 0.2 * u, ly, 0.6 * u, false, ALIGN_RIGHT, 0,
+                        th->cache_on, "cache (formula)");
 
     // Measured history, one segment per step in the colour of that step's mode.
     cairo_set_line_width(cr, fmax(2, 0.16 * u));
@@ -322,24 +324,24 @@ static void draw_chart(Frame *f, SceneRect r) {
         double pv = i > 0 ? (double)counters_flops(&s->steps[i - 1].total) : 0;
         cairo_move_to(cr, PX(i > 0 ? i - 1 : 0), PY(i > 0 ? pv : v));
         cairo_line_to(cr, PX(i), PY(v));
-        set_rgba(cr, rec->mode == CACHE_MODE_ON ? th->cache_on : th->cache_off);
+        scene_set_rgba(cr, rec->mode == CACHE_MODE_ON ? th->cache_on : th->cache_off);
         cairo_stroke(cr);
     }
     if (cur > 0 && cur - 1 < xmax) {
         int i = cur - 1;
         double v = (double)counters_flops(&s->steps[i].total);
-        set_rgba(cr, th->grid);
+        scene_set_rgba(cr, th->grid);
         cairo_move_to(cr, PX(i), p.y);
         cairo_line_to(cr, PX(i), p.y + p.h);
         cairo_stroke(cr);
-        set_rgba(cr, th->head);
+        scene_set_rgba(cr, th->head);
         cairo_arc(cr, PX(i), PY(v), 0.3 * u, 0, 2 * M_PI);
         cairo_fill(cr);
         snprintf(buf, sizeof buf, "measured, step %d", cur);
         // Top left of the plot: the curves start bottom left and end right, so it stays clear.
         cairo_arc(cr, p.x + 0.5 * u, p.y + 0.5 * u, 0.25 * u, 0, 2 * M_PI);
         cairo_fill(cr);
-        text_draw(&f->tx, p.x + 0.95 * u, p.y + 0.1 * u, 0.6 * u, true, ALIGN_LEFT,
+        scene_text_draw(&f->tx, p.x + 0.95 * u, p.y + 0.1 * u, 0.6 * u, true, ALIGN_LEFT,
                   p.w * 0.55, th->head, buf);
     }
 #undef PX
@@ -360,7 +362,7 @@ static void draw_next_token(Frame *f, SceneRect r) {
     else snprintf(temp, sizeof temp, "temperature %.2f", (double)f->s->settings.temperature);
     double y = section_title(f, r, "NEXT TOKEN", temp);
     if (!rec) {
-        text_draw(&f->tx, r.x + 0.7 * u, y, 0.8 * u, false, ALIGN_LEFT, r.w - 1.4 * u,
+        scene_text_draw(&f->tx, r.x + 0.7 * u, y, 0.8 * u, false, ALIGN_LEFT, r.w - 1.4 * u,
                   th->text_faint, "no step yet");
         return;
     }
@@ -375,35 +377,35 @@ static void draw_next_token(Frame *f, SceneRect r) {
         double ry = y + k * row_h;
         if (chosen) {
             round_rect(cr, r.x + 0.3 * u, ry, r.w - 0.6 * u, row_h * 0.92, 0.25 * u);
-            set_rgba_a(cr, th->new_token, 0.18);
+            scene_set_rgba_a(cr, th->new_token, 0.18);
             cairo_fill(cr);
         }
-        token_display_id(f->s, prev, c->id, buf, sizeof buf);
-        text_draw(&f->tx, r.x + 0.7 * u, ry + (row_h - 1.15 * u) / 2, 0.85 * u, chosen,
+        scene_token_display_id(f->s, prev, c->id, buf, sizeof buf);
+        scene_text_draw(&f->tx, r.x + 0.7 * u, ry + (row_h - 1.15 * u) / 2, 0.85 * u, chosen,
                   ALIGN_LEFT, tw, chosen ? th->new_token : th->text, buf);
         double bar = bw * (c->prob > 0 ? c->prob : 0);
-        set_rgba(cr, th->grid);
+        scene_set_rgba(cr, th->grid);
         cairo_rectangle(cr, bx, ry + row_h * 0.25, bw, row_h * 0.4);
         cairo_fill(cr);
-        set_rgba(cr, chosen ? th->new_token : th->accent);
+        scene_set_rgba(cr, chosen ? th->new_token : th->accent);
         cairo_rectangle(cr, bx, ry + row_h * 0.25, bar, row_h * 0.4);
         cairo_fill(cr);
         snprintf(pct, sizeof pct, "%.1f%%", 100.0 * c->prob);
-        text_draw(&f->tx, r.x + r.w - 0.7 * u, ry + (row_h - 0.9 * u) / 2, 0.7 * u, chosen,
+        scene_text_draw(&f->tx, r.x + r.w - 0.7 * u, ry + (row_h - 0.9 * u) / 2, 0.7 * u, chosen,
                   ALIGN_RIGHT, 0, th->text_dim, pct);
     }
     bool listed = false;
     for (int k = 0; k < n; k++) listed = listed || rec->top[k].id == rec->token_id;
     if (!listed && y + n * row_h + 0.9 * u < r.y + r.h) {
-        token_display_id(f->s, prev, rec->token_id, buf, sizeof buf);
+        scene_token_display_id(f->s, prev, rec->token_id, buf, sizeof buf);
         char line[128];
         snprintf(line, sizeof line, "chosen: %s (outside the top 5)", buf);
-        text_draw(&f->tx, r.x + 0.7 * u, y + n * row_h, 0.65 * u, false, ALIGN_LEFT,
+        scene_text_draw(&f->tx, r.x + 0.7 * u, y + n * row_h, 0.65 * u, false, ALIGN_LEFT,
                   r.w - 1.4 * u, th->new_token, line);
     }
 }
 
-void draw_panel(Frame *f) {
+void scene_draw_panel(Frame *f) {
     SceneRect p = f->lay->panel;
     double u = f->u, gap = 0.6 * u;
     double ch = fmin(15.5 * u, p.h * 0.38);
@@ -419,31 +421,33 @@ void draw_panel(Frame *f) {
 // ----------------------------------------------------------------------------------------------
 // Legend
 
-void draw_legend(Frame *f) {
+void scene_draw_legend(Frame *f) {
     SceneRect r = f->lay->legend;
     const Theme *th = f->th;
     cairo_t *cr = f->cr;
     double u = f->u;
     double size = 0.66 * u, sw = 1.0 * u, y = r.y + (r.h - sw) / 2;
     double x = r.x;
-    if (f->v->kind == VIEW_SEQUENCE) {
+    unsigned keys = scene_view(f->v->kind)->legend;
+    if (keys & SCENE_LEGEND_BLOCKS) {
         const StepRecord *last = session_last(f->s);
         const bool evicts = last && kv_kind_budget(last->kind) > 0;
         for (int st = 0; st < BLOCK_STATES; st++) {
-            if (st == BLOCK_EVICTED && !evicts) continue; // only where a policy evicts
-            set_rgba(cr, th->block[st]);
+            if (st == BLOCK_EVICTED && !evicts)
+                continue; // only where a policy evicts
+            scene_set_rgba(cr, th->block[st]);
             cairo_rectangle(cr, x, y, sw, sw);
             cairo_fill_preserve(cr);
-            set_rgba(cr, th->block_edge);
+            scene_set_rgba(cr, th->block_edge);
             cairo_set_line_width(cr, 1);
             cairo_stroke(cr);
             x += sw + 0.35 * u;
-            x += text_draw(&f->tx, x, y + (sw - size * 1.2) / 2, size, false, ALIGN_LEFT, 0,
+            x += scene_text_draw(&f->tx, x, y + (sw - size * 1.2) / 2, size, false, ALIGN_LEFT, 0,
                            th->text_dim, block_state_names[st]) +
                  0.9 * u;
         }
     }
-    if (f->v->kind == VIEW_HEATMAP) return; // the heatmap has its own colour bar
+    if (!(keys & SCENE_LEGEND_BEAMS)) return; // e.g. the heatmap has its own colour bar
     // Beam ramp
     char buf[96];
     const char *who = f->v->head == VIEW_HEAD_EACH ? "colour = head" : NULL;
@@ -451,13 +455,13 @@ void draw_legend(Frame *f) {
     double rw = 4.5 * u;
     if (f->v->head == VIEW_HEAD_MEAN) {
         for (int k = 0; k < 24; k++) {
-            Rgba c = theme_ramp(th, (k + 0.5) / 24);
-            set_rgba(cr, c);
+            Rgba c = scene_theme_ramp(th, (k + 0.5) / 24);
+            scene_set_rgba(cr, c);
             cairo_rectangle(cr, x + rw * k / 24, y + sw * 0.2, rw / 24 + 0.5, sw * 0.6);
             cairo_fill(cr);
         }
     } else {
-        Rgba c = theme_head_colour(th, f->v->head >= 0 ? f->v->head : 0);
+        Rgba c = scene_theme_head_colour(th, f->v->head >= 0 ? f->v->head : 0);
         cairo_pattern_t *g = cairo_pattern_create_linear(x, 0, x + rw, 0);
         cairo_pattern_add_color_stop_rgba(g, 0, c.r, c.g, c.b, 0.15);
         cairo_pattern_add_color_stop_rgba(g, 1, c.r, c.g, c.b, 1);
@@ -469,14 +473,14 @@ void draw_legend(Frame *f) {
     x += rw + 0.35 * u;
     snprintf(buf, sizeof buf, "attention weight%s%s \xc2\xb7 beams < %.0f%% not drawn",
              who ? ", " : "", who ? who : "", 100.0 * f->v->beam_threshold);
-    text_draw(&f->tx, x, y + (sw - size * 1.2) / 2, size, false, ALIGN_LEFT, r.x + r.w - x,
+    scene_text_draw(&f->tx, x, y + (sw - size * 1.2) / 2, size, false, ALIGN_LEFT, r.x + r.w - x,
               th->text_dim, buf);
 }
 
 // ----------------------------------------------------------------------------------------------
 // Caption, notice, tooltip, help
 
-void draw_caption(Frame *f) {
+void scene_draw_caption(Frame *f) {
     SceneRect r = f->lay->caption;
     if (r.h <= 0) return;
     const Theme *th = f->th;
@@ -484,12 +488,12 @@ void draw_caption(Frame *f) {
     box(f, r, th->panel, th->accent);
     double y = r.y + 0.5 * u;
     if (f->v->caption_title && *f->v->caption_title) {
-        text_draw(&f->tx, r.x + 0.9 * u, y, 1.3 * u, true, ALIGN_LEFT, r.w - 1.8 * u, th->text,
-                  f->v->caption_title);
+        scene_text_draw(&f->tx, r.x + 0.9 * u, y, 1.3 * u, true, ALIGN_LEFT, r.w - 1.8 * u,
+                        th->text, f->v->caption_title);
         y += 1.9 * u;
     }
     if (f->v->caption_text && *f->v->caption_text)
-        text_draw_wrapped(&f->tx, r.x + 0.9 * u, y, 0.95 * u, false, r.w - 1.8 * u, 2,
+        scene_text_draw_wrapped(&f->tx, r.x + 0.9 * u, y, 0.95 * u, false, r.w - 1.8 * u, 2,
                           th->text_dim, f->v->caption_text);
 }
 
@@ -501,19 +505,9 @@ static void draw_tooltip(Frame *f) {
     if (i < 0 || i >= s->n_tokens) return;
     double u = f->u;
     double ax, ay;
-    SceneRect b;
-    if (L->kind == VIEW_HEATMAP) {
-        if (L->hm_n <= 0) return;
-        ax = L->hm_x + (i + 0.5) * L->hm_cell;
-        ay = L->hm_y;
-        if (i >= L->hm_n) return;
-    } else {
-        if (!scene_token_box(L, i, &b)) return;
-        ax = b.x + b.w / 2;
-        ay = L->token_row.y;
-    }
+    if (!scene_token_anchor(L, i, &ax, &ay)) return;
     char tok[96], l1[160], l2[160];
-    token_display(s, i, tok, sizeof tok);
+    scene_token_display(s, i, tok, sizeof tok);
     snprintf(l1, sizeof l1, "\xe2\x80\x9c%s\xe2\x80\x9d  id %d  position %d%s", tok, s->tokens[i],
              i, i < s->n_prompt ? "  (prompt)" : "");
     if (L->head_pos >= 0 && i <= L->head_pos) {
@@ -533,8 +527,8 @@ static void draw_tooltip(Frame *f) {
                  (double)view_attention(s, v, L->head_pos, i), who);
     } else
         snprintf(l2, sizeof l2, "not attended yet");
-    double w = fmax(text_width(&f->tx, 0.8 * u, true, l1, NULL),
-                    text_width(&f->tx, 0.7 * u, false, l2, NULL)) + 1.4 * u;
+    double w = fmax(scene_text_width(&f->tx, 0.8 * u, true, l1, NULL),
+                    scene_text_width(&f->tx, 0.7 * u, false, l2, NULL)) + 1.4 * u;
     double h = 2.7 * u;
     double x = ax - w / 2, y = ay - h - 0.6 * u;
     // Inside the view's area (not over the side panel) while it fits there.
@@ -543,9 +537,10 @@ static void draw_tooltip(Frame *f) {
     if (x < L->main.x) x = L->main.x;
     if (y < L->main.y) y = ay + 0.8 * u;
     box(f, (SceneRect){x, y, w, h}, f->th->bg, f->th->text_dim);
-    text_draw(&f->tx, x + 0.7 * u, y + 0.35 * u, 0.8 * u, true, ALIGN_LEFT, 0, f->th->text, l1);
-    text_draw(&f->tx, x + 0.7 * u, y + 1.5 * u, 0.7 * u, false, ALIGN_LEFT, 0, f->th->text_dim,
-              l2);
+    scene_text_draw(&f->tx, x + 0.7 * u, y + 0.35 * u, 0.8 * u, true, ALIGN_LEFT, 0, f->th->text,
+                    l1);
+    scene_text_draw(&f->tx, x + 0.7 * u, y + 1.5 * u, 0.7 * u, false, ALIGN_LEFT, 0,
+                    f->th->text_dim, l2);
 }
 
 // The window's keys and mouse, in two columns: the lines are the window's (View.help_rows).
@@ -559,8 +554,8 @@ static void draw_help(Frame *f) {
     // two columns do not fit the picture.
     double size = 0.85 * u, kw = 0, dw = 0;
     for (int k = 0; k < n; k++) {
-        kw = fmax(kw, text_width(&f->tx, size, true, help_rows[k].keys, NULL));
-        dw = fmax(dw, text_width(&f->tx, size, false, help_rows[k].text, NULL));
+        kw = fmax(kw, scene_text_width(&f->tx, size, true, help_rows[k].keys, NULL));
+        dw = fmax(dw, scene_text_width(&f->tx, size, false, help_rows[k].text, NULL));
     }
     double gap = 0.8 * u, col_gap = 2.5 * u, pad = 1.5 * u;
     double w = 2 * (kw + gap + dw) + col_gap + 2 * pad;
@@ -575,31 +570,32 @@ static void draw_help(Frame *f) {
     cairo_set_source_rgba(f->cr, 0, 0, 0, th->dark ? 0.5 : 0.3);
     cairo_paint(f->cr);
     box(f, (SceneRect){x, y, w, h}, th->panel, th->accent);
-    text_draw(&f->tx, x + w / 2, y + 0.7 * u, 1.3 * u, true, ALIGN_CENTER, 0, th->text,
+    scene_text_draw(&f->tx, x + w / 2, y + 0.7 * u, 1.3 * u, true, ALIGN_CENTER, 0, th->text,
               "Keys");
     double cw = kw + gap + dw + col_gap;
     for (int k = 0; k < n; k++) {
         double cx = x + pad + (k / rows) * cw, cy = y + 3 * u + (k % rows) * rh;
-        text_draw(&f->tx, cx + kw, cy, size, true, ALIGN_RIGHT, 0, th->accent, help_rows[k].keys);
-        text_draw(&f->tx, cx + kw + gap, cy, size, false, ALIGN_LEFT, dw + 0.5 * gap, th->text,
-                  help_rows[k].text);
+        scene_text_draw(&f->tx, cx + kw, cy, size, true, ALIGN_RIGHT, 0, th->accent,
+                        help_rows[k].keys);
+        scene_text_draw(&f->tx, cx + kw + gap, cy, size, false, ALIGN_LEFT, dw + 0.5 * gap,
+                        th->text, help_rows[k].text);
     }
 }
 
-void draw_overlays(Frame *f) {
+void scene_draw_overlays(Frame *f) {
     const View *v = f->v;
     const SceneLayout *L = f->lay;
     double u = f->u;
     if (v->status && *v->status)
-        text_draw(&f->tx, L->main.x + L->main.w, L->main.y, 0.65 * u, false, ALIGN_RIGHT,
+        scene_text_draw(&f->tx, L->main.x + L->main.w, L->main.y, 0.65 * u, false, ALIGN_RIGHT,
                   L->main.w * 0.5, f->th->text_faint, v->status);
     draw_tooltip(f);
     if (v->notice && *v->notice) {
-        double w = fmin(text_width(&f->tx, 0.9 * u, true, v->notice, NULL) + 2 * u,
+        double w = fmin(scene_text_width(&f->tx, 0.9 * u, true, v->notice, NULL) + 2 * u,
                         L->main.w - u);
         double x = L->main.x + (L->main.w - w) / 2, y = L->main.y + 0.6 * u;
         box(f, (SceneRect){x, y, w, 2.0 * u}, f->th->bg, f->th->head);
-        text_draw(&f->tx, x + w / 2, y + 0.4 * u, 0.9 * u, true, ALIGN_CENTER, w - u,
+        scene_text_draw(&f->tx, x + w / 2, y + 0.4 * u, 0.9 * u, true, ALIGN_CENTER, w - u,
                   f->th->text, v->notice);
     }
     if (v->help) draw_help(f);

@@ -23,13 +23,13 @@ typedef struct {
     Rgba stage_on, stage_off, stage_done;
 } Theme;
 
-const Theme *theme_get(ThemeKind k);
+const Theme *scene_theme_get(ThemeKind k);
 // Attention colour ramp (viridis-like; reversed in the light theme so strong = high contrast).
-Rgba theme_ramp(const Theme *t, double x01);
+Rgba scene_theme_ramp(const Theme *t, double x01);
 // One colour per head (Okabe-Ito, colour-blind safe), darker variants in the light theme.
-Rgba theme_head_colour(const Theme *t, int head);
-void set_rgba(cairo_t *cr, Rgba c);
-void set_rgba_a(cairo_t *cr, Rgba c, double alpha_mul);
+Rgba scene_theme_head_colour(const Theme *t, int head);
+void scene_set_rgba(cairo_t *cr, Rgba c);
+void scene_set_rgba_a(cairo_t *cr, Rgba c, double alpha_mul);
 
 // ----------------------------------------------------------------------------------------------
 // Text (text.c): one PangoLayout per frame, reused for every string
@@ -45,28 +45,26 @@ typedef struct {
 
 typedef enum { ALIGN_LEFT = 0, ALIGN_CENTER = 1, ALIGN_RIGHT = 2 } Align;
 
-void text_begin(TextCtx *tc, cairo_t *cr, const SceneTextSink *sink);
-void text_end(TextCtx *tc);
+void scene_text_begin(TextCtx *tc, cairo_t *cr, const SceneTextSink *sink);
+void scene_text_end(TextCtx *tc);
 // Draws s with its line box's top at y; x is the left, centre or right end per align. When
 // max_w > 0 and the text is wider, the font shrinks (down to 60%), then the text is cut with an
 // ellipsis. Returns the drawn width.
-double text_draw(TextCtx *tc, double x, double y, double size, bool bold, Align align,
+double scene_text_draw(TextCtx *tc, double x, double y, double size, bool bold, Align align,
                  double max_w, Rgba colour, const char *s);
 // Draws s wrapped to width (at most max_lines lines when > 0, then an ellipsis); returns the
 // height used.
-double text_draw_wrapped(TextCtx *tc, double x, double y, double size, bool bold, double width,
+double scene_text_draw_wrapped(TextCtx *tc, double x, double y, double size, bool bold, double width,
                          int max_lines, Rgba colour, const char *s);
 // Width and line height of s at size.
-double text_width(TextCtx *tc, double size, bool bold, const char *s, double *line_h);
+double scene_text_width(TextCtx *tc, double size, bool bold, const char *s, double *line_h);
 
 // Token text made printable for the picture (BOS/EOS names, visible newlines and spaces, byte
 // pieces that are not valid UTF-8 as <HH>). Writes at most cap bytes, NUL-terminated.
-void token_display(const Session *s, int i, char *out, size_t cap);
+void scene_token_display(const Session *s, int i, char *out, size_t cap);
 // The same for token id `id` following token `prev` (next-token candidates).
-void token_display_id(const Session *s, int prev, int id, char *out, size_t cap);
+void scene_token_display_id(const Session *s, int prev, int id, char *out, size_t cap);
 
-// SI (decimal) formatting for counts such as FLOPs: "1.23 G" + unit. Writes into out.
-void format_si(char *out, size_t cap, double v, const char *unit);
 
 // ----------------------------------------------------------------------------------------------
 // The frame being drawn
@@ -84,24 +82,89 @@ typedef struct {
     bool vector;         // drawing into SVG/PDF (no antialias shortcuts)
 } Frame;
 
-// panels.c
-void draw_top_bar(Frame *f);
-void draw_panel(Frame *f);
-void draw_legend(Frame *f);
-void draw_caption(Frame *f);
-void draw_overlays(Frame *f);
+// ----------------------------------------------------------------------------------------------
+// The view table (views.c): one row per view. A row's layout fills in what the view adds to the
+// frame's areas (area = what scene_layout_frame left for the view); its draw draws the view
+// inside the main area (panels, legend and caption are drawn around it); its hit test answers
+// scene_hit_token. `legend` says which keys the legend under the view shows.
+
+enum { SCENE_LEGEND_BLOCKS = 1, SCENE_LEGEND_BEAMS = 2 };
+
+typedef struct {
+    const char *name; // on the command line, in lessons and in the window
+    void (*layout)(const Session *s, const View *v, SceneRect area, SceneLayout *L);
+    void (*draw)(Frame *f);
+    int (*hit_token)(const SceneLayout *L, double x, double y);
+    unsigned legend; // SCENE_LEGEND_* bits
+} SceneView;
+
+// The row of view kind k (the sequence view's for a kind out of range).
+const SceneView *scene_view(ViewKind k);
+
+// sequence.c
+void scene_sequence_layout(const Session *s, const View *v, SceneRect area, SceneLayout *L);
+void scene_sequence_draw(Frame *f);
+// layers.c
+void scene_layers_layout(const Session *s, const View *v, SceneRect area, SceneLayout *L);
+void scene_layers_draw(Frame *f);
 // heatmap.c
-void draw_heatmap(Frame *f);
+void scene_heatmap_layout(const Session *s, const View *v, SceneRect area, SceneLayout *L);
+void scene_heatmap_draw(Frame *f);
+int scene_heatmap_hit_token(const SceneLayout *L, double x, double y);
+
+// ----------------------------------------------------------------------------------------------
+// Layout shared by the views (layout.c)
+
+#define SCENE_TOKEN_FONT 0.92 // token text size, in units
+
+// Clears L and lays out the frame's areas (top bar, main, panel, legend, caption); returns the
+// part of the main area left for the view.
+SceneRect scene_layout_frame(const Session *s, const View *v, int width, int height,
+                             SceneLayout *L);
+// Token columns under L->token_row (set by the caller) across area, the beams' area above the
+// row, and the write head's point.
+void scene_layout_columns(const Session *s, const View *v, SceneRect area, SceneLayout *L);
+// Bottom of the token columns: the block stacks' when there are blocks, else the token row's.
+double scene_columns_bottom(const SceneLayout *L);
+// The hit test of column views: the token whose column (beams, text, blocks) holds (x, y).
+int scene_hit_columns(const SceneLayout *L, double x, double y);
+// Where a tooltip about token i points (top centre of its cell or heatmap column).
+bool scene_token_anchor(const SceneLayout *L, int i, double *x, double *y);
+
+// ----------------------------------------------------------------------------------------------
+// Drawing shared by the views
+
+// panels.c
+void scene_draw_top_bar(Frame *f);
+void scene_draw_panel(Frame *f);
+void scene_draw_legend(Frame *f);
+void scene_draw_caption(Frame *f);
+void scene_draw_overlays(Frame *f);
+// tokens.c: the token row, the hover column and the write head of column views
+void scene_draw_token_row(Frame *f);
+void scene_draw_hover_column(Frame *f);
+void scene_draw_write_head(Frame *f);
 // beams.c
 // Draws the fans of the write head for layers lo..hi-1 inside band; when per_layer_band, layer
 // l uses band row l of (hi - lo) rows instead of all sharing the band.
-void draw_beams(Frame *f, SceneRect band, int layer_lo, int layer_hi, bool per_layer_band);
-// Attention weight of the view's selection (layer or mean over layers; head or mean).
+void scene_draw_beams(Frame *f, SceneRect band, int layer_lo, int layer_hi, bool per_layer_band);
+// scene.c: attention weight of the view's selection (layer or mean over layers; head or mean).
 float view_attention(const Session *s, const View *v, int row, int col);
 
+// ----------------------------------------------------------------------------------------------
+// The timeline of a step (anim.c): t in [0, 1] -> where each part is
+
 // Easing used by every animation of the scene.
-double ease(double t);
-// Maps t_anim into a sub-interval [a, b] as 0..1.
-double anim_phase(double t, double a, double b);
+double scene_ease(double t);
+// Maps t into a sub-interval [a, b] as 0..1.
+double scene_anim_phase(double t, double a, double b);
+// When layer `layer` computes its keys and values: the stack fills top down.
+double scene_anim_layer_time(int layer, int n_layers);
+// How far the beams have fanned out (0 = folded at the write head, 1 = on their tokens).
+double scene_anim_fan(double t);
+// How far the new token has dropped into its cell (1 = in place).
+double scene_anim_drop(double t);
+// The pipeline stage lit, 0 .. n_stages-1.
+int scene_anim_stage(double t, int n_stages);
 
 #endif

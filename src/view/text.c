@@ -1,5 +1,5 @@
 // text.c — text for the scene: one PangoLayout per frame reused for every string (creating a
-// layout per label costs more than drawing it), token text made printable, SI numbers.
+// layout per label costs more than drawing it) and token text made printable.
 #include "view/scene_internal.h"
 #include <math.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 
 #define FONT_FAMILY "DejaVu Sans"
 
-void text_begin(TextCtx *tc, cairo_t *cr, const SceneTextSink *sink) {
+void scene_text_begin(TextCtx *tc, cairo_t *cr, const SceneTextSink *sink) {
     tc->cr = cr;
     tc->layout = pango_cairo_create_layout(cr);
     tc->font = pango_font_description_from_string(FONT_FAMILY);
@@ -17,7 +17,7 @@ void text_begin(TextCtx *tc, cairo_t *cr, const SceneTextSink *sink) {
     pango_layout_set_single_paragraph_mode(tc->layout, TRUE);
 }
 
-void text_end(TextCtx *tc) {
+void scene_text_end(TextCtx *tc) {
     if (tc->layout) g_object_unref(tc->layout);
     if (tc->font) pango_font_description_free(tc->font);
     tc->layout = NULL;
@@ -36,7 +36,7 @@ static void set_font(TextCtx *tc, double size, bool bold) {
     tc->cur_bold = bold;
 }
 
-double text_width(TextCtx *tc, double size, bool bold, const char *s, double *line_h) {
+double scene_text_width(TextCtx *tc, double size, bool bold, const char *s, double *line_h) {
     set_font(tc, size, bold);
     pango_layout_set_width(tc->layout, -1);
     pango_layout_set_text(tc->layout, s, -1);
@@ -46,15 +46,15 @@ double text_width(TextCtx *tc, double size, bool bold, const char *s, double *li
     return (double)logical.width / PANGO_SCALE;
 }
 
-double text_draw(TextCtx *tc, double x, double y, double size, bool bold, Align align,
+double scene_text_draw(TextCtx *tc, double x, double y, double size, bool bold, Align align,
                  double max_w, Rgba colour, const char *s) {
     if (!s || !*s) return 0;
-    double w = text_width(tc, size, bold, s, NULL);
+    double w = scene_text_width(tc, size, bold, s, NULL);
     if (max_w > 0 && w > max_w) {
         double shrink = max_w / w;
         if (shrink < 0.6) shrink = 0.6;
         double top_pad = size * (1 - shrink) * 0.5; // keep the shrunken line centred
-        w = text_width(tc, size * shrink, bold, s, NULL);
+        w = scene_text_width(tc, size * shrink, bold, s, NULL);
         y += top_pad;
         if (w > max_w) {
             pango_layout_set_ellipsize(tc->layout, PANGO_ELLIPSIZE_END);
@@ -66,7 +66,7 @@ double text_draw(TextCtx *tc, double x, double y, double size, bool bold, Align 
     }
     double left = align == ALIGN_LEFT ? x : align == ALIGN_CENTER ? x - w / 2 : x - w;
     cairo_t *cr = tc->cr;
-    set_rgba(cr, colour);
+    scene_set_rgba(cr, colour);
     cairo_move_to(cr, left, y);
     pango_cairo_show_layout(cr, tc->layout);
     if (tc->sink && tc->sink->fn) {
@@ -81,26 +81,6 @@ double text_draw(TextCtx *tc, double x, double y, double size, bool bold, Align 
 
 // ----------------------------------------------------------------------------------------------
 // Token text
-
-// Length of a valid UTF-8 sequence starting at p (at most n bytes), or 0.
-static size_t utf8_seq(const unsigned char *p, size_t n) {
-    unsigned c = p[0];
-    size_t len;
-    unsigned min;
-    if (c < 0x80) return 1;
-    if ((c & 0xe0) == 0xc0) len = 2, min = 0x80;
-    else if ((c & 0xf0) == 0xe0) len = 3, min = 0x800;
-    else if ((c & 0xf8) == 0xf0) len = 4, min = 0x10000;
-    else return 0;
-    if (len > n) return 0;
-    unsigned cp = c & (0x7f >> len);
-    for (size_t k = 1; k < len; k++) {
-        if ((p[k] & 0xc0) != 0x80) return 0;
-        cp = cp << 6 | (p[k] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-    return len;
-}
 
 static void make_printable(const char *text, size_t len, char *out, size_t cap) {
     const unsigned char *p = (const unsigned char *)text;
@@ -134,7 +114,7 @@ static void make_printable(const char *text, size_t len, char *out, size_t cap) 
             PUT(tmp);
             i++;
         } else {
-            size_t n = utf8_seq(p + i, len - i);
+            size_t n = (size_t)kv_utf8_next(text + i, len - i, NULL);
             if (n == 0) {
                 snprintf(tmp, sizeof tmp, "<%02X>", c);
                 PUT(tmp);
@@ -153,7 +133,7 @@ done:
     if (cap) out[o < cap ? o : cap - 1] = 0;
 }
 
-void token_display_id(const Session *s, int prev, int id, char *out, size_t cap) {
+void scene_token_display_id(const Session *s, int prev, int id, char *out, size_t cap) {
     if (id == TOKEN_BOS) {
         snprintf(out, cap, "<s>");
         return;
@@ -172,55 +152,12 @@ void token_display_id(const Session *s, int prev, int id, char *out, size_t cap)
     make_printable(t ? t : "", t ? len : 0, out, cap);
 }
 
-void token_display(const Session *s, int i, char *out, size_t cap) {
-    token_display_id(s, i > 0 ? s->tokens[i - 1] : -1, s->tokens[i], out, cap);
+void scene_token_display(const Session *s, int i, char *out, size_t cap) {
+    scene_token_display_id(s, i > 0 ? s->tokens[i - 1] : -1, s->tokens[i], out, cap);
 }
 
-void format_si(char *out, size_t cap, double v, const char *unit) {
-    static const char *const prefix[] = {"", "k", "M", "G", "T", "P", "E"};
-    double a = fabs(v);
-    int k = 0;
-    while (a >= 999.5 && k < 6) {
-        a /= 1000;
-        v /= 1000;
-        k++;
-    }
-    if (k == 0 && a == floor(a))
-        snprintf(out, cap, "%.0f %s", v, unit);
-    else if (a >= 99.95)
-        snprintf(out, cap, "%.0f %s%s", v, prefix[k], unit);
-    else if (a >= 9.995)
-        snprintf(out, cap, "%.1f %s%s", v, prefix[k], unit);
-    else
-        snprintf(out, cap, "%.2f %s%s", v, prefix[k], unit);
-}
-
-void view_format_bytes(char *out, size_t cap, uint64_t bytes) {
-    static const char *const prefix[] = {"", "Ki", "Mi", "Gi", "Ti", "Pi"};
-    double a = (double)bytes;
-    int k = 0;
-    while (a >= 1023.5 && k < 5) { // 1023.6 KiB reads "1 MiB", not "1024 KiB"
-        a /= 1024;
-        k++;
-    }
-    if (k == 0) {
-        snprintf(out, cap, "%.0f B", a);
-        return;
-    }
-    // Three significant digits without trailing zeros, as the lesson captions print them.
-    char num[32];
-    snprintf(num, sizeof num, "%.*f", a >= 99.95 ? 0 : a >= 9.995 ? 1 : 2, a);
-    char *dot = strchr(num, '.');
-    if (dot) {
-        char *e = num + strlen(num) - 1;
-        while (e > dot && *e == '0') *e-- = '\0';
-        if (e == dot) *e = '\0';
-    }
-    snprintf(out, cap, "%s %sB", num, prefix[k]);
-}
-
-double text_draw_wrapped(TextCtx *tc, double x, double y, double size, bool bold, double width,
-                         int max_lines, Rgba colour, const char *s) {
+double scene_text_draw_wrapped(TextCtx *tc, double x, double y, double size, bool bold,
+                               double width, int max_lines, Rgba colour, const char *s) {
     if (!s || !*s) return 0;
     set_font(tc, size, bold);
     pango_layout_set_single_paragraph_mode(tc->layout, FALSE);
@@ -233,7 +170,7 @@ double text_draw_wrapped(TextCtx *tc, double x, double y, double size, bool bold
     }
     PangoRectangle logical;
     pango_layout_get_extents(tc->layout, NULL, &logical);
-    set_rgba(tc->cr, colour);
+    scene_set_rgba(tc->cr, colour);
     cairo_move_to(tc->cr, x, y);
     pango_cairo_show_layout(tc->cr, tc->layout);
     if (tc->sink && tc->sink->fn) {

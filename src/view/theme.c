@@ -90,9 +90,9 @@ static const Theme theme_light = {
     .stage_done = RGB(0xb9cde0),
 };
 
-const Theme *theme_get(ThemeKind k) { return k == THEME_LIGHT ? &theme_light : &theme_dark; }
+const Theme *scene_theme_get(ThemeKind k) { return k == THEME_LIGHT ? &theme_light : &theme_dark; }
 
-Rgba theme_ramp(const Theme *t, double x) {
+Rgba scene_theme_ramp(const Theme *t, double x) {
     if (!(x > 0)) x = 0;
     if (x > 1) x = 1;
     // Light theme: strong weights must stand out against white, so the ramp runs backwards
@@ -106,25 +106,13 @@ Rgba theme_ramp(const Theme *t, double x) {
     return (Rgba){a.r + (b.r - a.r) * f, a.g + (b.g - a.g) * f, a.b + (b.b - a.b) * f, 1};
 }
 
-Rgba theme_head_colour(const Theme *t, int head) {
+Rgba scene_theme_head_colour(const Theme *t, int head) {
     if (head < 0) head = 0;
     return t->dark ? heads_dark[head % N_HEADS] : heads_light[head % N_HEADS];
 }
 
-void set_rgba(cairo_t *cr, Rgba c) { cairo_set_source_rgba(cr, c.r, c.g, c.b, c.a); }
+void scene_set_rgba(cairo_t *cr, Rgba c) { cairo_set_source_rgba(cr, c.r, c.g, c.b, c.a); }
 
-void set_rgba_a(cairo_t *cr, Rgba c, double alpha_mul) {
+void scene_set_rgba_a(cairo_t *cr, Rgba c, double alpha_mul) {
     cairo_set_source_rgba(cr, c.r, c.g, c.b, c.a * alpha_mul);
-}
-
-double ease(double t) {
-    if (t <= 0) return 0;
-    if (t >= 1) return 1;
-    return t * t * (3 - 2 * t);
-}
-
-double anim_phase(double t, double a, double b) {
-    if (t >= b) return 1;
-    if (t <= a) return 0;
-    return (t - a) / (b - a);
 }

@@ -60,13 +60,13 @@ typedef struct {
 // Defaults: sequence view, all layers, mean head, dark theme, zoom 1, threshold 0.02, panels.
 void view_init(View *v);
 
-// Names for command lines and the window ("sequence", "heatmap", "layers"); -1 when unknown.
+// Names for command lines, lessons and the window ("sequence", "heatmap", "layers"), from the
+// view table (views.c); view_kind_parse gives -1 when unknown. view_kind_list writes every name,
+// separated by sep, for messages ("sequence, heatmap, layers").
 const char *view_kind_name(ViewKind k);
 int view_kind_parse(const char *name);
+void view_kind_list(char *out, size_t cap, const char *sep);
 
-// Bytes in binary units, three significant figures, as every part of kvscope prints them:
-// "512 B", "6 KiB", "1.5 MiB", "7 GiB".
-void view_format_bytes(char *out, size_t cap, uint64_t bytes);
 
 // ----------------------------------------------------------------------------------------------
 // Drawing
@@ -77,6 +77,12 @@ void view_format_bytes(char *out, size_t cap, uint64_t bytes);
 // step at rest, which is what exports show.
 void scene_draw(cairo_t *cr, const Session *s, const View *v, int width, int height,
                 double t_anim);
+
+// How a step unfolds over time (anim.c), the same for the window and every export: a step of
+// this phase played at tok_s tokens per second animates for view_anim_seconds, and `elapsed`
+// seconds after it was taken it is drawn at t_anim = view_anim_t (0 .. 1; 1 = at rest).
+double view_anim_seconds(Phase phase, double tok_s);
+double view_anim_t(Phase phase, double tok_s, double elapsed);
 
 // ----------------------------------------------------------------------------------------------
 // Cache-block states (the same in every layer; the layer only staggers the animation)
