@@ -729,3 +729,42 @@ Test(kvcache, session_goes_past_the_context_under_sinks, .timeout = 60) {
     cr_assert_eq(session_last(s)->token_id, tok);
     fixture_free(&f);
 }
+
+// A pass abandoned half way (a fault) leaves a bounded cache as before it: the slots it overwrote
+// in some layers are put back, and the next step is the one a run without the fault computes.
+Test(kvcache, abandon_restores_the_slots, .timeout = 60) {
+    const char *specs[] = {"window:5", "sinks:2,3", "h2o:3,2"};
+    const ModelConfig *c = &gqa;
+    Model m;
+    load(&m, c, 18);
+    const size_t vb = (size_t)c->vocab_size * sizeof(float);
+    for (int k = 0; k < 3; k++) {
+        KvError err = {0};
+        Engine e, ref;
+        cr_assert_eq(engine_init(&e, &m, &err), KV_OK, "%s", err.msg);
+        cr_assert_eq(engine_init(&ref, &m, &err), KV_OK, "%s", err.msg);
+        engine_set_cache_kind(&e, kind_of(specs[k]));
+        engine_set_cache_kind(&ref, kind_of(specs[k]));
+        int tokens[20];
+        ids(tokens, 20, c->vocab_size, 19);
+        for (int len = 4; len <= 15; len++) {
+            engine_step(&e, tokens, len, CACHE_MODE_ON, NULL, NULL);
+            engine_step(&ref, tokens, len, CACHE_MODE_ON, NULL, NULL);
+            kvcache_mark(&e.cache);
+        }
+        // a pass over position 15 that stores garbage in layer 0 only, then stops
+        float junk[2 * 64];
+        for (int i = 0; i < 2 * 64; i++) junk[i] = 1e3f * (float)(i % 7);
+        kvcache_begin(&e.cache, 15, 1);
+        kvcache_store(&e.cache, 0, 15, junk, junk + config_kv_dim(c));
+        kvcache_abandon(&e.cache);
+        cr_assert_eq(kvcache_len(&e.cache), 15);
+        engine_step(&e, tokens, 16, CACHE_MODE_ON, NULL, NULL);
+        engine_step(&ref, tokens, 16, CACHE_MODE_ON, NULL, NULL);
+        cr_assert(memcmp(e.logits, ref.logits, vb) == 0, "%s: the step after an abandoned pass",
+                  specs[k]);
+        engine_free(&e);
+        engine_free(&ref);
+    }
+    model_free(&m);
+}
