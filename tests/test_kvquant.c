@@ -809,7 +809,7 @@ Test(kvprecision, cells_look_like_their_precision, .timeout = 120) {
         const ModelConfig c = tu_config(48, 96, 3, 4, 2, 400, 256, false); // head size 12
         cr_assert_eq(tu_session_open(&m, &t, &s, &c, 7, &err), KV_OK, "%s", err.msg);
         cr_assert_eq(session_set_prompt(&s, "the cat sat on the mat", &err), KV_OK, "%s", err.msg);
-        session_set_kv(&s, kinds[k]);
+        cr_assert_eq(session_set_kv(&s, kinds[k], &err), KV_OK, "%s", err.msg);
         const int steps = kinds[k] == KV_PRECISION_KIVI2 ? 100 : 6;
         for (int i = 0; i < steps; i++)
             cr_assert(session_step(&s));

@@ -159,15 +159,18 @@ static void usage(FILE *f) {
     fputs("usage: kvscope [command] [options]\n"
           "\n"
           "  kvscope                     open the window: default model, first preset\n"
-          "  kvscope run [--prompt TEXT | --preset NAME] [--no-cache] [--size WxH]\n"
+          "  kvscope run [--prompt TEXT | --preset NAME] [--no-cache] [--cache POLICY]\n"
+          "              [--size WxH]\n"
           "              [--theme dark|light] [--fullscreen] [--view sequence|heatmap|layers]\n"
           "              [--steps N] [--speed TOK_S] [--export-dir DIR] [sampler options]\n"
           "                              the same, with options\n"
           "  kvscope generate (--prompt TEXT | --preset NAME) [-n N] [--no-cache]\n"
+          "                   [--cache POLICY]\n"
           "                   [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
           "                   [--trace FILE.csv] [--verify]\n"
           "                              generated text to stdout, a per-step table to stderr\n"
           "  kvscope render (--prompt TEXT | --preset NAME) --steps N [--no-cache]\n"
+          "                 [--cache POLICY]\n"
           "                 [--view sequence|heatmap|layers] [--layer L] [--head H] [--size WxH]\n"
           "                 [--theme dark|light] -o FILE.png|.svg|.pdf [--frames DIR]\n"
           "                 -o FILE.mp4|.webm|.gif [--fps N] [--speed TOK_S]\n"
@@ -187,6 +190,10 @@ static void usage(FILE *f) {
           "common options: --model FILE --tokenizer FILE (default: the shipped model)\n"
           "cache option (run, generate, render): --kv f32|bf16|int8|int4|kivi2|kivi4\n"
           "  the precision the KV cache stores keys and values in (default f32)\n"
+          "cache policies (run, generate, render): --cache full | window:W (the W most recent)\n"
+          "  | sinks:S,W (the first S and the W most recent, past the context) | h2o:H,R (the R\n"
+          "  most recent and H heavy hitters); kvscope generate --cache prints the drift from\n"
+          "  the full cache at the end. A --kv other than f32 takes --cache full only.\n"
           "sampler options (run, generate): --temperature T --top-k K --top-p P --seed S\n"
           "  --temperature 0 is greedy (the most probable token); any T > 0 samples from\n"
           "  softmax(logits / T). --seed S is 1 .. 2^64-1 (default 42): 0 is refused, as\n"
@@ -238,6 +245,13 @@ int cli_main(int argc, char **argv) {
 void app_common_defaults(CommonOptions *o) {
     memset(o, 0, sizeof *o);
     o->sampler = (SamplerSettings){.temperature = 0.0f, .top_p = 0.9f, .top_k = 0, .seed = 42};
+    o->cache = KV_CACHE_DENSE;
+}
+
+KvStatus app_apply_common(Session *s, const CommonOptions *o, KvError *err) {
+    session_set_sampler(s, o->sampler);
+    session_set_mode(s, o->no_cache ? CACHE_MODE_OFF : CACHE_MODE_ON);
+    return session_set_cache(s, o->cache, err);
 }
 
 int app_parse_common(int argc, char **argv, int *i, CommonOptions *o, KvError *err) {
@@ -249,9 +263,9 @@ int app_parse_common(int argc, char **argv, int *i, CommonOptions *o, KvError *e
         o->no_cache = true;
         return 1;
     }
-    static const char *const with_value[] = {"--model", "--tokenizer", "--prompt", "--preset",
-                                             "--temperature", "--top-k", "--top-p", "--seed",
-                                             "--kv"};
+    static const char *const with_value[] = {
+        "--model", "--tokenizer", "--prompt", "--preset", "--temperature", "--top-k",
+        "--top-p", "--seed",      "--kv",     "--cache"};
     size_t k = 0, n = sizeof with_value / sizeof with_value[0];
     while (k < n && strcmp(opt, with_value[k]) != 0)
         k++;
@@ -298,8 +312,12 @@ int app_parse_common(int argc, char **argv, int *i, CommonOptions *o, KvError *e
         o->sampler.seed = seed;
         break;
     }
-    default:
+    case 8:
         if (kv_precision_parse(opt, val, &o->kv, err))
+            return -1;
+        break;
+    default:
+        if (kv_parse_retention(opt, val, &o->cache, err))
             return -1;
     }
     return 1;
@@ -349,6 +367,9 @@ KvStatus app_apply_kv(const CommonOptions *o, Session *s, KvError *err) {
     KvStatus st = kv_precision_check(&s->model->cfg, o->kv, "--kv", err);
     if (st)
         return st;
-    session_set_kv(s, o->kv);
-    return KV_OK;
+    KvCacheKind k = o->cache;
+    k.precision = o->kv;
+    if ((st = kv_kind_combine_check("--kv", "--cache ", k, err)))
+        return st;
+    return session_set_kv(s, o->kv, err);
 }

@@ -6,7 +6,8 @@
 // Engine figures: cached decode and no-cache recompute at several context lengths, their measured
 // time ratio next to the FLOP ratio, prefill throughput, the cost of instrumentation, GFLOP/s
 // against one core's fp32 peak, and a plain C loop implementation of the same decode step (the
-// way llama2.c writes it) as the baseline the engine must beat.
+// way llama2.c writes it) as the baseline the engine must beat; each cache policy's decode at the
+// end of the context and (sinks) past it, and what the drift shadow adds to a session step.
 #include "app/app.h"
 
 #include <math.h>
@@ -279,6 +280,92 @@ static void bench_kinds(const Model *m, const int *tokens, uint64_t *ts) {
         engine_free(&e[k]);
 }
 
+// ----------------------------------------------------------------------------------------------
+// Cache policies: decode at the end of the context and, for sinks, past it; the drift shadow
+
+// Median ns of k cached decode steps at positions pos .. pos+k-1 of e (which holds 0..pos-1).
+static uint64_t time_steps(Engine *e, const int *tokens, int pos, int k, uint64_t *ts) {
+    for (int i = 0; i < k; i++) {
+        uint64_t t0 = bench_ns();
+        engine_forward(e, tokens + pos + i, pos + i, 1, true, NULL, NULL);
+        ts[i] = bench_ns() - t0;
+    }
+    return median(ts, k);
+}
+
+// Median ns of k session steps after the session has taken `warm` steps.
+static uint64_t time_session(Session *s, int warm, int k, uint64_t *ts) {
+    for (int i = 0; i < warm; i++)
+        session_step(s);
+    for (int i = 0; i < k; i++) {
+        uint64_t t0 = bench_ns();
+        session_step(s);
+        ts[i] = bench_ns() - t0;
+    }
+    return median(ts, k);
+}
+
+static void bench_policies(const Model *m, const Tokenizer *tok, uint64_t *ts) {
+    static const char *const specs[] = {"full",       "window:64",   "sinks:4,60", "h2o:32,32",
+                                        "window:128", "sinks:4,124", "h2o:64,64"};
+    const ModelConfig *c = &m->cfg;
+    const int T = c->seq_len, K = 64, PAST = 3 * T; // decode steps timed; a position past T
+    int *tokens = kv_malloc((size_t)(PAST + K + 1) * sizeof(int));
+    uint64_t rng = 11;
+    tokens[0] = TOKEN_BOS;
+    for (int i = 1; i <= PAST + K; i++)
+        tokens[i] = 3 + (int)(kv_rng_u32(&rng) % (uint32_t)(c->vocab_size - 3));
+    KvError err;
+    double full_us = 0;
+    for (size_t k = 0; k < sizeof specs / sizeof *specs; k++) {
+        KvCacheKind kind = KV_CACHE_DENSE;
+        kv_parse_retention("--cache", specs[k], &kind, &err);
+        if (kv_retention_check("--cache", kind, T, &err))
+            continue;
+        Engine e;
+        engine_init(&e, m, &err);
+        engine_set_cache_kind(&e, kind);
+        engine_forward(&e, tokens, 0, T - K, true, NULL, NULL);
+        const uint64_t ns = time_steps(&e, tokens, T - K, K, ts);
+        if (k == 0)
+            full_us = (double)ns / 1e3;
+        printf("bench engine policy=%s positions=%d..%d decode_tok_s=%.0f decode_us=%.1f "
+               "vs_full=%.2f resident_kib=%.0f\n",
+               specs[k], T - K, T - 1, 1e9 / (double)ns, (double)ns / 1e3,
+               full_us / ((double)ns / 1e3), (double)kvcache_bytes_resident(&e.cache) / 1024.0);
+        if (kv_kind_unbounded_positions(kind)) { // on to three contexts, then K more steps
+            for (int p = T; p < PAST; p++)
+                engine_forward(&e, tokens + p, p, 1, true, NULL, NULL);
+            const uint64_t past = time_steps(&e, tokens, PAST, K, ts);
+            printf("bench engine policy=%s positions=%d..%d past_context=1 decode_tok_s=%.0f "
+                   "decode_us=%.1f resident_kib=%.0f\n",
+                   specs[k], PAST, PAST + K - 1, 1e9 / (double)past, (double)past / 1e3,
+                   (double)kvcache_bytes_resident(&e.cache) / 1024.0);
+        }
+        engine_free(&e);
+        fflush(stdout);
+    }
+    // the shadow: a session step under a bounded policy also runs the full f32 reference on the
+    // same tokens (drift); against a session step under full, which runs none
+    const char *const shadowed[] = {"full", "window:64"};
+    uint64_t step_ns[2];
+    for (int k = 0; k < 2; k++) {
+        Session s;
+        session_init(&s, m, tok, &err);
+        session_set_prompt(&s, "Once upon a time", &err);
+        KvCacheKind kind = KV_CACHE_DENSE;
+        kv_parse_retention("--cache", shadowed[k], &kind, &err);
+        session_set_cache(&s, kind, &err);
+        step_ns[k] = time_session(&s, T - K - s.n_prompt, K - 1, ts);
+        session_free(&s);
+    }
+    printf("bench engine shadow=full_f32 positions=%d..%d session_step_full_us=%.1f "
+           "session_step_window64_with_shadow_us=%.1f shadow_cost_pct=%.0f\n",
+           T - K, T - 2, (double)step_ns[0] / 1e3, (double)step_ns[1] / 1e3,
+           100.0 * ((double)step_ns[1] - (double)step_ns[0]) / (double)step_ns[0]);
+    free(tokens);
+}
+
 static int bench_engine(int argc, char **argv, bool kinds_only) {
     CommonOptions o;
     app_common_defaults(&o);
@@ -401,6 +488,8 @@ static int bench_engine(int argc, char **argv, bool kinds_only) {
            ictx, (double)plain / 1e3, (double)eng / 1e3, (double)plain / (double)eng,
            fd / (double)plain, fd / (double)eng, peak > 0 ? 100.0 * fd / (double)eng / peak : 0.0,
            (double)maxd);
+
+    bench_policies(&m, &tok, ts);
 
     free(p.x), free(p.xb), free(p.xb2), free(p.q), free(p.hb), free(p.hb2), free(p.att);
     free(p.logits), free(kc), free(vc), free(attn), free(ts), free(ts2), free(tokens);

@@ -568,7 +568,11 @@ int cmd_run(int argc, char **argv) {
         close_display();
         goto done_session;
     }
-    session_set_mode(&s, o.common.no_cache ? CACHE_MODE_OFF : CACHE_MODE_ON);
+    if (app_apply_common(&s, &o.common, &err)) {
+        status = app_fail(&err);
+        close_display();
+        goto done_session;
+    }
     for (int i = 0; i < o.steps && session_step(&s); i++)
         ;
     if (session_fault(&s, &err)) {

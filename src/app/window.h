@@ -66,6 +66,7 @@ typedef enum {
     ACT_SLOWER,
     ACT_FASTER,
     ACT_CACHE,       // toggle the KV cache
+    ACT_POLICY,      // the cache's retention policy: full, window, sinks, h2o, full, ...
     ACT_PRESET1,
     ACT_PRESET2,
     ACT_PRESET3,

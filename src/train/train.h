@@ -261,4 +261,10 @@ KvStatus eval_run(const char *model_path, const char *tok_path, const char *vali
 // Encodes every document as BOS + bpe_encode(doc) into one stream; caller owns *out (free).
 size_t encode_stream(const Bpe *b, char *const *docs, size_t n_docs, int **out);
 
+// `kvtrain cache` (cache_eval.c): teacher-forced mean NLL per position of each KV cache policy
+// at budgets 64 and 128 on n_tokens of the held-out split of the corpus of `seed`, and the
+// attention each layer puts on position 0; one line each on stdout.
+KvStatus cache_eval_run(const char *model_path, const char *tok_path, int n_tokens, uint64_t seed,
+                        KvError *err);
+
 #endif

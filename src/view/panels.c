@@ -124,6 +124,42 @@ static double section_title(Frame *f, SceneRect r, const char *title, const char
     return r.y + 1.6 * u;
 }
 
+// KL(p_full || p) over the steps so far, as a small line (the last measured steps that fit, a
+// dot where top-1 differed), beside the drift row of the counters.
+static void drift_spark(Frame *f, double x, double y, double w, double h) {
+    const Session *s = f->s;
+    const int n = s->cursor, keep = 48, first = n > keep ? n - keep : 0;
+    double mx = 0;
+    for (int i = first; i < n; i++)
+        if (s->steps[i].drift_measured && s->steps[i].kl_full > mx) mx = s->steps[i].kl_full;
+    if (mx <= 0) return;
+    cairo_t *cr = f->cr;
+    scene_set_rgba(cr, f->th->text_faint);
+    cairo_set_line_width(cr, fmax(1.0, 0.07 * f->u));
+    bool pen = false;
+    for (int i = first; i < n; i++) {
+        const StepRecord *r = &s->steps[i];
+        if (!r->drift_measured) {
+            pen = false;
+            continue;
+        }
+        const double px = x + w * (i - first) / (double)(keep - 1);
+        const double py = y + h - h * r->kl_full / mx;
+        if (pen) cairo_line_to(cr, px, py);
+        else cairo_move_to(cr, px, py);
+        pen = true;
+    }
+    cairo_stroke(cr);
+    scene_set_rgba(cr, f->th->cache_off);
+    for (int i = first; i < n; i++) {
+        const StepRecord *r = &s->steps[i];
+        if (!r->drift_measured || r->top1_agree) continue;
+        cairo_arc(cr, x + w * (i - first) / (double)(keep - 1), y + h - h * r->kl_full / mx,
+                  fmax(1.5, 0.1 * f->u), 0, 2 * M_PI);
+        cairo_fill(cr);
+    }
+}
+
 static void draw_counters(Frame *f, SceneRect r) {
     const Theme *th = f->th;
     const Session *s = f->s;
@@ -148,7 +184,13 @@ static void draw_counters(Frame *f, SceneRect r) {
     } while (0)
 
     bool on = shown_mode(f) == CACHE_MODE_ON;
-    ROW("mode", on ? "KV CACHE" : "NO CACHE", on ? th->cache_on : th->cache_off);
+    // a retention policy: its name with the mode, resident / budget bytes, the drift from full
+    const KvCacheKind kind = rec ? rec->kind : s->cache_kind;
+    const int budget = on ? kv_kind_budget(kind) : 0;
+    char policy[48];
+    kv_retention_name(kind, policy, sizeof policy);
+    snprintf(line, sizeof line, "KV CACHE \xc2\xb7 %s", policy);
+    ROW("mode", on ? (budget ? line : "KV CACHE") : "NO CACHE", on ? th->cache_on : th->cache_off);
     snprintf(line, sizeof line, "%d", s->cursor);
     ROW("step", line, th->text);
     snprintf(line, sizeof line, "%d tokens", s->n_tokens);
@@ -161,12 +203,16 @@ static void draw_counters(Frame *f, SceneRect r) {
                            "FLOP");
         ROW("FLOPs total", v1, th->text);
         kv_format_bytes(v1, sizeof v1, rec->kv_bytes_resident);
-        kv_format_bytes(v2, sizeof v2, config_kv_bytes_per_token(cfg));
-        snprintf(line, sizeof line, "%s \xc2\xb7 %s/token", v1, v2);
-        if (rec->kv != KV_PRECISION_F32) { // resident bytes against what f32 would need
+        if (budget) { // a policy that evicts (f32 only: kv_kind_combine_check)
+            kv_format_bytes(v2, sizeof v2, (uint64_t)budget * config_kv_bytes_per_token(cfg));
+            snprintf(line, sizeof line, "%s / %s budget", v1, v2);
+        } else if (rec->kv != KV_PRECISION_F32) { // resident bytes against what f32 would need
             kv_format_bytes(v2, sizeof v2, rec->kv_bytes_f32);
             snprintf(line, sizeof line, "%s %s \xc2\xb7 f32 %s", v1, kv_precision_name(rec->kv),
                      v2);
+        } else {
+            kv_format_bytes(v2, sizeof v2, config_kv_bytes_per_token(cfg));
+            snprintf(line, sizeof line, "%s \xc2\xb7 %s/token", v1, v2);
         }
         ROW("cache memory", line, th->text);
         double ms = rec->step_ns / 1e6;
@@ -177,11 +223,18 @@ static void draw_counters(Frame *f, SceneRect r) {
         kv_format_number(v1, sizeof v1, saved, KV_NUM_SI, "FLOP");
         snprintf(line, sizeof line, "%s (%.0f%%)", v1, nocache > 0 ? 100 * saved / nocache : 0);
         ROW("saved by the cache", line, saved > 0 ? th->cache_on : th->text);
-        if (rec->max_logit_diff >= 0)
-            snprintf(line, sizeof line, "%.2g", (double)rec->max_logit_diff);
-        else
-            snprintf(line, sizeof line, "not measured");
-        ROW("max logit diff", line, rec->max_logit_diff >= 0 ? th->text : th->text_faint);
+        if (rec->drift_measured) { // against the full f32 cache on the same tokens
+            snprintf(line, sizeof line, "KL %.2g \xc2\xb7 top-1 %s", (double)rec->kl_full,
+                     rec->top1_agree ? "same" : "differs");
+            drift_spark(f, xl + 2.6 * u, y + row_h * 0.15, 3.2 * u, row_h * 0.7);
+            ROW("drift", line, rec->top1_agree ? th->text : th->cache_off);
+        } else {
+            if (rec->max_logit_diff >= 0)
+                snprintf(line, sizeof line, "%.2g", (double)rec->max_logit_diff);
+            else
+                snprintf(line, sizeof line, "not measured");
+            ROW("max logit diff", line, rec->max_logit_diff >= 0 ? th->text : th->text_faint);
+        }
     } else {
         kv_format_bytes(v2, sizeof v2, config_kv_bytes_per_token(cfg));
         snprintf(line, sizeof line, "0 B \xc2\xb7 %s/token", v2);
@@ -381,7 +434,11 @@ void scene_draw_legend(Frame *f) {
     double x = r.x;
     unsigned keys = scene_view(f->v->kind)->legend;
     if (keys & SCENE_LEGEND_BLOCKS) {
+        const StepRecord *last = session_last(f->s);
+        const bool evicts = last && kv_kind_budget(last->kind) > 0;
         for (int st = 0; st < BLOCK_STATES; st++) {
+            if (st == BLOCK_EVICTED && !evicts)
+                continue; // only where a policy evicts
             scene_set_rgba(cr, th->block[st]);
             cairo_rectangle(cr, x, y, sw, sw);
             cairo_fill_preserve(cr);
