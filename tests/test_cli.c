@@ -735,3 +735,39 @@ Test(cli, generate_cache_prints_drift_and_traces_it) {
     tu_run_free(&r);
     files_free(&f);
 }
+
+// A quantized cache with full retention gets the same drift shadow (the full f32 cache on the
+// same tokens): the line at the end and the trace's columns, KL above 0 on some step.
+Test(cli, generate_kv_prints_drift_and_traces_it) {
+    Files f = files_new();
+    char *csv_path = tu_join(f.dir, "t.csv");
+    const char *args[] = {"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt",
+                          "hello there", "-n", "8", "--kv", "int4", "--trace", csv_path, NULL};
+    TuRun r;
+    run(&r, args);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    const char *d = strstr(r.err, "drift cache=full steps=8 kl_mean=");
+    cr_assert_not_null(d, "%s", r.err);
+    cr_assert(strstr(d, "attn_l1_mean=") && strstr(d, " kv=int4\n"), "%s", d);
+    char *csv = (char *)tu_read_file(csv_path, NULL);
+    cr_assert_not_null(csv);
+    const char *p = csv;
+    char *fl[16];
+    int nf = csv_record(&p, fl, 16);
+    for (int i = 0; i < nf; i++) free(fl[i]);
+    double kl_max = 0;
+    for (int k = 0; k < 8; k++) {
+        nf = csv_record(&p, fl, 16);
+        cr_assert_eq(nf, 15);
+        cr_assert_neq(fl[11][0], '\0', "row %d: kl_full empty", k);
+        cr_assert_neq(fl[14][0], '\0', "row %d: attn_l1 empty", k);
+        const double kl = strtod(fl[11], NULL);
+        cr_assert_geq(kl, 0.0);
+        kl_max = kl > kl_max ? kl : kl_max;
+        for (int i = 0; i < nf; i++) free(fl[i]);
+    }
+    cr_assert_gt(kl_max, 0.0, "int4 moved the distribution on some step");
+    free(csv), free(csv_path);
+    tu_run_free(&r);
+    files_free(&f);
+}

@@ -905,3 +905,187 @@ Test(kvprecision, lesson_kv_command) {
     lesson_free(&l);
     tu_session_close(&m, &t, &s);
 }
+
+// ----------------------------------------------------------------------------------------------
+// Precision and retention together: every precision with full retention, f32 with every
+// retention; the other pairs refused with one line that says why.
+
+TestSuite(kvcombine, .fini = tu_leak_check);
+
+static KvCacheKind kind_spec(const char *spec, KvPrecision p) {
+    KvCacheKind k = KV_CACHE_DENSE;
+    KvError err = {0};
+    cr_assert_eq(kv_parse_retention("--cache", spec, &k, &err), KV_OK, "%s", err.msg);
+    k.precision = p;
+    return k;
+}
+
+Test(kvcombine, engine_refuses_each_pair_it_cannot_hold) {
+    static const char *const specs[] = {"full", "window:8", "sinks:2,6", "h2o:4,4"};
+    for (int p = 0; p < KV_PRECISIONS; p++)
+        for (int k = 0; k < 4; k++) {
+            KvError err = {0};
+            const KvStatus st =
+                kv_kind_combine_check("--kv", "--cache ", kind_spec(specs[k], (KvPrecision)p), &err);
+            const bool ok = p == KV_PRECISION_F32 || k == 0;
+            cr_assert_eq(st, ok ? KV_OK : KV_ERR_INPUT, "%s with %s: %s",
+                         kv_precision_name((KvPrecision)p), specs[k], err.msg);
+            if (!ok)
+                cr_assert(strncmp(err.msg, "--kv: ", 6) == 0 && strchr(err.msg, '\n') == NULL,
+                          "%s", err.msg);
+        }
+    KvError err = {0};
+    kv_kind_combine_check("--kv", "--cache ", kind_spec("h2o:8,8", KV_PRECISION_KIVI2), &err);
+    cr_assert_str_eq(err.msg, "--kv: kivi2 cannot be combined with --cache h2o:8,8 (KIVI "
+                              "quantizes keys in groups of 32 consecutive positions, which "
+                              "eviction breaks)");
+    kv_kind_combine_check("--kv", "--cache ", kind_spec("sinks:4,12", KV_PRECISION_INT8), &err);
+    cr_assert(strstr(err.msg, "int8 cannot be combined with --cache sinks:4,12 (sinks rotate"),
+              "%s", err.msg);
+    kv_kind_combine_check("--kv", "--cache ", kind_spec("window:16", KV_PRECISION_BF16), &err);
+    cr_assert(strstr(err.msg, "bf16 cannot be combined with --cache window:16 (a cache that "
+                              "evicts keeps its slots"),
+              "%s", err.msg);
+}
+
+// kv_bad's first line is "kvscope: --kv: "; each refused pair on generate and render.
+Test(kvcombine, command_line_refuses_each_pair, .timeout = 120) {
+    char *model, *tok, *dir = kv_files(8, &model, &tok);
+    static const char *const pairs[][3] = {
+        {"kivi2", "h2o:8,8", "kivi2 cannot be combined with --cache h2o:8,8 (KIVI quantizes"},
+        {"kivi4", "window:16", "kivi4 cannot be combined with --cache window:16 (KIVI"},
+        {"int8", "sinks:4,12", "int8 cannot be combined with --cache sinks:4,12 (sinks rotate"},
+        {"bf16", "window:16", "bf16 cannot be combined with --cache window:16 (a cache that"},
+        {"int4", "h2o:8,8", "int4 cannot be combined with --cache h2o:8,8 (a cache that"},
+    };
+    for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++) {
+        kv_bad((const char *[]){"generate", "--model", model, "--tokenizer", tok, "--prompt", "hi",
+                                "-n", "2", "--kv", pairs[i][0], "--cache", pairs[i][1], NULL},
+               pairs[i][2]);
+        kv_bad((const char *[]){"render", "--cache", pairs[i][1], "--model", model, "--tokenizer",
+                                tok, "--prompt", "hi", "--steps", "2", "--kv", pairs[i][0], "-o",
+                                "never.png", NULL},
+               pairs[i][2]);
+    }
+    // f32 with a policy, and a precision with full, run
+    TuRun r;
+    kv_run(&r, (const char *[]){"generate", "--model", model, "--tokenizer", tok, "--prompt", "hi",
+                                "-n", "4", "--kv", "f32", "--cache", "h2o:2,2", NULL});
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    tu_run_free(&r);
+    kv_run(&r, (const char *[]){"generate", "--model", model, "--tokenizer", tok, "--prompt", "hi",
+                                "-n", "4", "--kv", "kivi2", "--cache", "full", NULL});
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    tu_run_free(&r);
+    free(model), free(tok), tu_rmtree(dir);
+}
+
+// The session refuses the pair whichever is set second, and changes nothing.
+Test(kvcombine, session_refuses_and_keeps_its_kind, .timeout = 60) {
+    Model m;
+    Tokenizer t;
+    Session s;
+    KvError err = {0};
+    const ModelConfig c = tu_config(32, 64, 2, 4, 2, 400, 64, false);
+    cr_assert_eq(tu_session_open(&m, &t, &s, &c, 3, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(session_set_prompt(&s, "the cat sat", &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(session_set_cache(&s, kind_spec("window:8", KV_PRECISION_F32), &err), KV_OK);
+    cr_assert(session_step(&s) && session_step(&s));
+    cr_assert_eq(session_set_kv(&s, KV_PRECISION_INT8, &err), KV_ERR_INPUT);
+    cr_assert_str_eq(err.msg, "--kv: int8 cannot be combined with --cache window:8 (a cache that "
+                              "evicts keeps its slots and their undo history in f32 only)");
+    cr_assert_eq(s.eng.cache.kind.precision, KV_PRECISION_F32);
+    cr_assert_eq(s.cursor, 2, "the refusal kept the steps");
+    cr_assert_eq(session_set_cache(&s, KV_CACHE_DENSE, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(session_set_kv(&s, KV_PRECISION_KIVI2, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(session_set_cache(&s, kind_spec("sinks:2,6", KV_PRECISION_F32), &err),
+                 KV_ERR_INPUT);
+    cr_assert(strstr(err.msg, "--cache: with --kv: kivi2 cannot be combined with sinks:2,6 (KIVI"),
+              "%s", err.msg);
+    cr_assert_eq(s.cache_kind.retention, KV_RETAIN_FULL);
+    cr_assert(session_step(&s));
+    cr_assert_eq(s.eng.cache.kind.retention, KV_RETAIN_FULL);
+    cr_assert_eq(s.eng.cache.kind.precision, KV_PRECISION_KIVI2);
+    tu_session_close(&m, &t, &s);
+}
+
+// A lesson's kv and cache commands are checked together, with the file and line.
+Test(kvcombine, lesson_refuses_with_file_and_line, .timeout = 60) {
+    Model m;
+    Tokenizer t;
+    Session s;
+    KvError err = {0};
+    const ModelConfig c = tu_config(32, 64, 2, 4, 2, 400, 64, false);
+    cr_assert_eq(tu_session_open(&m, &t, &s, &c, 3, &err), KV_OK, "%s", err.msg);
+    Lesson l;
+    cr_assert_eq(kv_lesson(&l, "preset narrative\ncache window:12\nstep 2\nbeat\nkv int8\nbeat\n",
+                           &err),
+                 KV_OK, "%s", err.msg);
+    cr_assert_eq(lesson_check(&l, &m, &t, &err), KV_ERR_INPUT);
+    cr_assert_str_eq(err.msg, "k.lesson:5: kv: int8 cannot be combined with cache window:12 (a "
+                              "cache that evicts keeps its slots and their undo history in f32 "
+                              "only)");
+    lesson_free(&l);
+    cr_assert_eq(kv_lesson(&l, "preset narrative\nkv kivi2\nstep 2\nbeat\ncache h2o:8,8\nbeat\n",
+                           &err),
+                 KV_OK, "%s", err.msg);
+    cr_assert_eq(lesson_check(&l, &m, &t, &err), KV_ERR_INPUT);
+    cr_assert(strstr(err.msg, "k.lesson:5: cache: with kv: kivi2 cannot be combined with h2o:8,8 "
+                              "(KIVI quantizes keys in groups of 32 consecutive positions"),
+              "%s", err.msg);
+    lesson_free(&l);
+    // back to full first, then a precision: checked and played
+    cr_assert_eq(kv_lesson(&l,
+                           "preset narrative\ncache window:12\nstep 2\nbeat\ncache full\nkv int8\n"
+                           "step 2\nbeat\n",
+                           &err),
+                 KV_OK, "%s", err.msg);
+    cr_assert_eq(lesson_check(&l, &m, &t, &err), KV_OK, "%s", err.msg);
+    LessonPlayer p;
+    lesson_player_init(&p, &l, &s);
+    cr_assert_eq(lesson_player_goto(&p, 1, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(s.eng.cache.kind.precision, KV_PRECISION_INT8);
+    cr_assert_eq(s.eng.cache.kind.retention, KV_RETAIN_FULL);
+    lesson_free(&l);
+    tu_session_close(&m, &t, &s);
+}
+
+// A quantized session measures its drift against the shadow (the full f32 cache on the same
+// tokens): the record's numbers are those of an f32 engine run on the tokens here.
+Test(kvcombine, quantized_session_gets_the_drift_shadow, .timeout = 60) {
+    Model m;
+    Tokenizer t;
+    Session s;
+    KvError err = {0};
+    const ModelConfig c = tu_config(32, 64, 2, 4, 2, 400, 64, false);
+    cr_assert_eq(tu_session_open(&m, &t, &s, &c, 3, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(session_set_prompt(&s, "the cat sat on", &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(session_set_kv(&s, KV_PRECISION_INT4, &err), KV_OK, "%s", err.msg);
+    Engine ref;
+    cr_assert_eq(engine_init(&ref, &m, &err), KV_OK, "%s", err.msg);
+    float max_kl = 0;
+    for (int i = 0; i < 6; i++) {
+        cr_assert(session_step(&s));
+        const StepRecord *r = session_last(&s);
+        cr_assert(r->drift_measured, "step %d", i);
+        cr_assert_not_null(r->attn_l1);
+        const int len = r->pos + 1;
+        kvcache_clear(&ref.cache);
+        engine_forward(&ref, s.tokens, 0, len, true, NULL, NULL);
+        float diff = 0;
+        for (int v = 0; v < c.vocab_size; v++) {
+            const float d = fabsf(ref.logits[v] - s.eng.logits[v]);
+            diff = d > diff ? d : diff;
+        }
+        cr_assert_float_eq(r->drift_logit, diff, 1e-6f, "step %d: %g vs %g", i, r->drift_logit,
+                           diff);
+        cr_assert_gt(diff, 0.0f, "int4 moved the logits");
+        max_kl = r->kl_full > max_kl ? r->kl_full : max_kl;
+    }
+    cr_assert_gt(max_kl, 0.0f);
+    DriftSummary d;
+    session_drift(&s, &d);
+    cr_assert_eq(d.measured, 6);
+    engine_free(&ref);
+    tu_session_close(&m, &t, &s);
+}

@@ -507,7 +507,18 @@ KvStatus session_set_kv(Session *s, KvPrecision p, KvError *err) {
     if (p == s->eng.cache.kind.precision)
         return KV_OK;
     session_reset(s); // the history's marks describe the old storage: start the prompt again
-    kvcache_set_precision(&s->eng.cache, p);
+    // the cache may still have the retention of the last step (the session's applies at the
+    // next one): take the session's with p, an empty cache
+    KvCacheKind kind = s->eng.cache.kind;
+    kind.retention = s->cache_kind.retention;
+    kind.window = s->cache_kind.window, kind.sinks = s->cache_kind.sinks;
+    kind.heavy = s->cache_kind.heavy, kind.recent = s->cache_kind.recent;
+    if (kv_kind_equal(kind, s->eng.cache.kind)) {
+        kvcache_set_precision(&s->eng.cache, p);
+    } else {
+        kind.precision = p;
+        engine_set_cache_kind(&s->eng, kind);
+    }
     return KV_OK;
 }
 
