@@ -825,7 +825,7 @@ Test(kvprecision, cells_look_like_their_precision, .timeout = 120) {
             cr_assert(session_step(&s));
         const StepRecord *r = session_last(&s);
         const int len = r->pos + 1;
-        const int q = kinds[k] == KV_PRECISION_F32    ? 0
+        const int q = kinds[k] == KV_PRECISION_F32     ? 0
                       : kinds[k] == KV_PRECISION_KIVI2 ? (len - 32) / 32 * 32
                                                        : len;
         cr_assert_eq(r->kv, kinds[k]);
@@ -935,14 +935,14 @@ Test(kvcombine, engine_refuses_each_pair_it_cannot_hold) {
     for (int p = 0; p < KV_PRECISIONS; p++)
         for (int k = 0; k < 4; k++) {
             KvError err = {0};
-            const KvStatus st =
-                kv_kind_combine_check("--kv", "--cache ", kind_spec(specs[k], (KvPrecision)p), &err);
+            const KvStatus st = kv_kind_combine_check("--kv", "--cache ",
+                                                      kind_spec(specs[k], (KvPrecision)p), &err);
             const bool ok = p == KV_PRECISION_F32 || k == 0;
             cr_assert_eq(st, ok ? KV_OK : KV_ERR_INPUT, "%s with %s: %s",
                          kv_precision_name((KvPrecision)p), specs[k], err.msg);
             if (!ok)
-                cr_assert(strncmp(err.msg, "--kv: ", 6) == 0 && strchr(err.msg, '\n') == NULL,
-                          "%s", err.msg);
+                cr_assert(strncmp(err.msg, "--kv: ", 6) == 0 && strchr(err.msg, '\n') == NULL, "%s",
+                          err.msg);
         }
     KvError err = {0};
     kv_kind_combine_check("--kv", "--cache ", kind_spec("h2o:8,8", KV_PRECISION_KIVI2), &err);
@@ -1028,17 +1028,17 @@ Test(kvcombine, lesson_refuses_with_file_and_line, .timeout = 60) {
     const ModelConfig c = tu_config(32, 64, 2, 4, 2, 400, 64, false);
     cr_assert_eq(tu_session_open(&m, &t, &s, &c, 3, &err), KV_OK, "%s", err.msg);
     Lesson l;
-    cr_assert_eq(kv_lesson(&l, "preset narrative\ncache window:12\nstep 2\nbeat\nkv int8\nbeat\n",
-                           &err),
-                 KV_OK, "%s", err.msg);
+    cr_assert_eq(
+        kv_lesson(&l, "preset narrative\ncache window:12\nstep 2\nbeat\nkv int8\nbeat\n", &err),
+        KV_OK, "%s", err.msg);
     cr_assert_eq(lesson_check(&l, &m, &t, &err), KV_ERR_INPUT);
     cr_assert_str_eq(err.msg, "k.lesson:5: kv: int8 cannot be combined with cache window:12 (a "
                               "cache that evicts keeps its slots and their undo history in f32 "
                               "only)");
     lesson_free(&l);
-    cr_assert_eq(kv_lesson(&l, "preset narrative\nkv kivi2\nstep 2\nbeat\ncache h2o:8,8\nbeat\n",
-                           &err),
-                 KV_OK, "%s", err.msg);
+    cr_assert_eq(
+        kv_lesson(&l, "preset narrative\nkv kivi2\nstep 2\nbeat\ncache h2o:8,8\nbeat\n", &err),
+        KV_OK, "%s", err.msg);
     cr_assert_eq(lesson_check(&l, &m, &t, &err), KV_ERR_INPUT);
     cr_assert(strstr(err.msg, "k.lesson:5: cache: with kv: kivi2 cannot be combined with h2o:8,8 "
                               "(KIVI quantizes keys in groups of 32 consecutive positions"),

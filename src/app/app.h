@@ -79,7 +79,7 @@ typedef struct {
     const char *preset;            // the preset's name when --preset was given
     SamplerSettings sampler;
     bool no_cache;
-    KvPrecision kv; // --kv: precision of the cache's keys and values (default f32)
+    KvPrecision kv;    // --kv: precision of the cache's keys and values (default f32)
     KvCacheKind cache; // --cache full|window:W|sinks:S,W|h2o:H,R (default full)
 } CommonOptions;
 

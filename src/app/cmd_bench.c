@@ -212,8 +212,9 @@ static void bench_contexts(Engine *e, const int *tokens, uint64_t *ts, uint64_t 
 }
 
 // Decode with each precision of the cache (--kv), interleaved round by round so that every kind
-// sees the same machine: tok/s over the 32 steps before each context, the cost against f32 (dequantization: kvcache_head gives attention
-// each kv head's rows as floats) and the bytes a step moves (weights, plus the cache's bytes
+// sees the same machine: tok/s over the 32 steps before each context, the cost against f32
+// (dequantization: kvcache_head gives attention each kv head's rows as floats) and the bytes a
+// step moves (weights, plus the cache's bytes
 // attention read and the step stored, as the forward pass counts them from the cache's storage).
 static void bench_kinds(const Model *m, const int *tokens, uint64_t *ts) {
     const ModelConfig *c = &m->cfg;

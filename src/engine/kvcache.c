@@ -300,8 +300,7 @@ KvStatus kv_kind_combine_check(const char *what, const char *cache_word, KvCache
         why = "a cache that evicts keeps its slots and their undo history in f32 only";
     char name[64];
     return kv_error(err, KV_ERR_INPUT, "%s: %s cannot be combined with %s%s (%s)", what,
-                    kv_precision_name(p), cache_word, kv_retention_name(k, name, sizeof name),
-                    why);
+                    kv_precision_name(p), cache_word, kv_retention_name(k, name, sizeof name), why);
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -992,8 +991,8 @@ size_t kvcache_bytes_per_position(const KvCache *kc) {
 }
 
 size_t kvcache_bytes_resident_f32(const KvCache *kc) {
-    return (size_t)kvcache_resident_positions(kc) * 2 * (size_t)kc->n_layers * (size_t)kc->n_kv_heads *
-           (size_t)kc->head_size * sizeof(float);
+    return (size_t)kvcache_resident_positions(kc) * 2 * (size_t)kc->n_layers *
+           (size_t)kc->n_kv_heads * (size_t)kc->head_size * sizeof(float);
 }
 
 size_t kvcache_bytes_resident(const KvCache *kc) {
