@@ -1,9 +1,11 @@
 # kvscope — one non-recursive Makefile.
 #
 #   make run          set up, build, open the window on the shipped model
-#   make test         set up, build, run the whole suite (plain, then ASan+UBSan)
+#   make test         set up, build, run the whole suite (plain, then ASan+UBSan), then every
+#                     fuzz target for 15 s (when clang has libFuzzer)
 #   make bench        kvscope bench (engine and render figures)
 #   make model        rebuild the shipped model from the repository (corpus -> BPE -> training)
+#   make fuzz         libFuzzer over every target (FUZZ_SECONDS each, FUZZ_TARGETS)
 #   make SANITIZE=1   a build with AddressSanitizer and UndefinedBehaviorSanitizer (in build/san)
 #   make install      PREFIX=/usr/local DESTDIR=
 #
@@ -95,6 +97,8 @@ run: setup $(KVSCOPE)
 test: setup
 	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory check SANITIZE=1
+	@if $(HAVE_LIBFUZZER); then $(MAKE) --no-print-directory fuzz FUZZ_SECONDS=15; \
+	else echo "make test: clang with libFuzzer not found: the short fuzz run is skipped"; fi
 
 # The layers, checked by the link: an empty program linked against every object of a layer (whole
 # archive) and only the libraries that layer may use fails to link when an object needs more.
@@ -123,15 +127,36 @@ bench: setup $(KVSCOPE)
 model: setup $(KVTRAIN)
 	bash scripts/make_model.sh $(abspath $(KVTRAIN))
 
-# libFuzzer over the loaders and parsers (tests/fuzz); FUZZ_SECONDS bounds the run.
+# libFuzzer over the loaders, parsers, a fuzzed model through the sampler and the lesson
+# player (tests/fuzz). Undefined behaviour is fatal, like every sanitizer report. `make fuzz`
+# runs every target for FUZZ_SECONDS each, one after the other (FUZZ_TARGETS picks some); a
+# target's corpus grows in build/fuzz/corpus/NAME from the committed seeds in
+# tests/fuzz/corpus/NAME. FUZZ_TIMEOUT is the budget of one input, in seconds.
 FUZZ_SECONDS ?= 60
-fuzz:
-	@mkdir -p build/fuzz/corpus
-	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -Itests \
-	    -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(PKG_CFLAGS) \
-	    -o build/fuzz/kvscope-fuzz tests/fuzz/fuzz_main.c $(filter-out tests/util/main.c,$(wildcard tests/util/*.c)) \
+FUZZ_TIMEOUT ?= 10
+FUZZ_TARGETS ?= model tokenizer prompt lesson run player
+FUZZ_BIN := build/fuzz/kvscope-fuzz
+# true when clang can link a libFuzzer binary (checked only by the recipes that need it)
+HAVE_LIBFUZZER = echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }' | \
+    clang -x c -fsanitize=fuzzer -o /dev/null - >/dev/null 2>&1
+
+$(FUZZ_BIN): tests/fuzz/fuzz_main.c $(wildcard tests/util/*.c tests/util/*.h) $(CORE_SRC) $(VIEW_SRC) \
+             $(wildcard src/*/*.h)
+	@mkdir -p $(@D)
+	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	    -Isrc -Itests -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(PKG_CFLAGS) \
+	    -o $@ tests/fuzz/fuzz_main.c $(filter-out tests/util/main.c,$(wildcard tests/util/*.c)) \
 	    $(CORE_SRC) $(VIEW_SRC) $(PKG_LIBS) -lm -lpthread
-	./build/fuzz/kvscope-fuzz -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus
+
+fuzz: $(FUZZ_BIN)
+	@for t in $(FUZZ_TARGETS); do \
+	    mkdir -p build/fuzz/corpus/$$t build/fuzz/artifacts/$$t; \
+	    echo "fuzz $$t: $(FUZZ_SECONDS) s"; \
+	    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	    ./$(FUZZ_BIN) --target=$$t -max_total_time=$(FUZZ_SECONDS) -timeout=$(FUZZ_TIMEOUT) \
+	        -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=build/fuzz/artifacts/$$t/ \
+	        build/fuzz/corpus/$$t tests/fuzz/corpus/$$t || exit 1; \
+	done
 
 install: $(KVSCOPE)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/kvscope/models \

@@ -310,7 +310,7 @@ static void window_wait(Ctx *c, pid_t kpid, pid_t xpid, const char *klog) {
 
 TestSuite(e2e, .fini = tu_leak_check);
 
-Test(e2e, window_in_xvfb, .timeout = 60) {
+Test(e2e, window_in_xvfb, .timeout = 240) {
     const char *bin = tu_kvscope_bin();
     if (!bin)
         cr_skip_test("KVSCOPE_BIN is not set");
@@ -395,6 +395,33 @@ Test(e2e, window_in_xvfb, .timeout = 60) {
     }
     cr_assert(png == 1 && svg == 1, "E exported one PNG and one SVG (%d, %d)", png, svg);
 
+    // Shift+E records what the window shows; a step while recording; again finishes the MP4
+    Shot s6, s7;
+    keys(&c, "shift+e");
+    settle(&c, &s5, &s6, "recording");
+    keys(&c, "space");
+    settle(&c, &s6, &s7, "recording-step");
+    keys(&c, "shift+e");
+    char mp4[1200] = "";
+    for (uint64_t end = kv_now_ns() + 20ull * 1000000000ull; kv_now_ns() < end && !mp4[0];
+         nap_ms(40)) {
+        DIR *dir = opendir(exports);
+        for (struct dirent *e; dir && (e = readdir(dir));) {
+            size_t n = strlen(e->d_name);
+            if (n > 4 && strcmp(e->d_name + n - 4, ".mp4") == 0)
+                snprintf(mp4, sizeof mp4, "%s/%s", exports, e->d_name);
+        }
+        if (dir)
+            closedir(dir);
+    }
+    cr_assert(mp4[0], "Shift+E, a step and Shift+E again recorded an MP4 into exports/");
+    size_t mp4_len = 0;
+    unsigned char *head = tu_read_file(mp4, &mp4_len);
+    cr_assert(head && mp4_len > 1000 && memcmp(head + 4, "ftyp", 4) == 0,
+              "%s is an MP4 (%zu bytes)", mp4, mp4_len);
+    free(head);
+    free(s6.px), free(s7.px);
+
     keys(&c, "q");
     int st = wait_ms(kpid, 5000);
     if (st < 0)
@@ -414,7 +441,7 @@ Test(e2e, window_in_xvfb, .timeout = 60) {
 
 // `kvscope lesson FILE`: the first shipped lesson in the window; Right shows the next beat (the
 // prefill runs), Left brings back the first beat's picture, Q quits with status 0.
-Test(e2e, lesson_in_xvfb, .timeout = 60) {
+Test(e2e, lesson_in_xvfb, .timeout = 240) {
     const char *bin = tu_kvscope_bin();
     if (!bin)
         cr_skip_test("KVSCOPE_BIN is not set");

@@ -386,7 +386,7 @@ Test(export, cli_render_writes_and_fails_cleanly, .timeout = 120) {
         free(out);
     }
     const char *bad[][3] = {
-        {"x.gif", NULL, NULL},        {"no/dir/x.png", NULL, NULL},
+        {"x.bmp", NULL, NULL},        {"no/dir/x.png", NULL, NULL},
         {"x.png", "--size", "10x10"}, {"x.png", "--size", "big"},
         {"x.png", "--view", "side"},  {"x.png", "--theme", "pink"},
         {"x.png", "--layer", "9"},    {"x.png", "--head", "0"},

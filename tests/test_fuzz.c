@@ -150,3 +150,42 @@ Test(fuzz, lessons) {
         free(seed);
     }
 }
+
+// The two targets that run things, on random inputs (fixed seeds): a model built from bytes run
+// through the sampler, and lessons played. Both must see every outcome the bytes can lead to.
+Test(fuzz, models_run_through_the_sampler) {
+    uint64_t s = 4242;
+    uint8_t buf[160];
+    int verdicts[3] = {0};
+    for (int i = 0; i < 1500; i++) {
+        size_t len = 12 + rnd(&s, sizeof buf - 12);
+        for (size_t k = 0; k < len; k++)
+            buf[k] = (uint8_t)rnd(&s, 256);
+        if (i % 3 == 0)
+            buf[8] = (uint8_t)(40 + rnd(&s, 8)); // gains near 1: models that run
+        FuzzVerdict v = fuzz_run(buf, len);
+        cr_assert_neq(v, FUZZ_BAD, "input %d: a step that neither worked nor stopped cleanly", i);
+        verdicts[v]++;
+    }
+    cr_assert_gt(verdicts[FUZZ_ACCEPTED], 100, "few models ran");
+    cr_assert_gt(verdicts[FUZZ_REFUSED], 100, "few models were refused or overflowed");
+}
+
+Test(fuzz, lessons_played) {
+    static const char *const files[] = {"tests/fuzz/corpus/player/mixed.lesson",
+                                        "lessons/01-one-token-at-a-time.lesson"};
+    for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+        size_t n;
+        uint8_t *seed = tu_read_file(files[f], &n);
+        cr_assert_not_null(seed, "%s", files[f]);
+        cr_assert_eq(fuzz_player(seed, n), FUZZ_ACCEPTED, "%s plays", files[f]);
+        uint8_t *buf = malloc(n + 64);
+        uint64_t s = 0x91a7;
+        for (int i = 0; i < 150; i++) {
+            size_t len = mutate(seed, n, buf, n + 64, &s, 0);
+            cr_assert_neq(fuzz_player(buf, len), FUZZ_BAD, "%s mutant %d", files[f], i);
+        }
+        free(buf);
+        free(seed);
+    }
+}

@@ -8,6 +8,8 @@
 #include <cairo.h>
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -334,4 +336,247 @@ Test(video, failed_write_leaves_nothing, .timeout = 60) {
     cr_assert_eq(files_in(dir), 0, "nothing is left");
     free(path);
     tu_rmtree(dir);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Clips of a session (clip.c): the run's frames, timing, and first and last pictures equal to
+// the PNG export of the same states
+
+// The PNG export of s at rest, as 0x00RRGGBB words.
+static uint32_t *png_of(const Session *s, const View *v, int w, int h) {
+    unsigned char *data;
+    size_t len;
+    KvError err = {0};
+    cr_assert_eq(export_render(s, v, w, h, 1.0, EXPORT_PNG, &data, &len, &err), KV_OK, "%s",
+                 err.msg);
+    char path[] = "/tmp/kvscope-video-png-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, data, len), (ssize_t)len);
+    close(fd);
+    free(data);
+    cairo_surface_t *png = cairo_image_surface_create_from_png(path);
+    unlink(path);
+    cr_assert_eq(cairo_surface_status(png), CAIRO_STATUS_SUCCESS);
+    uint32_t *px = malloc((size_t)w * h * 4);
+    const unsigned char *d = cairo_image_surface_get_data(png);
+    int stride = cairo_image_surface_get_stride(png);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            px[(size_t)y * w + x] = *(const uint32_t *)(d + (size_t)y * stride + 4 * x) & 0xFFFFFF;
+    cairo_surface_destroy(png);
+    return px;
+}
+
+static double px_error(const uint32_t *a, const uint32_t *b, int w, int h) {
+    double sum = 0;
+    for (size_t i = 0; i < (size_t)w * h; i++)
+        for (int k = 0; k < 24; k += 8)
+            sum += abs((int)(a[i] >> k & 255) - (int)(b[i] >> k & 255));
+    return sum / (3.0 * w * h);
+}
+
+static void clip_of_run(const char *ext, double tolerance) {
+    Model m;
+    Tokenizer t;
+    Session s;
+    KvError err = {0};
+    ModelConfig c = tu_config(32, 64, 2, 4, 2, 400, 64, false);
+    cr_assert_eq(tu_session_open(&m, &t, &s, &c, 9, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(session_set_prompt(&s, "once upon a time", &err), KV_OK, "%s", err.msg);
+    View v;
+    view_init(&v);
+    const int w = 640, h = 360, steps = 3;
+    ExportClipOptions o = {.w = w, .h = h, .fps = 10, .tok_s = 2.0, .hold_start = 0.5,
+                           .hold_end = 1.0};
+    uint32_t *want_first = png_of(&s, &v, w, h);
+    char *dir = tu_tmpdir();
+    char name[32];
+    snprintf(name, sizeof name, "run.%s", ext);
+    char *path = tu_join(dir, name);
+    int done = 0;
+    cr_assert_eq(export_clip_run(&s, &v, steps, &o, path, &done, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(done, steps);
+    cr_assert_eq(s.cursor, steps, "the session is left after the steps");
+    uint32_t *want_last = png_of(&s, &v, w, h);
+    Decoded d;
+    decode(path, &d);
+    // 0.5 s held + 3 steps of 0.5 s + 1 s held, at 10 frames a second
+    const int frames = 5 + steps * 5 + 10;
+    cr_assert_eq(d.frames, frames, "%s: %d frames, want %d", ext, d.frames, frames);
+    cr_assert_eq(d.w, w);
+    cr_assert_eq(d.h, h);
+    cr_assert_float_eq(d.duration, frames / 10.0, 0.021, "%s: %.3f s", ext, d.duration);
+    double e0 = px_error(d.first, want_first, w, h), e1 = px_error(d.last, want_last, w, h);
+    double cross = px_error(d.last, want_first, w, h);
+    fprintf(stderr, "video: %s run: first frame vs PNG %.2f, last %.2f (last vs first PNG %.2f)\n",
+            ext, e0, e1, cross);
+    cr_assert_lt(e0, tolerance, "%s: first frame vs the PNG export: %.2f", ext, e0);
+    cr_assert_lt(e1, tolerance, "%s: last frame vs the PNG export: %.2f", ext, e1);
+    cr_assert_gt(cross, e1, "%s: the last frame shows the steps", ext);
+    free(d.first), free(d.last), free(want_first), free(want_last);
+    free(path);
+    tu_rmtree(dir);
+    tu_session_close(&m, &t, &s);
+}
+
+Test(video, run_as_mp4, .timeout = 120) {
+    if (!export_video_available(EXPORT_VIDEO_MP4))
+        cr_skip_test("no libx264 in this FFmpeg");
+    clip_of_run("mp4", 2.5);
+}
+
+Test(video, run_as_gif_two_passes, .timeout = 120) {
+    clip_of_run("gif", 3.0);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Through the command line: render -o FILE.mp4, lesson --video, bad names, and a signal
+
+typedef struct {
+    char *dir, *model, *tok;
+} Files;
+
+static Files files_new(void) {
+    if (!tu_kvscope_bin())
+        cr_skip_test("KVSCOPE_BIN not set");
+    Files f = {tu_tmpdir(), NULL, NULL};
+    f.model = tu_join(f.dir, "model.bin");
+    f.tok = tu_join(f.dir, "tok.bin");
+    ModelConfig c = tu_config(32, 64, 2, 4, 2, 400, 64, false);
+    KvError err = {0};
+    cr_assert_eq(tu_write_random_checkpoint(f.model, &c, 5, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(tu_write_tokenizer(f.tok, 400, &err), KV_OK, "%s", err.msg);
+    return f;
+}
+
+static void files_free(Files *f) {
+    free(f->model), free(f->tok);
+    tu_rmtree(f->dir);
+}
+
+static void run_kvscope(TuRun *r, const char *const *args) {
+    char *argv[64];
+    int n = 0;
+    argv[n++] = (char *)tu_kvscope_bin();
+    for (int i = 0; args[i] && n < 63; i++)
+        argv[n++] = (char *)args[i];
+    argv[n] = NULL;
+    cr_assert(tu_run(argv, 120, r));
+}
+
+Test(video, render_command_writes_the_run, .timeout = 180) {
+    if (!export_video_available(EXPORT_VIDEO_MP4))
+        cr_skip_test("no libx264 in this FFmpeg");
+    Files f = files_new();
+    char *out = tu_join(f.dir, "run.mp4");
+    TuRun r;
+    run_kvscope(&r, (const char *[]){"render", "--model", f.model, "--tokenizer", f.tok,
+                                     "--prompt", "once upon", "--steps", "2", "--size",
+                                     "640x360", "--speed", "4", "-o", out, NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    tu_run_free(&r);
+    Decoded d;
+    decode(out, &d);
+    // 1 s of the prompt, 2 steps of 0.25 s, 2 s of the last picture, at 30 frames a second
+    cr_assert_eq(d.frames, 105, "%d frames", d.frames);
+    cr_assert(d.w == 640 && d.h == 360);
+    free(d.first), free(d.last), free(out);
+    files_free(&f);
+}
+
+Test(video, lesson_command_writes_the_beats, .timeout = 180) {
+    Files f = files_new();
+    char *lesson = tu_join(f.dir, "two.lesson"), *out = tu_join(f.dir, "two.gif");
+    const char *text = "prompt once upon\nstep 2\ncaption A\ntext B.\nbeat\n"
+                       "step 1\ncaption C\ntext D.\nbeat\n";
+    cr_assert(tu_write_file(lesson, text, strlen(text)));
+    TuRun r;
+    run_kvscope(&r, (const char *[]){"lesson", lesson, "--model", f.model, "--tokenizer", f.tok,
+                                     "--size", "640x360", "--fps", "10", "--video", out, NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    tu_run_free(&r);
+    Decoded d;
+    decode(out, &d);
+    // each beat: its step's 0.25 s, then 2.5 s + 3 caption characters / 18 per second
+    int want = (int)llround(2 * (0.25 + 2.5 + 3.0 / 18.0) * 10);
+    cr_assert_eq(d.frames, want, "%d frames, want %d", d.frames, want);
+    free(d.first), free(d.last), free(out), free(lesson);
+    files_free(&f);
+}
+
+Test(video, bad_video_outputs, .timeout = 60) {
+    Files f = files_new();
+    char *odd = tu_join(f.dir, "odd.mp4"), *avi = tu_join(f.dir, "x.avi");
+    char *missing = tu_join(f.dir, "no/such/x.webm"), *frames = tu_join(f.dir, "frames");
+    struct {
+        const char *args[20];
+        const char *says;
+    } bad[] = {
+        {{"render", "--prompt", "a", "--steps", "1", "--size", "641x360", "-o", odd, NULL},
+         "even width"},
+        {{"render", "--prompt", "a", "--steps", "1", "-o", avi, NULL}, "unknown file type"},
+        {{"render", "--prompt", "a", "--steps", "1", "-o", missing, NULL}, missing},
+        {{"render", "--prompt", "a", "--steps", "1", "--fps", "0", "-o", odd, NULL}, "--fps"},
+        {{"render", "--prompt", "a", "--steps", "1", "--speed", "50", "-o", odd, NULL},
+         "--speed"},
+        {{"render", "--prompt", "a", "--steps", "1", "--frames", frames, "-o", odd, NULL},
+         "not a video"},
+        {{"lesson", "x.lesson", "--video", avi, NULL}, "not a video name"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *args[32];
+        int n = 0;
+        for (int k = 0; bad[i].args[k]; k++)
+            args[n++] = bad[i].args[k];
+        args[n++] = "--model", args[n++] = f.model, args[n++] = "--tokenizer", args[n++] = f.tok;
+        args[n] = NULL;
+        TuRun r;
+        run_kvscope(&r, args);
+        cr_assert_eq(r.status, 2, "case %zu: status %d: %s", i, r.status, r.err);
+        cr_assert_eq(tu_count_lines(r.err), 1, "case %zu: %s", i, r.err);
+        cr_assert(strncmp(r.err, "kvscope: ", 9) == 0 && strstr(r.err, bad[i].says),
+                  "case %zu: \"%s\" lacks \"%s\"", i, r.err, bad[i].says);
+        tu_run_free(&r);
+    }
+    cr_assert_eq(files_in(f.dir), 2, "only the model and tokenizer are there");
+    free(odd), free(avi), free(missing), free(frames);
+    files_free(&f);
+}
+
+// Ctrl+C while a video is written: the temporary goes, nothing else is left.
+Test(video, interrupted_export_leaves_nothing, .timeout = 180) {
+    Files f = files_new();
+    char *out = tu_join(f.dir, "long.gif");
+    char *argv[] = {(char *)tu_kvscope_bin(), "render", "--model", f.model, "--tokenizer", f.tok,
+                    "--prompt", "once upon", "--steps", "40", "--size", "1280x720", "-o", out,
+                    NULL};
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1), dup2(null, 2);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    bool seen = false; // wait for the temporary (a condition, not a time), then interrupt
+    for (int k = 0; k < 60000 && !seen; k++) {
+        DIR *d = opendir(f.dir);
+        for (struct dirent *e; d && (e = readdir(d));)
+            seen |= strstr(e->d_name, ".tmp-") != NULL;
+        if (d)
+            closedir(d);
+        int st;
+        cr_assert_neq(waitpid(pid, &st, WNOHANG), pid, "finished before a temporary appeared");
+        if (!seen)
+            nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+    cr_assert(seen, "no temporary appeared");
+    kill(pid, SIGINT);
+    int st = 0;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGINT, "status %d", st);
+    cr_assert_eq(files_in(f.dir), 2, "the temporary was removed and no clip written");
+    free(out);
+    files_free(&f);
 }

@@ -31,6 +31,11 @@ int window_play_lesson(struct LessonPlayer *player, int width, int height, int t
 // Figures of `kvscope bench render` (cmd_render.c); `bench` with no argument runs all.
 int bench_render(int argc, char **argv);
 
+// A progress bar for long exports (ExportClipOptions.progress; ctx names the file): on stderr,
+// only when it is a terminal and the export has run for a second. app_progress_end ends its line.
+void app_progress(void *what, int64_t done, int64_t total);
+void app_progress_end(void);
+
 // Prints "kvscope: <msg>" for err and returns its code as the exit status.
 int app_fail(const KvError *err);
 // "kvscope: stdout: <strerror(errno)>" after a failed write or flush of stdout; returns 1.

@@ -1,6 +1,7 @@
 // cli.c — command dispatch and what the commands share: option values, default model paths,
 // presets, error reporting. The commands themselves live in cmd_*.c and window.c.
 #include "app/app.h"
+#include "export/export.h"
 
 #include <errno.h>
 #include <libgen.h>
@@ -41,6 +42,7 @@ int app_fail_stdout(void) {
 int app_finish_stdout(int status) {
     errno = 0;
     bool failed = fflush(stdout) != 0 || ferror(stdout);
+    failed = fclose(stdout) != 0 || failed; // the close reports what a delayed write met
     if (failed && status == 0)
         return app_fail_stdout();
     return status;
@@ -171,9 +173,12 @@ static void usage(FILE *f) {
           "                 [--cache POLICY]\n"
           "                 [--view sequence|heatmap|layers] [--layer L] [--head H] [--size WxH]\n"
           "                 [--theme dark|light] -o FILE.png|.svg|.pdf [--frames DIR]\n"
-          "  kvscope lesson FILE [--pdf DECK.pdf] [--frames DIR] [--size WxH]\n"
-          "                 [--theme dark|light] [--fullscreen] [--check]\n"
-          "                              a lesson in the window, or as a deck and frames\n"
+          "                 -o FILE.mp4|.webm|.gif [--fps N] [--speed TOK_S]\n"
+          "                              a picture, or the run animated as a video\n"
+          "  kvscope lesson FILE [--pdf DECK.pdf] [--frames DIR] [--video FILE.mp4]\n"
+          "                 [--fps N] [--speed TOK_S] [--size WxH] [--theme dark|light]\n"
+          "                 [--fullscreen] [--check]\n"
+          "                              a lesson in the window, or as a deck, frames, video\n"
           "  kvscope info [--heads]      model configuration, parameters, KV bytes per token\n"
           "  kvscope info --project [LENGTH]\n"
           "                              this model's and published models' KV cache bytes\n"
@@ -194,6 +199,14 @@ static void usage(FILE *f) {
           "presets: narrative, code, fact\n"
           "kvscope COMMAND --help prints this page.\n",
           f);
+    // what this build's FFmpeg libraries can write
+    fputs("video formats in this build:", f);
+    int n = 0;
+    const char *names[] = {"mp4 (H.264)", "webm (VP9)", "gif (one palette per clip)"};
+    for (int k = 0; k < EXPORT_VIDEO_KINDS; k++)
+        if (export_video_available((ExportVideoKind)k))
+            fprintf(f, "%s %s", n++ ? "," : "", names[k]);
+    fputs(n ? "\n" : " none\n", f);
 }
 
 int cli_main(int argc, char **argv) {
@@ -302,4 +315,37 @@ int app_parse_common(int argc, char **argv, int *i, CommonOptions *o, KvError *e
             return -1;
     }
     return 1;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Progress of long exports: a bar on stderr, only on a terminal and only once an export has run
+// for a second (short ones print nothing; logs and pipes get no bar).
+
+static struct {
+    uint64_t t0;
+    bool shown;
+} progress;
+
+void app_progress(void *what, int64_t done, int64_t total) {
+    uint64_t now = kv_now_ns();
+    if (done <= 1 || progress.t0 == 0) {
+        progress.t0 = now;
+        progress.shown = false;
+    }
+    if (!isatty(2) || now - progress.t0 < 1000000000ull || total <= 0)
+        return;
+    const int width = 30;
+    int filled = (int)(width * done / total);
+    double secs = (now - progress.t0) / 1e9, eta = done > 0 ? secs * (total - done) / done : 0;
+    fprintf(stderr, "\rkvscope: %s [%.*s%*s] %3d%% %lld/%lld frames, %.0f s left ",
+            (const char *)what, filled, "##############################", width - filled, "",
+            (int)(100 * done / total), (long long)done, (long long)total, eta);
+    progress.shown = true;
+}
+
+void app_progress_end(void) {
+    if (progress.shown)
+        fputc('\n', stderr);
+    progress.t0 = 0;
+    progress.shown = false;
 }

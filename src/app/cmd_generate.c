@@ -87,6 +87,13 @@ int cmd_generate(int argc, char **argv) {
     }
     if (!o.prompt)
         return app_usage_error("generate", "needs --prompt TEXT or --preset NAME");
+    // the trace's path is checked before the run, not after it: a CSV name, a folder that can be
+    // written, and not the model or tokenizer the run reads
+    static const char *const csv[] = {"csv", NULL};
+    const char *inputs[] = {o.model ? o.model : app_default_model(),
+                            o.tokenizer ? o.tokenizer : app_default_tokenizer(), NULL};
+    if (trace_path && kv_check_output(trace_path, csv, inputs, &err))
+        return app_fail(&err);
 
     Model model;
     Tokenizer tok;

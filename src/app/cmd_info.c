@@ -41,16 +41,30 @@ static int info_heads(const Model *m, const Tokenizer *t, KvError *err) {
     for (int i = 0; i < half; i++)
         tokens[1 + i] = tokens[1 + half + i] =
             lo + (int)(kv_rng_u32(&rng) % (uint32_t)(c->vocab_size - lo));
+    for (int i = 0; i < NH; i++) // a context too short for a probe: no induction to score
+        sc[i] = (HeadScore){0.0f, -1.0f};
     if (half > 0)
         heads_score(&e, tokens, 1 + 2 * half, sc);
-    for (int k = 1; k < n_sets; k++) {
-        int n = 0;
-        if (tokenizer_encode(t, app_preset(names[k])->prompt, true, false, tokens, c->seq_len, &n,
-                             err)) {
+    for (int k = 1; k < n_sets && !engine_fault(&e, err); k++) {
+        // a preset longer than the context is scored on the part that fits
+        const char *prompt = app_preset(names[k])->prompt;
+        int cap = (int)strlen(prompt) + 3, n = 0;
+        int *ids = kv_malloc((size_t)cap * sizeof(int));
+        KvStatus st = tokenizer_encode(t, prompt, true, false, ids, cap, &n, err);
+        if (!st) {
+            n = n < c->seq_len ? n : c->seq_len;
+            memcpy(tokens, ids, (size_t)n * sizeof(int));
+        }
+        free(ids);
+        if (st) {
             free(tokens), free(sc), engine_free(&e);
             return app_fail(err);
         }
         heads_score(&e, tokens, n, sc + (size_t)k * NH);
+    }
+    if (engine_fault(&e, err)) { // a model that overflows has no attention to show
+        free(tokens), free(sc), engine_free(&e);
+        return app_fail(err);
     }
     printf("%-6s %-5s", "layer", "head");
     for (int k = 0; k < n_sets; k++)
@@ -156,7 +170,7 @@ static int info_project(const Model *m, uint64_t length) {
                            c->n_kv_heads, config_head_size(c), c->dim, c->hidden_dim, 0, 0, 0,
                            c->seq_len, (double)config_param_count(c), m->path};
     ProjectCache own = pc;
-    own.value_bits = 32;
+    own.value_bits = kv_precision_bits(KV_PRECISION_F32);
     project_row(&self, &own, lens, n_lens, length != 0);
     for (int i = 0; i < n_published_models; i++)
         project_row(&published_models[i], &pc, lens, n_lens, length != 0);

@@ -7,26 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-// "1920x1080" -> w, h.
+// "1920x1080" -> w, h, within what export accepts.
 static KvStatus parse_size(const char *val, int *w, int *h, KvError *err) {
-    if (!val) return kv_error(err, KV_ERR_INPUT, "--size: needs a value (e.g. 1920x1080)");
-    char *end;
-    long a = strtol(val, &end, 10);
-    if (end == val || (*end != 'x' && *end != 'X'))
-        return kv_error(err, KV_ERR_INPUT, "--size: '%s' is not WIDTHxHEIGHT", val);
-    const char *p = end + 1;
-    long b = strtol(p, &end, 10);
-    if (end == p || *end)
-        return kv_error(err, KV_ERR_INPUT, "--size: '%s' is not WIDTHxHEIGHT", val);
-    if (a < 16 || b < 16 || a > 16384 || b > 16384 || (double)a * b > 8192.0 * 8192.0)
-        return kv_error(err, KV_ERR_INPUT,
-                        "--size: %ldx%ld is out of range (16 .. 16384 per side, at most 8192x8192 "
-                        "pixels)",
-                        a, b);
-    *w = (int)a;
-    *h = (int)b;
-    return KV_OK;
+    return kv_parse_size("--size", val, 16, 16, 16384, 8192.0 * 8192.0, w, h, err);
 }
 
 // Options the scene adds: --view, --layer, --head, --theme. Returns 1 when argv[*i] was one,
@@ -55,12 +41,12 @@ static int parse_view_option(int argc, char **argv, int *i, ViewOptions *o, KvEr
         }
         o->view.kind = (ViewKind)k;
     } else if (strcmp(opt, "--theme") == 0) {
-        if (strcmp(val, "dark") == 0) o->view.theme = THEME_DARK;
-        else if (strcmp(val, "light") == 0) o->view.theme = THEME_LIGHT;
-        else {
+        int t = view_theme_parse(val);
+        if (t < 0) {
             kv_error(err, KV_ERR_INPUT, "--theme: unknown theme '%s' (dark, light)", val);
             return -1;
         }
+        o->view.theme = (ThemeKind)t;
     } else if (strcmp(opt, "--layer") == 0) {
         o->layer = val;
     } else {
@@ -95,6 +81,8 @@ int cmd_render(int argc, char **argv) {
     double t_anim = 1.0;
     const char *out = NULL, *frames = NULL;
     bool verify = false;
+    long fps = 0;       // video frames per second (0: 30, or 20 for GIF)
+    double speed = 4.0; // video playing speed, tokens per second (the window's default)
     KvError err = {0};
     for (int i = 1; i < argc; i++) {
         int r = app_parse_common(argc, argv, &i, &o, &err);
@@ -119,10 +107,30 @@ int cmd_render(int argc, char **argv) {
             if (!val) return app_usage_error(opt, "needs a directory");
             frames = val;
             i++;
+        } else if (strcmp(opt, "--project-length") == 0) { // the memory view's length
+            if (app_parse_int(opt, val, 1, 100000000, &vo.view.memory_length, &err))
+                return app_fail(&err);
+            i++;
+        } else if (strcmp(opt, "--project-model") == 0) { // the memory view's highlighted model
+            const PublishedModel *pm = val ? project_find(val) : NULL;
+            if (!pm)
+                return app_usage_error("--project-model", "'%s' is not in the table (kvscope info "
+                                                          "--project lists them)",
+                                       val ? val : "");
+            vo.view.memory_model = (int)(pm - published_models);
+            i++;
+        } else if (strcmp(opt, "--project-log") == 0) {
+            vo.view.memory_log = true;
         } else if (strcmp(opt, "--threshold") == 0) {
             double thr;
             if (app_parse_float(opt, val, 0.0, 1.0, &thr, &err)) return app_fail(&err);
             vo.view.beam_threshold = (float)thr;
+            i++;
+        } else if (strcmp(opt, "--fps") == 0) {
+            if (app_parse_int(opt, val, 1, 120, &fps, &err)) return app_fail(&err);
+            i++;
+        } else if (strcmp(opt, "--speed") == 0) {
+            if (app_parse_float(opt, val, 0.25, 20.0, &speed, &err)) return app_fail(&err);
             i++;
         } else if (strcmp(opt, "--verify") == 0) {
             verify = true;
@@ -132,9 +140,19 @@ int cmd_render(int argc, char **argv) {
     }
     if (!o.prompt) return app_usage_error("render", "needs --prompt TEXT or --preset NAME");
     if (steps < 0) return app_usage_error("render", "needs --steps N");
-    if (!out && !frames) return app_usage_error("render", "needs -o FILE.png|.svg|.pdf");
-    // Check where the files go before any work, so a bad path costs nothing.
-    if (out && export_check_path(out, &err)) return app_fail(&err);
+    if (!out && !frames)
+        return app_usage_error("render", "needs -o FILE.png|.svg|.pdf|.mp4|.webm|.gif");
+    const bool video = out && export_video_kind_of(out) >= 0;
+    if (video && frames) return app_usage_error("render", "--frames makes pictures, not a video");
+    if (video && !fps) fps = export_video_kind_of(out) == EXPORT_VIDEO_GIF ? 20 : 30;
+    // Check where the files go before any work, so a bad path costs nothing; an output is never
+    // one of the run's inputs.
+    const char *inputs[] = {o.model ? o.model : app_default_model(),
+                            o.tokenizer ? o.tokenizer : app_default_tokenizer(), NULL};
+    if (out && export_check_output(out, inputs, &err)) return app_fail(&err);
+    if (video && export_video_check(out, w, h, (int)fps, &err)) return app_fail(&err);
+    if (frames && export_frames_check(frames, "frame-", false, inputs, &err))
+        return app_fail(&err);
     ExportFormat frame_fmt = out ? (ExportFormat)export_format_of(out) : EXPORT_PNG;
 
     Model model;
@@ -157,6 +175,26 @@ int cmd_render(int argc, char **argv) {
         goto done;
     }
     session_set_verify(&s, verify);
+    if (video) {
+        ExportClipOptions co = {.w = w, .h = h, .fps = (int)fps, .tok_s = speed,
+                                .hold_start = 1.0, .hold_end = 2.0,
+                                .progress = app_progress, .progress_ctx = (void *)out};
+        int done = 0;
+        if (export_clip_run(&s, &vo.view, (int)steps, &co, out, &done, &err)) {
+            app_progress_end();
+            status = app_fail(&err);
+            goto done;
+        }
+        app_progress_end();
+        if (session_fault(&s, &err)) {
+            status = app_fail(&err);
+            goto done;
+        }
+        if (done < steps)
+            fprintf(stderr, "kvscope: render: stopped at the model's context of %d tokens\n",
+                    model.cfg.seq_len);
+        goto done;
+    }
     if (frames) {
         int written = 0;
         if (export_frame_sequence(&s, &vo.view, w, h, (int)steps, frames, frame_fmt, &written,
@@ -285,6 +323,36 @@ int bench_render(int argc, char **argv) {
         cairo_surface_destroy(surf);
     }
     free(ms);
+    // Animated export: a clip of the session's last 8 steps played at 4 tok/s, 1920x1080 at 30
+    // frames a second, drawn and encoded into a temporary folder that is removed after.
+    char dir[] = "/tmp/kvscope-bench-XXXXXX";
+    for (int k = 0; k < EXPORT_VIDEO_KINDS && !status && mkdtemp(dir); k++) {
+        if (!export_video_available((ExportVideoKind)k))
+            continue;
+        char path[64];
+        snprintf(path, sizeof path, "%s/clip.%s", dir, export_video_ext((ExportVideoKind)k));
+        for (int i = 0; i < 8 && s.cursor > 0; i++)
+            session_back(&s);
+        ExportClipOptions co = {.w = 1920, .h = 1080, .fps = 30, .tok_s = 4.0};
+        uint64_t t0 = kv_now_ns();
+        int done = 0;
+        if (export_clip_run(&s, &v, 8, &co, path, &done, &err)) {
+            status = app_fail(&err);
+        } else {
+            double secs = (double)(kv_now_ns() - t0) / 1e9;
+            int64_t n = export_clip_frames(done / co.tok_s, co.fps);
+            struct stat sb;
+            long long bytes = stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+            printf("bench render export=%s size=1920x1080 frames=%lld passes=%d fps=%.1f "
+                   "bytes=%lld\n",
+                   export_video_ext((ExportVideoKind)k), (long long)n,
+                   k == EXPORT_VIDEO_GIF ? 2 : 1, n / secs, bytes);
+            fflush(stdout);
+        }
+        unlink(path);
+        rmdir(dir);
+        memcpy(dir + strlen(dir) - 6, "XXXXXX", 6);
+    }
     session_free(&s);
     tokenizer_free(&tok);
     model_free(&model);

@@ -36,17 +36,7 @@ typedef struct {
 } RunOptions;
 
 static int parse_size(const char *val, int *w, int *h, KvError *err) {
-    char *x;
-    long a = val ? strtol(val, &x, 10) : 0;
-    if (!val || *x != 'x' || a < 200 || a > 16384)
-        return kv_error(err, KV_ERR_INPUT, "--size: '%s' is not WxH (e.g. 1280x720)",
-                        val ? val : ""), -1;
-    char *end;
-    long b = strtol(x + 1, &end, 10);
-    if (*end || b < 150 || b > 16384)
-        return kv_error(err, KV_ERR_INPUT, "--size: '%s' is not WxH (e.g. 1280x720)", val), -1;
-    *w = (int)a, *h = (int)b;
-    return 0;
+    return kv_parse_size("--size", val, 200, 150, 16384, 0, w, h, err) ? -1 : 0;
 }
 
 static int parse_run(int argc, char **argv, RunOptions *o, KvError *err) {
@@ -74,13 +64,11 @@ static int parse_run(int argc, char **argv, RunOptions *o, KvError *err) {
                 return -1;
         } else if (strcmp(opt, "--theme") == 0) {
             o->theme_given = true;
-            if (val && strcmp(val, "dark") == 0)
-                o->theme = THEME_DARK;
-            else if (val && strcmp(val, "light") == 0)
-                o->theme = THEME_LIGHT;
-            else
+            int t = view_theme_parse(val);
+            if (t < 0)
                 return kv_error(err, KV_ERR_INPUT, "--theme: '%s' is not dark or light",
                                 val ? val : ""), -1;
+            o->theme = (ThemeKind)t;
         } else if (strcmp(opt, "--view") == 0) {
             o->view = val ? view_kind_parse(val) : -1;
             if (o->view < 0)
@@ -334,6 +322,7 @@ typedef struct {
     Frame fb;
     SDL_RendererInfo info;
     Uint32 wake; // the user event the worker pushes (0: none)
+    Recorder rec; // M: what the window shows, as an MP4
 } Window;
 
 // Opens the window at the size the options ask (covering the display with --fullscreen) and
@@ -428,6 +417,35 @@ static void window_release(AppState *a) {
 // ----------------------------------------------------------------------------------------------
 // The loop
 
+// Starts, feeds or finishes the recording (Shift+E) as a->recording asks (recorder.c). The frame buffer
+// holds the picture on screen: it is written for every frame due until now.
+static void record(Window *w, AppState *a) {
+    KvError err = {0};
+    const unsigned char *px = w->fb.surf ? cairo_image_surface_get_data(w->fb.surf) : NULL;
+    const int stride = w->fb.surf ? cairo_image_surface_get_stride(w->fb.surf) : 0;
+    if (a->recording && !recorder_active(&w->rec)) {
+        if (recorder_start(&w->rec, a->export_dir, w->fb.pw, w->fb.ph, a->now, &err)) {
+            a->recording = false;
+            app_notice(a, 6, "Recording failed: %s", err.msg);
+        } else {
+            app_notice(a, 3, "Recording to %s (Shift+E again to stop)", w->rec.path);
+        }
+        return;
+    }
+    if (!a->recording && recorder_active(&w->rec)) {
+        if (recorder_stop(&w->rec, px, stride, w->fb.pw, w->fb.ph, a->now, &err))
+            app_notice(a, 8, "Recording failed: %s", err.msg);
+        else
+            app_notice(a, 8, "Recorded %.1f s: %s", w->rec.seconds, w->rec.path);
+        return;
+    }
+    if (recorder_catch_up(&w->rec, px, stride, w->fb.pw, w->fb.ph, a->now, &err)) {
+        recorder_abort(&w->rec);
+        a->recording = false;
+        app_notice(a, 8, "Recording failed: %s", err.msg);
+    }
+}
+
 // Events and frames until the user quits (or the benchmark has its frames). Frames are drawn
 // only when something changed or an animation runs. Returns the exit status.
 static int window_loop(Window *w, AppState *a, FrameBench *bench, uint64_t t0) {
@@ -480,6 +498,7 @@ static int window_loop(Window *w, AppState *a, FrameBench *bench, uint64_t t0) {
                     SDL_GetError());
             return 1;
         }
+        record(w, a); // the picture on screen until now, before the next one is drawn
         uint64_t f0 = kv_now_ns();
         bool toolbar_only = a->busy;
         double draw_ms = frame_render(&w->fb, a, toolbar_only);
@@ -503,6 +522,12 @@ static int run_window(Session *s, LessonPlayer *lesson, const RunOptions *o, uin
         a = window_configure(&w, s, lesson, o);
         bench_start(&bench, a, o->bench_frames);
         status = window_loop(&w, a, &bench, t0);
+        if (recorder_active(&w.rec)) { // quitting while recording keeps what was recorded
+            a->recording = false;
+            a->now = seconds(t0);
+            record(&w, a);
+            fprintf(stderr, "kvscope: %s\n", a->notice);
+        }
         if (status == 0 && bench.want)
             bench_report(&bench, a, &w.fb, w.info.name);
         if (status == 0 && a->fault.code) // the model produced non-finite values in a step

@@ -29,6 +29,31 @@
 #include <stdbool.h>
 
 // ----------------------------------------------------------------------------------------------
+// Recording what the window shows (recorder.c): an MP4 in the export folder, kept on a clock
+
+struct ExportVideo;
+typedef struct {
+    struct ExportVideo *video; // NULL: not recording
+    char path[1100];
+    int w, h;       // frame size (even)
+    double t0;      // when it started (window seconds)
+    int64_t frames; // frames written
+    double seconds; // length of the last finished recording
+} Recorder;
+
+bool recorder_active(const Recorder *r);
+// Starts recording w x h frames into DIR/kvscope-<date>-<time>.mp4 (DIR created).
+KvStatus recorder_start(Recorder *r, const char *dir, int w, int h, double now, KvError *err);
+// Writes the picture on screen (px, a frame of w x h) for every frame that fell due by `now`.
+// KV_ERR_INPUT when the window changed size (the recording cannot go on).
+KvStatus recorder_catch_up(Recorder *r, const unsigned char *px, int stride, int w, int h,
+                           double now, KvError *err);
+// Catches up to `now`, finishes the file and sets r->seconds; nothing is left on failure.
+KvStatus recorder_stop(Recorder *r, const unsigned char *px, int stride, int w, int h,
+                       double now, KvError *err);
+void recorder_abort(Recorder *r);
+
+// ----------------------------------------------------------------------------------------------
 // Actions: what a key, a toolbar button or a mouse gesture does. Each action is one row of the
 // table in window_actions.c; key dispatch, the toolbar, the help overlay's key list and the
 // toolbar's tooltips are all read from it.
@@ -54,6 +79,7 @@ typedef enum {
     ACT_FULLSCREEN,
     ACT_SAMPLER,     // show / hide the sampler panel
     ACT_EXPORT,
+    ACT_RECORD,      // start / stop recording the window as an MP4
     ACT_HELP,
     ACT_QUIT,
     // sampler panel
@@ -245,6 +271,9 @@ typedef struct AppState {
 
     // messages (View.notice and View.status point here)
     char notice[512];
+    bool recording;        // the presenter asked to record (the window's loop starts and stops)
+    double record_since;   // when the recording started (for the toolbar's clock)
+    int record_shown;      // the clock's seconds last drawn
     double notice_until;   // 0: stays until replaced
     bool at_limit;
     char status[160];
@@ -334,6 +363,10 @@ bool app_goto_beat(AppState *a, int k);
 // Fullscreen on the window's display (on) or back to a centred window (off); places the window
 // itself where no window manager would.
 void app_window_fullscreen(AppState *a, bool on);
+
+// Shows a short note on the picture for `seconds` (0: until replaced).
+void app_notice(AppState *a, double seconds, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 // Writes the current frame as PNG and SVG into a->export_dir (created); sets the notice.
 bool app_export(AppState *a);

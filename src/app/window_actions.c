@@ -144,6 +144,13 @@ static void do_export(AppState *a) {
     app_export(a);
 }
 
+static void do_record(AppState *a) {
+    a->recording = !a->recording; // the window's loop opens or finishes the file
+    a->record_since = a->now;
+    a->record_shown = 0;
+    a->dirty = true;
+}
+
 static void do_help(AppState *a) {
     a->view.help = !a->view.help;
 }
@@ -342,6 +349,15 @@ static const char *label_full(const AppState *a, char *buf, size_t cap, bool *on
     return "Full";
 }
 
+static const char *label_record(const AppState *a, char *buf, size_t cap, bool *on) {
+    *on = a->recording;
+    if (!a->recording)
+        return "\u25CF Rec";
+    int s = (int)(a->now - a->record_since);
+    snprintf(buf, cap, "\u25A0 %d:%02d", s / 60, s % 60);
+    return buf;
+}
+
 static const char *label_help(const AppState *a, char *buf, size_t cap, bool *on) {
     *on = a->view.help;
     return "?";
@@ -458,6 +474,9 @@ const ActionRow app_actions[] = {
     {ACT_EXPORT, "export", {K(SDLK_e)}, .help = "export frame (PNG + SVG)",
      .tip = "Export the picture as PNG and SVG", .bar = 82, .label = "Export",
      .run = do_export, .when = WAITS},
+    {ACT_RECORD, "record", {K_MOD(SDLK_e, KMOD_SHIFT)}, .help = "record a video (MP4) / stop",
+     .tip = "Record what the window shows as an MP4 into the export folder; again to stop",
+     .bar = 86, .label_fn = label_record, .run = do_record},
     {ACT_LESSON, "lesson", {K(SDLK_g)}, .help = "next lesson (lessons/)",
      .tip = "Play the next lesson from lessons/", .bar = 80, .label_fn = label_lesson,
      .run = do_lesson, .when = WAITS},
@@ -547,28 +566,40 @@ bool app_action_allowed(const AppState *a, const ActionRow *r) {
     return (w & ACT_WHEN_TYPING) == 0;
 }
 
-static bool key_matches(const ActionKey *k, const SDL_Keysym *ks) {
+// How well a row's key matches a key press: -1 not at all, else the number of modifier groups
+// the row asks for (all held). A press goes to the row that asks for the most of what is held,
+// so Shift+E can be its own action beside E.
+static int key_match(const ActionKey *k, const SDL_Keysym *ks) {
     static const Uint16 groups[] = {KMOD_SHIFT, KMOD_CTRL, KMOD_ALT, KMOD_GUI};
     if (k->sym != ks->sym)
-        return false;
-    for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++)
+        return -1;
+    int n = 0;
+    for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
         if ((k->mod & groups[g]) && !(ks->mod & groups[g]))
-            return false;
-    return true;
+            return -1;
+        n += (k->mod & groups[g]) != 0;
+    }
+    return n;
 }
 
 #define ACT_WHEN_STATE (ACT_WHEN_LESSON | ACT_WHEN_SAMPLER | ACT_WHEN_TYPING)
 
 const ActionRow *app_key_row(const AppState *a, const SDL_Keysym *k) {
     for (int pass = 0; pass < 2; pass++) {
+        const ActionRow *best = NULL;
+        int best_n = -1;
         for (int i = 0; i < app_n_actions; i++) {
             const ActionRow *r = &app_actions[i];
             if (((r->when & ACT_WHEN_STATE) != 0) != (pass == 0) || !app_action_allowed(a, r))
                 continue;
-            for (int j = 0; j < ACTION_KEYS && r->keys[j].sym; j++)
-                if (key_matches(&r->keys[j], k))
-                    return r;
+            for (int j = 0; j < ACTION_KEYS && r->keys[j].sym; j++) {
+                int n = key_match(&r->keys[j], k);
+                if (n > best_n)
+                    best = r, best_n = n;
+            }
         }
+        if (best)
+            return best;
     }
     return NULL;
 }

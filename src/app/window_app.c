@@ -75,9 +75,7 @@ void app_resize(AppState *a, int width, int height, double scale) {
 // ----------------------------------------------------------------------------------------------
 // Messages
 
-static void set_notice(AppState *a, double seconds, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_notice(AppState *a, double seconds, const char *fmt, ...) {
+void app_notice(AppState *a, double seconds, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(a->notice, sizeof a->notice, fmt, ap);
@@ -98,7 +96,7 @@ static void limit_reached(AppState *a) {
     a->at_limit = true;
     a->playing = false;
     a->pending_steps = 0;
-    set_notice(a, 0,
+    app_notice(a, 0,
                "Context full: the model holds %d tokens, so generation stops here. "
                "Left steps back, R resets.",
                a->s->model->cfg.seq_len);
@@ -222,7 +220,7 @@ void app_choose_preset(AppState *a, int i) {
     app_at_rest(a);
     KvError err = {0};
     if (session_set_prompt(a->s, app_presets[i].prompt, &err)) {
-        set_notice(a, 6, "%s", err.msg);
+        app_notice(a, 6, "%s", err.msg);
         return;
     }
     a->preset = i;
@@ -338,7 +336,7 @@ bool app_goto_beat(AppState *a, int k) {
     if (lesson_player_goto(p, k, &err)) {
         if (session_fault(a->s, &a->fault))
             a->quit = true;
-        set_notice(a, 8, "%s", err.msg);
+        app_notice(a, 8, "%s", err.msg);
         return false;
     }
     lesson_view(a);
@@ -417,13 +415,13 @@ void app_open_next_lesson(AppState *a) {
         Lesson *l = kv_calloc(1, sizeof *l);
         if (lesson_load(l, path, app_presets, &err)) {
             free(l);
-            set_notice(a, 8, "%s", err.msg);
+            app_notice(a, 8, "%s", err.msg);
             continue;
         }
         if (lesson_check(l, a->s->model, a->s->tok, &err)) {
             lesson_free(l);
             free(l);
-            set_notice(a, 8, "%s", err.msg);
+            app_notice(a, 8, "%s", err.msg);
             continue;
         }
         a->own_lesson = l;
@@ -431,15 +429,15 @@ void app_open_next_lesson(AppState *a) {
         lesson_player_init(a->own_player, l, a->s);
         snprintf(a->lesson_file, sizeof a->lesson_file, "%s", name);
         if (app_play_lesson(a, a->own_player))
-            set_notice(a, 4, "Lesson: %s, %d beats. Right: next beat, Left: back, G: next lesson",
+            app_notice(a, 4, "Lesson: %s, %d beats. Right: next beat, Left: back, G: next lesson",
                        l->title[0] ? l->title : name, l->n_beats);
         return;
     }
     if (a->lesson_file[0]) {
         a->lesson_file[0] = '\0';
-        set_notice(a, 4, "No lesson: the keys step again (G opens the first lesson)");
+        app_notice(a, 4, "No lesson: the keys step again (G opens the first lesson)");
     } else {
-        set_notice(a, 6, "No lessons found in %s", a->lesson_dir);
+        app_notice(a, 6, "No lessons found in %s", a->lesson_dir);
     }
 }
 
@@ -604,6 +602,10 @@ bool app_tick(AppState *a, double now) {
     a->now = now;
     if (a->notice_until > 0 && now >= a->notice_until)
         clear_notice(a);
+    if (a->recording && (int)(now - a->record_since) != a->record_shown) {
+        a->record_shown = (int)(now - a->record_since); // the toolbar's clock, once a second
+        a->dirty = true;
+    }
     bool tip = tip_due(a);
     if (tip != a->tip_shown) {
         a->tip_shown = tip;
@@ -630,6 +632,11 @@ double app_next_wake(const AppState *a) {
         if (wake < 0 || n < wake)
             wake = n;
     }
+    if (a->recording) { // the next second of the toolbar's clock
+        double n = a->record_since + a->record_shown + 1 - a->now;
+        if (wake < 0 || n < wake)
+            wake = n;
+    }
     if (a->tip_row && !a->tip_clicked && !a->tip_shown && !a->typing && !a->busy) {
         double n = a->tip_since + APP_TIP_DELAY - a->now;
         if (wake < 0 || n < wake)
@@ -645,7 +652,7 @@ bool app_export(AppState *a) {
     app_at_rest(a);
     KvError err = {0};
     if (export_make_dir(a->export_dir, &err)) {
-        set_notice(a, 6, "Export failed: %s", err.msg);
+        app_notice(a, 6, "Export failed: %s", err.msg);
         return false;
     }
     time_t t = time(NULL);
@@ -673,10 +680,10 @@ bool app_export(AppState *a) {
     v.notice = NULL;
     for (int i = 0; i < 2; i++) {
         if (export_frame(a->s, &v, a->width, a->scene_h, 1.0, a->last_export[i], &err)) {
-            set_notice(a, 6, "Export failed: %s", err.msg);
+            app_notice(a, 6, "Export failed: %s", err.msg);
             return false;
         }
     }
-    set_notice(a, 5, "Exported %s and %s", a->last_export[0], a->last_export[1]);
+    app_notice(a, 5, "Exported %s and %s", a->last_export[0], a->last_export[1]);
     return true;
 }

@@ -133,9 +133,26 @@ void kv_temp_forget(const char *tmp, bool remove);
 // Renames the temporary over `path` and forgets it. KV_ERR_RUNTIME on failure (tmp removed).
 KvStatus kv_temp_commit(const char *tmp, const char *path, KvError *err);
 
+// A fresh folder beside `dir` ("<dir>.tmp-XXXXXX", mode 0755 less the umask) for a set of frames
+// named <prefix><index, digits wide>.<ext>, registered so that a signal removes the frames
+// written so far (kv_temp_folder_count) and the folder. Returns the registry slot, or -1 (err).
+int kv_temp_folder_create(const char *dir, const char *prefix, int digits, const char *ext,
+                          char *tmp, size_t cap, KvError *err);
+void kv_temp_folder_count(int slot, int count);
+// Leaves the registry; with remove, deletes the frames and the folder first.
+void kv_temp_folder_forget(int slot, bool remove);
+
 // Writes all of data to fd, retrying short writes and EINTR. KV_ERR_RUNTIME on failure, with
 // "<what>: <strerror>" (what names the file or "stdout").
 KvStatus kv_write_all(int fd, const void *data, size_t n, const char *what, KvError *err);
+
+// Checks an output path before any work: a name that fits (the path under PATH_MAX with room for
+// a temporary's suffix, the file name at most NAME_MAX bytes), an extension among exts (NULL-
+// terminated, without dots, case-insensitive; NULL: any) named in `kind`'s message, not a
+// directory, not one of `inputs` (NULL-terminated: the run's input files, by device and inode),
+// and an existing writable folder. KV_ERR_INPUT with "<path>: <why>".
+KvStatus kv_check_output(const char *path, const char *const *exts, const char *const *inputs,
+                         KvError *err);
 
 // True when a and b name the same file (same device and inode); false when either is missing.
 bool kv_same_file(const char *a, const char *b);

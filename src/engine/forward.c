@@ -309,7 +309,7 @@ static bool forward_layers(Engine *e, KvCache *kc, const int *tokens, int pos0, 
         if (bad >= 0) {
             e->fault_layer = l + 1;
             e->fault_pos = pos0 + bad;
-            kvcache_end(kc);
+            kvcache_abandon(kc);
             return false;
         }
     }

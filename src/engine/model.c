@@ -141,9 +141,11 @@ void config_memory(const ModelConfig *c, ModelMemory *mem) {
     const uint64_t hs = (uint64_t)config_head_size(c), fl = sizeof(float);
     uint64_t matrices = l * (d * d + 2 * kv * d + d * d + 3 * f * d) + v * d;
     mem->weights = (uint64_t)config_weight_count(c) * fl + matrices * fl; // the model + packed
-    // engine_init: key and value cache, the no-cache working memory, the activations of a pass
-    // of T positions, the scores, logits, widened rows and RoPE table; the sampler's five arrays
-    mem->engine = 4 * l * t * kv * fl + t * (3 * d + d + 2 * kv + 2 * f + f) * fl + h * t * fl +
+    // engine_init: the KV cache and the no-cache working memory (two KvCaches of T positions),
+    // the activations of a pass of T positions, the scores, logits, widened rows and RoPE table;
+    // the sampler's five arrays
+    mem->engine = 2 * t * (uint64_t)config_kv_bytes_per_token(c) +
+                  t * (3 * d + d + 2 * kv + 2 * f + f) * fl + h * t * fl +
                   v * fl + 4 * (d > f ? d : f) * fl + t * hs * fl + 5 * v * fl;
     // a session: one record per step, each with the attention row of its position for every
     // layer and head (the prefill's whole causal matrix when it is small enough)

@@ -8,11 +8,13 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -214,13 +216,16 @@ int kv_open_regular(const char *path, uint64_t *size, KvError *err) {
     // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd < 0) {
-        kv_error(err, KV_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
+        int e = errno;
+        kv_error(err, KV_ERR_INPUT, "%s: cannot open: %s", path, strerror(e));
+        errno = e; // for callers that word the message themselves
         return -1;
     }
     struct stat sb;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         close(fd);
         kv_error(err, KV_ERR_INPUT, "%s: cannot read (not a regular file)", path);
+        errno = 0;
         return -1;
     }
     int fl = fcntl(fd, F_GETFL);
@@ -228,6 +233,64 @@ int kv_open_regular(const char *path, uint64_t *size, KvError *err) {
         fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
     *size = (uint64_t)sb.st_size;
     return fd;
+}
+
+KvStatus kv_check_output(const char *path, const char *const *exts, const char *const *inputs,
+                         KvError *err) {
+    if (!path || !*path)
+        return kv_error(err, KV_ERR_INPUT, "output: no file name given");
+    size_t n = strlen(path);
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    if (n + 32 >= PATH_MAX)
+        return kv_error(err, KV_ERR_INPUT, "%.64s...: the path is too long (%zu bytes, at most %d)",
+                        path, n, PATH_MAX - 33);
+    if (strlen(base) > NAME_MAX)
+        return kv_error(err, KV_ERR_INPUT, "%s: the file name is too long (%zu bytes, at most %d)",
+                        path, strlen(base), NAME_MAX);
+    if (!*base)
+        return kv_error(err, KV_ERR_INPUT, "%s: no file name (it ends in '/')", path);
+    if (exts) {
+        const char *dot = strrchr(base, '.');
+        bool ok = false;
+        char list[128] = "";
+        for (int i = 0; exts[i]; i++) {
+            ok = ok || (dot && strcasecmp(dot + 1, exts[i]) == 0);
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s.%s",
+                     i == 0        ? ""
+                     : exts[i + 1] ? ", "
+                                   : " or ",
+                     exts[i]);
+        }
+        if (!ok)
+            return kv_error(err, KV_ERR_INPUT, "%s: unknown file type (the name must end in %s)",
+                            path, list);
+    }
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return kv_error(err, KV_ERR_INPUT, "%s: is a directory", path);
+    for (int i = 0; inputs && inputs[i]; i++)
+        if (kv_same_file(path, inputs[i]))
+            return kv_error(err, KV_ERR_INPUT,
+                            "%s: is one of this run's inputs (%s): writing it would destroy it",
+                            path, inputs[i]);
+    char dir[PATH_MAX];
+    size_t dn = slash ? (size_t)(slash - path) : 0;
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (dn == 0)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)dn, path);
+    if (stat(dir, &st) != 0)
+        return kv_error(err, KV_ERR_INPUT, "%s: cannot write: directory %s: %s", path, dir,
+                        strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return kv_error(err, KV_ERR_INPUT, "%s: cannot write: %s is not a directory", path, dir);
+    if (access(dir, W_OK | X_OK) != 0)
+        return kv_error(err, KV_ERR_INPUT, "%s: cannot write: directory %s: %s", path, dir,
+                        strerror(errno));
+    return KV_OK;
 }
 
 KvStatus kv_read_file(const char *path, size_t max, unsigned char **out, size_t *n,
@@ -304,15 +367,50 @@ enum { SLOT_FREE = 0, SLOT_WRITING = 1, SLOT_LIVE = 2 };
 static struct {
     volatile int state;
     char path[TEMP_PATH_MAX];
+    // a folder of frames: path/<prefix><index, `digits` wide>.<ext> for index 1..count
+    bool folder;
+    char prefix[32], ext[8];
+    int digits;
+    volatile int count;
 } temp_slots[TEMP_SLOTS];
+
+// Removes a frame folder's frames and the folder, with async-signal-safe calls only: the names
+// are formatted by hand (snprintf is not safe in a handler).
+static void temp_remove_folder(int i) {
+    char name[TEMP_PATH_MAX + 64];
+    size_t n = strlen(temp_slots[i].path);
+    memcpy(name, temp_slots[i].path, n);
+    name[n++] = '/';
+    size_t np = strlen(temp_slots[i].prefix), ne = strlen(temp_slots[i].ext);
+    memcpy(name + n, temp_slots[i].prefix, np);
+    for (int k = 1; k <= temp_slots[i].count; k++) {
+        char digits[16];
+        int nd = 0;
+        for (int v = k; v > 0 || nd < temp_slots[i].digits; v /= 10)
+            digits[nd++] = (char)('0' + v % 10);
+        size_t at = n + np;
+        while (nd > 0)
+            name[at++] = digits[--nd];
+        name[at++] = '.';
+        memcpy(name + at, temp_slots[i].ext, ne);
+        name[at + ne] = '\0';
+        unlink(name);
+    }
+    rmdir(temp_slots[i].path);
+}
 static volatile int temp_handlers_installed;
 static struct sigaction temp_old[3];
 static const int temp_signals[3] = {SIGINT, SIGTERM, SIGHUP};
 
 static void temp_on_signal(int sig) {
     for (int i = 0; i < TEMP_SLOTS; i++)
-        if (__atomic_load_n(&temp_slots[i].state, __ATOMIC_ACQUIRE) == SLOT_LIVE)
-            unlink(temp_slots[i].path);
+        if (__atomic_load_n(&temp_slots[i].state, __ATOMIC_ACQUIRE) == SLOT_LIVE &&
+            !temp_slots[i].folder)
+            unlink(temp_slots[i].path); // files first: a frame being written is in a folder
+    for (int i = 0; i < TEMP_SLOTS; i++)
+        if (__atomic_load_n(&temp_slots[i].state, __ATOMIC_ACQUIRE) == SLOT_LIVE &&
+            temp_slots[i].folder)
+            temp_remove_folder(i);
     for (int i = 0; i < 3; i++) {
         if (temp_signals[i] != sig)
             continue;
@@ -325,6 +423,14 @@ static void temp_on_signal(int sig) {
         sigaction(sig, &temp_old[i], NULL);
         raise(sig); // the default action: die of the signal, now without the temporaries
     }
+}
+
+// Blocks the signals the registry handles (the previous mask into *old).
+static void temp_block(sigset_t *block, sigset_t *old) {
+    sigemptyset(block);
+    for (int i = 0; i < 3; i++)
+        sigaddset(block, temp_signals[i]);
+    pthread_sigmask(SIG_BLOCK, block, old);
 }
 
 static void temp_install(void) {
@@ -344,7 +450,8 @@ static void temp_install(void) {
     }
 }
 
-static int temp_register(const char *tmp) {
+static int temp_register_as(const char *tmp, bool folder, const char *prefix, int digits,
+                            const char *ext) {
     if (strlen(tmp) >= TEMP_PATH_MAX)
         return -1;
     for (int i = 0; i < TEMP_SLOTS; i++) {
@@ -352,6 +459,11 @@ static int temp_register(const char *tmp) {
         if (__atomic_compare_exchange_n(&temp_slots[i].state, &expected, SLOT_WRITING, false,
                                         __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
             memcpy(temp_slots[i].path, tmp, strlen(tmp) + 1);
+            temp_slots[i].folder = folder;
+            temp_slots[i].count = 0;
+            snprintf(temp_slots[i].prefix, sizeof temp_slots[i].prefix, "%s", prefix);
+            snprintf(temp_slots[i].ext, sizeof temp_slots[i].ext, "%s", ext);
+            temp_slots[i].digits = digits;
             __atomic_store_n(&temp_slots[i].state, SLOT_LIVE, __ATOMIC_RELEASE);
             return i;
         }
@@ -359,10 +471,71 @@ static int temp_register(const char *tmp) {
     return -1;
 }
 
+// Errors a user fixes by choosing another path are bad input; a full disk or an I/O error is a
+// runtime failure, whichever call meets it.
+static KvStatus write_errno_status(int e) {
+    return e == ENOSPC || e == EDQUOT || e == EIO || e == ENOMEM || e == EFBIG ? KV_ERR_RUNTIME
+                                                                               : KV_ERR_INPUT;
+}
+
+static mode_t kv_umask(void) {
+    mode_t m = umask(022); // the only portable way to read it is to set it and put it back
+    umask(m);
+    return m;
+}
+
+static int temp_register(const char *tmp) {
+    return temp_register_as(tmp, false, "", 0, "");
+}
+
+int kv_temp_folder_create(const char *dir, const char *prefix, int digits, const char *ext,
+                          char *tmp, size_t cap, KvError *err) {
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    temp_install();
+    if (strlen(prefix) >= 32 || strlen(ext) >= 8 || digits > 12 || n + 16 >= cap ||
+        n + 16 >= TEMP_PATH_MAX) {
+        kv_error(err, KV_ERR_INPUT, "%s: cannot write: %s", dir, strerror(ENAMETOOLONG));
+        return -1;
+    }
+    snprintf(tmp, cap, "%.*s.tmp-XXXXXX", (int)n, dir);
+    sigset_t block, old;
+    temp_block(&block, &old);
+    if (!mkdtemp(tmp)) {
+        int e = errno;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        kv_error(err, write_errno_status(e), "%s: cannot create a folder beside it: %s", dir,
+                 strerror(e));
+        return -1;
+    }
+    int slot = temp_register_as(tmp, true, prefix, digits, ext);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    chmod(tmp, 0755 & ~kv_umask());
+    if (slot < 0) {
+        rmdir(tmp);
+        kv_error(err, KV_ERR_RUNTIME, "%s: cannot write: too many files at once", dir);
+    }
+    return slot;
+}
+
+void kv_temp_folder_count(int slot, int count) {
+    if (slot >= 0 && slot < TEMP_SLOTS)
+        __atomic_store_n(&temp_slots[slot].count, count, __ATOMIC_RELEASE);
+}
+
+void kv_temp_folder_forget(int slot, bool remove) {
+    if (slot < 0 || slot >= TEMP_SLOTS)
+        return;
+    if (remove)
+        temp_remove_folder(slot);
+    __atomic_store_n(&temp_slots[slot].state, SLOT_FREE, __ATOMIC_RELEASE);
+}
+
 void kv_temp_forget(const char *tmp, bool remove) {
     for (int i = 0; i < TEMP_SLOTS; i++) {
         if (__atomic_load_n(&temp_slots[i].state, __ATOMIC_ACQUIRE) == SLOT_LIVE &&
-            strcmp(temp_slots[i].path, tmp) == 0) {
+            !temp_slots[i].folder && strcmp(temp_slots[i].path, tmp) == 0) {
             if (remove)
                 unlink(tmp);
             __atomic_store_n(&temp_slots[i].state, SLOT_FREE, __ATOMIC_RELEASE);
@@ -371,13 +544,6 @@ void kv_temp_forget(const char *tmp, bool remove) {
     }
     if (remove)
         unlink(tmp);
-}
-
-// Errors a user fixes by choosing another path are bad input; a full disk or an I/O error is a
-// runtime failure, whichever call meets it.
-static KvStatus write_errno_status(int e) {
-    return e == ENOSPC || e == EDQUOT || e == EIO || e == ENOMEM || e == EFBIG ? KV_ERR_RUNTIME
-                                                                               : KV_ERR_INPUT;
 }
 
 int kv_temp_create(const char *path, char *tmp, size_t cap, KvError *err) {
@@ -407,18 +573,25 @@ int kv_temp_create(const char *path, char *tmp, size_t cap, KvError *err) {
             kv_error(err, KV_ERR_INPUT, "%s: cannot write: %s", path, strerror(ENAMETOOLONG));
             return -1;
         }
+        // signals wait while the file is created and registered: no moment where it exists
+        // and a signal would not remove it
+        sigset_t block, old;
+        temp_block(&block, &old);
         int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-        if (fd >= 0) {
-            if (temp_register(tmp) < 0) { // more live temporaries than slots: refuse, not leak
-                close(fd);
-                unlink(tmp);
-                kv_error(err, KV_ERR_RUNTIME, "%s: cannot write: too many files at once", path);
-                return -1;
-            }
-            return fd;
+        int slot = fd >= 0 ? temp_register(tmp) : -1;
+        int e = errno;
+        if (fd >= 0 && slot < 0) { // more live temporaries than slots: refuse, not leak
+            close(fd);
+            unlink(tmp);
         }
-        if (errno != EEXIST) {
-            int e = errno;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (fd >= 0 && slot < 0) {
+            kv_error(err, KV_ERR_RUNTIME, "%s: cannot write: too many files at once", path);
+            return -1;
+        }
+        if (fd >= 0)
+            return fd;
+        if (e != EEXIST) {
             kv_error(err, write_errno_status(e), "%s: cannot write: %s", path, strerror(e));
             return -1;
         }

@@ -2,11 +2,15 @@
 // Every target is rendered into memory through a cairo stream surface and then written with
 // kv_write_file_atomic: a failure at any point leaves no file (and no half file) behind.
 // What is not here: choosing what to draw (src/view) or parsing options (src/app).
+#define _GNU_SOURCE // renameat2
 #include "export/export.h"
 
 #include <cairo-pdf.h>
 #include <cairo-svg.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,38 +75,13 @@ const char *export_format_ext(ExportFormat f) {
     return f == EXPORT_SVG ? "svg" : f == EXPORT_PDF ? "pdf" : "png";
 }
 
-static KvStatus check_dir(const char *path, const char *dir, KvError *err) {
-    struct stat st;
-    if (stat(dir, &st) != 0)
-        return kv_error(err, KV_ERR_INPUT, "%s: cannot write: directory %s: %s", path, dir,
-                        strerror(errno));
-    if (!S_ISDIR(st.st_mode))
-        return kv_error(err, KV_ERR_INPUT, "%s: cannot write: %s is not a directory", path, dir);
-    if (access(dir, W_OK | X_OK) != 0)
-        return kv_error(err, KV_ERR_INPUT, "%s: cannot write: directory %s: %s", path, dir,
-                        strerror(errno));
-    return KV_OK;
+KvStatus export_check_path(const char *path, KvError *err) {
+    return export_check_output(path, NULL, err);
 }
 
-KvStatus export_check_path(const char *path, KvError *err) {
-    if (!path || !*path) return kv_error(err, KV_ERR_INPUT, "output: no file name given");
-    if (export_format_of(path) < 0)
-        return kv_error(err, KV_ERR_INPUT,
-                        "%s: unknown file type (the name must end in .png, .svg or .pdf)", path);
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return kv_error(err, KV_ERR_INPUT, "%s: is a directory", path);
-    size_t n = strlen(path);
-    char *dir = malloc(n + 2);
-    if (!dir) return kv_error(err, KV_ERR_RUNTIME, "%s: out of memory", path);
-    memcpy(dir, path, n + 1);
-    char *slash = strrchr(dir, '/');
-    if (!slash) strcpy(dir, ".");
-    else if (slash == dir) dir[1] = 0;
-    else *slash = 0;
-    KvStatus s = check_dir(path, dir, err);
-    free(dir);
-    return s;
+KvStatus export_check_output(const char *path, const char *const *inputs, KvError *err) {
+    static const char *const exts[] = {"png", "svg", "pdf", "mp4", "webm", "gif", NULL};
+    return kv_check_output(path, exts, inputs, err);
 }
 
 void export_frame_name(char *out, size_t cap, const char *dir, int index, ExportFormat fmt) {
@@ -148,6 +127,245 @@ KvStatus export_make_dirs(const char *dir, KvError *err) {
     }
     free(buf);
     return st ? st : export_make_dir(dir, err);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Frame sets: written into a fresh folder beside DIR, swapped in when complete
+
+struct ExportFrameSet {
+    char dir[PATH_MAX], tmp[PATH_MAX], prefix[32], path[PATH_MAX + 64];
+    int digits, slot, count;
+    ExportFormat fmt;
+    char **made; // folders above DIR this set created (removed again on abort), n_made
+    int n_made;
+};
+
+// True when `name` is <prefix><digits digits>.<png|svg|pdf>: a frame of an earlier set.
+static bool is_frame_name(const char *name, const char *prefix, int digits) {
+    size_t np = strlen(prefix);
+    if (strncmp(name, prefix, np) != 0)
+        return false;
+    const char *p = name + np;
+    for (int i = 0; i < digits; i++, p++)
+        if (*p < '0' || *p > '9')
+            return false;
+    while (*p >= '0' && *p <= '9') // more frames than the width: wider numbers
+        p++;
+    return *p == '.' && export_format_of(p) >= 0;
+}
+
+// Removes every frame of the set in folder `dir` (and nothing else), then the folder if empty.
+static void remove_frames(const char *dir, const char *prefix, int digits) {
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    char path[PATH_MAX + 300];
+    while ((e = readdir(d)))
+        if (is_frame_name(e->d_name, prefix, digits)) {
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+    closedir(d);
+    rmdir(dir);
+}
+
+KvStatus export_frames_check(const char *dir, const char *prefix, bool make_parents,
+                             const char *const *inputs, KvError *err) {
+    if (!dir || !*dir)
+        return kv_error(err, KV_ERR_INPUT, "frames: no folder given");
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    // room for "<dir>.tmp-XXXXXX/<prefix><number>.<ext>.tmp-XXXXXX"; the folder's own name
+    // with ".tmp-XXXXXX" must be a valid name too. Checked before anything is created.
+    const char *base = dir;
+    for (size_t i = 0; i < n; i++)
+        if (dir[i] == '/' && i + 1 < n)
+            base = dir + i + 1;
+    size_t base_len = n - (size_t)(base - dir);
+    if (n + 12 + strlen(prefix) + 12 + 16 >= PATH_MAX || base_len + 11 > NAME_MAX)
+        return kv_error(err, KV_ERR_INPUT, "%.64s...: the folder name is too long (%zu bytes)",
+                        dir, n);
+    for (int i = 0; inputs && inputs[i]; i++)
+        if (kv_same_file(dir, inputs[i]))
+            return kv_error(err, KV_ERR_INPUT, "%s: is one of this run's inputs (%s)", dir,
+                            inputs[i]);
+    // where the new folder goes: DIR's parent, or (with make_parents) its nearest existing
+    // ancestor, must be a folder this process can write
+    char up[PATH_MAX];
+    snprintf(up, sizeof up, "%.*s", (int)n, dir);
+    struct stat sb;
+    for (;;) {
+        char *slash = strrchr(up, '/');
+        if (!slash)
+            snprintf(up, sizeof up, ".");
+        else if (slash == up)
+            up[1] = '\0';
+        else
+            *slash = '\0';
+        if (stat(up, &sb) == 0 || !make_parents || strcmp(up, ".") == 0 || strcmp(up, "/") == 0)
+            break;
+    }
+    if (stat(up, &sb) != 0 || !S_ISDIR(sb.st_mode) || access(up, W_OK | X_OK) != 0)
+        return kv_error(err, KV_ERR_INPUT, "%s: cannot write: folder %s: %s", dir, up,
+                        errno ? strerror(errno) : "not a folder");
+    (void)prefix;
+    return KV_OK;
+}
+
+KvStatus export_frames_open(ExportFrameSet **out, const char *dir, const char *prefix, int digits,
+                            ExportFormat fmt, bool make_parents, const char *const *inputs,
+                            KvError *err) {
+    *out = NULL;
+    KvStatus st0 = export_frames_check(dir, prefix, make_parents, inputs, err);
+    if (st0)
+        return st0;
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    ExportFrameSet *fs = calloc(1, sizeof *fs);
+    if (!fs)
+        return kv_error(err, KV_ERR_RUNTIME, "%s: out of memory", dir);
+    snprintf(fs->dir, sizeof fs->dir, "%.*s", (int)n, dir);
+    snprintf(fs->prefix, sizeof fs->prefix, "%s", prefix);
+    fs->digits = digits;
+    fs->fmt = fmt;
+    fs->slot = -1;
+    KvStatus st = KV_OK;
+    struct stat sb;
+    if (stat(fs->dir, &sb) == 0) { // an earlier set: replaced as a whole, so it must hold
+        if (!S_ISDIR(sb.st_mode)) { // only frames (nobody's other files)
+            st = kv_error(err, KV_ERR_INPUT, "%s: not a directory", fs->dir);
+            goto fail;
+        }
+        DIR *d = opendir(fs->dir);
+        struct dirent *e;
+        while (d && (e = readdir(d)))
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+                !is_frame_name(e->d_name, prefix, digits)) {
+                st = kv_error(err, KV_ERR_INPUT,
+                              "%s: holds '%s', which is not a frame; the folder is replaced as a "
+                              "whole: choose an empty or new one",
+                              fs->dir, e->d_name);
+                break;
+            }
+        if (d)
+            closedir(d);
+        else
+            st = kv_error(err, KV_ERR_INPUT, "%s: cannot read: %s", fs->dir, strerror(errno));
+        if (st)
+            goto fail;
+    } else if (make_parents) { // mkdir -p of the folders above, remembered to undo
+        char buf[PATH_MAX];
+        snprintf(buf, sizeof buf, "%s", fs->dir);
+        for (char *s = buf + 1; *s; s++) {
+            if (*s != '/')
+                continue;
+            *s = '\0';
+            if (stat(buf, &sb) != 0) {
+                if (mkdir(buf, 0755) != 0) {
+                    st = kv_error(err, KV_ERR_INPUT, "%s: cannot create: %s", buf,
+                                  strerror(errno));
+                    goto fail;
+                }
+                fs->made = kv_realloc(fs->made, ((size_t)fs->n_made + 1) * sizeof *fs->made);
+                fs->made[fs->n_made++] = kv_malloc(strlen(buf) + 1);
+                memcpy(fs->made[fs->n_made - 1], buf, strlen(buf) + 1);
+            } else if (!S_ISDIR(sb.st_mode)) {
+                st = kv_error(err, KV_ERR_INPUT, "%s: not a folder", buf);
+                goto fail;
+            }
+            *s = '/';
+        }
+    }
+    fs->slot = kv_temp_folder_create(fs->dir, prefix, digits, export_format_ext(fmt), fs->tmp,
+                                     sizeof fs->tmp, err);
+    if (fs->slot < 0) {
+        st = err ? err->code : KV_ERR_INPUT;
+        goto fail;
+    }
+    *out = fs;
+    return KV_OK;
+fail:
+    export_frames_abort(fs);
+    return st;
+}
+
+KvStatus export_frames_write(ExportFrameSet *fs, int index, const void *data, size_t n,
+                             KvError *err) {
+    const ExportFormat fmt = fs->fmt;
+    snprintf(fs->path, sizeof fs->path, "%s/%s%0*d.%s", fs->tmp, fs->prefix, fs->digits, index,
+             export_format_ext(fmt));
+    KvStatus st = kv_write_file_atomic(fs->path, data, n, err);
+    if (st) {
+        // the message names the folder the user gave, not the temporary one
+        char frame[PATH_MAX + 64];
+        snprintf(frame, sizeof frame, "%s/%s%0*d.%s", fs->dir, fs->prefix, fs->digits, index,
+                 export_format_ext(fmt));
+        const char *why = err ? strstr(err->msg, ": ") : NULL;
+        if (why)
+            kv_error(err, st, "%s%s", frame, why);
+        return st;
+    }
+    if (index > fs->count)
+        fs->count = index;
+    kv_temp_folder_count(fs->slot, fs->count);
+    return KV_OK;
+}
+
+KvStatus export_frames_commit(ExportFrameSet *fs, KvError *err) {
+    KvStatus st = KV_OK;
+    struct stat sb;
+    bool had = stat(fs->dir, &sb) == 0;
+    if (!had) {
+        if (rename(fs->tmp, fs->dir) != 0)
+            st = kv_error(err, KV_ERR_RUNTIME, "%s: cannot write: %s", fs->dir, strerror(errno));
+    } else if (renameat2(AT_FDCWD, fs->tmp, AT_FDCWD, fs->dir, RENAME_EXCHANGE) == 0) {
+        // one atomic swap: DIR held the old set until now and holds the new one from now
+        kv_temp_folder_forget(fs->slot, false);
+        fs->slot = -1;
+        remove_frames(fs->tmp, fs->prefix, fs->digits); // the old set, now at the temporary name
+    } else { // a file system without the exchange: the old set aside, the new in, the old away
+        char old[PATH_MAX + 16];
+        snprintf(old, sizeof old, "%s.old-XXXXXX", fs->dir);
+        if (!mkdtemp(old) || rmdir(old) != 0 || rename(fs->dir, old) != 0) {
+            st = kv_error(err, KV_ERR_RUNTIME, "%s: cannot replace: %s", fs->dir,
+                          strerror(errno));
+        } else if (rename(fs->tmp, fs->dir) != 0) {
+            st = kv_error(err, KV_ERR_RUNTIME, "%s: cannot write: %s", fs->dir, strerror(errno));
+            rename(old, fs->dir); // put the old set back
+        } else {
+            remove_frames(old, fs->prefix, fs->digits);
+        }
+    }
+    if (st) {
+        export_frames_abort(fs);
+        return st;
+    }
+    if (fs->slot >= 0)
+        kv_temp_folder_forget(fs->slot, false);
+    fs->slot = -1;
+    for (int i = 0; i < fs->n_made; i++) // the folders above now hold the set: keep them
+        free(fs->made[i]);
+    free(fs->made);
+    free(fs);
+    return KV_OK;
+}
+
+void export_frames_abort(ExportFrameSet *fs) {
+    if (!fs)
+        return;
+    if (fs->slot >= 0) {
+        kv_temp_folder_forget(fs->slot, false);
+        remove_frames(fs->tmp, fs->prefix, fs->digits);
+    }
+    for (int i = fs->n_made - 1; i >= 0; i--) {
+        rmdir(fs->made[i]);
+        free(fs->made[i]);
+    }
+    free(fs->made);
+    free(fs);
 }
 
 static KvStatus check_size(int w, int h, KvError *err) {
@@ -270,6 +488,8 @@ KvStatus export_frame(const Session *s, const View *v, int w, int h, double t_an
                       const char *path, KvError *err) {
     KvStatus st = export_check_path(path, err);
     if (st) return st;
+    if (export_format_of(path) < 0)
+        return kv_error(err, KV_ERR_INPUT, "%s: not a picture (.png, .svg or .pdf)", path);
     unsigned char *data = NULL;
     size_t len = 0;
     st = export_render(s, v, w, h, t_anim, (ExportFormat)export_format_of(path), &data, &len, err);
@@ -284,22 +504,29 @@ KvStatus export_frame_sequence(Session *s, const View *v, int w, int h, int n_st
     if (written) *written = 0;
     KvStatus st = check_size(w, h, err);
     if (st) return st;
-    st = export_make_dir(dir, err);
+    ExportFrameSet *fs;
+    st = export_frames_open(&fs, dir, "frame-", 4, fmt, false, NULL, err);
     if (st) return st;
-    size_t cap = strlen(dir) + 32;
-    char *path = malloc(cap);
-    if (!path) return kv_error(err, KV_ERR_RUNTIME, "%s: out of memory", dir);
+    int done = 0;
     for (int k = 0; k < n_steps; k++) {
         if (!session_step(s)) {
             st = session_fault(s, err); // an overflowing model is an error; a full context not
             break;
         }
-        export_frame_name(path, cap, dir, k + 1, fmt);
-        st = export_frame(s, v, w, h, 1.0, path, err);
+        unsigned char *data = NULL;
+        size_t len = 0;
+        st = export_render(s, v, w, h, 1.0, fmt, &data, &len, err);
+        if (!st) st = export_frames_write(fs, k + 1, data, len, err);
+        free(data);
         if (st) break;
-        if (written) *written = k + 1;
+        done = k + 1;
     }
-    free(path);
+    if (st) {
+        export_frames_abort(fs); // DIR keeps what it held: the old set or nothing
+        return st;
+    }
+    st = export_frames_commit(fs, err);
+    if (!st && written) *written = done;
     return st;
 }
 

@@ -10,8 +10,7 @@
 
 // One generation step of a sequence of `len` tokens in mode `cache` with `*cache_len` positions
 // cached: the positions computed (engine_step's rule), added to *c.
-static void step_cost(const ModelConfig *mc, bool cache, int len, int *cache_len,
-                      LessonCost *c) {
+static void step_cost(const ModelConfig *mc, bool cache, int len, int *cache_len, LessonCost *c) {
     int first = 0;
     if (cache) {
         first = *cache_len < len ? *cache_len : len - 1;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 // ----------------------------------------------------------------------------------------------
 // Small helpers
@@ -441,13 +442,11 @@ static KvStatus read_arg(Parser *p, const Command *cmd, const char *a, LessonCmd
         c->n = k;
         return KV_OK;
     }
-    case ARG_THEME: {
-        static const char *const themes[] = {"dark", "light"};
-        if ((k = pick(a, themes, 2)) < 0)
+    case ARG_THEME:
+        if ((k = view_theme_parse(a)) < 0)
             return fail(p, "theme: unknown theme '%s' (dark, light)", a);
-        c->n = k == 0 ? THEME_DARK : THEME_LIGHT;
+        c->n = k;
         return KV_OK;
-    }
     case ARG_INDEX:
         return arg_index(p, cmd, a, c);
     }

@@ -195,4 +195,17 @@ KvStatus lesson_write_pdf(LessonPlayer *p, const char *path, const LessonDeckOpt
 KvStatus lesson_write_frames(LessonPlayer *p, const char *dir, const LessonDeckOptions *o,
                              KvError *err);
 
+// The lesson as a video (.mp4, .webm, .gif): each beat's last step played at tok_s as the window
+// animates it, then its picture held with the caption for a reading time (2.5 s + 18 characters a
+// second, at most 12 s). Written atomically.
+typedef struct {
+    LessonDeckOptions deck; // picture size and theme
+    int fps;
+    double tok_s;
+    void (*progress)(void *ctx, int64_t done, int64_t total);
+    void *progress_ctx;
+} LessonVideoOptions;
+KvStatus lesson_write_video(LessonPlayer *p, const char *path, const LessonVideoOptions *o,
+                            KvError *err);
+
 #endif

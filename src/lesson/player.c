@@ -368,7 +368,7 @@ static KvStatus run(LessonPlayer *p, const LessonCmd *c, KvError *err) {
         session_set_sampler(s, p->sampler);
         break;
     case LESSON_SEED:
-        p->sampler.seed = strtoull(c->str, NULL, 10);
+        kv_parse_seed("seed", c->str, &p->sampler.seed, NULL); // checked by the parser
         session_set_sampler(s, p->sampler);
         break;
     case LESSON_CACHE:

@@ -193,14 +193,19 @@ static void cells_record(Session *s, StepRecord *r, int seen, int computed_befor
     free(held_after);
     r->cell_runs = kv_realloc(runs, (size_t)total * sizeof *runs);
     r->n_cell_runs = total;
+    if (r->cell_rows[rows - 1].first == 0 && r->cell_rows[rows - 1].n == total) {
+        free(r->cell_rows); // every row shares the first one's runs (each shares the one before)
+        r->cell_rows = NULL;
+    }
 }
 
 CellStep session_cell(const Session *s, const StepRecord *r, int layer, int kv_head, int pos) {
     const ModelConfig *c = &s->model->cfg;
-    if (!r || !r->cell_rows || pos < 0 || pos > r->pos || layer < 0 || layer >= c->n_layers ||
+    if (!r || !r->cell_runs || pos < 0 || pos > r->pos || layer < 0 || layer >= c->n_layers ||
         kv_head < 0 || kv_head >= c->n_kv_heads)
         return (CellStep){CELL_EMPTY, CELL_EMPTY};
-    const CellRow row = r->cell_rows[layer * c->n_kv_heads + kv_head];
+    const CellRow row =
+        r->cell_rows ? r->cell_rows[layer * c->n_kv_heads + kv_head] : (CellRow){0, r->n_cell_runs};
     const CellRun *run = r->cell_runs + row.first;
     int lo = 0, hi = row.n - 1; // the last run that starts at or before pos (run 0 starts at 0)
     while (lo < hi) {
@@ -368,8 +373,7 @@ bool session_step(Session *s) {
     r->first = engine_step(&s->eng, s->tokens, len, s->mode, &sink, &r->counted);
     r->step_ns = kv_now_ns() - t0;
     if (s->eng.fault_layer) { // the model overflowed: no step (session_fault says where)
-        free(r->attn);
-        memset(r, 0, sizeof *r);
+        record_free(r);
         s->n_steps = s->cursor;
         return false;
     }
@@ -400,7 +404,7 @@ bool session_step(Session *s) {
         engine_step(&s->shadow, s->tokens, len, other, NULL, NULL);
         if (s->shadow.fault_layer) {
             kvcache_seek(&s->eng.cache, r->cache_before);
-            record_free(r);
+            record_free(r); // with the cells it has recorded
             s->n_steps = s->cursor;
             return false;
         }

@@ -63,9 +63,11 @@ typedef struct {
     int recomputed_lo, recomputed_hi; // K/V computed again that an earlier step had computed
     int read_hi;                      // attention read positions 0 .. read_hi-1
     // Every cache cell of positions 0 .. pos in this step, row (layer, kv head) by row, each row
-    // as runs (a handful per row; rows with the same runs share them). Read with session_cell.
+    // as runs (a handful per row; rows with the same runs share them). When every row is the
+    // same (full retention: always), cell_rows is NULL and the one row is all of cell_runs: a
+    // few runs per step whatever the model's shape. Read with session_cell.
     CellRun *cell_runs; // owned
-    CellRow *cell_rows; // (L, HKV) owned
+    CellRow *cell_rows; // (L, HKV) owned, or NULL
     int n_cell_runs;
     int cache_len_before, cache_len_after; // valid cache positions around the step
     KvCacheMark cache_before, cache_after; // the cache around the step (exact back and redo)
@@ -238,6 +240,11 @@ uint64_t project_positions(const PublishedModel *m, const ProjectCache *pc, uint
 double project_bytes_per_token(const PublishedModel *m, const ProjectCache *pc);
 double project_kv_bytes(const PublishedModel *m, const ProjectCache *pc, uint64_t length);
 double project_weight_bytes(const PublishedModel *m); // bfloat16 weights
+// How the session's cache stores and keeps positions, applied to the projection: its precision
+// (16 bits, as published, for the engine's f32) and its retention budget.
+void project_cache_of_session(const Session *s, ProjectCache *pc);
+// One line for the picture: how the projection stores values and which positions it keeps.
+void project_cache_describe(const ProjectCache *pc, char *out, size_t cap);
 // Sequences of `length` tokens whose caches fit beside the weights in memory_bytes (0 when the
 // weights alone do not fit; -1 when a cache holds nothing).
 int64_t project_sequences_fit(const PublishedModel *m, const ProjectCache *pc, uint64_t length,

@@ -14,6 +14,15 @@ static double clampd(double x, double lo, double hi) {
     return x < lo ? lo : x > hi ? hi : x;
 }
 
+int scene_caption_lines(const SceneLayout *L, const View *v) {
+    if (!v->caption_text || !*v->caption_text)
+        return 0;
+    // measured as draw_caption wraps it, never fewer than the two lines a caption box has
+    const double u = L->unit;
+    int lines = scene_text_line_count(0.95 * u, L->main.w - 1.8 * u, v->caption_text);
+    return lines < 2 ? 2 : lines > 8 ? 8 : lines;
+}
+
 SceneRect scene_layout_frame(const Session *s, const View *v, int width, int height,
                              SceneLayout *L) {
     memset(L, 0, sizeof *L);
@@ -41,8 +50,9 @@ SceneRect scene_layout_frame(const Session *s, const View *v, int width, int hei
     L->legend = (SceneRect){L->main.x, L->main.y + L->main.h - 1.6 * u, L->main.w, 1.6 * u};
     double bottom = L->legend.y - 0.5 * u;
     if ((v->caption_title && *v->caption_title) || (v->caption_text && *v->caption_text)) {
+        const int lines = L->caption_lines = scene_caption_lines(L, v); // 2 for most captions
         double ch = 1.2 * u + (v->caption_title && *v->caption_title ? 1.9 * u : 0) +
-                    (v->caption_text && *v->caption_text ? 2.9 * u : 0);
+                    (lines > 0 ? 2.9 * u + 1.45 * u * (lines - 2) : 0);
         L->caption = (SceneRect){L->main.x, bottom - ch, L->main.w, ch};
         bottom = L->caption.y - 0.6 * u;
     }

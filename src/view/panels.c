@@ -493,8 +493,9 @@ void scene_draw_caption(Frame *f) {
         y += 1.9 * u;
     }
     if (f->v->caption_text && *f->v->caption_text)
-        scene_text_draw_wrapped(&f->tx, r.x + 0.9 * u, y, 0.95 * u, false, r.w - 1.8 * u, 2,
-                          th->text_dim, f->v->caption_text);
+        scene_text_draw_wrapped(&f->tx, r.x + 0.9 * u, y, 0.95 * u, false, r.w - 1.8 * u,
+                                f->lay->caption_lines, th->text_dim,
+                                f->v->caption_text);
 }
 
 static void draw_tooltip(Frame *f) {

@@ -56,6 +56,8 @@ double scene_text_draw(TextCtx *tc, double x, double y, double size, bool bold, 
 // height used.
 double scene_text_draw_wrapped(TextCtx *tc, double x, double y, double size, bool bold, double width,
                          int max_lines, Rgba colour, const char *s);
+// Lines s takes wrapped to width at size (regular weight), measured without drawing.
+int scene_text_line_count(double size, double width, const char *s);
 // Width and line height of s at size.
 double scene_text_width(TextCtx *tc, double size, bool bold, const char *s, double *line_h);
 
@@ -111,6 +113,11 @@ void scene_layers_draw(Frame *f);
 void scene_heatmap_layout(const Session *s, const View *v, SceneRect area, SceneLayout *L);
 void scene_heatmap_draw(Frame *f);
 int scene_heatmap_hit_token(const SceneLayout *L, double x, double y);
+
+// memory.c
+void scene_memory_layout(const Session *s, const View *v, SceneRect area, SceneLayout *L);
+void scene_memory_draw(Frame *f);
+int scene_memory_hit_token(const SceneLayout *L, double x, double y);
 
 // ----------------------------------------------------------------------------------------------
 // Layout shared by the views (layout.c)

@@ -36,6 +36,28 @@ static void set_font(TextCtx *tc, double size, bool bold) {
     tc->cur_bold = bold;
 }
 
+int scene_text_line_count(double size, double width, const char *s) {
+    if (!s || !*s) return 0;
+    PangoContext *ctx = pango_font_map_create_context(pango_cairo_font_map_get_default());
+    cairo_font_options_t *fo = cairo_font_options_create();
+    cairo_font_options_set_hint_metrics(fo, CAIRO_HINT_METRICS_OFF);
+    pango_cairo_context_set_font_options(ctx, fo);
+    cairo_font_options_destroy(fo);
+    PangoLayout *layout = pango_layout_new(ctx);
+    PangoFontDescription *font = pango_font_description_from_string(FONT_FAMILY);
+    size = floor(size * 4 + 0.5) / 4; // as set_font rounds it
+    pango_font_description_set_absolute_size(font, (size < 1 ? 1 : size) * PANGO_SCALE);
+    pango_layout_set_font_description(layout, font);
+    pango_layout_set_wrap(layout, PANGO_WRAP_WORD_CHAR);
+    pango_layout_set_width(layout, (int)(width * PANGO_SCALE));
+    pango_layout_set_text(layout, s, -1);
+    int n = pango_layout_get_line_count(layout);
+    pango_font_description_free(font);
+    g_object_unref(layout);
+    g_object_unref(ctx);
+    return n;
+}
+
 double scene_text_width(TextCtx *tc, double size, bool bold, const char *s, double *line_h) {
     set_font(tc, size, bold);
     pango_layout_set_width(tc->layout, -1);

@@ -2,6 +2,7 @@
 // and the per-head colours. Only colours live here; no drawing.
 #include "view/scene_internal.h"
 #include <math.h>
+#include <string.h>
 
 #define RGB(hex) {((hex) >> 16 & 255) / 255.0, ((hex) >> 8 & 255) / 255.0, ((hex) & 255) / 255.0, 1.0}
 
@@ -91,6 +92,14 @@ static const Theme theme_light = {
 };
 
 const Theme *scene_theme_get(ThemeKind k) { return k == THEME_LIGHT ? &theme_light : &theme_dark; }
+
+int view_theme_parse(const char *name) {
+    if (name && strcmp(name, "dark") == 0) return THEME_DARK;
+    if (name && strcmp(name, "light") == 0) return THEME_LIGHT;
+    return -1;
+}
+
+const char *view_theme_name(ThemeKind k) { return k == THEME_LIGHT ? "light" : "dark"; }
 
 Rgba scene_theme_ramp(const Theme *t, double x) {
     if (!(x > 0)) x = 0;
