@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 TestSuite(project, .fini = tu_leak_check);
 
@@ -167,5 +168,50 @@ Test(project, info_project_prints_the_table) {
         cr_assert_eq(tu_count_lines(r.err), 1, "%s", r.err);
         tu_run_free(&r);
     }
+    tu_rmtree(dir);
+}
+
+// The memory view (src/view/memory.c) through render: every option, and bad ones refused.
+Test(project, memory_view_renders) {
+    if (!tu_kvscope_bin())
+        cr_skip_test("KVSCOPE_BIN not set");
+    char *dir = tu_tmpdir();
+    char *png = tu_join(dir, "mem.png");
+    char *model = tu_join(dir, "model.bin"), *tok = tu_join(dir, "tok.bin");
+    ModelConfig c = tu_config(32, 64, 2, 4, 2, 400, 32, false);
+    KvError err = {0};
+    cr_assert_eq(tu_write_random_checkpoint(model, &c, 5, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(tu_write_tokenizer(tok, 400, &err), KV_OK, "%s", err.msg);
+    const char *extra[][4] = {{NULL}, {"--project-length", "131072", NULL},
+                              {"--project-model", "llama-2-7b", "--project-log", NULL}};
+    for (int k = 0; k < 3; k++) {
+        char *argv[24] = {(char *)tu_kvscope_bin(), "render", "--model", model, "--tokenizer", tok,
+                          "--prompt", "once", "--steps", "2", "--view", "memory", "--size",
+                          "640x360", "-o", png};
+        int n = 16;
+        for (int i = 0; extra[k][i]; i++)
+            argv[n++] = (char *)extra[k][i];
+        argv[n] = NULL;
+        TuRun r;
+        cr_assert(tu_run(argv, 60, &r));
+        cr_assert_eq(r.status, 0, "case %d: %s", k, r.err);
+        tu_run_free(&r);
+        cr_assert_eq(access(png, F_OK), 0);
+        unlink(png);
+    }
+    const char *bad[][2] = {{"--project-model", "GPT-5"}, {"--project-length", "0"}};
+    for (int k = 0; k < 2; k++) {
+        char *argv[] = {(char *)tu_kvscope_bin(), "render", "--model", model, "--tokenizer", tok,
+                        "--prompt", "once", "--steps", "1", "--view", "memory", "-o", png,
+                        (char *)bad[k][0], (char *)bad[k][1], NULL};
+        TuRun r;
+        cr_assert(tu_run(argv, 60, &r));
+        cr_assert_eq(r.status, 2, "%s %s: %s", bad[k][0], bad[k][1], r.err);
+        cr_assert_eq(tu_count_lines(r.err), 1, "%s", r.err);
+        cr_assert(strstr(r.err, bad[k][0]), "%s", r.err);
+        tu_run_free(&r);
+    }
+    cr_assert_neq(access(png, F_OK), 0, "nothing written on bad input");
+    free(png), free(model), free(tok);
     tu_rmtree(dir);
 }

@@ -107,6 +107,20 @@ int cmd_render(int argc, char **argv) {
             if (!val) return app_usage_error(opt, "needs a directory");
             frames = val;
             i++;
+        } else if (strcmp(opt, "--project-length") == 0) { // the memory view's length
+            if (app_parse_int(opt, val, 1, 100000000, &vo.view.memory_length, &err))
+                return app_fail(&err);
+            i++;
+        } else if (strcmp(opt, "--project-model") == 0) { // the memory view's highlighted model
+            const PublishedModel *pm = val ? project_find(val) : NULL;
+            if (!pm)
+                return app_usage_error("--project-model", "'%s' is not in the table (kvscope info "
+                                                          "--project lists them)",
+                                       val ? val : "");
+            vo.view.memory_model = (int)(pm - published_models);
+            i++;
+        } else if (strcmp(opt, "--project-log") == 0) {
+            vo.view.memory_log = true;
         } else if (strcmp(opt, "--threshold") == 0) {
             double thr;
             if (app_parse_float(opt, val, 0.0, 1.0, &thr, &err)) return app_fail(&err);

@@ -136,3 +136,29 @@ int64_t project_sequences_fit(const PublishedModel *m, const ProjectCache *pc, u
         return -1; // nothing to hold: unbounded
     return (int64_t)(room / per);
 }
+
+// ----------------------------------------------------------------------------------------------
+// The session's cache, projected
+
+void project_cache_of_session(const Session *s, ProjectCache *pc) {
+    project_cache_default(pc);
+    const KvCacheKind k = s->eng.cache.kind;
+    const int bits = kv_precision_bits(k.precision);
+    if (bits < 16) { // a quantized cache: its bits, and a float scale (and zero point) per row
+        pc->value_bits = bits;
+        pc->row_overhead_bytes = bits == 8 ? 4 : 8;
+    }
+}
+
+void project_cache_describe(const ProjectCache *pc, char *out, size_t cap) {
+    char budget[64] = "every position kept";
+    if (pc->max_positions > 0)
+        snprintf(budget, sizeof budget, "at most %d positions kept", pc->max_positions);
+    if (pc->value_bits >= 16)
+        snprintf(out, cap, "keys and values in %d bits as the models publish them; %s; weights in "
+                 "bfloat16", pc->value_bits, budget);
+    else
+        snprintf(out, cap, "keys and values in %d bits (as this session's cache stores them) plus "
+                 "%.0f bytes of scales per row; %s; weights in bfloat16", pc->value_bits,
+                 pc->row_overhead_bytes, budget);
+}

@@ -250,6 +250,11 @@ uint64_t project_positions(const PublishedModel *m, const ProjectCache *pc, uint
 double project_bytes_per_token(const PublishedModel *m, const ProjectCache *pc);
 double project_kv_bytes(const PublishedModel *m, const ProjectCache *pc, uint64_t length);
 double project_weight_bytes(const PublishedModel *m); // bfloat16 weights
+// How the session's cache stores and keeps positions, applied to the projection: its precision
+// (16 bits, as published, for the engine's f32) and its retention budget.
+void project_cache_of_session(const Session *s, ProjectCache *pc);
+// One line for the picture: how the projection stores values and which positions it keeps.
+void project_cache_describe(const ProjectCache *pc, char *out, size_t cap);
 // Sequences of `length` tokens whose caches fit beside the weights in memory_bytes (0 when the
 // weights alone do not fit; -1 when a cache holds nothing).
 int64_t project_sequences_fit(const PublishedModel *m, const ProjectCache *pc, uint64_t length,

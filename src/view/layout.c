@@ -50,7 +50,7 @@ SceneRect scene_layout_frame(const Session *s, const View *v, int width, int hei
     L->legend = (SceneRect){L->main.x, L->main.y + L->main.h - 1.6 * u, L->main.w, 1.6 * u};
     double bottom = L->legend.y - 0.5 * u;
     if ((v->caption_title && *v->caption_title) || (v->caption_text && *v->caption_text)) {
-        const int lines = scene_caption_lines(L, v); // 2 for a caption of usual length
+        const int lines = L->caption_lines = scene_caption_lines(L, v); // 2 for most captions
         double ch = 1.2 * u + (v->caption_title && *v->caption_title ? 1.9 * u : 0) +
                     (lines > 0 ? 2.9 * u + 1.45 * u * (lines - 2) : 0);
         L->caption = (SceneRect){L->main.x, bottom - ch, L->main.w, ch};

@@ -516,7 +516,7 @@ void scene_draw_caption(Frame *f) {
     }
     if (f->v->caption_text && *f->v->caption_text)
         scene_text_draw_wrapped(&f->tx, r.x + 0.9 * u, y, 0.95 * u, false, r.w - 1.8 * u,
-                                scene_caption_lines(f->lay, f->v), th->text_dim,
+                                f->lay->caption_lines, th->text_dim,
                                 f->v->caption_text);
 }
 

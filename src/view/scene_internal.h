@@ -117,6 +117,11 @@ void scene_heatmap_layout(const Session *s, const View *v, SceneRect area, Scene
 void scene_heatmap_draw(Frame *f);
 int scene_heatmap_hit_token(const SceneLayout *L, double x, double y);
 
+// memory.c
+void scene_memory_layout(const Session *s, const View *v, SceneRect area, SceneLayout *L);
+void scene_memory_draw(Frame *f);
+int scene_memory_hit_token(const SceneLayout *L, double x, double y);
+
 // ----------------------------------------------------------------------------------------------
 // Layout shared by the views (layout.c)
 

@@ -39,6 +39,10 @@ static void set_font(TextCtx *tc, double size, bool bold) {
 int scene_text_line_count(double size, double width, const char *s) {
     if (!s || !*s) return 0;
     PangoContext *ctx = pango_font_map_create_context(pango_cairo_font_map_get_default());
+    cairo_font_options_t *fo = cairo_font_options_create();
+    cairo_font_options_set_hint_metrics(fo, CAIRO_HINT_METRICS_OFF);
+    pango_cairo_context_set_font_options(ctx, fo);
+    cairo_font_options_destroy(fo);
     PangoLayout *layout = pango_layout_new(ctx);
     PangoFontDescription *font = pango_font_description_from_string(FONT_FAMILY);
     size = floor(size * 4 + 0.5) / 4; // as set_font rounds it

@@ -17,7 +17,13 @@
 // ----------------------------------------------------------------------------------------------
 // The view: everything about the picture that is not in the session
 
-typedef enum { VIEW_SEQUENCE = 0, VIEW_HEATMAP = 1, VIEW_LAYERS = 2, VIEW_KINDS } ViewKind;
+typedef enum {
+    VIEW_SEQUENCE = 0,
+    VIEW_HEATMAP = 1,
+    VIEW_LAYERS = 2,
+    VIEW_MEMORY = 3, // the cache of this sequence projected onto published models (memory.c)
+    VIEW_KINDS
+} ViewKind;
 typedef enum { THEME_DARK = 0, THEME_LIGHT = 1 } ThemeKind;
 
 #define VIEW_ALL_LAYERS (-1) // View.layer: every layer (stacked fans; mean over layers in the heatmap)
@@ -55,10 +61,17 @@ typedef struct {
     const char *notice;        // a short on-screen note (export done, context full), or NULL
     const char *status;        // a small status line (e.g. "playing 4 tok/s"), or NULL
     const SceneTextSink *text_sink; // NULL unless an exporter wants the text
+    // the memory view
+    long memory_length; // sequence length projected (0: the session's own)
+    int memory_model;   // published model highlighted (index into published_models), or -1
+    bool memory_log;    // log scale
 } View;
 
 // Defaults: sequence view, all layers, mean head, dark theme, zoom 1, threshold 0.02, panels.
 void view_init(View *v);
+
+// The sequence length the memory view projects: View.memory_length, or the session's.
+uint64_t view_memory_length(const Session *s, const View *v);
 
 // Names for command lines, lessons and the window ("sequence", "heatmap", "layers"), from the
 // view table (views.c); view_kind_parse gives -1 when unknown. view_kind_list writes every name,
@@ -117,7 +130,8 @@ typedef struct {
 
 struct SceneLayout;
 // Lines the caption text of v is wrapped into (0 without one; at least 2, at most 8): the
-// caption box grows to hold a long caption whole instead of cutting it.
+// caption box grows to hold a long caption whole instead of cutting it. Measured with pango;
+// scene_layout keeps the result in SceneLayout.caption_lines.
 int scene_caption_lines(const struct SceneLayout *L, const View *v);
 
 typedef struct SceneLayout {
@@ -130,6 +144,7 @@ typedef struct SceneLayout {
     SceneRect panel;       // counters, chart, next-token (w = 0 when hidden)
     SceneRect legend;      // block-state and beam legend
     SceneRect caption;     // lesson caption (h = 0 when none)
+    int caption_lines;     // lines its text is wrapped into (scene_caption_lines), 0 for none
     SceneRect beams;       // where beams arc (sequence view) or the layer bands (layers view)
     SceneRect token_row;   // token text and ids
     SceneRect blocks;      // the cache-block stacks (h = 0 in the layers and heatmap views)

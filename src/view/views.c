@@ -13,6 +13,8 @@ static const SceneView views[VIEW_KINDS] = {
                       0},
     [VIEW_LAYERS] = {"layers", scene_layers_layout, scene_layers_draw, scene_hit_columns,
                      SCENE_LEGEND_BEAMS},
+    [VIEW_MEMORY] = {"memory", scene_memory_layout, scene_memory_draw, scene_memory_hit_token,
+                     0},
 };
 
 const SceneView *scene_view(ViewKind k) {
@@ -33,6 +35,7 @@ void view_init(View *v) {
     v->pinned = -1;
     v->beam_threshold = 0.02f;
     v->show_panels = true;
+    v->memory_model = -1;
 }
 
 const char *view_kind_name(ViewKind k) {
