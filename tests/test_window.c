@@ -262,6 +262,8 @@ static void exercise(Fx *f, Press press) {
     press(a, ACT_VIEW);
     cr_assert_eq(a->view.kind, VIEW_LAYERS);
     press(a, ACT_VIEW);
+    cr_assert_eq(a->view.kind, VIEW_MEMORY);
+    press(a, ACT_VIEW);
     cr_assert_eq(a->view.kind, VIEW_SEQUENCE);
 
     // theme
