@@ -577,10 +577,12 @@ Test(cli, trace_csv, .timeout = 60) {
     const char *p = csv;
     char *fl[16];
     int nf = csv_record(&p, fl, 16);
-    cr_assert_eq(nf, 10);
+    cr_assert_eq(nf, 15);
     const char *names[] = {"step", "phase", "pos", "token_id", "token", "mode",
-                           "flops_step", "flops_total", "kv_bytes", "step_ns"};
-    for (int i = 0; i < 10; i++) {
+                           "flops_step", "flops_total", "kv_bytes", "step_ns",
+                           "kv_resident_bytes", "kl_full", "top1_agree", "max_logit_diff",
+                           "attn_l1"};
+    for (int i = 0; i < 15; i++) {
         cr_assert_str_eq(fl[i], names[i], "header field %d", i);
         free(fl[i]);
     }
@@ -590,7 +592,7 @@ Test(cli, trace_csv, .timeout = 60) {
     int first_pos = -1, n_awkward = 0;
     for (int k = 0; k < steps; k++) {
         nf = csv_record(&p, fl, 16);
-        cr_assert_eq(nf, 10, "row %d: %d fields", k, nf);
+        cr_assert_eq(nf, 15, "row %d: %d fields", k, nf);
         cr_assert_eq(atoi(fl[0]), k);
         cr_assert_str_eq(fl[1], k == 0 ? "prefill" : "decode");
         if (k == 0) first_pos = atoi(fl[2]);
@@ -610,7 +612,7 @@ Test(cli, trace_csv, .timeout = 60) {
         for (int c = 0; c < FLOP_COMPONENTS; c++) sum += want[c];
         cr_assert_eq(fs, sum, "row %d: flops_step %llu, closed form %llu", k, fs,
                      (unsigned long long)sum);
-        for (int i = 0; i < 10; i++) free(fl[i]);
+        for (int i = 0; i < 15; i++) free(fl[i]);
     }
     cr_assert_eq(*p, '\0', "trailing data after %d rows", steps);
     cr_assert_eq(n_awkward, steps, "the model should generate only awkward tokens");
@@ -644,5 +646,128 @@ Test(cli, no_cache_same_text, .timeout = 60) {
     cr_assert_geq(tu_count_lines(r1.err), 21, "a table row per step on stderr");
     tu_run_free(&r1);
     tu_run_free(&r2);
+    files_free(&f);
+}
+
+// ----------------------------------------------------------------------------------------------
+// --cache: one parser for run, generate and render (and the lessons)
+
+static void cache_bad(const char *command, const char *spec, const char *need) {
+    Files f = files_new();
+    const char *gen[] = {"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt", "hi",
+                         "-n", "3", "--cache", spec, NULL};
+    const char *ren[] = {"render", "--model", f.model, "--tokenizer", f.tok, "--prompt", "hi",
+                         "--steps", "2", "--cache", spec, "-o", "/tmp/kvscope-never.png", NULL};
+    const char *win[] = {"run", "--model", f.model, "--tokenizer", f.tok, "--cache", spec, NULL};
+    const char *const *args = strcmp(command, "generate") == 0 ? gen
+                              : strcmp(command, "render") == 0  ? ren
+                                                                : win;
+    expect_bad(args, (const char *[]){"kvscope: --cache: ", need, NULL});
+    files_free(&f);
+}
+
+Test(cli, cache_malformed) {
+    cache_bad("generate", "window", "expected full, window:W");
+    cache_bad("generate", "lru:8", "unknown policy");
+    cache_bad("render", "sinks:4", "two sizes");
+    cache_bad("run", "h2o:1,2,3", "expected full");
+}
+
+Test(cli, cache_zero_or_negative) {
+    cache_bad("generate", "window:0", "W must be at least 1");
+    cache_bad("generate", "sinks:0,8", "S must be at least 1");
+    cache_bad("render", "sinks:4,-2", "W must be at least 1");
+    cache_bad("run", "h2o:-1,4", "H must be at least 1");
+}
+
+Test(cli, cache_not_a_number) {
+    cache_bad("generate", "window:eight", "W is not a whole number");
+    cache_bad("render", "h2o:4,4.5", "R is not a whole number");
+    cache_bad("run", "sinks:x,4", "S is not a whole number");
+}
+
+Test(cli, cache_budget_larger_than_the_context) {
+    cache_bad("generate", "window:33", "more than the model's context of 32");
+    cache_bad("render", "sinks:4,29", "more than the model's context of 32");
+    cache_bad("generate", "h2o:16,17", "more than the model's context of 32");
+}
+
+Test(cli, cache_needs_a_value) {
+    Files f = files_new();
+    const char *args[] = {"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt", "hi",
+                          "--cache", NULL};
+    expect_bad(args, (const char *[]){"--cache", "needs a value", NULL});
+    files_free(&f);
+}
+
+// A bounded cache: the drift from the full cache at the end, and in the trace's columns.
+Test(cli, generate_cache_prints_drift_and_traces_it) {
+    Files f = files_new();
+    char *csv_path = tu_join(f.dir, "t.csv");
+    const char *args[] = {"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt",
+                          "hello there", "-n", "12", "--cache", "window:4", "--trace", csv_path,
+                          NULL};
+    TuRun r;
+    run(&r, args);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    const char *d = strstr(r.err, "drift cache=window:4 steps=12 kl_mean=");
+    cr_assert_not_null(d, "%s", r.err);
+    cr_assert(strstr(d, "top1_agree=") && strstr(d, "attn_l1_mean="), "%s", d);
+    char *csv = (char *)tu_read_file(csv_path, NULL);
+    cr_assert_not_null(csv);
+    const char *p = csv;
+    char *fl[16];
+    int nf = csv_record(&p, fl, 16);
+    for (int i = 0; i < nf; i++) free(fl[i]);
+    for (int k = 0; k < 12; k++) {
+        nf = csv_record(&p, fl, 16);
+        cr_assert_eq(nf, 15);
+        cr_assert_neq(fl[11][0], '\0', "row %d: kl_full empty", k);
+        cr_assert(strcmp(fl[12], "0") == 0 || strcmp(fl[12], "1") == 0);
+        cr_assert_geq(strtod(fl[11], NULL), 0.0);
+        cr_assert_geq(strtod(fl[14], NULL), 0.0);
+        // resident bytes flat at 4 positions once the window is full
+        if (k > 0) cr_assert_eq(strtoull(fl[10], NULL, 10), 4ull * 2 * 2 * 16 * 4, "row %d", k);
+        for (int i = 0; i < nf; i++) free(fl[i]);
+    }
+    free(csv);
+    free(csv_path);
+    tu_run_free(&r);
+    files_free(&f);
+}
+
+// A quantized cache with full retention gets the same drift shadow (the full f32 cache on the
+// same tokens): the line at the end and the trace's columns, KL above 0 on some step.
+Test(cli, generate_kv_prints_drift_and_traces_it) {
+    Files f = files_new();
+    char *csv_path = tu_join(f.dir, "t.csv");
+    const char *args[] = {"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt",
+                          "hello there", "-n", "8", "--kv", "int4", "--trace", csv_path, NULL};
+    TuRun r;
+    run(&r, args);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    const char *d = strstr(r.err, "drift cache=full steps=8 kl_mean=");
+    cr_assert_not_null(d, "%s", r.err);
+    cr_assert(strstr(d, "attn_l1_mean=") && strstr(d, " kv=int4\n"), "%s", d);
+    char *csv = (char *)tu_read_file(csv_path, NULL);
+    cr_assert_not_null(csv);
+    const char *p = csv;
+    char *fl[16];
+    int nf = csv_record(&p, fl, 16);
+    for (int i = 0; i < nf; i++) free(fl[i]);
+    double kl_max = 0;
+    for (int k = 0; k < 8; k++) {
+        nf = csv_record(&p, fl, 16);
+        cr_assert_eq(nf, 15);
+        cr_assert_neq(fl[11][0], '\0', "row %d: kl_full empty", k);
+        cr_assert_neq(fl[14][0], '\0', "row %d: attn_l1 empty", k);
+        const double kl = strtod(fl[11], NULL);
+        cr_assert_geq(kl, 0.0);
+        kl_max = kl > kl_max ? kl : kl_max;
+        for (int i = 0; i < nf; i++) free(fl[i]);
+    }
+    cr_assert_gt(kl_max, 0.0, "int4 moved the distribution on some step");
+    free(csv), free(csv_path);
+    tu_run_free(&r);
     files_free(&f);
 }

@@ -114,7 +114,7 @@ Test(lesson_parse, missing_argument) {
     expect_error("preset\n", PATH ":1: preset: needs a preset name");
     expect_error("prompt\n", PATH ":1: prompt: needs the prompt text");
     expect_error("preset code\ncaption\nbeat\n", PATH ":2: caption: needs some text");
-    expect_error("preset code\ncache # on\nbeat\n", PATH ":2: cache: needs on or off");
+    expect_error("preset code\ncache # on\nbeat\n", PATH ":2: cache: needs on, off or a policy");
 }
 
 Test(lesson_parse, extra_argument) {
@@ -139,7 +139,12 @@ Test(lesson_parse, unknown_names) {
     expect_error("view tree\n",
                  PATH ":1: view: unknown view 'tree' (sequence, heatmap, layers, memory, 3d)");
     expect_error("theme blue\n", PATH ":1: theme: unknown theme 'blue' (dark, light)");
-    expect_error("cache maybe\n", PATH ":1: cache: expected on or off, not 'maybe'");
+    expect_error("cache maybe\n", PATH ":1: cache: expected on, off or a policy (full, window:W, "
+                                  "sinks:S,W, h2o:H,R), not 'maybe'");
+    expect_error("cache window:0\n", PATH ":1: cache: W must be at least 1, not 0");
+    expect_error("cache window:x\n", PATH ":1: cache: W is not a whole number: 'x'");
+    expect_error("cache sinks:4\n", PATH ":1: cache: 'sinks:4': sinks takes two sizes, sinks:S,W");
+    expect_error("cache h2o:-2,4\n", PATH ":1: cache: H must be at least 1, not -2");
 }
 
 Test(lesson_parse, caption_without_beat) {
@@ -796,4 +801,50 @@ Test(lesson_player, session_moved_by_someone_else) {
     lesson_free(&l);
     fixture_free(&f);
     fixture_free(&g);
+}
+
+// `cache POLICY`: --cache's words; a budget past the model's context is refused with the line.
+Test(lesson_check, cache_policy_against_the_context) {
+    Fixture f;
+    fixture_init(&f, 32);
+    cr_assert_null(check_error(&f, "preset narrative\ncache window:8\nstep 3\nbeat\ncache full\n"
+                                   "step 1\nbeat\n"));
+    cr_assert_str_eq(check_error(&f, "preset narrative\nstep 1\ncache sinks:4,40\nbeat\n"),
+                     PATH ":3: cache: sinks:4,40 keeps 44 positions, more than the model's "
+                          "context of 32");
+    fixture_free(&f);
+}
+
+// `cache POLICY` plays into the session: the policy holds until changed, every beat reached by
+// any path has the same tokens and policy, and going back to the start restores the full cache.
+Test(lesson_player, cache_policy_beats) {
+    Fixture f;
+    fixture_init(&f, 64);
+    Lesson l;
+    parse_ok(&l, "preset narrative\ncache window:4\nstep 9\nbeat\ncache h2o:2,2\nstep 3\nbeat\n"
+                 "cache full\nstep 1\nbeat\n");
+    KvError err = {0};
+    cr_assert_eq(lesson_check(&l, &f.m, &f.t, &err), KV_OK, "%s", err.msg);
+    LessonPlayer p;
+    lesson_player_init(&p, &l, &f.s);
+    cr_assert_eq(lesson_player_goto(&p, 0, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(f.s.cache_kind.retention, KV_RETAIN_WINDOW);
+    cr_assert_eq(f.s.cache_kind.window, 4);
+    cr_assert_eq(kvcache_bytes_resident(&f.s.eng.cache), 4 * config_kv_bytes_per_token(&f.m.cfg));
+    cr_assert(session_last(&f.s)->drift_measured);
+    int tokens[64];
+    const int n1 = f.s.n_tokens;
+    cr_assert_eq(lesson_player_goto(&p, 1, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(f.s.cache_kind.retention, KV_RETAIN_H2O);
+    memcpy(tokens, f.s.tokens, (size_t)f.s.n_tokens * sizeof(int));
+    cr_assert_eq(lesson_player_goto(&p, 2, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(f.s.cache_kind.retention, KV_RETAIN_FULL);
+    cr_assert_eq(session_last(&f.s)->first, 0, "turning the budget off recomputes");
+    cr_assert_eq(lesson_player_goto(&p, 0, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(f.s.n_tokens, n1);
+    cr_assert_eq(f.s.cache_kind.retention, KV_RETAIN_WINDOW);
+    cr_assert_eq(lesson_player_goto(&p, 1, &err), KV_OK, "%s", err.msg);
+    cr_assert(memcmp(f.s.tokens, tokens, (size_t)f.s.n_tokens * sizeof(int)) == 0);
+    lesson_free(&l);
+    fixture_free(&f);
 }

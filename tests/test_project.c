@@ -238,3 +238,29 @@ Test(project, lesson_commands) {
         cr_assert(strstr(err.msg, bad[k][1]) == err.msg, "case %d: %s", k, err.msg);
     }
 }
+
+// The session's cache as the projection takes it: its precision's bits, its policy's budget.
+Test(project, session_precision_and_policy_apply) {
+    Model m;
+    Tokenizer t;
+    Session s;
+    KvError err = {0};
+    const ModelConfig c = tu_config(32, 64, 2, 4, 2, 400, 64, false);
+    cr_assert_eq(tu_session_open(&m, &t, &s, &c, 3, &err), KV_OK, "%s", err.msg);
+    ProjectCache pc;
+    project_cache_of_session(&s, &pc);
+    cr_assert_eq(pc.value_bits, 16);
+    cr_assert_eq(pc.max_positions, 0);
+    cr_assert_eq(session_set_kv(&s, KV_PRECISION_INT8, &err), KV_OK, "%s", err.msg);
+    project_cache_of_session(&s, &pc);
+    cr_assert_eq(pc.value_bits, 8);
+    cr_assert_eq(pc.max_positions, 0, "a quantized cache keeps every position");
+    cr_assert_eq(session_set_kv(&s, KV_PRECISION_F32, &err), KV_OK, "%s", err.msg);
+    KvCacheKind k = KV_CACHE_DENSE;
+    cr_assert_eq(kv_parse_retention("--cache", "sinks:4,12", &k, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(session_set_cache(&s, k, &err), KV_OK, "%s", err.msg);
+    project_cache_of_session(&s, &pc);
+    cr_assert_eq(pc.max_positions, 16);
+    cr_assert_eq(pc.value_bits, 16);
+    tu_session_close(&m, &t, &s);
+}

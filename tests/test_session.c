@@ -499,17 +499,19 @@ Test(trace, header_and_steps, .timeout = 60) {
     const char *p = buf;
     char *fields[16];
     int nf = csv_record(&p, fields, 16);
-    cr_assert_eq(nf, 10, "header has %d fields", nf);
+    cr_assert_eq(nf, 15, "header has %d fields", nf);
     const char *names[] = {"step", "phase", "pos", "token_id", "token", "mode",
-                           "flops_step", "flops_total", "kv_bytes", "step_ns"};
-    for (int i = 0; i < 10; i++) {
+                           "flops_step", "flops_total", "kv_bytes", "step_ns",
+                           "kv_resident_bytes", "kl_full", "top1_agree", "max_logit_diff",
+                           "attn_l1"};
+    for (int i = 0; i < 15; i++) {
         cr_assert_str_eq(fields[i], names[i]);
         free(fields[i]);
     }
     for (int i = 0; i < s->cursor + 3; i++) {
         const StepRecord *r = &s->steps[i < s->cursor ? i : 4];
         nf = csv_record(&p, fields, 16);
-        cr_assert_eq(nf, 10, "row %d has %d fields", i, nf);
+        cr_assert_eq(nf, 15, "row %d has %d fields", i, nf);
         cr_assert_eq(atoi(fields[0]), r->step);
         cr_assert_str_eq(fields[1], r->phase == PHASE_PREFILL ? "prefill" : "decode");
         cr_assert_eq(atoi(fields[2]), r->pos);
@@ -528,7 +530,10 @@ Test(trace, header_and_steps, .timeout = 60) {
         cr_assert_eq(strtoull(fields[6], NULL, 10), counters_flops(&r->counted));
         cr_assert_eq(strtoull(fields[7], NULL, 10), counters_flops(&r->total));
         cr_assert_eq(strtoull(fields[9], NULL, 10), r->step_ns);
-        for (int k = 0; k < 10; k++) free(fields[k]);
+        cr_assert_eq(strtoull(fields[10], NULL, 10), r->kv_bytes_resident);
+        for (int k = 11; k < 15; k++) // full f32 cache: no drift measured
+            cr_assert_str_eq(fields[k], "", "row %d field %d", i, k);
+        for (int k = 0; k < 15; k++) free(fields[k]);
     }
     cr_assert_eq(*p, '\0', "trailing bytes after the last row");
     free(buf);

@@ -1533,9 +1533,9 @@ Test(window, camera_3d_keys_drag_and_wheel) {
     wheel(a, 1, false);
     cr_assert_gt(a->view.cam_zoom, z);
     cr_assert_eq(a->view.scroll, 0);
-    key(a, SDLK_w);
+    key(a, SDLK_z);
     cr_assert(a->view.cam_fit);
-    key(a, SDLK_w);
+    key(a, SDLK_z);
     cr_assert(!a->view.cam_fit);
     key(a, SDLK_7);
     cr_assert_eq(a->view.camera, CAMERA_FRONT);

@@ -72,18 +72,27 @@ extern const Preset app_presets[];
 const Preset *app_preset(const char *name); // NULL when unknown
 
 // Options every command that runs the model shares: --model, --tokenizer, --prompt, --preset,
-// --no-cache, --temperature, --top-k, --top-p, --seed.
+// --no-cache, --kv, --cache, --temperature, --top-k, --top-p, --seed.
 typedef struct {
     const char *model, *tokenizer; // NULL: the defaults
     const char *prompt;            // NULL when neither --prompt nor --preset was given
     const char *preset;            // the preset's name when --preset was given
     SamplerSettings sampler;
     bool no_cache;
+    KvPrecision kv;    // --kv: precision of the cache's keys and values (default f32)
+    KvCacheKind cache; // --cache full|window:W|sinks:S,W|h2o:H,R (default full)
 } CommonOptions;
 
 void app_common_defaults(CommonOptions *o);
 // If argv[*i] is a common option, consumes it and its value (advancing *i past them) and returns
 // 1; returns 0 when it is not one; -1 on a bad value (err filled, KV_ERR_INPUT).
 int app_parse_common(int argc, char **argv, int *i, CommonOptions *o, KvError *err);
+// Applies --kv to a session of o's model (after its prompt is set): KV_ERR_INPUT "--kv: <why>"
+// when the model's head size cannot use the kind, when --no-cache leaves nothing to store, or
+// when --cache keeps other than every position (kv_kind_combine_check).
+KvStatus app_apply_kv(const CommonOptions *o, Session *s, KvError *err);
+// Gives a session what the common options say: sampler, cache mode and cache kind (whose budget
+// is checked against the model's context here, "--cache: ..."). KV_ERR_INPUT on a refusal.
+KvStatus app_apply_common(Session *s, const CommonOptions *o, KvError *err);
 
 #endif

@@ -159,16 +159,19 @@ static void usage(FILE *f) {
     fputs("usage: kvscope [command] [options]\n"
           "\n"
           "  kvscope                     open the window: default model, first preset\n"
-          "  kvscope run [--prompt TEXT | --preset NAME] [--no-cache] [--size WxH]\n"
-          "              [--theme dark|light] [--fullscreen] [--view sequence|heatmap|layers|3d]\n"
+          "  kvscope run [--prompt TEXT | --preset NAME] [--no-cache] [--cache POLICY]\n"
+          "              [--size WxH] [--theme dark|light] [--fullscreen]\n"
+          "              [--view sequence|heatmap|layers|memory|3d]\n"
           "              [--camera front|top|orbit:AZIMUTH,ELEVATION]\n"
           "              [--steps N] [--speed TOK_S] [--export-dir DIR] [sampler options]\n"
           "                              the same, with options\n"
           "  kvscope generate (--prompt TEXT | --preset NAME) [-n N] [--no-cache]\n"
+          "                   [--cache POLICY]\n"
           "                   [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
           "                   [--trace FILE.csv] [--verify]\n"
           "                              generated text to stdout, a per-step table to stderr\n"
           "  kvscope render (--prompt TEXT | --preset NAME) --steps N [--no-cache]\n"
+          "                 [--cache POLICY]\n"
           "                 [--view sequence|heatmap|layers|memory|3d] [--layer L] [--head H]\n"
           "                 [--size WxH] [--camera front|top|orbit:AZIMUTH,ELEVATION]\n"
           "                 [--theme dark|light] [--transparent] -o FILE.png|.svg|.pdf\n"
@@ -187,6 +190,12 @@ static void usage(FILE *f) {
           "                              performance figures, one line each\n"
           "\n"
           "common options: --model FILE --tokenizer FILE (default: the shipped model)\n"
+          "cache option (run, generate, render): --kv f32|bf16|int8|int4|kivi2|kivi4\n"
+          "  the precision the KV cache stores keys and values in (default f32)\n"
+          "cache policies (run, generate, render): --cache full | window:W (the W most recent)\n"
+          "  | sinks:S,W (the first S and the W most recent, past the context) | h2o:H,R (the R\n"
+          "  most recent and H heavy hitters); kvscope generate --cache prints the drift from\n"
+          "  the full cache at the end. A --kv other than f32 takes --cache full only.\n"
           "sampler options (run, generate): --temperature T --top-k K --top-p P --seed S\n"
           "  --temperature 0 is greedy (the most probable token); any T > 0 samples from\n"
           "  softmax(logits / T). --seed S is 1 .. 2^64-1 (default 42): 0 is refused, as\n"
@@ -238,6 +247,13 @@ int cli_main(int argc, char **argv) {
 void app_common_defaults(CommonOptions *o) {
     memset(o, 0, sizeof *o);
     o->sampler = (SamplerSettings){.temperature = 0.0f, .top_p = 0.9f, .top_k = 0, .seed = 42};
+    o->cache = KV_CACHE_DENSE;
+}
+
+KvStatus app_apply_common(Session *s, const CommonOptions *o, KvError *err) {
+    session_set_sampler(s, o->sampler);
+    session_set_mode(s, o->no_cache ? CACHE_MODE_OFF : CACHE_MODE_ON);
+    return session_set_cache(s, o->cache, err);
 }
 
 int app_parse_common(int argc, char **argv, int *i, CommonOptions *o, KvError *err) {
@@ -249,8 +265,9 @@ int app_parse_common(int argc, char **argv, int *i, CommonOptions *o, KvError *e
         o->no_cache = true;
         return 1;
     }
-    static const char *const with_value[] = {"--model", "--tokenizer", "--prompt", "--preset",
-                                             "--temperature", "--top-k", "--top-p", "--seed"};
+    static const char *const with_value[] = {
+        "--model", "--tokenizer", "--prompt", "--preset", "--temperature", "--top-k",
+        "--top-p", "--seed",      "--kv",     "--cache"};
     size_t k = 0, n = sizeof with_value / sizeof with_value[0];
     while (k < n && strcmp(opt, with_value[k]) != 0)
         k++;
@@ -290,12 +307,20 @@ int app_parse_common(int argc, char **argv, int *i, CommonOptions *o, KvError *e
             return -1;
         o->sampler.top_p = (float)d;
         break;
-    default: {
+    case 7: {
         uint64_t seed;
         if (kv_parse_seed(opt, val, &seed, err))
             return -1;
         o->sampler.seed = seed;
+        break;
     }
+    case 8:
+        if (kv_precision_parse(opt, val, &o->kv, err))
+            return -1;
+        break;
+    default:
+        if (kv_parse_retention(opt, val, &o->cache, err))
+            return -1;
     }
     return 1;
 }
@@ -331,4 +356,22 @@ void app_progress_end(void) {
         fputc('\n', stderr);
     progress.t0 = 0;
     progress.shown = false;
+}
+
+KvStatus app_apply_kv(const CommonOptions *o, Session *s, KvError *err) {
+    if (o->kv == KV_PRECISION_F32)
+        return KV_OK;
+    if (o->no_cache)
+        return kv_error(err, KV_ERR_INPUT,
+                        "--kv: %s is how the cache stores keys and values, and --no-cache keeps "
+                        "none",
+                        kv_precision_name(o->kv));
+    KvStatus st = kv_precision_check(&s->model->cfg, o->kv, "--kv", err);
+    if (st)
+        return st;
+    KvCacheKind k = o->cache;
+    k.precision = o->kv;
+    if ((st = kv_kind_combine_check("--kv", "--cache ", k, err)))
+        return st;
+    return session_set_kv(s, o->kv, err);
 }

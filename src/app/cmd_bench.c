@@ -6,7 +6,8 @@
 // Engine figures: cached decode and no-cache recompute at several context lengths, their measured
 // time ratio next to the FLOP ratio, prefill throughput, the cost of instrumentation, GFLOP/s
 // against one core's fp32 peak, and a plain C loop implementation of the same decode step (the
-// way llama2.c writes it) as the baseline the engine must beat.
+// way llama2.c writes it) as the baseline the engine must beat; each cache policy's decode at the
+// end of the context and (sinks) past it, and what the drift shadow adds to a session step.
 #include "app/app.h"
 
 #include <math.h>
@@ -210,7 +211,163 @@ static void bench_contexts(Engine *e, const int *tokens, uint64_t *ts, uint64_t 
     }
 }
 
-static int bench_engine(int argc, char **argv) {
+// Decode with each precision of the cache (--kv), interleaved round by round so that every kind
+// sees the same machine: tok/s over the 32 steps before each context, the cost against f32
+// (dequantization: kvcache_head gives attention each kv head's rows as floats) and the bytes a
+// step moves (weights, plus the cache's bytes
+// attention read and the step stored, as the forward pass counts them from the cache's storage).
+static void bench_kinds(const Model *m, const int *tokens, uint64_t *ts) {
+    const ModelConfig *c = &m->cfg;
+    Engine e[KV_PRECISIONS];
+    bool usable[KV_PRECISIONS];
+    KvError err;
+    for (int k = 0; k < KV_PRECISIONS; k++) {
+        usable[k] = kv_precision_check(c, (KvPrecision)k, "--kv", &err) == KV_OK;
+        engine_init(&e[k], m, &err);
+        engine_set_instrument(&e[k], false);
+        if (usable[k])
+            kvcache_set_precision(&e[k].cache, (KvPrecision)k);
+    }
+    const int contexts[2] = {64, c->seq_len};
+    for (int ci = 0; ci < 2; ci++) {
+        const int ctx = contexts[ci] < c->seq_len ? contexts[ci] : c->seq_len, pos = ctx - 1;
+        if (ci == 1 && ctx == contexts[0])
+            break;
+        for (int k = 0; k < KV_PRECISIONS; k++) // the cache holds 0..pos-1, stored one by one
+            for (int p = 0; usable[k] && p < pos; p++)
+                engine_forward(&e[k], tokens + p, p, 1, true, NULL, NULL);
+        // each round decodes the 32 positions up to pos in turn and keeps their mean: one KIVI
+        // group is quantized in every 32 steps, so its cost is in the mean as often as it occurs
+        // (after one step not counted, which brings this engine's cache back into the caches)
+        const int rounds = 41, burst = 32;
+        uint64_t med[KV_PRECISIONS][41], typ[KV_PRECISIONS][41];
+        for (int r = 0; r < rounds; r++)
+            for (int k = 0; k < KV_PRECISIONS; k++) {
+                if (!usable[k])
+                    continue;
+                uint64_t sum = 0;
+                time_decode(&e[k], tokens, pos - burst, NULL, NULL);
+                for (int b = 0; b < burst; b++)
+                    sum += ts[b] = time_decode(&e[k], tokens, pos - burst + 1 + b, NULL, NULL);
+                med[k][r] = sum / burst;
+                typ[k][r] = median(ts, burst);
+            }
+        const double f32_ns = (double)median(med[0], rounds);
+        for (int k = 0; k < KV_PRECISIONS; k++) {
+            if (!usable[k]) {
+                printf("bench engine kv=%s unusable\n", kv_precision_name((KvPrecision)k));
+                continue;
+            }
+            const double ns = (double)median(med[k], rounds);
+            const double typical = (double)median(typ[k], rounds);
+            Counters moved = {0};
+            engine_set_instrument(&e[k], true);
+            time_decode(&e[k], tokens, pos, NULL, &moved);
+            engine_set_instrument(&e[k], false);
+            const double bytes = (double)engine_packed_bytes(&e[k]) +
+                                 (double)moved.kv_bytes_read + (double)moved.kv_bytes_written;
+            printf("bench engine kv=%s context=%d decode_tok_s=%.0f decode_us=%.1f "
+                   "median_step_us=%.1f vs_f32_pct=%+.1f kv_read_bytes=%llu kv_written_bytes=%llu "
+                   "mb_per_step=%.3f resident_bytes=%zu\n",
+                   kv_precision_name((KvPrecision)k), ctx, 1e9 / ns, ns / 1e3, typical / 1e3,
+                   100.0 * (ns - f32_ns) / f32_ns, (unsigned long long)moved.kv_bytes_read,
+                   (unsigned long long)moved.kv_bytes_written, bytes / 1e6,
+                   kvcache_bytes_resident(&e[k].cache));
+        }
+        for (int k = 0; k < KV_PRECISIONS; k++)
+            kvcache_clear(&e[k].cache);
+    }
+    for (int k = 0; k < KV_PRECISIONS; k++)
+        engine_free(&e[k]);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Cache policies: decode at the end of the context and, for sinks, past it; the drift shadow
+
+// Median ns of k cached decode steps at positions pos .. pos+k-1 of e (which holds 0..pos-1).
+static uint64_t time_steps(Engine *e, const int *tokens, int pos, int k, uint64_t *ts) {
+    for (int i = 0; i < k; i++) {
+        uint64_t t0 = bench_ns();
+        engine_forward(e, tokens + pos + i, pos + i, 1, true, NULL, NULL);
+        ts[i] = bench_ns() - t0;
+    }
+    return median(ts, k);
+}
+
+// Median ns of k session steps after the session has taken `warm` steps.
+static uint64_t time_session(Session *s, int warm, int k, uint64_t *ts) {
+    for (int i = 0; i < warm; i++)
+        session_step(s);
+    for (int i = 0; i < k; i++) {
+        uint64_t t0 = bench_ns();
+        session_step(s);
+        ts[i] = bench_ns() - t0;
+    }
+    return median(ts, k);
+}
+
+static void bench_policies(const Model *m, const Tokenizer *tok, uint64_t *ts) {
+    static const char *const specs[] = {"full",       "window:64",   "sinks:4,60", "h2o:32,32",
+                                        "window:128", "sinks:4,124", "h2o:64,64"};
+    const ModelConfig *c = &m->cfg;
+    const int T = c->seq_len, K = 64, PAST = 3 * T; // decode steps timed; a position past T
+    int *tokens = kv_malloc((size_t)(PAST + K + 1) * sizeof(int));
+    uint64_t rng = 11;
+    tokens[0] = TOKEN_BOS;
+    for (int i = 1; i <= PAST + K; i++)
+        tokens[i] = 3 + (int)(kv_rng_u32(&rng) % (uint32_t)(c->vocab_size - 3));
+    KvError err;
+    double full_us = 0;
+    for (size_t k = 0; k < sizeof specs / sizeof *specs; k++) {
+        KvCacheKind kind = KV_CACHE_DENSE;
+        kv_parse_retention("--cache", specs[k], &kind, &err);
+        if (kv_retention_check("--cache", kind, T, &err))
+            continue;
+        Engine e;
+        engine_init(&e, m, &err);
+        engine_set_cache_kind(&e, kind);
+        engine_forward(&e, tokens, 0, T - K, true, NULL, NULL);
+        const uint64_t ns = time_steps(&e, tokens, T - K, K, ts);
+        if (k == 0)
+            full_us = (double)ns / 1e3;
+        printf("bench engine policy=%s positions=%d..%d decode_tok_s=%.0f decode_us=%.1f "
+               "vs_full=%.2f resident_kib=%.0f\n",
+               specs[k], T - K, T - 1, 1e9 / (double)ns, (double)ns / 1e3,
+               full_us / ((double)ns / 1e3), (double)kvcache_bytes_resident(&e.cache) / 1024.0);
+        if (kv_kind_unbounded_positions(kind)) { // on to three contexts, then K more steps
+            for (int p = T; p < PAST; p++)
+                engine_forward(&e, tokens + p, p, 1, true, NULL, NULL);
+            const uint64_t past = time_steps(&e, tokens, PAST, K, ts);
+            printf("bench engine policy=%s positions=%d..%d past_context=1 decode_tok_s=%.0f "
+                   "decode_us=%.1f resident_kib=%.0f\n",
+                   specs[k], PAST, PAST + K - 1, 1e9 / (double)past, (double)past / 1e3,
+                   (double)kvcache_bytes_resident(&e.cache) / 1024.0);
+        }
+        engine_free(&e);
+        fflush(stdout);
+    }
+    // the shadow: a session step under a bounded policy also runs the full f32 reference on the
+    // same tokens (drift); against a session step under full, which runs none
+    const char *const shadowed[] = {"full", "window:64"};
+    uint64_t step_ns[2];
+    for (int k = 0; k < 2; k++) {
+        Session s;
+        session_init(&s, m, tok, &err);
+        session_set_prompt(&s, "Once upon a time", &err);
+        KvCacheKind kind = KV_CACHE_DENSE;
+        kv_parse_retention("--cache", shadowed[k], &kind, &err);
+        session_set_cache(&s, kind, &err);
+        step_ns[k] = time_session(&s, T - K - s.n_prompt, K - 1, ts);
+        session_free(&s);
+    }
+    printf("bench engine shadow=full_f32 positions=%d..%d session_step_full_us=%.1f "
+           "session_step_window64_with_shadow_us=%.1f shadow_cost_pct=%.0f\n",
+           T - K, T - 2, (double)step_ns[0] / 1e3, (double)step_ns[1] / 1e3,
+           100.0 * ((double)step_ns[1] - (double)step_ns[0]) / (double)step_ns[0]);
+    free(tokens);
+}
+
+static int bench_engine(int argc, char **argv, bool kinds_only) {
     CommonOptions o;
     app_common_defaults(&o);
     KvError err = {0};
@@ -221,6 +378,8 @@ static int bench_engine(int argc, char **argv) {
         if (r == 0)
             return app_usage_error("bench engine", "unknown option '%s'", argv[i]);
     }
+    if (o.kv != KV_PRECISION_F32)
+        return app_usage_error("--kv", "bench measures every kind; it takes no --kv");
     Model m;
     Tokenizer tok;
     if (app_load(&m, &tok, o.model, o.tokenizer, &err))
@@ -240,6 +399,14 @@ static int bench_engine(int argc, char **argv) {
            "threads=1 clock=thread_cpu peak_gflops_core=%.1f\n",
            m.path, config_param_count(c), L, c->dim, e.packed_bf16 ? "bf16" : "fp32",
            engine_packed_bytes(&e), peak);
+    if (kinds_only) {
+        bench_kinds(&m, tokens, ts);
+        free(ts), free(ts2), free(tokens);
+        engine_free(&e);
+        tokenizer_free(&tok);
+        model_free(&m);
+        return 0;
+    }
 
     bench_contexts(&e, tokens, ts, ts2);
     if (e.packed_bf16) { // the same model's weights kept as floats: twice the bytes per decode
@@ -247,6 +414,8 @@ static int bench_engine(int argc, char **argv) {
         bench_contexts(&e, tokens, ts, ts2);
         engine_pack(&e, true);
     }
+
+    bench_kinds(&m, tokens, ts);
 
     // prefill: the whole of a prompt in one pass
     const int np = T < 256 ? T : 256;
@@ -321,6 +490,8 @@ static int bench_engine(int argc, char **argv) {
            fd / (double)plain, fd / (double)eng, peak > 0 ? 100.0 * fd / (double)eng / peak : 0.0,
            (double)maxd);
 
+    bench_policies(&m, &tok, ts);
+
     free(p.x), free(p.xb), free(p.xb2), free(p.q), free(p.hb), free(p.hb2), free(p.att);
     free(p.logits), free(kc), free(vc), free(attn), free(ts), free(ts2), free(tokens);
     engine_free(&e);
@@ -331,11 +502,13 @@ static int bench_engine(int argc, char **argv) {
 
 int cmd_bench(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "engine") == 0)
-        return bench_engine(argc - 1, argv + 1);
+        return bench_engine(argc - 1, argv + 1, false);
+    if (argc >= 2 && strcmp(argv[1], "kv") == 0) // the precision lines of bench engine alone
+        return bench_engine(argc - 1, argv + 1, true);
     if (argc >= 2 && strcmp(argv[1], "render") == 0)
         return bench_render(argc - 1, argv + 1);
     if (argc >= 2 && argv[1][0] != '-')
-        return app_usage_error("bench", "unknown benchmark '%s' (engine, render)", argv[1]);
-    int st = bench_engine(argc, argv);
+        return app_usage_error("bench", "unknown benchmark '%s' (engine, kv, render)", argv[1]);
+    int st = bench_engine(argc, argv, false);
     return st ? st : bench_render(argc, argv);
 }

@@ -29,6 +29,8 @@ static void table_row(const Session *s, const StepRecord *r) {
             (double)r->step_ns / 1e6);
     if (r->max_logit_diff >= 0.0f)
         fprintf(stderr, " %9.2e", (double)r->max_logit_diff);
+    if (r->drift_measured)
+        fprintf(stderr, " %10.3e %4d", (double)r->kl_full, r->top1_agree ? 1 : 0);
     fputc('\n', stderr);
 }
 
@@ -107,16 +109,21 @@ int cmd_generate(int argc, char **argv) {
         session_free(&s); // session_init zeroes s first, so this is safe after either failure
         goto done_model;
     }
-    session_set_sampler(&s, o.sampler);
-    session_set_mode(&s, o.no_cache ? CACHE_MODE_OFF : CACHE_MODE_ON);
+    if (app_apply_kv(&o, &s, &err) || app_apply_common(&s, &o, &err)) {
+        status = app_fail(&err);
+        session_free(&s);
+        goto done_model;
+    }
     session_set_verify(&s, verify);
+    KvCacheKind kind = o.cache; // the run's retention and precision: drift unless full f32
+    kind.precision = o.kv;
     if (trace_path) {
         trace = open_memstream(&trace_buf, &trace_len);
         trace_write_header(trace);
     }
-    fprintf(stderr, "%5s %-7s %5s %-8s %6s %-14s %14s %16s %10s %10s%s\n", "step", "phase", "pos",
+    fprintf(stderr, "%5s %-7s %5s %-8s %6s %-14s %14s %16s %10s %10s%s%s\n", "step", "phase", "pos",
             "mode", "id", "token", "flops_step", "flops_total", "kv_bytes", "ms",
-            verify ? " max|dlogit|" : "");
+            verify ? " max|dlogit|" : "", kv_kind_dense(kind) ? "" : "    kl_full top1");
     const bool tty = isatty(STDOUT_FILENO);
     for (long k = 0; k < n_steps; k++) {
         if (!session_step(&s)) {
@@ -124,8 +131,14 @@ int cmd_generate(int argc, char **argv) {
                 status = app_fail(&err);
                 break;
             }
-            fprintf(stderr, "kvscope: generate: stopped at the model's context of %d tokens\n",
-                    model.cfg.seq_len);
+            if (session_limit(&s) > model.cfg.seq_len) // sinks: past the context, to a limit
+                fprintf(stderr,
+                        "kvscope: generate: stopped at %d tokens (%d times the model's context "
+                        "of %d)\n",
+                        session_limit(&s) + 1, SESSION_PAST, model.cfg.seq_len);
+            else
+                fprintf(stderr, "kvscope: generate: stopped at the model's context of %d tokens\n",
+                        model.cfg.seq_len);
             break;
         }
         const StepRecord *r = session_last(&s);
@@ -144,6 +157,18 @@ int cmd_generate(int argc, char **argv) {
     }
     if (!status && (putchar('\n') == EOF || fflush(stdout) != 0))
         status = app_fail_stdout();
+    if (!kv_kind_dense(kind)) { // the drift from the full f32 cache, over the whole run
+        DriftSummary d;
+        session_drift(&s, &d);
+        char name[64];
+        kv_retention_name(o.cache, name, sizeof name);
+        const StepRecord *last = session_last(&s);
+        fprintf(stderr,
+                "drift cache=%s steps=%d kl_mean=%.4g kl_max=%.4g top1_agree=%.3f "
+                "max_logit_diff=%.4g attn_l1_mean=%.4g kv_resident_bytes=%" PRIu64 " kv=%s\n",
+                name, d.measured, d.kl_mean, d.kl_max, d.top1_rate, d.logit_max, d.attn_l1_mean,
+                last ? last->kv_bytes_resident : 0, kv_precision_name(o.kv));
+    }
     if (trace) {
         fclose(trace);
         // the trace of a run that failed would be half a story: write it only after a good one

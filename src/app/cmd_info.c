@@ -197,6 +197,8 @@ int cmd_info(int argc, char **argv) {
         } else
             return app_usage_error("info", "unknown option '%s' (see kvscope --help)", argv[i]);
     }
+    if (o.kv != KV_PRECISION_F32)
+        return app_usage_error("--kv", "info prints the bytes of every kind; it takes no --kv");
     Model m;
     Tokenizer t;
     if (app_load(&m, &t, o.model, o.tokenizer, &err))
@@ -229,6 +231,24 @@ int cmd_info(int argc, char **argv) {
            c->n_layers, config_kv_dim(c), kv_precision_bits(KV_PRECISION_F32) / 8);
     printf("kv_bytes_full_context %zu (%s at %d tokens)\n", per_tok * (size_t)c->seq_len, d,
            c->seq_len);
+    // every precision the cache can store in (--kv), scales and zero points included
+    for (int k = 1; k < KV_PRECISIONS; k++) {
+        const KvPrecision p = (KvPrecision)k;
+        KvError why = {0};
+        if (kv_precision_check(c, p, kv_precision_name(p), &why)) {
+            printf("kv_bytes_per_token_%s unusable (%s)\n", kv_precision_name(p), why.msg);
+            continue;
+        }
+        const bool kivi = p == KV_PRECISION_KIVI2 || p == KV_PRECISION_KIVI4;
+        const int T = c->seq_len, nq = kivi ? (T > 32 ? (T - 32) / 32 * 32 : 0) : T;
+        const double per = kivi ? (double)config_kv_bytes_precision(c, p, 32) / 32.0
+                                : (double)config_kv_bytes_precision(c, p, 1);
+        const size_t full = config_kv_bytes_precision(c, p, nq) + (size_t)(T - nq) * per_tok;
+        kv_format_bytes(d, sizeof d, full);
+        printf("kv_bytes_per_token_%s %g (%.1f%% of f32%s); %s at %d tokens\n",
+               kv_precision_name(p), per, 100.0 * per / (double)per_tok,
+               kivi ? " once quantized; the newest 32..63 positions stay f32" : "", d, T);
+    }
     kv_format_number(a, sizeof a, (double)decode_last, KV_NUM_SI_SHORT, "FLOP");
     printf("flops_decode_last_position %llu (%s)\n", (unsigned long long)decode_last, a);
     const bool bf16 = model_weights_bf16(&m);

@@ -177,12 +177,14 @@ int cmd_render(int argc, char **argv) {
         goto done;
     }
     inited = true;
-    if (session_set_prompt(&s, o.prompt, &err)) {
+    if (session_set_prompt(&s, o.prompt, &err) || app_apply_kv(&o, &s, &err)) {
         status = app_fail(&err);
         goto done;
     }
-    session_set_sampler(&s, o.sampler);
-    session_set_mode(&s, o.no_cache ? CACHE_MODE_OFF : CACHE_MODE_ON);
+    if (app_apply_common(&s, &o, &err)) {
+        status = app_fail(&err);
+        goto done;
+    }
     session_set_verify(&s, verify);
     if (video) {
         ExportClipOptions co = {.w = w, .h = h, .fps = (int)fps, .tok_s = speed,
@@ -219,8 +221,10 @@ int cmd_render(int argc, char **argv) {
                     status = app_fail(&err);
                     goto done;
                 }
-                fprintf(stderr, "kvscope: render: stopped at the model's context of %d tokens\n",
-                        model.cfg.seq_len);
+                fprintf(stderr, "kvscope: render: stopped at %d tokens (the limit of %s)\n",
+                        s.n_tokens,
+                        session_limit(&s) > model.cfg.seq_len ? "sinks, twice the context"
+                                                              : "the model's context");
                 break;
             }
         }

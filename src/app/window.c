@@ -577,12 +577,17 @@ int cmd_run(int argc, char **argv) {
         goto done_model;
     }
     session_set_sampler(&s, o.common.sampler);
-    if (session_set_prompt(&s, o.common.prompt ? o.common.prompt : app_presets[0].prompt, &err)) {
+    if (session_set_prompt(&s, o.common.prompt ? o.common.prompt : app_presets[0].prompt, &err) ||
+        app_apply_kv(&o.common, &s, &err)) {
         status = app_fail(&err);
         close_display();
         goto done_session;
     }
-    session_set_mode(&s, o.common.no_cache ? CACHE_MODE_OFF : CACHE_MODE_ON);
+    if (app_apply_common(&s, &o.common, &err)) {
+        status = app_fail(&err);
+        close_display();
+        goto done_session;
+    }
     for (int i = 0; i < o.steps && session_step(&s); i++)
         ;
     if (session_fault(&s, &err)) {

@@ -66,6 +66,7 @@ typedef enum {
     ACT_SLOWER,
     ACT_FASTER,
     ACT_CACHE,       // toggle the KV cache
+    ACT_POLICY,      // the cache's retention policy: full, window, sinks, h2o, full, ...
     ACT_PRESET1,
     ACT_PRESET2,
     ACT_PRESET3,
@@ -112,6 +113,7 @@ typedef enum {
     ACT_ZOOM,        // Ctrl + wheel: zoom the token cells
     ACT_LAYOUT,      // projector / detail layout of the picture
     ACT_VERIFY,      // measure the cache / no-cache logit difference on every step (or stop)
+    ACT_KV,          // the cache's precision: the next kind the model can use
     ACT_COUNT
 } AppAction;
 

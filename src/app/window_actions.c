@@ -52,6 +52,50 @@ static void do_cache(AppState *a) {
     session_set_mode(a->s, a->s->mode == CACHE_MODE_ON ? CACHE_MODE_OFF : CACHE_MODE_ON);
 }
 
+// The next precision the model's head size can use (f32, bf16, ... kivi4, f32 again); the
+// session goes back to its prompt (session_set_kv). Under a policy that evicts only f32 is
+// kept: the press is refused with a notice (kv_kind_combine_check says why).
+static void do_kv(AppState *a) {
+    app_at_rest(a);
+    KvPrecision p = a->s->eng.cache.kind.precision;
+    do
+        p = (KvPrecision)((p + 1) % KV_PRECISIONS);
+    while (kv_precision_check(&a->s->model->cfg, p, "kv", NULL) != KV_OK);
+    KvError err;
+    if (session_set_kv(a->s, p, &err)) {
+        app_notice(a, 4.0, "%s", err.msg);
+        return;
+    }
+    a->playing = false;
+    app_left_limit(a);
+}
+
+// The classroom's policies, each at a budget of 16 positions (the narrative preset's name falls
+// out of that window a few tokens in): full -> window -> sinks -> h2o -> full.
+static const char *const policies[] = {"full", "window:16", "sinks:4,12", "h2o:8,8"};
+
+static int policy_index(const AppState *a) {
+    char name[64];
+    kv_retention_name(a->s->cache_kind, name, sizeof name);
+    for (int i = 0; i < 4; i++)
+        if (strcmp(name, policies[i]) == 0)
+            return i;
+    return -1; // one from --cache or a lesson: the next press starts the cycle over
+}
+
+// A quantized cache keeps every position: the press is refused with a notice.
+static void do_policy(AppState *a) {
+    app_at_rest(a);
+    KvCacheKind kind = a->s->cache_kind;
+    KvError err;
+    kv_parse_retention("--cache", policies[(policy_index(a) + 1) % 4], &kind, &err);
+    if (session_set_cache(a->s, kind, &err)) { // a quantized cache, or a context under 16: stay
+        app_notice(a, 4.0, "%s", err.msg);
+        return;
+    }
+    session_set_mode(a->s, CACHE_MODE_ON);
+}
+
 static void do_preset1(AppState *a) {
     app_choose_preset(a, 0);
 }
@@ -309,6 +353,20 @@ static const char *label_cache(const AppState *a, char *buf, size_t cap, bool *o
     return *on ? "Cache ON" : "Cache OFF";
 }
 
+static const char *label_kv(const AppState *a, char *buf, size_t cap, bool *on) {
+    const KvPrecision p = a->s->eng.cache.kind.precision;
+    *on = p != KV_PRECISION_F32;
+    snprintf(buf, cap, "KV %s", kv_precision_name(p));
+    return buf;
+}
+
+static const char *label_policy(const AppState *a, char *buf, size_t cap, bool *on) {
+    *on = kv_kind_budget(a->s->cache_kind) > 0;
+    char name[48];
+    snprintf(buf, cap, "Keep: %s", kv_retention_name(a->s->cache_kind, name, sizeof name));
+    return buf;
+}
+
 static const char *label_preset(const AppState *a, int i, bool *on) {
     *on = a->preset == i;
     return app_presets[i].name;
@@ -466,6 +524,13 @@ const ActionRow app_actions[] = {
     {ACT_CACHE, "cache", {K(SDLK_c)}, .help = "KV cache on / off",
      .tip = "KV cache on / off", .bar = 50, .label_fn = label_cache, .run = do_cache,
      .when = WAITS},
+    {ACT_KV, "kv", {K(SDLK_k)}, .help = "cache precision: f32 bf16 int8 int4 kivi2 kivi4",
+     .tip = "Precision of the cached keys and values (back to the prompt)", .bar = 51,
+     .label_fn = label_kv, .run = do_kv, .when = WAITS | NO_LESSON},
+    {ACT_POLICY, "policy", {K(SDLK_w)}, .help = "cache policy: full, window, sinks, h2o",
+     .tip = "What the cache keeps: everything, the last 16, 4 sinks + 12, or 8 heavy hitters + 8 "
+            "recent",
+     .bar = 52, .label_fn = label_policy, .run = do_policy, .when = WAITS},
     {ACT_PRESET1, "preset1", {K(SDLK_1), K_ALT(SDLK_KP_1)}, .help = "presets",
      .tip = "Preset prompt: a story", .bar = 60, .label_fn = label_preset1, .run = do_preset1,
      .when = WAITS | BAR_NO_LESSON},
@@ -498,7 +563,7 @@ const ActionRow app_actions[] = {
      .help = "3D camera: front, top, orbit", .run = do_camera_top},
     {ACT_NONE, "camera-orbit", {K(SDLK_9), K_ALT(SDLK_KP_9)},
      .help = "3D camera: front, top, orbit", .run = do_camera_orbit},
-    {ACT_NONE, "camera-whole", {K(SDLK_w)}, .help = "3D camera: whole sequence / follow the head",
+    {ACT_NONE, "camera-whole", {K(SDLK_z)}, .help = "3D camera: whole sequence / follow the head",
      .run = do_camera_fit},
     {ACT_NONE, "orbit", .gesture = GESTURE_DRAG, .help_keys = "drag", .help = "3D camera: orbit",
      .run = do_orbit_drag, .when = TYPING_TOO},

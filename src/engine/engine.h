@@ -338,8 +338,9 @@ uint64_t flops_formula_run(const ModelConfig *c, bool cache, int n_prompt, int s
 // keeps. Three independent choices make its kind (DESIGN.md, "The KV cache as an object"); each
 // has one value today, and every later one is a change inside kvcache.c (and the attention kernel
 // for a new storage format), not in its users:
-//   retention  which positions stay resident     full (later window, sinks, h2o)
-//   precision  how a stored value is kept         f32  (later bf16, int8, int4, kivi)
+//   retention  which positions stay resident     full, window, sinks, h2o
+//   precision  how a stored value is kept         f32, bf16, int8, int4, kivi2, kivi4
+// Precision other than f32 combines with full retention only (kv_kind_combine_check).
 //   layout     where a position's rows live       contiguous (later paged: blocks, block tables)
 // The forward pass stores through kvcache_store and reads through kvcache_head; it never computes
 // an address. The session goes back and forward through marks; the picture and the counters ask
@@ -348,34 +349,105 @@ uint64_t flops_formula_run(const ModelConfig *c, bool cache, int n_prompt, int s
 //
 // A pass over positions pos0 .. pos0+N-1 is bracketed: kvcache_begin (positions from pos0 on
 // are replaced), then per layer kvcache_store of each new position and kvcache_head for each
-// query, then kvcache_end (the cache now describes positions 0 .. pos0+N-1; a retention policy
-// would evict here).
+// query (and kvcache_observe of the attention it computed), then kvcache_end (the cache now
+// describes positions 0 .. pos0+N-1).
+//
+// Retention (docs/cache-policies.md has each rule and its closed forms). With a bound B on the
+// positions kept, each (layer, kv head) has B slots; a query at position p reads min(p+1, B) of
+// them, in slot order, and KvHeadRows.pos says which position each row holds:
+//   window:W    Mistral's rolling buffer: keys rotated at their absolute position before they
+//               are stored, position p in slot p mod W; a query reads the W most recent. B = W.
+//   sinks:S,W   StreamingLLM: the first S positions (slots 0..S-1) and the W most recent (slot
+//               S + (p-S) mod W). Keys are stored unrotated and rotated by their index in the
+//               cache when attention reads them (the query by its own index), so positions may
+//               go past the model's context. B = S + W.
+//   h2o:H,R     heavy-hitter oracle: per (layer, kv head), the R most recent positions and the
+//               H others with the most attention received so far (summed over queries and the
+//               query heads that read that kv head); a pass over a full cache evicts the
+//               lowest-scoring non-recent position (ties: the oldest), one per position. B = H+R.
+// A pass may store several positions at once only while nothing is evicted (kvcache_pass_max);
+// after that, one position per pass.
 
-typedef enum { KV_RETAIN_FULL = 0 } KvRetention;    // every position stays resident
-typedef enum { KV_PRECISION_F32 = 0 } KvPrecision;  // values stored as 32-bit floats
-typedef enum { KV_LAYOUT_CONTIGUOUS = 0 } KvLayout; // (L, HKV, T, HS): position p in slot p
+typedef enum {
+    KV_RETAIN_FULL = 0, // every position stays resident
+    KV_RETAIN_WINDOW,   // window:W
+    KV_RETAIN_SINKS,    // sinks:S,W
+    KV_RETAIN_H2O,      // h2o:H,R
+} KvRetention;
+// How stored values are kept (rules in kvquant.h and docs/cache-precision.md): 32-bit floats;
+// bfloat16; int8 per row with a scale; int4 per row with a scale and zero point; KIVI with 2 or 4
+// bits (keys per channel over groups of 32 positions, values per row, the newest 32..63
+// positions in f32).
+typedef enum {
+    KV_PRECISION_F32 = 0,
+    KV_PRECISION_BF16,
+    KV_PRECISION_INT8,
+    KV_PRECISION_INT4,
+    KV_PRECISION_KIVI2,
+    KV_PRECISION_KIVI4,
+    KV_PRECISIONS
+} KvPrecision;
+typedef enum { KV_LAYOUT_CONTIGUOUS = 0 } KvLayout; // (L, HKV, slots, HS)
 
 typedef struct {
     KvRetention retention;
     KvPrecision precision;
     KvLayout layout;
+    int window; // W of window and sinks
+    int sinks;  // S of sinks
+    int heavy;  // H of h2o
+    int recent; // R of h2o
 } KvCacheKind;
 
 // The default kind: full retention, f32, contiguous (today's cache).
-#define KV_CACHE_DENSE ((KvCacheKind){KV_RETAIN_FULL, KV_PRECISION_F32, KV_LAYOUT_CONTIGUOUS})
+#define KV_CACHE_DENSE                                                                             \
+    ((KvCacheKind){KV_RETAIN_FULL, KV_PRECISION_F32, KV_LAYOUT_CONTIGUOUS, 0, 0, 0, 0})
+
+// Positions a kind keeps at most per (layer, kv head): W, S+W, H+R, or 0 for full (unbounded).
+int kv_kind_budget(KvCacheKind k);
+// True for the kind a shadow measures against: full retention, f32.
+bool kv_kind_dense(KvCacheKind k);
+bool kv_kind_equal(KvCacheKind a, KvCacheKind b);
+// True when a run may go past the model's context under this kind (sinks).
+bool kv_kind_unbounded_positions(KvCacheKind k);
+// "full", "window:64", "sinks:4,60", "h2o:32,32" into buf; returns buf.
+const char *kv_retention_name(KvCacheKind k, char *buf, size_t cap);
+// Parses full|window:W|sinks:S,W|h2o:H,R into k's retention fields (the others untouched).
+// W, S, H and R are whole numbers >= 1. A refusal is KV_ERR_INPUT "<what>: <problem>".
+KvStatus kv_parse_retention(const char *what, const char *s, KvCacheKind *k, KvError *err);
+// Refuses a kind whose budget is larger than a context of `context` positions (it could never
+// be reached, or would hold positions the model cannot rotate): "<what>: <problem>".
+KvStatus kv_retention_check(const char *what, KvCacheKind k, int context, KvError *err);
 
 // Bits one stored value takes in a precision (scales and zero points not included).
 int kv_precision_bits(KvPrecision p);
+// "f32", "bf16", "int8", "int4", "kivi2", "kivi4".
+const char *kv_precision_name(KvPrecision p);
+// A precision by name (the whole word). Unknown: KV_ERR_INPUT "<what>: unknown kind 'x' (f32,
+// bf16, ...)"; *out untouched.
+KvStatus kv_precision_parse(const char *what, const char *s, KvPrecision *out, KvError *err);
+// Whether a model of config c can store its keys and values in p; KV_ERR_INPUT "<what>: <why>"
+// when its head size cannot (kivi2 packs four values per byte: HS must be a multiple of 4).
+KvStatus kv_precision_check(const ModelConfig *c, KvPrecision p, const char *what, KvError *err);
+// Whether k's precision and retention can be combined (docs/cache-precision.md, "Precision and
+// retention"): every precision with full retention, f32 with every retention. Anything else is
+// KV_ERR_INPUT "<what>: <precision> cannot be combined with <cache_word><retention> (<why>)".
+KvStatus kv_kind_combine_check(const char *what, const char *cache_word, KvCacheKind k,
+                               KvError *err);
+// Bytes `n` positions take in precision p, scales and zero points included, every layer and kv
+// head; for the KIVI kinds n quantized positions (n a multiple of 32; the residual window in f32
+// costs config_kv_bytes_per_token each). What kvscope info prints per token (divided by n).
+size_t config_kv_bytes_precision(const ModelConfig *c, KvPrecision p, int n);
 // KV cache bytes one position costs with values of `bits` bits: 2 * L * KV * bits / 8 (what the
 // lessons quote for other precisions; a KvCache counts its own storage instead).
 size_t config_kv_bytes_per_token_bits(const ModelConfig *c, int bits);
 
 // The rows one query of one kv head reads: n rows of keys and of values, HS floats each, rows
-// `stride` floats apart, row i holding position i (every kind today keeps row i = position i; a
-// kind that does not adds the rows' positions here).
+// `stride` floats apart. Row i holds position pos[i], or position i when pos is NULL (full).
 typedef struct {
     const float *keys;   // (n, HS)
     const float *values; // (n, HS)
+    const int *pos;      // (n) the position of each row, or NULL: row i is position i
     size_t stride;
     int n;
     uint64_t bytes; // bytes of those keys and values in the cache's storage: what attention reads
@@ -386,43 +458,80 @@ typedef struct {
     int len;
 } KvCacheMark;
 
+// h2o's state after a sequence of some length (kept for kvcache_seek): (L, HKV, slots) each.
+typedef struct {
+    int *slot_pos;
+    float *score;
+} KvH2oSnap;
+
 typedef struct {
     KvCacheKind kind;
     bool scratch; // no-cache working memory: every pass starts it empty (kvcache_begin)
     int n_layers, n_kv_heads, head_size, capacity; // L, HKV, HS, T
-    float *keys; // (L, HKV, T, HS) owned: each head's keys one contiguous run, slot p = position p
-    float *values;     // (L, HKV, T, HS) owned
-    int len;           // positions 0 .. len-1 of the sequence are stored
-    int valid;         // rows of positions < valid still hold what this sequence stored in them
+    int slots; // rows per (layer, kv head): T, or the kind's budget B
+    float *keys;   // (L, HKV, slots, HS) owned: each head's keys one contiguous run of slots
+    float *values; // (L, HKV, slots, HS) owned
+    int len;       // positions 0 .. len-1 of the sequence have been stored (some maybe evicted)
+    int valid;     // what this sequence stored for positions < valid is still known (seek)
     int pass0, pass_n; // the pass under way (between kvcache_begin and kvcache_end), else 0, 0
+    // precisions other than f32 (full retention only): the packed rows, their scales and zero
+    // points, and the rows of one layer dequantized for attention (kvcache.c); NULL for f32.
+    // keys/values are NULL for bf16, int8 and int4; the KIVI kinds keep f32 rows there.
+    struct KvPacked *packed;
+    // bounded kinds (f32 only)
+    int *slot_pos;     // (L, HKV, slots) the position each slot holds (-1: none yet)
+    int *pos_slot;     // (L, HKV, T) h2o: the slot of each position, -1 when not resident
+    float *score;      // (L, HKV, slots) h2o: attention each slot's position received so far
+    int *evict_slot;   // (L, HKV) h2o: the slot the pass's one position goes to
+    float *rot;        // (slots, HS) sinks: keys rotated by their cache index, at read time
+    const float *rope; // (T, HS/2, 2) the engine's cos and sin table (borrowed; sinks)
+    // Undo for bounded kinds (not the cache's storage, not read by attention): every row this
+    // sequence stored, so that a seek back and forward is exact although slots were overwritten.
+    float *hist;      // (P, 2, L, HKV, HS) owned: keys then values of each position stored
+    size_t hist_cap;  // positions hist has room for
+    KvH2oSnap *snap;  // (T + 1) h2o: the state after a mark at each length (NULL: none)
 } KvCache;
 
-// Sizes the cache for c's context (seq_len positions). A scratch cache is a no-cache pass's
-// working memory: kvcache_begin always empties it, so a pass reads only what it stored itself.
+// Sizes the cache for c's context (seq_len positions) and kind. A scratch cache is a no-cache
+// pass's working memory: kvcache_begin always empties it, so a pass reads only what it stored.
 void kvcache_init(KvCache *kc, const ModelConfig *c, KvCacheKind kind, bool scratch);
 void kvcache_free(KvCache *kc);
+// Stores later positions in precision p instead: the cache is emptied (its storage rebuilt).
+void kvcache_set_precision(KvCache *kc, KvPrecision p);
 
 // The sequence it describes: positions 0 .. kvcache_len-1 have been stored.
 int kvcache_len(const KvCache *kc);
 // Forgets every position.
 void kvcache_clear(KvCache *kc);
-// Keeps positions 0 .. n-1 only (n >= len changes nothing). Exact for every kind whose history
-// is append-only (all of today's): the cache is then what storing 0 .. n-1 left.
+// Keeps positions 0 .. n-1 only (n >= len changes nothing): the cache is then what storing
+// 0 .. n-1 left. A bounded kind puts back the rows it had evicted since; h2o can do so only to a
+// length it was marked at, and otherwise forgets everything (kvcache_len says which).
 void kvcache_truncate(KvCache *kc, int n);
 // Exact back and forward between steps: a mark taken after a step, and a seek to it later. A
 // seek may go back, or forward again to a mark of the same history, as long as no pass has
-// stored anything since the seek back. Kinds whose history is not append-only (eviction) keep
-// what they need to do this inside the cache (their mark says where in it).
-KvCacheMark kvcache_mark(const KvCache *kc);
+// stored anything since the seek back. Bounded kinds keep what they need for this (hist, snap).
+KvCacheMark kvcache_mark(KvCache *kc);
 void kvcache_seek(KvCache *kc, KvCacheMark m);
 
-// A pass: positions pos0 .. pos0+n-1 will be stored (pos0 <= len; 0 for a scratch cache).
+// The most positions a pass from pos0 may store at once: up to the point where the kind would
+// evict (at least 1). engine_forward splits a longer pass there.
+int kvcache_pass_max(const KvCache *kc, int pos0);
+// A pass: positions pos0 .. pos0+n-1 will be stored (pos0 <= len; 0 for a scratch cache;
+// n <= kvcache_pass_max). h2o chooses here which position each (layer, kv head) evicts.
 void kvcache_begin(KvCache *kc, int pos0, int n);
+// True when keys are rotated at their position before kvcache_store (every kind but sinks).
+bool kvcache_rotates_on_store(const KvCache *kc);
+// The position a query at `pos` is rotated by: pos, or its index in the cache (sinks).
+int kvcache_query_rotation(const KvCache *kc, int pos);
 // Stores position pos of `layer` (in the pass): k and v are KV floats, every kv head's slice.
 // Returns the bytes stored.
 uint64_t kvcache_store(KvCache *kc, int layer, int pos, const float *k, const float *v);
-// The rows a query at position pos of (layer, kv_head) reads: every resident position <= pos.
+// The rows a query at position pos of (layer, kv_head) reads: the resident positions <= pos.
+// Under sinks the keys come rotated by their cache index (valid until the next call).
 KvHeadRows kvcache_head(const KvCache *kc, int layer, int kv_head, int pos);
+// The attention weights (n, one per row of the last kvcache_head of this layer and kv head)
+// one query head computed: h2o adds them to the rows' scores; other kinds ignore them.
+void kvcache_observe(KvCache *kc, int layer, int kv_head, const float *att, int n);
 // The pass is complete: the cache describes positions 0 .. pos0+n-1.
 void kvcache_end(KvCache *kc);
 // The pass stops before it is complete (a fault): the cache describes positions 0 .. pos0-1
@@ -437,11 +546,25 @@ void kvcache_resident_row(const KvCache *kc, int layer, int kv_head, int n, uint
 int kvcache_slot(const KvCache *kc, int layer, int kv_head, int pos);
 // Where slot `slot` of (layer, kv_head) starts in keys and values (contiguous layout).
 size_t kvcache_row(const KvCache *kc, int layer, int kv_head, int slot);
+// How (layer, kv_head, pos) is held now: the cache's precision, or f32 for a KIVI position in
+// the full-precision tail.
 KvPrecision kvcache_precision(const KvCache *kc, int layer, int kv_head, int pos);
-// Bytes of storage one resident position takes (keys and values, every layer and kv head).
+// h2o: the attention (layer, kv_head, pos) has received so far; 0 when not resident or not h2o.
+float kvcache_score(const KvCache *kc, int layer, int kv_head, int pos);
+// Positions resident in every (layer, kv head) (all hold the same number): min(len, B).
+int kvcache_resident_positions(const KvCache *kc);
+// Bytes of storage one resident position takes (keys and values, every layer and kv head; scales
+// included; KIVI: a quantized position, its share of its key group's scales included).
 size_t kvcache_bytes_per_position(const KvCache *kc);
 size_t kvcache_bytes_resident(const KvCache *kc); // held by the positions resident now
-size_t kvcache_bytes_reserved(const KvCache *kc); // allocated for keys and values
+size_t kvcache_bytes_reserved(const KvCache *kc); // allocated (slots and dequantization rows)
+// What the positions resident now would take in f32: the picture's comparison.
+size_t kvcache_bytes_resident_f32(const KvCache *kc);
+
+// The same closed form under a cache kind: a query at p reads min(p+1, B) positions (B the kind's
+// budget, unbounded for full), so scores and values cost 2*D*min(p+1, B) each per layer.
+void flops_formula_kind(const ModelConfig *c, KvCacheKind k, int pos0, int n, int logits,
+                        uint64_t out[FLOP_COMPONENTS]);
 
 // ----------------------------------------------------------------------------------------------
 // The engine: a model, its KV cache and its working memory.
@@ -498,6 +621,10 @@ bool engine_pack(Engine *e, bool allow_bf16);
 size_t engine_packed_bytes(const Engine *e);
 // Recording of attention and counters on or off (on after engine_init); returns what it was.
 bool engine_set_instrument(Engine *e, bool on);
+// The cache's kind from the next pass on. A different kind starts from an empty cache: what a
+// bounded kind evicted is gone, so the next cached step recomputes the whole sequence (counted).
+// Returns true when the kind changed.
+bool engine_set_cache_kind(Engine *e, KvCacheKind kind);
 void engine_free(Engine *e);
 
 // One pass over positions pos0 .. pos0+n-1 (tokens holds their ids), attending over 0..p for

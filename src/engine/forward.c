@@ -144,9 +144,19 @@ KvStatus engine_init(Engine *e, const Model *m, KvError *err) {
             e->rope[pos * (size_t)hs + (size_t)i] = cosf(val);
             e->rope[pos * (size_t)hs + (size_t)i + 1] = sinf(val);
         }
+    e->cache.rope = e->rope;
     e->instrument = true;
     (void)err;
     return KV_OK;
+}
+
+bool engine_set_cache_kind(Engine *e, KvCacheKind kind) {
+    if (kv_kind_equal(kind, e->cache.kind))
+        return false;
+    kvcache_free(&e->cache);
+    kvcache_init(&e->cache, &e->model->cfg, kind, false);
+    e->cache.rope = e->rope;
+    return true;
 }
 
 void engine_free(Engine *e) {
@@ -186,25 +196,22 @@ static int first_nonfinite_row(const float *x, int n, int width) {
 // ----------------------------------------------------------------------------------------------
 // The forward pass
 
-void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cache, AttnSink *sink,
-                    Counters *ctr) {
+// One pass of the layers over positions pos0 .. pos0+n-1 through cache kc, as many as kc can
+// store at once (kvcache_pass_max). Leaves the last position's final residual in x row n-1.
+// Returns false when a layer's output was not finite (fault_layer and fault_pos set).
+static bool forward_layers(Engine *e, KvCache *kc, const int *tokens, int pos0, int n,
+                           AttnSink *sink, Counters *ctr) {
     const ModelConfig *c = &e->model->cfg;
     const ModelWeights *w = &e->model->w;
     const int D = c->dim, F = c->hidden_dim, KV = config_kv_dim(c), HS = config_head_size(c);
     const int H = c->n_heads, T = c->seq_len, group = c->n_heads / c->n_kv_heads;
     const int QKV = D + 2 * KV;
-    assert(n >= 1 && pos0 >= 0 && pos0 + n <= T);
-    if (!e->instrument)
-        sink = NULL, ctr = NULL;
     uint64_t *fl = ctr ? ctr->flops : NULL;
     uint64_t *f_qkv = fl ? &fl[FLOP_QKV] : NULL, *f_out = fl ? &fl[FLOP_OUT] : NULL;
-    uint64_t *f_mlp = fl ? &fl[FLOP_MLP] : NULL, *f_cls = fl ? &fl[FLOP_CLS] : NULL;
-    // the cache, or the working memory of a no-cache pass (which starts empty: kvcache_begin)
-    KvCache *kc = use_cache ? &e->cache : &e->work;
+    uint64_t *f_mlp = fl ? &fl[FLOP_MLP] : NULL;
     kvcache_begin(kc, pos0, n);
+    const bool rotate_keys = kvcache_rotates_on_store(kc);
     const float inv_sqrt_hs = 1.0f / sqrtf((float)HS);
-    e->fault_layer = 0;
-    e->fault_pos = -1;
 
     // x (N, D) = the embedding rows of the tokens: the residual stream every layer adds to
     for (int t = 0; t < n; t++)
@@ -223,9 +230,15 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
             kernel_rmsnorm(e->xb + (size_t)t * D, e->x + (size_t)t * D, w->rms_att + (size_t)l * D,
                            D);
         matmul(e, e->qkv, e->xb, wqkv, n, D, QKV, f_qkv);
+        // (sinks: keys go in unrotated, the cache rotates them by their index when they are
+        // read, and the query turns by its own index in the cache)
         for (int t = 0; t < n; t++) {
             float *q = e->qkv + (size_t)t * QKV;
-            kernel_rope(q, q + D, e->rope + (size_t)(pos0 + t) * HS, D, KV, HS);
+            if (rotate_keys)
+                kernel_rope(q, q + D, e->rope + (size_t)(pos0 + t) * HS, D, KV, HS);
+            else
+                kernel_rope(q, q + D, e->rope + (size_t)kvcache_query_rotation(kc, pos0 + t) * HS,
+                            D, 0, HS);
         }
         // attention, 2: each position's k (KV) and v (KV) into the cache, every kv head's slice
         // (HS) to its slot
@@ -249,11 +262,19 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
                     float *att = e->att + (size_t)h * T;                         // (kv.n)
                     kernel_attend(out + (size_t)h * HS, att, qh, kv.keys, kv.values, kv.stride, HS,
                                   kv.n, inv_sqrt_hs);
+                    kvcache_observe(kc, l, g, att, kv.n); // h2o: attention received
                     if (sink && p >= sink->row0 && p < sink->row0 + sink->rows) {
                         float *row =
                             sink->w +
                             (((size_t)l * H + h) * sink->rows + (p - sink->row0)) * sink->cols;
-                        memcpy(row, att, (size_t)kv.n * sizeof(float)); // row i is position i
+                        if (!kv.pos) { // row i is position i
+                            memcpy(row, att, (size_t)kv.n * sizeof(float));
+                        } else { // row i is position kv.pos[i]; positions not read get 0
+                            memset(row, 0, (size_t)sink->cols * sizeof(float));
+                            for (int i = 0; i < kv.n; i++)
+                                if (kv.pos[i] < sink->cols)
+                                    row[kv.pos[i]] = att[i];
+                        }
                     }
                     if (ctr) {
                         ctr->flops[FLOP_SCORES] += 2ull * (uint64_t)HS * (uint64_t)kv.n;
@@ -289,16 +310,44 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
             e->fault_layer = l + 1;
             e->fault_pos = pos0 + bad;
             kvcache_abandon(kc);
-            return;
+            return false;
         }
     }
     if (ctr)
         ctr->positions += (uint64_t)n;
     kvcache_end(kc); // the cache (or working memory) now holds positions 0 .. pos0+n-1
+    return true;
+}
+
+void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cache, AttnSink *sink,
+                    Counters *ctr) {
+    const ModelConfig *c = &e->model->cfg;
+    const ModelWeights *w = &e->model->w;
+    const int D = c->dim, T = c->seq_len;
+    // the cache, or the working memory of a no-cache pass (which starts empty: kvcache_begin)
+    KvCache *kc = use_cache ? &e->cache : &e->work;
+    assert(n >= 1 && pos0 >= 0);
+    assert(pos0 + n <= T || kv_kind_unbounded_positions(kc->kind));
+    if (!e->instrument)
+        sink = NULL, ctr = NULL;
+    uint64_t *f_cls = ctr ? &ctr->flops[FLOP_CLS] : NULL;
+    e->fault_layer = 0;
+    e->fault_pos = -1;
+    // as many positions per pass as the cache can store at once: a bounded retention takes one
+    // position per pass once it evicts (each query must find its own window or heavy hitters)
+    int m = 0; // positions in the last pass (x holds their residual streams)
+    for (int done = 0; done < n; done += m) {
+        m = kvcache_pass_max(kc, pos0 + done);
+        m = m < n - done ? m : n - done;
+        if (!forward_layers(e, kc, tokens + done, pos0 + done, m, sink, ctr)) {
+            kvcache_truncate(kc, pos0);
+            return;
+        }
+    }
 
     // logits (V) = rmsnorm(x of the last position) · Wcls^T: only the position whose next token
     // is wanted
-    const float *xl = e->x + (size_t)(n - 1) * D;
+    const float *xl = e->x + (size_t)(m - 1) * D;
     kernel_rmsnorm(e->xb, xl, w->rms_final, D);
     const void *wcls = packed_at(e, (size_t)c->n_layers * e->packed_layer);
     matmul(e, e->logits, e->xb, wcls, 1, D, c->vocab_size, f_cls);
@@ -311,10 +360,14 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
 
 int engine_step(Engine *e, const int *tokens, int len, CacheMode mode, AttnSink *sink,
                 Counters *ctr) {
-    assert(len >= 1 && len <= e->model->cfg.seq_len);
+    assert(len >= 1);
+    assert(len <= e->model->cfg.seq_len ||
+           (mode == CACHE_MODE_ON && kv_kind_unbounded_positions(e->cache.kind)));
     if (mode == CACHE_MODE_ON) {
         const int held = kvcache_len(&e->cache);
         int first = held < len ? held : len - 1;
+        kvcache_truncate(&e->cache, first); // (h2o may forget all: then it starts over)
+        first = kvcache_len(&e->cache);
         engine_forward(e, tokens + first, first, len - first, true, sink, ctr);
         return first;
     }
@@ -366,6 +419,26 @@ void flops_formula(const ModelConfig *c, int pos0, int n, int logits,
     out[FLOP_OUT] = l * un * 2 * d * d;
     out[FLOP_MLP] = l * un * 3 * 2 * d * f;
     out[FLOP_CLS] = (uint64_t)logits * 2 * d * (uint64_t)c->vocab_size;
+}
+
+void flops_formula_kind(const ModelConfig *c, KvCacheKind k, int pos0, int n, int logits,
+                        uint64_t out[FLOP_COMPONENTS]) {
+    flops_formula(c, pos0, n, logits, out);
+    const uint64_t b = (uint64_t)kv_kind_budget(k);
+    if (b == 0)
+        return;
+    // sum over p = pos0 .. pos0+n-1 of min(p + 1, B): (p + 1) up to p = B - 1, then B
+    uint64_t span = 0;
+    const uint64_t lo = (uint64_t)pos0 + 1, hi = (uint64_t)pos0 + (uint64_t)n; // p + 1 in lo..hi
+    const uint64_t grow_hi = hi < b ? hi : b; // terms below the budget: lo .. grow_hi
+    if (lo <= grow_hi)
+        span += (lo + grow_hi) * (grow_hi - lo + 1) / 2;
+    const uint64_t flat_lo = lo > b + 1 ? lo : b + 1; // terms at the budget: flat_lo .. hi
+    if (flat_lo <= hi)
+        span += b * (hi - flat_lo + 1);
+    const uint64_t d = (uint64_t)c->dim, l = (uint64_t)c->n_layers;
+    out[FLOP_SCORES] = l * 2 * d * span;
+    out[FLOP_VALUES] = l * 2 * d * span;
 }
 
 static uint64_t formula_total(const ModelConfig *c, int pos0, int n, int logits) {

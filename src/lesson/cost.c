@@ -53,6 +53,8 @@ KvStatus lesson_cost(const Lesson *l, const Model *m, const Tokenizer *t, Lesson
             records = cursor;
             break;
         case LESSON_CACHE:
+            if (cmd->n == 2) // a policy: the next step recomputes the sequence under it
+                cache_len = 0, records = cursor;
             if ((cmd->n != 0) != cache) {
                 cache = cmd->n != 0;
                 records = cursor;
@@ -63,6 +65,7 @@ KvStatus lesson_cost(const Lesson *l, const Model *m, const Tokenizer *t, Lesson
             shadow_len = 0;
             break;
         case LESSON_RESET:
+        case LESSON_KV: // a new precision starts from the prompt, with an empty cache
             cursor = records = cache_len = shadow_len = 0;
             break;
         case LESSON_BACK: {

@@ -186,6 +186,7 @@ typedef enum {
     ARG_FLOAT,  // one word: a number in lo..hi
     ARG_SEED,   // one word: a 64-bit whole number
     ARG_ON_OFF, // one word: on or off (n = 1 or 0)
+    ARG_CACHE,  // one word: on or off (n = 1 or 0), or a policy in --cache's words (n = 2, str)
     ARG_VIEW,   // one word: a view of the view table (n = its ViewKind)
     ARG_THEME,  // one word: dark or light (n = its ThemeKind)
     ARG_CAMERA, // one word: a 3D camera as --camera takes it (str holds it, reparsed by the player)
@@ -280,6 +281,16 @@ static KvStatus after_project_model(Parser *p, const Command *cmd, LessonCmd *c,
     return KV_OK;
 }
 
+// kv KIND: the engine's own parser reads the kind, as --kv's does.
+static KvStatus after_kv(Parser *p, const Command *cmd, LessonCmd *c, const char *arg) {
+    KvPrecision kp;
+    KvError e = {0};
+    if (kv_precision_parse(cmd->name, arg, &kp, &e))
+        return fail(p, "%s", e.msg);
+    c->n = kp;
+    return KV_OK;
+}
+
 static int model_layers(const ModelConfig *c) {
     return c->n_layers;
 }
@@ -307,7 +318,7 @@ static const Command commands[] = {
     ROW("top-k", LESSON_TOP_K, ARG_INT, .lo = 0, .hi = KV_MAX_VOCAB, .need = "a number"),
     ROW("top-p", LESSON_TOP_P, ARG_FLOAT, .lo = 0, .hi = 1, .need = "a number"),
     ROW("seed", LESSON_SEED, ARG_SEED, .need = "a number"),
-    ROW("cache", LESSON_CACHE, ARG_ON_OFF, .need = "on or off"),
+    ROW("cache", LESSON_CACHE, ARG_CACHE, .need = "on, off or a policy"),
     ROW("verify", LESSON_VERIFY, ARG_ON_OFF, .need = "on or off"),
     ROW("step", LESSON_STEP, ARG_INT, .rules = RULE_NEEDS_PROMPT, .lo = 1, .hi = KV_MAX_SEQ,
         .need = "a number of steps"),
@@ -333,6 +344,8 @@ static const Command commands[] = {
     ROW("caption", LESSON_CAPTION, ARG_TEXT, .need = "some text", .after = after_caption),
     ROW("text", LESSON_TEXT, ARG_TEXT, .need = "some text", .after = after_text),
     ROW("beat", LESSON_BEAT, ARG_NONE, .rules = RULE_NEEDS_PROMPT, .after = after_beat),
+    ROW("kv", LESSON_KV, ARG_TEXT, .need = "a kind (f32, bf16, int8, int4, kivi2 or kivi4)",
+        .after = after_kv),
 };
 #undef ROW
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
@@ -434,6 +447,23 @@ static KvStatus read_arg(Parser *p, const Command *cmd, const char *a, LessonCmd
             return fail(p, "%s: expected on or off, not '%s'", cmd->name, a);
         c->n = k;
         return KV_OK;
+    case ARG_CACHE: {
+        if ((k = pick(a, on_off, 2)) >= 0) {
+            c->n = k;
+            return KV_OK;
+        }
+        KvCacheKind kind = KV_CACHE_DENSE;
+        KvError e = {0};
+        if (!strchr(a, ':') && kv_parse_retention("cache", a, &kind, &e))
+            return fail(p, "cache: expected on, off or a policy (full, window:W, sinks:S,W, "
+                           "h2o:H,R), not '%s'",
+                        a);
+        if (kv_parse_retention("cache", a, &kind, &e))
+            return fail(p, "%s", e.msg);
+        c->n = 2;
+        c->str = dup_str(a, strlen(a));
+        return KV_OK;
+    }
     case ARG_VIEW: {
         if ((k = view_kind_parse(a)) < 0) {
             char names[160];
@@ -626,6 +656,7 @@ KvStatus lesson_check(const Lesson *l, const Model *m, const Tokenizer *t, KvErr
     const int T = c->seq_len;
     int *ids = kv_malloc((size_t)T * sizeof(int));
     int n_prompt = 0, cursor = 0;
+    KvCacheKind kind = KV_CACHE_DENSE; // as the player starts every lesson: full, f32
     KvStatus st = KV_OK;
     for (int i = 0; i < l->n_cmds && !st; i++) {
         const LessonCmd *cmd = &l->cmds[i];
@@ -665,6 +696,23 @@ KvStatus lesson_check(const Lesson *l, const Model *m, const Tokenizer *t, KvErr
         case LESSON_RESET:
             cursor = 0;
             break;
+        case LESSON_KV: { // the model's head size must fit the kind's packing, and the policy
+            KvError e = {0};
+            kind.precision = (KvPrecision)cmd->n;
+            if (kv_precision_check(c, kind.precision, "kv", &e) ||
+                kv_kind_combine_check("kv", "cache ", kind, &e))
+                st = kv_error(err, KV_ERR_INPUT, "%s:%d: %s", l->path, cmd->line, e.msg);
+            cursor = 0;
+            break;
+        }
+        case LESSON_CACHE: { // a policy: its budget against the model's context, its precision
+            KvError e = {0};
+            if (cmd->n == 2 && (kv_parse_retention("cache", cmd->str, &kind, &e) ||
+                                kv_retention_check("cache", kind, T, &e) ||
+                                kv_kind_combine_check("cache: with kv", "", kind, &e)))
+                st = kv_error(err, KV_ERR_INPUT, "%s:%d: %s", l->path, cmd->line, e.msg);
+            break;
+        }
         default: {
             // An index into the model (a layer, a head): its row says how many the model has.
             const Command *row = command_of(cmd->op);

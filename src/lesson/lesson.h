@@ -48,6 +48,8 @@ typedef enum {
     LESSON_CAPTION,     // caption TITLE          starts this beat's caption
     LESSON_TEXT,        // text SENTENCE...       adds to this beat's caption
     LESSON_BEAT,        // beat                   one slide: pause for the presenter
+    LESSON_KV,          // kv f32|bf16|int8|int4|kivi2|kivi4   the cache's precision (n); back
+                        //                        to the prompt, as `reset`
     LESSON_OPS
 } LessonOp;
 

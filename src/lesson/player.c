@@ -26,7 +26,9 @@ static const char *const plain_names[] = {
     "kv_heads",     "head_size",      "dim",        "context",     "params",
     "kv_per_token", "kv_per_token16", "kv_total",   "flops_step",  "flops_total",
     "flops_cache",  "flops_nocache",  "flops_ratio", "step_ms",    "logit_diff",
-    "last_token",   "flops_step_cache", "flops_step_nocache", "step_ratio", NULL,
+    "last_token",   "flops_step_cache", "flops_step_nocache", "step_ratio", "kv_kind",
+    "kv_f32",       "cache",          "kl",         "top1",        "kl_mean",   "top1_rate",
+    "kv_budget",    NULL,
 };
 static const char *const model_prefixes[] = {"kv:", "kvseq:", "kvctx:", "sum:", "ratio:", NULL};
 
@@ -156,6 +158,10 @@ static void value_of(const Session *s, const char *name, char *v, size_t cap) {
         kv_format_bytes(v, cap, per_token16);
     else if (strcmp(name, "kv_total") == 0)
         kv_format_bytes(v, cap, r ? r->kv_bytes_resident : 0);
+    else if (strcmp(name, "kv_f32") == 0) // what the same positions would take in f32
+        kv_format_bytes(v, cap, r ? r->kv_bytes_f32 : 0);
+    else if (strcmp(name, "kv_kind") == 0)
+        snprintf(v, cap, "%s", kv_precision_name(s->eng.cache.kind.precision));
     else if (strcmp(name, "flops_step") == 0)
         kv_format_number(v, cap, (double)(r ? counters_flops(&r->counted) : 0), KV_NUM_SI_SHORT,
                            "FLOP");
@@ -195,7 +201,28 @@ static void value_of(const Session *s, const char *name, char *v, size_t cap) {
         snprintf(v, cap, "%sx", num);
     } else if (strcmp(name, "step_ms") == 0)
         snprintf(v, cap, "%.2f ms", r ? (double)r->step_ns / 1e6 : 0.0);
-    else if (strcmp(name, "logit_diff") == 0) {
+    else if (strcmp(name, "cache") == 0)
+        kv_retention_name(s->cache_kind, v, cap);
+    else if (strcmp(name, "kl") == 0 || strcmp(name, "top1") == 0) {
+        if (!r || !r->drift_measured)
+            snprintf(v, cap, "(not measured)");
+        else if (strcmp(name, "kl") == 0)
+            snprintf(v, cap, "%.3g nats", (double)r->kl_full);
+        else
+            snprintf(v, cap, "%s", r->top1_agree ? "the same" : "a different");
+    } else if (strcmp(name, "kl_mean") == 0 || strcmp(name, "top1_rate") == 0) {
+        DriftSummary d;
+        session_drift(s, &d);
+        if (!d.measured)
+            snprintf(v, cap, "(not measured)");
+        else if (strcmp(name, "kl_mean") == 0)
+            snprintf(v, cap, "%.3g nats", d.kl_mean);
+        else
+            snprintf(v, cap, "%.0f%%", 100.0 * d.top1_rate);
+    } else if (strcmp(name, "kv_budget") == 0) {
+        const int b = kv_kind_budget(s->cache_kind);
+        kv_format_bytes(v, cap, (uint64_t)(b ? b : c->seq_len) * config_kv_bytes_per_token(c));
+    } else if (strcmp(name, "logit_diff") == 0) {
         if (r && r->max_logit_diff >= 0.0f)
             snprintf(v, cap, "%.1e", (double)r->max_logit_diff);
         else
@@ -300,7 +327,10 @@ static void player_start(LessonPlayer *p) {
     p->raw_title[0] = p->raw_text[0] = '\0';
     p->title[0] = p->text[0] = '\0';
     session_set_verify(p->session, false);
+    session_set_kv(p->session, KV_PRECISION_F32, NULL); // every lesson starts in f32 (any policy)
     session_set_mode(p->session, CACHE_MODE_ON);
+    KvError e; // every lesson starts with the full cache (a lesson stays inside the context)
+    session_set_cache(p->session, KV_CACHE_DENSE, &e);
     session_set_sampler(p->session, p->sampler);
 }
 
@@ -334,11 +364,23 @@ static KvStatus run(LessonPlayer *p, const LessonCmd *c, KvError *err) {
         session_set_sampler(s, p->sampler);
         break;
     case LESSON_CACHE:
+        if (c->n == 2) { // a policy: the cache on, with that retention
+            KvCacheKind kind = s->cache_kind;
+            KvError e = {0};
+            if (kv_parse_retention("cache", c->str, &kind, &e) || session_set_cache(s, kind, &e))
+                return kv_error(err, KV_ERR_INPUT, "%s:%d: %s", p->lesson->path, c->line, e.msg);
+        }
         session_set_mode(s, c->n ? CACHE_MODE_ON : CACHE_MODE_OFF);
         break;
     case LESSON_VERIFY:
         session_set_verify(s, c->n != 0);
         break;
+    case LESSON_KV: {
+        KvError e = {0}; // lesson_check refuses a precision the lesson's policy cannot take
+        if (session_set_kv(s, (KvPrecision)c->n, &e))
+            return kv_error(err, KV_ERR_INPUT, "%s:%d: %s", p->lesson->path, c->line, e.msg);
+        break;
+    }
     case LESSON_STEP:
         for (long i = 0; i < c->n; i++)
             if (!session_step(s))

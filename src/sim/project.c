@@ -174,6 +174,8 @@ void project_cache_of_session(const Session *s, ProjectCache *pc) {
         pc->value_bits = bits;
         pc->row_overhead_bytes = bits == 8 ? 4 : 8;
     }
+    // the session's retention policy (window, sinks, h2o) keeps at most its budget of positions
+    pc->max_positions = kv_kind_budget(s->cache_kind);
 }
 
 void project_cache_describe(const ProjectCache *pc, char *out, size_t cap) {

@@ -18,13 +18,14 @@ KvStatus session_init(Session *s, const Model *m, const Tokenizer *t, KvError *e
     KvStatus st = engine_init(&s->eng, m, err);
     if (st)
         return st;
-    const int T = m->cfg.seq_len;
+    const int T = SESSION_PAST * m->cfg.seq_len; // positions a sequence may reach (sinks)
     s->tokens = kv_calloc((size_t)T + 1, sizeof(int));
     s->steps = kv_calloc((size_t)T, sizeof(StepRecord));
     s->held = kv_malloc((size_t)m->cfg.n_layers * (size_t)m->cfg.n_kv_heads * (size_t)T);
     s->settings = (SamplerSettings){.temperature = 0.0f, .top_p = 0.9f, .top_k = 0, .seed = 42};
     sampler_init(&s->sampler, m->cfg.vocab_size, s->settings);
     s->mode = CACHE_MODE_ON;
+    s->cache_kind = KV_CACHE_DENSE;
     s->tokens[0] = TOKEN_BOS;
     s->n_prompt = s->n_tokens = 1;
     return KV_OK;
@@ -33,6 +34,7 @@ KvStatus session_init(Session *s, const Model *m, const Tokenizer *t, KvError *e
 // Frees what a record owns (it stays zeroed, ready for reuse).
 static void record_free(StepRecord *r) {
     free(r->attn);
+    free(r->attn_l1);
     free(r->cell_runs);
     free(r->cell_rows);
     memset(r, 0, sizeof *r);
@@ -50,6 +52,9 @@ void session_free(Session *s) {
     engine_free(&s->eng);
     if (s->shadow.model)
         engine_free(&s->shadow);
+    if (s->reference.model)
+        engine_free(&s->reference);
+    free(s->ref_attn);
     sampler_free(&s->sampler);
     free(s->tokens);
     free(s->steps);
@@ -64,6 +69,8 @@ void session_reset(Session *s) {
     kvcache_clear(&s->eng.cache);
     if (s->shadow.model)
         kvcache_clear(&s->shadow.cache);
+    if (s->reference.model)
+        kvcache_clear(&s->reference.cache);
     s->sampler.rng = s->settings.seed;
 }
 
@@ -93,7 +100,13 @@ KvStatus session_set_prompt(Session *s, const char *prompt, KvError *err) {
 // A step needs its input positions 0 .. n_tokens-1 inside the context; its output token may land
 // at position seq_len (it is shown, never fed back), as llama2.c prints it.
 bool session_at_limit(const Session *s) {
-    return s->n_tokens > s->model->cfg.seq_len;
+    return s->n_tokens > session_limit(s);
+}
+
+int session_limit(const Session *s) {
+    const int T = s->model->cfg.seq_len;
+    const bool past = s->mode == CACHE_MODE_ON && kv_kind_unbounded_positions(s->cache_kind);
+    return past ? SESSION_PAST * T - 1 : T;
 }
 
 const StepRecord *session_last(const Session *s) {
@@ -134,9 +147,12 @@ static bool runs_equal(const CellRun *a, const CellRun *b, int n) {
 // the step computed is written, or recomputed when an earlier step had computed it already; one
 // it did not compute was read from the cache when the cache holds it (attention reads every
 // position the cache holds for the kv head), else it is empty.
-static void cells_record(Session *s, StepRecord *r, int seen) {
+static void cells_record(Session *s, StepRecord *r, int seen, int computed_before) {
     const ModelConfig *c = &s->model->cfg;
     const int rows = c->n_layers * c->n_kv_heads, n = r->pos + 1;
+    // the step before ran a bounded kind (what it dropped shows as evicted after a change)
+    const StepRecord *last = r->step > 0 ? &s->steps[r->step - 1] : NULL;
+    const bool prev_bounded = last && last->mode == CACHE_MODE_ON && kv_kind_budget(last->kind) > 0;
     CellRun *runs = kv_malloc((size_t)rows * (size_t)n * sizeof *runs); // at most; shrunk below
     uint8_t *held_after = kv_malloc((size_t)rows * (size_t)n);
     cells_held(s, n, held_after);
@@ -146,12 +162,21 @@ static void cells_record(Session *s, StepRecord *r, int seen) {
         const uint8_t *was = s->held + (size_t)row * n, *is = held_after + (size_t)row * n;
         const int first = total;
         for (int p = 0; p < n; p++) {
-            const CellState before = was[p] ? CELL_CACHED : CELL_EMPTY;
+            // a position earlier steps computed that the cache does not hold was evicted by its
+            // retention policy (with the cache off, or after a change of kind, nothing is held)
+            const bool bounded = r->mode == CACHE_MODE_ON && kv_kind_budget(r->kind) > 0;
+            CellState before = was[p] ? CELL_CACHED : CELL_EMPTY;
+            if (before == CELL_EMPTY && (bounded || prev_bounded) && p < computed_before)
+                before = CELL_EVICTED;
             CellState now = CELL_EMPTY;
             if (p >= r->first)
                 now = p < seen ? CELL_RECOMPUTED : CELL_WRITTEN;
             else if (r->mode == CACHE_MODE_ON && is[p])
                 now = CELL_READ;
+            else if (bounded)
+                now = CELL_EVICTED;
+            if ((now == CELL_WRITTEN || now == CELL_RECOMPUTED) && bounded && !is[p])
+                now = CELL_EVICTED; // stored and evicted within the step (a long prefill)
             if (total > first && runs[total - 1].before == before && runs[total - 1].now == now)
                 continue;
             runs[total++] = (CellRun){.lo = p, .before = (uint8_t)before, .now = (uint8_t)now};
@@ -193,6 +218,107 @@ CellStep session_cell(const Session *s, const StepRecord *r, int layer, int kv_h
     return (CellStep){(CellState)run[lo].before, (CellState)run[lo].now};
 }
 
+// Same retention (policy and sizes), whatever the precision.
+static bool same_retention(KvCacheKind a, KvCacheKind b) {
+    return a.retention == b.retention && a.window == b.window && a.sinks == b.sinks &&
+           a.heavy == b.heavy && a.recent == b.recent;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Drift: the reference, a shadow engine with the full f32 cache on the same tokens
+
+// KL(p || q) of softmax(a) and softmax(b), in nats (double sums: the terms are small).
+static double kl_logits(const float *a, const float *b, int n) {
+    double ma = a[0], mb = b[0];
+    for (int i = 1; i < n; i++) {
+        ma = a[i] > ma ? a[i] : ma;
+        mb = b[i] > mb ? b[i] : mb;
+    }
+    double sa = 0, sb = 0;
+    for (int i = 0; i < n; i++) {
+        sa += exp(a[i] - ma);
+        sb += exp(b[i] - mb);
+    }
+    const double la = ma + log(sa), lb = mb + log(sb);
+    double kl = 0;
+    for (int i = 0; i < n; i++) {
+        const double lpa = a[i] - la, lpb = b[i] - lb;
+        kl += exp(lpa) * (lpa - lpb);
+    }
+    return kl > 0 ? kl : 0; // rounding can leave a tiny negative for equal distributions
+}
+
+static int argmax_first(const float *x, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best])
+            best = i;
+    return best;
+}
+
+// Runs the reference on this step's tokens when the step's cache is not full f32 (and the
+// sequence fits the model's context), and records the drift. False when the reference met a
+// non-finite value (session_fault says where).
+static bool drift_measure(Session *s, StepRecord *r) {
+    const ModelConfig *c = &s->model->cfg;
+    const int len = r->pos + 1, L = c->n_layers, H = c->n_heads;
+    r->drift_measured = false;
+    if (r->mode != CACHE_MODE_ON || kv_kind_dense(r->kind) || len > c->seq_len)
+        return true;
+    if (!s->reference.model) {
+        KvError err;
+        engine_init(&s->reference, s->model, &err);
+        s->ref_attn = kv_malloc((size_t)L * H * (size_t)c->seq_len * sizeof(float));
+    }
+    kvcache_truncate(&s->reference.cache, len - 1); // what it holds of this sequence
+    AttnSink sink = {.w = s->ref_attn, .row0 = r->pos, .rows = 1, .cols = len};
+    engine_step(&s->reference, s->tokens, len, CACHE_MODE_ON, &sink, NULL);
+    if (s->reference.fault_layer)
+        return false;
+    const float *pf = s->reference.logits, *pp = s->eng.logits;
+    r->drift_measured = true;
+    r->kl_full = (float)kl_logits(pf, pp, c->vocab_size);
+    r->top1_agree = argmax_first(pf, c->vocab_size) == argmax_first(pp, c->vocab_size);
+    r->drift_logit = max_abs_diff(pf, pp, c->vocab_size);
+    r->attn_l1 = kv_calloc((size_t)L, sizeof(float));
+    const size_t rr = (size_t)(r->pos - r->attn_row0);
+    for (int l = 0; l < L; l++) {
+        double sum = 0;
+        for (int h = 0; h < H; h++) {
+            const float *a = r->attn + (((size_t)l * H + h) * r->attn_rows + rr) * len;
+            const float *b = s->ref_attn + ((size_t)l * H + h) * len;
+            for (int j = 0; j < len; j++)
+                sum += fabs((double)a[j] - (double)b[j]);
+        }
+        r->attn_l1[l] = (float)(sum / H);
+    }
+    return true;
+}
+
+void session_drift(const Session *s, DriftSummary *out) {
+    memset(out, 0, sizeof *out);
+    const int L = s->model->cfg.n_layers;
+    double l1 = 0;
+    int agree = 0;
+    for (int i = 0; i < s->cursor; i++) {
+        const StepRecord *r = &s->steps[i];
+        if (!r->drift_measured)
+            continue;
+        out->measured++;
+        out->kl_mean += r->kl_full;
+        out->kl_max = r->kl_full > out->kl_max ? r->kl_full : out->kl_max;
+        agree += r->top1_agree;
+        out->logit_max = r->drift_logit > out->logit_max ? r->drift_logit : out->logit_max;
+        for (int l = 0; l < L; l++)
+            l1 += r->attn_l1[l] / L;
+    }
+    if (out->measured) {
+        out->kl_mean /= out->measured;
+        out->top1_rate = (double)agree / out->measured;
+        out->attn_l1_mean = l1 / out->measured;
+    }
+}
+
 // ----------------------------------------------------------------------------------------------
 // Steps
 
@@ -201,7 +327,8 @@ bool session_step(Session *s) {
         return false;
     if (s->cursor < s->n_steps) { // redo: the record is exact; restore what the step left
         StepRecord *r = &s->steps[s->cursor];
-        if (r->mode == s->mode) {
+        if (r->mode == s->mode && same_retention(r->kind, s->cache_kind) &&
+            kv_kind_equal(r->kind, s->eng.cache.kind)) {
             s->tokens[s->n_tokens++] = r->token_id;
             kvcache_seek(&s->eng.cache, r->cache_after);
             s->sampler.rng = r->rng_after;
@@ -219,6 +346,15 @@ bool session_step(Session *s) {
     r->mode = s->mode;
     r->pos = pos;
     r->temperature = s->settings.temperature;
+    // a new retention starts empty: this step recomputes the sequence under it. The session
+    // decides retention; precision and layout stay what the engine's cache has
+    KvCacheKind kind = s->eng.cache.kind;
+    kind.retention = s->cache_kind.retention;
+    kind.window = s->cache_kind.window, kind.sinks = s->cache_kind.sinks;
+    kind.heavy = s->cache_kind.heavy, kind.recent = s->cache_kind.recent;
+    engine_set_cache_kind(&s->eng, kind);
+    r->kind = kind;
+    const int computed_before = len - 1; // positions earlier steps computed (0 on the first)
     r->cache_before = kvcache_mark(&s->eng.cache);
     r->cache_len_before = kvcache_len(&s->eng.cache);
 
@@ -249,10 +385,16 @@ bool session_step(Session *s) {
     r->written_lo = r->recomputed_hi;
     r->written_hi = len;
     r->read_hi = len;
-    cells_record(s, r, seen);
+    cells_record(s, r, seen, s->cursor == 0 ? 0 : computed_before);
     r->cache_after = kvcache_mark(&s->eng.cache);
     r->cache_len_after = kvcache_len(&s->eng.cache);
     r->kv_bytes_resident = kvcache_bytes_resident(&s->eng.cache);
+    r->kv_bytes_f32 = kvcache_bytes_resident_f32(&s->eng.cache);
+    r->kv = s->eng.cache.kind.precision;
+    r->kv_quantized = 0;
+    for (int p = kvcache_len(&s->eng.cache) - 1; p >= 0 && !r->kv_quantized; p--)
+        if (kvcache_precision(&s->eng.cache, 0, 0, p) != KV_PRECISION_F32)
+            r->kv_quantized = p + 1;
     if (s->cursor > 0)
         r->total = s->steps[s->cursor - 1].total;
     counters_add(&r->total, &r->counted);
@@ -273,6 +415,13 @@ bool session_step(Session *s) {
             return false;
         }
         r->max_logit_diff = max_abs_diff(s->eng.logits, s->shadow.logits, c->vocab_size);
+    }
+
+    if (!drift_measure(s, r)) {
+        kvcache_seek(&s->eng.cache, r->cache_before);
+        record_free(r);
+        s->n_steps = s->cursor;
+        return false;
     }
 
     r->n_top = top_candidates(s->eng.logits, c->vocab_size, r->temperature, r->top, SESSION_TOP);
@@ -298,9 +447,39 @@ bool session_back(Session *s) {
     s->cursor--;
     const StepRecord *r = &s->steps[s->cursor];
     s->n_tokens--;
-    kvcache_seek(&s->eng.cache, r->cache_before);
     s->sampler.rng = r->rng_before;
+    if (!kv_kind_equal(r->kind, s->eng.cache.kind)) {
+        // the step ran under another kind than the cache has now: what that kind held is gone,
+        // so the next step recomputes the sequence (counted)
+        kvcache_clear(&s->eng.cache);
+        drop_future(s);
+        return true;
+    }
+    kvcache_seek(&s->eng.cache, r->cache_before);
     return true;
+}
+
+KvStatus session_set_cache(Session *s, KvCacheKind kind, KvError *err) {
+    const int T = s->model->cfg.seq_len;
+    KvStatus st = kv_retention_check("--cache", kind, T, err);
+    if (st)
+        return st;
+    KvCacheKind k = kind; // the retention asked for, with the precision the cache has
+    k.precision = s->eng.cache.kind.precision;
+    if ((st = kv_kind_combine_check("--cache: with --kv", "", k, err)))
+        return st;
+    if (kv_kind_equal(kind, s->cache_kind))
+        return KV_OK;
+    if (s->n_tokens > T && !kv_kind_unbounded_positions(kind)) {
+        char name[48];
+        return kv_error(err, KV_ERR_INPUT,
+                        "--cache: %s cannot hold this sequence: it is %d tokens, past the model's "
+                        "context of %d (only sinks can go on)",
+                        kv_retention_name(kind, name, sizeof name), s->n_tokens, T);
+    }
+    s->cache_kind = kind;
+    drop_future(s);
+    return KV_OK;
 }
 
 void session_set_mode(Session *s, CacheMode mode) {
@@ -317,6 +496,30 @@ void session_set_sampler(Session *s, SamplerSettings settings) {
     s->sampler.s = settings;
     s->sampler.rng = reseed && s->cursor == 0 ? settings.seed : rng;
     drop_future(s);
+}
+
+KvStatus session_set_kv(Session *s, KvPrecision p, KvError *err) {
+    KvCacheKind k = s->cache_kind;
+    k.precision = p;
+    KvStatus st = kv_kind_combine_check("--kv", "--cache ", k, err);
+    if (st)
+        return st;
+    if (p == s->eng.cache.kind.precision)
+        return KV_OK;
+    session_reset(s); // the history's marks describe the old storage: start the prompt again
+    // the cache may still have the retention of the last step (the session's applies at the
+    // next one): take the session's with p, an empty cache
+    KvCacheKind kind = s->eng.cache.kind;
+    kind.retention = s->cache_kind.retention;
+    kind.window = s->cache_kind.window, kind.sinks = s->cache_kind.sinks;
+    kind.heavy = s->cache_kind.heavy, kind.recent = s->cache_kind.recent;
+    if (kv_kind_equal(kind, s->eng.cache.kind)) {
+        kvcache_set_precision(&s->eng.cache, p);
+    } else {
+        kind.precision = p;
+        engine_set_cache_kind(&s->eng, kind);
+    }
+    return KV_OK;
 }
 
 void session_set_verify(Session *s, bool on) {

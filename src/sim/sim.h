@@ -10,6 +10,7 @@
 typedef enum { PHASE_PREFILL = 0, PHASE_DECODE = 1 } Phase;
 
 #define SESSION_TOP 10 // candidates kept per step
+#define SESSION_PAST 2 // a sequence under sinks may reach this many times the model's context
 
 // What a step did to one cache cell, a (layer, kv head, position). Decided by the session from
 // what the engine and its cache report; the picture only maps a state to its look.
@@ -19,7 +20,8 @@ typedef enum {
     CELL_READ,       // held in the cache from an earlier step and read by attention in this one
     CELL_WRITTEN,    // computed for the first time in this step (stored, with the cache on)
     CELL_RECOMPUTED, // computed again in this step although an earlier step had computed it
-    // the cache kinds to come add theirs here: evicted, quantized, shared
+    CELL_EVICTED,    // computed by an earlier step, no longer held: the retention policy evicted it
+    // the cache kinds to come add theirs here: quantized, shared
     CELL_STATES
 } CellState;
 
@@ -72,8 +74,21 @@ typedef struct {
     Counters counted;                 // this step's work, counted by the forward pass
     Counters total;                   // cumulative over the history up to this step
     uint64_t kv_bytes_resident;       // cache bytes held after the step (0 with the cache off)
+    uint64_t kv_bytes_f32;            // what the same positions would take stored in f32
+    KvPrecision kv;                   // the precision the cache stores in
+    int kv_quantized;                 // positions 0 .. kv_quantized-1 are held in kv (KIVI: the
+                                      // newer ones in f32)
     uint64_t step_ns;                 // measured wall time of the step's forward pass
     float max_logit_diff;             // |logits(cache) - logits(no cache)| max, or -1 if unmeasured
+    KvCacheKind kind;                 // the cache kind the step ran with
+    // Drift from the reference: a shadow engine with the full f32 cache run on the same tokens
+    // (session.c). Measured on every cached step whose cache kind is not full f32, else not.
+    bool drift_measured;
+    bool top1_agree;     // the most probable next token is the same as the reference's
+    float kl_full;       // KL(p_full || p) of the next-token distributions (temperature 1), nats
+    float drift_logit;   // max |logits - reference logits|
+    float *attn_l1;      // (L) owned: per layer, mean over heads of the L1 distance between this
+                         // step's attention row and the reference's (positions 0 .. pos)
     uint64_t rng_before, rng_after;   // sampler state around the step (exact back and redo)
 } StepRecord;
 
@@ -82,11 +97,15 @@ typedef struct {
     const Tokenizer *tok; // borrowed
     Engine eng;
     Engine shadow;        // the other mode, for verification (only when verify is on)
+    Engine reference;     // the full f32 cache on the same tokens: drift of any other cache kind
+    float *ref_attn;      // (L, H, T) the reference's attention row of the written position
+    KvCacheKind cache_kind; // retention of the next steps (the engine's cache takes it then;
+                            // precision and layout stay what the engine's cache has)
     bool verify;          // measure max_logit_diff on every step (costs the other mode's work)
     Sampler sampler;
     SamplerSettings settings;
     CacheMode mode;       // mode of the next step
-    int *tokens;          // (T + 1) prompt then generated ids; the last may sit at position T
+    int *tokens;          // (SESSION_PAST T + 1) prompt then generated ids
     int n_prompt;
     int n_tokens;         // n_prompt + cursor
     StepRecord *steps;    // history, n_steps records; steps past cursor can be redone
@@ -116,6 +135,27 @@ KvStatus session_fault(const Session *s, KvError *err);
 bool session_back(Session *s);
 // Mode of the next steps; works between any two steps (turning the cache on rebuilds it).
 void session_set_mode(Session *s, CacheMode mode);
+// Precision of the cache's keys and values (kv_precision_check must accept it for the model):
+// the session goes back to its prompt (no steps) and the next steps store in p. KV_ERR_INPUT
+// (nothing changed) when p cannot be combined with the session's retention
+// (kv_kind_combine_check: "--kv: int8 cannot be combined with --cache window:16 (...)").
+KvStatus session_set_kv(Session *s, KvPrecision p, KvError *err);
+// Retention of the next steps (kind's retention fields; DESIGN.md "The KV cache as an object");
+// works between any two steps. A different retention starts from an empty cache: the next step
+// recomputes the whole sequence under it (counted, the cells shown recomputed), as a real system
+// must to bring back what a bounded policy evicted. KV_ERR_INPUT (nothing changed) when the
+// kind's budget exceeds the model's context, or when it cannot be combined with the cache's
+// precision ("--cache: ...").
+KvStatus session_set_cache(Session *s, KvCacheKind kind, KvError *err);
+// Drift over the history up to the cursor (the steps that measured it).
+typedef struct {
+    int measured;          // steps measured
+    double kl_mean, kl_max; // KL(p_full || p), nats
+    double top1_rate;      // share of measured steps whose top-1 agreed
+    double logit_max;      // largest max |logit diff|
+    double attn_l1_mean;   // mean over steps and layers
+} DriftSummary;
+void session_drift(const Session *s, DriftSummary *out);
 // Verification on or off: with it on, every step also runs the other mode (not counted) and
 // records the largest logit difference.
 void session_set_verify(Session *s, bool on);
@@ -126,6 +166,9 @@ const StepRecord *session_last(const Session *s); // the record at cursor-1, or 
 // The state of cache cell (layer, kv_head, pos) in record r; positions past r->pos are empty.
 CellStep session_cell(const Session *s, const StepRecord *r, int layer, int kv_head, int pos);
 bool session_at_limit(const Session *s);          // no room for another step
+// The longest sequence the next step may feed the model: its context, or under sinks (which
+// rotate keys by their index in the cache) SESSION_PAST times it, less one.
+int session_limit(const Session *s);
 // The text of token index i of the sequence (the piece as it reads after its predecessor).
 const char *session_token_text(const Session *s, int i, char byte_buf[2], size_t *len);
 // Attention weight from query position `row` to key position `col`, layer `layer`, head `head`

@@ -300,6 +300,28 @@ double eval_loops(Engine *e, const Tokenizer *t, const char *prompt, int n_new, 
 
 // The whole report on stdout (`eval <what> key=value ...`); valid_path and corpus_path optional;
 // verbose adds one line per case.
+// `kvtrain kv` (kveval.c): each KV cache precision teacher-forced over the first n_tokens of the
+// held-out text against an f32 cache; one line per kind on stdout (`kv kind=... nll=...`).
+KvStatus kveval_run(const char *model_path, const char *tok_path, int n_tokens, KvError *err);
+// The first held-out documents of the corpus generator (seed 2024, every 40th document, as
+// corpus_write splits them), each encoded with BOS, until `want` tokens. Owned; *n the count.
+int *kveval_heldout(const Tokenizer *t, int want, int *n);
+#define KVEVAL_MAX_LAYERS 64
+// One kind over tok (n tokens, windows of the model's context, one position per step) against an
+// f32 engine on the same tokens. KV_ERR_INPUT when the model's head size cannot use p.
+typedef struct {
+    double nll;            // mean over predictions, nats
+    double kl;             // mean KL(p_f32 || p)
+    double max_logit_diff; // largest |logit difference| over every prediction
+    double attn_l1[KVEVAL_MAX_LAYERS], attn_l1_mean; // mean L1 of the written position's rows
+    double bytes_per_token; // resident bytes / positions at the end of the longest window
+    long predictions, agree; // top-1 agreements with f32
+    int window;              // the longest window's length
+} KvEvalResult;
+KvStatus kveval_kind(const Model *m, const int *tok, int n, KvPrecision p, KvEvalResult *r,
+                     KvError *err);
+
+// The whole report on stdout (`eval <what> key=value ...`); valid_path and corpus_path optional.
 KvStatus eval_run(const char *model_path, const char *tok_path, const char *valid_path,
                   const char *corpus_path, bool verbose, KvError *err);
 
@@ -308,5 +330,11 @@ KvStatus eval_run(const char *model_path, const char *tok_path, const char *vali
 
 // Encodes every document as BOS + bpe_encode(doc) into one stream; caller owns *out (free).
 size_t encode_stream(const Bpe *b, char *const *docs, size_t n_docs, int **out);
+
+// `kvtrain cache` (cache_eval.c): teacher-forced mean NLL per position of each KV cache policy
+// at budgets 64 and 128 on n_tokens of the held-out split of the corpus of `seed`, and the
+// attention each layer puts on position 0; one line each on stdout.
+KvStatus cache_eval_run(const char *model_path, const char *tok_path, int n_tokens, uint64_t seed,
+                        KvError *err);
 
 #endif

@@ -9,6 +9,10 @@
 //                  [--induct PCT]   that share of batch rows: random token sequences repeated
 //   kvtrain eval   --model FILE --tokenizer FILE --valid FILE [--corpus FILE[,FILE...]]
 //                  [--verbose 1]   every figure of README's model section (--verbose: each case)
+//   kvtrain kv     --model FILE --tokenizer FILE [--tokens N]   each KV cache precision against
+//                  f32, teacher-forced over the first N (2000) tokens of the held-out text
+//   kvtrain cache  --model FILE --tokenizer FILE [--tokens N] [--seed S]   the cache policies
+//                  loss on N (2000) held-out tokens of the corpus of seed S (2024)
 //   kvtrain gqa    --model FILE --kv-heads K --out FILE   a grouped-query copy (mean-pooled k, v)
 //   kvtrain bf16   --model FILE --out FILE   matrix weights rounded to bfloat16 (half the bytes)
 //   kvtrain bench  matmul GFLOP/s and one training step's time on the shipped shape
@@ -28,14 +32,14 @@ typedef struct {
     const char *train, *valid, *corpus, *out, *tokenizer, *model, *csv, *png, *init;
     long step0, variant, seed, bytes, vocab, steps, batch, seq, dim, hidden, layers, heads,
         kv_heads, threads;
-    long warmup, eval_every, induct, verbose;
+    long warmup, eval_every, induct, verbose, tokens;
     double lr;
 } Args;
 
 static int usage(const char *msg) {
     fprintf(stderr,
-            "kvtrain: %s\nusage: kvtrain corpus|bpe|train|eval|gqa|bf16|bench|plot [options] "
-            "(see src/train/train_main.c)\n",
+            "kvtrain: %s\nusage: kvtrain corpus|bpe|train|eval|kv|cache|gqa|bf16|bench|plot "
+            "[options] (see src/train/train_main.c)\n",
             msg);
     return 2;
 }
@@ -78,6 +82,7 @@ static int parse(int argc, char **argv, Args *a) {
             {"--eval-every", NULL, &a->eval_every},
             {"--induct", NULL, &a->induct},
             {"--verbose", NULL, &a->verbose},
+            {"--tokens", NULL, &a->tokens},
         };
         bool found = false;
         for (size_t o = 0; o < sizeof opts / sizeof opts[0] && !found; o++) {
@@ -235,6 +240,28 @@ int main(int argc, char **argv) {
         return eval_run(a.model, a.tokenizer, a.valid, a.corpus, a.verbose != 0, &err) == KV_OK
                    ? 0
                    : fail(&err);
+    }
+    if (strcmp(cmd, "kv") == 0) {
+        if (!a.model || !a.tokenizer)
+            return usage("kv needs --model and --tokenizer");
+        if (a.tokens > 1000000)
+            return usage("--tokens: at most 1000000");
+        return kveval_run(a.model, a.tokenizer, a.tokens ? (int)a.tokens : 2000, &err) == KV_OK
+                   ? 0
+                   : fail(&err);
+    }
+    if (strcmp(cmd, "cache") == 0) {
+        if (!a.model || !a.tokenizer)
+            return usage("cache needs --model and --tokenizer");
+        const int n = a.tokens ? (int)a.tokens : 2000;
+        if (n < 16)
+            return usage("cache: --tokens must be at least 16");
+        bool seeded = false; // --seed given (the default 1 is the corpus command's)
+        for (int i = 2; i < argc; i++)
+            seeded = seeded || strcmp(argv[i], "--seed") == 0;
+        return cache_eval_run(a.model, a.tokenizer, n, seeded ? (uint64_t)a.seed : 2024, &err)
+                   ? fail(&err)
+                   : 0;
     }
     if (strcmp(cmd, "gqa") == 0) {
         if (!a.model || !a.out || !a.kv_heads)

@@ -136,10 +136,49 @@ static double section_title(Frame *f, SceneRect r, const char *title, const char
     return r.y + 0.5 * u + 1.25 * size;
 }
 
+// KL(p_full || p) over the steps so far, as a small line (the last measured steps that fit, a
+// dot where top-1 differed), beside the drift row of the counters.
+static void drift_spark(Frame *f, double x, double y, double w, double h) {
+    const Session *s = f->s;
+    const int n = s->cursor, keep = 48, first = n > keep ? n - keep : 0;
+    double mx = 0;
+    for (int i = first; i < n; i++)
+        if (s->steps[i].drift_measured && s->steps[i].kl_full > mx) mx = s->steps[i].kl_full;
+    if (mx <= 0) return;
+    cairo_t *cr = f->cr;
+    scene_set_rgba(cr, f->th->text_faint);
+    cairo_set_line_width(cr, fmax(1.0, 0.07 * f->u));
+    bool pen = false;
+    for (int i = first; i < n; i++) {
+        const StepRecord *r = &s->steps[i];
+        if (!r->drift_measured) {
+            pen = false;
+            continue;
+        }
+        const double px = x + w * (i - first) / (double)(keep - 1);
+        const double py = y + h - h * r->kl_full / mx;
+        if (pen) cairo_line_to(cr, px, py);
+        else cairo_move_to(cr, px, py);
+        pen = true;
+    }
+    cairo_stroke(cr);
+    scene_set_rgba(cr, f->th->cache_off);
+    for (int i = first; i < n; i++) {
+        const StepRecord *r = &s->steps[i];
+        if (!r->drift_measured || r->top1_agree) continue;
+        cairo_arc(cr, x + w * (i - first) / (double)(keep - 1), y + h - h * r->kl_full / mx,
+                  fmax(1.5, 0.1 * f->u), 0, 2 * M_PI);
+        cairo_fill(cr);
+    }
+}
+
 // Height of the counters box of the layout (big rows and small rows).
 static double counters_height(Frame *f, int *n_small) {
     double u = f->u;
-    *n_small = f->v->layout == VIEW_LAYOUT_DETAIL ? 6 : f->s->verify ? 3 : 2;
+    // always: length / context and cache growth; the drift from the full cache when measured;
+    // then the detail layout's four rows, or the verify row
+    const bool detail = f->v->layout == VIEW_LAYOUT_DETAIL;
+    *n_small = 2 + (f->r && f->r->drift_measured) + (detail ? 4 : f->s->verify ? 1 : 0);
     return 0.5 * u + 1.25 * SCENE_MIN_FONT * u + 4 * 2.1 * u + *n_small * 1.5 * u + 0.4 * u;
 }
 
@@ -169,13 +208,30 @@ static void draw_counters(Frame *f, SceneRect r, int n_small) {
     } while (0)
 
     bool on = shown_mode(f) == CACHE_MODE_ON;
-    ROW("mode", on ? "KV CACHE ON" : "NO CACHE", on ? th->cache_on : th->cache_off, true);
+    // a retention policy: its name with the mode (resident / budget bytes below)
+    const KvCacheKind kind = rec ? rec->kind : s->cache_kind;
+    const int budget = on ? kv_kind_budget(kind) : 0;
+    char policy[48];
+    kv_retention_name(kind, policy, sizeof policy);
+    snprintf(line, sizeof line, "KV CACHE ON \xc2\xb7 %s", policy);
+    ROW("mode", on ? (budget ? line : "KV CACHE ON") : "NO CACHE", on ? th->cache_on : th->cache_off,
+        true);
     if (rec) {
         kv_format_number(v1, sizeof v1, (double)counters_flops(&rec->counted), KV_NUM_SI,
                          "FLOP");
         ROW("FLOPs this step", v1, th->text, true);
         kv_format_bytes(v1, sizeof v1, rec->kv_bytes_resident);
-        ROW(on ? "cache memory" : "cache memory (off)", v1, th->text, true);
+        if (budget) { // a policy that evicts (f32 only: kv_kind_combine_check)
+            kv_format_bytes(v2, sizeof v2, (uint64_t)budget * config_kv_bytes_per_token(cfg));
+            snprintf(line, sizeof line, "%s / %s budget", v1, v2);
+        } else if (rec->kv != KV_PRECISION_F32) { // resident bytes against what f32 would need
+            kv_format_bytes(v2, sizeof v2, rec->kv_bytes_f32);
+            snprintf(line, sizeof line, "%s %s \xc2\xb7 f32 %s", v1, kv_precision_name(rec->kv),
+                     v2);
+        } else {
+            snprintf(line, sizeof line, "%s", v1);
+        }
+        ROW(on ? "cache memory" : "cache memory (off)", line, th->text, true);
         double ms = rec->step_ns / 1e6;
         snprintf(line, sizeof line, ms >= 100 ? "%.0f ms" : ms >= 10 ? "%.1f ms" : "%.2f ms", ms);
         ROW("step time (measured)", line, th->text, true);
@@ -190,14 +246,21 @@ static void draw_counters(Frame *f, SceneRect r, int n_small) {
     kv_format_bytes(v2, sizeof v2, config_kv_bytes_per_token(cfg));
     snprintf(line, sizeof line, on ? "%s per token" : "none kept", v2);
     ROW("cache growth", line, th->text, false);
-    if (n_small == 3) {
+    const bool detail = f->v->layout == VIEW_LAYOUT_DETAIL;
+    if (rec && rec->drift_measured) { // against the full f32 cache on the same tokens
+        snprintf(line, sizeof line, "KL %.2g \xc2\xb7 top-1 %s", (double)rec->kl_full,
+                 rec->top1_agree ? "same" : "differs");
+        drift_spark(f, xl + 5.2 * u, y + 1.5 * u * 0.15, 3.2 * u, 1.5 * u * 0.7);
+        ROW("drift from full", line, rec->top1_agree ? th->text : th->cache_off, false);
+    }
+    if (!detail && s->verify) {
         if (rec && rec->max_logit_diff >= 0)
             snprintf(line, sizeof line, "%.2g", (double)rec->max_logit_diff);
         else
             snprintf(line, sizeof line, "from the next step");
         ROW("max logit diff, cache vs none", line, th->text, false);
     }
-    if (n_small > 3) {
+    if (detail) {
     snprintf(line, sizeof line, "%d", s->cursor);
     ROW("step", line, th->text, false);
     if (rec) {
@@ -465,7 +528,11 @@ void scene_draw_legend(Frame *f) {
     unsigned keys = scene_view(f->v->kind)->legend;
     scene_text_on(&f->tx, th->bg);
     if (keys & SCENE_LEGEND_BLOCKS) {
+        const StepRecord *last = session_last(f->s);
+        const bool evicts = last && kv_kind_budget(last->kind) > 0;
         for (int st = 0; st < BLOCK_STATES; st++) {
+            if (st == BLOCK_EVICTED && !evicts)
+                continue; // only where a policy evicts
             scene_set_rgba(cr, th->block[st]);
             cairo_rectangle(cr, x, y, sw, sw);
             cairo_fill_preserve(cr);
@@ -479,6 +546,24 @@ void scene_draw_legend(Frame *f) {
         }
         x = r.x;
         y += row_h;
+    }
+    const StepRecord *rec = session_last(f->s);
+    const int stripes = rec && rec->kv_quantized > 0 ? scene_precision_stripes(rec->kv) : 0;
+    if ((keys & SCENE_LEGEND_BLOCKS) && stripes > 0) { // the precision's look, said in words
+        scene_set_rgba(cr, th->block[BLOCK_CACHED]);
+        cairo_rectangle(cr, x, y, sw, sw);
+        cairo_fill(cr);
+        scene_set_rgba(cr, th->bg);
+        for (int j = 0; j < 2 * stripes + 1; j += 2)
+            cairo_rectangle(cr, x, y + sw * j / (2 * stripes + 1), sw, sw / (2 * stripes + 1));
+        cairo_fill(cr);
+        x += sw + 0.35 * u;
+        char what[96];
+        snprintf(what, sizeof what, "%s: %d stripe%s (solid = f32)", kv_precision_name(rec->kv),
+                 stripes, stripes > 1 ? "s" : "");
+        x += scene_text_draw(&f->tx, x, y + (sw - size * 1.2) / 2, size, false, ALIGN_LEFT, 0,
+                             th->text_dim, what) +
+             0.9 * u;
     }
     if (!(keys & SCENE_LEGEND_BEAMS)) return; // e.g. the heatmap has its own colour bar
     char buf[160];

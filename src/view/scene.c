@@ -7,7 +7,7 @@
 #include <string.h>
 
 const char *const block_state_names[BLOCK_STATES] = {
-    "empty", "new this step", "cached", "read this step", "recomputed this step",
+    "empty", "new this step", "cached", "read this step", "recomputed this step", "evicted",
 };
 
 // ----------------------------------------------------------------------------------------------
@@ -20,17 +20,24 @@ static double layer_time(int layer, int n_layers) {
 
 // The session recorded each cell's state (session_cell); this maps it to its look: the cell as
 // the step found it until the step reaches this layer, as the step left it after. One block per
-// layer shows kv head 0 (under full retention every kv head holds the same positions).
+// layer shows kv head 0 (under full retention every kv head holds the same positions), or the
+// first kv head that still keeps the cell when a policy evicted it from head 0.
 BlockState scene_block_state(const Session *s, int pos, int layer, double t_anim) {
     static const BlockState look[CELL_STATES] = {
         [CELL_EMPTY] = BLOCK_EMPTY, [CELL_CACHED] = BLOCK_CACHED, [CELL_READ] = BLOCK_READ,
         [CELL_WRITTEN] = BLOCK_WRITTEN, [CELL_RECOMPUTED] = BLOCK_RECOMPUTED,
+        [CELL_EVICTED] = BLOCK_EVICTED,
     };
     const StepRecord *r = session_last(s);
     if (!r || pos < 0 || pos > r->pos) return BLOCK_EMPTY;
-    const CellStep cell = session_cell(s, r, layer, 0, pos);
     bool now = t_anim >= layer_time(layer, s->model->cfg.n_layers);
-    return look[now ? cell.now : cell.before];
+    // a cell some kv head still keeps is shown as kept (h2o: the sequence view says how many)
+    CellState st = CELL_EVICTED;
+    for (int g = 0; g < s->model->cfg.n_kv_heads && st == CELL_EVICTED; g++) {
+        const CellStep cell = session_cell(s, r, layer, g, pos);
+        st = now ? cell.now : cell.before;
+    }
+    return look[st];
 }
 
 // ----------------------------------------------------------------------------------------------

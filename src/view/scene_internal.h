@@ -24,6 +24,9 @@ typedef struct {
 } Theme;
 
 const Theme *scene_theme_get(ThemeKind k);
+// The stripes a cache cell stored in precision p is drawn with (sequence.c): 0 (solid) for f32,
+// fewer for fewer bits: bf16 4, int8 3, int4 and kivi4 2, kivi2 1.
+int scene_precision_stripes(KvPrecision p);
 // Attention colour ramp, weak (0) to strong (1): in both themes the stronger is the more
 // prominent against the background, and the warm end means strong.
 Rgba scene_theme_ramp(const Theme *t, double x01);

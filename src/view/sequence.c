@@ -49,6 +49,94 @@ static int path_blocks(Frame *f, BlockState want) {
     return added;
 }
 
+int scene_precision_stripes(KvPrecision p) {
+    switch (p) {
+    case KV_PRECISION_BF16:
+        return 4;
+    case KV_PRECISION_INT8:
+        return 3;
+    case KV_PRECISION_INT4:
+    case KV_PRECISION_KIVI4:
+        return 2;
+    case KV_PRECISION_KIVI2:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+// A cell the last step left quantized (its record says which positions) is cut into stripes:
+// 2k + 1 bands of the block's height, the even ones painted with the background, k stripes of
+// the state's colour left. f32 cells (KIVI's newest positions among them) stay solid.
+static void draw_precision(Frame *f) {
+    const SceneLayout *L = f->lay;
+    const StepRecord *r = session_last(f->s);
+    if (!r || r->kv_quantized <= 0)
+        return;
+    const int k = scene_precision_stripes(r->kv);
+    if (k <= 0)
+        return;
+    cairo_t *cr = f->cr;
+    scene_set_rgba(cr, f->th->bg);
+    const int bands = 2 * k + 1;
+    for (int layer = 0; layer < L->n_layers; layer++) {
+        for (int i = L->first; i <= L->last && i < r->kv_quantized; i++) {
+            BlockState st = scene_block_state(f->s, i, layer, f->t);
+            SceneRect b;
+            if (st == BLOCK_EMPTY || st == BLOCK_RECOMPUTED || !scene_block_box(L, i, layer, &b))
+                continue;
+            for (int j = 0; j < bands; j += 2)
+                cairo_rectangle(cr, b.x, b.y + b.h * j / bands, b.w, b.h / bands);
+        }
+    }
+    cairo_fill(cr);
+}
+
+// Cache policies on the blocks: sink positions outlined in the write head's colour; under h2o,
+// a block that some kv heads keep and others evicted shows how many keep it ("2/4").
+static void draw_policy_marks(Frame *f) {
+    const StepRecord *r = session_last(f->s);
+    const SceneLayout *L = f->lay;
+    if (!r || r->mode != CACHE_MODE_ON)
+        return;
+    cairo_t *cr = f->cr;
+    const double u = f->u;
+    const int hkv = f->s->model->cfg.n_kv_heads;
+    if (r->kind.retention == KV_RETAIN_SINKS) {
+        scene_set_rgba(cr, f->th->head);
+        cairo_set_line_width(cr, fmax(1.5, 0.12 * u));
+        for (int i = 0; i < r->kind.sinks && i <= r->pos; i++)
+            for (int layer = 0; layer < L->n_layers; layer++) {
+                SceneRect b;
+                if (!scene_block_box(L, i, layer, &b))
+                    continue;
+                cairo_rectangle(cr, b.x, b.y, b.w, b.h);
+            }
+        cairo_stroke(cr);
+    }
+    if (r->kind.retention != KV_RETAIN_H2O || hkv < 2)
+        return;
+    for (int i = 0; i <= r->pos; i++)
+        for (int layer = 0; layer < L->n_layers; layer++) {
+            const bool now = f->t >= scene_anim_layer_time(layer, L->n_layers);
+            SceneRect b;
+            if (!scene_block_box(L, i, layer, &b) || b.h < 0.55 * u || b.w < 1.3 * u)
+                continue;
+            int keep = 0;
+            for (int g = 0; g < hkv; g++) {
+                const CellStep c = session_cell(f->s, r, layer, g, i);
+                keep += (now ? c.now : c.before) != CELL_EVICTED;
+            }
+            if (keep == 0 || keep == hkv)
+                continue;
+            char buf[32];
+            snprintf(buf, sizeof buf, "%d/%d", keep, hkv);
+            const double size = fmin(0.62 * u, b.h * 0.8);
+            scene_text_draw(&f->tx, b.x + b.w / 2, b.y + (b.h - size * 1.2) / 2, size, true,
+                            ALIGN_CENTER, b.w, f->th->text, buf);
+        }
+}
+
 static void draw_blocks(Frame *f) {
     const SceneLayout *L = f->lay;
     cairo_t *cr = f->cr;
@@ -95,6 +183,16 @@ static void draw_blocks(Frame *f) {
             }
             cairo_stroke(cr);
             cairo_restore(cr);
+        } else if (st == BLOCK_EVICTED) {
+            // gone but remembered: a dashed ghost outline on the empty colour
+            scene_set_rgba(cr, th->block[BLOCK_EMPTY]);
+            cairo_fill_preserve(cr);
+            scene_set_rgba(cr, th->block[BLOCK_EVICTED]);
+            const double dash[] = {0.25 * u, 0.18 * u};
+            cairo_set_dash(cr, dash, 2, 0);
+            cairo_set_line_width(cr, fmax(1.0, 0.08 * u));
+            cairo_stroke(cr);
+            cairo_set_dash(cr, NULL, 0, 0);
         } else {
             cairo_fill(cr);
         }
@@ -118,6 +216,8 @@ static void draw_blocks(Frame *f) {
         }
         cairo_stroke(cr);
     }
+    draw_precision(f);
+    draw_policy_marks(f);
 }
 
 // ----------------------------------------------------------------------------------------------

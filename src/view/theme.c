@@ -64,6 +64,7 @@ static const Theme theme_dark = {
             [BLOCK_CACHED] = RGB(0x2f5f86),
             [BLOCK_READ] = RGB(0x56b4e9),
             [BLOCK_RECOMPUTED] = RGB(0xff4a2a),
+            [BLOCK_EVICTED] = RGB(0x7d8aa3), // the ghost's outline (the inside is left empty)
         },
     .block_edge = RGB(0x3a4355),
     .stage_on = RGB(0xffd23f),
@@ -102,6 +103,7 @@ static const Theme theme_light = {
             [BLOCK_CACHED] = RGB(0xa9c9e3),
             [BLOCK_READ] = RGB(0x2b86c4),
             [BLOCK_RECOMPUTED] = RGB(0xe8301a),
+            [BLOCK_EVICTED] = RGB(0x6b7588),
         },
     .block_edge = RGB(0xb7c0cd),
     .stage_on = RGB(0xf2b600),

@@ -183,6 +183,7 @@ typedef enum {
     BLOCK_CACHED,     // held in the cache from an earlier step
     BLOCK_READ,       // held in the cache and read by attention this step
     BLOCK_RECOMPUTED, // computed again this step although an earlier step had computed it
+    BLOCK_EVICTED,    // computed earlier, evicted by the cache's retention policy: a ghost outline
     BLOCK_STATES
 } BlockState;
 
