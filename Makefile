@@ -60,7 +60,7 @@ TESTBIN := $(BUILD)/kvscope-tests
 # The trainer is built where its sources are present.
 ALL_BINS := $(KVSCOPE) $(if $(wildcard src/train/train_main.c),$(KVTRAIN))
 
-.PHONY: all run test check layers bench model clean install setup format fuzz
+.PHONY: all run test check layers format-check bench model clean install setup format fuzz
 all: $(ALL_BINS)
 
 setup:
@@ -115,7 +115,7 @@ layers: $(BUILD)/libkvcore.a $(BUILD)/libkvview.a
 	    || { echo "kvscope: layers: src/view, src/export or src/lesson need SDL or more" >&2; exit 1; }
 	@echo "layers: engine+sim link with libc and libm alone; view+export+lesson without SDL"
 
-check: $(ALL_BINS) $(TESTBIN) layers
+check: $(ALL_BINS) $(TESTBIN) layers format-check
 	KVSCOPE_BIN=$(abspath $(KVSCOPE)) KVTRAIN_BIN=$(abspath $(KVTRAIN)) \
 	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0 \
 	UBSAN_OPTIONS=print_stacktrace=1 \
@@ -166,8 +166,19 @@ install: $(KVSCOPE)
 	install -m 644 lessons/* $(DESTDIR)$(PREFIX)/share/kvscope/lessons/
 	install -m 644 assets/glossary.txt $(DESTDIR)$(PREFIX)/share/kvscope/
 
+# Every C file of the project in the committed .clang-format's style; `make check` fails when
+# clang-format would change one (scripts/setup.sh installs clang-format).
+FORMAT_FILES = $(wildcard src/*/*.c src/*/*.h tests/*.c tests/util/*.[ch] tests/fuzz/*.c \
+                 tests/layers/*.c)
 format:
-	clang-format -i $(wildcard src/*/*.c src/*/*.h tests/*.c tests/util/*.[ch])
+	clang-format -i $(FORMAT_FILES)
+
+format-check:
+	@clang-format --dry-run -Werror $(FORMAT_FILES) 2>&1 | head -20; \
+	if ! clang-format --dry-run -Werror $(FORMAT_FILES) >/dev/null 2>&1; then \
+	    echo "kvscope: format: clang-format would change the files above (make format)" >&2; \
+	    exit 1; fi
+	@echo "format: every C file as clang-format writes it"
 
 clean:
 	rm -rf build

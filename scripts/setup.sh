@@ -5,7 +5,7 @@
 set -eu
 pkgs=(build-essential pkg-config libsdl2-dev libcairo2-dev libpango1.0-dev libcriterion-dev
       libavcodec-dev libavformat-dev libavfilter-dev libswscale-dev libavutil-dev
-      fonts-dejavu-core xvfb xdotool x11-apps poppler-utils clang)
+      fonts-dejavu-core xvfb xdotool x11-apps poppler-utils clang clang-format)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

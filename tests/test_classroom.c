@@ -33,7 +33,9 @@ static void fixture_init(Fixture *f, int layers, int seq_len) {
     session_set_sampler(&f->s, (SamplerSettings){.temperature = 1.0f, .top_p = 0.9f, .seed = 3});
 }
 
-static void fixture_free(Fixture *f) { tu_session_close(&f->m, &f->t, &f->s); }
+static void fixture_free(Fixture *f) {
+    tu_session_close(&f->m, &f->t, &f->s);
+}
 
 // ----------------------------------------------------------------------------------------------
 // Contrast (WCAG 2.x)
@@ -59,8 +61,7 @@ Test(classroom, contrast_formula) {
     cr_assert_float_eq(contrast((SceneColour){1, 1, 1, 1}, (SceneColour){1, 1, 1, 1}), 1, 1e-9);
     // #767676 on white is the classic 4.54:1.
     double g = 0x76 / 255.0;
-    cr_assert_float_eq(contrast((SceneColour){g, g, g, 1}, (SceneColour){1, 1, 1, 1}), 4.54,
-                       0.01);
+    cr_assert_float_eq(contrast((SceneColour){g, g, g, 1}, (SceneColour){1, 1, 1, 1}), 4.54, 0.01);
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -82,7 +83,8 @@ static void on_text(void *ctx, const SceneText *t) {
     }
     if (t->role == SCENE_TEXT_TOKEN) {
         st->n_token++;
-        if (t->cut) st->cut_tokens++;
+        if (t->cut)
+            st->cut_tokens++;
         if (t->size < st->min_token) {
             st->min_token = t->size;
             snprintf(st->worst_token, sizeof st->worst_token, "%s", t->utf8);
@@ -118,14 +120,19 @@ static void on_beam(void *ctx, const SceneBeam *b) {
     bool ok = scene_token_box(st->L, b->key, &c) && b->x >= c.x - e && b->x <= c.x + c.w + e &&
               (st->column_only || (b->y >= c.y - e && b->y <= c.y + c.h + e));
     if (!ok && !st->bad++)
-        snprintf(st->why, sizeof st->why, "beam to %d ends at (%.1f, %.1f), its cell is "
-                 "(%.1f, %.1f) %.1f x %.1f", b->key, b->x, b->y, c.x, c.y, c.w, c.h);
+        snprintf(st->why, sizeof st->why,
+                 "beam to %d ends at (%.1f, %.1f), its cell is "
+                 "(%.1f, %.1f) %.1f x %.1f",
+                 b->key, b->x, b->y, c.x, c.y, c.w, c.h);
 }
 
-static void measure(const Session *s, View v, int w, int h, double t, TextStats *ts,
-                    BeamStats *bs, SceneLayout *L) {
-    *ts = (TextStats){.min_size = 1e9, .min_token = 1e9, .min_counter = 1e9,
-                      .min_contrast = 1e9, .min_caption = 1e9};
+static void measure(const Session *s, View v, int w, int h, double t, TextStats *ts, BeamStats *bs,
+                    SceneLayout *L) {
+    *ts = (TextStats){.min_size = 1e9,
+                      .min_token = 1e9,
+                      .min_counter = 1e9,
+                      .min_contrast = 1e9,
+                      .min_caption = 1e9};
     scene_layout(s, &v, w, h, L);
     *bs = (BeamStats){.L = L, .column_only = v.kind == VIEW_LAYERS};
     SceneTextSink tsink = {on_text, ts};
@@ -150,23 +157,21 @@ static void check_legible(const Session *s, const View *v, const char *state) {
     measure(s, *v, 1280, check_h, 1.0, &ts, &bs, &L);
     cr_assert_gt(ts.n, 5, "%s: the scene reported %d texts", state, ts.n);
     cr_log_info("%-22s texts %3d  smallest %.2f px  tokens %.2f px  counters %.2f px  "
-                "contrast %.2f:1 (\"%s\")", state, ts.n, ts.min_size,
-                ts.n_token ? ts.min_token : 0, ts.n_counter ? ts.min_counter : 0,
-                ts.min_contrast, ts.worst_contrast);
+                "contrast %.2f:1 (\"%s\")",
+                state, ts.n, ts.min_size, ts.n_token ? ts.min_token : 0,
+                ts.n_counter ? ts.min_counter : 0, ts.min_contrast, ts.worst_contrast);
     cr_assert_geq(ts.min_size, MIN_TEXT, "%s: \"%s\" at %.2f px", state, ts.worst_size,
                   ts.min_size);
     if (ts.n_token)
-        cr_assert_geq(ts.min_token, MIN_TOKEN, "%s: token \"%s\" at %.2f px", state,
-                      ts.worst_token, ts.min_token);
+        cr_assert_geq(ts.min_token, MIN_TOKEN, "%s: token \"%s\" at %.2f px", state, ts.worst_token,
+                      ts.min_token);
     if (ts.n_counter)
-        cr_assert_geq(ts.min_counter, MIN_TOKEN, "%s: a counter at %.2f px", state,
-                      ts.min_counter);
+        cr_assert_geq(ts.min_counter, MIN_TOKEN, "%s: a counter at %.2f px", state, ts.min_counter);
     if (ts.n_caption)
         cr_assert_geq(ts.min_caption, 24.0, "%s: a caption at %.2f px", state, ts.min_caption);
-    cr_assert_geq(ts.min_contrast, MIN_CONTRAST, "%s: \"%s\" at %.2f:1", state,
-                  ts.worst_contrast, ts.min_contrast);
-    cr_assert_eq(bs.bad, 0, "%s: %d of %d beams off their token: %s", state, bs.bad, bs.n,
-                 bs.why);
+    cr_assert_geq(ts.min_contrast, MIN_CONTRAST, "%s: \"%s\" at %.2f:1", state, ts.worst_contrast,
+                  ts.min_contrast);
+    cr_assert_eq(bs.bad, 0, "%s: %d of %d beams off their token: %s", state, bs.bad, bs.n, bs.why);
 }
 
 // Every state a lesson or a demo shows: first frame, cache on, cache off, the heatmap, the
@@ -181,7 +186,8 @@ Test(classroom, every_text_legible_at_1280x720, .timeout = 240) {
         view_init(&v);
         v.theme = (ThemeKind)theme;
         check_legible(&f.s, &v, theme ? "light, first frame" : "dark, first frame");
-        for (int k = 0; k < 20; k++) cr_assert(session_step(&f.s));
+        for (int k = 0; k < 20; k++)
+            cr_assert(session_step(&f.s));
         check_legible(&f.s, &v, "cache on, 20 steps");
         View h = v;
         h.head = VIEW_HEAD_EACH;
@@ -199,7 +205,8 @@ Test(classroom, every_text_legible_at_1280x720, .timeout = 240) {
         h.notice = "Exported exports/frame-0001.png";
         check_legible(&f.s, &h, "caption and notice");
         session_set_mode(&f.s, CACHE_MODE_OFF);
-        for (int k = 0; k < 3; k++) cr_assert(session_step(&f.s));
+        for (int k = 0; k < 3; k++)
+            cr_assert(session_step(&f.s));
         check_legible(&f.s, &v, "cache off");
         fixture_free(&f);
     }
@@ -217,7 +224,8 @@ Test(classroom, every_position_has_its_cell_and_every_beam_its_token, .timeout =
     while (session_step(&f.s)) {
         steps++;
         int n = f.s.n_tokens;
-        if (!(n <= 24 || n % 53 == 0 || n == 128 || n >= 511)) continue;
+        if (!(n <= 24 || n % 53 == 0 || n == 128 || n >= 511))
+            continue;
         for (int kind = 0; kind < 2; kind++) {
             v.kind = kind ? VIEW_LAYERS : VIEW_SEQUENCE;
             TextStats ts;
@@ -234,7 +242,8 @@ Test(classroom, every_position_has_its_cell_and_every_beam_its_token, .timeout =
                               c.y >= L.main.y - 1e-6 && c.y + c.h <= L.main.y + L.main.h + 1e-6,
                           "%d tokens: cell %d outside the view", n, i);
                 // Reading order: right of its predecessor on the same line, or on a lower line.
-                cr_assert(c.y > prev_y + 1e-6 || (fabs(c.y - prev_y) < 1e-6 && c.x >= prev_x - 1e-6),
+                cr_assert(c.y > prev_y + 1e-6 ||
+                              (fabs(c.y - prev_y) < 1e-6 && c.x >= prev_x - 1e-6),
                           "%d tokens: cell %d overlaps its predecessor", n, i);
                 prev_x = c.x + c.w;
                 prev_y = c.y;
@@ -249,8 +258,10 @@ Test(classroom, every_position_has_its_cell_and_every_beam_its_token, .timeout =
             for (int l = 0; l < f.s.model->cfg.n_layers; l++)
                 for (int k = 0; k < row; k++)
                     over += session_attention(&f.s, row, k, l, -1) >= v.beam_threshold;
-            cr_assert_geq(bs.n, over, "%d tokens, t %.1f: %d beams drawn, %d weights over the "
-                          "threshold", n, t, bs.n, over);
+            cr_assert_geq(bs.n, over,
+                          "%d tokens, t %.1f: %d beams drawn, %d weights over the "
+                          "threshold",
+                          n, t, bs.n, over);
             cr_assert_eq(bs.bad, 0, "%d tokens: %d of %d beams off their token: %s", n, bs.bad,
                          bs.n, bs.why);
             if (kind == 0 && n <= 128)
@@ -282,17 +293,21 @@ Test(classroom, every_position_has_its_cell_and_every_beam_its_token, .timeout =
 
 static void ref_state(const char *name, Fixture *f, View *v) {
     view_init(v);
-    if (strcmp(name, "first_frame") == 0) return;
-    for (int k = 0; k < 20; k++) cr_assert(session_step(&f->s));
+    if (strcmp(name, "first_frame") == 0)
+        return;
+    for (int k = 0; k < 20; k++)
+        cr_assert(session_step(&f->s));
     if (strcmp(name, "cache_off") == 0) {
         session_set_mode(&f->s, CACHE_MODE_OFF);
-        for (int k = 0; k < 3; k++) cr_assert(session_step(&f->s));
+        for (int k = 0; k < 3; k++)
+            cr_assert(session_step(&f->s));
     } else if (strcmp(name, "heatmap") == 0) {
         v->kind = VIEW_HEATMAP;
     } else if (strcmp(name, "light") == 0) {
         v->theme = THEME_LIGHT;
     } else if (strcmp(name, "tokens_300") == 0) {
-        while (f->s.n_tokens < 300) cr_assert(session_step(&f->s));
+        while (f->s.n_tokens < 300)
+            cr_assert(session_step(&f->s));
     }
 }
 

@@ -22,7 +22,8 @@ typedef struct {
 
 static Files files_new(void) {
     Files f = {0};
-    if (!tu_kvscope_bin()) cr_skip_test("KVSCOPE_BIN not set");
+    if (!tu_kvscope_bin())
+        cr_skip_test("KVSCOPE_BIN not set");
     f.dir = tu_tmpdir();
     cr_assert_not_null(f.dir);
     f.model = tu_join(f.dir, "model.bin");
@@ -45,7 +46,8 @@ static void run(TuRun *r, const char *const *args) {
     char *argv[64];
     int n = 0;
     argv[n++] = (char *)tu_kvscope_bin();
-    for (int i = 0; args[i] && n < 63; i++) argv[n++] = (char *)args[i];
+    for (int i = 0; args[i] && n < 63; i++)
+        argv[n++] = (char *)args[i];
     argv[n] = NULL;
     cr_assert(tu_run(argv, 60, r), "cannot run %s", argv[0]);
 }
@@ -66,8 +68,8 @@ static void expect_bad(const char *const *args, const char *const *need) {
 }
 
 static void generate_bad(const char *model, const char *tok, const char *const *need) {
-    const char *args[] = {"generate", "--model", model, "--tokenizer", tok, "--prompt", "hi",
-                          "-n", "3", NULL};
+    const char *args[] = {"generate", "--model", model, "--tokenizer", tok,
+                          "--prompt", "hi",      "-n",  "3",           NULL};
     expect_bad(args, need);
 }
 
@@ -185,7 +187,8 @@ Test(cli, header_field_zero, .timeout = 60) {
 Test(cli, header_field_negative, .timeout = 60) {
     Files f = files_new();
     for (int k = 0; k < 7; k++) {
-        if (k == 5) continue; // a negative vocab_size means a separate classifier
+        if (k == 5)
+            continue; // a negative vocab_size means a separate classifier
         char *path = patched_model(&f, "neg.bin", k, -4);
         generate_bad(path, f.tok, (const char *[]){path, field_names[k], NULL});
         free(path);
@@ -212,8 +215,8 @@ Test(cli, sizes_whose_products_overflow, .timeout = 60) {
     Files f = files_new();
     size_t n;
     unsigned char *b = tu_read_file(f.model, &n);
-    int32_t h[7] = {KV_MAX_DIM, KV_MAX_HIDDEN, KV_MAX_LAYERS, KV_MAX_HEADS / 2, KV_MAX_HEADS / 2,
-                    -KV_MAX_VOCAB, KV_MAX_SEQ};
+    int32_t h[7] = {KV_MAX_DIM,       KV_MAX_HIDDEN, KV_MAX_LAYERS, KV_MAX_HEADS / 2,
+                    KV_MAX_HEADS / 2, -KV_MAX_VOCAB, KV_MAX_SEQ};
     memcpy(b, h, sizeof h);
     char *path = tu_join(f.dir, "big.bin");
     cr_assert(tu_write_file(path, b, n));
@@ -294,24 +297,32 @@ Test(cli, tokenizer_piece_length_absurd) {
 
 Test(cli, prompt_longer_than_context) {
     Files f = files_new();
-    const char *args[] = {"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt",
-                          "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!", "-n", "3", NULL};
+    const char *args[] = {"generate",
+                          "--model",
+                          f.model,
+                          "--tokenizer",
+                          f.tok,
+                          "--prompt",
+                          "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
+                          "-n",
+                          "3",
+                          NULL};
     expect_bad(args, (const char *[]){"prompt", NULL});
     files_free(&f);
 }
 
 Test(cli, prompt_invalid_utf8) {
     Files f = files_new();
-    const char *args[] = {"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt",
-                          "caf\xc3", "-n", "3", NULL};
+    const char *args[] = {"generate", "--model", f.model, "--tokenizer", f.tok,
+                          "--prompt", "caf\xc3", "-n",    "3",           NULL};
     expect_bad(args, (const char *[]){"prompt", "UTF-8", NULL});
     files_free(&f);
 }
 
 Test(cli, unknown_option) {
     Files f = files_new();
-    const char *args[] = {"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt", "hi",
-                          "--frobnicate", NULL};
+    const char *args[] = {"generate", "--model", f.model,        "--tokenizer", f.tok,
+                          "--prompt", "hi",      "--frobnicate", NULL};
     expect_bad(args, (const char *[]){"--frobnicate", NULL});
     // (`kvscope --frobnicate` goes to the window's own option parser: see command_help)
     files_free(&f);
@@ -319,14 +330,16 @@ Test(cli, unknown_option) {
 
 Test(cli, unknown_command) {
     const char *args[] = {"frobnicate", NULL};
-    if (!tu_kvscope_bin()) cr_skip_test("KVSCOPE_BIN not set");
+    if (!tu_kvscope_bin())
+        cr_skip_test("KVSCOPE_BIN not set");
     expect_bad(args, (const char *[]){"frobnicate", NULL});
 }
 
 // `kvscope COMMAND --help` prints the usage on stdout and exits 0, for every command; the
 // window's own parser rejects an unknown option like any command does.
 Test(cli, command_help) {
-    if (!tu_kvscope_bin()) cr_skip_test("KVSCOPE_BIN not set");
+    if (!tu_kvscope_bin())
+        cr_skip_test("KVSCOPE_BIN not set");
     const char *cmds[] = {"run", "generate", "render", "lesson", "info", "bench"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         const char *args[] = {cmds[i], i % 2 ? "-h" : "--help", NULL};
@@ -344,38 +357,41 @@ Test(cli, command_help) {
 
 Test(cli, steps_zero) {
     Files f = files_new();
-    const char *args[] = {"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt", "hi",
-                          "-n", "0", NULL};
+    const char *args[] = {"generate", "--model", f.model, "--tokenizer", f.tok,
+                          "--prompt", "hi",      "-n",    "0",           NULL};
     expect_bad(args, (const char *[]){"-n", NULL});
     files_free(&f);
 }
 
 Test(cli, steps_negative) {
     Files f = files_new();
-    const char *args[] = {"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt", "hi",
-                          "-n", "-5", NULL};
+    const char *args[] = {"generate", "--model", f.model, "--tokenizer", f.tok,
+                          "--prompt", "hi",      "-n",    "-5",          NULL};
     expect_bad(args, (const char *[]){"-n", NULL});
     files_free(&f);
 }
 
 Test(cli, steps_not_a_number) {
     Files f = files_new();
-    const char *args[] = {"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt", "hi",
-                          "-n", "12abc", NULL};
+    const char *args[] = {"generate", "--model", f.model, "--tokenizer", f.tok,
+                          "--prompt", "hi",      "-n",    "12abc",       NULL};
     expect_bad(args, (const char *[]){"-n", NULL});
-    const char *args2[] = {"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt", "hi",
-                           "-n", NULL};
+    const char *args2[] = {"generate", "--model", f.model, "--tokenizer", f.tok,
+                           "--prompt", "hi",      "-n",    NULL};
     expect_bad(args2, (const char *[]){"-n", NULL});
     files_free(&f);
 }
 
 Test(cli, sampler_values_out_of_range) {
     Files f = files_new();
-    const char *opts[][2] = {{"--temperature", "-1"}, {"--top-p", "1.5"}, {"--top-k", "-2"},
-                             {"--temperature", "nan"}, {"--seed", "x"}};
+    const char *opts[][2] = {{"--temperature", "-1"},
+                             {"--top-p", "1.5"},
+                             {"--top-k", "-2"},
+                             {"--temperature", "nan"},
+                             {"--seed", "x"}};
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
-        const char *args[] = {"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt",
-                              "hi", opts[i][0], opts[i][1], NULL};
+        const char *args[] = {"generate", "--model", f.model,    "--tokenizer", f.tok,
+                              "--prompt", "hi",      opts[i][0], opts[i][1],    NULL};
         expect_bad(args, (const char *[]){opts[i][0], NULL});
     }
     files_free(&f);
@@ -417,7 +433,8 @@ static char *versioned_model(const Files *f, int version, bool with_weights) {
         ADD(w.w1, l * hd * d);
         ADD(w.w2, l * d * hd);
         ADD(w.w3, l * hd * d);
-        if (!f->cfg.shared_classifier) ADD(w.wcls, v * d);
+        if (!f->cfg.shared_classifier)
+            ADD(w.wcls, v * d);
 #undef ADD
         free(data);
     }
@@ -442,10 +459,10 @@ Test(cli, llama2c_version1_same_as_version0, .timeout = 60) {
     Files f = files_new();
     char *path = versioned_model(&f, 1, true);
     TuRun a, b;
-    const char *args0[] = {"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt",
-                           "the cat", "-n", "12", "--temperature", "0", NULL};
-    const char *args1[] = {"generate", "--model", path, "--tokenizer", f.tok, "--prompt",
-                           "the cat", "-n", "12", "--temperature", "0", NULL};
+    const char *args0[] = {"generate", "--model", f.model, "--tokenizer",   f.tok, "--prompt",
+                           "the cat",  "-n",      "12",    "--temperature", "0",   NULL};
+    const char *args1[] = {"generate", "--model", path, "--tokenizer",   f.tok, "--prompt",
+                           "the cat",  "-n",      "12", "--temperature", "0",   NULL};
     run(&a, args0);
     run(&b, args1);
     cr_assert_eq(a.status, 0, "%s", a.err);
@@ -508,23 +525,30 @@ static int csv_record(const char **p, char **fields, int max) {
                     return -1;
                 }
                 if (*s == '"') {
-                    if (s[1] != '"') break;
+                    if (s[1] != '"')
+                        break;
                     s++;
                 }
                 tu_buf_add(&b, s, 1);
             }
             s++;
         } else {
-            while (*s && *s != ',' && *s != '\n' && *s != '\r') tu_buf_add(&b, s++, 1);
+            while (*s && *s != ',' && *s != '\n' && *s != '\r')
+                tu_buf_add(&b, s++, 1);
         }
-        if (n < max) fields[n] = b.s;
-        else free(b.s);
+        if (n < max)
+            fields[n] = b.s;
+        else
+            free(b.s);
         n++;
-        if (*s != ',') break;
+        if (*s != ',')
+            break;
         s++;
     }
-    if (*s == '\r') s++;
-    if (*s == '\n') s++;
+    if (*s == '\r')
+        s++;
+    if (*s == '\n')
+        s++;
     *p = s;
     return n;
 }
@@ -558,15 +582,17 @@ Test(cli, trace_csv, .timeout = 60) {
     ModelWeights w;
     weights_carve(&w, &f.cfg, data);
     for (int id = 0; id < CLI_VOCAB; id++)
-        if (!awkward[id]) memset(w.wcls + (size_t)id * f.cfg.dim, 0, f.cfg.dim * sizeof(float));
+        if (!awkward[id])
+            memset(w.wcls + (size_t)id * f.cfg.dim, 0, f.cfg.dim * sizeof(float));
     char *model_path = tu_join(f.dir, "awkward-model.bin");
     cr_assert_eq(model_write(model_path, &f.cfg, &w, &err), KV_OK, "%s", err.msg);
     free(data);
 
     char *csv_path = tu_join(f.dir, "trace.csv");
     const int steps = 10;
-    const char *args[] = {"generate", "--model", model_path, "--tokenizer", tok_path, "--prompt",
-                          "a, \"b\"", "-n", "10", "--temperature", "0", "--trace", csv_path, NULL};
+    const char *args[] = {"generate", "--model",  model_path, "--tokenizer", tok_path,
+                          "--prompt", "a, \"b\"", "-n",       "10",          "--temperature",
+                          "0",        "--trace",  csv_path,   NULL};
     TuRun r;
     run(&r, args);
     cr_assert_eq(r.status, 0, "%s", r.err);
@@ -578,9 +604,20 @@ Test(cli, trace_csv, .timeout = 60) {
     char *fl[16];
     int nf = csv_record(&p, fl, 16);
     cr_assert_eq(nf, 15);
-    const char *names[] = {"step", "phase", "pos", "token_id", "token", "mode",
-                           "flops_step", "flops_total", "kv_bytes", "step_ns",
-                           "kv_resident_bytes", "kl_full", "top1_agree", "max_logit_diff",
+    const char *names[] = {"step",
+                           "phase",
+                           "pos",
+                           "token_id",
+                           "token",
+                           "mode",
+                           "flops_step",
+                           "flops_total",
+                           "kv_bytes",
+                           "step_ns",
+                           "kv_resident_bytes",
+                           "kl_full",
+                           "top1_agree",
+                           "max_logit_diff",
                            "attn_l1"};
     for (int i = 0; i < 15; i++) {
         cr_assert_str_eq(fl[i], names[i], "header field %d", i);
@@ -595,7 +632,8 @@ Test(cli, trace_csv, .timeout = 60) {
         cr_assert_eq(nf, 15, "row %d: %d fields", k, nf);
         cr_assert_eq(atoi(fl[0]), k);
         cr_assert_str_eq(fl[1], k == 0 ? "prefill" : "decode");
-        if (k == 0) first_pos = atoi(fl[2]);
+        if (k == 0)
+            first_pos = atoi(fl[2]);
         cr_assert_eq(atoi(fl[2]), first_pos + k, "row %d pos", k);
         int id = atoi(fl[3]);
         cr_assert(id >= 0 && id < CLI_VOCAB);
@@ -609,10 +647,12 @@ Test(cli, trace_csv, .timeout = 60) {
         uint64_t want[FLOP_COMPONENTS], sum = 0;
         int pos = first_pos + k;
         tu_flops(&f.cfg, k == 0 ? 0 : pos, k == 0 ? pos + 1 : 1, 1, want);
-        for (int c = 0; c < FLOP_COMPONENTS; c++) sum += want[c];
+        for (int c = 0; c < FLOP_COMPONENTS; c++)
+            sum += want[c];
         cr_assert_eq(fs, sum, "row %d: flops_step %llu, closed form %llu", k, fs,
                      (unsigned long long)sum);
-        for (int i = 0; i < 15; i++) free(fl[i]);
+        for (int i = 0; i < 15; i++)
+            free(fl[i]);
     }
     cr_assert_eq(*p, '\0', "trailing data after %d rows", steps);
     cr_assert_eq(n_awkward, steps, "the model should generate only awkward tokens");
@@ -633,10 +673,12 @@ Test(cli, trace_csv, .timeout = 60) {
 // --no-cache produces the same text and a table on stderr, one row per step.
 Test(cli, no_cache_same_text, .timeout = 60) {
     Files f = files_new();
-    const char *a1[] = {"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt", "hello",
-                        "-n", "20", "--temperature", "0.8", "--seed", "9", NULL};
-    const char *a2[] = {"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt", "hello",
-                        "-n", "20", "--temperature", "0.8", "--seed", "9", "--no-cache", NULL};
+    const char *a1[] = {"generate", "--model", f.model, "--tokenizer", f.tok,
+                        "--prompt", "hello",   "-n",    "20",          "--temperature",
+                        "0.8",      "--seed",  "9",     NULL};
+    const char *a2[] = {"generate", "--model", f.model, "--tokenizer", f.tok,
+                        "--prompt", "hello",   "-n",    "20",          "--temperature",
+                        "0.8",      "--seed",  "9",     "--no-cache",  NULL};
     TuRun r1, r2;
     run(&r1, a1);
     run(&r2, a2);
@@ -654,14 +696,26 @@ Test(cli, no_cache_same_text, .timeout = 60) {
 
 static void cache_bad(const char *command, const char *spec, const char *need) {
     Files f = files_new();
-    const char *gen[] = {"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt", "hi",
-                         "-n", "3", "--cache", spec, NULL};
-    const char *ren[] = {"render", "--model", f.model, "--tokenizer", f.tok, "--prompt", "hi",
-                         "--steps", "2", "--cache", spec, "-o", "/tmp/kvscope-never.png", NULL};
+    const char *gen[] = {"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt",
+                         "hi",       "-n",      "3",     "--cache",     spec,  NULL};
+    const char *ren[] = {"render",
+                         "--model",
+                         f.model,
+                         "--tokenizer",
+                         f.tok,
+                         "--prompt",
+                         "hi",
+                         "--steps",
+                         "2",
+                         "--cache",
+                         spec,
+                         "-o",
+                         "/tmp/kvscope-never.png",
+                         NULL};
     const char *win[] = {"run", "--model", f.model, "--tokenizer", f.tok, "--cache", spec, NULL};
     const char *const *args = strcmp(command, "generate") == 0 ? gen
-                              : strcmp(command, "render") == 0  ? ren
-                                                                : win;
+                              : strcmp(command, "render") == 0 ? ren
+                                                               : win;
     expect_bad(args, (const char *[]){"kvscope: --cache: ", need, NULL});
     files_free(&f);
 }
@@ -694,8 +748,8 @@ Test(cli, cache_budget_larger_than_the_context) {
 
 Test(cli, cache_needs_a_value) {
     Files f = files_new();
-    const char *args[] = {"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt", "hi",
-                          "--cache", NULL};
+    const char *args[] = {"generate", "--model", f.model,   "--tokenizer", f.tok,
+                          "--prompt", "hi",      "--cache", NULL};
     expect_bad(args, (const char *[]){"--cache", "needs a value", NULL});
     files_free(&f);
 }
@@ -704,9 +758,9 @@ Test(cli, cache_needs_a_value) {
 Test(cli, generate_cache_prints_drift_and_traces_it) {
     Files f = files_new();
     char *csv_path = tu_join(f.dir, "t.csv");
-    const char *args[] = {"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt",
-                          "hello there", "-n", "12", "--cache", "window:4", "--trace", csv_path,
-                          NULL};
+    const char *args[] = {"generate", "--model",     f.model,  "--tokenizer", f.tok,
+                          "--prompt", "hello there", "-n",     "12",          "--cache",
+                          "window:4", "--trace",     csv_path, NULL};
     TuRun r;
     run(&r, args);
     cr_assert_eq(r.status, 0, "%s", r.err);
@@ -718,7 +772,8 @@ Test(cli, generate_cache_prints_drift_and_traces_it) {
     const char *p = csv;
     char *fl[16];
     int nf = csv_record(&p, fl, 16);
-    for (int i = 0; i < nf; i++) free(fl[i]);
+    for (int i = 0; i < nf; i++)
+        free(fl[i]);
     for (int k = 0; k < 12; k++) {
         nf = csv_record(&p, fl, 16);
         cr_assert_eq(nf, 15);
@@ -727,8 +782,10 @@ Test(cli, generate_cache_prints_drift_and_traces_it) {
         cr_assert_geq(strtod(fl[11], NULL), 0.0);
         cr_assert_geq(strtod(fl[14], NULL), 0.0);
         // resident bytes flat at 4 positions once the window is full
-        if (k > 0) cr_assert_eq(strtoull(fl[10], NULL, 10), 4ull * 2 * 2 * 16 * 4, "row %d", k);
-        for (int i = 0; i < nf; i++) free(fl[i]);
+        if (k > 0)
+            cr_assert_eq(strtoull(fl[10], NULL, 10), 4ull * 2 * 2 * 16 * 4, "row %d", k);
+        for (int i = 0; i < nf; i++)
+            free(fl[i]);
     }
     free(csv);
     free(csv_path);
@@ -741,8 +798,9 @@ Test(cli, generate_cache_prints_drift_and_traces_it) {
 Test(cli, generate_kv_prints_drift_and_traces_it) {
     Files f = files_new();
     char *csv_path = tu_join(f.dir, "t.csv");
-    const char *args[] = {"generate", "--model", f.model, "--tokenizer", f.tok, "--prompt",
-                          "hello there", "-n", "8", "--kv", "int4", "--trace", csv_path, NULL};
+    const char *args[] = {"generate", "--model",     f.model,  "--tokenizer", f.tok,
+                          "--prompt", "hello there", "-n",     "8",           "--kv",
+                          "int4",     "--trace",     csv_path, NULL};
     TuRun r;
     run(&r, args);
     cr_assert_eq(r.status, 0, "%s", r.err);
@@ -754,7 +812,8 @@ Test(cli, generate_kv_prints_drift_and_traces_it) {
     const char *p = csv;
     char *fl[16];
     int nf = csv_record(&p, fl, 16);
-    for (int i = 0; i < nf; i++) free(fl[i]);
+    for (int i = 0; i < nf; i++)
+        free(fl[i]);
     double kl_max = 0;
     for (int k = 0; k < 8; k++) {
         nf = csv_record(&p, fl, 16);
@@ -764,7 +823,8 @@ Test(cli, generate_kv_prints_drift_and_traces_it) {
         const double kl = strtod(fl[11], NULL);
         cr_assert_geq(kl, 0.0);
         kl_max = kl > kl_max ? kl : kl_max;
-        for (int i = 0; i < nf; i++) free(fl[i]);
+        for (int i = 0; i < nf; i++)
+            free(fl[i]);
     }
     cr_assert_gt(kl_max, 0.0, "int4 moved the distribution on some step");
     free(csv), free(csv_path);

@@ -249,7 +249,6 @@ static void keys(Ctx *c, const char *k) {
     cr_assert(tool(argv), "xdotool key %s failed", k);
 }
 
-
 // Starts Xvfb (W x H) on a display number nobody uses and points DISPLAY at it (c->display).
 // Returns its pid.
 static pid_t xvfb_start(Ctx *c, char *xvfb) {
@@ -295,8 +294,7 @@ static pid_t xvfb_start(Ctx *c, char *xvfb) {
 // (no window manager: the pointer gives the focus). Fails with kvscope's log if it never shows.
 static void window_wait(Ctx *c, pid_t kpid, pid_t xpid, const char *klog) {
     uint64_t t0 = kv_now_ns();
-    char *search[] = {c->xdotool, "search", "--sync", "--onlyvisible", "--name", "^kvscope$",
-                      NULL};
+    char *search[] = {c->xdotool, "search", "--sync", "--onlyvisible", "--name", "^kvscope$", NULL};
     if (!tool(search)) {
         stop(kpid);
         stop(xpid);
@@ -334,8 +332,7 @@ Test(e2e, window_in_xvfb, .timeout = 240) {
     pid_t xpid = xvfb_start(&c, xvfb);
     char *klog = tu_join(c.dir, "kvscope.log");
 
-    char *kargv[] = {(char *)bin, "--model", model, "--tokenizer", tok, "--size", "1280x720",
-                     NULL};
+    char *kargv[] = {(char *)bin, "--model", model, "--tokenizer", tok, "--size", "1280x720", NULL};
     pid_t kpid = spawn_bg(kargv, klog, c.dir);
     window_wait(&c, kpid, xpid, klog);
 
@@ -370,8 +367,8 @@ Test(e2e, window_in_xvfb, .timeout = 240) {
     keys(&c, "space");
     settle(&c, &s3, &s4, "cache-on-again");
     int red_again = shot_red(&s4);
-    fprintf(stderr, "e2e: red pixels: start %d, cache %d, no cache %d, cache again %d\n",
-            red_start, red_cache, red_nocache, red_again);
+    fprintf(stderr, "e2e: red pixels: start %d, cache %d, no cache %d, cache again %d\n", red_start,
+            red_cache, red_nocache, red_again);
     cr_assert_lt(red_again, red_nocache - 2000, "cache back on: no recompute red");
 
     keys(&c, "d"); // light theme
@@ -471,9 +468,8 @@ Test(e2e, lesson_in_xvfb, .timeout = 240) {
     pid_t xpid = xvfb_start(&c, xvfb);
     char *klog = tu_join(c.dir, "kvscope.log");
     // fullscreen with no window manager (over a smaller window size), in the presenter's theme
-    char *kargv[] = {(char *)bin, "lesson",  lesson, "--model", model,     "--tokenizer",
-                     tok,         "--size",  "960x540", "--fullscreen", "--theme",
-                     "light",     NULL};
+    char *kargv[] = {(char *)bin, "lesson",  lesson,         "--model", model,   "--tokenizer", tok,
+                     "--size",    "960x540", "--fullscreen", "--theme", "light", NULL};
     pid_t kpid = spawn_bg(kargv, klog, c.dir);
     window_wait(&c, kpid, xpid, klog);
 

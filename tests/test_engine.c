@@ -42,20 +42,23 @@ static bool same_bits(const float *a, const float *b, int n) {
 
 static float max_abs_diff(const float *a, const float *b, int n) {
     float d = 0;
-    for (int i = 0; i < n; i++) d = fmaxf(d, fabsf(a[i] - b[i]));
+    for (int i = 0; i < n; i++)
+        d = fmaxf(d, fabsf(a[i] - b[i]));
     return d;
 }
 
 static float max_abs(const float *a, int n) {
     float d = 0;
-    for (int i = 0; i < n; i++) d = fmaxf(d, fabsf(a[i]));
+    for (int i = 0; i < n; i++)
+        d = fmaxf(d, fabsf(a[i]));
     return d;
 }
 
 static int argmax(const float *a, int n) {
     int best = 0;
     for (int i = 1; i < n; i++)
-        if (a[i] > a[best]) best = i;
+        if (a[i] > a[best])
+            best = i;
     return best;
 }
 
@@ -63,7 +66,8 @@ static int argmax(const float *a, int n) {
 static void prompt_ids(int *tokens, int v, uint64_t seed) {
     uint64_t rng = seed;
     tokens[0] = TOKEN_BOS;
-    for (int i = 1; i < N_PROMPT; i++) tokens[i] = (int)(kv_rng_u32(&rng) % (uint32_t)v);
+    for (int i = 1; i < N_PROMPT; i++)
+        tokens[i] = (int)(kv_rng_u32(&rng) % (uint32_t)v);
 }
 
 static void check_counters(const ModelConfig *c, const Counters *got, int first, int len,
@@ -75,8 +79,10 @@ static void check_counters(const ModelConfig *c, const Counters *got, int first,
         cr_assert_eq(formula[k], want[k], "flops_formula %s, positions %d..%d: %llu, want %llu",
                      flop_component_names[k], first, len - 1, (unsigned long long)formula[k],
                      (unsigned long long)want[k]);
-        cr_assert_eq(got->flops[k], want[k], "%s step %d (positions %d..%d): counted %s %llu, "
-                     "closed form %llu", what, step, first, len - 1, flop_component_names[k],
+        cr_assert_eq(got->flops[k], want[k],
+                     "%s step %d (positions %d..%d): counted %s %llu, "
+                     "closed form %llu",
+                     what, step, first, len - 1, flop_component_names[k],
                      (unsigned long long)got->flops[k], (unsigned long long)want[k]);
     }
     cr_assert_eq(got->positions, (uint64_t)(len - first), "%s step %d: positions", what, step);
@@ -88,8 +94,10 @@ static void check_counters(const ModelConfig *c, const Counters *got, int first,
     // Attention at position p reads the K and V of positions 0..p once per layer (each KV head
     // once, however many query heads share it).
     uint64_t span = 0;
-    for (int p = first; p < len; p++) span += (uint64_t)(p + 1);
-    uint64_t want_read = (uint64_t)c->n_layers * 2 * (uint64_t)config_kv_dim(c) * sizeof(float) * span;
+    for (int p = first; p < len; p++)
+        span += (uint64_t)(p + 1);
+    uint64_t want_read =
+        (uint64_t)c->n_layers * 2 * (uint64_t)config_kv_dim(c) * sizeof(float) * span;
     cr_assert_eq(got->kv_bytes_read, want_read, "%s step %d: kv bytes read %llu, want %llu", what,
                  step, (unsigned long long)got->kv_bytes_read, (unsigned long long)want_read);
 }
@@ -242,8 +250,8 @@ Test(engine, switching_modes_mid_sequence, .timeout = 120) {
 Test(engine, flops_formula_is_the_closed_form) {
     for (int k = 0; k < N_SHAPES; k++) {
         const ModelConfig *c = &shapes[k];
-        const int cases[][3] = {{0, 1, 1}, {0, 17, 1}, {5, 1, 1}, {40, 1, 0}, {0, 96, 1},
-                                {95, 1, 1}, {10, 30, 3}, {0, 1, 0}};
+        const int cases[][3] = {{0, 1, 1},  {0, 17, 1}, {5, 1, 1},   {40, 1, 0},
+                                {0, 96, 1}, {95, 1, 1}, {10, 30, 3}, {0, 1, 0}};
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
             uint64_t want[FLOP_COMPONENTS], got[FLOP_COMPONENTS];
             tu_flops(c, cases[i][0], cases[i][1], cases[i][2], want);
@@ -281,7 +289,8 @@ Test(engine, cumulative_counters_both_modes, .timeout = 120) {
             counters_add(&total, &step);
             uint64_t f[FLOP_COMPONENTS];
             tu_flops(c, first, len - first, 1, f);
-            for (int j = 0; j < FLOP_COMPONENTS; j++) want_total += f[j];
+            for (int j = 0; j < FLOP_COMPONENTS; j++)
+                want_total += f[j];
             tokens[len] = argmax(e.logits, c->vocab_size);
             if (steps % 10 == 0 || len == c->seq_len) {
                 uint64_t run = flops_formula_run(c, mode == 0, N_PROMPT, steps + 1);
@@ -319,7 +328,8 @@ Test(engine, kv_bytes_per_token_and_params) {
 // Honesty: no cache means nothing reused; the cache is what cached decode reads.
 
 static void fill_nan(float *p, size_t n) {
-    for (size_t i = 0; i < n; i++) p[i] = NAN;
+    for (size_t i = 0; i < n; i++)
+        p[i] = NAN;
 }
 
 Test(engine, no_cache_reuses_nothing, .timeout = 60) {
@@ -373,7 +383,8 @@ Test(engine, cached_decode_reads_the_cache, .timeout = 60) {
     for (int l = 0; l < c->n_layers; l++)
         for (int g = 0; g < c->n_kv_heads; g++) {
             const size_t row = kvcache_row(&e.cache, l, g, kvcache_slot(&e.cache, l, g, 1));
-            for (int i = 0; i < hs; i++) e.cache.values[row + (size_t)i] += 50.0f;
+            for (int i = 0; i < hs; i++)
+                e.cache.values[row + (size_t)i] += 50.0f;
         }
     engine_step(&e, tokens, N_PROMPT + 1, CACHE_MODE_ON, NULL, &ctr);
     float *corrupt = malloc((size_t)c->vocab_size * sizeof(float));
@@ -489,7 +500,8 @@ Test(engine, kvcache_residency, .timeout = 60) {
     cr_assert_eq(engine_init(&e, &m, &err), KV_OK, "%s", err.msg);
     int tokens[N_PROMPT + 8];
     prompt_ids(tokens, c->vocab_size, 43);
-    for (int i = N_PROMPT; i < N_PROMPT + 8; i++) tokens[i] = 3 + i;
+    for (int i = N_PROMPT; i < N_PROMPT + 8; i++)
+        tokens[i] = 3 + i;
     for (int len = N_PROMPT; len <= N_PROMPT + 3; len++)
         engine_step(&e, tokens, len, CACHE_MODE_ON, NULL, NULL);
     const int held = N_PROMPT + 3;
@@ -584,7 +596,8 @@ Test(engine, kvcache_scratch_starts_empty, .timeout = 60) {
     cr_assert_eq(engine_init(&e, &m, &err), KV_OK, "%s", err.msg);
     int tokens[12];
     prompt_ids(tokens, c->vocab_size, 53);
-    for (int i = N_PROMPT; i < 12; i++) tokens[i] = 5 + i;
+    for (int i = N_PROMPT; i < 12; i++)
+        tokens[i] = 5 + i;
     engine_forward(&e, tokens, 0, 12, false, NULL, NULL);
     cr_assert_eq(kvcache_len(&e.work), 12);
     cr_assert_eq(kvcache_len(&e.cache), 0, "a no-cache pass stored into the cache");
@@ -611,7 +624,8 @@ static KvCacheMark abandon_half_way(KvCache *kc) {
     kvcache_init(kc, &c, KV_CACHE_DENSE, false);
     float k[64] = {0}, v[64] = {0};
     kvcache_begin(kc, 0, 4);
-    for (int p = 0; p < 4; p++) kvcache_store(kc, 0, p, k, v);
+    for (int p = 0; p < 4; p++)
+        kvcache_store(kc, 0, p, k, v);
     kvcache_end(kc);
     const KvCacheMark four = kvcache_mark(kc);
     kvcache_truncate(kc, 2);

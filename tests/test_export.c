@@ -25,10 +25,10 @@ typedef struct {
 static void fixture_init(Fixture *f, int steps) {
     KvError err = {0};
     ModelConfig c = tu_config(48, 96, 2, 4, 2, VOCAB, 256, false);
-    cr_assert_eq(tu_session_open(&f->m, &f->t, &f->s, &c, 11, &err),
-                 KV_OK, "%s", err.msg);
+    cr_assert_eq(tu_session_open(&f->m, &f->t, &f->s, &c, 11, &err), KV_OK, "%s", err.msg);
     cr_assert_eq(session_set_prompt(&f->s, PROMPT, &err), KV_OK, "%s", err.msg);
-    for (int k = 0; k < steps; k++) cr_assert(session_step(&f->s));
+    for (int k = 0; k < steps; k++)
+        cr_assert(session_step(&f->s));
     f->dir = tu_tmpdir();
     cr_assert_not_null(f->dir);
 }
@@ -44,7 +44,8 @@ static int count_entries(const char *dir) {
     int n = 0;
     struct dirent *e;
     while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            n++;
     closedir(d);
     return n;
 }
@@ -57,8 +58,10 @@ static int word_tokens(const Session *s, char words[][16], int cap) {
         char bb[2];
         size_t len;
         const char *t = session_token_text(s, i, bb, &len);
-        if (len > 0 && t[0] == ' ') t++, len--;
-        if (len < 2 || len >= 16) continue;
+        if (len > 0 && t[0] == ' ')
+            t++, len--;
+        if (len < 2 || len >= 16)
+            continue;
         memcpy(words[n], t, len);
         words[n][len] = 0;
         n++;
@@ -157,7 +160,8 @@ Test(export, pdf_is_pdf_and_keeps_text, .timeout = 60) {
         cr_assert_not_null(strstr(t, "COUNTERS"));
         char words[8][16];
         int nw = word_tokens(&f.s, words, 8), found = 0;
-        for (int k = 0; k < nw; k++) found += strstr(t, words[k]) != NULL;
+        for (int k = 0; k < nw; k++)
+            found += strstr(t, words[k]) != NULL;
         cr_assert_gt(found, 0, "no token text in the PDF's text");
         free(t);
         free(txt);
@@ -189,7 +193,8 @@ Test(export, deck_has_one_page_per_call, .timeout = 60) {
     cr_assert_not_null(d);
     int pages = 0;
     for (size_t i = 0; i + 12 <= n; i++)
-        if (memcmp(d + i, "/Type /Page", 11) == 0 && d[i + 11] != 's') pages++;
+        if (memcmp(d + i, "/Type /Page", 11) == 0 && d[i + 11] != 's')
+            pages++;
     cr_assert_eq(pages, 3);
     free(d);
     if (have_tool("pdftotext")) {
@@ -359,12 +364,15 @@ static void cli_free(CliFiles *c) {
 static TuRun render(CliFiles *c, const char *out, const char *extra1, const char *extra2) {
     const char *bin = tu_kvscope_bin();
     cr_assert_not_null(bin, "KVSCOPE_BIN is not set");
-    char *argv[20] = {(char *)bin, "render", "--model", c->model, "--tokenizer", c->tok,
-                      "--prompt", "hello there", "--steps", "6"};
+    char *argv[20] = {(char *)bin, "render",   "--model",     c->model,  "--tokenizer",
+                      c->tok,      "--prompt", "hello there", "--steps", "6"};
     int k = 10;
-    if (out) argv[k++] = "-o", argv[k++] = (char *)out;
-    if (extra1) argv[k++] = (char *)extra1;
-    if (extra2) argv[k++] = (char *)extra2;
+    if (out)
+        argv[k++] = "-o", argv[k++] = (char *)out;
+    if (extra1)
+        argv[k++] = (char *)extra1;
+    if (extra2)
+        argv[k++] = (char *)extra2;
     argv[k] = NULL;
     TuRun r;
     cr_assert(tu_run(argv, 60, &r));
@@ -386,10 +394,9 @@ Test(export, cli_render_writes_and_fails_cleanly, .timeout = 120) {
         free(out);
     }
     const char *bad[][3] = {
-        {"x.bmp", NULL, NULL},        {"no/dir/x.png", NULL, NULL},
-        {"x.png", "--size", "10x10"}, {"x.png", "--size", "big"},
-        {"x.png", "--view", "side"},  {"x.png", "--theme", "pink"},
-        {"x.png", "--layer", "9"},    {"x.png", "--head", "0"},
+        {"x.bmp", NULL, NULL},      {"no/dir/x.png", NULL, NULL}, {"x.png", "--size", "10x10"},
+        {"x.png", "--size", "big"}, {"x.png", "--view", "side"},  {"x.png", "--theme", "pink"},
+        {"x.png", "--layer", "9"},  {"x.png", "--head", "0"},
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         char *out = tu_join(c.dir, bad[k][0]);

@@ -21,12 +21,44 @@ static void load_shipped(Glossary *g) {
 Test(glossary, shipped_defines_every_term) {
     Glossary g;
     load_shipped(&g);
-    const char *need[] = {"token", "token id", "embedding", "layer", "block", "head", "query",
-                          "key", "value", "attention weight", "softmax", "KV cache", "prefill",
-                          "decode", "logits", "unembedding", "sampling", "temperature", "top-k",
-                          "top-p", "seed", "FLOP", "KiB", "MiB", "write head", "recompute",
-                          "window", "sink", "eviction", "quantization", "page", "block table",
-                          "prefix sharing", "FLOPs", "kv heads", "GQA", "MQA", "MLA"};
+    const char *need[] = {"token",
+                          "token id",
+                          "embedding",
+                          "layer",
+                          "block",
+                          "head",
+                          "query",
+                          "key",
+                          "value",
+                          "attention weight",
+                          "softmax",
+                          "KV cache",
+                          "prefill",
+                          "decode",
+                          "logits",
+                          "unembedding",
+                          "sampling",
+                          "temperature",
+                          "top-k",
+                          "top-p",
+                          "seed",
+                          "FLOP",
+                          "KiB",
+                          "MiB",
+                          "write head",
+                          "recompute",
+                          "window",
+                          "sink",
+                          "eviction",
+                          "quantization",
+                          "page",
+                          "block table",
+                          "prefix sharing",
+                          "FLOPs",
+                          "kv heads",
+                          "GQA",
+                          "MQA",
+                          "MLA"};
     for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
         cr_assert_not_null(glossary_find(&g, need[i]), "'%s' has no entry", need[i]);
     for (int i = 0; i < g.n; i++) {
@@ -86,8 +118,7 @@ Test(glossary, bad_input_one_case_each) {
             len += 1 + strlen(bad[i].text + len + 1);
         Glossary g;
         KvError err = {0};
-        cr_assert_eq(glossary_parse(&g, bad[i].text, len, "t", &err), KV_ERR_INPUT, "case %zu",
-                     i);
+        cr_assert_eq(glossary_parse(&g, bad[i].text, len, "t", &err), KV_ERR_INPUT, "case %zu", i);
         cr_assert(strstr(err.msg, bad[i].says), "case %zu: \"%s\" lacks \"%s\"", i, err.msg,
                   bad[i].says);
         cr_assert_null(g.entries);

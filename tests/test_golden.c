@@ -45,13 +45,23 @@ static const char *tensor_at(const ModelConfig *c, size_t i) {
     struct {
         const char *name;
         size_t n;
-    } t[] = {{"token_embedding", V * D}, {"rms_att", L * D}, {"wq", L * D * D},
-             {"wk", L * KV * D},        {"wv", L * KV * D}, {"wo", L * D * D},
-             {"rms_ffn", L * D},        {"w1", L * F * D},  {"w2", L * D * F},
-             {"w3", L * F * D},         {"rms_final", D},   {"rope cos table", T * HS / 2},
-             {"rope sin table", T * HS / 2}, {"wcls", V * D}};
+    } t[] = {{"token_embedding", V * D},
+             {"rms_att", L * D},
+             {"wq", L * D * D},
+             {"wk", L * KV * D},
+             {"wv", L * KV * D},
+             {"wo", L * D * D},
+             {"rms_ffn", L * D},
+             {"w1", L * F * D},
+             {"w2", L * D * F},
+             {"w3", L * F * D},
+             {"rms_final", D},
+             {"rope cos table", T * HS / 2},
+             {"rope sin table", T * HS / 2},
+             {"wcls", V * D}};
     for (size_t k = 0, off = 0; k < sizeof t / sizeof t[0]; off += t[k].n, k++)
-        if (i < off + t[k].n) return t[k].name;
+        if (i < off + t[k].n)
+            return t[k].name;
     return "past the end";
 }
 
@@ -76,12 +86,15 @@ static void regenerate_checkpoint(bool shared) {
         char where[256] = "reference not found for a byte comparison";
         if (ref && mine) {
             size_t i = 0;
-            while (i < nr && i < ng && ref[i] == mine[i]) i++;
+            while (i < nr && i < ng && ref[i] == mine[i])
+                i++;
             if (i < 28)
                 snprintf(where, sizeof where, "header differs at byte %zu", i);
             else
-                snprintf(where, sizeof where, "first difference at byte %zu, float %zu, in %s "
-                         "(sizes %zu / %zu)", i, (i - 28) / 4, tensor_at(&c, (i - 28) / 4), ng, nr);
+                snprintf(where, sizeof where,
+                         "first difference at byte %zu, float %zu, in %s "
+                         "(sizes %zu / %zu)",
+                         i, (i - 28) / 4, tensor_at(&c, (i - 28) / 4), ng, nr);
         }
         free(ref);
         free(mine);
@@ -92,8 +105,12 @@ static void regenerate_checkpoint(bool shared) {
     free(data);
 }
 
-Test(golden, regenerate_a_shared) { regenerate_checkpoint(true); }
-Test(golden, regenerate_a_unshared) { regenerate_checkpoint(false); }
+Test(golden, regenerate_a_shared) {
+    regenerate_checkpoint(true);
+}
+Test(golden, regenerate_a_unshared) {
+    regenerate_checkpoint(false);
+}
 
 Test(golden, regenerate_tok512) {
     char *dir = tu_tmpdir();
@@ -157,7 +174,8 @@ static void teacher_forced(bool shared) {
     cr_assert_eq(tu_model_golden(&m, shared, &err), KV_OK, "%s", err.msg);
     float *ref = load_logits(shared);
     int tokens[GOLDEN_T];
-    for (int p = 0; p < GOLDEN_T; p++) tokens[p] = tu_golden_token(p);
+    for (int p = 0; p < GOLDEN_T; p++)
+        tokens[p] = tu_golden_token(p);
 
     // One token per call, as run.c does.
     Engine e;
@@ -217,8 +235,12 @@ static void teacher_forced(bool shared) {
     model_free(&m);
 }
 
-Test(golden, teacher_forced_logits_shared, .timeout = 120) { teacher_forced(true); }
-Test(golden, teacher_forced_logits_unshared, .timeout = 120) { teacher_forced(false); }
+Test(golden, teacher_forced_logits_shared, .timeout = 120) {
+    teacher_forced(true);
+}
+Test(golden, teacher_forced_logits_unshared, .timeout = 120) {
+    teacher_forced(false);
+}
 
 // ----------------------------------------------------------------------------------------------
 // Sampled texts
@@ -272,7 +294,8 @@ static void check_text_runc(const TextCase *tc) {
     char *got = tu_runc_generate(&m, &t, tc->ss, tc->prompt, m.cfg.seq_len, NULL, NULL, NULL);
     cr_assert_not_null(got);
     size_t i = 0;
-    while (got[i] && got[i] == want[i]) i++;
+    while (got[i] && got[i] == want[i])
+        i++;
     cr_assert_str_eq(got, want, "%s: first difference at byte %zu", tc->file, i);
     free(got);
     free(want);
@@ -280,11 +303,21 @@ static void check_text_runc(const TextCase *tc) {
     model_free(&m);
 }
 
-Test(golden, text_unshared_greedy) { check_text_runc(&text_cases[0]); }
-Test(golden, text_unshared_topp_s42) { check_text_runc(&text_cases[1]); }
-Test(golden, text_unshared_mult_s42) { check_text_runc(&text_cases[2]); }
-Test(golden, text_shared_greedy) { check_text_runc(&text_cases[3]); }
-Test(golden, text_shared_topp_s42) { check_text_runc(&text_cases[4]); }
+Test(golden, text_unshared_greedy) {
+    check_text_runc(&text_cases[0]);
+}
+Test(golden, text_unshared_topp_s42) {
+    check_text_runc(&text_cases[1]);
+}
+Test(golden, text_unshared_mult_s42) {
+    check_text_runc(&text_cases[2]);
+}
+Test(golden, text_shared_greedy) {
+    check_text_runc(&text_cases[3]);
+}
+Test(golden, text_shared_topp_s42) {
+    check_text_runc(&text_cases[4]);
+}
 
 // The same texts through the session (prefill of the prompt, then decode steps): the same ids
 // as run.c (both stop when the last sampled token sits at position seq_len), and the
@@ -309,8 +342,7 @@ Test(golden, texts_through_session, .timeout = 120) {
         cr_assert_eq(s.n_prompt, np, "%s: prompt ids", tc->file);
         while (session_step(&s)) {
         }
-        cr_assert_eq(s.n_tokens, m.cfg.seq_len + 1, "%s: the session fills the context",
-                     tc->file);
+        cr_assert_eq(s.n_tokens, m.cfg.seq_len + 1, "%s: the session fills the context", tc->file);
         for (int i = 0; i < s.n_tokens; i++)
             cr_assert_eq(s.tokens[i], ids[i], "%s: token %d: session %d, run.c %d", tc->file, i,
                          s.tokens[i], ids[i]);
@@ -349,7 +381,8 @@ Test(golden, texts_through_session, .timeout = 120) {
 // piece as decoded (run.c drops unprintable single bytes; generate prints every byte).
 static void check_text_cli(const TextCase *tc, int n_gen, char *const extra[]) {
     const char *bin = tu_kvscope_bin();
-    if (!bin) cr_skip_test("KVSCOPE_BIN not set");
+    if (!bin)
+        cr_skip_test("KVSCOPE_BIN not set");
     char *dir = tu_tmpdir();
     char *model_path = tu_join(dir, "model.bin"), *tok_path = tu_join(dir, "tok.bin");
     ModelConfig c = tu_golden_config(tc->shared);
@@ -368,7 +401,8 @@ static void check_text_cli(const TextCase *tc, int n_gen, char *const extra[]) {
     char *ref = tu_runc_generate(&m, &t, tc->ss, tc->prompt, m.cfg.seq_len, &ids, &n_ids, &np);
     TuBuf want = {0};
     tu_buf_add(&want, "", 0);
-    if (n_gen <= 0) n_gen = m.cfg.seq_len + 1 - np;
+    if (n_gen <= 0)
+        n_gen = m.cfg.seq_len + 1 - np;
     for (int i = np; i < np + n_gen; i++) {
         char bb[2];
         size_t len = 0;
@@ -378,17 +412,19 @@ static void check_text_cli(const TextCase *tc, int n_gen, char *const extra[]) {
 
     char nbuf[16];
     snprintf(nbuf, sizeof nbuf, "%d", n_gen);
-    char *argv[32] = {(char *)bin, "generate", "--model", model_path, "--tokenizer", tok_path,
-                      "--prompt", (char *)tc->prompt, "-n", nbuf};
+    char *argv[32] = {(char *)bin, "generate", "--model",          model_path, "--tokenizer",
+                      tok_path,    "--prompt", (char *)tc->prompt, "-n",       nbuf};
     int argc = 10;
-    for (int i = 0; extra[i]; i++) argv[argc++] = extra[i];
+    for (int i = 0; extra[i]; i++)
+        argv[argc++] = extra[i];
     argv[argc] = NULL;
     TuRun r;
     cr_assert(tu_run(argv, 60, &r), "cannot run %s", bin);
     cr_assert_eq(r.status, 0, "%s: exit %d, stderr: %s", tc->file, r.status, r.err);
     cr_assert(!tu_has_sanitizer_report(r.err), "%s", r.err);
     // One trailing newline is the command's own, not the model's.
-    if (r.out_len > 0 && r.out[r.out_len - 1] == '\n' && !(want.len && want.s[want.len - 1] == '\n'))
+    if (r.out_len > 0 && r.out[r.out_len - 1] == '\n' &&
+        !(want.len && want.s[want.len - 1] == '\n'))
         r.out[--r.out_len] = '\0';
     cr_assert_eq(r.out_len, want.len, "%s: kvscope generate stdout length", tc->file);
     cr_assert(memcmp(r.out, want.s, want.len) == 0, "%s: kvscope generate stdout", tc->file);

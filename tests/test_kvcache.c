@@ -32,7 +32,8 @@ static KvCacheKind kind_of(const char *spec) {
 static void ids(int *tokens, int n, int v, uint64_t seed) {
     uint64_t rng = seed;
     tokens[0] = TOKEN_BOS;
-    for (int i = 1; i < n; i++) tokens[i] = 3 + (int)(kv_rng_u32(&rng) % (uint32_t)(v - 3));
+    for (int i = 1; i < n; i++)
+        tokens[i] = 3 + (int)(kv_rng_u32(&rng) % (uint32_t)(v - 3));
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -97,7 +98,8 @@ static void expect_resident(const KvCache *kc, int l, int g, const bool *want, i
 static void expect_rows(const KvCache *kc, int l, int g, int pos, const bool *want) {
     KvHeadRows r = kvcache_head(kc, l, g, pos);
     int count = 0;
-    for (int p = 0; p <= pos; p++) count += want[p];
+    for (int p = 0; p <= pos; p++)
+        count += want[p];
     cr_assert_eq(r.n, count, "rows read at %d: %d, resident %d", pos, r.n, count);
     cr_assert_not_null(r.pos);
     bool seen[256] = {false};
@@ -146,7 +148,8 @@ Test(kvcache, sinks_keep_the_first_s_and_the_last_w, .timeout = 60) {
     engine_set_cache_kind(&e, kind_of("sinks:2,3"));
     int tokens[12];
     ids(tokens, 12, gqa.vocab_size, 10);
-    for (int len = 4; len <= 9; len++) engine_step(&e, tokens, len, CACHE_MODE_ON, NULL, NULL);
+    for (int len = 4; len <= 9; len++)
+        engine_step(&e, tokens, len, CACHE_MODE_ON, NULL, NULL);
     const bool want[9] = {true, true, false, false, false, false, true, true, true};
     for (int l = 0; l < gqa.n_layers; l++)
         for (int g = 0; g < gqa.n_kv_heads; g++) {
@@ -215,7 +218,8 @@ Test(kvcache, h2o_choice_follows_the_attention_per_kv_head, .timeout = 60) {
     Model m;
     load(&m, c, 6);
     // sharper attention than the random weights give, so that heads prefer different positions
-    for (size_t i = 0; i < (size_t)c->n_layers * c->dim * c->dim; i++) m.w.wq[i] *= 4.0f;
+    for (size_t i = 0; i < (size_t)c->n_layers * c->dim * c->dim; i++)
+        m.w.wq[i] *= 4.0f;
     KvError err = {0};
     Engine e;
     cr_assert_eq(engine_init(&e, &m, &err), KV_OK, "%s", err.msg);
@@ -261,7 +265,8 @@ Test(kvcache, h2o_choice_follows_the_attention_per_kv_head, .timeout = 60) {
             }
     }
     for (int l = 0; l < L; l++)
-        for (int q = 0; q < LEN; q++) differ += res[l][0][q] != res[l][1][q];
+        for (int q = 0; q < LEN; q++)
+            differ += res[l][0][q] != res[l][1][q];
     cr_assert_gt(differ, 0, "the kv heads all kept the same positions");
     free(w);
     engine_free(&e);
@@ -300,7 +305,8 @@ Test(kvcache, counters_equal_the_closed_forms, .timeout = 60) {
             flops_formula_kind(c, kind, first, len - first, 1, want);
             tu_flops(c, first, len - first, 1, plain);
             uint64_t span = 0; // written out: a query at p reads min(p + 1, B)
-            for (int p = first; p < len; p++) span += min_u((uint64_t)p + 1, B);
+            for (int p = first; p < len; p++)
+                span += min_u((uint64_t)p + 1, B);
             plain[FLOP_SCORES] = plain[FLOP_VALUES] = L * 2 * D * span;
             for (int f = 0; f < FLOP_COMPONENTS; f++) {
                 cr_assert_eq(want[f], plain[f], "%s: formula %s at %d", specs[k],
@@ -349,15 +355,14 @@ static void seek_exact(const char *spec) {
     for (int i = BACK_TO + 1; i < STEPS; i++) {
         const int first = engine_step(&e, tokens, PROMPT + i, CACHE_MODE_ON, NULL, NULL);
         cr_assert_eq(first, PROMPT + i - 1, "%s: step %d recomputed more than one", spec, i);
-        cr_assert(memcmp(e.logits, want[i], vbytes) == 0, "%s: step %d after a seek back", spec,
-                  i);
+        cr_assert(memcmp(e.logits, want[i], vbytes) == 0, "%s: step %d after a seek back", spec, i);
     }
     kvcache_seek(&e.cache, marks[3]);
     kvcache_seek(&e.cache, marks[STEPS - 3]); // forward without computing, as redo does
     for (int i = STEPS - 2; i < STEPS; i++) {
         engine_step(&e, tokens, PROMPT + i, CACHE_MODE_ON, NULL, NULL);
-        cr_assert(memcmp(e.logits, want[i], vbytes) == 0, "%s: step %d after a seek forward",
-                  spec, i);
+        cr_assert(memcmp(e.logits, want[i], vbytes) == 0, "%s: step %d after a seek forward", spec,
+                  i);
     }
     free(want);
     engine_free(&ref);
@@ -383,7 +388,8 @@ Test(kvcache, a_new_kind_recomputes_the_sequence, .timeout = 60) {
     int tokens[24];
     ids(tokens, 24, c->vocab_size, 16);
     engine_set_cache_kind(&e, kind_of("window:4"));
-    for (int len = 6; len <= 20; len++) engine_step(&e, tokens, len, CACHE_MODE_ON, NULL, NULL);
+    for (int len = 6; len <= 20; len++)
+        engine_step(&e, tokens, len, CACHE_MODE_ON, NULL, NULL);
     cr_assert(!engine_set_cache_kind(&e, kind_of("window:4")), "the same kind changes nothing");
     cr_assert_eq(kvcache_len(&e.cache), 20);
     cr_assert(engine_set_cache_kind(&e, KV_CACHE_DENSE));
@@ -415,10 +421,12 @@ Test(kvcache, sinks_run_past_the_context, .timeout = 60) {
         engine_step(&e, tokens, len, CACHE_MODE_ON, NULL, NULL);
         cr_assert_eq(e.fault_layer, 0);
     }
-    for (int i = 0; i < c->vocab_size; i++) cr_assert(isfinite(e.logits[i]));
+    for (int i = 0; i < c->vocab_size; i++)
+        cr_assert(isfinite(e.logits[i]));
     bool want[LEN] = {false};
     want[0] = want[1] = true;
-    for (int p = LEN - 6; p < LEN; p++) want[p] = true;
+    for (int p = LEN - 6; p < LEN; p++)
+        want[p] = true;
     expect_resident(&e.cache, 1, 3, want, LEN, "sinks past the context");
     cr_assert_eq(kvcache_bytes_resident(&e.cache), 8 * config_kv_bytes_per_token(c));
     engine_free(&e);
@@ -526,19 +534,20 @@ Test(kvcache, session_cells_show_what_was_evicted, .timeout = 60) {
     fixture_init(&f);
     Session *s = &f.s;
     set_cache(s, "window:5");
-    for (int i = 0; i < 12; i++) cr_assert(session_step(s));
+    for (int i = 0; i < 12; i++)
+        cr_assert(session_step(s));
     const StepRecord *r = session_last(s);
     const ModelConfig *c = &f.m.cfg;
     for (int l = 0; l < c->n_layers; l++)
         for (int g = 0; g < c->n_kv_heads; g++)
             for (int p = 0; p <= r->pos; p++) {
                 CellStep cs = session_cell(s, r, l, g, p);
-                CellState want = p == r->pos ? CELL_WRITTEN
+                CellState want = p == r->pos      ? CELL_WRITTEN
                                  : p > r->pos - 5 ? CELL_READ
                                                   : CELL_EVICTED;
                 cr_assert_eq(cs.now, want, "cell (%d, %d, %d): %d want %d", l, g, p, cs.now, want);
                 cr_assert_eq(cs.now != CELL_EVICTED, kvcache_resident(&s->eng.cache, l, g, p));
-                CellState before = p == r->pos      ? CELL_EMPTY
+                CellState before = p == r->pos       ? CELL_EMPTY
                                    : p >= r->pos - 5 ? CELL_CACHED
                                                      : CELL_EVICTED;
                 cr_assert_eq(cs.before, before, "before (%d, %d, %d)", l, g, p);
@@ -562,7 +571,8 @@ Test(kvcache, session_drift_against_the_full_reference, .timeout = 60) {
         cr_assert_eq(r->kl_full, 0.0f);
         cr_assert(r->top1_agree);
         cr_assert_eq(r->drift_logit, 0.0f);
-        for (int l = 0; l < c->n_layers; l++) cr_assert_eq(r->attn_l1[l], 0.0f);
+        for (int l = 0; l < c->n_layers; l++)
+            cr_assert_eq(r->attn_l1[l], 0.0f);
     }
     set_cache(s, "h2o:2,3");
     KvError err = {0};
@@ -580,11 +590,14 @@ Test(kvcache, session_drift_against_the_full_reference, .timeout = 60) {
         int ta = 0, tb = 0;
         for (int v = 0; v < c->vocab_size; v++) {
             ma = fmax(ma, a[v]), mb = fmax(mb, b[v]);
-            if (a[v] > a[ta]) ta = v;
-            if (b[v] > b[tb]) tb = v;
+            if (a[v] > a[ta])
+                ta = v;
+            if (b[v] > b[tb])
+                tb = v;
             dmax = fmax(dmax, fabs((double)a[v] - b[v]));
         }
-        for (int v = 0; v < c->vocab_size; v++) za += exp(a[v] - ma), zb += exp(b[v] - mb);
+        for (int v = 0; v < c->vocab_size; v++)
+            za += exp(a[v] - ma), zb += exp(b[v] - mb);
         for (int v = 0; v < c->vocab_size; v++) {
             double la = a[v] - ma - log(za), lb = b[v] - mb - log(zb);
             kl += exp(la) * (la - lb);
@@ -616,12 +629,15 @@ Test(kvcache, session_changes_of_kind_and_stepping, .timeout = 60) {
     const ModelConfig *c = &f.m.cfg;
     const size_t vb = (size_t)c->vocab_size * sizeof(float);
     set_cache(s, "sinks:2,4");
-    for (int i = 0; i < 14; i++) cr_assert(session_step(s));
+    for (int i = 0; i < 14; i++)
+        cr_assert(session_step(s));
     // back 5 and forward 5 (redo), then one new step: the same as never going back
     float *want = malloc(vb);
     int want_tok[6];
-    for (int i = 0; i < 5; i++) want_tok[i] = s->steps[9 + i].token_id;
-    for (int i = 0; i < 5; i++) cr_assert(session_back(s));
+    for (int i = 0; i < 5; i++)
+        want_tok[i] = s->steps[9 + i].token_id;
+    for (int i = 0; i < 5; i++)
+        cr_assert(session_back(s));
     for (int i = 0; i < 5; i++) {
         cr_assert(session_step(s));
         cr_assert_eq(session_last(s)->token_id, want_tok[i]);
@@ -669,7 +685,8 @@ Test(kvcache, picture_shows_evicted_blocks_and_readable_beams, .timeout = 60) {
     Session *s = &f.s;
     const ModelConfig *c = &f.m.cfg;
     set_cache(s, "window:6");
-    for (int i = 0; i < 10; i++) cr_assert(session_step(s));
+    for (int i = 0; i < 10; i++)
+        cr_assert(session_step(s));
     const StepRecord *r = session_last(s);
     for (int l = 0; l < c->n_layers; l++)
         for (int p = 0; p <= r->pos; p++) {
@@ -678,13 +695,16 @@ Test(kvcache, picture_shows_evicted_blocks_and_readable_beams, .timeout = 60) {
             double sum = 0;
             for (int h = 0; h < c->n_heads; h++) {
                 const float a = session_attention(s, r->pos, p, l, h);
-                if (gone) cr_assert_eq(a, 0.0f, "beam to evicted %d", p);
+                if (gone)
+                    cr_assert_eq(a, 0.0f, "beam to evicted %d", p);
                 sum += a;
             }
-            if (!gone) cr_assert_gt(sum, 0.0);
+            if (!gone)
+                cr_assert_gt(sum, 0.0);
         }
     set_cache(s, "h2o:2,2");
-    for (int i = 0; i < 12; i++) cr_assert(session_step(s));
+    for (int i = 0; i < 12; i++)
+        cr_assert(session_step(s));
     r = session_last(s);
     for (int l = 0; l < c->n_layers; l++)
         for (int p = 0; p <= r->pos; p++) {
@@ -705,7 +725,8 @@ Test(kvcache, session_goes_past_the_context_under_sinks, .timeout = 60) {
     Session *s = &f.s;
     const int T = f.m.cfg.seq_len; // 64
     int steps = 0;
-    while (session_step(s)) steps++;
+    while (session_step(s))
+        steps++;
     cr_assert_eq(s->n_tokens, T + 1, "full stops at the context");
     session_reset(s);
     set_cache(s, "sinks:2,6");
@@ -724,8 +745,10 @@ Test(kvcache, session_goes_past_the_context_under_sinks, .timeout = 60) {
     cr_assert(strstr(err.msg, "past the model's context"), "%s", err.msg);
     // back and forward past the context stay exact
     const int tok = session_last(s)->token_id;
-    for (int i = 0; i < 20; i++) cr_assert(session_back(s));
-    for (int i = 0; i < 20; i++) cr_assert(session_step(s));
+    for (int i = 0; i < 20; i++)
+        cr_assert(session_back(s));
+    for (int i = 0; i < 20; i++)
+        cr_assert(session_step(s));
     cr_assert_eq(session_last(s)->token_id, tok);
     fixture_free(&f);
 }
@@ -754,7 +777,8 @@ Test(kvcache, abandon_restores_the_slots, .timeout = 60) {
         }
         // a pass over position 15 that stores garbage in layer 0 only, then stops
         float junk[2 * 64];
-        for (int i = 0; i < 2 * 64; i++) junk[i] = 1e3f * (float)(i % 7);
+        for (int i = 0; i < 2 * 64; i++)
+            junk[i] = 1e3f * (float)(i % 7);
         kvcache_begin(&e.cache, 15, 1);
         kvcache_store(&e.cache, 0, 15, junk, junk + config_kv_dim(c));
         kvcache_abandon(&e.cache);

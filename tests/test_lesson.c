@@ -73,8 +73,8 @@ Test(lesson_parse, every_op_is_a_command) {
     const char *all = "title T\npreset narrative\nlayer all\nhead each\nhead 2\nview layers\n"
                       "theme light\nseed 18446744073709551615\nzoom 2\ncaption C\nbeat\n";
     cr_assert_eq(lesson_parse(&l, PATH, all, strlen(all), presets, &err), KV_OK, "%s", err.msg);
-    static const LessonOp want[] = {LESSON_TITLE, LESSON_PROMPT, LESSON_LAYER, LESSON_HEAD,
-                                    LESSON_HEAD,  LESSON_VIEW,   LESSON_THEME, LESSON_SEED,
+    static const LessonOp want[] = {LESSON_TITLE, LESSON_PROMPT,  LESSON_LAYER, LESSON_HEAD,
+                                    LESSON_HEAD,  LESSON_VIEW,    LESSON_THEME, LESSON_SEED,
                                     LESSON_ZOOM,  LESSON_CAPTION, LESSON_BEAT};
     cr_assert_eq(l.n_cmds, (int)(sizeof want / sizeof want[0]));
     for (int i = 0; i < l.n_cmds; i++)
@@ -93,8 +93,7 @@ Test(lesson_parse, every_op_is_a_command) {
                  PATH ":2: view: unknown view 'sideways' (sequence, heatmap, layers, memory, 3d)");
     // Invalid UTF-8 the old walker let through: an overlong '/' and a surrogate.
     expect_error("preset narrative\ncaption \xc0\xaf\nbeat\n", PATH ":2: not valid UTF-8 text");
-    expect_error("preset narrative\ncaption \xed\xa0\x80\nbeat\n",
-                 PATH ":2: not valid UTF-8 text");
+    expect_error("preset narrative\ncaption \xed\xa0\x80\nbeat\n", PATH ":2: not valid UTF-8 text");
 }
 
 // Numbers and seeds in a lesson are read by the same parsers as the command line's options.
@@ -140,7 +139,7 @@ Test(lesson_parse, unknown_names) {
                  PATH ":1: view: unknown view 'tree' (sequence, heatmap, layers, memory, 3d)");
     expect_error("theme blue\n", PATH ":1: theme: unknown theme 'blue' (dark, light)");
     expect_error("cache maybe\n", PATH ":1: cache: expected on, off or a policy (full, window:W, "
-                                  "sinks:S,W, h2o:H,R), not 'maybe'");
+                                       "sinks:S,W, h2o:H,R), not 'maybe'");
     expect_error("cache window:0\n", PATH ":1: cache: W must be at least 1, not 0");
     expect_error("cache window:x\n", PATH ":1: cache: W is not a whole number: 'x'");
     expect_error("cache sinks:4\n", PATH ":1: cache: 'sinks:4': sinks takes two sizes, sinks:S,W");
@@ -175,9 +174,9 @@ Test(lesson_parse, order) {
 Test(lesson_parse, empty_lesson) {
     expect_error("", PATH ":1: empty lesson: no beat to show (see lessons/README.md)");
     expect_error("# only a comment\n\n   \n", PATH ":1: empty lesson: no beat to show (see "
-                                              "lessons/README.md)");
+                                                   "lessons/README.md)");
     expect_error("title Nothing\n", PATH ":1: empty lesson: no beat to show (see "
-                                    "lessons/README.md)");
+                                         "lessons/README.md)");
 }
 
 Test(lesson_parse, captions_on_a_projector) {
@@ -187,10 +186,10 @@ Test(lesson_parse, captions_on_a_projector) {
     char buf[1200];
     snprintf(buf, sizeof buf, "preset code\ncaption %s\nbeat\n", long_title);
     expect_error(buf, PATH ":2: caption: 100 characters, too long to read on a projector (at most "
-                      "72; put the rest in `text`)");
+                           "72; put the rest in `text`)");
     snprintf(buf, sizeof buf, "preset code\ncaption T\ntext %s\nbeat\n", long_text);
     expect_error(buf, PATH ":3: text: this beat's caption text is 300 characters, too long to read "
-                      "on a projector (at most 260; split it over two beats)");
+                           "on a projector (at most 260; split it over two beats)");
     expect_error("preset code\ncaption {tokenz} tokens\nbeat\n",
                  PATH ":2: caption: unknown placeholder {tokenz} (see lessons/README.md)");
     const char *got = parse_error("preset code\ncaption X\ntext {kv:llama9}\nbeat\n");
@@ -272,8 +271,7 @@ typedef struct {
 static void fixture_init(Fixture *f, int seq_len) {
     KvError err = {0};
     ModelConfig c = tu_config(48, 100, 2, 4, 2, VOCAB, seq_len, false);
-    cr_assert_eq(tu_session_open(&f->m, &f->t, &f->s, &c, 7, &err),
-                 KV_OK, "%s", err.msg);
+    cr_assert_eq(tu_session_open(&f->m, &f->t, &f->s, &c, 7, &err), KV_OK, "%s", err.msg);
 }
 
 static void fixture_free(Fixture *f) {
@@ -329,7 +327,8 @@ Test(lesson_check, model_shape_and_prompt) {
     cr_assert_null(check_error(&f, "preset code\nlayer 2\nhead 4\nbeat\n"));
     cr_assert_str_eq(check_error(&f, "preset code\nstep 1\nback 2\nbeat\n"),
                      PATH ":3: back 2: only 1 step to go back at this point");
-    cr_assert_str_eq(check_error(&f, "prompt " "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+    cr_assert_str_eq(check_error(&f, "prompt "
+                                     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
                                      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\nbeat\n"),
                      PATH ":1: prompt: too long: it must leave room in the model's context to "
                           "generate");
@@ -453,8 +452,7 @@ Test(lesson_known, kv_bytes_per_token) {
         cr_assert(k, "%s", want[i].key);
         ProjectCache pc;
         project_cache_default(&pc);
-        cr_assert_eq((uint64_t)project_bytes_per_token(k, &pc), want[i].bytes, "%s",
-                     want[i].key);
+        cr_assert_eq((uint64_t)project_bytes_per_token(k, &pc), want[i].bytes, "%s", want[i].key);
         char buf[32];
         kv_format_bytes(buf, sizeof buf, want[i].bytes);
         cr_assert_str_eq(buf, want[i].shown);
@@ -598,8 +596,8 @@ Test(lesson_deck, every_shipped_lesson_builds, .timeout = 600) {
     cr_assert_geq(n, 5, "at least five lessons, found %d", n);
     for (int i = 0; i < n; i++) {
         char *pdf = tu_join(dir, "deck.pdf");
-        char *argv[] = {(char *)bin, "lesson", lessons[i], "--pdf", pdf, "--model", model,
-                        "--tokenizer", tok, NULL};
+        char *argv[] = {(char *)bin, "lesson", lessons[i],    "--pdf", pdf,
+                        "--model",   model,    "--tokenizer", tok,     NULL};
         TuRun r;
         cr_assert(tu_run(argv, 300, &r), "cannot run %s", bin);
         cr_assert_eq(r.status, 0, "%s: exit %d: %s", lessons[i], r.status, r.err);
@@ -616,7 +614,8 @@ Test(lesson_deck, every_shipped_lesson_builds, .timeout = 600) {
         for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
             while (*line == ' ' || *line == '\t')
                 line++;
-            if (strncmp(line, "beat", 4) == 0 && (line[4] == '\0' || isspace((unsigned char)line[4])))
+            if (strncmp(line, "beat", 4) == 0 &&
+                (line[4] == '\0' || isspace((unsigned char)line[4])))
                 beats++;
             if ((strncmp(line, "caption ", 8) == 0 || strncmp(line, "text ", 5) == 0) &&
                 n_captions < 64) {
@@ -666,11 +665,12 @@ Test(lesson_deck, frames_and_light_theme, .timeout = 300) {
     char *dir = tu_tmpdir(), *model, *tok;
     deck_model(dir, &model, &tok);
     char *lesson = tu_join(dir, "two.lesson"), *frames = tu_join(dir, "out/frames");
-    const char *text = "title Two\npreset code\ncaption First\nbeat\nstep 3\ncaption Second\nbeat\n";
+    const char *text =
+        "title Two\npreset code\ncaption First\nbeat\nstep 3\ncaption Second\nbeat\n";
     cr_assert(tu_write_file(lesson, text, strlen(text)));
-    char *argv[] = {(char *)bin, "lesson",   lesson,      "--frames", frames, "--size",
-                    "1280x720",  "--theme",  "light",     "--model",  model,  "--tokenizer",
-                    tok,         NULL};
+    char *argv[] = {(char *)bin, "lesson",      lesson,    "--frames", frames,
+                    "--size",    "1280x720",    "--theme", "light",    "--model",
+                    model,       "--tokenizer", tok,       NULL};
     TuRun r;
     cr_assert(tu_run(argv, 120, &r));
     cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
@@ -712,8 +712,8 @@ Test(lesson_deck, errors_on_the_command_line, .timeout = 120) {
     // a parse error: one line naming file and line, exit 2, no deck
     const char *bad = "preset narrative\ncaption Fine\nbeat\nstep 2 3\nbeat\n";
     cr_assert(tu_write_file(lesson, bad, strlen(bad)));
-    char *argv[] = {(char *)bin, "lesson", lesson, "--pdf", pdf, "--model", model, "--tokenizer",
-                    tok, NULL};
+    char *argv[] = {(char *)bin, "lesson", lesson,        "--pdf", pdf,
+                    "--model",   model,    "--tokenizer", tok,     NULL};
     cr_assert(tu_run(argv, 60, &r));
     snprintf(want, sizeof want, "kvscope: %s:4: step: extra argument '3'\n", lesson);
     cr_assert_eq(r.status, 2);
@@ -727,8 +727,7 @@ Test(lesson_deck, errors_on_the_command_line, .timeout = 120) {
     cr_assert(tu_write_file(lesson, big, strlen(big)));
     cr_assert(tu_run(argv, 60, &r));
     cr_assert_eq(r.status, 2, "%s", r.err);
-    snprintf(want, sizeof want, "kvscope: %s:4: step: 100000 is out of range (1..65536)\n",
-             lesson);
+    snprintf(want, sizeof want, "kvscope: %s:4: step: 100000 is out of range (1..65536)\n", lesson);
     cr_assert_str_eq(r.err, want);
     tu_run_free(&r);
     snprintf(big, sizeof big, "preset fact\nstep 3\nbeat\nstep 60000\nbeat\n");
@@ -754,8 +753,8 @@ Test(lesson_deck, errors_on_the_command_line, .timeout = 120) {
     const char *good = "preset fact\ncaption Fine\nbeat\n";
     cr_assert(tu_write_file(lesson, good, strlen(good)));
     char *nowhere = tu_join(dir, "no/such/dir/deck.pdf");
-    char *argv3[] = {(char *)bin, "lesson", lesson, "--pdf", nowhere, "--model", model,
-                     "--tokenizer", tok, NULL};
+    char *argv3[] = {(char *)bin, "lesson", lesson,        "--pdf", nowhere,
+                     "--model",   model,    "--tokenizer", tok,     NULL};
     cr_assert(tu_run(argv3, 60, &r));
     cr_assert_eq(r.status, 2, "%s", r.err);
     cr_assert(strncmp(r.err, "kvscope: ", 9) == 0 && strstr(r.err, nowhere), "%s", r.err);

@@ -183,12 +183,26 @@ Test(project, memory_view_renders) {
     KvError err = {0};
     cr_assert_eq(tu_write_random_checkpoint(model, &c, 5, &err), KV_OK, "%s", err.msg);
     cr_assert_eq(tu_write_tokenizer(tok, 400, &err), KV_OK, "%s", err.msg);
-    const char *extra[][4] = {{NULL}, {"--project-length", "131072", NULL},
+    const char *extra[][4] = {{NULL},
+                              {"--project-length", "131072", NULL},
                               {"--project-model", "llama-2-7b", "--project-log", NULL}};
     for (int k = 0; k < 3; k++) {
-        char *argv[24] = {(char *)tu_kvscope_bin(), "render", "--model", model, "--tokenizer", tok,
-                          "--prompt", "once", "--steps", "2", "--view", "memory", "--size",
-                          "640x360", "-o", png};
+        char *argv[24] = {(char *)tu_kvscope_bin(),
+                          "render",
+                          "--model",
+                          model,
+                          "--tokenizer",
+                          tok,
+                          "--prompt",
+                          "once",
+                          "--steps",
+                          "2",
+                          "--view",
+                          "memory",
+                          "--size",
+                          "640x360",
+                          "-o",
+                          png};
         int n = 16;
         for (int i = 0; extra[k][i]; i++)
             argv[n++] = (char *)extra[k][i];
@@ -202,9 +216,23 @@ Test(project, memory_view_renders) {
     }
     const char *bad[][2] = {{"--project-model", "GPT-5"}, {"--project-length", "0"}};
     for (int k = 0; k < 2; k++) {
-        char *argv[] = {(char *)tu_kvscope_bin(), "render", "--model", model, "--tokenizer", tok,
-                        "--prompt", "once", "--steps", "1", "--view", "memory", "-o", png,
-                        (char *)bad[k][0], (char *)bad[k][1], NULL};
+        char *argv[] = {(char *)tu_kvscope_bin(),
+                        "render",
+                        "--model",
+                        model,
+                        "--tokenizer",
+                        tok,
+                        "--prompt",
+                        "once",
+                        "--steps",
+                        "1",
+                        "--view",
+                        "memory",
+                        "-o",
+                        png,
+                        (char *)bad[k][0],
+                        (char *)bad[k][1],
+                        NULL};
         TuRun r;
         cr_assert(tu_run(argv, 60, &r));
         cr_assert_eq(r.status, 2, "%s %s: %s", bad[k][0], bad[k][1], r.err);

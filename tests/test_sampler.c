@@ -20,8 +20,10 @@ typedef struct {
 
 static int ref_cmp(const void *a, const void *b) {
     const RefCand *x = a, *y = b;
-    if (x->prob > y->prob) return -1;
-    if (x->prob < y->prob) return 1;
+    if (x->prob > y->prob)
+        return -1;
+    if (x->prob < y->prob)
+        return 1;
     return 0;
 }
 
@@ -30,20 +32,24 @@ static int ref_sample(const float *logits_in, int n, float temperature, float to
     if (temperature == 0.0f) {
         int best = 0;
         for (int i = 1; i < n; i++)
-            if (logits_in[i] > logits_in[best]) best = i;
+            if (logits_in[i] > logits_in[best])
+                best = i;
         return best;
     }
     float *p = malloc((size_t)n * sizeof(float));
-    for (int i = 0; i < n; i++) p[i] = logits_in[i] / temperature;
+    for (int i = 0; i < n; i++)
+        p[i] = logits_in[i] / temperature;
     float max = p[0];
     for (int i = 1; i < n; i++)
-        if (p[i] > max) max = p[i];
+        if (p[i] > max)
+            max = p[i];
     float sum = 0.0f;
     for (int i = 0; i < n; i++) {
         p[i] = expf(p[i] - max);
         sum += p[i];
     }
-    for (int i = 0; i < n; i++) p[i] /= sum;
+    for (int i = 0; i < n; i++)
+        p[i] /= sum;
     float coin = kv_rng_f32(rng);
     int pick = n - 1;
     if (top_p <= 0 || top_p >= 1) {
@@ -60,7 +66,8 @@ static int ref_sample(const float *logits_in, int n, float temperature, float to
         RefCand *c = malloc((size_t)n * sizeof *c);
         int n0 = 0;
         for (int i = 0; i < n; i++)
-            if (p[i] >= cutoff) c[n0].index = i, c[n0].prob = p[i], n0++;
+            if (p[i] >= cutoff)
+                c[n0].index = i, c[n0].prob = p[i], n0++;
         qsort(c, (size_t)n0, sizeof *c, ref_cmp);
         float cum = 0.0f;
         int last = n0 - 1;
@@ -88,7 +95,8 @@ static int ref_sample(const float *logits_in, int n, float temperature, float to
 
 // Random logits without ties (so the reference's unstable qsort cannot differ).
 static void random_logits(float *l, int n, uint64_t *rng, float spread) {
-    for (int i = 0; i < n; i++) l[i] = spread * (2.0f * kv_rng_f32(rng) - 1.0f);
+    for (int i = 0; i < n; i++)
+        l[i] = spread * (2.0f * kv_rng_f32(rng) - 1.0f);
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -96,7 +104,7 @@ static void random_logits(float *l, int n, uint64_t *rng, float spread) {
 Test(sampler, matches_llama2c, .timeout = 60) {
     const struct {
         float temperature, top_p, spread;
-    } cases[] = {{0.0f, 0.9f, 4}, {1.0f, 0.9f, 4}, {0.7f, 0.5f, 6}, {1.0f, 1.0f, 3},
+    } cases[] = {{0.0f, 0.9f, 4}, {1.0f, 0.9f, 4},  {0.7f, 0.5f, 6}, {1.0f, 1.0f, 3},
                  {1.3f, 0.0f, 3}, {0.5f, 0.95f, 2}, {1.0f, 0.2f, 8}, {2.0f, 0.99f, 1}};
     const int V = 97;
     float logits[97], copy[97];
@@ -123,7 +131,8 @@ Test(sampler, greedy_first_argmax_no_draw) {
     float l[] = {1, 3, -2, 3, 0.5f, 3};
     Sampler s;
     sampler_init(&s, 6, (SamplerSettings){0.0f, 0.9f, 0, 77});
-    for (int i = 0; i < 10; i++) cr_assert_eq(sampler_sample(&s, l), 1);
+    for (int i = 0; i < 10; i++)
+        cr_assert_eq(sampler_sample(&s, l), 1);
     cr_assert_eq(s.rng, 77u, "greedy draws nothing");
     sampler_free(&s);
     // top-k does not change greedy
@@ -163,7 +172,8 @@ Test(sampler, top_k_keeps_k, .timeout = 60) {
     random_logits(l, V, &gen, 1.0f); // flat: without top-k every id appears
     // the k most probable ids
     int order[40];
-    for (int i = 0; i < V; i++) order[i] = i;
+    for (int i = 0; i < V; i++)
+        order[i] = i;
     for (int i = 0; i < V; i++)
         for (int j = i + 1; j < V; j++)
             if (l[order[j]] > l[order[i]]) {
@@ -178,7 +188,8 @@ Test(sampler, top_k_keeps_k, .timeout = 60) {
             Sampler s;
             sampler_init(&s, V, (SamplerSettings){1.0f, with_p ? 0.95f : 0.0f, k, 11});
             int seen[40] = {0};
-            for (int i = 0; i < 4000; i++) seen[sampler_sample(&s, l)]++;
+            for (int i = 0; i < 4000; i++)
+                seen[sampler_sample(&s, l)]++;
             for (int r = 0; r < V; r++) {
                 if (r < k)
                     cr_assert_gt(seen[order[r]], 0, "top-%d: rank %d never drawn", k, r);
@@ -231,20 +242,25 @@ Test(sampler, top_candidates_sorted_softmax) {
         int n = top_candidates(l, V, temp, c, 8);
         cr_assert_eq(n, 8);
         float t = temp <= 0 ? 1.0f : temp, max = l[0];
-        for (int i = 1; i < V; i++) max = fmaxf(max, l[i]);
+        for (int i = 1; i < V; i++)
+            max = fmaxf(max, l[i]);
         double z = 0;
-        for (int i = 0; i < V; i++) z += exp((l[i] - max) / t);
+        for (int i = 0; i < V; i++)
+            z += exp((l[i] - max) / t);
         for (int i = 0; i < n; i++) {
-            if (i) cr_assert(c[i].prob <= c[i - 1].prob);
+            if (i)
+                cr_assert(c[i].prob <= c[i - 1].prob);
             double want = exp((l[c[i].id] - max) / t) / z;
-            cr_assert(fabs(c[i].prob - want) <= 1e-5, "candidate %d prob %g want %g", i,
-                      c[i].prob, want);
+            cr_assert(fabs(c[i].prob - want) <= 1e-5, "candidate %d prob %g want %g", i, c[i].prob,
+                      want);
             // nothing outside the list is more probable than its last entry
         }
         for (int v = 0; v < V; v++) {
             bool in = false;
-            for (int i = 0; i < n; i++) in |= c[i].id == v;
-            if (!in) cr_assert(l[v] <= l[c[n - 1].id], "id %d missing from the top", v);
+            for (int i = 0; i < n; i++)
+                in |= c[i].id == v;
+            if (!in)
+                cr_assert(l[v] <= l[c[n - 1].id], "id %d missing from the top", v);
         }
     }
     Candidate few[50];

@@ -22,8 +22,7 @@ typedef struct {
 static void fixture_init(Fixture *f, int layers, int seq_len) {
     KvError err = {0};
     ModelConfig c = tu_config(48, 96, layers, 4, 2, VOCAB, seq_len, false);
-    cr_assert_eq(tu_session_open(&f->m, &f->t, &f->s, &c, 7, &err),
-                 KV_OK, "%s", err.msg);
+    cr_assert_eq(tu_session_open(&f->m, &f->t, &f->s, &c, 7, &err), KV_OK, "%s", err.msg);
     cr_assert_eq(session_set_prompt(&f->s, "the cat sat on the mat", &err), KV_OK, "%s", err.msg);
     session_set_sampler(&f->s, (SamplerSettings){.temperature = 1.0f, .top_p = 0.9f, .seed = 3});
 }
@@ -46,7 +45,8 @@ static const int sizes[][2] = {{1920, 1080}, {1280, 720}};
 Test(scene, boxes_are_ordered_inside_and_hit, .timeout = 60) {
     Fixture f;
     fixture_init(&f, 3, 256);
-    for (int k = 0; k < 20; k++) cr_assert(session_step(&f.s));
+    for (int k = 0; k < 20; k++)
+        cr_assert(session_step(&f.s));
     View v;
     view_init(&v);
     for (int si = 0; si < 2; si++) {
@@ -100,7 +100,8 @@ Test(scene, positions_hold_still_while_the_sequence_fits, .timeout = 60) {
         cr_assert(session_step(&f.s));
         SceneLayout L;
         scene_layout(&f.s, &v, 1920, 1080, &L);
-        if (L.first > 0) break; // scrolling from here on
+        if (L.first > 0)
+            break; // scrolling from here on
         for (int i = 0; i < n_before; i++) {
             SceneRect now;
             cr_assert(scene_token_box(&L, i, &now));
@@ -109,7 +110,8 @@ Test(scene, positions_hold_still_while_the_sequence_fits, .timeout = 60) {
             checked++;
         }
         n_before = f.s.n_tokens < 64 ? f.s.n_tokens : 64;
-        for (int i = 0; i < n_before; i++) cr_assert(scene_token_box(&L, i, &before[i]));
+        for (int i = 0; i < n_before; i++)
+            cr_assert(scene_token_box(&L, i, &before[i]));
     }
     cr_assert_gt(checked, 20);
     fixture_free(&f);
@@ -149,7 +151,8 @@ Test(scene, write_head_in_view_at_every_length, .timeout = 120) {
 Test(scene, heatmap_cells_hit, .timeout = 60) {
     Fixture f;
     fixture_init(&f, 2, 256);
-    for (int k = 0; k < 10; k++) cr_assert(session_step(&f.s));
+    for (int k = 0; k < 10; k++)
+        cr_assert(session_step(&f.s));
     View v;
     view_init(&v);
     v.kind = VIEW_HEATMAP;
@@ -175,7 +178,8 @@ Test(scene, block_states_with_and_without_the_cache, .timeout = 60) {
     Fixture f;
     fixture_init(&f, 3, 256);
     int np = f.s.n_prompt;
-    for (int i = 0; i < np; i++) cr_assert_eq(scene_block_state(&f.s, i, 0, 1.0), BLOCK_EMPTY);
+    for (int i = 0; i < np; i++)
+        cr_assert_eq(scene_block_state(&f.s, i, 0, 1.0), BLOCK_EMPTY);
     // Prefill with the cache: every prompt position written.
     cr_assert(session_step(&f.s));
     for (int l = 0; l < 3; l++)
@@ -228,10 +232,13 @@ static void mean_rgb(cairo_surface_t *img, SceneRect r, double out[3]) {
             sum[2] += p & 255;
             n++;
         }
-    for (int k = 0; k < 3; k++) out[k] = n ? sum[k] / n : 0;
+    for (int k = 0; k < 3; k++)
+        out[k] = n ? sum[k] / n : 0;
 }
 
-static bool reddish(const double c[3]) { return c[0] > 140 && c[0] > c[1] + 70 && c[0] > c[2] + 70; }
+static bool reddish(const double c[3]) {
+    return c[0] > 140 && c[0] > c[1] + 70 && c[0] > c[2] + 70;
+}
 
 static cairo_surface_t *render(const Session *s, const View *v, int w, int h) {
     cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
@@ -249,7 +256,8 @@ Test(scene, recompute_flash_only_without_the_cache, .timeout = 60) {
             Fixture f;
             fixture_init(&f, 3, 256);
             session_set_mode(&f.s, mode ? CACHE_MODE_OFF : CACHE_MODE_ON);
-            for (int k = 0; k < 6; k++) cr_assert(session_step(&f.s));
+            for (int k = 0; k < 6; k++)
+                cr_assert(session_step(&f.s));
             View v;
             view_init(&v);
             v.theme = (ThemeKind)theme;
@@ -274,8 +282,10 @@ Test(scene, recompute_flash_only_without_the_cache, .timeout = 60) {
             mean_rgb(img, q, c);
             cr_assert(!reddish(c), "the new block is not a recompute");
             cr_assert_gt(total, 10);
-            if (mode) cr_assert_eq(red, total, "theme %d: %d of %d blocks red", theme, red, total);
-            else cr_assert_eq(red, 0, "theme %d: %d red blocks with the cache", theme, red);
+            if (mode)
+                cr_assert_eq(red, total, "theme %d: %d of %d blocks red", theme, red, total);
+            else
+                cr_assert_eq(red, 0, "theme %d: %d red blocks with the cache", theme, red);
             cairo_surface_destroy(img);
             fixture_free(&f);
         }
@@ -284,7 +294,8 @@ Test(scene, recompute_flash_only_without_the_cache, .timeout = 60) {
 Test(scene, every_view_theme_and_overlay_draws, .timeout = 120) {
     Fixture f;
     fixture_init(&f, 3, 256);
-    for (int k = 0; k < 30; k++) cr_assert(session_step(&f.s));
+    for (int k = 0; k < 30; k++)
+        cr_assert(session_step(&f.s));
     View v;
     view_init(&v);
     for (int kind = 0; kind < VIEW_KINDS; kind++)
@@ -345,7 +356,8 @@ static cairo_surface_t *render_via_cairo(const Session *s, const View *v, int w,
 Test(scene, beam_rasterizer_agrees_with_cairo, .timeout = 120) {
     Fixture f;
     fixture_init(&f, 3, 256);
-    for (int k = 0; k < 24; k++) cr_assert(session_step(&f.s));
+    for (int k = 0; k < 24; k++)
+        cr_assert(session_step(&f.s));
     View v;
     view_init(&v);
     v.beam_threshold = 0.01f;
@@ -419,7 +431,8 @@ Test(scene, drawing_leaves_the_context_as_it_was, .timeout = 60) {
 }
 
 Test(scene, view_names_round_trip) {
-    for (int k = 0; k < VIEW_KINDS; k++) cr_assert_eq(view_kind_parse(view_kind_name(k)), k);
+    for (int k = 0; k < VIEW_KINDS; k++)
+        cr_assert_eq(view_kind_parse(view_kind_name(k)), k);
     cr_assert_eq(view_kind_parse("sideways"), -1);
     cr_assert_eq(view_kind_parse(NULL), -1);
 }
@@ -454,7 +467,8 @@ Test(scene, every_view_is_a_complete_row) {
 Test(scene, each_view_hits_the_token_it_lays_out, .timeout = 60) {
     Fixture f;
     fixture_init(&f, 3, 256);
-    for (int k = 0; k < 12; k++) cr_assert(session_step(&f.s));
+    for (int k = 0; k < 12; k++)
+        cr_assert(session_step(&f.s));
     for (int k = 0; k < VIEW_KINDS; k++) {
         View v;
         view_init(&v);
@@ -481,7 +495,8 @@ Test(scene, each_view_hits_the_token_it_lays_out, .timeout = 60) {
                 cr_assert_gt(found, 0, "%s shows no token", view_kind_name(k));
             else
                 cr_assert_eq(found, 0, "the memory view lays out no token");
-            cr_assert_eq(scene_hit_token(&L, -5, -5), -1, "%s: outside the picture", view_kind_name(k));
+            cr_assert_eq(scene_hit_token(&L, -5, -5), -1, "%s: outside the picture",
+                         view_kind_name(k));
         }
     }
     fixture_free(&f);

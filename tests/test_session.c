@@ -22,8 +22,7 @@ typedef struct {
 static void fixture_init(Fixture *f, int seq_len) {
     KvError err = {0};
     ModelConfig c = tu_config(48, 100, 2, 4, 2, VOCAB, seq_len, false);
-    cr_assert_eq(tu_session_open(&f->m, &f->t, &f->s, &c, 21, &err),
-                 KV_OK, "%s", err.msg);
+    cr_assert_eq(tu_session_open(&f->m, &f->t, &f->s, &c, 21, &err), KV_OK, "%s", err.msg);
 }
 
 static void fixture_free(Fixture *f) {
@@ -76,8 +75,8 @@ static void assert_same_record(const Session *s, const StepRecord *a, const Step
     cr_assert_eq(a->mode, b->mode, "%s", what);
     cr_assert_eq(a->pos, b->pos, "%s", what);
     cr_assert_eq(a->first, b->first, "%s", what);
-    cr_assert_eq(a->token_id, b->token_id, "%s: step %d token %d vs %d", what, a->step,
-                 a->token_id, b->token_id);
+    cr_assert_eq(a->token_id, b->token_id, "%s: step %d token %d vs %d", what, a->step, a->token_id,
+                 b->token_id);
     cr_assert_eq(a->n_top, b->n_top, "%s", what);
     cr_assert(memcmp(a->top, b->top, sizeof a->top) == 0, "%s: top candidates", what);
     cr_assert_eq(a->attn_row0, b->attn_row0, "%s", what);
@@ -96,7 +95,8 @@ static void assert_same_record(const Session *s, const StepRecord *a, const Step
     cr_assert(memcmp(&a->counted, &b->counted, sizeof a->counted) == 0, "%s: counted", what);
     cr_assert(memcmp(&a->total, &b->total, sizeof a->total) == 0, "%s: total", what);
     cr_assert_eq(a->kv_bytes_resident, b->kv_bytes_resident, "%s", what);
-    if (same_time) cr_assert_eq(a->step_ns, b->step_ns, "%s", what);
+    if (same_time)
+        cr_assert_eq(a->step_ns, b->step_ns, "%s", what);
 }
 
 // Every cache cell's recorded state in r, against the rule: a position the step computed is
@@ -182,7 +182,8 @@ Test(session, records_follow_the_steps, .timeout = 60) {
         engine_step(&ref, s->tokens, len, CACHE_MODE_ON, NULL, &scratch);
         int best = 0;
         for (int v = 1; v < c->vocab_size; v++)
-            if (ref.logits[v] > ref.logits[best]) best = v;
+            if (ref.logits[v] > ref.logits[best])
+                best = v;
         cr_assert_eq(r->token_id, best, "step %d: session chose %d, an engine alone %d", i,
                      r->token_id, best);
 
@@ -192,8 +193,10 @@ Test(session, records_follow_the_steps, .timeout = 60) {
         float psum = 0;
         for (int k = 0; k < r->n_top; k++) {
             cr_assert(r->top[k].prob > 0 && r->top[k].prob <= 1);
-            if (k) cr_assert(r->top[k].prob <= r->top[k - 1].prob);
-            for (int j = 0; j < k; j++) cr_assert_neq(r->top[k].id, r->top[j].id);
+            if (k)
+                cr_assert(r->top[k].prob <= r->top[k - 1].prob);
+            for (int j = 0; j < k; j++)
+                cr_assert_neq(r->top[k].id, r->top[j].id);
             psum += r->top[k].prob;
         }
         cr_assert(psum <= 1.0f + 1e-5f);
@@ -223,12 +226,13 @@ Test(session, records_follow_the_steps, .timeout = 60) {
                         if (col <= row && (col % 3 == 0 || col == row))
                             cr_assert_eq(session_attention(s, row, col, l, h), a[col]);
                     }
-                    cr_assert(fabs(sum - 1.0) <= 1e-5, "step %d layer %d head %d row %d: sum %g",
-                              i, l, h, row, sum);
+                    cr_assert(fabs(sum - 1.0) <= 1e-5, "step %d layer %d head %d row %d: sum %g", i,
+                              l, h, row, sum);
                 }
         // head -1: the mean over heads
         float mean = 0;
-        for (int h = 0; h < c->n_heads; h++) mean += session_attention(s, pos, 0, 1, h);
+        for (int h = 0; h < c->n_heads; h++)
+            mean += session_attention(s, pos, 0, 1, h);
         cr_assert_float_eq(session_attention(s, pos, 0, 1, -1), mean / c->n_heads, 1e-6f);
 
         // cells: computed = [first, len); recomputed = the part an earlier step had computed
@@ -306,7 +310,8 @@ Test(session, back_and_forward_exact, .timeout = 60) {
 
     // back into the no-cache stretch and forward through it in cache mode: the tokens and
     // logits still agree (the cache is rebuilt), the records differ in what was computed
-    for (int k = 0; k < 8; k++) cr_assert(session_back(s));
+    for (int k = 0; k < 8; k++)
+        cr_assert(session_back(s));
     cr_assert_eq(s->cursor, N - 8);
     for (int k = 0; k < 8; k++) {
         cr_assert(session_step(s));
@@ -337,7 +342,8 @@ Test(session, back_and_forward_exact, .timeout = 60) {
         cr_assert_eq(session_last(&s2)->token_id, copies[i].token_id, "after reset, step %d", i);
     }
     session_free(&s2);
-    for (int i = 0; i < N; i++) record_copy_free(&copies[i]);
+    for (int i = 0; i < N; i++)
+        record_copy_free(&copies[i]);
     fixture_free(&f);
 }
 
@@ -350,7 +356,8 @@ Test(session, context_limit, .timeout = 60) {
     KvError err = {0};
     cr_assert_eq(session_set_prompt(s, "abc", &err), KV_OK, "%s", err.msg);
     int steps = 0;
-    while (session_step(s)) steps++;
+    while (session_step(s))
+        steps++;
     cr_assert(session_at_limit(s));
     cr_assert_eq(s->n_tokens, f.m.cfg.seq_len + 1);
     cr_assert_eq(steps, f.m.cfg.seq_len + 1 - s->n_prompt);
@@ -386,7 +393,8 @@ Test(session, sampler_change_drops_future, .timeout = 60) {
     Session *s = &f.s;
     KvError err = {0};
     cr_assert_eq(session_set_prompt(s, "xyz", &err), KV_OK, "%s", err.msg);
-    for (int i = 0; i < 6; i++) cr_assert(session_step(s));
+    for (int i = 0; i < 6; i++)
+        cr_assert(session_step(s));
     cr_assert(session_back(s));
     cr_assert(session_back(s));
     cr_assert_eq(s->n_steps, 6);
@@ -429,17 +437,22 @@ static int csv_record(const char **p, char **fields, int max) {
                 s++;
             }
         } else {
-            while (*s && *s != ',' && *s != '\n' && *s != '\r') tu_buf_add(&b, s++, 1);
+            while (*s && *s != ',' && *s != '\n' && *s != '\r')
+                tu_buf_add(&b, s++, 1);
         }
-        if (n < max) fields[n] = b.s;
-        else free(b.s);
+        if (n < max)
+            fields[n] = b.s;
+        else
+            free(b.s);
         n++;
         if (*s == ',') {
             s++;
             continue;
         }
-        if (*s == '\r') s++;
-        if (*s == '\n') s++;
+        if (*s == '\r')
+            s++;
+        if (*s == '\n')
+            s++;
         break;
     }
     *p = s;
@@ -459,9 +472,10 @@ Test(trace, field_quoting) {
     struct {
         const char *in, *out;
     } cases[] = {
-        {"plain", "plain"},         {" spaced ", " spaced "},     {"a,b", "\"a,b\""},
-        {"say \"hi\"", "\"say \"\"hi\"\"\""}, {"\"", "\"\"\"\""}, {"line\nbreak", "\"line\nbreak\""},
-        {"cr\r", "\"cr\r\""},       {"", ""},
+        {"plain", "plain"},   {" spaced ", " spaced "},
+        {"a,b", "\"a,b\""},   {"say \"hi\"", "\"say \"\"hi\"\"\""},
+        {"\"", "\"\"\"\""},   {"line\nbreak", "\"line\nbreak\""},
+        {"cr\r", "\"cr\r\""}, {"", ""},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *got = field_text(cases[i].in, strlen(cases[i].in));
@@ -484,7 +498,8 @@ Test(trace, header_and_steps, .timeout = 60) {
     size_t n = 0;
     FILE *out = open_memstream(&buf, &n);
     trace_write_header(out);
-    for (int i = 0; i < s->cursor; i++) trace_write_step(out, s, &s->steps[i]);
+    for (int i = 0; i < s->cursor; i++)
+        trace_write_step(out, s, &s->steps[i]);
     // Tokens that need quoting: a comma, a quote, a newline byte.
     const char *awkward[] = {",", "\"", "<0x0A>"};
     const char *awkward_text[] = {",", "\"", "\n"};
@@ -500,9 +515,20 @@ Test(trace, header_and_steps, .timeout = 60) {
     char *fields[16];
     int nf = csv_record(&p, fields, 16);
     cr_assert_eq(nf, 15, "header has %d fields", nf);
-    const char *names[] = {"step", "phase", "pos", "token_id", "token", "mode",
-                           "flops_step", "flops_total", "kv_bytes", "step_ns",
-                           "kv_resident_bytes", "kl_full", "top1_agree", "max_logit_diff",
+    const char *names[] = {"step",
+                           "phase",
+                           "pos",
+                           "token_id",
+                           "token",
+                           "mode",
+                           "flops_step",
+                           "flops_total",
+                           "kv_bytes",
+                           "step_ns",
+                           "kv_resident_bytes",
+                           "kl_full",
+                           "top1_agree",
+                           "max_logit_diff",
                            "attn_l1"};
     for (int i = 0; i < 15; i++) {
         cr_assert_str_eq(fields[i], names[i]);
@@ -533,7 +559,8 @@ Test(trace, header_and_steps, .timeout = 60) {
         cr_assert_eq(strtoull(fields[10], NULL, 10), r->kv_bytes_resident);
         for (int k = 11; k < 15; k++) // full f32 cache: no drift measured
             cr_assert_str_eq(fields[k], "", "row %d field %d", i, k);
-        for (int k = 0; k < 15; k++) free(fields[k]);
+        for (int k = 0; k < 15; k++)
+            free(fields[k]);
     }
     cr_assert_eq(*p, '\0', "trailing bytes after the last row");
     free(buf);

@@ -73,8 +73,7 @@ Test(text, read_file_too_large_although_it_says_small) {
     KvError err = {0};
     cr_assert_eq(kv_read_file("/proc/self/maps", 8, &data, &n, &err), KV_ERR_INPUT);
     cr_assert(strstr(err.msg, "larger than 8 bytes"), "%s", err.msg);
-    cr_assert_eq(kv_read_file("/proc/self/maps", SIZE_MAX, &data, &n, &err), KV_OK, "%s",
-                 err.msg);
+    cr_assert_eq(kv_read_file("/proc/self/maps", SIZE_MAX, &data, &n, &err), KV_OK, "%s", err.msg);
     cr_assert_gt(n, 8);
     cr_assert_eq(strlen((char *)data), n);
     free(data);

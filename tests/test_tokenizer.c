@@ -120,7 +120,8 @@ static void custom(Tokenizer *t, const char *const *extra, const float *extra_sc
         snprintf(buf + 8 * b, 8, "<0x%02X>", b);
         pieces[3 + b] = buf + 8 * b;
     }
-    for (int i = 0; i < 259; i++) scores[i] = 0;
+    for (int i = 0; i < 259; i++)
+        scores[i] = 0;
     for (int i = 0; i < n_extra; i++) {
         pieces[259 + i] = extra[i];
         scores[259 + i] = extra_scores[i];
@@ -188,7 +189,8 @@ static void round_trip(const Tokenizer *t, const char *text) {
     int cap = (int)strlen(text) + 3;
     int *ids = malloc((size_t)cap * sizeof(int));
     int n = encode(t, text, true, false, ids, cap);
-    for (int i = 0; i < n; i++) cr_assert(ids[i] >= 0 && ids[i] < t->vocab_size);
+    for (int i = 0; i < n; i++)
+        cr_assert(ids[i] >= 0 && ids[i] < t->vocab_size);
     size_t len;
     char *back = decode_all(t, ids, n, &len);
     cr_assert_eq(len, strlen(text), "round trip of \"%s\": %zu bytes back", text, len);
@@ -210,21 +212,22 @@ Test(tokenizer, round_trips) {
         "a",
         " ",
     };
-    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) round_trip(&t, texts[i]);
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        round_trip(&t, texts[i]);
     tokenizer_free(&t);
 }
 
 Test(tokenizer, invalid_utf8_rejected) {
     Tokenizer t = tok512();
     const char *bad[] = {
-        "\x80",             // lone continuation byte
-        "ab\xC3",           // truncated two-byte sequence
-        "\xE2\x82",         // truncated three-byte sequence
-        "\xC0\xAF",         // overlong '/'
-        "\xE0\x80\xAF",     // overlong, three bytes
-        "\xED\xA0\x80",     // UTF-16 surrogate
-        "\xF4\x90\x80\x80", // past U+10FFFF
-        "\xFF",             // never valid
+        "\x80",                    // lone continuation byte
+        "ab\xC3",                  // truncated two-byte sequence
+        "\xE2\x82",                // truncated three-byte sequence
+        "\xC0\xAF",                // overlong '/'
+        "\xE0\x80\xAF",            // overlong, three bytes
+        "\xED\xA0\x80",            // UTF-16 surrogate
+        "\xF4\x90\x80\x80",        // past U+10FFFF
+        "\xFF",                    // never valid
         "ok \xF8\x88\x80\x80\x80", // five-byte form
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -257,13 +260,14 @@ Test(tokenizer, small_vocabulary_without_byte_pieces) {
     const float scores[] = {0, 0, 0, 0, 0};
     Tokenizer t;
     KvError err = {0};
-    if (tokenizer_build(&t, 5, pieces, scores, &err) != KV_OK) return; // rejecting it is fine
+    if (tokenizer_build(&t, 5, pieces, scores, &err) != KV_OK)
+        return; // rejecting it is fine
     int ids[16], n = 0;
     KvStatus st = tokenizer_encode(&t, "ab", true, false, ids, 16, &n, &err);
     if (st == KV_OK)
         for (int i = 0; i < n; i++)
-            cr_assert(ids[i] >= 0 && ids[i] < t.vocab_size, "id %d = %d past a vocabulary of 5",
-                      i, ids[i]);
+            cr_assert(ids[i] >= 0 && ids[i] < t.vocab_size, "id %d = %d past a vocabulary of 5", i,
+                      ids[i]);
     tokenizer_free(&t);
 }
 

@@ -192,12 +192,11 @@ static void check_clip(const char *ext, enum AVCodecID codec, double tolerance) 
     cr_assert_eq(d.frames, N, "%s: %d frames decoded, %d written", ext, d.frames, N);
     cr_assert_eq(d.w, W);
     cr_assert_eq(d.h, H);
-    cr_assert_float_eq(d.duration, (double)N / FPS, 0.021, "%s: duration %.3f s", ext,
-                       d.duration);
+    cr_assert_float_eq(d.duration, (double)N / FPS, 0.021, "%s: duration %.3f s", ext, d.duration);
     double e0 = frame_error(d.first, 0), e1 = frame_error(d.last, N - 1);
     double wrong = frame_error(d.last, 0); // the last frame is not the first
-    fprintf(stderr, "video: %s: first frame error %.2f, last %.2f (against frame 0: %.2f)\n",
-            ext, e0, e1, wrong);
+    fprintf(stderr, "video: %s: first frame error %.2f, last %.2f (against frame 0: %.2f)\n", ext,
+            e0, e1, wrong);
     cr_assert_lt(e0, tolerance, "%s: first frame differs by %.2f", ext, e0);
     cr_assert_lt(e1, tolerance, "%s: last frame differs by %.2f", ext, e1);
     cr_assert_gt(wrong, e1 + 1.0, "%s: the last frame shows the end of the clip", ext);
@@ -250,18 +249,18 @@ Test(video, bad_names_sizes_and_rates) {
         int w, h, fps;
         const char *says;
     } bad[] = {
-        {avi, W, H, FPS, "not a video name"},      {none, W, H, FPS, "not a video name"},
-        {mp4, 321, 180, FPS, "even width"},        {mp4, W, 181, FPS, "even width"},
-        {mp4, W, H, 0, "frame rate"},              {mp4, W, H, 500, "frame rate"},
-        {mp4, 8, 8, FPS, "out of range"},          {mp4, 100000, 100, FPS, "out of range"},
+        {avi, W, H, FPS, "not a video name"}, {none, W, H, FPS, "not a video name"},
+        {mp4, 321, 180, FPS, "even width"},   {mp4, W, 181, FPS, "even width"},
+        {mp4, W, H, 0, "frame rate"},         {mp4, W, H, 500, "frame rate"},
+        {mp4, 8, 8, FPS, "out of range"},     {mp4, 100000, 100, FPS, "out of range"},
         {nodir, W, H, FPS, "cannot write"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ExportVideo *v = (ExportVideo *)1;
         KvError err = {0};
-        cr_assert_eq(export_video_open(&v, bad[i].path, bad[i].w, bad[i].h, bad[i].fps, false,
-                                       &err),
-                     KV_ERR_INPUT, "case %zu", i);
+        cr_assert_eq(
+            export_video_open(&v, bad[i].path, bad[i].w, bad[i].h, bad[i].fps, false, &err),
+            KV_ERR_INPUT, "case %zu", i);
         cr_assert_null(v);
         cr_assert(strstr(err.msg, bad[i].says), "case %zu: \"%s\"", i, err.msg);
         cr_assert(strstr(err.msg, bad[i].path) == err.msg, "names the file: %s", err.msg);
@@ -387,8 +386,8 @@ static void clip_of_run(const char *ext, double tolerance) {
     View v;
     view_init(&v);
     const int w = 640, h = 360, steps = 3;
-    ExportClipOptions o = {.w = w, .h = h, .fps = 10, .tok_s = 2.0, .hold_start = 0.5,
-                           .hold_end = 1.0};
+    ExportClipOptions o = {
+        .w = w, .h = h, .fps = 10, .tok_s = 2.0, .hold_start = 0.5, .hold_end = 1.0};
     uint32_t *want_first = png_of(&s, &v, w, h);
     char *dir = tu_tmpdir();
     char name[32];
@@ -471,9 +470,9 @@ Test(video, render_command_writes_the_run, .timeout = 180) {
     Files f = files_new();
     char *out = tu_join(f.dir, "run.mp4");
     TuRun r;
-    run_kvscope(&r, (const char *[]){"render", "--model", f.model, "--tokenizer", f.tok,
-                                     "--prompt", "once upon", "--steps", "2", "--size",
-                                     "640x360", "--speed", "4", "-o", out, NULL});
+    run_kvscope(&r, (const char *[]){"render", "--model", f.model, "--tokenizer", f.tok, "--prompt",
+                                     "once upon", "--steps", "2", "--size", "640x360", "--speed",
+                                     "4", "-o", out, NULL});
     cr_assert_eq(r.status, 0, "%s", r.err);
     tu_run_free(&r);
     Decoded d;
@@ -518,8 +517,7 @@ Test(video, bad_video_outputs, .timeout = 60) {
         {{"render", "--prompt", "a", "--steps", "1", "-o", avi, NULL}, "unknown file type"},
         {{"render", "--prompt", "a", "--steps", "1", "-o", missing, NULL}, missing},
         {{"render", "--prompt", "a", "--steps", "1", "--fps", "0", "-o", odd, NULL}, "--fps"},
-        {{"render", "--prompt", "a", "--steps", "1", "--speed", "50", "-o", odd, NULL},
-         "--speed"},
+        {{"render", "--prompt", "a", "--steps", "1", "--speed", "50", "-o", odd, NULL}, "--speed"},
         {{"render", "--prompt", "a", "--steps", "1", "--frames", frames, "-o", odd, NULL},
          "not a video"},
         {{"lesson", "x.lesson", "--video", avi, NULL}, "not a video name"},
@@ -548,8 +546,20 @@ Test(video, bad_video_outputs, .timeout = 60) {
 Test(video, interrupted_export_leaves_nothing, .timeout = 180) {
     Files f = files_new();
     char *out = tu_join(f.dir, "long.gif");
-    char *argv[] = {(char *)tu_kvscope_bin(), "render", "--model", f.model, "--tokenizer", f.tok,
-                    "--prompt", "once upon", "--steps", "40", "--size", "1280x720", "-o", out,
+    char *argv[] = {(char *)tu_kvscope_bin(),
+                    "render",
+                    "--model",
+                    f.model,
+                    "--tokenizer",
+                    f.tok,
+                    "--prompt",
+                    "once upon",
+                    "--steps",
+                    "40",
+                    "--size",
+                    "1280x720",
+                    "-o",
+                    out,
                     NULL};
     pid_t pid = fork();
     cr_assert_geq(pid, 0);

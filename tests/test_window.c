@@ -34,8 +34,7 @@ static void fx_init_prompt(Fx *f, int seq_len, const char *prompt) {
     cr_assert_not_null(f->win, "%s", SDL_GetError());
     KvError err = {0};
     ModelConfig c = tu_config(48, 100, 2, 4, 2, VOCAB, seq_len, false);
-    cr_assert_eq(tu_session_open(&f->m, &f->t, &f->s, &c, 21, &err),
-                 KV_OK, "%s", err.msg);
+    cr_assert_eq(tu_session_open(&f->m, &f->t, &f->s, &c, 21, &err), KV_OK, "%s", err.msg);
     cr_assert_eq(session_set_prompt(&f->s, prompt, &err), KV_OK, "%s", err.msg);
     app_init(&f->a, &f->s, 1280, 720, 1.0);
     f->a.win = f->win;
@@ -121,35 +120,100 @@ static void press_button(AppState *a, AppAction act) {
 // The key of each action (the help overlay lists the same).
 static void press_key(AppState *a, AppAction act) {
     switch (act) {
-    case ACT_STEP: key(a, SDLK_SPACE); break;
-    case ACT_BACK: key(a, SDLK_LEFT); break;
-    case ACT_PLAY: key(a, SDLK_p); break;
-    case ACT_SLOWER: key(a, SDLK_MINUS); break;
-    case ACT_FASTER: key_mod(a, SDLK_EQUALS, KMOD_LSHIFT); break; // '+' on a US keyboard
-    case ACT_CACHE: key(a, SDLK_c); break;
-    case ACT_PRESET1: key(a, SDLK_1); break;
-    case ACT_PRESET2: key(a, SDLK_2); break;
-    case ACT_PRESET3: key(a, SDLK_3); break;
-    case ACT_PROMPT: key(a, SDLK_t); break;
-    case ACT_RESET: key(a, SDLK_r); break;
-    case ACT_LAYER: key(a, SDLK_l); break;
-    case ACT_HEAD: key(a, SDLK_h); break;
-    case ACT_VIEW: key(a, SDLK_v); break;
-    case ACT_THEME: key(a, SDLK_d); break;
-    case ACT_FULLSCREEN: key(a, SDLK_f); break;
-    case ACT_SAMPLER: key(a, SDLK_s); break;
-    case ACT_EXPORT: key(a, SDLK_e); break;
-    case ACT_HELP: key_mod(a, SDLK_SLASH, KMOD_LSHIFT); break; // '?'
-    case ACT_QUIT: key(a, SDLK_q); break;
-    case ACT_TEMP_DOWN: a->field = 0; key(a, SDLK_LEFTBRACKET); break;
-    case ACT_TEMP_UP: a->field = 0; key(a, SDLK_RIGHTBRACKET); break;
-    case ACT_TOPK_DOWN: a->field = 1; key(a, SDLK_LEFTBRACKET); break;
-    case ACT_TOPK_UP: a->field = 1; key(a, SDLK_RIGHTBRACKET); break;
-    case ACT_TOPP_DOWN: a->field = 2; key(a, SDLK_LEFTBRACKET); break;
-    case ACT_TOPP_UP: a->field = 2; key(a, SDLK_RIGHTBRACKET); break;
-    case ACT_SEED_DOWN: a->field = 3; key(a, SDLK_LEFTBRACKET); break;
-    case ACT_SEED_UP: a->field = 3; key(a, SDLK_RIGHTBRACKET); break;
-    default: cr_assert_fail("no key for %s", app_action_name(act));
+    case ACT_STEP:
+        key(a, SDLK_SPACE);
+        break;
+    case ACT_BACK:
+        key(a, SDLK_LEFT);
+        break;
+    case ACT_PLAY:
+        key(a, SDLK_p);
+        break;
+    case ACT_SLOWER:
+        key(a, SDLK_MINUS);
+        break;
+    case ACT_FASTER:
+        key_mod(a, SDLK_EQUALS, KMOD_LSHIFT);
+        break; // '+' on a US keyboard
+    case ACT_CACHE:
+        key(a, SDLK_c);
+        break;
+    case ACT_PRESET1:
+        key(a, SDLK_1);
+        break;
+    case ACT_PRESET2:
+        key(a, SDLK_2);
+        break;
+    case ACT_PRESET3:
+        key(a, SDLK_3);
+        break;
+    case ACT_PROMPT:
+        key(a, SDLK_t);
+        break;
+    case ACT_RESET:
+        key(a, SDLK_r);
+        break;
+    case ACT_LAYER:
+        key(a, SDLK_l);
+        break;
+    case ACT_HEAD:
+        key(a, SDLK_h);
+        break;
+    case ACT_VIEW:
+        key(a, SDLK_v);
+        break;
+    case ACT_THEME:
+        key(a, SDLK_d);
+        break;
+    case ACT_FULLSCREEN:
+        key(a, SDLK_f);
+        break;
+    case ACT_SAMPLER:
+        key(a, SDLK_s);
+        break;
+    case ACT_EXPORT:
+        key(a, SDLK_e);
+        break;
+    case ACT_HELP:
+        key_mod(a, SDLK_SLASH, KMOD_LSHIFT);
+        break; // '?'
+    case ACT_QUIT:
+        key(a, SDLK_q);
+        break;
+    case ACT_TEMP_DOWN:
+        a->field = 0;
+        key(a, SDLK_LEFTBRACKET);
+        break;
+    case ACT_TEMP_UP:
+        a->field = 0;
+        key(a, SDLK_RIGHTBRACKET);
+        break;
+    case ACT_TOPK_DOWN:
+        a->field = 1;
+        key(a, SDLK_LEFTBRACKET);
+        break;
+    case ACT_TOPK_UP:
+        a->field = 1;
+        key(a, SDLK_RIGHTBRACKET);
+        break;
+    case ACT_TOPP_DOWN:
+        a->field = 2;
+        key(a, SDLK_LEFTBRACKET);
+        break;
+    case ACT_TOPP_UP:
+        a->field = 2;
+        key(a, SDLK_RIGHTBRACKET);
+        break;
+    case ACT_SEED_DOWN:
+        a->field = 3;
+        key(a, SDLK_LEFTBRACKET);
+        break;
+    case ACT_SEED_UP:
+        a->field = 3;
+        key(a, SDLK_RIGHTBRACKET);
+        break;
+    default:
+        cr_assert_fail("no key for %s", app_action_name(act));
     }
 }
 
@@ -323,8 +387,8 @@ static void exercise(Fx *f, Press press) {
     press(a, ACT_EXPORT);
     for (int i = 0; i < APP_EXPORTS; i++)
         cr_assert(access(a->last_export[i], R_OK) == 0, "export wrote %s", a->last_export[i]);
-    cr_assert_not_null(strstr(a->notice, a->last_export[0]), "notice '%s' names %s",
-                       a->notice, a->last_export[0]);
+    cr_assert_not_null(strstr(a->notice, a->last_export[0]), "notice '%s' names %s", a->notice,
+                       a->last_export[0]);
     cr_assert_not_null(strstr(a->last_export[2], ".pdf"));
     cr_assert_eq(a->view.notice, a->notice, "the notice is on the picture");
     cairo_surface_t *png = cairo_image_surface_create_from_png(a->last_export[0]);
@@ -1083,8 +1147,7 @@ static void check_toolbar_is_table(AppState *a, const char *state) {
                      bs[i].row->name, want[k]->name);
         cr_assert_eq(bs[i].action, want[k]->act);
         if (want[k]->label)
-            cr_assert_str_eq(bs[i].label, want[k]->label, "%s: label of %s", state,
-                             want[k]->name);
+            cr_assert_str_eq(bs[i].label, want[k]->label, "%s: label of %s", state, want[k]->name);
         k++;
     }
     cr_assert_eq(k, n_want, "%s: %d buttons, the table has %d rows for the toolbar", state, k,
@@ -1193,8 +1256,8 @@ Test(window, table_tooltips_come_from_the_table) {
     long differ = 0, far = 0;
     for (int y = 0; y < a->scene_h; y++)
         for (int x = 0; x < 1280; x++) {
-            const unsigned char *pw = cairo_image_surface_get_data(with), *po =
-                cairo_image_surface_get_data(without);
+            const unsigned char *pw = cairo_image_surface_get_data(with),
+                                *po = cairo_image_surface_get_data(without);
             size_t o = (size_t)y * cairo_image_surface_get_stride(with) + 4 * (size_t)x;
             bool d = *(const uint32_t *)(pw + o) != *(const uint32_t *)(po + o);
             differ += d;
@@ -1415,8 +1478,7 @@ Test(window, table_rows_that_touch_the_session_wait_for_a_running_step) {
             cr_assert(!a->busy, "%s ran beside a running step", r->name);
             waited++;
         } else {
-            cr_assert(a->busy, "%s waited for the step though its row says it need not",
-                      r->name);
+            cr_assert(a->busy, "%s waited for the step though its row says it need not", r->name);
             cr_assert_eq(f.s.cursor, cursor, "%s: the UI did not touch the session", r->name);
             ran++;
         }

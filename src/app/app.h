@@ -54,8 +54,7 @@ const char *app_default_tokenizer(void);
 // Finds a data file or folder: `repo_rel` (e.g. "lessons") beside the executable as the
 // repository lays it out, else KVSCOPE_DATADIR/`installed_rel`, else repo_rel relative to the
 // working directory. Writes the path into buf and returns it.
-const char *app_find_data(const char *repo_rel, const char *installed_rel, char *buf,
-                          size_t cap);
+const char *app_find_data(const char *repo_rel, const char *installed_rel, char *buf, size_t cap);
 
 // Loads a model and its tokenizer (either path NULL = default). On failure fills err.
 KvStatus app_load(Model *m, Tokenizer *t, const char *model_path, const char *tok_path,

@@ -82,8 +82,7 @@ static bool file_exists(const char *p) {
     return access(p, R_OK) == 0;
 }
 
-const char *app_find_data(const char *repo_rel, const char *installed_rel, char *buf,
-                          size_t cap) {
+const char *app_find_data(const char *repo_rel, const char *installed_rel, char *buf, size_t cap) {
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n > 0) {
@@ -147,7 +146,7 @@ KvStatus app_load(Model *m, Tokenizer *t, const char *model_path, const char *to
 #define MISSING_COMMAND(fn, name)                                                                  \
     __attribute__((weak)) int fn(int argc, char **argv) {                                          \
         (void)argc, (void)argv;                                                                    \
-        fprintf(stderr, "kvscope: %s: not built into this binary\n", name);                       \
+        fprintf(stderr, "kvscope: %s: not built into this binary\n", name);                        \
         return 1;                                                                                  \
     }
 MISSING_COMMAND(cmd_render, "render")
@@ -224,8 +223,8 @@ int cli_main(int argc, char **argv) {
     struct {
         const char *name;
         int (*fn)(int, char **);
-    } cmds[] = {{"run", cmd_run},       {"generate", cmd_generate}, {"render", cmd_render},
-                {"lesson", cmd_lesson}, {"info", cmd_info},         {"bench", cmd_bench},
+    } cmds[] = {{"run", cmd_run},          {"generate", cmd_generate}, {"render", cmd_render},
+                {"lesson", cmd_lesson},    {"info", cmd_info},         {"bench", cmd_bench},
                 {"glossary", cmd_glossary}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(cmd, cmds[i].name) != 0)
@@ -265,9 +264,9 @@ int app_parse_common(int argc, char **argv, int *i, CommonOptions *o, KvError *e
         o->no_cache = true;
         return 1;
     }
-    static const char *const with_value[] = {
-        "--model", "--tokenizer", "--prompt", "--preset", "--temperature", "--top-k",
-        "--top-p", "--seed",      "--kv",     "--cache"};
+    static const char *const with_value[] = {"--model",       "--tokenizer", "--prompt", "--preset",
+                                             "--temperature", "--top-k",     "--top-p",  "--seed",
+                                             "--kv",          "--cache"};
     size_t k = 0, n = sizeof with_value / sizeof with_value[0];
     while (k < n && strcmp(opt, with_value[k]) != 0)
         k++;
@@ -279,9 +278,15 @@ int app_parse_common(int argc, char **argv, int *i, CommonOptions *o, KvError *e
     }
     *i += 1;
     switch (k) {
-    case 0: o->model = val; break;
-    case 1: o->tokenizer = val; break;
-    case 2: o->prompt = val, o->preset = NULL; break;
+    case 0:
+        o->model = val;
+        break;
+    case 1:
+        o->tokenizer = val;
+        break;
+    case 2:
+        o->prompt = val, o->preset = NULL;
+        break;
     case 3: {
         const Preset *p = app_preset(val);
         if (!p) {

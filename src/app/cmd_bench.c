@@ -264,8 +264,8 @@ static void bench_kinds(const Model *m, const int *tokens, uint64_t *ts) {
             engine_set_instrument(&e[k], true);
             time_decode(&e[k], tokens, pos, NULL, &moved);
             engine_set_instrument(&e[k], false);
-            const double bytes = (double)engine_packed_bytes(&e[k]) +
-                                 (double)moved.kv_bytes_read + (double)moved.kv_bytes_written;
+            const double bytes = (double)engine_packed_bytes(&e[k]) + (double)moved.kv_bytes_read +
+                                 (double)moved.kv_bytes_written;
             printf("bench engine kv=%s context=%d decode_tok_s=%.0f decode_us=%.1f "
                    "median_step_us=%.1f vs_f32_pct=%+.1f kv_read_bytes=%llu kv_written_bytes=%llu "
                    "mb_per_step=%.3f resident_bytes=%zu\n",

@@ -57,11 +57,9 @@ int cmd_glossary(int argc, char **argv) {
         if (strcmp(argv[i], "--long") == 0)
             full = true;
         else if (argv[i][0] == '-')
-            return app_usage_error("glossary", "unknown option '%s' (see kvscope --help)",
-                                   argv[i]);
+            return app_usage_error("glossary", "unknown option '%s' (see kvscope --help)", argv[i]);
         else if (term)
-            return app_usage_error("glossary", "one term at a time ('%s' and '%s')", term,
-                                   argv[i]);
+            return app_usage_error("glossary", "one term at a time ('%s' and '%s')", term, argv[i]);
         else
             term = argv[i];
     }
@@ -76,8 +74,9 @@ int cmd_glossary(int argc, char **argv) {
         if (e)
             entry(e, true);
         else
-            st = app_usage_error("glossary", "'%s' is not in the glossary (kvscope glossary "
-                                             "lists every term)",
+            st = app_usage_error("glossary",
+                                 "'%s' is not in the glossary (kvscope glossary "
+                                 "lists every term)",
                                  term);
     } else {
         for (int i = 0; i < g.n; i++) {

@@ -87,9 +87,9 @@ static int info_heads(const Model *m, const Tokenizer *t, KvError *err) {
     int bp = best_head(mean, NH, false), bi = best_head(mean, NH, true);
     printf("previous-token head: layer %d head %d score=%.3f (narrative %.3f, code %.3f, fact "
            "%.3f, repeat %.3f)\n",
-           bp / H + 1, bp % H + 1, (double)mean[bp].prev_token,
-           (double)sc[1 * NH + bp].prev_token, (double)sc[2 * NH + bp].prev_token,
-           (double)sc[3 * NH + bp].prev_token, (double)sc[bp].prev_token);
+           bp / H + 1, bp % H + 1, (double)mean[bp].prev_token, (double)sc[1 * NH + bp].prev_token,
+           (double)sc[2 * NH + bp].prev_token, (double)sc[3 * NH + bp].prev_token,
+           (double)sc[bp].prev_token);
     printf("induction head: layer %d head %d score=%.3f on %d random tokens repeated (narrative "
            "%.3f, code %.3f; chance %.3f)\n",
            bi / H + 1, bi % H + 1, (double)sc[bi].induction, half,
@@ -114,8 +114,8 @@ static void project_row(const PublishedModel *pm, const ProjectCache *pc, const 
     else
         snprintf(win, sizeof win, "-");
     kv_format_bytes(b, sizeof b, (uint64_t)(project_bytes_per_token(pm, pc) + 0.5));
-    printf("%-14s %-4s %3d %8s %4d %7s %7d %10s", pm->name, project_attn_name(pm->attn),
-           pm->layers, hk, pm->head_size, win, pm->context, b);
+    printf("%-14s %-4s %3d %8s %4d %7s %7d %10s", pm->name, project_attn_name(pm->attn), pm->layers,
+           hk, pm->head_size, win, pm->context, b);
     for (int k = 0; k < n_lens; k++) {
         kv_format_bytes(b, sizeof b, (uint64_t)(project_kv_bytes(pm, pc, lens[k]) + 0.5));
         printf(" %9s%s", b, lens[k] > (uint64_t)pm->context ? "*" : " ");
@@ -138,7 +138,8 @@ static int info_project(const Model *m, uint64_t length) {
     ProjectCache pc;
     project_cache_default(&pc);
     printf("KV cache per sequence: 2 x layers x kv_heads x head_size values per token (MLA: layers "
-           "x (latent + rope)), %d-bit values; weights in bfloat16\n", pc.value_bits);
+           "x (latent + rope)), %d-bit values; weights in bfloat16\n",
+           pc.value_bits);
     printf("%-14s %-4s %3s %8s %4s %7s %7s %10s", "model", "attn", "L", "H/HKV", "HS", "window",
            "context", "per_token");
     for (int k = 0; k < n_lens; k++) {

@@ -14,11 +14,12 @@
 #include <string.h>
 
 static void usage_line(void) {
-    fputs("usage: kvscope lesson FILE [--pdf DECK.pdf] [--frames DIR] [--video FILE.mp4|.webm|.gif]\n"
-          "                      [--fps N] [--speed TOK_S] [--size WxH]\n"
-          "                      [--theme dark|light] [--fullscreen] [--check] [--model FILE]\n"
-          "                      [--tokenizer FILE]\n",
-          stderr);
+    fputs(
+        "usage: kvscope lesson FILE [--pdf DECK.pdf] [--frames DIR] [--video FILE.mp4|.webm|.gif]\n"
+        "                      [--fps N] [--speed TOK_S] [--size WxH]\n"
+        "                      [--theme dark|light] [--fullscreen] [--check] [--model FILE]\n"
+        "                      [--tokenizer FILE]\n",
+        stderr);
 }
 
 int cmd_lesson(int argc, char **argv) {
@@ -30,11 +31,10 @@ int cmd_lesson(int argc, char **argv) {
     bool check_only = false, fullscreen = false, size_given = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        bool takes = strcmp(a, "--pdf") == 0 || strcmp(a, "--frames") == 0 ||
-                     strcmp(a, "--video") == 0 || strcmp(a, "--fps") == 0 ||
-                     strcmp(a, "--speed") == 0 ||
-                     strcmp(a, "--size") == 0 || strcmp(a, "--theme") == 0 ||
-                     strcmp(a, "--model") == 0 || strcmp(a, "--tokenizer") == 0;
+        bool takes =
+            strcmp(a, "--pdf") == 0 || strcmp(a, "--frames") == 0 || strcmp(a, "--video") == 0 ||
+            strcmp(a, "--fps") == 0 || strcmp(a, "--speed") == 0 || strcmp(a, "--size") == 0 ||
+            strcmp(a, "--theme") == 0 || strcmp(a, "--model") == 0 || strcmp(a, "--tokenizer") == 0;
         if (takes && !val)
             return app_usage_error(a, "needs a value");
         if (strcmp(a, "--pdf") == 0)
@@ -77,8 +77,7 @@ int cmd_lesson(int argc, char **argv) {
             continue;
         } else {
             usage_line();
-            return app_usage_error("lesson", "one lesson file at a time ('%s' and '%s')", file,
-                                   a);
+            return app_usage_error("lesson", "one lesson file at a time ('%s' and '%s')", file, a);
         }
         i++; // the option's value
     }
@@ -114,8 +113,14 @@ int cmd_lesson(int argc, char **argv) {
     Tokenizer t;
     Session s;
     int status = 0;
-    if (app_load(&m, &t, model ? model : lesson.model[0] ? lesson.model : NULL,
-                 tokenizer ? tokenizer : lesson.tokenizer[0] ? lesson.tokenizer : NULL, &err)) {
+    if (app_load(&m, &t,
+                 model             ? model
+                 : lesson.model[0] ? lesson.model
+                                   : NULL,
+                 tokenizer             ? tokenizer
+                 : lesson.tokenizer[0] ? lesson.tokenizer
+                                       : NULL,
+                 &err)) {
         status = app_fail(&err);
         goto done_lesson;
     }
@@ -128,8 +133,11 @@ int cmd_lesson(int argc, char **argv) {
     if (check_only) {
         printf("%s: %d beats, ok\n", file, lesson.n_beats);
     } else if (pdf || frames || video) {
-        LessonVideoOptions vo = {.deck = deck, .fps = (int)fps, .tok_s = speed,
-                                 .progress = app_progress, .progress_ctx = (void *)video};
+        LessonVideoOptions vo = {.deck = deck,
+                                 .fps = (int)fps,
+                                 .tok_s = speed,
+                                 .progress = app_progress,
+                                 .progress_ctx = (void *)video};
         if (pdf && lesson_write_pdf(&player, pdf, &deck, &err))
             status = app_fail(&err);
         else if (frames && lesson_write_frames(&player, frames, &deck, &err))
@@ -140,8 +148,8 @@ int cmd_lesson(int argc, char **argv) {
         } else {
             app_progress_end();
             fprintf(stderr, "kvscope: %s: %d beats%s%s%s%s%s%s\n", file, lesson.n_beats,
-                    pdf ? " -> " : "", pdf ? pdf : "", frames ? " -> " : "",
-                    frames ? frames : "", video ? " -> " : "", video ? video : "");
+                    pdf ? " -> " : "", pdf ? pdf : "", frames ? " -> " : "", frames ? frames : "",
+                    video ? " -> " : "", video ? video : "");
         }
     } else {
         if (lesson_player_goto(&player, 0, &err))

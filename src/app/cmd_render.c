@@ -28,7 +28,8 @@ static int parse_view_option(int argc, char **argv, int *i, ViewOptions *o, KvEr
     bool known = strcmp(opt, "--view") == 0 || strcmp(opt, "--layer") == 0 ||
                  strcmp(opt, "--head") == 0 || strcmp(opt, "--theme") == 0 ||
                  strcmp(opt, "--camera") == 0;
-    if (!known) return 0;
+    if (!known)
+        return 0;
     if (*i + 1 >= argc) {
         kv_error(err, KV_ERR_INPUT, "%s: needs a value", opt);
         return -1;
@@ -68,13 +69,17 @@ static int parse_view_option(int argc, char **argv, int *i, ViewOptions *o, KvEr
 static KvStatus apply_layer_head(ViewOptions *o, const ModelConfig *c, KvError *err) {
     long v;
     if (o->layer && strcmp(o->layer, "all") != 0) {
-        if (app_parse_int("--layer", o->layer, 1, c->n_layers, &v, err)) return KV_ERR_INPUT;
+        if (app_parse_int("--layer", o->layer, 1, c->n_layers, &v, err))
+            return KV_ERR_INPUT;
         o->view.layer = (int)v - 1;
     }
-    if (o->head && strcmp(o->head, "mean") == 0) o->view.head = VIEW_HEAD_MEAN;
-    else if (o->head && strcmp(o->head, "each") == 0) o->view.head = VIEW_HEAD_EACH;
+    if (o->head && strcmp(o->head, "mean") == 0)
+        o->view.head = VIEW_HEAD_MEAN;
+    else if (o->head && strcmp(o->head, "each") == 0)
+        o->view.head = VIEW_HEAD_EACH;
     else if (o->head) {
-        if (app_parse_int("--head", o->head, 1, c->n_heads, &v, err)) return KV_ERR_INPUT;
+        if (app_parse_int("--head", o->head, 1, c->n_heads, &v, err))
+            return KV_ERR_INPUT;
         o->view.head = (int)v - 1;
     }
     return KV_OK;
@@ -95,27 +100,35 @@ int cmd_render(int argc, char **argv) {
     KvError err = {0};
     for (int i = 1; i < argc; i++) {
         int r = app_parse_common(argc, argv, &i, &o, &err);
-        if (r == 0) r = parse_view_option(argc, argv, &i, &vo, &err);
-        if (r < 0) return app_fail(&err);
-        if (r > 0) continue;
+        if (r == 0)
+            r = parse_view_option(argc, argv, &i, &vo, &err);
+        if (r < 0)
+            return app_fail(&err);
+        if (r > 0)
+            continue;
         const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(opt, "--transparent") == 0) {
             vo.view.transparent = true; // no background: the picture over a slide's own
         } else if (strcmp(opt, "--steps") == 0 || strcmp(opt, "-n") == 0) {
-            if (app_parse_int(opt, val, 0, KV_MAX_SEQ, &steps, &err)) return app_fail(&err);
+            if (app_parse_int(opt, val, 0, KV_MAX_SEQ, &steps, &err))
+                return app_fail(&err);
             i++;
         } else if (strcmp(opt, "--size") == 0) {
-            if (parse_size(val, &w, &h, &err)) return app_fail(&err);
+            if (parse_size(val, &w, &h, &err))
+                return app_fail(&err);
             i++;
         } else if (strcmp(opt, "--time") == 0) {
-            if (app_parse_float(opt, val, 0.0, 1.0, &t_anim, &err)) return app_fail(&err);
+            if (app_parse_float(opt, val, 0.0, 1.0, &t_anim, &err))
+                return app_fail(&err);
             i++;
         } else if (strcmp(opt, "-o") == 0 || strcmp(opt, "--output") == 0) {
-            if (!val) return app_usage_error(opt, "needs a file name");
+            if (!val)
+                return app_usage_error(opt, "needs a file name");
             out = val;
             i++;
         } else if (strcmp(opt, "--frames") == 0) {
-            if (!val) return app_usage_error(opt, "needs a directory");
+            if (!val)
+                return app_usage_error(opt, "needs a directory");
             frames = val;
             i++;
         } else if (strcmp(opt, "--project-length") == 0) { // the memory view's length
@@ -125,8 +138,9 @@ int cmd_render(int argc, char **argv) {
         } else if (strcmp(opt, "--project-model") == 0) { // the memory view's highlighted model
             const PublishedModel *pm = val ? project_find(val) : NULL;
             if (!pm)
-                return app_usage_error("--project-model", "'%s' is not in the table (kvscope info "
-                                                          "--project lists them)",
+                return app_usage_error("--project-model",
+                                       "'%s' is not in the table (kvscope info "
+                                       "--project lists them)",
                                        val ? val : "");
             vo.view.memory_model = (int)(pm - published_models);
             i++;
@@ -134,14 +148,17 @@ int cmd_render(int argc, char **argv) {
             vo.view.memory_log = true;
         } else if (strcmp(opt, "--threshold") == 0) {
             double thr;
-            if (app_parse_float(opt, val, 0.0, 1.0, &thr, &err)) return app_fail(&err);
+            if (app_parse_float(opt, val, 0.0, 1.0, &thr, &err))
+                return app_fail(&err);
             vo.view.beam_threshold = (float)thr;
             i++;
         } else if (strcmp(opt, "--fps") == 0) {
-            if (app_parse_int(opt, val, 1, 120, &fps, &err)) return app_fail(&err);
+            if (app_parse_int(opt, val, 1, 120, &fps, &err))
+                return app_fail(&err);
             i++;
         } else if (strcmp(opt, "--speed") == 0) {
-            if (app_parse_float(opt, val, 0.25, 20.0, &speed, &err)) return app_fail(&err);
+            if (app_parse_float(opt, val, 0.25, 20.0, &speed, &err))
+                return app_fail(&err);
             i++;
         } else if (strcmp(opt, "--verify") == 0) {
             verify = true;
@@ -149,26 +166,33 @@ int cmd_render(int argc, char **argv) {
             return app_usage_error("render", "unknown option '%s' (see kvscope --help)", opt);
         }
     }
-    if (!o.prompt) return app_usage_error("render", "needs --prompt TEXT or --preset NAME");
-    if (steps < 0) return app_usage_error("render", "needs --steps N");
+    if (!o.prompt)
+        return app_usage_error("render", "needs --prompt TEXT or --preset NAME");
+    if (steps < 0)
+        return app_usage_error("render", "needs --steps N");
     if (!out && !frames)
         return app_usage_error("render", "needs -o FILE.png|.svg|.pdf|.mp4|.webm|.gif");
     const bool video = out && export_video_kind_of(out) >= 0;
-    if (video && frames) return app_usage_error("render", "--frames makes pictures, not a video");
-    if (video && !fps) fps = export_video_kind_of(out) == EXPORT_VIDEO_GIF ? 20 : 30;
+    if (video && frames)
+        return app_usage_error("render", "--frames makes pictures, not a video");
+    if (video && !fps)
+        fps = export_video_kind_of(out) == EXPORT_VIDEO_GIF ? 20 : 30;
     // Check where the files go before any work, so a bad path costs nothing; an output is never
     // one of the run's inputs.
     const char *inputs[] = {o.model ? o.model : app_default_model(),
                             o.tokenizer ? o.tokenizer : app_default_tokenizer(), NULL};
-    if (out && export_check_output(out, inputs, &err)) return app_fail(&err);
-    if (video && export_video_check(out, w, h, (int)fps, &err)) return app_fail(&err);
+    if (out && export_check_output(out, inputs, &err))
+        return app_fail(&err);
+    if (video && export_video_check(out, w, h, (int)fps, &err))
+        return app_fail(&err);
     if (frames && export_frames_check(frames, "frame-", false, inputs, &err))
         return app_fail(&err);
     ExportFormat frame_fmt = out ? (ExportFormat)export_format_of(out) : EXPORT_PNG;
 
     Model model;
     Tokenizer tok;
-    if (app_load(&model, &tok, o.model, o.tokenizer, &err)) return app_fail(&err);
+    if (app_load(&model, &tok, o.model, o.tokenizer, &err))
+        return app_fail(&err);
     Session s;
     int status = 0;
     bool inited = false;
@@ -187,9 +211,14 @@ int cmd_render(int argc, char **argv) {
     }
     session_set_verify(&s, verify);
     if (video) {
-        ExportClipOptions co = {.w = w, .h = h, .fps = (int)fps, .tok_s = speed,
-                                .hold_start = 1.0, .hold_end = 2.0,
-                                .progress = app_progress, .progress_ctx = (void *)out};
+        ExportClipOptions co = {.w = w,
+                                .h = h,
+                                .fps = (int)fps,
+                                .tok_s = speed,
+                                .hold_start = 1.0,
+                                .hold_end = 2.0,
+                                .progress = app_progress,
+                                .progress_ctx = (void *)out};
         int done = 0;
         if (export_clip_run(&s, &vo.view, (int)steps, &co, out, &done, &err)) {
             app_progress_end();
@@ -229,9 +258,11 @@ int cmd_render(int argc, char **argv) {
             }
         }
     }
-    if (out && export_frame(&s, &vo.view, w, h, t_anim, out, &err)) status = app_fail(&err);
+    if (out && export_frame(&s, &vo.view, w, h, t_anim, out, &err))
+        status = app_fail(&err);
 done:
-    if (inited) session_free(&s);
+    if (inited)
+        session_free(&s);
     tokenizer_free(&tok);
     model_free(&model);
     return status;
@@ -263,11 +294,14 @@ int bench_render(int argc, char **argv) {
     KvError err = {0};
     for (int i = 1; i < argc; i++) {
         int r = app_parse_common(argc, argv, &i, &o, &err);
-        if (r < 0) return app_fail(&err);
-        if (r > 0) continue;
+        if (r < 0)
+            return app_fail(&err);
+        if (r > 0)
+            continue;
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(argv[i], "--frames") == 0) {
-            if (app_parse_int("--frames", val, 3, 100000, &frames, &err)) return app_fail(&err);
+            if (app_parse_int("--frames", val, 3, 100000, &frames, &err))
+                return app_fail(&err);
             i++;
         } else if (strcmp(argv[i], "--view") == 0 && val) {
             if (view_kind_parse(val) < 0)
@@ -281,7 +315,8 @@ int bench_render(int argc, char **argv) {
     }
     Model model;
     Tokenizer tok;
-    if (app_load(&model, &tok, o.model, o.tokenizer, &err)) return app_fail(&err);
+    if (app_load(&model, &tok, o.model, o.tokenizer, &err))
+        return app_fail(&err);
     Session s;
     int status = 0;
     if (session_init(&s, &model, &tok, &err) ||
@@ -303,9 +338,9 @@ int bench_render(int argc, char **argv) {
     // sequence in view.
     typedef struct {
         int kind;
-        int heads;        // 0: mean, 1: each
-        const char *cam;  // 3D: the camera, as --camera takes it
-        bool fit;         // 3D: the whole sequence in view
+        int heads;       // 0: mean, 1: each
+        const char *cam; // 3D: the camera, as --camera takes it
+        bool fit;        // 3D: the whole sequence in view
     } Config;
     Config configs[16];
     int n_configs = 0;
@@ -315,7 +350,8 @@ int bench_render(int argc, char **argv) {
             continue;
         if (k == VIEW_3D) {
             static const char *const cams[] = {"front", "top", "orbit:35,25"};
-            for (int c = 0; c < 3; c++) configs[n_configs++] = (Config){k, 0, cams[c], false};
+            for (int c = 0; c < 3; c++)
+                configs[n_configs++] = (Config){k, 0, cams[c], false};
             configs[n_configs++] = (Config){k, 0, "orbit:35,25", true};
         } else {
             configs[n_configs++] = (Config){k, 0, NULL, false};
@@ -326,60 +362,61 @@ int bench_render(int argc, char **argv) {
     double *ms = malloc((size_t)frames * sizeof *ms);
     double *cpu = malloc((size_t)frames * sizeof *cpu);
     for (int ci = 0; ci < n_configs && !status; ci++)
-    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0] && !status; si++) {
-        const Config *cf = &configs[ci];
-        view_init(&v);
-        v.kind = (ViewKind)cf->kind;
-        v.layer = VIEW_ALL_LAYERS;
-        v.head = cf->heads ? VIEW_HEAD_EACH : VIEW_HEAD_MEAN;
-        char camera[64] = "";
-        if (cf->cam) {
-            char why[160];
-            view_camera_parse(cf->cam, &v, why, sizeof why); // one of ours: it parses
-            v.cam_fit = cf->fit;
-            snprintf(camera, sizeof camera, " camera=%s%s", cf->cam, cf->fit ? ",whole" : "");
-        }
-        int w = sizes[si][0], h = sizes[si][1];
-        cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
-        cairo_t *cr = cairo_create(surf);
-        session_reset(&s);
-        for (size_t li = 0; li < sizeof lengths / sizeof lengths[0]; li++) {
-            int n = lengths[li];
-            while (s.n_tokens < n && session_step(&s)) {
+        for (size_t si = 0; si < sizeof sizes / sizeof sizes[0] && !status; si++) {
+            const Config *cf = &configs[ci];
+            view_init(&v);
+            v.kind = (ViewKind)cf->kind;
+            v.layer = VIEW_ALL_LAYERS;
+            v.head = cf->heads ? VIEW_HEAD_EACH : VIEW_HEAD_MEAN;
+            char camera[64] = "";
+            if (cf->cam) {
+                char why[160];
+                view_camera_parse(cf->cam, &v, why, sizeof why); // one of ours: it parses
+                v.cam_fit = cf->fit;
+                snprintf(camera, sizeof camera, " camera=%s%s", cf->cam, cf->fit ? ",whole" : "");
             }
-            if (session_fault(&s, &err)) {
-                status = app_fail(&err);
-                break;
+            int w = sizes[si][0], h = sizes[si][1];
+            cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
+            cairo_t *cr = cairo_create(surf);
+            session_reset(&s);
+            for (size_t li = 0; li < sizeof lengths / sizeof lengths[0]; li++) {
+                int n = lengths[li];
+                while (s.n_tokens < n && session_step(&s)) {
+                }
+                if (session_fault(&s, &err)) {
+                    status = app_fail(&err);
+                    break;
+                }
+                if (s.n_tokens < n)
+                    break;                         // the model's context is shorter
+                scene_draw(cr, &s, &v, w, h, 1.0); // warm-up: fonts, caches
+                for (long k = 0; k < frames; k++) {
+                    // Half the frames mid-animation (beams fanning out), half at rest.
+                    double t = k % 2 ? 1.0 : 0.5 + 0.5 * (double)k / frames;
+                    uint64_t t0 = kv_now_ns();
+                    double c0 = thread_cpu_ms();
+                    scene_draw(cr, &s, &v, w, h, t);
+                    cairo_surface_flush(surf);
+                    ms[k] = (double)(kv_now_ns() - t0) / 1e6;
+                    cpu[k] = thread_cpu_ms() - c0;
+                }
+                qsort(ms, (size_t)frames, sizeof *ms, cmp_double);
+                qsort(cpu, (size_t)frames, sizeof *cpu, cmp_double);
+                long p99 = (long)(0.99 * (double)(frames - 1) + 0.5);
+                printf("bench render size=%dx%d tokens=%d view=%s%s layers=all heads=%s "
+                       "median_ms=%.2f p99_ms=%.2f cpu_median_ms=%.2f\n",
+                       w, h, s.n_tokens, view_kind_name(v.kind), camera,
+                       cf->heads ? "each" : "mean", ms[frames / 2], ms[p99], cpu[frames / 2]);
+                fflush(stdout);
             }
-            if (s.n_tokens < n) break; // the model's context is shorter
-            scene_draw(cr, &s, &v, w, h, 1.0); // warm-up: fonts, caches
-            for (long k = 0; k < frames; k++) {
-                // Half the frames mid-animation (beams fanning out), half at rest.
-                double t = k % 2 ? 1.0 : 0.5 + 0.5 * (double)k / frames;
-                uint64_t t0 = kv_now_ns();
-                double c0 = thread_cpu_ms();
-                scene_draw(cr, &s, &v, w, h, t);
-                cairo_surface_flush(surf);
-                ms[k] = (double)(kv_now_ns() - t0) / 1e6;
-                cpu[k] = thread_cpu_ms() - c0;
+            if (cairo_status(cr) != CAIRO_STATUS_SUCCESS) {
+                fprintf(stderr, "kvscope: bench render: drawing failed: %s\n",
+                        cairo_status_to_string(cairo_status(cr)));
+                status = 1;
             }
-            qsort(ms, (size_t)frames, sizeof *ms, cmp_double);
-            qsort(cpu, (size_t)frames, sizeof *cpu, cmp_double);
-            long p99 = (long)(0.99 * (double)(frames - 1) + 0.5);
-            printf("bench render size=%dx%d tokens=%d view=%s%s layers=all heads=%s "
-                   "median_ms=%.2f p99_ms=%.2f cpu_median_ms=%.2f\n",
-                   w, h, s.n_tokens, view_kind_name(v.kind), camera, cf->heads ? "each" : "mean",
-                   ms[frames / 2], ms[p99], cpu[frames / 2]);
-            fflush(stdout);
+            cairo_destroy(cr);
+            cairo_surface_destroy(surf);
         }
-        if (cairo_status(cr) != CAIRO_STATUS_SUCCESS) {
-            fprintf(stderr, "kvscope: bench render: drawing failed: %s\n",
-                    cairo_status_to_string(cairo_status(cr)));
-            status = 1;
-        }
-        cairo_destroy(cr);
-        cairo_surface_destroy(surf);
-    }
     free(ms);
     free(cpu);
     // The clip below draws the view asked for (default: sequence), every head in its colour.

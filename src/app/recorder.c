@@ -61,8 +61,8 @@ KvStatus recorder_catch_up(Recorder *r, const unsigned char *px, int stride, int
     return KV_OK;
 }
 
-KvStatus recorder_stop(Recorder *r, const unsigned char *px, int stride, int w, int h,
-                       double now, KvError *err) {
+KvStatus recorder_stop(Recorder *r, const unsigned char *px, int stride, int w, int h, double now,
+                       KvError *err) {
     if (!r->video)
         return KV_OK;
     KvStatus st = recorder_catch_up(r, px, stride, w, h, now, err);

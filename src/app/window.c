@@ -27,12 +27,12 @@ typedef struct {
     int width, height;
     bool fullscreen;
     ThemeKind theme;
-    bool theme_given;    // --theme: also over the themes a lesson's beats set
-    int view;            // -1: default
-    const char *camera;  // --camera, checked by parse_run; NULL: default
-    int steps;           // steps taken before the window opens
-    int speed_i;         // -1: default
-    int bench_frames;    // > 0: play at 20 tok/s for this many frames, print figures, exit
+    bool theme_given;   // --theme: also over the themes a lesson's beats set
+    int view;           // -1: default
+    const char *camera; // --camera, checked by parse_run; NULL: default
+    int steps;          // steps taken before the window opens
+    int speed_i;        // -1: default
+    int bench_frames;   // > 0: play at 20 tok/s for this many frames, print figures, exit
     const char *export_dir;
 } RunOptions;
 
@@ -68,15 +68,16 @@ static int parse_run(int argc, char **argv, RunOptions *o, KvError *err) {
             int t = view_theme_parse(val);
             if (t < 0)
                 return kv_error(err, KV_ERR_INPUT, "--theme: '%s' is not dark or light",
-                                val ? val : ""), -1;
+                                val ? val : ""),
+                       -1;
             o->theme = (ThemeKind)t;
         } else if (strcmp(opt, "--view") == 0) {
             o->view = val ? view_kind_parse(val) : -1;
             if (o->view < 0) {
                 char names[160];
                 view_kind_list(names, sizeof names, ", ");
-                return kv_error(err, KV_ERR_INPUT, "--view: '%s' is not one of %s",
-                                val ? val : "", names),
+                return kv_error(err, KV_ERR_INPUT, "--view: '%s' is not one of %s", val ? val : "",
+                                names),
                        -1;
             }
         } else if (strcmp(opt, "--camera") == 0) {
@@ -106,7 +107,8 @@ static int parse_run(int argc, char **argv, RunOptions *o, KvError *err) {
             o->export_dir = val;
         } else {
             return kv_error(err, KV_ERR_INPUT, "run: unknown option '%s' (see kvscope --help)",
-                            opt), -1;
+                            opt),
+                   -1;
         }
         i++;
     }
@@ -130,8 +132,8 @@ static bool frame_ensure(Frame *f, int pw, int ph) {
         SDL_DestroyTexture(f->tex);
     if (f->surf)
         cairo_surface_destroy(f->surf);
-    f->tex = SDL_CreateTexture(f->ren, SDL_PIXELFORMAT_ARGB8888, SDL_TEXTUREACCESS_STREAMING, pw,
-                               ph);
+    f->tex =
+        SDL_CreateTexture(f->ren, SDL_PIXELFORMAT_ARGB8888, SDL_TEXTUREACCESS_STREAMING, pw, ph);
     f->surf = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, pw, ph);
     f->pw = pw, f->ph = ph;
     return f->tex && cairo_surface_status(f->surf) == CAIRO_STATUS_SUCCESS;
@@ -185,11 +187,11 @@ static void window_sizes(SDL_Window *win, SDL_Renderer *ren, int *ww, int *wh, i
 // drawn in, print one line of figures
 
 typedef struct {
-    int want;            // frames to measure (0: no benchmark)
-    double *frame_ms;    // owned, want entries: the whole frame (draw, upload, present)
-    int n;               // measured so far
-    double draw_total;   // milliseconds spent drawing with cairo in those frames
-    double startup_ms;   // from t0 to the first frame on screen (-1: none yet)
+    int want;               // frames to measure (0: no benchmark)
+    double *frame_ms;       // owned, want entries: the whole frame (draw, upload, present)
+    int n;                  // measured so far
+    double draw_total;      // milliseconds spent drawing with cairo in those frames
+    double startup_ms;      // from t0 to the first frame on screen (-1: none yet)
     double startup_proc_ms; // from the process start to the first frame
 } FrameBench;
 
@@ -310,8 +312,10 @@ static int open_display(void) {
     }
     const char *cur = SDL_GetCurrentVideoDriver();
     if (!named && cur && (strcmp(cur, "offscreen") == 0 || strcmp(cur, "dummy") == 0)) {
-        fprintf(stderr, "kvscope: window: no display available (cannot open %s); try "
-                        "kvscope render\n", getenv("DISPLAY") ? getenv("DISPLAY") : "the display");
+        fprintf(stderr,
+                "kvscope: window: no display available (cannot open %s); try "
+                "kvscope render\n",
+                getenv("DISPLAY") ? getenv("DISPLAY") : "the display");
         SDL_Quit();
         return 2;
     }
@@ -332,7 +336,7 @@ typedef struct {
     SDL_Renderer *ren;
     Frame fb;
     SDL_RendererInfo info;
-    Uint32 wake; // the user event the worker pushes (0: none)
+    Uint32 wake;  // the user event the worker pushes (0: none)
     Recorder rec; // M: what the window shows, as an MP4
 } Window;
 
@@ -432,8 +436,8 @@ static void window_release(AppState *a) {
 // ----------------------------------------------------------------------------------------------
 // The loop
 
-// Starts, feeds or finishes the recording (Shift+E) as a->recording asks (recorder.c). The frame buffer
-// holds the picture on screen: it is written for every frame due until now.
+// Starts, feeds or finishes the recording (Shift+E) as a->recording asks (recorder.c). The frame
+// buffer holds the picture on screen: it is written for every frame due until now.
 static void record(Window *w, AppState *a) {
     KvError err = {0};
     const unsigned char *px = w->fb.surf ? cairo_image_surface_get_data(w->fb.surf) : NULL;

@@ -49,8 +49,8 @@ KvStatus recorder_start(Recorder *r, const char *dir, int w, int h, double now, 
 KvStatus recorder_catch_up(Recorder *r, const unsigned char *px, int stride, int w, int h,
                            double now, KvError *err);
 // Catches up to `now`, finishes the file and sets r->seconds; nothing is left on failure.
-KvStatus recorder_stop(Recorder *r, const unsigned char *px, int stride, int w, int h,
-                       double now, KvError *err);
+KvStatus recorder_stop(Recorder *r, const unsigned char *px, int stride, int w, int h, double now,
+                       KvError *err);
 void recorder_abort(Recorder *r);
 
 // ----------------------------------------------------------------------------------------------
@@ -62,24 +62,24 @@ typedef enum {
     ACT_NONE = 0,
     ACT_STEP,
     ACT_BACK,
-    ACT_PLAY,        // play / pause
+    ACT_PLAY, // play / pause
     ACT_SLOWER,
     ACT_FASTER,
-    ACT_CACHE,       // toggle the KV cache
-    ACT_POLICY,      // the cache's retention policy: full, window, sinks, h2o, full, ...
+    ACT_CACHE,  // toggle the KV cache
+    ACT_POLICY, // the cache's retention policy: full, window, sinks, h2o, full, ...
     ACT_PRESET1,
     ACT_PRESET2,
     ACT_PRESET3,
-    ACT_PROMPT,      // start typing a prompt
+    ACT_PROMPT, // start typing a prompt
     ACT_RESET,
     ACT_LAYER,
     ACT_HEAD,
     ACT_VIEW,
     ACT_THEME,
     ACT_FULLSCREEN,
-    ACT_SAMPLER,     // show / hide the sampler panel
+    ACT_SAMPLER, // show / hide the sampler panel
     ACT_EXPORT,
-    ACT_RECORD,      // start / stop recording the window as an MP4
+    ACT_RECORD, // start / stop recording the window as an MP4
     ACT_HELP,
     ACT_QUIT,
     // sampler panel
@@ -91,29 +91,29 @@ typedef enum {
     ACT_TOPP_UP,
     ACT_SEED_DOWN,
     ACT_SEED_UP,
-    ACT_FIELD_PREV,  // select the panel field above / below (keyboard)
+    ACT_FIELD_PREV, // select the panel field above / below (keyboard)
     ACT_FIELD_NEXT,
-    ACT_FIELD_DOWN,  // decrease / increase the selected field (keyboard)
+    ACT_FIELD_DOWN, // decrease / increase the selected field (keyboard)
     ACT_FIELD_UP,
     // lessons
     ACT_BEAT_NEXT,
     ACT_BEAT_PREV,
     ACT_BEAT_FIRST,
-    ACT_LESSON,      // open the next lesson from the lessons folder (after the last: none)
+    ACT_LESSON, // open the next lesson from the lessons folder (after the last: none)
     // Esc: closes an overlay, else cancels the prompt entry, else leaves fullscreen; never quits
     ACT_ESCAPE,
-    ACT_SPEED,       // the speed slider: a click sets the speed by where it lands
+    ACT_SPEED, // the speed slider: a click sets the speed by where it lands
     // the prompt entry
-    ACT_TYPE_RUN,    // Enter: run the typed prompt
-    ACT_TYPE_ERASE,  // Backspace: erase one character
-    ACT_TYPE_PASTE,  // Ctrl+V: paste the clipboard
+    ACT_TYPE_RUN,   // Enter: run the typed prompt
+    ACT_TYPE_ERASE, // Backspace: erase one character
+    ACT_TYPE_PASTE, // Ctrl+V: paste the clipboard
     // the mouse over the scene
-    ACT_PIN,         // click: pin (or unpin) a token's attention row
-    ACT_SCROLL,      // wheel: scroll back along the sequence
-    ACT_ZOOM,        // Ctrl + wheel: zoom the token cells
-    ACT_LAYOUT,      // projector / detail layout of the picture
-    ACT_VERIFY,      // measure the cache / no-cache logit difference on every step (or stop)
-    ACT_KV,          // the cache's precision: the next kind the model can use
+    ACT_PIN,    // click: pin (or unpin) a token's attention row
+    ACT_SCROLL, // wheel: scroll back along the sequence
+    ACT_ZOOM,   // Ctrl + wheel: zoom the token cells
+    ACT_LAYOUT, // projector / detail layout of the picture
+    ACT_VERIFY, // measure the cache / no-cache logit difference on every step (or stop)
+    ACT_KV,     // the cache's precision: the next kind the model can use
     ACT_COUNT
 } AppAction;
 
@@ -170,9 +170,9 @@ typedef struct {
                                  // ACTION_BAR_PANEL on: the sampler panel's row)
     const char *label;           // toolbar label, or NULL when label_fn gives it
     ActionLabelFn label_fn;
-    ActionLabelFn readout;       // a readout the toolbar shows before the button (not clickable)
+    ActionLabelFn readout; // a readout the toolbar shows before the button (not clickable)
     void (*run)(struct AppState *a);
-    unsigned when;               // ACT_WHEN_*
+    unsigned when; // ACT_WHEN_*
 } ActionRow;
 
 #define ACTION_BAR_PANEL 100
@@ -202,10 +202,10 @@ void app_action_keys_text(const ActionRow *r, char *buf, size_t cap);
 #define TOOLBAR_MAX 40
 
 typedef struct {
-    AppAction action;   // its row's
+    AppAction action;     // its row's
     const ActionRow *row; // the row it runs (or whose readout it is)
-    bool readout;       // the row's readout before its button: not clickable
-    double x, y, w, h; // window coordinates (logical units, as mouse events report them)
+    bool readout;         // the row's readout before its button: not clickable
+    double x, y, w, h;    // window coordinates (logical units, as mouse events report them)
     char label[48];
     bool on;           // drawn highlighted (playing, cache on, panel open, ...)
     bool speed_slider; // the speed slider: a click sets the speed by position
@@ -225,8 +225,8 @@ typedef struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool started;
-    bool job;      // a step is requested or running
-    bool done;     // the step finished; result in ok
+    bool job;  // a step is requested or running
+    bool done; // the step finished; result in ok
     bool ok;
     bool stop;
     Uint32 wake_event; // SDL user event pushed when a step finishes (0: none)
@@ -239,52 +239,52 @@ typedef struct {
 extern const double app_speeds[APP_SPEEDS]; // tok/s, 0.25 .. 20
 
 typedef struct AppState {
-    Session *s;         // borrowed
+    Session *s; // borrowed
     View view;
-    SDL_Window *win;    // NULL in tests: fullscreen is then only a flag
+    SDL_Window *win; // NULL in tests: fullscreen is then only a flag
     bool quit;
 
     // size of the window in logical units (mouse coordinates) and pixels per unit
     int width, height;
     double scale;
-    double toolbar_h;   // strip below the scene
-    int scene_h;        // height given to the scene
+    double toolbar_h; // strip below the scene
+    int scene_h;      // height given to the scene
 
     // playing and the animation clock (seconds, any monotonic origin)
     bool playing;
-    int speed_i;        // index in app_speeds
+    int speed_i; // index in app_speeds
     double now;
-    double next_step_at;   // when playing: time of the next step
-    double anim_start;     // when the last step's animation began
-    double anim_len;       // its length (view_anim_seconds: follows the speed)
-    int anim_phase;        // the animating step's Phase (view_anim_t times it)
-    int pending_steps;     // step requests queued while the worker is busy
+    double next_step_at; // when playing: time of the next step
+    double anim_start;   // when the last step's animation began
+    double anim_len;     // its length (view_anim_seconds: follows the speed)
+    int anim_phase;      // the animating step's Phase (view_anim_t times it)
+    int pending_steps;   // step requests queued while the worker is busy
 
     // async stepping
     bool async;
-    bool busy;             // the worker is running session_step: do not touch s
+    bool busy; // the worker is running session_step: do not touch s
     StepWorker worker;
 
     // text entry of a custom prompt
     bool typing;
     char typed[1024];
-    Uint32 typing_since;   // timestamp of the key that started it (its own text is dropped)
+    Uint32 typing_since; // timestamp of the key that started it (its own text is dropped)
     char prompt_error[520];
 
     // sampler panel
     bool sampler_open;
-    int field;             // selected field 0..SAMPLER_FIELDS-1
+    int field; // selected field 0..SAMPLER_FIELDS-1
 
     // messages (View.notice and View.status point here)
     char notice[512];
-    bool recording;        // the presenter asked to record (the window's loop starts and stops)
-    double record_since;   // when the recording started (for the toolbar's clock)
-    int record_shown;      // the clock's seconds last drawn
-    double notice_until;   // 0: stays until replaced
+    bool recording;      // the presenter asked to record (the window's loop starts and stops)
+    double record_since; // when the recording started (for the toolbar's clock)
+    int record_shown;    // the clock's seconds last drawn
+    double notice_until; // 0: stays until replaced
     bool at_limit;
     char status[160];
 
-    int preset;            // index of the preset last chosen, -1 for a typed prompt
+    int preset; // index of the preset last chosen, -1 for a typed prompt
     bool fullscreen;
 
     // exports
@@ -298,15 +298,15 @@ typedef struct AppState {
     // a label, a highlight or the size changed)
     ToolButton buttons[TOOLBAR_MAX];
     int n_buttons;
-    int bar_w, bar_h_laid;  // the size it was laid out for
-    bool bar_typing;        // laid out for the prompt entry
-    long n_layouts;         // how many times it was laid out (tests: once per change)
+    int bar_w, bar_h_laid; // the size it was laid out for
+    bool bar_typing;       // laid out for the prompt entry
+    long n_layouts;        // how many times it was laid out (tests: once per change)
 
     // the toolbar tooltip: the button under the pointer since tip_since (window time)
     const ActionRow *tip_row;
     double tip_since;
-    bool tip_clicked;       // clicked since it came under the pointer: no tooltip
-    bool tip_shown;         // the tooltip is on the picture
+    bool tip_clicked; // clicked since it came under the pointer: no tooltip
+    bool tip_shown;   // the tooltip is on the picture
 
     // the help overlay's rows, generated from the action table (View.help_rows points here)
     ViewHelpRow help_rows[APP_HELP_MAX];
@@ -314,12 +314,12 @@ typedef struct AppState {
     int n_help_rows;
 
     // the event being handled
-    Uint32 event_time;      // its timestamp
-    int wheel_y;            // wheel: its direction
-    double drag_dx, drag_dy; // drag: how far the pointer moved since the last motion event
-    double cam_clock;        // when the 3D camera last moved toward its preset (window time)
+    Uint32 event_time;         // its timestamp
+    int wheel_y;               // wheel: its direction
+    double drag_dx, drag_dy;   // drag: how far the pointer moved since the last motion event
+    double cam_clock;          // when the 3D camera last moved toward its preset (window time)
     const ActionRow *last_run; // the row whose handler ran last (NULL: none yet)
-    long n_run;             // how many handlers ran
+    long n_run;                // how many handlers ran
 
     // a lesson playing (NULL: none). Either borrowed from the caller, or opened by ACT_LESSON
     // from lesson_dir and then owned (own_lesson, own_player; lesson == own_player).
@@ -331,8 +331,8 @@ typedef struct AppState {
     char lesson_dir[1024];  // where ACT_LESSON looks ("" = beside the executable, see app_init)
     char lesson_file[1024]; // the file ACT_LESSON opened last ("" = none yet)
 
-    bool dirty;            // something changed: draw a frame
-    KvError fault;         // the model produced non-finite values: the window quits with it
+    bool dirty;    // something changed: draw a frame
+    KvError fault; // the model produced non-finite values: the window quits with it
 } AppState;
 
 // Sets up state for a session whose prompt is set; view defaults; speed 4 tok/s.

@@ -536,7 +536,9 @@ bool app_handle_event(AppState *a, const SDL_Event *ev) {
     a->dirty = false;
     const ActionRow *r = NULL;
     switch (ev->type) {
-    case SDL_QUIT: a->quit = true; break;
+    case SDL_QUIT:
+        a->quit = true;
+        break;
     case SDL_KEYDOWN:
         a->event_time = ev->key.timestamp;
         r = app_key_row(a, &ev->key.keysym);
@@ -586,7 +588,8 @@ bool app_handle_event(AppState *a, const SDL_Event *ev) {
             update_tip(a);
         }
         break;
-    default: break;
+    default:
+        break;
     }
     if (r)
         app_run_row(a, r);

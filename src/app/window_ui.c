@@ -186,8 +186,7 @@ const ToolButton *toolbar_buttons(AppState *a, int *n) {
 static const ToolButton *hit_at(const AppState *a, double x, double y) {
     for (int i = 0; i < a->n_buttons; i++) {
         const ToolButton *b = &a->buttons[i];
-        if (!b->readout && x >= b->x && x < b->x + b->w && y >= b->y &&
-            y < b->y + b->h)
+        if (!b->readout && x >= b->x && x < b->x + b->w && y >= b->y && y < b->y + b->h)
             return b;
     }
     return NULL;
@@ -230,14 +229,13 @@ typedef struct {
 } Palette;
 
 static const Palette dark = {
-    {0.07, 0.08, 0.10}, {0.15, 0.17, 0.20}, {0.27, 0.30, 0.35}, {0.92, 0.93, 0.95},
-    {0.60, 0.63, 0.68}, {0.16, 0.42, 0.80}, {1, 1, 1},          {0.22, 0.25, 0.30},
-    {1.0, 0.45, 0.40},
+    {0.07, 0.08, 0.10}, {0.15, 0.17, 0.20}, {0.27, 0.30, 0.35},
+    {0.92, 0.93, 0.95}, {0.60, 0.63, 0.68}, {0.16, 0.42, 0.80},
+    {1, 1, 1},          {0.22, 0.25, 0.30}, {1.0, 0.45, 0.40},
 };
 static const Palette light = {
-    {0.90, 0.91, 0.93}, {1, 1, 1},          {0.70, 0.72, 0.76}, {0.10, 0.11, 0.13},
-    {0.40, 0.42, 0.46}, {0.16, 0.42, 0.80}, {1, 1, 1},          {0.93, 0.95, 0.98},
-    {0.75, 0.10, 0.10},
+    {0.90, 0.91, 0.93}, {1, 1, 1}, {0.70, 0.72, 0.76}, {0.10, 0.11, 0.13}, {0.40, 0.42, 0.46},
+    {0.16, 0.42, 0.80}, {1, 1, 1}, {0.93, 0.95, 0.98}, {0.75, 0.10, 0.10},
 };
 
 static void set(cairo_t *cr, Col c) {
@@ -285,8 +283,7 @@ static void draw_button(cairo_t *cr, const Palette *p, const AppState *a, const 
         }
     }
     set(cr, b->on ? p->on_text : p->text);
-    centred_text(cr, b->label, b->x + b->w / 2, b->y + b->h / 2 - (b->speed_slider ? 2 : 0),
-                 size);
+    centred_text(cr, b->label, b->x + b->w / 2, b->y + b->h / 2 - (b->speed_slider ? 2 : 0), size);
 }
 
 // The keys of an action as the help lists them (the hints below name keys from the table too).

@@ -83,8 +83,7 @@ KvStatus kv_parse_size(const char *what, const char *s, int min_w, int min_h, in
 // bytes, so text can be used as a string). KV_ERR_INPUT "<path>: <why>" when it cannot be
 // opened or read, is not a regular file (kv_open_regular: a directory, FIFO or device is refused
 // without blocking), or holds more than `max` bytes (SIZE_MAX: no limit). *out is NULL on failure.
-KvStatus kv_read_file(const char *path, size_t max, unsigned char **out, size_t *n,
-                      KvError *err);
+KvStatus kv_read_file(const char *path, size_t max, unsigned char **out, size_t *n, KvError *err);
 
 // The UTF-8 sequence at s (reading at most n bytes): its length 1..4, with its code point in
 // *cp (cp may be NULL); 0 when the bytes are not valid UTF-8 (a stray continuation byte, a
@@ -265,11 +264,11 @@ KvStatus model_write(const char *path, const ModelConfig *c, const ModelWeights 
 typedef struct {
     int vocab_size;
     unsigned max_token_length;
-    char **pieces;    // owned: vocab_size NUL-terminated strings (pieces hold no NUL byte)
-    int *piece_len;   // byte lengths
-    float *scores;    // merge priority: higher merges first
-    int *sorted;      // ids sorted by piece bytes, for lookup
-    int space_id;     // id of " " (the dummy prefix)
+    char **pieces;     // owned: vocab_size NUL-terminated strings (pieces hold no NUL byte)
+    int *piece_len;    // byte lengths
+    float *scores;     // merge priority: higher merges first
+    int *sorted;       // ids sorted by piece bytes, for lookup
+    int space_id;      // id of " " (the dummy prefix)
     int min_piece_len; // bytes of the shortest piece (>= 1: a token holds at least one byte)
 } Tokenizer;
 
@@ -301,12 +300,12 @@ const char *tokenizer_decode(const Tokenizer *t, int prev, int id, char byte_buf
 // Counters: what a forward pass really did, counted by the code that does it (DESIGN.md).
 
 typedef enum {
-    FLOP_QKV,     // q, k, v projections: 2*D*D + 2*2*D*KV per position and layer
-    FLOP_SCORES,  // attention scores: 2*D*(p+1) per position p and layer
-    FLOP_VALUES,  // weighted values: 2*D*(p+1)
-    FLOP_OUT,     // output projection: 2*D*D
-    FLOP_MLP,     // W1, W3, W2: 3*2*D*F
-    FLOP_CLS,     // classifier: 2*D*V for each position whose logits are needed
+    FLOP_QKV,    // q, k, v projections: 2*D*D + 2*2*D*KV per position and layer
+    FLOP_SCORES, // attention scores: 2*D*(p+1) per position p and layer
+    FLOP_VALUES, // weighted values: 2*D*(p+1)
+    FLOP_OUT,    // output projection: 2*D*D
+    FLOP_MLP,    // W1, W3, W2: 3*2*D*F
+    FLOP_CLS,    // classifier: 2*D*V for each position whose logits are needed
     FLOP_COMPONENTS
 } FlopComponent;
 
@@ -325,7 +324,8 @@ void counters_add(Counters *acc, const Counters *c);
 // The closed forms of DESIGN.md (what tests hold the counters to, and what the picture uses to
 // draw the mode that is not running). Positions pos0 .. pos0+n-1 through every layer, plus the
 // classifier for `logits` positions.
-void flops_formula(const ModelConfig *c, int pos0, int n, int logits, uint64_t out[FLOP_COMPONENTS]);
+void flops_formula(const ModelConfig *c, int pos0, int n, int logits,
+                   uint64_t out[FLOP_COMPONENTS]);
 // Total FLOPs of the first `steps` generation steps after a prompt of n_prompt tokens, all in
 // one mode: with the cache, the prefill and then one position per step; without, step k
 // recomputes all n_prompt + k positions. Each step computes the logits of one position.
@@ -468,11 +468,11 @@ typedef struct {
     KvCacheKind kind;
     bool scratch; // no-cache working memory: every pass starts it empty (kvcache_begin)
     int n_layers, n_kv_heads, head_size, capacity; // L, HKV, HS, T
-    int slots; // rows per (layer, kv head): T, or the kind's budget B
-    float *keys;   // (L, HKV, slots, HS) owned: each head's keys one contiguous run of slots
-    float *values; // (L, HKV, slots, HS) owned
-    int len;       // positions 0 .. len-1 of the sequence have been stored (some maybe evicted)
-    int valid;     // what this sequence stored for positions < valid is still known (seek)
+    int slots;         // rows per (layer, kv head): T, or the kind's budget B
+    float *keys;       // (L, HKV, slots, HS) owned: each head's keys one contiguous run of slots
+    float *values;     // (L, HKV, slots, HS) owned
+    int len;           // positions 0 .. len-1 of the sequence have been stored (some maybe evicted)
+    int valid;         // what this sequence stored for positions < valid is still known (seek)
     int pass0, pass_n; // the pass under way (between kvcache_begin and kvcache_end), else 0, 0
     // precisions other than f32 (full retention only): the packed rows, their scales and zero
     // points, and the rows of one layer dequantized for attention (kvcache.c); NULL for f32.
@@ -487,9 +487,9 @@ typedef struct {
     const float *rope; // (T, HS/2, 2) the engine's cos and sin table (borrowed; sinks)
     // Undo for bounded kinds (not the cache's storage, not read by attention): every row this
     // sequence stored, so that a seek back and forward is exact although slots were overwritten.
-    float *hist;      // (P, 2, L, HKV, HS) owned: keys then values of each position stored
-    size_t hist_cap;  // positions hist has room for
-    KvH2oSnap *snap;  // (T + 1) h2o: the state after a mark at each length (NULL: none)
+    float *hist;     // (P, 2, L, HKV, HS) owned: keys then values of each position stored
+    size_t hist_cap; // positions hist has room for
+    KvH2oSnap *snap; // (T + 1) h2o: the state after a mark at each length (NULL: none)
 } KvCache;
 
 // Sizes the cache for c's context (seq_len positions) and kind. A scratch cache is a no-cache
@@ -590,19 +590,19 @@ typedef struct {
     void *packed;
     bool packed_bf16;
     size_t packed_layer; // elements per layer in packed
-    KvCache cache; // the KV cache: what cached passes store and later steps read
-    KvCache work;  // no-cache working memory, a scratch KvCache: every pass starts it empty
+    KvCache cache;       // the KV cache: what cached passes store and later steps read
+    KvCache work;        // no-cache working memory, a scratch KvCache: every pass starts it empty
     // activations of one pass of up to T positions
-    float *x;      // (T, D) residual stream
-    float *xb;     // (T, D)
-    float *xb2;    // (T, D)
-    float *qkv;    // (T, D + 2 KV) each position's q, then k and v before they go to the cache
-    float *hb;     // (T, 2 F) each position's W1 x, then W3 x
-    float *hb2;    // (T, F) silu(W1 x) * W3 x
-    float *att;    // (H, T) scores of one query position
-    float *logits; // (V) of the last position of the last pass
-    float *wide;   // (4, max(D, F)) bfloat16 weight rows widened to floats for a batched pass
-    float *rope;   // (T, HS/2, 2) cos and sin of each position's rotation of each pair
+    float *x;        // (T, D) residual stream
+    float *xb;       // (T, D)
+    float *xb2;      // (T, D)
+    float *qkv;      // (T, D + 2 KV) each position's q, then k and v before they go to the cache
+    float *hb;       // (T, 2 F) each position's W1 x, then W3 x
+    float *hb2;      // (T, F) silu(W1 x) * W3 x
+    float *att;      // (H, T) scores of one query position
+    float *logits;   // (V) of the last position of the last pass
+    float *wide;     // (4, max(D, F)) bfloat16 weight rows widened to floats for a batched pass
+    float *rope;     // (T, HS/2, 2) cos and sin of each position's rotation of each pair
     bool instrument; // record attention and counters (off: bench measures their cost)
     // Set by every pass: 0, or where it met a value that is not a finite number (a model whose
     // huge weights overflow): fault_layer 1..L for a layer's output, L + 1 for the logits, and
@@ -661,11 +661,11 @@ typedef struct {
     SamplerSettings s;
     uint64_t rng;
     int vocab_size;
-    float *probs;     // (V)
-    int *index;       // (V) candidate ids
-    float *cand;      // (V) candidate probabilities
-    int *tmp_index;   // (V) merge-sort scratch
-    float *tmp_cand;  // (V)
+    float *probs;    // (V)
+    int *index;      // (V) candidate ids
+    float *cand;     // (V) candidate probabilities
+    int *tmp_index;  // (V) merge-sort scratch
+    float *tmp_cand; // (V)
 } Sampler;
 
 void sampler_init(Sampler *s, int vocab_size, SamplerSettings settings);

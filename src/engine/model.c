@@ -18,7 +18,7 @@ _Static_assert(sizeof(float) == 4, "kvscope reads float32 files");
 #endif
 
 #define LLAMA2C_MAGIC 0x616b3432u // "ak42", the version 1 and 2 exports
-#define HEADER_V0 28               // seven int32
+#define HEADER_V0 28              // seven int32
 #define HEADER_V1 256
 
 // ----------------------------------------------------------------------------------------------
@@ -70,8 +70,8 @@ KvStatus config_validate(const ModelConfig *c, const char *what, KvError *err) {
         return kv_error(err, KV_ERR_INPUT, "%s: dim %d is not divisible by n_heads %d", what,
                         c->dim, c->n_heads);
     if (c->n_kv_heads > c->n_heads || c->n_heads % c->n_kv_heads != 0)
-        return kv_error(err, KV_ERR_INPUT, "%s: n_heads %d is not divisible by n_kv_heads %d",
-                        what, c->n_heads, c->n_kv_heads);
+        return kv_error(err, KV_ERR_INPUT, "%s: n_heads %d is not divisible by n_kv_heads %d", what,
+                        c->n_heads, c->n_kv_heads);
     if (config_head_size(c) % 2 != 0)
         return kv_error(err, KV_ERR_INPUT,
                         "%s: head size %d (dim / n_heads) is odd; RoPE rotates pairs", what,
@@ -121,10 +121,12 @@ static void load_v1_order(Model *m, const float *src) {
         float *dst;
         size_t n;
     } order[] = {
-        {w->rms_att, l * d}, {w->rms_ffn, l * d}, {w->rms_final, d}, {w->token_embedding, v * d},
-        {w->wq, l * d * d},  {w->wk, l * kv * d}, {w->wv, l * kv * d}, {w->wo, l * d * d},
-        {w->w1, l * f * d},  {w->w2, l * d * f},  {w->w3, l * f * d},
-        {c->shared_classifier ? NULL : w->wcls, v * d},
+        {w->rms_att, l * d}, {w->rms_ffn, l * d},
+        {w->rms_final, d},   {w->token_embedding, v * d},
+        {w->wq, l * d * d},  {w->wk, l * kv * d},
+        {w->wv, l * kv * d}, {w->wo, l * d * d},
+        {w->w1, l * f * d},  {w->w2, l * d * f},
+        {w->w3, l * f * d},  {c->shared_classifier ? NULL : w->wcls, v * d},
     };
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
         if (!order[i].dst)
@@ -145,8 +147,8 @@ void config_memory(const ModelConfig *c, ModelMemory *mem) {
     // the activations of a pass of T positions, the scores, logits, widened rows and RoPE table;
     // the sampler's five arrays
     mem->engine = 2 * t * (uint64_t)config_kv_bytes_per_token(c) +
-                  t * (3 * d + d + 2 * kv + 2 * f + f) * fl + h * t * fl +
-                  v * fl + 4 * (d > f ? d : f) * fl + t * hs * fl + 5 * v * fl;
+                  t * (3 * d + d + 2 * kv + 2 * f + f) * fl + h * t * fl + v * fl +
+                  4 * (d > f ? d : f) * fl + t * hs * fl + 5 * v * fl;
     // a session: one record per step, each with the attention row of its position for every
     // layer and head (the prefill's whole causal matrix when it is small enough)
     mem->history = t * (KV_STEP_RECORD_BYTES + sizeof(int)) + l * h * t * (t + 1) / 2 * fl +
@@ -227,9 +229,8 @@ KvStatus model_load(Model *m, const char *path, KvError *err) {
     // Fields are bounded by config_validate, so these products fit in 64 bits.
     uint64_t weights = config_weight_count(&m->cfg);
     uint64_t rope = version == 0 ? (uint64_t)m->cfg.seq_len * config_head_size(&m->cfg) : 0;
-    uint64_t cls_after_rope = version == 0 && !m->cfg.shared_classifier
-                                  ? (uint64_t)m->cfg.vocab_size * m->cfg.dim
-                                  : 0;
+    uint64_t cls_after_rope =
+        version == 0 && !m->cfg.shared_classifier ? (uint64_t)m->cfg.vocab_size * m->cfg.dim : 0;
     uint64_t expect = header + 4 * (weights + rope);
     if (size != expect) {
         st = kv_error(err, KV_ERR_INPUT,
@@ -308,8 +309,10 @@ KvStatus model_write(const char *path, const ModelConfig *c, const ModelWeights 
     size_t t = (size_t)c->seq_len;
     size_t total = HEADER_V0 + 4 * (config_weight_count(c) + t * hs);
     unsigned char *buf = kv_malloc(total), *p = buf;
-    int32_t h[7] = {c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads,
-                    c->shared_classifier ? c->vocab_size : -c->vocab_size, c->seq_len};
+    int32_t h[7] = {c->dim,        c->hidden_dim,
+                    c->n_layers,   c->n_heads,
+                    c->n_kv_heads, c->shared_classifier ? c->vocab_size : -c->vocab_size,
+                    c->seq_len};
     memcpy(p, h, sizeof h);
     p += sizeof h;
 #define PUT(ptr, count)                                                                            \

@@ -112,8 +112,8 @@ KvStatus tokenizer_load(Tokenizer *t, const char *path, int vocab_size, KvError 
         }
         t->pieces[i] = kv_malloc((size_t)len + 1);
         if (fread(t->pieces[i], 1, (size_t)len, f) != (size_t)len) {
-            st = kv_error(err, KV_ERR_INPUT, "%s: truncated in token %d of %d", path, i,
-                          vocab_size);
+            st =
+                kv_error(err, KV_ERR_INPUT, "%s: truncated in token %d of %d", path, i, vocab_size);
             goto fail;
         }
         t->pieces[i][len] = '\0';

@@ -293,8 +293,7 @@ KvStatus kv_check_output(const char *path, const char *const *exts, const char *
     return KV_OK;
 }
 
-KvStatus kv_read_file(const char *path, size_t max, unsigned char **out, size_t *n,
-                      KvError *err) {
+KvStatus kv_read_file(const char *path, size_t max, unsigned char **out, size_t *n, KvError *err) {
     *out = NULL;
     *n = 0;
     uint64_t size = 0;

@@ -45,8 +45,7 @@ KvStatus export_clip_open(ExportClip **out, const char *path, const ExportClipOp
     c->surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, o->w, o->h);
     if (cairo_surface_status(c->surf) != CAIRO_STATUS_SUCCESS) {
         export_clip_abort(c);
-        return kv_error(err, KV_ERR_RUNTIME, "%s: cannot allocate a %dx%d frame", path, o->w,
-                        o->h);
+        return kv_error(err, KV_ERR_RUNTIME, "%s: cannot allocate a %dx%d frame", path, o->w, o->h);
     }
     c->pass_frames = frames_per_pass;
     c->total = frames_per_pass * export_video_passes(v);

@@ -33,9 +33,11 @@ typedef struct {
 static bool buf_put(Buf *b, const void *p, size_t n) {
     if (b->len + n > b->cap) {
         size_t cap = b->cap ? b->cap : 65536;
-        while (cap < b->len + n) cap *= 2;
+        while (cap < b->len + n)
+            cap *= 2;
         unsigned char *d = realloc(b->data, cap);
-        if (!d) return false;
+        if (!d)
+            return false;
         b->data = d;
         b->cap = cap;
     }
@@ -55,7 +57,8 @@ static bool buf_printf(Buf *b, const char *fmt, ...) {
     va_start(ap, fmt);
     int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
-    if (n < 0) return false;
+    if (n < 0)
+        return false;
     return buf_put(b, tmp, (size_t)(n < (int)sizeof tmp ? n : (int)sizeof tmp - 1));
 }
 
@@ -64,10 +67,14 @@ static bool buf_printf(Buf *b, const char *fmt, ...) {
 
 int export_format_of(const char *path) {
     const char *dot = path ? strrchr(path, '.') : NULL;
-    if (!dot || strchr(dot, '/')) return -1;
-    if (strcasecmp(dot, ".png") == 0) return EXPORT_PNG;
-    if (strcasecmp(dot, ".svg") == 0) return EXPORT_SVG;
-    if (strcasecmp(dot, ".pdf") == 0) return EXPORT_PDF;
+    if (!dot || strchr(dot, '/'))
+        return -1;
+    if (strcasecmp(dot, ".png") == 0)
+        return EXPORT_PNG;
+    if (strcasecmp(dot, ".svg") == 0)
+        return EXPORT_SVG;
+    if (strcasecmp(dot, ".pdf") == 0)
+        return EXPORT_PDF;
     return -1;
 }
 
@@ -100,8 +107,7 @@ KvStatus export_make_dir(const char *dir, KvError *err) {
         return KV_OK;
     }
     if (mkdir(dir, 0755) != 0)
-        return kv_error(err, KV_ERR_INPUT, "%s: cannot create directory: %s", dir,
-                        strerror(errno));
+        return kv_error(err, KV_ERR_INPUT, "%s: cannot create directory: %s", dir, strerror(errno));
     return KV_OK;
 }
 
@@ -185,8 +191,8 @@ KvStatus export_frames_check(const char *dir, const char *prefix, bool make_pare
             base = dir + i + 1;
     size_t base_len = n - (size_t)(base - dir);
     if (n + 12 + strlen(prefix) + 12 + 16 >= PATH_MAX || base_len + 11 > NAME_MAX)
-        return kv_error(err, KV_ERR_INPUT, "%.64s...: the folder name is too long (%zu bytes)",
-                        dir, n);
+        return kv_error(err, KV_ERR_INPUT, "%.64s...: the folder name is too long (%zu bytes)", dir,
+                        n);
     for (int i = 0; inputs && inputs[i]; i++)
         if (kv_same_file(dir, inputs[i]))
             return kv_error(err, KV_ERR_INPUT, "%s: is one of this run's inputs (%s)", dir,
@@ -234,7 +240,7 @@ KvStatus export_frames_open(ExportFrameSet **out, const char *dir, const char *p
     fs->slot = -1;
     KvStatus st = KV_OK;
     struct stat sb;
-    if (stat(fs->dir, &sb) == 0) { // an earlier set: replaced as a whole, so it must hold
+    if (stat(fs->dir, &sb) == 0) {  // an earlier set: replaced as a whole, so it must hold
         if (!S_ISDIR(sb.st_mode)) { // only frames (nobody's other files)
             st = kv_error(err, KV_ERR_INPUT, "%s: not a directory", fs->dir);
             goto fail;
@@ -265,8 +271,7 @@ KvStatus export_frames_open(ExportFrameSet **out, const char *dir, const char *p
             *s = '\0';
             if (stat(buf, &sb) != 0) {
                 if (mkdir(buf, 0755) != 0) {
-                    st = kv_error(err, KV_ERR_INPUT, "%s: cannot create: %s", buf,
-                                  strerror(errno));
+                    st = kv_error(err, KV_ERR_INPUT, "%s: cannot create: %s", buf, strerror(errno));
                     goto fail;
                 }
                 fs->made = kv_realloc(fs->made, ((size_t)fs->n_made + 1) * sizeof *fs->made);
@@ -330,8 +335,7 @@ KvStatus export_frames_commit(ExportFrameSet *fs, KvError *err) {
         char old[PATH_MAX + 16];
         snprintf(old, sizeof old, "%s.old-XXXXXX", fs->dir);
         if (!mkdtemp(old) || rmdir(old) != 0 || rename(fs->dir, old) != 0) {
-            st = kv_error(err, KV_ERR_RUNTIME, "%s: cannot replace: %s", fs->dir,
-                          strerror(errno));
+            st = kv_error(err, KV_ERR_RUNTIME, "%s: cannot replace: %s", fs->dir, strerror(errno));
         } else if (rename(fs->tmp, fs->dir) != 0) {
             st = kv_error(err, KV_ERR_RUNTIME, "%s: cannot write: %s", fs->dir, strerror(errno));
             rename(old, fs->dir); // put the old set back
@@ -395,27 +399,40 @@ static void svg_text_sink(void *ctx, const SceneText *st) {
                          bold ? " font-weight=\"bold\"" : "");
     for (const char *p = utf8; ok && *p; p++) {
         switch (*p) {
-        case '&': ok = buf_put(b, "&amp;", 5); break;
-        case '<': ok = buf_put(b, "&lt;", 4); break;
-        case '>': ok = buf_put(b, "&gt;", 4); break;
-        case '"': ok = buf_put(b, "&quot;", 6); break;
+        case '&':
+            ok = buf_put(b, "&amp;", 5);
+            break;
+        case '<':
+            ok = buf_put(b, "&lt;", 4);
+            break;
+        case '>':
+            ok = buf_put(b, "&gt;", 4);
+            break;
+        case '"':
+            ok = buf_put(b, "&quot;", 6);
+            break;
         default:
             // XML 1.0 forbids most control characters; the scene never draws them, but be sure.
-            if ((unsigned char)*p >= 0x20 || *p == '\t') ok = buf_put(b, p, 1);
+            if ((unsigned char)*p >= 0x20 || *p == '\t')
+                ok = buf_put(b, p, 1);
         }
     }
     ok = ok && buf_put(b, "</text>\n", 8);
-    if (!ok) t->failed = true;
+    if (!ok)
+        t->failed = true;
 }
 
 // Inserts the text layer before the document's closing tag.
 static bool svg_splice(Buf *svg, const Buf *text) {
     static const char close_tag[] = "</svg>";
     size_t n = sizeof close_tag - 1;
-    if (svg->len < n) return false;
+    if (svg->len < n)
+        return false;
     size_t at = svg->len - n;
-    while (at > 0 && memcmp(svg->data + at, close_tag, n) != 0) at--;
-    if (memcmp(svg->data + at, close_tag, n) != 0) return false;
+    while (at > 0 && memcmp(svg->data + at, close_tag, n) != 0)
+        at--;
+    if (memcmp(svg->data + at, close_tag, n) != 0)
+        return false;
     Buf out = {0};
     static const char open[] =
         "<g id=\"kvscope-text\" font-family=\"DejaVu Sans\" fill=\"#000\" fill-opacity=\"0\" "
@@ -438,7 +455,8 @@ static bool svg_splice(Buf *svg, const Buf *text) {
 KvStatus export_render(const Session *s, const View *v, int w, int h, double t_anim,
                        ExportFormat fmt, unsigned char **data, size_t *len, KvError *err) {
     KvStatus st = check_size(w, h, err);
-    if (st) return st;
+    if (st)
+        return st;
     Buf out = {0};
     SvgText svg_text = {0};
     SceneTextSink sink = {svg_text_sink, &svg_text};
@@ -457,8 +475,8 @@ KvStatus export_render(const Session *s, const View *v, int w, int h, double t_a
         }
         break;
     default:
-        surface = cairo_image_surface_create(v->transparent ? CAIRO_FORMAT_ARGB32
-                                                            : CAIRO_FORMAT_RGB24, w, h);
+        surface = cairo_image_surface_create(
+            v->transparent ? CAIRO_FORMAT_ARGB32 : CAIRO_FORMAT_RGB24, w, h);
         break;
     }
     cairo_t *cr = cairo_create(surface);
@@ -468,11 +486,12 @@ KvStatus export_render(const Session *s, const View *v, int w, int h, double t_a
     if (cs == CAIRO_STATUS_SUCCESS && fmt == EXPORT_PNG)
         cs = cairo_surface_write_to_png_stream(surface, buf_write, &out);
     cairo_surface_finish(surface);
-    if (cs == CAIRO_STATUS_SUCCESS) cs = cairo_surface_status(surface);
+    if (cs == CAIRO_STATUS_SUCCESS)
+        cs = cairo_surface_status(surface);
     cairo_surface_destroy(surface);
     if (cs != CAIRO_STATUS_SUCCESS) {
-        st = kv_error(err, KV_ERR_RUNTIME, "export: drawing failed: %s",
-                      cairo_status_to_string(cs));
+        st =
+            kv_error(err, KV_ERR_RUNTIME, "export: drawing failed: %s", cairo_status_to_string(cs));
         goto fail;
     }
     if (fmt == EXPORT_SVG && (svg_text.failed || !svg_splice(&out, &svg_text.text))) {
@@ -492,13 +511,15 @@ fail:
 KvStatus export_frame(const Session *s, const View *v, int w, int h, double t_anim,
                       const char *path, KvError *err) {
     KvStatus st = export_check_path(path, err);
-    if (st) return st;
+    if (st)
+        return st;
     if (export_format_of(path) < 0)
         return kv_error(err, KV_ERR_INPUT, "%s: not a picture (.png, .svg or .pdf)", path);
     unsigned char *data = NULL;
     size_t len = 0;
     st = export_render(s, v, w, h, t_anim, (ExportFormat)export_format_of(path), &data, &len, err);
-    if (st) return st;
+    if (st)
+        return st;
     st = kv_write_file_atomic(path, data, len, err);
     free(data);
     return st;
@@ -506,12 +527,15 @@ KvStatus export_frame(const Session *s, const View *v, int w, int h, double t_an
 
 KvStatus export_frame_sequence(Session *s, const View *v, int w, int h, int n_steps,
                                const char *dir, ExportFormat fmt, int *written, KvError *err) {
-    if (written) *written = 0;
+    if (written)
+        *written = 0;
     KvStatus st = check_size(w, h, err);
-    if (st) return st;
+    if (st)
+        return st;
     ExportFrameSet *fs;
     st = export_frames_open(&fs, dir, "frame-", 4, fmt, false, NULL, err);
-    if (st) return st;
+    if (st)
+        return st;
     int done = 0;
     for (int k = 0; k < n_steps; k++) {
         if (!session_step(s)) {
@@ -521,9 +545,11 @@ KvStatus export_frame_sequence(Session *s, const View *v, int w, int h, int n_st
         unsigned char *data = NULL;
         size_t len = 0;
         st = export_render(s, v, w, h, 1.0, fmt, &data, &len, err);
-        if (!st) st = export_frames_write(fs, k + 1, data, len, err);
+        if (!st)
+            st = export_frames_write(fs, k + 1, data, len, err);
         free(data);
-        if (st) break;
+        if (st)
+            break;
         done = k + 1;
     }
     if (st) {
@@ -531,7 +557,8 @@ KvStatus export_frame_sequence(Session *s, const View *v, int w, int h, int n_st
         return st;
     }
     st = export_frames_commit(fs, err);
-    if (!st && written) *written = done;
+    if (!st && written)
+        *written = done;
     return st;
 }
 
@@ -586,7 +613,9 @@ cairo_t *export_pdf_context(ExportPdf *pdf) {
     return pdf->cr;
 }
 
-int export_pdf_pages(const ExportPdf *pdf) { return pdf->pages; }
+int export_pdf_pages(const ExportPdf *pdf) {
+    return pdf->pages;
+}
 
 KvStatus export_pdf_end_page(ExportPdf *pdf, KvError *err) {
     cairo_show_page(pdf->cr);
@@ -618,7 +647,8 @@ KvStatus export_pdf_close(ExportPdf *pdf, KvError *err) {
     KvStatus st = KV_OK;
     if (pdf->in_page) {
         st = export_pdf_end_page(pdf, err);
-        if (st) goto done;
+        if (st)
+            goto done;
     }
     if (pdf->pages == 0) {
         st = kv_error(err, KV_ERR_INPUT, "%s: the deck has no pages", pdf->path);
@@ -639,9 +669,12 @@ done:
 }
 
 void export_pdf_abort(ExportPdf *pdf) {
-    if (!pdf) return;
-    if (pdf->cr) cairo_destroy(pdf->cr);
-    if (pdf->surface) cairo_surface_destroy(pdf->surface);
+    if (!pdf)
+        return;
+    if (pdf->cr)
+        cairo_destroy(pdf->cr);
+    if (pdf->surface)
+        cairo_surface_destroy(pdf->surface);
     free(pdf->out.data);
     free(pdf);
 }

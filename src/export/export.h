@@ -129,15 +129,14 @@ KvStatus export_video_check(const char *path, int w, int h, int fps, KvError *er
 // Opens path for frames of w x h at fps frames per second (alpha: the pixels are ARGB32, else
 // RGB24). KV_ERR_INPUT for a bad name, size (odd sizes for MP4/WebM) or rate, or a directory
 // that cannot be written. Owned: export_video_close or export_video_abort.
-KvStatus export_video_open(ExportVideo **out, const char *path, int w, int h, int fps,
-                           bool alpha, KvError *err);
+KvStatus export_video_open(ExportVideo **out, const char *path, int w, int h, int fps, bool alpha,
+                           KvError *err);
 // How many times the caller hands over the whole clip: 1, or 2 for GIF (the first pass builds
 // the palette of every frame, the second writes them); export_video_next_pass between passes.
 int export_video_passes(const ExportVideo *v);
 KvStatus export_video_next_pass(ExportVideo *v, KvError *err);
 // Adds one frame (borrowed pixels, `stride` bytes a row).
-KvStatus export_video_frame(ExportVideo *v, const unsigned char *pixels, int stride,
-                            KvError *err);
+KvStatus export_video_frame(ExportVideo *v, const unsigned char *pixels, int stride, KvError *err);
 int64_t export_video_frames(const ExportVideo *v); // frames handed over in this pass
 // Finishes the file and renames it into place; frees v in every case (nothing is left behind
 // on failure).
@@ -150,10 +149,10 @@ void export_video_abort(ExportVideo *v);
 // A clip is shots: a picture held at rest, or one step's transition played at the speed.
 
 typedef struct {
-    int w, h, fps;      // frame size (even for MP4/WebM) and frames per second
-    double tok_s;       // playing speed: one step's transition lasts 1 / tok_s seconds
-    double hold_start;  // seconds the first picture stays (a run's prompt)
-    double hold_end;    // seconds the last picture stays
+    int w, h, fps;     // frame size (even for MP4/WebM) and frames per second
+    double tok_s;      // playing speed: one step's transition lasts 1 / tok_s seconds
+    double hold_start; // seconds the first picture stays (a run's prompt)
+    double hold_end;   // seconds the last picture stays
     void (*progress)(void *ctx, int64_t done, int64_t total); // each frame written, or NULL
     void *progress_ctx;
 } ExportClipOptions;

@@ -14,8 +14,8 @@
 //
 // The file is written through our own I/O callbacks onto a temporary file created exclusively
 // beside the destination (kv_temp_create: never following a link, removed on SIGINT/SIGTERM)
-// and renamed over it when complete; a failed or abandoned export leaves nothing. The path never reaches FFmpeg's protocol layer, so a name
-// like "concat:..." or "http://..." is just a file name.
+// and renamed over it when complete; a failed or abandoned export leaves nothing. The path never
+// reaches FFmpeg's protocol layer, so a name like "concat:..." or "http://..." is just a file name.
 //
 // What this file does not do: draw (the caller renders with src/view), decide timing.
 #include "export/export.h"
@@ -42,9 +42,9 @@ struct ExportVideo {
     ExportVideoKind kind;
     int w, h, fps;
     int pass, passes;
-    int64_t frames;   // frames written in this pass
-    char *path;       // the destination
-    char tmp[4096];   // the temporary file beside it ("" once renamed or removed)
+    int64_t frames; // frames written in this pass
+    char *path;     // the destination
+    char tmp[4096]; // the temporary file beside it ("" once renamed or removed)
     int fd;
     AVIOContext *io;
     AVFormatContext *fmt;
@@ -139,19 +139,19 @@ static KvStatus graph_open(ExportVideo *v, const char *desc, bool with_palette, 
     if (!v->graph)
         return kv_error(err, KV_ERR_RUNTIME, "%s: out of memory for the GIF filter", v->path);
     char args[256];
-    snprintf(args, sizeof args, "video_size=%dx%d:pix_fmt=%d:time_base=1/%d:pixel_aspect=1/1",
-             v->w, v->h, (int)v->in->format, v->fps);
-    int r = avfilter_graph_create_filter(&v->src, avfilter_get_by_name("buffer"), "in", args,
-                                         NULL, v->graph);
+    snprintf(args, sizeof args, "video_size=%dx%d:pix_fmt=%d:time_base=1/%d:pixel_aspect=1/1", v->w,
+             v->h, (int)v->in->format, v->fps);
+    int r = avfilter_graph_create_filter(&v->src, avfilter_get_by_name("buffer"), "in", args, NULL,
+                                         v->graph);
     if (r >= 0 && with_palette) {
         snprintf(args, sizeof args, "video_size=16x16:pix_fmt=%d:time_base=1/%d:pixel_aspect=1/1",
                  (int)AV_PIX_FMT_RGB32, v->fps);
-        r = avfilter_graph_create_filter(&v->pal_src, avfilter_get_by_name("buffer"), "pal",
-                                         args, NULL, v->graph);
+        r = avfilter_graph_create_filter(&v->pal_src, avfilter_get_by_name("buffer"), "pal", args,
+                                         NULL, v->graph);
     }
     if (r >= 0)
-        r = avfilter_graph_create_filter(&v->sink, avfilter_get_by_name("buffersink"), "out",
-                                         NULL, NULL, v->graph);
+        r = avfilter_graph_create_filter(&v->sink, avfilter_get_by_name("buffersink"), "out", NULL,
+                                         NULL, v->graph);
     // the graph's open ends: [in] (and [pal]) are our sources' outputs, [out] the sink's input
     AVFilterInOut *outputs = avfilter_inout_alloc(), *inputs = avfilter_inout_alloc();
     AVFilterInOut *pal = with_palette ? avfilter_inout_alloc() : NULL;
@@ -208,12 +208,12 @@ static KvStatus encoder_open(ExportVideo *v, KvError *err) {
         c->color_range = AVCOL_RANGE_MPEG;
         if (v->kind == EXPORT_VIDEO_MP4) {
             av_dict_set(&opt, "preset", "veryfast", 0); // flat pictures: fast costs little
-            av_dict_set(&opt, "tune", "animation", 0); // flat colours and sharp edges
+            av_dict_set(&opt, "tune", "animation", 0);  // flat colours and sharp edges
             av_dict_set(&opt, "crf", "18", 0);
             av_dict_set(&opt, "profile", "high", 0);
         } else {
             av_dict_set(&opt, "crf", "30", 0);
-            av_dict_set(&opt, "b", "0", 0); // constant quality
+            av_dict_set(&opt, "b", "0", 0);               // constant quality
             av_dict_set(&opt, "deadline", "realtime", 0); // the fastest setting: flat pictures
             av_dict_set(&opt, "cpu-used", "8", 0);        // compress well at any speed
             av_dict_set(&opt, "row-mt", "1", 0);
@@ -238,23 +238,21 @@ KvStatus export_video_check(const char *path, int w, int h, int fps, KvError *er
     if (k < 0)
         return kv_error(err, KV_ERR_INPUT, "%s: not a video name (.mp4, .webm or .gif)", path);
     if (fps < 1 || fps > 120)
-        return kv_error(err, KV_ERR_INPUT, "%s: frame rate %d is out of range (1..120)", path,
-                        fps);
+        return kv_error(err, KV_ERR_INPUT, "%s: frame rate %d is out of range (1..120)", path, fps);
     if (w < 16 || h < 16 || w > 8192 || h > 8192)
-        return kv_error(err, KV_ERR_INPUT, "%s: size %dx%d is out of range (16..8192)", path, w,
-                        h);
+        return kv_error(err, KV_ERR_INPUT, "%s: size %dx%d is out of range (16..8192)", path, w, h);
     if (k != EXPORT_VIDEO_GIF && (w % 2 || h % 2))
         return kv_error(err, KV_ERR_INPUT,
                         "%s: %s needs an even width and height (yuv420p), not %dx%d", path,
                         kinds[k].ext, w, h);
     if (!export_video_available((ExportVideoKind)k))
-        return kv_error(err, KV_ERR_INPUT, "%s: this build's FFmpeg cannot write %s (no %s)",
-                        path, kinds[k].ext, kinds[k].encoder);
+        return kv_error(err, KV_ERR_INPUT, "%s: this build's FFmpeg cannot write %s (no %s)", path,
+                        kinds[k].ext, kinds[k].encoder);
     return export_check_path(path, err);
 }
 
-KvStatus export_video_open(ExportVideo **out, const char *path, int w, int h, int fps,
-                           bool alpha, KvError *err) {
+KvStatus export_video_open(ExportVideo **out, const char *path, int w, int h, int fps, bool alpha,
+                           KvError *err) {
     *out = NULL;
     av_log_set_level(AV_LOG_QUIET); // errors reach the user as one line of ours, not FFmpeg's log
     KvStatus st = export_video_check(path, w, h, fps, err);
@@ -303,8 +301,9 @@ KvStatus export_video_open(ExportVideo **out, const char *path, int w, int h, in
     if ((st = encoder_open(v, err)))
         goto fail;
     if (k == EXPORT_VIDEO_GIF) {
-        if ((st = graph_open(v, "[in]palettegen=max_colors=256:reserve_transparent=0:"
-                                "stats_mode=full[out]",
+        if ((st = graph_open(v,
+                             "[in]palettegen=max_colors=256:reserve_transparent=0:"
+                             "stats_mode=full[out]",
                              false, err)))
             goto fail;
     } else {
@@ -314,8 +313,8 @@ KvStatus export_video_open(ExportVideo **out, const char *path, int w, int h, in
             st = av_fail(v, err, r, "frame buffer");
             goto fail;
         }
-        v->sws = sws_getContext(w, h, v->in->format, w, h, AV_PIX_FMT_YUV420P, SWS_BICUBIC,
-                                NULL, NULL, NULL);
+        v->sws = sws_getContext(w, h, v->in->format, w, h, AV_PIX_FMT_YUV420P, SWS_BICUBIC, NULL,
+                                NULL, NULL);
         if (!v->sws) {
             st = kv_error(err, KV_ERR_RUNTIME, "%s: no colour conversion to yuv420p", path);
             goto fail;
@@ -374,8 +373,7 @@ static KvStatus drain_gif(ExportVideo *v, KvError *err) {
     }
 }
 
-KvStatus export_video_frame(ExportVideo *v, const unsigned char *pixels, int stride,
-                            KvError *err) {
+KvStatus export_video_frame(ExportVideo *v, const unsigned char *pixels, int stride, KvError *err) {
     v->in->data[0] = (uint8_t *)pixels;
     v->in->linesize[0] = stride;
     v->in->pts = v->frames++;
@@ -412,8 +410,8 @@ KvStatus export_video_next_pass(ExportVideo *v, KvError *err) {
         r = av_buffersink_get_frame(v->sink, v->palette);
     if (r < 0 || !v->palette)
         return av_fail(v, err, r < 0 ? r : AVERROR(ENOMEM), "no palette");
-    KvStatus st = graph_open(v, "[in][pal]paletteuse=dither=sierra2_4a:diff_mode=rectangle[out]",
-                             true, err);
+    KvStatus st =
+        graph_open(v, "[in][pal]paletteuse=dither=sierra2_4a:diff_mode=rectangle[out]", true, err);
     if (st)
         return st;
     v->palette->pts = 0;

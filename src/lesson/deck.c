@@ -109,8 +109,8 @@ static bool beat_stepped(const Session *s, int *cursor, const StepRecord **last)
 KvStatus lesson_write_video(LessonPlayer *p, const char *path, const LessonVideoOptions *o,
                             KvError *err) {
     const Lesson *l = p->lesson;
-    ExportClipOptions co = {.fps = o->fps, .tok_s = o->tok_s, .progress = o->progress,
-                            .progress_ctx = o->progress_ctx};
+    ExportClipOptions co = {
+        .fps = o->fps, .tok_s = o->tok_s, .progress = o->progress, .progress_ctx = o->progress_ctx};
     deck_size(&o->deck, &co.w, &co.h);
     // the clip's length first (its beats are replayed quickly, without drawing)
     double seconds = 0;

@@ -59,8 +59,8 @@ typedef struct {
     size_t cap;
     // structure so far
     bool have_prompt;
-    int caption_line;  // line of this beat's caption, 0 when none yet
-    size_t text_chars; // characters of this beat's caption text so far
+    int caption_line;          // line of this beat's caption, 0 when none yet
+    size_t text_chars;         // characters of this beat's caption text so far
     int once_line[LESSON_OPS]; // line of each RULE_ONCE command so far, 0 when none
 } Parser;
 
@@ -109,8 +109,7 @@ static int split_words(char *rest, char **words, int max) {
 
 // Numbers go through the engine's parsers (the same words as on the command line); the message
 // gets the file and line in front.
-static KvStatus parse_long(Parser *p, const char *cmd, const char *w, long lo, long hi,
-                           long *out) {
+static KvStatus parse_long(Parser *p, const char *cmd, const char *w, long lo, long hi, long *out) {
     KvError e = {0};
     if (kv_parse_int(cmd, w, lo, hi, out, &e))
         return fail(p, "%s", e.msg);
@@ -194,10 +193,10 @@ typedef enum {
 } ArgKind;
 
 enum {
-    RULE_ONCE = 1,           // at most one line of it in a lesson
-    RULE_BEFORE_PROMPT = 2,  // only before the first prompt or preset
-    RULE_NEEDS_PROMPT = 4,   // only after a prompt or preset
-    RULE_STARTS_PROMPT = 8,  // it is a prompt (what RULE_NEEDS_PROMPT waits for)
+    RULE_ONCE = 1,          // at most one line of it in a lesson
+    RULE_BEFORE_PROMPT = 2, // only before the first prompt or preset
+    RULE_NEEDS_PROMPT = 4,  // only after a prompt or preset
+    RULE_STARTS_PROMPT = 8, // it is a prompt (what RULE_NEEDS_PROMPT waits for)
 };
 
 typedef struct {
@@ -209,8 +208,8 @@ typedef struct Command {
     const char *name;
     LessonOp op;
     ArgKind arg;
-    unsigned rules;  // RULE_* bits
-    double lo, hi;   // ARG_INT and ARG_FLOAT: the range; ARG_INDEX: hi
+    unsigned rules;        // RULE_* bits
+    double lo, hi;         // ARG_INT and ARG_FLOAT: the range; ARG_INDEX: hi
     const char *need;      // what "<name>: needs ..." says when the argument is missing
     const ArgWord *words;  // ARG_INDEX: the words it takes besides numbers (ends with NULL)
     const char *not_index; // ARG_INDEX: what "'<word>' is not ..." says
@@ -227,13 +226,15 @@ static KvStatus after_title(Parser *p, const Command *cmd, LessonCmd *c, const c
 
 static KvStatus after_caption(Parser *p, const Command *cmd, LessonCmd *c, const char *arg) {
     if (p->caption_line)
-        return fail(p, "a second caption for one beat (the first is line %d; put a beat between "
-                       "them)",
+        return fail(p,
+                    "a second caption for one beat (the first is line %d; put a beat between "
+                    "them)",
                     p->caption_line);
     long chars = kv_utf8_count(arg, strlen(arg));
     if (chars > LESSON_TITLE_MAX)
-        return fail(p, "caption: %ld characters, too long to read on a projector (at most %d; "
-                       "put the rest in `text`)",
+        return fail(p,
+                    "caption: %ld characters, too long to read on a projector (at most %d; "
+                    "put the rest in `text`)",
                     chars, LESSON_TITLE_MAX);
     char problem[200];
     const char *why = lesson_caption_problem(arg, problem, sizeof problem);
@@ -250,8 +251,9 @@ static KvStatus after_text(Parser *p, const Command *cmd, LessonCmd *c, const ch
     long chars = kv_utf8_count(arg, strlen(arg));
     p->text_chars += (size_t)chars + (p->text_chars ? 1 : 0);
     if (p->text_chars > LESSON_TEXT_MAX)
-        return fail(p, "text: this beat's caption text is %zu characters, too long to read on a "
-                       "projector (at most %d; split it over two beats)",
+        return fail(p,
+                    "text: this beat's caption text is %zu characters, too long to read on a "
+                    "projector (at most %d; split it over two beats)",
                     p->text_chars, LESSON_TEXT_MAX);
     char problem[200];
     const char *why = lesson_caption_problem(arg, problem, sizeof problem);
@@ -270,12 +272,12 @@ static KvStatus after_beat(Parser *p, const Command *cmd, LessonCmd *c, const ch
 }
 
 // project-model NAME: one of the published models of the projection table (n = its index).
-static KvStatus after_project_model(Parser *p, const Command *cmd, LessonCmd *c,
-                                    const char *arg) {
+static KvStatus after_project_model(Parser *p, const Command *cmd, LessonCmd *c, const char *arg) {
     const PublishedModel *m = project_find(arg);
     if (!m)
-        return fail(p, "project-model: '%s' is not in the table (kvscope info --project lists "
-                       "them)",
+        return fail(p,
+                    "project-model: '%s' is not in the table (kvscope info --project lists "
+                    "them)",
                     arg);
     c->n = (long)(m - published_models);
     return KV_OK;
@@ -302,7 +304,8 @@ static int model_heads(const ModelConfig *c) {
 static const ArgWord layer_words[] = {{"all", VIEW_ALL_LAYERS}, {NULL, 0}};
 static const ArgWord head_words[] = {{"mean", VIEW_HEAD_MEAN}, {"each", VIEW_HEAD_EACH}, {NULL, 0}};
 
-#define ROW(nm, o, kind, ...) {.name = nm, .op = o, .arg = kind, __VA_ARGS__}
+#define ROW(nm, o, kind, ...)                                                                      \
+    { .name = nm, .op = o, .arg = kind, __VA_ARGS__ }
 static const Command commands[] = {
     ROW("title", LESSON_TITLE, ARG_TEXT, .rules = RULE_ONCE, .need = "some text",
         .after = after_title),
@@ -312,8 +315,7 @@ static const Command commands[] = {
         .need = "a file name"),
     ROW("prompt", LESSON_PROMPT, ARG_PROMPT, .rules = RULE_STARTS_PROMPT,
         .need = "the prompt text"),
-    ROW("preset", LESSON_PROMPT, ARG_PRESET, .rules = RULE_STARTS_PROMPT,
-        .need = "a preset name"),
+    ROW("preset", LESSON_PROMPT, ARG_PRESET, .rules = RULE_STARTS_PROMPT, .need = "a preset name"),
     ROW("temperature", LESSON_TEMPERATURE, ARG_FLOAT, .lo = 0, .hi = 100, .need = "a temperature"),
     ROW("top-k", LESSON_TOP_K, ARG_INT, .lo = 0, .hi = KV_MAX_VOCAB, .need = "a number"),
     ROW("top-p", LESSON_TOP_P, ARG_FLOAT, .lo = 0, .hi = 1, .need = "a number"),
@@ -349,7 +351,6 @@ static const Command commands[] = {
 };
 #undef ROW
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
-
 
 // The row of an op (its first: "prompt" for LESSON_PROMPT), or NULL.
 static const Command *command_of(LessonOp op) {
@@ -455,8 +456,9 @@ static KvStatus read_arg(Parser *p, const Command *cmd, const char *a, LessonCmd
         KvCacheKind kind = KV_CACHE_DENSE;
         KvError e = {0};
         if (!strchr(a, ':') && kv_parse_retention("cache", a, &kind, &e))
-            return fail(p, "cache: expected on, off or a policy (full, window:W, sinks:S,W, "
-                           "h2o:H,R), not '%s'",
+            return fail(p,
+                        "cache: expected on, off or a policy (full, window:W, sinks:S,W, "
+                        "h2o:H,R), not '%s'",
                         a);
         if (kv_parse_retention("cache", a, &kind, &e))
             return fail(p, "%s", e.msg);
@@ -524,8 +526,7 @@ static KvStatus parse_line(Parser *p, const char *name, char *rest) {
         return fail(p, "%s must come before the first prompt or preset", name);
     if (cmd->rules & RULE_ONCE) {
         if (p->once_line[cmd->op])
-            return fail(p, "a second %s line (the first is line %d)", name,
-                        p->once_line[cmd->op]);
+            return fail(p, "a second %s line (the first is line %d)", name, p->once_line[cmd->op]);
         p->once_line[cmd->op] = p->line;
     }
 
@@ -688,8 +689,8 @@ KvStatus lesson_check(const Lesson *l, const Model *m, const Tokenizer *t, KvErr
         case LESSON_BACK:
             if (cmd->n > cursor)
                 st = kv_error(err, KV_ERR_INPUT,
-                              "%s:%d: back %ld: only %d step%s to go back at this point",
-                              l->path, cmd->line, cmd->n, cursor, cursor == 1 ? "" : "s");
+                              "%s:%d: back %ld: only %d step%s to go back at this point", l->path,
+                              cmd->line, cmd->n, cursor, cursor == 1 ? "" : "s");
             else
                 cursor -= (int)cmd->n;
             break;
@@ -732,8 +733,8 @@ KvStatus lesson_check(const Lesson *l, const Model *m, const Tokenizer *t, KvErr
         st = kv_error(err, KV_ERR_INPUT,
                       "%s: playing it computes %llu positions (%llu steps, %s), over the budget "
                       "of %d positions",
-                      l->path, (unsigned long long)cost.positions,
-                      (unsigned long long)cost.steps, flops, LESSON_MAX_POSITIONS);
+                      l->path, (unsigned long long)cost.positions, (unsigned long long)cost.steps,
+                      flops, LESSON_MAX_POSITIONS);
     }
     return st;
 }

@@ -22,34 +22,34 @@
 // A parsed lesson
 
 typedef enum {
-    LESSON_TITLE,       // title TEXT             the lesson's title (deck metadata, outline)
-    LESSON_MODEL,       // model PATH             relative to the lesson file's folder
-    LESSON_TOKENIZER,   // tokenizer PATH
-    LESSON_PROMPT,      // prompt TEXT | preset NAME: a new sequence (str holds the prompt)
-    LESSON_TEMPERATURE, // temperature T
-    LESSON_TOP_K,       // top-k K
-    LESSON_TOP_P,       // top-p P
-    LESSON_SEED,        // seed S
-    LESSON_CACHE,       // cache on|off
-    LESSON_VERIFY,      // verify on|off
-    LESSON_STEP,        // step N
-    LESSON_BACK,        // back N
-    LESSON_RESET,       // reset
-    LESSON_VIEW,        // view sequence|heatmap|layers|3d
-    LESSON_CAMERA,      // camera front|top|orbit:AZ,EL   the 3D view's camera (str holds it)
-    LESSON_LAYER,       // layer all|N            (1-based in the file, n = 0-based or -1)
-    LESSON_HEAD,        // head mean|each|N       (1-based in the file, n = 0-based, -1, -2)
-    LESSON_THEME,       // theme dark|light
-    LESSON_ZOOM,        // zoom X
-    LESSON_PANELS,      // panels on|off
+    LESSON_TITLE,          // title TEXT             the lesson's title (deck metadata, outline)
+    LESSON_MODEL,          // model PATH             relative to the lesson file's folder
+    LESSON_TOKENIZER,      // tokenizer PATH
+    LESSON_PROMPT,         // prompt TEXT | preset NAME: a new sequence (str holds the prompt)
+    LESSON_TEMPERATURE,    // temperature T
+    LESSON_TOP_K,          // top-k K
+    LESSON_TOP_P,          // top-p P
+    LESSON_SEED,           // seed S
+    LESSON_CACHE,          // cache on|off
+    LESSON_VERIFY,         // verify on|off
+    LESSON_STEP,           // step N
+    LESSON_BACK,           // back N
+    LESSON_RESET,          // reset
+    LESSON_VIEW,           // view sequence|heatmap|layers|3d
+    LESSON_CAMERA,         // camera front|top|orbit:AZ,EL   the 3D view's camera (str holds it)
+    LESSON_LAYER,          // layer all|N            (1-based in the file, n = 0-based or -1)
+    LESSON_HEAD,           // head mean|each|N       (1-based in the file, n = 0-based, -1, -2)
+    LESSON_THEME,          // theme dark|light
+    LESSON_ZOOM,           // zoom X
+    LESSON_PANELS,         // panels on|off
     LESSON_PROJECT_MODEL,  // project-model NAME  the memory view highlights this published model
     LESSON_PROJECT_LENGTH, // project-length N    the memory view projects N tokens (0: the run's)
     LESSON_PROJECT_LOG,    // project-log on|off  the memory view's log scale
-    LESSON_CAPTION,     // caption TITLE          starts this beat's caption
-    LESSON_TEXT,        // text SENTENCE...       adds to this beat's caption
-    LESSON_BEAT,        // beat                   one slide: pause for the presenter
-    LESSON_KV,          // kv f32|bf16|int8|int4|kivi2|kivi4   the cache's precision (n); back
-                        //                        to the prompt, as `reset`
+    LESSON_CAPTION,        // caption TITLE          starts this beat's caption
+    LESSON_TEXT,           // text SENTENCE...       adds to this beat's caption
+    LESSON_BEAT,           // beat                   one slide: pause for the presenter
+    LESSON_KV,             // kv f32|bf16|int8|int4|kivi2|kivi4   the cache's precision (n); back
+                           //                        to the prompt, as `reset`
     LESSON_OPS
 } LessonOp;
 
@@ -84,8 +84,8 @@ typedef struct Preset {
 } Preset;
 
 // Limits that keep a lesson readable on a projector; longer captions are a parse error.
-#define LESSON_TITLE_MAX 72    // caption title, characters
-#define LESSON_TEXT_MAX 260    // caption text (all `text` lines of one beat together)
+#define LESSON_TITLE_MAX 72 // caption title, characters
+#define LESSON_TEXT_MAX 260 // caption text (all `text` lines of one beat together)
 #define LESSON_MAX_BEATS 200
 #define LESSON_FILE_MAX ((size_t)4 << 20) // bytes: larger is not a lesson
 
@@ -130,7 +130,6 @@ KvStatus lesson_cost(const Lesson *l, const Model *m, const Tokenizer *t, Lesson
 
 // NAME is a key of the projection table (src/sim/project.c: "llama2-7b", "gpt2", ...).
 
-
 // Checks the placeholders of a caption string: NULL when all are known, else a message.
 const char *lesson_caption_problem(const char *s, char *buf, size_t cap);
 // Expands the placeholders of `in` from the session's current state into out (NUL-terminated).
@@ -164,7 +163,7 @@ typedef struct LessonPlayer {
     char raw_text[LESSON_TEXT_MAX * 4 + 8];
     char title[1024]; // the current beat's caption, placeholders filled in
     char text[2048];
-    uint64_t left;    // fingerprint of the session as the last goto left it (see player.c)
+    uint64_t left; // fingerprint of the session as the last goto left it (see player.c)
 } LessonPlayer;
 
 // Binds a player to a checked lesson and a session on the lesson's model. Shows nothing yet
@@ -184,8 +183,8 @@ void lesson_player_view(const LessonPlayer *p, View *v);
 // The deck
 
 typedef struct {
-    int width, height;    // picture size in scene units (default 1920 x 1080)
-    int theme;            // -1: as the lesson says; else THEME_DARK or THEME_LIGHT for every beat
+    int width, height; // picture size in scene units (default 1920 x 1080)
+    int theme;         // -1: as the lesson says; else THEME_DARK or THEME_LIGHT for every beat
 } LessonDeckOptions;
 
 // One PDF page per beat (width/2 x height/2 points: 960 x 540 for 16:9), vector, captions as

@@ -22,13 +22,39 @@ static uint64_t published_bytes_per_token(const PublishedModel *m) {
 // Placeholders
 
 static const char *const plain_names[] = {
-    "tokens",       "prompt_tokens",  "steps",      "layers",      "heads",
-    "kv_heads",     "head_size",      "dim",        "context",     "params",
-    "kv_per_token", "kv_per_token16", "kv_total",   "flops_step",  "flops_total",
-    "flops_cache",  "flops_nocache",  "flops_ratio", "step_ms",    "logit_diff",
-    "last_token",   "flops_step_cache", "flops_step_nocache", "step_ratio", "kv_kind",
-    "kv_f32",       "cache",          "kl",         "top1",        "kl_mean",   "top1_rate",
-    "kv_budget",    NULL,
+    "tokens",
+    "prompt_tokens",
+    "steps",
+    "layers",
+    "heads",
+    "kv_heads",
+    "head_size",
+    "dim",
+    "context",
+    "params",
+    "kv_per_token",
+    "kv_per_token16",
+    "kv_total",
+    "flops_step",
+    "flops_total",
+    "flops_cache",
+    "flops_nocache",
+    "flops_ratio",
+    "step_ms",
+    "logit_diff",
+    "last_token",
+    "flops_step_cache",
+    "flops_step_nocache",
+    "step_ratio",
+    "kv_kind",
+    "kv_f32",
+    "cache",
+    "kl",
+    "top1",
+    "kl_mean",
+    "top1_rate",
+    "kv_budget",
+    NULL,
 };
 static const char *const model_prefixes[] = {"kv:", "kvseq:", "kvctx:", "sum:", "ratio:", NULL};
 
@@ -99,8 +125,8 @@ const char *lesson_caption_problem(const char *s, char *buf, size_t cap) {
         if (colon) {
             char names[320] = "";
             for (int i = 0; i < n_published_models; i++)
-                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
-                         i ? ", " : "", published_models[i].key);
+                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "",
+                         published_models[i].key);
             snprintf(buf, cap, "unknown placeholder {%s} (known models: %s)", c.bad, names);
         } else {
             snprintf(buf, cap, "unknown placeholder {%s} (see lessons/README.md)", c.bad);
@@ -164,16 +190,16 @@ static void value_of(const Session *s, const char *name, char *v, size_t cap) {
         snprintf(v, cap, "%s", kv_precision_name(s->eng.cache.kind.precision));
     else if (strcmp(name, "flops_step") == 0)
         kv_format_number(v, cap, (double)(r ? counters_flops(&r->counted) : 0), KV_NUM_SI_SHORT,
-                           "FLOP");
+                         "FLOP");
     else if (strcmp(name, "flops_total") == 0)
         kv_format_number(v, cap, (double)(r ? counters_flops(&r->total) : 0), KV_NUM_SI_SHORT,
-                           "FLOP");
+                         "FLOP");
     else if (strcmp(name, "flops_cache") == 0)
         kv_format_number(v, cap, (double)(flops_formula_run(c, true, s->n_prompt, steps)),
-                           KV_NUM_SI_SHORT, "FLOP");
+                         KV_NUM_SI_SHORT, "FLOP");
     else if (strcmp(name, "flops_nocache") == 0)
         kv_format_number(v, cap, (double)(flops_formula_run(c, false, s->n_prompt, steps)),
-                           KV_NUM_SI_SHORT, "FLOP");
+                         KV_NUM_SI_SHORT, "FLOP");
     else if (strcmp(name, "flops_step_cache") == 0 || strcmp(name, "flops_step_nocache") == 0 ||
              strcmp(name, "step_ratio") == 0) {
         // the last step's query position, in each mode (before any step: the prefill's)
@@ -189,8 +215,7 @@ static void value_of(const Session *s, const char *name, char *v, size_t cap) {
             kv_format_number(v, cap, (double)(fb), KV_NUM_SI_SHORT, "FLOP");
         else {
             char num[32];
-            kv_format_number(num, sizeof num, (double)fb / (double)(fa ? fa : 1), KV_NUM_PLAIN,
-                               "");
+            kv_format_number(num, sizeof num, (double)fb / (double)(fa ? fa : 1), KV_NUM_PLAIN, "");
             snprintf(v, cap, "%sx", num);
         }
     } else if (strcmp(name, "flops_ratio") == 0) {
@@ -384,8 +409,10 @@ static KvStatus run(LessonPlayer *p, const LessonCmd *c, KvError *err) {
     case LESSON_STEP:
         for (long i = 0; i < c->n; i++)
             if (!session_step(s))
-                return session_fault(s, err) ? err->code : kv_error(err, KV_ERR_INPUT, "%s:%d: step: the model's context is full",
-                                p->lesson->path, c->line);
+                return session_fault(s, err)
+                           ? err->code
+                           : kv_error(err, KV_ERR_INPUT, "%s:%d: step: the model's context is full",
+                                      p->lesson->path, c->line);
         break;
     case LESSON_BACK:
         for (long i = 0; i < c->n; i++)
@@ -459,13 +486,12 @@ static KvStatus run(LessonPlayer *p, const LessonCmd *c, KvError *err) {
 // verification. Equal fingerprints mean nobody else moved it since the last goto.
 static uint64_t fingerprint(const Session *s) {
     uint64_t h = 1469598103934665603ull;
-    const int head[] = {s->n_prompt, s->n_tokens, s->cursor, (int)s->mode, (int)s->verify,
-                        s->settings.top_k};
+    const int head[] = {s->n_prompt,  s->n_tokens,    s->cursor,
+                        (int)s->mode, (int)s->verify, s->settings.top_k};
     uint64_t sampler[3] = {s->settings.seed, 0, 0}; // field by field: the struct has padding
     memcpy(&sampler[1], &s->settings.temperature, sizeof(float));
     memcpy(&sampler[2], &s->settings.top_p, sizeof(float));
-    const unsigned char *parts[] = {(const unsigned char *)head,
-                                    (const unsigned char *)s->tokens,
+    const unsigned char *parts[] = {(const unsigned char *)head, (const unsigned char *)s->tokens,
                                     (const unsigned char *)sampler};
     const size_t sizes[] = {sizeof head, (size_t)s->n_tokens * sizeof(int), sizeof sampler};
     for (int i = 0; i < 3; i++)

@@ -43,9 +43,11 @@ const PublishedModel published_models[] = {
      "meta-llama/Meta-Llama-3-70B config.json", "llama3-70b"},
     {"Mistral-7B", PROJECT_ATTN_GQA, 32, 32, 8, 128, 4096, 14336, 0, 0, 4096, 8192, 7.24e9,
      "mistralai/Mistral-7B-v0.1 config.json (sliding_window 4096); Jiang et al. 2023 (trained "
-     "context 8192; max_position_embeddings 32768)", "mistral-7b"},
+     "context 8192; max_position_embeddings 32768)",
+     "mistral-7b"},
     {"Mixtral-8x7B", PROJECT_ATTN_GQA, 32, 32, 8, 128, 4096, 14336, 0, 0, 0, 32768, 46.7e9,
-     "mistralai/Mixtral-8x7B-v0.1 config.json (8 experts, 2 per token, no sliding window)", "mixtral-8x7b"},
+     "mistralai/Mixtral-8x7B-v0.1 config.json (8 experts, 2 per token, no sliding window)",
+     "mixtral-8x7b"},
     {"Qwen2.5-0.5B", PROJECT_ATTN_GQA, 24, 14, 2, 64, 896, 4864, 0, 0, 0, 32768, 0.49e9,
      "Qwen/Qwen2.5-0.5B config.json", "qwen2.5-0.5b"},
     {"Qwen2.5-7B", PROJECT_ATTN_GQA, 28, 28, 4, 128, 3584, 18944, 0, 0, 0, 131072, 7.61e9,
@@ -54,7 +56,8 @@ const PublishedModel published_models[] = {
      "Qwen/Qwen2.5-72B config.json", "qwen2.5-72b"},
     {"DeepSeek-V3", PROJECT_ATTN_MLA, 61, 128, 128, 128, 7168, 18432, 512, 64, 0, 163840, 671e9,
      "deepseek-ai/DeepSeek-V3 config.json (kv_lora_rank 512, qk_rope_head_dim 64); "
-     "DeepSeek-AI 2024, arXiv:2412.19437", "deepseek-v3"},
+     "DeepSeek-AI 2024, arXiv:2412.19437",
+     "deepseek-v3"},
 };
 
 const int n_published_models = (int)(sizeof published_models / sizeof published_models[0]);
@@ -69,10 +72,14 @@ const int n_project_accelerators =
 
 const char *project_attn_name(ProjectAttn a) {
     switch (a) {
-    case PROJECT_ATTN_MHA: return "MHA";
-    case PROJECT_ATTN_GQA: return "GQA";
-    case PROJECT_ATTN_MQA: return "MQA";
-    case PROJECT_ATTN_MLA: return "MLA";
+    case PROJECT_ATTN_MHA:
+        return "MHA";
+    case PROJECT_ATTN_GQA:
+        return "GQA";
+    case PROJECT_ATTN_MQA:
+        return "MQA";
+    case PROJECT_ATTN_MLA:
+        return "MLA";
     }
     return "?";
 }
@@ -183,10 +190,13 @@ void project_cache_describe(const ProjectCache *pc, char *out, size_t cap) {
     if (pc->max_positions > 0)
         snprintf(budget, sizeof budget, "at most %d positions kept", pc->max_positions);
     if (pc->value_bits >= 16)
-        snprintf(out, cap, "keys and values in %d bits as the models publish them; %s; weights in "
-                 "bfloat16", pc->value_bits, budget);
+        snprintf(out, cap,
+                 "keys and values in %d bits as the models publish them; %s; weights in "
+                 "bfloat16",
+                 pc->value_bits, budget);
     else
-        snprintf(out, cap, "keys and values in %d bits (as this session's cache stores them) plus "
-                 "%.0f bytes of scales per row; %s; weights in bfloat16", pc->value_bits,
-                 pc->row_overhead_bytes, budget);
+        snprintf(out, cap,
+                 "keys and values in %d bits (as this session's cache stores them) plus "
+                 "%.0f bytes of scales per row; %s; weights in bfloat16",
+                 pc->value_bits, pc->row_overhead_bytes, budget);
 }

@@ -71,47 +71,47 @@ typedef struct {
     int n_cell_runs;
     int cache_len_before, cache_len_after; // valid cache positions around the step
     KvCacheMark cache_before, cache_after; // the cache around the step (exact back and redo)
-    Counters counted;                 // this step's work, counted by the forward pass
-    Counters total;                   // cumulative over the history up to this step
-    uint64_t kv_bytes_resident;       // cache bytes held after the step (0 with the cache off)
-    uint64_t kv_bytes_f32;            // what the same positions would take stored in f32
-    KvPrecision kv;                   // the precision the cache stores in
-    int kv_quantized;                 // positions 0 .. kv_quantized-1 are held in kv (KIVI: the
-                                      // newer ones in f32)
-    uint64_t step_ns;                 // measured wall time of the step's forward pass
-    float max_logit_diff;             // |logits(cache) - logits(no cache)| max, or -1 if unmeasured
-    KvCacheKind kind;                 // the cache kind the step ran with
+    Counters counted;                      // this step's work, counted by the forward pass
+    Counters total;                        // cumulative over the history up to this step
+    uint64_t kv_bytes_resident;            // cache bytes held after the step (0 with the cache off)
+    uint64_t kv_bytes_f32;                 // what the same positions would take stored in f32
+    KvPrecision kv;                        // the precision the cache stores in
+    int kv_quantized;     // positions 0 .. kv_quantized-1 are held in kv (KIVI: the
+                          // newer ones in f32)
+    uint64_t step_ns;     // measured wall time of the step's forward pass
+    float max_logit_diff; // |logits(cache) - logits(no cache)| max, or -1 if unmeasured
+    KvCacheKind kind;     // the cache kind the step ran with
     // Drift from the reference: a shadow engine with the full f32 cache run on the same tokens
     // (session.c). Measured on every cached step whose cache kind is not full f32, else not.
     bool drift_measured;
-    bool top1_agree;     // the most probable next token is the same as the reference's
-    float kl_full;       // KL(p_full || p) of the next-token distributions (temperature 1), nats
-    float drift_logit;   // max |logits - reference logits|
-    float *attn_l1;      // (L) owned: per layer, mean over heads of the L1 distance between this
-                         // step's attention row and the reference's (positions 0 .. pos)
-    uint64_t rng_before, rng_after;   // sampler state around the step (exact back and redo)
+    bool top1_agree;   // the most probable next token is the same as the reference's
+    float kl_full;     // KL(p_full || p) of the next-token distributions (temperature 1), nats
+    float drift_logit; // max |logits - reference logits|
+    float *attn_l1;    // (L) owned: per layer, mean over heads of the L1 distance between this
+                       // step's attention row and the reference's (positions 0 .. pos)
+    uint64_t rng_before, rng_after; // sampler state around the step (exact back and redo)
 } StepRecord;
 
 typedef struct {
     const Model *model;   // borrowed
     const Tokenizer *tok; // borrowed
     Engine eng;
-    Engine shadow;        // the other mode, for verification (only when verify is on)
-    Engine reference;     // the full f32 cache on the same tokens: drift of any other cache kind
-    float *ref_attn;      // (L, H, T) the reference's attention row of the written position
+    Engine shadow;          // the other mode, for verification (only when verify is on)
+    Engine reference;       // the full f32 cache on the same tokens: drift of any other cache kind
+    float *ref_attn;        // (L, H, T) the reference's attention row of the written position
     KvCacheKind cache_kind; // retention of the next steps (the engine's cache takes it then;
                             // precision and layout stay what the engine's cache has)
-    bool verify;          // measure max_logit_diff on every step (costs the other mode's work)
+    bool verify;            // measure max_logit_diff on every step (costs the other mode's work)
     Sampler sampler;
     SamplerSettings settings;
-    CacheMode mode;       // mode of the next step
-    int *tokens;          // (SESSION_PAST T + 1) prompt then generated ids
+    CacheMode mode; // mode of the next step
+    int *tokens;    // (SESSION_PAST T + 1) prompt then generated ids
     int n_prompt;
-    int n_tokens;         // n_prompt + cursor
-    StepRecord *steps;    // history, n_steps records; steps past cursor can be redone
+    int n_tokens;      // n_prompt + cursor
+    StepRecord *steps; // history, n_steps records; steps past cursor can be redone
     int n_steps;
-    int cursor;           // steps applied
-    uint8_t *held;        // (L, HKV, T) scratch: which cells were resident when a step began
+    int cursor;    // steps applied
+    uint8_t *held; // (L, HKV, T) scratch: which cells were resident when a step began
     char prompt[4096];
 } Session;
 
@@ -149,11 +149,11 @@ KvStatus session_set_kv(Session *s, KvPrecision p, KvError *err);
 KvStatus session_set_cache(Session *s, KvCacheKind kind, KvError *err);
 // Drift over the history up to the cursor (the steps that measured it).
 typedef struct {
-    int measured;          // steps measured
+    int measured;           // steps measured
     double kl_mean, kl_max; // KL(p_full || p), nats
-    double top1_rate;      // share of measured steps whose top-1 agreed
-    double logit_max;      // largest max |logit diff|
-    double attn_l1_mean;   // mean over steps and layers
+    double top1_rate;       // share of measured steps whose top-1 agreed
+    double logit_max;       // largest max |logit diff|
+    double attn_l1_mean;    // mean over steps and layers
 } DriftSummary;
 void session_drift(const Session *s, DriftSummary *out);
 // Verification on or off: with it on, every step also runs the other mode (not counted) and
@@ -165,7 +165,7 @@ void session_set_sampler(Session *s, SamplerSettings settings);
 const StepRecord *session_last(const Session *s); // the record at cursor-1, or NULL
 // The state of cache cell (layer, kv_head, pos) in record r; positions past r->pos are empty.
 CellStep session_cell(const Session *s, const StepRecord *r, int layer, int kv_head, int pos);
-bool session_at_limit(const Session *s);          // no room for another step
+bool session_at_limit(const Session *s); // no room for another step
 // The longest sequence the next step may feed the model: its context, or under sinks (which
 // rotate keys by their index in the cache) SESSION_PAST times it, less one.
 int session_limit(const Session *s);
@@ -239,9 +239,9 @@ typedef struct {
     int max_positions;         // positions a retention policy keeps at most (0 = all)
 } ProjectCache;
 
-void project_cache_default(ProjectCache *pc); // 16 bits, no overhead, every position
-const char *project_attn_name(ProjectAttn a); // "MHA", "GQA", "MQA", "MLA"
-const PublishedModel *project_find(const char *name); // by name, any case; NULL if none
+void project_cache_default(ProjectCache *pc);            // 16 bits, no overhead, every position
+const char *project_attn_name(ProjectAttn a);            // "MHA", "GQA", "MQA", "MLA"
+const PublishedModel *project_find(const char *name);    // by name, any case; NULL if none
 const PublishedModel *project_find_key(const char *key); // by lesson key ("llama2-7b")
 // A row for a loaded model's shape (named `name`, borrowed), to stand beside the published ones.
 PublishedModel project_model_of(const ModelConfig *c, const char *name);

@@ -314,7 +314,7 @@ typedef struct {
     double kl;             // mean KL(p_f32 || p)
     double max_logit_diff; // largest |logit difference| over every prediction
     double attn_l1[KVEVAL_MAX_LAYERS], attn_l1_mean; // mean L1 of the written position's rows
-    double bytes_per_token; // resident bytes / positions at the end of the longest window
+    double bytes_per_token;  // resident bytes / positions at the end of the longest window
     long predictions, agree; // top-1 agreements with f32
     int window;              // the longest window's length
 } KvEvalResult;

@@ -35,12 +35,15 @@ typedef struct {
 
 static bool raster_begin(cairo_t *cr, SceneRect clip, Raster *r) {
     cairo_surface_t *t = cairo_get_target(cr);
-    if (cairo_surface_get_type(t) != CAIRO_SURFACE_TYPE_IMAGE) return false;
+    if (cairo_surface_get_type(t) != CAIRO_SURFACE_TYPE_IMAGE)
+        return false;
     cairo_format_t fmt = cairo_image_surface_get_format(t);
-    if (fmt != CAIRO_FORMAT_RGB24 && fmt != CAIRO_FORMAT_ARGB32) return false;
+    if (fmt != CAIRO_FORMAT_RGB24 && fmt != CAIRO_FORMAT_ARGB32)
+        return false;
     cairo_matrix_t m;
     cairo_get_matrix(cr, &m);
-    if (m.xx != 1 || m.yy != 1 || m.xy != 0 || m.yx != 0) return false;
+    if (m.xx != 1 || m.yy != 1 || m.xy != 0 || m.yx != 0)
+        return false;
     double dx, dy;
     cairo_surface_get_device_offset(t, &dx, &dy);
     r->ox = m.x0 + dx;
@@ -50,7 +53,8 @@ static bool raster_begin(cairo_t *cr, SceneRect clip, Raster *r) {
     r->y0 = (int)fmax(0, floor(clip.y + r->oy));
     r->x1 = (int)fmin(w, ceil(clip.x + clip.w + r->ox));
     r->y1 = (int)fmin(h, ceil(clip.y + clip.h + r->oy));
-    if (r->x1 <= r->x0 || r->y1 <= r->y0) return false;
+    if (r->x1 <= r->x0 || r->y1 <= r->y0)
+        return false;
     cairo_surface_flush(t);
     r->data = cairo_image_surface_get_data(t);
     r->stride = cairo_image_surface_get_stride(t);
@@ -109,18 +113,23 @@ static void raster_segment(const Raster *r, double ax, double ay, double bx, dou
         t = bx, bx = by, by = t;
         t = dx, dx = dy, dy = t;
     }
-    if (dx == 0) return;
+    if (dx == 0)
+        return;
     int lo = xmajor ? r->x0 : r->y0, hi = xmajor ? r->x1 : r->y1;
     int clo = xmajor ? r->y0 : r->x0, chi = xmajor ? r->y1 : r->x1;
     double slope = dy / dx;
     double reach = hw * sqrt(1 + slope * slope) + 0.5; // half + 1/2: where coverage ends
     double amin = ax < bx ? ax : bx, amax = ax < bx ? bx : ax;
     double cmin = (ay < by ? ay : by) - reach, cmax = (ay < by ? by : ay) + reach;
-    if (cmax <= clo || cmin >= chi) return;
+    if (cmax <= clo || cmin >= chi)
+        return;
     int i0 = iceil(amin - 0.5), i1 = iceil(amax - 0.5);
-    if (i0 < lo) i0 = lo;
-    if (i1 > hi) i1 = hi;
-    if (i0 >= i1) return;
+    if (i0 < lo)
+        i0 = lo;
+    if (i1 > hi)
+        i1 = hi;
+    if (i0 >= i1)
+        return;
     enum { ONE = 65536, HALF = 32768 };
     // Centre line at column i0 minus half a pixel: pixel j's centre is at j + 1/2.
     int32_t c = (int32_t)((ay + slope * (i0 + 0.5 - ax)) * ONE) - HALF;
@@ -134,8 +143,10 @@ static void raster_segment(const Raster *r, double ax, double ay, double bx, dou
         // Pixels j with |j - c| < h (in 16.16): j0 = floor((c - h) / ONE) + 1 ..
         // j1 = ceil((c + h) / ONE) - 1.
         int j0 = ((c - h) >> 16) + 1, j1 = (c + h - 1) >> 16;
-        if (j0 < clo) j0 = clo;
-        if (j1 >= chi) j1 = chi - 1;
+        if (j0 < clo)
+            j0 = clo;
+        if (j1 >= chi)
+            j1 = chi - 1;
         uint32_t *p = base + i * step_i + j0 * step_j;
         int32_t d = j0 * ONE - c;
         for (int j = j0; j <= j1; j++, p += step_j, d += ONE) {
@@ -152,17 +163,19 @@ static void raster_segment(const Raster *r, double ax, double ay, double bx, dou
 typedef struct {
     double xh, yh, xk, yk, top; // pixels
     double hw;
-    double ymin, ymax;          // rows the beam can touch
+    double ymin, ymax; // rows the beam can touch
     int n;
 } BeamGeom;
 
-static BeamGeom beam_geom(const Raster *r, double xh, double yh, double xk, double yk,
-                          double top, double hw) {
+static BeamGeom beam_geom(const Raster *r, double xh, double yh, double xk, double yk, double top,
+                          double hw) {
     BeamGeom g = {xh + r->ox, yh + r->oy, xk + r->ox, yk + r->oy, top + r->oy, hw, 0, 0, 0};
     double len = fabs(xk - xh) + fabs(yh - top) + fabs(yk - top);
     g.n = (int)(len / 7);
-    if (g.n < 6) g.n = 6;
-    if (g.n > 128) g.n = 128;
+    if (g.n < 6)
+        g.n = 6;
+    if (g.n > 128)
+        g.n = 128;
     double m = 1.5 * hw + 1; // how far a segment's pixels reach beyond its end points
     g.ymin = fmin(fmin(g.yh, g.yk), g.top) - m;
     g.ymax = fmax(g.yh, g.yk) + m;
@@ -180,12 +193,14 @@ static inline void beam_point(const BeamGeom *g, int k, double *x, double *y) {
 static void raster_beam(const Raster *r, const BeamGeom *g, const Ink *ink) {
     double m = 1.5 * g->hw + 1;
     double xlo = fmin(g->xh, g->xk) - m, xhi = fmax(g->xh, g->xk) + m;
-    if (xhi <= r->x0 || xlo >= r->x1 || g->ymax <= r->y0 || g->ymin >= r->y1) return;
+    if (xhi <= r->x0 || xlo >= r->x1 || g->ymax <= r->y0 || g->ymin >= r->y1)
+        return;
     double px, py, x, y;
     beam_point(g, 0, &px, &py);
     for (int k = 1; k <= g->n; k++, px = x, py = y) {
         beam_point(g, k, &x, &y);
-        if (fmax(py, y) + m <= r->y0 || fmin(py, y) - m >= r->y1) continue;
+        if (fmax(py, y) + m <= r->y0 || fmin(py, y) - m >= r->y1)
+            continue;
         raster_segment(r, px, py, x, y, g->hw, ink);
     }
 }
@@ -202,9 +217,11 @@ static BeamPath beam_path(const SceneLayout *L, SceneRect band, double xh, doubl
     BeamPath p = {xh, yh, k.x + k.w / 2, k.y, 0};
     double dist = fabs(p.xk - xh) / fmax(band.w, 1);
     double lift = hmax * (0.22 + 0.78 * sqrt(fmin(1, dist)));
-    if (L->cell_line[key] > 0) lift = fmin(lift, fmax(0.6 * u, L->line_h - k.h)); // under the line above
+    if (L->cell_line[key] > 0)
+        lift = fmin(lift, fmax(0.6 * u, L->line_h - k.h)); // under the line above
     p.top = fmin(p.yh, p.yk) - lift;
-    if (p.top < band.y) p.top = band.y;
+    if (p.top < band.y)
+        p.top = band.y;
     return p;
 }
 
@@ -223,7 +240,8 @@ double scene_beam_mass_below(const Session *s, const View *v, int row) {
             for (int k = 0; k < row; k++) {
                 float w = session_attention(s, row, k, l, head);
                 total += w;
-                if (w < v->beam_threshold) below += w;
+                if (w < v->beam_threshold)
+                    below += w;
             }
             total += session_attention(s, row, row, l, head);
         }
@@ -238,7 +256,8 @@ void scene_draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_b
     cairo_t *cr = f->cr;
     double u = f->u;
     int row = L->head_pos;
-    if (row < 0 || L->head_x < 0 || hi <= lo) return;
+    if (row < 0 || L->head_x < 0 || hi <= lo)
+        return;
 
     // A step's animation moves from the fan of the step before (the previous query) to this
     // step's: the old fades out while the new fades in, so no frame is without beams.
@@ -247,7 +266,8 @@ void scene_draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_b
     double fan_alpha[2] = {0, 1};
     if (fan < 1 && s->cursor >= 2) {
         int prev = s->steps[s->cursor - 2].pos;
-        if (prev >= 0 && prev < row) fan_row[0] = prev;
+        if (prev >= 0 && prev < row)
+            fan_row[0] = prev;
     }
     if (fan_row[0] >= 0) {
         fan_alpha[0] = 1 - fan;
@@ -271,9 +291,11 @@ void scene_draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_b
     size_t n = 0;
     for (int fi = 0; fi < 2; fi++) {
         int q = fan_row[fi];
-        if (q < 0 || fan_alpha[fi] <= 0.01) continue;
+        if (q < 0 || fan_alpha[fi] <= 0.01)
+            continue;
         SceneRect hc;
-        if (!scene_token_box(L, q, &hc)) continue;
+        if (!scene_token_box(L, q, &hc))
+            continue;
         double xh = hc.x + hc.w / 2, yh = hc.y;
         for (int l = lo; l < hi; l++) {
             double yb = 0, hmax;
@@ -286,23 +308,29 @@ void scene_draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_b
             for (int g = 0; g < groups; g++) {
                 int head = v->head == VIEW_HEAD_EACH ? g : v->head >= 0 ? v->head : -1;
                 for (int k = 0; k < q; k++) { // k == q is the query itself: no beam
-                    if (k < L->first || k > L->last) continue;
+                    if (k < L->first || k > L->last)
+                        continue;
                     float w = session_attention(s, q, k, l, head);
-                    if (!(w >= thr) || w <= 0) continue;
+                    if (!(w >= thr) || w <= 0)
+                        continue;
                     int level = (int)(sqrtf(w) * LEVELS);
-                    if (level >= LEVELS) level = LEVELS - 1;
+                    if (level >= LEVELS)
+                        level = LEVELS - 1;
                     Beam *b = &beams[n++];
                     SceneRect kc = L->cell[k];
                     if (per_layer_band) {
                         double xk = kc.x + kc.w / 2;
                         double dist = fabs(xk - xh) / fmax(band.w, 1);
-                        *b = (Beam){(float)xh, (float)yb, (float)xk, (float)yb,
+                        *b = (Beam){(float)xh,
+                                    (float)yb,
+                                    (float)xk,
+                                    (float)yb,
                                     (float)(yb - hmax * (0.22 + 0.78 * sqrt(fmin(1, dist)))),
                                     fi * per_fan + g * LEVELS + level};
                     } else {
                         BeamPath p = beam_path(L, band, xh, yh, k, hmax, u);
-                        *b = (Beam){(float)p.xh, (float)p.yh, (float)p.xk, (float)p.yk,
-                                    (float)p.top, fi * per_fan + g * LEVELS + level};
+                        *b = (Beam){(float)p.xh, (float)p.yh,  (float)p.xk,
+                                    (float)p.yk, (float)p.top, fi * per_fan + g * LEVELS + level};
                     }
                     count[b->key + 1]++;
                     if (v->beam_sink && v->beam_sink->fn) {
@@ -314,7 +342,8 @@ void scene_draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_b
         }
     }
     // Counting sort by key, so each colour is one path.
-    for (int k = 0; k < nkeys; k++) count[k + 1] += count[k];
+    for (int k = 0; k < nkeys; k++)
+        count[k + 1] += count[k];
     int *fill = kv_calloc((size_t)nkeys, sizeof *fill);
     for (size_t i = 0; i < n; i++) {
         int k = beams[i].key;
@@ -333,7 +362,8 @@ void scene_draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_b
     // A clip on whole pixels: a fractional one makes cairo composite every stroke through a mask.
     cairo_rectangle(cr, floor(clip.x), floor(clip.y), ceil(clip.w), ceil(clip.h));
     cairo_clip(cr);
-    if (!f->vector) cairo_set_antialias(cr, CAIRO_ANTIALIAS_FAST);
+    if (!f->vector)
+        cairo_set_antialias(cr, CAIRO_ANTIALIAS_FAST);
     cairo_set_line_cap(cr, CAIRO_LINE_CAP_BUTT);
     cairo_set_line_join(cr, CAIRO_LINE_JOIN_BEVEL);
     // The old fan under the new; weak levels first, so strong beams lie on top.
@@ -343,7 +373,8 @@ void scene_draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_b
             cairo_set_line_width(cr, u * (0.06 + 0.75 * mid * mid));
             for (int g = 0; g < groups; g++) {
                 int k = fi * per_fan + g * LEVELS + level;
-                if (count[k + 1] == count[k]) continue;
+                if (count[k + 1] == count[k])
+                    continue;
                 Rgba c;
                 double alpha;
                 if (v->head == VIEW_HEAD_MEAN) {
@@ -357,8 +388,7 @@ void scene_draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_b
                 if (direct) {
                     // Drawn below, band by band, in this order.
                     uint32_t rgb = (uint32_t)(c.r * 255 + 0.5) << 16 |
-                                   (uint32_t)(c.g * 255 + 0.5) << 8 |
-                                   (uint32_t)(c.b * 255 + 0.5);
+                                   (uint32_t)(c.g * 255 + 0.5) << 8 | (uint32_t)(c.b * 255 + 0.5);
                     inks[n_order] = ink_make(rgb, alpha);
                     order[n_order++] = k;
                     double hw = cairo_get_line_width(cr) / 2;

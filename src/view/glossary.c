@@ -103,8 +103,8 @@ static KvStatus entry_done(Glossary *g, Draft *e, const char *what, int line, Kv
                 n--;
             const GlossaryEntry *dup = n ? find_n(g, p, n) : NULL;
             if (dup)
-                return kv_error(err, KV_ERR_INPUT, "%s:%d: '%.*s' is already defined by '%s'",
-                                what, line, (int)n, p, dup->term);
+                return kv_error(err, KV_ERR_INPUT, "%s:%d: '%.*s' is already defined by '%s'", what,
+                                line, (int)n, p, dup->term);
             if (k == 0)
                 break; // the term is one name, commas and all
             p = end ? end + 1 : NULL;
@@ -114,8 +114,7 @@ static KvStatus entry_done(Glossary *g, Draft *e, const char *what, int line, Kv
     return KV_OK;
 }
 
-KvStatus glossary_parse(Glossary *g, const char *text, size_t len, const char *what,
-                        KvError *err) {
+KvStatus glossary_parse(Glossary *g, const char *text, size_t len, const char *what, KvError *err) {
     memset(g, 0, sizeof *g);
     g->text = kv_malloc(len + 1);
     memcpy(g->text, text, len);
@@ -164,8 +163,8 @@ KvStatus glossary_parse(Glossary *g, const char *text, size_t len, const char *w
                        : strcmp(key, "long") == 0  ? &cur.long_text
                                                    : NULL;
         if (!field) {
-            st = kv_error(err, KV_ERR_INPUT,
-                          "%s:%d: unknown key '%s' (term, also, short or long)", what, line, key);
+            st = kv_error(err, KV_ERR_INPUT, "%s:%d: unknown key '%s' (term, also, short or long)",
+                          what, line, key);
             break;
         }
         if (*field) {

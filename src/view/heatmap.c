@@ -47,7 +47,8 @@ int scene_heatmap_hit_token(const SceneLayout *l, double x, double y) {
 static const StepRecord *row_record(const Session *s, int row) {
     for (int i = s->cursor - 1; i >= 0; i--) {
         const StepRecord *r = &s->steps[i];
-        if (r->attn && row >= r->attn_row0 && row < r->attn_row0 + r->attn_rows) return r;
+        if (r->attn && row >= r->attn_row0 && row < r->attn_row0 + r->attn_rows)
+            return r;
     }
     return NULL;
 }
@@ -55,9 +56,11 @@ static const StepRecord *row_record(const Session *s, int row) {
 // Weights of row `row` (columns 0..row) for the view's layer and head selection, read straight
 // from the record (what session_attention does for one cell, done for a whole row).
 static void row_weights(const Session *s, const View *v, int row, float *out) {
-    for (int c = 0; c <= row; c++) out[c] = 0;
+    for (int c = 0; c <= row; c++)
+        out[c] = 0;
     const StepRecord *r = row_record(s, row);
-    if (!r) return;
+    if (!r)
+        return;
     int nl = s->model->cfg.n_layers, nh = s->model->cfg.n_heads;
     int l0 = v->layer >= 0 && v->layer < nl ? v->layer : 0;
     int l1 = v->layer >= 0 && v->layer < nl ? v->layer + 1 : nl;
@@ -69,7 +72,8 @@ static void row_weights(const Session *s, const View *v, int row, float *out) {
         for (int h = h0; h < h1; h++) {
             const float *p =
                 r->attn + (((size_t)l * nh + h) * r->attn_rows + (row - r->attn_row0)) * cols;
-            for (int c = 0; c <= row && c < (int)cols; c++) out[c] += p[c] * scale;
+            for (int c = 0; c <= row && c < (int)cols; c++)
+                out[c] += p[c] * scale;
         }
 }
 
@@ -80,10 +84,14 @@ static uint32_t pack(Rgba c) {
 
 static void selection_name(const Frame *f, char *buf, size_t cap) {
     char lb[24], hb[24];
-    if (f->v->layer >= 0) snprintf(lb, sizeof lb, "layer %d", f->v->layer + 1);
-    else snprintf(lb, sizeof lb, "all layers (mean)");
-    if (f->v->head >= 0) snprintf(hb, sizeof hb, "head %d", f->v->head + 1);
-    else snprintf(hb, sizeof hb, "mean of heads");
+    if (f->v->layer >= 0)
+        snprintf(lb, sizeof lb, "layer %d", f->v->layer + 1);
+    else
+        snprintf(lb, sizeof lb, "all layers (mean)");
+    if (f->v->head >= 0)
+        snprintf(hb, sizeof hb, "head %d", f->v->head + 1);
+    else
+        snprintf(hb, sizeof hb, "mean of heads");
     snprintf(buf, cap, "%s \xc2\xb7 %s", lb, hb);
 }
 
@@ -107,11 +115,11 @@ void scene_heatmap_draw(Frame *f) {
                                 right - L->hm_x, th->text, buf);
     double nw = scene_text_width(&f->tx, SCENE_MIN_FONT * u, false, note, NULL);
     if (L->hm_x + tw + u + nw <= right)
-        scene_text_draw(&f->tx, right, L->main.y + 0.2 * u, SCENE_MIN_FONT * u, false,
-                        ALIGN_RIGHT, 0, th->text_dim, note);
+        scene_text_draw(&f->tx, right, L->main.y + 0.2 * u, SCENE_MIN_FONT * u, false, ALIGN_RIGHT,
+                        0, th->text_dim, note);
     if (n <= 0 || cell <= 0) {
-        scene_text_draw(&f->tx, L->hm_x, L->hm_y + u, SCENE_MIN_FONT * u, false, ALIGN_LEFT, 0, th->text_faint,
-                  "no step yet");
+        scene_text_draw(&f->tx, L->hm_x, L->hm_y + u, SCENE_MIN_FONT * u, false, ALIGN_LEFT, 0,
+                        th->text_faint, "no step yet");
         return;
     }
 
@@ -142,8 +150,8 @@ static void draw_matrix_vector(Frame *f, int n, double cell) {
     cairo_set_antialias(cr, CAIRO_ANTIALIAS_NONE);
     scene_set_rgba(cr, f->th->panel); // above the diagonal: not attended (causal mask)
     for (int row = 0; row + 1 < n; row++)
-        cairo_rectangle(cr, L->hm_x + (row + 1) * cell, L->hm_y + row * cell,
-                        (n - row - 1) * cell, cell);
+        cairo_rectangle(cr, L->hm_x + (row + 1) * cell, L->hm_y + row * cell, (n - row - 1) * cell,
+                        cell);
     cairo_fill(cr);
     for (int k = 0; k < 64; k++) {
         bool any = false;
@@ -155,14 +163,16 @@ static void draw_matrix_vector(Frame *f, int n, double cell) {
                     continue;
                 }
                 int e = c;
-                while (e + 1 <= row && r[e + 1] == k) e++;
+                while (e + 1 <= row && r[e + 1] == k)
+                    e++;
                 cairo_rectangle(cr, L->hm_x + c * cell, L->hm_y + row * cell, (e - c + 1) * cell,
                                 cell);
                 any = true;
                 c = e + 1;
             }
         }
-        if (!any) continue;
+        if (!any)
+            continue;
         scene_set_rgba(cr, scene_theme_ramp(f->th, k / 63.0));
         cairo_fill(cr);
     }
@@ -184,7 +194,8 @@ static void draw_matrix_image(Frame *f, int n, double cell) {
         unsigned char *data = cairo_image_surface_get_data(img);
         int stride = cairo_image_surface_get_stride(img);
         uint32_t lut[64];
-        for (int k = 0; k < 64; k++) lut[k] = pack(scene_theme_ramp(th, k / 63.0));
+        for (int k = 0; k < 64; k++)
+            lut[k] = pack(scene_theme_ramp(th, k / 63.0));
         uint32_t masked = pack(th->panel);
         for (int row = 0; row < n; row++) {
             uint32_t *px = (uint32_t *)(data + (size_t)row * stride);
@@ -238,32 +249,38 @@ static void draw_marks(Frame *f, int n, double cell) {
         cairo_set_line_width(cr, fmax(2, 0.14 * u));
         cairo_rectangle(cr, L->hm_x, L->hm_y + L->head_pos * cell, side, cell);
         cairo_stroke(cr);
-        scene_text_draw(&f->tx, L->hm_x + side + 0.3 * u, L->hm_y + L->head_pos * cell + cell / 2 -
-                  0.6 * u, SCENE_MIN_FONT * u, true, ALIGN_LEFT, 0, th->head_text, "\xe2\x97\x80 write head");
+        scene_text_draw(&f->tx, L->hm_x + side + 0.3 * u,
+                        L->hm_y + L->head_pos * cell + cell / 2 - 0.6 * u, SCENE_MIN_FONT * u, true,
+                        ALIGN_LEFT, 0, th->head_text, "\xe2\x97\x80 write head");
     }
 
     // Row labels: the token text when rows are tall enough, else every k-th position.
     double size = SCENE_MIN_FONT * u;
     int every = 1;
-    while (every * cell < 1.3 * size && every < n) every *= 2;
+    while (every * cell < 1.3 * size && every < n)
+        every *= 2;
     for (int row = 0; row < n; row += every) {
         double y = L->hm_y + (row + 0.5) * cell - size * 0.62;
-        if (every == 1) scene_token_display(s, row, buf, sizeof buf);
-        else snprintf(buf, sizeof buf, "%d", row);
+        if (every == 1)
+            scene_token_display(s, row, buf, sizeof buf);
+        else
+            snprintf(buf, sizeof buf, "%d", row);
         scene_text_draw(&f->tx, L->hm_x - 0.3 * u, y, size, false, ALIGN_RIGHT, 6 * u,
-                  row < s->n_prompt ? th->prompt_text : th->gen_text, buf);
+                        row < s->n_prompt ? th->prompt_text : th->gen_text, buf);
     }
     int every_c = 1;
-    while (every_c * cell < 2.6 * u && every_c < n) every_c *= 2;
+    while (every_c * cell < 2.6 * u && every_c < n)
+        every_c *= 2;
     for (int c = 0; c < n; c += every_c) {
         snprintf(buf, sizeof buf, "%d", c);
-        scene_text_draw(&f->tx, L->hm_x + (c + 0.5) * cell, L->hm_y - 1.4 * u, SCENE_MIN_FONT * u, false,
-                  ALIGN_CENTER, 0, th->text_faint, buf);
+        scene_text_draw(&f->tx, L->hm_x + (c + 0.5) * cell, L->hm_y - 1.4 * u, SCENE_MIN_FONT * u,
+                        false, ALIGN_CENTER, 0, th->text_faint, buf);
     }
 
     // Colour bar (the ramp is in sqrt(weight), so weak attention is still visible).
     double bx = L->main.x + L->main.w - 1.6 * u, by = L->hm_y, bh = fmin(side, 12 * u);
-    if (bx < L->hm_x + side + 4.5 * u) bx = L->hm_x + side + 4.5 * u;
+    if (bx < L->hm_x + side + 4.5 * u)
+        bx = L->hm_x + side + 4.5 * u;
     for (int k = 0; k < 48; k++) {
         scene_set_rgba(cr, scene_theme_ramp(th, 1 - (k + 0.5) / 48));
         cairo_rectangle(cr, bx, by + bh * k / 48, 0.8 * u, bh / 48 + 0.5);
@@ -272,7 +289,7 @@ static void draw_marks(Frame *f, int n, double cell) {
     static const double ticks[] = {1, 0.25, 0.05, 0};
     for (int k = 0; k < 4; k++) {
         snprintf(buf, sizeof buf, "%g", ticks[k]);
-        scene_text_draw(&f->tx, bx - 0.2 * u, by + bh * (1 - sqrt(ticks[k])) - 0.6 * u, SCENE_MIN_FONT * u,
-                  false, ALIGN_RIGHT, 0, th->text_dim, buf);
+        scene_text_draw(&f->tx, bx - 0.2 * u, by + bh * (1 - sqrt(ticks[k])) - 0.6 * u,
+                        SCENE_MIN_FONT * u, false, ALIGN_RIGHT, 0, th->text_dim, buf);
     }
 }

@@ -19,8 +19,7 @@ int scene_caption_lines(const SceneLayout *L, const View *v) {
         return 0;
     // measured as draw_caption wraps it, never fewer than the two lines a caption box has
     const double u = L->unit;
-    int lines = scene_text_line_count(SCENE_CAPTION_FONT * u, L->main.w - 1.6 * u,
-                                      v->caption_text);
+    int lines = scene_text_line_count(SCENE_CAPTION_FONT * u, L->main.w - 1.6 * u, v->caption_text);
     return lines < 2 ? 2 : lines > 8 ? 8 : lines;
 }
 
@@ -110,9 +109,13 @@ static double text_width(CellMeasure *m, const Session *s, int i, double size) {
     return (double)logical.width / PANGO_SCALE;
 }
 
-double scene_token_size(double u) { return floor(SCENE_TOKEN_FONT * u * 4 + 0.5) / 4; }
+double scene_token_size(double u) {
+    return floor(SCENE_TOKEN_FONT * u * 4 + 0.5) / 4;
+}
 
-double scene_cell_pad(double u) { return 0.5 * u; }
+double scene_cell_pad(double u) {
+    return 0.5 * u;
+}
 
 // Lays the cells out at one token size: as wide as their text, wrapped like words, at most
 // max_lines lines. False when they do not fit.
@@ -123,12 +126,14 @@ static bool layout_full(CellMeasure *cm, const Session *s, SceneRect c, int n, i
     int line = 0;
     for (int i = 0; i < n; i++) {
         double w = fmax(text_width(cm, s, i, size) + pad, min_w);
-        if (w > c.w) w = c.w;
+        if (w > c.w)
+            w = c.w;
         if (x + w > c.x + c.w + 1e-9 && x > c.x) {
             line++;
             x = c.x;
         }
-        if (line >= max_lines) return false;
+        if (line >= max_lines)
+            return false;
         L->cell[i] = (SceneRect){x, c.y + line * L->line_h, w, token_h};
         L->cell_line[i] = line;
         x += w;
@@ -157,16 +162,20 @@ void scene_layout_cells(const Session *s, SceneRect c, int max_lines_cap, double
         token_h = ceil(1.35 * sizes[k]);
         L->line_h = token_h + line_extra;
         int max_lines = (int)((c.h - token_h) / L->line_h) + 1;
-        if (max_lines > max_lines_cap) max_lines = max_lines_cap;
-        if (max_lines > SCENE_MAX_LINES) max_lines = SCENE_MAX_LINES;
-        if (max_lines < 1) max_lines = 1;
+        if (max_lines > max_lines_cap)
+            max_lines = max_lines_cap;
+        if (max_lines > SCENE_MAX_LINES)
+            max_lines = SCENE_MAX_LINES;
+        if (max_lines < 1)
+            max_lines = 1;
         fits = layout_full(&cm, s, c, n, max_lines, sizes[k], token_h, L);
         if (!fits && k == 1) {
             // Compact: one width for every cell, as many per line as the whole context needs,
             // so that the cells stay where they are until the context is full.
             L->compact = true;
             int ctx = s->model->cfg.seq_len > n ? s->model->cfg.seq_len : n;
-            if (ctx > SCENE_MAX_CELLS) ctx = SCENE_MAX_CELLS;
+            if (ctx > SCENE_MAX_CELLS)
+                ctx = SCENE_MAX_CELLS;
             int per_line = (ctx + max_lines - 1) / max_lines;
             double cw = c.w / per_line;
             L->token_size = sizes[0]; // the texts that fit a cell, and the call-outs
@@ -180,7 +189,8 @@ void scene_layout_cells(const Session *s, SceneRect c, int max_lines_cap, double
         }
     }
     cell_measure_end(&cm);
-    for (int k = 0; k < L->n_lines; k++) L->line_y[k] = c.y + k * L->line_h;
+    for (int k = 0; k < L->n_lines; k++)
+        L->line_y[k] = c.y + k * L->line_h;
     double rows_h = L->n_lines > 0 ? (L->n_lines - 1) * L->line_h + token_h : token_h;
     L->token_row = (SceneRect){c.x, c.y, c.w, rows_h};
     L->head_x = L->head_y = -1;
@@ -195,7 +205,8 @@ void scene_layout_cells(const Session *s, SceneRect c, int max_lines_cap, double
 // Questions asked of a layout
 
 bool scene_token_box(const SceneLayout *l, int i, SceneRect *r) {
-    if (l->n_lines <= 0 || i < l->first || i > l->last || i >= l->n_tokens) return false;
+    if (l->n_lines <= 0 || i < l->first || i > l->last || i >= l->n_tokens)
+        return false;
     *r = l->cell[i];
     return true;
 }
@@ -210,8 +221,8 @@ bool scene_token_x(const SceneLayout *l, int i, double *x) {
 
 bool scene_token_anchor(const SceneLayout *l, int i, double *x, double *y) {
     if (l->kind == VIEW_3D) // the top of its block, in perspective
-        return scene3d_token_point(l, i, x, y) && *x >= l->main.x &&
-               *x < l->main.x + l->main.w && *y >= l->main.y && *y < l->main.y + l->main.h;
+        return scene3d_token_point(l, i, x, y) && *x >= l->main.x && *x < l->main.x + l->main.w &&
+               *y >= l->main.y && *y < l->main.y + l->main.h;
     SceneRect b;
     if (scene_token_box(l, i, &b)) {
         *x = b.x + b.w / 2;
@@ -227,9 +238,11 @@ bool scene_token_anchor(const SceneLayout *l, int i, double *x, double *y) {
 }
 
 bool scene_block_box(const SceneLayout *l, int i, int layer, SceneRect *r) {
-    if (l->blocks.h <= 0 || layer < 0 || layer >= l->n_layers) return false;
+    if (l->blocks.h <= 0 || layer < 0 || layer >= l->n_layers)
+        return false;
     SceneRect t;
-    if (!scene_token_box(l, i, &t)) return false;
+    if (!scene_token_box(l, i, &t))
+        return false;
     double y = t.y + t.h + l->block_gap0 + layer * (l->block_h + l->block_gap);
     double inset = t.w >= 6 ? t.w * 0.08 : 0;
     *r = (SceneRect){t.x + inset, y, t.w - 2 * inset, l->block_h};
@@ -247,7 +260,8 @@ static bool in_rect(SceneRect r, double x, double y) {
 // A token's column: its cell, the blocks under it and, on the first line, the beams above.
 static bool in_column(const SceneLayout *l, int i, double x, double y) {
     SceneRect c = l->cell[i];
-    if (x < c.x || x >= c.x + c.w) return false;
+    if (x < c.x || x >= c.x + c.w)
+        return false;
     double top = l->cell_line[i] == 0 ? l->beams.y : c.y;
     double bottom = c.y + c.h;
     if (l->blocks.h > 0)
@@ -256,9 +270,11 @@ static bool in_column(const SceneLayout *l, int i, double x, double y) {
 }
 
 int scene_hit_columns(const SceneLayout *l, double x, double y) {
-    if (l->n_tokens <= 0 || l->n_lines <= 0) return -1;
+    if (l->n_tokens <= 0 || l->n_lines <= 0)
+        return -1;
     for (int i = l->first; i <= l->last; i++)
-        if (in_column(l, i, x, y)) return i;
+        if (in_column(l, i, x, y))
+            return i;
     return -1;
 }
 

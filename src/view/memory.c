@@ -67,8 +67,7 @@ void scene_memory_draw(Frame *f) {
     y += 1.9 * u;
     char how[256];
     project_cache_describe(&pc, how, sizeof how);
-    scene_text_draw(&f->tx, a.x + u, y, 1.1 * u, false, ALIGN_LEFT, a.w - 2 * u, th->text_dim,
-                    how);
+    scene_text_draw(&f->tx, a.x + u, y, 1.1 * u, false, ALIGN_LEFT, a.w - 2 * u, th->text_dim, how);
     y += 1.8 * u + 2.8 * u; // and two staggered lines for the accelerators' labels
 
     // columns: names | bars | figures
@@ -77,7 +76,8 @@ void scene_memory_draw(Frame *f) {
     const double row_h = fmin(2.1 * u, (a.y + a.h - y - 3.6 * u) / n); // room for the key
     // a fixed axis, so that lengths and models compare from beat to beat: twice the largest
     // accelerator (bars past it end in »), or 1 MiB .. 2 TB on the log scale
-    const double max = v->memory_log ? 2e12 : 2 * project_accelerators[n_project_accelerators - 1].bytes;
+    const double max =
+        v->memory_log ? 2e12 : 2 * project_accelerators[n_project_accelerators - 1].bytes;
 
     // accelerator lines, labelled above the rows
     for (int k = 0; k < n_project_accelerators; k++) {
@@ -90,8 +90,8 @@ void scene_memory_draw(Frame *f) {
         char *paren = strstr(label, " (");
         if (paren)
             *paren = '\0';
-        scene_text_draw(&f->tx, x, y - (k % 2 ? 2.75 : 1.55) * u, 1.05 * u, false, ALIGN_CENTER,
-                        0, th->text_dim, label);
+        scene_text_draw(&f->tx, x, y - (k % 2 ? 2.75 : 1.55) * u, 1.05 * u, false, ALIGN_CENTER, 0,
+                        th->text_dim, label);
     }
     for (int i = 0; i < n; i++) {
         const PublishedModel *m = i == 0 ? &self : &published_models[i - 1];
@@ -99,8 +99,8 @@ void scene_memory_draw(Frame *f) {
         const double ry = y + i * row_h, bh = row_h * 0.62, by = ry + (row_h - bh) / 2;
         char name[96];
         snprintf(name, sizeof name, "%s %s", m->name, project_attn_name(m->attn));
-        scene_text_draw(&f->tx, bx - 0.5 * u, ry + (row_h - 1.45 * u) / 2, 1.1 * u, hi,
-                        ALIGN_RIGHT, name_w - 0.5 * u, hi ? th->text : th->text_dim, name);
+        scene_text_draw(&f->tx, bx - 0.5 * u, ry + (row_h - 1.45 * u) / 2, 1.1 * u, hi, ALIGN_RIGHT,
+                        name_w - 0.5 * u, hi ? th->text : th->text_dim, name);
         // this model's weights are as the file holds them (floats); published ones in bfloat16
         const double wbytes = i == 0 ? (double)config_param_count(c) * 4 : project_weight_bytes(m);
         // this model's cache as the engine holds it (its own storage's bytes per position)
@@ -140,8 +140,8 @@ void scene_memory_draw(Frame *f) {
             snprintf(fits, sizeof fits, "none fit");
         else
             kv_format_number(fits, sizeof fits, (double)nfit, KV_NUM_COUNT, "");
-        snprintf(fig, sizeof fig, "%s%s · %s%s", kvs,
-                 len > (uint64_t)m->context ? "*" : "", fits, nfit > 0 ? " in 80 GB" : "");
+        snprintf(fig, sizeof fig, "%s%s · %s%s", kvs, len > (uint64_t)m->context ? "*" : "", fits,
+                 nfit > 0 ? " in 80 GB" : "");
         scene_text_draw(&f->tx, bx + bw + 0.6 * u, ry + (row_h - 1.45 * u) / 2, 1.1 * u, hi,
                         ALIGN_LEFT, fig_w - 0.6 * u, hi ? th->text : th->text_dim, fig);
     }
@@ -152,21 +152,22 @@ void scene_memory_draw(Frame *f) {
     cairo_fill(cr);
     double kx = bx + 1.6 * u;
     kx += scene_text_draw(&f->tx, kx, ky, 1.05 * u, false, ALIGN_LEFT, 0, th->text_dim,
-                          "weights (bfloat16)") + u;
+                          "weights (bfloat16)") +
+          u;
     scene_set_rgba(cr, th->cache_on);
     cairo_rectangle(cr, kx, ky + 0.3 * u, 1.2 * u, 0.8 * u);
     cairo_fill(cr);
     kx += 1.6 * u;
     kx += scene_text_draw(&f->tx, kx, ky, 1.05 * u, false, ALIGN_LEFT, 0, th->text_dim,
-                          "KV cache of the sequence") + u;
-    scene_text_draw(&f->tx, kx, ky, 1.05 * u, false, ALIGN_LEFT, bx + bw + fig_w - kx,
-                    th->text_dim,
+                          "KV cache of the sequence") +
+          u;
+    scene_text_draw(&f->tx, kx, ky, 1.05 * u, false, ALIGN_LEFT, bx + bw + fig_w - kx, th->text_dim,
                     v->memory_log ? "log scale from 1 MiB · * past the context · GB = 10^9 B"
                                   : "* past the model's context · GB = 10^9 bytes");
     char acc[256] = "lines: ";
     for (int k = 0; k < n_project_accelerators; k++)
         snprintf(acc + strlen(acc), sizeof acc - strlen(acc), "%s%s", k ? ", " : "",
                  project_accelerators[k].name);
-    scene_text_draw(&f->tx, bx, ky + 1.7 * u, 1.05 * u, false, ALIGN_LEFT, bw + fig_w,
-                    th->text_dim, acc);
+    scene_text_draw(&f->tx, bx, ky + 1.7 * u, 1.05 * u, false, ALIGN_LEFT, bw + fig_w, th->text_dim,
+                    acc);
 }

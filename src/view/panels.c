@@ -7,8 +7,10 @@
 #include <string.h>
 
 static void round_rect(cairo_t *cr, double x, double y, double w, double h, double r) {
-    if (r > w / 2) r = w / 2;
-    if (r > h / 2) r = h / 2;
+    if (r > w / 2)
+        r = w / 2;
+    if (r > h / 2)
+        r = h / 2;
     cairo_new_sub_path(cr);
     cairo_arc(cr, x + w - r, y + r, r, -M_PI / 2, 0);
     cairo_arc(cr, x + w - r, y + h - r, r, 0, M_PI / 2);
@@ -26,13 +28,15 @@ static void box(Frame *f, SceneRect r, Rgba fill, Rgba edge) {
     cairo_stroke(f->cr);
 }
 
-static CacheMode shown_mode(const Frame *f) { return f->r ? f->r->mode : f->s->mode; }
+static CacheMode shown_mode(const Frame *f) {
+    return f->r ? f->r->mode : f->s->mode;
+}
 
 // ----------------------------------------------------------------------------------------------
 // Top bar: phase banner, pipeline strip, mode badge
 
-static const char *const stage_names[] = {"token", "id", "embedding", "blocks", "unembedding",
-                                          "logits", "sample"};
+static const char *const stage_names[] = {"token",       "id",     "embedding", "blocks",
+                                          "unembedding", "logits", "sample"};
 #define N_STAGES 7
 
 void scene_draw_top_bar(Frame *f) {
@@ -50,8 +54,8 @@ void scene_draw_top_bar(Frame *f) {
     Rgba pc = !f->r ? th->text_dim : f->r->phase == PHASE_PREFILL ? th->pinned : th->accent;
     box(f, pb, th->panel, pc);
     scene_text_on(&f->tx, th->panel);
-    scene_text_draw(&f->tx, pb.x + pb.w / 2, pb.y + 0.15 * u, big, true, ALIGN_CENTER, pb.w - u,
-                    pc, phase);
+    scene_text_draw(&f->tx, pb.x + pb.w / 2, pb.y + 0.15 * u, big, true, ALIGN_CENTER, pb.w - u, pc,
+                    phase);
     if (!f->r)
         snprintf(buf, sizeof buf, "%d prompt tokens waiting", f->s->n_prompt);
     else if (f->r->phase == PHASE_PREFILL)
@@ -60,8 +64,8 @@ void scene_draw_top_bar(Frame *f) {
         snprintf(buf, sizeof buf, "one new token, position %d", f->r->pos);
     else
         snprintf(buf, sizeof buf, "all %d positions recomputed", f->r->pos + 1);
-    scene_text_draw(&f->tx, pb.x + pb.w / 2, pb.y + 0.2 * u + 1.2 * big, small, false,
-                    ALIGN_CENTER, pb.w - 0.5 * u, th->text_dim, buf);
+    scene_text_draw(&f->tx, pb.x + pb.w / 2, pb.y + 0.2 * u + 1.2 * big, small, false, ALIGN_CENTER,
+                    pb.w - 0.5 * u, th->text_dim, buf);
 
     // Mode badge
     SceneRect mb = {t.x + t.w - 15 * u, t.y, 15 * u, t.h};
@@ -79,8 +83,8 @@ void scene_draw_top_bar(Frame *f) {
                  f->s->mode == CACHE_MODE_ON ? "cache on" : "cache off");
     else
         snprintf(buf, sizeof buf, on ? "keys and values kept" : "everything recomputed");
-    scene_text_draw(&f->tx, mb.x + mb.w / 2, mb.y + 0.2 * u + 1.2 * big, small, false,
-                    ALIGN_CENTER, mb.w - 0.5 * u, th->badge_text, buf);
+    scene_text_draw(&f->tx, mb.x + mb.w / 2, mb.y + 0.2 * u + 1.2 * big, small, false, ALIGN_CENTER,
+                    mb.w - 0.5 * u, th->badge_text, buf);
 
     // Pipeline strip: the stage being worked on is lit while the step animates. Only where
     // every stage's name fits at the smallest type.
@@ -90,7 +94,8 @@ void scene_draw_top_bar(Frame *f) {
     double need = 0;
     for (int i = 0; i < N_STAGES; i++)
         need = fmax(need, scene_text_width(&f->tx, small, true, stage_names[i], NULL));
-    if (sw < need + 0.4 * u) return;
+    if (sw < need + 0.4 * u)
+        return;
     int lit = !f->r ? -1 : scene_anim_stage(f->t, N_STAGES);
     double bh = 1.9 * u, by = t.y + (t.h - bh) / 2;
     for (int i = 0; i < N_STAGES; i++) {
@@ -128,8 +133,8 @@ void scene_draw_top_bar(Frame *f) {
 static double section_title(Frame *f, SceneRect r, const char *title, const char *right) {
     double u = f->u, size = SCENE_MIN_FONT * u;
     scene_text_on(&f->tx, f->th->panel);
-    double tw = scene_text_draw(&f->tx, r.x + 0.6 * u, r.y + 0.35 * u, size, true, ALIGN_LEFT,
-                                0, f->th->text_dim, title);
+    double tw = scene_text_draw(&f->tx, r.x + 0.6 * u, r.y + 0.35 * u, size, true, ALIGN_LEFT, 0,
+                                f->th->text_dim, title);
     if (right)
         scene_text_draw(&f->tx, r.x + r.w - 0.6 * u, r.y + 0.35 * u, size, false, ALIGN_RIGHT,
                         r.w - tw - 2 * u, f->th->text_dim, right);
@@ -143,8 +148,10 @@ static void drift_spark(Frame *f, double x, double y, double w, double h) {
     const int n = s->cursor, keep = 48, first = n > keep ? n - keep : 0;
     double mx = 0;
     for (int i = first; i < n; i++)
-        if (s->steps[i].drift_measured && s->steps[i].kl_full > mx) mx = s->steps[i].kl_full;
-    if (mx <= 0) return;
+        if (s->steps[i].drift_measured && s->steps[i].kl_full > mx)
+            mx = s->steps[i].kl_full;
+    if (mx <= 0)
+        return;
     cairo_t *cr = f->cr;
     scene_set_rgba(cr, f->th->text_faint);
     cairo_set_line_width(cr, fmax(1.0, 0.07 * f->u));
@@ -157,15 +164,18 @@ static void drift_spark(Frame *f, double x, double y, double w, double h) {
         }
         const double px = x + w * (i - first) / (double)(keep - 1);
         const double py = y + h - h * r->kl_full / mx;
-        if (pen) cairo_line_to(cr, px, py);
-        else cairo_move_to(cr, px, py);
+        if (pen)
+            cairo_line_to(cr, px, py);
+        else
+            cairo_move_to(cr, px, py);
         pen = true;
     }
     cairo_stroke(cr);
     scene_set_rgba(cr, f->th->cache_off);
     for (int i = first; i < n; i++) {
         const StepRecord *r = &s->steps[i];
-        if (!r->drift_measured || r->top1_agree) continue;
+        if (!r->drift_measured || r->top1_agree)
+            continue;
         cairo_arc(cr, x + w * (i - first) / (double)(keep - 1), y + h - h * r->kl_full / mx,
                   fmax(1.5, 0.1 * f->u), 0, 2 * M_PI);
         cairo_fill(cr);
@@ -200,7 +210,8 @@ static void draw_counters(Frame *f, SceneRect r, int n_small) {
         double rh_ = (is_big) ? 2.1 * u : 1.5 * u, vs_ = (is_big) ? big : small;                   \
         double lw_ = scene_text_draw(&f->tx, xl, y + (rh_ - 1.17 * small) / 2, small, false,       \
                                      ALIGN_LEFT, r.w * 0.5, th->text_dim, label);                  \
-        if (is_big) scene_text_role(&f->tx, SCENE_TEXT_COUNTER);                                   \
+        if (is_big)                                                                                \
+            scene_text_role(&f->tx, SCENE_TEXT_COUNTER);                                           \
         scene_text_draw(&f->tx, xr, y + (rh_ - 1.17 * vs_) / 2, vs_, true, ALIGN_RIGHT,            \
                         xr - xl - lw_ - 0.6 * u, colour, value);                                   \
         scene_text_role(&f->tx, SCENE_TEXT_LABEL);                                                 \
@@ -214,11 +225,10 @@ static void draw_counters(Frame *f, SceneRect r, int n_small) {
     char policy[48];
     kv_retention_name(kind, policy, sizeof policy);
     snprintf(line, sizeof line, "KV CACHE ON \xc2\xb7 %s", policy);
-    ROW("mode", on ? (budget ? line : "KV CACHE ON") : "NO CACHE", on ? th->cache_on : th->cache_off,
-        true);
+    ROW("mode", on ? (budget ? line : "KV CACHE ON") : "NO CACHE",
+        on ? th->cache_on : th->cache_off, true);
     if (rec) {
-        kv_format_number(v1, sizeof v1, (double)counters_flops(&rec->counted), KV_NUM_SI,
-                         "FLOP");
+        kv_format_number(v1, sizeof v1, (double)counters_flops(&rec->counted), KV_NUM_SI, "FLOP");
         ROW("FLOPs this step", v1, th->text, true);
         kv_format_bytes(v1, sizeof v1, rec->kv_bytes_resident);
         if (budget) { // a policy that evicts (f32 only: kv_kind_combine_check)
@@ -261,26 +271,26 @@ static void draw_counters(Frame *f, SceneRect r, int n_small) {
         ROW("max logit diff, cache vs none", line, th->text, false);
     }
     if (detail) {
-    snprintf(line, sizeof line, "%d", s->cursor);
-    ROW("step", line, th->text, false);
-    if (rec) {
-        kv_format_number(v1, sizeof v1, (double)counters_flops(&rec->total), KV_NUM_SI, "FLOP");
-        ROW("FLOPs total", v1, th->text, false);
-        double nocache = (double)flops_formula_run(cfg, false, s->n_prompt, s->cursor);
-        double saved = nocache - (double)counters_flops(&rec->total);
-        kv_format_number(v1, sizeof v1, saved, KV_NUM_SI, "FLOP");
-        snprintf(line, sizeof line, "%s (%.0f%%)", v1, nocache > 0 ? 100 * saved / nocache : 0);
-        ROW(on ? "saved by the cache so far" : "saved so far (cache off now)", line,
-            on && saved > 0 ? th->cache_on : th->text, false);
-        if (rec->max_logit_diff >= 0)
-            snprintf(line, sizeof line, "%.2g", (double)rec->max_logit_diff);
-        else
-            snprintf(line, sizeof line, "not measured (M measures)");
-        ROW("max logit diff, cache vs none", line, th->text, false);
-    } else {
-        ROW("FLOPs total", "0 FLOP", th->text, false);
-        ROW("saved by the cache so far", "\xe2\x80\x94", th->text_dim, false);
-    }
+        snprintf(line, sizeof line, "%d", s->cursor);
+        ROW("step", line, th->text, false);
+        if (rec) {
+            kv_format_number(v1, sizeof v1, (double)counters_flops(&rec->total), KV_NUM_SI, "FLOP");
+            ROW("FLOPs total", v1, th->text, false);
+            double nocache = (double)flops_formula_run(cfg, false, s->n_prompt, s->cursor);
+            double saved = nocache - (double)counters_flops(&rec->total);
+            kv_format_number(v1, sizeof v1, saved, KV_NUM_SI, "FLOP");
+            snprintf(line, sizeof line, "%s (%.0f%%)", v1, nocache > 0 ? 100 * saved / nocache : 0);
+            ROW(on ? "saved by the cache so far" : "saved so far (cache off now)", line,
+                on && saved > 0 ? th->cache_on : th->text, false);
+            if (rec->max_logit_diff >= 0)
+                snprintf(line, sizeof line, "%.2g", (double)rec->max_logit_diff);
+            else
+                snprintf(line, sizeof line, "not measured (M measures)");
+            ROW("max logit diff, cache vs none", line, th->text, false);
+        } else {
+            ROW("FLOPs total", "0 FLOP", th->text, false);
+            ROW("saved by the cache so far", "\xe2\x80\x94", th->text_dim, false);
+        }
     }
 #undef ROW
 }
@@ -295,7 +305,8 @@ static double chart_formula(const Session *s, ChartKind k, bool cache, int steps
     const ModelConfig *cfg = &s->model->cfg;
     int np = s->n_prompt;
     switch (k) {
-    case CHART_CUMULATIVE: return (double)flops_formula_run(cfg, cache, np, steps);
+    case CHART_CUMULATIVE:
+        return (double)flops_formula_run(cfg, cache, np, steps);
     case CHART_PER_STEP:
         return (double)flops_formula_run(cfg, cache, np, steps) -
                (steps > 1 ? (double)flops_formula_run(cfg, cache, np, steps - 1) : 0);
@@ -307,9 +318,12 @@ static double chart_formula(const Session *s, ChartKind k, bool cache, int steps
 // ... and as measured by the step that was taken.
 static double chart_measured(const StepRecord *rec, ChartKind k) {
     switch (k) {
-    case CHART_CUMULATIVE: return (double)counters_flops(&rec->total);
-    case CHART_PER_STEP: return (double)counters_flops(&rec->counted);
-    default: return (double)rec->kv_bytes_resident;
+    case CHART_CUMULATIVE:
+        return (double)counters_flops(&rec->total);
+    case CHART_PER_STEP:
+        return (double)counters_flops(&rec->counted);
+    default:
+        return (double)rec->kv_bytes_resident;
     }
 }
 
@@ -329,12 +343,17 @@ static void draw_series(Frame *f, SceneRect r, ChartKind kind, const char *title
     bool per_step = kind == CHART_PER_STEP;
     int first = per_step ? 2 : 1; // the per-step chart starts at the first decode step
     double ymax = 0;
-    for (int m = 0; m < 2; m++) ymax = fmax(ymax, chart_formula(s, kind, m == 0, xmax));
-    for (int i = first - 1; i < cur; i++) ymax = fmax(ymax, chart_measured(&s->steps[i], kind));
-    if (ymax <= 0) ymax = 1;
+    for (int m = 0; m < 2; m++)
+        ymax = fmax(ymax, chart_formula(s, kind, m == 0, xmax));
+    for (int i = first - 1; i < cur; i++)
+        ymax = fmax(ymax, chart_measured(&s->steps[i], kind));
+    if (ymax <= 0)
+        ymax = 1;
     char buf[64], top[48];
-    if (kind == CHART_MEMORY) kv_format_bytes(top, sizeof top, (size_t)ymax);
-    else kv_format_number(top, sizeof top, ymax, KV_NUM_SI, "FLOP");
+    if (kind == CHART_MEMORY)
+        kv_format_bytes(top, sizeof top, (size_t)ymax);
+    else
+        kv_format_number(top, sizeof top, ymax, KV_NUM_SI, "FLOP");
     snprintf(buf, sizeof buf, "%s (0 \xe2\x80\x93 %s)", title, top);
     scene_text_on(&f->tx, th->panel);
     scene_text_draw(&f->tx, r.x + 0.6 * u, r.y, small, true, ALIGN_LEFT, r.w - 1.2 * u,
@@ -342,7 +361,8 @@ static void draw_series(Frame *f, SceneRect r, ChartKind kind, const char *title
     double y0 = r.y + 1.3 * small;
     SceneRect p = {r.x + 0.8 * u, y0 + 0.2 * u, r.w - 1.6 * u,
                    r.y + r.h - y0 - 0.3 * u - (x_labels ? 1.3 * small : 0)};
-    if (p.h < 1.5 * u || p.w < 4 * u) return;
+    if (p.h < 1.5 * u || p.w < 4 * u)
+        return;
 #define PX(i) (p.x + p.w * ((double)(i) - (first - 1)) / (xmax > first ? xmax - first : 1))
 #define PY(v) (p.y + p.h * (1 - (v) / ymax))
     scene_set_rgba(cr, th->grid);
@@ -354,8 +374,8 @@ static void draw_series(Frame *f, SceneRect r, ChartKind kind, const char *title
     cairo_stroke(cr);
     if (x_labels) {
         snprintf(buf, sizeof buf, "%d tokens", x_lo + first);
-        scene_text_draw(&f->tx, p.x, p.y + p.h + 0.1 * u, small, false, ALIGN_LEFT, 0,
-                        th->text_dim, buf);
+        scene_text_draw(&f->tx, p.x, p.y + p.h + 0.1 * u, small, false, ALIGN_LEFT, 0, th->text_dim,
+                        buf);
         snprintf(buf, sizeof buf, "%d tokens", x_hi);
         scene_text_draw(&f->tx, p.x + p.w, p.y + p.h + 0.1 * u, small, false, ALIGN_RIGHT, 0,
                         th->text_dim, buf);
@@ -370,8 +390,10 @@ static void draw_series(Frame *f, SceneRect r, ChartKind kind, const char *title
         for (int k = 0; k <= samples; k++) {
             int i = first + (int)((double)k * (xmax - first) / (samples > 0 ? samples : 1) + 0.5);
             double v = chart_formula(s, kind, cache, i);
-            if (k == 0) cairo_move_to(cr, PX(i - 1), PY(v));
-            else cairo_line_to(cr, PX(i - 1), PY(v));
+            if (k == 0)
+                cairo_move_to(cr, PX(i - 1), PY(v));
+            else
+                cairo_line_to(cr, PX(i - 1), PY(v));
         }
         scene_set_rgba_a(cr, cache ? th->cache_on : th->cache_off, 0.8);
         cairo_stroke(cr);
@@ -406,11 +428,13 @@ static void draw_chart(Frame *f, SceneRect r) {
     scene_text_on(&f->tx, th->panel);
     double x = r.x + 0.6 * u, y = r.y + 0.3 * u;
     x += scene_text_draw(&f->tx, x, y, small, true, ALIGN_LEFT, 0, th->cache_on_text,
-                         "\xe2\x80\x94 cache") + 0.8 * u;
+                         "\xe2\x80\x94 cache") +
+         0.8 * u;
     x += scene_text_draw(&f->tx, x, y, small, true, ALIGN_LEFT, 0, th->cache_off_text,
-                         "\xe2\x80\x94 no cache") + 0.8 * u;
-    scene_text_draw(&f->tx, x, y, small, false, ALIGN_LEFT, r.x + r.w - 0.6 * u - x,
-                    th->text_dim, "dashed: formula");
+                         "\xe2\x80\x94 no cache") +
+         0.8 * u;
+    scene_text_draw(&f->tx, x, y, small, false, ALIGN_LEFT, r.x + r.w - 0.6 * u - x, th->text_dim,
+                    "dashed: formula");
     double top = y + 1.4 * small, h = (r.y + r.h - top) / 3;
     draw_series(f, (SceneRect){r.x, top, r.w, h}, CHART_CUMULATIVE, "FLOPs so far", false);
     draw_series(f, (SceneRect){r.x, top + h, r.w, h}, CHART_PER_STEP, "FLOPs per step", false);
@@ -449,11 +473,14 @@ static void draw_next_token(Frame *f, SceneRect r) {
     double row_h = 1.55 * u;
     int rows = (int)((r.y + r.h - 0.2 * u - y) / row_h);
     int n = rows < rec->n_top ? rows : rec->n_top;
-    if (n > 5) n = 5;
+    if (n > 5)
+        n = 5;
     // A sampled token outside the rows shown keeps the last row: "chosen: ...".
     bool in_rows = false;
-    for (int k = 0; k < n; k++) in_rows = in_rows || rec->top[k].id == rec->token_id;
-    if (!in_rows && n > 1 && n >= rows) n--;
+    for (int k = 0; k < n; k++)
+        in_rows = in_rows || rec->top[k].id == rec->token_id;
+    if (!in_rows && n > 1 && n >= rows)
+        n--;
     double tw = r.w * 0.34, bx = r.x + 0.6 * u + tw + 0.4 * u;
     double pw = scene_text_width(&f->tx, small, true, "100.0%", NULL);
     double bw = r.x + r.w - 0.9 * u - pw - bx;
@@ -483,12 +510,13 @@ static void draw_next_token(Frame *f, SceneRect r) {
         cairo_rectangle(cr, bx, ry + row_h * 0.3, bar, row_h * 0.4);
         cairo_fill(cr);
         snprintf(pct, sizeof pct, "%.1f%%", 100.0 * c->prob);
-        scene_text_draw(&f->tx, r.x + r.w - 0.6 * u, ry + (row_h - 1.17 * small) / 2, small,
-                        chosen, ALIGN_RIGHT, 0, th->text_dim, pct);
+        scene_text_draw(&f->tx, r.x + r.w - 0.6 * u, ry + (row_h - 1.17 * small) / 2, small, chosen,
+                        ALIGN_RIGHT, 0, th->text_dim, pct);
     }
     scene_text_on(&f->tx, th->panel);
     bool listed = false;
-    for (int k = 0; k < n; k++) listed = listed || rec->top[k].id == rec->token_id;
+    for (int k = 0; k < n; k++)
+        listed = listed || rec->top[k].id == rec->token_id;
     if (!listed && y + (n + 1) * row_h <= r.y + r.h + 0.2 * u) {
         scene_candidate_display(f->s, prev, rec->token_id, buf, sizeof buf);
         char line[160];
@@ -504,7 +532,8 @@ void scene_draw_panel(Frame *f) {
     int n_small;
     double ch = fmin(counters_height(f, &n_small), p.h * 0.5);
     double nh = fmin(0.5 * u + 1.25 * SCENE_MIN_FONT * u + 3 * 1.55 * u + 0.3 * u, p.h * 0.27);
-    if (f->v->layout == VIEW_LAYOUT_DETAIL) nh = fmin(nh + 2 * 1.55 * u, p.h * 0.3);
+    if (f->v->layout == VIEW_LAYOUT_DETAIL)
+        nh = fmin(nh + 2 * 1.55 * u, p.h * 0.3);
     SceneRect counters = {p.x, p.y, p.w, ch};
     SceneRect next = {p.x, p.y + p.h - nh, p.w, nh};
     SceneRect chart = {p.x, p.y + ch + gap, p.w, p.h - ch - nh - 2 * gap};
@@ -540,8 +569,8 @@ void scene_draw_legend(Frame *f) {
             cairo_set_line_width(cr, 1);
             cairo_stroke(cr);
             x += sw + 0.3 * u;
-            x += scene_text_draw(&f->tx, x, y + (sw - size * 1.17) / 2, size, false, ALIGN_LEFT,
-                                 0, th->text_dim, block_state_names[st]) +
+            x += scene_text_draw(&f->tx, x, y + (sw - size * 1.17) / 2, size, false, ALIGN_LEFT, 0,
+                                 th->text_dim, block_state_names[st]) +
                  0.8 * u;
         }
         x = r.x;
@@ -565,7 +594,8 @@ void scene_draw_legend(Frame *f) {
                              th->text_dim, what) +
              0.9 * u;
     }
-    if (!(keys & SCENE_LEGEND_BEAMS)) return; // e.g. the heatmap has its own colour bar
+    if (!(keys & SCENE_LEGEND_BEAMS))
+        return; // e.g. the heatmap has its own colour bar
     char buf[160];
     double rw = 4.5 * u;
     if (f->v->head == VIEW_HEAD_EACH) {
@@ -578,8 +608,9 @@ void scene_draw_legend(Frame *f) {
             cairo_fill(cr);
             x += 1.4 * u;
             snprintf(buf, sizeof buf, "head %d", h + 1);
-            x += scene_text_draw(&f->tx, x, y + (sw - size * 1.17) / 2, size, false, ALIGN_LEFT,
-                                 0, th->text_dim, buf) + 0.7 * u;
+            x += scene_text_draw(&f->tx, x, y + (sw - size * 1.17) / 2, size, false, ALIGN_LEFT, 0,
+                                 th->text_dim, buf) +
+                 0.7 * u;
         }
     } else if (f->v->head == VIEW_HEAD_MEAN) {
         for (int k = 0; k < 24; k++) {
@@ -601,9 +632,7 @@ void scene_draw_legend(Frame *f) {
         cairo_pattern_destroy(g);
         x += rw + 0.3 * u;
     }
-    double below = f->lay->head_pos >= 0
-                       ? scene_beam_mass_below(f->s, f->v, f->lay->head_pos)
-                       : 0;
+    double below = f->lay->head_pos >= 0 ? scene_beam_mass_below(f->s, f->v, f->lay->head_pos) : 0;
     snprintf(buf, sizeof buf,
              "%sattention weight (weak \xe2\x86\x92 strong) \xc2\xb7 beams under %.0f%% not drawn: "
              "%.0f%% of the attention",
@@ -611,8 +640,8 @@ void scene_draw_legend(Frame *f) {
     if (f->v->head == VIEW_HEAD_EACH)
         snprintf(buf, sizeof buf, "beams under %.0f%% not drawn: %.0f%% of the attention",
                  100.0 * f->v->beam_threshold, 100 * below);
-    scene_text_draw(&f->tx, x, y + (sw - size * 1.17) / 2, size, false, ALIGN_LEFT,
-                    r.x + r.w - x, th->text_dim, buf);
+    scene_text_draw(&f->tx, x, y + (sw - size * 1.17) / 2, size, false, ALIGN_LEFT, r.x + r.w - x,
+                    th->text_dim, buf);
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -620,7 +649,8 @@ void scene_draw_legend(Frame *f) {
 
 void scene_draw_caption(Frame *f) {
     SceneRect r = f->lay->caption;
-    if (r.h <= 0) return;
+    if (r.h <= 0)
+        return;
     const Theme *th = f->th;
     double u = f->u;
     box(f, r, th->panel, th->accent);
@@ -636,8 +666,7 @@ void scene_draw_caption(Frame *f) {
     scene_text_role(&f->tx, SCENE_TEXT_CAPTION);
     if (f->v->caption_text && *f->v->caption_text)
         scene_text_draw_wrapped(&f->tx, r.x + 0.8 * u, y, SCENE_CAPTION_FONT * u, false,
-                                r.w - 1.6 * u, f->lay->caption_lines, th->text,
-                                f->v->caption_text);
+                                r.w - 1.6 * u, f->lay->caption_lines, th->text, f->v->caption_text);
     scene_text_role(&f->tx, SCENE_TEXT_LABEL);
     scene_text_on(&f->tx, th->bg);
 }
@@ -647,10 +676,12 @@ static void draw_tooltip(Frame *f) {
     const SceneLayout *L = f->lay;
     const Session *s = f->s;
     int i = v->hover;
-    if (i < 0 || i >= s->n_tokens) return;
+    if (i < 0 || i >= s->n_tokens)
+        return;
     double u = f->u;
     double ax, ay;
-    if (!scene_token_anchor(L, i, &ax, &ay)) return;
+    if (!scene_token_anchor(L, i, &ax, &ay))
+        return;
     char tok[96], l1[160], l2[160];
     scene_token_display(s, i, tok, sizeof tok);
     snprintf(l1, sizeof l1, "\xe2\x80\x9c%s\xe2\x80\x9d  id %d  position %d%s", tok, s->tokens[i],
@@ -674,14 +705,18 @@ static void draw_tooltip(Frame *f) {
         snprintf(l2, sizeof l2, "not attended yet");
     double ts = SCENE_MIN_FONT * u;
     double w = fmax(scene_text_width(&f->tx, ts, true, l1, NULL),
-                    scene_text_width(&f->tx, ts, false, l2, NULL)) + 1.4 * u;
+                    scene_text_width(&f->tx, ts, false, l2, NULL)) +
+               1.4 * u;
     double h = 0.9 * u + 2.4 * ts;
     double x = ax - w / 2, y = ay - h - 0.6 * u;
     // Inside the view's area (not over the side panel) while it fits there.
     double right = L->main.w >= w ? L->main.x + L->main.w : L->width - 0.5 * u;
-    if (x + w > right) x = right - w;
-    if (x < L->main.x) x = L->main.x;
-    if (y < L->main.y) y = ay + 0.8 * u;
+    if (x + w > right)
+        x = right - w;
+    if (x < L->main.x)
+        x = L->main.x;
+    if (y < L->main.y)
+        y = ay + 0.8 * u;
     box(f, (SceneRect){x, y, w, h}, f->th->bg, f->th->text_dim);
     scene_text_on(&f->tx, f->th->bg);
     scene_text_draw(&f->tx, x + 0.7 * u, y + 0.35 * u, ts, true, ALIGN_LEFT, 0, f->th->text, l1);
@@ -718,7 +753,7 @@ static void draw_help(Frame *f) {
     box(f, (SceneRect){x, y, w, h}, th->panel, th->accent);
     scene_text_on(&f->tx, th->panel);
     scene_text_draw(&f->tx, x + w / 2, y + 0.7 * u, 1.5 * u, true, ALIGN_CENTER, 0, th->text,
-              "Keys");
+                    "Keys");
     double cw = kw + gap + dw + col_gap;
     for (int k = 0; k < n; k++) {
         double cx = x + pad + (k / rows) * cw, cy = y + 3 * u + (k % rows) * rh;
@@ -740,13 +775,13 @@ void scene_draw_overlays(Frame *f) {
     draw_tooltip(f);
     if (v->notice && *v->notice) {
         double ns = 1.2 * u;
-        double w = fmin(scene_text_width(&f->tx, ns, true, v->notice, NULL) + 2 * u,
-                        L->main.w - u);
+        double w = fmin(scene_text_width(&f->tx, ns, true, v->notice, NULL) + 2 * u, L->main.w - u);
         double x = L->main.x + (L->main.w - w) / 2, y = L->main.y + 0.6 * u;
         box(f, (SceneRect){x, y, w, 2.4 * u}, f->th->bg, f->th->head);
         scene_text_on(&f->tx, f->th->bg);
-        scene_text_draw(&f->tx, x + w / 2, y + 0.5 * u, ns, true, ALIGN_CENTER, w - u,
-                        f->th->text, v->notice);
+        scene_text_draw(&f->tx, x + w / 2, y + 0.5 * u, ns, true, ALIGN_CENTER, w - u, f->th->text,
+                        v->notice);
     }
-    if (v->help) draw_help(f);
+    if (v->help)
+        draw_help(f);
 }

@@ -24,12 +24,16 @@ static double layer_time(int layer, int n_layers) {
 // first kv head that still keeps the cell when a policy evicted it from head 0.
 BlockState scene_block_state(const Session *s, int pos, int layer, double t_anim) {
     static const BlockState look[CELL_STATES] = {
-        [CELL_EMPTY] = BLOCK_EMPTY, [CELL_CACHED] = BLOCK_CACHED, [CELL_READ] = BLOCK_READ,
-        [CELL_WRITTEN] = BLOCK_WRITTEN, [CELL_RECOMPUTED] = BLOCK_RECOMPUTED,
+        [CELL_EMPTY] = BLOCK_EMPTY,
+        [CELL_CACHED] = BLOCK_CACHED,
+        [CELL_READ] = BLOCK_READ,
+        [CELL_WRITTEN] = BLOCK_WRITTEN,
+        [CELL_RECOMPUTED] = BLOCK_RECOMPUTED,
         [CELL_EVICTED] = BLOCK_EVICTED,
     };
     const StepRecord *r = session_last(s);
-    if (!r || pos < 0 || pos > r->pos) return BLOCK_EMPTY;
+    if (!r || pos < 0 || pos > r->pos)
+        return BLOCK_EMPTY;
     bool now = t_anim >= layer_time(layer, s->model->cfg.n_layers);
     // a cell some kv head still keeps is shown as kept (h2o: the sequence view says how many)
     CellState st = CELL_EVICTED;
@@ -46,9 +50,11 @@ BlockState scene_block_state(const Session *s, int pos, int layer, double t_anim
 float view_attention(const Session *s, const View *v, int row, int col) {
     int nl = s->model->cfg.n_layers;
     int head = v->head >= 0 ? v->head : -1;
-    if (v->layer >= 0 && v->layer < nl) return session_attention(s, row, col, v->layer, head);
+    if (v->layer >= 0 && v->layer < nl)
+        return session_attention(s, row, col, v->layer, head);
     float sum = 0;
-    for (int l = 0; l < nl; l++) sum += session_attention(s, row, col, l, head);
+    for (int l = 0; l < nl; l++)
+        sum += session_attention(s, row, col, l, head);
     return nl > 0 ? sum / nl : 0;
 }
 
@@ -86,7 +92,8 @@ void scene_draw(cairo_t *cr, const Session *s, const View *v, int width, int hei
     scene_text_on(&f.tx, f.th->bg);
 
     scene_draw_top_bar(&f);
-    if (v->show_panels) scene_draw_panel(&f);
+    if (v->show_panels)
+        scene_draw_panel(&f);
     cairo_save(cr);
     cairo_rectangle(cr, floor(lay.main.x), floor(lay.main.y), ceil(lay.main.w), ceil(lay.main.h));
     cairo_clip(cr);

@@ -65,11 +65,11 @@ Rgba scene_rgba_over(Rgba c, Rgba under);
 // max_w > 0 and the text is wider, the font shrinks (down to 60%), then the text is cut with an
 // ellipsis. Returns the drawn width.
 double scene_text_draw(TextCtx *tc, double x, double y, double size, bool bold, Align align,
-                 double max_w, Rgba colour, const char *s);
+                       double max_w, Rgba colour, const char *s);
 // Draws s wrapped to width (at most max_lines lines when > 0, then an ellipsis); returns the
 // height used.
-double scene_text_draw_wrapped(TextCtx *tc, double x, double y, double size, bool bold, double width,
-                         int max_lines, Rgba colour, const char *s);
+double scene_text_draw_wrapped(TextCtx *tc, double x, double y, double size, bool bold,
+                               double width, int max_lines, Rgba colour, const char *s);
 // Lines s takes wrapped to width at size (regular weight), measured without drawing.
 int scene_text_line_count(double size, double width, const char *s);
 // Width and line height of s at size.
@@ -84,7 +84,6 @@ void scene_token_display_id(const Session *s, int prev, int id, char *out, size_
 // so " M" and "M" read differently.
 void scene_candidate_display(const Session *s, int prev, int id, char *out, size_t cap);
 
-
 // ----------------------------------------------------------------------------------------------
 // The frame being drawn
 
@@ -96,9 +95,9 @@ typedef struct {
     const SceneLayout *lay;
     const StepRecord *r; // last step or NULL
     TextCtx tx;
-    double u;            // unit
-    double t;            // t_anim clamped to [0, 1]
-    bool vector;         // drawing into SVG/PDF (no antialias shortcuts)
+    double u;    // unit
+    double t;    // t_anim clamped to [0, 1]
+    bool vector; // drawing into SVG/PDF (no antialias shortcuts)
 } Frame;
 
 // ----------------------------------------------------------------------------------------------
@@ -143,9 +142,9 @@ int scene_memory_hit_token(const SceneLayout *L, double x, double y);
 // ----------------------------------------------------------------------------------------------
 // Layout shared by the views (layout.c)
 
-#define SCENE_TOKEN_FONT 1.5 // token text size, in units (20 px at 1280x720)
-#define SCENE_MIN_FONT 1.05  // the smallest text, in units (14 px at 1280x720)
-#define SCENE_BIG_FONT 1.5   // must-read counters, in units (20 px at 1280x720)
+#define SCENE_TOKEN_FONT 1.5    // token text size, in units (20 px at 1280x720)
+#define SCENE_MIN_FONT 1.05     // the smallest text, in units (14 px at 1280x720)
+#define SCENE_BIG_FONT 1.5      // must-read counters, in units (20 px at 1280x720)
 #define SCENE_CAPTION_TITLE 2.0 // lesson caption title, in units
 #define SCENE_CAPTION_FONT 1.8  // lesson caption text, in units (24 px at 1280x720)
 

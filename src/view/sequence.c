@@ -27,8 +27,8 @@ void scene_sequence_layout(const Session *s, const View *v, SceneRect c, SceneLa
     L->beams = (SceneRect){lines.x, c.y, lines.w, c.h};
     double token_h = L->n_lines > 0 ? L->cell[0].h : 0;
     double top = L->token_row.y + token_h + L->block_gap0;
-    L->blocks = (SceneRect){lines.x, top, lines.w, L->token_row.y + L->token_row.h +
-                                                       L->block_gap0 + stack - top};
+    L->blocks = (SceneRect){lines.x, top, lines.w,
+                            L->token_row.y + L->token_row.h + L->block_gap0 + stack - top};
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -40,9 +40,11 @@ static int path_blocks(Frame *f, BlockState want) {
     int added = 0;
     for (int layer = 0; layer < L->n_layers; layer++)
         for (int i = L->first; i <= L->last; i++) {
-            if (scene_block_state(f->s, i, layer, f->t) != want) continue;
+            if (scene_block_state(f->s, i, layer, f->t) != want)
+                continue;
             SceneRect r;
-            if (!scene_block_box(L, i, layer, &r)) continue;
+            if (!scene_block_box(L, i, layer, &r))
+                continue;
             cairo_rectangle(f->cr, r.x, r.y, r.w, r.h);
             added++;
         }
@@ -143,15 +145,16 @@ static void draw_blocks(Frame *f) {
     const Theme *th = f->th;
     double u = f->u;
     char buf[16];
-    if (L->n_lines <= 0) return;
+    if (L->n_lines <= 0)
+        return;
     // Layer labels beside the first line's stacks: the first and last layer, and the selected.
     scene_text_on(&f->tx, th->bg);
     double size = SCENE_MIN_FONT * u, y0 = L->line_y[0] + L->cell[0].h + L->block_gap0;
     double stack = L->n_layers * (L->block_h + L->block_gap) - L->block_gap;
     int sel = f->v->layer;
     snprintf(buf, sizeof buf, "L1");
-    scene_text_draw(&f->tx, L->blocks.x - 0.25 * u, y0 - 0.35 * size, size, sel == 0,
-                    ALIGN_RIGHT, 0, sel == 0 ? th->accent_text : th->text_dim, buf);
+    scene_text_draw(&f->tx, L->blocks.x - 0.25 * u, y0 - 0.35 * size, size, sel == 0, ALIGN_RIGHT,
+                    0, sel == 0 ? th->accent_text : th->text_dim, buf);
     if (L->n_layers > 1) {
         snprintf(buf, sizeof buf, "L%d", L->n_layers);
         scene_text_draw(&f->tx, L->blocks.x - 0.25 * u, y0 + stack - 0.85 * size, size,
@@ -160,7 +163,8 @@ static void draw_blocks(Frame *f) {
     }
     // One fill per state: every block of a colour in one path (the look of a state: theme.c).
     for (int st = 0; st < BLOCK_STATES; st++) {
-        if (path_blocks(f, (BlockState)st) == 0) continue;
+        if (path_blocks(f, (BlockState)st) == 0)
+            continue;
         scene_set_rgba(cr, th->block[st]);
         if (st == BLOCK_EMPTY) {
             cairo_fill_preserve(cr);
@@ -205,12 +209,15 @@ static void draw_blocks(Frame *f) {
             int a = -1, b = -1;
             for (int i = L->first; i <= L->last; i++)
                 if (L->cell_line[i] == k) {
-                    if (a < 0) a = i;
+                    if (a < 0)
+                        a = i;
                     b = i;
                 }
-            if (a < 0) continue;
+            if (a < 0)
+                continue;
             SceneRect ra, rb;
-            if (!scene_block_box(L, a, sel, &ra) || !scene_block_box(L, b, sel, &rb)) continue;
+            if (!scene_block_box(L, a, sel, &ra) || !scene_block_box(L, b, sel, &rb))
+                continue;
             double m = fmax(1.0, 0.08 * u);
             cairo_rectangle(cr, ra.x - m, ra.y - m, rb.x + rb.w - ra.x + 2 * m, ra.h + 2 * m);
         }

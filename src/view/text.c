@@ -21,15 +21,21 @@ void scene_text_begin(TextCtx *tc, cairo_t *cr, const SceneTextSink *sink) {
 }
 
 void scene_text_end(TextCtx *tc) {
-    if (tc->layout) g_object_unref(tc->layout);
-    if (tc->font) pango_font_description_free(tc->font);
+    if (tc->layout)
+        g_object_unref(tc->layout);
+    if (tc->font)
+        pango_font_description_free(tc->font);
     tc->layout = NULL;
     tc->font = NULL;
 }
 
-void scene_text_on(TextCtx *tc, Rgba bg) { tc->bg = bg; }
+void scene_text_on(TextCtx *tc, Rgba bg) {
+    tc->bg = bg;
+}
 
-void scene_text_role(TextCtx *tc, SceneTextRole role) { tc->role = role; }
+void scene_text_role(TextCtx *tc, SceneTextRole role) {
+    tc->role = role;
+}
 
 Rgba scene_rgba_over(Rgba c, Rgba under) {
     double a = c.a;
@@ -38,9 +44,9 @@ Rgba scene_rgba_over(Rgba c, Rgba under) {
 }
 
 // Tells the sink about one line of text: baseline (x, y), its line box, its colour.
-static void sink_text(TextCtx *tc, double x, double y, SceneRect box, Rgba colour,
-                      const char *s) {
-    if (!tc->sink || !tc->sink->fn) return;
+static void sink_text(TextCtx *tc, double x, double y, SceneRect box, Rgba colour, const char *s) {
+    if (!tc->sink || !tc->sink->fn)
+        return;
     SceneText t = {
         .x = x,
         .y = y,
@@ -59,8 +65,10 @@ static void sink_text(TextCtx *tc, double x, double y, SceneRect box, Rgba colou
 static void set_font(TextCtx *tc, double size, bool bold) {
     // Quarter-unit sizes keep pango's font cache from seeing a new size for every label.
     size = floor(size * 4 + 0.5) / 4;
-    if (size < 1) size = 1;
-    if (size == tc->cur_size && bold == tc->cur_bold) return;
+    if (size < 1)
+        size = 1;
+    if (size == tc->cur_size && bold == tc->cur_bold)
+        return;
     pango_font_description_set_absolute_size(tc->font, size * PANGO_SCALE);
     pango_font_description_set_weight(tc->font, bold ? PANGO_WEIGHT_BOLD : PANGO_WEIGHT_NORMAL);
     pango_layout_set_font_description(tc->layout, tc->font);
@@ -69,7 +77,8 @@ static void set_font(TextCtx *tc, double size, bool bold) {
 }
 
 int scene_text_line_count(double size, double width, const char *s) {
-    if (!s || !*s) return 0;
+    if (!s || !*s)
+        return 0;
     PangoContext *ctx = pango_font_map_create_context(pango_cairo_font_map_get_default());
     cairo_font_options_t *fo = cairo_font_options_create();
     cairo_font_options_set_hint_metrics(fo, CAIRO_HINT_METRICS_OFF);
@@ -96,19 +105,23 @@ double scene_text_width(TextCtx *tc, double size, bool bold, const char *s, doub
     pango_layout_set_text(tc->layout, s, -1);
     PangoRectangle logical;
     pango_layout_get_extents(tc->layout, NULL, &logical);
-    if (line_h) *line_h = (double)logical.height / PANGO_SCALE;
+    if (line_h)
+        *line_h = (double)logical.height / PANGO_SCALE;
     return (double)logical.width / PANGO_SCALE;
 }
 
 double scene_text_draw(TextCtx *tc, double x, double y, double size, bool bold, Align align,
-                 double max_w, Rgba colour, const char *s) {
-    if (!s || !*s) return 0;
+                       double max_w, Rgba colour, const char *s) {
+    if (!s || !*s)
+        return 0;
     double w = scene_text_width(tc, size, bold, s, NULL);
     if (max_w > 0 && w > max_w) {
         double shrink = max_w / w;
-        if (shrink < 0.6) shrink = 0.6;
+        if (shrink < 0.6)
+            shrink = 0.6;
         // Never under the picture's smallest type: cut with an ellipsis instead.
-        if (size * shrink < tc->min_size) shrink = size > tc->min_size ? tc->min_size / size : 1;
+        if (size * shrink < tc->min_size)
+            shrink = size > tc->min_size ? tc->min_size / size : 1;
         double top_pad = size * (1 - shrink) * 0.5; // keep the shrunken line centred
         w = scene_text_width(tc, size * shrink, bold, s, NULL);
         y += top_pad;
@@ -142,14 +155,14 @@ double scene_text_draw(TextCtx *tc, double x, double y, double size, bool bold, 
 // ----------------------------------------------------------------------------------------------
 // Token text
 
-static void make_printable(const char *text, size_t len, bool show_lead, char *out,
-                           size_t cap) {
+static void make_printable(const char *text, size_t len, bool show_lead, char *out, size_t cap) {
     const unsigned char *p = (const unsigned char *)text;
     size_t o = 0, i = 0;
     // A leading space marks a word start; the cell boundary already shows that, unless the
     // token is nothing but spaces.
     bool all_space = len > 0;
-    for (size_t k = 0; k < len; k++) all_space = all_space && p[k] == ' ';
+    for (size_t k = 0; k < len; k++)
+        all_space = all_space && p[k] == ' ';
     if (!all_space && len > 1 && p[0] == ' ') {
         i = 1;
         if (show_lead && cap > 4) {
@@ -160,7 +173,8 @@ static void make_printable(const char *text, size_t len, bool show_lead, char *o
 #define PUT(str)                                                                                   \
     do {                                                                                           \
         size_t l_ = strlen(str);                                                                   \
-        if (o + l_ + 1 > cap) goto done;                                                           \
+        if (o + l_ + 1 > cap)                                                                      \
+            goto done;                                                                             \
         memcpy(out + o, str, l_);                                                                  \
         o += l_;                                                                                   \
     } while (0)
@@ -187,21 +201,23 @@ static void make_printable(const char *text, size_t len, bool show_lead, char *o
                 PUT(tmp);
                 i++;
             } else {
-                if (o + n + 1 > cap) goto done;
+                if (o + n + 1 > cap)
+                    goto done;
                 memcpy(out + o, p + i, n);
                 o += n;
                 i += n;
             }
         }
     }
-    if (o == 0 && len == 1 && p[0] == ' ') PUT("\xe2\x90\xa3"); // the space after BOS
+    if (o == 0 && len == 1 && p[0] == ' ')
+        PUT("\xe2\x90\xa3"); // the space after BOS
 #undef PUT
 done:
-    if (cap) out[o < cap ? o : cap - 1] = 0;
+    if (cap)
+        out[o < cap ? o : cap - 1] = 0;
 }
 
-static void display_id(const Session *s, int prev, int id, bool show_lead, char *out,
-                       size_t cap) {
+static void display_id(const Session *s, int prev, int id, bool show_lead, char *out, size_t cap) {
     if (id == TOKEN_BOS) {
         snprintf(out, cap, "<s>");
         return;
@@ -234,7 +250,8 @@ void scene_token_display(const Session *s, int i, char *out, size_t cap) {
 
 double scene_text_draw_wrapped(TextCtx *tc, double x, double y, double size, bool bold,
                                double width, int max_lines, Rgba colour, const char *s) {
-    if (!s || !*s) return 0;
+    if (!s || !*s)
+        return 0;
     set_font(tc, size, bold);
     pango_layout_set_single_paragraph_mode(tc->layout, FALSE);
     pango_layout_set_wrap(tc->layout, PANGO_WRAP_WORD_CHAR);

@@ -4,7 +4,8 @@
 #include <math.h>
 #include <string.h>
 
-#define RGB(hex) {((hex) >> 16 & 255) / 255.0, ((hex) >> 8 & 255) / 255.0, ((hex) & 255) / 255.0, 1.0}
+#define RGB(hex)                                                                                   \
+    { ((hex) >> 16 & 255) / 255.0, ((hex) >> 8 & 255) / 255.0, ((hex)&255) / 255.0, 1.0 }
 
 // Stops of the viridis map (perceptually uniform, readable with every common colour-vision
 // deficiency), from weak to strong.
@@ -111,19 +112,27 @@ static const Theme theme_light = {
     .stage_done = RGB(0xb9cde0),
 };
 
-const Theme *scene_theme_get(ThemeKind k) { return k == THEME_LIGHT ? &theme_light : &theme_dark; }
+const Theme *scene_theme_get(ThemeKind k) {
+    return k == THEME_LIGHT ? &theme_light : &theme_dark;
+}
 
 int view_theme_parse(const char *name) {
-    if (name && strcmp(name, "dark") == 0) return THEME_DARK;
-    if (name && strcmp(name, "light") == 0) return THEME_LIGHT;
+    if (name && strcmp(name, "dark") == 0)
+        return THEME_DARK;
+    if (name && strcmp(name, "light") == 0)
+        return THEME_LIGHT;
     return -1;
 }
 
-const char *view_theme_name(ThemeKind k) { return k == THEME_LIGHT ? "light" : "dark"; }
+const char *view_theme_name(ThemeKind k) {
+    return k == THEME_LIGHT ? "light" : "dark";
+}
 
 Rgba scene_theme_ramp(const Theme *t, double x) {
-    if (!(x > 0)) x = 0;
-    if (x > 1) x = 1;
+    if (!(x > 0))
+        x = 0;
+    if (x > 1)
+        x = 1;
     // Dark theme: viridis from a third in (the darkest purples vanish into the background) to
     // yellow. Light theme: its own ramp, faint blue to deep orange-red, so that in both themes
     // a stronger weight is the more prominent colour and the warm end means strong.
@@ -131,18 +140,22 @@ Rgba scene_theme_ramp(const Theme *t, double x) {
     int n = t->dark ? N_VIRIDIS : N_WARM;
     double p = t->dark ? (0.3 + 0.7 * x) * (n - 1) : x * (n - 1);
     int i = (int)p;
-    if (i >= n - 1) return stops[n - 1];
+    if (i >= n - 1)
+        return stops[n - 1];
     double f = p - i;
     Rgba a = stops[i], b = stops[i + 1];
     return (Rgba){a.r + (b.r - a.r) * f, a.g + (b.g - a.g) * f, a.b + (b.b - a.b) * f, 1};
 }
 
 Rgba scene_theme_head_colour(const Theme *t, int head) {
-    if (head < 0) head = 0;
+    if (head < 0)
+        head = 0;
     return t->dark ? heads_dark[head % N_HEADS] : heads_light[head % N_HEADS];
 }
 
-void scene_set_rgba(cairo_t *cr, Rgba c) { cairo_set_source_rgba(cr, c.r, c.g, c.b, c.a); }
+void scene_set_rgba(cairo_t *cr, Rgba c) {
+    cairo_set_source_rgba(cr, c.r, c.g, c.b, c.a);
+}
 
 void scene_set_rgba_a(cairo_t *cr, Rgba c, double alpha_mul) {
     cairo_set_source_rgba(cr, c.r, c.g, c.b, c.a * alpha_mul);

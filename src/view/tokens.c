@@ -17,7 +17,8 @@ void scene_draw_token_row(Frame *f) {
     scene_text_role(&f->tx, SCENE_TEXT_TOKEN);
     for (int i = L->first; i <= L->last; i++) {
         SceneRect b;
-        if (!scene_token_box(L, i, &b)) continue;
+        if (!scene_token_box(L, i, &b))
+            continue;
         bool prompt = i < s->n_prompt;
         bool is_new = i == L->new_pos;
         double dy = 0, alpha = 1;
@@ -28,7 +29,8 @@ void scene_draw_token_row(Frame *f) {
         double gap = b.w >= 6 ? fmin(0.06 * b.w, 0.12 * u) : 0;
         SceneRect in = {b.x + gap, b.y + dy, b.w - 2 * gap, b.h};
         Rgba under = prompt ? th->bg : th->panel;
-        if (prompt && i == f->v->hover) under = scene_rgba_over(th->hover, under);
+        if (prompt && i == f->v->hover)
+            under = scene_rgba_over(th->hover, under);
         if (!prompt) {
             scene_set_rgba_a(cr, th->panel, alpha);
             cairo_rectangle(cr, in.x, in.y, in.w, in.h);
@@ -66,7 +68,8 @@ void scene_draw_token_row(Frame *f) {
 
 void scene_draw_callouts(Frame *f) {
     const SceneLayout *L = f->lay;
-    if (!L->compact || L->head_pos < 0 || !f->r) return;
+    if (!L->compact || L->head_pos < 0 || !f->r)
+        return;
     const Theme *th = f->th;
     cairo_t *cr = f->cr;
     double u = f->u, size = scene_token_size(u);
@@ -75,10 +78,13 @@ void scene_draw_callouts(Frame *f) {
     int nb = 0;
     for (int k = 0; k < L->head_pos; k++) {
         float w = view_attention(f->s, f->v, L->head_pos, k);
-        if (w < f->v->beam_threshold) continue;
+        if (w < f->v->beam_threshold)
+            continue;
         int at = nb < CALLOUTS ? nb++ : CALLOUTS;
-        if (at == CALLOUTS && w <= bw[CALLOUTS - 1]) continue;
-        if (at == CALLOUTS) at = CALLOUTS - 1;
+        if (at == CALLOUTS && w <= bw[CALLOUTS - 1])
+            continue;
+        if (at == CALLOUTS)
+            at = CALLOUTS - 1;
         while (at > 0 && bw[at - 1] < w) {
             best[at] = best[at - 1];
             bw[at] = bw[at - 1];
@@ -97,13 +103,17 @@ void scene_draw_callouts(Frame *f) {
         double tw = scene_text_width(&f->tx, size, true, buf, NULL);
         double w = tw + 0.6 * u, h = 1.3 * size;
         SceneRect r = {c.x + c.w / 2 - w / 2, c.y - h - 0.15 * u, w, h};
-        if (r.x < L->beams.x) r.x = L->beams.x;
-        if (r.x + r.w > L->beams.x + L->beams.w) r.x = L->beams.x + L->beams.w - r.w;
+        if (r.x < L->beams.x)
+            r.x = L->beams.x;
+        if (r.x + r.w > L->beams.x + L->beams.w)
+            r.x = L->beams.x + L->beams.w - r.w;
         bool clash = false;
         for (int q = 0; q < np && !clash; q++)
-            clash = r.x < placed[q].x + placed[q].w + 0.2 * u && placed[q].x < r.x + r.w + 0.2 * u &&
-                    r.y < placed[q].y + placed[q].h && placed[q].y < r.y + r.h;
-        if (clash) continue;
+            clash = r.x < placed[q].x + placed[q].w + 0.2 * u &&
+                    placed[q].x < r.x + r.w + 0.2 * u && r.y < placed[q].y + placed[q].h &&
+                    placed[q].y < r.y + r.h;
+        if (clash)
+            continue;
         placed[np++] = r;
         scene_set_rgba(cr, th->panel);
         cairo_rectangle(cr, r.x, r.y, r.w, r.h);
@@ -124,23 +134,26 @@ void scene_draw_callouts(Frame *f) {
 
 // The first frame: the whole prompt is on the picture; say what to do.
 void scene_draw_call_to_action(Frame *f) {
-    if (f->r || f->s->n_tokens <= 0) return;
+    if (f->r || f->s->n_tokens <= 0)
+        return;
     const SceneLayout *L = f->lay;
     double u = f->u, size = SCENE_BIG_FONT * u;
     scene_text_on(&f->tx, f->th->bg);
     double y = L->beams.y + fmax(0, (L->token_row.y - L->beams.y - 1.2 * size) / 2);
-    scene_text_draw(&f->tx, L->beams.x + L->beams.w / 2, y, size, true, ALIGN_CENTER,
-                    L->beams.w, f->th->accent_text, "Press Space to run the prompt");
+    scene_text_draw(&f->tx, L->beams.x + L->beams.w / 2, y, size, true, ALIGN_CENTER, L->beams.w,
+                    f->th->accent_text, "Press Space to run the prompt");
 }
 
 void scene_draw_hover_column(Frame *f) {
     const SceneLayout *L = f->lay;
     int i = f->v->hover;
     SceneRect b;
-    if (i < 0 || !scene_token_box(L, i, &b)) return;
+    if (i < 0 || !scene_token_box(L, i, &b))
+        return;
     double top = L->cell_line[i] == 0 ? L->beams.y : b.y;
     double bottom = b.y + b.h;
-    if (L->blocks.h > 0) bottom += L->block_gap0 + L->n_layers * (L->block_h + L->block_gap);
+    if (L->blocks.h > 0)
+        bottom += L->block_gap0 + L->n_layers * (L->block_h + L->block_gap);
     scene_set_rgba(f->cr, f->th->hover);
     cairo_rectangle(f->cr, b.x, top, fmax(b.w, 2), bottom - top);
     cairo_fill(f->cr);

@@ -34,9 +34,10 @@ typedef enum { THEME_DARK = 0, THEME_LIGHT = 1 } ThemeKind;
 // and more next-token candidates.
 typedef enum { VIEW_LAYOUT_PROJECTOR = 0, VIEW_LAYOUT_DETAIL = 1 } ViewLayoutKind;
 
-#define VIEW_ALL_LAYERS (-1) // View.layer: every layer (stacked fans; mean over layers in the heatmap)
-#define VIEW_HEAD_MEAN (-1)  // View.head: the mean over heads
-#define VIEW_HEAD_EACH (-2)  // View.head: every head, each in its own colour
+#define VIEW_ALL_LAYERS                                                                            \
+    (-1) // View.layer: every layer (stacked fans; mean over layers in the heatmap)
+#define VIEW_HEAD_MEAN (-1) // View.head: the mean over heads
+#define VIEW_HEAD_EACH (-2) // View.head: every head, each in its own colour
 
 typedef struct {
     double x, y, w, h;
@@ -96,24 +97,24 @@ typedef struct {
 
 typedef struct {
     ViewKind kind;
-    int layer;            // VIEW_ALL_LAYERS or 0 .. L-1
-    int head;             // VIEW_HEAD_MEAN, VIEW_HEAD_EACH or 0 .. H-1
+    int layer; // VIEW_ALL_LAYERS or 0 .. L-1
+    int head;  // VIEW_HEAD_MEAN, VIEW_HEAD_EACH or 0 .. H-1
     ThemeKind theme;
     ViewLayoutKind layout;
-    double zoom;          // token cell width factor, 0.5 .. 3 (1 = default)
-    int scroll;           // tokens scrolled back from following the write head (0 = follow)
-    int hover;            // token under the pointer, or -1
-    int pinned;           // token whose attention row is pinned (heatmap), or -1
-    float beam_threshold; // beams of a smaller attention weight are not drawn
-    bool show_panels;     // counters, chart and next-token panel (default true)
-    bool transparent;     // no background painted (exports for a slide's own background)
-    bool help;            // help overlay listing every key
+    double zoom;                  // token cell width factor, 0.5 .. 3 (1 = default)
+    int scroll;                   // tokens scrolled back from following the write head (0 = follow)
+    int hover;                    // token under the pointer, or -1
+    int pinned;                   // token whose attention row is pinned (heatmap), or -1
+    float beam_threshold;         // beams of a smaller attention weight are not drawn
+    bool show_panels;             // counters, chart and next-token panel (default true)
+    bool transparent;             // no background painted (exports for a slide's own background)
+    bool help;                    // help overlay listing every key
     const ViewHelpRow *help_rows; // its lines, n_help_rows (borrowed)
     int n_help_rows;
-    const char *caption_title; // lesson caption, or NULL (borrowed)
-    const char *caption_text;  // its sentence or two, or NULL (borrowed)
-    const char *notice;        // a short on-screen note (export done, context full), or NULL
-    const char *status;        // a small status line (e.g. "playing 4 tok/s"), or NULL
+    const char *caption_title;      // lesson caption, or NULL (borrowed)
+    const char *caption_text;       // its sentence or two, or NULL (borrowed)
+    const char *notice;             // a short on-screen note (export done, context full), or NULL
+    const char *status;             // a small status line (e.g. "playing 4 tok/s"), or NULL
     const SceneTextSink *text_sink; // NULL unless an exporter wants the text
     // the memory view
     long memory_length; // sequence length projected (0: the session's own)
@@ -157,7 +158,6 @@ void view_camera_target(const View *v, double *az, double *el);
 bool view_camera_advance(View *v, double dt);
 const char *view_camera_name(CameraPreset c);
 
-
 // ----------------------------------------------------------------------------------------------
 // Drawing
 
@@ -165,8 +165,7 @@ const char *view_camera_name(CameraPreset c);
 // only its arguments, leaves cr's state as it found it. t_anim in [0, 1) animates the last
 // step (token drop-in, pipeline stage, blocks filling, beams fanning out); t_anim >= 1 is the
 // step at rest, which is what exports show.
-void scene_draw(cairo_t *cr, const Session *s, const View *v, int width, int height,
-                double t_anim);
+void scene_draw(cairo_t *cr, const Session *s, const View *v, int width, int height, double t_anim);
 
 // How a step unfolds over time (anim.c), the same for the window and every export: a step of
 // this phase played at tok_s tokens per second animates for view_anim_seconds, and `elapsed`
@@ -207,33 +206,33 @@ int scene_caption_lines(const struct SceneLayout *L, const View *v);
 
 typedef struct SceneLayout {
     int width, height;
-    double unit;           // base type size; everything scales with it
+    double unit; // base type size; everything scales with it
     ViewKind kind;
     int n_tokens, n_layers;
-    SceneRect top;         // phase banner and mode badge
-    SceneRect main;        // the view's area
-    SceneRect panel;       // counters, chart, next-token (w = 0 when hidden)
-    SceneRect legend;      // block-state and beam legend
-    SceneRect caption;     // lesson caption (h = 0 when none)
-    int caption_lines;     // lines its text is wrapped into (scene_caption_lines), 0 for none
-    SceneRect beams;       // where beams arc (sequence view) or the layer bands (layers view)
-    SceneRect token_row;   // the lines of token cells (their bounding box)
-    SceneRect blocks;      // the cache-block stacks' bounding box (h = 0: no blocks)
-    double label_w;        // left column for row labels
+    SceneRect top;       // phase banner and mode badge
+    SceneRect main;      // the view's area
+    SceneRect panel;     // counters, chart, next-token (w = 0 when hidden)
+    SceneRect legend;    // block-state and beam legend
+    SceneRect caption;   // lesson caption (h = 0 when none)
+    int caption_lines;   // lines its text is wrapped into (scene_caption_lines), 0 for none
+    SceneRect beams;     // where beams arc (sequence view) or the layer bands (layers view)
+    SceneRect token_row; // the lines of token cells (their bounding box)
+    SceneRect blocks;    // the cache-block stacks' bounding box (h = 0: no blocks)
+    double label_w;      // left column for row labels
     // Token cells: every position 0 .. n_tokens-1 has its own cell, in reading order on lines
     // of cells (the sequence view wraps; the layers view keeps one line). While every token's
     // text fits at the token size the cells are as wide as their text and wrap like words
     // (so positions do not move from step to step); past that the cells are all cell_w wide,
     // as many on a line as the model's context needs to fit (compact), so they stay put too.
-    int first, last;       // cells first .. last (0 .. n_tokens-1) are on the picture
-    bool compact;          // cells of one width, too narrow for most texts
+    int first, last; // cells first .. last (0 .. n_tokens-1) are on the picture
+    bool compact;    // cells of one width, too narrow for most texts
     int n_lines;
     double line_y[SCENE_MAX_LINES]; // top of each line's token cells
     SceneRect cell[SCENE_MAX_CELLS];
     int cell_line[SCENE_MAX_CELLS];
-    double line_h;         // a line: its token cells, its block stacks and the gap under them
-    double token_size;     // the token text size (smaller than the token font only when
-                           // that is what keeps every text whole)
+    double line_h;             // a line: its token cells, its block stacks and the gap under them
+    double token_size;         // the token text size (smaller than the token font only when
+                               // that is what keeps every text whole)
     double block_h, block_gap; // a cache block's height and the gap between two layers'
     double block_gap0;         // from a token cell's bottom to its first block
     int head_pos;          // the write head: the last step's query position (-1 before any step)
@@ -284,13 +283,12 @@ typedef struct {
 typedef struct {
     GlossaryEntry *entries; // owned, pointing into text
     int n;
-    char *text;             // owned
+    char *text; // owned
 } Glossary;
 
 // Parses the glossary format (see assets/glossary.txt). KV_ERR_INPUT with "<what>:<line>: <why>"
 // for an unknown key, an entry without a term or short definition, or a word defined twice.
-KvStatus glossary_parse(Glossary *g, const char *text, size_t len, const char *what,
-                        KvError *err);
+KvStatus glossary_parse(Glossary *g, const char *text, size_t len, const char *what, KvError *err);
 KvStatus glossary_load(Glossary *g, const char *path, KvError *err);
 void glossary_free(Glossary *g);
 // The entry whose term or one of whose other spellings is `word` (any case; trailing spaces and

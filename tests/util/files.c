@@ -37,7 +37,8 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
 }
 
 void tu_rmtree(char *dir) {
-    if (!dir) return;
+    if (!dir)
+        return;
     // Only ever our own directories.
     if (strncmp(dir, "/tmp/kvscope-test-", 18) == 0)
         nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
@@ -53,7 +54,8 @@ char *tu_join(const char *dir, const char *name) {
 
 unsigned char *tu_read_file(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
+    if (!f)
+        return NULL;
     size_t cap = 4096, len = 0;
     unsigned char *buf = malloc(cap + 1);
     size_t got;
@@ -71,13 +73,15 @@ unsigned char *tu_read_file(const char *path, size_t *n) {
         return NULL;
     }
     buf[len] = '\0';
-    if (n) *n = len;
+    if (n)
+        *n = len;
     return buf;
 }
 
 bool tu_write_file(const char *path, const void *data, size_t n) {
     FILE *f = fopen(path, "wb");
-    if (!f) return false;
+    if (!f)
+        return false;
     bool ok = fwrite(data, 1, n, f) == n;
     return fclose(f) == 0 && ok;
 }
@@ -98,7 +102,8 @@ const char *tu_kvscope_bin(void) {
 bool tu_run(char *const argv[], int timeout_s, TuRun *r) {
     memset(r, 0, sizeof *r);
     char *dir = tu_tmpdir();
-    if (!dir) return false;
+    if (!dir)
+        return false;
     char *out_path = tu_join(dir, "stdout"), *err_path = tu_join(dir, "stderr");
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
@@ -115,7 +120,8 @@ bool tu_run(char *const argv[], int timeout_s, TuRun *r) {
         uint64_t deadline = kv_now_ns() + (uint64_t)timeout_s * 1000000000ull;
         for (;;) {
             pid_t w = waitpid(pid, &st, WNOHANG);
-            if (w == pid) break;
+            if (w == pid)
+                break;
             if (w < 0 && errno != EINTR) {
                 ok = false;
                 break;
@@ -130,8 +136,10 @@ bool tu_run(char *const argv[], int timeout_s, TuRun *r) {
         r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
         r->out = (char *)tu_read_file(out_path, &r->out_len);
         r->err = (char *)tu_read_file(err_path, &r->err_len);
-        if (!r->out) r->out = calloc(1, 1);
-        if (!r->err) r->err = calloc(1, 1);
+        if (!r->out)
+            r->out = calloc(1, 1);
+        if (!r->err)
+            r->err = calloc(1, 1);
     }
     free(out_path);
     free(err_path);
@@ -149,8 +157,10 @@ int tu_count_lines(const char *s) {
     int n = 0;
     const char *p = s;
     for (; *p; p++)
-        if (*p == '\n') n++;
-    if (p > s && p[-1] != '\n') n++;
+        if (*p == '\n')
+            n++;
+    if (p > s && p[-1] != '\n')
+        n++;
     return n;
 }
 

@@ -10,7 +10,8 @@
 int main(int argc, char *argv[]) {
     struct criterion_test_set *tests = criterion_initialize();
     int result = 0;
-    if (criterion_handle_args(argc, argv, true)) result = !criterion_run_all_tests(tests);
+    if (criterion_handle_args(argc, argv, true))
+        result = !criterion_run_all_tests(tests);
     criterion_finalize(tests);
     fflush(NULL);
     _exit(result);

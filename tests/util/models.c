@@ -28,7 +28,9 @@ ModelConfig tu_config(int dim, int hidden, int layers, int heads, int kv_heads, 
     return c;
 }
 
-ModelConfig tu_golden_config(bool shared) { return tu_config(64, 172, 5, 8, 4, 512, 512, shared); }
+ModelConfig tu_golden_config(bool shared) {
+    return tu_config(64, 172, 5, 8, 4, 512, 512, shared);
+}
 
 // Sizes of the tensors in file order, as DESIGN.md lists them.
 typedef struct {
@@ -78,7 +80,8 @@ void tu_golden_fill(const ModelConfig *c, float *data) {
     // The edits: BOS can never be sampled.
     size_t D = (size_t)c->dim, F = (size_t)c->hidden_dim;
     for (int i = 0; i < c->vocab_size; i++)
-        if (i != TOKEN_BOS) w.token_embedding[(size_t)i * D] = 0.1f;
+        if (i != TOKEN_BOS)
+            w.token_embedding[(size_t)i * D] = 0.1f;
     if (c->shared_classifier) {
         w.token_embedding[D] = -8.0f;
     } else {
@@ -125,10 +128,12 @@ KvStatus tu_write_random_checkpoint(const char *path, const ModelConfig *c, uint
 // Writes data into a temporary file and loads it back.
 static KvStatus write_and_load(Model *m, const ModelConfig *c, float *data, KvError *err) {
     char *dir = tu_tmpdir();
-    if (!dir) return kv_error(err, KV_ERR_RUNTIME, "tmpdir: cannot create");
+    if (!dir)
+        return kv_error(err, KV_ERR_RUNTIME, "tmpdir: cannot create");
     char *path = tu_join(dir, "model.bin");
     KvStatus st = tu_write_checkpoint(path, c, data, err);
-    if (st == KV_OK) st = model_load(m, path, err);
+    if (st == KV_OK)
+        st = model_load(m, path, err);
     free(path);
     tu_rmtree(dir);
     return st;
@@ -187,7 +192,8 @@ void tu_tok_pieces(int vocab, const char **pieces, float *scores, char *buf) {
     PUT("<unk>");
     PUT("\n<s>\n");
     PUT("\n</s>\n");
-    for (int b = 0; b < 256; b++) PUT("<0x%02X>", b);
+    for (int b = 0; b < 256; b++)
+        PUT("<0x%02X>", b);
     int merges = vocab - 259 - 95;
     for (int m = 0; m < merges; m++) {
         if (m < 26)
@@ -195,9 +201,11 @@ void tu_tok_pieces(int vocab, const char **pieces, float *scores, char *buf) {
         else
             PUT("%c%c", 'a' + (m - 26) / 26, 'a' + (m - 26) % 26);
     }
-    for (int ch = 32; ch < 127; ch++) PUT("%c", ch);
+    for (int ch = 32; ch < 127; ch++)
+        PUT("%c", ch);
 #undef PUT
-    for (int i = 0; i < n; i++) scores[i] = i < 259 ? 0.0f : (float)(259 - i);
+    for (int i = 0; i < n; i++)
+        scores[i] = i < 259 ? 0.0f : (float)(259 - i);
 }
 
 KvStatus tu_tokenizer(Tokenizer *t, int vocab, KvError *err) {
@@ -215,7 +223,8 @@ KvStatus tu_tokenizer(Tokenizer *t, int vocab, KvError *err) {
 KvStatus tu_write_tokenizer(const char *path, int vocab, KvError *err) {
     Tokenizer t;
     KvStatus st = tu_tokenizer(&t, vocab, err);
-    if (st != KV_OK) return st;
+    if (st != KV_OK)
+        return st;
     st = tokenizer_write(&t, path, err);
     tokenizer_free(&t);
     return st;
@@ -237,14 +246,17 @@ void tu_buf_add(TuBuf *b, const char *s, size_t n) {
 // run.c prints pieces with printf("%s"): a piece ends at its first NUL. A one-byte piece is
 // printed only when isprint or isspace holds in the C locale.
 void tu_safe_print(TuBuf *b, const char *piece, size_t len) {
-    if (!piece) return;
+    if (!piece)
+        return;
     size_t n = strnlen(piece, len);
-    if (n == 0) return;
+    if (n == 0)
+        return;
     if (n == 1) {
         unsigned char ch = (unsigned char)piece[0];
         bool printable = ch >= 0x20 && ch <= 0x7e;
         bool space = ch == ' ' || (ch >= '\t' && ch <= '\r');
-        if (!printable && !space) return;
+        if (!printable && !space)
+            return;
     }
     tu_buf_add(b, piece, n);
 }
@@ -278,7 +290,8 @@ char *tu_runc_generate(const Model *m, const Tokenizer *t, SamplerSettings ss, c
         engine_forward(&e, &token, pos, 1, true, NULL, &ctr);
         int next = pos < np - 1 ? prompt_ids[pos + 1] : sampler_sample(&smp, e.logits);
         pos++;
-        if (next == TOKEN_BOS) break;
+        if (next == TOKEN_BOS)
+            break;
         char bb[2];
         size_t len = 0;
         const char *piece = tokenizer_decode(t, token, next, bb, &len);
@@ -296,11 +309,14 @@ char *tu_runc_generate(const Model *m, const Tokenizer *t, SamplerSettings ss, c
     } else {
         free(ids);
     }
-    if (n_prompt_out) *n_prompt_out = np;
+    if (n_prompt_out)
+        *n_prompt_out = np;
     return out.s;
 }
 
-int tu_golden_token(int p) { return p == 0 ? TOKEN_BOS : (p * 7919 + 13) % 512; }
+int tu_golden_token(int p) {
+    return p == 0 ? TOKEN_BOS : (p * 7919 + 13) % 512;
+}
 
 // ----------------------------------------------------------------------------------------------
 // DESIGN.md's closed form

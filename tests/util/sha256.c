@@ -19,7 +19,9 @@ static const uint32_t K[64] = {
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 };
 
-static uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+static uint32_t rotr(uint32_t x, int n) {
+    return (x >> n) | (x << (32 - n));
+}
 
 // One 64-byte block into the state h.
 static void compress(uint32_t h[8], const uint8_t *blk) {
@@ -34,8 +36,8 @@ static void compress(uint32_t h[8], const uint8_t *blk) {
     }
     uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
     for (int i = 0; i < 64; i++) {
-        uint32_t t1 = hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K[i] +
-                      w[i];
+        uint32_t t1 =
+            hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i];
         uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
         hh = g;
         g = f;
@@ -54,7 +56,8 @@ void tu_sha256(const void *data, size_t n, uint8_t out[32]) {
                      0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
     const uint8_t *p = data;
     size_t full = n / 64;
-    for (size_t i = 0; i < full; i++) compress(h, p + 64 * i);
+    for (size_t i = 0; i < full; i++)
+        compress(h, p + 64 * i);
     // Padding: 0x80, zeros, the message length in bits as a big-endian 64-bit number.
     uint8_t tail[128] = {0};
     size_t rest = n - 64 * full;
@@ -62,8 +65,10 @@ void tu_sha256(const void *data, size_t n, uint8_t out[32]) {
     tail[rest] = 0x80;
     size_t tail_len = rest + 1 + 8 <= 64 ? 64 : 128;
     uint64_t bits = (uint64_t)n * 8;
-    for (int i = 0; i < 8; i++) tail[tail_len - 1 - i] = (uint8_t)(bits >> (8 * i));
-    for (size_t off = 0; off < tail_len; off += 64) compress(h, tail + off);
+    for (int i = 0; i < 8; i++)
+        tail[tail_len - 1 - i] = (uint8_t)(bits >> (8 * i));
+    for (size_t off = 0; off < tail_len; off += 64)
+        compress(h, tail + off);
     for (int i = 0; i < 8; i++) {
         out[4 * i] = (uint8_t)(h[i] >> 24);
         out[4 * i + 1] = (uint8_t)(h[i] >> 16);
@@ -75,13 +80,15 @@ void tu_sha256(const void *data, size_t n, uint8_t out[32]) {
 void tu_sha256_hex(const void *data, size_t n, char hex[65]) {
     uint8_t d[32];
     tu_sha256(data, n, d);
-    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
 }
 
 bool tu_sha256_file(const char *path, char hex[65]) {
     size_t n;
     unsigned char *buf = tu_read_file(path, &n);
-    if (!buf) return false;
+    if (!buf)
+        return false;
     tu_sha256_hex(buf, n, hex);
     free(buf);
     return true;
@@ -92,7 +99,8 @@ bool tu_expected_sha256(const char *name, char hex[65]) {
     size_t n;
     char *text = (char *)tu_read_file(path, &n);
     free(path);
-    if (!text) return false;
+    if (!text)
+        return false;
     bool found = false;
     // Lines of "<64 hex>  <name>".
     for (char *line = strtok(text, "\n"); line && !found; line = strtok(NULL, "\n")) {

@@ -112,10 +112,10 @@ void tu_flops(const ModelConfig *c, int pos0, int n, int logits, uint64_t out[FL
 // Running the binary
 
 typedef struct {
-    int status;    // exit status, or 128 + signal number when killed
-    char *out;     // stdout (owned, NUL-terminated)
+    int status; // exit status, or 128 + signal number when killed
+    char *out;  // stdout (owned, NUL-terminated)
     size_t out_len;
-    char *err;     // stderr (owned, NUL-terminated)
+    char *err; // stderr (owned, NUL-terminated)
     size_t err_len;
 } TuRun;
 
