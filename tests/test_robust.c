@@ -1178,3 +1178,29 @@ Test(robust, d14_long_caption_gets_the_lines_it_needs) {
     tu_session_close(&m, &t, &s);
     pango_cairo_font_map_set_default(NULL);
 }
+
+// D3: work buffers are allocated for what a run uses: one position for decoding, grown to the
+// longest pass (a prefill, a no-cache recompute), with the same numbers as before.
+Test(robust, d3_work_buffers_for_what_is_used) {
+    Model m;
+    Tokenizer t;
+    Session s;
+    KvError err = {0};
+    const ModelConfig c = tu_config(32, 64, 2, 4, 2, 400, 256, false);
+    cr_assert_eq(tu_session_open(&m, &t, &s, &c, 7, &err), KV_OK, "%s", err.msg);
+    Engine e;
+    cr_assert_eq(engine_init(&e, &m, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(e.rows, 1, "a new engine holds one position's activations, not %d", e.rows);
+    int tokens[12] = {1, 5, 9, 13, 17, 21, 25, 29, 33, 37, 41, 45};
+    engine_forward(&e, tokens, 0, 10, true, NULL, NULL);
+    cr_assert_eq(e.rows, 10, "grown to the prefill");
+    engine_forward(&e, tokens + 10, 10, 1, true, NULL, NULL);
+    cr_assert_eq(e.rows, 10, "a decode step keeps them");
+    float cached[400];
+    memcpy(cached, e.logits, sizeof cached);
+    engine_forward(&e, tokens, 0, 11, false, NULL, NULL); // no cache: 11 positions again
+    cr_assert_eq(e.rows, 11);
+    cr_assert_eq(memcmp(cached, e.logits, sizeof cached), 0, "the same logits either way");
+    engine_free(&e);
+    tu_session_close(&m, &t, &s);
+}

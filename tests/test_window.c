@@ -1603,3 +1603,28 @@ Test(window, camera_3d_keys_drag_and_wheel) {
     cr_assert_eq(a->view.camera, CAMERA_FRONT);
     fx_free(&f);
 }
+
+// The memory view from the window: N steps the projected length through the run's own and 1K,
+// 8K, 32K, 128K (showing the memory view), Shift+N highlights the next published model, Ctrl+N
+// switches the log scale.
+Test(window, memory_view_keys) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    const long want[] = {1024, 8192, 32768, 131072, 0, 1024};
+    for (int i = 0; i < 6; i++) {
+        key(a, SDLK_n);
+        cr_assert_eq(a->view.kind, VIEW_MEMORY);
+        cr_assert_eq(a->view.memory_length, want[i], "press %d: %ld", i, a->view.memory_length);
+    }
+    cr_assert_eq(a->view.memory_model, -1);
+    key_mod(a, SDLK_n, KMOD_LSHIFT);
+    cr_assert_eq(a->view.memory_model, 0);
+    key_mod(a, SDLK_n, KMOD_LSHIFT);
+    cr_assert_eq(a->view.memory_model, 1);
+    cr_assert_eq(a->view.memory_length, 1024, "Shift+N leaves the length");
+    cr_assert(!a->view.memory_log);
+    key_mod(a, SDLK_n, KMOD_LCTRL);
+    cr_assert(a->view.memory_log);
+    fx_free(&f);
+}

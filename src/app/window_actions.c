@@ -142,6 +142,29 @@ static void do_view(AppState *a) {
     a->view.kind = (ViewKind)((a->view.kind + 1) % VIEW_KINDS);
 }
 
+// The memory view's projected length: the run's own, then the lengths a class compares.
+static void do_memory_length(AppState *a) {
+    static const long lengths[] = {0, 1024, 8192, 32768, 131072};
+    const int n = (int)(sizeof lengths / sizeof lengths[0]);
+    int i = 0;
+    while (i < n && lengths[i] != a->view.memory_length)
+        i++;
+    a->view.memory_length = lengths[(i + 1) % n];
+    a->view.kind = VIEW_MEMORY; // the key shows what it changes
+}
+
+// The memory view's highlighted published model: none, then each in the table's order.
+static void do_memory_model(AppState *a) {
+    a->view.memory_model =
+        a->view.memory_model + 1 < n_published_models ? a->view.memory_model + 1 : -1;
+    a->view.kind = VIEW_MEMORY;
+}
+
+static void do_memory_log(AppState *a) {
+    a->view.memory_log = !a->view.memory_log;
+    a->view.kind = VIEW_MEMORY;
+}
+
 static void do_theme(AppState *a) {
     a->view.theme = a->view.theme == THEME_DARK ? THEME_LIGHT : THEME_DARK;
     a->theme_forced = (int)a->view.theme; // kept on the beats of a lesson
@@ -557,6 +580,12 @@ const ActionRow app_actions[] = {
     {ACT_VIEW, "view", {K(SDLK_v)}, .help = "view: sequence, heatmap, layers, memory, 3d",
      .tip = "View: sequence, heatmap, layers, memory, 3d", .bar = 72, .label_fn = label_view,
      .run = do_view},
+    {ACT_NONE, "memory-length", {K(SDLK_n)},
+     .help = "memory view: length (the run's, 1K, 8K, 32K, 128K)", .run = do_memory_length},
+    {ACT_NONE, "memory-model", {K_MOD(SDLK_n, KMOD_SHIFT)},
+     .help = "memory view: highlight the next published model", .run = do_memory_model},
+    {ACT_NONE, "memory-log", {K_MOD(SDLK_n, KMOD_CTRL)}, .help = "memory view: log scale",
+     .run = do_memory_log},
     {ACT_NONE, "camera-front", {K(SDLK_7), K_ALT(SDLK_KP_7)},
      .help = "3D camera: front, top, orbit", .run = do_camera_front},
     {ACT_NONE, "camera-top", {K(SDLK_8), K_ALT(SDLK_KP_8)},

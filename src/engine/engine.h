@@ -592,13 +592,15 @@ typedef struct {
     size_t packed_layer; // elements per layer in packed
     KvCache cache;       // the KV cache: what cached passes store and later steps read
     KvCache work;        // no-cache working memory, a scratch KvCache: every pass starts it empty
-    // activations of one pass of up to T positions
-    float *x;        // (T, D) residual stream
-    float *xb;       // (T, D)
-    float *xb2;      // (T, D)
-    float *qkv;      // (T, D + 2 KV) each position's q, then k and v before they go to the cache
-    float *hb;       // (T, 2 F) each position's W1 x, then W3 x
-    float *hb2;      // (T, F) silu(W1 x) * W3 x
+    // activations of one pass of N positions, allocated for the largest pass so far (rows): a
+    // decode-only run keeps one row, a prefill or no-cache recompute grows them to its length
+    int rows;
+    float *x;        // (rows, D) residual stream
+    float *xb;       // (rows, D)
+    float *xb2;      // (rows, D)
+    float *qkv;      // (rows, D + 2 KV) each position's q, then k and v before the cache
+    float *hb;       // (rows, 2 F) each position's W1 x, then W3 x
+    float *hb2;      // (rows, F) silu(W1 x) * W3 x
     float *att;      // (H, T) scores of one query position
     float *logits;   // (V) of the last position of the last pass
     float *wide;     // (4, max(D, F)) bfloat16 weight rows widened to floats for a batched pass

@@ -115,21 +115,34 @@ static const void *packed_at(const Engine *e, size_t i) {
     return (const char *)e->packed + i * (e->packed_bf16 ? sizeof(uint16_t) : sizeof(float));
 }
 
-KvStatus engine_init(Engine *e, const Model *m, KvError *err) {
-    memset(e, 0, sizeof *e);
-    const ModelConfig *c = &m->cfg;
-    size_t t = (size_t)c->seq_len, d = (size_t)c->dim, f = (size_t)c->hidden_dim;
-    size_t kv = (size_t)config_kv_dim(c), v = (size_t)c->vocab_size;
-    e->model = m;
-    engine_pack(e, true);
-    kvcache_init(&e->cache, c, KV_CACHE_DENSE, false);
-    kvcache_init(&e->work, c, KV_CACHE_DENSE, true);
+// The activation buffers hold at least n positions: grown (never shrunk) to the largest pass,
+// so a run allocates what it uses, not a whole context's worth up front.
+static void ensure_rows(Engine *e, int n) {
+    if (n <= e->rows)
+        return;
+    const ModelConfig *c = &e->model->cfg;
+    const size_t t = (size_t)n, d = (size_t)c->dim, f = (size_t)c->hidden_dim;
+    const size_t kv = (size_t)config_kv_dim(c);
+    free(e->x), free(e->xb), free(e->xb2), free(e->qkv), free(e->hb), free(e->hb2);
     e->x = kv_calloc(t * d, sizeof(float));
     e->xb = kv_calloc(t * d, sizeof(float));
     e->xb2 = kv_calloc(t * d, sizeof(float));
     e->qkv = kv_calloc(t * (d + 2 * kv), sizeof(float));
     e->hb = kv_calloc(t * 2 * f, sizeof(float));
     e->hb2 = kv_calloc(t * f, sizeof(float));
+    e->rows = n;
+}
+
+KvStatus engine_init(Engine *e, const Model *m, KvError *err) {
+    memset(e, 0, sizeof *e);
+    const ModelConfig *c = &m->cfg;
+    size_t t = (size_t)c->seq_len, d = (size_t)c->dim, f = (size_t)c->hidden_dim;
+    size_t v = (size_t)c->vocab_size;
+    e->model = m;
+    engine_pack(e, true);
+    kvcache_init(&e->cache, c, KV_CACHE_DENSE, false);
+    kvcache_init(&e->work, c, KV_CACHE_DENSE, true);
+    ensure_rows(e, 1); // a decode step's; a longer pass grows them (engine_forward)
     e->att = kv_calloc((size_t)c->n_heads * t, sizeof(float));
     e->logits = kv_calloc(v, sizeof(float));
     e->wide = kv_malloc_aligned(4 * (d > f ? d : f) * sizeof(float));
@@ -327,6 +340,7 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
     // the cache, or the working memory of a no-cache pass (which starts empty: kvcache_begin)
     KvCache *kc = use_cache ? &e->cache : &e->work;
     assert(n >= 1 && pos0 >= 0);
+    ensure_rows(e, n);
     assert(pos0 + n <= T || kv_kind_unbounded_positions(kc->kind));
     if (!e->instrument)
         sink = NULL, ctr = NULL;
