@@ -188,7 +188,8 @@ static double counters_height(Frame *f, int *n_small) {
     // always: length / context and cache growth; the drift from the full cache when measured;
     // then the detail layout's four rows, or the verify row
     const bool detail = f->v->layout == VIEW_LAYOUT_DETAIL;
-    *n_small = 2 + (f->r && f->r->drift_measured) + (detail ? 4 : f->s->verify ? 1 : 0);
+    const bool extra = f->r && (kv_kind_budget(f->r->kind) > 0 || f->r->kv != KV_PRECISION_F32);
+    *n_small = 2 + extra + (f->r && f->r->drift_measured) + (detail ? 4 : f->s->verify ? 1 : 0);
     return 0.5 * u + 1.25 * SCENE_MIN_FONT * u + 4 * 2.1 * u + *n_small * 1.5 * u + 0.4 * u;
 }
 
@@ -224,24 +225,23 @@ static void draw_counters(Frame *f, SceneRect r, int n_small) {
     const int budget = on ? kv_kind_budget(kind) : 0;
     char policy[48];
     kv_retention_name(kind, policy, sizeof policy);
-    snprintf(line, sizeof line, "KV CACHE ON \xc2\xb7 %s", policy);
-    ROW("mode", on ? (budget ? line : "KV CACHE ON") : "NO CACHE",
+    // with a bounded policy its name is the mode (the badge above says the cache is on)
+    ROW("mode", on ? (budget ? policy : "KV CACHE ON") : "NO CACHE",
         on ? th->cache_on : th->cache_off, true);
     if (rec) {
         kv_format_number(v1, sizeof v1, (double)counters_flops(&rec->counted), KV_NUM_SI, "FLOP");
         ROW("FLOPs this step", v1, th->text, true);
         kv_format_bytes(v1, sizeof v1, rec->kv_bytes_resident);
+        ROW(on ? "cache memory" : "cache memory (off)", v1, th->text, true);
         if (budget) { // a policy that evicts (f32 only: kv_kind_combine_check)
             kv_format_bytes(v2, sizeof v2, (uint64_t)budget * config_kv_bytes_per_token(cfg));
-            snprintf(line, sizeof line, "%s / %s budget", v1, v2);
+            snprintf(line, sizeof line, "%s (%d positions)", v2, budget);
+            ROW("cache budget", line, th->text, false);
         } else if (rec->kv != KV_PRECISION_F32) { // resident bytes against what f32 would need
             kv_format_bytes(v2, sizeof v2, rec->kv_bytes_f32);
-            snprintf(line, sizeof line, "%s %s \xc2\xb7 f32 %s", v1, kv_precision_name(rec->kv),
-                     v2);
-        } else {
-            snprintf(line, sizeof line, "%s", v1);
+            snprintf(line, sizeof line, "%s (f32: %s)", kv_precision_name(rec->kv), v2);
+            ROW("stored as", line, th->text, false);
         }
-        ROW(on ? "cache memory" : "cache memory (off)", line, th->text, true);
         double ms = rec->step_ns / 1e6;
         snprintf(line, sizeof line, ms >= 100 ? "%.0f ms" : ms >= 10 ? "%.1f ms" : "%.2f ms", ms);
         ROW("step time (measured)", line, th->text, true);
@@ -260,7 +260,7 @@ static void draw_counters(Frame *f, SceneRect r, int n_small) {
     if (rec && rec->drift_measured) { // against the full f32 cache on the same tokens
         snprintf(line, sizeof line, "KL %.2g \xc2\xb7 top-1 %s", (double)rec->kl_full,
                  rec->top1_agree ? "same" : "differs");
-        drift_spark(f, xl + 5.2 * u, y + 1.5 * u * 0.15, 3.2 * u, 1.5 * u * 0.7);
+        drift_spark(f, xl + 7.7 * u, y + 1.5 * u * 0.15, 1.9 * u, 1.5 * u * 0.7);
         ROW("drift from full", line, rec->top1_agree ? th->text : th->cache_off, false);
     }
     if (!detail && s->verify) {
