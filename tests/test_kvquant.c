@@ -733,7 +733,9 @@ Test(kvprecision, teacher_forced_table, .timeout = 120) {
     cr_assert_eq(tok[0], TOKEN_BOS);
     KvEvalResult r[KV_PRECISIONS];
     for (int k = 0; k < KV_PRECISIONS; k++) {
-        cr_assert_eq(kveval_kind(&m, tok, n, k, &r[k], &err), KV_OK, "%s", err.msg);
+        KvCacheKind kind = KV_CACHE_DENSE;
+        kind.precision = (KvPrecision)k;
+        cr_assert_eq(kveval_kind(&m, tok, n, kind, &r[k], &err), KV_OK, "%s", err.msg);
         cr_assert_eq(r[k].predictions, 400 - 3, "three windows of 160, 160 and 80");
         cr_assert_eq(r[k].window, 160);
         cr_assert(isfinite(r[k].nll) && r[k].nll > 0);
@@ -754,6 +756,20 @@ Test(kvprecision, teacher_forced_table, .timeout = 120) {
                  (double)(config_kv_bytes_precision(&m.cfg, KV_PRECISION_KIVI2, 128) +
                           32 * config_kv_bytes_per_token(&m.cfg)) /
                      160.0);
+    // a precision with a rolling window: the window's bytes, more drift than the precision alone;
+    // KIVI with a window refused
+    KvCacheKind w = KV_CACHE_DENSE;
+    cr_assert_eq(kv_parse_retention("cache", "window:40", &w, &err), KV_OK);
+    w.precision = KV_PRECISION_INT8;
+    KvEvalResult rw;
+    cr_assert_eq(kveval_kind(&m, tok, n, w, &rw, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(rw.predictions, 400 - 3);
+    cr_assert_eq(rw.resident_bytes, 40 * config_kv_bytes_precision(&m.cfg, KV_PRECISION_INT8, 1));
+    cr_assert_gt(rw.kl, r[KV_PRECISION_INT8].kl);
+    cr_assert_gt(rw.attn_l1_mean, r[KV_PRECISION_INT8].attn_l1_mean);
+    w.precision = KV_PRECISION_KIVI2;
+    cr_assert_eq(kveval_kind(&m, tok, n, w, &rw, &err), KV_ERR_INPUT);
+    cr_assert(strstr(err.msg, "kivi2 cannot be combined with window:40"), "%s", err.msg);
     free(tok), free(again);
     tokenizer_free(&t);
     model_free(&m);

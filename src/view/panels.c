@@ -233,9 +233,13 @@ static void draw_counters(Frame *f, SceneRect r, int n_small) {
         ROW("FLOPs this step", v1, th->text, true);
         kv_format_bytes(v1, sizeof v1, rec->kv_bytes_resident);
         ROW(on ? "cache memory" : "cache memory (off)", v1, th->text, true);
-        if (budget) { // a policy that evicts (f32 only: kv_kind_combine_check)
-            kv_format_bytes(v2, sizeof v2, (uint64_t)budget * config_kv_bytes_per_token(cfg));
-            snprintf(line, sizeof line, "%s (%d positions)", v2, budget);
+        if (budget) { // a policy that evicts, in the precision its rows are stored in
+            kv_format_bytes(v2, sizeof v2,
+                            (uint64_t)budget * config_kv_bytes_precision(cfg, rec->kv, 1));
+            if (rec->kv == KV_PRECISION_F32)
+                snprintf(line, sizeof line, "%s (%d positions)", v2, budget);
+            else
+                snprintf(line, sizeof line, "%s (%d, %s)", v2, budget, kv_precision_name(rec->kv));
             ROW("cache budget", line, th->text, false);
         } else if (rec->kv != KV_PRECISION_F32) { // resident bytes against what f32 would need
             kv_format_bytes(v2, sizeof v2, rec->kv_bytes_f32);
@@ -436,6 +440,14 @@ static void draw_chart(Frame *f, SceneRect r) {
     scene_text_draw(&f->tx, x, y, small, false, ALIGN_LEFT, r.x + r.w - 0.6 * u - x, th->text_dim,
                     "dashed: formula");
     double top = y + 1.4 * small, h = (r.y + r.h - top) / 3;
+    if (scene_drift_shown(f->s)) { // a bounded or quantized cache: its drift from the full cache,
+        // in the middle, taller (FLOPs per step give way), with its own steps axis
+        const double a = 0.27 * (r.y + r.h - top), d = r.y + r.h - top - 2 * a;
+        draw_series(f, (SceneRect){r.x, top, r.w, a}, CHART_CUMULATIVE, "FLOPs so far", false);
+        scene_draw_drift_chart(f, (SceneRect){r.x, top + a, r.w, d}, true);
+        draw_series(f, (SceneRect){r.x, top + a + d, r.w, a}, CHART_MEMORY, "cache memory", true);
+        return;
+    }
     draw_series(f, (SceneRect){r.x, top, r.w, h}, CHART_CUMULATIVE, "FLOPs so far", false);
     draw_series(f, (SceneRect){r.x, top + h, r.w, h}, CHART_PER_STEP, "FLOPs per step", false);
     draw_series(f, (SceneRect){r.x, top + 2 * h, r.w, h}, CHART_MEMORY, "cache memory", true);
