@@ -3,10 +3,12 @@
 // of the same precision bit for bit; the counters and the resident bytes equal their closed forms;
 // marks and seeks stay exact although packed slots are overwritten; the kernel that dequantizes
 // inside the attention loop gives the bits of attention over the read-back floats, for every head
-// size and every row count; a rolling window runs past the model's context.
+// size and every row count; a rolling window runs past the model's context; the detail layout
+// shows each resident position's ring slot.
 #include "engine/kernels.h"
 #include "engine/kvquant.h"
 #include "util/testutil.h"
+#include "view/view.h"
 
 #include <criterion/criterion.h>
 #include <float.h>
@@ -373,4 +375,66 @@ Test(kvcombo, window_runs_past_the_context, .timeout = 120) {
         engine_free(&e), engine_free(&in);
     }
     model_free(&m);
+}
+
+// ----------------------------------------------------------------------------------------------
+// The picture: the ring slot of each resident position in the detail layout
+
+typedef struct {
+    const SceneLayout *L;
+    int in_blocks[64]; // texts "0" .. "63" drawn on the blocks' rows
+} SlotTexts;
+
+static void on_slot_text(void *ctx, const SceneText *t) {
+    SlotTexts *st = ctx;
+    char *end;
+    const long v = strtol(t->utf8, &end, 10);
+    if (*end || end == t->utf8 || v < 0 || v >= 64)
+        return;
+    const SceneRect b = st->L->blocks;
+    if (t->box.x >= b.x && t->box.x + t->box.w <= b.x + b.w && t->box.y >= b.y - 1 &&
+        t->box.y + t->box.h <= b.y + b.h + 1)
+        st->in_blocks[v]++;
+}
+
+Test(kvcombo, detail_layout_shows_each_ring_slot, .timeout = 60) {
+    Model m;
+    Tokenizer t;
+    Session s;
+    KvError err = {0};
+    const ModelConfig c = tu_config(48, 96, 6, 4, 2, 400, 64, false);
+    cr_assert_eq(tu_session_open(&m, &t, &s, &c, 7, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(session_set_prompt(&s, "once upon a time", &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(session_set_cache(&s, kind_of("window:6", KV_PRECISION_F32), &err), KV_OK);
+    for (int i = 0; i < 12; i++)
+        cr_assert(session_step(&s));
+    for (int layout = 0; layout < 2; layout++) {
+        View v;
+        view_init(&v);
+        v.layout = layout ? VIEW_LAYOUT_DETAIL : VIEW_LAYOUT_PROJECTOR;
+        SceneLayout L;
+        scene_layout(&s, &v, 1920, 1080, &L);
+        SlotTexts st = {.L = &L};
+        SceneTextSink sink = {on_slot_text, &st};
+        v.text_sink = &sink;
+        cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1920, 1080);
+        cairo_t *cr = cairo_create(img);
+        scene_draw(cr, &s, &v, 1920, 1080, 1.0);
+        cr_assert_eq(cairo_status(cr), CAIRO_STATUS_SUCCESS);
+        cairo_destroy(cr);
+        cairo_surface_destroy(img);
+        int shown = 0;
+        for (int k = 0; k < 64; k++)
+            shown += st.in_blocks[k] > 0;
+        if (!layout) {
+            cr_assert_eq(shown, 0, "the projector layout shows no slots");
+            continue;
+        }
+        // the six resident positions' slots, each once: p mod 6 for the last six of them
+        for (int k = 0; k < 6; k++)
+            cr_assert_leq(st.in_blocks[k], 1, "slot %d drawn %d times", k, st.in_blocks[k]);
+        cr_assert_geq(shown, 4, "most of the six slots fit their cells (%d shown)", shown);
+        cr_assert_eq(st.in_blocks[6] + st.in_blocks[7], 0, "no slot past W - 1");
+    }
+    tu_session_close(&m, &t, &s);
 }

@@ -412,6 +412,9 @@ bool kv_kind_equal(KvCacheKind a, KvCacheKind b);
 // reads keys no farther than the budget back, rotated by positions the model was trained on
 // (window: absolute, the score depending on the distance alone; sinks: the index in the cache).
 bool kv_kind_unbounded_positions(KvCacheKind k);
+// The slot position p has by the kind's rule: p (full), p mod W (window), p or S + (p-S) mod W
+// (sinks); -1 for h2o, whose slots depend on the attention (kvcache_slot).
+int kv_kind_slot(KvCacheKind k, int p);
 // "full", "window:64", "sinks:4,60", "h2o:32,32" into buf; returns buf.
 const char *kv_retention_name(KvCacheKind k, char *buf, size_t cap);
 // Parses full|window:W|sinks:S,W|h2o:H,R into k's retention fields (the others untouched).

@@ -451,9 +451,7 @@ size_t kvcache_row(const KvCache *kc, int layer, int kv_head, int slot) {
            (size_t)kc->head_size;
 }
 
-// The slot a new position p goes to (h2o: chosen by kvcache_begin when the cache is full).
-static int slot_for(const KvCache *kc, size_t head, int p) {
-    const KvCacheKind k = kc->kind;
+int kv_kind_slot(KvCacheKind k, int p) {
     switch (k.retention) {
     case KV_RETAIN_FULL:
         return p;
@@ -462,9 +460,16 @@ static int slot_for(const KvCache *kc, size_t head, int p) {
     case KV_RETAIN_SINKS:
         return p < k.sinks ? p : k.sinks + (p - k.sinks) % k.window;
     case KV_RETAIN_H2O:
-        return p < kc->slots ? p : kc->evict_slot[head];
+        break;
     }
     return -1;
+}
+
+// The slot a new position p goes to (h2o: chosen by kvcache_begin when the cache is full).
+static int slot_for(const KvCache *kc, size_t head, int p) {
+    if (kc->kind.retention == KV_RETAIN_H2O)
+        return p < kc->slots ? p : kc->evict_slot[head];
+    return kv_kind_slot(kc->kind, p);
 }
 
 // Rows of (P, 2, L, HKV, HS) in hist: one position's keys and values of every head.

@@ -428,6 +428,11 @@ static void draw_chart(Frame *f, SceneRect r) {
     const Theme *th = f->th;
     double u = f->u, small = SCENE_MIN_FONT * u;
     box(f, r, th->panel, th->panel_edge);
+    if (scene_drift_shown(f->s) && f->v->layout == VIEW_LAYOUT_DETAIL) {
+        // the detail layout's counters leave room for one chart: the drift, the whole box
+        scene_draw_drift_chart(f, (SceneRect){r.x, r.y + 0.3 * u, r.w, r.h - 0.5 * u}, true);
+        return;
+    }
     // The key: which line is which.
     scene_text_on(&f->tx, th->panel);
     double x = r.x + 0.6 * u, y = r.y + 0.3 * u;
