@@ -491,11 +491,11 @@ typedef struct {
     int len;           // positions 0 .. len-1 of the sequence have been stored (some maybe evicted)
     int valid;         // what this sequence stored for positions < valid is still known (seek)
     int pass0, pass_n; // the pass under way (between kvcache_begin and kvcache_end), else 0, 0
-    // precisions other than f32 (full retention only): the packed rows, their scales and zero
-    // points, and the rows of one layer dequantized for attention (kvcache.c); NULL for f32.
+    // precisions other than f32: the packed rows (in the retention's slots), their scales and
+    // zero points, and the rows of one layer read back for attention (kvcache.c); NULL for f32.
     // keys/values are NULL for bf16, int8 and int4; the KIVI kinds keep f32 rows there.
     struct KvPacked *packed;
-    // bounded kinds (f32 only)
+    // bounded kinds (every precision but KIVI)
     int *slot_pos;     // (L, HKV, slots) the position each slot holds (-1: none yet)
     int *pos_slot;     // (L, HKV, T) h2o: the slot of each position, -1 when not resident
     float *score;      // (L, HKV, slots) h2o: attention each slot's position received so far

@@ -16,12 +16,14 @@
 // per row) into `packed`; attention then reads the group from there, and the newest positions
 // (32..63 of them) from the f32 rows. A KIVI cache keeps the f32 rows of its quantized groups
 // only so that going back a step is exact (kvcache_seek); attention never reads them and they
-// are not resident. kvcache_head gives attention a kv head's rows as floats: for f32 the rows
-// themselves; for the others one layer's rows dequantized into rows the cache owns (only rows not
-// already dequantized since the last store), so the attention kernel is the same for every kind.
+// are not resident. kvcache_head_stored gives attention a kv head's rows where they are stored
+// (the attention kernel reads bf16, int8 and int4 rows itself); kvcache_head gives them as floats:
+// for f32 the rows themselves; for the others one layer's rows read back into rows the cache owns
+// (only rows not already read back since the last store), which is also how KIVI is read.
 //
-// Precision and retention: a precision other than f32 is kept with full retention only
-// (kv_kind_combine_check says why for each refused pair); a bounded kind stores f32 rows.
+// Precision and retention: bf16, int8 and int4 rows live in any retention's slots (packed when
+// stored, packed again from the undo history when a seek puts a row back); KIVI keeps full
+// retention (kv_kind_combine_check says why).
 //
 // Going back and forward: full retention is append-only, so a length is enough. A bounded kind
 // overwrites slots, so it keeps beside its storage every row it was given (hist) and, for h2o,
