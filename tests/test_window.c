@@ -1628,3 +1628,35 @@ Test(window, memory_view_keys) {
     cr_assert(a->view.memory_log);
     fx_free(&f);
 }
+
+// K under a policy that evicts: f32, bf16, int8, int4 and back to f32, the KIVI kinds (which the
+// policy cannot hold) passed over; under full retention K reaches them; W then refuses a policy
+// with a notice and keeps the KIVI cache.
+Test(window, kv_key_under_a_policy) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    key(a, SDLK_w);
+    cr_assert_eq(f.s.cache_kind.retention, KV_RETAIN_WINDOW);
+    static const KvPrecision want[] = {KV_PRECISION_BF16, KV_PRECISION_INT8, KV_PRECISION_INT4,
+                                       KV_PRECISION_F32};
+    for (int i = 0; i < 4; i++) {
+        key(a, SDLK_k);
+        cr_assert_eq(f.s.eng.cache.kind.precision, want[i], "press %d: %s", i,
+                     kv_precision_name(f.s.eng.cache.kind.precision));
+        key(a, SDLK_SPACE);
+        cr_assert_eq(session_last(&f.s)->kv, want[i]);
+        cr_assert_eq(session_last(&f.s)->kind.retention, KV_RETAIN_WINDOW);
+    }
+    for (int i = 0; i < 3; i++) // window -> sinks -> h2o -> full
+        key(a, SDLK_w);
+    cr_assert_eq(f.s.cache_kind.retention, KV_RETAIN_FULL);
+    for (int i = 0; i < 4; i++)
+        key(a, SDLK_k);
+    cr_assert_eq(f.s.eng.cache.kind.precision, KV_PRECISION_KIVI2);
+    key(a, SDLK_w);
+    cr_assert_eq(f.s.cache_kind.retention, KV_RETAIN_FULL, "kivi2 keeps every position");
+    cr_assert_not_null(a->view.notice);
+    cr_assert_not_null(strstr(a->view.notice, "kivi2 cannot be combined"), "%s", a->view.notice);
+    fx_free(&f);
+}
