@@ -625,11 +625,17 @@ bool app_tick(AppState *a, double now) {
             a->next_step_at = now + period;
         app_request_step(a);
     }
-    // The 3D camera moving between presets
+    // The 3D camera moving between presets and following the write head (the session is read
+    // only while no step runs)
     double dt = a->cam_clock > 0 ? now - a->cam_clock : 0;
     a->cam_clock = now;
-    if (a->view.kind == VIEW_3D && view_camera_advance(&a->view, dt))
-        a->dirty = true;
+    if (a->view.kind == VIEW_3D) {
+        SceneLayout lay;
+        if (!a->busy)
+            scene_layout(a->s, &a->view, a->width, a->scene_h, &lay);
+        if (view_camera_advance(&a->view, a->busy ? NULL : &lay, dt))
+            a->dirty = true;
+    }
     return a->dirty || app_anim_t(a) < 1.0;
 }
 
