@@ -1040,10 +1040,13 @@ static void place_labels(Ctx3 *c, const int *order, int nc) {
         for (int lift = 0; lift < 2 && !c->label[i]; lift++) {
             if (!label_geom(c, i, lift, &x, &y, &size))
                 break;
-            scene_token_display(s, i, buf, sizeof buf);
-            double tw = scene_text_width(&f->tx, size, i >= s->n_prompt, buf, &lh);
-            c->label_w[i] = tw;
-            c->label_lh[i] = lh;
+            if (lift == 0) { // both places take the same size: measured once
+                scene_token_display(s, i, buf, sizeof buf);
+                c->label_w[i] = scene_text_width(&f->tx, size, i >= s->n_prompt, buf, &lh);
+                c->label_lh[i] = lh;
+            }
+            double tw = c->label_w[i];
+            lh = c->label_lh[i];
             double w = tw + 0.6 * size;
             Box b = {x - w / 2, y - lh / 2, x + w / 2, y + lh / 2};
             bool free_spot = true;
