@@ -441,6 +441,11 @@ Test(view3d, hit_is_the_front_most_face_and_drawing_order_is_by_depth, .timeout 
                               "layer %d first",
                               cam, x, y, ht, hl, bt, bl);
                     cr_assert_eq(scene_hit_token(&L, x, y), bt);
+                    int t4 = -1, l4 = -1;
+                    cr_assert_eq(scene_hit_block(&L, x, y, &t4, &l4), bl >= 0,
+                                 "%s: a cache block is hit as one", cam);
+                    if (bl >= 0)
+                        cr_assert(t4 == bt && l4 == bl);
                     checked++;
                     covered++;
                 }

@@ -557,12 +557,12 @@ static inline double ramp_area(double u) {
 }
 
 typedef struct {
-    double x, y0, y1, dxdy; // x at y0, from y0 down to y1
+    double x, y0, y1, dxdy, dydx; // x at y0, from y0 down to y1; dydx 0 when upright
 } Edge;
 
 // A boundary's piece across one pixel row: x runs from xa to xb over height h.
 typedef struct {
-    double xa, xb, h, h_per_dx; // h_per_dx: h / (xb - xa), 0 for an upright piece
+    double xa, xb, h, h_per_dx; // h_per_dx: h / (xb - xa) (the edge's dy/dx), 0 if upright
 } Piece;
 
 // The area of pixel column [c, c + 1] left of the piece: the integral over the piece of
@@ -583,9 +583,7 @@ static int row_pieces(const Edge *e, int n, double yt, double yb, Piece *out, do
         if (b <= a)
             continue;
         Piece q = {e[k].x + (a - e[k].y0) * e[k].dxdy, e[k].x + (b - e[k].y0) * e[k].dxdy, b - a,
-                   0};
-        if (fabs(q.xb - q.xa) > 1e-9)
-            q.h_per_dx = q.h / (q.xb - q.xa);
+                   e[k].dydx};
         *lo = dmin(*lo, dmin(q.xa, q.xb));
         *hi = dmax(*hi, dmax(q.xa, q.xb));
         out[m++] = q;
@@ -626,8 +624,10 @@ static void raster_fill(const Raster *r, const double *xs, const double *ys, int
         if (y[k] == y[j])
             continue;
         bool down = y[j] > y[k];
-        Edge e = down ? (Edge){x[k], y[k], y[j], (x[j] - x[k]) / (y[j] - y[k])}
-                      : (Edge){x[j], y[j], y[k], (x[k] - x[j]) / (y[k] - y[j])};
+        Edge e = down ? (Edge){x[k], y[k], y[j], (x[j] - x[k]) / (y[j] - y[k]), 0}
+                      : (Edge){x[j], y[j], y[k], (x[k] - x[j]) / (y[k] - y[j]), 0};
+        if (fabs(e.dxdy) > 1e-9)
+            e.dydx = 1 / e.dxdy;
         if (down == (area2 > 0))
             re[nre++] = e;
         else
