@@ -351,6 +351,7 @@ static void do_orbit_drag(AppState *a) {
     v->orbit_el = el < -10 ? -10 : el > 90 ? 90 : el;
     v->cam_az = v->orbit_az; // the camera follows the hand at once
     v->cam_el = v->orbit_el;
+    v->cam_vel[0] = v->cam_vel[1] = 0; // and stays where the hand leaves it
 }
 
 // ----------------------------------------------------------------------------------------------
