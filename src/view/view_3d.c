@@ -1,15 +1,23 @@
 // view_3d.c — the 3D view: the session in perspective. Token blocks stand along the x axis,
 // under each the stack of its per-layer cache blocks (coloured by the same block states as the
-// 2D views), the write head glows above the position being computed and its attention beams arc
-// through space back to every token it reads, brighter and wider for a larger weight. Drawn
-// with cairo like every other view, so every export and lesson shows it unchanged.
+// 2D views; recomputed ones striped, evicted ones ghosts), the write head glows above the
+// position being computed and its attention beams arc through space back to every token it
+// reads, brighter and wider for a larger weight. Drawn with cairo like every other view, so
+// every export and lesson shows it unchanged.
 //
-// Drawing order is the painter's algorithm: every block (a convex box: its faces that face the
-// camera never overlap each other), every piece of a beam and the head are one primitive with
-// the depth of its centre along the camera's axis; primitives are drawn far to near, ties broken
-// by a fixed key, so nothing flickers while the camera moves. Labels are billboards: flat text
-// in screen space at their token's projected point, so they face the camera and are never
-// upside down, drawn only when large enough to read and when they do not cover a nearer one.
+// Drawing order is a painter's order without a sort by depth ("Boxes in drawing order"):
+// columns by their distance from the eye along x, the boxes of a column by their distance in y,
+// the beams before or after all of them; of a box only the faces toward the eye, which never
+// overlap. It is exact under every camera and the same from frame to frame, so nothing
+// flickers while orbiting, and the hit test follows it. Labels are billboards: flat text in
+// screen space at their token's projected point, so they face the camera and are never upside
+// down, drawn only when large enough to read and when they do not cover a nearer one. On an
+// opaque image target (the window, PNG, video) the faces, edges and beams are filled by the
+// rasterizer below; SVG, PDF and transparent pictures get the same polygons through cairo.
+//
+// The camera moves on critically damped springs toward its goal, the preset's angles and the
+// write head (or the whole sequence): view_camera_advance, each frame of the window. A still
+// stands at its goal.
 //
 // World units: token i's block is centred at x = i, z = 0, standing on y = 0; the cache block of
 // layer l hangs below it; y is up. One row of the view table (views.c).
