@@ -107,23 +107,31 @@ static void on_text(void *ctx, const SceneText *t) {
 
 typedef struct {
     const SceneLayout *L;
-    bool column_only; // the layers view: beams end in their token's column, in their band
     int n, bad, query;
     char why[160];
 } BeamStats;
 
+// A beam ends on its token's cell: in the sequence view the token's text cell; in the layers
+// view, where each layer has its band, the token's cell of the beam's layer (its cache cell on
+// the band's floor, in the token's column: what that layer's attention reads).
 static void on_beam(void *ctx, const SceneBeam *b) {
     BeamStats *st = ctx;
     st->n++;
-    SceneRect c;
+    SceneRect c = {0}, t = {0};
     const double e = 0.5;
-    bool ok = scene_token_box(st->L, b->key, &c) && b->x >= c.x - e && b->x <= c.x + c.w + e &&
-              (st->column_only || (b->y >= c.y - e && b->y <= c.y + c.h + e));
+    bool ok = scene_token_box(st->L, b->key, &t);
+    if (ok && st->L->kind == VIEW_LAYERS) {
+        ok = scene_block_box(st->L, b->key, b->layer, &c) && c.x >= t.x - e &&
+             c.x + c.w <= t.x + t.w + e;
+    } else {
+        c = t;
+    }
+    ok = ok && b->x >= c.x - e && b->x <= c.x + c.w + e && b->y >= c.y - e && b->y <= c.y + c.h + e;
     if (!ok && !st->bad++)
         snprintf(st->why, sizeof st->why,
-                 "beam to %d ends at (%.1f, %.1f), its cell is "
+                 "beam to %d (layer %d) ends at (%.1f, %.1f), its cell is "
                  "(%.1f, %.1f) %.1f x %.1f",
-                 b->key, b->x, b->y, c.x, c.y, c.w, c.h);
+                 b->key, b->layer, b->x, b->y, c.x, c.y, c.w, c.h);
 }
 
 static void measure(const Session *s, View v, int w, int h, double t, TextStats *ts, BeamStats *bs,
@@ -134,7 +142,7 @@ static void measure(const Session *s, View v, int w, int h, double t, TextStats 
                       .min_contrast = 1e9,
                       .min_caption = 1e9};
     scene_layout(s, &v, w, h, L);
-    *bs = (BeamStats){.L = L, .column_only = v.kind == VIEW_LAYERS};
+    *bs = (BeamStats){.L = L};
     SceneTextSink tsink = {on_text, ts};
     SceneBeamSink bsink = {on_beam, bs};
     v.text_sink = &tsink;

@@ -130,7 +130,7 @@ Test(lesson_parse, bad_number) {
     expect_error("seed -4\n", PATH ":1: seed: '-4' is not a whole number >= 0");
     expect_error("layer 0\n", PATH ":1: layer: '0' is not a layer number (1, 2, ...) or all");
     expect_error("head x\n", PATH ":1: head: 'x' is not a head number (1, 2, ...), mean or each");
-    expect_error("zoom 9\n", PATH ":1: zoom: 9 is out of range (0.5..3)");
+    expect_error("zoom 0.5\n", PATH ":1: zoom: 0.5 is out of range (1..16)");
 }
 
 Test(lesson_parse, unknown_names) {

@@ -312,7 +312,7 @@ Test(scene, every_view_theme_and_overlay_draws, .timeout = 120) {
                 v.caption_text = "Keys and values per layer, written once and read every step.";
                 v.notice = "exported exports/frame-0001.png";
                 v.scroll = head == 1 ? 10 : 0;
-                v.zoom = head == 1 ? 0.5 : 1;
+                v.zoom = head == 1 ? 3 : 1;
                 cairo_surface_t *img = render(&f.s, &v, 960, 540);
                 // The picture is not blank: the background and something else.
                 double c[3];

@@ -152,6 +152,16 @@ int cmd_render(int argc, char **argv) {
                 return app_fail(&err);
             vo.view.beam_threshold = (float)thr;
             i++;
+        } else if (strcmp(opt, "--zoom") == 0) { // wider cells; what does not fit scrolls
+            if (app_parse_float(opt, val, 1.0, VIEW_ZOOM_MAX, &vo.view.zoom, &err))
+                return app_fail(&err);
+            i++;
+        } else if (strcmp(opt, "--scroll") == 0) { // positions back from the newest
+            long back;
+            if (app_parse_int(opt, val, 0, KV_MAX_SEQ, &back, &err))
+                return app_fail(&err);
+            vo.view.scroll = (int)back;
+            i++;
         } else if (strcmp(opt, "--fps") == 0) {
             if (app_parse_int(opt, val, 1, 120, &fps, &err))
                 return app_fail(&err);

@@ -304,19 +304,55 @@ static void do_pin(AppState *a) {
     app_pin_at(a, a->mouse_x, a->mouse_y);
 }
 
+// Scrolls `notches` wheel notches back along the sequence (negative: forward, toward the write
+// head): a notch is a line of cells, or part of the single line (SceneLayout.scroll_step).
+static void scroll_by(AppState *a, int notches) {
+    SceneLayout lay;
+    scene_layout(a->s, &a->view, a->width, a->scene_h, &lay);
+    int sc = a->view.scroll + notches * lay.scroll_step;
+    a->view.scroll = sc < 0 ? 0 : sc >= a->s->n_tokens ? a->s->n_tokens - 1 : sc;
+    if (a->view.scroll < 0)
+        a->view.scroll = 0;
+}
+
+static void zoom_by(AppState *a, int notches) {
+    double z = a->view.zoom * pow(1.25, notches);
+    a->view.zoom = z < 1 ? 1 : z > VIEW_ZOOM_MAX ? VIEW_ZOOM_MAX : z;
+}
+
 static void do_scroll(AppState *a) {
     if (a->view.kind == VIEW_3D) { // the 3D view: the wheel zooms the camera
         double z = a->view.cam_zoom * (a->wheel_y > 0 ? 1.15 : 1 / 1.15);
         a->view.cam_zoom = z < 0.25 ? 0.25 : z > 8 ? 8 : z;
         return;
     }
-    int sc = a->view.scroll + (a->wheel_y > 0 ? 2 : a->wheel_y < 0 ? -2 : 0);
-    a->view.scroll = sc < 0 ? 0 : sc > a->s->n_tokens ? a->s->n_tokens : sc;
+    scroll_by(a, a->wheel_y > 0 ? 1 : a->wheel_y < 0 ? -1 : 0);
+}
+
+static void do_scroll_back(AppState *a) {
+    scroll_by(a, 1);
+}
+
+static void do_scroll_forward(AppState *a) {
+    scroll_by(a, -1);
 }
 
 static void do_zoom(AppState *a) {
-    double z = a->view.zoom * (a->wheel_y > 0 ? 1.15 : 1 / 1.15);
-    a->view.zoom = z < 0.5 ? 0.5 : z > 3 ? 3 : z;
+    zoom_by(a, a->wheel_y > 0 ? 1 : a->wheel_y < 0 ? -1 : 0);
+}
+
+static void do_zoom_in(AppState *a) {
+    zoom_by(a, 1);
+}
+
+static void do_zoom_out(AppState *a) {
+    zoom_by(a, -1);
+}
+
+// Zoom 1 (every position on the picture), following the write head again.
+static void do_zoom_whole(AppState *a) {
+    a->view.zoom = 1;
+    a->view.scroll = 0;
 }
 
 // The 3D view's camera: presets (the window animates the move, app_tick), the whole sequence
@@ -632,9 +668,19 @@ const ActionRow app_actions[] = {
     {ACT_PIN, "pin", .gesture = GESTURE_CLICK, .help_keys = "click", .help = "pin a token",
      .run = do_pin, .when = WAITS},
     {ACT_SCROLL, "scroll", .gesture = GESTURE_WHEEL, .help_keys = "wheel",
-     .help = "scroll back (3D: zoom)", .run = do_scroll, .when = TYPING_TOO},
+     .help = "scroll back, forward (3D: zoom)", .run = do_scroll, .when = TYPING_TOO},
     {ACT_ZOOM, "zoom", .gesture = GESTURE_CTRL_WHEEL, .help_keys = "Ctrl + wheel",
      .help = "zoom", .run = do_zoom, .when = TYPING_TOO},
+    {ACT_NONE, "scroll-back", {K(SDLK_PAGEUP)}, .help = "scroll back, forward",
+     .run = do_scroll_back},
+    {ACT_NONE, "scroll-forward", {K(SDLK_PAGEDOWN)}, .help = "scroll back, forward",
+     .run = do_scroll_forward},
+    {ACT_NONE, "zoom-in", {K_MOD(SDLK_EQUALS, KMOD_CTRL), K_MOD_ALT(SDLK_PLUS, KMOD_CTRL)},
+     .help = "zoom in, out, whole sequence", .run = do_zoom_in},
+    {ACT_NONE, "zoom-out", {K_MOD(SDLK_MINUS, KMOD_CTRL)}, .help = "zoom in, out, whole sequence",
+     .run = do_zoom_out},
+    {ACT_NONE, "zoom-whole", {K_MOD(SDLK_0, KMOD_CTRL)}, .help = "zoom in, out, whole sequence",
+     .run = do_zoom_whole},
 
     // the sampler panel: buttons on the toolbar's second row, and keys while it is open
     {ACT_TEMP_DOWN, "temp-", .tip = "Lower temperature (0: always the most likely token)",

@@ -336,7 +336,7 @@ static const Command commands[] = {
         .words = head_words, .not_index = "a head number (1, 2, ...), mean or each",
         .model_count = model_heads),
     ROW("theme", LESSON_THEME, ARG_THEME, .need = "dark or light"),
-    ROW("zoom", LESSON_ZOOM, ARG_FLOAT, .lo = 0.5, .hi = 3, .need = "a number"),
+    ROW("zoom", LESSON_ZOOM, ARG_FLOAT, .lo = 1, .hi = VIEW_ZOOM_MAX, .need = "a number"),
     ROW("panels", LESSON_PANELS, ARG_ON_OFF, .need = "on or off"),
     ROW("project-model", LESSON_PROJECT_MODEL, ARG_TEXT, .need = "a published model's name",
         .after = after_project_model),

@@ -300,8 +300,12 @@ void scene_draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_b
         for (int l = lo; l < hi; l++) {
             double yb = 0, hmax;
             if (per_layer_band) {
-                yb = band.y + (l - lo + 1) * row_h - 0.05 * u;
-                hmax = row_h * 0.9;
+                // From the query's cache cell of this layer to the key's, on the band's floor.
+                SceneRect qb;
+                if (!scene_block_box(L, q, l, &qb))
+                    continue;
+                yb = qb.y;
+                hmax = 0.9 * (yb - (band.y + (l - lo) * row_h));
             } else {
                 hmax = (yh - band.y) * (nl > 1 ? 0.42 + 0.58 * (l - lo + 1) / nl : 0.95);
             }
@@ -316,10 +320,12 @@ void scene_draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_b
                     int level = (int)(sqrtf(w) * LEVELS);
                     if (level >= LEVELS)
                         level = LEVELS - 1;
+                    SceneRect kb;
+                    if (per_layer_band && !scene_block_box(L, k, l, &kb))
+                        continue;
                     Beam *b = &beams[n++];
-                    SceneRect kc = L->cell[k];
                     if (per_layer_band) {
-                        double xk = kc.x + kc.w / 2;
+                        double xk = kb.x + kb.w / 2;
                         double dist = fabs(xk - xh) / fmax(band.w, 1);
                         *b = (Beam){(float)xh,
                                     (float)yb,

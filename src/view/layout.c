@@ -4,6 +4,7 @@
 // What a single view adds (its blocks, bands or matrix) is that view's layout function, in its
 // own file; which view is which is views.c. No drawing here.
 #include "view/scene_internal.h"
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -117,84 +118,171 @@ double scene_cell_pad(double u) {
     return 0.5 * u;
 }
 
-// Lays the cells out at one token size: as wide as their text, wrapped like words, at most
-// max_lines lines. False when they do not fit.
-static bool layout_full(CellMeasure *cm, const Session *s, SceneRect c, int n, int max_lines,
+// Lays the cells out at one token size: as wide as their text, wrapped like words at line_w, at
+// most max_lines lines, in virtual coordinates (x from 0 along a line; cell_line the line).
+// False when they do not fit.
+static bool layout_full(CellMeasure *cm, const Session *s, double line_w, int n, int max_lines,
                         double size, double token_h, SceneLayout *L) {
     double u = L->unit, pad = scene_cell_pad(u), min_w = 0.7 * size + pad;
-    double x = c.x;
+    double x = 0;
     int line = 0;
     for (int i = 0; i < n; i++) {
         double w = fmax(text_width(cm, s, i, size) + pad, min_w);
-        if (w > c.w)
-            w = c.w;
-        if (x + w > c.x + c.w + 1e-9 && x > c.x) {
+        if (w > line_w)
+            w = line_w;
+        if (x + w > line_w + 1e-9 && x > 0) {
             line++;
-            x = c.x;
+            x = 0;
         }
         if (line >= max_lines)
             return false;
-        L->cell[i] = (SceneRect){x, c.y + line * L->line_h, w, token_h};
+        L->cell[i] = (SceneRect){x, 0, w, token_h};
         L->cell_line[i] = line;
         x += w;
     }
-    L->n_lines = n > 0 ? line + 1 : 0;
     return true;
 }
 
-void scene_layout_cells(const Session *s, SceneRect c, int max_lines_cap, double line_extra,
-                        SceneLayout *L) {
+// Compact cells of one width: per_line on a line (0: one unbounded line).
+static void layout_compact(int n, double cw, int per_line, double token_h, SceneLayout *L) {
+    for (int i = 0; i < n; i++) {
+        int ln = per_line > 0 ? i / per_line : 0;
+        int col = per_line > 0 ? i % per_line : i;
+        L->cell[i] = (SceneRect){col * cw, 0, cw, token_h};
+        L->cell_line[i] = ln;
+    }
+}
+
+static int lines_that_fit(SceneRect c, double token_h, double line_h, int cap) {
+    int max_lines = (int)((c.h - token_h) / line_h) + 1;
+    if (max_lines > cap)
+        max_lines = cap;
+    if (max_lines > SCENE_MAX_LINES)
+        max_lines = SCENE_MAX_LINES;
+    return max_lines < 1 ? 1 : max_lines;
+}
+
+// Positions a single line of cells holds before it has to grow, in steps (32, 64, 128, ...,
+// the context), so that the cells move only when the sequence passes a step.
+static int line_capacity(int n, int ctx) {
+    int cap = 32;
+    while (cap < n && cap < ctx)
+        cap *= 2;
+    return cap < ctx ? cap : ctx > n ? ctx : n;
+}
+
+double scene_view_zoom(const View *v) {
+    return v->zoom < 1 ? 1 : v->zoom > VIEW_ZOOM_MAX ? VIEW_ZOOM_MAX : v->zoom;
+}
+
+void scene_layout_cells(const Session *s, const View *v, SceneRect c, int max_lines_cap,
+                        double line_extra, SceneLayout *L) {
     double u = L->unit;
     int n = s->n_tokens < SCENE_MAX_CELLS ? s->n_tokens : SCENE_MAX_CELLS;
+    const bool one_line = max_lines_cap == 1;
+    const double zoom = scene_view_zoom(v);
+    int ctx = s->model->cfg.seq_len > n ? s->model->cfg.seq_len : n;
+    if (ctx > SCENE_MAX_CELLS)
+        ctx = SCENE_MAX_CELLS;
     L->first = 0;
     L->last = n - 1;
     L->n_lines = 0;
     L->compact = false;
-    // Every token's text in full at the token size; when that does not fit, at the smallest
-    // size; when that does not fit either, compact cells of one width.
+    // At zoom 1 every position is on the picture: every token's text in full at the token size;
+    // when that does not fit, at the smallest size; when that does not fit either, compact cells
+    // of one width. Zooming keeps that choice and makes the cells wider (the text larger); the
+    // part of the sequence that no longer fits is scrolled (below).
     CellMeasure cm;
     cell_measure_begin(&cm);
     const double sizes[2] = {scene_token_size(u), floor(SCENE_MIN_FONT * u * 4 + 0.5) / 4};
     bool fits = false;
     double token_h = 0;
+    int max_lines = 1;
     for (int k = 0; k < 2 && !fits; k++) {
         L->token_size = sizes[k];
         token_h = ceil(1.35 * sizes[k]);
         L->line_h = token_h + line_extra;
-        int max_lines = (int)((c.h - token_h) / L->line_h) + 1;
-        if (max_lines > max_lines_cap)
-            max_lines = max_lines_cap;
-        if (max_lines > SCENE_MAX_LINES)
-            max_lines = SCENE_MAX_LINES;
-        if (max_lines < 1)
-            max_lines = 1;
-        fits = layout_full(&cm, s, c, n, max_lines, sizes[k], token_h, L);
-        if (!fits && k == 1) {
-            // Compact: one width for every cell, as many per line as the whole context needs,
-            // so that the cells stay where they are until the context is full.
-            L->compact = true;
-            int ctx = s->model->cfg.seq_len > n ? s->model->cfg.seq_len : n;
-            if (ctx > SCENE_MAX_CELLS)
-                ctx = SCENE_MAX_CELLS;
+        max_lines = lines_that_fit(c, token_h, L->line_h, max_lines_cap);
+        fits = layout_full(&cm, s, c.w, n, max_lines, sizes[k], token_h, L);
+    }
+    if (fits && zoom > 1) {
+        // Larger type, as large as a line of the area holds.
+        double size = fmin(L->token_size * zoom, floor((c.h - line_extra) / 1.35));
+        if (size > L->token_size) {
+            L->token_size = size;
+            token_h = ceil(1.35 * size);
+            L->line_h = token_h + line_extra;
+            max_lines = lines_that_fit(c, token_h, L->line_h, max_lines_cap);
+            layout_full(&cm, s, one_line ? INFINITY : c.w, n, INT_MAX, size, token_h, L);
+        }
+    } else if (!fits) {
+        // Compact: as many cells on a line as the whole context needs (a single line: the next
+        // step of line_capacity), so that they stay where they are; zoom makes them wider.
+        L->compact = true;
+        L->token_size = sizes[0]; // the texts that fit a cell, and the call-outs
+        if (one_line) {
+            layout_compact(n, c.w / line_capacity(n, ctx) * zoom, 0, token_h, L);
+        } else {
             int per_line = (ctx + max_lines - 1) / max_lines;
-            double cw = c.w / per_line;
-            L->token_size = sizes[0]; // the texts that fit a cell, and the call-outs
-            for (int i = 0; i < n; i++) {
-                int ln = i / per_line;
-                L->cell[i] =
-                    (SceneRect){c.x + (i % per_line) * cw, c.y + ln * L->line_h, cw, token_h};
-                L->cell_line[i] = ln;
-            }
-            L->n_lines = n > 0 ? (n - 1) / per_line + 1 : 0;
+            per_line = (int)ceil(per_line / zoom);
+            if (per_line < 1)
+                per_line = 1;
+            layout_compact(n, c.w / per_line, per_line, token_h, L);
         }
     }
     cell_measure_end(&cm);
+
+    // What is on the picture: the lines (or, on a single line, the stretch) that hold the cell
+    // View.scroll positions before the newest, as near the end of the sequence as they can be.
+    int target = n - 1 - (v->scroll > 0 ? v->scroll : 0);
+    if (target < 0)
+        target = 0;
+    int n_virtual = n > 0 ? L->cell_line[n - 1] + 1 : 0;
+    int fl = 0;
+    double off = 0;
+    if (n > 0 && !one_line && n_virtual > max_lines) {
+        fl = L->cell_line[target] - max_lines + 1;
+        fl = fl < 0 ? 0 : fl > n_virtual - max_lines ? n_virtual - max_lines : fl;
+    }
+    if (n > 0 && one_line) {
+        double total = L->cell[n - 1].x + L->cell[n - 1].w;
+        if (total > c.w + 1e-9) {
+            off = L->cell[target].x + L->cell[target].w - c.w;
+            off = off < 0 ? 0 : off > total - c.w ? total - c.w : off;
+        }
+    }
+    int vis = one_line ? 1 : max_lines;
+    L->first = n;
+    L->last = -1;
+    for (int i = 0; i < n; i++) {
+        int ln = L->cell_line[i] - fl;
+        SceneRect *r = &L->cell[i];
+        r->x += c.x - off;
+        r->y = c.y + ln * L->line_h;
+        L->cell_line[i] = ln;
+        bool on = ln >= 0 && ln < vis && r->x >= c.x - 1e-6 && r->x + r->w <= c.x + c.w + 1e-6;
+        if (on) {
+            L->first = i < L->first ? i : L->first;
+            L->last = i;
+        }
+    }
+    if (L->last < 0)
+        L->first = 0;
+    L->n_virtual = n_virtual;
+    L->n_lines =
+        n > 0 && L->last >= L->first ? L->cell_line[L->last] - L->cell_line[L->first] + 1 : 0;
+    if (L->n_lines > SCENE_MAX_LINES)
+        L->n_lines = SCENE_MAX_LINES;
+    // A wheel notch: a line of cells, or an eighth of the single line's cells on the picture.
+    int on_picture = L->last >= L->first ? L->last - L->first + 1 : 0;
+    int notch = one_line || L->n_lines <= 0 ? on_picture / 8 : on_picture / L->n_lines;
+    L->scroll_step = notch > 1 ? notch : 1;
     for (int k = 0; k < L->n_lines; k++)
         L->line_y[k] = c.y + k * L->line_h;
     double rows_h = L->n_lines > 0 ? (L->n_lines - 1) * L->line_h + token_h : token_h;
     L->token_row = (SceneRect){c.x, c.y, c.w, rows_h};
     L->head_x = L->head_y = -1;
-    if (L->head_pos >= 0 && L->head_pos < n) {
+    if (L->head_pos >= L->first && L->head_pos <= L->last) {
         SceneRect h = L->cell[L->head_pos];
         L->head_x = h.x + h.w / 2;
         L->head_y = h.y;
@@ -243,7 +331,10 @@ bool scene_block_box(const SceneLayout *l, int i, int layer, SceneRect *r) {
     SceneRect t;
     if (!scene_token_box(l, i, &t))
         return false;
-    double y = t.y + t.h + l->block_gap0 + layer * (l->block_h + l->block_gap);
+    // Under the token's cell, a stack of its layers; in the layers view, on each layer band's
+    // floor (its beams end there).
+    double y = l->band_h > 0 ? l->beams.y + (layer + 1) * l->band_h - l->block_gap0 - l->block_h
+                             : t.y + t.h + l->block_gap0 + layer * (l->block_h + l->block_gap);
     double inset = t.w >= 6 ? t.w * 0.08 : 0;
     *r = (SceneRect){t.x + inset, y, t.w - 2 * inset, l->block_h};
     return true;
@@ -264,7 +355,7 @@ static bool in_column(const SceneLayout *l, int i, double x, double y) {
         return false;
     double top = l->cell_line[i] == 0 ? l->beams.y : c.y;
     double bottom = c.y + c.h;
-    if (l->blocks.h > 0)
+    if (l->blocks.h > 0 && l->band_h <= 0)
         bottom += l->block_gap0 + l->n_layers * (l->block_h + l->block_gap);
     return y >= top && y < bottom;
 }

@@ -155,8 +155,11 @@ SceneRect scene_layout_frame(const Session *s, const View *v, int width, int hei
 // Token cells of every position in lines from the top left of area across its width, at most
 // max_lines lines that fit area, each line its cells and line_extra under them (see
 // SceneLayout); sets token_size, line_h, token_row, first, last and the write head's point.
-void scene_layout_cells(const Session *s, SceneRect area, int max_lines, double line_extra,
-                        SceneLayout *L);
+// View.zoom and View.scroll pick what is on the picture (cells first .. last).
+void scene_layout_cells(const Session *s, const View *v, SceneRect area, int max_lines,
+                        double line_extra, SceneLayout *L);
+// View.zoom clamped to 1 .. VIEW_ZOOM_MAX.
+double scene_view_zoom(const View *v);
 // The token text size and a cell's padding at unit u.
 double scene_token_size(double u);
 double scene_cell_pad(double u);
@@ -182,6 +185,8 @@ void scene_draw_hover_column(Frame *f);
 void scene_draw_write_head(Frame *f);
 // Compact cells: the text of the tokens the write head reads most, above their cells.
 void scene_draw_callouts(Frame *f);
+// Part of the sequence scrolled off the picture (View.zoom): which positions are on it.
+void scene_draw_scroll_note(Frame *f);
 // Before the first step: "Press Space to run the prompt" above the prompt.
 void scene_draw_call_to_action(Frame *f);
 // beams.c

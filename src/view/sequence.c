@@ -13,7 +13,6 @@ static double clampd(double x, double lo, double hi) {
 // Layout: the block stacks at the bottom, the token row above them, the beams above that
 
 void scene_sequence_layout(const Session *s, const View *v, SceneRect c, SceneLayout *L) {
-    (void)v;
     double u = L->unit;
     int nl = L->n_layers > 0 ? L->n_layers : 1;
     L->block_h = clampd(1.6 * u / nl, 0.2 * u, 0.45 * u);
@@ -23,7 +22,7 @@ void scene_sequence_layout(const Session *s, const View *v, SceneRect c, SceneLa
     // Head room above the first line for the beams' arcs.
     double head_room = clampd(0.16 * c.h, 3.0 * u, 7 * u);
     SceneRect lines = {c.x + L->label_w, c.y + head_room, c.w - L->label_w, c.h - head_room};
-    scene_layout_cells(s, lines, SCENE_MAX_LINES, L->block_gap0 + stack + 0.6 * u, L);
+    scene_layout_cells(s, v, lines, SCENE_MAX_LINES, L->block_gap0 + stack + 0.6 * u, L);
     L->beams = (SceneRect){lines.x, c.y, lines.w, c.h};
     double token_h = L->n_lines > 0 ? L->cell[0].h : 0;
     double top = L->token_row.y + token_h + L->block_gap0;
@@ -239,4 +238,5 @@ void scene_sequence_draw(Frame *f) {
     scene_draw_write_head(f);
     scene_draw_callouts(f);
     scene_draw_call_to_action(f);
+    scene_draw_scroll_note(f);
 }

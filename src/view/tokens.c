@@ -68,7 +68,7 @@ void scene_draw_token_row(Frame *f) {
 
 void scene_draw_callouts(Frame *f) {
     const SceneLayout *L = f->lay;
-    if (!L->compact || L->head_pos < 0 || !f->r)
+    if (!L->compact || L->head_x < 0 || !f->r)
         return;
     const Theme *th = f->th;
     cairo_t *cr = f->cr;
@@ -76,9 +76,14 @@ void scene_draw_callouts(Frame *f) {
     int best[CALLOUTS];
     float bw[CALLOUTS];
     int nb = 0;
-    for (int k = 0; k < L->head_pos; k++) {
+    char buf[96];
+    for (int k = L->first; k < L->head_pos && k <= L->last; k++) {
         float w = view_attention(f->s, f->v, L->head_pos, k);
         if (w < f->v->beam_threshold)
+            continue;
+        scene_token_display(f->s, k, buf, sizeof buf); // only where the cell hides its text
+        if (scene_text_width(&f->tx, L->token_size, k >= f->s->n_prompt, buf, NULL) <=
+            L->cell[k].w - 0.2 * scene_cell_pad(u))
             continue;
         int at = nb < CALLOUTS ? nb++ : CALLOUTS;
         if (at == CALLOUTS && w <= bw[CALLOUTS - 1])
@@ -95,7 +100,6 @@ void scene_draw_callouts(Frame *f) {
     }
     SceneRect placed[CALLOUTS];
     int np = 0;
-    char buf[96];
     scene_text_role(&f->tx, SCENE_TEXT_TOKEN);
     for (int j = 0; j < nb; j++) {
         SceneRect c = L->cell[best[j]];
@@ -132,6 +136,21 @@ void scene_draw_callouts(Frame *f) {
     scene_text_on(&f->tx, th->bg);
 }
 
+// Zoomed in so far that part of the sequence is off the picture: which part is on it.
+void scene_draw_scroll_note(Frame *f) {
+    const SceneLayout *L = f->lay;
+    if (L->n_tokens <= 0 || (L->first <= 0 && L->last >= L->n_tokens - 1))
+        return;
+    char buf[160];
+    snprintf(buf, sizeof buf,
+             "positions %d\xe2\x80\x93%d of %d on the picture (zoom %.1f\xc3\x97): wheel "
+             "scrolls, Ctrl+wheel zooms",
+             L->first, L->last, L->n_tokens, scene_view_zoom(f->v));
+    scene_text_on(&f->tx, f->th->bg);
+    scene_text_draw(&f->tx, L->beams.x, L->main.y, SCENE_MIN_FONT * f->u, false, ALIGN_LEFT,
+                    L->beams.w * 0.7, f->th->text_dim, buf);
+}
+
 // The first frame: the whole prompt is on the picture; say what to do.
 void scene_draw_call_to_action(Frame *f) {
     if (f->r || f->s->n_tokens <= 0)
@@ -152,7 +171,7 @@ void scene_draw_hover_column(Frame *f) {
         return;
     double top = L->cell_line[i] == 0 ? L->beams.y : b.y;
     double bottom = b.y + b.h;
-    if (L->blocks.h > 0)
+    if (L->blocks.h > 0 && L->band_h <= 0)
         bottom += L->block_gap0 + L->n_layers * (L->block_h + L->block_gap);
     scene_set_rgba(f->cr, f->th->hover);
     cairo_rectangle(f->cr, b.x, top, fmax(b.w, 2), bottom - top);
@@ -173,7 +192,7 @@ void scene_draw_write_head(Frame *f) {
     SceneRect nb;
     SceneRect hb;
     if (scene_token_box(L, L->new_pos, &nb) && scene_token_box(L, L->head_pos, &hb) &&
-        L->blocks.h <= 0 && fabs(nb.y - hb.y) < 1e-6) {
+        (L->blocks.h <= 0 || L->band_h > 0) && fabs(nb.y - hb.y) < 1e-6) {
         double nx = nb.x + nb.w / 2, by = hb.y + hb.h + 0.05 * u;
         cairo_set_line_width(cr, fmax(1.5, 0.1 * u));
         cairo_move_to(cr, x, by);

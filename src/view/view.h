@@ -38,6 +38,7 @@ typedef enum { VIEW_LAYOUT_PROJECTOR = 0, VIEW_LAYOUT_DETAIL = 1 } ViewLayoutKin
     (-1) // View.layer: every layer (stacked fans; mean over layers in the heatmap)
 #define VIEW_HEAD_MEAN (-1) // View.head: the mean over heads
 #define VIEW_HEAD_EACH (-2) // View.head: every head, each in its own colour
+#define VIEW_ZOOM_MAX 16.0  // View.zoom at most
 
 typedef struct {
     double x, y, w, h;
@@ -101,10 +102,11 @@ typedef struct {
     int head;  // VIEW_HEAD_MEAN, VIEW_HEAD_EACH or 0 .. H-1
     ThemeKind theme;
     ViewLayoutKind layout;
-    double zoom;                  // token cell width factor, 0.5 .. 3 (1 = default)
-    int scroll;                   // tokens scrolled back from following the write head (0 = follow)
-    int hover;                    // token under the pointer, or -1
-    int pinned;                   // token whose attention row is pinned (heatmap), or -1
+    double zoom; // 1 .. VIEW_ZOOM_MAX: 1 has every position on the picture; more widens the
+                 // token cells (larger type) and scrolls what no longer fits
+    int scroll;  // positions scrolled back from the newest (0 = follow the write head)
+    int hover;   // token under the pointer, or -1
+    int pinned;  // token whose attention row is pinned (heatmap), or -1
     float beam_threshold;         // beams of a smaller attention weight are not drawn
     bool show_panels;             // counters, chart and next-token panel (default true)
     bool transparent;             // no background painted (exports for a slide's own background)
@@ -230,9 +232,12 @@ typedef struct SceneLayout {
     double line_y[SCENE_MAX_LINES]; // top of each line's token cells
     SceneRect cell[SCENE_MAX_CELLS];
     int cell_line[SCENE_MAX_CELLS];
-    double line_h;             // a line: its token cells, its block stacks and the gap under them
-    double token_size;         // the token text size (smaller than the token font only when
-                               // that is what keeps every text whole)
+    int n_virtual;     // lines the whole sequence takes at this zoom (n_lines of them are shown)
+    int scroll_step;   // positions a wheel notch scrolls: a line, or part of the single line
+    double band_h;     // layers view: each layer's band (its beams over its cache cells), else 0
+    double line_h;     // a line: its token cells, its block stacks and the gap under them
+    double token_size; // the token text size (smaller than the token font only when
+                       // that is what keeps every text whole)
     double block_h, block_gap; // a cache block's height and the gap between two layers'
     double block_gap0;         // from a token cell's bottom to its first block
     int head_pos;          // the write head: the last step's query position (-1 before any step)

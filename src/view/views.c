@@ -12,7 +12,7 @@ static const SceneView views[VIEW_KINDS] = {
     [VIEW_HEATMAP] = {"heatmap", scene_heatmap_layout, scene_heatmap_draw, scene_heatmap_hit_token,
                       0},
     [VIEW_LAYERS] = {"layers", scene_layers_layout, scene_layers_draw, scene_hit_columns,
-                     SCENE_LEGEND_BEAMS},
+                     SCENE_LEGEND_BLOCKS | SCENE_LEGEND_BEAMS},
     [VIEW_MEMORY] = {"memory", scene_memory_layout, scene_memory_draw, scene_memory_hit_token, 0},
     [VIEW_3D] = {"3d", scene_3d_layout, scene_3d_draw, scene_3d_hit_token,
                  SCENE_LEGEND_BLOCKS | SCENE_LEGEND_BEAMS},
