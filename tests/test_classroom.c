@@ -287,6 +287,84 @@ Test(classroom, every_position_has_its_cell_and_every_beam_its_token, .timeout =
     fixture_free(&f);
 }
 
+// Zoom and scroll (View.zoom, View.scroll), in both views that stand on token cells: at zoom 1
+// every position is on the picture; zoomed, the cells are wider by the zoom (compact cells) and
+// the picture follows the write head, or holds the position View.scroll back; what is on it is
+// one stretch first .. last of whole cells inside the view; the pointer over any cell on it
+// finds that token (the tooltip shows it); every beam still ends on its token's cell, and no
+// beam is drawn to a token off the picture.
+Test(classroom, zoom_and_scroll_keep_cells_hover_and_beams, .timeout = 240) {
+    Fixture f;
+    fixture_init(&f, 3, 512);
+    while (f.s.n_tokens < 500)
+        cr_assert(session_step(&f.s));
+    const int n = f.s.n_tokens, head = session_last(&f.s)->pos;
+    for (int kind = 0; kind < 2; kind++) {
+        View v;
+        view_init(&v);
+        v.kind = kind ? VIEW_LAYERS : VIEW_SEQUENCE;
+        SceneLayout whole;
+        TextStats ts;
+        BeamStats bs;
+        measure(&f.s, v, 1280, 720, 1.0, &ts, &bs, &whole);
+        cr_assert(whole.compact, "500 tokens: compact cells");
+        cr_assert_eq(whole.first, 0);
+        cr_assert_eq(whole.last, n - 1, "zoom 1: every position on the picture");
+        const double zooms[] = {2, 4, 12};
+        const int backs[] = {0, 150, 400};
+        for (int zi = 0; zi < 3; zi++)
+            for (int bi = 0; bi < 3; bi++) {
+                v.zoom = zooms[zi];
+                v.scroll = backs[bi];
+                SceneLayout L;
+                measure(&f.s, v, 1280, 720, 1.0, &ts, &bs, &L);
+                const char *what = kind ? "layers" : "sequence";
+                // Wider by the zoom (the sequence view rounds to whole cells on a line).
+                double ratio = L.cell[0].w / whole.cell[0].w;
+                cr_assert(ratio > 0.85 * zooms[zi] && ratio < 1.2 * zooms[zi],
+                          "%s zoom %g: cells %.2f x wider", what, zooms[zi], ratio);
+                if (backs[bi] == 0)
+                    cr_assert_gt(L.first, 0, "%s zoom %g: the start scrolled off", what, zooms[zi]);
+                int target = n - 1 - backs[bi];
+                cr_assert(L.first <= target && target <= L.last,
+                          "%s zoom %g back %d: position %d not on the picture (%d .. %d)", what,
+                          zooms[zi], backs[bi], target, L.first, L.last);
+                if (backs[bi] == 0)
+                    cr_assert(L.first <= head && L.last == n - 1,
+                              "%s: following, the write head and the newest are on it", what);
+                SceneRect c;
+                cr_assert(!scene_token_box(&L, L.first - 1, &c));
+                cr_assert(L.last == n - 1 || !scene_token_box(&L, L.last + 1, &c));
+                for (int i = L.first; i <= L.last; i++) {
+                    cr_assert(scene_token_box(&L, i, &c));
+                    cr_assert(c.x >= L.main.x - 1e-6 && c.x + c.w <= L.main.x + L.main.w + 1e-6 &&
+                                  c.y >= L.main.y - 1e-6 && c.y + c.h <= L.main.y + L.main.h + 1e-6,
+                              "%s zoom %g: cell %d outside the view", what, zooms[zi], i);
+                    int hit = scene_hit_token(&L, c.x + c.w / 2, c.y + c.h / 2);
+                    cr_assert_eq(hit, i, "%s zoom %g: the pointer on cell %d finds %d", what,
+                                 zooms[zi], i, hit);
+                }
+                cr_assert_eq(bs.bad, 0, "%s zoom %g back %d: %s", what, zooms[zi], backs[bi],
+                             bs.why);
+                cr_assert_geq(ts.min_size, MIN_TEXT, "%s zoom %g: \"%s\" at %.2f px", what,
+                              zooms[zi], ts.worst_size, ts.min_size);
+                if (backs[bi] == 0 && zooms[zi] >= 12)
+                    cr_assert_gt(ts.n_token, 8, "%s zoom %g: only %d token texts readable", what,
+                                 zooms[zi], ts.n_token);
+                // The beams drawn are those over the threshold to keys on the picture.
+                int over = 0;
+                if (backs[bi] == 0)
+                    for (int l = 0; l < f.s.model->cfg.n_layers; l++)
+                        for (int k = L.first; k < head; k++)
+                            over += session_attention(&f.s, head, k, l, -1) >= v.beam_threshold;
+                if (backs[bi] == 0)
+                    cr_assert_eq(bs.n, over, "%s zoom %g: %d beams, %d keys over the threshold",
+                                 what, zooms[zi], bs.n, over);
+            }
+    }
+    fixture_free(&f);
+}
+
 // ----------------------------------------------------------------------------------------------
 // Reference images, SDL-style: six states rendered at 640x360 and compared with the committed
 // PNGs in tests/data/ref/. Tolerance: per pixel, a channel may differ by up to 48 of 255 on at

@@ -1628,3 +1628,43 @@ Test(window, memory_view_keys) {
     cr_assert(a->view.memory_log);
     fx_free(&f);
 }
+
+// Zoom and scroll from the keys and the wheel: Ctrl+= and Ctrl+wheel zoom in (Ctrl+- out, never
+// under 1), PageUp and the wheel scroll back a line at a time (PageDown forward, never past the
+// write head), Ctrl+0 shows the whole sequence again and follows the write head.
+Test(window, zoom_and_scroll_keys) {
+    Fx f;
+    fx_init(&f, 512);
+    AppState *a = &f.a;
+    while (f.s.n_tokens < 300)
+        cr_assert(session_step(&f.s));
+    key_mod(a, SDLK_MINUS, KMOD_LCTRL);
+    cr_assert_float_eq(a->view.zoom, 1, 1e-12, "zoom stays at 1 or more");
+    key_mod(a, SDLK_EQUALS, KMOD_LCTRL);
+    cr_assert_float_eq(a->view.zoom, 1.25, 1e-12);
+    wheel(a, 1, true);
+    cr_assert_float_eq(a->view.zoom, 1.5625, 1e-12);
+    for (int i = 0; i < 8; i++)
+        key_mod(a, SDLK_EQUALS, KMOD_LCTRL);
+    SceneLayout L;
+    scene_layout(&f.s, &a->view, a->width, a->scene_h, &L);
+    cr_assert_gt(L.first, 0, "zoomed in, the start of the sequence is off the picture");
+    cr_assert_eq(L.last, f.s.n_tokens - 1, "following the write head");
+    const int step = L.scroll_step;
+    cr_assert_geq(step, 1);
+    key(a, SDLK_PAGEUP);
+    cr_assert_eq(a->view.scroll, step, "PageUp: a line back");
+    wheel(a, 1, false);
+    cr_assert_eq(a->view.scroll, 2 * step, "the wheel: a line back");
+    scene_layout(&f.s, &a->view, a->width, a->scene_h, &L);
+    cr_assert_lt(L.last, f.s.n_tokens - 1, "scrolled back, the newest is off the picture");
+    key(a, SDLK_PAGEDOWN);
+    key(a, SDLK_PAGEDOWN);
+    key(a, SDLK_PAGEDOWN);
+    cr_assert_eq(a->view.scroll, 0, "never past the write head");
+    key_mod(a, SDLK_0, KMOD_LCTRL);
+    cr_assert_float_eq(a->view.zoom, 1, 1e-12);
+    scene_layout(&f.s, &a->view, a->width, a->scene_h, &L);
+    cr_assert(L.first == 0 && L.last == f.s.n_tokens - 1, "Ctrl+0: the whole sequence");
+    fx_free(&f);
+}

@@ -305,7 +305,8 @@ static void do_pin(AppState *a) {
 }
 
 // Scrolls `notches` wheel notches back along the sequence (negative: forward, toward the write
-// head): a notch is a line of cells, or part of the single line (SceneLayout.scroll_step).
+// head): a notch is a line of cells, or part of the single line (SceneLayout.scroll_step). It
+// lays the session out, so its rows wait for a running step.
 static void scroll_by(AppState *a, int notches) {
     SceneLayout lay;
     scene_layout(a->s, &a->view, a->width, a->scene_h, &lay);
@@ -668,13 +669,13 @@ const ActionRow app_actions[] = {
     {ACT_PIN, "pin", .gesture = GESTURE_CLICK, .help_keys = "click", .help = "pin a token",
      .run = do_pin, .when = WAITS},
     {ACT_SCROLL, "scroll", .gesture = GESTURE_WHEEL, .help_keys = "wheel",
-     .help = "scroll back, forward (3D: zoom)", .run = do_scroll, .when = TYPING_TOO},
+     .help = "scroll back, forward (3D: zoom)", .run = do_scroll, .when = WAITS | TYPING_TOO},
     {ACT_ZOOM, "zoom", .gesture = GESTURE_CTRL_WHEEL, .help_keys = "Ctrl + wheel",
      .help = "zoom", .run = do_zoom, .when = TYPING_TOO},
     {ACT_NONE, "scroll-back", {K(SDLK_PAGEUP)}, .help = "scroll back, forward",
-     .run = do_scroll_back},
+     .run = do_scroll_back, .when = WAITS},
     {ACT_NONE, "scroll-forward", {K(SDLK_PAGEDOWN)}, .help = "scroll back, forward",
-     .run = do_scroll_forward},
+     .run = do_scroll_forward, .when = WAITS},
     {ACT_NONE, "zoom-in", {K_MOD(SDLK_EQUALS, KMOD_CTRL), K_MOD_ALT(SDLK_PLUS, KMOD_CTRL)},
      .help = "zoom in, out, whole sequence", .run = do_zoom_in},
     {ACT_NONE, "zoom-out", {K_MOD(SDLK_MINUS, KMOD_CTRL)}, .help = "zoom in, out, whole sequence",
