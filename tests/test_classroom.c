@@ -287,6 +287,75 @@ Test(classroom, every_position_has_its_cell_and_every_beam_its_token, .timeout =
     fixture_free(&f);
 }
 
+// Leading spaces and newlines are visible in every token cell, as in the candidates: a token
+// that starts with a space (a word start) reads "␣word", a newline "↵", and no cell's text
+// holds a raw space at its start or a raw control character.
+typedef struct {
+    SceneRect box[64];
+    char text[64][96];
+    int n;
+} TokenTexts;
+
+static void on_token_text(void *ctx, const SceneText *t) {
+    TokenTexts *tt = ctx;
+    if (t->role != SCENE_TEXT_TOKEN || tt->n >= 64)
+        return;
+    tt->box[tt->n] = t->box;
+    snprintf(tt->text[tt->n++], sizeof tt->text[0], "%s", t->utf8);
+}
+
+Test(classroom, token_cells_show_leading_spaces_and_newlines) {
+    Fixture f;
+    fixture_init(&f, 2, 512);
+    KvError err = {0};
+    cr_assert_eq(session_set_prompt(&f.s, "once upon\na time", &err), KV_OK, "%s", err.msg);
+    for (int k = 0; k < 6; k++)
+        cr_assert(session_step(&f.s));
+    View v;
+    view_init(&v);
+    TokenTexts tt = {0};
+    SceneTextSink sink = {on_token_text, &tt};
+    v.text_sink = &sink;
+    SceneLayout L;
+    scene_layout(&f.s, &v, 1280, 720, &L);
+    cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1280, 720);
+    cairo_t *cr = cairo_create(img);
+    scene_draw(cr, &f.s, &v, 1280, 720, 1.0);
+    cairo_destroy(cr);
+    cairo_surface_destroy(img);
+    int leads = 0, newlines = 0;
+    for (int i = 1; i < f.s.n_tokens; i++) {
+        char bb[2];
+        size_t len = 0;
+        const char *piece = tokenizer_decode(f.s.tok, f.s.tokens[i - 1], f.s.tokens[i], bb, &len);
+        SceneRect c;
+        cr_assert(scene_token_box(&L, i, &c));
+        const char *drawn = NULL;
+        for (int k = 0; k < tt.n && !drawn; k++) {
+            double x = tt.box[k].x + tt.box[k].w / 2, y = tt.box[k].y + tt.box[k].h / 2;
+            if (x >= c.x && x <= c.x + c.w && y >= c.y - 2 && y <= c.y + c.h + 2)
+                drawn = tt.text[k];
+        }
+        cr_assert_not_null(drawn, "position %d: no text in its cell", i);
+        cr_assert(drawn[0] != ' ', "position %d: \"%s\" starts with a raw space", i, drawn);
+        for (const char *q = drawn; *q; q++)
+            cr_assert((unsigned char)*q >= 0x20, "position %d: a control character", i);
+        if (piece && len > 1 && piece[0] == ' ') {
+            cr_assert(strncmp(drawn, "\xe2\x90\xa3", 3) == 0, "position %d: \"%.*s\" drawn \"%s\"",
+                      i, (int)len, piece, drawn);
+            leads++;
+        }
+        if (piece && memchr(piece, '\n', len)) {
+            cr_assert_not_null(strstr(drawn, "\xe2\x86\xb5"), "position %d: newline drawn \"%s\"",
+                               i, drawn);
+            newlines++;
+        }
+    }
+    cr_assert_gt(leads, 0, "no token with a leading space in the test");
+    cr_assert_gt(newlines, 0, "no newline in the test");
+    fixture_free(&f);
+}
+
 // Zoom and scroll (View.zoom, View.scroll), in both views that stand on token cells: at zoom 1
 // every position is on the picture; zoomed, the cells are wider by the zoom (compact cells) and
 // the picture follows the write head, or holds the position View.scroll back; what is on it is

@@ -75,13 +75,14 @@ int scene_text_line_count(double size, double width, const char *s);
 // Width and line height of s at size.
 double scene_text_width(TextCtx *tc, double size, bool bold, const char *s, double *line_h);
 
-// Token text made printable for the picture (BOS/EOS names, visible newlines and spaces, byte
-// pieces that are not valid UTF-8 as <HH>). Writes at most cap bytes, NUL-terminated.
+// Token text made printable for the picture (BOS/EOS names, a leading space as ␣ so " M" and "M"
+// read differently, newlines as ↵, tabs as ⇥, byte pieces that are not valid UTF-8 as <HH>).
+// Writes at most cap bytes, NUL-terminated. Token cells, call-outs, tooltips, the heatmap's
+// labels and the next-token candidates all show a token so.
 void scene_token_display(const Session *s, int i, char *out, size_t cap);
 // The same for token id `id` following token `prev` (next-token candidates).
 void scene_token_display_id(const Session *s, int prev, int id, char *out, size_t cap);
-// A next-token candidate's text: as scene_token_display_id, and a leading space shown (as ␣),
-// so " M" and "M" read differently.
+// A next-token candidate's text: the same as scene_token_display_id.
 void scene_candidate_display(const Session *s, int prev, int id, char *out, size_t cap);
 
 // ----------------------------------------------------------------------------------------------

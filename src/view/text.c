@@ -158,8 +158,9 @@ double scene_text_draw(TextCtx *tc, double x, double y, double size, bool bold, 
 static void make_printable(const char *text, size_t len, bool show_lead, char *out, size_t cap) {
     const unsigned char *p = (const unsigned char *)text;
     size_t o = 0, i = 0;
-    // A leading space marks a word start; the cell boundary already shows that, unless the
-    // token is nothing but spaces.
+    // A leading space marks a word start: shown as a ␣ where show_lead asks (token cells and
+    // candidates, so " M" and "M" read differently), and wherever the token is nothing but
+    // spaces.
     bool all_space = len > 0;
     for (size_t k = 0; k < len; k++)
         all_space = all_space && p[k] == ' ';
@@ -237,7 +238,7 @@ static void display_id(const Session *s, int prev, int id, bool show_lead, char 
 }
 
 void scene_token_display_id(const Session *s, int prev, int id, char *out, size_t cap) {
-    display_id(s, prev, id, false, out, cap);
+    display_id(s, prev, id, true, out, cap);
 }
 
 void scene_candidate_display(const Session *s, int prev, int id, char *out, size_t cap) {
