@@ -356,6 +356,75 @@ Test(classroom, token_cells_show_leading_spaces_and_newlines) {
     fixture_free(&f);
 }
 
+// The help overlay never shrinks its type: at 1280x720 (and the window's 1280x680 above its
+// toolbar) every line is at 14 px or more and inside the picture, and lines that do not fit go
+// on further pages, each line on exactly one page.
+typedef struct {
+    int seen[200];
+    double min_size;
+    bool outside;
+    int w, h;
+} HelpStats;
+
+static void on_help_text(void *ctx, const SceneText *t) {
+    HelpStats *hs = ctx;
+    hs->min_size = fmin(hs->min_size, t->size);
+    hs->outside = hs->outside || t->box.x < -0.5 || t->box.y < -0.5 ||
+                  t->box.x + t->box.w > hs->w + 0.5 || t->box.y + t->box.h > hs->h + 0.5;
+    int k;
+    if (sscanf(t->utf8, "key%d", &k) == 1 && k >= 0 && k < 200)
+        hs->seen[k]++;
+}
+
+Test(classroom, help_pages_instead_of_smaller_type) {
+    Fixture f;
+    fixture_init(&f, 2, 512);
+    static char keys[200][16], texts[200][64];
+    ViewHelpRow rows[200];
+    const int sizes[][2] = {{1280, 720}, {1280, 680}, {1920, 1080}};
+    const int counts[] = {12, 60, 200};
+    for (int ci = 0; ci < 3; ci++)
+        for (int si = 0; si < 3; si++) {
+            const int n = counts[ci], w = sizes[si][0], h = sizes[si][1];
+            for (int k = 0; k < n; k++) {
+                snprintf(keys[k], sizeof keys[k], "key%d", k);
+                snprintf(texts[k], sizeof texts[k], "what key %d does, said in a few words", k);
+                rows[k] = (ViewHelpRow){keys[k], texts[k]};
+            }
+            View v;
+            view_init(&v);
+            v.help = true;
+            v.help_rows = rows;
+            v.n_help_rows = n;
+            int pages = scene_help_pages(&v, w, h);
+            cr_assert_geq(pages, 1);
+            if (n == 12)
+                cr_assert_eq(pages, 1, "%d lines on one page at %dx%d", n, w, h);
+            if (n == 200)
+                cr_assert_gt(pages, 1, "%d lines take more than a page at %dx%d", n, w, h);
+            HelpStats hs = {.min_size = 1e9, .w = w, .h = h};
+            SceneTextSink sink = {on_help_text, &hs};
+            v.text_sink = &sink;
+            for (int p = 0; p < pages; p++) {
+                v.help_page = p;
+                cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
+                cairo_t *cr = cairo_create(img);
+                scene_draw(cr, &f.s, &v, w, h, 1.0);
+                cairo_destroy(cr);
+                cairo_surface_destroy(img);
+            }
+            cr_log_info("help: %3d lines at %dx%d: %d page(s), smallest text %.2f px", n, w, h,
+                        pages, hs.min_size);
+            cr_assert_geq(hs.min_size, 14.0, "%d lines at %dx%d: text at %.2f px", n, w, h,
+                          hs.min_size);
+            cr_assert(!hs.outside, "%d lines at %dx%d: a text outside the picture", n, w, h);
+            for (int k = 0; k < n; k++)
+                cr_assert_eq(hs.seen[k], 1, "%d lines at %dx%d: line %d drawn %d times", n, w, h, k,
+                             hs.seen[k]);
+        }
+    fixture_free(&f);
+}
+
 // Zoom and scroll (View.zoom, View.scroll), in both views that stand on token cells: at zoom 1
 // every position is on the picture; zoomed, the cells are wider by the zoom (compact cells) and
 // the picture follows the write head, or holds the position View.scroll back; what is on it is

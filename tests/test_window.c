@@ -1668,3 +1668,38 @@ Test(window, zoom_and_scroll_keys) {
     cr_assert(L.first == 0 && L.last == f.s.n_tokens - 1, "Ctrl+0: the whole sequence");
     fx_free(&f);
 }
+
+// ? opens the help on its first page, turns its pages, and closes after the last; its type
+// stays at the picture's smallest size whatever the window's size (classroom/help_pages_*).
+Test(window, help_key_turns_the_pages) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    const int sizes[][2] = {{1280, 720}, {1280, 400}, {1280, 720}};
+    static ViewHelpRow many[150];
+    for (int k = 0; k < 150; k++)
+        many[k] = (ViewHelpRow){"K", "a key of a longer table than the window's"};
+    for (int si = 0; si < 3; si++) {
+        app_resize(a, sizes[si][0], sizes[si][1], 1.0);
+        if (si == 2) { // a table that takes pages
+            a->view.help_rows = many;
+            a->view.n_help_rows = 150;
+        }
+        int pages = scene_help_pages(&a->view, a->width, a->scene_h);
+        cr_assert_geq(pages, 1);
+        cr_log_info("help at %dx%d: %d page(s) of keys", a->width, a->scene_h, pages);
+        if (si == 2)
+            cr_assert_gt(pages, 2);
+        key(a, SDLK_QUESTION);
+        cr_assert(a->view.help);
+        cr_assert_eq(a->view.help_page, 0);
+        for (int p = 1; p < pages; p++) {
+            key(a, SDLK_QUESTION);
+            cr_assert(a->view.help, "page %d of %d", p + 1, pages);
+            cr_assert_eq(a->view.help_page, p);
+        }
+        key(a, SDLK_QUESTION);
+        cr_assert(!a->view.help, "after the last page the help closes");
+    }
+    fx_free(&f);
+}

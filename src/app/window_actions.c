@@ -207,8 +207,16 @@ static void do_record(AppState *a) {
     a->dirty = true;
 }
 
+// Opens the help on its first page; again: the next page, and after the last it closes.
 static void do_help(AppState *a) {
-    a->view.help = !a->view.help;
+    if (!a->view.help) {
+        a->view.help = true;
+        a->view.help_page = 0;
+    } else if (a->view.help_page + 1 < scene_help_pages(&a->view, a->width, a->scene_h)) {
+        a->view.help_page++;
+    } else {
+        a->view.help = false;
+    }
 }
 
 static void do_quit(AppState *a) {

@@ -24,18 +24,20 @@ int scene_caption_lines(const SceneLayout *L, const View *v) {
     return lines < 2 ? 2 : lines > 8 ? 8 : lines;
 }
 
+// The unit: 1/50 of the height or 1/88 of the width, whichever is smaller, so that on a 1280x720
+// projector even the window's picture above its toolbar keeps the smallest text (SCENE_MIN_FONT
+// units) at 14 px or more.
+double scene_unit(int width, int height) {
+    double u = fmin(height / 50.0, width / 88.0);
+    return u < 5 ? 5 : u;
+}
+
 SceneRect scene_layout_frame(const Session *s, const View *v, int width, int height,
                              SceneLayout *L) {
     memset(L, 0, sizeof *L);
     L->width = width;
     L->height = height;
-    // The unit: 1/50 of the height or 1/88 of the width, whichever is smaller, so that on a
-    // 1280x720 projector even the window's picture above its toolbar keeps the smallest text
-    // (SCENE_MIN_FONT units) at 14 px or more.
-    double u = fmin(height / 50.0, width / 88.0);
-    if (u < 5)
-        u = 5;
-    L->unit = u;
+    double u = L->unit = scene_unit(width, height);
     L->kind = v->kind;
     L->n_tokens = s->n_tokens;
     L->n_layers = s->model->cfg.n_layers;

@@ -724,43 +724,81 @@ static void draw_tooltip(Frame *f) {
                     f->th->text_dim, l2);
 }
 
-// The window's keys and mouse, in two columns: the lines are the window's (View.help_rows).
+// The window's keys and mouse (View.help_rows), at the picture's smallest type and never
+// smaller: in two columns where they fit side by side, else one; as many lines as the picture's
+// height holds, and the rest on further pages (View.help_page).
+typedef struct {
+    double size, kw, dw, gap, col_gap, pad, rh, w, h;
+    int cols, rows, pages; // rows: lines of one column on a page
+} HelpGeom;
+
+static void help_geometry(TextCtx *tc, const View *v, int width, int height, double u,
+                          HelpGeom *g) {
+    const ViewHelpRow *rows = v->help_rows;
+    const int n = rows ? v->n_help_rows : 0;
+    *g = (HelpGeom){.size = SCENE_MIN_FONT * u, .gap = 0.8 * u, .col_gap = 2.5 * u, .pad = 1.5 * u};
+    for (int k = 0; k < n; k++) {
+        g->kw = fmax(g->kw, scene_text_width(tc, g->size, true, rows[k].keys, NULL));
+        g->dw = fmax(g->dw, scene_text_width(tc, g->size, false, rows[k].text, NULL));
+    }
+    const double max_w = width - 2 * u;
+    g->cols = 2 * (g->kw + g->gap + g->dw) + g->col_gap + 2 * g->pad <= max_w ? 2 : 1;
+    if (g->cols == 1 && g->kw + g->gap + g->dw + 2 * g->pad > max_w) // the texts are cut
+        g->dw = fmax(0, max_w - 2 * g->pad - g->kw - g->gap);
+    g->w = g->cols * (g->kw + g->gap + g->dw) + (g->cols - 1) * g->col_gap + 2 * g->pad;
+    g->rh = 1.7 * g->size;
+    const double chrome = 4.2 * u; // the title above the lines, a margin under them
+    int fit = (int)((height - 2 * u - chrome) / g->rh);
+    fit = fit < 1 ? 1 : fit;
+    int per_col = (n + g->cols - 1) / g->cols;
+    g->rows = per_col < fit ? per_col : fit;
+    int per_page = g->rows * g->cols;
+    g->pages = n > 0 && per_page > 0 ? (n + per_page - 1) / per_page : 1;
+    g->h = g->rows * g->rh + chrome;
+}
+
+int scene_help_pages(const View *v, int width, int height) {
+    cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1, 1);
+    cairo_t *cr = cairo_create(img);
+    TextCtx tc;
+    scene_text_begin(&tc, cr, NULL);
+    HelpGeom g;
+    help_geometry(&tc, v, width, height, scene_unit(width, height), &g);
+    scene_text_end(&tc);
+    cairo_destroy(cr);
+    cairo_surface_destroy(img);
+    return g.pages;
+}
+
 static void draw_help(Frame *f) {
     const Theme *th = f->th;
     double u = f->u;
     const ViewHelpRow *help_rows = f->v->help_rows;
     int n = help_rows ? f->v->n_help_rows : 0;
-    int rows = (n + 1) / 2;
-    // Columns as wide as their widest entry, so nothing is cut; the type shrinks only when the
-    // two columns do not fit the picture.
-    double size = SCENE_MIN_FONT * u, kw = 0, dw = 0;
-    for (int k = 0; k < n; k++) {
-        kw = fmax(kw, scene_text_width(&f->tx, size, true, help_rows[k].keys, NULL));
-        dw = fmax(dw, scene_text_width(&f->tx, size, false, help_rows[k].text, NULL));
-    }
-    double gap = 0.8 * u, col_gap = 2.5 * u, pad = 1.5 * u;
-    double w = 2 * (kw + gap + dw) + col_gap + 2 * pad;
-    double max_w = f->lay->width - 2 * u;
-    double k_shrink = w > max_w ? max_w / w : 1;
-    size *= k_shrink, kw *= k_shrink, dw *= k_shrink, gap *= k_shrink, col_gap *= k_shrink;
-    pad *= k_shrink;
-    w = fmin(w, max_w);
-    double rh = 1.7 * size;
-    double h = rows * rh + 4.2 * u;
-    double x = (f->lay->width - w) / 2, y = (f->lay->height - h) / 2;
+    HelpGeom g;
+    help_geometry(&f->tx, f->v, f->lay->width, f->lay->height, u, &g);
+    int page = f->v->help_page > 0 ? f->v->help_page % g.pages : 0;
+    double x = (f->lay->width - g.w) / 2, y = (f->lay->height - g.h) / 2;
     cairo_set_source_rgba(f->cr, 0, 0, 0, th->dark ? 0.5 : 0.3);
     cairo_paint(f->cr);
-    box(f, (SceneRect){x, y, w, h}, th->panel, th->accent);
+    box(f, (SceneRect){x, y, g.w, g.h}, th->panel, th->accent);
     scene_text_on(&f->tx, th->panel);
-    scene_text_draw(&f->tx, x + w / 2, y + 0.7 * u, 1.5 * u, true, ALIGN_CENTER, 0, th->text,
-                    "Keys");
-    double cw = kw + gap + dw + col_gap;
-    for (int k = 0; k < n; k++) {
-        double cx = x + pad + (k / rows) * cw, cy = y + 3 * u + (k % rows) * rh;
-        scene_text_draw(&f->tx, cx + kw, cy, size, true, ALIGN_RIGHT, 0, th->accent_text,
+    char title[96];
+    if (g.pages > 1)
+        snprintf(title, sizeof title, "Keys, page %d of %d (? turns the page)", page + 1, g.pages);
+    else
+        snprintf(title, sizeof title, "Keys");
+    scene_text_draw(&f->tx, x + g.w / 2, y + 0.7 * u, 1.5 * u, true, ALIGN_CENTER, g.w - u,
+                    th->text, title);
+    double cw = g.kw + g.gap + g.dw + g.col_gap;
+    int first = page * g.rows * g.cols;
+    for (int k = first; k < n && k < first + g.rows * g.cols; k++) {
+        int at = k - first;
+        double cx = x + g.pad + (at / g.rows) * cw, cy = y + 3 * u + (at % g.rows) * g.rh;
+        scene_text_draw(&f->tx, cx + g.kw, cy, g.size, true, ALIGN_RIGHT, 0, th->accent_text,
                         help_rows[k].keys);
-        scene_text_draw(&f->tx, cx + kw + gap, cy, size, false, ALIGN_LEFT, dw + 0.5 * gap,
-                        th->text, help_rows[k].text);
+        scene_text_draw(&f->tx, cx + g.kw + g.gap, cy, g.size, false, ALIGN_LEFT,
+                        g.dw + 0.5 * g.gap, th->text, help_rows[k].text);
     }
 }
 

@@ -149,6 +149,8 @@ int scene_memory_hit_token(const SceneLayout *L, double x, double y);
 #define SCENE_CAPTION_TITLE 2.0 // lesson caption title, in units
 #define SCENE_CAPTION_FONT 1.8  // lesson caption text, in units (24 px at 1280x720)
 
+// The base type size of a picture of this size (SceneLayout.unit).
+double scene_unit(int width, int height);
 // Clears L and lays out the frame's areas (top bar, main, panel, legend, caption); returns the
 // part of the main area left for the view.
 SceneRect scene_layout_frame(const Session *s, const View *v, int width, int height,

@@ -113,6 +113,7 @@ typedef struct {
     bool help;                    // help overlay listing every key
     const ViewHelpRow *help_rows; // its lines, n_help_rows (borrowed)
     int n_help_rows;
+    int help_page;                  // the help's page shown (0 ..; scene_help_pages says how many)
     const char *caption_title;      // lesson caption, or NULL (borrowed)
     const char *caption_text;       // its sentence or two, or NULL (borrowed)
     const char *notice;             // a short on-screen note (export done, context full), or NULL
@@ -174,6 +175,10 @@ void scene_draw(cairo_t *cr, const Session *s, const View *v, int width, int hei
 // seconds after it was taken it is drawn at t_anim = view_anim_t (0 .. 1; 1 = at rest).
 double view_anim_seconds(Phase phase, double tok_s);
 double view_anim_t(Phase phase, double tok_s, double elapsed);
+
+// Pages the help overlay of v takes at this size: its lines never shrink under the picture's
+// smallest type, so lines that do not fit the height go on further pages.
+int scene_help_pages(const View *v, int width, int height);
 
 // ----------------------------------------------------------------------------------------------
 // Cache-block states (the same in every layer; the layer only staggers the animation)
