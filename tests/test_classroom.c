@@ -158,11 +158,13 @@ static void measure(const Session *s, View v, int w, int h, double t, TextStats 
 // The window's picture on a 1280x720 projector stands above its toolbar: 1280 x 680 or so.
 static int check_h = 720;
 
+static double check_t = 1.0; // the animation time checked (1: at rest)
+
 static void check_legible(const Session *s, const View *v, const char *state) {
     TextStats ts;
     BeamStats bs;
     SceneLayout L;
-    measure(s, *v, 1280, check_h, 1.0, &ts, &bs, &L);
+    measure(s, *v, 1280, check_h, check_t, &ts, &bs, &L);
     cr_assert_gt(ts.n, 5, "%s: the scene reported %d texts", state, ts.n);
     cr_log_info("%-22s texts %3d  smallest %.2f px  tokens %.2f px  counters %.2f px  "
                 "contrast %.2f:1 (\"%s\")",
@@ -197,6 +199,11 @@ Test(classroom, every_text_legible_at_1280x720, .timeout = 240) {
         for (int k = 0; k < 20; k++)
             cr_assert(session_step(&f.s));
         check_legible(&f.s, &v, "cache on, 20 steps");
+        for (int k = 0; k < 4; k++) { // a step playing: each stage of the pipeline strip lit
+            check_t = 0.1 + 0.25 * k;
+            check_legible(&f.s, &v, "cache on, mid-step");
+        }
+        check_t = 1.0;
         View h = v;
         h.head = VIEW_HEAD_EACH;
         h.hover = 3;

@@ -86,34 +86,37 @@ void scene_draw_top_bar(Frame *f) {
     scene_text_draw(&f->tx, mb.x + mb.w / 2, mb.y + 0.2 * u + 1.2 * big, small, false, ALIGN_CENTER,
                     mb.w - 0.5 * u, th->badge_text, buf);
 
-    // Pipeline strip: the stage being worked on is lit while the step animates. Only where
-    // every stage's name fits at the smallest type.
+    // Pipeline strip: the stage being worked on is lit while the step animates. Each stage as
+    // wide as its name at the smallest type and the room left shared out, so that the strip
+    // fits at 16:9 (and wider) in both layouts; hidden only where it cannot fit whole.
     double x0 = pb.x + pb.w + 0.8 * u, x1 = mb.x - 0.8 * u;
-    double gap = 0.9 * u;
-    double sw = (x1 - x0 - gap * (N_STAGES - 1)) / N_STAGES;
-    double need = 0;
-    for (int i = 0; i < N_STAGES; i++)
-        need = fmax(need, scene_text_width(&f->tx, small, true, stage_names[i], NULL));
-    if (sw < need + 0.4 * u)
+    double gap = 0.9 * u, pad = 0.6 * u;
+    char blocks[32];
+    snprintf(blocks, sizeof blocks, "%d blocks", f->s->model->cfg.n_layers);
+    const char *names[N_STAGES];
+    double nw[N_STAGES], need = gap * (N_STAGES - 1);
+    for (int i = 0; i < N_STAGES; i++) {
+        names[i] = i == 3 ? blocks : stage_names[i];
+        nw[i] = fmax(scene_text_width(&f->tx, small, true, names[i], NULL) + pad, 2.5 * u);
+        need += nw[i];
+    }
+    if (need > x1 - x0)
         return;
+    double extra = fmin((x1 - x0 - need) / N_STAGES, 3 * u);
+    double x = x0 + (x1 - x0 - need - extra * N_STAGES) / 2; // centred between banner and badge
     int lit = !f->r ? -1 : scene_anim_stage(f->t, N_STAGES);
     double bh = 1.9 * u, by = t.y + (t.h - bh) / 2;
     for (int i = 0; i < N_STAGES; i++) {
-        double x = x0 + i * (sw + gap);
+        double sw = nw[i] + extra;
         bool done = f->r && i < lit;
         Rgba fill = i == lit ? th->stage_on : done ? th->stage_done : th->stage_off;
         round_rect(cr, x, by, sw, bh, 0.3 * u);
         scene_set_rgba(cr, fill);
         cairo_fill(cr);
-        const char *name = stage_names[i];
-        if (i == 3) {
-            snprintf(buf, sizeof buf, "%d blocks", f->s->model->cfg.n_layers);
-            name = buf;
-        }
         Rgba tc = i == lit ? th->stage_on_text : th->text;
         scene_text_on(&f->tx, fill);
         scene_text_draw(&f->tx, x + sw / 2, by + (bh - 1.17 * small) / 2, small, i == lit,
-                        ALIGN_CENTER, sw - 0.2 * u, tc, name);
+                        ALIGN_CENTER, sw - 0.2 * u, tc, names[i]);
         if (i + 1 < N_STAGES) {
             double ax = x + sw + gap * 0.25, ay = by + bh / 2;
             scene_set_rgba(cr, th->text_dim);
@@ -123,6 +126,7 @@ void scene_draw_top_bar(Frame *f) {
             cairo_close_path(cr);
             cairo_fill(cr);
         }
+        x += sw + gap;
     }
     scene_text_on(&f->tx, th->bg);
 }

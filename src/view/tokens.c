@@ -28,7 +28,9 @@ void scene_draw_token_row(Frame *f) {
         }
         double gap = b.w >= 6 ? fmin(0.06 * b.w, 0.12 * u) : 0;
         SceneRect in = {b.x + gap, b.y + dy, b.w - 2 * gap, b.h};
-        Rgba under = prompt ? th->bg : th->panel;
+        Rgba panel_a = th->panel;
+        panel_a.a *= alpha;
+        Rgba under = prompt ? th->bg : scene_rgba_over(panel_a, th->bg);
         if (prompt && i == f->v->hover)
             under = scene_rgba_over(th->hover, under);
         if (!prompt) {
@@ -47,7 +49,8 @@ void scene_draw_token_row(Frame *f) {
         Rgba tc = prompt ? th->prompt_text : th->gen_text;
         double tw = scene_text_width(&f->tx, size, !prompt, buf, NULL);
         if (tw <= b.w - 0.2 * pad || !L->compact) {
-            tc.a *= alpha;
+            // The new token drops in at full ink: only its cell fades in, so that its text is
+            // as legible in every frame of the step as at rest.
             scene_text_on(&f->tx, under);
             scene_text_draw(&f->tx, b.x + b.w / 2, b.y + (b.h - 1.17 * size) / 2 + dy, size,
                             !prompt, ALIGN_CENTER, b.w + 0.5, tc, buf);
