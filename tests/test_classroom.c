@@ -432,6 +432,69 @@ Test(classroom, help_pages_instead_of_smaller_type) {
     fixture_free(&f);
 }
 
+// The charts' axes are fixed for the run: x from the prompt to the model's context, y from the
+// closed forms over the context, so that nothing rescales while the class watches. The scene
+// states every axis in text (each chart's title gives its y range, the bottom chart its x
+// range); those texts are the same in every frame of a run that turns the cache off and on
+// again (the rebuild is counted) until the context is full, in both layouts.
+typedef struct {
+    char axes[8][96];
+    int n;
+} AxisTexts;
+
+static void on_axis_text(void *ctx, const SceneText *t) {
+    AxisTexts *a = ctx;
+    bool axis = strstr(t->utf8, " (0 \xe2\x80\x93 ") != NULL ||
+                (strstr(t->utf8, " tokens") && strspn(t->utf8, "0123456789") > 0 &&
+                 strcmp(t->utf8 + strspn(t->utf8, "0123456789"), " tokens") == 0);
+    if (axis && a->n < 8)
+        snprintf(a->axes[a->n++], sizeof a->axes[0], "%s", t->utf8);
+}
+
+static void chart_axes(const Session *s, ViewLayoutKind layout, AxisTexts *a) {
+    View v;
+    view_init(&v);
+    v.layout = layout;
+    *a = (AxisTexts){0};
+    SceneTextSink sink = {on_axis_text, a};
+    v.text_sink = &sink;
+    cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1280, 720);
+    cairo_t *cr = cairo_create(img);
+    scene_draw(cr, s, &v, 1280, 720, 1.0);
+    cairo_destroy(cr);
+    cairo_surface_destroy(img);
+}
+
+Test(classroom, chart_axes_fixed_for_the_run, .timeout = 240) {
+    Fixture f;
+    fixture_init(&f, 2, 160);
+    AxisTexts first[2], now;
+    for (int l = 0; l < 2; l++) {
+        chart_axes(&f.s, (ViewLayoutKind)l, &first[l]);
+        cr_assert_eq(first[l].n, 5, "three y ranges and two x labels, found %d: %s / %s / %s",
+                     first[l].n, first[l].axes[0], first[l].axes[1], first[l].axes[2]);
+    }
+    cr_log_info("chart axes: %s | %s | %s | %s .. %s", first[0].axes[0], first[0].axes[1],
+                first[0].axes[2], first[0].axes[3], first[0].axes[4]);
+    int steps = 0;
+    while (session_step(&f.s)) {
+        steps++;
+        if (steps == 40 || steps == 90)
+            session_set_mode(&f.s, CACHE_MODE_OFF);
+        if (steps == 60 || steps == 100)
+            session_set_mode(&f.s, CACHE_MODE_ON); // the next step rebuilds the cache
+        for (int l = 0; l < 2; l++) {
+            chart_axes(&f.s, (ViewLayoutKind)l, &now);
+            cr_assert_eq(now.n, first[l].n, "step %d: %d axis texts", steps, now.n);
+            for (int k = 0; k < now.n; k++)
+                cr_assert_str_eq(now.axes[k], first[l].axes[k], "step %d: an axis moved: %s", steps,
+                                 now.axes[k]);
+        }
+    }
+    cr_assert_geq(f.s.n_tokens, 159, "the run reached %d tokens", f.s.n_tokens);
+    fixture_free(&f);
+}
+
 // Zoom and scroll (View.zoom, View.scroll), in both views that stand on token cells: at zoom 1
 // every position is on the picture; zoomed, the cells are wider by the zoom (compact cells) and
 // the picture follows the write head, or holds the position View.scroll back; what is on it is

@@ -152,6 +152,13 @@ int cmd_render(int argc, char **argv) {
                 return app_fail(&err);
             vo.view.beam_threshold = (float)thr;
             i++;
+        } else if (strcmp(opt, "--layout") == 0) { // the window's O
+            if (!val || (strcmp(val, "projector") != 0 && strcmp(val, "detail") != 0))
+                return app_usage_error(opt, "'%s' is not a layout (projector, detail)",
+                                       val ? val : "");
+            vo.view.layout =
+                strcmp(val, "detail") == 0 ? VIEW_LAYOUT_DETAIL : VIEW_LAYOUT_PROJECTOR;
+            i++;
         } else if (strcmp(opt, "--zoom") == 0) { // wider cells; what does not fit scrolls
             if (app_parse_float(opt, val, 1.0, VIEW_ZOOM_MAX, &vo.view.zoom, &err))
                 return app_fail(&err);

@@ -49,7 +49,10 @@ SceneRect scene_layout_frame(const Session *s, const View *v, int width, int hei
     L->top = (SceneRect){m, 0.6 * m, width - 2 * m,
                          0.35 * u + 1.2 * SCENE_BIG_FONT * u + 1.2 * SCENE_MIN_FONT * u};
     double y0 = L->top.y + L->top.h + 0.6 * u;
-    double pw = v->show_panels ? clampd(0.27 * width, 18 * u, 28 * u) : 0;
+    // The detail layout's panel is wider: its extra counters' labels and values whole.
+    double pw = !v->show_panels                   ? 0
+                : v->layout == VIEW_LAYOUT_DETAIL ? clampd(0.33 * width, 18 * u, 32 * u)
+                                                  : clampd(0.27 * width, 18 * u, 28 * u);
     if (v->show_panels)
         L->panel = (SceneRect){width - m - pw, y0, pw, height - m - y0};
     double main_right = v->show_panels ? L->panel.x - m : width - m;

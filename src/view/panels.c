@@ -289,7 +289,7 @@ static void draw_counters(Frame *f, SceneRect r, int n_small) {
             if (rec->max_logit_diff >= 0)
                 snprintf(line, sizeof line, "%.2g", (double)rec->max_logit_diff);
             else
-                snprintf(line, sizeof line, "not measured (M measures)");
+                snprintf(line, sizeof line, "not measured (M)");
             ROW("max logit diff, cache vs none", line, th->text, false);
         } else {
             ROW("FLOPs total", "0 FLOP", th->text, false);
@@ -343,14 +343,16 @@ static void draw_series(Frame *f, SceneRect r, ChartKind kind, const char *title
     double u = f->u, small = SCENE_MIN_FONT * u;
     int cur = s->cursor;
     int x_lo = s->n_prompt, x_hi = cfg->seq_len > x_lo + 1 ? cfg->seq_len : x_lo + 1;
-    int xmax = x_hi - x_lo; // steps the context holds
+    // Steps the context holds: the prefill, then one per position up to the last, whose
+    // token is the context's last.
+    int xmax = x_hi - x_lo + 1;
     bool per_step = kind == CHART_PER_STEP;
     int first = per_step ? 2 : 1; // the per-step chart starts at the first decode step
+    // y from the closed forms alone (no cache is the larger): a measured value above them (a
+    // run past the context under a policy) is cut at the top, never a reason to rescale.
     double ymax = 0;
     for (int m = 0; m < 2; m++)
         ymax = fmax(ymax, chart_formula(s, kind, m == 0, xmax));
-    for (int i = first - 1; i < cur; i++)
-        ymax = fmax(ymax, chart_measured(&s->steps[i], kind));
     if (ymax <= 0)
         ymax = 1;
     char buf[64], top[48];
@@ -384,6 +386,9 @@ static void draw_series(Frame *f, SceneRect r, ChartKind kind, const char *title
         scene_text_draw(&f->tx, p.x + p.w, p.y + p.h + 0.1 * u, small, false, ALIGN_RIGHT, 0,
                         th->text_dim, buf);
     }
+    cairo_save(cr); // what lies above the fixed axis is cut there
+    cairo_rectangle(cr, p.x - 0.4 * u, p.y - 0.4 * u, p.w + 0.8 * u, p.h + 0.8 * u);
+    cairo_clip(cr);
     // Closed forms, dashed.
     int samples = xmax < 64 ? xmax : 64;
     double dash[] = {0.45 * u, 0.3 * u};
@@ -420,6 +425,7 @@ static void draw_series(Frame *f, SceneRect r, ChartKind kind, const char *title
         cairo_arc(cr, PX(cur - 1), PY(v), 0.28 * u, 0, 2 * M_PI);
         cairo_fill(cr);
     }
+    cairo_restore(cr);
 #undef PX
 #undef PY
 }
@@ -536,8 +542,11 @@ void scene_draw_panel(Frame *f) {
     int n_small;
     double ch = fmin(counters_height(f, &n_small), p.h * 0.5);
     double nh = fmin(0.5 * u + 1.25 * SCENE_MIN_FONT * u + 3 * 1.55 * u + 0.3 * u, p.h * 0.27);
+    // The detail layout's two more candidates, where the charts keep room for all three plots.
+    const double small = SCENE_MIN_FONT * u;
+    const double chart_min = 2 * gap + 1.4 * small + 0.6 * u + 3 * (2.6 * small + 2.4 * u);
     if (f->v->layout == VIEW_LAYOUT_DETAIL)
-        nh = fmin(nh + 2 * 1.55 * u, p.h * 0.3);
+        nh = fmax(nh, fmin(nh + 2 * 1.55 * u, p.h - ch - chart_min));
     SceneRect counters = {p.x, p.y, p.w, ch};
     SceneRect next = {p.x, p.y + p.h - nh, p.w, nh};
     SceneRect chart = {p.x, p.y + ch + gap, p.w, p.h - ch - nh - 2 * gap};
