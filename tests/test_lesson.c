@@ -2,7 +2,10 @@
 // (beats, exact going back, captions filled in from the session, view settings per beat), the
 // KV-cost table, and `kvscope lesson`: each shipped lesson's deck builds with one page per beat
 // and its captions in the PDF text, frames, and a bad lesson leaving nothing behind.
+#include "app/app.h"
 #include "lesson/lesson.h"
+#include "sim/sim.h"
+#include <cairo.h>
 #include "util/testutil.h"
 
 #include <criterion/criterion.h>
@@ -846,4 +849,116 @@ Test(lesson_player, cache_policy_beats) {
     cr_assert(memcmp(f.s.tokens, tokens, (size_t)f.s.n_tokens * sizeof(int)) == 0);
     lesson_free(&l);
     fixture_free(&f);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Every beat of every shipped lesson, on the shipped model, as a class sees it: no two
+// consecutive beats show the same picture (drawn without their captions, which always differ),
+// and the picture supports what the caption says where a test can tell: a beat about sampling
+// shows a real choice (a positive temperature, no candidate at 99.5% or more).
+
+#define BEAT_W 480
+#define BEAT_H 270
+
+static unsigned char *beat_picture(const Session *s, View v) {
+    v.caption_title = v.caption_text = NULL;
+    cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, BEAT_W, BEAT_H);
+    cairo_t *cr = cairo_create(img);
+    scene_draw(cr, s, &v, BEAT_W, BEAT_H, 1.0);
+    cairo_destroy(cr);
+    cairo_surface_flush(img);
+    size_t n = (size_t)cairo_image_surface_get_stride(img) * BEAT_H;
+    unsigned char *px = malloc(n);
+    cr_assert_not_null(px);
+    memcpy(px, cairo_image_surface_get_data(img), n);
+    cairo_surface_destroy(img);
+    return px;
+}
+
+// Pixels (of BEAT_W x BEAT_H) where two pictures differ by more than a little in any channel.
+static long pixels_apart(const unsigned char *a, const unsigned char *b) {
+    long n = 0;
+    const int stride = cairo_format_stride_for_width(CAIRO_FORMAT_RGB24, BEAT_W);
+    for (int y = 0; y < BEAT_H; y++)
+        for (int x = 0; x < BEAT_W; x++) {
+            const unsigned char *p = a + (size_t)y * stride + 4 * x, *q = b + (p - a);
+            n += abs(p[0] - q[0]) > 24 || abs(p[1] - q[1]) > 24 || abs(p[2] - q[2]) > 24;
+        }
+    return n;
+}
+
+static bool says(const char *caption, const char *word) {
+    char low[2048];
+    size_t i = 0;
+    for (; caption[i] && i + 1 < sizeof low; i++)
+        low[i] = (char)tolower((unsigned char)caption[i]);
+    low[i] = '\0';
+    return strstr(low, word) != NULL;
+}
+
+Test(lesson_beats, each_beat_changes_the_picture_and_supports_its_caption, .timeout = 600) {
+    if (access("assets/models/kvscope6.bin", R_OK) != 0)
+        cr_skip_test("the shipped model is not there");
+    int n;
+    char **lessons = shipped_lessons(&n);
+    cr_assert_geq(n, 5);
+    int beats_seen = 0, sampling_beats = 0, repeats = 0;
+    for (int i = 0; i < n; i++) {
+        Lesson l;
+        KvError err = {0};
+        cr_assert_eq(lesson_load(&l, lessons[i], app_presets, &err), KV_OK, "%s", err.msg);
+        Model m;
+        Tokenizer t;
+        Session s;
+        cr_assert_eq(app_load(&m, &t, l.model[0] ? l.model : "assets/models/kvscope6.bin",
+                              l.tokenizer[0] ? l.tokenizer : "assets/models/tokenizer.bin", &err),
+                     KV_OK, "%s: %s", lessons[i], err.msg);
+        cr_assert_eq(lesson_check(&l, &m, &t, &err), KV_OK, "%s", err.msg);
+        cr_assert_eq(session_init(&s, &m, &t, &err), KV_OK, "%s", err.msg);
+        LessonPlayer p;
+        lesson_player_init(&p, &l, &s);
+        unsigned char *prev = NULL;
+        char prev_title[1024] = "";
+        for (int b = 0; b < l.n_beats; b++) {
+            cr_assert_eq(lesson_player_goto(&p, b, &err), KV_OK, "%s: %s", lessons[i], err.msg);
+            View v;
+            view_init(&v);
+            lesson_player_view(&p, &v);
+            char caption[3200];
+            snprintf(caption, sizeof caption, "%s %s", p.title, p.text);
+            unsigned char *now = beat_picture(&s, v);
+            if (prev) {
+                long apart = pixels_apart(prev, now);
+                if (apart <= BEAT_W * BEAT_H / 500) {
+                    cr_log_error("%s: beat %d (\"%s\") shows the picture of beat %d (\"%s\"): "
+                                 "%ld pixels differ",
+                                 lessons[i], b + 1, p.title, b, prev_title, apart);
+                    repeats++;
+                }
+            }
+            free(prev);
+            prev = now;
+            snprintf(prev_title, sizeof prev_title, "%s", p.title);
+            const StepRecord *r = session_last(&s);
+            if (r && (says(caption, "sampling") || says(caption, "draws from"))) {
+                sampling_beats++;
+                cr_assert_gt(r->temperature, 0, "%s: beat %d is about sampling at T 0", lessons[i],
+                             b + 1);
+                cr_assert(r->n_top > 1 && r->top[0].prob < 0.995f,
+                          "%s: beat %d (\"%s\") is about sampling but shows a %.1f%% candidate",
+                          lessons[i], b + 1, p.title, 100.0 * r->top[0].prob);
+            }
+            beats_seen++;
+        }
+        free(prev);
+        session_free(&s);
+        model_free(&m);
+        tokenizer_free(&t);
+        lesson_free(&l);
+        free(lessons[i]);
+    }
+    free(lessons);
+    cr_log_info("%d beats of %d lessons, %d about sampling", beats_seen, n, sampling_beats);
+    cr_assert_gt(sampling_beats, 0, "no beat about sampling was checked");
+    cr_assert_eq(repeats, 0, "%d beats repeat the picture before them", repeats);
 }
