@@ -1536,8 +1536,40 @@ Test(window, toolbar_laid_out_once_per_frame) {
     fx_free(&f);
 }
 
+// The value the window's picture shows beside the counters' row `label` (the text drawn right
+// after it), or "" when the row is not on the picture.
+typedef struct {
+    const char *label;
+    bool next;
+    char value[96];
+} RowValue;
+
+static void on_row_text(void *ctx, const SceneText *t) {
+    RowValue *rv = ctx;
+    if (rv->next) {
+        snprintf(rv->value, sizeof rv->value, "%s", t->utf8);
+        rv->next = false;
+    }
+    if (strcmp(t->utf8, rv->label) == 0)
+        rv->next = true;
+}
+
+static void row_value(AppState *a, const char *label, char *out, size_t cap) {
+    RowValue rv = {.label = label};
+    SceneTextSink sink = {on_row_text, &rv};
+    View v = a->view;
+    v.text_sink = &sink;
+    cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, a->width, a->scene_h);
+    cairo_t *cr = cairo_create(img);
+    scene_draw(cr, a->s, &v, a->width, a->scene_h, 1.0);
+    cairo_destroy(cr);
+    cairo_surface_destroy(img);
+    snprintf(out, cap, "%s", rv.value);
+}
+
 // M measures: from the next step on the counters show a real logit difference between the
-// cache and no cache (not "not measured"); M again stops. O switches the picture's layout.
+// cache and no cache (not "not measured"), in both layouts; M again stops. O switches the
+// picture's layout.
 Test(window, measure_key_and_layout_key) {
     Fx f;
     fx_init(&f, 128);
@@ -1549,10 +1581,23 @@ Test(window, measure_key_and_layout_key) {
     key(a, SDLK_SPACE);
     float d = session_last(&f.s)->max_logit_diff;
     cr_assert(d >= 0 && d < 1e-2, "measured difference %g", (double)d);
+    char shown[96], want[32];
+    snprintf(want, sizeof want, "%.2g", (double)d);
+    for (int l = 0; l < 2; l++) {
+        a->view.layout = (ViewLayoutKind)l;
+        row_value(a, "max logit diff, cache vs none", shown, sizeof shown);
+        cr_assert_str_eq(shown, want, "layout %d: the picture shows \"%s\", measured %s", l, shown,
+                         want);
+    }
+    a->view.layout = VIEW_LAYOUT_PROJECTOR;
     key(a, SDLK_m);
     cr_assert(!f.s.verify);
     key(a, SDLK_SPACE);
     cr_assert_lt(session_last(&f.s)->max_logit_diff, 0);
+    a->view.layout = VIEW_LAYOUT_DETAIL;
+    row_value(a, "max logit diff, cache vs none", shown, sizeof shown);
+    cr_assert_str_eq(shown, "not measured (M)", "M off: the detail layout says so");
+    a->view.layout = VIEW_LAYOUT_PROJECTOR;
     cr_assert_eq(a->view.layout, VIEW_LAYOUT_PROJECTOR, "the projector layout is the default");
     key(a, SDLK_o);
     cr_assert_eq(a->view.layout, VIEW_LAYOUT_DETAIL);
