@@ -266,6 +266,8 @@ Test(classroom, every_position_has_its_cell_and_every_beam_its_token, .timeout =
                     for (int l = 0; l < L.n_layers; l++) {
                         SceneRect b;
                         cr_assert(scene_block_box(&L, i, l, &b), "%d: no block %d/%d", n, i, l);
+                        cr_assert_leq(b.y + b.h, L.legend.y + 1e-6,
+                                      "%d tokens: block %d/%d runs into the legend", n, i, l);
                     }
             }
             // A beam for every weight at or above the threshold, in every frame.
@@ -507,14 +509,15 @@ Test(classroom, zoom_and_scroll_keep_cells_hover_and_beams, .timeout = 240) {
     while (f.s.n_tokens < 500)
         cr_assert(session_step(&f.s));
     const int n = f.s.n_tokens, head = session_last(&f.s)->pos;
-    for (int kind = 0; kind < 2; kind++) {
+    for (int pass = 0; pass < 4; pass++) {
+        const int kind = pass % 2, W = pass < 2 ? 1280 : 1920, H = pass < 2 ? 720 : 1080;
         View v;
         view_init(&v);
         v.kind = kind ? VIEW_LAYERS : VIEW_SEQUENCE;
         SceneLayout whole;
         TextStats ts;
         BeamStats bs;
-        measure(&f.s, v, 1280, 720, 1.0, &ts, &bs, &whole);
+        measure(&f.s, v, W, H, 1.0, &ts, &bs, &whole);
         cr_assert(whole.compact, "500 tokens: compact cells");
         cr_assert_eq(whole.first, 0);
         cr_assert_eq(whole.last, n - 1, "zoom 1: every position on the picture");
@@ -525,7 +528,7 @@ Test(classroom, zoom_and_scroll_keep_cells_hover_and_beams, .timeout = 240) {
                 v.zoom = zooms[zi];
                 v.scroll = backs[bi];
                 SceneLayout L;
-                measure(&f.s, v, 1280, 720, 1.0, &ts, &bs, &L);
+                measure(&f.s, v, W, H, 1.0, &ts, &bs, &L);
                 const char *what = kind ? "layers" : "sequence";
                 // Wider by the zoom (the sequence view rounds to whole cells on a line).
                 double ratio = L.cell[0].w / whole.cell[0].w;
@@ -548,6 +551,11 @@ Test(classroom, zoom_and_scroll_keep_cells_hover_and_beams, .timeout = 240) {
                     cr_assert(c.x >= L.main.x - 1e-6 && c.x + c.w <= L.main.x + L.main.w + 1e-6 &&
                                   c.y >= L.main.y - 1e-6 && c.y + c.h <= L.main.y + L.main.h + 1e-6,
                               "%s zoom %g: cell %d outside the view", what, zooms[zi], i);
+                    SceneRect b;
+                    for (int l = 0; l < L.n_layers; l++)
+                        cr_assert(!scene_block_box(&L, i, l, &b) || b.y + b.h <= L.legend.y + 1e-6,
+                                  "%s zoom %g: block %d/%d runs into the legend", what, zooms[zi],
+                                  i, l);
                     int hit = scene_hit_token(&L, c.x + c.w / 2, c.y + c.h / 2);
                     cr_assert_eq(hit, i, "%s zoom %g: the pointer on cell %d finds %d", what,
                                  zooms[zi], i, hit);

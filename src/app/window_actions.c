@@ -847,8 +847,9 @@ void app_action_keys_text(const ActionRow *r, char *buf, size_t cap) {
         const ActionKey *k = &r->keys[j];
         if (k->alt)
             continue;
-        n += (size_t)snprintf(buf + n, cap - n, "%s%s%s", n ? "  " : "",
-                              (k->mod & KMOD_CTRL) ? "Ctrl+" : "", key_name(k->sym));
+        n += (size_t)snprintf(buf + n, cap - n, "%s%s%s%s", n ? "  " : "",
+                              (k->mod & KMOD_CTRL) ? "Ctrl+" : "",
+                              (k->mod & KMOD_SHIFT) ? "Shift+" : "", key_name(k->sym));
     }
 }
 

@@ -158,8 +158,9 @@ static void layout_compact(int n, double cw, int per_line, double token_h, Scene
     }
 }
 
+// Lines of line_h (a line's cells, what stands under them and the gap after) that fit c whole.
 static int lines_that_fit(SceneRect c, double token_h, double line_h, int cap) {
-    int max_lines = (int)((c.h - token_h) / line_h) + 1;
+    int max_lines = (int)(fmax(c.h, token_h) / line_h + 1e-9);
     if (max_lines > cap)
         max_lines = cap;
     if (max_lines > SCENE_MAX_LINES)

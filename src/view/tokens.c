@@ -146,8 +146,8 @@ void scene_draw_scroll_note(Frame *f) {
         return;
     char buf[160];
     snprintf(buf, sizeof buf,
-             "positions %d\xe2\x80\x93%d of %d on the picture (zoom %.1f\xc3\x97): wheel "
-             "scrolls, Ctrl+wheel zooms",
+             "positions %d\xe2\x80\x93%d of %d shown, zoom %.1f\xc3\x97 (wheel scrolls, Ctrl+0 "
+             "all)",
              L->first, L->last, L->n_tokens, scene_view_zoom(f->v));
     scene_text_on(&f->tx, f->th->bg);
     scene_text_draw(&f->tx, L->beams.x, L->main.y, SCENE_MIN_FONT * f->u, false, ALIGN_LEFT,
