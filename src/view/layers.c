@@ -55,6 +55,17 @@ void scene_layers_draw(Frame *f) {
             }
         }
     }
+    // The selected layer: its band's cache cells outlined, as the sequence view outlines them.
+    SceneRect ra, rb;
+    const int sel = f->v->layer;
+    if (sel >= 0 && sel < nl && scene_block_box(L, L->first, sel, &ra) &&
+        scene_block_box(L, L->last, sel, &rb)) {
+        const double m = 0.12 * f->u;
+        scene_set_rgba(cr, f->th->accent);
+        cairo_set_line_width(cr, fmax(1.5, 0.12 * f->u));
+        cairo_rectangle(cr, ra.x - m, ra.y - m, rb.x + rb.w - ra.x + 2 * m, ra.h + 2 * m);
+        cairo_stroke(cr);
+    }
     scene_draw_beams(f, L->beams, 0, nl, true);
     // The write head in every band: the query's cell the fan leaves from.
     SceneRect q;
