@@ -1748,3 +1748,31 @@ Test(window, help_key_turns_the_pages) {
     }
     fx_free(&f);
 }
+
+// Hover always shows the token: while a step runs on the worker (the session is not the UI's),
+// the pointer's token stays the hovered one instead of being dropped, and after the step the
+// token under the pointer is found again.
+Test(window, hover_holds_while_a_step_runs) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    key(a, SDLK_SPACE);
+    SceneLayout L;
+    scene_layout(&f.s, &a->view, a->width, a->scene_h, &L);
+    SceneRect c;
+    cr_assert(scene_token_box(&L, 3, &c));
+    mouse_at(a, SDL_MOUSEMOTION, c.x + c.w / 2, c.y + c.h / 2);
+    cr_assert_eq(a->view.hover, 3);
+    worker_start(a, 0);
+    cr_assert(a->async);
+    app_request_step(a);
+    cr_assert(a->busy);
+    mouse_at(a, SDL_MOUSEMOTION, c.x + c.w / 2 + 1, c.y + c.h / 2);
+    cr_assert_eq(a->view.hover, 3, "a running step does not drop the hover");
+    app_quiesce(a);
+    cr_assert(!a->busy);
+    scene_layout(&f.s, &a->view, a->width, a->scene_h, &L);
+    cr_assert_eq(a->view.hover, scene_hit_token(&L, a->mouse_x, a->mouse_y),
+                 "after the step: the token under the pointer");
+    fx_free(&f);
+}
