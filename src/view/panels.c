@@ -213,8 +213,11 @@ static void draw_counters(Frame *f, SceneRect r, int n_small) {
 #define ROW(label, value, colour, is_big)                                                          \
     do {                                                                                           \
         double rh_ = (is_big) ? 2.1 * u : 1.5 * u, vs_ = (is_big) ? big : small;                   \
-        double lw_ = scene_text_draw(&f->tx, xl, y + (rh_ - 1.17 * small) / 2, small, false,       \
-                                     ALIGN_LEFT, r.w * 0.5, th->text_dim, label);                  \
+        /* the label may use what its value leaves, at least half the row */                       \
+        double vw_ = scene_text_width(&f->tx, vs_, true, value, NULL);                             \
+        double lw_ =                                                                               \
+            scene_text_draw(&f->tx, xl, y + (rh_ - 1.17 * small) / 2, small, false, ALIGN_LEFT,    \
+                            fmax(r.w * 0.5, xr - xl - vw_ - 0.6 * u), th->text_dim, label);        \
         if (is_big)                                                                                \
             scene_text_role(&f->tx, SCENE_TEXT_COUNTER);                                           \
         scene_text_draw(&f->tx, xr, y + (rh_ - 1.17 * vs_) / 2, vs_, true, ALIGN_RIGHT,            \
@@ -445,10 +448,11 @@ static void draw_chart(Frame *f, SceneRect r) {
          0.8 * u;
     scene_text_draw(&f->tx, x, y, small, false, ALIGN_LEFT, r.x + r.w - 0.6 * u - x, th->text_dim,
                     "dashed: formula");
-    double top = y + 1.4 * small, h = (r.y + r.h - top) / 3;
+    // Three plots of one height; the bottom one's x labels under it.
+    double top = y + 1.4 * small, lab = 1.3 * small, h = (r.y + r.h - top - lab) / 3;
     draw_series(f, (SceneRect){r.x, top, r.w, h}, CHART_CUMULATIVE, "FLOPs so far", false);
     draw_series(f, (SceneRect){r.x, top + h, r.w, h}, CHART_PER_STEP, "FLOPs per step", false);
-    draw_series(f, (SceneRect){r.x, top + 2 * h, r.w, h}, CHART_MEMORY, "cache memory", true);
+    draw_series(f, (SceneRect){r.x, top + 2 * h, r.w, h + lab}, CHART_MEMORY, "cache memory", true);
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -544,7 +548,8 @@ void scene_draw_panel(Frame *f) {
     double nh = fmin(0.5 * u + 1.25 * SCENE_MIN_FONT * u + 3 * 1.55 * u + 0.3 * u, p.h * 0.27);
     // The detail layout's two more candidates, where the charts keep room for all three plots.
     const double small = SCENE_MIN_FONT * u;
-    const double chart_min = 2 * gap + 1.4 * small + 0.6 * u + 3 * (2.6 * small + 2.4 * u);
+    const double chart_min =
+        2 * gap + 1.4 * small + 0.6 * u + 3 * (1.3 * small + 2.2 * u) + 1.3 * small;
     if (f->v->layout == VIEW_LAYOUT_DETAIL)
         nh = fmax(nh, fmin(nh + 2 * 1.55 * u, p.h - ch - chart_min));
     SceneRect counters = {p.x, p.y, p.w, ch};
