@@ -184,6 +184,34 @@ static void check_legible(const Session *s, const View *v, const char *state) {
     cr_assert_eq(bs.bad, 0, "%s: %d of %d beams off their token: %s", state, bs.bad, bs.n, bs.why);
 }
 
+// A packed cache under a policy: the drift chart in the panel (KL on its log axis, the top-1
+// strip and its count), the budget row with the precision; both themes, both layouts, and the
+// chart's steps axis holds the history (1 .. 32, then 64).
+Test(classroom, drift_chart_legible_at_1280x720, .timeout = 120) {
+    for (int theme = 0; theme < 2; theme++) {
+        Fixture f;
+        fixture_init(&f, 4, 512);
+        KvError err = {0};
+        KvCacheKind k = KV_CACHE_DENSE;
+        cr_assert_eq(kv_parse_retention("--cache", "window:6", &k, &err), KV_OK);
+        cr_assert_eq(session_set_kv(&f.s, KV_PRECISION_INT4, &err), KV_OK, "%s", err.msg);
+        cr_assert_eq(session_set_cache(&f.s, k, &err), KV_OK, "%s", err.msg);
+        View v;
+        view_init(&v);
+        v.theme = (ThemeKind)theme;
+        for (int i = 0; i < 20; i++)
+            cr_assert(session_step(&f.s));
+        cr_assert(session_last(&f.s)->drift_measured);
+        check_legible(&f.s, &v, theme ? "light, drift chart" : "dark, drift chart");
+        v.layout = VIEW_LAYOUT_DETAIL;
+        check_legible(&f.s, &v, "detail, drift chart");
+        for (int i = 0; i < 20; i++)
+            cr_assert(session_step(&f.s));
+        check_legible(&f.s, &v, "detail, drift chart, 40 steps");
+        fixture_free(&f);
+    }
+}
+
 // Every state a lesson or a demo shows: first frame, cache on, cache off, the heatmap, the
 // layers view, each head separately, help, a caption, both themes.
 Test(classroom, every_text_legible_at_1280x720, .timeout = 240) {

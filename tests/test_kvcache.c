@@ -717,8 +717,8 @@ Test(kvcache, picture_shows_evicted_blocks_and_readable_beams, .timeout = 60) {
 }
 
 // Under sinks a session goes on past the model's context (to SESSION_PAST times it); a kind that
-// cannot hold the sequence is refused there; the drift is not measured where the full reference
-// cannot follow.
+// cannot hold the sequence (h2o; a window can) is refused there; the drift is not measured where
+// the full reference cannot follow.
 Test(kvcache, session_goes_past_the_context_under_sinks, .timeout = 60) {
     Fixture f;
     fixture_init(&f);
@@ -741,8 +741,11 @@ Test(kvcache, session_goes_past_the_context_under_sinks, .timeout = 60) {
     cr_assert_eq(s->n_tokens, SESSION_PAST * T, "sinks stop at %d", SESSION_PAST * T);
     cr_assert(session_at_limit(s));
     KvError err = {0};
-    cr_assert_eq(session_set_cache(s, kind_of("window:6"), &err), KV_ERR_INPUT);
-    cr_assert(strstr(err.msg, "past the model's context"), "%s", err.msg);
+    cr_assert_eq(session_set_cache(s, kind_of("h2o:3,3"), &err), KV_ERR_INPUT);
+    cr_assert(strstr(err.msg, "past the model's context of 64 (only window and sinks can go on)"),
+              "%s", err.msg);
+    cr_assert_eq(session_set_cache(s, kind_of("window:6"), &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(session_set_cache(s, kind_of("sinks:2,6"), &err), KV_OK, "%s", err.msg);
     // back and forward past the context stay exact
     const int tok = session_last(s)->token_id;
     for (int i = 0; i < 20; i++)

@@ -733,7 +733,9 @@ Test(kvprecision, teacher_forced_table, .timeout = 120) {
     cr_assert_eq(tok[0], TOKEN_BOS);
     KvEvalResult r[KV_PRECISIONS];
     for (int k = 0; k < KV_PRECISIONS; k++) {
-        cr_assert_eq(kveval_kind(&m, tok, n, k, &r[k], &err), KV_OK, "%s", err.msg);
+        KvCacheKind kind = KV_CACHE_DENSE;
+        kind.precision = (KvPrecision)k;
+        cr_assert_eq(kveval_kind(&m, tok, n, kind, &r[k], &err), KV_OK, "%s", err.msg);
         cr_assert_eq(r[k].predictions, 400 - 3, "three windows of 160, 160 and 80");
         cr_assert_eq(r[k].window, 160);
         cr_assert(isfinite(r[k].nll) && r[k].nll > 0);
@@ -754,6 +756,20 @@ Test(kvprecision, teacher_forced_table, .timeout = 120) {
                  (double)(config_kv_bytes_precision(&m.cfg, KV_PRECISION_KIVI2, 128) +
                           32 * config_kv_bytes_per_token(&m.cfg)) /
                      160.0);
+    // a precision with a rolling window: the window's bytes, more drift than the precision alone;
+    // KIVI with a window refused
+    KvCacheKind w = KV_CACHE_DENSE;
+    cr_assert_eq(kv_parse_retention("cache", "window:40", &w, &err), KV_OK);
+    w.precision = KV_PRECISION_INT8;
+    KvEvalResult rw;
+    cr_assert_eq(kveval_kind(&m, tok, n, w, &rw, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(rw.predictions, 400 - 3);
+    cr_assert_eq(rw.resident_bytes, 40 * config_kv_bytes_precision(&m.cfg, KV_PRECISION_INT8, 1));
+    cr_assert_gt(rw.kl, r[KV_PRECISION_INT8].kl);
+    cr_assert_gt(rw.attn_l1_mean, r[KV_PRECISION_INT8].attn_l1_mean);
+    w.precision = KV_PRECISION_KIVI2;
+    cr_assert_eq(kveval_kind(&m, tok, n, w, &rw, &err), KV_ERR_INPUT);
+    cr_assert(strstr(err.msg, "kivi2 cannot be combined with window:40"), "%s", err.msg);
     free(tok), free(again);
     tokenizer_free(&t);
     model_free(&m);
@@ -913,8 +929,8 @@ Test(kvprecision, lesson_kv_command) {
 }
 
 // ----------------------------------------------------------------------------------------------
-// Precision and retention together: every precision with full retention, f32 with every
-// retention; the other pairs refused with one line that says why.
+// Precision and retention together: every precision with full retention, f32, bf16, int8 and
+// int4 with every retention; KIVI with a policy that evicts refused with one line that says why.
 
 TestSuite(kvcombine, .fini = tu_leak_check);
 
@@ -933,7 +949,7 @@ Test(kvcombine, engine_refuses_each_pair_it_cannot_hold) {
             KvError err = {0};
             const KvStatus st = kv_kind_combine_check("--kv", "--cache ",
                                                       kind_spec(specs[k], (KvPrecision)p), &err);
-            const bool ok = p == KV_PRECISION_F32 || k == 0;
+            const bool ok = p < KV_PRECISION_KIVI2 || k == 0;
             cr_assert_eq(st, ok ? KV_OK : KV_ERR_INPUT, "%s with %s: %s",
                          kv_precision_name((KvPrecision)p), specs[k], err.msg);
             if (!ok)
@@ -945,13 +961,9 @@ Test(kvcombine, engine_refuses_each_pair_it_cannot_hold) {
     cr_assert_str_eq(err.msg, "--kv: kivi2 cannot be combined with --cache h2o:8,8 (KIVI "
                               "quantizes keys in groups of 32 consecutive positions, which "
                               "eviction breaks)");
-    kv_kind_combine_check("--kv", "--cache ", kind_spec("sinks:4,12", KV_PRECISION_INT8), &err);
-    cr_assert(strstr(err.msg, "int8 cannot be combined with --cache sinks:4,12 (sinks rotate"),
-              "%s", err.msg);
-    kv_kind_combine_check("--kv", "--cache ", kind_spec("window:16", KV_PRECISION_BF16), &err);
-    cr_assert(strstr(err.msg, "bf16 cannot be combined with --cache window:16 (a cache that "
-                              "evicts keeps its slots"),
-              "%s", err.msg);
+    kv_kind_combine_check("--kv", "--cache ", kind_spec("sinks:4,12", KV_PRECISION_KIVI4), &err);
+    cr_assert(strstr(err.msg, "kivi4 cannot be combined with --cache sinks:4,12 (KIVI"), "%s",
+              err.msg);
 }
 
 // kv_bad's first line is "kvscope: --kv: "; each refused pair on generate and render.
@@ -960,9 +972,7 @@ Test(kvcombine, command_line_refuses_each_pair, .timeout = 120) {
     static const char *const pairs[][3] = {
         {"kivi2", "h2o:8,8", "kivi2 cannot be combined with --cache h2o:8,8 (KIVI quantizes"},
         {"kivi4", "window:16", "kivi4 cannot be combined with --cache window:16 (KIVI"},
-        {"int8", "sinks:4,12", "int8 cannot be combined with --cache sinks:4,12 (sinks rotate"},
-        {"bf16", "window:16", "bf16 cannot be combined with --cache window:16 (a cache that"},
-        {"int4", "h2o:8,8", "int4 cannot be combined with --cache h2o:8,8 (a cache that"},
+        {"kivi2", "sinks:4,12", "kivi2 cannot be combined with --cache sinks:4,12 (KIVI"},
     };
     for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++) {
         kv_bad((const char *[]){"generate", "--model", model, "--tokenizer", tok, "--prompt", "hi",
@@ -973,12 +983,17 @@ Test(kvcombine, command_line_refuses_each_pair, .timeout = 120) {
                                 "never.png", NULL},
                pairs[i][2]);
     }
-    // f32 with a policy, and a precision with full, run
+    // f32 and the row kinds with a policy, and a precision with full, run
     TuRun r;
-    kv_run(&r, (const char *[]){"generate", "--model", model, "--tokenizer", tok, "--prompt", "hi",
-                                "-n", "4", "--kv", "f32", "--cache", "h2o:2,2", NULL});
-    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
-    tu_run_free(&r);
+    static const char *const ok[][2] = {
+        {"f32", "h2o:2,2"}, {"int8", "sinks:4,12"}, {"bf16", "window:16"}, {"int4", "h2o:8,8"}};
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+        kv_run(&r, (const char *[]){"generate", "--model", model, "--tokenizer", tok, "--prompt",
+                                    "hi", "-n", "4", "--kv", ok[i][0], "--cache", ok[i][1], NULL});
+        cr_assert_eq(r.status, 0, "%s with %s: stderr: %s", ok[i][0], ok[i][1], r.err);
+        cr_assert(strstr(r.err, "kv=") && strstr(r.err, ok[i][0]), "%s", r.err);
+        tu_run_free(&r);
+    }
     kv_run(&r, (const char *[]){"generate", "--model", model, "--tokenizer", tok, "--prompt", "hi",
                                 "-n", "4", "--kv", "kivi2", "--cache", "full", NULL});
     cr_assert_eq(r.status, 0, "stderr: %s", r.err);
@@ -997,9 +1012,10 @@ Test(kvcombine, session_refuses_and_keeps_its_kind, .timeout = 60) {
     cr_assert_eq(session_set_prompt(&s, "the cat sat", &err), KV_OK, "%s", err.msg);
     cr_assert_eq(session_set_cache(&s, kind_spec("window:8", KV_PRECISION_F32), &err), KV_OK);
     cr_assert(session_step(&s) && session_step(&s));
-    cr_assert_eq(session_set_kv(&s, KV_PRECISION_INT8, &err), KV_ERR_INPUT);
-    cr_assert_str_eq(err.msg, "--kv: int8 cannot be combined with --cache window:8 (a cache that "
-                              "evicts keeps its slots and their undo history in f32 only)");
+    cr_assert_eq(session_set_kv(&s, KV_PRECISION_KIVI4, &err), KV_ERR_INPUT);
+    cr_assert_str_eq(err.msg, "--kv: kivi4 cannot be combined with --cache window:8 (KIVI "
+                              "quantizes keys in groups of 32 consecutive positions, which "
+                              "eviction breaks)");
     cr_assert_eq(s.eng.cache.kind.precision, KV_PRECISION_F32);
     cr_assert_eq(s.cursor, 2, "the refusal kept the steps");
     cr_assert_eq(session_set_cache(&s, KV_CACHE_DENSE, &err), KV_OK, "%s", err.msg);
@@ -1025,12 +1041,12 @@ Test(kvcombine, lesson_refuses_with_file_and_line, .timeout = 60) {
     cr_assert_eq(tu_session_open(&m, &t, &s, &c, 3, &err), KV_OK, "%s", err.msg);
     Lesson l;
     cr_assert_eq(
-        kv_lesson(&l, "preset narrative\ncache window:12\nstep 2\nbeat\nkv int8\nbeat\n", &err),
+        kv_lesson(&l, "preset narrative\ncache window:12\nstep 2\nbeat\nkv kivi2\nbeat\n", &err),
         KV_OK, "%s", err.msg);
     cr_assert_eq(lesson_check(&l, &m, &t, &err), KV_ERR_INPUT);
-    cr_assert_str_eq(err.msg, "k.lesson:5: kv: int8 cannot be combined with cache window:12 (a "
-                              "cache that evicts keeps its slots and their undo history in f32 "
-                              "only)");
+    cr_assert_str_eq(err.msg, "k.lesson:5: kv: kivi2 cannot be combined with cache window:12 "
+                              "(KIVI quantizes keys in groups of 32 consecutive positions, which "
+                              "eviction breaks)");
     lesson_free(&l);
     cr_assert_eq(
         kv_lesson(&l, "preset narrative\nkv kivi2\nstep 2\nbeat\ncache h2o:8,8\nbeat\n", &err),

@@ -248,23 +248,251 @@ Test(view3d, moving_between_presets_is_animated_and_arrives) {
     double az0 = v.cam_az, el0 = v.cam_el;
     view_camera_set(&v, CAMERA_TOP);
     cr_assert_float_eq(v.cam_el, el0, 1e-9, "setting a preset does not jump");
-    cr_assert(view_camera_advance(&v, 1 / 60.0));
-    cr_assert(v.cam_el > el0 && v.cam_el < 90, "part of the way after one frame: %g", v.cam_el);
-    double prev = v.cam_el;
+    cr_assert(view_camera_advance(&v, NULL, 1 / 60.0));
+    double move = 90 - el0;
+    // A smooth start: a spring at rest gathers speed (an exponential ease would cover a sixth
+    // of the way in the first frame).
+    cr_assert(v.cam_el > el0 && v.cam_el < el0 + 0.03 * move, "first frame: %g", v.cam_el);
+    double prev = v.cam_el, prev_step = v.cam_el - el0, at_quarter = 0;
     int frames = 1;
-    while (view_camera_advance(&v, 1 / 60.0) && frames < 600) {
+    while (view_camera_advance(&v, NULL, 1 / 60.0) && frames < 600) {
         cr_assert_geq(v.cam_el, prev, "moves one way");
+        cr_assert_leq(v.cam_el, 90 + 1e-9, "never past the preset (%g)", v.cam_el);
+        cr_assert_lt(v.cam_el - prev, 0.08 * move, "no jump in one frame (%g)", v.cam_el - prev);
+        prev_step = v.cam_el - prev;
         prev = v.cam_el;
-        frames++;
+        if (++frames == 15)
+            at_quarter = v.cam_el;
     }
-    cr_assert_lt(frames, 60, "arrives within a second (%d frames)", frames);
+    (void)prev_step;
+    cr_assert_gt(at_quarter, el0 + 0.5 * move, "half the way in a quarter second: %g", at_quarter);
+    cr_assert_lt(frames, 72, "arrives within 1.2 s (%d frames)", frames);
     cr_assert_float_eq(v.cam_el, 90, 1e-9);
     cr_assert_float_eq(v.cam_az, az0, 1e-9);
+    cr_assert_float_eq(v.cam_vel[1], 0, 1e-12, "at rest on arrival");
     // Azimuth goes the short way round: 350 -> 10 passes 0, not 180.
     v.orbit_az = 10, v.orbit_el = 20, v.cam_az = 350, v.cam_el = 20;
     view_camera_set(&v, CAMERA_ORBIT);
-    view_camera_advance(&v, 1 / 30.0);
+    for (int k = 0; k < 10; k++)
+        view_camera_advance(&v, NULL, 1 / 30.0);
     cr_assert(v.cam_az > 350, "short way round: %g", v.cam_az);
+    // A long stall (a frame that took seconds) does not throw the camera past its goal.
+    view_camera_set(&v, CAMERA_FRONT);
+    view_camera_advance(&v, NULL, 5.0);
+    cr_assert(v.cam_el >= 14 - 1e-9 && v.cam_el <= 20 + 1e-9, "after a stall: %g", v.cam_el);
+}
+
+// The camera follows the write head as the sequence grows (4 steps a second, the window's
+// frames at 60 Hz): it moves one way, never overshoots the head's goal, never jumps, keeps the
+// head in the picture, and comes to rest on the goal once the steps stop. The whole sequence
+// (Z) is reached the same way.
+Test(view3d, camera_follows_the_head_smoothly_as_the_sequence_grows, .timeout = 60) {
+    Fixture f;
+    fixture_init(&f, 4);
+    View v;
+    view_3d(&v, "orbit:35,25");
+    SceneLayout L;
+    scene_layout(&f.s, &v, 1280, 720, &L);
+    cr_assert(!v.cam_live, "a still stands at its goal");
+    view_camera_advance(&v, &L, 0);
+    cr_assert(v.cam_live);
+    cr_assert_float_eq(v.cam_x, L.c3_goal_x, 1e-12, "starts where the still was");
+    double prev = v.cam_x, max_step = 0;
+    for (int step = 0; step < 24; step++) {
+        cr_assert(session_step(&f.s));
+        for (int frame = 0; frame < 15; frame++) {
+            scene_layout(&f.s, &v, 1280, 720, &L);
+            double goal = L.c3_goal_x;
+            view_camera_advance(&v, &L, 1 / 60.0);
+            cr_assert_geq(v.cam_x, prev - 1e-12, "step %d: moves one way", step);
+            cr_assert_leq(v.cam_x, goal + 1e-9, "step %d: never past the goal (%g > %g)", step,
+                          v.cam_x, goal);
+            max_step = fmax(max_step, v.cam_x - prev);
+            prev = v.cam_x;
+            scene_layout(&f.s, &v, 1280, 720, &L);
+            double hx, hy;
+            cr_assert(scene3d_head_point(&L, &hx, &hy));
+            cr_assert(in_main(&L, hx, hy), "step %d frame %d: the head in view", step, frame);
+        }
+    }
+    cr_assert_lt(max_step, 0.12, "no jump: at most %.3f tokens in a frame", max_step);
+    cr_assert_gt(prev, 20, "it did follow (x %.2f)", prev);
+    int frames = 0;
+    do {
+        scene_layout(&f.s, &v, 1280, 720, &L);
+        frames++;
+    } while (view_camera_advance(&v, &L, 1 / 60.0) && frames < 600);
+    cr_assert_lt(frames, 90, "at rest within 1.5 s of the last step (%d frames)", frames);
+    cr_assert_float_eq(v.cam_x, L.c3_goal_x, 1e-12);
+    // The whole sequence: the distance grows smoothly to the fitting one, every token in view.
+    v.cam_fit = true;
+    double d0 = v.cam_dist, dprev = d0;
+    frames = 0;
+    do {
+        scene_layout(&f.s, &v, 1280, 720, &L);
+        cr_assert_geq(v.cam_dist, dprev - 1e-12, "moves back one way");
+        cr_assert_leq(v.cam_dist, L.c3_goal_dist + 1e-9, "never past the goal");
+        dprev = v.cam_dist;
+        frames++;
+    } while (view_camera_advance(&v, &L, 1 / 60.0) && frames < 600);
+    cr_assert_gt(frames, 10, "animated, not a jump");
+    cr_assert_gt(v.cam_dist, d0 + 1);
+    scene_layout(&f.s, &v, 1280, 720, &L);
+    for (int i = 0; i < f.s.n_tokens; i++) {
+        double x, y;
+        cr_assert(scene3d_token_point(&L, i, &x, &y));
+        cr_assert(in_main(&L, x, y), "token %d in view", i);
+    }
+    fixture_free(&f);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Hit test and drawing order, against ray casting
+
+typedef struct {
+    double lo[3], hi[3];
+} Aabb;
+
+// Distance along the ray from o in direction d to the box, or -1 when it misses (slabs).
+static double ray_box(const double *o, const double *d, const Aabb *b) {
+    double t0 = 0, t1 = 1e300;
+    for (int a = 0; a < 3; a++) {
+        if (fabs(d[a]) < 1e-15) {
+            if (o[a] < b->lo[a] || o[a] > b->hi[a])
+                return -1;
+            continue;
+        }
+        double ta = (b->lo[a] - o[a]) / d[a], tb = (b->hi[a] - o[a]) / d[a];
+        if (ta > tb) {
+            double t = ta;
+            ta = tb, tb = t;
+        }
+        t0 = fmax(t0, ta);
+        t1 = fmin(t1, tb);
+        if (t0 > t1)
+            return -1;
+    }
+    return t0;
+}
+
+// The scene's boxes as view_3d.c builds them (token i at x = i, its block 0 .. 0.5 high and
+// 0.8 wide, cache block l from -0.14 - 0.4 l down 0.3, 0.64 wide).
+static Aabb scene_box(int i, int layer) {
+    if (layer < 0)
+        return (Aabb){{i - 0.40, 0, -0.40}, {i + 0.40, 0.50, 0.40}};
+    double top = -0.14 - 0.40 * layer;
+    return (Aabb){{i - 0.32, top - 0.30, -0.32}, {i + 0.32, top, 0.32}};
+}
+
+// For points all over the picture, under orbit angles all round: the box the hit test gives
+// is the one the ray through the point meets first (so the drawing order, which the hit test
+// follows, puts nearer boxes over farther ones), and a point on nothing hits nothing.
+Test(view3d, hit_is_the_front_most_face_and_drawing_order_is_by_depth, .timeout = 120) {
+    Fixture f;
+    fixture_init(&f, 14);
+    int checked = 0, covered = 0;
+    static const double els[] = {-10, 5, 25, 55, 90};
+    for (int az = 0; az < 360; az += 30)
+        for (size_t e = 0; e < sizeof els / sizeof els[0]; e++) {
+            char cam[64];
+            snprintf(cam, sizeof cam, "orbit:%d,%g", az, els[e]);
+            View v;
+            view_3d(&v, cam);
+            SceneLayout L;
+            scene_layout(&f.s, &v, 640, 360, &L);
+            for (double y = L.main.y + 3; y < L.main.y + L.main.h; y += 9.7)
+                for (double x = L.main.x + 3; x < L.main.x + L.main.w; x += 9.3) {
+                    // The ray through the picture point (x, y).
+                    double rx = (x - L.c3_cx) / L.c3_focal, ry = -(y - L.c3_cy) / L.c3_focal;
+                    double d[3];
+                    for (int a = 0; a < 3; a++)
+                        d[a] = L.c3_fwd[a] + rx * L.c3_right[a] + ry * L.c3_up[a];
+                    double best = 1e300;
+                    int bt = -1, bl = -2;
+                    for (int i = 0; i < L.n_tokens; i++)
+                        for (int l = -1; l < L.n_layers; l++) {
+                            Aabb b = scene_box(i, l);
+                            double t = ray_box(L.c3_eye, d, &b);
+                            if (t >= 0 && t < best)
+                                best = t, bt = i, bl = l;
+                        }
+                    int ht, hl;
+                    bool hit = scene3d_hit(&L, x, y, &ht, &hl);
+                    if (bt < 0) {
+                        cr_assert(!hit, "%s (%.0f, %.0f): on nothing, hit %d/%d", cam, x, y, ht,
+                                  hl);
+                        checked++;
+                        continue;
+                    }
+                    // Columns too near the eye are cut away: there the first box met is not
+                    // drawn. Points within a pixel of an edge may go either way.
+                    double fwd =
+                        best * (d[0] * L.c3_fwd[0] + d[1] * L.c3_fwd[1] + d[2] * L.c3_fwd[2]);
+                    if (!hit || fwd < L.c3_near + 1)
+                        continue;
+                    double ox = x + 1, oy = y + 1;
+                    int t2, l2, t3, l3;
+                    bool h2 = scene3d_hit(&L, ox, oy, &t2, &l2);
+                    bool h3 = scene3d_hit(&L, x - 1, y - 1, &t3, &l3);
+                    if (!h2 || !h3 || t2 != ht || l2 != hl || t3 != ht || l3 != hl)
+                        continue;
+                    cr_assert(ht == bt && hl == bl,
+                              "%s (%.0f, %.0f): hit token %d layer %d, the ray meets token %d "
+                              "layer %d first",
+                              cam, x, y, ht, hl, bt, bl);
+                    cr_assert_eq(scene_hit_token(&L, x, y), bt);
+                    int t4 = -1, l4 = -1;
+                    cr_assert_eq(scene_hit_block(&L, x, y, &t4, &l4), bl >= 0,
+                                 "%s: a cache block is hit as one", cam);
+                    if (bl >= 0)
+                        cr_assert(t4 == bt && l4 == bl);
+                    checked++;
+                    covered++;
+                }
+        }
+    cr_assert_gt(covered, 2000, "enough points on boxes (%d)", covered);
+    cr_assert_gt(checked, covered + 2000, "and off them (%d)", checked - covered);
+    fixture_free(&f);
+}
+
+// Image difference helpers are below (reference images); a sweep of the orbit, one degree a
+// frame, must change the picture a little each frame: no face that pops in front of another
+// and back (z-fighting, an unstable sort) or a picture that jumps.
+static void image_diff(cairo_surface_t *a, cairo_surface_t *b, double *mean, double *share);
+
+Test(view3d, orbiting_changes_the_picture_smoothly, .timeout = 120) {
+    Fixture f;
+    fixture_init(&f, 16);
+    enum { W = 480, H = 270, N = 40 };
+    cairo_surface_t *img[2];
+    for (int k = 0; k < 2; k++)
+        img[k] = cairo_image_surface_create(CAIRO_FORMAT_RGB24, W, H);
+    double shares[N];
+    for (int k = 0; k < N; k++) {
+        char cam[64];
+        snprintf(cam, sizeof cam, "orbit:%d,25", 20 + k);
+        View v;
+        view_3d(&v, cam);
+        v.show_panels = false;
+        cairo_t *cr = cairo_create(img[k % 2]);
+        scene_draw(cr, &f.s, &v, W, H, 1.0);
+        cairo_destroy(cr);
+        if (k > 0) {
+            double mean;
+            image_diff(img[k % 2], img[(k + 1) % 2], &mean, &shares[k]);
+        }
+    }
+    double sum = 0, worst = 0;
+    for (int k = 1; k < N; k++)
+        sum += shares[k], worst = fmax(worst, shares[k]);
+    double mean_share = sum / (N - 1);
+    cr_assert_gt(mean_share, 0, "the camera moves the picture");
+    cr_assert_lt(worst, 0.06, "one degree changes at most 6%% of the pixels (%.1f%%)", 100 * worst);
+    cr_assert_lt(worst, 4 * mean_share + 0.01, "no frame jumps (worst %.2f%%, mean %.2f%%)",
+                 100 * worst, 100 * mean_share);
+    for (int k = 0; k < 2; k++)
+        cairo_surface_destroy(img[k]);
+    fixture_free(&f);
 }
 
 // ----------------------------------------------------------------------------------------------

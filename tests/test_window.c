@@ -1748,3 +1748,63 @@ Test(window, help_key_turns_the_pages) {
     }
     fx_free(&f);
 }
+
+// Hover always shows the token: while a step runs on the worker (the session is not the UI's),
+// the pointer's token stays the hovered one instead of being dropped, and after the step the
+// token under the pointer is found again.
+Test(window, hover_holds_while_a_step_runs) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    key(a, SDLK_SPACE);
+    SceneLayout L;
+    scene_layout(&f.s, &a->view, a->width, a->scene_h, &L);
+    SceneRect c;
+    cr_assert(scene_token_box(&L, 3, &c));
+    mouse_at(a, SDL_MOUSEMOTION, c.x + c.w / 2, c.y + c.h / 2);
+    cr_assert_eq(a->view.hover, 3);
+    worker_start(a, 0);
+    cr_assert(a->async);
+    app_request_step(a);
+    cr_assert(a->busy);
+    mouse_at(a, SDL_MOUSEMOTION, c.x + c.w / 2 + 1, c.y + c.h / 2);
+    cr_assert_eq(a->view.hover, 3, "a running step does not drop the hover");
+    app_quiesce(a);
+    cr_assert(!a->busy);
+    scene_layout(&f.s, &a->view, a->width, a->scene_h, &L);
+    cr_assert_eq(a->view.hover, scene_hit_token(&L, a->mouse_x, a->mouse_y),
+                 "after the step: the token under the pointer");
+    fx_free(&f);
+}
+
+// K under a policy that evicts: f32, bf16, int8, int4 and back to f32, the KIVI kinds (which the
+// policy cannot hold) passed over; under full retention K reaches them; W then refuses a policy
+// with a notice and keeps the KIVI cache.
+Test(window, kv_key_under_a_policy) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    key(a, SDLK_w);
+    cr_assert_eq(f.s.cache_kind.retention, KV_RETAIN_WINDOW);
+    static const KvPrecision want[] = {KV_PRECISION_BF16, KV_PRECISION_INT8, KV_PRECISION_INT4,
+                                       KV_PRECISION_F32};
+    for (int i = 0; i < 4; i++) {
+        key(a, SDLK_k);
+        cr_assert_eq(f.s.eng.cache.kind.precision, want[i], "press %d: %s", i,
+                     kv_precision_name(f.s.eng.cache.kind.precision));
+        key(a, SDLK_SPACE);
+        cr_assert_eq(session_last(&f.s)->kv, want[i]);
+        cr_assert_eq(session_last(&f.s)->kind.retention, KV_RETAIN_WINDOW);
+    }
+    for (int i = 0; i < 3; i++) // window -> sinks -> h2o -> full
+        key(a, SDLK_w);
+    cr_assert_eq(f.s.cache_kind.retention, KV_RETAIN_FULL);
+    for (int i = 0; i < 4; i++)
+        key(a, SDLK_k);
+    cr_assert_eq(f.s.eng.cache.kind.precision, KV_PRECISION_KIVI2);
+    key(a, SDLK_w);
+    cr_assert_eq(f.s.cache_kind.retention, KV_RETAIN_FULL, "kivi2 keeps every position");
+    cr_assert_not_null(a->view.notice);
+    cr_assert_not_null(strstr(a->view.notice, "kivi2 cannot be combined"), "%s", a->view.notice);
+    fx_free(&f);
+}

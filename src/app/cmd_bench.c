@@ -212,37 +212,44 @@ static void bench_contexts(Engine *e, const int *tokens, uint64_t *ts, uint64_t 
 }
 
 // Decode with each precision of the cache (--kv), interleaved round by round so that every kind
-// sees the same machine: tok/s over the 32 steps before each context, the cost against f32
-// (dequantization: kvcache_head gives attention each kv head's rows as floats) and the bytes a
-// step moves (weights, plus the cache's bytes
-// attention read and the step stored, as the forward pass counts them from the cache's storage).
+// sees the same machine: tok/s over the 32 steps before each context, the cost against f32 and
+// the bytes a step moves (weights, plus the cache's bytes attention read and the step stored, as
+// the forward pass counts them from the cache's storage). bf16, int8 and int4 run twice: with
+// attention reading the packed rows where they are stored (attend=packed, the engine's way), and
+// with the rows read back into floats first (attend=read_back, how attention read them before
+// the packed kernel): the same bits, the difference is the time the read back costs.
+#define BENCH_VARIANTS (KV_PRECISIONS + 3)
 static void bench_kinds(const Model *m, const int *tokens, uint64_t *ts) {
     const ModelConfig *c = &m->cfg;
-    Engine e[KV_PRECISIONS];
-    bool usable[KV_PRECISIONS];
+    Engine e[BENCH_VARIANTS];
+    KvPrecision prec[BENCH_VARIANTS];
+    bool usable[BENCH_VARIANTS];
     KvError err;
-    for (int k = 0; k < KV_PRECISIONS; k++) {
-        usable[k] = kv_precision_check(c, (KvPrecision)k, "--kv", &err) == KV_OK;
+    for (int k = 0; k < BENCH_VARIANTS; k++) {
+        prec[k] = k < KV_PRECISIONS ? (KvPrecision)k
+                                    : (KvPrecision)(KV_PRECISION_BF16 + k - KV_PRECISIONS);
+        usable[k] = kv_precision_check(c, prec[k], "--kv", &err) == KV_OK;
         engine_init(&e[k], m, &err);
         engine_set_instrument(&e[k], false);
+        engine_set_attend_packed(&e[k], k < KV_PRECISIONS);
         if (usable[k])
-            kvcache_set_precision(&e[k].cache, (KvPrecision)k);
+            kvcache_set_precision(&e[k].cache, prec[k]);
     }
     const int contexts[2] = {64, c->seq_len};
     for (int ci = 0; ci < 2; ci++) {
         const int ctx = contexts[ci] < c->seq_len ? contexts[ci] : c->seq_len, pos = ctx - 1;
         if (ci == 1 && ctx == contexts[0])
             break;
-        for (int k = 0; k < KV_PRECISIONS; k++) // the cache holds 0..pos-1, stored one by one
+        for (int k = 0; k < BENCH_VARIANTS; k++) // the cache holds 0..pos-1, stored one by one
             for (int p = 0; usable[k] && p < pos; p++)
                 engine_forward(&e[k], tokens + p, p, 1, true, NULL, NULL);
         // each round decodes the 32 positions up to pos in turn and keeps their mean: one KIVI
         // group is quantized in every 32 steps, so its cost is in the mean as often as it occurs
         // (after one step not counted, which brings this engine's cache back into the caches)
         const int rounds = 41, burst = 32;
-        uint64_t med[KV_PRECISIONS][41], typ[KV_PRECISIONS][41];
+        uint64_t med[BENCH_VARIANTS][41], typ[BENCH_VARIANTS][41];
         for (int r = 0; r < rounds; r++)
-            for (int k = 0; k < KV_PRECISIONS; k++) {
+            for (int k = 0; k < BENCH_VARIANTS; k++) {
                 if (!usable[k])
                     continue;
                 uint64_t sum = 0;
@@ -253,9 +260,13 @@ static void bench_kinds(const Model *m, const int *tokens, uint64_t *ts) {
                 typ[k][r] = median(ts, burst);
             }
         const double f32_ns = (double)median(med[0], rounds);
-        for (int k = 0; k < KV_PRECISIONS; k++) {
+        for (int k = 0; k < BENCH_VARIANTS; k++) {
+            const char *attend = k == 0 || k >= KV_PRECISIONS ? "read_back" : "packed";
+            if (prec[k] >= KV_PRECISION_KIVI2 || k == 0) // f32 rows, or KIVI's read back
+                attend = prec[k] == KV_PRECISION_F32 ? "f32" : "read_back";
             if (!usable[k]) {
-                printf("bench engine kv=%s unusable\n", kv_precision_name((KvPrecision)k));
+                printf("bench engine kv=%s attend=%s unusable\n", kv_precision_name(prec[k]),
+                       attend);
                 continue;
             }
             const double ns = (double)median(med[k], rounds);
@@ -266,20 +277,21 @@ static void bench_kinds(const Model *m, const int *tokens, uint64_t *ts) {
             engine_set_instrument(&e[k], false);
             const double bytes = (double)engine_packed_bytes(&e[k]) + (double)moved.kv_bytes_read +
                                  (double)moved.kv_bytes_written;
-            printf("bench engine kv=%s context=%d decode_tok_s=%.0f decode_us=%.1f "
+            printf("bench engine kv=%s attend=%s context=%d decode_tok_s=%.0f decode_us=%.1f "
                    "median_step_us=%.1f vs_f32_pct=%+.1f kv_read_bytes=%llu kv_written_bytes=%llu "
                    "mb_per_step=%.3f resident_bytes=%zu\n",
-                   kv_precision_name((KvPrecision)k), ctx, 1e9 / ns, ns / 1e3, typical / 1e3,
+                   kv_precision_name(prec[k]), attend, ctx, 1e9 / ns, ns / 1e3, typical / 1e3,
                    100.0 * (ns - f32_ns) / f32_ns, (unsigned long long)moved.kv_bytes_read,
                    (unsigned long long)moved.kv_bytes_written, bytes / 1e6,
                    kvcache_bytes_resident(&e[k].cache));
         }
-        for (int k = 0; k < KV_PRECISIONS; k++)
+        for (int k = 0; k < BENCH_VARIANTS; k++)
             kvcache_clear(&e[k].cache);
     }
-    for (int k = 0; k < KV_PRECISIONS; k++)
+    for (int k = 0; k < BENCH_VARIANTS; k++)
         engine_free(&e[k]);
 }
+#undef BENCH_VARIANTS
 
 // ----------------------------------------------------------------------------------------------
 // Cache policies: decode at the end of the context and, for sinks, past it; the drift shadow
@@ -307,8 +319,19 @@ static uint64_t time_session(Session *s, int warm, int k, uint64_t *ts) {
 }
 
 static void bench_policies(const Model *m, const Tokenizer *tok, uint64_t *ts) {
-    static const char *const specs[] = {"full",       "window:64",   "sinks:4,60", "h2o:32,32",
-                                        "window:128", "sinks:4,124", "h2o:64,64"};
+    // each policy in f32, then the budget of 128 with packed rows (what a quantized rolling
+    // window costs and moves)
+    static const char *const specs[] = {"full",
+                                        "window:64",
+                                        "sinks:4,60",
+                                        "h2o:32,32",
+                                        "window:128",
+                                        "sinks:4,124",
+                                        "h2o:64,64",
+                                        "window:128/int8",
+                                        "sinks:4,124/int8",
+                                        "window:128/int4",
+                                        "sinks:4,124/int4"};
     const ModelConfig *c = &m->cfg;
     const int T = c->seq_len, K = 64, PAST = 3 * T; // decode steps timed; a position past T
     int *tokens = kv_malloc((size_t)(PAST + K + 1) * sizeof(int));
@@ -320,8 +343,16 @@ static void bench_policies(const Model *m, const Tokenizer *tok, uint64_t *ts) {
     double full_us = 0;
     for (size_t k = 0; k < sizeof specs / sizeof *specs; k++) {
         KvCacheKind kind = KV_CACHE_DENSE;
-        kv_parse_retention("--cache", specs[k], &kind, &err);
-        if (kv_retention_check("--cache", kind, T, &err))
+        char spec[32];
+        snprintf(spec, sizeof spec, "%s", specs[k]);
+        char *slash = strchr(spec, '/');
+        if (slash) { // policy/precision
+            *slash = '\0';
+            kv_precision_parse("--kv", slash + 1, &kind.precision, &err);
+        }
+        kv_parse_retention("--cache", spec, &kind, &err);
+        if (kv_retention_check("--cache", kind, T, &err) ||
+            kv_precision_check(c, kind.precision, "--kv", &err))
             continue;
         Engine e;
         engine_init(&e, m, &err);
@@ -330,18 +361,19 @@ static void bench_policies(const Model *m, const Tokenizer *tok, uint64_t *ts) {
         const uint64_t ns = time_steps(&e, tokens, T - K, K, ts);
         if (k == 0)
             full_us = (double)ns / 1e3;
-        printf("bench engine policy=%s positions=%d..%d decode_tok_s=%.0f decode_us=%.1f "
+        printf("bench engine policy=%s kv=%s positions=%d..%d decode_tok_s=%.0f decode_us=%.1f "
                "vs_full=%.2f resident_kib=%.0f\n",
-               specs[k], T - K, T - 1, 1e9 / (double)ns, (double)ns / 1e3,
-               full_us / ((double)ns / 1e3), (double)kvcache_bytes_resident(&e.cache) / 1024.0);
+               spec, kv_precision_name(kind.precision), T - K, T - 1, 1e9 / (double)ns,
+               (double)ns / 1e3, full_us / ((double)ns / 1e3),
+               (double)kvcache_bytes_resident(&e.cache) / 1024.0);
         if (kv_kind_unbounded_positions(kind)) { // on to three contexts, then K more steps
             for (int p = T; p < PAST; p++)
                 engine_forward(&e, tokens + p, p, 1, true, NULL, NULL);
             const uint64_t past = time_steps(&e, tokens, PAST, K, ts);
-            printf("bench engine policy=%s positions=%d..%d past_context=1 decode_tok_s=%.0f "
-                   "decode_us=%.1f resident_kib=%.0f\n",
-                   specs[k], PAST, PAST + K - 1, 1e9 / (double)past, (double)past / 1e3,
-                   (double)kvcache_bytes_resident(&e.cache) / 1024.0);
+            printf("bench engine policy=%s kv=%s positions=%d..%d past_context=1 "
+                   "decode_tok_s=%.0f decode_us=%.1f resident_kib=%.0f\n",
+                   spec, kv_precision_name(kind.precision), PAST, PAST + K - 1, 1e9 / (double)past,
+                   (double)past / 1e3, (double)kvcache_bytes_resident(&e.cache) / 1024.0);
         }
         engine_free(&e);
         fflush(stdout);

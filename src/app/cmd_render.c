@@ -27,7 +27,7 @@ static int parse_view_option(int argc, char **argv, int *i, ViewOptions *o, KvEr
     const char *opt = argv[*i];
     bool known = strcmp(opt, "--view") == 0 || strcmp(opt, "--layer") == 0 ||
                  strcmp(opt, "--head") == 0 || strcmp(opt, "--theme") == 0 ||
-                 strcmp(opt, "--camera") == 0;
+                 strcmp(opt, "--camera") == 0 || strcmp(opt, "--layout") == 0;
     if (!known)
         return 0;
     if (*i + 1 >= argc) {
@@ -57,6 +57,12 @@ static int parse_view_option(int argc, char **argv, int *i, ViewOptions *o, KvEr
             return -1;
         }
         o->view.theme = (ThemeKind)t;
+    } else if (strcmp(opt, "--layout") == 0) { // the window's L key: the classroom's or the detail
+        if (strcmp(val, "projector") != 0 && strcmp(val, "detail") != 0) {
+            kv_error(err, KV_ERR_INPUT, "--layout: unknown layout '%s' (projector, detail)", val);
+            return -1;
+        }
+        o->view.layout = strcmp(val, "detail") == 0 ? VIEW_LAYOUT_DETAIL : VIEW_LAYOUT_PROJECTOR;
     } else if (strcmp(opt, "--layer") == 0) {
         o->layer = val;
     } else {

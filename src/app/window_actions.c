@@ -53,14 +53,17 @@ static void do_cache(AppState *a) {
 }
 
 // The next precision the model's head size can use (f32, bf16, ... kivi4, f32 again); the
-// session goes back to its prompt (session_set_kv). Under a policy that evicts only f32 is
-// kept: the press is refused with a notice (kv_kind_combine_check says why).
+// session goes back to its prompt (session_set_kv). Under a policy that evicts the KIVI kinds,
+// which it cannot hold (kv_kind_combine_check), are passed over: f32, bf16, int8, int4, f32.
 static void do_kv(AppState *a) {
     app_at_rest(a);
     KvPrecision p = a->s->eng.cache.kind.precision;
-    do
+    KvCacheKind k = a->s->cache_kind;
+    do {
         p = (KvPrecision)((p + 1) % KV_PRECISIONS);
-    while (kv_precision_check(&a->s->model->cfg, p, "kv", NULL) != KV_OK);
+        k.precision = p;
+    } while (kv_precision_check(&a->s->model->cfg, p, "kv", NULL) != KV_OK ||
+             kv_kind_combine_check("kv", "", k, NULL) != KV_OK);
     KvError err;
     if (session_set_kv(a->s, p, &err)) {
         app_notice(a, 4.0, "%s", err.msg);
@@ -83,13 +86,13 @@ static int policy_index(const AppState *a) {
     return -1; // one from --cache or a lesson: the next press starts the cycle over
 }
 
-// A quantized cache keeps every position: the press is refused with a notice.
+// A KIVI cache keeps every position: the press is refused with a notice.
 static void do_policy(AppState *a) {
     app_at_rest(a);
     KvCacheKind kind = a->s->cache_kind;
     KvError err;
     kv_parse_retention("--cache", policies[(policy_index(a) + 1) % 4], &kind, &err);
-    if (session_set_cache(a->s, kind, &err)) { // a quantized cache, or a context under 16: stay
+    if (session_set_cache(a->s, kind, &err)) { // a KIVI cache, or a context under 16: stay
         app_notice(a, 4.0, "%s", err.msg);
         return;
     }
@@ -396,6 +399,7 @@ static void do_orbit_drag(AppState *a) {
     v->orbit_el = el < -10 ? -10 : el > 90 ? 90 : el;
     v->cam_az = v->orbit_az; // the camera follows the hand at once
     v->cam_el = v->orbit_el;
+    v->cam_vel[0] = v->cam_vel[1] = 0; // and stays where the hand leaves it
 }
 
 // ----------------------------------------------------------------------------------------------

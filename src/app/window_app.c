@@ -127,6 +127,8 @@ static void start_step(AppState *a) {
     }
 }
 
+static void update_hover(AppState *a);
+
 void app_step_finished(AppState *a, bool ok) {
     a->busy = false;
     a->dirty = true;
@@ -139,6 +141,7 @@ void app_step_finished(AppState *a, bool ok) {
         return;
     }
     anim_begin(a);
+    update_hover(a); // the cells may have moved under the pointer
     if (a->pending_steps > 0) {
         a->pending_steps--;
         start_step(a);
@@ -484,9 +487,13 @@ bool app_run_row(AppState *a, const ActionRow *r) {
 // ----------------------------------------------------------------------------------------------
 // Events
 
+// The token under the pointer. While a step runs the session is the worker's: the hover stays
+// as it was (the tooltip keeps showing its token) and is found again when the step is done.
 static void update_hover(AppState *a) {
+    if (a->busy)
+        return;
     int hover = -1;
-    if (!a->busy && a->mouse_y < a->scene_h) {
+    if (a->mouse_y < a->scene_h) {
         SceneLayout lay;
         scene_layout(a->s, &a->view, a->width, a->scene_h, &lay);
         hover = scene_hit_token(&lay, a->mouse_x, a->mouse_y);
@@ -625,11 +632,17 @@ bool app_tick(AppState *a, double now) {
             a->next_step_at = now + period;
         app_request_step(a);
     }
-    // The 3D camera moving between presets
+    // The 3D camera moving between presets and following the write head (the session is read
+    // only while no step runs)
     double dt = a->cam_clock > 0 ? now - a->cam_clock : 0;
     a->cam_clock = now;
-    if (a->view.kind == VIEW_3D && view_camera_advance(&a->view, dt))
-        a->dirty = true;
+    if (a->view.kind == VIEW_3D) {
+        SceneLayout lay;
+        if (!a->busy)
+            scene_layout(a->s, &a->view, a->width, a->scene_h, &lay);
+        if (view_camera_advance(&a->view, a->busy ? NULL : &lay, dt))
+            a->dirty = true;
+    }
     return a->dirty || app_anim_t(a) < 1.0;
 }
 

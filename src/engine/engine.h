@@ -340,7 +340,7 @@ uint64_t flops_formula_run(const ModelConfig *c, bool cache, int n_prompt, int s
 // for a new storage format), not in its users:
 //   retention  which positions stay resident     full, window, sinks, h2o
 //   precision  how a stored value is kept         f32, bf16, int8, int4, kivi2, kivi4
-// Precision other than f32 combines with full retention only (kv_kind_combine_check).
+// bf16, int8 and int4 combine with every retention; KIVI with full only (kv_kind_combine_check).
 //   layout     where a position's rows live       contiguous (later paged: blocks, block tables)
 // The forward pass stores through kvcache_store and reads through kvcache_head; it never computes
 // an address. The session goes back and forward through marks; the picture and the counters ask
@@ -408,8 +408,13 @@ int kv_kind_budget(KvCacheKind k);
 // True for the kind a shadow measures against: full retention, f32.
 bool kv_kind_dense(KvCacheKind k);
 bool kv_kind_equal(KvCacheKind a, KvCacheKind b);
-// True when a run may go past the model's context under this kind (sinks).
+// True when a run may go past the model's context under this kind (window, sinks): every query
+// reads keys no farther than the budget back, rotated by positions the model was trained on
+// (window: absolute, the score depending on the distance alone; sinks: the index in the cache).
 bool kv_kind_unbounded_positions(KvCacheKind k);
+// The slot position p has by the kind's rule: p (full), p mod W (window), p or S + (p-S) mod W
+// (sinks); -1 for h2o, whose slots depend on the attention (kvcache_slot).
+int kv_kind_slot(KvCacheKind k, int p);
 // "full", "window:64", "sinks:4,60", "h2o:32,32" into buf; returns buf.
 const char *kv_retention_name(KvCacheKind k, char *buf, size_t cap);
 // Parses full|window:W|sinks:S,W|h2o:H,R into k's retention fields (the others untouched).
@@ -430,7 +435,8 @@ KvStatus kv_precision_parse(const char *what, const char *s, KvPrecision *out, K
 // when its head size cannot (kivi2 packs four values per byte: HS must be a multiple of 4).
 KvStatus kv_precision_check(const ModelConfig *c, KvPrecision p, const char *what, KvError *err);
 // Whether k's precision and retention can be combined (docs/cache-precision.md, "Precision and
-// retention"): every precision with full retention, f32 with every retention. Anything else is
+// retention"): every precision with full retention, f32, bf16, int8 and int4 with every
+// retention; KIVI with a bounded retention is
 // KV_ERR_INPUT "<what>: <precision> cannot be combined with <cache_word><retention> (<why>)".
 KvStatus kv_kind_combine_check(const char *what, const char *cache_word, KvCacheKind k,
                                KvError *err);
@@ -442,11 +448,22 @@ size_t config_kv_bytes_precision(const ModelConfig *c, KvPrecision p, int n);
 // lessons quote for other precisions; a KvCache counts its own storage instead).
 size_t config_kv_bytes_per_token_bits(const ModelConfig *c, int bits);
 
+// One side (keys or values) of the rows a query reads, as they sit in the cache's storage: row i
+// at (const uint8_t *)data + i * stride, HS values in one precision (F32, BF16, INT8 or INT4; the
+// KIVI kinds are read back as F32 rows), with each row's scale (INT8, INT4) and zero point (INT4).
+typedef struct {
+    KvPrecision precision;
+    const void *data;
+    size_t stride; // bytes
+    const float *scale, *lo;
+} KvStoredRows;
+
 // The rows one query of one kv head reads: n rows of keys and of values, HS floats each, rows
 // `stride` floats apart. Row i holds position pos[i], or position i when pos is NULL (full).
 typedef struct {
-    const float *keys;   // (n, HS)
-    const float *values; // (n, HS)
+    const float *keys;   // (n, HS); NULL from kvcache_head_stored when k is packed
+    const float *values; // (n, HS); NULL from kvcache_head_stored when v is packed
+    KvStoredRows k, v;   // the same rows as attention reads them (F32 over keys, values) or packed
     const int *pos;      // (n) the position of each row, or NULL: row i is position i
     size_t stride;
     int n;
@@ -474,11 +491,11 @@ typedef struct {
     int len;           // positions 0 .. len-1 of the sequence have been stored (some maybe evicted)
     int valid;         // what this sequence stored for positions < valid is still known (seek)
     int pass0, pass_n; // the pass under way (between kvcache_begin and kvcache_end), else 0, 0
-    // precisions other than f32 (full retention only): the packed rows, their scales and zero
-    // points, and the rows of one layer dequantized for attention (kvcache.c); NULL for f32.
+    // precisions other than f32: the packed rows (in the retention's slots), their scales and
+    // zero points, and the rows of one layer read back for attention (kvcache.c); NULL for f32.
     // keys/values are NULL for bf16, int8 and int4; the KIVI kinds keep f32 rows there.
     struct KvPacked *packed;
-    // bounded kinds (f32 only)
+    // bounded kinds (every precision but KIVI)
     int *slot_pos;     // (L, HKV, slots) the position each slot holds (-1: none yet)
     int *pos_slot;     // (L, HKV, T) h2o: the slot of each position, -1 when not resident
     float *score;      // (L, HKV, slots) h2o: attention each slot's position received so far
@@ -529,6 +546,12 @@ uint64_t kvcache_store(KvCache *kc, int layer, int pos, const float *k, const fl
 // The rows a query at position pos of (layer, kv_head) reads: the resident positions <= pos.
 // Under sinks the keys come rotated by their cache index (valid until the next call).
 KvHeadRows kvcache_head(const KvCache *kc, int layer, int kv_head, int pos);
+// The same rows where they are stored, for an attention kernel that reads packed rows itself
+// (kernel_attend_rows): k and v describe bf16, int8 and int4 rows in the cache's own memory (keys
+// and values NULL). Under sinks the keys are read back and rotated (k is F32, valid until the
+// next call); the KIVI kinds, and a head with a row at the edge of the float range
+// (kvq_rows_plain), come as kvcache_head gives them. The same n, pos and bytes as kvcache_head.
+KvHeadRows kvcache_head_stored(const KvCache *kc, int layer, int kv_head, int pos);
 // The attention weights (n, one per row of the last kvcache_head of this layer and kv head)
 // one query head computed: h2o adds them to the rows' scores; other kinds ignore them.
 void kvcache_observe(KvCache *kc, int layer, int kv_head, const float *att, int n);
@@ -604,8 +627,13 @@ typedef struct {
     float *att;      // (H, T) scores of one query position
     float *logits;   // (V) of the last position of the last pass
     float *wide;     // (4, max(D, F)) bfloat16 weight rows widened to floats for a batched pass
-    float *rope;     // (T, HS/2, 2) cos and sin of each position's rotation of each pair
+    float *rope;     // (rope_len, HS/2, 2) cos and sin of each position's rotation of each pair
+    int rope_len;    // positions in rope: T, more once a rolling window has passed the context
     bool instrument; // record attention and counters (off: bench measures their cost)
+    // attention reads a packed cache (bf16, int8, int4) where it is stored, dequantizing in the
+    // kernel (true, after engine_init), or as rows read back into floats first (false): the same
+    // bits either way (tests hold them to it; bench engine times both)
+    bool attend_packed;
     // Set by every pass: 0, or where it met a value that is not a finite number (a model whose
     // huge weights overflow): fault_layer 1..L for a layer's output, L + 1 for the logits, and
     // the position of the first such row. The pass stops there; its logits are not usable and
@@ -623,6 +651,8 @@ bool engine_pack(Engine *e, bool allow_bf16);
 size_t engine_packed_bytes(const Engine *e);
 // Recording of attention and counters on or off (on after engine_init); returns what it was.
 bool engine_set_instrument(Engine *e, bool on);
+// How attention reads a packed cache (Engine.attend_packed); returns what it was.
+bool engine_set_attend_packed(Engine *e, bool on);
 // The cache's kind from the next pass on. A different kind starts from an empty cache: what a
 // bounded kind evicted is gone, so the next cached step recomputes the whole sequence (counted).
 // Returns true when the kind changed.

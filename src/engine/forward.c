@@ -110,6 +110,28 @@ bool engine_set_instrument(Engine *e, bool on) {
     return was;
 }
 
+bool engine_set_attend_packed(Engine *e, bool on) {
+    const bool was = e->attend_packed;
+    e->attend_packed = on;
+    return was;
+}
+
+// One side of a head's rows as the attention kernel reads them.
+static KernelRows kernel_rows(const KvStoredRows *s) {
+    static const KernelFormat format[KV_PRECISIONS] = {
+        [KV_PRECISION_F32] = KERNEL_F32,
+        [KV_PRECISION_BF16] = KERNEL_BF16,
+        [KV_PRECISION_INT8] = KERNEL_INT8,
+        [KV_PRECISION_INT4] = KERNEL_INT4,
+    };
+    assert(s->precision == KV_PRECISION_F32 || format[s->precision] != KERNEL_F32);
+    return (KernelRows){.data = s->data,
+                        .stride = s->stride,
+                        .scale = s->scale,
+                        .lo = s->lo,
+                        .format = format[s->precision]};
+}
+
 // Element `i` of the packed stream, whichever its format.
 static const void *packed_at(const Engine *e, size_t i) {
     return (const char *)e->packed + i * (e->packed_bf16 ? sizeof(uint16_t) : sizeof(float));
@@ -133,6 +155,31 @@ static void ensure_rows(Engine *e, int n) {
     e->rows = n;
 }
 
+// RoPE: for each position and pair (i, i+1) of a head, cos and sin of pos * freq_i, with
+// freq_i = 10000^(-i/HS) computed as llama2.c computes it (the same floats, once), for positions
+// 0 .. n-1. The model's context at engine_init; a rolling window that runs past the context
+// (window:W) grows it: its keys are rotated at their absolute positions, and a query at p meets
+// keys of positions p-W+1 .. p only, so every angle between a query and a key it reads is one the
+// model was trained on (RoPE's score depends on p - j alone).
+static void ensure_rope(Engine *e, int n) {
+    if (n <= e->rope_len)
+        return;
+    const int hs = config_head_size(&e->model->cfg);
+    int cap = e->rope_len ? e->rope_len : n;
+    while (cap < n)
+        cap *= 2;
+    e->rope = kv_realloc(e->rope, (size_t)cap * (size_t)hs * sizeof(float));
+    for (size_t pos = (size_t)e->rope_len; pos < (size_t)cap; pos++)
+        for (int i = 0; i < hs; i += 2) {
+            float freq = 1.0f / powf(10000.0f, (float)i / (float)hs);
+            float val = (float)pos * freq;
+            e->rope[pos * (size_t)hs + (size_t)i] = cosf(val);
+            e->rope[pos * (size_t)hs + (size_t)i + 1] = sinf(val);
+        }
+    e->rope_len = cap;
+    e->cache.rope = e->rope;
+}
+
 KvStatus engine_init(Engine *e, const Model *m, KvError *err) {
     memset(e, 0, sizeof *e);
     const ModelConfig *c = &m->cfg;
@@ -146,19 +193,9 @@ KvStatus engine_init(Engine *e, const Model *m, KvError *err) {
     e->att = kv_calloc((size_t)c->n_heads * t, sizeof(float));
     e->logits = kv_calloc(v, sizeof(float));
     e->wide = kv_malloc_aligned(4 * (d > f ? d : f) * sizeof(float));
-    // RoPE: for each position and pair (i, i+1) of a head, cos and sin of pos * freq_i, with
-    // freq_i = 10000^(-i/HS) computed as llama2.c computes it (the same floats, once)
-    const int hs = config_head_size(c);
-    e->rope = kv_malloc(t * (size_t)hs * sizeof(float));
-    for (size_t pos = 0; pos < t; pos++)
-        for (int i = 0; i < hs; i += 2) {
-            float freq = 1.0f / powf(10000.0f, (float)i / (float)hs);
-            float val = (float)pos * freq;
-            e->rope[pos * (size_t)hs + (size_t)i] = cosf(val);
-            e->rope[pos * (size_t)hs + (size_t)i + 1] = sinf(val);
-        }
-    e->cache.rope = e->rope;
+    ensure_rope(e, (int)t);
     e->instrument = true;
+    e->attend_packed = true;
     (void)err;
     return KV_OK;
 }
@@ -269,12 +306,15 @@ static bool forward_layers(Engine *e, KvCache *kc, const int *tokens, int pos0, 
             const int p = pos0 + t;
             float *out = e->xb + (size_t)t * D; // (D) every head's weighted values
             for (int g = 0; g < c->n_kv_heads; g++) {
-                const KvHeadRows kv = kvcache_head(kc, l, g, p); // (kv.n, HS) keys and values
+                // (kv.n, HS) keys and values, packed where the cache packs them
+                const KvHeadRows kv =
+                    e->attend_packed ? kvcache_head_stored(kc, l, g, p) : kvcache_head(kc, l, g, p);
+                const KernelRows kr = kernel_rows(&kv.k), vr = kernel_rows(&kv.v);
                 for (int h = g * group; h < (g + 1) * group; h++) {
                     const float *qh = e->qkv + (size_t)t * QKV + (size_t)h * HS; // (HS)
                     float *att = e->att + (size_t)h * T;                         // (kv.n)
-                    kernel_attend(out + (size_t)h * HS, att, qh, kv.keys, kv.values, kv.stride, HS,
-                                  kv.n, inv_sqrt_hs);
+                    kernel_attend_rows(out + (size_t)h * HS, att, qh, &kr, &vr, HS, kv.n,
+                                       inv_sqrt_hs);
                     kvcache_observe(kc, l, g, att, kv.n); // h2o: attention received
                     if (sink && p >= sink->row0 && p < sink->row0 + sink->rows) {
                         float *row =
@@ -342,6 +382,7 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
     assert(n >= 1 && pos0 >= 0);
     ensure_rows(e, n);
     assert(pos0 + n <= T || kv_kind_unbounded_positions(kc->kind));
+    ensure_rope(e, pos0 + n);
     if (!e->instrument)
         sink = NULL, ctr = NULL;
     uint64_t *f_cls = ctr ? &ctr->flops[FLOP_CLS] : NULL;

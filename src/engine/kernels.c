@@ -318,25 +318,88 @@ static inline v8f exp8(v8f x) {
     return p * (v8f)((k + 127) << 23);
 }
 
-static inline float dot_inline(const float *restrict a, const float *restrict b, int n) {
+// ---- Rows of keys or values as attention reads them: f32 rows, or a cache's packed rows read
+// back inside the kernel by the rules of kvquant.h (one value at a time exactly as the read-back
+// functions compute it: a bfloat16 widened, q * scale for int8, q * scale + lo for int4), so that
+// the same arithmetic sees the same floats whichever form the rows come in. The format is a
+// constant inside each instance of attend_sized (see kernel_attend_rows): the branches fold away.
+
+typedef uint16_t v8h __attribute__((vector_size(16)));
+
+static inline const uint8_t *row_at(const KernelRows *r, int s) {
+    return (const uint8_t *)r->data + (size_t)s * r->stride;
+}
+
+// Values c .. c+7 of row s (c a multiple of 8).
+KV_INLINE v8f row8(const KernelRows *r, const int fmt, int s, int c) {
+    const uint8_t *p = row_at(r, s);
+    switch (fmt) {
+    case KERNEL_BF16: {
+        v8h h;
+        memcpy(&h, p + 2 * (size_t)c, sizeof h);
+        return (v8f)(__builtin_convertvector(h, v8u) << 16);
+    }
+    case KERNEL_INT8: { // (built element by element: GCC makes this one sign-extending load)
+        const int8_t *b = (const int8_t *)p + c;
+        const v8i w = {b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]};
+        return __builtin_convertvector(w, v8f) * splat8(r->scale[s]);
+    }
+    case KERNEL_INT4: { // eight nibbles, value c + i in bits 4i of the four bytes from c / 2
+        const uint8_t *b = p + c / 2;
+        const uint32_t w =
+            (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+        const v8u q = ((v8u){w, w, w, w, w, w, w, w} >> (v8u){0, 4, 8, 12, 16, 20, 24, 28}) & 15u;
+        return __builtin_convertvector((v8i)q, v8f) * splat8(r->scale[s]) + splat8(r->lo[s]);
+    }
+    default:
+        return load8((const float *)(const void *)p + c);
+    }
+}
+
+// Value i of row s.
+KV_INLINE float row1(const KernelRows *r, const int fmt, int s, int i) {
+    const uint8_t *p = row_at(r, s);
+    switch (fmt) {
+    case KERNEL_BF16: {
+        uint16_t h;
+        memcpy(&h, p + 2 * (size_t)i, sizeof h);
+        const uint32_t u = (uint32_t)h << 16;
+        float x;
+        memcpy(&x, &u, sizeof x);
+        return x;
+    }
+    case KERNEL_INT8:
+        return (float)(int8_t)p[i] * r->scale[s];
+    case KERNEL_INT4:
+        return (float)((p[i / 2] >> (4 * (i % 2))) & 15) * r->scale[s] + r->lo[s];
+    default: {
+        float x;
+        memcpy(&x, p + (size_t)i * sizeof x, sizeof x);
+        return x;
+    }
+    }
+}
+
+KV_INLINE float dot_row(const float *restrict a, const KernelRows *r, const int fmt, int s, int n) {
     const int n8 = n & ~7;
     v8f acc = {0};
     for (int i = 0; i < n8; i += 8)
-        acc += load8(a + i) * load8(b + i);
-    float s = hsum8(acc);
+        acc += load8(a + i) * row8(r, fmt, s, i);
+    float sum = hsum8(acc);
     for (int i = n8; i < n; i++)
-        s += a[i] * b[i];
-    return s;
+        sum += a[i] * row1(r, fmt, s, i);
+    return sum;
 }
 
 // One head's attention for one query: att[0..n) = softmax(q . k_s * scale), out = sum att_s v_s.
-// Keys and values are rows `stride` floats apart. The head size comes in as a constant where it
-// is a common one (see attend_head), so that the chunk loops unroll and every accumulator stays
-// in a register. Every order of summation here is fixed by (q, keys, values, n) alone, so the
-// cached decode of position p and the no-cache recompute of the same row give identical bits.
+// The head size comes in as a constant where it is a common one (see kernel_attend_rows), so
+// that the chunk loops unroll and every accumulator stays in a register; so do the formats of
+// keys (kf) and values (vf). Every order of summation here is fixed by (q, the values of the keys
+// and values, n) alone, so the cached decode of position p and the no-cache recompute of the same
+// row give identical bits, and packed rows give the bits of their read-back floats.
 KV_INLINE void attend_sized(float *restrict out, float *restrict att, const float *restrict q,
-                            const float *restrict keys, const float *restrict values, size_t stride,
-                            const int hs, int n, float scale) {
+                            const KernelRows *keys, const int kf, const KernelRows *values,
+                            const int vf, const int hs, int n, float scale) {
     const int hs8 = hs & ~7, nc = hs8 / 8;
     float mx = -INFINITY;
     int s = 0;
@@ -345,17 +408,16 @@ KV_INLINE void attend_sized(float *restrict out, float *restrict att, const floa
         v8f mx8 = splat8(-INFINITY);
         const v8f scale8 = splat8(scale);
         for (; s + 8 <= n; s += 8) {
-            const float *k0 = keys + (size_t)s * stride;
             v8f acc[8];
             KV_UNROLL
             for (int j = 0; j < 8; j++)
-                acc[j] = load8(q) * load8(k0 + (size_t)j * stride);
+                acc[j] = load8(q) * row8(keys, kf, s + j, 0);
             KV_UNROLL
             for (int c = 1; c < nc; c++) {
                 const v8f qv = load8(q + 8 * c);
                 KV_UNROLL
                 for (int j = 0; j < 8; j++)
-                    acc[j] += qv * load8(k0 + (size_t)j * stride + 8 * c);
+                    acc[j] += qv * row8(keys, kf, s + j, 8 * c);
             }
             v8f sc = sum8x8(acc) * scale8;
             memcpy(att + s, &sc, sizeof sc);
@@ -366,7 +428,7 @@ KV_INLINE void attend_sized(float *restrict out, float *restrict att, const floa
             mx = mx8[j] > mx ? mx8[j] : mx;
     }
     for (; s < n; s++) {
-        float v = dot_inline(q, keys + (size_t)s * stride, hs) * scale;
+        float v = dot_row(q, keys, kf, s, hs) * scale;
         att[s] = v;
         mx = v > mx ? v : mx;
     }
@@ -402,10 +464,9 @@ KV_INLINE void attend_sized(float *restrict out, float *restrict att, const floa
 #define KV_VALUE_STEP(acc, j)                                                                      \
     do {                                                                                           \
         const v8f a_ = SHUF8(a8, a8, j, j, j, j, j, j, j, j);                                      \
-        const float *v_ = vb + (size_t)(s + j) * stride;                                           \
         KV_UNROLL                                                                                  \
         for (int c = 0; c < nv; c++)                                                               \
-            acc[c] += a_ * load8(v_ + 8 * c);                                                      \
+            acc[c] += a_ * row8(values, vf, s + j, b + 8 * c);                                     \
     } while (0)
     // weighted values, up to four vectors of the output at a time, held in registers. Weights come
     // eight at a time, each broadcast by a lane shuffle; even and odd positions go to separate
@@ -413,7 +474,6 @@ KV_INLINE void attend_sized(float *restrict out, float *restrict att, const floa
     for (int b = 0; b < hs8; b += 32) {
         const int nv = hs8 - b < 32 ? (hs8 - b) / 8 : 4;
         v8f ev[4] = {{0}}, od[4] = {{0}};
-        const float *vb = values + b;
         for (s = 0; s + 8 <= n; s += 8) {
             const v8f a8 = load8(att + s);
             KV_VALUE_STEP(ev, 0);
@@ -429,7 +489,7 @@ KV_INLINE void attend_sized(float *restrict out, float *restrict att, const floa
             const v8f a = splat8(att[s]);
             KV_UNROLL
             for (int c = 0; c < nv; c++)
-                ev[c] += a * load8(vb + (size_t)s * stride + 8 * c);
+                ev[c] += a * row8(values, vf, s, b + 8 * c);
         }
         for (int c = 0; c < nv; c++) {
             v8f o = ev[c] + od[c];
@@ -440,30 +500,70 @@ KV_INLINE void attend_sized(float *restrict out, float *restrict att, const floa
     for (int i = hs8; i < hs; i++) { // head sizes that are not a multiple of eight
         float acc = 0.0f;
         for (s = 0; s < n; s++)
-            acc += att[s] * values[(size_t)s * stride + i];
+            acc += att[s] * row1(values, vf, s, i);
         out[i] = acc;
     }
     if (!scores_finite) // the scores overflowed: say so in the output, which the layer checks
         out[0] = NAN;
 }
 
+// One instance per common head size, for formats kf and vf.
+#define KV_ATTEND_HS(kf, vf)                                                                       \
+    do {                                                                                           \
+        switch (hs) {                                                                              \
+        case 16:                                                                                   \
+            attend_sized(out, att, q, keys, kf, values, vf, 16, n, scale);                         \
+            break;                                                                                 \
+        case 32:                                                                                   \
+            attend_sized(out, att, q, keys, kf, values, vf, 32, n, scale);                         \
+            break;                                                                                 \
+        case 64:                                                                                   \
+            attend_sized(out, att, q, keys, kf, values, vf, 64, n, scale);                         \
+            break;                                                                                 \
+        default:                                                                                   \
+            attend_sized(out, att, q, keys, kf, values, vf, hs, n, scale);                         \
+        }                                                                                          \
+    } while (0)
+
 KV_CLONES
+void kernel_attend_rows(float *restrict out, float *restrict att, const float *restrict q,
+                        const KernelRows *keys, const KernelRows *values, int hs, int n,
+                        float scale) {
+    const KernelFormat kf = keys->format, vf = values->format;
+    // keys and values in one format, or f32 keys (rotated when read: sinks) with packed values
+    assert(kf == vf || kf == KERNEL_F32);
+    switch (vf) {
+    case KERNEL_F32:
+        KV_ATTEND_HS(KERNEL_F32, KERNEL_F32);
+        break;
+    case KERNEL_BF16:
+        if (kf == KERNEL_F32)
+            KV_ATTEND_HS(KERNEL_F32, KERNEL_BF16);
+        else
+            KV_ATTEND_HS(KERNEL_BF16, KERNEL_BF16);
+        break;
+    case KERNEL_INT8:
+        if (kf == KERNEL_F32)
+            KV_ATTEND_HS(KERNEL_F32, KERNEL_INT8);
+        else
+            KV_ATTEND_HS(KERNEL_INT8, KERNEL_INT8);
+        break;
+    case KERNEL_INT4:
+        if (kf == KERNEL_F32)
+            KV_ATTEND_HS(KERNEL_F32, KERNEL_INT4);
+        else
+            KV_ATTEND_HS(KERNEL_INT4, KERNEL_INT4);
+        break;
+    }
+}
+#undef KV_ATTEND_HS
+
 void kernel_attend(float *restrict out, float *restrict att, const float *restrict q,
                    const float *restrict keys, const float *restrict values, size_t stride, int hs,
                    int n, float scale) {
-    switch (hs) {
-    case 16:
-        attend_sized(out, att, q, keys, values, stride, 16, n, scale);
-        break;
-    case 32:
-        attend_sized(out, att, q, keys, values, stride, 32, n, scale);
-        break;
-    case 64:
-        attend_sized(out, att, q, keys, values, stride, 64, n, scale);
-        break;
-    default:
-        attend_sized(out, att, q, keys, values, stride, hs, n, scale);
-    }
+    const KernelRows k = {.data = keys, .stride = stride * sizeof(float), .format = KERNEL_F32};
+    const KernelRows v = {.data = values, .stride = stride * sizeof(float), .format = KERNEL_F32};
+    kernel_attend_rows(out, att, q, &k, &v, hs, n, scale);
 }
 
 // ----------------------------------------------------------------------------------------------

@@ -13,8 +13,29 @@
 void kernel_matmul(float *restrict out, const float *restrict x, const void *w, bool bf16, int n,
                    int in, int out_dim, float *restrict wide);
 
-// One head's attention for one query over n keys and values (rows `stride` floats apart, HS = hs
-// wide): att[0..n) = softmax(q · k_s * scale), out (HS) = sum_s att[s] v_s.
+// Keys or values as attention reads them: n rows, row s at (const uint8_t *)data + s * stride,
+// each hs values as floats, or packed as a KV cache stores them (kvquant.h's rules: bfloat16;
+// int8 with a scale per row; int4, two per byte low nibble first, with a scale and a zero point
+// per row). A packed row is read back inside the kernel exactly as kvquant.c's read-back functions
+// compute it, so kernel_attend_rows gives the bits that kernel_attend gives on the read-back
+// floats. Packed rows must be ones whose read back needs none of kvquant.h's edge-of-range guards
+// (kvq_rows_plain).
+typedef enum { KERNEL_F32, KERNEL_BF16, KERNEL_INT8, KERNEL_INT4 } KernelFormat;
+typedef struct {
+    const void *data;
+    size_t stride;      // bytes from one row to the next
+    const float *scale; // (n) int8 and int4: each row's scale
+    const float *lo;    // (n) int4: each row's zero point
+    KernelFormat format;
+} KernelRows;
+
+// One head's attention for one query over n keys and values: att[0..n) = softmax(q · k_s *
+// scale), out (HS) = sum_s att[s] v_s. Keys and values in one format, or f32 keys with packed
+// values (keys rotated when they are read: sinks).
+void kernel_attend_rows(float *restrict out, float *restrict att, const float *restrict q,
+                        const KernelRows *keys, const KernelRows *values, int hs, int n,
+                        float scale);
+// The same over f32 rows `stride` floats apart.
 void kernel_attend(float *restrict out, float *restrict att, const float *restrict q,
                    const float *restrict keys, const float *restrict values, size_t stride, int hs,
                    int n, float scale);

@@ -16,12 +16,14 @@
 // per row) into `packed`; attention then reads the group from there, and the newest positions
 // (32..63 of them) from the f32 rows. A KIVI cache keeps the f32 rows of its quantized groups
 // only so that going back a step is exact (kvcache_seek); attention never reads them and they
-// are not resident. kvcache_head gives attention a kv head's rows as floats: for f32 the rows
-// themselves; for the others one layer's rows dequantized into rows the cache owns (only rows not
-// already dequantized since the last store), so the attention kernel is the same for every kind.
+// are not resident. kvcache_head_stored gives attention a kv head's rows where they are stored
+// (the attention kernel reads bf16, int8 and int4 rows itself); kvcache_head gives them as floats:
+// for f32 the rows themselves; for the others one layer's rows read back into rows the cache owns
+// (only rows not already read back since the last store), which is also how KIVI is read.
 //
-// Precision and retention: a precision other than f32 is kept with full retention only
-// (kv_kind_combine_check says why for each refused pair); a bounded kind stores f32 rows.
+// Precision and retention: bf16, int8 and int4 rows live in any retention's slots (packed when
+// stored, packed again from the undo history when a seek puts a row back); KIVI keeps full
+// retention (kv_kind_combine_check says why).
 //
 // Going back and forward: full retention is append-only, so a length is enough. A bounded kind
 // overwrites slots, so it keeps beside its storage every row it was given (hist) and, for h2o,
@@ -175,7 +177,7 @@ bool kv_kind_equal(KvCacheKind a, KvCacheKind b) {
 }
 
 bool kv_kind_unbounded_positions(KvCacheKind k) {
-    return k.retention == KV_RETAIN_SINKS;
+    return k.retention == KV_RETAIN_WINDOW || k.retention == KV_RETAIN_SINKS;
 }
 
 const char *kv_retention_name(KvCacheKind k, char *buf, size_t cap) {
@@ -288,16 +290,10 @@ KvStatus kv_retention_check(const char *what, KvCacheKind k, int context, KvErro
 KvStatus kv_kind_combine_check(const char *what, const char *cache_word, KvCacheKind k,
                                KvError *err) {
     const KvPrecision p = k.precision;
-    if (p == KV_PRECISION_F32 || k.retention == KV_RETAIN_FULL)
+    if (!is_kivi(p) || k.retention == KV_RETAIN_FULL) // the row kinds pack each row alone
         return KV_OK;
-    const char *why;
-    if (is_kivi(p))
-        why = "KIVI quantizes keys in groups of 32 consecutive positions, which eviction breaks";
-    else if (k.retention == KV_RETAIN_SINKS)
-        why = "sinks rotate keys by their cache index when attention reads them, and that reads "
-              "f32 keys";
-    else
-        why = "a cache that evicts keeps its slots and their undo history in f32 only";
+    const char *why =
+        "KIVI quantizes keys in groups of 32 consecutive positions, which eviction breaks";
     char name[64];
     return kv_error(err, KV_ERR_INPUT, "%s: %s cannot be combined with %s%s (%s)", what,
                     kv_precision_name(p), cache_word, kv_retention_name(k, name, sizeof name), why);
@@ -309,7 +305,8 @@ KvStatus kv_kind_combine_check(const char *what, const char *cache_word, KvCache
 // The packed storage of precision p for kc's shape.
 static struct KvPacked *packed_new(const KvCache *kc, KvPrecision p) {
     struct KvPacked *q = kv_calloc(1, sizeof *q);
-    const size_t heads = (size_t)kc->n_layers * (size_t)kc->n_kv_heads, t = (size_t)kc->capacity;
+    // (KIVI: full retention only, so slots = T)
+    const size_t heads = (size_t)kc->n_layers * (size_t)kc->n_kv_heads, t = (size_t)kc->slots;
     const size_t rows = heads * t, hs = (size_t)kc->head_size;
     q->row_bytes = row_bytes(p, kc->head_size);
     q->vq = kv_calloc(rows, q->row_bytes);
@@ -437,7 +434,7 @@ static void forget_snaps_after(KvCache *kc, int n);
 void kvcache_set_precision(KvCache *kc, KvPrecision p) {
     assert(kc->pass_n == 0 && !kc->scratch && p >= 0 && p < KV_PRECISIONS);
     assert(kc->head_size % (kv_precision_bits(p) < 8 ? 8 / kv_precision_bits(p) : 1) == 0);
-    assert(p == KV_PRECISION_F32 || !bounded(kc)); // kv_kind_combine_check
+    assert(!is_kivi(p) || !bounded(kc)); // kv_kind_combine_check
     storage_free(kc);
     kc->kind.precision = p;
     kc->len = kc->valid = 0;
@@ -456,9 +453,7 @@ size_t kvcache_row(const KvCache *kc, int layer, int kv_head, int slot) {
            (size_t)kc->head_size;
 }
 
-// The slot a new position p goes to (h2o: chosen by kvcache_begin when the cache is full).
-static int slot_for(const KvCache *kc, size_t head, int p) {
-    const KvCacheKind k = kc->kind;
+int kv_kind_slot(KvCacheKind k, int p) {
     switch (k.retention) {
     case KV_RETAIN_FULL:
         return p;
@@ -467,9 +462,16 @@ static int slot_for(const KvCache *kc, size_t head, int p) {
     case KV_RETAIN_SINKS:
         return p < k.sinks ? p : k.sinks + (p - k.sinks) % k.window;
     case KV_RETAIN_H2O:
-        return p < kc->slots ? p : kc->evict_slot[head];
+        break;
     }
     return -1;
+}
+
+// The slot a new position p goes to (h2o: chosen by kvcache_begin when the cache is full).
+static int slot_for(const KvCache *kc, size_t head, int p) {
+    if (kc->kind.retention == KV_RETAIN_H2O)
+        return p < kc->slots ? p : kc->evict_slot[head];
+    return kv_kind_slot(kc->kind, p);
 }
 
 // Rows of (P, 2, L, HKV, HS) in hist: one position's keys and values of every head.
@@ -483,12 +485,47 @@ static float *hist_row(const KvCache *kc, int pos, int layer, int kv_head, bool 
            ((value ? heads : 0) + head_index(kc, layer, kv_head)) * (size_t)kc->head_size;
 }
 
+// Writes one key row and one value row (HS floats each) of (layer, kv_head) into `slot`, in the
+// cache's precision: f32 rows (also KIVI's, quantized later by group), or packed by the row's
+// rule. Returns the bytes written.
+static uint64_t put_row(KvCache *kc, int layer, int g, int slot, const float *kg, const float *vg) {
+    const size_t hs = (size_t)kc->head_size, row = kvcache_row(kc, layer, g, slot);
+    const KvPrecision p = kc->kind.precision;
+    if (p != KV_PRECISION_F32)
+        kc->packed->d_layer = -1; // the dequantized rows may now be stale
+    if (p == KV_PRECISION_F32 || is_kivi(p)) {
+        memcpy(kc->keys + row, kg, hs * sizeof *kc->keys);
+        memcpy(kc->values + row, vg, hs * sizeof *kc->values);
+        return 2ull * hs * sizeof *kc->keys;
+    }
+    struct KvPacked *q = kc->packed;
+    const size_t r = row / hs;
+    uint8_t *kr = q->kq + r * q->row_bytes, *vr = q->vq + r * q->row_bytes;
+    switch (p) {
+    case KV_PRECISION_BF16:
+        kvq_row_bf16((uint16_t *)(void *)kr, kg, (int)hs);
+        kvq_row_bf16((uint16_t *)(void *)vr, vg, (int)hs);
+        break;
+    case KV_PRECISION_INT8:
+        q->ks[r] = kvq_row_int8((int8_t *)kr, kg, (int)hs);
+        q->vs[r] = kvq_row_int8((int8_t *)vr, vg, (int)hs);
+        break;
+    case KV_PRECISION_INT4:
+        kvq_asym(kr, q->ks + r, q->kz + r, kg, 1, (int)hs, 4);
+        kvq_asym(vr, q->vs + r, q->vz + r, vg, 1, (int)hs, 4);
+        break;
+    default:
+        assert(!"not a row-packed precision");
+    }
+    return 2ull * (q->row_bytes + row_scale_bytes(p));
+}
+
 // Puts position p's rows back into `slot` of every head from hist (a seek).
+// (A packed kind packs the row again: each rule is exact per row, so the slot holds the bytes it
+// held when p was stored.)
 static void restore_row(KvCache *kc, size_t head, int slot, int p) {
     const int l = (int)(head / (size_t)kc->n_kv_heads), g = (int)(head % (size_t)kc->n_kv_heads);
-    const size_t row = kvcache_row(kc, l, g, slot), hs = (size_t)kc->head_size;
-    memcpy(kc->keys + row, hist_row(kc, p, l, g, false), hs * sizeof *kc->keys);
-    memcpy(kc->values + row, hist_row(kc, p, l, g, true), hs * sizeof *kc->values);
+    put_row(kc, l, g, slot, hist_row(kc, p, l, g, false), hist_row(kc, p, l, g, true));
     kc->slot_pos[head * (size_t)kc->slots + (size_t)slot] = p;
 }
 
@@ -703,58 +740,69 @@ static uint64_t kivi_quantize_group(KvCache *kc, int layer, int j) {
 uint64_t kvcache_store(KvCache *kc, int layer, int pos, const float *k, const float *v) {
     assert(pos >= kc->pass0 && pos < kc->pass0 + kc->pass_n);
     const size_t hs = (size_t)kc->head_size;
-    const KvPrecision p = kc->kind.precision;
-    if (p == KV_PRECISION_F32 || is_kivi(p)) {
-        for (int g = 0; g < kc->n_kv_heads; g++) { // kv head g is the slice g*HS .. (g+1)*HS-1
-            const size_t head = head_index(kc, layer, g);
-            const int slot = slot_for(kc, head, pos);
-            const size_t row = kvcache_row(kc, layer, g, slot);
-            memcpy(kc->keys + row, k + (size_t)g * hs, hs * sizeof *kc->keys);
-            memcpy(kc->values + row, v + (size_t)g * hs, hs * sizeof *kc->values);
-            if (!bounded(kc))
-                continue;
-            memcpy(hist_row(kc, pos, layer, g, false), k + (size_t)g * hs, hs * sizeof *kc->keys);
-            memcpy(hist_row(kc, pos, layer, g, true), v + (size_t)g * hs, hs * sizeof *kc->values);
-            kc->slot_pos[head * (size_t)kc->slots + (size_t)slot] = pos;
-            if (kc->kind.retention == KV_RETAIN_H2O) {
-                kc->score[head * (size_t)kc->slots + (size_t)slot] = 0.0f;
-                kc->pos_slot[head * (size_t)kc->capacity + (size_t)pos] = slot;
-            }
+    uint64_t bytes = 0;
+    for (int g = 0; g < kc->n_kv_heads; g++) { // kv head g is the slice g*HS .. (g+1)*HS-1
+        const size_t head = head_index(kc, layer, g);
+        const int slot = slot_for(kc, head, pos);
+        const float *kg = k + (size_t)g * hs, *vg = v + (size_t)g * hs;
+        bytes += put_row(kc, layer, g, slot, kg, vg);
+        if (!bounded(kc))
+            continue;
+        memcpy(hist_row(kc, pos, layer, g, false), kg, hs * sizeof *kg);
+        memcpy(hist_row(kc, pos, layer, g, true), vg, hs * sizeof *vg);
+        kc->slot_pos[head * (size_t)kc->slots + (size_t)slot] = pos;
+        if (kc->kind.retention == KV_RETAIN_H2O) {
+            kc->score[head * (size_t)kc->slots + (size_t)slot] = 0.0f;
+            kc->pos_slot[head * (size_t)kc->capacity + (size_t)pos] = slot;
         }
-        uint64_t bytes = 2ull * (uint64_t)kc->n_kv_heads * hs * sizeof *kc->keys;
-        if (p == KV_PRECISION_F32)
-            return bytes;
-        kc->packed->d_layer = -1;
+    }
+    if (is_kivi(kc->kind.precision)) {
         // storing position j*G + G + R - 1 makes group j old enough: quantize it now
         const int done = pos + 1 - R;
         if (done >= G && done % G == 0)
             bytes += kivi_quantize_group(kc, layer, done / G - 1);
-        return bytes;
     }
-    struct KvPacked *q = kc->packed;
-    q->d_layer = -1; // the dequantized rows may now be stale
-    for (int g = 0; g < kc->n_kv_heads; g++) {
-        const size_t r = kvcache_row(kc, layer, g, pos) / hs;
-        const float *kg = k + (size_t)g * hs, *vg = v + (size_t)g * hs;
-        uint8_t *kr = q->kq + r * q->row_bytes, *vr = q->vq + r * q->row_bytes;
-        switch (p) {
-        case KV_PRECISION_BF16:
-            kvq_row_bf16((uint16_t *)(void *)kr, kg, (int)hs);
-            kvq_row_bf16((uint16_t *)(void *)vr, vg, (int)hs);
-            break;
-        case KV_PRECISION_INT8:
-            q->ks[r] = kvq_row_int8((int8_t *)kr, kg, (int)hs);
-            q->vs[r] = kvq_row_int8((int8_t *)vr, vg, (int)hs);
-            break;
-        case KV_PRECISION_INT4:
-            kvq_asym(kr, q->ks + r, q->kz + r, kg, 1, (int)hs, 4);
-            kvq_asym(vr, q->vs + r, q->vz + r, vg, 1, (int)hs, 4);
-            break;
-        default:
-            assert(!"not a row-packed precision");
-        }
+    return bytes;
+}
+
+// One side (keys or values) of the packed rows of (layer, kv_head) of a row kind (bf16, int8,
+// int4), from slot 0 on, as they are stored.
+static KvStoredRows packed_rows(const KvCache *kc, int layer, int g, bool value) {
+    const struct KvPacked *q = kc->packed;
+    const size_t r0 = kvcache_row(kc, layer, g, 0) / (size_t)kc->head_size;
+    const float *scale = value ? q->vs : q->ks, *lo = value ? q->vz : q->kz;
+    return (KvStoredRows){.precision = kc->kind.precision,
+                          .data = (value ? q->vq : q->kq) + r0 * q->row_bytes,
+                          .stride = q->row_bytes,
+                          .scale = scale ? scale + r0 : NULL,
+                          .lo = lo ? lo + r0 : NULL};
+}
+
+// The same rows from row n on.
+static KvStoredRows skip_rows(KvStoredRows s, int n) {
+    s.data = (const uint8_t *)s.data + (size_t)n * s.stride;
+    s.scale = s.scale ? s.scale + n : NULL;
+    s.lo = s.lo ? s.lo + n : NULL;
+    return s;
+}
+
+// Rows 0 .. n-1 of one side of a row kind read back by its rule (kvquant.h, guards included) into
+// out, HS floats apart.
+static void read_rows(const KvCache *kc, KvStoredRows s, int n, float *out) {
+    const int hs = kc->head_size;
+    switch (s.precision) {
+    case KV_PRECISION_BF16:
+        kvq_unrows_bf16(out, s.data, (size_t)n * (size_t)hs);
+        break;
+    case KV_PRECISION_INT8:
+        kvq_unrows_int8(out, s.data, s.scale, n, hs);
+        break;
+    case KV_PRECISION_INT4:
+        kvq_unrows_asym(out, s.data, s.scale, s.lo, n, hs, 4);
+        break;
+    default:
+        assert(!"not a row-packed precision");
     }
-    return 2ull * (uint64_t)kc->n_kv_heads * (q->row_bytes + row_scale_bytes(p));
 }
 
 // Rows lo .. hi-1 of (layer, kv_head) as floats into dk/dv (HS apart).
@@ -762,8 +810,8 @@ static void dequantize_rows(const KvCache *kc, int layer, int g, int lo, int hi,
     struct KvPacked *q = kc->packed;
     const size_t hs = (size_t)kc->head_size;
     const KvPrecision p = kc->kind.precision;
-    float *dk = q->dk + (size_t)g * (size_t)kc->capacity * hs;
-    float *dv = q->dv + (size_t)g * (size_t)kc->capacity * hs;
+    float *dk = q->dk + (size_t)g * (size_t)kc->slots * hs;
+    float *dv = q->dv + (size_t)g * (size_t)kc->slots * hs;
     const size_t r0 = kvcache_row(kc, layer, g, 0) / hs;
     if (is_kivi(p)) {
         const int bits = kv_precision_bits(p);
@@ -789,24 +837,8 @@ static void dequantize_rows(const KvCache *kc, int layer, int g, int lo, int hi,
         }
         return;
     }
-    const size_t r = r0 + (size_t)lo, n = (size_t)(hi - lo);
-    float *ko = dk + (size_t)lo * hs, *vo = dv + (size_t)lo * hs;
-    switch (p) {
-    case KV_PRECISION_BF16:
-        kvq_unrows_bf16(ko, (const uint16_t *)(const void *)(q->kq + r * q->row_bytes), n * hs);
-        kvq_unrows_bf16(vo, (const uint16_t *)(const void *)(q->vq + r * q->row_bytes), n * hs);
-        break;
-    case KV_PRECISION_INT8:
-        kvq_unrows_int8(ko, (const int8_t *)(q->kq + r * q->row_bytes), q->ks + r, (int)n, (int)hs);
-        kvq_unrows_int8(vo, (const int8_t *)(q->vq + r * q->row_bytes), q->vs + r, (int)n, (int)hs);
-        break;
-    case KV_PRECISION_INT4:
-        kvq_unrows_asym(ko, q->kq + r * q->row_bytes, q->ks + r, q->kz + r, (int)n, (int)hs, 4);
-        kvq_unrows_asym(vo, q->vq + r * q->row_bytes, q->vs + r, q->vz + r, (int)n, (int)hs, 4);
-        break;
-    default:
-        assert(!"not a row-packed precision");
-    }
+    read_rows(kc, skip_rows(packed_rows(kc, layer, g, false), lo), hi - lo, dk + (size_t)lo * hs);
+    read_rows(kc, skip_rows(packed_rows(kc, layer, g, true), lo), hi - lo, dv + (size_t)lo * hs);
 }
 
 // Bytes of the cache's storage that rows 0 .. n-1 of one kv head take (what attention reads).
@@ -833,15 +865,49 @@ static void rotate_key(float *out, const float *k, const float *cs, int hs) {
     }
 }
 
-KvHeadRows kvcache_head(const KvCache *kc, int layer, int kv_head, int pos) {
+// The rows a query at pos reads, without their keys and values: how many, their positions, and
+// the bytes of storage they take.
+static KvHeadRows head_rows(const KvCache *kc, int layer, int kv_head, int pos) {
     // a query reads positions the cache held before the pass, or that this pass has stored
     assert(pos >= 0 && pos < (kc->pass_n ? kc->pass0 + kc->pass_n : kc->len));
-    const size_t row0 = kvcache_row(kc, layer, kv_head, 0), hs = (size_t)kc->head_size;
-    if (kc->kind.precision != KV_PRECISION_F32) { // full retention only (kv_kind_combine_check)
+    // slots 0 .. n-1: while nothing was evicted they hold positions 0 .. pos in order
+    const int n = pos + 1 < kc->slots ? pos + 1 : kc->slots;
+    const int nq = is_kivi(kc->kind.precision) ? kivi_quantized(seen_len(kc)) : 0;
+    return (KvHeadRows){
+        .pos =
+            bounded(kc) ? kc->slot_pos + head_index(kc, layer, kv_head) * (size_t)kc->slots : NULL,
+        .stride = (size_t)kc->head_size,
+        .n = n,
+        .bytes = head_bytes(kc, n, nq),
+    };
+}
+
+// Sinks: StreamingLLM rotates a key by its index in the cache: the sinks 0 .. S-1, then the recent
+// positions in order (the oldest resident one at index S). Row i of keys (HS floats apart) into
+// row i of kc->rot, for the query at pos.
+static void rotate_sinks(const KvCache *kc, const KvHeadRows *r, const float *keys, int pos) {
+    const int S = kc->kind.sinks, hs = kc->head_size;
+    const int oldest = pos + 1 <= kc->slots ? S : pos - kc->kind.window + 1;
+    for (int i = 0; i < r->n; i++) {
+        const int p = r->pos[i], idx = p < S ? p : S + (p - oldest);
+        rotate_key(kc->rot + (size_t)i * (size_t)hs, keys + (size_t)i * (size_t)hs,
+                   kc->rope + (size_t)idx * (size_t)hs, hs);
+    }
+}
+
+// One side of f32 rows HS floats apart, as kernel_attend_rows reads them.
+static KvStoredRows stored_f32(const float *rows, int hs) {
+    return (KvStoredRows){
+        .precision = KV_PRECISION_F32, .data = rows, .stride = (size_t)hs * sizeof(float)};
+}
+
+KvHeadRows kvcache_head(const KvCache *kc, int layer, int kv_head, int pos) {
+    KvHeadRows r = head_rows(kc, layer, kv_head, pos);
+    const size_t hs = (size_t)kc->head_size;
+    if (kc->kind.precision != KV_PRECISION_F32) {
         // the rows dequantized since the last store are kept (a memo of what the storage holds,
         // not part of it): a prefill dequantizes each row once per layer, a decode step each row
         // once
-        const int n = pos + 1;
         struct KvPacked *q = kc->packed;
         const int nq = is_kivi(kc->kind.precision) ? kivi_quantized(seen_len(kc)) : 0;
         if (q->d_layer != layer || q->d_nq != nq) {
@@ -849,41 +915,54 @@ KvHeadRows kvcache_head(const KvCache *kc, int layer, int kv_head, int pos) {
             q->d_nq = nq;
             memset(q->d_n, 0, (size_t)kc->n_kv_heads * sizeof *q->d_n);
         }
-        if (q->d_n[kv_head] < n) {
-            dequantize_rows(kc, layer, kv_head, q->d_n[kv_head], n, nq);
-            q->d_n[kv_head] = n;
+        if (q->d_n[kv_head] < r.n) {
+            dequantize_rows(kc, layer, kv_head, q->d_n[kv_head], r.n, nq);
+            q->d_n[kv_head] = r.n;
         }
-        const size_t off = (size_t)kv_head * (size_t)kc->capacity * hs;
-        return (KvHeadRows){
-            .keys = q->dk + off,
-            .values = q->dv + off,
-            .stride = hs,
-            .n = n,
-            .bytes = head_bytes(kc, n, nq),
-        };
+        const size_t off = (size_t)kv_head * (size_t)kc->slots * hs;
+        r.keys = q->dk + off;
+        r.values = q->dv + off;
+    } else {
+        const size_t row0 = kvcache_row(kc, layer, kv_head, 0);
+        r.keys = kc->keys + row0;
+        r.values = kc->values + row0;
     }
-    // slots 0 .. n-1: while nothing was evicted they hold positions 0 .. pos in order
-    const int n = pos + 1 < kc->slots ? pos + 1 : kc->slots;
-    KvHeadRows r = {
-        .keys = kc->keys + row0,
-        .values = kc->values + row0,
-        .pos =
-            bounded(kc) ? kc->slot_pos + head_index(kc, layer, kv_head) * (size_t)kc->slots : NULL,
-        .stride = hs,
-        .n = n,
-        .bytes = 2ull * (uint64_t)n * (uint64_t)hs * sizeof *kc->keys,
-    };
     if (kc->kind.retention == KV_RETAIN_SINKS) {
-        // StreamingLLM: a key is rotated by its index in the cache: the sinks 0 .. S-1, then the
-        // recent positions in order (the oldest resident one at index S)
-        const int S = kc->kind.sinks;
-        const int oldest = pos + 1 <= kc->slots ? S : pos - kc->kind.window + 1;
-        for (int i = 0; i < n; i++) {
-            const int p = r.pos[i], idx = p < S ? p : S + (p - oldest);
-            rotate_key(kc->rot + (size_t)i * hs, r.keys + (size_t)i * hs,
-                       kc->rope + (size_t)idx * hs, (int)hs);
-        }
+        rotate_sinks(kc, &r, r.keys, pos);
         r.keys = kc->rot;
+    }
+    r.k = stored_f32(r.keys, (int)hs);
+    r.v = stored_f32(r.values, (int)hs);
+    return r;
+}
+
+KvHeadRows kvcache_head_stored(const KvCache *kc, int layer, int kv_head, int pos) {
+    const KvPrecision p = kc->kind.precision;
+    if (p == KV_PRECISION_F32 || is_kivi(p)) // f32 rows (KIVI: its groups read back as floats)
+        return kvcache_head(kc, layer, kv_head, pos);
+    KvHeadRows r = head_rows(kc, layer, kv_head, pos);
+    struct KvPacked *q = kc->packed;
+    const size_t r0 = kvcache_row(kc, layer, kv_head, 0) / (size_t)kc->head_size;
+    const bool asym = p == KV_PRECISION_INT4;
+    // a row at the edge of the float range reads back through kvquant.h's guards, which the
+    // kernel does not apply: such a head is read as floats (bf16 has no guard on reading)
+    if (p != KV_PRECISION_BF16) {
+        const int bits = kv_precision_bits(p);
+        if (!kvq_rows_plain(q->ks + r0, asym ? q->kz + r0 : NULL, r.n, bits) ||
+            !kvq_rows_plain(q->vs + r0, asym ? q->vz + r0 : NULL, r.n, bits))
+            return kvcache_head(kc, layer, kv_head, pos);
+    }
+    r.k = packed_rows(kc, layer, kv_head, false);
+    r.v = packed_rows(kc, layer, kv_head, true);
+    if (kc->kind.retention == KV_RETAIN_SINKS) {
+        // keys are rotated when read: each row read back by its rule, then turned; the values are
+        // read packed
+        float *deq = q->dk + (size_t)kv_head * (size_t)kc->slots * (size_t)kc->head_size;
+        read_rows(kc, r.k, r.n, deq);
+        rotate_sinks(kc, &r, deq, pos);
+        r.k = stored_f32(kc->rot, kc->head_size);
+        r.keys = kc->rot;
+        q->d_layer = -1; // dk now holds rows of this head only
     }
     return r;
 }
@@ -1018,6 +1097,6 @@ size_t kvcache_bytes_reserved(const KvCache *kc) {
     const size_t scales = (is_kivi(p) ? rows * hs / G : rows) * sizeof(float); // of keys
     n += (q->ks ? scales : 0) + (q->kz ? scales : 0);
     n += (q->vs ? rows * sizeof(float) : 0) + (q->vz ? rows * sizeof(float) : 0);
-    n += 2 * (size_t)kc->n_kv_heads * (size_t)kc->capacity * hs * sizeof(float); // dk, dv
+    n += 2 * (size_t)kc->n_kv_heads * (size_t)kc->slots * hs * sizeof(float); // dk, dv
     return n;
 }

@@ -245,6 +245,13 @@ KVQ_CLONES void kvq_unrows_asym(float *restrict out, const uint8_t *restrict q,
     }
 }
 
+bool kvq_rows_plain(const float *scale, const float *lo, int n, int bits) {
+    for (int r = 0; r < n; r++)
+        if (bits == 8 ? !(scale[r] < FLT_MAX / 128.0f) : !asym_plain(scale[r], lo[r], bits))
+            return false;
+    return true;
+}
+
 // ----------------------------------------------------------------------------------------------
 // KIVI key groups: each channel quantized over G consecutive positions
 

@@ -26,6 +26,7 @@
 #ifndef KVSCOPE_KVQUANT_H
 #define KVSCOPE_KVQUANT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,6 +56,11 @@ void kvq_unrows_bf16(float *out, const uint16_t *q, size_t n_values);
 void kvq_unrows_int8(float *out, const int8_t *q, const float *scale, int rows, int hs);
 void kvq_unrows_asym(float *out, const uint8_t *q, const float *scale, const float *lo, int rows,
                      int hs, int bits);
+
+// True when rows 0 .. n-1 (their scales, and zero points lo unless NULL) read back by the plain
+// arithmetic, q * scale (bits 8) or q * scale + lo (bits 4), without any guard: what an
+// attention kernel that reads packed rows itself applies (kernels.h, kernel_attend_rows).
+bool kvq_rows_plain(const float *scale, const float *lo, int n, int bits);
 
 // ---- KIVI key group: G positions (rows `stride` floats apart) of hs channels, each channel
 // quantized over the G positions with kvq_asym (its scale and lo: hs floats each). q holds the

@@ -474,7 +474,7 @@ KvStatus session_set_cache(Session *s, KvCacheKind kind, KvError *err) {
         char name[48];
         return kv_error(err, KV_ERR_INPUT,
                         "--cache: %s cannot hold this sequence: it is %d tokens, past the model's "
-                        "context of %d (only sinks can go on)",
+                        "context of %d (only window and sinks can go on)",
                         kv_retention_name(kind, name, sizeof name), s->n_tokens, T);
     }
     s->cache_kind = kind;

@@ -4,9 +4,10 @@
 // The text is the corpus generator's held-out split as `make model` draws it (seed 2024, basic
 // variant, every 40th document: corpus_write), its first documents encoded with the model's
 // tokenizer (BOS, then the text, llama2.c's encoder) until n tokens, cut into windows of the
-// model's context. Each window runs through an engine whose cache stores in one precision, one
-// position per step (as generation stores them: every KIVI group is quantized when it becomes old
-// enough), and through an f32 engine on the same tokens. Printed per kind, one line each:
+// model's context. Each window runs through an engine whose cache stores in one precision (with
+// full retention, or a rolling window or sinks at a quarter of the context), one position per
+// step (as generation stores them: every KIVI group is quantized when it becomes old enough), and
+// through a full f32 engine on the same tokens. Printed per kind, one line each:
 //   NLL per predicted position (nats), mean KL(p_f32 || p_kind), top-1 agreement with f32, the
 //   largest |logit difference|, the mean L1 distance between the two engines' attention rows of
 //   the position being written (over heads and positions, per layer), and the bytes per token
@@ -66,18 +67,23 @@ static int argmax(const float *x, int n) {
     return b;
 }
 
-KvStatus kveval_kind(const Model *m, const int *tok, int n, KvPrecision p, KvEvalResult *r,
+KvStatus kveval_kind(const Model *m, const int *tok, int n, KvCacheKind kind, KvEvalResult *r,
                      KvError *err) {
     const ModelConfig *c = &m->cfg;
     const int V = c->vocab_size, L = c->n_layers, H = c->n_heads, T = c->seq_len;
+    const KvPrecision p = kind.precision;
     memset(r, 0, sizeof *r);
     KvStatus st = kv_precision_check(c, p, kv_precision_name(p), err);
+    if (!st)
+        st = kv_kind_combine_check(kv_precision_name(p), "", kind, err);
+    if (!st)
+        st = kv_retention_check("cache", kind, T, err);
     if (st)
         return st;
     Engine ref, e;
     engine_init(&ref, m, err);
     engine_init(&e, m, err);
-    kvcache_set_precision(&e.cache, p);
+    engine_set_cache_kind(&e, kind);
     float *aref = kv_malloc((size_t)L * H * T * sizeof(float));
     float *akind = kv_malloc((size_t)L * H * T * sizeof(float));
     double *pr = kv_malloc((size_t)V * sizeof(double)), *pk = kv_malloc((size_t)V * sizeof(double));
@@ -121,6 +127,7 @@ KvStatus kveval_kind(const Model *m, const int *tok, int n, KvPrecision p, KvEva
         if (len > r->window) {
             r->window = len;
             r->bytes_per_token = (double)kvcache_bytes_resident(&e.cache) / len;
+            r->resident_bytes = kvcache_bytes_resident(&e.cache);
         }
     }
     r->nll = nll / (double)r->predictions;
@@ -152,26 +159,45 @@ KvStatus kveval_run(const char *model_path, const char *tok_path, int n_tokens, 
            model_path, c->dim, c->n_layers, c->n_heads, c->n_kv_heads, config_head_size(c),
            c->seq_len, HELDOUT_SEED, n, (n + c->seq_len - 1) / c->seq_len);
     const double f32_bpt = (double)config_kv_bytes_per_token(c);
-    for (int kind = 0; kind < KV_PRECISIONS; kind++) {
-        const KvPrecision p = (KvPrecision)kind;
-        KvEvalResult r;
-        KvError why;
-        if (kveval_kind(&m, tok, n, p, &r, &why)) {
-            printf("kv kind=%s unusable=\"%s\"\n", kv_precision_name(p), why.msg);
-            continue;
+    // each precision with full retention, then with a rolling window and with sinks at one budget,
+    // a quarter of the context (128 of 512 positions)
+    const int B = c->seq_len / 4 > 8 ? c->seq_len / 4 : 8;
+    for (int pol = 0; pol < 3; pol++)
+        for (int kind = 0; kind < KV_PRECISIONS; kind++) {
+            const KvPrecision p = (KvPrecision)kind;
+            char spec[32], name[32];
+            snprintf(spec, sizeof spec, "%s",
+                     pol == 0   ? "full"
+                     : pol == 1 ? "window:"
+                                : "sinks:4,");
+            if (pol)
+                snprintf(spec + strlen(spec), sizeof spec - strlen(spec), "%d",
+                         pol == 1 ? B : B - 4);
+            KvCacheKind k = KV_CACHE_DENSE;
+            KvError why;
+            kv_parse_retention("cache", spec, &k, &why);
+            k.precision = p;
+            kv_retention_name(k, name, sizeof name);
+            KvEvalResult r;
+            if (kveval_kind(&m, tok, n, k, &r, &why)) {
+                printf("kv kind=%s cache=%s unusable=\"%s\"\n", kv_precision_name(p), name,
+                       why.msg);
+                continue;
+            }
+            char layers[512] = "";
+            for (int l = 0; l < c->n_layers && l < KVEVAL_MAX_LAYERS; l++) {
+                size_t u = strlen(layers);
+                snprintf(layers + u, sizeof layers - u, "%s%.2e", l ? "," : "", r.attn_l1[l]);
+            }
+            printf(
+                "kv kind=%s cache=%s nll=%.4f kl_mean=%.3e top1_agree=%.4f max_logit_diff=%.3e "
+                "attn_l1_mean=%.3e bytes_per_token=%.1f pct_f32=%.1f resident_bytes=%zu window=%d "
+                "predictions=%ld attn_l1_layers=%s\n",
+                kv_precision_name(p), name, r.nll, r.kl, (double)r.agree / (double)r.predictions,
+                r.max_logit_diff, r.attn_l1_mean, r.bytes_per_token,
+                100.0 * r.bytes_per_token / f32_bpt, r.resident_bytes, r.window, r.predictions,
+                layers);
         }
-        char layers[512] = "";
-        for (int l = 0; l < c->n_layers && l < KVEVAL_MAX_LAYERS; l++) {
-            size_t u = strlen(layers);
-            snprintf(layers + u, sizeof layers - u, "%s%.2e", l ? "," : "", r.attn_l1[l]);
-        }
-        printf("kv kind=%s nll=%.4f kl_mean=%.3e top1_agree=%.4f max_logit_diff=%.3e "
-               "attn_l1_mean=%.3e bytes_per_token=%.1f pct_f32=%.1f window=%d predictions=%ld "
-               "attn_l1_layers=%s\n",
-               kv_precision_name(p), r.nll, r.kl, (double)r.agree / (double)r.predictions,
-               r.max_logit_diff, r.attn_l1_mean, r.bytes_per_token,
-               100.0 * r.bytes_per_token / f32_bpt, r.window, r.predictions, layers);
-    }
     free(tok);
     tokenizer_free(&t);
     model_free(&m);

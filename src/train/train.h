@@ -300,8 +300,9 @@ double eval_loops(Engine *e, const Tokenizer *t, const char *prompt, int n_new, 
 
 // The whole report on stdout (`eval <what> key=value ...`); valid_path and corpus_path optional;
 // verbose adds one line per case.
-// `kvtrain kv` (kveval.c): each KV cache precision teacher-forced over the first n_tokens of the
-// held-out text against an f32 cache; one line per kind on stdout (`kv kind=... nll=...`).
+// `kvtrain kv` (kveval.c): each KV cache precision, alone and with window and sinks at a quarter
+// of the context, teacher-forced over the first n_tokens of the held-out text against a full f32
+// cache; one line per kind on stdout (`kv kind=... cache=... nll=...`).
 KvStatus kveval_run(const char *model_path, const char *tok_path, int n_tokens, KvError *err);
 // The first held-out documents of the corpus generator (seed 2024, every 40th document, as
 // corpus_write splits them), each encoded with BOS, until `want` tokens. Owned; *n the count.
@@ -315,10 +316,13 @@ typedef struct {
     double max_logit_diff; // largest |logit difference| over every prediction
     double attn_l1[KVEVAL_MAX_LAYERS], attn_l1_mean; // mean L1 of the written position's rows
     double bytes_per_token;  // resident bytes / positions at the end of the longest window
+    size_t resident_bytes;   // resident bytes there
     long predictions, agree; // top-1 agreements with f32
     int window;              // the longest window's length
 } KvEvalResult;
-KvStatus kveval_kind(const Model *m, const int *tok, int n, KvPrecision p, KvEvalResult *r,
+// The kind is a precision and a retention (window, sinks: within each window of the context);
+// KV_ERR_INPUT also for a pair kv_kind_combine_check refuses.
+KvStatus kveval_kind(const Model *m, const int *tok, int n, KvCacheKind kind, KvEvalResult *r,
                      KvError *err);
 
 // The whole report on stdout (`eval <what> key=value ...`); valid_path and corpus_path optional.

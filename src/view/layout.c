@@ -376,6 +376,13 @@ int scene_hit_columns(const SceneLayout *l, double x, double y) {
 }
 
 bool scene_hit_block(const SceneLayout *l, double x, double y, int *token, int *layer) {
+    if (l->kind == VIEW_3D) { // the front-most face drawn there (view_3d.c)
+        int t, hit_layer;
+        if (!scene3d_hit(l, x, y, &t, &hit_layer) || hit_layer < 0)
+            return false;
+        *token = t, *layer = hit_layer;
+        return true;
+    }
     if (l->blocks.h <= 0)
         return false;
     int i = scene_hit_columns(l, x, y); // blocks stand in token columns

@@ -213,8 +213,11 @@ static void draw_counters(Frame *f, SceneRect r, int n_small) {
 #define ROW(label, value, colour, is_big)                                                          \
     do {                                                                                           \
         double rh_ = (is_big) ? 2.1 * u : 1.5 * u, vs_ = (is_big) ? big : small;                   \
-        double lw_ = scene_text_draw(&f->tx, xl, y + (rh_ - 1.17 * small) / 2, small, false,       \
-                                     ALIGN_LEFT, r.w * 0.5, th->text_dim, label);                  \
+        /* the label may use what its value leaves, at least half the row */                       \
+        double vw_ = scene_text_width(&f->tx, vs_, true, value, NULL);                             \
+        double lw_ =                                                                               \
+            scene_text_draw(&f->tx, xl, y + (rh_ - 1.17 * small) / 2, small, false, ALIGN_LEFT,    \
+                            fmax(r.w * 0.5, xr - xl - vw_ - 0.6 * u), th->text_dim, label);        \
         if (is_big)                                                                                \
             scene_text_role(&f->tx, SCENE_TEXT_COUNTER);                                           \
         scene_text_draw(&f->tx, xr, y + (rh_ - 1.17 * vs_) / 2, vs_, true, ALIGN_RIGHT,            \
@@ -237,9 +240,13 @@ static void draw_counters(Frame *f, SceneRect r, int n_small) {
         ROW("FLOPs this step", v1, th->text, true);
         kv_format_bytes(v1, sizeof v1, rec->kv_bytes_resident);
         ROW(on ? "cache memory" : "cache memory (off)", v1, th->text, true);
-        if (budget) { // a policy that evicts (f32 only: kv_kind_combine_check)
-            kv_format_bytes(v2, sizeof v2, (uint64_t)budget * config_kv_bytes_per_token(cfg));
-            snprintf(line, sizeof line, "%s (%d positions)", v2, budget);
+        if (budget) { // a policy that evicts, in the precision its rows are stored in
+            kv_format_bytes(v2, sizeof v2,
+                            (uint64_t)budget * config_kv_bytes_precision(cfg, rec->kv, 1));
+            if (rec->kv == KV_PRECISION_F32)
+                snprintf(line, sizeof line, "%s (%d positions)", v2, budget);
+            else
+                snprintf(line, sizeof line, "%s (%d, %s)", v2, budget, kv_precision_name(rec->kv));
             ROW("cache budget", line, th->text, false);
         } else if (rec->kv != KV_PRECISION_F32) { // resident bytes against what f32 would need
             kv_format_bytes(v2, sizeof v2, rec->kv_bytes_f32);
@@ -408,16 +415,20 @@ static void draw_series(Frame *f, SceneRect r, ChartKind kind, const char *title
         cairo_stroke(cr);
     }
     cairo_set_dash(cr, NULL, 0, 0);
-    // The run as measured, one segment per step in the colour of that step's mode.
+    // The run as measured, one segment per step in the colour of that step's mode; the steps
+    // of one mode in a row are one path, stroked once (a stroke per step cost milliseconds).
     cairo_set_line_width(cr, fmax(2, 0.2 * u));
     for (int i = first - 1; i < cur && i < xmax; i++) {
         const StepRecord *rec = &s->steps[i];
         double v = chart_measured(rec, kind);
         double pv = i > first - 1 ? chart_measured(&s->steps[i - 1], kind) : v;
-        cairo_move_to(cr, PX(i > first - 1 ? i - 1 : i), PY(pv));
+        if (i == first - 1 || s->steps[i - 1].mode != rec->mode)
+            cairo_move_to(cr, PX(i > first - 1 ? i - 1 : i), PY(pv));
         cairo_line_to(cr, PX(i), PY(v));
-        scene_set_rgba(cr, rec->mode == CACHE_MODE_ON ? th->cache_on : th->cache_off);
-        cairo_stroke(cr);
+        if (i + 1 == cur || i + 1 == xmax || s->steps[i + 1].mode != rec->mode) {
+            scene_set_rgba(cr, rec->mode == CACHE_MODE_ON ? th->cache_on : th->cache_off);
+            cairo_stroke(cr);
+        }
     }
     if (cur >= first && cur - 1 < xmax) {
         double v = chart_measured(&s->steps[cur - 1], kind);
@@ -434,6 +445,11 @@ static void draw_chart(Frame *f, SceneRect r) {
     const Theme *th = f->th;
     double u = f->u, small = SCENE_MIN_FONT * u;
     box(f, r, th->panel, th->panel_edge);
+    if (scene_drift_shown(f->s) && f->v->layout == VIEW_LAYOUT_DETAIL) {
+        // the detail layout's counters leave room for one chart: the drift, the whole box
+        scene_draw_drift_chart(f, (SceneRect){r.x, r.y + 0.3 * u, r.w, r.h - 0.5 * u}, true);
+        return;
+    }
     // The key: which line is which.
     scene_text_on(&f->tx, th->panel);
     double x = r.x + 0.6 * u, y = r.y + 0.3 * u;
@@ -445,10 +461,20 @@ static void draw_chart(Frame *f, SceneRect r) {
          0.8 * u;
     scene_text_draw(&f->tx, x, y, small, false, ALIGN_LEFT, r.x + r.w - 0.6 * u - x, th->text_dim,
                     "dashed: formula");
-    double top = y + 1.4 * small, h = (r.y + r.h - top) / 3;
+    // Three plots of one height; the bottom one's x labels under it.
+    double top = y + 1.4 * small, lab = 1.3 * small, h = (r.y + r.h - top - lab) / 3;
+    if (scene_drift_shown(f->s)) { // a bounded or quantized cache: its drift from the full cache,
+        // in the middle, taller (FLOPs per step give way), with its own steps axis
+        const double a = 0.27 * (r.y + r.h - top - lab), d = r.y + r.h - top - lab - 2 * a;
+        draw_series(f, (SceneRect){r.x, top, r.w, a}, CHART_CUMULATIVE, "FLOPs so far", false);
+        scene_draw_drift_chart(f, (SceneRect){r.x, top + a, r.w, d}, true);
+        draw_series(f, (SceneRect){r.x, top + a + d, r.w, a + lab}, CHART_MEMORY, "cache memory",
+                    true);
+        return;
+    }
     draw_series(f, (SceneRect){r.x, top, r.w, h}, CHART_CUMULATIVE, "FLOPs so far", false);
     draw_series(f, (SceneRect){r.x, top + h, r.w, h}, CHART_PER_STEP, "FLOPs per step", false);
-    draw_series(f, (SceneRect){r.x, top + 2 * h, r.w, h}, CHART_MEMORY, "cache memory", true);
+    draw_series(f, (SceneRect){r.x, top + 2 * h, r.w, h + lab}, CHART_MEMORY, "cache memory", true);
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -544,7 +570,8 @@ void scene_draw_panel(Frame *f) {
     double nh = fmin(0.5 * u + 1.25 * SCENE_MIN_FONT * u + 3 * 1.55 * u + 0.3 * u, p.h * 0.27);
     // The detail layout's two more candidates, where the charts keep room for all three plots.
     const double small = SCENE_MIN_FONT * u;
-    const double chart_min = 2 * gap + 1.4 * small + 0.6 * u + 3 * (2.6 * small + 2.4 * u);
+    const double chart_min =
+        2 * gap + 1.4 * small + 0.6 * u + 3 * (1.3 * small + 2.2 * u) + 1.3 * small;
     if (f->v->layout == VIEW_LAYOUT_DETAIL)
         nh = fmax(nh, fmin(nh + 2 * 1.55 * u, p.h - ch - chart_min));
     SceneRect counters = {p.x, p.y, p.w, ch};

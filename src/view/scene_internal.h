@@ -179,6 +179,11 @@ bool scene_token_anchor(const SceneLayout *L, int i, double *x, double *y);
 // panels.c
 void scene_draw_top_bar(Frame *f);
 void scene_draw_panel(Frame *f);
+// drift_chart.c: whether the session has a step whose drift from the full cache was measured;
+// the steps the chart's x axis spans; the chart in r (x labels under it when x_labels).
+bool scene_drift_shown(const Session *s);
+int scene_drift_steps(const Session *s);
+void scene_draw_drift_chart(Frame *f, SceneRect r, bool x_labels);
 void scene_draw_legend(Frame *f);
 void scene_draw_caption(Frame *f);
 void scene_draw_overlays(Frame *f);

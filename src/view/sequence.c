@@ -93,8 +93,37 @@ static void draw_precision(Frame *f) {
     cairo_fill(cr);
 }
 
-// Cache policies on the blocks: sink positions outlined in the write head's colour; under h2o,
-// a block that some kv heads keep and others evicted shows how many keep it ("2/4").
+// The detail layout under window and sinks: the ring slot each resident position is held in
+// (p mod W; sinks: p, or S + (p - S) mod W) on its stack of blocks, where the number fits, on a
+// chip of the panel's colour.
+static void draw_slots(Frame *f, const StepRecord *r) {
+    const SceneLayout *L = f->lay;
+    const double u = f->u, small = SCENE_MIN_FONT * u;
+    scene_text_on(&f->tx, f->th->panel);
+    for (int i = L->first; i <= L->last && i <= r->pos; i++) {
+        const CellStep c = session_cell(f->s, r, 0, 0, i);
+        SceneRect top, bottom;
+        if (c.now == CELL_EVICTED || c.now == CELL_EMPTY || !scene_block_box(L, i, 0, &top) ||
+            !scene_block_box(L, i, L->n_layers - 1, &bottom))
+            continue;
+        char buf[16];
+        snprintf(buf, sizeof buf, "%d", kv_kind_slot(r->kind, i));
+        const double tw = scene_text_width(&f->tx, small, false, buf, NULL);
+        const double h = bottom.y + bottom.h - top.y, cy = top.y + h / 2;
+        if (tw + 0.3 * u > top.w || h < 1.2 * small)
+            continue;
+        scene_set_rgba(f->cr, f->th->panel);
+        cairo_rectangle(f->cr, top.x + (top.w - tw) / 2 - 0.1 * u, cy - 0.62 * small, tw + 0.2 * u,
+                        1.24 * small);
+        cairo_fill(f->cr);
+        scene_text_draw(&f->tx, top.x + top.w / 2, cy - 0.6 * small, small, false, ALIGN_CENTER,
+                        top.w, f->th->text, buf);
+    }
+    scene_text_on(&f->tx, f->th->bg);
+}
+
+// Cache policies on the blocks: sink positions outlined in the write head's colour; the ring
+// slots in the detail layout; under h2o, how many kv heads keep a block that some evicted.
 static void draw_policy_marks(Frame *f) {
     const StepRecord *r = session_last(f->s);
     const SceneLayout *L = f->lay;
@@ -115,26 +144,50 @@ static void draw_policy_marks(Frame *f) {
             }
         cairo_stroke(cr);
     }
+    if (f->v->layout == VIEW_LAYOUT_DETAIL &&
+        (r->kind.retention == KV_RETAIN_WINDOW || r->kind.retention == KV_RETAIN_SINKS))
+        draw_slots(f, r);
     if (r->kind.retention != KV_RETAIN_H2O || hkv < 2)
         return;
+    // h2o: the block of a position some kv heads keep and others evicted is cut into one part per
+    // kv head, side by side, each evicted part a ghost: how many keep it is how many parts stay
+    // solid; where a block is tall enough for the classroom's smallest text, also "2/4"
+    const double small = SCENE_MIN_FONT * u;
     for (int i = 0; i <= r->pos; i++)
         for (int layer = 0; layer < L->n_layers; layer++) {
             const bool now = f->t >= scene_anim_layer_time(layer, L->n_layers);
             SceneRect b;
-            if (!scene_block_box(L, i, layer, &b) || b.h < 0.55 * u || b.w < 1.3 * u)
+            if (!scene_block_box(L, i, layer, &b))
                 continue;
             int keep = 0;
+            bool gone[64] = {false};
             for (int g = 0; g < hkv; g++) {
                 const CellStep c = session_cell(f->s, r, layer, g, i);
-                keep += (now ? c.now : c.before) != CELL_EVICTED;
+                gone[g % 64] = (now ? c.now : c.before) == CELL_EVICTED;
+                keep += !gone[g % 64];
             }
             if (keep == 0 || keep == hkv)
                 continue;
+            const double pw = b.w / hkv;
+            for (int g = 0; g < hkv && g < 64; g++) {
+                if (!gone[g])
+                    continue;
+                cairo_rectangle(cr, b.x + g * pw, b.y, pw, b.h);
+                scene_set_rgba(cr, f->th->block[BLOCK_EMPTY]);
+                cairo_fill_preserve(cr);
+                scene_set_rgba(cr, f->th->block[BLOCK_EVICTED]);
+                const double dash[] = {0.25 * u, 0.18 * u};
+                cairo_set_dash(cr, dash, 2, 0);
+                cairo_set_line_width(cr, fmax(1.0, 0.06 * u));
+                cairo_stroke(cr);
+                cairo_set_dash(cr, NULL, 0, 0);
+            }
             char buf[32];
             snprintf(buf, sizeof buf, "%d/%d", keep, hkv);
-            const double size = fmin(0.62 * u, b.h * 0.8);
-            scene_text_draw(&f->tx, b.x + b.w / 2, b.y + (b.h - size * 1.2) / 2, size, true,
-                            ALIGN_CENTER, b.w, f->th->text, buf);
+            if (b.h >= 1.25 * small &&
+                scene_text_width(&f->tx, small, true, buf, NULL) + 0.2 * u <= b.w)
+                scene_text_draw(&f->tx, b.x + b.w / 2, b.y + (b.h - small * 1.2) / 2, small, true,
+                                ALIGN_CENTER, b.w, f->th->text, buf);
         }
 }
 

@@ -131,6 +131,13 @@ typedef struct {
     double orbit_az, orbit_el; // the ORBIT preset's angles (drag changes them)
     double cam_zoom;           // 0.25 .. 8 (1 = about a dozen tokens across)
     bool cam_fit;              // the whole sequence in view instead of following the write head
+    // Where the camera is as drawn: the point of the row it looks at (cam_x) and its distance,
+    // and the velocities of the critically damped springs that move it and its angles toward
+    // their goals (view_camera_advance). cam_live false: the layout puts the camera at its goal
+    // (stills, exports); the first advance starts from there.
+    bool cam_live;
+    double cam_x, cam_dist;
+    double cam_vel[4]; // azimuth, elevation (degrees/s), x, distance (world units/s)
 } View;
 
 // Defaults: sequence view, all layers, mean head, dark theme, zoom 1, threshold 0.02, panels.
@@ -153,12 +160,15 @@ void view_kind_list(char *out, size_t cap, const char *sep);
 // -360 .. 360, elevation -10 .. 90 degrees) into v (angles set at once, no animation); false
 // with the problem in why. view_camera_set picks a preset (the drawn angles move there through
 // view_camera_advance). view_camera_target gives the preset's angles. view_camera_advance moves
-// the drawn angles toward them over dt seconds (about a third of a second for a full move);
+// the drawn camera over dt seconds toward its goal: the preset's angles, and (given the 3D
+// layout of the frame, L; NULL: the angles only) the write head or the whole sequence, by
+// critically damped springs (no jump, no overshoot; most of a move in about half a second);
 // true while still moving.
+struct SceneLayout;
 bool view_camera_parse(const char *text, View *v, char *why, size_t why_cap);
 void view_camera_set(View *v, CameraPreset c);
 void view_camera_target(const View *v, double *az, double *el);
-bool view_camera_advance(View *v, double dt);
+bool view_camera_advance(View *v, const struct SceneLayout *L, double dt);
 const char *view_camera_name(CameraPreset c);
 
 // ----------------------------------------------------------------------------------------------
@@ -255,6 +265,7 @@ typedef struct SceneLayout {
     // and the world's geometry; see view_3d.c.
     double c3_eye[3], c3_right[3], c3_up[3], c3_fwd[3], c3_focal, c3_cx, c3_cy;
     double c3_near; // columns nearer than this to the eye are not drawn (they would fill it)
+    double c3_goal_x, c3_goal_dist; // where the camera is going (view_camera_advance)
 } SceneLayout;
 
 void scene_layout(const Session *s, const View *v, int width, int height, SceneLayout *out);
@@ -276,6 +287,9 @@ bool scene_hit_block(const SceneLayout *l, double x, double y, int *token, int *
 bool scene3d_token_point(const SceneLayout *l, int i, double *x, double *y);
 bool scene3d_block_point(const SceneLayout *l, int i, int layer, double *x, double *y);
 bool scene3d_head_point(const SceneLayout *l, double *x, double *y);
+// 3D view: the front-most box whose drawn faces hold (x, y): true with its token and its layer
+// (-1 for the token's own block).
+bool scene3d_hit(const SceneLayout *l, double x, double y, int *token, int *layer);
 // Heatmap cell under (x, y): true with its query row and key column.
 bool scene_hit_heatmap(const SceneLayout *l, double x, double y, int *row, int *col);
 
