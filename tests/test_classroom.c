@@ -200,6 +200,11 @@ Test(classroom, every_text_legible_at_1280x720, .timeout = 240) {
         h.layer = 1;
         check_legible(&f.s, &h, "layers");
         h = v;
+        h.kind = VIEW_SAMPLING;
+        check_legible(&f.s, &h, "sampling");
+        h.sampling_log = true;
+        check_legible(&f.s, &h, "sampling, log scale");
+        h = v;
         h.caption_title = "What the cache holds";
         h.caption_text = "Keys and values per layer, written once and read every step.";
         h.notice = "Exported exports/frame-0001.png";

@@ -330,6 +330,8 @@ static void exercise(Fx *f, Press press) {
     press(a, ACT_VIEW);
     cr_assert_eq(a->view.kind, VIEW_3D);
     press(a, ACT_VIEW);
+    cr_assert_eq(a->view.kind, VIEW_SAMPLING);
+    press(a, ACT_VIEW);
     cr_assert_eq(a->view.kind, VIEW_SEQUENCE);
 
     // theme
@@ -1626,5 +1628,29 @@ Test(window, memory_view_keys) {
     cr_assert(!a->view.memory_log);
     key_mod(a, SDLK_n, KMOD_LCTRL);
     cr_assert(a->view.memory_log);
+    fx_free(&f);
+}
+
+// Shift+S puts the sampling view's bars on a log scale (and shows that view); S still opens the
+// sampler panel, whose changes the sampling view shows for the same step.
+Test(window, sampling_view_keys) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    key(a, SDLK_SPACE);
+    app_at_rest(a);
+    key_mod(a, SDLK_s, KMOD_LSHIFT);
+    cr_assert_eq(a->view.kind, VIEW_SAMPLING);
+    cr_assert(a->view.sampling_log);
+    cr_assert(!a->sampler_open, "Shift+S is not S");
+    key_mod(a, SDLK_s, KMOD_LSHIFT);
+    cr_assert(!a->view.sampling_log);
+    key(a, SDLK_s);
+    cr_assert(a->sampler_open);
+    const StepRecord *r = session_last(a->s);
+    const float t = a->s->settings.temperature;
+    key(a, SDLK_RIGHTBRACKET); // the selected field (temperature) one notch up
+    cr_assert_gt(a->s->settings.temperature, t);
+    cr_assert_eq(session_last(a->s), r, "the same step, shown with the new temperature");
     fx_free(&f);
 }

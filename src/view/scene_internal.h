@@ -138,6 +138,9 @@ int scene_3d_hit_token(const SceneLayout *L, double x, double y);
 void scene_memory_layout(const Session *s, const View *v, SceneRect area, SceneLayout *L);
 void scene_memory_draw(Frame *f);
 int scene_memory_hit_token(const SceneLayout *L, double x, double y);
+// sampling.c
+void scene_sampling_layout(const Session *s, const View *v, SceneRect area, SceneLayout *L);
+void scene_sampling_draw(Frame *f);
 
 // ----------------------------------------------------------------------------------------------
 // Layout shared by the views (layout.c)

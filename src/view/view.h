@@ -21,8 +21,9 @@ typedef enum {
     VIEW_SEQUENCE = 0,
     VIEW_HEATMAP = 1,
     VIEW_LAYERS = 2,
-    VIEW_MEMORY = 3, // the cache of this sequence projected onto published models (memory.c)
-    VIEW_3D = 4,     // the session in perspective (view_3d.c)
+    VIEW_MEMORY = 3,   // the cache of this sequence projected onto published models (memory.c)
+    VIEW_3D = 4,       // the session in perspective (view_3d.c)
+    VIEW_SAMPLING = 5, // the next-token distribution and the sampler's choice (sampling.c)
     VIEW_KINDS
 } ViewKind;
 // The 3D view's camera presets (View.camera).
@@ -128,6 +129,7 @@ typedef struct {
     double orbit_az, orbit_el; // the ORBIT preset's angles (drag changes them)
     double cam_zoom;           // 0.25 .. 8 (1 = about a dozen tokens across)
     bool cam_fit;              // the whole sequence in view instead of following the write head
+    bool sampling_log;         // the sampling view's bars on a log scale
 } View;
 
 // Defaults: sequence view, all layers, mean head, dark theme, zoom 1, threshold 0.02, panels.
@@ -195,8 +197,9 @@ BlockState scene_block_state(const Session *s, int pos, int layer, double t_anim
 // ----------------------------------------------------------------------------------------------
 // Layout: where things are (user units, origin top-left)
 
-#define SCENE_MAX_CELLS 1024 // token cells on one picture at most (every position of a context)
-#define SCENE_MAX_LINES 64   // lines of token cells at most
+#define SCENE_MAX_CELLS 1024   // token cells on one picture at most (every position of a context)
+#define SCENE_MAX_LINES 64     // lines of token cells at most
+#define SCENE_SAMPLING_ROWS 24 // candidate rows of the sampling view at most
 
 struct SceneLayout;
 // Lines the caption text of v is wrapped into (0 without one; at least 2, at most 8): the
@@ -245,6 +248,21 @@ typedef struct SceneLayout {
     // and the world's geometry; see view_3d.c.
     double c3_eye[3], c3_right[3], c3_up[3], c3_fwd[3], c3_focal, c3_cx, c3_cy;
     double c3_near; // columns nearer than this to the eye are not drawn (they would fill it)
+    // Sampling view (sampling.c): the last step's next-token distribution under the session's
+    // sampler settings now, and the choice they make with the step's own random draw.
+    int smp_n;                              // candidate rows shown, most probable first
+    int smp_id[SCENE_SAMPLING_ROWS];        // their ids
+    float smp_prob[SCENE_SAMPLING_ROWS];    // their probabilities, softmax(logits / T)
+    SceneRect smp_row[SCENE_SAMPLING_ROWS]; // each row
+    SceneRect smp_bar[SCENE_SAMPLING_ROWS]; // each bar (its width: the probability)
+    int smp_k_keep, smp_p_keep; // candidates top-k keeps, and top-p of those (of the whole list)
+    double smp_k_y, smp_p_y;    // y of the top-k and top-p cut lines drawn (-1: not on the rows)
+    float smp_coin;             // the step's draw (-1: greedy, no draw)
+    float smp_target;           // where the sampler's walk stops (coin x the kept mass)
+    int smp_pick;               // the id the settings pick with that draw (-1: no step yet)
+    int smp_pick_row;           // its row, or -1 when below the rows shown
+    bool smp_same;              // the settings are the step's own: smp_pick is the engine's pick
+    SceneRect smp_walk;         // the strip of the walk (kept mass, in the sampler's order)
 } SceneLayout;
 
 void scene_layout(const Session *s, const View *v, int width, int height, SceneLayout *out);
