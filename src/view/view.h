@@ -69,6 +69,9 @@ typedef struct {
     SceneColour colour, background;
     SceneTextRole role;
     bool cut; // cut with an ellipsis to fit (utf8 is the whole text)
+    // The glossary term the label stands for where its words do not say it (terms.c), or NULL:
+    // glossary_label finds the entry of any text from this and its words.
+    const char *term;
 } SceneText;
 
 // Called for every piece of text the scene draws (SVG export keeps text as text; tests measure
@@ -312,5 +315,13 @@ void glossary_free(Glossary *g);
 // The entry whose term or one of whose other spellings is `word` (any case; trailing spaces and
 // a colon ignored), or NULL.
 const GlossaryEntry *glossary_find(const Glossary *g, const char *word);
+// The entry a label of the picture stands for: its term (SceneText.term) when it has one, else
+// the whole text, else the longest term or other spelling that occurs in it as whole words
+// (any case); NULL when none does.
+const GlossaryEntry *glossary_label(const Glossary *g, const char *text, const char *term);
+// The term the scene gives a label (terms.c), or NULL; and the table's terms one by one (NULL
+// past the last), for the test that every one is in the glossary.
+const char *scene_label_term(const char *text);
+const char *scene_label_term_at(int i);
 
 #endif
