@@ -204,6 +204,15 @@ Test(classroom, every_text_legible_at_1280x720, .timeout = 240) {
         check_legible(&f.s, &h, "sampling");
         h.sampling_log = true;
         check_legible(&f.s, &h, "sampling, log scale");
+        Glossary g;
+        KvError gerr = {0};
+        cr_assert_eq(glossary_load(&g, "assets/glossary.txt", &gerr), KV_OK, "%s", gerr.msg);
+        h = v;
+        h.glossary = &g;
+        h.glossary_open = true;
+        for (h.glossary_page = 0; h.glossary_page < 2; h.glossary_page++)
+            check_legible(&f.s, &h, "glossary panel");
+        glossary_free(&g);
         h = v;
         h.caption_title = "What the cache holds";
         h.caption_text = "Keys and values per layer, written once and read every step.";

@@ -171,6 +171,14 @@ static void do_sampling_log(AppState *a) {
     a->view.kind = VIEW_SAMPLING;
 }
 
+static void do_glossary(AppState *a) {
+    app_glossary_next(a);
+}
+
+static void do_glossary_back(AppState *a) {
+    app_glossary_prev(a);
+}
+
 static void do_theme(AppState *a) {
     a->view.theme = a->view.theme == THEME_DARK ? THEME_LIGHT : THEME_DARK;
     a->theme_forced = (int)a->view.theme; // kept on the beats of a lesson
@@ -223,7 +231,9 @@ static void do_quit(AppState *a) {
 
 // Esc backs out of one thing, the most recent kind first; it never quits (Q does).
 static void do_escape(AppState *a) {
-    if (a->view.help)
+    if (a->view.glossary_open)
+        a->view.glossary_open = false;
+    else if (a->view.help)
         a->view.help = false;
     else if (a->typing)
         app_stop_typing(a);
@@ -595,6 +605,10 @@ const ActionRow app_actions[] = {
      .run = do_memory_log},
     {ACT_NONE, "sampling-log", {K_MOD(SDLK_s, KMOD_SHIFT)}, .help = "sampling view: log scale",
      .run = do_sampling_log},
+    {ACT_NONE, "glossary", {K(SDLK_a)}, .help = "glossary: every term (again: next page)",
+     .run = do_glossary},
+    {ACT_NONE, "glossary-back", {K_MOD(SDLK_a, KMOD_SHIFT)}, .help = "glossary: page back",
+     .run = do_glossary_back},
     {ACT_NONE, "camera-front", {K(SDLK_7), K_ALT(SDLK_KP_7)},
      .help = "3D camera: front, top, orbit", .run = do_camera_front},
     {ACT_NONE, "camera-top", {K(SDLK_8), K_ALT(SDLK_KP_8)},
@@ -801,8 +815,9 @@ void app_action_keys_text(const ActionRow *r, char *buf, size_t cap) {
         const ActionKey *k = &r->keys[j];
         if (k->alt)
             continue;
-        n += (size_t)snprintf(buf + n, cap - n, "%s%s%s", n ? "  " : "",
-                              (k->mod & KMOD_CTRL) ? "Ctrl+" : "", key_name(k->sym));
+        n += (size_t)snprintf(buf + n, cap - n, "%s%s%s%s", n ? "  " : "",
+                              (k->mod & KMOD_CTRL) ? "Ctrl+" : "",
+                              (k->mod & KMOD_SHIFT) ? "Shift+" : "", key_name(k->sym));
     }
 }
 
@@ -832,4 +847,5 @@ void app_help_build(AppState *a) {
     a->n_help_rows = n;
     a->view.help_rows = a->help_rows;
     a->view.n_help_rows = n;
+    app_help_add_parts(a); // then what each part of the picture is
 }

@@ -133,6 +133,10 @@ typedef struct {
     double cam_zoom;           // 0.25 .. 8 (1 = about a dozen tokens across)
     bool cam_fit;              // the whole sequence in view instead of following the write head
     bool sampling_log;         // the sampling view's bars on a log scale
+    // the glossary panel (glossary_panel.c): every entry over the picture, page by page
+    const struct Glossary *glossary; // its entries (borrowed), or NULL
+    bool glossary_open;
+    int glossary_page; // 0 .. scene_glossary_pages - 1
 } View;
 
 // Defaults: sequence view, all layers, mean head, dark theme, zoom 1, threshold 0.02, panels.
@@ -301,7 +305,7 @@ typedef struct {
     const char *long_text;  // a paragraph, or NULL
 } GlossaryEntry;
 
-typedef struct {
+typedef struct Glossary {
     GlossaryEntry *entries; // owned, pointing into text
     int n;
     char *text; // owned
@@ -323,5 +327,7 @@ const GlossaryEntry *glossary_label(const Glossary *g, const char *text, const c
 // past the last), for the test that every one is in the glossary.
 const char *scene_label_term(const char *text);
 const char *scene_label_term_at(int i);
+// Pages the glossary panel of v (View.glossary) takes on a picture of width x height.
+int scene_glossary_pages(const Session *s, const View *v, int width, int height);
 
 #endif
