@@ -420,7 +420,8 @@ void app_open_next_lesson(AppState *a) {
             app_notice(a, 8, "%s", err.msg);
             continue;
         }
-        if (lesson_check(l, a->s->model, a->s->tok, &err)) {
+        if (lesson_bind_glossary(l, &a->glossary, &err) ||
+            lesson_check(l, a->s->model, a->s->tok, &err)) {
             lesson_free(l);
             free(l);
             app_notice(a, 8, "%s", err.msg);

@@ -198,9 +198,9 @@ static void draw_walk(Frame *f, const SamplerTrace *tr, int prev) {
         double sw = w.w * p / total;
         if (sw <= 0)
             continue;
-        Rgba c = id == tr->pick ? th->new_token : k % 2 ? th->accent : th->head;
-        if (id != tr->pick)
-            c.a = 0.55;
+        Rgba c = id == tr->pick ? th->new_token : th->accent;
+        if (id != tr->pick) // neighbours told apart by their shade
+            c.a = k % 2 ? 0.45 : 0.8;
         scene_set_rgba(cr, c);
         cairo_rectangle(cr, x, w.y, sw, w.h);
         cairo_fill(cr);
