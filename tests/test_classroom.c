@@ -208,6 +208,9 @@ Test(classroom, every_text_legible_at_1280x720, .timeout = 240) {
         KvError gerr = {0};
         cr_assert_eq(glossary_load(&g, "assets/glossary.txt", &gerr), KV_OK, "%s", gerr.msg);
         h = v;
+        h.annotate = true;
+        check_legible(&f.s, &h, "annotated");
+        h = v;
         h.glossary = &g;
         h.glossary_open = true;
         for (h.glossary_page = 0; h.glossary_page < 2; h.glossary_page++)

@@ -384,6 +384,7 @@ Test(glossary, every_label_the_picture_draws_has_an_entry, .timeout = 240) {
                         v.layer = 1;
                         v.hover = 2;
                         v.memory_log = v.sampling_log = true;
+                        v.annotate = true;
                         draw_checked(&s, v, 1280, 720, &chk);
                     }
             }

@@ -181,6 +181,8 @@ void scene_draw_caption(Frame *f);
 void scene_draw_overlays(Frame *f);
 // glossary_panel.c: the glossary panel over everything, when open
 void scene_draw_glossary_panel(Frame *f);
+// annotate.c: callouts naming the parts of the picture, when View.annotate
+void scene_draw_annotations(Frame *f);
 // tokens.c: the token row, the hover column and the write head of column views
 void scene_draw_token_row(Frame *f);
 void scene_draw_hover_column(Frame *f);

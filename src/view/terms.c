@@ -41,6 +41,15 @@ static const struct {
     {"The engine picked", "sampling"},
     {"No random number", "greedy"},
     {"This step was greedy", "greedy"},
+    // the callouts of an annotated picture (annotate.c)
+    {"tokens (prompt", "token"},
+    {"KV cache: one", "KV cache"},
+    {"beams: ", "beam"},
+    {"phase: ", "step"},
+    {"counters: ", "counter"},
+    {"chart: ", "chart"},
+    {"next token: ", "candidate"},
+    {"legend: ", "legend"},
     // the heatmap and the pointer
     {"\xe2\x97\x80 write head", "write head"},
     {"attention from the write head", "attention weight"},

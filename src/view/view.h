@@ -137,6 +137,7 @@ typedef struct {
     const struct Glossary *glossary; // its entries (borrowed), or NULL
     bool glossary_open;
     int glossary_page; // 0 .. scene_glossary_pages - 1
+    bool annotate;     // the parts of the picture named on it (annotate.c; render --annotate)
 } View;
 
 // Defaults: sequence view, all layers, mean head, dark theme, zoom 1, threshold 0.02, panels.
