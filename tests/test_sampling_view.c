@@ -187,6 +187,22 @@ Test(sampling, render_command) {
     cr_assert(png && n > 1000 && memcmp(png, "\x89PNG", 4) == 0);
     free(png);
     tu_run_free(&r);
+    // the annotated picture, as the README's is made
+    char *ann[] = {(char *)tu_kvscope_bin(),
+                   "render",
+                   "--preset",
+                   "fact",
+                   "--steps",
+                   "2",
+                   "--annotate",
+                   "--size",
+                   "1280x720",
+                   "-o",
+                   out,
+                   NULL};
+    cr_assert(tu_run(ann, 60, &r));
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    tu_run_free(&r);
     free(out);
     tu_rmtree(dir);
 }
