@@ -206,3 +206,29 @@ Test(sampling, render_command) {
     free(out);
     tu_rmtree(dir);
 }
+
+// A greedy step drew no random number: a temperature set afterwards shows the distribution it
+// gives, and no draw; the token marked is still the one the engine took.
+Test(sampling, a_greedy_step_shows_no_draw) {
+    Fx f;
+    fx_init(&f, (SamplerSettings){0.0f, 0.9f, 0, 4});
+    for (int i = 0; i < 3; i++)
+        cr_assert(session_step(&f.s));
+    const StepRecord *r = session_last(&f.s);
+    cr_assert_eq(r->coin, -1.0f);
+    static SceneLayout L;
+    layout(&f.s, false, &L);
+    cr_assert(L.smp_same);
+    cr_assert_eq(L.smp_pick, r->token_id);
+    cr_assert_eq(L.smp_id[0], r->token_id, "greedy takes the most probable");
+    for (int t = 0; t < 2; t++) { // multinomial, then top-p
+        session_set_sampler(&f.s, (SamplerSettings){1.3f, t ? 0.8f : 0.0f, 0, 4});
+        layout(&f.s, false, &L);
+        cr_assert(!L.smp_same);
+        cr_assert_eq(L.smp_coin, -1.0f, "no draw to show");
+        cr_assert_eq(L.smp_pick, r->token_id);
+        cr_assert_eq(L.smp_k_y, -1);
+        cr_assert_eq(L.smp_p_y, -1);
+    }
+    fx_free(&f);
+}

@@ -225,12 +225,19 @@ static KvStatus after_title(Parser *p, const Command *cmd, LessonCmd *c, const c
     return KV_OK;
 }
 
-static KvStatus after_caption(Parser *p, const Command *cmd, LessonCmd *c, const char *arg) {
+// A beat has one caption (`caption` or `glossary`).
+static KvStatus first_caption(Parser *p) {
     if (p->caption_line)
         return fail(p,
                     "a second caption for one beat (the first is line %d; put a beat between "
                     "them)",
                     p->caption_line);
+    return KV_OK;
+}
+
+static KvStatus after_caption(Parser *p, const Command *cmd, LessonCmd *c, const char *arg) {
+    if (first_caption(p))
+        return KV_ERR_INPUT;
     long chars = kv_utf8_count(arg, strlen(arg));
     if (chars > LESSON_TITLE_MAX)
         return fail(p,
@@ -293,11 +300,8 @@ static KvStatus after_project_model(Parser *p, const Command *cmd, LessonCmd *c,
 // glossary TERM: the beat's caption is the entry (looked up by lesson_bind_glossary, which has
 // the glossary); here only what the file alone can say.
 static KvStatus after_glossary(Parser *p, const Command *cmd, LessonCmd *c, const char *arg) {
-    if (p->caption_line)
-        return fail(p,
-                    "a second caption for one beat (the first is line %d; put a beat between "
-                    "them)",
-                    p->caption_line);
+    if (first_caption(p))
+        return KV_ERR_INPUT;
     if (kv_utf8_count(arg, strlen(arg)) > 48) // the longest term is a few words
         return fail(p, "glossary: '%s' is too long to be a term", arg);
     p->caption_line = p->glossary_line = p->line;

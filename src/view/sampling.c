@@ -41,8 +41,10 @@ static bool explain(const Session *s, Sampler *smp, SamplerTrace *tr) {
     // makes every walk stop at its first candidate, which the picture does not claim).
     float coin = r->coin >= 0 ? r->coin : 0.0f;
     sampler_explain(smp, r->logits, coin, tr);
-    if (r->coin < 0 && tr->coin >= 0)
+    if (r->coin < 0 && tr->coin >= 0) { // the pick shown is then the engine's greedy one
         tr->coin = -1.0f;
+        tr->pick = r->token_id;
+    }
     return true;
 }
 
