@@ -379,7 +379,7 @@ Test(glossary, every_label_the_picture_draws_has_an_entry, .timeout = 240) {
                         v.layout = (ViewLayoutKind)lay;
                         draw_checked(&s, v, 1280, 720, &chk);
                         if (vk == 0) // the pipeline strip shows where its names fit
-                            draw_checked(&s, v, 1920, 1080, &chk);
+                            draw_checked(&s, v, 2560, 1080, &chk);
                         v.head = VIEW_HEAD_EACH;
                         v.layer = 1;
                         v.hover = 2;
