@@ -243,6 +243,23 @@ Test(classroom, every_text_legible_at_1280x720, .timeout = 240) {
         h.layer = 1;
         check_legible(&f.s, &h, "layers");
         h = v;
+        h.kind = VIEW_SAMPLING;
+        check_legible(&f.s, &h, "sampling");
+        h.sampling_log = true;
+        check_legible(&f.s, &h, "sampling, log scale");
+        Glossary g;
+        KvError gerr = {0};
+        cr_assert_eq(glossary_load(&g, "assets/glossary.txt", &gerr), KV_OK, "%s", gerr.msg);
+        h = v;
+        h.annotate = true;
+        check_legible(&f.s, &h, "annotated");
+        h = v;
+        h.glossary = &g;
+        h.glossary_open = true;
+        for (h.glossary_page = 0; h.glossary_page < 2; h.glossary_page++)
+            check_legible(&f.s, &h, "glossary panel");
+        glossary_free(&g);
+        h = v;
         h.caption_title = "What the cache holds";
         h.caption_text = "Keys and values per layer, written once and read every step.";
         h.notice = "Exported exports/frame-0001.png";

@@ -6,9 +6,11 @@
 #include "view/view.h"
 
 #include <criterion/criterion.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 TestSuite(glossary, .fini = tu_leak_check);
 
@@ -158,5 +160,239 @@ Test(glossary, command) {
         cr_assert(strncmp(r.err, "kvscope: glossary: ", 19) == 0, "%s", r.err);
         tu_run_free(&r);
     }
+    glossary_free(&g);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Every label the picture draws has an entry
+
+// Words a label may use without an entry of their own: plain English, and units and names that
+// are not ideas of the picture.
+static const char *const everyday[] = {
+    "a",          "about", "adding",    "after",     "all",      "an",       "and",     "as",
+    "at",         "be",    "beside",    "by",        "differs",  "drawn",    "each",    "every",
+    "everything", "far",   "fit",       "first",     "for",      "found",    "from",    "full",
+    "in",         "is",    "lands",     "measured",  "measures", "models",   "most",    "none",
+    "not",        "now",   "of",        "off",       "on",       "one",      "only",    "or",
+    "pass",       "past",  "picked",    "press",     "probable", "publish",  "rest",    "run",
+    "same",       "scale", "so",        "space",     "strong",   "the",      "them",    "this",
+    "to",         "total", "under",     "vs",        "waiting",  "weak",     "yet",     "engine",
+    "at",         "it",    "cut",       "keeps",     "bits",     "at",       "most",    "more",
+    "than",       "mean",  "x",         "m",         "k",        "s",        "n",       "e",
+    "inf",        "nan",   "published", "positions", "model",    "sequence", "nothing", "next",
+    "up",         "down",  "then",      "shows",     "here",     "rows",     "columns", "saved",
+    "counts",     "red",
+};
+
+typedef struct {
+    const Glossary *g;
+    const Tokenizer *tok;
+    char bad[8192];
+    int n_texts, n_bad;
+} LabelCheck;
+
+static bool in_list(const char *w, const char *const *list, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(w, list[i]) == 0)
+            return true;
+    return false;
+}
+
+// The first place w occurs in s, in any case, or NULL.
+static const char *find_ci(const char *s, const char *w) {
+    for (size_t n = strlen(w); *s; s++)
+        if (strncasecmp(s, w, n) == 0)
+            return s;
+    return NULL;
+}
+
+// True when w is a word of a term or another spelling of some entry, or of a published model's
+// name (the memory view lists them).
+static bool glossary_word(const Glossary *g, const char *w) {
+    size_t n = strlen(w);
+    for (int i = 0; i < g->n; i++) {
+        const char *names[2] = {g->entries[i].term, g->entries[i].also};
+        for (int k = 0; k < 2; k++)
+            for (const char *p = names[k]; p && (p = find_ci(p, w)); p++) {
+                bool left = p == names[k] || !isalnum((unsigned char)p[-1]);
+                bool right = !isalnum((unsigned char)p[n]);
+                if (left && right)
+                    return true;
+            }
+    }
+    for (int i = 0; i < n_published_models; i++) {
+        const char *p = find_ci(published_models[i].name, w);
+        if (p && (p == published_models[i].name || !isalnum((unsigned char)p[-1])))
+            return true;
+    }
+    return false;
+}
+
+// A text that is a token of the vocabulary (a next-token candidate, a 3D label, a heatmap axis)
+// as the picture shows it, ␣ for a leading space.
+static bool is_piece(const Tokenizer *t, const char *s) {
+    char buf[128];
+    const char *sp = "\xe2\x90\xa3";
+    size_t o = 0;
+    for (const char *p = s; *p && o + 2 < sizeof buf;)
+        if (strncmp(p, sp, 3) == 0)
+            buf[o++] = ' ', p += 3;
+        else
+            buf[o++] = *p++;
+    buf[o] = '\0';
+    for (int i = 0; i < t->vocab_size; i++)
+        if (strcmp(t->pieces[i], buf) == 0)
+            return true;
+    return s[0] == '<' && strlen(s) <= 6; // a byte shown as <HH>
+}
+
+// Plain, or the glossary's; a word with digits at its end (L1, head 3) also as its letters.
+static bool known_word(const Glossary *g, char *w) {
+    if (in_list(w, everyday, sizeof everyday / sizeof everyday[0]) || glossary_word(g, w))
+        return true;
+    size_t n = strlen(w);
+    while (n > 0 && isdigit((unsigned char)w[n - 1]))
+        w[--n] = '\0';
+    return n > 0 &&
+           (in_list(w, everyday, sizeof everyday / sizeof everyday[0]) || glossary_word(g, w));
+}
+
+// Notes a word (or "no entry") once per text.
+static void report(LabelCheck *c, const char *what, const char *text) {
+    char line[256];
+    snprintf(line, sizeof line, " [%s: \"%s\"]", what, text);
+    if (strstr(c->bad, line))
+        return;
+    c->n_bad++;
+    if (strlen(c->bad) + strlen(line) + 1 < sizeof c->bad)
+        strcat(c->bad, line);
+}
+
+static void check_label(void *ctx, const SceneText *t) {
+    LabelCheck *c = ctx;
+    if (t->role == SCENE_TEXT_TOKEN || t->role == SCENE_TEXT_CAPTION)
+        return;
+    c->n_texts++;
+    if (t->term)
+        cr_assert_not_null(glossary_find(c->g, t->term), "the scene names '%s' for \"%s\"", t->term,
+                           t->utf8);
+    // quoted tokens are values, not words of the label
+    char text[512];
+    size_t o = 0;
+    bool quoted = false;
+    for (const char *p = t->utf8; *p && o + 1 < sizeof text; p++) {
+        if (strncmp(p, "\xe2\x80\x9c", 3) == 0)
+            quoted = true;
+        else if (strncmp(p, "\xe2\x80\x9d", 3) == 0)
+            quoted = false, p += 2;
+        else if (!quoted)
+            text[o++] = *p;
+    }
+    text[o] = '\0';
+    if (is_piece(c->tok, t->utf8))
+        return;
+    bool letters = false;
+    for (const char *p = text; *p; p++)
+        letters |= isalpha((unsigned char)*p) != 0;
+    if (letters && !glossary_label(c->g, t->utf8, t->term))
+        report(c, "no entry", t->utf8);
+    if (t->term)
+        return; // the term the scene names explains the label, whatever its words
+    for (const char *p = text; *p;) {
+        while (*p && !isalnum((unsigned char)*p))
+            p++;
+        if (isdigit((unsigned char)*p)) { // a number, with its unit letters (4.6M, 127k)
+            while (isalnum((unsigned char)*p))
+                p++;
+            continue;
+        }
+        char w[64];
+        size_t n = 0;
+        bool alpha = false;
+        while (*p && (isalnum((unsigned char)*p) || *p == '-') && n + 1 < sizeof w) {
+            alpha |= isalpha((unsigned char)*p) != 0;
+            w[n++] = *p++;
+        }
+        while (n > 0 && w[n - 1] == '-')
+            n--;
+        w[n] = '\0';
+        if (!alpha || known_word(c->g, w))
+            continue;
+        report(c, w, t->utf8);
+    }
+}
+
+static void draw_checked(const Session *s, View v, int w, int h, LabelCheck *c) {
+    SceneTextSink sink = {check_label, c};
+    v.text_sink = &sink;
+    cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
+    cairo_t *cr = cairo_create(img);
+    scene_draw(cr, s, &v, w, h, 1.0);
+    cr_assert_eq(cairo_status(cr), CAIRO_STATUS_SUCCESS);
+    cairo_destroy(cr);
+    cairo_surface_destroy(img);
+}
+
+// Every view in both layouts, cache on and off, every retention policy and precision, a head
+// each, a layer alone, the pointer on a token and the measurement on: every text the picture
+// draws is a token or uses only words the glossary defines (or plain words), every term the
+// scene names is an entry, and every label finds the entry its tooltip shows.
+Test(glossary, every_label_the_picture_draws_has_an_entry, .timeout = 240) {
+    Glossary g;
+    load_shipped(&g);
+    for (int i = 0; scene_label_term_at(i); i++)
+        cr_assert_not_null(glossary_find(&g, scene_label_term_at(i)), "terms.c: '%s'",
+                           scene_label_term_at(i));
+    Model m;
+    Tokenizer t;
+    Session s;
+    KvError err = {0};
+    ModelConfig c = tu_config(64, 96, 2, 4, 4, 512, 128, false);
+    cr_assert_eq(tu_session_open(&m, &t, &s, &c, 7, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(session_set_prompt(&s, "once upon a time Mia", &err), KV_OK, "%s", err.msg);
+    LabelCheck chk = {.g = &g, .tok = &t};
+    const char *kinds[][2] = {{"full", "f32"},    {"window:16", "f32"}, {"sinks:4,12", "f32"},
+                              {"h2o:8,8", "f32"}, {"full", "bf16"},     {"full", "int8"},
+                              {"full", "int4"},   {"full", "kivi2"},    {"full", "kivi4"}};
+    const SamplerSettings sampler[] = {{1.0f, 0.9f, 5, 3}, {0.0f, 0.9f, 0, 3}};
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        KvCacheKind kind = KV_CACHE_DENSE;
+        cr_assert_eq(kv_parse_retention("--cache", kinds[k][0], &kind, &err), KV_OK);
+        KvPrecision p;
+        cr_assert_eq(kv_precision_parse("--kv", kinds[k][1], &p, &err), KV_OK, "%s", err.msg);
+        cr_assert_eq(session_set_cache(&s, KV_CACHE_DENSE, &err), KV_OK, "%s", err.msg);
+        cr_assert_eq(session_set_kv(&s, p, &err), KV_OK, "%s", err.msg);
+        cr_assert_eq(session_set_cache(&s, kind, &err), KV_OK, "%s", err.msg);
+        for (int mode = 0; mode < 2; mode++) {
+            session_reset(&s);
+            session_set_sampler(&s, sampler[mode]);
+            session_set_mode(&s, mode ? CACHE_MODE_OFF : CACHE_MODE_ON);
+            session_set_verify(&s, k == 0);
+            for (int at = 0; at < 3; at++) {
+                while (s.cursor < (int[]){0, 1, 22}[at])
+                    cr_assert(session_step(&s));
+                for (int vk = 0; vk < VIEW_KINDS; vk++)
+                    for (int lay = 0; lay < 2; lay++) {
+                        View v;
+                        view_init(&v);
+                        v.kind = (ViewKind)vk;
+                        v.layout = (ViewLayoutKind)lay;
+                        draw_checked(&s, v, 1280, 720, &chk);
+                        if (vk == 0) // the pipeline strip shows where its names fit
+                            draw_checked(&s, v, 2560, 1080, &chk);
+                        v.head = VIEW_HEAD_EACH;
+                        v.layer = 1;
+                        v.hover = 2;
+                        v.memory_log = v.sampling_log = true;
+                        v.annotate = true;
+                        draw_checked(&s, v, 1280, 720, &chk);
+                    }
+            }
+        }
+    }
+    cr_log_info("%d texts checked", chk.n_texts);
+    cr_assert_gt(chk.n_texts, 1000);
+    cr_assert_eq(chk.n_bad, 0, "%d words without an entry:%s", chk.n_bad, chk.bad);
+    tu_session_close(&m, &t, &s);
     glossary_free(&g);
 }

@@ -92,8 +92,9 @@ Test(lesson_parse, every_op_is_a_command) {
     cr_assert_eq(l.beats[0], 10);
     lesson_free(&l);
     // The view names in the message come from the view table.
-    expect_error("preset narrative\nview sideways\nbeat\n",
-                 PATH ":2: view: unknown view 'sideways' (sequence, heatmap, layers, memory, 3d)");
+    expect_error(
+        "preset narrative\nview sideways\nbeat\n",
+        PATH ":2: view: unknown view 'sideways' (sequence, heatmap, layers, memory, 3d, sampling)");
     // Invalid UTF-8 the old walker let through: an overlong '/' and a surrogate.
     expect_error("preset narrative\ncaption \xc0\xaf\nbeat\n", PATH ":2: not valid UTF-8 text");
     expect_error("preset narrative\ncaption \xed\xa0\x80\nbeat\n", PATH ":2: not valid UTF-8 text");
@@ -138,8 +139,8 @@ Test(lesson_parse, bad_number) {
 
 Test(lesson_parse, unknown_names) {
     expect_error("preset poem\n", PATH ":1: preset: unknown preset 'poem' (narrative, code)");
-    expect_error("view tree\n",
-                 PATH ":1: view: unknown view 'tree' (sequence, heatmap, layers, memory, 3d)");
+    expect_error("view tree\n", PATH
+                 ":1: view: unknown view 'tree' (sequence, heatmap, layers, memory, 3d, sampling)");
     expect_error("theme blue\n", PATH ":1: theme: unknown theme 'blue' (dark, light)");
     expect_error("cache maybe\n", PATH ":1: cache: expected on, off or a policy (full, window:W, "
                                        "sinks:S,W, h2o:H,R), not 'maybe'");
@@ -907,6 +908,10 @@ Test(lesson_beats, each_beat_changes_the_picture_and_supports_its_caption, .time
         Lesson l;
         KvError err = {0};
         cr_assert_eq(lesson_load(&l, lessons[i], app_presets, &err), KV_OK, "%s", err.msg);
+        Glossary g;
+        cr_assert_eq(glossary_load(&g, "assets/glossary.txt", &err), KV_OK, "%s", err.msg);
+        cr_assert_eq(lesson_bind_glossary(&l, &g, &err), KV_OK, "%s", err.msg);
+        glossary_free(&g);
         Model m;
         Tokenizer t;
         Session s;
@@ -961,4 +966,112 @@ Test(lesson_beats, each_beat_changes_the_picture_and_supports_its_caption, .time
     cr_log_info("%d beats of %d lessons, %d about sampling", beats_seen, n, sampling_beats);
     cr_assert_gt(sampling_beats, 0, "no beat about sampling was checked");
     cr_assert_eq(repeats, 0, "%d beats repeat the picture before them", repeats);
+}
+
+// ----------------------------------------------------------------------------------------------
+// glossary TERM and view sampling
+
+// A glossary caption: the parser keeps the term, lesson_bind_glossary fills in the entry, the
+// player shows it as the beat's caption; lesson_check refuses an unbound one.
+Test(lesson, glossary_caption_and_sampling_view) {
+    const char *text = "preset narrative\nstep 1\nview sampling\nglossary Prefill\nbeat\n"
+                       "caption After\nbeat\n";
+    Lesson l;
+    KvError err = {0};
+    cr_assert_eq(lesson_parse(&l, PATH, text, strlen(text), presets, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(l.cmds[2].op, LESSON_VIEW);
+    cr_assert_eq(l.cmds[2].n, VIEW_SAMPLING);
+    cr_assert_eq(l.cmds[3].op, LESSON_GLOSSARY);
+    cr_assert_str_eq(l.cmds[3].str, "Prefill");
+    cr_assert_null(l.cmds[3].def);
+    Glossary g;
+    cr_assert_eq(glossary_load(&g, "assets/glossary.txt", &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(lesson_bind_glossary(&l, &g, &err), KV_OK, "%s", err.msg);
+    const GlossaryEntry *e = glossary_find(&g, "prefill");
+    cr_assert_str_eq(l.cmds[3].str, e->term, "the entry's own spelling");
+    cr_assert_str_eq(l.cmds[3].def, e->short_text);
+    // played: the caption is the entry
+    Model m;
+    Tokenizer t;
+    Session s;
+    ModelConfig c = tu_config(32, 64, 2, 4, 2, VOCAB, 128, false);
+    cr_assert_eq(tu_session_open(&m, &t, &s, &c, 5, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(lesson_check(&l, &m, &t, &err), KV_OK, "%s", err.msg);
+    LessonPlayer p;
+    lesson_player_init(&p, &l, &s);
+    cr_assert_eq(lesson_player_goto(&p, 0, &err), KV_OK, "%s", err.msg);
+    View v;
+    view_init(&v);
+    lesson_player_view(&p, &v);
+    cr_assert_eq(v.kind, VIEW_SAMPLING);
+    cr_assert_str_eq(v.caption_title, e->term);
+    cr_assert_str_eq(v.caption_text, e->short_text);
+    cr_assert_eq(lesson_player_goto(&p, 1, &err), KV_OK, "%s", err.msg);
+    lesson_player_view(&p, &v);
+    cr_assert_str_eq(v.caption_title, "After", "the entry belongs to its beat");
+    glossary_free(&g);
+    lesson_free(&l);
+    // not bound: refused before it plays
+    cr_assert_eq(lesson_parse(&l, PATH, text, strlen(text), presets, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(lesson_check(&l, &m, &t, &err), KV_ERR_INPUT);
+    cr_assert_str_eq(err.msg,
+                     PATH ":4: glossary: 'Prefill' was not looked up (no glossary loaded)");
+    lesson_free(&l);
+    tu_session_close(&m, &t, &s);
+}
+
+// Each wrong use of `glossary`, one case each, with its line.
+Test(lesson, glossary_bad_input_one_case_each) {
+    expect_error("preset narrative\nglossary\nbeat\n",
+                 PATH ":2: glossary: needs a term of the glossary");
+    expect_error("preset narrative\ncaption A\nglossary token\nbeat\n",
+                 PATH ":3: a second caption for one beat (the first is line 2; put a beat "
+                      "between them)");
+    expect_error("preset narrative\nglossary token\ntext More words.\nbeat\n",
+                 PATH ":3: text after glossary (line 2): the entry's definition is this beat's "
+                      "caption text");
+    expect_error("preset narrative\nbeat\nglossary token\n",
+                 PATH ":3: glossary without a beat: it would never be shown (add `beat` after it)");
+    expect_error("preset narrative\nglossary "
+                 "an extremely long term that nobody would ever write in a glossary at all\nbeat\n",
+                 PATH ":2: glossary: 'an extremely long term that nobody would ever write in a "
+                      "glossary at all' is too long to be a term");
+    // an unknown term: when the glossary is there to say so
+    Lesson l;
+    KvError err = {0};
+    const char *text = "preset narrative\nglossary banana\nbeat\n";
+    cr_assert_eq(lesson_parse(&l, PATH, text, strlen(text), presets, &err), KV_OK, "%s", err.msg);
+    Glossary g;
+    cr_assert_eq(glossary_load(&g, "assets/glossary.txt", &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(lesson_bind_glossary(&l, &g, &err), KV_ERR_INPUT);
+    cr_assert_str_eq(err.msg, PATH ":2: glossary: 'banana' is not in the glossary (kvscope "
+                                   "glossary lists every term)");
+    glossary_free(&g);
+    lesson_free(&l);
+}
+
+// `kvscope lesson` refuses an unknown glossary term with one line and status 2, and checks the
+// shipped lesson that uses glossary captions and the sampling view.
+Test(lesson, glossary_command_line) {
+    if (!tu_kvscope_bin())
+        cr_skip_test("KVSCOPE_BIN not set");
+    char *dir = tu_tmpdir();
+    char *bad = tu_join(dir, "bad.lesson");
+    const char *text = "preset fact\nstep 1\nglossary banana\nbeat\n";
+    cr_assert(tu_write_file(bad, text, strlen(text)));
+    char *argv[] = {(char *)tu_kvscope_bin(), "lesson", bad, "--check", NULL};
+    TuRun r;
+    cr_assert(tu_run(argv, 60, &r));
+    cr_assert_eq(r.status, 2, "%s", r.err);
+    cr_assert_eq(tu_count_lines(r.err), 1, "%s", r.err);
+    cr_assert(strncmp(r.err, "kvscope: ", 9) == 0 && strstr(r.err, ":3: glossary: 'banana' is not"),
+              "%s", r.err);
+    tu_run_free(&r);
+    char *good[] = {(char *)tu_kvscope_bin(), "lesson", "lessons/08-choosing-the-next-token.lesson",
+                    "--check", NULL};
+    cr_assert(tu_run(good, 60, &r));
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    tu_run_free(&r);
+    free(bad);
+    tu_rmtree(dir);
 }

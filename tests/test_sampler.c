@@ -266,3 +266,69 @@ Test(sampler, top_candidates_sorted_softmax) {
     Candidate few[50];
     cr_assert_eq(top_candidates(l, V, 1.0f, few, 50), V, "k larger than V gives V");
 }
+
+// sampler_explain takes sampler_sample's choice apart: for the draw sampler_sample made (kept in
+// Sampler.coin) it picks the same id, lists the candidates most probable first, and its cut
+// counts and walk agree with the settings.
+Test(sampler, explain_is_the_choice_sample_made, .timeout = 60) {
+    const SamplerSettings cases[] = {{0.0f, 0.9f, 0, 5},  {1.0f, 0.0f, 0, 6},  {0.8f, 0.9f, 0, 7},
+                                     {1.2f, 0.0f, 5, 8},  {0.9f, 0.6f, 12, 9}, {1.5f, 1.0f, 1, 10},
+                                     {2.0f, 0.3f, 50, 11}};
+    const int V = 101;
+    float logits[101];
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const SamplerSettings ss = cases[k];
+        Sampler s, e;
+        sampler_init(&s, V, ss);
+        sampler_init(&e, V, ss);
+        uint64_t gen = 31 + k;
+        for (int i = 0; i < 500; i++) {
+            random_logits(logits, V, &gen, 1 + i % 6);
+            uint64_t rng = s.rng;
+            int got = sampler_sample(&s, logits);
+            if (ss.temperature == 0) {
+                cr_assert_eq(s.coin, -1.0f, "greedy draws nothing");
+                cr_assert_eq(s.rng, rng);
+            } else {
+                uint64_t again = rng;
+                cr_assert_eq(s.coin, kv_rng_f32(&again), "the coin is the draw");
+            }
+            SamplerTrace tr;
+            uint64_t erng = e.rng;
+            int pick = sampler_explain(&e, logits, s.coin >= 0 ? s.coin : 0.5f, &tr);
+            cr_assert_eq(e.rng, erng, "explaining draws nothing");
+            cr_assert_eq(pick, got, "case %zu draw %d: explained %d, sampled %d", k, i, pick, got);
+            cr_assert_eq(tr.pick, got);
+            cr_assert_eq(tr.n, V);
+            cr_assert_eq(tr.coin, ss.temperature > 0 ? s.coin : -1.0f);
+            for (int j = 1; j < tr.n; j++)
+                cr_assert_geq(tr.prob[j - 1], tr.prob[j], "most probable first");
+            bool top_k = ss.temperature > 0 && ss.top_k > 0 && ss.top_k < V;
+            bool top_p = ss.temperature > 0 && ss.top_p > 0 && ss.top_p < 1;
+            cr_assert_eq(tr.k_keep, top_k ? ss.top_k : V, "case %zu", k);
+            cr_assert(tr.p_keep >= 1 && tr.p_keep <= tr.k_keep);
+            if (!top_p)
+                cr_assert_eq(tr.p_keep, tr.k_keep);
+            cr_assert_eq(tr.id_order, ss.temperature > 0 && !top_k && !top_p);
+            if (ss.temperature > 0) {
+                cr_assert_float_eq(tr.target, s.coin * tr.mass, 1e-6f);
+                int row = 0;
+                while (row < tr.n && tr.id[row] != got)
+                    row++;
+                cr_assert(tr.id_order || row < tr.p_keep, "the pick is among the kept");
+                // the kept mass is the kept probabilities' share (after top-k's renormalising)
+                double kept = 0, k_sum = 0;
+                for (int j = 0; j < tr.k_keep; j++)
+                    k_sum += tr.prob[j];
+                for (int j = 0; j < tr.p_keep; j++)
+                    kept += tr.prob[j];
+                if (!tr.id_order)
+                    cr_assert_float_eq(tr.mass, kept / (top_k ? k_sum : 1), 1e-4);
+                if (top_p && tr.p_keep < tr.k_keep)
+                    cr_assert_gt(tr.mass, ss.top_p, "top-p cuts where the sum first exceeds p");
+            }
+        }
+        sampler_free(&s);
+        sampler_free(&e);
+    }
+}

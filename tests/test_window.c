@@ -330,6 +330,8 @@ static void exercise(Fx *f, Press press) {
     press(a, ACT_VIEW);
     cr_assert_eq(a->view.kind, VIEW_3D);
     press(a, ACT_VIEW);
+    cr_assert_eq(a->view.kind, VIEW_SAMPLING);
+    press(a, ACT_VIEW);
     cr_assert_eq(a->view.kind, VIEW_SEQUENCE);
 
     // theme
@@ -347,7 +349,8 @@ static void exercise(Fx *f, Press press) {
     // help
     press(a, ACT_HELP);
     cr_assert(a->view.help, "help overlay");
-    press(a, ACT_HELP);
+    for (int p = 0; p < 32 && a->view.help; p++) // it turns the pages and closes after the last
+        press(a, ACT_HELP);
     cr_assert(!a->view.help);
 
     // sampler panel: every field down and up
@@ -487,7 +490,8 @@ Test(window, alternative_keys) {
     cr_assert(a->view.help, "F1");
     key(a, SDLK_SLASH); // '/' without shift is not '?'
     cr_assert(a->view.help);
-    key(a, SDLK_F1);
+    for (int p = 0; p < 32 && a->view.help; p++) // F1 turns the pages and closes after the last
+        key(a, SDLK_F1);
     cr_assert(!a->view.help);
     fx_free(&f);
 }
@@ -1806,5 +1810,173 @@ Test(window, kv_key_under_a_policy) {
     cr_assert_eq(f.s.cache_kind.retention, KV_RETAIN_FULL, "kivi2 keeps every position");
     cr_assert_not_null(a->view.notice);
     cr_assert_not_null(strstr(a->view.notice, "kivi2 cannot be combined"), "%s", a->view.notice);
+    fx_free(&f);
+}
+
+// Shift+S puts the sampling view's bars on a log scale (and shows that view); S still opens the
+// sampler panel, whose changes the sampling view shows for the same step.
+Test(window, sampling_view_keys) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    key(a, SDLK_SPACE);
+    app_at_rest(a);
+    key_mod(a, SDLK_s, KMOD_LSHIFT);
+    cr_assert_eq(a->view.kind, VIEW_SAMPLING);
+    cr_assert(a->view.sampling_log);
+    cr_assert(!a->sampler_open, "Shift+S is not S");
+    key_mod(a, SDLK_s, KMOD_LSHIFT);
+    cr_assert(!a->view.sampling_log);
+    key(a, SDLK_s);
+    cr_assert(a->sampler_open);
+    const StepRecord *r = session_last(a->s);
+    const float t = a->s->settings.temperature;
+    key(a, SDLK_RIGHTBRACKET); // the selected field (temperature) one notch up
+    cr_assert_gt(a->s->settings.temperature, t);
+    cr_assert_eq(session_last(a->s), r, "the same step, shown with the new temperature");
+    fx_free(&f);
+}
+
+// ----------------------------------------------------------------------------------------------
+// The glossary in the window
+
+static void draw_frame(AppState *a, const char *png) {
+    cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, a->width, a->height);
+    cairo_t *cr = cairo_create(img);
+    app_draw(a, cr);
+    cr_assert_eq(cairo_status(cr), CAIRO_STATUS_SUCCESS);
+    cairo_destroy(cr);
+    const char *dir = getenv("KVSCOPE_TEST_PICTURES"); // to look at them
+    if (dir && png) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, png);
+        cairo_surface_write_to_png(img, path);
+    }
+    cairo_surface_destroy(img);
+}
+
+typedef struct {
+    const Glossary *g;
+    int *seen; // per entry: how often its term was drawn in the panel's accent
+    double min_size;
+    int n;
+} PanelTexts;
+
+static void on_panel_text(void *ctx, const SceneText *t) {
+    PanelTexts *p = ctx;
+    p->n++;
+    p->min_size = t->size < p->min_size ? t->size : p->min_size;
+    for (int i = 0; i < p->g->n; i++)
+        if (t->bold && strcmp(t->utf8, p->g->entries[i].term) == 0)
+            p->seen[i]++;
+}
+
+// A opens the glossary panel and turns its pages, after the last it closes; Shift+A turns
+// back; Esc closes it. The pages list every entry once, at 14 px or more at 1280x720.
+Test(window, glossary_panel_pages_through_every_entry) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    cr_assert_gt(a->glossary.n, 60, "the shipped glossary is loaded");
+    cr_assert(!a->view.glossary_open);
+    key(a, SDLK_a);
+    cr_assert(a->view.glossary_open);
+    cr_assert_eq(a->view.glossary_page, 0);
+    const int pages = scene_glossary_pages(a->s, &a->view, a->width, a->scene_h);
+    cr_assert(pages >= 2 && pages <= 12, "%d pages", pages);
+    int seen[256] = {0};
+    PanelTexts pt = {&a->glossary, seen, 1e9, 0};
+    SceneTextSink sink = {on_panel_text, &pt};
+    for (int p = 0; p < pages; p++) {
+        cr_assert(a->view.glossary_open);
+        cr_assert_eq(a->view.glossary_page, p);
+        View v = a->view;
+        v.text_sink = &sink;
+        cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1280, a->scene_h);
+        cairo_t *cr = cairo_create(img);
+        scene_draw(cr, a->s, &v, 1280, a->scene_h, 1.0);
+        cairo_destroy(cr);
+        cairo_surface_destroy(img);
+        char name[32];
+        snprintf(name, sizeof name, "glossary-%d.png", p + 1);
+        draw_frame(a, name);
+        key(a, SDLK_a);
+    }
+    cr_assert(!a->view.glossary_open, "closed after the last page");
+    for (int i = 0; i < a->glossary.n; i++)
+        cr_assert_geq(seen[i], 1, "'%s' is on no page", a->glossary.entries[i].term);
+    cr_assert_geq(pt.min_size, 14.0, "panel text at %.2f px", pt.min_size);
+    key_mod(a, SDLK_a, KMOD_LSHIFT);
+    cr_assert(a->view.glossary_open);
+    cr_assert_eq(a->view.glossary_page, pages - 1, "Shift+A opens on the last page");
+    key_mod(a, SDLK_a, KMOD_LSHIFT);
+    cr_assert_eq(a->view.glossary_page, pages - 2);
+    key(a, SDLK_ESCAPE);
+    cr_assert(!a->view.glossary_open, "Esc closes it");
+    fx_free(&f);
+}
+
+// Resting the pointer on a label of the picture shows its glossary entry after the tooltip
+// delay; moving off takes it away. The labels are the ones the frame drew.
+Test(window, a_label_under_the_pointer_shows_its_definition) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    key(a, SDLK_SPACE);
+    app_at_rest(a);
+    draw_frame(a, NULL);
+    cr_assert_gt(a->n_labels, 8, "%d labels", a->n_labels);
+    const char *want[] = {"FLOP", "cache memory", "step time", "KV cache", "decode", "prefill"};
+    int found = 0;
+    for (size_t w = 0; w < sizeof want / sizeof want[0]; w++) {
+        const GlossaryEntry *e = glossary_find(&a->glossary, want[w]);
+        cr_assert_not_null(e);
+        for (int i = 0; i < a->n_labels; i++) {
+            if (a->labels[i].entry != e)
+                continue;
+            SceneRect b = a->labels[i].box;
+            mouse_at(a, SDL_MOUSEMOTION, b.x + b.w / 2, b.y + b.h / 2);
+            cr_assert_eq(a->label_tip, e, "'%s' under the pointer", want[w]);
+            cr_assert(!a->label_shown, "not before the delay");
+            cr_assert(app_label_wake(a) > 0);
+            app_tick(a, a->now + APP_TIP_DELAY + 0.01);
+            cr_assert(a->label_shown, "'%s': the tooltip after the delay", want[w]);
+            draw_frame(a, "label-tip.png");
+            found++;
+            break;
+        }
+    }
+    cr_assert_geq(found, 4, "%d of the labels found", found);
+    mouse_at(a, SDL_MOUSEMOTION, 2, a->scene_h - 2); // an empty corner
+    cr_assert_null(a->label_tip);
+    cr_assert(!a->label_shown);
+    // a toolbar button's tooltip names what its button changes
+    cr_assert_eq(app_action_entry(a, app_action(ACT_CACHE)),
+                 glossary_find(&a->glossary, "KV cache"));
+    cr_assert_eq(app_action_entry(a, app_action(ACT_TEMP_UP)),
+                 glossary_find(&a->glossary, "temperature"));
+    fx_free(&f);
+}
+
+// The help overlay says what each part of the picture is, in the glossary's words.
+Test(window, help_explains_the_picture_from_the_glossary) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    const char *parts[] = {"token", "write head", "beam", "KV cache", "FLOP", "recompute"};
+    for (size_t p = 0; p < sizeof parts / sizeof parts[0]; p++) {
+        const GlossaryEntry *e = glossary_find(&a->glossary, parts[p]);
+        cr_assert_not_null(e);
+        bool listed = false;
+        for (int k = 0; k < a->view.n_help_rows; k++)
+            listed |= strcmp(a->view.help_rows[k].keys, e->term) == 0 &&
+                      strncmp(e->short_text, a->view.help_rows[k].text,
+                              strlen(a->view.help_rows[k].text) - 1) == 0;
+        cr_assert(listed, "the help does not say what '%s' is", parts[p]);
+    }
+    key(a, SDLK_SPACE);
+    app_at_rest(a);
+    key(a, SDLK_QUESTION);
+    draw_frame(a, "help.png");
     fx_free(&f);
 }

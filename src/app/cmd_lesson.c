@@ -108,6 +108,19 @@ int cmd_lesson(int argc, char **argv) {
     KvStatus st = lesson_load(&lesson, file, app_presets, &err);
     if (st)
         return app_fail(&err);
+    { // `glossary TERM` captions: the entries of the shipped glossary
+        char path[4096];
+        Glossary g;
+        KvError gerr = {0};
+        bool have = glossary_load(&g, app_glossary_path(path, sizeof path), &gerr) == KV_OK;
+        st = lesson_bind_glossary(&lesson, have ? &g : NULL, &err);
+        if (have)
+            glossary_free(&g);
+        if (st) {
+            lesson_free(&lesson);
+            return app_fail(have ? &err : &gerr);
+        }
+    }
 
     Model m;
     Tokenizer t;

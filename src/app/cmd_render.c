@@ -113,7 +113,9 @@ int cmd_render(int argc, char **argv) {
         if (r > 0)
             continue;
         const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(opt, "--transparent") == 0) {
+        if (strcmp(opt, "--annotate") == 0) {
+            vo.view.annotate = true; // the parts named on the picture (README, handouts)
+        } else if (strcmp(opt, "--transparent") == 0) {
             vo.view.transparent = true; // no background: the picture over a slide's own
         } else if (strcmp(opt, "--steps") == 0 || strcmp(opt, "-n") == 0) {
             if (app_parse_int(opt, val, 0, KV_MAX_SEQ, &steps, &err))

@@ -212,7 +212,15 @@ typedef struct {
     double font;       // label size
 } ToolButton;
 
-#define APP_HELP_MAX 40
+#define APP_HELP_MAX 64
+#define APP_HELP_PARTS 20  // the help's lines on the parts of the picture (window_glossary.c)
+#define APP_LABELS_MAX 400 // labels of the picture the pointer can rest on
+
+// A label the scene drew (its text sink), with the glossary entry it stands for.
+typedef struct {
+    SceneRect box;
+    const GlossaryEntry *entry;
+} AppLabel;
 
 #define SAMPLER_FIELDS 4 // temperature, top-k, top-p, seed
 
@@ -331,6 +339,17 @@ typedef struct AppState {
     char lesson_dir[1024];  // where ACT_LESSON looks ("" = beside the executable, see app_init)
     char lesson_file[1024]; // the file ACT_LESSON opened last ("" = none yet)
 
+    // the glossary (window_glossary.c): the labels of the picture as last drawn, the one the
+    // pointer rests on (its tooltip comes after APP_TIP_DELAY), the glossary panel's entries
+    Glossary glossary; // assets/glossary.txt (n = 0 when it could not be read)
+    AppLabel labels[APP_LABELS_MAX];
+    int n_labels;
+    const GlossaryEntry *label_tip; // the entry of the label under the pointer, or NULL
+    SceneRect label_box;            // that label's box
+    double label_since;             // since when the pointer rests on it
+    bool label_shown;               // its tooltip is on the picture
+    char help_parts[APP_HELP_PARTS][200];
+
     bool dirty;    // something changed: draw a frame
     KvError fault; // the model produced non-finite values: the window quits with it
 } AppState;
@@ -411,6 +430,31 @@ void app_open_next_lesson(AppState *a);
 void app_pin_at(AppState *a, double x, double y);
 // Fills a->help_rows from the action table and points the View at them (window_actions.c).
 void app_help_build(AppState *a);
+
+// ----------------------------------------------------------------------------------------------
+// The glossary in the window (window_glossary.c)
+
+// Loads the glossary (a missing one leaves tooltips and panel empty, with a notice).
+void app_glossary_init(AppState *a);
+void app_glossary_free(AppState *a);
+// Adds the help overlay's lines on what each part of the picture is: its name and the first
+// sentence of its glossary entry (called by app_help_build).
+void app_help_add_parts(AppState *a);
+// A text sink that collects the labels of the frame being drawn into a->labels.
+SceneTextSink app_label_sink(AppState *a);
+// The pointer moved: the label under it (over the scene), whose tooltip comes after a rest.
+void app_label_hover(AppState *a);
+// Shows or hides the label tooltip when its time came (app_tick); true when that changed.
+bool app_label_tick(AppState *a);
+// Seconds until the label tooltip is due, or -1.
+double app_label_wake(const AppState *a);
+// The glossary entry a toolbar button stands for, or NULL.
+const GlossaryEntry *app_action_entry(const AppState *a, const ActionRow *r);
+// The tooltip of the label under the pointer (term and definition), when shown.
+void app_draw_label_tip(AppState *a, cairo_t *cr);
+// The glossary panel: A opens it and turns its pages (closed after the last), Shift+A turns back.
+void app_glossary_next(AppState *a);
+void app_glossary_prev(AppState *a);
 
 // ----------------------------------------------------------------------------------------------
 // Toolbar and drawing (window_ui.c)

@@ -168,6 +168,20 @@ static void do_memory_log(AppState *a) {
     a->view.kind = VIEW_MEMORY;
 }
 
+// The sampling view's bars on a log scale (or back); the key shows the view it changes.
+static void do_sampling_log(AppState *a) {
+    a->view.sampling_log = !a->view.sampling_log;
+    a->view.kind = VIEW_SAMPLING;
+}
+
+static void do_glossary(AppState *a) {
+    app_glossary_next(a);
+}
+
+static void do_glossary_back(AppState *a) {
+    app_glossary_prev(a);
+}
+
 static void do_theme(AppState *a) {
     a->view.theme = a->view.theme == THEME_DARK ? THEME_LIGHT : THEME_DARK;
     a->theme_forced = (int)a->view.theme; // kept on the beats of a lesson
@@ -228,7 +242,9 @@ static void do_quit(AppState *a) {
 
 // Esc backs out of one thing, the most recent kind first; it never quits (Q does).
 static void do_escape(AppState *a) {
-    if (a->view.help)
+    if (a->view.glossary_open)
+        a->view.glossary_open = false;
+    else if (a->view.help)
         a->view.help = false;
     else if (a->typing)
         app_stop_typing(a);
@@ -626,15 +642,22 @@ const ActionRow app_actions[] = {
      .tip = "Layer: all, 1 .. L", .bar = 70, .label_fn = label_layer, .run = do_layer},
     {ACT_HEAD, "head", {K(SDLK_h)}, .help = "head: mean, 1 .. H, each",
      .tip = "Head: mean, 1 .. H, each", .bar = 71, .label_fn = label_head, .run = do_head},
-    {ACT_VIEW, "view", {K(SDLK_v)}, .help = "view: sequence, heatmap, layers, memory, 3d",
-     .tip = "View: sequence, heatmap, layers, memory, 3d", .bar = 72, .label_fn = label_view,
-     .run = do_view},
+    {ACT_VIEW, "view", {K(SDLK_v)},
+     .help = "view: sequence, heatmap, layers, memory, 3d, sampling",
+     .tip = "View: sequence, heatmap, layers, memory, 3d, sampling", .bar = 72,
+     .label_fn = label_view, .run = do_view},
     {ACT_NONE, "memory-length", {K(SDLK_n)},
      .help = "memory view: length (the run's, 1K, 8K, 32K, 128K)", .run = do_memory_length},
     {ACT_NONE, "memory-model", {K_MOD(SDLK_n, KMOD_SHIFT)},
      .help = "memory view: highlight the next published model", .run = do_memory_model},
     {ACT_NONE, "memory-log", {K_MOD(SDLK_n, KMOD_CTRL)}, .help = "memory view: log scale",
      .run = do_memory_log},
+    {ACT_NONE, "sampling-log", {K_MOD(SDLK_s, KMOD_SHIFT)}, .help = "sampling view: log scale",
+     .run = do_sampling_log},
+    {ACT_NONE, "glossary", {K(SDLK_a)}, .help = "glossary: every term (again: next page)",
+     .run = do_glossary},
+    {ACT_NONE, "glossary-back", {K_MOD(SDLK_a, KMOD_SHIFT)}, .help = "glossary: page back",
+     .run = do_glossary_back},
     {ACT_NONE, "camera-front", {K(SDLK_7), K_ALT(SDLK_KP_7)},
      .help = "3D camera: front, top, orbit", .run = do_camera_front},
     {ACT_NONE, "camera-top", {K(SDLK_8), K_ALT(SDLK_KP_8)},
@@ -883,4 +906,5 @@ void app_help_build(AppState *a) {
     a->n_help_rows = n;
     a->view.help_rows = a->help_rows;
     a->view.n_help_rows = n;
+    app_help_add_parts(a); // then what each part of the picture is
 }

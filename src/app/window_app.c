@@ -46,6 +46,7 @@ void app_init(AppState *a, Session *s, int width, int height, double scale) {
     memset(a, 0, sizeof *a);
     a->s = s;
     view_init(&a->view);
+    app_glossary_init(a);
     app_help_build(a);
     a->speed_i = DEFAULT_SPEED;
     a->anim_start = -1e9;
@@ -62,6 +63,7 @@ static void close_own_lesson(AppState *a);
 void app_free(AppState *a) {
     app_quiesce(a);
     close_own_lesson(a);
+    app_glossary_free(a);
 }
 
 void app_resize(AppState *a, int width, int height, double scale) {
@@ -421,7 +423,8 @@ void app_open_next_lesson(AppState *a) {
             app_notice(a, 8, "%s", err.msg);
             continue;
         }
-        if (lesson_check(l, a->s->model, a->s->tok, &err)) {
+        if (lesson_bind_glossary(l, &a->glossary, &err) ||
+            lesson_check(l, a->s->model, a->s->tok, &err)) {
             lesson_free(l);
             free(l);
             app_notice(a, 8, "%s", err.msg);
@@ -564,6 +567,7 @@ bool app_handle_event(AppState *a, const SDL_Event *ev) {
         a->mouse_x = ev->motion.x, a->mouse_y = ev->motion.y;
         update_hover(a);
         update_tip(a);
+        app_label_hover(a);
         if ((ev->motion.state & SDL_BUTTON_LMASK) && a->mouse_y < a->scene_h) {
             a->drag_dx = ev->motion.xrel, a->drag_dy = ev->motion.yrel;
             r = app_gesture_row(a, GESTURE_DRAG);
@@ -593,6 +597,7 @@ bool app_handle_event(AppState *a, const SDL_Event *ev) {
         if (ev->window.event == SDL_WINDOWEVENT_LEAVE) { // the pointer left: no tooltip
             a->mouse_x = a->mouse_y = -1;
             update_tip(a);
+            app_label_hover(a);
         }
         break;
     default:
@@ -625,6 +630,8 @@ bool app_tick(AppState *a, double now) {
         a->tip_shown = tip;
         a->dirty = true;
     }
+    if (app_label_tick(a))
+        a->dirty = true;
     if (a->playing && !a->busy && now >= a->next_step_at) {
         double period = 1.0 / speed(a);
         a->next_step_at += period;
@@ -667,6 +674,9 @@ double app_next_wake(const AppState *a) {
         if (wake < 0 || n < wake)
             wake = n;
     }
+    double label = app_label_wake(a);
+    if (label >= 0 && (wake < 0 || label < wake))
+        wake = label;
     return wake < 0 && wake != -1 ? 0 : wake;
 }
 

@@ -380,10 +380,15 @@ static void draw_tip(AppState *a, cairo_t *cr) {
     if (!b)
         return;
     const Palette *p = a->view.theme == THEME_DARK ? &dark : &light;
-    char tip[256];
+    char tip[256], term[320] = "";
     toolbar_tip_text(a, tip, sizeof tip);
+    const GlossaryEntry *e = app_action_entry(a, b->row); // a second line: what it changes
+    if (e)
+        snprintf(term, sizeof term, "%s: %s", e->term, e->short_text);
     double size = b->font, pad = size * 0.6;
-    double w = text_w(tip, size) + 2 * pad, h = size * 2;
+    double w = fmax(text_w(tip, size), e ? text_w(term, size) : 0) + 2 * pad, h = size * 2;
+    if (e)
+        h += size * 1.4;
     double x = b->x + b->w / 2 - w / 2, y = b->y - h - 6;
     x = x + w > a->width - 4 ? a->width - 4 - w : x;
     x = x < 4 ? 4 : x;
@@ -394,14 +399,22 @@ static void draw_tip(AppState *a, cairo_t *cr) {
     cairo_set_line_width(cr, 1);
     cairo_stroke(cr);
     set(cr, p->text);
-    text_at(cr, tip, x + pad, y + h / 2, size, false);
+    text_at(cr, tip, x + pad, y + size, size, false);
+    if (e) {
+        set(cr, p->dim);
+        text_at(cr, term, x + pad, y + size * 2.4, size, false);
+    }
 }
 
 void app_draw(AppState *a, cairo_t *cr) {
     toolbar_update(a);
     cairo_save(cr);
-    scene_draw(cr, a->s, &a->view, a->width, a->scene_h, app_anim_t(a));
+    View v = a->view; // drawn through a sink that keeps the labels for the pointer's tooltips
+    SceneTextSink labels = app_label_sink(a);
+    v.text_sink = &labels;
+    scene_draw(cr, a->s, &v, a->width, a->scene_h, app_anim_t(a));
     cairo_restore(cr);
     app_draw_toolbar(a, cr);
     draw_tip(a, cr);
+    app_draw_label_tip(a, cr);
 }

@@ -698,12 +698,37 @@ typedef struct {
     float *cand;     // (V) candidate probabilities
     int *tmp_index;  // (V) merge-sort scratch
     float *tmp_cand; // (V)
+    float coin;      // the uniform draw of the last sampler_sample in [0, 1), -1 when greedy
 } Sampler;
 
 void sampler_init(Sampler *s, int vocab_size, SamplerSettings settings);
 void sampler_free(Sampler *s);
-// Picks the next id from logits (not modified). Exactly one random draw when temperature > 0.
+// Picks the next id from logits (not modified). Exactly one random draw when temperature > 0
+// (kept in s->coin); the choice is sampler_explain's for that draw.
 int sampler_sample(Sampler *s, const float *logits);
+
+// One choice of the sampler taken apart, for the picture (sampler_explain). The candidates are
+// listed most probable first; the walk that picks adds their probabilities in walk order until
+// the sum passes target.
+typedef struct {
+    float coin;        // the uniform draw in [0, 1) (-1: greedy, no draw)
+    int n;             // candidates listed: the whole vocabulary
+    const int *id;     // (n) ids, most probable first (the sampler's scratch: valid until its next
+                       // call)
+    const float *prob; // (n) their probabilities, softmax(logits / T) (T <= 0 counts as 1)
+    int k_keep;        // how many of them top-k keeps (n when off)
+    int p_keep;        // how many of those top-p keeps (k_keep when off)
+    float mass;        // the sum of what is kept, as the sampler computed it (after top-k's
+                       // renormalisation: 1 unless top-p cut)
+    float target;      // coin * mass: where the walk stops
+    bool id_order;     // the walk goes in id order (plain multinomial), not most probable first
+    int pick;          // the id chosen: what sampler_sample returns for this coin
+} SamplerTrace;
+
+// The choice s's settings make from logits for the draw `coin` (ignored when greedy), with the
+// sampler's own arithmetic (sampler_sample calls the same code), taken apart into *tr. Uses s's
+// scratch; draws nothing (s->rng is not touched). Returns the id chosen.
+int sampler_explain(Sampler *s, const float *logits, float coin, SamplerTrace *tr);
 
 typedef struct {
     int id;

@@ -12,6 +12,7 @@ void sampler_init(Sampler *s, int vocab_size, SamplerSettings settings) {
     s->s = settings;
     s->rng = settings.seed;
     s->vocab_size = vocab_size;
+    s->coin = -1.0f;
     s->probs = kv_malloc((size_t)vocab_size * sizeof(float));
     s->index = kv_malloc((size_t)vocab_size * sizeof(int));
     s->cand = kv_malloc((size_t)vocab_size * sizeof(float));
@@ -74,22 +75,23 @@ static void sort_desc(Sampler *s, int n) {
     }
 }
 
-int sampler_sample(Sampler *s, const float *logits) {
-    const int n = s->vocab_size;
-    if (s->s.temperature == 0.0f) { // greedy: the first maximum
-        int best = 0;
-        for (int i = 1; i < n; i++)
-            if (logits[i] > logits[best])
-                best = i;
-        return best;
+// The whole vocabulary as candidates, most probable first (the picture's list where the walk
+// itself does not sort).
+static int list_all(Sampler *s, const float *probs) {
+    for (int i = 0; i < s->vocab_size; i++) {
+        s->index[i] = i;
+        s->cand[i] = probs[i];
     }
-    // logits / temperature, as llama2.c divides. A tiny temperature (1e-40 is a positive float)
-    // can make that quotient overflow to infinity, and softmax would then compute inf - inf.
-    // Then the same softmax is computed as exp((logit - max) / T): every exponent is <= 0, the
-    // maximum's is exactly 0, so nothing overflows and the sum is at least 1. Temperatures whose
-    // quotients are finite keep llama2.c's arithmetic bit for bit.
-    float *probs = s->probs;
-    const float temp = s->s.temperature;
+    sort_desc(s, s->vocab_size);
+    return s->vocab_size;
+}
+
+// softmax(logits / temp) into probs, as llama2.c divides. A tiny temperature (1e-40 is a positive
+// float) can make that quotient overflow to infinity, and softmax would then compute inf - inf.
+// Then the same softmax is computed as exp((logit - max) / T): every exponent is <= 0, the
+// maximum's is exactly 0, so nothing overflows and the sum is at least 1. Temperatures whose
+// quotients are finite keep llama2.c's arithmetic bit for bit.
+static void tempered_softmax(float *probs, const float *logits, int n, float temp) {
     bool finite = true;
     float max_logit = logits[0];
     for (int i = 0; i < n; i++) {
@@ -101,19 +103,44 @@ int sampler_sample(Sampler *s, const float *logits) {
         for (int i = 0; i < n; i++)
             probs[i] = (logits[i] - max_logit) / temp;
     softmax_inplace(probs, n);
-    float coin = kv_rng_f32(&s->rng);
+}
+
+// The choice for a draw `coin`; *tr (when not NULL) says how it was made.
+static int choose(Sampler *s, const float *logits, float coin, SamplerTrace *tr) {
+    const int n = s->vocab_size;
+    float *probs = s->probs;
+    if (s->s.temperature == 0.0f) { // greedy: the first maximum
+        int best = 0;
+        for (int i = 1; i < n; i++)
+            if (logits[i] > logits[best])
+                best = i;
+        if (tr) {
+            tempered_softmax(probs, logits, n, 1.0f);
+            int m = list_all(s, probs);
+            *tr = (SamplerTrace){-1.0f, m, s->index, s->cand, m, m, 1.0f, 0.0f, false, best};
+        }
+        return best;
+    }
+    tempered_softmax(probs, logits, n, s->s.temperature);
     const float top_p = s->s.top_p;
     const bool use_top_p = top_p > 0.0f && top_p < 1.0f;
     const bool use_top_k = s->s.top_k > 0 && s->s.top_k < n;
 
     if (!use_top_k && !use_top_p) { // multinomial over the whole vocabulary
         float cdf = 0.0f;
+        int pick = n - 1;
         for (int i = 0; i < n; i++) {
             cdf += probs[i];
-            if (coin < cdf)
-                return i;
+            if (coin < cdf) {
+                pick = i;
+                break;
+            }
         }
-        return n - 1;
+        if (tr) {
+            int m = list_all(s, probs);
+            *tr = (SamplerTrace){coin, m, s->index, s->cand, m, m, 1.0f, coin, true, pick};
+        }
+        return pick;
     }
     // Candidates: with top-p alone, llama2.c's pre-filter (tokens below (1 - p)/(n - 1) cannot be
     // in the nucleus); with top-k, everything, then the k most probable.
@@ -133,8 +160,11 @@ int sampler_sample(Sampler *s, const float *logits) {
             n0++;
         }
     }
-    if (n0 == 0) // only when the probabilities are not numbers (NaN logits): the first id
+    if (n0 == 0) { // only when the probabilities are not numbers (NaN logits): the first id
+        if (tr)
+            *tr = (SamplerTrace){coin, 0, s->index, s->cand, 0, 0, 0.0f, 0.0f, false, 0};
         return 0;
+    }
     sort_desc(s, n0);
     if (use_top_k) {
         n0 = s->s.top_k < n0 ? s->s.top_k : n0;
@@ -159,12 +189,34 @@ int sampler_sample(Sampler *s, const float *logits) {
             cumulative += s->cand[i];
     }
     float r = coin * cumulative, cdf = 0.0f;
+    int pick = s->index[last];
     for (int i = 0; i <= last; i++) {
         cdf += s->cand[i];
-        if (r < cdf)
-            return s->index[i];
+        if (r < cdf) {
+            pick = s->index[i];
+            break;
+        }
     }
-    return s->index[last];
+    if (tr) { // the list is the whole vocabulary: what the pre-filter dropped is its tail
+        int m = list_all(s, probs);
+        *tr = (SamplerTrace){coin,     m,          s->index, s->cand, use_top_k ? n0 : m,
+                             last + 1, cumulative, r,        false,   pick};
+    }
+    return pick;
+}
+
+int sampler_sample(Sampler *s, const float *logits) {
+    s->coin = -1.0f;
+    if (s->s.temperature == 0.0f)
+        return choose(s, logits, 0.0f, NULL);
+    // The draw comes after the softmax in llama2.c; nothing between them reads the generator,
+    // so drawing first gives the same number.
+    s->coin = kv_rng_f32(&s->rng);
+    return choose(s, logits, s->coin, NULL);
+}
+
+int sampler_explain(Sampler *s, const float *logits, float coin, SamplerTrace *tr) {
+    return choose(s, logits, coin, tr);
 }
 
 int top_candidates(const float *logits, int vocab_size, float temperature, Candidate *out, int k) {

@@ -60,6 +60,7 @@ typedef struct {
     // structure so far
     bool have_prompt;
     int caption_line;          // line of this beat's caption, 0 when none yet
+    int glossary_line;         // line of this beat's glossary caption, 0 when none
     size_t text_chars;         // characters of this beat's caption text so far
     int once_line[LESSON_OPS]; // line of each RULE_ONCE command so far, 0 when none
 } Parser;
@@ -224,12 +225,19 @@ static KvStatus after_title(Parser *p, const Command *cmd, LessonCmd *c, const c
     return KV_OK;
 }
 
-static KvStatus after_caption(Parser *p, const Command *cmd, LessonCmd *c, const char *arg) {
+// A beat has one caption (`caption` or `glossary`).
+static KvStatus first_caption(Parser *p) {
     if (p->caption_line)
         return fail(p,
                     "a second caption for one beat (the first is line %d; put a beat between "
                     "them)",
                     p->caption_line);
+    return KV_OK;
+}
+
+static KvStatus after_caption(Parser *p, const Command *cmd, LessonCmd *c, const char *arg) {
+    if (first_caption(p))
+        return KV_ERR_INPUT;
     long chars = kv_utf8_count(arg, strlen(arg));
     if (chars > LESSON_TITLE_MAX)
         return fail(p,
@@ -246,6 +254,11 @@ static KvStatus after_caption(Parser *p, const Command *cmd, LessonCmd *c, const
 }
 
 static KvStatus after_text(Parser *p, const Command *cmd, LessonCmd *c, const char *arg) {
+    if (p->glossary_line)
+        return fail(p,
+                    "text after glossary (line %d): the entry's definition is this beat's "
+                    "caption text",
+                    p->glossary_line);
     if (!p->caption_line)
         return fail(p, "text without a caption in this beat (start with `caption TITLE`)");
     long chars = kv_utf8_count(arg, strlen(arg));
@@ -268,6 +281,7 @@ static KvStatus after_beat(Parser *p, const Command *cmd, LessonCmd *c, const ch
     p->l->beats = kv_realloc(p->l->beats, ((size_t)p->l->n_beats + 1) * sizeof(int));
     p->l->beats[p->l->n_beats++] = p->l->n_cmds; // the index this command gets
     p->caption_line = 0;
+    p->glossary_line = 0;
     return KV_OK;
 }
 
@@ -280,6 +294,17 @@ static KvStatus after_project_model(Parser *p, const Command *cmd, LessonCmd *c,
                     "them)",
                     arg);
     c->n = (long)(m - published_models);
+    return KV_OK;
+}
+
+// glossary TERM: the beat's caption is the entry (looked up by lesson_bind_glossary, which has
+// the glossary); here only what the file alone can say.
+static KvStatus after_glossary(Parser *p, const Command *cmd, LessonCmd *c, const char *arg) {
+    if (first_caption(p))
+        return KV_ERR_INPUT;
+    if (kv_utf8_count(arg, strlen(arg)) > 48) // the longest term is a few words
+        return fail(p, "glossary: '%s' is too long to be a term", arg);
+    p->caption_line = p->glossary_line = p->line;
     return KV_OK;
 }
 
@@ -348,6 +373,8 @@ static const Command commands[] = {
     ROW("beat", LESSON_BEAT, ARG_NONE, .rules = RULE_NEEDS_PROMPT, .after = after_beat),
     ROW("kv", LESSON_KV, ARG_TEXT, .need = "a kind (f32, bf16, int8, int4, kivi2 or kivi4)",
         .after = after_kv),
+    ROW("glossary", LESSON_GLOSSARY, ARG_TEXT, .need = "a term of the glossary",
+        .after = after_glossary),
 };
 #undef ROW
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
@@ -610,7 +637,7 @@ KvStatus lesson_parse(Lesson *l, const char *path, const char *text, size_t len,
         if (c->op == LESSON_TITLE || c->op == LESSON_MODEL || c->op == LESSON_TOKENIZER)
             continue;
         p.line = c->line;
-        if (c->op == LESSON_CAPTION || c->op == LESSON_TEXT)
+        if (c->op == LESSON_CAPTION || c->op == LESSON_TEXT || c->op == LESSON_GLOSSARY)
             st = fail(&p, "%s without a beat: it would never be shown (add `beat` after it)",
                       lesson_op_name(c->op));
         else
@@ -643,7 +670,7 @@ KvStatus lesson_load(Lesson *l, const char *path, const Preset *presets, KvError
 
 void lesson_free(Lesson *l) {
     for (int i = 0; i < l->n_cmds; i++)
-        free(l->cmds[i].str);
+        free(l->cmds[i].str), free(l->cmds[i].def);
     free(l->cmds);
     free(l->beats);
     memset(l, 0, sizeof *l);
@@ -697,6 +724,12 @@ KvStatus lesson_check(const Lesson *l, const Model *m, const Tokenizer *t, KvErr
         case LESSON_RESET:
             cursor = 0;
             break;
+        case LESSON_GLOSSARY: // its entry comes from lesson_bind_glossary
+            if (!cmd->def)
+                st = kv_error(err, KV_ERR_INPUT,
+                              "%s:%d: glossary: '%s' was not looked up (no glossary loaded)",
+                              l->path, cmd->line, cmd->str);
+            break;
         case LESSON_KV: { // the model's head size must fit the kind's packing, and the policy
             KvError e = {0};
             kind.precision = (KvPrecision)cmd->n;
@@ -737,4 +770,26 @@ KvStatus lesson_check(const Lesson *l, const Model *m, const Tokenizer *t, KvErr
                       flops, LESSON_MAX_POSITIONS);
     }
     return st;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Glossary captions
+
+KvStatus lesson_bind_glossary(Lesson *l, const Glossary *g, KvError *err) {
+    for (int i = 0; i < l->n_cmds; i++) {
+        LessonCmd *c = &l->cmds[i];
+        if (c->op != LESSON_GLOSSARY)
+            continue;
+        const GlossaryEntry *e = g ? glossary_find(g, c->str) : NULL;
+        if (!e)
+            return kv_error(err, KV_ERR_INPUT,
+                            "%s:%d: glossary: '%s' is not in the glossary (kvscope glossary "
+                            "lists every term)",
+                            l->path, c->line, c->str);
+        free(c->str);
+        free(c->def);
+        c->str = dup_str(e->term, strlen(e->term));
+        c->def = dup_str(e->short_text, strlen(e->short_text));
+    }
+    return KV_OK;
 }

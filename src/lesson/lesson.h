@@ -50,6 +50,9 @@ typedef enum {
     LESSON_BEAT,           // beat                   one slide: pause for the presenter
     LESSON_KV,             // kv f32|bf16|int8|int4|kivi2|kivi4   the cache's precision (n); back
                            //                        to the prompt, as `reset`
+    LESSON_GLOSSARY,       // glossary TERM          this beat's caption: the term's glossary entry
+                           //                        (str: the term, def: its definition, filled
+                           //                        in by lesson_bind_glossary)
     LESSON_OPS
 } LessonOp;
 
@@ -62,6 +65,7 @@ typedef struct {
     long n;    // whole-number argument (and on/off as 1/0, view/theme as their enum)
     double x;  // number argument (temperature, top-p, zoom)
     char *str; // text argument (owned), or NULL
+    char *def; // glossary: the entry's short definition (owned), NULL until bound
 } LessonCmd;
 
 typedef struct Lesson {
@@ -96,6 +100,11 @@ KvStatus lesson_parse(Lesson *l, const char *path, const char *text, size_t len,
 // Reads and parses a file. A file that cannot be read is "<path>: <why>".
 KvStatus lesson_load(Lesson *l, const char *path, const Preset *presets, KvError *err);
 void lesson_free(Lesson *l);
+// Looks up the term of every `glossary` command in g and keeps the entry's term and short
+// definition in the command (the player shows them as the beat's caption). KV_ERR_INPUT with
+// "<path>:<line>: glossary: 'TERM' is not in the glossary (...)" for an unknown term.
+// lesson_check refuses a lesson with a glossary command that was not bound.
+KvStatus lesson_bind_glossary(Lesson *l, const Glossary *g, KvError *err);
 
 // Checks the lesson against the model it will run: every prompt fits the context with room to
 // generate, no `step` would run past the context, no `back` goes before the prompt, layers and

@@ -465,6 +465,17 @@ static KvStatus run(LessonPlayer *p, const LessonCmd *c, KvError *err) {
         snprintf(p->raw_title, sizeof p->raw_title, "%s", c->str);
         p->raw_text[0] = '\0';
         break;
+    case LESSON_GLOSSARY: { // the entry as the caption; its braces are not placeholders
+        snprintf(p->raw_title, sizeof p->raw_title, "%s", c->str);
+        size_t o = 0;
+        for (const char *q = c->def ? c->def : ""; *q && o + 3 < sizeof p->raw_text; q++) {
+            if (*q == '{')
+                p->raw_text[o++] = '{';
+            p->raw_text[o++] = *q;
+        }
+        p->raw_text[o] = '\0';
+        break;
+    }
     case LESSON_TEXT: {
         size_t n = strlen(p->raw_text);
         snprintf(p->raw_text + n, sizeof p->raw_text - n, "%s%s", n ? " " : "", c->str);

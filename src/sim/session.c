@@ -33,6 +33,7 @@ KvStatus session_init(Session *s, const Model *m, const Tokenizer *t, KvError *e
 
 // Frees what a record owns (it stays zeroed, ready for reuse).
 static void record_free(StepRecord *r) {
+    free(r->logits);
     free(r->attn);
     free(r->attn_l1);
     free(r->cell_runs);
@@ -428,6 +429,11 @@ bool session_step(Session *s) {
     r->rng_before = s->sampler.rng;
     r->token_id = sampler_sample(&s->sampler, s->eng.logits);
     r->rng_after = s->sampler.rng;
+    r->coin = s->sampler.coin;
+    r->top_k = s->settings.top_k;
+    r->top_p = s->settings.top_p;
+    r->logits = kv_malloc((size_t)c->vocab_size * sizeof(float));
+    memcpy(r->logits, s->eng.logits, (size_t)c->vocab_size * sizeof(float));
     s->tokens[s->n_tokens++] = r->token_id;
     s->cursor++;
     s->n_steps = s->cursor;

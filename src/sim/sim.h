@@ -90,6 +90,12 @@ typedef struct {
     float *attn_l1;    // (L) owned: per layer, mean over heads of the L1 distance between this
                        // step's attention row and the reference's (positions 0 .. pos)
     uint64_t rng_before, rng_after; // sampler state around the step (exact back and redo)
+    // What the sampler chose from (the sampling view takes the choice apart again, and applies
+    // other settings to the same step): the next token's logits, the settings and the draw.
+    float *logits; // (V) owned
+    int top_k;     // the step's top-k and top-p (its temperature is above)
+    float top_p;
+    float coin; // the sampler's uniform draw in [0, 1), -1 when greedy (no draw)
 } StepRecord;
 
 typedef struct {

@@ -200,3 +200,60 @@ KvStatus glossary_load(Glossary *g, const char *path, KvError *err) {
     free(data);
     return st;
 }
+
+// ----------------------------------------------------------------------------------------------
+// Labels: which entry a text of the picture stands for
+
+static bool word_char(unsigned char c) {
+    return isalnum(c) || c >= 0x80 || c == '-' || c == '/';
+}
+
+// True when the n bytes at p occur in text as whole words (any case).
+static bool has_words(const char *text, const char *p, size_t n) {
+    for (const char *t = text; *t; t++) {
+        if (strncasecmp(t, p, n) != 0)
+            continue;
+        bool left = t == text || !word_char((unsigned char)t[-1]);
+        bool right = !word_char((unsigned char)t[n]);
+        if (left && right)
+            return true;
+    }
+    return false;
+}
+
+const GlossaryEntry *glossary_label(const Glossary *g, const char *text, const char *term) {
+    if (term) {
+        const GlossaryEntry *e = glossary_find(g, term);
+        if (e)
+            return e;
+    }
+    if (!text || !*text)
+        return NULL;
+    const GlossaryEntry *e = glossary_find(g, text);
+    if (e)
+        return e;
+    size_t len = strlen(text); // "L3", "head 2": the name without its number
+    while (len > 0 && isdigit((unsigned char)text[len - 1]))
+        len--;
+    if (len > 0 && len < strlen(text) && (e = find_n(g, text, len)))
+        return e;
+    const GlossaryEntry *best = NULL;
+    size_t best_n = 0;
+    for (int i = 0; i < g->n; i++) {
+        const GlossaryEntry *c = &g->entries[i];
+        const char *names[2] = {c->term, c->also};
+        for (int k = 0; k < 2; k++)
+            for (const char *p = names[k]; p && *p;) {
+                while (*p == ' ' || *p == ',')
+                    p++;
+                const char *end = k == 0 ? NULL : strchr(p, ',');
+                size_t n = end ? (size_t)(end - p) : strlen(p);
+                while (n > 0 && p[n - 1] == ' ')
+                    n--;
+                if (n > best_n && has_words(text, p, n))
+                    best = c, best_n = n;
+                p = end ? end + 1 : NULL;
+            }
+    }
+    return best;
+}

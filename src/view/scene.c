@@ -102,6 +102,8 @@ void scene_draw(cairo_t *cr, const Session *s, const View *v, int width, int hei
     scene_draw_legend(&f);
     scene_draw_caption(&f);
     scene_draw_overlays(&f);
+    scene_draw_annotations(&f);
+    scene_draw_glossary_panel(&f);
 
     scene_text_end(&f.tx);
     cairo_restore(cr);

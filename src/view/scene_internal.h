@@ -139,6 +139,9 @@ int scene_3d_hit_token(const SceneLayout *L, double x, double y);
 void scene_memory_layout(const Session *s, const View *v, SceneRect area, SceneLayout *L);
 void scene_memory_draw(Frame *f);
 int scene_memory_hit_token(const SceneLayout *L, double x, double y);
+// sampling.c
+void scene_sampling_layout(const Session *s, const View *v, SceneRect area, SceneLayout *L);
+void scene_sampling_draw(Frame *f);
 
 // ----------------------------------------------------------------------------------------------
 // Layout shared by the views (layout.c)
@@ -187,6 +190,10 @@ void scene_draw_drift_chart(Frame *f, SceneRect r, bool x_labels);
 void scene_draw_legend(Frame *f);
 void scene_draw_caption(Frame *f);
 void scene_draw_overlays(Frame *f);
+// glossary_panel.c: the glossary panel over everything, when open
+void scene_draw_glossary_panel(Frame *f);
+// annotate.c: callouts naming the parts of the picture, when View.annotate
+void scene_draw_annotations(Frame *f);
 // tokens.c: the token row, the hover column and the write head of column views
 void scene_draw_token_row(Frame *f);
 void scene_draw_hover_column(Frame *f);

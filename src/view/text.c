@@ -58,6 +58,7 @@ static void sink_text(TextCtx *tc, double x, double y, SceneRect box, Rgba colou
         .background = tc->bg,
         .role = tc->role,
         .cut = tc->cut,
+        .term = scene_label_term(s),
     };
     tc->sink->fn(tc->sink->ctx, &t);
 }

@@ -21,8 +21,9 @@ typedef enum {
     VIEW_SEQUENCE = 0,
     VIEW_HEATMAP = 1,
     VIEW_LAYERS = 2,
-    VIEW_MEMORY = 3, // the cache of this sequence projected onto published models (memory.c)
-    VIEW_3D = 4,     // the session in perspective (view_3d.c)
+    VIEW_MEMORY = 3,   // the cache of this sequence projected onto published models (memory.c)
+    VIEW_3D = 4,       // the session in perspective (view_3d.c)
+    VIEW_SAMPLING = 5, // the next-token distribution and the sampler's choice (sampling.c)
     VIEW_KINDS
 } ViewKind;
 // The 3D view's camera presets (View.camera).
@@ -69,6 +70,9 @@ typedef struct {
     SceneColour colour, background;
     SceneTextRole role;
     bool cut; // cut with an ellipsis to fit (utf8 is the whole text)
+    // The glossary term the label stands for where its words do not say it (terms.c), or NULL:
+    // glossary_label finds the entry of any text from this and its words.
+    const char *term;
 } SceneText;
 
 // Called for every piece of text the scene draws (SVG export keeps text as text; tests measure
@@ -138,6 +142,12 @@ typedef struct {
     bool cam_live;
     double cam_x, cam_dist;
     double cam_vel[4]; // azimuth, elevation (degrees/s), x, distance (world units/s)
+    bool sampling_log;         // the sampling view's bars on a log scale
+    // the glossary panel (glossary_panel.c): every entry over the picture, page by page
+    const struct Glossary *glossary; // its entries (borrowed), or NULL
+    bool glossary_open;
+    int glossary_page; // 0 .. scene_glossary_pages - 1
+    bool annotate;     // the parts of the picture named on it (annotate.c; render --annotate)
 } View;
 
 // Defaults: sequence view, all layers, mean head, dark theme, zoom 1, threshold 0.02, panels.
@@ -212,8 +222,9 @@ BlockState scene_block_state(const Session *s, int pos, int layer, double t_anim
 // ----------------------------------------------------------------------------------------------
 // Layout: where things are (user units, origin top-left)
 
-#define SCENE_MAX_CELLS 1024 // token cells on one picture at most (every position of a context)
-#define SCENE_MAX_LINES 64   // lines of token cells at most
+#define SCENE_MAX_CELLS 1024   // token cells on one picture at most (every position of a context)
+#define SCENE_MAX_LINES 64     // lines of token cells at most
+#define SCENE_SAMPLING_ROWS 24 // candidate rows of the sampling view at most
 
 struct SceneLayout;
 // Lines the caption text of v is wrapped into (0 without one; at least 2, at most 8): the
@@ -266,6 +277,21 @@ typedef struct SceneLayout {
     double c3_eye[3], c3_right[3], c3_up[3], c3_fwd[3], c3_focal, c3_cx, c3_cy;
     double c3_near; // columns nearer than this to the eye are not drawn (they would fill it)
     double c3_goal_x, c3_goal_dist; // where the camera is going (view_camera_advance)
+    // Sampling view (sampling.c): the last step's next-token distribution under the session's
+    // sampler settings now, and the choice they make with the step's own random draw.
+    int smp_n;                              // candidate rows shown, most probable first
+    int smp_id[SCENE_SAMPLING_ROWS];        // their ids
+    float smp_prob[SCENE_SAMPLING_ROWS];    // their probabilities, softmax(logits / T)
+    SceneRect smp_row[SCENE_SAMPLING_ROWS]; // each row
+    SceneRect smp_bar[SCENE_SAMPLING_ROWS]; // each bar (its width: the probability)
+    int smp_k_keep, smp_p_keep; // candidates top-k keeps, and top-p of those (of the whole list)
+    double smp_k_y, smp_p_y;    // y of the top-k and top-p cut lines drawn (-1: not on the rows)
+    float smp_coin;             // the step's draw (-1: greedy, no draw)
+    float smp_target;           // where the sampler's walk stops (coin x the kept mass)
+    int smp_pick;               // the id the settings pick with that draw (-1: no step yet)
+    int smp_pick_row;           // its row, or -1 when below the rows shown
+    bool smp_same;              // the settings are the step's own: smp_pick is the engine's pick
+    SceneRect smp_walk;         // the strip of the walk (kept mass, in the sampler's order)
 } SceneLayout;
 
 void scene_layout(const Session *s, const View *v, int width, int height, SceneLayout *out);
@@ -304,7 +330,7 @@ typedef struct {
     const char *long_text;  // a paragraph, or NULL
 } GlossaryEntry;
 
-typedef struct {
+typedef struct Glossary {
     GlossaryEntry *entries; // owned, pointing into text
     int n;
     char *text; // owned
@@ -318,5 +344,15 @@ void glossary_free(Glossary *g);
 // The entry whose term or one of whose other spellings is `word` (any case; trailing spaces and
 // a colon ignored), or NULL.
 const GlossaryEntry *glossary_find(const Glossary *g, const char *word);
+// The entry a label of the picture stands for: its term (SceneText.term) when it has one, else
+// the whole text, else the longest term or other spelling that occurs in it as whole words
+// (any case); NULL when none does.
+const GlossaryEntry *glossary_label(const Glossary *g, const char *text, const char *term);
+// The term the scene gives a label (terms.c), or NULL; and the table's terms one by one (NULL
+// past the last), for the test that every one is in the glossary.
+const char *scene_label_term(const char *text);
+const char *scene_label_term_at(int i);
+// Pages the glossary panel of v (View.glossary) takes on a picture of width x height.
+int scene_glossary_pages(const Session *s, const View *v, int width, int height);
 
 #endif

@@ -16,6 +16,8 @@ static const SceneView views[VIEW_KINDS] = {
     [VIEW_MEMORY] = {"memory", scene_memory_layout, scene_memory_draw, scene_memory_hit_token, 0},
     [VIEW_3D] = {"3d", scene_3d_layout, scene_3d_draw, scene_3d_hit_token,
                  SCENE_LEGEND_BLOCKS | SCENE_LEGEND_BEAMS},
+    [VIEW_SAMPLING] = {"sampling", scene_sampling_layout, scene_sampling_draw,
+                       scene_memory_hit_token, 0},
 };
 
 const SceneView *scene_view(ViewKind k) {
