@@ -195,6 +195,8 @@ static void usage(FILE *f) {
           "  | sinks:S,W (the first S and the W most recent, past the context) | h2o:H,R (the R\n"
           "  most recent and H heavy hitters); kvscope generate --cache prints the drift from\n"
           "  the full cache at the end. A --kv other than f32 takes --cache full only.\n"
+          "cache layout (run, generate, render): --paged B  the cache in blocks of B positions\n"
+          "  (16 is usual) from a pool, through a block table; full retention and f32 only\n"
           "sampler options (run, generate): --temperature T --top-k K --top-p P --seed S\n"
           "  --temperature 0 is greedy (the most probable token); any T > 0 samples from\n"
           "  softmax(logits / T). --seed S is 1 .. 2^64-1 (default 42): 0 is refused, as\n"
@@ -252,7 +254,10 @@ void app_common_defaults(CommonOptions *o) {
 KvStatus app_apply_common(Session *s, const CommonOptions *o, KvError *err) {
     session_set_sampler(s, o->sampler);
     session_set_mode(s, o->no_cache ? CACHE_MODE_OFF : CACHE_MODE_ON);
-    return session_set_cache(s, o->cache, err);
+    KvStatus st = session_set_cache(s, o->cache, err);
+    if (!st && o->cache.layout == KV_LAYOUT_PAGED)
+        st = session_set_paged(s, o->cache.block, err);
+    return st;
 }
 
 int app_parse_common(int argc, char **argv, int *i, CommonOptions *o, KvError *err) {
@@ -266,7 +271,7 @@ int app_parse_common(int argc, char **argv, int *i, CommonOptions *o, KvError *e
     }
     static const char *const with_value[] = {"--model",       "--tokenizer", "--prompt", "--preset",
                                              "--temperature", "--top-k",     "--top-p",  "--seed",
-                                             "--kv",          "--cache"};
+                                             "--kv",          "--cache",     "--paged"};
     size_t k = 0, n = sizeof with_value / sizeof with_value[0];
     while (k < n && strcmp(opt, with_value[k]) != 0)
         k++;
@@ -322,6 +327,12 @@ int app_parse_common(int argc, char **argv, int *i, CommonOptions *o, KvError *e
     case 8:
         if (kv_precision_parse(opt, val, &o->kv, err))
             return -1;
+        break;
+    case 10:
+        if (app_parse_int(opt, val, 1, KV_MAX_SEQ, &l, err))
+            return -1;
+        o->cache.layout = KV_LAYOUT_PAGED;
+        o->cache.block = (int)l;
         break;
     default:
         if (kv_parse_retention(opt, val, &o->cache, err))

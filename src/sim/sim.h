@@ -140,6 +140,10 @@ void session_set_mode(Session *s, CacheMode mode);
 // (nothing changed) when p cannot be combined with the session's retention
 // (kv_kind_combine_check: "--kv: int8 cannot be combined with --cache window:16 (...)").
 KvStatus session_set_kv(Session *s, KvPrecision p, KvError *err);
+// Puts the cache in the paged layout with blocks of `block` positions (0: contiguous again); the
+// session starts its prompt again. KV_ERR_INPUT "--paged: <why>" for a block size outside
+// 1 .. the model's context, or a cache kind paging cannot keep (kv_paged_check).
+KvStatus session_set_paged(Session *s, int block, KvError *err);
 // Retention of the next steps (kind's retention fields; DESIGN.md "The KV cache as an object");
 // works between any two steps. A different retention starts from an empty cache: the next step
 // recomputes the whole sequence under it (counted, the cells shown recomputed), as a real system
