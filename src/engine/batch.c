@@ -95,6 +95,8 @@ int engine_forward_batch(Engine *e, EngineBatch *b, KvCache *const *cache, const
             assert(pos[k] == pos[k - 1] + 1);
     }
     batch_reserve(b, c, n, s);
+    e->fault_layer = 0;
+    e->fault_pos = -1;
     uint64_t *fl = ctr ? ctr->flops : NULL;
     for (int r = 0; r < n; r = segment_end(cache, n, r))
         kvcache_begin(cache[r], pos[r], segment_end(cache, n, r) - r);
@@ -147,7 +149,10 @@ int engine_forward_batch(Engine *e, EngineBatch *b, KvCache *const *cache, const
                 fl ? &fl[FLOP_MLP] : NULL);
         for (size_t i = 0; i < (size_t)n * D; i++)
             b->x[i] += b->xb2[i];
-        if (first_bad_row(b->x, n, D) >= 0) { // a model that overflows: no sequence advances
+        const int bad = first_bad_row(b->x, n, D);
+        if (bad >= 0) { // a model that overflows: no sequence advances (engine_fault says where)
+            e->fault_layer = l + 1;
+            e->fault_pos = pos[bad];
             for (int r = 0; r < n; r = segment_end(cache, n, r))
                 kvcache_abandon(cache[r]);
             return -1;
@@ -164,5 +169,10 @@ int engine_forward_batch(Engine *e, EngineBatch *b, KvCache *const *cache, const
     }
     product(e, b->logits, b->last, (size_t)c->n_layers * e->packed_layer, s, D, c->vocab_size,
             ctr ? &ctr->flops[FLOP_CLS] : NULL);
-    return first_bad_row(b->logits, s, c->vocab_size) >= 0 ? -1 : s;
+    const int bad = first_bad_row(b->logits, s, c->vocab_size);
+    if (bad < 0)
+        return s;
+    e->fault_layer = c->n_layers + 1;
+    e->fault_pos = -1;
+    return -1;
 }
