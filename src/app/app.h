@@ -17,6 +17,7 @@ int cmd_render(int argc, char **argv);   // cmd_render.c
 int cmd_run(int argc, char **argv);      // window.c: open the window
 int cmd_lesson(int argc, char **argv);   // cmd_lesson.c
 int cmd_glossary(int argc, char **argv); // cmd_glossary.c: `glossary [TERM] [--long]`
+int cmd_serve(int argc, char **argv);    // cmd_serve.c: many requests over one paged pool
 // Where the glossary is: assets/glossary.txt beside the executable, or installed.
 const char *app_glossary_path(char *buf, size_t cap);
 

@@ -185,6 +185,10 @@ static void usage(FILE *f) {
           "                              this model's and published models' KV cache bytes\n"
           "  kvscope glossary [TERM] [--long]\n"
           "                              every term the picture uses, with its definition\n"
+          "  kvscope serve [--requests FILE] [--blocks N] [--block-size B]\n"
+          "                [--no-prefix-sharing] [--trace FILE.csv]\n"
+          "                              many requests over one paged KV pool (no --requests:\n"
+          "                              the classroom scenario); docs/serving.md\n"
           "  kvscope bench [engine|render]\n"
           "                              performance figures, one line each\n"
           "\n"
@@ -225,9 +229,9 @@ int cli_main(int argc, char **argv) {
     struct {
         const char *name;
         int (*fn)(int, char **);
-    } cmds[] = {{"run", cmd_run},          {"generate", cmd_generate}, {"render", cmd_render},
-                {"lesson", cmd_lesson},    {"info", cmd_info},         {"bench", cmd_bench},
-                {"glossary", cmd_glossary}};
+    } cmds[] = {{"run", cmd_run},           {"generate", cmd_generate}, {"render", cmd_render},
+                {"lesson", cmd_lesson},     {"info", cmd_info},         {"bench", cmd_bench},
+                {"glossary", cmd_glossary}, {"serve", cmd_serve}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(cmd, cmds[i].name) != 0)
             continue;

@@ -104,7 +104,7 @@ KvStatus serve_add(Serve *s, const ServeRequest *r, const char *what, KvError *e
     KvError e2;
     if (tokenizer_encode(s->tok, r->prompt, true, false, tokens, T, &n, &e2)) {
         free(tokens);
-        return kv_error(err, KV_ERR_INPUT, "%s: the prompt %s", what,
+        return kv_error(err, KV_ERR_INPUT, "%s: prompt: %s", what,
                         strstr(e2.msg, ": ") ? strstr(e2.msg, ": ") + 2 : e2.msg);
     }
     if (n >= T) {
@@ -483,4 +483,217 @@ bool serve_step(Serve *s) {
     measure(s);
     s->step++;
     return true;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Request files (docs/serving.md)
+
+// Forgets requests from n_req on (a file that failed part way adds nothing).
+static void drop_requests(Serve *s, int n_req) {
+    while (s->n_seq > 0 && s->seq[s->n_seq - 1].request >= n_req) {
+        ServeSeq *q = &s->seq[--s->n_seq];
+        kvcache_free(&q->cache);
+        sampler_free(&q->sampler);
+        free(q->tokens);
+    }
+    s->n_req = n_req;
+}
+
+// "t=0.8,p=0.9,k=40,seed=7,n=3" or "greedy" (with settings after it: "greedy,n=2").
+static KvStatus parse_sampler(const char *word, ServeRequest *r, int vocab, KvError *err) {
+    char buf[256];
+    if (strlen(word) >= sizeof buf)
+        return kv_error(err, KV_ERR_INPUT, "sampler: longer than %zu characters", sizeof buf - 1);
+    snprintf(buf, sizeof buf, "%s", word);
+    for (char *item = buf, *next; item; item = next) {
+        next = strchr(item, ',');
+        if (next)
+            *next++ = '\0';
+        if (strcmp(item, "greedy") == 0) {
+            r->sampler.temperature = 0.0f;
+            continue;
+        }
+        char *eq = strchr(item, '=');
+        if (!eq)
+            return kv_error(err, KV_ERR_INPUT,
+                            "sampler: '%s' is not greedy or KEY=VALUE (t, p, k, seed, n)", item);
+        *eq = '\0';
+        const char *v = eq + 1;
+        double d;
+        long l;
+        uint64_t u;
+        KvStatus st;
+        if (strcmp(item, "t") == 0) {
+            if (!(st = kv_parse_float("sampler t", v, 0.0, 100.0, &d, err)))
+                r->sampler.temperature = (float)d;
+        } else if (strcmp(item, "p") == 0) {
+            if (!(st = kv_parse_float("sampler p", v, 0.0, 1.0, &d, err)))
+                r->sampler.top_p = (float)d;
+        } else if (strcmp(item, "k") == 0) {
+            if (!(st = kv_parse_int("sampler k", v, 0, vocab, &l, err)))
+                r->sampler.top_k = (int)l;
+        } else if (strcmp(item, "seed") == 0) {
+            if (!(st = kv_parse_seed("sampler seed", v, &u, err)))
+                r->sampler.seed = u;
+        } else if (strcmp(item, "n") == 0) {
+            if (!(st = kv_parse_int("sampler n", v, 1, SERVE_MAX_SAMPLES, &l, err)))
+                r->samples = (int)l;
+        } else {
+            return kv_error(err, KV_ERR_INPUT, "sampler: unknown setting '%s' (t, p, k, seed, n)",
+                            item);
+        }
+        if (st)
+            return st;
+    }
+    return KV_OK;
+}
+
+// The prompt: the rest of the line, with \n, \t and \\ for a newline, a tab and a backslash.
+static KvStatus parse_prompt(const char *s, size_t n, char *out, size_t cap, KvError *err) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (ch == '\\') {
+            const char e = i + 1 < n ? s[++i] : '\0';
+            if (e == 'n')
+                ch = '\n';
+            else if (e == 't')
+                ch = '\t';
+            else if (e == '\\')
+                ch = '\\';
+            else
+                return kv_error(err, KV_ERR_INPUT,
+                                "prompt: unknown escape '\\%c' (\\n, \\t and \\\\ are known)",
+                                e ? e : ' ');
+        }
+        if (k + 1 >= cap)
+            return kv_error(err, KV_ERR_INPUT, "prompt: longer than %zu bytes", cap - 1);
+        out[k++] = ch;
+    }
+    out[k] = '\0';
+    if (k == 0)
+        return kv_error(err, KV_ERR_INPUT, "prompt: empty");
+    return KV_OK;
+}
+
+// One line that is not blank or a comment: "ARRIVAL MAX_NEW SAMPLER PROMPT".
+static KvStatus parse_line(const char *line, size_t n, ServeRequest *r, int vocab, KvError *err) {
+    char word[3][256];
+    size_t at = 0;
+    for (int f = 0; f < 3; f++) {
+        while (at < n && line[at] == ' ')
+            at++;
+        size_t k = 0;
+        while (at < n && line[at] != ' ' && line[at] != '\t') {
+            if (k + 1 >= sizeof word[f])
+                return kv_error(err, KV_ERR_INPUT, "field %d is too long", f + 1);
+            word[f][k++] = line[at++];
+        }
+        word[f][k] = '\0';
+        if (k == 0 || at >= n || line[at] == '\t')
+            return kv_error(err, KV_ERR_INPUT,
+                            "expected ARRIVAL MAX_NEW SAMPLER PROMPT, separated by spaces");
+    }
+    at++; // the one space before the prompt
+    long l;
+    KvStatus st;
+    if ((st = kv_parse_int("arrival", word[0], 0, 1000000, &l, err)))
+        return st;
+    r->arrival = (int)l;
+    if ((st = kv_parse_int("max new tokens", word[1], 1, KV_MAX_SEQ, &l, err)))
+        return st;
+    r->max_new = (int)l;
+    if ((st = parse_sampler(word[2], r, vocab, err)))
+        return st;
+    return parse_prompt(line + at, n - at, r->prompt, sizeof r->prompt, err);
+}
+
+KvStatus serve_load(Serve *s, const char *path, KvError *err) {
+    unsigned char *data;
+    size_t size;
+    KvStatus st = kv_read_file(path, 16u << 20, &data, &size, err);
+    if (st)
+        return st;
+    const int n_req = s->n_req;
+    const char *text = (const char *)data;
+    int lineno = 0, added = 0;
+    for (size_t at = 0; at < size && !st;) {
+        const char *nl = memchr(text + at, '\n', size - at);
+        size_t n = nl ? (size_t)(nl - (text + at)) : size - at;
+        const char *line = text + at;
+        at += n + (nl != NULL);
+        lineno++;
+        if (n > 0 && line[n - 1] == '\r')
+            n--;
+        char where[1100];
+        snprintf(where, sizeof where, "%s:%d", path, lineno);
+        if (memchr(line, '\0', n)) {
+            st = kv_error(err, KV_ERR_INPUT, "%s: holds a NUL byte", where);
+            break;
+        }
+        size_t lead = 0;
+        while (lead < n && (line[lead] == ' ' || line[lead] == '\t'))
+            lead++;
+        if (lead == n || line[lead] == '#')
+            continue;
+        ServeRequest r = {.samples = 1, .line = lineno, .sampler = {0.0f, 0.9f, 0, 42}};
+        KvError e2;
+        if (parse_line(line, n, &r, s->model->cfg.vocab_size, &e2)) {
+            st = kv_error(err, KV_ERR_INPUT, "%s: %s", where, e2.msg);
+            break;
+        }
+        st = serve_add(s, &r, where, err);
+        added += !st;
+    }
+    if (!st && added == 0)
+        st = kv_error(err, KV_ERR_INPUT,
+                      "%s: holds no request (one a line: ARRIVAL MAX_NEW SAMPLER PROMPT)", path);
+    if (st)
+        drop_requests(s, n_req);
+    free(data);
+    return st;
+}
+
+// ----------------------------------------------------------------------------------------------
+// The classroom scenario
+
+// A shared opening (the system prompt every story request starts with), parallel samples of
+// one request, two unrelated prompts, then a burst of five stories that the pool cannot hold
+// all at once: preemption and recompute.
+#define SERVE_OPENING                                                                              \
+    "Once upon a time, in a small kingdom, there lived a princess named Mia. She had a little "    \
+    "cat and a big garden."
+static const struct {
+    int arrival, max_new, samples;
+    float temperature;
+    const char *prompt;
+} classroom[] = {
+    {0, 40, 1, 0.0f, SERVE_OPENING " Every morning, Mia"},
+    {0, 32, 3, 0.8f, SERVE_OPENING " One day, Mia found"},
+    {2, 16, 1, 0.0f, "The capital of France is"},
+    {3, 20, 1, 0.0f, "def area(width, height):\n    return width *"},
+    {8, 120, 1, 0.0f, SERVE_OPENING " The king"},
+    {8, 120, 1, 0.7f, SERVE_OPENING " A little dragon"},
+    {8, 120, 1, 0.0f, SERVE_OPENING " Her best friend"},
+    {9, 120, 1, 0.7f, SERVE_OPENING " In the forest"},
+    {9, 120, 1, 0.0f, SERVE_OPENING " At night, Mia"},
+    {9, 120, 1, 0.7f, SERVE_OPENING " The cat"},
+};
+
+KvStatus serve_classroom(Serve *s, KvError *err) {
+    for (size_t i = 0; i < sizeof classroom / sizeof classroom[0]; i++) {
+        ServeRequest r = {.arrival = classroom[i].arrival,
+                          .max_new = classroom[i].max_new,
+                          .samples = classroom[i].samples,
+                          .sampler = {classroom[i].temperature, 0.9f, 0, 42 + i}};
+        snprintf(r.prompt, sizeof r.prompt, "%s", classroom[i].prompt);
+        char what[48];
+        snprintf(what, sizeof what, "the classroom scenario's request %zu", i + 1);
+        const KvStatus st = serve_add(s, &r, what, err);
+        if (st) { // a model with a short context, or a pool too small (--blocks)
+            drop_requests(s, 0);
+            return st;
+        }
+    }
+    return KV_OK;
 }

@@ -384,8 +384,11 @@ KvStatus serve_add(Serve *s, const ServeRequest *r, const char *what, KvError *e
 // Reads requests from a file (docs/serving.md): one per line, "ARRIVAL MAX_NEW SAMPLER PROMPT".
 // KV_ERR_INPUT "<path>:<line>: <problem>" on the first bad line (nothing added then).
 KvStatus serve_load(Serve *s, const char *path, KvError *err);
-// The built-in classroom scenario: a shared system prompt, parallel samples, a burst.
-void serve_classroom(Serve *s);
+// The built-in classroom scenario: a shared system prompt, parallel samples, a burst that forces
+// preemption in a pool of SERVE_CLASSROOM_BLOCKS blocks of KV_PAGED_BLOCK_DEFAULT positions.
+#define SERVE_CLASSROOM_BLOCKS 20
+#define SERVE_DEFAULT_BLOCKS 64 // the pool for a request file, unless --blocks says
+KvStatus serve_classroom(Serve *s, KvError *err); // serve_add's refusals
 // One scheduler step. False when every request has finished (nothing done), or when a pass met
 // a value that is not finite (s->fault; engine_fault(&s->eng, ...) says where).
 bool serve_step(Serve *s);
