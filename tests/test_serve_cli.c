@@ -258,3 +258,21 @@ Test(serve_cli, classroom_scenario_shares_forks_and_preempts, .timeout = 120) {
     cr_assert(strstr(r.out, "r5.0 [") != NULL, "%s", r.out);
     tu_run_free(&r);
 }
+
+// bench serve prints a line per batch size, batched and one at a time (figures, not targets).
+Test(serve_cli, bench_serve_prints_every_batch_size, .timeout = 300) {
+    if (!tu_kvscope_bin())
+        cr_skip_test("KVSCOPE_BIN not set");
+    char *argv[] = {(char *)tu_kvscope_bin(), "bench", "serve", "--context", "4", NULL};
+    TuRun r;
+    cr_assert(tu_run(argv, 300, &r));
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    const int sizes[] = {1, 2, 4, 8, 16};
+    for (int i = 0; i < 5; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "bench serve requests=%d context=4 batched_us=", sizes[i]);
+        cr_assert(strstr(r.out, want) != NULL, "%s missing:\n%s", want, r.out);
+    }
+    cr_assert(strstr(r.out, "one_at_a_time_tok_s=") && strstr(r.out, "speedup="), "%s", r.out);
+    tu_run_free(&r);
+}

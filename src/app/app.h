@@ -31,6 +31,8 @@ int window_play_lesson(struct LessonPlayer *player, int width, int height, int t
 
 // Figures of `kvscope bench render` (cmd_render.c); `bench` with no argument runs all.
 int bench_render(int argc, char **argv);
+// Figures of `kvscope bench serve` (bench_serve.c): batched decode against one at a time.
+int bench_serve(int argc, char **argv);
 
 // A progress bar for long exports (ExportClipOptions.progress; ctx names the file): on stderr,
 // only when it is a terminal and the export has run for a second. app_progress_end ends its line.

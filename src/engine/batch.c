@@ -57,7 +57,7 @@ void batch_free(EngineBatch *b) {
 static void product(const Engine *e, float *out, const float *x, size_t at, int n, int in,
                     int out_dim, uint64_t *flops) {
     const void *w = (const char *)e->packed + at * (e->packed_bf16 ? sizeof(uint16_t) : 4);
-    kernel_matmul(out, x, w, e->packed_bf16, n, in, out_dim, e->wide);
+    kernel_matmul_rows(out, x, w, e->packed_bf16, n, in, out_dim);
     if (flops)
         *flops += 2ull * (uint64_t)n * (uint64_t)in * (uint64_t)out_dim;
 }
