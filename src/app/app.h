@@ -86,6 +86,23 @@ typedef struct {
 } CommonOptions;
 
 void app_common_defaults(CommonOptions *o);
+
+// A serving session's options (serve, render --view pool, run --serve): --requests FILE or
+// --serve FILE|classroom, --blocks N, --block-size B, --no-prefix-sharing.
+typedef struct {
+    const char *requests; // NULL: the classroom scenario
+    bool given;           // --serve or --requests was given
+    long blocks;          // 0: the default for a file or the scenario
+    long block;
+    bool sharing;
+} ServeOptions;
+void app_serve_defaults(ServeOptions *o);
+// As app_parse_common: 1 consumed, 0 not a serving option, -1 a bad value (err filled).
+int app_parse_serve(int argc, char **argv, int *i, ServeOptions *o, KvError *err);
+// A serving session over m and t with its requests (cmd_serve.c). KV_ERR_INPUT "<what>: <why>"
+// for a block size past the context, a pool larger than half the memory, a bad request file.
+KvStatus app_serve_open(Serve *s, const Model *m, const Tokenizer *t, const ServeOptions *o,
+                        KvError *err);
 // If argv[*i] is a common option, consumes it and its value (advancing *i past them) and returns
 // 1; returns 0 when it is not one; -1 on a bad value (err filled, KV_ERR_INPUT).
 int app_parse_common(int argc, char **argv, int *i, CommonOptions *o, KvError *err);

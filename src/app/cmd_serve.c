@@ -55,23 +55,80 @@ static void text_line(const char *t) {
     putchar('\n');
 }
 
+void app_serve_defaults(ServeOptions *o) {
+    memset(o, 0, sizeof *o);
+    o->block = KV_PAGED_BLOCK_DEFAULT;
+    o->sharing = true;
+}
+
+int app_parse_serve(int argc, char **argv, int *i, ServeOptions *o, KvError *err) {
+    const char *opt = argv[*i], *val = *i + 1 < argc ? argv[*i + 1] : NULL;
+    if (strcmp(opt, "--no-prefix-sharing") == 0) {
+        o->sharing = false;
+        return 1;
+    }
+    static const char *const with_value[] = {"--requests", "--serve", "--blocks", "--block-size"};
+    size_t k = 0;
+    while (k < 4 && strcmp(opt, with_value[k]) != 0)
+        k++;
+    if (k == 4)
+        return 0;
+    if (!val) {
+        kv_error(err, KV_ERR_INPUT, "%s: needs a value", opt);
+        return -1;
+    }
+    *i += 1;
+    if (k <= 1) // a file, or the built-in scenario by name
+        o->requests = strcmp(val, "classroom") == 0 ? NULL : val, o->given = true;
+    else if (app_parse_int(opt, val, 1, k == 2 ? 1 << 20 : KV_MAX_SEQ,
+                           k == 2 ? &o->blocks : &o->block, err))
+        return -1;
+    return 1;
+}
+
+KvStatus app_serve_open(Serve *s, const Model *m, const Tokenizer *t, const ServeOptions *o,
+                        KvError *err) {
+    memset(s, 0, sizeof *s);
+    if (o->block > m->cfg.seq_len)
+        return kv_error(err, KV_ERR_INPUT,
+                        "--block-size: %ld positions is more than the model's context of %d",
+                        o->block, m->cfg.seq_len);
+    long blocks = o->blocks;
+    if (!blocks)
+        blocks = o->requests
+                     ? SERVE_DEFAULT_BLOCKS
+                     : (SERVE_CLASSROOM_BLOCKS * KV_PAGED_BLOCK_DEFAULT + o->block - 1) / o->block;
+    const uint64_t bytes =
+        (uint64_t)blocks * (uint64_t)o->block * (uint64_t)config_kv_bytes_per_token(&m->cfg);
+    if (bytes > kv_memory_available() / 2)
+        return kv_error(err, KV_ERR_INPUT,
+                        "--blocks: a pool of %ld blocks takes %" PRIu64
+                        " bytes, more than half the memory available",
+                        blocks, bytes);
+    serve_init(s, m, t, (int)blocks, (int)o->block, o->sharing);
+    const KvStatus st = o->requests ? serve_load(s, o->requests, err) : serve_classroom(s, err);
+    if (st)
+        serve_free(s);
+    return st;
+}
+
 int cmd_serve(int argc, char **argv) {
-    const char *model_path = NULL, *tok_path = NULL, *requests = NULL, *trace_path = NULL;
-    long blocks = 0, block = KV_PAGED_BLOCK_DEFAULT;
-    bool sharing = true;
+    const char *model_path = NULL, *tok_path = NULL, *trace_path = NULL;
+    ServeOptions so;
+    app_serve_defaults(&so);
     KvError err = {0};
     for (int i = 1; i < argc; i++) {
-        const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(opt, "--no-prefix-sharing") == 0) {
-            sharing = false;
+        const int r = app_parse_serve(argc, argv, &i, &so, &err);
+        if (r < 0)
+            return app_fail(&err);
+        if (r > 0)
             continue;
-        }
-        static const char *const with_value[] = {"--model",  "--tokenizer",  "--requests",
-                                                 "--blocks", "--block-size", "--trace"};
+        const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        static const char *const with_value[] = {"--model", "--tokenizer", "--trace"};
         size_t k = 0;
-        while (k < 6 && strcmp(opt, with_value[k]) != 0)
+        while (k < 3 && strcmp(opt, with_value[k]) != 0)
             k++;
-        if (k == 6)
+        if (k == 3)
             return app_usage_error("serve", "unknown option '%s' (see kvscope --help)", opt);
         if (!val)
             return app_usage_error(opt, "needs a value");
@@ -80,18 +137,12 @@ int cmd_serve(int argc, char **argv) {
             model_path = val;
         else if (k == 1)
             tok_path = val;
-        else if (k == 2)
-            requests = val;
-        else if (k == 3 && app_parse_int(opt, val, 1, 1 << 20, &blocks, &err))
-            return app_fail(&err);
-        else if (k == 4 && app_parse_int(opt, val, 1, KV_MAX_SEQ, &block, &err))
-            return app_fail(&err);
-        else if (k == 5)
+        else
             trace_path = val;
     }
     static const char *const csv[] = {"csv", NULL};
     const char *inputs[] = {model_path ? model_path : app_default_model(),
-                            tok_path ? tok_path : app_default_tokenizer(), requests, NULL};
+                            tok_path ? tok_path : app_default_tokenizer(), so.requests, NULL};
     if (trace_path && kv_check_output(trace_path, csv, inputs, &err))
         return app_fail(&err);
     Model model;
@@ -99,32 +150,13 @@ int cmd_serve(int argc, char **argv) {
     if (app_load(&model, &tok, model_path, tok_path, &err))
         return app_fail(&err);
     int status = 0;
-    if (block > model.cfg.seq_len) {
-        status = app_usage_error("--block-size",
-                                 "%ld positions is more than the model's context "
-                                 "of %d",
-                                 block, model.cfg.seq_len);
-        goto done_model;
-    }
-    if (!blocks)
-        blocks = requests ? SERVE_DEFAULT_BLOCKS
-                          : SERVE_CLASSROOM_BLOCKS * KV_PAGED_BLOCK_DEFAULT / block;
-    const uint64_t pool_bytes =
-        (uint64_t)blocks * (uint64_t)block * (uint64_t)config_kv_bytes_per_token(&model.cfg);
-    if (pool_bytes > kv_memory_available() / 2) {
-        status = app_usage_error("--blocks",
-                                 "a pool of %ld blocks takes %" PRIu64
-                                 " bytes, more than half the memory available",
-                                 blocks, pool_bytes);
-        goto done_model;
-    }
     Serve s;
-    serve_init(&s, &model, &tok, (int)blocks, (int)block, sharing);
-    KvStatus st = requests ? serve_load(&s, requests, &err) : serve_classroom(&s, &err);
-    if (st) {
+    if (app_serve_open(&s, &model, &tok, &so, &err)) {
         status = app_fail(&err);
-        goto done;
+        goto done_model;
     }
+    const uint64_t pool_bytes = (uint64_t)s.pool.n_blocks * kvpool_block_bytes(&s.pool);
+    const bool sharing = s.sharing;
     char *trace_buf = NULL;
     size_t trace_len = 0;
     FILE *trace = trace_path ? open_memstream(&trace_buf, &trace_len) : NULL;
@@ -165,7 +197,6 @@ int cmd_serve(int argc, char **argv) {
             status = app_fail(&err);
         free(trace_buf);
     }
-done:
     serve_free(&s);
 done_model:
     tokenizer_free(&tok);

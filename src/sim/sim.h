@@ -346,7 +346,7 @@ typedef struct {
     uint64_t flops;           // FLOPs this step
 } ServeStepStats;
 
-typedef struct {
+typedef struct Serve {
     const Model *model;   // borrowed
     const Tokenizer *tok; // borrowed
     Engine eng;

@@ -16,6 +16,7 @@ static const SceneView views[VIEW_KINDS] = {
     [VIEW_MEMORY] = {"memory", scene_memory_layout, scene_memory_draw, scene_memory_hit_token, 0},
     [VIEW_3D] = {"3d", scene_3d_layout, scene_3d_draw, scene_3d_hit_token,
                  SCENE_LEGEND_BLOCKS | SCENE_LEGEND_BEAMS},
+    [VIEW_POOL] = {"pool", scene_pool_row_layout, scene_pool_row_draw, scene_pool_row_hit, 0},
 };
 
 const SceneView *scene_view(ViewKind k) {
@@ -42,6 +43,7 @@ void view_init(View *v) {
     v->orbit_az = 35;
     v->orbit_el = 25;
     v->cam_zoom = 1;
+    v->pool_seq = -1;
 }
 
 const char *view_kind_name(ViewKind k) {
