@@ -88,28 +88,7 @@ int app_parse_serve(int argc, char **argv, int *i, ServeOptions *o, KvError *err
 
 KvStatus app_serve_open(Serve *s, const Model *m, const Tokenizer *t, const ServeOptions *o,
                         KvError *err) {
-    memset(s, 0, sizeof *s);
-    if (o->block > m->cfg.seq_len)
-        return kv_error(err, KV_ERR_INPUT,
-                        "--block-size: %ld positions is more than the model's context of %d",
-                        o->block, m->cfg.seq_len);
-    long blocks = o->blocks;
-    if (!blocks)
-        blocks = o->requests
-                     ? SERVE_DEFAULT_BLOCKS
-                     : (SERVE_CLASSROOM_BLOCKS * KV_PAGED_BLOCK_DEFAULT + o->block - 1) / o->block;
-    const uint64_t bytes =
-        (uint64_t)blocks * (uint64_t)o->block * (uint64_t)config_kv_bytes_per_token(&m->cfg);
-    if (bytes > kv_memory_available() / 2)
-        return kv_error(err, KV_ERR_INPUT,
-                        "--blocks: a pool of %ld blocks takes %" PRIu64
-                        " bytes, more than half the memory available",
-                        blocks, bytes);
-    serve_init(s, m, t, (int)blocks, (int)o->block, o->sharing);
-    const KvStatus st = o->requests ? serve_load(s, o->requests, err) : serve_classroom(s, err);
-    if (st)
-        serve_free(s);
-    return st;
+    return serve_open(s, m, t, o->requests, (int)o->blocks, (int)o->block, o->sharing, err);
 }
 
 int cmd_serve(int argc, char **argv) {

@@ -331,7 +331,11 @@ typedef struct AppState {
     char lesson_dir[1024];  // where ACT_LESSON looks ("" = beside the executable, see app_init)
     char lesson_file[1024]; // the file ACT_LESSON opened last ("" = none yet)
 
-    bool dirty;    // something changed: draw a frame
+    bool dirty; // something changed: draw a frame
+    // kvscope run --serve: the serving session the pool view draws (borrowed from cmd_run), and
+    // what rebuilds it for a step back (a serving session is replayed, not undone)
+    Serve *serve;
+    const ServeOptions *serve_opts;
     KvError fault; // the model produced non-finite values: the window quits with it
 } AppState;
 

@@ -697,3 +697,30 @@ KvStatus serve_classroom(Serve *s, KvError *err) {
     }
     return KV_OK;
 }
+
+// ----------------------------------------------------------------------------------------------
+// A session with its requests, in one call
+
+KvStatus serve_open(Serve *s, const Model *m, const Tokenizer *t, const char *requests, int blocks,
+                    int block, bool sharing, KvError *err) {
+    memset(s, 0, sizeof *s);
+    if (block < 1 || block > m->cfg.seq_len)
+        return kv_error(err, KV_ERR_INPUT,
+                        "--block-size: %d positions is more than the model's context of %d", block,
+                        m->cfg.seq_len);
+    if (!blocks)
+        blocks = requests ? SERVE_DEFAULT_BLOCKS
+                          : (SERVE_CLASSROOM_BLOCKS * KV_PAGED_BLOCK_DEFAULT + block - 1) / block;
+    const uint64_t bytes =
+        (uint64_t)blocks * (uint64_t)block * (uint64_t)config_kv_bytes_per_token(&m->cfg);
+    if (bytes > kv_memory_available() / 2)
+        return kv_error(err, KV_ERR_INPUT,
+                        "--blocks: a pool of %d blocks takes %llu bytes, more than half the "
+                        "memory available",
+                        blocks, (unsigned long long)bytes);
+    serve_init(s, m, t, blocks, block, sharing);
+    const KvStatus st = requests ? serve_load(s, requests, err) : serve_classroom(s, err);
+    if (st)
+        serve_free(s);
+    return st;
+}

@@ -372,6 +372,8 @@ typedef struct Serve {
     size_t log_len, log_cap;
 } Serve;
 
+// A Serve stays where it was made: its sequences' block tables point at its pool (do not copy
+// one; serve_free and make it again in place).
 // A session over model m and tokenizer t (borrowed) with a pool of `blocks` blocks of
 // `block_size` positions. No requests yet.
 void serve_init(Serve *s, const Model *m, const Tokenizer *t, int blocks, int block_size,
@@ -389,6 +391,12 @@ KvStatus serve_load(Serve *s, const char *path, KvError *err);
 #define SERVE_CLASSROOM_BLOCKS 20
 #define SERVE_DEFAULT_BLOCKS 64 // the pool for a request file, unless --blocks says
 KvStatus serve_classroom(Serve *s, KvError *err); // serve_add's refusals
+// serve_init, then the requests of a file (NULL: the classroom scenario), with `blocks` blocks
+// (0: SERVE_DEFAULT_BLOCKS for a file, SERVE_CLASSROOM_BLOCKS x 16 positions for the scenario)
+// of `block` positions. KV_ERR_INPUT (nothing left to free) for a block size past the context, a
+// pool larger than half the memory available, or what serve_load and serve_classroom refuse.
+KvStatus serve_open(Serve *s, const Model *m, const Tokenizer *t, const char *requests, int blocks,
+                    int block, bool sharing, KvError *err);
 // One scheduler step. False when every request has finished (nothing done), or when a pass met
 // a value that is not finite (s->fault; engine_fault(&s->eng, ...) says where).
 bool serve_step(Serve *s);

@@ -428,10 +428,14 @@ static void draw_panel(PoolFrame *f) {
 static void draw_top(PoolFrame *f) {
     const Serve *s = f->s;
     const PoolLayout *L = f->L;
-    char t[200];
+    char t[200], when[48]; // the step the picture shows: the last one run (as serve's log counts)
+    if (s->step > 0)
+        snprintf(when, sizeof when, "step %d", s->step - 1);
+    else
+        snprintf(when, sizeof when, "before the first step");
     snprintf(t, sizeof t,
-             "Serving %d requests: step %d \xc2\xb7 continuous batching \xc2\xb7 prefix sharing %s",
-             s->n_req, s->step, s->sharing ? "on" : "off");
+             "Serving %d requests: %s \xc2\xb7 continuous batching \xc2\xb7 prefix sharing %s",
+             s->n_req, when, s->sharing ? "on" : "off");
     scene_text_draw(&f->tx, L->top.x, L->top.y, SCENE_BIG_FONT * f->u, true, ALIGN_LEFT, L->top.w,
                     f->th->text, t);
 }
