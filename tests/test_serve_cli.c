@@ -276,3 +276,41 @@ Test(serve_cli, bench_serve_prints_every_batch_size, .timeout = 300) {
     cr_assert(strstr(r.out, "one_at_a_time_tok_s=") && strstr(r.out, "speedup="), "%s", r.out);
     tu_run_free(&r);
 }
+
+// render --view pool draws a serving session N steps on; its options are refused elsewhere.
+Test(serve_cli, render_pool_view, .timeout = 120) {
+    Files f = files_new();
+    char *req = requests(&f, "r.txt", "0 8 greedy ab ba\n1 8 t=0.9,n=2 ab ba ab\n", 0);
+    char *png = tu_join(f.dir, "pool.png"), *svg = tu_join(f.dir, "pool.svg");
+    TuRun r;
+    run(&r, &f, "render",
+        (const char *[]){"--view", "pool", "--serve", req, "--blocks", "8", "--block-size", "4",
+                         "--steps", "3", "--size", "1280x720", "-o", png, NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    tu_run_free(&r);
+    size_t n = 0;
+    unsigned char *data = tu_read_file(png, &n);
+    cr_assert(data && n > 8 && memcmp(data, "\x89PNG", 4) == 0, "no PNG written");
+    free(data);
+    run(&r, &f, "render",
+        (const char *[]){"--view", "pool", "--serve", req, "--steps", "2", "-o", svg, NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    tu_run_free(&r);
+    char *text = (char *)tu_read_file(svg, NULL);
+    cr_assert(text && strstr(text, "<svg"), "no SVG written");
+    free(text);
+    expect_bad(&f, "render",
+               (const char *[]){"--prompt", "ab", "--steps", "1", "--serve", req, "-o", png, NULL},
+               "--serve: is the pool view's serving session (--view pool)");
+    expect_bad(&f, "render",
+               (const char *[]){"--view", "pool", "--steps", "1", "--frames", f.dir, NULL},
+               "--frames: the pool view renders one picture");
+    expect_bad(&f, "render",
+               (const char *[]){"--view", "pool", "--serve", "/nonexistent/r.txt", "--steps", "1",
+                                "-o", png, NULL},
+               "/nonexistent/r.txt");
+    free(png);
+    free(svg);
+    free(req);
+    files_free(&f);
+}
