@@ -337,6 +337,8 @@ static void draw_checked(const Session *s, View v, int w, int h, LabelCheck *c) 
 // each, a layer alone, the pointer on a token and the measurement on: every text the picture
 // draws is a token or uses only words the glossary defines (or plain words), every term the
 // scene names is an entry, and every label finds the entry its tooltip shows.
+// (The pool view draws a serving session, which this session is not: without one it draws only
+// the sentence that says how to open one; it is left out here.)
 Test(glossary, every_label_the_picture_draws_has_an_entry, .timeout = 240) {
     Glossary g;
     load_shipped(&g);
@@ -372,7 +374,7 @@ Test(glossary, every_label_the_picture_draws_has_an_entry, .timeout = 240) {
                 while (s.cursor < (int[]){0, 1, 22}[at])
                     cr_assert(session_step(&s));
                 for (int vk = 0; vk < VIEW_KINDS; vk++)
-                    for (int lay = 0; lay < 2; lay++) {
+                    for (int lay = 0; lay < 2 && vk != VIEW_POOL; lay++) {
                         View v;
                         view_init(&v);
                         v.kind = (ViewKind)vk;

@@ -92,9 +92,9 @@ Test(lesson_parse, every_op_is_a_command) {
     cr_assert_eq(l.beats[0], 10);
     lesson_free(&l);
     // The view names in the message come from the view table.
-    expect_error(
-        "preset narrative\nview sideways\nbeat\n",
-        PATH ":2: view: unknown view 'sideways' (sequence, heatmap, layers, memory, 3d, sampling)");
+    expect_error("preset narrative\nview sideways\nbeat\n",
+                 PATH ":2: view: unknown view 'sideways' (sequence, heatmap, layers, memory, 3d, "
+                      "sampling, pool)");
     // Invalid UTF-8 the old walker let through: an overlong '/' and a surrogate.
     expect_error("preset narrative\ncaption \xc0\xaf\nbeat\n", PATH ":2: not valid UTF-8 text");
     expect_error("preset narrative\ncaption \xed\xa0\x80\nbeat\n", PATH ":2: not valid UTF-8 text");
@@ -139,8 +139,9 @@ Test(lesson_parse, bad_number) {
 
 Test(lesson_parse, unknown_names) {
     expect_error("preset poem\n", PATH ":1: preset: unknown preset 'poem' (narrative, code)");
-    expect_error("view tree\n", PATH
-                 ":1: view: unknown view 'tree' (sequence, heatmap, layers, memory, 3d, sampling)");
+    expect_error(
+        "view tree\n", PATH
+        ":1: view: unknown view 'tree' (sequence, heatmap, layers, memory, 3d, sampling, pool)");
     expect_error("theme blue\n", PATH ":1: theme: unknown theme 'blue' (dark, light)");
     expect_error("cache maybe\n", PATH ":1: cache: expected on, off or a policy (full, window:W, "
                                        "sinks:S,W, h2o:H,R), not 'maybe'");
@@ -1067,7 +1068,7 @@ Test(lesson, glossary_command_line) {
     cr_assert(strncmp(r.err, "kvscope: ", 9) == 0 && strstr(r.err, ":3: glossary: 'banana' is not"),
               "%s", r.err);
     tu_run_free(&r);
-    char *good[] = {(char *)tu_kvscope_bin(), "lesson", "lessons/08-choosing-the-next-token.lesson",
+    char *good[] = {(char *)tu_kvscope_bin(), "lesson", "lessons/09-choosing-the-next-token.lesson",
                     "--check", NULL};
     cr_assert(tu_run(good, 60, &r));
     cr_assert_eq(r.status, 0, "%s", r.err);

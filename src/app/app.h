@@ -17,6 +17,7 @@ int cmd_render(int argc, char **argv);   // cmd_render.c
 int cmd_run(int argc, char **argv);      // window.c: open the window
 int cmd_lesson(int argc, char **argv);   // cmd_lesson.c
 int cmd_glossary(int argc, char **argv); // cmd_glossary.c: `glossary [TERM] [--long]`
+int cmd_serve(int argc, char **argv);    // cmd_serve.c: many requests over one paged pool
 // Where the glossary is: assets/glossary.txt beside the executable, or installed.
 const char *app_glossary_path(char *buf, size_t cap);
 
@@ -30,6 +31,8 @@ int window_play_lesson(struct LessonPlayer *player, int width, int height, int t
 
 // Figures of `kvscope bench render` (cmd_render.c); `bench` with no argument runs all.
 int bench_render(int argc, char **argv);
+// Figures of `kvscope bench serve` (bench_serve.c): batched decode against one at a time.
+int bench_serve(int argc, char **argv);
 
 // A progress bar for long exports (ExportClipOptions.progress; ctx names the file): on stderr,
 // only when it is a terminal and the export has run for a second. app_progress_end ends its line.
@@ -83,6 +86,23 @@ typedef struct {
 } CommonOptions;
 
 void app_common_defaults(CommonOptions *o);
+
+// A serving session's options (serve, render --view pool, run --serve): --requests FILE or
+// --serve FILE|classroom, --blocks N, --block-size B, --no-prefix-sharing.
+typedef struct {
+    const char *requests; // NULL: the classroom scenario
+    bool given;           // --serve or --requests was given
+    long blocks;          // 0: the default for a file or the scenario
+    long block;
+    bool sharing;
+} ServeOptions;
+void app_serve_defaults(ServeOptions *o);
+// As app_parse_common: 1 consumed, 0 not a serving option, -1 a bad value (err filled).
+int app_parse_serve(int argc, char **argv, int *i, ServeOptions *o, KvError *err);
+// A serving session over m and t with its requests (cmd_serve.c). KV_ERR_INPUT "<what>: <why>"
+// for a block size past the context, a pool larger than half the memory, a bad request file.
+KvStatus app_serve_open(Serve *s, const Model *m, const Tokenizer *t, const ServeOptions *o,
+                        KvError *err);
 // If argv[*i] is a common option, consumes it and its value (advancing *i past them) and returns
 // 1; returns 0 when it is not one; -1 on a bad value (err filled, KV_ERR_INPUT).
 int app_parse_common(int argc, char **argv, int *i, CommonOptions *o, KvError *err);

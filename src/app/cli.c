@@ -155,57 +155,66 @@ MISSING_COMMAND(cmd_lesson, "lesson")
 MISSING_COMMAND(bench_render, "bench render")
 
 static void usage(FILE *f) {
-    fputs("usage: kvscope [command] [options]\n"
-          "\n"
-          "  kvscope                     open the window: default model, first preset\n"
-          "  kvscope run [--prompt TEXT | --preset NAME] [--no-cache] [--cache POLICY]\n"
-          "              [--size WxH] [--theme dark|light] [--fullscreen]\n"
-          "              [--view sequence|heatmap|layers|memory|3d|sampling]\n"
-          "              [--camera front|top|orbit:AZIMUTH,ELEVATION]\n"
-          "              [--steps N] [--speed TOK_S] [--export-dir DIR] [sampler options]\n"
-          "                              the same, with options\n"
-          "  kvscope generate (--prompt TEXT | --preset NAME) [-n N] [--no-cache]\n"
-          "                   [--cache POLICY]\n"
-          "                   [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
-          "                   [--trace FILE.csv] [--verify]\n"
-          "                              generated text to stdout, a per-step table to stderr\n"
-          "  kvscope render (--prompt TEXT | --preset NAME) --steps N [--no-cache]\n"
-          "                 [--cache POLICY]\n"
-          "                 [--view sequence|heatmap|layers|memory|3d|sampling] [--layer L]\n"
-          "                 [--head H]\n"
-          "                 [--size WxH] [--camera front|top|orbit:AZIMUTH,ELEVATION]\n"
-          "                 [--theme dark|light] [--layout projector|detail] [--transparent]\n"
-          "                 [--zoom Z] [--scroll N] [--annotate]\n"
-          "                 -o FILE.png|.svg|.pdf\n"
-          "                 [--frames DIR] | -o FILE.mp4|.webm|.gif [--fps N] [--speed TOK_S]\n"
-          "                              a picture, or the run animated as a video\n"
-          "  kvscope lesson FILE [--pdf DECK.pdf] [--frames DIR] [--video FILE.mp4]\n"
-          "                 [--fps N] [--speed TOK_S] [--size WxH] [--theme dark|light]\n"
-          "                 [--fullscreen] [--check]\n"
-          "                              a lesson in the window, or as a deck, frames, video\n"
-          "  kvscope info [--heads]      model configuration, parameters, KV bytes per token\n"
-          "  kvscope info --project [LENGTH]\n"
-          "                              this model's and published models' KV cache bytes\n"
-          "  kvscope glossary [TERM] [--long]\n"
-          "                              every term the picture uses, with its definition\n"
-          "  kvscope bench [engine|render]\n"
-          "                              performance figures, one line each\n"
-          "\n"
-          "common options: --model FILE --tokenizer FILE (default: the shipped model)\n"
-          "cache option (run, generate, render): --kv f32|bf16|int8|int4|kivi2|kivi4\n"
-          "  the precision the KV cache stores keys and values in (default f32)\n"
-          "cache policies (run, generate, render): --cache full | window:W (the W most recent,\n"
-          "  past the context too) | sinks:S,W (the first S and the W most recent, past the\n"
-          "  context) | h2o:H,R (the R most recent and H heavy hitters); kvscope generate --cache\n"
-          "  prints the drift from the full cache at the end. --kv kivi2 and kivi4 take --cache\n"
-          "  full only.\n"
-          "sampler options (run, generate): --temperature T --top-k K --top-p P --seed S\n"
-          "  --temperature 0 is greedy (the most probable token); any T > 0 samples from\n"
-          "  softmax(logits / T). --seed S is 1 .. 2^64-1 (default 42): 0 is refused, as\n"
-          "  xorshift64* never leaves the state 0 and every draw would be 0.0.\n"
-          "presets: narrative, code, fact\n"
-          "kvscope COMMAND --help prints this page.\n",
-          f);
+    fputs(
+        "usage: kvscope [command] [options]\n"
+        "\n"
+        "  kvscope                     open the window: default model, first preset\n"
+        "  kvscope run [--prompt TEXT | --preset NAME] [--no-cache] [--cache POLICY]\n"
+        "              [--size WxH] [--theme dark|light] [--fullscreen]\n"
+        "              [--view sequence|heatmap|layers|memory|3d|sampling|pool]\n"
+        "              [--serve FILE|classroom [--blocks N] [--block-size B]]\n"
+        "              [--camera front|top|orbit:AZIMUTH,ELEVATION]\n"
+        "              [--steps N] [--speed TOK_S] [--export-dir DIR] [sampler options]\n"
+        "                              the same, with options\n"
+        "  kvscope generate (--prompt TEXT | --preset NAME) [-n N] [--no-cache]\n"
+        "                   [--cache POLICY]\n"
+        "                   [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
+        "                   [--trace FILE.csv] [--verify]\n"
+        "                              generated text to stdout, a per-step table to stderr\n"
+        "  kvscope render (--prompt TEXT | --preset NAME) --steps N [--no-cache]\n"
+        "                 [--cache POLICY]\n"
+        "                 [--view sequence|heatmap|layers|memory|3d|sampling|pool] [--layer L]\n"
+        "                 [--head H]\n"
+        "                 [--serve FILE|classroom (the pool view's session; --steps: its steps)]\n"
+        "                 [--size WxH] [--camera front|top|orbit:AZIMUTH,ELEVATION]\n"
+        "                 [--theme dark|light] [--layout projector|detail] [--transparent]\n"
+        "                 [--zoom Z] [--scroll N] [--annotate]\n"
+        "                 -o FILE.png|.svg|.pdf\n"
+        "                 [--frames DIR] | -o FILE.mp4|.webm|.gif [--fps N] [--speed TOK_S]\n"
+        "                              a picture, or the run animated as a video\n"
+        "  kvscope lesson FILE [--pdf DECK.pdf] [--frames DIR] [--video FILE.mp4]\n"
+        "                 [--fps N] [--speed TOK_S] [--size WxH] [--theme dark|light]\n"
+        "                 [--fullscreen] [--check]\n"
+        "                              a lesson in the window, or as a deck, frames, video\n"
+        "  kvscope info [--heads]      model configuration, parameters, KV bytes per token\n"
+        "  kvscope info --project [LENGTH]\n"
+        "                              this model's and published models' KV cache bytes\n"
+        "  kvscope glossary [TERM] [--long]\n"
+        "                              every term the picture uses, with its definition\n"
+        "  kvscope serve [--requests FILE] [--blocks N] [--block-size B]\n"
+        "                [--no-prefix-sharing] [--trace FILE.csv]\n"
+        "                              many requests over one paged KV pool (no --requests:\n"
+        "                              the classroom scenario); docs/serving.md\n"
+        "  kvscope bench [engine|render]\n"
+        "                              performance figures, one line each\n"
+        "\n"
+        "common options: --model FILE --tokenizer FILE (default: the shipped model)\n"
+        "cache option (run, generate, render): --kv f32|bf16|int8|int4|kivi2|kivi4\n"
+        "  the precision the KV cache stores keys and values in (default f32)\n"
+        "cache policies (run, generate, render): --cache full | window:W (the W most recent,\n"
+        "  past the context too) | sinks:S,W (the first S and the W most recent, past the\n"
+        "  context) | h2o:H,R (the R most recent and H heavy hitters); kvscope generate --cache\n"
+        "  prints the drift from the full cache at the end. --kv kivi2 and kivi4 take --cache\n"
+        "  full only.\n"
+        "cache layout (run, generate, render): --paged B  the cache in blocks of B positions\n"
+        "  (16 is usual) from a pool, through a block table; full retention and f32 only\n"
+        "sampler options (run, generate): --temperature T --top-k K --top-p P --seed S\n"
+        "  --temperature 0 is greedy (the most probable token); any T > 0 samples from\n"
+        "  softmax(logits / T). --seed S is 1 .. 2^64-1 (default 42): 0 is refused, as\n"
+        "  xorshift64* never leaves the state 0 and every draw would be 0.0.\n"
+        "presets: narrative, code, fact\n"
+        "kvscope COMMAND --help prints this page.\n",
+        f);
     // what this build's FFmpeg libraries can write
     fputs("video formats in this build:", f);
     int n = 0;
@@ -227,9 +236,9 @@ int cli_main(int argc, char **argv) {
     struct {
         const char *name;
         int (*fn)(int, char **);
-    } cmds[] = {{"run", cmd_run},          {"generate", cmd_generate}, {"render", cmd_render},
-                {"lesson", cmd_lesson},    {"info", cmd_info},         {"bench", cmd_bench},
-                {"glossary", cmd_glossary}};
+    } cmds[] = {{"run", cmd_run},           {"generate", cmd_generate}, {"render", cmd_render},
+                {"lesson", cmd_lesson},     {"info", cmd_info},         {"bench", cmd_bench},
+                {"glossary", cmd_glossary}, {"serve", cmd_serve}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(cmd, cmds[i].name) != 0)
             continue;
@@ -256,7 +265,10 @@ void app_common_defaults(CommonOptions *o) {
 KvStatus app_apply_common(Session *s, const CommonOptions *o, KvError *err) {
     session_set_sampler(s, o->sampler);
     session_set_mode(s, o->no_cache ? CACHE_MODE_OFF : CACHE_MODE_ON);
-    return session_set_cache(s, o->cache, err);
+    KvStatus st = session_set_cache(s, o->cache, err);
+    if (!st && o->cache.layout == KV_LAYOUT_PAGED)
+        st = session_set_paged(s, o->cache.block, err);
+    return st;
 }
 
 int app_parse_common(int argc, char **argv, int *i, CommonOptions *o, KvError *err) {
@@ -270,7 +282,7 @@ int app_parse_common(int argc, char **argv, int *i, CommonOptions *o, KvError *e
     }
     static const char *const with_value[] = {"--model",       "--tokenizer", "--prompt", "--preset",
                                              "--temperature", "--top-k",     "--top-p",  "--seed",
-                                             "--kv",          "--cache"};
+                                             "--kv",          "--cache",     "--paged"};
     size_t k = 0, n = sizeof with_value / sizeof with_value[0];
     while (k < n && strcmp(opt, with_value[k]) != 0)
         k++;
@@ -326,6 +338,12 @@ int app_parse_common(int argc, char **argv, int *i, CommonOptions *o, KvError *e
     case 8:
         if (kv_precision_parse(opt, val, &o->kv, err))
             return -1;
+        break;
+    case 10:
+        if (app_parse_int(opt, val, 1, KV_MAX_SEQ, &l, err))
+            return -1;
+        o->cache.layout = KV_LAYOUT_PAGED;
+        o->cache.block = (int)l;
         break;
     default:
         if (kv_parse_retention(opt, val, &o->cache, err))

@@ -539,8 +539,11 @@ int cmd_bench(int argc, char **argv) {
         return bench_engine(argc - 1, argv + 1, true);
     if (argc >= 2 && strcmp(argv[1], "render") == 0)
         return bench_render(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "serve") == 0)
+        return bench_serve(argc - 1, argv + 1);
     if (argc >= 2 && argv[1][0] != '-')
-        return app_usage_error("bench", "unknown benchmark '%s' (engine, kv, render)", argv[1]);
+        return app_usage_error("bench", "unknown benchmark '%s' (engine, kv, render, serve)",
+                               argv[1]);
     int st = bench_engine(argc, argv, false);
     return st ? st : bench_render(argc, argv);
 }

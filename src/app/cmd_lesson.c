@@ -171,6 +171,7 @@ int cmd_lesson(int argc, char **argv) {
             status = window_play_lesson(&player, size_given ? deck.width : 0,
                                         size_given ? deck.height : 0, deck.theme, fullscreen);
     }
+    lesson_player_free(&player);
     session_free(&s);
 done_model:
     model_free(&m);

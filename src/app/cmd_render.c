@@ -96,6 +96,8 @@ int cmd_render(int argc, char **argv) {
     app_common_defaults(&o);
     ViewOptions vo = {0};
     view_init(&vo.view);
+    ServeOptions so; // the pool view's serving session
+    app_serve_defaults(&so);
     long steps = -1;
     int w = 1920, h = 1080;
     double t_anim = 1.0;
@@ -108,6 +110,8 @@ int cmd_render(int argc, char **argv) {
         int r = app_parse_common(argc, argv, &i, &o, &err);
         if (r == 0)
             r = parse_view_option(argc, argv, &i, &vo, &err);
+        if (r == 0)
+            r = app_parse_serve(argc, argv, &i, &so, &err);
         if (r < 0)
             return app_fail(&err);
         if (r > 0)
@@ -191,6 +195,15 @@ int cmd_render(int argc, char **argv) {
             return app_usage_error("render", "unknown option '%s' (see kvscope --help)", opt);
         }
     }
+    const bool pool =
+        vo.view.kind == VIEW_POOL; // a serving session's picture: no prompt of its own
+    if (so.given && !pool)
+        return app_usage_error("--serve", "is the pool view's serving session (--view pool)");
+    if (pool && frames)
+        return app_usage_error("--frames",
+                               "the pool view renders one picture of a serving session");
+    if (pool && !o.prompt)
+        o.prompt = app_preset("fact")->prompt; // the session under it draws nothing
     if (!o.prompt)
         return app_usage_error("render", "needs --prompt TEXT or --preset NAME");
     if (steps < 0)
@@ -198,6 +211,8 @@ int cmd_render(int argc, char **argv) {
     if (!out && !frames)
         return app_usage_error("render", "needs -o FILE.png|.svg|.pdf|.mp4|.webm|.gif");
     const bool video = out && export_video_kind_of(out) >= 0;
+    if (pool && video)
+        return app_usage_error("render", "the pool view renders a picture (.png, .svg, .pdf)");
     if (video && frames)
         return app_usage_error("render", "--frames makes pictures, not a video");
     if (video && !fps)
@@ -235,6 +250,24 @@ int cmd_render(int argc, char **argv) {
         goto done;
     }
     session_set_verify(&s, verify);
+    if (pool) { // the serving session, N steps on, drawn by the pool view
+        Serve srv;
+        if (app_serve_open(&srv, &model, &tok, &so, &err)) {
+            status = app_fail(&err);
+            goto done;
+        }
+        for (long k = 0; k < steps && serve_step(&srv); k++)
+            ;
+        if (srv.fault) {
+            engine_fault(&srv.eng, &err);
+            status = app_fail(&err);
+        }
+        vo.view.serve = &srv;
+        if (!status && export_frame(&s, &vo.view, w, h, t_anim, out, &err))
+            status = app_fail(&err);
+        serve_free(&srv);
+        goto done;
+    }
     if (video) {
         ExportClipOptions co = {.w = w,
                                 .h = h,

@@ -34,6 +34,8 @@ typedef struct {
     int speed_i;        // -1: default
     int bench_frames;   // > 0: play at 20 tok/s for this many frames, print figures, exit
     const char *export_dir;
+    ServeOptions serve; // --serve FILE|classroom: the pool view of a serving session
+    Serve *server;      // made by cmd_run when --serve is given
 } RunOptions;
 
 static int parse_size(const char *val, int *w, int *h, KvError *err) {
@@ -47,8 +49,11 @@ static int parse_run(int argc, char **argv, RunOptions *o, KvError *err) {
     o->theme = THEME_DARK;
     o->view = -1;
     o->speed_i = -1;
+    app_serve_defaults(&o->serve);
     for (int i = 1; i < argc; i++) {
         int r = app_parse_common(argc, argv, &i, &o->common, err);
+        if (r == 0)
+            r = app_parse_serve(argc, argv, &i, &o->serve, err);
         if (r < 0)
             return -1;
         if (r > 0)
@@ -412,6 +417,13 @@ static AppState *window_configure(Window *w, Session *s, LessonPlayer *lesson,
         a->speed_i = o->speed_i;
     if (o->export_dir)
         snprintf(a->export_dir, sizeof a->export_dir, "%s", o->export_dir);
+    if (o->server) { // --serve: the pool view unless --view says otherwise
+        a->serve = o->server;
+        a->serve_opts = &o->serve;
+        a->view.serve = o->server;
+        if (o->view < 0)
+            a->view.kind = VIEW_POOL;
+    }
     if (lesson) {
         // G goes on with the lessons beside this one
         char dir[sizeof lesson->lesson->path], base[sizeof lesson->lesson->path];
@@ -592,14 +604,29 @@ int cmd_run(int argc, char **argv) {
         close_display();
         goto done_session;
     }
-    for (int i = 0; i < o.steps && session_step(&s); i++)
-        ;
+    Serve server;
+    if (o.serve.given) { // the serving session the pool view draws; --steps runs its steps
+        if (app_serve_open(&server, &m, &t, &o.serve, &err)) {
+            status = app_fail(&err);
+            close_display();
+            goto done_session;
+        }
+        o.server = &server;
+        for (int i = 0; i < o.steps && serve_step(&server); i++)
+            ;
+    } else {
+        for (int i = 0; i < o.steps && session_step(&s); i++)
+            ;
+    }
     if (session_fault(&s, &err)) {
         status = app_fail(&err);
         close_display();
-        goto done_session;
+        goto done_server;
     }
     status = run_window(&s, NULL, &o, t0);
+done_server:
+    if (o.server)
+        serve_free(o.server);
 done_session:
     session_free(&s);
 done_model:

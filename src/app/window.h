@@ -350,7 +350,11 @@ typedef struct AppState {
     bool label_shown;               // its tooltip is on the picture
     char help_parts[APP_HELP_PARTS][200];
 
-    bool dirty;    // something changed: draw a frame
+    bool dirty; // something changed: draw a frame
+    // kvscope run --serve: the serving session the pool view draws (borrowed from cmd_run), and
+    // what rebuilds it for a step back (a serving session is replayed, not undone)
+    Serve *serve;
+    const ServeOptions *serve_opts;
     KvError fault; // the model produced non-finite values: the window quits with it
 } AppState;
 

@@ -16,11 +16,46 @@
 // ----------------------------------------------------------------------------------------------
 // Handlers (the larger ones live in window_app.c)
 
+// The pool view of `run --serve` steps the serving session instead of the one sequence.
+static bool serving(const AppState *a) {
+    return a->serve && a->view.kind == VIEW_POOL;
+}
+
 static void do_step(AppState *a) {
+    if (serving(a)) {
+        serve_step(a->serve);
+        a->dirty = true;
+        return;
+    }
     app_request_step(a);
 }
 
+// A serving session goes back by running again from its start to the step before (it is
+// deterministic: the same requests, seeds and pool give the same steps).
+static void serve_back(AppState *a) {
+    const int to = a->serve->step - 1;
+    if (to < 0)
+        return;
+    KvError err; // in place: the sequences' block tables point at the session's own pool
+    serve_free(a->serve);
+    if (app_serve_open(a->serve, a->s->model, a->s->tok, a->serve_opts, &err)) {
+        // the request file changed under the window: no serving session any more
+        a->serve = NULL;
+        a->view.serve = NULL;
+        a->view.kind = VIEW_SEQUENCE;
+        app_notice(a, 0, "%s", err.msg);
+        return;
+    }
+    for (int i = 0; i < to && serve_step(a->serve); i++)
+        ;
+    a->dirty = true;
+}
+
 static void do_back(AppState *a) {
+    if (serving(a)) {
+        serve_back(a);
+        return;
+    }
     app_at_rest(a);
     session_back(a->s);
     app_left_limit(a);
@@ -143,6 +178,8 @@ static void do_head(AppState *a) {
 
 static void do_view(AppState *a) {
     a->view.kind = (ViewKind)((a->view.kind + 1) % VIEW_KINDS);
+    if (a->view.kind == VIEW_POOL && !a->view.serve) // no serving session: nothing to show
+        a->view.kind = (ViewKind)((a->view.kind + 1) % VIEW_KINDS);
 }
 
 // The memory view's projected length: the run's own, then the lengths a class compares.
@@ -643,8 +680,8 @@ const ActionRow app_actions[] = {
     {ACT_HEAD, "head", {K(SDLK_h)}, .help = "head: mean, 1 .. H, each",
      .tip = "Head: mean, 1 .. H, each", .bar = 71, .label_fn = label_head, .run = do_head},
     {ACT_VIEW, "view", {K(SDLK_v)},
-     .help = "view: sequence, heatmap, layers, memory, 3d, sampling",
-     .tip = "View: sequence, heatmap, layers, memory, 3d, sampling", .bar = 72,
+     .help = "view: sequence, heatmap, layers, memory, 3d, sampling, pool",
+     .tip = "View: sequence, heatmap, layers, memory, 3d, sampling, pool", .bar = 72,
      .label_fn = label_view, .run = do_view},
     {ACT_NONE, "memory-length", {K(SDLK_n)},
      .help = "memory view: length (the run's, 1K, 8K, 32K, 128K)", .run = do_memory_length},

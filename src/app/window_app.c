@@ -380,6 +380,8 @@ static void close_own_lesson(AppState *a) {
     if (a->own_lesson)
         lesson_free(a->own_lesson);
     free(a->own_lesson);
+    if (a->own_player)
+        lesson_player_free(a->own_player);
     free(a->own_player);
     a->own_lesson = NULL;
     a->own_player = NULL;

@@ -387,7 +387,10 @@ typedef enum {
     KV_PRECISION_KIVI4,
     KV_PRECISIONS
 } KvPrecision;
-typedef enum { KV_LAYOUT_CONTIGUOUS = 0 } KvLayout; // (L, HKV, slots, HS)
+typedef enum {
+    KV_LAYOUT_CONTIGUOUS = 0, // (L, HKV, slots, HS)
+    KV_LAYOUT_PAGED,          // blocks of B positions in a pool, a block table (kvpaged.c)
+} KvLayout;
 
 typedef struct {
     KvRetention retention;
@@ -397,11 +400,12 @@ typedef struct {
     int sinks;  // S of sinks
     int heavy;  // H of h2o
     int recent; // R of h2o
+    int block;  // B of the paged layout (positions per block)
 } KvCacheKind;
 
 // The default kind: full retention, f32, contiguous (today's cache).
 #define KV_CACHE_DENSE                                                                             \
-    ((KvCacheKind){KV_RETAIN_FULL, KV_PRECISION_F32, KV_LAYOUT_CONTIGUOUS, 0, 0, 0, 0})
+    ((KvCacheKind){KV_RETAIN_FULL, KV_PRECISION_F32, KV_LAYOUT_CONTIGUOUS, 0, 0, 0, 0, 0})
 
 // Positions a kind keeps at most per (layer, kv head): W, S+W, H+R, or 0 for full (unbounded).
 int kv_kind_budget(KvCacheKind k);
@@ -507,6 +511,7 @@ typedef struct {
     float *hist;     // (P, 2, L, HKV, HS) owned: keys then values of each position stored
     size_t hist_cap; // positions hist has room for
     KvH2oSnap *snap; // (T + 1) h2o: the state after a mark at each length (NULL: none)
+    struct KvBlockTable *paged; // the paged layout's block table (kvpaged.c); NULL: contiguous
 } KvCache;
 
 // Sizes the cache for c's context (seq_len positions) and kind. A scratch cache is a no-cache
@@ -583,6 +588,91 @@ size_t kvcache_bytes_resident(const KvCache *kc); // held by the positions resid
 size_t kvcache_bytes_reserved(const KvCache *kc); // allocated (slots and dequantization rows)
 // What the positions resident now would take in f32: the picture's comparison.
 size_t kvcache_bytes_resident_f32(const KvCache *kc);
+
+// ---- The paged layout (kvpaged.c; docs/paged-cache.md)
+//
+// A pool of NB blocks, each holding B consecutive positions of one sequence for every layer and
+// kv head: (NB, L, HKV, B, HS) keys and the same for values. A sequence's cache keeps a block
+// table: logical block i (positions i*B .. i*B+B-1) lives in physical block table[i]. Blocks are
+// reference counted: several tables may hold one block (a shared prompt prefix, parallel
+// samples), and a pass that would write into a block others hold copies it first
+// (copy-on-write). Attention reads a kv head's rows by walking the table: kvcache_head gathers
+// the rows of one layer into the pool's reading rows, in position order, so the attention kernel
+// is the contiguous one and its arithmetic (hence every logit) is the same bit for bit.
+// Paged combines with full retention and f32 only (kv_kind_combine_check says why).
+//
+// A cache of kind layout KV_LAYOUT_PAGED made by kvcache_init owns a pool of its own with a block
+// for every B positions of the context (one sequence: run, generate, render --paged B). A serving
+// session puts many caches over one pool (kvcache_init_pooled) and reserves their blocks before
+// each pass (kvpaged_reserve), so that a pass never finds the pool empty.
+
+#define KV_PAGED_BLOCK_DEFAULT 16
+
+typedef struct KvPool {
+    int n_blocks, block_size;                      // NB, B
+    int n_layers, n_kv_heads, head_size, capacity; // L, HKV, HS, T
+    float *keys, *values;                          // (NB, L, HKV, B, HS) owned
+    int *ref;        // (NB) block tables that hold each block; 0: free
+    int *free_stack; // (NB) the free blocks; the next one taken is free_stack[n_free - 1]
+    int n_free;
+    // prefix sharing: a full block registered under the hash of its chain (its tokens and all
+    // tokens before it), with its parent block and its tokens to make a match exact
+    uint64_t *hash; // (NB) 0: not registered
+    int *parent;    // (NB) the physical block before it in its chain (-1: the first block)
+    int *tokens;    // (NB, B) the tokens a registered block holds
+    // attention's reading rows: one layer of one sequence's keys and values in position order
+    float *gk, *gv;     // (HKV, T, HS)
+    const void *g_seq;  // the cache whose rows they hold
+    int g_layer;        // -1: none since the last store
+    int *g_n;           // (HKV) rows of each kv head gathered
+    uint64_t copies;    // blocks copied on write, ever
+    uint64_t allocated; // blocks taken from the free stack, ever
+} KvPool;
+
+// The block table of one sequence (KvCache.paged).
+typedef struct KvBlockTable {
+    KvPool *pool; // borrowed from a serving session, or owned (own)
+    bool own;
+    int *block;     // (ceil(T / B)) physical block of each logical block
+    int n;          // logical blocks held
+    uint64_t *hash; // (ceil(T / B)) chain hash of each full registered block (0: none)
+} KvBlockTable;
+
+// A pool of n_blocks blocks of block_size positions for c's shape; every block free.
+void kvpool_init(KvPool *p, const ModelConfig *c, int n_blocks, int block_size);
+void kvpool_free(KvPool *p);
+// Bytes of one block (keys and values of B positions, every layer and kv head, f32).
+size_t kvpool_block_bytes(const KvPool *p);
+int kvpool_used(const KvPool *p); // blocks some table holds
+
+// An empty paged cache over a pool the caller owns (which outlives it). Full retention, f32.
+void kvcache_init_pooled(KvCache *kc, const ModelConfig *c, KvPool *pool);
+// Blocks a pass storing positions kvcache_len .. len-1 must take from the pool: new logical
+// blocks, and a copy of the last block when others hold it and the pass writes into it.
+int kvpaged_need(const KvCache *kc, int len);
+// Takes those blocks (copying a shared last block): false, and nothing taken, when the pool
+// has fewer free. kvcache_begin reserves what it needs itself from a cache's own pool.
+bool kvpaged_reserve(KvCache *kc, int len);
+// Gives every block back (a reference less each; a block no table holds is free again) and
+// forgets every position.
+void kvpaged_release(KvCache *kc);
+// Prefix sharing: takes, from the pool's registered blocks, the longest chain of full blocks
+// whose tokens equal tokens[0 .. B*k) and that end before position n-1 (the last token is
+// always computed: its logits are wanted). The cache must be empty. Returns the positions now
+// held (k * B) without computing them.
+int kvpaged_share_prefix(KvCache *kc, const int *tokens, int n);
+// Registers every full block of positions < kvcache_len not registered yet (tokens: the
+// sequence's tokens), so that later sequences can share them.
+void kvpaged_register(KvCache *kc, const int *tokens);
+// dst (empty, same pool) holds every block of src, one reference more each: a parallel sample
+// that continues from the same positions; its first write into a shared block copies it.
+void kvpaged_fork(KvCache *dst, const KvCache *src);
+// The physical block of logical block i (i < kvpaged_blocks), and how many blocks it holds.
+int kvpaged_block(const KvCache *kc, int i);
+int kvpaged_blocks(const KvCache *kc);
+// Refuses a paged kind that cannot be kept in blocks: KV_ERR_INPUT "<what>: <why>" for a
+// retention other than full or a precision other than f32 (kv_kind_combine_check calls it).
+KvStatus kv_paged_check(const char *what, KvCacheKind k, KvError *err);
 
 // The same closed form under a cache kind: a query at p reads min(p+1, B) positions (B the kind's
 // budget, unbounded for full), so scores and values cost 2*D*min(p+1, B) each per layer.
@@ -678,6 +768,32 @@ int engine_step(Engine *e, const int *tokens, int len, CacheMode mode, AttnSink 
 // "<model path>: produces non-finite values at layer L, position P" (KV_ERR_INPUT) when the last
 // pass of e met one (e->fault_layer), else KV_OK.
 KvStatus engine_fault(const Engine *e, KvError *err);
+
+// ---- Many sequences in one pass (batch.c): a server's step
+
+// Working memory of batched passes, grown to the largest so far (rows, sequences).
+typedef struct {
+    int rows, seqs;
+    float *x, *xb, *xb2; // (rows, D)
+    float *qkv;          // (rows, D + 2 KV)
+    float *hb, *hb2;     // (rows, 2 F), (rows, F)
+    float *att;          // (H, T)
+    float *last;         // (seqs, D) each sequence's last row, normalized for the classifier
+    float *logits;       // (seqs, V) each sequence's next-token logits, in row order
+} EngineBatch;
+
+void batch_init(EngineBatch *b, const ModelConfig *c);
+void batch_free(EngineBatch *b);
+
+// One pass over n rows of several sequences: row r is token tokens[r] at position pos[r] of the
+// sequence whose cache is cache[r]. The rows of one sequence are consecutive, at consecutive
+// positions, the first at kvcache_len of its cache (full retention; a paged cache's blocks
+// reserved). Every matrix product takes all n rows at once: one stream of the weights for every
+// sequence. Each sequence's next-token logits go to b->logits, one row per sequence in order.
+// Adds what it computed to *ctr (may be NULL). Returns the number of sequences, or -1 when a value
+// was not finite (the caches keep only what they held before when a layer overflowed).
+int engine_forward_batch(Engine *e, EngineBatch *b, KvCache *const *cache, const int *tokens,
+                         const int *pos, int n, Counters *ctr);
 
 // ----------------------------------------------------------------------------------------------
 // Sampler (llama2.c's, plus top-k)

@@ -290,6 +290,96 @@ void kernel_matmul(float *restrict out, const float *restrict x, const void *w, 
         matmul_f32(out, x, w, n, in, out_dim);
 }
 
+// ---- Independent rows (a server's decode step): kernel_matmul_rows
+//
+// out (N, O) = x (N, I) · W (O, I)^T where the N rows belong to N different sequences. Every
+// output gets exactly the bits matvec_body gives its row alone: per (weight row, input) one
+// accumulator takes the products eight elements at a time in order, then hsum8, then the
+// scalar tail, as matvec_body does (its sum4x8 associates as hsum8). What changes is the order
+// of the loops: four weight rows are read once and applied to two inputs at a time, and stay in
+// L1 while all N inputs go by, so the weights stream from memory once per pass, not N times.
+
+// The products of four weight rows r[0..3] with one input, added to acc[0..3] in matvec order.
+KV_INLINE void rows_pair(v8f acc[2][4], const float *restrict xa, const float *restrict xb,
+                         const void *w, const size_t r[4], int in, const int two, const int bf16) {
+    const int in8 = in & ~7;
+    int i = 0;
+    for (; i + 16 <= in8; i += 16) {
+        const v8f a0 = load8(xa + i), a1 = load8(xa + i + 8);
+        const v8f b0 = two ? load8(xb + i) : a0, b1 = two ? load8(xb + i + 8) : a1;
+        KV_UNROLL
+        for (int k = 0; k < 4; k++) {
+            v8f lo, hi;
+            loadw16(w, r[k] + (size_t)i, &lo, &hi, bf16);
+            acc[0][k] += lo * a0;
+            acc[0][k] += hi * a1;
+            if (two) {
+                acc[1][k] += lo * b0;
+                acc[1][k] += hi * b1;
+            }
+        }
+    }
+    if (i < in8) {
+        const v8f a0 = load8(xa + i), b0 = two ? load8(xb + i) : a0;
+        KV_UNROLL
+        for (int k = 0; k < 4; k++) {
+            const v8f wv = loadw8(w, r[k] + (size_t)i, bf16);
+            acc[0][k] += wv * a0;
+            if (two)
+                acc[1][k] += wv * b0;
+        }
+    }
+}
+
+KV_INLINE void rows_body(float *restrict out, const float *restrict x, const void *w, int n, int in,
+                         int out_dim, const int bf16) {
+    const int in8 = in & ~7;
+    for (int o = 0; o < out_dim; o += 4) {
+        const int rows = out_dim - o < 4 ? out_dim - o : 4;
+        size_t r[4]; // a last group of fewer than four rows repeats its last (not stored)
+        for (int k = 0; k < 4; k++)
+            r[k] = (size_t)(o + (k < rows ? k : rows - 1)) * (size_t)in;
+        for (int t = 0; t < n; t += 2) {
+            const int two = t + 1 < n;
+            const float *xa = x + (size_t)t * in, *xb = two ? xa + in : xa;
+            v8f acc[2][4] = {{{0}}};
+            if (two)
+                rows_pair(acc, xa, xb, w, r, in, 1, bf16);
+            else
+                rows_pair(acc, xa, xb, w, r, in, 0, bf16);
+            for (int j = 0; j <= two; j++) {
+                const float *xj = j ? xb : xa;
+                for (int k = 0; k < rows; k++) {
+                    float sum = hsum8(acc[j][k]);
+                    for (int i = in8; i < in; i++)
+                        sum += loadw1(w, r[k] + (size_t)i, bf16) * xj[i];
+                    out[(size_t)(t + j) * out_dim + o + k] = sum;
+                }
+            }
+        }
+    }
+}
+
+KV_CLONES
+static void rows_f32(float *restrict out, const float *restrict x, const float *w, int n, int in,
+                     int out_dim) {
+    rows_body(out, x, w, n, in, out_dim, 0);
+}
+
+KV_CLONES
+static void rows_bf16(float *restrict out, const float *restrict x, const uint16_t *w, int n,
+                      int in, int out_dim) {
+    rows_body(out, x, w, n, in, out_dim, 1);
+}
+
+void kernel_matmul_rows(float *restrict out, const float *restrict x, const void *w, bool bf16,
+                        int n, int in, int out_dim) {
+    if (bf16)
+        rows_bf16(out, x, w, n, in, out_dim);
+    else
+        rows_f32(out, x, w, n, in, out_dim);
+}
+
 // ----------------------------------------------------------------------------------------------
 // Attention
 static inline v8f splat8(float a) {

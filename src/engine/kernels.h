@@ -12,6 +12,11 @@
 // batched pass over bfloat16 weights widens four rows at a time into `wide` (4 x I floats).
 void kernel_matmul(float *restrict out, const float *restrict x, const void *w, bool bf16, int n,
                    int in, int out_dim, float *restrict wide);
+// The same product for N independent rows (each its own sequence: a server's decode step): each
+// output has the bits kernel_matmul gives its row in a pass of its own, and each weight is read
+// from memory once for all N rows (batch.c).
+void kernel_matmul_rows(float *restrict out, const float *restrict x, const void *w, bool bf16,
+                        int n, int in, int out_dim);
 
 // Keys or values as attention reads them: n rows, row s at (const uint8_t *)data + s * stride,
 // each hs values as floats, or packed as a KV cache stores them (kvquant.h's rules: bfloat16;

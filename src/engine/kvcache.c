@@ -34,6 +34,7 @@
 // What this file does not do: compute keys and values (forward.c), or decide how a cell looks
 // (src/sim records its state, src/view draws it).
 #include "engine/engine.h"
+#include "engine/kvpaged.h"
 #include "engine/kvquant.h"
 
 #include <assert.h>
@@ -173,7 +174,7 @@ bool kv_kind_dense(KvCacheKind k) {
 bool kv_kind_equal(KvCacheKind a, KvCacheKind b) {
     return a.retention == b.retention && a.precision == b.precision && a.layout == b.layout &&
            kv_kind_budget(a) == kv_kind_budget(b) && a.window == b.window && a.sinks == b.sinks &&
-           a.heavy == b.heavy && a.recent == b.recent;
+           a.heavy == b.heavy && a.recent == b.recent && a.block == b.block;
 }
 
 bool kv_kind_unbounded_positions(KvCacheKind k) {
@@ -290,6 +291,8 @@ KvStatus kv_retention_check(const char *what, KvCacheKind k, int context, KvErro
 KvStatus kv_kind_combine_check(const char *what, const char *cache_word, KvCacheKind k,
                                KvError *err) {
     const KvPrecision p = k.precision;
+    if (k.layout == KV_LAYOUT_PAGED) // the paged layout's own rule (kvpaged.c)
+        return kv_paged_check(what, k, err);
     if (!is_kivi(p) || k.retention == KV_RETAIN_FULL) // the row kinds pack each row alone
         return KV_OK;
     const char *why =
@@ -343,6 +346,8 @@ static void packed_free(struct KvPacked *q) {
 
 // The storage of kc->kind for kc's shape (fields other than storage already set).
 static void storage_init(KvCache *kc) {
+    if (kc->kind.layout == KV_LAYOUT_PAGED) // blocks in a pool (kvpaged.c), not rows here
+        return;
     const size_t rows = (size_t)kc->n_layers * (size_t)kc->n_kv_heads * (size_t)kc->slots;
     const KvPrecision p = kc->kind.precision;
     if (p == KV_PRECISION_F32 || is_kivi(p)) { // f32 rows: the cache, or KIVI's full precision
@@ -373,7 +378,7 @@ static size_t head_index(const KvCache *kc, int layer, int kv_head) {
 void kvcache_init(KvCache *kc, const ModelConfig *c, KvCacheKind kind, bool scratch) {
     memset(kc, 0, sizeof *kc);
     assert(kind.precision >= 0 && kind.precision < KV_PRECISIONS &&
-           kind.layout == KV_LAYOUT_CONTIGUOUS);
+           (kind.layout == KV_LAYOUT_CONTIGUOUS || kind.layout == KV_LAYOUT_PAGED));
     assert(!scratch || kv_kind_dense(kind)); // working memory stays full and f32
     assert(kv_precision_check(c, kind.precision, "kv", NULL) == KV_OK);
     assert(kv_kind_combine_check("kv", "", kind, NULL) == KV_OK);
@@ -387,6 +392,8 @@ void kvcache_init(KvCache *kc, const ModelConfig *c, KvCacheKind kind, bool scra
     assert(budget >= 0 && budget <= kc->capacity);
     kc->slots = budget ? budget : kc->capacity;
     storage_init(kc);
+    if (kind.layout == KV_LAYOUT_PAGED)
+        kvpaged_init_own(kc, c);
     if (!budget)
         return;
     const size_t heads = (size_t)kc->n_layers * (size_t)kc->n_kv_heads;
@@ -414,6 +421,7 @@ static void snap_free(KvH2oSnap *s) {
 }
 
 void kvcache_free(KvCache *kc) {
+    kvpaged_free(kc);
     storage_free(kc);
     free(kc->slot_pos);
     free(kc->pos_slot);
@@ -449,6 +457,7 @@ void kvcache_set_precision(KvCache *kc, KvPrecision p) {
 // Where each position goes
 
 size_t kvcache_row(const KvCache *kc, int layer, int kv_head, int slot) {
+    assert(!kc->paged); // a paged cache's rows are in its pool's blocks
     return (head_index(kc, layer, kv_head) * (size_t)kc->slots + (size_t)slot) *
            (size_t)kc->head_size;
 }
@@ -687,6 +696,8 @@ void kvcache_begin(KvCache *kc, int pos0, int n) {
     forget_snaps_after(kc, pos0);
     kc->pass0 = pos0;
     kc->pass_n = n;
+    if (kc->paged)
+        kvpaged_begin(kc, pos0, n);
     if (!bounded(kc))
         return;
     const size_t need = (size_t)(pos0 + n);
@@ -740,6 +751,10 @@ static uint64_t kivi_quantize_group(KvCache *kc, int layer, int j) {
 uint64_t kvcache_store(KvCache *kc, int layer, int pos, const float *k, const float *v) {
     assert(pos >= kc->pass0 && pos < kc->pass0 + kc->pass_n);
     const size_t hs = (size_t)kc->head_size;
+    if (kc->paged) { // full retention, f32 (kv_paged_check)
+        kvpaged_store(kc, layer, pos, k, v);
+        return 2ull * (uint64_t)kc->n_kv_heads * hs * sizeof(float);
+    }
     uint64_t bytes = 0;
     for (int g = 0; g < kc->n_kv_heads; g++) { // kv head g is the slice g*HS .. (g+1)*HS-1
         const size_t head = head_index(kc, layer, g);
@@ -902,6 +917,8 @@ static KvStoredRows stored_f32(const float *rows, int hs) {
 }
 
 KvHeadRows kvcache_head(const KvCache *kc, int layer, int kv_head, int pos) {
+    if (kc->paged)
+        return kvpaged_head(kc, layer, kv_head, pos);
     KvHeadRows r = head_rows(kc, layer, kv_head, pos);
     const size_t hs = (size_t)kc->head_size;
     if (kc->kind.precision != KV_PRECISION_F32) {
@@ -1086,6 +1103,8 @@ size_t kvcache_bytes_resident(const KvCache *kc) {
 }
 
 size_t kvcache_bytes_reserved(const KvCache *kc) {
+    if (kc->paged)
+        return kvpaged_bytes_reserved(kc);
     const size_t rows = (size_t)kc->n_layers * (size_t)kc->n_kv_heads * (size_t)kc->slots;
     const size_t hs = (size_t)kc->head_size;
     size_t n = kc->keys ? 2 * rows * hs * sizeof(float) : 0;

@@ -318,6 +318,19 @@ static KvStatus after_kv(Parser *p, const Command *cmd, LessonCmd *c, const char
     return KV_OK;
 }
 
+// `serve classroom` (str NULL) or `serve FILE`, resolved against the lesson's folder.
+static KvStatus after_serve(Parser *p, const Command *cmd, LessonCmd *c, const char *arg) {
+    (void)cmd;
+    free(c->str);
+    c->str = NULL;
+    if (strcmp(arg, "classroom") == 0)
+        return KV_OK;
+    char path[1024];
+    resolve_path(p->l, arg, path, sizeof path);
+    c->str = dup_str(path, strlen(path));
+    return KV_OK;
+}
+
 static int model_layers(const ModelConfig *c) {
     return c->n_layers;
 }
@@ -375,6 +388,13 @@ static const Command commands[] = {
         .after = after_kv),
     ROW("glossary", LESSON_GLOSSARY, ARG_TEXT, .need = "a term of the glossary",
         .after = after_glossary),
+    ROW("serve", LESSON_SERVE, ARG_TEXT, .rules = RULE_NEEDS_PROMPT,
+        .need = "classroom or a request file", .after = after_serve),
+    ROW("serve-step", LESSON_SERVE_STEP, ARG_INT, .lo = 1, .hi = 100000,
+        .need = "a number of steps"),
+    ROW("serve-blocks", LESSON_SERVE_BLOCKS, ARG_INT, .lo = 0, .hi = 65536,
+        .need = "a number of blocks (0: the default)"),
+    ROW("serve-sharing", LESSON_SERVE_SHARING, ARG_ON_OFF, .need = "on or off"),
 };
 #undef ROW
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
@@ -685,6 +705,8 @@ KvStatus lesson_check(const Lesson *l, const Model *m, const Tokenizer *t, KvErr
     int *ids = kv_malloc((size_t)T * sizeof(int));
     int n_prompt = 0, cursor = 0;
     KvCacheKind kind = KV_CACHE_DENSE; // as the player starts every lesson: full, f32
+    int serve_blocks = 0;
+    bool served = false;
     KvStatus st = KV_OK;
     for (int i = 0; i < l->n_cmds && !st; i++) {
         const LessonCmd *cmd = &l->cmds[i];
@@ -737,6 +759,26 @@ KvStatus lesson_check(const Lesson *l, const Model *m, const Tokenizer *t, KvErr
                 kv_kind_combine_check("kv", "cache ", kind, &e))
                 st = kv_error(err, KV_ERR_INPUT, "%s:%d: %s", l->path, cmd->line, e.msg);
             cursor = 0;
+            break;
+        }
+        case LESSON_SERVE_BLOCKS:
+            serve_blocks = (int)cmd->n;
+            break;
+        case LESSON_SERVE_STEP:
+            if (!served)
+                st = kv_error(err, KV_ERR_INPUT,
+                              "%s:%d: serve-step: no serving session yet (serve classroom or "
+                              "serve FILE first)",
+                              l->path, cmd->line);
+            break;
+        case LESSON_SERVE: { // the requests load and fit the pool, as the player will make it
+            Serve probe;
+            KvError e = {0};
+            served = true;
+            if (serve_open(&probe, m, t, cmd->str, serve_blocks, KV_PAGED_BLOCK_DEFAULT, true, &e))
+                st = kv_error(err, KV_ERR_INPUT, "%s:%d: serve: %s", l->path, cmd->line, e.msg);
+            else
+                serve_free(&probe);
             break;
         }
         case LESSON_CACHE: { // a policy: its budget against the model's context, its precision

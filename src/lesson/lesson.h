@@ -53,6 +53,10 @@ typedef enum {
     LESSON_GLOSSARY,       // glossary TERM          this beat's caption: the term's glossary entry
                            //                        (str: the term, def: its definition, filled
                            //                        in by lesson_bind_glossary)
+    LESSON_SERVE,          // serve classroom|PATH   a serving session (str: the file, or NULL)
+    LESSON_SERVE_STEP,     // serve-step N           N steps of the serving session
+    LESSON_SERVE_BLOCKS,   // serve-blocks N         its pool from the next `serve` (0: default)
+    LESSON_SERVE_SHARING,  // serve-sharing on|off   prefix sharing from the next `serve`
     LESSON_OPS
 } LessonOp;
 
@@ -173,6 +177,10 @@ typedef struct LessonPlayer {
     char title[1024]; // the current beat's caption, placeholders filled in
     char text[2048];
     uint64_t left; // fingerprint of the session as the last goto left it (see player.c)
+    // a serving session (the pool view), owned: made by `serve`, freed by lesson_player_free
+    struct Serve *serve;
+    int serve_blocks;
+    bool serve_sharing;
 } LessonPlayer;
 
 // Binds a player to a checked lesson and a session on the lesson's model. Shows nothing yet
@@ -184,6 +192,8 @@ void lesson_player_init(LessonPlayer *p, const Lesson *l, Session *s);
 // from the start too, so beat k is always the lesson's beat k. KV_ERR_INPUT if k is out of
 // range or the session refuses a command (cannot happen after lesson_check).
 KvStatus lesson_player_goto(LessonPlayer *p, int k, KvError *err);
+// Frees what the player made (a serving session); the lesson and session stay the caller's.
+void lesson_player_free(LessonPlayer *p);
 // Writes the current beat's view settings and caption into v (caption pointers borrow from p,
 // valid until the next goto). Leaves v's other fields alone.
 void lesson_player_view(const LessonPlayer *p, View *v);

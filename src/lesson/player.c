@@ -56,11 +56,20 @@ static const char *const plain_names[] = {
     "kv_budget",
     NULL,
 };
+// A serving session's figures (the pool view; "-" while the lesson has none).
+static const char *const serve_names[] = {
+    "serve_step",  "running",      "waiting",     "preempted",     "finished",    "blocks_used",
+    "blocks_free", "pool_blocks",  "block_size",  "blocks_shared", "paged_waste", "contig_waste",
+    "contig_fit",  "serve_tokens", "flops_saved", "recomputed",    "copies",      NULL,
+};
 static const char *const model_prefixes[] = {"kv:", "kvseq:", "kvctx:", "sum:", "ratio:", NULL};
 
 static bool placeholder_known(const char *name) {
     for (int i = 0; plain_names[i]; i++)
         if (strcmp(name, plain_names[i]) == 0)
+            return true;
+    for (int i = 0; serve_names[i]; i++)
+        if (strcmp(name, serve_names[i]) == 0)
             return true;
     for (int i = 0; model_prefixes[i]; i++) {
         size_t n = strlen(model_prefixes[i]);
@@ -138,9 +147,55 @@ const char *lesson_caption_problem(const char *s, char *buf, size_t cap) {
 
 typedef struct {
     const Session *s;
+    const Serve *serve; // NULL: the lesson runs no serving session
     char *out;
     size_t cap, len;
 } ExpandCtx;
+
+static double percent(uint64_t part, uint64_t whole) {
+    return whole ? 100.0 * (double)part / (double)whole : 0.0;
+}
+
+// A serving session's figure: true when name is one (v filled).
+static bool serve_value_of(const Serve *sv, const char *name, char *v, size_t cap) {
+    int k = 0;
+    while (serve_names[k] && strcmp(name, serve_names[k]) != 0)
+        k++;
+    if (!serve_names[k])
+        return false;
+    if (!sv) {
+        snprintf(v, cap, "-");
+        return true;
+    }
+    const ServeStepStats *st = &sv->last;
+    const unsigned long long n[] = {(unsigned long long)sv->step,
+                                    (unsigned long long)st->running,
+                                    (unsigned long long)(st->waiting + st->pending),
+                                    sv->total.preemptions,
+                                    (unsigned long long)st->finished,
+                                    (unsigned long long)st->blocks_used,
+                                    (unsigned long long)st->blocks_free,
+                                    (unsigned long long)sv->pool.n_blocks,
+                                    (unsigned long long)sv->pool.block_size,
+                                    (unsigned long long)st->blocks_shared};
+    if (k < 10)
+        snprintf(v, cap, "%llu", n[k]);
+    else if (k == 10)
+        snprintf(v, cap, "%.0f%%", percent(st->slots_unused, st->slots_used));
+    else if (k == 11)
+        snprintf(v, cap, "%.0f%%", percent(st->contig_unused, st->contig_reserved));
+    else if (k == 12)
+        snprintf(v, cap, "%d", st->contig_fit);
+    else if (k == 13)
+        snprintf(v, cap, "%llu", (unsigned long long)sv->total.tokens);
+    else if (k == 14)
+        kv_format_number(v, cap, (double)sv->total.flops_saved, KV_NUM_SI_SHORT, "FLOP");
+    else if (k == 15)
+        snprintf(v, cap, "%llu", (unsigned long long)sv->total.recomputed);
+    else
+        snprintf(v, cap, "%llu", (unsigned long long)sv->total.copies);
+    return true;
+}
 
 static void put(ExpandCtx *c, const char *s, size_t n) {
     if (c->len + 1 >= c->cap)
@@ -316,15 +371,21 @@ static void expand_fn(void *ctx, const char *lit, size_t n, const char *name) {
         return;
     }
     char v[256];
-    value_of(c->s, name, v, sizeof v);
+    if (!serve_value_of(c->serve, name, v, sizeof v))
+        value_of(c->s, name, v, sizeof v);
     put(c, v, strlen(v));
 }
 
-void lesson_expand(const Session *s, const char *in, char *out, size_t cap) {
-    ExpandCtx c = {.s = s, .out = out, .cap = cap};
+static void expand_with(const Session *s, const Serve *serve, const char *in, char *out,
+                        size_t cap) {
+    ExpandCtx c = {.s = s, .serve = serve, .out = out, .cap = cap};
     if (cap)
         out[0] = '\0';
     walk(in, expand_fn, &c);
+}
+
+void lesson_expand(const Session *s, const char *in, char *out, size_t cap) {
+    expand_with(s, NULL, in, out, cap);
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -333,7 +394,18 @@ void lesson_expand(const Session *s, const char *in, char *out, size_t cap) {
 static const SamplerSettings lesson_sampler_defaults = {
     .temperature = 0.0f, .top_p = 0.9f, .top_k = 0, .seed = 42};
 
+static void serve_drop(LessonPlayer *p) {
+    if (!p->serve)
+        return;
+    serve_free(p->serve);
+    free(p->serve);
+    p->serve = NULL;
+}
+
 static void player_start(LessonPlayer *p) {
+    serve_drop(p); // a replay makes its serving session again
+    p->serve_blocks = 0;
+    p->serve_sharing = true;
     p->beat = -1;
     p->pc = 0;
     p->vs = (LessonViewState){.kind = VIEW_SEQUENCE,
@@ -481,10 +553,38 @@ static KvStatus run(LessonPlayer *p, const LessonCmd *c, KvError *err) {
         snprintf(p->raw_text + n, sizeof p->raw_text - n, "%s%s", n ? " " : "", c->str);
         break;
     }
+    case LESSON_SERVE: { // a new serving session over the lesson's model, from its first step
+        serve_drop(p);
+        p->serve = kv_malloc(sizeof *p->serve);
+        KvError e = {0};
+        if (serve_open(p->serve, s->model, s->tok, c->str, p->serve_blocks, KV_PAGED_BLOCK_DEFAULT,
+                       p->serve_sharing, &e)) { // lesson_check loaded it already
+            free(p->serve);
+            p->serve = NULL;
+            return kv_error(err, KV_ERR_INPUT, "%s:%d: serve: %s", p->lesson->path, c->line, e.msg);
+        }
+        break;
+    }
+    case LESSON_SERVE_STEP:
+        if (!p->serve)
+            return kv_error(err, KV_ERR_INPUT,
+                            "%s:%d: serve-step: no serving session (serve first)", p->lesson->path,
+                            c->line);
+        for (long i = 0; i < c->n && serve_step(p->serve); i++)
+            ;
+        if (p->serve->fault)
+            return engine_fault(&p->serve->eng, err);
+        break;
+    case LESSON_SERVE_BLOCKS:
+        p->serve_blocks = (int)c->n;
+        break;
+    case LESSON_SERVE_SHARING:
+        p->serve_sharing = c->n != 0;
+        break;
     case LESSON_BEAT:
         p->beat++;
-        lesson_expand(s, p->raw_title, p->title, sizeof p->title);
-        lesson_expand(s, p->raw_text, p->text, sizeof p->text);
+        expand_with(s, p->serve, p->raw_title, p->title, sizeof p->title);
+        expand_with(s, p->serve, p->raw_text, p->text, sizeof p->text);
         p->raw_title[0] = p->raw_text[0] = '\0'; // a caption belongs to one beat
         break;
     default: // title, model, tokenizer: read by whoever loads the model
@@ -530,7 +630,12 @@ KvStatus lesson_player_goto(LessonPlayer *p, int k, KvError *err) {
     return KV_OK;
 }
 
+void lesson_player_free(LessonPlayer *p) {
+    serve_drop(p);
+}
+
 void lesson_player_view(const LessonPlayer *p, View *v) {
+    v->serve = p->serve;
     v->kind = p->vs.kind;
     v->layer = p->vs.layer;
     v->head = p->vs.head;

@@ -472,6 +472,7 @@ KvStatus session_set_cache(Session *s, KvCacheKind kind, KvError *err) {
         return st;
     KvCacheKind k = kind; // the retention asked for, with the precision the cache has
     k.precision = s->eng.cache.kind.precision;
+    k.layout = s->eng.cache.kind.layout, k.block = s->eng.cache.kind.block;
     if ((st = kv_kind_combine_check("--cache: with --kv", "", k, err)))
         return st;
     if (kv_kind_equal(kind, s->cache_kind))
@@ -525,6 +526,27 @@ KvStatus session_set_kv(Session *s, KvPrecision p, KvError *err) {
         kind.precision = p;
         engine_set_cache_kind(&s->eng, kind);
     }
+    return KV_OK;
+}
+
+KvStatus session_set_paged(Session *s, int block, KvError *err) {
+    const int T = s->model->cfg.seq_len;
+    if (block < 0 || block > T)
+        return kv_error(err, KV_ERR_INPUT,
+                        "--paged: a block of %d positions does not fit the model's context (1..%d)",
+                        block, T);
+    KvCacheKind kind = s->eng.cache.kind;
+    kind.layout = block ? KV_LAYOUT_PAGED : KV_LAYOUT_CONTIGUOUS;
+    kind.block = block;
+    KvCacheKind k = s->cache_kind; // what the next step keeps: the session's retention
+    k.precision = kind.precision, k.layout = kind.layout, k.block = block;
+    KvStatus st = kv_paged_check("--paged", k, err);
+    if (st)
+        return st;
+    if (kv_kind_equal(kind, s->eng.cache.kind))
+        return KV_OK;
+    session_reset(s); // the history's marks describe the old storage: start the prompt again
+    engine_set_cache_kind(&s->eng, kind);
     return KV_OK;
 }
 

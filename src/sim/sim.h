@@ -146,6 +146,10 @@ void session_set_mode(Session *s, CacheMode mode);
 // (nothing changed) when p cannot be combined with the session's retention
 // (kv_kind_combine_check: "--kv: int8 cannot be combined with --cache window:16 (...)").
 KvStatus session_set_kv(Session *s, KvPrecision p, KvError *err);
+// Puts the cache in the paged layout with blocks of `block` positions (0: contiguous again); the
+// session starts its prompt again. KV_ERR_INPUT "--paged: <why>" for a block size outside
+// 1 .. the model's context, or a cache kind paging cannot keep (kv_paged_check).
+KvStatus session_set_paged(Session *s, int block, KvError *err);
 // Retention of the next steps (kind's retention fields; DESIGN.md "The KV cache as an object");
 // works between any two steps. A different retention starts from an empty cache: the next step
 // recomputes the whole sequence under it (counted, the cells shown recomputed), as a real system
@@ -269,5 +273,141 @@ void project_cache_describe(const ProjectCache *pc, char *out, size_t cap);
 // weights alone do not fit; -1 when a cache holds nothing).
 int64_t project_sequences_fit(const PublishedModel *m, const ProjectCache *pc, uint64_t length,
                               double memory_bytes);
+
+// ----------------------------------------------------------------------------------------------
+// Serving many requests over one paged pool (serve.c; docs/serving.md)
+//
+// A serving session runs requests (a prompt, a limit of new tokens, sampler settings, an arrival
+// step, a number of parallel samples) as a server does: every step it admits waiting sequences
+// first come first served while their prompts fit in free blocks (prefill, which samples each
+// one's first token), then decodes one token for every other running sequence in one batched
+// pass (engine_forward_batch). A sequence that crosses a block boundary takes a block; when the
+// pool has too few, the most recently admitted running sequence is preempted (its blocks freed,
+// itself back at the head of the queue, recomputed when admitted again: counted). A sequence
+// finishes at EOS or BOS, at its limit, or at the model's context, and gives its blocks back.
+// Prefix sharing (on unless turned off): full prompt blocks equal to registered ones are taken
+// instead of computed, and the parallel samples of a request fork the first sample's table.
+
+#define SERVE_MAX_REQUESTS 10000
+#define SERVE_MAX_SAMPLES 8
+
+typedef struct {
+    int arrival;             // the step it arrives at
+    int max_new;             // new tokens at most (each sample)
+    int samples;             // parallel samples of the prompt (1..SERVE_MAX_SAMPLES)
+    SamplerSettings sampler; // sample i draws with seed + i
+    int line;                // its line in the request file (0: built in)
+    char prompt[1024];
+} ServeRequest;
+
+typedef enum { SEQ_PENDING, SEQ_WAITING, SEQ_RUNNING, SEQ_FINISHED } SeqState;
+typedef enum { FINISH_NONE, FINISH_EOS, FINISH_LIMIT, FINISH_CONTEXT } FinishReason;
+
+// One sample of one request: a sequence with a cache over the session's pool.
+typedef struct {
+    int request, sample;
+    SeqState state;
+    FinishReason why;
+    int *tokens; // (T) the prompt, then what was generated
+    int n_prompt, n_tokens;
+    int computed;  // positions some earlier pass computed (what a recompute repeats)
+    int admitted;  // admission order (larger: admitted more recently); -1 before
+    int preempted; // times preempted
+    int finished_step;
+    Sampler sampler;
+    KvCache cache; // paged, over the session's pool
+} ServeSeq;
+
+// Totals since the start (and the same per step in ServeStepStats).
+typedef struct {
+    uint64_t tokens;          // tokens generated
+    uint64_t prefill;         // positions computed by admissions (prompts and recomputes)
+    uint64_t decoded;         // positions computed by decode passes
+    uint64_t recomputed;      // positions computed again after a preemption
+    uint64_t shared;          // positions taken from shared blocks instead of computed
+    uint64_t preemptions;     // sequences preempted
+    uint64_t copies;          // blocks copied on write
+    uint64_t flops;           // FLOPs the passes computed
+    uint64_t flops_recompute; // of those, recomputing preempted sequences
+    uint64_t flops_saved;     // FLOPs prefix sharing and forks did not need to compute
+    uint64_t passes;          // engine passes (one per admission, one per decode step)
+} ServeTotals;
+
+// The pool and the contiguous preallocation of the same moment (after a step).
+typedef struct {
+    int step;
+    int running, waiting, finished, pending; // sequences in each state
+    int admitted, preempted, decoded;        // this step
+    int blocks_used, blocks_free;
+    int blocks_shared;     // blocks more than one table holds
+    int blocks_saved;      // sum of (references - 1): blocks sharing spares
+    uint64_t positions;    // positions the running sequences hold (each sequence's own count)
+    uint64_t slots_used;   // B * blocks used
+    uint64_t slots_unused; // unused slots in the last blocks (internal fragmentation)
+    // contiguous preallocation: each running sequence reserves a whole context (T positions)
+    uint64_t contig_reserved; // running * T positions
+    uint64_t contig_unused;   // reserved but holding no token
+    int contig_fit;           // sequences whose contexts fit in the pool's memory at once
+    uint64_t tokens;          // tokens generated this step
+    uint64_t flops;           // FLOPs this step
+} ServeStepStats;
+
+typedef struct Serve {
+    const Model *model;   // borrowed
+    const Tokenizer *tok; // borrowed
+    Engine eng;
+    EngineBatch batch;
+    KvPool pool;
+    bool sharing;
+    bool fault; // a pass met a value that is not finite: the session stopped (engine_fault)
+    ServeRequest *req;
+    int n_req;
+    ServeSeq *seq; // every sample of every request, in request order
+    int n_seq;
+    int *queue; // waiting sequences, the head first
+    int n_queue;
+    int *run; // running sequences, in admission order
+    int n_run;
+    int step;         // steps done
+    int admissions;   // admissions so far (the next one's order)
+    int next_arrival; // sequences before it have arrived
+    int n_finished;
+    ServeTotals total;
+    ServeStepStats last; // after the last step
+    char *log;           // what the scheduler decided, one line per event (owned)
+    size_t log_len, log_cap;
+} Serve;
+
+// A Serve stays where it was made: its sequences' block tables point at its pool (do not copy
+// one; serve_free and make it again in place).
+// A session over model m and tokenizer t (borrowed) with a pool of `blocks` blocks of
+// `block_size` positions. No requests yet.
+void serve_init(Serve *s, const Model *m, const Tokenizer *t, int blocks, int block_size,
+                bool sharing);
+void serve_free(Serve *s);
+// Adds a request (copied), after every request added so far: arrivals must not go back.
+// KV_ERR_INPUT "<what>: <why>" when it arrives before the last one, its prompt cannot be encoded
+// or leaves no room in the context, or its whole run could never fit in the pool.
+KvStatus serve_add(Serve *s, const ServeRequest *r, const char *what, KvError *err);
+// Reads requests from a file (docs/serving.md): one per line, "ARRIVAL MAX_NEW SAMPLER PROMPT".
+// KV_ERR_INPUT "<path>:<line>: <problem>" on the first bad line (nothing added then).
+KvStatus serve_load(Serve *s, const char *path, KvError *err);
+// The built-in classroom scenario: a shared system prompt, parallel samples, a burst that forces
+// preemption in a pool of SERVE_CLASSROOM_BLOCKS blocks of KV_PAGED_BLOCK_DEFAULT positions.
+#define SERVE_CLASSROOM_BLOCKS 20
+#define SERVE_DEFAULT_BLOCKS 64 // the pool for a request file, unless --blocks says
+KvStatus serve_classroom(Serve *s, KvError *err); // serve_add's refusals
+// serve_init, then the requests of a file (NULL: the classroom scenario), with `blocks` blocks
+// (0: SERVE_DEFAULT_BLOCKS for a file, SERVE_CLASSROOM_BLOCKS x 16 positions for the scenario)
+// of `block` positions. KV_ERR_INPUT (nothing left to free) for a block size past the context, a
+// pool larger than half the memory available, or what serve_load and serve_classroom refuse.
+KvStatus serve_open(Serve *s, const Model *m, const Tokenizer *t, const char *requests, int blocks,
+                    int block, bool sharing, KvError *err);
+// One scheduler step. False when every request has finished (nothing done), or when a pass met
+// a value that is not finite (s->fault; engine_fault(&s->eng, ...) says where).
+bool serve_step(Serve *s);
+bool serve_done(const Serve *s);
+// The generated text of a sequence (without its prompt) into buf; returns its length.
+size_t serve_text(const Serve *s, int seq, char *buf, size_t cap);
 
 #endif

@@ -63,6 +63,10 @@ float view_attention(const Session *s, const View *v, int row, int col) {
 
 void scene_draw(cairo_t *cr, const Session *s, const View *v, int width, int height,
                 double t_anim) {
+    if (v->kind == VIEW_POOL && v->serve) { // a serving session's picture (pool.c)
+        scene_pool_frame(cr, v, width, height);
+        return;
+    }
     SceneLayout lay;
     scene_layout(s, v, width, height, &lay);
     Frame f = {

@@ -143,6 +143,13 @@ int scene_memory_hit_token(const SceneLayout *L, double x, double y);
 void scene_sampling_layout(const Session *s, const View *v, SceneRect area, SceneLayout *L);
 void scene_sampling_draw(Frame *f);
 
+// pool.c: the row for a frame without a serving session (it says how to get one), and the whole
+// frame of a serving session (scene_draw hands it over when View.serve is set)
+void scene_pool_row_layout(const Session *s, const View *v, SceneRect area, SceneLayout *L);
+void scene_pool_row_draw(Frame *f);
+int scene_pool_row_hit(const SceneLayout *L, double x, double y);
+void scene_pool_frame(cairo_t *cr, const View *v, int width, int height);
+
 // ----------------------------------------------------------------------------------------------
 // Layout shared by the views (layout.c)
 

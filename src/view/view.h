@@ -24,6 +24,7 @@ typedef enum {
     VIEW_MEMORY = 3,   // the cache of this sequence projected onto published models (memory.c)
     VIEW_3D = 4,       // the session in perspective (view_3d.c)
     VIEW_SAMPLING = 5, // the next-token distribution and the sampler's choice (sampling.c)
+    VIEW_POOL = 6,     // a serving session's paged KV pool (pool.c; View.serve)
     VIEW_KINDS
 } ViewKind;
 // The 3D view's camera presets (View.camera).
@@ -142,12 +143,16 @@ typedef struct {
     bool cam_live;
     double cam_x, cam_dist;
     double cam_vel[4]; // azimuth, elevation (degrees/s), x, distance (world units/s)
-    bool sampling_log;         // the sampling view's bars on a log scale
+    bool sampling_log; // the sampling view's bars on a log scale
     // the glossary panel (glossary_panel.c): every entry over the picture, page by page
     const struct Glossary *glossary; // its entries (borrowed), or NULL
     bool glossary_open;
     int glossary_page; // 0 .. scene_glossary_pages - 1
     bool annotate;     // the parts of the picture named on it (annotate.c; render --annotate)
+    // the pool view: the serving session it draws (borrowed; NULL: the view says how to get one)
+    // and the sequence whose block table is drawn (-1: the running one holding the most blocks)
+    const Serve *serve;
+    int pool_seq;
 } View;
 
 // Defaults: sequence view, all layers, mean head, dark theme, zoom 1, threshold 0.02, panels.
@@ -318,6 +323,39 @@ bool scene3d_head_point(const SceneLayout *l, double *x, double *y);
 bool scene3d_hit(const SceneLayout *l, double x, double y, int *token, int *layer);
 // Heatmap cell under (x, y): true with its query row and key column.
 bool scene_hit_heatmap(const SceneLayout *l, double x, double y, int *row, int *col);
+
+// ----------------------------------------------------------------------------------------------
+// The pool view (pool.c): a serving session's paged KV pool, drawn by scene_draw when
+// View.kind is VIEW_POOL and View.serve is set. Every block of the pool is a cell coloured by the
+// request holding it (shared blocks light, with their reference count; free blocks plain; the
+// unused slots of a block paler); the selected sequence's block table as a row of logical blocks
+// with a line to each physical one; one row per sequence of its tokens in blocks, and beside it
+// the same sequence under contiguous preallocation of a whole context, its waste shaded; the
+// counters a class reads.
+
+#define POOL_MAX_BLOCKS 1024 // cells drawn at most (a larger pool shows its first ones)
+#define POOL_MAX_TABLE 64    // logical blocks of the selected table drawn at most
+#define POOL_MAX_ROWS 16     // sequence rows at most (running first, then waiting)
+
+typedef struct {
+    int width, height;
+    double unit;
+    SceneRect top, grid, table, rows, panel, caption;
+    int n_blocks; // cells drawn
+    SceneRect block[POOL_MAX_BLOCKS];
+    int selected; // the sequence whose table is drawn, or -1
+    int n_table;
+    SceneRect table_cell[POOL_MAX_TABLE];
+    int n_rows;
+    int row_seq[POOL_MAX_ROWS];
+    SceneRect row_paged[POOL_MAX_ROWS], row_contig[POOL_MAX_ROWS];
+    int caption_lines;
+} PoolLayout;
+
+void pool_layout(const Serve *s, const View *v, int width, int height, PoolLayout *L);
+// The sequence the pool view draws the table of (View.pool_seq, or the running sequence holding
+// the most blocks), or -1 when none runs.
+int pool_selected(const Serve *s, const View *v);
 
 // ----------------------------------------------------------------------------------------------
 // Glossary (glossary.c): every term the picture, the exports and the lessons use, from

@@ -18,6 +18,7 @@ static const SceneView views[VIEW_KINDS] = {
                  SCENE_LEGEND_BLOCKS | SCENE_LEGEND_BEAMS},
     [VIEW_SAMPLING] = {"sampling", scene_sampling_layout, scene_sampling_draw,
                        scene_memory_hit_token, 0},
+    [VIEW_POOL] = {"pool", scene_pool_row_layout, scene_pool_row_draw, scene_pool_row_hit, 0},
 };
 
 const SceneView *scene_view(ViewKind k) {
@@ -44,6 +45,7 @@ void view_init(View *v) {
     v->orbit_az = 35;
     v->orbit_el = 25;
     v->cam_zoom = 1;
+    v->pool_seq = -1;
 }
 
 const char *view_kind_name(ViewKind k) {
