@@ -641,8 +641,9 @@ static void raster_fill(const Raster *r, const double *xs, const double *ys, int
         else
             le[nle++] = e;
     }
-    int py0 = ifloor(ymin) > r->y0 ? ifloor(ymin) : r->y0;
-    int py1 = iceil(ymax) < r->y1 ? iceil(ymax) : r->y1;
+    // Coordinates are clamped to the clip before they become ints (a point far off the picture
+    // would not fit one).
+    int py0 = ifloor(dmax(ymin, r->y0)), py1 = iceil(dmin(ymax, r->y1));
     uint32_t solid = 0xff000000u | rgb;
     for (int py = py0; py < py1; py++) {
         double yt = dmax(py, ymin), yb = dmin(py + 1.0, ymax), h = yb - yt;
@@ -654,9 +655,10 @@ static void raster_fill(const Raster *r, const double *xs, const double *ys, int
         int nr = row_pieces(re, nre, yt, yb, rp, &rmin, &rmax);
         if (nl == 0 || nr == 0)
             continue;
-        int c0 = ifloor(lmin) > r->x0 ? ifloor(lmin) : r->x0;
-        int c1 = iceil(rmax) < r->x1 ? iceil(rmax) : r->x1;
-        int il = iceil(lmax), ir = ifloor(rmin); // [il, ir): columns wholly between the sides
+        double x0 = r->x0, x1 = r->x1;
+        int c0 = ifloor(dmax(lmin, x0)), c1 = iceil(dmin(rmax, x1));
+        // [il, ir): columns wholly between the sides
+        int il = iceil(dmin(dmax(lmax, x0), x1)), ir = ifloor(dmin(dmax(rmin, x0), x1));
         uint32_t *row = r->px + (ptrdiff_t)py * r->stride;
         if (il >= ir) { // a sliver: both sides cross the same pixels
             for (int cx = c0; cx < c1; cx++) {
