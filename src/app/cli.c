@@ -252,6 +252,7 @@ void app_common_defaults(CommonOptions *o) {
 KvStatus app_apply_common(Session *s, const CommonOptions *o, KvError *err) {
     session_set_sampler(s, o->sampler);
     session_set_mode(s, o->no_cache ? CACHE_MODE_OFF : CACHE_MODE_ON);
+    session_set_threads(s, o->threads ? o->threads : engine_default_threads());
     return session_set_cache(s, o->cache, err);
 }
 
@@ -266,7 +267,7 @@ int app_parse_common(int argc, char **argv, int *i, CommonOptions *o, KvError *e
     }
     static const char *const with_value[] = {"--model",       "--tokenizer", "--prompt", "--preset",
                                              "--temperature", "--top-k",     "--top-p",  "--seed",
-                                             "--kv",          "--cache"};
+                                             "--kv",          "--cache",     "--threads"};
     size_t k = 0, n = sizeof with_value / sizeof with_value[0];
     while (k < n && strcmp(opt, with_value[k]) != 0)
         k++;
@@ -322,6 +323,11 @@ int app_parse_common(int argc, char **argv, int *i, CommonOptions *o, KvError *e
     case 8:
         if (kv_precision_parse(opt, val, &o->kv, err))
             return -1;
+        break;
+    case 10:
+        if (app_parse_int(opt, val, 1, 64, &l, err))
+            return -1;
+        o->threads = (int)l;
         break;
     default:
         if (kv_parse_retention(opt, val, &o->cache, err))

@@ -500,7 +500,102 @@ static int bench_engine(int argc, char **argv, bool kinds_only) {
     return 0;
 }
 
+// ----------------------------------------------------------------------------------------------
+// Checkpoints of llama2.c's published shapes with random weights, for speed comparisons
+
+// The shapes of llama2.c's stories15M, 42M and 110M (their vocabulary and context).
+static const struct {
+    const char *name;
+    int dim, hidden, layers, heads, seq_len;
+} bench_shapes[] = {
+    {"15m", 288, 768, 6, 6, 256},
+    {"42m", 512, 1376, 8, 8, 1024},
+    {"110m", 768, 2048, 12, 12, 1024},
+};
+
+// kvscope bench checkpoint 15m|42m|110m MODEL.bin TOKENIZER.bin: a version-0 checkpoint of that
+// shape (shared classifier, 32,000 pieces) with uniform random weights of unit gain (seed 1),
+// through the engine's own writer, and a tokenizer of 32,000 distinct pieces (the reserved ids,
+// the 256 byte pieces, printable ASCII, then letter pairs, triples, ...) that both kvscope and
+// llama2.c read.
+static int bench_checkpoint(int argc, char **argv) {
+    if (argc != 4)
+        return app_usage_error("bench checkpoint", "usage: bench checkpoint 15m|42m|110m "
+                                                   "MODEL.bin TOKENIZER.bin");
+    size_t k = 0, n = sizeof bench_shapes / sizeof bench_shapes[0];
+    while (k < n && strcmp(argv[1], bench_shapes[k].name) != 0)
+        k++;
+    if (k == n)
+        return app_usage_error("bench checkpoint", "unknown shape '%s' (15m, 42m, 110m)", argv[1]);
+    KvError err = {0};
+    const char *const outs[] = {"bin", NULL};
+    if (kv_check_output(argv[2], outs, NULL, &err) || kv_check_output(argv[3], outs, NULL, &err))
+        return app_fail(&err);
+    const int V = 32000;
+    ModelConfig c = {bench_shapes[k].dim,     bench_shapes[k].hidden,
+                     bench_shapes[k].layers,  bench_shapes[k].heads,
+                     bench_shapes[k].heads,   V,
+                     bench_shapes[k].seq_len, true};
+    const size_t nw = config_weight_count(&c);
+    float *data = kv_malloc(nw * sizeof(float));
+    ModelWeights w;
+    weights_carve(&w, &c, data);
+    uint64_t rng = 1;
+    const float *norms[3] = {w.rms_att, w.rms_ffn, w.rms_final};
+    for (size_t i = 0; i < nw; i++) { // uniform on [-a, a], a = sqrt(3 / D): unit-variance rows
+        const float u = 2.0f * kv_rng_f32(&rng) - 1.0f;
+        data[i] = u * sqrtf(3.0f / (float)c.dim);
+    }
+    for (int t = 0; t < 3; t++) { // RMSNorm gains near 1
+        const size_t len = t == 2 ? (size_t)c.dim : (size_t)c.n_layers * c.dim;
+        for (size_t i = 0; i < len; i++)
+            ((float *)norms[t])[i] = 1.0f + 0.1f * (2.0f * kv_rng_f32(&rng) - 1.0f);
+    }
+    KvStatus st = model_write(argv[2], &c, &w, &err);
+    free(data);
+    if (st)
+        return app_fail(&err);
+    char *buf = kv_malloc((size_t)V * 8);
+    const char **pieces = kv_malloc((size_t)V * sizeof *pieces);
+    float *scores = kv_malloc((size_t)V * sizeof *scores);
+    int np = 0;
+#define PIECE(...) (snprintf(buf + 8 * np, 8, __VA_ARGS__), pieces[np] = buf + 8 * np, np++)
+    PIECE("<unk>");
+    PIECE("\n<s>\n");
+    PIECE("\n</s>\n");
+    for (int b = 0; b < 256; b++)
+        PIECE("<0x%02X>", b);
+    for (int ch = 32; ch < 127; ch++)
+        PIECE("%c", ch);
+    for (int len = 2; np < V; len++) // every string of len lowercase letters, in order
+        for (long code = 0; np < V; code++) {
+            char word[8];
+            long v = code;
+            for (int i = len - 1; i >= 0; i--, v /= 26)
+                word[i] = (char)('a' + v % 26);
+            if (v) // all of this length done
+                break;
+            word[len] = 0;
+            PIECE("%s", word);
+        }
+#undef PIECE
+    for (int i = 0; i < V; i++)
+        scores[i] = i < 259 + 95 ? 0.0f : (float)(-i);
+    Tokenizer tok;
+    st = tokenizer_build(&tok, V, pieces, scores, &err);
+    if (!st)
+        st = tokenizer_write(&tok, argv[3], &err), tokenizer_free(&tok);
+    free(buf), free(pieces), free(scores);
+    if (st)
+        return app_fail(&err);
+    printf("bench checkpoint shape=%s params=%zu bytes=%zu model=%s tokenizer=%s\n", argv[1],
+           config_param_count(&c), nw * sizeof(float), argv[2], argv[3]);
+    return 0;
+}
+
 int cmd_bench(int argc, char **argv) {
+    if (argc >= 2 && strcmp(argv[1], "checkpoint") == 0)
+        return bench_checkpoint(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "engine") == 0)
         return bench_engine(argc - 1, argv + 1, false);
     if (argc >= 2 && strcmp(argv[1], "kv") == 0) // the precision lines of bench engine alone

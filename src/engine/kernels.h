@@ -7,11 +7,49 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// out (N, O) = x (N, I) · W (O, I)^T. W holds floats, or bfloat16 values (bf16) stored as
-// kernel_pack_row_bf16 writes each row; either gives the same numbers for the same values. A
-// batched pass over bfloat16 weights widens four rows at a time into `wide` (4 x I floats).
-void kernel_matmul(float *restrict out, const float *restrict x, const void *w, bool bf16, int n,
-                   int in, int out_dim, float *restrict wide);
+// ----------------------------------------------------------------------------------------------
+// Worker threads (pool.c)
+//
+// A pool of threads that run the parts of one job: pool_run calls fn(arg, part) for part
+// 0 .. parts-1 (the caller runs part 0 itself, the workers the others) and returns when all have
+// finished. Workers wait on a condition variable between jobs after a short spin, so an idle
+// pool costs nothing. One caller at a time per pool.
+typedef struct KvPool KvPool;
+// A pool of `threads` threads counting the caller (threads - 1 workers); NULL for 1. Owned.
+KvPool *pool_new(int threads);
+void pool_free(KvPool *p);
+int pool_size(const KvPool *p); // threads, counting the caller; 1 for NULL
+void pool_run(KvPool *p, int parts, void (*fn)(void *arg, int part), void *arg);
+
+// ----------------------------------------------------------------------------------------------
+// Matrix products
+
+// The instruction sets the matrix products are compiled for (kernels_dot.h): AVX2 and AVX-512
+// give the same bits (fused multiply-adds in one association); the plain set multiplies and
+// adds separately.
+typedef enum { KERNEL_ISA_PLAIN = 0, KERNEL_ISA_AVX2 = 1, KERNEL_ISA_AVX512 = 2 } KernelIsa;
+#define KERNEL_ISAS 3
+KernelIsa kernel_isa_best(void); // the widest this CPU runs
+bool kernel_isa_available(KernelIsa isa);
+const char *kernel_isa_name(KernelIsa isa);
+
+// Rows of bfloat16 weights a batched pass widens at once, per part: `wide` holds
+// parts x KERNEL_WIDE_ROWS x I floats.
+#define KERNEL_WIDE_ROWS 4
+
+// out (N, O), rows `ostride` floats apart, = x (N, I) · W (O, I)^T. W holds floats, or
+// bfloat16 values (bf16: each the high half of a float, in order); either gives the same numbers
+// for the same values. With a pool, the rows of W are split between its threads; every row is
+// computed the same way whichever thread computes it, so the result does not depend on the
+// number of threads.
+void kernel_matmul(KernelIsa isa, KvPool *pool, float *restrict out, size_t ostride,
+                   const float *restrict x, const void *w, bool bf16, int n, int in, int out_dim,
+                   float *restrict wide);
+
+// sum over i of exp((x[i] - max) * inv_t) in double, each exponential in float (relative error
+// below 3e-7 for arguments down to -87; smaller terms count as e^-87): the softmax denominator
+// for the candidate list, without a double exponential per entry.
+double kernel_sum_exp(const float *x, int n, float max, float inv_t);
 
 // One head's attention for one query over n keys and values (rows `stride` floats apart, HS = hs
 // wide): att[0..n) = softmax(q · k_s * scale), out (HS) = sum_s att[s] v_s.
@@ -28,9 +66,5 @@ void kernel_rope(float *q, float *k, const float *cs, int dim, int kv_dim, int h
 
 // g (n) = silu(h1) * h3
 void kernel_swiglu(float *g, const float *h1, const float *h3, int n);
-
-// Writes one row of n weights (each exactly a bfloat16 value) in the order kernel_matmul reads
-// them; returns the end of what was written.
-uint16_t *kernel_pack_row_bf16(uint16_t *h, const float *row, size_t n);
 
 #endif
