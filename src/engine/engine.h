@@ -649,6 +649,8 @@ KvStatus engine_init(Engine *e, const Model *m, KvError *err);
 // is summed in the same order whichever thread computes it. Returns the threads in use (fewer
 // when the system refuses a thread).
 int engine_set_threads(Engine *e, int n);
+// The instruction set e's matrix products run on: "avx512", "avx2-fma" or "plain".
+const char *engine_isa_name(const Engine *e);
 // The threads engine_set_threads would use for "the machine's cores": the processors this
 // process may run on.
 int engine_default_threads(void);

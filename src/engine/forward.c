@@ -99,6 +99,10 @@ int engine_set_threads(Engine *e, int n) {
     return e->threads;
 }
 
+const char *engine_isa_name(const Engine *e) {
+    return kernel_isa_name((KernelIsa)e->isa);
+}
+
 int engine_default_threads(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     cpu_set_t set;
@@ -204,15 +208,16 @@ static int first_nonfinite_row(const float *x, int n, int width) {
 // The forward pass
 
 // Attention of one layer for the pass's query positions: items (t, g), t < N, g < HKV, in
-// order, item k = t * HKV + g; part `part` of `parts` takes a contiguous run of them, with its
-// own scores buffer and counters (summed by the caller, so the totals do not depend on parts).
+// order, item k = t * HKV + g; chunk c is items c * per .. (c + 1) * per - 1, run with its
+// thread's own scores buffer and counters (summed by the caller: integer sums, the same totals
+// whoever ran what).
 typedef struct {
     Engine *e;
     KvCache *kc;
     AttnSink *sink;
-    int l, pos0, n, parts;
-    uint64_t flops[ENGINE_MAX_THREADS]; // scores (and as many for values) per part
-    uint64_t bytes[ENGINE_MAX_THREADS]; // cache bytes read per part
+    int l, pos0, n, per;
+    uint64_t flops[ENGINE_MAX_THREADS]; // scores (and as many for values) per thread
+    uint64_t bytes[ENGINE_MAX_THREADS]; // cache bytes read per thread
 } AttendJob;
 
 // Threads may share a layer's attention when reading the cache changes nothing in it: f32 rows
@@ -223,7 +228,7 @@ static bool attend_parallel(const KvCache *kc) {
            (kc->kind.retention == KV_RETAIN_FULL || kc->kind.retention == KV_RETAIN_WINDOW);
 }
 
-static void attend_part(void *arg, int part) {
+static void attend_chunk(void *arg, int chunk, int thread) {
     AttendJob *j = arg;
     Engine *e = j->e;
     KvCache *kc = j->kc;
@@ -233,9 +238,10 @@ static void attend_part(void *arg, int part) {
     const int H = c->n_heads, T = c->seq_len, HKV = c->n_kv_heads, group = H / HKV;
     const int QKV = D + 2 * KV, items = j->n * HKV;
     const float inv_sqrt_hs = 1.0f / sqrtf((float)HS);
-    float *att0 = e->att + (size_t)part * H * T; // (H, T) this part's scores
+    float *att0 = e->att + (size_t)thread * H * T; // (H, T) this thread's scores
     uint64_t flops = 0, bytes = 0;
-    for (int k = items * part / j->parts; k < items * (part + 1) / j->parts; k++) {
+    const int k1 = (chunk + 1) * j->per < items ? (chunk + 1) * j->per : items;
+    for (int k = chunk * j->per; k < k1; k++) {
         const int t = k / HKV, g = k % HKV, p = j->pos0 + t;
         float *out = e->xb + (size_t)t * D;              // (D) every head's weighted values
         const KvHeadRows kv = kvcache_head(kc, l, g, p); // (kv.n, HS) keys and values
@@ -261,8 +267,8 @@ static void attend_part(void *arg, int part) {
         }
         bytes += kv.bytes; // each kv head's rows once, however many query heads share them
     }
-    j->flops[part] = flops;
-    j->bytes[part] = bytes;
+    j->flops[thread] += flops;
+    j->bytes[thread] += bytes;
 }
 
 // One pass of the layers over positions pos0 .. pos0+n-1 through cache kc, as many as kc can
@@ -320,15 +326,16 @@ static bool forward_layers(Engine *e, KvCache *kc, const int *tokens, int pos0, 
         // cache gives h's kv head g = h / group: att (kv.n) = softmax(q · k / sqrt(HS)),
         // xb (HS of head h) = att · v. The (position, kv head) pairs are independent: split
         // between the threads where reading the cache changes nothing in it (attend_parallel)
-        AttendJob job = {e, kc, sink, l, pos0, n, 1, {0}, {0}};
-        job.parts = attend_parallel(kc) ? pool_size(e->pool) : 1;
-        job.parts = job.parts < n * c->n_kv_heads ? job.parts : n * c->n_kv_heads;
-        if (job.parts > 1)
-            pool_run(e->pool, job.parts, attend_part, &job);
-        else
-            attend_part(&job, 0);
+        const int items = n * c->n_kv_heads;
+        AttendJob job = {e, kc, sink, l, pos0, n, items, {0}, {0}};
+        if (e->pool && attend_parallel(kc) && items > 1) {
+            job.per = (items + 63) / 64; // at most 64 chunks
+            pool_run(e->pool, (items + job.per - 1) / job.per, attend_chunk, &job);
+        } else {
+            attend_chunk(&job, 0, 0);
+        }
         if (ctr)
-            for (int i = 0; i < job.parts; i++) {
+            for (int i = 0; i < e->threads; i++) {
                 ctr->flops[FLOP_SCORES] += job.flops[i];
                 ctr->flops[FLOP_VALUES] += job.flops[i];
                 ctr->kv_bytes_read += job.bytes[i];

@@ -359,35 +359,35 @@ typedef struct {
     const float *x;
     const void *w;
     bool bf16;
-    int n, in, out_dim, parts;
+    int n, in, out_dim, rows; // rows per chunk, a multiple of 16
     float *wide;
 } MatmulJob;
 
-// Part `part` of `parts`: a contiguous run of rows, boundaries on multiples of 16 rows (whole
-// tiles in every set), so that each part's rows are computed as they would be alone.
-static void matmul_part(void *arg, int part) {
+// Chunk `chunk`: rows chunk * rows .. on, computed as they would be alone (every tile of every
+// set fits in 16 rows, so the chunks cut no tile).
+static void matmul_chunk(void *arg, int chunk, int thread) {
     const MatmulJob *j = arg;
-    const int blocks = (j->out_dim + 15) / 16;
-    int r0 = blocks * part / j->parts * 16, r1 = blocks * (part + 1) / j->parts * 16;
-    r1 = r1 < j->out_dim ? r1 : j->out_dim;
-    if (r0 < r1)
-        matmul_rows(j->isa, j->out, j->ostride, j->x, j->w, j->bf16, j->n, j->in, r0, r1,
-                    j->wide + (size_t)part * KERNEL_WIDE_ROWS * (size_t)j->in);
+    const int r0 = chunk * j->rows, r1 = r0 + j->rows < j->out_dim ? r0 + j->rows : j->out_dim;
+    matmul_rows(j->isa, j->out, j->ostride, j->x, j->w, j->bf16, j->n, j->in, r0, r1,
+                j->wide + (size_t)thread * KERNEL_WIDE_ROWS * (size_t)j->in);
 }
 
 void kernel_matmul(KernelIsa isa, KvPool *pool, float *restrict out, size_t ostride,
                    const float *restrict x, const void *w, bool bf16, int n, int in, int out_dim,
                    float *restrict wide) {
-    // a part is worth waking a thread for when it has some tens of thousands of multiply-adds
-    const long work = (long)n * in * out_dim, per_part = 32768;
-    int parts = pool ? pool_size(pool) : 1;
-    if (work / per_part < parts)
-        parts = work / per_part > 1 ? (int)(work / per_part) : 1;
-    MatmulJob j = {isa, out, ostride, x, w, bf16, n, in, out_dim, parts, wide};
-    if (parts <= 1)
-        matmul_part(&j, 0);
+    // chunks of some tens of thousands of multiply-adds (a few microseconds: a thread the
+    // scheduler stops holds up little), at most 64 of them (each costs one atomic exchange)
+    const long row_work = (long)n * in, per_chunk = 32768;
+    long rows = (per_chunk / (row_work ? row_work : 1) + 15) / 16 * 16;
+    const long most = ((long)out_dim / 64 + 15) / 16 * 16;
+    rows = rows > most ? rows : most;
+    rows = rows > 16 ? rows : 16;
+    MatmulJob j = {isa, out, ostride, x, w, bf16, n, in, out_dim, (int)rows, wide};
+    const int chunks = (int)(((long)out_dim + rows - 1) / rows);
+    if (!pool || chunks <= 1 || (long)out_dim * row_work < 2 * per_chunk)
+        matmul_rows(isa, out, ostride, x, w, bf16, n, in, 0, out_dim, wide);
     else
-        pool_run(pool, parts, matmul_part, &j);
+        pool_run(pool, chunks, matmul_chunk, &j);
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -630,4 +630,26 @@ double kernel_sum_exp(const float *x, int n, float max, float inv_t) {
             s += (double)e[j];
     }
     return s;
+}
+
+KV_CLONES
+int kernel_argmax(const float *x, int n) {
+    // the maximum eight lanes at a time, then the first index that holds it
+    float m = x[0];
+    int i = 0;
+    if (n >= 8) {
+        v8f mv = load8(x);
+        for (i = 8; i + 8 <= n; i += 8) {
+            const v8f v = load8(x + i);
+            const v8i gt = v > mv;
+            mv = (v8f)(((v8i)v & gt) | ((v8i)mv & ~gt));
+        }
+        for (int j = 0; j < 8; j++)
+            m = mv[j] > m ? mv[j] : m;
+    }
+    for (; i < n; i++)
+        m = x[i] > m ? x[i] : m;
+    for (i = 0; x[i] != m; i++)
+        ;
+    return i;
 }

@@ -1,5 +1,5 @@
-// kernels.h — the numeric kernels of the forward pass (kernels.c). Internal to src/engine: only
-// forward.c and kvcache.c include it. Shapes use engine.h's legend.
+// kernels.h — the numeric kernels of the forward pass (kernels.c). Internal to src/engine (and its
+// tests). Shapes use engine.h's legend.
 #ifndef KVSCOPE_KERNELS_H
 #define KVSCOPE_KERNELS_H
 
@@ -10,16 +10,17 @@
 // ----------------------------------------------------------------------------------------------
 // Worker threads (pool.c)
 //
-// A pool of threads that run the parts of one job: pool_run calls fn(arg, part) for part
-// 0 .. parts-1 (the caller runs part 0 itself, the workers the others) and returns when all have
-// finished. Workers wait on a condition variable between jobs after a short spin, so an idle
-// pool costs nothing. One caller at a time per pool.
+// A pool of threads that share the chunks of one job: pool_run calls fn(arg, chunk, thread) once
+// for every chunk 0 .. chunks-1, on the caller's thread (thread 0) and on workers (1 ..
+// threads-1), whichever takes it first, and returns when all have finished. `thread` selects a
+// thread's own scratch memory. Workers wait on a condition variable between jobs after a short
+// spin, so an idle pool costs nothing. One caller at a time per pool.
 typedef struct KvPool KvPool;
 // A pool of `threads` threads counting the caller (threads - 1 workers); NULL for 1. Owned.
 KvPool *pool_new(int threads);
 void pool_free(KvPool *p);
 int pool_size(const KvPool *p); // threads, counting the caller; 1 for NULL
-void pool_run(KvPool *p, int parts, void (*fn)(void *arg, int part), void *arg);
+void pool_run(KvPool *p, int chunks, void (*fn)(void *arg, int chunk, int thread), void *arg);
 
 // ----------------------------------------------------------------------------------------------
 // Matrix products
@@ -33,8 +34,8 @@ KernelIsa kernel_isa_best(void); // the widest this CPU runs
 bool kernel_isa_available(KernelIsa isa);
 const char *kernel_isa_name(KernelIsa isa);
 
-// Rows of bfloat16 weights a batched pass widens at once, per part: `wide` holds
-// parts x KERNEL_WIDE_ROWS x I floats.
+// Rows of bfloat16 weights a batched pass widens at once, per thread: `wide` holds
+// threads x KERNEL_WIDE_ROWS x I floats.
 #define KERNEL_WIDE_ROWS 4
 
 // out (N, O), rows `ostride` floats apart, = x (N, I) · W (O, I)^T. W holds floats, or
@@ -50,6 +51,9 @@ void kernel_matmul(KernelIsa isa, KvPool *pool, float *restrict out, size_t ostr
 // below 3e-7 for arguments down to -87; smaller terms count as e^-87): the softmax denominator
 // for the candidate list, without a double exponential per entry.
 double kernel_sum_exp(const float *x, int n, float max, float inv_t);
+
+// The index of the first maximum of x[0 .. n) (n >= 1; x holds no NaN).
+int kernel_argmax(const float *x, int n);
 
 // One head's attention for one query over n keys and values (rows `stride` floats apart, HS = hs
 // wide): att[0..n) = softmax(q · k_s * scale), out (HS) = sum_s att[s] v_s.

@@ -1,16 +1,20 @@
-// pool.c — the engine's worker threads: a job is split into parts, the caller runs part 0 and
-// the workers the others, and pool_run returns when every part is done.
+// pool.c — the engine's worker threads: a job is cut into chunks, and the caller and the workers
+// take chunks from one counter until none is left; pool_run returns when every chunk is done.
 //
-// A step of a small model is a few hundred matrix products of tens of microseconds each, so a
-// wake-up must cost less than that: workers spin on the job counter for a short while after
-// each job (the next product follows at once) and only then sleep on a condition variable, so a
-// pool between steps costs no CPU. What this file does not do: split work (kernels.c and
-// forward.c choose the parts; each part's result must not depend on the number of parts).
+// The caller never waits for a worker to start: on a busy machine a worker may not run for a
+// while, and then the caller simply takes every chunk itself. It waits only for chunks a worker
+// has taken and not yet finished, so chunks are small. A step of a small model is a few
+// hundred matrix products of tens of microseconds each, so workers spin on the job counter for a
+// short while after each job (the next product follows at once) and only then sleep on a
+// condition variable: a pool between steps costs no CPU. What this file does not do: split
+// work (kernels.c and forward.c cut the chunks; each chunk's result must not depend on the
+// thread that computes it).
 #include "engine/engine.h"
 #include "engine/kernels.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #define POOL_SPIN 20000 // polls of the job counter before a worker or the caller sleeps
@@ -25,30 +29,49 @@ struct KvPool {
     int threads; // counting the caller
     pthread_t *workers;
     pthread_mutex_t lock;
-    pthread_cond_t wake; // a new job, or quit
-    pthread_cond_t done; // the last part of a job finished
-    atomic_uint job;     // incremented for every job
-    atomic_int left;     // parts of the current job not finished
-    atomic_int sleepers; // workers waiting on wake
+    pthread_cond_t wake;     // a new job, or quit
+    pthread_cond_t done;     // the last chunk of a job finished
+    atomic_uint job;         // incremented for every job (what sleeping workers wait on)
+    atomic_uint_fast64_t at; // (job << 32) | the next chunk to take
+    atomic_int finished;     // chunks of the current job done
+    atomic_int sleepers;     // workers waiting on wake
     atomic_bool caller_sleeps;
     bool quit;
-    void (*fn)(void *arg, int part);
+    // the current job: written before its job number is published, read only by a thread that
+    // has taken one of its chunks (the job cannot end before that chunk is done)
+    void (*fn)(void *arg, int chunk, int thread);
     void *arg;
-    int parts;
+    atomic_int chunks;
 };
+
+#define POOL_CLOSED 0x7fffffffu // the chunk index while a job is being set up: none to take
 
 typedef struct {
     KvPool *p;
-    int index; // 1 .. threads-1: the part it runs
+    int index; // 1 .. threads-1
 } Worker;
 
-static void part_done(KvPool *p) {
-    // (sequentially consistent, as the caller's store of caller_sleeps and load of left are: one
-    // of the two sees the other, so a sleeping caller is always woken)
-    if (atomic_fetch_sub(&p->left, 1) == 1 && atomic_load(&p->caller_sleeps)) {
-        pthread_mutex_lock(&p->lock);
-        pthread_cond_signal(&p->done);
-        pthread_mutex_unlock(&p->lock);
+// Takes chunks of job `job` until none is left; returns how many it ran.
+static int take_chunks(KvPool *p, unsigned job, int thread) {
+    int ran = 0;
+    uint_fast64_t v = atomic_load(&p->at);
+    for (;;) {
+        if ((unsigned)(v >> 32) != job ||
+            (int)(v & 0xffffffffu) >= atomic_load_explicit(&p->chunks, memory_order_relaxed))
+            return ran; // (a stale count only lets the exchange below fail)
+        if (!atomic_compare_exchange_weak(&p->at, &v, v + 1))
+            continue; // v reloaded
+        p->fn(p->arg, (int)(v & 0xffffffffu), thread);
+        ran++;
+        // sequentially consistent, as the caller's store of caller_sleeps and load of finished
+        // are: one of the two sees the other, so a sleeping caller is always woken
+        if (atomic_fetch_add(&p->finished, 1) + 1 == atomic_load(&p->chunks) &&
+            atomic_load(&p->caller_sleeps)) {
+            pthread_mutex_lock(&p->lock);
+            pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->lock);
+        }
+        v = atomic_load(&p->at);
     }
 }
 
@@ -74,9 +97,7 @@ static void *worker_main(void *arg) {
                 break;
         }
         seen = job;
-        if (w->index < p->parts)
-            p->fn(p->arg, w->index);
-        part_done(p);
+        take_chunks(p, job, w->index);
     }
     free(w);
     return NULL;
@@ -92,14 +113,16 @@ KvPool *pool_new(int threads) {
     pthread_cond_init(&p->wake, NULL);
     pthread_cond_init(&p->done, NULL);
     atomic_init(&p->job, 0);
-    atomic_init(&p->left, 0);
+    atomic_init(&p->at, 0);
+    atomic_init(&p->finished, 0);
+    atomic_init(&p->chunks, 0);
     atomic_init(&p->sleepers, 0);
     atomic_init(&p->caller_sleeps, false);
     for (int i = 1; i < threads; i++) {
         Worker *w = kv_malloc(sizeof *w);
         *w = (Worker){p, i};
         if (pthread_create(&p->workers[i], NULL, worker_main, w) != 0) {
-            free(w); // fewer threads than asked: the parts are shared by those that started
+            free(w); // fewer threads than asked: the chunks are shared by those that started
             p->threads = i;
             break;
         }
@@ -127,35 +150,35 @@ int pool_size(const KvPool *p) {
     return p ? p->threads : 1;
 }
 
-// Runs parts in turn: the caller takes part 0 and every part a worker does not exist for.
-void pool_run(KvPool *p, int parts, void (*fn)(void *arg, int part), void *arg) {
-    if (!p || parts <= 1) {
-        for (int i = 0; i < parts; i++)
-            fn(arg, i);
+void pool_run(KvPool *p, int chunks, void (*fn)(void *arg, int chunk, int thread), void *arg) {
+    if (!p || chunks <= 1) {
+        for (int i = 0; i < chunks; i++)
+            fn(arg, i, 0);
         return;
     }
-    const int n = p->threads;
+    // closed first: a worker late from the last job cannot take a chunk while this one is set up
+    const unsigned job = atomic_load(&p->job) + 1;
+    atomic_store(&p->at, (uint_fast64_t)job << 32 | POOL_CLOSED);
     p->fn = fn;
     p->arg = arg;
-    p->parts = parts < n ? parts : n;
-    atomic_store_explicit(&p->left, n - 1, memory_order_relaxed); // every worker reports
-    atomic_fetch_add(&p->job, 1); // sequentially consistent against a worker going to sleep
+    atomic_store(&p->chunks, chunks);
+    atomic_store(&p->finished, 0);
+    atomic_store(&p->at, (uint_fast64_t)job << 32); // chunk 0 of the new job
+    atomic_store(&p->job, job); // sequentially consistent against a worker going to sleep
     if (atomic_load(&p->sleepers) > 0) {
         pthread_mutex_lock(&p->lock);
         pthread_cond_broadcast(&p->wake);
         pthread_mutex_unlock(&p->lock);
     }
-    fn(arg, 0);
-    for (int i = n; i < parts; i++) // more parts than threads: the caller runs the rest
-        fn(arg, i);
-    for (int i = 0; atomic_load_explicit(&p->left, memory_order_acquire) > 0; i++) {
+    take_chunks(p, job, 0);
+    for (int i = 0; atomic_load(&p->finished) < chunks; i++) { // chunks workers still run
         if (i < POOL_SPIN) {
             POOL_PAUSE();
             continue;
         }
         pthread_mutex_lock(&p->lock);
         atomic_store(&p->caller_sleeps, true);
-        while (atomic_load(&p->left) > 0)
+        while (atomic_load(&p->finished) < chunks)
             pthread_cond_wait(&p->done, &p->lock);
         atomic_store(&p->caller_sleeps, false);
         pthread_mutex_unlock(&p->lock);
