@@ -605,7 +605,8 @@ static const struct {
 };
 
 // kvscope bench checkpoint 15m|42m|110m MODEL.bin TOKENIZER.bin: a version-0 checkpoint of that
-// shape (shared classifier, 32,000 pieces) with uniform random weights of unit gain (seed 1),
+// shape (shared classifier, 32,000 pieces) with uniform random weights of unit gain (seed 1; the
+// BOS row zero, so that greedy decoding runs to the length asked),
 // through the engine's own writer, and a tokenizer of 32,000 distinct pieces (the reserved ids,
 // the 256 byte pieces, printable ASCII, then letter pairs, triples, ...) that both kvscope and
 // llama2.c read.
@@ -637,6 +638,8 @@ static int bench_checkpoint(int argc, char **argv) {
         const float u = 2.0f * kv_rng_f32(&rng) - 1.0f;
         data[i] = u * sqrtf(3.0f / (float)c.dim);
     }
+    memset(w.token_embedding + c.dim, 0, (size_t)c.dim * sizeof(float)); // BOS: logit 0, never
+    // the largest of 32,000 (kvscope and llama2.c both stop when they pick it)
     for (int t = 0; t < 3; t++) { // RMSNorm gains near 1
         const size_t len = t == 2 ? (size_t)c.dim : (size_t)c.n_layers * c.dim;
         for (size_t i = 0; i < len; i++)

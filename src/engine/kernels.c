@@ -22,11 +22,12 @@
 // out (N, O) = x (N, I) · W(O, I)^T is the only heavy loop. It is written once (kernels_dot.h)
 // and compiled for three instruction sets; kernel_isa_best picks the widest the CPU has at run
 // time: AVX-512, AVX2 with fused multiply-add, or plain SSE2. Decode (N = 1) walks four weight
-// rows at once against one input and prefetches the next four: it streams every weight once per
-// token and is bound by memory bandwidth, which is why the weights may be kept as bfloat16 (half
-// the bytes, the same numbers). Prefill and no-cache passes walk tiles of rows against several
-// inputs (4 x 6 with AVX-512), so each weight is read once per tile of positions: bound by
-// arithmetic. The attention kernel below is compiled twice (target_clones: AVX2+FMA and plain).
+// rows at once against one input (four streams the hardware prefetcher follows): it streams every
+// weight once per token and is bound by memory bandwidth, which is why the weights may be kept as
+// bfloat16 (half the bytes, the same numbers). Prefill and no-cache passes walk tiles of rows
+// against several inputs (4 x 6 with AVX-512), so each weight is read once per tile of positions:
+// bound by arithmetic. The attention kernel below is compiled twice (target_clones: AVX2+FMA and
+// plain).
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define KV_X86 1
