@@ -133,6 +133,10 @@ KV_INLINE V16p p_loadw(const void *w, size_t i, const int bf16) {
 KV_INLINE v8f p_loadw8(const void *w, size_t i, const int bf16) {
     return bf16 ? p_loadh8((const uint16_t *)w + i) : load8((const float *)w + i);
 }
+KV_INLINE void p_store(float *p, V16p v) {
+    memcpy(p, &v.lo, sizeof v.lo);
+    memcpy(p + 8, &v.hi, sizeof v.hi);
+}
 KV_INLINE V16p p_fma(V16p a, V16p b, V16p acc) {
     return (V16p){acc.lo + a.lo * b.lo, acc.hi + a.hi * b.hi};
 }
@@ -153,6 +157,7 @@ KV_INLINE float p_sfma(float a, float b, float c) {
 #define v16_loadw p_loadw
 #define v16_loadw8 p_loadw8
 #define v16_fma p_fma
+#define v16_store p_store
 #define v16_fold p_fold
 #define v16_fold_tail p_fold_tail
 #define v8_hsum hsum8
@@ -171,6 +176,7 @@ KV_INLINE float p_sfma(float a, float b, float c) {
 #undef v16_loadw
 #undef v16_loadw8
 #undef v16_fma
+#undef v16_store
 #undef v16_fold
 #undef v16_fold_tail
 #undef v8_hsum
@@ -202,6 +208,10 @@ KV_INLINE V16a a_loadw(const void *w, size_t i, const int bf16) {
 KV_INLINE __m256 a_loadw8(const void *w, size_t i, const int bf16) {
     return bf16 ? a_loadh8((const uint16_t *)w + i) : _mm256_loadu_ps((const float *)w + i);
 }
+KV_INLINE void a_store(float *p, V16a v) {
+    _mm256_storeu_ps(p, v.lo);
+    _mm256_storeu_ps(p + 8, v.hi);
+}
 KV_INLINE V16a a_fma(V16a a, V16a b, V16a acc) {
     return (V16a){_mm256_fmadd_ps(a.lo, b.lo, acc.lo), _mm256_fmadd_ps(a.hi, b.hi, acc.hi)};
 }
@@ -228,6 +238,7 @@ KV_INLINE float a_sfma(float a, float b, float c) {
 #define v16_loadw a_loadw
 #define v16_loadw8 a_loadw8
 #define v16_fma a_fma
+#define v16_store a_store
 #define v16_fold a_fold
 #define v16_fold_tail a_fold_tail
 #define v8_hsum a_hsum8
@@ -244,6 +255,7 @@ KV_INLINE float a_sfma(float a, float b, float c) {
 #undef v16_load
 #undef v16_loadw
 #undef v16_fma
+#undef v16_store
 #undef v16_fold
 #undef v16_fold_tail
 #pragma GCC pop_options
@@ -265,6 +277,9 @@ KV_INLINE __m512 z_loadw(const void *w, size_t i, const int bf16) {
     }
     return _mm512_loadu_ps((const float *)w + i);
 }
+KV_INLINE void z_store(float *p, __m512 v) {
+    _mm512_storeu_ps(p, v);
+}
 KV_INLINE __m512 z_fma(__m512 a, __m512 b, __m512 acc) {
     return _mm512_fmadd_ps(a, b, acc);
 }
@@ -284,6 +299,7 @@ KV_INLINE __m256 z_fold_tail(__m512 a, __m256 w8, const float *x8) {
 #define v16_load z_load
 #define v16_loadw z_loadw
 #define v16_fma z_fma
+#define v16_store z_store
 #define v16_fold z_fold
 #define v16_fold_tail z_fold_tail
 #define KV_TR 4
@@ -300,6 +316,7 @@ KV_INLINE __m256 z_fold_tail(__m512 a, __m256 w8, const float *x8) {
 #undef v16_loadw
 #undef v16_loadw8
 #undef v16_fma
+#undef v16_store
 #undef v16_fold
 #undef v16_fold_tail
 #undef v8_hsum
@@ -598,9 +615,22 @@ void kernel_rope(float *q, float *k, const float *cs, int dim, int kv_dim, int h
     }
 }
 
-// g = silu(h1) * h3 elementwise, silu(v) = v / (1 + e^-v) (as llama2.c computes it)
+// g = silu(h1) * h3 elementwise, silu(v) = v * sigmoid(v), eight at a time: sigmoid from
+// e = exp(-|v|) (exp8, relative error below 3e-7), 1 / (1 + e) for v >= 0 and e / (1 + e) below,
+// so that no exponential overflows; the last few through one padded vector
+KV_CLONES
 void kernel_swiglu(float *g, const float *h1, const float *h3, int n) {
-    for (int i = 0; i < n; i++) {
+    const v8f one = splat8(1.0f), zero = splat8(0.0f);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const v8f v = load8(h1 + i);
+        const v8i neg = v < zero;
+        const v8f e = exp8((v8f)((v8i)v | ((v8i)splat8(-0.0f) & ~neg))); // -|v|
+        const v8f sig = (v8f)(((v8i)(e / (one + e)) & neg) | ((v8i)(one / (one + e)) & ~neg));
+        const v8f out = v * sig * load8(h3 + i);
+        memcpy(g + i, &out, sizeof out);
+    }
+    for (; i < n; i++) {
         float v = h1[i];
         v *= 1.0f / (1.0f + expf(-v));
         g[i] = v * h3[i];
