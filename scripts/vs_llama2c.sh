@@ -15,9 +15,10 @@
 # peak memory with --verify (the other mode's shadow engine) and with a drift shadow
 # (--cache window:32), and the machine's load before and after.
 #
-# MODEL: 15m 42m 110m shipped (default: all). Environment: PAIRS, KVSCOPE (default
-# build/kvscope: run make first), WORK (a folder for the builds and checkpoints, default a
-# temporary one, removed at the end), CC (default cc).
+# MODEL: 15m 42m 110m shipped (default: all). Environment: PAIRS, THREADS (default "1 2"),
+# TOKENS (default 256, 128 on 110m), KVSCOPE (default build/kvscope: run make first), WORK (a
+# folder for the builds and checkpoints, default a temporary one, removed at the end), CC
+# (default cc).
 set -euo pipefail
 
 usage() { echo "usage: scripts/vs_llama2c.sh LLAMA2C_DIR [15m|42m|110m|shipped ...]" >&2; exit 2; }
@@ -66,12 +67,12 @@ for m in "${models[@]}"; do
         model=$here/assets/models/kvscope6.bin tok=$here/assets/models/tokenizer.bin ;;
     *) usage ;;
     esac
-    case $m in 110m) n=128 ;; *) n=256 ;; esac
+    case $m in 110m) n=${TOKENS:-128} ;; *) n=${TOKENS:-256} ;; esac
     # the prompt "a" is three positions on both sides (BOS, the dummy space, "a"): run.c's
     # -n counts positions, kvscope's -n generated tokens
     steps_r=$((n + 2)) steps_k=$n
     cat "$model" "$tok" >/dev/null # both sides start from the page cache
-    for threads in 1 2; do
+    for threads in ${THREADS:-1 2}; do
         if [ "$threads" = 1 ]; then runc=$work/run_fast; else runc=$work/run_omp; fi
         : >"$work/r.n"; : >"$work/k.n"; : >"$work/r.1"; : >"$work/k.1"
         for ((p = 0; p < pairs; p++)); do

@@ -319,3 +319,16 @@ Test(sampler, greedy_first_maximum_everywhere) {
             sampler_free(&s);
         }
 }
+
+// A temperature so small that its reciprocal is not a float: the most probable candidate gets
+// all of the probability, the others none, and nothing is a NaN.
+Test(sampler, top_candidates_tiny_temperature) {
+    float l[40];
+    uint64_t gen = 9;
+    random_logits(l, 40, &gen, 3.0f);
+    Candidate c[5];
+    cr_assert_eq(top_candidates(l, 40, 1e-40f, c, 5), 5);
+    cr_assert_eq(c[0].prob, 1.0f, "the maximum: %g", c[0].prob);
+    for (int i = 1; i < 5; i++)
+        cr_assert(c[i].prob >= 0.0f && c[i].prob < 1e-30f, "candidate %d: %g", i, c[i].prob);
+}

@@ -13,6 +13,7 @@
 #include "engine/kernels.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -118,6 +119,12 @@ KvPool *pool_new(int threads) {
     atomic_init(&p->chunks, 0);
     atomic_init(&p->sleepers, 0);
     atomic_init(&p->caller_sleeps, false);
+    // workers start with every signal blocked (a thread inherits its creator's mask): a signal
+    // meant for the process is then handled by the threads that were there before, which block
+    // it around their own critical sections (the registry of temporaries, util.c)
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     for (int i = 1; i < threads; i++) {
         Worker *w = kv_malloc(sizeof *w);
         *w = (Worker){p, i};
@@ -127,6 +134,7 @@ KvPool *pool_new(int threads) {
             break;
         }
     }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     return p;
 }
 

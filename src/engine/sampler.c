@@ -4,6 +4,7 @@
 #include "engine/engine.h"
 #include "engine/kernels.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,7 +191,8 @@ int top_candidates(const float *logits, int vocab_size, float temperature, Candi
     // softmax of the k: the denominator from float exponentials summed in double
     // (kernel_sum_exp: relative error below 1e-6, tests/test_sampler.c holds it to that), each
     // numerator in double
-    const float inv_t = 1.0f / t;
+    // (a temperature below 1 / FLT_MAX would make 1 / t infinite, and 0 * inf a NaN)
+    const float inv_t = fminf(1.0f / t, FLT_MAX);
     const double sum = kernel_sum_exp(logits, vocab_size, max_val, inv_t);
     for (int i = 0; i < have; i++)
         out[i].prob = (float)(exp((double)((logits[out[i].id] - max_val) * inv_t)) / sum);
