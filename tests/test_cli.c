@@ -397,6 +397,37 @@ Test(cli, sampler_values_out_of_range) {
     files_free(&f);
 }
 
+// --threads: a count from 1 to 64, and the same text and the same logits' drift (--verify)
+// whatever the count.
+Test(cli, threads_refused_and_same_text, .timeout = 60) {
+    Files f = files_new();
+    const char *bad[] = {"0", "65", "-1", "two", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *args[] = {"generate", "--model", f.model,     "--tokenizer", f.tok,
+                              "--prompt", "hi",      "--threads", bad[i],        NULL};
+        expect_bad(args, (const char *[]){"--threads", NULL});
+    }
+    char *first = NULL;
+    for (int t = 1; t <= 3; t++) {
+        char n[8];
+        snprintf(n, sizeof n, "%d", t);
+        const char *args[] = {"generate", "--model",  f.model, "--tokenizer", f.tok,
+                              "--prompt", "hi",       "-n",    "20",          "--threads",
+                              n,          "--verify", NULL};
+        TuRun r;
+        run(&r, args);
+        cr_assert_eq(r.status, 0, "--threads %d: exit %d: %s", t, r.status, r.err);
+        cr_assert_gt(r.out_len, 0);
+        if (!first)
+            first = strdup(r.out);
+        else
+            cr_assert_str_eq(r.out, first, "--threads %d writes another text", t);
+        tu_run_free(&r);
+    }
+    free(first);
+    files_free(&f);
+}
+
 // ----------------------------------------------------------------------------------------------
 // llama2.c's newer exports
 

@@ -3,6 +3,8 @@
 // between them works, and every counter equals DESIGN.md's closed form to the FLOP and byte.
 #include "util/testutil.h"
 
+#include "engine/kernels.h" // the matrix products against a scalar model of their association
+
 #include <criterion/criterion.h>
 #include <math.h>
 #include <signal.h>
@@ -657,4 +659,221 @@ Test(engine, kvcache_refuses_reading_past_the_pass, .signal = SIGABRT, .timeout 
     kvcache_init(&kc, &c, KV_CACHE_DENSE, true);
     kvcache_begin(&kc, 0, 3);
     kvcache_head(&kc, 0, 0, 3); // position 3 is not part of this pass
+}
+
+// ----------------------------------------------------------------------------------------------
+// Threads and instruction sets: one association, the same bits
+
+// The shapes above and one whose matrices are large enough for a decode step to be split
+// between threads (700 rows: parts end on multiples of 16 and one does not).
+static const ModelConfig wide_shape = {256, 700, 2, 8, 4, 1000, 64, false};
+
+// A cache / no-cache schedule at 1, 2 and 3 threads: logits, attention weights and counters the
+// same bits and numbers as the one-thread engine's on every step, and the modes still agree.
+Test(engine, threads_bit_identical, .timeout = 240) {
+    for (int k = 0; k <= N_SHAPES; k++) {
+        const ModelConfig *shape = k < N_SHAPES ? &shapes[k] : &wide_shape;
+        char name[160];
+        describe(shape, name, sizeof name);
+        Model m;
+        KvError err = {0};
+        cr_assert_eq(tu_model_random(&m, shape, 300 + (uint64_t)k, &err), KV_OK, "%s", err.msg);
+        const ModelConfig *c = &m.cfg;
+        const int L = c->n_layers, H = c->n_heads, T = c->seq_len, V = c->vocab_size;
+        Engine e[3];
+        float *attn[3];
+        for (int t = 0; t < 3; t++) {
+            cr_assert_eq(engine_init(&e[t], &m, &err), KV_OK, "%s", err.msg);
+            cr_assert_eq(engine_set_threads(&e[t], t + 1), t + 1, "%s: %d threads", name, t + 1);
+            attn[t] = calloc((size_t)L * H * T * T, sizeof(float));
+        }
+        const char *schedule = "CCNCCCNNCCCCCCNC";
+        int tokens[96];
+        prompt_ids(tokens, V, 7 + (uint64_t)k);
+        for (int step = 0, len = N_PROMPT; schedule[step]; step++, len++) {
+            const CacheMode mode = schedule[step] == 'C' ? CACHE_MODE_ON : CACHE_MODE_OFF;
+            Counters ctr[3];
+            for (int t = 0; t < 3; t++) {
+                memset(&ctr[t], 0, sizeof ctr[t]);
+                const int first = mode == CACHE_MODE_ON ? kvcache_len(&e[t].cache) : 0;
+                AttnSink sink = {.w = attn[t], .row0 = first, .rows = len - first, .cols = len};
+                memset(attn[t], 0, (size_t)L * H * T * T * sizeof(float));
+                engine_step(&e[t], tokens, len, mode, &sink, &ctr[t]);
+            }
+            for (int t = 1; t < 3; t++) {
+                cr_assert(same_bits(e[0].logits, e[t].logits, V),
+                          "%s: step %d (%c): %d threads differ from one (max %g)", name, step,
+                          schedule[step], t + 1, max_abs_diff(e[0].logits, e[t].logits, V));
+                cr_assert(same_bits(attn[0], attn[t], L * H * T * T),
+                          "%s: step %d: attention weights at %d threads differ", name, step, t + 1);
+                cr_assert(memcmp(&ctr[0], &ctr[t], sizeof ctr[0]) == 0,
+                          "%s: step %d: counters at %d threads differ", name, step, t + 1);
+            }
+            tokens[len] = argmax(e[0].logits, V);
+        }
+        // and the modes agree at every thread count on the last sequence
+        for (int t = 0; t < 3; t++) {
+            const int len = N_PROMPT + (int)strlen(schedule);
+            Engine off;
+            cr_assert_eq(engine_init(&off, &m, &err), KV_OK, "%s", err.msg);
+            engine_set_threads(&off, 3 - t);
+            engine_step(&e[t], tokens, len, CACHE_MODE_ON, NULL, NULL);
+            engine_step(&off, tokens, len, CACHE_MODE_OFF, NULL, NULL);
+            cr_assert(same_bits(e[t].logits, off.logits, V),
+                      "%s: cache at %d threads, no cache at %d: logits differ", name, t + 1, 3 - t);
+            engine_free(&off);
+        }
+        for (int t = 0; t < 3; t++) {
+            engine_free(&e[t]);
+            free(attn[t]);
+        }
+        model_free(&m);
+    }
+}
+
+// The association kernels_dot.h defines, written out element by element: sixteen lanes, the
+// eight-wide tail in lanes 0..7, the fold, hsum8's tree, the last elements in order. `fused`:
+// each step one rounding (fmaf), as the AVX2 and AVX-512 sets compute; else multiply, then add.
+static float ref_dot(const float *w, const float *x, int in, bool fused) {
+    float acc[16] = {0};
+    const int in16 = in & ~15, in8 = in & ~7;
+    for (int i = 0; i < in16; i += 16)
+        for (int j = 0; j < 16; j++)
+            acc[j] = fused ? fmaf(w[i + j], x[i + j], acc[j]) : acc[j] + w[i + j] * x[i + j];
+    for (int j = 0; in16 + j < in8; j++)
+        acc[j] =
+            fused ? fmaf(w[in16 + j], x[in16 + j], acc[j]) : acc[j] + w[in16 + j] * x[in16 + j];
+    float f[8];
+    for (int j = 0; j < 8; j++)
+        f[j] = acc[j] + acc[j + 8];
+    float s = ((f[0] + f[4]) + (f[1] + f[5])) + ((f[2] + f[6]) + (f[3] + f[7]));
+    for (int i = in8; i < in; i++)
+        s = fused ? fmaf(w[i], x[i], s) : s + w[i] * x[i];
+    return s;
+}
+
+// Every instruction set's matrix product, one position and many, float and bfloat16 weights,
+// one thread and three, equals the scalar model of the association bit for bit, on row lengths
+// around every boundary (whole blocks of 16, a tail of 8, a few left over).
+Test(engine, matmul_is_the_one_association, .timeout = 120) {
+    const int ins[] = {1, 7, 8, 9, 15, 16, 17, 24, 31, 33, 48, 100, 288};
+    const int outs = 37, max_n = 14;
+    KvWorkers *pool = pool_new(3);
+    uint64_t rng = 5;
+    float *w = malloc((size_t)outs * 288 * sizeof(float));
+    uint16_t *wh = malloc((size_t)outs * 288 * sizeof(uint16_t));
+    float *x = malloc((size_t)max_n * 288 * sizeof(float));
+    float *got = malloc((size_t)max_n * outs * sizeof(float));
+    float *wide = malloc((size_t)3 * KERNEL_WIDE_ROWS * 288 * sizeof(float));
+    int tested = 0;
+    for (int isa = 0; isa < KERNEL_ISAS; isa++) {
+        if (!kernel_isa_available((KernelIsa)isa))
+            continue;
+        const bool fused = isa != KERNEL_ISA_PLAIN;
+        for (size_t ii = 0; ii < sizeof ins / sizeof ins[0]; ii++) {
+            const int in = ins[ii];
+            for (int i = 0; i < outs * in; i++) { // bfloat16-exact weights serve both formats
+                uint32_t u = kv_rng_u32(&rng) & 0xbfff0000u; // |w| < 2, any sign
+                memcpy(&w[i], &u, sizeof u);
+                wh[i] = (uint16_t)(u >> 16);
+            }
+            for (int i = 0; i < max_n * in; i++)
+                x[i] = 2.0f * kv_rng_f32(&rng) - 1.0f;
+            const int ns[] = {1, 2, 5, 6, 7, 13};
+            for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
+                for (int bf = 0; bf < 2; bf++)
+                    for (int threads = 0; threads < 2; threads++) {
+                        const int n = ns[ni];
+                        kernel_matmul((KernelIsa)isa, threads ? pool : NULL, got, (size_t)outs, x,
+                                      bf ? (const void *)wh : (const void *)w, bf, n, in, outs,
+                                      wide);
+                        for (int t = 0; t < n; t++)
+                            for (int o = 0; o < outs; o++) {
+                                const float want =
+                                    ref_dot(w + (size_t)o * in, x + (size_t)t * in, in, fused);
+                                const float g = got[(size_t)t * outs + o];
+                                cr_assert(memcmp(&g, &want, sizeof g) == 0,
+                                          "%s: in %d, n %d, %s weights, %s: row %d position %d: "
+                                          "%.9g, want %.9g",
+                                          kernel_isa_name((KernelIsa)isa), in, n,
+                                          bf ? "bfloat16" : "float", threads ? "3 threads" : "1", o,
+                                          t, g, want);
+                            }
+                        tested++;
+                    }
+        }
+    }
+    cr_assert_gt(tested, 0);
+    cr_log_info("matmul: %d cases, best set %s", tested, kernel_isa_name(kernel_isa_best()));
+    pool_free(pool);
+    free(w), free(wh), free(x), free(got), free(wide);
+}
+
+// Engines on AVX2 and on AVX-512 (where the CPU has both) give the same logits bit for bit in
+// both modes: the sets differ in width, not in what they sum.
+Test(engine, avx2_and_avx512_same_bits, .timeout = 120) {
+    if (!kernel_isa_available(KERNEL_ISA_AVX512)) {
+        cr_log_warn("no AVX-512 on this CPU: nothing to compare");
+        return;
+    }
+    for (int k = 0; k <= N_SHAPES; k++) {
+        const ModelConfig *shape = k < N_SHAPES ? &shapes[k] : &wide_shape;
+        char name[160];
+        describe(shape, name, sizeof name);
+        Model m;
+        KvError err = {0};
+        cr_assert_eq(tu_model_random(&m, shape, 500 + (uint64_t)k, &err), KV_OK, "%s", err.msg);
+        Engine a, z;
+        cr_assert_eq(engine_init(&a, &m, &err), KV_OK, "%s", err.msg);
+        cr_assert_eq(engine_init(&z, &m, &err), KV_OK, "%s", err.msg);
+        a.isa = KERNEL_ISA_AVX2;
+        z.isa = KERNEL_ISA_AVX512;
+        int tokens[64];
+        prompt_ids(tokens, m.cfg.vocab_size, 3);
+        for (int len = N_PROMPT; len < N_PROMPT + 12; len++) {
+            const CacheMode mode = len % 3 ? CACHE_MODE_ON : CACHE_MODE_OFF;
+            engine_step(&a, tokens, len, mode, NULL, NULL);
+            engine_step(&z, tokens, len, mode, NULL, NULL);
+            cr_assert(same_bits(a.logits, z.logits, m.cfg.vocab_size),
+                      "%s: len %d: AVX2 and AVX-512 differ (max %g)", name, len,
+                      max_abs_diff(a.logits, z.logits, m.cfg.vocab_size));
+            tokens[len] = argmax(a.logits, m.cfg.vocab_size);
+        }
+        engine_free(&a);
+        engine_free(&z);
+        model_free(&m);
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// One copy of the weights
+
+// Float weights are used where the mapped file holds them (no engine copies them); bfloat16
+// weights are copied once, shared by every engine of the model, and freed with the last.
+Test(engine, engines_share_one_copy_of_the_weights) {
+    Model m;
+    load_shape(&m, 0);
+    KvError err = {0};
+    Engine a, b;
+    cr_assert_eq(engine_init(&a, &m, &err), KV_OK, "%s", err.msg);
+    cr_assert(!a.packed_bf16 && a.mw.wq == (const void *)m.w.wq && a.mw.wcls == m.w.wcls,
+              "float weights are the model's own");
+    const char *lo = m.map, *hi = lo + m.map_bytes;
+    cr_assert((const char *)m.w.wq > lo && (const char *)m.w.wq < hi, "weights in the mapped file");
+    cr_assert_eq(model_bf16_users(&m), 0);
+    engine_free(&a);
+
+    model_round_bf16(&m);
+    cr_assert_eq(engine_init(&a, &m, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(engine_init(&b, &m, &err), KV_OK, "%s", err.msg);
+    cr_assert(a.packed_bf16 && b.packed_bf16);
+    cr_assert_eq(a.mw.wq, b.mw.wq, "two engines, one bfloat16 copy");
+    cr_assert_eq(model_bf16_users(&m), 2);
+    engine_pack(&b, false); // b back to the floats: one user left
+    cr_assert_eq(model_bf16_users(&m), 1);
+    cr_assert_eq(b.mw.wq, (const void *)m.w.wq);
+    engine_free(&a);
+    cr_assert_eq(model_bf16_users(&m), 0, "the last user frees the copy");
+    engine_free(&b);
+    model_free(&m);
 }

@@ -168,7 +168,8 @@ static void check_row(const float *got, const float *ref, int p, const char *how
     cr_assert(e <= 1e-5, "%s: position %d: max |diff| / max |logit| = %.3g > 1e-5", how, p, e);
 }
 
-static void teacher_forced(bool shared) {
+// At `threads` engine threads: the same rows whatever the number (engine_set_threads).
+static void teacher_forced(bool shared, int threads) {
     Model m;
     KvError err = {0};
     cr_assert_eq(tu_model_golden(&m, shared, &err), KV_OK, "%s", err.msg);
@@ -180,6 +181,7 @@ static void teacher_forced(bool shared) {
     // One token per call, as run.c does.
     Engine e;
     cr_assert_eq(engine_init(&e, &m, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(engine_set_threads(&e, threads), threads);
     Counters ctr;
     memset(&ctr, 0, sizeof ctr);
     for (int p = 0; p < GOLDEN_T; p++) {
@@ -192,6 +194,7 @@ static void teacher_forced(bool shared) {
     // The same through engine_step in cache mode (a fresh engine: the first step is a prefill
     // of one token, then one position per step).
     cr_assert_eq(engine_init(&e, &m, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(engine_set_threads(&e, threads), threads);
     for (int p = 0; p < GOLDEN_T; p++) {
         int first = engine_step(&e, tokens, p + 1, CACHE_MODE_ON, NULL, &ctr);
         cr_assert_eq(first, p, "engine_step with the cache computes only the new position");
@@ -205,6 +208,7 @@ static void teacher_forced(bool shared) {
     for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
         int n = lens[k];
         cr_assert_eq(engine_init(&e, &m, &err), KV_OK, "%s", err.msg);
+        cr_assert_eq(engine_set_threads(&e, threads), threads);
         engine_forward(&e, tokens, 0, n, true, NULL, &ctr);
         char how[64];
         snprintf(how, sizeof how, "batched prefill of %d", n);
@@ -222,6 +226,7 @@ static void teacher_forced(bool shared) {
 
     // No cache: a full recompute of the sequence so far, at a few lengths.
     cr_assert_eq(engine_init(&e, &m, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(engine_set_threads(&e, threads), threads);
     const int nc[] = {1, 3, 100, 333, 512};
     for (size_t k = 0; k < sizeof nc / sizeof nc[0]; k++) {
         int first = engine_step(&e, tokens, nc[k], CACHE_MODE_OFF, NULL, &ctr);
@@ -236,10 +241,22 @@ static void teacher_forced(bool shared) {
 }
 
 Test(golden, teacher_forced_logits_shared, .timeout = 120) {
-    teacher_forced(true);
+    teacher_forced(true, 1);
 }
 Test(golden, teacher_forced_logits_unshared, .timeout = 120) {
-    teacher_forced(false);
+    teacher_forced(false, 1);
+}
+Test(golden, teacher_forced_logits_shared_2_threads, .timeout = 120) {
+    teacher_forced(true, 2);
+}
+Test(golden, teacher_forced_logits_unshared_2_threads, .timeout = 120) {
+    teacher_forced(false, 2);
+}
+Test(golden, teacher_forced_logits_shared_3_threads, .timeout = 120) {
+    teacher_forced(true, 3);
+}
+Test(golden, teacher_forced_logits_unshared_3_threads, .timeout = 120) {
+    teacher_forced(false, 3);
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -322,9 +339,11 @@ Test(golden, text_shared_topp_s42) {
 // The same texts through the session (prefill of the prompt, then decode steps): the same ids
 // as run.c (both stop when the last sampled token sits at position seq_len), and the
 // session's generated text is run.c's without the echo.
-Test(golden, texts_through_session, .timeout = 120) {
-    for (size_t k = 0; k < sizeof text_cases / sizeof text_cases[0]; k++) {
-        const TextCase *tc = &text_cases[k];
+// Cases run at 1, 2 and 3 engine threads in turn (session_set_threads).
+Test(golden, texts_through_session, .timeout = 240) {
+    for (size_t k = 0; k < 3 * (sizeof text_cases / sizeof text_cases[0]); k++) {
+        const TextCase *tc = &text_cases[k % (sizeof text_cases / sizeof text_cases[0])];
+        const int threads = 1 + (int)(k / (sizeof text_cases / sizeof text_cases[0]));
         Model m;
         Tokenizer t;
         KvError err = {0};
@@ -337,6 +356,8 @@ Test(golden, texts_through_session, .timeout = 120) {
 
         Session s;
         cr_assert_eq(session_init(&s, &m, &t, &err), KV_OK, "%s", err.msg);
+        session_set_threads(&s, threads);
+        cr_assert_eq(s.threads, threads);
         session_set_sampler(&s, tc->ss);
         cr_assert_eq(session_set_prompt(&s, tc->prompt, &err), KV_OK, "%s: %s", tc->file, err.msg);
         cr_assert_eq(s.n_prompt, np, "%s: prompt ids", tc->file);
@@ -344,8 +365,8 @@ Test(golden, texts_through_session, .timeout = 120) {
         }
         cr_assert_eq(s.n_tokens, m.cfg.seq_len + 1, "%s: the session fills the context", tc->file);
         for (int i = 0; i < s.n_tokens; i++)
-            cr_assert_eq(s.tokens[i], ids[i], "%s: token %d: session %d, run.c %d", tc->file, i,
-                         s.tokens[i], ids[i]);
+            cr_assert_eq(s.tokens[i], ids[i], "%s, %d threads: token %d: session %d, run.c %d",
+                         tc->file, threads, i, s.tokens[i], ids[i]);
         // Expected generated text: run.c's pieces np .. seq_len, printed the way it prints
         // them (b) and as the tokenizer decodes them (raw: what the session's text holds).
         TuBuf b = {0}, raw = {0};

@@ -957,6 +957,7 @@ Test(lesson_beats, each_beat_changes_the_picture_and_supports_its_caption, .time
             beats_seen++;
         }
         free(prev);
+        lesson_player_free(&p);
         session_free(&s);
         model_free(&m);
         tokenizer_free(&t);

@@ -332,3 +332,69 @@ Test(sampler, explain_is_the_choice_sample_made, .timeout = 60) {
         sampler_free(&e);
     }
 }
+
+// The candidate list over a real vocabulary: its denominator sums float exponentials in double
+// (kernel_sum_exp) instead of a double exponential per entry; every probability within a
+// relative 1e-6 of the all-double softmax, at several scales and temperatures.
+Test(sampler, top_candidates_float_exponentials_within_bound) {
+    const int V = 32000;
+    float *l = malloc((size_t)V * sizeof *l);
+    uint64_t gen = 17;
+    const float scales[3] = {1.0f, 6.0f, 40.0f}, temps[3] = {1.0f, 0.7f, 2.5f};
+    for (int si = 0; si < 3; si++)
+        for (int ti = 0; ti < 3; ti++) {
+            random_logits(l, V - ti, &gen, scales[si]); // lengths not a multiple of eight
+            const int n = V - ti;
+            Candidate c[20];
+            cr_assert_eq(top_candidates(l, n, temps[ti], c, 20), 20);
+            float max = l[0];
+            for (int i = 1; i < n; i++)
+                max = fmaxf(max, l[i]);
+            double z = 0;
+            for (int i = 0; i < n; i++)
+                z += exp((double)(l[i] - max) / temps[ti]);
+            for (int i = 0; i < 20; i++) {
+                const double want = exp((double)(l[c[i].id] - max) / temps[ti]) / z;
+                cr_assert(fabs(c[i].prob - want) <= 1e-6 * want + 1e-30,
+                          "scale %g temperature %g: candidate %d prob %.9g, want %.9g", scales[si],
+                          temps[ti], i, c[i].prob, want);
+                if (i)
+                    cr_assert(l[c[i].id] < l[c[i - 1].id] ||
+                                  (l[c[i].id] == l[c[i - 1].id] && c[i].id > c[i - 1].id),
+                              "order at %d", i);
+            }
+        }
+    free(l);
+}
+
+// Greedy picks the first maximum wherever it is: a tie, the tail after the last eight, the
+// first element.
+Test(sampler, greedy_first_maximum_everywhere) {
+    SamplerSettings greedy = {.temperature = 0.0f, .top_p = 0.9f, .top_k = 0, .seed = 1};
+    for (int n = 1; n <= 40; n++)
+        for (int at = 0; at < n; at++) {
+            float l[40];
+            for (int i = 0; i < n; i++)
+                l[i] = (float)(i % 7) - 10.0f;
+            l[at] = 3.0f;
+            if (at + 1 < n)
+                l[n - 1] = 3.0f; // a later tie must lose
+            Sampler s;
+            sampler_init(&s, n, greedy);
+            cr_assert_eq(sampler_sample(&s, l), at, "n %d, maximum at %d", n, at);
+            sampler_free(&s);
+        }
+}
+
+// A temperature so small that its reciprocal is not a float: the most probable candidate gets
+// all of the probability, the others none, and nothing is a NaN.
+Test(sampler, top_candidates_tiny_temperature) {
+    float l[40];
+    uint64_t gen = 9;
+    random_logits(l, 40, &gen, 3.0f);
+    Candidate c[5];
+    cr_assert_eq(top_candidates(l, 40, 1e-40f, c, 5), 5);
+    cr_assert_eq(c[0].prob, 1.0f, "the maximum: %g", c[0].prob);
+    for (int i = 1; i < 5; i++)
+        cr_assert(c[i].prob >= 0.0f && c[i].prob < 1e-30f, "candidate %d: %g", i, c[i].prob);
+}

@@ -690,6 +690,55 @@ Test(window, steps_on_the_worker) {
     fx_free(&f);
 }
 
+// A step on three engine threads (more than this machine may have cores) keeps the UI thread
+// free: while the worker computes a no-cache step of a model large enough to take a while, the
+// window draws whole frames and answers keys; the step then lands with what it computed.
+Test(window, answers_while_a_threaded_step_runs, .timeout = 120) {
+    Fx f;
+    setenv("SDL_VIDEODRIVER", "dummy", 1);
+    cr_assert_eq(SDL_Init(SDL_INIT_VIDEO), 0, "%s", SDL_GetError());
+    f.win = SDL_CreateWindow("kvscope", 0, 0, 1280, 720, SDL_WINDOW_RESIZABLE);
+    cr_assert_not_null(f.win, "%s", SDL_GetError());
+    KvError err = {0};
+    ModelConfig c = tu_config(256, 700, 4, 8, 4, VOCAB, 512, false);
+    cr_assert_eq(tu_session_open(&f.m, &f.t, &f.s, &c, 21, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(session_set_prompt(&f.s, app_presets[0].prompt, &err), KV_OK, "%s", err.msg);
+    session_set_threads(&f.s, 3);
+    cr_assert_eq(f.s.threads, 3);
+    app_init(&f.a, &f.s, 1280, 720, 1.0);
+    f.a.win = f.win;
+    f.dir = tu_tmpdir();
+    snprintf(f.a.export_dir, sizeof f.a.export_dir, "%s/exports", f.dir);
+    AppState *a = &f.a;
+    worker_start(a, 0);
+    cr_assert(a->async);
+    key(a, SDLK_c); // cache off: every step recomputes the whole sequence
+    cr_assert_eq(f.s.mode, CACHE_MODE_OFF);
+    cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, 1280, 720);
+    int frames_while_busy = 0, steps = 0;
+    for (; steps < 40 && frames_while_busy < 3; steps++) {
+        key(a, SDLK_SPACE);
+        while (a->busy) {
+            cairo_t *cr = cairo_create(surf);
+            app_draw(a, cr); // the UI thread's frame, the step running meanwhile
+            cr_assert_eq(cairo_status(cr), CAIRO_STATUS_SUCCESS);
+            cairo_destroy(cr);
+            bool ok;
+            if (worker_poll(a, &ok)) {
+                app_step_finished(a, ok);
+                break;
+            }
+            frames_while_busy++; // a whole frame drawn and the step still running
+            key(a, SDLK_d);      // and a key answered (the theme)
+        }
+    }
+    cairo_surface_destroy(surf);
+    cr_assert_geq(frames_while_busy, 3, "%d frames drawn during %d threaded steps",
+                  frames_while_busy, steps);
+    cr_assert_eq(f.s.cursor, steps, "every step landed");
+    fx_free(&f);
+}
+
 Test(window, draws_scene_and_toolbar) {
     Fx f;
     fx_init(&f, 128);

@@ -83,6 +83,7 @@ typedef struct {
     bool no_cache;
     KvPrecision kv;    // --kv: precision of the cache's keys and values (default f32)
     KvCacheKind cache; // --cache full|window:W|sinks:S,W|h2o:H,R (default full)
+    int threads;       // --threads N: engine threads (0: the machine's cores)
 } CommonOptions;
 
 void app_common_defaults(CommonOptions *o);

@@ -195,8 +195,11 @@ static void usage(FILE *f) {
         "                [--no-prefix-sharing] [--trace FILE.csv]\n"
         "                              many requests over one paged KV pool (no --requests:\n"
         "                              the classroom scenario); docs/serving.md\n"
-        "  kvscope bench [engine|render]\n"
-        "                              performance figures, one line each\n"
+        "  kvscope bench [engine|kv|render|serve] [--threads N]\n"
+        "                              performance figures, one line each (1 thread unless\n"
+        "                              --threads)\n"
+        "  kvscope bench checkpoint 15m|42m|110m MODEL.bin TOKENIZER.bin\n"
+        "                              a random checkpoint of a llama2.c shape (speed tests)\n"
         "\n"
         "common options: --model FILE --tokenizer FILE (default: the shipped model)\n"
         "cache option (run, generate, render): --kv f32|bf16|int8|int4|kivi2|kivi4\n"
@@ -208,6 +211,8 @@ static void usage(FILE *f) {
         "  full only.\n"
         "cache layout (run, generate, render): --paged B  the cache in blocks of B positions\n"
         "  (16 is usual) from a pool, through a block table; full retention and f32 only\n"
+        "  --threads N   engine threads, 1..64 (default: the machine's cores); the results\n"
+        "  are bit-identical for every N\n"
         "sampler options (run, generate): --temperature T --top-k K --top-p P --seed S\n"
         "  --temperature 0 is greedy (the most probable token); any T > 0 samples from\n"
         "  softmax(logits / T). --seed S is 1 .. 2^64-1 (default 42): 0 is refused, as\n"
@@ -265,6 +270,7 @@ void app_common_defaults(CommonOptions *o) {
 KvStatus app_apply_common(Session *s, const CommonOptions *o, KvError *err) {
     session_set_sampler(s, o->sampler);
     session_set_mode(s, o->no_cache ? CACHE_MODE_OFF : CACHE_MODE_ON);
+    session_set_threads(s, o->threads ? o->threads : engine_default_threads());
     KvStatus st = session_set_cache(s, o->cache, err);
     if (!st && o->cache.layout == KV_LAYOUT_PAGED)
         st = session_set_paged(s, o->cache.block, err);
@@ -280,9 +286,9 @@ int app_parse_common(int argc, char **argv, int *i, CommonOptions *o, KvError *e
         o->no_cache = true;
         return 1;
     }
-    static const char *const with_value[] = {"--model",       "--tokenizer", "--prompt", "--preset",
-                                             "--temperature", "--top-k",     "--top-p",  "--seed",
-                                             "--kv",          "--cache",     "--paged"};
+    static const char *const with_value[] = {
+        "--model", "--tokenizer", "--prompt", "--preset", "--temperature", "--top-k",
+        "--top-p", "--seed",      "--kv",     "--cache",  "--paged",       "--threads"};
     size_t k = 0, n = sizeof with_value / sizeof with_value[0];
     while (k < n && strcmp(opt, with_value[k]) != 0)
         k++;
@@ -344,6 +350,11 @@ int app_parse_common(int argc, char **argv, int *i, CommonOptions *o, KvError *e
             return -1;
         o->cache.layout = KV_LAYOUT_PAGED;
         o->cache.block = (int)l;
+        break;
+    case 11:
+        if (app_parse_int(opt, val, 1, 64, &l, err))
+            return -1;
+        o->threads = (int)l;
         break;
     default:
         if (kv_parse_retention(opt, val, &o->cache, err))

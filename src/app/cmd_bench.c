@@ -151,7 +151,9 @@ static void plain_decode(Plain *p, const Model *m, float *kcache, float *vcache,
     plain_matvec(p->logits, p->xb, w->wcls, D, c->vocab_size);
 }
 
-// One core's fp32 peak from /proc/cpuinfo: cycles/s x 32 FLOP (two 8-wide FMA units).
+// One core's fp32 peak from /proc/cpuinfo: cycles/s x 32 FLOP, two 8-wide fused multiply-add
+// units (AVX2 machines, and AMD's Zen 4, which runs a 16-wide AVX-512 instruction on both
+// halves of them: 16 multiply-adds per cycle either way).
 static double core_peak_gflops(void) {
     FILE *f = fopen("/proc/cpuinfo", "r");
     double mhz = 0.0;
@@ -166,7 +168,7 @@ static double core_peak_gflops(void) {
 
 // The cached decode and the no-cache recompute at context 64, 256 and the model's maximum: one
 // line each, with the measured time ratio next to the FLOP ratio.
-static void bench_contexts(Engine *e, const int *tokens, uint64_t *ts, uint64_t *ts2) {
+static void bench_contexts(Engine *e, const int *tokens, uint64_t *ts, uint64_t *ts2, double peak) {
     const ModelConfig *c = &e->model->cfg;
     const int T = c->seq_len;
     const char *weights = e->packed_bf16 ? "bf16" : "fp32";
@@ -203,11 +205,12 @@ static void bench_contexts(Engine *e, const int *tokens, uint64_t *ts, uint64_t 
         printf(
             "bench engine weights=%s context=%d cache_tok_s=%.0f nocache_tok_s=%.1f cache_us=%.1f "
             "nocache_us=%.1f time_ratio=%.1f flop_ratio=%.1f ratio_off_pct=%.1f "
-            "cache_gflops=%.2f nocache_gflops=%.2f cache_mb_per_step=%.2f cache_gb_s=%.1f\n",
+            "cache_gflops=%.2f nocache_gflops=%.2f nocache_pct_of_peak=%.1f cache_mb_per_step=%.2f "
+            "cache_gb_s=%.1f\n",
             weights, ctx, 1e9 / (double)dec, 1e9 / (double)rec, (double)dec / 1e3,
             (double)rec / 1e3, time_ratio, flop_ratio,
             100.0 * (time_ratio - flop_ratio) / flop_ratio, fd / (double)dec, fr / (double)rec,
-            bytes / 1e6, bytes / (double)dec);
+            peak > 0 ? 100.0 * fr / (double)rec / peak : 0.0, bytes / 1e6, bytes / (double)dec);
     }
 }
 
@@ -399,6 +402,87 @@ static void bench_policies(const Model *m, const Tokenizer *tok, uint64_t *ts) {
     free(tokens);
 }
 
+// What the picture needs of a step's logits, against the step: the candidate list
+// (top_candidates, SESSION_TOP of them, the probabilities from the softmax denominator) and the
+// greedy pick (sampler_sample at temperature 0), interleaved with cached decodes at the middle
+// of the context.
+static void bench_candidates(Engine *e, const int *tokens, uint64_t *ts, uint64_t *ts2) {
+    const ModelConfig *c = &e->model->cfg;
+    const int pos = c->seq_len / 2, V = c->vocab_size;
+    engine_forward(e, tokens, 0, pos, true, NULL, NULL);
+    Sampler s;
+    sampler_init(&s, V, (SamplerSettings){.temperature = 0.0f, .top_p = 0.9f, .seed = 1});
+    Candidate top[SESSION_TOP];
+    int sink = 0;
+    const int reps = 201;
+    for (int r = 0; r < reps; r++) {
+        ts2[r] = time_decode(e, tokens, pos, NULL, NULL);
+        const uint64_t t0 = bench_ns();
+        sink += top_candidates(e->logits, V, 1.0f, top, SESSION_TOP);
+        sink += sampler_sample(&s, e->logits);
+        ts[r] = bench_ns() - t0;
+    }
+    const double cand = (double)median(ts, reps), step = (double)median(ts2, reps);
+    printf("bench engine candidates vocab=%d top=%d context=%d candidates_us=%.1f decode_us=%.1f "
+           "pct_of_step=%.2f check=%d\n",
+           V, SESSION_TOP, pos + 1, cand / 1e3, step / 1e3, 100.0 * cand / step, sink % 7);
+    sampler_free(&s);
+}
+
+// Wall-clock nanoseconds (the threaded figures: the work of every thread, start to end).
+static uint64_t wall_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+// Decode, prefill and the no-cache recompute on one thread and on `threads`, in alternate
+// rounds (wall clock: other processes' load shows in both alike); the results are the same
+// bits (tests/test_engine.c), so only the time differs.
+static void bench_threads(const Model *m, const int *tokens, int threads) {
+    const ModelConfig *c = &m->cfg;
+    const int T = c->seq_len, np = T < 256 ? T : 256, pos = np - 1;
+    Engine e[2];
+    KvError err;
+    for (int k = 0; k < 2; k++) {
+        engine_init(&e[k], m, &err);
+        engine_set_instrument(&e[k], false);
+        engine_set_threads(&e[k], k ? threads : 1);
+    }
+    const int rounds = 15, burst = 16;
+    uint64_t dec[2][15], pre[2][15], rec[2][15], one[16];
+    for (int r = 0; r < rounds; r++)
+        for (int k = 0; k < 2; k++) {
+            kvcache_clear(&e[k].cache);
+            uint64_t t0 = wall_ns();
+            engine_forward(&e[k], tokens, 0, pos, true, NULL, NULL); // prefill of pos positions
+            pre[k][r] = wall_ns() - t0;
+            for (int b = 0; b < burst; b++) {
+                kvcache_truncate(&e[k].cache, pos);
+                t0 = wall_ns();
+                engine_forward(&e[k], tokens + pos, pos, 1, true, NULL, NULL);
+                one[b] = wall_ns() - t0;
+            }
+            dec[k][r] = median(one, burst);
+            t0 = wall_ns();
+            engine_forward(&e[k], tokens, 0, np, false, NULL, NULL);
+            rec[k][r] = wall_ns() - t0;
+        }
+    double d[2], p[2], n[2];
+    for (int k = 0; k < 2; k++) {
+        d[k] = (double)median(dec[k], rounds);
+        p[k] = (double)median(pre[k], rounds);
+        n[k] = (double)median(rec[k], rounds);
+    }
+    printf("bench engine threads=%d clock=wall context=%d decode_tok_s_1=%.0f decode_tok_s_n=%.0f "
+           "decode_speedup=%.2f prefill_tok_s_1=%.0f prefill_tok_s_n=%.0f prefill_speedup=%.2f "
+           "nocache_ms_1=%.2f nocache_ms_n=%.2f nocache_speedup=%.2f\n",
+           e[1].threads, np, 1e9 / d[0], 1e9 / d[1], d[0] / d[1], pos * 1e9 / p[0],
+           pos * 1e9 / p[1], p[0] / p[1], n[0] / 1e6, n[1] / 1e6, n[0] / n[1]);
+    for (int k = 0; k < 2; k++)
+        engine_free(&e[k]);
+}
+
 static int bench_engine(int argc, char **argv, bool kinds_only) {
     CommonOptions o;
     app_common_defaults(&o);
@@ -412,6 +496,7 @@ static int bench_engine(int argc, char **argv, bool kinds_only) {
     }
     if (o.kv != KV_PRECISION_F32)
         return app_usage_error("--kv", "bench measures every kind; it takes no --kv");
+    const int threads = o.threads ? o.threads : 1; // figures on one thread unless asked
     Model m;
     Tokenizer tok;
     if (app_load(&m, &tok, o.model, o.tokenizer, &err))
@@ -428,9 +513,9 @@ static int bench_engine(int argc, char **argv, bool kinds_only) {
     uint64_t *ts = kv_malloc(2002 * sizeof(uint64_t)), *ts2 = kv_malloc(2002 * sizeof(uint64_t));
     const double peak = core_peak_gflops();
     printf("bench engine model=%s params=%zu layers=%d dim=%d weights=%s weight_bytes=%zu "
-           "threads=1 clock=thread_cpu peak_gflops_core=%.1f\n",
+           "threads=1 clock=thread_cpu isa=%s peak_gflops_core=%.1f peak=cpu_mhz*32\n",
            m.path, config_param_count(c), L, c->dim, e.packed_bf16 ? "bf16" : "fp32",
-           engine_packed_bytes(&e), peak);
+           engine_packed_bytes(&e), engine_isa_name(&e), peak);
     if (kinds_only) {
         bench_kinds(&m, tokens, ts);
         free(ts), free(ts2), free(tokens);
@@ -440,10 +525,10 @@ static int bench_engine(int argc, char **argv, bool kinds_only) {
         return 0;
     }
 
-    bench_contexts(&e, tokens, ts, ts2);
+    bench_contexts(&e, tokens, ts, ts2, peak);
     if (e.packed_bf16) { // the same model's weights kept as floats: twice the bytes per decode
         engine_pack(&e, false);
-        bench_contexts(&e, tokens, ts, ts2);
+        bench_contexts(&e, tokens, ts, ts2, peak);
         engine_pack(&e, true);
     }
 
@@ -459,8 +544,14 @@ static int bench_engine(int argc, char **argv, bool kinds_only) {
         ts[r] = bench_ns() - t0;
     }
     uint64_t pf = median(ts, reps);
-    printf("bench engine prefill tokens=%d tok_s=%.0f ms=%.3f gflops=%.2f\n", np,
-           np * 1e9 / (double)pf, (double)pf / 1e6, (double)formula_sum(c, 0, np) / (double)pf);
+    const double pf_gflops = (double)formula_sum(c, 0, np) / (double)pf;
+    printf("bench engine prefill tokens=%d tok_s=%.0f ms=%.3f gflops=%.2f pct_of_peak=%.1f\n", np,
+           np * 1e9 / (double)pf, (double)pf / 1e6, pf_gflops,
+           peak > 0 ? 100.0 * pf_gflops / peak : 0.0);
+
+    bench_candidates(&e, tokens, ts, ts2);
+    if (threads > 1)
+        bench_threads(&m, tokens, threads);
 
     // instrumentation: attention rows and counters recorded, against neither (interleaved)
     const int ictx = T < 256 ? T : 256, ipos = ictx - 1;
@@ -532,7 +623,105 @@ static int bench_engine(int argc, char **argv, bool kinds_only) {
     return 0;
 }
 
+// ----------------------------------------------------------------------------------------------
+// Checkpoints of llama2.c's published shapes with random weights, for speed comparisons
+
+// The shapes of llama2.c's stories15M, 42M and 110M (their vocabulary and context).
+static const struct {
+    const char *name;
+    int dim, hidden, layers, heads, seq_len;
+} bench_shapes[] = {
+    {"15m", 288, 768, 6, 6, 256},
+    {"42m", 512, 1376, 8, 8, 1024},
+    {"110m", 768, 2048, 12, 12, 1024},
+};
+
+// kvscope bench checkpoint 15m|42m|110m MODEL.bin TOKENIZER.bin: a version-0 checkpoint of that
+// shape (shared classifier, 32,000 pieces) with uniform random weights of unit gain (seed 1; the
+// BOS row zero, so that greedy decoding runs to the length asked),
+// through the engine's own writer, and a tokenizer of 32,000 distinct pieces (the reserved ids,
+// the 256 byte pieces, printable ASCII, then letter pairs, triples, ...) that both kvscope and
+// llama2.c read.
+static int bench_checkpoint(int argc, char **argv) {
+    if (argc != 4)
+        return app_usage_error("bench checkpoint", "usage: bench checkpoint 15m|42m|110m "
+                                                   "MODEL.bin TOKENIZER.bin");
+    size_t k = 0, n = sizeof bench_shapes / sizeof bench_shapes[0];
+    while (k < n && strcmp(argv[1], bench_shapes[k].name) != 0)
+        k++;
+    if (k == n)
+        return app_usage_error("bench checkpoint", "unknown shape '%s' (15m, 42m, 110m)", argv[1]);
+    KvError err = {0};
+    const char *const outs[] = {"bin", NULL};
+    if (kv_check_output(argv[2], outs, NULL, &err) || kv_check_output(argv[3], outs, NULL, &err))
+        return app_fail(&err);
+    const int V = 32000;
+    ModelConfig c = {bench_shapes[k].dim,     bench_shapes[k].hidden,
+                     bench_shapes[k].layers,  bench_shapes[k].heads,
+                     bench_shapes[k].heads,   V,
+                     bench_shapes[k].seq_len, true};
+    const size_t nw = config_weight_count(&c);
+    float *data = kv_malloc(nw * sizeof(float));
+    ModelWeights w;
+    weights_carve(&w, &c, data);
+    uint64_t rng = 1;
+    const float *norms[3] = {w.rms_att, w.rms_ffn, w.rms_final};
+    for (size_t i = 0; i < nw; i++) { // uniform on [-a, a], a = sqrt(3 / D): unit-variance rows
+        const float u = 2.0f * kv_rng_f32(&rng) - 1.0f;
+        data[i] = u * sqrtf(3.0f / (float)c.dim);
+    }
+    memset(w.token_embedding + c.dim, 0, (size_t)c.dim * sizeof(float)); // BOS: logit 0, never
+    // the largest of 32,000 (kvscope and llama2.c both stop when they pick it)
+    for (int t = 0; t < 3; t++) { // RMSNorm gains near 1
+        const size_t len = t == 2 ? (size_t)c.dim : (size_t)c.n_layers * c.dim;
+        for (size_t i = 0; i < len; i++)
+            ((float *)norms[t])[i] = 1.0f + 0.1f * (2.0f * kv_rng_f32(&rng) - 1.0f);
+    }
+    KvStatus st = model_write(argv[2], &c, &w, &err);
+    free(data);
+    if (st)
+        return app_fail(&err);
+    char *buf = kv_malloc((size_t)V * 8);
+    const char **pieces = kv_malloc((size_t)V * sizeof *pieces);
+    float *scores = kv_malloc((size_t)V * sizeof *scores);
+    int np = 0;
+#define PIECE(...) (snprintf(buf + 8 * np, 8, __VA_ARGS__), pieces[np] = buf + 8 * np, np++)
+    PIECE("<unk>");
+    PIECE("\n<s>\n");
+    PIECE("\n</s>\n");
+    for (int b = 0; b < 256; b++)
+        PIECE("<0x%02X>", b);
+    for (int ch = 32; ch < 127; ch++)
+        PIECE("%c", ch);
+    for (int len = 2; np < V; len++) // every string of len lowercase letters, in order
+        for (long code = 0; np < V; code++) {
+            char word[8];
+            long v = code;
+            for (int i = len - 1; i >= 0; i--, v /= 26)
+                word[i] = (char)('a' + v % 26);
+            if (v) // all of this length done
+                break;
+            word[len] = 0;
+            PIECE("%s", word);
+        }
+#undef PIECE
+    for (int i = 0; i < V; i++)
+        scores[i] = i < 259 + 95 ? 0.0f : (float)(-i);
+    Tokenizer tok;
+    st = tokenizer_build(&tok, V, pieces, scores, &err);
+    if (!st)
+        st = tokenizer_write(&tok, argv[3], &err), tokenizer_free(&tok);
+    free(buf), free(pieces), free(scores);
+    if (st)
+        return app_fail(&err);
+    printf("bench checkpoint shape=%s params=%zu bytes=%zu model=%s tokenizer=%s\n", argv[1],
+           config_param_count(&c), nw * sizeof(float), argv[2], argv[3]);
+    return 0;
+}
+
 int cmd_bench(int argc, char **argv) {
+    if (argc >= 2 && strcmp(argv[1], "checkpoint") == 0)
+        return bench_checkpoint(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "engine") == 0)
         return bench_engine(argc - 1, argv + 1, false);
     if (argc >= 2 && strcmp(argv[1], "kv") == 0) // the precision lines of bench engine alone

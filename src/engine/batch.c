@@ -53,13 +53,20 @@ void batch_free(EngineBatch *b) {
     memset(b, 0, sizeof *b);
 }
 
-// out (N, O) = x (N, I) · W (O, I)^T, counted as 2 N I O FLOPs.
-static void product(const Engine *e, float *out, const float *x, size_t at, int n, int in,
-                    int out_dim, uint64_t *flops) {
-    const void *w = (const char *)e->packed + at * (e->packed_bf16 ? sizeof(uint16_t) : 4);
-    kernel_matmul_rows(out, x, w, e->packed_bf16, n, in, out_dim);
+// out (N, O), rows `ostride` apart, = x (N, I) · W (O, I)^T, counted as 2 N I O FLOPs: the
+// engine's own product, which streams each weight row once for all N rows and gives every row the
+// bits it gets in a pass of its own (forward.c relies on the same for cache against no cache).
+static void product(const Engine *e, float *out, size_t ostride, const float *x, const void *w,
+                    int n, int in, int out_dim, uint64_t *flops) {
+    kernel_matmul((KernelIsa)e->isa, e->pool, out, ostride, x, w, e->packed_bf16, n, in, out_dim,
+                  e->wide);
     if (flops)
         *flops += 2ull * (uint64_t)n * (uint64_t)in * (uint64_t)out_dim;
+}
+
+// Element `i` of matrix w (one of e->mw's), whichever its format.
+static const void *mat_at(const Engine *e, const void *w, size_t i) {
+    return (const char *)w + i * (e->packed_bf16 ? sizeof(uint16_t) : sizeof(float));
 }
 
 // The first row of x (n rows of `width`) that holds a value that is not finite, or -1.
@@ -104,11 +111,15 @@ int engine_forward_batch(Engine *e, EngineBatch *b, KvCache *const *cache, const
         memcpy(b->x + (size_t)t * D, w->token_embedding + (size_t)tokens[t] * D, D * sizeof(float));
 
     for (int l = 0; l < c->n_layers; l++) {
-        const size_t base = (size_t)l * e->packed_layer; // wqkv, wo, w13, w2 as engine_pack lays
+        const size_t l_dd = (size_t)l * D * D, l_kd = (size_t)l * KV * D, l_fd = (size_t)l * F * D;
+        const MatrixWeights *mw = &e->mw;
         for (int t = 0; t < n; t++)
             kernel_rmsnorm(b->xb + (size_t)t * D, b->x + (size_t)t * D, w->rms_att + (size_t)l * D,
                            D);
-        product(e, b->qkv, b->xb, base, n, D, QKV, fl ? &fl[FLOP_QKV] : NULL);
+        uint64_t *f_qkv = fl ? &fl[FLOP_QKV] : NULL, *f_mlp = fl ? &fl[FLOP_MLP] : NULL;
+        product(e, b->qkv, QKV, b->xb, mat_at(e, mw->wq, l_dd), n, D, D, f_qkv);
+        product(e, b->qkv + D, QKV, b->xb, mat_at(e, mw->wk, l_kd), n, D, KV, f_qkv);
+        product(e, b->qkv + D + KV, QKV, b->xb, mat_at(e, mw->wv, l_kd), n, D, KV, f_qkv);
         for (int t = 0; t < n; t++) { // rotate, then every row's k and v into its own cache
             float *q = b->qkv + (size_t)t * QKV;
             kernel_rope(q, q + D, e->rope + (size_t)pos[t] * HS, D, KV, HS);
@@ -133,20 +144,19 @@ int engine_forward_batch(Engine *e, EngineBatch *b, KvCache *const *cache, const
                     ctr->kv_bytes_read += kv.bytes;
             }
         }
-        product(e, b->xb2, b->xb, base + (size_t)QKV * D, n, D, D, fl ? &fl[FLOP_OUT] : NULL);
+        product(e, b->xb2, D, b->xb, mat_at(e, mw->wo, l_dd), n, D, D, fl ? &fl[FLOP_OUT] : NULL);
         for (size_t i = 0; i < (size_t)n * D; i++)
             b->x[i] += b->xb2[i];
         for (int t = 0; t < n; t++)
             kernel_rmsnorm(b->xb + (size_t)t * D, b->x + (size_t)t * D, w->rms_ffn + (size_t)l * D,
                            D);
-        product(e, b->hb, b->xb, base + (size_t)(QKV + D) * D, n, D, 2 * F,
-                fl ? &fl[FLOP_MLP] : NULL);
+        product(e, b->hb, 2 * (size_t)F, b->xb, mat_at(e, mw->w1, l_fd), n, D, F, f_mlp);
+        product(e, b->hb + F, 2 * (size_t)F, b->xb, mat_at(e, mw->w3, l_fd), n, D, F, f_mlp);
         for (int t = 0; t < n; t++) {
             const float *h1 = b->hb + (size_t)t * 2 * F;
             kernel_swiglu(b->hb2 + (size_t)t * F, h1, h1 + F, F);
         }
-        product(e, b->xb2, b->hb2, base + (size_t)(QKV + D + 2 * F) * D, n, F, D,
-                fl ? &fl[FLOP_MLP] : NULL);
+        product(e, b->xb2, D, b->hb2, mat_at(e, mw->w2, l_fd), n, F, D, f_mlp);
         for (size_t i = 0; i < (size_t)n * D; i++)
             b->x[i] += b->xb2[i];
         const int bad = first_bad_row(b->x, n, D);
@@ -167,7 +177,7 @@ int engine_forward_batch(Engine *e, EngineBatch *b, KvCache *const *cache, const
         const int last = segment_end(cache, n, r) - 1;
         kernel_rmsnorm(b->last + (size_t)k * D, b->x + (size_t)last * D, w->rms_final, D);
     }
-    product(e, b->logits, b->last, (size_t)c->n_layers * e->packed_layer, s, D, c->vocab_size,
+    product(e, b->logits, (size_t)c->vocab_size, b->last, e->mw.wcls, s, D, c->vocab_size,
             ctr ? &ctr->flops[FLOP_CLS] : NULL);
     const int bad = first_bad_row(b->logits, s, c->vocab_size);
     if (bad < 0)

@@ -227,23 +227,52 @@ typedef struct {
 // (the unshared classifier last).
 void weights_carve(ModelWeights *w, const ModelConfig *c, float *base);
 
+// The matrices a pass multiplies with, each layer-stacked as in the file: as floats, or as
+// bfloat16 values (uint16_t: the high half of each float, in the same order).
+typedef struct {
+    const void *wq, *wk, *wv, *wo; // (L, D, D), (L, KV, D), (L, KV, D), (L, D, D)
+    const void *w1, *w2, *w3;      // (L, F, D), (L, D, F), (L, F, D)
+    const void *wcls;              // (V, D)
+    bool bf16;
+} MatrixWeights;
+
+// What every engine of a model shares (model.c): whether its matrices are exactly bfloat16
+// values, and their one bfloat16 copy while an engine uses it. Opaque; thread-safe.
+struct ModelShared;
+
 typedef struct {
     ModelConfig cfg;
-    ModelWeights w;
-    float *data; // owned: config_weight_count floats
+    ModelWeights w; // pointers into the mapped file (its tensors where the file holds them)
+    void *map;      // owned: the whole file, mapped private (a write copies the page written)
+    size_t map_bytes;
+    struct ModelShared *shared; // owned
     char path[1024];
 } Model;
 
 // Loads a llama2.c legacy (version 0) checkpoint. Trusts nothing: every header field, the
 // products that size tensors and the exact file size are checked. Errors are KV_ERR_INPUT
-// with "<path>: <problem>". On success the caller owns *m (model_free).
+// with "<path>: <problem>". On success the caller owns *m (model_free). The file is mapped, not
+// read into a buffer: the weights are used where the page cache holds them.
 KvStatus model_load(Model *m, const char *path, KvError *err);
+// Frees what model_load made. Every engine of m must have been freed before.
 void model_free(Model *m);
+
+// Copies m's weights into dst (config_weight_count floats) in the order weights_carve lays out.
+void model_copy_weights(const Model *m, float *dst);
+
+// The matrices an engine of m multiplies with: the model's own floats (the mapped file, not
+// copied), or, when allow_bf16 and every one is exactly a bfloat16 value, the model's bfloat16
+// copy, made by the first engine that asks and shared by every engine until the last releases
+// it (model_matrices_release). Either way the same numbers.
+void model_matrices(const Model *m, bool allow_bf16, MatrixWeights *out);
+void model_matrices_release(const Model *m, MatrixWeights *mw);
+// Engines of m holding its bfloat16 copy now (0 when there is none): what tests check.
+int model_bf16_users(const Model *m);
 
 // Rounds every weight the engine multiplies with (wq, wk, wv, wo, w1, w2, w3, wcls; the
 // embedding too when the classifier is shared) to the nearest bfloat16 value, ties to even.
 // An engine then keeps them in half the bytes and computes exactly what the rounded floats give
-// (engine_pack). What `kvtrain bf16` does to a trained model.
+// (engine_pack). What `kvtrain bf16` does to a trained model. No engine of m may live then.
 void model_round_bf16(Model *m);
 // True when every one of those weights is exactly a bfloat16 value (its low 16 bits are zero).
 bool model_weights_bf16(const Model *m);
@@ -694,17 +723,17 @@ typedef struct {
 
 typedef struct {
     const Model *model;
-    // The model's matrices copied at engine_init into the order one pass reads them, so that a
-    // decode step streams them as one run: per layer wqkv (D + 2 KV, D) = the rows of wq, wk
-    // and wv; wo (D, D); w13 (2 F, D) = the rows of w1 and w3; w2 (D, F); then wcls (V, D).
-    // As floats, or as bfloat16 (uint16_t, the high half of each float) when every one of them
-    // is exactly a bfloat16 value: the same numbers in half the bytes (engine_pack).
-    // Owned. The model's weights must not change while the engine lives.
-    void *packed;
-    bool packed_bf16;
-    size_t packed_layer; // elements per layer in packed
-    KvCache cache;       // the KV cache: what cached passes store and later steps read
-    KvCache work;        // no-cache working memory, a scratch KvCache: every pass starts it empty
+    // The matrices one pass reads (model_matrices): the model's floats where the file holds
+    // them, or the bfloat16 copy every engine of the model shares when every one of them is
+    // exactly a bfloat16 value: the same numbers in half the bytes (engine_pack). Borrowed from
+    // the model, which must outlive the engine; its weights must not change while it lives.
+    MatrixWeights mw;
+    bool packed_bf16;       // mw.bf16
+    int isa;                // the matrix products' instruction set (kernels.h; kernel_isa_best)
+    int threads;            // threads a pass runs on (engine_set_threads; 1 after engine_init)
+    struct KvWorkers *pool; // owned: threads - 1 workers, NULL for one thread
+    KvCache cache;          // the KV cache: what cached passes store and later steps read
+    KvCache work; // no-cache working memory, a scratch KvCache: every pass starts it empty
     // activations of one pass of N positions, allocated for the largest pass so far (rows): a
     // decode-only run keeps one row, a prefill or no-cache recompute grows them to its length
     int rows;
@@ -716,7 +745,7 @@ typedef struct {
     float *hb2;      // (rows, F) silu(W1 x) * W3 x
     float *att;      // (H, T) scores of one query position
     float *logits;   // (V) of the last position of the last pass
-    float *wide;     // (4, max(D, F)) bfloat16 weight rows widened to floats for a batched pass
+    float *wide;     // (threads, 4, max(D, F)) bfloat16 weight rows widened for a batched pass
     float *rope;     // (rope_len, HS/2, 2) cos and sin of each position's rotation of each pair
     int rope_len;    // positions in rope: T, more once a rolling window has passed the context
     bool instrument; // record attention and counters (off: bench measures their cost)
@@ -732,12 +761,23 @@ typedef struct {
 } Engine;
 
 KvStatus engine_init(Engine *e, const Model *m, KvError *err);
-// (Re)builds e->packed from the model: as bfloat16 when allow_bf16 and every matrix weight is
+// Runs every later pass on n threads (n >= 1; the caller's thread is one of them): the rows of
+// every matrix product and, with a full or windowed f32 cache, the (position, kv head) rows of
+// attention are split between them. The results are bit-identical for every n: each dot product
+// is summed in the same order whichever thread computes it. Returns the threads in use (fewer
+// when the system refuses a thread).
+int engine_set_threads(Engine *e, int n);
+// The instruction set e's matrix products run on: "avx512", "avx2-fma" or "plain".
+const char *engine_isa_name(const Engine *e);
+// The threads engine_set_threads would use for "the machine's cores": the processors this
+// process may run on.
+int engine_default_threads(void);
+// (Re)chooses e's matrices from the model: as bfloat16 when allow_bf16 and every matrix weight is
 // exactly a bfloat16 value (the low 16 bits of each float are zero; kvtrain bf16 makes a model
 // so), as floats otherwise. Either way the forward pass computes the same numbers. engine_init
 // calls it with allow_bf16 = true; tests and the benchmark compare both. Returns packed_bf16.
 bool engine_pack(Engine *e, bool allow_bf16);
-// Bytes of e->packed: what one decode step streams from memory besides the cache.
+// Bytes of e's matrices: what one decode step streams from memory besides the cache.
 size_t engine_packed_bytes(const Engine *e);
 // Recording of attention and counters on or off (on after engine_init); returns what it was.
 bool engine_set_instrument(Engine *e, bool on);

@@ -20,13 +20,16 @@
 //
 // What this file does not do: the arithmetic of each operation (kernels.c: matrix products,
 // attention, RMSNorm, RoPE), choose tokens (sampler.c), keep a history (src/sim).
+#define _GNU_SOURCE // sched_getaffinity: the processors this process may run on
 #include "engine/engine.h"
 #include "engine/kernels.h"
 
 #include <assert.h>
 #include <math.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char *const flop_component_names[FLOP_COMPONENTS] = {"qkv", "scores", "values",
                                                            "out", "mlp",    "classifier"};
@@ -34,10 +37,12 @@ const char *const flop_component_names[FLOP_COMPONENTS] = {"qkv", "scores", "val
 // ----------------------------------------------------------------------------------------------
 // Matrix products, counted
 
-// out (N, O) = x (N, I) · W (O, I)^T, counted as 2 N I O FLOPs in *flops.
-static void matmul(Engine *e, float *restrict out, const float *restrict x, const void *w, int n,
-                   int in, int out_dim, uint64_t *flops) {
-    kernel_matmul(out, x, w, e->packed_bf16, n, in, out_dim, e->wide);
+// out (N, O), rows `ostride` apart, = x (N, I) · W (O, I)^T on the engine's threads, counted as
+// 2 N I O FLOPs in *flops.
+static void matmul(Engine *e, float *restrict out, size_t ostride, const float *restrict x,
+                   const void *w, int n, int in, int out_dim, uint64_t *flops) {
+    kernel_matmul((KernelIsa)e->isa, e->pool, out, ostride, x, w, e->packed_bf16, n, in, out_dim,
+                  e->wide);
     if (flops)
         *flops += 2ull * (uint64_t)n * (uint64_t)in * (uint64_t)out_dim;
 }
@@ -45,63 +50,15 @@ static void matmul(Engine *e, float *restrict out, const float *restrict x, cons
 // ----------------------------------------------------------------------------------------------
 // Engine
 
-// The matrices of m in the order one pass reads them (see Engine.packed): pointers, sizes in
-// floats and row lengths; returns how many.
-static int packed_parts(const Model *m, const float *part[], size_t len[], size_t cols[]) {
-    const ModelConfig *c = &m->cfg;
-    const ModelWeights *w = &m->w;
-    const size_t d = (size_t)c->dim, f = (size_t)c->hidden_dim, kv = (size_t)config_kv_dim(c);
-    int k = 0;
-    for (size_t l = 0; l < (size_t)c->n_layers; l++) {
-        part[k] = w->wq + l * d * d, len[k] = d * d, cols[k++] = d;
-        part[k] = w->wk + l * kv * d, len[k] = kv * d, cols[k++] = d;
-        part[k] = w->wv + l * kv * d, len[k] = kv * d, cols[k++] = d;
-        part[k] = w->wo + l * d * d, len[k] = d * d, cols[k++] = d;
-        part[k] = w->w1 + l * f * d, len[k] = f * d, cols[k++] = d;
-        part[k] = w->w3 + l * f * d, len[k] = f * d, cols[k++] = d;
-        part[k] = w->w2 + l * d * f, len[k] = d * f, cols[k++] = f;
-    }
-    part[k] = w->wcls, len[k] = (size_t)c->vocab_size * d, cols[k++] = d;
-    return k;
-}
-
 bool engine_pack(Engine *e, bool allow_bf16) {
-    const ModelConfig *c = &e->model->cfg;
-    const int max_parts = 7 * c->n_layers + 1;
-    const float **part = kv_malloc((size_t)max_parts * sizeof *part);
-    size_t *len = kv_malloc((size_t)max_parts * sizeof *len), total = 0;
-    size_t *cols = kv_malloc((size_t)max_parts * sizeof *cols);
-    const int k = packed_parts(e->model, part, len, cols);
-    const bool bf16 = allow_bf16 && model_weights_bf16(e->model);
-    for (int i = 0; i < k; i++)
-        total += len[i];
-    free(e->packed);
-    e->packed_bf16 = bf16;
-    e->packed = kv_malloc_aligned(total * (bf16 ? sizeof(uint16_t) : sizeof(float)));
-    uint16_t *h = e->packed;
-    float *f = e->packed;
-    for (int i = 0; i < k; i++) {
-        if (!bf16) {
-            memcpy(f, part[i], len[i] * sizeof(float));
-            f += len[i];
-            continue;
-        }
-        for (size_t r = 0; r < len[i] / cols[i]; r++) // see kernels.c for the order in a row
-            h = kernel_pack_row_bf16(h, part[i] + r * cols[i], cols[i]);
-    }
-    e->packed_layer = 0; // the seven matrices of one layer, as packed_parts lists them
-    for (int i = 0; i < 7; i++)
-        e->packed_layer += len[i];
-    free(part);
-    free(len);
-    free(cols);
-    return bf16;
+    model_matrices_release(e->model, &e->mw);
+    model_matrices(e->model, allow_bf16, &e->mw);
+    e->packed_bf16 = e->mw.bf16;
+    return e->packed_bf16;
 }
 
 size_t engine_packed_bytes(const Engine *e) {
-    const ModelConfig *c = &e->model->cfg;
-    size_t n = (size_t)c->n_layers * e->packed_layer + (size_t)c->vocab_size * (size_t)c->dim;
-    return n * (e->packed_bf16 ? sizeof(uint16_t) : sizeof(float));
+    return model_matrix_floats(e->model) * (e->packed_bf16 ? sizeof(uint16_t) : sizeof(float));
 }
 
 bool engine_set_instrument(Engine *e, bool on) {
@@ -132,9 +89,48 @@ static KernelRows kernel_rows(const KvStoredRows *s) {
                         .format = format[s->precision]};
 }
 
-// Element `i` of the packed stream, whichever its format.
-static const void *packed_at(const Engine *e, size_t i) {
-    return (const char *)e->packed + i * (e->packed_bf16 ? sizeof(uint16_t) : sizeof(float));
+#define ENGINE_MAX_THREADS 64
+
+// Element `i` of matrix w (one of e->mw's), whichever its format.
+static const void *mat_at(const Engine *e, const void *w, size_t i) {
+    return (const char *)w + i * (e->packed_bf16 ? sizeof(uint16_t) : sizeof(float));
+}
+
+static size_t wide_floats(const ModelConfig *c, int threads) {
+    const size_t d = (size_t)c->dim, f = (size_t)c->hidden_dim;
+    return (size_t)threads * KERNEL_WIDE_ROWS * (d > f ? d : f);
+}
+
+// Scores of one query position for every head, one set per thread: (threads, H, T).
+static size_t att_floats(const ModelConfig *c, int threads) {
+    return (size_t)threads * (size_t)c->n_heads * (size_t)c->seq_len;
+}
+
+int engine_set_threads(Engine *e, int n) {
+    assert(n >= 1);
+    n = n < ENGINE_MAX_THREADS ? n : ENGINE_MAX_THREADS;
+    if (n == e->threads)
+        return n;
+    pool_free(e->pool);
+    e->pool = pool_new(n);
+    e->threads = pool_size(e->pool);
+    free(e->wide);
+    e->wide = kv_malloc_aligned(wide_floats(&e->model->cfg, e->threads) * sizeof(float));
+    free(e->att);
+    e->att = kv_calloc(att_floats(&e->model->cfg, e->threads), sizeof(float));
+    return e->threads;
+}
+
+const char *engine_isa_name(const Engine *e) {
+    return kernel_isa_name((KernelIsa)e->isa);
+}
+
+int engine_default_threads(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        n = CPU_COUNT(&set);
+    return n < 1 ? 1 : n > 64 ? 64 : (int)n;
 }
 
 // The activation buffers hold at least n positions: grown (never shrunk) to the largest pass,
@@ -183,16 +179,17 @@ static void ensure_rope(Engine *e, int n) {
 KvStatus engine_init(Engine *e, const Model *m, KvError *err) {
     memset(e, 0, sizeof *e);
     const ModelConfig *c = &m->cfg;
-    size_t t = (size_t)c->seq_len, d = (size_t)c->dim, f = (size_t)c->hidden_dim;
-    size_t v = (size_t)c->vocab_size;
+    size_t t = (size_t)c->seq_len, v = (size_t)c->vocab_size;
     e->model = m;
+    e->isa = (int)kernel_isa_best();
+    e->threads = 1;
     engine_pack(e, true);
     kvcache_init(&e->cache, c, KV_CACHE_DENSE, false);
     kvcache_init(&e->work, c, KV_CACHE_DENSE, true);
     ensure_rows(e, 1); // a decode step's; a longer pass grows them (engine_forward)
-    e->att = kv_calloc((size_t)c->n_heads * t, sizeof(float));
+    e->att = kv_calloc(att_floats(c, 1), sizeof(float));
     e->logits = kv_calloc(v, sizeof(float));
-    e->wide = kv_malloc_aligned(4 * (d > f ? d : f) * sizeof(float));
+    e->wide = kv_malloc_aligned(wide_floats(c, 1) * sizeof(float));
     ensure_rope(e, (int)t);
     e->instrument = true;
     e->attend_packed = true;
@@ -210,7 +207,8 @@ bool engine_set_cache_kind(Engine *e, KvCacheKind kind) {
 }
 
 void engine_free(Engine *e) {
-    free(e->packed);
+    model_matrices_release(e->model, &e->mw);
+    pool_free(e->pool);
     kvcache_free(&e->cache);
     kvcache_free(&e->work);
     free(e->x);
@@ -246,6 +244,73 @@ static int first_nonfinite_row(const float *x, int n, int width) {
 // ----------------------------------------------------------------------------------------------
 // The forward pass
 
+// Attention of one layer for the pass's query positions: items (t, g), t < N, g < HKV, in
+// order, item k = t * HKV + g; chunk c is items c * per .. (c + 1) * per - 1, run with its
+// thread's own scores buffer and counters (summed by the caller: integer sums, the same totals
+// whoever ran what).
+typedef struct {
+    Engine *e;
+    KvCache *kc;
+    AttnSink *sink;
+    int l, pos0, n, per;
+    uint64_t flops[ENGINE_MAX_THREADS]; // scores (and as many for values) per thread
+    uint64_t bytes[ENGINE_MAX_THREADS]; // cache bytes read per thread
+} AttendJob;
+
+// Threads may share a layer's attention when reading the cache changes nothing in it: f32 rows
+// under full or windowed retention in the contiguous layout (h2o adds to scores, sinks rotates
+// keys into one buffer, the quantized kinds dequantize into one and a paged cache gathers its
+// blocks into one, as they read).
+static bool attend_parallel(const KvCache *kc) {
+    return kc->kind.precision == KV_PRECISION_F32 && !kc->paged &&
+           (kc->kind.retention == KV_RETAIN_FULL || kc->kind.retention == KV_RETAIN_WINDOW);
+}
+
+static void attend_chunk(void *arg, int chunk, int thread) {
+    AttendJob *j = arg;
+    Engine *e = j->e;
+    KvCache *kc = j->kc;
+    AttnSink *sink = j->sink;
+    const ModelConfig *c = &e->model->cfg;
+    const int D = c->dim, KV = config_kv_dim(c), HS = config_head_size(c), l = j->l;
+    const int H = c->n_heads, T = c->seq_len, HKV = c->n_kv_heads, group = H / HKV;
+    const int QKV = D + 2 * KV, items = j->n * HKV;
+    const float inv_sqrt_hs = 1.0f / sqrtf((float)HS);
+    float *att0 = e->att + (size_t)thread * H * T; // (H, T) this thread's scores
+    uint64_t flops = 0, bytes = 0;
+    const int k1 = (chunk + 1) * j->per < items ? (chunk + 1) * j->per : items;
+    for (int k = chunk * j->per; k < k1; k++) {
+        const int t = k / HKV, g = k % HKV, p = j->pos0 + t;
+        float *out = e->xb + (size_t)t * D; // (D) every head's weighted values
+        // (kv.n, HS) keys and values, packed where the cache packs them
+        const KvHeadRows kv =
+            e->attend_packed ? kvcache_head_stored(kc, l, g, p) : kvcache_head(kc, l, g, p);
+        const KernelRows kr = kernel_rows(&kv.k), vr = kernel_rows(&kv.v);
+        for (int h = g * group; h < (g + 1) * group; h++) {
+            const float *qh = e->qkv + (size_t)t * QKV + (size_t)h * HS; // (HS)
+            float *att = att0 + (size_t)h * T;                           // (kv.n)
+            kernel_attend_rows(out + (size_t)h * HS, att, qh, &kr, &vr, HS, kv.n, inv_sqrt_hs);
+            kvcache_observe(kc, l, g, att, kv.n); // h2o: attention received
+            if (sink && p >= sink->row0 && p < sink->row0 + sink->rows) {
+                float *row =
+                    sink->w + (((size_t)l * H + h) * sink->rows + (p - sink->row0)) * sink->cols;
+                if (!kv.pos) { // row i is position i
+                    memcpy(row, att, (size_t)kv.n * sizeof(float));
+                } else { // row i is position kv.pos[i]; positions not read get 0
+                    memset(row, 0, (size_t)sink->cols * sizeof(float));
+                    for (int i = 0; i < kv.n; i++)
+                        if (kv.pos[i] < sink->cols)
+                            row[kv.pos[i]] = att[i];
+                }
+            }
+            flops += 2ull * (uint64_t)HS * (uint64_t)kv.n;
+        }
+        bytes += kv.bytes; // each kv head's rows once, however many query heads share them
+    }
+    j->flops[thread] += flops;
+    j->bytes[thread] += bytes;
+}
+
 // One pass of the layers over positions pos0 .. pos0+n-1 through cache kc, as many as kc can
 // store at once (kvcache_pass_max). Leaves the last position's final residual in x row n-1.
 // Returns false when a layer's output was not finite (fault_layer and fault_pos set).
@@ -254,32 +319,30 @@ static bool forward_layers(Engine *e, KvCache *kc, const int *tokens, int pos0, 
     const ModelConfig *c = &e->model->cfg;
     const ModelWeights *w = &e->model->w;
     const int D = c->dim, F = c->hidden_dim, KV = config_kv_dim(c), HS = config_head_size(c);
-    const int H = c->n_heads, T = c->seq_len, group = c->n_heads / c->n_kv_heads;
     const int QKV = D + 2 * KV;
     uint64_t *fl = ctr ? ctr->flops : NULL;
     uint64_t *f_qkv = fl ? &fl[FLOP_QKV] : NULL, *f_out = fl ? &fl[FLOP_OUT] : NULL;
     uint64_t *f_mlp = fl ? &fl[FLOP_MLP] : NULL;
     kvcache_begin(kc, pos0, n);
     const bool rotate_keys = kvcache_rotates_on_store(kc);
-    const float inv_sqrt_hs = 1.0f / sqrtf((float)HS);
 
     // x (N, D) = the embedding rows of the tokens: the residual stream every layer adds to
     for (int t = 0; t < n; t++)
         memcpy(e->x + (size_t)t * D, w->token_embedding + (size_t)tokens[t] * D, D * sizeof(float));
 
     for (int l = 0; l < c->n_layers; l++) {
-        const size_t base = (size_t)l * e->packed_layer;
-        const void *wqkv = packed_at(e, base);                               // (D + 2 KV, D)
-        const void *wo = packed_at(e, base + (size_t)QKV * D);               // (D, D)
-        const void *w13 = packed_at(e, base + (size_t)(QKV + D) * D);        // (2 F, D)
-        const void *w2 = packed_at(e, base + (size_t)(QKV + D + 2 * F) * D); // (D, F)
+        const size_t l_dd = (size_t)l * D * D, l_kd = (size_t)l * KV * D, l_fd = (size_t)l * F * D;
+        const MatrixWeights *mw = &e->mw;
 
-        // attention, 1: xb (N, D) = rmsnorm(x); qkv (N, D + 2 KV) = xb · Wqkv^T, each position's
-        // query (D), key (KV) and value (KV) in one product; q and k rotated by their positions
+        // attention, 1: xb (N, D) = rmsnorm(x); qkv (N, D + 2 KV) = each position's query (D),
+        // key (KV) and value (KV): xb · Wq^T, xb · Wk^T, xb · Wv^T side by side in one row; q and
+        // k rotated by their positions
         for (int t = 0; t < n; t++)
             kernel_rmsnorm(e->xb + (size_t)t * D, e->x + (size_t)t * D, w->rms_att + (size_t)l * D,
                            D);
-        matmul(e, e->qkv, e->xb, wqkv, n, D, QKV, f_qkv);
+        matmul(e, e->qkv, QKV, e->xb, mat_at(e, mw->wq, l_dd), n, D, D, f_qkv);
+        matmul(e, e->qkv + D, QKV, e->xb, mat_at(e, mw->wk, l_kd), n, D, KV, f_qkv);
+        matmul(e, e->qkv + D + KV, QKV, e->xb, mat_at(e, mw->wv, l_kd), n, D, KV, f_qkv);
         // (sinks: keys go in unrotated, the cache rotates them by their index when they are
         // read, and the query turns by its own index in the cache)
         for (int t = 0; t < n; t++) {
@@ -301,45 +364,24 @@ static bool forward_layers(Engine *e, KvCache *kc, const int *tokens, int pos0, 
 
         // attention, 3: one row per query position p and head h, over the keys and values the
         // cache gives h's kv head g = h / group: att (kv.n) = softmax(q · k / sqrt(HS)),
-        // xb (HS of head h) = att · v
-        for (int t = 0; t < n; t++) {
-            const int p = pos0 + t;
-            float *out = e->xb + (size_t)t * D; // (D) every head's weighted values
-            for (int g = 0; g < c->n_kv_heads; g++) {
-                // (kv.n, HS) keys and values, packed where the cache packs them
-                const KvHeadRows kv =
-                    e->attend_packed ? kvcache_head_stored(kc, l, g, p) : kvcache_head(kc, l, g, p);
-                const KernelRows kr = kernel_rows(&kv.k), vr = kernel_rows(&kv.v);
-                for (int h = g * group; h < (g + 1) * group; h++) {
-                    const float *qh = e->qkv + (size_t)t * QKV + (size_t)h * HS; // (HS)
-                    float *att = e->att + (size_t)h * T;                         // (kv.n)
-                    kernel_attend_rows(out + (size_t)h * HS, att, qh, &kr, &vr, HS, kv.n,
-                                       inv_sqrt_hs);
-                    kvcache_observe(kc, l, g, att, kv.n); // h2o: attention received
-                    if (sink && p >= sink->row0 && p < sink->row0 + sink->rows) {
-                        float *row =
-                            sink->w +
-                            (((size_t)l * H + h) * sink->rows + (p - sink->row0)) * sink->cols;
-                        if (!kv.pos) { // row i is position i
-                            memcpy(row, att, (size_t)kv.n * sizeof(float));
-                        } else { // row i is position kv.pos[i]; positions not read get 0
-                            memset(row, 0, (size_t)sink->cols * sizeof(float));
-                            for (int i = 0; i < kv.n; i++)
-                                if (kv.pos[i] < sink->cols)
-                                    row[kv.pos[i]] = att[i];
-                        }
-                    }
-                    if (ctr) {
-                        ctr->flops[FLOP_SCORES] += 2ull * (uint64_t)HS * (uint64_t)kv.n;
-                        ctr->flops[FLOP_VALUES] += 2ull * (uint64_t)HS * (uint64_t)kv.n;
-                    }
-                }
-                if (ctr) // each kv head's rows once, however many query heads share them
-                    ctr->kv_bytes_read += kv.bytes;
-            }
+        // xb (HS of head h) = att · v. The (position, kv head) pairs are independent: split
+        // between the threads where reading the cache changes nothing in it (attend_parallel)
+        const int items = n * c->n_kv_heads;
+        AttendJob job = {e, kc, sink, l, pos0, n, items, {0}, {0}};
+        if (e->pool && attend_parallel(kc) && items > 1) {
+            job.per = (items + 63) / 64; // at most 64 chunks
+            pool_run(e->pool, (items + job.per - 1) / job.per, attend_chunk, &job);
+        } else {
+            attend_chunk(&job, 0, 0);
         }
+        if (ctr)
+            for (int i = 0; i < e->threads; i++) {
+                ctr->flops[FLOP_SCORES] += job.flops[i];
+                ctr->flops[FLOP_VALUES] += job.flops[i];
+                ctr->kv_bytes_read += job.bytes[i];
+            }
         // attention, 4: x (N, D) += xb · Wo^T
-        matmul(e, e->xb2, e->xb, wo, n, D, D, f_out);
+        matmul(e, e->xb2, D, e->xb, mat_at(e, mw->wo, l_dd), n, D, D, f_out);
         for (size_t i = 0; i < (size_t)n * D; i++)
             e->x[i] += e->xb2[i];
 
@@ -348,12 +390,13 @@ static bool forward_layers(Engine *e, KvCache *kc, const int *tokens, int pos0, 
         for (int t = 0; t < n; t++)
             kernel_rmsnorm(e->xb + (size_t)t * D, e->x + (size_t)t * D, w->rms_ffn + (size_t)l * D,
                            D);
-        matmul(e, e->hb, e->xb, w13, n, D, 2 * F, f_mlp);
+        matmul(e, e->hb, 2 * (size_t)F, e->xb, mat_at(e, mw->w1, l_fd), n, D, F, f_mlp);
+        matmul(e, e->hb + F, 2 * (size_t)F, e->xb, mat_at(e, mw->w3, l_fd), n, D, F, f_mlp);
         for (int t = 0; t < n; t++) {
             const float *h1 = e->hb + (size_t)t * 2 * F; // (F) W1 x, then (F) W3 x
             kernel_swiglu(e->hb2 + (size_t)t * F, h1, h1 + F, F);
         }
-        matmul(e, e->xb2, e->hb2, w2, n, F, D, f_mlp);
+        matmul(e, e->xb2, D, e->hb2, mat_at(e, mw->w2, l_fd), n, F, D, f_mlp);
         for (size_t i = 0; i < (size_t)n * D; i++)
             e->x[i] += e->xb2[i];
         // a model with huge weights overflows: stop at the first layer whose output is not
@@ -404,8 +447,7 @@ void engine_forward(Engine *e, const int *tokens, int pos0, int n, bool use_cach
     // is wanted
     const float *xl = e->x + (size_t)(m - 1) * D;
     kernel_rmsnorm(e->xb, xl, w->rms_final, D);
-    const void *wcls = packed_at(e, (size_t)c->n_layers * e->packed_layer);
-    matmul(e, e->logits, e->xb, wcls, 1, D, c->vocab_size, f_cls);
+    matmul(e, e->logits, (size_t)c->vocab_size, e->xb, e->mw.wcls, 1, D, c->vocab_size, f_cls);
     if (first_nonfinite_row(e->logits, 1, c->vocab_size) >= 0) {
         e->fault_layer = c->n_layers + 1;
         e->fault_pos = pos0 + n - 1;

@@ -17,19 +17,24 @@
 #include <string.h>
 
 // ----------------------------------------------------------------------------------------------
-// Vectors and matrix products
+// Vectors
 //
-// out (N, O) = x (N, I) · W(O, I)^T, the only heavy loop. Eight-wide vectors (GCC vector
-// extensions: two SSE registers on a plain x86-64, one AVX register in the AVX2+FMA clone that
-// the loader picks at run time where the CPU has it). Decode (N = 1) walks four weight rows at
-// once against one input and prefetches the next four: it streams every weight once per token
-// and is bound by memory bandwidth, which is why the weights may be kept as bfloat16 (half the
-// bytes, the same numbers: see loadw16). Prefill and no-cache passes walk four weight rows
-// against three inputs, so each weight is read once per three positions: bound by arithmetic.
+// out (N, O) = x (N, I) · W(O, I)^T is the only heavy loop. It is written once (kernels_dot.h)
+// and compiled for three instruction sets; kernel_isa_best picks the widest the CPU has at run
+// time: AVX-512, AVX2 with fused multiply-add, or plain SSE2. Decode (N = 1) walks four weight
+// rows at once against one input (four streams the hardware prefetcher follows): it streams every
+// weight once per token and is bound by memory bandwidth, which is why the weights may be kept as
+// bfloat16 (half the bytes, the same numbers). Prefill and no-cache passes walk tiles of rows
+// against several inputs (4 x 6 with AVX-512), so each weight is read once per tile of positions:
+// bound by arithmetic. The attention kernel below is compiled twice (target_clones: AVX2+FMA and
+// plain).
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define KV_X86 1
 #define KV_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#include <immintrin.h>
 #else
+#define KV_X86 0
 #define KV_CLONES
 #endif
 
@@ -75,49 +80,14 @@ static inline v8f sum8x8(const v8f a[8]) {
     return SHUF8(v0, v1, 0, 2, 4, 6, 8, 10, 12, 14) + SHUF8(v0, v1, 1, 3, 5, 7, 9, 11, 13, 15);
 }
 
-// The four horizontal sums of a0..a3 in lanes 0..3, associated as hsum8 does.
-static inline v8f sum4x8(v8f a0, v8f a1, v8f a2, v8f a3) {
-    v8f u0 = SHUF8(a0, a1, 0, 1, 2, 3, 8, 9, 10, 11) + SHUF8(a0, a1, 4, 5, 6, 7, 12, 13, 14, 15);
-    v8f u1 = SHUF8(a2, a3, 0, 1, 2, 3, 8, 9, 10, 11) + SHUF8(a2, a3, 4, 5, 6, 7, 12, 13, 14, 15);
-    v8f v = SHUF8(u0, u1, 0, 2, 4, 6, 8, 10, 12, 14) + SHUF8(u0, u1, 1, 3, 5, 7, 9, 11, 13, 15);
-    return SHUF8(v, v, 0, 2, 4, 6, 0, 2, 4, 6) + SHUF8(v, v, 1, 3, 5, 7, 1, 3, 5, 7);
-}
+// ----------------------------------------------------------------------------------------------
+// Matrix products: one association (kernels_dot.h), three instruction sets
+//
+// Weights come as floats or as bfloat16 values (the high sixteen bits of a float, in order:
+// see model_matrices). Widening a bfloat16 to a float is exact, so both give the same numbers to
+// the same arithmetic; bfloat16 halves the bytes a decode step streams from memory.
 
-// Weights come as floats or as bfloat16 values (the high sixteen bits of a float: see
-// engine_pack). Widening a bfloat16 to a float is exact, so both give the same numbers to the
-// same arithmetic; bfloat16 halves the bytes a decode step streams from memory. A row of
-// bfloat16 weights is stored in blocks of sixteen, element j and element j + 8 of a block in one
-// 32-bit word: one load then gives sixteen floats with one shift (elements 0..7) and one mask
-// (elements 8..15). What is left of a row after its last whole block is stored in order.
-typedef uint32_t v8u __attribute__((vector_size(32)));
-
-// Weights i .. i+15 of a row as two vectors (i a multiple of 16 from the row's start).
-KV_INLINE void loadw16(const void *w, size_t i, v8f *lo, v8f *hi, const int bf16) {
-    if (bf16) {
-        v8u u;
-        memcpy(&u, (const uint16_t *)w + i, sizeof u);
-        *lo = (v8f)(u << 16);
-        *hi = (v8f)(u & 0xffff0000u);
-    } else {
-        *lo = load8((const float *)w + i);
-        *hi = load8((const float *)w + i + 8);
-    }
-}
-
-// Weights i .. i+7 of a row stored in order (the part after the last whole block).
-KV_INLINE v8f loadw8(const void *w, size_t i, const int bf16) {
-    if (bf16) {
-        uint32_t u[8];
-        for (int j = 0; j < 8; j++)
-            u[j] = (uint32_t)((const uint16_t *)w)[i + j] << 16;
-        v8f v;
-        memcpy(&v, u, sizeof v);
-        return v;
-    }
-    return load8((const float *)w + i);
-}
-
-KV_INLINE float loadw1(const void *w, size_t i, const int bf16) {
+KV_INLINE float w1_at(const void *w, size_t i, const int bf16) {
     if (bf16) {
         uint32_t u = (uint32_t)((const uint16_t *)w)[i] << 16;
         float f;
@@ -127,257 +97,315 @@ KV_INLINE float loadw1(const void *w, size_t i, const int bf16) {
     return ((const float *)w)[i];
 }
 
-// out[0 .. rows) = W (rows, in) · x for one position, four weight rows at a time.
-KV_INLINE void matvec_body(float *restrict out, const float *restrict x, const void *w, int in,
-                           int rows, const int bf16) {
-    const int in8 = in & ~7, in16 = in & ~15;
-    const size_t es = bf16 ? sizeof(uint16_t) : sizeof(float);
-    int o = 0;
-    for (; o + 4 <= rows; o += 4) {
-        const size_t r0 = (size_t)o * in, r1 = r0 + in, r2 = r1 + in, r3 = r2 + in;
-        // the next four rows, as fast as these are read: the weights stream from the shared
-        // cache once per token, and the hardware prefetcher alone leaves the loads waiting
-        const char *next = (const char *)w + (r3 + in) * es;
-        v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-        int i = 0;
-        for (; bf16 && i < in16; i += 16) {
-            for (size_t b = 0; b < 64 * es; b += 64)
-                __builtin_prefetch(next + 4 * es * (size_t)i + b);
-            const v8f xa = load8(x + i), xb = load8(x + i + 8);
-            v8f lo, hi;
-            loadw16(w, r0 + i, &lo, &hi, bf16);
-            a0 += lo * xa;
-            a0 += hi * xb;
-            loadw16(w, r1 + i, &lo, &hi, bf16);
-            a1 += lo * xa;
-            a1 += hi * xb;
-            loadw16(w, r2 + i, &lo, &hi, bf16);
-            a2 += lo * xa;
-            a2 += hi * xb;
-            loadw16(w, r3 + i, &lo, &hi, bf16);
-            a3 += lo * xa;
-            a3 += hi * xb;
-        }
-        for (; i < in8; i += 8) { // floats: eight at a time
-            for (size_t b = 0; b < 32 * es; b += 64)
-                __builtin_prefetch(next + 4 * es * (size_t)i + b);
-            const v8f xa = load8(x + i);
-            a0 += loadw8(w, r0 + i, bf16) * xa;
-            a1 += loadw8(w, r1 + i, bf16) * xa;
-            a2 += loadw8(w, r2 + i, bf16) * xa;
-            a3 += loadw8(w, r3 + i, bf16) * xa;
-        }
-        v8f r = sum4x8(a0, a1, a2, a3);
-        float s0 = r[0], s1 = r[1], s2 = r[2], s3 = r[3];
-        for (i = in8; i < in; i++) {
-            s0 += loadw1(w, r0 + i, bf16) * x[i];
-            s1 += loadw1(w, r1 + i, bf16) * x[i];
-            s2 += loadw1(w, r2 + i, bf16) * x[i];
-            s3 += loadw1(w, r3 + i, bf16) * x[i];
-        }
-        out[o] = s0, out[o + 1] = s1, out[o + 2] = s2, out[o + 3] = s3;
-    }
-    for (; o < rows; o++) {
-        const size_t r = (size_t)o * in;
-        v8f a = {0};
-        int i = 0;
-        for (; i + 16 <= in8; i += 16) { // the same adds in the same order as eight at a time
-            v8f lo, hi;
-            loadw16(w, r + i, &lo, &hi, bf16);
-            a += lo * load8(x + i);
-            a += hi * load8(x + i + 8);
-        }
-        if (i < in8)
-            a += loadw8(w, r + i, bf16) * load8(x + i);
-        float s = hsum8(a);
-        for (i = in8; i < in; i++)
-            s += loadw1(w, r + i, bf16) * x[i];
-        out[o] = s;
+// n bfloat16 values back to floats, in order.
+static void widen_bf16(float *restrict dst, const uint16_t *restrict src, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)src[i] << 16;
+        memcpy(dst + i, &u, sizeof u);
     }
 }
 
-// out (N, rows), rows `ostride` apart, = x (N, I) · W (rows, I)^T for float weights: 4 weight
-// rows x 3 positions per tile, so each weight is read once per three positions.
-KV_INLINE void batch_body(float *restrict out, size_t ostride, const float *restrict x,
-                          const float *restrict w, int n, int in, int rows) {
-    const int in8 = in & ~7;
-    int o = 0;
-    for (; o + 4 <= rows; o += 4) {
-        const float *w0 = w + (size_t)o * in, *w1 = w0 + in, *w2 = w1 + in, *w3 = w2 + in;
-        int t = 0;
-        for (; t + 3 <= n; t += 3) {
-            const float *x0 = x + (size_t)t * in, *x1 = x0 + in, *x2 = x1 + in;
-            v8f a00 = {0}, a01 = {0}, a02 = {0}, a10 = {0}, a11 = {0}, a12 = {0};
-            v8f a20 = {0}, a21 = {0}, a22 = {0}, a30 = {0}, a31 = {0}, a32 = {0};
-            for (int i = 0; i < in8; i += 8) { // twelve accumulators, three inputs, one weight
-                v8f xa = load8(x0 + i), xb = load8(x1 + i), xc = load8(x2 + i);
-                v8f wv = load8(w0 + i);
-                a00 += wv * xa, a01 += wv * xb, a02 += wv * xc;
-                wv = load8(w1 + i);
-                a10 += wv * xa, a11 += wv * xb, a12 += wv * xc;
-                wv = load8(w2 + i);
-                a20 += wv * xa, a21 += wv * xb, a22 += wv * xc;
-                wv = load8(w3 + i);
-                a30 += wv * xa, a31 += wv * xb, a32 += wv * xc;
-            }
-            float s[4][3] = {{hsum8(a00), hsum8(a01), hsum8(a02)},
-                             {hsum8(a10), hsum8(a11), hsum8(a12)},
-                             {hsum8(a20), hsum8(a21), hsum8(a22)},
-                             {hsum8(a30), hsum8(a31), hsum8(a32)}};
-            const float *wr[4] = {w0, w1, w2, w3}, *xr[3] = {x0, x1, x2};
-            for (int i = in8; i < in; i++)
-                for (int r = 0; r < 4; r++)
-                    for (int c = 0; c < 3; c++)
-                        s[r][c] += wr[r][i] * xr[c][i];
-            for (int c = 0; c < 3; c++)
-                for (int r = 0; r < 4; r++)
-                    out[(size_t)(t + c) * ostride + o + r] = s[r][c];
-        }
-        for (; t < n; t++)
-            matvec_body(out + (size_t)t * ostride + o, x + (size_t)t * in, w0, in, 4, 0);
+typedef uint16_t v8h __attribute__((vector_size(16)));
+typedef uint32_t v8u __attribute__((vector_size(32)));
+
+// The plain set: SSE2 (any x86-64), or whatever the compiler makes of eight-wide vectors
+// elsewhere. Multiply, then add.
+typedef struct {
+    v8f lo, hi;
+} V16p;
+
+KV_INLINE V16p p_zero(void) {
+    return (V16p){{0}, {0}};
+}
+KV_INLINE V16p p_load(const float *p) {
+    return (V16p){load8(p), load8(p + 8)};
+}
+KV_INLINE v8f p_loadh8(const uint16_t *p) {
+    v8h h;
+    memcpy(&h, p, sizeof h);
+    return (v8f)(__builtin_convertvector(h, v8u) << 16);
+}
+KV_INLINE V16p p_loadw(const void *w, size_t i, const int bf16) {
+    if (bf16)
+        return (V16p){p_loadh8((const uint16_t *)w + i), p_loadh8((const uint16_t *)w + i + 8)};
+    return p_load((const float *)w + i);
+}
+KV_INLINE v8f p_loadw8(const void *w, size_t i, const int bf16) {
+    return bf16 ? p_loadh8((const uint16_t *)w + i) : load8((const float *)w + i);
+}
+KV_INLINE void p_store(float *p, V16p v) {
+    memcpy(p, &v.lo, sizeof v.lo);
+    memcpy(p + 8, &v.hi, sizeof v.hi);
+}
+KV_INLINE V16p p_fma(V16p a, V16p b, V16p acc) {
+    return (V16p){acc.lo + a.lo * b.lo, acc.hi + a.hi * b.hi};
+}
+KV_INLINE v8f p_fold(V16p a) {
+    return a.lo + a.hi;
+}
+KV_INLINE v8f p_fold_tail(V16p a, v8f w8, const float *x8) {
+    return (a.lo + w8 * load8(x8)) + a.hi;
+}
+KV_INLINE float p_sfma(float a, float b, float c) {
+    return c + a * b;
+}
+
+#define V16 V16p
+#define v8_t v8f
+#define v16_zero p_zero
+#define v16_load p_load
+#define v16_loadw p_loadw
+#define v16_loadw8 p_loadw8
+#define v16_fma p_fma
+#define v16_store p_store
+#define v16_fold p_fold
+#define v16_fold_tail p_fold_tail
+#define v8_hsum hsum8
+#define s_fma p_sfma
+#define KV_TR 2
+#define KV_TP 3
+#define DOT(name) name##_plain
+#include "engine/kernels_dot.h"
+#undef DOT
+#undef KV_TR
+#undef KV_TP
+#undef V16
+#undef v8_t
+#undef v16_zero
+#undef v16_load
+#undef v16_loadw
+#undef v16_loadw8
+#undef v16_fma
+#undef v16_store
+#undef v16_fold
+#undef v16_fold_tail
+#undef v8_hsum
+#undef s_fma
+
+#if KV_X86
+// AVX2 with FMA: sixteen lanes in two registers, each step one fused multiply-add.
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+typedef struct {
+    __m256 lo, hi;
+} V16a;
+
+KV_INLINE V16a a_zero(void) {
+    return (V16a){_mm256_setzero_ps(), _mm256_setzero_ps()};
+}
+KV_INLINE V16a a_load(const float *p) {
+    return (V16a){_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)};
+}
+KV_INLINE __m256 a_loadh8(const uint16_t *p) {
+    __m256i u = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
+}
+KV_INLINE V16a a_loadw(const void *w, size_t i, const int bf16) {
+    if (bf16)
+        return (V16a){a_loadh8((const uint16_t *)w + i), a_loadh8((const uint16_t *)w + i + 8)};
+    return a_load((const float *)w + i);
+}
+KV_INLINE __m256 a_loadw8(const void *w, size_t i, const int bf16) {
+    return bf16 ? a_loadh8((const uint16_t *)w + i) : _mm256_loadu_ps((const float *)w + i);
+}
+KV_INLINE void a_store(float *p, V16a v) {
+    _mm256_storeu_ps(p, v.lo);
+    _mm256_storeu_ps(p + 8, v.hi);
+}
+KV_INLINE V16a a_fma(V16a a, V16a b, V16a acc) {
+    return (V16a){_mm256_fmadd_ps(a.lo, b.lo, acc.lo), _mm256_fmadd_ps(a.hi, b.hi, acc.hi)};
+}
+KV_INLINE __m256 a_fold(V16a a) {
+    return _mm256_add_ps(a.lo, a.hi);
+}
+KV_INLINE __m256 a_fold_tail(V16a a, __m256 w8, const float *x8) {
+    return _mm256_add_ps(_mm256_fmadd_ps(w8, _mm256_loadu_ps(x8), a.lo), a.hi);
+}
+// hsum8's tree on a register: (v0+v4, v1+v5, v2+v6, v3+v7), then (g0+g1) + (g2+g3).
+KV_INLINE float a_hsum8(__m256 v) {
+    __m128 g = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    __m128 h = _mm_add_ps(g, _mm_shuffle_ps(g, g, _MM_SHUFFLE(2, 3, 0, 1))); // g0+g1, g2+g3
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehl_ps(h, h)));
+}
+KV_INLINE float a_sfma(float a, float b, float c) {
+    return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
+}
+
+#define V16 V16a
+#define v8_t __m256
+#define v16_zero a_zero
+#define v16_load a_load
+#define v16_loadw a_loadw
+#define v16_loadw8 a_loadw8
+#define v16_fma a_fma
+#define v16_store a_store
+#define v16_fold a_fold
+#define v16_fold_tail a_fold_tail
+#define v8_hsum a_hsum8
+#define s_fma a_sfma
+#define KV_TR 2
+#define KV_TP 3
+#define DOT(name) name##_avx2
+#include "engine/kernels_dot.h"
+#undef DOT
+#undef KV_TR
+#undef KV_TP
+#undef V16
+#undef v16_zero
+#undef v16_load
+#undef v16_loadw
+#undef v16_fma
+#undef v16_store
+#undef v16_fold
+#undef v16_fold_tail
+#pragma GCC pop_options
+
+// AVX-512: the sixteen lanes in one register; the fold, the tail and the scalar steps are the
+// AVX2 set's operations on the same numbers.
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx2,fma")
+KV_INLINE __m512 z_zero(void) {
+    return _mm512_setzero_ps();
+}
+KV_INLINE __m512 z_load(const float *p) {
+    return _mm512_loadu_ps(p);
+}
+KV_INLINE __m512 z_loadw(const void *w, size_t i, const int bf16) {
+    if (bf16) {
+        __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)((const uint16_t *)w + i));
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
     }
-    if (o < rows)
-        for (int t = 0; t < n; t++)
-            matvec_body(out + (size_t)t * ostride + o, x + (size_t)t * in, w + (size_t)o * in, in,
-                        rows - o, 0);
+    return _mm512_loadu_ps((const float *)w + i);
+}
+KV_INLINE void z_store(float *p, __m512 v) {
+    _mm512_storeu_ps(p, v);
+}
+KV_INLINE __m512 z_fma(__m512 a, __m512 b, __m512 acc) {
+    return _mm512_fmadd_ps(a, b, acc);
+}
+KV_INLINE __m256 z_hi(__m512 a) {
+    return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1));
+}
+KV_INLINE __m256 z_fold(__m512 a) {
+    return _mm256_add_ps(_mm512_castps512_ps256(a), z_hi(a));
+}
+KV_INLINE __m256 z_fold_tail(__m512 a, __m256 w8, const float *x8) {
+    return _mm256_add_ps(_mm256_fmadd_ps(w8, _mm256_loadu_ps(x8), _mm512_castps512_ps256(a)),
+                         z_hi(a));
 }
 
-// One packed bfloat16 row back to `in` floats in order (the inverse of kernel_pack_row_bf16).
-static void widen_row_bf16(float *restrict dst, const uint16_t *restrict src, int in) {
-    const int in8 = in & ~7;
-    int i = 0;
-    for (; i + 16 <= in8; i += 16) {
-        v8f lo, hi;
-        loadw16(src, (size_t)i, &lo, &hi, 1);
-        memcpy(dst + i, &lo, sizeof lo);
-        memcpy(dst + i + 8, &hi, sizeof hi);
+#define V16 __m512
+#define v16_zero z_zero
+#define v16_load z_load
+#define v16_loadw z_loadw
+#define v16_fma z_fma
+#define v16_store z_store
+#define v16_fold z_fold
+#define v16_fold_tail z_fold_tail
+#define KV_TR 4
+#define KV_TP 6
+#define DOT(name) name##_avx512
+#include "engine/kernels_dot.h"
+#undef DOT
+#undef KV_TR
+#undef KV_TP
+#undef V16
+#undef v8_t
+#undef v16_zero
+#undef v16_load
+#undef v16_loadw
+#undef v16_loadw8
+#undef v16_fma
+#undef v16_store
+#undef v16_fold
+#undef v16_fold_tail
+#undef v8_hsum
+#undef s_fma
+#pragma GCC pop_options
+#endif
+
+KernelIsa kernel_isa_best(void) {
+#if KV_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma"))
+        return KERNEL_ISA_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return KERNEL_ISA_AVX2;
+#endif
+    return KERNEL_ISA_PLAIN;
+}
+
+bool kernel_isa_available(KernelIsa isa) {
+    switch (isa) {
+    case KERNEL_ISA_PLAIN:
+        return true;
+    case KERNEL_ISA_AVX2:
+        return kernel_isa_best() >= KERNEL_ISA_AVX2;
+    case KERNEL_ISA_AVX512:
+        return kernel_isa_best() >= KERNEL_ISA_AVX512;
     }
-    for (; i < in; i++)
-        dst[i] = loadw1(src, (size_t)i, 1);
+    return false;
 }
 
-KV_CLONES
-static void matmul_f32(float *restrict out, const float *restrict x, const float *w, int n, int in,
-                       int out_dim) {
-    if (n == 1)
-        matvec_body(out, x, w, in, out_dim, 0);
-    else
-        batch_body(out, (size_t)out_dim, x, w, n, in, out_dim);
+const char *kernel_isa_name(KernelIsa isa) {
+    static const char *const names[] = {"plain", "avx2-fma", "avx512"};
+    return names[isa];
 }
 
-// bfloat16 weights: a decode streams them as they are; a batched pass widens four rows at a
-// time into `wide` (4 x I floats) once and uses them for every position.
-KV_CLONES
-static void matmul_bf16(float *restrict out, const float *restrict x, const uint16_t *w, int n,
-                        int in, int out_dim, float *restrict wide) {
-    if (n == 1) {
-        matvec_body(out, x, w, in, out_dim, 1);
+static void matmul_rows(KernelIsa isa, float *restrict out, size_t ostride, const float *restrict x,
+                        const void *w, bool bf16, int n, int in, int r0, int r1,
+                        float *restrict wide) {
+    switch (isa) {
+#if KV_X86
+    case KERNEL_ISA_AVX512:
+        matmul_rows_avx512(out, ostride, x, w, bf16, n, in, r0, r1, wide);
         return;
-    }
-    for (int o = 0; o < out_dim; o += 4) {
-        const int rows = out_dim - o < 4 ? out_dim - o : 4;
-        for (int r = 0; r < rows; r++)
-            widen_row_bf16(wide + (size_t)r * in, w + (size_t)(o + r) * in, in);
-        batch_body(out + o, (size_t)out_dim, x, wide, n, in, rows);
+    case KERNEL_ISA_AVX2:
+        matmul_rows_avx2(out, ostride, x, w, bf16, n, in, r0, r1, wide);
+        return;
+#endif
+    default:
+        matmul_rows_plain(out, ostride, x, w, bf16, n, in, r0, r1, wide);
     }
 }
 
-void kernel_matmul(float *restrict out, const float *restrict x, const void *w, bool bf16, int n,
-                   int in, int out_dim, float *restrict wide) {
-    if (bf16)
-        matmul_bf16(out, x, w, n, in, out_dim, wide);
+typedef struct {
+    KernelIsa isa;
+    float *out;
+    size_t ostride;
+    const float *x;
+    const void *w;
+    bool bf16;
+    int n, in, out_dim, rows; // rows per chunk, a multiple of 16
+    float *wide;
+} MatmulJob;
+
+// Chunk `chunk`: rows chunk * rows .. on, computed as they would be alone (every tile of every
+// set fits in 16 rows, so the chunks cut no tile).
+static void matmul_chunk(void *arg, int chunk, int thread) {
+    const MatmulJob *j = arg;
+    const int r0 = chunk * j->rows, r1 = r0 + j->rows < j->out_dim ? r0 + j->rows : j->out_dim;
+    matmul_rows(j->isa, j->out, j->ostride, j->x, j->w, j->bf16, j->n, j->in, r0, r1,
+                j->wide + (size_t)thread * KERNEL_WIDE_ROWS * (size_t)j->in);
+}
+
+void kernel_matmul(KernelIsa isa, KvWorkers *pool, float *restrict out, size_t ostride,
+                   const float *restrict x, const void *w, bool bf16, int n, int in, int out_dim,
+                   float *restrict wide) {
+    // chunks of some tens of thousands of multiply-adds (a few microseconds: a thread the
+    // scheduler stops holds up little), at most 64 of them (each costs one atomic exchange)
+    const long row_work = (long)n * in, per_chunk = 32768;
+    long rows = (per_chunk / (row_work ? row_work : 1) + 15) / 16 * 16;
+    const long most = ((long)out_dim / 64 + 15) / 16 * 16;
+    rows = rows > most ? rows : most;
+    rows = rows > 16 ? rows : 16;
+    MatmulJob j = {isa, out, ostride, x, w, bf16, n, in, out_dim, (int)rows, wide};
+    const int chunks = (int)(((long)out_dim + rows - 1) / rows);
+    if (!pool || chunks <= 1 || (long)out_dim * row_work < 2 * per_chunk)
+        matmul_rows(isa, out, ostride, x, w, bf16, n, in, 0, out_dim, wide);
     else
-        matmul_f32(out, x, w, n, in, out_dim);
-}
-
-// ---- Independent rows (a server's decode step): kernel_matmul_rows
-//
-// out (N, O) = x (N, I) · W (O, I)^T where the N rows belong to N different sequences. Every
-// output gets exactly the bits matvec_body gives its row alone: per (weight row, input) one
-// accumulator takes the products eight elements at a time in order, then hsum8, then the
-// scalar tail, as matvec_body does (its sum4x8 associates as hsum8). What changes is the order
-// of the loops: four weight rows are read once and applied to two inputs at a time, and stay in
-// L1 while all N inputs go by, so the weights stream from memory once per pass, not N times.
-
-// The products of four weight rows r[0..3] with one input, added to acc[0..3] in matvec order.
-KV_INLINE void rows_pair(v8f acc[2][4], const float *restrict xa, const float *restrict xb,
-                         const void *w, const size_t r[4], int in, const int two, const int bf16) {
-    const int in8 = in & ~7;
-    int i = 0;
-    for (; i + 16 <= in8; i += 16) {
-        const v8f a0 = load8(xa + i), a1 = load8(xa + i + 8);
-        const v8f b0 = two ? load8(xb + i) : a0, b1 = two ? load8(xb + i + 8) : a1;
-        KV_UNROLL
-        for (int k = 0; k < 4; k++) {
-            v8f lo, hi;
-            loadw16(w, r[k] + (size_t)i, &lo, &hi, bf16);
-            acc[0][k] += lo * a0;
-            acc[0][k] += hi * a1;
-            if (two) {
-                acc[1][k] += lo * b0;
-                acc[1][k] += hi * b1;
-            }
-        }
-    }
-    if (i < in8) {
-        const v8f a0 = load8(xa + i), b0 = two ? load8(xb + i) : a0;
-        KV_UNROLL
-        for (int k = 0; k < 4; k++) {
-            const v8f wv = loadw8(w, r[k] + (size_t)i, bf16);
-            acc[0][k] += wv * a0;
-            if (two)
-                acc[1][k] += wv * b0;
-        }
-    }
-}
-
-KV_INLINE void rows_body(float *restrict out, const float *restrict x, const void *w, int n, int in,
-                         int out_dim, const int bf16) {
-    const int in8 = in & ~7;
-    for (int o = 0; o < out_dim; o += 4) {
-        const int rows = out_dim - o < 4 ? out_dim - o : 4;
-        size_t r[4]; // a last group of fewer than four rows repeats its last (not stored)
-        for (int k = 0; k < 4; k++)
-            r[k] = (size_t)(o + (k < rows ? k : rows - 1)) * (size_t)in;
-        for (int t = 0; t < n; t += 2) {
-            const int two = t + 1 < n;
-            const float *xa = x + (size_t)t * in, *xb = two ? xa + in : xa;
-            v8f acc[2][4] = {{{0}}};
-            if (two)
-                rows_pair(acc, xa, xb, w, r, in, 1, bf16);
-            else
-                rows_pair(acc, xa, xb, w, r, in, 0, bf16);
-            for (int j = 0; j <= two; j++) {
-                const float *xj = j ? xb : xa;
-                for (int k = 0; k < rows; k++) {
-                    float sum = hsum8(acc[j][k]);
-                    for (int i = in8; i < in; i++)
-                        sum += loadw1(w, r[k] + (size_t)i, bf16) * xj[i];
-                    out[(size_t)(t + j) * out_dim + o + k] = sum;
-                }
-            }
-        }
-    }
-}
-
-KV_CLONES
-static void rows_f32(float *restrict out, const float *restrict x, const float *w, int n, int in,
-                     int out_dim) {
-    rows_body(out, x, w, n, in, out_dim, 0);
-}
-
-KV_CLONES
-static void rows_bf16(float *restrict out, const float *restrict x, const uint16_t *w, int n,
-                      int in, int out_dim) {
-    rows_body(out, x, w, n, in, out_dim, 1);
-}
-
-void kernel_matmul_rows(float *restrict out, const float *restrict x, const void *w, bool bf16,
-                        int n, int in, int out_dim) {
-    if (bf16)
-        rows_bf16(out, x, w, n, in, out_dim);
-    else
-        rows_f32(out, x, w, n, in, out_dim);
+        pool_run(pool, chunks, matmul_chunk, &j);
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -687,9 +715,22 @@ void kernel_rope(float *q, float *k, const float *cs, int dim, int kv_dim, int h
     }
 }
 
-// g = silu(h1) * h3 elementwise, silu(v) = v / (1 + e^-v) (as llama2.c computes it)
+// g = silu(h1) * h3 elementwise, silu(v) = v * sigmoid(v), eight at a time: sigmoid from
+// e = exp(-|v|) (exp8, relative error below 3e-7), 1 / (1 + e) for v >= 0 and e / (1 + e) below,
+// so that no exponential overflows; the last few through one padded vector
+KV_CLONES
 void kernel_swiglu(float *g, const float *h1, const float *h3, int n) {
-    for (int i = 0; i < n; i++) {
+    const v8f one = splat8(1.0f), zero = splat8(0.0f);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const v8f v = load8(h1 + i);
+        const v8i neg = v < zero;
+        const v8f e = exp8((v8f)((v8i)v | ((v8i)splat8(-0.0f) & ~neg))); // -|v|
+        const v8f sig = (v8f)(((v8i)(e / (one + e)) & neg) | ((v8i)(one / (one + e)) & ~neg));
+        const v8f out = v * sig * load8(h3 + i);
+        memcpy(g + i, &out, sizeof out);
+    }
+    for (; i < n; i++) {
         float v = h1[i];
         v *= 1.0f / (1.0f + expf(-v));
         g[i] = v * h3[i];
@@ -697,24 +738,49 @@ void kernel_swiglu(float *g, const float *h1, const float *h3, int n) {
 }
 
 // ----------------------------------------------------------------------------------------------
-// bfloat16 rows in the order the matrix products read them
+// The softmax denominator of the candidate list
 
-static uint16_t bf16_bits(float v) {
-    uint32_t u;
-    memcpy(&u, &v, sizeof u);
-    return (uint16_t)(u >> 16);
+KV_CLONES
+double kernel_sum_exp(const float *x, int n, float max, float inv_t) {
+    const v8f mv = splat8(max), tv = splat8(inv_t);
+    double lanes[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const v8f e = exp8((load8(x + i) - mv) * tv);
+        for (int j = 0; j < 8; j++)
+            lanes[j] += (double)e[j];
+    }
+    double s = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) +
+               ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+    if (i < n) {
+        float tail[8];
+        for (int j = 0; j < 8; j++)
+            tail[j] = i + j < n ? (x[i + j] - max) * inv_t : -87.0f;
+        const v8f e = exp8(load8(tail));
+        for (int j = 0; i + j < n; j++)
+            s += (double)e[j];
+    }
+    return s;
 }
 
-// One row of n weights (each exactly a bfloat16) in the order loadw16 and loadw8 read; returns
-// the end of what was written.
-uint16_t *kernel_pack_row_bf16(uint16_t *h, const float *row, size_t n) {
-    size_t i = 0;
-    for (; i + 16 <= (n & ~(size_t)7); i += 16)
-        for (size_t j = 0; j < 8; j++) {
-            *h++ = bf16_bits(row[i + j]);
-            *h++ = bf16_bits(row[i + 8 + j]);
+KV_CLONES
+int kernel_argmax(const float *x, int n) {
+    // the maximum eight lanes at a time, then the first index that holds it
+    float m = x[0];
+    int i = 0;
+    if (n >= 8) {
+        v8f mv = load8(x);
+        for (i = 8; i + 8 <= n; i += 8) {
+            const v8f v = load8(x + i);
+            const v8i gt = v > mv;
+            mv = (v8f)(((v8i)v & gt) | ((v8i)mv & ~gt));
         }
+        for (int j = 0; j < 8; j++)
+            m = mv[j] > m ? mv[j] : m;
+    }
     for (; i < n; i++)
-        *h++ = bf16_bits(row[i]);
-    return h;
+        m = x[i] > m ? x[i] : m;
+    for (i = 0; x[i] != m; i++)
+        ;
+    return i;
 }

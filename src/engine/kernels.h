@@ -1,5 +1,5 @@
-// kernels.h — the numeric kernels of the forward pass (kernels.c). Internal to src/engine: only
-// forward.c and kvcache.c include it. Shapes use engine.h's legend.
+// kernels.h — the numeric kernels of the forward pass (kernels.c). Internal to src/engine (and its
+// tests). Shapes use engine.h's legend.
 #ifndef KVSCOPE_KERNELS_H
 #define KVSCOPE_KERNELS_H
 
@@ -7,16 +7,53 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// out (N, O) = x (N, I) · W (O, I)^T. W holds floats, or bfloat16 values (bf16) stored as
-// kernel_pack_row_bf16 writes each row; either gives the same numbers for the same values. A
-// batched pass over bfloat16 weights widens four rows at a time into `wide` (4 x I floats).
-void kernel_matmul(float *restrict out, const float *restrict x, const void *w, bool bf16, int n,
-                   int in, int out_dim, float *restrict wide);
-// The same product for N independent rows (each its own sequence: a server's decode step): each
-// output has the bits kernel_matmul gives its row in a pass of its own, and each weight is read
-// from memory once for all N rows (batch.c).
-void kernel_matmul_rows(float *restrict out, const float *restrict x, const void *w, bool bf16,
-                        int n, int in, int out_dim);
+// ----------------------------------------------------------------------------------------------
+// Worker threads (pool.c)
+//
+// A pool of threads that share the chunks of one job: pool_run calls fn(arg, chunk, thread) once
+// for every chunk 0 .. chunks-1, on the caller's thread (thread 0) and on workers (1 ..
+// threads-1), whichever takes it first, and returns when all have finished. `thread` selects a
+// thread's own scratch memory. Workers wait on a condition variable between jobs after a short
+// spin, so an idle pool costs nothing. One caller at a time per pool.
+typedef struct KvWorkers KvWorkers;
+// A pool of `threads` threads counting the caller (threads - 1 workers); NULL for 1. Owned.
+KvWorkers *pool_new(int threads);
+void pool_free(KvWorkers *p);
+int pool_size(const KvWorkers *p); // threads, counting the caller; 1 for NULL
+void pool_run(KvWorkers *p, int chunks, void (*fn)(void *arg, int chunk, int thread), void *arg);
+
+// ----------------------------------------------------------------------------------------------
+// Matrix products
+
+// The instruction sets the matrix products are compiled for (kernels_dot.h): AVX2 and AVX-512
+// give the same bits (fused multiply-adds in one association); the plain set multiplies and
+// adds separately.
+typedef enum { KERNEL_ISA_PLAIN = 0, KERNEL_ISA_AVX2 = 1, KERNEL_ISA_AVX512 = 2 } KernelIsa;
+#define KERNEL_ISAS 3
+KernelIsa kernel_isa_best(void); // the widest this CPU runs
+bool kernel_isa_available(KernelIsa isa);
+const char *kernel_isa_name(KernelIsa isa);
+
+// Rows of bfloat16 weights a batched pass widens at once, per thread: `wide` holds
+// threads x KERNEL_WIDE_ROWS x I floats.
+#define KERNEL_WIDE_ROWS 4
+
+// out (N, O), rows `ostride` floats apart, = x (N, I) · W (O, I)^T. W holds floats, or
+// bfloat16 values (bf16: each the high half of a float, in order); either gives the same numbers
+// for the same values. With a pool, the rows of W are split between its threads; every row is
+// computed the same way whichever thread computes it, so the result does not depend on the
+// number of threads.
+void kernel_matmul(KernelIsa isa, KvWorkers *pool, float *restrict out, size_t ostride,
+                   const float *restrict x, const void *w, bool bf16, int n, int in, int out_dim,
+                   float *restrict wide);
+
+// sum over i of exp((x[i] - max) * inv_t) in double, each exponential in float (relative error
+// below 3e-7 for arguments down to -87; smaller terms count as e^-87): the softmax denominator
+// for the candidate list, without a double exponential per entry.
+double kernel_sum_exp(const float *x, int n, float max, float inv_t);
+
+// The index of the first maximum of x[0 .. n) (n >= 1; x holds no NaN).
+int kernel_argmax(const float *x, int n);
 
 // Keys or values as attention reads them: n rows, row s at (const uint8_t *)data + s * stride,
 // each hs values as floats, or packed as a KV cache stores them (kvquant.h's rules: bfloat16;
@@ -54,9 +91,5 @@ void kernel_rope(float *q, float *k, const float *cs, int dim, int kv_dim, int h
 
 // g (n) = silu(h1) * h3
 void kernel_swiglu(float *g, const float *h1, const float *h3, int n);
-
-// Writes one row of n weights (each exactly a bfloat16 value) in the order kernel_matmul reads
-// them; returns the end of what was written.
-uint16_t *kernel_pack_row_bf16(uint16_t *h, const float *row, size_t n);
 
 #endif

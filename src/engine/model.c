@@ -3,7 +3,9 @@
 // quantised version 2 and says so. Does not compute anything (forward.c does).
 #include "engine/engine.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,6 +99,97 @@ void weights_carve(ModelWeights *w, const ModelConfig *c, float *p) {
 }
 
 // ----------------------------------------------------------------------------------------------
+// What the engines of a model share
+
+struct ModelShared {
+    pthread_mutex_t lock;
+    int exact;      // every matrix weight a bfloat16 value: 1 yes, 0 no, -1 not known yet
+    uint16_t *bf16; // owned: the matrices as bfloat16, in file order, while users > 0
+    size_t bf16_n;  // elements of bf16
+    int users;      // engines holding bf16
+};
+
+static struct ModelShared *model_shared_new(void) {
+    struct ModelShared *sh = kv_calloc(1, sizeof *sh);
+    pthread_mutex_init(&sh->lock, NULL);
+    sh->exact = -1;
+    return sh;
+}
+
+static void model_shared_free(struct ModelShared *sh) {
+    assert(sh->users == 0); // every engine of the model is freed before the model
+    free(sh->bf16);
+    pthread_mutex_destroy(&sh->lock);
+    free(sh);
+}
+
+static int matrices(const Model *m, float *p[8], size_t n[8]);
+
+void model_matrices(const Model *m, bool allow_bf16, MatrixWeights *out) {
+    const ModelWeights *w = &m->w;
+    *out = (MatrixWeights){w->wq, w->wk, w->wv, w->wo, w->w1, w->w2, w->w3, w->wcls, false};
+    struct ModelShared *sh = m->shared;
+    if (!allow_bf16 || !sh)
+        return;
+    pthread_mutex_lock(&sh->lock);
+    if (sh->exact < 0)
+        sh->exact = model_weights_bf16(m);
+    if (sh->exact && !sh->bf16) { // the first user makes the copy: the high half of each float
+        float *p[8];
+        size_t n[8];
+        const int k = matrices(m, p, n);
+        sh->bf16_n = 0;
+        for (int i = 0; i < k; i++)
+            sh->bf16_n += n[i];
+        uint16_t *h = sh->bf16 = kv_malloc_aligned(sh->bf16_n * sizeof(uint16_t));
+        for (int i = 0; i < k; i++)
+            for (size_t j = 0; j < n[i]; j++) {
+                uint32_t u;
+                memcpy(&u, p[i] + j, sizeof u);
+                *h++ = (uint16_t)(u >> 16);
+            }
+    }
+    if (sh->exact) {
+        const void **dst[8] = {&out->wq, &out->wk, &out->wv, &out->wo,
+                               &out->w1, &out->w2, &out->w3, &out->wcls};
+        float *p[8];
+        size_t n[8], at = 0;
+        const int k = matrices(m, p, n);
+        for (int i = 0; i < k; i++) {
+            *dst[i] = sh->bf16 + at;
+            at += n[i];
+        }
+        out->bf16 = true;
+        sh->users++;
+    }
+    pthread_mutex_unlock(&sh->lock);
+}
+
+void model_matrices_release(const Model *m, MatrixWeights *mw) {
+    struct ModelShared *sh = m->shared;
+    if (mw->bf16 && sh) {
+        pthread_mutex_lock(&sh->lock);
+        assert(sh->users > 0);
+        if (--sh->users == 0) { // the last engine gone: the copy goes too
+            free(sh->bf16);
+            sh->bf16 = NULL;
+        }
+        pthread_mutex_unlock(&sh->lock);
+    }
+    memset(mw, 0, sizeof *mw);
+}
+
+int model_bf16_users(const Model *m) {
+    struct ModelShared *sh = m->shared;
+    if (!sh)
+        return 0;
+    pthread_mutex_lock(&sh->lock);
+    const int n = sh->users;
+    pthread_mutex_unlock(&sh->lock);
+    return n;
+}
+
+// ----------------------------------------------------------------------------------------------
 // Reading
 
 static void config_from_header(ModelConfig *c, const int32_t h[7]) {
@@ -111,29 +204,62 @@ static void config_from_header(ModelConfig *c, const int32_t h[7]) {
 }
 
 // Version 1 stores the same fp32 tensors in another order: all norms first, then the
-// embedding, then the matrices; no RoPE tables. Copies them into the version-0 layout.
-static void load_v1_order(Model *m, const float *src) {
+// embedding, then the matrices; no RoPE tables. Points w's tensors into the mapped file there.
+static void carve_v1(Model *m, float *src) {
     const ModelConfig *c = &m->cfg;
     size_t d = (size_t)c->dim, kv = (size_t)config_kv_dim(c), f = (size_t)c->hidden_dim;
     size_t l = (size_t)c->n_layers, v = (size_t)c->vocab_size;
     ModelWeights *w = &m->w;
     struct {
-        float *dst;
+        float **dst;
         size_t n;
     } order[] = {
-        {w->rms_att, l * d}, {w->rms_ffn, l * d},
-        {w->rms_final, d},   {w->token_embedding, v * d},
-        {w->wq, l * d * d},  {w->wk, l * kv * d},
-        {w->wv, l * kv * d}, {w->wo, l * d * d},
-        {w->w1, l * f * d},  {w->w2, l * d * f},
-        {w->w3, l * f * d},  {c->shared_classifier ? NULL : w->wcls, v * d},
+        {&w->rms_att, l * d}, {&w->rms_ffn, l * d},
+        {&w->rms_final, d},   {&w->token_embedding, v * d},
+        {&w->wq, l * d * d},  {&w->wk, l * kv * d},
+        {&w->wv, l * kv * d}, {&w->wo, l * d * d},
+        {&w->w1, l * f * d},  {&w->w2, l * d * f},
+        {&w->w3, l * f * d},  {&w->wcls, c->shared_classifier ? 0 : v * d},
     };
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
-        if (!order[i].dst)
-            continue;
-        memcpy(order[i].dst, src, order[i].n * sizeof(float));
+        *order[i].dst = src;
         src += order[i].n;
     }
+    if (c->shared_classifier)
+        w->wcls = w->token_embedding;
+}
+
+// The index of the first of p[0 .. n) that is not a finite number, or n. One OR over the
+// exponent bits per element (all ones: an infinity or a NaN), sixteen elements per vector step:
+// the check reads the whole file once at memory speed.
+typedef uint32_t v16u __attribute__((vector_size(64)));
+
+static size_t first_nonfinite(const float *p, size_t n) {
+    const size_t block = 16384; // elements per check of the accumulated bits
+    for (size_t b = 0; b < n; b += block) {
+        const size_t e = n - b < block ? n : b + block;
+        v16u bad = {0};
+        size_t i = b;
+        for (; i + 16 <= e; i += 16) {
+            __builtin_prefetch(p + i + 1024); // 4 KiB ahead: the next page before it is needed
+            v16u u;
+            memcpy(&u, p + i, sizeof u);
+            bad |= (u & 0x7f800000u) + 0x00800000u; // the top bit only for an exponent of all ones
+        }
+        uint32_t any = 0;
+        for (int k = 0; k < 16; k++)
+            any |= bad[k];
+        for (; i < e; i++) {
+            uint32_t u;
+            memcpy(&u, p + i, sizeof u);
+            any |= (u & 0x7f800000u) + 0x00800000u;
+        }
+        if (any & 0x80000000u)
+            for (i = b; i < e; i++)
+                if (!isfinite(p[i]))
+                    return i;
+    }
+    return n;
 }
 
 void config_memory(const ModelConfig *c, ModelMemory *mem) {
@@ -142,7 +268,8 @@ void config_memory(const ModelConfig *c, ModelMemory *mem) {
     const uint64_t v = (uint64_t)c->vocab_size, h = (uint64_t)c->n_heads;
     const uint64_t hs = (uint64_t)config_head_size(c), fl = sizeof(float);
     uint64_t matrices = l * (d * d + 2 * kv * d + d * d + 3 * f * d) + v * d;
-    mem->weights = (uint64_t)config_weight_count(c) * fl + matrices * fl; // the model + packed
+    // the mapped file's weights, and the engines' one shared bfloat16 copy when there is one
+    mem->weights = (uint64_t)config_weight_count(c) * fl + matrices * sizeof(uint16_t);
     // engine_init: the KV cache and the no-cache working memory (two KvCaches of T positions),
     // the activations of a pass of T positions, the scores, logits, widened rows and RoPE table;
     // the sampler's five arrays
@@ -256,32 +383,45 @@ KvStatus model_load(Model *m, const char *path, KvError *err) {
                       path, need, w, e, hist, have_s);
         goto fail;
     }
-    map = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
+    // The file is mapped, not copied: the weights are read where the page cache holds them
+    // (populated up front: one pass of the kernel instead of a fault per few pages). Private
+    // and, after the check, writable: a caller that changes weights (model_round_bf16, tests)
+    // gets its own copy of the pages it writes; the file never changes.
+    map = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
     if (map == MAP_FAILED) {
         st = kv_error(err, KV_ERR_RUNTIME, "%s: cannot map: %s", path, strerror(errno));
         goto fail;
     }
-    m->data = kv_malloc(weights * sizeof(float));
-    weights_carve(&m->w, &m->cfg, m->data);
-    const float *src = (const float *)((const unsigned char *)map + header); // 4-byte aligned
-    if (version == 0) {
-        size_t before_rope = weights - cls_after_rope;
-        memcpy(m->data, src, before_rope * sizeof(float));
-        if (cls_after_rope)
-            memcpy(m->w.wcls, src + before_rope + rope, cls_after_rope * sizeof(float));
-    } else {
-        load_v1_order(m, src);
-    }
-    munmap(map, (size_t)size);
-    map = MAP_FAILED;
     close(fd);
     fd = -1;
-    for (size_t i = 0; i < weights; i++) {
-        if (!isfinite(m->data[i])) {
-            st = kv_error(err, KV_ERR_INPUT, "%s: weight %zu is not a finite number", path, i);
-            goto fail;
+    m->map = map;
+    m->map_bytes = (size_t)size;
+    map = MAP_FAILED;                                         // model_free unmaps it from here on
+    float *src = (float *)((unsigned char *)m->map + header); // 4-byte aligned
+    size_t bad;
+    if (version == 0) {
+        const size_t before_rope = weights - cls_after_rope;
+        weights_carve(&m->w, &m->cfg, src);
+        if (cls_after_rope)
+            m->w.wcls = src + before_rope + rope;
+        bad = first_nonfinite(src, before_rope);
+        if (bad == before_rope && cls_after_rope) {
+            size_t k = first_nonfinite(m->w.wcls, cls_after_rope);
+            bad = k == cls_after_rope ? weights : before_rope + k;
         }
+    } else {
+        carve_v1(m, src);
+        bad = first_nonfinite(src, weights);
     }
+    if (bad < weights) {
+        st = kv_error(err, KV_ERR_INPUT, "%s: weight %zu is not a finite number", path, bad);
+        goto fail;
+    }
+    if (mprotect(m->map, m->map_bytes, PROT_READ | PROT_WRITE) != 0) {
+        st = kv_error(err, KV_ERR_RUNTIME, "%s: cannot map: %s", path, strerror(errno));
+        goto fail;
+    }
+    m->shared = model_shared_new();
     return KV_OK;
 fail:
     if (map != MAP_FAILED)
@@ -292,9 +432,43 @@ fail:
     return st;
 }
 
+void model_copy_weights(const Model *m, float *dst) {
+    const ModelConfig *c = &m->cfg;
+    ModelWeights to;
+    weights_carve(&to, c, dst);
+    const ModelWeights *w = &m->w;
+    const size_t d = (size_t)c->dim, kv = (size_t)config_kv_dim(c), f = (size_t)c->hidden_dim;
+    const size_t l = (size_t)c->n_layers, v = (size_t)c->vocab_size;
+    const struct {
+        float *dst;
+        const float *src;
+        size_t n;
+    } t[] = {
+        {to.token_embedding, w->token_embedding, v * d},
+        {to.rms_att, w->rms_att, l * d},
+        {to.wq, w->wq, l * d * d},
+        {to.wk, w->wk, l * kv * d},
+        {to.wv, w->wv, l * kv * d},
+        {to.wo, w->wo, l * d * d},
+        {to.rms_ffn, w->rms_ffn, l * d},
+        {to.w1, w->w1, l * f * d},
+        {to.w2, w->w2, l * d * f},
+        {to.w3, w->w3, l * f * d},
+        {to.rms_final, w->rms_final, d},
+        {to.wcls, w->wcls, c->shared_classifier ? 0 : v * d},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        memcpy(t[i].dst, t[i].src, t[i].n * sizeof(float));
+}
+
 void model_free(Model *m) {
-    free(m->data);
-    m->data = NULL;
+    if (m->shared)
+        model_shared_free(m->shared);
+    if (m->map)
+        munmap(m->map, m->map_bytes);
+    m->shared = NULL;
+    m->map = NULL;
+    m->map_bytes = 0;
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -382,6 +556,10 @@ static int matrices(const Model *m, float *p[8], size_t n[8]) {
 }
 
 void model_round_bf16(Model *m) {
+    if (m->shared) { // the weights change: whether they are bfloat16 is asked again
+        assert(m->shared->users == 0);
+        m->shared->exact = -1;
+    }
     float *p[8];
     size_t n[8];
     for (int k = matrices(m, p, n), i = 0; i < k; i++)

@@ -2,7 +2,9 @@
 // gives the same text), plus top-k, which llama2.c lacks. Also the top candidates the picture
 // shows. Does not compute logits.
 #include "engine/engine.h"
+#include "engine/kernels.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,10 +112,7 @@ static int choose(Sampler *s, const float *logits, float coin, SamplerTrace *tr)
     const int n = s->vocab_size;
     float *probs = s->probs;
     if (s->s.temperature == 0.0f) { // greedy: the first maximum
-        int best = 0;
-        for (int i = 1; i < n; i++)
-            if (logits[i] > logits[best])
-                best = i;
+        const int best = kernel_argmax(logits, n);
         if (tr) {
             tempered_softmax(probs, logits, n, 1.0f);
             int m = list_all(s, probs);
@@ -222,27 +221,34 @@ int sampler_explain(Sampler *s, const float *logits, float coin, SamplerTrace *t
 int top_candidates(const float *logits, int vocab_size, float temperature, Candidate *out, int k) {
     if (k > vocab_size)
         k = vocab_size;
+    if (k <= 0)
+        return 0;
     const float t = temperature > 0.0f ? temperature : 1.0f;
-    float max_val = logits[0];
-    for (int i = 1; i < vocab_size; i++)
-        if (logits[i] > max_val)
-            max_val = logits[i];
-    double sum = 0.0;
-    for (int i = 0; i < vocab_size; i++)
-        sum += exp((double)(logits[i] - max_val) / t);
+    const float max_val = logits[kernel_argmax(logits, vocab_size)];
+    // the k largest logits, most probable first (ties: the lower id first); a logit enters only
+    // when it beats the smallest kept, so most of the vocabulary costs one comparison
     int have = 0;
+    float floor = -INFINITY; // the smallest kept once k are kept
     for (int i = 0; i < vocab_size; i++) {
-        float v = logits[i];
-        if (have == k && v <= logits[out[k - 1].id])
+        const float v = logits[i];
+        if (have == k && v <= floor)
             continue;
         int j = have < k ? have++ : k - 1;
-        while (j > 0 && logits[out[j - 1].id] < v) { // ties: the lower id stays first
+        while (j > 0 && logits[out[j - 1].id] < v) {
             out[j] = out[j - 1];
             j--;
         }
         out[j].id = i;
+        if (have == k)
+            floor = logits[out[k - 1].id];
     }
+    // softmax of the k: the denominator from float exponentials summed in double
+    // (kernel_sum_exp: relative error below 1e-6, tests/test_sampler.c holds it to that), each
+    // numerator in double
+    // (a temperature below 1 / FLT_MAX would make 1 / t infinite, and 0 * inf a NaN)
+    const float inv_t = fminf(1.0f / t, FLT_MAX);
+    const double sum = kernel_sum_exp(logits, vocab_size, max_val, inv_t);
     for (int i = 0; i < have; i++)
-        out[i].prob = (float)(exp((double)(logits[out[i].id] - max_val) / t) / sum);
+        out[i].prob = (float)(exp((double)((logits[out[i].id] - max_val) * inv_t)) / sum);
     return have;
 }

@@ -25,6 +25,7 @@ KvStatus session_init(Session *s, const Model *m, const Tokenizer *t, KvError *e
     s->settings = (SamplerSettings){.temperature = 0.0f, .top_p = 0.9f, .top_k = 0, .seed = 42};
     sampler_init(&s->sampler, m->cfg.vocab_size, s->settings);
     s->mode = CACHE_MODE_ON;
+    s->threads = 1;
     s->cache_kind = KV_CACHE_DENSE;
     s->tokens[0] = TOKEN_BOS;
     s->n_prompt = s->n_tokens = 1;
@@ -269,6 +270,7 @@ static bool drift_measure(Session *s, StepRecord *r) {
     if (!s->reference.model) {
         KvError err;
         engine_init(&s->reference, s->model, &err);
+        engine_set_threads(&s->reference, s->threads);
         s->ref_attn = kv_malloc((size_t)L * H * (size_t)c->seq_len * sizeof(float));
     }
     kvcache_truncate(&s->reference.cache, len - 1); // what it holds of this sequence
@@ -405,6 +407,7 @@ bool session_step(Session *s) {
         if (!s->shadow.model) {
             KvError err;
             engine_init(&s->shadow, s->model, &err);
+            engine_set_threads(&s->shadow, s->threads);
         }
         kvcache_truncate(&s->shadow.cache, len - 1); // what it holds of this sequence
         CacheMode other = s->mode == CACHE_MODE_ON ? CACHE_MODE_OFF : CACHE_MODE_ON;
@@ -487,6 +490,14 @@ KvStatus session_set_cache(Session *s, KvCacheKind kind, KvError *err) {
     s->cache_kind = kind;
     drop_future(s);
     return KV_OK;
+}
+
+void session_set_threads(Session *s, int n) {
+    s->threads = engine_set_threads(&s->eng, n);
+    if (s->shadow.model)
+        engine_set_threads(&s->shadow, s->threads);
+    if (s->reference.model)
+        engine_set_threads(&s->reference, s->threads);
 }
 
 void session_set_mode(Session *s, CacheMode mode) {

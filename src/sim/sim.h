@@ -108,6 +108,7 @@ typedef struct {
     KvCacheKind cache_kind; // retention of the next steps (the engine's cache takes it then;
                             // precision and layout stay what the engine's cache has)
     bool verify;            // measure max_logit_diff on every step (costs the other mode's work)
+    int threads;            // engine threads of eng, shadow and reference (session_set_threads)
     Sampler sampler;
     SamplerSettings settings;
     CacheMode mode; // mode of the next step
@@ -141,6 +142,9 @@ KvStatus session_fault(const Session *s, KvError *err);
 bool session_back(Session *s);
 // Mode of the next steps; works between any two steps (turning the cache on rebuilds it).
 void session_set_mode(Session *s, CacheMode mode);
+// Runs the session's engines (the main one and its verify and drift shadows) on n threads each
+// (engine_set_threads: the same results for every n).
+void session_set_threads(Session *s, int n);
 // Precision of the cache's keys and values (kv_precision_check must accept it for the model):
 // the session goes back to its prompt (no steps) and the next steps store in p. KV_ERR_INPUT
 // (nothing changed) when p cannot be combined with the session's retention

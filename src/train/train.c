@@ -128,7 +128,7 @@ KvStatus train_run(const TrainConfig *tc, const int *train_tok, size_t n_train,
                     m0.cfg.n_kv_heads == c->n_kv_heads && m0.cfg.vocab_size == c->vocab_size &&
                     m0.cfg.shared_classifier == c->shared_classifier;
         if (same)
-            memcpy(params, m0.data, P * sizeof(float));
+            model_copy_weights(&m0, params);
         model_free(&m0);
         if (!same) {
             free(params), free(grads), free(m1), free(m2);
