@@ -22,6 +22,7 @@
 // attention, RMSNorm, RoPE), choose tokens (sampler.c), keep a history (src/sim).
 #include "engine/engine.h"
 #include "engine/kernels.h"
+#include "engine/probe.h"
 
 #include <assert.h>
 #include <math.h>
@@ -275,6 +276,10 @@ static bool forward_layers(Engine *e, KvCache *kc, const int *tokens, int pos0, 
                     float *att = e->att + (size_t)h * T;                         // (kv.n)
                     kernel_attend(out + (size_t)h * HS, att, qh, kv.keys, kv.values, kv.stride, HS,
                                   kv.n, inv_sqrt_hs);
+                    if (e->probe && l == e->probe->layer && h == e->probe->head &&
+                        p == e->probe->pos) // the inspector's numbers (probe.c)
+                        attn_probe_record(e->probe, &kv, g, qh, att, out + (size_t)h * HS,
+                                          inv_sqrt_hs);
                     kvcache_observe(kc, l, g, att, kv.n); // h2o: attention received
                     if (sink && p >= sink->row0 && p < sink->row0 + sink->rows) {
                         float *row =

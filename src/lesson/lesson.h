@@ -50,6 +50,9 @@ typedef enum {
     LESSON_BEAT,           // beat                   one slide: pause for the presenter
     LESSON_KV,             // kv f32|bf16|int8|int4|kivi2|kivi4   the cache's precision (n); back
                            //                        to the prompt, as `reset`
+    LESSON_INSPECT,        // inspect LAYER POS [HEAD] | inspect off   the inspector on a cache
+                           //   cell (n = layer 0-based or -1 for off, x = position, n2 = head
+                           //   0-based or -1: the view's)
     LESSON_OPS
 } LessonOp;
 
@@ -62,6 +65,7 @@ typedef struct {
     long n;    // whole-number argument (and on/off as 1/0, view/theme as their enum)
     double x;  // number argument (temperature, top-p, zoom)
     char *str; // text argument (owned), or NULL
+    long n2;   // a second whole-number argument (inspect: the head)
 } LessonCmd;
 
 typedef struct Lesson {
@@ -150,6 +154,8 @@ typedef struct {
     bool memory_log;
     CameraPreset camera;       // the 3D view's camera preset
     double orbit_az, orbit_el; // its ORBIT angles
+    bool inspect;              // the inspector (View.inspect_*)
+    int inspect_layer, inspect_pos, inspect_head;
 } LessonViewState;
 
 typedef struct LessonPlayer {

@@ -461,6 +461,14 @@ static KvStatus run(LessonPlayer *p, const LessonCmd *c, KvError *err) {
     case LESSON_PROJECT_LOG:
         p->vs.memory_log = c->n != 0;
         break;
+    case LESSON_INSPECT:
+        p->vs.inspect = c->n >= 0;
+        if (c->n >= 0) {
+            p->vs.inspect_layer = (int)c->n;
+            p->vs.inspect_pos = (int)c->x;
+            p->vs.inspect_head = (int)c->n2;
+        }
+        break;
     case LESSON_CAPTION:
         snprintf(p->raw_title, sizeof p->raw_title, "%s", c->str);
         p->raw_text[0] = '\0';
@@ -515,6 +523,10 @@ KvStatus lesson_player_goto(LessonPlayer *p, int k, KvError *err) {
             return st;
         p->pc++;
     }
+    View v; // the inspector's numbers for this beat, recorded before anyone draws it
+    view_init(&v);
+    lesson_player_view(p, &v);
+    view_inspect_prepare(p->session, &v);
     p->left = fingerprint(p->session);
     return KV_OK;
 }
@@ -532,6 +544,10 @@ void lesson_player_view(const LessonPlayer *p, View *v) {
     v->camera = p->vs.camera;
     v->orbit_az = p->vs.orbit_az;
     v->orbit_el = p->vs.orbit_el;
+    v->inspect = p->vs.inspect;
+    v->inspect_layer = p->vs.inspect_layer;
+    v->inspect_pos = p->vs.inspect_pos;
+    v->inspect_head = p->vs.inspect_head;
     v->caption_title = p->title[0] ? p->title : NULL;
     v->caption_text = p->text[0] ? p->text : NULL;
 }

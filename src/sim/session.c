@@ -28,6 +28,7 @@ KvStatus session_init(Session *s, const Model *m, const Tokenizer *t, KvError *e
     s->cache_kind = KV_CACHE_DENSE;
     s->tokens[0] = TOKEN_BOS;
     s->n_prompt = s->n_tokens = 1;
+    s->probe_step = -1;
     return KV_OK;
 }
 
@@ -41,6 +42,7 @@ static void record_free(StepRecord *r) {
 }
 
 static void drop_future(Session *s) {
+    s->serial++;
     for (int i = s->cursor; i < s->n_steps; i++)
         record_free(&s->steps[i]);
     s->n_steps = s->cursor;
@@ -55,6 +57,9 @@ void session_free(Session *s) {
     if (s->reference.model)
         engine_free(&s->reference);
     free(s->ref_attn);
+    if (s->probe_eng.model)
+        engine_free(&s->probe_eng);
+    attn_probe_free(&s->probe);
     sampler_free(&s->sampler);
     free(s->tokens);
     free(s->steps);

@@ -113,6 +113,15 @@ typedef struct {
     int cursor;    // steps applied
     uint8_t *held; // (L, HKV, T) scratch: which cells were resident when a step began
     char prompt[4096];
+    unsigned serial; // changes whenever records are dropped (an index may then name another step)
+    // The inspector (inspect.c): a second engine replays the history's passes with an AttnProbe,
+    // so the shown step's numbers come from a forward pass while the session's own engine is never
+    // probed. Nothing of it exists until the first session_inspect.
+    Engine probe_eng;
+    AttnProbe probe;       // what the replay of record probe_step recorded
+    int probe_step;        // that record, or -1
+    int probe_at;          // records probe_eng has replayed: its cache is after record probe_at-1
+    unsigned probe_serial; // serial when probe_step and probe_at were set
 } Session;
 
 // Borrowed model and tokenizer must outlive the session.
@@ -163,6 +172,14 @@ void session_set_verify(Session *s, bool on);
 void session_set_sampler(Session *s, SamplerSettings settings);
 
 const StepRecord *session_last(const Session *s); // the record at cursor-1, or NULL
+// The inspector's numbers for the shown step (session_last): what query head `head` of `layer`
+// computed at the step's write position, recorded into s->probe by a pass of the probe engine
+// that replays the history (the counters and the session's engine are untouched). Returns
+// s->probe when captured (an earlier call's result when nothing changed), NULL before any step
+// or when the replay met a non-finite value.
+const AttnProbe *session_inspect(Session *s, int layer, int head);
+// s->probe when it describes the shown step for (layer, head), else NULL (for the picture).
+const AttnProbe *session_probe(const Session *s, int layer, int head);
 // The state of cache cell (layer, kv_head, pos) in record r; positions past r->pos are empty.
 CellStep session_cell(const Session *s, const StepRecord *r, int layer, int kv_head, int pos);
 bool session_at_limit(const Session *s); // no room for another step

@@ -101,6 +101,8 @@ void scene_draw(cairo_t *cr, const Session *s, const View *v, int width, int hei
     cairo_restore(cr);
     scene_draw_legend(&f);
     scene_draw_caption(&f);
+    if (v->inspect)
+        scene_draw_inspector(&f);
     scene_draw_overlays(&f);
 
     scene_text_end(&f.tx);

@@ -128,6 +128,10 @@ typedef struct {
     double orbit_az, orbit_el; // the ORBIT preset's angles (drag changes them)
     double cam_zoom;           // 0.25 .. 8 (1 = about a dozen tokens across)
     bool cam_fit;              // the whole sequence in view instead of following the write head
+    // The inspector (inspect.c): the numbers of one cache cell at the shown step
+    bool inspect;
+    int inspect_layer, inspect_pos; // the cell: layer 0 .. L-1, position
+    int inspect_head;               // query head 0 .. H-1, or -1: the view's (head 1 for mean/each)
 } View;
 
 // Defaults: sequence view, all layers, mean head, dark theme, zoom 1, threshold 0.02, panels.
@@ -268,6 +272,61 @@ bool scene3d_block_point(const SceneLayout *l, int i, int layer, double *x, doub
 bool scene3d_head_point(const SceneLayout *l, double *x, double *y);
 // Heatmap cell under (x, y): true with its query row and key column.
 bool scene_hit_heatmap(const SceneLayout *l, double x, double y, int *row, int *col);
+
+// ----------------------------------------------------------------------------------------------
+// The inspector (inspect.c): one cache cell's numbers at the shown step, over the view
+//
+// For the cell (layer, position) and a query head: the position's key and value (the rows the
+// cache gave attention), the write head's query, the score q . k / sqrt(HS) and softmax weight of
+// every position it read, and the weighted sum of values that is the head's output. The numbers
+// are the session's probe (session_inspect): call view_inspect_prepare before drawing.
+
+typedef enum {
+    INSPECT_QUERY = 0, // element i of the write head's query
+    INSPECT_KEY,       // element i of the cell's key
+    INSPECT_VALUE,     // element i of the cell's value
+    INSPECT_OUT,       // element i of the head's output
+    INSPECT_SCORE,     // the score of position i
+    INSPECT_WEIGHT,    // the softmax weight of position i
+    INSPECT_QUANTITIES
+} InspectQuantity;
+
+// One number the inspector draws: what it is, its value, its text as drawn, and its box.
+typedef struct {
+    InspectQuantity what;
+    int index; // the element (vectors) or the position (scores and weights)
+    float value;
+    char text[16];
+    SceneRect box;
+} SceneInspectNumber;
+
+#define SCENE_INSPECT_VEC 64     // elements of a vector written as numbers at most (the strip: all)
+#define SCENE_INSPECT_COLUMNS 24 // positions in the score table at most
+#define SCENE_INSPECT_MAX (4 * SCENE_INSPECT_VEC + 2 * SCENE_INSPECT_COLUMNS)
+
+typedef struct {
+    bool open;     // View.inspect with a step to show
+    bool captured; // the probe holds this step's numbers for the cell's layer and the head
+    SceneRect panel;
+    int layer, head, kv_head, pos; // the cell, the query head and the kv head it reads
+    int query_pos, n_read;         // the write head's position and the positions it read
+    int row;                       // the cell's row among those read, or -1 (not read: evicted)
+    double font;                   // the numbers' type size
+    int n_vec;                     // elements of each vector written as numbers
+    int cols, rows;                // their grid
+    double section_y[5];           // tops of the query, key, score table, value and output
+    int n_columns, column_pos[SCENE_INSPECT_COLUMNS]; // positions in the score table
+    int n_numbers;
+    SceneInspectNumber num[SCENE_INSPECT_MAX];
+} SceneInspect;
+
+// The query head the inspector shows: View.inspect_head, else the view's head, else head 0.
+int view_inspect_head(const View *v);
+// Records the numbers v's inspector needs (session_inspect) when it is open; nothing otherwise.
+void view_inspect_prepare(Session *s, const View *v);
+// Where the inspector is and every number it draws (open false when v->inspect is off).
+void scene_inspect_layout(const Session *s, const View *v, int width, int height,
+                          SceneInspect *out);
 
 // ----------------------------------------------------------------------------------------------
 // Glossary (glossary.c): every term the picture, the exports and the lessons use, from

@@ -1,0 +1,402 @@
+// test_inspect.c — the inspector: the numbers of one cache cell (a query head's query, the keys
+// and values it read, the scores, softmax weights and weighted sum) are the engine's, and every
+// number the picture draws equals a recomputation from the cache's rows and the query, under the
+// full cache, no cache, bounded retention and quantized precisions. A closed inspector records
+// nothing; stepping back and forward updates it; its text is legible at 1280x720 in both themes.
+#include "util/testutil.h"
+#include "view/view.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define VOCAB 400
+static const char *const PROMPT = "once upon a time in a kingdom far away Mia met a fox";
+
+typedef struct {
+    Model m;
+    Tokenizer t;
+    Session s;
+} Fixture;
+
+// dim 128, 4 heads of 32 sharing 2 kv heads (so the kv head of a query head is h / 2)
+static void fixture_init(Fixture *f) {
+    KvError err = {0};
+    ModelConfig c = tu_config(128, 96, 3, 4, 2, VOCAB, 96, false);
+    cr_assert_eq(tu_session_open(&f->m, &f->t, &f->s, &c, 11, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(session_set_prompt(&f->s, PROMPT, &err), KV_OK, "%s", err.msg);
+    session_set_sampler(&f->s, (SamplerSettings){.temperature = 1.0f, .top_p = 0.9f, .seed = 5});
+}
+
+static void fixture_free(Fixture *f) {
+    tu_session_close(&f->m, &f->t, &f->s);
+}
+
+static void steps(Session *s, int n) {
+    for (int i = 0; i < n; i++)
+        cr_assert(session_step(s), "step %d", i);
+}
+
+// ----------------------------------------------------------------------------------------------
+// The recomputation: from rows the KvCache API gives and the probe's query, in double
+
+typedef struct {
+    int n;
+    int pos[512];
+    double score[512], weight[512], out[64];
+    const float *keys[512], *values[512];
+} Recomputed;
+
+static void recompute(const KvCache *kc, int layer, int kv_head, int pos, const float *q, int hs,
+                      Recomputed *r) {
+    const KvHeadRows rows = kvcache_head(kc, layer, kv_head, pos);
+    cr_assert(rows.n > 0 && rows.n <= 512);
+    r->n = rows.n;
+    double mx = -INFINITY;
+    for (int i = 0; i < rows.n; i++) {
+        r->pos[i] = rows.pos ? rows.pos[i] : i;
+        r->keys[i] = rows.keys + (size_t)i * rows.stride;
+        r->values[i] = rows.values + (size_t)i * rows.stride;
+        double dot = 0;
+        for (int j = 0; j < hs; j++)
+            dot += (double)q[j] * r->keys[i][j];
+        r->score[i] = dot / sqrt((double)hs);
+        mx = fmax(mx, r->score[i]);
+    }
+    double sum = 0;
+    for (int i = 0; i < rows.n; i++)
+        sum += r->weight[i] = exp(r->score[i] - mx);
+    for (int j = 0; j < hs; j++)
+        r->out[j] = 0;
+    for (int i = 0; i < rows.n; i++) {
+        r->weight[i] /= sum;
+        for (int j = 0; j < hs; j++)
+            r->out[j] += r->weight[i] * r->values[i][j];
+    }
+}
+
+// Every number the probe holds against the recomputation, and the weights against the attention
+// row the step itself recorded (the replay computed what the step computed).
+static void check_probe(const Session *s, const AttnProbe *p, const Recomputed *r, int layer,
+                        int head, bool bitwise_rows) {
+    const int hs = p->head_size;
+    const StepRecord *last = session_last(s);
+    cr_assert_eq(p->n, r->n, "rows read: probe %d, cache %d", p->n, r->n);
+    cr_assert_eq(p->pos, last->pos);
+    for (int i = 0; i < p->n; i++) {
+        cr_assert_eq(p->row_pos[i], r->pos[i], "row %d", i);
+        for (int j = 0; j < hs; j++) {
+            const float k = p->keys[(size_t)i * hs + j], v = p->values[(size_t)i * hs + j];
+            if (bitwise_rows) {
+                cr_assert(k == r->keys[i][j] && v == r->values[i][j], "row %d element %d", i, j);
+            } else {
+                cr_assert(fabsf(k - r->keys[i][j]) <= 1e-5f * (1 + fabsf(k)), "key %d %d", i, j);
+                cr_assert(fabsf(v - r->values[i][j]) <= 1e-5f * (1 + fabsf(v)), "value %d %d", i,
+                          j);
+            }
+        }
+        cr_assert(fabs(p->scores[i] - r->score[i]) <= 1e-4 * (1 + fabs(r->score[i])),
+                  "score of %d: %g, recomputed %g", r->pos[i], p->scores[i], r->score[i]);
+        cr_assert(fabs(p->weights[i] - r->weight[i]) <= 1e-5, "weight of %d: %g, recomputed %g",
+                  r->pos[i], p->weights[i], r->weight[i]);
+        const float recorded = session_attention(s, last->pos, p->row_pos[i], layer, head);
+        cr_assert(p->weights[i] == recorded, "weight of %d: probe %.9g, the step recorded %.9g",
+                  p->row_pos[i], p->weights[i], recorded);
+    }
+    for (int j = 0; j < hs; j++)
+        cr_assert(fabs(p->out[j] - r->out[j]) <= 1e-4 * (1 + fabs(r->out[j])),
+                  "output %d: %g, recomputed %g", j, p->out[j], r->out[j]);
+}
+
+// Every number the inspector draws: its text read back equals the recomputed value as printed
+// (to its decimals), and it says which quantity and element it is.
+static void check_drawn(Session *s, View *v, const Recomputed *r, int w, int h) {
+    SceneInspect o;
+    scene_inspect_layout(s, v, w, h, &o);
+    cr_assert(o.open && o.captured);
+    const AttnProbe *p = session_probe(s, o.layer, o.head);
+    cr_assert_not_null(p);
+    int row = -1;
+    for (int i = 0; i < r->n; i++)
+        if (r->pos[i] == v->inspect_pos)
+            row = i;
+    cr_assert_eq(o.row, row);
+    int counted[INSPECT_QUANTITIES] = {0};
+    for (int k = 0; k < o.n_numbers; k++) {
+        const SceneInspectNumber *n = &o.num[k];
+        double want = 0, tol = 0;
+        int i = -1;
+        switch (n->what) {
+        case INSPECT_QUERY:
+            want = p->q[n->index], tol = 0.005;
+            break;
+        case INSPECT_KEY:
+            cr_assert(row >= 0);
+            want = r->keys[row][n->index], tol = 0.005;
+            break;
+        case INSPECT_VALUE:
+            cr_assert(row >= 0);
+            want = r->values[row][n->index], tol = 0.005;
+            break;
+        case INSPECT_OUT:
+            want = r->out[n->index], tol = 0.005;
+            break;
+        case INSPECT_SCORE:
+        case INSPECT_WEIGHT:
+            for (int j = 0; j < r->n; j++)
+                if (r->pos[j] == n->index)
+                    i = j;
+            cr_assert(i >= 0, "position %d is not one the step read", n->index);
+            want = n->what == INSPECT_SCORE ? r->score[i] : r->weight[i];
+            tol = 0.0005;
+            break;
+        default:
+            cr_assert_fail("unknown quantity");
+        }
+        char *end;
+        const double shown = strtod(n->text, &end);
+        cr_assert(*end == '\0' && end != n->text, "'%s' is not a number", n->text);
+        cr_assert(fabs(shown - want) <= tol + 1e-4 * fabs(want),
+                  "quantity %d index %d shows %s, recomputed %.6f", n->what, n->index, n->text,
+                  want);
+        counted[n->what]++;
+    }
+    cr_assert_eq(counted[INSPECT_QUERY], o.n_vec);
+    cr_assert_eq(counted[INSPECT_OUT], o.n_vec);
+    cr_assert_eq(counted[INSPECT_KEY], row >= 0 ? o.n_vec : 0);
+    cr_assert_eq(counted[INSPECT_SCORE], o.n_columns);
+    cr_assert_eq(counted[INSPECT_WEIGHT], o.n_columns);
+    cr_assert(o.n_columns >= 1);
+}
+
+// One configuration: steps, then the inspector on (layer, pos, head) against the cache.
+static void check_config(const char *policy, KvPrecision kv, int n_steps, int layer, int pos,
+                         int head) {
+    Fixture f;
+    fixture_init(&f);
+    KvError err = {0};
+    if (kv != KV_PRECISION_F32)
+        cr_assert_eq(session_set_kv(&f.s, kv, &err), KV_OK, "%s", err.msg);
+    if (policy) {
+        KvCacheKind kind = KV_CACHE_DENSE;
+        cr_assert_eq(kv_parse_retention("--cache", policy, &kind, &err), KV_OK, "%s", err.msg);
+        cr_assert_eq(session_set_cache(&f.s, kind, &err), KV_OK, "%s", err.msg);
+    }
+    steps(&f.s, n_steps);
+    const AttnProbe *p = session_inspect(&f.s, layer, head);
+    cr_assert_not_null(p);
+    const int g = head / (f.m.cfg.n_heads / f.m.cfg.n_kv_heads);
+    cr_assert_eq(p->kv_head, g);
+    Recomputed r;
+    recompute(&f.s.eng.cache, layer, g, session_last(&f.s)->pos, p->q, p->head_size, &r);
+    check_probe(&f.s, p, &r, layer, head, true);
+    View v;
+    view_init(&v);
+    v.inspect = true;
+    v.inspect_layer = layer;
+    v.inspect_pos = pos;
+    v.inspect_head = head;
+    check_drawn(&f.s, &v, &r, 1280, 720);
+    check_drawn(&f.s, &v, &r, 1920, 1080);
+    fixture_free(&f);
+}
+
+Test(inspect, numbers_full_cache) {
+    check_config(NULL, KV_PRECISION_F32, 6, 1, 4, 3);
+}
+
+Test(inspect, numbers_bounded_window) {
+    check_config("window:8", KV_PRECISION_F32, 12, 2, 20, 1); // past the window: sliding
+}
+
+Test(inspect, numbers_sinks) { // keys rotated by their index in the cache at read time
+    check_config("sinks:2,6", KV_PRECISION_F32, 12, 0, 1, 0);
+}
+
+Test(inspect, numbers_h2o) {
+    check_config("h2o:4,4", KV_PRECISION_F32, 12, 1, 3, 2);
+}
+
+Test(inspect, numbers_int8_dequantized) { // the keys read are the dequantized ones
+    check_config(NULL, KV_PRECISION_INT8, 5, 2, 7, 1);
+}
+
+Test(inspect, numbers_int4_dequantized) {
+    check_config(NULL, KV_PRECISION_INT4, 5, 0, 2, 3);
+}
+
+Test(inspect, numbers_kivi2) { // 32-position groups quantized, the newest in f32
+    check_config(NULL, KV_PRECISION_KIVI2, 30, 1, 5, 0);
+}
+
+// Without the cache the step recomputes every key and value: they equal a cached run's rows.
+Test(inspect, numbers_no_cache) {
+    Fixture f, g;
+    fixture_init(&f);
+    fixture_init(&g);
+    session_set_mode(&f.s, CACHE_MODE_OFF);
+    steps(&f.s, 5);
+    steps(&g.s, 5);
+    const AttnProbe *p = session_inspect(&f.s, 2, 1);
+    cr_assert_not_null(p);
+    cr_assert_eq(kvcache_len(&f.s.eng.cache), 0); // no cache: nothing kept
+    Recomputed r;
+    recompute(&g.s.eng.cache, 2, 0, session_last(&g.s)->pos, p->q, p->head_size, &r);
+    check_probe(&f.s, p, &r, 2, 1, true);
+    View v;
+    view_init(&v);
+    v.inspect = true;
+    v.inspect_layer = 2;
+    v.inspect_pos = 3;
+    v.inspect_head = 1;
+    check_drawn(&f.s, &v, &r, 1280, 720);
+    fixture_free(&f);
+    fixture_free(&g);
+}
+
+// ----------------------------------------------------------------------------------------------
+// What it costs, and stepping
+
+Test(inspect, closed_records_nothing) {
+    Fixture f;
+    fixture_init(&f);
+    View v;
+    view_init(&v); // inspector closed
+    steps(&f.s, 4);
+    view_inspect_prepare(&f.s, &v);
+    cr_assert_null(f.s.eng.probe, "the session's engine is never probed");
+    cr_assert_null(f.s.probe_eng.model, "no probe engine while the inspector is closed");
+    cr_assert_not(f.s.probe.captured);
+    cr_assert_null(session_probe(&f.s, 0, 0));
+    // opened: the session's engine, counters and cache are untouched
+    const Counters before = session_last(&f.s)->total;
+    const int len = kvcache_len(&f.s.eng.cache);
+    v.inspect = true;
+    view_inspect_prepare(&f.s, &v);
+    cr_assert_not_null(session_probe(&f.s, 0, 0));
+    cr_assert_null(f.s.eng.probe);
+    cr_assert_null(f.s.probe_eng.probe, "the probe is off again after the replay");
+    cr_assert_eq(memcmp(&before, &session_last(&f.s)->total, sizeof before), 0);
+    cr_assert_eq(kvcache_len(&f.s.eng.cache), len);
+    // and the next steps are what they would have been
+    Fixture g;
+    fixture_init(&g);
+    steps(&f.s, 3);
+    steps(&g.s, 7);
+    cr_assert_eq(f.s.n_tokens, g.s.n_tokens);
+    cr_assert_eq(memcmp(f.s.tokens, g.s.tokens, (size_t)g.s.n_tokens * sizeof(int)), 0);
+    cr_assert_eq(memcmp(&session_last(&f.s)->total.flops, &session_last(&g.s)->total.flops,
+                        sizeof g.s.steps[0].total.flops),
+                 0);
+    fixture_free(&f);
+    fixture_free(&g);
+}
+
+Test(inspect, back_and_forward_update) {
+    Fixture f;
+    fixture_init(&f);
+    steps(&f.s, 6);
+    const AttnProbe *p = session_inspect(&f.s, 1, 2);
+    cr_assert_not_null(p);
+    const int pos6 = p->pos, n6 = p->n;
+    cr_assert(session_back(&f.s));
+    cr_assert_null(session_probe(&f.s, 1, 2), "stale after a step back");
+    p = session_inspect(&f.s, 1, 2);
+    cr_assert_not_null(p);
+    cr_assert_eq(p->pos, pos6 - 1);
+    cr_assert_eq(p->n, n6 - 1);
+    Recomputed r;
+    recompute(&f.s.eng.cache, 1, 1, p->pos, p->q, p->head_size, &r);
+    check_probe(&f.s, p, &r, 1, 2, true);
+    cr_assert(session_step(&f.s)); // redone from the record
+    cr_assert_null(session_probe(&f.s, 1, 2));
+    p = session_inspect(&f.s, 1, 2);
+    cr_assert_eq(p->pos, pos6);
+    recompute(&f.s.eng.cache, 1, 1, p->pos, p->q, p->head_size, &r);
+    check_probe(&f.s, p, &r, 1, 2, true);
+    // another head, and the cache turned off and on between steps
+    session_set_mode(&f.s, CACHE_MODE_OFF);
+    steps(&f.s, 2);
+    session_set_mode(&f.s, CACHE_MODE_ON);
+    steps(&f.s, 2);
+    p = session_inspect(&f.s, 0, 0);
+    cr_assert_not_null(p);
+    recompute(&f.s.eng.cache, 0, 0, p->pos, p->q, p->head_size, &r);
+    check_probe(&f.s, p, &r, 0, 0, true);
+    fixture_free(&f);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Legible at 1280x720 in both themes (sizes and contrast from the scene's own text reports)
+
+typedef struct {
+    SceneRect panel;
+    int n, small, faint;
+    double min_size, min_contrast;
+} TextCheck;
+
+static double channel_lin(double c) {
+    return c <= 0.04045 ? c / 12.92 : pow((c + 0.055) / 1.055, 2.4);
+}
+
+static double contrast(SceneColour fg, SceneColour bg) {
+    SceneColour ink = {fg.r * fg.a + bg.r * (1 - fg.a), fg.g * fg.a + bg.g * (1 - fg.a),
+                       fg.b * fg.a + bg.b * (1 - fg.a), 1};
+    double a =
+        0.2126 * channel_lin(ink.r) + 0.7152 * channel_lin(ink.g) + 0.0722 * channel_lin(ink.b);
+    double b = 0.2126 * channel_lin(bg.r) + 0.7152 * channel_lin(bg.g) + 0.0722 * channel_lin(bg.b);
+    return (fmax(a, b) + 0.05) / (fmin(a, b) + 0.05);
+}
+
+static void on_text(void *ctx, const SceneText *t) {
+    TextCheck *c = ctx;
+    const SceneRect p = c->panel;
+    if (t->box.x < p.x || t->box.y < p.y || t->box.x >= p.x + p.w || t->box.y >= p.y + p.h)
+        return;
+    c->n++;
+    c->min_size = fmin(c->min_size, t->size);
+    c->min_contrast = fmin(c->min_contrast, contrast(t->colour, t->background));
+}
+
+Test(inspect, legible_at_1280x720_both_themes) {
+    Fixture f;
+    fixture_init(&f);
+    steps(&f.s, 5);
+    for (int theme = 0; theme < 2; theme++) {
+        View v;
+        view_init(&v);
+        v.theme = (ThemeKind)theme;
+        v.inspect = true;
+        v.inspect_layer = 1;
+        v.inspect_pos = 2;
+        view_inspect_prepare(&f.s, &v);
+        SceneInspect o;
+        scene_inspect_layout(&f.s, &v, 1280, 720, &o);
+        cr_assert(o.captured);
+        cr_assert(o.font >= 14.0, "numbers at %.1f px", o.font);
+        TextCheck c = {.panel = o.panel, .min_size = 1e9, .min_contrast = 1e9};
+        SceneTextSink sink = {on_text, &c};
+        v.text_sink = &sink;
+        cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, 1280, 720);
+        cairo_t *cr = cairo_create(surf);
+        scene_draw(cr, &f.s, &v, 1280, 720, 1.0);
+        cr_assert_eq(cairo_status(cr), CAIRO_STATUS_SUCCESS);
+        cairo_destroy(cr);
+        cairo_surface_destroy(surf);
+        cr_assert(c.n >= o.n_numbers, "texts in the panel: %d for %d numbers", c.n, o.n_numbers);
+        cr_assert(c.min_size >= 14.0, "theme %d: a text at %.2f px", theme, c.min_size);
+        cr_assert(c.min_contrast >= 4.5, "theme %d: contrast %.2f", theme, c.min_contrast);
+        // the panel keeps inside the picture and every number inside the panel
+        cr_assert(o.panel.x >= 0 && o.panel.y >= 0 && o.panel.x + o.panel.w <= 1280 &&
+                  o.panel.y + o.panel.h <= 720);
+        for (int k = 0; k < o.n_numbers; k++) {
+            const SceneRect b = o.num[k].box;
+            cr_assert(b.x >= o.panel.x && b.x + b.w <= o.panel.x + o.panel.w + 0.5 &&
+                          b.y >= o.panel.y && b.y + b.h <= o.panel.y + o.panel.h + 0.5,
+                      "number %d outside the panel", k);
+        }
+    }
+    fixture_free(&f);
+}
