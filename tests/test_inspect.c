@@ -4,6 +4,7 @@
 // full cache, no cache, bounded retention and quantized precisions. A closed inspector records
 // nothing; stepping back and forward updates it; its text is legible at 1280x720 in both themes.
 #include "util/testutil.h"
+#include "lesson/lesson.h"
 #include "view/view.h"
 
 #include <criterion/criterion.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define VOCAB 400
 static const char *const PROMPT = "once upon a time in a kingdom far away Mia met a fox";
@@ -399,4 +401,161 @@ Test(inspect, legible_at_1280x720_both_themes) {
         }
     }
     fixture_free(&f);
+}
+
+// ----------------------------------------------------------------------------------------------
+// From lessons: inspect LAYER POS [HEAD] | inspect off, every bad input its own message
+
+#define LPATH "lessons/x.lesson"
+static const Preset presets[] = {{"narrative", "Once upon a time"}, {NULL, NULL}};
+
+static void lesson_error(const char *text, const char *want) {
+    Lesson l;
+    KvError err = {0};
+    cr_assert_neq(lesson_parse(&l, LPATH, text, strlen(text), presets, &err), KV_OK,
+                  "parsed, but expected: %s", want);
+    cr_assert_eq(err.code, KV_ERR_INPUT);
+    cr_assert_str_eq(err.msg, want);
+}
+
+Test(inspect, lesson_command) {
+    Lesson l;
+    KvError err = {0};
+    const char *ok = "preset narrative\nstep 2\ninspect 2 5 3\nbeat\ninspect 1 0\nbeat\n"
+                     "inspect off\nbeat\n";
+    cr_assert_eq(lesson_parse(&l, LPATH, ok, strlen(ok), presets, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(l.cmds[2].op, LESSON_INSPECT);
+    cr_assert_eq(l.cmds[2].n, 1);
+    cr_assert_float_eq(l.cmds[2].x, 5.0, 0);
+    cr_assert_eq(l.cmds[2].n2, 2);
+    cr_assert_eq(l.cmds[4].n2, -1, "no head: the view's");
+    cr_assert_eq(l.cmds[6].n, -1, "off");
+    lesson_free(&l);
+    lesson_error("preset narrative\ninspect\nbeat\n",
+                 LPATH ":2: inspect: needs a layer and a position, optionally a head (inspect 2 5 "
+                       "1), or off");
+    lesson_error("preset narrative\ninspect 2\nbeat\n",
+                 LPATH ":2: inspect: needs a layer and a position, optionally a head (inspect 2 5 "
+                       "1), or off");
+    lesson_error("preset narrative\ninspect on\nbeat\n",
+                 LPATH ":2: inspect: needs a layer and a position, optionally a head (inspect 2 5 "
+                       "1), or off");
+    lesson_error("preset narrative\ninspect 2 5 1 7\nbeat\n",
+                 LPATH ":2: inspect: extra argument '7'");
+    lesson_error("preset narrative\ninspect x 5\nbeat\n",
+                 LPATH ":2: inspect: layer: 'x' is not a whole number");
+    lesson_error("preset narrative\ninspect 0 5\nbeat\n",
+                 LPATH ":2: inspect: layer: 0 is out of range (1..256)");
+    lesson_error("preset narrative\ninspect 1 -1\nbeat\n",
+                 LPATH ":2: inspect: position: -1 is out of range (0..65535)");
+    lesson_error("preset narrative\ninspect 1 2 mean\nbeat\n",
+                 LPATH ":2: inspect: head: 'mean' is not a whole number");
+    lesson_error("preset narrative\ninspect 1 2 0\nbeat\n",
+                 LPATH ":2: inspect: head: 0 is out of range (1..256)");
+}
+
+// What needs the model: its layers and heads, its context.
+Test(inspect, lesson_check_against_the_model) {
+    Fixture f;
+    fixture_init(&f); // 3 layers, 4 heads, a context of 96
+    const char *cases[][2] = {
+        {"preset narrative\nstep 1\ninspect 4 1\nbeat\n",
+         LPATH ":3: inspect: layer 4: the model has 3 layers"},
+        {"preset narrative\nstep 1\ninspect 3 1 5\nbeat\n",
+         LPATH ":3: inspect: head 5: the model has 4 heads"},
+        {"preset narrative\nstep 1\ninspect 1 96\nbeat\n",
+         LPATH ":3: inspect: position 96: past the model's context of 96"},
+        {"preset narrative\nstep 1\ninspect 3 95 4\nbeat\n", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        Lesson l;
+        KvError err = {0};
+        cr_assert_eq(lesson_parse(&l, LPATH, cases[i][0], strlen(cases[i][0]), presets, &err),
+                     KV_OK, "%s", err.msg);
+        KvStatus st = lesson_check(&l, &f.m, &f.t, &err);
+        lesson_free(&l);
+        if (cases[i][1]) {
+            cr_assert_eq(st, KV_ERR_INPUT, "case %zu passed", i);
+            cr_assert_str_eq(err.msg, cases[i][1]);
+        } else {
+            cr_assert_eq(st, KV_OK, "%s", err.msg);
+        }
+    }
+    fixture_free(&f);
+}
+
+// A lesson beat with the inspector open: the player records the numbers (and the {probe_*}
+// placeholders read them) before anyone draws the beat.
+Test(inspect, lesson_player_records_the_beat) {
+    Fixture f;
+    fixture_init(&f);
+    Lesson l;
+    KvError err = {0};
+    const char *text = "preset narrative\nstep 3\ninspect 2 1 3\ncaption C\n"
+                       "text {probe_top} gets {probe_weight} of {probe_read}\nbeat\n"
+                       "inspect off\nstep 1\nbeat\n";
+    cr_assert_eq(lesson_parse(&l, LPATH, text, strlen(text), presets, &err), KV_OK, "%s", err.msg);
+    LessonPlayer p;
+    lesson_player_init(&p, &l, &f.s);
+    cr_assert_eq(lesson_player_goto(&p, 0, &err), KV_OK, "%s", err.msg);
+    View v;
+    view_init(&v);
+    lesson_player_view(&p, &v);
+    cr_assert(v.inspect && v.inspect_layer == 1 && v.inspect_pos == 1 && v.inspect_head == 2);
+    const AttnProbe *pr = session_probe(&f.s, 1, 2);
+    cr_assert_not_null(pr, "recorded by the player");
+    int top = 0;
+    for (int i = 1; i < pr->n; i++)
+        if (pr->weights[i] > pr->weights[top])
+            top = i;
+    char want[64];
+    snprintf(want, sizeof want, " gets %.3f of %d", (double)pr->weights[top], pr->n);
+    cr_assert(strstr(p.text, want), "caption '%s' lacks '%s'", p.text, want);
+    snprintf(want, sizeof want, "position %d ", pr->row_pos[top]);
+    cr_assert(strncmp(p.text, want, strlen(want)) == 0, "caption '%s'", p.text);
+    cr_assert_eq(lesson_player_goto(&p, 1, &err), KV_OK, "%s", err.msg);
+    lesson_player_view(&p, &v);
+    cr_assert_not(v.inspect);
+    lesson_free(&l);
+    fixture_free(&f);
+}
+
+// ----------------------------------------------------------------------------------------------
+// render --inspect: bad values, one line each, status 2, no file
+
+Test(inspect, render_option, .timeout = 120) {
+    const char *bin = tu_kvscope_bin();
+    if (!bin)
+        cr_skip_test("KVSCOPE_BIN not set");
+    char *dir = tu_tmpdir(), *png = tu_join(dir, "i.png");
+    const char *cases[][2] = {
+        {"2", "kvscope: --inspect: expected LAYER,POSITION[,HEAD], not '2'\n"},
+        {"1,2,3,4", "kvscope: --inspect: expected LAYER,POSITION[,HEAD], not '1,2,3,4'\n"},
+        {"9,2", "kvscope: --inspect: layer: 9 is out of range (1..6)\n"},
+        {"0,2", "kvscope: --inspect: layer: 0 is out of range (1..6)\n"},
+        {"1,x", "kvscope: --inspect: position: 'x' is not a whole number\n"},
+        {"1,512", "kvscope: --inspect: position: 512 is out of range (0..511)\n"},
+        {"1,2,5", "kvscope: --inspect: head: 5 is out of range (1..4)\n"},
+        {"1,,2", "kvscope: --inspect: position: '' is not a whole number\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *argv[] = {(char *)bin, "render", "--preset",  "fact",
+                        "--steps",   "1",      "--inspect", (char *)cases[i][0],
+                        "-o",        png,      NULL};
+        TuRun r;
+        cr_assert(tu_run(argv, 60, &r));
+        cr_assert_eq(r.status, 2, "%s: status %d (%s)", cases[i][0], r.status, r.err);
+        cr_assert_str_eq(r.err, cases[i][1]);
+        cr_assert_eq(access(png, F_OK), -1, "a refused render left a file");
+        tu_run_free(&r);
+    }
+    char *argv[] = {(char *)bin, "render",    "--preset", "fact", "--steps", "2", "--size",
+                    "1280x720",  "--inspect", "6,6,1",    "-o",   png,       NULL};
+    TuRun r;
+    cr_assert(tu_run(argv, 60, &r));
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_eq(access(png, F_OK), 0);
+    tu_run_free(&r);
+    tu_rmtree(dir);
+    free(png);
 }

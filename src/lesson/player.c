@@ -54,6 +54,10 @@ static const char *const plain_names[] = {
     "kl_mean",
     "top1_rate",
     "kv_budget",
+    "probe_read",
+    "probe_top",
+    "probe_weight",
+    "probe_score",
     NULL,
 };
 static const char *const model_prefixes[] = {"kv:", "kvseq:", "kvctx:", "sum:", "ratio:", NULL};
@@ -247,6 +251,35 @@ static void value_of(const Session *s, const char *name, char *v, size_t cap) {
     } else if (strcmp(name, "kv_budget") == 0) {
         const int b = kv_kind_budget(s->cache_kind);
         kv_format_bytes(v, cap, (uint64_t)(b ? b : c->seq_len) * config_kv_bytes_per_token(c));
+    } else if (strncmp(name, "probe_", 6) == 0) { // the inspector's numbers (inspect ...)
+        const AttnProbe *p = session_probe(s, s->probe.layer, s->probe.head);
+        if (!p || p->n == 0) {
+            snprintf(v, cap, "(inspect a cell first)");
+            return;
+        }
+        int top = 0;
+        for (int i = 1; i < p->n; i++)
+            if (p->weights[i] > p->weights[top])
+                top = i;
+        if (strcmp(name, "probe_read") == 0) {
+            snprintf(v, cap, "%d", p->n);
+        } else if (strcmp(name, "probe_weight") == 0) {
+            snprintf(v, cap, "%.3f", (double)p->weights[top]);
+        } else if (strcmp(name, "probe_score") == 0) {
+            snprintf(v, cap, "%.3f", (double)p->scores[top]);
+        } else {
+            char bb[2];
+            size_t n;
+            const int at = p->row_pos[top];
+            const char *t = session_token_text(s, at, bb, &n);
+            char tok[64];
+            size_t k = 0;
+            for (size_t i = 0; i < n && k + 1 < sizeof tok; i++)
+                if ((unsigned char)t[i] >= 0x20 && t[i] != 0x7f)
+                    tok[k++] = t[i];
+            tok[k] = '\0';
+            snprintf(v, cap, "position %d \u201c%s\u201d", at, tok);
+        }
     } else if (strcmp(name, "logit_diff") == 0) {
         if (r && r->max_logit_diff >= 0.0f)
             snprintf(v, cap, "%.1e", (double)r->max_logit_diff);
@@ -478,12 +511,17 @@ static KvStatus run(LessonPlayer *p, const LessonCmd *c, KvError *err) {
         snprintf(p->raw_text + n, sizeof p->raw_text - n, "%s%s", n ? " " : "", c->str);
         break;
     }
-    case LESSON_BEAT:
+    case LESSON_BEAT: {
         p->beat++;
+        View v; // the inspector's numbers first: {probe_*} placeholders read them
+        view_init(&v);
+        lesson_player_view(p, &v);
+        view_inspect_prepare(s, &v);
         lesson_expand(s, p->raw_title, p->title, sizeof p->title);
         lesson_expand(s, p->raw_text, p->text, sizeof p->text);
         p->raw_title[0] = p->raw_text[0] = '\0'; // a caption belongs to one beat
         break;
+    }
     default: // title, model, tokenizer: read by whoever loads the model
         break;
     }
@@ -523,10 +561,6 @@ KvStatus lesson_player_goto(LessonPlayer *p, int k, KvError *err) {
             return st;
         p->pc++;
     }
-    View v; // the inspector's numbers for this beat, recorded before anyone draws it
-    view_init(&v);
-    lesson_player_view(p, &v);
-    view_inspect_prepare(p->session, &v);
     p->left = fingerprint(p->session);
     return KV_OK;
 }

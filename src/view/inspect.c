@@ -52,13 +52,15 @@ static void add_number(SceneInspect *o, InspectQuantity what, int index, float v
     n->box = box;
 }
 
-// Grid of a vector's numbers: columns and rows for n elements in width w.
-static void vector_grid(int n, double w, double f, int *cols, int *rows) {
+// Grid of a vector's numbers: columns and rows for n elements in width w, on at most max_rows
+// rows (then cols * rows may be fewer than n: the first ones are written).
+static void vector_grid(int n, double w, double f, int max_rows, int *cols, int *rows) {
     int c = (int)floor(w / CELL_W(f));
     c = c < 1 ? 1 : c > n ? n : c;
     int r = (n + c - 1) / c;
+    r = r > max_rows ? max_rows : r;
     *rows = r;
-    *cols = (n + r - 1) / r; // balanced rows
+    *cols = r * c >= n ? (n + r - 1) / r : c; // balanced rows when all fit
 }
 
 // The positions the score table shows: the cell's own (when read) and the largest weights, in
@@ -116,7 +118,7 @@ void scene_inspect_layout(const Session *s, const View *v, int width, int height
     // rows (the strips still show every element); else as high as it needs
     const double bottom = (L.caption.h > 0 ? L.caption.y : L.legend.y) - 0.4 * u;
     const double grid_w = L.main.w - 2 * pad - LABEL_W(f);
-    vector_grid(o->n_vec, grid_w, f, &o->cols, &o->rows);
+    vector_grid(o->n_vec, grid_w, f, 1 << 20, &o->cols, &o->rows);
     double top = L.main.y + 0.3 * L.main.h;
     if (L.blocks.h > 0 || L.token_row.h > 0)
         top = fmax(top, scene_columns_bottom(&L) + 0.5 * u);
@@ -125,7 +127,7 @@ void scene_inspect_layout(const Session *s, const View *v, int width, int height
         need = 2 * pad + TITLE_H(f) + LINE_H(f) + 4 * VEC_H(f, o->rows) + TABLE_H(f);
         if (need <= bottom - top || o->rows == 1)
             break;
-        o->rows--;
+        vector_grid(o->n_vec, grid_w, f, o->rows - 1, &o->cols, &o->rows);
     }
     if (o->cols * o->rows < o->n_vec)
         o->n_vec = o->cols * o->rows;
