@@ -267,7 +267,7 @@ Test(inspect, closed_records_nothing) {
     View v;
     view_init(&v); // inspector closed
     steps(&f.s, 4);
-    view_inspect_prepare(&f.s, &v);
+    view_prepare(&f.s, &v);
     cr_assert_null(f.s.eng.probe, "the session's engine is never probed");
     cr_assert_null(f.s.probe_eng.model, "no probe engine while the inspector is closed");
     cr_assert_not(f.s.probe.captured);
@@ -276,7 +276,7 @@ Test(inspect, closed_records_nothing) {
     const Counters before = session_last(&f.s)->total;
     const int len = kvcache_len(&f.s.eng.cache);
     v.inspect = true;
-    view_inspect_prepare(&f.s, &v);
+    view_prepare(&f.s, &v);
     cr_assert_not_null(session_probe(&f.s, 0, 0));
     cr_assert_null(f.s.eng.probe);
     cr_assert_null(f.s.probe_eng.probe, "the probe is off again after the replay");
@@ -373,7 +373,7 @@ Test(inspect, legible_at_1280x720_both_themes) {
         v.inspect = true;
         v.inspect_layer = 1;
         v.inspect_pos = 2;
-        view_inspect_prepare(&f.s, &v);
+        view_prepare(&f.s, &v);
         SceneInspect o;
         scene_inspect_layout(&f.s, &v, 1280, 720, &o);
         cr_assert(o.captured);

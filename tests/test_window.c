@@ -1669,3 +1669,30 @@ Test(window, inspector_click_key_and_steps) {
     cairo_surface_destroy(surf);
     fx_free(&f);
 }
+
+// X splits the screen: the twin exists and steps with the session; X again frees it.
+Test(window, split_key) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    key(a, SDLK_SPACE);
+    key(a, SDLK_x);
+    cr_assert(a->view.split);
+    cr_assert_not_null(f.s.twin);
+    key(a, SDLK_SPACE);
+    key(a, SDLK_SPACE);
+    app_quiesce(a);
+    cr_assert_eq(f.s.twin->cursor, f.s.cursor, "stepped together");
+    cr_assert_neq(f.s.twin->steps[f.s.cursor - 1].mode, session_last(&f.s)->mode);
+    cr_assert(session_twin_logit_diff(&f.s) == 0.0f, "measured: bit-identical");
+    cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, 1280, 720);
+    cairo_t *cr = cairo_create(surf);
+    app_draw(a, cr);
+    cr_assert_eq(cairo_status(cr), CAIRO_STATUS_SUCCESS);
+    cairo_destroy(cr);
+    cairo_surface_destroy(surf);
+    key(a, SDLK_x);
+    cr_assert_not(a->view.split);
+    cr_assert_null(f.s.twin, "freed");
+    fx_free(&f);
+}

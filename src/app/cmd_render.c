@@ -183,6 +183,8 @@ int cmd_render(int argc, char **argv) {
             i++;
         } else if (strcmp(opt, "--project-log") == 0) {
             vo.view.memory_log = true;
+        } else if (strcmp(opt, "--split") == 0) { // cache and no cache side by side
+            vo.view.split = true;
         } else if (strcmp(opt, "--threshold") == 0) {
             double thr;
             if (app_parse_float(opt, val, 0.0, 1.0, &thr, &err))
@@ -247,6 +249,8 @@ int cmd_render(int argc, char **argv) {
         goto done;
     }
     session_set_verify(&s, verify);
+    if (vo.view.split) // the twin steps with the session from the first step on
+        session_set_twin(&s, true);
     if (video) {
         ExportClipOptions co = {.w = w,
                                 .h = h,
@@ -295,7 +299,7 @@ int cmd_render(int argc, char **argv) {
             }
         }
     }
-    view_inspect_prepare(&s, &vo.view);
+    view_prepare(&s, &vo.view);
     if (out && export_frame(&s, &vo.view, w, h, t_anim, out, &err))
         status = app_fail(&err);
 done:

@@ -26,6 +26,7 @@ typedef struct {
     CommonOptions common;
     int width, height;
     bool fullscreen;
+    bool split; // --split: the cached and the uncached session side by side
     ThemeKind theme;
     bool theme_given;   // --theme: also over the themes a lesson's beats set
     int view;           // -1: default
@@ -58,6 +59,10 @@ static int parse_run(int argc, char **argv, RunOptions *o, KvError *err) {
         double d;
         if (strcmp(opt, "--fullscreen") == 0) {
             o->fullscreen = true;
+            continue;
+        }
+        if (strcmp(opt, "--split") == 0) {
+            o->split = true;
             continue;
         }
         if (strcmp(opt, "--size") == 0) {
@@ -404,6 +409,7 @@ static AppState *window_configure(Window *w, Session *s, LessonPlayer *lesson,
     a->theme_forced = o->theme_given ? (int)o->theme : -1;
     if (o->view >= 0)
         a->view.kind = (ViewKind)o->view;
+    a->view.split = o->split;
     if (o->camera) {
         char why[160];
         view_camera_parse(o->camera, &a->view, why, sizeof why); // parse_run checked it
@@ -592,6 +598,8 @@ int cmd_run(int argc, char **argv) {
         close_display();
         goto done_session;
     }
+    if (o.split) // the twin from the first step on, so every step's logit difference is measured
+        session_set_twin(&s, true);
     for (int i = 0; i < o.steps && session_step(&s); i++)
         ;
     if (session_fault(&s, &err)) {

@@ -229,6 +229,14 @@ static void do_inspect(AppState *a) {
     a->view.inspect_head = -1;
 }
 
+// Side by side: the session and its twin in the other cache mode (created here, so the steps
+// from now on are measured on both; the picture's next frame syncs the steps before).
+static void do_split(AppState *a) {
+    app_at_rest(a);
+    a->view.split = !a->view.split;
+    session_set_twin(a->s, a->view.split);
+}
+
 // Esc backs out of one thing, the most recent kind first; it never quits (Q does).
 static void do_escape(AppState *a) {
     if (a->view.help)
@@ -647,6 +655,8 @@ const ActionRow app_actions[] = {
      .run = do_escape, .when = TYPING_TOO},
     {ACT_PIN, "pin", .gesture = GESTURE_CLICK, .help_keys = "click",
      .help = "pin a token; on a cache cell: inspect it", .run = do_pin, .when = WAITS},
+    {ACT_NONE, "split", {K(SDLK_x)}, .help = "split: cache and no cache side by side",
+     .run = do_split, .when = WAITS},
     {ACT_NONE, "inspect", {K(SDLK_i)}, .help = "inspector: the write head's numbers (Esc closes)",
      .run = do_inspect, .when = WAITS},
     {ACT_SCROLL, "scroll", .gesture = GESTURE_WHEEL, .help_keys = "wheel",

@@ -400,7 +400,7 @@ static void draw_tip(AppState *a, cairo_t *cr) {
 void app_draw(AppState *a, cairo_t *cr) {
     toolbar_update(a);
     if (!a->busy) // the inspector's numbers for the step shown (the session is ours)
-        view_inspect_prepare(a->s, &a->view);
+        view_prepare(a->s, &a->view);
     cairo_save(cr);
     scene_draw(cr, a->s, &a->view, a->width, a->scene_h, app_anim_t(a));
     cairo_restore(cr);

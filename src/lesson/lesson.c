@@ -374,6 +374,7 @@ static const Command commands[] = {
     ROW("beat", LESSON_BEAT, ARG_NONE, .rules = RULE_NEEDS_PROMPT, .after = after_beat),
     ROW("kv", LESSON_KV, ARG_TEXT, .need = "a kind (f32, bf16, int8, int4, kivi2 or kivi4)",
         .after = after_kv),
+    ROW("split", LESSON_SPLIT, ARG_ON_OFF, .need = "on or off"),
     ROW("inspect", LESSON_INSPECT, ARG_TEXT,
         .need = "a layer and a position, optionally a head (inspect 2 5 1), or off",
         .after = after_inspect),

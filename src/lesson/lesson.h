@@ -53,6 +53,7 @@ typedef enum {
     LESSON_INSPECT,        // inspect LAYER POS [HEAD] | inspect off   the inspector on a cache
                            //   cell (n = layer 0-based or -1 for off, x = position, n2 = head
                            //   0-based or -1: the view's)
+    LESSON_SPLIT,          // split on|off  the cached and the uncached session side by side
     LESSON_OPS
 } LessonOp;
 
@@ -156,6 +157,7 @@ typedef struct {
     double orbit_az, orbit_el; // its ORBIT angles
     bool inspect;              // the inspector (View.inspect_*)
     int inspect_layer, inspect_pos, inspect_head;
+    bool split; // side by side (View.split)
 } LessonViewState;
 
 typedef struct LessonPlayer {

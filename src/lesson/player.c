@@ -58,6 +58,9 @@ static const char *const plain_names[] = {
     "probe_top",
     "probe_weight",
     "probe_score",
+    "split_flops",
+    "split_time",
+    "split_diff",
     NULL,
 };
 static const char *const model_prefixes[] = {"kv:", "kvseq:", "kvctx:", "sum:", "ratio:", NULL};
@@ -251,6 +254,23 @@ static void value_of(const Session *s, const char *name, char *v, size_t cap) {
     } else if (strcmp(name, "kv_budget") == 0) {
         const int b = kv_kind_budget(s->cache_kind);
         kv_format_bytes(v, cap, (uint64_t)(b ? b : c->seq_len) * config_kv_bytes_per_token(c));
+    } else if (strncmp(name, "split_", 6) == 0) { // side by side (split on)
+        SessionTotals a, b;
+        const Session *t = s->twin;
+        if (!t || !r) {
+            snprintf(v, cap, "(split the screen first)");
+            return;
+        }
+        const bool on = r->mode == CACHE_MODE_ON;
+        session_totals(on ? s : t, &a); // with the cache
+        session_totals(on ? t : s, &b); // without
+        const float d = session_twin_logit_diff(s);
+        if (strcmp(name, "split_diff") == 0)
+            snprintf(v, cap, d < 0 ? "(not measured)" : d == 0 ? "0" : "%.2g", (double)d);
+        else if (strcmp(name, "split_flops") == 0)
+            snprintf(v, cap, "%.1fx", a.flops ? (double)b.flops / (double)a.flops : 0.0);
+        else
+            snprintf(v, cap, "%.1fx", a.ns ? (double)b.ns / (double)a.ns : 0.0);
     } else if (strncmp(name, "probe_", 6) == 0) { // the inspector's numbers (inspect ...)
         const AttnProbe *p = session_probe(s, s->probe.layer, s->probe.head);
         if (!p || p->n == 0) {
@@ -385,6 +405,7 @@ static void player_start(LessonPlayer *p) {
     p->raw_title[0] = p->raw_text[0] = '\0';
     p->title[0] = p->text[0] = '\0';
     session_set_verify(p->session, false);
+    session_set_twin(p->session, false);                // no side by side until a `split on`
     session_set_kv(p->session, KV_PRECISION_F32, NULL); // every lesson starts in f32 (any policy)
     session_set_mode(p->session, CACHE_MODE_ON);
     KvError e; // every lesson starts with the full cache (a lesson stays inside the context)
@@ -494,6 +515,10 @@ static KvStatus run(LessonPlayer *p, const LessonCmd *c, KvError *err) {
     case LESSON_PROJECT_LOG:
         p->vs.memory_log = c->n != 0;
         break;
+    case LESSON_SPLIT: // the twin from here on, so the next steps are measured on both sides
+        p->vs.split = c->n != 0;
+        session_set_twin(s, p->vs.split);
+        break;
     case LESSON_INSPECT:
         p->vs.inspect = c->n >= 0;
         if (c->n >= 0) {
@@ -516,7 +541,7 @@ static KvStatus run(LessonPlayer *p, const LessonCmd *c, KvError *err) {
         View v; // the inspector's numbers first: {probe_*} placeholders read them
         view_init(&v);
         lesson_player_view(p, &v);
-        view_inspect_prepare(s, &v);
+        view_prepare(s, &v);
         lesson_expand(s, p->raw_title, p->title, sizeof p->title);
         lesson_expand(s, p->raw_text, p->text, sizeof p->text);
         p->raw_title[0] = p->raw_text[0] = '\0'; // a caption belongs to one beat
@@ -582,6 +607,7 @@ void lesson_player_view(const LessonPlayer *p, View *v) {
     v->inspect_layer = p->vs.inspect_layer;
     v->inspect_pos = p->vs.inspect_pos;
     v->inspect_head = p->vs.inspect_head;
+    v->split = p->vs.split;
     v->caption_title = p->title[0] ? p->title : NULL;
     v->caption_text = p->text[0] ? p->text : NULL;
 }

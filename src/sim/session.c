@@ -57,6 +57,7 @@ void session_free(Session *s) {
     if (s->reference.model)
         engine_free(&s->reference);
     free(s->ref_attn);
+    session_set_twin(s, false);
     if (s->probe_eng.model)
         engine_free(&s->probe_eng);
     attn_probe_free(&s->probe);
@@ -338,6 +339,7 @@ bool session_step(Session *s) {
             kvcache_seek(&s->eng.cache, r->cache_after);
             s->sampler.rng = r->rng_after;
             s->cursor++;
+            session_twin_sync(s, NULL); // side by side: the twin redoes it too (split.c)
             return true;
         }
         drop_future(s);
@@ -436,6 +438,7 @@ bool session_step(Session *s) {
     s->tokens[s->n_tokens++] = r->token_id;
     s->cursor++;
     s->n_steps = s->cursor;
+    session_twin_sync(s, s->eng.logits); // side by side: the twin computes it too (split.c)
     return true;
 }
 

@@ -19,9 +19,12 @@ int view_inspect_head(const View *v) {
     return v->head >= 0 ? v->head : 0;
 }
 
-void view_inspect_prepare(Session *s, const View *v) {
+void view_prepare(Session *s, const View *v) {
     if (v->inspect)
         session_inspect(s, v->inspect_layer, view_inspect_head(v));
+    session_set_twin(s, v->split); // off: freed, so a closed split costs nothing
+    if (v->split)
+        session_twin_sync(s, NULL);
 }
 
 // ----------------------------------------------------------------------------------------------

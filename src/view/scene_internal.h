@@ -178,6 +178,8 @@ void scene_draw_caption(Frame *f);
 void scene_draw_overlays(Frame *f);
 // inspect.c: the inspector's panel (when View.inspect is on)
 void scene_draw_inspector(Frame *f);
+// split.c: the two lanes and the ratios between them (instead of the top bar, view and panel)
+void scene_draw_split(Frame *f);
 // tokens.c: the token row, the hover column and the write head of column views
 void scene_draw_token_row(Frame *f);
 void scene_draw_hover_column(Frame *f);

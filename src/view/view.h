@@ -132,6 +132,8 @@ typedef struct {
     bool inspect;
     int inspect_layer, inspect_pos; // the cell: layer 0 .. L-1, position
     int inspect_head;               // query head 0 .. H-1, or -1: the view's (head 1 for mean/each)
+    // Side by side (split.c): the session and its twin in the other cache mode, in two lanes
+    bool split;
 } View;
 
 // Defaults: sequence view, all layers, mean head, dark theme, zoom 1, threshold 0.02, panels.
@@ -279,7 +281,7 @@ bool scene_hit_heatmap(const SceneLayout *l, double x, double y, int *row, int *
 // For the cell (layer, position) and a query head: the position's key and value (the rows the
 // cache gave attention), the write head's query, the score q . k / sqrt(HS) and softmax weight of
 // every position it read, and the weighted sum of values that is the head's output. The numbers
-// are the session's probe (session_inspect): call view_inspect_prepare before drawing.
+// are the session's probe (session_inspect): call view_prepare before drawing.
 
 typedef enum {
     INSPECT_QUERY = 0, // element i of the write head's query
@@ -322,11 +324,32 @@ typedef struct {
 
 // The query head the inspector shows: View.inspect_head, else the view's head, else head 0.
 int view_inspect_head(const View *v);
-// Records the numbers v's inspector needs (session_inspect) when it is open; nothing otherwise.
-void view_inspect_prepare(Session *s, const View *v);
+// What the picture of v needs beyond the session's own state, brought up to date before drawing
+// (every consumer calls it): the inspector's numbers when it is open (session_inspect), the
+// split screen's twin when v->split is on (created and synced; freed when off). Nothing else.
+void view_prepare(Session *s, const View *v);
 // Where the inspector is and every number it draws (open false when v->inspect is off).
 void scene_inspect_layout(const Session *s, const View *v, int width, int height,
                           SceneInspect *out);
+
+// ----------------------------------------------------------------------------------------------
+// Side by side (split.c): with View.split and a session with a twin (session_set_twin), the
+// picture is two lanes, the cached session on top and the uncached one under it, each with its
+// tokens, cache blocks, beams and counters, and between them the ratios so far.
+
+typedef struct {
+    bool open;              // View.split and the session has its twin
+    SceneRect lane[2];      // 0: with the cache (top), 1: without
+    SceneRect counters[2];  // each lane's counters column
+    SceneRect middle;       // the ratios between the lanes
+    const Session *side[2]; // the session each lane shows
+    SessionTotals total[2];
+    double flops_ratio, time_ratio; // without / with, so far (0 when not defined yet)
+    bool same_tokens;
+    float logit_diff; // of the shown step, -1 unmeasured
+} SceneSplit;
+
+void scene_split_layout(const Session *s, const View *v, int width, int height, SceneSplit *out);
 
 // ----------------------------------------------------------------------------------------------
 // Glossary (glossary.c): every term the picture, the exports and the lessons use, from
