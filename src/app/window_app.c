@@ -503,6 +503,8 @@ void app_pin_at(AppState *a, double x, double y) {
     SceneLayout lay;
     scene_layout(a->s, &a->view, a->width, a->scene_h, &lay);
     int row, col, tok = -1, layer;
+    if (a->view.split) // side by side: the lanes are not the layout's columns
+        return;
     if (scene_hit_block(&lay, x, y, &tok, &layer)) { // a cache cell: the inspector on it
         const bool same =
             a->view.inspect && a->view.inspect_pos == tok && a->view.inspect_layer == layer;
