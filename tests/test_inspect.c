@@ -12,6 +12,7 @@
 // compute a step (0 for the full f32 cache: bit-identical), back and forward and a mode change
 // keep the two in step, and off frees the twin. From lessons: `inspect ...` and `split on|off`.
 #include "util/testutil.h"
+#include "app/app.h"
 #include "lesson/lesson.h"
 #include "view/view.h"
 
@@ -531,6 +532,81 @@ Test(inspect, lesson_player_records_the_beat) {
     cr_assert_not(v.inspect);
     lesson_free(&l);
     fixture_free(&f);
+}
+
+// Lesson 9 on the shipped model, every beat at 1280x720 in both themes: the inspector open on a
+// real step, captions at 24 px or more, every other text at 14 px or more, contrast 4.5:1.
+typedef struct {
+    int n_caption;
+    double min_size, min_caption, min_contrast;
+} BeatTexts;
+
+static void on_beat_text(void *ctx, const SceneText *t) {
+    BeatTexts *b = ctx;
+    b->min_size = fmin(b->min_size, t->size);
+    b->min_contrast = fmin(b->min_contrast, contrast(t->colour, t->background));
+    if (t->role == SCENE_TEXT_CAPTION) {
+        b->n_caption++;
+        b->min_caption = fmin(b->min_caption, t->size);
+    }
+}
+
+Test(inspect, lesson_9_legible_at_1280x720, .timeout = 300) {
+    if (access("assets/models/kvscope6.bin", R_OK) != 0)
+        cr_skip_test("the shipped model is not there");
+    Model m;
+    Tokenizer t;
+    Session s;
+    Lesson l;
+    KvError err = {0};
+    cr_assert_eq(model_load(&m, "assets/models/kvscope6.bin", &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(tokenizer_load(&t, "assets/models/tokenizer.bin", m.cfg.vocab_size, &err), KV_OK,
+                 "%s", err.msg);
+    cr_assert_eq(session_init(&s, &m, &t, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(lesson_load(&l, "lessons/09-one-attention-step.lesson", app_presets, &err), KV_OK,
+                 "%s", err.msg);
+    cr_assert_eq(lesson_check(&l, &m, &t, &err), KV_OK, "%s", err.msg);
+    LessonPlayer p;
+    lesson_player_init(&p, &l, &s);
+    int inspected = 0;
+    for (int k = 0; k < l.n_beats; k++) {
+        cr_assert_eq(lesson_player_goto(&p, k, &err), KV_OK, "%s", err.msg);
+        for (int theme = 0; theme < 2; theme++) {
+            View v;
+            view_init(&v);
+            lesson_player_view(&p, &v);
+            v.theme = (ThemeKind)theme;
+            BeatTexts b = {.min_size = 1e9, .min_caption = 1e9, .min_contrast = 1e9};
+            SceneTextSink sink = {on_beat_text, &b};
+            v.text_sink = &sink;
+            cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, 1280, 720);
+            cairo_t *cr = cairo_create(surf);
+            scene_draw(cr, &s, &v, 1280, 720, 1.0);
+            cr_assert_eq(cairo_status(cr), CAIRO_STATUS_SUCCESS);
+            cairo_destroy(cr);
+            cairo_surface_destroy(surf);
+            cr_assert_gt(b.n_caption, 0, "beat %d has its caption", k + 1);
+            cr_assert_geq(b.min_caption, 24.0, "beat %d: a caption at %.2f px", k + 1,
+                          b.min_caption);
+            cr_assert_geq(b.min_size, 14.0, "beat %d: a text at %.2f px", k + 1, b.min_size);
+            cr_assert_geq(b.min_contrast, 4.5, "beat %d, theme %d: contrast %.2f", k + 1, theme,
+                          b.min_contrast);
+            SceneInspect o;
+            scene_inspect_layout(&s, &v, 1280, 720, &o);
+            if (o.open) {
+                cr_assert(o.captured, "beat %d: the numbers were recorded", k + 1);
+                cr_assert_geq(o.n_vec, 16, "beat %d: %d numbers a vector", k + 1, o.n_vec);
+                inspected++;
+            }
+        }
+        cr_assert(!strchr(p.text, '{') && !strstr(p.text, "(inspect"), "beat %d: '%s'", k + 1,
+                  p.text);
+    }
+    cr_assert_eq(inspected, 2 * l.n_beats, "the inspector is open on every beat");
+    lesson_free(&l);
+    session_free(&s);
+    tokenizer_free(&t);
+    model_free(&m);
 }
 
 // ----------------------------------------------------------------------------------------------
