@@ -2029,3 +2029,71 @@ Test(window, help_explains_the_picture_from_the_glossary) {
     draw_frame(a, "help.png");
     fx_free(&f);
 }
+
+// A click on a cache cell opens the inspector on it (again: closes); I opens it on the write
+// head's cell, Esc closes it; drawing records the shown step's numbers, and a step back updates
+// them.
+Test(window, inspector_click_key_and_steps) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    key(a, SDLK_SPACE);
+    key(a, SDLK_SPACE);
+    SceneLayout lay;
+    scene_layout(&f.s, &a->view, a->width, a->scene_h, &lay);
+    SceneRect r;
+    cr_assert(scene_block_box(&lay, 2, 1, &r), "the cell of token 2, layer 2 is on the picture");
+    click(a, r.x + r.w / 2, r.y + r.h / 2);
+    cr_assert(a->view.inspect && a->view.inspect_pos == 2 && a->view.inspect_layer == 1);
+    cr_assert_eq(a->view.pinned, -1, "a cell click does not pin");
+    cr_assert_null(f.s.probe_eng.model, "nothing recorded before the picture needs it");
+    cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, 1280, 720);
+    cairo_t *cr = cairo_create(surf);
+    app_draw(a, cr);
+    const AttnProbe *p = session_probe(&f.s, 1, 0);
+    cr_assert_not_null(p, "drawing recorded the numbers");
+    const int pos = p->pos;
+    cr_assert_eq(pos, session_last(&f.s)->pos);
+    key(a, SDLK_LEFT); // a step back: the next picture shows the step before
+    app_draw(a, cr);
+    p = session_probe(&f.s, 1, 0);
+    cr_assert_not_null(p);
+    cr_assert_eq(p->pos, session_last(&f.s)->pos);
+    cr_assert_lt(p->pos, pos);
+    click(a, r.x + r.w / 2, r.y + r.h / 2);
+    cr_assert_not(a->view.inspect, "a second click closes it");
+    key(a, SDLK_i);
+    cr_assert(a->view.inspect && a->view.inspect_pos == session_last(&f.s)->pos);
+    key(a, SDLK_ESCAPE);
+    cr_assert_not(a->view.inspect, "Esc closes it");
+    cairo_destroy(cr);
+    cairo_surface_destroy(surf);
+    fx_free(&f);
+}
+
+// X splits the screen: the twin exists and steps with the session; X again frees it.
+Test(window, split_key) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    key(a, SDLK_SPACE);
+    key(a, SDLK_x);
+    cr_assert(a->view.split);
+    cr_assert_not_null(f.s.twin);
+    key(a, SDLK_SPACE);
+    key(a, SDLK_SPACE);
+    app_quiesce(a);
+    cr_assert_eq(f.s.twin->cursor, f.s.cursor, "stepped together");
+    cr_assert_neq(f.s.twin->steps[f.s.cursor - 1].mode, session_last(&f.s)->mode);
+    cr_assert(session_twin_logit_diff(&f.s) == 0.0f, "measured: bit-identical");
+    cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, 1280, 720);
+    cairo_t *cr = cairo_create(surf);
+    app_draw(a, cr);
+    cr_assert_eq(cairo_status(cr), CAIRO_STATUS_SUCCESS);
+    cairo_destroy(cr);
+    cairo_surface_destroy(surf);
+    key(a, SDLK_x);
+    cr_assert_not(a->view.split);
+    cr_assert_null(f.s.twin, "freed");
+    fx_free(&f);
+}

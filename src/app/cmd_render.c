@@ -21,13 +21,15 @@ static KvStatus parse_size(const char *val, int *w, int *h, KvError *err) {
 typedef struct {
     View view;
     const char *layer, *head;
+    const char *inspect; // --inspect LAYER,POS[,HEAD]
 } ViewOptions;
 
 static int parse_view_option(int argc, char **argv, int *i, ViewOptions *o, KvError *err) {
     const char *opt = argv[*i];
     bool known = strcmp(opt, "--view") == 0 || strcmp(opt, "--layer") == 0 ||
                  strcmp(opt, "--head") == 0 || strcmp(opt, "--theme") == 0 ||
-                 strcmp(opt, "--camera") == 0 || strcmp(opt, "--layout") == 0;
+                 strcmp(opt, "--camera") == 0 || strcmp(opt, "--layout") == 0 ||
+                 strcmp(opt, "--inspect") == 0;
     if (!known)
         return 0;
     if (*i + 1 >= argc) {
@@ -57,6 +59,8 @@ static int parse_view_option(int argc, char **argv, int *i, ViewOptions *o, KvEr
             return -1;
         }
         o->view.theme = (ThemeKind)t;
+    } else if (strcmp(opt, "--inspect") == 0) {
+        o->inspect = val;
     } else if (strcmp(opt, "--layout") == 0) { // the window's L key: the classroom's or the detail
         if (strcmp(val, "projector") != 0 && strcmp(val, "detail") != 0) {
             kv_error(err, KV_ERR_INPUT, "--layout: unknown layout '%s' (projector, detail)", val);
@@ -71,9 +75,43 @@ static int parse_view_option(int argc, char **argv, int *i, ViewOptions *o, KvEr
     return 1;
 }
 
+// --inspect LAYER,POS[,HEAD]: the inspector on the cache cell of layer 1..L at position 0..T-1
+// (as the picture numbers them), for head 1..H (without: the --head one, or head 1).
+static KvStatus apply_inspect(ViewOptions *o, const ModelConfig *c, KvError *err) {
+    char buf[64];
+    if (strlen(o->inspect) >= sizeof buf)
+        return kv_error(err, KV_ERR_INPUT, "--inspect: expected LAYER,POSITION[,HEAD]");
+    snprintf(buf, sizeof buf, "%s", o->inspect);
+    char *part[3] = {buf, NULL, NULL};
+    int n = 1;
+    for (char *q = buf; *q; q++)
+        if (*q == ',') {
+            if (n == 3)
+                return kv_error(err, KV_ERR_INPUT,
+                                "--inspect: expected LAYER,POSITION[,HEAD], not '%s'", o->inspect);
+            *q = '\0';
+            part[n++] = q + 1;
+        }
+    if (n < 2)
+        return kv_error(err, KV_ERR_INPUT, "--inspect: expected LAYER,POSITION[,HEAD], not '%s'",
+                        o->inspect);
+    long layer, pos, head = 0;
+    if (app_parse_int("--inspect: layer", part[0], 1, c->n_layers, &layer, err) ||
+        app_parse_int("--inspect: position", part[1], 0, c->seq_len - 1, &pos, err) ||
+        (n == 3 && app_parse_int("--inspect: head", part[2], 1, c->n_heads, &head, err)))
+        return KV_ERR_INPUT;
+    o->view.inspect = true;
+    o->view.inspect_layer = (int)layer - 1;
+    o->view.inspect_pos = (int)pos;
+    o->view.inspect_head = (int)head - 1;
+    return KV_OK;
+}
+
 // --layer all|1..L, --head mean|each|1..H against the model.
 static KvStatus apply_layer_head(ViewOptions *o, const ModelConfig *c, KvError *err) {
     long v;
+    if (o->inspect && apply_inspect(o, c, err))
+        return KV_ERR_INPUT;
     if (o->layer && strcmp(o->layer, "all") != 0) {
         if (app_parse_int("--layer", o->layer, 1, c->n_layers, &v, err))
             return KV_ERR_INPUT;
@@ -158,6 +196,8 @@ int cmd_render(int argc, char **argv) {
             i++;
         } else if (strcmp(opt, "--project-log") == 0) {
             vo.view.memory_log = true;
+        } else if (strcmp(opt, "--split") == 0) { // cache and no cache side by side
+            vo.view.split = true;
         } else if (strcmp(opt, "--threshold") == 0) {
             double thr;
             if (app_parse_float(opt, val, 0.0, 1.0, &thr, &err))
@@ -250,6 +290,8 @@ int cmd_render(int argc, char **argv) {
         goto done;
     }
     session_set_verify(&s, verify);
+    if (vo.view.split) // the twin steps with the session from the first step on
+        session_set_twin(&s, true);
     if (pool) { // the serving session, N steps on, drawn by the pool view
         Serve srv;
         if (app_serve_open(&srv, &model, &tok, &so, &err)) {
@@ -316,6 +358,7 @@ int cmd_render(int argc, char **argv) {
             }
         }
     }
+    view_prepare(&s, &vo.view);
     if (out && export_frame(&s, &vo.view, w, h, t_anim, out, &err))
         status = app_fail(&err);
 done:

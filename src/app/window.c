@@ -26,6 +26,7 @@ typedef struct {
     CommonOptions common;
     int width, height;
     bool fullscreen;
+    bool split; // --split: the cached and the uncached session side by side
     ThemeKind theme;
     bool theme_given;   // --theme: also over the themes a lesson's beats set
     int view;           // -1: default
@@ -63,6 +64,10 @@ static int parse_run(int argc, char **argv, RunOptions *o, KvError *err) {
         double d;
         if (strcmp(opt, "--fullscreen") == 0) {
             o->fullscreen = true;
+            continue;
+        }
+        if (strcmp(opt, "--split") == 0) {
+            o->split = true;
             continue;
         }
         if (strcmp(opt, "--size") == 0) {
@@ -409,6 +414,7 @@ static AppState *window_configure(Window *w, Session *s, LessonPlayer *lesson,
     a->theme_forced = o->theme_given ? (int)o->theme : -1;
     if (o->view >= 0)
         a->view.kind = (ViewKind)o->view;
+    a->view.split = o->split;
     if (o->camera) {
         char why[160];
         view_camera_parse(o->camera, &a->view, why, sizeof why); // parse_run checked it
@@ -604,6 +610,8 @@ int cmd_run(int argc, char **argv) {
         close_display();
         goto done_session;
     }
+    if (o.split) // the twin from the first step on, so every step's logit difference is measured
+        session_set_twin(&s, true);
     Serve server;
     if (o.serve.given) { // the serving session the pool view draws; --steps runs its steps
         if (app_serve_open(&server, &m, &t, &o.serve, &err)) {

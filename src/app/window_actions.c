@@ -277,12 +277,36 @@ static void do_quit(AppState *a) {
     a->quit = true;
 }
 
+// The inspector on the write head's own cell (the selected layer's, or layer 1's), or closed.
+// A click on a cache cell opens it on that cell instead (app_pin_at).
+static void do_inspect(AppState *a) {
+    const StepRecord *r = session_last(a->s);
+    if (a->view.inspect || !r || a->view.split) { // (the split screen has no inspector)
+        a->view.inspect = false;
+        return;
+    }
+    a->view.inspect = true;
+    a->view.inspect_pos = r->pos;
+    a->view.inspect_layer = a->view.layer >= 0 ? a->view.layer : 0;
+    a->view.inspect_head = -1;
+}
+
+// Side by side: the session and its twin in the other cache mode (created here, so the steps
+// from now on are measured on both; the picture's next frame syncs the steps before).
+static void do_split(AppState *a) {
+    app_at_rest(a);
+    a->view.split = !a->view.split;
+    session_set_twin(a->s, a->view.split);
+}
+
 // Esc backs out of one thing, the most recent kind first; it never quits (Q does).
 static void do_escape(AppState *a) {
     if (a->view.glossary_open)
         a->view.glossary_open = false;
     else if (a->view.help)
         a->view.help = false;
+    else if (a->view.inspect)
+        a->view.inspect = false;
     else if (a->typing)
         app_stop_typing(a);
     else if (a->fullscreen)
@@ -738,8 +762,12 @@ const ActionRow app_actions[] = {
      .label = "Quit", .run = do_quit},
     {ACT_ESCAPE, "escape", {K(SDLK_ESCAPE)}, .help = "close, cancel, leave fullscreen",
      .run = do_escape, .when = TYPING_TOO},
-    {ACT_PIN, "pin", .gesture = GESTURE_CLICK, .help_keys = "click", .help = "pin a token",
-     .run = do_pin, .when = WAITS},
+    {ACT_PIN, "pin", .gesture = GESTURE_CLICK, .help_keys = "click",
+     .help = "pin a token; on a cache cell: inspect it", .run = do_pin, .when = WAITS},
+    {ACT_NONE, "split", {K(SDLK_x)}, .help = "split: cache and no cache side by side",
+     .run = do_split, .when = WAITS},
+    {ACT_NONE, "inspect", {K(SDLK_i)}, .help = "inspector: the write head's numbers (Esc closes)",
+     .run = do_inspect, .when = WAITS},
     {ACT_SCROLL, "scroll", .gesture = GESTURE_WHEEL, .help_keys = "wheel",
      .help = "scroll back, forward (3D: zoom)", .run = do_scroll, .when = WAITS | TYPING_TOO},
     {ACT_ZOOM, "zoom", .gesture = GESTURE_CTRL_WHEEL, .help_keys = "Ctrl + wheel",

@@ -514,7 +514,18 @@ void app_pin_at(AppState *a, double x, double y) {
     app_at_rest(a);
     SceneLayout lay;
     scene_layout(a->s, &a->view, a->width, a->scene_h, &lay);
-    int row, col, tok = -1;
+    int row, col, tok = -1, layer;
+    if (a->view.split) // side by side: the lanes are not the layout's columns
+        return;
+    if (scene_hit_block(&lay, x, y, &tok, &layer)) { // a cache cell: the inspector on it
+        const bool same =
+            a->view.inspect && a->view.inspect_pos == tok && a->view.inspect_layer == layer;
+        a->view.inspect = !same;
+        a->view.inspect_pos = tok;
+        a->view.inspect_layer = layer;
+        a->view.inspect_head = -1; // the view's head (H picks it)
+        return;
+    }
     if (a->view.kind == VIEW_HEATMAP && scene_hit_heatmap(&lay, x, y, &row, &col))
         tok = row;
     else

@@ -408,6 +408,8 @@ static void draw_tip(AppState *a, cairo_t *cr) {
 
 void app_draw(AppState *a, cairo_t *cr) {
     toolbar_update(a);
+    if (!a->busy) // the inspector's numbers for the step shown (the session is ours)
+        view_prepare(a->s, &a->view);
     cairo_save(cr);
     View v = a->view; // drawn through a sink that keeps the labels for the pointer's tooltips
     SceneTextSink labels = app_label_sink(a);

@@ -721,6 +721,34 @@ typedef struct {
     int row0, rows, cols;
 } AttnSink;
 
+// An attention probe: what one query head of one layer computed at one query position, recorded
+// by the pass that computes that position (engine_set_probe; probe.c). The inspector's numbers.
+// q, weights and out are the pass's own (the kernel's); keys and values are the rows the cache
+// gave attention (dequantized for a quantized precision, rotated by their cache index under
+// sinks); the kernel fuses scores into its softmax, so scores are q . k * scale computed by the
+// probe from that q and those rows.
+typedef struct {
+    int layer, head, pos; // what to record (query head `head` of `layer` at query position pos)
+    int capacity;         // rows the buffers hold (attn_probe_init)
+    int head_size;        // HS
+    bool captured;        // a pass computed (layer, head, pos) since attn_probe_arm
+    int kv_head, n;       // the kv head read and the rows it gave
+    float scale;          // 1 / sqrt(HS)
+    float *q;             // (HS) the query as attention used it (after RoPE)
+    float *keys;          // (n, HS) the rows read
+    float *values;        // (n, HS)
+    int *row_pos;         // (n) the position each row holds
+    float *scores;        // (n) q . k * scale
+    float *weights;       // (n) softmax of the scores, as the pass computed them
+    float *out;           // (HS) sum of weights[i] * values[i], as the pass computed it
+} AttnProbe;
+
+// Buffers for `capacity` rows of c's head size (owned; attn_probe_free).
+void attn_probe_init(AttnProbe *p, const ModelConfig *c, int capacity);
+void attn_probe_free(AttnProbe *p);
+// Asks for (layer, head, pos) and forgets what was captured.
+void attn_probe_arm(AttnProbe *p, int layer, int head, int pos);
+
 typedef struct {
     const Model *model;
     // The matrices one pass reads (model_matrices): the model's floats where the file holds
@@ -758,6 +786,7 @@ typedef struct {
     // the position of the first such row. The pass stops there; its logits are not usable and
     // the cache keeps only the positions before the pass.
     int fault_layer, fault_pos;
+    AttnProbe *probe; // NULL (the default: nothing recorded), or one head's attention to record
 } Engine;
 
 KvStatus engine_init(Engine *e, const Model *m, KvError *err);
@@ -770,6 +799,9 @@ int engine_set_threads(Engine *e, int n);
 // The instruction set e's matrix products run on: "avx512", "avx2-fma" or "plain".
 const char *engine_isa_name(const Engine *e);
 // The threads engine_set_threads would use for "the machine's cores": the processors this
+// The probe later passes record into (NULL: none, the default); returns the one before. The
+// engine borrows it.
+AttnProbe *engine_set_probe(Engine *e, AttnProbe *p);
 // process may run on.
 int engine_default_threads(void);
 // (Re)chooses e's matrices from the model: as bfloat16 when allow_bf16 and every matrix weight is

@@ -23,6 +23,7 @@
 #define _GNU_SOURCE // sched_getaffinity: the processors this process may run on
 #include "engine/engine.h"
 #include "engine/kernels.h"
+#include "engine/probe.h"
 
 #include <assert.h>
 #include <math.h>
@@ -290,6 +291,12 @@ static void attend_chunk(void *arg, int chunk, int thread) {
             const float *qh = e->qkv + (size_t)t * QKV + (size_t)h * HS; // (HS)
             float *att = att0 + (size_t)h * T;                           // (kv.n)
             kernel_attend_rows(out + (size_t)h * HS, att, qh, &kr, &vr, HS, kv.n, inv_sqrt_hs);
+            if (e->probe && l == e->probe->layer && h == e->probe->head && p == e->probe->pos) {
+                // the inspector's numbers (probe.c), from the rows as floats: packed rows read
+                // back give the bits the kernel computed with
+                const KvHeadRows f = kv.keys && kv.values ? kv : kvcache_head(kc, l, g, p);
+                attn_probe_record(e->probe, &f, g, qh, att, out + (size_t)h * HS, inv_sqrt_hs);
+            }
             kvcache_observe(kc, l, g, att, kv.n); // h2o: attention received
             if (sink && p >= sink->row0 && p < sink->row0 + sink->rows) {
                 float *row =

@@ -167,10 +167,12 @@ KvStatus export_clip_run(Session *s, const View *v, int n_steps, const ExportCli
                 session_back(s);
             st = export_clip_next_pass(c, err);
         }
+        view_prepare(s, v);
         if (!st)
             st = export_clip_hold(c, s, v, o->hold_start, err);
         for (int k = 0; k < n && !st; k++) {
             session_step(s); // redone from the record: exactly the first pass's step
+            view_prepare(s, v);
             st = export_clip_step(c, s, v, o->tok_s, err);
         }
         if (!st)

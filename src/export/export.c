@@ -544,6 +544,7 @@ KvStatus export_frame_sequence(Session *s, const View *v, int w, int h, int n_st
         }
         unsigned char *data = NULL;
         size_t len = 0;
+        view_prepare(s, v);
         st = export_render(s, v, w, h, 1.0, fmt, &data, &len, err);
         if (!st)
             st = export_frames_write(fs, k + 1, data, len, err);

@@ -331,6 +331,32 @@ static KvStatus after_serve(Parser *p, const Command *cmd, LessonCmd *c, const c
     return KV_OK;
 }
 
+// inspect LAYER POS [HEAD] | inspect off: layer and head 1-based as the picture numbers them,
+// the position 0-based as the picture's top bar and token labels give it.
+static KvStatus after_inspect(Parser *p, const Command *cmd, LessonCmd *c, const char *arg) {
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", arg);
+    char *w[4];
+    int n = split_words(buf, w, 3); // up to 3 words, and a fourth when there is one too many
+    if (n == 1 && strcmp(w[0], "off") == 0) {
+        c->n = -1;
+        return KV_OK;
+    }
+    if (n < 2)
+        return fail(p, "inspect: needs %s", cmd->need);
+    if (n > 3)
+        return fail(p, "inspect: extra argument '%s'", w[3]);
+    long layer, pos, head = 0;
+    if (parse_long(p, "inspect: layer", w[0], 1, KV_MAX_LAYERS, &layer) ||
+        parse_long(p, "inspect: position", w[1], 0, KV_MAX_SEQ - 1, &pos) ||
+        (n == 3 && parse_long(p, "inspect: head", w[2], 1, KV_MAX_HEADS, &head)))
+        return KV_ERR_INPUT;
+    c->n = layer - 1;
+    c->x = (double)pos;
+    c->n2 = head - 1;
+    return KV_OK;
+}
+
 static int model_layers(const ModelConfig *c) {
     return c->n_layers;
 }
@@ -386,6 +412,10 @@ static const Command commands[] = {
     ROW("beat", LESSON_BEAT, ARG_NONE, .rules = RULE_NEEDS_PROMPT, .after = after_beat),
     ROW("kv", LESSON_KV, ARG_TEXT, .need = "a kind (f32, bf16, int8, int4, kivi2 or kivi4)",
         .after = after_kv),
+    ROW("split", LESSON_SPLIT, ARG_ON_OFF, .need = "on or off"),
+    ROW("inspect", LESSON_INSPECT, ARG_TEXT,
+        .need = "a layer and a position, optionally a head (inspect 2 5 1), or off",
+        .after = after_inspect),
     ROW("glossary", LESSON_GLOSSARY, ARG_TEXT, .need = "a term of the glossary",
         .after = after_glossary),
     ROW("serve", LESSON_SERVE, ARG_TEXT, .rules = RULE_NEEDS_PROMPT,
@@ -781,6 +811,19 @@ KvStatus lesson_check(const Lesson *l, const Model *m, const Tokenizer *t, KvErr
                 serve_free(&probe);
             break;
         }
+        case LESSON_INSPECT: // the cell's layer and head exist, its position is in the context
+            if (cmd->n >= c->n_layers)
+                st = kv_error(err, KV_ERR_INPUT,
+                              "%s:%d: inspect: layer %ld: the model has %d layers", l->path,
+                              cmd->line, cmd->n + 1, c->n_layers);
+            else if (cmd->n2 >= c->n_heads)
+                st = kv_error(err, KV_ERR_INPUT, "%s:%d: inspect: head %ld: the model has %d heads",
+                              l->path, cmd->line, cmd->n2 + 1, c->n_heads);
+            else if (cmd->n >= 0 && cmd->x >= T)
+                st = kv_error(err, KV_ERR_INPUT,
+                              "%s:%d: inspect: position %.0f: past the model's context of %d",
+                              l->path, cmd->line, cmd->x, T);
+            break;
         case LESSON_CACHE: { // a policy: its budget against the model's context, its precision
             KvError e = {0};
             if (cmd->n == 2 && (kv_parse_retention("cache", cmd->str, &kind, &e) ||

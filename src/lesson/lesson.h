@@ -50,6 +50,10 @@ typedef enum {
     LESSON_BEAT,           // beat                   one slide: pause for the presenter
     LESSON_KV,             // kv f32|bf16|int8|int4|kivi2|kivi4   the cache's precision (n); back
                            //                        to the prompt, as `reset`
+    LESSON_INSPECT,        // inspect LAYER POS [HEAD] | inspect off   the inspector on a cache
+                           //   cell (n = layer 0-based or -1 for off, x = position, n2 = head
+                           //   0-based or -1: the view's)
+    LESSON_SPLIT,          // split on|off  the cached and the uncached session side by side
     LESSON_GLOSSARY,       // glossary TERM          this beat's caption: the term's glossary entry
                            //                        (str: the term, def: its definition, filled
                            //                        in by lesson_bind_glossary)
@@ -70,6 +74,7 @@ typedef struct {
     double x;  // number argument (temperature, top-p, zoom)
     char *str; // text argument (owned), or NULL
     char *def; // glossary: the entry's short definition (owned), NULL until bound
+    long n2;   // a second whole-number argument (inspect: the head)
 } LessonCmd;
 
 typedef struct Lesson {
@@ -163,6 +168,9 @@ typedef struct {
     bool memory_log;
     CameraPreset camera;       // the 3D view's camera preset
     double orbit_az, orbit_el; // its ORBIT angles
+    bool inspect;              // the inspector (View.inspect_*)
+    int inspect_layer, inspect_pos, inspect_head;
+    bool split; // side by side (View.split)
 } LessonViewState;
 
 typedef struct LessonPlayer {

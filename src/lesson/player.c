@@ -54,6 +54,13 @@ static const char *const plain_names[] = {
     "kl_mean",
     "top1_rate",
     "kv_budget",
+    "probe_read",
+    "probe_top",
+    "probe_weight",
+    "probe_score",
+    "split_flops",
+    "split_time",
+    "split_diff",
     NULL,
 };
 // A serving session's figures (the pool view; "-" while the lesson has none).
@@ -302,6 +309,52 @@ static void value_of(const Session *s, const char *name, char *v, size_t cap) {
     } else if (strcmp(name, "kv_budget") == 0) {
         const int b = kv_kind_budget(s->cache_kind);
         kv_format_bytes(v, cap, (uint64_t)(b ? b : c->seq_len) * config_kv_bytes_per_token(c));
+    } else if (strncmp(name, "split_", 6) == 0) { // side by side (split on)
+        SessionTotals a, b;
+        const Session *t = s->twin;
+        if (!t || !r) {
+            snprintf(v, cap, "(split the screen first)");
+            return;
+        }
+        const bool on = r->mode == CACHE_MODE_ON;
+        session_totals(on ? s : t, &a); // with the cache
+        session_totals(on ? t : s, &b); // without
+        const float d = session_twin_logit_diff(s);
+        if (strcmp(name, "split_diff") == 0)
+            snprintf(v, cap, d < 0 ? "(not measured)" : d == 0 ? "0" : "%.2g", (double)d);
+        else if (strcmp(name, "split_flops") == 0)
+            snprintf(v, cap, "%.1fx", a.flops ? (double)b.flops / (double)a.flops : 0.0);
+        else
+            snprintf(v, cap, "%.1fx", a.ns ? (double)b.ns / (double)a.ns : 0.0);
+    } else if (strncmp(name, "probe_", 6) == 0) { // the inspector's numbers (inspect ...)
+        const AttnProbe *p = session_probe(s, s->probe.layer, s->probe.head);
+        if (!p || p->n == 0) {
+            snprintf(v, cap, "(inspect a cell first)");
+            return;
+        }
+        int top = 0;
+        for (int i = 1; i < p->n; i++)
+            if (p->weights[i] > p->weights[top])
+                top = i;
+        if (strcmp(name, "probe_read") == 0) {
+            snprintf(v, cap, "%d", p->n);
+        } else if (strcmp(name, "probe_weight") == 0) {
+            snprintf(v, cap, "%.3f", (double)p->weights[top]);
+        } else if (strcmp(name, "probe_score") == 0) {
+            snprintf(v, cap, "%.3f", (double)p->scores[top]);
+        } else {
+            char bb[2];
+            size_t n;
+            const int at = p->row_pos[top];
+            const char *t = session_token_text(s, at, bb, &n);
+            char tok[64];
+            size_t k = 0;
+            for (size_t i = 0; i < n && k + 1 < sizeof tok; i++)
+                if ((unsigned char)t[i] >= 0x20 && t[i] != 0x7f)
+                    tok[k++] = t[i];
+            tok[k] = '\0';
+            snprintf(v, cap, "position %d \u201c%s\u201d", at, tok);
+        }
     } else if (strcmp(name, "logit_diff") == 0) {
         if (r && r->max_logit_diff >= 0.0f)
             snprintf(v, cap, "%.1e", (double)r->max_logit_diff);
@@ -424,6 +477,7 @@ static void player_start(LessonPlayer *p) {
     p->raw_title[0] = p->raw_text[0] = '\0';
     p->title[0] = p->text[0] = '\0';
     session_set_verify(p->session, false);
+    session_set_twin(p->session, false);                // no side by side until a `split on`
     session_set_kv(p->session, KV_PRECISION_F32, NULL); // every lesson starts in f32 (any policy)
     session_set_mode(p->session, CACHE_MODE_ON);
     KvError e; // every lesson starts with the full cache (a lesson stays inside the context)
@@ -533,6 +587,18 @@ static KvStatus run(LessonPlayer *p, const LessonCmd *c, KvError *err) {
     case LESSON_PROJECT_LOG:
         p->vs.memory_log = c->n != 0;
         break;
+    case LESSON_SPLIT: // the twin from here on, so the next steps are measured on both sides
+        p->vs.split = c->n != 0;
+        session_set_twin(s, p->vs.split);
+        break;
+    case LESSON_INSPECT:
+        p->vs.inspect = c->n >= 0;
+        if (c->n >= 0) {
+            p->vs.inspect_layer = (int)c->n;
+            p->vs.inspect_pos = (int)c->x;
+            p->vs.inspect_head = (int)c->n2;
+        }
+        break;
     case LESSON_CAPTION:
         snprintf(p->raw_title, sizeof p->raw_title, "%s", c->str);
         p->raw_text[0] = '\0';
@@ -581,12 +647,17 @@ static KvStatus run(LessonPlayer *p, const LessonCmd *c, KvError *err) {
     case LESSON_SERVE_SHARING:
         p->serve_sharing = c->n != 0;
         break;
-    case LESSON_BEAT:
+    case LESSON_BEAT: {
         p->beat++;
+        View v; // the inspector's numbers first: {probe_*} placeholders read them
+        view_init(&v);
+        lesson_player_view(p, &v);
+        view_prepare(s, &v);
         expand_with(s, p->serve, p->raw_title, p->title, sizeof p->title);
         expand_with(s, p->serve, p->raw_text, p->text, sizeof p->text);
         p->raw_title[0] = p->raw_text[0] = '\0'; // a caption belongs to one beat
         break;
+    }
     default: // title, model, tokenizer: read by whoever loads the model
         break;
     }
@@ -648,6 +719,11 @@ void lesson_player_view(const LessonPlayer *p, View *v) {
     v->camera = p->vs.camera;
     v->orbit_az = p->vs.orbit_az;
     v->orbit_el = p->vs.orbit_el;
+    v->inspect = p->vs.inspect;
+    v->inspect_layer = p->vs.inspect_layer;
+    v->inspect_pos = p->vs.inspect_pos;
+    v->inspect_head = p->vs.inspect_head;
+    v->split = p->vs.split;
     v->caption_title = p->title[0] ? p->title : NULL;
     v->caption_text = p->text[0] ? p->text : NULL;
 }

@@ -29,6 +29,7 @@ KvStatus session_init(Session *s, const Model *m, const Tokenizer *t, KvError *e
     s->cache_kind = KV_CACHE_DENSE;
     s->tokens[0] = TOKEN_BOS;
     s->n_prompt = s->n_tokens = 1;
+    s->probe_step = -1;
     return KV_OK;
 }
 
@@ -43,6 +44,7 @@ static void record_free(StepRecord *r) {
 }
 
 static void drop_future(Session *s) {
+    s->serial++;
     for (int i = s->cursor; i < s->n_steps; i++)
         record_free(&s->steps[i]);
     s->n_steps = s->cursor;
@@ -57,6 +59,10 @@ void session_free(Session *s) {
     if (s->reference.model)
         engine_free(&s->reference);
     free(s->ref_attn);
+    session_set_twin(s, false);
+    if (s->probe_eng.model)
+        engine_free(&s->probe_eng);
+    attn_probe_free(&s->probe);
     sampler_free(&s->sampler);
     free(s->tokens);
     free(s->steps);
@@ -336,6 +342,7 @@ bool session_step(Session *s) {
             kvcache_seek(&s->eng.cache, r->cache_after);
             s->sampler.rng = r->rng_after;
             s->cursor++;
+            session_twin_sync(s, NULL); // side by side: the twin redoes it too (split.c)
             return true;
         }
         drop_future(s);
@@ -440,6 +447,7 @@ bool session_step(Session *s) {
     s->tokens[s->n_tokens++] = r->token_id;
     s->cursor++;
     s->n_steps = s->cursor;
+    session_twin_sync(s, s->eng.logits); // side by side: the twin computes it too (split.c)
     return true;
 }
 

@@ -98,7 +98,7 @@ typedef struct {
     float coin; // the sampler's uniform draw in [0, 1), -1 when greedy (no draw)
 } StepRecord;
 
-typedef struct {
+typedef struct Session {
     const Model *model;   // borrowed
     const Tokenizer *tok; // borrowed
     Engine eng;
@@ -120,6 +120,20 @@ typedef struct {
     int cursor;    // steps applied
     uint8_t *held; // (L, HKV, T) scratch: which cells were resident when a step began
     char prompt[4096];
+    unsigned serial; // changes whenever records are dropped (an index may then name another step)
+    // The inspector (inspect.c): a second engine replays the history's passes with an AttnProbe,
+    // so the shown step's numbers come from a forward pass while the session's own engine is never
+    // probed. Nothing of it exists until the first session_inspect.
+    Engine probe_eng;
+    AttnProbe probe;       // what the replay of record probe_step recorded
+    int probe_step;        // that record, or -1
+    int probe_at;          // records probe_eng has replayed: its cache is after record probe_at-1
+    unsigned probe_serial; // serial when probe_step and probe_at were set
+    // Side by side (split.c): the twin, the same model and prompt in the other cache mode with the
+    // same tokens, stepped with this session (NULL: none); max |logit difference| of each step
+    // between the two, -1 where not measured (both must have computed the step at once).
+    struct Session *twin;
+    float *twin_diff; // (SESSION_PAST T)
 } Session;
 
 // Borrowed model and tokenizer must outlive the session.
@@ -177,6 +191,14 @@ void session_set_verify(Session *s, bool on);
 void session_set_sampler(Session *s, SamplerSettings settings);
 
 const StepRecord *session_last(const Session *s); // the record at cursor-1, or NULL
+// The inspector's numbers for the shown step (session_last): what query head `head` of `layer`
+// computed at the step's write position, recorded into s->probe by a pass of the probe engine
+// that replays the history (the counters and the session's engine are untouched). Returns
+// s->probe when captured (an earlier call's result when nothing changed), NULL before any step
+// or when the replay met a non-finite value.
+const AttnProbe *session_inspect(Session *s, int layer, int head);
+// s->probe when it describes the shown step for (layer, head), else NULL (for the picture).
+const AttnProbe *session_probe(const Session *s, int layer, int head);
 // The state of cache cell (layer, kv_head, pos) in record r; positions past r->pos are empty.
 CellStep session_cell(const Session *s, const StepRecord *r, int layer, int kv_head, int pos);
 bool session_at_limit(const Session *s); // no room for another step
@@ -190,6 +212,26 @@ const char *session_token_text(const Session *s, int i, char byte_buf[2], size_t
 float session_attention(const Session *s, int row, int col, int layer, int head);
 // Appends the generated text (from the prompt's end to the cursor) to buf (NUL-terminated).
 size_t session_generated_text(const Session *s, char *buf, size_t cap);
+
+// ----------------------------------------------------------------------------------------------
+// Side by side (split.c): a twin session that follows this one step for step in the other cache
+// mode (cache on here: off there, per step), with this session's tokens, for the split picture.
+
+// Creates the twin (on) or frees it (off). The twin is then brought to this session's prompt,
+// settings and steps (session_twin_sync). Returns false when the twin cannot be made.
+bool session_set_twin(Session *s, bool on);
+// Brings the twin to this session's prompt, sampler, precision, retention and steps, each step in
+// the other mode and taking this session's token. session_step calls it with its fresh logits
+// (the step's logit difference is measured then); anyone may call it with NULL before drawing.
+void session_twin_sync(Session *s, const float *fresh_logits);
+// The shown step's max |logit difference| between the two sessions, or -1 when not measured.
+float session_twin_logit_diff(const Session *s);
+// What a session did so far: FLOPs counted and step time measured over steps 0 .. cursor-1.
+typedef struct {
+    uint64_t flops, ns;
+    int steps;
+} SessionTotals;
+void session_totals(const Session *s, SessionTotals *out);
 
 // ----------------------------------------------------------------------------------------------
 // Head patterns: which heads explain themselves (previous-token and induction heads).

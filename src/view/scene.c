@@ -95,16 +95,28 @@ void scene_draw(cairo_t *cr, const Session *s, const View *v, int width, int hei
     f.tx.min_size = SCENE_MIN_FONT * f.u;
     scene_text_on(&f.tx, f.th->bg);
 
-    scene_draw_top_bar(&f);
-    if (v->show_panels)
-        scene_draw_panel(&f);
-    cairo_save(cr);
-    cairo_rectangle(cr, floor(lay.main.x), floor(lay.main.y), ceil(lay.main.w), ceil(lay.main.h));
-    cairo_clip(cr);
-    scene_view(v->kind)->draw(&f);
-    cairo_restore(cr);
+    View lanes; // side by side: two lanes of the sequence view instead of the view
+    if (v->split && s->twin) {
+        lanes = *v;
+        lanes.kind = VIEW_SEQUENCE;
+        lanes.inspect = false;
+        f.v = &lanes;
+        scene_draw_split(&f);
+    } else {
+        scene_draw_top_bar(&f);
+        if (v->show_panels)
+            scene_draw_panel(&f);
+        cairo_save(cr);
+        cairo_rectangle(cr, floor(lay.main.x), floor(lay.main.y), ceil(lay.main.w),
+                        ceil(lay.main.h));
+        cairo_clip(cr);
+        scene_view(v->kind)->draw(&f);
+        cairo_restore(cr);
+    }
     scene_draw_legend(&f);
     scene_draw_caption(&f);
+    if (f.v->inspect)
+        scene_draw_inspector(&f);
     scene_draw_overlays(&f);
     scene_draw_annotations(&f);
     scene_draw_glossary_panel(&f);

@@ -176,6 +176,10 @@ double scene_view_zoom(const View *v);
 // The token text size and a cell's padding at unit u.
 double scene_token_size(double u);
 double scene_cell_pad(double u);
+// inspect.c: the inspector's panel (when View.inspect is on)
+void scene_draw_inspector(Frame *f);
+// split.c: the two lanes and the ratios between them (instead of the top bar, view and panel)
+void scene_draw_split(Frame *f);
 // Bottom of the token columns: the block stacks' when there are blocks, else the token row's.
 double scene_columns_bottom(const SceneLayout *L);
 // The hit test of column views: the token whose column (beams, text, blocks) holds (x, y).

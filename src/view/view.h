@@ -128,6 +128,12 @@ typedef struct {
     long memory_length; // sequence length projected (0: the session's own)
     int memory_model;   // published model highlighted (index into published_models), or -1
     bool memory_log;    // log scale
+    // The inspector (inspect.c): the numbers of one cache cell at the shown step
+    bool inspect;
+    int inspect_layer, inspect_pos; // the cell: layer 0 .. L-1, position
+    int inspect_head;               // query head 0 .. H-1, or -1: the view's (head 1 for mean/each)
+    // Side by side (split.c): the session and its twin in the other cache mode, in two lanes
+    bool split;
     const SceneBeamSink *beam_sink; // NULL unless a test wants the beams
     // The 3D view's camera (view_3d.c). cam_az/cam_el are the angles drawn, in degrees; the
     // preset's angles (orbit_az/orbit_el for ORBIT) are where view_camera_advance moves them.
@@ -223,6 +229,82 @@ extern const char *const block_state_names[BLOCK_STATES];
 // State of the block of token `pos`, layer `layer`, after the session's last step at animation
 // time t_anim (t_anim >= 1: at rest).
 BlockState scene_block_state(const Session *s, int pos, int layer, double t_anim);
+
+// ----------------------------------------------------------------------------------------------
+// The inspector (inspect.c): one cache cell's numbers at the shown step, over the view
+//
+// For the cell (layer, position) and a query head: the position's key and value (the rows the
+// cache gave attention), the write head's query, the score q . k / sqrt(HS) and softmax weight of
+// every position it read, and the weighted sum of values that is the head's output. The numbers
+// are the session's probe (session_inspect): call view_prepare before drawing.
+
+typedef enum {
+    INSPECT_QUERY = 0, // element i of the write head's query
+    INSPECT_KEY,       // element i of the cell's key
+    INSPECT_VALUE,     // element i of the cell's value
+    INSPECT_OUT,       // element i of the head's output
+    INSPECT_SCORE,     // the score of position i
+    INSPECT_WEIGHT,    // the softmax weight of position i
+    INSPECT_QUANTITIES
+} InspectQuantity;
+
+// One number the inspector draws: what it is, its value, its text as drawn, and its box.
+typedef struct {
+    InspectQuantity what;
+    int index; // the element (vectors) or the position (scores and weights)
+    float value;
+    char text[16];
+    SceneRect box;
+} SceneInspectNumber;
+
+#define SCENE_INSPECT_VEC 64     // elements of a vector written as numbers at most (the strip: all)
+#define SCENE_INSPECT_COLUMNS 24 // positions in the score table at most
+#define SCENE_INSPECT_MAX (4 * SCENE_INSPECT_VEC + 2 * SCENE_INSPECT_COLUMNS)
+
+typedef struct {
+    bool open;     // View.inspect with a step to show
+    bool captured; // the probe holds this step's numbers for the cell's layer and the head
+    SceneRect panel;
+    int layer, head, kv_head, pos; // the cell, the query head and the kv head it reads
+    int query_pos, n_read;         // the write head's position and the positions it read
+    int row;                       // the cell's row among those read, or -1 (not read: evicted)
+    double font;                   // the numbers' type size
+    int n_vec;                     // elements of each vector written as numbers
+    int cols, rows;                // their grid
+    double section_y[5];           // tops of the query, key, score table, value and output
+    int n_columns, column_pos[SCENE_INSPECT_COLUMNS]; // positions in the score table
+    int n_numbers;
+    SceneInspectNumber num[SCENE_INSPECT_MAX];
+} SceneInspect;
+
+// The query head the inspector shows: View.inspect_head, else the view's head, else head 0.
+int view_inspect_head(const View *v);
+// What the picture of v needs beyond the session's own state, brought up to date before drawing
+// (every consumer calls it): the inspector's numbers when it is open (session_inspect), the
+// split screen's twin when v->split is on (created and synced; freed when off). Nothing else.
+void view_prepare(Session *s, const View *v);
+// Where the inspector is and every number it draws (open false when v->inspect is off).
+void scene_inspect_layout(const Session *s, const View *v, int width, int height,
+                          SceneInspect *out);
+
+// ----------------------------------------------------------------------------------------------
+// Side by side (split.c): with View.split and a session with a twin (session_set_twin), the
+// picture is two lanes, the cached session on top and the uncached one under it, each with its
+// tokens, cache blocks, beams and counters, and between them the ratios so far.
+
+typedef struct {
+    bool open;              // View.split and the session has its twin
+    SceneRect lane[2];      // 0: with the cache (top), 1: without
+    SceneRect counters[2];  // each lane's counters column
+    SceneRect middle;       // the ratios between the lanes
+    const Session *side[2]; // the session each lane shows
+    SessionTotals total[2];
+    double flops_ratio, time_ratio; // without / with, so far (0 when not defined yet)
+    bool same_tokens;
+    float logit_diff; // of the shown step, -1 unmeasured
+} SceneSplit;
+
+void scene_split_layout(const Session *s, const View *v, int width, int height, SceneSplit *out);
 
 // ----------------------------------------------------------------------------------------------
 // Layout: where things are (user units, origin top-left)
