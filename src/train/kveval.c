@@ -19,34 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HELDOUT_SEED 2024 // scripts/make_model.sh: the corpus whose held-out split is validation
-
-// The first held-out documents of the generator, encoded, until `want` tokens (owned, *n).
-int *kveval_heldout(const Tokenizer *t, int want, int *n) {
-    CorpusGen g;
-    corpus_init(&g, HELDOUT_SEED);
-    g.variant = CORPUS_BASIC;
-    int *out = kv_malloc((size_t)want * sizeof *out), got = 0;
-    StrBuf doc = {0};
-    for (size_t i = 0; got < want; i++) {
-        doc.n = 0;
-        corpus_next(&g, &doc); // every document, so the stream is corpus_write's
-        if (i % 40 != 39)
-            continue;
-        sb_putn(&doc, "", 1); // NUL-terminated
-        int cap = (int)doc.n + 3, k = 0;
-        int *ids = kv_malloc((size_t)cap * sizeof *ids);
-        KvError err;
-        if (tokenizer_encode(t, doc.p, true, false, ids, cap, &k, &err) == KV_OK)
-            for (int j = 0; j < k && got < want; j++)
-                out[got++] = ids[j];
-        free(ids);
-    }
-    sb_free(&doc);
-    *n = got;
-    return out;
-}
-
 static void softmax_d(const float *x, int n, double *p) {
     float mx = x[0];
     for (int i = 1; i < n; i++)
@@ -66,6 +38,51 @@ static int argmax(const float *x, int n) {
     return b;
 }
 
+// What kveval_kind gathers at each position (teacher_force's visit).
+typedef struct {
+    const Engine *ref, *e;
+    const float *aref, *akind;
+    const int *tok;
+    int L, H, V;
+    double *pr, *pk, *l1, nll, kl;
+    long rows;
+    KvEvalResult *r;
+} KindRun;
+
+static void kind_visit(void *ctx, int i, int pos, int len) {
+    KindRun *k = ctx;
+    const size_t row = (size_t)k->H * (size_t)(pos + 1); // (H, pos + 1) of one layer
+    for (int l = 0; l < k->L; l++) {                     // attention of the written position
+        double d = 0;
+        for (size_t j = 0; j < row; j++)
+            d += fabs((double)k->aref[(size_t)l * row + j] - (double)k->akind[(size_t)l * row + j]);
+        k->l1[l] += d / k->H;
+    }
+    k->rows++;
+    KvEvalResult *r = k->r;
+    if (pos + 1 >= len) { // the window's end: nothing to predict; the cache is as full as it gets
+        if (len > r->window) {
+            r->window = len;
+            r->bytes_per_token = (double)kvcache_bytes_resident(&k->e->cache) / len;
+        }
+        return;
+    }
+    const int next = k->tok[i + 1];
+    softmax_d(k->ref->logits, k->V, k->pr);
+    softmax_d(k->e->logits, k->V, k->pk);
+    double kl = 0, md = 0;
+    for (int v = 0; v < k->V; v++) {
+        if (k->pr[v] > 0)
+            kl += k->pr[v] * (log(k->pr[v]) - log(k->pk[v] > 1e-300 ? k->pk[v] : 1e-300));
+        md = fmax(md, fabs((double)k->ref->logits[v] - (double)k->e->logits[v]));
+    }
+    k->kl += kl;
+    r->max_logit_diff = fmax(r->max_logit_diff, md);
+    k->nll -= log(k->pk[next] > 1e-300 ? k->pk[next] : 1e-300);
+    r->agree += argmax(k->ref->logits, k->V) == argmax(k->e->logits, k->V);
+    r->predictions++;
+}
+
 KvStatus kveval_kind(const Model *m, const int *tok, int n, KvPrecision p, KvEvalResult *r,
                      KvError *err) {
     const ModelConfig *c = &m->cfg;
@@ -78,75 +95,33 @@ KvStatus kveval_kind(const Model *m, const int *tok, int n, KvPrecision p, KvEva
     engine_init(&ref, m, err);
     engine_init(&e, m, err);
     kvcache_set_precision(&e.cache, p);
+    KindRun k = {.ref = &ref, .e = &e, .tok = tok, .L = L, .H = H, .V = V, .r = r};
     float *aref = kv_malloc((size_t)L * H * T * sizeof(float));
     float *akind = kv_malloc((size_t)L * H * T * sizeof(float));
-    double *pr = kv_malloc((size_t)V * sizeof(double)), *pk = kv_malloc((size_t)V * sizeof(double));
-    double *l1 = kv_calloc((size_t)L, sizeof(double)), nll = 0, kl = 0;
-    long rows = 0;
-    for (int w = 0; w * T < n; w++) {
-        const int *win = tok + (size_t)w * T, len = n - w * T < T ? n - w * T : T;
-        kvcache_clear(&ref.cache);
-        kvcache_clear(&e.cache);
-        for (int pos = 0; pos < len; pos++) {
-            AttnSink sr = {.w = aref, .row0 = pos, .rows = 1, .cols = pos + 1};
-            AttnSink sk = {.w = akind, .row0 = pos, .rows = 1, .cols = pos + 1};
-            engine_forward(&ref, win + pos, pos, 1, true, &sr, NULL);
-            engine_forward(&e, win + pos, pos, 1, true, &sk, NULL);
-            const size_t row = (size_t)H * (size_t)(pos + 1); // (H, pos + 1) of one layer
-            for (int l = 0; l < L; l++) { // attention of the written position, per layer
-                double d = 0;
-                for (size_t i = 0; i < row; i++)
-                    d += fabs((double)aref[(size_t)l * row + i] -
-                              (double)akind[(size_t)l * row + i]);
-                l1[l] += d / H;
-            }
-            rows++;
-            if (pos + 1 >= len)
-                break;
-            const int next = win[pos + 1];
-            softmax_d(ref.logits, V, pr);
-            softmax_d(e.logits, V, pk);
-            double k = 0, md = 0;
-            for (int v = 0; v < V; v++) {
-                if (pr[v] > 0)
-                    k += pr[v] * (log(pr[v]) - log(pk[v] > 1e-300 ? pk[v] : 1e-300));
-                md = fmax(md, fabs((double)ref.logits[v] - (double)e.logits[v]));
-            }
-            kl += k;
-            r->max_logit_diff = fmax(r->max_logit_diff, md);
-            nll -= log(pk[next] > 1e-300 ? pk[next] : 1e-300);
-            r->agree += argmax(ref.logits, V) == argmax(e.logits, V);
-            r->predictions++;
-        }
-        if (len > r->window) {
-            r->window = len;
-            r->bytes_per_token = (double)kvcache_bytes_resident(&e.cache) / len;
-        }
-    }
-    r->nll = nll / (double)r->predictions;
-    r->kl = kl / (double)r->predictions;
+    k.aref = aref, k.akind = akind;
+    k.pr = kv_malloc((size_t)V * sizeof(double)), k.pk = kv_malloc((size_t)V * sizeof(double));
+    k.l1 = kv_calloc((size_t)L, sizeof(double));
+    Engine *const es[2] = {&ref, &e};
+    float *const attn[2] = {aref, akind};
+    teacher_force(es, attn, 2, tok, n, T, kind_visit, &k);
+    r->nll = k.nll / (double)r->predictions;
+    r->kl = k.kl / (double)r->predictions;
     for (int l = 0; l < L && l < KVEVAL_MAX_LAYERS; l++) {
-        r->attn_l1[l] = l1[l] / (double)rows;
+        r->attn_l1[l] = k.l1[l] / (double)k.rows;
         r->attn_l1_mean += r->attn_l1[l] / L;
     }
-    free(pr), free(pk), free(aref), free(akind), free(l1);
+    free(k.pr), free(k.pk), free(aref), free(akind), free(k.l1);
     engine_free(&ref), engine_free(&e);
     return KV_OK;
 }
 
 KvStatus kveval_run(const char *model_path, const char *tok_path, int n_tokens, KvError *err) {
-    Model m;
-    KvStatus st = model_load(&m, model_path, err);
+    HeldOut h;
+    KvStatus st = heldout_open(&h, model_path, tok_path, HELDOUT_SEED, n_tokens, err);
     if (st)
         return st;
-    Tokenizer t;
-    if ((st = tokenizer_load(&t, tok_path, m.cfg.vocab_size, err))) {
-        model_free(&m);
-        return st;
-    }
-    const ModelConfig *c = &m.cfg;
-    int n = 0;
-    int *tok = kveval_heldout(&t, n_tokens, &n);
+    const ModelConfig *c = &h.m.cfg;
+    const int n = h.n;
     printf("kv model=%s dim=%d layers=%d heads=%d kv_heads=%d head_size=%d seq_len=%d "
            "text=heldout(seed=%d) tokens=%d windows=%d\n",
            model_path, c->dim, c->n_layers, c->n_heads, c->n_kv_heads, config_head_size(c),
@@ -156,7 +131,7 @@ KvStatus kveval_run(const char *model_path, const char *tok_path, int n_tokens, 
         const KvPrecision p = (KvPrecision)kind;
         KvEvalResult r;
         KvError why;
-        if (kveval_kind(&m, tok, n, p, &r, &why)) {
+        if (kveval_kind(&h.m, h.tok, n, p, &r, &why)) {
             printf("kv kind=%s unusable=\"%s\"\n", kv_precision_name(p), why.msg);
             continue;
         }
@@ -172,8 +147,6 @@ KvStatus kveval_run(const char *model_path, const char *tok_path, int n_tokens, 
                r.max_logit_diff, r.attn_l1_mean, r.bytes_per_token,
                100.0 * r.bytes_per_token / f32_bpt, r.window, r.predictions, layers);
     }
-    free(tok);
-    tokenizer_free(&t);
-    model_free(&m);
+    heldout_close(&h);
     return KV_OK;
 }
