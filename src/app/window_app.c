@@ -62,6 +62,7 @@ static void close_own_lesson(AppState *a);
 void app_free(AppState *a) {
     app_quiesce(a);
     close_own_lesson(a);
+    app_free_models(a);
 }
 
 void app_resize(AppState *a, int width, int height, double scale) {

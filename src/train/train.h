@@ -71,10 +71,10 @@ typedef enum { GENRE_STORY, GENRE_CODE, GENRE_FACT, GENRE_COUNT } Genre;
 // more than guessing; stage 2 of training uses it.
 // INDUCT: names and identifiers from any letters of the alphabet (q, x, j, w, z too) and some
 // accented ones, one to four syllables, 85% of characters invented, magic words and roll calls
-// said twice, one-line functions: what teaches copying of strings never seen (stages 2-4).
-// HELDOUT: the basic mix with eval's reserved names rejected and fact questions held out, the
-// yes/no science facts and sums stated (stage 1 of the induct recipe). BASIC and COPY predate
-// the reservation and are what they always were.
+// said twice, one-line functions: what teaches copying of strings never seen (stages 5 and 6 of
+// scripts/make_model.sh). HELDOUT: the basic mix with eval's reserved names rejected and fact
+// questions held out, the yes/no science facts and sums stated (stage 5). BASIC and COPY
+// predate the reservation and are what they always were (stages 1-4, 6 and 7).
 typedef enum {
     CORPUS_BASIC = 0,
     CORPUS_COPY = 1,
