@@ -38,16 +38,16 @@
 // is ~1e-4, and the curvature error at this h is below 1e-3 relative. An entry passes when
 // |numeric - analytic| <= 1e-3 + 1e-2 * |numeric|. Checked per tensor: the entry with the
 // largest analytic gradient and 10 random ones; every tensor of the checkpoint is covered.
-static void gradcheck(bool shared, int heads, int kv_heads, bool masked) {
-    ModelConfig c = {.dim = 16,
+static void gradcheck_shape(bool shared, int heads, int kv_heads, bool masked, int dim, int B,
+                            int T) {
+    ModelConfig c = {.dim = dim,
                      .hidden_dim = 24,
                      .n_layers = 2,
                      .n_heads = heads,
                      .n_kv_heads = kv_heads,
                      .vocab_size = 37,
-                     .seq_len = 8,
+                     .seq_len = T,
                      .shared_classifier = shared};
-    int B = 2, T = 8;
     size_t P = config_weight_count(&c);
     float *p = calloc(P, sizeof(float)), *gb = calloc(P, sizeof(float));
     ModelWeights w, g;
@@ -64,11 +64,11 @@ static void gradcheck(bool shared, int heads, int kv_heads, bool masked) {
     }
     for (int i = 0; i < c.dim; i++)
         w.rms_final[i] = 0.5f + trng_unit(&s);
-    int tok[2 * 8 + 1];
+    int *tok = calloc((size_t)B * T + 1, sizeof(int));
     for (int i = 0; i < B * T + 1; i++)
         tok[i] = (int)trng_below(&s, (uint32_t)c.vocab_size);
     // masked: every third position has no target (-1), as in an induction row's first copy
-    int tg[2 * 8];
+    int *tg = calloc((size_t)B * T, sizeof(int));
     for (int i = 0; i < B * T; i++)
         tg[i] = masked && i % 3 == 0 ? -1 : tok[i + 1];
     Net net;
@@ -124,8 +124,14 @@ static void gradcheck(bool shared, int heads, int kv_heads, bool masked) {
     }
     cr_assert(checked >= 11 * 11);
     net_free(&net);
+    free(tok);
+    free(tg);
     free(p);
     free(gb);
+}
+
+static void gradcheck(bool shared, int heads, int kv_heads, bool masked) {
+    gradcheck_shape(shared, heads, kv_heads, masked, 16, 2, 8);
 }
 
 Test(train, gradient_check_multihead_unshared) {
@@ -136,6 +142,11 @@ Test(train, gradient_check_grouped_query_shared) {
 }
 Test(train, gradient_check_multi_query_with_unscored_positions) {
     gradcheck(true, 4, 1, true);
+}
+// Rows longer than the matmul's tiles (4 x 32 outputs): the causal masks' tile skipping (scores
+// above the diagonal, P^T's zero rows) and the edge tiles are on the path, with a head of 16.
+Test(train, gradient_check_rows_longer_than_a_tile) {
+    gradcheck_shape(false, 2, 2, true, 32, 2, 70);
 }
 
 // A position without a target adds nothing: the loss is the mean over the scored positions only.
@@ -199,6 +210,68 @@ Test(train, induct_rows_score_only_the_repeats) {
         cr_assert(copied, "target at %d is not a copy", t);
     }
     cr_assert(scored > T / 3 && scored < 3 * T / 4, "%d of %d scored", scored, T);
+}
+
+// A tiny run with induction rows: the CSV's repeat_loss column holds the loss on the fixed
+// batch of repeated random rows at every validation (about log V at the random init, where
+// nothing copies yet), and a second run with the same seed and thread count writes the same
+// model bit for bit (what `make model` promises of the real one).
+static void tiny_run(const char *model, const char *csv, const int *tok, size_t n) {
+    TrainConfig tc;
+    train_config_default(&tc);
+    tc.cfg = (ModelConfig){.dim = 16,
+                           .hidden_dim = 24,
+                           .n_layers = 2,
+                           .n_heads = 2,
+                           .n_kv_heads = 1,
+                           .vocab_size = 320,
+                           .seq_len = 128,
+                           .shared_classifier = true};
+    tc.batch = 2, tc.seq = 128, tc.steps = 6, tc.warmup = 2, tc.eval_every = 2, tc.eval_windows = 2;
+    tc.induct_pct = 50, tc.threads = 2, tc.seed = 5;
+    tc.out_model = model, tc.out_csv = csv;
+    KvError err;
+    cr_assert_eq(train_run(&tc, tok, n, tok, n, &err), KV_OK, "%s", err.msg);
+}
+
+Test(train, repeat_loss_is_reported_and_runs_repeat_bit_for_bit) {
+    size_t n = 2000;
+    int *tok = malloc(n * sizeof(int));
+    uint64_t s = trng_seed(9);
+    for (size_t i = 0; i < n; i++)
+        tok[i] = (int)trng_below(&s, 320);
+    char m1[] = "/tmp/kvtrain_repXXXXXX", m2[] = "/tmp/kvtrain_repXXXXXX";
+    char c1[] = "/tmp/kvtrain_repXXXXXX", c2[] = "/tmp/kvtrain_repXXXXXX";
+    char *paths[] = {m1, m2, c1, c2};
+    for (int i = 0; i < 4; i++)
+        close(mkstemp(paths[i]));
+    tiny_run(m1, c1, tok, n);
+    tiny_run(m2, c2, tok, n);
+    char *a, *b, *csv;
+    size_t la, lb, lc;
+    KvError err;
+    cr_assert_eq(read_whole_file(m1, &a, &la, &err), KV_OK);
+    cr_assert_eq(read_whole_file(m2, &b, &lb, &err), KV_OK);
+    cr_assert(la == lb && la > 1000 && memcmp(a, b, la) == 0, "two runs wrote different models");
+    cr_assert_eq(read_whole_file(c1, &csv, &lc, &err), KV_OK);
+    const char *hdr = "step,tokens,lr,train_loss,val_loss,grad_norm,step_ms,repeat_loss\n";
+    cr_assert(strncmp(csv, hdr, strlen(hdr)) == 0, "header: %.80s", csv);
+    int reported = 0;
+    for (char *line = strchr(csv, '\n'); line && line[1]; line = strchr(line + 1, '\n')) {
+        const char *f = line + 1;
+        for (int k = 0; k < 7 && f; k++) // the eighth field
+            f = strchr(f, ',') ? strchr(f, ',') + 1 : NULL;
+        cr_assert(f, "a row without a repeat_loss field");
+        if (*f == '\n' || !*f)
+            continue;
+        double r = atof(f);
+        cr_assert(fabs(r - log(320.0)) < 0.4, "repeat loss %f, not about log V", r);
+        reported++;
+    }
+    cr_assert_eq(reported, 4, "repeat loss at steps 0, 2, 4, 6: %d", reported);
+    free(a), free(b), free(csv), free(tok);
+    for (int i = 0; i < 4; i++)
+        unlink(paths[i]);
 }
 
 // A wrong gradient must fail the check: perturb the backward's result and compare again.

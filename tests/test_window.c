@@ -2097,3 +2097,72 @@ Test(window, split_key) {
     cr_assert_null(f.s.twin, "freed");
     fx_free(&f);
 }
+
+// The model key: a window opened on DIR/kvscope6.bin goes to the grouped-query and multi-query
+// twins beside it and back, the prompt kept and started again, the notice naming the file, its
+// kv heads and the cache bytes per token (the engine's closed form: 2 L kv_heads head_size 4).
+Test(window, model_key_cycles_the_shipped_twins) {
+    setenv("SDL_VIDEODRIVER", "dummy", 1);
+    cr_assert_eq(SDL_Init(SDL_INIT_VIDEO), 0, "%s", SDL_GetError());
+    char *dir = tu_tmpdir();
+    KvError err = {0};
+    const int kvh[APP_MODELS] = {4, 2, 1};
+    for (int i = 0; i < APP_MODELS; i++) {
+        ModelConfig c = tu_config(48, 100, 2, 4, kvh[i], VOCAB, 128, false);
+        char *p = tu_join(dir, app_model_files[i]);
+        cr_assert_eq(tu_write_random_checkpoint(p, &c, 30 + (uint64_t)i, &err), KV_OK, "%s",
+                     err.msg);
+        free(p);
+    }
+    Model m;
+    Tokenizer t;
+    Session s;
+    char *full = tu_join(dir, "kvscope6.bin");
+    cr_assert_eq(model_load(&m, full, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(tu_tokenizer(&t, VOCAB, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(session_init(&s, &m, &t, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(session_set_prompt(&s, app_presets[0].prompt, &err), KV_OK, "%s", err.msg);
+    AppState a;
+    app_init(&a, &s, 1280, 720, 1.0);
+    for (int k = 0; k < 3; k++)
+        cr_assert(session_step(&s));
+    const int n_prompt = s.n_prompt;
+    for (int press = 1; press <= APP_MODELS; press++) {
+        const int i = press % APP_MODELS;
+        key(&a, SDLK_u);
+        cr_assert_eq(s.model->cfg.n_kv_heads, kvh[i], "press %d: %d kv heads", press,
+                     s.model->cfg.n_kv_heads);
+        cr_assert_eq(s.n_prompt, n_prompt, "the prompt is kept");
+        cr_assert_eq(s.n_tokens, n_prompt, "and started again");
+        cr_assert_eq(s.eng.cache.n_kv_heads, kvh[i], "the cache has the model's kv heads");
+        char bytes[32];
+        kv_format_bytes(bytes, sizeof bytes, (uint64_t)2 * 2 * kvh[i] * 12 * 4);
+        cr_assert(strstr(a.notice, app_model_files[i]) && strstr(a.notice, bytes),
+                  "notice: %s (want %s)", a.notice, bytes);
+        cr_assert(session_step(&s), "the new model steps");
+    }
+    cr_assert_eq(s.model, &m, "back to the window's own model");
+    key(&a, SDLK_u); // to the twin again: app_free gives the session its own model back
+    cr_assert_eq(s.model->cfg.n_kv_heads, 2);
+    app_free(&a);
+    cr_assert_eq(s.model, &m);
+    session_free(&s);
+    tokenizer_free(&t);
+    model_free(&m);
+    free(full);
+    tu_rmtree(dir);
+    SDL_Quit();
+    toolbar_release();
+    pango_cairo_font_map_set_default(NULL);
+}
+
+// A window on a model of another name says what the key cycles and changes nothing.
+Test(window, model_key_refuses_a_model_of_another_name) {
+    Fx f;
+    fx_init(&f, 128);
+    const Model *before = f.s.model;
+    key(&f.a, SDLK_u);
+    cr_assert_eq(f.s.model, before);
+    cr_assert(strstr(f.a.notice, "the model key cycles kvscope6.bin"), "notice: %s", f.a.notice);
+    fx_free(&f);
+}

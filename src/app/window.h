@@ -244,6 +244,10 @@ typedef struct {
 // The state
 
 #define APP_SPEEDS 10
+// The shipped models the model key cycles: the full model, grouped-query (2 kv heads) and
+// multi-query (1 kv head) twins, one file name each.
+#define APP_MODELS 3
+extern const char *const app_model_files[APP_MODELS];
 extern const double app_speeds[APP_SPEEDS]; // tok/s, 0.25 .. 20
 
 typedef struct AppState {
@@ -356,6 +360,11 @@ typedef struct AppState {
     Serve *serve;
     const ServeOptions *serve_opts;
     KvError fault; // the model produced non-finite values: the window quits with it
+
+    // the model key (app_next_model): the shipped full model and its twins, loaded on first use
+    // from the directory of the model the window opened with (owned; NULL: not loaded)
+    Model *models[APP_MODELS];
+    const Model *model0; // the session's model before the first switch (given back at app_free)
 } AppState;
 
 // Sets up state for a session whose prompt is set; view defaults; speed 4 tok/s.
@@ -414,6 +423,13 @@ void app_request_step(AppState *a);
 void app_at_rest(AppState *a);
 // Leaving the context limit (back, reset, new prompt) takes its message away.
 void app_left_limit(AppState *a);
+// The next shipped model (kvscope6.bin -> kvscope6_gqa.bin -> kvscope6_mqa.bin -> ...) beside the
+// one the session runs: loaded once, the session starts its prompt again on it
+// (session_set_model), a notice names it with its kv heads and cache bytes per token. A window
+// that runs a model of another name, or a twin that is missing, gets a notice instead.
+void app_next_model(AppState *a);
+// Gives the session back the model it had before the first switch; frees the loaded twins.
+void app_free_models(AppState *a);
 void app_toggle_play(AppState *a);
 // Speed index i, clamped to 0 .. APP_SPEEDS-1; the animation length follows.
 void app_set_speed(AppState *a, int i);

@@ -64,6 +64,7 @@ void app_free(AppState *a) {
     app_quiesce(a);
     close_own_lesson(a);
     app_glossary_free(a);
+    app_free_models(a);
 }
 
 void app_resize(AppState *a, int width, int height, double scale) {

@@ -625,3 +625,45 @@ float session_attention(const Session *s, int row, int col, int layer, int head)
         sum += r->attn[(((size_t)layer * H + h) * r->attn_rows + rr) * cols + col];
     return sum / (float)H;
 }
+
+// ----------------------------------------------------------------------------------------------
+// Another model of the same vocabulary (the window's model key: the full model and its
+// grouped-query and multi-query twins)
+
+KvStatus session_set_model(Session *s, const Model *m, KvError *err) {
+    const ModelConfig *c = &m->cfg, *o = &s->model->cfg;
+    if (c->vocab_size != o->vocab_size)
+        return kv_error(err, KV_ERR_INPUT, "%s: a vocabulary of %d, this tokenizer's is %d",
+                        m->path, c->vocab_size, o->vocab_size);
+    if (s->n_prompt >= c->seq_len)
+        return kv_error(err, KV_ERR_INPUT, "%s: the prompt does not fit its context of %d", m->path,
+                        c->seq_len);
+    const Tokenizer *t = s->tok;
+    const SamplerSettings settings = s->settings;
+    const CacheMode mode = s->mode;
+    const bool verify = s->verify;
+    const KvCacheKind kind = s->cache_kind;
+    const KvPrecision p = s->eng.cache.kind.precision;
+    char *prompt = kv_malloc(sizeof s->prompt);
+    memcpy(prompt, s->prompt, sizeof s->prompt);
+    Session n;
+    KvStatus st = session_init(&n, m, t, err);
+    if (st) {
+        free(prompt);
+        return st;
+    }
+    session_free(s);
+    *s = n;
+    session_set_sampler(s, settings);
+    KvError ignore;
+    if (session_set_prompt(s, prompt, &ignore) != KV_OK)
+        session_set_prompt(s, "", &ignore);
+    free(prompt);
+    session_set_mode(s, mode);
+    session_set_verify(s, verify);
+    // the precision and policy carry over where the new shape allows them (else f32, full)
+    if (kv_precision_check(c, p, "kv", NULL) == KV_OK)
+        session_set_kv(s, p, &ignore);
+    session_set_cache(s, kind, &ignore);
+    return KV_OK;
+}

@@ -187,6 +187,11 @@ void session_drift(const Session *s, DriftSummary *out);
 // Verification on or off: with it on, every step also runs the other mode (not counted) and
 // records the largest logit difference.
 void session_set_verify(Session *s, bool on);
+// Runs another model with the same tokenizer (same vocabulary; the prompt must fit its context):
+// the session starts its prompt again on m, keeping the sampler, mode, verification, precision
+// and policy where m can use them. Borrowed: m must outlive the session. KV_ERR_INPUT (nothing
+// changed) when m's vocabulary or context does not fit.
+KvStatus session_set_model(Session *s, const Model *m, KvError *err);
 // New sampler settings apply from the next step; the history after the cursor is dropped.
 void session_set_sampler(Session *s, SamplerSettings settings);
 

@@ -16,36 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-// The held-out documents of the BASIC corpus of `seed`, as one token stream of at least n tokens
-// (owned); returns its length.
-static size_t held_out_stream(const Bpe *b, uint64_t seed, size_t n, int **out) {
-    CorpusGen g;
-    corpus_init(&g, seed);
-    size_t cap = 64, nd = 0, approx = 0;
-    StrBuf *docs = kv_calloc(cap, sizeof *docs);
-    for (size_t i = 0; approx < 2 * n + 64; i++) {
-        StrBuf doc = {0};
-        corpus_next(&g, &doc);
-        if (i % 40 != 39) { // the training part (corpus_write's rule)
-            sb_free(&doc);
-            continue;
-        }
-        if (nd == cap)
-            docs = kv_realloc(docs, (cap *= 2) * sizeof *docs);
-        approx += doc.n / 3; // a token holds about three bytes: enough documents, then encode
-        docs[nd++] = doc;
-    }
-    char **ptrs = kv_malloc(nd * sizeof *ptrs);
-    for (size_t i = 0; i < nd; i++)
-        ptrs[i] = docs[i].p;
-    size_t len = encode_stream(b, ptrs, nd, out);
-    for (size_t i = 0; i < nd; i++)
-        sb_free(&docs[i]);
-    free(docs);
-    free(ptrs);
-    return len < n ? len : n;
-}
-
 // -log softmax(logits)[target], in double.
 static double nll_of(const float *lg, int v, int target) {
     float mx = lg[0];
@@ -55,6 +25,33 @@ static double nll_of(const float *lg, int v, int target) {
     for (int i = 0; i < v; i++)
         sum += exp((double)lg[i] - mx);
     return log(sum) + mx - lg[target];
+}
+
+// What run_policy gathers at each position (teacher_force's visit).
+typedef struct {
+    const Engine *e;
+    const float *w;
+    const int *stream;
+    int L, H, bos, n_bos;
+    double *nll, *att0, *att_bos;
+} PolicyRun;
+
+static void policy_visit(void *ctx, int p, int pos, int len) {
+    PolicyRun *r = ctx;
+    (void)pos, (void)len;
+    if (r->stream[p] == TOKEN_BOS)
+        r->bos = p;
+    r->nll[p] = nll_of(r->e->logits, r->e->model->cfg.vocab_size, r->stream[p + 1]);
+    if (r->att0 && p >= 1)
+        for (int k = 0; k < r->L; k++)
+            for (int h = 0; h < r->H; h++)
+                r->att0[k] += r->w[((size_t)k * r->H + h) * (p + 1)] / r->H;
+    if (r->att_bos && r->att0 && p > r->bos) {
+        r->n_bos++;
+        for (int k = 0; k < r->L; k++)
+            for (int h = 0; h < r->H; h++)
+                r->att_bos[k] += r->w[((size_t)k * r->H + h) * (p + 1) + r->bos] / r->H;
+    }
 }
 
 // Runs kind over stream[0..n) (teacher-forced): nll[p] = -log p(stream[p+1] | what the policy
@@ -75,30 +72,24 @@ static int run_policy(const Model *m, KvCacheKind kind, const int *stream, int n
         memset(att0, 0, (size_t)L * sizeof *att0);
     if (att_bos)
         memset(att_bos, 0, (size_t)L * sizeof *att_bos);
-    int bos = 0, n_bos = 0; // the BOS that starts the query's document
-    for (int p = 0; p < last; p++) {
-        if (stream[p] == TOKEN_BOS)
-            bos = p;
-        AttnSink sink = {w, p, 1, p + 1};
-        engine_step(&e, stream, p + 1, CACHE_MODE_ON, att0 ? &sink : NULL, NULL);
-        nll[p] = nll_of(e.logits, c->vocab_size, stream[p + 1]);
-        if (att0 && p >= 1)
-            for (int k = 0; k < L; k++)
-                for (int h = 0; h < H; h++)
-                    att0[k] += w[((size_t)k * H + h) * (p + 1)] / H;
-        if (att_bos && att0 && p > bos) {
-            n_bos++;
-            for (int k = 0; k < L; k++)
-                for (int h = 0; h < H; h++)
-                    att_bos[k] += w[((size_t)k * H + h) * (p + 1) + bos] / H;
-        }
-    }
+    // the BOS that starts the query's document: bos
+    PolicyRun r = {.e = &e,
+                   .w = w,
+                   .stream = stream,
+                   .L = L,
+                   .H = H,
+                   .nll = nll,
+                   .att0 = att0,
+                   .att_bos = att_bos};
+    Engine *const es[1] = {&e};
+    float *const attn[1] = {w};
+    teacher_force(es, att0 ? attn : NULL, 1, stream, last, 0, policy_visit, &r);
     if (att0)
         for (int k = 0; k < L; k++)
             att0[k] /= (last - 1);
     if (att_bos)
         for (int k = 0; k < L; k++)
-            att_bos[k] /= n_bos ? n_bos : 1;
+            att_bos[k] /= r.n_bos ? r.n_bos : 1;
     free(w);
     engine_free(&e);
     return last;
@@ -113,21 +104,13 @@ static double mean(const double *x, int lo, int hi) {
 
 KvStatus cache_eval_run(const char *model_path, const char *tok_path, int n_tokens, uint64_t seed,
                         KvError *err) {
-    Model m;
-    KvStatus st = model_load(&m, model_path, err);
+    HeldOut h;
+    KvStatus st = heldout_open(&h, model_path, tok_path, seed, n_tokens, err);
     if (st)
         return st;
-    Tokenizer t;
-    if ((st = tokenizer_load(&t, tok_path, m.cfg.vocab_size, err))) {
-        model_free(&m);
-        return st;
-    }
-    Bpe b;
-    if ((st = bpe_from_tokenizer(&b, &t, err)))
-        goto out_tok;
-    int *stream;
-    const int n = (int)held_out_stream(&b, seed, (size_t)n_tokens, &stream);
-    const ModelConfig *c = &m.cfg;
+    const Model *m = &h.m;
+    const int *stream = h.tok, n = h.n;
+    const ModelConfig *c = &m->cfg;
     const int T = c->seq_len, L = c->n_layers;
     printf("cache text=held-out corpus_seed=%llu tokens=%d model=%s context=%d\n",
            (unsigned long long)seed, n, model_path, T);
@@ -139,7 +122,7 @@ KvStatus cache_eval_run(const char *model_path, const char *tok_path, int n_toke
     double att0[KV_MAX_LAYERS], att_bos[KV_MAX_LAYERS];
     double *ref = kv_malloc((size_t)n * sizeof *ref), *nll = kv_malloc((size_t)n * sizeof *nll);
     const int ctx =
-        run_policy(&m, KV_CACHE_DENSE, stream, n, ref, att0, att_bos); // predictions 0..ctx-1
+        run_policy(m, KV_CACHE_DENSE, stream, n, ref, att0, att_bos); // predictions 0..ctx-1
     printf("cache nll policy=full budget=%d nll_ctx=%.4f nll_all=n/a\n", T, mean(ref, 0, ctx));
     for (int bi = 0; bi < 2; bi++) {
         const int B = budgets[bi];
@@ -156,7 +139,7 @@ KvStatus cache_eval_run(const char *model_path, const char *tok_path, int n_toke
             kv_retention_name(kinds[k], names[k], sizeof names[k]);
         snprintf(names[3], sizeof names[3], "rolling:%d", B); // sinks:0,B
         for (int k = 0; k < 5; k++) {
-            const int got = run_policy(&m, kinds[k], stream, n, nll, NULL, NULL);
+            const int got = run_policy(m, kinds[k], stream, n, nll, NULL, NULL);
             char all[32] = "n/a";
             if (got > ctx)
                 snprintf(all, sizeof all, "%.4f", mean(nll, 0, got));
@@ -179,10 +162,6 @@ KvStatus cache_eval_run(const char *model_path, const char *tok_path, int n_toke
     for (int k = 0; k < L; k++)
         printf(" layer%d=%.4f", k + 1, att_bos[k]);
     printf("\n");
-    free(stream);
-    bpe_free(&b);
-out_tok:
-    tokenizer_free(&t);
-    model_free(&m);
-    return st;
+    heldout_close(&h);
+    return KV_OK;
 }

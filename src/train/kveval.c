@@ -22,32 +22,6 @@
 
 #define HELDOUT_SEED 2024 // scripts/make_model.sh: the corpus whose held-out split is validation
 
-// The first held-out documents of the generator, encoded, until `want` tokens (owned, *n).
-int *kveval_heldout(const Tokenizer *t, int want, int *n) {
-    CorpusGen g;
-    corpus_init(&g, HELDOUT_SEED);
-    g.variant = CORPUS_BASIC;
-    int *out = kv_malloc((size_t)want * sizeof *out), got = 0;
-    StrBuf doc = {0};
-    for (size_t i = 0; got < want; i++) {
-        doc.n = 0;
-        corpus_next(&g, &doc); // every document, so the stream is corpus_write's
-        if (i % 40 != 39)
-            continue;
-        sb_putn(&doc, "", 1); // NUL-terminated
-        int cap = (int)doc.n + 3, k = 0;
-        int *ids = kv_malloc((size_t)cap * sizeof *ids);
-        KvError err;
-        if (tokenizer_encode(t, doc.p, true, false, ids, cap, &k, &err) == KV_OK)
-            for (int j = 0; j < k && got < want; j++)
-                out[got++] = ids[j];
-        free(ids);
-    }
-    sb_free(&doc);
-    *n = got;
-    return out;
-}
-
 static void softmax_d(const float *x, int n, double *p) {
     float mx = x[0];
     for (int i = 1; i < n; i++)

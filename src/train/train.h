@@ -71,10 +71,10 @@ typedef enum { GENRE_STORY, GENRE_CODE, GENRE_FACT, GENRE_COUNT } Genre;
 // more than guessing; stage 2 of training uses it.
 // INDUCT: names and identifiers from any letters of the alphabet (q, x, j, w, z too) and some
 // accented ones, one to four syllables, 85% of characters invented, magic words and roll calls
-// said twice, one-line functions: what teaches copying of strings never seen (stages 2-4).
-// HELDOUT: the basic mix with eval's reserved names rejected and fact questions held out, the
-// yes/no science facts and sums stated (stage 1 of the induct recipe). BASIC and COPY predate
-// the reservation and are what they always were.
+// said twice, one-line functions: what teaches copying of strings never seen (stages 5 and 6 of
+// scripts/make_model.sh). HELDOUT: the basic mix with eval's reserved names rejected and fact
+// questions held out, the yes/no science facts and sums stated (stage 5). BASIC and COPY
+// predate the reservation and are what they always were (stages 1-4, 6 and 7).
 typedef enum {
     CORPUS_BASIC = 0,
     CORPUS_COPY = 1,
@@ -307,6 +307,28 @@ KvStatus kveval_run(const char *model_path, const char *tok_path, int n_tokens, 
 // The first held-out documents of the corpus generator (seed 2024, every 40th document, as
 // corpus_write splits them), each encoded with BOS, until `want` tokens. Owned; *n the count.
 int *kveval_heldout(const Tokenizer *t, int want, int *n);
+
+// heldout.c: what `kvtrain kv` and `kvtrain cache` share.
+#define HELDOUT_SEED 2024 // scripts/make_model.sh: the corpus whose held-out split is validation
+// kveval_heldout for the BASIC corpus of any seed.
+int *heldout_tokens(const Tokenizer *t, uint64_t seed, int want, int *n);
+// A model, its tokenizer and n_tokens (or fewer, *n) of the held-out text of `seed`.
+typedef struct {
+    Model m;
+    Tokenizer t;
+    int *tok, n;
+} HeldOut;
+KvStatus heldout_open(HeldOut *h, const char *model_path, const char *tok_path, uint64_t seed,
+                      int n_tokens, KvError *err);
+void heldout_close(HeldOut *h);
+// Teacher forcing: tok[0..n) through the `ne` engines in lockstep, one position a step as
+// generation feeds them (engine_step on each engine's cache, so an evicting policy evicts), in
+// windows of `window` positions each from an empty cache (0: one pass). After position i (pos
+// within its window of len) every engine's logits predict tok[i + 1], and attn[k], when attn is
+// given, holds engine k's attention of the written position as (layers, heads, pos + 1).
+typedef void (*TeacherVisit)(void *ctx, int i, int pos, int len);
+void teacher_force(Engine *const *es, float *const *attn, int ne, const int *tok, int n, int window,
+                   TeacherVisit visit, void *ctx);
 #define KVEVAL_MAX_LAYERS 64
 // One kind over tok (n tokens, windows of the model's context, one position per step) against an
 // f32 engine on the same tokens. KV_ERR_INPUT when the model's head size cannot use p.
