@@ -806,7 +806,17 @@ Test(robust, d9_full_disk_for_every_output) {
     files_free(&f);
 }
 
-// D10: a signal while writing leaves no temporary
+// D10: a signal while writing leaves no temporary. The child is stopped (SIGSTOP) as soon as a
+// temporary is seen and the temporary looked for again while it cannot move, so the signal
+// surely lands while it writes; on a loaded machine the child may finish between the sighting
+// and the stop, and then the run is tried again (the listing it left is the next one's before).
+static bool has_temporary(const char *dir) {
+    char *now = listing(dir);
+    const bool seen = strstr(now, ".tmp-") != NULL;
+    free(now);
+    return seen;
+}
+
 static void signal_while_writing(const char *const *args, const char *dir, int sig) {
     char *argv[64];
     int n = 0;
@@ -814,35 +824,50 @@ static void signal_while_writing(const char *const *args, const char *dir, int s
     for (int i = 0; args[i] && n < 63; i++)
         argv[n++] = (char *)args[i];
     argv[n] = NULL;
-    char *before = listing(dir);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    pid_t pid;
-    cr_assert_eq(posix_spawn(&pid, argv[0], &fa, NULL, argv, environ), 0);
-    posix_spawn_file_actions_destroy(&fa);
-    // wait until a temporary exists (the condition, not a fixed time), then interrupt
-    bool seen = false;
-    for (int k = 0; k < 20000 && !seen; k++) {
-        char *now = listing(dir);
-        seen = strstr(now, ".tmp-") != NULL;
-        free(now);
-        int st;
-        if (!seen && waitpid(pid, &st, WNOHANG) == pid)
-            cr_assert_fail("finished before a temporary appeared");
-        if (!seen) {
-            struct timespec nap = {0, 1000000};
-            nanosleep(&nap, NULL);
+    for (int attempt = 0; attempt < 5; attempt++) {
+        char *before = listing(dir);
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+        pid_t pid;
+        cr_assert_eq(posix_spawn(&pid, argv[0], &fa, NULL, argv, environ), 0);
+        posix_spawn_file_actions_destroy(&fa);
+        // wait until a temporary exists (the condition, not a fixed time), then stop the child
+        bool seen = false;
+        for (int k = 0; k < 60000 && !seen; k++) {
+            seen = has_temporary(dir);
+            int st;
+            if (!seen && waitpid(pid, &st, WNOHANG) == pid)
+                cr_assert_fail("finished before a temporary appeared");
+            if (!seen) {
+                struct timespec nap = {0, 1000000};
+                nanosleep(&nap, NULL);
+            }
         }
+        cr_assert(seen, "no temporary appeared");
+        kill(pid, SIGSTOP);
+        int st = 0;
+        cr_assert_eq(waitpid(pid, &st, WUNTRACED), pid);
+        if (!WIFSTOPPED(st)) { // it finished between the sighting and the stop
+            free(before);
+            continue;
+        }
+        if (!has_temporary(dir)) { // stopped, but after its temporary became the output
+            kill(pid, SIGCONT);
+            cr_assert_eq(waitpid(pid, &st, 0), pid);
+            free(before);
+            continue;
+        }
+        kill(pid, sig); // pending while stopped: delivered first thing when it runs again
+        kill(pid, SIGCONT);
+        cr_assert_eq(waitpid(pid, &st, 0), pid);
+        cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == sig, "status %d", st);
+        expect_listing(dir, before);
+        free(before);
+        return;
     }
-    cr_assert(seen, "no temporary appeared");
-    kill(pid, sig);
-    int st = 0;
-    cr_assert_eq(waitpid(pid, &st, 0), pid);
-    cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == sig, "status %d", st);
-    expect_listing(dir, before);
-    free(before);
+    cr_assert_fail("five runs finished before a signal could reach them while writing");
 }
 
 Test(robust, d10_signals_remove_temporaries, .timeout = 240) {
