@@ -808,8 +808,8 @@ Test(robust, d9_full_disk_for_every_output) {
 
 // D10: a signal while writing leaves no temporary. The child is stopped (SIGSTOP) as soon as a
 // temporary is seen and the temporary looked for again while it cannot move, so the signal
-// surely lands while it writes; on a loaded machine the child may finish between the sighting
-// and the stop, and then the run is tried again (the listing it left is the next one's before).
+// surely lands while it writes; should the child finish between the sighting and the stop, the
+// run is tried again (the listing it left is the next one's before).
 static bool has_temporary(const char *dir) {
     char *now = listing(dir);
     const bool seen = strstr(now, ".tmp-") != NULL;
@@ -830,9 +830,20 @@ static void signal_while_writing(const char *const *args, const char *dir, int s
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
         posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+        // the signals at their default action in the child, whatever this process inherited (a
+        // shell without job control starts background jobs with SIGINT ignored, and an ignored
+        // signal stays ignored across exec: kvscope then rightly keeps it ignored)
+        posix_spawnattr_t at;
+        posix_spawnattr_init(&at);
+        sigset_t def;
+        sigemptyset(&def);
+        sigaddset(&def, SIGINT), sigaddset(&def, SIGTERM), sigaddset(&def, SIGHUP);
+        posix_spawnattr_setsigdefault(&at, &def);
+        posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF);
         pid_t pid;
-        cr_assert_eq(posix_spawn(&pid, argv[0], &fa, NULL, argv, environ), 0);
+        cr_assert_eq(posix_spawn(&pid, argv[0], &fa, &at, argv, environ), 0);
         posix_spawn_file_actions_destroy(&fa);
+        posix_spawnattr_destroy(&at);
         // wait until a temporary exists (the condition, not a fixed time), then stop the child
         bool seen = false;
         for (int k = 0; k < 60000 && !seen; k++) {
