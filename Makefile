@@ -95,9 +95,9 @@ run: setup $(KVSCOPE)
 
 # The suite, then the same suite under ASan + UBSan. Tests find the binaries through KVSCOPE_BIN.
 test: setup
-	@$(MAKE) --no-print-directory check
-	@$(MAKE) --no-print-directory check SANITIZE=1
-	@if $(HAVE_LIBFUZZER); then $(MAKE) --no-print-directory fuzz FUZZ_SECONDS=15; \
+	@$(MAKE) --no-print-directory -j2 check
+	@$(MAKE) --no-print-directory -j2 check SANITIZE=1
+	@if $(HAVE_LIBFUZZER); then $(MAKE) --no-print-directory -j2 fuzz FUZZ_SECONDS=15; \
 	else echo "make test: clang with libFuzzer not found: the short fuzz run is skipped"; fi
 
 # The layers, checked by the link: an empty program linked against every object of a layer (whole
@@ -140,13 +140,19 @@ FUZZ_BIN := build/fuzz/kvscope-fuzz
 HAVE_LIBFUZZER = echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }' | \
     clang -x c -fsanitize=fuzzer -o /dev/null - >/dev/null 2>&1
 
-$(FUZZ_BIN): tests/fuzz/fuzz_main.c $(wildcard tests/util/*.c tests/util/*.h) $(CORE_SRC) $(VIEW_SRC) \
-             $(wildcard src/*/*.h)
+# (one object per source, so a parallel make compiles them side by side)
+FUZZ_SRC := tests/fuzz/fuzz_main.c $(filter-out tests/util/main.c,$(wildcard tests/util/*.c)) \
+            $(CORE_SRC) $(VIEW_SRC)
+FUZZ_OBJ := $(patsubst %.c,build/fuzz/obj/%.o,$(FUZZ_SRC))
+FUZZ_CFLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+               -Isrc -Itests -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -MMD -MP
+build/fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
-	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	    -Isrc -Itests -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(PKG_CFLAGS) \
-	    -o $@ tests/fuzz/fuzz_main.c $(filter-out tests/util/main.c,$(wildcard tests/util/*.c)) \
-	    $(CORE_SRC) $(VIEW_SRC) $(PKG_LIBS) -lm -lpthread
+	clang $(FUZZ_CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(FUZZ_BIN): $(FUZZ_OBJ)
+	@mkdir -p $(@D)
+	clang -fsanitize=fuzzer,address,undefined -o $@ $(FUZZ_OBJ) $(PKG_LIBS) -lm -lpthread
 
 fuzz: $(FUZZ_BIN)
 	@for t in $(FUZZ_TARGETS); do \
