@@ -111,6 +111,16 @@ typedef struct {
     char why[160];
 } BeamStats;
 
+// Whether a label plate of the 3D view covers (x, y) (labels are drawn over every beam).
+static bool covered_by_label(const SceneLayout *L, double x, double y) {
+    for (int k = 0; k < L->c3_n_labels; k++) {
+        const SceneRect r = L->c3_label[k].plate;
+        if (x >= r.x && x < r.x + r.w && y >= r.y && y < r.y + r.h)
+            return true;
+    }
+    return false;
+}
+
 // A beam ends on its token's cell: in the sequence view the token's text cell; in the layers
 // view, where each layer has its band, the token's cell of the beam's layer (its cache cell on
 // the band's floor, in the token's column: what that layer's attention reads).
@@ -120,7 +130,18 @@ static void on_beam(void *ctx, const SceneBeam *b) {
     SceneRect c = {0}, t = {0};
     const double e = 0.5;
     bool ok = scene_token_box(st->L, b->key, &t);
-    if (ok && st->L->kind == VIEW_LAYERS) {
+    if (st->L->kind == VIEW_3D) { // on the top of the token's block, which the hit test finds
+        double x, y;
+        ok = scene3d_token_point(st->L, b->key, &x, &y);
+        c = (SceneRect){x - e, y - e, 2 * e, 2 * e};
+        int token, layer;
+        const SceneRect m = st->L->main;
+        const bool shown = b->x >= m.x && b->x < m.x + m.w && b->y >= m.y && b->y < m.y + m.h;
+        if (ok && shown &&
+            !(scene3d_hit(st->L, b->x, b->y, &token, &layer) &&
+              (token == b->key || covered_by_label(st->L, b->x, b->y))))
+            ok = false;
+    } else if (ok && st->L->kind == VIEW_LAYERS) {
         ok = scene_block_box(st->L, b->key, b->layer, &c) && c.x >= t.x - e &&
              c.x + c.w <= t.x + t.w + e;
     } else {
@@ -270,6 +291,40 @@ Test(classroom, every_text_legible_at_1280x720, .timeout = 240) {
         check_legible(&f.s, &v, "cache off");
         fixture_free(&f);
     }
+}
+
+// The 3D view's beams end on the tokens they read (the top of the token's block) under every
+// camera, at rest and mid-step, at 20 and 128 tokens.
+Test(classroom, every_3d_beam_ends_on_its_token, .timeout = 120) {
+    Fixture f;
+    fixture_init(&f, 3, 512);
+    static const char *const cams[] = {"front", "top", "orbit:35,25", "orbit:300,50"};
+    int n = 0;
+    while (session_step(&f.s) && f.s.n_tokens <= 128) {
+        if (f.s.n_tokens != 20 && f.s.n_tokens != 128)
+            continue;
+        for (int c = 0; c < 4; c++)
+            for (int fit = 0; fit < 2; fit++) {
+                View v;
+                view_init(&v);
+                v.kind = VIEW_3D;
+                char why[160];
+                cr_assert(view_camera_parse(cams[c], &v, why, sizeof why));
+                v.cam_fit = fit;
+                v.beam_threshold = 0; // a random model's attention is spread thin: every beam
+                TextStats ts;
+                BeamStats bs;
+                SceneLayout L;
+                measure(&f.s, v, 1280, 720, fit ? 0.5 : 1.0, &ts, &bs, &L);
+                cr_assert_gt(bs.n, 0, "%d tokens, %s: beams (head %d)", f.s.n_tokens, cams[c],
+                             L.head_pos);
+                cr_assert_eq(bs.bad, 0, "%d tokens, %s: %d of %d beams off their token: %s",
+                             f.s.n_tokens, cams[c], bs.bad, bs.n, bs.why);
+                n += bs.n;
+            }
+    }
+    cr_assert_gt(n, 100);
+    fixture_free(&f);
 }
 
 // Every position has its own cell, inside the view, apart from every other; every beam ends on

@@ -86,6 +86,7 @@ typedef struct {
     double duration;
     uint32_t *first, *last;
     enum AVCodecID codec;
+    uint32_t **all; // every frame, when decode_all asked (owned, frames of them)
 } Decoded;
 
 static uint32_t *to_rgb(const AVFrame *f) {
@@ -103,8 +104,9 @@ static uint32_t *to_rgb(const AVFrame *f) {
     return px;
 }
 
-static void decode(const char *path, Decoded *d) {
+static void decode_frames(const char *path, Decoded *d, bool keep_all) {
     memset(d, 0, sizeof *d);
+    int cap = 0;
     AVFormatContext *fmt = NULL;
     cr_assert_eq(avformat_open_input(&fmt, path, NULL, NULL), 0, "%s does not open", path);
     cr_assert_geq(avformat_find_stream_info(fmt, NULL), 0);
@@ -139,6 +141,11 @@ static void decode(const char *path, Decoded *d) {
                 d->first = to_rgb(f);
             free(d->last);
             d->last = to_rgb(f);
+            if (keep_all) {
+                if (d->frames == cap)
+                    d->all = realloc(d->all, (size_t)(cap = 2 * cap + 16) * sizeof *d->all);
+                d->all[d->frames] = to_rgb(f);
+            }
             last_pts = f->best_effort_timestamp;
             last_dur = f->pkt_duration;
             d->frames++;
@@ -151,6 +158,16 @@ static void decode(const char *path, Decoded *d) {
     av_packet_free(&pkt);
     avcodec_free_context(&c);
     avformat_close_input(&fmt);
+}
+
+static void decode(const char *path, Decoded *d) {
+    decode_frames(path, d, false);
+}
+
+static void decoded_free(Decoded *d) {
+    for (int i = 0; d->all && i < d->frames; i++)
+        free(d->all[i]);
+    free(d->all), free(d->first), free(d->last);
 }
 
 // Mean absolute difference per channel (0..255) between a decoded frame and clip frame i.
@@ -613,4 +630,101 @@ Test(video, interrupted_export_leaves_nothing, .timeout = 180) {
     cr_assert_eq(files_in(f.dir), 2, "the temporary was removed and no clip written");
     free(out);
     files_free(&f);
+}
+
+// ----------------------------------------------------------------------------------------------
+// The 3D camera in clips: its springs run over the frames as in the window
+
+typedef struct {
+    int n;
+    double el[512], az[512];
+} CamTrack;
+
+static void on_frame(void *ctx, const View *v, int64_t frame) {
+    CamTrack *t = ctx;
+    if (t->n < 512 && frame >= 0)
+        t->el[t->n] = v->cam_el, t->az[t->n++] = v->cam_az;
+}
+
+// A clip held at the FRONT camera, then at TOP: the drawn frames after the switch climb from
+// FRONT's elevation to TOP's without a jump and without passing it, one frame time apart, and the
+// same clip twice gives the same frames, byte for byte.
+Test(video, clip_runs_the_camera_springs_between_presets, .timeout = 120) {
+    if (!export_video_available(EXPORT_VIDEO_MP4))
+        cr_skip_test("no libx264 in this FFmpeg");
+    Model m;
+    Tokenizer t;
+    Session s;
+    KvError err = {0};
+    ModelConfig c = tu_config(32, 64, 2, 4, 2, 400, 64, false);
+    cr_assert_eq(tu_session_open(&m, &t, &s, &c, 9, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(session_set_prompt(&s, "once upon a time", &err), KV_OK, "%s", err.msg);
+    for (int k = 0; k < 4; k++)
+        cr_assert(session_step(&s));
+    char *dir = tu_tmpdir();
+    char *paths[2] = {tu_join(dir, "a.mp4"), tu_join(dir, "b.mp4")};
+    CamTrack track[2] = {{0}};
+    for (int run = 0; run < 2; run++) {
+        ExportClipOptions o = {.w = 320, .h = 180, .fps = 30, .tok_s = 4.0};
+        o.observe = on_frame;
+        o.observe_ctx = &track[run];
+        ExportClip *clip;
+        cr_assert_eq(export_clip_open(&clip, paths[run], &o, 60, &err), KV_OK, "%s", err.msg);
+        View v;
+        view_init(&v);
+        v.kind = VIEW_3D;
+        v.show_panels = false; // the measured step time is no part of the picture's motion
+        char why[160];
+        cr_assert(view_camera_parse("front", &v, why, sizeof why));
+        cr_assert_eq(export_clip_hold(clip, &s, &v, 0.5, &err), KV_OK, "%s", err.msg);
+        view_camera_set(&v, CAMERA_TOP); // a lesson's `camera top`: the still's angles at TOP
+        view_camera_target(&v, &v.cam_az, &v.cam_el);
+        cr_assert_eq(export_clip_hold(clip, &s, &v, 1.5, &err), KV_OK, "%s", err.msg);
+        cr_assert_eq(export_clip_close(clip, &err), KV_OK, "%s", err.msg);
+    }
+    CamTrack *k = &track[0];
+    cr_assert_eq(k->n, track[1].n);
+    for (int i = 0; i < k->n; i++)
+        cr_assert(k->el[i] == track[1].el[i], "frame %d: the same camera both times", i);
+    // FRONT is held (drawn once: it does not move), then TOP's frames climb
+    cr_assert_float_eq(k->el[0], 14, 1e-9);
+    int moving = 0;
+    for (int i = 1; i < k->n; i++) {
+        cr_assert_geq(k->el[i], k->el[i - 1], "frame %d goes back: %.3f after %.3f", i, k->el[i],
+                      k->el[i - 1]);
+        cr_assert_leq(k->el[i], 90.0, "frame %d passes TOP", i);
+        cr_assert_lt(k->el[i] - k->el[i - 1], 25, "frame %d jumps %.1f degrees", i,
+                     k->el[i] - k->el[i - 1]);
+        moving += k->el[i] > 14.5 && k->el[i] < 89.5;
+    }
+    cr_assert_geq(moving, 5, "%d frames between the presets", moving);
+    cr_assert_float_eq(k->el[k->n - 1], 90, 1e-9, "arrives at TOP");
+    // the frames: those between the presets differ from each other and come nearer the last
+    Decoded d[2];
+    for (int run = 0; run < 2; run++)
+        decode_frames(paths[run], &d[run], true);
+    cr_assert_eq(d[0].frames, 60);
+    cr_assert_eq(d[0].frames, d[1].frames);
+    const size_t npx = (size_t)d[0].w * d[0].h;
+    for (int i = 0; i < d[0].frames; i++)
+        cr_assert(memcmp(d[0].all[i], d[1].all[i], npx * 4) == 0, "frame %d differs", i);
+    const int first = 15; // after 0.5 s of FRONT
+    double prev = 1e9;
+    int differ = 0;
+    for (int i = first; i < first + 12; i++) {
+        double to_end = px_error(d[0].all[i], d[0].last, d[0].w, d[0].h);
+        cr_assert_leq(to_end, prev + 0.3, "frame %d: %.2f from the end, %.2f before", i, to_end,
+                      prev);
+        prev = to_end;
+        differ += px_error(d[0].all[i], d[0].all[i + 1], d[0].w, d[0].h) > 0.2;
+    }
+    cr_assert_gt(px_error(d[0].all[first - 1], d[0].last, d[0].w, d[0].h), 5,
+                 "FRONT and TOP look different");
+    cr_assert_geq(differ, 5, "%d frames in a row differ from the next", differ);
+    for (int run = 0; run < 2; run++) {
+        decoded_free(&d[run]);
+        free(paths[run]);
+    }
+    tu_rmtree(dir);
+    tu_session_close(&m, &t, &s);
 }

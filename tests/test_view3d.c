@@ -376,12 +376,23 @@ static double ray_box(const double *o, const double *d, const Aabb *b) {
 }
 
 // The scene's boxes as view_3d.c builds them (token i at x = i, its block 0 .. 0.5 high and
-// 0.8 wide, cache block l from -0.14 - 0.4 l down 0.3, 0.64 wide).
+// 0.8 wide, cache block l from -0.14 - 0.4 l down 0.3, 0.64 deep and 0.64 x kv heads / heads
+// wide: the fixture's 2 of 4).
 static Aabb scene_box(int i, int layer) {
     if (layer < 0)
         return (Aabb){{i - 0.40, 0, -0.40}, {i + 0.40, 0.50, 0.40}};
-    double top = -0.14 - 0.40 * layer;
-    return (Aabb){{i - 0.32, top - 0.30, -0.32}, {i + 0.32, top, 0.32}};
+    double top = -0.14 - 0.40 * layer, hx = 0.32 * 2 / 4;
+    return (Aabb){{i - hx, top - 0.30, -0.32}, {i + hx, top, 0.32}};
+}
+
+// The token whose label plate holds (x, y), or -1.
+static int label_at(const SceneLayout *L, double x, double y) {
+    for (int k = 0; k < L->c3_n_labels; k++) {
+        SceneRect r = L->c3_label[k].plate;
+        if (x >= r.x && x < r.x + r.w && y >= r.y && y < r.y + r.h)
+            return L->c3_label[k].token;
+    }
+    return -1;
 }
 
 // For points all over the picture, under orbit angles all round: the box the hit test gives
@@ -418,6 +429,13 @@ Test(view3d, hit_is_the_front_most_face_and_drawing_order_is_by_depth, .timeout 
                         }
                     int ht, hl;
                     bool hit = scene3d_hit(&L, x, y, &ht, &hl);
+                    const int on_label = label_at(&L, x, y);
+                    if (on_label >= 0) { // a label's plate is over every box: its token
+                        cr_assert(hit && ht == on_label && hl == -1,
+                                  "%s (%.0f, %.0f): on the label of %d, hit %d/%d", cam, x, y,
+                                  on_label, ht, hl);
+                        continue;
+                    }
                     if (bt < 0) {
                         cr_assert(!hit, "%s (%.0f, %.0f): on nothing, hit %d/%d", cam, x, y, ht,
                                   hl);
@@ -658,4 +676,400 @@ Test(view3d, reference_images, .timeout = 60) {
         free(path);
     }
     fixture_free(&f);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Cache cells: the precision and policy states, kv heads and the inspected cell, as in 2D
+
+#define MAX_POS 128
+#define MAX_LAYER 6
+
+typedef struct {
+    bool seen[MAX_LAYER][MAX_POS];
+    SceneCellStyle style[MAX_LAYER][MAX_POS];
+    SceneRect box[MAX_LAYER][MAX_POS];
+    int n, n_inspected;
+} Cells;
+
+static void on_cell(void *ctx, const SceneCell *c) {
+    Cells *k = ctx;
+    k->n++;
+    k->n_inspected += c->style.inspected;
+    if (c->pos >= 0 && c->pos < MAX_POS && c->layer >= 0 && c->layer < MAX_LAYER) {
+        k->seen[c->layer][c->pos] = true;
+        k->style[c->layer][c->pos] = c->style;
+        k->box[c->layer][c->pos] = c->box;
+    }
+}
+
+// The cells the view v draws at w x h (into the returned picture, owned: destroy it).
+static cairo_surface_t *draw_cells(const Session *s, View v, int w, int h, Cells *k) {
+    memset(k, 0, sizeof *k);
+    SceneCellSink sink = {on_cell, k};
+    v.cell_sink = &sink;
+    cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
+    cairo_t *cr = cairo_create(img);
+    scene_draw(cr, s, &v, w, h, 1.0);
+    cr_assert_eq(cairo_status(cr), CAIRO_STATUS_SUCCESS);
+    cairo_destroy(cr);
+    return img;
+}
+
+// Every precision and retention the cache has: each cell the 3D view draws carries the style
+// the sequence view draws it with (stripes, sinks, evicted ghosts, h2o's per-kv-head ghosts, kv
+// heads), and the styles are the documented ones: bf16 4 stripes, int8 3, int4 and kivi4 2 on
+// the positions held quantized; window:W and sinks:S,W evict exactly the positions outside
+// their budget; sinks outline the first S; h2o's ghosts are the kv heads that evicted the cell.
+Test(view3d, cache_cells_carry_the_precision_and_policy_styles_of_the_2d_views, .timeout = 120) {
+    static const struct {
+        const char *kv, *cache;
+        int stripes, steps;
+    } cases[] = {
+        {"bf16", "full", 4, 14},    {"int8", "full", 3, 14},     {"int4", "window:8", 2, 14},
+        {"kivi4", "full", 2, 60},   {"f32", "sinks:2,6", 0, 14}, {"f32", "h2o:3,3", 0, 14},
+        {"int8", "h2o:4,4", 3, 14}, {"f32", "window:16", 0, 14},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        Fixture f;
+        fixture_init(&f, 0);
+        KvError err = {0};
+        KvPrecision p;
+        KvCacheKind kind = KV_CACHE_DENSE;
+        cr_assert_eq(kv_precision_parse("--kv", cases[c].kv, &p, &err), KV_OK, "%s", err.msg);
+        cr_assert_eq(kv_parse_retention("--cache", cases[c].cache, &kind, &err), KV_OK);
+        cr_assert_eq(session_set_kv(&f.s, p, &err), KV_OK, "%s", err.msg);
+        cr_assert_eq(session_set_cache(&f.s, kind, &err), KV_OK, "%s", err.msg);
+        for (int k = 0; k < cases[c].steps; k++)
+            cr_assert(session_step(&f.s));
+        const StepRecord *r = session_last(&f.s);
+        cr_assert_lt(r->pos, MAX_POS);
+        View v;
+        view_3d(&v, "orbit:20,20");
+        v.cam_fit = true; // every cell in view
+        Cells k3, k2;
+        cairo_surface_destroy(draw_cells(&f.s, v, 1280, 720, &k3));
+        View v2;
+        view_init(&v2);
+        cairo_surface_destroy(draw_cells(&f.s, v2, 1920, 1080, &k2));
+        int striped = 0, evicted = 0, sinks = 0, ghosts = 0;
+        for (int l = 0; l < f.s.model->cfg.n_layers; l++)
+            for (int i = 0; i <= r->pos; i++) {
+                const char *what = cases[c].cache;
+                cr_assert(k3.seen[l][i], "%s %s: cell %d/%d drawn in 3D", cases[c].kv, what, i, l);
+                cr_assert(k2.seen[l][i], "%s %s: cell %d/%d drawn in 2D", cases[c].kv, what, i, l);
+                const SceneCellStyle *a = &k3.style[l][i], *b = &k2.style[l][i];
+                cr_assert(a->state == b->state && a->stripes == b->stripes && a->sink == b->sink &&
+                              a->gone == b->gone && a->kv_heads == b->kv_heads,
+                          "%s %s: cell %d/%d drawn unlike the sequence view", cases[c].kv, what, i,
+                          l);
+                cr_assert_eq(a->kv_heads, 2, "the fixture's 2 kv heads");
+                const bool held =
+                    a->state == BLOCK_CACHED || a->state == BLOCK_READ || a->state == BLOCK_WRITTEN;
+                cr_assert_eq(a->stripes, held && i < r->kv_quantized ? cases[c].stripes : 0,
+                             "%s %s: cell %d/%d stripes", cases[c].kv, what, i, l);
+                striped += a->stripes > 0;
+                int budget_lo = -1, sink_n = 0; // positions budget_lo+1 .. pos resident
+                if (kind.retention == KV_RETAIN_WINDOW)
+                    budget_lo = r->pos - kind.window;
+                if (kind.retention == KV_RETAIN_SINKS)
+                    budget_lo = r->pos - kind.window, sink_n = kind.sinks;
+                if (kind.retention == KV_RETAIN_WINDOW || kind.retention == KV_RETAIN_SINKS)
+                    cr_assert_eq(a->state == BLOCK_EVICTED, i >= sink_n && i <= budget_lo,
+                                 "%s: position %d of %d evicted", what, i, r->pos);
+                cr_assert_eq(a->sink, i < sink_n, "%s: position %d a sink", what, i);
+                evicted += a->state == BLOCK_EVICTED;
+                sinks += a->sink;
+                for (int g = 0; g < 2; g++) {
+                    const CellStep cs = session_cell(&f.s, r, l, g, i);
+                    if (a->gone)
+                        cr_assert_eq(a->gone >> g & 1, cs.now == CELL_EVICTED,
+                                     "%s: cell %d/%d kv head %d", what, i, l, g);
+                }
+                ghosts += a->gone != 0;
+            }
+        if (cases[c].stripes)
+            cr_assert_gt(striped, 0, "%s: striped cells", cases[c].kv);
+        if (kind.retention != KV_RETAIN_FULL)
+            cr_assert_gt(evicted + ghosts, 0, "%s: evicted cells", cases[c].cache);
+        if (kind.retention == KV_RETAIN_SINKS)
+            cr_assert_eq(sinks, 2 * f.s.model->cfg.n_layers);
+        fixture_free(&f);
+    }
+}
+
+// The cells are as wide as the kv heads are many: in the sequence view exactly kv heads / heads
+// of a multi-head cell, in 3D narrower on the picture for fewer kv heads.
+Test(view3d, cells_shrink_with_the_kv_heads, .timeout = 60) {
+    double w2[3], w3[3];
+    static const int hkv[3] = {4, 2, 1};
+    for (int m = 0; m < 3; m++) {
+        Model model;
+        Tokenizer tok;
+        Session s;
+        KvError err = {0};
+        ModelConfig c = tu_config(48, 96, 6, 4, hkv[m], 400, 256, false);
+        cr_assert_eq(tu_session_open(&model, &tok, &s, &c, 7, &err), KV_OK, "%s", err.msg);
+        cr_assert_eq(session_set_prompt(&s, "the cat sat on the mat", &err), KV_OK);
+        for (int k = 0; k < 6; k++)
+            cr_assert(session_step(&s));
+        View v;
+        view_init(&v);
+        Cells k;
+        cairo_surface_destroy(draw_cells(&s, v, 1280, 720, &k));
+        cr_assert(k.seen[0][2], "2D: %d cells drawn", k.n);
+        cr_assert_eq(k.style[0][2].kv_heads, hkv[m]);
+        w2[m] = k.box[0][2].w;
+        view_3d(&v, "front");
+        v.cam_fit = true;
+        cairo_surface_destroy(draw_cells(&s, v, 1280, 720, &k));
+        cr_assert(k.seen[0][2]);
+        w3[m] = k.box[0][2].w;
+        tu_session_close(&model, &tok, &s);
+    }
+    for (int m = 1; m < 3; m++) {
+        cr_assert_float_eq(w2[m] / w2[0], hkv[m] / 4.0, 1e-9, "2D: %g of %g", w2[m], w2[0]);
+        cr_assert_lt(w3[m], 0.8 * w3[m - 1], "3D: %d kv heads %.1f px, %d: %.1f px", hkv[m], w3[m],
+                     hkv[m - 1], w3[m - 1]);
+    }
+}
+
+// The inspector's cell is outlined in 3D as in 2D: one cell, in the pinned colour, where it is.
+Test(view3d, inspected_cell_is_outlined, .timeout = 60) {
+    Fixture f;
+    fixture_init(&f, 10);
+    View v;
+    view_3d(&v, "orbit:25,20");
+    v.show_panels = false;
+    Cells k;
+    cairo_surface_t *plain = draw_cells(&f.s, v, 1280, 720, &k);
+    cr_assert_eq(k.n_inspected, 0);
+    const int pos = session_last(&f.s)->pos - 2, layer = 1;
+    v.inspect = true;
+    v.inspect_layer = layer;
+    v.inspect_pos = pos;
+    cairo_surface_t *img = draw_cells(&f.s, v, 1280, 720, &k);
+    cr_assert_eq(k.n_inspected, 1, "one cell outlined");
+    cr_assert(k.seen[layer][pos] && k.style[layer][pos].inspected);
+    // The pinned colour on the cell's edges.
+    const SceneColour pin = scene_theme_get(THEME_DARK)->pinned;
+    const uint32_t want = (uint32_t)(pin.r * 255 + 0.5) << 16 | (uint32_t)(pin.g * 255 + 0.5) << 8 |
+                          (uint32_t)(pin.b * 255 + 0.5);
+    SceneRect b = k.box[layer][pos];
+    int inked = 0, before = 0;
+    cairo_surface_flush(img);
+    cairo_surface_flush(plain);
+    const uint32_t *px = (const uint32_t *)(void *)cairo_image_surface_get_data(img);
+    const uint32_t *p0 = (const uint32_t *)(void *)cairo_image_surface_get_data(plain);
+    const int stride = cairo_image_surface_get_stride(img) / 4;
+    for (int y = (int)b.y - 2; y <= (int)(b.y + b.h) + 2; y++)
+        for (int x = (int)b.x - 2; x <= (int)(b.x + b.w) + 2; x++) {
+            if (x < 0 || y < 0 || x >= 1280 || y >= 720)
+                continue;
+            inked += (px[(size_t)y * stride + x] & 0xffffff) == want;
+            before += (p0[(size_t)y * stride + x] & 0xffffff) == want;
+        }
+    cr_assert_gt(inked, 40, "the outline: %d pixels in the pinned colour (before: %d)", inked,
+                 before);
+    cr_assert_lt(before, 5);
+    cairo_surface_destroy(img);
+    cairo_surface_destroy(plain);
+    fixture_free(&f);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Labels: their plates hit their token; orbiting never makes them flicker
+
+Test(view3d, label_plates_hit_their_token) {
+    Fixture f;
+    fixture_init(&f, 14);
+    static const char *const cams[] = {"front", "top", "orbit:35,25", "orbit:200,40"};
+    for (size_t c = 0; c < 4; c++) {
+        View v;
+        view_3d(&v, cams[c]);
+        SceneLayout L;
+        scene_layout(&f.s, &v, 1280, 720, &L);
+        cr_assert_gt(L.c3_n_labels, 2, "%s: labels shown", cams[c]);
+        for (int k = 0; k < L.c3_n_labels; k++) {
+            const Scene3dLabel *lb = &L.c3_label[k];
+            // the plate's corners inside by a pixel, and its centre
+            const double xs[3] = {lb->plate.x + 1, lb->plate.x + lb->plate.w / 2,
+                                  lb->plate.x + lb->plate.w - 1};
+            const double ys[3] = {lb->plate.y + 1, lb->plate.y + lb->plate.h / 2,
+                                  lb->plate.y + lb->plate.h - 1};
+            for (int q = 0; q < 3; q++) {
+                cr_assert_eq(scene_hit_token(&L, xs[q], ys[q]), lb->token,
+                             "%s: the label of %d at (%.0f, %.0f)", cams[c], lb->token, xs[q],
+                             ys[q]);
+            }
+        }
+    }
+    fixture_free(&f);
+}
+
+typedef struct {
+    const SceneLayout *L;
+    int n, off, hit, covered;
+    char why[160];
+} BeamEnds;
+
+// A beam ends on the top of its key's block (its projected top centre), and the hit test there
+// gives the key, unless the point is off the picture (a beam to a token out of view) or a nearer
+// token's label plate covers it.
+static void on_beam_end(void *ctx, const SceneBeam *b) {
+    BeamEnds *be = ctx;
+    be->n++;
+    double tx, ty;
+    if (!scene3d_token_point(be->L, b->key, &tx, &ty) || fabs(tx - b->x) > 0.5 ||
+        fabs(ty - b->y) > 0.5) {
+        if (!be->off++)
+            snprintf(be->why, sizeof be->why, "beam to %d ends at (%.1f, %.1f)", b->key, b->x,
+                     b->y);
+        return;
+    }
+    const int under = label_at(be->L, b->x, b->y);
+    if (!in_main(be->L, b->x, b->y) || (under >= 0 && under != b->key)) { // off the picture
+        be->covered++;
+        return;
+    }
+    be->hit += scene_hit_token(be->L, b->x, b->y) == b->key;
+}
+
+// A sweep of the azimuth in half-degree steps: a token's label changes between on its block and
+// lifted only where the rule's edge is crossed, never back and forth from one step to the next.
+Test(view3d, labels_do_not_flicker_while_orbiting, .timeout = 120) {
+    Fixture f;
+    fixture_init(&f, 14);
+    static const double els[] = {8, 25, 50};
+    for (size_t e = 0; e < 3; e++) {
+        int last[MAX_POS], since[MAX_POS], changes = 0;
+        for (int i = 0; i < MAX_POS; i++)
+            last[i] = -1, since[i] = 1000;
+        for (int step = 0; step <= 720; step++) {
+            char cam[64];
+            snprintf(cam, sizeof cam, "orbit:%g,%g", step * 0.5, els[e]);
+            View v;
+            view_3d(&v, cam);
+            SceneLayout L;
+            scene_layout(&f.s, &v, 1280, 720, &L);
+            for (int i = 0; i < MAX_POS; i++)
+                since[i]++;
+            for (int k = 0; k < L.c3_n_labels; k++) {
+                const int i = L.c3_label[k].token, st = L.c3_label[k].lifted;
+                if (i >= MAX_POS)
+                    continue;
+                if (last[i] >= 0 && last[i] != st) {
+                    cr_assert_gt(since[i], 4,
+                                 "%s: the label of %d changed again %d steps after its last "
+                                 "change",
+                                 cam, i, since[i]);
+                    since[i] = 0;
+                    changes++;
+                }
+                last[i] = st;
+            }
+        }
+        cr_log_info("elevation %g: %d label changes in a turn", els[e], changes);
+    }
+    fixture_free(&f);
+}
+
+// Every beam the 3D view draws ends on the token it reads: on the top of its block, which the
+// hit test finds there.
+Test(view3d, beams_end_on_the_token_they_read, .timeout = 60) {
+    Fixture f;
+    fixture_init(&f, 14);
+    static const char *const cams[] = {"front", "top", "orbit:35,25", "orbit:330,50"};
+    for (size_t c = 0; c < 4; c++) {
+        View v;
+        view_3d(&v, cams[c]);
+        v.beam_threshold = 0;
+        SceneLayout L;
+        scene_layout(&f.s, &v, 1280, 720, &L);
+        BeamEnds be = {.L = &L};
+        SceneBeamSink sink = {on_beam_end, &be};
+        v.beam_sink = &sink;
+        cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1280, 720);
+        cairo_t *cr = cairo_create(img);
+        scene_draw(cr, &f.s, &v, 1280, 720, 1.0);
+        cairo_destroy(cr);
+        cairo_surface_destroy(img);
+        cr_assert_gt(be.n, 3, "%s: beams drawn", cams[c]);
+        cr_assert_eq(be.off, 0, "%s: %d of %d beams not on their token's block: %s", cams[c],
+                     be.off, be.n, be.why);
+        cr_assert_geq(be.hit, be.n - be.covered, "%s: %d of %d beams hit their token, %d covered",
+                      cams[c], be.hit, be.n, be.covered);
+    }
+    fixture_free(&f);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Cache bytes per token: from the cache itself, on the counters
+
+typedef struct {
+    bool next; // the text after "cache growth" is its value
+    char value[64];
+} Growth;
+
+static void on_growth(void *ctx, const SceneText *t) {
+    Growth *g = ctx;
+    if (g->next) {
+        snprintf(g->value, sizeof g->value, "%s", t->utf8);
+        g->next = false;
+    }
+    if (strcmp(t->utf8, "cache growth") == 0)
+        g->next = true;
+}
+
+// Every (kv heads, precision): the cache's bytes per position are L x 2 x HKV x (HS x bytes per
+// value + the row's scales: int8 one float, int4 a scale and a zero point), the step records
+// them, and the counters show them per token.
+Test(kvheads, counter_shows_the_cache_bytes_per_token, .timeout = 60) {
+    static const int hkv[] = {4, 2, 1};
+    static const struct {
+        KvPrecision p;
+        double bytes_per_value; // HS values' bytes / HS
+        int scale_bytes;        // per row
+    } kinds[] = {{KV_PRECISION_F32, 4, 0},
+                 {KV_PRECISION_BF16, 2, 0},
+                 {KV_PRECISION_INT8, 1, 4},
+                 {KV_PRECISION_INT4, 0.5, 8}};
+    for (size_t h = 0; h < 3; h++)
+        for (size_t k = 0; k < 4; k++) {
+            Model model;
+            Tokenizer tok;
+            Session s;
+            KvError err = {0};
+            const int L = 6, HS = 48 / 4;
+            ModelConfig c = tu_config(48, 96, L, 4, hkv[h], 400, 256, false);
+            cr_assert_eq(tu_session_open(&model, &tok, &s, &c, 7, &err), KV_OK, "%s", err.msg);
+            cr_assert_eq(session_set_kv(&s, kinds[k].p, &err), KV_OK, "%s", err.msg);
+            cr_assert_eq(session_set_prompt(&s, "the cat sat", &err), KV_OK);
+            const uint64_t want =
+                (uint64_t)L * 2 * hkv[h] * (uint64_t)(HS * kinds[k].bytes_per_value) +
+                (uint64_t)L * 2 * hkv[h] * kinds[k].scale_bytes;
+            cr_assert_eq(kvcache_bytes_per_position(&s.eng.cache), want, "%d kv heads, %s", hkv[h],
+                         kv_precision_name(kinds[k].p));
+            for (int i = 0; i < 3; i++)
+                cr_assert(session_step(&s));
+            const StepRecord *r = session_last(&s);
+            cr_assert_eq(r->kv_bytes_per_token, want);
+            cr_assert_eq(r->kv_bytes_resident, want * (uint64_t)(r->pos + 1),
+                         "what the cache holds grows by it");
+            Growth g = {0};
+            SceneTextSink sink = {on_growth, &g};
+            View v;
+            view_init(&v);
+            v.text_sink = &sink;
+            cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1280, 720);
+            cairo_t *cr = cairo_create(img);
+            scene_draw(cr, &s, &v, 1280, 720, 1.0);
+            cairo_destroy(cr);
+            cairo_surface_destroy(img);
+            char b[32], line[64];
+            kv_format_bytes(b, sizeof b, want);
+            snprintf(line, sizeof line, "%s per token", b);
+            cr_assert_str_eq(g.value, line, "%d kv heads, %s", hkv[h],
+                             kv_precision_name(kinds[k].p));
+            tu_session_close(&model, &tok, &s);
+        }
 }

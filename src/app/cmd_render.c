@@ -435,13 +435,15 @@ int bench_render(int argc, char **argv) {
     static const int lengths[] = {32, 128, 256};
     // What is measured: the view asked for (default: the sequence view, then the 3D view), its
     // heads as their mean (the window's default) and, in the 2D views, each head in its own
-    // colour (the most beams); the 3D view under each camera preset and with the whole
-    // sequence in view.
+    // colour (the most beams); the 3D view under each camera preset, with the whole
+    // sequence in view, and after a step without the cache (every block recomputed: the
+    // recompute flash mid-animation).
     typedef struct {
         int kind;
         int heads;       // 0: mean, 1: each
         const char *cam; // 3D: the camera, as --camera takes it
         bool fit;        // 3D: the whole sequence in view
+        bool no_cache;   // the measured step ran without the cache
     } Config;
     Config configs[16];
     int n_configs = 0;
@@ -452,11 +454,12 @@ int bench_render(int argc, char **argv) {
         if (k == VIEW_3D) {
             static const char *const cams[] = {"front", "top", "orbit:35,25"};
             for (int c = 0; c < 3; c++)
-                configs[n_configs++] = (Config){k, 0, cams[c], false};
-            configs[n_configs++] = (Config){k, 0, "orbit:35,25", true};
+                configs[n_configs++] = (Config){k, 0, cams[c], false, false};
+            configs[n_configs++] = (Config){k, 0, "orbit:35,25", true, false};
+            configs[n_configs++] = (Config){k, 0, "front", false, true};
         } else {
-            configs[n_configs++] = (Config){k, 0, NULL, false};
-            configs[n_configs++] = (Config){k, 1, NULL, false};
+            configs[n_configs++] = (Config){k, 0, NULL, false, false};
+            configs[n_configs++] = (Config){k, 1, NULL, false, false};
         }
     }
     View v;
@@ -474,7 +477,8 @@ int bench_render(int argc, char **argv) {
                 char why[160];
                 view_camera_parse(cf->cam, &v, why, sizeof why); // one of ours: it parses
                 v.cam_fit = cf->fit;
-                snprintf(camera, sizeof camera, " camera=%s%s", cf->cam, cf->fit ? ",whole" : "");
+                snprintf(camera, sizeof camera, " camera=%s%s%s", cf->cam, cf->fit ? ",whole" : "",
+                         cf->no_cache ? " mode=no-cache" : "");
             }
             int w = sizes[si][0], h = sizes[si][1];
             cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
@@ -482,7 +486,15 @@ int bench_render(int argc, char **argv) {
             session_reset(&s);
             for (size_t li = 0; li < sizeof lengths / sizeof lengths[0]; li++) {
                 int n = lengths[li];
-                while (s.n_tokens < n && session_step(&s)) {
+                if (cf->no_cache) { // with the cache up to the last step, which recomputes all
+                    session_reset(&s);
+                    session_set_mode(&s, CACHE_MODE_ON);
+                }
+                while (s.n_tokens < n - cf->no_cache && session_step(&s)) {
+                }
+                if (cf->no_cache && s.n_tokens == n - 1) {
+                    session_set_mode(&s, CACHE_MODE_OFF);
+                    session_step(&s);
                 }
                 if (session_fault(&s, &err)) {
                     status = app_fail(&err);
@@ -517,6 +529,7 @@ int bench_render(int argc, char **argv) {
             }
             cairo_destroy(cr);
             cairo_surface_destroy(surf);
+            session_set_mode(&s, CACHE_MODE_ON);
         }
     free(ms);
     free(cpu);

@@ -7,6 +7,11 @@
 // picture held with the caption. GIF takes two passes over the same shots (the palette is built
 // from every frame first), so a clip is described before it is drawn and can be drawn twice.
 //
+// The 3D camera moves as in the window: its springs (view_camera_advance) are advanced 1 / fps
+// a frame from shot to shot, so a lesson's `camera top` after `camera front` swings over the
+// frames that follow, and a run's camera follows the write head; the motion depends on the
+// frame count alone, so the same clip gives the same frames.
+//
 // What this file does not do: choose the shots of a lesson (src/lesson), print progress (the
 // caller's callback does).
 #include "export/export.h"
@@ -30,6 +35,13 @@ struct ExportClip {
     int64_t pass_frames; // frames one pass holds, known after the first
     void (*progress)(void *ctx, int64_t done, int64_t total);
     void *ctx;
+    // The 3D camera where its springs have brought it (cam's camera fields), once a 3D frame of
+    // this pass was drawn (cam_set); and the scratch layout the springs read.
+    bool cam_set;
+    View cam;
+    SceneLayout *lay;
+    void (*observe)(void *ctx, const View *v, int64_t frame);
+    void *observe_ctx;
 };
 
 KvStatus export_clip_open(ExportClip **out, const char *path, const ExportClipOptions *o,
@@ -51,6 +63,8 @@ KvStatus export_clip_open(ExportClip **out, const char *path, const ExportClipOp
     c->total = frames_per_pass * export_video_passes(v);
     c->progress = o->progress;
     c->ctx = o->progress_ctx;
+    c->observe = o->observe;
+    c->observe_ctx = o->observe_ctx;
     *out = c;
     return KV_OK;
 }
@@ -61,6 +75,7 @@ int export_clip_passes(const ExportClip *c) {
 
 KvStatus export_clip_next_pass(ExportClip *c, KvError *err) {
     c->t = 0;
+    c->cam_set = false; // every pass moves the camera the same way
     return export_video_next_pass(c->video, err);
 }
 
@@ -70,21 +85,50 @@ static int64_t shot_frames(const ExportClip *c, double seconds) {
     return export_clip_frames(c->t + seconds, c->fps) - export_clip_frames(c->t, c->fps);
 }
 
+// The view of the next frame: v with the 3D camera where its springs are after one more frame
+// (the first 3D frame of a pass: the view's own angles, at their goal as a still). True while
+// the camera still moves.
+static bool clip_camera(ExportClip *c, const Session *s, const View *v, View *out) {
+    *out = *v;
+    if (v->kind != VIEW_3D)
+        return false;
+    if (c->cam_set) {
+        out->cam_az = c->cam.cam_az, out->cam_el = c->cam.cam_el;
+        out->cam_x = c->cam.cam_x, out->cam_dist = c->cam.cam_dist;
+        memcpy(out->cam_vel, c->cam.cam_vel, sizeof out->cam_vel);
+        out->cam_live = c->cam.cam_live;
+    } else {
+        out->cam_live = false;
+    }
+    if (!c->lay)
+        c->lay = kv_malloc(sizeof *c->lay);
+    scene_layout(s, out, c->w, c->h, c->lay);
+    const bool moving = view_camera_advance(out, c->lay, c->cam_set ? 1.0 / c->fps : 0);
+    c->cam = *out;
+    c->cam_set = true;
+    return moving;
+}
+
 KvStatus export_clip_shot(ExportClip *c, const Session *s, const View *v, double t_anim,
                           int64_t repeat, KvError *err) {
-    if (repeat <= 0)
-        return KV_OK;
-    cairo_t *cr = cairo_create(c->surf);
-    scene_draw(cr, s, v, c->w, c->h, t_anim);
-    cairo_status_t cs = cairo_status(cr);
-    cairo_destroy(cr);
-    cairo_surface_flush(c->surf);
-    if (cs != CAIRO_STATUS_SUCCESS)
-        return kv_error(err, KV_ERR_RUNTIME, "drawing a frame failed: %s",
-                        cairo_status_to_string(cs));
     const unsigned char *px = cairo_image_surface_get_data(c->surf);
     const int stride = cairo_image_surface_get_stride(c->surf);
+    bool moving = true; // the camera: drawn again each frame until it rests
     for (int64_t i = 0; i < repeat; i++) {
+        if (moving) {
+            View fv;
+            moving = clip_camera(c, s, v, &fv);
+            cairo_t *cr = cairo_create(c->surf);
+            scene_draw(cr, s, &fv, c->w, c->h, t_anim);
+            cairo_status_t cs = cairo_status(cr);
+            cairo_destroy(cr);
+            cairo_surface_flush(c->surf);
+            if (cs != CAIRO_STATUS_SUCCESS)
+                return kv_error(err, KV_ERR_RUNTIME, "drawing a frame failed: %s",
+                                cairo_status_to_string(cs));
+            if (c->observe)
+                c->observe(c->observe_ctx, &fv, c->done);
+        }
         KvStatus st = export_video_frame(c->video, px, stride, err);
         if (st)
             return st;
@@ -132,6 +176,7 @@ void export_clip_abort(ExportClip *c) {
     export_video_abort(c->video);
     if (c->surf)
         cairo_surface_destroy(c->surf);
+    free(c->lay);
     free(c);
 }
 

@@ -155,6 +155,10 @@ typedef struct {
     double hold_end;   // seconds the last picture stays
     void (*progress)(void *ctx, int64_t done, int64_t total); // each frame written, or NULL
     void *progress_ctx;
+    // Each frame drawn, with the view it was drawn in (its 3D camera as the springs moved it)
+    // and its index in the pass (a frame repeated unchanged is not drawn again), or NULL.
+    void (*observe)(void *ctx, const View *v, int64_t frame);
+    void *observe_ctx;
 } ExportClipOptions;
 
 typedef struct ExportClip ExportClip;

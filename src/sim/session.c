@@ -400,6 +400,7 @@ bool session_step(Session *s) {
     r->cache_len_after = kvcache_len(&s->eng.cache);
     r->kv_bytes_resident = kvcache_bytes_resident(&s->eng.cache);
     r->kv_bytes_f32 = kvcache_bytes_resident_f32(&s->eng.cache);
+    r->kv_bytes_per_token = kvcache_bytes_per_position(&s->eng.cache);
     r->kv = s->eng.cache.kind.precision;
     r->kv_quantized = 0;
     for (int p = kvcache_len(&s->eng.cache) - 1; p >= 0 && !r->kv_quantized; p--)

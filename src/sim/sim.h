@@ -75,12 +75,14 @@ typedef struct {
     Counters total;                        // cumulative over the history up to this step
     uint64_t kv_bytes_resident;            // cache bytes held after the step (0 with the cache off)
     uint64_t kv_bytes_f32;                 // what the same positions would take stored in f32
-    KvPrecision kv;                        // the precision the cache stores in
-    int kv_quantized;     // positions 0 .. kv_quantized-1 are held in kv (KIVI: the
-                          // newer ones in f32)
-    uint64_t step_ns;     // measured wall time of the step's forward pass
-    float max_logit_diff; // |logits(cache) - logits(no cache)| max, or -1 if unmeasured
-    KvCacheKind kind;     // the cache kind the step ran with
+    uint64_t kv_bytes_per_token; // what one more resident position costs the cache as it stores
+                                 // (kvcache_bytes_per_position; with the cache off too)
+    KvPrecision kv;              // the precision the cache stores in
+    int kv_quantized;            // positions 0 .. kv_quantized-1 are held in kv (KIVI: the
+                                 // newer ones in f32)
+    uint64_t step_ns;            // measured wall time of the step's forward pass
+    float max_logit_diff;        // |logits(cache) - logits(no cache)| max, or -1 if unmeasured
+    KvCacheKind kind;            // the cache kind the step ran with
     // Drift from the reference: a shadow engine with the full f32 cache run on the same tokens
     // (session.c). Measured on every cached step whose cache kind is not full f32, else not.
     bool drift_measured;

@@ -5,6 +5,7 @@
 #include "view/scene_internal.h"
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 void scene_layers_layout(const Session *s, const View *v, SceneRect c, SceneLayout *L) {
     const double u = L->unit;
@@ -29,6 +30,13 @@ void scene_layers_draw(Frame *f) {
     int nl = L->n_layers;
     double bh = L->band_h;
     char buf[16];
+    // Each cell's look decided once (scene_cell_style), (layer, position - first).
+    const int nc = L->last - L->first + 1;
+    SceneCellStyle *sty =
+        nc > 0 && nl > 0 ? kv_malloc((size_t)nc * (size_t)nl * sizeof *sty) : NULL;
+    for (int l = 0; l < nl && sty; l++)
+        for (int i = L->first; i <= L->last; i++)
+            scene_cell_style(f->s, f->v, i, l, f->t, &sty[(size_t)l * nc + (i - L->first)]);
     for (int l = 0; l < nl; l++) {
         double y = L->beams.y + l * bh;
         scene_set_rgba(cr, f->th->grid);
@@ -38,13 +46,15 @@ void scene_layers_draw(Frame *f) {
         scene_text_draw(&f->tx, L->beams.x - 0.3 * f->u, y + bh - 1.5 * f->u, SCENE_MIN_FONT * f->u,
                         f->v->layer == l, ALIGN_RIGHT, 0,
                         f->v->layer == l ? f->th->text : f->th->text_dim, buf);
+        if (!sty)
+            continue;
+        const SceneCellStyle *row = &sty[(size_t)l * nc];
         // The layer's cache cells, one state (one colour) at a time.
         for (int st = BLOCK_EMPTY; st < BLOCK_STATES; st++) {
             bool any = false;
             for (int i = L->first; i <= L->last; i++) {
                 SceneRect b;
-                if (scene_block_state(f->s, i, l, f->t) != (BlockState)st ||
-                    !scene_block_box(L, i, l, &b))
+                if (row[i - L->first].state != (BlockState)st || !scene_block_box(L, i, l, &b))
                     continue;
                 cairo_rectangle(cr, b.x, b.y, b.w, b.h);
                 any = true;
@@ -54,7 +64,31 @@ void scene_layers_draw(Frame *f) {
                 cairo_fill(cr);
             }
         }
+        // their precision bands and kv heads' parts cut out, sinks outlined, as in the sequence
+        // view
+        bool sinks = false;
+        for (int i = L->first; i <= L->last; i++) {
+            SceneRect b;
+            if (scene_block_box(L, i, l, &b))
+                scene_path_cell_cuts(cr, &row[i - L->first], b, scene_cell_gap(f->u));
+        }
+        scene_set_rgba(cr, f->th->bg);
+        cairo_fill(cr);
+        for (int i = L->first; i <= L->last; i++) {
+            SceneRect b;
+            if (row[i - L->first].sink && scene_block_box(L, i, l, &b)) {
+                cairo_rectangle(cr, b.x, b.y, b.w, b.h);
+                sinks = true;
+            }
+        }
+        if (sinks) {
+            scene_set_rgba(cr, f->th->head);
+            cairo_set_line_width(cr, fmax(1.5, 0.12 * f->u));
+            cairo_stroke(cr);
+        }
     }
+    scene_report_cells(f, sty);
+    free(sty);
     // The selected layer: its band's cache cells outlined, as the sequence view outlines them.
     SceneRect ra, rb;
     const int sel = f->v->layer;

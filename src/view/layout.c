@@ -41,6 +41,8 @@ SceneRect scene_layout_frame(const Session *s, const View *v, int width, int hei
     L->kind = v->kind;
     L->n_tokens = s->n_tokens;
     L->n_layers = s->model->cfg.n_layers;
+    L->n_heads = s->model->cfg.n_heads;
+    L->n_kv_heads = s->model->cfg.n_kv_heads;
     const StepRecord *r = session_last(s);
     L->head_pos = r ? r->pos : -1;
     L->new_pos = r ? r->pos + 1 : -1;
@@ -342,7 +344,11 @@ bool scene_block_box(const SceneLayout *l, int i, int layer, SceneRect *r) {
     double y = l->band_h > 0 ? l->beams.y + (layer + 1) * l->band_h - l->block_gap0 - l->block_h
                              : t.y + t.h + l->block_gap0 + layer * (l->block_h + l->block_gap);
     double inset = t.w >= 6 ? t.w * 0.08 : 0;
-    *r = (SceneRect){t.x + inset, y, t.w - 2 * inset, l->block_h};
+    // A cell is as wide as its kv heads are many against the query heads (a GQA or MQA model's
+    // cache is visibly smaller), centred under its token, never under two pixels.
+    double w = t.w - 2 * inset, share = w * scene_cell_share(l->n_kv_heads, l->n_heads);
+    share = fmax(share, fmin(w, 2.0));
+    *r = (SceneRect){t.x + inset + (w - share) / 2, y, share, l->block_h};
     return true;
 }
 

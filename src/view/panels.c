@@ -264,7 +264,10 @@ static void draw_counters(Frame *f, SceneRect r, int n_small) {
     // Detail rows.
     snprintf(line, sizeof line, "%d / %d tokens", s->n_tokens, cfg->seq_len);
     ROW("length / context", line, th->text, false);
-    kv_format_bytes(v2, sizeof v2, config_kv_bytes_per_token(cfg));
+    // what one more token costs the cache as it stores it (precision and kv heads), from the
+    // cache itself (the shown step's, or the session's cache before a step)
+    kv_format_bytes(v2, sizeof v2,
+                    rec ? rec->kv_bytes_per_token : kvcache_bytes_per_position(&s->eng.cache));
     snprintf(line, sizeof line, on ? "%s per token" : "none kept", v2);
     ROW("cache growth", line, th->text, false);
     const bool detail = f->v->layout == VIEW_LAYOUT_DETAIL;

@@ -44,6 +44,54 @@ BlockState scene_block_state(const Session *s, int pos, int layer, double t_anim
     return look[st];
 }
 
+double scene_cell_share(int hkv, int h) {
+    return hkv > 0 && h > 0 && hkv <= h ? (double)hkv / h : 1.0;
+}
+
+void scene_cell_style(const Session *s, const View *v, int pos, int layer, double t_anim,
+                      SceneCellStyle *o) {
+    const ModelConfig *cfg = &s->model->cfg;
+    const int hkv = cfg->n_kv_heads;
+    *o = (SceneCellStyle){.state = scene_block_state(s, pos, layer, t_anim), .slot = -1};
+    o->kv_heads = hkv < 1 ? 1 : hkv > SCENE_CELL_HEADS ? SCENE_CELL_HEADS : hkv;
+    o->width = scene_cell_share(hkv, cfg->n_heads);
+    const StepRecord *r = session_last(s);
+    if (!r || pos < 0 || pos > r->pos)
+        return;
+    const BlockState st = o->state;
+    // held in the step's precision (KIVI: its newest positions in f32, solid)
+    if (pos < r->kv_quantized && st != BLOCK_EMPTY && st != BLOCK_RECOMPUTED && st != BLOCK_EVICTED)
+        o->stripes = scene_precision_stripes(r->kv);
+    if (v && v->inspect && pos == v->inspect_pos) {
+        const int il = v->inspect_layer < 0                ? 0
+                       : v->inspect_layer >= cfg->n_layers ? cfg->n_layers - 1
+                                                           : v->inspect_layer;
+        o->inspected = layer == il;
+    }
+    if (r->mode != CACHE_MODE_ON)
+        return;
+    const KvRetention ret = r->kind.retention;
+    o->sink = ret == KV_RETAIN_SINKS && pos < r->kind.sinks;
+    if ((ret == KV_RETAIN_WINDOW || ret == KV_RETAIN_SINKS) && st != BLOCK_EVICTED &&
+        st != BLOCK_EMPTY)
+        o->slot = kv_kind_slot(r->kind, pos);
+    if (ret != KV_RETAIN_H2O || hkv < 2)
+        return;
+    // h2o evicts per kv head: the parts of the heads that evicted a position others keep
+    const bool now = t_anim >= scene_anim_layer_time(layer, cfg->n_layers);
+    int keep = 0;
+    uint64_t gone = 0;
+    for (int g = 0; g < hkv; g++) {
+        const CellStep c = session_cell(s, r, layer, g, pos);
+        if ((now ? c.now : c.before) == CELL_EVICTED)
+            gone |= g < SCENE_CELL_HEADS ? (uint64_t)1 << g : 0;
+        else
+            keep++;
+    }
+    if (keep > 0 && keep < hkv)
+        o->gone = gone;
+}
+
 // ----------------------------------------------------------------------------------------------
 // Attention of the view's selection
 

@@ -159,6 +159,15 @@ void scene_pool_frame(cairo_t *cr, const View *v, int width, int height);
 #define SCENE_CAPTION_TITLE 2.0 // lesson caption title, in units
 #define SCENE_CAPTION_FONT 1.8  // lesson caption text, in units (24 px at 1280x720)
 
+// The width of a cache cell of a model with hkv kv heads and h query heads, as a share of a
+// multi-head cell's: hkv / h (1 when either is unknown).
+double scene_cell_share(int hkv, int h);
+// sequence.c: a cell's cuts in the background's colour (precision bands, gaps between its kv
+// heads' parts, scene_cell_gap wide) added to cr's path; every cell of the frame drawn, with its
+// style, to the view's cell sink (styles: (layer, position - first) for first .. last).
+void scene_path_cell_cuts(cairo_t *cr, const SceneCellStyle *st, SceneRect b, double gap);
+double scene_cell_gap(double u);
+void scene_report_cells(Frame *f, const SceneCellStyle *sty);
 // The base type size of a picture of this size (SceneLayout.unit).
 double scene_unit(int width, int height);
 // Clears L and lays out the frame's areas (top bar, main, panel, legend, caption); returns the

@@ -4,6 +4,7 @@
 #include "view/scene_internal.h"
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 static double clampd(double x, double lo, double hi) {
     return x < lo ? lo : x > hi ? hi : x;
@@ -33,13 +34,31 @@ void scene_sequence_layout(const Session *s, const View *v, SceneRect c, SceneLa
 // ----------------------------------------------------------------------------------------------
 // The cache blocks
 
+// The style of every cell on the picture, (layer, position - first), for every pass below and
+// the cell sink: what each cell looks like is decided once (scene_cell_style). Owned.
+static SceneCellStyle *cell_styles(Frame *f) {
+    const SceneLayout *L = f->lay;
+    const int n = L->last - L->first + 1;
+    if (n <= 0 || L->n_layers <= 0)
+        return NULL;
+    SceneCellStyle *st = kv_malloc((size_t)n * (size_t)L->n_layers * sizeof *st);
+    for (int layer = 0; layer < L->n_layers; layer++)
+        for (int i = L->first; i <= L->last; i++)
+            scene_cell_style(f->s, f->v, i, layer, f->t, &st[(size_t)layer * n + (i - L->first)]);
+    return st;
+}
+
+static const SceneCellStyle *style_at(const Frame *f, const SceneCellStyle *st, int i, int layer) {
+    return &st[(size_t)layer * (f->lay->last - f->lay->first + 1) + (i - f->lay->first)];
+}
+
 // Adds the block rectangles of one state to the path; returns how many.
-static int path_blocks(Frame *f, BlockState want) {
+static int path_blocks(Frame *f, const SceneCellStyle *sty, BlockState want) {
     const SceneLayout *L = f->lay;
     int added = 0;
     for (int layer = 0; layer < L->n_layers; layer++)
         for (int i = L->first; i <= L->last; i++) {
-            if (scene_block_state(f->s, i, layer, f->t) != want)
+            if (style_at(f, sty, i, layer)->state != want)
                 continue;
             SceneRect r;
             if (!scene_block_box(L, i, layer, &r))
@@ -48,6 +67,28 @@ static int path_blocks(Frame *f, BlockState want) {
             added++;
         }
     return added;
+}
+
+// The marks of one cell that are cut out of it in the background's colour, added to the path:
+// the precision's bands (2k + 1 bands of its height, the even ones cut, k stripes of the state's
+// colour left) and a thin gap between the parts of its kv heads where a part is at least three
+// pixels wide (gap: the gap's width).
+void scene_path_cell_cuts(cairo_t *cr, const SceneCellStyle *st, SceneRect b, double gap) {
+    if (st->state == BLOCK_EMPTY)
+        return;
+    const int bands = 2 * st->stripes + 1;
+    for (int j = 0; st->stripes > 0 && j < bands; j += 2)
+        cairo_rectangle(cr, b.x, b.y + b.h * j / bands, b.w, b.h / bands);
+    const double pw = b.w / st->kv_heads;
+    if (st->kv_heads < 2 || pw < 3 + gap)
+        return;
+    for (int g = 1; g < st->kv_heads; g++)
+        cairo_rectangle(cr, b.x + g * pw - gap / 2, b.y, gap, b.h);
+}
+
+// The gap between two kv heads' parts of a cell at unit u.
+double scene_cell_gap(double u) {
+    return fmax(1.0, 0.06 * u);
 }
 
 int scene_precision_stripes(KvPrecision p) {
@@ -66,48 +107,50 @@ int scene_precision_stripes(KvPrecision p) {
     }
 }
 
-// A cell the last step left quantized (its record says which positions) is cut into stripes:
-// 2k + 1 bands of the block's height, the even ones painted with the background, k stripes of
-// the state's colour left. f32 cells (KIVI's newest positions among them) stay solid.
-static void draw_precision(Frame *f) {
+// The cells' cuts (precision bands, kv head gaps), in the background's colour, one fill.
+static void draw_cuts(Frame *f, const SceneCellStyle *sty) {
     const SceneLayout *L = f->lay;
-    const StepRecord *r = session_last(f->s);
-    if (!r || r->kv_quantized <= 0)
-        return;
-    const int k = scene_precision_stripes(r->kv);
-    if (k <= 0)
-        return;
     cairo_t *cr = f->cr;
-    scene_set_rgba(cr, f->th->bg);
-    const int bands = 2 * k + 1;
-    for (int layer = 0; layer < L->n_layers; layer++) {
-        for (int i = L->first; i <= L->last && i < r->kv_quantized; i++) {
-            BlockState st = scene_block_state(f->s, i, layer, f->t);
+    const double gap = scene_cell_gap(f->u);
+    for (int layer = 0; layer < L->n_layers; layer++)
+        for (int i = L->first; i <= L->last; i++) {
             SceneRect b;
-            if (st == BLOCK_EMPTY || st == BLOCK_RECOMPUTED || !scene_block_box(L, i, layer, &b))
-                continue;
-            for (int j = 0; j < bands; j += 2)
-                cairo_rectangle(cr, b.x, b.y + b.h * j / bands, b.w, b.h / bands);
+            if (scene_block_box(L, i, layer, &b))
+                scene_path_cell_cuts(cr, style_at(f, sty, i, layer), b, gap);
         }
-    }
+    scene_set_rgba(cr, f->th->bg);
     cairo_fill(cr);
+}
+
+// Every cell drawn, with its style, to the view's cell sink.
+void scene_report_cells(Frame *f, const SceneCellStyle *sty) {
+    const SceneCellSink *sink = f->v->cell_sink;
+    const SceneLayout *L = f->lay;
+    if (!sink || !sink->fn || !sty)
+        return;
+    for (int layer = 0; layer < L->n_layers; layer++)
+        for (int i = L->first; i <= L->last; i++) {
+            SceneCell c = {.pos = i, .layer = layer, .style = *style_at(f, sty, i, layer)};
+            if (scene_block_box(L, i, layer, &c.box))
+                sink->fn(sink->ctx, &c);
+        }
 }
 
 // The detail layout under window and sinks: the ring slot each resident position is held in
 // (p mod W; sinks: p, or S + (p - S) mod W) on its stack of blocks, where the number fits, on a
 // chip of the panel's colour.
-static void draw_slots(Frame *f, const StepRecord *r) {
+static void draw_slots(Frame *f, const SceneCellStyle *sty) {
     const SceneLayout *L = f->lay;
     const double u = f->u, small = SCENE_MIN_FONT * u;
     scene_text_on(&f->tx, f->th->panel);
-    for (int i = L->first; i <= L->last && i <= r->pos; i++) {
-        const CellStep c = session_cell(f->s, r, 0, 0, i);
+    for (int i = L->first; i <= L->last; i++) {
+        const int slot = style_at(f, sty, i, 0)->slot;
         SceneRect top, bottom;
-        if (c.now == CELL_EVICTED || c.now == CELL_EMPTY || !scene_block_box(L, i, 0, &top) ||
+        if (slot < 0 || !scene_block_box(L, i, 0, &top) ||
             !scene_block_box(L, i, L->n_layers - 1, &bottom))
             continue;
         char buf[16];
-        snprintf(buf, sizeof buf, "%d", kv_kind_slot(r->kind, i));
+        snprintf(buf, sizeof buf, "%d", slot);
         const double tw = scene_text_width(&f->tx, small, false, buf, NULL);
         const double h = bottom.y + bottom.h - top.y, cy = top.y + h / 2;
         if (tw + 0.3 * u > top.w || h < 1.2 * small)
@@ -123,55 +166,42 @@ static void draw_slots(Frame *f, const StepRecord *r) {
 }
 
 // Cache policies on the blocks: sink positions outlined in the write head's colour; the ring
-// slots in the detail layout; under h2o, how many kv heads keep a block that some evicted.
-static void draw_policy_marks(Frame *f) {
-    const StepRecord *r = session_last(f->s);
+// slots in the detail layout; under h2o, the parts of the kv heads that evicted a position
+// others keep drawn as ghosts: how many parts stay solid is how many keep it; where a block is
+// tall enough for the classroom's smallest text, also "2/4".
+static void draw_policy_marks(Frame *f, const SceneCellStyle *sty) {
     const SceneLayout *L = f->lay;
-    if (!r || r->mode != CACHE_MODE_ON)
-        return;
     cairo_t *cr = f->cr;
     const double u = f->u;
-    const int hkv = f->s->model->cfg.n_kv_heads;
-    if (r->kind.retention == KV_RETAIN_SINKS) {
-        scene_set_rgba(cr, f->th->head);
-        cairo_set_line_width(cr, fmax(1.5, 0.12 * u));
-        for (int i = 0; i < r->kind.sinks && i <= r->pos; i++)
-            for (int layer = 0; layer < L->n_layers; layer++) {
-                SceneRect b;
-                if (!scene_block_box(L, i, layer, &b))
-                    continue;
-                cairo_rectangle(cr, b.x, b.y, b.w, b.h);
-            }
-        cairo_stroke(cr);
-    }
-    if (f->v->layout == VIEW_LAYOUT_DETAIL &&
-        (r->kind.retention == KV_RETAIN_WINDOW || r->kind.retention == KV_RETAIN_SINKS))
-        draw_slots(f, r);
-    if (r->kind.retention != KV_RETAIN_H2O || hkv < 2)
-        return;
-    // h2o: the block of a position some kv heads keep and others evicted is cut into one part per
-    // kv head, side by side, each evicted part a ghost: how many keep it is how many parts stay
-    // solid; where a block is tall enough for the classroom's smallest text, also "2/4"
-    const double small = SCENE_MIN_FONT * u;
-    for (int i = 0; i <= r->pos; i++)
-        for (int layer = 0; layer < L->n_layers; layer++) {
-            const bool now = f->t >= scene_anim_layer_time(layer, L->n_layers);
+    bool sinks = false;
+    scene_set_rgba(cr, f->th->head);
+    cairo_set_line_width(cr, fmax(1.5, 0.12 * u));
+    for (int layer = 0; layer < L->n_layers; layer++)
+        for (int i = L->first; i <= L->last; i++) {
             SceneRect b;
-            if (!scene_block_box(L, i, layer, &b))
-                continue;
-            int keep = 0;
-            bool gone[64] = {false};
-            for (int g = 0; g < hkv; g++) {
-                const CellStep c = session_cell(f->s, r, layer, g, i);
-                gone[g % 64] = (now ? c.now : c.before) == CELL_EVICTED;
-                keep += !gone[g % 64];
+            if (style_at(f, sty, i, layer)->sink && scene_block_box(L, i, layer, &b)) {
+                cairo_rectangle(cr, b.x, b.y, b.w, b.h);
+                sinks = true;
             }
-            if (keep == 0 || keep == hkv)
+        }
+    if (sinks)
+        cairo_stroke(cr);
+    if (f->v->layout == VIEW_LAYOUT_DETAIL)
+        draw_slots(f, sty);
+    const double small = SCENE_MIN_FONT * u;
+    for (int layer = 0; layer < L->n_layers; layer++)
+        for (int i = L->first; i <= L->last; i++) {
+            const SceneCellStyle *st = style_at(f, sty, i, layer);
+            SceneRect b;
+            if (!st->gone || !scene_block_box(L, i, layer, &b))
                 continue;
+            const int hkv = st->kv_heads;
             const double pw = b.w / hkv;
-            for (int g = 0; g < hkv && g < 64; g++) {
-                if (!gone[g])
+            int keep = hkv;
+            for (int g = 0; g < hkv; g++) {
+                if (!(st->gone >> g & 1))
                     continue;
+                keep--;
                 cairo_rectangle(cr, b.x + g * pw, b.y, pw, b.h);
                 scene_set_rgba(cr, f->th->block[BLOCK_EMPTY]);
                 cairo_fill_preserve(cr);
@@ -214,8 +244,11 @@ static void draw_blocks(Frame *f) {
                         sel == L->n_layers - 1 ? th->accent_text : th->text_dim, buf);
     }
     // One fill per state: every block of a colour in one path (the look of a state: theme.c).
+    SceneCellStyle *sty = cell_styles(f);
+    if (!sty)
+        return;
     for (int st = 0; st < BLOCK_STATES; st++) {
-        if (path_blocks(f, (BlockState)st) == 0)
+        if (path_blocks(f, sty, (BlockState)st) == 0)
             continue;
         scene_set_rgba(cr, th->block[st]);
         if (st == BLOCK_EMPTY) {
@@ -275,8 +308,10 @@ static void draw_blocks(Frame *f) {
         }
         cairo_stroke(cr);
     }
-    draw_precision(f);
-    draw_policy_marks(f);
+    draw_cuts(f, sty);
+    draw_policy_marks(f, sty);
+    scene_report_cells(f, sty);
+    free(sty);
 }
 
 // ----------------------------------------------------------------------------------------------

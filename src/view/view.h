@@ -134,7 +134,8 @@ typedef struct {
     int inspect_head;               // query head 0 .. H-1, or -1: the view's (head 1 for mean/each)
     // Side by side (split.c): the session and its twin in the other cache mode, in two lanes
     bool split;
-    const SceneBeamSink *beam_sink; // NULL unless a test wants the beams
+    const SceneBeamSink *beam_sink;        // NULL unless a test wants the beams
+    const struct SceneCellSink *cell_sink; // NULL unless a test wants the cache cells drawn
     // The 3D view's camera (view_3d.c). cam_az/cam_el are the angles drawn, in degrees; the
     // preset's angles (orbit_az/orbit_el for ORBIT) are where view_camera_advance moves them.
     CameraPreset camera;
@@ -230,6 +231,37 @@ extern const char *const block_state_names[BLOCK_STATES];
 // time t_anim (t_anim >= 1: at rest).
 BlockState scene_block_state(const Session *s, int pos, int layer, double t_anim);
 
+// How every view (2D and 3D) draws one cache cell: its state, the stripes of the precision it is
+// held in, the retention policy's marks, its kv heads (one part per kv head, side by side, so a
+// GQA or MQA model's cells are narrower) and whether the inspector shows it.
+#define SCENE_CELL_HEADS 64 // kv heads a cell tells apart at most (more are drawn as one)
+typedef struct {
+    BlockState state;
+    int stripes;    // bands of the precision (scene_precision_stripes), 0: solid (f32)
+    bool sink;      // a sinks position: outlined in the write head's colour
+    int slot;       // the ring slot it is held in (window, sinks), or -1
+    int kv_heads;   // parts the cell is drawn in: the model's kv heads (1 .. SCENE_CELL_HEADS)
+    double width;   // the cell's width as a share of a full multi-head cell: kv_heads / heads
+    uint64_t gone;  // bit g: kv head g evicted the position (h2o) while another keeps it
+    bool inspected; // the inspector's cell: outlined in the pinned colour
+} SceneCellStyle;
+
+void scene_cell_style(const Session *s, const View *v, int pos, int layer, double t_anim,
+                      SceneCellStyle *out);
+
+// One cache cell a view drew: its position, layer, style and its box on the picture (the 3D
+// view: the bounding box of its projected corners).
+typedef struct {
+    int pos, layer;
+    SceneCellStyle style;
+    SceneRect box;
+} SceneCell;
+
+typedef struct SceneCellSink {
+    void (*fn)(void *ctx, const SceneCell *c);
+    void *ctx;
+} SceneCellSink;
+
 // ----------------------------------------------------------------------------------------------
 // The inspector (inspect.c): one cache cell's numbers at the shown step, over the view
 //
@@ -313,6 +345,16 @@ void scene_split_layout(const Session *s, const View *v, int width, int height, 
 #define SCENE_MAX_LINES 64     // lines of token cells at most
 #define SCENE_SAMPLING_ROWS 24 // candidate rows of the sampling view at most
 
+// A token's label in the 3D view: a plate in screen space at its block (on the block, or lifted
+// above it when the block is narrower on the picture than the plate), text centred at (x, y).
+#define SCENE_3D_LABELS 512 // labels on one picture at most (they never overlap)
+typedef struct {
+    int token;
+    bool lifted;
+    double x, y, size, w, lh; // centre, type size, text width and line height
+    SceneRect plate;
+} Scene3dLabel;
+
 struct SceneLayout;
 // Lines the caption text of v is wrapped into (0 without one; at least 2, at most 8): the
 // caption box grows to hold a long caption whole instead of cutting it. Measured with pango;
@@ -324,16 +366,17 @@ typedef struct SceneLayout {
     double unit; // base type size; everything scales with it
     ViewKind kind;
     int n_tokens, n_layers;
-    SceneRect top;       // phase banner and mode badge
-    SceneRect main;      // the view's area
-    SceneRect panel;     // counters, chart, next-token (w = 0 when hidden)
-    SceneRect legend;    // block-state and beam legend
-    SceneRect caption;   // lesson caption (h = 0 when none)
-    int caption_lines;   // lines its text is wrapped into (scene_caption_lines), 0 for none
-    SceneRect beams;     // where beams arc (sequence view) or the layer bands (layers view)
-    SceneRect token_row; // the lines of token cells (their bounding box)
-    SceneRect blocks;    // the cache-block stacks' bounding box (h = 0: no blocks)
-    double label_w;      // left column for row labels
+    int n_heads, n_kv_heads; // the model's query and key/value heads
+    SceneRect top;           // phase banner and mode badge
+    SceneRect main;          // the view's area
+    SceneRect panel;         // counters, chart, next-token (w = 0 when hidden)
+    SceneRect legend;        // block-state and beam legend
+    SceneRect caption;       // lesson caption (h = 0 when none)
+    int caption_lines;       // lines its text is wrapped into (scene_caption_lines), 0 for none
+    SceneRect beams;         // where beams arc (sequence view) or the layer bands (layers view)
+    SceneRect token_row;     // the lines of token cells (their bounding box)
+    SceneRect blocks;        // the cache-block stacks' bounding box (h = 0: no blocks)
+    double label_w;          // left column for row labels
     // Token cells: every position 0 .. n_tokens-1 has its own cell, in reading order on lines
     // of cells (the sequence view wraps; the layers view keeps one line). While every token's
     // text fits at the token size the cells are as wide as their text and wrap like words
@@ -364,6 +407,8 @@ typedef struct SceneLayout {
     double c3_eye[3], c3_right[3], c3_up[3], c3_fwd[3], c3_focal, c3_cx, c3_cy;
     double c3_near; // columns nearer than this to the eye are not drawn (they would fill it)
     double c3_goal_x, c3_goal_dist; // where the camera is going (view_camera_advance)
+    int c3_n_labels;                // the labels shown, nearest first (they hit before the boxes)
+    Scene3dLabel c3_label[SCENE_3D_LABELS];
     // Sampling view (sampling.c): the last step's next-token distribution under the session's
     // sampler settings now, and the choice they make with the step's own random draw.
     int smp_n;                              // candidate rows shown, most probable first

@@ -259,8 +259,15 @@ static void camera_goal(const SceneLayout *L, const View *v, SceneRect c, double
     *tx = fmax(0, head - 2.0 / zoom * cos(el) * cos(az));
 }
 
+static void place_labels(const Session *s, SceneLayout *L);
+
 void scene_3d_layout(const Session *s, const View *v, SceneRect c, SceneLayout *L) {
-    (void)s;
+    if (v->inspect && session_last(s)) {
+        // The inspector's panel goes under the token columns (inspect.c): the scene keeps the
+        // top of the area, so the cell being inspected stays in view with its outline.
+        c.h *= 0.42;
+        L->token_row = c;
+    }
     double az = v->cam_az * DEG, el = clampd(v->cam_el, -10, 90) * DEG;
     L->c3_focal = 1.25 * fmin(c.h, c.w * 0.75);
     L->c3_cx = c.x + c.w / 2;
@@ -287,6 +294,7 @@ void scene_3d_layout(const Session *s, const View *v, SceneRect c, SceneLayout *
     L->head_x = L->head_y = -1;
     if (L->head_pos >= 0 && !scene3d_head_point(L, &L->head_x, &L->head_y))
         L->head_x = L->head_y = -1;
+    place_labels(s, L);
 }
 
 bool scene3d_token_point(const SceneLayout *l, int i, double *x, double *y) {
@@ -319,15 +327,19 @@ bool scene3d_head_point(const SceneLayout *l, double *x, double *y) {
 // argument puts them before the columns when the eye is under them, after when above.
 
 typedef struct {
-    double cx, y0, y1, h; // centre x, bottom and top, half width and depth
+    double cx, y0, y1, h; // centre x, bottom and top, half depth
+    double hx;            // half width
     int i, layer;         // token; layer -1 is the token's own block
 } Box3;
 
-static Box3 box_of(int i, int layer, double drop) {
+// A cache block is as wide as the model's kv heads are many against its query heads (2D: the
+// same share, scene_block_box), so a GQA or MQA model's stacks are visibly thinner.
+static Box3 box_of(const SceneLayout *L, int i, int layer, double drop) {
     if (layer < 0)
-        return (Box3){i, drop, TOKEN_H + drop, TOKEN_HALF, i, -1};
+        return (Box3){i, drop, TOKEN_H + drop, TOKEN_HALF, TOKEN_HALF, i, -1};
     double top = block_top(layer);
-    return (Box3){i, top - BLOCK_H, top, BLOCK_HALF, i, layer};
+    double hx = BLOCK_HALF * scene_cell_share(L->n_kv_heads, L->n_heads);
+    return (Box3){i, top - BLOCK_H, top, BLOCK_HALF, hx, i, layer};
 }
 
 // Faces: corner indices round the face (corner k: x +h if k & 1, top if k & 2, z +h if k & 4),
@@ -346,11 +358,11 @@ typedef struct {
 // False when a corner is behind the camera (the box is then not drawn).
 static bool box_project(const SceneLayout *L, const Box3 *b, BoxProj *p) {
     for (int k = 0; k < 8; k++) {
-        V3 q = v3(b->cx + (k & 1 ? b->h : -b->h), k & 2 ? b->y1 : b->y0, k & 4 ? b->h : -b->h);
+        V3 q = v3(b->cx + (k & 1 ? b->hx : -b->hx), k & 2 ? b->y1 : b->y0, k & 4 ? b->h : -b->h);
         if (!project(L, q, &p->sx[k], &p->sy[k], NULL))
             return false;
     }
-    double fc[3] = {b->cx, (b->y0 + b->y1) / 2, 0}, ext[3] = {b->h, (b->y1 - b->y0) / 2, b->h};
+    double fc[3] = {b->cx, (b->y0 + b->y1) / 2, 0}, ext[3] = {b->hx, (b->y1 - b->y0) / 2, b->h};
     p->faces = 0;
     for (int fi = 0; fi < 6; fi++) {
         double to_eye = 0;
@@ -409,7 +421,7 @@ static int column_boxes(const SceneLayout *L, int i, double drop, Box3 *out) {
     int n = 0;
     double ey = L->c3_eye[1], key[COLUMN_BOXES];
     for (int l = -1; l < L->n_layers && n < COLUMN_BOXES; l++) {
-        Box3 b = box_of(i, l, l < 0 ? drop : 0);
+        Box3 b = box_of(L, i, l, l < 0 ? drop : 0);
         double d = ey > b.y1 ? ey - b.y1 : ey < b.y0 ? b.y0 - ey : 0;
         int j = n++; // insertion: farthest in y first, ties in layer order
         while (j > 0 && key[j - 1] < d) {
@@ -443,6 +455,15 @@ static bool in_convex(const double *x, const double *y, const int *idx, int n, d
 bool scene3d_hit(const SceneLayout *L, double x, double y, int *token, int *layer) {
     if (L->kind != VIEW_3D || L->n_tokens <= 0)
         return false;
+    // A label's plate is drawn over every box: pointing at it is pointing at its token.
+    for (int k = 0; k < L->c3_n_labels; k++) {
+        SceneRect r = L->c3_label[k].plate;
+        if (x >= r.x && x < r.x + r.w && y >= r.y && y < r.y + r.h) {
+            *token = L->c3_label[k].token;
+            *layer = -1;
+            return true;
+        }
+    }
     int *order = kv_malloc((size_t)L->n_tokens * sizeof *order);
     int nc = columns_in_order(L, order);
     bool hit = false;
@@ -716,12 +737,10 @@ static void raster_line(const Raster *r, double ax, double ay, double bx, double
 typedef struct {
     Frame *f;
     Raster ras;
-    bool direct;                // the rasterizer paints
-    float *weight;              // attention of the head's row to every key, or NULL
-    double fan;                 // how far the beams have fanned out
-    double min_px;              // smallest text the view draws
-    unsigned char *label;       // which tokens show their label: 0 none, 1 on the block, 2 above
-    double *label_w, *label_lh; // their measured width and line height
+    bool direct;   // the rasterizer paints
+    float *weight; // attention of the head's row to every key, or NULL
+    double fan;    // how far the beams have fanned out
+    double min_px; // smallest text the view draws
     // cairo: faces of one colour in a row go into one path, filled once.
     Rgba pend;
     bool pending;
@@ -839,7 +858,7 @@ static void paint_stripes(Ctx3 *c, const Box3 *b, const BoxProj *p, double ppu) 
     const double period = 0.16, width = 0.055;
     if (fi < 0 || ppu * width < 1.2)
         return;
-    double z = fi == 5 ? b->h : -b->h, w = 2 * b->h, hgt = b->y1 - b->y0;
+    double z = fi == 5 ? b->h : -b->h, w = 2 * b->hx, hgt = b->y1 - b->y0;
     Rgba dark = {0, 0, 0, 0.28};
     for (double lo = period / 2 - hgt; lo < w; lo += period) {
         double u[8] = {0, w, w, 0}, v[8] = {0, 0, hgt, hgt};
@@ -850,7 +869,8 @@ static void paint_stripes(Ctx3 *c, const Box3 *b, const BoxProj *p, double ppu) 
         double sx[8], sy[8];
         bool ok = true;
         for (int k = 0; k < m && ok; k++)
-            ok = project(c->f->lay, v3(b->cx - b->h + u[k], b->y0 + v[k], z), &sx[k], &sy[k], NULL);
+            ok =
+                project(c->f->lay, v3(b->cx - b->hx + u[k], b->y0 + v[k], z), &sx[k], &sy[k], NULL);
         if (ok)
             paint_poly(c, sx, sy, NULL, m, dark);
     }
@@ -877,6 +897,77 @@ static int box_hull(const BoxProj *p, int *hull) {
     return nh;
 }
 
+// The point of face fi of b at (a, t) in 0 .. 1 along the face's two axes: x (or z for the
+// faces across x) and y (or z for the top and bottom).
+static V3 face_point(const Box3 *b, int fi, double a, double t) {
+    const double x0 = b->cx - b->hx, w = 2 * b->hx, z0 = -b->h, d = 2 * b->h, h = b->y1 - b->y0;
+    switch (fi >> 1) {
+    case 0:
+        return v3(fi & 1 ? x0 + w : x0, b->y0 + t * h, z0 + a * d);
+    case 1:
+        return v3(x0 + a * w, fi & 1 ? b->y1 : b->y0, z0 + t * d);
+    default:
+        return v3(x0 + a * w, b->y0 + t * h, fi & 1 ? z0 + d : z0);
+    }
+}
+
+// Fills the part a0 .. a1, t0 .. t1 of face fi of b.
+static void paint_face_part(Ctx3 *c, const Box3 *b, int fi, double a0, double a1, double t0,
+                            double t1, Rgba col) {
+    const double as[4] = {a0, a1, a1, a0}, ts[4] = {t0, t0, t1, t1};
+    double x[4], y[4];
+    for (int k = 0; k < 4; k++)
+        if (!project(c->f->lay, face_point(b, fi, as[k], ts[k]), &x[k], &y[k], NULL))
+            return;
+    paint_poly(c, x, y, NULL, 4, col);
+}
+
+// The marks of a cell's style on its faces toward the eye, as the 2D views cut them: the
+// ghosts of the kv heads that evicted it (h2o), the precision's bands in the background's
+// colour (across the height of the sides, across the depth of the top), and the gaps between
+// its kv heads' parts.
+static void paint_cell_marks(Ctx3 *c, const Box3 *b, const BoxProj *p, const SceneCellStyle *st,
+                             double ppu) {
+    const Theme *th = c->f->th;
+    const int hkv = st->kv_heads;
+    const double part_px = ppu * 2 * b->hx / hkv, gap_px = scene_cell_gap(c->f->u);
+    const int bands = 2 * st->stripes + 1;
+    for (int fi = 0; fi < 6; fi++) {
+        if (!(p->faces >> fi & 1))
+            continue;
+        const bool across_x = fi >= 2; // the face spans the kv heads' parts
+        for (int g = 0; across_x && st->gone && g < hkv; g++)
+            if (st->gone >> g & 1)
+                paint_face_part(c, b, fi, (double)g / hkv, (double)(g + 1) / hkv, 0, 1,
+                                shade(th->block[BLOCK_EMPTY], face_light[fi]));
+        // the top carries the bands only seen from high above, where the sides are not seen
+        const bool top = fi == 2 || fi == 3;
+        const double depth_px = ppu * (top ? 2 * b->h : b->y1 - b->y0);
+        const bool banded =
+            st->stripes > 0 && depth_px / bands >= 1 && (!top || c->f->lay->c3_fwd[1] < -0.8);
+        for (int j = 0; banded && j < bands; j += 2)
+            paint_face_part(c, b, fi, 0, 1, (double)j / bands, (double)(j + 1) / bands, th->bg);
+        if (!across_x || hkv < 2 || part_px < 3 + gap_px)
+            continue;
+        const double ga = gap_px / (ppu * 2 * b->hx) / 2;
+        for (int g = 1; g < hkv; g++)
+            paint_face_part(c, b, fi, (double)g / hkv - ga, (double)g / hkv + ga, 0, 1, th->bg);
+    }
+}
+
+static void report_cell(Ctx3 *c, const Box3 *b, const BoxProj *p, const SceneCellStyle *st) {
+    const SceneCellSink *sink = c->f->v->cell_sink;
+    if (!sink || !sink->fn)
+        return;
+    double x0 = 1e300, y0 = 1e300, x1 = -1e300, y1 = -1e300;
+    for (int k = 0; k < 8; k++) {
+        x0 = fmin(x0, p->sx[k]), x1 = fmax(x1, p->sx[k]);
+        y0 = fmin(y0, p->sy[k]), y1 = fmax(y1, p->sy[k]);
+    }
+    SceneCell cell = {b->i, b->layer, *st, {x0, y0, x1 - x0, y1 - y0}};
+    sink->fn(sink->ctx, &cell);
+}
+
 static void draw_box(Ctx3 *c, const Box3 *b) {
     Frame *f = c->f;
     const SceneLayout *L = f->lay;
@@ -888,6 +979,7 @@ static void draw_box(Ctx3 *c, const Box3 *b) {
     Rgba col, edge = th->block_edge;
     double ew = 0;
     bool stripes = false;
+    SceneCellStyle st = {.state = BLOCK_EMPTY};
     if (b->layer < 0) { // a token's block: the write head's and the new token's are outlined
         int i = b->i;
         col = i < f->s->n_prompt ? th->panel : th->panel_edge;
@@ -895,22 +987,31 @@ static void draw_box(Ctx3 *c, const Box3 *b) {
         edge = i == L->new_pos ? th->new_token : i == L->head_pos ? th->head : th->block_edge;
         ew = mark ? fmax(1.5, 0.03 * ppu) : ppu * TOKEN_HALF > 18 ? fmax(1, 0.012 * ppu) : 0;
     } else {
-        BlockState st = scene_block_state(f->s, b->i, b->layer, f->t);
-        col = th->block[st];
-        if (st == BLOCK_EMPTY) { // near the background colour: an edge
+        scene_cell_style(f->s, f->v, b->i, b->layer, f->t, &st);
+        col = th->block[st.state];
+        if (st.state == BLOCK_EMPTY) { // near the background colour: an edge
             ew = ppu * BLOCK_HALF > 6 ? fmax(1, 0.012 * ppu) : 0;
-        } else if (st == BLOCK_EVICTED) { // a ghost: the empty colour, outlined
+        } else if (st.state == BLOCK_EVICTED) { // a ghost: the empty colour, outlined
             edge = col;
             col = ppu * BLOCK_HALF > 4 ? th->block[BLOCK_EMPTY]
                                        : mix(th->block[BLOCK_EMPTY], col, 0.5);
             ew = ppu * BLOCK_HALF > 4 ? fmax(1, 0.02 * ppu) : 0;
-        } else if (st == BLOCK_WRITTEN || st == BLOCK_RECOMPUTED) {
+        } else if (st.state == BLOCK_WRITTEN || st.state == BLOCK_RECOMPUTED) {
             // The flash: bright while the step computes this layer, fading out.
             double lt = scene_anim_layer_time(b->layer, L->n_layers);
             double flash = f->t >= 1 ? 0 : 1 - scene_anim_phase(f->t, lt, lt + 0.3);
             col = mix(col, (Rgba){1, 1, 1, col.a}, 0.45 * flash);
-            stripes = st == BLOCK_RECOMPUTED;
+            stripes = st.state == BLOCK_RECOMPUTED;
         }
+        if (st.sink) { // a sink position: outlined in the write head's colour, as in 2D
+            edge = th->head;
+            ew = fmax(1.5, 0.03 * ppu);
+        }
+        if (st.inspected) { // the inspector's cell, outlined as in 2D
+            edge = th->pinned;
+            ew = fmax(2, 0.2 * f->u);
+        }
+        report_cell(c, b, &p, &st);
     }
     if (ppu * b->h < 8 && ew <= 0) { // a few pixels: the outline of the box, one polygon
         int hull[8];
@@ -923,6 +1024,8 @@ static void draw_box(Ctx3 *c, const Box3 *b) {
             paint_poly(c, p.sx, p.sy, face_corner[fi], 4, shade(col, face_light[fi]));
     if (stripes)
         paint_stripes(c, b, &p, ppu);
+    if (b->layer >= 0 && (st.stripes > 0 || st.kv_heads > 1 || st.gone))
+        paint_cell_marks(c, b, &p, &st, ppu);
     if (ew > 0)
         paint_edges(c, &p, edge, ew);
 }
@@ -931,7 +1034,7 @@ static void draw_box(Ctx3 *c, const Box3 *b) {
 // back behind them (-z), so FRONT shows arcs and TOP shows the fan as a flat graph.
 static V3 beam_at(int head, int k, double t) {
     double d = fabs((double)head - k);
-    V3 a = v3(head, HEAD_Y, 0), b = v3(k, TOKEN_H + 0.05, 0);
+    V3 a = v3(head, HEAD_Y, 0), b = v3(k, TOKEN_H, 0); // on the top of token k's block
     V3 c = v3((head + k) / 2.0, HEAD_Y + 0.3 + 0.25 * sqrt(d), -0.5 - 0.35 * d);
     double mt = 1 - t;
     return v3(mt * mt * a.x + 2 * mt * t * c.x + t * t * b.x,
@@ -954,6 +1057,13 @@ static void draw_beam(Ctx3 *c, int k) {
     Frame *f = c->f;
     const SceneLayout *L = f->lay;
     int head = L->head_pos;
+    const SceneBeamSink *sink = f->v->beam_sink;
+    double ex, ey; // where the beam ends (once fanned out)
+    if (sink && sink->fn && project(L, beam_at(head, k, 1), &ex, &ey, NULL)) {
+        SceneBeam sb = {head, k,  f->v->layer, f->v->head >= 0 ? f->v->head : -1,
+                        ex,   ey, c->weight[k]};
+        sink->fn(sink->ctx, &sb);
+    }
     for (int piece = 0; piece < BEAM_PIECES; piece++) {
         double t0 = (double)piece / BEAM_PIECES, t1 = (double)(piece + 1) / BEAM_PIECES;
         if (t0 >= c->fan)
@@ -998,122 +1108,140 @@ static void draw_beam(Ctx3 *c, int k) {
 
 // Where token i's label stands: over the block, on the side facing the camera (so that from
 // above it sits at the block's front edge and leaves the write head, over the centre, in
-// view); lift 1: floating above the block.
-static V3 label_point(const SceneLayout *L, int i, int lift) {
-    if (lift)
-        return v3(i, TOKEN_H + 0.32, 0);
+// view); lifted: above the block, and from above just in front of it.
+static V3 label_point(const SceneLayout *L, int i, bool lifted) {
     double up = -L->c3_fwd[1]; // sin(elevation)
     up = up > 0 ? up : 0;
     double fz = L->c3_eye[2] > 0 ? 1 : -1; // the side of the row the camera is on
+    if (lifted)
+        return v3(i, TOKEN_H + 0.32 * (1 - up), fz * (TOKEN_HALF + 0.3) * up);
     return v3(i, TOKEN_H / 2 + TOKEN_H / 2 * up, fz * TOKEN_HALF * 0.8 * up);
 }
 
-// The label's point and text size on the picture for token i; false when too small to read.
-static bool label_geom(Ctx3 *c, int i, int lift, double *x, double *y, double *size) {
-    const SceneLayout *L = c->f->lay;
+// The label's type size on the picture for token i; false when too small to read.
+static bool label_size(const SceneLayout *L, int i, double min_px, double *size) {
     double ppu = px_per_unit(L, v3(i, TOKEN_H, 0));
-    double sz = fmin(0.30 * ppu, 2.2 * c->min_px);
-    if (sz < 0.8 * c->min_px)
+    double sz = fmin(0.30 * ppu, 2.2 * min_px);
+    if (sz < 0.8 * min_px)
         return false;
-    *size = fmax(sz, c->min_px);
-    return project(L, label_point(L, i, lift), x, y, NULL);
+    *size = fmax(sz, min_px);
+    return true;
 }
 
 typedef struct {
     double x0, y0, x1, y1;
 } Box;
 
-// Labels, nearest column first (order is the drawing order): each that is large enough,
-// covers no nearer label and is not covered by a nearer column (its token block and stack).
-static void place_labels(Ctx3 *c, const int *order, int nc) {
-    Frame *f = c->f;
-    const SceneLayout *L = f->lay;
-    const Session *s = f->s;
-    double bottom = stack_bottom(L->n_layers);
-    Box *taken = kv_malloc((size_t)(nc > 0 ? nc : 1) * sizeof *taken);
-    Box *cols = kv_malloc((size_t)(nc > 0 ? nc : 1) * sizeof *cols);
-    size_t n_taken = 0, n_cols = 0;
+// The bounding box on the picture of the corners of the box x0..x1, y0..y1, z0..z1; false when
+// a corner is behind the camera.
+static bool screen_box(const SceneLayout *L, const double *x, const double *y, const double *z,
+                       Box *out) {
+    Box b = {1e300, 1e300, -1e300, -1e300};
+    for (int q = 0; q < 8; q++) {
+        double px, py;
+        if (!project(L, v3(x[q & 1], y[q >> 1 & 1], z[q >> 2 & 1]), &px, &py, NULL))
+            return false;
+        b = (Box){fmin(b.x0, px), fmin(b.y0, py), fmax(b.x1, px), fmax(b.y1, py)};
+    }
+    *out = b;
+    return true;
+}
+
+// Labels, nearest column first (the order of the hit test; the drawing goes the other way): each
+// large enough to read, covering no nearer label and not covered by a nearer column (its token
+// block and stack). Where a label stands is a rule of its own token's geometry alone, so that it
+// changes once when the camera crosses the rule's edge and never flickers with its neighbours:
+// on the block while the plate is no wider than the block's front (both measured at the
+// block's distance: the azimuth does not enter); wider plates stagger, every other token's
+// lifted above its block (a neighbour's wide plate then passes over or under it).
+static void place_labels(const Session *s, SceneLayout *L) {
+    L->c3_n_labels = 0;
+    const int n = L->n_tokens;
+    if (n <= 0)
+        return;
+    const double min_px = 14.0 * fmin(L->height / 720.0, L->width / 1280.0);
+    const double bottom = stack_bottom(L->n_layers);
+    int *order = kv_malloc((size_t)n * sizeof *order);
+    Box *cols = kv_malloc((size_t)n * sizeof *cols);
+    const int nc = columns_in_order(L, order);
+    size_t n_cols = 0;
+    // the text measured as scene_draw's image targets measure it
+    cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1, 1);
+    cairo_t *cr = cairo_create(surf);
+    TextCtx tx;
+    scene_text_begin(&tx, cr, NULL);
     char buf[96];
     for (int k = nc; k-- > 0;) {
-        int i = order[k];
-        double x, y, size, lh;
-        Box col = {1e300, 1e300, -1e300, -1e300};
-        bool col_ok = true;
-        for (int q = 0; q < 8 && col_ok; q++) {
-            double px, py;
-            col_ok = project(L,
-                             v3(i + (q & 1 ? TOKEN_HALF : -TOKEN_HALF), q & 2 ? TOKEN_H : bottom,
-                                q & 4 ? TOKEN_HALF : -TOKEN_HALF),
-                             &px, &py, NULL);
-            col = (Box){fmin(col.x0, px), fmin(col.y0, py), fmax(col.x1, px), fmax(col.y1, py)};
-        }
-        for (int lift = 0; lift < 2 && !c->label[i]; lift++) {
-            if (!label_geom(c, i, lift, &x, &y, &size))
-                break;
-            if (lift == 0) { // both places take the same size: measured once
-                scene_token_display(s, i, buf, sizeof buf);
-                c->label_w[i] = scene_text_width(&f->tx, size, i >= s->n_prompt, buf, &lh);
-                c->label_lh[i] = lh;
-            }
-            double tw = c->label_w[i];
-            lh = c->label_lh[i];
-            double w = tw + 0.6 * size;
-            Box b = {x - w / 2, y - lh / 2, x + w / 2, y + lh / 2};
-            bool free_spot = true;
-            for (size_t j = 0; j < n_taken && free_spot; j++)
-                free_spot = b.x1 <= taken[j].x0 || b.x0 >= taken[j].x1 || b.y1 <= taken[j].y0 ||
-                            b.y0 >= taken[j].y1;
-            double area = (b.x1 - b.x0) * (b.y1 - b.y0);
-            for (size_t j = 0; j < n_cols && free_spot; j++) {
-                double ox = fmin(b.x1, cols[j].x1) - fmax(b.x0, cols[j].x0);
-                double oy = fmin(b.y1, cols[j].y1) - fmax(b.y0, cols[j].y0);
-                free_spot = !(ox > 0 && oy > 0 && ox * oy > 0.2 * area);
-            }
-            if (free_spot) {
-                taken[n_taken++] = b;
-                c->label[i] = (unsigned char)(1 + lift);
+        const int i = order[k];
+        const double tx0[2] = {i - TOKEN_HALF, i + TOKEN_HALF}, tz[2] = {-TOKEN_HALF, TOKEN_HALF};
+        const double col_y[2] = {bottom, TOKEN_H};
+        Box col;
+        const bool col_ok = screen_box(L, tx0, col_y, tz, &col);
+        double size, lh, x, y;
+        if (col_ok && label_size(L, i, min_px, &size) && L->c3_n_labels < SCENE_3D_LABELS) {
+            scene_token_display(s, i, buf, sizeof buf);
+            const double tw = scene_text_width(&tx, size, i >= s->n_prompt, buf, &lh);
+            const double w = tw + 0.6 * size;
+            const bool lifted = w / px_per_unit(L, v3(i, TOKEN_H, 0)) > 2 * TOKEN_HALF && i % 2;
+            if (project(L, label_point(L, i, lifted), &x, &y, NULL)) {
+                const Box b = {x - w / 2, y - lh / 2 - 0.1 * size, x + w / 2,
+                               y + lh / 2 + 0.1 * size};
+                bool free_spot = true;
+                for (int j = 0; j < L->c3_n_labels && free_spot; j++) {
+                    const SceneRect t = L->c3_label[j].plate;
+                    free_spot =
+                        b.x1 <= t.x || b.x0 >= t.x + t.w || b.y1 <= t.y || b.y0 >= t.y + t.h;
+                }
+                const double area = (b.x1 - b.x0) * (b.y1 - b.y0);
+                for (size_t j = 0; j < n_cols && free_spot; j++) {
+                    double ox = fmin(b.x1, cols[j].x1) - fmax(b.x0, cols[j].x0);
+                    double oy = fmin(b.y1, cols[j].y1) - fmax(b.y0, cols[j].y0);
+                    free_spot = !(ox > 0 && oy > 0 && ox * oy > 0.2 * area);
+                }
+                if (free_spot)
+                    L->c3_label[L->c3_n_labels++] = (Scene3dLabel){
+                        i, lifted, x, y, size, tw, lh, {b.x0, b.y0, b.x1 - b.x0, b.y1 - b.y0}};
             }
         }
         if (col_ok)
             cols[n_cols++] = col;
     }
+    scene_text_end(&tx);
+    cairo_destroy(cr);
+    cairo_surface_destroy(surf);
     free(cols);
-    free(taken);
+    free(order);
 }
 
-// The label of token i: a billboard over its block, drawn after every block so that it is
-// never cut; only labels no nearer column covers get here.
-static void draw_label(Ctx3 *c, int i) {
+// A label: a billboard over its block, drawn after every block so that it is never cut; only
+// labels no nearer column covers are in the layout.
+static void draw_label(Ctx3 *c, const Scene3dLabel *lb) {
     Frame *f = c->f;
     const Theme *th = f->th;
     const SceneLayout *L = f->lay;
-    bool prompt = i < f->s->n_prompt;
-    double x, y, size;
-    int lift = c->label[i] - 1;
-    if (!label_geom(c, i, lift, &x, &y, &size))
-        return;
+    const int i = lb->token;
+    const bool prompt = i < f->s->n_prompt;
+    double x = lb->x, y = lb->y, dy = 0;
     if (i == L->new_pos && f->t < 1) {
-        double x2, y2, dy = (1 - scene_anim_drop(f->t)) * 1.4;
-        V3 p = label_point(L, i, lift);
-        p.y += dy;
+        double x2, y2;
+        V3 p = label_point(L, i, lb->lifted);
+        p.y += (1 - scene_anim_drop(f->t)) * 1.4;
         if (project(L, p, &x2, &y2, NULL))
-            y = y2;
+            dy = y2 - y, y = y2;
     }
     Rgba edge = i == L->new_pos ? th->new_token : i == L->head_pos ? th->head : th->block_edge;
     char buf[96];
     scene_token_display(f->s, i, buf, sizeof buf);
-    double lh = c->label_lh[i];
-    double w = c->label_w[i];
-    double pad = 0.3 * size;
     cairo_t *cr = f->cr;
     // The billboard: a plate in the panel colour, so the text's contrast is the 2D token row's.
+    const SceneRect r = lb->plate;
     scene_set_rgba(cr, th->panel);
-    cairo_rectangle(cr, x - w / 2 - pad, y - lh / 2 - 0.1 * size, w + 2 * pad, lh + 0.2 * size);
+    cairo_rectangle(cr, r.x, r.y + dy, r.w, r.h);
     cairo_fill_preserve(cr);
     scene_set_rgba(cr, edge);
-    cairo_set_line_width(cr, fmax(1, 0.08 * size));
+    cairo_set_line_width(cr, fmax(1, 0.08 * lb->size));
     cairo_stroke(cr);
-    scene_text_draw(&f->tx, x, y - lh / 2, size, !prompt, ALIGN_CENTER, 0,
+    scene_text_draw(&f->tx, x, y - lb->lh / 2, lb->size, !prompt, ALIGN_CENTER, 0,
                     prompt ? th->prompt_text : th->gen_text, buf);
 }
 
@@ -1189,15 +1317,11 @@ void scene_3d_draw(Frame *f) {
     Ctx3 c = {.f = f};
     c.fan = scene_anim_fan(f->t);
     c.min_px = 14.0 * fmin(L->height / 720.0, L->width / 1280.0); // 14 px at 1280x720
-    c.label = kv_calloc(nn, sizeof *c.label);
-    c.label_w = kv_calloc(nn, sizeof *c.label_w);
-    c.label_lh = kv_calloc(nn, sizeof *c.label_lh);
     c.weight = kv_calloc(nn, sizeof *c.weight);
     int *order = kv_malloc(nn * sizeof *order);
     int nc = columns_in_order(L, order);
     Keyed *beams = kv_malloc(nn * sizeof *beams);
     int nb = L->head_pos >= 0 && c.fan > 0 ? beams_in_order(&c, beams) : 0;
-    place_labels(&c, order, nc);
 
     cairo_t *cr = f->cr;
     cairo_save(cr);
@@ -1220,9 +1344,8 @@ void scene_3d_draw(Frame *f) {
         draw_beam(&c, beams[k].i);
     if (c.direct)
         raster_end(f, &c.ras);
-    for (int k = 0; k < nc; k++) // nearer labels over farther ones
-        if (c.label[order[k]])
-            draw_label(&c, order[k]);
+    for (int k = L->c3_n_labels; k-- > 0;) // nearer labels over farther ones
+        draw_label(&c, &L->c3_label[k]);
     draw_head(&c); // after the labels: nothing hides the write head
     cairo_restore(cr);
     // Which camera, in the corner.
@@ -1235,7 +1358,4 @@ void scene_3d_draw(Frame *f) {
     free(beams);
     free(order);
     free(c.weight);
-    free(c.label);
-    free(c.label_w);
-    free(c.label_lh);
 }
