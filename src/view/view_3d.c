@@ -932,6 +932,7 @@ static void paint_cell_marks(Ctx3 *c, const Box3 *b, const BoxProj *p, const Sce
     const int hkv = st->kv_heads;
     const double part_px = ppu * 2 * b->hx / hkv, gap_px = scene_cell_gap(c->f->u);
     const int bands = 2 * st->stripes + 1;
+    const bool from_above = c->f->lay->c3_fwd[1] < -0.8;
     for (int fi = 0; fi < 6; fi++) {
         if (!(p->faces >> fi & 1))
             continue;
@@ -943,11 +944,12 @@ static void paint_cell_marks(Ctx3 *c, const Box3 *b, const BoxProj *p, const Sce
         // the top carries the bands only seen from high above, where the sides are not seen
         const bool top = fi == 2 || fi == 3;
         const double depth_px = ppu * (top ? 2 * b->h : b->y1 - b->y0);
-        const bool banded =
-            st->stripes > 0 && depth_px / bands >= 1 && (!top || c->f->lay->c3_fwd[1] < -0.8);
+        const bool banded = st->stripes > 0 && depth_px / bands >= 1 && (!top || from_above);
         for (int j = 0; banded && j < bands; j += 2)
             paint_face_part(c, b, fi, 0, 1, (double)j / bands, (double)(j + 1) / bands, th->bg);
-        if (!across_x || hkv < 2 || part_px < 3 + gap_px)
+        // the gaps between kv heads on the front and back, and on the top only seen from high
+        // above: each gap a polygon, so none where the front shows the parts already
+        if (!across_x || hkv < 2 || part_px < 3 + gap_px || (top && !from_above))
             continue;
         const double ga = gap_px / (ppu * 2 * b->hx) / 2;
         for (int g = 1; g < hkv; g++)
