@@ -810,13 +810,6 @@ Test(robust, d9_full_disk_for_every_output) {
 // temporary is seen and the temporary looked for again while it cannot move, so the signal
 // surely lands while it writes; should the child finish between the sighting and the stop, the
 // run is tried again (the listing it left is the next one's before).
-static bool has_temporary(const char *dir) {
-    char *now = listing(dir);
-    const bool seen = strstr(now, ".tmp-") != NULL;
-    free(now);
-    return seen;
-}
-
 static void signal_while_writing(const char *const *args, const char *dir, int sig) {
     char *argv[64];
     int n = 0;
@@ -826,53 +819,14 @@ static void signal_while_writing(const char *const *args, const char *dir, int s
     argv[n] = NULL;
     for (int attempt = 0; attempt < 5; attempt++) {
         char *before = listing(dir);
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-        // the signals at their default action in the child, whatever this process inherited (a
-        // shell without job control starts background jobs with SIGINT ignored, and an ignored
-        // signal stays ignored across exec: kvscope then rightly keeps it ignored)
-        posix_spawnattr_t at;
-        posix_spawnattr_init(&at);
-        sigset_t def;
-        sigemptyset(&def);
-        sigaddset(&def, SIGINT), sigaddset(&def, SIGTERM), sigaddset(&def, SIGHUP);
-        posix_spawnattr_setsigdefault(&at, &def);
-        posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF);
-        pid_t pid;
-        cr_assert_eq(posix_spawn(&pid, argv[0], &fa, &at, argv, environ), 0);
-        posix_spawn_file_actions_destroy(&fa);
-        posix_spawnattr_destroy(&at);
-        // wait until a temporary exists (the condition, not a fixed time), then stop the child
-        bool seen = false;
-        for (int k = 0; k < 60000 && !seen; k++) {
-            seen = has_temporary(dir);
-            int st;
-            if (!seen && waitpid(pid, &st, WNOHANG) == pid)
-                cr_assert_fail("finished before a temporary appeared");
-            if (!seen) {
-                struct timespec nap = {0, 1000000};
-                nanosleep(&nap, NULL);
-            }
-        }
-        cr_assert(seen, "no temporary appeared");
-        kill(pid, SIGSTOP);
-        int st = 0;
-        cr_assert_eq(waitpid(pid, &st, WUNTRACED), pid);
-        if (!WIFSTOPPED(st)) { // it finished between the sighting and the stop
+        int st;
+        TuSignalRun run = tu_signal_while_writing(argv, dir, sig, &st);
+        cr_assert_neq(run, TU_NOT_STARTED, "cannot start %s", argv[0]);
+        cr_assert_neq(run, TU_NO_TEMPORARY, "no temporary appeared (status %d)", st);
+        if (run == TU_RAN_OUT) {
             free(before);
             continue;
         }
-        if (!has_temporary(dir)) { // stopped, but after its temporary became the output
-            kill(pid, SIGCONT);
-            cr_assert_eq(waitpid(pid, &st, 0), pid);
-            free(before);
-            continue;
-        }
-        kill(pid, sig); // pending while stopped: delivered first thing when it runs again
-        kill(pid, SIGCONT);
-        cr_assert_eq(waitpid(pid, &st, 0), pid);
         cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == sig, "status %d", st);
         expect_listing(dir, before);
         free(before);

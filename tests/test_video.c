@@ -8,8 +8,6 @@
 #include <cairo.h>
 #include <criterion/criterion.h>
 #include <dirent.h>
-#include <fcntl.h>
-#include <sys/wait.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +15,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <libavcodec/avcodec.h>
@@ -542,17 +541,6 @@ Test(video, bad_video_outputs, .timeout = 60) {
     files_free(&f);
 }
 
-// A temporary (".tmp-") in dir.
-static bool temporary_in(const char *dir) {
-    bool seen = false;
-    DIR *d = opendir(dir);
-    for (struct dirent *e; d && (e = readdir(d));)
-        seen |= strstr(e->d_name, ".tmp-") != NULL;
-    if (d)
-        closedir(d);
-    return seen;
-}
-
 // Ctrl+C while a video is written: the temporary goes, nothing else is left.
 Test(video, interrupted_export_leaves_nothing, .timeout = 180) {
     Files f = files_new();
@@ -572,39 +560,16 @@ Test(video, interrupted_export_leaves_nothing, .timeout = 180) {
                     "-o",
                     out,
                     NULL};
-    // The child is stopped as soon as the temporary is seen and the temporary looked for again
-    // while it cannot move, so SIGINT surely lands while it writes; should it finish between the
-    // sighting and the stop, its clip is removed and the run tried again.
+    // The child is stopped as soon as the temporary is seen and SIGINT sent while it cannot
+    // move, so it surely lands while it writes; should it finish first, its clip is removed and
+    // the run tried again.
     int st = 0;
     bool interrupted = false;
     for (int attempt = 0; attempt < 5 && !interrupted; attempt++) {
-        pid_t pid = fork();
-        cr_assert_geq(pid, 0);
-        if (pid == 0) {
-            int null = open("/dev/null", O_WRONLY);
-            dup2(null, 1), dup2(null, 2);
-            signal(SIGINT, SIG_DFL); // whatever this process inherited (robust.c's D10 says why)
-            execv(argv[0], argv);
-            _exit(127);
-        }
-        bool seen = false; // wait for the temporary (a condition, not a time), then stop it
-        for (int k = 0; k < 60000 && !seen; k++) {
-            seen = temporary_in(f.dir);
-            cr_assert_neq(waitpid(pid, &st, WNOHANG), pid, "finished before a temporary appeared");
-            if (!seen)
-                nanosleep(&(struct timespec){0, 1000000}, NULL);
-        }
-        cr_assert(seen, "no temporary appeared");
-        kill(pid, SIGSTOP);
-        cr_assert_eq(waitpid(pid, &st, WUNTRACED), pid);
-        if (WIFSTOPPED(st) && temporary_in(f.dir)) {
-            kill(pid, SIGINT); // pending while stopped: delivered first thing when it runs again
-            interrupted = true;
-        }
-        if (WIFSTOPPED(st)) {
-            kill(pid, SIGCONT);
-            cr_assert_eq(waitpid(pid, &st, 0), pid);
-        }
+        TuSignalRun run = tu_signal_while_writing(argv, f.dir, SIGINT, &st);
+        cr_assert_neq(run, TU_NOT_STARTED, "cannot start %s", argv[0]);
+        cr_assert_neq(run, TU_NO_TEMPORARY, "no temporary appeared (status %d)", st);
+        interrupted = run == TU_SIGNALLED;
         if (!interrupted)
             unlink(out); // it finished: its clip goes, and the run again
     }

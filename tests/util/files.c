@@ -1,8 +1,10 @@
-// files.c — temporary directories, whole-file reads and writes, and running the kvscope binary
-// with its output captured (posix_spawn, stdout and stderr into files of a temporary directory).
+// files.c — temporary directories, whole-file reads and writes, running the kvscope binary with
+// its output captured (posix_spawn, stdout and stderr into files of a temporary directory), and
+// a signal sent to it while it writes (stopped as soon as its temporary is seen).
 #define _XOPEN_SOURCE 700 // nftw
 #include "testutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -151,6 +153,59 @@ void tu_run_free(TuRun *r) {
     free(r->out);
     free(r->err);
     memset(r, 0, sizeof *r);
+}
+
+bool tu_has_temporary(const char *dir) {
+    bool seen = false;
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && !seen && (e = readdir(d));)
+        seen = strstr(e->d_name, ".tmp-") != NULL;
+    if (d)
+        closedir(d);
+    return seen;
+}
+
+TuSignalRun tu_signal_while_writing(char *const argv[], const char *dir, int sig, int *status) {
+    *status = 0;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    posix_spawnattr_t at;
+    posix_spawnattr_init(&at);
+    sigset_t def;
+    sigemptyset(&def);
+    sigaddset(&def, SIGINT), sigaddset(&def, SIGTERM), sigaddset(&def, SIGHUP);
+    posix_spawnattr_setsigdefault(&at, &def);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF);
+    pid_t pid;
+    int rc = posix_spawn(&pid, argv[0], &fa, &at, argv, environ);
+    posix_spawnattr_destroy(&at);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0)
+        return TU_NOT_STARTED;
+    bool seen = false;
+    for (int k = 0; k < 60000 && !seen; k++) {
+        seen = tu_has_temporary(dir);
+        if (!seen && waitpid(pid, status, WNOHANG) == pid)
+            return TU_NO_TEMPORARY;
+        if (!seen)
+            nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+    if (!seen) {
+        kill(pid, SIGKILL);
+        waitpid(pid, status, 0);
+        return TU_NO_TEMPORARY;
+    }
+    kill(pid, SIGSTOP);
+    if (waitpid(pid, status, WUNTRACED) != pid || !WIFSTOPPED(*status))
+        return TU_RAN_OUT;                        // it finished between the sighting and the stop
+    const bool signalled = tu_has_temporary(dir); // false: its temporary became the output
+    if (signalled)
+        kill(pid, sig); // pending while stopped
+    kill(pid, SIGCONT);
+    waitpid(pid, status, 0);
+    return signalled ? TU_SIGNALLED : TU_RAN_OUT;
 }
 
 int tu_count_lines(const char *s) {
