@@ -27,25 +27,14 @@ TestSuite(robust, .fini = tu_leak_check, .timeout = 120);
 
 #define VOCAB 400
 
-typedef struct {
-    char *dir;
-    char *model;
-    char *tok;
-    ModelConfig cfg;
-} Files;
+typedef TuFiles Files;
 
 static Files files_with(ModelConfig c) {
-    Files f = {0};
     if (!tu_kvscope_bin())
         cr_skip_test("KVSCOPE_BIN not set");
-    f.dir = tu_tmpdir();
-    cr_assert_not_null(f.dir);
-    f.model = tu_join(f.dir, "model.bin");
-    f.tok = tu_join(f.dir, "tok.bin");
-    f.cfg = c;
+    Files f;
     KvError err = {0};
-    cr_assert_eq(tu_write_random_checkpoint(f.model, &f.cfg, 5, &err), KV_OK, "%s", err.msg);
-    cr_assert_eq(tu_write_tokenizer(f.tok, c.vocab_size, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(tu_files_new(&f, c, &err), KV_OK, "%s", err.msg);
     return f;
 }
 
@@ -54,20 +43,14 @@ static Files files_new(void) {
 }
 
 static void files_free(Files *f) {
-    free(f->model);
-    free(f->tok);
-    tu_rmtree(f->dir);
+    tu_files_free(f);
 }
 
 // Runs kvscope with args (NULL-terminated, without the program); stdout goes to out_path when
 // it is not NULL (e.g. /dev/full), else it is captured.
 static void run_to(TuRun *r, const char *const *args, const char *out_path, int timeout_s) {
     char *argv[64];
-    int n = 0;
-    argv[n++] = (char *)tu_kvscope_bin();
-    for (int i = 0; args[i] && n < 63; i++)
-        argv[n++] = (char *)args[i];
-    argv[n] = NULL;
+    tu_kvscope_argv(argv, 64, args);
     if (!out_path) {
         cr_assert(tu_run(argv, timeout_s, r), "cannot run %s", argv[0]);
         return;
@@ -636,11 +619,7 @@ Test(robust, d14_numbers_parsed_strictly_everywhere) {
 // write past it fails with EFBIG as on a full disk. Output captured as run_to does.
 static void run_limited(TuRun *r, const char *const *args, rlim_t limit) {
     char *argv[64];
-    int n = 0;
-    argv[n++] = (char *)tu_kvscope_bin();
-    for (int i = 0; args[i] && n < 63; i++)
-        argv[n++] = (char *)args[i];
-    argv[n] = NULL;
+    tu_kvscope_argv(argv, 64, args);
     memset(r, 0, sizeof *r);
     // stderr through a pipe: a file would be limited too (the outputs here are a few KB)
     int pfd[2];
@@ -812,11 +791,7 @@ Test(robust, d9_full_disk_for_every_output) {
 // run is tried again (the listing it left is the next one's before).
 static void signal_while_writing(const char *const *args, const char *dir, int sig) {
     char *argv[64];
-    int n = 0;
-    argv[n++] = (char *)tu_kvscope_bin();
-    for (int i = 0; args[i] && n < 63; i++)
-        argv[n++] = (char *)args[i];
-    argv[n] = NULL;
+    tu_kvscope_argv(argv, 64, args);
     for (int attempt = 0; attempt < 5; attempt++) {
         char *before = listing(dir);
         int st;
@@ -1030,11 +1005,7 @@ Test(robust, d14_escapes_shown_escaped_on_a_terminal) {
     cr_assert_eq(grantpt(master), 0);
     cr_assert_eq(unlockpt(master), 0);
     char *argv[16];
-    int n = 0;
-    argv[n++] = (char *)tu_kvscope_bin();
-    for (int i = 0; args[i]; i++)
-        argv[n++] = (char *)args[i];
-    argv[n] = NULL;
+    tu_kvscope_argv(argv, 16, args);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, ptsname(master), O_WRONLY | O_NOCTTY, 0);

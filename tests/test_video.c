@@ -431,36 +431,24 @@ Test(video, run_as_gif_two_passes, .timeout = 120) {
 // ----------------------------------------------------------------------------------------------
 // Through the command line: render -o FILE.mp4, lesson --video, bad names, and a signal
 
-typedef struct {
-    char *dir, *model, *tok;
-} Files;
+typedef TuFiles Files;
 
 static Files files_new(void) {
     if (!tu_kvscope_bin())
         cr_skip_test("KVSCOPE_BIN not set");
-    Files f = {tu_tmpdir(), NULL, NULL};
-    f.model = tu_join(f.dir, "model.bin");
-    f.tok = tu_join(f.dir, "tok.bin");
-    ModelConfig c = tu_config(32, 64, 2, 4, 2, 400, 64, false);
+    Files f;
     KvError err = {0};
-    cr_assert_eq(tu_write_random_checkpoint(f.model, &c, 5, &err), KV_OK, "%s", err.msg);
-    cr_assert_eq(tu_write_tokenizer(f.tok, 400, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(tu_files_new(&f, tu_config(32, 64, 2, 4, 2, 400, 64, false), &err), KV_OK, "%s",
+                 err.msg);
     return f;
 }
 
 static void files_free(Files *f) {
-    free(f->model), free(f->tok);
-    tu_rmtree(f->dir);
+    tu_files_free(f);
 }
 
 static void run_kvscope(TuRun *r, const char *const *args) {
-    char *argv[64];
-    int n = 0;
-    argv[n++] = (char *)tu_kvscope_bin();
-    for (int i = 0; args[i] && n < 63; i++)
-        argv[n++] = (char *)args[i];
-    argv[n] = NULL;
-    cr_assert(tu_run(argv, 120, r));
+    cr_assert(tu_run_kvscope(args, 120, r), "cannot run %s", tu_kvscope_bin());
 }
 
 Test(video, render_command_writes_the_run, .timeout = 180) {

@@ -93,12 +93,38 @@ char *tu_data_path(const char *name) {
     return tu_join(dir && *dir ? dir : "tests/data", name);
 }
 
+KvStatus tu_files_new(TuFiles *f, ModelConfig cfg, KvError *err) {
+    *f = (TuFiles){.dir = tu_tmpdir(), .cfg = cfg};
+    if (!f->dir)
+        return kv_error(err, KV_ERR_RUNTIME, "/tmp: cannot make a temporary directory");
+    f->model = tu_join(f->dir, "model.bin");
+    f->tok = tu_join(f->dir, "tok.bin");
+    KvStatus st = tu_write_random_checkpoint(f->model, &f->cfg, 5, err);
+    return st != KV_OK ? st : tu_write_tokenizer(f->tok, cfg.vocab_size, err);
+}
+
+void tu_files_free(TuFiles *f) {
+    free(f->model);
+    free(f->tok);
+    tu_rmtree(f->dir);
+    *f = (TuFiles){0};
+}
+
 // ----------------------------------------------------------------------------------------------
 // Running the binary
 
 const char *tu_kvscope_bin(void) {
     const char *p = getenv("KVSCOPE_BIN");
     return p && *p ? p : NULL;
+}
+
+int tu_kvscope_argv(char **argv, int cap, const char *const *args) {
+    int n = 0;
+    argv[n++] = (char *)tu_kvscope_bin();
+    for (int i = 0; args[i] && n < cap - 1; i++)
+        argv[n++] = (char *)args[i];
+    argv[n] = NULL;
+    return n;
 }
 
 bool tu_run(char *const argv[], int timeout_s, TuRun *r) {
@@ -147,6 +173,16 @@ bool tu_run(char *const argv[], int timeout_s, TuRun *r) {
     free(err_path);
     tu_rmtree(dir);
     return ok;
+}
+
+bool tu_run_kvscope(const char *const *args, int timeout_s, TuRun *r) {
+    char *argv[64];
+    tu_kvscope_argv(argv, 64, args);
+    if (!argv[0]) {
+        memset(r, 0, sizeof *r);
+        return false;
+    }
+    return tu_run(argv, timeout_s, r);
 }
 
 void tu_run_free(TuRun *r) {
