@@ -13,43 +13,25 @@ TestSuite(cli, .fini = tu_leak_check);
 #define CLI_VOCAB 400
 
 // A temporary directory holding a good model and tokenizer.
-typedef struct {
-    char *dir;
-    char *model;
-    char *tok;
-    ModelConfig cfg;
-} Files;
+typedef TuFiles Files;
 
 static Files files_new(void) {
-    Files f = {0};
     if (!tu_kvscope_bin())
         cr_skip_test("KVSCOPE_BIN not set");
-    f.dir = tu_tmpdir();
-    cr_assert_not_null(f.dir);
-    f.model = tu_join(f.dir, "model.bin");
-    f.tok = tu_join(f.dir, "tok.bin");
-    f.cfg = tu_config(32, 64, 2, 4, 2, CLI_VOCAB, 32, false);
+    Files f;
     KvError err = {0};
-    cr_assert_eq(tu_write_random_checkpoint(f.model, &f.cfg, 5, &err), KV_OK, "%s", err.msg);
-    cr_assert_eq(tu_write_tokenizer(f.tok, CLI_VOCAB, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(tu_files_new(&f, tu_config(32, 64, 2, 4, 2, CLI_VOCAB, 32, false), &err), KV_OK,
+                 "%s", err.msg);
     return f;
 }
 
 static void files_free(Files *f) {
-    free(f->model);
-    free(f->tok);
-    tu_rmtree(f->dir);
+    tu_files_free(f);
 }
 
 // Runs kvscope with the given arguments (NULL-terminated, without the program).
 static void run(TuRun *r, const char *const *args) {
-    char *argv[64];
-    int n = 0;
-    argv[n++] = (char *)tu_kvscope_bin();
-    for (int i = 0; args[i] && n < 63; i++)
-        argv[n++] = (char *)args[i];
-    argv[n] = NULL;
-    cr_assert(tu_run(argv, 60, r), "cannot run %s", argv[0]);
+    cr_assert(tu_run_kvscope(args, 60, r), "cannot run %s", tu_kvscope_bin());
 }
 
 // Exit 2, one line "kvscope: ..." holding every one of the `need` strings (NULL-terminated).

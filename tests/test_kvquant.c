@@ -591,13 +591,7 @@ static char *kv_files(int hs, char **model, char **tok) {
 }
 
 static void kv_run(TuRun *r, const char *const *args) {
-    char *argv[32];
-    int n = 0;
-    argv[n++] = (char *)tu_kvscope_bin();
-    for (int i = 0; args[i] && n < 31; i++)
-        argv[n++] = (char *)args[i];
-    argv[n] = NULL;
-    cr_assert(tu_run(argv, 60, r), "cannot run %s", argv[0]);
+    cr_assert(tu_run_kvscope(args, 60, r), "cannot run %s", tu_kvscope_bin());
 }
 
 static void kv_bad(const char *const *args, const char *want) {

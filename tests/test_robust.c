@@ -27,25 +27,14 @@ TestSuite(robust, .fini = tu_leak_check, .timeout = 120);
 
 #define VOCAB 400
 
-typedef struct {
-    char *dir;
-    char *model;
-    char *tok;
-    ModelConfig cfg;
-} Files;
+typedef TuFiles Files;
 
 static Files files_with(ModelConfig c) {
-    Files f = {0};
     if (!tu_kvscope_bin())
         cr_skip_test("KVSCOPE_BIN not set");
-    f.dir = tu_tmpdir();
-    cr_assert_not_null(f.dir);
-    f.model = tu_join(f.dir, "model.bin");
-    f.tok = tu_join(f.dir, "tok.bin");
-    f.cfg = c;
+    Files f;
     KvError err = {0};
-    cr_assert_eq(tu_write_random_checkpoint(f.model, &f.cfg, 5, &err), KV_OK, "%s", err.msg);
-    cr_assert_eq(tu_write_tokenizer(f.tok, c.vocab_size, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(tu_files_new(&f, c, &err), KV_OK, "%s", err.msg);
     return f;
 }
 
@@ -54,20 +43,14 @@ static Files files_new(void) {
 }
 
 static void files_free(Files *f) {
-    free(f->model);
-    free(f->tok);
-    tu_rmtree(f->dir);
+    tu_files_free(f);
 }
 
 // Runs kvscope with args (NULL-terminated, without the program); stdout goes to out_path when
 // it is not NULL (e.g. /dev/full), else it is captured.
 static void run_to(TuRun *r, const char *const *args, const char *out_path, int timeout_s) {
     char *argv[64];
-    int n = 0;
-    argv[n++] = (char *)tu_kvscope_bin();
-    for (int i = 0; args[i] && n < 63; i++)
-        argv[n++] = (char *)args[i];
-    argv[n] = NULL;
+    tu_kvscope_argv(argv, 64, args);
     if (!out_path) {
         cr_assert(tu_run(argv, timeout_s, r), "cannot run %s", argv[0]);
         return;
@@ -636,11 +619,7 @@ Test(robust, d14_numbers_parsed_strictly_everywhere) {
 // write past it fails with EFBIG as on a full disk. Output captured as run_to does.
 static void run_limited(TuRun *r, const char *const *args, rlim_t limit) {
     char *argv[64];
-    int n = 0;
-    argv[n++] = (char *)tu_kvscope_bin();
-    for (int i = 0; args[i] && n < 63; i++)
-        argv[n++] = (char *)args[i];
-    argv[n] = NULL;
+    tu_kvscope_argv(argv, 64, args);
     memset(r, 0, sizeof *r);
     // stderr through a pipe: a file would be limited too (the outputs here are a few KB)
     int pfd[2];
@@ -810,69 +789,19 @@ Test(robust, d9_full_disk_for_every_output) {
 // temporary is seen and the temporary looked for again while it cannot move, so the signal
 // surely lands while it writes; should the child finish between the sighting and the stop, the
 // run is tried again (the listing it left is the next one's before).
-static bool has_temporary(const char *dir) {
-    char *now = listing(dir);
-    const bool seen = strstr(now, ".tmp-") != NULL;
-    free(now);
-    return seen;
-}
-
 static void signal_while_writing(const char *const *args, const char *dir, int sig) {
     char *argv[64];
-    int n = 0;
-    argv[n++] = (char *)tu_kvscope_bin();
-    for (int i = 0; args[i] && n < 63; i++)
-        argv[n++] = (char *)args[i];
-    argv[n] = NULL;
+    tu_kvscope_argv(argv, 64, args);
     for (int attempt = 0; attempt < 5; attempt++) {
         char *before = listing(dir);
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-        // the signals at their default action in the child, whatever this process inherited (a
-        // shell without job control starts background jobs with SIGINT ignored, and an ignored
-        // signal stays ignored across exec: kvscope then rightly keeps it ignored)
-        posix_spawnattr_t at;
-        posix_spawnattr_init(&at);
-        sigset_t def;
-        sigemptyset(&def);
-        sigaddset(&def, SIGINT), sigaddset(&def, SIGTERM), sigaddset(&def, SIGHUP);
-        posix_spawnattr_setsigdefault(&at, &def);
-        posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF);
-        pid_t pid;
-        cr_assert_eq(posix_spawn(&pid, argv[0], &fa, &at, argv, environ), 0);
-        posix_spawn_file_actions_destroy(&fa);
-        posix_spawnattr_destroy(&at);
-        // wait until a temporary exists (the condition, not a fixed time), then stop the child
-        bool seen = false;
-        for (int k = 0; k < 60000 && !seen; k++) {
-            seen = has_temporary(dir);
-            int st;
-            if (!seen && waitpid(pid, &st, WNOHANG) == pid)
-                cr_assert_fail("finished before a temporary appeared");
-            if (!seen) {
-                struct timespec nap = {0, 1000000};
-                nanosleep(&nap, NULL);
-            }
-        }
-        cr_assert(seen, "no temporary appeared");
-        kill(pid, SIGSTOP);
-        int st = 0;
-        cr_assert_eq(waitpid(pid, &st, WUNTRACED), pid);
-        if (!WIFSTOPPED(st)) { // it finished between the sighting and the stop
+        int st;
+        TuSignalRun run = tu_signal_while_writing(argv, dir, sig, &st);
+        cr_assert_neq(run, TU_NOT_STARTED, "cannot start %s", argv[0]);
+        cr_assert_neq(run, TU_NO_TEMPORARY, "no temporary appeared (status %d)", st);
+        if (run == TU_RAN_OUT) {
             free(before);
             continue;
         }
-        if (!has_temporary(dir)) { // stopped, but after its temporary became the output
-            kill(pid, SIGCONT);
-            cr_assert_eq(waitpid(pid, &st, 0), pid);
-            free(before);
-            continue;
-        }
-        kill(pid, sig); // pending while stopped: delivered first thing when it runs again
-        kill(pid, SIGCONT);
-        cr_assert_eq(waitpid(pid, &st, 0), pid);
         cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == sig, "status %d", st);
         expect_listing(dir, before);
         free(before);
@@ -1076,11 +1005,7 @@ Test(robust, d14_escapes_shown_escaped_on_a_terminal) {
     cr_assert_eq(grantpt(master), 0);
     cr_assert_eq(unlockpt(master), 0);
     char *argv[16];
-    int n = 0;
-    argv[n++] = (char *)tu_kvscope_bin();
-    for (int i = 0; args[i]; i++)
-        argv[n++] = (char *)args[i];
-    argv[n] = NULL;
+    tu_kvscope_argv(argv, 16, args);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, ptsname(master), O_WRONLY | O_NOCTTY, 0);

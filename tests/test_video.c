@@ -8,8 +8,6 @@
 #include <cairo.h>
 #include <criterion/criterion.h>
 #include <dirent.h>
-#include <fcntl.h>
-#include <sys/wait.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +15,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <libavcodec/avcodec.h>
@@ -449,36 +448,24 @@ Test(video, run_as_gif_two_passes, .timeout = 120) {
 // ----------------------------------------------------------------------------------------------
 // Through the command line: render -o FILE.mp4, lesson --video, bad names, and a signal
 
-typedef struct {
-    char *dir, *model, *tok;
-} Files;
+typedef TuFiles Files;
 
 static Files files_new(void) {
     if (!tu_kvscope_bin())
         cr_skip_test("KVSCOPE_BIN not set");
-    Files f = {tu_tmpdir(), NULL, NULL};
-    f.model = tu_join(f.dir, "model.bin");
-    f.tok = tu_join(f.dir, "tok.bin");
-    ModelConfig c = tu_config(32, 64, 2, 4, 2, 400, 64, false);
+    Files f;
     KvError err = {0};
-    cr_assert_eq(tu_write_random_checkpoint(f.model, &c, 5, &err), KV_OK, "%s", err.msg);
-    cr_assert_eq(tu_write_tokenizer(f.tok, 400, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(tu_files_new(&f, tu_config(32, 64, 2, 4, 2, 400, 64, false), &err), KV_OK, "%s",
+                 err.msg);
     return f;
 }
 
 static void files_free(Files *f) {
-    free(f->model), free(f->tok);
-    tu_rmtree(f->dir);
+    tu_files_free(f);
 }
 
 static void run_kvscope(TuRun *r, const char *const *args) {
-    char *argv[64];
-    int n = 0;
-    argv[n++] = (char *)tu_kvscope_bin();
-    for (int i = 0; args[i] && n < 63; i++)
-        argv[n++] = (char *)args[i];
-    argv[n] = NULL;
-    cr_assert(tu_run(argv, 120, r));
+    cr_assert(tu_run_kvscope(args, 120, r), "cannot run %s", tu_kvscope_bin());
 }
 
 Test(video, render_command_writes_the_run, .timeout = 180) {
@@ -559,17 +546,6 @@ Test(video, bad_video_outputs, .timeout = 60) {
     files_free(&f);
 }
 
-// A temporary (".tmp-") in dir.
-static bool temporary_in(const char *dir) {
-    bool seen = false;
-    DIR *d = opendir(dir);
-    for (struct dirent *e; d && (e = readdir(d));)
-        seen |= strstr(e->d_name, ".tmp-") != NULL;
-    if (d)
-        closedir(d);
-    return seen;
-}
-
 // Ctrl+C while a video is written: the temporary goes, nothing else is left.
 Test(video, interrupted_export_leaves_nothing, .timeout = 180) {
     Files f = files_new();
@@ -589,39 +565,16 @@ Test(video, interrupted_export_leaves_nothing, .timeout = 180) {
                     "-o",
                     out,
                     NULL};
-    // The child is stopped as soon as the temporary is seen and the temporary looked for again
-    // while it cannot move, so SIGINT surely lands while it writes; should it finish between the
-    // sighting and the stop, its clip is removed and the run tried again.
+    // The child is stopped as soon as the temporary is seen and SIGINT sent while it cannot
+    // move, so it surely lands while it writes; should it finish first, its clip is removed and
+    // the run tried again.
     int st = 0;
     bool interrupted = false;
     for (int attempt = 0; attempt < 5 && !interrupted; attempt++) {
-        pid_t pid = fork();
-        cr_assert_geq(pid, 0);
-        if (pid == 0) {
-            int null = open("/dev/null", O_WRONLY);
-            dup2(null, 1), dup2(null, 2);
-            signal(SIGINT, SIG_DFL); // whatever this process inherited (robust.c's D10 says why)
-            execv(argv[0], argv);
-            _exit(127);
-        }
-        bool seen = false; // wait for the temporary (a condition, not a time), then stop it
-        for (int k = 0; k < 60000 && !seen; k++) {
-            seen = temporary_in(f.dir);
-            cr_assert_neq(waitpid(pid, &st, WNOHANG), pid, "finished before a temporary appeared");
-            if (!seen)
-                nanosleep(&(struct timespec){0, 1000000}, NULL);
-        }
-        cr_assert(seen, "no temporary appeared");
-        kill(pid, SIGSTOP);
-        cr_assert_eq(waitpid(pid, &st, WUNTRACED), pid);
-        if (WIFSTOPPED(st) && temporary_in(f.dir)) {
-            kill(pid, SIGINT); // pending while stopped: delivered first thing when it runs again
-            interrupted = true;
-        }
-        if (WIFSTOPPED(st)) {
-            kill(pid, SIGCONT);
-            cr_assert_eq(waitpid(pid, &st, 0), pid);
-        }
+        TuSignalRun run = tu_signal_while_writing(argv, f.dir, SIGINT, &st);
+        cr_assert_neq(run, TU_NOT_STARTED, "cannot start %s", argv[0]);
+        cr_assert_neq(run, TU_NO_TEMPORARY, "no temporary appeared (status %d)", st);
+        interrupted = run == TU_SIGNALLED;
         if (!interrupted)
             unlink(out); // it finished: its clip goes, and the run again
     }

@@ -1,8 +1,10 @@
-// files.c — temporary directories, whole-file reads and writes, and running the kvscope binary
-// with its output captured (posix_spawn, stdout and stderr into files of a temporary directory).
+// files.c — temporary directories, whole-file reads and writes, running the kvscope binary with
+// its output captured (posix_spawn, stdout and stderr into files of a temporary directory), and
+// a signal sent to it while it writes (stopped as soon as its temporary is seen).
 #define _XOPEN_SOURCE 700 // nftw
 #include "testutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -91,12 +93,38 @@ char *tu_data_path(const char *name) {
     return tu_join(dir && *dir ? dir : "tests/data", name);
 }
 
+KvStatus tu_files_new(TuFiles *f, ModelConfig cfg, KvError *err) {
+    *f = (TuFiles){.dir = tu_tmpdir(), .cfg = cfg};
+    if (!f->dir)
+        return kv_error(err, KV_ERR_RUNTIME, "/tmp: cannot make a temporary directory");
+    f->model = tu_join(f->dir, "model.bin");
+    f->tok = tu_join(f->dir, "tok.bin");
+    KvStatus st = tu_write_random_checkpoint(f->model, &f->cfg, 5, err);
+    return st != KV_OK ? st : tu_write_tokenizer(f->tok, cfg.vocab_size, err);
+}
+
+void tu_files_free(TuFiles *f) {
+    free(f->model);
+    free(f->tok);
+    tu_rmtree(f->dir);
+    *f = (TuFiles){0};
+}
+
 // ----------------------------------------------------------------------------------------------
 // Running the binary
 
 const char *tu_kvscope_bin(void) {
     const char *p = getenv("KVSCOPE_BIN");
     return p && *p ? p : NULL;
+}
+
+int tu_kvscope_argv(char **argv, int cap, const char *const *args) {
+    int n = 0;
+    argv[n++] = (char *)tu_kvscope_bin();
+    for (int i = 0; args[i] && n < cap - 1; i++)
+        argv[n++] = (char *)args[i];
+    argv[n] = NULL;
+    return n;
 }
 
 bool tu_run(char *const argv[], int timeout_s, TuRun *r) {
@@ -147,10 +175,73 @@ bool tu_run(char *const argv[], int timeout_s, TuRun *r) {
     return ok;
 }
 
+bool tu_run_kvscope(const char *const *args, int timeout_s, TuRun *r) {
+    char *argv[64];
+    tu_kvscope_argv(argv, 64, args);
+    if (!argv[0]) {
+        memset(r, 0, sizeof *r);
+        return false;
+    }
+    return tu_run(argv, timeout_s, r);
+}
+
 void tu_run_free(TuRun *r) {
     free(r->out);
     free(r->err);
     memset(r, 0, sizeof *r);
+}
+
+bool tu_has_temporary(const char *dir) {
+    bool seen = false;
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && !seen && (e = readdir(d));)
+        seen = strstr(e->d_name, ".tmp-") != NULL;
+    if (d)
+        closedir(d);
+    return seen;
+}
+
+TuSignalRun tu_signal_while_writing(char *const argv[], const char *dir, int sig, int *status) {
+    *status = 0;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    posix_spawnattr_t at;
+    posix_spawnattr_init(&at);
+    sigset_t def;
+    sigemptyset(&def);
+    sigaddset(&def, SIGINT), sigaddset(&def, SIGTERM), sigaddset(&def, SIGHUP);
+    posix_spawnattr_setsigdefault(&at, &def);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF);
+    pid_t pid;
+    int rc = posix_spawn(&pid, argv[0], &fa, &at, argv, environ);
+    posix_spawnattr_destroy(&at);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0)
+        return TU_NOT_STARTED;
+    bool seen = false;
+    for (int k = 0; k < 60000 && !seen; k++) {
+        seen = tu_has_temporary(dir);
+        if (!seen && waitpid(pid, status, WNOHANG) == pid)
+            return TU_NO_TEMPORARY;
+        if (!seen)
+            nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+    if (!seen) {
+        kill(pid, SIGKILL);
+        waitpid(pid, status, 0);
+        return TU_NO_TEMPORARY;
+    }
+    kill(pid, SIGSTOP);
+    if (waitpid(pid, status, WUNTRACED) != pid || !WIFSTOPPED(*status))
+        return TU_RAN_OUT;                        // it finished between the sighting and the stop
+    const bool signalled = tu_has_temporary(dir); // false: its temporary became the output
+    if (signalled)
+        kill(pid, sig); // pending while stopped
+    kill(pid, SIGCONT);
+    waitpid(pid, status, 0);
+    return signalled ? TU_SIGNALLED : TU_RAN_OUT;
 }
 
 int tu_count_lines(const char *s) {

@@ -83,6 +83,16 @@ KvStatus tu_session_open(Model *m, Tokenizer *t, Session *s, const ModelConfig *
 void tu_session_close(Model *m, Tokenizer *t, Session *s);
 // Writes that tokenizer to path through tokenizer_write.
 KvStatus tu_write_tokenizer(const char *path, int vocab, KvError *err);
+// A fresh temporary directory holding model.bin (tu_write_random_checkpoint of shape cfg, seed
+// 5) and tok.bin (tu_write_tokenizer with cfg.vocab_size entries), for the command-line tests.
+typedef struct {
+    char *dir;
+    char *model;
+    char *tok;
+    ModelConfig cfg;
+} TuFiles;
+KvStatus tu_files_new(TuFiles *f, ModelConfig cfg, KvError *err);
+void tu_files_free(TuFiles *f);
 
 // ----------------------------------------------------------------------------------------------
 // References
@@ -121,10 +131,33 @@ typedef struct {
 
 // $KVSCOPE_BIN, or NULL when unset.
 const char *tu_kvscope_bin(void);
+// Fills argv with $KVSCOPE_BIN, then args (NULL-terminated, without the program), at most
+// cap - 1 entries in all, then NULL; returns how many entries precede the NULL.
+int tu_kvscope_argv(char **argv, int cap, const char *const *args);
 // Runs argv (argv[0] is the program path, NULL-terminated) with stdin from /dev/null, waiting at
 // most timeout_s seconds (killed after). False when it could not be started.
 bool tu_run(char *const argv[], int timeout_s, TuRun *r);
 void tu_run_free(TuRun *r);
+// tu_run of $KVSCOPE_BIN with args (NULL-terminated, without the program); false when
+// KVSCOPE_BIN is unset or the program could not be started.
+bool tu_run_kvscope(const char *const *args, int timeout_s, TuRun *r);
+// True when dir holds a temporary file (a name with ".tmp-", as kv_write_file_atomic and the
+// frame and video writers make them).
+bool tu_has_temporary(const char *dir);
+// What one tu_signal_while_writing run came to.
+typedef enum {
+    TU_SIGNALLED,    // sig sent while the child was stopped with its temporary in dir
+    TU_RAN_OUT,      // the child finished before the signal could land (try again)
+    TU_NO_TEMPORARY, // it exited, or 60 s passed, before a temporary appeared
+    TU_NOT_STARTED,  // it could not be started
+} TuSignalRun;
+// Runs argv (argv[0] is the program path) with stdout and stderr to /dev/null and SIGINT,
+// SIGTERM and SIGHUP at their default action (whatever this process inherited: a shell without
+// job control starts background jobs with SIGINT ignored, which exec keeps), waits for a
+// temporary in dir (a condition polled every millisecond, not a time), stops the child, looks
+// again while it cannot move and, when the temporary is still there, sends sig while it is
+// stopped (delivered first thing when it runs again). *status: the child's wait status at its end.
+TuSignalRun tu_signal_while_writing(char *const argv[], const char *dir, int sig, int *status);
 // Number of lines in s (a last line without '\n' counts).
 int tu_count_lines(const char *s);
 // True when text holds a sanitizer's report.
