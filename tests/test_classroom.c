@@ -764,6 +764,8 @@ Test(classroom, split_screen_with_a_caption_legible, .timeout = 300) {
                         cr_assert_geq(ll.token_size, MIN_TOKEN * scale - 0.01,
                                       "%s: lane %d's tokens at %.2f px", state, lane,
                                       ll.token_size);
+                        cr_assert_leq(ll.blocks.y + ll.blocks.h, sp.lane[lane].y + sp.lane[lane].h,
+                                      "%s: lane %d's blocks leave the lane", state, lane);
                         cr_assert(ll.last >= ll.first && ll.last == f.s.n_tokens - 1,
                                   "%s: lane %d shows %d .. %d of %d", state, lane, ll.first,
                                   ll.last, f.s.n_tokens);

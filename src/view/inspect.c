@@ -132,7 +132,8 @@ void scene_inspect_layout(const Session *s, const View *v, int width, int height
     bool below = true; // the panel grows upward (else downward, from the top lane)
     if (sp.open) {
         const int mine = sp.side[0] == s ? 0 : 1;
-        area = (SceneRect){sp.lane[0].x, sp.lane[0].y, sp.lane[0].w, 0};
+        // right of the counters columns, which stay in sight
+        area = (SceneRect){sp.middle.x, sp.lane[0].y, sp.middle.w, 0};
         ceiling = sp.lane[0].y;
         if (mine == 0) {
             top = sp.middle.y;

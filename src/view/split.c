@@ -36,7 +36,9 @@ void scene_split_layout(const Session *s, const View *v, int width, int height, 
     const double x = L.top.x, w = L.top.w;
     const double lane_h = (bottom - top - MIDDLE_H(u)) / 2;
     o->lane[0] = (SceneRect){x, top, w, lane_h};
-    o->middle = (SceneRect){x, top + lane_h, w, MIDDLE_H(u)};
+    // the ratios between the lanes, right of the counters columns (as the lanes' views)
+    o->middle = (SceneRect){x + COUNTERS_W(u) + 0.8 * u, top + lane_h, w - COUNTERS_W(u) - 0.8 * u,
+                            MIDDLE_H(u)};
     o->lane[1] = (SceneRect){x, top + lane_h + MIDDLE_H(u), w, lane_h};
     for (int k = 0; k < 2; k++) {
         o->counters[k] = (SceneRect){x, o->lane[k].y, COUNTERS_W(u), lane_h};
@@ -121,12 +123,7 @@ static void lane_layout(const Session *s, const View *v, int width, int height, 
     L->label_w = 2.4 * u;
     L->main = area;
     L->keep_token_size = true; // a lane has few lines: its tokens stay at the token size
-    // the sequence view lets its last line's block stack hang below the area it is given: give
-    // it the lane less one stack (its block sizes, as scene_sequence_layout takes them)
-    const int nl = L->n_layers > 0 ? L->n_layers : 1;
-    const double bh = fmin(fmax(1.6 * u / nl, 0.2 * u), 0.45 * u), gap = fmax(1.0, 0.15 * bh);
-    const double stack = nl * (bh + gap) - gap + 0.15 * u + 0.6 * u;
-    scene_sequence_layout(s, v, (SceneRect){area.x, area.y, area.w, area.h - stack}, L);
+    scene_sequence_layout(s, v, area, L);
 }
 
 // The area of lane k's sequence view: right of its counters.
