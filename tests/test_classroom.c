@@ -765,3 +765,87 @@ Test(classroom, reference_images, .timeout = 240) {
         fixture_free(&f);
     }
 }
+
+// The split screen with a lesson caption, alone and with the inspector open on a cell, at
+// 1280x720 and 1920x1080 in both themes, early and after more tokens than a lane's lines hold
+// at the token size: no text under 14 px, no token or counter under 20 px (scaled with the
+// picture's unit at 1920x1080), every text at 4.5:1 or more, and tokens drawn in both lanes.
+Test(classroom, split_screen_with_a_caption_legible, .timeout = 300) {
+    const int sizes[][2] = {{1280, 720}, {1920, 1080}};
+    Fixture f;
+    KvError err = {0};
+    ModelConfig c = tu_config(128, 192, 4, 4, 4, VOCAB, 512, false); // head size 32
+    cr_assert_eq(tu_session_open(&f.m, &f.t, &f.s, &c, 7, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(session_set_prompt(&f.s, "once upon a time in a kingdom far away Mia", &err),
+                 KV_OK, "%s", err.msg);
+    session_set_sampler(&f.s, (SamplerSettings){.temperature = 1.0f, .top_p = 0.9f, .seed = 3});
+    View v;
+    view_init(&v);
+    v.split = true;
+    v.caption_title = "With the cache and without it";
+    v.caption_text = "The same model and prompt, stepped together: the lane without the cache "
+                     "recomputes every key and value at every step.";
+    double worst_token = 1e9, worst_text = 1e9, worst_contrast = 1e9;
+    for (int at = 0; at < 3; at++) {
+        while (f.s.cursor < (int[]){1, 24, 90}[at])
+            cr_assert(session_step(&f.s));
+        for (int in = 0; in < 2; in++) {
+            v.inspect = in == 1;
+            v.inspect_layer = 1;
+            v.inspect_pos = 3;
+            view_prepare(&f.s, &v);
+            for (int theme = 0; theme < 2; theme++)
+                for (int k = 0; k < 2; k++) {
+                    v.theme = (ThemeKind)theme;
+                    TextStats ts;
+                    BeamStats bs;
+                    SceneLayout L;
+                    const int w = sizes[k][0], h = sizes[k][1];
+                    measure(&f.s, v, w, h, 1.0, &ts, &bs, &L);
+                    const double scale = L.unit / (720 / 50.0);
+                    char state[96];
+                    snprintf(state, sizeof state, "split%s, %d steps, %s, %dx%d",
+                             in ? " + inspector" : "", f.s.cursor, theme ? "light" : "dark", w, h);
+                    cr_log_info("%-44s smallest %.2f px  tokens %.2f px  counters %.2f px  "
+                                "contrast %.2f:1",
+                                state, ts.min_size, ts.min_token, ts.min_counter, ts.min_contrast);
+                    SceneSplit sp;
+                    scene_split_layout(&f.s, &v, w, h, &sp);
+                    cr_assert(sp.open, "%s: the split is not open", state);
+                    cr_assert_gt(ts.n_token, 2, "%s: %d tokens drawn", state, ts.n_token);
+                    for (int lane = 0; lane < 2 && !in; lane++) {
+                        SceneLayout ll;
+                        scene_split_lane_layout(&f.s, &v, w, h, lane, &ll);
+                        cr_assert_geq(ll.token_size, MIN_TOKEN * scale - 0.01,
+                                      "%s: lane %d's tokens at %.2f px", state, lane,
+                                      ll.token_size);
+                        cr_assert_leq(ll.blocks.y + ll.blocks.h, sp.lane[lane].y + sp.lane[lane].h,
+                                      "%s: lane %d's blocks leave the lane", state, lane);
+                        cr_assert(ll.last >= ll.first && ll.last == f.s.n_tokens - 1,
+                                  "%s: lane %d shows %d .. %d of %d", state, lane, ll.first,
+                                  ll.last, f.s.n_tokens);
+                    }
+                    cr_assert_geq(ts.min_size, MIN_TEXT * scale - 0.01, "%s: \"%s\" at %.2f px",
+                                  state, ts.worst_size, ts.min_size);
+                    cr_assert_geq(ts.min_token, MIN_TOKEN * scale - 0.01,
+                                  "%s: token \"%s\" at %.2f px", state, ts.worst_token,
+                                  ts.min_token);
+                    cr_assert_geq(ts.min_counter, MIN_TOKEN * scale - 0.01,
+                                  "%s: a counter at %.2f px", state, ts.min_counter);
+                    cr_assert_geq(ts.min_caption, 24.0 * scale - 0.01, "%s: caption at %.2f px",
+                                  state, ts.min_caption);
+                    cr_assert_geq(ts.min_contrast, MIN_CONTRAST, "%s: \"%s\" at %.2f:1", state,
+                                  ts.worst_contrast, ts.min_contrast);
+                    if (k == 0) {
+                        worst_token = fmin(worst_token, ts.min_token);
+                        worst_text = fmin(worst_text, ts.min_size);
+                    }
+                    worst_contrast = fmin(worst_contrast, ts.min_contrast);
+                }
+        }
+    }
+    cr_log_info("split + caption at 1280x720: smallest text %.2f px, smallest token %.2f px, "
+                "lowest contrast %.2f:1",
+                worst_text, worst_token, worst_contrast);
+    fixture_free(&f);
+}

@@ -187,6 +187,7 @@ static const char *const everyday[] = {
 typedef struct {
     const Glossary *g;
     const Tokenizer *tok;
+    bool pieces; // the frame drawn is the 3D view's, whose token labels are not marked yet
     char bad[8192];
     int n_texts, n_bad;
 } LabelCheck;
@@ -228,8 +229,7 @@ static bool glossary_word(const Glossary *g, const char *w) {
     return false;
 }
 
-// A text that is a token of the vocabulary (a next-token candidate, a 3D label, a heatmap axis)
-// as the picture shows it, ␣ for a leading space.
+// A text that is a token of the vocabulary as the picture shows it, ␣ for a leading space.
 static bool is_piece(const Tokenizer *t, const char *s) {
     char buf[128];
     const char *sp = "\xe2\x90\xa3";
@@ -270,31 +270,40 @@ static void report(LabelCheck *c, const char *what, const char *text) {
 
 static void check_label(void *ctx, const SceneText *t) {
     LabelCheck *c = ctx;
-    if (t->role == SCENE_TEXT_TOKEN || t->role == SCENE_TEXT_CAPTION)
+    if (t->role == SCENE_TEXT_CAPTION)
         return;
-    c->n_texts++;
     if (t->term)
         cr_assert_not_null(glossary_find(c->g, t->term), "the scene names '%s' for \"%s\"", t->term,
                            t->utf8);
+    if (t->role == SCENE_TEXT_TOKEN) { // a token cell: its tooltip is the token's own
+        cr_assert(t->token_text, "\"%s\": a token not marked as token text", t->utf8);
+        return;
+    }
+    c->n_texts++;
+    if (t->token_text) { // a candidate, an axis label, a position with its token: by its term
+        if (!t->term)
+            report(c, "token text without a term", t->utf8);
+        return;
+    }
+    if (c->pieces && is_piece(c->tok, t->utf8))
+        return;
     // quoted tokens are values, not words of the label
     char text[512];
     size_t o = 0;
     bool quoted = false;
     for (const char *p = t->utf8; *p && o + 1 < sizeof text; p++) {
         if (strncmp(p, "\xe2\x80\x9c", 3) == 0)
-            quoted = true;
+            quoted = true, p += 2;
         else if (strncmp(p, "\xe2\x80\x9d", 3) == 0)
             quoted = false, p += 2;
         else if (!quoted)
             text[o++] = *p;
     }
     text[o] = '\0';
-    if (is_piece(c->tok, t->utf8))
-        return;
     bool letters = false;
     for (const char *p = text; *p; p++)
         letters |= isalpha((unsigned char)*p) != 0;
-    if (letters && !glossary_label(c->g, t->utf8, t->term))
+    if (letters && !scene_text_entry(c->g, t))
         report(c, "no entry", t->utf8);
     if (t->term)
         return; // the term the scene names explains the label, whatever its words
@@ -324,9 +333,11 @@ static void check_label(void *ctx, const SceneText *t) {
 
 // The scene is laid out and drawn for w x h onto a small image: the texts (what the sink
 // checks) are the same whatever the pixels, which cost the time.
-static void draw_checked(const Session *s, View v, int w, int h, LabelCheck *c) {
+static void draw_checked(Session *s, View v, int w, int h, LabelCheck *c) {
     SceneTextSink sink = {check_label, c};
     v.text_sink = &sink;
+    c->pieces = v.kind == VIEW_3D;
+    view_prepare(s, &v); // the inspector's numbers, the split screen's twin
     cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 16, 16);
     cairo_t *cr = cairo_create(img);
     scene_draw(cr, s, &v, w, h, 1.0);
@@ -335,13 +346,80 @@ static void draw_checked(const Session *s, View v, int w, int h, LabelCheck *c) 
     cairo_surface_destroy(img);
 }
 
+// The panels drawn over a view: the inspector on a cell the write head read, on the write
+// head's own cell and on one past it; the split screen, alone and with the inspector; the
+// glossary panel, every page of it.
+static void draw_panels(Session *s, const Glossary *g, ViewLayoutKind lay, LabelCheck *c) {
+    View v;
+    view_init(&v);
+    v.layout = lay;
+    const int cells[][2] = {{1, 3}, {0, s->cursor > 0 ? session_last(s)->pos : 0}, {1, 120}};
+    for (int k = 0; k < 3; k++) {
+        v.inspect = true;
+        v.inspect_layer = cells[k][0];
+        v.inspect_pos = cells[k][1];
+        draw_checked(s, v, 1280, 720, c);
+        v.split = true;
+        draw_checked(s, v, 1280, 720, c);
+        v.split = false;
+    }
+    v.inspect = false;
+    v.split = true;
+    draw_checked(s, v, 1920, 1080, c);
+    v.split = false;
+    v.glossary = g;
+    v.glossary_open = true;
+    for (v.glossary_page = 0; v.glossary_page < scene_glossary_pages(s, &v, 1280, 720);
+         v.glossary_page++)
+        draw_checked(s, v, 1280, 720, c);
+    view_prepare(s, &(View){.split = false}); // the twin freed
+}
+
+// The pool view of a serving session: a few requests over a small pool, stepped until one
+// waits and until all have finished.
+static void draw_pool(const Model *m, const Tokenizer *t, LabelCheck *c) {
+    Serve srv;
+    serve_init(&srv, m, t, 12, 4, true);
+    KvError err = {0};
+    const char *prompts[] = {"once upon a time", "once upon a time Mia", "a time", "Mia"};
+    for (int i = 0; i < 4; i++) {
+        ServeRequest r = {.arrival = i / 2,
+                          .max_new = 12,
+                          .samples = i == 1 ? 2 : 1,
+                          .sampler = {i == 1 ? 1.0f : 0.0f, 0.9f, 0, 42}};
+        snprintf(r.prompt, sizeof r.prompt, "%s", prompts[i]);
+        cr_assert_eq(serve_add(&srv, &r, "request", &err), KV_OK, "%s", err.msg);
+    }
+    View v;
+    view_init(&v);
+    v.kind = VIEW_POOL;
+    v.serve = &srv;
+    SceneTextSink sink = {check_label, c};
+    v.text_sink = &sink;
+    c->pieces = false;
+    cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1280, 720);
+    cairo_t *cr = cairo_create(img);
+    for (int step = 0;; step++) {
+        if (step % 3 == 0 || serve_done(&srv))
+            scene_draw(cr, NULL, &v, 1280, 720, 1.0);
+        if (!serve_step(&srv))
+            break;
+    }
+    scene_draw(cr, NULL, &v, 1280, 720, 1.0);
+    cr_assert_eq(cairo_status(cr), CAIRO_STATUS_SUCCESS);
+    cairo_destroy(cr);
+    cairo_surface_destroy(img);
+    serve_free(&srv);
+}
+
 // Every view in both layouts, cache on and off, every retention policy and precision, a head
-// each, a layer alone, the pointer on a token and the measurement on: every text the picture
-// draws is a token or uses only words the glossary defines (or plain words), every term the
-// scene names is an entry, and every label finds the entry its tooltip shows.
-// (The pool view draws a serving session, which this session is not: without one it draws only
-// the sentence that says how to open one; it is left out here.)
-Test(glossary, every_label_the_picture_draws_has_an_entry, .timeout = 240) {
+// each, a layer alone, the pointer on a token and the measurement on; the inspector, the split
+// screen and the glossary panel over them; the pool view of a serving session: every text the
+// picture draws is a token (marked as token text, with the term its tooltip shows) or uses only
+// words the glossary defines (or plain words), every term the scene names is an entry, and every
+// label finds the entry its tooltip shows. (The 3D view's token labels are not marked as token
+// text yet: there a text that is a vocabulary piece passes as one.)
+Test(glossary, every_label_the_picture_draws_has_an_entry, .timeout = 400) {
     Glossary g;
     load_shipped(&g);
     for (int i = 0; scene_label_term_at(i); i++)
@@ -376,7 +454,7 @@ Test(glossary, every_label_the_picture_draws_has_an_entry, .timeout = 240) {
                 while (s.cursor < (int[]){0, 1, 22}[at])
                     cr_assert(session_step(&s));
                 for (int vk = 0; vk < VIEW_KINDS; vk++)
-                    for (int lay = 0; lay < 2 && vk != VIEW_POOL; lay++) {
+                    for (int lay = 0; lay < 2; lay++) {
                         View v;
                         view_init(&v);
                         v.kind = (ViewKind)vk;
@@ -391,12 +469,96 @@ Test(glossary, every_label_the_picture_draws_has_an_entry, .timeout = 240) {
                         v.annotate = true;
                         draw_checked(&s, v, 1280, 720, &chk);
                     }
+                if (at > 0 && (k == 0 || k == 2 || k == 5))
+                    for (int lay = 0; lay < 2; lay++)
+                        draw_panels(&s, &g, (ViewLayoutKind)lay, &chk);
             }
         }
     }
+    draw_pool(&m, &t, &chk);
     cr_log_info("%d texts checked", chk.n_texts);
     cr_assert_gt(chk.n_texts, 1000);
     cr_assert_eq(chk.n_bad, 0, "%d words without an entry:%s", chk.n_bad, chk.bad);
+    tu_session_close(&m, &t, &s);
+    glossary_free(&g);
+}
+
+// A tooltip comes from the label's term, never from the words of a token's text: a candidate
+// "k" is a candidate, not the key (whose other spelling is k); a token text without a term has
+// no tooltip; a token quoted in a label does not count as the label's words.
+Test(glossary, tooltips_come_from_terms_not_token_text) {
+    Glossary g;
+    load_shipped(&g);
+    const GlossaryEntry *key = glossary_find(&g, "key"), *cand = glossary_find(&g, "candidate");
+    cr_assert(key && cand && glossary_find(&g, "k") == key, "k is another spelling of key");
+    SceneText t = {.utf8 = "k", .token_text = true, .term = "candidate"};
+    cr_assert_eq(scene_text_entry(&g, &t), cand);
+    t.term = NULL;
+    cr_assert_null(scene_text_entry(&g, &t), "a token's words are not looked up");
+    t.utf8 = "top-p";
+    cr_assert_null(scene_text_entry(&g, &t));
+    t = (SceneText){.utf8 = "key k (at 5)"}; // a label: its words
+    cr_assert_eq(scene_text_entry(&g, &t), key);
+    t.utf8 = "after \xe2\x80\x9ck\xe2\x80\x9d (pos 3)";
+    cr_assert_eq(scene_text_entry(&g, &t), glossary_find(&g, "position"),
+                 "the quoted k is not a word");
+    t.utf8 = "\xe2\x80\x9ctop-k\xe2\x80\x9d";
+    cr_assert_null(scene_text_entry(&g, &t));
+    glossary_free(&g);
+}
+
+typedef struct {
+    const Glossary *g;
+    int candidates, token_labels;
+    char bad[256];
+} TipCheck;
+
+static void tip_check(void *ctx, const SceneText *t) {
+    TipCheck *c = ctx;
+    if (!t->token_text || t->role == SCENE_TEXT_TOKEN)
+        return;
+    c->token_labels++;
+    const GlossaryEntry *e = scene_text_entry(c->g, t);
+    if (!e || !t->term || e != glossary_find(c->g, t->term))
+        snprintf(c->bad, sizeof c->bad, "\"%s\" shows %s", t->utf8, e ? e->term : "nothing");
+    c->candidates += e == glossary_find(c->g, "candidate");
+}
+
+// In the picture: the next-token panel's candidates, the heatmap's row labels and the
+// inspector's positions are token text, each with the term its tooltip shows.
+Test(glossary, token_text_in_the_picture_carries_its_term, .timeout = 60) {
+    Glossary g;
+    load_shipped(&g);
+    Model m;
+    Tokenizer t;
+    Session s;
+    KvError err = {0};
+    ModelConfig c = tu_config(64, 96, 2, 4, 4, 512, 128, false);
+    cr_assert_eq(tu_session_open(&m, &t, &s, &c, 7, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(session_set_prompt(&s, "once upon a time", &err), KV_OK, "%s", err.msg);
+    for (int i = 0; i < 3; i++)
+        cr_assert(session_step(&s));
+    TipCheck chk = {.g = &g};
+    SceneTextSink sink = {tip_check, &chk};
+    const ViewKind kinds[] = {VIEW_SEQUENCE, VIEW_HEATMAP, VIEW_SEQUENCE};
+    for (int k = 0; k < 3; k++) {
+        View v;
+        view_init(&v);
+        v.kind = kinds[k];
+        v.inspect = k == 2;
+        v.inspect_layer = 1;
+        v.inspect_pos = 2;
+        v.text_sink = &sink;
+        view_prepare(&s, &v);
+        cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1280, 720);
+        cairo_t *cr = cairo_create(img);
+        scene_draw(cr, &s, &v, 1280, 720, 1.0);
+        cairo_destroy(cr);
+        cairo_surface_destroy(img);
+    }
+    cr_assert_eq(chk.bad[0], '\0', "%s", chk.bad);
+    cr_assert_geq(chk.candidates, 3, "%d candidates", chk.candidates);
+    cr_assert_gt(chk.token_labels, chk.candidates, "heatmap rows and inspector positions too");
     tu_session_close(&m, &t, &s);
     glossary_free(&g);
 }

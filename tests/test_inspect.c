@@ -901,3 +901,158 @@ Test(split, render_option, .timeout = 120) {
     free(png);
     free(svg);
 }
+
+// Every element of each vector is written as a number, wherever the panel stands: the sequence
+// view with and without a lesson caption, the split screen with and without one, at 1280x720
+// and 1920x1080; the numbers at 14 px or more, inside the panel, the panel inside the picture.
+static void assert_all_numbers(const Session *s, const View *v, int w, int h, const char *what) {
+    SceneInspect o;
+    scene_inspect_layout(s, v, w, h, &o);
+    cr_assert(o.open && o.captured, "%s: no numbers", what);
+    const int hs = config_head_size(&s->model->cfg);
+    int count[INSPECT_QUANTITIES] = {0};
+    for (int k = 0; k < o.n_numbers; k++) {
+        count[o.num[k].what]++;
+        const SceneRect b = o.num[k].box;
+        cr_assert(b.x >= o.panel.x && b.x + b.w <= o.panel.x + o.panel.w + 0.5 &&
+                      b.y >= o.panel.y && b.y + b.h <= o.panel.y + o.panel.h + 0.5,
+                  "%s: number %d outside the panel", what, k);
+    }
+    cr_assert_eq(o.n_vec, hs, "%s: %d of %d elements", what, o.n_vec, hs);
+    for (int q = INSPECT_QUERY; q <= INSPECT_OUT; q++)
+        cr_assert_eq(count[q], o.row >= 0 || q == INSPECT_QUERY || q == INSPECT_OUT ? hs : 0,
+                     "%s: quantity %d has %d numbers", what, q, count[q]);
+    cr_assert_geq(o.font, 14.0 * h / 720 - 0.01, "%s: numbers at %.2f px", what, o.font);
+    cr_assert(o.panel.x >= 0 && o.panel.y >= 0 && o.panel.x + o.panel.w <= w + 0.5 &&
+                  o.panel.y + o.panel.h <= h + 0.5,
+              "%s: the panel leaves the picture", what);
+}
+
+Test(inspect, every_number_of_every_vector_shown, .timeout = 120) {
+    Fixture f;
+    fixture_init(&f);
+    steps(&f.s, 8);
+    View v;
+    view_init(&v);
+    v.inspect = true;
+    v.inspect_layer = 1;
+    v.inspect_pos = 3;
+    const int sizes[][2] = {{1280, 720}, {1920, 1080}};
+    for (int split = 0; split < 2; split++)
+        for (int cap = 0; cap < 2; cap++)
+            for (int k = 0; k < 2; k++) {
+                v.split = split;
+                v.caption_title = cap ? "One attention step" : NULL;
+                v.caption_text = cap ? "The write head's query meets every key it reads; the "
+                                       "weights mix the values."
+                                     : NULL;
+                view_prepare(&f.s, &v);
+                char what[64];
+                snprintf(what, sizeof what, "%s%s %dx%d", split ? "split" : "sequence",
+                         cap ? " + caption" : "", sizes[k][0], sizes[k][1]);
+                assert_all_numbers(&f.s, &v, sizes[k][0], sizes[k][1], what);
+            }
+    fixture_free(&f);
+}
+
+// Side by side, a click on a cache cell of either lane finds that cell (the window opens the
+// inspector on it), and the inspector stands over the other session's lane.
+Test(split, a_cache_cell_of_either_lane_opens_the_inspector, .timeout = 120) {
+    Fixture f;
+    fixture_init(&f);
+    View v;
+    view_init(&v);
+    v.split = true;
+    view_prepare(&f.s, &v);
+    steps(&f.s, 6);
+    view_prepare(&f.s, &v);
+    for (int lane = 0; lane < 2; lane++) {
+        SceneLayout L;
+        scene_split_lane_layout(&f.s, &v, 1280, 720, lane, &L);
+        SceneRect b;
+        cr_assert(scene_block_box(&L, 4, 2, &b), "lane %d: no block 4 of layer 3", lane);
+        int got_lane = -1, tok = -1, layer = -1;
+        cr_assert(scene_split_hit_block(&f.s, &v, 1280, 720, b.x + b.w / 2, b.y + b.h / 2,
+                                        &got_lane, &tok, &layer));
+        cr_assert(got_lane == lane && tok == 4 && layer == 2, "lane %d: got lane %d, %d, %d", lane,
+                  got_lane, tok, layer);
+    }
+    int a, b, c;
+    cr_assert_not(scene_split_hit_block(&f.s, &v, 1280, 720, 2, 2, &a, &b, &c), "a corner");
+    v.inspect = true;
+    v.inspect_layer = 2;
+    v.inspect_pos = 4;
+    view_prepare(&f.s, &v);
+    SceneSplit sp;
+    scene_split_layout(&f.s, &v, 1280, 720, &sp);
+    SceneInspect o;
+    scene_inspect_layout(&f.s, &v, 1280, 720, &o);
+    cr_assert(o.captured);
+    const int mine = sp.side[0] == &f.s ? 0 : 1;
+    const SceneRect other = sp.lane[1 - mine];
+    cr_assert(o.panel.y <= other.y + 0.5 && o.panel.y + o.panel.h >= other.y + other.h - 0.5,
+              "the panel covers the other lane");
+    SceneLayout L;
+    scene_split_lane_layout(&f.s, &v, 1280, 720, mine, &L);
+    SceneRect cell;
+    cr_assert(scene_block_box(&L, 4, 2, &cell));
+    cr_assert(L.token_row.y + L.token_row.h <= o.panel.y || L.token_row.y >= o.panel.y + o.panel.h,
+              "the inspected session's tokens stay in sight");
+    fixture_free(&f);
+}
+
+// `view split` in a lesson is the split screen (as `split on`), another view after it that view
+// alone; `--view split` on render is --split; an unknown view's message names split.
+Test(split, view_split_in_lessons_and_render, .timeout = 120) {
+    Lesson l;
+    KvError err = {0};
+    const char *text = "preset narrative\nview split\nstep 2\nbeat\nview heatmap\nbeat\n";
+    cr_assert_eq(lesson_parse(&l, LPATH, text, strlen(text), presets, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(l.cmds[1].op, LESSON_VIEW);
+    cr_assert_eq(l.cmds[1].n, VIEW_KINDS, "the split screen is past the view table");
+    Fixture f;
+    fixture_open(&f, 64, 2, 128, 13);
+    LessonPlayer p;
+    lesson_player_init(&p, &l, &f.s);
+    cr_assert_eq(lesson_player_goto(&p, 0, &err), KV_OK, "%s", err.msg);
+    View v;
+    view_init(&v);
+    lesson_player_view(&p, &v);
+    cr_assert(v.split && v.kind == VIEW_SEQUENCE);
+    cr_assert_not_null(f.s.twin, "the twin steps from the split on");
+    cr_assert_eq(f.s.twin->cursor, f.s.cursor);
+    cr_assert_eq(lesson_player_goto(&p, 1, &err), KV_OK, "%s", err.msg);
+    lesson_player_view(&p, &v);
+    cr_assert(!v.split && v.kind == VIEW_HEATMAP);
+    cr_assert_null(f.s.twin);
+    lesson_player_free(&p);
+    lesson_free(&l);
+    fixture_free(&f);
+    lesson_error("preset narrative\nview splat\nbeat\n",
+                 LPATH ":2: view: unknown view 'splat' (sequence, heatmap, layers, memory, 3d, "
+                       "sampling, pool, split)");
+    const char *bin = tu_kvscope_bin();
+    if (!bin)
+        cr_skip_test("KVSCOPE_BIN not set");
+    char *dir = tu_tmpdir(), *svg = tu_join(dir, "s.svg");
+    char *argv[] = {(char *)bin, "render", "--preset", "fact", "--steps", "2",
+                    "--view",    "split",  "-o",       svg,    NULL};
+    TuRun r;
+    cr_assert(tu_run(argv, 60, &r));
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    size_t n = 0;
+    char *data = (char *)tu_read_file(svg, &n);
+    cr_assert(data && strstr(data, "NO CACHE") && strstr(data, "KV CACHE ON"), "both lanes");
+    free(data);
+    tu_run_free(&r);
+    unlink(svg);
+    argv[7] = "splat";
+    cr_assert(tu_run(argv, 60, &r));
+    cr_assert_eq(r.status, 2, "%s", r.err);
+    cr_assert_str_eq(r.err, "kvscope: --view: unknown view 'splat' (sequence, heatmap, layers, "
+                            "memory, 3d, sampling, pool, split)\n");
+    cr_assert_eq(access(svg, F_OK), -1, "a refused render left a file");
+    tu_run_free(&r);
+    tu_rmtree(dir);
+    free(svg);
+}

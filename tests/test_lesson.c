@@ -94,7 +94,7 @@ Test(lesson_parse, every_op_is_a_command) {
     // The view names in the message come from the view table.
     expect_error("preset narrative\nview sideways\nbeat\n",
                  PATH ":2: view: unknown view 'sideways' (sequence, heatmap, layers, memory, 3d, "
-                      "sampling, pool)");
+                      "sampling, pool, split)");
     // Invalid UTF-8 the old walker let through: an overlong '/' and a surrogate.
     expect_error("preset narrative\ncaption \xc0\xaf\nbeat\n", PATH ":2: not valid UTF-8 text");
     expect_error("preset narrative\ncaption \xed\xa0\x80\nbeat\n", PATH ":2: not valid UTF-8 text");
@@ -141,7 +141,8 @@ Test(lesson_parse, unknown_names) {
     expect_error("preset poem\n", PATH ":1: preset: unknown preset 'poem' (narrative, code)");
     expect_error(
         "view tree\n", PATH
-        ":1: view: unknown view 'tree' (sequence, heatmap, layers, memory, 3d, sampling, pool)");
+        ":1: view: unknown view 'tree' (sequence, heatmap, layers, memory, 3d, sampling, pool, "
+        "split)");
     expect_error("theme blue\n", PATH ":1: theme: unknown theme 'blue' (dark, light)");
     expect_error("cache maybe\n", PATH ":1: cache: expected on, off or a policy (full, window:W, "
                                        "sinks:S,W, h2o:H,R), not 'maybe'");

@@ -4,11 +4,14 @@
 // are where the settings put them; changing a setting changes the picture of the same step at
 // once; the log scale; and `--view sampling` on the command line.
 #include "util/testutil.h"
+#include "lesson/lesson.h"
 #include "view/view.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 TestSuite(sampling, .fini = tu_leak_check);
 
@@ -231,4 +234,106 @@ Test(sampling, a_greedy_step_shows_no_draw) {
         cr_assert_eq(L.smp_p_y, -1);
     }
     fx_free(&f);
+}
+
+// The log scale from the command line (--sampling-scale on render; run parses it the same way)
+// and from lessons (sampling-scale linear|log); every bad value its own one-line refusal.
+Test(sampling, scale_from_render_and_lessons, .timeout = 120) {
+    cr_assert_eq(view_scale_parse("log"), 1);
+    cr_assert_eq(view_scale_parse("linear"), 0);
+    cr_assert_eq(view_scale_parse("Log"), -1);
+    cr_assert_eq(view_scale_parse(NULL), -1);
+    static const Preset presets[] = {{"fact", "The capital of France is"}, {NULL, NULL}};
+    const char *text = "preset fact\nview sampling\nsampling-scale log\nstep 2\nbeat\n"
+                       "sampling-scale linear\nbeat\n";
+    Lesson l;
+    KvError err = {0};
+    cr_assert_eq(lesson_parse(&l, "x.lesson", text, strlen(text), presets, &err), KV_OK, "%s",
+                 err.msg);
+    cr_assert_eq(l.cmds[2].op, LESSON_SAMPLING_SCALE);
+    cr_assert_eq(l.cmds[2].n, 1);
+    Fx f;
+    fx_init(&f, (SamplerSettings){1.0f, 0.9f, 0, 2});
+    LessonPlayer p;
+    lesson_player_init(&p, &l, &f.s);
+    View v;
+    view_init(&v);
+    cr_assert_eq(lesson_player_goto(&p, 0, &err), KV_OK, "%s", err.msg);
+    lesson_player_view(&p, &v);
+    cr_assert(v.sampling_log && v.kind == VIEW_SAMPLING);
+    cr_assert_eq(lesson_player_goto(&p, 1, &err), KV_OK, "%s", err.msg);
+    lesson_player_view(&p, &v);
+    cr_assert_not(v.sampling_log);
+    lesson_player_free(&p);
+    lesson_free(&l);
+    fx_free(&f);
+    const char *bad[][2] = {
+        {"preset fact\nsampling-scale\nbeat\n", "x.lesson:2: sampling-scale: needs linear or log"},
+        {"preset fact\nsampling-scale huge\nbeat\n",
+         "x.lesson:2: sampling-scale: expected linear or log, not 'huge'"},
+        {"preset fact\nsampling-scale log linear\nbeat\n",
+         "x.lesson:2: sampling-scale: expected linear or log, not 'log linear'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cr_assert_neq(lesson_parse(&l, "x.lesson", bad[i][0], strlen(bad[i][0]), presets, &err),
+                      KV_OK, "case %zu parsed", i);
+        cr_assert_str_eq(err.msg, bad[i][1]);
+    }
+    if (!tu_kvscope_bin())
+        cr_skip_test("KVSCOPE_BIN not set");
+    char *dir = tu_tmpdir(), *out = tu_join(dir, "s.svg");
+    for (int log = 0; log < 2; log++) { // the picture says which scale it draws
+        char *argv[] = {(char *)tu_kvscope_bin(),
+                        "render",
+                        "--preset",
+                        "fact",
+                        "--steps",
+                        "2",
+                        "--view",
+                        "sampling",
+                        "--sampling-scale",
+                        log ? "log" : "linear",
+                        "-o",
+                        out,
+                        NULL};
+        TuRun r;
+        cr_assert(tu_run(argv, 60, &r));
+        cr_assert_eq(r.status, 0, "%s", r.err);
+        size_t n = 0;
+        char *svg = (char *)tu_read_file(out, &n);
+        cr_assert(svg && strstr(svg, log ? "log scale" : "linear scale"), "the %s scale",
+                  log ? "log" : "linear");
+        free(svg);
+        tu_run_free(&r);
+        unlink(out);
+    }
+    const char *cases[][3] = {
+        {"render", "logarithmic",
+         "kvscope: --sampling-scale: unknown scale 'logarithmic' (linear, log)\n"},
+        {"render", NULL, "kvscope: --sampling-scale: needs a value\n"},
+        {"run", "logarithmic", "kvscope: --sampling-scale: 'logarithmic' is not linear or log\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *argv[] = {(char *)tu_kvscope_bin(),
+                        (char *)cases[i][0],
+                        "--preset",
+                        "fact",
+                        "--steps",
+                        "1",
+                        "-o",
+                        out,
+                        "--sampling-scale",
+                        (char *)cases[i][1],
+                        NULL};
+        if (strcmp(cases[i][0], "run") == 0) // run takes no -o
+            argv[6] = "--steps", argv[7] = "1";
+        TuRun r;
+        cr_assert(tu_run(argv, 60, &r));
+        cr_assert_eq(r.status, 2, "case %zu: status %d (%s)", i, r.status, r.err);
+        cr_assert_str_eq(r.err, cases[i][2]);
+        cr_assert_eq(access(out, F_OK), -1, "a refused render left a file");
+        tu_run_free(&r);
+    }
+    free(out);
+    tu_rmtree(dir);
 }

@@ -2166,3 +2166,66 @@ Test(window, model_key_refuses_a_model_of_another_name) {
     cr_assert(strstr(f.a.notice, "the model key cycles kvscope6.bin"), "notice: %s", f.a.notice);
     fx_free(&f);
 }
+
+// Side by side, a click on a cache cell of either lane opens the inspector on that cell (and a
+// second click closes it); I opens it on the write head's cell; the picture draws it.
+Test(window, split_click_on_a_cache_cell_inspects_it) {
+    Fx f;
+    fx_init(&f, 128);
+    AppState *a = &f.a;
+    key(a, SDLK_x);
+    key(a, SDLK_SPACE);
+    key(a, SDLK_SPACE);
+    app_quiesce(a);
+    app_at_rest(a);
+    cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, 1280, 720);
+    cairo_t *cr = cairo_create(surf);
+    app_draw(a, cr); // syncs the twin
+    for (int lane = 0; lane < 2; lane++) {
+        SceneLayout L;
+        scene_split_lane_layout(&f.s, &a->view, a->width, a->scene_h, lane, &L);
+        SceneRect r;
+        cr_assert(scene_block_box(&L, 2, 1, &r), "lane %d: the cell of token 2, layer 2", lane);
+        click(a, r.x + r.w / 2, r.y + r.h / 2);
+        cr_assert(a->view.inspect && a->view.inspect_pos == 2 && a->view.inspect_layer == 1,
+                  "lane %d: the inspector on the cell", lane);
+        app_draw(a, cr);
+        cr_assert_not_null(session_probe(&f.s, 1, 0), "lane %d: the numbers recorded", lane);
+        click(a, r.x + r.w / 2, r.y + r.h / 2);
+        cr_assert_not(a->view.inspect, "lane %d: a second click closes it", lane);
+    }
+    click(a, 3, 3); // the top corner: no cell, nothing opens
+    cr_assert_not(a->view.inspect);
+    key(a, SDLK_i);
+    cr_assert(a->view.inspect && a->view.inspect_pos == session_last(&f.s)->pos);
+    app_draw(a, cr);
+    cr_assert_eq(cairo_status(cr), CAIRO_STATUS_SUCCESS);
+    cairo_destroy(cr);
+    cairo_surface_destroy(surf);
+    fx_free(&f);
+}
+
+// `kvscope run --split` end to end under the dummy driver: the window opens, plays at the top
+// speed for a number of frames with both sides stepping, reports and exits by itself (the test
+// waits for that exit); the twin holds as many tokens as the session.
+Test(window, run_split_end_to_end, .timeout = 300) {
+    const char *bin = tu_kvscope_bin();
+    if (!bin)
+        cr_skip_test("KVSCOPE_BIN is not set");
+    setenv("SDL_VIDEODRIVER", "dummy", 1);
+    char *dir = tu_tmpdir();
+    char *argv[] = {(char *)bin, "run",    "--split",  "--preset",     "fact", "--bench-frames",
+                    "40",        "--size", "1280x720", "--export-dir", dir,    NULL};
+    TuRun r; // (a sanitizer build on a loaded machine draws a frame in a second or more)
+    cr_assert(tu_run(argv, 270, &r));
+    cr_assert_eq(r.status, 0, "status %d: %s", r.status, r.err);
+    const char *line = strstr(r.out, "bench window ");
+    cr_assert_not_null(line, "%s", r.out);
+    const char *tk = strstr(line, " tokens="), *st = strstr(line, " split_tokens=");
+    cr_assert(tk && st, "%s", line);
+    int tokens = atoi(tk + 8), twin = atoi(st + 14);
+    cr_assert_gt(tokens, 7, "the run stepped: %s", line);
+    cr_assert_eq(twin, tokens, "the twin followed every step: %s", line);
+    tu_run_free(&r);
+    tu_rmtree(dir);
+}

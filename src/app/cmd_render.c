@@ -29,7 +29,7 @@ static int parse_view_option(int argc, char **argv, int *i, ViewOptions *o, KvEr
     bool known = strcmp(opt, "--view") == 0 || strcmp(opt, "--layer") == 0 ||
                  strcmp(opt, "--head") == 0 || strcmp(opt, "--theme") == 0 ||
                  strcmp(opt, "--camera") == 0 || strcmp(opt, "--layout") == 0 ||
-                 strcmp(opt, "--inspect") == 0;
+                 strcmp(opt, "--inspect") == 0 || strcmp(opt, "--sampling-scale") == 0;
     if (!known)
         return 0;
     if (*i + 1 >= argc) {
@@ -44,14 +44,24 @@ static int parse_view_option(int argc, char **argv, int *i, ViewOptions *o, KvEr
             return -1;
         }
     } else if (strcmp(opt, "--view") == 0) {
-        int k = view_kind_parse(val);
+        const bool split = strcmp(val, VIEW_SPLIT_NAME) == 0; // the split screen, as --split
+        int k = split ? VIEW_SEQUENCE : view_kind_parse(val);
         if (k < 0) {
             char names[160];
             view_kind_list(names, sizeof names, ", ");
-            kv_error(err, KV_ERR_INPUT, "--view: unknown view '%s' (%s)", val, names);
+            kv_error(err, KV_ERR_INPUT, "--view: unknown view '%s' (%s, %s)", val, names,
+                     VIEW_SPLIT_NAME);
             return -1;
         }
         o->view.kind = (ViewKind)k;
+        o->view.split = o->view.split || split;
+    } else if (strcmp(opt, "--sampling-scale") == 0) { // the sampling view's bars
+        int log = view_scale_parse(val);
+        if (log < 0) {
+            kv_error(err, KV_ERR_INPUT, "--sampling-scale: unknown scale '%s' (linear, log)", val);
+            return -1;
+        }
+        o->view.sampling_log = log == 1;
     } else if (strcmp(opt, "--theme") == 0) {
         int t = view_theme_parse(val);
         if (t < 0) {

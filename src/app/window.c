@@ -26,7 +26,8 @@ typedef struct {
     CommonOptions common;
     int width, height;
     bool fullscreen;
-    bool split; // --split: the cached and the uncached session side by side
+    bool split;       // --split: the cached and the uncached session side by side
+    int sampling_log; // --sampling-scale: 1 log, 0 linear
     ThemeKind theme;
     bool theme_given;   // --theme: also over the themes a lesson's beats set
     int view;           // -1: default
@@ -82,14 +83,21 @@ static int parse_run(int argc, char **argv, RunOptions *o, KvError *err) {
                        -1;
             o->theme = (ThemeKind)t;
         } else if (strcmp(opt, "--view") == 0) {
-            o->view = val ? view_kind_parse(val) : -1;
+            const bool split = val && strcmp(val, VIEW_SPLIT_NAME) == 0; // as --split
+            o->view = split ? VIEW_SEQUENCE : val ? view_kind_parse(val) : -1;
+            o->split = o->split || split;
             if (o->view < 0) {
                 char names[160];
                 view_kind_list(names, sizeof names, ", ");
-                return kv_error(err, KV_ERR_INPUT, "--view: '%s' is not one of %s", val ? val : "",
-                                names),
+                return kv_error(err, KV_ERR_INPUT, "--view: '%s' is not one of %s, %s",
+                                val ? val : "", names, VIEW_SPLIT_NAME),
                        -1;
             }
+        } else if (strcmp(opt, "--sampling-scale") == 0) {
+            if ((o->sampling_log = view_scale_parse(val)) < 0)
+                return kv_error(err, KV_ERR_INPUT, "--sampling-scale: '%s' is not linear or log",
+                                val ? val : ""),
+                       -1;
         } else if (strcmp(opt, "--camera") == 0) {
             View probe;
             view_init(&probe);
@@ -276,12 +284,15 @@ static void bench_report(FrameBench *b, AppState *a, const Frame *fb, const char
     double med = percentile(b->frame_ms, b->n, 0.5);
     double p99 = percentile(b->frame_ms, b->n, 0.99);
     const Session *s = a->s;
+    char split[48] = ""; // side by side: how far the twin followed
+    if (a->view.split)
+        snprintf(split, sizeof split, " split_tokens=%d", s->twin ? s->twin->n_tokens : 0);
     printf("bench window size=%dx%d pixels=%dx%d tokens=%d frames=%d median_ms=%.2f "
            "p99_ms=%.2f draw_mean_ms=%.2f startup_ms=%.0f startup_process_ms=%.0f mode=%s "
-           "renderer=%s\n",
+           "renderer=%s%s\n",
            a->width, a->height, fb->pw, fb->ph, s->n_tokens, b->n, med, p99,
            b->n ? b->draw_total / b->n : 0, b->startup_ms, b->startup_proc_ms,
-           s->mode == CACHE_MODE_ON ? "cache" : "no-cache", renderer);
+           s->mode == CACHE_MODE_ON ? "cache" : "no-cache", renderer, split);
 }
 
 static void bench_free(FrameBench *b) {
@@ -415,6 +426,7 @@ static AppState *window_configure(Window *w, Session *s, LessonPlayer *lesson,
     if (o->view >= 0)
         a->view.kind = (ViewKind)o->view;
     a->view.split = o->split;
+    a->view.sampling_log = o->sampling_log == 1;
     if (o->camera) {
         char why[160];
         view_camera_parse(o->camera, &a->view, why, sizeof why); // parse_run checked it

@@ -281,7 +281,7 @@ static void do_quit(AppState *a) {
 // A click on a cache cell opens it on that cell instead (app_pin_at).
 static void do_inspect(AppState *a) {
     const StepRecord *r = session_last(a->s);
-    if (a->view.inspect || !r || a->view.split) { // (the split screen has no inspector)
+    if (a->view.inspect || !r) {
         a->view.inspect = false;
         return;
     }

@@ -515,10 +515,11 @@ void app_pin_at(AppState *a, double x, double y) {
     app_at_rest(a);
     SceneLayout lay;
     scene_layout(a->s, &a->view, a->width, a->scene_h, &lay);
-    int row, col, tok = -1, layer;
-    if (a->view.split) // side by side: the lanes are not the layout's columns
-        return;
-    if (scene_hit_block(&lay, x, y, &tok, &layer)) { // a cache cell: the inspector on it
+    int row, col, tok = -1, layer, lane;
+    if (a->view.split &&
+        !scene_split_hit_block(a->s, &a->view, a->width, a->scene_h, x, y, &lane, &tok, &layer))
+        return; // side by side: only the lanes' cache cells answer a click
+    if (a->view.split || scene_hit_block(&lay, x, y, &tok, &layer)) { // the inspector on it
         const bool same =
             a->view.inspect && a->view.inspect_pos == tok && a->view.inspect_layer == layer;
         a->view.inspect = !same;

@@ -71,7 +71,7 @@ static void collect(void *ctx, const SceneText *t) {
     if (t->role == SCENE_TEXT_TOKEN || t->role == SCENE_TEXT_CAPTION ||
         a->n_labels >= APP_LABELS_MAX)
         return;
-    const GlossaryEntry *e = glossary_label(&a->glossary, t->utf8, t->term);
+    const GlossaryEntry *e = scene_text_entry(&a->glossary, t);
     if (e)
         a->labels[a->n_labels++] = (AppLabel){t->box, e};
 }

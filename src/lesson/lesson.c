@@ -309,6 +309,14 @@ static KvStatus after_glossary(Parser *p, const Command *cmd, LessonCmd *c, cons
 }
 
 // kv KIND: the engine's own parser reads the kind, as --kv's does.
+static KvStatus after_sampling_scale(Parser *p, const Command *cmd, LessonCmd *c, const char *arg) {
+    int log = view_scale_parse(arg);
+    if (log < 0)
+        return fail(p, "%s: expected linear or log, not '%s'", cmd->name, arg);
+    c->n = log;
+    return KV_OK;
+}
+
 static KvStatus after_kv(Parser *p, const Command *cmd, LessonCmd *c, const char *arg) {
     KvPrecision kp;
     KvError e = {0};
@@ -425,6 +433,8 @@ static const Command commands[] = {
     ROW("serve-blocks", LESSON_SERVE_BLOCKS, ARG_INT, .lo = 0, .hi = 65536,
         .need = "a number of blocks (0: the default)"),
     ROW("serve-sharing", LESSON_SERVE_SHARING, ARG_ON_OFF, .need = "on or off"),
+    ROW("sampling-scale", LESSON_SAMPLING_SCALE, ARG_TEXT, .need = "linear or log",
+        .after = after_sampling_scale),
 };
 #undef ROW
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
@@ -544,10 +554,12 @@ static KvStatus read_arg(Parser *p, const Command *cmd, const char *a, LessonCmd
         return KV_OK;
     }
     case ARG_VIEW: {
-        if ((k = view_kind_parse(a)) < 0) {
+        if (strcmp(a, VIEW_SPLIT_NAME) == 0) // the split screen (n past the view table)
+            k = VIEW_KINDS;
+        else if ((k = view_kind_parse(a)) < 0) {
             char names[160];
             view_kind_list(names, sizeof names, ", ");
-            return fail(p, "view: unknown view '%s' (%s)", a, names);
+            return fail(p, "view: unknown view '%s' (%s, %s)", a, names, VIEW_SPLIT_NAME);
         }
         c->n = k;
         return KV_OK;

@@ -35,7 +35,9 @@ typedef enum {
     LESSON_STEP,           // step N
     LESSON_BACK,           // back N
     LESSON_RESET,          // reset
-    LESSON_VIEW,           // view sequence|heatmap|layers|3d
+    LESSON_VIEW,           // view NAME: a view of the view table (n = its ViewKind), or
+                           //   view split (n = VIEW_KINDS): the split screen, as split on;
+                           //   another view after it turns the split off
     LESSON_CAMERA,         // camera front|top|orbit:AZ,EL   the 3D view's camera (str holds it)
     LESSON_LAYER,          // layer all|N            (1-based in the file, n = 0-based or -1)
     LESSON_HEAD,           // head mean|each|N       (1-based in the file, n = 0-based, -1, -2)
@@ -61,6 +63,7 @@ typedef enum {
     LESSON_SERVE_STEP,     // serve-step N           N steps of the serving session
     LESSON_SERVE_BLOCKS,   // serve-blocks N         its pool from the next `serve` (0: default)
     LESSON_SERVE_SHARING,  // serve-sharing on|off   prefix sharing from the next `serve`
+    LESSON_SAMPLING_SCALE, // sampling-scale linear|log   the sampling view's bars (n = 1: log)
     LESSON_OPS
 } LessonOp;
 
@@ -170,7 +173,8 @@ typedef struct {
     double orbit_az, orbit_el; // its ORBIT angles
     bool inspect;              // the inspector (View.inspect_*)
     int inspect_layer, inspect_pos, inspect_head;
-    bool split; // side by side (View.split)
+    bool split;        // side by side (View.split)
+    bool sampling_log; // the sampling view's log scale (View.sampling_log)
 } LessonViewState;
 
 typedef struct LessonPlayer {

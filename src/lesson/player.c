@@ -547,8 +547,16 @@ static KvStatus run(LessonPlayer *p, const LessonCmd *c, KvError *err) {
     case LESSON_RESET:
         session_reset(s);
         break;
-    case LESSON_VIEW:
-        p->vs.kind = (ViewKind)c->n;
+    case LESSON_VIEW: { // view split: the split screen; another view: that view alone
+        const bool split = c->n == VIEW_KINDS;
+        p->vs.kind = split ? VIEW_SEQUENCE : (ViewKind)c->n;
+        if (split != p->vs.split)
+            session_set_twin(s, split);
+        p->vs.split = split;
+        break;
+    }
+    case LESSON_SAMPLING_SCALE:
+        p->vs.sampling_log = c->n == 1;
         break;
     case LESSON_CAMERA: {
         View v;
@@ -724,6 +732,7 @@ void lesson_player_view(const LessonPlayer *p, View *v) {
     v->inspect_pos = p->vs.inspect_pos;
     v->inspect_head = p->vs.inspect_head;
     v->split = p->vs.split;
+    v->sampling_log = p->vs.sampling_log;
     v->caption_title = p->title[0] ? p->title : NULL;
     v->caption_text = p->text[0] ? p->text : NULL;
 }

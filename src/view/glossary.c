@@ -221,6 +221,21 @@ static bool has_words(const char *text, const char *p, size_t n) {
     return false;
 }
 
+// text without what stands in curly quotes (a token's text in a label: "after “k”"), into out.
+static void unquoted(const char *text, char *out, size_t cap) {
+    size_t o = 0;
+    bool quoted = false;
+    for (const char *p = text; *p && o + 1 < cap; p++) {
+        if (strncmp(p, "\xe2\x80\x9c", 3) == 0)
+            quoted = true, p += 2;
+        else if (strncmp(p, "\xe2\x80\x9d", 3) == 0)
+            quoted = false, p += 2;
+        else if (!quoted)
+            out[o++] = *p;
+    }
+    out[o] = '\0';
+}
+
 const GlossaryEntry *glossary_label(const Glossary *g, const char *text, const char *term) {
     if (term) {
         const GlossaryEntry *e = glossary_find(g, term);
@@ -228,6 +243,11 @@ const GlossaryEntry *glossary_label(const Glossary *g, const char *text, const c
             return e;
     }
     if (!text || !*text)
+        return NULL;
+    char plain[512];
+    unquoted(text, plain, sizeof plain);
+    text = plain;
+    if (!*text)
         return NULL;
     const GlossaryEntry *e = glossary_find(g, text);
     if (e)
@@ -256,4 +276,10 @@ const GlossaryEntry *glossary_label(const Glossary *g, const char *text, const c
             }
     }
     return best;
+}
+
+const GlossaryEntry *scene_text_entry(const Glossary *g, const SceneText *t) {
+    if (t->token_text) // the words are the model's: only the term the scene gives counts
+        return t->term ? glossary_find(g, t->term) : NULL;
+    return glossary_label(g, t->utf8, t->term);
 }

@@ -79,10 +79,12 @@ static void draw_entry(void *ctx, int i, double x, double y) {
     Frame *f = c->f;
     const GlossaryEntry *e = &f->v->glossary->entries[i];
     const double u = f->u;
+    scene_text_term(&f->tx, e->term); // an entry's lines stand for it, whatever their words
     scene_text_draw(&f->tx, x, y, TERM_FONT * u, true, ALIGN_LEFT, c->g->col_w, f->th->accent_text,
                     e->term);
     scene_text_draw_wrapped(&f->tx, x, y + LINE * TERM_FONT * u, DEF_FONT * u, false, c->g->col_w,
                             0, f->th->text, e->short_text);
+    scene_text_term(&f->tx, NULL);
 }
 
 void scene_draw_glossary_panel(Frame *f) {
@@ -104,6 +106,7 @@ void scene_draw_glossary_panel(Frame *f) {
     cairo_set_line_width(cr, fmax(1, 0.1 * u));
     cairo_stroke(cr);
     scene_text_on(&f->tx, th->panel);
+    scene_text_term(&f->tx, "glossary");
     double tw = scene_text_draw(&f->tx, g.box.x + u, g.box.y + 0.6 * u, SCENE_BIG_FONT * u, true,
                                 ALIGN_LEFT, 0, th->text, "GLOSSARY");
     char buf[160];
@@ -113,6 +116,7 @@ void scene_draw_glossary_panel(Frame *f) {
              page + 1, pages, v->glossary->n);
     scene_text_draw(&f->tx, g.box.x + 2 * u + tw, g.box.y + 0.85 * u, DEF_FONT * u, false,
                     ALIGN_LEFT, g.box.w - 3 * u - tw, th->text_dim, buf);
+    scene_text_term(&f->tx, NULL);
     PlaceCtx ctx = {f, &g};
     paginate(v->glossary, &g, page, draw_entry, &ctx);
     scene_text_on(&f->tx, th->bg);

@@ -265,8 +265,12 @@ static void draw_marks(Frame *f, int n, double cell) {
             scene_token_display(s, row, buf, sizeof buf);
         else
             snprintf(buf, sizeof buf, "%d", row);
+        scene_text_tokens(&f->tx, every == 1); // a row's token, or its position
+        scene_text_term(&f->tx, every == 1 ? "token" : "position");
         scene_text_draw(&f->tx, L->hm_x - 0.3 * u, y, size, false, ALIGN_RIGHT, 6 * u,
                         row < s->n_prompt ? th->prompt_text : th->gen_text, buf);
+        scene_text_tokens(&f->tx, false);
+        scene_text_term(&f->tx, NULL);
     }
     int every_c = 1;
     while (every_c * cell < 2.6 * u && every_c < n)

@@ -117,25 +117,43 @@ void scene_inspect_layout(const Session *s, const View *v, int width, int height
     const int hs = config_head_size(c);
     o->n_vec = hs < SCENE_INSPECT_VEC ? hs : SCENE_INSPECT_VEC;
 
-    // the panel: under the token columns when there is room; else the vectors' numbers on fewer
-    // rows (the strips still show every element); else as high as it needs
-    const double bottom = (L.caption.h > 0 ? L.caption.y : L.legend.y) - 0.4 * u;
-    const double grid_w = L.main.w - 2 * pad - LABEL_W(f);
-    vector_grid(o->n_vec, grid_w, f, 1 << 20, &o->cols, &o->rows);
-    double top = L.main.y + 0.3 * L.main.h;
+    // The panel: every element of each vector as a number, on as many rows as the width needs.
+    // Under the token columns when there is room, else as high as it needs, over the columns
+    // and at most up to the top bar. Side by side it stands over the lane of the other session
+    // (and the ratios between the lanes), growing into the inspected session's lane only as far
+    // as it must.
+    double bottom = (L.caption.h > 0 ? L.caption.y : L.legend.y) - 0.4 * u;
+    SceneRect area = L.main;
+    double top = L.main.y + 0.3 * L.main.h, ceiling = L.top.y;
     if (L.blocks.h > 0 || L.token_row.h > 0)
         top = fmax(top, scene_columns_bottom(&L) + 0.5 * u);
-    double need = 0;
-    for (;;) {
-        need = 2 * pad + TITLE_H(f) + LINE_H(f) + 4 * VEC_H(f, o->rows) + TABLE_H(f);
-        if (need <= bottom - top || o->rows == 1)
-            break;
-        vector_grid(o->n_vec, grid_w, f, o->rows - 1, &o->cols, &o->rows);
+    SceneSplit sp;
+    scene_split_layout(s, v, width, height, &sp);
+    bool below = true; // the panel grows upward (else downward, from the top lane)
+    if (sp.open) {
+        const int mine = sp.side[0] == s ? 0 : 1;
+        // right of the counters columns, which stay in sight
+        area = (SceneRect){sp.middle.x, sp.lane[0].y, sp.middle.w, 0};
+        ceiling = sp.lane[0].y;
+        if (mine == 0) {
+            top = sp.middle.y;
+            bottom = sp.lane[1].y + sp.lane[1].h;
+        } else {
+            below = false;
+            top = sp.lane[0].y;
+            bottom = sp.middle.y + sp.middle.h;
+        }
     }
-    if (o->cols * o->rows < o->n_vec)
-        o->n_vec = o->cols * o->rows;
-    top = fmax(L.main.y, fmin(top, bottom - need));
-    o->panel = (SceneRect){L.main.x, top, L.main.w, fmin(need, bottom - top)};
+    const double grid_w = area.w - 2 * pad - LABEL_W(f);
+    vector_grid(o->n_vec, grid_w, f, 1 << 20, &o->cols, &o->rows);
+    const double need = 2 * pad + TITLE_H(f) + LINE_H(f) + 4 * VEC_H(f, o->rows) + TABLE_H(f);
+    if (below) {
+        top = fmax(ceiling, fmin(top, bottom - need));
+    } else { // the top lane's panel: down into the lane under it
+        const double floor_y = sp.lane[1].y + sp.lane[1].h;
+        bottom = fmin(floor_y, fmax(bottom, top + need));
+    }
+    o->panel = (SceneRect){area.x, top, area.w, fmin(need, bottom - top)};
     double y = o->panel.y + pad + TITLE_H(f) + LINE_H(f);
     for (int k = 0; k < 5; k++) {
         o->section_y[k] = y;
@@ -251,8 +269,12 @@ static void draw_table(Frame *f, const SceneInspect *o, const AttnProbe *p, doub
                             3 * LINE_H(fs) + STRIP_H(fs) + 0.35 * fs);
             cairo_stroke(cr);
         }
+        scene_text_tokens(&f->tx, true); // a position and its token's text
+        scene_text_term(&f->tx, "position");
         scene_text_draw(&f->tx, cx + COLUMN_W(fs) - 0.35 * fs, y, fs, pos == o->pos, ALIGN_RIGHT,
                         COLUMN_W(fs) - 0.5 * fs, th->text, t);
+        scene_text_tokens(&f->tx, false);
+        scene_text_term(&f->tx, NULL);
         float wgt = 0;
         for (int i = 0; i < p->n; i++)
             if (p->row_pos[i] == pos)
@@ -275,6 +297,7 @@ static void draw_table(Frame *f, const SceneInspect *o, const AttnProbe *p, doub
             rest += p->weights[i];
     }
     const int others = p->n - o->n_columns;
+    scene_text_term(&f->tx, "attention weight"); // "N other positions read: weight ..."
     if (others > 0)
         snprintf(buf, sizeof buf,
                  "%d other position%s read: weight %.3f in all (the weights sum to 1)", others,
@@ -283,6 +306,7 @@ static void draw_table(Frame *f, const SceneInspect *o, const AttnProbe *p, doub
         snprintf(buf, sizeof buf, "every position read is shown (the weights sum to 1)");
     scene_text_draw(&f->tx, x0, y + 3 * LINE_H(fs) + STRIP_H(fs) + 0.25 * fs, fs, false, ALIGN_LEFT,
                     w - lw, th->text_dim, buf);
+    scene_text_term(&f->tx, NULL);
 }
 
 void scene_draw_inspector(Frame *f) {
@@ -297,9 +321,16 @@ void scene_draw_inspector(Frame *f) {
     const SceneRect P = o.panel;
     char buf[256], tok[96];
 
-    // the cell being inspected, outlined where the view draws it
+    // the cell being inspected, outlined where the view draws it (side by side: in the lane of
+    // the session whose numbers these are)
     SceneRect cell;
-    if (scene_block_box(f->lay, o.pos, o.layer, &cell)) {
+    SceneSplit sp;
+    scene_split_layout(s, f->v, f->lay->width, f->lay->height, &sp);
+    SceneLayout lane;
+    if (sp.open)
+        scene_split_lane_layout(s, f->v, f->lay->width, f->lay->height, sp.side[0] == s ? 0 : 1,
+                                &lane);
+    if (scene_block_box(sp.open ? &lane : f->lay, o.pos, o.layer, &cell)) {
         scene_set_rgba(cr, th->pinned);
         cairo_set_line_width(cr, fmax(2, 0.2 * u));
         cairo_rectangle(cr, cell.x - 0.15 * u, cell.y - 0.15 * u, cell.w + 0.3 * u,
@@ -319,7 +350,11 @@ void scene_draw_inspector(Frame *f) {
     const double x = P.x + pad, w = P.w - 2 * pad, lw = LABEL_W(fs), x0 = x + lw;
     double y = P.y + pad;
     token_label(s, o.query_pos, tok, sizeof tok);
-    snprintf(buf, sizeof buf, "Inside attention: layer %d, head %d, the write head at position %s",
+    snprintf(buf, sizeof buf,
+             "Inside attention%s: layer %d, head %d, the write head at position %s",
+             !sp.open                                 ? ""
+             : session_last(s)->mode == CACHE_MODE_ON ? " with the cache"
+                                                      : " without the cache",
              o.layer + 1, o.head + 1, tok);
     scene_text_draw(&f->tx, x, y, 1.2 * fs, true, ALIGN_LEFT, w, th->text, buf);
     y += TITLE_H(fs);

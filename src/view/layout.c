@@ -187,7 +187,7 @@ void scene_layout_cells(const Session *s, const View *v, SceneRect c, int max_li
                         double line_extra, SceneLayout *L) {
     double u = L->unit;
     int n = s->n_tokens < SCENE_MAX_CELLS ? s->n_tokens : SCENE_MAX_CELLS;
-    const bool one_line = max_lines_cap == 1;
+    bool one_line = max_lines_cap == 1;
     const double zoom = scene_view_zoom(v);
     int ctx = s->model->cfg.seq_len > n ? s->model->cfg.seq_len : n;
     if (ctx > SCENE_MAX_CELLS)
@@ -206,12 +206,20 @@ void scene_layout_cells(const Session *s, const View *v, SceneRect c, int max_li
     bool fits = false;
     double token_h = 0;
     int max_lines = 1;
-    for (int k = 0; k < 2 && !fits; k++) {
+    for (int k = 0; k < (L->keep_token_size ? 1 : 2) && !fits; k++) {
         L->token_size = sizes[k];
         token_h = ceil(1.35 * sizes[k]);
         L->line_h = token_h + line_extra;
         max_lines = lines_that_fit(c, token_h, L->line_h, max_lines_cap);
         fits = layout_full(&cm, s, c.w, n, max_lines, sizes[k], token_h, L);
+    }
+    if (!fits && L->keep_token_size) { // the newest lines at the token size, the rest scrolled
+        L->token_size = sizes[0];
+        token_h = ceil(1.35 * sizes[0]);
+        L->line_h = token_h + line_extra;
+        max_lines = lines_that_fit(c, token_h, L->line_h, max_lines_cap);
+        one_line = one_line || max_lines == 1; // one line: the newest tokens up to its end
+        fits = layout_full(&cm, s, one_line ? INFINITY : c.w, n, INT_MAX, sizes[0], token_h, L);
     }
     if (fits && zoom > 1) {
         // Larger type, as large as a line of the area holds.

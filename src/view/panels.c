@@ -539,8 +539,12 @@ static void draw_next_token(Frame *f, SceneRect r) {
         }
         scene_text_on(&f->tx, under);
         scene_candidate_display(f->s, prev, c->id, buf, sizeof buf);
+        scene_text_tokens(&f->tx, true);
+        scene_text_term(&f->tx, "candidate");
         scene_text_draw(&f->tx, r.x + 0.6 * u, ry + (row_h - 1.17 * small) / 2, small, chosen,
                         ALIGN_LEFT, tw, chosen ? th->head_text : th->text, buf);
+        scene_text_tokens(&f->tx, false);
+        scene_text_term(&f->tx, NULL);
         double bar = bw * (c->prob > 0 ? c->prob : 0);
         scene_set_rgba(cr, th->grid);
         cairo_rectangle(cr, bx, ry + row_h * 0.3, bw, row_h * 0.4);
@@ -560,8 +564,12 @@ static void draw_next_token(Frame *f, SceneRect r) {
         scene_candidate_display(f->s, prev, rec->token_id, buf, sizeof buf);
         char line[160];
         snprintf(line, sizeof line, "chosen: %s (outside the top %d)", buf, n);
+        scene_text_tokens(&f->tx, true);
+        scene_text_term(&f->tx, "candidate");
         scene_text_draw(&f->tx, r.x + 0.6 * u, y + n * row_h, small, false, ALIGN_LEFT,
                         r.w - 1.2 * u, th->head_text, line);
+        scene_text_tokens(&f->tx, false);
+        scene_text_term(&f->tx, NULL);
     }
 }
 
@@ -762,7 +770,9 @@ static void draw_tooltip(Frame *f) {
         y = ay + 0.8 * u;
     box(f, (SceneRect){x, y, w, h}, f->th->bg, f->th->text_dim);
     scene_text_on(&f->tx, f->th->bg);
+    scene_text_term(&f->tx, "token"); // the token, its id and its position
     scene_text_draw(&f->tx, x + 0.7 * u, y + 0.35 * u, ts, true, ALIGN_LEFT, 0, f->th->text, l1);
+    scene_text_term(&f->tx, NULL);
     scene_text_draw(&f->tx, x + 0.7 * u, y + 0.45 * u + 1.2 * ts, ts, false, ALIGN_LEFT, 0,
                     f->th->text_dim, l2);
 }

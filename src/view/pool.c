@@ -478,11 +478,13 @@ void scene_pool_row_layout(const Session *s, const View *v, SceneRect area, Scen
 
 void scene_pool_row_draw(Frame *f) {
     const SceneRect a = f->lay->beams;
+    scene_text_term(&f->tx, "pool"); // every line of the sentence
     scene_text_draw_wrapped(&f->tx, a.x + f->u, a.y + f->u, SCENE_BIG_FONT * f->u, false,
                             a.w - 2 * f->u, 4, f->th->text,
                             "The pool view shows a serving session: many requests over one paged "
                             "KV cache. Open it with kvscope run --serve FILE (or --serve "
                             "classroom), or render it with kvscope render --view pool.");
+    scene_text_term(&f->tx, NULL);
 }
 
 int scene_pool_row_hit(const SceneLayout *L, double x, double y) {

@@ -70,6 +70,14 @@ static double bar_share(double p, bool log_scale) {
 #define COL_TEXT 2.6
 #define COL_BAR 11.5
 
+int view_scale_parse(const char *name) {
+    if (name && strcmp(name, "linear") == 0)
+        return 0;
+    if (name && strcmp(name, "log") == 0)
+        return 1;
+    return -1;
+}
+
 void scene_sampling_layout(const Session *s, const View *v, SceneRect area, SceneLayout *L) {
     const double u = L->unit;
     L->beams = area;

@@ -147,7 +147,6 @@ void scene_draw(cairo_t *cr, const Session *s, const View *v, int width, int hei
     if (v->split && s->twin) {
         lanes = *v;
         lanes.kind = VIEW_SEQUENCE;
-        lanes.inspect = false;
         f.v = &lanes;
         scene_draw_split(&f);
     } else {

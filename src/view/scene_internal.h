@@ -47,6 +47,8 @@ typedef struct {
     bool cur_bold;
     Rgba bg;            // what the next texts stand on (scene_text_on), for the sink
     SceneTextRole role; // what the next texts are (scene_text_role), for the sink
+    const char *term;   // the term of the next texts (scene_text_term), NULL: the label table's
+    bool token_text;    // the next texts are or hold token text (scene_text_tokens)
     bool cut;           // the text being reported was cut with an ellipsis
     double min_size;    // fitting a text to a width never shrinks it below this
 } TextCtx;
@@ -59,6 +61,10 @@ void scene_text_end(TextCtx *tc);
 // first with scene_rgba_over). Every drawing that puts text on a fill says so.
 void scene_text_on(TextCtx *tc, Rgba bg);
 void scene_text_role(TextCtx *tc, SceneTextRole role);
+// The glossary term of the texts drawn from now on (NULL: each text's own, from terms.c), and
+// whether they are or hold a token's text (SceneText.token_text). Whoever sets them resets them.
+void scene_text_term(TextCtx *tc, const char *term);
+void scene_text_tokens(TextCtx *tc, bool token_text);
 // c composited over the opaque colour under.
 Rgba scene_rgba_over(Rgba c, Rgba under);
 // Draws s with its line box's top at y; x is the left, centre or right end per align. When

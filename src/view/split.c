@@ -36,7 +36,9 @@ void scene_split_layout(const Session *s, const View *v, int width, int height, 
     const double x = L.top.x, w = L.top.w;
     const double lane_h = (bottom - top - MIDDLE_H(u)) / 2;
     o->lane[0] = (SceneRect){x, top, w, lane_h};
-    o->middle = (SceneRect){x, top + lane_h, w, MIDDLE_H(u)};
+    // the ratios between the lanes, right of the counters columns (as the lanes' views)
+    o->middle = (SceneRect){x + COUNTERS_W(u) + 0.8 * u, top + lane_h, w - COUNTERS_W(u) - 0.8 * u,
+                            MIDDLE_H(u)};
     o->lane[1] = (SceneRect){x, top + lane_h + MIDDLE_H(u), w, lane_h};
     for (int k = 0; k < 2; k++) {
         o->counters[k] = (SceneRect){x, o->lane[k].y, COUNTERS_W(u), lane_h};
@@ -105,28 +107,63 @@ static void draw_counters(Frame *f, const Session *s, const SessionTotals *t, Sc
     scene_text_role(&f->tx, SCENE_TEXT_LABEL);
 }
 
+// The sequence view of session s in area (a lane beside its counters), at unit u.
+static void lane_layout(const Session *s, const View *v, int width, int height, double u,
+                        SceneRect area, SceneLayout *L) {
+    memset(L, 0, sizeof *L);
+    L->width = width;
+    L->height = height;
+    L->unit = u;
+    L->kind = VIEW_SEQUENCE;
+    L->n_tokens = s->n_tokens;
+    L->n_layers = s->model->cfg.n_layers;
+    const StepRecord *r = session_last(s);
+    L->head_pos = r ? r->pos : -1;
+    L->new_pos = r ? r->pos + 1 : -1;
+    L->label_w = 2.4 * u;
+    L->main = area;
+    L->keep_token_size = true; // a lane has few lines: its tokens stay at the token size
+    scene_sequence_layout(s, v, area, L);
+}
+
+// The area of lane k's sequence view: right of its counters.
+static SceneRect lane_area(const SceneSplit *o, int k, double u) {
+    const SceneRect c = o->counters[k], l = o->lane[k];
+    return (SceneRect){c.x + c.w + 0.8 * u, l.y, l.w - c.w - 0.8 * u, l.h};
+}
+
+void scene_split_lane_layout(const Session *s, const View *v, int width, int height, int k,
+                             struct SceneLayout *out) {
+    SceneSplit o;
+    scene_split_layout(s, v, width, height, &o);
+    memset(out, 0, sizeof *out);
+    if (!o.open || k < 0 || k > 1)
+        return;
+    View lanes = *v;
+    lanes.kind = VIEW_SEQUENCE;
+    const double u = scene_unit(width, height);
+    lane_layout(o.side[k], &lanes, width, height, u, lane_area(&o, k, u), out);
+}
+
+bool scene_split_hit_block(const Session *s, const View *v, int width, int height, double x,
+                           double y, int *lane, int *token, int *layer) {
+    for (int k = 0; k < 2; k++) {
+        SceneLayout L;
+        scene_split_lane_layout(s, v, width, height, k, &L);
+        if (L.main.w > 0 && x >= L.main.x && x <= L.main.x + L.main.w && y >= L.main.y &&
+            y <= L.main.y + L.main.h && scene_hit_block(&L, x, y, token, layer)) {
+            *lane = k;
+            return true;
+        }
+    }
+    return false;
+}
+
 // The lane's session as the sequence view draws it, in area.
 static void draw_lane(Frame *f, const Session *s, SceneRect area) {
     SceneLayout L;
-    memset(&L, 0, sizeof L);
-    L.width = f->lay->width;
-    L.height = f->lay->height;
-    L.unit = f->u;
-    L.kind = VIEW_SEQUENCE;
-    L.n_tokens = s->n_tokens;
-    L.n_layers = s->model->cfg.n_layers;
+    lane_layout(s, f->v, f->lay->width, f->lay->height, f->u, area, &L);
     const StepRecord *r = session_last(s);
-    L.head_pos = r ? r->pos : -1;
-    L.new_pos = r ? r->pos + 1 : -1;
-    L.label_w = 2.4 * f->u;
-    L.main = area;
-    // the sequence view lets its last line's block stack hang below the area it is given: give
-    // it the lane less one stack (its block sizes, as scene_sequence_layout takes them)
-    const double u = f->u;
-    const int nl = L.n_layers > 0 ? L.n_layers : 1;
-    const double bh = fmin(fmax(1.6 * u / nl, 0.2 * u), 0.45 * u), gap = fmax(1.0, 0.15 * bh);
-    const double stack = nl * (bh + gap) - gap + 0.15 * u + 0.6 * u;
-    scene_sequence_layout(s, f->v, (SceneRect){area.x, area.y, area.w, area.h - stack}, &L);
     Frame lane = *f;
     lane.s = s;
     lane.lay = &L;
@@ -149,8 +186,7 @@ void scene_draw_split(Frame *f) {
     const double u = f->u, big = SCENE_BIG_FONT * u, small = SCENE_MIN_FONT * u;
     for (int k = 0; k < 2; k++) {
         draw_counters(f, o.side[k], &o.total[k], o.counters[k]);
-        const SceneRect c = o.counters[k], l = o.lane[k];
-        draw_lane(f, o.side[k], (SceneRect){c.x + c.w + 0.8 * u, l.y, l.w - c.w - 0.8 * u, l.h});
+        draw_lane(f, o.side[k], lane_area(&o, k, u));
     }
     // between the lanes: what the cache saves so far, and that both computed the same thing
     const SceneRect m = o.middle;

@@ -16,6 +16,8 @@ void scene_text_begin(TextCtx *tc, cairo_t *cr, const SceneTextSink *sink) {
     tc->cur_bold = false;
     tc->bg = (Rgba){0, 0, 0, 1};
     tc->role = SCENE_TEXT_LABEL;
+    tc->term = NULL;
+    tc->token_text = false;
     tc->min_size = 0;
     pango_layout_set_single_paragraph_mode(tc->layout, TRUE);
 }
@@ -37,6 +39,14 @@ void scene_text_role(TextCtx *tc, SceneTextRole role) {
     tc->role = role;
 }
 
+void scene_text_term(TextCtx *tc, const char *term) {
+    tc->term = term;
+}
+
+void scene_text_tokens(TextCtx *tc, bool token_text) {
+    tc->token_text = token_text;
+}
+
 Rgba scene_rgba_over(Rgba c, Rgba under) {
     double a = c.a;
     return (Rgba){c.r * a + under.r * (1 - a), c.g * a + under.g * (1 - a),
@@ -47,6 +57,8 @@ Rgba scene_rgba_over(Rgba c, Rgba under) {
 static void sink_text(TextCtx *tc, double x, double y, SceneRect box, Rgba colour, const char *s) {
     if (!tc->sink || !tc->sink->fn)
         return;
+    // a token's own text is never looked up in the label table: "mode" may be a token
+    const bool token = tc->token_text || tc->role == SCENE_TEXT_TOKEN;
     SceneText t = {
         .x = x,
         .y = y,
@@ -58,7 +70,10 @@ static void sink_text(TextCtx *tc, double x, double y, SceneRect box, Rgba colou
         .background = tc->bg,
         .role = tc->role,
         .cut = tc->cut,
-        .term = scene_label_term(s),
+        .term = tc->term ? tc->term
+                : token  ? NULL
+                         : scene_label_term(s),
+        .token_text = token,
     };
     tc->sink->fn(tc->sink->ctx, &t);
 }

@@ -74,6 +74,10 @@ typedef struct {
     // The glossary term the label stands for where its words do not say it (terms.c), or NULL:
     // glossary_label finds the entry of any text from this and its words.
     const char *term;
+    // The text is, or holds, a token's text (a token cell, a candidate, a heatmap axis, a
+    // position with its token): its words are the model's, not the picture's, so its entry is
+    // its term alone (scene_text_entry), never a word of the token.
+    bool token_text;
 } SceneText;
 
 // Called for every piece of text the scene draws (SVG export keeps text as text; tests measure
@@ -177,6 +181,12 @@ int view_kind_parse(const char *name);
 int view_theme_parse(const char *name);
 const char *view_theme_name(ThemeKind k);
 void view_kind_list(char *out, size_t cap, const char *sep);
+// "split" is not a row of the view table but the split screen (View.split: two lanes of the
+// sequence view, each with its own session), so it has no ViewKind; every command and lesson
+// that takes a view name also takes this one.
+#define VIEW_SPLIT_NAME "split"
+// The sampling view's bar scale: "linear" 0, "log" 1 (View.sampling_log), else -1.
+int view_scale_parse(const char *name);
 
 // The 3D camera (view_3d.c). view_camera_parse reads "front", "top" or "orbit:AZ,EL" (azimuth
 // -360 .. 360, elevation -10 .. 90 degrees) into v (angles set at once, no animation); false
@@ -337,6 +347,13 @@ typedef struct {
 } SceneSplit;
 
 void scene_split_layout(const Session *s, const View *v, int width, int height, SceneSplit *out);
+// The layout of lane k (0 with the cache, 1 without) of the split screen: the sequence view of
+// its session in its area (tokens, blocks, write head), for hit tests and tests.
+void scene_split_lane_layout(const Session *s, const View *v, int width, int height, int k,
+                             struct SceneLayout *out);
+// The cache cell under (x, y) in either lane: true with the lane, its token and its layer.
+bool scene_split_hit_block(const Session *s, const View *v, int width, int height, double x,
+                           double y, int *lane, int *token, int *layer);
 
 // ----------------------------------------------------------------------------------------------
 // Layout: where things are (user units, origin top-left)
@@ -388,12 +405,15 @@ typedef struct SceneLayout {
     double line_y[SCENE_MAX_LINES]; // top of each line's token cells
     SceneRect cell[SCENE_MAX_CELLS];
     int cell_line[SCENE_MAX_CELLS];
-    int n_virtual;     // lines the whole sequence takes at this zoom (n_lines of them are shown)
-    int scroll_step;   // positions a wheel notch scrolls: a line, or part of the single line
-    double band_h;     // layers view: each layer's band (its beams over its cache cells), else 0
-    double line_h;     // a line: its token cells, its block stacks and the gap under them
-    double token_size; // the token text size (smaller than the token font only when
-                       // that is what keeps every text whole)
+    int n_virtual;        // lines the whole sequence takes at this zoom (n_lines of them are shown)
+    int scroll_step;      // positions a wheel notch scrolls: a line, or part of the single line
+    double band_h;        // layers view: each layer's band (its beams over its cache cells), else 0
+    double line_h;        // a line: its token cells, its block stacks and the gap under them
+    double token_size;    // the token text size (smaller than the token font only when
+                          // that is what keeps every text whole)
+    bool keep_token_size; // set before scene_layout_cells: when the texts do not fit at the
+                          // token size they stay at it and the start of the sequence scrolls
+                          // off (the split screen's lanes, whose few lines must stay legible)
     double block_h, block_gap; // a cache block's height and the gap between two layers'
     double block_gap0;         // from a token cell's bottom to its first block
     int head_pos;          // the write head: the last step's query position (-1 before any step)
@@ -513,6 +533,9 @@ const GlossaryEntry *glossary_find(const Glossary *g, const char *word);
 // the whole text, else the longest term or other spelling that occurs in it as whole words
 // (any case); NULL when none does.
 const GlossaryEntry *glossary_label(const Glossary *g, const char *text, const char *term);
+// The entry a drawn text's tooltip shows: for token text its term's (NULL without one), else
+// glossary_label's. Words in curly quotes are a token's and never match.
+const GlossaryEntry *scene_text_entry(const Glossary *g, const SceneText *t);
 // The term the scene gives a label (terms.c), or NULL; and the table's terms one by one (NULL
 // past the last), for the test that every one is in the glossary.
 const char *scene_label_term(const char *text);
