@@ -37,22 +37,74 @@ static KvCacheKind paged_kind(int block) {
 // ----------------------------------------------------------------------------------------------
 // One sequence: paged is contiguous, bit for bit
 
-// A prompt of n_prompt, then one cached step per token up to len_max (teacher-forced), contiguous
-// and paged with blocks of `block`: identical logits and attention on every step.
-static void same_as_contiguous(const ModelConfig *c, int block, int n_prompt, int len_max) {
+// Blocks a table of kind k (blocks of B rows) holds after len positions: those with a row the
+// retention keeps (full: every position; window: the W newest; sinks: the S first and the W
+// newest; h2o: its min(len, H + R) slots).
+static int blocks_held(KvCacheKind k, int len) {
+    const int B = k.block;
+    if (k.retention == KV_RETAIN_H2O)
+        return ((len < k.heavy + k.recent ? len : k.heavy + k.recent) + B - 1) / B;
+    if (k.retention == KV_RETAIN_FULL)
+        return (len + B - 1) / B;
+    const int sinks = k.retention == KV_RETAIN_SINKS ? k.sinks : 0, oldest = len - k.window;
+    int n = 0;
+    for (int i = 0; i * B < len; i++)
+        n += i * B < sinks || (i + 1) * B > oldest;
+    return n;
+}
+
+// Blocks given back to the pool after len positions: every block wholly between the sinks and
+// the window, floor((len - W) / B) - ceil(S / B) of them (S = 0 for window); none for full, h2o.
+static int blocks_retired(KvCacheKind k, int len) {
+    if (!kv_kind_unbounded_positions(k) || len <= k.window)
+        return 0;
+    const int sink_blocks = k.retention == KV_RETAIN_SINKS ? (k.sinks + k.block - 1) / k.block : 0;
+    const int n = (len - k.window) / k.block - sink_blocks;
+    return n > 0 ? n : 0;
+}
+
+// Bytes of one block of B positions: key and value rows of HS values in precision p, with their
+// scales (int8: one float; int4: a scale and a zero point), every layer and kv head.
+static size_t block_bytes(const ModelConfig *c, KvPrecision p, int B) {
+    const size_t hs = (size_t)config_head_size(c);
+    const size_t row = p == KV_PRECISION_F32    ? 4 * hs
+                       : p == KV_PRECISION_BF16 ? 2 * hs
+                       : p == KV_PRECISION_INT8 ? hs + 4
+                                                : hs / 2 + 8;
+    return 2 * (size_t)c->n_layers * (size_t)c->n_kv_heads * (size_t)B * row;
+}
+
+// A prompt of n_prompt, then one cached step per token up to len_max (teacher-forced; past the
+// context for window and sinks), contiguous and paged with blocks of `block`, both of kind k:
+// identical logits, attention and counters on every step, the blocks held and given back and the
+// bytes reserved equal to their closed forms. packed: attention reads the rows where they are
+// stored (the paged row map); otherwise as floats (gathered through the table).
+static void kind_same_as_contiguous(const ModelConfig *c, KvCacheKind k, int block, int n_prompt,
+                                    int len_max, bool packed) {
     Model m;
     load(&m, c, 17);
     KvError err = {0};
     Engine a, b;
     cr_assert_eq(engine_init(&a, &m, &err), KV_OK, "%s", err.msg);
     cr_assert_eq(engine_init(&b, &m, &err), KV_OK, "%s", err.msg);
-    cr_assert(engine_set_cache_kind(&b, paged_kind(block)));
+    engine_set_attend_packed(&a, packed);
+    engine_set_attend_packed(&b, packed);
+    k.layout = KV_LAYOUT_CONTIGUOUS;
+    engine_set_cache_kind(&a, k);
+    k.layout = KV_LAYOUT_PAGED;
+    k.block = block;
+    cr_assert(engine_set_cache_kind(&b, k));
     cr_assert_not_null(b.cache.paged);
+    char name[64];
+    kv_retention_name(k, name, sizeof name);
+    const char *prec = kv_precision_name(k.precision);
     const int L = c->n_layers, H = c->n_heads;
     int *tokens = malloc((size_t)len_max * sizeof *tokens);
     ids(tokens, len_max, c->vocab_size, 9);
     float *wa = calloc((size_t)L * H * len_max * len_max, sizeof(float));
     float *wb = calloc((size_t)L * H * len_max * len_max, sizeof(float));
+    const size_t gather = 2 * (size_t)c->n_kv_heads * (size_t)c->seq_len *
+                          (size_t)config_head_size(c) * sizeof(float);
     for (int len = n_prompt; len <= len_max; len++) {
         const int row0 = len == n_prompt ? 0 : len - 1, rows = len - row0;
         AttnSink sa = {wa, row0, rows, len}, sb = {wb, row0, rows, len};
@@ -60,21 +112,29 @@ static void same_as_contiguous(const ModelConfig *c, int block, int n_prompt, in
         engine_step(&a, tokens, len, CACHE_MODE_ON, &sa, &ca);
         engine_step(&b, tokens, len, CACHE_MODE_ON, &sb, &cb);
         cr_assert(memcmp(a.logits, b.logits, (size_t)c->vocab_size * sizeof(float)) == 0,
-                  "B=%d: logits differ at length %d", block, len);
+                  "%s %s B=%d: logits differ at length %d", name, prec, block, len);
         cr_assert(memcmp(wa, wb, (size_t)L * H * rows * len * sizeof(float)) == 0,
-                  "B=%d: attention differs at length %d", block, len);
-        cr_assert(memcmp(&ca, &cb, sizeof ca) == 0, "B=%d: counters differ at length %d", block,
-                  len);
-        // the table holds one block per B positions stored, no more
-        cr_assert_eq(kvpaged_blocks(&b.cache), (len + block - 1) / block);
+                  "%s %s B=%d: attention differs at length %d", name, prec, block, len);
+        cr_assert(memcmp(&ca, &cb, sizeof ca) == 0, "%s %s B=%d: counters differ at length %d",
+                  name, prec, block, len);
+        cr_assert_eq(kvpaged_blocks(&b.cache), blocks_held(k, len), "%s %s B=%d: length %d", name,
+                     prec, block, len);
+        cr_assert_eq(b.cache.paged->pool->retired, (uint64_t)blocks_retired(k, len),
+                     "%s %s B=%d: length %d", name, prec, block, len);
+        cr_assert_eq(kvcache_bytes_reserved(&b.cache),
+                     (size_t)blocks_held(k, len) * block_bytes(c, k.precision, block) + gather);
+        cr_assert_eq(kvcache_bytes_resident(&a.cache), kvcache_bytes_resident(&b.cache));
     }
-    cr_assert_eq(kvcache_bytes_resident(&a.cache), kvcache_bytes_resident(&b.cache));
     free(wa);
     free(wb);
     free(tokens);
     engine_free(&a);
     engine_free(&b);
     model_free(&m);
+}
+
+static void same_as_contiguous(const ModelConfig *c, int block, int n_prompt, int len_max) {
+    kind_same_as_contiguous(c, KV_CACHE_DENSE, block, n_prompt, len_max, true);
 }
 
 Test(paged, one_sequence_equals_contiguous_bit_for_bit, .timeout = 120) {
@@ -111,17 +171,98 @@ Test(paged, session_back_and_forward_is_exact, .timeout = 60) {
     tu_session_close(&m, &t, &s);
 }
 
-Test(paged, kinds_paging_cannot_keep_are_refused) {
+// Every retention with every row precision, over several block sizes that divide neither the
+// prompt nor the length, for a run past the context where the retention allows it.
+static KvCacheKind kind_of(KvRetention r, KvPrecision p) {
+    KvCacheKind k = KV_CACHE_DENSE;
+    k.retention = r;
+    k.precision = p;
+    if (r == KV_RETAIN_WINDOW)
+        k.window = 24;
+    if (r == KV_RETAIN_SINKS)
+        k.sinks = 6, k.window = 20;
+    if (r == KV_RETAIN_H2O)
+        k.heavy = 12, k.recent = 10;
+    return k;
+}
+
+static void every_precision(KvRetention r, int len_max) {
+    static const KvPrecision precisions[] = {KV_PRECISION_F32, KV_PRECISION_BF16, KV_PRECISION_INT8,
+                                             KV_PRECISION_INT4};
+    static const int blocks[] = {5, 7, 16};
+    for (size_t p = 0; p < sizeof precisions / sizeof *precisions; p++)
+        for (size_t i = 0; i < sizeof blocks / sizeof *blocks; i++)
+            kind_same_as_contiguous(&mha, kind_of(r, precisions[p]), blocks[i], 13, len_max, true);
+    // attention over the rows as floats (gathered through the table) gives the same too
+    kind_same_as_contiguous(&gqa, kind_of(r, KV_PRECISION_INT4), 7, 9, len_max, false);
+}
+
+Test(paged, full_retention_every_precision_equals_contiguous, .timeout = 240) {
+    every_precision(KV_RETAIN_FULL, 96);
+}
+
+Test(paged, window_every_precision_equals_contiguous_and_gives_blocks_back, .timeout = 240) {
+    every_precision(KV_RETAIN_WINDOW, 150);
+}
+
+Test(paged, sinks_every_precision_equals_contiguous_and_gives_blocks_back, .timeout = 240) {
+    every_precision(KV_RETAIN_SINKS, 150);
+}
+
+Test(paged, h2o_every_precision_equals_contiguous, .timeout = 240) {
+    every_precision(KV_RETAIN_H2O, 96);
+}
+
+// Stepping back and forward over a windowed int8 paged cache whose first blocks went back to the
+// pool: the blocks are taken again and the rows put back, exactly.
+Test(paged, window_back_and_forward_is_exact, .timeout = 60) {
+    Model m;
+    Tokenizer t;
+    Session s;
+    KvError err = {0};
+    cr_assert_eq(tu_session_open(&m, &t, &s, &texts, 3, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(session_set_prompt(&s, "ab ba ab", &err), KV_OK, "%s", err.msg);
+    KvCacheKind k = kind_of(KV_RETAIN_WINDOW, KV_PRECISION_INT8);
+    k.window = 10;
+    cr_assert_eq(session_set_cache(&s, k, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(session_set_kv(&s, KV_PRECISION_INT8, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(session_set_paged(&s, 3, &err), KV_OK, "%s", err.msg);
+    for (int i = 0; i < 30; i++)
+        cr_assert(session_step(&s));
+    cr_assert_eq(s.eng.cache.kind.layout, KV_LAYOUT_PAGED);
+    cr_assert_eq(s.eng.cache.kind.retention, KV_RETAIN_WINDOW);
+    cr_assert_gt(s.eng.cache.paged->pool->retired, 0ull);
+    const size_t v = (size_t)texts.vocab_size * sizeof(float);
+    float *logits = malloc(v);
+    memcpy(logits, s.eng.logits, v);
+    const int n = s.n_tokens;
+    for (int i = 0; i < 12; i++)
+        cr_assert(session_back(&s));
+    for (int i = 0; i < 12; i++)
+        cr_assert(session_step(&s));
+    cr_assert_eq(s.n_tokens, n);
+    cr_assert(memcmp(logits, s.eng.logits, v) == 0);
+    free(logits);
+    tu_session_close(&m, &t, &s);
+}
+
+Test(paged, kivi_is_refused_with_why) {
     KvError err = {0};
     KvCacheKind k = paged_kind(16);
     cr_assert_eq(kv_kind_combine_check("--kv", "--cache ", k, &err), KV_OK);
-    k.precision = KV_PRECISION_INT8;
+    for (KvPrecision p = KV_PRECISION_F32; p <= KV_PRECISION_INT4; p++) {
+        k.precision = p;
+        for (KvRetention r = KV_RETAIN_FULL; r <= KV_RETAIN_H2O; r++) {
+            k.retention = r;
+            cr_assert_eq(kv_paged_check("--paged", k, &err), KV_OK);
+        }
+    }
+    k.retention = KV_RETAIN_FULL;
+    k.precision = KV_PRECISION_KIVI2;
     cr_assert_eq(kv_kind_combine_check("--kv", "--cache ", k, &err), KV_ERR_INPUT);
-    cr_assert(strstr(err.msg, "--kv: a paged cache keeps f32 rows") != NULL, "%s", err.msg);
-    k.precision = KV_PRECISION_F32;
-    k.retention = KV_RETAIN_WINDOW, k.window = 8;
-    cr_assert_eq(kv_paged_check("--paged", k, &err), KV_ERR_INPUT);
-    cr_assert(strstr(err.msg, "full retention") != NULL, "%s", err.msg);
+    cr_assert(strstr(err.msg, "--kv: a paged cache cannot hold kivi2: KIVI quantizes keys per "
+                              "channel over groups of 32 positions") != NULL,
+              "%s", err.msg);
 }
 
 // ----------------------------------------------------------------------------------------------
