@@ -2,8 +2,9 @@
 // decisions on scripted workloads equal hand-written traces (admission, blocks, preemption and
 // recompute, prefix sharing, forks and copy-on-write, completion); a preempted request's text is
 // the text it gets without preemption; the FLOPs sharing saves are the difference of two real runs
-// and their closed form; the pool's figures each step; and 10,000 random requests leave every
-// reference at zero and no block behind.
+// and their closed form; the pool's figures each step; 10,000 random requests leave every
+// reference at zero and no block behind; and a lesson's cost counts its serving steps.
+#include "lesson/lesson.h"
 #include "util/testutil.h"
 
 #include <criterion/criterion.h>
@@ -315,5 +316,56 @@ Test(serve, a_request_larger_than_the_pool_is_refused) {
     r.max_new = 3; // 8 positions: two blocks
     cr_assert_eq(serve_add(&s, &r, "x:4", &err), KV_OK, "%s", err.msg);
     serve_free(&s);
+    close_bench(&b);
+}
+
+// ----------------------------------------------------------------------------------------------
+// What a lesson's serving steps cost
+
+// serve-step N counts N serving steps, each at its bound: the pool's positions (the classroom's
+// 20 blocks of 16), each at the end of the context with its logits; the steps really computed
+// stay under it; and a lesson whose serving steps pass the budget is refused, saying so.
+Test(serve, lesson_cost_counts_serving_steps_at_their_bound, .timeout = 120) {
+    const ModelConfig wide = {32, 64, 2, 4, 2, 400, 512, false}; // the classroom's prompts fit
+    Bench b;
+    open_bench(&b, &wide, 3);
+    static const Preset presets[] = {{0}};
+    KvError err = {0};
+    Lesson l;
+    const char *text = "prompt ab ba\nserve classroom\nserve-step 6\ncaption A\ntext B.\nbeat\n";
+    cr_assert_eq(lesson_parse(&l, "x.lesson", text, strlen(text), presets, &err), KV_OK, "%s",
+                 err.msg);
+    cr_assert_eq(lesson_check(&l, &b.m, &b.t, &err), KV_OK, "%s", err.msg);
+    LessonCost cost;
+    cr_assert_eq(lesson_cost(&l, &b.m, &b.t, &cost, &err), KV_OK, "%s", err.msg);
+    const uint64_t rows = SERVE_CLASSROOM_BLOCKS * KV_PAGED_BLOCK_DEFAULT;
+    uint64_t fl[FLOP_COMPONENTS], per_row = 0;
+    flops_formula(&wide, wide.seq_len - 1, 1, 1, fl);
+    for (int k = 0; k < FLOP_COMPONENTS; k++)
+        per_row += fl[k];
+    cr_assert_eq(cost.serve_steps, 6ull);
+    cr_assert_eq(cost.steps, 0ull);
+    cr_assert_eq(cost.positions, 6 * rows);
+    cr_assert_eq(cost.flops, 6 * rows * per_row);
+    lesson_free(&l);
+    Serve s;
+    cr_assert_eq(serve_open(&s, &b.m, &b.t, NULL, 0, KV_PAGED_BLOCK_DEFAULT, true, &err), KV_OK,
+                 "%s", err.msg);
+    for (int k = 0; k < 6; k++) {
+        cr_assert(serve_step(&s));
+        cr_assert_leq(s.last.flops, rows * per_row, "step %d", k);
+    }
+    cr_assert_gt(s.total.prefill + s.total.decoded, 0ull);
+    cr_assert_leq(s.total.prefill + s.total.decoded, 6 * rows);
+    cr_assert_leq(s.total.flops, cost.flops);
+    serve_free(&s);
+    const char *big = "prompt ab ba\nserve classroom\nserve-step 5000\ncaption A\nbeat\n";
+    cr_assert_eq(lesson_parse(&l, "big.lesson", big, strlen(big), presets, &err), KV_OK, "%s",
+                 err.msg);
+    cr_assert_eq(lesson_check(&l, &b.m, &b.t, &err), KV_ERR_INPUT);
+    cr_assert(strstr(err.msg, "big.lesson: playing it computes 1600000 positions (0 steps, 5000 "
+                              "serving steps") != NULL,
+              "%s", err.msg);
+    lesson_free(&l);
     close_bench(&b);
 }
