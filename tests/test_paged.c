@@ -145,30 +145,42 @@ Test(paged, one_sequence_equals_contiguous_bit_for_bit, .timeout = 120) {
     same_as_contiguous(&mha, 96, 4, 40);  // one block is the whole context
 }
 
+// A session's logits after `steps` steps, `back` steps back and as many forward again equal the
+// logits it had: going back and forward is exact. The session is freed.
+static void back_and_forward_is_exact(Model *m, Tokenizer *t, Session *s, int steps, int back) {
+    for (int i = 0; i < steps; i++)
+        cr_assert(session_step(s));
+    cr_assert_eq(s->eng.cache.kind.layout, KV_LAYOUT_PAGED);
+    const size_t v = (size_t)texts.vocab_size * sizeof(float);
+    float *logits = malloc(v);
+    memcpy(logits, s->eng.logits, v);
+    const int n = s->n_tokens;
+    for (int i = 0; i < back; i++)
+        cr_assert(session_back(s));
+    for (int i = 0; i < back; i++)
+        cr_assert(session_step(s));
+    cr_assert_eq(s->n_tokens, n);
+    cr_assert(memcmp(logits, s->eng.logits, v) == 0);
+    free(logits);
+    tu_session_close(m, t, s);
+}
+
+// A session over a random model of shape `texts`, at the prompt "ab ba ab".
+static void session_open(Model *m, Tokenizer *t, Session *s) {
+    KvError err = {0};
+    cr_assert_eq(tu_session_open(m, t, s, &texts, 3, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(session_set_prompt(s, "ab ba ab", &err), KV_OK, "%s", err.msg);
+}
+
 // Stepping back and forward in a session over a paged cache is exact, as in the contiguous one.
 Test(paged, session_back_and_forward_is_exact, .timeout = 60) {
     Model m;
     Tokenizer t;
     Session s;
     KvError err = {0};
-    cr_assert_eq(tu_session_open(&m, &t, &s, &texts, 3, &err), KV_OK, "%s", err.msg);
-    cr_assert_eq(session_set_prompt(&s, "ab ba ab", &err), KV_OK, "%s", err.msg);
+    session_open(&m, &t, &s);
     cr_assert_eq(session_set_paged(&s, 3, &err), KV_OK, "%s", err.msg);
-    for (int i = 0; i < 12; i++)
-        cr_assert(session_step(&s));
-    const size_t v = (size_t)texts.vocab_size * sizeof(float);
-    float *logits = malloc(v);
-    memcpy(logits, s.eng.logits, v);
-    const int n = s.n_tokens;
-    for (int i = 0; i < 5; i++)
-        cr_assert(session_back(&s));
-    for (int i = 0; i < 5; i++)
-        cr_assert(session_step(&s));
-    cr_assert_eq(s.n_tokens, n);
-    cr_assert(memcmp(logits, s.eng.logits, v) == 0);
-    cr_assert_eq(s.eng.cache.kind.layout, KV_LAYOUT_PAGED);
-    free(logits);
-    tu_session_close(&m, &t, &s);
+    back_and_forward_is_exact(&m, &t, &s, 12, 5);
 }
 
 // Every retention with every row precision, over several block sizes that divide neither the
@@ -220,8 +232,7 @@ Test(paged, window_back_and_forward_is_exact, .timeout = 60) {
     Tokenizer t;
     Session s;
     KvError err = {0};
-    cr_assert_eq(tu_session_open(&m, &t, &s, &texts, 3, &err), KV_OK, "%s", err.msg);
-    cr_assert_eq(session_set_prompt(&s, "ab ba ab", &err), KV_OK, "%s", err.msg);
+    session_open(&m, &t, &s);
     KvCacheKind k = kind_of(KV_RETAIN_WINDOW, KV_PRECISION_INT8);
     k.window = 10;
     cr_assert_eq(session_set_cache(&s, k, &err), KV_OK, "%s", err.msg);
@@ -229,21 +240,9 @@ Test(paged, window_back_and_forward_is_exact, .timeout = 60) {
     cr_assert_eq(session_set_paged(&s, 3, &err), KV_OK, "%s", err.msg);
     for (int i = 0; i < 30; i++)
         cr_assert(session_step(&s));
-    cr_assert_eq(s.eng.cache.kind.layout, KV_LAYOUT_PAGED);
     cr_assert_eq(s.eng.cache.kind.retention, KV_RETAIN_WINDOW);
     cr_assert_gt(s.eng.cache.paged->pool->retired, 0ull);
-    const size_t v = (size_t)texts.vocab_size * sizeof(float);
-    float *logits = malloc(v);
-    memcpy(logits, s.eng.logits, v);
-    const int n = s.n_tokens;
-    for (int i = 0; i < 12; i++)
-        cr_assert(session_back(&s));
-    for (int i = 0; i < 12; i++)
-        cr_assert(session_step(&s));
-    cr_assert_eq(s.n_tokens, n);
-    cr_assert(memcmp(logits, s.eng.logits, v) == 0);
-    free(logits);
-    tu_session_close(&m, &t, &s);
+    back_and_forward_is_exact(&m, &t, &s, 0, 12);
 }
 
 Test(paged, kivi_is_refused_with_why) {
@@ -300,18 +299,34 @@ static void expect_all_free(const KvPool *p) {
     }
 }
 
+// A model, an engine, a batch and a pool of n_blocks blocks of `block` positions over shape c.
+typedef struct {
+    Model m;
+    Engine e;
+    EngineBatch b;
+    KvPool pool;
+} PoolBench;
+
+static void pool_open(PoolBench *f, const ModelConfig *c, uint64_t seed, int n_blocks, int block) {
+    load(&f->m, c, seed);
+    KvError err = {0};
+    cr_assert_eq(engine_init(&f->e, &f->m, &err), KV_OK, "%s", err.msg);
+    batch_init(&f->b, c);
+    kvpool_init(&f->pool, c, n_blocks, block);
+}
+
+static void pool_close(PoolBench *f) {
+    kvpool_free(&f->pool);
+    batch_free(&f->b);
+    engine_free(&f->e);
+    model_free(&f->m);
+}
+
 // Five sequences of different lengths over one pool: each prefilled alone, then decoded together
 // one row each, for 20 steps. Every sequence's logits equal its own contiguous run bit for bit.
 Test(paged, many_sequences_batched_equal_their_own_runs, .timeout = 120) {
-    Model m;
-    load(&m, &gqa, 23);
-    KvError err = {0};
-    Engine e;
-    cr_assert_eq(engine_init(&e, &m, &err), KV_OK, "%s", err.msg);
-    EngineBatch b;
-    batch_init(&b, &gqa);
-    KvPool pool;
-    kvpool_init(&pool, &gqa, 64, 5);
+    PoolBench f;
+    pool_open(&f, &gqa, 23, 64, 5);
     enum { S = 5, STEPS = 20 };
     const int prompt[S] = {3, 11, 1, 17, 9};
     int tokens[S][64];
@@ -320,10 +335,10 @@ Test(paged, many_sequences_batched_equal_their_own_runs, .timeout = 120) {
     float *want = malloc(v * sizeof(float));
     for (int i = 0; i < S; i++) {
         ids(tokens[i], 64, gqa.vocab_size, 100 + (uint64_t)i);
-        kvcache_init_pooled(&kc[i], &gqa, &pool);
-        pass(&e, &b, &kc[i], tokens[i], prompt[i], NULL);
-        reference(&m, tokens[i], prompt[i], want);
-        cr_assert(memcmp(b.logits, want, v * sizeof(float)) == 0, "prefill %d", i);
+        kvcache_init_pooled(&kc[i], &gqa, &f.pool);
+        pass(&f.e, &f.b, &kc[i], tokens[i], prompt[i], NULL);
+        reference(&f.m, tokens[i], prompt[i], want);
+        cr_assert(memcmp(f.b.logits, want, v * sizeof(float)) == 0, "prefill %d", i);
     }
     for (int step = 0; step < STEPS; step++) {
         KvCache *cache[S];
@@ -334,10 +349,10 @@ Test(paged, many_sequences_batched_equal_their_own_runs, .timeout = 120) {
             tok[i] = tokens[i][pos[i]];
             cr_assert(kvpaged_reserve(&kc[i], pos[i] + 1));
         }
-        cr_assert_eq(engine_forward_batch(&e, &b, cache, tok, pos, S, NULL), S);
+        cr_assert_eq(engine_forward_batch(&f.e, &f.b, cache, tok, pos, S, NULL), S);
         for (int i = 0; i < S; i++) {
-            reference(&m, tokens[i], pos[i] + 1, want);
-            cr_assert(memcmp(b.logits + (size_t)i * v, want, v * sizeof(float)) == 0,
+            reference(&f.m, tokens[i], pos[i] + 1, want);
+            cr_assert(memcmp(f.b.logits + (size_t)i * v, want, v * sizeof(float)) == 0,
                       "sequence %d, step %d", i, step);
         }
     }
@@ -346,106 +361,86 @@ Test(paged, many_sequences_batched_equal_their_own_runs, .timeout = 120) {
         cr_assert_eq(kvpaged_blocks(&kc[i]), (prompt[i] + STEPS + 4) / 5);
         held += kvpaged_blocks(&kc[i]);
     }
-    cr_assert_eq(kvpool_used(&pool), held);
+    cr_assert_eq(kvpool_used(&f.pool), held);
     for (int i = 0; i < S; i++)
         kvcache_free(&kc[i]);
-    expect_all_free(&pool);
+    expect_all_free(&f.pool);
     free(want);
-    kvpool_free(&pool);
-    batch_free(&b);
-    engine_free(&e);
-    model_free(&m);
+    pool_close(&f);
 }
 
 // A second sequence whose first 18 tokens equal the first's shares its full blocks (4 of 4
 // positions: 0 .. 15), computes only the rest, and gets the logits of a run of its own.
 Test(paged, a_shared_prefix_is_not_computed_again, .timeout = 60) {
-    Model m;
-    load(&m, &mha, 29);
-    KvError err = {0};
-    Engine e;
-    cr_assert_eq(engine_init(&e, &m, &err), KV_OK, "%s", err.msg);
-    EngineBatch b;
-    batch_init(&b, &mha);
-    KvPool pool;
-    kvpool_init(&pool, &mha, 32, 4);
+    PoolBench f;
+    pool_open(&f, &mha, 29, 32, 4);
     int ta[40], tb[40];
     ids(ta, 40, mha.vocab_size, 1);
     memcpy(tb, ta, sizeof tb);
     tb[18] = ta[18] == 5 ? 6 : 5; // differs from position 18 on
     KvCache a, c;
-    kvcache_init_pooled(&a, &mha, &pool);
-    kvcache_init_pooled(&c, &mha, &pool);
+    kvcache_init_pooled(&a, &mha, &f.pool);
+    kvcache_init_pooled(&c, &mha, &f.pool);
     Counters ca = {0}, cc = {0};
-    pass(&e, &b, &a, ta, 23, &ca);
+    pass(&f.e, &f.b, &a, ta, 23, &ca);
     cr_assert_eq(kvpaged_share_prefix(&c, tb, 23), 0); // nothing registered yet
     kvpaged_register(&a, ta);
     for (int i = 0; i < 5; i++) // 0..19: five full blocks of a registered
-        cr_assert_neq(pool.hash[kvpaged_block(&a, i)], 0ull, "block %d", i);
+        cr_assert_neq(f.pool.hash[kvpaged_block(&a, i)], 0ull, "block %d", i);
     cr_assert_eq(kvpaged_share_prefix(&c, tb, 23), 16);
     for (int i = 0; i < 4; i++) {
         cr_assert_eq(kvpaged_block(&c, i), kvpaged_block(&a, i));
-        cr_assert_eq(pool.ref[kvpaged_block(&a, i)], 2);
+        cr_assert_eq(f.pool.ref[kvpaged_block(&a, i)], 2);
     }
-    pass(&e, &b, &c, tb, 23, &cc);
+    pass(&f.e, &f.b, &c, tb, 23, &cc);
     float want[64];
-    reference(&m, tb, 23, want);
-    cr_assert(memcmp(b.logits, want, sizeof want) == 0);
+    reference(&f.m, tb, 23, want);
+    cr_assert(memcmp(f.b.logits, want, sizeof want) == 0);
     // what it computed: positions 16 .. 22 and one classifier row, as the closed form says
-    uint64_t f[FLOP_COMPONENTS], full[FLOP_COMPONENTS];
-    tu_flops(&mha, 16, 7, 1, f);
+    uint64_t rest[FLOP_COMPONENTS], full[FLOP_COMPONENTS];
+    tu_flops(&mha, 16, 7, 1, rest);
     tu_flops(&mha, 0, 16, 0, full);
     uint64_t saved = 0;
     for (int k = 0; k < FLOP_COMPONENTS; k++) {
-        cr_assert_eq(cc.flops[k], f[k], "%s", flop_component_names[k]);
+        cr_assert_eq(cc.flops[k], rest[k], "%s", flop_component_names[k]);
         saved += ca.flops[k] - cc.flops[k];
     }
     uint64_t closed = 0;
     for (int k = 0; k < FLOP_COMPONENTS; k++)
         closed += full[k];
-    cr_assert_eq(saved, closed);             // the 16 shared positions, exactly
-    cr_assert_eq(kvpool_used(&pool), 6 + 2); // a's 6 blocks, c's own 16..19 and 20..22
+    cr_assert_eq(saved, closed);               // the 16 shared positions, exactly
+    cr_assert_eq(kvpool_used(&f.pool), 6 + 2); // a's 6 blocks, c's own 16..19 and 20..22
     // a prompt of exactly 16 + 1 tokens shares 16; of exactly 16 it shares 12 (one left to run)
     KvCache d;
-    kvcache_init_pooled(&d, &mha, &pool);
+    kvcache_init_pooled(&d, &mha, &f.pool);
     cr_assert_eq(kvpaged_share_prefix(&d, ta, 17), 16);
     kvpaged_release(&d);
     cr_assert_eq(kvpaged_share_prefix(&d, ta, 16), 12);
     kvcache_free(&d);
     kvcache_free(&a);
     kvcache_free(&c);
-    expect_all_free(&pool);
-    kvpool_free(&pool);
-    batch_free(&b);
-    engine_free(&e);
-    model_free(&m);
+    expect_all_free(&f.pool);
+    pool_close(&f);
 }
 
 // A fork holds every block of its parent; the parent's next write into the shared last block
 // copies it, and the fork's rows (and next logits) stay what they were.
 Test(paged, copy_on_write_leaves_the_other_sequence_unchanged, .timeout = 60) {
-    Model m;
-    load(&m, &mha, 31);
-    KvError err = {0};
-    Engine e;
-    cr_assert_eq(engine_init(&e, &m, &err), KV_OK, "%s", err.msg);
-    EngineBatch b;
-    batch_init(&b, &mha);
-    KvPool pool;
-    kvpool_init(&pool, &mha, 16, 4);
+    PoolBench f;
+    pool_open(&f, &mha, 31, 16, 4);
     int ta[32], tc[32];
     ids(ta, 32, mha.vocab_size, 3);
     memcpy(tc, ta, sizeof tc);
     tc[10] = ta[10] == 7 ? 8 : 7; // the samples differ from their first generated token
     KvCache a, c;
-    kvcache_init_pooled(&a, &mha, &pool);
-    kvcache_init_pooled(&c, &mha, &pool);
-    pass(&e, &b, &a, ta, 10, NULL); // blocks 0..7, and 8..9 of the third
+    kvcache_init_pooled(&a, &mha, &f.pool);
+    kvcache_init_pooled(&c, &mha, &f.pool);
+    pass(&f.e, &f.b, &a, ta, 10, NULL); // blocks 0..7, and 8..9 of the third
     kvpaged_fork(&c, &a);
     cr_assert_eq(kvcache_len(&c), 10);
-    cr_assert_eq(kvpool_used(&pool), 3);
+    cr_assert_eq(kvpool_used(&f.pool), 3);
     for (int i = 0; i < 3; i++)
-        cr_assert_eq(pool.ref[kvpaged_block(&a, i)], 2);
+        cr_assert_eq(f.pool.ref[kvpaged_block(&a, i)], 2);
     // c's rows as attention reads them, before a writes
     const int L = mha.n_layers, G = mha.n_kv_heads, HS = config_head_size(&mha);
     const size_t per = (size_t)10 * HS;
@@ -458,11 +453,11 @@ Test(paged, copy_on_write_leaves_the_other_sequence_unchanged, .timeout = 60) {
         }
     const int shared = kvpaged_block(&a, 2);
     cr_assert_eq(kvpaged_need(&a, 11), 1); // the copy of the shared last block
-    pass(&e, &b, &a, ta, 11, NULL);
-    cr_assert_eq(pool.copies, 1ull);
+    pass(&f.e, &f.b, &a, ta, 11, NULL);
+    cr_assert_eq(f.pool.copies, 1ull);
     cr_assert_neq(kvpaged_block(&a, 2), shared);
     cr_assert_eq(kvpaged_block(&c, 2), shared);
-    cr_assert_eq(pool.ref[shared], 1);
+    cr_assert_eq(f.pool.ref[shared], 1);
     cr_assert_eq(kvpaged_block(&a, 0), kvpaged_block(&c, 0)); // the full blocks stay shared
     for (int l = 0; l < L; l++)
         for (int g = 0; g < G; g++) {
@@ -473,19 +468,16 @@ Test(paged, copy_on_write_leaves_the_other_sequence_unchanged, .timeout = 60) {
                              per * sizeof(float)) == 0);
         }
     float want[64];
-    reference(&m, ta, 11, want);
-    cr_assert(memcmp(b.logits, want, sizeof want) == 0);
+    reference(&f.m, ta, 11, want);
+    cr_assert(memcmp(f.b.logits, want, sizeof want) == 0);
     cr_assert_eq(kvpaged_need(&c, 11), 0); // its block is its own now
-    pass(&e, &b, &c, tc, 11, NULL);
-    reference(&m, tc, 11, want);
-    cr_assert(memcmp(b.logits, want, sizeof want) == 0);
-    cr_assert_eq(pool.copies, 1ull);
+    pass(&f.e, &f.b, &c, tc, 11, NULL);
+    reference(&f.m, tc, 11, want);
+    cr_assert(memcmp(f.b.logits, want, sizeof want) == 0);
+    cr_assert_eq(f.pool.copies, 1ull);
     free(before);
     kvcache_free(&a);
     kvcache_free(&c);
-    expect_all_free(&pool);
-    kvpool_free(&pool);
-    batch_free(&b);
-    engine_free(&e);
-    model_free(&m);
+    expect_all_free(&f.pool);
+    pool_close(&f);
 }

@@ -42,6 +42,21 @@ static void add(Serve *s, int arrival, int max_new, int samples, float temperatu
     cr_assert_eq(serve_add(s, &r, "request", &err), KV_OK, "%s", err.msg);
 }
 
+// One request of a script: arrival step, new tokens at most, samples, temperature, prompt.
+typedef struct {
+    int arrival, max_new, samples;
+    float temperature;
+    const char *prompt;
+} Req;
+
+// A serving session over `blocks` blocks of `block` positions with the n requests of a script.
+static void open_script(Serve *s, const Bench *b, int blocks, int block, bool sharing,
+                        const Req *req, int n) {
+    serve_init(s, &b->m, &b->t, blocks, block, sharing);
+    for (int i = 0; i < n; i++)
+        add(s, req[i].arrival, req[i].max_new, req[i].samples, req[i].temperature, req[i].prompt);
+}
+
 static void run_all(Serve *s) {
     for (int guard = 0; serve_step(s); guard++)
         cr_assert(guard < 100000, "the session does not end");
@@ -65,11 +80,10 @@ static void run_all(Serve *s) {
 Test(serve, preemption_trace_equals_the_hand_written_one, .timeout = 60) {
     Bench b;
     open_bench(&b, &small, 7);
+    static const Req three[] = {
+        {0, 6, 1, 0.0f, "ab ab"}, {0, 6, 1, 0.0f, "ba bab"}, {1, 4, 1, 0.0f, "cd"}};
     Serve s;
-    serve_init(&s, &b.m, &b.t, 6, 4, false);
-    add(&s, 0, 6, 1, 0.0f, "ab ab");
-    add(&s, 0, 6, 1, 0.0f, "ba bab");
-    add(&s, 1, 4, 1, 0.0f, "cd");
+    open_script(&s, &b, 6, 4, false, three, 3);
     const int used[] = {4, 5, 5, 6, 6, 0, 0}, running[] = {2, 3, 3, 3, 2, 0, 0};
     const int waiting[] = {0, 0, 0, 0, 1, 1, 0}, tokens[] = {2, 3, 3, 3, 2, 2, 1};
     for (int k = 0; k < 7; k++) {
@@ -110,10 +124,7 @@ Test(serve, preemption_trace_equals_the_hand_written_one, .timeout = 60) {
     char with[256], without[256];
     serve_text(&s, 2, with, sizeof with);
     Serve big;
-    serve_init(&big, &b.m, &b.t, 16, 4, false);
-    add(&big, 0, 6, 1, 0.0f, "ab ab");
-    add(&big, 0, 6, 1, 0.0f, "ba bab");
-    add(&big, 1, 4, 1, 0.0f, "cd");
+    open_script(&big, &b, 16, 4, false, three, 3);
     run_all(&big);
     cr_assert_eq(big.total.preemptions, 0ull);
     serve_text(&big, 2, without, sizeof without);
@@ -139,11 +150,11 @@ Test(serve, preemption_trace_equals_the_hand_written_one, .timeout = 60) {
 Test(serve, sharing_trace_equals_the_hand_written_one, .timeout = 60) {
     Bench b;
     open_bench(&b, &small, 7);
+    static const Req three[] = {{0, 3, 1, 0.0f, "ab ab ab ab"},
+                                {1, 3, 1, 0.0f, "ab ab ab ab cd"},
+                                {1, 3, 3, 1.0f, "ab ab ab"}};
     Serve s;
-    serve_init(&s, &b.m, &b.t, 12, 4, true);
-    add(&s, 0, 3, 1, 0.0f, "ab ab ab ab");
-    add(&s, 1, 3, 1, 0.0f, "ab ab ab ab cd");
-    add(&s, 1, 3, 3, 1.0f, "ab ab ab");
+    open_script(&s, &b, 12, 4, true, three, 3);
     const int used[] = {3, 5, 6, 0}, shared[] = {0, 3, 1, 0}, saved[] = {0, 7, 3, 0};
     const int unused[] = {3, 4, 0, 0};
     for (int k = 0; k < 4; k++) {
@@ -189,10 +200,7 @@ Test(serve, sharing_trace_equals_the_hand_written_one, .timeout = 60) {
     cr_assert_eq(s.total.flops_saved, want);
     // and the same workload without sharing computes exactly that much more, for the same texts
     Serve alone;
-    serve_init(&alone, &b.m, &b.t, 20, 4, false);
-    add(&alone, 0, 3, 1, 0.0f, "ab ab ab ab");
-    add(&alone, 1, 3, 1, 0.0f, "ab ab ab ab cd");
-    add(&alone, 1, 3, 3, 1.0f, "ab ab ab");
+    open_script(&alone, &b, 20, 4, false, three, 3);
     run_all(&alone);
     cr_assert_eq(alone.total.preemptions, 0ull);
     cr_assert_eq(alone.total.flops_saved, 0ull);
@@ -212,10 +220,9 @@ Test(serve, sharing_trace_equals_the_hand_written_one, .timeout = 60) {
 Test(serve, contiguous_accounting_follows_its_closed_form, .timeout = 60) {
     Bench b;
     open_bench(&b, &small, 7);
+    static const Req two[] = {{0, 5, 1, 0.0f, "ab ab"}, {0, 5, 1, 0.0f, "ba bab"}};
     Serve s;
-    serve_init(&s, &b.m, &b.t, 12, 4, false);
-    add(&s, 0, 5, 1, 0.0f, "ab ab");
-    add(&s, 0, 5, 1, 0.0f, "ba bab");
+    open_script(&s, &b, 12, 4, false, two, 2);
     while (serve_step(&s)) {
         const ServeStepStats *st = &s.last;
         uint64_t held = 0;
