@@ -423,6 +423,48 @@ Test(paged, a_shared_prefix_is_not_computed_again, .timeout = 60) {
     pool_close(&f);
 }
 
+// The prefix cache: a finished sequence's registered blocks stay findable while free, are taken
+// last (other free blocks first), and a later sequence with the same prefix takes them back
+// (counted) and gets the logits of a run of its own; once the pool needs them they are written
+// over and no longer found.
+Test(paged, the_prefix_cache_revives_freed_blocks, .timeout = 60) {
+    PoolBench f;
+    pool_open(&f, &mha, 29, 8, 4);
+    f.pool.keep_freed = true;
+    int ta[40];
+    ids(ta, 40, mha.vocab_size, 1);
+    KvCache a, c, d;
+    kvcache_init_pooled(&a, &mha, &f.pool);
+    pass(&f.e, &f.b, &a, ta, 23, NULL); // blocks 0..5, 0..4 full and registered
+    kvpaged_register(&a, ta);
+    kvcache_free(&a);
+    cr_assert_eq(f.pool.n_free, 8);
+    // another sequence takes a block: the free one that holds no prefix
+    kvcache_init_pooled(&d, &mha, &f.pool);
+    cr_assert(kvpaged_reserve(&d, 4));
+    cr_assert_eq(f.pool.hash[kvpaged_block(&d, 0)], 0ull);
+    kvcache_init_pooled(&c, &mha, &f.pool);
+    cr_assert_eq(kvpaged_share_prefix(&c, ta, 23), 20);
+    cr_assert_eq(f.pool.revived, 5ull);
+    pass(&f.e, &f.b, &c, ta, 24, NULL);
+    float want[64];
+    reference(&f.m, ta, 24, want);
+    cr_assert(memcmp(f.b.logits, want, sizeof want) == 0);
+    kvcache_free(&c);
+    // d takes every block: the kept prefixes are written over, and forgotten
+    cr_assert(kvpaged_reserve(&d, 32));
+    kvpaged_release(&d);
+    kvcache_init_pooled(&c, &mha, &f.pool);
+    cr_assert_eq(kvpaged_share_prefix(&c, ta, 23), 0);
+    cr_assert_eq(f.pool.revived, 5ull);
+    kvcache_free(&c);
+    kvcache_free(&d);
+    for (int b = 0; b < f.pool.n_blocks; b++)
+        cr_assert_eq(f.pool.ref[b], 0);
+    cr_assert_eq(f.pool.n_free, f.pool.n_blocks);
+    pool_close(&f);
+}
+
 // A fork holds every block of its parent; the parent's next write into the shared last block
 // copies it, and the fork's rows (and next logits) stay what they were.
 Test(paged, copy_on_write_leaves_the_other_sequence_unchanged, .timeout = 60) {

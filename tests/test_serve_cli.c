@@ -199,6 +199,53 @@ Test(serve_cli, bad_request_files, .timeout = 120) {
 
 // A request's text from serve is what generate gives for the same prompt and sampler, whether
 // it ran alone, beside others, or was preempted on the way; the trace has a row per step.
+// The value of `key=` in the totals line of a serve run.
+static unsigned long long total_of(const char *out, const char *key) {
+    const char *line = strstr(out, "total: ");
+    cr_assert_not_null(line, "%s", out);
+    const char *k = strstr(line, key);
+    cr_assert_not_null(k, "no %s in %s", key, line);
+    return strtoull(k + strlen(key), NULL, 10);
+}
+
+// A request that arrives after another with the same prompt has finished: with --prefix-cache
+// the first's freed blocks are found again (revived, counted) instead of computed, and the texts
+// are the ones without it; without it nothing is shared. With --no-prefix-sharing it is refused.
+Test(serve_cli, prefix_cache_revives_freed_blocks, .timeout = 120) {
+    Files f = files_new();
+    char *path = requests(&f, "r.txt",
+                          "0 2 greedy ab ba ab ba ab ba ab ba ab\n"
+                          "8 4 greedy ab ba ab ba ab ba ab ba ab\n",
+                          0);
+    TuRun a, b;
+    run(&a, &f, "serve", (const char *[]){"--requests", path, "--block-size", "4", NULL});
+    cr_assert_eq(a.status, 0, "%s", a.err);
+    run(&b, &f, "serve",
+        (const char *[]){"--requests", path, "--block-size", "4", "--prefix-cache", NULL});
+    cr_assert_eq(b.status, 0, "%s", b.err);
+    cr_assert(strstr(b.out, "prefix cache on") != NULL, "%s", b.out);
+    cr_assert_eq(total_of(a.out, "shared_positions="), 0ull, "%s", a.out);
+    cr_assert_eq(total_of(a.out, "revived_blocks="), 0ull);
+    const unsigned long long revived = total_of(b.out, "revived_blocks=");
+    cr_assert_gt(revived, 0ull, "%s", b.out);
+    cr_assert_eq(total_of(b.out, "shared_positions="), 4 * revived);
+    cr_assert_lt(total_of(b.out, "flops="), total_of(a.out, "flops="));
+    for (int i = 0; i < 2; i++) { // the same texts
+        const char *name = i ? "r1.0 [" : "r0.0 [";
+        const char *x = strstr(a.out, name), *y = strstr(b.out, name);
+        cr_assert(x && y);
+        cr_assert_eq(strcspn(x, "\n"), strcspn(y, "\n"));
+        cr_assert(strncmp(x, y, strcspn(x, "\n")) == 0, "%s", name);
+    }
+    tu_run_free(&a);
+    tu_run_free(&b);
+    expect_bad(&f, "serve",
+               (const char *[]){"--requests", path, "--prefix-cache", "--no-prefix-sharing", NULL},
+               "--prefix-cache: keeps freed blocks for prefix sharing");
+    free(path);
+    files_free(&f);
+}
+
 Test(serve_cli, serve_texts_equal_generate_and_trace_has_every_step, .timeout = 120) {
     Files f = files_new();
     char *path = requests(&f, "r.txt",

@@ -194,7 +194,7 @@ static void usage(FILE *f) {
         "  kvscope glossary [TERM] [--long]\n"
         "                              every term the picture uses, with its definition\n"
         "  kvscope serve [--requests FILE] [--blocks N] [--block-size B]\n"
-        "                [--no-prefix-sharing] [--trace FILE.csv]\n"
+        "                [--no-prefix-sharing] [--prefix-cache] [--trace FILE.csv]\n"
         "                              many requests over one paged KV pool (no --requests:\n"
         "                              the classroom scenario); docs/serving.md\n"
         "--split (run, render): the run with the cache and the same run without it, side by\n"

@@ -672,6 +672,11 @@ typedef struct KvPool {
     uint64_t copies;    // blocks copied on write, ever
     uint64_t allocated; // blocks taken from the free stack, ever
     uint64_t retired;   // blocks given back because every position in them left the retention
+    // the prefix cache (keep_freed, as vLLM's automatic prefix caching): a registered block no
+    // table holds stays registered while it is free, at the bottom of the free stack (taken
+    // last, the longest free first), and a later prefix that matches it takes it back
+    bool keep_freed;
+    uint64_t revived; // free blocks taken back by a matching prefix instead of computed, ever
 } KvPool;
 
 // The block table of one sequence (KvCache.paged). A retention that forgets positions (window,

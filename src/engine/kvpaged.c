@@ -24,9 +24,12 @@
 // tokens). A later sequence whose first tokens equal a registered chain takes those blocks (one
 // reference more each) instead of computing them; a match also compares the parent block and the
 // tokens, so a hash collision can never share a wrong block. A registered block is forgotten when
-// it is freed or written into. A parallel sample forks a table whole (kvpaged_fork). Writing
-// into a block another table holds copies it first (copy-on-write), so sharing never changes what
-// another sequence reads.
+// it is freed or written into, and with it the free blocks registered after it. With the prefix
+// cache (KvPool.keep_freed) a freed registered block stays registered at the bottom of the free
+// stack, taken only when no other block is free (the one freed longest ago first, a chain's end
+// before its start), and a matching prefix takes it back (KvPool.revived). A parallel sample forks
+// a table whole (kvpaged_fork). Writing into a block another table holds copies it first
+// (copy-on-write), so sharing never changes what another sequence reads.
 //
 // What this file does not do: decide which sequences get blocks and when (src/sim/serve.c),
 // which position a retention keeps or which slot h2o evicts (kvcache.c), or compute keys and
@@ -113,12 +116,23 @@ static size_t pool_row(const KvPool *p, int b, int layer, int g, int j) {
            (size_t)j;
 }
 
+// Forgets block b as a prefix, and the free blocks registered after it in a chain (nobody could
+// reach them without it, and its number will name other rows).
+static void unregister(KvPool *p, int b) {
+    if (!p->hash[b])
+        return;
+    p->hash[b] = 0;
+    for (int c = 0; c < p->n_blocks; c++)
+        if (p->hash[c] && p->parent[c] == b && p->ref[c] == 0)
+            unregister(p, c);
+}
+
 static int block_take(KvPool *p) {
     assert(p->n_free > 0);
     const int b = p->free_stack[--p->n_free];
     assert(p->ref[b] == 0);
+    unregister(p, b); // a prefix the cache kept: its rows are about to be written over
     p->ref[b] = 1;
-    p->hash[b] = 0;
     p->allocated++;
     return b;
 }
@@ -127,8 +141,27 @@ static void block_drop(KvPool *p, int b) {
     assert(p->ref[b] > 0);
     if (--p->ref[b] > 0)
         return;
-    p->hash[b] = 0; // a free block is no longer a prefix anyone can find
+    if (p->keep_freed && p->hash[b]) { // kept as a prefix: at the bottom, taken last
+        memmove(p->free_stack + 1, p->free_stack, (size_t)p->n_free * sizeof *p->free_stack);
+        p->free_stack[0] = b;
+        p->n_free++;
+        return;
+    }
+    unregister(p, b); // a free block is no longer a prefix anyone can find
     p->free_stack[p->n_free++] = b;
+}
+
+// A free block the prefix cache kept, taken back by a prefix that matches it.
+static void block_revive(KvPool *p, int b) {
+    assert(p->ref[b] == 0 && p->hash[b]);
+    int k = 0;
+    while (p->free_stack[k] != b)
+        k++;
+    memmove(p->free_stack + k, p->free_stack + k + 1,
+            (size_t)(p->n_free - k - 1) * sizeof *p->free_stack);
+    p->n_free--;
+    p->ref[b] = 1;
+    p->revived++;
 }
 
 // Block dst's rows become block src's (every array the precision has).
@@ -259,6 +292,9 @@ static void entry_drop(KvBlockTable *t, int i) {
 
 void kvpaged_drop_rows(KvCache *kc) {
     KvBlockTable *t = kc->paged;
+    if (t->pool->keep_freed) // the chain's end first: a kept prefix loses its last blocks first
+        for (int i = t->n - 1; i >= 0; i--)
+            entry_drop(t, i);
     for (int i = 0; i < t->n; i++)
         entry_drop(t, i);
     t->retire_next = (kc->kind.sinks + t->pool->block_size - 1) / t->pool->block_size;
@@ -335,7 +371,7 @@ void kvpaged_begin(KvCache *kc, int pos0, int n) {
     for (int i = lo / B; i < t->n; i++) // registered blocks the pass writes into: forgotten
         if (t->hash[i]) {
             assert(t->block[i] >= 0 && t->pool->ref[t->block[i]] == 1);
-            t->pool->hash[t->block[i]] = 0;
+            unregister(t->pool, t->block[i]);
             t->hash[i] = 0;
         }
     if (kv_kind_unbounded_positions(kc->kind)) // window, sinks: each row may hold a new position
@@ -497,7 +533,10 @@ int kvpaged_share_prefix(KvCache *kc, const int *tokens, int n) {
         const int b = find_block(p, hn, parent, blk);
         if (b < 0)
             break;
-        p->ref[b]++;
+        if (p->ref[b] == 0) // a free block the prefix cache kept
+            block_revive(p, b);
+        else
+            p->ref[b]++;
         t->hash[t->n] = hn;
         t->block[t->n++] = b;
         t->held++;
