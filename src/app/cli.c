@@ -163,6 +163,8 @@ static void usage(FILE *f) {
         "              [--size WxH] [--theme dark|light] [--fullscreen]\n"
         "              [--view sequence|heatmap|layers|memory|3d|sampling|pool]\n"
         "              [--serve FILE|classroom [--blocks N] [--block-size B]]\n"
+        "                              (the pool view: Space steps the requests, P plays them,\n"
+        "                              B shows the next one's block table)\n"
         "              [--split]\n"
         "              [--camera front|top|orbit:AZIMUTH,ELEVATION]\n"
         "              [--steps N] [--speed TOK_S] [--export-dir DIR] [sampler options]\n"
