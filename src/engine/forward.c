@@ -260,8 +260,8 @@ typedef struct {
 
 // Threads may share a layer's attention when reading the cache changes nothing in it: f32 rows
 // under full or windowed retention in the contiguous layout (h2o adds to scores, sinks rotates
-// keys into one buffer, the quantized kinds dequantize into one and a paged cache gathers its
-// blocks into one, as they read).
+// keys into one buffer, the quantized kinds dequantize into one and a paged cache extends its
+// row map, as they read).
 static bool attend_parallel(const KvCache *kc) {
     return kc->kind.precision == KV_PRECISION_F32 && !kc->paged &&
            (kc->kind.retention == KV_RETAIN_FULL || kc->kind.retention == KV_RETAIN_WINDOW);
