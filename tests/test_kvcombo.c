@@ -178,11 +178,11 @@ Test(kvcombo, kernel_reads_packed_rows_as_their_floats) {
                     const KernelFormat fmt = p == KV_PRECISION_BF16   ? KERNEL_BF16
                                              : p == KV_PRECISION_INT8 ? KERNEL_INT8
                                                                       : KERNEL_INT4;
-                    KernelRows kr = {packed[0], rb, scale[0], lo[0], fmt};
-                    const KernelRows vr = {packed[1], rb, scale[1], lo[1], fmt};
+                    KernelRows kr = {packed[0], rb, scale[0], lo[0], fmt, NULL};
+                    const KernelRows vr = {packed[1], rb, scale[1], lo[1], fmt, NULL};
                     if (f32_keys) // keys as floats (read back and rotated: sinks), values packed
-                        kr = (KernelRows){back[0], (size_t)hs * sizeof(float), NULL, NULL,
-                                          KERNEL_F32};
+                        kr = (KernelRows){
+                            back[0], (size_t)hs * sizeof(float), NULL, NULL, KERNEL_F32, NULL};
                     float out_p[64], att_p[33], out_f[64], att_f[33];
                     const float sc = 1.0f / sqrtf((float)hs);
                     kernel_attend_rows(out_p, att_p, q, &kr, &vr, hs, n, sc);

@@ -179,3 +179,77 @@ Test(pool_view, a_cell_for_every_block_and_a_row_for_every_sequence, .timeout = 
     cr_assert_eq(pool_selected(&f.s, &v), f.s.run[0]);
     fixture_close(&f);
 }
+
+// CIE76 delta E between two sRGB colours (D65).
+static double delta_e(SceneColour a, SceneColour b) {
+    double lab[2][3];
+    const SceneColour c[2] = {a, b};
+    for (int k = 0; k < 2; k++) {
+        const double r = lin(c[k].r), g = lin(c[k].g), bl = lin(c[k].b);
+        const double xyz[3] = {(0.4124 * r + 0.3576 * g + 0.1805 * bl) / 0.95047,
+                               0.2126 * r + 0.7152 * g + 0.0722 * bl,
+                               (0.0193 * r + 0.1192 * g + 0.9505 * bl) / 1.08883};
+        double f[3];
+        for (int i = 0; i < 3; i++)
+            f[i] = xyz[i] > 216.0 / 24389 ? cbrt(xyz[i]) : (24389.0 / 27 * xyz[i] + 16) / 116;
+        lab[k][0] = 116 * f[1] - 16, lab[k][1] = 500 * (f[0] - f[1]),
+        lab[k][2] = 200 * (f[1] - f[2]);
+    }
+    return sqrt(pow(lab[0][0] - lab[1][0], 2) + pow(lab[0][1] - lab[1][1], 2) +
+                pow(lab[0][2] - lab[1][2], 2));
+}
+
+// Fourteen requests running at once: the rows shown (more than eight) in colours any two at least
+// 10 apart in delta E, in both themes (and every colour of the palette apart and at 4.5:1 on the
+// background); each row's label is written in its colour and still reads at 4.5:1, at 1280x720
+// and 1920x1080.
+Test(pool_view, request_colours_stay_distinct_beyond_eight_requests, .timeout = 120) {
+    Model m;
+    Tokenizer t;
+    Serve s;
+    KvError err = {0};
+    cr_assert_eq(tu_model_random(&m, &small, 7, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(tu_tokenizer(&t, small.vocab_size, &err), KV_OK, "%s", err.msg);
+    serve_init(&s, &m, &t, 64, 4, true);
+    for (int i = 0; i < 14; i++) {
+        ServeRequest r = {.arrival = 0, .max_new = 10, .samples = 1, .sampler = {0, 0.9f, 0, 1}};
+        snprintf(r.prompt, sizeof r.prompt, "%c%c ab", 'a' + i % 4, 'a' + i / 4);
+        cr_assert_eq(serve_add(&s, &r, "request", &err), KV_OK, "%s", err.msg);
+    }
+    for (int k = 0; k < 3; k++)
+        cr_assert(serve_step(&s));
+    cr_assert_eq(s.n_run, 14);
+    for (int theme = 0; theme < 2; theme++) {
+        View v;
+        view_init(&v);
+        v.kind = VIEW_POOL;
+        v.serve = &s;
+        v.theme = (ThemeKind)theme;
+        PoolLayout L;
+        pool_layout(&s, &v, 1280, 720, &L);
+        cr_assert_gt(L.n_rows, 8, "%d rows shown", L.n_rows);
+        for (int a = 0; a < L.n_rows; a++)
+            for (int b = 0; b < a; b++)
+                cr_assert_geq(delta_e(L.row_colour[a], L.row_colour[b]), 10.0,
+                              "theme %d: rows %d and %d", theme, a, b);
+        const SceneColour bg = theme ? (SceneColour){1, 1, 1, 1}
+                                     : (SceneColour){14 / 255.0, 17 / 255.0, 23 / 255.0, 1};
+        for (int a = 0; a < POOL_COLOURS; a++) {
+            const SceneColour ca = pool_request_colour((ThemeKind)theme, a);
+            cr_assert_geq(contrast(ca, bg), 4.5, "theme %d: request %d", theme, a);
+            for (int b = 0; b < a; b++)
+                cr_assert_geq(delta_e(ca, pool_request_colour((ThemeKind)theme, b)), 10.0,
+                              "theme %d: requests %d and %d", theme, a, b);
+        }
+        const int sizes[2][2] = {{1280, 720}, {1920, 1080}};
+        for (int z = 0; z < 2; z++) {
+            const Stats st = draw(&s, (ThemeKind)theme, sizes[z][0], sizes[z][1]);
+            cr_assert_geq(st.min_contrast, 4.5, "%dx%d theme %d: \"%s\" at %.2f:1", sizes[z][0],
+                          sizes[z][1], theme, st.worst_contrast, st.min_contrast);
+            cr_assert_geq(st.min_size, 14.0);
+        }
+    }
+    serve_free(&s);
+    tokenizer_free(&t);
+    model_free(&m);
+}

@@ -2,8 +2,9 @@
 // decisions on scripted workloads equal hand-written traces (admission, blocks, preemption and
 // recompute, prefix sharing, forks and copy-on-write, completion); a preempted request's text is
 // the text it gets without preemption; the FLOPs sharing saves are the difference of two real runs
-// and their closed form; the pool's figures each step; and 10,000 random requests leave every
-// reference at zero and no block behind.
+// and their closed form; the pool's figures each step; 10,000 random requests leave every
+// reference at zero and no block behind; and a lesson's cost counts its serving steps.
+#include "lesson/lesson.h"
 #include "util/testutil.h"
 
 #include <criterion/criterion.h>
@@ -41,6 +42,21 @@ static void add(Serve *s, int arrival, int max_new, int samples, float temperatu
     cr_assert_eq(serve_add(s, &r, "request", &err), KV_OK, "%s", err.msg);
 }
 
+// One request of a script: arrival step, new tokens at most, samples, temperature, prompt.
+typedef struct {
+    int arrival, max_new, samples;
+    float temperature;
+    const char *prompt;
+} Req;
+
+// A serving session over `blocks` blocks of `block` positions with the n requests of a script.
+static void open_script(Serve *s, const Bench *b, int blocks, int block, bool sharing,
+                        const Req *req, int n) {
+    serve_init(s, &b->m, &b->t, blocks, block, sharing);
+    for (int i = 0; i < n; i++)
+        add(s, req[i].arrival, req[i].max_new, req[i].samples, req[i].temperature, req[i].prompt);
+}
+
 static void run_all(Serve *s) {
     for (int guard = 0; serve_step(s); guard++)
         cr_assert(guard < 100000, "the session does not end");
@@ -64,11 +80,10 @@ static void run_all(Serve *s) {
 Test(serve, preemption_trace_equals_the_hand_written_one, .timeout = 60) {
     Bench b;
     open_bench(&b, &small, 7);
+    static const Req three[] = {
+        {0, 6, 1, 0.0f, "ab ab"}, {0, 6, 1, 0.0f, "ba bab"}, {1, 4, 1, 0.0f, "cd"}};
     Serve s;
-    serve_init(&s, &b.m, &b.t, 6, 4, false);
-    add(&s, 0, 6, 1, 0.0f, "ab ab");
-    add(&s, 0, 6, 1, 0.0f, "ba bab");
-    add(&s, 1, 4, 1, 0.0f, "cd");
+    open_script(&s, &b, 6, 4, false, three, 3);
     const int used[] = {4, 5, 5, 6, 6, 0, 0}, running[] = {2, 3, 3, 3, 2, 0, 0};
     const int waiting[] = {0, 0, 0, 0, 1, 1, 0}, tokens[] = {2, 3, 3, 3, 2, 2, 1};
     for (int k = 0; k < 7; k++) {
@@ -109,10 +124,7 @@ Test(serve, preemption_trace_equals_the_hand_written_one, .timeout = 60) {
     char with[256], without[256];
     serve_text(&s, 2, with, sizeof with);
     Serve big;
-    serve_init(&big, &b.m, &b.t, 16, 4, false);
-    add(&big, 0, 6, 1, 0.0f, "ab ab");
-    add(&big, 0, 6, 1, 0.0f, "ba bab");
-    add(&big, 1, 4, 1, 0.0f, "cd");
+    open_script(&big, &b, 16, 4, false, three, 3);
     run_all(&big);
     cr_assert_eq(big.total.preemptions, 0ull);
     serve_text(&big, 2, without, sizeof without);
@@ -138,11 +150,11 @@ Test(serve, preemption_trace_equals_the_hand_written_one, .timeout = 60) {
 Test(serve, sharing_trace_equals_the_hand_written_one, .timeout = 60) {
     Bench b;
     open_bench(&b, &small, 7);
+    static const Req three[] = {{0, 3, 1, 0.0f, "ab ab ab ab"},
+                                {1, 3, 1, 0.0f, "ab ab ab ab cd"},
+                                {1, 3, 3, 1.0f, "ab ab ab"}};
     Serve s;
-    serve_init(&s, &b.m, &b.t, 12, 4, true);
-    add(&s, 0, 3, 1, 0.0f, "ab ab ab ab");
-    add(&s, 1, 3, 1, 0.0f, "ab ab ab ab cd");
-    add(&s, 1, 3, 3, 1.0f, "ab ab ab");
+    open_script(&s, &b, 12, 4, true, three, 3);
     const int used[] = {3, 5, 6, 0}, shared[] = {0, 3, 1, 0}, saved[] = {0, 7, 3, 0};
     const int unused[] = {3, 4, 0, 0};
     for (int k = 0; k < 4; k++) {
@@ -188,10 +200,7 @@ Test(serve, sharing_trace_equals_the_hand_written_one, .timeout = 60) {
     cr_assert_eq(s.total.flops_saved, want);
     // and the same workload without sharing computes exactly that much more, for the same texts
     Serve alone;
-    serve_init(&alone, &b.m, &b.t, 20, 4, false);
-    add(&alone, 0, 3, 1, 0.0f, "ab ab ab ab");
-    add(&alone, 1, 3, 1, 0.0f, "ab ab ab ab cd");
-    add(&alone, 1, 3, 3, 1.0f, "ab ab ab");
+    open_script(&alone, &b, 20, 4, false, three, 3);
     run_all(&alone);
     cr_assert_eq(alone.total.preemptions, 0ull);
     cr_assert_eq(alone.total.flops_saved, 0ull);
@@ -211,10 +220,9 @@ Test(serve, sharing_trace_equals_the_hand_written_one, .timeout = 60) {
 Test(serve, contiguous_accounting_follows_its_closed_form, .timeout = 60) {
     Bench b;
     open_bench(&b, &small, 7);
+    static const Req two[] = {{0, 5, 1, 0.0f, "ab ab"}, {0, 5, 1, 0.0f, "ba bab"}};
     Serve s;
-    serve_init(&s, &b.m, &b.t, 12, 4, false);
-    add(&s, 0, 5, 1, 0.0f, "ab ab");
-    add(&s, 0, 5, 1, 0.0f, "ba bab");
+    open_script(&s, &b, 12, 4, false, two, 2);
     while (serve_step(&s)) {
         const ServeStepStats *st = &s.last;
         uint64_t held = 0;
@@ -315,5 +323,56 @@ Test(serve, a_request_larger_than_the_pool_is_refused) {
     r.max_new = 3; // 8 positions: two blocks
     cr_assert_eq(serve_add(&s, &r, "x:4", &err), KV_OK, "%s", err.msg);
     serve_free(&s);
+    close_bench(&b);
+}
+
+// ----------------------------------------------------------------------------------------------
+// What a lesson's serving steps cost
+
+// serve-step N counts N serving steps, each at its bound: the pool's positions (the classroom's
+// 20 blocks of 16), each at the end of the context with its logits; the steps really computed
+// stay under it; and a lesson whose serving steps pass the budget is refused, saying so.
+Test(serve, lesson_cost_counts_serving_steps_at_their_bound, .timeout = 120) {
+    const ModelConfig wide = {32, 64, 2, 4, 2, 400, 512, false}; // the classroom's prompts fit
+    Bench b;
+    open_bench(&b, &wide, 3);
+    static const Preset presets[] = {{0}};
+    KvError err = {0};
+    Lesson l;
+    const char *text = "prompt ab ba\nserve classroom\nserve-step 6\ncaption A\ntext B.\nbeat\n";
+    cr_assert_eq(lesson_parse(&l, "x.lesson", text, strlen(text), presets, &err), KV_OK, "%s",
+                 err.msg);
+    cr_assert_eq(lesson_check(&l, &b.m, &b.t, &err), KV_OK, "%s", err.msg);
+    LessonCost cost;
+    cr_assert_eq(lesson_cost(&l, &b.m, &b.t, &cost, &err), KV_OK, "%s", err.msg);
+    const uint64_t rows = SERVE_CLASSROOM_BLOCKS * KV_PAGED_BLOCK_DEFAULT;
+    uint64_t fl[FLOP_COMPONENTS], per_row = 0;
+    flops_formula(&wide, wide.seq_len - 1, 1, 1, fl);
+    for (int k = 0; k < FLOP_COMPONENTS; k++)
+        per_row += fl[k];
+    cr_assert_eq(cost.serve_steps, 6ull);
+    cr_assert_eq(cost.steps, 0ull);
+    cr_assert_eq(cost.positions, 6 * rows);
+    cr_assert_eq(cost.flops, 6 * rows * per_row);
+    lesson_free(&l);
+    Serve s;
+    cr_assert_eq(serve_open(&s, &b.m, &b.t, NULL, 0, KV_PAGED_BLOCK_DEFAULT, true, &err), KV_OK,
+                 "%s", err.msg);
+    for (int k = 0; k < 6; k++) {
+        cr_assert(serve_step(&s));
+        cr_assert_leq(s.last.flops, rows * per_row, "step %d", k);
+    }
+    cr_assert_gt(s.total.prefill + s.total.decoded, 0ull);
+    cr_assert_leq(s.total.prefill + s.total.decoded, 6 * rows);
+    cr_assert_leq(s.total.flops, cost.flops);
+    serve_free(&s);
+    const char *big = "prompt ab ba\nserve classroom\nserve-step 5000\ncaption A\nbeat\n";
+    cr_assert_eq(lesson_parse(&l, "big.lesson", big, strlen(big), presets, &err), KV_OK, "%s",
+                 err.msg);
+    cr_assert_eq(lesson_check(&l, &b.m, &b.t, &err), KV_ERR_INPUT);
+    cr_assert(strstr(err.msg, "big.lesson: playing it computes 1600000 positions (0 steps, 5000 "
+                              "serving steps") != NULL,
+              "%s", err.msg);
+    lesson_free(&l);
     close_bench(&b);
 }

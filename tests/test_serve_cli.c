@@ -1,5 +1,6 @@
 // test_serve_cli.c — the paged cache and the serving session from the command line: --paged B on
-// generate gives the same text as the contiguous cache, and every refusal is one line
+// generate gives the same text as the contiguous cache (every retention and row precision), and
+// every refusal is one line
 // "kvscope: <what>: <why>" with exit status 2.
 #include "util/testutil.h"
 
@@ -75,6 +76,36 @@ Test(serve_cli, generate_paged_gives_the_same_text, .timeout = 120) {
     files_free(&f);
 }
 
+// Every retention and row precision on a paged cache gives the contiguous cache's text, window and
+// sinks past the model's context of 64.
+Test(serve_cli, generate_paged_every_kind_gives_the_same_text, .timeout = 240) {
+    Files f = files_new();
+    static const char *const kinds[][2] = {{"window:16", "int8"},
+                                           {"sinks:4,12", "int4"},
+                                           {"h2o:8,8", "bf16"},
+                                           {"full", "int4"},
+                                           {"window:20", "f32"}};
+    for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+        const char *n = strcmp(kinds[k][0], "full") && strncmp(kinds[k][0], "h2o", 3) ? "90" : "50";
+        const char *plain[] = {"--prompt",      "ab ba",     "-n",      n,
+                               "--temperature", "0.9",       "--cache", kinds[k][0],
+                               "--kv",          kinds[k][1], NULL};
+        const char *paged[] = {"--prompt", "ab ba",   "-n",        n,      "--temperature",
+                               "0.9",      "--cache", kinds[k][0], "--kv", kinds[k][1],
+                               "--paged",  "7",       NULL};
+        TuRun a, b;
+        run(&a, &f, "generate", plain);
+        cr_assert_eq(a.status, 0, "%s", a.err);
+        run(&b, &f, "generate", paged);
+        cr_assert_eq(b.status, 0, "%s %s: %s", kinds[k][0], kinds[k][1], b.err);
+        cr_assert_str_eq(a.out, b.out, "%s %s", kinds[k][0], kinds[k][1]);
+        cr_assert_gt(strlen(a.out), 0);
+        tu_run_free(&a);
+        tu_run_free(&b);
+    }
+    files_free(&f);
+}
+
 Test(serve_cli, paged_refusals, .timeout = 120) {
     Files f = files_new();
     expect_bad(&f, "generate", (const char *[]){"--prompt", "ab", "--paged", "0", NULL}, "--paged");
@@ -82,15 +113,15 @@ Test(serve_cli, paged_refusals, .timeout = 120) {
     expect_bad(&f, "generate", (const char *[]){"--prompt", "ab", "--paged", "65", NULL},
                "--paged: a block of 65 positions does not fit the model's context (1..64)");
     expect_bad(&f, "generate",
-               (const char *[]){"--prompt", "ab", "--paged", "8", "--kv", "int8", NULL},
-               "--kv: a paged cache keeps f32 rows");
+               (const char *[]){"--prompt", "ab", "--paged", "8", "--kv", "kivi2", NULL},
+               "--kv: a paged cache cannot hold kivi2: KIVI quantizes keys per channel");
     expect_bad(&f, "generate",
-               (const char *[]){"--prompt", "ab", "--paged", "8", "--cache", "window:8", NULL},
-               "--paged: a paged cache keeps every position (full retention)");
+               (const char *[]){"--prompt", "ab", "--kv", "kivi4", "--paged", "32", NULL},
+               "a paged cache cannot hold kivi4");
     expect_bad(&f, "render",
-               (const char *[]){"--prompt", "ab", "--steps", "2", "--paged", "8", "--kv", "bf16",
+               (const char *[]){"--prompt", "ab", "--steps", "2", "--paged", "8", "--kv", "kivi4",
                                 "-o", "/tmp/never-written.png", NULL},
-               "--kv: a paged cache keeps f32 rows");
+               "--kv: a paged cache cannot hold kivi4");
     files_free(&f);
 }
 
@@ -168,6 +199,53 @@ Test(serve_cli, bad_request_files, .timeout = 120) {
 
 // A request's text from serve is what generate gives for the same prompt and sampler, whether
 // it ran alone, beside others, or was preempted on the way; the trace has a row per step.
+// The value of `key=` in the totals line of a serve run.
+static unsigned long long total_of(const char *out, const char *key) {
+    const char *line = strstr(out, "total: ");
+    cr_assert_not_null(line, "%s", out);
+    const char *k = strstr(line, key);
+    cr_assert_not_null(k, "no %s in %s", key, line);
+    return strtoull(k + strlen(key), NULL, 10);
+}
+
+// A request that arrives after another with the same prompt has finished: with --prefix-cache
+// the first's freed blocks are found again (revived, counted) instead of computed, and the texts
+// are the ones without it; without it nothing is shared. With --no-prefix-sharing it is refused.
+Test(serve_cli, prefix_cache_revives_freed_blocks, .timeout = 120) {
+    Files f = files_new();
+    char *path = requests(&f, "r.txt",
+                          "0 2 greedy ab ba ab ba ab ba ab ba ab\n"
+                          "8 4 greedy ab ba ab ba ab ba ab ba ab\n",
+                          0);
+    TuRun a, b;
+    run(&a, &f, "serve", (const char *[]){"--requests", path, "--block-size", "4", NULL});
+    cr_assert_eq(a.status, 0, "%s", a.err);
+    run(&b, &f, "serve",
+        (const char *[]){"--requests", path, "--block-size", "4", "--prefix-cache", NULL});
+    cr_assert_eq(b.status, 0, "%s", b.err);
+    cr_assert(strstr(b.out, "prefix cache on") != NULL, "%s", b.out);
+    cr_assert_eq(total_of(a.out, "shared_positions="), 0ull, "%s", a.out);
+    cr_assert_eq(total_of(a.out, "revived_blocks="), 0ull);
+    const unsigned long long revived = total_of(b.out, "revived_blocks=");
+    cr_assert_gt(revived, 0ull, "%s", b.out);
+    cr_assert_eq(total_of(b.out, "shared_positions="), 4 * revived);
+    cr_assert_lt(total_of(b.out, "flops="), total_of(a.out, "flops="));
+    for (int i = 0; i < 2; i++) { // the same texts
+        const char *name = i ? "r1.0 [" : "r0.0 [";
+        const char *x = strstr(a.out, name), *y = strstr(b.out, name);
+        cr_assert(x && y);
+        cr_assert_eq(strcspn(x, "\n"), strcspn(y, "\n"));
+        cr_assert(strncmp(x, y, strcspn(x, "\n")) == 0, "%s", name);
+    }
+    tu_run_free(&a);
+    tu_run_free(&b);
+    expect_bad(&f, "serve",
+               (const char *[]){"--requests", path, "--prefix-cache", "--no-prefix-sharing", NULL},
+               "--prefix-cache: keeps freed blocks for prefix sharing");
+    free(path);
+    files_free(&f);
+}
+
 Test(serve_cli, serve_texts_equal_generate_and_trace_has_every_step, .timeout = 120) {
     Files f = files_new();
     char *path = requests(&f, "r.txt",

@@ -89,13 +89,14 @@ typedef struct {
 void app_common_defaults(CommonOptions *o);
 
 // A serving session's options (serve, render --view pool, run --serve): --requests FILE or
-// --serve FILE|classroom, --blocks N, --block-size B, --no-prefix-sharing.
+// --serve FILE|classroom, --blocks N, --block-size B, --no-prefix-sharing, --prefix-cache.
 typedef struct {
     const char *requests; // NULL: the classroom scenario
     bool given;           // --serve or --requests was given
     long blocks;          // 0: the default for a file or the scenario
     long block;
     bool sharing;
+    bool keep_freed; // --prefix-cache: freed shared blocks stay findable (KvPool.keep_freed)
 } ServeOptions;
 void app_serve_defaults(ServeOptions *o);
 // As app_parse_common: 1 consumed, 0 not a serving option, -1 a bad value (err filled).

@@ -3,7 +3,9 @@
 // or one request at a time (R passes of one row: the weights streamed R times), for R = 1, 2,
 // 4, 8, 16, at the same context length, over one paged pool. Medians of repeated steps, the two
 // ways interleaved within each repetition (after a step that is not measured, so that neither
-// finds the caches colder) so that both see the same machine.
+// finds the caches colder) so that both see the same machine. Then the `attend=paged` lines:
+// one batched step with attention reading every row in its block (the row map) against
+// gathering each head's rows into contiguous reading rows first.
 #include "app/app.h"
 
 #include <stdio.h>
@@ -118,6 +120,31 @@ int bench_serve(int argc, char **argv) {
                    sizes[k], pos, bt / 1e3, st / 1e3, r * 1e9 / bt, r * 1e9 / st, st / bt,
                    e.packed_bf16 ? "bf16" : "f32");
         }
+    }
+    // attention reading each row in its block through the row map (the kernel's paged rows),
+    // against gathering the rows of each head into contiguous reading rows first: one batched
+    // decode step, the two interleaved as above
+    static const int attend_sizes[] = {1, 16};
+    for (int k = 0; k < 2; k++) {
+        uint64_t in_place[REPS], gathered[REPS];
+        for (int rep = 0; rep < REPS; rep++) {
+            const bool first = rep % 2 == 0;
+            engine_set_attend_packed(&e, first);
+            decode_step(&e, &b, kc, tokens, attend_sizes[k], pos, true); // warm
+            const uint64_t x = decode_step(&e, &b, kc, tokens, attend_sizes[k], pos, true);
+            engine_set_attend_packed(&e, !first);
+            const uint64_t y = decode_step(&e, &b, kc, tokens, attend_sizes[k], pos, true);
+            in_place[rep] = first ? x : y;
+            gathered[rep] = first ? y : x;
+        }
+        engine_set_attend_packed(&e, true);
+        qsort(in_place, REPS, sizeof in_place[0], cmp_u64);
+        qsort(gathered, REPS, sizeof gathered[0], cmp_u64);
+        const double ip = (double)in_place[REPS / 2], ga = (double)gathered[REPS / 2];
+        printf("bench serve attend=paged requests=%d context=%d block=%d in_place_us=%.1f "
+               "gathered_us=%.1f speedup=%.2f weights=%s\n",
+               attend_sizes[k], pos, B, ip / 1e3, ga / 1e3, ga / ip,
+               e.packed_bf16 ? "bf16" : "f32");
     }
     for (int i = 0; i < MAX_R; i++)
         kvcache_free(&kc[i]);

@@ -67,6 +67,10 @@ int app_parse_serve(int argc, char **argv, int *i, ServeOptions *o, KvError *err
         o->sharing = false;
         return 1;
     }
+    if (strcmp(opt, "--prefix-cache") == 0) {
+        o->keep_freed = true;
+        return 1;
+    }
     static const char *const with_value[] = {"--requests", "--serve", "--blocks", "--block-size"};
     size_t k = 0;
     while (k < 4 && strcmp(opt, with_value[k]) != 0)
@@ -88,7 +92,15 @@ int app_parse_serve(int argc, char **argv, int *i, ServeOptions *o, KvError *err
 
 KvStatus app_serve_open(Serve *s, const Model *m, const Tokenizer *t, const ServeOptions *o,
                         KvError *err) {
-    return serve_open(s, m, t, o->requests, (int)o->blocks, (int)o->block, o->sharing, err);
+    if (o->keep_freed && !o->sharing)
+        return kv_error(err, KV_ERR_INPUT,
+                        "--prefix-cache: keeps freed blocks for prefix sharing, which "
+                        "--no-prefix-sharing turns off");
+    const KvStatus st =
+        serve_open(s, m, t, o->requests, (int)o->blocks, (int)o->block, o->sharing, err);
+    if (!st)
+        s->pool.keep_freed = o->keep_freed; // before any step: no block freed yet
+    return st;
 }
 
 int cmd_serve(int argc, char **argv) {
@@ -142,9 +154,9 @@ int cmd_serve(int argc, char **argv) {
     if (trace)
         fputs(trace_header, trace);
     printf("serve: %d requests (%d sequences), a pool of %d blocks of %d positions (%" PRIu64
-           " bytes), prefix sharing %s\n",
-           s.n_req, s.n_seq, s.pool.n_blocks, s.pool.block_size, pool_bytes,
-           sharing ? "on" : "off");
+           " bytes), prefix sharing %s%s\n",
+           s.n_req, s.n_seq, s.pool.n_blocks, s.pool.block_size, pool_bytes, sharing ? "on" : "off",
+           s.pool.keep_freed ? ", prefix cache on" : "");
     while (serve_step(&s)) {
         step_line(&s);
         if (trace)
@@ -166,10 +178,11 @@ int cmd_serve(int argc, char **argv) {
     if (!status)
         printf("total: steps=%d tokens=%" PRIu64 " passes=%" PRIu64 " flops=%" PRIu64
                " recomputed_positions=%" PRIu64 " flops_recompute=%" PRIu64 " preemptions=%" PRIu64
-               " shared_positions=%" PRIu64 " flops_saved=%" PRIu64 " copies=%" PRIu64 "\n",
+               " shared_positions=%" PRIu64 " flops_saved=%" PRIu64 " copies=%" PRIu64
+               " revived_blocks=%" PRIu64 "\n",
                s.step, s.total.tokens, s.total.passes, s.total.flops, s.total.recomputed,
                s.total.flops_recompute, s.total.preemptions, s.total.shared, s.total.flops_saved,
-               s.total.copies);
+               s.total.copies, s.pool.revived);
     if (trace) {
         fclose(trace);
         if (!status && kv_write_file_atomic(trace_path, trace_buf, trace_len, &err))

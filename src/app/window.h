@@ -430,7 +430,11 @@ void app_left_limit(AppState *a);
 void app_next_model(AppState *a);
 // Gives the session back the model it had before the first switch; frees the loaded twins.
 void app_free_models(AppState *a);
+// Play / pause. In the pool view of `run --serve`, Play steps the serving session at the chosen
+// speed (app_tick) and stops when every request has finished.
 void app_toggle_play(AppState *a);
+// True when the step keys and Play drive the serving session (the pool view of run --serve).
+bool app_serving(const AppState *a);
 // Speed index i, clamped to 0 .. APP_SPEEDS-1; the animation length follows.
 void app_set_speed(AppState *a, int i);
 // Preset i (app_presets) as the prompt, at step 0.

@@ -16,13 +16,14 @@
 // ----------------------------------------------------------------------------------------------
 // Handlers (the larger ones live in window_app.c)
 
-// The pool view of `run --serve` steps the serving session instead of the one sequence.
-static bool serving(const AppState *a) {
+// The pool view of `run --serve` steps (and plays) the serving session instead of the one
+// sequence.
+bool app_serving(const AppState *a) {
     return a->serve && a->view.kind == VIEW_POOL;
 }
 
 static void do_step(AppState *a) {
-    if (serving(a)) {
+    if (app_serving(a)) {
         serve_step(a->serve);
         a->dirty = true;
         return;
@@ -52,7 +53,7 @@ static void serve_back(AppState *a) {
 }
 
 static void do_back(AppState *a) {
-    if (serving(a)) {
+    if (app_serving(a)) {
         serve_back(a);
         return;
     }
@@ -180,6 +181,24 @@ static void do_view(AppState *a) {
     a->view.kind = (ViewKind)((a->view.kind + 1) % VIEW_KINDS);
     if (a->view.kind == VIEW_POOL && !a->view.serve) // no serving session: nothing to show
         a->view.kind = (ViewKind)((a->view.kind + 1) % VIEW_KINDS);
+}
+
+// The pool view: the block table of the next running request (in request order, wrapping).
+static void do_pool_request(AppState *a) {
+    if (!a->serve) {
+        app_notice(a, 4.0, "No serving session: kvscope run --serve FILE (or classroom)");
+        return;
+    }
+    const Serve *s = a->serve;
+    const int cur = pool_selected(s, &a->view);
+    for (int k = 1; k <= s->n_seq; k++) {
+        const int i = ((cur < 0 ? -1 : cur) + k) % s->n_seq;
+        if (s->seq[i].state == SEQ_RUNNING) {
+            a->view.pool_seq = i;
+            break;
+        }
+    }
+    a->view.kind = VIEW_POOL; // the key shows what it changes
 }
 
 // The memory view's projected length: the run's own, then the lengths a class compares.
@@ -707,6 +726,8 @@ const ActionRow app_actions[] = {
      .help = "view: sequence, heatmap, layers, memory, 3d, sampling, pool",
      .tip = "View: sequence, heatmap, layers, memory, 3d, sampling, pool", .bar = 72,
      .label_fn = label_view, .run = do_view},
+    {ACT_NONE, "pool-request", {K(SDLK_b)},
+     .help = "pool view: the next running request's block table", .run = do_pool_request},
     {ACT_NONE, "memory-length", {K(SDLK_n)},
      .help = "memory view: length (the run's, 1K, 8K, 32K, 128K)", .run = do_memory_length},
     {ACT_NONE, "memory-model", {K_MOD(SDLK_n, KMOD_SHIFT)},

@@ -457,7 +457,9 @@ void app_toggle_play(AppState *a) {
     if (a->playing) {
         a->playing = false;
         a->pending_steps = 0;
-    } else if (session_at_limit(a->s)) {
+    } else if (app_serving(a) && serve_done(a->serve)) {
+        app_notice(a, 4, "The serving session is over: every request has finished");
+    } else if (!app_serving(a) && session_at_limit(a->s)) {
         limit_reached(a);
     } else {
         a->playing = true;
@@ -652,7 +654,13 @@ bool app_tick(AppState *a, double now) {
         a->next_step_at += period;
         if (a->next_step_at < now) // a slow step: do not try to catch up
             a->next_step_at = now + period;
-        app_request_step(a);
+        if (!app_serving(a)) {
+            app_request_step(a);
+        } else { // the serving session's step, at the same pace (it is quick: no worker)
+            if (!serve_step(a->serve))
+                a->playing = false;
+            a->dirty = true;
+        }
     }
     // The 3D camera moving between presets and following the write head (the session is read
     // only while no step runs)

@@ -14,6 +14,7 @@
 // choose which sequences run (src/sim/serve.c).
 #include "engine/engine.h"
 #include "engine/kernels.h"
+#include "engine/pass.h"
 
 #include <assert.h>
 #include <math.h>
@@ -64,11 +65,6 @@ static void product(const Engine *e, float *out, size_t ostride, const float *x,
         *flops += 2ull * (uint64_t)n * (uint64_t)in * (uint64_t)out_dim;
 }
 
-// Element `i` of matrix w (one of e->mw's), whichever its format.
-static const void *mat_at(const Engine *e, const void *w, size_t i) {
-    return (const char *)w + i * (e->packed_bf16 ? sizeof(uint16_t) : sizeof(float));
-}
-
 // The first row of x (n rows of `width`) that holds a value that is not finite, or -1.
 static int first_bad_row(const float *x, int n, int width) {
     for (int t = 0; t < n; t++)
@@ -117,9 +113,9 @@ int engine_forward_batch(Engine *e, EngineBatch *b, KvCache *const *cache, const
             kernel_rmsnorm(b->xb + (size_t)t * D, b->x + (size_t)t * D, w->rms_att + (size_t)l * D,
                            D);
         uint64_t *f_qkv = fl ? &fl[FLOP_QKV] : NULL, *f_mlp = fl ? &fl[FLOP_MLP] : NULL;
-        product(e, b->qkv, QKV, b->xb, mat_at(e, mw->wq, l_dd), n, D, D, f_qkv);
-        product(e, b->qkv + D, QKV, b->xb, mat_at(e, mw->wk, l_kd), n, D, KV, f_qkv);
-        product(e, b->qkv + D + KV, QKV, b->xb, mat_at(e, mw->wv, l_kd), n, D, KV, f_qkv);
+        product(e, b->qkv, QKV, b->xb, engine_mat_at(e, mw->wq, l_dd), n, D, D, f_qkv);
+        product(e, b->qkv + D, QKV, b->xb, engine_mat_at(e, mw->wk, l_kd), n, D, KV, f_qkv);
+        product(e, b->qkv + D + KV, QKV, b->xb, engine_mat_at(e, mw->wv, l_kd), n, D, KV, f_qkv);
         for (int t = 0; t < n; t++) { // rotate, then every row's k and v into its own cache
             float *q = b->qkv + (size_t)t * QKV;
             kernel_rope(q, q + D, e->rope + (size_t)pos[t] * HS, D, KV, HS);
@@ -130,11 +126,15 @@ int engine_forward_batch(Engine *e, EngineBatch *b, KvCache *const *cache, const
         for (int t = 0; t < n; t++) { // attention: row t over its sequence's positions 0 .. pos
             float *out = b->xb + (size_t)t * D;
             for (int g = 0; g < c->n_kv_heads; g++) {
-                const KvHeadRows kv = kvcache_head(cache[t], l, g, pos[t]);
+                // read where the cache keeps them (a paged cache: in its blocks, by the row map),
+                // or as floats (gathered) when the engine is told so (bench serve compares both)
+                const KvHeadRows kv = e->attend_packed ? kvcache_head_stored(cache[t], l, g, pos[t])
+                                                       : kvcache_head(cache[t], l, g, pos[t]);
+                const KernelRows kr = engine_kernel_rows(&kv.k), vr = engine_kernel_rows(&kv.v);
                 for (int h = g * group; h < (g + 1) * group; h++) {
-                    kernel_attend(out + (size_t)h * HS, b->att + (size_t)h * T,
-                                  b->qkv + (size_t)t * QKV + (size_t)h * HS, kv.keys, kv.values,
-                                  kv.stride, HS, kv.n, inv_sqrt_hs);
+                    kernel_attend_rows(out + (size_t)h * HS, b->att + (size_t)h * T,
+                                       b->qkv + (size_t)t * QKV + (size_t)h * HS, &kr, &vr, HS,
+                                       kv.n, inv_sqrt_hs);
                     if (ctr) {
                         ctr->flops[FLOP_SCORES] += 2ull * (uint64_t)HS * (uint64_t)kv.n;
                         ctr->flops[FLOP_VALUES] += 2ull * (uint64_t)HS * (uint64_t)kv.n;
@@ -144,19 +144,20 @@ int engine_forward_batch(Engine *e, EngineBatch *b, KvCache *const *cache, const
                     ctr->kv_bytes_read += kv.bytes;
             }
         }
-        product(e, b->xb2, D, b->xb, mat_at(e, mw->wo, l_dd), n, D, D, fl ? &fl[FLOP_OUT] : NULL);
+        product(e, b->xb2, D, b->xb, engine_mat_at(e, mw->wo, l_dd), n, D, D,
+                fl ? &fl[FLOP_OUT] : NULL);
         for (size_t i = 0; i < (size_t)n * D; i++)
             b->x[i] += b->xb2[i];
         for (int t = 0; t < n; t++)
             kernel_rmsnorm(b->xb + (size_t)t * D, b->x + (size_t)t * D, w->rms_ffn + (size_t)l * D,
                            D);
-        product(e, b->hb, 2 * (size_t)F, b->xb, mat_at(e, mw->w1, l_fd), n, D, F, f_mlp);
-        product(e, b->hb + F, 2 * (size_t)F, b->xb, mat_at(e, mw->w3, l_fd), n, D, F, f_mlp);
+        product(e, b->hb, 2 * (size_t)F, b->xb, engine_mat_at(e, mw->w1, l_fd), n, D, F, f_mlp);
+        product(e, b->hb + F, 2 * (size_t)F, b->xb, engine_mat_at(e, mw->w3, l_fd), n, D, F, f_mlp);
         for (int t = 0; t < n; t++) {
             const float *h1 = b->hb + (size_t)t * 2 * F;
             kernel_swiglu(b->hb2 + (size_t)t * F, h1, h1 + F, F);
         }
-        product(e, b->xb2, D, b->hb2, mat_at(e, mw->w2, l_fd), n, F, D, f_mlp);
+        product(e, b->xb2, D, b->hb2, engine_mat_at(e, mw->w2, l_fd), n, F, D, f_mlp);
         for (size_t i = 0; i < (size_t)n * D; i++)
             b->x[i] += b->xb2[i];
         const int bad = first_bad_row(b->x, n, D);

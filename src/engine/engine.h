@@ -484,11 +484,14 @@ size_t config_kv_bytes_per_token_bits(const ModelConfig *c, int bits);
 // One side (keys or values) of the rows a query reads, as they sit in the cache's storage: row i
 // at (const uint8_t *)data + i * stride, HS values in one precision (F32, BF16, INT8 or INT4; the
 // KIVI kinds are read back as F32 rows), with each row's scale (INT8, INT4) and zero point (INT4).
+// A paged cache's rows (map not NULL) are row map[i] of data, scale and lo instead of row i: the
+// rows sit where their blocks are in the pool, and attention reads them there.
 typedef struct {
     KvPrecision precision;
     const void *data;
     size_t stride; // bytes
     const float *scale, *lo;
+    const size_t *map; // (n) paged: the row of data (and of scale, lo) that row i is; NULL: i
 } KvStoredRows;
 
 // The rows one query of one kv head reads: n rows of keys and of values, HS floats each, rows
@@ -620,57 +623,87 @@ size_t kvcache_bytes_resident_f32(const KvCache *kc);
 
 // ---- The paged layout (kvpaged.c; docs/paged-cache.md)
 //
-// A pool of NB blocks, each holding B consecutive positions of one sequence for every layer and
-// kv head: (NB, L, HKV, B, HS) keys and the same for values. A sequence's cache keeps a block
-// table: logical block i (positions i*B .. i*B+B-1) lives in physical block table[i]. Blocks are
-// reference counted: several tables may hold one block (a shared prompt prefix, parallel
-// samples), and a pass that would write into a block others hold copies it first
-// (copy-on-write). Attention reads a kv head's rows by walking the table: kvcache_head gathers
-// the rows of one layer into the pool's reading rows, in position order, so the attention kernel
-// is the contiguous one and its arithmetic (hence every logit) is the same bit for bit.
-// Paged combines with full retention and f32 only (kv_kind_combine_check says why).
+// A pool of NB blocks, each holding B consecutive rows of one sequence for every layer and kv
+// head: (NB, L, HKV, B) key rows and the same for values, in one precision (f32, bf16, int8 or
+// int4, packed and scaled per row as a contiguous cache packs them). A sequence's cache keeps a
+// block table: logical block i (rows i*B .. i*B+B-1) lives in physical block table[i]. A row is
+// a position (full, window, sinks) or an h2o slot. Blocks are reference counted: several tables
+// may hold one block (a shared prompt prefix, parallel samples), and a pass that would write
+// into a block others hold copies it first (copy-on-write). Window and sinks give a block back
+// to the pool once none of its positions is kept (KvPool.retired counts it).
 //
-// A cache of kind layout KV_LAYOUT_PAGED made by kvcache_init owns a pool of its own with a block
-// for every B positions of the context (one sequence: run, generate, render --paged B). A serving
-// session puts many caches over one pool (kvcache_init_pooled) and reserves their blocks before
-// each pass (kvpaged_reserve), so that a pass never finds the pool empty.
+// Attention reads a kv head's rows through the table where they lie: kvcache_head_stored gives
+// the kernel a row map (KvStoredRows.map) built by walking the table, and the kernel reads each
+// row in its block, in the same order and with the same arithmetic as the contiguous cache's
+// rows, so every logit is the same bit for bit. kvcache_head (rows as floats) gathers them into
+// the pool's reading rows. KIVI is refused (kv_paged_check says why).
+//
+// A cache of kind layout KV_LAYOUT_PAGED made by kvcache_init owns a pool of its own with as
+// many blocks as its retention can hold at once (one sequence: run, generate, render --paged B).
+// A serving session puts many caches over one pool (kvcache_init_pooled; full retention) and
+// reserves their blocks before each pass (kvpaged_reserve), so that a pass never finds the pool
+// empty.
 
 #define KV_PAGED_BLOCK_DEFAULT 16
 
 typedef struct KvPool {
     int n_blocks, block_size;                      // NB, B
     int n_layers, n_kv_heads, head_size, capacity; // L, HKV, HS, T
-    float *keys, *values;                          // (NB, L, HKV, B, HS) owned
-    int *ref;        // (NB) block tables that hold each block; 0: free
-    int *free_stack; // (NB) the free blocks; the next one taken is free_stack[n_free - 1]
+    KvPrecision precision; // how rows are kept (f32, bf16, int8, int4), as a contiguous cache
+    size_t row_bytes;      // bytes of one packed row of HS values (its scales apart)
+    // rows of (NB, L, HKV, B): row r of block b, layer l, kv head g, offset j is
+    // r = ((b * L + l) * HKV + g) * B + j, at r * row_bytes in kq, vq and at r in the scales
+    uint8_t *kq, *vq; // owned packed keys and values (f32 rows are floats in these bytes)
+    float *ks, *kz;   // key scales (int8, int4) and zero points (int4) per row; NULL otherwise
+    float *vs, *vz;   // the same for values
+    int *ref;         // (NB) block tables that hold each block; 0: free
+    int *free_stack;  // (NB) the free blocks; the next one taken is free_stack[n_free - 1]
     int n_free;
     // prefix sharing: a full block registered under the hash of its chain (its tokens and all
     // tokens before it), with its parent block and its tokens to make a match exact
     uint64_t *hash; // (NB) 0: not registered
     int *parent;    // (NB) the physical block before it in its chain (-1: the first block)
     int *tokens;    // (NB, B) the tokens a registered block holds
-    // attention's reading rows: one layer of one sequence's keys and values in position order
+    // kvcache_head's reading rows (as floats): one layer of one sequence in row order
     float *gk, *gv;     // (HKV, T, HS)
     const void *g_seq;  // the cache whose rows they hold
     int g_layer;        // -1: none since the last store
     int *g_n;           // (HKV) rows of each kv head gathered
     uint64_t copies;    // blocks copied on write, ever
     uint64_t allocated; // blocks taken from the free stack, ever
+    uint64_t retired;   // blocks given back because every position in them left the retention
+    // the prefix cache (keep_freed, as vLLM's automatic prefix caching): a registered block no
+    // table holds stays registered while it is free, at the bottom of the free stack (taken
+    // last, the longest free first), and a later prefix that matches it takes it back
+    bool keep_freed;
+    uint64_t revived; // free blocks taken back by a matching prefix instead of computed, ever
 } KvPool;
 
-// The block table of one sequence (KvCache.paged).
+// The block table of one sequence (KvCache.paged). A retention that forgets positions (window,
+// sinks) gives back a block once none of its positions is kept: its entry is then -1.
 typedef struct KvBlockTable {
     KvPool *pool; // borrowed from a serving session, or owned (own)
     bool own;
-    int *block;     // (ceil(T / B)) physical block of each logical block
-    int n;          // logical blocks held
-    uint64_t *hash; // (ceil(T / B)) chain hash of each full registered block (0: none)
+    int *block;     // (cap) physical block of each logical block; -1: given back
+    int n;          // logical blocks held or given back (block[0 .. n-1])
+    int cap;        // entries block and hash have room for
+    int held;       // entries of block[0 .. n-1] that are not -1
+    uint64_t *hash; // (cap) chain hash of each full registered block (0: none)
+    // attention's row map (KvStoredRows.map): row i of a head read is pool row map[i] (for layer
+    // 0, kv head 0; other heads are a fixed offset away); valid for rows 0 .. map_n-1
+    size_t *map; // (T)
+    int map_n;
+    int retire_next; // window, sinks: the first logical block that may still be given back
 } KvBlockTable;
 
 // A pool of n_blocks blocks of block_size positions for c's shape; every block free.
 void kvpool_init(KvPool *p, const ModelConfig *c, int n_blocks, int block_size);
 void kvpool_free(KvPool *p);
-// Bytes of one block (keys and values of B positions, every layer and kv head, f32).
+// The same with rows kept in precision p (f32, bf16, int8 or int4: kv_paged_check).
+void kvpool_init_precision(KvPool *p, const ModelConfig *c, int n_blocks, int block_size,
+                           KvPrecision precision);
+// Bytes of one block (keys and values of B positions, every layer and kv head, in the pool's
+// precision, scales and zero points included).
 size_t kvpool_block_bytes(const KvPool *p);
 int kvpool_used(const KvPool *p); // blocks some table holds
 

@@ -23,6 +23,7 @@
 #define _GNU_SOURCE // sched_getaffinity: the processors this process may run on
 #include "engine/engine.h"
 #include "engine/kernels.h"
+#include "engine/pass.h"
 #include "engine/probe.h"
 
 #include <assert.h>
@@ -74,8 +75,7 @@ bool engine_set_attend_packed(Engine *e, bool on) {
     return was;
 }
 
-// One side of a head's rows as the attention kernel reads them.
-static KernelRows kernel_rows(const KvStoredRows *s) {
+KernelRows engine_kernel_rows(const KvStoredRows *s) {
     static const KernelFormat format[KV_PRECISIONS] = {
         [KV_PRECISION_F32] = KERNEL_F32,
         [KV_PRECISION_BF16] = KERNEL_BF16,
@@ -87,13 +87,13 @@ static KernelRows kernel_rows(const KvStoredRows *s) {
                         .stride = s->stride,
                         .scale = s->scale,
                         .lo = s->lo,
-                        .format = format[s->precision]};
+                        .format = format[s->precision],
+                        .map = s->map};
 }
 
 #define ENGINE_MAX_THREADS 64
 
-// Element `i` of matrix w (one of e->mw's), whichever its format.
-static const void *mat_at(const Engine *e, const void *w, size_t i) {
+const void *engine_mat_at(const Engine *e, const void *w, size_t i) {
     return (const char *)w + i * (e->packed_bf16 ? sizeof(uint16_t) : sizeof(float));
 }
 
@@ -260,8 +260,8 @@ typedef struct {
 
 // Threads may share a layer's attention when reading the cache changes nothing in it: f32 rows
 // under full or windowed retention in the contiguous layout (h2o adds to scores, sinks rotates
-// keys into one buffer, the quantized kinds dequantize into one and a paged cache gathers its
-// blocks into one, as they read).
+// keys into one buffer, the quantized kinds dequantize into one and a paged cache extends its
+// row map, as they read).
 static bool attend_parallel(const KvCache *kc) {
     return kc->kind.precision == KV_PRECISION_F32 && !kc->paged &&
            (kc->kind.retention == KV_RETAIN_FULL || kc->kind.retention == KV_RETAIN_WINDOW);
@@ -286,7 +286,7 @@ static void attend_chunk(void *arg, int chunk, int thread) {
         // (kv.n, HS) keys and values, packed where the cache packs them
         const KvHeadRows kv =
             e->attend_packed ? kvcache_head_stored(kc, l, g, p) : kvcache_head(kc, l, g, p);
-        const KernelRows kr = kernel_rows(&kv.k), vr = kernel_rows(&kv.v);
+        const KernelRows kr = engine_kernel_rows(&kv.k), vr = engine_kernel_rows(&kv.v);
         for (int h = g * group; h < (g + 1) * group; h++) {
             const float *qh = e->qkv + (size_t)t * QKV + (size_t)h * HS; // (HS)
             float *att = att0 + (size_t)h * T;                           // (kv.n)
@@ -347,9 +347,9 @@ static bool forward_layers(Engine *e, KvCache *kc, const int *tokens, int pos0, 
         for (int t = 0; t < n; t++)
             kernel_rmsnorm(e->xb + (size_t)t * D, e->x + (size_t)t * D, w->rms_att + (size_t)l * D,
                            D);
-        matmul(e, e->qkv, QKV, e->xb, mat_at(e, mw->wq, l_dd), n, D, D, f_qkv);
-        matmul(e, e->qkv + D, QKV, e->xb, mat_at(e, mw->wk, l_kd), n, D, KV, f_qkv);
-        matmul(e, e->qkv + D + KV, QKV, e->xb, mat_at(e, mw->wv, l_kd), n, D, KV, f_qkv);
+        matmul(e, e->qkv, QKV, e->xb, engine_mat_at(e, mw->wq, l_dd), n, D, D, f_qkv);
+        matmul(e, e->qkv + D, QKV, e->xb, engine_mat_at(e, mw->wk, l_kd), n, D, KV, f_qkv);
+        matmul(e, e->qkv + D + KV, QKV, e->xb, engine_mat_at(e, mw->wv, l_kd), n, D, KV, f_qkv);
         // (sinks: keys go in unrotated, the cache rotates them by their index when they are
         // read, and the query turns by its own index in the cache)
         for (int t = 0; t < n; t++) {
@@ -388,7 +388,7 @@ static bool forward_layers(Engine *e, KvCache *kc, const int *tokens, int pos0, 
                 ctr->kv_bytes_read += job.bytes[i];
             }
         // attention, 4: x (N, D) += xb · Wo^T
-        matmul(e, e->xb2, D, e->xb, mat_at(e, mw->wo, l_dd), n, D, D, f_out);
+        matmul(e, e->xb2, D, e->xb, engine_mat_at(e, mw->wo, l_dd), n, D, D, f_out);
         for (size_t i = 0; i < (size_t)n * D; i++)
             e->x[i] += e->xb2[i];
 
@@ -397,13 +397,13 @@ static bool forward_layers(Engine *e, KvCache *kc, const int *tokens, int pos0, 
         for (int t = 0; t < n; t++)
             kernel_rmsnorm(e->xb + (size_t)t * D, e->x + (size_t)t * D, w->rms_ffn + (size_t)l * D,
                            D);
-        matmul(e, e->hb, 2 * (size_t)F, e->xb, mat_at(e, mw->w1, l_fd), n, D, F, f_mlp);
-        matmul(e, e->hb + F, 2 * (size_t)F, e->xb, mat_at(e, mw->w3, l_fd), n, D, F, f_mlp);
+        matmul(e, e->hb, 2 * (size_t)F, e->xb, engine_mat_at(e, mw->w1, l_fd), n, D, F, f_mlp);
+        matmul(e, e->hb + F, 2 * (size_t)F, e->xb, engine_mat_at(e, mw->w3, l_fd), n, D, F, f_mlp);
         for (int t = 0; t < n; t++) {
             const float *h1 = e->hb + (size_t)t * 2 * F; // (F) W1 x, then (F) W3 x
             kernel_swiglu(e->hb2 + (size_t)t * F, h1, h1 + F, F);
         }
-        matmul(e, e->xb2, D, e->hb2, mat_at(e, mw->w2, l_fd), n, F, D, f_mlp);
+        matmul(e, e->xb2, D, e->hb2, engine_mat_at(e, mw->w2, l_fd), n, F, D, f_mlp);
         for (size_t i = 0; i < (size_t)n * D; i++)
             e->x[i] += e->xb2[i];
         // a model with huge weights overflows: stop at the first layer whose output is not

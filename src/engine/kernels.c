@@ -444,8 +444,13 @@ static inline v8f exp8(v8f x) {
 
 typedef uint16_t v8h __attribute__((vector_size(16)));
 
+// Where row s is among the rows of data (and of scale, lo): s, or map[s] for a paged cache's.
+static inline size_t row_index(const KernelRows *r, int s) {
+    return r->map ? r->map[s] : (size_t)s;
+}
+
 static inline const uint8_t *row_at(const KernelRows *r, int s) {
-    return (const uint8_t *)r->data + (size_t)s * r->stride;
+    return (const uint8_t *)r->data + row_index(r, s) * r->stride;
 }
 
 // Values c .. c+7 of row s (c a multiple of 8).
@@ -460,14 +465,15 @@ KV_INLINE v8f row8(const KernelRows *r, const int fmt, int s, int c) {
     case KERNEL_INT8: { // (built element by element: GCC makes this one sign-extending load)
         const int8_t *b = (const int8_t *)p + c;
         const v8i w = {b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]};
-        return __builtin_convertvector(w, v8f) * splat8(r->scale[s]);
+        return __builtin_convertvector(w, v8f) * splat8(r->scale[row_index(r, s)]);
     }
     case KERNEL_INT4: { // eight nibbles, value c + i in bits 4i of the four bytes from c / 2
         const uint8_t *b = p + c / 2;
         const uint32_t w =
             (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
         const v8u q = ((v8u){w, w, w, w, w, w, w, w} >> (v8u){0, 4, 8, 12, 16, 20, 24, 28}) & 15u;
-        return __builtin_convertvector((v8i)q, v8f) * splat8(r->scale[s]) + splat8(r->lo[s]);
+        const size_t k = row_index(r, s);
+        return __builtin_convertvector((v8i)q, v8f) * splat8(r->scale[k]) + splat8(r->lo[k]);
     }
     default:
         return load8((const float *)(const void *)p + c);
@@ -487,9 +493,10 @@ KV_INLINE float row1(const KernelRows *r, const int fmt, int s, int i) {
         return x;
     }
     case KERNEL_INT8:
-        return (float)(int8_t)p[i] * r->scale[s];
+        return (float)(int8_t)p[i] * r->scale[row_index(r, s)];
     case KERNEL_INT4:
-        return (float)((p[i / 2] >> (4 * (i % 2))) & 15) * r->scale[s] + r->lo[s];
+        return (float)((p[i / 2] >> (4 * (i % 2))) & 15) * r->scale[row_index(r, s)] +
+               r->lo[row_index(r, s)];
     default: {
         float x;
         memcpy(&x, p + (size_t)i * sizeof x, sizeof x);

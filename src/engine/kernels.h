@@ -63,12 +63,15 @@ int kernel_argmax(const float *x, int n);
 // floats. Packed rows must be ones whose read back needs none of kvquant.h's edge-of-range guards
 // (kvq_rows_plain).
 typedef enum { KERNEL_F32, KERNEL_BF16, KERNEL_INT8, KERNEL_INT4 } KernelFormat;
+// A paged cache's rows come with a row map: row s is then row map[s] of data, scale and lo (the
+// rows stay in their blocks; the order of summation is still that of s).
 typedef struct {
     const void *data;
     size_t stride;      // bytes from one row to the next
     const float *scale; // (n) int8 and int4: each row's scale
     const float *lo;    // (n) int4: each row's zero point
     KernelFormat format;
+    const size_t *map; // (n) paged: where row s is among the rows of data; NULL: row s is s
 } KernelRows;
 
 // One head's attention for one query over n keys and values: att[0..n) = softmax(q · k_s *

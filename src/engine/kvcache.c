@@ -115,13 +115,11 @@ KvStatus kv_precision_check(const ModelConfig *c, KvPrecision p, const char *wha
     return KV_OK;
 }
 
-// Bytes one row of HS values takes packed (without its scales).
-static size_t row_bytes(KvPrecision p, int hs) {
+size_t kv_row_bytes(KvPrecision p, int hs) {
     return (size_t)hs * (size_t)kv_precision_bits(p) / 8;
 }
 
-// Bytes of the scales and zero points of one row.
-static size_t row_scale_bytes(KvPrecision p) {
+size_t kv_row_scale_bytes(KvPrecision p) {
     switch (p) {
     case KV_PRECISION_INT8:
         return sizeof(float);
@@ -137,7 +135,7 @@ static size_t row_scale_bytes(KvPrecision p) {
 size_t config_kv_bytes_precision(const ModelConfig *c, KvPrecision p, int n) {
     const size_t heads = (size_t)c->n_layers * (size_t)c->n_kv_heads,
                  hs = (size_t)config_head_size(c);
-    const size_t row = row_bytes(p, (int)hs) + row_scale_bytes(p);
+    const size_t row = kv_row_bytes(p, (int)hs) + kv_row_scale_bytes(p);
     if (!is_kivi(p)) // a key row and a value row per position
         return heads * (size_t)n * 2 * row;
     assert(n % G == 0);
@@ -291,8 +289,9 @@ KvStatus kv_retention_check(const char *what, KvCacheKind k, int context, KvErro
 KvStatus kv_kind_combine_check(const char *what, const char *cache_word, KvCacheKind k,
                                KvError *err) {
     const KvPrecision p = k.precision;
-    if (k.layout == KV_LAYOUT_PAGED) // the paged layout's own rule (kvpaged.c)
-        return kv_paged_check(what, k, err);
+    const KvStatus st = kv_paged_check(what, k, err); // the paged layout's own rule (kvpaged.c)
+    if (st)
+        return st;
     if (!is_kivi(p) || k.retention == KV_RETAIN_FULL) // the row kinds pack each row alone
         return KV_OK;
     const char *why =
@@ -311,7 +310,7 @@ static struct KvPacked *packed_new(const KvCache *kc, KvPrecision p) {
     // (KIVI: full retention only, so slots = T)
     const size_t heads = (size_t)kc->n_layers * (size_t)kc->n_kv_heads, t = (size_t)kc->slots;
     const size_t rows = heads * t, hs = (size_t)kc->head_size;
-    q->row_bytes = row_bytes(p, kc->head_size);
+    q->row_bytes = kv_row_bytes(p, kc->head_size);
     q->vq = kv_calloc(rows, q->row_bytes);
     if (is_kivi(p)) {
         const size_t groups = heads * (t / G);
@@ -320,14 +319,14 @@ static struct KvPacked *packed_new(const KvCache *kc, KvPrecision p) {
         q->kz = kv_calloc(groups * hs, sizeof(float));
     } else {
         q->kq = kv_calloc(rows, q->row_bytes);
-        if (row_scale_bytes(p))
+        if (kv_row_scale_bytes(p))
             q->ks = kv_calloc(rows, sizeof(float));
         if (p == KV_PRECISION_INT4)
             q->kz = kv_calloc(rows, sizeof(float));
     }
-    if (row_scale_bytes(p))
+    if (kv_row_scale_bytes(p))
         q->vs = kv_calloc(rows, sizeof(float));
-    if (row_scale_bytes(p) > sizeof(float))
+    if (kv_row_scale_bytes(p) > sizeof(float))
         q->vz = kv_calloc(rows, sizeof(float));
     q->dk = kv_calloc((size_t)kc->n_kv_heads * t * hs, sizeof(float));
     q->dv = kv_calloc((size_t)kc->n_kv_heads * t * hs, sizeof(float));
@@ -438,6 +437,7 @@ void kvcache_free(KvCache *kc) {
 
 static bool rebuild(KvCache *kc, int n);
 static void forget_snaps_after(KvCache *kc, int n);
+static ModelConfig cache_config(const KvCache *kc);
 
 void kvcache_set_precision(KvCache *kc, KvPrecision p) {
     assert(kc->pass_n == 0 && !kc->scratch && p >= 0 && p < KV_PRECISIONS);
@@ -447,6 +447,11 @@ void kvcache_set_precision(KvCache *kc, KvPrecision p) {
     kc->kind.precision = p;
     kc->len = kc->valid = 0;
     storage_init(kc);
+    if (kc->paged) { // a pool of blocks in the new precision
+        const ModelConfig c = cache_config(kc);
+        kvpaged_free(kc);
+        kvpaged_init_own(kc, &c);
+    }
     if (bounded(kc)) { // the slot table (and h2o's snapshots) describe no position now
         forget_snaps_after(kc, 0);
         rebuild(kc, 0);
@@ -494,10 +499,34 @@ static float *hist_row(const KvCache *kc, int pos, int layer, int kv_head, bool 
            ((value ? heads : 0) + head_index(kc, layer, kv_head)) * (size_t)kc->head_size;
 }
 
-// Writes one key row and one value row (HS floats each) of (layer, kv_head) into `slot`, in the
-// cache's precision: f32 rows (also KIVI's, quantized later by group), or packed by the row's
-// rule. Returns the bytes written.
-static uint64_t put_row(KvCache *kc, int layer, int g, int slot, const float *kg, const float *vg) {
+void kv_pack_row(KvPrecision p, int hs, uint8_t *dst, float *scale, float *lo, const float *x) {
+    switch (p) {
+    case KV_PRECISION_F32:
+        memcpy(dst, x, (size_t)hs * sizeof *x);
+        break;
+    case KV_PRECISION_BF16:
+        kvq_row_bf16((uint16_t *)(void *)dst, x, hs);
+        break;
+    case KV_PRECISION_INT8:
+        *scale = kvq_row_int8((int8_t *)dst, x, hs);
+        break;
+    case KV_PRECISION_INT4:
+        kvq_asym(dst, scale, lo, x, 1, hs, 4);
+        break;
+    default:
+        assert(!"not a row-packed precision");
+    }
+}
+
+// Writes one key row and one value row (HS floats each) of (layer, kv_head) into `slot`, which
+// holds position pos, in the cache's precision: f32 rows (also KIVI's, quantized later by group),
+// or packed by the row's rule; a paged cache into the block of its row (the position, or the
+// slot under h2o). Returns the bytes written.
+static uint64_t put_row(KvCache *kc, int layer, int g, int slot, int pos, const float *kg,
+                        const float *vg) {
+    if (kc->paged)
+        return kvpaged_put(kc, layer, g, kv_kind_unbounded_positions(kc->kind) ? pos : slot, kg,
+                           vg);
     const size_t hs = (size_t)kc->head_size, row = kvcache_row(kc, layer, g, slot);
     const KvPrecision p = kc->kind.precision;
     if (p != KV_PRECISION_F32)
@@ -509,24 +538,11 @@ static uint64_t put_row(KvCache *kc, int layer, int g, int slot, const float *kg
     }
     struct KvPacked *q = kc->packed;
     const size_t r = row / hs;
-    uint8_t *kr = q->kq + r * q->row_bytes, *vr = q->vq + r * q->row_bytes;
-    switch (p) {
-    case KV_PRECISION_BF16:
-        kvq_row_bf16((uint16_t *)(void *)kr, kg, (int)hs);
-        kvq_row_bf16((uint16_t *)(void *)vr, vg, (int)hs);
-        break;
-    case KV_PRECISION_INT8:
-        q->ks[r] = kvq_row_int8((int8_t *)kr, kg, (int)hs);
-        q->vs[r] = kvq_row_int8((int8_t *)vr, vg, (int)hs);
-        break;
-    case KV_PRECISION_INT4:
-        kvq_asym(kr, q->ks + r, q->kz + r, kg, 1, (int)hs, 4);
-        kvq_asym(vr, q->vs + r, q->vz + r, vg, 1, (int)hs, 4);
-        break;
-    default:
-        assert(!"not a row-packed precision");
-    }
-    return 2ull * (q->row_bytes + row_scale_bytes(p));
+    kv_pack_row(p, (int)hs, q->kq + r * q->row_bytes, q->ks ? q->ks + r : NULL,
+                q->kz ? q->kz + r : NULL, kg);
+    kv_pack_row(p, (int)hs, q->vq + r * q->row_bytes, q->vs ? q->vs + r : NULL,
+                q->vz ? q->vz + r : NULL, vg);
+    return 2ull * (q->row_bytes + kv_row_scale_bytes(p));
 }
 
 // Puts position p's rows back into `slot` of every head from hist (a seek).
@@ -534,7 +550,7 @@ static uint64_t put_row(KvCache *kc, int layer, int g, int slot, const float *kg
 // held when p was stored.)
 static void restore_row(KvCache *kc, size_t head, int slot, int p) {
     const int l = (int)(head / (size_t)kc->n_kv_heads), g = (int)(head % (size_t)kc->n_kv_heads);
-    put_row(kc, l, g, slot, hist_row(kc, p, l, g, false), hist_row(kc, p, l, g, true));
+    put_row(kc, l, g, slot, p, hist_row(kc, p, l, g, false), hist_row(kc, p, l, g, true));
     kc->slot_pos[head * (size_t)kc->slots + (size_t)slot] = p;
 }
 
@@ -544,6 +560,8 @@ static bool rebuild(KvCache *kc, int n) {
     const size_t heads = (size_t)kc->n_layers * (size_t)kc->n_kv_heads;
     const size_t rows = heads * (size_t)kc->slots;
     assert(n <= kc->valid);
+    if (kc->paged) // every block back; the rows kept at n are put back into blocks taken anew
+        kvpaged_drop_rows(kc);
     if (kc->kind.retention == KV_RETAIN_H2O) {
         const KvH2oSnap *s = n > 0 ? &kc->snap[n] : NULL;
         if (n > 0 && !s->slot_pos)
@@ -751,16 +769,12 @@ static uint64_t kivi_quantize_group(KvCache *kc, int layer, int j) {
 uint64_t kvcache_store(KvCache *kc, int layer, int pos, const float *k, const float *v) {
     assert(pos >= kc->pass0 && pos < kc->pass0 + kc->pass_n);
     const size_t hs = (size_t)kc->head_size;
-    if (kc->paged) { // full retention, f32 (kv_paged_check)
-        kvpaged_store(kc, layer, pos, k, v);
-        return 2ull * (uint64_t)kc->n_kv_heads * hs * sizeof(float);
-    }
     uint64_t bytes = 0;
     for (int g = 0; g < kc->n_kv_heads; g++) { // kv head g is the slice g*HS .. (g+1)*HS-1
         const size_t head = head_index(kc, layer, g);
         const int slot = slot_for(kc, head, pos);
         const float *kg = k + (size_t)g * hs, *vg = v + (size_t)g * hs;
-        bytes += put_row(kc, layer, g, slot, kg, vg);
+        bytes += put_row(kc, layer, g, slot, pos, kg, vg);
         if (!bounded(kc))
             continue;
         memcpy(hist_row(kc, pos, layer, g, false), kg, hs * sizeof *kg);
@@ -801,11 +815,12 @@ static KvStoredRows skip_rows(KvStoredRows s, int n) {
     return s;
 }
 
-// Rows 0 .. n-1 of one side of a row kind read back by its rule (kvquant.h, guards included) into
-// out, HS floats apart.
-static void read_rows(const KvCache *kc, KvStoredRows s, int n, float *out) {
-    const int hs = kc->head_size;
+void kv_unpack_rows(KvStoredRows s, int n, int hs, float *out) {
+    assert(!s.map);
     switch (s.precision) {
+    case KV_PRECISION_F32:
+        memcpy(out, s.data, (size_t)n * (size_t)hs * sizeof *out);
+        break;
     case KV_PRECISION_BF16:
         kvq_unrows_bf16(out, s.data, (size_t)n * (size_t)hs);
         break;
@@ -818,6 +833,12 @@ static void read_rows(const KvCache *kc, KvStoredRows s, int n, float *out) {
     default:
         assert(!"not a row-packed precision");
     }
+}
+
+// Rows 0 .. n-1 of one side of a row kind read back by its rule (kvquant.h, guards included) into
+// out, HS floats apart.
+static void read_rows(const KvCache *kc, KvStoredRows s, int n, float *out) {
+    kv_unpack_rows(s, n, kc->head_size, out);
 }
 
 // Rows lo .. hi-1 of (layer, kv_head) as floats into dk/dv (HS apart).
@@ -862,7 +883,7 @@ static uint64_t head_bytes(const KvCache *kc, int n, int nq) {
     const uint64_t hs = (uint64_t)kc->head_size, f32_row = hs * sizeof(float);
     if (p == KV_PRECISION_F32)
         return 2ull * (uint64_t)n * f32_row;
-    const uint64_t row = kc->packed->row_bytes + row_scale_bytes(p);
+    const uint64_t row = kv_row_bytes(p, kc->head_size) + kv_row_scale_bytes(p);
     if (!is_kivi(p))
         return 2ull * (uint64_t)n * row;
     const int q = n < nq ? n : nq; // quantized rows read: their key groups, whole
@@ -917,11 +938,11 @@ static KvStoredRows stored_f32(const float *rows, int hs) {
 }
 
 KvHeadRows kvcache_head(const KvCache *kc, int layer, int kv_head, int pos) {
-    if (kc->paged)
-        return kvpaged_head(kc, layer, kv_head, pos);
     KvHeadRows r = head_rows(kc, layer, kv_head, pos);
     const size_t hs = (size_t)kc->head_size;
-    if (kc->kind.precision != KV_PRECISION_F32) {
+    if (kc->paged) {
+        kvpaged_head(kc, layer, kv_head, &r); // gathered through the block table, as floats
+    } else if (kc->kind.precision != KV_PRECISION_F32) {
         // the rows dequantized since the last store are kept (a memo of what the storage holds,
         // not part of it): a prefill dequantizes each row once per layer, a decode step each row
         // once
@@ -955,6 +976,12 @@ KvHeadRows kvcache_head(const KvCache *kc, int layer, int kv_head, int pos) {
 
 KvHeadRows kvcache_head_stored(const KvCache *kc, int layer, int kv_head, int pos) {
     const KvPrecision p = kc->kind.precision;
+    if (kc->paged) { // read in their blocks through the row map (sinks: keys rotated as floats)
+        KvHeadRows r = head_rows(kc, layer, kv_head, pos);
+        if (kc->kind.retention == KV_RETAIN_SINKS || !kvpaged_head_stored(kc, layer, kv_head, &r))
+            return kvcache_head(kc, layer, kv_head, pos);
+        return r;
+    }
     if (p == KV_PRECISION_F32 || is_kivi(p)) // f32 rows (KIVI: its groups read back as floats)
         return kvcache_head(kc, layer, kv_head, pos);
     KvHeadRows r = head_rows(kc, layer, kv_head, pos);
@@ -996,6 +1023,8 @@ void kvcache_end(KvCache *kc) {
     assert(kc->pass_n > 0);
     kc->len = kc->valid = kc->pass0 + kc->pass_n;
     kc->pass0 = kc->pass_n = 0;
+    if (kc->paged) // window, sinks: blocks of positions no longer kept go back to the pool
+        kvpaged_end(kc);
 }
 
 void kvcache_abandon(KvCache *kc) {
@@ -1062,7 +1091,8 @@ static ModelConfig cache_config(const KvCache *kc) {
     return (ModelConfig){.dim = kc->head_size * kc->n_kv_heads,
                          .n_heads = kc->n_kv_heads,
                          .n_kv_heads = kc->n_kv_heads,
-                         .n_layers = kc->n_layers};
+                         .n_layers = kc->n_layers,
+                         .seq_len = kc->capacity};
 }
 
 float kvcache_score(const KvCache *kc, int layer, int kv_head, int pos) {

@@ -1,6 +1,10 @@
 // cost.c — what playing a lesson costs, estimated before anything runs: the positions the model
 // computes (the counters' `positions`) and the FLOPs of DESIGN.md's closed forms, for one play
-// from the first beat to the last (what --pdf, --frames and a presenter going forward do).
+// from the first beat to the last (what --pdf, --frames and a presenter going forward do). A
+// serving session's steps are counted too, at their bound: which requests run, finish or are
+// preempted depends on the tokens sampled, but every position a step computes is stored in the
+// pool, so a step computes at most the pool's positions (blocks * B), each at most a position at
+// the end of the context.
 // lesson_check refuses a lesson over LESSON_MAX_POSITIONS. Does not parse (lesson.c) or play
 // (player.c); it follows the session's rules for what a step recomputes (src/sim/session.c).
 #include "lesson/lesson.h"
@@ -25,6 +29,19 @@ static void step_cost(const ModelConfig *mc, bool cache, int len, int *cache_len
         c->flops += fl[k];
 }
 
+// The positions the pool of a lesson's `serve` holds (0 when its requests do not load:
+// lesson_check says why).
+static uint64_t serve_pool_positions(const Model *m, const Tokenizer *t, const char *requests,
+                                     int blocks) {
+    Serve probe;
+    KvError e = {0};
+    if (serve_open(&probe, m, t, requests, blocks, KV_PAGED_BLOCK_DEFAULT, true, &e))
+        return 0;
+    const uint64_t n = (uint64_t)probe.pool.n_blocks * (uint64_t)probe.pool.block_size;
+    serve_free(&probe);
+    return n;
+}
+
 KvStatus lesson_cost(const Lesson *l, const Model *m, const Tokenizer *t, LessonCost *out,
                      KvError *err) {
     const ModelConfig *mc = &m->cfg;
@@ -34,6 +51,12 @@ KvStatus lesson_cost(const Lesson *l, const Model *m, const Tokenizer *t, Lesson
     bool *rec_cache = kv_calloc((size_t)T + 1, sizeof(bool)); // the mode each kept record ran in
     int n_prompt = 1, cursor = 0, records = 0, cache_len = 0, shadow_len = 0;
     bool cache = true, verify = false;
+    int serve_blocks = 0;
+    uint64_t serve_rows = 0;                        // positions the serving session's pool holds
+    uint64_t fl_last[FLOP_COMPONENTS], per_row = 0; // a position at T - 1, with its logits
+    flops_formula(mc, T - 1, 1, 1, fl_last);
+    for (int k = 0; k < FLOP_COMPONENTS; k++)
+        per_row += fl_last[k];
     KvStatus st = KV_OK;
     for (int i = 0; i < l->n_cmds && !st; i++) {
         const LessonCmd *cmd = &l->cmds[i];
@@ -96,6 +119,17 @@ KvStatus lesson_cost(const Lesson *l, const Model *m, const Tokenizer *t, Lesson
                 records = cursor;
                 out->steps++;
             }
+            break;
+        case LESSON_SERVE_BLOCKS:
+            serve_blocks = (int)cmd->n;
+            break;
+        case LESSON_SERVE:
+            serve_rows = serve_pool_positions(m, t, cmd->str, serve_blocks);
+            break;
+        case LESSON_SERVE_STEP:
+            out->serve_steps += (uint64_t)cmd->n;
+            out->positions += (uint64_t)cmd->n * serve_rows;
+            out->flops += (uint64_t)cmd->n * serve_rows * per_row;
             break;
         default:
             break;

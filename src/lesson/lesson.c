@@ -861,10 +861,10 @@ KvStatus lesson_check(const Lesson *l, const Model *m, const Tokenizer *t, KvErr
     if (!st && !(st = lesson_cost(l, m, t, &cost, err)) && cost.positions > LESSON_MAX_POSITIONS) {
         kv_format_number(flops, sizeof flops, (double)cost.flops, KV_NUM_SI_SHORT, "FLOP");
         st = kv_error(err, KV_ERR_INPUT,
-                      "%s: playing it computes %llu positions (%llu steps, %s), over the budget "
-                      "of %d positions",
+                      "%s: playing it computes %llu positions (%llu steps, %llu serving steps, "
+                      "%s), over the budget of %d positions",
                       l->path, (unsigned long long)cost.positions, (unsigned long long)cost.steps,
-                      flops, LESSON_MAX_POSITIONS);
+                      (unsigned long long)cost.serve_steps, flops, LESSON_MAX_POSITIONS);
     }
     return st;
 }

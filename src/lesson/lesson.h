@@ -127,10 +127,13 @@ KvStatus lesson_check(const Lesson *l, const Model *m, const Tokenizer *t, KvErr
 // What playing a lesson once, first beat to last, costs: the steps run, the positions the
 // model computes (what the counters' `positions` will show; redone steps cost nothing, a
 // no-cache step recomputes the whole sequence, verification runs the other mode too) and the
-// FLOPs of DESIGN.md's closed forms for them. KV_ERR_INPUT only for a prompt that does not
-// encode. The lesson must have passed lesson_parse.
+// FLOPs of DESIGN.md's closed forms for them. Serving steps (serve-step) are counted in
+// serve_steps, and their positions and FLOPs at their bound: the pool's positions per step, each
+// at the end of the context. KV_ERR_INPUT only for a prompt that does not encode. The lesson
+// must have passed lesson_parse.
 typedef struct {
     uint64_t steps, positions, flops;
+    uint64_t serve_steps;
 } LessonCost;
 KvStatus lesson_cost(const Lesson *l, const Model *m, const Tokenizer *t, LessonCost *out,
                      KvError *err);

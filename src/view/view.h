@@ -496,10 +496,16 @@ typedef struct {
     int n_rows;
     int row_seq[POOL_MAX_ROWS];
     SceneRect row_paged[POOL_MAX_ROWS], row_contig[POOL_MAX_ROWS];
+    SceneColour row_colour[POOL_MAX_ROWS]; // its request's colour (pool_request_colour)
     int caption_lines;
 } PoolLayout;
 
 void pool_layout(const Serve *s, const View *v, int width, int height, PoolLayout *L);
+// The colour of request `request` in a theme: POOL_COLOURS different ones (eight hues in three
+// tiers of luminance), each with a contrast of at least 4.5:1 on the theme's background, so that
+// a request's label is written in its colour; request POOL_COLOURS has request 0's again.
+#define POOL_COLOURS 24
+SceneColour pool_request_colour(ThemeKind theme, int request);
 // The sequence the pool view draws the table of (View.pool_seq, or the running sequence holding
 // the most blocks), or -1 when none runs.
 int pool_selected(const Serve *s, const View *v);
