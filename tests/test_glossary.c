@@ -187,7 +187,6 @@ static const char *const everyday[] = {
 typedef struct {
     const Glossary *g;
     const Tokenizer *tok;
-    bool pieces; // the frame drawn is the 3D view's, whose token labels are not marked yet
     char bad[8192];
     int n_texts, n_bad;
 } LabelCheck;
@@ -229,23 +228,6 @@ static bool glossary_word(const Glossary *g, const char *w) {
     return false;
 }
 
-// A text that is a token of the vocabulary as the picture shows it, ␣ for a leading space.
-static bool is_piece(const Tokenizer *t, const char *s) {
-    char buf[128];
-    const char *sp = "\xe2\x90\xa3";
-    size_t o = 0;
-    for (const char *p = s; *p && o + 2 < sizeof buf;)
-        if (strncmp(p, sp, 3) == 0)
-            buf[o++] = ' ', p += 3;
-        else
-            buf[o++] = *p++;
-    buf[o] = '\0';
-    for (int i = 0; i < t->vocab_size; i++)
-        if (strcmp(t->pieces[i], buf) == 0)
-            return true;
-    return s[0] == '<' && strlen(s) <= 6; // a byte shown as <HH>
-}
-
 // Plain, or the glossary's; a word with digits at its end (L1, head 3) also as its letters.
 static bool known_word(const Glossary *g, char *w) {
     if (in_list(w, everyday, sizeof everyday / sizeof everyday[0]) || glossary_word(g, w))
@@ -285,8 +267,6 @@ static void check_label(void *ctx, const SceneText *t) {
             report(c, "token text without a term", t->utf8);
         return;
     }
-    if (c->pieces && is_piece(c->tok, t->utf8))
-        return;
     // quoted tokens are values, not words of the label
     char text[512];
     size_t o = 0;
@@ -336,7 +316,6 @@ static void check_label(void *ctx, const SceneText *t) {
 static void draw_checked(Session *s, View v, int w, int h, LabelCheck *c) {
     SceneTextSink sink = {check_label, c};
     v.text_sink = &sink;
-    c->pieces = v.kind == VIEW_3D;
     view_prepare(s, &v); // the inspector's numbers, the split screen's twin
     cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 16, 16);
     cairo_t *cr = cairo_create(img);
@@ -396,7 +375,6 @@ static void draw_pool(const Model *m, const Tokenizer *t, LabelCheck *c) {
     v.serve = &srv;
     SceneTextSink sink = {check_label, c};
     v.text_sink = &sink;
-    c->pieces = false;
     cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1280, 720);
     cairo_t *cr = cairo_create(img);
     for (int step = 0;; step++) {

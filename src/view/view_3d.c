@@ -1243,8 +1243,10 @@ static void draw_label(Ctx3 *c, const Scene3dLabel *lb) {
     scene_set_rgba(cr, edge);
     cairo_set_line_width(cr, fmax(1, 0.08 * lb->size));
     cairo_stroke(cr);
+    scene_text_role(&f->tx, SCENE_TEXT_TOKEN); // the model's text: its words are not labels
     scene_text_draw(&f->tx, x, y - lb->lh / 2, lb->size, !prompt, ALIGN_CENTER, 0,
                     prompt ? th->prompt_text : th->gen_text, buf);
+    scene_text_role(&f->tx, SCENE_TEXT_LABEL);
 }
 
 static void draw_head(Ctx3 *c) {
