@@ -13,22 +13,22 @@
 #include "train/train.h"
 
 // Floors for the shipped models (the tests at the end of this file), a little under what
-// `kvtrain eval` measured on the committed files: kvscope6 copied 37/120 unseen story names,
-// 12/120 identifiers and 5/40 of the hard set; its best induction head scored 0.077 and top-1
-// on repeated random tokens was 0.020; 56/81 held-out questions, 8/120 functions, 31/60 stories
-// with consistent pronouns; 0.268 of the presets' 8-grams repeated. The twins copied 49/240
-// (gqa) and 47/240 (mqa) unseen names.
-#define MIN_COPY_STORY 33
-#define MIN_COPY_CODE 9
-#define MIN_COPY_HARD 4
-#define MIN_INDUCTION_HEAD 0.06f
-#define MIN_INDUCTION_TOP1 0.01
-#define MIN_FACTS_PERMILLE 620
-#define MIN_FUNCTIONS_PERMILLE 40
+// `kvtrain eval` measured on the committed files: kvscope6 copied 117/120 unseen story names,
+// 93/120 identifiers and 35/40 of the hard set; its best induction head scored 0.814 and top-1
+// on repeated random tokens was 0.972; 34/81 held-out questions, 68/120 functions, 31/60
+// stories with consistent pronouns; 0.256 of the presets' 8-grams repeated. The twins copied
+// 197/240 (gqa) and 179/240 (mqa) unseen names.
+#define MIN_COPY_STORY 110
+#define MIN_COPY_CODE 85
+#define MIN_COPY_HARD 32
+#define MIN_INDUCTION_HEAD 0.7f
+#define MIN_INDUCTION_TOP1 0.9
+#define MIN_FACTS_PERMILLE 380
+#define MIN_FUNCTIONS_PERMILLE 500
 #define MIN_PRONOUN_STORIES_PERMILLE 450
 #define MAX_REPEATED_8GRAMS 0.30
-#define MIN_COPY_GQA 44
-#define MIN_COPY_MQA 42
+#define MIN_COPY_GQA 185
+#define MIN_COPY_MQA 165
 
 // ----------------------------------------------------------------------------------------------
 // Gradient check
@@ -215,7 +215,7 @@ Test(train, induct_rows_score_only_the_repeats) {
 // A tiny run with induction rows: the CSV's repeat_loss column holds the loss on the fixed
 // batch of repeated random rows at every validation (about log V at the random init, where
 // nothing copies yet), and a second run with the same seed and thread count writes the same
-// model bit for bit (what `make model` promises of the real one).
+// model bit for bit (what `make model` promises of the real one), its kept checkpoints too.
 static void tiny_run(const char *model, const char *csv, const int *tok, size_t n) {
     TrainConfig tc;
     train_config_default(&tc);
@@ -228,7 +228,7 @@ static void tiny_run(const char *model, const char *csv, const int *tok, size_t 
                            .seq_len = 128,
                            .shared_classifier = true};
     tc.batch = 2, tc.seq = 128, tc.steps = 6, tc.warmup = 2, tc.eval_every = 2, tc.eval_windows = 2;
-    tc.induct_pct = 50, tc.threads = 2, tc.seed = 5;
+    tc.induct_pct = 50, tc.threads = 2, tc.seed = 5, tc.keep_every = 3;
     tc.out_model = model, tc.out_csv = csv;
     KvError err;
     cr_assert_eq(train_run(&tc, tok, n, tok, n, &err), KV_OK, "%s", err.msg);
@@ -253,6 +253,20 @@ Test(train, repeat_loss_is_reported_and_runs_repeat_bit_for_bit) {
     cr_assert_eq(read_whole_file(m1, &a, &la, &err), KV_OK);
     cr_assert_eq(read_whole_file(m2, &b, &lb, &err), KV_OK);
     cr_assert(la == lb && la > 1000 && memcmp(a, b, la) == 0, "two runs wrote different models");
+    // --keep 3: the checkpoint after step 3 beside each (the same in both runs, not the end's),
+    // none at the end
+    char k1[64], k2[64], k6[64];
+    snprintf(k1, sizeof k1, "%s.3", m1);
+    snprintf(k2, sizeof k2, "%s.3", m2);
+    snprintf(k6, sizeof k6, "%s.6", m1);
+    char *ka, *kb;
+    size_t lka, lkb;
+    cr_assert_eq(read_whole_file(k1, &ka, &lka, &err), KV_OK, "%s", err.msg);
+    cr_assert_eq(read_whole_file(k2, &kb, &lkb, &err), KV_OK, "%s", err.msg);
+    cr_assert(lka == la && lkb == la && memcmp(ka, kb, la) == 0 && memcmp(ka, a, la) != 0);
+    cr_assert(access(k6, F_OK) != 0, "a checkpoint at the last step");
+    free(ka), free(kb);
+    unlink(k1), unlink(k2);
     cr_assert_eq(read_whole_file(c1, &csv, &lc, &err), KV_OK);
     const char *hdr = "step,tokens,lr,train_loss,val_loss,grad_norm,step_ms,repeat_loss\n";
     cr_assert(strncmp(csv, hdr, strlen(hdr)) == 0, "header: %.80s", csv);
@@ -350,9 +364,9 @@ static void variant_text(CorpusVariant v, uint64_t seed, size_t n, StrBuf *s) {
 
 // The copy-generalisation prompts use names the generator never produces: the fixed hard and
 // fair sets in every variant, and every unseen name of eval's generated sets in the variants that
-// reserve them (held-out basic and induct; the original two predate the reservation).
+// reserve them (held-out basic, induct and drill; the original two predate the reservation).
 Test(train, corpus_never_produces_the_copy_test_names, .timeout = 120) {
-    for (int variant = 0; variant < 4; variant++) {
+    for (int variant = 0; variant <= CORPUS_DRILL; variant++) {
         StrBuf s = {0};
         variant_text((CorpusVariant)variant, 1234, 3000000, &s);
         const char *found = eval_copy_name_found(s.p);
@@ -381,7 +395,7 @@ static bool word_byte(char c) {
 // one of the generator's fixed words (which eval never uses as an unseen name): invented strings
 // never are.
 Test(train, corpus_rejects_every_reserved_invented_name, .timeout = 120) {
-    for (int variant = CORPUS_INDUCT; variant <= CORPUS_HELDOUT; variant++) {
+    for (int variant = CORPUS_INDUCT; variant <= CORPUS_DRILL; variant++) {
         StrBuf s = {0};
         variant_text((CorpusVariant)variant, 77, 1000000, &s);
         int words = 0;
@@ -457,8 +471,33 @@ Test(train, corpus_induct_variant_names_use_any_letters) {
     sb_free(&s);
 }
 
-// Held-out questions are never asked in the held-out basic or the induct variant, but their
-// facts are stated there.
+// The drill variant: the induct variant's any-letter names, and more facts than it (40% of the
+// documents against 25%), more sums among them, the drill's own sum template.
+static int count_of(const char *text, const char *s) {
+    int n = 0;
+    for (const char *p = strstr(text, s); p; p = strstr(p + 1, s))
+        n++;
+    return n;
+}
+
+Test(train, corpus_drill_variant_leans_to_facts, .timeout = 60) {
+    StrBuf d = {0}, i = {0};
+    variant_text(CORPUS_DRILL, 5, 2000000, &d);
+    variant_text(CORPUS_INDUCT, 5, 2000000, &i);
+    const int dq = count_of(d.p, "\nA: "), iq = count_of(i.p, "\nA: ");
+    const int ds = count_of(d.p, " plus "), is = count_of(i.p, " plus ");
+    cr_assert(dq > 2 * iq, "answers: drill %d, induct %d", dq, iq);
+    cr_assert(ds > 3 * is, "sums: drill %d, induct %d", ds, is);
+    cr_assert(strstr(d.p, "If you add 3 and 4, you get 7. So 3 plus 4 is 7."));
+    cr_assert(!strstr(i.p, "If you add "), "the template is the drill's own");
+    cr_assert(strstr(d.p, "The teacher called their names: "), "no roll call");
+    cr_assert(strstr(d.p, "): return "), "no one-line function");
+    sb_free(&d);
+    sb_free(&i);
+}
+
+// Held-out questions are never asked in the held-out basic, the induct or the drill variant, but
+// their facts are stated there.
 Test(train, fact_questions_are_held_out_by_instance, .timeout = 60) {
     CorpusQA *qa;
     int n = corpus_heldout_questions(&qa);
@@ -468,7 +507,7 @@ Test(train, fact_questions_are_held_out_by_instance, .timeout = 60) {
     for (int k = 0; k < CORPUS_QA_KINDS; k++)
         if (k != 3) // legs: no animal of the 14 falls in the held-out class
             cr_assert(kinds[k] > 0, "no held-out question of kind %d", k);
-    for (int variant = CORPUS_INDUCT; variant <= CORPUS_HELDOUT; variant++) {
+    for (int variant = CORPUS_INDUCT; variant <= CORPUS_DRILL; variant++) {
         StrBuf s = {0};
         variant_text((CorpusVariant)variant, 3, 4000000, &s);
         for (int i = 0; i < n; i++) {
@@ -499,22 +538,27 @@ static uint64_t fnv_file(const char *path, size_t *n) {
     return h;
 }
 
-// The original variants are byte for byte what the generator wrote before the induct recipe (the
-// hashes of its output, from the code at 26a30fb), so a model made from them can be made again.
+// Every variant `make model` trains on is byte for byte what the generator wrote when the shipped
+// models were made (the hashes of its output: the original two from the code at 26a30fb, the
+// held-out basic and induct ones from the code before the drill variant, the drill variant from
+// the code that made the issue 16 model), so the models can be made again.
 Test(train, original_variants_write_the_same_bytes_as_before) {
     const struct {
         uint64_t seed;
         CorpusVariant v;
         uint64_t train, valid;
         size_t nt, nv;
-    } c[2] = {{2024, CORPUS_BASIC, 0xfe76007e113bc21fULL, 0x6bc8e82e14a5a0e9ULL, 100233, 2347},
-              {2025, CORPUS_COPY, 0x5efb914aa467ac53ULL, 0xb21d0145cc62b886ULL, 100220, 2639}};
+    } c[5] = {{2024, CORPUS_BASIC, 0xfe76007e113bc21fULL, 0x6bc8e82e14a5a0e9ULL, 100233, 2347},
+              {2025, CORPUS_COPY, 0x5efb914aa467ac53ULL, 0xb21d0145cc62b886ULL, 100220, 2639},
+              {2028, CORPUS_HELDOUT, 0xf2e927fbc3fda2bbULL, 0x15f02c11812dfa59ULL, 100364, 2738},
+              {2029, CORPUS_INDUCT, 0x5379545e2ae387a2ULL, 0x6b351e86a5d34151ULL, 100702, 3673},
+              {2030, CORPUS_DRILL, 0xa9c35fbba1690613ULL, 0x797eb6e10b9b4b28ULL, 100110, 3294}};
     char tr[] = "/tmp/kvscope-corpus-XXXXXX", va[] = "/tmp/kvscope-valid-XXXXXX";
     int f1 = mkstemp(tr), f2 = mkstemp(va);
     cr_assert(f1 >= 0 && f2 >= 0);
     close(f1);
     close(f2);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 5; i++) {
         KvError err;
         cr_assert_eq(corpus_write(tr, va, c[i].seed, c[i].v, 100000, &err), KV_OK, "%s", err.msg);
         size_t nt, nv;

@@ -232,7 +232,13 @@ static bool usable_ident(const char *s) {
 // The variants that keep eval's names and questions out (the original two predate that and
 // stay byte for byte what they were, so the models made from them can be made again).
 static bool reserves(const CorpusGen *g) {
-    return g->variant == CORPUS_INDUCT || g->variant == CORPUS_HELDOUT;
+    return g->variant >= CORPUS_INDUCT;
+}
+
+// The variants whose names and identifiers come from any letters (induct, and drill: induct's
+// text in a mix with more facts and functions).
+static bool any_letters(const CorpusGen *g) {
+    return g->variant == CORPUS_INDUCT || g->variant == CORPUS_DRILL;
 }
 
 static const char any_consonants[] = "bcdfghjklmnpqrstvwxz";
@@ -293,11 +299,11 @@ static void invent_name(CorpusGen *g, char *out, size_t cap) {
 }
 
 static void invent_name_once(CorpusGen *g, char *out, size_t cap) {
-    if (g->variant == CORPUS_INDUCT && trng_below(&g->rng, 10) < 7) {
+    if (any_letters(g) && trng_below(&g->rng, 10) < 7) {
         corpus_any_name(&g->rng, 1 + (int)trng_below(&g->rng, 4), true, out, cap);
         return;
     }
-    if ((g->variant == CORPUS_COPY || g->variant == CORPUS_INDUCT) && trng_below(&g->rng, 2) == 0) {
+    if ((g->variant == CORPUS_COPY || any_letters(g)) && trng_below(&g->rng, 2) == 0) {
         random_letters(g, out, cap, 4 + (int)trng_below(&g->rng, 4));
         out[0] = (char)(out[0] - 'a' + 'A');
         return;
@@ -321,7 +327,7 @@ static void invent_name_once(CorpusGen *g, char *out, size_t cap) {
 static void character_name(CorpusGen *g, bool girl, char *out, size_t cap) {
     bool invented;
     if (reserves(g)) // 85% invented in the induct variant, 60% in the held-out basic one
-        invented = trng_below(&g->rng, 20) < (g->variant == CORPUS_INDUCT ? 17u : 12u);
+        invented = trng_below(&g->rng, 20) < (any_letters(g) ? 17u : 12u);
     else // the original variants' draw
         invented = trng_below(&g->rng, 10) < (g->variant == CORPUS_COPY ? 8u : 6u);
     if (invented) {
@@ -355,7 +361,7 @@ static void param_name(CorpusGen *g, char *out, size_t cap, char avoid[][NAME_CA
         bool word = r < (g->variant == CORPUS_BASIC || g->variant == CORPUS_HELDOUT ? 4u : 2u);
         if (word) {
             snprintf(out, cap, "%s", PICK(g, ident_words));
-        } else if (g->variant == CORPUS_INDUCT && r < 8) {
+        } else if (any_letters(g) && r < 8) {
             corpus_any_name(&g->rng, 1 + (int)trng_below(&g->rng, 3), false, out, cap);
             strncat(out, PICK(g, ident_suffix), cap - strlen(out) - 1);
         } else if (g->variant == CORPUS_COPY && r < 6) {
@@ -544,7 +550,7 @@ static void story(CorpusGen *g, StrBuf *b) {
     int nr = 1 + (int)trng_below(&g->rng, 2);
     for (int i = 0; i < nr; i++) {
         // the induct variant says the hero's pronoun more often: "Then she ..."
-        if (g->variant == CORPUS_INDUCT && i == 1)
+        if (any_letters(g) && i == 1)
             say(b, &c, trng_below(&g->rng, 2) ? "Then %h" : "After that, %h");
         else
             say(b, &c, PICK(g, routines));
@@ -564,7 +570,7 @@ static void story(CorpusGen *g, StrBuf *b) {
     say(b, &c, m);
     sb_puts(b, " ");
     say(b, &c, trng_below(&g->rng, 2) ? "%N picked up the %o. " : "%H picked up the %o. ");
-    if (g->variant == CORPUS_INDUCT && trng_below(&g->rng, 2) == 0) {
+    if (any_letters(g) && trng_below(&g->rng, 2) == 0) {
         sb_printf(b, "%s felt very %s. ", hero.name, PICK(g, feelings));
         say(b, &c, "%H put the %o in %s pocket.\n\n");
     } else {
@@ -591,13 +597,13 @@ static void story(CorpusGen *g, StrBuf *b) {
                   PICK(g, feelings));
     char magic[160] = "";
     if ((g->variant == CORPUS_COPY && trng_below(&g->rng, 3) == 0) ||
-        (g->variant == CORPUS_INDUCT && trng_below(&g->rng, 2) == 0)) {
+        (any_letters(g) && trng_below(&g->rng, 2) == 0)) {
         // magic words: random-letter words said, then said again (pure copying)
         int nw = 2 + (int)trng_below(&g->rng, 3);
         for (int i = 0; i < nw; i++) {
             char w[NAME_CAP];
             do {
-                if (g->variant == CORPUS_INDUCT)
+                if (any_letters(g))
                     corpus_any_name(&g->rng, 1 + (int)trng_below(&g->rng, 2), i == 0, w, sizeof w);
                 else
                     random_letters(g, w, sizeof w, 3 + (int)trng_below(&g->rng, 4));
@@ -631,7 +637,7 @@ static const char *const fn_nouns[] = {
     "result", "length", "perimeter", "weight",  "balance", "points", "tax",    ""};
 
 static void function_name(CorpusGen *g, char *out, size_t cap) {
-    if (g->variant == CORPUS_INDUCT && trng_below(&g->rng, 4) == 0) {
+    if (any_letters(g) && trng_below(&g->rng, 4) == 0) {
         do {
             corpus_any_name(&g->rng, 1 + (int)trng_below(&g->rng, 2), false, out, cap);
         } while (!usable(out));
@@ -663,7 +669,7 @@ static void code_function(CorpusGen *g, StrBuf *b) {
         sb_printf(b, "%s%s", i ? ", " : "", p[i]);
     int kind = (int)trng_below(&g->rng, 10);
     const char *op = PICK(g, binops);
-    if (g->variant == CORPUS_INDUCT && np < 3 && trng_below(&g->rng, 5) == 0) {
+    if (any_letters(g) && np < 3 && trng_below(&g->rng, 5) == 0) {
         // one line: "def add(a, b): return a + b"
         if (np == 1)
             sb_printf(b, "): return %s %s %s\n", p[0], op, kind < 5 ? p[0] : "1");
@@ -989,7 +995,13 @@ static void fact_line(CorpusGen *g, StrBuf *b) {
     const Country *c = &countries[ci];
     const Animal *a = &animal_facts[ai];
     const Animal *o = &animal_facts[oi];
-    switch (trng_below(&g->rng, 17)) {
+    // the drill variant draws seven more lines, all of the kinds eval asks about: sums stated
+    // (twice, and once in a new template), sums asked, science asked and stated, capitals asked
+    static const uint8_t drill_more[] = {14, 17, 11, 13, 12, 6, 3};
+    uint32_t kind = trng_below(&g->rng, g->variant == CORPUS_DRILL ? 24 : 17);
+    if (kind >= 17)
+        kind = drill_more[kind - 17];
+    switch (kind) {
     case 0:
     case 1:
     case 2:
@@ -1071,6 +1083,12 @@ static void fact_line(CorpusGen *g, StrBuf *b) {
     case 14: { // the sums stated, so a held-out question's answer is in the corpus
         int x = (int)trng_below(&g->rng, 10), y = (int)trng_below(&g->rng, 10);
         sb_printf(b, "%d plus %d is %d.", x, y, x + y);
+        break;
+    }
+    case 17: { // the drill variant's other way of stating a sum
+        int x = (int)trng_below(&g->rng, 10), y = (int)trng_below(&g->rng, 10);
+        sb_printf(b, "If you add %d and %d, you get %d. So %d plus %d is %d.", x, y, x + y, x, y,
+                  x + y);
         break;
     }
     default:
@@ -1198,12 +1216,15 @@ static void roll_call(CorpusGen *g, StrBuf *b) {
 }
 
 void corpus_next(CorpusGen *g, StrBuf *out) {
-    if (g->variant == CORPUS_INDUCT && trng_below(&g->rng, 100) < 8) {
+    if (any_letters(g) && trng_below(&g->rng, 100) < 8) {
         roll_call(g, out);
         return;
     }
     uint32_t r = trng_below(&g->rng, 100);
-    corpus_document(g, r < 45 ? GENRE_STORY : r < 75 ? GENRE_CODE : GENRE_FACT, out);
+    if (g->variant == CORPUS_DRILL) // stories 25%, code 35%, facts 40%
+        corpus_document(g, r < 25 ? GENRE_STORY : r < 60 ? GENRE_CODE : GENRE_FACT, out);
+    else
+        corpus_document(g, r < 45 ? GENRE_STORY : r < 75 ? GENRE_CODE : GENRE_FACT, out);
 }
 
 KvStatus corpus_write(const char *train_path, const char *valid_path, uint64_t seed,
@@ -1292,7 +1313,7 @@ static const char *const template_words[] = {
     "picked up the felt very put pocket then after that once upon a time there lived named called",
     "taught the magic words said and began to glow again in the class there were teacher their",
     "names what capital of people speak how many legs does have has plus yes no lives says too",
-    "but was together is not an he she his him her",
+    "but was together is not an he she his him her you get so",
 };
 
 bool corpus_pool_word(const char *s) {

@@ -20,8 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HELDOUT_SEED 2024 // scripts/make_model.sh: the corpus whose held-out split is validation
-
 static void softmax_d(const float *x, int n, double *p) {
     float mx = x[0];
     for (int i = 1; i < n; i++)
@@ -39,6 +37,51 @@ static int argmax(const float *x, int n) {
         if (x[i] > x[b])
             b = i;
     return b;
+}
+
+// What teacher_force's visits add up: the f32 engine and the one of the kind, after each position.
+typedef struct {
+    const Engine *ref, *e;
+    const float *aref, *akind;
+    const int *tok;
+    int L, H, V;
+    double *pr, *pk, *l1, nll, kl;
+    long rows;
+    KvEvalResult *r;
+} KindRun;
+
+static void kind_visit(void *ctx, int i, int pos, int len) {
+    KindRun *k = ctx;
+    const size_t row = (size_t)k->H * (size_t)(pos + 1); // (H, pos + 1) of one layer
+    for (int l = 0; l < k->L; l++) { // attention of the written position, per layer
+        double d = 0;
+        for (size_t j = 0; j < row; j++)
+            d += fabs((double)k->aref[(size_t)l * row + j] - (double)k->akind[(size_t)l * row + j]);
+        k->l1[l] += d / k->H;
+    }
+    k->rows++;
+    if (pos + 1 >= len) {         // the window's last position predicts nothing inside it
+        if (len > k->r->window) { // the longest window's bytes, at its end
+            k->r->window = len;
+            k->r->resident_bytes = kvcache_bytes_resident(&k->e->cache);
+        }
+        return;
+    }
+    const int next = k->tok[i + 1], V = k->V;
+    const float *lr = k->ref->logits, *le = k->e->logits;
+    softmax_d(lr, V, k->pr);
+    softmax_d(le, V, k->pk);
+    double kl = 0, md = 0;
+    for (int v = 0; v < V; v++) {
+        if (k->pr[v] > 0)
+            kl += k->pr[v] * (log(k->pr[v]) - log(k->pk[v] > 1e-300 ? k->pk[v] : 1e-300));
+        md = fmax(md, fabs((double)lr[v] - (double)le[v]));
+    }
+    k->kl += kl;
+    k->r->max_logit_diff = fmax(k->r->max_logit_diff, md);
+    k->nll -= log(k->pk[next] > 1e-300 ? k->pk[next] : 1e-300);
+    k->r->agree += argmax(lr, V) == argmax(le, V);
+    k->r->predictions++;
 }
 
 KvStatus kveval_kind(const Model *m, const int *tok, int n, KvCacheKind kind, KvEvalResult *r,
@@ -60,74 +103,41 @@ KvStatus kveval_kind(const Model *m, const int *tok, int n, KvCacheKind kind, Kv
     engine_set_cache_kind(&e, kind);
     float *aref = kv_malloc((size_t)L * H * T * sizeof(float));
     float *akind = kv_malloc((size_t)L * H * T * sizeof(float));
-    double *pr = kv_malloc((size_t)V * sizeof(double)), *pk = kv_malloc((size_t)V * sizeof(double));
-    double *l1 = kv_calloc((size_t)L, sizeof(double)), nll = 0, kl = 0;
-    long rows = 0;
-    for (int w = 0; w * T < n; w++) {
-        const int *win = tok + (size_t)w * T, len = n - w * T < T ? n - w * T : T;
-        kvcache_clear(&ref.cache);
-        kvcache_clear(&e.cache);
-        for (int pos = 0; pos < len; pos++) {
-            AttnSink sr = {.w = aref, .row0 = pos, .rows = 1, .cols = pos + 1};
-            AttnSink sk = {.w = akind, .row0 = pos, .rows = 1, .cols = pos + 1};
-            engine_forward(&ref, win + pos, pos, 1, true, &sr, NULL);
-            engine_forward(&e, win + pos, pos, 1, true, &sk, NULL);
-            const size_t row = (size_t)H * (size_t)(pos + 1); // (H, pos + 1) of one layer
-            for (int l = 0; l < L; l++) { // attention of the written position, per layer
-                double d = 0;
-                for (size_t i = 0; i < row; i++)
-                    d += fabs((double)aref[(size_t)l * row + i] -
-                              (double)akind[(size_t)l * row + i]);
-                l1[l] += d / H;
-            }
-            rows++;
-            if (pos + 1 >= len)
-                break;
-            const int next = win[pos + 1];
-            softmax_d(ref.logits, V, pr);
-            softmax_d(e.logits, V, pk);
-            double k = 0, md = 0;
-            for (int v = 0; v < V; v++) {
-                if (pr[v] > 0)
-                    k += pr[v] * (log(pr[v]) - log(pk[v] > 1e-300 ? pk[v] : 1e-300));
-                md = fmax(md, fabs((double)ref.logits[v] - (double)e.logits[v]));
-            }
-            kl += k;
-            r->max_logit_diff = fmax(r->max_logit_diff, md);
-            nll -= log(pk[next] > 1e-300 ? pk[next] : 1e-300);
-            r->agree += argmax(ref.logits, V) == argmax(e.logits, V);
-            r->predictions++;
-        }
-        if (len > r->window) {
-            r->window = len;
-            r->bytes_per_token = (double)kvcache_bytes_resident(&e.cache) / len;
-            r->resident_bytes = kvcache_bytes_resident(&e.cache);
-        }
-    }
-    r->nll = nll / (double)r->predictions;
-    r->kl = kl / (double)r->predictions;
+    KindRun k = {.ref = &ref,
+                 .e = &e,
+                 .aref = aref,
+                 .akind = akind,
+                 .tok = tok,
+                 .L = L,
+                 .H = H,
+                 .V = V,
+                 .pr = kv_malloc((size_t)V * sizeof(double)),
+                 .pk = kv_malloc((size_t)V * sizeof(double)),
+                 .l1 = kv_calloc((size_t)L, sizeof(double)),
+                 .r = r};
+    Engine *const es[2] = {&ref, &e};
+    float *const attn[2] = {aref, akind};
+    teacher_force(es, attn, 2, tok, n, T, kind_visit, &k);
+    r->bytes_per_token = r->window ? (double)r->resident_bytes / r->window : 0;
+    r->nll = k.nll / (double)r->predictions;
+    r->kl = k.kl / (double)r->predictions;
     for (int l = 0; l < L && l < KVEVAL_MAX_LAYERS; l++) {
-        r->attn_l1[l] = l1[l] / (double)rows;
+        r->attn_l1[l] = k.l1[l] / (double)k.rows;
         r->attn_l1_mean += r->attn_l1[l] / L;
     }
-    free(pr), free(pk), free(aref), free(akind), free(l1);
+    free(k.pr), free(k.pk), free(aref), free(akind), free(k.l1);
     engine_free(&ref), engine_free(&e);
     return KV_OK;
 }
 
 KvStatus kveval_run(const char *model_path, const char *tok_path, int n_tokens, KvError *err) {
-    Model m;
-    KvStatus st = model_load(&m, model_path, err);
+    HeldOut h;
+    KvStatus st = heldout_open(&h, model_path, tok_path, HELDOUT_SEED, n_tokens, err);
     if (st)
         return st;
-    Tokenizer t;
-    if ((st = tokenizer_load(&t, tok_path, m.cfg.vocab_size, err))) {
-        model_free(&m);
-        return st;
-    }
-    const ModelConfig *c = &m.cfg;
-    int n = 0;
-    int *tok = kveval_heldout(&t, n_tokens, &n);
+    const Model *m = &h.m;
+    const ModelConfig *c = &m->cfg;
+    const int *tok = h.tok, n = h.n;
     printf("kv model=%s dim=%d layers=%d heads=%d kv_heads=%d head_size=%d seq_len=%d "
            "text=heldout(seed=%d) tokens=%d windows=%d\n",
            model_path, c->dim, c->n_layers, c->n_heads, c->n_kv_heads, config_head_size(c),
@@ -153,7 +163,7 @@ KvStatus kveval_run(const char *model_path, const char *tok_path, int n_tokens, 
             k.precision = p;
             kv_retention_name(k, name, sizeof name);
             KvEvalResult r;
-            if (kveval_kind(&m, tok, n, k, &r, &why)) {
+            if (kveval_kind(m, tok, n, k, &r, &why)) {
                 printf("kv kind=%s cache=%s unusable=\"%s\"\n", kv_precision_name(p), name,
                        why.msg);
                 continue;
@@ -172,8 +182,6 @@ KvStatus kveval_run(const char *model_path, const char *tok_path, int n_tokens, 
                 100.0 * r.bytes_per_token / f32_bpt, r.resident_bytes, r.window, r.predictions,
                 layers);
         }
-    free(tok);
-    tokenizer_free(&t);
-    model_free(&m);
+    heldout_close(&h);
     return KV_OK;
 }

@@ -244,6 +244,13 @@ KvStatus train_run(const TrainConfig *tc, const int *train_tok, size_t n_train,
             if (st != KV_OK)
                 goto done;
         }
+        if (tc->out_model && tc->keep_every && step > 0 && step % tc->keep_every == 0) {
+            char path[1100];
+            snprintf(path, sizeof path, "%s.%d", tc->out_model, S0 + step);
+            st = model_write(path, c, &w, err);
+            if (st != KV_OK)
+                goto done;
+        }
     }
     fprintf(stderr, "train: done in %.1f s\n", (double)(kv_now_ns() - t_start) * 1e-9);
     if (tc->out_model)

@@ -74,12 +74,16 @@ typedef enum { GENRE_STORY, GENRE_CODE, GENRE_FACT, GENRE_COUNT } Genre;
 // said twice, one-line functions: what teaches copying of strings never seen (stages 5 and 6 of
 // scripts/make_model.sh). HELDOUT: the basic mix with eval's reserved names rejected and fact
 // questions held out, the yes/no science facts and sums stated (stage 5). BASIC and COPY
-// predate the reservation and are what they always were (stages 1-4, 6 and 7).
+// predate the reservation and are what they always were (stages 1-4).
+// DRILL: the induct variant's names, stories and functions in a mix of 25% stories, 35% code and
+// 40% facts whose lines lean to the kinds eval asks about (sums, science and capital questions),
+// the questions held out as in HELDOUT: what keeps the facts while the copying is learned.
 typedef enum {
     CORPUS_BASIC = 0,
     CORPUS_COPY = 1,
     CORPUS_INDUCT = 2,
-    CORPUS_HELDOUT = 3
+    CORPUS_HELDOUT = 3,
+    CORPUS_DRILL = 4
 } CorpusVariant;
 
 typedef struct {
@@ -228,6 +232,7 @@ typedef struct {
     int eval_every, eval_windows;
     uint64_t seed;
     const char *out_model, *out_csv, *out_png;
+    int keep_every;         // also write out_model.<CSV step> every this many steps (0: never)
     const char *init_model; // start from this checkpoint's weights (same shape), not from init
     int step0;              // the first step's number in the CSV (a continued run goes on)
     int induct_pct; // this percentage of batch rows: random token sequences said twice or three

@@ -1,12 +1,13 @@
 // train_main.c — kvtrain, the command that builds kvscope's model from nothing:
 //
-//   kvtrain corpus --seed S --bytes N --train FILE --valid FILE [--variant 0|1|2|3]
+//   kvtrain corpus --seed S --bytes N --train FILE --valid FILE [--variant 0..4]
 //   kvtrain bpe    --corpus FILE --vocab V --out tokenizer.bin
 //   kvtrain train  --corpus FILE --valid FILE --tokenizer FILE --out model.bin
 //                  [--csv FILE] [--png FILE] [--steps N] [--batch B] [--seq T] [--lr X]
 //                  [--dim D] [--hidden F] [--layers L] [--heads H] [--kv-heads K] [--seed S]
 //                  [--init FILE --step0 N]   continue from a checkpoint, CSV steps from N
 //                  [--induct PCT]   that share of batch rows: random token sequences repeated
+//                  [--keep N]   also write the model to OUT.<step> every N steps (checkpoints)
 //   kvtrain eval   --model FILE --tokenizer FILE --valid FILE [--corpus FILE[,FILE...]]
 //                  [--verbose 1]   every figure of README's model section (--verbose: each case)
 //   kvtrain kv     --model FILE --tokenizer FILE [--tokens N]   each KV cache precision against
@@ -32,7 +33,7 @@ typedef struct {
     const char *train, *valid, *corpus, *out, *tokenizer, *model, *csv, *png, *init;
     long step0, variant, seed, bytes, vocab, steps, batch, seq, dim, hidden, layers, heads,
         kv_heads, threads;
-    long warmup, eval_every, induct, verbose, tokens;
+    long warmup, eval_every, induct, verbose, tokens, keep;
     double lr;
 } Args;
 
@@ -83,6 +84,7 @@ static int parse(int argc, char **argv, Args *a) {
             {"--induct", NULL, &a->induct},
             {"--verbose", NULL, &a->verbose},
             {"--tokens", NULL, &a->tokens},
+            {"--keep", NULL, &a->keep},
         };
         bool found = false;
         for (size_t o = 0; o < sizeof opts / sizeof opts[0] && !found; o++) {
@@ -158,8 +160,8 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "corpus") == 0) {
         if (!a.train || !a.valid)
             return usage("corpus needs --train and --valid");
-        if (a.variant < 0 || a.variant > 3)
-            return usage("--variant must be 0, 1, 2 or 3");
+        if (a.variant < 0 || a.variant > 4)
+            return usage("--variant must be 0, 1, 2, 3 or 4");
         if (corpus_write(a.train, a.valid, (uint64_t)a.seed, (CorpusVariant)a.variant,
                          (size_t)a.bytes, &err) != KV_OK)
             return fail(&err);
@@ -223,6 +225,7 @@ int main(int argc, char **argv) {
         if (a.induct > 100)
             return usage("--induct is a percentage of batch rows (0-100)");
         tc.induct_pct = (int)a.induct;
+        tc.keep_every = (int)a.keep;
         tc.seed = (uint64_t)a.seed;
         tc.out_model = a.out;
         tc.out_csv = a.csv;
