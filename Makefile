@@ -156,6 +156,14 @@ FUZZ_CFLAGS := -std=c11 -gline-tables-only -O1 -fsanitize=fuzzer,address,undefin
 build/fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+# The SIMD kernels (three ISA copies of kernels_dot.h) are arithmetic over buffers the fuzzers do
+# not shape: they keep ASan and UBSan but not the fuzzer's coverage counters, which took a third
+# of their compile (110 CPU s with, 79 without).
+FUZZ_NOCOV_SRC := src/engine/kernels.c
+$(patsubst %.c,build/fuzz/obj/%.o,$(FUZZ_NOCOV_SRC)): build/fuzz/obj/%.o: %.c
+	@mkdir -p $(@D)
+	clang $(filter-out -fsanitize=fuzzer%,$(FUZZ_CFLAGS)) -fsanitize=address,undefined \
+	    $(PKG_CFLAGS) -c -o $@ $<
 
 $(FUZZ_BIN): $(FUZZ_OBJ)
 	@mkdir -p $(@D)
