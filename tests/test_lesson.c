@@ -10,6 +10,7 @@
 
 #include <criterion/criterion.h>
 #include <ctype.h>
+#include <signal.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -591,7 +592,25 @@ static int pdf_pages(const char *pdf) {
     return pages;
 }
 
-Test(lesson_deck, every_shipped_lesson_builds, .timeout = 600) {
+// The CPU limit of tu_run_cpu ends a child that spins (SIGXCPU at the limit), and a child that
+// does not spin finishes as usual.
+Test(lesson_deck, cpu_limit_ends_a_spinning_child, .timeout = 120) {
+    char *spin[] = {"/bin/sh", "-c", "while :; do :; done", NULL};
+    TuRun r;
+    cr_assert(tu_run_cpu(spin, 1, &r), "cannot run /bin/sh");
+    cr_assert(r.status == 128 + SIGXCPU || r.status == 128 + SIGKILL, "exit %d", r.status);
+    tu_run_free(&r);
+    char *quick[] = {"/bin/sh", "-c", "echo done", NULL};
+    cr_assert(tu_run_cpu(quick, 1, &r), "cannot run /bin/sh");
+    cr_assert_eq(r.status, 0);
+    cr_assert_str_eq(r.out, "done\n");
+    tu_run_free(&r);
+}
+
+// Each lesson's build is limited in CPU seconds (300), not wall seconds: at a load of 20 a correct
+// sanitized run took longer than 300 wall seconds. The test's own (wall) timeout is only the
+// backstop for a hang.
+Test(lesson_deck, every_shipped_lesson_builds, .timeout = 3600) {
     const char *bin = tu_kvscope_bin();
     if (!bin)
         cr_skip_test("KVSCOPE_BIN not set");
@@ -605,7 +624,7 @@ Test(lesson_deck, every_shipped_lesson_builds, .timeout = 600) {
         char *argv[] = {(char *)bin, "lesson", lessons[i],    "--pdf", pdf,
                         "--model",   model,    "--tokenizer", tok,     NULL};
         TuRun r;
-        cr_assert(tu_run(argv, 300, &r), "cannot run %s", bin);
+        cr_assert(tu_run_cpu(argv, 300, &r), "cannot run %s", bin);
         cr_assert_eq(r.status, 0, "%s: exit %d: %s", lessons[i], r.status, r.err);
         cr_assert(!tu_has_sanitizer_report(r.err), "%s", r.err);
         tu_run_free(&r);

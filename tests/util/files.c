@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -127,25 +128,53 @@ int tu_kvscope_argv(char **argv, int cap, const char *const *args) {
     return n;
 }
 
-bool tu_run(char *const argv[], int timeout_s, TuRun *r) {
+// Starts argv with stdin from /dev/null and stdout, stderr into out_path, err_path. With cpu_s > 0
+// the child runs under RLIMIT_CPU (SIGXCPU at cpu_s CPU seconds, SIGKILL a second later): fork,
+// then only async-signal-safe calls until the exec.
+static bool spawn(char *const argv[], const char *out_path, const char *err_path, int cpu_s,
+                  pid_t *pid) {
+    if (cpu_s <= 0) {
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+        posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int rc = posix_spawn(pid, argv[0], &fa, NULL, argv, environ);
+        posix_spawn_file_actions_destroy(&fa);
+        return rc == 0;
+    }
+    int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    bool ok = in >= 0 && out >= 0 && err >= 0 && (*pid = fork()) >= 0;
+    if (ok && *pid == 0) {
+        struct rlimit lim = {(rlim_t)cpu_s, (rlim_t)cpu_s + 1};
+        if (setrlimit(RLIMIT_CPU, &lim) == 0 && dup2(in, 0) == 0 && dup2(out, 1) == 1 &&
+            dup2(err, 2) == 2)
+            execve(argv[0], argv, environ);
+        _exit(127);
+    }
+    if (in >= 0)
+        close(in);
+    if (out >= 0)
+        close(out);
+    if (err >= 0)
+        close(err);
+    return ok;
+}
+
+static bool run(char *const argv[], int wall_s, int cpu_s, TuRun *r) {
     memset(r, 0, sizeof *r);
     char *dir = tu_tmpdir();
     if (!dir)
         return false;
     char *out_path = tu_join(dir, "stdout"), *err_path = tu_join(dir, "stderr");
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     pid_t pid;
-    int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    bool ok = rc == 0;
+    bool ok = spawn(argv, out_path, err_path, cpu_s, &pid);
     if (ok) {
         int st = 0;
         struct timespec nap = {0, 2 * 1000 * 1000};
-        uint64_t deadline = kv_now_ns() + (uint64_t)timeout_s * 1000000000ull;
+        uint64_t deadline = kv_now_ns() + (uint64_t)wall_s * 1000000000ull;
         for (;;) {
             pid_t w = waitpid(pid, &st, WNOHANG);
             if (w == pid)
@@ -173,6 +202,15 @@ bool tu_run(char *const argv[], int timeout_s, TuRun *r) {
     free(err_path);
     tu_rmtree(dir);
     return ok;
+}
+
+bool tu_run(char *const argv[], int timeout_s, TuRun *r) {
+    return run(argv, timeout_s, 0, r);
+}
+
+bool tu_run_cpu(char *const argv[], int cpu_s, TuRun *r) {
+    // the wall deadline only ends a child that hangs without using the CPU
+    return run(argv, 30 * cpu_s, cpu_s, r);
 }
 
 bool tu_run_kvscope(const char *const *args, int timeout_s, TuRun *r) {

@@ -137,6 +137,10 @@ int tu_kvscope_argv(char **argv, int cap, const char *const *args);
 // Runs argv (argv[0] is the program path, NULL-terminated) with stdin from /dev/null, waiting at
 // most timeout_s seconds (killed after). False when it could not be started.
 bool tu_run(char *const argv[], int timeout_s, TuRun *r);
+// tu_run with a limit on the child's CPU time instead of its wall time (a loaded machine stretches
+// the wall time, not the CPU time): killed at cpu_s CPU seconds (status 128 + SIGXCPU or SIGKILL);
+// a child that hangs without using the CPU is killed after 30 * cpu_s wall seconds.
+bool tu_run_cpu(char *const argv[], int cpu_s, TuRun *r);
 void tu_run_free(TuRun *r);
 // tu_run of $KVSCOPE_BIN with args (NULL-terminated, without the program); false when
 // KVSCOPE_BIN is unset or the program could not be started.
