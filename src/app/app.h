@@ -42,10 +42,10 @@ typedef struct {
     void (*video_formats)(FILE *f);
 } UiModule;
 
-// The module, loaded on the first call: beside the executable (the build tree), else
-// KVSCOPE_LIBDIR (`make install`). NULL with "kvscope-ui.so: <why>" in err when it cannot be
-// loaded or is of another build. In a binary that links the drawing half itself (the tests) the
-// commands are its own and this is never called.
+// The module, loaded on the first call: beside the executable (the build tree), else in
+// ../lib/kvscope from it, else KVSCOPE_LIBDIR (`make install` puts it in PREFIX/lib/kvscope). NULL
+// with "kvscope-ui.so: <why>" in err when it cannot be loaded or is of another build. In a binary
+// that links the drawing half itself (the tests) the commands are its own and this is never called.
 const UiModule *app_ui_module(KvError *err);
 // "video formats in this build: ..." (the usage page's last line), from the module.
 void app_video_formats(FILE *f);

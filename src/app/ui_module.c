@@ -42,8 +42,13 @@ const UiModule *app_ui_module(KvError *err) {
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n > 0) {
         exe[n] = '\0';
-        snprintf(path, sizeof path, "%s/%s", dirname(exe), UI_MODULE_FILE);
+        const char *dir = dirname(exe);
+        snprintf(path, sizeof path, "%s/%s", dir, UI_MODULE_FILE);
         ui = try_load(path, why, sizeof why);
+        if (!ui) { // PREFIX/bin/kvscope and PREFIX/lib/kvscope, whatever the PREFIX
+            snprintf(path, sizeof path, "%s/../lib/kvscope/%s", dir, UI_MODULE_FILE);
+            ui = try_load(path, why, sizeof why);
+        }
     }
     if (!ui) {
         snprintf(path, sizeof path, "%s/%s", KVSCOPE_LIBDIR, UI_MODULE_FILE);
