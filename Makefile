@@ -12,6 +12,10 @@
 # Layers (enforced by what each part links): core = src/engine + src/sim (libm only);
 # view = src/view + src/export + src/lesson (cairo, pango); app = src/app (SDL2);
 # train = src/train (core + cairo for the loss curve, OpenMP).
+# Two files make the program: the kvscope executable (the core and the commands that only
+# compute, APP_CORE_SRC: libc, libm, pthread) and kvscope-ui.so beside it (installed in
+# PREFIX/lib/kvscope), the drawing half with SDL2, cairo, pango and FFmpeg, which the executable
+# loads on the first command that draws (src/app/app.h, "The drawing half").
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -39,13 +43,17 @@ SDL_LIBS   = $(shell pkg-config --libs $(SDL_PKG) 2>/dev/null)
 CFLAGS  ?=
 CFLAGS  += -std=c11 $(OPT) -g -Wall -Wextra -Wshadow -Wno-unused-parameter -MMD -MP \
            -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Isrc $(SANFLAGS) \
-           -DKVSCOPE_DATADIR='"$(PREFIX)/share/kvscope"' $(SANDEBUG)
+           -DKVSCOPE_DATADIR='"$(PREFIX)/share/kvscope"' -DKVSCOPE_LIBDIR='"$(PREFIX)/lib/kvscope"' \
+           $(SANDEBUG)
 LDFLAGS += $(SANFLAGS)
 OMPFLAGS := -fopenmp
 
 CORE_SRC  := $(wildcard src/engine/*.c src/sim/*.c)
 VIEW_SRC  := $(wildcard src/view/*.c src/export/*.c src/lesson/*.c)
 APP_SRC   := $(filter-out src/app/main.c,$(wildcard src/app/*.c))
+APP_CORE_SRC := $(addprefix src/app/,cli.c cmd_generate.c cmd_info.c cmd_bench.c cmd_serve.c \
+                  bench_serve.c ui_module.c)
+APP_UI_SRC   := $(filter-out $(APP_CORE_SRC),$(APP_SRC))
 TRAIN_SRC := $(filter-out src/train/train_main.c,$(wildcard src/train/*.c))
 TEST_SRC  := $(wildcard tests/test_*.c) $(wildcard tests/util/*.c)
 
@@ -53,15 +61,18 @@ obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 CORE_OBJ  := $(call obj,$(CORE_SRC))
 VIEW_OBJ  := $(call obj,$(VIEW_SRC))
 APP_OBJ   := $(call obj,$(APP_SRC))
+APP_CORE_OBJ := $(call obj,$(APP_CORE_SRC))
+APP_UI_OBJ   := $(call obj,$(APP_UI_SRC))
 TRAIN_OBJ := $(call obj,$(TRAIN_SRC))
 TEST_OBJ  := $(call obj,$(TEST_SRC))
 
 KVSCOPE := $(BUILD)/kvscope
+UI_MODULE := $(BUILD)/kvscope-ui.so
 KVTRAIN := $(BUILD)/kvtrain
 TESTBIN := $(BUILD)/kvscope-tests
 
 # The trainer is built where its sources are present.
-ALL_BINS := $(KVSCOPE) $(if $(wildcard src/train/train_main.c),$(KVTRAIN))
+ALL_BINS := $(KVSCOPE) $(UI_MODULE) $(if $(wildcard src/train/train_main.c),$(KVTRAIN))
 
 .PHONY: all run test check layers format-check bench model clean install setup format fuzz
 all: $(ALL_BINS)
@@ -76,8 +87,14 @@ $(BUILD)/libkvview.a: $(VIEW_OBJ)
 	@mkdir -p $(@D)
 	rm -f $@ && $(AR) rcs $@ $^
 
-$(KVSCOPE): $(call obj,src/app/main.c) $(APP_OBJ) $(BUILD)/libkvview.a $(BUILD)/libkvcore.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(SDL_LIBS) -lm -lpthread
+# The executable holds the whole core and exports it (-rdynamic) for the module, which binds its
+# own symbols to itself (-Bsymbolic: its commands are not the executable's forwarders).
+$(KVSCOPE): $(call obj,src/app/main.c) $(APP_CORE_OBJ) $(BUILD)/libkvcore.a
+	$(CC) $(LDFLAGS) -rdynamic -o $@ $(filter %.o,$^) \
+	    -Wl,--whole-archive $(BUILD)/libkvcore.a -Wl,--no-whole-archive -lm -lpthread -ldl
+$(UI_MODULE): $(APP_UI_OBJ) $(BUILD)/libkvview.a
+	$(CC) $(LDFLAGS) -shared -Wl,-Bsymbolic -o $@ $^ $(PKG_LIBS) $(SDL_LIBS) -lm -lpthread
+$(VIEW_OBJ) $(APP_UI_OBJ): CFLAGS += -fPIC
 
 $(KVTRAIN): $(call obj,src/train/train_main.c) $(TRAIN_OBJ) $(BUILD)/libkvview.a $(BUILD)/libkvcore.a
 	$(CC) $(LDFLAGS) $(OMPFLAGS) -o $@ $^ $(PKG_LIBS) -lm
@@ -93,7 +110,7 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
-run: setup $(KVSCOPE)
+run: setup $(KVSCOPE) $(UI_MODULE)
 	./$(KVSCOPE)
 
 # The suite, then the same suite under ASan + UBSan. Tests find the binaries through KVSCOPE_BIN.
@@ -107,8 +124,8 @@ test: setup
 # archive) and only the libraries that layer may use fails to link when an object needs more.
 # scripts/check_layers.sh checks the includes the same way.
 LAYER_MAIN := tests/layers/main.c
-layers: $(BUILD)/libkvcore.a $(BUILD)/libkvview.a
-	@bash scripts/check_layers.sh
+layers: $(BUILD)/libkvcore.a $(BUILD)/libkvview.a $(KVSCOPE)
+	@bash scripts/check_layers.sh $(APP_CORE_SRC)
 	@$(CC) $(LDFLAGS) -o $(BUILD)/layer-core $(LAYER_MAIN) \
 	    -Wl,--whole-archive $(BUILD)/libkvcore.a -Wl,--no-whole-archive -lm \
 	    || { echo "kvscope: layers: src/engine and src/sim need more than libc and libm" >&2; exit 1; }
@@ -116,7 +133,11 @@ layers: $(BUILD)/libkvcore.a $(BUILD)/libkvview.a
 	    -Wl,--whole-archive $(BUILD)/libkvview.a -Wl,--no-whole-archive $(BUILD)/libkvcore.a \
 	    $(PKG_LIBS) -lm \
 	    || { echo "kvscope: layers: src/view, src/export or src/lesson need SDL or more" >&2; exit 1; }
-	@echo "layers: engine+sim link with libc and libm alone; view+export+lesson without SDL"
+	@if readelf -d $(KVSCOPE) | grep -E 'NEEDED.*(SDL|cairo|pango|glib|av[a-z]*\.so|swscale)'; then \
+	    echo "kvscope: layers: $(KVSCOPE) links a drawing library (only $(UI_MODULE) may)" >&2; \
+	    exit 1; fi
+	@echo "layers: engine+sim link with libc and libm alone; view+export+lesson without SDL;" \
+	    "kvscope without any drawing library"
 
 # OMP_WAIT_POLICY=passive: the trainer's OpenMP threads (in the tests that train and in kvtrain)
 # sleep at the end of a parallel region instead of spinning; with two test workers on two cores,
@@ -128,7 +149,7 @@ check: $(ALL_BINS) $(TESTBIN) layers format-check
 	UBSAN_OPTIONS=print_stacktrace=1 \
 	./$(TESTBIN) --jobs 2
 
-bench: setup $(KVSCOPE)
+bench: setup $(KVSCOPE) $(UI_MODULE)
 	./$(KVSCOPE) bench
 
 model: setup $(KVTRAIN)
@@ -188,10 +209,11 @@ $(FUZZ_RUNS): fuzz-%: $(FUZZ_BIN)
 	@grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' \
 	    build/fuzz/$*.log | sed 's/^/fuzz $*: /'
 
-install: $(KVSCOPE)
+install: $(KVSCOPE) $(UI_MODULE)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/kvscope/models \
-	    $(DESTDIR)$(PREFIX)/share/kvscope/lessons
+	    $(DESTDIR)$(PREFIX)/share/kvscope/lessons $(DESTDIR)$(PREFIX)/lib/kvscope
 	install -m 755 $(KVSCOPE) $(DESTDIR)$(PREFIX)/bin/kvscope
+	install -m 755 $(UI_MODULE) $(DESTDIR)$(PREFIX)/lib/kvscope/kvscope-ui.so
 	install -m 644 assets/models/* $(DESTDIR)$(PREFIX)/share/kvscope/models/
 	install -m 644 lessons/* $(DESTDIR)$(PREFIX)/share/kvscope/lessons/
 	install -m 644 assets/glossary.txt $(DESTDIR)$(PREFIX)/share/kvscope/

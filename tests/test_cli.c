@@ -1,6 +1,7 @@
 // test_cli.c — the kvscope binary on bad input, one test each: exit status 2, exactly one line
 // on stderr, `kvscope: <what>: <why>` naming the file (for file errors) and the problem, and no
 // sanitizer report. Also: llama2.c version 1 and 2 files, `info`, and the --trace CSV.
+#include "app/app.h"
 #include "util/testutil.h"
 
 #include <criterion/criterion.h>
@@ -490,6 +491,40 @@ Test(cli, llama2c_version1_same_as_version0, .timeout = 60) {
 
 // ----------------------------------------------------------------------------------------------
 // Good runs: info, generate, trace
+
+// The executable links no drawing library: generate and info start without SDL, cairo, pango,
+// FFmpeg or the drawing module (the dynamic loader's own log, LD_DEBUG=libs, lists every object
+// it loads); render loads the module, found beside the executable, and the libraries with it.
+Test(cli, only_the_commands_that_draw_load_the_drawing_libraries) {
+    Files f = files_new();
+    setenv("LD_DEBUG", "libs", 1); // this test's own process: Criterion runs each in one
+    static const char *const drawing[] = {"libSDL2", "libcairo", "libpango", "libavcodec",
+                                          UI_MODULE_FILE};
+    const char *gen[] = {"generate", "--model", f.model, "--tokenizer", f.tok,
+                         "--prompt", "a",       "-n",    "2",           NULL};
+    const char *info[] = {"info", "--model", f.model, "--tokenizer", f.tok, NULL};
+    const char *const *compute[] = {gen, info};
+    TuRun r;
+    for (int k = 0; k < 2; k++) {
+        run(&r, compute[k]);
+        cr_assert_eq(r.status, 0, "%s", r.err);
+        cr_assert(strstr(r.err, "libc.so") != NULL, "no loader log (LD_DEBUG):\n%s", r.err);
+        for (size_t i = 0; i < sizeof drawing / sizeof drawing[0]; i++)
+            cr_assert(strstr(r.err, drawing[i]) == NULL, "%s loads %s", compute[k][0], drawing[i]);
+        tu_run_free(&r);
+    }
+    char *png = tu_join(f.dir, "one.png");
+    const char *render[] = {"render", "--model", f.model, "--tokenizer", f.tok, "--prompt",
+                            "a",      "--steps", "1",     "-o",          png,   NULL};
+    run(&r, render);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    for (size_t i = 0; i < sizeof drawing / sizeof drawing[0]; i++)
+        cr_assert(strstr(r.err, drawing[i]) != NULL, "render does not load %s", drawing[i]);
+    tu_run_free(&r);
+    unsetenv("LD_DEBUG");
+    free(png);
+    files_free(&f);
+}
 
 Test(cli, info_reports_the_configuration) {
     Files f = files_new();

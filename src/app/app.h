@@ -5,8 +5,9 @@
 #define KVSCOPE_APP_H
 
 #include "engine/engine.h"
-#include "lesson/lesson.h"
 #include "sim/sim.h"
+
+#include <stdio.h>
 
 int cli_main(int argc, char **argv);
 
@@ -18,6 +19,36 @@ int cmd_run(int argc, char **argv);      // window.c: open the window
 int cmd_lesson(int argc, char **argv);   // cmd_lesson.c
 int cmd_glossary(int argc, char **argv); // cmd_glossary.c: `glossary [TERM] [--long]`
 int cmd_serve(int argc, char **argv);    // cmd_serve.c: many requests over one paged pool
+
+// ----------------------------------------------------------------------------------------------
+// The drawing half. The window, render, lesson, glossary and the video exports (src/app's
+// window*.c, worker.c, recorder.c, cmd_render.c, cmd_lesson.c, cmd_glossary.c, ui_entry.c, with
+// src/view, src/export and src/lesson) are built into a module, kvscope-ui.so, that links SDL2,
+// cairo, pango and FFmpeg. The kvscope executable links none of them: generate, info, serve and
+// bench engine start without loading them, and the first command that draws loads the module
+// (ui_module.c). The module takes the rest of the program from the executable that loads it.
+#define UI_MODULE_ABI 1
+#define UI_MODULE_FILE "kvscope-ui.so"
+#define UI_MODULE_SYMBOL "kvscope_ui_module"
+
+typedef struct {
+    int abi; // UI_MODULE_ABI of the module's build
+    int (*run)(int argc, char **argv);
+    int (*render)(int argc, char **argv);
+    int (*lesson)(int argc, char **argv);
+    int (*glossary)(int argc, char **argv);
+    int (*bench_render)(int argc, char **argv);
+    // the video formats this build's FFmpeg libraries can write, for the usage page
+    void (*video_formats)(FILE *f);
+} UiModule;
+
+// The module, loaded on the first call: beside the executable (the build tree), else in
+// ../lib/kvscope from it, else KVSCOPE_LIBDIR (`make install` puts it in PREFIX/lib/kvscope). NULL
+// with "kvscope-ui.so: <why>" in err when it cannot be loaded or is of another build. In a binary
+// that links the drawing half itself (the tests) the commands are its own and this is never called.
+const UiModule *app_ui_module(KvError *err);
+// "video formats in this build: ..." (the usage page's last line), from the module.
+void app_video_formats(FILE *f);
 // Where the glossary is: assets/glossary.txt beside the executable, or installed.
 const char *app_glossary_path(char *buf, size_t cap);
 

@@ -1,7 +1,6 @@
 // cli.c — command dispatch and what the commands share: option values, default model paths,
 // presets, error reporting. The commands themselves live in cmd_*.c and window.c.
 #include "app/app.h"
-#include "export/export.h"
 
 #include <errno.h>
 #include <libgen.h>
@@ -139,21 +138,6 @@ KvStatus app_load(Model *m, Tokenizer *t, const char *model_path, const char *to
     return st;
 }
 
-// ----------------------------------------------------------------------------------------------
-// Commands that other parts of the program provide. Until a part is linked in, its command says
-// so instead of failing to link (the window, the renderer and the lessons are separate modules).
-
-#define MISSING_COMMAND(fn, name)                                                                  \
-    __attribute__((weak)) int fn(int argc, char **argv) {                                          \
-        (void)argc, (void)argv;                                                                    \
-        fprintf(stderr, "kvscope: %s: not built into this binary\n", name);                        \
-        return 1;                                                                                  \
-    }
-MISSING_COMMAND(cmd_render, "render")
-MISSING_COMMAND(cmd_run, "run")
-MISSING_COMMAND(cmd_lesson, "lesson")
-MISSING_COMMAND(bench_render, "bench render")
-
 static void usage(FILE *f) {
     fputs(
         "usage: kvscope [command] [options]\n"
@@ -231,14 +215,7 @@ static void usage(FILE *f) {
         "presets: narrative, code, fact\n"
         "kvscope COMMAND --help prints this page.\n",
         f);
-    // what this build's FFmpeg libraries can write
-    fputs("video formats in this build:", f);
-    int n = 0;
-    const char *names[] = {"mp4 (H.264)", "webm (VP9)", "gif (one palette per clip)"};
-    for (int k = 0; k < EXPORT_VIDEO_KINDS; k++)
-        if (export_video_available((ExportVideoKind)k))
-            fprintf(f, "%s %s", n++ ? "," : "", names[k]);
-    fputs(n ? "\n" : " none\n", f);
+    app_video_formats(f);
 }
 
 int cli_main(int argc, char **argv) {

@@ -483,6 +483,35 @@ static void bench_threads(const Model *m, const int *tokens, int threads) {
         engine_free(&e[k]);
 }
 
+// The shared objects this process has mapped (/proc/self/maps, each path once), and how many of
+// them are drawing libraries (SDL, cairo, pango, glib, FFmpeg): a command that only computes
+// loads none (the drawing half is the module kvscope-ui.so, app.h). -1, -1 without /proc.
+static void process_objects(int *objects, int *drawing) {
+    *objects = *drawing = -1;
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f)
+        return;
+    char line[4096], last[4096] = "";
+    *objects = *drawing = 0;
+    static const char *const libs[] = {"libSDL", "libcairo",   "libpango",     "libglib",
+                                       "libav",  "libswscale", "kvscope-ui.so"};
+    while (fgets(line, sizeof line, f)) {
+        const char *path = strchr(line, '/');
+        if (!path || !strstr(path, ".so"))
+            continue;
+        if (strcmp(path, last) == 0) // a library's mappings follow one another
+            continue;
+        snprintf(last, sizeof last, "%s", path);
+        ++*objects;
+        for (size_t k = 0; k < sizeof libs / sizeof libs[0]; k++)
+            if (strstr(path, libs[k])) {
+                ++*drawing;
+                break;
+            }
+    }
+    fclose(f);
+}
+
 static int bench_engine(int argc, char **argv, bool kinds_only) {
     CommonOptions o;
     app_common_defaults(&o);
@@ -499,8 +528,10 @@ static int bench_engine(int argc, char **argv, bool kinds_only) {
     const int threads = o.threads ? o.threads : 1; // figures on one thread unless asked
     Model m;
     Tokenizer tok;
+    const uint64_t load0 = kv_now_ns();
     if (app_load(&m, &tok, o.model, o.tokenizer, &err))
         return app_fail(&err);
+    const double load_ms = (double)(kv_now_ns() - load0) / 1e6;
     const ModelConfig *c = &m.cfg;
     const int T = c->seq_len, L = c->n_layers, H = c->n_heads;
     Engine e;
@@ -516,6 +547,10 @@ static int bench_engine(int argc, char **argv, bool kinds_only) {
            "threads=1 clock=thread_cpu isa=%s peak_gflops_core=%.1f peak=cpu_mhz*32\n",
            m.path, config_param_count(c), L, c->dim, e.packed_bf16 ? "bf16" : "fp32",
            engine_packed_bytes(&e), engine_isa_name(&e), peak);
+    int objects, drawing;
+    process_objects(&objects, &drawing);
+    printf("bench engine process shared_objects=%d drawing_libraries=%d load_ms=%.1f clock=wall\n",
+           objects, drawing, load_ms);
     if (kinds_only) {
         bench_kinds(&m, tokens, ts);
         free(ts), free(ts2), free(tokens);

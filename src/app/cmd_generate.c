@@ -115,6 +115,7 @@ int cmd_generate(int argc, char **argv) {
         goto done_model;
     }
     session_set_verify(&s, verify);
+    session_set_lean(&s, true); // the table and the trace read the last step only
     KvCacheKind kind = o.cache; // the run's retention and precision: drift unless full f32
     kind.precision = o.kv;
     if (trace_path) {

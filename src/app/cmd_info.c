@@ -1,6 +1,5 @@
 // cmd_info.c — `kvscope info`: what the model is, in the numbers the counters use.
 #include "app/app.h"
-#include "view/view.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -166,21 +166,6 @@ KV_INLINE float p_sfma(float a, float b, float c) {
 #define KV_TP 3
 #define DOT(name) name##_plain
 #include "engine/kernels_dot.h"
-#undef DOT
-#undef KV_TR
-#undef KV_TP
-#undef V16
-#undef v8_t
-#undef v16_zero
-#undef v16_load
-#undef v16_loadw
-#undef v16_loadw8
-#undef v16_fma
-#undef v16_store
-#undef v16_fold
-#undef v16_fold_tail
-#undef v8_hsum
-#undef s_fma
 
 #if KV_X86
 // AVX2 with FMA: sixteen lanes in two registers, each step one fused multiply-add.
@@ -247,17 +232,6 @@ KV_INLINE float a_sfma(float a, float b, float c) {
 #define KV_TP 3
 #define DOT(name) name##_avx2
 #include "engine/kernels_dot.h"
-#undef DOT
-#undef KV_TR
-#undef KV_TP
-#undef V16
-#undef v16_zero
-#undef v16_load
-#undef v16_loadw
-#undef v16_fma
-#undef v16_store
-#undef v16_fold
-#undef v16_fold_tail
 #pragma GCC pop_options
 
 // AVX-512: the sixteen lanes in one register; the fold, the tail and the scalar steps are the
@@ -295,6 +269,7 @@ KV_INLINE __m256 z_fold_tail(__m512 a, __m256 w8, const float *x8) {
 }
 
 #define V16 __m512
+#define v8_t __m256
 #define v16_zero z_zero
 #define v16_load z_load
 #define v16_loadw z_loadw
@@ -302,25 +277,13 @@ KV_INLINE __m256 z_fold_tail(__m512 a, __m256 w8, const float *x8) {
 #define v16_store z_store
 #define v16_fold z_fold
 #define v16_fold_tail z_fold_tail
+#define v16_loadw8 a_loadw8
+#define v8_hsum a_hsum8
+#define s_fma a_sfma
 #define KV_TR 4
 #define KV_TP 6
 #define DOT(name) name##_avx512
 #include "engine/kernels_dot.h"
-#undef DOT
-#undef KV_TR
-#undef KV_TP
-#undef V16
-#undef v8_t
-#undef v16_zero
-#undef v16_load
-#undef v16_loadw
-#undef v16_loadw8
-#undef v16_fma
-#undef v16_store
-#undef v16_fold
-#undef v16_fold_tail
-#undef v8_hsum
-#undef s_fma
 #pragma GCC pop_options
 #endif
 

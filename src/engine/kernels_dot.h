@@ -1,7 +1,8 @@
 // kernels_dot.h — the matrix products of kernels.c, written once and compiled once per
 // instruction set: kernels.c includes this file three times, each time after defining the
 // vector type V16 and its operations for one set (plain SSE2, AVX2 with FMA, AVX-512) and DOT()
-// to name the functions it defines. Not a header of its own: nothing else includes it.
+// to name the functions it defines. Not a header of its own: nothing else includes it. It
+// undefines its parameters at the end (the next instruction set defines them afresh).
 //
 // Every dot product of a row of W with an input, whichever set, whichever kernel (one position
 // or many, any tile, any thread), is summed in one order, the one association:
@@ -144,3 +145,20 @@ static void DOT(matmul_rows)(float *restrict out, size_t ostride, const float *r
 }
 #undef KV_TILE_CALL
 #undef KV_TILE_NAME
+
+// The parameters of this instruction set: the next inclusion defines its own.
+#undef DOT
+#undef KV_TR
+#undef KV_TP
+#undef V16
+#undef v8_t
+#undef v16_zero
+#undef v16_load
+#undef v16_loadw
+#undef v16_loadw8
+#undef v16_fma
+#undef v16_store
+#undef v16_fold
+#undef v16_fold_tail
+#undef v8_hsum
+#undef s_fma

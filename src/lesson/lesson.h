@@ -91,13 +91,7 @@ typedef struct Lesson {
     int n_beats;
 } Lesson;
 
-// A named prompt. The application's presets (src/app: app_presets, `--preset`, the window's
-// buttons) and the ones the `preset` command of a lesson accepts are this one type; arrays of
-// them end with {NULL, NULL}. The caller passes its presets to the parser.
-typedef struct Preset {
-    const char *name;
-    const char *prompt;
-} Preset;
+// Presets (Preset, sim.h): the caller passes its presets to the parser.
 
 // Limits that keep a lesson readable on a projector; longer captions are a parse error.
 #define LESSON_TITLE_MAX 72 // caption title, characters

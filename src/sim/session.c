@@ -375,7 +375,18 @@ bool session_step(Session *s) {
         r->attn_row0 = 0;
         r->attn_rows = len;
     }
-    r->attn = kv_calloc((size_t)L * H * r->attn_rows * len, sizeof(float));
+    size_t attn_n = (size_t)L * H * r->attn_rows * len;
+    if (s->lean && s->cursor > 0) { // the record before this one: its attention has been read
+        free(s->steps[s->cursor - 1].attn);
+        s->steps[s->cursor - 1].attn = NULL;
+        // a power of two: the block just freed takes this step's rows and the next steps' until
+        // the size doubles (no step leaves a hole of its own size in the heap)
+        size_t p2 = 1;
+        while (p2 < attn_n)
+            p2 *= 2;
+        attn_n = p2;
+    }
+    r->attn = kv_calloc(attn_n, sizeof(float));
     AttnSink sink = {.w = r->attn, .row0 = r->attn_row0, .rows = r->attn_rows, .cols = len};
 
     cells_held(s, len, s->held);
@@ -443,8 +454,10 @@ bool session_step(Session *s) {
     r->coin = s->sampler.coin;
     r->top_k = s->settings.top_k;
     r->top_p = s->settings.top_p;
-    r->logits = kv_malloc((size_t)c->vocab_size * sizeof(float));
-    memcpy(r->logits, s->eng.logits, (size_t)c->vocab_size * sizeof(float));
+    if (!s->lean) {
+        r->logits = kv_malloc((size_t)c->vocab_size * sizeof(float));
+        memcpy(r->logits, s->eng.logits, (size_t)c->vocab_size * sizeof(float));
+    }
     s->tokens[s->n_tokens++] = r->token_id;
     s->cursor++;
     s->n_steps = s->cursor;
@@ -568,6 +581,10 @@ KvStatus session_set_paged(Session *s, int block, KvError *err) {
     session_reset(s); // the history's marks describe the old storage: start the prompt again
     engine_set_cache_kind(&s->eng, kind);
     return KV_OK;
+}
+
+void session_set_lean(Session *s, bool on) {
+    s->lean = on;
 }
 
 void session_set_verify(Session *s, bool on) {

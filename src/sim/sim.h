@@ -9,6 +9,15 @@
 
 typedef enum { PHASE_PREFILL = 0, PHASE_DECODE = 1 } Phase;
 
+// A named prompt. The application's presets (src/app: app_presets, `--preset`, the window's
+// buttons) and the ones the `preset` command of a lesson accepts are this one type; arrays of
+// them end with {NULL, NULL}. (Here, below the lessons, so that the commands that only compute
+// name it without the drawing layers.)
+typedef struct Preset {
+    const char *name;
+    const char *prompt;
+} Preset;
+
 #define SESSION_TOP 10 // candidates kept per step
 #define SESSION_PAST 2 // a sequence under sinks may reach this many times the model's context
 
@@ -110,7 +119,8 @@ typedef struct Session {
     KvCacheKind cache_kind; // retention of the next steps (the engine's cache takes it then;
                             // precision and layout stay what the engine's cache has)
     bool verify;            // measure max_logit_diff on every step (costs the other mode's work)
-    int threads;            // engine threads of eng, shadow and reference (session_set_threads)
+    bool lean;   // keep no logits, and attention of the last step only (session_set_lean)
+    int threads; // engine threads of eng, shadow and reference (session_set_threads)
     Sampler sampler;
     SamplerSettings settings;
     CacheMode mode; // mode of the next step
@@ -189,6 +199,12 @@ void session_drift(const Session *s, DriftSummary *out);
 // Verification on or off: with it on, every step also runs the other mode (not counted) and
 // records the largest logit difference.
 void session_set_verify(Session *s, bool on);
+// A lean session keeps of its past steps what a command that prints them reads (the table, the
+// trace, the drift): no logits (StepRecord.logits stays NULL) and the attention rows of the last
+// step only (those of earlier records are freed, NULL). Stepping back and redoing stay exact.
+// For `kvscope generate`, whose 256 steps would otherwise keep 256 copies of the vocabulary's
+// logits; the window and the exports keep everything (the default).
+void session_set_lean(Session *s, bool on);
 // Runs another model with the same tokenizer (same vocabulary; the prompt must fit its context):
 // the session starts its prompt again on m, keeping the sampler, mode, verification, precision
 // and policy where m can use them. Borrowed: m must outlive the session. KV_ERR_INPUT (nothing
