@@ -26,46 +26,6 @@ typedef struct {
 // column by column (or row by row) with coverage from the distance to its centre line, which
 // costs about length x width per beam. Vector targets keep cairo's exact curves.
 
-typedef struct {
-    unsigned char *data;
-    int stride;
-    int x0, y0, x1, y1; // clip, half-open, in pixels
-    double ox, oy;      // user -> pixel translation
-} Raster;
-
-static bool raster_begin(cairo_t *cr, SceneRect clip, Raster *r) {
-    cairo_surface_t *t = cairo_get_target(cr);
-    if (cairo_surface_get_type(t) != CAIRO_SURFACE_TYPE_IMAGE)
-        return false;
-    cairo_format_t fmt = cairo_image_surface_get_format(t);
-    if (fmt != CAIRO_FORMAT_RGB24 && fmt != CAIRO_FORMAT_ARGB32)
-        return false;
-    cairo_matrix_t m;
-    cairo_get_matrix(cr, &m);
-    if (m.xx != 1 || m.yy != 1 || m.xy != 0 || m.yx != 0)
-        return false;
-    double dx, dy;
-    cairo_surface_get_device_offset(t, &dx, &dy);
-    r->ox = m.x0 + dx;
-    r->oy = m.y0 + dy;
-    int w = cairo_image_surface_get_width(t), h = cairo_image_surface_get_height(t);
-    r->x0 = (int)fmax(0, floor(clip.x + r->ox));
-    r->y0 = (int)fmax(0, floor(clip.y + r->oy));
-    r->x1 = (int)fmin(w, ceil(clip.x + clip.w + r->ox));
-    r->y1 = (int)fmin(h, ceil(clip.y + clip.h + r->oy));
-    if (r->x1 <= r->x0 || r->y1 <= r->y0)
-        return false;
-    cairo_surface_flush(t);
-    r->data = cairo_image_surface_get_data(t);
-    r->stride = cairo_image_surface_get_stride(t);
-    return r->data != NULL;
-}
-
-static void raster_end(cairo_t *cr, const Raster *r) {
-    cairo_surface_mark_dirty_rectangle(cairo_get_target(cr), r->x0, r->y0, r->x1 - r->x0,
-                                       r->y1 - r->y0);
-}
-
 // A beam's colour at its alpha, split for blending two channels at once: red and blue in one
 // word (0x00RR00BB), green in another (0x0000GG00).
 typedef struct {
@@ -103,8 +63,8 @@ static inline int iceil(double x) {
 // steps in 16.16 fixed point, and only pixels of nonzero coverage are visited, so a pixel costs
 // a few integer operations and no branch. (Coordinates stay far below 2^15 pixels: the caller
 // culls what lies off the picture.)
-static void raster_segment(const Raster *r, double ax, double ay, double bx, double by, double hw,
-                           const Ink *ink) {
+static void raster_segment(const SceneRaster *r, double ax, double ay, double bx, double by,
+                           double hw, const Ink *ink) {
     double dx = bx - ax, dy = by - ay;
     bool xmajor = fabs(dx) >= fabs(dy);
     if (!xmajor) { // swap the axes: walk rows
@@ -136,8 +96,8 @@ static void raster_segment(const Raster *r, double ax, double ay, double bx, dou
     int32_t dc = (int32_t)(slope * ONE);
     int32_t h = (int32_t)(reach * ONE);
     int32_t a256 = ink->a256;
-    ptrdiff_t stride = r->stride / 4;
-    uint32_t *base = (uint32_t *)r->data;
+    ptrdiff_t stride = r->stride;
+    uint32_t *base = r->px;
     ptrdiff_t step_i = xmajor ? 1 : stride, step_j = xmajor ? stride : 1;
     for (int i = i0; i < i1; i++, c += dc) {
         // Pixels j with |j - c| < h (in 16.16): j0 = floor((c - h) / ONE) + 1 ..
@@ -167,8 +127,8 @@ typedef struct {
     int n;
 } BeamGeom;
 
-static BeamGeom beam_geom(const Raster *r, double xh, double yh, double xk, double yk, double top,
-                          double hw) {
+static BeamGeom beam_geom(const SceneRaster *r, double xh, double yh, double xk, double yk,
+                          double top, double hw) {
     BeamGeom g = {xh + r->ox, yh + r->oy, xk + r->ox, yk + r->oy, top + r->oy, hw, 0, 0, 0};
     double len = fabs(xk - xh) + fabs(yh - top) + fabs(yk - top);
     g.n = (int)(len / 7);
@@ -190,7 +150,7 @@ static inline void beam_point(const BeamGeom *g, int k, double *x, double *y) {
 }
 
 // Draws the segments of the beam that can touch r's rows (r is one band of the clip).
-static void raster_beam(const Raster *r, const BeamGeom *g, const Ink *ink) {
+static void raster_beam(const SceneRaster *r, const BeamGeom *g, const Ink *ink) {
     double m = 1.5 * g->hw + 1;
     double xlo = fmin(g->xh, g->xk) - m, xhi = fmax(g->xh, g->xk) + m;
     if (xhi <= r->x0 || xlo >= r->x1 || g->ymax <= r->y0 || g->ymin >= r->y1)
@@ -356,10 +316,10 @@ void scene_draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_b
         sorted[count[k] + fill[k]++] = beams[i];
     }
 
-    Raster ras = {0};
+    SceneRaster ras = {0};
     SceneRect clip = {band.x - L->label_w, band.y, band.w + L->label_w, band.h + 0.3 * u};
     // The rasterizer blends onto opaque pixels: a transparent picture gets cairo's strokes.
-    bool direct = !f->vector && !v->transparent && raster_begin(cr, clip, &ras);
+    bool direct = !f->vector && !v->transparent && scene_raster_begin(cr, clip, &ras);
     BeamGeom *geoms = direct ? kv_malloc((n > 0 ? n : 1) * sizeof *geoms) : NULL;
     Ink *inks = direct ? kv_malloc((size_t)nkeys * sizeof *inks) : NULL;
     int *order = direct ? kv_malloc((size_t)nkeys * sizeof *order) : NULL;
@@ -418,14 +378,14 @@ void scene_draw_beams(Frame *f, SceneRect band, int lo, int hi, bool per_layer_b
         // Band by band, so the pixels being blended stay in the cache; within a band the beams
         // go in the same order as on the whole clip, so the picture does not change.
         for (int y = ras.y0; y < ras.y1; y += BAND_ROWS) {
-            Raster b = ras;
+            SceneRaster b = ras;
             b.y0 = y;
             b.y1 = y + BAND_ROWS < ras.y1 ? y + BAND_ROWS : ras.y1;
             for (int o = 0; o < n_order; o++)
                 for (int i = count[order[o]]; i < count[order[o] + 1]; i++)
                     raster_beam(&b, &geoms[i], &inks[o]);
         }
-        raster_end(cr, &ras);
+        scene_raster_end(cr, &ras);
     }
     free(geoms);
     free(inks);

@@ -5,6 +5,8 @@
 
 #include "view/view.h"
 #include <pango/pangocairo.h>
+#include <stddef.h>
+#include <stdint.h>
 
 // ----------------------------------------------------------------------------------------------
 // Colours and themes (theme.c)
@@ -254,5 +256,24 @@ double scene_anim_fan(double t);
 double scene_anim_drop(double t);
 // The pipeline stage lit, 0 .. n_stages-1.
 int scene_anim_stage(double t, int n_stages);
+
+// ----------------------------------------------------------------------------------------------
+// Direct pixels (raster.c), for the beams' and the 3D view's own rasterizers
+
+// A 32-bit image target's pixels: px[y * stride + x], x0 <= x < x1 and y0 <= y < y1 the pixels
+// that may be written; a user point (x, y) is pixel (x + ox, y + oy).
+typedef struct {
+    uint32_t *px;
+    ptrdiff_t stride;   // in pixels
+    int x0, y0, x1, y1; // clip, half-open, in pixels
+    double ox, oy;      // user -> pixel translation
+} SceneRaster;
+
+// Opens cr's target for direct writes when it is an RGB24 or ARGB32 image drawn without scale or
+// rotation (false otherwise: draw through cairo). The clip is `clip` (user space) rounded out to
+// whole pixels, within the surface; false when that leaves none.
+bool scene_raster_begin(cairo_t *cr, SceneRect clip, SceneRaster *r);
+// Tells cairo which pixels the writes touched (r's clip).
+void scene_raster_end(cairo_t *cr, const SceneRaster *r);
 
 #endif

@@ -501,46 +501,13 @@ int scene_3d_hit_token(const SceneLayout *L, double x, double y) {
 // piece across the row), the run between the boundaries is filled whole. Vector targets and
 // transparent pictures keep cairo's fills and strokes, in the same order.
 
-typedef struct {
-    uint32_t *px;
-    ptrdiff_t stride;   // in pixels
-    int x0, y0, x1, y1; // clip, half-open, in pixels
-    double ox, oy;      // user -> pixel translation
-} Raster;
-
-static bool raster_begin(Frame *f, Raster *r) {
-    cairo_t *cr = f->cr;
-    cairo_surface_t *t = cairo_get_target(cr);
-    if (f->vector || f->v->transparent || cairo_surface_get_type(t) != CAIRO_SURFACE_TYPE_IMAGE)
+// The view's area on whole pixels (scene_draw clips the view to it so).
+static bool raster_begin(Frame *f, SceneRaster *r) {
+    if (f->vector || f->v->transparent)
         return false;
-    cairo_format_t fmt = cairo_image_surface_get_format(t);
-    if (fmt != CAIRO_FORMAT_RGB24 && fmt != CAIRO_FORMAT_ARGB32)
-        return false;
-    cairo_matrix_t m;
-    cairo_get_matrix(cr, &m);
-    if (m.xx != 1 || m.yy != 1 || m.xy != 0 || m.yx != 0)
-        return false;
-    double dx, dy;
-    cairo_surface_get_device_offset(t, &dx, &dy);
-    r->ox = m.x0 + dx;
-    r->oy = m.y0 + dy;
-    SceneRect a = f->lay->main; // scene_draw clips the view to it on whole pixels
-    int w = cairo_image_surface_get_width(t), h = cairo_image_surface_get_height(t);
-    r->x0 = (int)fmax(0, floor(a.x) + r->ox);
-    r->y0 = (int)fmax(0, floor(a.y) + r->oy);
-    r->x1 = (int)fmin(w, floor(a.x) + ceil(a.w) + r->ox);
-    r->y1 = (int)fmin(h, floor(a.y) + ceil(a.h) + r->oy);
-    if (r->x1 <= r->x0 || r->y1 <= r->y0)
-        return false;
-    cairo_surface_flush(t);
-    r->px = (uint32_t *)(void *)cairo_image_surface_get_data(t);
-    r->stride = cairo_image_surface_get_stride(t) / 4;
-    return r->px != NULL;
-}
-
-static void raster_end(Frame *f, const Raster *r) {
-    cairo_surface_mark_dirty_rectangle(cairo_get_target(f->cr), r->x0, r->y0, r->x1 - r->x0,
-                                       r->y1 - r->y0);
+    const SceneRect a = f->lay->main;
+    const SceneRect px = {floor(a.x), floor(a.y), ceil(a.w), ceil(a.h)};
+    return scene_raster_begin(f->cr, px, r);
 }
 
 static uint32_t rgb_word(Rgba c) {
@@ -627,8 +594,8 @@ static inline void put_cover(uint32_t *p, uint32_t rgb, double cov, int a256) {
 }
 
 // Fills the convex polygon (xs, ys) (n <= 8 corners, user space) with rgb at strength a256.
-static void raster_fill(const Raster *r, const double *xs, const double *ys, int n, uint32_t rgb,
-                        int a256) {
+static void raster_fill(const SceneRaster *r, const double *xs, const double *ys, int n,
+                        uint32_t rgb, int a256) {
     if (n < 3 || n > 8 || a256 <= 0)
         return;
     double x[8], y[8], area2 = 0, ymin = 1e300, ymax = -1e300, xmin = 1e300, xmax = -1e300;
@@ -720,7 +687,7 @@ static void raster_fill(const Raster *r, const double *xs, const double *ys, int
 
 // A line a -> b of width w as a polygon; cap: reaching half a width past both ends (so that
 // the edges of a box meet at its corners).
-static void raster_line(const Raster *r, double ax, double ay, double bx, double by, double w,
+static void raster_line(const SceneRaster *r, double ax, double ay, double bx, double by, double w,
                         bool cap, uint32_t rgb, int a256) {
     double dx = bx - ax, dy = by - ay, len = hypot(dx, dy);
     if (!(len > 1e-9))
@@ -736,7 +703,7 @@ static void raster_line(const Raster *r, double ax, double ay, double bx, double
 
 typedef struct {
     Frame *f;
-    Raster ras;
+    SceneRaster ras;
     bool direct;   // the rasterizer paints
     float *weight; // attention of the head's row to every key, or NULL
     double fan;    // how far the beams have fanned out
@@ -1347,7 +1314,7 @@ void scene_3d_draw(Frame *f) {
     for (int k = 0; !beams_under && k < nb; k++)
         draw_beam(&c, beams[k].i);
     if (c.direct)
-        raster_end(f, &c.ras);
+        scene_raster_end(f->cr, &c.ras);
     for (int k = L->c3_n_labels; k-- > 0;) // nearer labels over farther ones
         draw_label(&c, &L->c3_label[k]);
     draw_head(&c); // after the labels: nothing hides the write head
