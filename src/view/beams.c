@@ -47,16 +47,6 @@ static inline void blend(uint32_t *p, const Ink *ink, uint32_t a) {
     *p = 0xff000000u | rb | g;
 }
 
-static inline int ifloor(double x) {
-    int i = (int)x;
-    return i - (x < i);
-}
-
-static inline int iceil(double x) {
-    int i = (int)x;
-    return i + (x > i);
-}
-
 // One segment a -> b in pixels, pixel centres in [a, b) along its major axis, half width hw.
 // Coverage is a tent of the distance d from the pixel centre to the centre line,
 // clamp(half + 1/2 - |d|, 0, 1), where half is the half width across the walk. The centre line
@@ -83,7 +73,7 @@ static void raster_segment(const SceneRaster *r, double ax, double ay, double bx
     double cmin = (ay < by ? ay : by) - reach, cmax = (ay < by ? by : ay) + reach;
     if (cmax <= clo || cmin >= chi)
         return;
-    int i0 = iceil(amin - 0.5), i1 = iceil(amax - 0.5);
+    int i0 = scene_iceil(amin - 0.5), i1 = scene_iceil(amax - 0.5);
     if (i0 < lo)
         i0 = lo;
     if (i1 > hi)

@@ -273,6 +273,15 @@ typedef struct {
 // rotation (false otherwise: draw through cairo). The clip is `clip` (user space) rounded out to
 // whole pixels, within the surface; false when that leaves none.
 bool scene_raster_begin(cairo_t *cr, SceneRect clip, SceneRaster *r);
+// floor and ceil to int, for the rasterizers' pixel bounds (x within int's range).
+static inline int scene_ifloor(double x) {
+    int i = (int)x;
+    return i - (x < i);
+}
+static inline int scene_iceil(double x) {
+    int i = (int)x;
+    return i + (x > i);
+}
 // Tells cairo which pixels the writes touched (r's clip).
 void scene_raster_end(cairo_t *cr, const SceneRaster *r);
 

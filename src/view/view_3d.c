@@ -528,16 +528,6 @@ static inline void put(uint32_t *p, uint32_t rgb, uint32_t a) {
     *p = 0xff000000u | rb | g;
 }
 
-static inline int ifloor(double x) {
-    int i = (int)x;
-    return i - (x < i);
-}
-
-static inline int iceil(double x) {
-    int i = (int)x;
-    return i + (x > i);
-}
-
 // fmin and fmax without their care for NaN (the callers have none): these loops are hot.
 static inline double dmin(double a, double b) {
     return a < b ? a : b;
@@ -631,7 +621,7 @@ static void raster_fill(const SceneRaster *r, const double *xs, const double *ys
     }
     // Coordinates are clamped to the clip before they become ints (a point far off the picture
     // would not fit one).
-    int py0 = ifloor(dmax(ymin, r->y0)), py1 = iceil(dmin(ymax, r->y1));
+    int py0 = scene_ifloor(dmax(ymin, r->y0)), py1 = scene_iceil(dmin(ymax, r->y1));
     uint32_t solid = 0xff000000u | rgb;
     for (int py = py0; py < py1; py++) {
         double yt = dmax(py, ymin), yb = dmin(py + 1.0, ymax), h = yb - yt;
@@ -644,9 +634,9 @@ static void raster_fill(const SceneRaster *r, const double *xs, const double *ys
         if (nl == 0 || nr == 0)
             continue;
         double x0 = r->x0, x1 = r->x1;
-        int c0 = ifloor(dmax(lmin, x0)), c1 = iceil(dmin(rmax, x1));
+        int c0 = scene_ifloor(dmax(lmin, x0)), c1 = scene_iceil(dmin(rmax, x1));
         // [il, ir): columns wholly between the sides
-        int il = iceil(dmin(dmax(lmax, x0), x1)), ir = ifloor(dmin(dmax(rmin, x0), x1));
+        int il = scene_iceil(dmin(dmax(lmax, x0), x1)), ir = scene_ifloor(dmin(dmax(rmin, x0), x1));
         uint32_t *row = r->px + (ptrdiff_t)py * r->stride;
         if (il >= ir) { // a sliver: both sides cross the same pixels
             for (int cx = c0; cx < c1; cx++) {
